@@ -1,0 +1,334 @@
+// Package authoritative answers queries from immutable zone snapshots, as
+// RFC 1034 §4.3.2 describes, with the RFC 2308, RFC 4592, RFC 6672 and RFC
+// 8482 refinements. It never touches the wire or the store: Answer is a pure
+// function of a zone.Set and a question, and the caller builds the message.
+package authoritative
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/zone"
+)
+
+// MaxChain caps the CNAME and DNAME links followed for one answer.
+const MaxChain = 16
+
+// Kind classifies a result.
+type Kind uint8
+
+// The kinds of result.
+const (
+	KindAnswer   Kind = iota // data in the answer section
+	KindNoData               // the name exists, the type does not
+	KindNXDomain             // the name does not exist
+	KindReferral             // a delegation to a child zone
+	KindRefused              // no zone held for the name
+	KindYXDomain             // a DNAME substitution would overflow the name
+)
+
+var kindNames = [...]string{"answer", "nodata", "nxdomain", "referral", "refused", "yxdomain"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Query is the question asked.
+type Query struct {
+	Name string // as received: the case is preserved in answers
+	Type uint16
+	DO   bool // the client asked for DNSSEC records
+}
+
+// Result is what Answer found. Records in the sections may be shared with
+// the zone and must not be modified.
+type Result struct {
+	Kind          Kind
+	Rcode         int
+	Authoritative bool
+	Zone          *zone.Zone // the zone that answered the question name, or nil
+	Answer        []dns.RR
+	Ns            []dns.RR
+	Extra         []dns.RR
+}
+
+// Answer looks q up in zs.
+func Answer(zs *zone.Set, q Query) Result {
+	var kb [zone.MaxNameWire + 1]byte
+	key, ok := wireKey(kb[:], q.Name)
+	if !ok {
+		return Result{Kind: KindRefused, Rcode: dns.RcodeRefused}
+	}
+	z := zs.Match(key, q.Type)
+	if z == nil {
+		return Result{Kind: KindRefused, Rcode: dns.RcodeRefused}
+	}
+	a := answerer{zs: zs, do: q.DO}
+	a.res.Zone = z
+	a.res.Authoritative = true
+	a.lookup(z, key, q.Name, q.Type, 0)
+	return a.res
+}
+
+func wireKey(buf []byte, name string) ([]byte, bool) {
+	n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
+	if err != nil {
+		return nil, false
+	}
+	zone.LowerWire(buf[:n])
+	return buf[:n], true
+}
+
+type answerer struct {
+	zs      *zone.Set
+	do      bool
+	res     Result
+	visited []string // CNAME chain, by lower-case key, for loop detection
+}
+
+// lookup answers name (its lower-case wire form is key) from z, appending to
+// the result. depth counts the CNAME/DNAME links already followed.
+func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, depth int) {
+	n, exact := z.FindBytes(key)
+
+	// A delegation at or above the name: refer, unless this is the DS at the
+	// cut itself, which the parent side answers (RFC 4035 §3.1.4.1).
+	if cut := n.Cut; cut != nil && !(exact && cut == n && qtype == dns.TypeDS) {
+		if depth > 0 {
+			return // a CNAME chain that leaves our authority: stop at the cut
+		}
+		a.referral(z, cut)
+		return
+	}
+
+	// A DNAME strictly above the name rewrites it (RFC 6672 §2.2).
+	dn := n.DNAME
+	if exact && n.Parent != nil {
+		dn = n.Parent.DNAME
+	} else if exact {
+		dn = nil
+	}
+	if dn != nil {
+		a.dname(z, dn, name, qtype, depth)
+		return
+	}
+
+	if exact {
+		a.node(z, n, name, qtype, depth)
+		return
+	}
+	// The closest encloser's wildcard child stands in for the name
+	// (RFC 4592 §3.3.1); an empty non-terminal as closest encloser blocks
+	// wildcards above it because the search stops here.
+	if w := n.Wildcard; w != nil {
+		a.node(z, w, name, qtype, depth)
+		return
+	}
+	a.negative(z, dns.RcodeNameError, KindNXDomain)
+}
+
+// node answers from an existing node (or a wildcard standing in for name).
+func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, depth int) {
+	synth := !strings.EqualFold(n.Name, name) // owner must be rewritten
+	if qtype == dns.TypeANY {
+		// RFC 8482: one RRset is enough; CNAME first if there is one.
+		if len(n.RRsets) == 0 {
+			a.negative(z, dns.RcodeSuccess, KindNoData)
+			return
+		}
+		set := &n.RRsets[0]
+		if c := n.Get(dns.TypeCNAME); c != nil {
+			set = c
+		}
+		a.addAnswer(set, name, synth)
+		a.res.Kind = KindAnswer
+		return
+	}
+	if set := n.Get(qtype); set != nil {
+		a.addAnswer(set, name, synth)
+		a.additional(z, set.RRs)
+		a.res.Kind = KindAnswer
+		return
+	}
+	if c := n.Get(dns.TypeCNAME); c != nil {
+		a.addAnswer(c, name, synth)
+		a.res.Kind = KindAnswer
+		a.follow(c.RRs[0].(*dns.CNAME).Target, qtype, depth+1)
+		return
+	}
+	a.negative(z, dns.RcodeSuccess, KindNoData)
+}
+
+// follow continues a CNAME chain at target, in any zone held.
+func (a *answerer) follow(target string, qtype uint16, depth int) {
+	if depth > MaxChain {
+		return
+	}
+	var kb [zone.MaxNameWire + 1]byte
+	key, ok := wireKey(kb[:], target)
+	if !ok {
+		return
+	}
+	for _, v := range a.visited {
+		if v == string(key) {
+			return // a loop: the answer so far is all there is
+		}
+	}
+	a.visited = append(a.visited, string(key))
+	z := a.zs.Match(key, qtype)
+	if z == nil {
+		return // out of our authority: the resolver follows on
+	}
+	a.lookup(z, key, target, qtype, depth)
+}
+
+func (a *answerer) dname(z *zone.Zone, dn *zone.Node, name string, qtype uint16, depth int) {
+	set := dn.Get(dns.TypeDNAME)
+	d := set.RRs[0].(*dns.DNAME)
+	a.res.Answer = append(a.res.Answer, d)
+	a.res.Answer = append(a.res.Answer, a.sigs(set)...)
+	a.res.Kind = KindAnswer
+	prefix := name[:len(name)-len(dn.Name)]
+	if !strings.HasSuffix(name, ".") {
+		prefix = dns.Fqdn(name)[:len(name)+1-len(dn.Name)]
+	}
+	target := prefix + d.Target
+	if d.Target == "." {
+		target = prefix
+	}
+	if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
+		a.res.Kind, a.res.Rcode = KindYXDomain, dns.RcodeYXDomain
+		return
+	}
+	cname := &dns.CNAME{
+		Hdr:    dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: set.TTL},
+		Target: target,
+	}
+	a.res.Answer = append(a.res.Answer, cname)
+	if qtype != dns.TypeCNAME {
+		a.follow(target, qtype, depth+1)
+	}
+}
+
+// addAnswer appends set (and its signatures when DO is set) to the answer,
+// giving the records the question's spelling of the owner name.
+func (a *answerer) addAnswer(set *zone.RRset, name string, synth bool) {
+	owner := dns.Fqdn(name)
+	for _, rr := range set.RRs {
+		if rr.Header().Name != owner || synth {
+			rr = dns.Copy(rr)
+			rr.Header().Name = owner
+		}
+		a.res.Answer = append(a.res.Answer, rr)
+	}
+	for _, rr := range a.sigs(set) {
+		if rr.Header().Name != owner || synth {
+			rr = dns.Copy(rr)
+			rr.Header().Name = owner
+		}
+		a.res.Answer = append(a.res.Answer, rr)
+	}
+}
+
+func (a *answerer) sigs(set *zone.RRset) []dns.RR {
+	if !a.do {
+		return nil
+	}
+	return set.Sigs
+}
+
+// negative ends the chain with NXDOMAIN or NODATA and the zone's SOA in the
+// authority section, its TTL capped by the SOA minimum (RFC 2308 §3).
+func (a *answerer) negative(z *zone.Zone, rcode int, kind Kind) {
+	soa := dns.Copy(z.SOA).(*dns.SOA)
+	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	a.res.Ns = append(a.res.Ns, soa)
+	if a.do {
+		a.res.Ns = append(a.res.Ns, z.Apex.Get(dns.TypeSOA).Sigs...)
+	}
+	a.res.Rcode = rcode
+	if len(a.res.Answer) == 0 {
+		a.res.Kind = kind
+	}
+}
+
+// referral answers with the delegation at cut: NS in authority, not
+// authoritative, glue from this zone in additional.
+func (a *answerer) referral(z *zone.Zone, cut *zone.Node) {
+	ns := cut.Get(dns.TypeNS)
+	a.res.Kind = KindReferral
+	a.res.Authoritative = false
+	a.res.Ns = append(a.res.Ns, ns.RRs...)
+	if a.do {
+		if ds := cut.Get(dns.TypeDS); ds != nil {
+			a.res.Ns = append(a.res.Ns, ds.RRs...)
+			a.res.Ns = append(a.res.Ns, ds.Sigs...)
+		}
+	}
+	a.glue(z, ns.RRs, true)
+}
+
+// additional adds the addresses of in-zone targets of NS, MX and SRV answers.
+func (a *answerer) additional(z *zone.Zone, rrs []dns.RR) {
+	switch rrs[0].Header().Rrtype {
+	case dns.TypeNS:
+		a.glue(z, rrs, true)
+	case dns.TypeMX, dns.TypeSRV:
+		a.glue(z, rrs, false)
+	}
+}
+
+// glue adds A and AAAA records of the targets that lie in z. Occluded
+// addresses (below a cut) are used only for NS targets, where they are glue.
+func (a *answerer) glue(z *zone.Zone, rrs []dns.RR, occluded bool) {
+	var kb [zone.MaxNameWire + 1]byte
+	for i, rr := range rrs {
+		var target string
+		switch r := rr.(type) {
+		case *dns.NS:
+			target = r.Ns
+		case *dns.MX:
+			target = r.Mx
+		case *dns.SRV:
+			target = r.Target
+		default:
+			continue
+		}
+		if seenTarget(rrs[:i], target) {
+			continue
+		}
+		key, ok := wireKey(kb[:], target)
+		if !ok || !zone.IsBelow(string(key), z.Key) {
+			continue
+		}
+		n := z.Lookup(string(key))
+		if n == nil || (n.Cut != nil && !occluded) {
+			continue
+		}
+		for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
+			if set := n.Get(t); set != nil {
+				a.res.Extra = append(a.res.Extra, set.RRs...)
+				if n.Cut == nil {
+					a.res.Extra = append(a.res.Extra, a.sigs(set)...)
+				}
+			}
+		}
+	}
+}
+
+func seenTarget(rrs []dns.RR, target string) bool {
+	for _, rr := range rrs {
+		var t string
+		switch r := rr.(type) {
+		case *dns.NS:
+			t = r.Ns
+		case *dns.MX:
+			t = r.Mx
+		case *dns.SRV:
+			t = r.Target
+		}
+		if strings.EqualFold(t, target) {
+			return true
+		}
+	}
+	return false
+}

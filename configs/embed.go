@@ -1,0 +1,18 @@
+// Package configs ships the documented configuration file, whose values are
+// the built-in defaults, and the demo zone.
+package configs
+
+import _ "embed"
+
+// DefaultYAML is configs/sovdns.yaml.
+//
+//go:embed sovdns.yaml
+var DefaultYAML []byte
+
+// DemoZone is the demo gov.az master file.
+//
+//go:embed demo/gov.az.zone
+var DemoZone []byte
+
+// DemoOrigin is the origin of DemoZone.
+const DemoOrigin = "gov.az."

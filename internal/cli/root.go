@@ -1,0 +1,141 @@
+// Package cli is the sovdns command line: a cobra command tree built fresh
+// for every run, with no package-level state.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = ""
+
+// version reports the build's version.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// globals are the flags every command has.
+type globals struct {
+	configFile string
+	json       bool
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+// Run executes the command line args (without the program name) and
+// returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "sovdns: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "sovdns",
+		Short:         "sovdns: authoritative DNS from a local zone store",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.configFile, "config", "c", os.Getenv("SOVDNS_CONFIG"), "configuration file (YAML); $SOVDNS_CONFIG")
+	pf.String("data-dir", "", "directory of the zone database (data_dir)")
+	root.AddCommand(
+		newServeCmd(g),
+		newZoneCmd(g),
+		newRecordCmd(g),
+		newCheckZoneCmd(g),
+		newCheckConfCmd(g),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				fmt.Fprintf(g.stdout, "sovdns %s\n", version())
+				return nil
+			},
+		},
+	)
+	return root
+}
+
+// load reads the configuration with the command's flags.
+func (g *globals) load(cmd *cobra.Command) (config.Config, error) {
+	c, err := config.Load(g.configFile, cmd.Flags())
+	if err != nil {
+		return c, &exitError{code: 2, err: err}
+	}
+	return c, nil
+}
+
+// openStore opens the zone database for an offline command. A running
+// server holds the file lock, so this fails fast with ErrLocked instead of
+// waiting.
+func (g *globals) openStore(cmd *cobra.Command, readOnly bool) (*zonestore.Store, config.Config, error) {
+	c, err := g.load(cmd)
+	if err != nil {
+		return nil, c, err
+	}
+	if readOnly {
+		if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
+			return nil, c, fmt.Errorf("no zone database at %s (data_dir %q): create a zone first", c.DBPath(), c.DataDir)
+		}
+	}
+	st, err := zonestore.Open(c.DBPath(), zonestore.Options{
+		ReadOnly:     readOnly,
+		Timeout:      500e6,
+		SerialPolicy: c.Serial,
+	})
+	if errors.Is(err, zonestore.ErrLocked) {
+		return nil, c, fmt.Errorf("the zone database %s is held by a running sovdns server; "+
+			"stop the server to edit it offline (editing through a running server is not available in this version)", c.DBPath())
+	}
+	return st, c, err
+}
+
+func (g *globals) logger(c config.Config) *slog.Logger {
+	level, _ := config.ParseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}

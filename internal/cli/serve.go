@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/sovdns/sovdns/configs"
+	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/server"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the DNS server",
+		Long: `Run the DNS server on the configured addresses, answering the zones in the
+zone database. Without a configuration file it listens on 127.0.0.1:5300,
+serves metrics on 127.0.0.1:9353, keeps its database in ./sovdns-data and
+loads the demo zone gov.az into an empty database.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, c, g.logger(c))
+		},
+	}
+	f := cmd.Flags()
+	f.StringSlice("listen", nil, "DNS listen addresses, IP:port (listen)")
+	f.String("metrics-listen", "", "Prometheus listen address, IP:port; empty string disables (metrics.listen)")
+	f.String("log-level", "", "debug, info, warn or error (log.level)")
+	f.String("log-format", "", "text or json (log.format)")
+	f.Bool("demo-zone", true, "load the demo zone into an empty database (demo_zone)")
+	f.String("serial-policy", "", "increment or date (serial_policy)")
+	return cmd
+}
+
+// serve runs the node until ctx ends.
+func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+
+	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log})
+	if errors.Is(err, zonestore.ErrLocked) {
+		return fmt.Errorf("the zone database %s is held by another process: is another sovdns server running on this data directory?", c.DBPath())
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	if err := seedDemo(st, c, log); err != nil {
+		return err
+	}
+	zs, err := st.LoadAll()
+	if err != nil {
+		m.StoreErrors.WithLabelValues("load").Inc()
+		return fmt.Errorf("load zones: %w", err)
+	}
+
+	srv := server.New(server.Config{
+		Listen:            c.ListenAddrs,
+		UDPSockets:        c.UDPSockets,
+		EDNSSize:          uint16(c.EDNSUDPSize),
+		TCPIdleTimeout:    c.TCP.IdleTimeout,
+		TCPMaxConnections: c.TCP.MaxConnections,
+		ResponseCache:     int64(c.ResponseCacheMB) << 20,
+		NSID:              c.Identity.NSID,
+		Version:           c.Identity.Version,
+		Identity:          c.Identity.ID,
+		CookieSecret:      c.CookieSecret,
+	}, log, m)
+	publish := func(set *zone.Set) {
+		srv.SetZones(set)
+		m.ZonesLoaded.Set(float64(set.Len()))
+		m.ZoneRecords.Reset()
+		m.ZoneSerial.Reset()
+		for _, z := range set.Zones() {
+			m.ZoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
+			m.ZoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
+		}
+	}
+	publish(zone.NewSet(zs...))
+	// Every commit to the store replaces that zone in the served set.
+	st.Subscribe(func(origin string, z *zone.Zone) {
+		cur := srv.Zones()
+		if z == nil {
+			key, _ := zone.WireKey(origin)
+			publish(cur.Without(key))
+			return
+		}
+		publish(cur.With(z))
+	})
+	for _, z := range zs {
+		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	if c.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", c.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen %s: %w", c.Metrics.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics server: %w", err)
+			}
+		}()
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer scancel()
+			_ = hs.Shutdown(sctx)
+		}()
+		log.Info("metrics listening", "addr", ln.Addr().String())
+	}
+	go func() { errc <- srv.Run(ctx) }()
+	select {
+	case err := <-errc:
+		cancel()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	cancel()
+	return <-errc
+}
+
+// seedDemo imports the demo zone into a database that holds no zone yet.
+func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
+	if !c.DemoZone {
+		return nil
+	}
+	names, err := st.List()
+	if err != nil || len(names) > 0 {
+		return err
+	}
+	p, err := zonestore.Parse(bytes.NewReader(configs.DemoZone), configs.DemoOrigin, "configs/demo/gov.az.zone", nil)
+	if err != nil {
+		return fmt.Errorf("demo zone: %w", err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		return fmt.Errorf("demo zone: %w", err)
+	}
+	if _, err := st.Import(z, false); err != nil {
+		return fmt.Errorf("demo zone: %w", err)
+	}
+	log.Info("loaded the demo zone into an empty database; set demo_zone: false to stop this", "zone", z.Origin)
+	return nil
+}

@@ -1,0 +1,308 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/spf13/cobra"
+
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+func newZoneCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "zone", Short: "List, create, import, export, show and delete zones"}
+	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
+	cmd.AddCommand(newZoneListCmd(g), newZoneCreateCmd(g), newZoneImportCmd(g), newZoneExportCmd(g),
+		newZoneShowCmd(g), newZoneDeleteCmd(g))
+	return cmd
+}
+
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newZoneListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the zones in the database",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, _, err := g.openStore(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			names, err := st.List()
+			if err != nil {
+				return err
+			}
+			infos := make([]zonestore.ZoneInfo, 0, len(names))
+			for _, n := range names {
+				info, err := st.Info(n)
+				if err != nil {
+					return err
+				}
+				infos = append(infos, info)
+			}
+			if g.json {
+				return g.printJSON(infos)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ZONE\tSERIAL\tRECORDS\tUPDATED")
+			for _, i := range infos {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", i.Origin, i.Serial, i.Records, i.Updated.Format(time.RFC3339))
+			}
+			if len(infos) == 0 {
+				fmt.Fprintln(tw, "(no zones)")
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newZoneShowCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ZONE",
+		Short: "Show a zone's SOA and size",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := g.openStore(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			info, err := st.Info(args[0])
+			if err != nil {
+				return err
+			}
+			z, err := st.Load(args[0])
+			if err != nil {
+				return err
+			}
+			soa := z.SOA
+			if g.json {
+				return g.printJSON(struct {
+					zonestore.ZoneInfo
+					SOA         string   `json:"soa"`
+					Nameservers []string `json:"nameservers"`
+				}{info, soa.String(), nsNames(z)})
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "zone:\t%s\n", info.Origin)
+			fmt.Fprintf(tw, "serial:\t%d\n", soa.Serial)
+			fmt.Fprintf(tw, "primary:\t%s\n", soa.Ns)
+			fmt.Fprintf(tw, "contact:\t%s\n", soa.Mbox)
+			fmt.Fprintf(tw, "timers:\trefresh %d, retry %d, expire %d, negative TTL %d\n", soa.Refresh, soa.Retry, soa.Expire, soa.Minttl)
+			fmt.Fprintf(tw, "nameservers:\t%s\n", strings.Join(nsNames(z), " "))
+			fmt.Fprintf(tw, "records:\t%d in %d names\n", info.Records, info.Names)
+			fmt.Fprintf(tw, "created:\t%s\n", info.Created.Format(time.RFC3339))
+			fmt.Fprintf(tw, "updated:\t%s\n", info.Updated.Format(time.RFC3339))
+			return tw.Flush()
+		},
+	}
+}
+
+func nsNames(z *zone.Zone) []string {
+	var out []string
+	if ns := z.Apex.Get(dns.TypeNS); ns != nil {
+		for _, rr := range ns.RRs {
+			out = append(out, rr.(*dns.NS).Ns)
+		}
+	}
+	return out
+}
+
+func newZoneCreateCmd(g *globals) *cobra.Command {
+	var nss []string
+	var email string
+	var ttl, minimum uint32
+	cmd := &cobra.Command{
+		Use:   "create ZONE --ns NAME [--ns NAME...]",
+		Short: "Create an empty zone with a SOA and NS records",
+		Example: `  sovdns zone create gov.az --ns ns1.gov.az --ns ns2.gov.az --email hostmaster@gov.az
+  sovdns record add gov.az 'ns1 A 192.0.2.1' 'ns2 A 192.0.2.2'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			origin := zone.Fqdn(args[0])
+			if len(nss) == 0 {
+				return &exitError{code: 2, err: errors.New("at least one --ns is needed: a zone must have NS records at its apex")}
+			}
+			if email == "" {
+				email = "hostmaster." + origin
+			}
+			mbox := dns.Fqdn(strings.Replace(email, "@", ".", 1))
+			var rrs []dns.RR
+			rrs = append(rrs, &dns.SOA{
+				Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+				Ns:  dns.Fqdn(nss[0]), Mbox: mbox, Serial: 1,
+				Refresh: 7200, Retry: 900, Expire: 1209600, Minttl: minimum,
+			})
+			for _, ns := range nss {
+				rrs = append(rrs, &dns.NS{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: dns.Fqdn(ns)})
+			}
+			st, c, err := g.openStore(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rrs[0].(*dns.SOA).Serial = zonestore.NextSerial(0, c.Serial, time.Now())
+			z, err := zone.Build(origin, rrs)
+			if err != nil {
+				return fmt.Errorf("zone %s: %w", origin, err)
+			}
+			res, err := st.Import(z, false)
+			if err != nil {
+				return err
+			}
+			return g.report(res, fmt.Sprintf("created zone %s", origin))
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&nss, "ns", nil, "name server of the zone (repeat for each); the first is the SOA primary")
+	f.StringVar(&email, "email", "", "contact address for the SOA (default hostmaster.ZONE)")
+	f.Uint32Var(&ttl, "ttl", 3600, "TTL of the SOA and NS records")
+	f.Uint32Var(&minimum, "negative-ttl", 300, "negative-caching TTL (SOA minimum, RFC 2308)")
+	return cmd
+}
+
+// report prints the outcome of a change.
+func (g *globals) report(res zonestore.PutResult, what string) error {
+	if g.json {
+		return g.printJSON(map[string]any{
+			"zone": res.Zone.Origin, "serial": res.Serial, "old_serial": res.OldSerial,
+			"serial_bumped": res.Bumped, "records": res.Records, "created": res.Created,
+		})
+	}
+	if res.Created || res.OldSerial == 0 {
+		fmt.Fprintf(g.stdout, "%s: serial %d, %d records\n", what, res.Serial, res.Records)
+		return nil
+	}
+	fmt.Fprintf(g.stdout, "%s: serial %d -> %d, %d records (was %d)\n", what, res.OldSerial, res.Serial, res.Records, res.OldRecords)
+	return nil
+}
+
+func newZoneImportCmd(g *globals) *cobra.Command {
+	var origin string
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import a zone from an RFC 1035 master file",
+		Long: `Import a zone from an RFC 1035 master file. The whole file is validated
+first; nothing is written unless all of it is valid. Errors name the file and
+line. $INCLUDE may name only files in the same directory as FILE.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := zonestore.ParseFile(args[0], origin)
+			if err != nil {
+				return err
+			}
+			if p.Origin == "." {
+				return &exitError{code: 2, err: fmt.Errorf("%s: no origin: give --origin or start the file with $ORIGIN or a SOA record", args[0])}
+			}
+			z, err := p.Build()
+			if err != nil {
+				return err
+			}
+			st, _, err := g.openStore(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := st.Import(z, replace)
+			if err != nil {
+				return err
+			}
+			return g.report(res, fmt.Sprintf("imported zone %s from %s", z.Origin, args[0]))
+		},
+	}
+	cmd.Flags().StringVar(&origin, "origin", "", "zone name (default: $ORIGIN or the SOA owner in the file)")
+	cmd.Flags().BoolVar(&replace, "replace", false, "replace the zone if it exists")
+	return cmd
+}
+
+func newZoneExportCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export ZONE",
+		Short: "Write a zone as a canonical master file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := g.openStore(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			z, err := st.Load(args[0])
+			if err != nil {
+				return err
+			}
+			var w io.Writer = g.stdout
+			if out != "" && out != "-" {
+				// Write beside the target and rename, so a failed export
+				// never leaves half a file.
+				f, err := os.CreateTemp(dirOf(out), ".sovdns-export-*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(f.Name())
+				if err := zonestore.Export(f, z); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				return os.Rename(f.Name(), out)
+			}
+			return zonestore.Export(w, z)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default standard output)")
+	return cmd
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+func newZoneDeleteCmd(g *globals) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete ZONE --yes",
+		Short: "Delete a zone and all its records",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return &exitError{code: 2, err: fmt.Errorf("deleting zone %s removes all its records: add --yes to confirm", zone.Fqdn(args[0]))}
+			}
+			st, _, err := g.openStore(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Delete(args[0]); err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"zone": zone.Fqdn(args[0]), "deleted": true})
+			}
+			fmt.Fprintf(g.stdout, "deleted zone %s\n", zone.Fqdn(args[0]))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
+	return cmd
+}

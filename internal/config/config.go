@@ -1,0 +1,211 @@
+// Package config loads sovdns's one typed Config from the embedded defaults,
+// an optional YAML file, SOVDNS_* environment variables and flags, with
+// viper, and validates it. Viper is used only while loading.
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/sovdns/sovdns/configs"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// EnvPrefix starts every environment variable read.
+const EnvPrefix = "SOVDNS"
+
+// Config is the whole configuration.
+type Config struct {
+	DataDir         string         `mapstructure:"data_dir"`
+	DemoZone        bool           `mapstructure:"demo_zone"`
+	SerialPolicy    string         `mapstructure:"serial_policy"`
+	Listen          []string       `mapstructure:"listen"`
+	UDPSockets      int            `mapstructure:"udp_sockets"`
+	EDNSUDPSize     int            `mapstructure:"edns_udp_size"`
+	TCP             TCPConfig      `mapstructure:"tcp"`
+	ResponseCacheMB int            `mapstructure:"response_cache_mb"`
+	Identity        IdentityConfig `mapstructure:"identity"`
+	Metrics         MetricsConfig  `mapstructure:"metrics"`
+	Log             LogConfig      `mapstructure:"log"`
+
+	// Derived by Validate.
+	ListenAddrs  []netip.AddrPort       `mapstructure:"-"`
+	CookieSecret []byte                 `mapstructure:"-"`
+	Serial       zonestore.SerialPolicy `mapstructure:"-"`
+}
+
+// TCPConfig is the tcp section.
+type TCPConfig struct {
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
+	MaxConnections int           `mapstructure:"max_connections"`
+}
+
+// IdentityConfig is the identity section.
+type IdentityConfig struct {
+	NSID         string `mapstructure:"nsid"`
+	Version      string `mapstructure:"version"`
+	ID           string `mapstructure:"id"`
+	CookieSecret string `mapstructure:"cookie_secret"`
+}
+
+// MetricsConfig is the metrics section.
+type MetricsConfig struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// LogConfig is the log section.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// FlagKeys maps command-line flag names to configuration keys; Load binds
+// those of them that flags defines.
+var FlagKeys = map[string]string{
+	"data-dir":       "data_dir",
+	"listen":         "listen",
+	"metrics-listen": "metrics.listen",
+	"log-level":      "log.level",
+	"log-format":     "log.format",
+	"demo-zone":      "demo_zone",
+	"serial-policy":  "serial_policy",
+}
+
+// Load builds the configuration: the embedded defaults, then file (if not
+// empty), then the environment, then the flags that were set.
+func Load(file string, flags *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(configs.DefaultYAML)); err != nil {
+		return Config{}, fmt.Errorf("built-in defaults: %w", err)
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.MergeInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if flags != nil {
+		for name, key := range FlagKeys {
+			if f := flags.Lookup(name); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return Config{}, fmt.Errorf("flag --%s: %w", name, err)
+				}
+			}
+		}
+	}
+	var c Config
+	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
+	})
+	if err != nil {
+		where := "configuration"
+		if file != "" {
+			where = file
+		}
+		return Config{}, fmt.Errorf("%s: %w", where, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks every value and fills the derived fields. Each problem
+// names the key and the value.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, val any, why string) {
+		errs = append(errs, fmt.Errorf("%s: invalid value %q: %s", key, fmt.Sprint(val), why))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", c.DataDir, "must name a directory")
+	}
+	if p, err := zonestore.ParseSerialPolicy(c.SerialPolicy); err != nil {
+		bad("serial_policy", c.SerialPolicy, `must be "increment" or "date"`)
+	} else {
+		c.Serial = p
+	}
+	if len(c.Listen) == 0 {
+		bad("listen", "", "at least one address is needed")
+	}
+	c.ListenAddrs = c.ListenAddrs[:0]
+	for i, l := range c.Listen {
+		ap, err := netip.ParseAddrPort(strings.TrimSpace(l))
+		if err != nil {
+			bad(fmt.Sprintf("listen[%d]", i), l, "must be IP:port, with IPv6 as [addr]:port")
+			continue
+		}
+		c.ListenAddrs = append(c.ListenAddrs, ap)
+	}
+	if c.UDPSockets < 0 || c.UDPSockets > 256 {
+		bad("udp_sockets", c.UDPSockets, "must be between 0 and 256")
+	}
+	if c.EDNSUDPSize < 512 || c.EDNSUDPSize > 4096 {
+		bad("edns_udp_size", c.EDNSUDPSize, "must be between 512 and 4096")
+	}
+	if c.TCP.IdleTimeout <= 0 || c.TCP.IdleTimeout > 10*time.Minute {
+		bad("tcp.idle_timeout", c.TCP.IdleTimeout, "must be more than 0 and at most 10m")
+	}
+	if c.TCP.MaxConnections < 1 || c.TCP.MaxConnections > 1<<20 {
+		bad("tcp.max_connections", c.TCP.MaxConnections, "must be between 1 and 1048576")
+	}
+	if c.ResponseCacheMB < 0 || c.ResponseCacheMB > 1<<16 {
+		bad("response_cache_mb", c.ResponseCacheMB, "must be between 0 and 65536")
+	}
+	if len(c.Identity.NSID) > 128 {
+		bad("identity.nsid", c.Identity.NSID, "must be at most 128 bytes")
+	}
+	for key, s := range map[string]string{"identity.version": c.Identity.Version, "identity.id": c.Identity.ID} {
+		if len(s) > 255 {
+			bad(key, s, "must be at most 255 bytes")
+		}
+	}
+	if s := c.Identity.CookieSecret; s != "" {
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) < 16 {
+			bad("identity.cookie_secret", "(hidden)", "must be at least 16 bytes in hex")
+		}
+		c.CookieSecret = b
+	}
+	if c.Metrics.Listen != "" {
+		if _, err := netip.ParseAddrPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", c.Metrics.Listen, "must be IP:port, or empty to disable")
+		}
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", c.Log.Level, "must be debug, info, warn or error")
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", c.Log.Format, "must be text or json")
+	}
+	return errors.Join(errs...)
+}
+
+// DBPath is the zone database's file.
+func (c *Config) DBPath() string { return filepath.Join(c.DataDir, "sovdns.db") }
+
+// ParseLevel reads a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}

@@ -1,0 +1,118 @@
+// Package metrics defines sovdns's Prometheus collectors. Everything is
+// registered on an injected Registerer, never the global one, and every
+// label has a bounded set of values: zones are configured zones, query types
+// come from an allow-list, and no label ever carries a query name or a
+// client address.
+package metrics
+
+import (
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "sovdns"
+
+// Label values used when nothing more specific applies.
+const (
+	ZoneNone  = "none"  // the query matched no zone held
+	TypeOther = "other" // a query type outside the allow-list
+)
+
+// Metrics holds the collectors of a running node.
+type Metrics struct {
+	Queries      *prometheus.CounterVec   // transport, zone, qtype, rcode
+	Duration     *prometheus.HistogramVec // transport
+	Truncated    *prometheus.CounterVec   // transport
+	Dropped      *prometheus.CounterVec   // reason
+	Panics       prometheus.Counter
+	ZonesLoaded  prometheus.Gauge
+	ZoneRecords  *prometheus.GaugeVec // zone
+	ZoneSerial   *prometheus.GaugeVec // zone
+	StoreErrors  *prometheus.CounterVec
+	CacheEntries prometheus.Gauge
+	BuildInfo    *prometheus.GaugeVec
+}
+
+// New creates the collectors and registers them, with the Go runtime and
+// process collectors, on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "queries_total",
+			Help: "DNS queries answered, by transport, zone, query type and response code.",
+		}, []string{"transport", "zone", "qtype", "rcode"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "query_duration_seconds",
+			Help:    "Time from reading a query to having its response ready, by transport.",
+			Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 0.5, 2},
+		}, []string{"transport"}),
+		Truncated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "responses_truncated_total",
+			Help: "Responses sent with the TC bit because they did not fit the client's buffer.",
+		}, []string{"transport"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "queries_dropped_total",
+			Help: "Packets dropped without a response, by reason.",
+		}, []string{"reason"}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "panics_total",
+			Help: "Queries whose handling panicked and was answered SERVFAIL.",
+		}),
+		ZonesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "zones_loaded",
+			Help: "Zones being served.",
+		}),
+		ZoneRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "zone_records",
+			Help: "Resource records in each served zone.",
+		}, []string{"zone"}),
+		ZoneSerial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "zone_serial",
+			Help: "SOA serial of each served zone.",
+		}, []string{"zone"}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "store_errors_total",
+			Help: "Errors reading or writing the zone database, by operation.",
+		}, []string{"op"}),
+		CacheEntries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "response_cache_entries",
+			Help: "Encoded responses held by the authoritative response cache.",
+		}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "build_info",
+			Help: "Always 1; labelled with the running version.",
+		}, []string{"version", "goversion"}),
+	}
+	reg.MustRegister(m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
+		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.BuildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+var qtypeAllowed = map[uint16]bool{
+	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeNS: true, dns.TypeSOA: true, dns.TypeMX: true,
+	dns.TypeTXT: true, dns.TypeCNAME: true, dns.TypePTR: true, dns.TypeSRV: true, dns.TypeDS: true,
+	dns.TypeDNSKEY: true, dns.TypeCAA: true, dns.TypeHTTPS: true, dns.TypeSVCB: true,
+	dns.TypeNAPTR: true, dns.TypeANY: true, dns.TypeAXFR: true, dns.TypeIXFR: true, dns.TypeTLSA: true,
+	dns.TypeRRSIG: true, dns.TypeNSEC: true, dns.TypeNSEC3: true, dns.TypeDNAME: true,
+	dns.TypeCDS: true, dns.TypeCDNSKEY: true, dns.TypeSSHFP: true, dns.TypeNSEC3PARAM: true,
+}
+
+// QtypeLabel maps a query type to its bounded label value.
+func QtypeLabel(t uint16) string {
+	if qtypeAllowed[t] {
+		return dns.TypeToString[t]
+	}
+	return TypeOther
+}
+
+// RcodeLabel maps a response code to its label value.
+func RcodeLabel(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return "other"
+}

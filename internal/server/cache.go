@@ -1,0 +1,83 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// respCache holds encoded responses for one generation of the zone set, so
+// a repeated question is answered by copying bytes and patching the ID, the
+// RD and CD bits and the spelling of the question name. It belongs to one
+// zone set and is dropped with it, so it is never stale. It is sharded, and
+// each shard is bounded in bytes: a shard that fills is emptied and starts
+// again, which keeps a flood of distinct names from holding memory.
+type respCache struct {
+	shards     [cacheShards]cacheShard
+	shardBytes int64
+	entries    atomic.Int64
+}
+
+const cacheShards = 64
+
+type cacheShard struct {
+	mu    sync.RWMutex
+	m     map[string]*cacheEntry
+	bytes int64
+}
+
+// cacheEntry is one encoded response and the counters it increments.
+type cacheEntry struct {
+	wire    []byte
+	nameLen int                   // wire length of the question name
+	queries [2]prometheus.Counter // by transport: udp, tcp
+}
+
+func newRespCache(maxBytes int64) *respCache {
+	c := &respCache{shardBytes: maxBytes / cacheShards}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*cacheEntry)
+	}
+	return c
+}
+
+func shardOf(key []byte) int {
+	h := uint32(2166136261)
+	for _, b := range key {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return int(h % cacheShards)
+}
+
+func (c *respCache) get(key []byte) *cacheEntry {
+	if c == nil || c.shardBytes <= 0 {
+		return nil
+	}
+	sh := &c.shards[shardOf(key)]
+	sh.mu.RLock()
+	e := sh.m[string(key)]
+	sh.mu.RUnlock()
+	return e
+}
+
+func (c *respCache) put(key []byte, e *cacheEntry) {
+	if c == nil || c.shardBytes <= 0 {
+		return
+	}
+	size := int64(len(key) + len(e.wire) + 96)
+	sh := &c.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[string(key)]; ok {
+		return
+	}
+	if sh.bytes+size > c.shardBytes {
+		c.entries.Add(-int64(len(sh.m)))
+		sh.m = make(map[string]*cacheEntry)
+		sh.bytes = 0
+	}
+	sh.m[string(key)] = e
+	sh.bytes += size
+	c.entries.Add(1)
+}

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/authoritative"
+	"github.com/sovdns/sovdns/internal/metrics"
+)
+
+// reply is the outcome of handling one message.
+type reply struct {
+	msg       *dns.Msg
+	zoneLabel string
+	cacheable bool // the answer depends only on the question and the EDNS/DO flags
+}
+
+// handle answers a parsed query. It never returns nil.
+func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply {
+	resp := new(dns.Msg)
+	resp.Id = req.Id
+	resp.Response = true
+	resp.Opcode = req.Opcode
+	resp.RecursionDesired = req.RecursionDesired
+	resp.CheckingDisabled = req.CheckingDisabled
+	out := reply{msg: resp, zoneLabel: metrics.ZoneNone}
+
+	opt, nopt := findOPT(req)
+	if nopt > 1 {
+		resp.Rcode = dns.RcodeFormatError
+		return out
+	}
+	if opt != nil {
+		ropt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		ropt.SetUDPSize(s.cfg.EDNSSize)
+		if opt.Do() {
+			ropt.SetDo()
+		}
+		resp.Extra = append(resp.Extra, ropt)
+		if opt.Version() != 0 {
+			// RFC 6891 §6.1.3: BADVERS, no question answered.
+			resp.Rcode = dns.RcodeBadVers
+			return out
+		}
+		if !s.ednsOptions(opt, ropt, src) {
+			resp.Rcode = dns.RcodeFormatError
+			return out
+		}
+	}
+	if req.Opcode != dns.OpcodeQuery {
+		resp.Rcode = dns.RcodeNotImplemented
+		return out
+	}
+	if len(req.Question) != 1 || len(req.Answer) != 0 || len(req.Ns) != 0 {
+		resp.Rcode = dns.RcodeFormatError
+		return out
+	}
+	q := req.Question[0]
+	resp.Question = req.Question
+
+	switch q.Qclass {
+	case dns.ClassINET:
+	case dns.ClassCHAOS:
+		s.chaos(resp, q)
+		return out
+	default:
+		resp.Rcode = dns.RcodeRefused
+		return out
+	}
+	switch q.Qtype {
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
+		resp.Rcode = dns.RcodeFormatError
+		return out
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
+		// Zone transfers are not offered by this server.
+		resp.Rcode = dns.RcodeRefused
+		addEDE(resp, dns.ExtendedErrorCodeProhibited, "zone transfers are not allowed")
+		return out
+	}
+
+	res := authoritative.Answer(st.zones, authoritative.Query{Name: q.Name, Type: q.Qtype, DO: opt != nil && opt.Do()})
+	resp.Rcode = res.Rcode
+	resp.Authoritative = res.Authoritative
+	resp.Answer = res.Answer
+	resp.Ns = res.Ns
+	resp.Extra = append(res.Extra, resp.Extra...)
+	if res.Zone != nil {
+		out.zoneLabel = res.Zone.Origin
+	}
+	if res.Kind == authoritative.KindRefused {
+		addEDE(resp, dns.ExtendedErrorCodeNotAuthoritative, "")
+	}
+	out.cacheable = true
+	return out
+}
+
+func findOPT(m *dns.Msg) (*dns.OPT, int) {
+	var opt *dns.OPT
+	n := 0
+	for _, rr := range m.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			if opt == nil {
+				opt = o
+			}
+			n++
+		}
+	}
+	return opt, n
+}
+
+// ednsOptions answers the options of the query: NSID (RFC 5001) and
+// COOKIE (RFC 7873); anything else is ignored (RFC 6891 §6.1.2). It
+// reports false for a malformed cookie.
+func (s *Server) ednsOptions(opt, ropt *dns.OPT, src netip.Addr) bool {
+	for _, o := range opt.Option {
+		switch o := o.(type) {
+		case *dns.EDNS0_NSID:
+			if s.cfg.NSID != "" {
+				ropt.Option = append(ropt.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString([]byte(s.cfg.NSID))})
+			}
+		case *dns.EDNS0_COOKIE:
+			c, err := hex.DecodeString(o.Cookie)
+			if err != nil || (len(c) != 8 && (len(c) < 16 || len(c) > 40)) {
+				return false
+			}
+			ropt.Option = append(ropt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE,
+				Cookie: hex.EncodeToString(s.serverCookie(c[:8], src))})
+		}
+	}
+	return true
+}
+
+// serverCookie returns the client cookie followed by a server cookie in
+// the RFC 9018 layout (version 1, reserved, timestamp, 8-byte hash). The
+// hash is HMAC-SHA256 keyed by the node's secret, over the client cookie,
+// the version and timestamp fields, and the client address.
+func (s *Server) serverCookie(client []byte, src netip.Addr) []byte {
+	out := make([]byte, 0, 24)
+	out = append(out, client...)
+	out = append(out, 1, 0, 0, 0)
+	out = binary.BigEndian.AppendUint32(out, uint32(s.now().Unix()))
+	mac := hmac.New(sha256.New, s.cookieSecret[:])
+	mac.Write(out)
+	a := src.As16()
+	mac.Write(a[:])
+	return mac.Sum(out)[:24]
+}
+
+// chaos answers the CH TXT identity queries when they are configured;
+// otherwise it refuses, as a server hiding its version does.
+func (s *Server) chaos(resp *dns.Msg, q dns.Question) {
+	var text string
+	switch strings.ToLower(q.Name) {
+	case "version.bind.", "version.server.":
+		text = s.cfg.Version
+	case "id.server.", "hostname.bind.":
+		text = s.cfg.Identity
+	}
+	if text == "" || (q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeANY) {
+		resp.Rcode = dns.RcodeRefused
+		return
+	}
+	resp.Authoritative = true
+	resp.Answer = []dns.RR{&dns.TXT{
+		Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
+		Txt: []string{text},
+	}}
+}
+
+func addEDE(resp *dns.Msg, code uint16, text string) {
+	opt := resp.IsEdns0()
+	if opt == nil {
+		return
+	}
+	opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
+}
+
+// formErr builds a FORMERR for a message whose header is readable but whose
+// body is not. It echoes ID, opcode and RD, with empty sections.
+func formErr(in, out []byte) []byte {
+	out = append(out[:0], in[:12]...)
+	out[2] = 0x80 | (in[2] & 0x79) // QR, opcode, RD
+	out[3] = dns.RcodeFormatError
+	for i := 4; i < 12; i++ {
+		out[i] = 0
+	}
+	return out
+}
+
+// servFail builds a SERVFAIL from the query's header, for a query whose
+// handling failed.
+func servFail(in, out []byte) []byte {
+	out = formErr(in, out)
+	out[3] = dns.RcodeServerFailure
+	return out
+}

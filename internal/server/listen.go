@@ -1,0 +1,165 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// listenUDP opens n sockets on ap sharing the port with SO_REUSEPORT, so
+// the kernel spreads queries over them. Port 0 picks a free port for all.
+func listenUDP(ctx context.Context, ap netip.AddrPort, n int) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: reusePort}
+	var conns []*net.UDPConn
+	for i := range max(n, 1) {
+		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, err
+		}
+		c := pc.(*net.UDPConn)
+		_ = c.SetReadBuffer(4 << 20)
+		_ = c.SetWriteBuffer(4 << 20)
+		conns = append(conns, c)
+		if i == 0 && ap.Port() == 0 {
+			ap = netip.AddrPortFrom(ap.Addr(), uint16(c.LocalAddr().(*net.UDPAddr).Port))
+		}
+	}
+	return conns, nil
+}
+
+func listenTCP(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {
+	lc := net.ListenConfig{Control: reusePort}
+	return lc.Listen(ctx, "tcp", ap.String())
+}
+
+// serveUDP answers the packets of one socket, in order, in this goroutine:
+// authoritative answers never block, so no goroutine is spawned per query.
+func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
+	in := make([]byte, 65535)
+	out := make([]byte, 0, 65535)
+	for {
+		n, src, err := c.ReadFromUDPAddrPort(in)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("udp read failed", "err", err)
+			continue
+		}
+		resp := s.respond(in[:n], out, src.Addr(), udp)
+		if resp == nil {
+			continue
+		}
+		if _, err := c.WriteToUDPAddrPort(resp, src); err != nil && ctx.Err() == nil {
+			s.m.Dropped.WithLabelValues("write_error").Inc()
+		}
+	}
+}
+
+// serveTCP accepts connections (RFC 7766) up to the configured limit.
+func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
+	sem := make(chan struct{}, s.cfg.TCPMaxConnections)
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	var wg sync.WaitGroup
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("tcp accept failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			s.m.Dropped.WithLabelValues("tcp_limit").Inc()
+			c.Close()
+			continue
+		}
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(ctx, c)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+			<-sem
+		}()
+	}
+}
+
+// serveConn answers the queries of one TCP connection in the order they
+// arrive (pipelining), closing it after the idle timeout.
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	var src netip.Addr
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		src = ta.AddrPort().Addr()
+	}
+	var hdr [2]byte
+	in := make([]byte, 0, 512)
+	out := make([]byte, 0, 4096)
+	for ctx.Err() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if cap(in) < n {
+			in = make([]byte, n)
+		}
+		in = in[:n]
+		if _, err := io.ReadFull(c, in); err != nil {
+			return
+		}
+		resp := s.respond(in, out, src, tcp)
+		if resp == nil {
+			return
+		}
+		if cap(resp) > cap(out) {
+			out = resp[:0]
+		}
+		binary.BigEndian.PutUint16(hdr[:], uint16(len(resp)))
+		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		bufs := net.Buffers{hdr[:], resp}
+		if _, err := bufs.WriteTo(c); err != nil {
+			return
+		}
+	}
+}

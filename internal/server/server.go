@@ -1,0 +1,276 @@
+// Package server is sovdns's front door: the UDP and TCP listeners, the
+// checks every query passes (header, EDNS, opcode, class), the response
+// cache, truncation, and the query metrics. It routes questions to the
+// authoritative answerer; the resolver joins here later.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/zone"
+)
+
+// Config is the listener configuration.
+type Config struct {
+	Listen            []netip.AddrPort
+	UDPSockets        int           // sockets per UDP address (SO_REUSEPORT); 0 means one per CPU
+	EDNSSize          uint16        // our UDP payload size; 0 means 1232
+	TCPIdleTimeout    time.Duration // 0 means 10s
+	TCPMaxConnections int           // 0 means 1024
+	ResponseCache     int64         // bytes of encoded responses kept; 0 disables
+	NSID              string        // RFC 5001 identifier; empty: not sent
+	Version           string        // CH TXT version.bind; empty: refused
+	Identity          string        // CH TXT id.server; empty: refused
+	CookieSecret      []byte        // RFC 7873 server secret; empty: random per start
+}
+
+// state is one generation of served data.
+type state struct {
+	zones *zone.Set
+	cache *respCache
+}
+
+// Server answers DNS queries over UDP and TCP.
+type Server struct {
+	cfg          Config
+	log          *slog.Logger
+	m            *metrics.Metrics
+	now          func() time.Time
+	cookieSecret [32]byte
+
+	st atomic.Pointer[state]
+
+	// pre-resolved collectors for the hot path
+	duration  [2]prometheus.Observer
+	truncated [2]prometheus.Counter
+
+	mu    sync.Mutex
+	addrs []net.Addr
+}
+
+const (
+	udp = 0
+	tcp = 1
+)
+
+var transportNames = [2]string{"udp", "tcp"}
+
+// New returns a server serving no zones yet.
+func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
+	if cfg.EDNSSize == 0 {
+		cfg.EDNSSize = 1232
+	}
+	cfg.EDNSSize = max(cfg.EDNSSize, 512)
+	if cfg.TCPIdleTimeout == 0 {
+		cfg.TCPIdleTimeout = 10 * time.Second
+	}
+	if cfg.TCPMaxConnections == 0 {
+		cfg.TCPMaxConnections = 1024
+	}
+	if cfg.UDPSockets == 0 {
+		cfg.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	s := &Server{cfg: cfg, log: log, m: m, now: time.Now}
+	if len(cfg.CookieSecret) > 0 {
+		copy(s.cookieSecret[:], cfg.CookieSecret)
+	} else {
+		rand.Read(s.cookieSecret[:])
+	}
+	for i, t := range transportNames {
+		s.duration[i] = m.Duration.WithLabelValues(t)
+		s.truncated[i] = m.Truncated.WithLabelValues(t)
+	}
+	s.SetZones(zone.NewSet())
+	return s
+}
+
+// SetZones publishes a new set of zones; queries already running finish
+// with the old one. The response cache starts empty with the new set.
+func (s *Server) SetZones(zs *zone.Set) {
+	old := s.st.Swap(&state{zones: zs, cache: newRespCache(s.cfg.ResponseCache)})
+	if old != nil {
+		s.m.CacheEntries.Sub(float64(old.cache.entries.Load()))
+	}
+}
+
+// Zones returns the set being served.
+func (s *Server) Zones() *zone.Set { return s.st.Load().zones }
+
+// Addrs returns the addresses bound, once Run has bound them.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// respond turns one query into the bytes of its response, written into out's
+// storage; nil means drop the packet.
+func (s *Server) respond(in, out []byte, src netip.Addr, transport int) (resp []byte) {
+	start := s.now()
+	if len(in) < 12 {
+		s.m.Dropped.WithLabelValues("short").Inc()
+		return nil
+	}
+	if in[2]&bitQR != 0 {
+		s.m.Dropped.WithLabelValues("response").Inc()
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.m.Panics.Inc()
+			s.log.Error("query handling panicked", "panic", r, "client", src)
+			resp = servFail(in, out)
+		}
+	}()
+	st := s.st.Load()
+	maxSize := 65535
+	var fq fastQuery
+	fast := parseFast(in, &fq)
+	if transport == udp {
+		maxSize = 512
+		if fq.udpSize != 0 {
+			maxSize = int(min(fq.udpSize, s.cfg.EDNSSize))
+		}
+	}
+	if fast {
+		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize {
+			resp = patch(out, e.wire, in, fq.nameLen)
+			e.queries[transport].Inc()
+			s.duration[transport].Observe(s.now().Sub(start).Seconds())
+			return resp
+		}
+	}
+	resp = s.respondSlow(st, in, out, src, transport, fast, &fq)
+	s.duration[transport].Observe(s.now().Sub(start).Seconds())
+	return resp
+}
+
+func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transport int, fast bool, fq *fastQuery) []byte {
+	req := new(dns.Msg)
+	if err := req.Unpack(in); err != nil {
+		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
+		return formErr(in, out)
+	}
+	r := s.handle(st, req, src, transport == tcp)
+	maxSize := 65535
+	if transport == udp {
+		maxSize = 512
+		if opt := req.IsEdns0(); opt != nil {
+			maxSize = int(min(max(opt.UDPSize(), 512), s.cfg.EDNSSize))
+		}
+	}
+	wire, err := r.msg.PackBuffer(out[:cap(out)])
+	if err != nil {
+		s.log.Error("packing a response failed", "err", err, "qname", questionName(req))
+		s.count(transport, r.zoneLabel, qtypeOf(req), dns.RcodeServerFailure)
+		return servFail(in, out)
+	}
+	qtype := qtypeOf(req)
+	if len(wire) > maxSize {
+		r.msg.Truncate(maxSize)
+		if wire, err = r.msg.PackBuffer(out[:cap(out)]); err != nil {
+			return servFail(in, out)
+		}
+		s.truncated[transport].Inc()
+	} else if fast && r.cacheable {
+		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen}
+		for t, name := range transportNames {
+			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))
+		}
+		st.cache.put(fq.key(), e)
+		s.m.CacheEntries.Set(float64(st.cache.entries.Load()))
+	}
+	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
+	return wire
+}
+
+func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int) {
+	s.m.Queries.WithLabelValues(transportNames[transport], zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode)).Inc()
+}
+
+func qtypeOf(m *dns.Msg) uint16 {
+	if len(m.Question) == 0 {
+		return 0
+	}
+	return m.Question[0].Qtype
+}
+
+func questionName(m *dns.Msg) string {
+	if len(m.Question) == 0 {
+		return ""
+	}
+	return m.Question[0].Name
+}
+
+// Run binds every listener and serves until ctx ends. It returns an error
+// at once if a listener cannot be bound.
+func (s *Server) Run(ctx context.Context) error {
+	if len(s.cfg.Listen) == 0 {
+		return errors.New("no listen addresses configured")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var closers []func()
+	var wg sync.WaitGroup
+	fail := func(err error) error {
+		cancel()
+		for _, c := range closers {
+			c()
+		}
+		wg.Wait()
+		return err
+	}
+	for _, ap := range s.cfg.Listen {
+		conns, err := listenUDP(ctx, ap, s.cfg.UDPSockets)
+		if err != nil {
+			return fail(fmt.Errorf("listen udp %s: %w", ap, err))
+		}
+		port := conns[0].LocalAddr().(*net.UDPAddr).Port
+		tap := netip.AddrPortFrom(ap.Addr(), uint16(port))
+		ln, err := listenTCP(ctx, tap)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fail(fmt.Errorf("listen tcp %s: %w", tap, err))
+		}
+		s.mu.Lock()
+		s.addrs = append(s.addrs, conns[0].LocalAddr(), ln.Addr())
+		s.mu.Unlock()
+		for _, c := range conns {
+			closers = append(closers, func() { c.Close() })
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.serveUDP(ctx, c)
+			}()
+		}
+		closers = append(closers, func() { ln.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveTCP(ctx, ln)
+		}()
+		s.log.Info("listening", "addr", tap.String(), "udp_sockets", len(conns))
+	}
+	<-ctx.Done()
+	for _, c := range closers {
+		c()
+	}
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,104 @@
+package server
+
+import "encoding/binary"
+
+// Header bits, in bytes 2 and 3 of a DNS message.
+const (
+	bitQR = 0x80 // byte 2
+	bitRD = 0x01 // byte 2
+	bitTC = 0x02 // byte 2
+	bitCD = 0x10 // byte 3
+)
+
+// fastQuery is what the fast path reads from a plain query.
+type fastQuery struct {
+	nameLen  int    // wire length of the question name at offset 12
+	udpSize  uint16 // EDNS payload size, 0 without EDNS
+	keyLen   int
+	keyBytes [255 + 3]byte // lower-case name, qtype, flags
+}
+
+func (q *fastQuery) key() []byte { return q.keyBytes[:q.keyLen] }
+
+// parseFast accepts only the common shape of query: one question of class
+// IN, no other records except an OPT of version 0 with no options, no name
+// compression, nothing after the end. Anything else is left to the full
+// parser. The key is the lower-cased name, the type, and whether EDNS and
+// DO were present: all an authoritative answer depends on.
+func parseFast(in []byte, q *fastQuery) bool {
+	if len(in) < 17 || in[2]&0x78 != 0 || // opcode QUERY
+		binary.BigEndian.Uint16(in[4:]) != 1 || binary.BigEndian.Uint16(in[6:]) != 0 ||
+		binary.BigEndian.Uint16(in[8:]) != 0 {
+		return false
+	}
+	ar := binary.BigEndian.Uint16(in[10:])
+	if ar > 1 {
+		return false
+	}
+	off := 12
+	k := 0
+	for {
+		if off >= len(in) {
+			return false
+		}
+		l := int(in[off])
+		if l == 0 {
+			q.keyBytes[k] = 0
+			k++
+			off++
+			break
+		}
+		if l > 63 || off+1+l >= len(in) || k+1+l > 254 {
+			return false
+		}
+		q.keyBytes[k] = byte(l)
+		for i, c := range in[off+1 : off+1+l] {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			q.keyBytes[k+1+i] = c
+		}
+		k += 1 + l
+		off += 1 + l
+	}
+	q.nameLen = off - 12
+	if off+4 > len(in) || binary.BigEndian.Uint16(in[off+2:]) != 1 { // class IN
+		return false
+	}
+	qtype := binary.BigEndian.Uint16(in[off:])
+	switch qtype {
+	case 0, 41, 249, 250, 251, 252, 253, 254: // None, OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA
+		return false
+	}
+	q.keyBytes[k], q.keyBytes[k+1] = in[off], in[off+1]
+	off += 4
+	var flags byte
+	q.udpSize = 0
+	if ar == 1 {
+		// root name, type OPT, class = size, ttl = ext-rcode, version, flags, rdlen 0
+		if off+11 != len(in) || in[off] != 0 || binary.BigEndian.Uint16(in[off+1:]) != 41 ||
+			in[off+6] != 0 || binary.BigEndian.Uint16(in[off+9:]) != 0 {
+			return false
+		}
+		q.udpSize = max(binary.BigEndian.Uint16(in[off+3:]), 512)
+		flags = 1
+		if in[off+7]&0x80 != 0 {
+			flags |= 2 // DO
+		}
+	} else if off != len(in) {
+		return false
+	}
+	q.keyBytes[k+2] = flags
+	q.keyLen = k + 3
+	return true
+}
+
+// patch turns a cached response into the response to in.
+func patch(out, wire, in []byte, nameLen int) []byte {
+	out = append(out[:0], wire...)
+	out[0], out[1] = in[0], in[1]
+	out[2] = out[2]&^bitRD | in[2]&bitRD
+	out[3] = out[3]&^bitCD | in[3]&bitCD
+	copy(out[12:12+nameLen], in[12:12+nameLen])
+	return out
+}

@@ -1,0 +1,320 @@
+package zone
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// MaxTTL is the largest TTL a record may carry (RFC 2181 §8).
+const MaxTTL = 1<<31 - 1
+
+type pending struct {
+	key   string
+	name  string
+	sets  map[uint16]*RRset
+	sigs  []dns.RR
+	index map[uint16]int // first input index per type, for error positions
+	first int
+}
+
+type builder struct {
+	origin    string
+	originKey string
+	byKey     map[string]*pending
+	errs      []error
+}
+
+func (b *builder) fail(index int, rr dns.RR, err error) {
+	if len(b.errs) > MaxErrors {
+		return
+	}
+	if len(b.errs) == MaxErrors {
+		b.errs = append(b.errs, ErrTooManyErrors)
+		return
+	}
+	re := &RecordError{Index: index, Err: err}
+	if rr != nil {
+		re.Owner, re.Type = rr.Header().Name, rr.Header().Rrtype
+	}
+	b.errs = append(b.errs, re)
+}
+
+// Build validates rrs as the complete contents of the zone at origin and
+// returns the immutable zone. Duplicate records are collapsed; records of
+// one RRset that disagree on TTL take the TTL of the first (RFC 2181 §5.2).
+// Owner names are stored lower-cased. Every problem found is returned,
+// joined, each as a *RecordError; nothing is built when there is one.
+// The records are taken over by the zone and must not be changed afterwards.
+func Build(origin string, rrs []dns.RR) (*Zone, error) {
+	origin = Fqdn(origin)
+	okey, err := WireKey(origin)
+	if err != nil {
+		return nil, fmt.Errorf("zone origin: %w", err)
+	}
+	b := &builder{origin: origin, originKey: okey, byKey: make(map[string]*pending, len(rrs)/2+1)}
+	for i, rr := range rrs {
+		b.add(i, rr)
+	}
+	z := b.assemble()
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	return z, nil
+}
+
+func (b *builder) add(i int, rr dns.RR) {
+	h := rr.Header()
+	if h.Class != dns.ClassINET {
+		b.fail(i, rr, ErrBadClass)
+		return
+	}
+	switch h.Rrtype {
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeANY,
+		dns.TypeMAILA, dns.TypeMAILB, dns.TypeNone:
+		b.fail(i, rr, ErrBadType)
+		return
+	}
+	if h.Ttl > MaxTTL {
+		b.fail(i, rr, ErrBadTTL)
+		return
+	}
+	// Records may be shared with a zone that is being served: write only
+	// what actually changes.
+	if name := Fqdn(h.Name); name != h.Name {
+		h.Name = name
+	}
+	key, err := WireKey(h.Name)
+	if err != nil {
+		b.fail(i, rr, err)
+		return
+	}
+	if !IsBelow(key, b.originKey) {
+		b.fail(i, rr, fmt.Errorf("%w %s", ErrOutOfZone, b.origin))
+		return
+	}
+	p := b.byKey[key]
+	if p == nil {
+		p = &pending{key: key, name: h.Name, sets: make(map[uint16]*RRset, 1), first: i}
+		b.byKey[key] = p
+	}
+	if sig, ok := rr.(*dns.RRSIG); ok {
+		for _, s := range p.sigs {
+			if dns.IsDuplicate(s, sig) {
+				return
+			}
+		}
+		p.sigs = append(p.sigs, rr)
+		return
+	}
+	set := p.sets[h.Rrtype]
+	if set == nil {
+		p.sets[h.Rrtype] = &RRset{Type: h.Rrtype, TTL: h.Ttl, RRs: []dns.RR{rr}}
+		if p.index == nil {
+			p.index = make(map[uint16]int, 1)
+		}
+		p.index[h.Rrtype] = i
+		return
+	}
+	if h.Rrtype == dns.TypeSOA {
+		b.fail(i, rr, ErrMultipleSOA)
+		return
+	}
+	if h.Ttl != set.TTL {
+		h.Ttl = set.TTL
+	}
+	if len(set.RRs) < 16 {
+		for _, old := range set.RRs {
+			if dns.IsDuplicate(old, rr) {
+				return
+			}
+		}
+	} else if containsRdata(set.RRs, rr) {
+		return
+	}
+	set.RRs = append(set.RRs, rr)
+}
+
+// containsRdata is the duplicate check for large RRsets, comparing rdata text.
+func containsRdata(rrs []dns.RR, rr dns.RR) bool {
+	want := rdataText(rr)
+	for _, old := range rrs {
+		if strings.EqualFold(rdataText(old), want) {
+			return true
+		}
+	}
+	return false
+}
+
+func rdataText(rr dns.RR) string {
+	s := rr.String()
+	return s[len(rr.Header().String()):]
+}
+
+func (b *builder) assemble() *Zone {
+	z := &Zone{Origin: b.origin, Key: b.originKey, nodes: make(map[string]*Node, len(b.byKey)+len(b.byKey)/8+1)}
+
+	// Nodes for every owner, then every missing ancestor (empty non-terminals).
+	for key, p := range b.byKey {
+		n := &Node{Name: p.name, Key: key, RRsets: make([]RRset, 0, len(p.sets))}
+		for _, s := range p.sets {
+			n.RRsets = append(n.RRsets, *s)
+			z.count += len(s.RRs)
+		}
+		sortRRsets(n.RRsets)
+		z.nodes[key] = n
+	}
+	if _, ok := z.nodes[b.originKey]; !ok {
+		z.nodes[b.originKey] = &Node{Name: b.origin, Key: b.originKey}
+	}
+	for key := range b.byKey {
+		z.addAncestors(key)
+	}
+	z.Apex = z.nodes[b.originKey]
+
+	z.sorted = make([]*Node, 0, len(z.nodes))
+	ckeys := make(map[*Node][]byte, len(z.nodes))
+	for _, n := range z.nodes {
+		z.sorted = append(z.sorted, n)
+		ckeys[n] = CanonicalKey(n.Key)
+	}
+	slices.SortFunc(z.sorted, func(a, c *Node) int { return bytes.Compare(ckeys[a], ckeys[c]) })
+
+	// Parents come before children in canonical order, so one pass suffices.
+	for _, n := range z.sorted {
+		b.checkNode(z, n)
+	}
+	for key, p := range b.byKey {
+		b.attachSigs(z.nodes[key], p)
+		z.count += len(p.sigs)
+	}
+	if soa := z.Apex.Get(dns.TypeSOA); soa != nil {
+		z.SOA = soa.RRs[0].(*dns.SOA)
+	} else {
+		b.fail(-1, nil, ErrNoSOA)
+	}
+	if z.Apex.Get(dns.TypeNS) == nil {
+		b.fail(-1, nil, ErrNoApexNS)
+	}
+	return z
+}
+
+func (z *Zone) addAncestors(key string) {
+	for key != z.Key {
+		p, ok := ParentKey(key)
+		if !ok {
+			return
+		}
+		if parent := z.nodes[p]; parent != nil {
+			return
+		}
+		name := dns.Fqdn(strings.ToLower(keyToName(p)))
+		z.nodes[p] = &Node{Name: name, Key: p}
+		key = p
+	}
+}
+
+func keyToName(key string) string {
+	name, _, err := dns.UnpackDomainName([]byte(key), 0)
+	if err != nil {
+		return "."
+	}
+	return name
+}
+
+func (b *builder) checkNode(z *Zone, n *Node) {
+	p := b.byKey[n.Key]
+	pos := func(t uint16) int {
+		if p == nil {
+			return -1
+		}
+		if i, ok := p.index[t]; ok {
+			return i
+		}
+		return p.first
+	}
+	first := func(t uint16) dns.RR {
+		if s := n.Get(t); s != nil {
+			return s.RRs[0]
+		}
+		return nil
+	}
+	if n != z.Apex {
+		pk, _ := ParentKey(n.Key)
+		n.Parent = z.nodes[pk]
+		n.Cut = n.Parent.Cut
+		n.DNAME = n.Parent.DNAME
+		if n.DNAME != nil {
+			b.fail(pos(0), first(n.RRsets0()), ErrBelowDNAME)
+		}
+		if strings.HasPrefix(n.Key, "\x01*") {
+			n.Parent.Wildcard = n
+			if n.Get(dns.TypeNS) != nil {
+				b.fail(pos(dns.TypeNS), first(dns.TypeNS), ErrWildcardNS)
+			}
+		}
+		if n.Cut == nil && n.Get(dns.TypeNS) != nil {
+			n.Cut = n
+		}
+		if n.Get(dns.TypeSOA) != nil {
+			b.fail(pos(dns.TypeSOA), first(dns.TypeSOA), ErrSOANotApex)
+		}
+	} else if n.Get(dns.TypeDS) != nil {
+		b.fail(pos(dns.TypeDS), first(dns.TypeDS), ErrDSAtApex)
+	}
+	if n.Get(dns.TypeDNAME) != nil {
+		if n.DNAME == nil {
+			n.DNAME = n
+		}
+		if s := n.Get(dns.TypeDNAME); len(s.RRs) > 1 {
+			b.fail(pos(dns.TypeDNAME), s.RRs[1], ErrDNAMEConflict)
+		}
+	}
+	if c := n.Get(dns.TypeCNAME); c != nil {
+		if len(c.RRs) > 1 {
+			b.fail(pos(dns.TypeCNAME), c.RRs[1], ErrMultipleCNAME)
+		}
+		for _, s := range n.RRsets {
+			if s.Type != dns.TypeCNAME && s.Type != dns.TypeNSEC {
+				b.fail(pos(s.Type), s.RRs[0], ErrCNAMEConflict)
+			}
+		}
+	}
+	if n.Cut != nil {
+		for _, s := range n.RRsets {
+			switch s.Type {
+			case dns.TypeA, dns.TypeAAAA:
+				continue
+			case dns.TypeNS, dns.TypeDS, dns.TypeNSEC:
+				if n.Cut == n {
+					continue
+				}
+			}
+			b.fail(pos(s.Type), s.RRs[0], fmt.Errorf("%w %s", ErrOccluded, n.Cut.Name))
+		}
+	}
+}
+
+// RRsets0 returns the first type held by the node, for error reporting.
+func (n *Node) RRsets0() uint16 {
+	if len(n.RRsets) == 0 {
+		return 0
+	}
+	return n.RRsets[0].Type
+}
+
+func (b *builder) attachSigs(n *Node, p *pending) {
+	for _, rr := range p.sigs {
+		sig := rr.(*dns.RRSIG)
+		set := n.Get(sig.TypeCovered)
+		if set == nil {
+			b.fail(p.first, rr, ErrOrphanRRSIG)
+			continue
+		}
+		set.Sigs = append(set.Sigs, rr)
+	}
+}

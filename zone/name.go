@@ -1,0 +1,109 @@
+package zone
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// MaxNameWire is the longest a domain name may be in wire format (RFC 1035 §2.3.4).
+const MaxNameWire = 255
+
+// WireKey returns the lower-cased wire form of a fully qualified name. The
+// result is the key used for every name lookup in this package: lower-casing
+// is done on label bytes only (length octets are at most 63, so they are never
+// in 'A'..'Z').
+func WireKey(name string) (string, error) {
+	var buf [MaxNameWire + 1]byte
+	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
+	if err != nil {
+		return "", fmt.Errorf("name %q: %w", name, err)
+	}
+	LowerWire(buf[:n])
+	return string(buf[:n]), nil
+}
+
+// LowerWire lower-cases the ASCII letters of a wire-format name in place.
+func LowerWire(b []byte) {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}
+
+// ParentKey strips the leftmost label of a wire-format name. The root has no
+// parent; ok is false for it.
+func ParentKey(key string) (string, bool) {
+	if len(key) <= 1 {
+		return "", false
+	}
+	return key[1+int(key[0]):], true
+}
+
+// LabelCount returns the number of labels in a wire-format name (the root has 0).
+func LabelCount(key string) int {
+	n := 0
+	for i := 0; i < len(key) && key[i] != 0; i += 1 + int(key[i]) {
+		n++
+	}
+	return n
+}
+
+// IsBelow reports whether wire name key is at or below ancestor.
+func IsBelow(key, ancestor string) bool {
+	for {
+		if key == ancestor {
+			return true
+		}
+		p, ok := ParentKey(key)
+		if !ok {
+			return false
+		}
+		key = p
+	}
+}
+
+// CanonicalKey encodes a wire-format name so that bytes.Compare on two
+// encodings orders names as RFC 4034 §6.1 does: labels compared from the
+// root down, each as a lower-case octet string, a name sorting before its
+// descendants. Each label is written with 0x00 escaped as 0x00 0x01 and
+// closed by 0x00 0x00.
+func CanonicalKey(key string) []byte {
+	var labels [128]int
+	n := 0
+	for i := 0; i < len(key) && key[i] != 0; i += 1 + int(key[i]) {
+		labels[n] = i
+		n++
+	}
+	out := make([]byte, 0, len(key)+2*n)
+	for j := n - 1; j >= 0; j-- {
+		off := labels[j]
+		for _, c := range []byte(key[off+1 : off+1+int(key[off])]) {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c == 0 {
+				out = append(out, 0, 1)
+				continue
+			}
+			out = append(out, c)
+		}
+		out = append(out, 0, 0)
+	}
+	return out
+}
+
+// CanonicalCompare orders two presentation-format names canonically.
+func CanonicalCompare(a, b string) int {
+	ka, _ := WireKey(a)
+	kb, _ := WireKey(b)
+	return bytes.Compare(CanonicalKey(ka), CanonicalKey(kb))
+}
+
+// Fqdn lower-cases and fully qualifies a presentation-format name.
+func Fqdn(name string) string {
+	return strings.ToLower(dns.Fqdn(name))
+}

@@ -1,0 +1,165 @@
+// Package zone holds the immutable in-memory form of a DNS zone: a name tree
+// in canonical order in which every name that exists (including empty
+// non-terminals) is a real node. A Zone is built once, validated, and then
+// only read, so it can be shared by any number of goroutines and swapped
+// atomically by its owner.
+package zone
+
+import (
+	"bytes"
+	"slices"
+	"sort"
+
+	"github.com/miekg/dns"
+)
+
+// RRset is the records of one owner and type. All records share the TTL.
+type RRset struct {
+	Type uint16
+	TTL  uint32
+	RRs  []dns.RR
+	// Sigs holds the RRSIG records covering this type, if the zone is signed.
+	Sigs []dns.RR
+}
+
+// Node is one name of the zone. Nodes with no RRsets are empty
+// non-terminals: they exist (RFC 4592 §2.2.2) and are answered NODATA.
+type Node struct {
+	Name   string // lower-case, fully qualified presentation form
+	Key    string // lower-case wire form
+	Parent *Node
+	RRsets []RRset // sorted by type; no RRSIG set of its own (see RRset.Sigs)
+
+	// Wildcard is the "*" child of this node, if any.
+	Wildcard *Node
+	// Cut is the highest delegation point at or above this node (excluding
+	// the apex), or nil when the node is authoritative data.
+	Cut *Node
+	// DNAME is the nearest node at or above this one that owns a DNAME.
+	DNAME *Node
+}
+
+// Get returns the RRset of type t, or nil.
+func (n *Node) Get(t uint16) *RRset {
+	for i := range n.RRsets {
+		if n.RRsets[i].Type == t {
+			return &n.RRsets[i]
+		}
+	}
+	return nil
+}
+
+// Empty reports whether the node is an empty non-terminal.
+func (n *Node) Empty() bool { return len(n.RRsets) == 0 }
+
+// IsCut reports whether the node is a delegation point.
+func (n *Node) IsCut() bool { return n.Cut == n }
+
+// Zone is an immutable, validated zone.
+type Zone struct {
+	Origin string // lower-case, fully qualified
+	Key    string // wire form of Origin
+	Apex   *Node
+	SOA    *dns.SOA
+
+	nodes  map[string]*Node
+	sorted []*Node // canonical order, apex first
+	count  int     // number of resource records
+}
+
+// Serial returns the zone's SOA serial.
+func (z *Zone) Serial() uint32 { return z.SOA.Serial }
+
+// Len returns the number of resource records in the zone.
+func (z *Zone) Len() int { return z.count }
+
+// Names returns the number of nodes, including empty non-terminals.
+func (z *Zone) Names() int { return len(z.sorted) }
+
+// Lookup returns the node for an exact wire-format key.
+func (z *Zone) Lookup(key string) *Node { return z.nodes[key] }
+
+// Find descends towards key, which must be at or below the apex, and
+// returns the deepest existing node on the way (the closest encloser)
+// and whether it is key itself.
+func (z *Zone) Find(key string) (n *Node, exact bool) {
+	if n = z.nodes[key]; n != nil {
+		return n, true
+	}
+	for {
+		p, ok := ParentKey(key)
+		if !ok {
+			return z.Apex, false
+		}
+		if n = z.nodes[p]; n != nil {
+			return n, false
+		}
+		key = p
+	}
+}
+
+// FindBytes is Find for a wire name held in a byte slice; it does not
+// allocate.
+func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
+	if n = z.nodes[string(key)]; n != nil {
+		return n, true
+	}
+	for len(key) > 1 {
+		key = key[1+int(key[0]):]
+		if n = z.nodes[string(key)]; n != nil {
+			return n, false
+		}
+	}
+	return z.Apex, false
+}
+
+// Prev returns the last node in canonical order that sorts before key (the
+// owner of the NSEC record that covers key), wrapping to the last node.
+func (z *Zone) Prev(key string) *Node {
+	ck := CanonicalKey(key)
+	i := sort.Search(len(z.sorted), func(i int) bool {
+		return bytes.Compare(CanonicalKey(z.sorted[i].Key), ck) >= 0
+	})
+	if i == 0 {
+		return z.sorted[len(z.sorted)-1]
+	}
+	return z.sorted[i-1]
+}
+
+// Walk calls fn for each node in canonical order until fn returns false.
+func (z *Zone) Walk(fn func(*Node) bool) {
+	for _, n := range z.sorted {
+		if !fn(n) {
+			return
+		}
+	}
+}
+
+// Records returns every record of the zone in canonical order, the SOA first.
+func (z *Zone) Records() []dns.RR {
+	out := make([]dns.RR, 0, z.count)
+	for _, n := range z.sorted {
+		for _, set := range n.RRsets {
+			out = append(out, set.RRs...)
+			out = append(out, set.Sigs...)
+		}
+	}
+	return out
+}
+
+func sortRRsets(sets []RRset) {
+	slices.SortFunc(sets, func(a, b RRset) int {
+		// SOA first at the apex keeps exports conventional; the rest by type.
+		switch {
+		case a.Type == b.Type:
+			return 0
+		case a.Type == dns.TypeSOA:
+			return -1
+		case b.Type == dns.TypeSOA:
+			return 1
+		case a.Type < b.Type:
+			return -1
+		}
+		return 1
+	})
+}

@@ -1,0 +1,64 @@
+package zonestore
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/zone"
+)
+
+// encodeNode appends the node's records in uncompressed wire form.
+func encodeNode(buf []byte, n *zone.Node) ([]byte, error) {
+	var err error
+	for _, set := range n.RRsets {
+		if buf, err = appendRRs(buf, set.RRs); err != nil {
+			return nil, err
+		}
+		if buf, err = appendRRs(buf, set.Sigs); err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+func appendRRs(buf []byte, rrs []dns.RR) ([]byte, error) {
+	for _, rr := range rrs {
+		off := len(buf)
+		buf = slices.Grow(buf, dns.Len(rr)+16)
+		end, err := dns.PackRR(rr, buf[:cap(buf)], off, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", rr.Header().Name, err)
+		}
+		buf = buf[:end]
+	}
+	return buf, nil
+}
+
+// decodeRRs appends the records encoded in v to rrs. v is only valid inside
+// the bbolt transaction, and UnpackRR copies what it keeps.
+func decodeRRs(rrs []dns.RR, v []byte) ([]dns.RR, error) {
+	for off := 0; off < len(v); {
+		rr, next, err := dns.UnpackRR(v, off)
+		if err != nil {
+			return rrs, err
+		}
+		if next <= off {
+			return rrs, fmt.Errorf("record at offset %d does not advance", off)
+		}
+		rrs = append(rrs, rr)
+		off = next
+	}
+	return rrs, nil
+}
+
+func sortCanonical(names []string) {
+	keys := make(map[string][]byte, len(names))
+	for _, n := range names {
+		k, _ := zone.WireKey(n)
+		keys[n] = zone.CanonicalKey(k)
+	}
+	slices.SortFunc(names, func(a, b string) int { return bytes.Compare(keys[a], keys[b]) })
+}

@@ -1,0 +1,227 @@
+package zonestore
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sovdns/sovdns/zone"
+)
+
+// Deletion selects records to remove: every record at Name (Type 0), the
+// RRset of Type at Name, or, when RR is set, that one record.
+type Deletion struct {
+	Name string
+	Type uint16
+	RR   dns.RR
+}
+
+func (d Deletion) String() string {
+	if d.RR != nil {
+		h := d.RR.Header()
+		return fmt.Sprintf("%s %s %s", h.Name, dns.Type(h.Rrtype), strings.TrimSpace(d.RR.String()[len(h.String()):]))
+	}
+	if d.Type == 0 {
+		return d.Name + " (all records)"
+	}
+	return d.Name + " " + dns.TypeToString[d.Type]
+}
+
+func (d Deletion) matches(rr dns.RR) bool {
+	h := rr.Header()
+	if !strings.EqualFold(h.Name, d.Name) {
+		return false
+	}
+	if sig, ok := rr.(*dns.RRSIG); ok && d.Type != 0 && d.RR == nil {
+		return sig.TypeCovered == d.Type
+	}
+	if d.RR != nil {
+		return dns.IsDuplicate(rr, d.RR)
+	}
+	return d.Type == 0 || h.Rrtype == d.Type
+}
+
+// Change is one edit of a zone: the deletions are applied first, then the
+// additions. An added record joins its RRset and sets the RRset's TTL; an
+// added SOA replaces the SOA.
+type Change struct {
+	Add    []dns.RR
+	Delete []Deletion
+}
+
+// Update applies c to the zone at origin, validates the result as a whole,
+// moves the serial forward and commits it in one transaction. A deletion
+// that matches nothing is an error (ErrNotFound), and so is a change that
+// leaves the zone as it was (ErrNoChange); neither writes anything.
+func (s *Store) Update(origin string, c Change) (PutResult, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.load(origin)
+	if err != nil {
+		return PutResult{}, err
+	}
+	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len()}
+
+	touched := map[string]bool{old.Key: true}
+	touch := func(name string) error {
+		k, err := zone.WireKey(name)
+		if err != nil {
+			return err
+		}
+		touched[k] = true
+		return nil
+	}
+	for _, d := range c.Delete {
+		d.Name = zone.Fqdn(d.Name)
+		if err := touch(d.Name); err != nil {
+			return res, err
+		}
+	}
+	for _, rr := range c.Add {
+		if err := touch(rr.Header().Name); err != nil {
+			return res, err
+		}
+	}
+
+	rrs, newSOA, err := applyChange(old, c)
+	if err != nil {
+		return res, err
+	}
+	oldSOA := old.SOA
+	soa := dns.Copy(oldSOA).(*dns.SOA)
+	if newSOA != nil {
+		soa = dns.Copy(newSOA).(*dns.SOA)
+	}
+	if newSOA == nil || !SerialLess(oldSOA.Serial, soa.Serial) {
+		soa.Serial = NextSerial(oldSOA.Serial, s.opts.SerialPolicy, s.opts.Now())
+		res.Bumped = true
+	}
+	rrs = append(rrs, soa)
+	z, err := zone.Build(origin, rrs)
+	if err != nil {
+		return res, fmt.Errorf("zone %s: change refused: %w", origin, err)
+	}
+	if sameRecords(old, z) {
+		return res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
+	}
+
+	now := s.opts.Now().UTC().Format(time.RFC3339)
+	err = s.update(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, origin)
+		if err != nil {
+			return err
+		}
+		nb := zb.Bucket(bucketNames)
+		for key := range touched {
+			ck := zone.CanonicalKey(key)
+			n := z.Lookup(key)
+			if n == nil || n.Empty() {
+				if err := nb.Delete(ck); err != nil {
+					return err
+				}
+				continue
+			}
+			val, err := encodeNode(nil, n) // bbolt holds values until commit
+			if err != nil {
+				return err
+			}
+			if err := nb.Put(ck, val); err != nil {
+				return err
+			}
+		}
+		return zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now))
+	})
+	if err != nil {
+		return res, fmt.Errorf("store zone %s: %w", origin, err)
+	}
+	res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
+	s.cache[origin] = z
+	s.publish(origin, z)
+	return res, nil
+}
+
+// applyChange returns the zone's records after c, without the SOA, and the
+// SOA that c adds, if any.
+func applyChange(old *zone.Zone, c Change) ([]dns.RR, *dns.SOA, error) {
+	all := old.Records()
+	keep := make([]dns.RR, 0, len(all)+len(c.Add))
+	hits := make([]int, len(c.Delete))
+	for _, rr := range all {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			continue
+		}
+		drop := false
+		for i, d := range c.Delete {
+			if d.matches(rr) {
+				hits[i]++
+				drop = true
+			}
+		}
+		if !drop {
+			keep = append(keep, rr)
+		}
+	}
+	for i, d := range c.Delete {
+		if hits[i] == 0 {
+			if d.Type == dns.TypeSOA || (d.RR != nil && d.RR.Header().Rrtype == dns.TypeSOA) {
+				return nil, nil, fmt.Errorf("%s: %w", d, zone.ErrNoSOA)
+			}
+			return nil, nil, fmt.Errorf("delete %s: %w", d, ErrNotFound)
+		}
+	}
+	var soa *dns.SOA
+	for _, rr := range c.Add {
+		h := rr.Header()
+		if s, ok := rr.(*dns.SOA); ok {
+			soa = s
+			continue
+		}
+		// The added record's TTL becomes the RRset's TTL: copy the records
+		// it changes, since they are shared with the zone being served.
+		for i, k := range keep {
+			kh := k.Header()
+			if kh.Rrtype == h.Rrtype && kh.Ttl != h.Ttl && strings.EqualFold(kh.Name, h.Name) {
+				k = dns.Copy(k)
+				k.Header().Ttl = h.Ttl
+				keep[i] = k
+			}
+		}
+		keep = append(keep, rr)
+	}
+	return keep, soa, nil
+}
+
+// sameRecords reports whether two versions of a zone hold the same records,
+// the SOA serial aside.
+func sameRecords(a, b *zone.Zone) bool {
+	if a.Len() != b.Len() {
+		return false
+	}
+	ra, rb := a.Records(), b.Records()
+	for i := range ra {
+		x, y := ra[i], rb[i]
+		if x.Header().Ttl != y.Header().Ttl {
+			return false
+		}
+		if xs, ok := x.(*dns.SOA); ok {
+			ys, ok := y.(*dns.SOA)
+			if !ok {
+				return false
+			}
+			c := *xs
+			c.Serial = ys.Serial
+			if !dns.IsDuplicate(&c, ys) {
+				return false
+			}
+			continue
+		}
+		if !dns.IsDuplicate(x, y) {
+			return false
+		}
+	}
+	return true
+}

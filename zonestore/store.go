@@ -1,0 +1,412 @@
+// Package zonestore is the durable source of truth for zones: a bbolt file
+// holding every zone's records, with master-file import and export. Every
+// change is validated in full first and then committed in one bbolt
+// transaction, so it lands whole or not at all. After each commit the store
+// publishes the new immutable zone.Zone to its subscriber.
+//
+// On-disk layout (format version 1):
+//
+//	meta/version            "1"
+//	zones/<origin>/info     created, updated: RFC 3339 times
+//	zones/<origin>/names    key: zone.CanonicalKey(owner); value: the owner's
+//	                        records, each in uncompressed wire form, one after
+//	                        the other (RRsets in type order, RRSIGs after the
+//	                        set they cover)
+//
+// <origin> is the lower-case, fully qualified zone name. Keys in names are in
+// RFC 4034 canonical order, so a cursor walks a zone as DNSSEC and zone
+// transfers want it. Empty non-terminals are not stored: they are derived.
+package zonestore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sovdns/sovdns/zone"
+)
+
+// FormatVersion is the on-disk layout version this code reads and writes.
+const FormatVersion = "1"
+
+var (
+	bucketMeta  = []byte("meta")
+	bucketZones = []byte("zones")
+	bucketInfo  = []byte("info")
+	bucketNames = []byte("names")
+	keyVersion  = []byte("version")
+	keyCreated  = []byte("created")
+	keyUpdated  = []byte("updated")
+)
+
+// Options configure a Store.
+type Options struct {
+	// Timeout bounds the wait for the file lock; zero means one second.
+	Timeout time.Duration
+	// ReadOnly opens the file shared, for readers only.
+	ReadOnly bool
+	// SerialPolicy is how edits move the SOA serial; empty means increment.
+	SerialPolicy SerialPolicy
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the store's messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is an open zone database. Its methods are safe for concurrent use;
+// changes are serialised.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opts Options
+
+	mu       sync.Mutex
+	cache    map[string]*zone.Zone // last committed zone per origin
+	onCommit func(origin string, z *zone.Zone)
+}
+
+// Open opens or creates the database at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.SerialPolicy == "" {
+		opts.SerialPolicy = SerialIncrement
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open zone database %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	check := func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil {
+			return nil
+		}
+		if v := m.Get(keyVersion); v != nil && string(v) != FormatVersion {
+			return fmt.Errorf("%s: %w %q (this build reads %q)", s.path, ErrBadVersion, v, FormatVersion)
+		}
+		return nil
+	}
+	if s.opts.ReadOnly {
+		return s.db.View(check)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := check(tx); err != nil {
+			return err
+		}
+		m, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if m.Get(keyVersion) == nil {
+			if err := m.Put(keyVersion, []byte(FormatVersion)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.CreateBucketIfNotExists(bucketZones)
+		return err
+	})
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Subscribe sets the function called after every commit with the zone's
+// new contents (nil when the zone was deleted). It is called with the
+// store's edit lock held, so it must not call back into the store.
+func (s *Store) Subscribe(fn func(origin string, z *zone.Zone)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onCommit = fn
+}
+
+// ZoneInfo describes a stored zone.
+type ZoneInfo struct {
+	Origin  string    `json:"zone"`
+	Serial  uint32    `json:"serial"`
+	Records int       `json:"records"`
+	Names   int       `json:"names"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// List returns the origins of all stored zones, in canonical order.
+func (s *Store) List() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zs := tx.Bucket(bucketZones)
+		if zs == nil {
+			return nil
+		}
+		return zs.ForEachBucket(func(k []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list zones: %w", err)
+	}
+	sortCanonical(out)
+	return out, nil
+}
+
+// Info describes one zone.
+func (s *Store) Info(origin string) (ZoneInfo, error) {
+	z, err := s.Load(origin)
+	if err != nil {
+		return ZoneInfo{}, err
+	}
+	info := ZoneInfo{Origin: z.Origin, Serial: z.Serial(), Records: z.Len(), Names: z.Names()}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, z.Origin)
+		if err != nil {
+			return err
+		}
+		ib := zb.Bucket(bucketInfo)
+		info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
+		info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
+		return nil
+	})
+	return info, err
+}
+
+// Load returns the zone at origin as last committed.
+func (s *Store) Load(origin string) (*zone.Zone, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.load(origin)
+}
+
+// LoadAll returns every stored zone.
+func (s *Store) LoadAll() ([]*zone.Zone, error) {
+	names, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*zone.Zone, 0, len(names))
+	for _, n := range names {
+		z, err := s.load(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, z)
+	}
+	return out, nil
+}
+
+func (s *Store) load(origin string) (*zone.Zone, error) {
+	if z := s.cache[origin]; z != nil {
+		return z, nil
+	}
+	var rrs []dns.RR
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, origin)
+		if err != nil {
+			return err
+		}
+		return zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
+			var err error
+			rrs, err = decodeRRs(rrs, v)
+			if err != nil {
+				return fmt.Errorf("%w: zone %s: %w", ErrCorrupt, origin, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	z, err := zone.Build(origin, rrs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
+	}
+	s.cache[origin] = z
+	return z, nil
+}
+
+func zoneBucket(tx *bolt.Tx, origin string) (*bolt.Bucket, error) {
+	zs := tx.Bucket(bucketZones)
+	if zs == nil {
+		return nil, fmt.Errorf("zone %s: %w", origin, ErrNoZone)
+	}
+	zb := zs.Bucket([]byte(origin))
+	if zb == nil || zb.Bucket(bucketNames) == nil || zb.Bucket(bucketInfo) == nil {
+		return nil, fmt.Errorf("zone %s: %w", origin, ErrNoZone)
+	}
+	return zb, nil
+}
+
+// Delete removes a zone.
+func (s *Store) Delete(origin string) error {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.update(func(tx *bolt.Tx) error {
+		if _, err := zoneBucket(tx, origin); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketZones).DeleteBucket([]byte(origin))
+	})
+	if err != nil {
+		return err
+	}
+	delete(s.cache, origin)
+	s.publish(origin, nil)
+	return nil
+}
+
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	return s.db.Update(fn)
+}
+
+func (s *Store) publish(origin string, z *zone.Zone) {
+	if s.onCommit != nil {
+		s.onCommit(origin, z)
+	}
+}
+
+// PutResult reports what an import or edit committed.
+type PutResult struct {
+	Zone       *zone.Zone
+	OldSerial  uint32 // 0 for a new zone
+	Serial     uint32
+	Bumped     bool // the serial was moved forward by the store
+	Created    bool
+	Records    int
+	OldRecords int
+}
+
+// Import stores z as the whole contents of its zone. Unless replace is set,
+// an existing zone is an error. When replacing, a serial that does not move
+// forward (RFC 1982) is bumped by the serial policy so secondaries notice.
+func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := PutResult{Records: z.Len()}
+	old, err := s.load(z.Origin)
+	switch {
+	case errors.Is(err, ErrNoZone):
+		res.Created = true
+	case err != nil && !errors.Is(err, ErrCorrupt):
+		return res, err
+	case !replace:
+		return res, fmt.Errorf("zone %s: %w (use replace to overwrite it)", z.Origin, ErrZoneExists)
+	case old != nil:
+		res.OldSerial, res.OldRecords = old.Serial(), old.Len()
+		if !SerialLess(old.Serial(), z.Serial()) {
+			z, err = withSerial(z, NextSerial(old.Serial(), s.opts.SerialPolicy, s.opts.Now()))
+			if err != nil {
+				return res, err
+			}
+			res.Bumped = true
+		}
+	}
+	now := s.opts.Now().UTC().Format(time.RFC3339)
+	err = s.update(func(tx *bolt.Tx) error {
+		zs := tx.Bucket(bucketZones)
+		created := []byte(now)
+		if zb := zs.Bucket([]byte(z.Origin)); zb != nil {
+			if ib := zb.Bucket(bucketInfo); ib != nil && ib.Get(keyCreated) != nil {
+				created = append([]byte(nil), ib.Get(keyCreated)...)
+			}
+			if err := zs.DeleteBucket([]byte(z.Origin)); err != nil {
+				return err
+			}
+		}
+		zb, err := zs.CreateBucket([]byte(z.Origin))
+		if err != nil {
+			return err
+		}
+		ib, err := zb.CreateBucket(bucketInfo)
+		if err != nil {
+			return err
+		}
+		if err := ib.Put(keyCreated, created); err != nil {
+			return err
+		}
+		if err := ib.Put(keyUpdated, []byte(now)); err != nil {
+			return err
+		}
+		nb, err := zb.CreateBucket(bucketNames)
+		if err != nil {
+			return err
+		}
+		nb.FillPercent = 1 // keys arrive in order: pack pages full
+		// bbolt keeps the value slices until commit: values are cut from an
+		// arena that only grows (a reallocation leaves earlier values intact).
+		var arena []byte
+		z.Walk(func(n *zone.Node) bool {
+			if n.Empty() {
+				return true
+			}
+			start := len(arena)
+			arena, err = encodeNode(arena, n)
+			if err == nil {
+				err = nb.Put(zone.CanonicalKey(n.Key), arena[start:len(arena):len(arena)])
+			}
+			return err == nil
+		})
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
+	}
+	res.Zone, res.Serial = z, z.Serial()
+	s.cache[z.Origin] = z
+	s.publish(z.Origin, z)
+	return res, nil
+}
+
+// withSerial returns a copy of z whose SOA carries serial.
+func withSerial(z *zone.Zone, serial uint32) (*zone.Zone, error) {
+	rrs := z.Records()
+	for i, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok {
+			c := dns.Copy(soa).(*dns.SOA)
+			c.Serial = serial
+			rrs[i] = c
+			break
+		}
+	}
+	return zone.Build(z.Origin, rrs)
+}
