@@ -54,9 +54,9 @@ func listenTCP(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {
 	return lc.Listen(ctx, "tcp", ap.String())
 }
 
-// serveUDP answers the packets of one socket, in order, in this goroutine:
-// authoritative answers never block, so no goroutine is spawned per query.
-func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
+// serveUDPSimple answers the packets of one socket one at a time, for
+// platforms without recvmmsg.
+func (s *Server) serveUDPSimple(ctx context.Context, c *net.UDPConn) {
 	in := make([]byte, 65535)
 	out := make([]byte, 0, 65535)
 	for {

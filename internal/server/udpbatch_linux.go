@@ -1,0 +1,157 @@
+//go:build linux
+
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// batchSize is how many datagrams one recvmmsg/sendmmsg call moves at most.
+const batchSize = 32
+
+// udpInSize bounds a query read over UDP; a longer datagram is cut and then
+// fails to parse (FORMERR), which is what such a query deserves.
+const udpInSize = 4096
+
+// udpBatch holds the pre-allocated state of one socket's batched I/O: the
+// message headers, iovecs, source addresses and buffers, reused for every
+// call so the loop allocates nothing.
+type udpBatch struct {
+	in      [batchSize]unix.Mmsghdr
+	inIov   [batchSize]unix.Iovec
+	names   [batchSize]unix.RawSockaddrInet6
+	bufs    [batchSize][]byte
+	out     [batchSize]unix.Mmsghdr
+	outIov  [batchSize]unix.Iovec
+	outBufs [batchSize][]byte
+}
+
+func newUDPBatch() *udpBatch {
+	b := &udpBatch{}
+	for i := range batchSize {
+		b.bufs[i] = make([]byte, udpInSize)
+		b.outBufs[i] = make([]byte, 0, udpInSize)
+		b.inIov[i].Base = &b.bufs[i][0]
+		b.in[i].Hdr.Iov = &b.inIov[i]
+		b.in[i].Hdr.Iovlen = 1
+		b.in[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		b.out[i].Hdr.Iov = &b.outIov[i]
+		b.out[i].Hdr.Iovlen = 1
+	}
+	return b
+}
+
+// serveUDP answers the datagrams of one socket in this goroutine, reading
+// and writing up to batchSize at a time with recvmmsg and sendmmsg.
+// Authoritative answers never block, so no goroutine is spawned per query.
+func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		s.serveUDPSimple(ctx, c)
+		return
+	}
+	b := newUDPBatch()
+	for {
+		n, err := b.recv(rc)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("udp read failed", "err", err)
+			continue
+		}
+		k := 0
+		for i := range n {
+			src := sockaddrAddr(&b.names[i])
+			resp := s.respond(b.bufs[i][:b.in[i].Len], b.outBufs[i], src, udp)
+			if resp == nil {
+				continue
+			}
+			b.outIov[k].Base = &resp[0]
+			b.outIov[k].SetLen(len(resp))
+			b.out[k].Hdr.Name = b.in[i].Hdr.Name
+			b.out[k].Hdr.Namelen = b.in[i].Hdr.Namelen
+			k++
+		}
+		if err := b.send(rc, k); err != nil && ctx.Err() == nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.m.Dropped.WithLabelValues("write_error").Inc()
+		}
+	}
+}
+
+func (b *udpBatch) recv(rc syscall.RawConn) (int, error) {
+	for i := range batchSize {
+		b.in[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.inIov[i].SetLen(udpInSize)
+		b.in[i].Len = 0
+	}
+	var n int
+	var errno syscall.Errno
+	err := rc.Read(func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, 0, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false
+		}
+		n, errno = int(r), e
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return n, nil
+}
+
+// send writes the first k prepared responses. A datagram the kernel refuses
+// is skipped so one bad destination cannot stall the batch.
+func (b *udpBatch) send(rc syscall.RawConn, k int) error {
+	var firstErr error
+	for sent := 0; sent < k; {
+		var n int
+		var errno syscall.Errno
+		err := rc.Write(func(fd uintptr) bool {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(k-sent), 0, 0, 0)
+			if e == unix.EAGAIN || e == unix.EINTR {
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if errno != 0 {
+			if firstErr == nil {
+				firstErr = errno
+			}
+			n = 1 // skip the datagram that failed
+		}
+		sent += n
+	}
+	return firstErr
+}
+
+// sockaddrAddr reads the address of a sockaddr_in or sockaddr_in6.
+func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
+	raw := (*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))
+	switch binary.NativeEndian.Uint16(raw[:2]) {
+	case unix.AF_INET:
+		return netip.AddrFrom4([4]byte(raw[4:8]))
+	case unix.AF_INET6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
