@@ -26,6 +26,7 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 	resp := new(dns.Msg)
 	resp.Id = req.Id
 	resp.Response = true
+	resp.Compress = true
 	resp.Opcode = req.Opcode
 	resp.RecursionDesired = req.RecursionDesired
 	resp.CheckingDisabled = req.CheckingDisabled
