@@ -41,7 +41,7 @@ func seedQueries() [][]byte {
 		&dns.EDNS0_NSID{Code: dns.EDNS0NSID})
 	add(m)
 	out = append(out, []byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1}) // pointer loop
-	out = append(out, []byte{0, 1, 0x28, 0, 0, 1, 0, 0, 0, 0, 0, 0})                     // UPDATE header only
+	out = append(out, []byte{0, 1, 0x28, 0, 0, 1, 0, 0, 0, 0, 0, 0})                      // UPDATE header only
 	return out
 }
 
