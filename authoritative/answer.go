@@ -62,7 +62,7 @@ func Answer(zs *zone.Set, q Query) Result {
 	if z == nil {
 		return Result{Kind: KindRefused, Rcode: dns.RcodeRefused}
 	}
-	a := answerer{zs: zs, do: q.DO}
+	a := answerer{zs: zs, do: q.DO, qname: q.Name}
 	a.res.Zone = z
 	a.res.Authoritative = true
 	a.lookup(z, key, q.Name, q.Type, 0)
@@ -71,7 +71,7 @@ func Answer(zs *zone.Set, q Query) Result {
 
 func wireKey(buf []byte, name string) ([]byte, bool) {
 	n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
-	if err != nil {
+	if err != nil || n > zone.MaxNameWire {
 		return nil, false
 	}
 	zone.LowerWire(buf[:n])
@@ -82,6 +82,7 @@ type answerer struct {
 	zs      *zone.Set
 	do      bool
 	res     Result
+	qname   string   // the question's name: where every chain starts
 	visited []string // CNAME chain, by lower-case key, for loop detection
 }
 
@@ -168,6 +169,10 @@ func (a *answerer) follow(target string, qtype uint16, depth int) {
 	if !ok {
 		return
 	}
+	var qb [zone.MaxNameWire + 1]byte
+	if qkey, ok := wireKey(qb[:], a.qname); ok && string(qkey) == string(key) {
+		return // back at the question: a loop
+	}
 	for _, v := range a.visited {
 		if v == string(key) {
 			return // a loop: the answer so far is all there is
@@ -187,20 +192,22 @@ func (a *answerer) dname(z *zone.Zone, dn *zone.Node, name string, qtype uint16,
 	a.res.Answer = append(a.res.Answer, d)
 	a.res.Answer = append(a.res.Answer, a.sigs(set)...)
 	a.res.Kind = KindAnswer
-	prefix := name[:len(name)-len(dn.Name)]
-	if !strings.HasSuffix(name, ".") {
-		prefix = dns.Fqdn(name)[:len(name)+1-len(dn.Name)]
-	}
+	// The labels of name below the DNAME owner, as the question spells
+	// them; counted in labels, since either name may use escapes.
+	owner := dns.Fqdn(name)
+	labels := dns.Split(owner)
+	prefix := owner[:labels[len(labels)-zone.LabelCount(dn.Key)]]
 	target := prefix + d.Target
 	if d.Target == "." {
 		target = prefix
 	}
-	if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
+	var tb [zone.MaxNameWire + 1]byte
+	if _, ok := wireKey(tb[:], target); !ok {
 		a.res.Kind, a.res.Rcode = KindYXDomain, dns.RcodeYXDomain
 		return
 	}
 	cname := &dns.CNAME{
-		Hdr:    dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: set.TTL},
+		Hdr:    dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: set.TTL},
 		Target: target,
 	}
 	a.res.Answer = append(a.res.Answer, cname)
@@ -243,7 +250,14 @@ func (a *answerer) negative(z *zone.Zone, rcode int, kind Kind) {
 	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 	a.res.Ns = append(a.res.Ns, soa)
 	if a.do {
-		a.res.Ns = append(a.res.Ns, z.Apex.Get(dns.TypeSOA).Sigs...)
+		// An RRSIG's TTL matches the TTL of the RRset it covers (RFC 4034 §3).
+		for _, sig := range z.Apex.Get(dns.TypeSOA).Sigs {
+			if sig.Header().Ttl != soa.Hdr.Ttl {
+				sig = dns.Copy(sig)
+				sig.Header().Ttl = soa.Hdr.Ttl
+			}
+			a.res.Ns = append(a.res.Ns, sig)
+		}
 	}
 	a.res.Rcode = rcode
 	if len(a.res.Answer) == 0 {

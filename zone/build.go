@@ -18,8 +18,13 @@ type pending struct {
 	name  string
 	sets  map[uint16]*RRset
 	sigs  []dns.RR
+	sigAt []int          // input index of each of sigs, for error positions
 	index map[uint16]int // first input index per type, for error positions
+	extra map[uint16]int // input index of the second record of a CNAME or DNAME set
 	first int
+	// rdata indexes large RRsets by lower-cased record text, so that the
+	// duplicate check stays linear (see seen).
+	rdata map[uint16]map[string][]dns.RR
 }
 
 type builder struct {
@@ -27,6 +32,7 @@ type builder struct {
 	originKey string
 	byKey     map[string]*pending
 	errs      []error
+	zero      map[uint16]dns.RR // an rdata-less record per type, for noRdata
 }
 
 func (b *builder) fail(index int, rr dns.RR, err error) {
@@ -83,6 +89,10 @@ func (b *builder) add(i int, rr dns.RR) {
 		b.fail(i, rr, ErrBadTTL)
 		return
 	}
+	if b.noRdata(rr) {
+		b.fail(i, rr, ErrNoRdata)
+		return
+	}
 	// Records may be shared with a zone that is being served: write only
 	// what actually changes.
 	if name := Fqdn(h.Name); name != h.Name {
@@ -92,6 +102,13 @@ func (b *builder) add(i int, rr dns.RR) {
 	if err != nil {
 		b.fail(i, rr, err)
 		return
+	}
+	// RFC 3597 rdata is hex: one spelling, as decoding from the wire gives,
+	// so that duplicates collapse and a stored zone reads back the same.
+	if u, ok := rr.(*dns.RFC3597); ok {
+		if l := strings.ToLower(u.Rdata); l != u.Rdata {
+			u.Rdata = l
+		}
 	}
 	if !IsBelow(key, b.originKey) {
 		b.fail(i, rr, fmt.Errorf("%w %s", ErrOutOfZone, b.origin))
@@ -109,6 +126,7 @@ func (b *builder) add(i int, rr dns.RR) {
 			}
 		}
 		p.sigs = append(p.sigs, rr)
+		p.sigAt = append(p.sigAt, i)
 		return
 	}
 	set := p.sets[h.Rrtype]
@@ -133,26 +151,69 @@ func (b *builder) add(i int, rr dns.RR) {
 				return
 			}
 		}
-	} else if containsRdata(set.RRs, rr) {
+	} else if p.seen(set, rr) {
 		return
+	}
+	if len(set.RRs) == 1 && (h.Rrtype == dns.TypeCNAME || h.Rrtype == dns.TypeDNAME) {
+		if p.extra == nil {
+			p.extra = make(map[uint16]int, 1)
+		}
+		p.extra[h.Rrtype] = i
 	}
 	set.RRs = append(set.RRs, rr)
 }
 
-// containsRdata is the duplicate check for large RRsets, comparing rdata text.
-func containsRdata(rrs []dns.RR, rr dns.RR) bool {
-	want := rdataText(rr)
-	for _, old := range rrs {
-		if strings.EqualFold(rdataText(old), want) {
+// seen is the duplicate check for large RRsets: records are bucketed by
+// their lower-cased text and compared exactly (dns.IsDuplicate) within a
+// bucket, since letter case matters in some rdata (TXT) and not in other
+// (domain names). The records of one set share their header text.
+func (p *pending) seen(set *RRset, rr dns.RR) bool {
+	idx := p.rdata[set.Type]
+	if idx == nil {
+		if p.rdata == nil {
+			p.rdata = make(map[uint16]map[string][]dns.RR, 1)
+		}
+		idx = make(map[string][]dns.RR, 2*len(set.RRs))
+		for _, old := range set.RRs {
+			k := strings.ToLower(old.String())
+			idx[k] = append(idx[k], old)
+		}
+		p.rdata[set.Type] = idx
+	}
+	k := strings.ToLower(rr.String())
+	for _, old := range idx[k] {
+		if dns.IsDuplicate(old, rr) {
 			return true
 		}
 	}
+	idx[k] = append(idx[k], rr)
 	return false
 }
 
-func rdataText(rr dns.RR) string {
-	s := rr.String()
-	return s[len(rr.Header().String()):]
+// noRdata reports whether rr has no rdata at all, as the parsers return a
+// record written without data (the form dynamic update uses). Such a record
+// cannot be served, exported or read back. Types whose rdata may be empty
+// are exempt.
+func (b *builder) noRdata(rr dns.RR) bool {
+	switch rr.(type) {
+	case *dns.RFC3597, *dns.APL:
+		return false
+	}
+	t := rr.Header().Rrtype
+	zero := b.zero[t]
+	if zero == nil {
+		newRR, ok := dns.TypeToRR[t]
+		if !ok {
+			return false
+		}
+		zero = newRR()
+		if b.zero == nil {
+			b.zero = make(map[uint16]dns.RR)
+		}
+		b.zero[t] = zero
+	}
+	*zero.Header() = *rr.Header()
+	return dns.IsDuplicate(zero, rr)
 }
 
 func (b *builder) assemble() *Zone {
@@ -237,6 +298,14 @@ func (b *builder) checkNode(z *Zone, n *Node) {
 		}
 		return p.first
 	}
+	second := func(t uint16) int {
+		if p != nil {
+			if i, ok := p.extra[t]; ok {
+				return i
+			}
+		}
+		return pos(t)
+	}
 	first := func(t uint16) dns.RR {
 		if s := n.Get(t); s != nil {
 			return s.RRs[0]
@@ -248,7 +317,7 @@ func (b *builder) checkNode(z *Zone, n *Node) {
 		n.Parent = z.nodes[pk]
 		n.Cut = n.Parent.Cut
 		n.DNAME = n.Parent.DNAME
-		if n.DNAME != nil {
+		if n.DNAME != nil && p != nil { // an empty non-terminal's descendants report it
 			b.fail(pos(0), first(n.RRsets0()), ErrBelowDNAME)
 		}
 		if strings.HasPrefix(n.Key, "\x01*") {
@@ -271,12 +340,12 @@ func (b *builder) checkNode(z *Zone, n *Node) {
 			n.DNAME = n
 		}
 		if s := n.Get(dns.TypeDNAME); len(s.RRs) > 1 {
-			b.fail(pos(dns.TypeDNAME), s.RRs[1], ErrDNAMEConflict)
+			b.fail(second(dns.TypeDNAME), s.RRs[1], ErrDNAMEConflict)
 		}
 	}
 	if c := n.Get(dns.TypeCNAME); c != nil {
 		if len(c.RRs) > 1 {
-			b.fail(pos(dns.TypeCNAME), c.RRs[1], ErrMultipleCNAME)
+			b.fail(second(dns.TypeCNAME), c.RRs[1], ErrMultipleCNAME)
 		}
 		for _, s := range n.RRsets {
 			if s.Type != dns.TypeCNAME && s.Type != dns.TypeNSEC {
@@ -308,11 +377,11 @@ func (n *Node) RRsets0() uint16 {
 }
 
 func (b *builder) attachSigs(n *Node, p *pending) {
-	for _, rr := range p.sigs {
+	for i, rr := range p.sigs {
 		sig := rr.(*dns.RRSIG)
 		set := n.Get(sig.TypeCovered)
 		if set == nil {
-			b.fail(p.first, rr, ErrOrphanRRSIG)
+			b.fail(p.sigAt[i], rr, ErrOrphanRRSIG)
 			continue
 		}
 		set.Sigs = append(set.Sigs, rr)

@@ -23,6 +23,7 @@ var (
 	ErrBadTTL        = errors.New("TTL is larger than 2147483647 (RFC 2181 §8)")
 	ErrBadClass      = errors.New("only class IN is served")
 	ErrBadType       = errors.New("record type cannot be stored in a zone")
+	ErrNoRdata       = errors.New("record has no data")
 	ErrOrphanRRSIG   = errors.New("RRSIG covers a type that has no records at this name")
 	ErrWildcardNS    = errors.New("NS records cannot be owned by a wildcard name")
 	ErrTooManyErrors = errors.New("too many errors; stopping")

@@ -18,6 +18,9 @@ const MaxNameWire = 255
 func WireKey(name string) (string, error) {
 	var buf [MaxNameWire + 1]byte
 	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
+	if err == nil && n > MaxNameWire {
+		err = dns.ErrLongDomain // the buffer holds one octet more
+	}
 	if err != nil {
 		return "", fmt.Errorf("name %q: %w", name, err)
 	}

@@ -2,6 +2,7 @@ package zonestore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,12 +76,19 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 		touched[k] = true
 		return nil
 	}
-	for _, d := range c.Delete {
+	// Normalise the deletions in a copy: the caller's slice is left alone.
+	dels := make([]Deletion, len(c.Delete))
+	for i, d := range c.Delete {
+		if d.Name == "" && d.RR != nil {
+			d.Name = d.RR.Header().Name
+		}
 		d.Name = zone.Fqdn(d.Name)
 		if err := touch(d.Name); err != nil {
 			return res, err
 		}
+		dels[i] = d
 	}
+	c.Delete = dels
 	for _, rr := range c.Add {
 		if err := touch(rr.Header().Name); err != nil {
 			return res, err
@@ -196,32 +204,55 @@ func applyChange(old *zone.Zone, c Change) ([]dns.RR, *dns.SOA, error) {
 }
 
 // sameRecords reports whether two versions of a zone hold the same records,
-// the SOA serial aside.
+// the SOA serial aside. The order of records within an RRset does not count.
 func sameRecords(a, b *zone.Zone) bool {
-	if a.Len() != b.Len() {
+	if a.Len() != b.Len() || a.Names() != b.Names() {
 		return false
 	}
-	ra, rb := a.Records(), b.Records()
-	for i := range ra {
-		x, y := ra[i], rb[i]
-		if x.Header().Ttl != y.Header().Ttl {
+	same := true
+	a.Walk(func(na *zone.Node) bool {
+		nb := b.Lookup(na.Key)
+		if nb == nil || len(na.RRsets) != len(nb.RRsets) {
+			same = false
 			return false
 		}
-		if xs, ok := x.(*dns.SOA); ok {
-			ys, ok := y.(*dns.SOA)
-			if !ok {
+		for i := range na.RRsets {
+			sa, sb := &na.RRsets[i], &nb.RRsets[i]
+			if sa.Type != sb.Type || !sameSet(sa.RRs, sb.RRs) || !sameSet(sa.Sigs, sb.Sigs) {
+				same = false
 				return false
 			}
-			c := *xs
-			c.Serial = ys.Serial
-			if !dns.IsDuplicate(&c, ys) {
-				return false
-			}
-			continue
 		}
-		if !dns.IsDuplicate(x, y) {
+		return true
+	})
+	return same
+}
+
+// sameSet reports whether x and y hold the same records with the same TTLs,
+// in any order. Neither holds duplicates.
+func sameSet(x, y []dns.RR) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for _, rx := range x {
+		if !slices.ContainsFunc(y, func(ry dns.RR) bool { return sameRecord(rx, ry) }) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameRecord compares two records and their TTLs, an SOA's serial aside.
+func sameRecord(x, y dns.RR) bool {
+	if x.Header().Ttl != y.Header().Ttl {
+		return false
+	}
+	if xs, ok := x.(*dns.SOA); ok {
+		if ys, ok := y.(*dns.SOA); ok {
+			c := *xs
+			c.Serial = ys.Serial
+			x = &c
+		}
+	}
+	return dns.IsDuplicate(x, y)
 }

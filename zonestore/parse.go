@@ -46,14 +46,16 @@ func (e *ParseError) Unwrap() error { return e.Err }
 
 // lineReader counts the lines the zone lexer consumes and remembers on which
 // line the next record starts (its first byte that is neither blank nor part
-// of a comment). The lexer reads one byte at a time through io.ByteReader,
-// so the count is exact.
+// of a comment). A line that starts with '$' is a control entry ($ORIGIN,
+// $TTL), not a record: the search for the start goes on after it. The lexer
+// reads one byte at a time through io.ByteReader, so the count is exact.
 type lineReader struct {
 	br        *bufio.Reader
 	line      int  // lines completed so far
 	start     int  // line of the first significant byte since mark
 	marked    bool // looking for a start
 	inComment bool
+	directive bool // the start found is a control entry
 }
 
 func (r *lineReader) Read(p []byte) (int, error) {
@@ -77,12 +79,17 @@ func (r *lineReader) ReadByte() (byte, error) {
 	case c == '\n':
 		r.line++
 		r.inComment = false
+		if r.directive {
+			r.directive = false
+			r.mark()
+		}
 	case r.inComment:
 	case c == ';':
 		r.inComment = true
 	case r.marked && c != ' ' && c != '\t' && c != '\r' && c != '(' && c != ')':
 		r.start = r.line + 1
 		r.marked = false
+		r.directive = c == '$'
 	}
 	return c, nil
 }

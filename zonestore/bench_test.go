@@ -1,0 +1,95 @@
+package zonestore_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// writeBigZone writes a zone of SOA, NS and n data records, each at its own
+// name, cycling through A, AAAA, MX and TXT.
+func writeBigZone(tb testing.TB, path string, n int) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprint(w, "$ORIGIN example.\n$TTL 3600\n@ IN SOA ns1.example.net. hostmaster.example. 1 7200 900 1209600 300\n@ IN NS ns1.example.net.\n")
+	for i := range n {
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(w, "h%d IN A 192.0.2.%d\n", i, i%254+1)
+		case 1:
+			fmt.Fprintf(w, "h%d IN AAAA 2001:db8::%x\n", i, i%65535+1)
+		case 2:
+			fmt.Fprintf(w, "h%d IN MX 10 h%d\n", i, i-2)
+		case 3:
+			fmt.Fprintf(w, "h%d IN TXT \"record %d\"\n", i, i)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkImport1M times the whole import path for a zone of a million
+// records: parse the master file, build the zone, commit it to a new store.
+func BenchmarkImport1M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a million records take a while; not in -short mode")
+	}
+	const records = 1_000_000
+	dir := b.TempDir()
+	src := filepath.Join(dir, "big.zone")
+	writeBigZone(b, src, records)
+
+	var parse, build, store time.Duration
+	i := 0
+	for b.Loop() {
+		t0 := time.Now()
+		p, err := zonestore.ParseFile(src, "example.")
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		z, err := p.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		db := filepath.Join(dir, fmt.Sprintf("store%d.db", i))
+		s, err := zonestore.Open(db, zonestore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Import(z, false); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		parse, build, store = parse+t1.Sub(t0), build+t2.Sub(t1), store+t3.Sub(t2)
+		if z.Len() != records+2 {
+			b.Fatalf("%d records in the zone", z.Len())
+		}
+		b.StopTimer()
+		os.Remove(db)
+		i++
+		b.StartTimer()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(records+2)*n/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(parse.Seconds()/n, "parse-s/op")
+	b.ReportMetric(build.Seconds()/n, "build-s/op")
+	b.ReportMetric(store.Seconds()/n, "import-s/op")
+}
