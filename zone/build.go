@@ -237,13 +237,20 @@ func (b *builder) assemble() *Zone {
 	}
 	z.Apex = z.nodes[b.originKey]
 
-	z.sorted = make([]*Node, 0, len(z.nodes))
-	ckeys := make(map[*Node][]byte, len(z.nodes))
-	for _, n := range z.nodes {
-		z.sorted = append(z.sorted, n)
-		ckeys[n] = CanonicalKey(n.Key)
+	type keyed struct {
+		ck []byte
+		n  *Node
 	}
-	slices.SortFunc(z.sorted, func(a, c *Node) int { return bytes.Compare(ckeys[a], ckeys[c]) })
+	order := make([]keyed, 0, len(z.nodes))
+	for _, n := range z.nodes {
+		order = append(order, keyed{CanonicalKey(n.Key), n})
+	}
+	slices.SortFunc(order, func(a, c keyed) int { return bytes.Compare(a.ck, c.ck) })
+	z.sorted = make([]*Node, len(order))
+	z.ckeys = make([][]byte, len(order))
+	for i, o := range order {
+		z.sorted[i], z.ckeys[i] = o.n, o.ck
+	}
 
 	// Parents come before children in canonical order, so one pass suffices.
 	for _, n := range z.sorted {

@@ -63,8 +63,9 @@ type Zone struct {
 	SOA    *dns.SOA
 
 	nodes  map[string]*Node
-	sorted []*Node // canonical order, apex first
-	count  int     // number of resource records
+	sorted []*Node  // canonical order, apex first
+	ckeys  [][]byte // CanonicalKey of each node of sorted
+	count  int      // number of resource records
 }
 
 // Serial returns the zone's SOA serial.
@@ -118,7 +119,7 @@ func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
 func (z *Zone) Prev(key string) *Node {
 	ck := CanonicalKey(key)
 	i := sort.Search(len(z.sorted), func(i int) bool {
-		return bytes.Compare(CanonicalKey(z.sorted[i].Key), ck) >= 0
+		return bytes.Compare(z.ckeys[i], ck) >= 0
 	})
 	if i == 0 {
 		return z.sorted[len(z.sorted)-1]
@@ -130,6 +131,16 @@ func (z *Zone) Prev(key string) *Node {
 func (z *Zone) Walk(fn func(*Node) bool) {
 	for _, n := range z.sorted {
 		if !fn(n) {
+			return
+		}
+	}
+}
+
+// WalkCanonical is Walk that also gives each node's CanonicalKey, which
+// the caller must not modify.
+func (z *Zone) WalkCanonical(fn func(ck []byte, n *Node) bool) {
+	for i, n := range z.sorted {
+		if !fn(z.ckeys[i], n) {
 			return
 		}
 	}

@@ -92,7 +92,13 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	db, err := bolt.Open(path, 0o640, &bolt.Options{
+		Timeout:  opts.Timeout,
+		ReadOnly: opts.ReadOnly,
+		// Address space only: a large initial map spares the remaps (each
+		// of which walks every dirty node) while a big import grows the file.
+		InitialMmapSize: 1 << 30,
+	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
@@ -375,14 +381,14 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		// bbolt keeps the value slices until commit: values are cut from an
 		// arena that only grows (a reallocation leaves earlier values intact).
 		var arena []byte
-		z.Walk(func(n *zone.Node) bool {
+		z.WalkCanonical(func(ck []byte, n *zone.Node) bool {
 			if n.Empty() {
 				return true
 			}
 			start := len(arena)
 			arena, err = encodeNode(arena, n)
 			if err == nil {
-				err = nb.Put(zone.CanonicalKey(n.Key), arena[start:len(arena):len(arena)])
+				err = nb.Put(ck, arena[start:len(arena):len(arena)])
 			}
 			return err == nil
 		})
