@@ -94,10 +94,9 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 	// A delegation at or above the name: refer, unless this is the DS at the
 	// cut itself, which the parent side answers (RFC 4035 §3.1.4.1).
 	if cut := n.Cut; cut != nil && !(exact && cut == n && qtype == dns.TypeDS) {
-		if depth > 0 {
-			return // a CNAME chain that leaves our authority: stop at the cut
-		}
-		a.referral(z, cut)
+		// At the end of a CNAME chain the referral joins the answer, which
+		// stays authoritative for what it holds (RFC 1034 §4.3.2 step 3b).
+		a.referral(z, cut, depth == 0)
 		return
 	}
 
@@ -265,12 +264,15 @@ func (a *answerer) negative(z *zone.Zone, rcode int, kind Kind) {
 	}
 }
 
-// referral answers with the delegation at cut: NS in authority, not
-// authoritative, glue from this zone in additional.
-func (a *answerer) referral(z *zone.Zone, cut *zone.Node) {
+// referral adds the delegation at cut: NS in authority, glue from this zone
+// in additional. A first referral (not reached through a CNAME) is the
+// whole answer and is not authoritative.
+func (a *answerer) referral(z *zone.Zone, cut *zone.Node, first bool) {
 	ns := cut.Get(dns.TypeNS)
-	a.res.Kind = KindReferral
-	a.res.Authoritative = false
+	if first {
+		a.res.Kind = KindReferral
+		a.res.Authoritative = false
+	}
 	a.res.Ns = append(a.res.Ns, ns.RRs...)
 	if a.do {
 		if ds := cut.Get(dns.TypeDS); ds != nil {
