@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -62,7 +63,46 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	var re *runError
+	if !errors.As(err, &re) || invalidInput(err) {
+		// cobra refused the command line (unknown command or flag, wrong
+		// number of arguments), or the input given was not valid.
+		return 2
+	}
 	return 1
+}
+
+// runError marks an error returned by a command's RunE, as opposed to one
+// cobra returns for a bad command line.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// markRunErrors wraps the RunE of c and its subcommands so that Run can
+// tell their errors from usage errors.
+func markRunErrors(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := run(cmd, args); err != nil {
+				return &runError{err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRunErrors(sub)
+	}
+}
+
+// invalidInput reports whether err is a problem with a zone file or
+// records given on the command line, rather than with the store.
+func invalidInput(err error) bool {
+	if errors.Is(err, zonestore.ErrCorrupt) {
+		return false
+	}
+	var re *zone.RecordError
+	return errors.As(err, &re) || errors.Is(err, zonestore.ErrSyntax) || errors.Is(err, zonestore.ErrIncludeOutside)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -94,6 +134,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 			},
 		},
 	)
+	markRunErrors(root)
 	return root
 }
 

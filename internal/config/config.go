@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,19 +111,30 @@ func Load(file string, flags *pflag.FlagSet) (Config, error) {
 		}
 	}
 	var c Config
+	var md mapstructure.Metadata
 	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
+		dc.Metadata = &md
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
+			stringToDurationHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
 	})
+	if err == nil && len(md.Unused) > 0 {
+		// Unknown keys are collected here rather than with ErrorUnused,
+		// whose message names a Go type and not the keys' full paths.
+		slices.Sort(md.Unused)
+		var errs []error
+		for _, key := range md.Unused {
+			errs = append(errs, fmt.Errorf("%s: unknown key (value %q)", key, fmt.Sprint(v.Get(key))))
+		}
+		err = errors.Join(errs...)
+	}
 	if err != nil {
 		where := "configuration"
 		if file != "" {
 			where = file
 		}
-		return Config{}, fmt.Errorf("%s: %w", where, err)
+		return Config{}, fmt.Errorf("%s: %w", where, decodeErrors(err))
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -198,6 +211,57 @@ func (c *Config) Validate() error {
 		bad("log.format", c.Log.Format, "must be text or json")
 	}
 	return errors.Join(errs...)
+}
+
+// stringToDurationHook parses durations such as "10s"; unlike mapstructure's
+// own hook, its error keeps the value so the message can name it.
+func stringToDurationHook(f, t reflect.Type, data any) (any, error) {
+	if f.Kind() != reflect.String || t != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	d, err := time.ParseDuration(data.(string))
+	if err != nil {
+		return nil, fmt.Errorf("invalid value %q: must be a duration such as 10s or 1m30s", data)
+	}
+	return d, nil
+}
+
+// decodeErrors rewrites mapstructure's errors, which name the key but not
+// the value, as "key: invalid value "v": reason", like Validate's.
+func decodeErrors(err error) error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		de, ok := e.(*mapstructure.DecodeError)
+		if !ok {
+			// Drop wrappers such as "decoding failed due to...", keep the rest.
+			if u := errors.Unwrap(e); u != nil && errors.As(e, new(*mapstructure.DecodeError)) {
+				walk(u)
+			} else {
+				out = append(out, e)
+			}
+			return
+		}
+		inner := de.Unwrap()
+		var pe *mapstructure.ParseError
+		var ue *mapstructure.UnconvertibleTypeError
+		switch {
+		case errors.As(inner, &pe):
+			out = append(out, fmt.Errorf("%s: invalid value %q: must be of type %s", de.Name(), fmt.Sprint(pe.Value), pe.Expected.Type()))
+		case errors.As(inner, &ue):
+			out = append(out, fmt.Errorf("%s: invalid value %q: must be of type %s", de.Name(), fmt.Sprint(ue.Value), ue.Expected.Type()))
+		default:
+			out = append(out, fmt.Errorf("%s: %w", de.Name(), inner))
+		}
+	}
+	walk(err)
+	return errors.Join(out...)
 }
 
 // DBPath is the zone database's file.
