@@ -275,7 +275,9 @@ func (a *answerer) referral(z *zone.Zone, cut *zone.Node, first bool) {
 	}
 	a.res.Ns = append(a.res.Ns, ns.RRs...)
 	if a.do {
-		if ds := cut.Get(dns.TypeDS); ds != nil {
+		// DS goes with the referral only from a signed zone (RFC 4035
+		// §3.1.4); its proofs of absence come with DNSSEC signing.
+		if ds := cut.Get(dns.TypeDS); ds != nil && len(ds.Sigs) > 0 {
 			a.res.Ns = append(a.res.Ns, ds.RRs...)
 			a.res.Ns = append(a.res.Ns, ds.Sigs...)
 		}

@@ -181,11 +181,12 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transpor
 	}
 	qtype := qtypeOf(req)
 	if len(wire) > maxSize {
-		r.msg.Truncate(maxSize)
-		if wire, err = r.msg.PackBuffer(out[:cap(out)]); err != nil {
+		if wire, err = truncate(r.msg, maxSize, out); err != nil {
 			return servFail(in, out)
 		}
-		s.truncated[transport].Inc()
+		if r.msg.Truncated {
+			s.truncated[transport].Inc()
+		}
 	} else if fast && r.cacheable {
 		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen}
 		for t, name := range transportNames {
@@ -196,6 +197,25 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transpor
 	}
 	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
 	return wire
+}
+
+// truncate fits m into size bytes. Additional records go first, without
+// TC (RFC 2181 §9). If the answer or authority does not fit, TC is set and
+// both are emptied, as NSD does: a partial RRset is of no use to the client,
+// which retries over TCP. The OPT record stays.
+func truncate(m *dns.Msg, size int, out []byte) ([]byte, error) {
+	m.Truncate(size)
+	if m.Truncated {
+		m.Answer, m.Ns = nil, nil
+		var extra []dns.RR
+		for _, rr := range m.Extra {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				extra = append(extra, rr)
+			}
+		}
+		m.Extra = extra
+	}
+	return m.PackBuffer(out[:cap(out)])
 }
 
 func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int) {
