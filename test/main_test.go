@@ -235,21 +235,11 @@ func startServer(t *testing.T, o serveOpts) *server {
 	} else {
 		args = append(args, o.args...)
 	}
-	for attempt := 1; ; attempt++ {
-		s, err := launch(t, o, args)
-		if err == nil {
-			return s
-		}
-		// Known bug in internal/server: with port 0 the UDP socket picks a
-		// free port and TCP is then bound to the same number, which another
-		// socket (often a client connection of a parallel test) may hold.
-		// Until the server retries by itself, the test does.
-		if attempt < 3 && o.args == nil && strings.Contains(s.log.String(), "address already in use") {
-			t.Logf("sovdns serve failed to bind (attempt %d), retrying: %v", attempt, err)
-			continue
-		}
+	s, err := launch(t, o, args)
+	if err != nil {
 		t.Fatalf("sovdns serve %s: %v\nlog:\n%s", strings.Join(args, " "), err, s.log)
 	}
+	return s
 }
 
 // launch starts one sovdns serve process and waits for its addresses. On

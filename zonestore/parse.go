@@ -127,9 +127,13 @@ func Parse(r io.Reader, origin, name string, includes fs.FS) (*Parsed, error) {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrSyntax, err)
 	}
 	if out.Origin == "." && len(out.RRs) > 0 {
-		// No origin given: take it from the SOA record, which must come first.
-		if soa, ok := out.RRs[0].(*dns.SOA); ok {
-			out.Origin = zone.Fqdn(soa.Hdr.Name)
+		// No origin given: the zone is the owner of its SOA record, wherever
+		// the file puts it.
+		for _, rr := range out.RRs {
+			if soa, ok := rr.(*dns.SOA); ok {
+				out.Origin = zone.Fqdn(soa.Hdr.Name)
+				break
+			}
 		}
 	}
 	return out, nil

@@ -14,7 +14,7 @@ import (
 )
 
 func newRecordCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "record", Short: "Add, delete and list records of a zone"}
+	cmd := &cobra.Command{Use: "record", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "Add, delete and list records of a zone"}
 	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
 	cmd.AddCommand(newRecordAddCmd(g), newRecordDeleteCmd(g), newRecordListCmd(g))
 	return cmd

@@ -180,3 +180,12 @@ func (g *globals) logger(c config.Config) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
+
+// groupRunE serves a command that only groups others: without arguments it
+// shows the help, with any it names the unknown subcommand (exit code 2).
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())}
+}

@@ -18,7 +18,7 @@ import (
 )
 
 func newZoneCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "zone", Short: "List, create, import, export, show and delete zones"}
+	cmd := &cobra.Command{Use: "zone", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "List, create, import, export, show and delete zones"}
 	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
 	cmd.AddCommand(newZoneListCmd(g), newZoneCreateCmd(g), newZoneImportCmd(g), newZoneExportCmd(g),
 		newZoneShowCmd(g), newZoneDeleteCmd(g))
@@ -207,7 +207,7 @@ line. $INCLUDE may name only files in the same directory as FILE.`,
 				return err
 			}
 			if p.Origin == "." {
-				return &exitError{code: 2, err: fmt.Errorf("%s: no origin: give --origin or start the file with $ORIGIN or a SOA record", args[0])}
+				return &exitError{code: 2, err: fmt.Errorf("%s: no origin: the file has no SOA record to take the zone name from; give --origin", args[0])}
 			}
 			z, err := p.Build()
 			if err != nil {

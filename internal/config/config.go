@@ -97,6 +97,9 @@ func Load(file string, flags *pflag.FlagSet) (Config, error) {
 		if err := v.MergeInConfig(); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", file, err)
 		}
+		if err := checkSections(file); err != nil {
+			return Config{}, err
+		}
 	}
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -175,8 +178,8 @@ func (c *Config) Validate() error {
 	if c.EDNSUDPSize < 512 || c.EDNSUDPSize > 4096 {
 		bad("edns_udp_size", c.EDNSUDPSize, "must be between 512 and 4096")
 	}
-	if c.TCP.IdleTimeout <= 0 || c.TCP.IdleTimeout > 10*time.Minute {
-		bad("tcp.idle_timeout", c.TCP.IdleTimeout, "must be more than 0 and at most 10m")
+	if c.TCP.IdleTimeout < 100*time.Millisecond || c.TCP.IdleTimeout > 10*time.Minute {
+		bad("tcp.idle_timeout", c.TCP.IdleTimeout, "must be between 100ms and 10m, with a unit (10s)")
 	}
 	if c.TCP.MaxConnections < 1 || c.TCP.MaxConnections > 1<<20 {
 		bad("tcp.max_connections", c.TCP.MaxConnections, "must be between 1 and 1048576")
@@ -272,4 +275,26 @@ func ParseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(s))
 	return l, err
+}
+
+// checkSections refuses a plain value where the file should have a section
+// (tcp: 5), which the merge with the defaults would drop without a word.
+func checkSections(file string) error {
+	fv := viper.New()
+	fv.SetConfigFile(file)
+	if err := fv.ReadInConfig(); err != nil {
+		return fmt.Errorf("config file %s: %w", file, err)
+	}
+	var errs []error
+	for _, section := range []string{"tcp", "identity", "metrics", "log"} {
+		if val := fv.Get(section); val != nil {
+			if _, ok := val.(map[string]any); !ok {
+				errs = append(errs, fmt.Errorf("%s: invalid value %q: must be a section of keys (see configs/sovdns.yaml)", section, fmt.Sprint(val)))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: %w", file, errors.Join(errs...))
+	}
+	return nil
 }

@@ -126,6 +126,8 @@ func TestBadFiles(t *testing.T) {
 		{file: "listen_empty.bad.yml", want: []string{`listen: invalid value ""`, "at least one address"}},
 		{file: "idle_timeout_syntax.bad.yml", want: []string{`tcp.idle_timeout: invalid value "soon"`, "duration"}},
 		{file: "idle_timeout_range.bad.yml", want: []string{`tcp.idle_timeout: invalid value "20m0s"`}},
+		{file: "idle_timeout_no_unit.bad.yml", want: []string{`tcp.idle_timeout: invalid value "5ns"`, "with a unit"}},
+		{file: "section_scalar.bad.yml", want: []string{`tcp: invalid value "5"`, "section"}},
 		{file: "unknown_key.bad.yml", want: []string{`colour: unknown key (value "blue")`}},
 		{file: "unknown_nested_key.bad.yml", want: []string{`tcp.idle: unknown key (value "5s")`}},
 		{file: "edns_udp_size_small.bad.yml", want: []string{`edns_udp_size: invalid value "100"`, "between 512 and 4096"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -47,6 +48,30 @@ func listenUDP(ctx context.Context, ap netip.AddrPort, n int) ([]*net.UDPConn, e
 		}
 	}
 	return conns, nil
+}
+
+// listenPair binds the UDP sockets and the TCP listener of one address on
+// the same port. With port 0 the kernel picks a port free for UDP that may
+// be taken for TCP; then another port is tried, a bounded number of times.
+func listenPair(ctx context.Context, ap netip.AddrPort, udpSockets int) ([]*net.UDPConn, net.Listener, error) {
+	const attempts = 8
+	for i := 1; ; i++ {
+		conns, err := listenUDP(ctx, ap, udpSockets)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", ap, err)
+		}
+		tap := netip.AddrPortFrom(ap.Addr(), uint16(conns[0].LocalAddr().(*net.UDPAddr).Port))
+		ln, err := listenTCP(ctx, tap)
+		if err == nil {
+			return conns, ln, nil
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		if ap.Port() != 0 || i == attempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", tap, err)
+		}
+	}
 }
 
 func listenTCP(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {

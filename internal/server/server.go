@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -255,19 +254,11 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	for _, ap := range s.cfg.Listen {
-		conns, err := listenUDP(ctx, ap, s.cfg.UDPSockets)
+		conns, ln, err := listenPair(ctx, ap, s.cfg.UDPSockets)
 		if err != nil {
-			return fail(fmt.Errorf("listen udp %s: %w", ap, err))
+			return fail(err)
 		}
-		port := conns[0].LocalAddr().(*net.UDPAddr).Port
-		tap := netip.AddrPortFrom(ap.Addr(), uint16(port))
-		ln, err := listenTCP(ctx, tap)
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return fail(fmt.Errorf("listen tcp %s: %w", tap, err))
-		}
+		tap := netip.AddrPortFrom(ap.Addr(), uint16(conns[0].LocalAddr().(*net.UDPAddr).Port))
 		s.mu.Lock()
 		s.addrs = append(s.addrs, conns[0].LocalAddr(), ln.Addr())
 		s.mu.Unlock()
