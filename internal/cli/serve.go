@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -139,6 +140,21 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
 	go func() { errc <- srv.Run(ctx) }()
+	// SIGHUP must not kill the server, as it would by default; reloading
+	// comes with live editing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("SIGHUP received: reloading is not available in this version; nothing changed")
+			}
+		}
+	}()
 	select {
 	case err := <-errc:
 		cancel()
