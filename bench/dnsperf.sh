@@ -23,13 +23,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 go run ./bench/gen -names "$NAMES" -out "$work"
 zone=bench.test.
 
-# NSD, response-rate limiting off.
+# NSD, response-rate limiting off; one server process when pinned to one
+# CPU, one per CPU when not.
 nsd_port=$(free_port)
-cat >"$work/nsd.conf" <<CONF
+nsd_conf() { # server-count
+  cat >"$work/nsd.conf" <<CONF
 server:
   ip-address: 127.0.0.1
   port: $nsd_port
-  server-count: 1
+  server-count: $1
   username: ""
   zonesdir: "$work"
   pidfile: "$work/nsd.pid"
@@ -43,14 +45,16 @@ zone:
   name: $zone
   zonefile: bench.zone
 CONF
+}
 
 # sovdns, the same zone imported with the CLI.
 sov_port=$(free_port)
 "$BIN" --data-dir "$work/sovdns" zone import --origin "$zone" "$work/bench.zone" >/dev/null
 
 start_nsd() { $1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!); }
-start_sov() {
-  $1 "$BIN" serve --data-dir "$work/sovdns" --listen "127.0.0.1:$sov_port" \
+start_sov() { # cpu-prefix env...
+  local pre=$1; shift
+  env "$@" $pre "$BIN" serve --data-dir "$work/sovdns" --listen "127.0.0.1:$sov_port" \
      --metrics-listen "" --demo-zone=false --log-level warn >"$work/sovdns.log" 2>&1 & pids+=($!)
 }
 wait_up() { # port
@@ -61,28 +65,41 @@ wait_up() { # port
   echo "bench: server on port $1 did not come up" >&2; return 1
 }
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
-qps() { # port dnsperf-prefix
-  $2 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$SECONDS_PER_RUN" -c 8 -q 500 -T 1 2>&1 |
+dnsperf_run() { # port prefix seconds
+  $2 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$3" -c 8 -q 500 -T 1 2>&1 |
     tee -a "$work/dnsperf.log" | awk '/Queries per second/ {print $4}'
 }
+measure() { # port prefix: a warm-up pass (fills caches), then the measured run
+  dnsperf_run "$1" "$2" 3 >/dev/null
+  dnsperf_run "$1" "$2" "$SECONDS_PER_RUN"
+}
 
-declare -A result
-for mode in pinned unpinned; do
-  srv_cpu=""; cli_cpu=""
-  if [ "$mode" = pinned ]; then srv_cpu="taskset -c 0"; cli_cpu="taskset -c 1"; fi
-  start_nsd "$srv_cpu"; wait_up "$nsd_port"
-  qps "$nsd_port" "$cli_cpu" >/dev/null # warm-up pass
-  result[nsd_$mode]=$(qps "$nsd_port" "$cli_cpu")
-  stop_all
-  start_sov "$srv_cpu"; wait_up "$sov_port"
-  qps "$sov_port" "$cli_cpu" >/dev/null # warm-up pass (fills the response cache)
-  result[sov_$mode]=$(qps "$sov_port" "$cli_cpu")
-  stop_all
+pin_srv="taskset -c 0"; pin_cli="taskset -c 1"
+rows=()
+row() { rows+=("$(printf '%-34s %12.0f %8.2f' "$1" "$2" "$(awk -v s="$2" -v n="$3" 'BEGIN{print s/n}')")"); }
+
+# Pinned: NSD, then sovdns with each hot-path step switched on in turn.
+nsd_conf 1; start_nsd "$pin_srv"; wait_up "$nsd_port"
+nsd_pinned=$(measure "$nsd_port" "$pin_cli"); stop_all
+row "nsd (pinned, 1 server)" "$nsd_pinned" "$nsd_pinned"
+for variant in "plain:SOVDNS_RESPONSE_CACHE_MB=0 SOVDNS_UDP_BATCH=false" \
+               "+response cache:SOVDNS_UDP_BATCH=false" \
+               "+recvmmsg/sendmmsg (default):"; do
+  name=${variant%%:*}; envs=${variant#*:}
+  start_sov "$pin_srv" $envs; wait_up "$sov_port"
+  q=$(measure "$sov_port" "$pin_cli"); stop_all
+  row "sovdns pinned, $name" "$q" "$nsd_pinned"
 done
 
-echo "dnsperf, $NAMES-name zone, ${SECONDS_PER_RUN}s per run, $(nproc) CPUs, $(uname -r)"
-printf '%-10s %14s %14s %8s\n' mode nsd_qps sovdns_qps ratio
-for mode in pinned unpinned; do
-  n=${result[nsd_$mode]}; s=${result[sov_$mode]}
-  printf '%-10s %14s %14s %8s\n' "$mode" "$n" "$s" "$(awk -v s="$s" -v n="$n" 'BEGIN{printf "%.2f", s/n}')"
-done
+# Unpinned: every process free to use both CPUs.
+nsd_conf "$(nproc)"; start_nsd ""; wait_up "$nsd_port"
+nsd_free=$(measure "$nsd_port" ""); stop_all
+row "nsd (unpinned, $(nproc) servers)" "$nsd_free" "$nsd_free"
+start_sov ""; wait_up "$sov_port"
+q=$(measure "$sov_port" ""); stop_all
+row "sovdns unpinned (default)" "$q" "$nsd_free"
+
+echo "dnsperf -c 8 -q 500 -T 1, $NAMES-name zone, ${SECONDS_PER_RUN}s runs after a 3s warm-up,"
+echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r), $(nsd -v 2>&1 | head -1)"
+printf '%-34s %12s %8s\n' "server" "queries/s" "vs NSD"
+printf '%s\n' "${rows[@]}"

@@ -82,6 +82,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
 		UDPSockets:        c.UDPSockets,
+		UDPUnbatched:      !c.UDPBatch,
 		EDNSSize:          uint16(c.EDNSUDPSize),
 		TCPIdleTimeout:    c.TCP.IdleTimeout,
 		TCPMaxConnections: c.TCP.MaxConnections,

@@ -34,6 +34,7 @@ type Config struct {
 	SerialPolicy    string         `mapstructure:"serial_policy"`
 	Listen          []string       `mapstructure:"listen"`
 	UDPSockets      int            `mapstructure:"udp_sockets"`
+	UDPBatch        bool           `mapstructure:"udp_batch"`
 	EDNSUDPSize     int            `mapstructure:"edns_udp_size"`
 	TCP             TCPConfig      `mapstructure:"tcp"`
 	ResponseCacheMB int            `mapstructure:"response_cache_mb"`

@@ -27,6 +27,7 @@ import (
 type Config struct {
 	Listen            []netip.AddrPort
 	UDPSockets        int           // sockets per UDP address (SO_REUSEPORT); 0 means one per CPU
+	UDPUnbatched      bool          // read and write one datagram per system call
 	EDNSSize          uint16        // our UDP payload size; 0 means 1232
 	TCPIdleTimeout    time.Duration // 0 means 10s
 	TCPMaxConnections int           // 0 means 1024

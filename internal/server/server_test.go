@@ -545,3 +545,13 @@ func TestConcurrentQueriesDuringZoneSwaps(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestUnbatchedUDP(t *testing.T) {
+	ts := startServer(t, Config{UDPUnbatched: true, UDPSockets: 1}, mustZone(t, testZone, "example.gov."))
+	for range 2 {
+		r := exchange(t, "udp", ts.udp, query("www.example.gov.", dns.TypeA))
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("%v", r)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func newUDPBatch() *udpBatch {
 // Authoritative answers never block, so no goroutine is spawned per query.
 func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 	rc, err := c.SyscallConn()
-	if err != nil {
+	if err != nil || s.cfg.UDPUnbatched {
 		s.serveUDPSimple(ctx, c)
 		return
 	}
