@@ -16,10 +16,10 @@ const MaxTTL = 1<<31 - 1
 type pending struct {
 	key   string
 	name  string
-	sets  map[uint16]*RRset
+	sets  []RRset // in input order; sorted when the node is made
 	sigs  []dns.RR
 	sigAt []int          // input index of each of sigs, for error positions
-	index map[uint16]int // first input index per type, for error positions
+	index []typeIndex // first input index per type, for error positions
 	extra map[uint16]int // input index of the second record of a CNAME or DNAME set
 	first int
 	// rdata indexes large RRsets by lower-cased record text, so that the
@@ -116,7 +116,7 @@ func (b *builder) add(i int, rr dns.RR) {
 	}
 	p := b.byKey[key]
 	if p == nil {
-		p = &pending{key: key, name: h.Name, sets: make(map[uint16]*RRset, 1), first: i}
+		p = &pending{key: key, name: h.Name, first: i}
 		b.byKey[key] = p
 	}
 	if sig, ok := rr.(*dns.RRSIG); ok {
@@ -129,13 +129,10 @@ func (b *builder) add(i int, rr dns.RR) {
 		p.sigAt = append(p.sigAt, i)
 		return
 	}
-	set := p.sets[h.Rrtype]
+	set := p.set(h.Rrtype)
 	if set == nil {
-		p.sets[h.Rrtype] = &RRset{Type: h.Rrtype, TTL: h.Ttl, RRs: []dns.RR{rr}}
-		if p.index == nil {
-			p.index = make(map[uint16]int, 1)
-		}
-		p.index[h.Rrtype] = i
+		p.sets = append(p.sets, RRset{Type: h.Rrtype, TTL: h.Ttl, RRs: []dns.RR{rr}})
+		p.index = append(p.index, typeIndex{h.Rrtype, i})
 		return
 	}
 	if h.Rrtype == dns.TypeSOA {
@@ -161,6 +158,22 @@ func (b *builder) add(i int, rr dns.RR) {
 		p.extra[h.Rrtype] = i
 	}
 	set.RRs = append(set.RRs, rr)
+}
+
+// typeIndex is the input position of the first record of a type.
+type typeIndex struct {
+	t uint16
+	i int
+}
+
+// set returns the pending RRset of type t, or nil.
+func (p *pending) set(t uint16) *RRset {
+	for i := range p.sets {
+		if p.sets[i].Type == t {
+			return &p.sets[i]
+		}
+	}
+	return nil
 }
 
 // seen is the duplicate check for large RRsets: records are bucketed by
@@ -220,10 +233,14 @@ func (b *builder) assemble() *Zone {
 	z := &Zone{Origin: b.origin, Key: b.originKey, nodes: make(map[string]*Node, len(b.byKey)+len(b.byKey)/8+1)}
 
 	// Nodes for every owner, then every missing ancestor (empty non-terminals).
+	// The owners' nodes come from one slab: one allocation, not one each.
+	slab := make([]Node, len(b.byKey))
+	j := 0
 	for key, p := range b.byKey {
-		n := &Node{Name: p.name, Key: key, RRsets: make([]RRset, 0, len(p.sets))}
+		n := &slab[j]
+		j++
+		*n = Node{Name: p.name, Key: key, RRsets: p.sets}
 		for _, s := range p.sets {
-			n.RRsets = append(n.RRsets, *s)
 			z.count += len(s.RRs)
 		}
 		sortRRsets(n.RRsets)
@@ -300,8 +317,10 @@ func (b *builder) checkNode(z *Zone, n *Node) {
 		if p == nil {
 			return -1
 		}
-		if i, ok := p.index[t]; ok {
-			return i
+		for _, x := range p.index {
+			if x.t == t {
+				return x.i
+			}
 		}
 		return p.first
 	}
