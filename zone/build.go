@@ -19,7 +19,7 @@ type pending struct {
 	sets  []RRset // in input order; sorted when the node is made
 	sigs  []dns.RR
 	sigAt []int          // input index of each of sigs, for error positions
-	index []typeIndex // first input index per type, for error positions
+	index []typeIndex    // first input index per type, for error positions
 	extra map[uint16]int // input index of the second record of a CNAME or DNAME set
 	first int
 	// rdata indexes large RRsets by lower-cased record text, so that the
