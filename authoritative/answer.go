@@ -300,18 +300,8 @@ func (a *answerer) additional(z *zone.Zone, rrs []dns.RR) {
 func (a *answerer) glue(z *zone.Zone, rrs []dns.RR, occluded bool) {
 	var kb [zone.MaxNameWire + 1]byte
 	for i, rr := range rrs {
-		var target string
-		switch r := rr.(type) {
-		case *dns.NS:
-			target = r.Ns
-		case *dns.MX:
-			target = r.Mx
-		case *dns.SRV:
-			target = r.Target
-		default:
-			continue
-		}
-		if seenTarget(rrs[:i], target) {
+		target := targetOf(rr)
+		if target == "" || seenTarget(rrs[:i], target) {
 			continue
 		}
 		key, ok := wireKey(kb[:], target)
@@ -333,18 +323,22 @@ func (a *answerer) glue(z *zone.Zone, rrs []dns.RR, occluded bool) {
 	}
 }
 
+// targetOf returns the host name an NS, MX or SRV record points at.
+func targetOf(rr dns.RR) string {
+	switch r := rr.(type) {
+	case *dns.NS:
+		return r.Ns
+	case *dns.MX:
+		return r.Mx
+	case *dns.SRV:
+		return r.Target
+	}
+	return ""
+}
+
 func seenTarget(rrs []dns.RR, target string) bool {
 	for _, rr := range rrs {
-		var t string
-		switch r := rr.(type) {
-		case *dns.NS:
-			t = r.Ns
-		case *dns.MX:
-			t = r.Mx
-		case *dns.SRV:
-			t = r.Target
-		}
-		if strings.EqualFold(t, target) {
+		if strings.EqualFold(targetOf(rr), target) {
 			return true
 		}
 	}

@@ -69,15 +69,11 @@ record given without one takes its RRset's TTL, or 3600.`,
   sovdns record add gov.az 'mail MX 10 mx1.gov.az.' 'mx1 A 192.0.2.25'`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := g.openStore(cmd, false)
+			st, z, err := g.openZone(cmd, false, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			z, err := st.Load(args[0])
-			if err != nil {
-				return err
-			}
 			rrs, err := parseRecords(z.Origin, args[1:], z)
 			if err != nil {
 				return &exitError{code: 2, err: err}
@@ -105,15 +101,11 @@ func newRecordDeleteCmd(g *globals) *cobra.Command {
   sovdns record delete gov.az old                # every record at old.gov.az.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := g.openStore(cmd, false)
+			st, z, err := g.openZone(cmd, false, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			z, err := st.Load(args[0])
-			if err != nil {
-				return err
-			}
 			d, err := parseDeletion(z.Origin, strings.Join(args[1:], " "))
 			if err != nil {
 				return &exitError{code: 2, err: err}
@@ -180,15 +172,11 @@ func newRecordListCmd(g *globals) *cobra.Command {
 		Short: "List a zone's records",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := g.openStore(cmd, true)
+			st, z, err := g.openZone(cmd, true, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			z, err := st.Load(args[0])
-			if err != nil {
-				return err
-			}
 			var want uint16
 			if typ != "" {
 				t, ok := dns.StringToType[strings.ToUpper(typ)]

@@ -172,6 +172,21 @@ func (g *globals) openStore(cmd *cobra.Command, readOnly bool) (*zonestore.Store
 	return st, c, err
 }
 
+// openZone opens the database and loads one zone from it. The caller
+// closes the store.
+func (g *globals) openZone(cmd *cobra.Command, readOnly bool, name string) (*zonestore.Store, *zone.Zone, error) {
+	st, _, err := g.openStore(cmd, readOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	z, err := st.Load(name)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, z, nil
+}
+
 func (g *globals) logger(c config.Config) *slog.Logger {
 	level, _ := config.ParseLevel(c.Log.Level)
 	opts := &slog.HandlerOptions{Level: level}

@@ -76,16 +76,12 @@ func newZoneShowCmd(g *globals) *cobra.Command {
 		Short: "Show a zone's SOA and size",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := g.openStore(cmd, true)
+			st, z, err := g.openZone(cmd, true, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			info, err := st.Info(args[0])
-			if err != nil {
-				return err
-			}
-			z, err := st.Load(args[0])
+			info, err := st.Info(z.Origin)
 			if err != nil {
 				return err
 			}
@@ -237,15 +233,11 @@ func newZoneExportCmd(g *globals) *cobra.Command {
 		Short: "Write a zone as a canonical master file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := g.openStore(cmd, true)
+			st, z, err := g.openZone(cmd, true, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			z, err := st.Load(args[0])
-			if err != nil {
-				return err
-			}
 			var w io.Writer = g.stdout
 			if out != "" && out != "-" {
 				// Write beside the target and rename, so a failed export
