@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,23 +200,70 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transpor
 	return wire
 }
 
-// truncate fits m into size bytes. Additional records go first, without
-// TC (RFC 2181 §9). If the answer or authority does not fit, TC is set and
-// both are emptied, as NSD does: a partial RRset is of no use to the client,
-// which retries over TCP. The OPT record stays.
+// truncate fits m into size bytes. Whole additional RRsets are dropped
+// first, from the end, without TC (RFC 2181 §9), except that a referral
+// which loses the glue of a name server inside the delegated zone sets TC
+// (RFC 9471). If the answer and authority sections do not fit even alone,
+// TC is set and both are emptied, as NSD does: a partial RRset is of no
+// use to the client, which retries over TCP. The OPT record always stays.
 func truncate(m *dns.Msg, size int, out []byte) ([]byte, error) {
-	m.Truncate(size)
-	if m.Truncated {
-		m.Answer, m.Ns = nil, nil
-		var extra []dns.RR
-		for _, rr := range m.Extra {
-			if rr.Header().Rrtype == dns.TypeOPT {
-				extra = append(extra, rr)
-			}
+	var opt []dns.RR
+	extra := make([]dns.RR, 0, len(m.Extra))
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = append(opt, rr)
+		} else {
+			extra = append(extra, rr)
 		}
-		m.Extra = extra
+	}
+	var dropped []dns.RR
+	for {
+		m.Extra = append(extra, opt...)
+		if m.Len() <= size {
+			break
+		}
+		if len(extra) == 0 {
+			m.Truncated = true
+			m.Answer, m.Ns, m.Extra = nil, nil, opt
+			break
+		}
+		// Drop the last RRset: the trailing records of one owner and type.
+		last := extra[len(extra)-1].Header()
+		k := len(extra) - 1
+		for k > 0 {
+			h := extra[k-1].Header()
+			if h.Rrtype != last.Rrtype || !strings.EqualFold(h.Name, last.Name) {
+				break
+			}
+			k--
+		}
+		dropped = append(dropped, extra[k:]...)
+		extra = extra[:k]
+	}
+	if !m.Truncated && referralLostInDomainGlue(m, dropped) {
+		m.Truncated = true
 	}
 	return m.PackBuffer(out[:cap(out)])
+}
+
+// referralLostInDomainGlue reports whether m is a referral and dropped
+// holds an address of a name server at or below the delegation point.
+func referralLostInDomainGlue(m *dns.Msg, dropped []dns.RR) bool {
+	if m.Authoritative || len(m.Answer) != 0 || len(dropped) == 0 {
+		return false
+	}
+	for _, rr := range m.Ns {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		for _, d := range dropped {
+			if strings.EqualFold(d.Header().Name, ns.Ns) && dns.IsSubDomain(ns.Hdr.Name, ns.Ns) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int) {

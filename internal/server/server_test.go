@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -553,5 +554,39 @@ func TestUnbatchedUDP(t *testing.T) {
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Fatalf("%v", r)
 		}
+	}
+}
+
+// TestTruncationDropsAdditionalFirst: an answer that fits without its
+// additional addresses loses those, not the answer, and gets no TC; a
+// referral that loses in-domain glue gets TC (RFC 9471).
+func TestTruncationDropsAdditionalFirst(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(testZone)
+	for i := range 10 {
+		fmt.Fprintf(&b, "big MX %d mx%d\n", i, i)
+		for j := range 4 {
+			fmt.Fprintf(&b, "mx%d A 192.0.2.%d\nmx%d AAAA 2001:db8::%d:%d\n", i, 10*i+j+1, i, i, j)
+		}
+	}
+	for i := range 12 {
+		fmt.Fprintf(&b, "deleg NS ns%d.deleg\nns%d.deleg AAAA 2001:db8:1::%d\nns%d.deleg A 198.51.100.%d\n", i, i, i, i, i)
+	}
+	ts := startServer(t, Config{}, mustZone(t, b.String(), "example.gov."))
+
+	r := exchange(t, "udp", ts.udp, query("big.example.gov.", dns.TypeMX))
+	if r.Truncated || len(r.Answer) != 10 {
+		t.Fatalf("MX answer: TC=%v with %d answers, want no TC and 10", r.Truncated, len(r.Answer))
+	}
+	if len(r.Extra) == 0 || len(r.Extra) >= 80 {
+		t.Fatalf("MX answer carries %d additional records, want some but not all 80", len(r.Extra))
+	}
+	r = exchange(t, "udp", ts.udp, query("www.deleg.example.gov.", dns.TypeA))
+	if !r.Truncated || len(r.Ns) != 12 {
+		t.Fatalf("referral that lost in-domain glue: TC=%v, %d NS; want TC and 12 NS", r.Truncated, len(r.Ns))
+	}
+	r = exchange(t, "tcp", ts.tcp, query("www.deleg.example.gov.", dns.TypeA))
+	if r.Truncated || len(r.Extra) != 24 {
+		t.Fatalf("referral over TCP: TC=%v, %d glue; want all 24", r.Truncated, len(r.Extra))
 	}
 }
