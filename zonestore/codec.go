@@ -25,16 +25,18 @@ func encodeNode(buf []byte, n *zone.Node) ([]byte, error) {
 }
 
 func appendRRs(buf []byte, rrs []dns.RR) ([]byte, error) {
-	for _, rr := range rrs {
-		off := len(buf)
-		buf = slices.Grow(buf, dns.Len(rr)+16)
-		end, err := dns.PackRR(rr, buf[:cap(buf)], off, nil, false)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", rr.Header().Name, err)
-		}
-		buf = buf[:end]
+	if len(rrs) == 0 {
+		return buf, nil
 	}
-	return buf, nil
+	// Packed as the answer section of a message, whose packing does not
+	// write into the records (dns.PackRR sets Rdlength, and these records
+	// may be shared with a zone being served); the 12-byte header is cut.
+	m := dns.Msg{Answer: rrs}
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", rrs[0].Header().Name, err)
+	}
+	return append(buf, wire[12:]...), nil
 }
 
 // decodeRRs appends the records encoded in v to rrs. v is only valid inside
