@@ -191,11 +191,12 @@ func (a *answerer) dname(z *zone.Zone, dn *zone.Node, name string, qtype uint16,
 	a.res.Answer = append(a.res.Answer, d)
 	a.res.Answer = append(a.res.Answer, a.sigs(set)...)
 	a.res.Kind = KindAnswer
-	// The labels of name below the DNAME owner, as the question spells
-	// them; counted in labels, since either name may use escapes.
+	// The labels of name below the DNAME owner, counted in labels since
+	// either name may use escapes, and lower-cased: the synthesized target
+	// does not depend on how one client spelled the question.
 	owner := dns.Fqdn(name)
 	labels := dns.Split(owner)
-	prefix := owner[:labels[len(labels)-zone.LabelCount(dn.Key)]]
+	prefix := strings.ToLower(owner[:labels[len(labels)-zone.LabelCount(dn.Key)]])
 	target := prefix + d.Target
 	if d.Target == "." {
 		target = prefix

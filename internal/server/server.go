@@ -166,6 +166,12 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transpor
 		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
 		return formErr(in, out)
 	}
+	if fast {
+		// A response that may be cached is built for the lower-cased name,
+		// so no client's spelling is kept in it; the question's bytes are
+		// put back below, and names compressed against it follow them.
+		req.Question[0].Name = strings.ToLower(req.Question[0].Name)
+	}
 	r := s.handle(st, req, src, transport == tcp)
 	maxSize := 65535
 	if transport == udp {
@@ -181,14 +187,19 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transpor
 		return servFail(in, out)
 	}
 	qtype := qtypeOf(req)
-	if len(wire) > maxSize {
+	fits := len(wire) <= maxSize
+	if !fits {
 		if wire, err = truncate(r.msg, maxSize, out); err != nil {
 			return servFail(in, out)
 		}
 		if r.msg.Truncated {
 			s.truncated[transport].Inc()
 		}
-	} else if fast && r.cacheable {
+	}
+	if fast && len(r.msg.Question) == 1 && len(wire) >= 12+fq.nameLen {
+		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
+	}
+	if fits && fast && r.cacheable {
 		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen}
 		for t, name := range transportNames {
 			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))

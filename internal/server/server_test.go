@@ -30,6 +30,8 @@ www     AAAA 2001:db8::10
 alias   CNAME www
 sub     NS  ns.sub
 ns.sub  A   192.0.2.53
+legacy  DNAME new.example.gov.
+y.new   A   192.0.2.77
 `
 
 func mustZone(t testing.TB, text, origin string) *zone.Zone {
@@ -165,7 +167,8 @@ func TestCachedAnswerMatchesFullAnswer(t *testing.T) {
 	z := mustZone(t, testZone, "example.gov.")
 	cached := startServer(t, Config{}, z)
 	uncached := startServer(t, Config{ResponseCache: -1}, z)
-	names := []string{"www.example.gov.", "WWW.example.GOV.", "alias.example.gov.", "x.sub.example.gov.", "zz.example.gov."}
+	names := []string{"www.example.gov.", "WWW.example.GOV.", "alias.example.gov.", "x.sub.example.gov.", "zz.example.gov.",
+		"Y.Legacy.example.gov.", "y.legacy.example.gov."}
 	for _, name := range names {
 		for _, edns := range []bool{false, true} {
 			for _, rd := range []bool{false, true} {
