@@ -73,10 +73,21 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	if err := seedDemo(st, c, log); err != nil {
 		return err
 	}
-	zs, err := st.LoadAll()
+	names, err := st.List()
 	if err != nil {
 		m.StoreErrors.WithLabelValues("load").Inc()
 		return fmt.Errorf("load zones: %w", err)
+	}
+	// A zone that cannot be loaded is left out, loudly; the others are served.
+	zs := make([]*zone.Zone, 0, len(names))
+	for _, name := range names {
+		z, err := st.Load(name)
+		if err != nil {
+			m.StoreErrors.WithLabelValues("load").Inc()
+			log.Error("zone not served: it cannot be loaded", "zone", name, "err", err)
+			continue
+		}
+		zs = append(zs, z)
 	}
 
 	srv := server.New(server.Config{
