@@ -54,6 +54,11 @@ func listenUDP(ctx context.Context, ap netip.AddrPort, n int) ([]*net.UDPConn, e
 // the same port. With port 0 the kernel picks a port free for UDP that may
 // be taken for TCP; then another port is tried, a bounded number of times.
 func listenPair(ctx context.Context, ap netip.AddrPort, udpSockets int) ([]*net.UDPConn, net.Listener, error) {
+	if ap.Port() != 0 {
+		if err := probeFree(ctx, ap); err != nil {
+			return nil, nil, err
+		}
+	}
 	const attempts = 8
 	for i := 1; ; i++ {
 		conns, err := listenUDP(ctx, ap, udpSockets)
@@ -72,6 +77,24 @@ func listenPair(ctx context.Context, ap netip.AddrPort, udpSockets int) ([]*net.
 			return nil, nil, fmt.Errorf("listen tcp %s: %w", tap, err)
 		}
 	}
+}
+
+// probeFree binds ap without SO_REUSEPORT, for UDP and TCP, and lets go.
+// Our sockets share their port with SO_REUSEPORT, which would let a second
+// server (an old instance left running, say) silently take part of the
+// traffic; the probe fails when anything holds the port.
+func probeFree(ctx context.Context, ap netip.AddrPort) error {
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+	if err != nil {
+		return fmt.Errorf("listen udp %s: %w (is another server running on it?)", ap, err)
+	}
+	pc.Close()
+	ln, err := lc.Listen(ctx, "tcp", ap.String())
+	if err != nil {
+		return fmt.Errorf("listen tcp %s: %w (is another server running on it?)", ap, err)
+	}
+	return ln.Close()
 }
 
 func listenTCP(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {

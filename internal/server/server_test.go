@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -591,5 +592,17 @@ func TestTruncationDropsAdditionalFirst(t *testing.T) {
 	r = exchange(t, "tcp", ts.tcp, query("www.deleg.example.gov.", dns.TypeA))
 	if r.Truncated || len(r.Extra) != 24 {
 		t.Fatalf("referral over TCP: TC=%v, %d glue; want all 24", r.Truncated, len(r.Extra))
+	}
+}
+
+func TestRefusesAPortInUse(t *testing.T) {
+	ts := startServer(t, Config{}, mustZone(t, testZone, "example.gov."))
+	reg := prometheus.NewRegistry()
+	s := New(Config{Listen: []netipAddrPort{netip.MustParseAddrPort(ts.udp)}}, slog.New(slog.DiscardHandler), metrics.New(reg))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "another server") {
+		t.Fatalf("a second server on %s: Run = %v, want an address-in-use error", ts.udp, err)
 	}
 }
