@@ -97,6 +97,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		EDNSSize:          uint16(c.EDNSUDPSize),
 		TCPIdleTimeout:    c.TCP.IdleTimeout,
 		TCPMaxConnections: c.TCP.MaxConnections,
+		TCPMaxPerClient:   c.TCP.MaxPerClient,
 		ResponseCache:     int64(c.ResponseCacheMB) << 20,
 		NSID:              c.Identity.NSID,
 		Version:           c.Identity.Version,

@@ -52,6 +52,7 @@ type Config struct {
 type TCPConfig struct {
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
 	MaxConnections int           `mapstructure:"max_connections"`
+	MaxPerClient   int           `mapstructure:"max_connections_per_client"`
 }
 
 // IdentityConfig is the identity section.
@@ -184,6 +185,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TCP.MaxConnections < 1 || c.TCP.MaxConnections > 1<<20 {
 		bad("tcp.max_connections", c.TCP.MaxConnections, "must be between 1 and 1048576")
+	}
+	if c.TCP.MaxPerClient < 1 || c.TCP.MaxPerClient > c.TCP.MaxConnections {
+		bad("tcp.max_connections_per_client", c.TCP.MaxPerClient, "must be between 1 and tcp.max_connections")
 	}
 	if c.ResponseCacheMB < 0 || c.ResponseCacheMB > 1<<16 {
 		bad("response_cache_mb", c.ResponseCacheMB, "must be between 0 and 65536")

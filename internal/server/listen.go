@@ -131,6 +131,7 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 	sem := make(chan struct{}, s.cfg.TCPMaxConnections)
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}
+	perClient := map[netip.Addr]int{}
 	var wg sync.WaitGroup
 	defer func() {
 		mu.Lock()
@@ -140,6 +141,15 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 		mu.Unlock()
 		wg.Wait()
 	}()
+	// Under pressure (three quarters of the slots taken) idle connections
+	// get a short timeout, so held-open connections cannot keep new
+	// clients out for long (RFC 7766 §6.2.3).
+	idle := func() time.Duration {
+		if len(sem) >= cap(sem)*3/4 {
+			return min(s.cfg.TCPIdleTimeout, time.Second)
+		}
+		return s.cfg.TCPIdleTimeout
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -150,11 +160,29 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		var src netip.Addr
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			src = ta.AddrPort().Addr()
+		}
+		mu.Lock()
+		over := perClient[src] >= s.cfg.TCPMaxPerClient
+		if !over {
+			perClient[src]++
+		}
+		mu.Unlock()
+		if over {
+			s.m.Dropped.WithLabelValues("tcp_client_limit").Inc()
+			c.Close()
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		default:
 			s.m.Dropped.WithLabelValues("tcp_limit").Inc()
 			c.Close()
+			mu.Lock()
+			release(perClient, src)
+			mu.Unlock()
 			continue
 		}
 		mu.Lock()
@@ -163,28 +191,31 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveConn(ctx, c)
+			s.serveConn(ctx, c, src, idle)
 			mu.Lock()
 			delete(conns, c)
+			release(perClient, src)
 			mu.Unlock()
 			<-sem
 		}()
 	}
 }
 
+func release(perClient map[netip.Addr]int, a netip.Addr) {
+	if perClient[a]--; perClient[a] <= 0 {
+		delete(perClient, a)
+	}
+}
+
 // serveConn answers the queries of one TCP connection in the order they
 // arrive (pipelining), closing it after the idle timeout.
-func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, idle func() time.Duration) {
 	defer c.Close()
-	var src netip.Addr
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		src = ta.AddrPort().Addr()
-	}
 	var hdr [2]byte
 	in := make([]byte, 0, 512)
 	out := make([]byte, 0, 4096)
 	for ctx.Err() == nil {
-		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		_ = c.SetReadDeadline(time.Now().Add(idle()))
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
 			return
 		}

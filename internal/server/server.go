@@ -32,6 +32,7 @@ type Config struct {
 	EDNSSize          uint16        // our UDP payload size; 0 means 1232
 	TCPIdleTimeout    time.Duration // 0 means 10s
 	TCPMaxConnections int           // 0 means 1024
+	TCPMaxPerClient   int           // connections from one address; 0 means 64
 	ResponseCache     int64         // bytes of encoded responses kept; 0 disables
 	NSID              string        // RFC 5001 identifier; empty: not sent
 	Version           string        // CH TXT version.bind; empty: refused
@@ -81,6 +82,9 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	}
 	if cfg.TCPMaxConnections == 0 {
 		cfg.TCPMaxConnections = 1024
+	}
+	if cfg.TCPMaxPerClient == 0 {
+		cfg.TCPMaxPerClient = 64
 	}
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)

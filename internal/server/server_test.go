@@ -460,7 +460,16 @@ func TestTCPPipeliningAndIdleTimeout(t *testing.T) {
 }
 
 func TestTCPConnectionLimit(t *testing.T) {
-	ts := startServer(t, Config{TCPMaxConnections: 2}, mustZone(t, testZone, "example.gov."))
+	for name, cfg := range map[string]Config{
+		"total":      {TCPMaxConnections: 2},
+		"per client": {TCPMaxPerClient: 2},
+	} {
+		t.Run(name, func(t *testing.T) { testTCPConnectionLimit(t, cfg) })
+	}
+}
+
+func testTCPConnectionLimit(t *testing.T, cfg Config) {
+	ts := startServer(t, cfg, mustZone(t, testZone, "example.gov."))
 	var conns []*dns.Conn
 	for range 2 {
 		c, err := dns.Dial("tcp", ts.tcp)
