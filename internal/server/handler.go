@@ -33,8 +33,15 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 	out := reply{msg: resp, zoneLabel: metrics.ZoneNone}
 
 	opt, nopt := findOPT(req)
-	if nopt > 1 {
+	if nopt > 1 || (opt != nil && opt.Hdr.Name != ".") { // RFC 6891 §6.1.1
 		resp.Rcode = dns.RcodeFormatError
+		return out
+	}
+	if req.IsTsig() != nil {
+		// No TSIG keys are configured, so none is known: NOTAUTH, unsigned
+		// (RFC 8945 §5.2.1).
+		resp.Rcode = dns.RcodeNotAuth
+		resp.Question = req.Question
 		return out
 	}
 	if opt != nil {

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net"
@@ -91,7 +92,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	}
 	s := &Server{cfg: cfg, log: log, m: m, now: time.Now}
 	if len(cfg.CookieSecret) > 0 {
-		copy(s.cookieSecret[:], cfg.CookieSecret)
+		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
 		rand.Read(s.cookieSecret[:])
 	}

@@ -356,6 +356,12 @@ func TestProtocolErrors(t *testing.T) {
 			t.Fatalf("answered a response: %x", r)
 		}
 	})
+	t.Run("oversize datagram dropped", func(t *testing.T) {
+		p := append(append([]byte(nil), good...), make([]byte, 5000)...)
+		if r := rawUDP(t, ts.udp, p); r != nil {
+			t.Fatalf("answered a %d-byte datagram: %x", len(p), r[:12])
+		}
+	})
 	t.Run("garbage body formerr", func(t *testing.T) {
 		p := append([]byte(nil), good[:12]...)
 		p = append(p, 0xff, 0xff, 0xff)
@@ -401,6 +407,26 @@ func TestProtocolErrors(t *testing.T) {
 		q.Question = append(q.Question, q.Question[0])
 		if r := exchange(t, "udp", ts.udp, q); r.Rcode != dns.RcodeFormatError {
 			t.Fatalf("rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
+		}
+	})
+	t.Run("opt with a non-root owner formerr", func(t *testing.T) {
+		q := query("www.example.gov.", dns.TypeA)
+		q.SetEdns0(1232, false)
+		q.IsEdns0().Hdr.Name = "example.gov."
+		if r := exchange(t, "udp", ts.udp, q); r.Rcode != dns.RcodeFormatError {
+			t.Fatalf("rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
+		}
+	})
+	t.Run("tsig with an unknown key notauth", func(t *testing.T) {
+		q := query("www.example.gov.", dns.TypeA)
+		q.SetTsig("unknown-key.", dns.HmacSHA256, 300, time.Now().Unix())
+		c := &dns.Client{Timeout: 2 * time.Second, TsigSecret: map[string]string{"unknown-key.": "c2VjcmV0"}}
+		r, _, err := c.Exchange(q, ts.udp)
+		if r == nil {
+			t.Fatalf("no response: %v", err)
+		}
+		if r.Rcode != dns.RcodeNotAuth || len(r.Answer) != 0 {
+			t.Fatalf("rcode %s with %d answers, want NOTAUTH and none", dns.RcodeToString[r.Rcode], len(r.Answer))
 		}
 	})
 	t.Run("qtype opt formerr", func(t *testing.T) {

@@ -17,8 +17,7 @@ import (
 // batchSize is how many datagrams one recvmmsg/sendmmsg call moves at most.
 const batchSize = 32
 
-// udpInSize bounds a query read over UDP; a longer datagram is cut and then
-// fails to parse (FORMERR), which is what such a query deserves.
+// udpInSize bounds a query read over UDP; a longer datagram is dropped.
 const udpInSize = 4096
 
 // udpBatch holds the pre-allocated state of one socket's batched I/O: the
@@ -70,6 +69,10 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 		}
 		k := 0
 		for i := range n {
+			if b.in[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
+				s.m.Dropped.WithLabelValues("oversize").Inc()
+				continue
+			}
 			src := sockaddrAddr(&b.names[i])
 			resp := s.respond(b.bufs[i][:b.in[i].Len], b.outBufs[i], src, udp)
 			if resp == nil {
@@ -95,6 +98,7 @@ func (b *udpBatch) recv(rc syscall.RawConn) (int, error) {
 		b.in[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		b.inIov[i].SetLen(udpInSize)
 		b.in[i].Len = 0
+		b.in[i].Hdr.Flags = 0
 	}
 	var n int
 	var errno syscall.Errno
