@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sovdns/sovdns/zonestore"
 )
 
 func newCheckZoneCmd(g *globals) *cobra.Command {
@@ -15,7 +13,7 @@ func newCheckZoneCmd(g *globals) *cobra.Command {
 		Short: "Validate a master file without storing it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := zonestore.ParseFile(args[0], origin)
+			p, err := parseZoneFile(args[0], origin)
 			if err != nil {
 				return err
 			}

@@ -377,7 +377,7 @@ func TestZoneImportInvalid(t *testing.T) {
 		{name: "no NS", text: "$ORIGIN example.org.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n",
 			want: "no NS records"},
 		{name: "no origin", text: "$TTL 60\nwww A 192.0.2.1\n",
-			want: "no SOA record", wantImport: "no origin"},
+			want: "no origin", wantImport: "no origin"},
 		{name: "include outside", text: "$ORIGIN example.org.\n$INCLUDE ../outside.zone\n",
 			want: "$INCLUDE refused"},
 	}

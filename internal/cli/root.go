@@ -166,6 +166,11 @@ func (g *globals) openStore(cmd *cobra.Command, readOnly bool) (*zonestore.Store
 		SerialPolicy: c.Serial,
 	})
 	if errors.Is(err, zonestore.ErrLocked) {
+		if readOnly {
+			return nil, c, fmt.Errorf("the zone database %s is held by a running sovdns server, which locks it "+
+				"even for reading; query the server with dig, or stop it to read the database (reading through a "+
+				"running server is not available in this version)", c.DBPath())
+		}
 		return nil, c, fmt.Errorf("the zone database %s is held by a running sovdns server; "+
 			"stop the server to edit it offline (editing through a running server is not available in this version)", c.DBPath())
 	}

@@ -199,6 +199,7 @@ func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
 	if _, err := st.Import(z, false); err != nil {
 		return fmt.Errorf("demo zone: %w", err)
 	}
-	log.Info("loaded the demo zone into an empty database; set demo_zone: false to stop this", "zone", z.Origin)
+	log.Warn("loaded the demo zone into an empty database: its data is made up; "+
+		"set demo_zone: false on a real server and delete it with sovdns zone delete", "zone", z.Origin)
 	return nil
 }

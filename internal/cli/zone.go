@@ -198,12 +198,9 @@ first; nothing is written unless all of it is valid. Errors name the file and
 line. $INCLUDE may name only files in the same directory as FILE.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := zonestore.ParseFile(args[0], origin)
+			p, err := parseZoneFile(args[0], origin)
 			if err != nil {
 				return err
-			}
-			if p.Origin == "." {
-				return &exitError{code: 2, err: fmt.Errorf("%s: no origin: the file has no SOA record to take the zone name from; give --origin", args[0])}
 			}
 			z, err := p.Build()
 			if err != nil {
@@ -224,6 +221,22 @@ line. $INCLUDE may name only files in the same directory as FILE.`,
 	cmd.Flags().StringVar(&origin, "origin", "", "zone name (default: $ORIGIN or the SOA owner in the file)")
 	cmd.Flags().BoolVar(&replace, "replace", false, "replace the zone if it exists")
 	return cmd
+}
+
+// parseZoneFile reads a master file for import or checking. The zone's
+// name comes from --origin, else from the SOA record's owner; a file that
+// names no zone (relative names and no $ORIGIN) is refused unless the root
+// was asked for explicitly.
+func parseZoneFile(path, origin string) (*zonestore.Parsed, error) {
+	p, err := zonestore.ParseFile(path, origin)
+	if err != nil {
+		return nil, err
+	}
+	if p.Origin == "." && origin == "" {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: no origin: the zone's name is not known; "+
+			"give --origin, or start the file with $ORIGIN or an absolute SOA owner", path)}
+	}
+	return p, nil
 }
 
 func newZoneExportCmd(g *globals) *cobra.Command {
@@ -247,11 +260,17 @@ func newZoneExportCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer os.Remove(f.Name())
-				if err := zonestore.Export(f, z); err != nil {
-					f.Close()
-					return err
+				err = zonestore.Export(f, z)
+				if err == nil {
+					err = f.Chmod(0o644) // a zone file is public data
 				}
-				if err := f.Close(); err != nil {
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
 					return err
 				}
 				return os.Rename(f.Name(), out)
