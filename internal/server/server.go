@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
@@ -167,7 +168,7 @@ func (s *Server) respond(in, out []byte, src netip.Addr, transport int) (resp []
 
 func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transport int, fast bool, fq *fastQuery) []byte {
 	req := new(dns.Msg)
-	if err := req.Unpack(in); err != nil {
+	if err := req.Unpack(in); err != nil || !countsMatch(in, req) {
 		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
 		return formErr(in, out)
 	}
@@ -280,6 +281,16 @@ func referralLostInDomainGlue(m *dns.Msg, dropped []dns.RR) bool {
 		}
 	}
 	return false
+}
+
+// countsMatch reports whether the header's section counts describe the
+// records that were read: the parser tolerates counts larger than the
+// message, which a query must not have.
+func countsMatch(in []byte, m *dns.Msg) bool {
+	return binary.BigEndian.Uint16(in[4:]) == uint16(len(m.Question)) &&
+		binary.BigEndian.Uint16(in[6:]) == uint16(len(m.Answer)) &&
+		binary.BigEndian.Uint16(in[8:]) == uint16(len(m.Ns)) &&
+		binary.BigEndian.Uint16(in[10:]) == uint16(len(m.Extra))
 }
 
 func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int) {

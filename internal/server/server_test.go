@@ -356,6 +356,15 @@ func TestProtocolErrors(t *testing.T) {
 			t.Fatalf("answered a response: %x", r)
 		}
 	})
+	t.Run("counts larger than the message formerr", func(t *testing.T) {
+		p := append([]byte(nil), good...)
+		p[11] = 3 // ARCOUNT 3, no additional records
+		r := rawUDP(t, ts.udp, p)
+		m := new(dns.Msg)
+		if r == nil || m.Unpack(r) != nil || m.Rcode != dns.RcodeFormatError {
+			t.Fatalf("want FORMERR, got %x", r)
+		}
+	})
 	t.Run("oversize datagram dropped", func(t *testing.T) {
 		p := append(append([]byte(nil), good...), make([]byte, 5000)...)
 		if r := rawUDP(t, ts.udp, p); r != nil {
