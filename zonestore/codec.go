@@ -64,3 +64,13 @@ func sortCanonical(names []string) {
 	}
 	slices.SortFunc(names, func(a, b string) int { return bytes.Compare(keys[a], keys[b]) })
 }
+
+// storeKey is the bbolt key of a name: its canonical key, except for the
+// root, whose canonical key is empty, which bbolt does not take. 0x00 0x00
+// sorts before every other key and is no other name's key.
+func storeKey(ck []byte) []byte {
+	if len(ck) == 0 {
+		return []byte{0, 0}
+	}
+	return ck
+}

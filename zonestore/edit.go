@@ -125,7 +125,7 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 		}
 		nb := zb.Bucket(bucketNames)
 		for key := range touched {
-			ck := zone.CanonicalKey(key)
+			ck := storeKey(zone.CanonicalKey(key))
 			n := z.Lookup(key)
 			if n == nil || n.Empty() {
 				if err := nb.Delete(ck); err != nil {

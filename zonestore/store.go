@@ -8,7 +8,7 @@
 //
 //	meta/version            "1"
 //	zones/<origin>/info     created, updated: RFC 3339 times
-//	zones/<origin>/names    key: zone.CanonicalKey(owner); value: the owner's
+//	zones/<origin>/names    key: zone.CanonicalKey(owner), 0x00 0x00 for the root; value: the owner's
 //	                        records, each in uncompressed wire form, one after
 //	                        the other (RRsets in type order, RRSIGs after the
 //	                        set they cover)
@@ -388,7 +388,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 			start := len(arena)
 			arena, err = encodeNode(arena, n)
 			if err == nil {
-				err = nb.Put(ck, arena[start:len(arena):len(arena)])
+				err = nb.Put(storeKey(ck), arena[start:len(arena):len(arena)])
 			}
 			return err == nil
 		})

@@ -652,3 +652,39 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("serial %d after 20 updates from 5, want 25", got)
 	}
 }
+
+func TestRootZone(t *testing.T) {
+	s, err := zonestore.Open(filepath.Join(t.TempDir(), "root.db"), zonestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := zonestore.Parse(strings.NewReader("$TTL 86400\n. SOA a.root.test. h.root.test. 1 2 3 4 86400\n. NS a.root.test.\na.root.test. A 192.0.2.1\naz. NS ns.nic.az.\nns.nic.az. A 192.0.2.2\n"), ".", "root.zone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(z, false); err != nil {
+		t.Fatalf("import the root zone: %v", err)
+	}
+	rr, _ := dns.NewRR(". 86400 IN NS b.root.test.")
+	if _, err := s.Update(".", zonestore.Change{Add: []dns.RR{rr}}); err != nil {
+		t.Fatalf("edit the root zone: %v", err)
+	}
+	s.Close()
+	s2, err := zonestore.Open(s.Path(), zonestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	back, err := s2.Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Len() != 6 || len(back.Apex.Get(dns.TypeNS).RRs) != 2 {
+		t.Fatalf("root zone read back with %d records", back.Len())
+	}
+}
