@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
+// deadHints is a root-hints file naming only 127.0.0.254.
+var deadHints string
+
 func runMain(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "sovdns-e2e-")
 	if err != nil {
@@ -63,6 +66,13 @@ func runMain(m *testing.M) int {
 	cmd.Dir = ".." // the module root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go %s: %v\n%s", strings.Join(args, " "), err, out)
+		return 1
+	}
+	// Root hints that lead nowhere but loopback: a server started by a test
+	// that does not set its own never sends a query off this machine.
+	deadHints = filepath.Join(dir, "dead.hints")
+	if err := os.WriteFile(deadHints, []byte(". 3600 IN NS dead.root.test.\ndead.root.test. 3600 IN A 127.0.0.254\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
@@ -226,6 +236,10 @@ func startServer(t *testing.T, o serveOpts) *server {
 		o.dataDir = t.TempDir()
 	}
 	args := []string{"serve", "--data-dir", o.dataDir}
+	if o.config != "" && !strings.Contains(o.config, "resolver:") {
+		// Recursion off unless the test configures it.
+		o.config += "\nresolver:\n  allow: []\n"
+	}
 	if o.config != "" {
 		path := filepath.Join(t.TempDir(), "sovdns.yaml")
 		if err := os.WriteFile(path, []byte(o.config), 0o600); err != nil {
@@ -251,7 +265,11 @@ func launch(t *testing.T, o serveOpts, args []string) (*server, error) {
 	t.Helper()
 	s := &server{errorsExpected: o.errorsExpected, dataDir: o.dataDir, log: newLogBuffer(), done: make(chan struct{})}
 	s.cmd = exec.Command(sovdnsBin, args...)
-	s.cmd.Env = environ(o.env...)
+	env := o.env
+	if !strings.Contains(o.config, "root_hints") {
+		env = append([]string{"SOVDNS_RESOLVER_ROOT_HINTS=" + deadHints}, env...)
+	}
+	s.cmd.Env = environ(env...)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Stderr = s.log
 	s.cmd.Stdout = s.log

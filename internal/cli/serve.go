@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ import (
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/server"
+	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -90,6 +93,10 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		zs = append(zs, z)
 	}
 
+	rec, err := newResolver(c, log, reg)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
 		UDPSockets:        c.UDPSockets,
@@ -103,6 +110,9 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		Version:           c.Identity.Version,
 		Identity:          c.Identity.ID,
 		CookieSecret:      c.CookieSecret,
+		Resolver:          rec,
+		RecursionAllow:    c.Resolver.AllowPrefixes,
+		MaxInFlight:       c.Resolver.MaxInFlight,
 	}, log, m)
 	publish := func(set *zone.Set) {
 		srv.SetZones(set)
@@ -202,4 +212,35 @@ func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
 	log.Warn("loaded the demo zone into an empty database: its data is made up; "+
 		"set demo_zone: false on a real server and delete it with sovdns zone delete", "zone", z.Origin)
 	return nil
+}
+
+// newResolver builds the recursive resolver, or returns nil when no client
+// network is allowed recursion.
+func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (server.Recursor, error) {
+	rc := c.Resolver
+	if len(rc.AllowPrefixes) == 0 {
+		return nil, nil
+	}
+	var hints []dns.RR
+	if rc.RootHints != "" {
+		var err error
+		if hints, err = resolver.LoadHints(rc.RootHints); err != nil {
+			return nil, fmt.Errorf("resolver.root_hints: %w", err)
+		}
+	}
+	stats := &resolver.Stats{}
+	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: int64(rc.CacheMB) << 20})
+	metrics.RegisterResolver(reg, stats, cache)
+	r := resolver.New(resolver.Config{
+		RootHints:          hints,
+		UpstreamPort:       uint16(rc.UpstreamPort),
+		QueryTimeout:       rc.QueryTimeout,
+		ResolutionTimeout:  rc.ResolutionTimeout,
+		MaxReferrals:       rc.MaxReferrals,
+		MaxUpstreamQueries: rc.MaxUpstreamQueries,
+		MaxCNAMEChain:      rc.MaxCNAMEChain,
+		MaxNSLookups:       rc.MaxNSLookups,
+	}, resolver.NetExchanger{}, cache, log, stats)
+	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
+	return r, nil
 }

@@ -41,6 +41,7 @@ type Config struct {
 	Identity        IdentityConfig `mapstructure:"identity"`
 	Metrics         MetricsConfig  `mapstructure:"metrics"`
 	Log             LogConfig      `mapstructure:"log"`
+	Resolver        ResolverConfig `mapstructure:"resolver"`
 
 	// Derived by Validate.
 	ListenAddrs  []netip.AddrPort       `mapstructure:"-"`
@@ -61,6 +62,24 @@ type IdentityConfig struct {
 	Version      string `mapstructure:"version"`
 	ID           string `mapstructure:"id"`
 	CookieSecret string `mapstructure:"cookie_secret"`
+}
+
+// ResolverConfig is the resolver section.
+type ResolverConfig struct {
+	Allow              []string      `mapstructure:"allow"`
+	RootHints          string        `mapstructure:"root_hints"`
+	UpstreamPort       int           `mapstructure:"upstream_port"`
+	QueryTimeout       time.Duration `mapstructure:"query_timeout"`
+	ResolutionTimeout  time.Duration `mapstructure:"resolution_timeout"`
+	MaxReferrals       int           `mapstructure:"max_referrals"`
+	MaxUpstreamQueries int           `mapstructure:"max_upstream_queries"`
+	MaxCNAMEChain      int           `mapstructure:"max_cname_chain"`
+	MaxNSLookups       int           `mapstructure:"max_ns_lookups"`
+	MaxInFlight        int           `mapstructure:"max_in_flight"`
+	CacheMB            int           `mapstructure:"cache_mb"`
+
+	// Derived by Validate.
+	AllowPrefixes []netip.Prefix `mapstructure:"-"`
 }
 
 // MetricsConfig is the metrics section.
@@ -192,6 +211,39 @@ func (c *Config) Validate() error {
 	if c.ResponseCacheMB < 0 || c.ResponseCacheMB > 1<<16 {
 		bad("response_cache_mb", c.ResponseCacheMB, "must be between 0 and 65536")
 	}
+	c.Resolver.AllowPrefixes = c.Resolver.AllowPrefixes[:0]
+	for i, a := range c.Resolver.Allow {
+		a = strings.TrimSpace(a)
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(a)
+			if ierr != nil {
+				bad(fmt.Sprintf("resolver.allow[%d]", i), a, "must be a network such as 192.0.2.0/24 or an address")
+				continue
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		c.Resolver.AllowPrefixes = append(c.Resolver.AllowPrefixes, p.Masked())
+	}
+	r := &c.Resolver
+	if r.UpstreamPort < 1 || r.UpstreamPort > 65535 {
+		bad("resolver.upstream_port", r.UpstreamPort, "must be between 1 and 65535")
+	}
+	if r.QueryTimeout < 10*time.Millisecond || r.QueryTimeout > time.Minute {
+		bad("resolver.query_timeout", r.QueryTimeout, "must be between 10ms and 1m, with a unit")
+	}
+	if r.ResolutionTimeout < r.QueryTimeout || r.ResolutionTimeout > 5*time.Minute {
+		bad("resolver.resolution_timeout", r.ResolutionTimeout, "must be at least resolver.query_timeout and at most 5m")
+	}
+	for key, v := range map[string]int{"resolver.max_referrals": r.MaxReferrals, "resolver.max_upstream_queries": r.MaxUpstreamQueries,
+		"resolver.max_cname_chain": r.MaxCNAMEChain, "resolver.max_ns_lookups": r.MaxNSLookups, "resolver.max_in_flight": r.MaxInFlight} {
+		if v < 1 || v > 100000 {
+			bad(key, v, "must be between 1 and 100000")
+		}
+	}
+	if r.CacheMB < 0 || r.CacheMB > 1<<20 {
+		bad("resolver.cache_mb", r.CacheMB, "must be between 0 and 1048576")
+	}
 	if len(c.Identity.NSID) > 128 {
 		bad("identity.nsid", c.Identity.NSID, "must be at most 128 bytes")
 	}
@@ -291,7 +343,7 @@ func checkSections(file string) error {
 		return fmt.Errorf("config file %s: %w", file, err)
 	}
 	var errs []error
-	for _, section := range []string{"tcp", "identity", "metrics", "log"} {
+	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver"} {
 		if val := fv.Get(section); val != nil {
 			if _, ok := val.(map[string]any); !ok {
 				errs = append(errs, fmt.Errorf("%s: invalid value %q: must be a section of keys (see configs/sovdns.yaml)", section, fmt.Sprint(val)))

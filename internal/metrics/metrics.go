@@ -6,9 +6,13 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sovdns/sovdns/resolver"
 )
 
 // Namespace prefixes every metric name.
@@ -115,4 +119,46 @@ func RcodeLabel(rcode int) string {
 		return s
 	}
 	return "other"
+}
+
+// RegisterResolver exposes the resolver's counters on reg. They are read at
+// scrape time, so the resolver's hot path only increments atomics.
+func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *resolver.Cache) {
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(
+		counter("cache_hits_total", "Questions answered from the resolver cache.", &st.CacheHits),
+		counter("cache_misses_total", "Questions not in the resolver cache.", &st.CacheMisses),
+		counter("limit_hits_total", "Resolutions stopped by a limit (referrals, upstream queries, name-server lookups).", &st.LimitHits),
+		counter("upstream_timeouts_total", "Upstream queries that timed out.", &st.UpstreamTimeout),
+		counter("upstream_errors_total", "Upstream queries that failed otherwise or got a mismatched answer.", &st.UpstreamError),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_entries", Help: "Entries in the resolver cache."},
+			func() float64 { return float64(cache.Stats().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_bytes", Help: "Estimated bytes held by the resolver cache."},
+			func() float64 { return float64(cache.Stats().Bytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_evictions_total", Help: "Resolver cache entries evicted for room."},
+			func() float64 { return float64(cache.Stats().Evictions) }),
+		&upstreamCollector{st: st, desc: prometheus.NewDesc(Namespace+"_resolver_upstream_queries_total",
+			"Upstream queries sent, by transport, and answers by response code.", []string{"transport", "rcode"}, nil)},
+	)
+}
+
+// upstreamCollector reports the upstream counters with bounded labels.
+type upstreamCollector struct {
+	st   *resolver.Stats
+	desc *prometheus.Desc
+}
+
+func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamUDP.Load()), "udp", "all")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamTCP.Load()), "tcp", "all")
+	for rc := range c.st.UpstreamRcode {
+		if name, ok := dns.RcodeToString[rc]; ok {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamRcode[rc].Load()), "any", name)
+		}
+	}
 }

@@ -53,14 +53,14 @@ func FuzzRespond(f *testing.F) {
 		f.Add(s, true)
 	}
 	s := newTestHandler(f, Config{ResponseCache: 1 << 20})
-	src := netip.MustParseAddr("127.0.0.1")
+	src := netip.MustParseAddrPort("127.0.0.1:53000")
 	f.Fuzz(func(t *testing.T, in []byte, overTCP bool) {
 		transport := udp
 		if overTCP {
 			transport = tcp
 		}
 		out := make([]byte, 0, 4096)
-		resp := s.respond(in, out, src, transport)
+		resp := s.respond(in, out, src, nil, transport)
 		if testutil.ToFloat64(s.m.Panics) != 0 {
 			t.Fatalf("query handling panicked on %x", in)
 		}
@@ -90,12 +90,12 @@ func benchRespond(b *testing.B, cacheBytes int64, m *dns.Msg) {
 		b.Fatal(err)
 	}
 	out := make([]byte, 0, 4096)
-	src := netip.MustParseAddr("127.0.0.1")
-	s.respond(in, out, src, udp)
+	src := netip.MustParseAddrPort("127.0.0.1:53000")
+	s.respond(in, out, src, nil, udp)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if s.respond(in, out, src, udp) == nil {
+		if s.respond(in, out, src, nil, udp) == nil {
 			b.Fatal("no response")
 		}
 	}

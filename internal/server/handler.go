@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sovdns/sovdns/authoritative"
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/resolver"
 )
 
 // reply is the outcome of handling one message.
@@ -19,6 +21,7 @@ type reply struct {
 	msg       *dns.Msg
 	zoneLabel string
 	cacheable bool // the answer depends only on the question and the EDNS/DO flags
+	recurse   bool // no zone held: to be resolved for this client
 }
 
 // handle answers a parsed query. It never returns nil.
@@ -102,6 +105,10 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 		out.zoneLabel = res.Zone.Origin
 	}
 	if res.Kind == authoritative.KindRefused {
+		if req.RecursionDesired && s.recursionAllowed(src) {
+			out.recurse = true
+			return out
+		}
 		addEDE(resp, dns.ExtendedErrorCodeNotAuthoritative, "")
 	}
 	out.cacheable = true
@@ -207,4 +214,46 @@ func servFail(in, out []byte) []byte {
 	out = formErr(in, out)
 	out[3] = dns.RcodeServerFailure
 	return out
+}
+
+// recursionAllowed reports whether src may have names resolved for it.
+func (s *Server) recursionAllowed(src netip.Addr) bool {
+	if s.cfg.Resolver == nil {
+		return false
+	}
+	src = src.Unmap()
+	for _, p := range s.cfg.RecursionAllow {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// recursive completes r, a reply to a question no zone holds, by resolving
+// it: RA set, AA clear, SERVFAIL with an Extended DNS Error that says why.
+func (s *Server) recursive(req *dns.Msg, r reply) reply {
+	q := req.Question[0]
+	ctx := s.baseCtx()
+	res := s.cfg.Resolver.Resolve(ctx, q.Name, q.Qtype)
+	m := r.msg
+	m.RecursionAvailable = true
+	m.Authoritative = false
+	m.Rcode = res.Rcode
+	m.Answer = res.Answer
+	m.Ns = res.Ns
+	if res.Err != nil {
+		code := dns.ExtendedErrorCodeOther
+		switch {
+		case errors.Is(res.Err, resolver.ErrNoReachableAuthority):
+			code = dns.ExtendedErrorCodeNoReachableAuthority
+		case errors.Is(res.Err, resolver.ErrLame):
+			code = dns.ExtendedErrorCodeNetworkError
+		}
+		addEDE(m, code, res.Err.Error())
+		s.log.Debug("resolution failed", "qname", q.Name, "qtype", dns.Type(q.Qtype), "err", res.Err)
+	}
+	r.cacheable = false
+	r.recurse = false
+	return r
 }

@@ -116,7 +116,7 @@ func (s *Server) serveUDPSimple(ctx context.Context, c *net.UDPConn) {
 			s.log.Warn("udp read failed", "err", err)
 			continue
 		}
-		resp := s.respond(in[:n], out, src.Addr(), udp)
+		resp := s.respond(in[:n], out, src, c, udp)
 		if resp == nil {
 			continue
 		}
@@ -160,14 +160,14 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		var src netip.Addr
+		var src netip.AddrPort
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			src = ta.AddrPort().Addr()
+			src = ta.AddrPort()
 		}
 		mu.Lock()
-		over := perClient[src] >= s.cfg.TCPMaxPerClient
+		over := perClient[src.Addr()] >= s.cfg.TCPMaxPerClient
 		if !over {
-			perClient[src]++
+			perClient[src.Addr()]++
 		}
 		mu.Unlock()
 		if over {
@@ -181,7 +181,7 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			s.m.Dropped.WithLabelValues("tcp_limit").Inc()
 			c.Close()
 			mu.Lock()
-			release(perClient, src)
+			release(perClient, src.Addr())
 			mu.Unlock()
 			continue
 		}
@@ -194,7 +194,7 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			s.serveConn(ctx, c, src, idle)
 			mu.Lock()
 			delete(conns, c)
-			release(perClient, src)
+			release(perClient, src.Addr())
 			mu.Unlock()
 			<-sem
 		}()
@@ -209,7 +209,7 @@ func release(perClient map[netip.Addr]int, a netip.Addr) {
 
 // serveConn answers the queries of one TCP connection in the order they
 // arrive (pipelining), closing it after the idle timeout.
-func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, idle func() time.Duration) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.AddrPort, idle func() time.Duration) {
 	defer c.Close()
 	var hdr [2]byte
 	in := make([]byte, 0, 512)
@@ -227,7 +227,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, idle
 		if _, err := io.ReadFull(c, in); err != nil {
 			return
 		}
-		resp := s.respond(in, out, src, tcp)
+		resp := s.respond(in, out, src, nil, tcp)
 		if resp == nil {
 			return
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 )
 
@@ -40,6 +41,17 @@ type Config struct {
 	Version           string        // CH TXT version.bind; empty: refused
 	Identity          string        // CH TXT id.server; empty: refused
 	CookieSecret      []byte        // RFC 7873 server secret; empty: random per start
+
+	// Recursion: questions for names outside the zones held, with RD set,
+	// from clients in RecursionAllow, go to Resolver. Nil: none.
+	Resolver       Recursor
+	RecursionAllow []netip.Prefix
+	MaxInFlight    int // resolutions at once; 0 means 1000
+}
+
+// Recursor resolves questions for clients; resolver.Resolver is one.
+type Recursor interface {
+	Resolve(ctx context.Context, name string, qtype uint16) resolver.Result
 }
 
 // state is one generation of served data.
@@ -62,8 +74,20 @@ type Server struct {
 	duration  [2]prometheus.Observer
 	truncated [2]prometheus.Counter
 
+	inFlight  chan struct{}  // a slot per resolution under way
+	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
+	ctx       atomic.Pointer[context.Context]
+
 	mu    sync.Mutex
 	addrs []net.Addr
+}
+
+// baseCtx is the context of Run, which ends resolutions at shutdown.
+func (s *Server) baseCtx() context.Context {
+	if c := s.ctx.Load(); c != nil {
+		return *c
+	}
+	return context.TODO() // handling outside Run: tests and fuzzing
 }
 
 const (
@@ -88,10 +112,13 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	if cfg.TCPMaxPerClient == 0 {
 		cfg.TCPMaxPerClient = 64
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 1000
+	}
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{cfg: cfg, log: log, m: m, now: time.Now}
+	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
@@ -126,7 +153,9 @@ func (s *Server) Addrs() []net.Addr {
 
 // respond turns one query into the bytes of its response, written into out's
 // storage; nil means drop the packet.
-func (s *Server) respond(in, out []byte, src netip.Addr, transport int) (resp []byte) {
+// conn is the UDP socket the query came in on, for an answer that is sent
+// later (recursion); nil for TCP, whose answers are always returned.
+func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int) (resp []byte) {
 	start := s.now()
 	if len(in) < 12 {
 		s.m.Dropped.WithLabelValues("short").Inc()
@@ -139,7 +168,7 @@ func (s *Server) respond(in, out []byte, src netip.Addr, transport int) (resp []
 	defer func() {
 		if r := recover(); r != nil {
 			s.m.Panics.Inc()
-			s.log.Error("query handling panicked", "panic", r, "client", src)
+			s.log.Error("query handling panicked", "panic", r, "client", src.Addr())
 			resp = servFail(in, out)
 		}
 	}()
@@ -161,12 +190,12 @@ func (s *Server) respond(in, out []byte, src netip.Addr, transport int) (resp []
 			return resp
 		}
 	}
-	resp = s.respondSlow(st, in, out, src, transport, fast, &fq)
+	resp = s.respondSlow(st, in, out, src, conn, transport, fast, &fq)
 	s.duration[transport].Observe(s.now().Sub(start).Seconds())
 	return resp
 }
 
-func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transport int, fast bool, fq *fastQuery) []byte {
+func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int, fast bool, fq *fastQuery) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(in); err != nil || !countsMatch(in, req) {
 		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
@@ -178,7 +207,36 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.Addr, transpor
 		// put back below, and names compressed against it follow them.
 		req.Question[0].Name = strings.ToLower(req.Question[0].Name)
 	}
-	r := s.handle(st, req, src, transport == tcp)
+	r := s.handle(st, req, src.Addr(), transport == tcp)
+	if r.recurse {
+		if conn == nil { // TCP: this connection's goroutine may wait
+			return s.finish(st, s.recursive(req, r), req, in, out, transport, fast, fq)
+		}
+		select {
+		case s.inFlight <- struct{}{}:
+		default:
+			s.m.Dropped.WithLabelValues("recursion_busy").Inc()
+			return nil
+		}
+		// UDP: the socket's loop goes on; the answer is sent when ready.
+		in := append([]byte(nil), in...)
+		fqc := *fq
+		s.resolving.Add(1)
+		go func() {
+			defer func() { <-s.inFlight; s.resolving.Done() }()
+			wire := s.finish(st, s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
+			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
+				s.m.Dropped.WithLabelValues("write_error").Inc()
+			}
+		}()
+		return nil
+	}
+	return s.finish(st, r, req, in, out, transport, fast, fq)
+}
+
+// finish packs a reply for the client: truncated to its buffer, the
+// question's spelling restored, cached when it may be, counted.
+func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transport int, fast bool, fq *fastQuery) []byte {
 	maxSize := 65535
 	if transport == udp {
 		maxSize = 512
@@ -319,6 +377,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.ctx.Store(&ctx)
 	var closers []func()
 	var wg sync.WaitGroup
 	fail := func(err error) error {
@@ -359,5 +418,6 @@ func (s *Server) Run(ctx context.Context) error {
 		c()
 	}
 	wg.Wait()
+	s.resolving.Wait() // their context has ended: they finish at once
 	return nil
 }

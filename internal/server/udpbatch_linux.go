@@ -73,8 +73,8 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 				s.m.Dropped.WithLabelValues("oversize").Inc()
 				continue
 			}
-			src := sockaddrAddr(&b.names[i])
-			resp := s.respond(b.bufs[i][:b.in[i].Len], b.outBufs[i], src, udp)
+			src := sockaddrAddrPort(&b.names[i])
+			resp := s.respond(b.bufs[i][:b.in[i].Len], b.outBufs[i], src, c, udp)
 			if resp == nil {
 				continue
 			}
@@ -148,14 +148,16 @@ func (b *udpBatch) send(rc syscall.RawConn, k int) error {
 	return firstErr
 }
 
-// sockaddrAddr reads the address of a sockaddr_in or sockaddr_in6.
-func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
+// sockaddrAddrPort reads the address and port of a sockaddr_in or
+// sockaddr_in6.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	raw := (*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))
+	port := binary.BigEndian.Uint16(raw[2:4])
 	switch binary.NativeEndian.Uint16(raw[:2]) {
 	case unix.AF_INET:
-		return netip.AddrFrom4([4]byte(raw[4:8]))
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[4:8])), port)
 	case unix.AF_INET6:
-		return netip.AddrFrom16(sa.Addr).Unmap()
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 	}
-	return netip.Addr{}
+	return netip.AddrPort{}
 }

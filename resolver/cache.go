@@ -1,0 +1,967 @@
+package resolver
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/cpu"
+)
+
+// Defaults applied by NewCache to zero fields of CacheConfig. They match
+// Unbound's cache-max-ttl and cache-max-negative-ttl.
+const (
+	DefaultMaxTTL         = 24 * time.Hour
+	DefaultMaxNegativeTTL = time.Hour
+)
+
+// cacheShards is the number of shards. Each has its own lock, LRU list and
+// byte budget (MaxBytes/cacheShards); the shard of an entry is chosen by the
+// FNV-1a hash of its owner name, so every entry for one name shares a shard.
+const cacheShards = 256
+
+// Size estimate of an entry, in bytes. The estimate is meant to follow the
+// memory the entry really holds, so that MaxBytes bounds the heap and not
+// only the wire data:
+//
+//	size = entryOverhead + len(owner name) + Σ (dns.Len(rr) + rrOverhead)
+//
+// entryOverhead covers the entry struct (key, LRU links, expiry, section
+// counts, the RR slice header) and its slot in the shard's map; rrOverhead
+// covers, for each record, its interface value in the slice, the record
+// struct with its header and the rdata's Go headers (a net.IP slice header,
+// a string header); dns.Len adds the record's wire length, which stands for
+// the owner name and rdata bytes. The two constants were calibrated with
+// BenchmarkCacheMemory (runtime.MemStats around 100k single-A entries): it
+// measured 267 bytes of heap per entry where the estimate gives 291, so the
+// estimate errs on the safe side.
+const (
+	entryOverhead = 160
+	rrOverhead    = 72
+)
+
+// maxCacheChain bounds the CNAME links followed when classifying a message.
+const maxCacheChain = 16
+
+// CacheConfig configures a Cache. Zero values get the defaults documented on
+// each field.
+type CacheConfig struct {
+	// MaxBytes bounds the estimated size of all entries. It is split evenly
+	// across the shards, and an entry larger than one shard's share is never
+	// stored. Zero (or less) disables the cache: nothing is stored.
+	MaxBytes int64
+	// MinTTL raises shorter TTLs; MaxTTL (default DefaultMaxTTL) lowers
+	// longer ones. MaxTTL wins when MinTTL is larger.
+	MinTTL, MaxTTL time.Duration
+	// MaxNegativeTTL caps the TTL of NXDOMAIN and NODATA entries, after
+	// MinTTL and MaxTTL (default DefaultMaxNegativeTTL).
+	MaxNegativeTTL time.Duration
+	// StaleWindow is how long an expired entry is kept for serve-stale
+	// (RFC 8767): GetStale and GetRRsetStale return it during that time.
+	// Zero means expired entries are not kept.
+	StaleWindow time.Duration
+	// Now is the clock (nil means time.Now). Tests replace it.
+	Now func() time.Time
+}
+
+// CacheStats are the cache's counters, as plain numbers.
+type CacheStats struct {
+	Hits        uint64 // Get and GetStale calls answered with fresh data
+	Misses      uint64 // Get calls that found no fresh message entry
+	StaleHits   uint64 // GetStale calls answered with expired data
+	RRsetHits   uint64 // GetRRset and GetRRsetStale calls that found an RRset
+	RRsetMisses uint64 // GetRRset and GetRRsetStale calls that found none
+	Evictions   uint64 // entries removed to stay within MaxBytes
+	Expired     uint64 // entries removed because their stale window had passed
+	Entries     int64  // entries held now (including stale ones)
+	Bytes       int64  // estimated size of the entries held now
+}
+
+// Rank orders RRsets by how much they are trusted, as Unbound's rrset_trust
+// does (util/data/packed_rrset.h, after RFC 2181 §5.4.1): a higher rank
+// replaces a lower one, never the reverse while the cached RRset is fresh.
+// The resolver chooses the rank from the section and the AA bit of the
+// response the RRset came from.
+//
+// RankGlue takes the place of Unbound's rrset_trust_glue (which Unbound
+// gives to glue from zone data, and ranks referral glue as additional data):
+// here it is for name-server addresses taken from a delegation, so that a
+// non-authoritative answer cannot displace them but an authoritative one can.
+type Rank uint8
+
+// The ranks, from least to most trusted.
+const (
+	RankNone            Rank = iota
+	RankAdditional           // additional section of a non-authoritative response
+	RankAuthority            // authority section of a non-authoritative response
+	RankAdditionalAA         // additional section of an authoritative response
+	RankAnswerNonAuthAA      // answer section of an authoritative response, but outside the server's authority (a CNAME target)
+	RankAnswer               // answer section of a non-authoritative response
+	RankGlue                 // name-server addresses from a delegation
+	RankAuthorityAA          // authority section of an authoritative response
+	RankAnswerAA             // answer section of an authoritative response
+	RankValidated            // validated by DNSSEC
+)
+
+var rankNames = [...]string{"none", "additional", "authority", "additional-aa",
+	"answer-nonauth-aa", "answer", "glue", "authority-aa", "answer-aa", "validated"}
+
+func (r Rank) String() string {
+	if int(r) < len(rankNames) {
+		return rankNames[r]
+	}
+	return fmt.Sprintf("Rank(%d)", uint8(r))
+}
+
+// MsgKind classifies a cached message.
+type MsgKind uint8
+
+// The kinds of message entry (RFC 2308 §1 and §2).
+const (
+	MsgAnswer   MsgKind = iota // data of the type asked for, possibly after a CNAME chain
+	MsgNoData                  // the name exists but has no data of the type asked for
+	MsgNXDomain                // the name does not exist
+)
+
+var msgKindNames = [...]string{"answer", "nodata", "nxdomain"}
+
+func (k MsgKind) String() string {
+	if int(k) < len(msgKindNames) {
+		return msgKindNames[k]
+	}
+	return fmt.Sprintf("MsgKind(%d)", uint8(k))
+}
+
+// Message is a cached answer to a question, returned by Get and GetStale.
+// Its records are copies that belong to the caller; every record's TTL is
+// the entry's remaining TTL.
+type Message struct {
+	Kind   MsgKind
+	Rcode  int
+	Answer []dns.RR
+	Ns     []dns.RR
+	Extra  []dns.RR
+	TTL    uint32 // remaining seconds, rounded down; 0 when Stale
+	Stale  bool   // expired, within the stale window: the caller sets the TTL it serves (RFC 8767 §4)
+}
+
+// Cache is the resolver's cache of answers to questions (message entries)
+// and of RRsets used for resolution (name servers and their addresses, later
+// DNSKEY and DS). It is safe for concurrent use.
+//
+// Entries are keyed by lower-cased owner name, type and class IN. A message
+// entry answers one question; an NXDOMAIN entry answers every type at its
+// name. RRset entries live apart from message entries, under the same name
+// and type, and carry a Rank.
+//
+// Everything stored is a copy of what was given, and everything returned is
+// a copy of what is stored, with TTLs set to the time left: callers may
+// modify what they get. Owner names are stored lower-cased, so the spelling
+// one upstream used (0x20 randomisation included) never reaches a client.
+//
+// The cache is bounded by bytes, not by entry count: it is split into
+// shards, each with its own mutex, LRU list and share of MaxBytes, and a
+// lookup locks only the shard of its name. Expiry times are kept as Unix
+// time read from the clock, so that entries can be persisted and reloaded.
+type Cache struct {
+	now         func() time.Time
+	minTTL      time.Duration
+	maxTTL      time.Duration
+	maxNeg      time.Duration
+	staleWindow int64 // nanoseconds
+	budget      int64 // bytes per shard
+	shards      [cacheShards]cacheShard
+}
+
+// cacheShard holds the entries whose owner name hashes to it. Every field is
+// guarded by mu.
+type cacheShard struct {
+	mu    sync.Mutex
+	m     map[cacheKey]*cacheEntry
+	lru   cacheEntry // sentinel of the LRU ring: lru.next is the most recently used
+	bytes int64
+
+	hits, misses, staleHits uint64
+	rrsetHits, rrsetMisses  uint64
+	evictions, expired      uint64
+	_                       cpu.CacheLinePad // keep neighbouring shards' locks off one cache line
+}
+
+type cacheEntryKind uint8
+
+const (
+	kindMsg   cacheEntryKind = iota // the answer to (name, type)
+	kindNX                          // NXDOMAIN at name, for every type (type 0 in the key)
+	kindRRset                       // an RRset of (name, type)
+)
+
+type cacheKey struct {
+	name  string // lower-cased, fully qualified
+	qtype uint16
+	kind  cacheEntryKind
+}
+
+// cacheEntry is one cached message or RRset. Its records and fields other than
+// the LRU links are never modified after it is stored, so a reader may copy
+// them after releasing the shard lock.
+type cacheEntry struct {
+	key        cacheKey
+	prev, next *cacheEntry
+	expire     int64 // Unix nanoseconds
+	size       int64
+	rrs        []dns.RR // answer, then authority, then additional
+	nAns, nNs  uint16
+	rcode      uint16
+	mkind      MsgKind
+	rank       Rank
+}
+
+func (e *cacheEntry) sections() (answer, ns, extra []dns.RR) {
+	a, n := int(e.nAns), int(e.nAns)+int(e.nNs)
+	return e.rrs[:a:a], e.rrs[a:n:n], e.rrs[n:]
+}
+
+// NewCache returns an empty cache configured by cfg.
+func NewCache(cfg CacheConfig) *Cache {
+	c := &Cache{
+		now:         cfg.Now,
+		minTTL:      max(cfg.MinTTL, 0),
+		maxTTL:      cfg.MaxTTL,
+		maxNeg:      cfg.MaxNegativeTTL,
+		staleWindow: int64(max(cfg.StaleWindow, 0)),
+		budget:      max(cfg.MaxBytes, 0) / cacheShards,
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.maxTTL <= 0 {
+		c.maxTTL = DefaultMaxTTL
+	}
+	if c.maxNeg <= 0 {
+		c.maxNeg = DefaultMaxNegativeTTL
+	}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.m = make(map[cacheKey]*cacheEntry)
+		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
+	}
+	return c
+}
+
+// Put stores m, a complete response to its one question, and reports
+// whether it was stored. The response is classified by RFC 2308: an answer
+// (following any CNAME chain from the question name), NODATA or NXDOMAIN.
+//
+// What is never stored:
+//   - a response with TC set: it is incomplete, and RFC 2181 §9 says to
+//     discard it and ask again over TCP;
+//   - rcodes other than NOERROR and NXDOMAIN. SERVFAIL, REFUSED and FORMERR
+//     say something about the server that sent them and the query it got
+//     (its health, its policy, its EDNS support), not about the name: RFC
+//     2308 §7 allows caching server failures only against the tuple of
+//     name, type, class and server address, for at most five minutes, so
+//     they belong in the per-server infrastructure cache, where one broken
+//     server cannot turn a name into a failure for every client;
+//   - negative answers without a SOA at or above the name, which RFC 2308 §5
+//     says not to cache (nothing bounds how long they could loop between
+//     caches);
+//   - questions of a class other than IN, or of a meta type (ANY, AXFR,
+//     IXFR, OPT, TSIG, ...);
+//   - records of a class other than IN, and OPT, TSIG and TKEY records,
+//     which are dropped from the stored copy;
+//   - entries whose TTL is zero after the clamps, and entries larger than
+//     one shard's share of MaxBytes.
+//
+// The entry's TTL is the smallest TTL of its records (for the SOA of a
+// negative answer, the smaller of its TTL and its MINIMUM, RFC 2308 §5),
+// raised to MinTTL and lowered to MaxTTL; a negative entry is further
+// capped by MaxNegativeTTL. A TTL with the top bit set counts as zero (RFC
+// 2181 §8).
+//
+// An NXDOMAIN for the question name is stored for the name alone and answers
+// every type. An NXDOMAIN at the end of a CNAME chain is stored for the
+// question (the chain depends on the type asked), and a name-only NXDOMAIN
+// entry is derived for the last name of the chain from the authority
+// section. Storing an answer or NODATA for a name removes a cached NXDOMAIN
+// for it.
+func (c *Cache) Put(m *dns.Msg) bool {
+	if m == nil || len(m.Question) != 1 || m.Truncated || c.budget <= 0 {
+		return false
+	}
+	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return false
+	}
+	q := m.Question[0]
+	if q.Qclass != dns.ClassINET || !cacheableType(q.Qtype) {
+		return false
+	}
+	name := cacheName(q.Name)
+
+	rrs := make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra))
+	rrs = appendCacheable(rrs, m.Answer)
+	nAns := len(rrs)
+	rrs = appendCacheable(rrs, m.Ns)
+	nNs := len(rrs) - nAns
+	rrs = appendCacheable(rrs, m.Extra)
+	if len(rrs) > 0xffff {
+		return false
+	}
+	answer, ns := rrs[:nAns], rrs[nAns:nAns+nNs]
+
+	kind, end, ok := classifyResponse(name, q.Qtype, m.Rcode, answer, ns)
+	if !ok {
+		return false
+	}
+	ttl, ok := c.ttlOf(rrs, kind != MsgAnswer)
+	if !ok {
+		return false
+	}
+	now := c.now().UnixNano()
+	e := &cacheEntry{
+		key:    cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
+		expire: now + int64(ttl),
+		rrs:    rrs,
+		nAns:   uint16(nAns),
+		nNs:    uint16(nNs),
+		rcode:  uint16(m.Rcode),
+		mkind:  kind,
+	}
+	if kind == MsgNXDomain && nAns == 0 {
+		e.key = cacheKey{name: name, kind: kindNX}
+	}
+	e.size = entrySize(e.key.name, rrs)
+	if e.size > c.budget {
+		return false
+	}
+	sh := c.shardFor(name)
+	sh.mu.Lock()
+	if kind != MsgNXDomain {
+		if old, ok := sh.m[cacheKey{name: name, kind: kindNX}]; ok {
+			sh.remove(old)
+		}
+	}
+	c.insert(sh, e, now)
+	sh.mu.Unlock()
+
+	if kind == MsgNXDomain && nAns > 0 && end != name {
+		c.putDerivedNX(end, m.Rcode, rrs[nAns:nAns+nNs], now)
+	}
+	return true
+}
+
+// putDerivedNX stores a name-only NXDOMAIN entry for the name at the end of a
+// CNAME chain, from the authority section of the chained response.
+func (c *Cache) putDerivedNX(name string, rcode int, ns []dns.RR, now int64) {
+	if !hasZoneSOA(name, ns) {
+		return
+	}
+	ttl, ok := c.ttlOf(ns, true)
+	if !ok {
+		return
+	}
+	rrs := slices.Clone(ns) // the records are shared with the chained entry, and both are read-only
+	e := &cacheEntry{
+		key:    cacheKey{name: name, kind: kindNX},
+		expire: now + int64(ttl),
+		rrs:    rrs,
+		nNs:    uint16(len(rrs)),
+		rcode:  uint16(rcode),
+		mkind:  MsgNXDomain,
+	}
+	e.size = entrySize(name, rrs)
+	if e.size > c.budget {
+		return
+	}
+	sh := c.shardFor(name)
+	sh.mu.Lock()
+	c.insert(sh, e, now)
+	sh.mu.Unlock()
+}
+
+// Get returns the fresh message entry answering (name, qtype, IN): the entry
+// for that type, or else an NXDOMAIN entry for the name. Expired entries are
+// left to GetStale.
+func (c *Cache) Get(name string, qtype uint16) (Message, bool) {
+	return c.getMsg(name, qtype, false)
+}
+
+// GetStale is Get for serve-stale (RFC 8767): it returns a fresh entry if
+// there is one, else an entry that expired less than StaleWindow ago, with
+// Stale set and every TTL zero. A miss is not counted, since the Get before
+// it was.
+func (c *Cache) GetStale(name string, qtype uint16) (Message, bool) {
+	return c.getMsg(name, qtype, true)
+}
+
+func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, bool) {
+	name = cacheName(name)
+	sh := c.shardFor(name)
+	now := c.now().UnixNano()
+	typed := cacheKey{name: name, qtype: qtype, kind: kindMsg}
+	nx := cacheKey{name: name, kind: kindNX}
+
+	sh.mu.Lock()
+	var found, stale *cacheEntry
+	for _, k := range [...]cacheKey{typed, nx} {
+		e, ok := sh.m[k]
+		if !ok {
+			continue
+		}
+		if now < e.expire {
+			found = e
+			break
+		}
+		if now < e.expire+c.staleWindow {
+			if stale == nil {
+				stale = e
+			}
+			continue
+		}
+		sh.remove(e)
+		sh.expired++
+	}
+	isStale := false
+	if found == nil && allowStale && stale != nil {
+		found, isStale = stale, true
+	}
+	switch {
+	case found == nil:
+		if !allowStale {
+			sh.misses++
+		}
+	case isStale:
+		sh.staleHits++
+	default:
+		sh.hits++
+	}
+	if found != nil {
+		sh.touch(found)
+	}
+	sh.mu.Unlock()
+
+	if found == nil {
+		return Message{}, false
+	}
+	ttl := ttlLeft(found.expire, now)
+	out := copyWithTTL(found.rrs, ttl)
+	a, n := int(found.nAns), int(found.nAns)+int(found.nNs)
+	return Message{
+		Kind:   found.mkind,
+		Rcode:  int(found.rcode),
+		Answer: out[:a:a],
+		Ns:     out[a:n:n],
+		Extra:  out[n:],
+		TTL:    ttl,
+		Stale:  isStale,
+	}, true
+}
+
+// PutRRset stores one RRset, with the RRSIGs that cover it if any, and
+// reports whether it was stored. All records must share owner name, type
+// (RRSIGs by the type they cover) and class IN. The TTL rules are Put's.
+//
+// Against a fresh cached RRset of the same name and type, a lower rank is
+// refused; an equal or higher rank replaces it, except that a replacement of
+// an NS RRset, or of name-server addresses (A or AAAA) at glue rank or
+// below, keeps the cached expiry when its own is later. That is the defence
+// against "ghost domain names" (Jiang et al., NDSS 2012): a delegation
+// removed by its parent must not be kept alive by the child's servers
+// refreshing its TTL. Unbound applies it to replacements of equal trust
+// (services/cache/rrset.c, need_to_update_rrset); here it holds at any rank,
+// so only a new referral from the parent, once the cached delegation
+// expires, can bring a fresh TTL. An expired cached RRset is always
+// replaced.
+func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
+	if len(rrs) == 0 || len(rrs) > 0xffff || c.budget <= 0 {
+		return false
+	}
+	var owner string
+	var typ uint16
+	data := false
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Class != dns.ClassINET || !cacheableType(h.Rrtype) {
+			return false
+		}
+		name := cacheName(h.Name)
+		t := h.Rrtype
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			t = sig.TypeCovered
+		} else {
+			data = true
+		}
+		if owner == "" {
+			owner, typ = name, t
+		} else if name != owner || t != typ {
+			return false
+		}
+	}
+	if !data || !cacheableType(typ) {
+		return false
+	}
+	stored := appendCacheable(make([]dns.RR, 0, len(rrs)), rrs)
+	ttl, ok := c.ttlOf(stored, false)
+	if !ok {
+		return false
+	}
+	now := c.now().UnixNano()
+	e := &cacheEntry{
+		key:    cacheKey{name: owner, qtype: typ, kind: kindRRset},
+		expire: now + int64(ttl),
+		rrs:    stored,
+		nAns:   uint16(len(stored)),
+		rank:   rank,
+	}
+	e.size = entrySize(owner, stored)
+	if e.size > c.budget {
+		return false
+	}
+	sh := c.shardFor(owner)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.m[e.key]; ok && now < old.expire {
+		if rank < old.rank {
+			return false
+		}
+		if ghostRule(typ, rank) && e.expire > old.expire {
+			e.expire = old.expire
+		}
+	}
+	c.insert(sh, e, now)
+	return true
+}
+
+// ghostRule reports whether an RRset of type typ stored at rank may not
+// extend the TTL of the fresh RRset it replaces (the ghost-domain rule).
+func ghostRule(typ uint16, rank Rank) bool {
+	switch typ {
+	case dns.TypeNS:
+		return true
+	case dns.TypeA, dns.TypeAAAA:
+		return rank <= RankGlue
+	}
+	return false
+}
+
+// GetRRset returns the fresh cached RRset of (name, qtype, IN), with its
+// RRSIGs if any, and its rank. The records are copies that belong to the
+// caller, with their TTLs set to the time left.
+func (c *Cache) GetRRset(name string, qtype uint16) ([]dns.RR, Rank, bool) {
+	rrs, rank, _, ok := c.getRRset(name, qtype, false)
+	return rrs, rank, ok
+}
+
+// GetRRsetStale is GetRRset for serve-stale: it also returns an RRset that
+// expired less than StaleWindow ago, with stale set and TTLs zero.
+func (c *Cache) GetRRsetStale(name string, qtype uint16) (rrs []dns.RR, rank Rank, stale, ok bool) {
+	return c.getRRset(name, qtype, true)
+}
+
+func (c *Cache) getRRset(name string, qtype uint16, allowStale bool) ([]dns.RR, Rank, bool, bool) {
+	name = cacheName(name)
+	sh := c.shardFor(name)
+	now := c.now().UnixNano()
+	sh.mu.Lock()
+	e, ok := sh.m[cacheKey{name: name, qtype: qtype, kind: kindRRset}]
+	stale := false
+	if ok {
+		switch {
+		case now < e.expire:
+		case now < e.expire+c.staleWindow:
+			stale = true
+			ok = allowStale
+		default:
+			sh.remove(e)
+			sh.expired++
+			ok = false
+		}
+	}
+	if !ok {
+		sh.rrsetMisses++
+		sh.mu.Unlock()
+		return nil, RankNone, false, false
+	}
+	sh.rrsetHits++
+	sh.touch(e)
+	sh.mu.Unlock()
+	return copyWithTTL(e.rrs, ttlLeft(e.expire, now)), e.rank, stale, true
+}
+
+// Stats returns the counters, summed over the shards.
+func (c *Cache) Stats() CacheStats {
+	var s CacheStats
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		s.Hits += sh.hits
+		s.Misses += sh.misses
+		s.StaleHits += sh.staleHits
+		s.RRsetHits += sh.rrsetHits
+		s.RRsetMisses += sh.rrsetMisses
+		s.Evictions += sh.evictions
+		s.Expired += sh.expired
+		s.Entries += int64(len(sh.m))
+		s.Bytes += sh.bytes
+		sh.mu.Unlock()
+	}
+	return s
+}
+
+// Flush removes every entry. The counters other than Entries and Bytes are
+// kept.
+func (c *Cache) Flush() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
+		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
+		sh.bytes = 0
+		sh.mu.Unlock()
+	}
+}
+
+// FlushName removes every entry, of any kind, whose owner name is name or a
+// name below it, and returns how many it removed.
+func (c *Cache) FlushName(name string) int {
+	name = cacheName(name)
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if atOrBelow(k.name, name) {
+				sh.remove(e)
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Dump writes every entry that can still be served, in presentation format
+// with remaining TTLs, sorted by owner name in canonical order (RFC 4034
+// §6.1), then messages before RRsets, then by type. Each entry starts with
+// a comment line saying what it is; entries in their stale window are marked
+// stale and shown with TTL 0.
+func (c *Cache) Dump(w io.Writer) error {
+	now := c.now().UnixNano()
+	var all []*cacheEntry
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			if now < e.expire+c.staleWindow {
+				all = append(all, e)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(all, func(a, b *cacheEntry) int {
+		if r := compareCanonical(a.key.name, b.key.name); r != 0 {
+			return r
+		}
+		if r := cmp.Compare(dumpOrder(a.key.kind), dumpOrder(b.key.kind)); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.key.qtype, b.key.qtype)
+	})
+
+	bw := bufio.NewWriter(w)
+	for _, e := range all {
+		ttl := ttlLeft(e.expire, now)
+		state := fmt.Sprintf("ttl=%d", ttl)
+		if now >= e.expire {
+			state = fmt.Sprintf("stale expired=%ds", (now-e.expire)/int64(time.Second))
+		}
+		switch e.key.kind {
+		case kindRRset:
+			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", e.key.name, dns.Type(e.key.qtype), e.rank, state)
+		case kindNX:
+			fmt.Fprintf(bw, "; msg %s * %s %s %s\n", e.key.name, e.mkind, dns.RcodeToString[int(e.rcode)], state)
+		default:
+			fmt.Fprintf(bw, "; msg %s %s %s %s %s\n", e.key.name, dns.Type(e.key.qtype), e.mkind, dns.RcodeToString[int(e.rcode)], state)
+		}
+		answer, ns, extra := e.sections()
+		if e.key.kind == kindRRset {
+			dumpRRs(bw, "", answer, ttl)
+			continue
+		}
+		dumpRRs(bw, ";; answer", answer, ttl)
+		dumpRRs(bw, ";; authority", ns, ttl)
+		dumpRRs(bw, ";; additional", extra, ttl)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("cache dump: %w", err)
+	}
+	return nil
+}
+
+// dumpOrder puts messages (NXDOMAIN included) before RRsets in a dump.
+func dumpOrder(k cacheEntryKind) int {
+	if k == kindRRset {
+		return 1
+	}
+	return 0
+}
+
+func dumpRRs(w *bufio.Writer, title string, rrs []dns.RR, ttl uint32) {
+	if len(rrs) == 0 {
+		return
+	}
+	if title != "" {
+		w.WriteString(title + "\n")
+	}
+	for _, rr := range copyWithTTL(rrs, ttl) {
+		w.WriteString(rr.String() + "\n")
+	}
+}
+
+// insert adds e to sh, replacing an entry of the same key, then evicts from
+// the LRU end until the shard is within its budget. Entries past their stale
+// window are dropped first as they are met. Called with sh.mu held.
+func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
+	if old, ok := sh.m[e.key]; ok {
+		sh.remove(old)
+	}
+	sh.m[e.key] = e
+	sh.pushFront(e)
+	sh.bytes += e.size
+	for sh.bytes > c.budget {
+		victim := sh.lru.prev
+		if victim == e || victim == &sh.lru {
+			break // cannot happen: e.size <= budget
+		}
+		sh.remove(victim)
+		if now >= victim.expire+c.staleWindow {
+			sh.expired++
+		} else {
+			sh.evictions++
+		}
+	}
+}
+
+func (sh *cacheShard) pushFront(e *cacheEntry) {
+	e.prev = &sh.lru
+	e.next = sh.lru.next
+	e.next.prev = e
+	sh.lru.next = e
+}
+
+// touch marks e as the most recently used entry of its shard.
+func (sh *cacheShard) touch(e *cacheEntry) {
+	if sh.lru.next == e {
+		return
+	}
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	sh.pushFront(e)
+}
+
+// remove unlinks e and deletes it from the map. Readers that copied e's
+// pointer before may still read its records, which are never modified.
+func (sh *cacheShard) remove(e *cacheEntry) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	e.prev, e.next = nil, nil
+	delete(sh.m, e.key)
+	sh.bytes -= e.size
+}
+
+func (c *Cache) shardFor(name string) *cacheShard {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return &c.shards[h%cacheShards]
+}
+
+// ttlOf returns the TTL of an entry holding rrs: the smallest record TTL,
+// clamped. For a negative entry, the SOA counts as min(TTL, MINIMUM) and the
+// result is capped by MaxNegativeTTL. ok is false when the TTL is zero.
+func (c *Cache) ttlOf(rrs []dns.RR, negative bool) (time.Duration, bool) {
+	least := uint32(1<<31 - 1)
+	for _, rr := range rrs {
+		t := rr.Header().Ttl
+		if soa, ok := rr.(*dns.SOA); ok && negative {
+			t = min(t, soa.Minttl)
+		}
+		if t > 1<<31-1 {
+			t = 0 // RFC 2181 §8
+		}
+		least = min(least, t)
+	}
+	ttl := time.Duration(least) * time.Second
+	ttl = min(max(ttl, c.minTTL), c.maxTTL)
+	if negative {
+		ttl = min(ttl, c.maxNeg)
+	}
+	return ttl, ttl > 0
+}
+
+// classifyResponse decides what a response to (name, qtype) says, per RFC 2308: it
+// follows the CNAME chain from name through answer and looks at what the
+// chain ends in. end is the last name of the chain.
+func classifyResponse(name string, qtype uint16, rcode int, answer, ns []dns.RR) (kind MsgKind, end string, ok bool) {
+	end = name
+	if qtype != dns.TypeCNAME {
+	chain:
+		for range maxCacheChain {
+			for _, rr := range answer {
+				if cn, isCNAME := rr.(*dns.CNAME); isCNAME && rr.Header().Name == end {
+					end = cacheName(cn.Target)
+					continue chain
+				}
+			}
+			break
+		}
+	}
+	if rcode == dns.RcodeNameError {
+		return MsgNXDomain, end, hasZoneSOA(end, ns)
+	}
+	for _, rr := range answer {
+		h := rr.Header()
+		if h.Rrtype == qtype && h.Name == end {
+			return MsgAnswer, end, true
+		}
+	}
+	return MsgNoData, end, hasZoneSOA(end, ns)
+}
+
+// hasZoneSOA reports whether ns holds a SOA owned by name or one of its
+// ancestors: the SOA of the zone that denies name.
+func hasZoneSOA(name string, ns []dns.RR) bool {
+	for _, rr := range ns {
+		if _, ok := rr.(*dns.SOA); ok && atOrBelow(name, rr.Header().Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheableType reports whether records or questions of type t may be
+// cached: not meta types (OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY).
+func cacheableType(t uint16) bool {
+	switch t {
+	case dns.TypeNone, dns.TypeOPT, dns.TypeTKEY, dns.TypeTSIG, dns.TypeIXFR,
+		dns.TypeAXFR, dns.TypeMAILB, dns.TypeMAILA, dns.TypeANY:
+		return false
+	}
+	return true
+}
+
+// appendCacheable appends to dst a copy of each record of src that may be
+// cached (class IN, not a meta type), with its owner name lower-cased.
+func appendCacheable(dst, src []dns.RR) []dns.RR {
+	for _, rr := range src {
+		h := rr.Header()
+		if h.Class != dns.ClassINET || !cacheableType(h.Rrtype) {
+			continue
+		}
+		cp := dns.Copy(rr)
+		cp.Header().Name = cacheName(h.Name)
+		dst = append(dst, cp)
+	}
+	return dst
+}
+
+// copyWithTTL returns copies of rrs, each with its TTL set to ttl.
+func copyWithTTL(rrs []dns.RR, ttl uint32) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		cp := dns.Copy(rr)
+		cp.Header().Ttl = ttl
+		out[i] = cp
+	}
+	return out
+}
+
+// ttlLeft returns the whole seconds left until expire, or 0 once it has
+// passed.
+func ttlLeft(expire, now int64) uint32 {
+	if now >= expire {
+		return 0
+	}
+	return uint32((expire - now) / int64(time.Second))
+}
+
+func entrySize(name string, rrs []dns.RR) int64 {
+	n := int64(entryOverhead + len(name))
+	for _, rr := range rrs {
+		n += int64(dns.Len(rr) + rrOverhead)
+	}
+	return n
+}
+
+// cacheName returns name fully qualified with its ASCII letters
+// lower-cased. A name with escapes is packed and unpacked first, so that
+// "\065" and "a" give the same key.
+func cacheName(name string) string {
+	if strings.IndexByte(name, '\\') >= 0 {
+		var buf [256]byte
+		if n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false); err == nil {
+			asciiLowerBytes(buf[:n])
+			if s, _, err := dns.UnpackDomainName(buf[:n], 0); err == nil {
+				return s
+			}
+		}
+	}
+	return asciiLower(dns.Fqdn(name))
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			asciiLowerBytes(b[i:])
+			return string(b)
+		}
+	}
+	return s
+}
+
+// asciiLowerBytes lower-cases ASCII letters in place. On a wire-format name the
+// length octets (at most 63) are never letters.
+func asciiLowerBytes(b []byte) {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}
+
+// atOrBelow reports whether child is ancestor or a name below it. Both are
+// canonical names; a dot escaped inside a label is not a label boundary.
+func atOrBelow(child, ancestor string) bool {
+	if ancestor == "." || child == ancestor {
+		return true
+	}
+	i := len(child) - len(ancestor) - 1 // where the dot before ancestor would be
+	if i < 0 || child[i] != '.' || child[i+1:] != ancestor {
+		return false
+	}
+	backslashes := 0
+	for j := i - 1; j >= 0 && child[j] == '\\'; j-- {
+		backslashes++
+	}
+	return backslashes%2 == 0
+}
+
+// compareCanonical orders canonical names as RFC 4034 §6.1 does, comparing
+// labels from the root down; labels are compared in their presentation
+// form, which matches the wire order except around escapes.
+func compareCanonical(a, b string) int {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if r := strings.Compare(la[i], lb[j]); r != 0 {
+			return r
+		}
+	}
+	return cmp.Compare(len(la), len(lb))
+}

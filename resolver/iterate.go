@@ -1,0 +1,395 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// maxAddrDepth bounds nested name-server address lookups (the address of
+// a server of a zone whose servers' addresses must be looked up, ...).
+const maxAddrDepth = 4
+
+// step is what one upstream answer means for the name being looked up.
+type step int
+
+const (
+	stepAnswer   step = iota // records for the name (or its CNAME)
+	stepNegative             // NXDOMAIN or NODATA, with the SOA
+	stepReferral             // a delegation further down
+	stepLame                 // not usable: ask another server
+)
+
+// iterate resolves one name from the closest delegation known, following
+// referrals down.
+func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
+	cut, nsNames := r.closestCut(name, qtype)
+	for range r.cfg.MaxReferrals + 1 {
+		resp, kind, err := r.askZone(ctx, b, cut, nsNames, name, qtype)
+		if err != nil {
+			return lookupResult{err: err}
+		}
+		switch kind {
+		case stepAnswer:
+			own := r.storeAnswer(cut, name, qtype, resp)
+			return lookupResult{rcode: dns.RcodeSuccess, answer: own}
+		case stepNegative:
+			soa := soaOf(resp, cut)
+			rcode := resp.Rcode
+			r.putMsg(name, qtype, rcode, nil, soa)
+			return lookupResult{rcode: rcode, ns: soa}
+		case stepReferral:
+			cut, nsNames = r.storeReferral(cut, name, resp)
+		}
+	}
+	r.stats.LimitHits.Add(1)
+	return lookupResult{err: fmt.Errorf("%w: more than %d referrals for %s", ErrLimit, r.cfg.MaxReferrals, name)}
+}
+
+// closestCut returns the deepest zone at or above name (strictly above for
+// DS, which the parent side answers) whose NS set is cached, or the root.
+func (r *Resolver) closestCut(name string, qtype uint16) (string, []string) {
+	zone := strings.ToLower(dns.Fqdn(name))
+	if qtype == dns.TypeDS && zone != "." {
+		zone = parentName(zone)
+	}
+	for {
+		if zone == "." {
+			return ".", r.rootNS()
+		}
+		if ns, _, ok := r.cache.GetRRset(zone, dns.TypeNS); ok && len(ns) > 0 {
+			return zone, nsTargets(ns)
+		}
+		zone = parentName(zone)
+	}
+}
+
+func parentName(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[i:]
+}
+
+func (r *Resolver) rootNS() []string {
+	var out []string
+	for _, rr := range r.cfg.RootHints {
+		if ns, ok := rr.(*dns.NS); ok && ns.Hdr.Name == "." {
+			out = append(out, strings.ToLower(ns.Ns))
+		}
+	}
+	return out
+}
+
+func nsTargets(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		if ns, ok := rr.(*dns.NS); ok {
+			out = append(out, strings.ToLower(ns.Ns))
+		}
+	}
+	return out
+}
+
+// askZone asks the servers of zone cut about name until one gives a usable
+// answer, in order of their round-trip times.
+func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames []string, name string, qtype uint16) (*dns.Msg, step, error) {
+	addrs := r.knownAddrs(cut, nsNames)
+	resolved := false
+	var lastErr error
+	for {
+		for _, s := range r.infra.order(addrs) {
+			if ctx.Err() != nil {
+				return nil, 0, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
+			}
+			if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
+				r.stats.LimitHits.Add(1)
+				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
+			}
+			resp, err := r.query(ctx, s, name, qtype)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if kind := classifyStep(resp, cut, name, qtype); kind != stepLame {
+				return resp, kind, nil
+			}
+			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
+			r.infra.observe(s, r.penalty()) // a lame server goes to the back
+		}
+		if resolved {
+			break
+		}
+		// The servers whose addresses we knew failed, or there were none:
+		// look up the addresses of the others.
+		resolved = true
+		more := r.resolveAddrs(ctx, b, cut, nsNames, addrs)
+		if len(more) == 0 {
+			break
+		}
+		addrs = more
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no address for any server of %s", cut)
+	}
+	return nil, 0, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, lastErr)
+}
+
+// knownAddrs returns the addresses of nsNames that are known without a
+// query: root hints, or cached glue and answers.
+func (r *Resolver) knownAddrs(cut string, nsNames []string) []server {
+	var out []server
+	for _, n := range nsNames {
+		out = append(out, r.addrsOf(cut, n)...)
+	}
+	return out
+}
+
+func (r *Resolver) addrsOf(cut, ns string) []server {
+	var out []server
+	add := func(rr dns.RR) {
+		var a netip.Addr
+		switch v := rr.(type) {
+		case *dns.A:
+			a, _ = netip.AddrFromSlice(v.A.To4())
+		case *dns.AAAA:
+			a, _ = netip.AddrFromSlice(v.AAAA)
+		default:
+			return
+		}
+		if a.IsValid() {
+			out = append(out, netip.AddrPortFrom(a.Unmap(), r.cfg.UpstreamPort))
+		}
+	}
+	if cut == "." {
+		for _, rr := range r.cfg.RootHints {
+			if strings.EqualFold(rr.Header().Name, ns) {
+				add(rr)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
+		if rrs, _, ok := r.cache.GetRRset(ns, t); ok {
+			for _, rr := range rrs {
+				add(rr)
+			}
+		}
+	}
+	return out
+}
+
+// resolveAddrs looks up the addresses of the name servers that have none
+// known, skipping those inside the zone itself (without glue they cannot
+// be reached), within the limits on such lookups.
+func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNames []string, known []server) []server {
+	if b.depth >= maxAddrDepth {
+		return nil
+	}
+	var out []server
+	for _, n := range nsNames {
+		if len(r.addrsOf(cut, n)) > 0 || dns.IsSubDomain(cut, n) {
+			continue
+		}
+		if b.nsLookups++; b.nsLookups > r.cfg.MaxNSLookups {
+			r.stats.LimitHits.Add(1)
+			break
+		}
+		b.depth++
+		lr := r.lookup(ctx, b, n, dns.TypeA)
+		b.depth--
+		if lr.err != nil {
+			continue
+		}
+		for _, rr := range lr.answer {
+			if a, ok := rr.(*dns.A); ok {
+				if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {
+					out = append(out, netip.AddrPortFrom(ip, r.cfg.UpstreamPort))
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out // enough to go on; the rest only if these fail
+		}
+	}
+	return out
+}
+
+// query sends one question to one server: EDNS with a 1232-byte buffer,
+// again without EDNS if the server does not understand it, and over TCP
+// if the UDP answer is truncated.
+func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, false)
+	tcp := false
+	for attempt := 0; attempt < 3; attempt++ {
+		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+		resp, rtt, err := r.ex.Exchange(qctx, m, s, tcp)
+		cancel()
+		r.stats.countUpstream(tcp, resp, err)
+		if err != nil {
+			r.infra.observe(s, r.penalty())
+			return nil, err
+		}
+		r.infra.observe(s, rtt)
+		switch {
+		case resp.Truncated && !tcp:
+			tcp = true
+		case resp.Rcode == dns.RcodeFormatError && m.IsEdns0() != nil:
+			m.Extra = nil
+		default:
+			return resp, nil
+		}
+	}
+	return nil, errors.New("no usable answer after retries")
+}
+
+// classifyStep says what resp, from a server of zone cut, means for name.
+func classifyStep(resp *dns.Msg, cut, name string, qtype uint16) step {
+	switch resp.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	default:
+		return stepLame
+	}
+	if !dns.IsSubDomain(cut, name) {
+		return stepLame
+	}
+	for _, rr := range resp.Answer {
+		h := rr.Header()
+		if strings.EqualFold(h.Name, name) && (h.Rrtype == qtype || h.Rrtype == dns.TypeCNAME || qtype == dns.TypeANY) {
+			return stepAnswer
+		}
+	}
+	if resp.Rcode == dns.RcodeNameError {
+		return stepNegative
+	}
+	if zone := referralZone(resp, cut, name); zone != "" {
+		return stepReferral
+	}
+	for _, rr := range resp.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA && dns.IsSubDomain(cut, rr.Header().Name) {
+			return stepNegative // NODATA
+		}
+	}
+	if resp.Authoritative {
+		return stepNegative
+	}
+	return stepLame // an upward or sideways referral, or nothing at all
+}
+
+// referralZone returns the child zone a referral delegates to: NS records
+// in authority for a name strictly below cut and at or above name.
+func referralZone(resp *dns.Msg, cut, name string) string {
+	for _, rr := range resp.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			z := ns.Hdr.Name
+			if !strings.EqualFold(z, cut) && dns.IsSubDomain(cut, z) && dns.IsSubDomain(z, name) {
+				return strings.ToLower(z)
+			}
+		}
+	}
+	return ""
+}
+
+// storeAnswer caches the answer's RRsets that lie inside cut (bailiwick)
+// and returns the records owned by name.
+func (r *Resolver) storeAnswer(cut, name string, qtype uint16, resp *dns.Msg) []dns.RR {
+	sets := map[string][]dns.RR{}
+	var order []string
+	var own []dns.RR
+	for _, rr := range resp.Answer {
+		h := rr.Header()
+		if h.Class != dns.ClassINET || !dns.IsSubDomain(cut, h.Name) {
+			continue // out of bailiwick: not believed
+		}
+		if strings.EqualFold(h.Name, name) {
+			own = append(own, rr)
+		}
+		k := fmt.Sprintf("%s/%d", strings.ToLower(h.Name), h.Rrtype)
+		if _, ok := sets[k]; !ok {
+			order = append(order, k)
+		}
+		sets[k] = append(sets[k], rr)
+	}
+	for _, k := range order {
+		rrs := sets[k]
+		h := rrs[0].Header()
+		r.putMsg(h.Name, h.Rrtype, dns.RcodeSuccess, rrs, nil)
+		if h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA || h.Rrtype == dns.TypeNS {
+			r.cache.PutRRset(rrs, rankFor(resp.Authoritative))
+		}
+	}
+	return own
+}
+
+// storeReferral caches the delegation and its glue and returns the child
+// zone and its name servers.
+func (r *Resolver) storeReferral(cut, name string, resp *dns.Msg) (string, []string) {
+	zone := referralZone(resp, cut, name)
+	var ns []dns.RR
+	for _, rr := range resp.Ns {
+		if n, ok := rr.(*dns.NS); ok && strings.EqualFold(n.Hdr.Name, zone) {
+			ns = append(ns, rr)
+		}
+	}
+	r.cache.PutRRset(ns, RankAuthority)
+	// Glue is believed only for names inside the zone that sent it.
+	glue := map[string][]dns.RR{}
+	for _, rr := range resp.Extra {
+		switch rr.(type) {
+		case *dns.A, *dns.AAAA:
+			h := rr.Header()
+			if dns.IsSubDomain(cut, h.Name) {
+				k := fmt.Sprintf("%s/%d", strings.ToLower(h.Name), h.Rrtype)
+				glue[k] = append(glue[k], rr)
+			}
+		}
+	}
+	for _, rrs := range glue {
+		r.cache.PutRRset(rrs, RankGlue)
+	}
+	return zone, nsTargets(ns)
+}
+
+// soaOf returns the SOA of a negative answer, if it lies inside cut.
+func soaOf(resp *dns.Msg, cut string) []dns.RR {
+	for _, rr := range resp.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA && dns.IsSubDomain(cut, rr.Header().Name) {
+			return []dns.RR{rr}
+		}
+	}
+	return nil
+}
+
+// putMsg caches the answer to (name, qtype).
+func (r *Resolver) putMsg(name string, qtype uint16, rcode int, answer, ns []dns.RR) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.Response = true
+	m.Rcode = rcode
+	m.Answer, m.Ns = answer, ns
+	r.cache.Put(m)
+}
+
+func rankFor(authoritative bool) Rank {
+	if authoritative {
+		return RankAnswerAA
+	}
+	return RankAnswer
+}
+
+// penalty is the RTT charged to a server that timed out or answered
+// uselessly: longer than any server that works, and than an untried one.
+func (r *Resolver) penalty() time.Duration {
+	return max(2*r.cfg.QueryTimeout, 4*unknownRTT)
+}
