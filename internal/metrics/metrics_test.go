@@ -1,0 +1,64 @@
+package metrics_test
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/resolver"
+)
+
+// TestNamesPassPromlint checks every collector, the resolver's included,
+// against the Prometheus naming conventions.
+func TestNamesPassPromlint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	m.Queries.WithLabelValues("udp", "example.", "A", "NOERROR").Inc()
+	m.Duration.WithLabelValues("udp").Observe(0.001)
+	m.Truncated.WithLabelValues("udp").Inc()
+	m.Dropped.WithLabelValues("short").Inc()
+	m.ZoneRecords.WithLabelValues("example.").Set(1)
+	m.ZoneSerial.WithLabelValues("example.").Set(1)
+	m.StoreErrors.WithLabelValues("load").Inc()
+	m.BuildInfo.WithLabelValues("test", "go").Set(1)
+	metrics.RegisterResolver(reg, &resolver.Stats{}, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}))
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(families).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if len(p.Metric) > 7 && p.Metric[:7] == "sovdns_" {
+			t.Errorf("%s: %s", p.Metric, p.Text)
+		}
+	}
+	var resolverMetrics int
+	for _, f := range families {
+		if len(f.GetName()) > 16 && f.GetName()[:16] == "sovdns_resolver_" {
+			resolverMetrics++
+		}
+	}
+	if resolverMetrics < 8 {
+		t.Errorf("%d sovdns_resolver_ families, want at least 8", resolverMetrics)
+	}
+}
+
+func TestQtypeAndRcodeLabelsAreBounded(t *testing.T) {
+	for _, tc := range []struct {
+		qtype uint16
+		want  string
+	}{{1, "A"}, {28, "AAAA"}, {65000, metrics.TypeOther}, {0, metrics.TypeOther}} {
+		if got := metrics.QtypeLabel(tc.qtype); got != tc.want {
+			t.Errorf("QtypeLabel(%d) = %q, want %q", tc.qtype, got, tc.want)
+		}
+	}
+	if got := metrics.RcodeLabel(4000); got != "other" {
+		t.Errorf("RcodeLabel(4000) = %q", got)
+	}
+}
