@@ -10,27 +10,46 @@ import (
 	"github.com/sovdns/sovdns/zone"
 )
 
-// encodeNode appends the node's records in uncompressed wire form.
-func encodeNode(buf []byte, n *zone.Node) ([]byte, error) {
+// encodeNode appends the node's records in uncompressed wire form. shared
+// says the records may belong to a zone being served: then they are packed
+// without being written to (dns.PackRR sets each record's Rdlength, a data
+// race with readers); a zone not yet published takes the faster way.
+func encodeNode(buf []byte, n *zone.Node, shared bool) ([]byte, error) {
 	var err error
 	for _, set := range n.RRsets {
-		if buf, err = appendRRs(buf, set.RRs); err != nil {
-			return nil, err
-		}
-		if buf, err = appendRRs(buf, set.Sigs); err != nil {
-			return nil, err
+		for _, rrs := range [2][]dns.RR{set.RRs, set.Sigs} {
+			if shared {
+				buf, err = appendShared(buf, rrs)
+			} else {
+				buf, err = appendFresh(buf, rrs)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	return buf, nil
 }
 
-func appendRRs(buf []byte, rrs []dns.RR) ([]byte, error) {
+func appendFresh(buf []byte, rrs []dns.RR) ([]byte, error) {
+	for _, rr := range rrs {
+		off := len(buf)
+		buf = slices.Grow(buf, dns.Len(rr)+16)
+		end, err := dns.PackRR(rr, buf[:cap(buf)], off, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", rr.Header().Name, err)
+		}
+		buf = buf[:end]
+	}
+	return buf, nil
+}
+
+// appendShared packs rrs as the answer section of a message, whose packing
+// does not write into the records, and cuts the 12-byte header off.
+func appendShared(buf []byte, rrs []dns.RR) ([]byte, error) {
 	if len(rrs) == 0 {
 		return buf, nil
 	}
-	// Packed as the answer section of a message, whose packing does not
-	// write into the records (dns.PackRR sets Rdlength, and these records
-	// may be shared with a zone being served); the 12-byte header is cut.
 	m := dns.Msg{Answer: rrs}
 	wire, err := m.Pack()
 	if err != nil {

@@ -133,7 +133,7 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 				}
 				continue
 			}
-			val, err := encodeNode(nil, n) // bbolt holds values until commit
+			val, err := encodeNode(nil, n, true) // bbolt holds values until commit
 			if err != nil {
 				return err
 			}

@@ -386,7 +386,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 				return true
 			}
 			start := len(arena)
-			arena, err = encodeNode(arena, n)
+			arena, err = encodeNode(arena, n, false) // z is not served before the commit
 			if err == nil {
 				err = nb.Put(storeKey(ck), arena[start:len(arena):len(arena)])
 			}
