@@ -309,3 +309,21 @@ func TestBuiltInHints(t *testing.T) {
 		t.Fatalf("%d root hint records, want 13 NS and 26 addresses", len(hints))
 	}
 }
+
+func TestCachedAnswersWithoutQueries(t *testing.T) {
+	f, hints := hierarchy(t)
+	r := newResolver(t, f, hints)
+	if _, ok := r.Cached("portal.gov.az.", dns.TypeA); ok {
+		t.Fatal("Cached answered before anything was resolved")
+	}
+	want := r.Resolve(context.Background(), "portal.gov.az.", dns.TypeA)
+	n := f.count()
+	got, ok := r.Cached("portal.gov.az.", dns.TypeA)
+	if !ok || len(got.Answer) != len(want.Answer) || f.count() != n {
+		t.Fatalf("Cached = %v, %v after %v (%d queries sent)", got.Answer, ok, want.Answer, f.count()-n)
+	}
+	r.Resolve(context.Background(), "nope.gov.az.", dns.TypeA)
+	if neg, ok := r.Cached("nope.gov.az.", dns.TypeA); !ok || neg.Rcode != dns.RcodeNameError {
+		t.Fatalf("cached NXDOMAIN: %v %v", neg, ok)
+	}
+}

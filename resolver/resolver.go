@@ -142,6 +142,44 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 	return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: ErrCNAMEChain}
 }
 
+// Cached answers (name, qtype) from the cache alone, following CNAMEs
+// through it; ok is false if any step is not cached. It never waits, so a
+// server can call it on its socket's goroutine.
+func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
+	var chain []dns.RR
+	name = dns.Fqdn(name)
+	for range r.cfg.MaxCNAMEChain + 1 {
+		lr, ok := r.fromCache(name, qtype)
+		if !ok {
+			return Result{}, false
+		}
+		chain = append(chain, lr.answer...)
+		target := cnameTarget(lr.answer, name)
+		if target == "" || qtype == dns.TypeCNAME || qtype == dns.TypeANY || hasType(lr.answer, name, qtype) {
+			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns}, true
+		}
+		name = target
+	}
+	return Result{}, false
+}
+
+// fromCache answers one name from the cache: its own RRset, a CNAME, or a
+// negative answer.
+func (r *Resolver) fromCache(name string, qtype uint16) (lookupResult, bool) {
+	if e, ok := r.cache.Get(name, qtype); ok {
+		r.stats.CacheHits.Add(1)
+		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns}, true
+	}
+	if qtype != dns.TypeCNAME {
+		// A cached CNAME answers any type; the chain goes on from its target.
+		if e, ok := r.cache.Get(name, dns.TypeCNAME); ok && e.Kind == MsgAnswer {
+			r.stats.CacheHits.Add(1)
+			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer}, true
+		}
+	}
+	return lookupResult{}, false
+}
+
 // lookupResult is the answer for one name: its own records (a CNAME or the
 // RRset asked for), or a negative answer.
 type lookupResult struct {
@@ -154,16 +192,8 @@ type lookupResult struct {
 // lookup answers one name from the cache, or resolves it; concurrent
 // lookups of the same question share one resolution.
 func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
-	if e, ok := r.cache.Get(name, qtype); ok {
-		r.stats.CacheHits.Add(1)
-		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns}
-	}
-	if qtype != dns.TypeCNAME {
-		// A cached CNAME answers any type; the chain goes on from its target.
-		if e, ok := r.cache.Get(name, dns.TypeCNAME); ok && e.Kind == MsgAnswer {
-			r.stats.CacheHits.Add(1)
-			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer}
-		}
+	if lr, ok := r.fromCache(name, qtype); ok {
+		return lr
 	}
 	r.stats.CacheMisses.Add(1)
 	if b.depth > 0 {

@@ -231,11 +231,19 @@ func (s *Server) recursionAllowed(src netip.Addr) bool {
 }
 
 // recursive completes r, a reply to a question no zone holds, by resolving
-// it: RA set, AA clear, SERVFAIL with an Extended DNS Error that says why.
+// it.
 func (s *Server) recursive(req *dns.Msg, r reply) reply {
 	q := req.Question[0]
-	ctx := s.baseCtx()
-	res := s.cfg.Resolver.Resolve(ctx, q.Name, q.Qtype)
+	res := s.cfg.Resolver.Resolve(s.baseCtx(), q.Name, q.Qtype)
+	if res.Err != nil {
+		s.log.Debug("resolution failed", "qname", q.Name, "qtype", dns.Type(q.Qtype), "err", res.Err)
+	}
+	return s.recursiveReply(r, res)
+}
+
+// recursiveReply fills r with a resolver's result: RA set, AA clear,
+// SERVFAIL with an Extended DNS Error that says why.
+func (s *Server) recursiveReply(r reply, res resolver.Result) reply {
 	m := r.msg
 	m.RecursionAvailable = true
 	m.Authoritative = false
@@ -251,7 +259,6 @@ func (s *Server) recursive(req *dns.Msg, r reply) reply {
 			code = dns.ExtendedErrorCodeNetworkError
 		}
 		addEDE(m, code, res.Err.Error())
-		s.log.Debug("resolution failed", "qname", q.Name, "qtype", dns.Type(q.Qtype), "err", res.Err)
 	}
 	r.cacheable = false
 	r.recurse = false

@@ -52,6 +52,8 @@ type Config struct {
 // Recursor resolves questions for clients; resolver.Resolver is one.
 type Recursor interface {
 	Resolve(ctx context.Context, name string, qtype uint16) resolver.Result
+	// Cached answers from the cache alone, without waiting.
+	Cached(name string, qtype uint16) (resolver.Result, bool)
 }
 
 // state is one generation of served data.
@@ -209,6 +211,10 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 	}
 	r := s.handle(st, req, src.Addr(), transport == tcp)
 	if r.recurse {
+		q := req.Question[0]
+		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
+			return s.finish(st, s.recursiveReply(r, res), req, in, out, transport, fast, fq)
+		}
 		if conn == nil { // TCP: this connection's goroutine may wait
 			return s.finish(st, s.recursive(req, r), req, in, out, transport, fast, fq)
 		}
