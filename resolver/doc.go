@@ -1,5 +1,8 @@
-// Package resolver holds the recursive resolver: iteration from the root,
-// the cache, and serve-stale.
+// Package resolver is the recursive resolver: Resolver iterates from the
+// root hints (iterate.go), asks upstream servers through an Exchanger
+// (exchange.go), chooses among them by round-trip time (infra.go) and
+// keeps what it learns in a Cache. Serve-stale uses the cache's stale
+// window but is not implemented yet.
 //
 // Cache is the resolver's cache, modelled on Unbound's services/cache and
 // CoreDNS's plugin/cache. It keeps message entries, answers to questions
