@@ -353,6 +353,22 @@ func TestResolver(t *testing.T) {
 			}
 			wantSOA(t, r, "intra.az.", 300)
 		})
+		t.Run("name delegated away from a zone held", func(t *testing.T) {
+			t.Parallel()
+			// This node holds a copy of az., which delegates gov.az.: with RD
+			// the name below the cut is resolved, without RD it is referred.
+			node := h.startResolver(t, []string{"127.0.0.0/8"}, hierZone{"az.", azZone})
+			r := exchange(t, "udp", node.dns, rdQuery("www.gov.az.", dns.TypeA))
+			if r.Rcode != dns.RcodeSuccess || r.Authoritative || !r.RecursionAvailable || len(r.Answer) == 0 {
+				t.Errorf("RD=1: want a resolved answer with RA and without AA\n%v", r)
+			}
+			m := rdQuery("www.gov.az.", dns.TypeA)
+			m.RecursionDesired = false
+			r = exchange(t, "udp", node.dns, m)
+			if r.Rcode != dns.RcodeSuccess || r.Authoritative || len(r.Answer) != 0 || len(r.Ns) == 0 {
+				t.Errorf("RD=0: want the referral\n%v", r)
+			}
+		})
 		t.Run("client outside allow", func(t *testing.T) {
 			t.Parallel()
 			closed := h.startResolver(t, []string{"127.0.0.5/32"})

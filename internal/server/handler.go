@@ -104,11 +104,15 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 	if res.Zone != nil {
 		out.zoneLabel = res.Zone.Origin
 	}
+	// A name no zone holds, or one delegated away from a zone held, is
+	// resolved for a client allowed recursion that asked for it (as BIND
+	// does for names below a delegation); others get REFUSED or the referral.
+	if (res.Kind == authoritative.KindRefused || res.Kind == authoritative.KindReferral) &&
+		req.RecursionDesired && s.recursionAllowed(src) {
+		out.recurse = true
+		return out
+	}
 	if res.Kind == authoritative.KindRefused {
-		if req.RecursionDesired && s.recursionAllowed(src) {
-			out.recurse = true
-			return out
-		}
 		addEDE(resp, dns.ExtendedErrorCodeNotAuthoritative, "")
 	}
 	out.cacheable = true
