@@ -163,8 +163,8 @@ func (r *Resolver) addrsOf(cut, ns string) []server {
 		default:
 			return
 		}
-		if a.IsValid() {
-			out = append(out, netip.AddrPortFrom(a.Unmap(), r.cfg.UpstreamPort))
+		if a = a.Unmap(); r.usable(a) {
+			out = append(out, netip.AddrPortFrom(a, r.cfg.UpstreamPort))
 		}
 	}
 	if cut == "." {
@@ -203,15 +203,22 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 			r.stats.LimitHits.Add(1)
 			break
 		}
-		b.depth++
-		lr := r.lookup(ctx, b, n, dns.TypeA)
-		b.depth--
-		if lr.err != nil {
-			continue
-		}
-		for _, rr := range lr.answer {
-			if a, ok := rr.(*dns.A); ok {
-				if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {
+		for _, t := range r.addrTypes() {
+			b.depth++
+			lr := r.lookup(ctx, b, n, t)
+			b.depth--
+			if lr.err != nil {
+				continue
+			}
+			for _, rr := range lr.answer {
+				var ip netip.Addr
+				switch a := rr.(type) {
+				case *dns.A:
+					ip, _ = netip.AddrFromSlice(a.A.To4())
+				case *dns.AAAA:
+					ip, _ = netip.AddrFromSlice(a.AAAA)
+				}
+				if ip = ip.Unmap(); r.usable(ip) {
 					out = append(out, netip.AddrPortFrom(ip, r.cfg.UpstreamPort))
 				}
 			}
@@ -392,4 +399,33 @@ func rankFor(authoritative bool) Rank {
 // uselessly: longer than any server that works, and than an untried one.
 func (r *Resolver) penalty() time.Duration {
 	return max(2*r.cfg.QueryTimeout, 4*unknownRTT)
+}
+
+// usable reports whether an upstream address may be queried: of an enabled
+// family, never unspecified, multicast or broadcast, loopback only when
+// allowed (a delegation to 127.0.0.1 must not turn the resolver on its own
+// host), private and link-local unless refused.
+func (r *Resolver) usable(a netip.Addr) bool {
+	switch {
+	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return false
+	case a.Is4() && r.cfg.NoIPv4, a.Is6() && r.cfg.NoIPv6:
+		return false
+	case a.IsLoopback():
+		return r.cfg.QueryLoopback
+	case a.IsPrivate() || a.IsLinkLocalUnicast():
+		return !r.cfg.NoPrivate
+	}
+	return true
+}
+
+// addrTypes lists the address types to look up for name servers.
+func (r *Resolver) addrTypes() []uint16 {
+	switch {
+	case r.cfg.NoIPv6:
+		return []uint16{dns.TypeA}
+	case r.cfg.NoIPv4:
+		return []uint16{dns.TypeAAAA}
+	}
+	return []uint16{dns.TypeA, dns.TypeAAAA}
 }

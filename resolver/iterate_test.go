@@ -327,3 +327,33 @@ func TestCachedAnswersWithoutQueries(t *testing.T) {
 		t.Fatalf("cached NXDOMAIN: %v %v", neg, ok)
 	}
 }
+
+// TestUpstreamAddressPolicy: loopback servers are not queried unless
+// allowed, and a disabled family is never used.
+func TestUpstreamAddressPolicy(t *testing.T) {
+	cases := []struct {
+		name  string
+		hints string
+		cfg   resolver.Config
+	}{
+		{"loopback refused by default", ". NS a.root.test.\na.root.test. A 127.0.0.53\n", resolver.Config{}},
+		{"IPv4 disabled", ". NS a.root.test.\na.root.test. A 192.0.2.1\n", resolver.Config{NoIPv4: true}},
+		{"private refused", ". NS a.root.test.\na.root.test. A 10.0.0.53\n", resolver.Config{NoPrivate: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _ := hierarchy(t)
+			hints, err := resolver.ParseHints(strings.NewReader(tc.hints), "hints")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := tc.cfg
+			cfg.RootHints, cfg.QueryTimeout = hints, 50*time.Millisecond
+			r := resolver.New(cfg, f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+			res := r.Resolve(context.Background(), "www.gov.az.", dns.TypeA)
+			if res.Rcode != dns.RcodeServerFailure || f.count() != 0 {
+				t.Fatalf("rcode %s after %d upstream queries; want SERVFAIL and none", dns.RcodeToString[res.Rcode], f.count())
+			}
+		})
+	}
+}

@@ -23,6 +23,9 @@ type Config struct {
 	MaxUpstreamQueries int           // per client question; 0: 64
 	MaxCNAMEChain      int           // 0: 16
 	MaxNSLookups       int           // name-server names resolved per client question; 0: 16
+	NoIPv4, NoIPv6     bool          // never query upstream servers over IPv4, IPv6
+	QueryLoopback      bool          // allow upstream addresses in 127.0.0.0/8 and ::1
+	NoPrivate          bool          // never query private (RFC 1918, RFC 4193) or link-local addresses
 	Now                func() time.Time
 }
 

@@ -270,6 +270,7 @@ resolver:
   upstream_port: %d
   query_timeout: 300ms
   resolution_timeout: %s
+  query_loopback: true
 `, strings.Join(allow, ", "), h.hints, h.port, resolutionTimeout)
 }
 

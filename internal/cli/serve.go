@@ -240,6 +240,10 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		MaxUpstreamQueries: rc.MaxUpstreamQueries,
 		MaxCNAMEChain:      rc.MaxCNAMEChain,
 		MaxNSLookups:       rc.MaxNSLookups,
+		NoIPv4:             !rc.UpstreamIPv4,
+		NoIPv6:             !rc.UpstreamIPv6,
+		QueryLoopback:      rc.QueryLoopback,
+		NoPrivate:          !rc.QueryPrivate,
 	}, resolver.NetExchanger{}, cache, log, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, nil

@@ -77,6 +77,10 @@ type ResolverConfig struct {
 	MaxNSLookups       int           `mapstructure:"max_ns_lookups"`
 	MaxInFlight        int           `mapstructure:"max_in_flight"`
 	CacheMB            int           `mapstructure:"cache_mb"`
+	UpstreamIPv4       bool          `mapstructure:"upstream_ipv4"`
+	UpstreamIPv6       bool          `mapstructure:"upstream_ipv6"`
+	QueryLoopback      bool          `mapstructure:"query_loopback"`
+	QueryPrivate       bool          `mapstructure:"query_private"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix `mapstructure:"-"`
@@ -240,6 +244,9 @@ func (c *Config) Validate() error {
 		if v < 1 || v > 100000 {
 			bad(key, v, "must be between 1 and 100000")
 		}
+	}
+	if !r.UpstreamIPv4 && !r.UpstreamIPv6 {
+		bad("resolver.upstream_ipv4", r.UpstreamIPv4, "resolver.upstream_ipv4 and resolver.upstream_ipv6 cannot both be false")
 	}
 	if r.CacheMB < 0 || r.CacheMB > 1<<20 {
 		bad("resolver.cache_mb", r.CacheMB, "must be between 0 and 1048576")
