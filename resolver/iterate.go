@@ -28,6 +28,9 @@ const (
 // iterate resolves one name from the closest delegation known, following
 // referrals down.
 func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
+	if zone, servers := r.forwardZone(name, qtype); zone != "" {
+		return r.forward(ctx, b, zone, servers, name, qtype)
+	}
 	cut, nsNames := r.closestCut(name, qtype)
 	for range r.cfg.MaxReferrals + 1 {
 		resp, kind, err := r.askZone(ctx, b, cut, nsNames, name, qtype)
@@ -59,6 +62,9 @@ func (r *Resolver) closestCut(name string, qtype uint16) (string, []string) {
 		zone = parentName(zone)
 	}
 	for {
+		if _, ok := r.cfg.Stubs[zone]; ok {
+			return zone, nil // knownAddrs gives the stub's servers
+		}
 		if zone == "." {
 			return ".", r.rootNS()
 		}
@@ -112,7 +118,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				r.stats.LimitHits.Add(1)
 				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
 			}
-			resp, err := r.query(ctx, s, name, qtype)
+			resp, err := r.query(ctx, s, name, qtype, false)
 			if err != nil {
 				lastErr = err
 				continue
@@ -144,6 +150,9 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 // knownAddrs returns the addresses of nsNames that are known without a
 // query: root hints, or cached glue and answers.
 func (r *Resolver) knownAddrs(cut string, nsNames []string) []server {
+	if stub, ok := r.cfg.Stubs[cut]; ok {
+		return stub
+	}
 	var out []server
 	for _, n := range nsNames {
 		out = append(out, r.addrsOf(cut, n)...)
@@ -233,10 +242,10 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 // query sends one question to one server: EDNS with a 1232-byte buffer,
 // again without EDNS if the server does not understand it, and over TCP
 // if the UDP answer is truncated.
-func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint16) (*dns.Msg, error) {
+func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
-	m.RecursionDesired = false
+	m.RecursionDesired = rd
 	m.SetEdns0(1232, false)
 	tcp := false
 	for attempt := 0; attempt < 3; attempt++ {
@@ -428,4 +437,59 @@ func (r *Resolver) addrTypes() []uint16 {
 		return []uint16{dns.TypeAAAA}
 	}
 	return []uint16{dns.TypeA, dns.TypeAAAA}
+}
+
+// forwardZone returns the deepest forward zone at or above name, unless a
+// stub zone below it is closer.
+func (r *Resolver) forwardZone(name string, qtype uint16) (string, []server) {
+	if len(r.cfg.Forwards) == 0 {
+		return "", nil
+	}
+	zone := strings.ToLower(dns.Fqdn(name))
+	if qtype == dns.TypeDS && zone != "." {
+		zone = parentName(zone)
+	}
+	for {
+		if _, ok := r.cfg.Stubs[zone]; ok {
+			return "", nil
+		}
+		if fw, ok := r.cfg.Forwards[zone]; ok {
+			return zone, fw
+		}
+		if zone == "." {
+			return "", nil
+		}
+		zone = parentName(zone)
+	}
+}
+
+// forward asks the recursive resolvers of a forward zone, in order of their
+// round-trip times, and caches what they answer.
+func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers []server, name string, qtype uint16) lookupResult {
+	var lastErr error
+	for _, s := range r.infra.order(servers) {
+		if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
+			r.stats.LimitHits.Add(1)
+			return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
+		}
+		resp, err := r.query(ctx, s, name, qtype, true)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		switch classifyStep(resp, ".", name, qtype) {
+		case stepAnswer:
+			return lookupResult{rcode: dns.RcodeSuccess, answer: r.storeAnswer(".", name, qtype, resp)}
+		case stepNegative:
+			soa := soaOf(resp, ".")
+			r.putMsg(name, qtype, resp.Rcode, nil, soa)
+			return lookupResult{rcode: resp.Rcode, ns: soa}
+		}
+		r.infra.observe(s, r.penalty())
+		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no forwarder configured")
+	}
+	return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, lastErr)}
 }

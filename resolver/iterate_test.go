@@ -22,17 +22,27 @@ import (
 type fakeNet struct {
 	mu      sync.Mutex
 	servers map[netip.Addr]*zone.Set
-	dead    map[netip.Addr]bool // never answers: the context runs out
-	refuse  map[netip.Addr]bool // answers REFUSED
-	tcOnUDP map[netip.Addr]bool // answers TC over UDP, fully over TCP
-	asked   []string            // "addr qname qtype tcp"
+	dead    map[netip.Addr]bool               // never answers: the context runs out
+	refuse  map[netip.Addr]bool               // answers REFUSED
+	tcOnUDP map[netip.Addr]bool               // answers TC over UDP, fully over TCP
+	recurse map[netip.Addr]*resolver.Resolver // a recursive resolver: answers RD queries
+	asked   []string                          // "addr qname qtype tcp"
 }
 
 func (f *fakeNet) Exchange(ctx context.Context, m *dns.Msg, s netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error) {
 	f.mu.Lock()
 	f.asked = append(f.asked, s.Addr().String()+" "+m.Question[0].Name+" "+dns.Type(m.Question[0].Qtype).String())
 	zs, dead, refuse, tc := f.servers[s.Addr()], f.dead[s.Addr()], f.refuse[s.Addr()], f.tcOnUDP[s.Addr()]
+	rec := f.recurse[s.Addr()]
 	f.mu.Unlock()
+	if rec != nil && m.RecursionDesired {
+		res := rec.Resolve(ctx, m.Question[0].Name, m.Question[0].Qtype)
+		r := new(dns.Msg)
+		r.SetReply(m)
+		r.RecursionAvailable = true
+		r.Rcode, r.Answer, r.Ns = res.Rcode, res.Answer, res.Ns
+		return r, time.Millisecond, nil
+	}
 	if dead || zs == nil {
 		<-ctx.Done()
 		return nil, 0, ctx.Err()
@@ -355,5 +365,39 @@ func TestUpstreamAddressPolicy(t *testing.T) {
 				t.Fatalf("rcode %s after %d upstream queries; want SERVFAIL and none", dns.RcodeToString[res.Rcode], f.count())
 			}
 		})
+	}
+}
+
+func TestStubAndForwardZones(t *testing.T) {
+	f, hints := hierarchy(t)
+	deadRoot, err := resolver.ParseHints(strings.NewReader(". NS a.root.test.\na.root.test. A 192.0.2.8\n"), "hints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gov := netip.AddrPortFrom(ipGov, 53)
+	ipFwd := netip.MustParseAddr("192.0.2.99")
+	f.recurse = map[netip.Addr]*resolver.Resolver{ipFwd: newResolver(t, f, hints)}
+	r := resolver.New(resolver.Config{
+		RootHints:    deadRoot, // the root is unreachable: only the stub and the forwarder work
+		QueryTimeout: 50 * time.Millisecond,
+		Stubs:        map[string][]netip.AddrPort{"gov.az.": {gov}},
+		Forwards:     map[string][]netip.AddrPort{"com.": {netip.AddrPortFrom(ipFwd, 53)}},
+	}, f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+
+	res := r.Resolve(context.Background(), "www.gov.az.", dns.TypeA)
+	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+		t.Fatalf("stub zone: rcode %s answer %v err %v", dns.RcodeToString[res.Rcode], res.Answer, res.Err)
+	}
+	res = r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+		t.Fatalf("forward zone: rcode %s answer %v err %v", dns.RcodeToString[res.Rcode], res.Answer, res.Err)
+	}
+	// Both ended in one hop each from this resolver: nothing went to the root.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, q := range f.asked {
+		if strings.HasPrefix(q, "192.0.2.8 ") && strings.Contains(q, "gov.az") {
+			t.Errorf("the stub zone's name went to the root: %s", q)
+		}
 	}
 }

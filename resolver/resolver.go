@@ -26,6 +26,14 @@ type Config struct {
 	NoIPv4, NoIPv6     bool          // never query upstream servers over IPv4, IPv6
 	QueryLoopback      bool          // allow upstream addresses in 127.0.0.0/8 and ::1
 	NoPrivate          bool          // never query private (RFC 1918, RFC 4193) or link-local addresses
+
+	// Stubs sends questions at or below a zone (lower-case, fully
+	// qualified) to the given authoritative servers instead of finding
+	// them from the root; Forwards sends them, with RD set, to the given
+	// recursive resolvers. The deepest zone wins; a stub below a forward
+	// zone is used for its names.
+	Stubs    map[string][]netip.AddrPort
+	Forwards map[string][]netip.AddrPort
 	Now                func() time.Time
 }
 

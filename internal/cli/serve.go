@@ -244,6 +244,8 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		NoIPv6:             !rc.UpstreamIPv6,
 		QueryLoopback:      rc.QueryLoopback,
 		NoPrivate:          !rc.QueryPrivate,
+		Stubs:              rc.Stubs,
+		Forwards:           rc.Forwards,
 	}, resolver.NetExchanger{}, cache, log, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
@@ -81,9 +82,19 @@ type ResolverConfig struct {
 	UpstreamIPv6       bool          `mapstructure:"upstream_ipv6"`
 	QueryLoopback      bool          `mapstructure:"query_loopback"`
 	QueryPrivate       bool          `mapstructure:"query_private"`
+	Stub               []ZoneServers `mapstructure:"stub"`
+	Forward            []ZoneServers `mapstructure:"forward"`
 
 	// Derived by Validate.
-	AllowPrefixes []netip.Prefix `mapstructure:"-"`
+	AllowPrefixes []netip.Prefix              `mapstructure:"-"`
+	Stubs         map[string][]netip.AddrPort `mapstructure:"-"`
+	Forwards      map[string][]netip.AddrPort `mapstructure:"-"`
+}
+
+// ZoneServers is one entry of resolver.stub or resolver.forward.
+type ZoneServers struct {
+	Zone    string   `mapstructure:"zone"`
+	Servers []string `mapstructure:"servers"`
 }
 
 // MetricsConfig is the metrics section.
@@ -245,6 +256,8 @@ func (c *Config) Validate() error {
 			bad(key, v, "must be between 1 and 100000")
 		}
 	}
+	r.Stubs = zoneServers("resolver.stub", r.Stub, bad)
+	r.Forwards = zoneServers("resolver.forward", r.Forward, bad)
 	if !r.UpstreamIPv4 && !r.UpstreamIPv6 {
 		bad("resolver.upstream_ipv4", r.UpstreamIPv4, "resolver.upstream_ipv4 and resolver.upstream_ipv6 cannot both be false")
 	}
@@ -361,4 +374,40 @@ func checkSections(file string) error {
 		return fmt.Errorf("%s: %w", file, errors.Join(errs...))
 	}
 	return nil
+}
+
+// zoneServers reads resolver.stub or resolver.forward: a zone name and its
+// servers, each IP or IP:port (port 53 by default).
+func zoneServers(key string, list []ZoneServers, bad func(string, any, string)) map[string][]netip.AddrPort {
+	out := map[string][]netip.AddrPort{}
+	for i, zs := range list {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		zone := strings.ToLower(dns.Fqdn(strings.TrimSpace(zs.Zone)))
+		if _, ok := dns.IsDomainName(zone); !ok || zs.Zone == "" {
+			bad(k+".zone", zs.Zone, "must be a domain name")
+			continue
+		}
+		if _, dup := out[zone]; dup {
+			bad(k+".zone", zs.Zone, "is listed twice")
+			continue
+		}
+		if len(zs.Servers) == 0 {
+			bad(k+".servers", "", "at least one server is needed")
+			continue
+		}
+		for j, s := range zs.Servers {
+			s = strings.TrimSpace(s)
+			ap, err := netip.ParseAddrPort(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					bad(fmt.Sprintf("%s.servers[%d]", k, j), s, "must be IP or IP:port, with IPv6 as [addr]:port")
+					continue
+				}
+				ap = netip.AddrPortFrom(a, 53)
+			}
+			out[zone] = append(out[zone], ap)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -130,6 +131,7 @@ func TestBadFiles(t *testing.T) {
 		{file: "idle_timeout_range.bad.yml", want: []string{`tcp.idle_timeout: invalid value "20m0s"`}},
 		{file: "idle_timeout_no_unit.bad.yml", want: []string{`tcp.idle_timeout: invalid value "5ns"`, "with a unit"}},
 		{file: "section_scalar.bad.yml", want: []string{`tcp: invalid value "5"`, "section"}},
+		{file: "forward_server.bad.yml", want: []string{`resolver.forward[0].servers[0]: invalid value "bogus"`}},
 		{file: "unknown_key.bad.yml", want: []string{`colour: unknown key (value "blue")`}},
 		{file: "unknown_nested_key.bad.yml", want: []string{`tcp.idle: unknown key (value "5s")`}},
 		{file: "edns_udp_size_small.bad.yml", want: []string{`edns_udp_size: invalid value "100"`, "between 512 and 4096"}},
@@ -295,5 +297,24 @@ func TestParseLevel(t *testing.T) {
 	}
 	if _, err := ParseLevel("loud"); err == nil {
 		t.Error(`ParseLevel("loud") succeeded`)
+	}
+}
+
+func TestStubAndForwardZones(t *testing.T) {
+	clearEnv(t)
+	path := filepath.Join(t.TempDir(), "zones.yml")
+	text := "resolver:\n  stub:\n    - zone: Gov.AZ\n      servers: [192.0.2.53, \"198.51.100.53:5353\"]\n  forward:\n    - zone: .\n      servers: [\"[2001:db8::53]:53\"]\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.Resolver.Stubs["gov.az."]); got != "[192.0.2.53:53 198.51.100.53:5353]" {
+		t.Errorf("stub gov.az. = %s", got)
+	}
+	if got := fmt.Sprint(c.Resolver.Forwards["."]); got != "[[2001:db8::53]:53]" {
+		t.Errorf("forward . = %s", got)
 	}
 }
