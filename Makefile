@@ -4,7 +4,7 @@ BIN       ?= bin/sovdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
-.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns run clean
+.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver run clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
@@ -28,14 +28,18 @@ fuzz-smoke:
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./zonestore -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
-# Go benchmarks, then dnsperf against sovdns and NSD side by side.
-bench: bench-go bench-dns
+# Go benchmarks, then dnsperf: the authoritative server beside NSD, the
+# resolver's warm cache beside Unbound.
+bench: bench-go bench-dns bench-resolver
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authoritative ./internal/server ./zonestore
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authoritative ./internal/server ./zonestore ./resolver
 
 bench-dns: build
 	bench/dnsperf.sh
+
+bench-resolver: build
+	bench/resolver.sh
 
 run: build
 	$(BIN) serve

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# dnsperf against the sovdns resolver and Unbound with a warm cache, in one
+# run: both resolve through the same sovdns authoritative server on
+# loopback (root and a TLD of N names), are warmed with every query once,
+# then measured. Pinned: resolver on CPU 0, dnsperf on CPU 1.
+# Needs: dnsperf, unbound, taskset. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+NAMES=${NAMES:-20000}
+BIN=${BIN:-bin/sovdns}
+for t in dnsperf unbound taskset; do
+  command -v "$t" >/dev/null || { echo "bench: $t is not installed" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "bench: build $BIN first (make build)" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The authority: 127.0.0.2 serves the root and bench-tld., which holds the names.
+auth_port=$(free_port)
+{
+  printf '$TTL 86400\n. SOA a.root.test. h.root.test. 1 7200 900 1209600 86400\n. NS a.root.test.\na.root.test. A 127.0.0.2\n'
+  printf 'bench-tld. NS a.root.test.\n'
+} >"$work/root.zone"
+{
+  printf '$ORIGIN bench-tld.\n$TTL 86400\n@ SOA a.root.test. h.root.test. 1 7200 900 1209600 3600\n@ NS a.root.test.\n'
+  for i in $(seq 0 $((NAMES - 1))); do printf 'h%d A 10.%d.%d.%d\n' "$i" $((i >> 16 & 255)) $((i >> 8 & 255)) $((i & 255)); done
+} >"$work/tld.zone"
+for i in $(seq 0 $((NAMES - 1))); do printf 'h%d.bench-tld. A\n' "$i"; done >"$work/queries.txt"
+"$BIN" --data-dir "$work/auth" zone import --origin . "$work/root.zone" >/dev/null
+"$BIN" --data-dir "$work/auth" zone import "$work/tld.zone" >/dev/null
+"$BIN" serve --data-dir "$work/auth" --listen "127.0.0.2:$auth_port" --metrics-listen "" --demo-zone=false --log-level warn \
+  >"$work/auth.log" 2>&1 & pids+=($!)
+
+printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work/hints"
+
+# sovdns as a resolver.
+sov_port=$(free_port)
+cat >"$work/sovdns.yaml" <<CONF
+demo_zone: false
+listen: ["127.0.0.1:$sov_port"]
+metrics: {listen: ""}
+log: {level: warn}
+resolver:
+  allow: [127.0.0.0/8]
+  root_hints: "$work/hints"
+  upstream_port: $auth_port
+  query_loopback: true
+  cache_mb: 256
+CONF
+
+# Unbound, configured alike: the same root through a stub for ".".
+unb_port=$(free_port)
+cat >"$work/unbound.conf" <<CONF
+server:
+  interface: 127.0.0.1@$unb_port
+  port: $unb_port
+  username: ""
+  chroot: ""
+  directory: "$work"
+  pidfile: "$work/unbound.pid"
+  use-syslog: no
+  verbosity: 0
+  num-threads: 1
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  msg-cache-size: 128m
+  rrset-cache-size: 128m
+  qname-minimisation: no
+  harden-referral-path: no
+  module-config: "iterator"
+stub-zone:
+  name: "."
+  stub-addr: 127.0.0.2@$auth_port
+CONF
+
+wait_up() { # port
+  for _ in $(seq 1 100); do
+    dig +time=1 +tries=1 -p "$1" @127.0.0.1 bench-tld. SOA +short >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "bench: server on port $1 did not come up" >&2; return 1
+}
+run() { # port seconds
+  taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$2" -c 8 -q 500 -T 1 2>&1 | awk '/Queries per second/ {print $4}'
+}
+measure() { # pid-to-stop port
+  run "$2" 5 >/dev/null # warm: every name resolved once
+  q=$(run "$2" "$SECONDS_PER_RUN")
+  kill "$1"; wait "$1" 2>/dev/null || true
+  echo "$q"
+}
+
+taskset -c 0 unbound -d -c "$work/unbound.conf" >"$work/unbound.log" 2>&1 & upid=$!; pids+=($upid)
+wait_up "$unb_port"
+unbound_q=$(measure "$upid" "$unb_port")
+
+taskset -c 0 "$BIN" serve --data-dir "$work/resolver" --config "$work/sovdns.yaml" >"$work/sovdns.log" 2>&1 & spid=$!; pids+=($spid)
+wait_up "$sov_port"
+sovdns_q=$(measure "$spid" "$sov_port")
+
+echo "warm-cache resolution, $NAMES names, ${SECONDS_PER_RUN}s runs after a 5s warm-up, pinned, $(unbound -V | head -1)"
+printf '%-10s %12s %8s\n' server queries/s "vs Unbound"
+printf '%-10s %12.0f %8.2f\n' unbound "$unbound_q" 1
+printf '%-10s %12.0f %8.2f\n' sovdns "$sovdns_q" "$(awk -v s="$sovdns_q" -v u="$unbound_q" 'BEGIN{print s/u}')"
