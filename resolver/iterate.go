@@ -26,14 +26,45 @@ const (
 )
 
 // iterate resolves one name from the closest delegation known, following
-// referrals down.
+// referrals down. With QNAME minimisation each zone's servers are asked only
+// for the next label below the zone (type A, RFC 9156 §2.1) until the name
+// is reached or a server's answer calls for the full name.
 func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
 	if zone, servers := r.forwardZone(name, qtype); zone != "" {
 		return r.forward(ctx, b, zone, servers, name, qtype)
 	}
 	cut, nsNames := r.closestCut(name, qtype)
-	for range r.cfg.MaxReferrals + 1 {
-		resp, kind, err := r.askZone(ctx, b, cut, nsNames, name, qtype)
+	known := cut // the deepest name known to lie at or above name's zone cut
+	if r.cfg.QNameMinimisation == QMinOff || qtype == dns.TypeDS {
+		known = name
+	}
+	minimised := 0
+	for range r.cfg.MaxReferrals + maxMinimise + 1 {
+		qname, qt := name, qtype
+		if next := oneLabelBelow(known, name); next != "" && minimised < maxMinimise {
+			qname, qt = next, dns.TypeA
+			minimised++
+		}
+		resp, kind, err := r.askZone(ctx, b, cut, nsNames, qname, qt)
+		if qname != name {
+			switch {
+			case err != nil:
+				known = name // relaxed and strict alike: the full name next
+			case kind == stepReferral:
+				cut, nsNames = r.storeReferral(cut, qname, resp)
+				known = cut
+			case kind == stepNegative && resp.Rcode == dns.RcodeNameError:
+				if r.cfg.QNameMinimisation == QMinStrict {
+					soa := soaOf(resp, cut)
+					r.putMsg(name, qtype, dns.RcodeNameError, nil, soa)
+					return lookupResult{rcode: dns.RcodeNameError, ns: soa}
+				}
+				known = name
+			default: // the name exists and is no zone cut: one label more
+				known = qname
+			}
+			continue
+		}
 		if err != nil {
 			return lookupResult{err: err}
 		}
@@ -48,10 +79,26 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 			return lookupResult{rcode: rcode, ns: soa}
 		case stepReferral:
 			cut, nsNames = r.storeReferral(cut, name, resp)
+			known = cut
+			if r.cfg.QNameMinimisation == QMinOff {
+				known = name
+			}
 		}
 	}
 	r.stats.LimitHits.Add(1)
 	return lookupResult{err: fmt.Errorf("%w: more than %d referrals for %s", ErrLimit, r.cfg.MaxReferrals, name)}
+}
+
+// oneLabelBelow returns the name made of known and the next label of name
+// below it, or "" when that would be name itself (or known is not above
+// name).
+func oneLabelBelow(known, name string) string {
+	n := dns.CountLabel(known)
+	idx := dns.Split(name)
+	if len(idx) <= n+1 || !dns.IsSubDomain(known, name) {
+		return ""
+	}
+	return name[idx[len(idx)-n-1]:]
 }
 
 // closestCut returns the deepest zone at or above name (strictly above for

@@ -401,3 +401,39 @@ func TestStubAndForwardZones(t *testing.T) {
 		}
 	}
 }
+
+// TestQNameMinimisation: each zone's servers see one label more than the
+// zone, not the whole name (RFC 9156); with minimisation off they see it.
+func TestQNameMinimisation(t *testing.T) {
+	for _, tc := range []struct {
+		mode     resolver.QMin
+		rootSees string
+	}{
+		{resolver.QMinRelaxed, "192.0.2.1 az. A"},
+		{resolver.QMinStrict, "192.0.2.1 az. A"},
+		{resolver.QMinOff, "192.0.2.1 www.mfa.gov.az. A"},
+	} {
+		f, hints := hierarchy(t)
+		r := resolver.New(resolver.Config{RootHints: hints, QueryTimeout: 50 * time.Millisecond, QNameMinimisation: tc.mode},
+			f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+		res := r.Resolve(context.Background(), "www.mfa.gov.az.", dns.TypeA)
+		if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+			t.Fatalf("mode %d: rcode %s answer %v err %v", tc.mode, dns.RcodeToString[res.Rcode], res.Answer, res.Err)
+		}
+		f.mu.Lock()
+		first := f.asked[0]
+		var leaked []string
+		for _, q := range f.asked {
+			if tc.mode != resolver.QMinOff && strings.HasPrefix(q, "192.0.2.1 ") && strings.Contains(q, "gov.az") {
+				leaked = append(leaked, q)
+			}
+		}
+		f.mu.Unlock()
+		if first != tc.rootSees {
+			t.Errorf("mode %d: first query %q, want %q", tc.mode, first, tc.rootSees)
+		}
+		if len(leaked) > 0 {
+			t.Errorf("mode %d: the root saw %v", tc.mode, leaked)
+		}
+	}
+}

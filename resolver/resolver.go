@@ -26,6 +26,7 @@ type Config struct {
 	NoIPv4, NoIPv6     bool          // never query upstream servers over IPv4, IPv6
 	QueryLoopback      bool          // allow upstream addresses in 127.0.0.0/8 and ::1
 	NoPrivate          bool          // never query private (RFC 1918, RFC 4193) or link-local addresses
+	QNameMinimisation  QMin          // RFC 9156; the zero value is relaxed
 
 	// Stubs sends questions at or below a zone (lower-case, fully
 	// qualified) to the given authoritative servers instead of finding
@@ -34,7 +35,7 @@ type Config struct {
 	// zone is used for its names.
 	Stubs    map[string][]netip.AddrPort
 	Forwards map[string][]netip.AddrPort
-	Now                func() time.Time
+	Now      func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -66,6 +67,26 @@ func (c *Config) defaults() {
 		c.Now = time.Now
 	}
 }
+
+// QMin is a QNAME minimisation mode (RFC 9156).
+type QMin uint8
+
+// The QNAME minimisation modes.
+const (
+	// QMinRelaxed sends each zone's servers only one label more than the
+	// zone, and the full name once a server answers NXDOMAIN for a
+	// minimised name or fails (some servers deny empty non-terminals).
+	QMinRelaxed QMin = iota
+	// QMinStrict believes an NXDOMAIN for a minimised name: nothing below
+	// it exists (RFC 8020).
+	QMinStrict
+	// QMinOff sends the full name to every server.
+	QMinOff
+)
+
+// maxMinimise is how many extra minimised queries one name may take
+// before the full name is sent (RFC 9156 §2.3, MAX_MINIMISE_COUNT).
+const maxMinimise = 10
 
 // Sentinels for why a resolution failed; the server maps them to Extended
 // DNS Errors.

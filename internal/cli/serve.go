@@ -244,6 +244,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		NoIPv6:             !rc.UpstreamIPv6,
 		QueryLoopback:      rc.QueryLoopback,
 		NoPrivate:          !rc.QueryPrivate,
+		QNameMinimisation:  map[string]resolver.QMin{"relaxed": resolver.QMinRelaxed, "strict": resolver.QMinStrict, "off": resolver.QMinOff}[rc.QNameMinimisation],
 		Stubs:              rc.Stubs,
 		Forwards:           rc.Forwards,
 	}, resolver.NetExchanger{}, cache, log, stats)

@@ -82,6 +82,7 @@ type ResolverConfig struct {
 	UpstreamIPv6       bool          `mapstructure:"upstream_ipv6"`
 	QueryLoopback      bool          `mapstructure:"query_loopback"`
 	QueryPrivate       bool          `mapstructure:"query_private"`
+	QNameMinimisation  string        `mapstructure:"qname_minimisation"`
 	Stub               []ZoneServers `mapstructure:"stub"`
 	Forward            []ZoneServers `mapstructure:"forward"`
 
@@ -255,6 +256,11 @@ func (c *Config) Validate() error {
 		if v < 1 || v > 100000 {
 			bad(key, v, "must be between 1 and 100000")
 		}
+	}
+	switch r.QNameMinimisation {
+	case "relaxed", "strict", "off":
+	default:
+		bad("resolver.qname_minimisation", r.QNameMinimisation, "must be relaxed, strict or off")
 	}
 	r.Stubs = zoneServers("resolver.stub", r.Stub, bad)
 	r.Forwards = zoneServers("resolver.forward", r.Forward, bad)

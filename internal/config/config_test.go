@@ -132,6 +132,7 @@ func TestBadFiles(t *testing.T) {
 		{file: "idle_timeout_no_unit.bad.yml", want: []string{`tcp.idle_timeout: invalid value "5ns"`, "with a unit"}},
 		{file: "section_scalar.bad.yml", want: []string{`tcp: invalid value "5"`, "section"}},
 		{file: "forward_server.bad.yml", want: []string{`resolver.forward[0].servers[0]: invalid value "bogus"`}},
+		{file: "qname_minimisation.bad.yml", want: []string{`resolver.qname_minimisation: invalid value "maybe"`}},
 		{file: "unknown_key.bad.yml", want: []string{`colour: unknown key (value "blue")`}},
 		{file: "unknown_nested_key.bad.yml", want: []string{`tcp.idle: unknown key (value "5s")`}},
 		{file: "edns_udp_size_small.bad.yml", want: []string{`edns_udp_size: invalid value "100"`, "between 512 and 4096"}},
