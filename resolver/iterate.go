@@ -305,6 +305,9 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 			return nil, err
 		}
 		r.infra.observe(s, rtt)
+		if o := r.stats.Observer; o != nil {
+			o.UpstreamRTT(rtt)
+		}
 		switch {
 		case resp.Truncated && !tcp:
 			tcp = true

@@ -147,9 +147,13 @@ type budget struct {
 
 // Resolve answers (name, qtype), following CNAMEs, within the configured
 // time and work limits.
-func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Result {
+func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (res Result) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
 	defer cancel()
+	if o := r.stats.Observer; o != nil {
+		start := r.cfg.Now()
+		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
+	}
 	b := &budget{}
 	var chain []dns.RR
 	seen := map[string]bool{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -18,6 +19,18 @@ type Stats struct {
 	UpstreamTimeout atomic.Uint64
 	UpstreamError   atomic.Uint64 // network errors other than timeouts, and mismatched answers
 	UpstreamRcode   [24]atomic.Uint64
+
+	// Observer, if set, is told durations as they happen (for histograms).
+	Observer Observer
+}
+
+// Observer receives the resolver's timings.
+type Observer interface {
+	// UpstreamRTT is the round-trip time of one answered upstream query.
+	UpstreamRTT(d time.Duration)
+	// Resolution is the time one client question took from the cache or
+	// the network, and why it failed (nil when it did not).
+	Resolution(d time.Duration, err error)
 }
 
 func (s *Stats) countUpstream(tcp bool, resp *dns.Msg, err error) {

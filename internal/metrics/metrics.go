@@ -6,7 +6,9 @@
 package metrics
 
 import (
+	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,8 +124,22 @@ func RcodeLabel(rcode int) string {
 }
 
 // RegisterResolver exposes the resolver's counters on reg. They are read at
-// scrape time, so the resolver's hot path only increments atomics.
+// scrape time, so the resolver's hot path only increments atomics; the
+// histograms are fed through st.Observer, which this sets.
 func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *resolver.Cache) {
+	obs := &resolverObserver{
+		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "resolver", Name: "upstream_rtt_seconds",
+			Help: "Round-trip time of answered upstream queries.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		resolution: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "resolver", Name: "resolution_duration_seconds",
+			Help: "Time to resolve a client question that was not wholly in the cache.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17)}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "servfail_total",
+			Help: "Client questions answered SERVFAIL, by reason."}, []string{"reason"}),
+	}
+	for _, r := range failureReasons {
+		obs.failures.WithLabelValues(r.label)
+	}
+	st.Observer = obs
+	reg.MustRegister(obs.rtt, obs.resolution, obs.failures)
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: name, Help: help},
 			func() float64 { return float64(v.Load()) })
@@ -161,4 +177,37 @@ func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamRcode[rc].Load()), "any", name)
 		}
 	}
+}
+
+// failureReasons maps resolver errors to bounded label values.
+var failureReasons = []struct {
+	err   error
+	label string
+}{
+	{resolver.ErrNoReachableAuthority, "no_reachable_authority"},
+	{resolver.ErrLimit, "limit"},
+	{resolver.ErrCNAMEChain, "cname_chain"},
+	{resolver.ErrLame, "lame"},
+}
+
+type resolverObserver struct {
+	rtt, resolution prometheus.Histogram
+	failures        *prometheus.CounterVec
+}
+
+func (o *resolverObserver) UpstreamRTT(d time.Duration) { o.rtt.Observe(d.Seconds()) }
+
+func (o *resolverObserver) Resolution(d time.Duration, err error) {
+	o.resolution.Observe(d.Seconds())
+	if err == nil {
+		return
+	}
+	label := "other"
+	for _, r := range failureReasons {
+		if errors.Is(err, r.err) {
+			label = r.label
+			break
+		}
+	}
+	o.failures.WithLabelValues(label).Inc()
 }
