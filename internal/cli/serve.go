@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovdns/sovdns/configs"
+	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/server"
@@ -228,8 +229,21 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 			return nil, fmt.Errorf("resolver.root_hints: %w", err)
 		}
 	}
+	now := time.Now
+	if c.TestFaketime {
+		path := os.Getenv("FAKETIME_TIMESTAMP_FILE")
+		if path == "" {
+			return nil, errors.New("test_faketime: FAKETIME_TIMESTAMP_FILE is not set")
+		}
+		fake, err := clock.NewFakeTimeFile(path, nil)
+		if err != nil {
+			return nil, fmt.Errorf("test_faketime: %w", err)
+		}
+		now = fake.Now
+		log.Warn("test_faketime: the resolver's clock comes from a file", "file", path, "now", now())
+	}
 	stats := &resolver.Stats{}
-	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: int64(rc.CacheMB) << 20})
+	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: int64(rc.CacheMB) << 20, Now: now})
 	metrics.RegisterResolver(reg, stats, cache)
 	r := resolver.New(resolver.Config{
 		RootHints:          hints,
@@ -247,6 +261,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		QNameMinimisation:  map[string]resolver.QMin{"relaxed": resolver.QMinRelaxed, "strict": resolver.QMinStrict, "off": resolver.QMinOff}[rc.QNameMinimisation],
 		Stubs:              rc.Stubs,
 		Forwards:           rc.Forwards,
+		Now:                now,
 	}, resolver.NetExchanger{}, cache, log, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, nil

@@ -43,6 +43,7 @@ type Config struct {
 	Metrics         MetricsConfig  `mapstructure:"metrics"`
 	Log             LogConfig      `mapstructure:"log"`
 	Resolver        ResolverConfig `mapstructure:"resolver"`
+	TestFaketime    bool           `mapstructure:"test_faketime"`
 
 	// Derived by Validate.
 	ListenAddrs  []netip.AddrPort       `mapstructure:"-"`
