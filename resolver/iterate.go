@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -292,10 +293,13 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
+	if r.cfg.Use0x20 {
+		m.Question[0].Name = randomCase(name)
+	}
 	m.RecursionDesired = rd
 	m.SetEdns0(1232, false)
 	tcp := false
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 4; attempt++ {
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 		resp, rtt, err := r.ex.Exchange(qctx, m, s, tcp)
 		cancel()
@@ -309,6 +313,12 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 			o.UpstreamRTT(rtt)
 		}
 		switch {
+		case m.Question[0].Name != name && resp.Question[0].Name != m.Question[0].Name:
+			// 0x20: the answer must echo our spelling (Exchange compared it
+			// case-insensitively). A server that does not preserve case is
+			// asked again with the name as it came.
+			r.stats.UpstreamError.Add(1)
+			m.Question[0].Name = name
 		case resp.Truncated && !tcp:
 			tcp = true
 		case resp.Rcode == dns.RcodeFormatError && m.IsEdns0() != nil:
@@ -542,4 +552,24 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 		lastErr = errors.New("no forwarder configured")
 	}
 	return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, lastErr)}
+}
+
+// randomCase flips the case of each letter of name at random (draft-vixie-
+// dnsext-dns0x20), adding entropy an off-path spoofer must guess.
+func randomCase(name string) string {
+	b := []byte(name)
+	var rnd [32]byte // 256 bits: one per byte of any name up to 256 bytes
+	crand.Read(rnd[:])
+	for i, c := range b {
+		bit := rnd[i/8%32] >> (i % 8) & 1
+		if bit == 1 {
+			switch {
+			case c >= 'a' && c <= 'z':
+				b[i] = c - 'a' + 'A'
+			case c >= 'A' && c <= 'Z':
+				b[i] = c - 'A' + 'a'
+			}
+		}
+	}
+	return string(b)
 }

@@ -26,6 +26,7 @@ type fakeNet struct {
 	refuse  map[netip.Addr]bool               // answers REFUSED
 	tcOnUDP map[netip.Addr]bool               // answers TC over UDP, fully over TCP
 	recurse map[netip.Addr]*resolver.Resolver // a recursive resolver: answers RD queries
+	lowerQ  bool                              // every server lower-cases the question it echoes
 	asked   []string                          // "addr qname qtype tcp"
 }
 
@@ -49,6 +50,9 @@ func (f *fakeNet) Exchange(ctx context.Context, m *dns.Msg, s netip.AddrPort, tc
 	}
 	r := new(dns.Msg)
 	r.SetReply(m)
+	if f.lowerQ {
+		r.Question[0].Name = strings.ToLower(r.Question[0].Name)
+	}
 	switch {
 	case refuse:
 		r.Rcode = dns.RcodeRefused
@@ -435,5 +439,41 @@ func TestQNameMinimisation(t *testing.T) {
 		if len(leaked) > 0 {
 			t.Errorf("mode %d: the root saw %v", tc.mode, leaked)
 		}
+	}
+}
+
+// Test0x20: upstream names are sent in random case and answers must echo
+// it; the answer given to the client does not depend on it.
+func Test0x20(t *testing.T) {
+	f, hints := hierarchy(t)
+	r := resolver.New(resolver.Config{RootHints: hints, QueryTimeout: 50 * time.Millisecond, Use0x20: true, QNameMinimisation: resolver.QMinOff},
+		f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+	res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+		t.Fatalf("rcode %s answer %v err %v", dns.RcodeToString[res.Rcode], res.Answer, res.Err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	mixed := 0
+	for _, q := range f.asked {
+		if name := strings.Fields(q)[1]; strings.ToLower(name) != name {
+			mixed++
+		}
+	}
+	if mixed == 0 {
+		t.Fatalf("no upstream name was sent in mixed case: %v", f.asked)
+	}
+}
+
+// Test0x20Fallback: servers that do not preserve the case are asked again
+// with the name as it came, and the answer is still found.
+func Test0x20Fallback(t *testing.T) {
+	f, hints := hierarchy(t)
+	f.lowerQ = true
+	r := resolver.New(resolver.Config{RootHints: hints, QueryTimeout: 50 * time.Millisecond, Use0x20: true},
+		f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+	res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+		t.Fatalf("rcode %s answer %v err %v", dns.RcodeToString[res.Rcode], res.Answer, res.Err)
 	}
 }

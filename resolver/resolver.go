@@ -27,6 +27,7 @@ type Config struct {
 	QueryLoopback      bool          // allow upstream addresses in 127.0.0.0/8 and ::1
 	NoPrivate          bool          // never query private (RFC 1918, RFC 4193) or link-local addresses
 	QNameMinimisation  QMin          // RFC 9156; the zero value is relaxed
+	Use0x20            bool          // randomise the case of upstream query names and require it echoed
 
 	// Stubs sends questions at or below a zone (lower-case, fully
 	// qualified) to the given authoritative servers instead of finding

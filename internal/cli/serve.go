@@ -259,6 +259,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		QueryLoopback:      rc.QueryLoopback,
 		NoPrivate:          !rc.QueryPrivate,
 		QNameMinimisation:  map[string]resolver.QMin{"relaxed": resolver.QMinRelaxed, "strict": resolver.QMinStrict, "off": resolver.QMinOff}[rc.QNameMinimisation],
+		Use0x20:            rc.Use0x20,
 		Stubs:              rc.Stubs,
 		Forwards:           rc.Forwards,
 		Now:                now,

@@ -84,6 +84,7 @@ type ResolverConfig struct {
 	QueryLoopback      bool          `mapstructure:"query_loopback"`
 	QueryPrivate       bool          `mapstructure:"query_private"`
 	QNameMinimisation  string        `mapstructure:"qname_minimisation"`
+	Use0x20            bool          `mapstructure:"use_0x20"`
 	Stub               []ZoneServers `mapstructure:"stub"`
 	Forward            []ZoneServers `mapstructure:"forward"`
 
