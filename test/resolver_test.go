@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os/exec"
@@ -423,6 +424,31 @@ func TestResolver(t *testing.T) {
 		neg2 := exchange(t, "udp", res.dns, rdQuery("gone.gov.az.", dns.TypeA))
 		wantRcode(t, neg2, dns.RcodeNameError, false, true)
 		wantSOA(t, neg2, "gov.az.", 300)
+	})
+
+	t.Run("cache commands", func(t *testing.T) {
+		// The gov.az authority is stopped by now: what the cache holds is
+		// all there is, and the CLI reaches it through the control socket.
+		r := mustCLI(t, nil, "cache", "stats", "--json", "--data-dir", res.dataDir)
+		var st struct{ Entries, Hits int64 }
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Entries == 0 || st.Hits == 0 {
+			t.Fatalf("cache stats: %v %+v\n%s", err, st, r.stdout)
+		}
+		if r := mustCLI(t, nil, "cache", "dump", "--data-dir", res.dataDir); !strings.Contains(strings.ToLower(r.stdout), "cache.gov.az.") {
+			t.Errorf("cache dump does not show cache.gov.az.:\n%s", r.stdout)
+		}
+		r = mustCLI(t, nil, "cache", "flush", "gov.az", "--data-dir", res.dataDir)
+		if !strings.Contains(r.stdout, "flushed gov.az") {
+			t.Errorf("cache flush said %q", r.stdout)
+		}
+		// Flushed, with its authority gone: the name no longer resolves.
+		m := exchange(t, "udp", res.dns, rdQuery("cache.gov.az.", dns.TypeA))
+		if m.Rcode != dns.RcodeServerFailure {
+			t.Errorf("after the flush: rcode %s, want SERVFAIL (authority stopped)", dns.RcodeToString[m.Rcode])
+		}
+		if r := runCLI(t, nil, "cache", "stats", "--data-dir", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "no running sovdns server") {
+			t.Errorf("cache stats without a server: exit %d, %q", r.code, r.stderr)
+		}
 	})
 
 	t.Run("metrics", func(t *testing.T) {

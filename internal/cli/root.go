@@ -122,6 +122,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(g),
 		newZoneCmd(g),
 		newRecordCmd(g),
+		newCacheCmd(g),
 		newCheckZoneCmd(g),
 		newCheckConfCmd(g),
 		&cobra.Command{

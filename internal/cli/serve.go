@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/sovdns/sovdns/configs"
 	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/server"
 	"github.com/sovdns/sovdns/resolver"
@@ -94,7 +96,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		zs = append(zs, z)
 	}
 
-	rec, err := newResolver(c, log, reg)
+	rec, cache, err := newResolver(c, log, reg)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if c.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", c.Metrics.Listen)
 		if err != nil {
@@ -164,6 +166,11 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
 	go func() { errc <- srv.Run(ctx) }()
+	go func() {
+		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(cache), log); err != nil {
+			errc <- err
+		}
+	}()
 	// SIGHUP must not kill the server, as it would by default; reloading
 	// comes with live editing.
 	hup := make(chan os.Signal, 1)
@@ -217,27 +224,27 @@ func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
 
 // newResolver builds the recursive resolver, or returns nil when no client
 // network is allowed recursion.
-func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (server.Recursor, error) {
+func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (server.Recursor, *resolver.Cache, error) {
 	rc := c.Resolver
 	if len(rc.AllowPrefixes) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var hints []dns.RR
 	if rc.RootHints != "" {
 		var err error
 		if hints, err = resolver.LoadHints(rc.RootHints); err != nil {
-			return nil, fmt.Errorf("resolver.root_hints: %w", err)
+			return nil, nil, fmt.Errorf("resolver.root_hints: %w", err)
 		}
 	}
 	now := time.Now
 	if c.TestFaketime {
 		path := os.Getenv("FAKETIME_TIMESTAMP_FILE")
 		if path == "" {
-			return nil, errors.New("test_faketime: FAKETIME_TIMESTAMP_FILE is not set")
+			return nil, nil, errors.New("test_faketime: FAKETIME_TIMESTAMP_FILE is not set")
 		}
 		fake, err := clock.NewFakeTimeFile(path, nil)
 		if err != nil {
-			return nil, fmt.Errorf("test_faketime: %w", err)
+			return nil, nil, fmt.Errorf("test_faketime: %w", err)
 		}
 		now = fake.Now
 		log.Warn("test_faketime: the resolver's clock comes from a file", "file", path, "now", now())
@@ -265,5 +272,5 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		Now:                now,
 	}, resolver.NetExchanger{}, cache, log, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
-	return r, nil
+	return r, cache, nil
 }

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/resolver"
+)
+
+func newCacheCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "cache", Args: cobra.ArbitraryArgs, RunE: groupRunE,
+		Short: "Look into and flush the running server's resolver cache"}
+	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "stats",
+			Short: "Show the cache's size and hit counts",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				body, err := g.control(cmd, http.MethodGet, "/v1/cache/stats")
+				if err != nil {
+					return err
+				}
+				if g.json {
+					_, err := g.stdout.Write(body)
+					return err
+				}
+				var st resolver.CacheStats
+				if err := json.Unmarshal(body, &st); err != nil {
+					return fmt.Errorf("control API: %w", err)
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "entries:\t%d\n", st.Entries)
+				fmt.Fprintf(tw, "bytes:\t%d\n", st.Bytes)
+				fmt.Fprintf(tw, "hits:\t%d (stale %d)\n", st.Hits, st.StaleHits)
+				fmt.Fprintf(tw, "misses:\t%d\n", st.Misses)
+				fmt.Fprintf(tw, "rrset hits / misses:\t%d / %d\n", st.RRsetHits, st.RRsetMisses)
+				fmt.Fprintf(tw, "evictions:\t%d\n", st.Evictions)
+				fmt.Fprintf(tw, "expired:\t%d\n", st.Expired)
+				return tw.Flush()
+			},
+		},
+		&cobra.Command{
+			Use:   "dump",
+			Short: "Print every cached entry with its remaining TTL",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				body, err := g.control(cmd, http.MethodGet, "/v1/cache/dump")
+				if err != nil {
+					return err
+				}
+				_, err = g.stdout.Write(body)
+				return err
+			},
+		},
+		&cobra.Command{
+			Use:   "flush [NAME]",
+			Short: "Remove everything, or everything at and below NAME, from the cache",
+			Args:  cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				path := "/v1/cache/flush"
+				if len(args) == 1 {
+					path += "?name=" + url.QueryEscape(args[0])
+				}
+				body, err := g.control(cmd, http.MethodPost, path)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					_, err := g.stdout.Write(body)
+					return err
+				}
+				var r struct {
+					Flushed string `json:"flushed"`
+					Removed int64  `json:"removed"`
+				}
+				if err := json.Unmarshal(body, &r); err != nil {
+					return fmt.Errorf("control API: %w", err)
+				}
+				fmt.Fprintf(g.stdout, "flushed %s: %d entries removed\n", r.Flushed, r.Removed)
+				return nil
+			},
+		},
+	)
+	return cmd
+}
+
+// control calls the running server's control API.
+func (g *globals) control(cmd *cobra.Command, method, path string) ([]byte, error) {
+	c, err := g.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.TODO()
+	}
+	return control.NewClient(filepath.Join(c.DataDir, control.SocketName)).Do(ctx, method, path)
+}

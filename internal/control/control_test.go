@@ -1,0 +1,76 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/resolver"
+)
+
+func serve(t *testing.T, cache *resolver.Cache) *Client {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), SocketName)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, path, Handler(cache), slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	for i := 0; ; i++ {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatal("the control socket did not appear")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want 0600", st.Mode().Perm())
+	}
+	return NewClient(path)
+}
+
+func TestCacheAPI(t *testing.T) {
+	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20})
+	rr, _ := dns.NewRR("www.example.org. 300 IN A 192.0.2.1")
+	cache.PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	c := serve(t, cache)
+	ctx := context.Background()
+	body, err := c.Do(ctx, "GET", "/v1/cache/stats")
+	if err != nil || !strings.Contains(string(body), `"Entries": 1`) {
+		t.Fatalf("stats: %v %s", err, body)
+	}
+	if body, err = c.Do(ctx, "GET", "/v1/cache/dump"); err != nil || !strings.Contains(string(body), "www.example.org.") {
+		t.Fatalf("dump: %v %s", err, body)
+	}
+	if body, err = c.Do(ctx, "POST", "/v1/cache/flush?name=example.org"); err != nil || !strings.Contains(string(body), `"removed": 1`) {
+		t.Fatalf("flush: %v %s", err, body)
+	}
+	if _, err = c.Do(ctx, "GET", "/v1/cache/flush"); err == nil {
+		t.Error("flush answered a GET")
+	}
+}
+
+func TestNoCacheAndNoServer(t *testing.T) {
+	c := serve(t, nil)
+	if _, err := c.Do(context.Background(), "GET", "/v1/cache/stats"); err == nil || !strings.Contains(err.Error(), "recursion is off") {
+		t.Errorf("stats without a cache: %v", err)
+	}
+	_, err := NewClient(filepath.Join(t.TempDir(), SocketName)).Do(context.Background(), "GET", "/v1/cache/stats")
+	if !errors.Is(err, ErrNoServer) {
+		t.Errorf("no server: %v, want ErrNoServer", err)
+	}
+}
