@@ -86,7 +86,7 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 			}
 		}
 	}
-	r.stats.LimitHits.Add(1)
+	r.stats.Limits[LimitReferrals].Add(1)
 	return lookupResult{err: fmt.Errorf("%w: more than %d referrals for %s", ErrLimit, r.cfg.MaxReferrals, name)}
 }
 
@@ -163,7 +163,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				return nil, 0, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
 			}
 			if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
-				r.stats.LimitHits.Add(1)
+				r.stats.Limits[LimitUpstreamQueries].Add(1)
 				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
 			}
 			resp, err := r.query(ctx, s, name, qtype, false)
@@ -257,7 +257,7 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 			continue
 		}
 		if b.nsLookups++; b.nsLookups > r.cfg.MaxNSLookups {
-			r.stats.LimitHits.Add(1)
+			r.stats.Limits[LimitNSLookups].Add(1)
 			break
 		}
 		for _, t := range r.addrTypes() {
@@ -529,7 +529,7 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 	var lastErr error
 	for _, s := range r.infra.order(servers) {
 		if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
-			r.stats.LimitHits.Add(1)
+			r.stats.Limits[LimitUpstreamQueries].Add(1)
 			return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
 		}
 		resp, err := r.query(ctx, s, name, qtype, true)

@@ -262,11 +262,15 @@ func TestResolveFailures(t *testing.T) {
 func TestLimits(t *testing.T) {
 	f, hints := hierarchy(t)
 	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20})
+	stats := &resolver.Stats{}
 	r := resolver.New(resolver.Config{RootHints: hints, QueryTimeout: 50 * time.Millisecond, MaxUpstreamQueries: 2},
-		f, cache, nil, nil)
+		f, cache, nil, stats)
 	res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
 	if !errors.Is(res.Err, resolver.ErrLimit) {
 		t.Fatalf("err %v, want the upstream-query limit", res.Err)
+	}
+	if n := stats.Limits[resolver.LimitUpstreamQueries].Load(); n != 1 {
+		t.Fatalf("upstream-query limit counted %d times, want 1", n)
 	}
 }
 

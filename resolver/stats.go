@@ -9,12 +9,25 @@ import (
 	"github.com/miekg/dns"
 )
 
+// Limit names one of the work limits of a resolution.
+type Limit int
+
+// The limits counted in Stats.Limits.
+const (
+	LimitReferrals       Limit = iota // Config.MaxReferrals
+	LimitUpstreamQueries              // Config.MaxUpstreamQueries
+	LimitNSLookups                    // Config.MaxNSLookups
+)
+
+// LimitNames are the metric label values of the limits.
+var LimitNames = [...]string{"referrals", "upstream_queries", "ns_lookups"}
+
 // Stats counts what the resolver does; the metrics layer reads it.
 type Stats struct {
 	CacheHits       atomic.Uint64
 	CacheMisses     atomic.Uint64
-	LimitHits       atomic.Uint64
-	UpstreamUDP     atomic.Uint64 // queries sent
+	Limits          [3]atomic.Uint64 // by Limit: resolutions a limit stopped or cut short
+	UpstreamUDP     atomic.Uint64    // queries sent
 	UpstreamTCP     atomic.Uint64
 	UpstreamTimeout atomic.Uint64
 	UpstreamError   atomic.Uint64 // network errors other than timeouts, and mismatched answers

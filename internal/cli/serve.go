@@ -250,7 +250,10 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		log.Warn("test_faketime: the resolver's clock comes from a file", "file", path, "now", now())
 	}
 	stats := &resolver.Stats{}
-	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: int64(rc.CacheMB) << 20, Now: now})
+	cache := resolver.NewCache(resolver.CacheConfig{
+		MaxBytes: int64(rc.CacheMB) << 20, Now: now,
+		MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, MaxNegativeTTL: rc.MaxNegativeTTL,
+	})
 	metrics.RegisterResolver(reg, stats, cache)
 	r := resolver.New(resolver.Config{
 		RootHints:          hints,

@@ -79,6 +79,9 @@ type ResolverConfig struct {
 	MaxNSLookups       int           `mapstructure:"max_ns_lookups"`
 	MaxInFlight        int           `mapstructure:"max_in_flight"`
 	CacheMB            int           `mapstructure:"cache_mb"`
+	MinTTL             time.Duration `mapstructure:"min_ttl"`
+	MaxTTL             time.Duration `mapstructure:"max_ttl"`
+	MaxNegativeTTL     time.Duration `mapstructure:"max_negative_ttl"`
 	UpstreamIPv4       bool          `mapstructure:"upstream_ipv4"`
 	UpstreamIPv6       bool          `mapstructure:"upstream_ipv6"`
 	QueryLoopback      bool          `mapstructure:"query_loopback"`
@@ -268,6 +271,15 @@ func (c *Config) Validate() error {
 	r.Forwards = zoneServers("resolver.forward", r.Forward, bad)
 	if !r.UpstreamIPv4 && !r.UpstreamIPv6 {
 		bad("resolver.upstream_ipv4", r.UpstreamIPv4, "resolver.upstream_ipv4 and resolver.upstream_ipv6 cannot both be false")
+	}
+	if r.MinTTL < 0 || r.MinTTL > time.Hour {
+		bad("resolver.min_ttl", r.MinTTL, "must be between 0s and 1h")
+	}
+	if r.MaxTTL < time.Second || r.MaxTTL < r.MinTTL || r.MaxTTL > 7*24*time.Hour {
+		bad("resolver.max_ttl", r.MaxTTL, "must be between resolver.min_ttl (and 1s) and 168h")
+	}
+	if r.MaxNegativeTTL < time.Second || r.MaxNegativeTTL > 24*time.Hour {
+		bad("resolver.max_negative_ttl", r.MaxNegativeTTL, "must be between 1s and 24h")
 	}
 	if r.CacheMB < 0 || r.CacheMB > 1<<20 {
 		bad("resolver.cache_mb", r.CacheMB, "must be between 0 and 1048576")

@@ -147,7 +147,8 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 	reg.MustRegister(
 		counter("cache_hits_total", "Questions answered from the resolver cache.", &st.CacheHits),
 		counter("cache_misses_total", "Questions not in the resolver cache.", &st.CacheMisses),
-		counter("limit_hits_total", "Resolutions stopped by a limit (referrals, upstream queries, name-server lookups).", &st.LimitHits),
+		&limitCollector{st: st, desc: prometheus.NewDesc(Namespace+"_resolver_limit_hits_total",
+			"Resolutions stopped or cut short by a work limit, by limit.", []string{"limit"}, nil)},
 		counter("upstream_timeouts_total", "Upstream queries that timed out.", &st.UpstreamTimeout),
 		counter("upstream_errors_total", "Upstream queries that failed otherwise or got a mismatched answer.", &st.UpstreamError),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_entries", Help: "Entries in the resolver cache."},
@@ -210,4 +211,18 @@ func (o *resolverObserver) Resolution(d time.Duration, err error) {
 		}
 	}
 	o.failures.WithLabelValues(label).Inc()
+}
+
+// limitCollector reports the work-limit counters by limit.
+type limitCollector struct {
+	st   *resolver.Stats
+	desc *prometheus.Desc
+}
+
+func (c *limitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *limitCollector) Collect(ch chan<- prometheus.Metric) {
+	for i, name := range resolver.LimitNames {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.Limits[i].Load()), name)
+	}
 }
