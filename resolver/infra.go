@@ -39,6 +39,22 @@ func (in *infra) observe(s server, rtt time.Duration) {
 	in.srtt[s] = (7*old + 3*rtt) / 10
 }
 
+// maxBackoff caps the RTT charged to a server that keeps failing.
+const maxBackoff = 120 * time.Second
+
+// failed charges a server that timed out or answered uselessly: at least
+// base, doubling with each failure in a row (exponential backoff), so a
+// dead server sinks behind every other and is tried again only when they
+// fail too. A good answer (observe) brings it back gradually.
+func (in *infra) failed(s server, base time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.srtt) >= maxInfra {
+		clear(in.srtt)
+	}
+	in.srtt[s] = min(max(2*in.srtt[s], base), maxBackoff)
+}
+
 // order sorts servers by smoothed RTT, ties in random order.
 func (in *infra) order(ss []server) []server {
 	out := slices.Clone(ss)

@@ -175,7 +175,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				return resp, kind, nil
 			}
 			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
-			r.infra.observe(s, r.penalty()) // a lame server goes to the back
+			r.infra.failed(s, r.penalty()) // a lame server goes to the back
 		}
 		if resolved {
 			break
@@ -305,7 +305,7 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 		cancel()
 		r.stats.countUpstream(tcp, resp, err)
 		if err != nil {
-			r.infra.observe(s, r.penalty())
+			r.infra.failed(s, r.penalty())
 			return nil, err
 		}
 		r.infra.observe(s, rtt)
@@ -545,7 +545,7 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 			r.putMsg(name, qtype, resp.Rcode, nil, soa)
 			return lookupResult{rcode: resp.Rcode, ns: soa}
 		}
-		r.infra.observe(s, r.penalty())
+		r.infra.failed(s, r.penalty())
 		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
 	}
 	if lastErr == nil {
