@@ -156,6 +156,23 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (res 
 		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
 	}
 	b := &budget{}
+	res, _ = r.follow(name, qtype, func(n string) (lookupResult, bool) {
+		return r.lookup(ctx, b, n, qtype), true
+	})
+	return res
+}
+
+// Cached answers (name, qtype) from the cache alone, following CNAMEs
+// through it; ok is false if any step is not cached. It never waits, so a
+// server can call it on its socket's goroutine.
+func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
+	return r.follow(name, qtype, func(n string) (lookupResult, bool) { return r.fromCache(n, qtype) })
+}
+
+// follow answers name, and the targets of the CNAMEs met on the way, with
+// step; ok is false when a step is. A chain that loops or outgrows
+// MaxCNAMEChain is a SERVFAIL.
+func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupResult, bool)) (Result, bool) {
 	var chain []dns.RR
 	seen := map[string]bool{}
 	name = dns.Fqdn(name)
@@ -165,30 +182,12 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (res 
 			break
 		}
 		seen[key] = true
-		lr := r.lookup(ctx, b, name, qtype)
-		if lr.err != nil {
-			return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: lr.err}
-		}
-		chain = append(chain, lr.answer...)
-		target := cnameTarget(lr.answer, name)
-		if target == "" || qtype == dns.TypeCNAME || qtype == dns.TypeANY || hasType(lr.answer, name, qtype) {
-			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns}
-		}
-		name = target
-	}
-	return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: ErrCNAMEChain}
-}
-
-// Cached answers (name, qtype) from the cache alone, following CNAMEs
-// through it; ok is false if any step is not cached. It never waits, so a
-// server can call it on its socket's goroutine.
-func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
-	var chain []dns.RR
-	name = dns.Fqdn(name)
-	for range r.cfg.MaxCNAMEChain + 1 {
-		lr, ok := r.fromCache(name, qtype)
+		lr, ok := step(name)
 		if !ok {
 			return Result{}, false
+		}
+		if lr.err != nil {
+			return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: lr.err}, true
 		}
 		chain = append(chain, lr.answer...)
 		target := cnameTarget(lr.answer, name)
@@ -197,7 +196,7 @@ func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
 		}
 		name = target
 	}
-	return Result{}, false
+	return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: ErrCNAMEChain}, true
 }
 
 // fromCache answers one name from the cache: its own RRset, a CNAME, or a
