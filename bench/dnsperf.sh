@@ -5,20 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 NAMES=${NAMES:-100000}
-BIN=${BIN:-bin/sovdns}
-for t in dnsperf nsd taskset; do
-  command -v "$t" >/dev/null || { echo "bench: $t is not installed (apt-get install dnsperf nsd util-linux)" >&2; exit 1; }
-done
-[ -x "$BIN" ] || { echo "bench: build $BIN first (make build)" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NEED="dnsperf nsd taskset dig"
+. bench/common.sh
 
 go run ./bench/gen -names "$NAMES" -out "$work"
 zone=bench.test.
@@ -57,13 +46,6 @@ start_sov() { # cpu-prefix env...
   env "$@" $pre "$BIN" serve --data-dir "$work/sovdns" --listen "127.0.0.1:$sov_port" \
      --metrics-listen "" --demo-zone=false --log-level warn >"$work/sovdns.log" 2>&1 & pids+=($!)
 }
-wait_up() { # port
-  for _ in $(seq 1 100); do
-    dig +time=1 +tries=1 -p "$1" @127.0.0.1 "$zone" SOA +short >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "bench: server on port $1 did not come up" >&2; return 1
-}
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 dnsperf_run() { # port prefix seconds
   $2 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$3" -c 8 -q 500 -T 1 2>&1 |
@@ -79,23 +61,23 @@ rows=()
 row() { rows+=("$(printf '%-34s %12.0f %8.2f' "$1" "$2" "$(awk -v s="$2" -v n="$3" 'BEGIN{print s/n}')")"); }
 
 # Pinned: NSD, then sovdns with each hot-path step switched on in turn.
-nsd_conf 1; start_nsd "$pin_srv"; wait_up "$nsd_port"
+nsd_conf 1; start_nsd "$pin_srv"; wait_up "$nsd_port" "$zone"
 nsd_pinned=$(measure "$nsd_port" "$pin_cli"); stop_all
 row "nsd (pinned, 1 server)" "$nsd_pinned" "$nsd_pinned"
 for variant in "plain:SOVDNS_RESPONSE_CACHE_MB=0 SOVDNS_UDP_BATCH=false" \
                "+response cache:SOVDNS_UDP_BATCH=false" \
                "+recvmmsg/sendmmsg (default):"; do
   name=${variant%%:*}; envs=${variant#*:}
-  start_sov "$pin_srv" $envs; wait_up "$sov_port"
+  start_sov "$pin_srv" $envs; wait_up "$sov_port" "$zone"
   q=$(measure "$sov_port" "$pin_cli"); stop_all
   row "sovdns pinned, $name" "$q" "$nsd_pinned"
 done
 
 # Unpinned: every process free to use both CPUs.
-nsd_conf "$(nproc)"; start_nsd ""; wait_up "$nsd_port"
+nsd_conf "$(nproc)"; start_nsd ""; wait_up "$nsd_port" "$zone"
 nsd_free=$(measure "$nsd_port" ""); stop_all
 row "nsd (unpinned, $(nproc) servers)" "$nsd_free" "$nsd_free"
-start_sov ""; wait_up "$sov_port"
+start_sov ""; wait_up "$sov_port" "$zone"
 q=$(measure "$sov_port" ""); stop_all
 row "sovdns unpinned (default)" "$q" "$nsd_free"
 

@@ -7,19 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 NAMES=${NAMES:-20000}
-BIN=${BIN:-bin/sovdns}
-for t in dnsperf unbound taskset; do
-  command -v "$t" >/dev/null || { echo "bench: $t is not installed" >&2; exit 1; }
-done
-[ -x "$BIN" ] || { echo "bench: build $BIN first (make build)" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NEED="dnsperf unbound taskset dig"
+. bench/common.sh
 
 # The authority: 127.0.0.2 serves the root and bench-tld., which holds the names.
 auth_port=$(free_port)
@@ -79,13 +69,6 @@ stub-zone:
   stub-addr: 127.0.0.2@$auth_port
 CONF
 
-wait_up() { # port
-  for _ in $(seq 1 100); do
-    dig +time=1 +tries=1 -p "$1" @127.0.0.1 bench-tld. SOA +short >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "bench: server on port $1 did not come up" >&2; return 1
-}
 run() { # port seconds
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$2" -c 8 -q 500 -T 1 2>&1 | awk '/Queries per second/ {print $4}'
 }
@@ -97,11 +80,11 @@ measure() { # pid-to-stop port
 }
 
 taskset -c 0 unbound -d -c "$work/unbound.conf" >"$work/unbound.log" 2>&1 & upid=$!; pids+=($upid)
-wait_up "$unb_port"
+wait_up "$unb_port" bench-tld.
 unbound_q=$(measure "$upid" "$unb_port")
 
 taskset -c 0 "$BIN" serve --data-dir "$work/resolver" --config "$work/sovdns.yaml" >"$work/sovdns.log" 2>&1 & spid=$!; pids+=($spid)
-wait_up "$sov_port"
+wait_up "$sov_port" bench-tld.
 sovdns_q=$(measure "$spid" "$sov_port")
 
 echo "warm-cache resolution, $NAMES names, ${SECONDS_PER_RUN}s runs after a 5s warm-up, pinned, $(unbound -V | head -1)"
