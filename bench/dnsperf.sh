@@ -41,9 +41,12 @@ sov_port=$(free_port)
 "$BIN" --data-dir "$work/sovdns" zone import --origin "$zone" "$work/bench.zone" >/dev/null
 
 start_nsd() { $1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!); }
+# An authoritative server only, as NSD is: recursion off, so questions with
+# RD for names below the zone's delegations get the referral.
+printf 'resolver:\n  allow: []\n' >"$work/sovdns.yaml"
 start_sov() { # cpu-prefix env...
   local pre=$1; shift
-  env "$@" $pre "$BIN" serve --data-dir "$work/sovdns" --listen "127.0.0.1:$sov_port" \
+  env "$@" $pre "$BIN" serve --config "$work/sovdns.yaml" --data-dir "$work/sovdns" --listen "127.0.0.1:$sov_port" \
      --metrics-listen "" --demo-zone=false --log-level warn >"$work/sovdns.log" 2>&1 & pids+=($!)
 }
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }

@@ -24,7 +24,8 @@ auth_port=$(free_port)
 for i in $(seq 0 $((NAMES - 1))); do printf 'h%d.bench-tld. A\n' "$i"; done >"$work/queries.txt"
 "$BIN" --data-dir "$work/auth" zone import --origin . "$work/root.zone" >/dev/null
 "$BIN" --data-dir "$work/auth" zone import "$work/tld.zone" >/dev/null
-"$BIN" serve --data-dir "$work/auth" --listen "127.0.0.2:$auth_port" --metrics-listen "" --demo-zone=false --log-level warn \
+printf 'resolver:\n  allow: []\n' >"$work/auth.yaml" # the authority never recurses
+"$BIN" serve --config "$work/auth.yaml" --data-dir "$work/auth" --listen "127.0.0.2:$auth_port" --metrics-listen "" --demo-zone=false --log-level warn \
   >"$work/auth.log" 2>&1 & pids+=($!)
 
 printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work/hints"
