@@ -157,25 +157,28 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 			func() float64 { return float64(cache.Stats().Bytes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_evictions_total", Help: "Resolver cache entries evicted for room."},
 			func() float64 { return float64(cache.Stats().Evictions) }),
-		&upstreamCollector{st: st, desc: prometheus.NewDesc(Namespace+"_resolver_upstream_queries_total",
-			"Upstream queries sent, by transport, and answers by response code.", []string{"transport", "rcode"}, nil)},
+		&upstreamCollector{st: st,
+			queries: prometheus.NewDesc(Namespace+"_resolver_upstream_queries_total",
+				"Upstream queries sent, by transport.", []string{"transport"}, nil),
+			responses: prometheus.NewDesc(Namespace+"_resolver_upstream_responses_total",
+				"Upstream answers received, by response code.", []string{"rcode"}, nil)},
 	)
 }
 
 // upstreamCollector reports the upstream counters with bounded labels.
 type upstreamCollector struct {
-	st   *resolver.Stats
-	desc *prometheus.Desc
+	st                 *resolver.Stats
+	queries, responses *prometheus.Desc
 }
 
-func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.queries; ch <- c.responses }
 
 func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamUDP.Load()), "udp", "all")
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamTCP.Load()), "tcp", "all")
+	ch <- prometheus.MustNewConstMetric(c.queries, prometheus.CounterValue, float64(c.st.UpstreamUDP.Load()), "udp")
+	ch <- prometheus.MustNewConstMetric(c.queries, prometheus.CounterValue, float64(c.st.UpstreamTCP.Load()), "tcp")
 	for rc := range c.st.UpstreamRcode {
 		if name, ok := dns.RcodeToString[rc]; ok {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.st.UpstreamRcode[rc].Load()), "any", name)
+			ch <- prometheus.MustNewConstMetric(c.responses, prometheus.CounterValue, float64(c.st.UpstreamRcode[rc].Load()), name)
 		}
 	}
 }
