@@ -146,6 +146,9 @@ func Load(file string, flags *pflag.FlagSet) (Config, error) {
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	// An empty variable counts: SOVDNS_RESOLVER_ALLOW= turns recursion off,
+	// SOVDNS_METRICS_LISTEN= turns metrics off.
+	v.AllowEmptyEnv(true)
 	if flags != nil {
 		for name, key := range FlagKeys {
 			if f := flags.Lookup(name); f != nil {

@@ -319,3 +319,16 @@ func TestStubAndForwardZones(t *testing.T) {
 		t.Errorf("forward . = %s", got)
 	}
 }
+
+func TestEmptyEnvironmentValues(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("SOVDNS_RESOLVER_ALLOW", "")
+	t.Setenv("SOVDNS_METRICS_LISTEN", "")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Resolver.AllowPrefixes) != 0 || c.Metrics.Listen != "" {
+		t.Errorf("allow %v, metrics %q: want both empty", c.Resolver.AllowPrefixes, c.Metrics.Listen)
+	}
+}
