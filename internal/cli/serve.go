@@ -167,8 +167,9 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	}
 	go func() { errc <- srv.Run(ctx) }()
 	go func() {
+		// The control socket is an aid: without it DNS is still served.
 		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(cache), log); err != nil {
-			errc <- err
+			log.Error("control socket unavailable: sovdns cache commands cannot reach this server", "err", err)
 		}
 	}()
 	// SIGHUP must not kill the server, as it would by default; reloading
