@@ -199,7 +199,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 
 func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int, fast bool, fq *fastQuery) []byte {
 	req := new(dns.Msg)
-	if err := req.Unpack(in); err != nil || !countsMatch(in, req) {
+	if err := req.Unpack(in); err != nil || !countsMatch(in, req) || wireLen(in) != len(in) {
 		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
 		return formErr(in, out)
 	}

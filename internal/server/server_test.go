@@ -365,6 +365,14 @@ func TestProtocolErrors(t *testing.T) {
 			t.Fatalf("want FORMERR, got %x", r)
 		}
 	})
+	t.Run("trailing bytes formerr", func(t *testing.T) {
+		p := append(append([]byte(nil), good...), 0xde, 0xad)
+		r := rawUDP(t, ts.udp, p)
+		m := new(dns.Msg)
+		if r == nil || m.Unpack(r) != nil || m.Rcode != dns.RcodeFormatError {
+			t.Fatalf("want FORMERR, got %x", r)
+		}
+	})
 	t.Run("oversize datagram dropped", func(t *testing.T) {
 		p := append(append([]byte(nil), good...), make([]byte, 5000)...)
 		if r := rawUDP(t, ts.udp, p); r != nil {

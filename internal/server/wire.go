@@ -102,3 +102,47 @@ func patch(out, wire, in []byte, nameLen int) []byte {
 	copy(out[12:12+nameLen], in[12:12+nameLen])
 	return out
 }
+
+// wireLen walks a message's sections as its header counts them and returns
+// where the last record ends, or -1 if the message is shorter than that.
+// Anything after that point is trailing garbage (FORMERR).
+func wireLen(m []byte) int {
+	if len(m) < 12 {
+		return -1
+	}
+	off := 12
+	skipName := func() bool {
+		for off < len(m) {
+			l := int(m[off])
+			switch {
+			case l == 0:
+				off++
+				return true
+			case l&0xC0 == 0xC0:
+				off += 2
+				return off <= len(m)
+			case l&0xC0 != 0:
+				return false
+			}
+			off += 1 + l
+		}
+		return false
+	}
+	for range binary.BigEndian.Uint16(m[4:]) {
+		if !skipName() || off+4 > len(m) {
+			return -1
+		}
+		off += 4
+	}
+	rrs := int(binary.BigEndian.Uint16(m[6:])) + int(binary.BigEndian.Uint16(m[8:])) + int(binary.BigEndian.Uint16(m[10:]))
+	for range rrs {
+		if !skipName() || off+10 > len(m) {
+			return -1
+		}
+		off += 10 + int(binary.BigEndian.Uint16(m[off+8:]))
+		if off > len(m) {
+			return -1
+		}
+	}
+	return off
+}
