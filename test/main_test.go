@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -80,7 +79,10 @@ func runMain(m *testing.M) int {
 
 // goTool finds the go command that is running the tests.
 func goTool() string {
-	if root := runtime.GOROOT(); root != "" {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	if root := os.Getenv("GOROOT"); root != "" {
 		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
 			return p
 		}
