@@ -31,6 +31,7 @@ type builder struct {
 	origin    string
 	originKey string
 	byKey     map[string]*pending
+	nsec3     map[string]*pending // owners of NSEC3 records and their RRSIGs
 	errs      []error
 	zero      map[uint16]dns.RR // an rdata-less record per type, for noRdata
 }
@@ -114,10 +115,21 @@ func (b *builder) add(i int, rr dns.RR) {
 		b.fail(i, rr, fmt.Errorf("%w %s", ErrOutOfZone, b.origin))
 		return
 	}
-	p := b.byKey[key]
+	byKey := b.byKey
+	if isNSEC3(rr) {
+		if pk, _ := ParentKey(key); pk != b.originKey {
+			b.fail(i, rr, ErrNSEC3Owner)
+			return
+		}
+		if b.nsec3 == nil {
+			b.nsec3 = make(map[string]*pending)
+		}
+		byKey = b.nsec3
+	}
+	p := byKey[key]
 	if p == nil {
 		p = &pending{key: key, name: h.Name, first: i}
-		b.byKey[key] = p
+		byKey[key] = p
 	}
 	if sig, ok := rr.(*dns.RRSIG); ok {
 		for _, s := range p.sigs {
@@ -229,6 +241,18 @@ func (b *builder) noRdata(rr dns.RR) bool {
 	return dns.IsDuplicate(zero, rr)
 }
 
+// isNSEC3 reports whether rr is an NSEC3 record or a signature over one:
+// the records kept out of the name tree.
+func isNSEC3(rr dns.RR) bool {
+	switch r := rr.(type) {
+	case *dns.NSEC3:
+		return true
+	case *dns.RRSIG:
+		return r.TypeCovered == dns.TypeNSEC3
+	}
+	return false
+}
+
 func (b *builder) assemble() *Zone {
 	z := &Zone{Origin: b.origin, Key: b.originKey, nodes: make(map[string]*Node, len(b.byKey)+len(b.byKey)/8+1)}
 
@@ -277,6 +301,12 @@ func (b *builder) assemble() *Zone {
 		b.attachSigs(z.nodes[key], p)
 		z.count += len(p.sigs)
 	}
+	for i, n := range z.sorted {
+		if n.Get(dns.TypeNSEC) != nil {
+			z.nsecAt = append(z.nsecAt, int32(i))
+		}
+	}
+	b.assembleNSEC3(z)
 	if soa := z.Apex.Get(dns.TypeSOA); soa != nil {
 		z.SOA = soa.RRs[0].(*dns.SOA)
 	} else {
@@ -413,3 +443,33 @@ func (b *builder) attachSigs(n *Node, p *pending) {
 		set.Sigs = append(set.Sigs, rr)
 	}
 }
+
+// assembleNSEC3 makes the nodes of the NSEC3 owners, outside the tree,
+// sorted by hash label.
+func (b *builder) assembleNSEC3(z *Zone) {
+	if len(b.nsec3) == 0 {
+		return
+	}
+	z.nsec3 = make([]*Node, 0, len(b.nsec3))
+	for key, p := range b.nsec3 {
+		n := &Node{Name: p.name, Key: key, RRsets: p.sets, Parent: z.Apex}
+		for _, s := range p.sets {
+			z.count += len(s.RRs)
+			if s.Type != dns.TypeNSEC3 {
+				b.fail(p.first, s.RRs[0], ErrNSEC3Owner)
+			}
+		}
+		sortRRsets(n.RRsets)
+		b.attachSigs(n, p)
+		z.count += len(p.sigs)
+		z.nsec3 = append(z.nsec3, n)
+	}
+	slices.SortFunc(z.nsec3, func(x, y *Node) int { return strings.Compare(hashLabel(x.Key), hashLabel(y.Key)) })
+	z.nsec3h = make([]string, len(z.nsec3))
+	for i, n := range z.nsec3 {
+		z.nsec3h[i] = hashLabel(n.Key)
+	}
+}
+
+// hashLabel returns the first label of a lower-case wire key.
+func hashLabel(key string) string { return key[1 : 1+int(key[0])] }

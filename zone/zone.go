@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -66,6 +67,15 @@ type Zone struct {
 	sorted []*Node  // canonical order, apex first
 	ckeys  [][]byte // CanonicalKey of each node of sorted
 	count  int      // number of resource records
+
+	// nsecAt holds the indexes in sorted of the nodes that own an NSEC
+	// RRset, in canonical order: the NSEC chain.
+	nsecAt []int32
+	// nsec3 holds the owners of NSEC3 records, which are kept out of the
+	// name tree (RFC 5155 §7.2.8: they do not exist as names), sorted by
+	// their hash label; nsec3h holds those labels, lower-cased.
+	nsec3  []*Node
+	nsec3h []string
 }
 
 // Serial returns the zone's SOA serial.
@@ -146,16 +156,106 @@ func (z *Zone) WalkCanonical(fn func(ck []byte, n *Node) bool) {
 	}
 }
 
+// WalkAll is WalkCanonical over every owner of records, the owners of
+// NSEC3 records included, merged in canonical order.
+func (z *Zone) WalkAll(fn func(ck []byte, n *Node) bool) {
+	j := 0
+	var ck3 []byte
+	for i, n := range z.sorted {
+		for j < len(z.nsec3) {
+			if ck3 == nil {
+				ck3 = CanonicalKey(z.nsec3[j].Key)
+			}
+			if bytes.Compare(ck3, z.ckeys[i]) >= 0 {
+				break
+			}
+			if !fn(ck3, z.nsec3[j]) {
+				return
+			}
+			j, ck3 = j+1, nil
+		}
+		if !fn(z.ckeys[i], n) {
+			return
+		}
+	}
+	for ; j < len(z.nsec3); j++ {
+		if !fn(CanonicalKey(z.nsec3[j].Key), z.nsec3[j]) {
+			return
+		}
+	}
+}
+
 // Records returns every record of the zone in canonical order, the SOA first.
 func (z *Zone) Records() []dns.RR {
 	out := make([]dns.RR, 0, z.count)
-	for _, n := range z.sorted {
+	z.WalkAll(func(_ []byte, n *Node) bool {
 		for _, set := range n.RRsets {
 			out = append(out, set.RRs...)
 			out = append(out, set.Sigs...)
 		}
-	}
+		return true
+	})
 	return out
+}
+
+// LookupAny is Lookup that also finds the owners of NSEC3 records.
+func (z *Zone) LookupAny(key string) *Node {
+	if n := z.nodes[key]; n != nil {
+		return n
+	}
+	if p, ok := ParentKey(key); ok && p == z.Key && len(z.nsec3) > 0 {
+		h := strings.ToLower(key[1 : 1+int(key[0])])
+		if i, ok := slices.BinarySearch(z.nsec3h, h); ok {
+			return z.nsec3[i]
+		}
+	}
+	return nil
+}
+
+// Signed reports whether the zone holds a DNSKEY RRset at its apex and
+// an NSEC or NSEC3 chain: whether denial of existence can be proven.
+func (z *Zone) Signed() bool {
+	return z.Apex.Get(dns.TypeDNSKEY) != nil && (len(z.nsecAt) > 0 || len(z.nsec3) > 0)
+}
+
+// CoveringNSEC returns the node whose NSEC record covers or matches key:
+// the last owner of an NSEC in canonical order at or before key, wrapping
+// to the last one. It returns nil when the zone has no NSEC chain.
+func (z *Zone) CoveringNSEC(key string) *Node {
+	if len(z.nsecAt) == 0 {
+		return nil
+	}
+	ck := CanonicalKey(key)
+	i := sort.Search(len(z.nsecAt), func(i int) bool {
+		return bytes.Compare(z.ckeys[z.nsecAt[i]], ck) > 0
+	})
+	if i == 0 {
+		i = len(z.nsecAt)
+	}
+	return z.sorted[z.nsecAt[i-1]]
+}
+
+// NSEC3Nodes returns the owners of the zone's NSEC3 records in hash order.
+// The slice must not be modified.
+func (z *Zone) NSEC3Nodes() []*Node { return z.nsec3 }
+
+// FindNSEC3 returns the NSEC3 owner whose hash equals hash (matching), or
+// else the one that covers it: the last in hash order before it, wrapping
+// around. hash is the base32hex hash label in either case. It returns nil
+// when the zone has no NSEC3 records.
+func (z *Zone) FindNSEC3(hash string) (n *Node, match bool) {
+	if len(z.nsec3) == 0 {
+		return nil, false
+	}
+	h := strings.ToLower(hash)
+	i, ok := slices.BinarySearch(z.nsec3h, h)
+	if ok {
+		return z.nsec3[i], true
+	}
+	if i == 0 {
+		i = len(z.nsec3)
+	}
+	return z.nsec3[i-1], false
 }
 
 func sortRRsets(sets []RRset) {
