@@ -1,17 +1,13 @@
 package dnssec
 
 import (
-	"bytes"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sovdns/sovdns/internal/dnssectest"
 	"github.com/sovdns/sovdns/zone"
 )
 
@@ -111,59 +107,9 @@ func verifyAll(t *testing.T, z *zone.Zone, now time.Time) {
 	}
 }
 
-// externalVerify runs the independent verifiers over the zone, if they are
-// installed (CI installs them), and fails the test on any complaint.
 func externalVerify(t *testing.T, z *zone.Zone, now time.Time) {
 	t.Helper()
-	ran, complaints := runVerifiers(t, z.Origin, z.Records(), now)
-	for _, c := range complaints {
-		t.Error(c)
-	}
-	if ran == 0 && os.Getenv("CI") != "" {
-		t.Fatal("ldns-verify-zone and dnssec-verify are missing")
-	}
-}
-
-// runVerifiers writes rrs as a zone file and returns how many verifiers
-// ran and what those that failed said.
-func runVerifiers(t *testing.T, origin string, rrs []dns.RR, now time.Time) (int, []string) {
-	t.Helper()
-	var buf bytes.Buffer
-	csk := true
-	for _, rr := range rrs {
-		buf.WriteString(rr.String() + "\n")
-		if k, ok := rr.(*dns.DNSKEY); ok {
-			csk = csk && k.Flags&dns.SEP != 0
-		}
-	}
-	path := filepath.Join(t.TempDir(), "zone")
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ran := 0
-	var complaints []string
-	if _, err := exec.LookPath("ldns-verify-zone"); err == nil {
-		ran++
-		// -t: the time to check the signatures at.
-		out, err := exec.Command("ldns-verify-zone", "-t", now.Format("20060102150405"), path).CombinedOutput()
-		if err != nil {
-			complaints = append(complaints, fmt.Sprintf("ldns-verify-zone: %v\n%s", err, out))
-		}
-	}
-	if _, err := exec.LookPath("dnssec-verify"); err == nil {
-		ran++
-		// It checks against the real clock, and exits 0 on some usage
-		// errors with -q: read what it says.
-		args := []string{"-o", origin}
-		if csk {
-			args = append(args, "-z") // every record signed by a key with SEP set
-		}
-		out, err := exec.Command("dnssec-verify", append(args, path)...).CombinedOutput()
-		if err != nil || !bytes.Contains(out, []byte("Zone fully signed")) {
-			complaints = append(complaints, fmt.Sprintf("dnssec-verify: %v\n%s", err, out))
-		}
-	}
-	return ran, complaints
+	dnssectest.Verify(t, z.Origin, z.Records(), now)
 }
 
 // TestVerifiersCatchDamage makes sure the verifiers used above can fail:
@@ -187,7 +133,7 @@ func TestVerifiersCatchDamage(t *testing.T) {
 			break
 		}
 	}
-	ran, complaints := runVerifiers(t, z.Origin, rrs, t0)
+	ran, complaints := dnssectest.Run(t, z.Origin, rrs, t0)
 	if len(complaints) != ran {
 		t.Errorf("%d verifiers ran, %d found the damaged signature", ran, len(complaints))
 	}

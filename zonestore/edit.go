@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/zone"
 )
 
@@ -95,7 +96,31 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 		}
 	}
 
-	rrs, newSOA, err := applyChange(old, c)
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return res, err
+	}
+	signed := sg != nil && sg.Policy != nil
+	base := old.Records()
+	if signed {
+		// The editor changes the unsigned zone; the signer owns the rest.
+		for _, rr := range c.Add {
+			if t := rr.Header().Rrtype; dnssec.Managed(t) {
+				return res, fmt.Errorf("zone %s: %s %s: %w", origin, rr.Header().Name, dns.Type(t), dnssec.ErrManagedData)
+			}
+		}
+		for _, d := range c.Delete {
+			t := d.Type
+			if d.RR != nil {
+				t = d.RR.Header().Rrtype
+			}
+			if t != 0 && dnssec.Managed(t) {
+				return res, fmt.Errorf("zone %s: %s %s: %w", origin, d.Name, dns.Type(t), dnssec.ErrManagedData)
+			}
+		}
+		base = dnssec.Strip(old)
+	}
+	rrs, newSOA, err := applyChange(base, c)
 	if err != nil {
 		return res, err
 	}
@@ -113,7 +138,7 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("zone %s: change refused: %w", origin, err)
 	}
-	if sameRecords(old, z) {
+	if signed && sameData(old, z) || !signed && sameRecords(old, z) {
 		return res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
 	}
 
@@ -124,6 +149,17 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 			return err
 		}
 		nb := zb.Bucket(bucketNames)
+		if signed {
+			// Signed in the same transaction: the edit and its signatures
+			// land together or not at all.
+			if z, err = s.signZone(z, old, sg, s.opts.Now()); err != nil {
+				return err
+			}
+			if err := writeDiff(nb, old, z); err != nil {
+				return err
+			}
+			return zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now))
+		}
 		for key := range touched {
 			ck := storeKey(zone.CanonicalKey(key))
 			n := z.Lookup(key)
@@ -152,10 +188,9 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 	return res, nil
 }
 
-// applyChange returns the zone's records after c, without the SOA, and the
-// SOA that c adds, if any.
-func applyChange(old *zone.Zone, c Change) ([]dns.RR, *dns.SOA, error) {
-	all := old.Records()
+// applyChange returns the zone's records (all) after c, without the SOA,
+// and the SOA that c adds, if any.
+func applyChange(all []dns.RR, c Change) ([]dns.RR, *dns.SOA, error) {
 	keep := make([]dns.RR, 0, len(all)+len(c.Add))
 	hits := make([]int, len(c.Delete))
 	for _, rr := range all {
@@ -226,6 +261,93 @@ func sameRecords(a, b *zone.Zone) bool {
 		return true
 	})
 	return same
+}
+
+// sameData reports whether two versions of a zone hold the same data
+// apart from the SOA serial, DNSSEC records and signatures: whether an
+// edit of a signed zone changed anything.
+func sameData(a, b *zone.Zone) bool {
+	if a.Names() != b.Names() {
+		return false
+	}
+	same := true
+	a.Walk(func(na *zone.Node) bool {
+		nb := b.Lookup(na.Key)
+		if nb == nil {
+			same = false
+			return false
+		}
+		var sa, sb []zone.RRset
+		for _, set := range na.RRsets {
+			if !dnssec.Managed(set.Type) {
+				sa = append(sa, set)
+			}
+		}
+		for _, set := range nb.RRsets {
+			if !dnssec.Managed(set.Type) {
+				sb = append(sb, set)
+			}
+		}
+		if len(sa) != len(sb) {
+			same = false
+			return false
+		}
+		for i := range sa {
+			if sa[i].Type != sb[i].Type || !sameSet(sa[i].RRs, sb[i].RRs) {
+				same = false
+				return false
+			}
+		}
+		return true
+	})
+	return same
+}
+
+// writeDiff writes the names whose records differ between old and z, the
+// owners of NSEC3 records included, and deletes those z no longer has.
+func writeDiff(nb *bolt.Bucket, old, z *zone.Zone) error {
+	var err error
+	z.WalkAll(func(ck []byte, n *zone.Node) bool {
+		o := old.LookupAny(n.Key)
+		if o != nil && sameNode(o, n) {
+			return true
+		}
+		if n.Empty() {
+			if o != nil && !o.Empty() {
+				err = nb.Delete(storeKey(ck))
+			}
+			return err == nil
+		}
+		var val []byte
+		if val, err = encodeNode(nil, n, true); err == nil { // bbolt holds values until commit
+			err = nb.Put(storeKey(ck), val)
+		}
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	old.WalkAll(func(ck []byte, o *zone.Node) bool {
+		if !o.Empty() && z.LookupAny(o.Key) == nil {
+			err = nb.Delete(storeKey(ck))
+		}
+		return err == nil
+	})
+	return err
+}
+
+// sameNode reports whether two nodes hold the same records and signatures.
+func sameNode(a, b *zone.Node) bool {
+	if len(a.RRsets) != len(b.RRsets) {
+		return false
+	}
+	for i := range a.RRsets {
+		sa, sb := &a.RRsets[i], &b.RRsets[i]
+		if sa.Type != sb.Type || sa.TTL != sb.TTL || !dnssec.SameRRs(sa.RRs, sb.RRs) || !dnssec.SameRRs(sa.Sigs, sb.Sigs) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameSet reports whether x and y hold the same records with the same TTLs,

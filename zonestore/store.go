@@ -347,52 +347,21 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 			res.Bumped = true
 		}
 	}
-	now := s.opts.Now().UTC().Format(time.RFC3339)
+	now := s.opts.Now()
 	err = s.update(func(tx *bolt.Tx) error {
-		zs := tx.Bucket(bucketZones)
-		created := []byte(now)
-		if zb := zs.Bucket([]byte(z.Origin)); zb != nil {
-			if ib := zb.Bucket(bucketInfo); ib != nil && ib.Get(keyCreated) != nil {
-				created = append([]byte(nil), ib.Get(keyCreated)...)
-			}
-			if err := zs.DeleteBucket([]byte(z.Origin)); err != nil {
-				return err
-			}
-		}
-		zb, err := zs.CreateBucket([]byte(z.Origin))
-		if err != nil {
+		sg, err := readSigning(tx, z.Origin)
+		if err != nil && !errors.Is(err, ErrNoZone) {
 			return err
 		}
-		ib, err := zb.CreateBucket(bucketInfo)
-		if err != nil {
+		if sg == nil || sg.Policy == nil {
+			return writeZone(tx, z, now, false) // z is not served before the commit
+		}
+		// A signed zone: the file's own DNSSEC records give way to the
+		// signer's, made in this transaction.
+		if z, err = s.signZone(z, old, sg, now); err != nil {
 			return err
 		}
-		if err := ib.Put(keyCreated, created); err != nil {
-			return err
-		}
-		if err := ib.Put(keyUpdated, []byte(now)); err != nil {
-			return err
-		}
-		nb, err := zb.CreateBucket(bucketNames)
-		if err != nil {
-			return err
-		}
-		nb.FillPercent = 1 // keys arrive in order: pack pages full
-		// bbolt keeps the value slices until commit: values are cut from an
-		// arena that only grows (a reallocation leaves earlier values intact).
-		var arena []byte
-		z.WalkCanonical(func(ck []byte, n *zone.Node) bool {
-			if n.Empty() {
-				return true
-			}
-			start := len(arena)
-			arena, err = encodeNode(arena, n, false) // z is not served before the commit
-			if err == nil {
-				err = nb.Put(storeKey(ck), arena[start:len(arena):len(arena)])
-			}
-			return err == nil
-		})
-		return err
+		return writeZone(tx, z, now, true)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
@@ -401,6 +370,65 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 	s.cache[z.Origin] = z
 	s.publish(z.Origin, z)
 	return res, nil
+}
+
+// writeZone replaces the stored records of z's zone with z's, keeping the
+// zone's creation time and DNSSEC state.
+// shared says z may hold records of a zone being served (see encodeNode).
+func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
+	zs := tx.Bucket(bucketZones)
+	stamp := []byte(now.UTC().Format(time.RFC3339))
+	created := stamp
+	zb := zs.Bucket([]byte(z.Origin))
+	if zb == nil {
+		var err error
+		if zb, err = zs.CreateBucket([]byte(z.Origin)); err != nil {
+			return err
+		}
+	}
+	if ib := zb.Bucket(bucketInfo); ib != nil {
+		if c := ib.Get(keyCreated); c != nil {
+			created = append([]byte(nil), c...)
+		}
+		if err := zb.DeleteBucket(bucketInfo); err != nil {
+			return err
+		}
+	}
+	if zb.Bucket(bucketNames) != nil {
+		if err := zb.DeleteBucket(bucketNames); err != nil {
+			return err
+		}
+	}
+	ib, err := zb.CreateBucket(bucketInfo)
+	if err != nil {
+		return err
+	}
+	if err := ib.Put(keyCreated, created); err != nil {
+		return err
+	}
+	if err := ib.Put(keyUpdated, stamp); err != nil {
+		return err
+	}
+	nb, err := zb.CreateBucket(bucketNames)
+	if err != nil {
+		return err
+	}
+	nb.FillPercent = 1 // keys arrive in order: pack pages full
+	// bbolt keeps the value slices until commit: values are cut from an
+	// arena that only grows (a reallocation leaves earlier values intact).
+	var arena []byte
+	z.WalkAll(func(ck []byte, n *zone.Node) bool {
+		if n.Empty() {
+			return true
+		}
+		start := len(arena)
+		arena, err = encodeNode(arena, n, shared)
+		if err == nil {
+			err = nb.Put(storeKey(ck), arena[start:len(arena):len(arena)])
+		}
+		return err == nil
+	})
+	return err
 }
 
 // withSerial returns a copy of z whose SOA carries serial.

@@ -1,0 +1,508 @@
+package zonestore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/zone"
+)
+
+// A signed zone's DNSSEC state lives next to its records:
+//
+//	zones/<origin>/dnssec/policy      the dnssec.Policy as JSON; absent when signing is off
+//	zones/<origin>/dnssec/keys/<id>   one key, private half included (dnssec.MarshalKey)
+//
+// The database file is created mode 0640 in a 0750 directory; the keys
+// never leave it except as DNSKEY and DS records.
+var (
+	bucketDNSSEC = []byte("dnssec")
+	bucketKeys   = []byte("keys")
+	keyPolicy    = []byte("policy")
+)
+
+// Sentinels for DNSSEC operations; test with errors.Is.
+var (
+	ErrNotSigned     = errors.New("DNSSEC is not enabled for the zone")
+	ErrAlgorithmSwap = errors.New("the zone's keys use another algorithm; algorithm rollovers are not supported (disable DNSSEC, remove the DS at the parent, then enable with the new algorithm)")
+	ErrKeysExist     = errors.New("the zone already has keys")
+)
+
+type signing struct {
+	Policy *dnssec.Policy // nil: signing is off (keys may remain from before)
+	Keys   []*dnssec.Key
+}
+
+func readSigning(tx *bolt.Tx, origin string) (*signing, error) {
+	zb, err := zoneBucket(tx, origin)
+	if err != nil {
+		return nil, err
+	}
+	db := zb.Bucket(bucketDNSSEC)
+	if db == nil {
+		return nil, nil
+	}
+	sg := &signing{}
+	if v := db.Get(keyPolicy); v != nil {
+		p := dnssec.DefaultPolicy()
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, fmt.Errorf("%w: zone %s: DNSSEC policy: %w", ErrCorrupt, origin, err)
+		}
+		sg.Policy = &p
+	}
+	if kb := db.Bucket(bucketKeys); kb != nil {
+		err := kb.ForEach(func(k, v []byte) error {
+			key, err := dnssec.UnmarshalKey(v)
+			if err != nil {
+				return fmt.Errorf("%w: zone %s: key %s: %w", ErrCorrupt, origin, k, err)
+			}
+			sg.Keys = append(sg.Keys, key)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(sg.Keys, func(a, b *dnssec.Key) int { return a.Created.Compare(b.Created) })
+	return sg, nil
+}
+
+func writeSigning(tx *bolt.Tx, origin string, sg *signing) error {
+	zb, err := zoneBucket(tx, origin)
+	if err != nil {
+		return err
+	}
+	if zb.Bucket(bucketDNSSEC) != nil {
+		if err := zb.DeleteBucket(bucketDNSSEC); err != nil {
+			return err
+		}
+	}
+	db, err := zb.CreateBucket(bucketDNSSEC)
+	if err != nil {
+		return err
+	}
+	if sg.Policy != nil {
+		v, err := json.Marshal(sg.Policy)
+		if err != nil {
+			return err
+		}
+		if err := db.Put(keyPolicy, v); err != nil {
+			return err
+		}
+	}
+	kb, err := db.CreateBucket(bucketKeys)
+	if err != nil {
+		return err
+	}
+	for _, k := range sg.Keys {
+		v, err := dnssec.MarshalKey(k)
+		if err != nil {
+			return err
+		}
+		if err := kb.Put([]byte(k.ID()), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasManaged reports whether z holds records the signer makes.
+func hasManaged(z *zone.Zone) bool {
+	if len(z.NSEC3Nodes()) > 0 {
+		return true
+	}
+	found := false
+	z.Walk(func(n *zone.Node) bool {
+		for _, set := range n.RRsets {
+			if dnssec.Managed(set.Type) || len(set.Sigs) > 0 {
+				found = true
+				return false
+			}
+		}
+		return true
+	})
+	return found
+}
+
+// maxTTL returns the largest TTL of the zone's records.
+func maxTTL(z *zone.Zone) uint32 {
+	var m uint32
+	z.Walk(func(n *zone.Node) bool {
+		for _, set := range n.RRsets {
+			m = max(m, set.TTL)
+		}
+		return true
+	})
+	return m
+}
+
+func timing(z *zone.Zone) dnssec.Timing {
+	return dnssec.Timing{
+		KeyTTL: time.Duration(z.SOA.Hdr.Ttl) * time.Second,
+		MaxTTL: time.Duration(maxTTL(z)) * time.Second,
+	}
+}
+
+// signZone returns z signed under sg, keeping prev's signatures where it
+// may. z's own DNSSEC records, if any, are dropped first.
+func (s *Store) signZone(z, prev *zone.Zone, sg *signing, now time.Time) (*zone.Zone, error) {
+	unsigned := z
+	if hasManaged(z) {
+		var err error
+		if unsigned, err = zone.Build(z.Origin, dnssec.Strip(z)); err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
+		}
+	}
+	if err := sg.Policy.CheckZone(unsigned.SOA, max(maxTTL(unsigned), unsigned.SOA.Hdr.Ttl)); err != nil {
+		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
+	}
+	out, err := dnssec.Sign(dnssec.Input{Zone: unsigned, Prev: prev, Keys: sg.Keys, Policy: *sg.Policy, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: sign: %w", z.Origin, err)
+	}
+	s.opts.Logger.Debug("zone signed", "zone", z.Origin, "serial", out.Zone.Serial(),
+		"signatures_made", out.Made, "signatures_kept", out.Kept, "first_expiry", out.Earliest)
+	return out.Zone, nil
+}
+
+// loadSigning reads a zone's DNSSEC state outside a write.
+func (s *Store) loadSigning(origin string) (*signing, error) {
+	var sg *signing
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		sg, err = readSigning(tx, origin)
+		return err
+	})
+	return sg, err
+}
+
+// nextSerial returns z with its serial moved on by the serial policy.
+func (s *Store) nextSerial(z *zone.Zone) (*zone.Zone, error) {
+	return withSerial(z, NextSerial(z.Serial(), s.opts.SerialPolicy, s.opts.Now()))
+}
+
+// resign signs z (whose serial has been moved on) under sg and commits
+// it, rewriting the zone, with sg as the zone's new DNSSEC state.
+func (s *Store) resign(old, z *zone.Zone, sg *signing) (PutResult, error) {
+	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len(), Bumped: true}
+	now := s.opts.Now()
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		if sg.Policy != nil {
+			if z, err = s.signZone(z, old, sg, now); err != nil {
+				return err
+			}
+		} else if hasManaged(z) {
+			if z, err = zone.Build(z.Origin, dnssec.Strip(z)); err != nil {
+				return err
+			}
+		}
+		if err := writeZone(tx, z, now, true); err != nil {
+			return err
+		}
+		return writeSigning(tx, z.Origin, sg)
+	})
+	if err != nil {
+		return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
+	}
+	res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
+	s.cache[z.Origin] = z
+	s.publish(z.Origin, z)
+	return res, nil
+}
+
+// EnableDNSSEC signs the zone under p, with the keys it already has if
+// they fit the policy (see GenerateKeys), or new ones. On a zone already
+// signed it changes the policy (denial method, NSEC3 parameters, timers,
+// key split) and re-signs; the algorithm cannot change.
+func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.load(origin)
+	if err != nil {
+		return PutResult{}, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if sg == nil {
+		sg = &signing{}
+	}
+	if err := p.Check(); err != nil {
+		return PutResult{}, err
+	}
+	keys := usableKeys(sg.Keys, p)
+	if keys == nil {
+		if sg.Policy != nil && sg.Policy.Algorithm != p.Algorithm {
+			return PutResult{}, fmt.Errorf("zone %s: %w", origin, ErrAlgorithmSwap)
+		}
+		if keys, err = dnssec.InitialKeys(origin, p, s.opts.Now()); err != nil {
+			return PutResult{}, err
+		}
+	}
+	z, err := s.nextSerial(old)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return s.resign(old, z, &signing{Policy: &p, Keys: keys})
+}
+
+// usableKeys returns keys if they can sign under p: the algorithm matches
+// and there is an active key of each role p needs. Otherwise nil.
+func usableKeys(keys []*dnssec.Key, p dnssec.Policy) []*dnssec.Key {
+	var ksk, zsk bool
+	for _, k := range keys {
+		if k.DNSKEY.Algorithm != p.Algorithm {
+			return nil
+		}
+		if k.State != dnssec.StateActive {
+			continue
+		}
+		switch {
+		case k.Role == dnssec.RoleCSK && !p.SplitKeys:
+			ksk, zsk = true, true
+		case k.Role == dnssec.RoleKSK && p.SplitKeys:
+			ksk = true
+		case k.Role == dnssec.RoleZSK && p.SplitKeys:
+			zsk = true
+		}
+	}
+	if !ksk || !zsk {
+		return nil
+	}
+	return keys
+}
+
+// DisableDNSSEC removes the zone's signatures and chain. The keys are
+// kept, so that enabling again with the same algorithm matches the DS the
+// parent may still hold; remove that DS first, or the zone goes bogus.
+func (s *Store) DisableDNSSEC(origin string) (PutResult, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.load(origin)
+	if err != nil {
+		return PutResult{}, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if sg == nil || sg.Policy == nil {
+		return PutResult{}, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
+	}
+	z, err := s.nextSerial(old)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return s.resign(old, z, &signing{Keys: sg.Keys})
+}
+
+// GenerateKeys makes the initial keys for a zone that is not signed yet,
+// so that their DS can be looked at before EnableDNSSEC uses them.
+func (s *Store) GenerateKeys(origin string, p dnssec.Policy) ([]*dnssec.Key, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	var keys []*dnssec.Key
+	err := s.update(func(tx *bolt.Tx) error {
+		sg, err := readSigning(tx, origin)
+		if err != nil {
+			return err
+		}
+		if sg != nil && len(sg.Keys) > 0 {
+			return fmt.Errorf("zone %s: %w (see key list; key rollover replaces them)", origin, ErrKeysExist)
+		}
+		if keys, err = dnssec.InitialKeys(origin, p, s.opts.Now()); err != nil {
+			return err
+		}
+		return writeSigning(tx, origin, &signing{Keys: keys})
+	})
+	return keys, err
+}
+
+// Rollover starts a key rollover of the given role (dnssec.RoleZSK, or
+// dnssec.RoleKSK for the KSK or CSK) or, with next set, takes the next
+// operator-confirmed step of a KSK rollover. It re-signs the zone and
+// returns what happened in words.
+func (s *Store) Rollover(origin string, role dnssec.Role, next bool) (string, PutResult, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.load(origin)
+	if err != nil {
+		return "", PutResult{}, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return "", PutResult{}, err
+	}
+	if sg == nil || sg.Policy == nil {
+		return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
+	}
+	now := s.opts.Now()
+	var keys []*dnssec.Key
+	var msg string
+	if next {
+		if role == dnssec.RoleZSK {
+			return "", PutResult{}, fmt.Errorf("zone %s: a ZSK rollover moves on by itself as time passes: %w", origin, dnssec.ErrNoRollover)
+		}
+		if keys, msg, err = dnssec.ContinueRollover(sg.Keys, now); err != nil {
+			return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+		}
+	} else {
+		var nk *dnssec.Key
+		if keys, nk, err = dnssec.StartRollover(origin, *sg.Policy, sg.Keys, role, now); err != nil {
+			return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+		}
+		if nk.State == dnssec.StateDSPending {
+			msg = fmt.Sprintf("new %s %s: publish its DS at the parent next to the current one (sovdns dnssec ds %s), then run key rollover %s ksk --continue", nk.Role, nk.ID(), origin, origin)
+		} else {
+			msg = fmt.Sprintf("new ZSK %s published; it starts signing after the DNSKEY TTL and propagation delay", nk.ID())
+		}
+	}
+	z, err := s.nextSerial(old)
+	if err != nil {
+		return "", PutResult{}, err
+	}
+	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys})
+	return msg, res, err
+}
+
+// Maintain re-signs the zone if signatures are due for refresh or a
+// rollover step's time has come, and reports whether it did. Unsigned
+// zones are left alone.
+func (s *Store) Maintain(origin string) (bool, PutResult, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.load(origin)
+	if err != nil {
+		return false, PutResult{}, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil || sg == nil || sg.Policy == nil {
+		return false, PutResult{}, err
+	}
+	now := s.opts.Now()
+	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old), now)
+	first := dnssec.Earliest(old, now)
+	if !changed && !first.IsZero() && first.Sub(now) >= sg.Policy.Refresh.D() {
+		return false, PutResult{}, nil
+	}
+	z, err := s.nextSerial(old)
+	if err != nil {
+		return false, PutResult{}, err
+	}
+	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys})
+	return err == nil, res, err
+}
+
+// KeyInfo describes one key of a zone.
+type KeyInfo struct {
+	ID        string       `json:"id"`
+	Tag       uint16       `json:"tag"`
+	Algorithm uint8        `json:"algorithm"`
+	Role      dnssec.Role  `json:"role"`
+	State     dnssec.State `json:"state"`
+	Created   time.Time    `json:"created"`
+	Changed   time.Time    `json:"changed"`
+	DNSKEY    string       `json:"dnskey"`
+	DS        string       `json:"ds,omitempty"` // for keys whose DS belongs in the parent
+}
+
+// DNSSECStatus is a zone's signing state.
+type DNSSECStatus struct {
+	Zone   string         `json:"zone"`
+	Signed bool           `json:"signed"`
+	Policy *dnssec.Policy `json:"policy,omitempty"`
+	Keys   []KeyInfo      `json:"keys"`
+	// FirstExpiry is when the earliest signature expires; Left is how long
+	// that is from now, in seconds.
+	FirstExpiry time.Time `json:"first_expiry,omitzero"`
+	Left        int64     `json:"seconds_left"`
+	// Refresh is when the maintenance of a running server next re-signs.
+	Refresh time.Time `json:"next_refresh,omitzero"`
+	Steps   []string  `json:"next_steps,omitempty"`
+	// Guard is empty when the policy satisfies the expiry guard.
+	Guard string `json:"guard_violation,omitempty"`
+}
+
+// DNSSEC reports a zone's signing state.
+func (s *Store) DNSSEC(origin string) (DNSSECStatus, error) {
+	origin = zone.Fqdn(origin)
+	s.mu.Lock()
+	z, err := s.load(origin)
+	s.mu.Unlock()
+	if err != nil {
+		return DNSSECStatus{}, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return DNSSECStatus{}, err
+	}
+	st := DNSSECStatus{Zone: origin, Keys: []KeyInfo{}}
+	if sg == nil {
+		return st, nil
+	}
+	for _, k := range sg.Keys {
+		ki := KeyInfo{ID: k.ID(), Tag: k.Tag(), Algorithm: k.DNSKEY.Algorithm, Role: k.Role, State: k.State,
+			Created: k.Created, Changed: k.Changed, DNSKEY: k.DNSKEY.String()}
+		if k.InParent() {
+			ki.DS = k.DS().String()
+		}
+		st.Keys = append(st.Keys, ki)
+	}
+	if sg.Policy == nil {
+		return st, nil
+	}
+	now := s.opts.Now()
+	st.Signed, st.Policy = true, sg.Policy
+	st.FirstExpiry = dnssec.Earliest(z, now)
+	if !st.FirstExpiry.IsZero() {
+		st.Left = int64(st.FirstExpiry.Sub(now) / time.Second)
+		st.Refresh = st.FirstExpiry.Add(-sg.Policy.Refresh.D())
+	}
+	st.Steps = dnssec.NextSteps(*sg.Policy, sg.Keys, timing(z))
+	if err := sg.Policy.CheckZone(z.SOA, max(maxTTL(z), z.SOA.Hdr.Ttl)); err != nil {
+		st.Guard = err.Error()
+	}
+	return st, nil
+}
+
+// Signed reports whether DNSSEC is enabled for the zone.
+func (s *Store) Signed(origin string) (bool, error) {
+	sg, err := s.loadSigning(zone.Fqdn(origin))
+	return sg != nil && sg.Policy != nil, err
+}
+
+// DS returns the DS records the parent should hold for the zone, with the
+// given digest type (dns.SHA256 or dns.SHA384).
+func (s *Store) DS(origin string, digest uint8) ([]*dns.DS, error) {
+	origin = zone.Fqdn(origin)
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return nil, err
+	}
+	if sg == nil || len(sg.Keys) == 0 {
+		return nil, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
+	}
+	var out []*dns.DS
+	for _, k := range sg.Keys {
+		if k.InParent() {
+			out = append(out, k.DNSKEY.ToDS(digest))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,415 @@
+package zonestore_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/dnssectest"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// clock is a settable clock for the store.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+// checkSigned verifies every signature of z at now against its DNSKEY
+// RRset and that every authoritative RRset is signed by a key of each
+// given tag.
+func checkSigned(t *testing.T, z *zone.Zone, now time.Time, tags ...uint16) {
+	t.Helper()
+	keys := map[uint16]*dns.DNSKEY{}
+	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs {
+		keys[rr.(*dns.DNSKEY).KeyTag()] = rr.(*dns.DNSKEY)
+	}
+	z.WalkAll(func(_ []byte, n *zone.Node) bool {
+		for _, set := range n.RRsets {
+			if n.Cut != nil && !(n.IsCut() && (set.Type == dns.TypeDS || set.Type == dns.TypeNSEC)) {
+				continue
+			}
+			by := map[uint16]bool{}
+			for _, rr := range set.Sigs {
+				sig := rr.(*dns.RRSIG)
+				k := keys[sig.KeyTag]
+				if k == nil {
+					t.Errorf("%s %s: signed by %d, not in DNSKEY", n.Name, dns.Type(set.Type), sig.KeyTag)
+					continue
+				}
+				if err := sig.Verify(k, set.RRs); err != nil || !sig.ValidityPeriod(now) {
+					t.Errorf("%s %s: signature by %d: %v (valid now: %v)", n.Name, dns.Type(set.Type), sig.KeyTag, err, sig.ValidityPeriod(now))
+				}
+				by[sig.KeyTag] = true
+			}
+			if len(set.Sigs) == 0 {
+				t.Errorf("%s %s: not signed", n.Name, dns.Type(set.Type))
+			}
+			if set.Type == dns.TypeDNSKEY || set.Type == dns.TypeCDS || set.Type == dns.TypeCDNSKEY {
+				continue
+			}
+			for _, tag := range tags {
+				if !by[tag] {
+					t.Errorf("%s %s: not signed by %d", n.Name, dns.Type(set.Type), tag)
+				}
+			}
+		}
+		return true
+	})
+}
+
+func dnskeyTags(z *zone.Zone) map[uint16]bool {
+	out := map[uint16]bool{}
+	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs {
+		out[rr.(*dns.DNSKEY).KeyTag()] = true
+	}
+	return out
+}
+
+func nsec3Policy() dnssec.Policy {
+	p := dnssec.DefaultPolicy()
+	p.Denial = dnssec.DenialNSEC3
+	return p
+}
+
+// TestSignedEditsVerify signs a stored zone and edits it, checking each
+// version with the independent verifiers, for NSEC and NSEC3.
+func TestSignedEditsVerify(t *testing.T) {
+	optout := nsec3Policy()
+	optout.OptOut = true
+	optout.SplitKeys = true
+	for name, p := range map[string]dnssec.Policy{"nsec": dnssec.DefaultPolicy(), "nsec3": nsec3Policy(), "nsec3-optout": optout} {
+		t.Run(name, func(t *testing.T) {
+			clk := newClock()
+			path := filepath.Join(t.TempDir(), "data", "zones.db")
+			s := openAt(t, path, zonestore.Options{Now: clk.Now})
+			mustImport(t, s, baseZone)
+			res, err := s.EnableDNSSEC("example.", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Serial != 6 {
+				t.Errorf("serial after enabling = %d, want 6", res.Serial)
+			}
+			z := load(t, s, "example.")
+			dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+
+			edits := []zonestore.Change{
+				{Add: []dns.RR{mustRR(t, "new.example. 300 IN A 192.0.2.7")}},
+				{Add: []dns.RR{mustRR(t, "deep.x.y.example. 300 IN TXT \"ent\"")}},
+				{Delete: []zonestore.Deletion{{Name: "www.example.", Type: dns.TypeAAAA}}},
+				{Add: []dns.RR{mustRR(t, "www.example. 60 IN A 192.0.2.80")}}, // TTL change
+				{Add: []dns.RR{mustRR(t, "child.example. 3600 IN NS ns.child.example."), mustRR(t, "ns.child.example. 3600 IN A 192.0.2.9"),
+					mustRR(t, "child.example. 3600 IN DS 12345 13 2 0E4B4C5B4E4C4B5A0E4B4C5B4E4C4B5A0E4B4C5B4E4C4B5A0E4B4C5B4E4C4B5A")}},
+				{Delete: []zonestore.Deletion{{Name: "deep.x.y.example."}}},
+				{Delete: []zonestore.Deletion{{Name: "sub.example.", Type: dns.TypeNS}, {Name: "ns.sub.example."}}},
+			}
+			for i, c := range edits {
+				clk.Add(time.Minute)
+				res, err := s.Update("example.", c)
+				if err != nil {
+					t.Fatalf("edit %d: %v", i, err)
+				}
+				z := load(t, s, "example.")
+				if z != res.Zone {
+					t.Fatalf("edit %d: loaded zone is not the committed one", i)
+				}
+				dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+			}
+			// What was committed is what a fresh process reads back.
+			want := export(t, load(t, s, "example."))
+			s.Close()
+			s2 := openAt(t, path, zonestore.Options{Now: clk.Now})
+			if got := export(t, load(t, s2, "example.")); got != want {
+				t.Errorf("zone read back differs from the one committed")
+			}
+			if strings.Contains(want, "Private") {
+				t.Error("export shows private key material")
+			}
+		})
+	}
+}
+
+func TestSignedRefusesManagedEdits(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	if _, err := s.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	before := export(t, load(t, s, "example."))
+	for _, c := range []zonestore.Change{
+		{Add: []dns.RR{mustRR(t, "www.example. 60 IN NSEC a.example. A")}},
+		{Delete: []zonestore.Deletion{{Name: "example.", Type: dns.TypeDNSKEY}}},
+		{Delete: []zonestore.Deletion{{Name: "www.example.", Type: dns.TypeRRSIG}}},
+	} {
+		if _, err := s.Update("example.", c); !errors.Is(err, dnssec.ErrManagedData) {
+			t.Errorf("%v: err = %v, want ErrManagedData", c, err)
+		}
+	}
+	// A change that changes nothing is still no change.
+	if _, err := s.Update("example.", zonestore.Change{Add: []dns.RR{mustRR(t, "www.example. 3600 IN A 192.0.2.80")}}); !errors.Is(err, zonestore.ErrNoChange) {
+		t.Errorf("no-op edit: err = %v", err)
+	}
+	if after := export(t, load(t, s, "example.")); after != before {
+		t.Error("a refused edit changed the zone")
+	}
+}
+
+func TestExpiryGuard(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone) // SOA expire 1209600 (14 days)
+	p := dnssec.DefaultPolicy()
+	p.Validity = dnssec.Duration(10 * 24 * time.Hour)
+	p.Refresh = dnssec.Duration(7 * 24 * time.Hour)
+	if _, err := s.EnableDNSSEC("example.", p); !errors.Is(err, dnssec.ErrExpiryGuard) {
+		t.Fatalf("short refresh: err = %v, want ErrExpiryGuard", err)
+	}
+	if ok, _ := s.Signed("example."); ok {
+		t.Fatal("a refused policy was stored")
+	}
+	if _, err := s.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	before := export(t, load(t, s, "example."))
+	// An edit that raises the SOA expire past the refresh window is refused.
+	_, err := s.Update("example.", zonestore.Change{Add: []dns.RR{mustRR(t, "example. 3600 IN SOA ns1 hostmaster 100 7200 900 2419200 300")}})
+	if !errors.Is(err, dnssec.ErrExpiryGuard) {
+		t.Fatalf("SOA expire 28 days: err = %v, want ErrExpiryGuard", err)
+	}
+	if after := export(t, load(t, s, "example.")); after != before {
+		t.Error("a refused edit changed the zone")
+	}
+	st, err := s.DNSSEC("example.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Guard != "" || st.Left < int64((14*24*time.Hour).Seconds()) {
+		t.Errorf("status: guard %q, %d s left", st.Guard, st.Left)
+	}
+}
+
+func TestMaintainRefreshes(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	p := dnssec.DefaultPolicy()
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	if did, _, err := s.Maintain("example."); err != nil || did {
+		t.Fatalf("fresh zone: maintained %v, %v", did, err)
+	}
+	clk.Add(p.Validity.D() - p.Refresh.D())
+	did, res, err := s.Maintain("example.")
+	if err != nil || !did {
+		t.Fatalf("due zone: maintained %v, %v", did, err)
+	}
+	if res.Serial != 7 {
+		t.Errorf("serial %d, want 7", res.Serial)
+	}
+	st, err := s.DNSSEC("example.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Left < int64((p.Validity.D() - p.Jitter.D() - time.Minute).Seconds()) {
+		t.Errorf("after refresh only %d s left", st.Left)
+	}
+	checkSigned(t, res.Zone, clk.Now())
+	// Unsigned zones are left alone.
+	s2 := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s2, baseZone)
+	if did, _, err := s2.Maintain("example."); did || err != nil {
+		t.Errorf("unsigned zone: maintained %v, %v", did, err)
+	}
+}
+
+func TestZSKRollover(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	p := dnssec.DefaultPolicy()
+	p.SplitKeys = true
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	tagOf := func(role dnssec.Role, state dnssec.State) uint16 {
+		st, err := s.DNSSEC("example.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range st.Keys {
+			if k.Role == role && k.State == state {
+				return k.Tag
+			}
+		}
+		return 0
+	}
+	oldZSK := tagOf(dnssec.RoleZSK, dnssec.StateActive)
+	if _, _, err := s.Rollover("example.", dnssec.RoleZSK, false); err != nil {
+		t.Fatal(err)
+	}
+	newZSK := tagOf(dnssec.RoleZSK, dnssec.StatePublished)
+	z := load(t, s, "example.")
+	if !dnskeyTags(z)[newZSK] || !dnskeyTags(z)[oldZSK] {
+		t.Fatal("pre-published ZSK not in DNSKEY next to the old one")
+	}
+	checkSigned(t, z, clk.Now(), oldZSK)
+	if _, _, err := s.Rollover("example.", dnssec.RoleZSK, false); !errors.Is(err, dnssec.ErrRollover) {
+		t.Errorf("second rollover: err = %v", err)
+	}
+	// Before the DNSKEY TTL and propagation delay, nothing moves.
+	if did, _, _ := s.Maintain("example."); did {
+		t.Error("rollover stepped early")
+	}
+	clk.Add(time.Hour + p.PropagationDelay.D())
+	did, res, err := s.Maintain("example.")
+	if err != nil || !did {
+		t.Fatalf("maintain: %v %v", did, err)
+	}
+	checkSigned(t, res.Zone, clk.Now(), newZSK)
+	if !dnskeyTags(res.Zone)[oldZSK] || tagOf(dnssec.RoleZSK, dnssec.StateRetired) != oldZSK {
+		t.Error("retired ZSK left DNSKEY too early")
+	}
+	clk.Add(time.Hour + p.PropagationDelay.D()) // largest TTL 3600
+	if did, res, err = s.Maintain("example."); err != nil || !did {
+		t.Fatalf("maintain: %v %v", did, err)
+	}
+	if dnskeyTags(res.Zone)[oldZSK] {
+		t.Error("old ZSK still in DNSKEY after its signatures left caches")
+	}
+	checkSigned(t, res.Zone, clk.Now(), newZSK)
+}
+
+func TestKSKDoubleDSRollover(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	if _, err := s.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.DS("example.", dns.SHA256)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("DS = %v, %v", ds, err)
+	}
+	oldTag := ds[0].KeyTag
+	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, true); !errors.Is(err, dnssec.ErrNoRollover) {
+		t.Errorf("continue with no rollover: err = %v", err)
+	}
+	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ = s.DS("example.", dns.SHA256)
+	if len(ds) != 2 {
+		t.Fatalf("during double-DS: %d DS records, want 2", len(ds))
+	}
+	newTag := ds[0].KeyTag + ds[1].KeyTag - oldTag
+	z := load(t, s, "example.")
+	if dnskeyTags(z)[newTag] || len(z.Apex.Get(dns.TypeCDS).RRs) != 2 {
+		t.Error("new KSK must be in CDS only until the parent has its DS")
+	}
+	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, true); err != nil {
+		t.Fatal(err)
+	}
+	z = load(t, s, "example.")
+	if !dnskeyTags(z)[newTag] || dnskeyTags(z)[oldTag] {
+		t.Errorf("after the swap DNSKEY holds %v, want only %d", dnskeyTags(z), newTag)
+	}
+	checkSigned(t, z, clk.Now(), newTag)
+	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+	if ds, _ = s.DS("example.", dns.SHA256); len(ds) != 1 || ds[0].KeyTag != newTag {
+		t.Errorf("after the swap DS = %v", ds)
+	}
+	msg, _, err := s.Rollover("example.", dnssec.RoleKSK, true)
+	if err != nil || !strings.Contains(msg, "complete") {
+		t.Fatalf("final step: %q %v", msg, err)
+	}
+	if st, _ := s.DNSSEC("example."); len(st.Keys) != 1 {
+		t.Errorf("%d keys after the rollover, want 1", len(st.Keys))
+	}
+}
+
+func TestDisableKeepsKeys(t *testing.T) {
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "data", "zones.db")
+	s := openAt(t, path, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	if _, err := s.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	ds1, _ := s.DS("example.", dns.SHA256)
+	if _, err := s.DisableDNSSEC("example."); err != nil {
+		t.Fatal(err)
+	}
+	z := load(t, s, "example.")
+	if z.Apex.Get(dns.TypeDNSKEY) != nil || z.Apex.Get(dns.TypeSOA).Sigs != nil || len(z.NSEC3Nodes()) != 0 {
+		t.Fatal("disabled zone still holds DNSSEC records")
+	}
+	if _, err := s.DisableDNSSEC("example."); !errors.Is(err, zonestore.ErrNotSigned) {
+		t.Errorf("disable twice: %v", err)
+	}
+	// Edits of the unsigned zone do not sign it.
+	if _, err := s.Update("example.", zonestore.Change{Add: []dns.RR{mustRR(t, "n.example. 60 IN A 192.0.2.1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if load(t, s, "example.").Apex.Get(dns.TypeDNSKEY) != nil {
+		t.Fatal("edit signed a disabled zone")
+	}
+	if _, err := s.EnableDNSSEC("example.", nsec3Policy()); err != nil {
+		t.Fatal(err)
+	}
+	ds2, _ := s.DS("example.", dns.SHA256)
+	if len(ds2) != 1 || ds2[0].String() != ds1[0].String() {
+		t.Errorf("re-enabled with other keys: %v, was %v", ds2, ds1)
+	}
+	other := dnssec.DefaultPolicy()
+	other.Algorithm = dns.ED25519
+	if _, err := s.EnableDNSSEC("example.", other); !errors.Is(err, zonestore.ErrAlgorithmSwap) {
+		t.Errorf("algorithm change: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("database holding private keys has mode %v", fi.Mode().Perm())
+	}
+}
+
+// TestImportIntoSignedZone: a re-imported file, signed or not, comes out
+// signed by the zone's own keys.
+func TestImportIntoSignedZone(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	if _, err := s.EnableDNSSEC("example.", nsec3Policy()); err != nil {
+		t.Fatal(err)
+	}
+	exported := export(t, load(t, s, "example."))
+	for _, text := range []string{baseZone + "extra IN A 192.0.2.4\n", exported} {
+		if _, err := importText(s, text, true); err != nil {
+			t.Fatal(err)
+		}
+		z := load(t, s, "example.")
+		dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+	}
+}
