@@ -82,8 +82,9 @@ type answerer struct {
 	zs      *zone.Set
 	do      bool
 	res     Result
-	qname   string   // the question's name: where every chain starts
-	visited []string // CNAME chain, by lower-case key, for loop detection
+	qname   string       // the question's name: where every chain starts
+	visited []string     // CNAME chain, by lower-case key, for loop detection
+	proofs  []*zone.Node // NSEC and NSEC3 owners already in the authority section
 }
 
 // lookup answers name (its lower-case wire form is key) from z, appending to
@@ -113,26 +114,43 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 	}
 
 	if exact {
-		a.node(z, n, name, qtype, depth)
+		a.node(z, n, name, qtype, depth, key, nil)
 		return
 	}
 	// The closest encloser's wildcard child stands in for the name
 	// (RFC 4592 §3.3.1); an empty non-terminal as closest encloser blocks
 	// wildcards above it because the search stops here.
 	if w := n.Wildcard; w != nil {
-		a.node(z, w, name, qtype, depth)
+		a.node(z, w, name, qtype, depth, key, n)
 		return
 	}
 	a.negative(z, dns.RcodeNameError, KindNXDomain)
+	a.prove(z, proofNXDomain, key, n)
 }
 
-// node answers from an existing node (or a wildcard standing in for name).
-func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, depth int) {
+// node answers from an existing node, or from a wildcard standing in for
+// name, whose closest encloser is then ce. key is name's wire key.
+func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, depth int, key []byte, ce *zone.Node) {
 	synth := !strings.EqualFold(n.Name, name) // owner must be rewritten
+	nodata := func() {
+		a.negative(z, dns.RcodeSuccess, KindNoData)
+		if ce != nil {
+			a.prove(z, proofWildNoData, key, ce)
+		} else {
+			a.prove(z, proofNoData, key, n)
+		}
+	}
+	if ce != nil {
+		defer func() {
+			if a.res.Kind == KindAnswer {
+				a.prove(z, proofWildcard, key, ce)
+			}
+		}()
+	}
 	if qtype == dns.TypeANY {
 		// RFC 8482: one RRset is enough; CNAME first if there is one.
 		if len(n.RRsets) == 0 {
-			a.negative(z, dns.RcodeSuccess, KindNoData)
+			nodata()
 			return
 		}
 		set := &n.RRsets[0]
@@ -155,7 +173,7 @@ func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, d
 		a.follow(c.RRs[0].(*dns.CNAME).Target, qtype, depth+1)
 		return
 	}
-	a.negative(z, dns.RcodeSuccess, KindNoData)
+	nodata()
 }
 
 // follow continues a CNAME chain at target, in any zone held.
@@ -281,6 +299,8 @@ func (a *answerer) referral(z *zone.Zone, cut *zone.Node, first bool) {
 		if ds := cut.Get(dns.TypeDS); ds != nil && len(ds.Sigs) > 0 {
 			a.res.Ns = append(a.res.Ns, ds.RRs...)
 			a.res.Ns = append(a.res.Ns, ds.Sigs...)
+		} else {
+			a.prove(z, proofNoDS, []byte(cut.Key), cut)
 		}
 	}
 	a.glue(z, ns.RRs, true)

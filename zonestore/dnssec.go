@@ -488,9 +488,13 @@ func (s *Store) Signed(origin string) (bool, error) {
 }
 
 // DS returns the DS records the parent should hold for the zone, with the
-// given digest type (dns.SHA256 or dns.SHA384).
+// given digest type (dns.SHA256 or dns.SHA384) and the DNSKEY TTL.
 func (s *Store) DS(origin string, digest uint8) ([]*dns.DS, error) {
 	origin = zone.Fqdn(origin)
+	z, err := s.Load(origin)
+	if err != nil {
+		return nil, err
+	}
 	sg, err := s.loadSigning(origin)
 	if err != nil {
 		return nil, err
@@ -501,7 +505,9 @@ func (s *Store) DS(origin string, digest uint8) ([]*dns.DS, error) {
 	var out []*dns.DS
 	for _, k := range sg.Keys {
 		if k.InParent() {
-			out = append(out, k.DNSKEY.ToDS(digest))
+			ds := k.DNSKEY.ToDS(digest)
+			ds.Hdr.Ttl = z.SOA.Hdr.Ttl
+			out = append(out, ds)
 		}
 	}
 	return out, nil

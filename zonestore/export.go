@@ -15,7 +15,7 @@ func Export(w io.Writer, z *zone.Zone) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	fmt.Fprintf(bw, "; zone %s serial %d, %d records\n$ORIGIN %s\n", z.Origin, z.Serial(), z.Len(), z.Origin)
 	var err error
-	z.Walk(func(n *zone.Node) bool {
+	z.WalkAll(func(_ []byte, n *zone.Node) bool {
 		for _, set := range n.RRsets {
 			for _, rr := range set.RRs {
 				if _, err = fmt.Fprintln(bw, rr.String()); err != nil {

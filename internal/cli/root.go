@@ -122,6 +122,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(g),
 		newZoneCmd(g),
 		newRecordCmd(g),
+		newDNSSECCmd(g),
+		newKeyCmd(g),
 		newCacheCmd(g),
 		newCheckZoneCmd(g),
 		newCheckConfCmd(g),

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sovdns/sovdns/configs"
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
@@ -166,6 +167,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
 	go func() { errc <- srv.Run(ctx) }()
+	go maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
 	go func() {
 		// The control socket is an aid: without it DNS is still served.
 		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(cache), log); err != nil {

@@ -1,0 +1,384 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+func newDNSSECCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "dnssec", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "Sign zones: enable, disable, status, DS for the parent"}
+	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
+	cmd.AddCommand(newDNSSECEnableCmd(g), newDNSSECDisableCmd(g), newDNSSECStatusCmd(g), newDNSSECDSCmd(g))
+	return cmd
+}
+
+func newKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "A signed zone's keys: list, generate, rollover"}
+	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
+	cmd.AddCommand(newKeyListCmd(g), newKeyGenerateCmd(g), newKeyRolloverCmd(g))
+	return cmd
+}
+
+// policyFlags adds the signing-policy flags to fs.
+func policyFlags(fs *pflag.FlagSet) {
+	fs.String("algorithm", "13", "13 (ECDSAP256SHA256), 15 (ED25519) or 8 (RSASHA256)")
+	fs.Bool("split-keys", false, "sign with a KSK and a ZSK instead of one combined key (CSK)")
+	fs.Int("rsa-bits", 0, "RSA modulus size for algorithm 8 (2048..4096; 0: 2048)")
+	fs.Bool("nsec3", false, "deny existence with NSEC3 (RFC 5155) instead of NSEC")
+	fs.Uint16("iterations", 0, "NSEC3 extra iterations (RFC 9276: 0)")
+	fs.String("salt", "", "NSEC3 salt, hex (RFC 9276: none)")
+	fs.Bool("opt-out", false, "NSEC3 opt-out: unsigned delegations get no NSEC3 record")
+	fs.String("validity", "", "signature validity, e.g. 21d (default 21d)")
+	fs.String("refresh", "", "re-sign when less than this is left, e.g. 15d (default 15d)")
+	fs.String("jitter", "", "spread of signature expiry times (default 12h)")
+	fs.String("propagation-delay", "", "added to every rollover wait (default 1h)")
+}
+
+func parseAlgorithm(s string) (uint8, error) {
+	if n, err := strconv.ParseUint(s, 10, 8); err == nil {
+		return uint8(n), nil
+	}
+	if a, ok := dns.StringToAlgorithm[strings.ToUpper(s)]; ok {
+		return a, nil
+	}
+	return 0, fmt.Errorf("--algorithm %q: %w", s, dnssec.ErrAlgorithm)
+}
+
+// policyFrom applies the flags that were given to base.
+func policyFrom(fs *pflag.FlagSet, base dnssec.Policy) (dnssec.Policy, error) {
+	p := base
+	var err error
+	if fs.Changed("algorithm") {
+		v, _ := fs.GetString("algorithm")
+		if p.Algorithm, err = parseAlgorithm(v); err != nil {
+			return p, err
+		}
+	}
+	if fs.Changed("split-keys") {
+		p.SplitKeys, _ = fs.GetBool("split-keys")
+	}
+	if fs.Changed("rsa-bits") {
+		p.RSABits, _ = fs.GetInt("rsa-bits")
+	}
+	if fs.Changed("nsec3") {
+		if on, _ := fs.GetBool("nsec3"); on {
+			p.Denial = dnssec.DenialNSEC3
+		} else {
+			p.Denial, p.Iterations, p.Salt, p.OptOut = dnssec.DenialNSEC, 0, "", false
+		}
+	}
+	if fs.Changed("iterations") {
+		p.Iterations, _ = fs.GetUint16("iterations")
+	}
+	if fs.Changed("salt") {
+		p.Salt, _ = fs.GetString("salt")
+		p.Salt = strings.ToUpper(strings.TrimPrefix(p.Salt, "-"))
+	}
+	if fs.Changed("opt-out") {
+		p.OptOut, _ = fs.GetBool("opt-out")
+	}
+	for _, d := range []struct {
+		flag string
+		to   *dnssec.Duration
+	}{{"validity", &p.Validity}, {"refresh", &p.Refresh}, {"jitter", &p.Jitter}, {"propagation-delay", &p.PropagationDelay}} {
+		if !fs.Changed(d.flag) {
+			continue
+		}
+		v, _ := fs.GetString(d.flag)
+		dur, err := dnssec.ParseDuration(v)
+		if err != nil {
+			return p, fmt.Errorf("--%s: %w", d.flag, err)
+		}
+		*d.to = dnssec.Duration(dur)
+	}
+	return p, p.Check()
+}
+
+// dnssecInputError marks policy mistakes as bad input (exit code 2).
+func dnssecInputError(err error) error {
+	if errors.Is(err, dnssec.ErrPolicy) || errors.Is(err, dnssec.ErrAlgorithm) || errors.Is(err, dnssec.ErrExpiryGuard) ||
+		errors.Is(err, zonestore.ErrAlgorithmSwap) || errors.Is(err, dnssec.ErrKeyKind) {
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
+func newDNSSECEnableCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "enable ZONE",
+		Short: "Sign a zone, or change how a signed zone is signed",
+		Long: `Sign the zone: keys are made (or the zone's existing ones used), every RRset
+is signed and the NSEC or NSEC3 chain built, in one transaction. Edits are
+signed as they are made, and a running server refreshes signatures before
+they expire. On a signed zone, the flags given change its policy.
+
+The expiry guard refuses a policy whose refresh window is shorter than the
+zone's SOA EXPIRE plus its largest TTL: a secondary may serve a copy that
+long after its last transfer, and its signatures must not expire first.`,
+		Example: `  sovdns dnssec enable gov.az
+  sovdns dnssec enable gov.az --nsec3 --split-keys
+  sovdns dnssec ds gov.az     # the DS records for the parent`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, z, err := g.openZone(cmd, false, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			base := dnssec.DefaultPolicy()
+			if cur, err := st.DNSSEC(z.Origin); err == nil && cur.Policy != nil {
+				base = *cur.Policy
+			}
+			p, err := policyFrom(cmd.Flags(), base)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			res, err := st.EnableDNSSEC(z.Origin, p)
+			if err != nil {
+				return dnssecInputError(err)
+			}
+			return g.report(res, fmt.Sprintf("signed %s (%s, algorithm %d); give the parent its DS: sovdns dnssec ds %s", z.Origin, p.Denial, p.Algorithm, z.Origin))
+		},
+	}
+	policyFlags(cmd.Flags())
+	return cmd
+}
+
+func newDNSSECDisableCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "disable ZONE",
+		Short: "Remove a zone's signatures (remove its DS from the parent first)",
+		Long: `Remove the zone's signatures, DNSKEY, CDS, CDNSKEY and NSEC/NSEC3 records.
+The keys are kept, so enabling again signs with the same keys. While the
+parent still publishes a DS for the zone, validating resolvers will find an
+unsigned zone bogus: remove the DS first and wait for its TTL.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, z, err := g.openZone(cmd, false, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := st.DisableDNSSEC(z.Origin)
+			if err != nil {
+				return err
+			}
+			return g.report(res, fmt.Sprintf("DNSSEC disabled for %s; its keys are kept", z.Origin))
+		},
+	}
+}
+
+func newDNSSECStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status ZONE",
+		Short: "Show a zone's signing policy, keys, rollover steps and the time left on its signatures",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, z, err := g.openZone(cmd, true, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			s, err := st.DNSSEC(z.Origin)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(s)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "zone:\t%s\n", s.Zone)
+			if !s.Signed {
+				fmt.Fprintf(tw, "signed:\tno\n")
+			} else {
+				p := s.Policy
+				keys := "one combined key (CSK)"
+				if p.SplitKeys {
+					keys = "KSK + ZSK"
+				}
+				denial := string(p.Denial)
+				if p.Denial == dnssec.DenialNSEC3 {
+					salt := p.Salt
+					if salt == "" {
+						salt = "-"
+					}
+					denial = fmt.Sprintf("nsec3, %d iterations, salt %s, opt-out %v", p.Iterations, salt, p.OptOut)
+				}
+				fmt.Fprintf(tw, "signed:\tyes, algorithm %d (%s), %s\n", p.Algorithm, dns.AlgorithmToString[p.Algorithm], keys)
+				fmt.Fprintf(tw, "denial:\t%s\n", denial)
+				fmt.Fprintf(tw, "signatures:\tvalid %s, refreshed with %s left, jitter %s\n", p.Validity.D(), p.Refresh.D(), p.Jitter.D())
+				if !s.FirstExpiry.IsZero() {
+					fmt.Fprintf(tw, "earliest expiry:\t%s (%s left)\n", s.FirstExpiry.Format(time.RFC3339), (time.Duration(s.Left) * time.Second).String())
+					fmt.Fprintf(tw, "next refresh:\t%s\n", s.Refresh.Format(time.RFC3339))
+				}
+				if s.Guard != "" {
+					fmt.Fprintf(tw, "WARNING:\t%s\n", s.Guard)
+				}
+			}
+			for _, k := range s.Keys {
+				fmt.Fprintf(tw, "key %s:\t%s, %s since %s\n", k.ID, k.Role, k.State, k.Changed.Format(time.RFC3339))
+			}
+			for _, step := range s.Steps {
+				fmt.Fprintf(tw, "next step:\t%s\n", strings.ReplaceAll(step, "ZONE", s.Zone))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newDNSSECDSCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ds ZONE",
+		Short: "Print the DS records the parent zone should publish",
+		Long: `Print the DS records for the zone's key-signing keys: the active one and,
+during a KSK rollover, the new one too. Give them to the parent's operator
+(the zone also publishes them as CDS and CDNSKEY, RFC 7344).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, z, err := g.openZone(cmd, true, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			digest, _ := cmd.Flags().GetUint8("digest")
+			if digest != dns.SHA256 && digest != dns.SHA384 {
+				return &exitError{code: 2, err: fmt.Errorf("--digest %d: use 2 (SHA-256) or 4 (SHA-384)", digest)}
+			}
+			ds, err := st.DS(z.Origin, digest)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				out := make([]string, len(ds))
+				for i, d := range ds {
+					out[i] = d.String()
+				}
+				return g.printJSON(out)
+			}
+			for _, d := range ds {
+				fmt.Fprintln(g.stdout, d.String())
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Uint8("digest", dns.SHA256, "digest type: 2 (SHA-256) or 4 (SHA-384)")
+	return cmd
+}
+
+func newKeyListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list ZONE",
+		Short: "List a zone's keys with their roles and states",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, z, err := g.openZone(cmd, true, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			s, err := st.DNSSEC(z.Origin)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(s.Keys)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTAG\tALGORITHM\tROLE\tSTATE\tSINCE")
+			for _, k := range s.Keys {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", k.ID, k.Tag, k.Algorithm, k.Role, k.State, k.Changed.Format(time.RFC3339))
+			}
+			if len(s.Keys) == 0 {
+				fmt.Fprintln(tw, "(no keys)")
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newKeyGenerateCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "generate ZONE",
+		Short: "Make a not yet signed zone's keys ahead of dnssec enable",
+		Long: `Make the keys a zone will be signed with, without signing it yet, so their
+DS records can be prepared. dnssec enable then uses them. A zone that has
+keys changes them by rollover.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, z, err := g.openZone(cmd, false, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p, err := policyFrom(cmd.Flags(), dnssec.DefaultPolicy())
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			keys, err := st.GenerateKeys(z.Origin, p)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				fmt.Fprintf(g.stdout, "%s %s %s\n", k.ID(), k.Role, k.DNSKEY.String())
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.String("algorithm", "13", "13 (ECDSAP256SHA256), 15 (ED25519) or 8 (RSASHA256)")
+	f.Bool("split-keys", false, "a KSK and a ZSK instead of one combined key (CSK)")
+	f.Int("rsa-bits", 0, "RSA modulus size for algorithm 8 (2048..4096; 0: 2048)")
+	return cmd
+}
+
+func newKeyRolloverCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rollover ZONE zsk|ksk",
+		Short: "Replace a key: ZSK by pre-publication, KSK (or CSK) by double-DS",
+		Long: `zsk: a new ZSK is published at once, signs the zone after the DNSKEY TTL
+plus the propagation delay, and the old one is removed after the zone's
+largest TTL plus the propagation delay. A running server makes these steps.
+
+ksk (the CSK when the zone has one combined key): a new key is made and its
+DS offered (sovdns dnssec ds, CDS, CDNSKEY). Once the parent publishes it
+and its DS TTL has passed, run with --continue: the new key replaces the
+old one in DNSKEY. Once the old DS is removed from the parent, run with
+--continue again to delete the old key. sovdns dnssec status shows the step
+a rollover waits for.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			role := dnssec.Role(strings.ToLower(args[1]))
+			switch role {
+			case dnssec.RoleZSK, dnssec.RoleKSK:
+			case dnssec.RoleCSK:
+				role = dnssec.RoleKSK
+			default:
+				return &exitError{code: 2, err: fmt.Errorf("key kind %q: use zsk or ksk", args[1])}
+			}
+			st, z, err := g.openZone(cmd, false, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			next, _ := cmd.Flags().GetBool("continue")
+			msg, res, err := st.Rollover(z.Origin, role, next)
+			if err != nil {
+				return dnssecInputError(err)
+			}
+			return g.report(res, msg)
+		},
+	}
+	cmd.Flags().Bool("continue", false, "take the next step of a KSK rollover once the parent has caught up")
+	return cmd
+}
