@@ -34,6 +34,7 @@ bench: bench-go bench-dns bench-resolver
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authoritative ./internal/server ./zonestore ./resolver
+	$(GO) test -run '^$$' -bench Sign100k -benchtime 2x ./dnssec
 
 bench-dns: build
 	bench/dnsperf.sh
