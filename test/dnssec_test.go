@@ -116,6 +116,15 @@ func TestSignedZoneServing(t *testing.T) {
 	mustCLI(t, nil, "dnssec", "enable", "example.com", "--nsec3", "--data-dir", dir)
 	s := startServer(t, serveOpts{dataDir: dir, config: "demo_zone: false\n"})
 
+	// The running server holds the database: status and DS come from it
+	// through the control socket.
+	if out := mustCLI(t, nil, "dnssec", "status", "example.com", "--data-dir", dir).stdout; !strings.Contains(out, "earliest expiry:") {
+		t.Errorf("dnssec status while serving:\n%s", out)
+	}
+	if out := mustCLI(t, nil, "dnssec", "ds", "example.com", "--data-dir", dir).stdout; !strings.Contains(out, "IN\tDS\t") {
+		t.Errorf("dnssec ds while serving:\n%s", out)
+	}
+
 	plain := exchange(t, "udp", s.dns, newQuery("nope.example.com.", dns.TypeA))
 	for _, rr := range append(plain.Answer, plain.Ns...) {
 		switch rr.Header().Rrtype {

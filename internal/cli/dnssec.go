@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -185,12 +187,7 @@ func newDNSSECStatusCmd(g *globals) *cobra.Command {
 		Short: "Show a zone's signing policy, keys, rollover steps and the time left on its signatures",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, true, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			s, err := st.DNSSEC(z.Origin)
+			s, err := g.dnssecStatus(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -217,9 +214,9 @@ func newDNSSECStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "signed:\tyes, algorithm %d (%s), %s\n", p.Algorithm, dns.AlgorithmToString[p.Algorithm], keys)
 				fmt.Fprintf(tw, "denial:\t%s\n", denial)
-				fmt.Fprintf(tw, "signatures:\tvalid %s, refreshed with %s left, jitter %s\n", p.Validity.D(), p.Refresh.D(), p.Jitter.D())
+				fmt.Fprintf(tw, "signatures:\tvalid %s, refreshed with %s left, jitter %s\n", days(p.Validity.D()), days(p.Refresh.D()), days(p.Jitter.D()))
 				if !s.FirstExpiry.IsZero() {
-					fmt.Fprintf(tw, "earliest expiry:\t%s (%s left)\n", s.FirstExpiry.Format(time.RFC3339), (time.Duration(s.Left) * time.Second).String())
+					fmt.Fprintf(tw, "earliest expiry:\t%s (%s left)\n", s.FirstExpiry.Format(time.RFC3339), days(time.Duration(s.Left)*time.Second))
 					fmt.Fprintf(tw, "next refresh:\t%s\n", s.Refresh.Format(time.RFC3339))
 				}
 				if s.Guard != "" {
@@ -246,28 +243,38 @@ during a KSK rollover, the new one too. Give them to the parent's operator
 (the zone also publishes them as CDS and CDNSKEY, RFC 7344).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, true, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			digest, _ := cmd.Flags().GetUint8("digest")
 			if digest != dns.SHA256 && digest != dns.SHA384 {
 				return &exitError{code: 2, err: fmt.Errorf("--digest %d: use 2 (SHA-256) or 4 (SHA-384)", digest)}
 			}
-			ds, err := st.DS(z.Origin, digest)
-			if err != nil {
+			var out []string
+			st, z, err := g.openZone(cmd, true, args[0])
+			switch {
+			case errors.Is(err, errHeld):
+				body, err := g.control(cmd, "GET", fmt.Sprintf("/v1/dnssec/ds?zone=%s&digest=%d", url.QueryEscape(args[0]), digest))
+				if err != nil {
+					return err
+				}
+				if err := json.Unmarshal(body, &out); err != nil {
+					return fmt.Errorf("control API: %w", err)
+				}
+			case err != nil:
 				return err
+			default:
+				defer st.Close()
+				ds, err := st.DS(z.Origin, digest)
+				if err != nil {
+					return err
+				}
+				for _, d := range ds {
+					out = append(out, d.String())
+				}
 			}
 			if g.json {
-				out := make([]string, len(ds))
-				for i, d := range ds {
-					out[i] = d.String()
-				}
 				return g.printJSON(out)
 			}
-			for _, d := range ds {
-				fmt.Fprintln(g.stdout, d.String())
+			for _, d := range out {
+				fmt.Fprintln(g.stdout, d)
 			}
 			return nil
 		},
@@ -282,12 +289,7 @@ func newKeyListCmd(g *globals) *cobra.Command {
 		Short: "List a zone's keys with their roles and states",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, true, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			s, err := st.DNSSEC(z.Origin)
+			s, err := g.dnssecStatus(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -381,4 +383,41 @@ a rollover waits for.`,
 	}
 	cmd.Flags().Bool("continue", false, "take the next step of a KSK rollover once the parent has caught up")
 	return cmd
+}
+
+// dnssecStatus reads a zone's signing state from the database, or from
+// the running server that holds it.
+func (g *globals) dnssecStatus(cmd *cobra.Command, name string) (zonestore.DNSSECStatus, error) {
+	var s zonestore.DNSSECStatus
+	st, z, err := g.openZone(cmd, true, name)
+	if errors.Is(err, errHeld) {
+		body, err := g.control(cmd, "GET", "/v1/dnssec/status?zone="+url.QueryEscape(name))
+		if err != nil {
+			return s, err
+		}
+		if err := json.Unmarshal(body, &s); err != nil {
+			return s, fmt.Errorf("control API: %w", err)
+		}
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	defer st.Close()
+	return st.DNSSEC(z.Origin)
+}
+
+// days writes a duration as days and hours: "14d 3h", "12h", "40m".
+func days(d time.Duration) string {
+	if d < time.Hour {
+		return d.Round(time.Second).String()
+	}
+	n, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	switch {
+	case n == 0:
+		return fmt.Sprintf("%dh", h)
+	case h == 0:
+		return fmt.Sprintf("%dd", n)
+	}
+	return fmt.Sprintf("%dd %dh", n, h)
 }

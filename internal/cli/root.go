@@ -170,14 +170,27 @@ func (g *globals) openStore(cmd *cobra.Command, readOnly bool) (*zonestore.Store
 	})
 	if errors.Is(err, zonestore.ErrLocked) {
 		if readOnly {
-			return nil, c, fmt.Errorf("the zone database %s is held by a running sovdns server, which locks it "+
+			return nil, c, heldError("the zone database %s is held by a running sovdns server, which locks it "+
 				"even for reading; query the server with dig, or stop it to read the database (reading through a "+
 				"running server is not available in this version)", c.DBPath())
 		}
-		return nil, c, fmt.Errorf("the zone database %s is held by a running sovdns server; "+
+		return nil, c, heldError("the zone database %s is held by a running sovdns server; "+
 			"stop the server to edit it offline (editing through a running server is not available in this version)", c.DBPath())
 	}
 	return st, c, err
+}
+
+// errHeld marks the error of a command that found the database held by a
+// running server, so that a read can be asked of the server instead.
+var errHeld = errors.New("database held by a running server")
+
+type heldErr struct{ msg string }
+
+func (e *heldErr) Error() string        { return e.msg }
+func (e *heldErr) Is(target error) bool { return target == errHeld }
+
+func heldError(format string, args ...any) error {
+	return &heldErr{msg: fmt.Sprintf(format, args...)}
 }
 
 // openZone opens the database and loads one zone from it. The caller

@@ -170,7 +170,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	go maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
 	go func() {
 		// The control socket is an aid: without it DNS is still served.
-		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(cache), log); err != nil {
+		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(cache, st), log); err != nil {
 			log.Error("control socket unavailable: sovdns cache commands cannot reach this server", "err", err)
 		}
 	}()

@@ -13,10 +13,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/sovdns/sovdns/resolver"
+	"github.com/sovdns/sovdns/zonestore"
 )
 
 // ErrNoServer means no server answers on the control socket.
@@ -25,10 +29,44 @@ var ErrNoServer = errors.New("no running sovdns server")
 // SocketName is the control socket's file name in the data directory.
 const SocketName = "control.sock"
 
+// Signing is what the control API reads of zones' DNSSEC state;
+// zonestore.Store is one.
+type Signing interface {
+	DNSSEC(origin string) (zonestore.DNSSECStatus, error)
+	DS(origin string, digest uint8) ([]*dns.DS, error)
+}
+
 // Handler serves the control API for a node; cache is nil when the node
 // does not resolve.
-func Handler(cache *resolver.Cache) http.Handler {
+func Handler(cache *resolver.Cache, signing Signing) http.Handler {
 	mux := http.NewServeMux()
+	if signing != nil {
+		mux.HandleFunc("GET /v1/dnssec/status", func(w http.ResponseWriter, r *http.Request) {
+			st, err := signing.DNSSEC(r.URL.Query().Get("zone"))
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			writeJSON(w, st)
+		})
+		mux.HandleFunc("GET /v1/dnssec/ds", func(w http.ResponseWriter, r *http.Request) {
+			digest, err := strconv.ParseUint(r.URL.Query().Get("digest"), 10, 8)
+			if err != nil {
+				http.Error(w, "digest: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			ds, err := signing.DS(r.URL.Query().Get("zone"), uint8(digest))
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			out := make([]string, len(ds))
+			for i, d := range ds {
+				out[i] = d.String()
+			}
+			writeJSON(w, out)
+		})
+	}
 	noCache := func(w http.ResponseWriter) bool {
 		if cache == nil {
 			http.Error(w, "recursion is off on this server (resolver.allow is empty): there is no cache", http.StatusConflict)
@@ -63,6 +101,15 @@ func Handler(cache *resolver.Cache) http.Handler {
 		writeJSON(w, map[string]any{"flushed": name, "removed": cache.FlushName(name)})
 	})
 	return mux
+}
+
+// writeError answers with err's text: 404 for a zone that is not there.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, zonestore.ErrNoZone) || errors.Is(err, zonestore.ErrNotSigned) {
+		code = http.StatusNotFound
+	}
+	http.Error(w, err.Error(), code)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

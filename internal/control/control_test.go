@@ -20,7 +20,7 @@ func serve(t *testing.T, cache *resolver.Cache) *Client {
 	path := filepath.Join(t.TempDir(), SocketName)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, path, Handler(cache), slog.New(slog.DiscardHandler)) }()
+	go func() { done <- Serve(ctx, path, Handler(cache, nil), slog.New(slog.DiscardHandler)) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
