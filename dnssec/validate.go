@@ -105,16 +105,27 @@ type ValidationError struct {
 	Status SecStatus // Insecure, Bogus or Indeterminate
 	Reason error     // one of the sentinels
 	Detail string    // what failed, for logs and the EDE's EXTRA-TEXT
+	Cause  error     // Indeterminate: why the records could not be fetched
 }
 
 func (e *ValidationError) Error() string {
-	if e.Detail == "" {
-		return e.Reason.Error()
+	msg := e.Reason.Error()
+	if e.Detail != "" {
+		msg += ": " + e.Detail
 	}
-	return e.Reason.Error() + ": " + e.Detail
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
 }
 
-func (e *ValidationError) Unwrap() error { return e.Reason }
+// Unwrap returns the reason and, if any, the cause.
+func (e *ValidationError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Reason}
+	}
+	return []error{e.Reason, e.Cause}
+}
 
 func vBogus(reason error, format string, args ...any) *ValidationError {
 	return &ValidationError{Status: Bogus, Reason: reason, Detail: fmt.Sprintf(format, args...)}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/cpu"
+
+	"github.com/sovdns/sovdns/dnssec"
 )
 
 // Defaults applied by NewCache to zero fields of CacheConfig. They match
@@ -149,6 +151,10 @@ type Message struct {
 	Extra  []dns.RR
 	TTL    uint32 // remaining seconds, rounded down; 0 when Stale
 	Stale  bool   // expired, within the stale window: the caller sets the TTL it serves (RFC 8767 §4)
+	// Sec is the DNSSEC status the entry was stored with (Unchecked when
+	// it was not validated), and Why the reason when it is not Secure.
+	Sec dnssec.SecStatus
+	Why error
 }
 
 // Cache is the resolver's cache of answers to questions (message entries)
@@ -220,6 +226,8 @@ type cacheEntry struct {
 	rcode      uint16
 	mkind      MsgKind
 	rank       Rank
+	sec        dnssec.SecStatus
+	why        error
 }
 
 func (e *cacheEntry) sections() (answer, ns, extra []dns.RR) {
@@ -291,6 +299,28 @@ func NewCache(cfg CacheConfig) *Cache {
 // section. Storing an answer or NODATA for a name removes a cached NXDOMAIN
 // for it.
 func (c *Cache) Put(m *dns.Msg) bool {
+	return c.put(m, dnssec.Unchecked, nil, 0)
+}
+
+// BogusTTL caps how long a Bogus or Indeterminate entry is kept, as
+// Unbound's val-bogus-ttl does: long enough to spare the servers a storm of
+// retries, short enough for a repaired zone to validate soon.
+const BogusTTL = 60 * time.Second
+
+// PutValidated is Put for a response the validator has judged: the entry
+// keeps sec and why, and its TTL is capped by maxTTL when that is positive
+// (the signatures' remaining validity, RFC 4035 §5.3.3) and by BogusTTL
+// for Bogus and Indeterminate entries.
+func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
+	if sec == dnssec.Bogus || sec == dnssec.Indeterminate {
+		if maxTTL <= 0 || maxTTL > BogusTTL {
+			maxTTL = BogusTTL
+		}
+	}
+	return c.put(m, sec, why, maxTTL)
+}
+
+func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
 	if m == nil || len(m.Question) != 1 || m.Truncated || c.budget <= 0 {
 		return false
 	}
@@ -322,6 +352,12 @@ func (c *Cache) Put(m *dns.Msg) bool {
 	if !ok {
 		return false
 	}
+	if maxTTL > 0 && ttl > maxTTL {
+		ttl = maxTTL.Truncate(time.Second)
+		if ttl <= 0 {
+			return false
+		}
+	}
 	now := c.now().UnixNano()
 	e := &cacheEntry{
 		key:    cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
@@ -331,6 +367,8 @@ func (c *Cache) Put(m *dns.Msg) bool {
 		nNs:    uint16(nNs),
 		rcode:  uint16(m.Rcode),
 		mkind:  kind,
+		sec:    sec,
+		why:    why,
 	}
 	if kind == MsgNXDomain && nAns == 0 {
 		e.key = cacheKey{name: name, kind: kindNX}
@@ -349,7 +387,7 @@ func (c *Cache) Put(m *dns.Msg) bool {
 	c.insert(sh, e, now)
 	sh.mu.Unlock()
 
-	if kind == MsgNXDomain && nAns > 0 && end != name {
+	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
 		c.putDerivedNX(end, m.Rcode, rrs[nAns:nAns+nNs], now)
 	}
 	return true
@@ -459,6 +497,8 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 		Extra:  out[n:],
 		TTL:    ttl,
 		Stale:  isStale,
+		Sec:    found.sec,
+		Why:    found.why,
 	}, true
 }
 
@@ -684,9 +724,9 @@ func (c *Cache) Dump(w io.Writer) error {
 		case kindRRset:
 			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", e.key.name, dns.Type(e.key.qtype), e.rank, state)
 		case kindNX:
-			fmt.Fprintf(bw, "; msg %s * %s %s %s\n", e.key.name, e.mkind, dns.RcodeToString[int(e.rcode)], state)
+			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", e.key.name, e.mkind, dns.RcodeToString[int(e.rcode)], state, secNote(e.sec))
 		default:
-			fmt.Fprintf(bw, "; msg %s %s %s %s %s\n", e.key.name, dns.Type(e.key.qtype), e.mkind, dns.RcodeToString[int(e.rcode)], state)
+			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", e.key.name, dns.Type(e.key.qtype), e.mkind, dns.RcodeToString[int(e.rcode)], state, secNote(e.sec))
 		}
 		answer, ns, extra := e.sections()
 		if e.key.kind == kindRRset {
@@ -701,6 +741,14 @@ func (c *Cache) Dump(w io.Writer) error {
 		return fmt.Errorf("cache dump: %w", err)
 	}
 	return nil
+}
+
+// secNote is the DNSSEC status in a dump line, empty when not validated.
+func secNote(s dnssec.SecStatus) string {
+	if s == dnssec.Unchecked {
+		return ""
+	}
+	return " " + s.String()
 }
 
 // dumpOrder puts messages (NXDOMAIN included) before RRsets in a dump.

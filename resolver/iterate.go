@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
 )
 
 // maxAddrDepth bounds nested name-server address lookups (the address of
@@ -56,9 +58,10 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 				known = cut
 			case kind == stepNegative && resp.Rcode == dns.RcodeNameError:
 				if r.cfg.QNameMinimisation == QMinStrict {
-					soa := soaOf(resp, cut)
-					r.putMsg(name, qtype, dns.RcodeNameError, nil, soa)
-					return lookupResult{rcode: dns.RcodeNameError, ns: soa}
+					// Nothing exists below a name that does not exist; its
+					// proof (the NSEC covering it and the wildcard) holds for
+					// the full name too.
+					return negativeResult(resp, cut)
 				}
 				known = name
 			default: // the name exists and is no zone cut: one label more
@@ -71,13 +74,9 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 		}
 		switch kind {
 		case stepAnswer:
-			own := r.storeAnswer(cut, name, qtype, resp)
-			return lookupResult{rcode: dns.RcodeSuccess, answer: own}
+			return answerResult(cut, name, resp)
 		case stepNegative:
-			soa := soaOf(resp, cut)
-			rcode := resp.Rcode
-			r.putMsg(name, qtype, rcode, nil, soa)
-			return lookupResult{rcode: rcode, ns: soa}
+			return negativeResult(resp, cut)
 		case stepReferral:
 			cut, nsNames = r.storeReferral(cut, name, resp)
 			known = cut
@@ -297,7 +296,12 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 		m.Question[0].Name = randomCase(name)
 	}
 	m.RecursionDesired = rd
-	m.SetEdns0(1232, false)
+	// DO: the answers carry their RRSIGs and denial proofs, which the
+	// validator checks and clients that set DO get (RFC 4035 §4.1). A
+	// validating resolver asks its forwarders with CD, to validate itself
+	// what they would have refused (RFC 6840 §5.9).
+	m.SetEdns0(1232, true)
+	m.CheckingDisabled = rd && r.val != nil
 	tcp := false
 	for attempt := 0; attempt < 4; attempt++ {
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
@@ -377,35 +381,117 @@ func referralZone(resp *dns.Msg, cut, name string) string {
 	return ""
 }
 
-// storeAnswer caches the answer's RRsets that lie inside cut (bailiwick)
-// and returns the records owned by name.
-func (r *Resolver) storeAnswer(cut, name string, qtype uint16, resp *dns.Msg) []dns.RR {
-	sets := map[string][]dns.RR{}
-	var order []string
-	var own []dns.RR
-	for _, rr := range resp.Answer {
+// answerResult is the lookup result of an answer from a server of zone
+// cut: the in-bailiwick RRsets of the answer section, with their RRSIGs,
+// and the records owned by name. Nothing is cached until it is validated.
+func answerResult(cut, name string, resp *dns.Msg) lookupResult {
+	lr := lookupResult{rcode: dns.RcodeSuccess, msg: resp, sets: collectSets(resp.Answer, cut)}
+	own := cacheName(name)
+	for _, s := range lr.sets {
+		if s.owner == own {
+			lr.answer = append(lr.answer, s.records()...)
+		}
+	}
+	return lr
+}
+
+// collectSets groups the records of section that lie inside cut
+// (bailiwick) into RRsets, in order of appearance, and gives each the
+// RRSIGs that cover it; RRSIGs that cover no set are dropped.
+func collectSets(section []dns.RR, cut string) []*rrset {
+	type key struct {
+		owner string
+		t     uint16
+	}
+	var out []*rrset
+	idx := map[key]*rrset{}
+	var sigs []*dns.RRSIG
+	for _, rr := range section {
 		h := rr.Header()
 		if h.Class != dns.ClassINET || !dns.IsSubDomain(cut, h.Name) {
 			continue // out of bailiwick: not believed
 		}
-		if strings.EqualFold(h.Name, name) {
-			own = append(own, rr)
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			sigs = append(sigs, sig)
+			continue
 		}
-		k := fmt.Sprintf("%s/%d", strings.ToLower(h.Name), h.Rrtype)
-		if _, ok := sets[k]; !ok {
-			order = append(order, k)
+		k := key{cacheName(h.Name), h.Rrtype}
+		s := idx[k]
+		if s == nil {
+			s = &rrset{owner: k.owner, rrtype: k.t}
+			idx[k] = s
+			out = append(out, s)
 		}
-		sets[k] = append(sets[k], rr)
+		s.rrs = append(s.rrs, rr)
 	}
-	for _, k := range order {
-		rrs := sets[k]
-		h := rrs[0].Header()
-		r.putMsg(h.Name, h.Rrtype, dns.RcodeSuccess, rrs, nil)
-		if h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA || h.Rrtype == dns.TypeNS {
-			r.cache.PutRRset(rrs, rankFor(resp.Authoritative))
+	for _, sig := range sigs {
+		if s := idx[key{cacheName(sig.Hdr.Name), sig.TypeCovered}]; s != nil {
+			s.sigs = append(s.sigs, sig)
 		}
 	}
-	return own
+	return out
+}
+
+// negativeResult is the lookup result of an NXDOMAIN or NODATA answer from
+// a server of zone cut.
+func negativeResult(resp *dns.Msg, cut string) lookupResult {
+	return lookupResult{rcode: resp.Rcode, negative: true, msg: resp, ns: negativeAuthority(resp, cut)}
+}
+
+// negativeAuthority returns what a negative answer's authority section
+// proves with: the SOA of the zone that answers (inside cut), and that
+// zone's NSEC and NSEC3 records, with the RRSIGs covering them.
+func negativeAuthority(resp *dns.Msg, cut string) []dns.RR {
+	var soa dns.RR
+	for _, rr := range resp.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA && rr.Header().Class == dns.ClassINET && dns.IsSubDomain(cut, rr.Header().Name) {
+			soa = rr
+			break
+		}
+	}
+	if soa == nil {
+		return nil
+	}
+	zone := soa.Header().Name
+	out := []dns.RR{soa}
+	for _, rr := range resp.Ns {
+		h := rr.Header()
+		if h.Class != dns.ClassINET || !dns.IsSubDomain(zone, h.Name) {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.NSEC, *dns.NSEC3:
+			out = append(out, rr)
+		case *dns.RRSIG:
+			switch v.TypeCovered {
+			case dns.TypeNSEC, dns.TypeNSEC3:
+				out = append(out, rr)
+			case dns.TypeSOA:
+				if strings.EqualFold(h.Name, zone) {
+					out = append(out, rr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// store caches what resolveStore got: each RRset of an answer as the
+// answer to its own name and type (and name-server addresses and NS sets
+// for iteration), or the negative answer, with their DNSSEC status.
+func (r *Resolver) store(name string, qtype uint16, lr *lookupResult) {
+	if lr.negative {
+		if len(lr.ns) > 0 {
+			r.putMsg(name, qtype, lr.rcode, nil, lr.ns, lr.sec, lr.why, lr.maxTTL)
+		}
+		return
+	}
+	for _, s := range lr.sets {
+		r.putMsg(s.owner, s.rrtype, dns.RcodeSuccess, s.records(), s.proof, s.sec, s.why, s.maxTTL)
+		if s.rrtype == dns.TypeA || s.rrtype == dns.TypeAAAA || s.rrtype == dns.TypeNS {
+			r.cache.PutRRset(s.rrs, rankFor(lr.msg.Authoritative))
+		}
+	}
 }
 
 // storeReferral caches the delegation and its glue and returns the child
@@ -437,24 +523,14 @@ func (r *Resolver) storeReferral(cut, name string, resp *dns.Msg) (string, []str
 	return zone, nsTargets(ns)
 }
 
-// soaOf returns the SOA of a negative answer, if it lies inside cut.
-func soaOf(resp *dns.Msg, cut string) []dns.RR {
-	for _, rr := range resp.Ns {
-		if rr.Header().Rrtype == dns.TypeSOA && dns.IsSubDomain(cut, rr.Header().Name) {
-			return []dns.RR{rr}
-		}
-	}
-	return nil
-}
-
-// putMsg caches the answer to (name, qtype).
-func (r *Resolver) putMsg(name string, qtype uint16, rcode int, answer, ns []dns.RR) {
+// putMsg caches the answer to (name, qtype) with its DNSSEC status.
+func (r *Resolver) putMsg(name string, qtype uint16, rcode int, answer, ns []dns.RR, sec dnssec.SecStatus, why error, maxTTL time.Duration) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.Response = true
 	m.Rcode = rcode
 	m.Answer, m.Ns = answer, ns
-	r.cache.Put(m)
+	r.cache.PutValidated(m, sec, why, maxTTL)
 }
 
 func rankFor(authoritative bool) Rank {
@@ -539,11 +615,9 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 		}
 		switch classifyStep(resp, ".", name, qtype) {
 		case stepAnswer:
-			return lookupResult{rcode: dns.RcodeSuccess, answer: r.storeAnswer(".", name, qtype, resp)}
+			return answerResult(".", name, resp)
 		case stepNegative:
-			soa := soaOf(resp, ".")
-			r.putMsg(name, qtype, resp.Rcode, nil, soa)
-			return lookupResult{rcode: resp.Rcode, ns: soa}
+			return negativeResult(resp, ".")
 		}
 		r.infra.failed(s, r.penalty())
 		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])

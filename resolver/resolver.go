@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
 )
 
 // Config bounds and directs resolution.
@@ -37,6 +39,29 @@ type Config struct {
 	Stubs    map[string][]netip.AddrPort
 	Forwards map[string][]netip.AddrPort
 	Now      func() time.Time
+
+	// DNSSEC configures validation; the zero value leaves it off.
+	DNSSEC DNSSECConfig
+}
+
+// DNSSECConfig configures DNSSEC validation (RFC 4033-4035).
+type DNSSECConfig struct {
+	// Validation turns validation on: answers get a security status,
+	// bogus ones are refused, upstream queries ask for DNSSEC records.
+	Validation bool
+	// Anchors are the trust anchors, DS or DNSKEY records (the IANA root
+	// anchors are dnssec.RootAnchors; they are not added implicitly). A
+	// chain of trust starts at the deepest anchored zone at or above a
+	// name; names under no anchor are insecure.
+	Anchors []dns.RR
+	// NegativeAnchors are zones (lower-case, fully qualified) at and
+	// below which nothing is validated: answers are insecure (RFC 7646).
+	NegativeAnchors []string
+	// Work limits per client question; zero: dnssec.DefaultMaxValidations,
+	// dnssec.DefaultMaxNSEC3Hashes, dnssec.DefaultMaxNSEC3Iterations.
+	MaxValidations     int
+	MaxNSEC3Hashes     int
+	MaxNSEC3Iterations int
 }
 
 func (c *Config) defaults() {
@@ -101,9 +126,17 @@ var (
 // Result is the answer to a client's question.
 type Result struct {
 	Rcode  int
-	Answer []dns.RR // CNAME chain and final RRset
-	Ns     []dns.RR // SOA for negative answers
+	Answer []dns.RR // CNAME chain and final RRset, with their RRSIGs
+	Ns     []dns.RR // SOA for negative answers; RRSIGs and NSEC/NSEC3 proofs
 	Err    error    // why Rcode is SERVFAIL
+
+	// Sec is the DNSSEC status of the whole answer, its weakest link
+	// (Unchecked when validation is off), and Why the reason when it is not
+	// Secure: a *dnssec.ValidationError, which dnssec.EDE maps to an
+	// Extended DNS Error. A Bogus or Indeterminate answer keeps its data
+	// for clients that set CD; the others must get SERVFAIL.
+	Sec dnssec.SecStatus
+	Why error
 }
 
 // Resolver resolves questions iteratively from the root, with a cache.
@@ -114,6 +147,7 @@ type Resolver struct {
 	cache *Cache
 	infra *infra
 	stats *Stats
+	val   *validator // nil: validation off
 
 	mu     sync.Mutex
 	flight map[string]*call
@@ -133,7 +167,11 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 	if stats == nil {
 		stats = &Stats{}
 	}
-	return &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{}}
+	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{}}
+	if cfg.DNSSEC.Validation {
+		r.val = newValidator(cfg.DNSSEC, log)
+	}
+	return r
 }
 
 // Cache returns the resolver's cache.
@@ -143,7 +181,10 @@ func (r *Resolver) Cache() *Cache { return r.cache }
 type budget struct {
 	queries   int
 	nsLookups int
-	depth     int // nesting of name-server address lookups
+	depth     int            // nesting of name-server address lookups
+	val       *dnssec.Budget // validation work
+	// valLimitCounted: the validation limit hit was counted in Stats.
+	valLimitCounted bool
 }
 
 // Resolve answers (name, qtype), following CNAMEs, within the configured
@@ -156,6 +197,9 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (res 
 		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
 	}
 	b := &budget{}
+	if r.val != nil {
+		b.val = dnssec.NewBudget(r.val.limits)
+	}
 	res, _ = r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		return r.lookup(ctx, b, n, qtype), true
 	})
@@ -166,14 +210,15 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (res 
 // through it; ok is false if any step is not cached. It never waits, so a
 // server can call it on its socket's goroutine.
 func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
-	return r.follow(name, qtype, func(n string) (lookupResult, bool) { return r.fromCache(n, qtype) })
+	return r.follow(name, qtype, func(n string) (lookupResult, bool) { return r.fromCache(n, qtype, r.val != nil) })
 }
 
 // follow answers name, and the targets of the CNAMEs met on the way, with
 // step; ok is false when a step is. A chain that loops or outgrows
 // MaxCNAMEChain is a SERVFAIL.
 func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupResult, bool)) (Result, bool) {
-	var chain []dns.RR
+	var chain, proofs []dns.RR
+	sec, why := dnssec.Secure, error(nil)
 	seen := map[string]bool{}
 	name = dns.Fqdn(name)
 	for range r.cfg.MaxCNAMEChain + 1 {
@@ -190,52 +235,118 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 			return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: lr.err}, true
 		}
 		chain = append(chain, lr.answer...)
+		sec, why = weaker(sec, why, lr.sec, lr.why)
 		target := cnameTarget(lr.answer, name)
 		if target == "" || qtype == dns.TypeCNAME || qtype == dns.TypeANY || hasType(lr.answer, name, qtype) {
-			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns}, true
+			if len(proofs) > 0 {
+				lr.ns = append(proofs, lr.ns...)
+			}
+			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns, Sec: sec, Why: why}, true
 		}
+		proofs = append(proofs, lr.ns...) // the wildcard proofs of a link
 		name = target
 	}
 	return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: ErrCNAMEChain}, true
 }
 
+// weaker combines the status of an answer so far with that of one more
+// link: the weakest wins (Bogus, then Indeterminate, Insecure, Unchecked,
+// Secure), with its reason.
+func weaker(a dnssec.SecStatus, aWhy error, b dnssec.SecStatus, bWhy error) (dnssec.SecStatus, error) {
+	rank := func(s dnssec.SecStatus) int {
+		switch s {
+		case dnssec.Secure:
+			return 0
+		case dnssec.Unchecked:
+			return 1
+		case dnssec.Insecure:
+			return 2
+		case dnssec.Indeterminate:
+			return 3
+		}
+		return 4
+	}
+	if rank(b) > rank(a) || (rank(b) == rank(a) && aWhy == nil) {
+		return b, bWhy
+	}
+	return a, aWhy
+}
+
 // fromCache answers one name from the cache: its own RRset, a CNAME, or a
-// negative answer.
-func (r *Resolver) fromCache(name string, qtype uint16) (lookupResult, bool) {
-	if e, ok := r.cache.Get(name, qtype); ok {
+// negative answer. With checked, entries stored without validation (name
+// server addresses looked up during iteration) do not count.
+func (r *Resolver) fromCache(name string, qtype uint16, checked bool) (lookupResult, bool) {
+	if e, ok := r.cache.Get(name, qtype); ok && !(checked && e.Sec == dnssec.Unchecked) {
 		r.stats.CacheHits.Add(1)
-		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns}, true
+		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why}, true
 	}
 	if qtype != dns.TypeCNAME {
 		// A cached CNAME answers any type; the chain goes on from its target.
-		if e, ok := r.cache.Get(name, dns.TypeCNAME); ok && e.Kind == MsgAnswer {
+		if e, ok := r.cache.Get(name, dns.TypeCNAME); ok && e.Kind == MsgAnswer && !(checked && e.Sec == dnssec.Unchecked) {
 			r.stats.CacheHits.Add(1)
-			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer}, true
+			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why}, true
 		}
 	}
 	return lookupResult{}, false
 }
 
 // lookupResult is the answer for one name: its own records (a CNAME or the
-// RRset asked for), or a negative answer.
+// RRset asked for, with their RRSIGs), or a negative answer (the SOA, its
+// RRSIGs and the NSEC or NSEC3 proof in ns).
 type lookupResult struct {
 	rcode  int
 	answer []dns.RR
-	ns     []dns.RR
+	ns     []dns.RR // negative answers: the authority records; answers: wildcard proofs
 	err    error
+	sec    dnssec.SecStatus
+	why    error
+
+	// What an upstream answer brought, until it is validated and stored.
+	msg      *dns.Msg      // the upstream response; nil for results from the cache
+	sets     []*rrset      // answers: the in-bailiwick RRsets of the answer section
+	negative bool          // NXDOMAIN or NODATA
+	maxTTL   time.Duration // negative answers: the signatures' remaining validity
+}
+
+// rrset is one RRset of an upstream answer with the RRSIGs that cover it,
+// and once validated its status.
+type rrset struct {
+	owner  string // lower-case
+	rrtype uint16
+	rrs    []dns.RR
+	sigs   []*dns.RRSIG
+	proof  []dns.RR // NSEC or NSEC3 records and RRSIGs proving a wildcard expansion
+	sec    dnssec.SecStatus
+	why    error
+	maxTTL time.Duration
+}
+
+// records returns the set's records followed by its RRSIGs.
+func (s *rrset) records() []dns.RR {
+	out := make([]dns.RR, 0, len(s.rrs)+len(s.sigs))
+	out = append(out, s.rrs...)
+	for _, sig := range s.sigs {
+		out = append(out, sig)
+	}
+	return out
 }
 
 // lookup answers one name from the cache, or resolves it; concurrent
 // lookups of the same question share one resolution.
+//
+// Name-server address lookups (b.depth > 0) are not validated: iteration
+// does not depend on them, and their entries are marked Unchecked, which a
+// client's question does not take from the cache when validating.
 func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
-	if lr, ok := r.fromCache(name, qtype); ok {
+	validate := r.val != nil && b.depth == 0
+	if lr, ok := r.fromCache(name, qtype, validate); ok {
 		return lr
 	}
 	r.stats.CacheMisses.Add(1)
 	if b.depth > 0 {
 		// Name-server address lookups are not shared: two of them could
 		// wait on each other (ns.a.example needs a.example, and back).
-		return r.iterate(ctx, b, name, qtype)
+		return r.resolveStore(ctx, b, name, qtype, false)
 	}
 	key := fmt.Sprintf("%s/%d", strings.ToLower(name), qtype)
 	r.mu.Lock()
@@ -252,12 +363,30 @@ func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uin
 	r.flight[key] = c
 	r.mu.Unlock()
 
-	c.res = r.iterate(ctx, b, name, qtype)
+	c.res = r.resolveStore(ctx, b, name, qtype, validate)
 	r.mu.Lock()
 	delete(r.flight, key)
 	r.mu.Unlock()
 	close(c.done)
 	return c.res
+}
+
+// resolveStore resolves (name, qtype) from upstream, validates the answer
+// when asked, and caches it.
+func (r *Resolver) resolveStore(ctx context.Context, b *budget, name string, qtype uint16, validate bool) lookupResult {
+	lr := r.iterate(ctx, b, name, qtype)
+	if lr.err != nil || lr.msg == nil {
+		return lr
+	}
+	lr.sec = dnssec.Unchecked
+	for _, s := range lr.sets {
+		s.sec = dnssec.Unchecked
+	}
+	if validate {
+		r.validate(ctx, b, name, qtype, &lr)
+	}
+	r.store(name, qtype, &lr)
+	return lr
 }
 
 func cnameTarget(rrs []dns.RR, name string) string {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
 )
 
 // Limit names one of the work limits of a resolution.
@@ -33,8 +35,40 @@ type Stats struct {
 	UpstreamError   atomic.Uint64 // network errors other than timeouts, and mismatched answers
 	UpstreamRcode   [24]atomic.Uint64
 
+	// DNSSEC validation: answers validated by verdict (indexed by
+	// dnssec.SecStatus), bogus ones by Extended DNS Error code, and
+	// resolutions stopped by a validation work limit (by ValidationLimit).
+	Verdicts         [5]atomic.Uint64
+	BogusByEDE       [32]atomic.Uint64
+	ValidationLimits [3]atomic.Uint64
+
 	// Observer, if set, is told durations as they happen (for histograms).
 	Observer Observer
+}
+
+// ValidationLimitNames are the metric label values of the validation work
+// limits, indexed as Stats.ValidationLimits.
+var ValidationLimitNames = [...]string{"validations", "sig_checks_per_rrset", "nsec3_hashes"}
+
+func (s *Stats) countVerdict(sec dnssec.SecStatus, why error) {
+	if int(sec) < len(s.Verdicts) {
+		s.Verdicts[sec].Add(1)
+	}
+	if sec == dnssec.Bogus {
+		code, _ := dnssec.EDE(why)
+		if int(code) >= len(s.BogusByEDE) {
+			code = 0
+		}
+		s.BogusByEDE[code].Add(1)
+	}
+}
+
+func (s *Stats) countValidationLimit(name string) {
+	for i, n := range ValidationLimitNames {
+		if n == name {
+			s.ValidationLimits[i].Add(1)
+		}
+	}
 }
 
 // Observer receives the resolver's timings.

@@ -276,6 +276,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		Stubs:              rc.Stubs,
 		Forwards:           rc.Forwards,
 		Now:                now,
+		DNSSEC:             rc.DNSSEC.Resolver(),
 	}, resolver.NetExchanger{}, cache, log, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, cache, nil

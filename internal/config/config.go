@@ -22,6 +22,8 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/sovdns/sovdns/configs"
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -90,11 +92,82 @@ type ResolverConfig struct {
 	Use0x20            bool          `mapstructure:"use_0x20"`
 	Stub               []ZoneServers `mapstructure:"stub"`
 	Forward            []ZoneServers `mapstructure:"forward"`
+	DNSSEC             DNSSECConfig  `mapstructure:"dnssec"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix              `mapstructure:"-"`
 	Stubs         map[string][]netip.AddrPort `mapstructure:"-"`
 	Forwards      map[string][]netip.AddrPort `mapstructure:"-"`
+}
+
+// DNSSECConfig is the resolver.dnssec section: DNSSEC validation.
+type DNSSECConfig struct {
+	Validation           bool     `mapstructure:"validation"`
+	BuiltinRootAnchors   bool     `mapstructure:"builtin_root_anchors"`
+	TrustAnchors         []string `mapstructure:"trust_anchors"`
+	TrustAnchorFiles     []string `mapstructure:"trust_anchor_files"`
+	NegativeTrustAnchors []string `mapstructure:"negative_trust_anchors"`
+	MaxValidations       int      `mapstructure:"max_validations"`
+	MaxNSEC3Hashes       int      `mapstructure:"max_nsec3_hashes"`
+	MaxNSEC3Iterations   int      `mapstructure:"max_nsec3_iterations"`
+
+	// Derived by Validate: every trust anchor (built-in, inline, from
+	// files) and the negative trust anchors as canonical names.
+	Anchors []dns.RR `mapstructure:"-"`
+	NTAs    []string `mapstructure:"-"`
+}
+
+// Resolver returns the resolver's view of the section.
+func (d DNSSECConfig) Resolver() resolver.DNSSECConfig {
+	return resolver.DNSSECConfig{
+		Validation:         d.Validation,
+		Anchors:            d.Anchors,
+		NegativeAnchors:    d.NTAs,
+		MaxValidations:     d.MaxValidations,
+		MaxNSEC3Hashes:     d.MaxNSEC3Hashes,
+		MaxNSEC3Iterations: d.MaxNSEC3Iterations,
+	}
+}
+
+// validate checks the section and fills its derived fields.
+func (d *DNSSECConfig) validate(bad func(string, any, string)) {
+	d.Anchors, d.NTAs = nil, nil
+	if d.BuiltinRootAnchors {
+		d.Anchors = append(d.Anchors, dnssec.RootAnchors()...)
+	}
+	for i, a := range d.TrustAnchors {
+		rr, err := dnssec.ParseAnchor(a)
+		if err != nil {
+			bad(fmt.Sprintf("resolver.dnssec.trust_anchors[%d]", i), a, "must be one DS or DNSKEY record in master-file format with a fully qualified owner, e.g. \"gov.az. IN DS 12345 13 2 <hex>\" ("+err.Error()+")")
+			continue
+		}
+		d.Anchors = append(d.Anchors, rr)
+	}
+	for i, f := range d.TrustAnchorFiles {
+		rrs, err := dnssec.LoadAnchors(f)
+		if err != nil {
+			bad(fmt.Sprintf("resolver.dnssec.trust_anchor_files[%d]", i), f, "must be a readable file of DS or DNSKEY records ("+err.Error()+")")
+			continue
+		}
+		d.Anchors = append(d.Anchors, rrs...)
+	}
+	for i, n := range d.NegativeTrustAnchors {
+		name := strings.ToLower(dns.Fqdn(strings.TrimSpace(n)))
+		if _, ok := dns.IsDomainName(name); !ok || strings.TrimSpace(n) == "" {
+			bad(fmt.Sprintf("resolver.dnssec.negative_trust_anchors[%d]", i), n, "must be a domain name")
+			continue
+		}
+		d.NTAs = append(d.NTAs, name)
+	}
+	if d.MaxValidations < 1 || d.MaxValidations > 10000 {
+		bad("resolver.dnssec.max_validations", d.MaxValidations, "must be between 1 and 10000")
+	}
+	if d.MaxNSEC3Hashes < 1 || d.MaxNSEC3Hashes > 100000 {
+		bad("resolver.dnssec.max_nsec3_hashes", d.MaxNSEC3Hashes, "must be between 1 and 100000")
+	}
+	if d.MaxNSEC3Iterations < 1 || d.MaxNSEC3Iterations > 2500 {
+		bad("resolver.dnssec.max_nsec3_iterations", d.MaxNSEC3Iterations, "must be between 1 and 2500 (RFC 9276 advises keeping it low)")
+	}
 }
 
 // ZoneServers is one entry of resolver.stub or resolver.forward.
@@ -270,6 +343,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("resolver.qname_minimisation", r.QNameMinimisation, "must be relaxed, strict or off")
 	}
+	r.DNSSEC.validate(bad)
 	r.Stubs = zoneServers("resolver.stub", r.Stub, bad)
 	r.Forwards = zoneServers("resolver.forward", r.Forward, bad)
 	if !r.UpstreamIPv4 && !r.UpstreamIPv6 {
@@ -386,7 +460,7 @@ func checkSections(file string) error {
 		return fmt.Errorf("config file %s: %w", file, err)
 	}
 	var errs []error
-	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver"} {
+	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver", "resolver.dnssec"} {
 		if val := fv.Get(section); val != nil {
 			if _, ok := val.(map[string]any); !ok {
 				errs = append(errs, fmt.Errorf("%s: invalid value %q: must be a section of keys (see configs/sovdns.yaml)", section, fmt.Sprint(val)))

@@ -149,6 +149,14 @@ func TestBadFiles(t *testing.T) {
 		{file: "nsid_type.bad.yml", want: []string{`identity.nsid: invalid value "[1 2]"`}},
 		{file: "data_dir.bad.yml", want: []string{`data_dir: invalid value ""`}},
 		{file: "yaml_syntax.bad.yml", want: []string{"yaml_syntax.bad.yml"}},
+		{file: "dnssec_trust_anchor.bad.yml", want: []string{`resolver.dnssec.trust_anchors[0]: invalid value "gov.az. IN A 192.0.2.1"`}},
+		{file: "dnssec_nsec3_iterations.bad.yml", want: []string{`resolver.dnssec.max_nsec3_iterations: invalid value "0"`}},
+		{file: "dnssec_max_validations.bad.yml", want: []string{`resolver.dnssec.max_validations: invalid value "100001"`}},
+		{file: "dnssec_unknown_key.bad.yml", want: []string{`resolver.dnssec.validate: unknown key (value "yes")`}},
+		{file: "dnssec_nta.bad.yml", want: []string{`resolver.dnssec.negative_trust_anchors[0]: invalid value "bad..name"`}},
+		{file: "dnssec_anchor_file.bad.yml", want: []string{`resolver.dnssec.trust_anchor_files[0]: invalid value "/nonexistent/sovdns-anchors"`}},
+		{file: "dnssec_section_scalar.bad.yml", want: []string{`resolver.dnssec: invalid value "5"`, "section"}},
+		{file: "dnssec_validation_type.bad.yml", want: []string{`resolver.dnssec.validation: invalid value "maybe"`}},
 		{file: "several.bad.yml", want: []string{`listen[0]: invalid value "::1:53"`, `edns_udp_size: invalid value "5000"`}},
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yml"))
@@ -330,5 +338,48 @@ func TestEmptyEnvironmentValues(t *testing.T) {
 	}
 	if len(c.Resolver.AllowPrefixes) != 0 || c.Metrics.Listen != "" {
 		t.Errorf("allow %v, metrics %q: want both empty", c.Resolver.AllowPrefixes, c.Metrics.Listen)
+	}
+}
+
+func TestDNSSECSection(t *testing.T) {
+	clearEnv(t)
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Resolver.DNSSEC
+	if !d.Validation || !d.BuiltinRootAnchors || len(d.Anchors) != 2 || d.MaxValidations != 64 || d.MaxNSEC3Hashes != 256 || d.MaxNSEC3Iterations != 50 {
+		t.Errorf("defaults: %+v", d)
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "anchors")
+	if err := os.WriteFile(file, []byte("; national\nmfa.gov.az. IN DS 1 13 2 "+strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "dnssec.yml")
+	text := "resolver:\n  dnssec:\n    builtin_root_anchors: false\n" +
+		"    trust_anchors: [\"gov.az. IN DS 12345 13 2 " + strings.Repeat("AB", 32) + "\"]\n" +
+		"    trust_anchor_files: [" + fmt.Sprintf("%q", file) + "]\n" +
+		"    negative_trust_anchors: [Broken.Example]\n    max_nsec3_iterations: 100\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := c.Resolver.DNSSEC.Resolver()
+	var owners []string
+	for _, rr := range rc.Anchors {
+		owners = append(owners, rr.Header().Name)
+	}
+	if !rc.Validation || !slices.Equal(owners, []string{"gov.az.", "mfa.gov.az."}) ||
+		!slices.Equal(rc.NegativeAnchors, []string{"broken.example."}) || rc.MaxNSEC3Iterations != 100 {
+		t.Errorf("resolver view: %+v (anchors %v)", rc, owners)
+	}
+	t.Setenv("SOVDNS_RESOLVER_DNSSEC_VALIDATION", "false")
+	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.Validation {
+		t.Errorf("SOVDNS_RESOLVER_DNSSEC_VALIDATION=false: %v, validation %v", err, c.Resolver.DNSSEC.Validation)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/resolver"
 )
 
@@ -157,6 +158,13 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 			func() float64 { return float64(cache.Stats().Bytes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_evictions_total", Help: "Resolver cache entries evicted for room."},
 			func() float64 { return float64(cache.Stats().Evictions) }),
+		&validationCollector{st: st,
+			verdicts: prometheus.NewDesc(Namespace+"_resolver_validations_total",
+				"Answers validated with DNSSEC, by result (secure, insecure, bogus, indeterminate).", []string{"result"}, nil),
+			bogus: prometheus.NewDesc(Namespace+"_resolver_bogus_total",
+				"Bogus answers, by reason (the Extended DNS Error sent).", []string{"reason"}, nil),
+			limits: prometheus.NewDesc(Namespace+"_resolver_validation_limit_hits_total",
+				"Resolutions stopped by a DNSSEC validation work limit, by limit.", []string{"limit"}, nil)},
 		&upstreamCollector{st: st,
 			queries: prometheus.NewDesc(Namespace+"_resolver_upstream_queries_total",
 				"Upstream queries sent, by transport.", []string{"transport"}, nil),
@@ -214,6 +222,54 @@ func (o *resolverObserver) Resolution(d time.Duration, err error) {
 		}
 	}
 	o.failures.WithLabelValues(label).Inc()
+}
+
+// validationCollector reports the DNSSEC validation counters.
+type validationCollector struct {
+	st                      *resolver.Stats
+	verdicts, bogus, limits *prometheus.Desc
+}
+
+// verdictLabels are the reported results, by dnssec.SecStatus.
+var verdictLabels = map[dnssec.SecStatus]string{dnssec.Secure: "secure", dnssec.Insecure: "insecure",
+	dnssec.Bogus: "bogus", dnssec.Indeterminate: "indeterminate"}
+
+// bogusReasons are the reason labels of bogus answers, by Extended DNS
+// Error code; other codes count as "other".
+var bogusReasons = map[uint16]string{
+	dns.ExtendedErrorCodeDNSBogus:             "dnssec_bogus",
+	dns.ExtendedErrorCodeSignatureExpired:     "signature_expired",
+	dns.ExtendedErrorCodeSignatureNotYetValid: "signature_not_yet_valid",
+	dns.ExtendedErrorCodeDNSKEYMissing:        "dnskey_missing",
+	dns.ExtendedErrorCodeRRSIGsMissing:        "rrsigs_missing",
+	dns.ExtendedErrorCodeNSECMissing:          "nsec_missing",
+	dns.ExtendedErrorCodeDNSSECIndeterminate:  "indeterminate",
+}
+
+func (c *validationCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.verdicts
+	ch <- c.bogus
+	ch <- c.limits
+}
+
+func (c *validationCollector) Collect(ch chan<- prometheus.Metric) {
+	for sec, name := range verdictLabels {
+		ch <- prometheus.MustNewConstMetric(c.verdicts, prometheus.CounterValue, float64(c.st.Verdicts[sec].Load()), name)
+	}
+	var other uint64
+	for code := range c.st.BogusByEDE {
+		n := c.st.BogusByEDE[code].Load()
+		if _, ok := bogusReasons[uint16(code)]; !ok {
+			other += n
+		}
+	}
+	for code, name := range bogusReasons {
+		ch <- prometheus.MustNewConstMetric(c.bogus, prometheus.CounterValue, float64(c.st.BogusByEDE[code].Load()), name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.bogus, prometheus.CounterValue, float64(other), "other")
+	for i, name := range resolver.ValidationLimitNames {
+		ch <- prometheus.MustNewConstMetric(c.limits, prometheus.CounterValue, float64(c.st.ValidationLimits[i].Load()), name)
+	}
 }
 
 // limitCollector reports the work-limit counters by limit.

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/authoritative"
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/resolver"
 )
@@ -242,29 +243,104 @@ func (s *Server) recursive(req *dns.Msg, r reply) reply {
 	if res.Err != nil {
 		s.log.Debug("resolution failed", "qname", q.Name, "qtype", dns.Type(q.Qtype), "err", res.Err)
 	}
-	return s.recursiveReply(r, res)
+	return s.recursiveReply(req, r, res)
 }
 
-// recursiveReply fills r with a resolver's result: RA set, AA clear,
-// SERVFAIL with an Extended DNS Error that says why.
-func (s *Server) recursiveReply(r reply, res resolver.Result) reply {
+// recursiveReply fills r, the reply to req, with a resolver's result: RA
+// set, AA clear, SERVFAIL with an Extended DNS Error that says why.
+//
+// DNSSEC (RFC 4035 §3.2, RFC 6840 §5.7, §5.9): a Bogus or Indeterminate
+// answer is a SERVFAIL with the EDE of its reason, unless the client set CD,
+// which gets the data as it is. AD is set only on Secure answers, and only
+// for a client that set DO or AD. RRSIGs and NSEC/NSEC3 proofs go only to
+// clients that set DO. An insecure answer whose reason has an EDE of its
+// own (unsupported algorithm or digest, too many NSEC3 iterations, RFC
+// 9276 §3.2) carries it.
+func (s *Server) recursiveReply(req *dns.Msg, r reply, res resolver.Result) reply {
 	m := r.msg
 	m.RecursionAvailable = true
 	m.Authoritative = false
 	m.Rcode = res.Rcode
-	m.Answer = res.Answer
-	m.Ns = res.Ns
-	if res.Err != nil {
+	opt := req.IsEdns0()
+	do := opt != nil && opt.Do()
+	switch {
+	case res.Err != nil:
+		m.Rcode = dns.RcodeServerFailure
 		code := dns.ExtendedErrorCodeOther
+		if c, ok := dnssec.EDE(res.Err); ok {
+			code = c
+		}
 		switch {
 		case errors.Is(res.Err, resolver.ErrNoReachableAuthority):
 			code = dns.ExtendedErrorCodeNoReachableAuthority
 		case errors.Is(res.Err, resolver.ErrLame):
 			code = dns.ExtendedErrorCodeNetworkError
 		}
+		m.Answer, m.Ns = res.Answer, res.Ns
+		if !do {
+			m.Answer, m.Ns = stripDNSSEC(m.Answer, qtypeOf(req)), stripDNSSEC(m.Ns, 0)
+		}
 		addEDE(m, code, res.Err.Error())
+	case (res.Sec == dnssec.Bogus || res.Sec == dnssec.Indeterminate) && !req.CheckingDisabled:
+		m.Rcode = dns.RcodeServerFailure
+		code, ok := dnssec.EDE(res.Why)
+		if !ok {
+			code = dns.ExtendedErrorCodeDNSBogus
+		}
+		text := ""
+		if res.Why != nil {
+			text = res.Why.Error()
+		}
+		addEDE(m, code, text)
+		// Why the chain could not be fetched, as for any resolution.
+		switch {
+		case errors.Is(res.Why, resolver.ErrNoReachableAuthority):
+			addEDE(m, dns.ExtendedErrorCodeNoReachableAuthority, "")
+		case errors.Is(res.Why, resolver.ErrLame):
+			addEDE(m, dns.ExtendedErrorCodeNetworkError, "")
+		}
+	default:
+		m.Answer, m.Ns = res.Answer, res.Ns
+		if !do {
+			m.Answer, m.Ns = stripDNSSEC(m.Answer, qtypeOf(req)), stripDNSSEC(m.Ns, 0)
+		}
+		m.AuthenticatedData = res.Sec == dnssec.Secure && (do || req.AuthenticatedData)
+		if res.Sec == dnssec.Insecure {
+			if code, ok := dnssec.EDE(res.Why); ok {
+				switch code {
+				case dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm, dns.ExtendedErrorCodeUnsupportedDSDigestType,
+					dns.ExtendedErrorCodeUnsupportedNSEC3IterValue:
+					addEDE(m, code, "")
+				}
+			}
+		}
 	}
 	r.cacheable = false
 	r.recurse = false
 	return r
+}
+
+// stripDNSSEC returns rrs without RRSIG, NSEC and NSEC3 records, for a
+// client that did not set DO (RFC 4035 §3.2.1), except records of the type
+// asked for (qtype). It allocates only when there is something to drop.
+func stripDNSSEC(rrs []dns.RR, qtype uint16) []dns.RR {
+	drop := func(rr dns.RR) bool {
+		switch t := rr.Header().Rrtype; t {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			return t != qtype
+		}
+		return false
+	}
+	for i, rr := range rrs {
+		if drop(rr) {
+			out := append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
+			for _, rr := range rrs[i+1:] {
+				if !drop(rr) {
+					out = append(out, rr)
+				}
+			}
+			return out
+		}
+	}
+	return rrs
 }

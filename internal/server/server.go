@@ -213,7 +213,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 	if r.recurse {
 		q := req.Question[0]
 		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
-			return s.finish(st, s.recursiveReply(r, res), req, in, out, transport, fast, fq)
+			return s.finish(st, s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
 		}
 		if conn == nil { // TCP: this connection's goroutine may wait
 			return s.finish(st, s.recursive(req, r), req, in, out, transport, fast, fq)

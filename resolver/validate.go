@@ -1,0 +1,573 @@
+package resolver
+
+// DNSSEC validation in the resolver (RFC 4035 §5). Each answer a client's
+// question brings from upstream is validated once, when it arrives, and
+// cached with its status; answers from the cache are never validated again.
+//
+// The chain of trust is walked from the deepest trust anchor at or above
+// the zone that signed the data, one label at a time, as Unbound does:
+// for each name between a secure zone and the signer, the DS RRset is
+// asked of the secure zone. A DS RRset signed by that zone's keys makes the
+// name a secure zone cut, whose DNSKEY RRset is fetched and authenticated
+// by it; a proven absence of DS is either an unsigned delegation (the NS
+// bit is set: everything below is insecure) or no zone cut at all (the
+// walk goes on with the same keys). What the walk learns about each name
+// is kept in a small key cache, so the next question for the same zones
+// costs no upstream query and no signature check; the DS and DNSKEY
+// answers also go to the message cache, marked secure.
+//
+// The fetches of the walk bypass the in-flight sharing of lookups, since a
+// walk may need the very question being resolved (the DNSKEY RRset of a
+// zone, asked by a client). Name-server address lookups are not validated.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+)
+
+// validator holds what validation needs across resolutions.
+type validator struct {
+	anchors *dnssec.TrustAnchors
+	ntas    []string
+	limits  dnssec.Limits
+	keys    keyCache
+}
+
+func newValidator(c DNSSECConfig, log *slog.Logger) *validator {
+	a, err := dnssec.NewTrustAnchors(c.Anchors)
+	if err != nil {
+		log.Error("trust anchors unusable: nothing is validated as secure", "err", err)
+		a, _ = dnssec.NewTrustAnchors(nil)
+	}
+	v := &validator{anchors: a, keys: keyCache{m: map[string]keyEntry{}},
+		limits: dnssec.Limits{MaxValidations: c.MaxValidations, MaxNSEC3Hashes: c.MaxNSEC3Hashes, MaxNSEC3Iterations: c.MaxNSEC3Iterations}}
+	for _, n := range c.NegativeAnchors {
+		v.ntas = append(v.ntas, cacheName(n))
+	}
+	return v
+}
+
+// keyKind is what the chain of trust says about one name.
+type keyKind uint8
+
+const (
+	keySecure        keyKind = iota // a zone whose DNSKEY RRset is authenticated
+	keyInsecure                     // an unsigned zone cut (or unsupported algorithms): insecure at and below
+	keyBogus                        // the chain breaks here: bogus at and below
+	keyNoCut                        // no zone cut: the walk goes on with the keys above
+	keyNoName                       // the name does not exist, so nothing below it is a zone cut
+	keyIndeterminate                // the records could not be fetched; never cached
+)
+
+type keyEntry struct {
+	kind   keyKind
+	zone   string // keySecure: the zone
+	keys   *dnssec.ZoneKeys
+	why    error
+	expire int64 // Unix nanoseconds
+}
+
+// maxKeyEntries bounds the key cache; it is emptied past it.
+const maxKeyEntries = 1 << 14
+
+// keyCache is the chain-of-trust cache: keyEntry by lower-case name.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]keyEntry
+}
+
+func (c *keyCache) get(name string, now time.Time) (keyEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[name]
+	if ok && now.UnixNano() >= e.expire {
+		delete(c.m, name)
+		return keyEntry{}, false
+	}
+	return e, ok
+}
+
+func (c *keyCache) put(name string, e keyEntry, now time.Time, ttl time.Duration) {
+	if e.kind == keyIndeterminate {
+		return
+	}
+	if e.kind == keyBogus {
+		ttl = min(ttl, BogusTTL)
+	}
+	ttl = min(max(ttl, time.Second), DefaultMaxTTL)
+	e.expire = now.Add(ttl).UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxKeyEntries {
+		clear(c.m)
+	}
+	c.m[name] = e
+}
+
+func (c *keyCache) flush() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
+// statusOf is the status of data under a key entry that is not secure.
+func (e keyEntry) status() (dnssec.SecStatus, error) {
+	switch e.kind {
+	case keySecure:
+		return dnssec.Secure, nil
+	case keyBogus:
+		return dnssec.Bogus, e.why
+	case keyIndeterminate:
+		return dnssec.Indeterminate, e.why
+	}
+	return dnssec.Insecure, e.why
+}
+
+// entryFor turns a verdict from package dnssec into a key entry.
+func entryFor(err error) keyEntry {
+	switch dnssec.StatusOf(err) {
+	case dnssec.Insecure:
+		return keyEntry{kind: keyInsecure, why: err}
+	case dnssec.Indeterminate:
+		return keyEntry{kind: keyIndeterminate, why: err}
+	}
+	return keyEntry{kind: keyBogus, why: err}
+}
+
+func indeterminate(name string, qtype uint16, err error) keyEntry {
+	return keyEntry{kind: keyIndeterminate, why: &dnssec.ValidationError{Status: dnssec.Indeterminate,
+		Reason: dnssec.ErrIndeterminate, Detail: fmt.Sprintf("%s %s", name, dns.Type(qtype)), Cause: err}}
+}
+
+// FlushKeys empties the chain-of-trust cache (with Cache.Flush, a full
+// restart of validation state).
+func (r *Resolver) FlushKeys() {
+	if r.val != nil {
+		r.val.keys.flush()
+	}
+}
+
+// chainTo walks the chain of trust down to target and returns the entry
+// for the deepest zone at or above it: its keys, or why there are none
+// (insecure, bogus, indeterminate).
+func (r *Resolver) chainTo(ctx context.Context, b *budget, target string) keyEntry {
+	v := r.val
+	target = cacheName(target)
+	az, ds, anchorKeys, ok := v.anchors.Closest(target)
+	if !ok {
+		return keyEntry{kind: keyInsecure}
+	}
+	now := r.cfg.Now()
+	var cur keyEntry
+	found := false
+	for n := target; ; n = parentName(n) {
+		if e, ok := v.keys.get(n, now); ok {
+			switch e.kind {
+			case keyInsecure, keyBogus:
+				return e
+			case keySecure:
+				cur, found = e, true
+			}
+		}
+		if found || n == az || n == "." {
+			break
+		}
+	}
+	if !found {
+		cur = r.anchorKeys(ctx, b, az, ds, anchorKeys)
+		if cur.kind != keySecure {
+			return cur
+		}
+	}
+	for pos := cur.zone; pos != target; {
+		next := oneLabelBelow(pos, target)
+		if next == "" {
+			next = target
+		}
+		e, ok := v.keys.get(next, now)
+		if !ok {
+			var ttl time.Duration
+			e, ttl = r.delegation(ctx, b, cur, next)
+			v.keys.put(next, e, now, ttl)
+		}
+		switch e.kind {
+		case keySecure:
+			cur = e
+		case keyNoCut:
+		case keyNoName:
+			return cur
+		default:
+			return e
+		}
+		pos = next
+	}
+	return cur
+}
+
+// anchorKeys authenticates the DNSKEY RRset of an anchored zone with its
+// trust anchors.
+func (r *Resolver) anchorKeys(ctx context.Context, b *budget, zone string, ds []*dns.DS, keys []*dns.DNSKEY) keyEntry {
+	now := r.cfg.Now()
+	lr, cached := r.fetch(ctx, b, zone, dns.TypeDNSKEY)
+	if lr.err != nil {
+		return indeterminate(zone, dns.TypeDNSKEY, lr.err)
+	}
+	rrs, sigs := splitSet(lr.answer, zone, dns.TypeDNSKEY)
+	zk, err := dnssec.VerifyDNSKEYs(zone, rrs, sigs, ds, keys, now, b.val)
+	if err != nil {
+		e := entryFor(err)
+		r.val.keys.put(zone, e, now, BogusTTL)
+		return e
+	}
+	ttl := min(minTTL(rrs), sigTTL(sigs, now))
+	if !cached {
+		r.putMsg(zone, dns.TypeDNSKEY, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, ttl)
+	}
+	e := keyEntry{kind: keySecure, zone: zone, keys: zk}
+	r.val.keys.put(zone, e, now, ttl)
+	return e
+}
+
+// delegation finds out what name, just below the secure zone cur, is: a
+// secure zone cut (DS signed by cur, DNSKEY matching it), an unsigned one,
+// no zone cut, or a name that does not exist. It returns the entry and how
+// long it may be cached.
+func (r *Resolver) delegation(ctx context.Context, b *budget, cur keyEntry, name string) (keyEntry, time.Duration) {
+	now := r.cfg.Now()
+	lr, cached := r.fetch(ctx, b, name, dns.TypeDS)
+	if lr.err != nil {
+		return indeterminate(name, dns.TypeDS, lr.err), 0
+	}
+	if lr.negative {
+		delegation, maxTTL, err := r.checkNegative(cur, name, dns.TypeDS, lr.rcode, lr.ns, b)
+		ttl := min(minTTL(lr.ns), maxTTL)
+		sec := dnssec.StatusOf(err)
+		if !cached && (sec == dnssec.Secure || sec == dnssec.Insecure) {
+			r.putMsg(name, dns.TypeDS, lr.rcode, nil, lr.ns, sec, err, ttl)
+		}
+		switch {
+		case err != nil:
+			return entryFor(err), ttl
+		case lr.rcode == dns.RcodeNameError:
+			return keyEntry{kind: keyNoName}, ttl
+		case delegation:
+			return keyEntry{kind: keyInsecure}, ttl
+		}
+		return keyEntry{kind: keyNoCut}, ttl
+	}
+	dsRRs, sigs := splitSet(lr.answer, name, dns.TypeDS)
+	if len(dsRRs) == 0 {
+		// A CNAME: no zone cut can be here.
+		return keyEntry{kind: keyNoCut}, minTTL(lr.answer)
+	}
+	sig, err := dnssec.VerifyRRset(dsRRs, sigs, cur.keys, now, b.val)
+	if err != nil {
+		return entryFor(err), BogusTTL
+	}
+	ttl := min(minTTL(dsRRs), time.Duration(dnssec.MaxTTL(sig, now))*time.Second)
+	if !cached {
+		r.putMsg(name, dns.TypeDS, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, ttl)
+	}
+	var ds []*dns.DS
+	for _, rr := range dsRRs {
+		ds = append(ds, rr.(*dns.DS))
+	}
+	klr, kcached := r.fetch(ctx, b, name, dns.TypeDNSKEY)
+	if klr.err != nil {
+		return indeterminate(name, dns.TypeDNSKEY, klr.err), 0
+	}
+	keys, ksigs := splitSet(klr.answer, name, dns.TypeDNSKEY)
+	zk, err := dnssec.VerifyDNSKEYs(name, keys, ksigs, ds, nil, now, b.val)
+	if err != nil {
+		return entryFor(err), ttl
+	}
+	ttl = min(ttl, minTTL(keys), sigTTL(ksigs, now))
+	if !kcached {
+		r.putMsg(name, dns.TypeDNSKEY, dns.RcodeSuccess, klr.answer, nil, dnssec.Secure, nil, ttl)
+	}
+	return keyEntry{kind: keySecure, zone: name, keys: zk}, ttl
+}
+
+// fetch gets (name, qtype) for the chain of trust: from the cache, or from
+// upstream without validation or caching (the caller verifies and stores
+// it). cached reports a cache hit.
+func (r *Resolver) fetch(ctx context.Context, b *budget, name string, qtype uint16) (lr lookupResult, cached bool) {
+	if e, ok := r.cache.Get(name, qtype); ok {
+		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, negative: e.Kind != MsgAnswer}, true
+	}
+	return r.iterate(ctx, b, name, qtype), false
+}
+
+// splitSet returns the records of (owner, t) in rrs and the RRSIGs over
+// them.
+func splitSet(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
+	var data []dns.RR
+	var sigs []*dns.RRSIG
+	for _, rr := range rrs {
+		h := rr.Header()
+		if !strings.EqualFold(h.Name, owner) {
+			continue
+		}
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			if sig.TypeCovered == t {
+				sigs = append(sigs, sig)
+			}
+		} else if h.Rrtype == t {
+			data = append(data, rr)
+		}
+	}
+	return data, sigs
+}
+
+// checkNegative validates a negative answer from the secure zone of key
+// entry z: its SOA and NSEC/NSEC3 RRsets signed by z's keys, and the proof
+// that qname (NXDOMAIN) or its type qtype (NODATA) does not exist. For a DS
+// question, delegation tells an unsigned zone cut. maxTTL is the shortest
+// remaining validity of the signatures.
+func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode int, ns []dns.RR, b *budget) (delegation bool, maxTTL time.Duration, err error) {
+	now := r.cfg.Now()
+	maxTTL = DefaultMaxTTL
+	var proof []dns.RR
+	soaSeen := false
+	for _, s := range collectSets(ns, z.zone) {
+		switch s.rrtype {
+		case dns.TypeSOA:
+			if s.owner != z.zone {
+				continue
+			}
+			soaSeen = true
+		case dns.TypeNSEC, dns.TypeNSEC3:
+			proof = append(proof, s.rrs...)
+		default:
+			continue
+		}
+		sig, err := dnssec.VerifyRRset(s.rrs, s.sigs, z.keys, now, b.val)
+		if err != nil {
+			return false, 0, err
+		}
+		maxTTL = min(maxTTL, time.Duration(dnssec.MaxTTL(sig, now))*time.Second)
+	}
+	if !soaSeen {
+		return false, 0, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
+			Detail: fmt.Sprintf("negative answer for %s without the SOA of %s", qname, z.zone)}
+	}
+	if rcode == dns.RcodeNameError {
+		err = dnssec.ProveNXDomain(z.zone, qname, proof, b.val)
+	} else {
+		delegation, err = dnssec.ProveNoData(z.zone, qname, qtype, proof, b.val)
+	}
+	return delegation, maxTTL, err
+}
+
+// validate judges what resolveStore got for (name, qtype): every RRset of
+// an answer, or the negative answer, and sets the status of the result
+// (that of name's own records).
+func (r *Resolver) validate(ctx context.Context, b *budget, name string, qtype uint16, lr *lookupResult) {
+	if lr.negative {
+		lr.sec, lr.why, lr.maxTTL = r.validateNegative(ctx, b, name, qtype, lr)
+	} else {
+		for i := range lr.sets {
+			r.validateSet(ctx, b, lr, i)
+		}
+		own := cacheName(name)
+		lr.sec, lr.why = dnssec.Secure, nil
+		lr.ns = nil
+		for _, s := range lr.sets {
+			if s.owner == own {
+				lr.sec, lr.why = weaker(lr.sec, lr.why, s.sec, s.why)
+				lr.ns = append(lr.ns, s.proof...)
+			}
+		}
+	}
+	r.stats.countVerdict(lr.sec, lr.why)
+	if b.val.Exceeded != "" && !b.valLimitCounted {
+		b.valLimitCounted = true
+		r.stats.countValidationLimit(b.val.Exceeded)
+	}
+	if lr.sec == dnssec.Bogus || lr.sec == dnssec.Indeterminate {
+		r.log.Debug("validation failed", "qname", name, "qtype", dns.Type(qtype), "status", lr.sec.String(), "err", lr.why)
+	}
+}
+
+// validateSet judges one RRset of an answer.
+func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult, i int) {
+	v := r.val
+	s := lr.sets[i]
+	if dnssec.UnderAny(s.owner, v.ntas) {
+		s.sec, s.why = dnssec.Insecure, nil
+		return
+	}
+	if _, _, _, ok := v.anchors.Closest(s.owner); !ok {
+		s.sec, s.why = dnssec.Insecure, nil
+		return
+	}
+	if len(s.sigs) == 0 {
+		if d := dnameFor(lr.sets[:i], s); d != nil {
+			// A CNAME synthesized from a DNAME is as good as the DNAME
+			// (RFC 6672 §5.3.1).
+			s.sec, s.why, s.maxTTL = d.sec, d.why, d.maxTTL
+			return
+		}
+		ke := r.chainTo(ctx, b, s.owner)
+		if ke.kind == keySecure {
+			s.sec, s.why = dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrRRSIGsMissing,
+				Detail: fmt.Sprintf("%s %s in the signed zone %s", s.owner, dns.Type(s.rrtype), ke.zone)}
+			return
+		}
+		s.sec, s.why = ke.status()
+		return
+	}
+	signer := ""
+	for _, sig := range s.sigs {
+		if n := cacheName(sig.SignerName); dns.IsSubDomain(n, s.owner) {
+			signer = n
+			break
+		}
+	}
+	if signer == "" {
+		s.sec, s.why = dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrBogus,
+			Detail: fmt.Sprintf("%s %s: no RRSIG by a zone above it", s.owner, dns.Type(s.rrtype))}
+		return
+	}
+	ke := r.chainTo(ctx, b, signer)
+	if ke.kind != keySecure {
+		s.sec, s.why = ke.status()
+		return
+	}
+	if ke.zone != signer {
+		s.sec, s.why = dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrDNSKEYMissing,
+			Detail: fmt.Sprintf("%s %s: signer %s is no secure zone (the chain ends at %s)", s.owner, dns.Type(s.rrtype), signer, ke.zone)}
+		return
+	}
+	now := r.cfg.Now()
+	sig, err := dnssec.VerifyRRset(s.rrs, s.sigs, ke.keys, now, b.val)
+	if err != nil {
+		s.sec, s.why = dnssec.StatusOf(err), err
+		return
+	}
+	s.maxTTL = time.Duration(dnssec.MaxTTL(sig, now)) * time.Second
+	if w := dnssec.WildcardOf(s.owner, sig); w != "" {
+		var data, records []dns.RR
+		for _, p := range collectSets(lr.msg.Ns, signer) {
+			if p.rrtype != dns.TypeNSEC && p.rrtype != dns.TypeNSEC3 {
+				continue
+			}
+			if _, err := dnssec.VerifyRRset(p.rrs, p.sigs, ke.keys, now, b.val); err != nil {
+				s.sec, s.why = dnssec.StatusOf(err), err
+				return
+			}
+			data = append(data, p.rrs...)
+			records = append(records, p.records()...)
+		}
+		if err := dnssec.ProveWildcard(signer, s.owner, w, data, b.val); err != nil {
+			s.sec, s.why = dnssec.StatusOf(err), err
+			return
+		}
+		s.proof = records
+	}
+	s.sec, s.why = dnssec.Secure, nil
+}
+
+// dnameFor returns the DNAME RRset among sets that synthesized the CNAME
+// set c, if one did.
+func dnameFor(sets []*rrset, c *rrset) *rrset {
+	if c.rrtype != dns.TypeCNAME || len(c.rrs) != 1 {
+		return nil
+	}
+	cn := c.rrs[0].(*dns.CNAME)
+	for _, d := range sets {
+		if d.rrtype != dns.TypeDNAME || len(d.rrs) != 1 || d.owner == c.owner || !dns.IsSubDomain(d.owner, c.owner) {
+			continue
+		}
+		dn := d.rrs[0].(*dns.DNAME)
+		prefix := strings.TrimSuffix(c.owner, d.owner)
+		if strings.EqualFold(prefix+cacheName(dn.Target), cn.Target) || (dn.Target == "." && strings.EqualFold(prefix, cn.Target)) {
+			return d
+		}
+	}
+	return nil
+}
+
+// validateNegative judges an NXDOMAIN or NODATA answer for (name, qtype).
+func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string, qtype uint16, lr *lookupResult) (dnssec.SecStatus, error, time.Duration) {
+	v := r.val
+	name = cacheName(name)
+	if dnssec.UnderAny(name, v.ntas) {
+		return dnssec.Insecure, nil, 0
+	}
+	if _, _, _, ok := v.anchors.Closest(name); !ok {
+		return dnssec.Insecure, nil, 0
+	}
+	var soa dns.RR
+	signed := false
+	for _, rr := range lr.ns {
+		if rr.Header().Rrtype == dns.TypeSOA && soa == nil {
+			soa = rr
+		}
+	}
+	if soa == nil {
+		// Not cacheable either; judge it by the zone of the name.
+		ke := r.chainTo(ctx, b, name)
+		if ke.kind == keySecure {
+			return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
+				Detail: fmt.Sprintf("negative answer for %s without a SOA", name)}, 0
+		}
+		s, why := ke.status()
+		return s, why, 0
+	}
+	zone := cacheName(soa.Header().Name)
+	for _, rr := range lr.ns {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == dns.TypeSOA {
+			signed = true
+		}
+	}
+	ke := r.chainTo(ctx, b, zone)
+	if ke.kind != keySecure {
+		s, why := ke.status()
+		return s, why, 0
+	}
+	if !signed {
+		return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrRRSIGsMissing,
+			Detail: fmt.Sprintf("negative answer for %s: SOA of the signed zone %s", name, ke.zone)}, 0
+	}
+	if ke.zone != zone {
+		return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrDNSKEYMissing,
+			Detail: fmt.Sprintf("negative answer for %s: %s is no secure zone (the chain ends at %s)", name, zone, ke.zone)}, 0
+	}
+	_, maxTTL, err := r.checkNegative(ke, name, qtype, lr.rcode, lr.ns, b)
+	if err != nil {
+		return dnssec.StatusOf(err), err, 0
+	}
+	return dnssec.Secure, nil, maxTTL
+}
+
+// minTTL is the smallest TTL of rrs (a SOA counting at most its MINIMUM,
+// as in a negative answer), or DefaultMaxTTL when there are none.
+func minTTL(rrs []dns.RR) time.Duration {
+	least := uint32(DefaultMaxTTL / time.Second)
+	for _, rr := range rrs {
+		t := rr.Header().Ttl
+		if soa, ok := rr.(*dns.SOA); ok {
+			t = min(t, soa.Minttl)
+		}
+		least = min(least, t)
+	}
+	return time.Duration(least) * time.Second
+}
+
+// sigTTL is the shortest remaining validity of sigs.
+func sigTTL(sigs []*dns.RRSIG, now time.Time) time.Duration {
+	least := DefaultMaxTTL
+	for _, s := range sigs {
+		least = min(least, time.Duration(int64(int32(s.Expiration-uint32(now.Unix()))))*time.Second)
+	}
+	return max(least, 0)
+}
