@@ -286,7 +286,7 @@ func (s *signer) nsec3Chain(apex [][]dns.RR) ([]dns.RR, error) {
 			bitmap = types(m.n, apex, dns.TypeRRSIG)
 		}
 		out[i] = &dns.NSEC3{
-			Hdr:        dns.RR_Header{Name: strings.ToLower(m.hash) + "." + s.origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: s.negTTL},
+			Hdr:        dns.RR_Header{Name: below(strings.ToLower(m.hash), s.origin), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: s.negTTL},
 			Hash:       dns.SHA1,
 			Flags:      flags,
 			Iterations: p.Iterations,
@@ -298,6 +298,14 @@ func (s *signer) nsec3Chain(apex [][]dns.RR) ([]dns.RR, error) {
 		}
 	}
 	return out, nil
+}
+
+// below returns the name label.origin.
+func below(label, origin string) string {
+	if origin == "." {
+		return label + "."
+	}
+	return label + "." + origin
 }
 
 // signAll signs every job on all CPUs and returns the signatures.

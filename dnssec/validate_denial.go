@@ -315,7 +315,11 @@ func vNewNSEC3Set(zone string, recs []*dns.NSEC3, b *Budget) (*vNSEC3Set, error)
 	for _, r := range recs {
 		owner := vCanonical(r.Hdr.Name)
 		i, end := dns.NextLabel(owner, 0)
-		if end || owner[i:] != zone {
+		parent := owner[i:]
+		if end {
+			parent = "." // a label of the root zone
+		}
+		if owner == "." || parent != zone {
 			continue
 		}
 		if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
