@@ -60,7 +60,7 @@ func (f *fakeNet) Exchange(ctx context.Context, m *dns.Msg, s netip.AddrPort, tc
 		r.Truncated = true
 	default:
 		q := m.Question[0]
-		res := authoritative.Answer(zs, authoritative.Query{Name: q.Name, Type: q.Qtype})
+		res := authoritative.Answer(zs, authoritative.Query{Name: q.Name, Type: q.Qtype, DO: m.IsEdns0() != nil && m.IsEdns0().Do()})
 		r.Rcode, r.Authoritative = res.Rcode, res.Authoritative
 		r.Answer, r.Ns, r.Extra = res.Answer, res.Ns, res.Extra
 	}
