@@ -397,4 +397,3 @@ func (s *strippingNet) Exchange(ctx context.Context, m *dns.Msg, server netip.Ad
 	r.Answer, r.Ns = answer, ns
 	return r, rtt, err
 }
-
