@@ -73,7 +73,7 @@ func (f *fakeNet) count() int {
 	return len(f.asked)
 }
 
-func mustZone(t *testing.T, origin, text string) *zone.Zone {
+func mustZone(t testing.TB, origin, text string) *zone.Zone {
 	t.Helper()
 	p, err := zonestore.Parse(strings.NewReader("$TTL 3600\n"+text), origin, origin, nil)
 	if err != nil {

@@ -32,7 +32,7 @@ type valKey struct {
 	priv crypto.Signer
 }
 
-func newValKey(t *testing.T, zone string, flags uint16) valKey {
+func newValKey(t testing.TB, zone string, flags uint16) valKey {
 	t.Helper()
 	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
 		Flags: flags, Protocol: 3, Algorithm: dns.ED25519}
@@ -54,7 +54,7 @@ func canonicalLess(a, b string) int {
 // signZone returns the zone text signed with ksk (DNSKEY RRset) and zsk
 // (the rest), with an NSEC chain; signatures run from inception to
 // expiration.
-func signZone(t *testing.T, origin, text string, ksk, zsk valKey, inception, expiration time.Time) string {
+func signZone(t testing.TB, origin, text string, ksk, zsk valKey, inception, expiration time.Time) string {
 	t.Helper()
 	zp := dns.NewZoneParser(strings.NewReader("$TTL 3600\n"+text), origin, origin)
 	var rrs []dns.RR
@@ -149,7 +149,7 @@ type signedNet struct {
 	servers map[string]netip.Addr
 }
 
-func signedHierarchy(t *testing.T) *signedNet {
+func signedHierarchy(t testing.TB) *signedNet {
 	t.Helper()
 	valid := func(k1, k2 valKey, origin, text string) string {
 		return signZone(t, origin, text, k1, k2, valNow.Add(-24*time.Hour), valNow.Add(30*24*time.Hour))
@@ -208,7 +208,7 @@ www A 198.51.100.40
 		govDS: keys["gov.az."][0].rr.ToDS(dns.SHA256), govKSK: keys["gov.az."][0].rr}
 }
 
-func (n *signedNet) resolver(t *testing.T, d resolver.DNSSECConfig) *resolver.Resolver {
+func (n *signedNet) resolver(t testing.TB, d resolver.DNSSECConfig) *resolver.Resolver {
 	t.Helper()
 	now := func() time.Time { return valNow }
 	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: 4 << 20, Now: now})
@@ -396,4 +396,20 @@ func (s *strippingNet) Exchange(ctx context.Context, m *dns.Msg, server netip.Ad
 	}
 	r.Answer, r.Ns = answer, ns
 	return r, rtt, err
+}
+
+// BenchmarkCachedSecure answers a validated answer from the cache, as the
+// server's socket goroutines do: no signature is checked again.
+func BenchmarkCachedSecure(b *testing.B) {
+	n := signedHierarchy(b)
+	r := n.resolver(b, resolver.DNSSECConfig{Validation: true, Anchors: []dns.RR{n.rootDS}})
+	if res := r.Resolve(context.Background(), "portal.gov.az.", dns.TypeA); res.Sec != dnssec.Secure {
+		b.Fatalf("%v %v", res.Sec, res.Why)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, ok := r.Cached("portal.gov.az.", dns.TypeA); !ok || res.Sec != dnssec.Secure {
+			b.Fatal("not cached")
+		}
+	}
 }
