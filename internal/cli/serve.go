@@ -170,7 +170,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	go maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
 	go func() {
 		// The control socket is an aid: without it DNS is still served.
-		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(cache, st), log); err != nil {
+		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(controlNode(rec, cache, st)), log); err != nil {
 			log.Error("control socket unavailable: sovdns cache commands cannot reach this server", "err", err)
 		}
 	}()
@@ -280,4 +280,13 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	}, resolver.NetExchanger{}, cache, log, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, cache, nil
+}
+
+// controlNode is what the control API reaches of this server.
+func controlNode(rec server.Recursor, cache *resolver.Cache, st *zonestore.Store) control.Node {
+	n := control.Node{Cache: cache, Signing: st}
+	if k, ok := rec.(control.KeyCache); ok {
+		n.Keys = k
+	}
+	return n
 }

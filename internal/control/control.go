@@ -36,9 +36,22 @@ type Signing interface {
 	DS(origin string, digest uint8) ([]*dns.DS, error)
 }
 
-// Handler serves the control API for a node; cache is nil when the node
-// does not resolve.
-func Handler(cache *resolver.Cache, signing Signing) http.Handler {
+// KeyCache is the resolver's cache of validated DNSKEY and DS sets,
+// emptied with the cache; resolver.Resolver is one.
+type KeyCache interface{ FlushKeys() }
+
+// Node is what the control API reaches of a running server. Cache and
+// Keys are nil when the node does not resolve, Signing when it has no
+// zone store.
+type Node struct {
+	Cache   *resolver.Cache
+	Keys    KeyCache
+	Signing Signing
+}
+
+// Handler serves the control API for a node.
+func Handler(node Node) http.Handler {
+	cache, signing := node.Cache, node.Signing
 	mux := http.NewServeMux()
 	if signing != nil {
 		mux.HandleFunc("GET /v1/dnssec/status", func(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +108,9 @@ func Handler(cache *resolver.Cache, signing Signing) http.Handler {
 		if name == "" {
 			n := cache.Stats().Entries
 			cache.Flush()
+			if node.Keys != nil {
+				node.Keys.FlushKeys() // a full flush forgets validated keys too
+			}
 			writeJSON(w, map[string]any{"flushed": "all", "removed": n})
 			return
 		}

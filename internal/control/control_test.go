@@ -17,10 +17,15 @@ import (
 
 func serve(t *testing.T, cache *resolver.Cache) *Client {
 	t.Helper()
+	return serveNode(t, Node{Cache: cache})
+}
+
+func serveNode(t *testing.T, node Node) *Client {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), SocketName)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, path, Handler(cache, nil), slog.New(slog.DiscardHandler)) }()
+	go func() { done <- Serve(ctx, path, Handler(node), slog.New(slog.DiscardHandler)) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -72,5 +77,23 @@ func TestNoCacheAndNoServer(t *testing.T) {
 	_, err := NewClient(filepath.Join(t.TempDir(), SocketName)).Do(context.Background(), "GET", "/v1/cache/stats")
 	if !errors.Is(err, ErrNoServer) {
 		t.Errorf("no server: %v, want ErrNoServer", err)
+	}
+}
+
+type keyCache struct{ flushed int }
+
+func (k *keyCache) FlushKeys() { k.flushed++ }
+
+// TestFlushForgetsKeys: a full flush empties the validated-key cache too;
+// flushing one name does not.
+func TestFlushForgetsKeys(t *testing.T) {
+	keys := &keyCache{}
+	c := serveNode(t, Node{Cache: resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), Keys: keys})
+	ctx := context.Background()
+	if _, err := c.Do(ctx, "POST", "/v1/cache/flush?name=example.org"); err != nil || keys.flushed != 0 {
+		t.Fatalf("flush of a name: %v, keys flushed %d times", err, keys.flushed)
+	}
+	if _, err := c.Do(ctx, "POST", "/v1/cache/flush"); err != nil || keys.flushed != 1 {
+		t.Fatalf("full flush: %v, keys flushed %d times", err, keys.flushed)
 	}
 }
