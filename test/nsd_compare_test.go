@@ -443,7 +443,7 @@ zone:
 			}
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if ok, log := runNSD(t, nsdBin, confPath, addr); ok {
+		if ok, log := runNSD(t, nsdBin, confPath, addr, compareOrigin); ok {
 			return addr
 		} else {
 			lastErr = log
@@ -453,9 +453,10 @@ zone:
 	return ""
 }
 
-// runNSD starts nsd -d and waits, bounded, until it answers the zone's SOA
-// with AA. It reports false with NSD's log if NSD exits or never answers.
-func runNSD(t *testing.T, nsdBin, confPath, addr string) (bool, string) {
+// runNSD starts nsd -d and waits, bounded, until it answers zone's SOA
+// with AA at addr. It reports false with NSD's log if NSD exits or never
+// answers.
+func runNSD(t *testing.T, nsdBin, confPath, addr, zone string) (bool, string) {
 	t.Helper()
 	log := newLogBuffer()
 	cmd := exec.Command(nsdBin, "-d", "-c", confPath)
@@ -488,7 +489,7 @@ func runNSD(t *testing.T, nsdBin, confPath, addr string) (bool, string) {
 			return false, log.String()
 		default:
 		}
-		r, _, err := c.ExchangeContext(t.Context(), newQuery(compareOrigin, dns.TypeSOA), addr)
+		r, _, err := c.ExchangeContext(t.Context(), newQuery(zone, dns.TypeSOA), addr)
 		if err == nil && r.Authoritative && r.Rcode == dns.RcodeSuccess {
 			t.Cleanup(stop)
 			return true, ""

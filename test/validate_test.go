@@ -24,9 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -259,7 +257,7 @@ remote-control:
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if ok, log := runNSDFor(t, nsdBin, confPath, fmt.Sprintf("%s:%d", ipSigned, port), "gov.az."); ok {
+		if ok, log := runNSD(t, nsdBin, confPath, fmt.Sprintf("%s:%d", ipSigned, port), "gov.az."); ok {
 			return port
 		} else {
 			lastLog = log
@@ -410,49 +408,4 @@ func TestDNSSECValidation(t *testing.T) {
 			{name: "bogus served", qname: "www.expired.az.", qtype: dns.TypeA, do: true, sigs: true},
 		})
 	})
-}
-
-// runNSDFor starts nsd -d and waits, bounded, until it answers zone's SOA
-// with AA at addr. It reports false with NSD's log if NSD exits or never
-// answers.
-func runNSDFor(t *testing.T, nsdBin, confPath, addr, zone string) (bool, string) {
-	t.Helper()
-	log := newLogBuffer()
-	cmd := exec.Command(nsdBin, "-d", "-c", confPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nsd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			return false, log.String()
-		default:
-		}
-		r, _, err := c.ExchangeContext(t.Context(), newQuery(zone, dns.TypeSOA), addr)
-		if err == nil && r.Authoritative && r.Rcode == dns.RcodeSuccess {
-			t.Cleanup(stop)
-			return true, ""
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	return false, log.String()
 }
