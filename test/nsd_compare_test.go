@@ -405,31 +405,7 @@ func startNSD(t *testing.T, nsdBin, zoneText string) string {
 	var lastErr string
 	for range 3 { // a port found free can be taken before NSD binds it
 		port := freePort(t)
-		conf := fmt.Sprintf(`server:
-    ip-address: 127.0.0.1
-    port: %d
-    do-ip6: no
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: %q
-    pidfile: %q
-    xfrdfile: %q
-    zonelistfile: %q
-    cookie-secret-file: %q
-    database: ""
-    hide-version: yes
-    hide-identity: yes
-    verbosity: 0
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: %q
-    zonefile: "zone"
-`, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "xfrd.state"), filepath.Join(dir, "zone.list"),
-			filepath.Join(dir, "cookiesecrets.txt"), compareOrigin)
+		conf := nsdConf("127.0.0.1", port, dir, fmt.Sprintf("zone:\n    name: %q\n    zonefile: \"zone\"\n", compareOrigin))
 		confPath := filepath.Join(dir, "nsd.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -451,6 +427,34 @@ zone:
 	}
 	t.Fatalf("NSD did not start:\n%s", lastErr)
 	return ""
+}
+
+// nsdConf is the configuration of a test NSD on ip:port whose files are
+// in dir, serving zones (nsd.conf zone: clauses): no privileges dropped,
+// no rate limiting, no remote control.
+func nsdConf(ip string, port int, dir, zones string) string {
+	return fmt.Sprintf(`server:
+    ip-address: %s
+    port: %d
+    do-ip6: no
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: %q
+    pidfile: %q
+    xfrdfile: %q
+    zonelistfile: %q
+    cookie-secret-file: %q
+    database: ""
+    hide-version: yes
+    hide-identity: yes
+    verbosity: 0
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+%s`, ip, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "xfrd.state"), filepath.Join(dir, "zone.list"),
+		filepath.Join(dir, "cookiesecrets.txt"), zones)
 }
 
 // runNSD starts nsd -d and waits, bounded, until it answers zone's SOA

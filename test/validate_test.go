@@ -232,27 +232,7 @@ func startSignedNSD(t *testing.T, nsdBin string, zones map[string]string) int {
 	var lastLog string
 	for range 3 {
 		port := sharedFreePort(t, []string{ipSigned})
-		conf := fmt.Sprintf(`server:
-    ip-address: %s
-    port: %d
-    do-ip6: no
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: %q
-    pidfile: %q
-    xfrdfile: %q
-    zonelistfile: %q
-    cookie-secret-file: %q
-    database: ""
-    hide-version: yes
-    verbosity: 0
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-remote-control:
-    control-enable: no
-%s`, ipSigned, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "xfrd.state"),
-			filepath.Join(dir, "zone.list"), filepath.Join(dir, "cookiesecrets.txt"), zconf.String())
+		conf := nsdConf(ipSigned, port, dir, zconf.String())
 		confPath := filepath.Join(dir, "nsd.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)

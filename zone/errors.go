@@ -26,7 +26,7 @@ var (
 	ErrNoRdata       = errors.New("record has no data")
 	ErrOrphanRRSIG   = errors.New("RRSIG covers a type that has no records at this name")
 	ErrWildcardNS    = errors.New("NS records cannot be owned by a wildcard name")
-	ErrNSEC3Owner    = errors.New("NSEC3 records must be owned by a name directly below the apex and alone there")
+	ErrNSEC3Owner    = errors.New("NSEC3 records must be owned by a name directly below the apex")
 	ErrTooManyErrors = errors.New("too many errors; stopping")
 )
 
