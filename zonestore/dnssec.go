@@ -189,10 +189,13 @@ func (s *Store) nextSerial(z *zone.Zone) (*zone.Zone, error) {
 
 // resign signs z (whose serial has been moved on) under sg and commits
 // it, rewriting the zone, with sg as the zone's new DNSSEC state.
-func (s *Store) resign(old, z *zone.Zone, sg *signing) (PutResult, error) {
+func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, error) {
 	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len(), Bumped: true}
 	now := s.opts.Now()
 	err := s.update(func(tx *bolt.Tx) error {
+		if err := checkPrimary(tx, old.Origin); err != nil {
+			return err
+		}
 		var err error
 		if sg.Policy != nil {
 			if z, err = s.signZone(z, old, sg, now); err != nil {
@@ -206,7 +209,10 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing) (PutResult, error) {
 		if err := writeZone(tx, z, now, true); err != nil {
 			return err
 		}
-		return writeSigning(tx, z.Origin, sg)
+		if err := writeSigning(tx, z.Origin, sg); err != nil {
+			return err
+		}
+		return s.journal(tx, old, z, op, now)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
@@ -252,7 +258,7 @@ func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) 
 	if err != nil {
 		return PutResult{}, err
 	}
-	return s.resign(old, z, &signing{Policy: &p, Keys: keys})
+	return s.resign(old, z, &signing{Policy: &p, Keys: keys}, OpDNSSECEnable)
 }
 
 // usableKeys returns keys if they can sign under p: the algorithm matches
@@ -303,7 +309,7 @@ func (s *Store) DisableDNSSEC(origin string) (PutResult, error) {
 	if err != nil {
 		return PutResult{}, err
 	}
-	return s.resign(old, z, &signing{Keys: sg.Keys})
+	return s.resign(old, z, &signing{Keys: sg.Keys}, OpDNSSECDisable)
 }
 
 // GenerateKeys makes the initial keys for a zone that is not signed yet,
@@ -376,7 +382,7 @@ func (s *Store) Rollover(origin string, role dnssec.Role, next bool) (string, Pu
 	if err != nil {
 		return "", PutResult{}, err
 	}
-	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys})
+	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys}, OpRollover)
 	return msg, res, err
 }
 
@@ -405,7 +411,7 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 	if err != nil {
 		return false, PutResult{}, err
 	}
-	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys})
+	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys}, OpMaintain)
 	return err == nil, res, err
 }
 

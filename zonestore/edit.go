@@ -148,6 +148,9 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 		if err != nil {
 			return err
 		}
+		if err := checkPrimary(tx, origin); err != nil {
+			return err
+		}
 		nb := zb.Bucket(bucketNames)
 		if signed {
 			// Signed in the same transaction: the edit and its signatures
@@ -158,7 +161,10 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 			if err := writeDiff(nb, old, z); err != nil {
 				return err
 			}
-			return zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now))
+			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
+				return err
+			}
+			return s.journal(tx, old, z, OpEdit, s.opts.Now())
 		}
 		for key := range touched {
 			ck := storeKey(zone.CanonicalKey(key))
@@ -177,7 +183,10 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 				return err
 			}
 		}
-		return zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now))
+		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
+			return err
+		}
+		return s.journal(tx, old, z, OpEdit, s.opts.Now())
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", origin, err)

@@ -59,11 +59,22 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the store's messages; nil discards them.
 	Logger *slog.Logger
+	// JournalMaxBytes and JournalMaxAge bound each zone's journal; zero
+	// means DefaultJournalMaxBytes, and no age limit.
+	JournalMaxBytes int
+	JournalMaxAge   time.Duration
 }
 
 // Store is an open zone database. Its methods are safe for concurrent use;
-// changes are serialised.
+// changes are serialised. Every change is journaled under the store's
+// author (see As).
 type Store struct {
+	*core
+	author string
+}
+
+// core is the state shared by a Store and the views As returns.
+type core struct {
 	db   *bolt.DB
 	path string
 	opts Options
@@ -71,6 +82,19 @@ type Store struct {
 	mu       sync.Mutex
 	cache    map[string]*zone.Zone // last committed zone per origin
 	onCommit func(origin string, z *zone.Zone)
+}
+
+// As returns a view of the store whose changes are journaled as made by
+// author ("unix:alice", "tsig:editor.", "token:ci"). It shares everything
+// else, the file included: closing either closes both.
+func (s *Store) As(author string) *Store { return &Store{core: s.core, author: author} }
+
+// Author is the name the store's changes are journaled under.
+func (s *Store) Author() string {
+	if s.author == "" {
+		return "sovdns"
+	}
+	return s.author
 }
 
 // Open opens or creates the database at path.
@@ -105,7 +129,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open zone database %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}}
+	s := &Store{core: &core{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}}}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -168,6 +192,9 @@ type ZoneInfo struct {
 	Names   int       `json:"names"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	Kind    string    `json:"kind"`
+	// Refreshed is when a secondary copy was last found current.
+	Refreshed time.Time `json:"refreshed,omitzero"`
 }
 
 // List returns the origins of all stored zones, in canonical order.
@@ -205,6 +232,8 @@ func (s *Store) Info(origin string) (ZoneInfo, error) {
 		ib := zb.Bucket(bucketInfo)
 		info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
 		info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
+		m := readMeta(zb)
+		info.Kind, info.Refreshed = m.Kind, m.Refreshed
 		return nil
 	})
 	return info, err
@@ -348,20 +377,33 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		}
 	}
 	now := s.opts.Now()
+	op := OpImport
+	if old == nil {
+		op = OpCreate
+	}
 	err = s.update(func(tx *bolt.Tx) error {
+		if err := checkPrimary(tx, z.Origin); err != nil {
+			return err
+		}
 		sg, err := readSigning(tx, z.Origin)
 		if err != nil && !errors.Is(err, ErrNoZone) {
 			return err
 		}
 		if sg == nil || sg.Policy == nil {
-			return writeZone(tx, z, now, false) // z is not served before the commit
+			if err := writeZone(tx, z, now, false); err != nil { // z is not served before the commit
+				return err
+			}
+			return s.journal(tx, old, z, op, now)
 		}
 		// A signed zone: the file's own DNSSEC records give way to the
 		// signer's, made in this transaction.
 		if z, err = s.signZone(z, old, sg, now); err != nil {
 			return err
 		}
-		return writeZone(tx, z, now, true)
+		if err := writeZone(tx, z, now, true); err != nil {
+			return err
+		}
+		return s.journal(tx, old, z, op, now)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
@@ -386,22 +428,17 @@ func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
 			return err
 		}
 	}
-	if ib := zb.Bucket(bucketInfo); ib != nil {
-		if c := ib.Get(keyCreated); c != nil {
-			created = append([]byte(nil), c...)
-		}
-		if err := zb.DeleteBucket(bucketInfo); err != nil {
-			return err
-		}
+	ib, err := zb.CreateBucketIfNotExists(bucketInfo)
+	if err != nil {
+		return err
+	}
+	if c := ib.Get(keyCreated); c != nil {
+		created = append([]byte(nil), c...)
 	}
 	if zb.Bucket(bucketNames) != nil {
 		if err := zb.DeleteBucket(bucketNames); err != nil {
 			return err
 		}
-	}
-	ib, err := zb.CreateBucket(bucketInfo)
-	if err != nil {
-		return err
 	}
 	if err := ib.Put(keyCreated, created); err != nil {
 		return err

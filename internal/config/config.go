@@ -47,7 +47,17 @@ type Config struct {
 	Resolver        ResolverConfig `mapstructure:"resolver"`
 	TestFaketime    bool           `mapstructure:"test_faketime"`
 
+	TSIGKeys  []TSIGKeyConfig    `mapstructure:"tsig_keys"`
+	Primary   ZonePolicyConfig   `mapstructure:"primary"`
+	Zones     []ZonePolicyConfig `mapstructure:"zones"`
+	Secondary []SecondaryConfig  `mapstructure:"secondary"`
+	Catalog   CatalogConfig      `mapstructure:"catalog"`
+	Journal   JournalConfig      `mapstructure:"journal"`
+	Control   ControlConfig      `mapstructure:"control"`
+
 	// Derived by Validate.
+	Repl          Replication       `mapstructure:"-"`
+	ControlTokens map[string]string `mapstructure:"-"` // secret -> name
 	ListenAddrs  []netip.AddrPort       `mapstructure:"-"`
 	CookieSecret []byte                 `mapstructure:"-"`
 	Serial       zonestore.SerialPolicy `mapstructure:"-"`
@@ -387,6 +397,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", c.Log.Format, "must be text or json")
 	}
+	c.validateReplication(bad)
 	return errors.Join(errs...)
 }
 
@@ -460,7 +471,7 @@ func checkSections(file string) error {
 		return fmt.Errorf("config file %s: %w", file, err)
 	}
 	var errs []error
-	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver", "resolver.dnssec"} {
+	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver", "resolver.dnssec", "primary", "catalog", "journal", "control"} {
 		if val := fv.Get(section); val != nil {
 			if _, ok := val.(map[string]any); !ok {
 				errs = append(errs, fmt.Errorf("%s: invalid value %q: must be a section of keys (see configs/sovdns.yaml)", section, fmt.Sprint(val)))

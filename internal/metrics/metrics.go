@@ -40,6 +40,18 @@ type Metrics struct {
 	StoreErrors  *prometheus.CounterVec
 	CacheEntries prometheus.Gauge
 	BuildInfo    *prometheus.GaugeVec
+
+	// Replication and live editing.
+	TSIG          *prometheus.CounterVec // result: ok, badkey, badsig, badtime
+	TransfersOut  *prometheus.CounterVec // zone, type (AXFR, IXFR), result
+	TransfersIn   *prometheus.CounterVec // zone, type, result
+	NotifySent    *prometheus.CounterVec // zone, result: acked, failed, given_up
+	NotifyRecv    *prometheus.CounterVec // zone, result: accepted, refused, unknown_zone
+	Updates       *prometheus.CounterVec // zone, result: NOERROR, REFUSED, NOTAUTH, ...
+	LastRefresh   *prometheus.GaugeVec   // zone: unix time of the last successful refresh of a secondary
+	ZoneExpired   *prometheus.GaugeVec   // zone: 1 while a secondary is expired and not served
+	ControlReqs   *prometheus.CounterVec // endpoint, code
+	ConfigReloads *prometheus.CounterVec // result
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -92,8 +104,30 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Always 1; labelled with the running version.",
 		}, []string{"version", "goversion"}),
 	}
+	m.TSIG = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "tsig_verifications_total",
+		Help: "TSIG-signed messages received, by result (ok, badkey, badsig, badtime)."}, []string{"result"})
+	m.TransfersOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "transfers_out_total",
+		Help: "Zone transfers served, by zone, type (AXFR, IXFR, IXFR as AXFR: AXFR-fallback, up to date: current) and result."}, []string{"zone", "type", "result"})
+	m.TransfersIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "transfers_in_total",
+		Help: "Zone transfers of secondary zones from their primaries, by zone, type and result."}, []string{"zone", "type", "result"})
+	m.NotifySent = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notify_sent_total",
+		Help: "NOTIFY messages sent to secondaries, by zone and result (acked, retry, given_up)."}, []string{"zone", "result"})
+	m.NotifyRecv = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notify_received_total",
+		Help: "NOTIFY messages received, by zone and result (accepted, refused, not_secondary)."}, []string{"zone", "result"})
+	m.Updates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "updates_total",
+		Help: "RFC 2136 dynamic UPDATE messages, by zone and response code."}, []string{"zone", "rcode"})
+	m.LastRefresh = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "secondary_last_refresh_timestamp_seconds",
+		Help: "Unix time a secondary zone was last found current at its primary; time() minus this is the seconds since."}, []string{"zone"})
+	m.ZoneExpired = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "secondary_expired",
+		Help: "1 while a secondary zone is past its SOA expire without a refresh and is not served."}, []string{"zone"})
+	m.ControlReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "control_requests_total",
+		Help: "Control API requests, by endpoint and HTTP status."}, []string{"endpoint", "code"})
+	m.ConfigReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "config_reloads_total",
+		Help: "Configuration reloads (SIGHUP, sovdns reload), by result."}, []string{"result"})
 	reg.MustRegister(m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
 		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.BuildInfo,
+		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh,
+		m.ZoneExpired, m.ControlReqs, m.ConfigReloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -15,6 +15,7 @@ import (
 	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/resolver"
+	"github.com/sovdns/sovdns/zone"
 )
 
 // reply is the outcome of handling one message.
@@ -23,10 +24,11 @@ type reply struct {
 	zoneLabel string
 	cacheable bool // the answer depends only on the question and the EDNS/DO flags
 	recurse   bool // no zone held: to be resolved for this client
+	tsig      *signer
 }
 
-// handle answers a parsed query. It never returns nil.
-func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply {
+// handle answers a parsed query, whose wire form is in. It never returns nil.
+func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, tcp bool) reply {
 	resp := new(dns.Msg)
 	resp.Id = req.Id
 	resp.Response = true
@@ -42,11 +44,14 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 		return out
 	}
 	if req.IsTsig() != nil {
-		// No TSIG keys are configured, so none is known: NOTAUTH, unsigned
-		// (RFC 8945 §5.2.1).
-		resp.Rcode = dns.RcodeNotAuth
-		resp.Question = req.Question
-		return out
+		// Verified here; the response is signed (or, for a request that
+		// fails, carries the TSIG error) when it is packed (RFC 8945 §5.2).
+		out.tsig = s.verifyTSIG(in, req)
+		if !out.tsig.ok() {
+			resp.Rcode = dns.RcodeNotAuth
+			resp.Question = req.Question
+			return out
+		}
 	}
 	if opt != nil {
 		ropt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
@@ -60,10 +65,18 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 			resp.Rcode = dns.RcodeBadVers
 			return out
 		}
-		if !s.ednsOptions(opt, ropt, src) {
+		if !s.ednsOptions(opt, ropt, src.Addr()) {
 			resp.Rcode = dns.RcodeFormatError
 			return out
 		}
+	}
+	if s.special(req, resp, Peer{Addr: src, Key: out.tsig.keyName(), TCP: tcp}) {
+		if len(resp.Question) == 1 {
+			if z := st.zones.Match(questionKey(resp.Question[0].Name), 0); z != nil {
+				out.zoneLabel = z.Origin
+			}
+		}
+		return out
 	}
 	if req.Opcode != dns.OpcodeQuery {
 		resp.Rcode = dns.RcodeNotImplemented
@@ -89,10 +102,8 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
 		resp.Rcode = dns.RcodeFormatError
 		return out
-	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
-		// Zone transfers are not offered by this server.
+	case dns.TypeMAILA, dns.TypeMAILB:
 		resp.Rcode = dns.RcodeRefused
-		addEDE(resp, dns.ExtendedErrorCodeProhibited, "zone transfers are not allowed")
 		return out
 	}
 
@@ -109,14 +120,14 @@ func (s *Server) handle(st *state, req *dns.Msg, src netip.Addr, tcp bool) reply
 	// resolved for a client allowed recursion that asked for it (as BIND
 	// does for names below a delegation); others get REFUSED or the referral.
 	if (res.Kind == authoritative.KindRefused || res.Kind == authoritative.KindReferral) &&
-		req.RecursionDesired && s.recursionAllowed(src) {
+		req.RecursionDesired && s.recursionAllowed(src.Addr()) {
 		out.recurse = true
 		return out
 	}
 	if res.Kind == authoritative.KindRefused {
 		addEDE(resp, dns.ExtendedErrorCodeNotAuthoritative, "")
 	}
-	out.cacheable = true
+	out.cacheable = out.tsig == nil
 	return out
 }
 
@@ -343,4 +354,13 @@ func stripDNSSEC(rrs []dns.RR, qtype uint16) []dns.RR {
 		}
 	}
 	return rrs
+}
+
+// questionKey is the wire key of a question name, nil when it has none.
+func questionKey(name string) []byte {
+	k, err := zone.WireKey(name)
+	if err != nil {
+		return nil
+	}
+	return []byte(k)
 }

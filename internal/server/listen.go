@@ -227,6 +227,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.AddrPort, 
 		if _, err := io.ReadFull(c, in); err != nil {
 			return
 		}
+		if isTransfer(in) {
+			if !s.transferTCP(ctx, c, in, src) {
+				return
+			}
+			continue
+		}
 		resp := s.respond(in, out, src, nil, tcp)
 		if resp == nil {
 			return

@@ -47,6 +47,9 @@ type Config struct {
 	Resolver       Recursor
 	RecursionAllow []netip.Prefix
 	MaxInFlight    int // resolutions at once; 0 means 1000
+
+	// Ops handles zone transfers, NOTIFY and UPDATE; nil refuses them.
+	Ops ZoneOps
 }
 
 // Recursor resolves questions for clients; resolver.Resolver is one.
@@ -70,7 +73,8 @@ type Server struct {
 	now          func() time.Time
 	cookieSecret [32]byte
 
-	st atomic.Pointer[state]
+	st   atomic.Pointer[state]
+	keys atomic.Pointer[map[string]Key] // TSIG keys by canonical name
 
 	// pre-resolved collectors for the hot path
 	duration  [2]prometheus.Observer
@@ -209,7 +213,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		// put back below, and names compressed against it follow them.
 		req.Question[0].Name = strings.ToLower(req.Question[0].Name)
 	}
-	r := s.handle(st, req, src.Addr(), transport == tcp)
+	r := s.handle(st, req, in, src, transport == tcp)
 	if r.recurse {
 		q := req.Question[0]
 		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
@@ -250,13 +254,16 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 			maxSize = int(min(max(opt.UDPSize(), 512), s.cfg.EDNSSize))
 		}
 	}
+	qtype := qtypeOf(req)
+	if r.tsig != nil {
+		return s.finishSigned(r, req, in, out, transport, maxSize)
+	}
 	wire, err := r.msg.PackBuffer(out[:cap(out)])
 	if err != nil {
 		s.log.Error("packing a response failed", "err", err, "qname", questionName(req))
 		s.count(transport, r.zoneLabel, qtypeOf(req), dns.RcodeServerFailure)
 		return servFail(in, out)
 	}
-	qtype := qtypeOf(req)
 	fits := len(wire) <= maxSize
 	if !fits {
 		if wire, err = truncate(r.msg, maxSize, out); err != nil {
@@ -279,6 +286,35 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 	}
 	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
 	return wire
+}
+
+// finishSigned packs a reply to a TSIG-signed request with its TSIG. One
+// that does not fit the client's buffer goes with TC and no records.
+func (s *Server) finishSigned(r reply, req *dns.Msg, in, out []byte, transport, maxSize int) []byte {
+	m := r.msg
+	m.Compress = true
+	// A TSIG record takes the key name, the algorithm and a MAC: under 200 bytes.
+	const tsigRoom = 200
+	if transport == udp && m.Len()+tsigRoom > maxSize {
+		m.Truncated = true
+		m.Answer, m.Ns = nil, nil
+		var keep []dns.RR
+		for _, rr := range m.Extra {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				keep = append(keep, rr)
+			}
+		}
+		m.Extra = keep
+		s.truncated[transport].Inc()
+	}
+	wire, err := r.tsig.pack(m)
+	if err != nil {
+		s.log.Error("signing a response failed", "err", err, "qname", questionName(req))
+		s.count(transport, r.zoneLabel, qtypeOf(req), dns.RcodeServerFailure)
+		return servFail(in, out)
+	}
+	s.count(transport, r.zoneLabel, qtypeOf(req), m.Rcode)
+	return append(out[:0], wire...)
 }
 
 // truncate fits m into size bytes. Whole additional RRsets are dropped

@@ -1,0 +1,146 @@
+package zonestore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sovdns/sovdns/zone"
+)
+
+// A zone is a primary (edited here) or a secondary (a copy transferred in
+// from its primaries, changed only by PutTransfer):
+//
+//	zones/<origin>/info/kind        "secondary"; absent for a primary
+//	zones/<origin>/info/source      where the copy came from
+//	zones/<origin>/info/refreshed   RFC 3339 time the copy was last found current
+const (
+	KindPrimary   = "primary"
+	KindSecondary = "secondary"
+)
+
+// Sentinels for secondary zones; test with errors.Is.
+var (
+	ErrSecondary      = errors.New("the zone is a secondary copy: edit it on its primary")
+	ErrNotSecondary   = errors.New("the zone is a primary zone on this node")
+	ErrSerialNotNewer = errors.New("the transferred serial is not newer than the stored one (RFC 1982)")
+)
+
+// ZoneMeta is a zone's replication state.
+type ZoneMeta struct {
+	Kind      string    `json:"kind"`
+	Source    string    `json:"source,omitempty"`
+	Refreshed time.Time `json:"refreshed,omitzero"`
+	Updated   time.Time `json:"updated"`
+}
+
+func readMeta(zb *bolt.Bucket) ZoneMeta {
+	ib := zb.Bucket(bucketInfo)
+	m := ZoneMeta{Kind: KindPrimary}
+	if ib == nil {
+		return m
+	}
+	if k := ib.Get(keyKind); k != nil {
+		m.Kind = string(k)
+	}
+	m.Source = string(ib.Get(keySource))
+	m.Refreshed, _ = time.Parse(time.RFC3339, string(ib.Get(keyRefreshed)))
+	m.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
+	return m
+}
+
+// checkPrimary refuses a change of a secondary zone.
+func checkPrimary(tx *bolt.Tx, origin string) error {
+	zb, err := zoneBucket(tx, origin)
+	if errors.Is(err, ErrNoZone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if readMeta(zb).Kind == KindSecondary {
+		return fmt.Errorf("zone %s: %w", origin, ErrSecondary)
+	}
+	return nil
+}
+
+// Meta returns the zone's replication state.
+func (s *Store) Meta(origin string) (ZoneMeta, error) {
+	origin = zone.Fqdn(origin)
+	var m ZoneMeta
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, origin)
+		if err != nil {
+			return err
+		}
+		m = readMeta(zb)
+		return nil
+	})
+	return m, err
+}
+
+// PutTransfer stores z, transferred in from source, as the new contents of
+// a secondary zone, in one transaction, journaled as a transfer. Its serial
+// must be newer than the stored copy's (RFC 1982); a primary zone of the
+// same name is not replaced.
+func (s *Store) PutTransfer(z *zone.Zone, source string) (PutResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := PutResult{Records: z.Len()}
+	old, err := s.load(z.Origin)
+	switch {
+	case errors.Is(err, ErrNoZone) || errors.Is(err, ErrCorrupt):
+		old = nil
+		res.Created = err != nil && errors.Is(err, ErrNoZone)
+	case err != nil:
+		return res, err
+	}
+	now := s.opts.Now()
+	err = s.update(func(tx *bolt.Tx) error {
+		if zb, err := zoneBucket(tx, z.Origin); err == nil && readMeta(zb).Kind != KindSecondary {
+			return fmt.Errorf("zone %s: %w; delete it before configuring it as a secondary", z.Origin, ErrNotSecondary)
+		}
+		if old != nil {
+			res.OldSerial, res.OldRecords = old.Serial(), old.Len()
+			if !SerialLess(old.Serial(), z.Serial()) {
+				return fmt.Errorf("zone %s: serial %d after %d: %w", z.Origin, z.Serial(), old.Serial(), ErrSerialNotNewer)
+			}
+		}
+		if err := writeZone(tx, z, now, old != nil); err != nil { // an IXFR's records may be shared with the zone served
+			return err
+		}
+		zb, err := zoneBucket(tx, z.Origin)
+		if err != nil {
+			return err
+		}
+		ib := zb.Bucket(bucketInfo)
+		stamp := []byte(now.UTC().Format(time.RFC3339))
+		for k, v := range map[string][]byte{string(keyKind): []byte(KindSecondary), string(keySource): []byte(source), string(keyRefreshed): stamp} {
+			if err := ib.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return s.journal(tx, old, z, OpTransfer, now)
+	})
+	if err != nil {
+		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
+	}
+	res.Zone, res.Serial = z, z.Serial()
+	s.cache[z.Origin] = z
+	s.publish(z.Origin, z)
+	return res, nil
+}
+
+// MarkRefreshed records that a secondary zone was found current at t.
+func (s *Store) MarkRefreshed(origin string, t time.Time) error {
+	origin = zone.Fqdn(origin)
+	return s.update(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, origin)
+		if err != nil {
+			return err
+		}
+		return zb.Bucket(bucketInfo).Put(keyRefreshed, []byte(t.UTC().Format(time.RFC3339)))
+	})
+}
