@@ -56,11 +56,11 @@ type Config struct {
 	Control   ControlConfig      `mapstructure:"control"`
 
 	// Derived by Validate.
-	Repl          Replication       `mapstructure:"-"`
-	ControlTokens map[string]string `mapstructure:"-"` // secret -> name
-	ListenAddrs  []netip.AddrPort       `mapstructure:"-"`
-	CookieSecret []byte                 `mapstructure:"-"`
-	Serial       zonestore.SerialPolicy `mapstructure:"-"`
+	Repl          Replication            `mapstructure:"-"`
+	ControlTokens map[string]string      `mapstructure:"-"` // secret -> name
+	ListenAddrs   []netip.AddrPort       `mapstructure:"-"`
+	CookieSecret  []byte                 `mapstructure:"-"`
+	Serial        zonestore.SerialPolicy `mapstructure:"-"`
 }
 
 // TCPConfig is the tcp section.
