@@ -52,6 +52,9 @@ func (d Deletion) matches(rr dns.RR) bool {
 type Change struct {
 	Add    []dns.RR
 	Delete []Deletion
+	// Lenient: a deletion that matches nothing is skipped rather than an
+	// error, as RFC 2136 §3.4.2 has it.
+	Lenient bool
 }
 
 // Update applies c to the zone at origin, validates the result as a whole,
@@ -59,6 +62,14 @@ type Change struct {
 // that matches nothing is an error (ErrNotFound), and so is a change that
 // leaves the zone as it was (ErrNoChange); neither writes anything.
 func (s *Store) Update(origin string, c Change) (PutResult, error) {
+	return s.UpdateFunc(origin, func(*zone.Zone) (Change, error) { return c, nil })
+}
+
+// UpdateFunc is Update with the change made by fn from the zone as last
+// committed, under the store's edit lock: what fn checks (RFC 2136
+// prerequisites) still holds when the change commits. An error from fn is
+// returned as it is and nothing is written.
+func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (PutResult, error) {
 	origin = zone.Fqdn(origin)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,6 +78,10 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 		return PutResult{}, err
 	}
 	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len()}
+	c, err := fn(old)
+	if err != nil {
+		return res, err
+	}
 
 	touched := map[string]bool{old.Key: true}
 	touch := func(name string) error {
@@ -218,7 +233,7 @@ func applyChange(all []dns.RR, c Change) ([]dns.RR, *dns.SOA, error) {
 		}
 	}
 	for i, d := range c.Delete {
-		if hits[i] == 0 {
+		if hits[i] == 0 && !c.Lenient {
 			if d.Type == dns.TypeSOA || (d.RR != nil && d.RR.Header().Rrtype == dns.TypeSOA) {
 				return nil, nil, fmt.Errorf("%s: %w", d, zone.ErrNoSOA)
 			}

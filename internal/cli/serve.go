@@ -27,6 +27,7 @@ import (
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/internal/server"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
@@ -68,7 +69,8 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	m := metrics.New(reg)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 
-	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log})
+	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log,
+		JournalMaxBytes: c.Journal.MaxSizeMB << 20, JournalMaxAge: c.Journal.MaxAge})
 	if errors.Is(err, zonestore.ErrLocked) {
 		return fmt.Errorf("the zone database %s is held by another process: is another sovdns server running on this data directory?", c.DBPath())
 	}
@@ -118,6 +120,9 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		RecursionAllow:    c.Resolver.AllowPrefixes,
 		MaxInFlight:       c.Resolver.MaxInFlight,
 	}, log, m)
+	srv.SetKeys(c.Repl.Keys)
+	repl := replication.New(st, c.Repl.Config(), srv.Zones, log, m)
+	srv.SetOps(repl)
 	publish := func(set *zone.Set) {
 		srv.SetZones(set)
 		m.ZonesLoaded.Set(float64(set.Len()))
@@ -135,9 +140,10 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		if z == nil {
 			key, _ := zone.WireKey(origin)
 			publish(cur.Without(key))
-			return
+		} else {
+			publish(cur.With(z))
 		}
-		publish(cur.With(z))
+		repl.Committed(origin, z)
 	})
 	for _, z := range zs {
 		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
@@ -168,6 +174,7 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 	}
 	go func() { errc <- srv.Run(ctx) }()
 	go maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
+	go repl.Run(ctx)
 	go func() {
 		// The control socket is an aid: without it DNS is still served.
 		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(controlNode(rec, cache, st)), log); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/replication"
 )
 
 // TSIGKeyConfig is one entry of tsig_keys.
@@ -66,85 +68,27 @@ type TokenConfig struct {
 	SecretFile string `mapstructure:"secret_file"`
 }
 
-// TSIGKey is a validated TSIG key.
-type TSIGKey struct {
-	Name      string // fully qualified, lower case
-	Algorithm string // miekg/dns name, e.g. dns.HmacSHA256
-	Secret    string // base64, as miekg/dns takes it
-}
-
-// ACLEntry admits a message from an address in Prefix (any address when
-// Any) signed with Key (unsigned ones too when Key is empty).
-type ACLEntry struct {
-	Any    bool
-	Prefix netip.Prefix
-	Key    string
-}
-
-// ACL is a list of entries; a message is admitted when one entry admits
-// it. An empty ACL admits nothing.
-type ACL []ACLEntry
-
-// Allows reports whether a message from src, signed with key (empty:
-// unsigned; the signature already verified), is admitted.
-func (a ACL) Allows(src netip.Addr, key string) bool {
-	src = src.Unmap()
-	for _, e := range a {
-		if (e.Any || e.Prefix.Contains(src)) && (e.Key == "" || strings.EqualFold(e.Key, key)) {
-			return true
-		}
-	}
-	return false
-}
-
-// Target is a server to NOTIFY, or a primary to transfer from.
-type Target struct {
-	Addr netip.AddrPort
-	Key  string // TSIG key to sign with; empty: unsigned
-}
-
-// ZonePolicy is the validated policy of a primary zone.
-type ZonePolicy struct {
-	AllowTransfer ACL
-	AllowUpdate   ACL
-	Notify        []Target
-}
-
-// Secondary is a validated secondary zone.
-type Secondary struct {
-	Zone      string // fully qualified, lower case
-	Primaries []Target
-	Key       string
-	Catalog   bool
-}
-
 // Replication is the validated replication configuration.
 type Replication struct {
-	Keys        map[string]TSIGKey // by name
-	Default     ZonePolicy
-	Zones       map[string]ZonePolicy // by zone
-	Secondaries []Secondary
+	Keys        map[string]replication.Key // by canonical name
+	Default     replication.Policy
+	Zones       map[string]replication.Policy // by zone
+	Secondaries []replication.SecondaryZone
 	Catalog     string // zone name; empty: none published
 }
 
 // Policy returns the policy of a primary zone: its own entry in zones, or
 // the primary section's.
-func (r *Replication) Policy(origin string) ZonePolicy {
+func (r *Replication) Policy(origin string) replication.Policy {
 	if p, ok := r.Zones[strings.ToLower(dns.Fqdn(origin))]; ok {
 		return p
 	}
 	return r.Default
 }
 
-// Secondary returns the configuration of a secondary zone.
-func (r *Replication) Secondary(origin string) (Secondary, bool) {
-	origin = strings.ToLower(dns.Fqdn(origin))
-	for _, s := range r.Secondaries {
-		if s.Zone == origin {
-			return s, true
-		}
-	}
-	return Secondary{}, false
+// Config is the replication package's view of the configuration.
+func (r *Replication) Config() replication.Config {
+	return replication.Config{Keys: r.Keys, Policy: r.Policy, Secondaries: r.Secondaries, Catalog: r.Catalog}
 }
 
 var tsigAlgorithms = map[string]string{
@@ -157,7 +101,7 @@ var tsigAlgorithms = map[string]string{
 
 // validateReplication checks the replication sections and fills c.Repl.
 func (c *Config) validateReplication(bad func(string, any, string)) {
-	r := Replication{Keys: map[string]TSIGKey{}, Zones: map[string]ZonePolicy{}}
+	r := Replication{Keys: map[string]replication.Key{}, Zones: map[string]replication.Policy{}}
 	for i, k := range c.TSIGKeys {
 		key := fmt.Sprintf("tsig_keys[%d]", i)
 		name := strings.ToLower(dns.Fqdn(strings.TrimSpace(k.Name)))
@@ -192,7 +136,7 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 			bad(key+".secret", "(hidden)", "must be base64 of at least 16 bytes (e.g. from tsig-keygen or `openssl rand -base64 32`)")
 			continue
 		}
-		r.Keys[name] = TSIGKey{Name: name, Algorithm: alg, Secret: secret}
+		r.Keys[name] = replication.Key{Algorithm: alg, Secret: secret}
 	}
 	r.Default = r.policy("primary", c.Primary, bad)
 	for i, z := range c.Zones {
@@ -224,7 +168,7 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 		if _, primary := r.Zones[name]; primary {
 			bad(key+".zone", s.Zone, "is also in zones (a primary zone's policy); a zone is either")
 		}
-		sec := Secondary{Zone: name, Catalog: s.Catalog}
+		sec := replication.SecondaryZone{Zone: name, Catalog: s.Catalog}
 		if s.Key != "" {
 			kn := strings.ToLower(dns.Fqdn(s.Key))
 			if _, ok := r.Keys[kn]; !ok {
@@ -241,7 +185,7 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 				bad(fmt.Sprintf("%s.primaries[%d]", key, j), p, "must be IP or IP:port")
 				continue
 			}
-			sec.Primaries = append(sec.Primaries, Target{Addr: ap, Key: sec.Key})
+			sec.Primaries = append(sec.Primaries, replication.Target{Addr: ap, Key: sec.Key})
 		}
 		r.Secondaries = append(r.Secondaries, sec)
 	}
@@ -296,13 +240,13 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 }
 
 // policy validates one zone policy.
-func (r *Replication) policy(key string, z ZonePolicyConfig, bad func(string, any, string)) ZonePolicy {
-	var p ZonePolicy
+func (r *Replication) policy(key string, z ZonePolicyConfig, bad func(string, any, string)) replication.Policy {
+	var p replication.Policy
 	p.AllowTransfer = r.acl(key+".allow_transfer", z.AllowTransfer, bad)
 	p.AllowUpdate = r.acl(key+".allow_update", z.AllowUpdate, bad)
 	for i, n := range z.Notify {
 		k := fmt.Sprintf("%s.notify[%d]", key, i)
-		var t Target
+		var t replication.Target
 		ok := true
 		for _, f := range strings.Fields(n) {
 			if name, isKey := strings.CutPrefix(f, "key:"); isKey {
@@ -330,11 +274,11 @@ func (r *Replication) policy(key string, z ZonePolicyConfig, bad func(string, an
 
 // acl parses entries: "any", an address or network, "key:NAME", or an
 // address or network followed by key:NAME.
-func (r *Replication) acl(key string, entries []string, bad func(string, any, string)) ACL {
-	var out ACL
+func (r *Replication) acl(key string, entries []string, bad func(string, any, string)) replication.ACL {
+	var out replication.ACL
 	for i, s := range entries {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		var e ACLEntry
+		var e replication.ACLEntry
 		fields := strings.Fields(s)
 		if len(fields) == 0 || len(fields) > 2 {
 			bad(k, s, `must be "any", an address or network, "key:NAME", or a network and a key ("10.0.0.0/8 key:xfr")`)

@@ -47,6 +47,11 @@ type Node struct {
 	Cache   *resolver.Cache
 	Keys    KeyCache
 	Signing Signing
+	// Store is the zone database, for edits through the API; Reload
+	// re-reads the configuration and the zones (SIGHUP does the same) and
+	// says what changed.
+	Store  *zonestore.Store
+	Reload func() (string, error)
 }
 
 // Handler serves the control API for a node.

@@ -36,6 +36,9 @@ type ZoneOps interface {
 	Update(ctx context.Context, req *dns.Msg, p Peer) *dns.Msg
 }
 
+// SetOps sets the handler of zone transfers, NOTIFY and UPDATE, before Run.
+func (s *Server) SetOps(ops ZoneOps) { s.cfg.Ops = ops }
+
 // SetKeys replaces the TSIG keys the server verifies and signs with.
 func (s *Server) SetKeys(keys map[string]Key) {
 	k := make(map[string]Key, len(keys))

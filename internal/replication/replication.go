@@ -1,0 +1,173 @@
+// Package replication keeps zones in step between nodes with the DNS
+// protocol's own machinery. On a primary it serves zone transfers (AXFR,
+// RFC 5936; IXFR from the zone journal, RFC 1995), sends NOTIFY (RFC 1996)
+// after each change, applies dynamic UPDATE (RFC 2136) and publishes a
+// catalog zone (RFC 9432). On a secondary it transfers zones in from their
+// primaries, on NOTIFY and by the SOA timers, and consumes catalogs.
+//
+// The server (internal/server) verifies TSIG signatures and signs the
+// responses; this package decides, by the access lists of the zone's
+// policy, who may do what.
+package replication
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/server"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// ACLEntry admits a message from an address in Prefix (any address when
+// Any) signed with Key (unsigned ones too when Key is empty).
+type ACLEntry struct {
+	Any    bool
+	Prefix netip.Prefix
+	Key    string
+}
+
+// ACL is a list of entries; a message is admitted when one entry admits
+// it. An empty ACL admits nothing.
+type ACL []ACLEntry
+
+// Allows reports whether a message from src, signed with key (empty:
+// unsigned; the signature already verified), is admitted.
+func (a ACL) Allows(src netip.Addr, key string) bool {
+	src = src.Unmap()
+	for _, e := range a {
+		if (e.Any || e.Prefix.Contains(src)) && (e.Key == "" || strings.EqualFold(e.Key, key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Target is a server to NOTIFY, or a primary to transfer from.
+type Target struct {
+	Addr netip.AddrPort
+	Key  string // TSIG key to sign with; empty: unsigned
+}
+
+// Policy is what a primary zone allows and whom it notifies.
+type Policy struct {
+	AllowTransfer ACL
+	AllowUpdate   ACL
+	Notify        []Target
+}
+
+// SecondaryZone is a zone copied in from its primaries.
+type SecondaryZone struct {
+	Zone      string // fully qualified, lower case
+	Primaries []Target
+	Key       string // TSIG key for SOA queries and transfers; NOTIFYs must carry it
+	Catalog   bool   // a catalog (RFC 9432) whose members become secondaries too
+}
+
+// Key is a TSIG key for the messages this node sends.
+type Key = server.Key
+
+// Config is the replication configuration; Reconfigure replaces it whole.
+type Config struct {
+	Keys        map[string]Key // by canonical name
+	Policy      func(origin string) Policy
+	Secondaries []SecondaryZone
+	Catalog     string // name of the catalog zone to publish; empty: none
+}
+
+// Node is the replication of one sovdns node. It implements
+// server.ZoneOps.
+type Node struct {
+	store *zonestore.Store
+	log   *slog.Logger
+	m     *metrics.Metrics
+	zones func() *zone.Set // what the server serves
+
+	cfg atomic.Pointer[Config]
+
+	mu      sync.Mutex
+	running context.Context // Run's context, nil before Run
+	wake    chan struct{}   // Reconfigure pokes the secondary manager
+
+	notifier  *notifier
+	secondary *secondaries
+
+	// serve is told when a secondary zone expires (serve false: stop
+	// serving it) and when an expired one is current again (true).
+	serve func(origin string, serve bool)
+}
+
+// OnExpire sets the function told when a secondary zone expires (serve
+// false) or is current again (serve true). Set it before Run.
+func (n *Node) OnExpire(fn func(origin string, serve bool)) { n.serve = fn }
+
+var _ server.ZoneOps = (*Node)(nil)
+
+// New returns a node replicating the zones of store. zones returns the set
+// the server serves.
+func New(store *zonestore.Store, cfg Config, zones func() *zone.Set, log *slog.Logger, m *metrics.Metrics) *Node {
+	n := &Node{store: store, log: log, m: m, zones: zones, wake: make(chan struct{}, 1)}
+	if cfg.Policy == nil {
+		cfg.Policy = func(string) Policy { return Policy{} }
+	}
+	n.cfg.Store(&cfg)
+	n.notifier = newNotifier(n)
+	n.secondary = newSecondaries(n)
+	return n
+}
+
+// config is the configuration in force.
+func (n *Node) config() *Config { return n.cfg.Load() }
+
+// Reconfigure replaces the configuration: access lists and keys apply to
+// the next message, secondary zones are added or dropped at once.
+func (n *Node) Reconfigure(cfg Config) {
+	if cfg.Policy == nil {
+		cfg.Policy = func(string) Policy { return Policy{} }
+	}
+	n.cfg.Store(&cfg)
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends NOTIFYs and keeps secondary zones fresh until ctx ends.
+func (n *Node) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); n.notifier.run(ctx) }()
+	go func() { defer wg.Done(); n.secondary.run(ctx) }()
+	wg.Wait()
+}
+
+// Committed is told of every commit to the store: z is the zone's new
+// contents, nil when it was deleted. It must not block.
+func (n *Node) Committed(origin string, z *zone.Zone) {
+	if z == nil {
+		return
+	}
+	n.notifier.changed(origin, z.Serial())
+}
+
+// Transfer implements server.ZoneOps: AXFR and IXFR out.
+func (n *Node) Transfer(ctx context.Context, req *dns.Msg, p server.Peer, send func(*dns.Msg) error) error {
+	return n.transferOut(ctx, req, p, send)
+}
+
+// Notify implements server.ZoneOps: a NOTIFY from a primary.
+func (n *Node) Notify(ctx context.Context, req *dns.Msg, p server.Peer) *dns.Msg {
+	return n.secondary.notify(ctx, req, p)
+}
+
+// Update implements server.ZoneOps: RFC 2136 dynamic UPDATE.
+func (n *Node) Update(ctx context.Context, req *dns.Msg, p server.Peer) *dns.Msg {
+	return n.update(ctx, req, p)
+}
