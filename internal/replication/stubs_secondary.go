@@ -12,7 +12,7 @@ import (
 
 type secondaries struct{ n *Node }
 
-func newSecondaries(n *Node) *secondaries   { return &secondaries{n: n} }
+func newSecondaries(n *Node) *secondaries    { return &secondaries{n: n} }
 func (*secondaries) run(ctx context.Context) { <-ctx.Done() }
 func (*secondaries) notify(_ context.Context, req *dns.Msg, _ server.Peer) *dns.Msg {
 	r := new(dns.Msg)
