@@ -266,6 +266,28 @@ func (s *Store) LoadAll() ([]*zone.Zone, error) {
 	return out, nil
 }
 
+// Reread forgets the zones read so far and reads every zone again from
+// the file, for a reload. A zone that cannot be read is reported in errs
+// and left out.
+func (s *Store) Reread() (zs []*zone.Zone, errs []error, err error) {
+	names, err := s.List()
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.cache)
+	for _, n := range names {
+		z, err := s.load(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		zs = append(zs, z)
+	}
+	return zs, errs, nil
+}
+
 func (s *Store) load(origin string) (*zone.Zone, error) {
 	if z := s.cache[origin]; z != nil {
 		return z, nil

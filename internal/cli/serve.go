@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,7 +51,7 @@ loads the demo zone gov.az into an empty database.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, c, g.logger(c))
+			return serve(ctx, c, func() (config.Config, error) { return g.load(cmd) }, g.logger(c))
 		},
 	}
 	f := cmd.Flags()
@@ -63,8 +64,9 @@ loads the demo zone gov.az into an empty database.`,
 	return cmd
 }
 
-// serve runs the node until ctx ends.
-func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
+// serve runs the node until ctx ends. reload reads the configuration
+// again, for SIGHUP and sovdns reload.
+func serve(ctx context.Context, c config.Config, reload func() (config.Config, error), log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
@@ -121,30 +123,18 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		MaxInFlight:       c.Resolver.MaxInFlight,
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
+	zones := newServed(srv, st, m, log)
 	repl := replication.New(st, c.Repl.Config(), srv.Zones, log, m)
+	repl.OnExpire(zones.expire)
 	srv.SetOps(repl)
-	publish := func(set *zone.Set) {
-		srv.SetZones(set)
-		m.ZonesLoaded.Set(float64(set.Len()))
-		m.ZoneRecords.Reset()
-		m.ZoneSerial.Reset()
-		for _, z := range set.Zones() {
-			m.ZoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
-			m.ZoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
-		}
-	}
-	publish(zone.NewSet(zs...))
-	// Every commit to the store replaces that zone in the served set.
+	zones.replace(zs)
+	// Every commit to the store replaces that zone in the served set and
+	// may be notified to secondaries.
 	st.Subscribe(func(origin string, z *zone.Zone) {
-		cur := srv.Zones()
-		if z == nil {
-			key, _ := zone.WireKey(origin)
-			publish(cur.Without(key))
-		} else {
-			publish(cur.With(z))
-		}
+		zones.committed(origin, z)
 		repl.Committed(origin, z)
 	})
+	rl := &reloader{load: reload, st: st, srv: srv, repl: repl, served: zones, m: m, log: log, cur: c}
 	for _, z := range zs {
 		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
 	}
@@ -173,16 +163,18 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
 	go func() { errc <- srv.Run(ctx) }()
-	go maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
-	go repl.Run(ctx)
+	var bg sync.WaitGroup
+	defer func() { cancel(); bg.Wait() }() // before the store closes
+	bg.Add(2)
+	go func() { defer bg.Done(); maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log) }()
+	go func() { defer bg.Done(); repl.Run(ctx) }()
 	go func() {
 		// The control socket is an aid: without it DNS is still served.
-		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(controlNode(rec, cache, st)), log); err != nil {
+		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(controlNode(rec, cache, st, rl.Reload)), log); err != nil {
 			log.Error("control socket unavailable: sovdns cache commands cannot reach this server", "err", err)
 		}
 	}()
-	// SIGHUP must not kill the server, as it would by default; reloading
-	// comes with live editing.
+	// SIGHUP reloads the configuration and the zones; the listeners stay.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -192,7 +184,11 @@ func serve(ctx context.Context, c config.Config, log *slog.Logger) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				log.Warn("SIGHUP received: reloading is not available in this version; nothing changed")
+				if msg, err := rl.Reload(); err != nil {
+					log.Error("SIGHUP: reload failed", "err", err)
+				} else {
+					log.Info("SIGHUP: " + msg)
+				}
 			}
 		}
 	}()
@@ -290,8 +286,8 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 }
 
 // controlNode is what the control API reaches of this server.
-func controlNode(rec server.Recursor, cache *resolver.Cache, st *zonestore.Store) control.Node {
-	n := control.Node{Cache: cache, Signing: st}
+func controlNode(rec server.Recursor, cache *resolver.Cache, st *zonestore.Store, reload func() (string, error)) control.Node {
+	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload}
 	if k, ok := rec.(control.KeyCache); ok {
 		n.Keys = k
 	}

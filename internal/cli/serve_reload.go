@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/replication"
+	"github.com/sovdns/sovdns/internal/server"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// served keeps the zones the server answers from in step with the store:
+// every commit replaces its zone, and secondary zones past their SOA
+// expire are left out until they are current again.
+type served struct {
+	srv *server.Server
+	st  *zonestore.Store
+	m   *metrics.Metrics
+	log *slog.Logger
+
+	mu      sync.Mutex
+	expired map[string]bool // by origin
+}
+
+func newServed(srv *server.Server, st *zonestore.Store, m *metrics.Metrics, log *slog.Logger) *served {
+	return &served{srv: srv, st: st, m: m, log: log, expired: map[string]bool{}}
+}
+
+// replace serves exactly zs (less the expired ones).
+func (p *served) replace(zs []*zone.Zone) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keep := make([]*zone.Zone, 0, len(zs))
+	for _, z := range zs {
+		if !p.expired[z.Origin] {
+			keep = append(keep, z)
+		}
+	}
+	p.publish(zone.NewSet(keep...))
+}
+
+// committed is the store's commit hook: z is the zone's new contents, nil
+// when it was deleted. It runs under the store's lock.
+func (p *served) committed(origin string, z *zone.Zone) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.srv.Zones()
+	if z == nil {
+		delete(p.expired, origin)
+		key, _ := zone.WireKey(origin)
+		p.publish(cur.Without(key))
+		return
+	}
+	// A new copy of an expired secondary zone is current: served again.
+	delete(p.expired, origin)
+	p.m.ZoneExpired.DeleteLabelValues(origin)
+	p.publish(cur.With(z))
+}
+
+// expire stops serving a secondary zone (serve false) or serves it again
+// from the store (serve true).
+func (p *served) expire(origin string, serve bool) {
+	var z *zone.Zone
+	if serve {
+		var err error
+		if z, err = p.st.Load(origin); err != nil {
+			p.log.Error("secondary zone cannot be served again", "zone", origin, "err", err)
+			return
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.srv.Zones()
+	if serve {
+		delete(p.expired, origin)
+		p.m.ZoneExpired.WithLabelValues(origin).Set(0)
+		p.publish(cur.With(z))
+		return
+	}
+	p.expired[origin] = true
+	p.m.ZoneExpired.WithLabelValues(origin).Set(1)
+	key, _ := zone.WireKey(origin)
+	p.publish(cur.Without(key))
+}
+
+// publish serves set; p.mu is held.
+func (p *served) publish(set *zone.Set) {
+	p.srv.SetZones(set)
+	p.m.ZonesLoaded.Set(float64(set.Len()))
+	p.m.ZoneRecords.Reset()
+	p.m.ZoneSerial.Reset()
+	for _, z := range set.Zones() {
+		p.m.ZoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
+		p.m.ZoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
+	}
+}
+
+// reloader applies a new configuration to a running node (SIGHUP, sovdns
+// reload) without closing its listeners: TSIG keys, access lists, NOTIFY
+// targets and secondary zones change at once, and every zone is read
+// again from the store. Settings bound at start (listeners, data_dir,
+// metrics and control addresses, the resolver) are reported as needing a
+// restart and left as they are.
+type reloader struct {
+	load   func() (config.Config, error)
+	st     *zonestore.Store
+	srv    *server.Server
+	repl   *replication.Node
+	served *served
+	m      *metrics.Metrics
+	log    *slog.Logger
+
+	mu  sync.Mutex
+	cur config.Config
+}
+
+// Reload re-reads the configuration and the zones and says what it did.
+// An invalid configuration changes nothing.
+func (r *reloader) Reload() (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.load()
+	if err != nil {
+		r.m.ConfigReloads.WithLabelValues("invalid_config").Inc()
+		return "", fmt.Errorf("configuration not reloaded, nothing changed: %w", err)
+	}
+	zs, errs, err := r.st.Reread()
+	if err != nil {
+		r.m.ConfigReloads.WithLabelValues("store_error").Inc()
+		return "", fmt.Errorf("zones not reloaded, nothing changed: %w", err)
+	}
+	r.srv.SetKeys(c.Repl.Keys)
+	r.repl.Reconfigure(c.Repl.Config())
+	r.served.replace(zs)
+	for _, e := range errs {
+		r.m.StoreErrors.WithLabelValues("load").Inc()
+		r.log.Error("zone not served: it cannot be loaded", "err", e)
+	}
+	restart := restartNeeded(r.cur, c)
+	r.cur = c
+	r.m.ConfigReloads.WithLabelValues("ok").Inc()
+	msg := fmt.Sprintf("reloaded: %d zones served, %d TSIG keys, %d secondary zones configured", len(zs), len(c.Repl.Keys), len(c.Repl.Secondaries))
+	if len(errs) > 0 {
+		msg += fmt.Sprintf("; %d zones could not be loaded (see the server log)", len(errs))
+	}
+	if len(restart) > 0 {
+		msg += "; changed but applied only at the next start: " + strings.Join(restart, ", ")
+	}
+	r.log.Info("configuration reloaded", "zones", len(zs), "restart_needed", strings.Join(restart, ","))
+	return msg, nil
+}
+
+// restartNeeded lists the settings that differ between a and b and are
+// bound when the server starts.
+func restartNeeded(a, b config.Config) []string {
+	var out []string
+	diff := func(name string, same bool) {
+		if !same {
+			out = append(out, name)
+		}
+	}
+	diff("listen", slices.Equal(a.ListenAddrs, b.ListenAddrs))
+	diff("data_dir", a.DataDir == b.DataDir)
+	diff("metrics.listen", a.Metrics.Listen == b.Metrics.Listen)
+	diff("control", a.Control.Listen == b.Control.Listen && fmt.Sprint(a.ControlTokens) == fmt.Sprint(b.ControlTokens))
+	diff("udp_sockets", a.UDPSockets == b.UDPSockets && a.UDPBatch == b.UDPBatch)
+	diff("tcp", a.TCP == b.TCP)
+	diff("edns_udp_size", a.EDNSUDPSize == b.EDNSUDPSize)
+	diff("response_cache_mb", a.ResponseCacheMB == b.ResponseCacheMB)
+	diff("identity", a.Identity == b.Identity)
+	diff("log", a.Log == b.Log)
+	diff("serial_policy", a.SerialPolicy == b.SerialPolicy)
+	diff("journal", a.Journal == b.Journal)
+	diff("resolver", fmt.Sprintf("%+v", a.Resolver) == fmt.Sprintf("%+v", b.Resolver))
+	return out
+}
