@@ -166,7 +166,10 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	var bg sync.WaitGroup
 	defer func() { cancel(); bg.Wait() }() // before the store closes
 	bg.Add(2)
-	go func() { defer bg.Done(); maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log) }()
+	go func() {
+		defer bg.Done()
+		maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
+	}()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
 	go func() {
 		// The control socket is an aid: without it DNS is still served.
