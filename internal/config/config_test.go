@@ -157,6 +157,14 @@ func TestBadFiles(t *testing.T) {
 		{file: "dnssec_anchor_file.bad.yml", want: []string{`resolver.dnssec.trust_anchor_files[0]: invalid value "/nonexistent/sovdns-anchors"`}},
 		{file: "dnssec_section_scalar.bad.yml", want: []string{`resolver.dnssec: invalid value "5"`, "section"}},
 		{file: "dnssec_validation_type.bad.yml", want: []string{`resolver.dnssec.validation: invalid value "maybe"`}},
+		// The secret itself is never echoed.
+		{file: "tsig_secret.bad.yml", want: []string{`tsig_keys[0].secret: invalid value "(hidden)"`, "base64"}},
+		{file: "tsig_algorithm.bad.yml", want: []string{`tsig_keys[0].algorithm: invalid value "hmac-md5"`}},
+		{file: "acl_unknown_key.bad.yml", want: []string{`primary.allow_transfer[0]: invalid value "nokey"`, "tsig_keys"}},
+		{file: "acl_address.bad.yml", want: []string{`zones[0].allow_update[0]: invalid value "somewhere"`}},
+		{file: "notify_target.bad.yml", want: []string{`primary.notify[0]: invalid value "ns2.example.net"`}},
+		{file: "secondary_no_primaries.bad.yml", want: []string{`secondary[0].primaries: invalid value ""`}},
+		{file: "control_listen.bad.yml", want: []string{`control.listen: invalid value "0.0.0.0:8053"`, "loopback"}},
 		{file: "several.bad.yml", want: []string{`listen[0]: invalid value "::1:53"`, `edns_udp_size: invalid value "5000"`}},
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yml"))
