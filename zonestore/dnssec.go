@@ -212,7 +212,7 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 		if err := writeSigning(tx, z.Origin, sg); err != nil {
 			return err
 		}
-		return s.journal(tx, old, z, op, now)
+		return s.journal(tx, old, z, op, now, nil)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", old.Origin, err)

@@ -179,7 +179,7 @@ func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (
 			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
 				return err
 			}
-			return s.journal(tx, old, z, OpEdit, s.opts.Now())
+			return s.journal(tx, old, z, OpEdit, s.opts.Now(), nil)
 		}
 		for key := range touched {
 			ck := storeKey(zone.CanonicalKey(key))
@@ -201,7 +201,7 @@ func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (
 		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
 			return err
 		}
-		return s.journal(tx, old, z, OpEdit, s.opts.Now())
+		return s.journal(tx, old, z, OpEdit, s.opts.Now(), touched)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", origin, err)

@@ -199,6 +199,25 @@ func Diff(old, z *zone.Zone) (removed, added []dns.RR) {
 	return removed, added
 }
 
+// diffKeys is Diff for a change that touched only the names with the
+// given keys (no signer ran): it compares those names alone.
+func diffKeys(old, z *zone.Zone, keys map[string]bool) (removed, added []dns.RR) {
+	for k := range keys {
+		o, n := old.Lookup(k), z.Lookup(k)
+		switch {
+		case o == nil && n == nil:
+		case o == nil:
+			added = appendNode(added, n, nil)
+		case n == nil:
+			removed = appendNode(removed, o, nil)
+		case !sameNode(o, n):
+			added = appendNode(added, n, o)
+			removed = appendNode(removed, o, n)
+		}
+	}
+	return removed, added
+}
+
 // appendNode appends n's records (SOA aside) that other, if any, does not
 // hold.
 func appendNode(out []dns.RR, n, other *zone.Node) []dns.RR {
@@ -233,8 +252,9 @@ func containsRecord(rrs []dns.RR, rr dns.RR) bool {
 }
 
 // journal appends the change from old (nil for a new zone) to z to the
-// zone's journal and trims it to its bounds.
-func (s *Store) journal(tx *bolt.Tx, old, z *zone.Zone, op string, now time.Time) error {
+// zone's journal and trims it to its bounds. touched, when not nil, holds
+// the keys of every name the change can have altered.
+func (s *Store) journal(tx *bolt.Tx, old, z *zone.Zone, op string, now time.Time, touched map[string]bool) error {
 	zb, err := zoneBucket(tx, z.Origin)
 	if err != nil {
 		return err
@@ -248,7 +268,11 @@ func (s *Store) journal(tx *bolt.Tx, old, z *zone.Zone, op string, now time.Time
 		e.Summary, e.AddedCount = true, z.Len()
 	} else {
 		e.From = old.SOA
-		e.Removed, e.Added = Diff(old, z)
+		if touched != nil {
+			e.Removed, e.Added = diffKeys(old, z, touched)
+		} else {
+			e.Removed, e.Added = Diff(old, z)
+		}
 		e.RemovedCount, e.AddedCount = len(e.Removed), len(e.Added)
 	}
 	maxBytes := s.journalMaxBytes()

@@ -122,7 +122,7 @@ func (s *Store) PutTransfer(z *zone.Zone, source string) (PutResult, error) {
 				return err
 			}
 		}
-		return s.journal(tx, old, z, OpTransfer, now)
+		return s.journal(tx, old, z, OpTransfer, now, nil)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)

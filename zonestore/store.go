@@ -415,7 +415,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 			if err := writeZone(tx, z, now, false); err != nil { // z is not served before the commit
 				return err
 			}
-			return s.journal(tx, old, z, op, now)
+			return s.journal(tx, old, z, op, now, nil)
 		}
 		// A signed zone: the file's own DNSSEC records give way to the
 		// signer's, made in this transaction.
@@ -425,7 +425,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		if err := writeZone(tx, z, now, true); err != nil {
 			return err
 		}
-		return s.journal(tx, old, z, op, now)
+		return s.journal(tx, old, z, op, now, nil)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
