@@ -1,6 +1,11 @@
-// Package control is the API the CLI uses to reach a running server: HTTP
-// with JSON on a unix socket in the data directory, whose file permissions
-// (owner only) are the access control. Nothing of it listens on the network.
+// Package control is the API through which the CLI, and automation, reach
+// a running server: HTTP with JSON. It is served on a unix socket in the
+// data directory, whose file permissions (owner only) are the access
+// control and whose peer's user is the author of the changes made through
+// it, and optionally on a loopback TCP address, where each request needs
+// a bearer token and the token's name is the author. Every zone, record,
+// DNSSEC and key operation of the CLI is here, run by Local on the
+// server's store; errors keep their identity across the wire (see Error).
 package control
 
 import (
@@ -12,22 +17,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
-// ErrNoServer means no server answers on the control socket.
-var ErrNoServer = errors.New("no running sovdns server")
-
 // SocketName is the control socket's file name in the data directory.
 const SocketName = "control.sock"
+
+// maxBody bounds a request body: a zone import is the largest.
+const maxBody = 1 << 30
 
 // Signing is what the control API reads of zones' DNSSEC state;
 // zonestore.Store is one.
@@ -41,8 +47,8 @@ type Signing interface {
 type KeyCache interface{ FlushKeys() }
 
 // Node is what the control API reaches of a running server. Cache and
-// Keys are nil when the node does not resolve, Signing when it has no
-// zone store.
+// Keys are nil when the node does not resolve; Store is nil when it has no
+// zone store, and then Signing, if set, answers DNSSEC status and DS.
 type Node struct {
 	Cache   *resolver.Cache
 	Keys    KeyCache
@@ -54,40 +60,267 @@ type Node struct {
 	Reload func() (string, error)
 }
 
+// authorKey is the context key of a request's author.
+type authorKey struct{}
+
+func withAuthor(ctx context.Context, author string) context.Context {
+	return context.WithValue(ctx, authorKey{}, author)
+}
+
+// authorOf returns the author of the request: the unix socket's peer user
+// or the bearer token's name.
+func authorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(authorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "unknown"
+}
+
 // Handler serves the control API for a node.
 func Handler(node Node) http.Handler {
-	cache, signing := node.Cache, node.Signing
 	mux := http.NewServeMux()
-	if signing != nil {
-		mux.HandleFunc("GET /v1/dnssec/status", func(w http.ResponseWriter, r *http.Request) {
-			st, err := signing.DNSSEC(r.URL.Query().Get("zone"))
+	local := func(r *http.Request) (Local, error) {
+		if node.Store == nil {
+			return Local{}, fmt.Errorf("zone store: %w", ErrUnavailable)
+		}
+		return Local{Store: node.Store.As(authorOf(r.Context()))}, nil
+	}
+	// handle registers an operation on the zone store; fn returns the
+	// answer's value, or nil when it has written the answer itself.
+	handle := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, l Local) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			l, err := local(r)
 			if err != nil {
 				writeError(w, err)
 				return
 			}
-			writeJSON(w, st)
-		})
-		mux.HandleFunc("GET /v1/dnssec/ds", func(w http.ResponseWriter, r *http.Request) {
-			digest, err := strconv.ParseUint(r.URL.Query().Get("digest"), 10, 8)
-			if err != nil {
-				http.Error(w, "digest: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			ds, err := signing.DS(r.URL.Query().Get("zone"), uint8(digest))
-			if err != nil {
+			v, err := fn(w, r, l)
+			switch {
+			case err != nil:
 				writeError(w, err)
-				return
+			case v != nil:
+				writeJSON(w, v)
 			}
-			out := make([]string, len(ds))
-			for i, d := range ds {
-				out[i] = d.String()
-			}
-			writeJSON(w, out)
 		})
 	}
+
+	handle("GET /v1/zones", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		return l.Zones(r.Context())
+	})
+	handle("GET /v1/zone", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.Zone(r.Context(), origin)
+	})
+	handle("DELETE /v1/zone", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.Delete(r.Context(), origin); err != nil {
+			return nil, err
+		}
+		return map[string]any{"zone": origin, "deleted": true}, nil
+	})
+	handle("GET /v1/zone/export", func(w http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		// Loaded before the answer starts, so that a missing zone is an
+		// error answer rather than an empty file.
+		z, err := l.Store.Load(origin)
+		if err != nil {
+			return nil, err
+		}
+		w.Header().Set("Content-Type", "text/dns; charset=utf-8")
+		_ = zonestore.Export(w, z) // the client sees a cut answer as an error
+		return nil, nil
+	})
+	handle("POST /v1/zone/import", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		p, err := zonestore.Parse(r.Body, origin, "import request", nil)
+		if err != nil {
+			return nil, err
+		}
+		z, err := p.Build()
+		if err != nil {
+			return nil, err
+		}
+		return l.Import(r.Context(), z, r.URL.Query().Get("replace") == "true")
+	})
+	handle("GET /v1/zone/history", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		limit := 0
+		if s := r.URL.Query().Get("limit"); s != "" {
+			if limit, err = strconv.Atoi(s); err != nil {
+				return nil, fmt.Errorf("%w: limit %q", ErrBadRequest, s)
+			}
+		}
+		h, err := l.History(r.Context(), origin, limit)
+		if h == nil && err == nil {
+			h = []zonestore.Entry{}
+		}
+		return h, err
+	})
+	handle("GET /v1/records", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		var rrtype uint16
+		if s := r.URL.Query().Get("type"); s != "" {
+			var ok bool
+			if rrtype, ok = typeOf(s); !ok {
+				return nil, fmt.Errorf("%w: unknown record type %q", ErrBadRequest, s)
+			}
+		}
+		rrs, err := l.Records(r.Context(), origin, r.URL.Query().Get("name"), rrtype)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(rrs))
+		for i, rr := range rrs {
+			out[i] = rr.String()
+		}
+		return out, nil
+	})
+	handle("POST /v1/records", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		var e Edit
+		if err := readJSON(r, &e); err != nil {
+			return nil, err
+		}
+		return l.Edit(r.Context(), origin, e)
+	})
+	handle("POST /v1/dnssec/enable", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		p := dnssec.DefaultPolicy()
+		if err := readJSON(r, &p); err != nil {
+			return nil, err
+		}
+		return l.EnableDNSSEC(r.Context(), origin, p)
+	})
+	handle("POST /v1/dnssec/disable", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.DisableDNSSEC(r.Context(), origin)
+	})
+	handle("POST /v1/keys/generate", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		p := dnssec.DefaultPolicy()
+		if err := readJSON(r, &p); err != nil {
+			return nil, err
+		}
+		return l.GenerateKeys(r.Context(), origin, p)
+	})
+	handle("POST /v1/keys/rollover", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		q := r.URL.Query()
+		msg, res, err := l.Rollover(r.Context(), origin, dnssec.Role(q.Get("role")), q.Get("continue") == "true")
+		if err != nil {
+			return nil, err
+		}
+		return rolloverJSON{Message: msg, Result: res}, nil
+	})
+
+	// DNSSEC status and DS come from the store, or from Signing on a node
+	// without one.
+	signing := node.Signing
+	if node.Store != nil {
+		signing = nil
+	}
+	mux.HandleFunc("GET /v1/dnssec/status", func(w http.ResponseWriter, r *http.Request) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		var st zonestore.DNSSECStatus
+		switch {
+		case signing != nil:
+			st, err = signing.DNSSEC(origin)
+		case node.Store != nil:
+			st, err = node.Store.DNSSEC(origin)
+		default:
+			err = fmt.Errorf("zone store: %w", ErrUnavailable)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, st)
+	})
+	mux.HandleFunc("GET /v1/dnssec/ds", func(w http.ResponseWriter, r *http.Request) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		digest, err := strconv.ParseUint(r.URL.Query().Get("digest"), 10, 8)
+		if err != nil {
+			writeError(w, fmt.Errorf("%w: digest: %w", ErrBadRequest, err))
+			return
+		}
+		var ds []*dns.DS
+		switch {
+		case signing != nil:
+			ds, err = signing.DS(origin, uint8(digest))
+		case node.Store != nil:
+			ds, err = node.Store.DS(origin, uint8(digest))
+		default:
+			err = fmt.Errorf("zone store: %w", ErrUnavailable)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out := make([]string, len(ds))
+		for i, d := range ds {
+			out[i] = d.String()
+		}
+		writeJSON(w, out)
+	})
+
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if node.Reload == nil {
+			writeError(w, fmt.Errorf("reload: %w", ErrUnavailable))
+			return
+		}
+		msg, err := node.Reload()
+		if err != nil {
+			writeError(w, fmt.Errorf("reload: %w", err))
+			return
+		}
+		writeJSON(w, map[string]string{"message": msg})
+	})
+
+	cache := node.Cache
 	noCache := func(w http.ResponseWriter) bool {
 		if cache == nil {
-			http.Error(w, "recursion is off on this server (resolver.allow is empty): there is no cache", http.StatusConflict)
+			writeError(w, fmt.Errorf("recursion is off on this server (resolver.allow is empty): there is no cache: %w", ErrUnavailable))
 			return true
 		}
 		return false
@@ -121,16 +354,29 @@ func Handler(node Node) http.Handler {
 		}
 		writeJSON(w, map[string]any{"flushed": name, "removed": cache.FlushName(name)})
 	})
-	return mux
+	return http.MaxBytesHandler(mux, maxBody)
 }
 
-// writeError answers with err's text: 404 for a zone that is not there.
-func writeError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	if errors.Is(err, zonestore.ErrNoZone) || errors.Is(err, zonestore.ErrNotSigned) {
-		code = http.StatusNotFound
+// rolloverJSON is the answer to a rollover step.
+type rolloverJSON struct {
+	Message string `json:"message"`
+	Result  Result `json:"result"`
+}
+
+// zoneParam returns the request's zone parameter.
+func zoneParam(r *http.Request) (string, error) {
+	z := r.URL.Query().Get("zone")
+	if z == "" {
+		return "", fmt.Errorf("%w: the zone parameter is missing", ErrBadRequest)
 	}
-	http.Error(w, err.Error(), code)
+	return z, nil
+}
+
+func readJSON(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -141,8 +387,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // Serve listens on the unix socket at path (mode 0600) and serves h until
-// ctx ends. A socket file left by a server that is gone is replaced; one a
-// live server answers on is an error.
+// ctx ends. The author of each request is the user of the process at the
+// other end of the socket. A socket file left by a server that is gone is
+// replaced; one a live server answers on is an error.
 func Serve(ctx context.Context, path string, h http.Handler, log *slog.Logger) error {
 	if _, err := os.Stat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -162,58 +409,86 @@ func Serve(ctx context.Context, path string, h http.Handler, log *slog.Logger) e
 		ln.Close()
 		return fmt.Errorf("control socket: %w", err)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return withAuthor(ctx, peerAuthor(c, log))
+		},
+	}
 	log.Info("control socket listening", "path", path)
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := run(ctx, hs, ln); err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	return nil
 }
 
-// Client talks to a server's control socket.
-type Client struct {
-	path string
-	hc   *http.Client
-}
-
-// NewClient returns a client for the socket at path.
-func NewClient(path string) *Client {
-	return &Client{path: path, hc: &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}},
-	}}
-}
-
-// Do sends a request and returns the body of a 2xx answer.
-func (c *Client) Do(ctx context.Context, method, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://sovdns"+path, nil)
-	if err != nil {
-		return nil, err
+// ServeTCP serves h on addr, a loopback IP:port, until ctx ends; an empty
+// addr serves nothing and returns at once. Every request needs the header
+// "Authorization: Bearer SECRET" with a secret of tokens (which maps
+// secrets to token names); the token's name, as "token:NAME", is the
+// author of the changes made with it. Other requests get 401.
+func ServeTCP(ctx context.Context, addr string, tokens map[string]string, h http.Handler, log *slog.Logger) error {
+	if addr == "" {
+		return nil
 	}
-	resp, err := c.hc.Do(req)
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("control API on %q: the address must be a loopback IP:port", addr)
+	}
+	if len(tokens) == 0 {
+		return fmt.Errorf("control API on %s: no tokens", addr)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) || errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w (control socket %s): %w", ErrNoServer, c.path, err)
+		return fmt.Errorf("control API: %w", err)
+	}
+	return serveTCP(ctx, ln, tokens, h, log)
+}
+
+// serveTCP is ServeTCP on a listener.
+func serveTCP(ctx context.Context, ln net.Listener, tokens map[string]string, h http.Handler, log *slog.Logger) error {
+	hs := &http.Server{
+		Handler:           requireToken(tokens, h, log),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	log.Info("control API listening", "addr", ln.Addr().String())
+	if err := run(ctx, hs, ln); err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	return nil
+}
+
+// run serves hs on ln until ctx ends, then shuts it down, giving requests
+// under way a moment to finish.
+func run(ctx context.Context, hs *http.Server, ln net.Listener) error {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
 		}
-		return nil, err
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	err := hs.Serve(ln)
+	close(done)
+	<-stopped
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, err
+	return err
+}
+
+// readAll reads a body of at most limit bytes.
+func readAll(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		return nil, fmt.Errorf("answer larger than %d bytes", limit)
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, errors.New(strings.TrimSpace(string(body)))
-	}
-	return body, nil
+	return b, err
 }

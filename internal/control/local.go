@@ -1,0 +1,366 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// Result is what a change committed: a zone's serial and size before and
+// after.
+type Result struct {
+	Zone       string `json:"zone"`
+	Serial     uint32 `json:"serial"`
+	OldSerial  uint32 `json:"old_serial"`
+	Bumped     bool   `json:"serial_bumped"`
+	Records    int    `json:"records"`
+	OldRecords int    `json:"old_records"`
+	Created    bool   `json:"created"`
+}
+
+func resultOf(res zonestore.PutResult, origin string) Result {
+	if res.Zone != nil {
+		origin = res.Zone.Origin
+	}
+	return Result{Zone: origin, Serial: res.Serial, OldSerial: res.OldSerial, Bumped: res.Bumped,
+		Records: res.Records, OldRecords: res.OldRecords, Created: res.Created}
+}
+
+// ZoneDetail is what `zone show` prints of a zone.
+type ZoneDetail struct {
+	zonestore.ZoneInfo
+	SOA         string   `json:"soa"`
+	Nameservers []string `json:"nameservers"`
+}
+
+// SOARecord returns the zone's SOA record.
+func (d ZoneDetail) SOARecord() (*dns.SOA, error) {
+	rr, err := dns.NewRR(d.SOA)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: SOA %q: %w", d.Origin, d.SOA, err)
+	}
+	soa, ok := rr.(*dns.SOA)
+	if !ok {
+		return nil, fmt.Errorf("zone %s: %q is not an SOA record", d.Origin, d.SOA)
+	}
+	return soa, nil
+}
+
+// NewKey is a key made by GenerateKeys, without its private half.
+type NewKey struct {
+	ID     string      `json:"id"`
+	Role   dnssec.Role `json:"role"`
+	DNSKEY string      `json:"dnskey"`
+}
+
+// Addition is a record to add to a zone.
+type Addition struct {
+	RR dns.RR
+	// InheritTTL: the record was written without a TTL, and takes the TTL
+	// of its RRset when the zone has the RRset, else RR's own.
+	InheritTTL bool
+}
+
+// Edit is a change of a zone's records: the deletions are applied first,
+// then the additions (see zonestore.Change).
+type Edit struct {
+	Add    []Addition
+	Delete []zonestore.Deletion
+}
+
+type additionJSON struct {
+	RR         string `json:"rr"`
+	InheritTTL bool   `json:"inherit_ttl,omitempty"`
+}
+
+type deletionJSON struct {
+	Name string `json:"name"`
+	Type string `json:"type,omitempty"`
+	RR   string `json:"rr,omitempty"`
+}
+
+type editJSON struct {
+	Add    []additionJSON `json:"add"`
+	Delete []deletionJSON `json:"delete"`
+}
+
+// MarshalJSON writes the edit with its records in master-file form.
+func (e Edit) MarshalJSON() ([]byte, error) {
+	j := editJSON{Add: []additionJSON{}, Delete: []deletionJSON{}}
+	for _, a := range e.Add {
+		j.Add = append(j.Add, additionJSON{RR: a.RR.String(), InheritTTL: a.InheritTTL})
+	}
+	for _, d := range e.Delete {
+		dj := deletionJSON{Name: d.Name}
+		if d.Type != 0 {
+			dj.Type = dns.Type(d.Type).String()
+		}
+		if d.RR != nil {
+			dj.RR = d.RR.String()
+		}
+		j.Delete = append(j.Delete, dj)
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (e *Edit) UnmarshalJSON(b []byte) error {
+	var j editJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Edit{}
+	for _, a := range j.Add {
+		rr, err := parseRR(a.RR)
+		if err != nil {
+			return err
+		}
+		e.Add = append(e.Add, Addition{RR: rr, InheritTTL: a.InheritTTL})
+	}
+	for _, dj := range j.Delete {
+		d := zonestore.Deletion{Name: dj.Name}
+		if dj.Type != "" {
+			t, ok := typeOf(dj.Type)
+			if !ok {
+				return fmt.Errorf("%w: unknown record type %q", ErrBadRequest, dj.Type)
+			}
+			d.Type = t
+		}
+		if dj.RR != "" {
+			rr, err := parseRR(dj.RR)
+			if err != nil {
+				return err
+			}
+			d.RR = rr
+		}
+		e.Delete = append(e.Delete, d)
+	}
+	return nil
+}
+
+// parseRR reads one record in master-file form, with an absolute owner.
+func parseRR(s string) (dns.RR, error) {
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %q: %w", ErrBadRequest, s, err)
+	}
+	if rr == nil {
+		return nil, fmt.Errorf("%w: no record in %q", ErrBadRequest, s)
+	}
+	return rr, nil
+}
+
+// typeOf reads a record type's mnemonic or its TYPEnnn form.
+func typeOf(s string) (uint16, bool) {
+	s = strings.ToUpper(s)
+	if t, ok := dns.StringToType[s]; ok {
+		return t, true
+	}
+	var n uint16
+	if _, err := fmt.Sscanf(s, "TYPE%d", &n); err == nil && fmt.Sprintf("TYPE%d", n) == s {
+		return n, true
+	}
+	return 0, false
+}
+
+// Local runs the control API's operations directly on an open zone store.
+// A server runs them for each request, on a view of its store that
+// journals changes under the requester's name; the CLI runs them itself
+// when no server holds the database. Both therefore make the same calls
+// into zonestore and give the same results and errors.
+type Local struct {
+	Store *zonestore.Store
+}
+
+// Close closes the store.
+func (l Local) Close() error { return l.Store.Close() }
+
+// Zones describes every stored zone, in canonical order.
+func (l Local) Zones(context.Context) ([]zonestore.ZoneInfo, error) {
+	names, err := l.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]zonestore.ZoneInfo, 0, len(names))
+	for _, n := range names {
+		info, err := l.Store.Info(n)
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Zone describes one zone with its SOA and name servers.
+func (l Local) Zone(_ context.Context, origin string) (ZoneDetail, error) {
+	z, err := l.Store.Load(origin)
+	if err != nil {
+		return ZoneDetail{}, err
+	}
+	info, err := l.Store.Info(z.Origin)
+	if err != nil {
+		return ZoneDetail{}, err
+	}
+	return ZoneDetail{ZoneInfo: info, SOA: z.SOA.String(), Nameservers: nsNames(z)}, nil
+}
+
+func nsNames(z *zone.Zone) []string {
+	out := []string{}
+	if ns := z.Apex.Get(dns.TypeNS); ns != nil {
+		for _, rr := range ns.RRs {
+			out = append(out, rr.(*dns.NS).Ns)
+		}
+	}
+	return out
+}
+
+// Export writes the zone to w as a canonical master file.
+func (l Local) Export(_ context.Context, origin string, w io.Writer) error {
+	z, err := l.Store.Load(origin)
+	if err != nil {
+		return err
+	}
+	return zonestore.Export(w, z)
+}
+
+// Import stores z as the whole contents of its zone; unless replace is
+// set, the zone must be new.
+func (l Local) Import(_ context.Context, z *zone.Zone, replace bool) (Result, error) {
+	res, err := l.Store.Import(z, replace)
+	if err != nil {
+		return Result{}, err
+	}
+	return resultOf(res, z.Origin), nil
+}
+
+// Delete removes a zone.
+func (l Local) Delete(_ context.Context, origin string) error {
+	return l.Store.Delete(origin)
+}
+
+// Records returns the zone's records in canonical order, signatures
+// included: only those owned by name when it is not empty, and only those
+// of type rrtype when it is not 0.
+func (l Local) Records(_ context.Context, origin, name string, rrtype uint16) ([]dns.RR, error) {
+	z, err := l.Store.Load(origin)
+	if err != nil {
+		return nil, err
+	}
+	out := []dns.RR{}
+	for _, rr := range z.Records() {
+		h := rr.Header()
+		if (rrtype != 0 && h.Rrtype != rrtype) || (name != "" && h.Name != name) {
+			continue
+		}
+		out = append(out, rr)
+	}
+	return out, nil
+}
+
+// Edit applies e to the zone as one change (zonestore.Store.UpdateFunc):
+// additions that inherit their TTL take it from the zone as it is when
+// the change is made.
+func (l Local) Edit(_ context.Context, origin string, e Edit) (Result, error) {
+	res, err := l.Store.UpdateFunc(origin, func(z *zone.Zone) (zonestore.Change, error) {
+		c := zonestore.Change{Delete: e.Delete, Add: make([]dns.RR, 0, len(e.Add))}
+		for _, a := range e.Add {
+			rr := a.RR
+			if a.InheritTTL {
+				if ttl, ok := rrsetTTL(z, rr.Header()); ok && ttl != rr.Header().Ttl {
+					rr = dns.Copy(rr)
+					rr.Header().Ttl = ttl
+				}
+			}
+			c.Add = append(c.Add, rr)
+		}
+		return c, nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return resultOf(res, zone.Fqdn(origin)), nil
+}
+
+// rrsetTTL returns the TTL of the zone's RRset of h's name and type.
+func rrsetTTL(z *zone.Zone, h *dns.RR_Header) (uint32, bool) {
+	k, err := zone.WireKey(h.Name)
+	if err != nil {
+		return 0, false
+	}
+	n := z.Lookup(k)
+	if n == nil {
+		return 0, false
+	}
+	set := n.Get(h.Rrtype)
+	if set == nil {
+		return 0, false
+	}
+	return set.TTL, true
+}
+
+// History returns the zone's last limit journal entries (all when limit
+// is 0 or less), oldest first.
+func (l Local) History(_ context.Context, origin string, limit int) ([]zonestore.Entry, error) {
+	return l.Store.History(origin, limit)
+}
+
+// DNSSEC reports the zone's signing state.
+func (l Local) DNSSEC(_ context.Context, origin string) (zonestore.DNSSECStatus, error) {
+	return l.Store.DNSSEC(origin)
+}
+
+// DS returns the DS records the parent should hold, with the given digest
+// type.
+func (l Local) DS(_ context.Context, origin string, digest uint8) ([]*dns.DS, error) {
+	return l.Store.DS(origin, digest)
+}
+
+// EnableDNSSEC signs the zone under p, or changes a signed zone's policy.
+func (l Local) EnableDNSSEC(_ context.Context, origin string, p dnssec.Policy) (Result, error) {
+	res, err := l.Store.EnableDNSSEC(origin, p)
+	if err != nil {
+		return Result{}, err
+	}
+	return resultOf(res, zone.Fqdn(origin)), nil
+}
+
+// DisableDNSSEC removes the zone's signatures; its keys are kept.
+func (l Local) DisableDNSSEC(_ context.Context, origin string) (Result, error) {
+	res, err := l.Store.DisableDNSSEC(origin)
+	if err != nil {
+		return Result{}, err
+	}
+	return resultOf(res, zone.Fqdn(origin)), nil
+}
+
+// GenerateKeys makes the keys of a zone not signed yet.
+func (l Local) GenerateKeys(_ context.Context, origin string, p dnssec.Policy) ([]NewKey, error) {
+	keys, err := l.Store.GenerateKeys(origin, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NewKey, len(keys))
+	for i, k := range keys {
+		out[i] = NewKey{ID: k.ID(), Role: k.Role, DNSKEY: k.DNSKEY.String()}
+	}
+	return out, nil
+}
+
+// Rollover starts a key rollover of role or, with next, takes the next
+// step of a KSK rollover; it says what happened in words.
+func (l Local) Rollover(_ context.Context, origin string, role dnssec.Role, next bool) (string, Result, error) {
+	msg, res, err := l.Store.Rollover(origin, role, next)
+	if err != nil {
+		return "", Result{}, err
+	}
+	return msg, resultOf(res, zone.Fqdn(origin)), nil
+}
