@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -99,9 +98,36 @@ func (g *globals) control(cmd *cobra.Command, method, path string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.TODO()
+	cl := control.NewClient(filepath.Join(c.DataDir, control.SocketName))
+	defer cl.Close()
+	return cl.Do(cmdContext(cmd), method, path)
+}
+
+func newReloadCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Make the running server re-read its configuration and zones",
+		Long: `Make the running server re-read its configuration file and its zones, as
+SIGHUP does, and print what changed. It needs a running server on the data
+directory.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.serverClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			msg, err := c.Reload(cmdContext(cmd))
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"message": msg})
+			}
+			fmt.Fprintln(g.stdout, msg)
+			return nil
+		},
 	}
-	return control.NewClient(filepath.Join(c.DataDir, control.SocketName)).Do(ctx, method, path)
+	cmd.Flags().BoolVar(&g.json, "json", false, "print JSON for scripts")
+	return cmd
 }

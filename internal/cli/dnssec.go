@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -133,24 +132,31 @@ long after its last transfer, and its signatures must not expire first.`,
   sovdns dnssec ds gov.az     # the DS records for the parent`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, false, args[0])
+			origin := zone.Fqdn(args[0])
+			db, _, err := g.openDB(cmd, false)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer db.Close()
+			ctx := cmdContext(cmd)
+			// The flags given change the zone's current policy, if any.
 			base := dnssec.DefaultPolicy()
-			if cur, err := st.DNSSEC(z.Origin); err == nil && cur.Policy != nil {
+			cur, err := db.DNSSEC(ctx, origin)
+			switch {
+			case errors.Is(err, zonestore.ErrNoZone):
+				return err
+			case err == nil && cur.Policy != nil:
 				base = *cur.Policy
 			}
 			p, err := policyFrom(cmd.Flags(), base)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			res, err := st.EnableDNSSEC(z.Origin, p)
+			res, err := db.EnableDNSSEC(ctx, origin, p)
 			if err != nil {
 				return dnssecInputError(err)
 			}
-			return g.report(res, fmt.Sprintf("signed %s (%s, algorithm %d); give the parent its DS: sovdns dnssec ds %s", z.Origin, p.Denial, p.Algorithm, z.Origin))
+			return g.report(res, fmt.Sprintf("signed %s (%s, algorithm %d); give the parent its DS: sovdns dnssec ds %s", origin, p.Denial, p.Algorithm, origin))
 		},
 	}
 	policyFlags(cmd.Flags())
@@ -167,16 +173,17 @@ parent still publishes a DS for the zone, validating resolvers will find an
 unsigned zone bogus: remove the DS first and wait for its TTL.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, false, args[0])
+			origin := zone.Fqdn(args[0])
+			db, _, err := g.openDB(cmd, false)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			res, err := st.DisableDNSSEC(z.Origin)
+			defer db.Close()
+			res, err := db.DisableDNSSEC(cmdContext(cmd), origin)
 			if err != nil {
 				return err
 			}
-			return g.report(res, fmt.Sprintf("DNSSEC disabled for %s; its keys are kept", z.Origin))
+			return g.report(res, fmt.Sprintf("DNSSEC disabled for %s; its keys are kept", origin))
 		},
 	}
 }
@@ -247,28 +254,18 @@ during a KSK rollover, the new one too. Give them to the parent's operator
 			if digest != dns.SHA256 && digest != dns.SHA384 {
 				return &exitError{code: 2, err: fmt.Errorf("--digest %d: use 2 (SHA-256) or 4 (SHA-384)", digest)}
 			}
-			var out []string
-			st, z, err := g.openZone(cmd, true, args[0])
-			switch {
-			case errors.Is(err, errHeld):
-				body, err := g.control(cmd, "GET", fmt.Sprintf("/v1/dnssec/ds?zone=%s&digest=%d", url.QueryEscape(args[0]), digest))
-				if err != nil {
-					return err
-				}
-				if err := json.Unmarshal(body, &out); err != nil {
-					return fmt.Errorf("control API: %w", err)
-				}
-			case err != nil:
+			db, _, err := g.openDB(cmd, true)
+			if err != nil {
 				return err
-			default:
-				defer st.Close()
-				ds, err := st.DS(z.Origin, digest)
-				if err != nil {
-					return err
-				}
-				for _, d := range ds {
-					out = append(out, d.String())
-				}
+			}
+			defer db.Close()
+			ds, err := db.DS(cmdContext(cmd), args[0], digest)
+			if err != nil {
+				return err
+			}
+			out := make([]string, len(ds))
+			for i, d := range ds {
+				out[i] = d.String()
 			}
 			if g.json {
 				return g.printJSON(out)
@@ -318,21 +315,21 @@ DS records can be prepared. dnssec enable then uses them. A zone that has
 keys changes them by rollover.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, false, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			p, err := policyFrom(cmd.Flags(), dnssec.DefaultPolicy())
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			keys, err := st.GenerateKeys(z.Origin, p)
+			db, _, err := g.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			keys, err := db.GenerateKeys(cmdContext(cmd), zone.Fqdn(args[0]), p)
 			if err != nil {
 				return err
 			}
 			for _, k := range keys {
-				fmt.Fprintf(g.stdout, "%s %s %s\n", k.ID(), k.Role, k.DNSKEY.String())
+				fmt.Fprintf(g.stdout, "%s %s %s\n", k.ID, k.Role, k.DNSKEY)
 			}
 			return nil
 		},
@@ -368,13 +365,13 @@ a rollover waits for.`,
 			default:
 				return &exitError{code: 2, err: fmt.Errorf("key kind %q: use zsk or ksk", args[1])}
 			}
-			st, z, err := g.openZone(cmd, false, args[0])
+			db, _, err := g.openDB(cmd, false)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer db.Close()
 			next, _ := cmd.Flags().GetBool("continue")
-			msg, res, err := st.Rollover(z.Origin, role, next)
+			msg, res, err := db.Rollover(cmdContext(cmd), zone.Fqdn(args[0]), role, next)
 			if err != nil {
 				return dnssecInputError(err)
 			}
@@ -385,26 +382,14 @@ a rollover waits for.`,
 	return cmd
 }
 
-// dnssecStatus reads a zone's signing state from the database, or from
-// the running server that holds it.
+// dnssecStatus reads a zone's signing state.
 func (g *globals) dnssecStatus(cmd *cobra.Command, name string) (zonestore.DNSSECStatus, error) {
-	var s zonestore.DNSSECStatus
-	st, z, err := g.openZone(cmd, true, name)
-	if errors.Is(err, errHeld) {
-		body, err := g.control(cmd, "GET", "/v1/dnssec/status?zone="+url.QueryEscape(name))
-		if err != nil {
-			return s, err
-		}
-		if err := json.Unmarshal(body, &s); err != nil {
-			return s, fmt.Errorf("control API: %w", err)
-		}
-		return s, nil
-	}
+	db, _, err := g.openDB(cmd, true)
 	if err != nil {
-		return s, err
+		return zonestore.DNSSECStatus{}, err
 	}
-	defer st.Close()
-	return st.DNSSEC(z.Origin)
+	defer db.Close()
+	return db.DNSSEC(cmdContext(cmd), name)
 }
 
 // days writes a duration as days and hours: "14d 3h", "12h", "40m".

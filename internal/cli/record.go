@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -23,28 +24,24 @@ func newRecordCmd(g *globals) *cobra.Command {
 // noTTL marks a record written without a TTL: no real TTL is this large.
 const noTTL = 1<<32 - 1
 
+// defaultTTL is the TTL of a record written without one whose RRset is new.
+const defaultTTL = 3600
+
 // parseRecords reads records in presentation format, names relative to
-// origin. A record without a TTL takes the TTL of its RRset if it has one,
-// else 3600.
-func parseRecords(origin string, texts []string, z *zone.Zone) ([]dns.RR, error) {
-	var out []dns.RR
+// origin. A record written without a TTL gets defaultTTL and is marked to
+// take the TTL of its RRset, if the zone has it, when the change is made.
+func parseRecords(origin string, texts []string) ([]control.Addition, error) {
+	var out []control.Addition
 	for i, text := range texts {
 		zp := dns.NewZoneParser(strings.NewReader(text), origin, fmt.Sprintf("record %d", i+1))
 		zp.SetDefaultTTL(noTTL)
 		n := 0
 		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-			h := rr.Header()
-			if h.Ttl == noTTL {
-				h.Ttl = 3600
-				if k, err := zone.WireKey(h.Name); err == nil && z != nil {
-					if node := z.Lookup(k); node != nil {
-						if set := node.Get(h.Rrtype); set != nil {
-							h.Ttl = set.TTL
-						}
-					}
-				}
+			a := control.Addition{RR: rr}
+			if h := rr.Header(); h.Ttl == noTTL {
+				h.Ttl, a.InheritTTL = defaultTTL, true
 			}
-			out = append(out, rr)
+			out = append(out, a)
 			n++
 		}
 		if err := zp.Err(); err != nil {
@@ -69,24 +66,25 @@ record given without one takes its RRset's TTL, or 3600.`,
   sovdns record add gov.az 'mail MX 10 mx1.gov.az.' 'mx1 A 192.0.2.25'`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, false, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			rrs, err := parseRecords(z.Origin, args[1:], z)
+			origin := zone.Fqdn(args[0])
+			adds, err := parseRecords(origin, args[1:])
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			res, err := st.Update(z.Origin, zonestore.Change{Add: rrs})
+			db, _, err := g.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := db.Edit(cmdContext(cmd), origin, control.Edit{Add: adds})
 			if errors.Is(err, zonestore.ErrNoChange) {
-				fmt.Fprintf(g.stderr, "sovdns: the records are already in %s; nothing changed\n", z.Origin)
+				fmt.Fprintf(g.stderr, "sovdns: the records are already in %s; nothing changed\n", origin)
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			return g.report(res, fmt.Sprintf("added %d record(s) to %s", len(rrs), z.Origin))
+			return g.report(res, fmt.Sprintf("added %d record(s) to %s", len(adds), origin))
 		},
 	}
 }
@@ -101,16 +99,17 @@ func newRecordDeleteCmd(g *globals) *cobra.Command {
   sovdns record delete gov.az old                # every record at old.gov.az.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, false, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			d, err := parseDeletion(z.Origin, strings.Join(args[1:], " "))
+			origin := zone.Fqdn(args[0])
+			d, err := parseDeletion(origin, strings.Join(args[1:], " "))
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			res, err := st.Update(z.Origin, zonestore.Change{Delete: []zonestore.Deletion{d}})
+			db, _, err := g.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := db.Edit(cmdContext(cmd), origin, control.Edit{Delete: []zonestore.Deletion{d}})
 			if err != nil {
 				return err
 			}
@@ -172,11 +171,7 @@ func newRecordListCmd(g *globals) *cobra.Command {
 		Short: "List a zone's records",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, true, args[0])
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+			origin := zone.Fqdn(args[0])
 			var want uint16
 			if typ != "" {
 				t, ok := dns.StringToType[strings.ToUpper(typ)]
@@ -189,10 +184,19 @@ func newRecordListCmd(g *globals) *cobra.Command {
 			if name != "" {
 				wantName = zone.Fqdn(name)
 				if name == "@" {
-					wantName = z.Origin
+					wantName = origin
 				} else if !strings.HasSuffix(name, ".") {
-					wantName = zone.Fqdn(name + "." + z.Origin)
+					wantName = zone.Fqdn(name + "." + origin)
 				}
+			}
+			db, _, err := g.openDB(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rrs, err := db.Records(cmdContext(cmd), origin, wantName, want)
+			if err != nil {
+				return err
 			}
 			type jsonRR struct {
 				Name  string `json:"name"`
@@ -203,11 +207,8 @@ func newRecordListCmd(g *globals) *cobra.Command {
 			}
 			var list []jsonRR
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 1, ' ', 0)
-			for _, rr := range z.Records() {
+			for _, rr := range rrs {
 				h := rr.Header()
-				if (want != 0 && h.Rrtype != want) || (wantName != "" && h.Name != wantName) {
-					continue
-				}
 				data := strings.TrimPrefix(rr.String()[len(h.String()):], " ")
 				if g.json {
 					list = append(list, jsonRR{h.Name, h.Ttl, dns.ClassToString[h.Class], dns.Type(h.Rrtype).String(), data})

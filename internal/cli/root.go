@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -125,6 +128,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newDNSSECCmd(g),
 		newKeyCmd(g),
 		newCacheCmd(g),
+		newReloadCmd(g),
 		newCheckZoneCmd(g),
 		newCheckConfCmd(g),
 		&cobra.Command{
@@ -150,38 +154,31 @@ func (g *globals) load(cmd *cobra.Command) (config.Config, error) {
 	return c, nil
 }
 
-// openStore opens the zone database for an offline command. A running
-// server holds the file lock, so this fails fast with ErrLocked instead of
-// waiting.
-func (g *globals) openStore(cmd *cobra.Command, readOnly bool) (*zonestore.Store, config.Config, error) {
-	c, err := g.load(cmd)
-	if err != nil {
-		return nil, c, err
-	}
+// openStoreWith opens the zone database file under configuration c. A
+// running server holds the file lock, so this fails fast with an error
+// that matches errHeld instead of waiting.
+func (g *globals) openStoreWith(c config.Config, readOnly bool) (*zonestore.Store, error) {
 	if readOnly {
 		if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
-			return nil, c, fmt.Errorf("no zone database at %s (data_dir %q): create a zone first", c.DBPath(), c.DataDir)
+			return nil, fmt.Errorf("no zone database at %s (data_dir %q): create a zone first", c.DBPath(), c.DataDir)
 		}
 	}
 	st, err := zonestore.Open(c.DBPath(), zonestore.Options{
 		ReadOnly:     readOnly,
-		Timeout:      500e6,
+		Timeout:      500 * time.Millisecond,
 		SerialPolicy: c.Serial,
 	})
 	if errors.Is(err, zonestore.ErrLocked) {
-		if readOnly {
-			return nil, c, heldError("the zone database %s is held by a running sovdns server, which locks it "+
-				"even for reading; query the server with dig, or stop it to read the database (reading through a "+
-				"running server is not available in this version)", c.DBPath())
-		}
-		return nil, c, heldError("the zone database %s is held by a running sovdns server; "+
-			"stop the server to edit it offline (editing through a running server is not available in this version)", c.DBPath())
+		return nil, heldError("the zone database %s is held by a running sovdns server, but nothing answers on its "+
+			"control socket %s; if the server runs under another data_dir setting or user, give the same --data-dir "+
+			"and run as that user, or stop the server to work on the database directly",
+			c.DBPath(), filepath.Join(c.DataDir, control.SocketName))
 	}
-	return st, c, err
+	return st, err
 }
 
 // errHeld marks the error of a command that found the database held by a
-// running server, so that a read can be asked of the server instead.
+// running server it could not reach.
 var errHeld = errors.New("database held by a running server")
 
 type heldErr struct{ msg string }
@@ -191,21 +188,6 @@ func (e *heldErr) Is(target error) bool { return target == errHeld }
 
 func heldError(format string, args ...any) error {
 	return &heldErr{msg: fmt.Sprintf(format, args...)}
-}
-
-// openZone opens the database and loads one zone from it. The caller
-// closes the store.
-func (g *globals) openZone(cmd *cobra.Command, readOnly bool, name string) (*zonestore.Store, *zone.Zone, error) {
-	st, _, err := g.openStore(cmd, readOnly)
-	if err != nil {
-		return nil, nil, err
-	}
-	z, err := st.Load(name)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return st, z, nil
 }
 
 func (g *globals) logger(c config.Config) *slog.Logger {

@@ -177,6 +177,11 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			log.Error("control socket unavailable: sovdns cache commands cannot reach this server", "err", err)
 		}
 	}()
+	go func() {
+		if err := control.ServeTCP(ctx, c.Control.Listen, c.ControlTokens, control.Handler(controlNode(rec, cache, st, rl.Reload)), log); err != nil {
+			log.Error("control API on TCP unavailable", "addr", c.Control.Listen, "err", err)
+		}
+	}()
 	// SIGHUP reloads the configuration and the zones; the listeners stay.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

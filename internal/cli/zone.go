@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -21,7 +23,7 @@ func newZoneCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "zone", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "List, create, import, export, show and delete zones"}
 	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
 	cmd.AddCommand(newZoneListCmd(g), newZoneCreateCmd(g), newZoneImportCmd(g), newZoneExportCmd(g),
-		newZoneShowCmd(g), newZoneDeleteCmd(g))
+		newZoneShowCmd(g), newZoneDeleteCmd(g), newZoneHistoryCmd(g))
 	return cmd
 }
 
@@ -37,22 +39,14 @@ func newZoneListCmd(g *globals) *cobra.Command {
 		Short: "List the zones in the database",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := g.openStore(cmd, true)
+			db, _, err := g.openDB(cmd, true)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			names, err := st.List()
+			defer db.Close()
+			infos, err := db.Zones(cmdContext(cmd))
 			if err != nil {
 				return err
-			}
-			infos := make([]zonestore.ZoneInfo, 0, len(names))
-			for _, n := range names {
-				info, err := st.Info(n)
-				if err != nil {
-					return err
-				}
-				infos = append(infos, info)
 			}
 			if g.json {
 				return g.printJSON(infos)
@@ -76,46 +70,36 @@ func newZoneShowCmd(g *globals) *cobra.Command {
 		Short: "Show a zone's SOA and size",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, true, args[0])
+			db, _, err := g.openDB(cmd, true)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			info, err := st.Info(z.Origin)
+			defer db.Close()
+			d, err := db.Zone(cmdContext(cmd), args[0])
 			if err != nil {
 				return err
 			}
-			soa := z.SOA
 			if g.json {
-				return g.printJSON(struct {
-					zonestore.ZoneInfo
-					SOA         string   `json:"soa"`
-					Nameservers []string `json:"nameservers"`
-				}{info, soa.String(), nsNames(z)})
+				return g.printJSON(d)
 			}
+			soa, err := d.SOARecord()
+			if err != nil {
+				return err
+			}
+			info := d.ZoneInfo
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "zone:\t%s\n", info.Origin)
 			fmt.Fprintf(tw, "serial:\t%d\n", soa.Serial)
 			fmt.Fprintf(tw, "primary:\t%s\n", soa.Ns)
 			fmt.Fprintf(tw, "contact:\t%s\n", soa.Mbox)
 			fmt.Fprintf(tw, "timers:\trefresh %d, retry %d, expire %d, negative TTL %d\n", soa.Refresh, soa.Retry, soa.Expire, soa.Minttl)
-			fmt.Fprintf(tw, "nameservers:\t%s\n", strings.Join(nsNames(z), " "))
+			fmt.Fprintf(tw, "nameservers:\t%s\n", strings.Join(d.Nameservers, " "))
 			fmt.Fprintf(tw, "records:\t%d in %d names\n", info.Records, info.Names)
 			fmt.Fprintf(tw, "created:\t%s\n", info.Created.Format(time.RFC3339))
 			fmt.Fprintf(tw, "updated:\t%s\n", info.Updated.Format(time.RFC3339))
 			return tw.Flush()
 		},
 	}
-}
-
-func nsNames(z *zone.Zone) []string {
-	var out []string
-	if ns := z.Apex.Get(dns.TypeNS); ns != nil {
-		for _, rr := range ns.RRs {
-			out = append(out, rr.(*dns.NS).Ns)
-		}
-	}
-	return out
 }
 
 func newZoneCreateCmd(g *globals) *cobra.Command {
@@ -146,17 +130,17 @@ func newZoneCreateCmd(g *globals) *cobra.Command {
 			for _, ns := range nss {
 				rrs = append(rrs, &dns.NS{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: dns.Fqdn(ns)})
 			}
-			st, c, err := g.openStore(cmd, false)
+			db, c, err := g.openDB(cmd, false)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer db.Close()
 			rrs[0].(*dns.SOA).Serial = zonestore.NextSerial(0, c.Serial, time.Now())
 			z, err := zone.Build(origin, rrs)
 			if err != nil {
 				return fmt.Errorf("zone %s: %w", origin, err)
 			}
-			res, err := st.Import(z, false)
+			res, err := db.Import(cmdContext(cmd), z, false)
 			if err != nil {
 				return err
 			}
@@ -172,10 +156,10 @@ func newZoneCreateCmd(g *globals) *cobra.Command {
 }
 
 // report prints the outcome of a change.
-func (g *globals) report(res zonestore.PutResult, what string) error {
+func (g *globals) report(res control.Result, what string) error {
 	if g.json {
 		return g.printJSON(map[string]any{
-			"zone": res.Zone.Origin, "serial": res.Serial, "old_serial": res.OldSerial,
+			"zone": res.Zone, "serial": res.Serial, "old_serial": res.OldSerial,
 			"serial_bumped": res.Bumped, "records": res.Records, "created": res.Created,
 		})
 	}
@@ -206,12 +190,12 @@ line. $INCLUDE may name only files in the same directory as FILE.`,
 			if err != nil {
 				return err
 			}
-			st, _, err := g.openStore(cmd, false)
+			db, _, err := g.openDB(cmd, false)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			res, err := st.Import(z, replace)
+			defer db.Close()
+			res, err := db.Import(cmdContext(cmd), z, replace)
 			if err != nil {
 				return err
 			}
@@ -246,36 +230,36 @@ func newZoneExportCmd(g *globals) *cobra.Command {
 		Short: "Write a zone as a canonical master file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, z, err := g.openZone(cmd, true, args[0])
+			db, _, err := g.openDB(cmd, true)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			var w io.Writer = g.stdout
-			if out != "" && out != "-" {
-				// Write beside the target and rename, so a failed export
-				// never leaves half a file.
-				f, err := os.CreateTemp(dirOf(out), ".sovdns-export-*")
-				if err != nil {
-					return err
-				}
-				defer os.Remove(f.Name())
-				err = zonestore.Export(f, z)
-				if err == nil {
-					err = f.Chmod(0o644) // a zone file is public data
-				}
-				if err == nil {
-					err = f.Sync()
-				}
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
-					return err
-				}
-				return os.Rename(f.Name(), out)
+			defer db.Close()
+			ctx := cmdContext(cmd)
+			if out == "" || out == "-" {
+				return db.Export(ctx, args[0], g.stdout)
 			}
-			return zonestore.Export(w, z)
+			// Write beside the target and rename, so a failed export never
+			// leaves half a file.
+			f, err := os.CreateTemp(dirOf(out), ".sovdns-export-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(f.Name())
+			err = db.Export(ctx, args[0], f)
+			if err == nil {
+				err = f.Chmod(0o644) // a zone file is public data
+			}
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			return os.Rename(f.Name(), out)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default standard output)")
@@ -299,12 +283,12 @@ func newZoneDeleteCmd(g *globals) *cobra.Command {
 			if !yes {
 				return &exitError{code: 2, err: fmt.Errorf("deleting zone %s removes all its records: add --yes to confirm", zone.Fqdn(args[0]))}
 			}
-			st, _, err := g.openStore(cmd, false)
+			db, _, err := g.openDB(cmd, false)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			if err := st.Delete(args[0]); err != nil {
+			defer db.Close()
+			if err := db.Delete(cmdContext(cmd), args[0]); err != nil {
 				return err
 			}
 			if g.json {
@@ -316,4 +300,71 @@ func newZoneDeleteCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
 	return cmd
+}
+
+func newZoneHistoryCmd(g *globals) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "history ZONE",
+		Short: "Show a zone's journal: who changed what, and when",
+		Long: `Show the zone's journal, oldest first: for each change its sequence number,
+time, author (unix:USER for the CLI, token:NAME for the control API on TCP,
+tsig:KEY for DNS UPDATE), operation and serials, then the records removed
+(-) and added (+). A zone's creation, and a change too large to keep whole,
+are kept as a summary that counts the records.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 0 {
+				return &exitError{code: 2, err: fmt.Errorf("--limit %d: give 0 for all, or a positive number", limit)}
+			}
+			db, _, err := g.openDB(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			entries, err := db.History(cmdContext(cmd), args[0], limit)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if entries == nil {
+					entries = []zonestore.Entry{}
+				}
+				return g.printJSON(entries)
+			}
+			return writeHistory(g.stdout, entries)
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "only the last N changes (0: all the journal holds)")
+	return cmd
+}
+
+// writeHistory prints journal entries as text, one block each.
+func writeHistory(w io.Writer, entries []zonestore.Entry) error {
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(w, "(no changes in the journal)")
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	for i, e := range entries {
+		if i > 0 {
+			fmt.Fprintln(bw)
+		}
+		var to uint32
+		if e.To != nil {
+			to = e.To.Serial
+		}
+		fmt.Fprintf(bw, "#%d %s %s %s serial %d -> %d\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Author, e.Op, e.FromSerial(), to)
+		if e.Summary {
+			fmt.Fprintf(bw, "  %d record(s) removed, %d added (summary: the records were not kept)\n", e.RemovedCount, e.AddedCount)
+			continue
+		}
+		for _, rr := range e.Removed {
+			fmt.Fprintf(bw, "- %s\n", rr)
+		}
+		for _, rr := range e.Added {
+			fmt.Fprintf(bw, "+ %s\n", rr)
+		}
+	}
+	return bw.Flush()
 }
