@@ -1,0 +1,300 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// NOTIFY out (RFC 1996). After each commit of a primary zone, and once at
+// start for every primary zone (so that secondaries which missed a change
+// while this node was down catch up), every target of the zone's policy is
+// sent a NOTIFY over UDP with the zone's SOA in the answer section, signed
+// with the target's TSIG key when it has one. A target that does not
+// acknowledge is tried again after 1s, 2s, 4s and 8s, then given up (its
+// SOA timers still bring it the change). A newer change of the zone
+// replaces the one pending for a target, which is then sent the newer SOA
+// and tried afresh.
+//
+// Pending notifications are bounded (maxJobs, one per zone and target);
+// changed never blocks, and drops what does not fit.
+
+// Results counted in NotifySent.
+const (
+	notifyAcked   = "acked"
+	notifyRetry   = "retry"
+	notifyGivenUp = "given_up"
+)
+
+// notifyKey identifies a pending notification: one per zone and target.
+type notifyKey struct {
+	origin string
+	addr   netip.AddrPort
+}
+
+// notifyJob is a pending notification.
+type notifyJob struct {
+	target Target
+	serial uint32    // the zone's serial when last changed
+	gen    uint64    // moved on by each change: an ack covers the gen it was sent for
+	tries  int       // attempts made for this gen
+	due    time.Time // when to send next
+	busy   bool      // an attempt is under way
+}
+
+// notifier sends the NOTIFYs of one node.
+type notifier struct {
+	n *Node
+
+	timeout  time.Duration // per attempt
+	backoff  time.Duration // before the first retry; doubled each time
+	tries    int           // attempts before giving up
+	maxJobs  int           // pending notifications at most
+	parallel int           // attempts under way at once
+	startup  time.Duration // delay of the notifications sent at start
+
+	wake chan struct{}
+
+	mu   sync.Mutex
+	jobs map[notifyKey]*notifyJob
+	gen  uint64
+}
+
+func newNotifier(n *Node) *notifier {
+	return &notifier{
+		n:        n,
+		timeout:  2 * time.Second,
+		backoff:  time.Second,
+		tries:    5,
+		maxJobs:  10000,
+		parallel: 16,
+		startup:  time.Second,
+		wake:     make(chan struct{}, 1),
+		jobs:     map[notifyKey]*notifyJob{},
+	}
+}
+
+// changed is told that the zone at origin now has serial. It queues a
+// NOTIFY to each of the zone's targets and returns at once.
+func (nt *notifier) changed(origin string, serial uint32) {
+	nt.queue(origin, serial, time.Now())
+}
+
+// queue is changed with the time the notifications become due.
+func (nt *notifier) queue(origin string, serial uint32, due time.Time) {
+	origin = zone.Fqdn(origin)
+	targets := nt.n.config().Policy(origin).Notify
+	if len(targets) == 0 {
+		return
+	}
+	dropped := 0
+	nt.mu.Lock()
+	for _, t := range targets {
+		k := notifyKey{origin: origin, addr: t.Addr}
+		j := nt.jobs[k]
+		if j == nil {
+			if len(nt.jobs) >= nt.maxJobs {
+				dropped++
+				continue
+			}
+			j = &notifyJob{}
+			nt.jobs[k] = j
+		}
+		nt.gen++
+		j.target, j.serial, j.gen, j.tries, j.due = t, serial, nt.gen, 0, due
+	}
+	nt.mu.Unlock()
+	if dropped > 0 {
+		nt.n.m.NotifySent.WithLabelValues(origin, notifyGivenUp).Add(float64(dropped))
+		nt.n.log.Warn("NOTIFY queue full: secondaries not notified of a change (their SOA timers will find it)",
+			"zone", origin, "serial", serial, "dropped", dropped)
+	}
+	nt.poke()
+}
+
+func (nt *notifier) poke() {
+	select {
+	case nt.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run sends the pending notifications until ctx ends, starting with one
+// for every primary zone.
+func (nt *notifier) run(ctx context.Context) {
+	nt.notifyAll(time.Now().Add(nt.startup))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, nt.parallel)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		due, next := nt.take(now, nt.parallel-len(slots))
+		for _, k := range due {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				nt.attempt(ctx, k)
+			}()
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(now), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-nt.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// notifyAll queues a notification of every primary zone, due at due.
+func (nt *notifier) notifyAll(due time.Time) {
+	names, err := nt.n.store.List()
+	if err != nil {
+		nt.n.log.Warn("cannot list zones to notify their secondaries", "err", err)
+		return
+	}
+	for _, origin := range names {
+		if len(nt.n.config().Policy(origin).Notify) == 0 {
+			continue
+		}
+		if meta, err := nt.n.store.Meta(origin); err != nil || meta.Kind != zonestore.KindPrimary {
+			continue
+		}
+		z, err := nt.n.store.Load(origin)
+		if err != nil {
+			continue // logged where the zone is loaded for serving
+		}
+		nt.queue(origin, z.Serial(), due)
+	}
+}
+
+// take marks at most limit due notifications busy and returns them, with
+// the time the next one not yet due will be.
+func (nt *notifier) take(now time.Time, limit int) (due []notifyKey, next time.Time) {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	for k, j := range nt.jobs {
+		if j.busy {
+			continue
+		}
+		if !j.due.After(now) && len(due) < limit {
+			j.busy = true
+			due = append(due, k)
+			continue
+		}
+		if next.IsZero() || j.due.Before(next) {
+			next = j.due
+		}
+	}
+	return due, next
+}
+
+// errNotifyDropped ends a notification that cannot be sent at all;
+// errNotifySkipped one that is not due after all.
+var (
+	errNotifyDropped = errors.New("notification dropped")
+	errNotifySkipped = errors.New("notification not needed")
+)
+
+// attempt sends one NOTIFY for the job at k and records the outcome.
+func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
+	nt.mu.Lock()
+	j := nt.jobs[k]
+	t, gen, tries := j.target, j.gen, j.tries+1
+	nt.mu.Unlock()
+
+	serial, err := nt.send(ctx, k.origin, t)
+	if ctx.Err() != nil {
+		return // shutting down; the next start notifies again
+	}
+
+	nt.mu.Lock()
+	defer nt.poke()
+	defer nt.mu.Unlock()
+	j.busy = false
+	log := nt.n.log.With("zone", k.origin, "target", t.Addr.String(), "serial", serial)
+	switch {
+	case errors.Is(err, errNotifySkipped):
+		delete(nt.jobs, k)
+		log.Debug("NOTIFY not sent", "reason", err)
+	case errors.Is(err, errNotifyDropped):
+		delete(nt.jobs, k)
+		log.Warn("NOTIFY not sent", "err", err)
+	case err == nil:
+		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyAcked).Inc()
+		if j.gen == gen {
+			delete(nt.jobs, k)
+		}
+		log.Debug("NOTIFY acknowledged")
+	case j.gen != gen:
+		// A newer change came while this one was under way: it goes next.
+		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+	case tries >= nt.tries:
+		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyGivenUp).Inc()
+		delete(nt.jobs, k)
+		log.Warn("NOTIFY not acknowledged; giving up (the secondary's SOA timers will find the change)", "tries", tries, "err", err)
+	default:
+		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+		j.tries = tries
+		j.due = time.Now().Add(nt.backoff << (tries - 1))
+		log.Debug("NOTIFY not acknowledged; will retry", "tries", tries, "retry_in", nt.backoff<<(tries-1), "err", err)
+	}
+}
+
+// send sends one NOTIFY of the zone at origin, as served now, to t and
+// waits for the acknowledgement. It returns the serial sent.
+func (nt *notifier) send(ctx context.Context, origin string, t Target) (uint32, error) {
+	key, err := zone.WireKey(origin)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errNotifyDropped, err)
+	}
+	z := nt.n.zones().Get(key)
+	if z == nil {
+		return 0, fmt.Errorf("%w: the zone is no longer served", errNotifySkipped)
+	}
+	// A secondary copy is not notified onwards: its policy is its
+	// primaries'.
+	if meta, err := nt.n.store.Meta(origin); err == nil && meta.Kind != zonestore.KindPrimary {
+		return z.Serial(), fmt.Errorf("%w: the zone is a secondary here", errNotifySkipped)
+	}
+	m := new(dns.Msg)
+	m.SetNotify(origin)
+	m.Answer = []dns.RR{z.SOA}
+	c := &dns.Client{Net: "udp", Timeout: nt.timeout}
+	if t.Key != "" {
+		k, ok := nt.n.config().Keys[t.Key]
+		if !ok {
+			return z.Serial(), fmt.Errorf("%w: TSIG key %s is not configured", errNotifyDropped, t.Key)
+		}
+		m.SetTsig(t.Key, k.Algorithm, 300, time.Now().Unix())
+		c.TsigSecret = map[string]string{t.Key: k.Secret}
+	}
+	actx, cancel := context.WithTimeout(ctx, nt.timeout)
+	defer cancel()
+	r, _, err := c.ExchangeContext(actx, m, t.Addr.String())
+	switch {
+	case err != nil:
+		return z.Serial(), fmt.Errorf("NOTIFY to %s: %w", t.Addr, err)
+	case r.Rcode != dns.RcodeSuccess:
+		return z.Serial(), fmt.Errorf("NOTIFY to %s: answered %s", t.Addr, dns.RcodeToString[r.Rcode])
+	case r.Opcode != dns.OpcodeNotify:
+		return z.Serial(), fmt.Errorf("NOTIFY to %s: answered with opcode %s", t.Addr, dns.OpcodeToString[r.Opcode])
+	}
+	return z.Serial(), nil
+}

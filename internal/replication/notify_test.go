@@ -1,0 +1,297 @@
+package replication
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// notifyRecord is one NOTIFY a fakeSecondary received.
+type notifyRecord struct {
+	zone   string
+	serial uint32 // from the SOA in the answer section; 0 without
+	key    string // the TSIG key that signed it, verified; empty: unsigned
+	badSig bool
+}
+
+// fakeSecondary receives NOTIFYs on 127.0.0.1 over UDP. It leaves the
+// first drop of them unanswered, and answers the others with rcode.
+type fakeSecondary struct {
+	addr netip.AddrPort
+
+	mu    sync.Mutex
+	got   []notifyRecord
+	drop  int
+	rcode int
+}
+
+func startFakeSecondary(t *testing.T, drop int) *fakeSecondary {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSecondary{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), drop: drop}
+	secrets := map[string]string{}
+	for name, k := range primaryTestKeys() {
+		secrets[name] = k.Secret
+	}
+	ready := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, TsigSecret: secrets, NotifyStartedFunc: func() { close(ready) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			rec := notifyRecord{}
+			if len(r.Question) == 1 {
+				rec.zone = r.Question[0].Name
+			}
+			if len(r.Answer) == 1 {
+				if soa, ok := r.Answer[0].(*dns.SOA); ok {
+					rec.serial = soa.Serial
+				}
+			}
+			if ts := r.IsTsig(); ts != nil {
+				rec.key = ts.Hdr.Name
+				rec.badSig = w.TsigStatus() != nil
+			}
+			f.mu.Lock()
+			f.got = append(f.got, rec)
+			drop := len(f.got) <= f.drop
+			rcode := f.rcode
+			f.mu.Unlock()
+			if drop || r.Opcode != dns.OpcodeNotify {
+				return
+			}
+			m := new(dns.Msg)
+			m.SetRcode(r, rcode)
+			if ts := r.IsTsig(); ts != nil && !rec.badSig {
+				m.SetTsig(ts.Hdr.Name, ts.Algorithm, 300, time.Now().Unix())
+			}
+			_ = w.WriteMsg(m)
+		})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.ActivateAndServe()
+	}()
+	select {
+	case <-ready:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the fake secondary did not start")
+	}
+	t.Cleanup(func() {
+		_ = srv.Shutdown()
+		<-done
+	})
+	return f
+}
+
+func (f *fakeSecondary) records() []notifyRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]notifyRecord(nil), f.got...)
+}
+
+// waitFor waits up to 5s for the fake secondary to have received a
+// NOTIFY that ok accepts.
+func (f *fakeSecondary) waitFor(t *testing.T, what string, ok func(notifyRecord) bool) notifyRecord {
+	t.Helper()
+	for range 500 {
+		for _, r := range f.records() {
+			if ok(r) {
+				return r
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no NOTIFY %s within 5s; received %+v", what, f.records())
+	return notifyRecord{}
+}
+
+// pending returns the number of notifications not yet done.
+func (nt *notifier) pending() int {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	return len(nt.jobs)
+}
+
+// waitIdle waits up to 5s until no notification is pending.
+func waitIdle(t *testing.T, nt *notifier) {
+	t.Helper()
+	for range 500 {
+		if nt.pending() == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d notifications still pending after 5s", nt.pending())
+}
+
+// fastNotifier shortens the notifier's delays for tests.
+func fastNotifier(nt *notifier) {
+	nt.startup = 0
+	nt.backoff = 20 * time.Millisecond
+	nt.timeout = 200 * time.Millisecond
+}
+
+func TestNotifyOnStartAndCommit(t *testing.T) {
+	signed := startFakeSecondary(t, 0)
+	plain := startFakeSecondary(t, 0)
+	h := newPrimaryHarness(t, Config{Policy: func(origin string) Policy {
+		return Policy{Notify: []Target{{Addr: signed.addr, Key: keyXfr}, {Addr: plain.addr}}}
+	}}, primaryZone)
+	fastNotifier(h.node.notifier)
+	h.start(true)
+
+	for _, f := range []*fakeSecondary{signed, plain} {
+		f.waitFor(t, "of serial 1 at start", func(r notifyRecord) bool { return r.zone == "example." && r.serial == 1 })
+	}
+	serial := h.edit("example.", zonestore.Change{Add: rrsOf(t, "new.example. 300 IN A 192.0.2.50")})
+	r := signed.waitFor(t, "of the edit", func(r notifyRecord) bool { return r.serial == serial })
+	if r.key != keyXfr || r.badSig {
+		t.Errorf("NOTIFY to the signed target: key %q, bad signature %v; want signed with %s", r.key, r.badSig, keyXfr)
+	}
+	if r := plain.waitFor(t, "of the edit", func(r notifyRecord) bool { return r.serial == serial }); r.key != "" {
+		t.Errorf("NOTIFY to the unsigned target signed with %s", r.key)
+	}
+	waitIdle(t, h.node.notifier)
+	if got := testutil.ToFloat64(h.m.NotifySent.WithLabelValues("example.", notifyAcked)); got != 4 {
+		t.Errorf("notify_sent_total{example.,acked} = %v, want 4", got)
+	}
+}
+
+func TestNotifyRetries(t *testing.T) {
+	tests := []struct {
+		name    string
+		drop    int
+		rcode   int
+		tries   int
+		acked   float64
+		retry   float64
+		givenUp float64
+	}{
+		{name: "acknowledged at the third try", drop: 2, tries: 5, acked: 1, retry: 2},
+		{name: "never acknowledged", drop: 100, tries: 3, retry: 2, givenUp: 1},
+		{name: "refused every time", drop: 0, rcode: dns.RcodeRefused, tries: 3, retry: 2, givenUp: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFakeSecondary(t, tc.drop)
+			f.rcode = tc.rcode
+			h := newPrimaryHarness(t, Config{Policy: func(string) Policy {
+				return Policy{Notify: []Target{{Addr: f.addr}}}
+			}}, primaryZone)
+			fastNotifier(h.node.notifier)
+			h.node.notifier.tries = tc.tries
+			h.start(true)
+			f.waitFor(t, "at start", func(r notifyRecord) bool { return r.zone == "example." })
+			waitIdle(t, h.node.notifier)
+			if got := len(f.records()); got != tc.drop+1 && got != tc.tries {
+				t.Errorf("%d NOTIFYs received", got)
+			}
+			for result, want := range map[string]float64{notifyAcked: tc.acked, notifyRetry: tc.retry, notifyGivenUp: tc.givenUp} {
+				if got := testutil.ToFloat64(h.m.NotifySent.WithLabelValues("example.", result)); got != want {
+					t.Errorf("notify_sent_total{example.,%s} = %v, want %v", result, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestNotifyNewerReplaces: a change replaces the notification pending for
+// the same zone and target, and the target hears of the newest serial.
+func TestNotifyNewerReplaces(t *testing.T) {
+	f := startFakeSecondary(t, 3)
+	h := newPrimaryHarness(t, Config{Policy: func(string) Policy {
+		return Policy{Notify: []Target{{Addr: f.addr}}}
+	}}, primaryZone)
+	nt := h.node.notifier
+	fastNotifier(nt)
+	var last uint32
+	for i := range 3 {
+		last = h.edit("example.", zonestore.Change{Add: rrsOf(t, fmt.Sprintf("n%d.example. 300 IN A 192.0.2.%d", i, i+1))})
+	}
+	if got := nt.pending(); got != 1 {
+		t.Fatalf("%d notifications pending for one zone and target, want 1", got)
+	}
+	h.start(true)
+	f.waitFor(t, "of the last serial, acknowledged", func(r notifyRecord) bool { return r.serial == last })
+	waitIdle(t, nt)
+	recs := f.records()
+	if got := recs[len(recs)-1].serial; got != last {
+		t.Errorf("the last NOTIFY has serial %d, want %d", got, last)
+	}
+	for _, r := range recs {
+		if r.serial != last {
+			t.Errorf("a NOTIFY of serial %d was sent; only %d was due", r.serial, last)
+		}
+	}
+}
+
+// TestNotifyQueueBounded: changed returns at once, whatever the queue
+// holds, and drops what does not fit.
+func TestNotifyQueueBounded(t *testing.T) {
+	targets := []Target{{Addr: netip.MustParseAddrPort("127.0.0.1:9")}, {Addr: netip.MustParseAddrPort("127.0.0.1:10")}}
+	h := newPrimaryHarness(t, Config{Policy: func(string) Policy { return Policy{Notify: targets} }})
+	nt := h.node.notifier
+	nt.maxJobs = 5
+	start := time.Now()
+	for i := range 100 {
+		nt.changed(fmt.Sprintf("z%d.example.", i), 1)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("100 changes took %v", d)
+	}
+	if got := nt.pending(); got != 5 {
+		t.Errorf("%d notifications pending, want 5", got)
+	}
+	dropped := 0.0
+	for i := range 100 {
+		dropped += testutil.ToFloat64(h.m.NotifySent.WithLabelValues(fmt.Sprintf("z%d.example.", i), notifyGivenUp))
+	}
+	if dropped != 195 {
+		t.Errorf("%v notifications counted as given up, want 195", dropped)
+	}
+}
+
+// TestNotifyNotForSecondaries: a secondary copy's changes are not notified
+// onwards, at start or after a transfer.
+func TestNotifyNotForSecondaries(t *testing.T) {
+	f := startFakeSecondary(t, 0)
+	h := newPrimaryHarness(t, Config{Policy: func(string) Policy {
+		return Policy{Notify: []Target{{Addr: f.addr}}}
+	}}, primaryZone)
+	put := func(serial int) {
+		text := fmt.Sprintf("$ORIGIN sec.example.\n$TTL 300\n@ SOA ns1 h %d 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n", serial)
+		p, err := zonestore.Parse(strings.NewReader(text), "sec.example.", "sec.zone", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.store.PutTransfer(z, "192.0.2.200:53"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(7)
+	fastNotifier(h.node.notifier)
+	h.start(true)
+	put(8)
+	serial := h.edit("example.", zonestore.Change{Add: rrsOf(t, "new.example. 300 IN A 192.0.2.50")})
+	f.waitFor(t, "of the primary zone", func(r notifyRecord) bool { return r.serial == serial })
+	waitIdle(t, h.node.notifier)
+	for _, r := range f.records() {
+		if r.zone != "example." {
+			t.Errorf("NOTIFY sent for %s", r.zone)
+		}
+	}
+}
