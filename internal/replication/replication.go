@@ -151,6 +151,7 @@ func (n *Node) Run(ctx context.Context) {
 // Committed is told of every commit to the store: z is the zone's new
 // contents, nil when it was deleted. It must not block.
 func (n *Node) Committed(origin string, z *zone.Zone) {
+	n.secondary.committed(origin, z)
 	if z == nil {
 		return
 	}

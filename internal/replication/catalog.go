@@ -1,0 +1,356 @@
+package replication
+
+// Catalog zones (RFC 9432).
+//
+// Producer: with Config.Catalog set, the node keeps a catalog zone of that
+// name in its store, listing its primary zones (secondary copies are not
+// listed, nor the catalog itself):
+//
+//	<catalog>              0 SOA invalid. invalid. <serial> 3600 600 2419200 0
+//	<catalog>              0 NS  invalid.
+//	version.<catalog>      0 TXT "2"
+//	<id>.zones.<catalog>   0 PTR <member>.
+//
+// where <id> is the first 8 bytes of the SHA-256 of the member's lower-case
+// name, in hex (longer on a collision), so a member keeps its id for as
+// long as it is listed. The catalog is an ordinary primary zone, imported
+// as author "catalog" whenever the set of primary zones changes, so it is
+// journaled, transferred, notified and signed by the zone's policy like
+// any other. Turning the producer off leaves the last catalog in place.
+//
+// Consumer: a secondary zone configured with Catalog is checked as a
+// catalog on every transfer (exactly one version TXT "2"; one PTR per
+// member node and per coo property); a broken catalog is refused like any
+// invalid zone, and the previous one stays in force. After each transfer
+// the members become secondary zones of this node, with the catalog's
+// primaries and key; members removed from the catalog are deleted from
+// the store and so stop being served; a member whose unique id changed is
+// reset (its copy deleted and transferred afresh, as RFC 9432 asks). A zone
+// configured explicitly keeps its own settings, a member listed by two
+// catalogs belongs to the one configured first, and a member listed twice
+// in one catalog is taken once. Group and coo properties are otherwise
+// ignored, as are custom properties.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// catalogAuthor is the name the catalog's changes are journaled under.
+const catalogAuthor = "catalog"
+
+// errBrokenCatalog marks a catalog zone that must not be processed.
+var errBrokenCatalog = errors.New("broken catalog zone (RFC 9432)")
+
+// catalogMembers reads the members of catalog zone z and their unique ids.
+// dups names the members listed more than once, of which the first in
+// canonical order counts.
+func catalogMembers(z *zone.Zone) (members map[string]string, dups []string, err error) {
+	vkey, err := zone.WireKey("version." + z.Origin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errBrokenCatalog, err)
+	}
+	var version *zone.RRset
+	if n := z.Lookup(vkey); n != nil {
+		version = n.Get(dns.TypeTXT)
+	}
+	if version == nil || len(version.RRs) != 1 || !slices.Equal(version.RRs[0].(*dns.TXT).Txt, []string{"2"}) {
+		return nil, nil, fmt.Errorf("%w: version.%s must have exactly one TXT record, \"2\"", errBrokenCatalog, z.Origin)
+	}
+	zkey, err := zone.WireKey("zones." + z.Origin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errBrokenCatalog, err)
+	}
+	members = map[string]string{}
+	z.Walk(func(n *zone.Node) bool {
+		parent, _ := zone.ParentKey(n.Key)
+		switch {
+		case parent == zkey: // a member node
+			ptr := n.Get(dns.TypePTR)
+			if ptr == nil {
+				return true
+			}
+			if len(ptr.RRs) != 1 {
+				err = fmt.Errorf("%w: member node %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+				return false
+			}
+			m := zone.Fqdn(ptr.RRs[0].(*dns.PTR).Ptr)
+			if _, ok := dns.IsDomainName(m); !ok || m == "." {
+				return true
+			}
+			if _, dup := members[m]; dup {
+				dups = append(dups, m)
+				return true
+			}
+			members[m] = n.Key[1 : 1+int(n.Key[0])]
+		case parent != "" && n.Key[1:1+int(n.Key[0])] == "coo":
+			if gp, _ := zone.ParentKey(parent); gp == zkey {
+				if ptr := n.Get(dns.TypePTR); ptr != nil && len(ptr.RRs) != 1 {
+					err = fmt.Errorf("%w: coo property %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return members, dups, nil
+}
+
+// memberIDs gives each member its unique id: the hex of the first 8 bytes
+// of the SHA-256 of its name, or more bytes when that id is taken.
+func memberIDs(members []string) map[string]string {
+	sorted := slices.Clone(members)
+	slices.SortFunc(sorted, zone.CanonicalCompare)
+	ids := make(map[string]string, len(sorted))
+	used := make(map[string]bool, len(sorted))
+	for _, m := range sorted {
+		sum := sha256.Sum256([]byte(zone.Fqdn(m)))
+		for n := 8; n <= len(sum); n *= 2 {
+			id := hex.EncodeToString(sum[:n])
+			if !used[id] {
+				used[id] = true
+				ids[zone.Fqdn(m)] = id
+				break
+			}
+		}
+	}
+	return ids
+}
+
+// buildCatalog makes the catalog zone origin listing members.
+func buildCatalog(origin string, serial uint32, ids map[string]string) (*zone.Zone, error) {
+	hdr := func(name string, t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: 0}
+	}
+	rrs := []dns.RR{
+		&dns.SOA{Hdr: hdr(origin, dns.TypeSOA), Ns: "invalid.", Mbox: "invalid.", Serial: serial,
+			Refresh: 3600, Retry: 600, Expire: 2419200, Minttl: 0},
+		&dns.NS{Hdr: hdr(origin, dns.TypeNS), Ns: "invalid."},
+		&dns.TXT{Hdr: hdr("version."+origin, dns.TypeTXT), Txt: []string{"2"}},
+	}
+	for m, id := range ids {
+		rrs = append(rrs, &dns.PTR{Hdr: hdr(id+".zones."+origin, dns.TypePTR), Ptr: m})
+	}
+	return zone.Build(origin, rrs)
+}
+
+// catalogProducer keeps the catalog zone of the node's primary zones.
+type catalogProducer struct {
+	n    *Node
+	kick chan struct{}
+
+	mu sync.Mutex
+	// known holds the zones the last update saw: true for the members
+	// (primary zones), false for the others.
+	known map[string]bool
+}
+
+func newCatalogProducer(n *Node) *catalogProducer {
+	return &catalogProducer{n: n, kick: make(chan struct{}, 1)}
+}
+
+func (p *catalogProducer) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// committed is told of every commit to the store (z nil: origin was
+// deleted). It runs with the store's lock held: it only notes whether the
+// catalog may have to change.
+func (p *catalogProducer) committed(origin string, z *zone.Zone) {
+	cat := p.n.config().Catalog
+	if cat == "" || origin == cat {
+		return
+	}
+	p.mu.Lock()
+	_, seen := p.known[origin]
+	p.mu.Unlock()
+	if (z == nil) == seen {
+		p.poke()
+	}
+}
+
+// run updates the catalog at start and after each poke until ctx ends.
+func (p *catalogProducer) run(ctx context.Context) {
+	p.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+			if err := p.update(); err != nil {
+				p.n.log.Error("catalog zone not updated", "zone", p.n.config().Catalog, "err", err)
+			}
+		}
+	}
+}
+
+// update makes the stored catalog list the primary zones, if it does not
+// already.
+func (p *catalogProducer) update() error {
+	cat := p.n.config().Catalog
+	if cat == "" {
+		return nil
+	}
+	st := p.n.store
+	names, err := st.List()
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(names))
+	var members []string
+	for _, name := range names {
+		if name == cat {
+			continue
+		}
+		m, err := st.Meta(name)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		known[name] = m.Kind == zonestore.KindPrimary
+		if known[name] {
+			members = append(members, name)
+		}
+	}
+	p.mu.Lock()
+	p.known = known
+	p.mu.Unlock()
+	ids := memberIDs(members)
+	serial := uint32(1)
+	if cur, err := st.Load(cat); err == nil {
+		if got, _, err := catalogMembers(cur); err == nil && sameIDs(got, ids) {
+			return nil
+		}
+		serial = cur.Serial()
+	}
+	z, err := buildCatalog(cat, serial, ids)
+	if err != nil {
+		return err
+	}
+	res, err := st.As(catalogAuthor).Import(z, true)
+	if err != nil {
+		return err
+	}
+	p.n.log.Info("catalog zone updated", "zone", cat, "members", len(ids), "serial", res.Serial)
+	return nil
+}
+
+func sameIDs(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// storedMembers reads the members of the stored copy of catalog c; none
+// when there is no usable copy.
+func (s *secondaries) storedMembers(c string) map[string]string {
+	z, err := s.n.store.Load(c)
+	if err != nil {
+		return map[string]string{}
+	}
+	if m, err := s.n.store.Meta(c); err != nil || m.Kind != zonestore.KindSecondary {
+		return map[string]string{}
+	}
+	members, _, err := catalogMembers(z)
+	if err != nil {
+		s.n.log.Warn("stored catalog zone cannot be read: its members are not refreshed until it is transferred again",
+			"zone", c, "err", err)
+		return map[string]string{}
+	}
+	return members
+}
+
+// applyCatalog makes the members of catalog zone z, just stored, the
+// secondary zones it provides: new members are started, removed ones
+// stopped and deleted, reset ones deleted and started afresh. self is the
+// catalog's own worker, which calls it.
+func (s *secondaries) applyCatalog(self string, z *zone.Zone) {
+	members, dups, err := catalogMembers(z)
+	if err != nil {
+		s.n.log.Error("catalog zone cannot be read", "zone", z.Origin, "err", err)
+		return
+	}
+	for _, d := range dups {
+		s.n.log.Warn("catalog lists a member more than once: the first entry counts", "zone", z.Origin, "member", d)
+	}
+	s.mu.Lock()
+	old := s.members[self]
+	s.members[self] = members
+	s.mu.Unlock()
+	var gone, reset, added []string
+	for m, id := range old {
+		switch nid, ok := members[m]; {
+		case !ok:
+			gone = append(gone, m)
+		case nid != id:
+			reset = append(reset, m)
+		}
+	}
+	for m := range members {
+		if _, ok := old[m]; !ok {
+			added = append(added, m)
+		}
+	}
+	slices.SortFunc(gone, zone.CanonicalCompare)
+	slices.SortFunc(reset, zone.CanonicalCompare)
+	for _, m := range reset {
+		s.stop(m)
+		s.deleteCopy(z.Origin, m, "its unique id changed: transferring it afresh")
+	}
+	s.reconcile(self)
+	s.mu.Lock()
+	want := s.desired(s.n.config())
+	s.mu.Unlock()
+	for _, m := range gone {
+		if _, still := want[m]; still {
+			continue // configured explicitly, or listed by another catalog
+		}
+		s.deleteCopy(z.Origin, m, "removed from the catalog")
+	}
+	if len(added)+len(gone)+len(reset) > 0 {
+		s.n.log.Info("catalog members changed", "zone", z.Origin, "members", len(members),
+			"added", len(added), "removed", len(gone), "reset", len(reset))
+	}
+}
+
+// deleteCopy deletes the stored copy of catalog member m, if it is a
+// secondary copy.
+func (s *secondaries) deleteCopy(catalog, m, why string) {
+	meta, err := s.n.store.Meta(m)
+	if errors.Is(err, zonestore.ErrNoZone) {
+		return
+	}
+	if err != nil || meta.Kind != zonestore.KindSecondary {
+		s.n.log.Warn("catalog member not deleted: it is not a secondary copy here", "zone", m, "catalog", catalog, "err", err)
+		return
+	}
+	if err := s.n.store.Delete(m); err != nil && !errors.Is(err, zonestore.ErrNoZone) {
+		s.n.log.Error("catalog member not deleted", "zone", m, "catalog", catalog, "err", err)
+		return
+	}
+	s.n.log.Info("catalog member deleted: "+why, "zone", m, "catalog", catalog)
+}
+
+// committed passes a store commit on to the catalog producer.
+func (s *secondaries) committed(origin string, z *zone.Zone) { s.catalog.committed(origin, z) }

@@ -1,0 +1,940 @@
+package replication
+
+// Secondary zones. Every configured secondary zone, and every member of a
+// catalog this node consumes, has a goroutine (a worker) that keeps the
+// stored copy current:
+//
+//   - At start, and whenever a primary NOTIFYs the zone (RFC 1996), it asks
+//     the primaries, in the configured order, for their SOA (UDP, TCP when
+//     truncated or unanswered; signed with the zone's TSIG key). A serial
+//     newer than the stored one (RFC 1982) is transferred: IXFR from the
+//     stored SOA first (RFC 1995, incremental and AXFR-style replies), AXFR
+//     (RFC 5936) when IXFR fails or there is no copy yet.
+//   - The transferred zone is built and checked whole (one SOA at the apex,
+//     the origin asked for, nothing outside the zone, a newer serial; a
+//     catalog must also be a valid RFC 9432 catalog) and stored in one
+//     transaction. A transfer that breaks off, or a zone that fails a
+//     check, changes nothing: the old copy goes on being served.
+//   - Between checks the stored SOA's timers rule (RFC 1034 §4.3.5):
+//     REFRESH after a success, RETRY after a failure, each up to a tenth
+//     earlier at random so that zones do not move in lockstep. Past EXPIRE
+//     without a success the zone stops being served (Node.OnExpire, the
+//     secondary_expired metric); its data is kept, and it is served again
+//     after the next successful check. The time of the last success is
+//     stored with the zone, so expiry counts across restarts.
+//
+// A restarted node checks every zone soon after start, since it may have
+// missed NOTIFYs while it was down. Checks run a bounded number at a time
+// (SOA queries and transfers separately), so that a dead primary or a
+// large transfer does not hold up the other zones for long.
+//
+// A zone stored as secondary that is no longer configured (nor listed by a
+// consumed catalog) is neither refreshed nor deleted: it goes on being
+// served as it is, and a warning names it at start and at each
+// reconfiguration. Deleting a zone is an operator's decision (sovdns zone
+// delete); a configuration mistake must not take a zone off the air. Only
+// a catalog removing one of its members deletes that member's copy.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/server"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// Errors of transfers in.
+var (
+	errUnsigned      = errors.New("the response is not signed with the zone's TSIG key")
+	errNoKey         = errors.New("no such TSIG key in tsig_keys")
+	errBadResponse   = errors.New("unusable response")
+	errBadTransfer   = errors.New("malformed zone transfer")
+	errInvalidZone   = errors.New("transferred zone fails validation")
+	errTooLarge      = errors.New("zone transfer larger than the limit")
+	errPrimaryHere   = errors.New("a primary zone of this name is stored on this node; delete it to make it a secondary")
+	errNoPrimaries   = errors.New("no primaries configured")
+	errIXFRNotUsable = errors.New("the IXFR reply cannot be applied")
+)
+
+// Results counted in TransfersIn and NotifyRecv.
+const (
+	xfrSuccess = "success"
+	xfrFailed  = "failed"
+	xfrInvalid = "invalid"
+
+	notifyAccepted     = "accepted"
+	notifyRefused      = "refused"
+	notifyNotSecondary = "not_secondary"
+)
+
+// timing holds the bounds of the refresh machinery. The SOA's timers are
+// clamped to them, as a primary's SOA is not under this node's control.
+type timing struct {
+	minRefresh, maxRefresh time.Duration
+	minRetry, maxRetry     time.Duration
+	minExpire              time.Duration
+	// firstRetry is the wait after a failure while no copy is stored (no
+	// SOA to take RETRY from); it doubles with each failure up to maxBackoff.
+	firstRetry, maxBackoff time.Duration
+	// startSpread spreads the checks made at start.
+	startSpread time.Duration
+	soaTimeout  time.Duration // one SOA query, per transport
+	dialTimeout time.Duration // the TCP connection of a transfer
+	xfrRead     time.Duration // between two messages of a transfer
+	xfrTotal    time.Duration // one whole transfer
+	maxRecords  int           // records of one transfer
+}
+
+func defaultTiming() timing {
+	return timing{
+		minRefresh: 2 * time.Second, maxRefresh: 7 * 24 * time.Hour,
+		minRetry: 2 * time.Second, maxRetry: 24 * time.Hour,
+		minExpire:  10 * time.Second,
+		firstRetry: 5 * time.Second, maxBackoff: 5 * time.Minute,
+		startSpread: 2 * time.Second,
+		soaTimeout:  3 * time.Second,
+		dialTimeout: 5 * time.Second,
+		xfrRead:     20 * time.Second,
+		xfrTotal:    15 * time.Minute,
+		maxRecords:  10_000_000,
+	}
+}
+
+// secondaries keeps the secondary zones of a node current.
+type secondaries struct {
+	n   *Node
+	t   timing
+	now func() time.Time
+	// jitter returns a random duration in [0, d).
+	jitter  func(d time.Duration) time.Duration
+	soaSlot chan struct{} // bounds SOA queries under way
+	xfrSlot chan struct{} // bounds transfers under way
+
+	catalog *catalogProducer
+
+	mu      sync.Mutex
+	ctx     context.Context // run's; nil before run and after it ends
+	wg      sync.WaitGroup  // the workers
+	workers map[string]*worker
+	// members holds, per consumed catalog, its members and their unique
+	// ids, as last stored.
+	members map[string]map[string]string
+	warned  map[string]bool // unconfigured secondaries already warned of
+}
+
+// worker refreshes one secondary zone.
+type worker struct {
+	origin string
+	cfg    atomic.Pointer[SecondaryZone]
+	kick   chan struct{} // a NOTIFY: check now
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newSecondaries(n *Node) *secondaries {
+	s := &secondaries{
+		n:       n,
+		t:       defaultTiming(),
+		now:     time.Now,
+		jitter:  randomJitter,
+		soaSlot: make(chan struct{}, 32),
+		xfrSlot: make(chan struct{}, 4),
+		workers: map[string]*worker{},
+		members: map[string]map[string]string{},
+		warned:  map[string]bool{},
+	}
+	s.catalog = newCatalogProducer(n)
+	return s
+}
+
+func randomJitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+// run keeps the secondary zones current, and publishes the catalog, until
+// ctx ends. Reconfigure's wake adds and removes zones.
+func (s *secondaries) run(ctx context.Context) {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	var pwg sync.WaitGroup
+	pwg.Add(1)
+	go func() { defer pwg.Done(); s.catalog.run(ctx) }()
+	s.reconcile("")
+	s.warnUnconfigured()
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.ctx = nil
+			for _, w := range s.workers {
+				w.cancel()
+			}
+			s.mu.Unlock()
+			s.wg.Wait()
+			pwg.Wait()
+			return
+		case <-s.n.wake:
+			s.reconcile("")
+			s.warnUnconfigured()
+			s.catalog.poke()
+		}
+	}
+}
+
+// desired is the set of zones to keep current: the configured secondary
+// zones, then the members of the consumed catalogs (a zone configured
+// explicitly keeps its own settings; a member listed by two catalogs
+// belongs to the one configured first). Called with s.mu held.
+func (s *secondaries) desired(cfg *Config) map[string]SecondaryZone {
+	d := make(map[string]SecondaryZone, len(cfg.Secondaries))
+	for _, sz := range cfg.Secondaries {
+		d[sz.Zone] = sz
+	}
+	for _, sz := range cfg.Secondaries {
+		if !sz.Catalog {
+			continue
+		}
+		members := s.members[sz.Zone]
+		names := make([]string, 0, len(members))
+		for m := range members {
+			names = append(names, m)
+		}
+		slices.SortFunc(names, zone.CanonicalCompare)
+		for _, m := range names {
+			if _, ok := d[m]; ok || m == cfg.Catalog {
+				continue
+			}
+			d[m] = SecondaryZone{Zone: m, Primaries: sz.Primaries, Key: sz.Key}
+		}
+	}
+	return d
+}
+
+// reconcile starts a worker for each desired zone that has none, gives the
+// running ones their current settings, and stops the others, waiting for
+// them to end (except self, the calling worker, which is only cancelled).
+func (s *secondaries) reconcile(self string) {
+	s.mu.Lock()
+	if s.ctx == nil || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	cfg := s.n.config()
+	catalogs := map[string]bool{}
+	for _, sz := range cfg.Secondaries {
+		if sz.Catalog {
+			catalogs[sz.Zone] = true
+		}
+	}
+	for c := range s.members {
+		if !catalogs[c] {
+			delete(s.members, c)
+		}
+	}
+	for c := range catalogs {
+		if _, ok := s.members[c]; !ok {
+			s.members[c] = s.storedMembers(c)
+		}
+	}
+	want := s.desired(cfg)
+	var stopped []*worker
+	for origin, w := range s.workers {
+		if _, ok := want[origin]; !ok {
+			w.cancel()
+			delete(s.workers, origin)
+			stopped = append(stopped, w)
+		}
+	}
+	for origin, sz := range want {
+		if w := s.workers[origin]; w != nil {
+			w.cfg.Store(&sz)
+			continue
+		}
+		s.startLocked(sz)
+	}
+	s.mu.Unlock()
+	for _, w := range stopped {
+		if w.origin != self {
+			<-w.done
+		}
+		s.n.m.LastRefresh.DeleteLabelValues(w.origin)
+		s.n.m.ZoneExpired.DeleteLabelValues(w.origin)
+		s.n.log.Info("secondary zone no longer refreshed", "zone", w.origin)
+	}
+}
+
+// startLocked starts the worker of sz. Called with s.mu held and s.ctx set.
+func (s *secondaries) startLocked(sz SecondaryZone) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	w := &worker{origin: sz.Zone, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	w.cfg.Store(&sz)
+	s.workers[sz.Zone] = w
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(w.done)
+		s.work(ctx, w)
+	}()
+}
+
+// stop stops the worker of origin, if any, and waits for it to end.
+func (s *secondaries) stop(origin string) {
+	s.mu.Lock()
+	w := s.workers[origin]
+	delete(s.workers, origin)
+	s.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+// warnUnconfigured names the zones stored as secondaries that no
+// configured zone or catalog accounts for: they are served as they are.
+func (s *secondaries) warnUnconfigured() {
+	names, err := s.n.store.List()
+	if err != nil {
+		s.n.log.Warn("cannot list the stored zones", "err", err)
+		return
+	}
+	s.mu.Lock()
+	want := s.desired(s.n.config())
+	s.mu.Unlock()
+	for _, name := range names {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		m, err := s.n.store.Meta(name)
+		if err != nil || m.Kind != zonestore.KindSecondary {
+			continue
+		}
+		s.mu.Lock()
+		warned := s.warned[name]
+		s.warned[name] = true
+		s.mu.Unlock()
+		if !warned {
+			s.n.log.Warn("zone is stored as a secondary but no longer configured: it is served as it is and never refreshed; "+
+				"configure it again, or delete it with sovdns zone delete", "zone", name, "source", m.Source)
+		}
+	}
+}
+
+// zoneState is what a worker knows of its zone.
+type zoneState struct {
+	soa       *dns.SOA  // of the stored copy; nil when there is none
+	refreshed time.Time // when the copy was last found current
+	expired   bool
+	failures  int // in a row
+}
+
+// expireAt is when the stored copy expires.
+func (s *secondaries) expireAt(st *zoneState) time.Time {
+	e := max(time.Duration(st.soa.Expire)*time.Second, s.t.minExpire)
+	return st.refreshed.Add(e)
+}
+
+// nextCheck is when to check the zone again after a check that succeeded
+// (ok) or failed at now.
+func (s *secondaries) nextCheck(st *zoneState, ok bool, now time.Time) time.Time {
+	if st.soa == nil {
+		d := s.t.firstRetry
+		for i := 1; i < st.failures && d < s.t.maxBackoff; i++ {
+			d *= 2
+		}
+		d = min(d, s.t.maxBackoff)
+		return now.Add(d - s.jitter(d/10))
+	}
+	var d time.Duration
+	if ok {
+		d = min(max(time.Duration(st.soa.Refresh)*time.Second, s.t.minRefresh), s.t.maxRefresh)
+	} else {
+		d = min(max(time.Duration(st.soa.Retry)*time.Second, s.t.minRetry), s.t.maxRetry)
+	}
+	return now.Add(d - s.jitter(d/10))
+}
+
+// loadState reads the stored copy of origin and when it was last current.
+func (s *secondaries) loadState(origin string) zoneState {
+	var st zoneState
+	z, err := s.n.store.Load(origin)
+	if err != nil {
+		if !errors.Is(err, zonestore.ErrNoZone) {
+			s.n.log.Warn("stored copy of secondary zone unusable: transferring it anew", "zone", origin, "err", err)
+		}
+		return st
+	}
+	st.soa = z.SOA
+	m, err := s.n.store.Meta(origin)
+	switch {
+	case err != nil:
+		st.refreshed = s.now()
+	case !m.Refreshed.IsZero():
+		st.refreshed = m.Refreshed
+	case !m.Updated.IsZero():
+		st.refreshed = m.Updated
+	default:
+		st.refreshed = s.now()
+	}
+	return st
+}
+
+// work keeps one zone current until ctx ends.
+func (s *secondaries) work(ctx context.Context, w *worker) {
+	st := s.loadState(w.origin)
+	s.n.m.ZoneExpired.WithLabelValues(w.origin).Set(0)
+	next := s.now()
+	if st.soa != nil {
+		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(st.refreshed.Unix()))
+		next = next.Add(s.jitter(s.t.startSpread))
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := s.now()
+		if st.soa != nil && !st.expired && !now.Before(s.expireAt(&st)) {
+			s.setExpired(w.origin, &st, true)
+		}
+		wait := next.Sub(now)
+		if st.soa != nil && !st.expired {
+			wait = min(wait, s.expireAt(&st).Sub(now))
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+			timer.Stop()
+		case <-timer.C:
+			if s.now().Before(next) {
+				continue // an expiry to mark
+			}
+		}
+		err := s.refresh(ctx, w, &st)
+		if ctx.Err() != nil {
+			return
+		}
+		now = s.now()
+		if err != nil {
+			st.failures++
+			next = s.nextCheck(&st, false, now)
+			level := "refresh failed"
+			if errors.Is(err, errInvalidZone) || errors.Is(err, errPrimaryHere) {
+				s.n.log.Error("secondary zone "+level, "zone", w.origin, "err", err, "retry_in", next.Sub(now).Round(time.Second))
+			} else {
+				s.n.log.Warn("secondary zone "+level, "zone", w.origin, "err", err, "retry_in", next.Sub(now).Round(time.Second))
+			}
+			continue
+		}
+		st.failures = 0
+		st.refreshed = now
+		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(now.Unix()))
+		if st.expired {
+			s.setExpired(w.origin, &st, false)
+		}
+		next = s.nextCheck(&st, true, now)
+	}
+}
+
+// setExpired marks the zone expired (no longer served) or current again.
+func (s *secondaries) setExpired(origin string, st *zoneState, expired bool) {
+	st.expired = expired
+	v := 0.0
+	if expired {
+		v = 1
+		s.n.log.Error("secondary zone expired: no primary answered within the SOA expire time; it is no longer served",
+			"zone", origin, "last_refresh", st.refreshed.UTC().Format(time.RFC3339))
+	} else {
+		s.n.log.Info("expired secondary zone is current again and served", "zone", origin)
+	}
+	s.n.m.ZoneExpired.WithLabelValues(origin).Set(v)
+	if s.n.serve != nil {
+		s.n.serve(origin, !expired)
+	}
+}
+
+// acquire takes a slot of sem, or fails when ctx ends first.
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// refresh checks the zone at its primaries, in order, and transfers it
+// from the first that has a newer serial. It returns nil when the stored
+// copy is current, now or after a transfer.
+func (s *secondaries) refresh(ctx context.Context, w *worker, st *zoneState) error {
+	cfg := w.cfg.Load()
+	if len(cfg.Primaries) == 0 {
+		return errNoPrimaries
+	}
+	if m, err := s.n.store.Meta(cfg.Zone); err == nil && m.Kind != zonestore.KindSecondary {
+		return fmt.Errorf("zone %s: %w", cfg.Zone, errPrimaryHere)
+	}
+	cur, err := s.n.store.Load(cfg.Zone)
+	if err != nil {
+		cur, st.soa = nil, nil // none yet, or unusable: transfer it whole
+	} else {
+		st.soa = cur.SOA
+	}
+	var errs []error
+	for _, p := range cfg.Primaries {
+		soa, err := s.querySOA(ctx, cfg, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if cur != nil && !zonestore.SerialLess(cur.Serial(), soa.Serial) {
+			if soa.Serial != cur.Serial() {
+				s.n.log.Warn("primary has an older serial than this copy: keeping the copy (RFC 1982)",
+					"zone", cfg.Zone, "primary", p.Addr.String(), "primary_serial", soa.Serial, "serial", cur.Serial())
+			}
+			if err := s.n.store.MarkRefreshed(cfg.Zone, s.now()); err != nil {
+				s.n.log.Warn("cannot record the refresh time", "zone", cfg.Zone, "err", err)
+			}
+			return nil
+		}
+		z, err := s.transfer(ctx, cfg, p, cur)
+		if err != nil {
+			errs = append(errs, err)
+			if errors.Is(err, errPrimaryHere) || ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		st.soa = z.SOA
+		if cfg.Catalog {
+			s.applyCatalog(w.origin, z)
+		}
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// sign adds a TSIG record for key to m and returns the secret for the
+// client; nothing for an empty key.
+func (s *secondaries) sign(m *dns.Msg, key string) (map[string]string, error) {
+	if key == "" {
+		return nil, nil
+	}
+	k, ok := s.n.config().Keys[key]
+	if !ok {
+		return nil, fmt.Errorf("key %s: %w", key, errNoKey)
+	}
+	m.SetTsig(key, k.Algorithm, 300, s.now().Unix())
+	return map[string]string{key: k.Secret}, nil
+}
+
+// querySOA asks primary p for the zone's SOA: over UDP, then over TCP if
+// the answer is truncated or does not come.
+func (s *secondaries) querySOA(ctx context.Context, cfg *SecondaryZone, p Target) (*dns.SOA, error) {
+	if err := acquire(ctx, s.soaSlot); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.soaSlot }()
+	addr := p.Addr.String()
+	var r *dns.Msg
+	var err error
+	for _, network := range []string{"udp", "tcp"} {
+		m := new(dns.Msg)
+		m.SetQuestion(cfg.Zone, dns.TypeSOA)
+		m.RecursionDesired = false
+		var secret map[string]string
+		if secret, err = s.sign(m, cfg.Key); err != nil {
+			return nil, err
+		}
+		c := &dns.Client{Net: network, Timeout: s.t.soaTimeout, TsigSecret: secret}
+		r, _, err = c.ExchangeContext(ctx, m, addr)
+		if err == nil && secret != nil && r.IsTsig() == nil {
+			err = errUnsigned
+		}
+		if err == nil && !r.Truncated {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("SOA query to %s: %w", addr, err)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, fmt.Errorf("SOA query to %s: %w: %s", addr, errBadResponse, dns.RcodeToString[r.Rcode])
+	}
+	if !r.Authoritative {
+		return nil, fmt.Errorf("SOA query to %s: %w: not authoritative for %s", addr, errBadResponse, cfg.Zone)
+	}
+	for _, rr := range r.Answer {
+		if soa, ok := rr.(*dns.SOA); ok && zone.Fqdn(soa.Hdr.Name) == cfg.Zone {
+			return soa, nil
+		}
+	}
+	return nil, fmt.Errorf("SOA query to %s: %w: no SOA of %s in the answer", addr, errBadResponse, cfg.Zone)
+}
+
+// transfer brings the zone in from primary p and stores it: by IXFR from
+// cur when there is a copy, by AXFR otherwise or when IXFR fails.
+func (s *secondaries) transfer(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone) (*zone.Zone, error) {
+	if err := acquire(ctx, s.xfrSlot); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.xfrSlot }()
+	var ixfrErr error
+	if cur != nil {
+		z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeIXFR)
+		if err == nil || errors.Is(err, errPrimaryHere) || ctx.Err() != nil {
+			return z, err
+		}
+		ixfrErr = err
+		s.n.log.Info("IXFR failed: trying AXFR", "zone", cfg.Zone, "primary", p.Addr.String(), "err", err)
+	}
+	z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR)
+	if err != nil && ixfrErr != nil {
+		err = errors.Join(ixfrErr, err)
+	}
+	return z, err
+}
+
+// transferOnce makes one transfer of type qtype from p, checks the zone
+// and stores it.
+func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16) (*zone.Zone, error) {
+	start := s.now()
+	typ := dns.TypeToString[qtype]
+	count := func(result string) { s.n.m.TransfersIn.WithLabelValues(cfg.Zone, typ, result).Inc() }
+	rrs, err := s.receive(ctx, cfg, p, cur, qtype)
+	if err != nil {
+		count(xfrFailed)
+		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
+	}
+	z, err := assemble(cfg.Zone, cur, rrs, qtype)
+	if err == nil {
+		err = checkTransfer(cfg, cur, z)
+	}
+	if err != nil {
+		if errors.Is(err, errInvalidZone) {
+			count(xfrInvalid)
+		} else {
+			count(xfrFailed)
+		}
+		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
+	}
+	res, err := s.n.store.PutTransfer(z, p.Addr.String())
+	if err != nil {
+		count(xfrFailed)
+		if errors.Is(err, zonestore.ErrNotSecondary) {
+			err = fmt.Errorf("%w: %w", errPrimaryHere, err)
+		}
+		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
+	}
+	count(xfrSuccess)
+	s.n.log.Info("zone transferred", "zone", cfg.Zone, "type", typ, "primary", p.Addr.String(),
+		"serial", res.Serial, "old_serial", res.OldSerial, "records", res.Records,
+		"duration", s.now().Sub(start).Round(time.Millisecond))
+	return res.Zone, nil
+}
+
+// receive runs one AXFR or IXFR with p over TCP and returns the records
+// of the answer sections, in order. Every message must be signed when the
+// zone has a key.
+func (s *secondaries) receive(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16) ([]dns.RR, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.t.xfrTotal)
+	defer cancel()
+	m := new(dns.Msg)
+	m.SetQuestion(cfg.Zone, qtype)
+	m.RecursionDesired = false
+	if qtype == dns.TypeIXFR {
+		m.Ns = []dns.RR{dns.Copy(cur.SOA)}
+	}
+	secret, err := s.sign(m, cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: s.t.dialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", p.Addr.String())
+	if err != nil {
+		return nil, err
+	}
+	// Closing the connection ends the transfer's reads when ctx ends.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	tr := &dns.Transfer{Conn: &dns.Conn{Conn: conn}, ReadTimeout: s.t.xfrRead, WriteTimeout: s.t.xfrRead, TsigSecret: secret}
+	env, err := tr.In(m, p.Addr.String())
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	var rrs []dns.RR
+	var ferr error
+	// Read to the end of the channel, so that the reading goroutine ends;
+	// after an error the connection is closed and it ends at once.
+	for e := range env {
+		switch {
+		case ferr != nil:
+		case e.Error != nil:
+			ferr = e.Error
+		case len(rrs)+len(e.RR) > s.t.maxRecords:
+			ferr = fmt.Errorf("%w (%d records)", errTooLarge, s.t.maxRecords)
+			conn.Close()
+		default:
+			rrs = append(rrs, e.RR...)
+		}
+	}
+	if ferr == nil {
+		ferr = ctx.Err()
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	return rrs, nil
+}
+
+// assemble makes the zone a transfer's records describe: the whole zone
+// for AXFR and an AXFR-style IXFR reply, cur with the differences applied
+// for an incremental one (RFC 1995 §4).
+func assemble(origin string, cur *zone.Zone, rrs []dns.RR, qtype uint16) (*zone.Zone, error) {
+	if len(rrs) == 0 {
+		return nil, fmt.Errorf("%w: no records", errBadTransfer)
+	}
+	first, ok := rrs[0].(*dns.SOA)
+	if !ok {
+		return nil, fmt.Errorf("%w: the first record is not an SOA", errBadTransfer)
+	}
+	if zone.Fqdn(first.Hdr.Name) != origin {
+		return nil, fmt.Errorf("%w: SOA of %s, not of %s", errInvalidZone, first.Hdr.Name, origin)
+	}
+	if qtype == dns.TypeIXFR {
+		if len(rrs) == 1 {
+			// The primary's SOA alone: nothing newer than cur, or no IXFR
+			// to give (then AXFR).
+			return nil, fmt.Errorf("%w: the primary sent its SOA alone (serial %d)", errIXFRNotUsable, first.Serial)
+		}
+		if _, incremental := rrs[1].(*dns.SOA); incremental {
+			return applyIXFR(origin, cur, rrs)
+		}
+	}
+	if len(rrs) < 2 {
+		return nil, fmt.Errorf("%w: the transfer does not end with the SOA", errBadTransfer)
+	}
+	last, ok := rrs[len(rrs)-1].(*dns.SOA)
+	if !ok || last.Serial != first.Serial || zone.Fqdn(last.Hdr.Name) != origin {
+		return nil, fmt.Errorf("%w: the transfer does not end with the SOA it began with", errBadTransfer)
+	}
+	body := rrs[:len(rrs)-1]
+	z, err := zone.Build(origin, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidZone, err)
+	}
+	return z, nil
+}
+
+// recordKey identifies a record regardless of its TTL and the case of its
+// owner name, as IXFR deletions match records.
+func recordKey(rr dns.RR) string {
+	h := rr.Header()
+	return zone.Fqdn(h.Name) + "\x00" + dns.TypeToString[h.Rrtype] + "\x00" + dns.ClassToString[h.Class] + "\x00" +
+		strings.TrimPrefix(rr.String(), h.String())
+}
+
+// setKey identifies the RRset a record belongs to.
+func setKey(rr dns.RR) string {
+	h := rr.Header()
+	t := h.Rrtype
+	if sig, ok := rr.(*dns.RRSIG); ok {
+		return zone.Fqdn(h.Name) + "\x00RRSIG\x00" + dns.TypeToString[sig.TypeCovered]
+	}
+	return zone.Fqdn(h.Name) + "\x00" + dns.TypeToString[t]
+}
+
+// applyIXFR applies the difference sequences of an incremental IXFR reply
+// to cur. Each sequence must start from the serial the previous one ended
+// at (the first from cur's), and every record it deletes must be there.
+func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, error) {
+	if cur == nil {
+		return nil, fmt.Errorf("%w: an incremental reply with no copy to apply it to", errIXFRNotUsable)
+	}
+	final := rrs[0].(*dns.SOA)
+	last := len(rrs) - 1
+	if end, ok := rrs[last].(*dns.SOA); !ok || end.Serial != final.Serial {
+		return nil, fmt.Errorf("%w: the reply does not end with the primary's SOA", errBadTransfer)
+	}
+	base := cur.Records()
+	index := make(map[string]int, len(base))
+	for i, rr := range base {
+		if rr.Header().Rrtype != dns.TypeSOA {
+			index[recordKey(rr)] = i
+		}
+	}
+	deleted := map[int]bool{}
+	added := map[string]dns.RR{}
+	var order []string           // keys of added, in order
+	touched := map[string]bool{} // RRsets changed
+	serial := cur.Serial()
+	soa := cur.SOA
+	i := 1
+	for i < last {
+		from, ok := rrs[i].(*dns.SOA)
+		if !ok {
+			return nil, fmt.Errorf("%w: a difference sequence does not start with an SOA", errBadTransfer)
+		}
+		if from.Serial != serial {
+			return nil, fmt.Errorf("%w: a difference from serial %d, the copy has %d", errIXFRNotUsable, from.Serial, serial)
+		}
+		for i++; i < last; i++ {
+			rr := rrs[i]
+			if _, isSOA := rr.(*dns.SOA); isSOA {
+				break
+			}
+			k := recordKey(rr)
+			touched[setKey(rr)] = true
+			if _, ok := added[k]; ok {
+				delete(added, k)
+				continue
+			}
+			j, ok := index[k]
+			if !ok || deleted[j] {
+				return nil, fmt.Errorf("%w: it deletes %s, which the copy does not have", errIXFRNotUsable, rr)
+			}
+			deleted[j] = true
+		}
+		to, ok := rrs[i].(*dns.SOA)
+		if i >= last || !ok {
+			return nil, fmt.Errorf("%w: a difference sequence has no SOA for its additions", errBadTransfer)
+		}
+		if !zonestore.SerialLess(serial, to.Serial) {
+			return nil, fmt.Errorf("%w: a difference from serial %d to %d goes backwards", errInvalidZone, serial, to.Serial)
+		}
+		for i++; i < last; i++ {
+			rr := rrs[i]
+			if _, isSOA := rr.(*dns.SOA); isSOA {
+				break
+			}
+			k := recordKey(rr)
+			touched[setKey(rr)] = true
+			if j, ok := index[k]; ok && !deleted[j] {
+				// Already there: the addition may change the TTL.
+				deleted[j] = true
+			}
+			if _, ok := added[k]; !ok {
+				order = append(order, k)
+			}
+			added[k] = rr
+		}
+		serial, soa = to.Serial, to
+	}
+	if serial != final.Serial {
+		return nil, fmt.Errorf("%w: the differences end at serial %d, the primary has %d", errBadTransfer, serial, final.Serial)
+	}
+	out := make([]dns.RR, 0, len(base)+len(added))
+	out = append(out, dns.Copy(soa))
+	for j, rr := range base {
+		if deleted[j] || rr.Header().Rrtype == dns.TypeSOA {
+			continue
+		}
+		if touched[setKey(rr)] {
+			// zone.Build may align the TTLs of a changed RRset: it gets a
+			// copy, not the record the served zone holds.
+			rr = dns.Copy(rr)
+		}
+		out = append(out, rr)
+	}
+	for _, k := range order {
+		if rr, ok := added[k]; ok {
+			out = append(out, rr)
+		}
+	}
+	z, err := zone.Build(origin, out)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidZone, err)
+	}
+	return z, nil
+}
+
+// checkTransfer checks a transferred zone against the stored copy.
+func checkTransfer(cfg *SecondaryZone, cur, z *zone.Zone) error {
+	if z.Origin != cfg.Zone {
+		return fmt.Errorf("%w: zone %s, not %s", errInvalidZone, z.Origin, cfg.Zone)
+	}
+	if cur != nil && !zonestore.SerialLess(cur.Serial(), z.Serial()) {
+		return fmt.Errorf("%w: serial %d is not newer than the copy's %d (RFC 1982)", errInvalidZone, z.Serial(), cur.Serial())
+	}
+	if cfg.Catalog {
+		if _, _, err := catalogMembers(z); err != nil {
+			return fmt.Errorf("%w: %w", errInvalidZone, err)
+		}
+	}
+	return nil
+}
+
+// fromPrimary reports whether addr is the address of one of cfg's
+// primaries.
+func fromPrimary(cfg *SecondaryZone, addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range cfg.Primaries {
+		if p.Addr.Addr().Unmap() == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// notify answers a NOTIFY (RFC 1996 §3.7): for a secondary zone, from one
+// of its primaries' addresses and signed with its key when it has one, the
+// zone is checked at once and the answer is NOERROR with AA. A NOTIFY from
+// elsewhere is REFUSED, one without the zone's key NOTAUTH, and one for a
+// zone that is not a secondary here NOTAUTH.
+func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dns.Msg {
+	r := new(dns.Msg)
+	r.SetReply(req)
+	if len(req.Question) != 1 {
+		r.Rcode = dns.RcodeFormatError
+		return r
+	}
+	origin := zone.Fqdn(req.Question[0].Name)
+	s.mu.Lock()
+	w := s.workers[origin]
+	s.mu.Unlock()
+	if w == nil {
+		r.Rcode = dns.RcodeNotAuth
+		s.n.m.NotifyRecv.WithLabelValues(metrics.ZoneNone, notifyNotSecondary).Inc()
+		s.n.log.Debug("NOTIFY for a zone that is not a secondary here", "zone", origin, "client", p.Addr.Addr())
+		return r
+	}
+	cfg := w.cfg.Load()
+	switch {
+	case !fromPrimary(cfg, p.Addr.Addr()):
+		r.Rcode = dns.RcodeRefused
+	case cfg.Key != "" && !strings.EqualFold(dns.Fqdn(p.Key), cfg.Key):
+		r.Rcode = dns.RcodeNotAuth
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		s.n.m.NotifyRecv.WithLabelValues(origin, notifyRefused).Inc()
+		s.n.log.Info("NOTIFY refused", "zone", origin, "client", p.Addr.Addr(), "key", p.Key, "rcode", dns.RcodeToString[r.Rcode])
+		return r
+	}
+	r.Authoritative = true
+	s.n.m.NotifyRecv.WithLabelValues(origin, notifyAccepted).Inc()
+	select {
+	case w.kick <- struct{}{}:
+	default: // a check is pending already
+	}
+	return r
+}
