@@ -136,7 +136,7 @@ func TestLiveEdit(t *testing.T) {
 	}
 	for i, b := range blocks {
 		head, body, _ := strings.Cut(b, "\n")
-		if !regexp.MustCompile(`^#\d+ \S+ ` + want[i].head + `$`).MatchString(head) || !regexp.MustCompile(want[i].body).MatchString(body) {
+		if !regexp.MustCompile(`^#\d+ \S+ `+want[i].head+`$`).MatchString(head) || !regexp.MustCompile(want[i].body).MatchString(body) {
 			t.Errorf("history entry %d:\n%s\nwant a head matching %q and records matching %q", i+1, b, want[i].head, want[i].body)
 		}
 	}
