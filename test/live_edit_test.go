@@ -160,6 +160,11 @@ func TestLiveEdit(t *testing.T) {
 	cli("zone", "delete", "example.net", "--yes")
 	waitAnswer(t, s.dns, "example.net.", dns.TypeNS, dns.RcodeRefused)
 
+	// reload reaches the server and prints its answer.
+	if out := cli("reload").stdout; strings.TrimSpace(out) == "" {
+		t.Error("reload printed nothing")
+	}
+
 	// The control API on loopback TCP takes a bearer token, whose name is
 	// the author.
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
