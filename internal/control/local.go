@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -192,6 +193,9 @@ func (l Local) Zones(context.Context) ([]zonestore.ZoneInfo, error) {
 	infos := make([]zonestore.ZoneInfo, 0, len(names))
 	for _, n := range names {
 		info, err := l.Store.Info(n)
+		if errors.Is(err, zonestore.ErrNoZone) {
+			continue // deleted since the listing
+		}
 		if err != nil {
 			return nil, err
 		}
