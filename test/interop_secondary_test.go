@@ -1,0 +1,255 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// NSD and Knot as secondaries of a sovdns primary, with TSIG: each takes
+// the zone by AXFR when it starts, and every change after that by IXFR when
+// sovdns NOTIFYs it. Everything listens on its own loopback address:
+// sovdns on 127.0.0.1, NSD on 127.0.0.2, Knot on 127.0.0.3.
+
+// secondaryUnderTest is a running NSD or Knot, with its log.
+type secondaryUnderTest struct {
+	addr string
+	log  *logBuffer
+}
+
+// interopPrimary starts a sovdns primary of testZone on 127.0.0.1:port
+// that notifies notify ("IP:port key:xfr").
+func interopPrimary(t *testing.T, port int, notify string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	importZone(t, dir, testZone)
+	return startServer(t, serveOpts{dataDir: dir,
+		config: "demo_zone: false\nudp_sockets: 1\n" + primaryConfig("127.0.0.0/8", notify),
+		args:   []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", "127.0.0.1:0", "--log-level", "debug"}})
+}
+
+// interopEdits changes the zone at the primary twice through dynamic
+// UPDATE and waits, bounded, until the secondary answers the last change.
+// It returns the serial the zone then has.
+func interopEdits(t *testing.T, primary *server, sec *secondaryUnderTest) uint32 {
+	t.Helper()
+	nsupdate := requireTool(t, "nsupdate")
+	mustNsupdate(t, nsupdate, primary.dns, "update add interop1.example.com. 300 IN A 192.0.2.101\nupdate delete old.example.com. A\n")
+	mustNsupdate(t, nsupdate, primary.dns, "update add interop2.example.com. 300 IN TXT \"second\"\nupdate delete www.example.com. AAAA\n")
+	soa := exchange(t, "udp", primary.dns, newQuery("example.com.", dns.TypeSOA))
+	want := soa.Answer[0].(*dns.SOA).Serial
+	deadline := time.Now().Add(20 * time.Second)
+	for attempt := 0; attempt < 200 && time.Now().Before(deadline); attempt++ {
+		r := exchange(t, "udp", sec.addr, newQuery("example.com.", dns.TypeSOA))
+		if len(r.Answer) == 1 && r.Answer[0].(*dns.SOA).Serial == want {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	checks := []struct {
+		name  string
+		qtype uint16
+		want  []string
+	}{
+		{name: "example.com.", qtype: dns.TypeSOA, want: []string{soaText(want)}},
+		{name: "interop1.example.com.", qtype: dns.TypeA, want: []string{"interop1.example.com.\t300\tIN\tA\t192.0.2.101"}},
+		{name: "interop2.example.com.", qtype: dns.TypeTXT, want: []string{"interop2.example.com.\t300\tIN\tTXT\t\"second\""}},
+		{name: "old.example.com.", qtype: dns.TypeA},
+		{name: "www.example.com.", qtype: dns.TypeAAAA},
+		{name: "www.example.com.", qtype: dns.TypeA, want: []string{"www.example.com.\t3600\tIN\tA\t192.0.2.10"}},
+	}
+	for _, c := range checks {
+		r := exchange(t, "udp", sec.addr, newQuery(c.name, c.qtype))
+		if got := rrTexts(r.Answer); strings.Join(got, "\n") != strings.Join(c.want, "\n") || !r.Authoritative {
+			t.Errorf("the secondary answers %s %s with %q (AA %v), want %q", c.name, dns.Type(c.qtype), got, r.Authoritative, c.want)
+		}
+	}
+	return want
+}
+
+// checkTransfersServed checks the primary's count of transfers: the first
+// by AXFR, the changes by IXFR.
+func checkTransfersServed(t *testing.T, primary *server) {
+	t.Helper()
+	samples := parseSamples(t, scrape(t, primary.metrics))
+	for _, typ := range []string{"AXFR", "IXFR"} {
+		if v, _ := find(samples, "sovdns_transfers_out_total", map[string]string{"zone": "example.com.", "type": typ, "result": "ok"}); v < 1 {
+			t.Errorf("sovdns_transfers_out_total{type=%q,result=\"ok\"} = %v, want at least 1", typ, v)
+		}
+	}
+	if v, _ := find(samples, "sovdns_notify_sent_total", map[string]string{"zone": "example.com.", "result": "acked"}); v < 2 {
+		t.Errorf("sovdns_notify_sent_total{result=\"acked\"} = %v, want at least 2", v)
+	}
+}
+
+func TestSecondaryNSD(t *testing.T) {
+	nsdBin := requireTool(t, "nsd", "/usr/sbin/nsd")
+	requireTool(t, "nsupdate")
+	ips := []string{"127.0.0.1", "127.0.0.2"}
+	var lastErr string
+	for range 3 { // a port found free can be taken before it is bound
+		port := sharedFreePort(t, ips)
+		primary := interopPrimary(t, port, fmt.Sprintf("127.0.0.2:%d key:xfr", port))
+		dir := t.TempDir()
+		zones := fmt.Sprintf(`key:
+    name: "xfr"
+    algorithm: hmac-sha256
+    secret: %q
+zone:
+    name: "example.com"
+    zonefile: "example.com.zone"
+    request-xfr: 127.0.0.1@%d xfr
+    allow-notify: 127.0.0.0/8 xfr
+`, replXfrSecret, port)
+		confPath := filepath.Join(dir, "nsd.conf")
+		if err := os.WriteFile(confPath, []byte(nsdConf("127.0.0.2", port, dir, zones)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("127.0.0.2:%d", port)
+		// runNSD waits until NSD answers the zone: the AXFR is done.
+		ok, log := runNSD(t, nsdBin, confPath, addr, "example.com.")
+		if !ok {
+			lastErr = log
+			primary.stop(t)
+			continue
+		}
+		interopEdits(t, primary, &secondaryUnderTest{addr: addr})
+		checkTransfersServed(t, primary)
+		return
+	}
+	t.Fatalf("NSD did not start and transfer the zone:\n%s", lastErr)
+}
+
+func TestSecondaryKnot(t *testing.T) {
+	knotd := requireTool(t, "knotd", "/usr/sbin/knotd")
+	requireTool(t, "nsupdate")
+	ips := []string{"127.0.0.1", "127.0.0.3"}
+	var lastErr string
+	for range 3 { // a port found free can be taken before it is bound
+		port := sharedFreePort(t, ips)
+		primary := interopPrimary(t, port, fmt.Sprintf("127.0.0.3:%d key:xfr", port))
+		sec, log, ok := runKnot(t, knotd, "127.0.0.3", port, fmt.Sprintf("127.0.0.1@%d", port))
+		if !ok {
+			lastErr = log
+			primary.stop(t)
+			continue
+		}
+		serial := interopEdits(t, primary, sec)
+		checkTransfersServed(t, primary)
+		// Knot says how it took each change: the first by AXFR, the edits
+		// by IXFR, never falling back to AXFR.
+		text := sec.log.String()
+		for _, want := range []string{
+			"AXFR, incoming, remote 127.0.0.1@" + strconv.Itoa(port) + ", finished",
+			"IXFR, incoming, remote 127.0.0.1@" + strconv.Itoa(port) + ", finished",
+			fmt.Sprintf("-> %d", serial),
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("Knot's log lacks %q:\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, "fallback to AXFR") {
+			t.Errorf("Knot fell back to AXFR:\n%s", text)
+		}
+		return
+	}
+	t.Fatalf("Knot did not start and transfer the zone:\n%s", lastErr)
+}
+
+// runKnot runs knotd in the foreground on ip:port as a secondary of
+// example.com from primary (IP@port), with key xfr, its files in a
+// temporary directory. It waits, bounded, until Knot answers the zone with
+// AA (its first transfer done); it reports false with Knot's log if Knot
+// exits or never answers. On cleanup it stops Knot.
+func runKnot(t *testing.T, knotd, ip string, port int, primary string) (*secondaryUnderTest, string, bool) {
+	t.Helper()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	if err := os.MkdirAll(db, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`server:
+    rundir: %[1]q
+    pidfile: %[2]q
+    listen: %[3]s@%[4]d
+log:
+  - target: stderr
+    any: info
+database:
+    storage: %[5]q
+control:
+    listen: %[6]q
+key:
+  - id: xfr
+    algorithm: hmac-sha256
+    secret: %[7]s
+remote:
+  - id: primary
+    address: %[8]s
+    key: xfr
+acl:
+  - id: notify_from_primary
+    address: 127.0.0.0/8
+    key: xfr
+    action: notify
+template:
+  - id: default
+    storage: %[5]q
+    zonefile-sync: -1
+zone:
+  - domain: example.com
+    master: primary
+    acl: notify_from_primary
+`, dir, filepath.Join(dir, "knot.pid"), ip, port, db, filepath.Join(dir, "knot.sock"), replXfrSecret, primary)
+	confPath := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := newLogBuffer()
+	cmd := exec.Command(knotd, "-c", confPath)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start knotd: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	addr := fmt.Sprintf("%s:%d", ip, port)
+	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
+	deadline := time.Now().Add(startTimeout)
+	for attempt := 0; attempt < 100 && time.Now().Before(deadline); attempt++ {
+		select {
+		case <-done:
+			return nil, log.String(), false
+		default:
+		}
+		r, _, err := c.ExchangeContext(t.Context(), newQuery("example.com.", dns.TypeSOA), addr)
+		if err == nil && r.Authoritative && r.Rcode == dns.RcodeSuccess {
+			t.Cleanup(stop)
+			return &secondaryUnderTest{addr: addr, log: log}, "", true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return nil, log.String(), false
+}
