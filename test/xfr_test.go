@@ -122,9 +122,9 @@ func mustNsupdate(t *testing.T, bin, addr, script string) {
 	}
 }
 
-// TestXFR edits a zone through dynamic UPDATE, then transfers it with dig
-// and kdig, whole and incrementally, signed with TSIG, and checks who is
-// refused.
+// TestXFR edits a zone with the CLI and by dynamic UPDATE, then transfers
+// it with dig and kdig, whole and incrementally, signed with TSIG, and
+// checks who is refused.
 func TestXFR(t *testing.T) {
 	dig := requireTool(t, "dig")
 	kdig := requireTool(t, "kdig")
@@ -133,9 +133,10 @@ func TestXFR(t *testing.T) {
 	host, port, _ := strings.Cut(s.dns, ":")
 	xfr := "hmac-sha256:xfr:" + replXfrSecret
 
-	// Three edits: serials 2024060102, 03 and 04.
-	mustNsupdate(t, nsupdate, s.dns, "update add new.example.com. 300 IN A 192.0.2.200\n")
-	mustNsupdate(t, nsupdate, s.dns, "update delete old.example.com. A\n")
+	// Three edits, serials 2024060102, 03 and 04: two with the CLI
+	// through the running server, one by dynamic UPDATE.
+	mustCLI(t, nil, "record", "add", "example.com", "new 300 A 192.0.2.200", "--data-dir", s.dataDir)
+	mustCLI(t, nil, "record", "delete", "example.com", "old", "A", "--data-dir", s.dataDir)
 	mustNsupdate(t, nsupdate, s.dns, "update delete www.example.com. A\nupdate add www.example.com. 600 IN A 192.0.2.11\n")
 
 	t.Run("AXFR", func(t *testing.T) {
