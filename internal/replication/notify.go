@@ -144,8 +144,9 @@ func (nt *notifier) run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-slots }()
 				nt.attempt(ctx, k)
+				<-slots
+				nt.poke() // the slot is free, the job maybe due again
 			}()
 		}
 		wait := time.Hour
@@ -185,20 +186,20 @@ func (nt *notifier) notifyAll(due time.Time) {
 }
 
 // take marks at most limit due notifications busy and returns them, with
-// the time the next one not yet due will be.
+// the time the next one not yet due will be. Those due that find no free
+// slot wait for an attempt to end, which pokes run.
 func (nt *notifier) take(now time.Time, limit int) (due []notifyKey, next time.Time) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
 	for k, j := range nt.jobs {
-		if j.busy {
-			continue
-		}
-		if !j.due.After(now) && len(due) < limit {
-			j.busy = true
-			due = append(due, k)
-			continue
-		}
-		if next.IsZero() || j.due.Before(next) {
+		switch {
+		case j.busy:
+		case !j.due.After(now):
+			if len(due) < limit {
+				j.busy = true
+				due = append(due, k)
+			}
+		case next.IsZero() || j.due.Before(next):
 			next = j.due
 		}
 	}
@@ -225,7 +226,6 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 	}
 
 	nt.mu.Lock()
-	defer nt.poke()
 	defer nt.mu.Unlock()
 	j.busy = false
 	log := nt.n.log.With("zone", k.origin, "target", t.Addr.String(), "serial", serial)

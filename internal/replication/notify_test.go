@@ -295,3 +295,25 @@ func TestNotifyNotForSecondaries(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyManyTargets: more targets than attempts allowed at once are
+// all notified, each as a slot frees.
+func TestNotifyManyTargets(t *testing.T) {
+	var fakes []*fakeSecondary
+	var targets []Target
+	for range 6 {
+		f := startFakeSecondary(t, 1) // the first try of each goes unanswered
+		fakes = append(fakes, f)
+		targets = append(targets, Target{Addr: f.addr})
+	}
+	h := newPrimaryHarness(t, Config{Policy: func(string) Policy { return Policy{Notify: targets} }}, primaryZone)
+	fastNotifier(h.node.notifier)
+	h.node.notifier.timeout = 50 * time.Millisecond
+	h.node.notifier.parallel = 2
+	h.start(true)
+	for _, f := range fakes {
+		f.waitFor(t, "at start", func(r notifyRecord) bool { return r.serial == 1 })
+	}
+	waitIdle(t, h.node.notifier)
+	waitCounter(t, h.m.NotifySent.WithLabelValues("example.", notifyAcked), 6)
+}

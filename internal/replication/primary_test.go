@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/server"
 	"github.com/sovdns/sovdns/zone"
@@ -356,25 +357,96 @@ func TestTransferAccess(t *testing.T) {
 }
 
 func TestAXFRContents(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("signed=%v", signed), func(t *testing.T) {
+			h := newPrimaryHarness(t, Config{Policy: func(string) Policy { return Policy{AllowTransfer: loopbackACL(keyXfr)} }}, primaryZone)
+			if signed {
+				if _, err := h.store.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.start(false)
+			z, err := h.store.Load("example.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if z.Signed() != signed {
+				t.Fatalf("zone signed: %v", z.Signed())
+			}
+			msgs, err := xfrIn(t, h.addr, "example.", dns.TypeAXFR, 0, keyXfr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := flattenMsgs(msgs)
+			if len(got) < 2 || got[0].String() != z.SOA.String() || got[len(got)-1].String() != z.SOA.String() {
+				t.Fatalf("the transfer does not begin and end with the SOA:\n%s", strings.Join(rrTexts(got), "\n"))
+			}
+			// Every record once, the SOA twice; signatures, NSEC and DNSKEY
+			// included.
+			want := sortedRRTexts(append(z.Records(), z.SOA))
+			if g := sortedRRTexts(got); !slices.Equal(g, want) {
+				t.Errorf("transferred:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
+			}
+			waitCounter(t, h.m.TransfersOut.WithLabelValues("example.", "AXFR", "ok"), 1)
+		})
+	}
+}
+
+// TestIXFRSignedApplies: the incremental answer for a signed zone, applied
+// to the client's copy, gives the zone as served, signatures and NSEC
+// chain included.
+func TestIXFRSignedApplies(t *testing.T) {
 	h := newPrimaryHarness(t, Config{Policy: func(string) Policy { return Policy{AllowTransfer: loopbackACL(keyXfr)} }}, primaryZone)
+	if _, err := h.store.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := h.store.Load("example.")
+	h.edit("example.", zonestore.Change{Add: rrsOf(t, "new.example. 300 IN A 192.0.2.77")})
+	h.edit("example.", zonestore.Change{Delete: []zonestore.Deletion{{Name: "txt.example."}}})
+	cur, _ := h.store.Load("example.")
 	h.start(false)
-	z, err := h.store.Load("example.")
+	msgs, err := xfrIn(t, h.addr, "example.", dns.TypeIXFR, old.Serial(), keyXfr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := xfrIn(t, h.addr, "example.", dns.TypeAXFR, 0, keyXfr)
-	if err != nil {
-		t.Fatal(err)
+	rrs := flattenMsgs(msgs)
+	// Apply: SOA (new), then per change the old SOA, deletions, the new
+	// SOA, additions; the new SOA closes.
+	have := map[string]bool{}
+	for _, rr := range old.Records() {
+		if rr.Header().Rrtype != dns.TypeSOA {
+			have[rr.String()] = true
+		}
 	}
-	got := flattenMsgs(msgs)
-	if len(got) < 2 || got[0].String() != z.SOA.String() || got[len(got)-1].String() != z.SOA.String() {
-		t.Fatalf("the transfer does not begin and end with the SOA:\n%s", strings.Join(rrTexts(got), "\n"))
+	adding := true // the first SOA starts deletions
+	for _, rr := range rrs[1 : len(rrs)-1] {
+		if _, ok := rr.(*dns.SOA); ok {
+			adding = !adding
+			continue
+		}
+		if adding {
+			have[rr.String()] = true
+		} else if !have[rr.String()] {
+			t.Errorf("the IXFR deletes %s, which the old copy does not hold", rr)
+		} else {
+			delete(have, rr.String())
+		}
 	}
-	want := sortedRRTexts(append(z.Records(), z.SOA))
-	if g := sortedRRTexts(got); !slices.Equal(g, want) {
-		t.Errorf("transferred:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
+	var want []string
+	for _, rr := range cur.Records() {
+		if rr.Header().Rrtype != dns.TypeSOA {
+			want = append(want, rr.String())
+		}
 	}
-	waitCounter(t, h.m.TransfersOut.WithLabelValues("example.", "AXFR", "ok"), 1)
+	var got []string
+	for s := range have {
+		got = append(got, s)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the old copy with the IXFR applied:\n%s\nwant the zone served:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // TestAXFRLargeZone transfers a zone too large for one message: it comes
