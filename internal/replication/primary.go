@@ -90,6 +90,13 @@ func (n *Node) transferOut(ctx context.Context, req *dns.Msg, p server.Peer, sen
 	if qtype == dns.TypeAXFR && !p.TCP {
 		return refuse(origin, dns.RcodeRefused, outRefused)
 	}
+	select {
+	case n.xfrOut <- struct{}{}:
+		defer func() { <-n.xfrOut }()
+	default:
+		n.log.Warn("zone transfer refused: too many under way", "zone", origin, "client", p.Addr.Addr(), "max", MaxTransfersOut)
+		return refuse(origin, dns.RcodeRefused, "busy")
+	}
 
 	x := &xfr{req: req, send: send, ctx: ctx, limit: xfrMessageSize}
 	kind := outAXFR

@@ -71,6 +71,10 @@ type SecondaryZone struct {
 	Catalog   bool   // a catalog (RFC 9432) whose members become secondaries too
 }
 
+// MaxTransfersOut bounds the zone transfers served at once; a secondary
+// asking beyond it is refused and retries later, as its SOA timers say.
+const MaxTransfersOut = 32
+
 // Key is a TSIG key for the messages this node sends.
 type Key = server.Key
 
@@ -98,6 +102,7 @@ type Node struct {
 
 	notifier  *notifier
 	secondary *secondaries
+	xfrOut    chan struct{} // a slot per transfer out under way
 
 	// serve is told when a secondary zone expires (serve false: stop
 	// serving it) and when an expired one is current again (true).
@@ -113,7 +118,8 @@ var _ server.ZoneOps = (*Node)(nil)
 // New returns a node replicating the zones of store. zones returns the set
 // the server serves.
 func New(store *zonestore.Store, cfg Config, zones func() *zone.Set, log *slog.Logger, m *metrics.Metrics) *Node {
-	n := &Node{store: store, log: log, m: m, zones: zones, wake: make(chan struct{}, 1)}
+	n := &Node{store: store, log: log, m: m, zones: zones, wake: make(chan struct{}, 1),
+		xfrOut: make(chan struct{}, MaxTransfersOut)}
 	if cfg.Policy == nil {
 		cfg.Policy = func(string) Policy { return Policy{} }
 	}
