@@ -222,7 +222,7 @@ func (p *catalogProducer) update() error {
 		if err != nil {
 			continue // deleted meanwhile
 		}
-		known[name] = m.Kind == zonestore.KindPrimary
+		known[name] = m.Kind == zonestore.KindPrimary && !p.isCatalog(name)
 		if known[name] {
 			members = append(members, name)
 		}
@@ -248,6 +248,25 @@ func (p *catalogProducer) update() error {
 	}
 	p.n.log.Info("catalog zone updated", "zone", cat, "members", len(ids), "serial", res.Serial)
 	return nil
+}
+
+// isCatalog reports whether the stored zone origin is a catalog zone (a
+// former catalog of this node, say), which is not listed as a member.
+func (p *catalogProducer) isCatalog(origin string) bool {
+	z, err := p.n.store.Load(origin)
+	if err != nil {
+		return false
+	}
+	vkey, err := zone.WireKey("version." + origin)
+	if err != nil {
+		return false
+	}
+	n := z.Lookup(vkey)
+	if n == nil || n.Get(dns.TypeTXT) == nil {
+		return false
+	}
+	_, _, err = catalogMembers(z)
+	return err == nil
 }
 
 func sameIDs(a, b map[string]string) bool {
@@ -314,7 +333,13 @@ func (s *secondaries) applyCatalog(self string, z *zone.Zone) {
 	}
 	slices.SortFunc(gone, zone.CanonicalCompare)
 	slices.SortFunc(reset, zone.CanonicalCompare)
+	s.mu.Lock()
+	_, owner := s.desiredOwned(s.n.config())
+	s.mu.Unlock()
 	for _, m := range reset {
+		if owner[m] != self {
+			continue // configured explicitly, or provided by another catalog
+		}
 		s.stop(m)
 		s.deleteCopy(z.Origin, m, "its unique id changed: transferring it afresh")
 	}

@@ -185,6 +185,21 @@ func TestCatalogProducer(t *testing.T) {
 	if tn.serial(testCatalog) != serial {
 		t.Errorf("an edit of a member changed the catalog: serial %d → %d", serial, tn.serial(testCatalog))
 	}
+
+	// Another catalog name: the old catalog stays, and is no member.
+	const next = "next.catalog.test."
+	tn.n.Reconfigure(Config{Catalog: next, Keys: tn.n.config().Keys})
+	waitFor(t, 10*time.Second, "the new catalog", func() bool { return tn.serial(next) != 0 })
+	z, err := tn.store.Load(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := catalogMembers(z); err != nil || !maps.Equal(got, memberIDs([]string{"b.test.", "c.test."})) {
+		t.Errorf("members of the new catalog %v, %v", got, err)
+	}
+	if tn.serial(testCatalog) != serial {
+		t.Errorf("the old catalog changed")
+	}
 }
 
 // TestCatalogConsumer: the members of a consumed catalog become secondary

@@ -203,7 +203,16 @@ func (s *secondaries) run(ctx context.Context) {
 // explicitly keeps its own settings; a member listed by two catalogs
 // belongs to the one configured first). Called with s.mu held.
 func (s *secondaries) desired(cfg *Config) map[string]SecondaryZone {
-	d := make(map[string]SecondaryZone, len(cfg.Secondaries))
+	d, _ := s.desiredOwned(cfg)
+	return d
+}
+
+// desiredOwned is desired that also tells which catalog provides each
+// member zone (zones configured explicitly are not in owner). Called with
+// s.mu held.
+func (s *secondaries) desiredOwned(cfg *Config) (d map[string]SecondaryZone, owner map[string]string) {
+	d = make(map[string]SecondaryZone, len(cfg.Secondaries))
+	owner = map[string]string{}
 	for _, sz := range cfg.Secondaries {
 		d[sz.Zone] = sz
 	}
@@ -222,9 +231,10 @@ func (s *secondaries) desired(cfg *Config) map[string]SecondaryZone {
 				continue
 			}
 			d[m] = SecondaryZone{Zone: m, Primaries: sz.Primaries, Key: sz.Key}
+			owner[m] = sz.Zone
 		}
 	}
-	return d
+	return d, owner
 }
 
 // reconcile starts a worker for each desired zone that has none, gives the
@@ -792,8 +802,8 @@ func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, error) 
 	i := 1
 	for i < last {
 		from, ok := rrs[i].(*dns.SOA)
-		if !ok {
-			return nil, fmt.Errorf("%w: a difference sequence does not start with an SOA", errBadTransfer)
+		if !ok || zone.Fqdn(from.Hdr.Name) != origin {
+			return nil, fmt.Errorf("%w: a difference sequence does not start with the zone's SOA", errBadTransfer)
 		}
 		if from.Serial != serial {
 			return nil, fmt.Errorf("%w: a difference from serial %d, the copy has %d", errIXFRNotUsable, from.Serial, serial)
@@ -816,8 +826,8 @@ func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, error) 
 			deleted[j] = true
 		}
 		to, ok := rrs[i].(*dns.SOA)
-		if i >= last || !ok {
-			return nil, fmt.Errorf("%w: a difference sequence has no SOA for its additions", errBadTransfer)
+		if i >= last || !ok || zone.Fqdn(to.Hdr.Name) != origin {
+			return nil, fmt.Errorf("%w: a difference sequence has no SOA of the zone for its additions", errBadTransfer)
 		}
 		if !zonestore.SerialLess(serial, to.Serial) {
 			return nil, fmt.Errorf("%w: a difference from serial %d to %d goes backwards", errInvalidZone, serial, to.Serial)
@@ -911,14 +921,22 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 	origin := zone.Fqdn(req.Question[0].Name)
 	s.mu.Lock()
 	w := s.workers[origin]
+	var cfg *SecondaryZone
+	if w != nil {
+		cfg = w.cfg.Load()
+	} else if s.ctx == nil {
+		// Not running yet: the zone is checked when its worker starts.
+		if sz, ok := s.desired(s.n.config())[origin]; ok {
+			cfg = &sz
+		}
+	}
 	s.mu.Unlock()
-	if w == nil {
+	if cfg == nil {
 		r.Rcode = dns.RcodeNotAuth
 		s.n.m.NotifyRecv.WithLabelValues(metrics.ZoneNone, notifyNotSecondary).Inc()
 		s.n.log.Debug("NOTIFY for a zone that is not a secondary here", "zone", origin, "client", p.Addr.Addr())
 		return r
 	}
-	cfg := w.cfg.Load()
 	switch {
 	case !fromPrimary(cfg, p.Addr.Addr()):
 		r.Rcode = dns.RcodeRefused
@@ -932,9 +950,11 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 	}
 	r.Authoritative = true
 	s.n.m.NotifyRecv.WithLabelValues(origin, notifyAccepted).Inc()
-	select {
-	case w.kick <- struct{}{}:
-	default: // a check is pending already
+	if w != nil {
+		select {
+		case w.kick <- struct{}{}:
+		default: // a check is pending already
+		}
 	}
 	return r
 }

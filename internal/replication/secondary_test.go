@@ -760,6 +760,12 @@ func TestAssemble(t *testing.T) {
 			wantErr: errBadTransfer,
 		},
 		{
+			name:    "incremental, another zone's SOA between the differences",
+			qtype:   dns.TypeIXFR,
+			stream:  []string{soa(2), soa(1), "example.net. 300 SOA ns1 h 2 3600 600 86400 300", "c 300 TXT y", soa(2)},
+			wantErr: errBadTransfer,
+		},
+		{
 			name:    "incremental, adds outside the zone",
 			qtype:   dns.TypeIXFR,
 			stream:  []string{soa(2), soa(1), soa(2), "x.example.net. 300 A 192.0.2.1", soa(2)},
@@ -834,6 +840,8 @@ func TestNotify(t *testing.T) {
 		wantRcode int
 		wantKick  bool
 		wantLabel string
+		// notRunning: the zone is configured, its worker not started.
+		notRunning bool
 	}{
 		{name: "from the primary", zone: testOrigin, from: "127.0.0.2:40000", wantRcode: dns.RcodeSuccess, wantKick: true, wantLabel: notifyAccepted},
 		{name: "from the primary, mapped IPv6", zone: testOrigin, from: "[::ffff:127.0.0.2]:40000", wantRcode: dns.RcodeSuccess, wantKick: true, wantLabel: notifyAccepted},
@@ -843,14 +851,21 @@ func TestNotify(t *testing.T) {
 		{name: "from elsewhere", zone: testOrigin, from: "127.0.0.3:53", wantRcode: dns.RcodeRefused, wantLabel: notifyRefused},
 		{name: "from elsewhere, signed", zone: testOrigin, key: testKey, from: "127.0.0.3:53", peerKey: testKey, wantRcode: dns.RcodeRefused, wantLabel: notifyRefused},
 		{name: "not a secondary zone", zone: "example.com.", from: "127.0.0.2:40000", wantRcode: dns.RcodeNotAuth, wantLabel: notifyNotSecondary},
+		{name: "configured, before the node runs", zone: testOrigin, from: "127.0.0.2:40000", notRunning: true, wantRcode: dns.RcodeSuccess, wantLabel: notifyAccepted},
+		{name: "configured, before the node runs, from elsewhere", zone: testOrigin, from: "127.0.0.9:53", notRunning: true, wantRcode: dns.RcodeRefused, wantLabel: notifyRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tn := newTestNode(t, Config{})
 			sz := SecondaryZone{Zone: testOrigin, Primaries: []Target{{Addr: primary, Key: tt.key}}, Key: tt.key}
 			w := &worker{origin: testOrigin, kick: make(chan struct{}, 1)}
 			w.cfg.Store(&sz)
-			tn.n.secondary.workers[testOrigin] = w
+			var tn *testNode
+			if tt.notRunning {
+				tn = newTestNode(t, Config{Secondaries: []SecondaryZone{sz}})
+			} else {
+				tn = newTestNode(t, Config{})
+				tn.n.secondary.workers[testOrigin] = w
+			}
 			req := new(dns.Msg)
 			req.SetNotify(tt.zone)
 			r := tn.n.Notify(t.Context(), req, server.Peer{Addr: netip.MustParseAddrPort(tt.from), Key: tt.peerKey})
@@ -863,8 +878,7 @@ func TestNotify(t *testing.T) {
 			if r.Authoritative != (tt.wantRcode == dns.RcodeSuccess) {
 				t.Errorf("AA %v", r.Authoritative)
 			}
-			kicked := len(w.kick) == 1
-			if kicked != tt.wantKick {
+			if kicked := len(w.kick) == 1; kicked != tt.wantKick {
 				t.Errorf("check triggered: %v, want %v", kicked, tt.wantKick)
 			}
 			label := testOrigin
