@@ -171,17 +171,18 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
 	}()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
+	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, rl.Reload)))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
 		defer bg.Done()
 		// The control socket is an aid: without it DNS is still served.
-		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), control.Handler(controlNode(rec, cache, st, rl.Reload)), log); err != nil {
+		if err := control.Serve(ctx, filepath.Join(c.DataDir, control.SocketName), api, log); err != nil {
 			log.Error("control socket unavailable: sovdns commands cannot reach this server", "err", err)
 		}
 	}()
 	go func() {
 		defer bg.Done()
-		if err := control.ServeTCP(ctx, c.Control.Listen, c.ControlTokens, control.Handler(controlNode(rec, cache, st, rl.Reload)), log); err != nil {
+		if err := control.ServeTCP(ctx, c.Control.Listen, c.ControlTokens, api, log); err != nil {
 			log.Error("control API on TCP unavailable", "addr", c.Control.Listen, "err", err)
 		}
 	}()

@@ -354,7 +354,12 @@ func Handler(node Node) http.Handler {
 		}
 		writeJSON(w, map[string]any{"flushed": name, "removed": cache.FlushName(name)})
 	})
-	return http.MaxBytesHandler(mux, maxBody)
+	// The body is limited on the request itself (not a copy), so the
+	// route the mux matched stays visible to the caller in r.Pattern.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // rolloverJSON is the answer to a rollover step.
