@@ -632,6 +632,17 @@ func TestRefresh(t *testing.T) {
 			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
 				t.Fatalf("refresh: %v; want %v", err, tt.wantErr)
 			}
+			if tt.wantErr != nil {
+				// What is served is what was there before.
+				v, _ := tn.served.Load(testOrigin)
+				var before any
+				if tt.stored != nil {
+					before = tt.stored.Serial()
+				}
+				if v != before {
+					t.Errorf("served serial %v after a failed refresh, want %v", v, before)
+				}
+			}
 			got, lerr := tn.store.Load(testOrigin)
 			switch {
 			case tt.want == nil && lerr == nil:
