@@ -378,3 +378,41 @@ func TestSecondariesOfSovdns(t *testing.T) {
 		t.Errorf("an edit of a secondary copy succeeded")
 	}
 }
+
+// TestSecondaryExpires: a secondary whose primary stays away past the SOA
+// expire time stops serving the zone, and serves it again once the
+// primary is back.
+func TestSecondaryExpires(t *testing.T) {
+	t.Parallel()
+	pAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	pDir := t.TempDir()
+	// refresh 2s, retry 2s, expire 10s (the shortest sovdns honours)
+	importZone(t, pDir, "$ORIGIN example.com.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 2 10 60\n@ NS ns1\nns1 A 192.0.2.1\n")
+	pConf := fmt.Sprintf("demo_zone: false\nudp_sockets: 1\ntsig_keys:\n  - {name: xfr, secret: %s}\n"+
+		"primary:\n  allow_transfer: [\"127.0.0.0/8 key:xfr\"]\n", xfrSecret)
+	p := startOn(t, pAddr, pDir, pConf)
+	s := startServer(t, serveOpts{config: secondaryConfig("example.com", pAddr, false), env: fastExit(), errorsExpected: true})
+	waitSerial(t, s, "example.com.", 1, 20*time.Second)
+	expired := func() float64 {
+		v, _ := find(parseSamples(t, scrape(t, s.metrics)), "sovdns_secondary_expired", map[string]string{"zone": "example.com."})
+		return v
+	}
+	if v, ok := find(parseSamples(t, scrape(t, s.metrics)), "sovdns_secondary_last_refresh_timestamp_seconds",
+		map[string]string{"zone": "example.com."}); !ok || v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("last refresh metric %v (present: %v)", v, ok)
+	}
+
+	p.stop(t)
+	waitRcode(t, s, "example.com.", dns.RcodeRefused, 30*time.Second)
+	if v := expired(); v != 1 {
+		t.Errorf("sovdns_secondary_expired = %v while expired, want 1", v)
+	}
+	startOn(t, pAddr, pDir, pConf)
+	waitSerial(t, s, "example.com.", 1, 20*time.Second)
+	if v := expired(); v != 0 {
+		t.Errorf("sovdns_secondary_expired = %v after recovery, want 0", v)
+	}
+	if !strings.Contains(s.log.String(), "secondary zone expired") {
+		t.Errorf("the expiry was not logged:\n%s", s.log)
+	}
+}
