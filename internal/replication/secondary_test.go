@@ -1084,3 +1084,33 @@ func TestExpiryAcrossRestart(t *testing.T) {
 		t.Errorf("the refresh time was not stored: %+v, %v", m, err)
 	}
 }
+
+// TestReconfigureAddsZone: a secondary zone added by Reconfigure is
+// transferred at once, and one whose primaries change follows them.
+func TestReconfigureAddsZone(t *testing.T) {
+	v1 := buildZone(t, testOrigin, zoneText(1))
+	v2 := buildZone(t, testOrigin, zoneText(2, "a A 192.0.2.50"))
+	f1, f2 := newFakePrimary(t, ""), newFakePrimary(t, "")
+	f1.set(testOrigin, &fakeZone{versions: []*zone.Zone{v1}})
+	f2.set(testOrigin, &fakeZone{versions: []*zone.Zone{v1, v2}})
+	tn := newTestNode(t, Config{})
+	tn.run(t)
+	keys := tn.n.config().Keys
+	tn.n.Reconfigure(Config{Keys: keys, Secondaries: []SecondaryZone{{Zone: testOrigin, Primaries: []Target{{Addr: f1.addr}}}}})
+	waitFor(t, 10*time.Second, "the added zone", func() bool { return tn.serial(testOrigin) == 1 })
+
+	tn.n.Reconfigure(Config{Keys: keys, Secondaries: []SecondaryZone{{Zone: testOrigin, Primaries: []Target{{Addr: f2.addr}}}}})
+	req := new(dns.Msg)
+	req.SetNotify(testOrigin)
+	// Only the new primary has serial 2; a NOTIFY has it checked.
+	waitFor(t, 10*time.Second, "serial 2 from the new primary", func() bool {
+		tn.n.Notify(t.Context(), req, server.Peer{Addr: f2.addr})
+		return tn.serial(testOrigin) == 2
+	})
+	if m, _ := tn.store.Meta(testOrigin); m.Source != f2.addr.String() {
+		t.Errorf("source %q, want %s", m.Source, f2.addr)
+	}
+	if r := tn.n.Notify(t.Context(), req, server.Peer{Addr: netip.MustParseAddrPort("127.0.0.9:53")}); r.Rcode != dns.RcodeRefused {
+		t.Errorf("NOTIFY from elsewhere: %s", dns.RcodeToString[r.Rcode])
+	}
+}
