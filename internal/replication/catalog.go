@@ -4,7 +4,7 @@ package replication
 //
 // Producer: with Config.Catalog set, the node keeps a catalog zone of that
 // name in its store, listing its primary zones (secondary copies are not
-// listed, nor the catalog itself):
+// listed, nor the catalog itself or any other catalog zone):
 //
 //	<catalog>              0 SOA invalid. invalid. <serial> 3600 600 2419200 0
 //	<catalog>              0 NS  invalid.
