@@ -39,6 +39,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -444,12 +445,14 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 		if err != nil {
 			st.failures++
 			next = s.nextCheck(&st, false, now)
-			level := "refresh failed"
+			// Bad data from a primary, or a name clash here, needs an
+			// operator; an unreachable primary may come back by itself.
+			lvl := slog.LevelWarn
 			if errors.Is(err, errInvalidZone) || errors.Is(err, errPrimaryHere) {
-				s.n.log.Error("secondary zone "+level, "zone", w.origin, "err", err, "retry_in", next.Sub(now).Round(time.Second))
-			} else {
-				s.n.log.Warn("secondary zone "+level, "zone", w.origin, "err", err, "retry_in", next.Sub(now).Round(time.Second))
+				lvl = slog.LevelError
 			}
+			s.n.log.Log(ctx, lvl, "secondary zone refresh failed", "zone", w.origin, "err", err,
+				"retry_in", next.Sub(now).Round(time.Second))
 			continue
 		}
 		st.failures = 0
