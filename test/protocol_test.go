@@ -209,13 +209,20 @@ func TestProtocolErrors(t *testing.T) {
 			t.Errorf("a response (QR set) was answered with %d bytes; it must be dropped", n)
 		}
 	})
-	for name, opcode := range map[string]int{"STATUS": dns.OpcodeStatus, "NOTIFY": dns.OpcodeNotify, "UPDATE": dns.OpcodeUpdate} {
-		t.Run("NOTIMP for opcode "+name, func(t *testing.T) {
+	// STATUS is not implemented; a NOTIFY for a zone that is no secondary
+	// here is NOTAUTH (RFC 1996 leaves it to the server), and an UPDATE
+	// nobody is allowed (the default) REFUSED.
+	for name, tt := range map[string]struct{ opcode, rcode int }{
+		"STATUS": {dns.OpcodeStatus, dns.RcodeNotImplemented},
+		"NOTIFY": {dns.OpcodeNotify, dns.RcodeNotAuth},
+		"UPDATE": {dns.OpcodeUpdate, dns.RcodeRefused},
+	} {
+		t.Run("opcode "+name, func(t *testing.T) {
 			q := newQuery("example.com.", dns.TypeSOA)
-			q.Opcode = opcode
+			q.Opcode = tt.opcode
 			r := exchange(t, "udp", s.dns, q)
-			if r.Rcode != dns.RcodeNotImplemented || r.Opcode != opcode || len(r.Answer) != 0 {
-				t.Errorf("rcode %s opcode %d; want NOTIMP with the opcode echoed\n%v", dns.RcodeToString[r.Rcode], r.Opcode, r)
+			if r.Rcode != tt.rcode || r.Opcode != tt.opcode || len(r.Answer) != 0 {
+				t.Errorf("rcode %s opcode %d; want %s with the opcode echoed\n%v", dns.RcodeToString[r.Rcode], r.Opcode, dns.RcodeToString[tt.rcode], r)
 			}
 		})
 	}
