@@ -108,12 +108,28 @@ func (s *Store) PutTransfer(z *zone.Zone, source string) (PutResult, error) {
 				return fmt.Errorf("zone %s: serial %d after %d: %w", z.Origin, z.Serial(), old.Serial(), ErrSerialNotNewer)
 			}
 		}
-		if err := writeZone(tx, z, now, old != nil); err != nil { // an IXFR's records may be shared with the zone served
-			return err
-		}
-		zb, err := zoneBucket(tx, z.Origin)
-		if err != nil {
-			return err
+		var zb *bolt.Bucket
+		if old != nil {
+			// Only the names that changed are written: an IXFR of one
+			// record costs one name, not the zone.
+			var err error
+			if zb, err = zoneBucket(tx, z.Origin); err != nil {
+				return err
+			}
+			if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
+				return err
+			}
+			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+				return err
+			}
+		} else {
+			if err := writeZone(tx, z, now, false); err != nil {
+				return err
+			}
+			var err error
+			if zb, err = zoneBucket(tx, z.Origin); err != nil {
+				return err
+			}
 		}
 		ib := zb.Bucket(bucketInfo)
 		stamp := []byte(now.UTC().Format(time.RFC3339))
