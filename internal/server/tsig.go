@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -92,11 +93,7 @@ func (sg *signer) pack(m *dns.Msg) ([]byte, error) {
 			// The client's time comes back in the record (RFC 8945 §5.2.3);
 			// the server's in other data.
 			t.TimeSigned = sg.when
-			now := uint64(time.Now().Unix())
-			t.OtherData = strings.ToLower(string([]byte{
-				hexDigit(now >> 44), hexDigit(now >> 40), hexDigit(now >> 36), hexDigit(now >> 32),
-				hexDigit(now >> 28), hexDigit(now >> 24), hexDigit(now >> 20), hexDigit(now >> 16),
-				hexDigit(now >> 12), hexDigit(now >> 8), hexDigit(now >> 4), hexDigit(now)}))
+			t.OtherData = fmt.Sprintf("%012x", uint64(time.Now().Unix())&0xffffffffffff)
 			t.OtherLen = 6
 		}
 		m.Extra = append(m.Extra, t)
@@ -110,5 +107,3 @@ func (sg *signer) pack(m *dns.Msg) ([]byte, error) {
 	sg.mac, sg.timers = mac, true
 	return wire, nil
 }
-
-func hexDigit(v uint64) byte { return "0123456789abcdef"[v&0xf] }
