@@ -3,11 +3,9 @@ package test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,43 +211,12 @@ zone:
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log := newLogBuffer()
-	cmd := exec.Command(knotd, "-c", confPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start knotd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
+	d := startDaemon(t, knotd, "-c", confPath)
 	addr := fmt.Sprintf("%s:%d", ip, port)
-	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(startTimeout)
-	for attempt := 0; attempt < 100 && time.Now().Before(deadline); attempt++ {
-		select {
-		case <-done:
-			return nil, log.String(), false
-		default:
-		}
-		r, _, err := c.ExchangeContext(t.Context(), newQuery("example.com.", dns.TypeSOA), addr)
-		if err == nil && r.Authoritative && r.Rcode == dns.RcodeSuccess {
-			t.Cleanup(stop)
-			return &secondaryUnderTest{addr: addr, log: log}, "", true
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !d.waitSOA(t, addr, "example.com.", false) {
+		d.stop()
+		return nil, d.log.String(), false
 	}
-	stop()
-	return nil, log.String(), false
+	t.Cleanup(d.stop)
+	return &secondaryUnderTest{addr: addr, log: d.log}, "", true
 }

@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -462,44 +460,11 @@ remote-control:
 // answers.
 func runNSD(t *testing.T, nsdBin, confPath, addr, zone string) (bool, string) {
 	t.Helper()
-	log := newLogBuffer()
-	cmd := exec.Command(nsdBin, "-d", "-c", confPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Its own process group, so that stopping it reaches the children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nsd: %v", err)
+	d := startDaemon(t, nsdBin, "-d", "-c", confPath)
+	if !d.waitSOA(t, addr, zone, false) {
+		d.stop()
+		return false, d.log.String()
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-
-	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(startTimeout)
-	for attempt := 0; attempt < 100 && time.Now().Before(deadline); attempt++ {
-		select {
-		case <-done:
-			return false, log.String()
-		default:
-		}
-		r, _, err := c.ExchangeContext(t.Context(), newQuery(zone, dns.TypeSOA), addr)
-		if err == nil && r.Authoritative && r.Rcode == dns.RcodeSuccess {
-			t.Cleanup(stop)
-			return true, ""
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	return false, log.String()
+	t.Cleanup(d.stop)
+	return true, ""
 }

@@ -177,47 +177,18 @@ template:
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log := newLogBuffer()
-	cmd := exec.Command(knotd, "-c", confPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start knotd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
+	d := startDaemon(t, knotd, "-c", confPath)
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		d.stop()
 		if t.Failed() {
-			t.Logf("knotd log:\n%s", log)
+			t.Logf("knotd log:\n%s", d.log)
 		}
 	})
 	k := &knotServer{addr: fmt.Sprintf("127.0.0.1:%d", port), conf: confPath, dir: dir, knotc: knotc}
-	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(startTimeout)
-	for attempt := 0; attempt < 100 && time.Now().Before(deadline); attempt++ {
-		select {
-		case <-done:
-			t.Fatalf("knotd exited:\n%s", log)
-		default:
-		}
-		r, _, err := c.ExchangeContext(t.Context(), newQuery(cmp.Or(waitZone, "."), dns.TypeSOA), k.addr)
-		if err == nil && (waitZone == "" || r.Authoritative && r.Rcode == dns.RcodeSuccess) {
-			return k
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !d.waitSOA(t, k.addr, cmp.Or(waitZone, "."), waitZone == "") {
+		t.Fatalf("knotd did not answer for %s within %v, or exited:\n%s", waitZone, startTimeout, d.log)
 	}
-	t.Fatalf("knotd did not answer for %s within %v:\n%s", waitZone, startTimeout, log)
-	return nil
+	return k
 }
 
 // control runs knotc with args against k.
