@@ -153,6 +153,18 @@ func nsTargets(rrs []dns.RR) []string {
 // askZone asks the servers of zone cut about name until one gives a usable
 // answer, in order of their round-trip times.
 func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames []string, name string, qtype uint16) (*dns.Msg, step, error) {
+	if r.cfg.Local != nil {
+		// A zone held here at or below cut answers for its servers.
+		if m, origin := r.cfg.Local.Answer(name, qtype); m != nil && atOrBelow(origin, cut) {
+			if kind := classifyStep(m, origin, name, qtype); kind != stepLame {
+				r.stats.LocalAnswers.Add(1)
+				return m, kind, nil
+			}
+		}
+	}
+	if r.skipForeign(cut) {
+		return nil, 0, fmt.Errorf("%w for %s: island mode, foreign servers are not asked", ErrNoReachableAuthority, cut)
+	}
 	addrs := r.knownAddrs(cut, nsNames)
 	resolved := false
 	var lastErr error
@@ -166,6 +178,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
 			}
 			resp, err := r.query(ctx, s, name, qtype, false)
+			r.observeUpstream(cut, err == nil)
 			if err != nil {
 				lastErr = err
 				continue

@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -42,6 +41,50 @@ type Config struct {
 
 	// DNSSEC configures validation; the zero value leaves it off.
 	DNSSEC DNSSECConfig
+
+	// Serve-stale (RFC 8767), with the cache's StaleWindow: StaleTTL is the
+	// TTL of stale answers (0: 30s); a question with a stale answer waits
+	// at most ClientTimeout for the resolution (0: until it fails), which
+	// goes on in the background; after a failed resolution its stale
+	// answer is served without asking upstream for FailureRecheck (0: 30s).
+	StaleTTL       time.Duration
+	ClientTimeout  time.Duration
+	FailureRecheck time.Duration
+
+	// Local answers from zones this node holds (mirrors of the root and
+	// of national zones): the resolver asks it before any server of a
+	// zone it holds, so those names never need the network. Nil: none.
+	Local LocalAuthority
+
+	// National are the suffixes of the national namespace (lower-case,
+	// fully qualified): their servers' failures do not count towards
+	// island mode, nor are they skipped in it, and SignatureGrace applies
+	// to them.
+	National []string
+	// Island configures the detection of isolation.
+	Island IslandConfig
+	// SignatureGrace: only in island mode and only for names under
+	// National, RRSIGs that expired less than this long ago are accepted.
+	SignatureGrace time.Duration
+	// KeepWarm are questions refreshed before they expire, every
+	// KeepWarmInterval (0: 30s).
+	KeepWarm         []Question
+	KeepWarmInterval time.Duration
+}
+
+// Question is a name and type.
+type Question struct {
+	Name  string
+	Qtype uint16
+}
+
+// LocalAuthority answers from zones held on this node. Answer returns the
+// response the authoritative server for name would give (with DNSSEC
+// records), and the origin of the zone it comes from, or nil when no zone
+// held is authoritative for the question (DS at a held zone's apex belongs
+// to the parent: nil unless the parent is held).
+type LocalAuthority interface {
+	Answer(name string, qtype uint16) (*dns.Msg, string)
 }
 
 // DNSSECConfig configures DNSSEC validation (RFC 4033-4035).
@@ -92,6 +135,16 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.StaleTTL == 0 {
+		c.StaleTTL = 30 * time.Second
+	}
+	if c.FailureRecheck == 0 {
+		c.FailureRecheck = 30 * time.Second
+	}
+	if c.KeepWarmInterval == 0 {
+		c.KeepWarmInterval = 30 * time.Second
+	}
+	c.Island.defaults()
 }
 
 // QMin is a QNAME minimisation mode (RFC 9156).
@@ -130,6 +183,15 @@ type Result struct {
 	Ns     []dns.RR // SOA for negative answers; RRSIGs and NSEC/NSEC3 proofs
 	Err    error    // why Rcode is SERVFAIL
 
+	// Stale: the answer comes from expired cache entries (RFC 8767), its
+	// TTLs set to Config.StaleTTL, because upstream could not be reached;
+	// StaleReason says why it was served stale (a StaleReason* value).
+	Stale       bool
+	StaleReason string
+	// Grace: a signature in the answer had expired and was accepted under
+	// Config.SignatureGrace (island mode, national name).
+	Grace bool
+
 	// Sec is the DNSSEC status of the whole answer, its weakest link
 	// (Unchecked when validation is off), and Why the reason when it is not
 	// Secure: a *dnssec.ValidationError, which dnssec.EDE maps to an
@@ -149,6 +211,9 @@ type Resolver struct {
 	stats *Stats
 	val   *validator // nil: validation off
 
+	island  *island
+	staleSt *staleState
+
 	mu     sync.Mutex
 	flight map[string]*call
 }
@@ -167,11 +232,22 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 	if stats == nil {
 		stats = &Stats{}
 	}
-	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{}}
+	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{},
+		island: newIsland(), staleSt: newStaleState()}
 	if cfg.DNSSEC.Validation {
 		r.val = newValidator(cfg.DNSSEC, log)
 	}
 	return r
+}
+
+// Run does the resolver's background work until ctx ends: island-mode
+// detection and probes, and the keep-warm refreshes.
+func (r *Resolver) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.runIsland(ctx) }()
+	go func() { defer wg.Done(); r.keepWarm(ctx) }()
+	wg.Wait()
 }
 
 // Cache returns the resolver's cache.
@@ -187,23 +263,29 @@ type budget struct {
 	valLimitCounted bool
 }
 
-// Resolve answers (name, qtype), following CNAMEs, within the configured
-// time and work limits.
-func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (res Result) {
+// resolve answers (name, qtype), following CNAMEs, within the configured
+// time and work limits, from the cache or upstream.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (res Result) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
 	defer cancel()
 	if o := r.stats.Observer; o != nil {
 		start := r.cfg.Now()
 		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
 	}
-	b := &budget{}
-	if r.val != nil {
-		b.val = dnssec.NewBudget(r.val.limits)
-	}
+	b := r.newBudget()
 	res, _ = r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		return r.lookup(ctx, b, n, qtype), true
 	})
 	return res
+}
+
+// newBudget returns the work budget of one client question.
+func (r *Resolver) newBudget() *budget {
+	b := &budget{}
+	if r.val != nil {
+		b.val = dnssec.NewBudget(r.val.limits)
+	}
+	return b
 }
 
 // Cached answers (name, qtype) from the cache alone, following CNAMEs
@@ -348,7 +430,7 @@ func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uin
 		// wait on each other (ns.a.example needs a.example, and back).
 		return r.resolveStore(ctx, b, name, qtype, false)
 	}
-	key := fmt.Sprintf("%s/%d", strings.ToLower(name), qtype)
+	key := questionKey(name, qtype)
 	r.mu.Lock()
 	if c, ok := r.flight[key]; ok {
 		r.mu.Unlock()

@@ -42,8 +42,47 @@ type Stats struct {
 	BogusByEDE       [32]atomic.Uint64
 	ValidationLimits [3]atomic.Uint64
 
+	// Resilience: stale answers served (by StaleReason, index as
+	// StaleReasons), island mode entered and left, probes by result
+	// (0 failed, 1 answered), signatures accepted under the island-mode
+	// grace, keep-warm refreshes by result (0 failed, 1 done).
+	StaleAnswers  [4]atomic.Uint64
+	IslandEntered atomic.Uint64
+	IslandLeft    atomic.Uint64
+	Probes        [2]atomic.Uint64
+	GraceAccepted atomic.Uint64
+	LocalAnswers  atomic.Uint64 // upstream questions answered from zones held here
+	WarmRefreshes [2]atomic.Uint64
+
 	// Observer, if set, is told durations as they happen (for histograms).
 	Observer Observer
+}
+
+// The reasons a stale answer is served, indexed as Stats.StaleAnswers.
+const (
+	StaleReasonFailed  = "upstream_failed" // the resolution failed
+	StaleReasonTimeout = "client_timeout"  // the resolution took longer than ClientTimeout
+	StaleReasonRecheck = "failure_recheck" // a resolution failed less than FailureRecheck ago
+	StaleReasonIsland  = "island"          // island mode
+)
+
+// StaleReasons are the metric label values of Stats.StaleAnswers.
+var StaleReasons = [...]string{StaleReasonFailed, StaleReasonTimeout, StaleReasonRecheck, StaleReasonIsland}
+
+func (s *Stats) countStale(reason string) {
+	for i, n := range StaleReasons {
+		if n == reason {
+			s.StaleAnswers[i].Add(1)
+		}
+	}
+}
+
+func (s *Stats) countProbe(ok bool) {
+	if ok {
+		s.Probes[1].Add(1)
+	} else {
+		s.Probes[0].Add(1)
+	}
 }
 
 // ValidationLimitNames are the metric label values of the validation work

@@ -101,9 +101,14 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		zs = append(zs, z)
 	}
 
-	rec, cache, err := newResolver(c, log, reg)
+	local := server.NewLocal()
+	rec, cache, err := newResolver(c, log, reg, local)
 	if err != nil {
 		return err
+	}
+	var recursor server.Recursor
+	if rec != nil {
+		recursor = rec
 	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
@@ -118,14 +123,18 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		Version:           c.Identity.Version,
 		Identity:          c.Identity.ID,
 		CookieSecret:      c.CookieSecret,
-		Resolver:          rec,
+		Resolver:          recursor,
 		RecursionAllow:    c.Resolver.AllowPrefixes,
 		MaxInFlight:       c.Resolver.MaxInFlight,
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
-	zones := newServed(srv, st, m, log)
-	repl := replication.New(st, c.Repl.Config(), srv.Zones, log, m)
+	zones := newServed(srv, local, st, m, log)
+	zones.setMirrors(c.Repl.Secondaries)
+	repl := replication.New(st, c.Repl.Config(), local.Zones, log, m)
 	repl.OnExpire(zones.expire)
+	if rec != nil && c.Resilience.Island.KeepCopies {
+		repl.HoldExpiry(rec.Island)
+	}
 	srv.SetOps(repl)
 	zones.replace(zs)
 	// Every commit to the store replaces that zone in the served set and
@@ -171,6 +180,10 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
 	}()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
+	if rec != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); rec.Run(ctx) }()
+	}
 	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, rl.Reload)))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
@@ -242,7 +255,7 @@ func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
 
 // newResolver builds the recursive resolver, or returns nil when no client
 // network is allowed recursion.
-func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (server.Recursor, *resolver.Cache, error) {
+func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, local resolver.LocalAuthority) (*resolver.Resolver, *resolver.Cache, error) {
 	rc := c.Resolver
 	if len(rc.AllowPrefixes) == 0 {
 		return nil, nil, nil
@@ -271,8 +284,16 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	cache := resolver.NewCache(resolver.CacheConfig{
 		MaxBytes: int64(rc.CacheMB) << 20, Now: now,
 		MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, MaxNegativeTTL: rc.MaxNegativeTTL,
+		StaleWindow: rc.ServeStale.MaxStale,
 	})
 	metrics.RegisterResolver(reg, stats, cache)
+	rs := c.Resilience
+	var warm []resolver.Question
+	for _, w := range rs.WarmNames {
+		for _, t := range w.Types {
+			warm = append(warm, resolver.Question{Name: w.Name, Qtype: t})
+		}
+	}
 	r := resolver.New(resolver.Config{
 		RootHints:          hints,
 		UpstreamPort:       uint16(rc.UpstreamPort),
@@ -292,16 +313,27 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		Forwards:           rc.Forwards,
 		Now:                now,
 		DNSSEC:             rc.DNSSEC.Resolver(),
+		StaleTTL:           rc.ServeStale.StaleTTL,
+		ClientTimeout:      rc.ServeStale.ClientTimeout,
+		FailureRecheck:     rc.ServeStale.FailureRecheck,
+		Local:              local,
+		National:           rs.National,
+		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
+			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval},
+		SignatureGrace:   rs.SignatureGrace,
+		KeepWarm:         warm,
+		KeepWarmInterval: rs.KeepWarmInterval,
 	}, resolver.NetExchanger{}, cache, log, stats)
+	metrics.RegisterResilience(reg, r, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, cache, nil
 }
 
 // controlNode is what the control API reaches of this server.
-func controlNode(rec server.Recursor, cache *resolver.Cache, st *zonestore.Store, reload func() (string, error)) control.Node {
+func controlNode(rec *resolver.Resolver, cache *resolver.Cache, st *zonestore.Store, reload func() (string, error)) control.Node {
 	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload}
-	if k, ok := rec.(control.KeyCache); ok {
-		n.Keys = k
+	if rec != nil {
+		n.Keys = rec
 	}
 	return n
 }

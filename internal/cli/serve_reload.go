@@ -17,19 +17,38 @@ import (
 
 // served keeps the zones the server answers from in step with the store:
 // every commit replaces its zone, and secondary zones past their SOA
-// expire are left out until they are current again.
+// expire are left out until they are current again. Mirrors (secondary
+// zones with mirror: true) go to the resolver only; every other zone both
+// to clients and to the resolver.
 type served struct {
-	srv *server.Server
-	st  *zonestore.Store
-	m   *metrics.Metrics
-	log *slog.Logger
+	srv   *server.Server
+	local *server.Local
+	st    *zonestore.Store
+	m     *metrics.Metrics
+	log   *slog.Logger
 
 	mu      sync.Mutex
+	all     *zone.Set       // every zone held and not expired
 	expired map[string]bool // by origin
+	mirrors map[string]bool // by origin
 }
 
-func newServed(srv *server.Server, st *zonestore.Store, m *metrics.Metrics, log *slog.Logger) *served {
-	return &served{srv: srv, st: st, m: m, log: log, expired: map[string]bool{}}
+func newServed(srv *server.Server, local *server.Local, st *zonestore.Store, m *metrics.Metrics, log *slog.Logger) *served {
+	return &served{srv: srv, local: local, st: st, m: m, log: log, all: zone.NewSet(),
+		expired: map[string]bool{}, mirrors: map[string]bool{}}
+}
+
+// setMirrors says which zones are mirrors, from the configuration.
+func (p *served) setMirrors(secs []replication.SecondaryZone) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mirrors = map[string]bool{}
+	for _, s := range secs {
+		if s.Mirror {
+			p.mirrors[s.Zone] = true
+		}
+	}
+	p.publish(p.all)
 }
 
 // replace serves exactly zs (less the expired ones).
@@ -50,17 +69,16 @@ func (p *served) replace(zs []*zone.Zone) {
 func (p *served) committed(origin string, z *zone.Zone) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cur := p.srv.Zones()
 	if z == nil {
 		delete(p.expired, origin)
 		key, _ := zone.WireKey(origin)
-		p.publish(cur.Without(key))
+		p.publish(p.all.Without(key))
 		return
 	}
 	// A new copy of an expired secondary zone is current: served again.
 	delete(p.expired, origin)
 	p.m.ZoneExpired.DeleteLabelValues(origin)
-	p.publish(cur.With(z))
+	p.publish(p.all.With(z))
 }
 
 // expire stops serving a secondary zone (serve false) or serves it again
@@ -76,22 +94,30 @@ func (p *served) expire(origin string, serve bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cur := p.srv.Zones()
 	if serve {
 		delete(p.expired, origin)
 		p.m.ZoneExpired.WithLabelValues(origin).Set(0)
-		p.publish(cur.With(z))
+		p.publish(p.all.With(z))
 		return
 	}
 	p.expired[origin] = true
 	p.m.ZoneExpired.WithLabelValues(origin).Set(1)
 	key, _ := zone.WireKey(origin)
-	p.publish(cur.Without(key))
+	p.publish(p.all.Without(key))
 }
 
-// publish serves set; p.mu is held.
+// publish serves set, less the mirrors, to clients and all of it to the
+// resolver; p.mu is held.
 func (p *served) publish(set *zone.Set) {
-	p.srv.SetZones(set)
+	p.all = set
+	clients := set
+	for origin := range p.mirrors {
+		if key, err := zone.WireKey(origin); err == nil {
+			clients = clients.Without(key)
+		}
+	}
+	p.srv.SetZones(clients)
+	p.local.SetZones(set)
 	p.m.ZonesLoaded.Set(float64(set.Len()))
 	p.m.ZoneRecords.Reset()
 	p.m.ZoneSerial.Reset()
@@ -137,6 +163,7 @@ func (r *reloader) Reload() (string, error) {
 	}
 	r.srv.SetKeys(c.Repl.Keys)
 	r.repl.Reconfigure(c.Repl.Config())
+	r.served.setMirrors(c.Repl.Secondaries)
 	r.served.replace(zs)
 	for _, e := range errs {
 		r.m.StoreErrors.WithLabelValues("load").Inc()

@@ -47,13 +47,14 @@ type Config struct {
 	Resolver        ResolverConfig `mapstructure:"resolver"`
 	TestFaketime    bool           `mapstructure:"test_faketime"`
 
-	TSIGKeys  []TSIGKeyConfig    `mapstructure:"tsig_keys"`
-	Primary   ZonePolicyConfig   `mapstructure:"primary"`
-	Zones     []ZonePolicyConfig `mapstructure:"zones"`
-	Secondary []SecondaryConfig  `mapstructure:"secondary"`
-	Catalog   CatalogConfig      `mapstructure:"catalog"`
-	Journal   JournalConfig      `mapstructure:"journal"`
-	Control   ControlConfig      `mapstructure:"control"`
+	TSIGKeys   []TSIGKeyConfig    `mapstructure:"tsig_keys"`
+	Primary    ZonePolicyConfig   `mapstructure:"primary"`
+	Zones      []ZonePolicyConfig `mapstructure:"zones"`
+	Secondary  []SecondaryConfig  `mapstructure:"secondary"`
+	Catalog    CatalogConfig      `mapstructure:"catalog"`
+	Journal    JournalConfig      `mapstructure:"journal"`
+	Control    ControlConfig      `mapstructure:"control"`
+	Resilience ResilienceConfig   `mapstructure:"resilience"`
 
 	// Derived by Validate.
 	Repl          Replication            `mapstructure:"-"`
@@ -80,29 +81,31 @@ type IdentityConfig struct {
 
 // ResolverConfig is the resolver section.
 type ResolverConfig struct {
-	Allow              []string      `mapstructure:"allow"`
-	RootHints          string        `mapstructure:"root_hints"`
-	UpstreamPort       int           `mapstructure:"upstream_port"`
-	QueryTimeout       time.Duration `mapstructure:"query_timeout"`
-	ResolutionTimeout  time.Duration `mapstructure:"resolution_timeout"`
-	MaxReferrals       int           `mapstructure:"max_referrals"`
-	MaxUpstreamQueries int           `mapstructure:"max_upstream_queries"`
-	MaxCNAMEChain      int           `mapstructure:"max_cname_chain"`
-	MaxNSLookups       int           `mapstructure:"max_ns_lookups"`
-	MaxInFlight        int           `mapstructure:"max_in_flight"`
-	CacheMB            int           `mapstructure:"cache_mb"`
-	MinTTL             time.Duration `mapstructure:"min_ttl"`
-	MaxTTL             time.Duration `mapstructure:"max_ttl"`
-	MaxNegativeTTL     time.Duration `mapstructure:"max_negative_ttl"`
-	UpstreamIPv4       bool          `mapstructure:"upstream_ipv4"`
-	UpstreamIPv6       bool          `mapstructure:"upstream_ipv6"`
-	QueryLoopback      bool          `mapstructure:"query_loopback"`
-	QueryPrivate       bool          `mapstructure:"query_private"`
-	QNameMinimisation  string        `mapstructure:"qname_minimisation"`
-	Use0x20            bool          `mapstructure:"use_0x20"`
-	Stub               []ZoneServers `mapstructure:"stub"`
-	Forward            []ZoneServers `mapstructure:"forward"`
-	DNSSEC             DNSSECConfig  `mapstructure:"dnssec"`
+	Allow              []string         `mapstructure:"allow"`
+	RootHints          string           `mapstructure:"root_hints"`
+	UpstreamPort       int              `mapstructure:"upstream_port"`
+	QueryTimeout       time.Duration    `mapstructure:"query_timeout"`
+	ResolutionTimeout  time.Duration    `mapstructure:"resolution_timeout"`
+	MaxReferrals       int              `mapstructure:"max_referrals"`
+	MaxUpstreamQueries int              `mapstructure:"max_upstream_queries"`
+	MaxCNAMEChain      int              `mapstructure:"max_cname_chain"`
+	MaxNSLookups       int              `mapstructure:"max_ns_lookups"`
+	MaxInFlight        int              `mapstructure:"max_in_flight"`
+	CacheMB            int              `mapstructure:"cache_mb"`
+	MinTTL             time.Duration    `mapstructure:"min_ttl"`
+	MaxTTL             time.Duration    `mapstructure:"max_ttl"`
+	MaxNegativeTTL     time.Duration    `mapstructure:"max_negative_ttl"`
+	UpstreamIPv4       bool             `mapstructure:"upstream_ipv4"`
+	UpstreamIPv6       bool             `mapstructure:"upstream_ipv6"`
+	QueryLoopback      bool             `mapstructure:"query_loopback"`
+	QueryPrivate       bool             `mapstructure:"query_private"`
+	QNameMinimisation  string           `mapstructure:"qname_minimisation"`
+	Use0x20            bool             `mapstructure:"use_0x20"`
+	Stub               []ZoneServers    `mapstructure:"stub"`
+	Forward            []ZoneServers    `mapstructure:"forward"`
+	DNSSEC             DNSSECConfig     `mapstructure:"dnssec"`
+	ServeStale         ServeStaleConfig `mapstructure:"serve_stale"`
+	Persist            PersistConfig    `mapstructure:"persist"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix              `mapstructure:"-"`
@@ -354,6 +357,9 @@ func (c *Config) Validate() error {
 		bad("resolver.qname_minimisation", r.QNameMinimisation, "must be relaxed, strict or off")
 	}
 	r.DNSSEC.validate(bad)
+	r.ServeStale.validate(bad)
+	r.Persist.validate(bad)
+	c.Resilience.validate(bad)
 	r.Stubs = zoneServers("resolver.stub", r.Stub, bad)
 	r.Forwards = zoneServers("resolver.forward", r.Forward, bad)
 	if !r.UpstreamIPv4 && !r.UpstreamIPv6 {
@@ -471,7 +477,7 @@ func checkSections(file string) error {
 		return fmt.Errorf("config file %s: %w", file, err)
 	}
 	var errs []error
-	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver", "resolver.dnssec", "primary", "catalog", "journal", "control"} {
+	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver", "resolver.dnssec", "resolver.serve_stale", "resolver.persist", "resilience", "resilience.island", "primary", "catalog", "journal", "control"} {
 		if val := fv.Get(section); val != nil {
 			if _, ok := val.(map[string]any); !ok {
 				errs = append(errs, fmt.Errorf("%s: invalid value %q: must be a section of keys (see configs/sovdns.yaml)", section, fmt.Sprint(val)))

@@ -41,6 +41,12 @@ type SecondaryConfig struct {
 	// Catalog: the zone is a catalog (RFC 9432) whose members become
 	// secondary zones from the same primaries, with the same key.
 	Catalog bool `mapstructure:"catalog"`
+	// Mirror: the copy is for this node's resolver only (RFC 8806 local
+	// root, national zones): not answered to clients authoritatively.
+	Mirror bool `mapstructure:"mirror"`
+	// Expire: "soa" (the SOA's expire), a duration, or "never" (keep
+	// serving the last copy however old).
+	Expire string `mapstructure:"expire"`
 }
 
 // CatalogConfig is the catalog section: the catalog zone this node
@@ -168,7 +174,21 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 		if _, primary := r.Zones[name]; primary {
 			bad(key+".zone", s.Zone, "is also in zones (a primary zone's policy); a zone is either")
 		}
-		sec := replication.SecondaryZone{Zone: name, Catalog: s.Catalog}
+		sec := replication.SecondaryZone{Zone: name, Catalog: s.Catalog, Mirror: s.Mirror}
+		switch e := strings.TrimSpace(s.Expire); e {
+		case "", "soa":
+		case "never":
+			sec.Expire = replication.ExpireNever
+		default:
+			d, err := time.ParseDuration(e)
+			if err != nil || d < time.Minute || d > 10*365*24*time.Hour {
+				bad(key+".expire", s.Expire, "must be soa, never, or a duration between 1m and 87600h")
+			}
+			sec.Expire = d
+		}
+		if s.Mirror && s.Catalog {
+			bad(key+".mirror", s.Mirror, "a catalog zone cannot be a mirror")
+		}
 		if s.Key != "" {
 			kn := strings.ToLower(dns.Fqdn(s.Key))
 			if _, ok := r.Keys[kn]; !ok {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -69,7 +70,16 @@ type SecondaryZone struct {
 	Primaries []Target
 	Key       string // TSIG key for SOA queries and transfers; NOTIFYs must carry it
 	Catalog   bool   // a catalog (RFC 9432) whose members become secondaries too
+	// Mirror: a copy for this node's resolver only, not answered to
+	// clients (RFC 8806 local root; national zones on resolver nodes).
+	Mirror bool
+	// Expire overrides the SOA's expire time when positive; ExpireNever
+	// keeps the last copy however old.
+	Expire time.Duration
 }
+
+// ExpireNever is SecondaryZone.Expire for a copy that never expires.
+const ExpireNever time.Duration = -1
 
 // MaxTransfersOut bounds the zone transfers served at once; a secondary
 // asking beyond it is refused and retries later, as its SOA timers say.
@@ -107,7 +117,15 @@ type Node struct {
 	// serve is told when a secondary zone expires (serve false: stop
 	// serving it) and when an expired one is current again (true).
 	serve func(origin string, serve bool)
+	hold  func() bool
 }
+
+// HoldExpiry sets the function asked before a secondary zone expires:
+// while it returns true (the node is cut off from the outside), zones past
+// their expire time are kept and served. Set it before Run.
+func (n *Node) HoldExpiry(fn func() bool) { n.hold = fn }
+
+func (n *Node) holdExpiry() bool { return n.hold != nil && n.hold() }
 
 // OnExpire sets the function told when a secondary zone expires (serve
 // false) or is current again (serve true). Set it before Run.

@@ -352,14 +352,29 @@ type zoneState struct {
 	soa       *dns.SOA  // of the stored copy; nil when there is none
 	refreshed time.Time // when the copy was last found current
 	expired   bool
-	failures  int // in a row
+	held      bool // past expiry, kept by HoldExpiry
+	failures  int  // in a row
 }
 
-// expireAt is when the stored copy expires.
-func (s *secondaries) expireAt(st *zoneState) time.Time {
-	e := max(time.Duration(st.soa.Expire)*time.Second, s.t.minExpire)
-	return st.refreshed.Add(e)
+// expireAt is when the stored copy expires: the SOA's expire time after
+// the last success, or the configured one; ok is false for a copy that
+// never expires.
+func (s *secondaries) expireAt(w *worker, st *zoneState) (at time.Time, ok bool) {
+	e := time.Duration(st.soa.Expire) * time.Second
+	if c := w.cfg.Load(); c != nil {
+		switch {
+		case c.Expire == ExpireNever:
+			return time.Time{}, false
+		case c.Expire > 0:
+			e = c.Expire
+		}
+	}
+	return st.refreshed.Add(max(e, s.t.minExpire)), true
 }
+
+// holdRecheck is how often an expiry held back (HoldExpiry) is looked at
+// again.
+const holdRecheck = 10 * time.Second
 
 // nextCheck is when to check the zone again after a check that succeeded
 // (ok) or failed at now.
@@ -419,12 +434,24 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 	defer timer.Stop()
 	for {
 		now := s.now()
-		if st.soa != nil && !st.expired && !now.Before(s.expireAt(&st)) {
-			s.setExpired(w.origin, &st, true)
-		}
 		wait := next.Sub(now)
 		if st.soa != nil && !st.expired {
-			wait = min(wait, s.expireAt(&st).Sub(now))
+			if at, ok := s.expireAt(w, &st); ok {
+				switch {
+				case now.Before(at):
+					wait = min(wait, at.Sub(now))
+				case s.n.holdExpiry():
+					// Cut off from the primaries: the last copy is worth
+					// more than none. Looked at again shortly.
+					if !st.held {
+						st.held = true
+						s.n.log.Warn("secondary zone past its expire time is kept while the node is cut off (island mode)", "zone", w.origin)
+					}
+					wait = min(wait, holdRecheck)
+				default:
+					s.setExpired(w.origin, &st, true)
+				}
+			}
 		}
 		timer.Reset(max(wait, 0))
 		select {
@@ -456,6 +483,7 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 			continue
 		}
 		st.failures = 0
+		st.held = false
 		st.refreshed = now
 		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(now.Unix()))
 		if st.expired {

@@ -934,11 +934,25 @@ func TestNextCheck(t *testing.T) {
 			}
 			if tt.expireIn != 0 {
 				tt.st.refreshed = now
-				if got := s.expireAt(&tt.st).Sub(now); got != tt.expireIn {
-					t.Errorf("expires in %v, want %v", got, tt.expireIn)
+				if at, ok := s.expireAt(&worker{}, &tt.st); !ok || at.Sub(now) != tt.expireIn {
+					t.Errorf("expires in %v (%v), want %v", at.Sub(now), ok, tt.expireIn)
 				}
 			}
 		})
+	}
+	// The configured expiry overrides the SOA's.
+	for _, c := range []struct {
+		expire time.Duration
+		want   time.Duration
+		ok     bool
+	}{{0, 24 * time.Hour, true}, {72 * time.Hour, 72 * time.Hour, true}, {ExpireNever, 0, false}} {
+		w := &worker{}
+		w.cfg.Store(&SecondaryZone{Expire: c.expire})
+		st := zoneState{soa: soa(3600, 600, 86400), refreshed: now}
+		at, ok := s.expireAt(w, &st)
+		if ok != c.ok || (ok && at.Sub(now) != c.want) {
+			t.Errorf("expire %v: expires in %v (%v), want %v (%v)", c.expire, at.Sub(now), ok, c.want, c.ok)
+		}
 	}
 	s.jitter = randomJitter
 	st := zoneState{soa: soa(1000, 100, 10000)}

@@ -316,6 +316,17 @@ func (s *Server) recursiveReply(req *dns.Msg, r reply, res resolver.Result) repl
 			m.Answer, m.Ns = stripDNSSEC(m.Answer, qtypeOf(req)), stripDNSSEC(m.Ns, 0)
 		}
 		m.AuthenticatedData = res.Sec == dnssec.Secure && (do || req.AuthenticatedData)
+		if res.Stale {
+			// RFC 8767 §4, RFC 8914 §4.4 and §4.20.
+			code := dns.ExtendedErrorCodeStaleAnswer
+			if res.Rcode == dns.RcodeNameError {
+				code = dns.ExtendedErrorCodeStaleNXDOMAINAnswer
+			}
+			addEDE(m, code, "upstream unreachable: "+res.StaleReason)
+		}
+		if res.Grace {
+			addEDE(m, dns.ExtendedErrorCodeSignatureExpired, "accepted in island mode within the signature grace")
+		}
 		if res.Sec == dnssec.Insecure {
 			if code, ok := dnssec.EDE(res.Why); ok {
 				switch code {

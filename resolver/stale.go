@@ -1,0 +1,227 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+)
+
+// Serve-stale (RFC 8767). The cache keeps expired entries for its
+// StaleWindow; Resolve serves them, with TTL Config.StaleTTL, when the
+// resolution of a question cannot give a fresh answer:
+//
+//   - in island mode, for names outside the national namespace, at once
+//     (nothing foreign is asked);
+//   - when a resolution of the question failed less than FailureRecheck
+//     ago (RFC 8767 §4, the failure recheck timer), at once;
+//   - when the resolution takes longer than ClientTimeout (the client
+//     response timer): the resolution goes on in the background and
+//     refreshes the cache for the next client;
+//   - when the resolution fails.
+//
+// A fresh answer always wins, and a successful resolution replaces the
+// stale entries.
+
+// maxBackground bounds the resolutions that go on after their client was
+// answered stale; past it a stale answer is given without a refresh.
+const maxBackground = 256
+
+// maxRecheck bounds the failure-recheck table; it is emptied past it.
+const maxRecheck = 1 << 16
+
+// staleState is the serve-stale bookkeeping of a resolver.
+type staleState struct {
+	bg chan struct{} // a slot per background resolution
+
+	mu     sync.Mutex
+	failed map[string]time.Time // question key -> when its resolution last failed
+}
+
+func newStaleState() *staleState {
+	return &staleState{bg: make(chan struct{}, maxBackground), failed: map[string]time.Time{}}
+}
+
+func questionKey(name string, qtype uint16) string {
+	return fmt.Sprintf("%s/%d", strings.ToLower(name), qtype)
+}
+
+// recentlyFailed reports whether the resolution of key failed less than
+// FailureRecheck ago.
+func (r *Resolver) recentlyFailed(key string) bool {
+	st := r.staleSt
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t, ok := st.failed[key]
+	if !ok {
+		return false
+	}
+	if r.cfg.Now().Sub(t) >= r.cfg.FailureRecheck {
+		delete(st.failed, key)
+		return false
+	}
+	return true
+}
+
+// noteOutcome records whether the resolution of key failed.
+func (r *Resolver) noteOutcome(key string, failed bool) {
+	st := r.staleSt
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !failed {
+		delete(st.failed, key)
+		return
+	}
+	if len(st.failed) >= maxRecheck {
+		clear(st.failed)
+	}
+	st.failed[key] = r.cfg.Now()
+}
+
+// forgetFailures empties the failure-recheck table: the outside answers
+// again, so stale entries are refreshed when next asked for.
+func (r *Resolver) forgetFailures() {
+	st := r.staleSt
+	st.mu.Lock()
+	clear(st.failed)
+	st.mu.Unlock()
+}
+
+// failedResult reports whether res is a failure to reach upstream, which a
+// stale answer may replace: a SERVFAIL, or an answer whose DNSSEC chain
+// could not be fetched.
+func failedResult(res Result) bool {
+	if res.Err != nil {
+		return true
+	}
+	return res.Sec == dnssec.Indeterminate && (errors.Is(res.Why, ErrNoReachableAuthority) || errors.Is(res.Why, ErrLame))
+}
+
+// foreignName reports whether resolving name needs foreign servers: it is
+// not national, nor under a stub or forward zone.
+func (r *Resolver) foreignName(name string) bool {
+	if r.national(name) {
+		return false
+	}
+	z := strings.ToLower(dns.Fqdn(name))
+	for {
+		if _, ok := r.cfg.Stubs[z]; ok {
+			return false
+		}
+		if _, ok := r.cfg.Forwards[z]; ok {
+			return false
+		}
+		if z == "." {
+			return true
+		}
+		z = parentName(z)
+	}
+}
+
+// staleAnswer answers (name, qtype) from the cache, expired entries
+// included, following CNAMEs through it. stale reports whether any entry
+// used had expired; ok is false when a step is not cached at all.
+func (r *Resolver) staleAnswer(name string, qtype uint16) (res Result, stale, ok bool) {
+	checked := r.val != nil
+	res, ok = r.follow(name, qtype, func(n string) (lookupResult, bool) {
+		if m, ok := r.cache.GetStale(n, qtype); ok && !(checked && m.Sec == dnssec.Unchecked) {
+			stale = stale || m.Stale
+			return lookupResult{rcode: m.Rcode, answer: m.Answer, ns: m.Ns, sec: m.Sec, why: m.Why}, true
+		}
+		if qtype != dns.TypeCNAME {
+			if m, ok := r.cache.GetStale(n, dns.TypeCNAME); ok && m.Kind == MsgAnswer && !(checked && m.Sec == dnssec.Unchecked) {
+				stale = stale || m.Stale
+				return lookupResult{rcode: dns.RcodeSuccess, answer: m.Answer, ns: m.Ns, sec: m.Sec, why: m.Why}, true
+			}
+		}
+		return lookupResult{}, false
+	})
+	if !ok || res.Err != nil {
+		return Result{}, false, false
+	}
+	return res, stale, true
+}
+
+// serveStale marks res as a stale answer given for reason, with TTLs of
+// at most StaleTTL (the expired records' TTL of 0 becomes StaleTTL).
+func (r *Resolver) serveStale(res Result, reason string) Result {
+	ttl := uint32(r.cfg.StaleTTL / time.Second)
+	for _, sec := range [2][]dns.RR{res.Answer, res.Ns} {
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Ttl == 0 || h.Ttl > ttl {
+				h.Ttl = ttl
+			}
+		}
+	}
+	res.Stale, res.StaleReason = true, reason
+	r.stats.countStale(reason)
+	return res
+}
+
+// Resolve answers (name, qtype), following CNAMEs, within the configured
+// time and work limits, and falls back to stale answers as described
+// above.
+func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Result {
+	if r.cache.staleWindow <= 0 {
+		return r.resolve(ctx, name, qtype)
+	}
+	old, stale, ok := r.staleAnswer(name, qtype)
+	if ok && !stale {
+		return old // fresh in the cache
+	}
+	key := questionKey(name, qtype)
+	if !ok {
+		res := r.resolve(ctx, name, qtype)
+		r.noteOutcome(key, failedResult(res))
+		return res
+	}
+	switch {
+	case r.Island() && r.foreignName(name):
+		return r.serveStale(old, StaleReasonIsland)
+	case r.recentlyFailed(key):
+		return r.serveStale(old, StaleReasonRecheck)
+	}
+	if r.cfg.ClientTimeout <= 0 {
+		res := r.resolve(ctx, name, qtype)
+		failed := failedResult(res)
+		r.noteOutcome(key, failed)
+		if failed {
+			return r.serveStale(old, StaleReasonFailed)
+		}
+		return res
+	}
+	select {
+	case r.staleSt.bg <- struct{}{}:
+	default:
+		return r.serveStale(old, StaleReasonTimeout) // too much under way to refresh it now
+	}
+	done := make(chan Result, 1)
+	go func() {
+		defer func() { <-r.staleSt.bg }()
+		// The resolution outlives the client's wait, within its own
+		// ResolutionTimeout.
+		res := r.resolve(context.WithoutCancel(ctx), name, qtype)
+		r.noteOutcome(key, failedResult(res))
+		done <- res
+	}()
+	t := time.NewTimer(r.cfg.ClientTimeout)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		if failedResult(res) {
+			return r.serveStale(old, StaleReasonFailed)
+		}
+		return res
+	case <-t.C:
+		return r.serveStale(old, StaleReasonTimeout)
+	case <-ctx.Done():
+		return r.serveStale(old, StaleReasonTimeout)
+	}
+}
