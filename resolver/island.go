@@ -95,6 +95,19 @@ func (r *Resolver) skipForeign(cut string) bool {
 	return !r.cfg.Island.Disabled && r.island.active.Load() && r.foreign(cut)
 }
 
+// infraRRset returns a cached delegation (NS) or server address RRset. In
+// island mode expired ones serve too: the national zones' servers are
+// still reachable, but the delegations to them, from the root and TLD
+// servers, can no longer be refreshed.
+func (r *Resolver) infraRRset(name string, t uint16) ([]dns.RR, bool) {
+	if r.island.active.Load() {
+		rrs, _, _, ok := r.cache.GetRRsetStale(name, t)
+		return rrs, ok
+	}
+	rrs, _, ok := r.cache.GetRRset(name, t)
+	return rrs, ok
+}
+
 // observeUpstream records the outcome of a query to a server of cut.
 func (r *Resolver) observeUpstream(cut string, ok bool) {
 	if r.cfg.Island.Disabled || !r.foreign(cut) {
@@ -330,3 +343,6 @@ func (r *Resolver) Health() Health {
 	}
 	return h
 }
+
+// Stats returns the resolver's counters.
+func (r *Resolver) Stats() *Stats { return r.stats }

@@ -115,7 +115,7 @@ func (r *Resolver) closestCut(name string, qtype uint16) (string, []string) {
 		if zone == "." {
 			return ".", r.rootNS()
 		}
-		if ns, _, ok := r.cache.GetRRset(zone, dns.TypeNS); ok && len(ns) > 0 {
+		if ns, ok := r.infraRRset(zone, dns.TypeNS); ok && len(ns) > 0 {
 			return zone, nsTargets(ns)
 		}
 		zone = parentName(zone)
@@ -247,7 +247,7 @@ func (r *Resolver) addrsOf(cut, ns string) []server {
 		}
 	}
 	for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
-		if rrs, _, ok := r.cache.GetRRset(ns, t); ok {
+		if rrs, ok := r.infraRRset(ns, t); ok {
 			for _, rr := range rrs {
 				add(rr)
 			}
