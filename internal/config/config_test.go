@@ -164,6 +164,11 @@ func TestBadFiles(t *testing.T) {
 		{file: "acl_address.bad.yml", want: []string{`zones[0].allow_update[0]: invalid value "somewhere"`}},
 		{file: "notify_target.bad.yml", want: []string{`primary.notify[0]: invalid value "ns2.example.net"`}},
 		{file: "secondary_no_primaries.bad.yml", want: []string{`secondary[0].primaries: invalid value ""`}},
+		{file: "stale_ttl.bad.yml", want: []string{`resolver.serve_stale.stale_ttl: invalid value "0s"`}},
+		{file: "national_suffix.bad.yml", want: []string{`resilience.national_suffixes[0]: invalid value "bad..name"`}},
+		{file: "keep_warm.bad.yml", want: []string{`resilience.keep_warm[0]: invalid value "www.example.com AXFR"`, "AXFR"}},
+		{file: "island_probe.bad.yml", want: []string{`resilience.island.probes[0]: invalid value "a.root-servers.net"`}},
+		{file: "secondary_expire.bad.yml", want: []string{`secondary[0].expire: invalid value "sometimes"`, "never"}},
 		{file: "control_listen.bad.yml", want: []string{`control.listen: invalid value "0.0.0.0:8053"`, "loopback"}},
 		{file: "several.bad.yml", want: []string{`listen[0]: invalid value "::1:53"`, `edns_udp_size: invalid value "5000"`}},
 	}
