@@ -10,7 +10,10 @@ package dnssec
 //
 // Every function takes the time to check signatures against and a Budget
 // that caps the work one resolution may cause (KeyTrap, CVE-2023-50387, and
-// the NSEC3 closest-encloser attack, CVE-2023-50868).
+// the NSEC3 closest-encloser attack, CVE-2023-50868). The Budget can also
+// carry a grace for expired signatures (Budget.Grace), which the caller
+// grants by its own policy (the resolver's island mode); by default there
+// is none.
 
 import (
 	"errors"
@@ -196,6 +199,16 @@ type Budget struct {
 	// Exceeded names the limit that stopped validation, if one did:
 	// "validations", "sig_checks_per_rrset" or "nsec3_hashes".
 	Exceeded string
+
+	// Grace, when positive, makes VerifyRRset and VerifyDNSKEYs accept a
+	// signature that expired at most Grace ago, when no signature valid at
+	// the time verifies (see SigTimeCheckGrace). It relaxes nothing else:
+	// the inception, the key and the cryptography are checked as always.
+	// The zero value, the default, accepts no expired signature. The
+	// caller decides when a grace applies and may change it between calls.
+	Grace time.Duration
+	// Graced counts the RRsets accepted only thanks to Grace.
+	Graced int
 }
 
 // NewBudget returns an empty budget under l, with defaults for zero fields.
@@ -246,6 +259,10 @@ func DigestSupported(d uint8) bool {
 type ZoneKeys struct {
 	Zone string // canonical (lower-case, fully qualified)
 	Keys []*dns.DNSKEY
+	// Sig is the signature that authenticated the DNSKEY RRset, when
+	// VerifyDNSKEYs made these keys; with MaxTTL, it bounds how long they
+	// may be cached.
+	Sig  *dns.RRSIG
 	tags []uint16
 }
 
@@ -269,16 +286,36 @@ func vUsableKey(k *dns.DNSKEY) bool {
 // number arithmetic of RFC 4034 §3.1.5 (RFC 1982): the 32-bit times wrap,
 // so each is compared with now modulo 2^32.
 func SigTimeCheck(sig *dns.RRSIG, now time.Time) error {
+	_, err := SigTimeCheckGrace(sig, now, 0)
+	return err
+}
+
+// SigTimeCheckGrace is SigTimeCheck with a grace period for expired
+// signatures: with grace positive, a signature whose expiration lies at
+// most grace before now (expiration < now <= expiration + grace) passes,
+// and graced reports it. The inception is never relaxed. The comparisons
+// are those of RFC 1982 on the 32-bit times, so a grace must stay well
+// below 2^31 seconds (68 years); a longer one is cut to it.
+func SigTimeCheckGrace(sig *dns.RRSIG, now time.Time, grace time.Duration) (graced bool, err error) {
 	t := uint32(now.Unix())
 	if int32(t-sig.Inception) < 0 {
-		return vBogus(ErrSignatureNotYetValid, "RRSIG %s %s by %s/%d valid from %s",
+		return false, vBogus(ErrSignatureNotYetValid, "RRSIG %s %s by %s/%d valid from %s",
 			sig.Hdr.Name, dns.Type(sig.TypeCovered), sig.SignerName, sig.KeyTag, dns.TimeToString(sig.Inception))
 	}
-	if int32(sig.Expiration-t) < 0 {
-		return vBogus(ErrSignatureExpired, "RRSIG %s %s by %s/%d expired %s",
-			sig.Hdr.Name, dns.Type(sig.TypeCovered), sig.SignerName, sig.KeyTag, dns.TimeToString(sig.Expiration))
+	late := -int64(int32(sig.Expiration - t)) // seconds since the expiration
+	if late <= 0 {
+		return false, nil
 	}
-	return nil
+	if late <= graceSeconds(grace) {
+		return true, nil
+	}
+	return false, vBogus(ErrSignatureExpired, "RRSIG %s %s by %s/%d expired %s",
+		sig.Hdr.Name, dns.Type(sig.TypeCovered), sig.SignerName, sig.KeyTag, dns.TimeToString(sig.Expiration))
+}
+
+// graceSeconds is grace in whole seconds, between 0 and 2^31-1.
+func graceSeconds(grace time.Duration) int64 {
+	return min(max(int64(grace/time.Second), 0), 1<<31-1)
 }
 
 // VerifyRRset checks that rrset (the records of one owner, type and
@@ -312,6 +349,27 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys *ZoneKeys, now time.Tim
 	keyFound := false
 	supported := false
 	checks := 0
+	// verify checks sig with k within the caps; stop ends the search.
+	verify := func(sig *dns.RRSIG, k *dns.DNSKEY) (ok bool, stop error) {
+		if checks++; checks > MaxSigChecksPerRRset {
+			return false, b.exceed("sig_checks_per_rrset")
+		}
+		if b.Validations++; b.Validations > b.MaxValidations {
+			return false, b.exceed("validations")
+		}
+		if err := sig.Verify(k, set); err != nil {
+			cryptoErr = vBogus(ErrBogus, "%s: RRSIG by %s/%d does not verify: %v", what, sig.SignerName, sig.KeyTag, err)
+			return false, nil
+		}
+		return true, nil
+	}
+	// Expired signatures within b.Grace, tried only when no signature
+	// valid now verifies.
+	type candidate struct {
+		sig *dns.RRSIG
+		key *dns.DNSKEY
+	}
+	var late []candidate
 	for _, sig := range sigs {
 		if sig.TypeCovered != h.Rrtype || sig.Hdr.Class != h.Class || !strings.EqualFold(sig.Hdr.Name, owner) {
 			continue
@@ -332,21 +390,32 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys *ZoneKeys, now time.Tim
 				break
 			}
 			keyFound = true
-			if err := SigTimeCheck(sig, now); err != nil {
+			graced, err := SigTimeCheckGrace(sig, now, b.Grace)
+			if err != nil {
 				timeErr = err
 				break // the same signature with another key has the same dates
 			}
-			if checks++; checks > MaxSigChecksPerRRset {
-				return nil, b.exceed("sig_checks_per_rrset")
-			}
-			if b.Validations++; b.Validations > b.MaxValidations {
-				return nil, b.exceed("validations")
-			}
-			if err := sig.Verify(k, set); err != nil {
-				cryptoErr = vBogus(ErrBogus, "%s: RRSIG by %s/%d does not verify: %v", what, sig.SignerName, sig.KeyTag, err)
+			if graced {
+				late = append(late, candidate{sig, k})
 				continue
 			}
-			return sig, nil
+			ok, stop := verify(sig, k)
+			if stop != nil {
+				return nil, stop
+			}
+			if ok {
+				return sig, nil
+			}
+		}
+	}
+	for _, c := range late {
+		ok, stop := verify(c.sig, c.key)
+		if stop != nil {
+			return nil, stop
+		}
+		if ok {
+			b.Graced++
+			return c.sig, nil
 		}
 	}
 	switch {
@@ -463,10 +532,13 @@ func VerifyDNSKEYs(zone string, dnskeys []dns.RR, sigs []*dns.RRSIG, ds []*dns.D
 		tk.Keys = append(tk.Keys, k)
 		tk.tags = append(tk.tags, k.KeyTag())
 	}
-	if _, err := VerifyRRset(dnskeys, sigs, tk, now, b); err != nil {
+	sig, err := VerifyRRset(dnskeys, sigs, tk, now, b)
+	if err != nil {
 		return nil, err
 	}
-	return NewZoneKeys(zone, all), nil
+	zk := NewZoneKeys(zone, all)
+	zk.Sig = sig
+	return zk, nil
 }
 
 func vSameKey(a, b string) bool {
@@ -538,9 +610,22 @@ func vCanonicalSet(rrset []dns.RR) []dns.RR {
 // no longer than the signature's original TTL, nor past its expiration
 // (RFC 4035 §5.3.3).
 func MaxTTL(sig *dns.RRSIG, now time.Time) uint32 {
+	return MaxTTLGrace(sig, now, 0)
+}
+
+// MaxGraceTTL caps, in seconds, the TTL of an RRset accepted under a
+// grace (Budget.Grace): such data is cached briefly, so that it is checked
+// again soon, when the grace may no longer apply or fresh signatures may
+// be had.
+const MaxGraceTTL = 60
+
+// MaxTTLGrace is MaxTTL for an RRset that sig validated under grace: if
+// sig has expired, no longer than MaxGraceTTL nor past the end of the
+// grace (expiration + grace). It is 0 for a signature expired longer ago.
+func MaxTTLGrace(sig *dns.RRSIG, now time.Time, grace time.Duration) uint32 {
 	left := int64(int32(sig.Expiration - uint32(now.Unix())))
 	if left < 0 {
-		left = 0
+		left = min(max(left+graceSeconds(grace), 0), MaxGraceTTL)
 	}
 	return uint32(min(int64(sig.OrigTtl), left))
 }
