@@ -301,6 +301,7 @@ func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
 func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupResult, bool)) (Result, bool) {
 	var chain, proofs []dns.RR
 	sec, why := dnssec.Secure, error(nil)
+	grace := false
 	seen := map[string]bool{}
 	name = dns.Fqdn(name)
 	for range r.cfg.MaxCNAMEChain + 1 {
@@ -318,12 +319,14 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 		}
 		chain = append(chain, lr.answer...)
 		sec, why = weaker(sec, why, lr.sec, lr.why)
+		grace = grace || lr.grace
 		target := cnameTarget(lr.answer, name)
 		if target == "" || qtype == dns.TypeCNAME || qtype == dns.TypeANY || hasType(lr.answer, name, qtype) {
 			if len(proofs) > 0 {
 				lr.ns = append(proofs, lr.ns...)
 			}
-			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns, Sec: sec, Why: why}, true
+			grace = grace && sec != dnssec.Bogus && sec != dnssec.Indeterminate
+			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns, Sec: sec, Why: why, Grace: grace}, true
 		}
 		proofs = append(proofs, lr.ns...) // the wildcard proofs of a link
 		name = target
@@ -388,6 +391,7 @@ type lookupResult struct {
 	sets     []*rrset      // answers: the in-bailiwick RRsets of the answer section
 	negative bool          // NXDOMAIN or NODATA
 	maxTTL   time.Duration // negative answers: the signatures' remaining validity
+	grace    bool          // validated thanks to the island-mode signature grace
 }
 
 // rrset is one RRset of an upstream answer with the RRSIGs that cover it,

@@ -19,6 +19,15 @@ package resolver
 // The fetches of the walk bypass the in-flight sharing of lookups, since a
 // walk may need the very question being resolved (the DNSKEY RRset of a
 // zone, asked by a client). Name-server address lookups are not validated.
+//
+// In island mode, signatures by national zones (Config.National) that
+// expired at most Config.SignatureGrace ago are accepted (graceFor), so
+// that national names keep resolving while their signers cannot refresh
+// them; only the expiration is relaxed. What rests on such a signature,
+// answers and key-cache entries alike, is cached for at most
+// dnssec.MaxGraceTTL and never past the end of the grace; key-cache
+// entries are no longer used once the grace no longer applies, and the
+// answer carries the fact (Result.Grace, counted in Stats.GraceAccepted).
 
 import (
 	"context"
@@ -73,6 +82,93 @@ type keyEntry struct {
 	keys   *dnssec.ZoneKeys
 	why    error
 	expire int64 // Unix nanoseconds
+	// graceUntil, when not zero, is when the grace runs out that a
+	// signature this entry rests on (its own or one above it in the chain)
+	// was accepted under (Unix nanoseconds).
+	graceUntil int64
+}
+
+// graceMaxTTL is dnssec.MaxGraceTTL as a duration.
+const graceMaxTTL = dnssec.MaxGraceTTL * time.Second
+
+// graceFor is the grace given to expired signatures made by zone:
+// Config.SignatureGrace in island mode when zone is national, else none.
+// The names a zone signs lie at or below it, so they are national too.
+func (r *Resolver) graceFor(zone string) time.Duration {
+	if r.cfg.SignatureGrace <= 0 || !r.Island() || !r.national(zone) {
+		return 0
+	}
+	return r.cfg.SignatureGrace
+}
+
+// sigCap is how long data verified by sig, under grace, may be cached:
+// dnssec.MaxTTLGrace, and at least a second (a cap of 0 would be none).
+func sigCap(sig *dns.RRSIG, now time.Time, grace time.Duration) time.Duration {
+	return max(time.Duration(dnssec.MaxTTLGrace(sig, now, grace))*time.Second, time.Second)
+}
+
+// graceCap bounds the cache TTL of data resting on a grace that runs out
+// at until (Unix nanoseconds; 0: no grace): dnssec.MaxGraceTTL and what is
+// left of the grace, at least a second. A ttl of 0 (no cap) is capped too.
+func graceCap(ttl time.Duration, until int64, now time.Time) time.Duration {
+	if until == 0 {
+		return ttl
+	}
+	limit := min(graceMaxTTL, time.Duration(until-now.UnixNano()))
+	if ttl <= 0 || ttl > limit {
+		ttl = limit
+	}
+	return max(ttl, time.Second)
+}
+
+// earlierGrace combines two grace ends (0: none): the earlier one.
+func earlierGrace(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// verifyRRset is dnssec.VerifyRRset under the grace for the keys' zone.
+// It returns how long the RRset may be cached as the signature allows,
+// and, for a signature accepted only under the grace, when that grace runs
+// out (0 otherwise).
+func (r *Resolver) verifyRRset(b *budget, rrset []dns.RR, sigs []*dns.RRSIG, keys *dnssec.ZoneKeys, now time.Time) (*dns.RRSIG, time.Duration, int64, error) {
+	var grace time.Duration
+	if keys != nil {
+		grace = r.graceFor(keys.Zone)
+	}
+	b.val.Grace = grace
+	before := b.val.Graced
+	sig, err := dnssec.VerifyRRset(rrset, sigs, keys, now, b.val)
+	b.val.Grace = 0
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	ttl := sigCap(sig, now, grace)
+	if b.val.Graced == before {
+		return sig, ttl, 0, nil
+	}
+	return sig, ttl, now.Add(ttl).UnixNano(), nil
+}
+
+// verifyDNSKEYs is dnssec.VerifyDNSKEYs under the grace for zone, with how
+// long the keys may be cached and, if they were accepted only under the
+// grace, when it runs out (0 otherwise).
+func (r *Resolver) verifyDNSKEYs(b *budget, zone string, rrs []dns.RR, sigs []*dns.RRSIG, ds []*dns.DS, anchors []*dns.DNSKEY, now time.Time) (*dnssec.ZoneKeys, time.Duration, int64, error) {
+	grace := r.graceFor(zone)
+	b.val.Grace = grace
+	before := b.val.Graced
+	zk, err := dnssec.VerifyDNSKEYs(zone, rrs, sigs, ds, anchors, now, b.val)
+	b.val.Grace = 0
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if b.val.Graced == before {
+		return zk, min(minTTL(rrs), sigTTL(sigs, now)), 0, nil
+	}
+	ttl := min(minTTL(rrs), sigCap(zk.Sig, now, grace))
+	return zk, ttl, now.Add(ttl).UnixNano(), nil
 }
 
 // maxKeyEntries bounds the key cache; it is emptied past it.
@@ -102,6 +198,7 @@ func (c *keyCache) put(name string, e keyEntry, now time.Time, ttl time.Duration
 	if e.kind == keyBogus {
 		ttl = min(ttl, BogusTTL)
 	}
+	ttl = graceCap(ttl, e.graceUntil, now)
 	ttl = min(max(ttl, time.Second), DefaultMaxTTL)
 	e.expire = now.Add(ttl).UnixNano()
 	c.mu.Lock()
@@ -169,7 +266,7 @@ func (r *Resolver) chainTo(ctx context.Context, b *budget, target string) keyEnt
 	var cur keyEntry
 	found := false
 	for n := target; ; n = parentName(n) {
-		if e, ok := v.keys.get(n, now); ok {
+		if e, ok := r.cachedKey(n, now); ok {
 			switch e.kind {
 			case keyInsecure, keyBogus:
 				return e
@@ -187,29 +284,51 @@ func (r *Resolver) chainTo(ctx context.Context, b *budget, target string) keyEnt
 			return cur
 		}
 	}
+	// An entry rests on the signatures above it too: it carries the
+	// earliest end of a grace met on the way down.
+	grace := cur.graceUntil
 	for pos := cur.zone; pos != target; {
 		next := oneLabelBelow(pos, target)
 		if next == "" {
 			next = target
 		}
-		e, ok := v.keys.get(next, now)
+		e, ok := r.cachedKey(next, now)
 		if !ok {
 			var ttl time.Duration
 			e, ttl = r.delegation(ctx, b, cur, next)
+			if e.kind != keyBogus && e.kind != keyIndeterminate {
+				e.graceUntil = earlierGrace(e.graceUntil, grace)
+			}
 			v.keys.put(next, e, now, ttl)
 		}
+		grace = earlierGrace(grace, e.graceUntil)
 		switch e.kind {
 		case keySecure:
 			cur = e
 		case keyNoCut:
 		case keyNoName:
+			cur.graceUntil = grace
 			return cur
+		case keyInsecure:
+			e.graceUntil = grace
+			return e
 		default:
 			return e
 		}
 		pos = next
 	}
+	cur.graceUntil = grace
 	return cur
+}
+
+// cachedKey returns the key cache's entry for name, unless it rests on a
+// grace that no longer applies (island mode is over).
+func (r *Resolver) cachedKey(name string, now time.Time) (keyEntry, bool) {
+	e, ok := r.val.keys.get(name, now)
+	if ok && e.graceUntil != 0 && r.graceFor(name) == 0 {
+		return keyEntry{}, false
+	}
+	return e, ok
 }
 
 // anchorKeys authenticates the DNSKEY RRset of an anchored zone with its
@@ -221,17 +340,16 @@ func (r *Resolver) anchorKeys(ctx context.Context, b *budget, zone string, ds []
 		return indeterminate(zone, dns.TypeDNSKEY, lr.err)
 	}
 	rrs, sigs := splitSet(lr.answer, zone, dns.TypeDNSKEY)
-	zk, err := dnssec.VerifyDNSKEYs(zone, rrs, sigs, ds, keys, now, b.val)
+	zk, ttl, grace, err := r.verifyDNSKEYs(b, zone, rrs, sigs, ds, keys, now)
 	if err != nil {
 		e := entryFor(err)
 		r.val.keys.put(zone, e, now, BogusTTL)
 		return e
 	}
-	ttl := min(minTTL(rrs), sigTTL(sigs, now))
 	if !cached {
 		r.putMsg(zone, dns.TypeDNSKEY, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, ttl)
 	}
-	e := keyEntry{kind: keySecure, zone: zone, keys: zk}
+	e := keyEntry{kind: keySecure, zone: zone, keys: zk, graceUntil: grace}
 	r.val.keys.put(zone, e, now, ttl)
 	return e
 }
@@ -247,34 +365,34 @@ func (r *Resolver) delegation(ctx context.Context, b *budget, cur keyEntry, name
 		return indeterminate(name, dns.TypeDS, lr.err), 0
 	}
 	if lr.negative {
-		delegation, maxTTL, err := r.checkNegative(cur, name, dns.TypeDS, lr.rcode, lr.ns, b)
+		delegation, maxTTL, grace, err := r.checkNegative(cur, name, dns.TypeDS, lr.rcode, lr.ns, b)
 		ttl := min(minTTL(lr.ns), maxTTL)
 		sec := dnssec.StatusOf(err)
 		if !cached && (sec == dnssec.Secure || sec == dnssec.Insecure) {
-			r.putMsg(name, dns.TypeDS, lr.rcode, nil, lr.ns, sec, err, ttl)
+			r.putMsg(name, dns.TypeDS, lr.rcode, nil, lr.ns, sec, err, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
 		}
 		switch {
 		case err != nil:
 			return entryFor(err), ttl
 		case lr.rcode == dns.RcodeNameError:
-			return keyEntry{kind: keyNoName}, ttl
+			return keyEntry{kind: keyNoName, graceUntil: grace}, ttl
 		case delegation:
-			return keyEntry{kind: keyInsecure}, ttl
+			return keyEntry{kind: keyInsecure, graceUntil: grace}, ttl
 		}
-		return keyEntry{kind: keyNoCut}, ttl
+		return keyEntry{kind: keyNoCut, graceUntil: grace}, ttl
 	}
 	dsRRs, sigs := splitSet(lr.answer, name, dns.TypeDS)
 	if len(dsRRs) == 0 {
 		// A CNAME: no zone cut can be here.
 		return keyEntry{kind: keyNoCut}, minTTL(lr.answer)
 	}
-	sig, err := dnssec.VerifyRRset(dsRRs, sigs, cur.keys, now, b.val)
+	_, sigMax, grace, err := r.verifyRRset(b, dsRRs, sigs, cur.keys, now)
 	if err != nil {
 		return entryFor(err), BogusTTL
 	}
-	ttl := min(minTTL(dsRRs), time.Duration(dnssec.MaxTTL(sig, now))*time.Second)
+	ttl := min(minTTL(dsRRs), sigMax)
 	if !cached {
-		r.putMsg(name, dns.TypeDS, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, ttl)
+		r.putMsg(name, dns.TypeDS, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
 	}
 	var ds []*dns.DS
 	for _, rr := range dsRRs {
@@ -285,15 +403,16 @@ func (r *Resolver) delegation(ctx context.Context, b *budget, cur keyEntry, name
 		return indeterminate(name, dns.TypeDNSKEY, klr.err), 0
 	}
 	keys, ksigs := splitSet(klr.answer, name, dns.TypeDNSKEY)
-	zk, err := dnssec.VerifyDNSKEYs(name, keys, ksigs, ds, nil, now, b.val)
+	zk, kttl, kgrace, err := r.verifyDNSKEYs(b, name, keys, ksigs, ds, nil, now)
 	if err != nil {
 		return entryFor(err), ttl
 	}
-	ttl = min(ttl, minTTL(keys), sigTTL(ksigs, now))
+	ttl = min(ttl, kttl)
+	grace = earlierGrace(grace, kgrace)
 	if !kcached {
-		r.putMsg(name, dns.TypeDNSKEY, dns.RcodeSuccess, klr.answer, nil, dnssec.Secure, nil, ttl)
+		r.putMsg(name, dns.TypeDNSKEY, dns.RcodeSuccess, klr.answer, nil, dnssec.Secure, nil, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
 	}
-	return keyEntry{kind: keySecure, zone: name, keys: zk}, ttl
+	return keyEntry{kind: keySecure, zone: name, keys: zk, graceUntil: grace}, ttl
 }
 
 // fetch gets (name, qtype) for the chain of trust: from the cache, or from
@@ -331,8 +450,9 @@ func splitSet(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
 // entry z: its SOA and NSEC/NSEC3 RRsets signed by z's keys, and the proof
 // that qname (NXDOMAIN) or its type qtype (NODATA) does not exist. For a DS
 // question, delegation tells an unsigned zone cut. maxTTL is the shortest
-// remaining validity of the signatures.
-func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode int, ns []dns.RR, b *budget) (delegation bool, maxTTL time.Duration, err error) {
+// remaining validity of the signatures, and grace, if not zero, the end of
+// the grace a signature was accepted under.
+func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode int, ns []dns.RR, b *budget) (delegation bool, maxTTL time.Duration, grace int64, err error) {
 	now := r.cfg.Now()
 	maxTTL = DefaultMaxTTL
 	var proof []dns.RR
@@ -349,14 +469,15 @@ func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode i
 		default:
 			continue
 		}
-		sig, err := dnssec.VerifyRRset(s.rrs, s.sigs, z.keys, now, b.val)
+		_, sigMax, g, err := r.verifyRRset(b, s.rrs, s.sigs, z.keys, now)
 		if err != nil {
-			return false, 0, err
+			return false, 0, 0, err
 		}
-		maxTTL = min(maxTTL, time.Duration(dnssec.MaxTTL(sig, now))*time.Second)
+		maxTTL = min(maxTTL, sigMax)
+		grace = earlierGrace(grace, g)
 	}
 	if !soaSeen {
-		return false, 0, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
+		return false, 0, 0, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
 			Detail: fmt.Sprintf("negative answer for %s without the SOA of %s", qname, z.zone)}
 	}
 	if rcode == dns.RcodeNameError {
@@ -364,7 +485,7 @@ func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode i
 	} else {
 		delegation, err = dnssec.ProveNoData(z.zone, qname, qtype, proof, b.val)
 	}
-	return delegation, maxTTL, err
+	return delegation, maxTTL, grace, err
 }
 
 // validate judges what resolveStore got for (name, qtype): every RRset of
@@ -388,6 +509,13 @@ func (r *Resolver) validate(ctx context.Context, b *budget, name string, qtype u
 		}
 	}
 	r.stats.countVerdict(lr.sec, lr.why)
+	if lr.grace && (lr.sec == dnssec.Bogus || lr.sec == dnssec.Indeterminate) {
+		lr.grace = false // refused all the same: no answer rests on the grace
+	}
+	if lr.grace {
+		r.stats.GraceAccepted.Add(1)
+		r.log.Debug("expired signature accepted under the island-mode grace", "qname", name, "qtype", dns.Type(qtype))
+	}
 	if b.val.Exceeded != "" && !b.valLimitCounted {
 		b.valLimitCounted = true
 		r.stats.countValidationLimit(b.val.Exceeded)
@@ -423,6 +551,7 @@ func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult,
 			return
 		}
 		s.sec, s.why = ke.status()
+		s.maxTTL = restOnGrace(lr, s.maxTTL, ke.graceUntil, r.cfg.Now())
 		return
 	}
 	signer := ""
@@ -440,6 +569,7 @@ func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult,
 	ke := r.chainTo(ctx, b, signer)
 	if ke.kind != keySecure {
 		s.sec, s.why = ke.status()
+		s.maxTTL = restOnGrace(lr, s.maxTTL, ke.graceUntil, r.cfg.Now())
 		return
 	}
 	if ke.zone != signer {
@@ -448,22 +578,25 @@ func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult,
 		return
 	}
 	now := r.cfg.Now()
-	sig, err := dnssec.VerifyRRset(s.rrs, s.sigs, ke.keys, now, b.val)
+	sig, sigMax, grace, err := r.verifyRRset(b, s.rrs, s.sigs, ke.keys, now)
 	if err != nil {
 		s.sec, s.why = dnssec.StatusOf(err), err
 		return
 	}
-	s.maxTTL = time.Duration(dnssec.MaxTTL(sig, now)) * time.Second
+	s.maxTTL = sigMax
+	grace = earlierGrace(grace, ke.graceUntil)
 	if w := dnssec.WildcardOf(s.owner, sig); w != "" {
 		var data, records []dns.RR
 		for _, p := range collectSets(lr.msg.Ns, signer) {
 			if p.rrtype != dns.TypeNSEC && p.rrtype != dns.TypeNSEC3 {
 				continue
 			}
-			if _, err := dnssec.VerifyRRset(p.rrs, p.sigs, ke.keys, now, b.val); err != nil {
+			_, _, g, err := r.verifyRRset(b, p.rrs, p.sigs, ke.keys, now)
+			if err != nil {
 				s.sec, s.why = dnssec.StatusOf(err), err
 				return
 			}
+			grace = earlierGrace(grace, g)
 			data = append(data, p.rrs...)
 			records = append(records, p.records()...)
 		}
@@ -474,6 +607,18 @@ func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult,
 		s.proof = records
 	}
 	s.sec, s.why = dnssec.Secure, nil
+	s.maxTTL = restOnGrace(lr, s.maxTTL, grace, now)
+}
+
+// restOnGrace notes in lr that its data rests on a grace running out at
+// until (0: no grace) and returns the cache TTL cap maxTTL (0: none)
+// bounded accordingly (graceCap).
+func restOnGrace(lr *lookupResult, maxTTL time.Duration, until int64, now time.Time) time.Duration {
+	if until == 0 {
+		return maxTTL
+	}
+	lr.grace = true
+	return graceCap(maxTTL, until, now)
 }
 
 // dnameFor returns the DNAME RRset among sets that synthesized the CNAME
@@ -521,7 +666,7 @@ func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string,
 				Detail: fmt.Sprintf("negative answer for %s without a SOA", name)}, 0
 		}
 		s, why := ke.status()
-		return s, why, 0
+		return s, why, restOnGrace(lr, 0, ke.graceUntil, r.cfg.Now())
 	}
 	zone := cacheName(soa.Header().Name)
 	for _, rr := range lr.ns {
@@ -532,7 +677,7 @@ func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string,
 	ke := r.chainTo(ctx, b, zone)
 	if ke.kind != keySecure {
 		s, why := ke.status()
-		return s, why, 0
+		return s, why, restOnGrace(lr, 0, ke.graceUntil, r.cfg.Now())
 	}
 	if !signed {
 		return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrRRSIGsMissing,
@@ -542,11 +687,11 @@ func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string,
 		return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrDNSKEYMissing,
 			Detail: fmt.Sprintf("negative answer for %s: %s is no secure zone (the chain ends at %s)", name, zone, ke.zone)}, 0
 	}
-	_, maxTTL, err := r.checkNegative(ke, name, qtype, lr.rcode, lr.ns, b)
+	_, maxTTL, grace, err := r.checkNegative(ke, name, qtype, lr.rcode, lr.ns, b)
 	if err != nil {
 		return dnssec.StatusOf(err), err, 0
 	}
-	return dnssec.Secure, nil, maxTTL
+	return dnssec.Secure, nil, restOnGrace(lr, maxTTL, earlierGrace(grace, ke.graceUntil), r.cfg.Now())
 }
 
 // minTTL is the smallest TTL of rrs (a SOA counting at most its MINIMUM,
