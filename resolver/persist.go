@@ -1,0 +1,467 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+)
+
+// Persistence of the cache and of the infrastructure table, so that a
+// resolver restarted during an outage still answers what it knew: Export
+// and ExportInfra give what is held as plain values, Import and ImportInfra
+// put it back. The file format is internal/cachedb's; this side only
+// guarantees that whatever is imported is an entry Put or PutRRset could
+// have stored.
+
+// RecordKind says what a CacheRecord holds.
+type RecordKind uint8
+
+// The kinds of cache record, one for each kind of entry.
+const (
+	RecordMessage  RecordKind = iota // the answer to (Name, Qtype): an answer, NODATA, or NXDOMAIN after a CNAME chain
+	RecordNXDomain                   // NXDOMAIN at Name, for every type (Qtype is 0)
+	RecordRRset                      // an RRset of (Name, Qtype), with its RRSIGs, at Rank
+)
+
+var recordKindNames = [...]string{"message", "nxdomain", "rrset"}
+
+func (k RecordKind) String() string {
+	if int(k) < len(recordKindNames) {
+		return recordKindNames[k]
+	}
+	return fmt.Sprintf("RecordKind(%d)", uint8(k))
+}
+
+// CacheRecord is one cache entry in a form that can be written out. Its
+// expiry is absolute, so an entry read back later has aged meanwhile, and
+// comes back stale (served only by serve-stale) once it has expired.
+type CacheRecord struct {
+	Kind    RecordKind
+	Name    string // owner name, lower-cased and fully qualified
+	Qtype   uint16 // 0 for RecordNXDomain
+	Expire  time.Time
+	Rcode   int     // NOERROR or NXDOMAIN; NOERROR for an RRset
+	MsgKind MsgKind // message entries
+	Rank    Rank    // RRset entries
+	Sec     dnssec.SecStatus
+
+	// Why is the text of the reason the entry is not Secure (empty: none).
+	// The reason is an error, which cannot be written out as such; it comes
+	// back as an error with the same text that still matches, with
+	// errors.Is, the sentinels named in WhyIs, so dnssec.EDE gives the
+	// same Extended DNS Error after a reload; and, when WhyStatus is not
+	// Unchecked, as a *dnssec.ValidationError of that status, so
+	// dnssec.StatusOf still works. Only the sentinels of the dnssec and
+	// resolver packages (and context's) are kept: see WhySentinels.
+	Why       string
+	WhyStatus dnssec.SecStatus
+	WhyIs     []string
+
+	// Msg holds the records, packed as a DNS message (compressed, no
+	// question) whose answer, authority and additional sections are the
+	// entry's: the section counts are the message's. An RRset is all in
+	// the answer section.
+	Msg []byte
+}
+
+// Limits on what Import accepts.
+const (
+	maxWhyLen   = 1024 // bytes of a reason's text
+	maxWhyIs    = 16   // sentinels named by one reason
+	maxRecordRR = 0xffff
+)
+
+// Why an imported record was not stored; ImportRecord returns them, wrapped.
+var (
+	ErrBadRecord        = errors.New("invalid cache record")
+	ErrRecordExpired    = errors.New("cache record past its stale window")
+	ErrRecordTooLarge   = errors.New("cache record larger than a cache shard")
+	ErrRecordSuperseded = errors.New("a fresher entry is cached")
+	ErrCacheDisabled    = errors.New("cache disabled")
+)
+
+// whySentinels are the errors a reason may wrap that matter to callers
+// (dnssec.EDE, the server's choice of Extended DNS Error), by the stable
+// name a record uses for them. Names may be added, never changed.
+var whySentinels = []struct {
+	name string
+	err  error
+}{
+	{"dnssec.bogus", dnssec.ErrBogus},
+	{"dnssec.signature_expired", dnssec.ErrSignatureExpired},
+	{"dnssec.signature_not_yet_valid", dnssec.ErrSignatureNotYetValid},
+	{"dnssec.dnskey_missing", dnssec.ErrDNSKEYMissing},
+	{"dnssec.rrsigs_missing", dnssec.ErrRRSIGsMissing},
+	{"dnssec.nsec_missing", dnssec.ErrNSECMissing},
+	{"dnssec.unsupported_algorithm", dnssec.ErrUnsupportedAlgorithm},
+	{"dnssec.unsupported_digest", dnssec.ErrUnsupportedDigest},
+	{"dnssec.nsec3_iterations", dnssec.ErrNSEC3Iterations},
+	{"dnssec.work_limit", dnssec.ErrWorkLimit},
+	{"dnssec.indeterminate", dnssec.ErrIndeterminate},
+	{"dnssec.bad_trust_anchor", dnssec.ErrBadTrustAnchor},
+	{"dnssec.opt_out", dnssec.ErrOptOut},
+	{"resolver.no_reachable_authority", ErrNoReachableAuthority},
+	{"resolver.limit", ErrLimit},
+	{"resolver.lame", ErrLame},
+	{"resolver.cname_chain", ErrCNAMEChain},
+	{"resolver.mismatch", ErrMismatch},
+	{"context.deadline_exceeded", context.DeadlineExceeded},
+	{"context.canceled", context.Canceled},
+}
+
+// WhySentinels returns the names CacheRecord.WhyIs may hold.
+func WhySentinels() []string {
+	out := make([]string, len(whySentinels))
+	for i, s := range whySentinels {
+		out[i] = s.name
+	}
+	return out
+}
+
+// restoredError is a reason read back from a record: the original text, and
+// the sentinels the original wrapped.
+type restoredError struct {
+	text string
+	is   []error
+}
+
+func (e *restoredError) Error() string   { return e.text }
+func (e *restoredError) Unwrap() []error { return e.is }
+
+// Now returns the time on the cache's clock (CacheConfig.Now).
+func (c *Cache) Now() time.Time { return c.now() }
+
+// Capacity returns the most bytes the cache holds: CacheConfig.MaxBytes,
+// rounded down to a multiple of the shard count.
+func (c *Cache) Capacity() int64 { return c.budget * cacheShards }
+
+// Export calls fn for each entry that can still be served (fresh, or
+// expired within the stale window), shard by shard, each shard from its
+// least to its most recently used entry, so that importing the records in
+// the same order gives each shard the same order of eviction. It stops at
+// the first error from fn and returns it.
+//
+// A shard is locked only while its entries are listed, never while fn
+// runs, so fn may be slow (write a file) without holding up lookups; an
+// entry changed meanwhile is exported as it was when listed.
+func (c *Cache) Export(fn func(CacheRecord) error) error {
+	now := c.now().UnixNano()
+	var list []*cacheEntry
+	for i := range c.shards {
+		sh := &c.shards[i]
+		list = list[:0]
+		sh.mu.Lock()
+		for e := sh.lru.prev; e != &sh.lru; e = e.prev {
+			if now < e.expire+c.staleWindow {
+				list = append(list, e)
+			}
+		}
+		sh.mu.Unlock()
+		// The fields read below are never modified once an entry is stored.
+		for _, e := range list {
+			rec, err := e.record()
+			if err != nil {
+				continue // cannot happen: the records were unpacked or built by the dns package
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		clear(list)
+	}
+	return nil
+}
+
+// record returns e as a CacheRecord.
+func (e *cacheEntry) record() (CacheRecord, error) {
+	rec := CacheRecord{
+		Name:    e.key.name,
+		Qtype:   e.key.qtype,
+		Expire:  time.Unix(0, e.expire),
+		Rcode:   int(e.rcode),
+		MsgKind: e.mkind,
+		Rank:    e.rank,
+		Sec:     e.sec,
+	}
+	switch e.key.kind {
+	case kindNX:
+		rec.Kind = RecordNXDomain
+	case kindRRset:
+		rec.Kind = RecordRRset
+	default:
+		rec.Kind = RecordMessage
+	}
+	if e.why != nil {
+		rec.Why = e.why.Error()
+		if len(rec.Why) > maxWhyLen {
+			rec.Why = rec.Why[:maxWhyLen]
+		}
+		var ve *dnssec.ValidationError
+		if errors.As(e.why, &ve) {
+			rec.WhyStatus = ve.Status
+		}
+		for _, s := range whySentinels {
+			if errors.Is(e.why, s.err) {
+				rec.WhyIs = append(rec.WhyIs, s.name)
+			}
+		}
+	}
+	// Packing a message writes its records' wire form into the buffer
+	// only; dns.PackRR would also set each record's Rdlength, a write to
+	// records other goroutines may be copying.
+	answer, ns, extra := e.sections()
+	m := &dns.Msg{Compress: len(e.rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
+	b, err := m.Pack()
+	if err != nil {
+		return CacheRecord{}, fmt.Errorf("packing %s/%s: %w", e.key.name, dns.Type(e.key.qtype), err)
+	}
+	rec.Msg = b
+	return rec, nil
+}
+
+// Import stores rec as it was when exported, with its absolute expiry, and
+// reports whether it was stored. ImportRecord says why not.
+func (c *Cache) Import(rec CacheRecord) bool {
+	return c.ImportRecord(rec) == nil
+}
+
+// ImportRecord is Import returning why a record was not stored: an error
+// wrapping ErrBadRecord when the record is not an entry Put or PutRRset
+// could have made (a damaged or forged file), ErrRecordExpired when its
+// stale window has passed, ErrRecordTooLarge when it exceeds a shard's
+// share of MaxBytes, ErrRecordSuperseded when the cache holds an entry for
+// the same key expiring no earlier (or, for an RRset, a fresh one of
+// higher rank), or ErrCacheDisabled.
+//
+// The expiry is lowered, if need be, to what the configuration allows from
+// now: MaxTTL, MaxNegativeTTL for negative entries, BogusTTL for Bogus and
+// Indeterminate ones, so neither a changed configuration nor a forged file
+// can keep an entry longer than a fresh answer would be kept.
+func (c *Cache) ImportRecord(rec CacheRecord) error {
+	if c.budget <= 0 {
+		return ErrCacheDisabled
+	}
+	if int64(len(rec.Msg)) > c.budget {
+		return ErrRecordTooLarge // the wire form is smaller than the entry
+	}
+	e, err := c.entryFrom(rec)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s/%s: %w", ErrBadRecord, rec.Kind, rec.Name, dns.Type(rec.Qtype), err)
+	}
+	now := c.now().UnixNano()
+	if now >= e.expire+c.staleWindow {
+		return ErrRecordExpired
+	}
+	life := c.maxTTL
+	if e.key.kind != kindRRset && e.mkind != MsgAnswer {
+		life = min(life, c.maxNeg)
+	}
+	if e.sec == dnssec.Bogus || e.sec == dnssec.Indeterminate {
+		life = min(life, BogusTTL)
+	}
+	e.expire = min(e.expire, now+int64(life))
+	e.size = entrySize(e.key.name, e.rrs)
+	if e.size > c.budget {
+		return ErrRecordTooLarge
+	}
+
+	sh := c.shardFor(e.key.name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.m[e.key]; ok {
+		if old.expire >= e.expire || (e.key.kind == kindRRset && now < old.expire && old.rank > e.rank) {
+			return ErrRecordSuperseded
+		}
+	}
+	if e.key.kind == kindMsg {
+		// An NXDOMAIN for the name expiring later is newer news.
+		if nx, ok := sh.m[cacheKey{name: e.key.name, kind: kindNX}]; ok && nx.expire >= e.expire {
+			return ErrRecordSuperseded
+		}
+	}
+	c.insert(sh, e, now)
+	return nil
+}
+
+// entryFrom checks rec and builds the entry it describes; the expiry is
+// rec's, unclamped.
+func (c *Cache) entryFrom(rec CacheRecord) (*cacheEntry, error) {
+	if len(rec.Name) > 255 || !dnsName(rec.Name) || cacheName(rec.Name) != rec.Name {
+		return nil, errors.New("owner name not in canonical form")
+	}
+	if rec.Expire.IsZero() || rec.Expire.Unix() <= 0 || rec.Expire.Year() > 2200 {
+		return nil, errors.New("expiry out of range")
+	}
+	if rec.Sec > dnssec.Indeterminate || rec.WhyStatus > dnssec.Indeterminate {
+		return nil, errors.New("unknown DNSSEC status")
+	}
+	why, err := restoreWhy(rec)
+	if err != nil {
+		return nil, err
+	}
+	var m dns.Msg
+	if err := m.Unpack(rec.Msg); err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
+	if len(m.Question) != 0 || len(m.Answer)+len(m.Ns)+len(m.Extra) > maxRecordRR {
+		return nil, errors.New("records: bad section counts")
+	}
+	rrs := make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra))
+	rrs = append(append(append(rrs, m.Answer...), m.Ns...), m.Extra...)
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Class != dns.ClassINET || !cacheableType(h.Rrtype) {
+			return nil, fmt.Errorf("record of class %d type %s", h.Class, dns.Type(h.Rrtype))
+		}
+		if h.Rdlength == 0 {
+			return nil, fmt.Errorf("record %s/%s without data", h.Name, dns.Type(h.Rrtype))
+		}
+		if cacheName(h.Name) != h.Name {
+			return nil, fmt.Errorf("owner %q not in canonical form", h.Name)
+		}
+	}
+	e := &cacheEntry{
+		expire: rec.Expire.UnixNano(),
+		rrs:    rrs,
+		nAns:   uint16(len(m.Answer)),
+		nNs:    uint16(len(m.Ns)),
+		rcode:  uint16(rec.Rcode),
+		mkind:  rec.MsgKind,
+		rank:   rec.Rank,
+		sec:    rec.Sec,
+		why:    why,
+	}
+	answer, ns, _ := e.sections()
+
+	switch rec.Kind {
+	case RecordRRset:
+		e.key = cacheKey{name: rec.Name, qtype: rec.Qtype, kind: kindRRset}
+		if rec.Rank > RankValidated || rec.Rcode != dns.RcodeSuccess || rec.MsgKind != MsgAnswer {
+			return nil, errors.New("rrset: bad rank, rcode or message kind")
+		}
+		if !cacheableType(rec.Qtype) || rec.Qtype == dns.TypeRRSIG {
+			return nil, errors.New("rrset: bad type")
+		}
+		if len(answer) == 0 || len(answer) != len(rrs) {
+			return nil, errors.New("rrset: records outside the answer section")
+		}
+		data := false
+		for _, rr := range rrs {
+			t := rr.Header().Rrtype
+			if sig, ok := rr.(*dns.RRSIG); ok {
+				t = sig.TypeCovered
+			} else {
+				data = true
+			}
+			if rr.Header().Name != rec.Name || t != rec.Qtype {
+				return nil, fmt.Errorf("rrset: record %s/%s does not belong", rr.Header().Name, dns.Type(t))
+			}
+		}
+		if !data {
+			return nil, errors.New("rrset: signatures only")
+		}
+	case RecordNXDomain:
+		e.key = cacheKey{name: rec.Name, kind: kindNX}
+		if rec.Qtype != 0 || rec.Rcode != dns.RcodeNameError || rec.MsgKind != MsgNXDomain || rec.Rank != RankNone {
+			return nil, errors.New("nxdomain: bad type, rcode, kind or rank")
+		}
+		if len(answer) != 0 || !hasZoneSOA(rec.Name, ns) {
+			return nil, errors.New("nxdomain: no SOA for the name")
+		}
+	case RecordMessage:
+		e.key = cacheKey{name: rec.Name, qtype: rec.Qtype, kind: kindMsg}
+		if !cacheableType(rec.Qtype) || rec.Rank != RankNone {
+			return nil, errors.New("message: bad type or rank")
+		}
+		if rec.MsgKind == MsgNXDomain && len(answer) == 0 {
+			return nil, errors.New("message: NXDOMAIN for the name itself belongs in an nxdomain record")
+		}
+		if rec.Rcode != dns.RcodeSuccess && rec.Rcode != dns.RcodeNameError {
+			return nil, errors.New("message: bad rcode")
+		}
+		kind, _, ok := classifyResponse(rec.Name, rec.Qtype, rec.Rcode, answer, ns)
+		if !ok || kind != rec.MsgKind {
+			return nil, fmt.Errorf("message: records make a %s, not a %s", kind, rec.MsgKind)
+		}
+	default:
+		return nil, fmt.Errorf("unknown kind %d", rec.Kind)
+	}
+	return e, nil
+}
+
+// restoreWhy rebuilds the reason of rec (nil when it has none); err says
+// what is wrong with the record's reason fields.
+func restoreWhy(rec CacheRecord) (why, err error) {
+	if rec.Why == "" {
+		if rec.WhyStatus != dnssec.Unchecked || len(rec.WhyIs) != 0 {
+			return nil, errors.New("reason without text")
+		}
+		return nil, nil
+	}
+	if len(rec.Why) > maxWhyLen || len(rec.WhyIs) > maxWhyIs {
+		return nil, errors.New("reason too long")
+	}
+	re := &restoredError{text: rec.Why}
+	for _, name := range rec.WhyIs {
+		for _, s := range whySentinels {
+			if s.name == name {
+				re.is = append(re.is, s.err)
+				break
+			}
+		}
+		// A name this version does not know is left out: the text stays.
+	}
+	if rec.WhyStatus == dnssec.Unchecked {
+		return re, nil
+	}
+	return &dnssec.ValidationError{Status: rec.WhyStatus, Reason: re}, nil
+}
+
+// dnsName reports whether s is a domain name the dns package can pack.
+func dnsName(s string) bool {
+	var buf [256]byte
+	_, err := dns.PackDomainName(s, buf[:], 0, nil, false)
+	return err == nil
+}
+
+// ExportInfra returns a copy of the infrastructure table: the smoothed RTT
+// of each upstream server known (failed servers with their backoff).
+func (r *Resolver) ExportInfra() map[netip.AddrPort]time.Duration {
+	r.infra.mu.Lock()
+	defer r.infra.mu.Unlock()
+	out := make(map[netip.AddrPort]time.Duration, len(r.infra.srtt))
+	for s, rtt := range r.infra.srtt {
+		out[s] = rtt
+	}
+	return out
+}
+
+// ImportInfra adds the servers of m to the infrastructure table and returns
+// how many it added. Servers already known keep what was measured since
+// start; invalid addresses and RTTs outside (0, maxBackoff] are skipped, and
+// no more are added once the table holds maxInfra servers.
+func (r *Resolver) ImportInfra(m map[netip.AddrPort]time.Duration) int {
+	r.infra.mu.Lock()
+	defer r.infra.mu.Unlock()
+	n := 0
+	for s, rtt := range m {
+		if len(r.infra.srtt) >= maxInfra {
+			break
+		}
+		if !s.IsValid() || s.Port() == 0 || rtt <= 0 || rtt > maxBackoff {
+			continue
+		}
+		if _, ok := r.infra.srtt[s]; ok {
+			continue
+		}
+		r.infra.srtt[s] = rtt
+		n++
+	}
+	return n
+}
