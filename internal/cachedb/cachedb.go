@@ -1,0 +1,417 @@
+// Package cachedb keeps the resolver's cache in a bbolt file across
+// restarts, so that a resolver started during an outage still answers what
+// it knew: the message and RRset entries (name servers, glue, DNSKEY and DS
+// included), with their DNSSEC status, and the servers' round-trip times.
+//
+// Entries keep their absolute expiry: one that expired while the server was
+// down comes back stale, served only by serve-stale (the cache's
+// StaleWindow), and one past its stale window is dropped.
+//
+// Save writes a new file beside the old one and renames it over it, so a
+// crash during a save leaves the previous file whole. Load is meant for
+// start: a missing file is an empty cache, and a damaged one is an error
+// the caller logs before starting with an empty cache. Run saves
+// periodically and once more at shutdown.
+package cachedb
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sovdns/sovdns/resolver"
+)
+
+// lockTimeout bounds the wait for a file another process holds.
+const lockTimeout = time.Second
+
+// commitBytes is how much record data one write transaction takes before it
+// is committed and another begun, bounding the memory a save holds.
+const commitBytes = 16 << 20
+
+// maxServers bounds the servers read from a file (the resolver keeps at
+// most as many).
+const maxServers = 1 << 16
+
+// tempPattern names the temporary files of a save, beside the file.
+func tempPattern(path string) string { return filepath.Base(path) + ".tmp-*" }
+
+// Stats says what a Save or a Load did.
+type Stats struct {
+	Entries int // cache records written (Save) or imported (Load)
+	Stale   int // Load: imported entries already expired, served only stale
+	// Dropped (Load) counts sound records not imported: past their stale
+	// window, superseded by a fresher entry, too large for a shard, or
+	// beyond what the cache can hold.
+	Dropped int
+	Bad     int       // Load: damaged records skipped
+	Servers int       // infrastructure entries written or imported
+	Bytes   int64     // Save: the file's size
+	SavedAt time.Time // when the file was written, on the cache's clock
+}
+
+// Save writes the entries of c that can still be served and, if r is not
+// nil, r's infrastructure table to the file at path, replacing it.
+//
+// The file is first written under a temporary name in the same directory,
+// sealed with a checksum (see seal.go), synced, then renamed over path, and
+// the directory synced: a crash at any point leaves either the old file or
+// the new one. The file holds what the cache holds, so its size follows the
+// cache's MaxBytes.
+func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tempPattern(path))
+	if err != nil {
+		return Stats{}, fmt.Errorf("save resolver cache: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+
+	var size int64
+	st, size, err = write(tmp, c, r)
+	if err == nil {
+		// bbolt grows its file ahead of its pages; the pages past the
+		// last one in use are never read.
+		err = os.Truncate(tmp, size)
+	}
+	if err == nil {
+		err = seal(tmp)
+	}
+	if err != nil {
+		return Stats{}, fmt.Errorf("save resolver cache to %s: %w", tmp, err)
+	}
+	if info, err := os.Stat(tmp); err == nil {
+		st.Bytes = info.Size()
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return Stats{}, fmt.Errorf("save resolver cache: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return Stats{}, fmt.Errorf("save resolver cache: %w", err)
+	}
+	return st, nil
+}
+
+// write fills the new file at path, and returns the size of the pages in
+// use.
+func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size int64, err error) {
+	// The file is synced once, when sealed: until the rename nobody reads it.
+	// The records take less room than the cache's estimate of its size, so
+	// a map of that size spares the remaps (each of which copies every
+	// record written so far) as the file grows; it is address space only.
+	mmap := min(max(c.Stats().Bytes+1<<20, 1<<20), 1<<30)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: true, NoFreelistSync: true,
+		InitialMmapSize: int(mmap)})
+	if err != nil {
+		return Stats{}, 0, err
+	}
+	defer func() {
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+
+	w := &batchWriter{db: db}
+	if err := w.begin(); err != nil {
+		return Stats{}, 0, err
+	}
+	defer w.rollback()
+	var seq uint64
+	err = c.Export(func(rec resolver.CacheRecord) error {
+		v, err := appendRecord(nil, rec)
+		if err != nil {
+			return nil // nothing the cache holds is this large; skip it
+		}
+		seq++
+		// bbolt keeps the key and value until the commit: both are fresh.
+		return w.put(binary.BigEndian.AppendUint64(nil, seq), v)
+	})
+	if err != nil {
+		return Stats{}, 0, err
+	}
+	st.Entries = int(seq)
+
+	infra := w.tx.Bucket(bucketInfra)
+	if r != nil {
+		for s, rtt := range r.ExportInfra() {
+			k, err := s.MarshalBinary()
+			if err != nil {
+				continue
+			}
+			if err := infra.Put(k, binary.BigEndian.AppendUint64(nil, uint64(rtt))); err != nil {
+				return Stats{}, 0, err
+			}
+			st.Servers++
+		}
+	}
+	st.SavedAt = c.Now()
+	meta := w.tx.Bucket(bucketMeta)
+	for _, kv := range []struct {
+		k []byte
+		v []byte
+	}{
+		{keyVersion, binary.BigEndian.AppendUint32(nil, FormatVersion)},
+		{keySavedAt, binary.BigEndian.AppendUint64(nil, uint64(st.SavedAt.UnixNano()))},
+		{keyEntries, binary.BigEndian.AppendUint64(nil, uint64(st.Entries))},
+		{keyServers, binary.BigEndian.AppendUint64(nil, uint64(st.Servers))},
+	} {
+		if err := meta.Put(kv.k, kv.v); err != nil {
+			return Stats{}, 0, err
+		}
+	}
+	if err := w.commit(); err != nil {
+		return Stats{}, 0, err
+	}
+	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return Stats{}, 0, err
+	}
+	return st, size, nil
+}
+
+// batchWriter puts records into the cache bucket, committing every
+// commitBytes so that a large cache is not held twice in memory.
+type batchWriter struct {
+	db    *bolt.DB
+	tx    *bolt.Tx
+	b     *bolt.Bucket
+	bytes int
+}
+
+func (w *batchWriter) begin() error {
+	tx, err := w.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	w.tx = tx
+	for _, name := range [][]byte{bucketMeta, bucketCache, bucketInfra} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	w.b = tx.Bucket(bucketCache)
+	w.b.FillPercent = 1 // keys only ever grow: pack the pages full
+	w.bytes = 0
+	return nil
+}
+
+func (w *batchWriter) put(k, v []byte) error {
+	if err := w.b.Put(k, v); err != nil {
+		return err
+	}
+	w.bytes += len(k) + len(v)
+	if w.bytes < commitBytes {
+		return nil
+	}
+	if err := w.commit(); err != nil {
+		return err
+	}
+	return w.begin()
+}
+
+func (w *batchWriter) commit() error {
+	tx := w.tx
+	w.tx = nil
+	return tx.Commit()
+}
+
+func (w *batchWriter) rollback() {
+	if w.tx != nil {
+		w.tx.Rollback()
+		w.tx = nil
+	}
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}
+
+// fileData is what Load read from a file, copied out of it.
+type fileData struct {
+	savedAt time.Time
+	records []resolver.CacheRecord
+	servers map[netip.AddrPort]time.Duration
+	dropped int // records not read: beyond the cache's capacity
+	bad     int // records that could not be decoded
+}
+
+// Load reads the file at path into c and, if r is not nil, r's
+// infrastructure table. A missing file is not an error: there is nothing to
+// load. Any error means nothing was loaded (the caller logs it and starts
+// with the cache as it was): a file of another format version
+// (ErrBadVersion), a damaged file (ErrCorrupt: its checksum or bbolt's
+// structure is wrong), one locked by another process for longer than a
+// second (ErrLocked), or one that cannot be read. Records the cache refuses
+// in a sound file (resolver.ErrBadRecord) are skipped and counted in
+// Stats.Bad.
+//
+// Records are imported in the order they were saved, so each shard keeps
+// its order of eviction; once their sizes add up to the cache's capacity,
+// the rest are counted as dropped and not read. Load also removes the
+// temporary files a save interrupted by a crash left beside path.
+func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
+	removeTemps(path)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return Stats{}, nil
+	}
+	if err := verify(path); err != nil {
+		return Stats{}, fmt.Errorf("resolver cache %s: %w", path, err)
+	}
+	data, err := read(path, c.Capacity())
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad}
+	now := c.Now()
+	for _, rec := range data.records {
+		switch err := c.ImportRecord(rec); {
+		case err == nil:
+			st.Entries++
+			if !rec.Expire.After(now) {
+				st.Stale++
+			}
+		case errors.Is(err, resolver.ErrBadRecord):
+			st.Bad++
+		default:
+			st.Dropped++
+		}
+	}
+	if r != nil {
+		st.Servers = r.ImportInfra(data.servers)
+	}
+	return st, nil
+}
+
+// read reads the file at path, taking at most capacity bytes of records.
+func read(path string, capacity int64) (data fileData, err error) {
+	// bbolt trusts the pages it reads: a damaged page can make it panic,
+	// or fault on a page past the end of a truncated file. Both become an
+	// error here, so a damaged file never stops a start.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			data, err = fileData{}, fmt.Errorf("resolver cache %s: %w: %v", path, ErrCorrupt, p)
+		}
+	}()
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return fileData{}, fmt.Errorf("resolver cache %s: %w", path, ErrLocked)
+		case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+			return fileData{}, fmt.Errorf("resolver cache: %w", err)
+		}
+		return fileData{}, fmt.Errorf("resolver cache %s: %w: %w", path, ErrCorrupt, err)
+	}
+	defer db.Close()
+	info, err := os.Stat(path)
+	if err != nil {
+		return fileData{}, fmt.Errorf("resolver cache: %w", err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("%w: truncated to %d bytes of %d", ErrCorrupt, info.Size(), tx.Size())
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: no %s bucket", ErrCorrupt, bucketMeta)
+		}
+		v := meta.Get(keyVersion)
+		if len(v) != 4 {
+			return fmt.Errorf("%w: no format version", ErrCorrupt)
+		}
+		if got := binary.BigEndian.Uint32(v); got != FormatVersion {
+			return fmt.Errorf("%w %d (this build reads %d)", ErrBadVersion, got, FormatVersion)
+		}
+		if v := meta.Get(keySavedAt); len(v) == 8 {
+			data.savedAt = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		}
+		cache, infra := tx.Bucket(bucketCache), tx.Bucket(bucketInfra)
+		if cache == nil || infra == nil {
+			return fmt.Errorf("%w: bucket missing", ErrCorrupt)
+		}
+
+		if v := meta.Get(keyEntries); len(v) == 8 {
+			// Each entry takes more than 128 bytes of the cache's capacity,
+			// which bounds the room a forged count could ask for.
+			n := min(binary.BigEndian.Uint64(v), uint64(capacity/128))
+			data.records = make([]resolver.CacheRecord, 0, int(n))
+		}
+		var total int64
+		cur := cache.Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			if total += int64(len(v)); total > capacity {
+				data.dropped++
+				continue
+			}
+			rec, err := decodeRecord(v)
+			if err != nil {
+				data.bad++
+				continue
+			}
+			data.records = append(data.records, rec)
+		}
+
+		data.servers = make(map[netip.AddrPort]time.Duration)
+		cur = infra.Cursor()
+		for k, v := cur.First(); k != nil && len(data.servers) < maxServers; k, v = cur.Next() {
+			var s netip.AddrPort
+			if len(v) != 8 || s.UnmarshalBinary(bytes.Clone(k)) != nil {
+				continue
+			}
+			data.servers[s] = time.Duration(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return fileData{}, fmt.Errorf("resolver cache %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// removeTemps removes the temporary files of saves that never finished.
+func removeTemps(path string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(tempPattern(path))))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+// globEscape escapes the pattern characters of a file name, but for the
+// final "*" of a temp pattern.
+func globEscape(pattern string) string {
+	name := strings.TrimSuffix(pattern, "*")
+	var b strings.Builder
+	for _, r := range name {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + "*"
+}

@@ -1,0 +1,119 @@
+package cachedb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/resolver"
+)
+
+// A cache record is encoded as, in order (integers big-endian):
+//
+//	kind       1 byte  resolver.RecordKind
+//	qtype      2 bytes
+//	expire     8 bytes Unix nanoseconds
+//	rcode      2 bytes
+//	msg kind   1 byte
+//	rank       1 byte
+//	sec        1 byte
+//	why status 1 byte
+//	name       1-byte length, then the bytes
+//	why        2-byte length, then the bytes
+//	why is     1-byte count, then each name as a 1-byte length and the bytes
+//	msg        the rest: the records, as a packed DNS message
+//
+// Decoding checks only the framing; resolver.Cache.Import checks the rest.
+
+const recordFixed = 1 + 2 + 8 + 2 + 1 + 1 + 1 + 1
+
+var errRecord = errors.New("bad record framing")
+
+// appendRecord appends the encoding of rec to b.
+func appendRecord(b []byte, rec resolver.CacheRecord) ([]byte, error) {
+	if len(rec.Name) > 0xff || len(rec.Why) > 0xffff || len(rec.WhyIs) > 0xff || rec.Rcode < 0 || rec.Rcode > 0xffff {
+		return b, fmt.Errorf("record %s: field too long", rec.Name)
+	}
+	b = append(b, byte(rec.Kind))
+	b = binary.BigEndian.AppendUint16(b, rec.Qtype)
+	b = binary.BigEndian.AppendUint64(b, uint64(rec.Expire.UnixNano()))
+	b = binary.BigEndian.AppendUint16(b, uint16(rec.Rcode))
+	b = append(b, byte(rec.MsgKind), byte(rec.Rank), byte(rec.Sec), byte(rec.WhyStatus))
+	b = append(b, byte(len(rec.Name)))
+	b = append(b, rec.Name...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(rec.Why)))
+	b = append(b, rec.Why...)
+	b = append(b, byte(len(rec.WhyIs)))
+	for _, s := range rec.WhyIs {
+		if len(s) > 0xff {
+			return b, fmt.Errorf("record %s: field too long", rec.Name)
+		}
+		b = append(b, byte(len(s)))
+		b = append(b, s...)
+	}
+	return append(b, rec.Msg...), nil
+}
+
+// decodeRecord decodes b. The record shares no memory with b, which may be
+// a bbolt page.
+func decodeRecord(b []byte) (resolver.CacheRecord, error) {
+	if len(b) < recordFixed {
+		return resolver.CacheRecord{}, errRecord
+	}
+	rec := resolver.CacheRecord{
+		Kind:      resolver.RecordKind(b[0]),
+		Qtype:     binary.BigEndian.Uint16(b[1:]),
+		Expire:    time.Unix(0, int64(binary.BigEndian.Uint64(b[3:]))),
+		Rcode:     int(binary.BigEndian.Uint16(b[11:])),
+		MsgKind:   resolver.MsgKind(b[13]),
+		Rank:      resolver.Rank(b[14]),
+		Sec:       dnssec.SecStatus(b[15]),
+		WhyStatus: dnssec.SecStatus(b[16]),
+	}
+	d := decoder{b: b[recordFixed:]}
+	rec.Name = string(d.bytes(int(d.uint8())))
+	rec.Why = string(d.bytes(int(d.uint16())))
+	if n := int(d.uint8()); n > 0 {
+		rec.WhyIs = make([]string, 0, min(n, 32))
+		for range n {
+			rec.WhyIs = append(rec.WhyIs, string(d.bytes(int(d.uint8()))))
+		}
+	}
+	if d.bad {
+		return resolver.CacheRecord{}, errRecord
+	}
+	rec.Msg = append([]byte(nil), d.b...)
+	return rec, nil
+}
+
+// decoder reads from b; a read past its end sets bad and yields zeros.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.bad || n > len(d.b) {
+		d.bad = true
+		return nil
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) uint8() uint8 {
+	if b := d.bytes(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *decoder) uint16() uint16 {
+	if b := d.bytes(2); b != nil {
+		return binary.BigEndian.Uint16(b)
+	}
+	return 0
+}
