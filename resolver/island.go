@@ -21,8 +21,9 @@ import (
 // answers, it enters island mode: stale answers are served at once for
 // foreign names, foreign servers are no longer queried, and the probes are
 // asked every ProbeInterval until one answers, which ends island mode, as
-// does any foreign answer. The probes are also asked once at start, so a
-// resolver restarted during an outage knows at once.
+// does any foreign answer. Nothing is sent before the first question:
+// a resolver restarted during an outage starts as an island when its saved
+// state says it was one (RestoreIsland), and probes from there.
 type IslandConfig struct {
 	Disabled      bool
 	Failures      int              // 0: 5
@@ -262,7 +263,6 @@ func (r *Resolver) runIsland(ctx context.Context) {
 			r.enterIsland(why)
 		}
 	}
-	check("no probe answered at start")
 	t := time.NewTicker(r.cfg.Island.ProbeInterval)
 	defer t.Stop()
 	for {
@@ -342,6 +342,15 @@ func (r *Resolver) Health() Health {
 		h.Servers = h.Servers[:maxHealthServers]
 	}
 	return h
+}
+
+// RestoreIsland starts the resolver in island mode, as it was when its
+// state was saved (a restart during an outage): stale answers at once, and
+// probes until the outside answers.
+func (r *Resolver) RestoreIsland() {
+	if !r.cfg.Island.Disabled {
+		r.enterIsland("it was an island when its cache was saved")
+	}
 }
 
 // Stats returns the resolver's counters.

@@ -59,6 +59,7 @@ type Stats struct {
 	Servers int       // infrastructure entries written or imported
 	Bytes   int64     // Save: the file's size
 	SavedAt time.Time // when the file was written, on the cache's clock
+	Island  bool      // the resolver was in island mode when the file was written
 }
 
 // Save writes the entries of c that can still be served and, if r is not
@@ -161,6 +162,10 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 		}
 	}
 	st.SavedAt = c.Now()
+	island := byte(0)
+	if r != nil && r.Island() {
+		island, st.Island = 1, true
+	}
 	meta := w.tx.Bucket(bucketMeta)
 	for _, kv := range []struct {
 		k []byte
@@ -170,6 +175,7 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 		{keySavedAt, binary.BigEndian.AppendUint64(nil, uint64(st.SavedAt.UnixNano()))},
 		{keyEntries, binary.BigEndian.AppendUint64(nil, uint64(st.Entries))},
 		{keyServers, binary.BigEndian.AppendUint64(nil, uint64(st.Servers))},
+		{keyIsland, []byte{island}},
 	} {
 		if err := meta.Put(kv.k, kv.v); err != nil {
 			return Stats{}, 0, err
@@ -257,6 +263,7 @@ type fileData struct {
 	servers map[netip.AddrPort]time.Duration
 	dropped int // records not read: beyond the cache's capacity
 	bad     int // records that could not be decoded
+	island  bool
 }
 
 // Load reads the file at path into c and, if r is not nil, r's
@@ -285,7 +292,7 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad}
+	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island}
 	now := c.Now()
 	for _, rec := range data.records {
 		switch err := c.ImportRecord(rec); {
@@ -350,6 +357,9 @@ func read(path string, capacity int64) (data fileData, err error) {
 		}
 		if v := meta.Get(keySavedAt); len(v) == 8 {
 			data.savedAt = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		}
+		if v := meta.Get(keyIsland); len(v) == 1 {
+			data.island = v[0] == 1
 		}
 		cache, infra := tx.Bucket(bucketCache), tx.Bucket(bucketInfra)
 		if cache == nil || infra == nil {

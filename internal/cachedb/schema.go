@@ -19,6 +19,7 @@ var (
 	keySavedAt = []byte("saved_at")
 	keyEntries = []byte("entries")
 	keyServers = []byte("servers")
+	keyIsland  = []byte("island") // 1: the resolver was in island mode when saved
 )
 
 // FormatVersion is the version of the file layout and record encoding this

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sovdns/sovdns/configs"
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/cachedb"
 	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
@@ -107,8 +108,13 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		return err
 	}
 	var recursor server.Recursor
+	var cacheMetrics *cachedb.Metrics
 	if rec != nil {
 		recursor = rec
+		if c.Resolver.Persist.Enabled {
+			cacheMetrics = cachedb.NewMetrics(reg)
+			loadCache(c, cache, rec, cacheMetrics, log)
+		}
 	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
@@ -184,6 +190,14 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		bg.Add(1)
 		go func() { defer bg.Done(); rec.Run(ctx) }()
 	}
+	if rec != nil && c.Resolver.Persist.Enabled {
+		// Saves every interval and once more as the server stops.
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			cachedb.Run(ctx, cachePath(c), c.Resolver.Persist.Interval, cache, rec, log, cacheMetrics)
+		}()
+	}
 	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, rl.Reload)))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
@@ -226,6 +240,34 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	log.Info("shutting down")
 	cancel()
 	return <-errc
+}
+
+// cachePath is the resolver cache's file.
+func cachePath(c config.Config) string { return filepath.Join(c.DataDir, "resolver-cache.db") }
+
+// loadCache fills the resolver cache from its file. A damaged file is set
+// aside and the node starts with an empty cache.
+func loadCache(c config.Config, cache *resolver.Cache, rec *resolver.Resolver, m *cachedb.Metrics, log *slog.Logger) {
+	path := cachePath(c)
+	st, err := cachedb.Load(path, cache, rec)
+	m.ObserveLoad(st, err)
+	if err != nil {
+		bad := path + ".bad"
+		damaged := errors.Is(err, cachedb.ErrCorrupt) || errors.Is(err, cachedb.ErrBadVersion)
+		if damaged && os.Rename(path, bad) == nil {
+			log.Warn("resolver cache file unusable: starting with an empty cache; the file is kept as "+bad, "file", path, "err", err)
+		} else {
+			log.Warn("resolver cache file unusable: starting with an empty cache", "file", path, "err", err)
+		}
+		return
+	}
+	if st.Island {
+		rec.RestoreIsland()
+	}
+	if st.Entries > 0 || st.Bad > 0 {
+		log.Info("resolver cache loaded", "file", path, "entries", st.Entries, "stale", st.Stale,
+			"dropped", st.Dropped, "bad", st.Bad, "servers", st.Servers, "saved_at", st.SavedAt)
+	}
 }
 
 // seedDemo imports the demo zone into a database that holds no zone yet.
