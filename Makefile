@@ -27,6 +27,8 @@ FUZZTIME ?= 20s
 fuzz-smoke:
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./zonestore -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzImportRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 
 # Go benchmarks, then dnsperf: the authoritative server beside NSD, the
 # resolver's warm cache beside Unbound.
