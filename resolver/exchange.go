@@ -35,8 +35,21 @@ func (NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrP
 	if d, ok := ctx.Deadline(); ok {
 		c.Timeout = time.Until(d)
 	}
-	r, rtt, err := c.ExchangeContext(ctx, m, server.String())
+	conn, err := c.DialContext(ctx, server.String())
 	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", server, err)
+	}
+	defer conn.Close()
+	// A cancelled context ends a read under way (the client only applies
+	// the context's deadline), so that a stopping server does not wait on
+	// dead upstreams.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r, rtt, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return nil, rtt, fmt.Errorf("%s: %w", server, err)
 	}
 	if err := matches(m, r); err != nil {
