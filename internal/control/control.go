@@ -58,6 +58,9 @@ type Node struct {
 	// says what changed.
 	Store  *zonestore.Store
 	Reload func() (string, error)
+	// Resolver is the recursive resolver, for sovdns status and audit
+	// deps; nil when the node does not resolve.
+	Resolver RecursiveResolver
 }
 
 // authorKey is the context key of a request's author.
@@ -316,6 +319,9 @@ func Handler(node Node) http.Handler {
 		}
 		writeJSON(w, map[string]string{"message": msg})
 	})
+
+	mux.HandleFunc("GET /v1/status", statusHandler(node))
+	mux.HandleFunc("GET /v1/audit/deps", auditDepsHandler(node))
 
 	cache := node.Cache
 	noCache := func(w http.ResponseWriter) bool {

@@ -1,0 +1,222 @@
+package control
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/sovdns/sovdns/internal/audit"
+	"github.com/sovdns/sovdns/resolver"
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// RecursiveResolver is what the control API uses of the node's recursive
+// resolver: its health for sovdns status and resolution for sovdns audit
+// deps. *resolver.Resolver is one.
+type RecursiveResolver interface {
+	audit.Resolver
+	Health() resolver.Health
+}
+
+var _ RecursiveResolver = (*resolver.Resolver)(nil)
+
+// recursiveResolver returns the node's resolver, or nil when it has none
+// (a nil *resolver.Resolver in the field counts as none).
+func recursiveResolver(node Node) RecursiveResolver {
+	if r, ok := node.Resolver.(*resolver.Resolver); ok && r == nil {
+		return nil
+	}
+	return node.Resolver
+}
+
+// Status is the state of a node, the answer of GET /v1/status. Its JSON
+// form is stable: fields are only ever added.
+type Status struct {
+	// Running: the status comes from the running server. Without one the
+	// CLI fills in the zones from the database, and Resolver is nil.
+	Running bool         `json:"server_running"`
+	Time    time.Time    `json:"time"`
+	Zones   []ZoneStatus `json:"zones"`
+	// Resolver is nil when the node does not resolve.
+	Resolver *ResolverStatus `json:"resolver"`
+}
+
+// The states of a zone.
+const (
+	ZoneCurrent = "current" // a primary, or a secondary copy within its expire time
+	ZoneExpired = "expired" // a secondary copy past its expire time
+	ZoneMissing = "missing" // a configured secondary of which no copy is stored yet
+	ZoneBroken  = "error"   // stored but cannot be loaded
+)
+
+// ZoneStatus is one zone held, as the store has it.
+type ZoneStatus struct {
+	Zone    string `json:"zone"`
+	Kind    string `json:"kind"` // primary, secondary or mirror (a secondary for the resolver only)
+	Source  string `json:"source,omitempty"`
+	Serial  uint32 `json:"serial"`
+	Records int    `json:"records"`
+	// Updated is when the stored zone last changed; Refreshed, for a
+	// secondary, when its copy was last found current.
+	Updated   time.Time `json:"updated,omitzero"`
+	Refreshed time.Time `json:"refreshed,omitzero"`
+	// SOAExpire is the SOA's expire timer in seconds. ExpiresAt, for a
+	// secondary, is the last refresh (else the last update) plus that time
+	// or the configured expire; zero when the copy never expires. Expired
+	// is computed from it, as the replication does: a server cut off from
+	// the outside (island mode, resilience.island.keep_copies) may keep
+	// serving an expired copy.
+	SOAExpire uint32    `json:"soa_expire"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Expired   bool      `json:"expired"`
+	State     string    `json:"state"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// SetExpire sets the copy's expire time to d after its last refresh,
+// overriding the SOA's; d < 0 is a copy that never expires.
+func (z *ZoneStatus) SetExpire(d time.Duration, now time.Time) {
+	if z.Kind == zonestore.KindPrimary || z.State == ZoneMissing || z.State == ZoneBroken {
+		return
+	}
+	z.ExpiresAt, z.Expired = time.Time{}, false
+	if d >= 0 {
+		base := z.Refreshed
+		if base.IsZero() {
+			base = z.Updated
+		}
+		z.ExpiresAt = base.Add(d)
+		z.Expired = !now.Before(z.ExpiresAt)
+	}
+	z.State = ZoneCurrent
+	if z.Expired {
+		z.State = ZoneExpired
+	}
+}
+
+// ResolverStatus is the state of the node's resolver.
+type ResolverStatus struct {
+	Cache     CacheStatus      `json:"cache"`
+	Island    IslandStatus     `json:"island"`
+	Upstreams []UpstreamStatus `json:"upstreams"`
+}
+
+// CacheStatus is the size and use of the resolver's cache.
+type CacheStatus struct {
+	Entries   int64  `json:"entries"`
+	Bytes     int64  `json:"bytes"`
+	Hits      uint64 `json:"hits"`
+	Misses    uint64 `json:"misses"`
+	StaleHits uint64 `json:"stale_hits"`
+}
+
+// IslandStatus is the resolver's view of the outside world.
+type IslandStatus struct {
+	Active          bool      `json:"active"`
+	Since           time.Time `json:"since,omitzero"`
+	SecondsTotal    float64   `json:"seconds_total"`
+	Transitions     uint64    `json:"transitions"`
+	LastProbe       time.Time `json:"last_probe,omitzero"`
+	LastProbeOK     bool      `json:"last_probe_ok"`
+	ForeignFailures int       `json:"foreign_failures"`
+}
+
+// UpstreamStatus is what the resolver knows of one upstream server.
+type UpstreamStatus struct {
+	Addr       string  `json:"addr"`
+	SRTTMillis float64 `json:"srtt_ms"`
+	Failing    bool    `json:"failing"`
+}
+
+// StoreStatus describes every zone of st at now. A zone that cannot be
+// loaded is listed with its error rather than failing the whole status.
+func StoreStatus(st *zonestore.Store, now time.Time) ([]ZoneStatus, error) {
+	names, err := st.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ZoneStatus, 0, len(names))
+	for _, name := range names {
+		zs, err := zoneStatus(st, name, now)
+		if errors.Is(err, zonestore.ErrNoZone) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			zs = ZoneStatus{Zone: name, Kind: zonestore.KindPrimary, State: ZoneBroken, Error: err.Error()}
+			if m, merr := st.Meta(name); merr == nil {
+				zs.Kind = m.Kind
+			}
+		}
+		out = append(out, zs)
+	}
+	return out, nil
+}
+
+func zoneStatus(st *zonestore.Store, name string, now time.Time) (ZoneStatus, error) {
+	z, err := st.Load(name)
+	if err != nil {
+		return ZoneStatus{}, err
+	}
+	info, err := st.Info(name)
+	if err != nil {
+		return ZoneStatus{}, err
+	}
+	m, err := st.Meta(name)
+	if err != nil {
+		return ZoneStatus{}, err
+	}
+	zs := ZoneStatus{Zone: z.Origin, Kind: m.Kind, Source: m.Source, Serial: z.Serial(), Records: z.Len(),
+		Updated: info.Updated, Refreshed: m.Refreshed, SOAExpire: z.SOA.Expire, State: ZoneCurrent}
+	if zs.Kind == zonestore.KindSecondary {
+		zs.SetExpire(time.Duration(z.SOA.Expire)*time.Second, now)
+	}
+	return zs, nil
+}
+
+// SortZones puts zones in canonical order of their origins.
+func SortZones(zs []ZoneStatus) {
+	slices.SortStableFunc(zs, func(a, b ZoneStatus) int { return zone.CanonicalCompare(a.Zone, b.Zone) })
+}
+
+// resolverStatus describes the node's resolver, or returns nil when it
+// has none.
+func resolverStatus(node Node) *ResolverStatus {
+	rec := recursiveResolver(node)
+	if rec == nil && node.Cache == nil {
+		return nil
+	}
+	rs := &ResolverStatus{Upstreams: []UpstreamStatus{}}
+	if node.Cache != nil {
+		c := node.Cache.Stats()
+		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits}
+	}
+	if rec != nil {
+		h := rec.Health()
+		rs.Island = IslandStatus{Active: h.Island, Since: h.IslandSince, SecondsTotal: h.IslandSeconds, Transitions: h.Transitions,
+			LastProbe: h.LastProbe, LastProbeOK: h.LastProbeOK, ForeignFailures: h.ForeignFailures}
+		for _, s := range h.Servers {
+			rs.Upstreams = append(rs.Upstreams, UpstreamStatus{Addr: s.Addr.String(),
+				SRTTMillis: float64(s.SRTT.Microseconds()) / 1000, Failing: s.Failing})
+		}
+	}
+	return rs
+}
+
+// statusHandler answers GET /v1/status.
+func statusHandler(node Node) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		now := time.Now()
+		st := Status{Running: true, Time: now.UTC(), Zones: []ZoneStatus{}, Resolver: resolverStatus(node)}
+		if node.Store != nil {
+			zs, err := StoreStatus(node.Store, now)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			st.Zones = zs
+		}
+		writeJSON(w, st)
+	}
+}
