@@ -131,6 +131,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newReloadCmd(g),
 		newCheckZoneCmd(g),
 		newCheckConfCmd(g),
+		newStatusCmd(g),
+		newAuditCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,0 +1,287 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sovdns/sovdns/internal/config"
+	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// exitNotRunning is the exit status of sovdns status when no server runs,
+// as LSB init scripts' status action has it ("program is not running").
+const exitNotRunning = 3
+
+// maxUpstreamLines bounds the upstream servers listed in the text output.
+const maxUpstreamLines = 10
+
+func newStatusCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the node: zones, resolver cache, island mode and upstream health",
+		Long: `Show the node on one screen: each zone held (kind, serial, when it last
+changed and, for secondaries, when it was last found current and when it
+expires), the resolver's cache, island mode and the health of the upstream
+servers.
+
+A secondary's expiry is computed as its last refresh plus the SOA expire
+time (or the expire configured for it); a server cut off from the outside
+may keep serving an expired copy (resilience.island.keep_copies). Mirrors
+and configured secondaries not yet transferred are taken from the
+configuration this command reads.
+
+With no server running on the data directory, the zones are read from the
+database and the resolver is not shown.
+
+Exit status: 0 when the server is running; 3 when it is not (the zones are
+still shown); 1 when the state cannot be read (a server holds the database
+but does not answer, or the database cannot be opened).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			st, dbNote, err := g.status(cmd, c, now)
+			if err != nil {
+				return err
+			}
+			configuredZones(&st, c, now)
+			if g.json {
+				err = g.printJSON(st)
+			} else {
+				err = printStatus(g.stdout, st, c, dbNote, now)
+			}
+			if err != nil {
+				return err
+			}
+			if !st.Running {
+				return &exitError{code: exitNotRunning, err: fmt.Errorf("%w on data directory %s", control.ErrNoServer, c.DataDir)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&g.json, "json", false, "print JSON for scripts")
+	return cmd
+}
+
+// status asks the running server for its status, or, with none, reads the
+// zones from the database; dbNote says why no zones could be read.
+func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time) (control.Status, string, error) {
+	sock := filepath.Join(c.DataDir, control.SocketName)
+	if control.Answers(sock) {
+		cl := control.NewClient(sock)
+		defer cl.Close()
+		body, err := cl.Do(cmdContext(cmd), http.MethodGet, "/v1/status")
+		if err != nil {
+			return control.Status{}, "", err
+		}
+		var st control.Status
+		if err := json.Unmarshal(body, &st); err != nil {
+			return st, "", fmt.Errorf("control API: %w", err)
+		}
+		return st, "", nil
+	}
+	st := control.Status{Time: now.UTC(), Zones: []control.ZoneStatus{}}
+	if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
+		return st, "no zone database at " + c.DBPath(), nil
+	}
+	store, err := g.openStoreWith(c, true)
+	if err != nil {
+		return st, "", err
+	}
+	defer store.Close()
+	if st.Zones, err = control.StoreStatus(store, now); err != nil {
+		return st, "", err
+	}
+	return st, "", nil
+}
+
+// configuredZones adds what the configuration says of the secondary
+// zones: which are mirrors, their configured expire times, and those of
+// which no copy is stored yet.
+func configuredZones(st *control.Status, c config.Config, now time.Time) {
+	for _, sec := range c.Repl.Secondaries {
+		i := slices.IndexFunc(st.Zones, func(z control.ZoneStatus) bool { return z.Zone == sec.Zone })
+		if i < 0 {
+			kind := zonestore.KindSecondary
+			if sec.Mirror {
+				kind = "mirror"
+			}
+			st.Zones = append(st.Zones, control.ZoneStatus{Zone: sec.Zone, Kind: kind, State: control.ZoneMissing,
+				Error: "configured, no copy stored yet"})
+			continue
+		}
+		z := &st.Zones[i]
+		if z.Kind != zonestore.KindSecondary {
+			continue // a primary of the same name: replication leaves it alone
+		}
+		if sec.Mirror {
+			z.Kind = "mirror"
+		}
+		if sec.Expire != 0 {
+			z.SetExpire(sec.Expire, now)
+		}
+	}
+	control.SortZones(st.Zones)
+}
+
+func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if st.Running {
+		fmt.Fprintf(tw, "server:\trunning (data directory %s)\n", c.DataDir)
+	} else {
+		fmt.Fprintf(tw, "server:\tNOT RUNNING: zones read from the database %s\n", c.DBPath())
+	}
+	fmt.Fprintf(tw, "time:\t%s\n", st.Time.Format(time.RFC3339))
+	expired := 0
+	for _, z := range st.Zones {
+		if z.Expired {
+			expired++
+		}
+	}
+	switch {
+	case dbNote != "":
+		fmt.Fprintf(tw, "zones:\tnone (%s)\n", dbNote)
+	case expired > 0:
+		fmt.Fprintf(tw, "zones:\t%d, %d EXPIRED\n", len(st.Zones), expired)
+	default:
+		fmt.Fprintf(tw, "zones:\t%d\n", len(st.Zones))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Zones) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ZONE\tKIND\tSERIAL\tRECORDS\tUPDATED\tREFRESHED\tEXPIRES\tSTATE")
+		for _, z := range st.Zones {
+			serial, records, expires, refreshed := "-", "-", "-", "-"
+			if z.State != control.ZoneMissing && z.State != control.ZoneBroken {
+				serial, records = fmt.Sprint(z.Serial), fmt.Sprint(z.Records)
+				if z.Kind != zonestore.KindPrimary {
+					refreshed, expires = relTime(now, z.Refreshed), "never"
+					if !z.ExpiresAt.IsZero() {
+						expires = relTime(now, z.ExpiresAt)
+					}
+				}
+			}
+			state := z.State
+			switch z.State {
+			case control.ZoneExpired:
+				state = "EXPIRED"
+			case control.ZoneMissing, control.ZoneBroken:
+				state += ": " + z.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", z.Zone, z.Kind, serial, records,
+				relTime(now, z.Updated), refreshed, expires, state)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	r := st.Resolver
+	switch {
+	case !st.Running:
+		fmt.Fprintf(tw, "resolver:\tnot known: the server is not running\n")
+		return tw.Flush()
+	case r == nil:
+		fmt.Fprintf(tw, "resolver:\toff (resolver.allow is empty)\n")
+		return tw.Flush()
+	}
+	fmt.Fprintf(tw, "cache:\t%d entries, %s; hits %d, misses %d, stale hits %d\n",
+		r.Cache.Entries, sizeIEC(r.Cache.Bytes), r.Cache.Hits, r.Cache.Misses, r.Cache.StaleHits)
+	is := r.Island
+	island := "no"
+	if is.Active {
+		island = "YES, since " + is.Since.Format(time.RFC3339) + " (" + relTime(now, is.Since) + "): stale answers and local copies are served"
+	}
+	fmt.Fprintf(tw, "island mode:\t%s\n", island)
+	probe := "none yet"
+	if !is.LastProbe.IsZero() {
+		probe = relTime(now, is.LastProbe) + ", "
+		if is.LastProbeOK {
+			probe += "answered"
+		} else {
+			probe += "no answer"
+		}
+	}
+	fmt.Fprintf(tw, "last probe:\t%s\n", probe)
+	fmt.Fprintf(tw, "island history:\t%d transitions, %s in island mode in total; foreign failures in a row: %d\n",
+		is.Transitions, (time.Duration(is.SecondsTotal) * time.Second).String(), is.ForeignFailures)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Upstreams) == 0 {
+		fmt.Fprintln(w, "upstreams:      none asked yet")
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UPSTREAM\tSRTT\tSTATE")
+	for i, u := range r.Upstreams {
+		if i == maxUpstreamLines {
+			fmt.Fprintf(tw, "(%d more: see --json)\t\t\n", len(r.Upstreams)-i)
+			break
+		}
+		state := "ok"
+		if u.Failing {
+			state = "FAILING"
+		}
+		srtt := time.Duration(u.SRTTMillis * float64(time.Millisecond)).Round(time.Millisecond)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Addr, srtt, state)
+	}
+	return tw.Flush()
+}
+
+// relTime says how long ago, or in how long, t is from now, roughly.
+func relTime(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		return "in " + roughDuration(-d)
+	}
+	return roughDuration(d) + " ago"
+}
+
+func roughDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// sizeIEC writes a byte count in binary units.
+func sizeIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

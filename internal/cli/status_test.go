@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/resolver"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// statusDataDir makes a data directory holding the primary gov.az. and two
+// secondary copies: copy.example. (current) and old.example. (last found
+// current 15 days ago, past its 14-day SOA expire), and a configuration
+// that makes copy.example. a mirror and also names a secondary of which no
+// copy is stored.
+func statusDataDir(t *testing.T) (dir, conf string) {
+	t.Helper()
+	dir = govDataDir(t)
+	st, err := zonestore.Open(filepath.Join(dir, "sovdns.db"), zonestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, origin := range []string{"copy.example.", "old.example."} {
+		p, err := zonestore.Parse(strings.NewReader(strings.ReplaceAll(exampleZone, "example.org.", origin)), "", origin, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PutTransfer(z, "192.0.2.53"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.MarkRefreshed("old.example.", time.Now().Add(-15*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	conf = filepath.Join(t.TempDir(), "sovdns.yml")
+	text := fmt.Sprintf(`data_dir: %s
+resolver:
+  allow: []
+secondary:
+  - zone: copy.example
+    primaries: ["192.0.2.53"]
+    mirror: true
+  - zone: old.example
+    primaries: ["192.0.2.53"]
+  - zone: missing.example
+    primaries: ["192.0.2.53"]
+`, dir)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, conf
+}
+
+var secondsAgo = regexp.MustCompile(`\b\d+s ago`)
+
+// zoneLine returns the line of the zone table for origin, its columns
+// separated by one space and ages in seconds (the test's own) as "Ns ago".
+func zoneLine(t *testing.T, out, origin string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, origin+" ") {
+			return secondsAgo.ReplaceAllString(strings.Join(strings.Fields(l), " "), "Ns ago")
+		}
+	}
+	t.Errorf("no line for %s in\n%s", origin, out)
+	return ""
+}
+
+// TestStatusNotRunning: with no server the zones come from the database,
+// and the exit status is 3.
+func TestStatusNotRunning(t *testing.T) {
+	clearEnv(t)
+	dir, conf := statusDataDir(t)
+	r := run(t, "", "status", "--config", conf)
+	if r.code != exitNotRunning || !strings.Contains(r.stderr, "no running sovdns server on data directory "+dir) {
+		t.Errorf("exit %d, stderr %q; want %d and no running server", r.code, r.stderr, exitNotRunning)
+	}
+	for _, want := range []string{
+		"server:  NOT RUNNING: zones read from the database " + filepath.Join(dir, "sovdns.db") + "\n",
+		"zones:   4, 1 EXPIRED\n",
+		"ZONE              KIND       SERIAL      RECORDS  UPDATED  REFRESHED  EXPIRES     STATE\n",
+		"resolver:  not known: the server is not running\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output does not contain %q:\n%s", want, r.stdout)
+		}
+	}
+	for origin, want := range map[string]string{
+		"gov.az.":          "gov.az. primary 2024010101 8 Ns ago - - current",
+		"copy.example.":    "copy.example. mirror 2024010101 13 Ns ago Ns ago in 13d current",
+		"old.example.":     "old.example. secondary 2024010101 13 Ns ago 15d ago 24h00m ago EXPIRED",
+		"missing.example.": "missing.example. secondary - - - - - missing: configured, no copy stored yet",
+	} {
+		if got := zoneLine(t, r.stdout, origin); got != want {
+			t.Errorf("%s:\n  %s\nwant\n  %s", origin, got, want)
+		}
+	}
+
+	r = run(t, "", "status", "--config", conf, "--json")
+	if r.code != exitNotRunning {
+		t.Errorf("--json: exit %d", r.code)
+	}
+	st := decodeJSON[control.Status](t, r)
+	if st.Running || st.Resolver != nil || len(st.Zones) != 4 {
+		t.Fatalf("status %s", r.stdout)
+	}
+	if z := st.Zones[3]; z.Zone != "old.example." || !z.Expired || z.State != control.ZoneExpired || z.Source != "192.0.2.53" {
+		t.Errorf("old.example.: %+v", z)
+	}
+}
+
+// TestStatusRunning: the running server gives the zones, the same as the
+// database does, and the resolver's state.
+func TestStatusRunning(t *testing.T) {
+	clearEnv(t)
+	dir, conf := statusDataDir(t)
+	offline := decodeJSON[control.Status](t, run(t, "", "status", "--config", conf, "--json"))
+
+	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}}, nil,
+		resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+	rr, _ := dns.NewRR("www.example.org. 300 IN A 192.0.2.1")
+	rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache()})
+	r := mustRun(t, "", "status", "--config", conf)
+	for _, want := range []string{
+		"server:  running (data directory " + dir + ")\n",
+		"cache:           1 entries, ",
+		"island mode:     no\n",
+		"last probe:      none yet\n",
+		"island history:  0 transitions, 0s in island mode in total; foreign failures in a row: 0\n",
+		"upstreams:      none asked yet\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output does not contain %q:\n%s", want, r.stdout)
+		}
+	}
+	if got, want := zoneLine(t, r.stdout, "old.example."), "old.example. secondary 2024010101 13 Ns ago 15d ago 24h00m ago EXPIRED"; got != want {
+		t.Errorf("old.example.: %s, want %s", got, want)
+	}
+	online := decodeJSON[control.Status](t, mustRun(t, "", "status", "--config", conf, "--json"))
+	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 1 {
+		t.Errorf("status %+v", online)
+	}
+	if !reflect.DeepEqual(online.Zones, offline.Zones) {
+		t.Errorf("zones from the server:\n%+v\nfrom the database:\n%+v", online.Zones, offline.Zones)
+	}
+	srv.stop()
+
+	serveDataDir(t, dir, control.Node{})
+	if r := mustRun(t, "", "status", "--config", conf); !strings.Contains(r.stdout, "resolver:  off (resolver.allow is empty)\n") {
+		t.Errorf("a server that does not resolve:\n%s", r.stdout)
+	}
+}
+
+func TestStatusWithoutDatabase(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	r := run(t, dir, "status")
+	if r.code != exitNotRunning || !strings.Contains(r.stdout, "zones:   none (no zone database at "+filepath.Join(dir, "sovdns.db")+")") {
+		t.Errorf("exit %d\n%s", r.code, r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sovdns.db")); err == nil {
+		t.Error("status created a database")
+	}
+}
+
+func TestRelTime(t *testing.T) {
+	now := time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		t    time.Time
+		want string
+	}{
+		{t: time.Time{}, want: "-"},
+		{t: now.Add(-30 * time.Second), want: "30s ago"},
+		{t: now.Add(-5 * time.Minute), want: "5m ago"},
+		{t: now.Add(-26*time.Hour - 5*time.Minute), want: "26h05m ago"},
+		{t: now.Add(14 * 24 * time.Hour), want: "in 14d"},
+	} {
+		if got := relTime(now, tt.t); got != tt.want {
+			t.Errorf("relTime(%v) = %q, want %q", tt.t, got, tt.want)
+		}
+	}
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 3 << 20: "3.0 MiB"} {
+		if got := sizeIEC(n); got != want {
+			t.Errorf("sizeIEC(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
