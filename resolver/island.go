@@ -16,14 +16,16 @@ import (
 // outside world (every server not under Config.National, nor a configured
 // stub or forwarder) no longer answers.
 //
-// Failures queries in a row to foreign servers, with no foreign answer in
-// between, make the resolver ask the probes (". NS" to each); when none
-// answers, it enters island mode: stale answers are served at once for
-// foreign names, foreign servers are no longer queried, and the probes are
-// asked every ProbeInterval until one answers, which ends island mode, as
-// does any foreign answer. Nothing is sent before the first question:
-// a resolver restarted during an outage starts as an island when its saved
-// state says it was one (RestoreIsland), and probes from there.
+// Once the resolver has asked a foreign server, the probes (". NS" to a
+// few of them at once) are asked every ProbeInterval, and at once when
+// Failures queries in a row to foreign servers failed. When no probe
+// answers, and no foreign server answered since the last look, the
+// resolver enters island mode: stale answers are served at once for
+// foreign names, and foreign servers are asked at most once per
+// ProbeInterval (by a question that has no stale answer). A probe or a
+// foreign server that answers ends island mode. Nothing is sent before
+// the first question; a resolver restarted during an outage starts as an
+// island when its saved state says it was one (RestoreIsland).
 type IslandConfig struct {
 	Disabled      bool
 	Failures      int              // 0: 5
@@ -36,7 +38,7 @@ func (c *IslandConfig) defaults() {
 		c.Failures = 5
 	}
 	if c.ProbeInterval <= 0 {
-		c.ProbeInterval = 10 * time.Second
+		c.ProbeInterval = 5 * time.Second
 	}
 }
 
@@ -47,6 +49,10 @@ const probeTimeout = time.Second
 type island struct {
 	active atomic.Bool
 	wake   chan struct{} // failures reached the threshold: probe now
+
+	asked     atomic.Bool  // a foreign server has been asked: probing may start
+	answered  atomic.Bool  // a foreign server answered since the last probe
+	nextTrial atomic.Int64 // island mode: when a foreign server may be tried again (Unix ns)
 
 	mu          sync.Mutex
 	failures    int // foreign failures in a row
@@ -93,7 +99,17 @@ func (r *Resolver) foreign(cut string) bool {
 // skipForeign reports whether the servers of cut are not to be asked now:
 // island mode, and they are foreign.
 func (r *Resolver) skipForeign(cut string) bool {
-	return !r.cfg.Island.Disabled && r.island.active.Load() && r.foreign(cut)
+	if r.cfg.Island.Disabled || !r.island.active.Load() || !r.foreign(cut) {
+		return false
+	}
+	// Backed-off retries: one foreign query per probe interval goes out,
+	// so that a resolver whose probes are blocked still finds the way out.
+	now := r.cfg.Now().UnixNano()
+	next := r.island.nextTrial.Load()
+	if now >= next && r.island.nextTrial.CompareAndSwap(next, now+int64(r.cfg.Island.ProbeInterval)) {
+		return false
+	}
+	return true
 }
 
 // infraRRset returns a cached delegation (NS) or server address RRset. In
@@ -115,7 +131,9 @@ func (r *Resolver) observeUpstream(cut string, ok bool) {
 		return
 	}
 	in := r.island
+	in.asked.Store(true)
 	if ok {
+		in.answered.Store(true)
 		if in.active.Load() {
 			r.leaveIsland("a foreign server answered")
 		}
@@ -144,6 +162,7 @@ func (r *Resolver) enterIsland(why string) {
 		return
 	}
 	in.since = r.cfg.Now()
+	in.nextTrial.Store(in.since.Add(r.cfg.Island.ProbeInterval).UnixNano())
 	in.transitions++
 	in.active.Store(true)
 	in.mu.Unlock()
@@ -249,17 +268,22 @@ func (r *Resolver) runIsland(ctx context.Context) {
 	if r.cfg.Island.Disabled {
 		return
 	}
+	in := r.island
 	check := func(why string) {
+		in.answered.Store(false)
 		ok := r.probe(ctx)
 		switch {
 		case ctx.Err() != nil:
-		case ok && r.island.active.Load():
+		case ok && in.active.Load():
 			r.leaveIsland("a probe answered")
 		case ok:
-			r.island.mu.Lock()
-			r.island.failures = 0 // the failures were of some servers, not of the outside
-			r.island.mu.Unlock()
-		case !ok && !r.island.active.Load():
+			in.mu.Lock()
+			in.failures = 0 // the failures were of some servers, not of the outside
+			in.mu.Unlock()
+		case in.answered.Load():
+			// A foreign server answered while the probes did not: the
+			// outside is there, the probes are not the way to it.
+		case !in.active.Load():
 			r.enterIsland(why)
 		}
 	}
@@ -269,13 +293,19 @@ func (r *Resolver) runIsland(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-r.island.wake:
-			if !r.island.active.Load() {
+		case <-in.wake:
+			if !in.active.Load() {
 				check("foreign servers failed and no probe answered")
 			}
 		case <-t.C:
-			if r.island.active.Load() {
+			switch {
+			case in.active.Load():
 				check("")
+			case in.asked.Load() && !in.answered.Load():
+				// Nothing answered from outside since the last look: ask.
+				check("no probe answered")
+			default:
+				in.answered.Store(false)
 			}
 		}
 	}
