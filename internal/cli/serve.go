@@ -24,6 +24,7 @@ import (
 
 	"github.com/sovdns/sovdns/configs"
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/audit"
 	"github.com/sovdns/sovdns/internal/cachedb"
 	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/internal/config"
@@ -196,6 +197,16 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		go func() {
 			defer bg.Done()
 			cachedb.Run(ctx, cachePath(c), c.Resolver.Persist.Interval, cache, rec, log, cacheMetrics)
+		}()
+	}
+	if c.Resilience.AuditInterval > 0 {
+		// The foreign-dependency audit of the national zones held.
+		am := audit.NewMetrics(reg)
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			audit.Run(ctx, c.Resilience.AuditInterval, func() []*zone.Zone { return local.Zones().Zones() },
+				c.Resilience.National, audit.ResolverOf(rec), am, log)
 		}()
 	}
 	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, rl.Reload)))
@@ -376,6 +387,7 @@ func controlNode(rec *resolver.Resolver, cache *resolver.Cache, st *zonestore.St
 	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload}
 	if rec != nil {
 		n.Keys = rec
+		n.Resolver = rec
 	}
 	return n
 }
