@@ -205,5 +205,6 @@ func restartNeeded(a, b config.Config) []string {
 	diff("serial_policy", a.SerialPolicy == b.SerialPolicy)
 	diff("journal", a.Journal == b.Journal)
 	diff("resolver", fmt.Sprintf("%+v", a.Resolver) == fmt.Sprintf("%+v", b.Resolver))
+	diff("resilience", fmt.Sprintf("%+v", a.Resilience) == fmt.Sprintf("%+v", b.Resilience))
 	return out
 }
