@@ -14,7 +14,7 @@ import (
 type scripted struct{ res resolver.Result }
 
 func (s scripted) Resolve(context.Context, string, uint16) resolver.Result { return s.res }
-func (s scripted) Cached(string, uint16) (resolver.Result, bool)         { return resolver.Result{}, false }
+func (s scripted) Cached(string, uint16) (resolver.Result, bool)           { return resolver.Result{}, false }
 
 // TestStaleAnswerEDE: an answer served stale carries Extended DNS Error 3
 // (Stale Answer), a stale NXDOMAIN 19 (RFC 8914), an answer accepted under
