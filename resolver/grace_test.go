@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,24 +40,6 @@ var (
 	ipCorp      = netip.MustParseAddr("192.0.2.6")
 	ipSub       = netip.MustParseAddr("192.0.2.7")
 )
-
-// graceClock is a settable clock.
-type graceClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *graceClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *graceClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // graceHierarchy builds the hierarchy: gov.az. and corp. signed for w,
 // az. for tld. It returns the servers, the root hints, the root zone (for
@@ -126,14 +107,14 @@ www A 198.51.100.60
 // graceResolver is a validating resolver of the national namespace az.,
 // with the root held locally and corp. as a stub zone, so that in island
 // mode it needs no foreign server.
-func graceResolver(t *testing.T, f *fakeNet, hints []dns.RR, root *zone.Set, anchor *dns.DS, grace time.Duration, clk *graceClock) (*resolver.Resolver, *resolver.Stats) {
+func graceResolver(t *testing.T, f *fakeNet, hints []dns.RR, root *zone.Set, anchor *dns.DS, grace time.Duration, clk *stepClock) (*resolver.Resolver, *resolver.Stats) {
 	t.Helper()
 	local := server.NewLocal()
 	local.SetZones(root)
 	stats := &resolver.Stats{}
-	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: 4 << 20, Now: clk.now})
+	cache := resolver.NewCache(resolver.CacheConfig{MaxBytes: 4 << 20, Now: clk.Now})
 	cfg := resolver.Config{RootHints: hints, QueryTimeout: 50 * time.Millisecond, ResolutionTimeout: 2 * time.Second,
-		Now: clk.now, DNSSEC: resolver.DNSSECConfig{Validation: true, Anchors: []dns.RR{anchor}},
+		Now: clk.Now, DNSSEC: resolver.DNSSECConfig{Validation: true, Anchors: []dns.RR{anchor}},
 		Local: local, National: []string{"az."}, SignatureGrace: grace,
 		Stubs: map[string][]netip.AddrPort{"corp.": {netip.AddrPortFrom(ipCorp, 53)}}}
 	return resolver.New(cfg, f, cache, nil, stats), stats
@@ -182,7 +163,7 @@ func TestSignatureGrace(t *testing.T) {
 				tc.tld = validWindow
 			}
 			f, hints, root, anchor := graceHierarchy(t, tc.window, tc.tld)
-			clk := &graceClock{t: valNow}
+			clk := &stepClock{t: valNow}
 			r, stats := graceResolver(t, f, hints, root, anchor, tc.grace, clk)
 			r.SetIslandForTest(tc.island)
 			res := r.Resolve(context.Background(), tc.qname, dns.TypeA)
@@ -240,7 +221,7 @@ func TestSignatureGraceEnds(t *testing.T) {
 	}
 	t.Run("island mode over", func(t *testing.T) {
 		f, hints, root, anchor := graceHierarchy(t, validWindow, expired1h)
-		clk := &graceClock{t: valNow}
+		clk := &stepClock{t: valNow}
 		r, stats := graceResolver(t, f, hints, root, anchor, 72*time.Hour, clk)
 		r.SetIslandForTest(true)
 		resolve(t, r, "www.gov.az.", dnssec.Secure, true)
@@ -261,7 +242,7 @@ func TestSignatureGraceEnds(t *testing.T) {
 		resolve(t, r, "web.gov.az.", dnssec.Bogus, false)
 		resolve(t, r, "web.sub.gov.az.", dnssec.Bogus, false)
 		// The graced answers leave the cache within MaxGraceTTL.
-		clk.advance(dnssec.MaxGraceTTL * time.Second)
+		clk.Advance(dnssec.MaxGraceTTL * time.Second)
 		resolve(t, r, "www.gov.az.", dnssec.Bogus, false)
 		resolve(t, r, "www.sub.gov.az.", dnssec.Bogus, false)
 		if got := stats.GraceAccepted.Load(); got != 4 {
@@ -270,7 +251,7 @@ func TestSignatureGraceEnds(t *testing.T) {
 	})
 	t.Run("grace runs out", func(t *testing.T) {
 		f, hints, root, anchor := graceHierarchy(t, validWindow, expired1h)
-		clk := &graceClock{t: valNow}
+		clk := &stepClock{t: valNow}
 		r, _ := graceResolver(t, f, hints, root, anchor, time.Hour+20*time.Second, clk)
 		r.SetIslandForTest(true)
 		resolve(t, r, "www.gov.az.", dnssec.Secure, true)
@@ -280,7 +261,7 @@ func TestSignatureGraceEnds(t *testing.T) {
 		if !ok || cached.Answer[0].Header().Ttl > 20 {
 			t.Fatalf("cached %v: %v", ok, cached.Answer)
 		}
-		clk.advance(21 * time.Second)
+		clk.Advance(21 * time.Second)
 		if _, ok := r.Cached("www.gov.az.", dns.TypeA); ok {
 			t.Error("still cached after the grace")
 		}

@@ -210,17 +210,8 @@ func (r *Resolver) probeAddrs() []server {
 	}
 	var out []server
 	for _, rr := range r.cfg.RootHints {
-		var a netip.Addr
-		switch v := rr.(type) {
-		case *dns.A:
-			a, _ = netip.AddrFromSlice(v.A.To4())
-		case *dns.AAAA:
-			a, _ = netip.AddrFromSlice(v.AAAA)
-		default:
-			continue
-		}
-		if a = a.Unmap(); r.usable(a) {
-			out = append(out, netip.AddrPortFrom(a, r.cfg.UpstreamPort))
+		if s, ok := r.upstreamAddr(rr); ok {
+			out = append(out, s)
 		}
 	}
 	return out

@@ -220,20 +220,29 @@ func (r *Resolver) knownAddrs(cut string, nsNames []string) []server {
 	return out
 }
 
+// upstreamAddr returns the server at the address of an A or AAAA record,
+// if it may be queried.
+func (r *Resolver) upstreamAddr(rr dns.RR) (server, bool) {
+	var a netip.Addr
+	switch v := rr.(type) {
+	case *dns.A:
+		a, _ = netip.AddrFromSlice(v.A.To4())
+	case *dns.AAAA:
+		a, _ = netip.AddrFromSlice(v.AAAA)
+	default:
+		return server{}, false
+	}
+	if a = a.Unmap(); !r.usable(a) {
+		return server{}, false
+	}
+	return netip.AddrPortFrom(a, r.cfg.UpstreamPort), true
+}
+
 func (r *Resolver) addrsOf(cut, ns string) []server {
 	var out []server
 	add := func(rr dns.RR) {
-		var a netip.Addr
-		switch v := rr.(type) {
-		case *dns.A:
-			a, _ = netip.AddrFromSlice(v.A.To4())
-		case *dns.AAAA:
-			a, _ = netip.AddrFromSlice(v.AAAA)
-		default:
-			return
-		}
-		if a = a.Unmap(); r.usable(a) {
-			out = append(out, netip.AddrPortFrom(a, r.cfg.UpstreamPort))
+		if s, ok := r.upstreamAddr(rr); ok {
+			out = append(out, s)
 		}
 	}
 	if cut == "." {
@@ -280,15 +289,8 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 				continue
 			}
 			for _, rr := range lr.answer {
-				var ip netip.Addr
-				switch a := rr.(type) {
-				case *dns.A:
-					ip, _ = netip.AddrFromSlice(a.A.To4())
-				case *dns.AAAA:
-					ip, _ = netip.AddrFromSlice(a.AAAA)
-				}
-				if ip = ip.Unmap(); r.usable(ip) {
-					out = append(out, netip.AddrPortFrom(ip, r.cfg.UpstreamPort))
+				if s, ok := r.upstreamAddr(rr); ok {
+					out = append(out, s)
 				}
 			}
 		}
