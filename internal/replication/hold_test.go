@@ -17,6 +17,23 @@ import (
 	"github.com/sovdns/sovdns/zonestore"
 )
 
+// storeExpiredCopy stores a secondary copy of testOrigin, refreshed at
+// then, with SOA expire 60s and retry 1s, in a new database at path, and
+// returns it.
+func storeExpiredCopy(t *testing.T, path string, then time.Time) *zone.Zone {
+	t.Helper()
+	st, err := zonestore.Open(path, zonestore.Options{Now: func() time.Time { return then }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	old := buildZone(t, testOrigin, strings.Replace(zoneText(1), "1 3600 600 86400 300", "1 3600 1 60 300", 1))
+	if _, err := st.PutTransfer(cloneZone(t, old), "seed"); err != nil {
+		t.Fatal(err)
+	}
+	return old
+}
+
 // TestExpiryHeldOrNever: a copy past its expire time is kept while
 // HoldExpiry says the node is cut off, and withdrawn once it no longer
 // does; a copy configured with expire never is never withdrawn.
@@ -31,20 +48,12 @@ func TestExpiryHeldOrNever(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "sovdns.db")
-			then := time.Now().Add(-2 * time.Minute) // expire 60s, retry 1s
-			st, err := zonestore.Open(path, zonestore.Options{Now: func() time.Time { return then }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			old := buildZone(t, testOrigin, strings.Replace(zoneText(1), "1 3600 600 86400 300", "1 3600 1 60 300", 1))
-			if _, err := st.PutTransfer(cloneZone(t, old), "seed"); err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
+			old := storeExpiredCopy(t, path, time.Now().Add(-2*time.Minute))
 			f := newFakePrimary(t, "")
 			f.set(testOrigin, &fakeZone{versions: []*zone.Zone{old}})
 			f.setRefused(true)
-			if st, err = zonestore.Open(path, zonestore.Options{}); err != nil {
+			st, err := zonestore.Open(path, zonestore.Options{})
+			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })

@@ -1046,20 +1046,12 @@ func TestExpiryAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sovdns.db")
 	// Stored two minutes ago; expire 60s, retry 1s.
 	then := time.Now().Add(-2 * time.Minute)
-	st, err := zonestore.Open(path, zonestore.Options{Now: func() time.Time { return then }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := buildZone(t, testOrigin, strings.Replace(zoneText(1), "1 3600 600 86400 300", "1 3600 1 60 300", 1))
-	if _, err := st.PutTransfer(cloneZone(t, old), "seed"); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	old := storeExpiredCopy(t, path, then)
 
 	f := newFakePrimary(t, "")
 	f.set(testOrigin, &fakeZone{versions: []*zone.Zone{old}})
 	f.setRefused(true)
-	st, err = zonestore.Open(path, zonestore.Options{})
+	st, err := zonestore.Open(path, zonestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
