@@ -78,8 +78,8 @@ func (p *PersistConfig) validate(bad func(string, any, string)) {
 func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 	r.National = r.National[:0]
 	for i, s := range r.NationalSuffixes {
-		n := strings.ToLower(dns.Fqdn(strings.TrimSpace(s)))
-		if _, ok := dns.IsDomainName(n); !ok || strings.TrimSpace(s) == "" {
+		n, ok := zoneName(s)
+		if !ok {
 			bad(fmt.Sprintf("resilience.national_suffixes[%d]", i), s, "must be a domain name, e.g. az.")
 			continue
 		}
@@ -97,8 +97,8 @@ func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 	}
 	r.ProbeAddrs = r.ProbeAddrs[:0]
 	for i, p := range is.Probes {
-		ap, ok := addrPort(p, 53)
-		if !ok {
+		ap, err := parseHostPort(p)
+		if err != nil {
 			bad(fmt.Sprintf("resilience.island.probes[%d]", i), p, "must be IP or IP:port, with IPv6 as [addr]:port")
 			continue
 		}
@@ -112,8 +112,8 @@ func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 			bad(k, w, "must be a name, optionally followed by types (\"mail.example.com A AAAA\")")
 			continue
 		}
-		name := strings.ToLower(dns.Fqdn(f[0]))
-		if _, ok := dns.IsDomainName(name); !ok {
+		name, ok := zoneName(f[0])
+		if !ok {
 			bad(k, w, "must start with a domain name")
 			continue
 		}
@@ -140,17 +140,4 @@ func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 	if r.AuditInterval != 0 && (r.AuditInterval < time.Minute || r.AuditInterval > 7*24*time.Hour) {
 		bad("resilience.audit_interval", r.AuditInterval, "must be 0s (off) or between 1m and 168h")
 	}
-}
-
-// addrPort reads "IP" or "IP:port".
-func addrPort(s string, port uint16) (netip.AddrPort, bool) {
-	s = strings.TrimSpace(s)
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap, true
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(a, port), true
 }
