@@ -184,7 +184,9 @@ func TestNotifyRetries(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFakeSecondary(t, tc.drop)
+			f.mu.Lock() // the fake already serves
 			f.rcode = tc.rcode
+			f.mu.Unlock()
 			h := newPrimaryHarness(t, Config{Policy: func(string) Policy {
 				return Policy{Notify: []Target{{Addr: f.addr}}}
 			}}, primaryZone)
