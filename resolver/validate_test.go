@@ -36,11 +36,17 @@ func newValKey(t testing.TB, zone string, flags uint16) valKey {
 	t.Helper()
 	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
 		Flags: flags, Protocol: 3, Algorithm: dns.ED25519}
-	priv, err := k.Generate(256)
-	if err != nil {
-		t.Fatal(err)
+	for {
+		priv, err := k.Generate(256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// miekg/dns refuses to sign with key tag 0 (ErrKey): one random
+		// key in 65536 has it.
+		if k.KeyTag() != 0 {
+			return valKey{rr: k, priv: priv.(crypto.Signer)}
+		}
 	}
-	return valKey{rr: k, priv: priv.(crypto.Signer)}
 }
 
 // canonicalLess orders plain names canonically (RFC 4034 §6.1).
