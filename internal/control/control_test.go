@@ -32,18 +32,20 @@ func serveNode(t *testing.T, node Node) *Client {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	// The socket file appears at bind, before listen and chmod: wait for
+	// its final mode, which Serve sets once it listens.
 	for i := 0; ; i++ {
-		if _, err := os.Stat(path); err == nil {
+		st, err := os.Stat(path)
+		if err == nil && st.Mode().Perm() == 0o600 {
 			break
 		}
 		if i > 200 {
-			t.Fatal("the control socket did not appear")
+			if err != nil {
+				t.Fatalf("the control socket did not appear: %v", err)
+			}
+			t.Fatalf("socket mode %v, want 0600", st.Mode().Perm())
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	st, _ := os.Stat(path)
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("socket mode %v, want 0600", st.Mode().Perm())
 	}
 	return NewClient(path)
 }
