@@ -167,6 +167,7 @@ func (r *Resolver) enterIsland(why string) {
 	in.active.Store(true)
 	in.mu.Unlock()
 	r.stats.IslandEntered.Add(1)
+	r.persistNow("island mode entered")
 	r.log.Warn("island mode: the outside world does not answer; serving stale answers and local copies, probing for recovery",
 		"why", why, "probe_interval", r.cfg.Island.ProbeInterval)
 }

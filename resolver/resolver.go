@@ -70,6 +70,13 @@ type Config struct {
 	// KeepWarmInterval (0: 30s).
 	KeepWarm         []Question
 	KeepWarmInterval time.Duration
+
+	// PersistNow, when set, is called when state that must survive a crash
+	// has changed and should be written out at once rather than with the
+	// next batch: island mode entered, the national infrastructure changed.
+	// It must return at once (it runs on resolution paths); reason says
+	// what changed.
+	PersistNow func(reason string)
 }
 
 // Question is a name and type.
@@ -252,6 +259,13 @@ func (r *Resolver) Run(ctx context.Context) {
 
 // Cache returns the resolver's cache.
 func (r *Resolver) Cache() *Cache { return r.cache }
+
+// persistNow asks for the state to be written out at once (Config.PersistNow).
+func (r *Resolver) persistNow(reason string) {
+	if r.cfg.PersistNow != nil {
+		r.cfg.PersistNow(reason)
+	}
+}
 
 // budget counts the work done for one client question.
 type budget struct {
