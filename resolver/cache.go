@@ -192,6 +192,7 @@ type cacheShard struct {
 	m     map[cacheKey]*cacheEntry
 	lru   cacheEntry // sentinel of the LRU ring: lru.next is the most recently used
 	bytes int64
+	wb    shardChanges // the changes a write-behind file is to get: see writebehind.go
 
 	hits, misses, staleHits uint64
 	rrsetHits, rrsetMisses  uint64
@@ -662,6 +663,7 @@ func (c *Cache) Flush() {
 		clear(sh.m)
 		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
 		sh.bytes = 0
+		sh.changedAll()
 		sh.mu.Unlock()
 	}
 }
@@ -781,6 +783,7 @@ func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
 	sh.m[e.key] = e
 	sh.pushFront(e)
 	sh.bytes += e.size
+	sh.changed(e.key)
 	for sh.bytes > c.budget {
 		victim := sh.lru.prev
 		if victim == e || victim == &sh.lru {
@@ -820,14 +823,20 @@ func (sh *cacheShard) remove(e *cacheEntry) {
 	e.prev, e.next = nil, nil
 	delete(sh.m, e.key)
 	sh.bytes -= e.size
+	sh.changed(e.key)
 }
 
 func (c *Cache) shardFor(name string) *cacheShard {
+	return &c.shards[shardHash(name)%cacheShards]
+}
+
+// shardHash is the FNV-1a hash of name.
+func shardHash(name string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(name); i++ {
 		h = (h ^ uint32(name[i])) * 16777619
 	}
-	return &c.shards[h%cacheShards]
+	return h
 }
 
 // ttlOf returns the TTL of an entry holding rrs: the smallest record TTL,

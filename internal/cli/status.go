@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -205,6 +206,9 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	}
 	fmt.Fprintf(tw, "cache:\t%d entries, %s; hits %d, misses %d, stale hits %d\n",
 		r.Cache.Entries, sizeIEC(r.Cache.Bytes), r.Cache.Hits, r.Cache.Misses, r.Cache.StaleHits)
+	if f := r.CacheFile; f != nil {
+		fmt.Fprintf(tw, "cache file:\t%s\n", cacheFileLine(*f, now))
+	}
 	is := r.Island
 	island := "no"
 	if is.Active {
@@ -246,6 +250,29 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Addr, srtt, state)
 	}
 	return tw.Flush()
+}
+
+// cacheFileLine says how far the cache file is behind the cache.
+func cacheFileLine(f control.CacheFileStatus, now time.Time) string {
+	lag := (time.Duration(f.LagSeconds * float64(time.Second))).Round(100 * time.Millisecond)
+	var b strings.Builder
+	switch {
+	case f.WriteBehindSeconds == 0:
+		fmt.Fprintf(&b, "saved whole (write-behind off), last %s", relTime(now, f.LastWrite))
+	case !f.Open:
+		fmt.Fprintf(&b, "NOT BEING WRITTEN: %d changes pending, the oldest %s old", f.PendingEntries, lag)
+	case f.PendingEntries == 0:
+		fmt.Fprintf(&b, "up to date (write-behind %s), last written %s", time.Duration(f.WriteBehindSeconds*float64(time.Second)), relTime(now, f.LastWrite))
+	default:
+		fmt.Fprintf(&b, "%d changes pending, the oldest %s old (write-behind %s)", f.PendingEntries, lag, time.Duration(f.WriteBehindSeconds*float64(time.Second)))
+	}
+	if f.Errors > 0 {
+		fmt.Fprintf(&b, "; %d errors", f.Errors)
+	}
+	if f.LastError != "" {
+		fmt.Fprintf(&b, ", last: %s", f.LastError)
+	}
+	return b.String() + " (" + f.Path + ")"
 }
 
 // relTime says how long ago, or in how long, t is from now, roughly.

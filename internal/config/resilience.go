@@ -19,8 +19,9 @@ type ServeStaleConfig struct {
 
 // PersistConfig is the resolver.persist section: the cache on disk.
 type PersistConfig struct {
-	Enabled  bool          `mapstructure:"enabled"`
-	Interval time.Duration `mapstructure:"interval"`
+	Enabled     bool          `mapstructure:"enabled"`
+	Interval    time.Duration `mapstructure:"interval"`
+	WriteBehind time.Duration `mapstructure:"write_behind"`
 }
 
 // ResilienceConfig is the resilience section: what keeps the node
@@ -72,6 +73,9 @@ func (s *ServeStaleConfig) validate(bad func(string, any, string)) {
 func (p *PersistConfig) validate(bad func(string, any, string)) {
 	if p.Interval < 10*time.Second || p.Interval > 24*time.Hour {
 		bad("resolver.persist.interval", p.Interval, "must be between 10s and 24h")
+	}
+	if p.WriteBehind != 0 && (p.WriteBehind < 100*time.Millisecond || p.WriteBehind > time.Minute) {
+		bad("resolver.persist.write_behind", p.WriteBehind, "must be 0s (off: saved every interval) or between 100ms and 1m")
 	}
 }
 

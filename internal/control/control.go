@@ -61,6 +61,9 @@ type Node struct {
 	// Resolver is the recursive resolver, for sovdns status and audit
 	// deps; nil when the node does not resolve.
 	Resolver RecursiveResolver
+	// CacheFile says how far the resolver cache's file is behind, for
+	// sovdns status; nil when the cache is not persisted.
+	CacheFile func() CacheFileStatus
 }
 
 // authorKey is the context key of a request's author.

@@ -98,7 +98,9 @@ func (z *ZoneStatus) SetExpire(d time.Duration, now time.Time) {
 
 // ResolverStatus is the state of the node's resolver.
 type ResolverStatus struct {
-	Cache     CacheStatus      `json:"cache"`
+	Cache CacheStatus `json:"cache"`
+	// CacheFile is nil when the cache is not persisted.
+	CacheFile *CacheFileStatus `json:"cache_file,omitempty"`
 	Island    IslandStatus     `json:"island"`
 	Upstreams []UpstreamStatus `json:"upstreams"`
 }
@@ -110,6 +112,28 @@ type CacheStatus struct {
 	Hits      uint64 `json:"hits"`
 	Misses    uint64 `json:"misses"`
 	StaleHits uint64 `json:"stale_hits"`
+}
+
+// CacheFileStatus is how far the resolver cache's file
+// (resolver.persist) is behind the cache.
+type CacheFileStatus struct {
+	Path string `json:"path"`
+	// WriteBehindSeconds is resolver.persist.write_behind; 0: off, the file
+	// is saved whole every resolver.persist.interval.
+	WriteBehindSeconds float64 `json:"write_behind_seconds"`
+	Open               bool    `json:"open"` // write-behind: the file is open and being written
+	// PendingEntries are the changed entries not yet written (write-behind
+	// only), LagSeconds the age of the oldest change not yet written
+	// (without write-behind: of the last save); both 0 when up to date.
+	PendingEntries int       `json:"pending_entries"`
+	LagSeconds     float64   `json:"lag_seconds"`
+	LastWrite      time.Time `json:"last_write,omitzero"`
+	Batches        uint64    `json:"batches"`
+	BytesWritten   uint64    `json:"bytes_written"`
+	Fsyncs         uint64    `json:"fsyncs"`
+	Saves          uint64    `json:"saves"`
+	Errors         uint64    `json:"errors"`
+	LastError      string    `json:"last_error,omitempty"`
 }
 
 // IslandStatus is the resolver's view of the outside world.
@@ -191,6 +215,10 @@ func resolverStatus(node Node) *ResolverStatus {
 	if node.Cache != nil {
 		c := node.Cache.Stats()
 		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits}
+	}
+	if node.CacheFile != nil {
+		f := node.CacheFile()
+		rs.CacheFile = &f
 	}
 	if rec != nil {
 		h := rec.Health()

@@ -1,0 +1,824 @@
+package cachedb
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sovdns/sovdns/resolver"
+)
+
+// DefaultWriteBehind is how far the file lags behind the cache at most when
+// WriterConfig.WriteBehind is not set.
+const DefaultWriteBehind = 2 * time.Second
+
+// Bounds of one write-behind batch, one bbolt transaction: at most
+// batchEntries puts and deletes, or batchBytes of keys and records,
+// whichever comes first. At 10,000 changes a second and a 2 s window, a
+// round is five batches.
+const (
+	batchEntries = 4096
+	batchBytes   = 4 << 20
+)
+
+// infraEvery is how often the servers' round-trip times are written when
+// they changed (island mode, a PersistNow and the shutdown write them at
+// once). Copying the table takes its lock, which upstream queries share.
+const infraEvery = 10 * time.Second
+
+// retryOpen is how long a writer that could not open its file waits before
+// trying again.
+const retryOpen = 30 * time.Second
+
+// maxRetryKeys bounds the keys a writer keeps after a failed batch; past
+// it, every entry is marked changed in the cache instead.
+const maxRetryKeys = 1 << 18
+
+// compactMin and compactFree decide when the file is rewritten whole: once
+// it is larger than compactMin and more than compactFree of it is free
+// pages (bbolt never gives pages back to the file system).
+const (
+	compactMin  = 32 << 20
+	compactFree = 0.5
+)
+
+// WriterConfig configures a Writer.
+type WriterConfig struct {
+	// WriteBehind is the most the file lags behind the cache: the changes
+	// are written every WriteBehind. Zero turns write-behind off: the
+	// whole file is saved every Interval and at the end instead.
+	WriteBehind time.Duration
+	// Interval: with write-behind, how often the whole file is checked
+	// against the cache (entries it no longer holds, or holds past their
+	// stale window, are deleted) and compacted when mostly free space;
+	// without, how often the file is saved. Zero or less: never, only at
+	// the end.
+	Interval time.Duration
+	// Trigger, if not nil, asks for the changes to be written at once
+	// (the resolver's Config.PersistNow).
+	Trigger *Trigger
+	Log     *slog.Logger // nil: discard
+	Metrics *Metrics     // nil: none
+}
+
+// Trigger asks a Writer to write at once. It is safe for concurrent use
+// and Pull never blocks: pulls made while one is pending are merged.
+type Trigger struct{ ch chan string }
+
+// NewTrigger returns a Trigger for one Writer.
+func NewTrigger() *Trigger { return &Trigger{ch: make(chan string, 1)} }
+
+// Pull asks for the changes to be written now; reason is logged. It has
+// the signature of the resolver's Config.PersistNow.
+func (t *Trigger) Pull(reason string) {
+	if t == nil {
+		return
+	}
+	select {
+	case t.ch <- reason:
+	default:
+	}
+}
+
+func (t *Trigger) c() <-chan string {
+	if t == nil {
+		return nil
+	}
+	return t.ch
+}
+
+// FileStatus says how far the cache file is behind the cache.
+type FileStatus struct {
+	Path        string
+	WriteBehind time.Duration // 0: off, the file is saved whole every Interval
+	Open        bool          // write-behind: the file is open and being written
+	// Pending is how many changed entries are not yet in the file (with
+	// write-behind; else 0: not counted), and Lag how long ago the oldest
+	// change not yet in the file was made (without write-behind: since the
+	// last save); 0 when the file is up to date.
+	Pending   int
+	Lag       time.Duration
+	LastWrite time.Time // wall clock of the last batch or save written
+	Batches   uint64    // transactions committed by write-behind
+	Bytes     uint64    // bytes written by write-behind (pages and meta pages)
+	Fsyncs    uint64    // fsyncs made by write-behind
+	Saves     uint64    // whole files written (conversion, compaction, or every Interval without write-behind)
+	Errors    uint64    // failed writes or saves
+	LastError string    // the last error, until a write succeeds
+}
+
+// Writer keeps the cache file up to date with a cache: with write-behind,
+// the changes the cache records are written every WriteBehind, in bounded
+// batches of one bbolt transaction each, so that a crash at any moment
+// loses at most that window; without, the whole file is saved every
+// Interval. Run does the work; Status may be called from any goroutine.
+type Writer struct {
+	path string
+	c    *resolver.Cache
+	r    *resolver.Resolver
+	cfg  WriterConfig
+	log  *slog.Logger
+	m    *Metrics
+
+	// Owned by Run's goroutine.
+	db        *bolt.DB
+	pageSize  int
+	keys      []resolver.CacheKey
+	arena     []byte
+	infra     map[netip.AddrPort]time.Duration // as in the file
+	infraAt   time.Time
+	island    bool
+	islandSet bool // island holds what the file says
+	retry     map[resolver.CacheKey]struct{}
+	retryLost map[int]bool
+	openAfter time.Time
+	failing   bool
+
+	mu sync.Mutex // guards st and the fields below
+	st FileStatus
+	// Changes taken from the cache and not yet committed, and when the
+	// oldest of them was made.
+	inflight      int
+	inflightSince time.Time
+}
+
+// NewWriter returns a writer of the file at path. With write-behind it
+// starts the cache's change tracking (resolver.Cache.TrackChanges): call
+// it after Load and before the cache is used, so that every change after
+// the load is recorded. r may be nil (no infrastructure table, no island
+// state).
+func NewWriter(path string, c *resolver.Cache, r *resolver.Resolver, cfg WriterConfig) *Writer {
+	if cfg.WriteBehind < 0 {
+		cfg.WriteBehind = 0
+	}
+	w := &Writer{path: path, c: c, r: r, cfg: cfg, log: cfg.Log, m: cfg.Metrics}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	w.st = FileStatus{Path: path, WriteBehind: cfg.WriteBehind, LastWrite: time.Now()}
+	if cfg.WriteBehind > 0 {
+		c.TrackChanges()
+	}
+	w.m.setSource(w)
+	return w
+}
+
+// Run writes until ctx ends, then writes what is left (with write-behind,
+// the changes; without, the whole file), closes the file and returns; the
+// caller waits for it before exiting.
+func (w *Writer) Run(ctx context.Context) {
+	if w.cfg.WriteBehind <= 0 {
+		w.runSaves(ctx)
+		return
+	}
+	defer w.close()
+	w.flush(true, "start")
+	tick := time.NewTicker(w.cfg.WriteBehind)
+	defer tick.Stop()
+	var sweep <-chan time.Time
+	if w.cfg.Interval > 0 {
+		t := time.NewTicker(w.cfg.Interval)
+		defer t.Stop()
+		sweep = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			w.flush(true, "shutdown")
+			w.mu.Lock()
+			st := w.st
+			w.mu.Unlock()
+			w.log.Info("resolver cache file up to date", "path", w.path, "pending", st.Pending, "batches", st.Batches, "bytes", st.Bytes, "errors", st.Errors)
+			return
+		case reason := <-w.cfg.Trigger.c():
+			w.flush(true, reason)
+		case <-tick.C:
+			w.flush(false, "")
+		case <-sweep:
+			if w.flush(false, "") {
+				w.sweepAll()
+			}
+		}
+	}
+}
+
+// runSaves saves the whole file every Interval and at the end.
+func (w *Writer) runSaves(ctx context.Context) {
+	var tick <-chan time.Time
+	if w.cfg.Interval > 0 {
+		t := time.NewTicker(w.cfg.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			w.save(true)
+			return
+		case <-tick:
+			w.save(false)
+		}
+	}
+}
+
+// save writes the whole file, keeping a format 1 file it replaces.
+func (w *Writer) save(final bool) bool {
+	if v1, err := keepV1(w.path); err != nil {
+		w.failed(err, "resolver cache not saved")
+		w.m.observeSave(Stats{}, 0, err)
+		return false
+	} else if v1 {
+		w.log.Info("resolver cache file converted to format 2; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
+	}
+	start := time.Now()
+	st, err := Save(w.path, w.c, w.r)
+	took := time.Since(start)
+	w.m.observeSave(st, took, err)
+	if err != nil {
+		w.failed(err, "resolver cache not saved")
+		return false
+	}
+	w.mu.Lock()
+	w.st.Saves++
+	w.st.LastWrite = time.Now()
+	w.st.LastError = ""
+	w.mu.Unlock()
+	w.failing = false
+	lvl := slog.LevelDebug
+	if final {
+		lvl = slog.LevelInfo
+	}
+	w.log.Log(context.Background(), lvl, "resolver cache saved", "path", w.path, "entries", st.Entries, "servers", st.Servers, "bytes", st.Bytes, "took", took)
+	return true
+}
+
+// failed counts and logs an error: a warning for the first of a series,
+// then at debug level until a write succeeds.
+func (w *Writer) failed(err error, msg string) {
+	w.mu.Lock()
+	w.st.Errors++
+	w.st.LastError = err.Error()
+	w.mu.Unlock()
+	if w.m != nil {
+		w.m.FileErrors.Inc()
+	}
+	if w.failing {
+		w.log.Debug(msg, "path", w.path, "err", err)
+		return
+	}
+	w.failing = true
+	w.log.Warn(msg, "path", w.path, "err", err)
+}
+
+// succeeded ends a series of failures.
+func (w *Writer) succeeded() {
+	if w.failing {
+		w.failing = false
+		w.log.Info("resolver cache file written again", "path", w.path)
+	}
+	w.mu.Lock()
+	w.st.LastError = ""
+	w.mu.Unlock()
+}
+
+// open opens the file for write-behind: a format 1 file is converted (and
+// kept as path.v1), a missing one created, a damaged one set aside as
+// path.bad and replaced; each time the new file is written whole from the
+// cache. Then what the file holds that the cache does not (entries not
+// loaded, or expired since) is deleted.
+func (w *Writer) open() error {
+	v1, err := keepV1(w.path)
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(w.path)
+	switch {
+	case v1:
+		if err := w.saveWhole(); err != nil {
+			return err
+		}
+		w.log.Info("resolver cache file converted to format 2; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
+	case errors.Is(statErr, fs.ErrNotExist):
+		if err := w.saveWhole(); err != nil {
+			return err
+		}
+	}
+	db, err := openRW(w.path)
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadVersion) {
+		bad := w.path + ".bad"
+		if rerr := os.Rename(w.path, bad); rerr != nil {
+			return fmt.Errorf("%w (and it cannot be set aside: %w)", err, rerr)
+		}
+		w.log.Warn("resolver cache file unusable: set aside, and written anew from the cache", "path", w.path, "kept", bad, "err", err)
+		if err := w.saveWhole(); err != nil {
+			return err
+		}
+		db, err = openRW(w.path)
+	}
+	if err != nil {
+		return err
+	}
+	w.db = db
+	w.pageSize = db.Info().PageSize
+	w.islandSet = false
+	err = db.View(func(tx *bolt.Tx) error {
+		w.infra = readInfra(tx.Bucket(bucketInfra))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.st.Open = true
+	w.mu.Unlock()
+	if err := w.sweep(nil); err != nil {
+		return err
+	}
+	return w.compact()
+}
+
+// saveWhole writes the whole file from the cache (Save), counted as a save.
+func (w *Writer) saveWhole() error {
+	start := time.Now()
+	st, err := Save(w.path, w.c, w.r)
+	w.m.observeSave(st, time.Since(start), err)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.st.Saves++
+	w.st.LastWrite = time.Now()
+	w.mu.Unlock()
+	return nil
+}
+
+// openRW opens the file at path for writing and checks its format.
+func openRW(path string) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("resolver cache %s: %w: %v", path, ErrCorrupt, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		info, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("%w: truncated to %d bytes of %d", ErrCorrupt, info.Size(), tx.Size())
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketCache) == nil || tx.Bucket(bucketInfra) == nil {
+			return fmt.Errorf("%w: bucket missing", ErrCorrupt)
+		}
+		v := meta.Get(keyVersion)
+		if len(v) != 4 {
+			return fmt.Errorf("%w: no format version", ErrCorrupt)
+		}
+		if got := binary.BigEndian.Uint32(v); got != FormatVersion {
+			return fmt.Errorf("%w %d (this build writes %d)", ErrBadVersion, got, FormatVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("resolver cache %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (w *Writer) close() {
+	if w.db == nil {
+		return
+	}
+	if err := w.db.Close(); err != nil {
+		w.log.Warn("resolver cache file not closed cleanly", "path", w.path, "err", err)
+	}
+	w.db = nil
+	w.mu.Lock()
+	w.st.Open = false
+	w.mu.Unlock()
+}
+
+// flush writes the changes taken from the cache, and the island state and
+// the servers' RTTs when they changed (the RTTs at most every infraEvery,
+// unless now is set). It reports whether everything was written.
+func (w *Writer) flush(now bool, reason string) bool {
+	if w.db == nil {
+		if !now && time.Now().Before(w.openAfter) {
+			return false
+		}
+		if err := w.open(); err != nil {
+			w.close()
+			w.openAfter = time.Now().Add(retryOpen)
+			w.failed(err, "resolver cache file cannot be written: changes are kept in memory and written once it can")
+			return false
+		}
+	}
+	if reason != "" {
+		w.log.Debug("resolver cache file written at once", "reason", reason)
+	}
+	ch := w.c.TakeChanges(w.keys)
+	keys := ch.Keys
+	lost := ch.Lost
+	oldest := ch.Oldest
+	if len(w.retry) > 0 || len(w.retryLost) > 0 {
+		keys, lost = w.mergeRetry(keys, lost)
+		w.mu.Lock()
+		if !w.inflightSince.IsZero() && (oldest.IsZero() || w.inflightSince.Before(oldest)) {
+			oldest = w.inflightSince
+		}
+		w.mu.Unlock()
+	}
+	w.setInflight(len(keys), oldest)
+
+	island := w.r != nil && w.r.Island()
+	var infra map[netip.AddrPort]time.Duration
+	if w.r != nil && (now || time.Since(w.infraAt) >= infraEvery) {
+		infra = w.r.ExportInfra()
+		w.infraAt = time.Now()
+	}
+	infraPut, infraDel := w.infraDiff(infra)
+	if len(keys) == 0 && len(lost) == 0 && w.islandSet && island == w.island && len(infraPut)+len(infraDel) == 0 {
+		w.setInflight(0, time.Time{})
+		return true
+	}
+
+	done, err := w.writeKeys(keys, island, infraPut, infraDel)
+	if err == nil && len(lost) > 0 {
+		only := make(map[int]bool, len(lost))
+		for _, s := range lost {
+			only[s] = true
+		}
+		err = w.sweep(only)
+	}
+	if err != nil {
+		w.keepForRetry(keys[done:], lost, oldest)
+		w.failed(err, "resolver cache changes not written: kept for the next batch")
+		clear(keys)
+		w.keys = keys[:0]
+		return false
+	}
+	w.island, w.islandSet = island, true
+	if infra != nil {
+		w.infra = infra
+	}
+	clear(keys) // let the names go
+	w.keys = keys[:0]
+	w.setInflight(0, time.Time{})
+	w.succeeded()
+	return true
+}
+
+// mergeRetry adds the keys and shards of a failed round to this one's.
+func (w *Writer) mergeRetry(keys []resolver.CacheKey, lost []int) ([]resolver.CacheKey, []int) {
+	seen := make(map[resolver.CacheKey]struct{}, len(keys))
+	for _, k := range keys {
+		seen[k] = struct{}{}
+	}
+	for k := range w.retry {
+		if _, ok := seen[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for s := range w.retryLost {
+		lost = append(lost, s)
+	}
+	w.retry, w.retryLost = nil, nil
+	return keys, lost
+}
+
+// keepForRetry keeps what a failed round did not write for the next one,
+// within maxRetryKeys.
+func (w *Writer) keepForRetry(keys []resolver.CacheKey, lost []int, oldest time.Time) {
+	if len(w.retry)+len(keys) > maxRetryKeys {
+		w.retry, w.retryLost = nil, nil
+		w.c.MarkAllChanged()
+		w.setInflight(0, time.Time{})
+		return
+	}
+	if w.retry == nil {
+		w.retry = make(map[resolver.CacheKey]struct{}, len(keys))
+	}
+	for _, k := range keys {
+		w.retry[k] = struct{}{}
+	}
+	if len(lost) > 0 && w.retryLost == nil {
+		w.retryLost = make(map[int]bool, len(lost))
+	}
+	for _, s := range lost {
+		w.retryLost[s] = true
+	}
+	w.setInflight(len(w.retry), oldest)
+}
+
+func (w *Writer) setInflight(n int, since time.Time) {
+	w.mu.Lock()
+	w.inflight, w.inflightSince = n, since
+	w.mu.Unlock()
+}
+
+// infraDiff returns the servers of now whose RTT differs from the file's,
+// and the servers of the file no longer in now; nothing when now is nil.
+func (w *Writer) infraDiff(now map[netip.AddrPort]time.Duration) (put map[netip.AddrPort]time.Duration, del []netip.AddrPort) {
+	if now == nil {
+		return nil, nil
+	}
+	for s, rtt := range now {
+		if old, ok := w.infra[s]; !ok || old != rtt {
+			if put == nil {
+				put = make(map[netip.AddrPort]time.Duration)
+			}
+			put[s] = rtt
+		}
+	}
+	for s := range w.infra {
+		if _, ok := now[s]; !ok {
+			del = append(del, s)
+		}
+	}
+	return put, del
+}
+
+// writeKeys writes the current state of each key, in batches, the last one
+// with the island state and the servers' changes. done is how many keys
+// were committed.
+func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[netip.AddrPort]time.Duration, infraDel []netip.AddrPort) (done int, err error) {
+	i := 0
+	for {
+		b, err := w.begin()
+		if err != nil {
+			return done, err
+		}
+		bytes := 0
+		n := 0
+		for ; i < len(keys) && n < batchEntries && bytes < batchBytes; i++ {
+			k := keys[i]
+			start := len(w.arena)
+			w.arena = appendKey(w.arena, k)
+			key := w.arena[start:len(w.arena):len(w.arena)]
+			rec, ok := w.c.ExportEntry(k)
+			if ok {
+				vs := len(w.arena)
+				w.arena, err = appendValue(w.arena, rec)
+				if err != nil {
+					ok = false // nothing the cache holds is this large
+				} else {
+					// bbolt keeps key and value until the commit: both are
+					// in the arena, which is only reset after it.
+					v := w.arena[vs:len(w.arena):len(w.arena)]
+					if err := b.put(key, v); err != nil {
+						b.rollback()
+						return done, err
+					}
+					bytes += len(key) + len(v)
+				}
+			}
+			if !ok {
+				if err := b.del(key); err != nil {
+					b.rollback()
+					return done, err
+				}
+				bytes += len(key)
+			}
+			n++
+		}
+		last := i == len(keys)
+		if last {
+			if err := b.infra(infraPut, infraDel); err != nil {
+				b.rollback()
+				return done, err
+			}
+		}
+		if err := b.commit(island); err != nil {
+			return done, err
+		}
+		done = i
+		w.arena = w.arena[:0]
+		if cap(w.arena) > 2*batchBytes {
+			w.arena = nil
+		}
+		w.setInflight(len(keys)-done, w.inflightSinceOr())
+		if last {
+			return done, nil
+		}
+	}
+}
+
+func (w *Writer) inflightSinceOr() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.inflightSince
+}
+
+// batch is one write transaction of the writer.
+type batch struct {
+	w          *Writer
+	tx         *bolt.Tx
+	cache      *bolt.Bucket
+	puts, dels int
+}
+
+func (w *Writer) begin() (*batch, error) {
+	tx, err := w.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	return &batch{w: w, tx: tx, cache: tx.Bucket(bucketCache)}, nil
+}
+
+func (b *batch) put(k, v []byte) error {
+	b.puts++
+	return b.cache.Put(k, v)
+}
+
+func (b *batch) del(k []byte) error {
+	b.dels++
+	return b.cache.Delete(k)
+}
+
+func (b *batch) infra(put map[netip.AddrPort]time.Duration, del []netip.AddrPort) error {
+	bk := b.tx.Bucket(bucketInfra)
+	for s, rtt := range put {
+		k, err := s.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		if err := bk.Put(k, binary.BigEndian.AppendUint64(nil, uint64(rtt))); err != nil {
+			return err
+		}
+	}
+	for _, s := range del {
+		k, err := s.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		if err := bk.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) rollback() { b.tx.Rollback() }
+
+// commit writes the meta keys and commits, and counts the batch: bbolt
+// writes the transaction's new pages and syncs, then the meta page and
+// syncs again.
+func (b *batch) commit(island bool) error {
+	w := b.w
+	if err := putMeta(b.tx, w.c.Now(), island); err != nil {
+		b.tx.Rollback()
+		return err
+	}
+	if err := b.tx.Commit(); err != nil {
+		return err
+	}
+	ts := b.tx.Stats()
+	written := uint64(ts.GetPageAlloc()) + uint64(w.pageSize)
+	now := time.Now()
+	w.mu.Lock()
+	w.st.Batches++
+	w.st.Bytes += written
+	w.st.Fsyncs += 2
+	w.st.LastWrite = now
+	w.mu.Unlock()
+	if m := w.m; m != nil {
+		m.Batches.Inc()
+		m.WrittenBytes.Add(float64(written))
+		m.Fsyncs.Add(2)
+		m.Changes.WithLabelValues("put").Add(float64(b.puts))
+		m.Changes.WithLabelValues("delete").Add(float64(b.dels))
+		m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
+	}
+	return nil
+}
+
+// sweep deletes the entries of the file the cache does not hold as
+// servable, in the shards of only (nil: all).
+func (w *Writer) sweep(only map[int]bool) error {
+	var del [][]byte
+	err := w.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCache).Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			key, ok := decodeKey(k)
+			if ok && only != nil && !only[w.c.ShardOf(key.Name)] {
+				continue
+			}
+			if !ok || !w.c.HoldsEntry(key) {
+				del = append(del, bytes.Clone(k))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for len(del) > 0 {
+		n := min(len(del), batchEntries)
+		b, err := w.begin()
+		if err != nil {
+			return err
+		}
+		for _, k := range del[:n] {
+			if err := b.del(k); err != nil {
+				b.rollback()
+				return err
+			}
+		}
+		if err := b.commit(w.island); err != nil {
+			return err
+		}
+		del = del[n:]
+	}
+	return nil
+}
+
+// sweepAll is the periodic check of the whole file, then its compaction if
+// it is mostly free space.
+func (w *Writer) sweepAll() {
+	if w.db == nil {
+		return
+	}
+	if err := w.sweep(nil); err != nil {
+		w.failed(err, "resolver cache file not swept")
+		return
+	}
+	if err := w.compact(); err != nil {
+		w.failed(err, "resolver cache file not compacted")
+	}
+}
+
+// compact rewrites the file whole (Save: a new file renamed over the old
+// one) when it is larger than compactMin and mostly free pages. Changes
+// made meanwhile stay recorded in the cache and are written after.
+func (w *Writer) compact() error {
+	info, err := os.Stat(w.path)
+	if err != nil {
+		return err
+	}
+	st := w.db.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(w.pageSize)
+	if info.Size() <= compactMin || float64(free) <= compactFree*float64(info.Size()) {
+		return nil
+	}
+	w.close()
+	if err := w.saveWhole(); err != nil {
+		return err
+	}
+	db, err := openRW(w.path)
+	if err != nil {
+		return err
+	}
+	w.db = db
+	w.mu.Lock()
+	w.st.Open = true
+	w.mu.Unlock()
+	w.log.Info("resolver cache file compacted", "path", w.path, "was", info.Size())
+	return nil
+}
+
+// Status says how far the file is behind the cache.
+func (w *Writer) Status() FileStatus {
+	var pending int
+	var oldest time.Time
+	if w.cfg.WriteBehind > 0 {
+		pending, oldest = w.c.PendingChanges()
+	}
+	now := time.Now()
+	w.mu.Lock()
+	st := w.st
+	if w.cfg.WriteBehind > 0 {
+		pending += w.inflight
+		if !w.inflightSince.IsZero() && (oldest.IsZero() || w.inflightSince.Before(oldest)) {
+			oldest = w.inflightSince
+		}
+	} else {
+		oldest = st.LastWrite
+	}
+	w.mu.Unlock()
+	st.Pending = pending
+	if !oldest.IsZero() && now.After(oldest) {
+		st.Lag = now.Sub(oldest)
+	}
+	return st
+}
