@@ -437,19 +437,21 @@ func (w *Writer) flush(now bool, reason string) bool {
 	if reason != "" {
 		w.log.Debug("resolver cache file written at once", "reason", reason)
 	}
+	// The changes move from the cache's count to the writer's under w.mu,
+	// which Status holds while it reads both: never seen in neither.
+	w.mu.Lock()
 	ch := w.c.TakeChanges(w.keys)
 	keys := ch.Keys
 	lost := ch.Lost
 	oldest := ch.Oldest
 	if len(w.retry) > 0 || len(w.retryLost) > 0 {
 		keys, lost = w.mergeRetry(keys, lost)
-		w.mu.Lock()
 		if !w.inflightSince.IsZero() && (oldest.IsZero() || w.inflightSince.Before(oldest)) {
 			oldest = w.inflightSince
 		}
-		w.mu.Unlock()
 	}
-	w.setInflight(len(keys), oldest)
+	w.inflight, w.inflightSince = len(keys), oldest
+	w.mu.Unlock()
 
 	island := w.r != nil && w.r.Island()
 	var infra map[netip.AddrPort]time.Duration
@@ -801,11 +803,11 @@ func (w *Writer) compact() error {
 func (w *Writer) Status() FileStatus {
 	var pending int
 	var oldest time.Time
+	w.mu.Lock()
 	if w.cfg.WriteBehind > 0 {
 		pending, oldest = w.c.PendingChanges()
 	}
 	now := time.Now()
-	w.mu.Lock()
 	st := w.st
 	if w.cfg.WriteBehind > 0 {
 		pending += w.inflight
