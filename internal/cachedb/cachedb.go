@@ -198,7 +198,7 @@ func putMeta(tx *bolt.Tx, savedAt time.Time, island bool) error {
 
 // createBuckets makes the buckets of the current format.
 func createBuckets(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketCache, bucketInfra} {
+	for _, name := range [][]byte{bucketMeta, bucketCache, bucketInfra, bucketLog} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -415,25 +415,27 @@ func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 			n := min(binary.BigEndian.Uint64(v), uint64(capacity/128))
 			data.records = make([]resolver.CacheRecord, 0, int(n))
 		}
-		var total int64
-		cur := cache.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			if total += int64(len(v)); total > capacity {
-				data.dropped++
-				continue
+		if v1 {
+			var total int64
+			cur := cache.Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				if total += int64(len(v)); total > capacity {
+					data.dropped++
+					continue
+				}
+				rec, err := decodeRecord(v)
+				if err != nil {
+					data.bad++
+					continue
+				}
+				data.records = append(data.records, rec)
 			}
-			var rec resolver.CacheRecord
-			var err error
-			if v1 {
-				rec, err = decodeRecord(v)
-			} else {
-				rec, err = decodeValue(k, v)
+		} else {
+			log := tx.Bucket(bucketLog)
+			if log == nil {
+				return fmt.Errorf("%w: bucket missing", ErrCorrupt)
 			}
-			if err != nil {
-				data.bad++
-				continue
-			}
-			data.records = append(data.records, rec)
+			readV2(cache, log, capacity, &data)
 		}
 
 		data.servers = readInfra(infra)
@@ -443,6 +445,69 @@ func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 		return fileData{}, fmt.Errorf("resolver cache %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// readV2 reads the snapshot of a current format file and applies its log,
+// taking at most capacity bytes of records: the snapshot's in key order,
+// then those the log put, in the order it put them (the most recent last,
+// as the most recently used).
+func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
+	type slot struct {
+		rec  resolver.CacheRecord
+		size int64
+		gone bool
+	}
+	var slots []slot
+	index := make(map[resolver.CacheKey]int)
+	// Records are bounded by capacity at every step: a file cannot make
+	// Load hold more than twice the cache's capacity.
+	var total int64
+	add := func(k resolver.CacheKey, rec resolver.CacheRecord, size int64) {
+		if i, ok := index[k]; ok && !slots[i].gone {
+			slots[i].gone = true
+			total -= slots[i].size
+		}
+		if total+size > capacity {
+			data.dropped++
+			delete(index, k)
+			return
+		}
+		total += size
+		index[k] = len(slots)
+		slots = append(slots, slot{rec: rec, size: size})
+	}
+	cur := cache.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		rec, err := decodeValue(k, v)
+		if err != nil {
+			data.bad++
+			continue
+		}
+		add(keyOf(rec), rec, int64(len(v)))
+	}
+	cur = log.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		key, rec, deleted, err := decodeLog(v)
+		if err != nil {
+			data.bad++
+			continue
+		}
+		if deleted {
+			if i, ok := index[key]; ok && !slots[i].gone {
+				slots[i].gone = true
+				total -= slots[i].size
+			}
+			delete(index, key)
+			continue
+		}
+		add(key, rec, int64(len(v)))
+	}
+	data.records = make([]resolver.CacheRecord, 0, len(index))
+	for _, s := range slots {
+		if !s.gone {
+			data.records = append(data.records, s.rec)
+		}
+	}
 }
 
 // readInfra reads the infrastructure bucket.

@@ -173,3 +173,45 @@ var (
 	errChecksum = errors.New("record checksum mismatch")
 	errKey      = errors.New("record under another entry's key")
 )
+
+// appendLog appends a value of the log bucket: a put of rec, or when
+// deleted is set a delete of its key.
+func appendLog(b []byte, k resolver.CacheKey, rec resolver.CacheRecord, deleted bool) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	if deleted {
+		b = append(b, logDelete)
+		b = appendKey(b, k)
+	} else {
+		b = append(b, logPut)
+		var err error
+		if b, err = appendRecord(b, rec); err != nil {
+			return b[:start], err
+		}
+	}
+	binary.BigEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
+	return b, nil
+}
+
+// decodeLog checks and decodes a value of the log bucket: the key changed,
+// and its record unless the change is a delete.
+func decodeLog(v []byte) (k resolver.CacheKey, rec resolver.CacheRecord, deleted bool, err error) {
+	if len(v) < 5 || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {
+		return k, rec, false, errChecksum
+	}
+	switch v[4] {
+	case logDelete:
+		k, ok := decodeKey(v[5:])
+		if !ok {
+			return k, rec, false, errRecord
+		}
+		return k, rec, true, nil
+	case logPut:
+		rec, err := decodeRecord(v[5:])
+		if err != nil {
+			return k, rec, false, err
+		}
+		return keyOf(rec), rec, false, nil
+	}
+	return k, rec, false, errRecord
+}

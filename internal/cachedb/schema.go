@@ -11,15 +11,25 @@ package cachedb
 //	               type (2 bytes big-endian) and owner name (the rest); the
 //	               value is the CRC-32C of the record (4 bytes big-endian)
 //	               and the record (see record.go)
+//	log/<seq>      a change made after cache/ was written: seq counts from
+//	               1, 8 bytes big-endian; the value is the CRC-32C of the
+//	               rest (4 bytes big-endian), an op (1 byte: logPut,
+//	               logDelete), then for a put the record, for a delete the
+//	               key of the entry in cache/
 //	infra/<addr>   a server's smoothed RTT in nanoseconds, 8 bytes big-endian;
 //	               the key is netip.AddrPort's binary form
 //
-// Each entry has a key of its own, so the file is updated in place, one
-// bbolt transaction per batch of changes (see writer.go): bbolt's
-// copy-on-write commits leave either the previous state or the new one
-// after a crash, at any moment. The per-record checksum stands for the
-// sealed trailer of format 1 (see seal.go): it catches a record damaged on
-// disk, which is then skipped on its own.
+// cache/ is a snapshot, written whole by Save; the write-behind (see
+// writer.go) appends each batch of changes to log/ in one bbolt
+// transaction, so each batch writes about the bytes of its records, not
+// the B+tree pages of random keys all over the file. bbolt's copy-on-write
+// commits leave either the previous state or the new one after a crash,
+// at any moment. Load applies the log to the snapshot in order. The writer
+// writes a new snapshot (a new file, renamed over this one) at start, when
+// the log outgrows the snapshot, and every resolver.persist.interval, so
+// the file stays about the size of what the cache holds. The per-record
+// checksums stand for the sealed trailer of format 1 (see seal.go): they
+// catch a record damaged on disk, which is then skipped on its own.
 //
 // Format 1 (written by earlier versions) was rewritten whole at each save,
 // with records under sequence numbers (cache/<seq>, 8 bytes, in the order
@@ -30,6 +40,7 @@ var (
 	bucketMeta  = []byte("meta")
 	bucketCache = []byte("cache")
 	bucketInfra = []byte("infra")
+	bucketLog   = []byte("log")
 
 	keyVersion = []byte("version")
 	keySavedAt = []byte("saved_at")
@@ -45,6 +56,12 @@ const FormatVersion uint32 = 2
 
 // formatV1 is the version of the sealed files of earlier versions.
 const formatV1 uint32 = 1
+
+// The ops of the log.
+const (
+	logPut    byte = 1
+	logDelete byte = 2
+)
 
 // backupSuffix names the copy of a format 1 file kept when it is converted.
 const backupSuffix = ".v1"

@@ -1,12 +1,10 @@
 package cachedb
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -45,13 +43,9 @@ const retryOpen = 30 * time.Second
 // it, every entry is marked changed in the cache instead.
 const maxRetryKeys = 1 << 18
 
-// compactMin and compactFree decide when the file is rewritten whole: once
-// it is larger than compactMin and more than compactFree of it is free
-// pages (bbolt never gives pages back to the file system).
-const (
-	compactMin  = 32 << 20
-	compactFree = 0.5
-)
+// compactLog is the size of the log past which (and past the snapshot's
+// size) a new snapshot is written, at once.
+const compactLog = 32 << 20
 
 // WriterConfig configures a Writer.
 type WriterConfig struct {
@@ -59,11 +53,11 @@ type WriterConfig struct {
 	// are written every WriteBehind. Zero turns write-behind off: the
 	// whole file is saved every Interval and at the end instead.
 	WriteBehind time.Duration
-	// Interval: with write-behind, how often the whole file is checked
-	// against the cache (entries it no longer holds, or holds past their
-	// stale window, are deleted) and compacted when mostly free space;
-	// without, how often the file is saved. Zero or less: never, only at
-	// the end.
+	// Interval: with write-behind, how often the file is written anew
+	// from the cache when changes were logged since (a new snapshot, the
+	// log emptied: entries past their stale window leave the file); without,
+	// how often the file is saved. Zero or less: never, only at the end
+	// (and, with write-behind, when the log outgrows the snapshot).
 	Interval time.Duration
 	// Trigger, if not nil, asks for the changes to be written at once
 	// (the resolver's Config.PersistNow).
@@ -134,6 +128,9 @@ type Writer struct {
 	// Owned by Run's goroutine.
 	db        *bolt.DB
 	pageSize  int
+	seq       uint64 // the last key of the log
+	logBytes  int64  // bytes of values in the log
+	snapBytes int64  // size of the file when its snapshot was written
 	keys      []resolver.CacheKey
 	arena     []byte
 	infra     map[netip.AddrPort]time.Duration // as in the file
@@ -206,8 +203,10 @@ func (w *Writer) Run(ctx context.Context) {
 		case <-tick.C:
 			w.flush(false, "")
 		case <-sweep:
-			if w.flush(false, "") {
-				w.sweepAll()
+			if w.flush(false, "") && w.logBytes > 0 {
+				if err := w.compact(); err != nil {
+					w.failed(err, "resolver cache file not written anew")
+				}
 			}
 		}
 	}
@@ -292,46 +291,56 @@ func (w *Writer) succeeded() {
 	w.mu.Unlock()
 }
 
-// open opens the file for write-behind: a format 1 file is converted (and
-// kept as path.v1), a missing one created, a damaged one set aside as
-// path.bad and replaced; each time the new file is written whole from the
-// cache. Then what the file holds that the cache does not (entries not
-// loaded, or expired since) is deleted.
+// open opens the file for write-behind, after writing it anew from the
+// cache (a snapshot, with an empty log): a format 1 file is kept as
+// path.v1 first, a damaged one set aside as path.bad. Entries of the old
+// file the cache did not load are not in the new one.
 func (w *Writer) open() error {
 	v1, err := keepV1(w.path)
 	if err != nil {
 		return err
 	}
-	_, statErr := os.Stat(w.path)
-	switch {
-	case v1:
-		if err := w.saveWhole(); err != nil {
-			return err
+	if _, statErr := os.Stat(w.path); !v1 && statErr == nil {
+		db, err := openRW(w.path)
+		switch {
+		case errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadVersion):
+			bad := w.path + ".bad"
+			if rerr := os.Rename(w.path, bad); rerr != nil {
+				return fmt.Errorf("%w (and it cannot be set aside: %w)", err, rerr)
+			}
+			w.log.Warn("resolver cache file unusable: set aside, and written anew from the cache", "path", w.path, "kept", bad, "err", err)
+		case err != nil:
+			return err // locked by another process: not replaced
+		default:
+			db.Close()
 		}
+	}
+	if err := w.snapshot(); err != nil {
+		return err
+	}
+	if v1 {
 		w.log.Info("resolver cache file converted to format 2; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
-	case errors.Is(statErr, fs.ErrNotExist):
-		if err := w.saveWhole(); err != nil {
-			return err
-		}
+	}
+	return nil
+}
+
+// snapshot writes the file anew from the cache (Save) and opens it.
+func (w *Writer) snapshot() error {
+	w.close()
+	if err := w.saveWhole(); err != nil {
+		return err
 	}
 	db, err := openRW(w.path)
-	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadVersion) {
-		bad := w.path + ".bad"
-		if rerr := os.Rename(w.path, bad); rerr != nil {
-			return fmt.Errorf("%w (and it cannot be set aside: %w)", err, rerr)
-		}
-		w.log.Warn("resolver cache file unusable: set aside, and written anew from the cache", "path", w.path, "kept", bad, "err", err)
-		if err := w.saveWhole(); err != nil {
-			return err
-		}
-		db, err = openRW(w.path)
-	}
 	if err != nil {
 		return err
 	}
 	w.db = db
 	w.pageSize = db.Info().PageSize
-	w.islandSet = false
+	w.seq, w.logBytes = 0, 0
+	if info, err := os.Stat(w.path); err == nil {
+		w.snapBytes = info.Size()
+	}
+	w.island, w.islandSet = w.r != nil && w.r.Island(), false
 	err = db.View(func(tx *bolt.Tx) error {
 		w.infra = readInfra(tx.Bucket(bucketInfra))
 		return nil
@@ -339,13 +348,11 @@ func (w *Writer) open() error {
 	if err != nil {
 		return err
 	}
+	w.infraAt = time.Now()
 	w.mu.Lock()
 	w.st.Open = true
 	w.mu.Unlock()
-	if err := w.sweep(nil); err != nil {
-		return err
-	}
-	return w.compact()
+	return nil
 }
 
 // saveWhole writes the whole file from the cache (Save), counted as a save.
@@ -387,7 +394,7 @@ func openRW(path string) (db *bolt.DB, err error) {
 			return fmt.Errorf("%w: truncated to %d bytes of %d", ErrCorrupt, info.Size(), tx.Size())
 		}
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || tx.Bucket(bucketCache) == nil || tx.Bucket(bucketInfra) == nil {
+		if meta == nil || tx.Bucket(bucketCache) == nil || tx.Bucket(bucketInfra) == nil || tx.Bucket(bucketLog) == nil {
 			return fmt.Errorf("%w: bucket missing", ErrCorrupt)
 		}
 		v := meta.Get(keyVersion)
@@ -435,7 +442,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 		}
 	}
 	if reason != "" {
-		w.log.Debug("resolver cache file written at once", "reason", reason)
+		w.log.Debug("resolver cache changes written at once", "reason", reason)
 	}
 	// The changes move from the cache's count to the writer's under w.mu,
 	// which Status holds while it reads both: never seen in neither.
@@ -465,13 +472,20 @@ func (w *Writer) flush(now bool, reason string) bool {
 		return true
 	}
 
-	done, err := w.writeKeys(keys, island, infraPut, infraDel)
-	if err == nil && len(lost) > 0 {
-		only := make(map[int]bool, len(lost))
-		for _, s := range lost {
-			only[s] = true
+	var done int
+	var err error
+	if len(lost) > 0 {
+		// Changes not all recorded: the file is written anew, with
+		// everything the cache holds now.
+		err = w.snapshot()
+		if err == nil {
+			done = len(keys)
 		}
-		err = w.sweep(only)
+	} else {
+		done, err = w.writeKeys(keys, island, infraPut, infraDel)
+		if err == nil && w.logBytes > max(compactLog, w.snapBytes) {
+			err = w.compact()
+		}
 	}
 	if err != nil {
 		w.keepForRetry(keys[done:], lost, oldest)
@@ -480,9 +494,11 @@ func (w *Writer) flush(now bool, reason string) bool {
 		w.keys = keys[:0]
 		return false
 	}
-	w.island, w.islandSet = island, true
-	if infra != nil {
-		w.infra = infra
+	if len(lost) == 0 {
+		w.island, w.islandSet = island, true
+		if infra != nil {
+			w.infra = infra
+		}
 	}
 	clear(keys) // let the names go
 	w.keys = keys[:0]
@@ -561,9 +577,9 @@ func (w *Writer) infraDiff(now map[netip.AddrPort]time.Duration) (put map[netip.
 	return put, del
 }
 
-// writeKeys writes the current state of each key, in batches, the last one
-// with the island state and the servers' changes. done is how many keys
-// were committed.
+// writeKeys appends the current state of each key to the log, in batches,
+// the last one with the island state and the servers' changes. done is how
+// many keys were committed.
 func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[netip.AddrPort]time.Duration, infraDel []netip.AddrPort) (done int, err error) {
 	i := 0
 	for {
@@ -571,37 +587,31 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[n
 		if err != nil {
 			return done, err
 		}
-		bytes := 0
+		size := 0
 		n := 0
-		for ; i < len(keys) && n < batchEntries && bytes < batchBytes; i++ {
+		seq := w.seq
+		for ; i < len(keys) && n < batchEntries && size < batchBytes; i++ {
 			k := keys[i]
-			start := len(w.arena)
-			w.arena = appendKey(w.arena, k)
-			key := w.arena[start:len(w.arena):len(w.arena)]
 			rec, ok := w.c.ExportEntry(k)
-			if ok {
-				vs := len(w.arena)
-				w.arena, err = appendValue(w.arena, rec)
-				if err != nil {
-					ok = false // nothing the cache holds is this large
-				} else {
-					// bbolt keeps key and value until the commit: both are
-					// in the arena, which is only reset after it.
-					v := w.arena[vs:len(w.arena):len(w.arena)]
-					if err := b.put(key, v); err != nil {
-						b.rollback()
-						return done, err
-					}
-					bytes += len(key) + len(v)
-				}
+			start := len(w.arena)
+			w.arena, err = appendLog(w.arena, k, rec, !ok)
+			if err != nil {
+				// Nothing the cache holds is this large: deleted.
+				ok = false
+				w.arena, _ = appendLog(w.arena[:start], k, rec, true)
 			}
-			if !ok {
-				if err := b.del(key); err != nil {
-					b.rollback()
-					return done, err
-				}
-				bytes += len(key)
+			// bbolt keeps key and value until the commit: both are in
+			// the arena, which is only reset after it.
+			v := w.arena[start:len(w.arena):len(w.arena)]
+			ks := len(w.arena)
+			seq++
+			w.arena = binary.BigEndian.AppendUint64(w.arena, seq)
+			key := w.arena[ks:len(w.arena):len(w.arena)]
+			if err := b.append(key, v, ok); err != nil {
+				b.rollback()
+				return done, err
 			}
+			size += len(v)
 			n++
 		}
 		last := i == len(keys)
@@ -614,6 +624,8 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[n
 		if err := b.commit(island); err != nil {
 			return done, err
 		}
+		w.seq = seq
+		w.logBytes += int64(size)
 		done = i
 		w.arena = w.arena[:0]
 		if cap(w.arena) > 2*batchBytes {
@@ -636,7 +648,7 @@ func (w *Writer) inflightSinceOr() time.Time {
 type batch struct {
 	w          *Writer
 	tx         *bolt.Tx
-	cache      *bolt.Bucket
+	log        *bolt.Bucket
 	puts, dels int
 }
 
@@ -645,17 +657,20 @@ func (w *Writer) begin() (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &batch{w: w, tx: tx, cache: tx.Bucket(bucketCache)}, nil
+	log := tx.Bucket(bucketLog)
+	// Keys only ever grow: full pages, as bbolt's sequential writes want.
+	log.FillPercent = 1
+	return &batch{w: w, tx: tx, log: log}, nil
 }
 
-func (b *batch) put(k, v []byte) error {
-	b.puts++
-	return b.cache.Put(k, v)
-}
-
-func (b *batch) del(k []byte) error {
-	b.dels++
-	return b.cache.Delete(k)
+// append adds a change to the log: a put, or a delete.
+func (b *batch) append(k, v []byte, put bool) error {
+	if put {
+		b.puts++
+	} else {
+		b.dels++
+	}
+	return b.log.Put(k, v)
 }
 
 func (b *batch) infra(put map[netip.AddrPort]time.Duration, del []netip.AddrPort) error {
@@ -715,87 +730,16 @@ func (b *batch) commit(island bool) error {
 	return nil
 }
 
-// sweep deletes the entries of the file the cache does not hold as
-// servable, in the shards of only (nil: all).
-func (w *Writer) sweep(only map[int]bool) error {
-	var del [][]byte
-	err := w.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bucketCache).Cursor()
-		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
-			key, ok := decodeKey(k)
-			if ok && only != nil && !only[w.c.ShardOf(key.Name)] {
-				continue
-			}
-			if !ok || !w.c.HoldsEntry(key) {
-				del = append(del, bytes.Clone(k))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for len(del) > 0 {
-		n := min(len(del), batchEntries)
-		b, err := w.begin()
-		if err != nil {
-			return err
-		}
-		for _, k := range del[:n] {
-			if err := b.del(k); err != nil {
-				b.rollback()
-				return err
-			}
-		}
-		if err := b.commit(w.island); err != nil {
-			return err
-		}
-		del = del[n:]
-	}
-	return nil
-}
-
-// sweepAll is the periodic check of the whole file, then its compaction if
-// it is mostly free space.
-func (w *Writer) sweepAll() {
-	if w.db == nil {
-		return
-	}
-	if err := w.sweep(nil); err != nil {
-		w.failed(err, "resolver cache file not swept")
-		return
-	}
-	if err := w.compact(); err != nil {
-		w.failed(err, "resolver cache file not compacted")
-	}
-}
-
-// compact rewrites the file whole (Save: a new file renamed over the old
-// one) when it is larger than compactMin and mostly free pages. Changes
-// made meanwhile stay recorded in the cache and are written after.
+// compact writes the file anew from the cache: a new snapshot, renamed
+// over the file, with an empty log. Changes made meanwhile stay recorded
+// in the cache and are logged after.
 func (w *Writer) compact() error {
-	info, err := os.Stat(w.path)
-	if err != nil {
+	size := w.snapBytes
+	logged := w.logBytes
+	if err := w.snapshot(); err != nil {
 		return err
 	}
-	st := w.db.Stats()
-	free := int64(st.FreePageN+st.PendingPageN) * int64(w.pageSize)
-	if info.Size() <= compactMin || float64(free) <= compactFree*float64(info.Size()) {
-		return nil
-	}
-	w.close()
-	if err := w.saveWhole(); err != nil {
-		return err
-	}
-	db, err := openRW(w.path)
-	if err != nil {
-		return err
-	}
-	w.db = db
-	w.mu.Lock()
-	w.st.Open = true
-	w.mu.Unlock()
-	w.log.Info("resolver cache file compacted", "path", w.path, "was", info.Size())
+	w.log.Debug("resolver cache file written anew", "path", w.path, "log_bytes", logged, "was", size, "now", w.snapBytes)
 	return nil
 }
 

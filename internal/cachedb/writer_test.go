@@ -48,30 +48,35 @@ func crashImage(t testing.TB, path string) string {
 	return img
 }
 
-// fileKeys lists the cache bucket's keys of the file at path (a copy of
-// it), decoded.
+// fileKeys lists the keys of the entries the file at path (a copy of it)
+// holds: its snapshot with its log applied.
 func fileKeys(t testing.TB, path string) map[resolver.CacheKey]bool {
 	t.Helper()
-	db, err := bolt.Open(crashImage(t, path), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	data, err := read(crashImage(t, path), 1<<40, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data.bad != 0 {
+		t.Errorf("%d bad records in the file", data.bad)
+	}
+	out := map[resolver.CacheKey]bool{}
+	for _, rec := range data.records {
+		out[keyOf(rec)] = true
+	}
+	return out
+}
+
+// logLen is the number of changes in the log of the file at path.
+func logLen(t testing.TB, path string) int {
+	t.Helper()
+	db, err := bolt.Open(crashImage(t, path), 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	out := map[resolver.CacheKey]bool{}
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCache).ForEach(func(k, _ []byte) error {
-			key, ok := decodeKey(k)
-			if !ok {
-				return fmt.Errorf("bad key %x", k)
-			}
-			out[key] = true
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	n := 0
+	db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketLog).Stats().KeyN; return nil })
+	return n
 }
 
 // TestWriteBehind runs a writer beside a cache that changes: the file
@@ -126,7 +131,11 @@ func TestWriteBehind(t *testing.T) {
 		return err == nil && st.Island
 	})
 
-	// Everything flushed: the file is emptied.
+	if n := logLen(t, path); n == 0 {
+		t.Error("the changes are not in the log")
+	}
+
+	// Everything flushed: the file is written anew, empty.
 	c.Flush()
 	upToDate(t, w)
 	if keys := fileKeys(t, path); len(keys) != 0 {
@@ -134,14 +143,17 @@ func TestWriteBehind(t *testing.T) {
 	}
 	stop()
 
-	if got := testutil.ToFloat64(m.Batches); got < 4 {
+	if got := testutil.ToFloat64(m.Batches); got < 3 {
 		t.Errorf("%v batches counted", got)
 	}
 	if got := testutil.ToFloat64(m.Fsyncs); got != 2*testutil.ToFloat64(m.Batches) {
 		t.Errorf("%v fsyncs for %v batches", got, testutil.ToFloat64(m.Batches))
 	}
-	if got := testutil.ToFloat64(m.Changes.WithLabelValues("delete")); got < 8 {
-		t.Errorf("%v deletes counted, want at least 8 (one flushed name, then 7 entries)", got)
+	if got := testutil.ToFloat64(m.Changes.WithLabelValues("delete")); got < 1 {
+		t.Errorf("%v deletes counted, want at least 1 (the flushed name)", got)
+	}
+	if got := testutil.ToFloat64(m.Saves.WithLabelValues("ok")); got != 2 {
+		t.Errorf("%v whole saves, want 2 (at start, after Flush)", got)
 	}
 	if got := testutil.ToFloat64(m.WrittenBytes); got < 4096 {
 		t.Errorf("%v bytes written counted", got)
@@ -180,19 +192,31 @@ func TestWriteBehindBatches(t *testing.T) {
 	}
 }
 
-// TestWriteBehindSweep: entries past their stale window are deleted from the
-// file by the periodic sweep, though the cache has not met them since.
-func TestWriteBehindSweep(t *testing.T) {
+// TestWriteBehindCompaction: every interval, a file whose log holds changes
+// is written anew from the cache: the log is emptied, and entries past
+// their stale window leave the file, though the cache has not met them.
+func TestWriteBehindCompaction(t *testing.T) {
 	clk := newClock()
 	c := newCache(clk)
 	fill(t, c)
 	path := filepath.Join(t.TempDir(), "resolver-cache.db")
-	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: 10 * time.Millisecond, Interval: 20 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: 10 * time.Millisecond, Interval: 50 * time.Millisecond, Metrics: m})
 	runWriter(t, w)
 	upToDate(t, w)
-	waitFor(t, "the file filled", func() bool { return len(fileKeys(t, path)) == 8 })
+	if keys := fileKeys(t, path); len(keys) != 8 {
+		t.Fatalf("the file holds %d entries, want 8", len(keys))
+	}
 	clk.Advance(window + 2*time.Hour)
-	waitFor(t, "the file swept", func() bool { return len(fileKeys(t, path)) == 0 })
+	c.Put(msg(t, "new.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"new.example.com. 300 IN A 192.0.2.7"}, nil))
+	waitFor(t, "the file written anew", func() bool {
+		keys := fileKeys(t, path)
+		return len(keys) == 1 && keys[resolver.CacheKey{Kind: resolver.RecordMessage, Name: "new.example.com.", Qtype: dns.TypeA}]
+	})
+	if n := logLen(t, path); n != 0 {
+		t.Errorf("%d changes left in the log of a new snapshot", n)
+	}
 }
 
 // TestWriterOpens covers what the writer finds at start: the file of the
