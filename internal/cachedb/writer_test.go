@@ -484,3 +484,56 @@ func TestWriterMeta(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLoadLog: the log is applied to the snapshot in order (a put replaces,
+// a delete removes), and a damaged change is skipped and counted.
+func TestLoadLog(t *testing.T) {
+	clk := newClock()
+	c := newCache(clk)
+	fill(t, c)
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: 10 * time.Millisecond})
+	stop := runWriter(t, w)
+	upToDate(t, w) // the snapshot holds the 8 entries
+	c.Put(msg(t, "www.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"www.example.com. 900 IN A 192.0.2.99"}, nil))
+	c.FlushName("nx.example.com.")
+	c.Put(msg(t, "late.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"late.example.com. 300 IN A 192.0.2.9"}, nil))
+	upToDate(t, w)
+	stop()
+	if n := logLen(t, path); n != 3 {
+		t.Fatalf("%d changes in the log, want 3", n)
+	}
+	dst := newCache(clk)
+	if st, err := Load(path, dst, nil); err != nil || st.Entries != 8 || st.Bad != 0 {
+		t.Fatalf("Load: %+v, %v", st, err)
+	}
+	if got, want := dump(t, dst), dump(t, c); got != want {
+		t.Errorf("the file loads as\n%s\nwant\n%s", got, want)
+	}
+
+	// The change that stored late.example.com. damaged: skipped, the
+	// others applied.
+	update(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		cur := b.Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			if key, _, _, err := decodeLog(v); err == nil && key.Name == "late.example.com." {
+				v = bytes.Clone(v)
+				v[len(v)-1] ^= 0xff
+				return b.Put(bytes.Clone(k), v)
+			}
+		}
+		return fmt.Errorf("no change for late.example.com. in the log")
+	})
+	dst = newCache(clk)
+	st, err := Load(path, dst, nil)
+	if err != nil || st.Entries != 7 || st.Bad != 1 {
+		t.Errorf("Load with a damaged change: %+v, %v; want 7 entries, 1 bad", st, err)
+	}
+	if _, ok := dst.Get("late.example.com.", dns.TypeA); ok {
+		t.Error("the damaged change was applied")
+	}
+	if m, ok := dst.Get("www.example.com.", dns.TypeA); !ok || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.99" {
+		t.Errorf("the replacement in the log was not applied: %v", m.Answer)
+	}
+}
