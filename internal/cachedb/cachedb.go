@@ -139,14 +139,18 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 		return Stats{}, 0, err
 	}
 	defer w.rollback()
+	var seq uint64
 	err = c.Export(func(rec resolver.CacheRecord) error {
 		// bbolt keeps the key and value until the commit: both are fresh.
 		v, err := appendValue(nil, rec)
 		if err != nil {
 			return nil // nothing the cache holds is this large; skip it
 		}
+		// Growing keys: bbolt appends (random keys inserted in one
+		// transaction cost it time quadratic in their number).
+		seq++
 		st.Entries++
-		return w.put(appendKey(nil, keyOf(rec)), v)
+		return w.put(binary.BigEndian.AppendUint64(nil, seq), v)
 	})
 	if err != nil {
 		return Stats{}, 0, err
@@ -225,6 +229,7 @@ func (w *batchWriter) begin() error {
 		return err
 	}
 	w.b = tx.Bucket(bucketCache)
+	w.b.FillPercent = 1 // keys only ever grow: pack the pages full
 	w.bytes = 0
 	return nil
 }
@@ -448,9 +453,9 @@ func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 }
 
 // readV2 reads the snapshot of a current format file and applies its log,
-// taking at most capacity bytes of records: the snapshot's in key order,
-// then those the log put, in the order it put them (the most recent last,
-// as the most recently used).
+// taking at most capacity bytes of records: the snapshot's in the order
+// they were saved, then those the log put, in the order it put them (the
+// most recent last, as the most recently used).
 func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
 	type slot struct {
 		rec  resolver.CacheRecord
@@ -458,10 +463,35 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
 		gone bool
 	}
 	var slots []slot
-	index := make(map[resolver.CacheKey]int)
-	// Records are bounded by capacity at every step: a file cannot make
-	// Load hold more than twice the cache's capacity.
+	// Records are bounded by capacity at every step.
 	var total int64
+	cur := cache.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		rec, err := decodeValue(v)
+		if err != nil {
+			data.bad++
+			continue
+		}
+		if total += int64(len(v)); total > capacity {
+			total -= int64(len(v))
+			data.dropped++
+			continue
+		}
+		slots = append(slots, slot{rec: rec, size: int64(len(v))})
+	}
+	cur = log.Cursor()
+	if k, _ := cur.First(); k == nil {
+		data.records = make([]resolver.CacheRecord, len(slots))
+		for i, s := range slots {
+			data.records[i] = s.rec
+		}
+		return
+	}
+	// A log to apply: the entries by key (a snapshot holds each key once).
+	index := make(map[resolver.CacheKey]int, len(slots))
+	for i, s := range slots {
+		index[keyOf(s.rec)] = i
+	}
 	add := func(k resolver.CacheKey, rec resolver.CacheRecord, size int64) {
 		if i, ok := index[k]; ok && !slots[i].gone {
 			slots[i].gone = true
@@ -476,16 +506,6 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
 		index[k] = len(slots)
 		slots = append(slots, slot{rec: rec, size: size})
 	}
-	cur := cache.Cursor()
-	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		rec, err := decodeValue(k, v)
-		if err != nil {
-			data.bad++
-			continue
-		}
-		add(keyOf(rec), rec, int64(len(v)))
-	}
-	cur = log.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		key, rec, deleted, err := decodeLog(v)
 		if err != nil {

@@ -154,25 +154,15 @@ func appendValue(b []byte, rec resolver.CacheRecord) ([]byte, error) {
 }
 
 // decodeValue checks the checksum of a value of the cache bucket and
-// decodes its record, which must belong under key k.
-func decodeValue(k, v []byte) (resolver.CacheRecord, error) {
+// decodes its record.
+func decodeValue(v []byte) (resolver.CacheRecord, error) {
 	if len(v) < 4 || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {
 		return resolver.CacheRecord{}, errChecksum
 	}
-	rec, err := decodeRecord(v[4:])
-	if err != nil {
-		return resolver.CacheRecord{}, err
-	}
-	if key, ok := decodeKey(k); !ok || key != keyOf(rec) {
-		return resolver.CacheRecord{}, errKey
-	}
-	return rec, nil
+	return decodeRecord(v[4:])
 }
 
-var (
-	errChecksum = errors.New("record checksum mismatch")
-	errKey      = errors.New("record under another entry's key")
-)
+var errChecksum = errors.New("record checksum mismatch")
 
 // appendLog appends a value of the log bucket: a put of rec, or when
 // deleted is set a delete of its key.

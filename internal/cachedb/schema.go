@@ -7,15 +7,17 @@ package cachedb
 //	               write-behind batch), on the cache's clock, Unix
 //	               nanoseconds, 8 bytes big-endian
 //	meta/island    1 byte: 1 when the resolver was in island mode then
-//	cache/<key>    one cache entry: the key is the entry's kind (1 byte),
-//	               type (2 bytes big-endian) and owner name (the rest); the
+//	cache/<seq>    one cache entry of the snapshot: seq counts from 1, 8
+//	               bytes big-endian, in the order Cache.Export gave the
+//	               entries (each shard from its least recently used); the
 //	               value is the CRC-32C of the record (4 bytes big-endian)
 //	               and the record (see record.go)
 //	log/<seq>      a change made after cache/ was written: seq counts from
 //	               1, 8 bytes big-endian; the value is the CRC-32C of the
 //	               rest (4 bytes big-endian), an op (1 byte: logPut,
 //	               logDelete), then for a put the record, for a delete the
-//	               key of the entry in cache/
+//	               entry's key: its kind (1 byte), type (2 bytes
+//	               big-endian) and owner name (the rest)
 //	infra/<addr>   a server's smoothed RTT in nanoseconds, 8 bytes big-endian;
 //	               the key is netip.AddrPort's binary form
 //
