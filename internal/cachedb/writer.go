@@ -163,9 +163,13 @@ func NewWriter(path string, c *resolver.Cache, r *resolver.Resolver, cfg WriterC
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
-	w.st = FileStatus{Path: path, WriteBehind: cfg.WriteBehind, LastWrite: time.Now()}
+	w.st = FileStatus{Path: path, WriteBehind: cfg.WriteBehind}
 	if cfg.WriteBehind > 0 {
 		c.TrackChanges()
+	} else {
+		// The lag without write-behind is counted from the last save; at
+		// start, the file was just loaded into the cache.
+		w.st.LastWrite = time.Now()
 	}
 	w.m.setSource(w)
 	return w
