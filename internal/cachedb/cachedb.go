@@ -9,11 +9,12 @@
 // StaleWindow), and one past its stale window is dropped.
 //
 // A Writer (writer.go) keeps the file a few seconds behind the cache: the
-// cache records which entries changed, and the writer puts or deletes
-// them in bounded batches, one bbolt transaction each, off the query
-// path. Save writes a whole new file beside the old one and renames it over
-// it; it converts files of the earlier format, and is what Run does
-// periodically when write-behind is off. Load is meant for start: a missing
+// cache records which entries changed, and the writer appends their new
+// state (or their deletion) to the file's log in bounded batches, one
+// bbolt transaction each, off the query path. Save writes a whole new file
+// beside the old one and renames it over it: the writer's snapshots (which
+// also convert files of the earlier format), or, with write-behind off, the
+// periodic saves. Load is meant for start: a missing
 // file is an empty cache, and a damaged one is an error the caller logs
 // before setting the file aside and starting with an empty cache.
 package cachedb

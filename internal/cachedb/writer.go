@@ -107,7 +107,7 @@ type FileStatus struct {
 	Batches   uint64    // transactions committed by write-behind
 	Bytes     uint64    // bytes written by write-behind (pages and meta pages)
 	Fsyncs    uint64    // fsyncs made by write-behind
-	Saves     uint64    // whole files written (conversion, compaction, or every Interval without write-behind)
+	Saves     uint64    // whole files written (snapshots with write-behind, else the saves every Interval)
 	Errors    uint64    // failed writes or saves
 	LastError string    // the last error, until a write succeeds
 }
@@ -187,11 +187,11 @@ func (w *Writer) Run(ctx context.Context) {
 	w.flush(true, "start")
 	tick := time.NewTicker(w.cfg.WriteBehind)
 	defer tick.Stop()
-	var sweep <-chan time.Time
+	var renew <-chan time.Time
 	if w.cfg.Interval > 0 {
 		t := time.NewTicker(w.cfg.Interval)
 		defer t.Stop()
-		sweep = t.C
+		renew = t.C
 	}
 	for {
 		select {
@@ -206,7 +206,7 @@ func (w *Writer) Run(ctx context.Context) {
 			w.flush(true, reason)
 		case <-tick.C:
 			w.flush(false, "")
-		case <-sweep:
+		case <-renew:
 			if w.flush(false, "") && w.logBytes > 0 {
 				if err := w.compact(); err != nil {
 					w.failed(err, "resolver cache file not written anew")
