@@ -171,7 +171,8 @@ func TestWriteBehindBatches(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "resolver-cache.db")
 	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour, Trigger: NewTrigger()})
 	stop := runWriter(t, w)
-	waitFor(t, "the file open", func() bool { return w.Status().Open })
+	// The first round (the snapshot, then the meta keys) over.
+	waitFor(t, "the first batch", func() bool { st := w.Status(); return st.Open && st.Batches >= 1 })
 	const n = 3*batchEntries + 500 // more than maxShardChanges land in some shards
 	fillA(c, n)
 	if st := w.Status(); st.Pending != n {
