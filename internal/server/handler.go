@@ -22,7 +22,7 @@ import (
 type reply struct {
 	msg       *dns.Msg
 	zoneLabel string
-	cacheable bool // the answer depends only on the question and the EDNS/DO flags
+	cacheable bool // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
 	recurse   bool // no zone held: to be resolved for this client
 	tsig      *signer
 }
@@ -88,6 +88,10 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	}
 	q := req.Question[0]
 	resp.Question = req.Question
+	// RA says whether recursion is available to this client (as BIND sets
+	// it), on answers from the zones too.
+	mayRecurse := s.recursionAllowed(src.Addr())
+	resp.RecursionAvailable = mayRecurse
 
 	switch q.Qclass {
 	case dns.ClassINET:
@@ -120,7 +124,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	// resolved for a client allowed recursion that asked for it (as BIND
 	// does for names below a delegation); others get REFUSED or the referral.
 	if (res.Kind == authoritative.KindRefused || res.Kind == authoritative.KindReferral) &&
-		req.RecursionDesired && s.recursionAllowed(src.Addr()) {
+		req.RecursionDesired && mayRecurse {
 		out.recurse = true
 		return out
 	}

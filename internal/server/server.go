@@ -189,6 +189,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 		}
 	}
 	if fast {
+		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
 		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize {
 			resp = patch(out, e.wire, in, fq.nameLen)
 			e.queries[transport].Inc()
