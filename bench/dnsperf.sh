@@ -43,7 +43,7 @@ sov_port=$(free_port)
 start_nsd() { $1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!); }
 # An authoritative server only, as NSD is: recursion off, so questions with
 # RD for names below the zone's delegations get the referral.
-printf 'resolver:\n  allow: []\n' >"$work/sovdns.yaml"
+printf 'resolver:\n  allow: []\nrate_limit:\n  responses_per_second: 0 # off, as rrl-ratelimit: 0 for NSD\n' >"$work/sovdns.yaml"
 start_sov() { # cpu-prefix env...
   local pre=$1; shift
   env "$@" $pre "$BIN" serve --config "$work/sovdns.yaml" --data-dir "$work/sovdns" --listen "127.0.0.1:$sov_port" \

@@ -133,6 +133,16 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		Resolver:          recursor,
 		RecursionAllow:    c.Resolver.AllowPrefixes,
 		MaxInFlight:       c.Resolver.MaxInFlight,
+		RRL: server.RRLConfig{
+			ResponsesPerSecond: c.RateLimit.ResponsesPerSecond,
+			ErrorsPerSecond:    c.RateLimit.ErrorsPerSecond,
+			Slip:               c.RateLimit.Slip,
+			IPv4Prefix:         c.RateLimit.IPv4Prefix,
+			IPv6Prefix:         c.RateLimit.IPv6Prefix,
+			Exempt:             c.RateLimit.ExemptPrefixes,
+			LogOnly:            c.RateLimit.LogOnly,
+			TableSize:          c.RateLimit.TableSize,
+		},
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
 	zones := newServed(srv, local, st, m, log)

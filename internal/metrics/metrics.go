@@ -39,6 +39,7 @@ type Metrics struct {
 	ZoneSerial   *prometheus.GaugeVec // zone
 	StoreErrors  *prometheus.CounterVec
 	CacheEntries prometheus.Gauge
+	RateLimited  *prometheus.CounterVec // kind, action
 	BuildInfo    *prometheus.GaugeVec
 
 	// Replication and live editing.
@@ -104,6 +105,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Always 1; labelled with the running version.",
 		}, []string{"version", "goversion"}),
 	}
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rrl_limited_responses_total",
+		Help: "UDP responses over the response rate limit, by kind (answer, wildcard, nxdomain, nodata, referral, error) and action (drop, slip: sent truncated, log_only: sent whole)."}, []string{"kind", "action"})
 	m.TSIG = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "tsig_verifications_total",
 		Help: "TSIG-signed messages received, by result (ok, badkey, badsig, badtime)."}, []string{"result"})
 	m.TransfersOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "transfers_out_total",
@@ -125,7 +128,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.ConfigReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "config_reloads_total",
 		Help: "Configuration reloads (SIGHUP, sovdns reload), by result."}, []string{"result"})
 	reg.MustRegister(m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
-		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.BuildInfo,
+		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
 		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh,
 		m.ZoneExpired, m.ControlReqs, m.ConfigReloads,
 		collectors.NewGoCollector(),

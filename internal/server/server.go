@@ -50,6 +50,10 @@ type Config struct {
 
 	// Ops handles zone transfers, NOTIFY and UPDATE; nil refuses them.
 	Ops ZoneOps
+
+	// RRL limits the rate of identical responses over UDP; the zero value
+	// leaves it off.
+	RRL RRLConfig
 }
 
 // Recursor resolves questions for clients; resolver.Resolver is one.
@@ -79,6 +83,8 @@ type Server struct {
 	// pre-resolved collectors for the hot path
 	duration  [2]prometheus.Observer
 	truncated [2]prometheus.Counter
+
+	rrl *rrl // nil: no rate limiting
 
 	inFlight  chan struct{}  // a slot per resolution under way
 	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
@@ -134,6 +140,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 		s.duration[i] = m.Duration.WithLabelValues(t)
 		s.truncated[i] = m.Truncated.WithLabelValues(t)
 	}
+	s.rrl = newRRL(cfg.RRL, func() time.Time { return s.now() }, m.RateLimited)
 	s.SetZones(zone.NewSet())
 	return s
 }
@@ -191,6 +198,14 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 	if fast {
 		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
 		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize {
+			if transport == udp && s.rrl != nil {
+				switch s.rrl.check(e.rrl, src.Addr()) {
+				case rrlDrop:
+					return nil
+				case rrlSlip:
+					return slipped(out, in, fq.nameLen, fq.udpSize != 0, s.cfg.EDNSSize)
+				}
+			}
 			resp = patch(out, e.wire, in, fq.nameLen)
 			e.queries[transport].Inc()
 			s.duration[transport].Observe(s.now().Sub(start).Seconds())
@@ -218,10 +233,10 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 	if r.recurse {
 		q := req.Question[0]
 		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
-			return s.finish(st, s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
+			return s.finish(st, src.Addr(), s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
 		}
 		if conn == nil { // TCP: this connection's goroutine may wait
-			return s.finish(st, s.recursive(req, r), req, in, out, transport, fast, fq)
+			return s.finish(st, src.Addr(), s.recursive(req, r), req, in, out, transport, fast, fq)
 		}
 		select {
 		case s.inFlight <- struct{}{}:
@@ -235,19 +250,19 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		s.resolving.Add(1)
 		go func() {
 			defer func() { <-s.inFlight; s.resolving.Done() }()
-			wire := s.finish(st, s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
+			wire := s.finish(st, src.Addr(), s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
 			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
 				s.m.Dropped.WithLabelValues("write_error").Inc()
 			}
 		}()
 		return nil
 	}
-	return s.finish(st, r, req, in, out, transport, fast, fq)
+	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
 }
 
 // finish packs a reply for the client: truncated to its buffer, the
 // question's spelling restored, cached when it may be, counted.
-func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transport int, fast bool, fq *fastQuery) []byte {
+func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, out []byte, transport int, fast bool, fq *fastQuery) []byte {
 	maxSize := 65535
 	if transport == udp {
 		maxSize = 512
@@ -258,6 +273,14 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 	qtype := qtypeOf(req)
 	if r.tsig != nil {
 		return s.finishSigned(r, req, in, out, transport, maxSize)
+	}
+	if transport == udp && s.rrl != nil {
+		switch s.rrl.check(r.rrl, src) {
+		case rrlDrop:
+			return nil
+		case rrlSlip:
+			return s.slip(r.msg, in, out)
+		}
 	}
 	wire, err := r.msg.PackBuffer(out[:cap(out)])
 	if err != nil {
@@ -278,7 +301,7 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
 	}
 	if fits && fast && r.cacheable {
-		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen}
+		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl}
 		for t, name := range transportNames {
 			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))
 		}
@@ -286,6 +309,25 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 		s.m.CacheEntries.Set(float64(st.cache.entries.Load()))
 	}
 	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
+	return wire
+}
+
+// slip packs m as a rate-limited response that slips through: TC set, the
+// question and the OPT record kept, nothing else.
+func (s *Server) slip(m *dns.Msg, in, out []byte) []byte {
+	m.Truncated = true
+	m.Authoritative = false
+	m.Rcode = dns.RcodeSuccess
+	m.Answer, m.Ns = nil, nil
+	var keep []dns.RR
+	if opt := m.IsEdns0(); opt != nil {
+		keep = append(keep, &dns.OPT{Hdr: opt.Hdr})
+	}
+	m.Extra = keep
+	wire, err := m.PackBuffer(out[:cap(out)])
+	if err != nil {
+		return servFail(in, out)
+	}
 	return wire
 }
 
