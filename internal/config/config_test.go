@@ -144,6 +144,8 @@ func TestBadFiles(t *testing.T) {
 		{file: "udp_sockets.bad.yml", want: []string{`udp_sockets: invalid value "1000"`}},
 		{file: "max_connections.bad.yml", want: []string{`tcp.max_connections: invalid value "0"`}},
 		{file: "response_cache.bad.yml", want: []string{`response_cache_mb: invalid value "-1"`}},
+		{file: "rrl_exempt.bad.yml", want: []string{`rate_limit.exempt[0]: invalid value "192.0.2.0/33"`}},
+		{file: "rrl_slip.bad.yml", want: []string{`rate_limit.slip: invalid value "50"`}},
 		// The secret itself is never echoed.
 		{file: "cookie_secret.bad.yml", want: []string{`identity.cookie_secret: invalid value "(hidden)"`}},
 		{file: "nsid_type.bad.yml", want: []string{`identity.nsid: invalid value "[1 2]"`}},
