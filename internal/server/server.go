@@ -86,6 +86,8 @@ type Server struct {
 
 	rrl *rrl // nil: no rate limiting
 
+	tcpIdle atomic.Int64 // TCP connections waiting for a query
+
 	inFlight  chan struct{}  // a slot per resolution under way
 	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
 	ctx       atomic.Pointer[context.Context]
