@@ -67,6 +67,7 @@ type Recursor interface {
 type state struct {
 	zones *zone.Set
 	cache *respCache
+	wires wires // negative answers in wire form, by zone
 }
 
 // Server answers DNS queries over UDP and TCP.
@@ -87,6 +88,8 @@ type Server struct {
 	rrl *rrl // nil: no rate limiting
 
 	tcpIdle atomic.Int64 // TCP connections waiting for a query
+
+	counters sync.Map // countKey -> prometheus.Counter
 
 	inFlight  chan struct{}  // a slot per resolution under way
 	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
@@ -210,6 +213,10 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 			}
 			resp = patch(out, e.wire, in, fq.nameLen)
 			e.queries[transport].Inc()
+			s.duration[transport].Observe(s.now().Sub(start).Seconds())
+			return resp
+		}
+		if resp, ok := s.negativeWire(st, in, out, src, transport, &fq, maxSize); ok {
 			s.duration[transport].Observe(s.now().Sub(start).Seconds())
 			return resp
 		}
@@ -439,7 +446,23 @@ func countsMatch(in []byte, m *dns.Msg) bool {
 }
 
 func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int) {
-	s.m.Queries.WithLabelValues(transportNames[transport], zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode)).Inc()
+	k := countKey{zone: zoneLabel, qtype: qtype, rcode: uint16(rcode), transport: uint8(transport)}
+	if c, ok := s.counters.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := s.m.Queries.WithLabelValues(transportNames[transport], zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode))
+	s.counters.Store(k, c)
+	c.Inc()
+}
+
+// countKey names one query counter; Server.counters keeps them resolved, so
+// counting a query hashes one small key rather than four label values.
+type countKey struct {
+	zone      string
+	qtype     uint16
+	rcode     uint16
+	transport uint8
 }
 
 func qtypeOf(m *dns.Msg) uint16 {
