@@ -91,6 +91,8 @@ type Server struct {
 
 	counters sync.Map // countKey -> prometheus.Counter
 
+	ops *opsQueue // UPDATE, NOTIFY and transfers that came over UDP
+
 	inFlight  chan struct{}  // a slot per resolution under way
 	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
 	ctx       atomic.Pointer[context.Context]
@@ -135,7 +137,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight)}
+	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue()}
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
@@ -227,6 +229,11 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 }
 
 func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int, fast bool, fq *fastQuery) []byte {
+	if conn != nil {
+		if zone, ok := opsZone(in); ok {
+			return s.queueOps(zone, in, out, src, conn, fq)
+		}
+	}
 	req := new(dns.Msg)
 	if err := req.Unpack(in); err != nil || !countsMatch(in, req) || wireLen(in) != len(in) {
 		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
@@ -267,6 +274,28 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		return nil
 	}
 	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
+}
+
+// queueOps hands a message that reads or writes the zone store, which came
+// in on the UDP socket conn, to the zone's queue (see opsQueue); its answer
+// is sent from there. It returns SERVFAIL at once if the queue is full.
+func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn *net.UDPConn, fq *fastQuery) []byte {
+	in = append([]byte(nil), in...)
+	fqc := *fq
+	ok := s.ops.submit(zone, func() {
+		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, nil, udp, false, &fqc)
+		if wire == nil {
+			return
+		}
+		if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
+			s.m.Dropped.WithLabelValues("write_error").Inc()
+		}
+	})
+	if !ok {
+		s.m.Dropped.WithLabelValues("ops_queue_full").Inc()
+		return servFail(in, out)
+	}
+	return nil
 }
 
 // finish packs a reply for the client: truncated to its buffer, the
@@ -529,5 +558,6 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.resolving.Wait() // their context has ended: they finish at once
+	s.ops.wait()
 	return nil
 }
