@@ -137,6 +137,11 @@ func vNSECNXDomain(zone, qname string, nsec []*dns.NSEC) error {
 		if !vNSECCovers(zone, n, qname) || vNSECDelegationAbove(n, qname) {
 			continue
 		}
+		if next := vCanonical(n.NextDomain); next != qname && dns.IsSubDomain(qname, next) {
+			// The next name lies below qname: qname is an empty
+			// non-terminal, which exists (RFC 4592 §2.2.2).
+			return vBogus(ErrBogus, "NXDOMAIN %s: an NSEC shows names below it (an empty non-terminal)", qname)
+		}
 		wc := "*." + vNSECCloser(qname, n)
 		if wc == "*.." {
 			wc = "*."
