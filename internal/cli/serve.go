@@ -115,6 +115,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		if c.Resolver.Persist.Enabled {
 			cacheMetrics = cachedb.NewMetrics(reg)
 			loadCache(c, cache, rec, cacheMetrics, log)
+			cache.IndexDenials() // aggressive NSEC from the restored negative answers
 		}
 	}
 	srv := server.New(server.Config{
@@ -369,6 +370,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		StaleTTL:           rc.ServeStale.StaleTTL,
 		ClientTimeout:      rc.ServeStale.ClientTimeout,
 		FailureRecheck:     rc.ServeStale.FailureRecheck,
+		Prefetch:           rc.Prefetch,
 		Local:              local,
 		National:           rs.National,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
