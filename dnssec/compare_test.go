@@ -2,6 +2,8 @@ package dnssec
 
 import (
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 // TestCanonicalOrder checks vCompare against the example of RFC 4034
@@ -38,5 +40,19 @@ func TestCanonicalOrder(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { vCompare("yljkjljk.a.example.", "Z.a.example.") }); n != 0 {
 		t.Errorf("%v allocations per comparison", n)
+	}
+}
+
+func TestIsSubDomain(t *testing.T) {
+	for _, tc := range []struct {
+		parent, child string
+	}{
+		{".", "."}, {".", "a.example."}, {"example.", "example."}, {"example.", "A.Example."}, {"EXAMPLE.", "a.example."},
+		{"example.", "xexample."}, {"a.example.", "example."}, {"b.example.", "a.example."}, {`a\.b.example.`, `x.a\.b.example.`},
+		{"b.example.", `a\.b.example.`}, {"example.", "example.org."},
+	} {
+		if got, want := vIsSubDomain(tc.parent, tc.child), dns.IsSubDomain(tc.parent, tc.child); got != want {
+			t.Errorf("vIsSubDomain(%q, %q) = %v, want %v", tc.parent, tc.child, got, want)
+		}
 	}
 }

@@ -419,21 +419,48 @@ func matching(recs []*denialRec, key string) *denialRec {
 
 // ancestorOf returns the ancestor of name (or name) with labels labels.
 func ancestorOf(name string, labels int) string {
-	idx := dns.Split(name)
-	if labels <= 0 || len(idx) == 0 {
+	off := 0
+	for drop := dns.CountLabel(name) - labels; drop > 0; drop-- {
+		var end bool
+		if off, end = dns.NextLabel(name, off); end {
+			return "."
+		}
+	}
+	if labels <= 0 {
 		return "."
 	}
-	if labels >= len(idx) {
-		return name
+	return name[off:]
+}
+
+// commonLabels counts the labels two canonical names share from the root
+// (dns.CompareDomainName, without allocating for names without escapes).
+func commonLabels(a, b string) int {
+	if strings.IndexByte(a, '\\') >= 0 || strings.IndexByte(b, '\\') >= 0 {
+		return dns.CompareDomainName(a, b)
 	}
-	return name[idx[len(idx)-labels]:]
+	if a == "." || b == "." {
+		return 0
+	}
+	a, b = a[:len(a)-1], b[:len(b)-1]
+	n := 0
+	for {
+		i, j := strings.LastIndexByte(a, '.'), strings.LastIndexByte(b, '.')
+		if a[i+1:] != b[j+1:] {
+			return n
+		}
+		n++
+		if i < 0 || j < 0 {
+			return n
+		}
+		a, b = a[:i], b[:j]
+	}
 }
 
 // closestEncloser is the closest encloser of qname that an NSEC (owner,
 // next) covering it implies: the deeper of its common ancestors with the
 // two names.
 func closestEncloser(qname, owner, next string) string {
-	return ancestorOf(qname, max(dns.CompareDomainName(qname, owner), dns.CompareDomainName(qname, next)))
+	return ancestorOf(qname, max(commonLabels(qname, owner), commonLabels(qname, next)))
 }
 
 // wildcardAt is the wildcard name at ce.
@@ -544,11 +571,11 @@ func (x *denialIndex) proveNSEC(z *denialZone, zone, qname string, qtype uint16,
 	if owner == qname {
 		return nodata(n) // the name exists: its types say what it lacks
 	}
-	if owner != zone && dns.IsSubDomain(owner, qname) &&
+	if owner != zone && atOrBelow(qname, owner) &&
 		(slices.Contains(n.TypeBitMap, dns.TypeDNAME) || (slices.Contains(n.TypeBitMap, dns.TypeNS) && !slices.Contains(n.TypeBitMap, dns.TypeSOA))) {
 		return synthesis{}, false // below a delegation or a DNAME: another zone's names
 	}
-	if next != qname && dns.IsSubDomain(qname, next) {
+	if next != qname && atOrBelow(next, qname) {
 		return nodata(n) // an empty non-terminal
 	}
 	wc := wildcardAt(closestEncloser(qname, owner, next))
