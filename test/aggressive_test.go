@@ -8,11 +8,14 @@ package test
 //	.      signed (NSEC), DS for agg. and agg3.
 //	agg.   signed with NSEC: b, m, y
 //	agg3.  signed with NSEC3 (no opt-out, no extra iterations): b, m, y
+//	short. signed with NSEC, SOA minimum 2 s (its NSEC records live 2 s): b, m, y
 //
 // One NXDOMAIN in each zone brings the records that cover a range; a
 // different name never asked for in the same range is then answered
 // NXDOMAIN (AD with DO, the proof and its RRSIGs) without any upstream
 // query, and again once NSD is gone and its address drops every packet.
+// Once the records have expired, such a name is answered from them only
+// as a stale NXDOMAIN (EDE 19), when the resolution cannot be made.
 
 import (
 	"fmt"
@@ -32,8 +35,12 @@ func TestAggressiveNSEC(t *testing.T) {
 		keygen: requireTool(t, "ldns-keygen"), signzone: requireTool(t, "ldns-signzone")}
 
 	head := func(zone string) string {
-		return fmt.Sprintf("$TTL 300\n%s SOA ns.%s hostmaster.%s 1 3600 900 604800 300\n%s NS ns.%s\nns.%s A %s\n",
-			zone, zone, zone, zone, zone, zone, ipAggressive)
+		minimum := 300
+		if zone == "short." {
+			minimum = 2
+		}
+		return fmt.Sprintf("$TTL 300\n%s SOA ns.%s hostmaster.%s 1 3600 900 604800 %d\n%s NS ns.%s\nns.%s A %s\n",
+			zone, zone, zone, minimum, zone, zone, zone, ipAggressive)
 	}
 	body := "b.%[1]s A 192.0.2.1\nm.%[1]s A 192.0.2.2\ny.%[1]s A 192.0.2.3\n"
 	zones := map[string]string{}
@@ -45,12 +52,14 @@ func TestAggressiveNSEC(t *testing.T) {
 	}
 	aggKey := signed("agg.", nil)
 	agg3Key := signed("agg3.", []string{"-n", "-t", "0"})
+	shortKey := signed("short.", nil)
 	rb, root := kit.key(".", true)
 	zb, _ := kit.key(".", false)
 	zones["."] = kit.sign(".", "$TTL 300\n. SOA a.root.test. hostmaster.root.test. 1 3600 900 604800 300\n"+
 		". NS a.root.test.\na.root.test. A "+ipAggressive+"\n"+
 		"agg. NS ns.agg.\nns.agg. A "+ipAggressive+"\n"+dsLine(aggKey)+
-		"agg3. NS ns.agg3.\nns.agg3. A "+ipAggressive+"\n"+dsLine(agg3Key), nil, rb, zb)
+		"agg3. NS ns.agg3.\nns.agg3. A "+ipAggressive+"\n"+dsLine(agg3Key)+
+		"short. NS ns.short.\nns.short. A "+ipAggressive+"\n"+dsLine(shortKey), nil, rb, zb)
 
 	// NSEC3: names whose hashes fall in the span of the one asked first.
 	var span *dns.NSEC3
@@ -136,6 +145,7 @@ resolver:
 	// One NXDOMAIN in each zone, from NSD.
 	ask(t, check{"c.agg.", true, dns.TypeNSEC})
 	ask(t, check{"n0.agg3.", true, dns.TypeNSEC3})
+	ask(t, check{"c.short.", true, dns.TypeNSEC})
 	if synthesised("nsec")+synthesised("nsec3") != 0 {
 		t.Fatal("answers synthesised before any range was known")
 	}
@@ -178,6 +188,41 @@ resolver:
 		r := exchange(t, "udp", res.dns, vq("z.agg.", dns.TypeA, true, false, false))
 		if r.Rcode == dns.RcodeNameError {
 			t.Errorf("z.agg.: NXDOMAIN without a proof held\n%v", r)
+		}
+	})
+
+	t.Run("expired records during the cut", func(t *testing.T) {
+		// Fresh until short.'s NSEC records expire (2 s), then stale: the
+		// resolver tries upstream and, after its client timeout, answers
+		// from the expired records with EDE 19. Each question is a new
+		// name in the range b.short. to m.short.
+		start := time.Now()
+		for i := 0; ; i++ {
+			if i >= 100 || time.Since(start) > 20*time.Second {
+				t.Fatalf("no stale NXDOMAIN after %d questions, %v", i, time.Since(start))
+			}
+			r := exchange(t, "udp", res.dns, vq(fmt.Sprintf("d%d.short.", i), dns.TypeA, true, false, false))
+			if r.Rcode != dns.RcodeNameError || !r.AuthenticatedData || !hasType(r.Ns, dns.TypeNSEC) {
+				t.Fatalf("d%d.short.: rcode %s AD %v\n%v", i, dns.RcodeToString[r.Rcode], r.AuthenticatedData, r)
+			}
+			codes := edeCodes(r)
+			if len(codes) == 0 {
+				time.Sleep(100 * time.Millisecond) // fresh: the records have not expired yet
+				continue
+			}
+			if len(codes) != 1 || codes[0] != dns.ExtendedErrorCodeStaleNXDOMAINAnswer {
+				t.Fatalf("d%d.short.: EDE %v, want 19 alone\n%v", i, codes, r)
+			}
+			for _, rr := range r.Ns {
+				if rr.Header().Ttl != 30 {
+					t.Errorf("stale TTL %d, want the stale_ttl 30: %v", rr.Header().Ttl, rr)
+				}
+			}
+			t.Logf("stale NXDOMAIN for d%d.short. %v after the first question", i, time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if v := metricSum(t, res, "sovdns_resolver_stale_answers_total", nil); v < 1 {
+			t.Errorf("%v stale answers counted", v)
 		}
 	})
 	if v := metricSum(t, res, "sovdns_resolver_aggressive_nsec_records", nil); v < 3 {
