@@ -384,6 +384,9 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	if e.size > c.budget {
 		return false
 	}
+	if sec == dnssec.Secure && kind != MsgAnswer {
+		c.denials.add(ns, e.expire, now) // aggressive.go
+	}
 	sh := c.shardFor(name)
 	sh.mu.Lock()
 	if kind != MsgNXDomain {
@@ -393,9 +396,6 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	}
 	c.insert(sh, e, now)
 	sh.mu.Unlock()
-	if sec == dnssec.Secure && kind != MsgAnswer {
-		c.denials.add(ns, e.expire, now)
-	}
 
 	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
 		c.putDerivedNX(end, m.Rcode, rrs[nAns:nAns+nNs], now)
@@ -683,6 +683,7 @@ func (c *Cache) Flush() {
 // name below it, and returns how many it removed.
 func (c *Cache) FlushName(name string) int {
 	name = cacheName(name)
+	c.denials.flushName(name)
 	n := 0
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -695,7 +696,6 @@ func (c *Cache) FlushName(name string) int {
 		}
 		sh.mu.Unlock()
 	}
-	c.denials.flushName(name)
 	return n
 }
 

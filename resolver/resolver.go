@@ -232,10 +232,11 @@ type Resolver struct {
 
 	island  *island
 	staleSt *staleState
-	pfSlots chan struct{} // a slot per prefetch under way
 
 	mu     sync.Mutex
 	flight map[string]*call
+
+	pfSlots chan struct{} // a slot per prefetch under way (prefetch.go)
 }
 
 type call struct {

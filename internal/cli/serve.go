@@ -115,8 +115,10 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		if c.Resolver.Persist.Enabled {
 			cacheMetrics = cachedb.NewMetrics(reg)
 			loadCache(c, cache, rec, cacheMetrics, log)
-			cache.IndexDenials() // aggressive NSEC from the restored negative answers
 		}
+	}
+	if cache != nil {
+		cache.IndexDenials() // aggressive NSEC from the negative answers restored
 	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
