@@ -155,6 +155,9 @@ type Message struct {
 	// it was not validated), and Why the reason when it is not Secure.
 	Sec dnssec.SecStatus
 	Why error
+	// OrigTTL is the TTL the entry was stored with, in seconds (0 when
+	// unknown: restored from a file); prefetch compares TTL with it.
+	OrigTTL uint32
 }
 
 // Cache is the resolver's cache of answers to questions (message entries)
@@ -183,6 +186,7 @@ type Cache struct {
 	staleWindow int64 // nanoseconds
 	budget      int64 // bytes per shard
 	shards      [cacheShards]cacheShard
+	denials     *denialIndex // validated NSEC and NSEC3 records (aggressive.go)
 }
 
 // cacheShard holds the entries whose owner name hashes to it. Every field is
@@ -220,6 +224,7 @@ type cacheEntry struct {
 	key        cacheKey
 	prev, next *cacheEntry
 	expire     int64 // Unix nanoseconds
+	ttl        int64 // nanoseconds it was stored for; 0: unknown
 	size       int64
 	rrs        []dns.RR // answer, then authority, then additional
 	nAns, nNs  uint16
@@ -259,6 +264,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		sh.m = make(map[cacheKey]*cacheEntry)
 		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
 	}
+	c.denials = newDenialIndex(c)
 	return c
 }
 
@@ -362,6 +368,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	e := &cacheEntry{
 		key:    cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
 		expire: now + int64(ttl),
+		ttl:    int64(ttl),
 		rrs:    rrs,
 		nAns:   uint16(nAns),
 		nNs:    uint16(nNs),
@@ -376,6 +383,9 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	e.size = entrySize(e.key.name, rrs)
 	if e.size > c.budget {
 		return false
+	}
+	if sec == dnssec.Secure && kind != MsgAnswer {
+		c.denials.add(ns, e.expire, now) // aggressive.go
 	}
 	sh := c.shardFor(name)
 	sh.mu.Lock()
@@ -489,7 +499,7 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 	ttl := ttlLeft(found.expire, now)
 	out := copyWithTTL(found.rrs, ttl)
 	a, n := int(found.nAns), int(found.nAns)+int(found.nNs)
-	return Message{
+	msg := Message{
 		Kind:   found.mkind,
 		Rcode:  int(found.rcode),
 		Answer: out[:a:a],
@@ -499,7 +509,9 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 		Stale:  isStale,
 		Sec:    found.sec,
 		Why:    found.why,
-	}, true
+	}
+	msg.OrigTTL = uint32(found.ttl / int64(time.Second))
+	return msg, true
 }
 
 // PutRRset stores one RRset, with the RRSIGs that cover it if any, and
@@ -664,12 +676,14 @@ func (c *Cache) Flush() {
 		sh.bytes = 0
 		sh.mu.Unlock()
 	}
+	c.denials.flush()
 }
 
 // FlushName removes every entry, of any kind, whose owner name is name or a
 // name below it, and returns how many it removed.
 func (c *Cache) FlushName(name string) int {
 	name = cacheName(name)
+	c.denials.flushName(name)
 	n := 0
 	for i := range c.shards {
 		sh := &c.shards[i]

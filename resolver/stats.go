@@ -54,6 +54,12 @@ type Stats struct {
 	LocalAnswers  atomic.Uint64 // upstream questions answered from zones held here
 	WarmRefreshes [2]atomic.Uint64
 
+	// Denials synthesised from validated NSEC and NSEC3 records (RFC
+	// 8198), by rcode and proof (AggressiveLabels), and prefetches by
+	// result (PrefetchResults).
+	AggressiveAnswers [4]atomic.Uint64
+	Prefetches        [3]atomic.Uint64
+
 	// Observer, if set, is told durations as they happen (for histograms).
 	Observer Observer
 }

@@ -117,6 +117,9 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			loadCache(c, cache, rec, cacheMetrics, log)
 		}
 	}
+	if cache != nil {
+		cache.IndexDenials() // aggressive NSEC from the negative answers restored
+	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
 		UDPSockets:        c.UDPSockets,
@@ -379,6 +382,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		StaleTTL:           rc.ServeStale.StaleTTL,
 		ClientTimeout:      rc.ServeStale.ClientTimeout,
 		FailureRecheck:     rc.ServeStale.FailureRecheck,
+		Prefetch:           rc.Prefetch,
 		Local:              local,
 		National:           rs.National,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,

@@ -167,6 +167,7 @@ type ResolverConfig struct {
 	DNSSEC             DNSSECConfig     `mapstructure:"dnssec"`
 	ServeStale         ServeStaleConfig `mapstructure:"serve_stale"`
 	Persist            PersistConfig    `mapstructure:"persist"`
+	Prefetch           bool             `mapstructure:"prefetch"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix              `mapstructure:"-"`
@@ -184,6 +185,7 @@ type DNSSECConfig struct {
 	MaxValidations       int      `mapstructure:"max_validations"`
 	MaxNSEC3Hashes       int      `mapstructure:"max_nsec3_hashes"`
 	MaxNSEC3Iterations   int      `mapstructure:"max_nsec3_iterations"`
+	AggressiveNSEC       bool     `mapstructure:"aggressive_nsec"`
 
 	// Derived by Validate: every trust anchor (built-in, inline, from
 	// files) and the negative trust anchors as canonical names.
@@ -200,6 +202,7 @@ func (d DNSSECConfig) Resolver() resolver.DNSSECConfig {
 		MaxValidations:     d.MaxValidations,
 		MaxNSEC3Hashes:     d.MaxNSEC3Hashes,
 		MaxNSEC3Iterations: d.MaxNSEC3Iterations,
+		AggressiveNSEC:     d.AggressiveNSEC,
 	}
 }
 

@@ -366,6 +366,9 @@ func TestDNSSECSection(t *testing.T) {
 	if !d.Validation || !d.BuiltinRootAnchors || len(d.Anchors) != 2 || d.MaxValidations != 64 || d.MaxNSEC3Hashes != 256 || d.MaxNSEC3Iterations != 50 {
 		t.Errorf("defaults: %+v", d)
 	}
+	if !d.AggressiveNSEC || !d.Resolver().AggressiveNSEC || !c.Resolver.Prefetch {
+		t.Errorf("aggressive_nsec %v, prefetch %v: both on by default", d.AggressiveNSEC, c.Resolver.Prefetch)
+	}
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "anchors")
@@ -396,5 +399,10 @@ func TestDNSSECSection(t *testing.T) {
 	t.Setenv("SOVDNS_RESOLVER_DNSSEC_VALIDATION", "false")
 	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.Validation {
 		t.Errorf("SOVDNS_RESOLVER_DNSSEC_VALIDATION=false: %v, validation %v", err, c.Resolver.DNSSEC.Validation)
+	}
+	t.Setenv("SOVDNS_RESOLVER_DNSSEC_AGGRESSIVE_NSEC", "false")
+	t.Setenv("SOVDNS_RESOLVER_PREFETCH", "false")
+	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.AggressiveNSEC || c.Resolver.Prefetch {
+		t.Errorf("switched off: %v, aggressive_nsec %v, prefetch %v", err, c.Resolver.DNSSEC.AggressiveNSEC, c.Resolver.Prefetch)
 	}
 }

@@ -208,6 +208,7 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 			responses: prometheus.NewDesc(Namespace+"_resolver_upstream_responses_total",
 				"Upstream answers received, by response code.", []string{"rcode"}, nil)},
 	)
+	registerFreshness(reg, st, cache)
 }
 
 // upstreamCollector reports the upstream counters with bounded labels.
