@@ -325,7 +325,8 @@ func (nt *notifier) send(ctx context.Context, origin string, t Target, tcp bool)
 		// host does not have.
 		return z.Serial(), fmt.Errorf("%w: notify_source %s is not an address of this host: %w", errNotifyDropped, src, err)
 	case err != nil && !isNetError(err):
-		return z.Serial(), fmt.Errorf("NOTIFY to %s: %w", t.Addr, err) // an answer, but a bad one (TSIG)
+		// An answer, but a bad one: unsigned, or a TSIG error.
+		return z.Serial(), fmt.Errorf("NOTIFY to %s: %w", t.Addr, answerError(m, r, err))
 	case err != nil:
 		return z.Serial(), fmt.Errorf("NOTIFY to %s over %s: %w: %w", t.Addr, network, errNoAnswer, err)
 	case r.Truncated && !tcp:
@@ -343,4 +344,18 @@ func (nt *notifier) send(ctx context.Context, origin string, t Target, tcp bool)
 func isNetError(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// answerError describes the answer r to m that came with err (a TSIG
+// failure): its rcode, and the TSIG error the other side gives, when it
+// is an answer to m at all.
+func answerError(m, r *dns.Msg, err error) error {
+	if r == nil || r.Id != m.Id {
+		return err
+	}
+	what := dns.RcodeToString[r.Rcode]
+	if ts := r.IsTsig(); ts != nil && ts.Error != 0 {
+		what += " with TSIG error " + dns.RcodeToString[int(ts.Error)]
+	}
+	return fmt.Errorf("answered %s (%w)", what, err)
 }

@@ -738,6 +738,9 @@ func (s *secondaries) querySOA(ctx context.Context, cfg *SecondaryZone, p Target
 		c := &dns.Client{Net: network, Timeout: s.t.soaTimeout, TsigSecret: secret,
 			Dialer: &net.Dialer{Timeout: s.t.soaTimeout, LocalAddr: localAddr(network, cfg.TransferSource.For(p.Addr.Addr()))}}
 		r, _, err = c.ExchangeContext(ctx, m, addr)
+		if err != nil && !isNetError(err) {
+			err = answerError(m, r, err) // the primary's rcode, not just "bad authentication"
+		}
 		if err == nil && secret != nil && r.IsTsig() == nil {
 			err = errUnsigned
 		}
@@ -1166,6 +1169,7 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 	}
 	r.Authoritative = true
 	s.n.m.NotifyRecv.WithLabelValues(origin, notifyAccepted).Inc()
+	s.n.log.Debug("NOTIFY accepted", "zone", origin, "client", p.Addr.Addr(), "key", p.Key)
 	if w != nil {
 		select {
 		case w.kick <- struct{}{}:
