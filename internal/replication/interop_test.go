@@ -626,3 +626,22 @@ func TestNotifyFromAllowNotify(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the IXFR after NOTIFY", func() bool { return tn.serial(testOrigin) == 2 })
 }
+
+// TestCatalogMembersInherit: members of a consumed catalog take its
+// allow_notify and transfer_source, as they take its primaries and key.
+func TestCatalogMembersInherit(t *testing.T) {
+	cat := SecondaryZone{Zone: "catalog.test.", Catalog: true, Primaries: []Target{{Addr: netip.MustParseAddrPort("127.0.0.2:53")}},
+		Key: testKey, AllowNotify: ACL{{Prefix: netip.MustParsePrefix("127.0.0.3/32")}},
+		TransferSource: Sources{V4: netip.MustParseAddr("127.0.0.4")}}
+	s := newSecondaries(&Node{})
+	s.members["catalog.test."] = map[string]string{"member.test.": "id1"}
+	d := s.desired(&Config{Secondaries: []SecondaryZone{cat}})
+	m, ok := d["member.test."]
+	if !ok {
+		t.Fatalf("the member is not a secondary zone: %+v", d)
+	}
+	if !slices.Equal(m.AllowNotify, cat.AllowNotify) || m.TransferSource != cat.TransferSource || m.Key != testKey ||
+		!slices.Equal(m.Primaries, cat.Primaries) {
+		t.Errorf("member %+v, want the catalog's primaries, key, allow_notify and transfer_source", m)
+	}
+}
