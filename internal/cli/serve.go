@@ -222,7 +222,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 				c.Resilience.National, audit.ResolverOf(rec), am, log)
 		}()
 	}
-	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, rl.Reload)))
+	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, repl, rl.Reload)))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
 		defer bg.Done()
@@ -397,8 +397,8 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 }
 
 // controlNode is what the control API reaches of this server.
-func controlNode(rec *resolver.Resolver, cache *resolver.Cache, st *zonestore.Store, reload func() (string, error)) control.Node {
-	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload}
+func controlNode(rec *resolver.Resolver, cache *resolver.Cache, st *zonestore.Store, repl *replication.Node, reload func() (string, error)) control.Node {
+	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl}
 	if rec != nil {
 		n.Keys = rec
 		n.Resolver = rec

@@ -335,6 +335,9 @@ func Load(file string, flags *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", where, decodeErrors(err))
 	}
 	if err := c.Validate(); err != nil {
+		if file != "" {
+			return Config{}, fmt.Errorf("%s: %w", file, err)
+		}
 		return Config{}, err
 	}
 	return c, nil

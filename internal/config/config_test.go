@@ -165,6 +165,11 @@ func TestBadFiles(t *testing.T) {
 		{file: "acl_unknown_key.bad.yml", want: []string{`primary.allow_transfer[0]: invalid value "nokey"`, "tsig_keys"}},
 		{file: "acl_address.bad.yml", want: []string{`zones[0].allow_update[0]: invalid value "somewhere"`}},
 		{file: "notify_target.bad.yml", want: []string{`primary.notify[0]: invalid value "ns2.example.net"`}},
+		{file: "notify_source_port.bad.yml", want: []string{`primary.notify_source[0]: invalid value "192.0.2.53:53"`, "without a port"}},
+		{file: "notify_source_family.bad.yml", want: []string{`zones[0].notify_source[1]: invalid value "192.0.2.2"`, "one IPv4"}},
+		{file: "allow_notify.bad.yml", want: []string{`secondary[0].allow_notify[0]: invalid value "ns1.example.net"`}},
+		{file: "allow_notify_key.bad.yml", want: []string{`secondary[0].allow_notify[0]: invalid value "nokey"`, "tsig_keys"}},
+		{file: "transfer_source.bad.yml", want: []string{`secondary[0].transfer_source[0]: invalid value "0.0.0.0"`, "unicast"}},
 		{file: "secondary_no_primaries.bad.yml", want: []string{`secondary[0].primaries: invalid value ""`}},
 		{file: "stale_ttl.bad.yml", want: []string{`resolver.serve_stale.stale_ttl: invalid value "0s"`}},
 		{file: "national_suffix.bad.yml", want: []string{`resilience.national_suffixes[0]: invalid value "bad..name"`}},
@@ -187,7 +192,7 @@ func TestBadFiles(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load(%s) succeeded; want an error", tt.file)
 			}
-			for _, w := range tt.want {
+			for _, w := range append(tt.want, tt.file) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Load(%s) error\n%v\ndoes not contain %q", tt.file, err, w)
 				}

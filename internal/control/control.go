@@ -65,6 +65,9 @@ type Node struct {
 	// Resolver is the recursive resolver, for sovdns status and audit
 	// deps; nil when the node does not resolve.
 	Resolver RecursiveResolver
+	// Replication, for sovdns zone refresh and retransfer and the status
+	// of secondary zones; nil when the node has none.
+	Replication Replication
 }
 
 // authorKey is the context key of a request's author.
@@ -324,6 +327,7 @@ func Handler(node Node) http.Handler {
 		writeJSON(w, map[string]string{"message": msg})
 	})
 
+	replicationRoutes(mux, node)
 	mux.HandleFunc("GET /v1/status", statusHandler(node))
 	mux.HandleFunc("GET /v1/audit/deps", auditDepsHandler(node))
 

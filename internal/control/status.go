@@ -47,6 +47,10 @@ type Status struct {
 const (
 	ZoneCurrent = "current" // a primary, or a secondary copy within its expire time
 	ZoneExpired = "expired" // a secondary copy past its expire time
+	// ZoneKept is a secondary copy past its expire time that the running
+	// server keeps serving because it is cut off (island mode,
+	// resilience.island.keep_copies).
+	ZoneKept    = "kept"
 	ZoneMissing = "missing" // a configured secondary of which no copy is stored yet
 	ZoneBroken  = "error"   // stored but cannot be loaded
 )
@@ -73,6 +77,10 @@ type ZoneStatus struct {
 	Expired   bool      `json:"expired"`
 	State     string    `json:"state"`
 	Error     string    `json:"error,omitempty"`
+
+	// Kept: past its expire time, and served still by the running server
+	// because it is cut off (island mode); State is then ZoneKept.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // SetExpire sets the copy's expire time to d after its last refresh,
@@ -91,7 +99,11 @@ func (z *ZoneStatus) SetExpire(d time.Duration, now time.Time) {
 		z.Expired = !now.Before(z.ExpiresAt)
 	}
 	z.State = ZoneCurrent
-	if z.Expired {
+	switch {
+	case z.Kept:
+		// The server's replication found it past its expire time.
+		z.Expired, z.State = true, ZoneKept
+	case z.Expired:
 		z.State = ZoneExpired
 	}
 }
@@ -216,6 +228,14 @@ func statusHandler(node Node) http.HandlerFunc {
 				return
 			}
 			st.Zones = zs
+		}
+		if node.Replication != nil {
+			for i := range st.Zones {
+				z := &st.Zones[i]
+				if z.Kind == zonestore.KindSecondary && node.Replication.Kept(z.Zone) {
+					z.Kept, z.Expired, z.State = true, true, ZoneKept
+				}
+			}
 		}
 		writeJSON(w, st)
 	}
