@@ -76,6 +76,12 @@ type island struct {
 	answered  atomic.Bool  // a foreign server answered since the last probe
 	nextTrial atomic.Int64 // island mode: when a foreign server may be tried again (Unix ns)
 
+	// The trial query under way, if any: closed when it is answered or
+	// fails, and when it was sent (wall clock: questions wait on it).
+	trialMu   sync.Mutex
+	trialDone chan struct{}
+	trialSent time.Time
+
 	mu          sync.Mutex
 	failures    int // foreign failures in a row
 	since       time.Time
@@ -153,9 +159,15 @@ func (r *Resolver) trialQuery(ctx context.Context, cut string, s server, name st
 		err  error
 	}
 	done := make(chan result, 1)
+	over := make(chan struct{})
+	in := r.island
+	in.trialMu.Lock()
+	in.trialDone, in.trialSent = over, time.Now()
+	in.trialMu.Unlock()
 	go func() {
 		resp, err := r.query(context.WithoutCancel(ctx), s, name, qtype, false)
 		r.observeUpstream(cut, err == nil)
+		close(over)
 		done <- result{resp, err}
 	}()
 	t := time.NewTimer(IslandTrialWait)
@@ -168,6 +180,30 @@ func (r *Resolver) trialQuery(ctx context.Context, cut string, s server, name st
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// awaitTrial waits for the trial query under way, if it was sent less
+// than IslandTrialWait ago, until it is over or that time has passed, and
+// reports whether island mode is over: questions that come together with
+// the one that sent the trial are not failed while it may still end
+// island mode.
+func (r *Resolver) awaitTrial(ctx context.Context) bool {
+	in := r.island
+	in.trialMu.Lock()
+	done, sent := in.trialDone, in.trialSent
+	in.trialMu.Unlock()
+	left := IslandTrialWait - time.Since(sent)
+	if done == nil || left <= 0 {
+		return !in.active.Load()
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return !in.active.Load()
 }
 
 // noteForeignAsk is called before a query to a foreign server: the first

@@ -178,13 +178,21 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	foreign := !r.cfg.Island.Disabled && r.foreign(cut)
 	addrs := r.knownAddrs(cut, nsNames)
 	// In island mode a question sends at most one trial query to a
-	// foreign server, when one may go out now, and waits for it briefly.
+	// foreign server, when one may go out now, and waits for it briefly;
+	// or waits as briefly for the trial another question just sent.
 	trial := false
 	if foreign && r.island.active.Load() {
-		if len(addrs) == 0 || b.trialTaken || !r.trialSlot() {
+		switch {
+		case len(addrs) == 0 || b.trialTaken:
+			return nil, 0, islandErr(cut)
+		case r.trialSlot():
+			b.trialTaken, trial = true, true
+		case !r.awaitTrial(ctx):
+			// Another question's trial went out just now; it did not
+			// end island mode in time.
+			b.trialTaken = true
 			return nil, 0, islandErr(cut)
 		}
-		b.trialTaken, trial = true, true
 	}
 	resolved := false
 	var lastErr error
