@@ -41,7 +41,7 @@ type IslandConfig struct {
 	Disabled      bool
 	Failures      int              // 0: 5
 	Probes        []netip.AddrPort // nil: the root hints' addresses
-	ProbeInterval time.Duration    // 0: 10s
+	ProbeInterval time.Duration    // 0: 5s
 }
 
 func (c *IslandConfig) defaults() {
