@@ -50,12 +50,13 @@ type nationalSet struct {
 	total   atomic.Int64  // entries held apart, over every shard
 	refused atomic.Uint64 // entries that qualified when the store was full
 	pending atomic.Bool   // a change not yet told to changed
+	queued  atomic.Bool   // promote or demote is not empty
 
 	// mu guards the name servers of the NS RRsets held (targets, name ->
 	// how many such RRsets name it) and the names whose address RRsets
 	// must move in or out of the store. Taken after a shard's lock, never
 	// before one.
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	targets map[string]int
 	promote []string
 	demote  []string
@@ -106,23 +107,18 @@ func (n *nationalSet) infra(e *cacheEntry) bool {
 		case dns.TypeNS:
 			return n.national(e.key.name)
 		case dns.TypeA, dns.TypeAAAA:
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			return n.targets[e.key.name] > 0
+			return n.isTarget(e.key.name)
 		}
 	case kindMsg:
-		if e.sec == dnssec.Bogus || e.sec == dnssec.Indeterminate {
-			return false
-		}
-		if !n.national(e.key.name) && !n.ancestors[e.key.name] {
-			return false
-		}
+		var kind bool
 		switch e.key.qtype {
 		case dns.TypeDNSKEY:
-			return e.mkind == MsgAnswer
+			kind = e.mkind == MsgAnswer
 		case dns.TypeDS:
-			return e.mkind == MsgAnswer || e.mkind == MsgNoData
+			kind = e.mkind == MsgAnswer || e.mkind == MsgNoData
 		}
+		return kind && e.sec != dnssec.Bogus && e.sec != dnssec.Indeterminate &&
+			(n.national(e.key.name) || n.ancestors[e.key.name])
 	}
 	return false
 }
@@ -148,6 +144,7 @@ func (n *nationalSet) keep(e, old *cacheEntry) bool {
 		for _, t := range nsTargets(e.rrs) {
 			if n.targets[t]++; n.targets[t] == 1 {
 				n.promote = append(n.promote, t)
+				n.queued.Store(true)
 			}
 		}
 		n.mu.Unlock()
@@ -167,6 +164,7 @@ func (n *nationalSet) dropped(e *cacheEntry) {
 		if n.targets[t]--; n.targets[t] <= 0 {
 			delete(n.targets, t)
 			n.demote = append(n.demote, t)
+			n.queued.Store(true)
 		}
 	}
 	n.mu.Unlock()
@@ -177,12 +175,13 @@ func (n *nationalSet) forgetTargets() {
 	n.mu.Lock()
 	clear(n.targets)
 	n.promote, n.demote = nil, nil
+	n.queued.Store(false)
 	n.mu.Unlock()
 }
 
 func (n *nationalSet) isTarget(name string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
 	return n.targets[name] > 0
 }
 
@@ -205,17 +204,19 @@ func (c *Cache) afterNational() {
 	if n == nil {
 		return
 	}
-	n.mu.Lock()
-	promote, demote := n.promote, n.demote
-	n.promote, n.demote = nil, nil
-	n.mu.Unlock()
-	for _, name := range demote {
-		c.regroup(name, false)
+	if n.queued.Swap(false) {
+		n.mu.Lock()
+		promote, demote := n.promote, n.demote
+		n.promote, n.demote = nil, nil
+		n.mu.Unlock()
+		for _, name := range demote {
+			c.regroup(name, false)
+		}
+		for _, name := range promote {
+			c.regroup(name, true)
+		}
 	}
-	for _, name := range promote {
-		c.regroup(name, true)
-	}
-	if n.pending.CompareAndSwap(true, false) && n.changed != nil {
+	if n.pending.Load() && n.pending.CompareAndSwap(true, false) && n.changed != nil {
 		n.changed()
 	}
 }
