@@ -371,3 +371,106 @@ func TestNationalHintsEmptyStart(t *testing.T) {
 		t.Errorf("sovdns status does not show the national infrastructure and island mode:\n%s", st.stdout)
 	}
 }
+
+// TestNationalValidation: DNSSEC validation of national names keeps
+// working from the keys kept with the national infrastructure after a
+// restart with the root cut off and every TTL and stale window past, on
+// the hierarchy signed by sovdns (signed_hierarchy_test.go): under the
+// test root's anchor (the root's DNSKEY and az.'s DS are kept and saved)
+// and under a pinned az. anchor. The root is not asked.
+func TestNationalValidation(t *testing.T) {
+	t.Parallel()
+	n := startSignedNet(t)
+	config := func(anchor string) string {
+		return fmt.Sprintf(`demo_zone: false
+resolver:
+  allow: [127.0.0.0/8]
+  root_hints: %q
+  upstream_port: %d
+  query_timeout: 300ms
+  query_loopback: true
+  max_ttl: %s
+  dnssec:
+    builtin_root_anchors: false
+    trust_anchors: [%q]
+  serve_stale:
+    max_stale: %s
+  persist:
+    enabled: true
+resilience:
+  national_suffixes: [az.]
+  island:
+    enabled: true
+    failures: 2
+    probe_interval: 1h
+`, n.hints, n.port, natMaxTTL, anchor, natMaxStale)
+	}
+	ask := func(res *server, name string, qtype uint16) *dns.Msg {
+		m := rdQuery(name, qtype)
+		m.IsEdns0().SetDo()
+		r, _ := exchangeWithin(t, res.dns, m, outageQueryWait)
+		return r
+	}
+	type node struct {
+		what, config, dir string
+		res               *server
+	}
+	nodes := []*node{{what: "root anchor", config: config(n.rootDS)}, {what: "pinned az. anchor", config: config(n.azDS)}}
+	for _, nd := range nodes {
+		nd.dir = t.TempDir()
+		nd.res = startServer(t, serveOpts{dataDir: nd.dir, config: nd.config, env: fastExit()})
+		if r := ask(nd.res, "www.gov.az.", dns.TypeA); r.Rcode != dns.RcodeSuccess || !r.AuthenticatedData {
+			t.Fatalf("%s: www.gov.az. before the cut: rcode %s AD %v", nd.what, dns.RcodeToString[r.Rcode], r.AuthenticatedData)
+		}
+	}
+	warmed := time.Now()
+
+	// The root is cut off: its server stops and a black hole takes its
+	// place. Every TTL and the stale window run out.
+	n.authorities[ipSignedRoot].stop(t)
+	hole, err := startSilentServer(t, n.addr(ipSignedRoot))
+	if err != nil {
+		t.Fatalf("black hole for the root: %v", err)
+	}
+	if wait := time.Until(warmed.Add(natMaxTTL + natMaxStale + 300*time.Millisecond)); wait > 0 {
+		time.Sleep(wait)
+	}
+	rootQueries := func() int {
+		k := int(hole.accepted.Load())
+		for _, q := range hole.questions() {
+			if q != ". NS" {
+				k++
+			}
+		}
+		return k
+	}
+	for _, nd := range nodes {
+		// Two questions for the root make the node an island; the
+		// restart keeps it one, with the cache saved at the stop.
+		for range 2 {
+			ask(nd.res, "nosuchtld.", dns.TypeA)
+		}
+		waitMetric(t, nd.res, "sovdns_island_mode", nil, 1, islandDetectMax)
+		nd.res.stop(t)
+		nd.res = startServer(t, serveOpts{dataDir: nd.dir, config: nd.config, env: fastExit()})
+		before := rootQueries()
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+			rcode int
+		}{
+			{"www.gov.az.", dns.TypeMX, dns.RcodeSuccess},
+			{"nope.gov.az.", dns.TypeA, dns.RcodeNameError},
+			{"x.wild.gov.az.", dns.TypeTXT, dns.RcodeSuccess},
+		} {
+			r := ask(nd.res, q.name, q.qtype)
+			if r.Rcode != q.rcode || !r.AuthenticatedData {
+				t.Errorf("%s, after a restart with the root cut off: %s %s: rcode %s AD %v, want %s AD\n%v\nlog:\n%s", nd.what, q.name,
+					dns.TypeToString[q.qtype], dns.RcodeToString[r.Rcode], r.AuthenticatedData, dns.RcodeToString[q.rcode], r, nd.res.log)
+			}
+		}
+		if k := rootQueries() - before; k != 0 {
+			t.Errorf("%s: %d queries to the root for national names after the restart, want 0", nd.what, k)
+		}
+	}
+}
