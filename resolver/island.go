@@ -19,24 +19,26 @@ import (
 //
 // The probes (". NS" to a few of them at once) are asked at once when the
 // resolver first asks a foreign server, so that a node cut off from the
-// start finds out within one probe timeout; then every ProbeInterval while
-// no foreign server answers, and at once when Failures queries in a row to
-// foreign servers failed. When no probe answers, and no foreign server
-// answered since the last look, the resolver enters island mode: no client
-// waits on a foreign server any more. Foreign names are answered stale at
-// once, what is not known fails at once (ErrNoReachableAuthority), national
-// names are resolved from the national zone cuts, and a resolution that
-// was waiting on a foreign server stops before asking the next one.
+// start finds out within one probe timeout (a question whose foreign
+// server failed waits for a probe under way before it tries the next
+// server); then every ProbeInterval while no foreign server answers, and
+// at once when Failures queries in a row to foreign servers failed. When
+// no probe answers, and no foreign server answered since the last look,
+// the resolver enters island mode: no client waits on a foreign server any
+// more. Foreign names are answered stale at once, what is not known fails
+// (ErrNoReachableAuthority), national names are resolved from the
+// national zone cuts, and a resolution that was waiting on a foreign
+// server stops before asking the next one.
 //
 // In island mode the outside is tried by questions: at most one foreign
 // query every IslandTrialInterval goes out (a question that needs a
 // foreign server, or the refresh of a stale answer), and the question that
-// sent it waits for it at most IslandTrialWait. The first foreign answer
-// (a trial's or a probe's) ends island mode and wakes the prober, so the
-// questions that follow are resolved upstream at once. Nothing is sent
-// before the first question; a resolver restarted during an outage starts
-// as an island when its saved state says it was one (RestoreIsland), and
-// probes at once.
+// sent it waits for it at most IslandTrialWait (so do the questions that
+// come together with it). The first foreign answer ends island mode (a
+// trial's also wakes the prober), so the questions that follow are
+// resolved upstream at once. Nothing is sent before the first question; a
+// resolver restarted during an outage starts as an island when its saved
+// state says it was one (RestoreIsland), and probes at once.
 type IslandConfig struct {
 	Disabled      bool
 	Failures      int              // 0: 5
@@ -81,6 +83,10 @@ type island struct {
 	trialMu   sync.Mutex
 	trialDone chan struct{}
 	trialSent time.Time
+
+	// probing is closed when the probe under way ends; nil when none is.
+	probeMu sync.Mutex
+	probing chan struct{}
 
 	mu          sync.Mutex
 	failures    int // foreign failures in a row
@@ -204,6 +210,25 @@ func (r *Resolver) awaitTrial(ctx context.Context) bool {
 	case <-ctx.Done():
 	}
 	return !in.active.Load()
+}
+
+// awaitProbe waits for the probe under way, if any, to end: a question
+// whose foreign server failed lets the probes (a few servers at once)
+// tell whether the outside is there before it tries the next one, so that
+// a node cut off waits one probe timeout, not one query timeout per
+// server.
+func (r *Resolver) awaitProbe(ctx context.Context) {
+	in := r.island
+	in.probeMu.Lock()
+	done := in.probing
+	in.probeMu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // noteForeignAsk is called before a query to a foreign server: the first
@@ -351,6 +376,17 @@ func (r *Resolver) probeAddrs() []server {
 // probe asks the probes ". NS", a few at once, and reports whether any
 // answered.
 func (r *Resolver) probe(ctx context.Context) bool {
+	in := r.island
+	done := make(chan struct{})
+	in.probeMu.Lock()
+	in.probing = done
+	in.probeMu.Unlock()
+	defer func() {
+		in.probeMu.Lock()
+		in.probing = nil
+		in.probeMu.Unlock()
+		close(done)
+	}()
 	addrs := r.infra.order(r.probeAddrs())
 	if len(addrs) > 4 {
 		addrs = addrs[:4]
@@ -376,7 +412,6 @@ func (r *Resolver) probe(ctx context.Context) bool {
 		}
 	}
 	r.stats.countProbe(ok)
-	in := r.island
 	in.mu.Lock()
 	in.lastProbe, in.lastProbeOK = r.cfg.Now(), ok
 	in.mu.Unlock()
@@ -521,3 +556,10 @@ func (r *Resolver) RestoreIsland() {
 
 // Stats returns the resolver's counters.
 func (r *Resolver) Stats() *Stats { return r.stats }
+
+// awaitProbeThenIsland waits for the probe under way (awaitProbe) and
+// reports whether island mode began.
+func (r *Resolver) awaitProbeThenIsland(ctx context.Context) bool {
+	r.awaitProbe(ctx)
+	return r.island.active.Load()
+}

@@ -217,6 +217,8 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				// Island mode began while this question waited on a
 				// foreign server: it waits on no other.
 				return nil, 0, islandErr(cut)
+			case foreign && lastErr != nil && r.awaitProbeThenIsland(ctx):
+				return nil, 0, islandErr(cut)
 			default:
 				if foreign {
 					r.noteForeignAsk()

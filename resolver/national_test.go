@@ -395,11 +395,22 @@ func TestStaleTrial(t *testing.T) {
 
 // TestFirstQuestionProbes: a node cut off from the start finds out within
 // one probe timeout of its first foreign query, not after the failures
-// threshold (set out of reach here).
+// threshold (set out of reach here), and its first question waits for
+// that rather than for one query timeout per root server.
 func TestFirstQuestionProbes(t *testing.T) {
-	f, hints := hierarchy(t)
+	f, _ := hierarchy(t)
 	f.cut(true, foreignServers...)
+	var text strings.Builder
+	for _, l := range "abcd" {
+		fmt.Fprintf(&text, ". NS %c.root.test.\n%c.root.test. A 192.0.2.%d\n", l, l, 21+l-'a')
+	}
+	hints, err := resolver.ParseHints(strings.NewReader(text.String()), "hints")
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, _ := staleResolver(t, f, hints, func(c *resolver.Config) {
+		c.QueryTimeout = 900 * time.Millisecond
+		c.ResolutionTimeout = 10 * time.Second
 		c.Island.Failures = 1000
 		c.Island.ProbeInterval = time.Hour
 	})
@@ -408,11 +419,19 @@ func TestFirstQuestionProbes(t *testing.T) {
 	go func() { r.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	start := time.Now()
-	r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
-	waitFor(t, "island mode", r.Island)
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("island mode %v after the first question, want about one probe timeout", d)
+	res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
+	took := time.Since(start)
+	if !errors.Is(res.Err, resolver.ErrNoReachableAuthority) {
+		t.Errorf("first question: err %v", res.Err)
 	}
+	if !r.Island() {
+		t.Error("not an island after the first question's probe")
+	}
+	// One probe timeout (1s), not two query timeouts or more (1.8s).
+	if took > 1500*time.Millisecond {
+		t.Errorf("first question took %v with 4 dead root servers, want about one probe timeout", took)
+	}
+	t.Logf("first question of a cut-off node with 4 root servers: %v", took.Round(time.Millisecond))
 }
 
 // TestNationalValidationKeptKeys: validation of national names keeps
