@@ -231,6 +231,13 @@ func (r *Resolver) awaitProbe(ctx context.Context) {
 	}
 }
 
+// awaitProbeThenIsland waits for the probe under way (awaitProbe) and
+// reports whether island mode began.
+func (r *Resolver) awaitProbeThenIsland(ctx context.Context) bool {
+	r.awaitProbe(ctx)
+	return r.island.active.Load()
+}
+
 // noteForeignAsk is called before a query to a foreign server: the first
 // one wakes the prober, so that a node cut off from the start finds out
 // within one probe timeout rather than one query timeout per server.
@@ -556,10 +563,3 @@ func (r *Resolver) RestoreIsland() {
 
 // Stats returns the resolver's counters.
 func (r *Resolver) Stats() *Stats { return r.stats }
-
-// awaitProbeThenIsland waits for the probe under way (awaitProbe) and
-// reports whether island mode began.
-func (r *Resolver) awaitProbeThenIsland(ctx context.Context) bool {
-	r.awaitProbe(ctx)
-	return r.island.active.Load()
-}
