@@ -65,8 +65,19 @@ type Config struct {
 	// National are the suffixes of the national namespace (lower-case,
 	// fully qualified): their servers' failures do not count towards
 	// island mode, nor are they skipped in it, and SignatureGrace applies
-	// to them.
-	National []string
+	// to them. The delegations, server addresses and keys that lead to
+	// them are kept in the cache apart from the LRU (national.go), at most
+	// NationalMaxEntries of them (0: DefaultNationalMaxEntries), and a
+	// national name is resolved from the deepest national zone cut known
+	// when the servers above it are unreachable.
+	National           []string
+	NationalMaxEntries int
+	// NationalHints are NS records of national zones (at or below a
+	// suffix of National) and addresses of the servers they name, in the
+	// form of root hints (ParseNationalHints): where resolution of a
+	// national name starts when the servers above the national zones are
+	// unreachable and no delegation to them is known.
+	NationalHints []dns.RR
 	// Island configures the detection of isolation.
 	Island IslandConfig
 	// SignatureGrace: only in island mode and only for names under
@@ -232,6 +243,7 @@ type Resolver struct {
 
 	island  *island
 	staleSt *staleState
+	hints   nationalHints
 
 	mu     sync.Mutex
 	flight map[string]*call
@@ -254,7 +266,8 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 		stats = &Stats{}
 	}
 	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{},
-		island: newIsland(), staleSt: newStaleState()}
+		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints)}
+	cache.setNational(cfg.National, cfg.NationalMaxEntries, func() { r.persistNow("national infrastructure changed") })
 	if cfg.DNSSEC.Validation {
 		r.val = newValidator(cfg.DNSSEC, log)
 	}
@@ -290,6 +303,8 @@ type budget struct {
 	val       *dnssec.Budget // validation work
 	// valLimitCounted: the validation limit hit was counted in Stats.
 	valLimitCounted bool
+	// trialTaken: the question sent its one trial query of island mode.
+	trialTaken bool
 }
 
 // resolve answers (name, qtype), following CNAMEs, within the configured

@@ -179,6 +179,7 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 	}
 	switch {
 	case r.Island() && r.foreignName(name):
+		r.kickTrial(ctx, name, qtype)
 		return r.serveStale(old, StaleReasonIsland)
 	case r.recentlyFailed(key):
 		return r.serveStale(old, StaleReasonRecheck)

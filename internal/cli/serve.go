@@ -385,6 +385,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		Prefetch:           rc.Prefetch,
 		Local:              local,
 		National:           rs.National,
+		NationalHints:      rs.HintRRs,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
 			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval},
 		SignatureGrace:   rs.SignatureGrace,

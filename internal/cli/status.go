@@ -218,6 +218,8 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	}
 	fmt.Fprintf(tw, "cache:\t%d entries, %s; hits %d, misses %d, stale hits %d\n",
 		r.Cache.Entries, sizeIEC(r.Cache.Bytes), r.Cache.Hits, r.Cache.Misses, r.Cache.StaleHits)
+	fmt.Fprintf(tw, "national infra:\t%d entries held apart: delegations, server addresses, DS and DNSKEY of the national zones\n",
+		r.Cache.National)
 	is := r.Island
 	island := "no"
 	if is.Active {

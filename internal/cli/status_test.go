@@ -130,15 +130,18 @@ func TestStatusRunning(t *testing.T) {
 	dir, conf := statusDataDir(t)
 	offline := decodeJSON[control.Status](t, run(t, "", "status", "--config", conf, "--json"))
 
-	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}}, nil,
+	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}, National: []string{"example.net."}}, nil,
 		resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
-	rr, _ := dns.NewRR("www.example.org. 300 IN A 192.0.2.1")
-	rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	for _, s := range []string{"www.example.org. 300 IN A 192.0.2.1", "example.net. 300 IN NS ns.example.net."} {
+		rr, _ := dns.NewRR(s)
+		rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	}
 	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache()})
 	r := mustRun(t, "", "status", "--config", conf)
 	for _, want := range []string{
 		"server:  running (data directory " + dir + ")\n",
-		"cache:           1 entries, ",
+		"cache:           2 entries, ",
+		"national infra:  1 entries held apart: ",
 		"island mode:     no\n",
 		"last probe:      none yet\n",
 		"island history:  0 transitions, 0s in island mode in total; foreign failures in a row: 0\n",
@@ -152,7 +155,7 @@ func TestStatusRunning(t *testing.T) {
 		t.Errorf("old.example.: %s, want %s", got, want)
 	}
 	online := decodeJSON[control.Status](t, mustRun(t, "", "status", "--config", conf, "--json"))
-	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 1 {
+	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 2 || online.Resolver.Cache.National != 1 {
 		t.Errorf("status %+v", online)
 	}
 	if !reflect.DeepEqual(online.Zones, offline.Zones) {

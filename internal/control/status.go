@@ -115,13 +115,16 @@ type ResolverStatus struct {
 	Upstreams []UpstreamStatus `json:"upstreams"`
 }
 
-// CacheStatus is the size and use of the resolver's cache.
+// CacheStatus is the size and use of the resolver's cache. National is
+// how many of its entries are national infrastructure, held apart from
+// the LRU (included in Entries).
 type CacheStatus struct {
 	Entries   int64  `json:"entries"`
 	Bytes     int64  `json:"bytes"`
 	Hits      uint64 `json:"hits"`
 	Misses    uint64 `json:"misses"`
 	StaleHits uint64 `json:"stale_hits"`
+	National  int64  `json:"national_infra_entries"`
 }
 
 // IslandStatus is the resolver's view of the outside world.
@@ -202,7 +205,8 @@ func resolverStatus(node Node) *ResolverStatus {
 	rs := &ResolverStatus{Upstreams: []UpstreamStatus{}}
 	if node.Cache != nil {
 		c := node.Cache.Stats()
-		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits}
+		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits,
+			National: c.National}
 	}
 	if rec != nil {
 		h := rec.Health()
