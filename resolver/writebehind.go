@@ -208,8 +208,9 @@ func (c *Cache) ShardOf(name string) int {
 const Shards = cacheShards
 
 // ExportEntry returns the entry of k as a CacheRecord, if the cache holds
-// one that can still be served (fresh, or expired within the stale
-// window). It does not count as a use of the entry. The shard is locked
+// one that Export would give: one that can still be served (fresh, or
+// expired within the stale window), or national infrastructure, whatever
+// its age. It does not count as a use of the entry. The shard is locked
 // only while the entry is looked up; the record is built after.
 func (c *Cache) ExportEntry(k CacheKey) (CacheRecord, bool) {
 	key, ok := k.internal()
@@ -228,8 +229,8 @@ func (c *Cache) ExportEntry(k CacheKey) (CacheRecord, bool) {
 	return rec, true
 }
 
-// HoldsEntry reports whether the cache holds an entry of k that can still
-// be served, without building its record.
+// HoldsEntry reports whether ExportEntry would find an entry of k, without
+// building its record.
 func (c *Cache) HoldsEntry(k CacheKey) bool {
 	key, ok := k.internal()
 	return ok && c.lookupServable(key) != nil
@@ -240,7 +241,8 @@ func (c *Cache) lookupServable(key cacheKey) *cacheEntry {
 	now := c.now().UnixNano()
 	sh.mu.Lock()
 	e, ok := sh.m[key]
-	if ok && now >= e.expire+c.staleWindow {
+	// National infrastructure is kept (and exported) whatever its age.
+	if ok && now >= e.expire+c.staleWindow && !e.protected {
 		ok = false
 	}
 	sh.mu.Unlock()

@@ -104,7 +104,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}
 
 	local := server.NewLocal()
-	var persistNow func(string) // island mode entered: the cache file is written at once
+	var persistNow func(string) // island mode entered, national infrastructure changed: the cache file is written at once
 	trigger := cachedb.NewTrigger()
 	if c.Resolver.Persist.Enabled {
 		persistNow = trigger.Pull
@@ -127,6 +127,9 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 				Trigger: trigger, Log: log, Metrics: m})
 		}
 	}
+	if cache != nil {
+		cache.IndexDenials() // aggressive NSEC from the negative answers restored
+	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
 		UDPSockets:        c.UDPSockets,
@@ -143,6 +146,16 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		Resolver:          recursor,
 		RecursionAllow:    c.Resolver.AllowPrefixes,
 		MaxInFlight:       c.Resolver.MaxInFlight,
+		RRL: server.RRLConfig{
+			ResponsesPerSecond: c.RateLimit.ResponsesPerSecond,
+			ErrorsPerSecond:    c.RateLimit.ErrorsPerSecond,
+			Slip:               c.RateLimit.Slip,
+			IPv4Prefix:         c.RateLimit.IPv4Prefix,
+			IPv6Prefix:         c.RateLimit.IPv6Prefix,
+			Exempt:             c.RateLimit.ExemptPrefixes,
+			LogOnly:            c.RateLimit.LogOnly,
+			TableSize:          c.RateLimit.TableSize,
+		},
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
 	zones := newServed(srv, local, st, m, log)
@@ -220,7 +233,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 				c.Resilience.National, audit.ResolverOf(rec), am, log)
 		}()
 	}
-	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, cacheFile, st, rl.Reload)))
+	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, cacheFile, st, repl, rl.Reload)))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
 		defer bg.Done()
@@ -380,8 +393,10 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		StaleTTL:           rc.ServeStale.StaleTTL,
 		ClientTimeout:      rc.ServeStale.ClientTimeout,
 		FailureRecheck:     rc.ServeStale.FailureRecheck,
+		Prefetch:           rc.Prefetch,
 		Local:              local,
 		National:           rs.National,
+		NationalHints:      rs.HintRRs,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
 			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval},
 		SignatureGrace:   rs.SignatureGrace,
@@ -395,8 +410,8 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 }
 
 // controlNode is what the control API reaches of this server.
-func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cachedb.Writer, st *zonestore.Store, reload func() (string, error)) control.Node {
-	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload}
+func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cachedb.Writer, st *zonestore.Store, repl *replication.Node, reload func() (string, error)) control.Node {
+	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl}
 	if rec != nil {
 		n.Keys = rec
 		n.Resolver = rec

@@ -147,17 +147,27 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "server:\tNOT RUNNING: zones read from the database %s\n", c.DBPath())
 	}
 	fmt.Fprintf(tw, "time:\t%s\n", st.Time.Format(time.RFC3339))
-	expired := 0
+	expired, kept := 0, 0
 	for _, z := range st.Zones {
-		if z.Expired {
+		switch {
+		case z.Kept:
+			kept++
+		case z.Expired:
 			expired++
 		}
 	}
 	switch {
 	case dbNote != "":
 		fmt.Fprintf(tw, "zones:\tnone (%s)\n", dbNote)
-	case expired > 0:
-		fmt.Fprintf(tw, "zones:\t%d, %d EXPIRED\n", len(st.Zones), expired)
+	case expired > 0 || kept > 0:
+		var parts []string
+		if expired > 0 {
+			parts = append(parts, fmt.Sprintf("%d EXPIRED", expired))
+		}
+		if kept > 0 {
+			parts = append(parts, fmt.Sprintf("%d past expiry, kept and served (island mode)", kept))
+		}
+		fmt.Fprintf(tw, "zones:\t%d, %s\n", len(st.Zones), strings.Join(parts, ", "))
 	default:
 		fmt.Fprintf(tw, "zones:\t%d\n", len(st.Zones))
 	}
@@ -183,6 +193,8 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 			switch z.State {
 			case control.ZoneExpired:
 				state = "EXPIRED"
+			case control.ZoneKept:
+				state = "kept (expired, island mode)"
 			case control.ZoneMissing, control.ZoneBroken:
 				state += ": " + z.Error
 			}
@@ -206,6 +218,8 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	}
 	fmt.Fprintf(tw, "cache:\t%d entries, %s; hits %d, misses %d, stale hits %d\n",
 		r.Cache.Entries, sizeIEC(r.Cache.Bytes), r.Cache.Hits, r.Cache.Misses, r.Cache.StaleHits)
+	fmt.Fprintf(tw, "national infra:\t%d entries held apart: delegations, server addresses, DS and DNSKEY of the national zones\n",
+		r.Cache.National)
 	if f := r.CacheFile; f != nil {
 		fmt.Fprintf(tw, "cache file:\t%s\n", cacheFileLine(*f, now))
 	}

@@ -130,10 +130,12 @@ func TestStatusRunning(t *testing.T) {
 	dir, conf := statusDataDir(t)
 	offline := decodeJSON[control.Status](t, run(t, "", "status", "--config", conf, "--json"))
 
-	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}}, nil,
+	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}, National: []string{"example.net."}}, nil,
 		resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
-	rr, _ := dns.NewRR("www.example.org. 300 IN A 192.0.2.1")
-	rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	for _, s := range []string{"www.example.org. 300 IN A 192.0.2.1", "example.net. 300 IN NS ns.example.net."} {
+		rr, _ := dns.NewRR(s)
+		rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	}
 	cacheFile := func() control.CacheFileStatus {
 		return control.CacheFileStatus{Path: "/d/resolver-cache.db", WriteBehindSeconds: 2, Open: true}
 	}
@@ -141,7 +143,8 @@ func TestStatusRunning(t *testing.T) {
 	r := mustRun(t, "", "status", "--config", conf)
 	for _, want := range []string{
 		"server:  running (data directory " + dir + ")\n",
-		"cache:           1 entries, ",
+		"cache:           2 entries, ",
+		"national infra:  1 entries held apart: ",
 		"cache file:      up to date (write-behind 2s), last written - (/d/resolver-cache.db)\n",
 		"island mode:     no\n",
 		"last probe:      none yet\n",
@@ -156,7 +159,7 @@ func TestStatusRunning(t *testing.T) {
 		t.Errorf("old.example.: %s, want %s", got, want)
 	}
 	online := decodeJSON[control.Status](t, mustRun(t, "", "status", "--config", conf, "--json"))
-	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 1 ||
+	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 2 || online.Resolver.Cache.National != 1 ||
 		online.Resolver.CacheFile == nil || online.Resolver.CacheFile.WriteBehindSeconds != 2 {
 		t.Errorf("status %+v", online)
 	}
