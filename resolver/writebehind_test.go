@@ -148,3 +148,31 @@ func BenchmarkCacheGetTracking(b *testing.B) {
 		}
 	})
 }
+
+// TestExportEntryNational: national infrastructure, kept whatever its age,
+// is exported whatever its age, as Export does; so the file keeps it.
+func TestExportEntryNational(t *testing.T) {
+	c, clock := newTestCache(t, CacheConfig{StaleWindow: time.Hour})
+	New(Config{National: []string{"example.net."}, Island: IslandConfig{Disabled: true}}, nil, c, nil, nil)
+	c.TrackChanges()
+	ns, err := dns.NewRR("example.net. 300 IN NS ns.example.net.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PutRRset([]dns.RR{ns}, RankAnswerAA) {
+		t.Fatal("PutRRset refused")
+	}
+	c.Put(benchMsg("www.example.org.", 1))
+	keys, _ := taken(c)
+	if len(keys) != 2 {
+		t.Fatalf("changes %v, want the NS RRset and the answer", keys)
+	}
+	clock.Advance(48 * time.Hour)
+	nsKey := CacheKey{Kind: RecordRRset, Name: "example.net.", Qtype: dns.TypeNS}
+	if _, ok := c.ExportEntry(nsKey); !ok || !c.HoldsEntry(nsKey) {
+		t.Error("national infrastructure past its stale window is not exported")
+	}
+	if c.HoldsEntry(CacheKey{Kind: RecordMessage, Name: "www.example.org.", Qtype: dns.TypeA}) {
+		t.Error("an answer past its stale window is exported")
+	}
+}
