@@ -21,6 +21,7 @@ package cachedb
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,9 +31,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -330,6 +333,12 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 		return Stats{}, err
 	}
 	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island, Version: data.version}
+	// NS RRsets first, as Export gives them: the cache keeps the addresses
+	// of national name servers (whatever their age) only once it holds an
+	// NS RRset naming them, and the log has its changes in any order.
+	slices.SortStableFunc(data.records, func(a, b resolver.CacheRecord) int {
+		return cmp.Compare(nsRank(a), nsRank(b))
+	})
 	now := c.Now()
 	for _, rec := range data.records {
 		switch err := c.ImportRecord(rec); {
@@ -348,6 +357,14 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 		st.Servers = r.ImportInfra(data.servers)
 	}
 	return st, nil
+}
+
+// nsRank is 0 for an NS RRset, 1 for any other record.
+func nsRank(rec resolver.CacheRecord) int {
+	if rec.Kind == resolver.RecordRRset && rec.Qtype == dns.TypeNS {
+		return 0
+	}
+	return 1
 }
 
 // isV1 reports whether the file at path ends with a format 1 trailer.

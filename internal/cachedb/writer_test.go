@@ -538,3 +538,43 @@ func TestLoadLog(t *testing.T) {
 		t.Errorf("the replacement in the log was not applied: %v", m.Answer)
 	}
 }
+
+// TestLoadNationalOrder: the log has its changes in the order they were
+// written, here the address of a national name server before the NS RRset
+// that names it; both come back past their stale window, as national
+// infrastructure does.
+func TestLoadNationalOrder(t *testing.T) {
+	clk := newClock()
+	national := func(c *resolver.Cache) *resolver.Resolver {
+		return resolver.New(resolver.Config{National: []string{"example.net."}, Island: resolver.IslandConfig{Disabled: true}}, nil, c, nil, nil)
+	}
+	c := newCache(clk)
+	national(c)
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: 10 * time.Millisecond})
+	stop := runWriter(t, w)
+	upToDate(t, w)
+	if !c.PutRRset(rrs(t, "ns.example.net. 300 IN A 192.0.2.53"), resolver.RankGlue) {
+		t.Fatal("PutRRset A refused")
+	}
+	upToDate(t, w)
+	if !c.PutRRset(rrs(t, "example.net. 300 IN NS ns.example.net."), resolver.RankAuthority) {
+		t.Fatal("PutRRset NS refused")
+	}
+	upToDate(t, w)
+	stop()
+	if n := logLen(t, path); n < 2 {
+		t.Fatalf("%d changes in the log, want the A and the NS RRsets", n)
+	}
+
+	clk.Advance(2 * window)
+	dst := newCache(clk)
+	national(dst)
+	st, err := Load(path, dst, nil)
+	if err != nil || st.Entries != 2 {
+		t.Errorf("Load: %+v, %v; want both RRsets", st, err)
+	}
+	if _, _, stale, ok := dst.GetRRsetStale("ns.example.net.", dns.TypeA); !ok || !stale {
+		t.Error("the national name server's address was not loaded")
+	}
+}
