@@ -19,7 +19,9 @@ type blockingOps struct {
 	updates atomic.Int64
 }
 
-func (o *blockingOps) Transfer(context.Context, *dns.Msg, Peer, func(*dns.Msg) error) error { return nil }
+func (o *blockingOps) Transfer(context.Context, *dns.Msg, Peer, func(*dns.Msg) error) error {
+	return nil
+}
 
 func (o *blockingOps) Notify(_ context.Context, req *dns.Msg, _ Peer) *dns.Msg {
 	return new(dns.Msg).SetReply(req)
