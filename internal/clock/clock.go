@@ -83,3 +83,27 @@ func (f *FakeTimeFile) Now() time.Time {
 	}
 	return f.base.Add(now.Sub(f.started))
 }
+
+// Step is a clock that moves only when told to, for tests. Its zero value
+// reads the zero time.
+type Step struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewStep returns a Step clock reading t.
+func NewStep(t time.Time) *Step { return &Step{t: t} }
+
+// Now reads the clock.
+func (c *Step) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d.
+func (c *Step) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}

@@ -4,32 +4,15 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sovdns/sovdns/internal/clock"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func TestRRLBuckets(t *testing.T) {
 	a := netip.MustParseAddr
@@ -89,9 +72,9 @@ func TestRRLBuckets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+			clk := clock.NewStep(time.Unix(1_800_000_000, 0))
 			vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"kind", "action"})
-			l := newRRL(tt.cfg, clk.now, vec)
+			l := newRRL(tt.cfg, clk.Now, vec)
 			var got [3]int
 			var logged int
 			for _, b := range tt.bursts {
@@ -107,7 +90,7 @@ func TestRRLBuckets(t *testing.T) {
 					got[rrlSend], got[rrlSlip], got[rrlDrop], logged, tt.send, tt.slip, tt.drop, tt.logOnly)
 			}
 			if tt.advance > 0 {
-				clk.advance(tt.advance)
+				clk.Advance(tt.advance)
 				n := 0
 				for range tt.after.n {
 					if l.check(tt.after.acct, a(tt.after.src)) == rrlSend {
