@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -136,8 +135,7 @@ func TestInvalidConfig(t *testing.T) {
 // TestListenFromEnvironment sets the DNS address with SOVDNS_LISTEN only.
 func TestListenFromEnvironment(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := newAddr(t)
 	s := startServer(t, serveOpts{
 		env:  []string{"SOVDNS_LISTEN=" + addr, "SOVDNS_UDP_SOCKETS=1"},
 		args: []string{"--metrics-listen", "127.0.0.1:0"},

@@ -4,7 +4,9 @@ package test
 // of a country keeps answering when every server outside the country stops
 // answering, and goes back to fresh answers when they answer again.
 //
-// The simulated hierarchy, on loopback addresses sharing one port:
+// The simulated hierarchy, on loopback addresses sharing one port (the
+// addresses are templates, moved with the zone data that names them into a
+// /24 of the test's own, testaddr.Block):
 //
 //	127.0.0.50  .                       NSD      foreign: the root, AXFR to 127.0.0.0/8
 //	127.0.0.51  com., net.              NSD      foreign: a.gtld.com.
@@ -35,6 +37,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // Addresses of the outage hierarchy.
@@ -190,6 +194,7 @@ func (q outageQuestion) String() string { return q.name + "/" + dns.TypeToString
 
 // outageNet is the running hierarchy.
 type outageNet struct {
+	block   testaddr.Block // where the template addresses are moved to
 	port    int
 	hints   string
 	foreign []*daemon // the NSD processes, while running
@@ -202,7 +207,11 @@ type outageNet struct {
 // foreignIPs are the addresses of the servers outside the country.
 var foreignIPs = []string{ipOutRoot, ipOutGTLD, ipOutForeign}
 
-func (o *outageNet) addr(ip string) string { return net.JoinHostPort(ip, strconv.Itoa(o.port)) }
+// addr is the hierarchy's address for the template address tmpl, with
+// the hierarchy's port.
+func (o *outageNet) addr(tmpl string) string {
+	return net.JoinHostPort(o.block.Rewrite(tmpl), strconv.Itoa(o.port))
+}
 
 // startForeign starts the three foreign NSD servers with data d and waits
 // until each answers.
@@ -260,18 +269,19 @@ func (o *outageNet) foreignQueries(ips ...string) int64 {
 	return n
 }
 
-// startNSD runs one NSD on ip serving files, and waits until it answers
+// startNSD runs one NSD on the template address ip serving files (their
+// template addresses moved into the block), and waits until it answers
 // the SOA of zone.
 func (o *outageNet) startNSD(t *testing.T, ip, zone string, files map[string]string, zonesConf string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(o.block.Rewrite(text)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	confPath := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(confPath, []byte(nsdConf(ip, o.port, dir, zonesConf)), 0o600); err != nil {
+	if err := os.WriteFile(confPath, []byte(nsdConf(o.addr(ip), dir, zonesConf)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := startDaemon(t, o.nsdBin, "-d", "-c", confPath)
@@ -288,7 +298,7 @@ func (o *outageNet) startNational(t *testing.T) {
 	t.Helper()
 	for _, a := range []struct{ ip, origin, text string }{{ipOutAZ, "az.", outageAZZone}, {ipOutGovAZ, "gov.az.", outageGovAZZone}} {
 		dir := t.TempDir()
-		importZoneOrigin(t, dir, a.origin, a.text)
+		importZoneOrigin(t, dir, a.origin, o.block.Rewrite(a.text))
 		startServer(t, serveOpts{dataDir: dir, config: authorityConfig(o.addr(a.ip)), env: fastExit(),
 			args: []string{"--metrics-listen", "127.0.0.1:0"}})
 	}
@@ -564,10 +574,10 @@ func islandUncached(t *testing.T, res *server, lat *latencies) {
 func TestOutage(t *testing.T) {
 	t.Parallel()
 	testStart := time.Now()
-	o := &outageNet{nsdBin: requireTool(t, "nsd", "/usr/sbin/nsd")}
-	o.port = sharedFreePort(t, outageIPs)
+	o := &outageNet{nsdBin: requireTool(t, "nsd", "/usr/sbin/nsd"), block: testaddr.NewBlock()}
+	o.port = sharedPort(t, o.block, outageIPs)
 	o.hints = filepath.Join(t.TempDir(), "root.hints")
-	if err := os.WriteFile(o.hints, []byte(".  3600000  NS  a.root-servers.test.\na.root-servers.test.  3600000  A  "+ipOutRoot+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(o.hints, []byte(".  3600000  NS  a.root-servers.test.\na.root-servers.test.  3600000  A  "+o.block.Rewrite(ipOutRoot)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o.startForeign(t, foreignBefore)

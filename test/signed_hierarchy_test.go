@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // A hierarchy signed by sovdns itself: the root (127.0.0.30), az.
@@ -15,6 +17,8 @@ import (
 // delegated without DS) and bad.az. (signed, but its parent's DS names
 // another key). A validating sovdns resolver with the test root's key as
 // its only trust anchor must find each answer secure, insecure or bogus.
+// The addresses are templates, moved with the zone data into a /24 of the
+// test's own (testaddr.Block).
 const (
 	ipSignedRoot = "127.0.0.30"
 	ipSignedAz   = "127.0.0.31"
@@ -55,9 +59,9 @@ www.%[1]s 300 IN A 192.0.2.10
 // SERVFAIL with an Extended DNS Error, CD honoured.
 func TestValidateSovdnsSignedHierarchy(t *testing.T) {
 	t.Parallel()
-	ips := []string{ipSignedRoot, ipSignedAz, ipSignedGov}
-	port := sharedFreePort(t, ips)
-	addr := func(ip string) string { return fmt.Sprintf("%s:%d", ip, port) }
+	block := testaddr.NewBlock()
+	port := sharedPort(t, block, []string{ipSignedRoot, ipSignedAz, ipSignedGov})
+	addr := func(ip string) string { return fmt.Sprintf("%s:%d", block.Rewrite(ip), port) }
 	cli := func(dir string, args ...string) string {
 		return strings.TrimSpace(mustCLI(t, fastExit(), append(args, "--data-dir", dir)...).stdout)
 	}
@@ -74,19 +78,19 @@ func TestValidateSovdnsSignedHierarchy(t *testing.T) {
 	badDS := "bad.az. 3600 IN DS 12345 15 2 " + strings.Repeat("AB", 32)
 
 	azDir := t.TempDir()
-	importZoneOrigin(t, azDir, "az.", signedAzZone(govDS, badDS))
+	importZoneOrigin(t, azDir, "az.", block.Rewrite(signedAzZone(govDS, badDS)))
 	cli(azDir, "dnssec", "enable", "az", "--split-keys")
 	azDS := cli(azDir, "dnssec", "ds", "az")
 
 	rootDir := t.TempDir()
-	importZoneOrigin(t, rootDir, ".", signedRootZone(azDS))
+	importZoneOrigin(t, rootDir, ".", block.Rewrite(signedRootZone(azDS)))
 	cli(rootDir, "dnssec", "enable", ".", "--nsec3") // opt-out would make the NXDOMAIN below insecure (RFC 5155 §9.2)
 	rootDS := cli(rootDir, "dnssec", "ds", ".")
 
 	for ip, dir := range map[string]string{ipSignedRoot: rootDir, ipSignedAz: azDir, ipSignedGov: govDir} {
 		startServer(t, serveOpts{dataDir: dir, config: authorityConfig(addr(ip)), env: fastExit(), args: []string{"--metrics-listen", "127.0.0.1:0"}})
 	}
-	hints := writeTemp(t, "root.hints", ".  3600000 NS a.root.test.\na.root.test. 3600000 A "+ipSignedRoot+"\n")
+	hints := writeTemp(t, "root.hints", ".  3600000 NS a.root.test.\na.root.test. 3600000 A "+block.Rewrite(ipSignedRoot)+"\n")
 	res := startServer(t, serveOpts{env: fastExit(), config: fmt.Sprintf(`demo_zone: false
 resolver:
   allow: [127.0.0.0/8]
