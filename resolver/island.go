@@ -54,6 +54,8 @@ type island struct {
 	answered  atomic.Bool  // a foreign server answered since the last probe
 	nextTrial atomic.Int64 // island mode: when a foreign server may be tried again (Unix ns)
 
+	ticks atomic.Uint64 // probe-timer ticks handled (read by tests)
+
 	mu          sync.Mutex
 	failures    int // foreign failures in a row
 	since       time.Time
@@ -290,6 +292,7 @@ func (r *Resolver) runIsland(ctx context.Context) {
 				check("foreign servers failed and no probe answered")
 			}
 		case <-t.C:
+			in.ticks.Add(1)
 			switch {
 			case in.active.Load():
 				check("")
