@@ -396,16 +396,20 @@ func startSilentServer(t *testing.T, addr string) (*silentServer, error) {
 	return s, nil
 }
 
+// close closes the server's sockets (testaddr.Release: another process
+// may bind the address at once) and waits for its goroutines.
 func (s *silentServer) close() {
 	s.once.Do(func() {
-		s.udp.Close()
-		s.tcp.Close()
-		s.mu.Lock()
-		s.closed = true
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
+		testaddr.Release(func() {
+			s.udp.Close()
+			s.tcp.Close()
+			s.mu.Lock()
+			s.closed = true
+			for _, c := range s.conns {
+				c.Close()
+			}
+			s.mu.Unlock()
+		})
 		s.wg.Wait()
 	})
 }

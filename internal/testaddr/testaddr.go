@@ -15,6 +15,12 @@
 //
 // The addresses stay clear of 127.0.0.0/16, where tests and programs use
 // fixed addresses (127.0.0.1, 127.0.1.1 for the host name).
+//
+// A socket this process closes is not free for another process at once if
+// a child process was forked while it was open and has not yet exec'd: the
+// child holds a copy until exec closes it. The probe, and Release, which
+// tests use to close sockets whose address another process binds next,
+// hold syscall.ForkLock for reading, which no fork holds while it runs.
 package testaddr
 
 import (
@@ -26,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -116,7 +123,19 @@ func portRange() (lo, hi int) {
 	return lo, hi
 }
 
+// Release runs close, which closes sockets of this process, while no
+// child process is being forked: once it returns, no child holds a copy of
+// them, and their addresses can be bound by another process at once.
+func Release(close func()) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	close()
+}
+
 func free(ips []netip.Addr, port uint16) error {
+	// Under ForkLock: no child is forked with a copy of the probes.
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	for _, ip := range ips {
 		addr := netip.AddrPortFrom(ip, port).String()
 		pc, err := net.ListenPacket("udp", addr)
