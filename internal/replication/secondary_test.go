@@ -1001,6 +1001,10 @@ func TestSecondaryRuns(t *testing.T) {
 		t.Fatalf("NOTIFY: %v", r)
 	}
 	waitFor(t, 10*time.Second, "the IXFR after NOTIFY", func() bool { return tn.serial(testOrigin) == 2 })
+	// Counted just after the commit: the count may trail the serial.
+	waitFor(t, 10*time.Second, "the IXFR counted", func() bool {
+		return testutil.ToFloat64(tn.m.TransfersIn.WithLabelValues(testOrigin, "IXFR", xfrSuccess)) >= 1
+	})
 	if got := testutil.ToFloat64(tn.m.TransfersIn.WithLabelValues(testOrigin, "IXFR", xfrSuccess)); got != 1 {
 		t.Errorf("IXFR successes %v, want 1", got)
 	}
