@@ -1,6 +1,8 @@
 // Package test holds sovdns's end-to-end tests: they build the sovdns
-// binary once, run it as a separate process on 127.0.0.1 with port 0, and
-// talk to it over UDP, TCP and HTTP as clients and operators would.
+// binary once, run it as a separate process on 127.0.0.1 with port 0 (or,
+// when its address must be known in advance, on a loopback address of its
+// own: newAddr), and talk to it over UDP, TCP and HTTP as clients and
+// operators would.
 package test
 
 import (
