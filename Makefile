@@ -1,7 +1,9 @@
 # sovdns build, test and benchmark targets.
 GO        ?= go
 BIN       ?= bin/sovdns
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+# The release in configs/VERSION and the commit built (what the binary
+# computes itself when the build records VCS information).
+VERSION   ?= $(shell v=$$(cat configs/VERSION); r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { v="$$v+$$r"; git diff --quiet HEAD 2>/dev/null || v="$$v-modified"; }; echo "$$v")
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
 .PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver run clean

@@ -49,6 +49,9 @@ type Result struct {
 	Answer        []dns.RR
 	Ns            []dns.RR
 	Extra         []dns.RR
+	// Wildcard is set when the question name was answered by a wildcard
+	// (RFC 4592) standing in for it.
+	Wildcard bool
 }
 
 // Answer looks q up in zs.
@@ -121,6 +124,9 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 	// (RFC 4592 §3.3.1); an empty non-terminal as closest encloser blocks
 	// wildcards above it because the search stops here.
 	if w := n.Wildcard; w != nil {
+		if depth == 0 {
+			a.res.Wildcard = true
+		}
 		a.node(z, w, name, qtype, depth, key, n)
 		return
 	}

@@ -37,7 +37,7 @@ if [ "$VALIDATE" = 1 ]; then
   "$BIN" --data-dir "$work/auth" dnssec enable . --refresh 16d --validity 22d >/dev/null
   anchor=$("$BIN" --data-dir "$work/auth" dnssec ds .)
 fi
-printf 'resolver:\n  allow: []\n' >"$work/auth.yaml" # the authority never recurses
+printf 'resolver:\n  allow: []\nrate_limit:\n  responses_per_second: 0\n' >"$work/auth.yaml" # the authority never recurses and, for the one resolver it serves, does not rate-limit
 "$BIN" serve --config "$work/auth.yaml" --data-dir "$work/auth" --listen "127.0.0.2:$auth_port" --metrics-listen "" --demo-zone=false --log-level warn \
   >"$work/auth.log" 2>&1 & pids+=($!)
 

@@ -2,7 +2,16 @@
 // the built-in defaults, and the demo zone.
 package configs
 
-import _ "embed"
+import (
+	_ "embed"
+	"strings"
+)
+
+//go:embed VERSION
+var version string
+
+// Version is the release this tree is, from configs/VERSION.
+var Version = strings.TrimSpace(version)
 
 // DefaultYAML is configs/sovdns.yaml.
 //

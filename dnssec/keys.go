@@ -110,9 +110,21 @@ func GenerateKey(origin string, p Policy, role Role, state State, now time.Time)
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrAlgorithm, p.Algorithm)
 	}
-	priv, err := k.Generate(bits)
-	if err != nil {
-		return nil, fmt.Errorf("generate %s key: %w", role, err)
+	// A key whose tag is 0 is one miekg/dns will not sign with (it takes 0
+	// for "no key"): about one key in 65,536. Such a key is made again.
+	var priv crypto.PrivateKey
+	var err error
+	for try := 0; ; try++ {
+		priv, err = k.Generate(bits)
+		if err != nil {
+			return nil, fmt.Errorf("generate %s key: %w", role, err)
+		}
+		if k.KeyTag() != 0 {
+			break
+		}
+		if try == 8 {
+			return nil, fmt.Errorf("generate %s key: key tag 0 every time", role)
+		}
 	}
 	signer, ok := priv.(crypto.Signer)
 	if !ok {

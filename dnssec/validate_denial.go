@@ -27,20 +27,19 @@ var ErrOptOut = errors.New("NSEC3 opt-out span")
 func ProveNXDomain(zone, qname string, rrs []dns.RR, b *Budget) error {
 	zone, qname = vCanonical(zone), vCanonical(qname)
 	nsec, nsec3 := vSplitDenial(rrs)
-	var err error = vBogus(ErrNSECMissing, "NXDOMAIN %s: no NSEC or NSEC3 records", qname)
+	if len(nsec)+len(nsec3) == 0 {
+		return vBogus(ErrNSECMissing, "NXDOMAIN %s: no NSEC or NSEC3 records", qname)
+	}
 	if len(nsec) > 0 {
-		if err = vNSECNXDomain(zone, qname, nsec); err == nil || len(nsec3) == 0 {
+		if err := vNSECNXDomain(zone, qname, nsec); err == nil || len(nsec3) == 0 {
 			return err
 		}
 	}
-	if len(nsec3) > 0 {
-		s, serr := vNewNSEC3Set(zone, nsec3, b)
-		if serr != nil {
-			return serr
-		}
-		return s.nxdomain(qname)
+	s, err := vNewNSEC3Set(zone, nsec3, b)
+	if err != nil {
+		return err
 	}
-	return err
+	return s.nxdomain(qname)
 }
 
 // ProveNoData checks that rrs, NSEC or NSEC3 records of zone, prove that
@@ -51,20 +50,19 @@ func ProveNXDomain(zone, qname string, rrs []dns.RR, b *Budget) error {
 func ProveNoData(zone, qname string, qtype uint16, rrs []dns.RR, b *Budget) (delegation bool, err error) {
 	zone, qname = vCanonical(zone), vCanonical(qname)
 	nsec, nsec3 := vSplitDenial(rrs)
-	err = vBogus(ErrNSECMissing, "NODATA %s %s: no NSEC or NSEC3 records", qname, dns.Type(qtype))
+	if len(nsec)+len(nsec3) == 0 {
+		return false, vBogus(ErrNSECMissing, "NODATA %s %s: no NSEC or NSEC3 records", qname, dns.Type(qtype))
+	}
 	if len(nsec) > 0 {
 		if delegation, err = vNSECNoData(zone, qname, qtype, nsec); err == nil || len(nsec3) == 0 {
 			return delegation, err
 		}
 	}
-	if len(nsec3) > 0 {
-		s, serr := vNewNSEC3Set(zone, nsec3, b)
-		if serr != nil {
-			return false, serr
-		}
-		return s.nodata(qname, qtype)
+	s, err := vNewNSEC3Set(zone, nsec3, b)
+	if err != nil {
+		return false, err
 	}
-	return false, err
+	return s.nodata(qname, qtype)
 }
 
 // ProveWildcard checks that rrs, NSEC or NSEC3 records of zone, prove that
@@ -74,7 +72,7 @@ func ProveNoData(zone, qname string, qtype uint16, rrs []dns.RR, b *Budget) (del
 func ProveWildcard(zone, qname, wildcard string, rrs []dns.RR, b *Budget) error {
 	zone, qname, wildcard = vCanonical(zone), vCanonical(qname), vCanonical(wildcard)
 	ce := strings.TrimPrefix(wildcard, "*.")
-	if !dns.IsSubDomain(ce, qname) || ce == qname || !dns.IsSubDomain(zone, ce) {
+	if !vIsSubDomain(ce, qname) || ce == qname || !vIsSubDomain(zone, ce) {
 		return vBogus(ErrBogus, "%s cannot be expanded from %s", qname, wildcard)
 	}
 	nsec, nsec3 := vSplitDenial(rrs)
@@ -137,6 +135,11 @@ func vNSECNXDomain(zone, qname string, nsec []*dns.NSEC) error {
 		if !vNSECCovers(zone, n, qname) || vNSECDelegationAbove(n, qname) {
 			continue
 		}
+		if next := vCanonical(n.NextDomain); next != qname && vIsSubDomain(qname, next) {
+			// The next name lies below qname: qname is an empty
+			// non-terminal, which exists (RFC 4592 §2.2.2).
+			return vBogus(ErrBogus, "NXDOMAIN %s: an NSEC shows names below it (an empty non-terminal)", qname)
+		}
 		wc := "*." + vNSECCloser(qname, n)
 		if wc == "*.." {
 			wc = "*."
@@ -168,7 +171,7 @@ func vNSECNoData(zone, qname string, qtype uint16, nsec []*dns.NSEC) (bool, erro
 			continue
 		}
 		next := vCanonical(n.NextDomain)
-		if dns.IsSubDomain(qname, next) && next != qname {
+		if vIsSubDomain(qname, next) && next != qname {
 			return false, nil // an empty non-terminal
 		}
 		if vNSECDelegationAbove(n, qname) || qtype == dns.TypeDS {
@@ -218,7 +221,7 @@ func vTypesDeny(qname string, qtype uint16, types []uint16, apex bool) (bool, er
 // vNSECCovers reports whether n covers name (owner < name < next in
 // canonical order, the last NSEC wrapping to the apex), name inside zone.
 func vNSECCovers(zone string, n *dns.NSEC, name string) bool {
-	if !dns.IsSubDomain(zone, name) {
+	if !vIsSubDomain(zone, name) {
 		return false
 	}
 	o, nx := n.Hdr.Name, n.NextDomain
@@ -233,7 +236,7 @@ func vNSECCovers(zone string, n *dns.NSEC, name string) bool {
 // its owner (RFC 6840 §4.1).
 func vNSECDelegationAbove(n *dns.NSEC, name string) bool {
 	owner := vCanonical(n.Hdr.Name)
-	if owner == name || !dns.IsSubDomain(owner, name) {
+	if owner == name || !vIsSubDomain(owner, name) {
 		return false
 	}
 	t := n.TypeBitMap
@@ -264,34 +267,74 @@ func vChildToward(ancestor, name string) string {
 	return vAncestor(name, dns.CountLabel(ancestor)+1)
 }
 
+// vIsSubDomain is dns.IsSubDomain (child is parent or below it, letters
+// in any case) without allocating, for names without escapes.
+func vIsSubDomain(parent, child string) bool {
+	if strings.IndexByte(parent, '\\') >= 0 || strings.IndexByte(child, '\\') >= 0 {
+		return dns.IsSubDomain(parent, child)
+	}
+	parent, child = dns.Fqdn(parent), dns.Fqdn(child)
+	if parent == "." {
+		return true
+	}
+	if len(child) < len(parent) || !strings.EqualFold(child[len(child)-len(parent):], parent) {
+		return false
+	}
+	return len(child) == len(parent) || child[len(child)-len(parent)-1] == '.'
+}
+
 // vCompare orders names canonically (RFC 4034 §6.1): label by label from
-// the root, each label as lower-cased octets.
+// the root, each label as lower-cased octets. It allocates nothing: it is
+// on the path of every NSEC proof, and of answers synthesised from them.
 func vCompare(a, b string) int {
-	la, lb := vWireLabels(a), vWireLabels(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		if c := bytes.Compare(la[i], lb[j]); c != 0 {
+	var ba, bb [256]byte
+	var sa, sb [128]uint8
+	wa, na, oka := vWireLabels(a, &ba, &sa)
+	wb, nb, okb := vWireLabels(b, &bb, &sb)
+	if !oka || !okb {
+		return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+	}
+	for i, j := na-1, nb-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		la := wa[int(sa[i])+1 : int(sa[i])+1+int(wa[sa[i]])]
+		lb := wb[int(sb[j])+1 : int(sb[j])+1+int(wb[sb[j]])]
+		if c := vCompareLabel(la, lb); c != 0 {
 			return c
 		}
 	}
-	return cmp.Compare(len(la), len(lb))
+	return cmp.Compare(na, nb)
 }
 
-// vWireLabels returns the labels of name as lower-cased octets (escapes
-// resolved), leftmost first.
-func vWireLabels(name string) [][]byte {
-	var buf [256]byte
+// vCompareLabel compares two labels as lower-cased octets.
+func vCompareLabel(a, b []byte) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return cmp.Compare(ca, cb)
+		}
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// vWireLabels packs name (escapes resolved) into buf and notes where each
+// label starts, leftmost first; it returns the wire form, the number of
+// labels, and false when the name cannot be packed.
+func vWireLabels(name string, buf *[256]byte, starts *[128]uint8) ([]byte, int, bool) {
 	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
 	if err != nil {
-		return [][]byte{[]byte(strings.ToLower(name))}
+		return nil, 0, false
 	}
-	var out [][]byte
-	for off := 0; off < n && buf[off] != 0; {
-		l := int(buf[off])
-		label := bytes.ToLower(buf[off+1 : off+1+l])
-		out = append(out, label)
-		off += 1 + l
+	k := 0
+	for off := 0; off < n && buf[off] != 0 && k < len(starts); off += int(buf[off]) + 1 {
+		starts[k] = uint8(off)
+		k++
 	}
-	return out
+	return buf[:n], k, true
 }
 
 // vNSEC3Set is the usable NSEC3 records of one proof, with one set of
@@ -423,7 +466,7 @@ func (s *vNSEC3Set) cover(name string) (*dns.NSEC3, error) {
 // §8.3): the deepest ancestor with a matching NSEC3, and an NSEC3 covering
 // the next closer name. exists reports that qname itself matched.
 func (s *vNSEC3Set) closestEncloser(qname string) (ce string, cov *dns.NSEC3, exists bool, err error) {
-	if !dns.IsSubDomain(s.zone, qname) {
+	if !vIsSubDomain(s.zone, qname) {
 		return "", nil, false, vBogus(ErrBogus, "%s is outside %s", qname, s.zone)
 	}
 	name, prev := qname, ""

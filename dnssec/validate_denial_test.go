@@ -146,6 +146,8 @@ func TestDenialProofs(t *testing.T) {
 		{name: "nsec nxdomain without wildcard proof", kind: nxdomain, qname: "x.example.", rrs: vtOnly(nsec, "*.w.example."),
 			want: dnssec.ErrNSECMissing, status: dnssec.Bogus},
 		{name: "nsec nxdomain for an existing name", kind: nxdomain, qname: "a.example.", rrs: nsec, want: dnssec.ErrBogus, status: dnssec.Bogus},
+		{name: "nsec nxdomain for an empty non-terminal", kind: nxdomain, qname: "c.example.", rrs: vtOnly(nsec, "a.example.", "*.w.example."),
+			want: dnssec.ErrBogus, status: dnssec.Bogus},
 		{name: "nsec nxdomain below a delegation", kind: nxdomain, qname: "x.sub.example.", rrs: vtOnly(nsec, "sub.example.", "example."),
 			want: dnssec.ErrNSECMissing, status: dnssec.Bogus},
 		{name: "nsec nodata", kind: nodata, qname: "a.example.", qtype: dns.TypeTXT, rrs: vtOnly(nsec, "a.example.")},

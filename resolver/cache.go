@@ -83,6 +83,9 @@ type CacheStats struct {
 	Expired     uint64 // entries removed because their stale window had passed
 	Entries     int64  // entries held now (including stale ones)
 	Bytes       int64  // estimated size of the entries held now
+	// National counts the national infrastructure entries held apart from
+	// the LRU (included in Entries and Bytes); see national.go.
+	National int64
 }
 
 // Rank orders RRsets by how much they are trusted, as Unbound's rrset_trust
@@ -155,6 +158,9 @@ type Message struct {
 	// it was not validated), and Why the reason when it is not Secure.
 	Sec dnssec.SecStatus
 	Why error
+	// OrigTTL is the TTL the entry was stored with, in seconds (0 when
+	// unknown: restored from a file); prefetch compares TTL with it.
+	OrigTTL uint32
 }
 
 // Cache is the resolver's cache of answers to questions (message entries)
@@ -175,14 +181,21 @@ type Message struct {
 // shards, each with its own mutex, LRU list and share of MaxBytes, and a
 // lookup locks only the shard of its name. Expiry times are kept as Unix
 // time read from the clock, so that entries can be persisted and reloaded.
+//
+// The national infrastructure (the delegations, server addresses and keys
+// leading to the national zones, when the resolver built on the cache has
+// national suffixes) is held apart from the LRU, outside MaxBytes, and
+// kept past its TTL and stale window: see national.go.
 type Cache struct {
 	now         func() time.Time
 	minTTL      time.Duration
 	maxTTL      time.Duration
 	maxNeg      time.Duration
-	staleWindow int64 // nanoseconds
-	budget      int64 // bytes per shard
+	staleWindow int64        // nanoseconds
+	budget      int64        // bytes per shard
+	nat         *nationalSet // nil: nothing is kept apart (setNational)
 	shards      [cacheShards]cacheShard
+	denials     *denialIndex // validated NSEC and NSEC3 records (aggressive.go)
 }
 
 // cacheShard holds the entries whose owner name hashes to it. Every field is
@@ -191,7 +204,13 @@ type cacheShard struct {
 	mu    sync.Mutex
 	m     map[cacheKey]*cacheEntry
 	lru   cacheEntry // sentinel of the LRU ring: lru.next is the most recently used
-	bytes int64
+	bytes int64      // of the entries in the LRU ring, bounded by the budget
+	// nat is the sentinel of the ring of national infrastructure entries,
+	// kept apart from the LRU: never evicted, never expired (national.go).
+	nat      cacheEntry
+	natBytes int64
+	natSet   *nationalSet
+	wb       shardChanges // the changes a write-behind file is to get: see writebehind.go
 
 	hits, misses, staleHits uint64
 	rrsetHits, rrsetMisses  uint64
@@ -220,6 +239,7 @@ type cacheEntry struct {
 	key        cacheKey
 	prev, next *cacheEntry
 	expire     int64 // Unix nanoseconds
+	ttl        int64 // nanoseconds it was stored for; 0: unknown
 	size       int64
 	rrs        []dns.RR // answer, then authority, then additional
 	nAns, nNs  uint16
@@ -228,6 +248,7 @@ type cacheEntry struct {
 	rank       Rank
 	sec        dnssec.SecStatus
 	why        error
+	protected  bool // national infrastructure: in the shard's nat ring, not the LRU
 }
 
 func (e *cacheEntry) sections() (answer, ns, extra []dns.RR) {
@@ -258,7 +279,9 @@ func NewCache(cfg CacheConfig) *Cache {
 		sh := &c.shards[i]
 		sh.m = make(map[cacheKey]*cacheEntry)
 		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
+		sh.nat.next, sh.nat.prev = &sh.nat, &sh.nat
 	}
+	c.denials = newDenialIndex(c)
 	return c
 }
 
@@ -362,6 +385,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	e := &cacheEntry{
 		key:    cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
 		expire: now + int64(ttl),
+		ttl:    int64(ttl),
 		rrs:    rrs,
 		nAns:   uint16(nAns),
 		nNs:    uint16(nNs),
@@ -377,6 +401,9 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	if e.size > c.budget {
 		return false
 	}
+	if sec == dnssec.Secure && kind != MsgAnswer {
+		c.denials.add(ns, e.expire, now) // aggressive.go
+	}
 	sh := c.shardFor(name)
 	sh.mu.Lock()
 	if kind != MsgNXDomain {
@@ -386,6 +413,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	}
 	c.insert(sh, e, now)
 	sh.mu.Unlock()
+	c.afterNational()
 
 	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
 		c.putDerivedNX(end, m.Rcode, rrs[nAns:nAns+nNs], now)
@@ -430,8 +458,9 @@ func (c *Cache) Get(name string, qtype uint16) (Message, bool) {
 }
 
 // GetStale is Get for serve-stale (RFC 8767): it returns a fresh entry if
-// there is one, else an entry that expired less than StaleWindow ago, with
-// Stale set and every TTL zero. A miss is not counted, since the Get before
+// there is one, else an entry that expired less than StaleWindow ago (or
+// national infrastructure, whatever its age), with Stale set and every TTL
+// zero. A miss is not counted, since the Get before
 // it was.
 func (c *Cache) GetStale(name string, qtype uint16) (Message, bool) {
 	return c.getMsg(name, qtype, true)
@@ -455,7 +484,7 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 			found = e
 			break
 		}
-		if now < e.expire+c.staleWindow {
+		if now < e.expire+c.staleWindow || e.protected {
 			if stale == nil {
 				stale = e
 			}
@@ -489,7 +518,7 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 	ttl := ttlLeft(found.expire, now)
 	out := copyWithTTL(found.rrs, ttl)
 	a, n := int(found.nAns), int(found.nAns)+int(found.nNs)
-	return Message{
+	msg := Message{
 		Kind:   found.mkind,
 		Rcode:  int(found.rcode),
 		Answer: out[:a:a],
@@ -499,7 +528,9 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 		Stale:  isStale,
 		Sec:    found.sec,
 		Why:    found.why,
-	}, true
+	}
+	msg.OrigTTL = uint32(found.ttl / int64(time.Second))
+	return msg, true
 }
 
 // PutRRset stores one RRset, with the RRSIGs that cover it if any, and
@@ -564,9 +595,9 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 	}
 	sh := c.shardFor(owner)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if old, ok := sh.m[e.key]; ok && now < old.expire {
 		if rank < old.rank {
+			sh.mu.Unlock()
 			return false
 		}
 		if ghostRule(typ, rank) && e.expire > old.expire {
@@ -574,6 +605,8 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 		}
 	}
 	c.insert(sh, e, now)
+	sh.mu.Unlock()
+	c.afterNational()
 	return true
 }
 
@@ -598,7 +631,8 @@ func (c *Cache) GetRRset(name string, qtype uint16) ([]dns.RR, Rank, bool) {
 }
 
 // GetRRsetStale is GetRRset for serve-stale: it also returns an RRset that
-// expired less than StaleWindow ago, with stale set and TTLs zero.
+// expired less than StaleWindow ago (or national infrastructure, whatever
+// its age), with stale set and TTLs zero.
 func (c *Cache) GetRRsetStale(name string, qtype uint16) (rrs []dns.RR, rank Rank, stale, ok bool) {
 	return c.getRRset(name, qtype, true)
 }
@@ -613,7 +647,7 @@ func (c *Cache) getRRset(name string, qtype uint16, allowStale bool) ([]dns.RR, 
 	if ok {
 		switch {
 		case now < e.expire:
-		case now < e.expire+c.staleWindow:
+		case now < e.expire+c.staleWindow || e.protected:
 			stale = true
 			ok = allowStale
 		default:
@@ -647,8 +681,11 @@ func (c *Cache) Stats() CacheStats {
 		s.Evictions += sh.evictions
 		s.Expired += sh.expired
 		s.Entries += int64(len(sh.m))
-		s.Bytes += sh.bytes
+		s.Bytes += sh.bytes + sh.natBytes
 		sh.mu.Unlock()
+	}
+	if c.nat != nil {
+		s.National = c.nat.total.Load()
 	}
 	return s
 }
@@ -659,17 +696,31 @@ func (c *Cache) Flush() {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
+		kept := int64(0)
+		for e := sh.nat.next; e != &sh.nat; e = e.next {
+			kept++
+		}
 		clear(sh.m)
 		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
-		sh.bytes = 0
+		sh.nat.next, sh.nat.prev = &sh.nat, &sh.nat
+		sh.bytes, sh.natBytes = 0, 0
+		sh.changedAll()
 		sh.mu.Unlock()
+		if c.nat != nil && kept > 0 {
+			c.nat.total.Add(-kept)
+		}
 	}
+	if c.nat != nil {
+		c.nat.forgetTargets()
+	}
+	c.denials.flush()
 }
 
 // FlushName removes every entry, of any kind, whose owner name is name or a
 // name below it, and returns how many it removed.
 func (c *Cache) FlushName(name string) int {
 	name = cacheName(name)
+	c.denials.flushName(name)
 	n := 0
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -682,6 +733,7 @@ func (c *Cache) FlushName(name string) int {
 		}
 		sh.mu.Unlock()
 	}
+	c.afterNational()
 	return n
 }
 
@@ -689,16 +741,21 @@ func (c *Cache) FlushName(name string) int {
 // with remaining TTLs, sorted by owner name in canonical order (RFC 4034
 // §6.1), then messages before RRsets, then by type. Each entry starts with
 // a comment line saying what it is; entries in their stale window are marked
-// stale and shown with TTL 0.
+// stale and shown with TTL 0, national infrastructure (kept past it) is
+// marked national.
 func (c *Cache) Dump(w io.Writer) error {
 	now := c.now().UnixNano()
 	var all []*cacheEntry
+	national := map[*cacheEntry]bool{} // read under the lock: regroup moves entries
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for _, e := range sh.m {
-			if now < e.expire+c.staleWindow {
+			if now < e.expire+c.staleWindow || e.protected {
 				all = append(all, e)
+			}
+			if e.protected {
+				national[e] = true
 			}
 		}
 		sh.mu.Unlock()
@@ -719,6 +776,9 @@ func (c *Cache) Dump(w io.Writer) error {
 		state := fmt.Sprintf("ttl=%d", ttl)
 		if now >= e.expire {
 			state = fmt.Sprintf("stale expired=%ds", (now-e.expire)/int64(time.Second))
+		}
+		if national[e] {
+			state += " national"
 		}
 		switch e.key.kind {
 		case kindRRset:
@@ -773,18 +833,33 @@ func dumpRRs(w *bufio.Writer, title string, rrs []dns.RR, ttl uint32) {
 
 // insert adds e to sh, replacing an entry of the same key, then evicts from
 // the LRU end until the shard is within its budget. Entries past their stale
-// window are dropped first as they are met. Called with sh.mu held.
+// window are dropped first as they are met. National infrastructure goes to
+// the shard's national ring instead, outside the budget (national.go); the
+// caller calls afterNational once it has released sh.mu. Called with sh.mu
+// held.
 func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
-	if old, ok := sh.m[e.key]; ok {
+	old, had := sh.m[e.key]
+	if had {
 		sh.remove(old)
 	}
 	sh.m[e.key] = e
+	sh.changed(e.key)
+	if c.nat != nil && c.nat.keep(e, old) {
+		sh.pushNational(e)
+		return
+	}
 	sh.pushFront(e)
 	sh.bytes += e.size
+	c.evict(sh, e, now)
+}
+
+// evict removes entries from the LRU end of sh until it is within its
+// budget, sparing keep. Called with sh.mu held.
+func (c *Cache) evict(sh *cacheShard, keep *cacheEntry, now int64) {
 	for sh.bytes > c.budget {
 		victim := sh.lru.prev
-		if victim == e || victim == &sh.lru {
-			break // cannot happen: e.size <= budget
+		if victim == keep || victim == &sh.lru {
+			break // cannot happen: keep.size <= budget
 		}
 		sh.remove(victim)
 		if now >= victim.expire+c.staleWindow {
@@ -802,9 +877,10 @@ func (sh *cacheShard) pushFront(e *cacheEntry) {
 	sh.lru.next = e
 }
 
-// touch marks e as the most recently used entry of its shard.
+// touch marks e as the most recently used entry of its shard. National
+// infrastructure is not in the LRU: it stays where it is.
 func (sh *cacheShard) touch(e *cacheEntry) {
-	if sh.lru.next == e {
+	if sh.lru.next == e || e.protected {
 		return
 	}
 	e.prev.next = e.next
@@ -819,15 +895,26 @@ func (sh *cacheShard) remove(e *cacheEntry) {
 	e.next.prev = e.prev
 	e.prev, e.next = nil, nil
 	delete(sh.m, e.key)
+	sh.changed(e.key)
+	if e.protected {
+		sh.natBytes -= e.size
+		sh.natSet.dropped(e)
+		return
+	}
 	sh.bytes -= e.size
 }
 
 func (c *Cache) shardFor(name string) *cacheShard {
+	return &c.shards[shardHash(name)%cacheShards]
+}
+
+// shardHash is the FNV-1a hash of name.
+func shardHash(name string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(name); i++ {
 		h = (h ^ uint32(name[i])) * 16777619
 	}
-	return &c.shards[h%cacheShards]
+	return h
 }
 
 // ttlOf returns the TTL of an entry holding rrs: the smallest record TTL,

@@ -1,8 +1,10 @@
 // Package resolver is the recursive resolver: Resolver iterates from the
 // root hints (iterate.go), asks upstream servers through an Exchanger
 // (exchange.go), chooses among them by round-trip time (infra.go) and
-// keeps what it learns in a Cache. Serve-stale uses the cache's stale
-// window but is not implemented yet.
+// keeps what it learns in a Cache. Serve-stale (stale.go) uses the
+// cache's stale window; denials are synthesised from the validated NSEC
+// and NSEC3 records the cache holds (aggressive.go, RFC 8198), and answers
+// in use are refreshed before they expire (prefetch.go).
 //
 // Cache is the resolver's cache, modelled on Unbound's services/cache and
 // CoreDNS's plugin/cache. It keeps message entries, answers to questions

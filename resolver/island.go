@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,21 +17,33 @@ import (
 // outside world (every server not under Config.National, nor a configured
 // stub or forwarder) no longer answers.
 //
-// Once the resolver has asked a foreign server, the probes (". NS" to a
-// few of them at once) are asked every ProbeInterval, and at once when
-// Failures queries in a row to foreign servers failed. When no probe
-// answers, and no foreign server answered since the last look, the
-// resolver enters island mode: stale answers are served at once for
-// foreign names, and foreign servers are asked at most once per
-// ProbeInterval (by a question that has no stale answer). A probe or a
-// foreign server that answers ends island mode. Nothing is sent before
-// the first question; a resolver restarted during an outage starts as an
-// island when its saved state says it was one (RestoreIsland).
+// The probes (". NS" to a few of them at once) are asked at once when the
+// resolver first asks a foreign server, so that a node cut off from the
+// start finds out within one probe timeout (a question whose foreign
+// server failed waits for a probe under way before it tries the next
+// server); then every ProbeInterval while no foreign server answers, and
+// at once when Failures queries in a row to foreign servers failed. When
+// no probe answers, and no foreign server answered since the last look,
+// the resolver enters island mode: no client waits on a foreign server any
+// more. Foreign names are answered stale at once, what is not known fails
+// (ErrNoReachableAuthority), national names are resolved from the
+// national zone cuts, and a resolution that was waiting on a foreign
+// server stops before asking the next one.
+//
+// In island mode the outside is tried by questions: at most one foreign
+// query every IslandTrialInterval goes out (a question that needs a
+// foreign server, or the refresh of a stale answer), and the question that
+// sent it waits for it at most IslandTrialWait (so do the questions that
+// come together with it). The first foreign answer ends island mode (a
+// trial's also wakes the prober), so the questions that follow are
+// resolved upstream at once. Nothing is sent before the first question; a
+// resolver restarted during an outage starts as an island when its saved
+// state says it was one (RestoreIsland), and probes at once.
 type IslandConfig struct {
 	Disabled      bool
 	Failures      int              // 0: 5
 	Probes        []netip.AddrPort // nil: the root hints' addresses
-	ProbeInterval time.Duration    // 0: 10s
+	ProbeInterval time.Duration    // 0: 5s
 }
 
 func (c *IslandConfig) defaults() {
@@ -45,16 +58,37 @@ func (c *IslandConfig) defaults() {
 // probeTimeout bounds one probe query.
 const probeTimeout = time.Second
 
+// IslandTrialInterval is the least time between two trial queries to
+// foreign servers in island mode, and IslandTrialWait the longest a
+// question waits for the trial it sent before it is answered without it.
+// The links' return is found within a trial interval and a round trip of
+// the first question after it.
+const (
+	IslandTrialInterval = 100 * time.Millisecond
+	IslandTrialWait     = 25 * time.Millisecond
+)
+
 // island is the isolation state.
 type island struct {
-	active atomic.Bool
-	wake   chan struct{} // failures reached the threshold: probe now
+	active    atomic.Bool
+	wake      chan string   // probe now, and enter island mode for this reason when none answers
+	recovered chan struct{} // a foreign server ended island mode: back to the normal schedule
 
 	asked     atomic.Bool  // a foreign server has been asked: probing may start
 	answered  atomic.Bool  // a foreign server answered since the last probe
 	nextTrial atomic.Int64 // island mode: when a foreign server may be tried again (Unix ns)
 
 	ticks atomic.Uint64 // probe-timer ticks handled (read by tests)
+
+	// The trial query under way, if any: closed when it is answered or
+	// fails, and when it was sent (wall clock: questions wait on it).
+	trialMu   sync.Mutex
+	trialDone chan struct{}
+	trialSent time.Time
+
+	// probing is closed when the probe under way ends; nil when none is.
+	probeMu sync.Mutex
+	probing chan struct{}
 
 	mu          sync.Mutex
 	failures    int // foreign failures in a row
@@ -65,7 +99,9 @@ type island struct {
 	lastProbeOK bool
 }
 
-func newIsland() *island { return &island{wake: make(chan struct{}, 1)} }
+func newIsland() *island {
+	return &island{wake: make(chan string, 1), recovered: make(chan struct{}, 1)}
+}
 
 // Island reports whether the resolver is in island mode.
 func (r *Resolver) Island() bool { return r.island.active.Load() }
@@ -98,20 +134,141 @@ func (r *Resolver) foreign(cut string) bool {
 	return true
 }
 
-// skipForeign reports whether the servers of cut are not to be asked now:
+// islandBars reports whether the servers of cut are not to be asked now:
 // island mode, and they are foreign.
-func (r *Resolver) skipForeign(cut string) bool {
-	if r.cfg.Island.Disabled || !r.island.active.Load() || !r.foreign(cut) {
-		return false
-	}
-	// Backed-off retries: one foreign query per probe interval goes out,
-	// so that a resolver whose probes are blocked still finds the way out.
+func (r *Resolver) islandBars(cut string) bool {
+	return !r.cfg.Island.Disabled && r.island.active.Load() && r.foreign(cut)
+}
+
+// trialSlot reports whether a trial query may go out now, and if so takes
+// the slot: at most one per IslandTrialInterval.
+func (r *Resolver) trialSlot() bool {
 	now := r.cfg.Now().UnixNano()
 	next := r.island.nextTrial.Load()
-	if now >= next && r.island.nextTrial.CompareAndSwap(next, now+int64(r.cfg.Island.ProbeInterval)) {
-		return false
+	return now >= next && r.island.nextTrial.CompareAndSwap(next, now+int64(IslandTrialInterval))
+}
+
+// trialFree reports whether a trial query could go out now.
+func (r *Resolver) trialFree() bool {
+	return r.cfg.Now().UnixNano() >= r.island.nextTrial.Load()
+}
+
+// errTrialPending: the trial query did not answer within IslandTrialWait.
+var errTrialPending = errors.New("trial query not answered yet")
+
+// trialQuery sends a trial query in island mode (query, to server s of
+// cut) and waits for it at most IslandTrialWait. The query goes on after
+// that, on its own, until its own timeout; its answer ends island mode
+// whenever it comes.
+func (r *Resolver) trialQuery(ctx context.Context, cut string, s server, name string, qtype uint16) (*dns.Msg, error) {
+	r.stats.IslandTrials.Add(1)
+	type result struct {
+		resp *dns.Msg
+		err  error
 	}
-	return true
+	done := make(chan result, 1)
+	over := make(chan struct{})
+	in := r.island
+	in.trialMu.Lock()
+	in.trialDone, in.trialSent = over, time.Now()
+	in.trialMu.Unlock()
+	go func() {
+		resp, err := r.query(context.WithoutCancel(ctx), s, name, qtype, false)
+		r.observeUpstream(cut, err == nil)
+		close(over)
+		done <- result{resp, err}
+	}()
+	t := time.NewTimer(IslandTrialWait)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		return res.resp, res.err
+	case <-t.C:
+		return nil, errTrialPending
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// awaitTrial waits for the trial query under way, if it was sent less
+// than IslandTrialWait ago, until it is over or that time has passed, and
+// reports whether island mode is over: questions that come together with
+// the one that sent the trial are not failed while it may still end
+// island mode.
+func (r *Resolver) awaitTrial(ctx context.Context) bool {
+	in := r.island
+	in.trialMu.Lock()
+	done, sent := in.trialDone, in.trialSent
+	in.trialMu.Unlock()
+	left := IslandTrialWait - time.Since(sent)
+	if done == nil || left <= 0 {
+		return !in.active.Load()
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return !in.active.Load()
+}
+
+// awaitProbe waits for the probe under way, if any, to end: a question
+// whose foreign server failed lets the probes (a few servers at once)
+// tell whether the outside is there before it tries the next one, so that
+// a node cut off waits one probe timeout, not one query timeout per
+// server.
+func (r *Resolver) awaitProbe(ctx context.Context) {
+	in := r.island
+	in.probeMu.Lock()
+	done := in.probing
+	in.probeMu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// awaitProbeThenIsland waits for the probe under way (awaitProbe) and
+// reports whether island mode began.
+func (r *Resolver) awaitProbeThenIsland(ctx context.Context) bool {
+	r.awaitProbe(ctx)
+	return r.island.active.Load()
+}
+
+// noteForeignAsk is called before a query to a foreign server: the first
+// one wakes the prober, so that a node cut off from the start finds out
+// within one probe timeout rather than one query timeout per server.
+func (r *Resolver) noteForeignAsk() {
+	if r.cfg.Island.Disabled || r.island.asked.Swap(true) {
+		return
+	}
+	select {
+	case r.island.wake <- "no foreign server has answered since start, and no probe answered":
+	default:
+	}
+}
+
+// kickTrial, in island mode, refreshes (name, qtype) in the background as
+// a trial of the outside when a trial may go out now: a question answered
+// stale from the cache tells when the links are back too.
+func (r *Resolver) kickTrial(ctx context.Context, name string, qtype uint16) {
+	if !r.trialFree() {
+		return
+	}
+	select {
+	case r.staleSt.bg <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-r.staleSt.bg }()
+		r.Refresh(context.WithoutCancel(ctx), name, qtype)
+	}()
 }
 
 // infraRRset returns a cached delegation (NS) or server address RRset. In
@@ -136,8 +293,11 @@ func (r *Resolver) observeUpstream(cut string, ok bool) {
 	in.asked.Store(true)
 	if ok {
 		in.answered.Store(true)
-		if in.active.Load() {
-			r.leaveIsland("a foreign server answered")
+		if in.active.Load() && r.leaveIsland("a foreign server answered") {
+			select {
+			case in.recovered <- struct{}{}:
+			default:
+			}
 		}
 		in.mu.Lock()
 		in.failures = 0
@@ -150,7 +310,7 @@ func (r *Resolver) observeUpstream(cut string, ok bool) {
 	in.mu.Unlock()
 	if reached && !in.active.Load() {
 		select {
-		case in.wake <- struct{}{}:
+		case in.wake <- "foreign servers failed and no probe answered":
 		default:
 		}
 	}
@@ -164,7 +324,7 @@ func (r *Resolver) enterIsland(why string) {
 		return
 	}
 	in.since = r.cfg.Now()
-	in.nextTrial.Store(in.since.Add(r.cfg.Island.ProbeInterval).UnixNano())
+	in.nextTrial.Store(in.since.Add(IslandTrialInterval).UnixNano())
 	in.transitions++
 	in.active.Store(true)
 	in.mu.Unlock()
@@ -174,12 +334,13 @@ func (r *Resolver) enterIsland(why string) {
 		"why", why, "probe_interval", r.cfg.Island.ProbeInterval)
 }
 
-func (r *Resolver) leaveIsland(why string) {
+// leaveIsland ends island mode, and reports whether it was on.
+func (r *Resolver) leaveIsland(why string) bool {
 	in := r.island
 	in.mu.Lock()
 	if !in.active.Load() {
 		in.mu.Unlock()
-		return
+		return false
 	}
 	d := r.cfg.Now().Sub(in.since)
 	in.total += d
@@ -191,6 +352,7 @@ func (r *Resolver) leaveIsland(why string) {
 	r.forgetFailures()
 	r.log.Info("island mode over: the outside world answers again; stale entries are refreshed as they are asked for",
 		"why", why, "duration", d.Round(time.Second))
+	return true
 }
 
 // IslandSeconds is the time spent in island mode so far, the current
@@ -223,6 +385,17 @@ func (r *Resolver) probeAddrs() []server {
 // probe asks the probes ". NS", a few at once, and reports whether any
 // answered.
 func (r *Resolver) probe(ctx context.Context) bool {
+	in := r.island
+	done := make(chan struct{})
+	in.probeMu.Lock()
+	in.probing = done
+	in.probeMu.Unlock()
+	defer func() {
+		in.probeMu.Lock()
+		in.probing = nil
+		in.probeMu.Unlock()
+		close(done)
+	}()
 	addrs := r.infra.order(r.probeAddrs())
 	if len(addrs) > 4 {
 		addrs = addrs[:4]
@@ -248,16 +421,17 @@ func (r *Resolver) probe(ctx context.Context) bool {
 		}
 	}
 	r.stats.countProbe(ok)
-	in := r.island
 	in.mu.Lock()
 	in.lastProbe, in.lastProbeOK = r.cfg.Now(), ok
 	in.mu.Unlock()
 	return ok
 }
 
-// runIsland watches for isolation until ctx ends: a probe at start, one
-// whenever foreign failures reach the threshold, and every ProbeInterval
-// in island mode.
+// runIsland watches for isolation until ctx ends: a probe at the first
+// foreign query, one whenever foreign failures reach the threshold, and
+// every ProbeInterval in island mode (at once when the resolver starts as
+// an island). When a foreign answer ends island mode, a probe confirms it
+// for Health and the schedule starts again from there.
 func (r *Resolver) runIsland(ctx context.Context) {
 	if r.cfg.Island.Disabled {
 		return
@@ -281,15 +455,27 @@ func (r *Resolver) runIsland(ctx context.Context) {
 			r.enterIsland(why)
 		}
 	}
+	if in.active.Load() {
+		check("") // restored: the outside may have come back meanwhile
+	}
 	t := time.NewTicker(r.cfg.Island.ProbeInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-in.wake:
+		case why := <-in.wake:
 			if !in.active.Load() {
-				check("foreign servers failed and no probe answered")
+				check(why)
+			}
+		case <-in.recovered:
+			// A foreign server answered: the outside is there whatever
+			// the probe says; it only brings Health up to date.
+			t.Reset(r.cfg.Island.ProbeInterval)
+			if !in.active.Load() && r.probe(ctx) {
+				in.mu.Lock()
+				in.failures = 0
+				in.mu.Unlock()
 			}
 		case <-t.C:
 			in.ticks.Add(1)

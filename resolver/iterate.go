@@ -42,6 +42,7 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 		known = name
 	}
 	minimised := 0
+	fellBack := false
 	for range r.cfg.MaxReferrals + maxMinimise + 1 {
 		qname, qt := name, qtype
 		if next := oneLabelBelow(known, name); next != "" && minimised < maxMinimise {
@@ -49,6 +50,18 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 			minimised++
 		}
 		resp, kind, err := r.askZone(ctx, b, cut, nsNames, qname, qt)
+		if err != nil && !fellBack && ctx.Err() == nil {
+			// The servers of a foreign zone above a national name failed:
+			// on from the national zone cut known below it.
+			if nc, ns, ok := r.nationalFallback(name, qtype, cut); ok {
+				fellBack = true
+				cut, nsNames, known = nc, ns, nc
+				if r.cfg.QNameMinimisation == QMinOff || qtype == dns.TypeDS {
+					known = name
+				}
+				continue
+			}
+		}
 		if qname != name {
 			switch {
 			case err != nil:
@@ -113,10 +126,10 @@ func (r *Resolver) closestCut(name string, qtype uint16) (string, []string) {
 			return zone, nil // knownAddrs gives the stub's servers
 		}
 		if zone == "." {
-			return ".", r.rootNS()
+			return r.nationalFirst(name, qtype, ".", r.rootNS())
 		}
 		if ns, ok := r.infraRRset(zone, dns.TypeNS); ok && len(ns) > 0 {
-			return zone, nsTargets(ns)
+			return r.nationalFirst(name, qtype, zone, nsTargets(ns))
 		}
 		zone = parentName(zone)
 	}
@@ -162,10 +175,25 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			}
 		}
 	}
-	if r.skipForeign(cut) {
-		return nil, 0, fmt.Errorf("%w for %s: island mode, foreign servers are not asked", ErrNoReachableAuthority, cut)
-	}
+	foreign := !r.cfg.Island.Disabled && r.foreign(cut)
 	addrs := r.knownAddrs(cut, nsNames)
+	// In island mode a question sends at most one trial query to a
+	// foreign server, when one may go out now, and waits for it briefly;
+	// or waits as briefly for the trial another question just sent.
+	trial := false
+	if foreign && r.island.active.Load() {
+		switch {
+		case len(addrs) == 0 || b.trialTaken:
+			return nil, 0, islandErr(cut)
+		case r.trialSlot():
+			b.trialTaken, trial = true, true
+		case !r.awaitTrial(ctx):
+			// Another question's trial went out just now; it did not
+			// end island mode in time.
+			b.trialTaken = true
+			return nil, 0, islandErr(cut)
+		}
+	}
 	resolved := false
 	var lastErr error
 	for {
@@ -177,8 +205,27 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				r.stats.Limits[LimitUpstreamQueries].Add(1)
 				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
 			}
-			resp, err := r.query(ctx, s, name, qtype, false)
-			r.observeUpstream(cut, err == nil)
+			var resp *dns.Msg
+			var err error
+			switch {
+			case trial:
+				trial = false
+				if resp, err = r.trialQuery(ctx, cut, s, name, qtype); err != nil {
+					return nil, 0, fmt.Errorf("%w: trial query to %s: %w", islandErr(cut), s, err)
+				}
+			case foreign && r.island.active.Load():
+				// Island mode began while this question waited on a
+				// foreign server: it waits on no other.
+				return nil, 0, islandErr(cut)
+			case foreign && lastErr != nil && r.awaitProbeThenIsland(ctx):
+				return nil, 0, islandErr(cut)
+			default:
+				if foreign {
+					r.noteForeignAsk()
+				}
+				resp, err = r.query(ctx, s, name, qtype, false)
+				r.observeUpstream(cut, err == nil)
+			}
 			if err != nil {
 				lastErr = err
 				continue
@@ -189,7 +236,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
 			r.infra.failed(s, r.penalty()) // a lame server goes to the back
 		}
-		if resolved {
+		if resolved || (foreign && r.island.active.Load()) {
 			break
 		}
 		// The servers whose addresses we knew failed, or there were none:
@@ -262,7 +309,15 @@ func (r *Resolver) addrsOf(cut, ns string) []server {
 			}
 		}
 	}
+	if len(out) == 0 {
+		out = r.nationalAddrs(cut, ns)
+	}
 	return out
+}
+
+// islandErr is why the foreign servers of cut are not asked.
+func islandErr(cut string) error {
+	return fmt.Errorf("%w for %s: island mode, foreign servers are not asked", ErrNoReachableAuthority, cut)
 }
 
 // resolveAddrs looks up the addresses of the name servers that have none

@@ -27,6 +27,7 @@ type fakeNet struct {
 	tcOnUDP map[netip.Addr]bool               // answers TC over UDP, fully over TCP
 	recurse map[netip.Addr]*resolver.Resolver // a recursive resolver: answers RD queries
 	lowerQ  bool                              // every server lower-cases the question it echoes
+	latency time.Duration                     // every answer takes this long
 	asked   []string                          // "addr qname qtype tcp"
 }
 
@@ -35,7 +36,15 @@ func (f *fakeNet) Exchange(ctx context.Context, m *dns.Msg, s netip.AddrPort, tc
 	f.asked = append(f.asked, s.Addr().String()+" "+m.Question[0].Name+" "+dns.Type(m.Question[0].Qtype).String())
 	zs, dead, refuse, tc := f.servers[s.Addr()], f.dead[s.Addr()], f.refuse[s.Addr()], f.tcOnUDP[s.Addr()]
 	rec := f.recurse[s.Addr()]
+	latency := f.latency
 	f.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
 	if rec != nil && m.RecursionDesired {
 		res := rec.Resolve(ctx, m.Question[0].Name, m.Question[0].Qtype)
 		r := new(dns.Msg)

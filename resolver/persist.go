@@ -147,33 +147,62 @@ func (c *Cache) Capacity() int64 { return c.budget * cacheShards }
 // the same order gives each shard the same order of eviction. It stops at
 // the first error from fn and returns it.
 //
+// The national infrastructure (national.go) comes first, whatever its
+// age: its NS RRsets, then the rest of it, so that a reader that stops
+// at a size limit keeps it, and an import finds each NS RRset before the
+// addresses of the servers it names.
+//
 // A shard is locked only while its entries are listed, never while fn
 // runs, so fn may be slow (write a file) without holding up lookups; an
 // entry changed meanwhile is exported as it was when listed.
 func (c *Cache) Export(fn func(CacheRecord) error) error {
 	now := c.now().UnixNano()
+	isNS := func(e *cacheEntry) bool { return e.key.kind == kindRRset && e.key.qtype == dns.TypeNS }
+	passes := []func(sh *cacheShard, list []*cacheEntry) []*cacheEntry{
+		func(sh *cacheShard, list []*cacheEntry) []*cacheEntry {
+			for e := sh.nat.prev; e != &sh.nat; e = e.prev {
+				if isNS(e) {
+					list = append(list, e)
+				}
+			}
+			return list
+		},
+		func(sh *cacheShard, list []*cacheEntry) []*cacheEntry {
+			for e := sh.nat.prev; e != &sh.nat; e = e.prev {
+				if !isNS(e) {
+					list = append(list, e)
+				}
+			}
+			return list
+		},
+		func(sh *cacheShard, list []*cacheEntry) []*cacheEntry {
+			for e := sh.lru.prev; e != &sh.lru; e = e.prev {
+				if now < e.expire+c.staleWindow {
+					list = append(list, e)
+				}
+			}
+			return list
+		},
+	}
 	var list []*cacheEntry
-	for i := range c.shards {
-		sh := &c.shards[i]
-		list = list[:0]
-		sh.mu.Lock()
-		for e := sh.lru.prev; e != &sh.lru; e = e.prev {
-			if now < e.expire+c.staleWindow {
-				list = append(list, e)
+	for _, pass := range passes {
+		for i := range c.shards {
+			sh := &c.shards[i]
+			sh.mu.Lock()
+			list = pass(sh, list[:0])
+			sh.mu.Unlock()
+			// The fields read below are never modified once an entry is stored.
+			for _, e := range list {
+				rec, err := e.record()
+				if err != nil {
+					continue // cannot happen: the records were unpacked or built by the dns package
+				}
+				if err := fn(rec); err != nil {
+					return err
+				}
 			}
+			clear(list)
 		}
-		sh.mu.Unlock()
-		// The fields read below are never modified once an entry is stored.
-		for _, e := range list {
-			rec, err := e.record()
-			if err != nil {
-				continue // cannot happen: the records were unpacked or built by the dns package
-			}
-			if err := fn(rec); err != nil {
-				return err
-			}
-		}
-		clear(list)
 	}
 	return nil
 }
@@ -255,8 +284,8 @@ func (c *Cache) ImportRecord(rec CacheRecord) error {
 		return fmt.Errorf("%w: %s %s/%s: %w", ErrBadRecord, rec.Kind, rec.Name, dns.Type(rec.Qtype), err)
 	}
 	now := c.now().UnixNano()
-	if now >= e.expire+c.staleWindow {
-		return ErrRecordExpired
+	if now >= e.expire+c.staleWindow && (c.nat == nil || !c.nat.infra(e)) {
+		return ErrRecordExpired // national infrastructure is kept whatever its age
 	}
 	life := c.maxTTL
 	if e.key.kind != kindRRset && e.mkind != MsgAnswer {
@@ -273,20 +302,32 @@ func (c *Cache) ImportRecord(rec CacheRecord) error {
 
 	sh := c.shardFor(e.key.name)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	if !importable(sh, e, now) {
+		sh.mu.Unlock()
+		return ErrRecordSuperseded
+	}
+	c.insert(sh, e, now)
+	sh.mu.Unlock()
+	c.afterNational()
+	return nil
+}
+
+// importable reports whether e may replace what sh holds under its key:
+// not when the entry held expires no earlier, or is a fresh RRset of
+// higher rank, or (for a message) an NXDOMAIN for the name expires no
+// earlier, which is newer news. Called with sh.mu held.
+func importable(sh *cacheShard, e *cacheEntry, now int64) bool {
 	if old, ok := sh.m[e.key]; ok {
 		if old.expire >= e.expire || (e.key.kind == kindRRset && now < old.expire && old.rank > e.rank) {
-			return ErrRecordSuperseded
+			return false
 		}
 	}
 	if e.key.kind == kindMsg {
-		// An NXDOMAIN for the name expiring later is newer news.
 		if nx, ok := sh.m[cacheKey{name: e.key.name, kind: kindNX}]; ok && nx.expire >= e.expire {
-			return ErrRecordSuperseded
+			return false
 		}
 	}
-	c.insert(sh, e, now)
-	return nil
+	return true
 }
 
 // entryFrom checks rec and builds the entry it describes; the expiry is

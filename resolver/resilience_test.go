@@ -38,6 +38,9 @@ func (c *stepClock) Advance(d time.Duration) {
 func (f *fakeNet) cut(dead bool, addrs ...netip.Addr) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.dead == nil {
+		f.dead = map[netip.Addr]bool{}
+	}
 	for _, a := range addrs {
 		f.dead[a] = dead
 	}
@@ -238,7 +241,7 @@ func TestNoProbeBeforeQuestion(t *testing.T) {
 
 // TestProbesBlocked: probes that never answer do not cut a resolver off
 // from an outside that answers: in island mode one foreign query per
-// probe interval still goes out, and its answer ends island mode.
+// trial interval still goes out, and its answer ends island mode.
 func TestProbesBlocked(t *testing.T) {
 	f, hints := hierarchy(t)
 	dead := netip.MustParseAddr("192.0.2.99")
@@ -251,7 +254,7 @@ func TestProbesBlocked(t *testing.T) {
 	if res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA); res.Err == nil {
 		t.Fatal("answered at once after entering island mode: the trial is not backed off")
 	}
-	clk.Advance(30 * time.Millisecond)
+	clk.Advance(resolver.IslandTrialInterval)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()

@@ -51,6 +51,12 @@ type Config struct {
 	ClientTimeout  time.Duration
 	FailureRecheck time.Duration
 
+	// Prefetch refreshes in the background a cached answer asked for in
+	// the last tenth of its TTL (prefetch.go), at most MaxPrefetches at
+	// once (0: 32).
+	Prefetch      bool
+	MaxPrefetches int
+
 	// Local answers from zones this node holds (mirrors of the root and
 	// of national zones): the resolver asks it before any server of a
 	// zone it holds, so those names never need the network. Nil: none.
@@ -59,8 +65,19 @@ type Config struct {
 	// National are the suffixes of the national namespace (lower-case,
 	// fully qualified): their servers' failures do not count towards
 	// island mode, nor are they skipped in it, and SignatureGrace applies
-	// to them.
-	National []string
+	// to them. The delegations, server addresses and keys that lead to
+	// them are kept in the cache apart from the LRU (national.go), at most
+	// NationalMaxEntries of them (0: DefaultNationalMaxEntries), and a
+	// national name is resolved from the deepest national zone cut known
+	// when the servers above it are unreachable.
+	National           []string
+	NationalMaxEntries int
+	// NationalHints are NS records of national zones (at or below a
+	// suffix of National) and addresses of the servers they name, in the
+	// form of root hints (ParseNationalHints): where resolution of a
+	// national name starts when the servers above the national zones are
+	// unreachable and no delegation to them is known.
+	NationalHints []dns.RR
 	// Island configures the detection of isolation.
 	Island IslandConfig
 	// SignatureGrace: only in island mode and only for names under
@@ -112,6 +129,9 @@ type DNSSECConfig struct {
 	MaxValidations     int
 	MaxNSEC3Hashes     int
 	MaxNSEC3Iterations int
+	// AggressiveNSEC answers NXDOMAIN and NODATA from the validated NSEC
+	// and NSEC3 records held in the cache (RFC 8198, aggressive.go).
+	AggressiveNSEC bool
 }
 
 func (c *Config) defaults() {
@@ -198,6 +218,9 @@ type Result struct {
 	// Grace: a signature in the answer had expired and was accepted under
 	// Config.SignatureGrace (island mode, national name).
 	Grace bool
+	// Synthesised: the denial was made from cached NSEC or NSEC3 records
+	// (RFC 8198), not asked upstream.
+	Synthesised bool
 
 	// Sec is the DNSSEC status of the whole answer, its weakest link
 	// (Unchecked when validation is off), and Why the reason when it is not
@@ -220,9 +243,12 @@ type Resolver struct {
 
 	island  *island
 	staleSt *staleState
+	hints   nationalHints
 
 	mu     sync.Mutex
 	flight map[string]*call
+
+	pfSlots chan struct{} // a slot per prefetch under way (prefetch.go)
 }
 
 type call struct {
@@ -240,10 +266,12 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 		stats = &Stats{}
 	}
 	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{},
-		island: newIsland(), staleSt: newStaleState()}
+		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints)}
+	cache.setNational(cfg.National, cfg.NationalMaxEntries, func() { r.persistNow("national infrastructure changed") })
 	if cfg.DNSSEC.Validation {
 		r.val = newValidator(cfg.DNSSEC, log)
 	}
+	r.initFreshness()
 	return r
 }
 
@@ -275,6 +303,8 @@ type budget struct {
 	val       *dnssec.Budget // validation work
 	// valLimitCounted: the validation limit hit was counted in Stats.
 	valLimitCounted bool
+	// trialTaken: the question sent its one trial query of island mode.
+	trialTaken bool
 }
 
 // resolve answers (name, qtype), following CNAMEs, within the configured
@@ -306,7 +336,13 @@ func (r *Resolver) newBudget() *budget {
 // through it; ok is false if any step is not cached. It never waits, so a
 // server can call it on its socket's goroutine.
 func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
-	return r.follow(name, qtype, func(n string) (lookupResult, bool) { return r.fromCache(n, qtype, r.val != nil) })
+	return r.follow(name, qtype, func(n string) (lookupResult, bool) {
+		lr, ok := r.fromCache(n, qtype, r.val != nil)
+		if lr.refresh {
+			r.prefetch(n, qtype)
+		}
+		return lr, ok
+	})
 }
 
 // follow answers name, and the targets of the CNAMEs met on the way, with
@@ -315,7 +351,7 @@ func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
 func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupResult, bool)) (Result, bool) {
 	var chain, proofs []dns.RR
 	sec, why := dnssec.Secure, error(nil)
-	grace := false
+	grace, synth := false, false
 	seen := map[string]bool{}
 	name = dns.Fqdn(name)
 	for range r.cfg.MaxCNAMEChain + 1 {
@@ -334,13 +370,14 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 		chain = append(chain, lr.answer...)
 		sec, why = weaker(sec, why, lr.sec, lr.why)
 		grace = grace || lr.grace
+		synth = synth || lr.synth
 		target := cnameTarget(lr.answer, name)
 		if target == "" || qtype == dns.TypeCNAME || qtype == dns.TypeANY || hasType(lr.answer, name, qtype) {
 			if len(proofs) > 0 {
 				lr.ns = append(proofs, lr.ns...)
 			}
 			grace = grace && sec != dnssec.Bogus && sec != dnssec.Indeterminate
-			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns, Sec: sec, Why: why, Grace: grace}, true
+			return Result{Rcode: lr.rcode, Answer: chain, Ns: lr.ns, Sec: sec, Why: why, Grace: grace, Synthesised: synth}, true
 		}
 		proofs = append(proofs, lr.ns...) // the wildcard proofs of a link
 		name = target
@@ -372,19 +409,24 @@ func weaker(a dnssec.SecStatus, aWhy error, b dnssec.SecStatus, bWhy error) (dns
 }
 
 // fromCache answers one name from the cache: its own RRset, a CNAME, or a
-// negative answer. With checked, entries stored without validation (name
-// server addresses looked up during iteration) do not count.
+// negative answer, else a denial synthesised from validated NSEC or NSEC3
+// records (aggressive.go). With checked, entries stored without validation
+// (name server addresses looked up during iteration) do not count. An
+// entry due for prefetch is marked refresh.
 func (r *Resolver) fromCache(name string, qtype uint16, checked bool) (lookupResult, bool) {
 	if e, ok := r.cache.Get(name, qtype); ok && !(checked && e.Sec == dnssec.Unchecked) {
 		r.stats.CacheHits.Add(1)
-		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why}, true
+		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, refresh: r.prefetchDue(e)}, true
 	}
 	if qtype != dns.TypeCNAME {
 		// A cached CNAME answers any type; the chain goes on from its target.
 		if e, ok := r.cache.Get(name, dns.TypeCNAME); ok && e.Kind == MsgAnswer && !(checked && e.Sec == dnssec.Unchecked) {
 			r.stats.CacheHits.Add(1)
-			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why}, true
+			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, refresh: r.prefetchDue(e)}, true
 		}
+	}
+	if lr, stale, ok := r.synthesise(name, qtype, false); ok && !stale {
+		return lr, true
 	}
 	return lookupResult{}, false
 }
@@ -399,6 +441,9 @@ type lookupResult struct {
 	err    error
 	sec    dnssec.SecStatus
 	why    error
+	synth  bool // a denial synthesised from validated NSEC or NSEC3 records
+	// refresh: a cache entry due for prefetch (a client's question only).
+	refresh bool
 
 	// What an upstream answer brought, until it is validated and stored.
 	msg      *dns.Msg      // the upstream response; nil for results from the cache
@@ -440,6 +485,9 @@ func (s *rrset) records() []dns.RR {
 func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
 	validate := r.val != nil && b.depth == 0
 	if lr, ok := r.fromCache(name, qtype, validate); ok {
+		if lr.refresh && b.depth == 0 {
+			r.prefetch(name, qtype)
+		}
 		return lr
 	}
 	r.stats.CacheMisses.Add(1)

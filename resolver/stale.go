@@ -130,17 +130,9 @@ func (r *Resolver) foreignName(name string) bool {
 func (r *Resolver) staleAnswer(name string, qtype uint16) (res Result, stale, ok bool) {
 	checked := r.val != nil
 	res, ok = r.follow(name, qtype, func(n string) (lookupResult, bool) {
-		if m, ok := r.cache.GetStale(n, qtype); ok && !(checked && m.Sec == dnssec.Unchecked) {
-			stale = stale || m.Stale
-			return lookupResult{rcode: m.Rcode, answer: m.Answer, ns: m.Ns, sec: m.Sec, why: m.Why}, true
-		}
-		if qtype != dns.TypeCNAME {
-			if m, ok := r.cache.GetStale(n, dns.TypeCNAME); ok && m.Kind == MsgAnswer && !(checked && m.Sec == dnssec.Unchecked) {
-				stale = stale || m.Stale
-				return lookupResult{rcode: dns.RcodeSuccess, answer: m.Answer, ns: m.Ns, sec: m.Sec, why: m.Why}, true
-			}
-		}
-		return lookupResult{}, false
+		lr, st, ok := r.staleStep(n, qtype, checked)
+		stale = stale || st
+		return lr, ok
 	})
 	if !ok || res.Err != nil {
 		return Result{}, false, false
@@ -162,6 +154,9 @@ func (r *Resolver) serveStale(res Result, reason string) Result {
 	}
 	res.Stale, res.StaleReason = true, reason
 	r.stats.countStale(reason)
+	if res.Synthesised {
+		r.countSynthResult(res)
+	}
 	return res
 }
 
@@ -184,6 +179,7 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 	}
 	switch {
 	case r.Island() && r.foreignName(name):
+		r.kickTrial(ctx, name, qtype)
 		return r.serveStale(old, StaleReasonIsland)
 	case r.recentlyFailed(key):
 		return r.serveStale(old, StaleReasonRecheck)

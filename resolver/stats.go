@@ -53,6 +53,18 @@ type Stats struct {
 	GraceAccepted atomic.Uint64
 	LocalAnswers  atomic.Uint64 // upstream questions answered from zones held here
 	WarmRefreshes [2]atomic.Uint64
+	// IslandTrials counts the trial queries to foreign servers sent in
+	// island mode; NationalCutStarts the resolutions of national names
+	// started at a national zone cut (or the national hints) because the
+	// servers above it were unreachable.
+	IslandTrials      atomic.Uint64
+	NationalCutStarts atomic.Uint64
+
+	// Denials synthesised from validated NSEC and NSEC3 records (RFC
+	// 8198), by rcode and proof (AggressiveLabels), and prefetches by
+	// result (PrefetchResults).
+	AggressiveAnswers [4]atomic.Uint64
+	Prefetches        [3]atomic.Uint64
 
 	// Observer, if set, is told durations as they happen (for histograms).
 	Observer Observer

@@ -418,11 +418,42 @@ func (r *Resolver) delegation(ctx context.Context, b *budget, cur keyEntry, name
 // fetch gets (name, qtype) for the chain of trust: from the cache, or from
 // upstream without validation or caching (the caller verifies and stores
 // it). cached reports a cache hit.
+//
+// An expired entry (the DS and DNSKEY answers of the national
+// infrastructure are kept past their TTL) serves when upstream cannot be
+// reached: at once in island mode when the servers that answer are
+// foreign, else when the query fails. Its signatures are verified all the
+// same, against the time now: only the TTL has run out.
 func (r *Resolver) fetch(ctx context.Context, b *budget, name string, qtype uint16) (lr lookupResult, cached bool) {
 	if e, ok := r.cache.Get(name, qtype); ok {
-		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, negative: e.Kind != MsgAnswer}, true
+		return fetched(e), true
 	}
-	return r.iterate(ctx, b, name, qtype), false
+	stale := func() (lookupResult, bool) {
+		e, ok := r.cache.GetStale(name, qtype)
+		if !ok || e.Sec == dnssec.Bogus || e.Sec == dnssec.Indeterminate {
+			return lookupResult{}, false
+		}
+		return fetched(e), true
+	}
+	server := cacheName(name) // the zone that answers: the parent's for DS
+	if qtype == dns.TypeDS && server != "." {
+		server = parentName(server)
+	}
+	if r.Island() && r.foreignName(server) {
+		if lr, ok := stale(); ok {
+			return lr, true
+		}
+	}
+	if lr = r.iterate(ctx, b, name, qtype); lr.err != nil {
+		if slr, ok := stale(); ok {
+			return slr, true
+		}
+	}
+	return lr, false
+}
+
+func fetched(e Message) lookupResult {
+	return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, negative: e.Kind != MsgAnswer}
 }
 
 // splitSet returns the records of (owner, t) in rrs and the RRSIGs over

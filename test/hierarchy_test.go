@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,6 +348,7 @@ type silentServer struct {
 	accepted  atomic.Int64 // TCP connections accepted
 
 	mu     sync.Mutex
+	qs     []string // "qname qtype" of the UDP queries received, the first maxSilentQs
 	conns  []net.Conn
 	closed bool
 	wg     sync.WaitGroup
@@ -369,10 +371,20 @@ func startSilentServer(t *testing.T, addr string) (*silentServer, error) {
 		defer s.wg.Done()
 		buf := make([]byte, 65535)
 		for {
-			if _, _, err := s.udp.ReadFrom(buf); err != nil {
+			n, _, err := s.udp.ReadFrom(buf)
+			if err != nil {
 				return
 			}
 			s.datagrams.Add(1)
+			var m dns.Msg
+			if m.Unpack(buf[:n]) == nil && len(m.Question) == 1 {
+				q := strings.ToLower(m.Question[0].Name) + " " + dns.Type(m.Question[0].Qtype).String()
+				s.mu.Lock()
+				if len(s.qs) < maxSilentQs {
+					s.qs = append(s.qs, q)
+				}
+				s.mu.Unlock()
+			}
 		}
 	}()
 	go func() {
@@ -394,6 +406,17 @@ func startSilentServer(t *testing.T, addr string) (*silentServer, error) {
 	}()
 	t.Cleanup(s.close)
 	return s, nil
+}
+
+// maxSilentQs bounds the questions a silent server records.
+const maxSilentQs = 100000
+
+// questions returns the questions received over UDP so far, "qname qtype"
+// with the name lower-cased.
+func (s *silentServer) questions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.qs)
 }
 
 // close closes the server's sockets (testaddr.Release: another process

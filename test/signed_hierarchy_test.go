@@ -54,14 +54,28 @@ www.%[1]s 300 IN A 192.0.2.10
 `, origin)
 }
 
-// TestValidateSovdnsSignedHierarchy: the resolver validates zones signed
-// and served by sovdns: secure with AD, insecure without, bogus as
-// SERVFAIL with an Extended DNS Error, CD honoured.
-func TestValidateSovdnsSignedHierarchy(t *testing.T) {
-	t.Parallel()
-	block := testaddr.NewBlock()
-	port := sharedPort(t, block, []string{ipSignedRoot, ipSignedAz, ipSignedGov})
-	addr := func(ip string) string { return fmt.Sprintf("%s:%d", block.Rewrite(ip), port) }
+// signedNet is the hierarchy signed by sovdns, running.
+type signedNet struct {
+	block       testaddr.Block // where the template addresses are moved to
+	port        int
+	hints       string             // root hints file
+	rootDS      string             // the test root's DS: the trust anchor
+	azDS        string             // az.'s DS: a pinned national anchor
+	authorities map[string]*server // by template address
+}
+
+// addr is the hierarchy's address for the template address tmpl, with
+// the hierarchy's port.
+func (n *signedNet) addr(tmpl string) string {
+	return fmt.Sprintf("%s:%d", n.block.Rewrite(tmpl), n.port)
+}
+
+// startSignedNet signs the hierarchy with sovdns and starts its three
+// authorities, in a /24 of their own.
+func startSignedNet(t *testing.T) *signedNet {
+	t.Helper()
+	n := &signedNet{block: testaddr.NewBlock(), authorities: map[string]*server{}}
+	n.port = sharedPort(t, n.block, []string{ipSignedRoot, ipSignedAz, ipSignedGov})
 	cli := func(dir string, args ...string) string {
 		return strings.TrimSpace(mustCLI(t, fastExit(), append(args, "--data-dir", dir)...).stdout)
 	}
@@ -78,19 +92,29 @@ func TestValidateSovdnsSignedHierarchy(t *testing.T) {
 	badDS := "bad.az. 3600 IN DS 12345 15 2 " + strings.Repeat("AB", 32)
 
 	azDir := t.TempDir()
-	importZoneOrigin(t, azDir, "az.", block.Rewrite(signedAzZone(govDS, badDS)))
+	importZoneOrigin(t, azDir, "az.", n.block.Rewrite(signedAzZone(govDS, badDS)))
 	cli(azDir, "dnssec", "enable", "az", "--split-keys")
-	azDS := cli(azDir, "dnssec", "ds", "az")
+	n.azDS = cli(azDir, "dnssec", "ds", "az")
 
 	rootDir := t.TempDir()
-	importZoneOrigin(t, rootDir, ".", block.Rewrite(signedRootZone(azDS)))
+	importZoneOrigin(t, rootDir, ".", n.block.Rewrite(signedRootZone(n.azDS)))
 	cli(rootDir, "dnssec", "enable", ".", "--nsec3") // opt-out would make the NXDOMAIN below insecure (RFC 5155 §9.2)
-	rootDS := cli(rootDir, "dnssec", "ds", ".")
+	n.rootDS = cli(rootDir, "dnssec", "ds", ".")
 
 	for ip, dir := range map[string]string{ipSignedRoot: rootDir, ipSignedAz: azDir, ipSignedGov: govDir} {
-		startServer(t, serveOpts{dataDir: dir, config: authorityConfig(addr(ip)), env: fastExit(), args: []string{"--metrics-listen", "127.0.0.1:0"}})
+		n.authorities[ip] = startServer(t, serveOpts{dataDir: dir, config: authorityConfig(n.addr(ip)), env: fastExit(),
+			args: []string{"--metrics-listen", "127.0.0.1:0"}})
 	}
-	hints := writeTemp(t, "root.hints", ".  3600000 NS a.root.test.\na.root.test. 3600000 A "+block.Rewrite(ipSignedRoot)+"\n")
+	n.hints = writeTemp(t, "root.hints", ".  3600000 NS a.root.test.\na.root.test. 3600000 A "+n.block.Rewrite(ipSignedRoot)+"\n")
+	return n
+}
+
+// TestValidateSovdnsSignedHierarchy: the resolver validates zones signed
+// and served by sovdns: secure with AD, insecure without, bogus as
+// SERVFAIL with an Extended DNS Error, CD honoured.
+func TestValidateSovdnsSignedHierarchy(t *testing.T) {
+	t.Parallel()
+	n := startSignedNet(t)
 	res := startServer(t, serveOpts{env: fastExit(), config: fmt.Sprintf(`demo_zone: false
 resolver:
   allow: [127.0.0.0/8]
@@ -101,7 +125,7 @@ resolver:
   dnssec:
     builtin_root_anchors: false
     trust_anchors: [%q]
-`, hints, port, rootDS)})
+`, n.hints, n.port, n.rootDS)})
 
 	ask := func(name string, qtype uint16, do, cd bool) *dns.Msg {
 		m := newQuery(name, qtype)

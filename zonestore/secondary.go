@@ -86,6 +86,19 @@ func (s *Store) Meta(origin string) (ZoneMeta, error) {
 // must be newer than the stored copy's (RFC 1982); a primary zone of the
 // same name is not replaced.
 func (s *Store) PutTransfer(z *zone.Zone, source string) (PutResult, error) {
+	return s.putTransfer(z, source, false)
+}
+
+// ReplaceTransfer is PutTransfer for a copy transferred whole on an
+// operator's request (sovdns zone retransfer): z replaces the stored copy
+// whatever the serials. When its serial is not newer, the journal gets a
+// summary entry, which no IXFR reaches back across: secondaries of this
+// node then take the zone whole.
+func (s *Store) ReplaceTransfer(z *zone.Zone, source string) (PutResult, error) {
+	return s.putTransfer(z, source, true)
+}
+
+func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := PutResult{Records: z.Len()}
@@ -102,10 +115,14 @@ func (s *Store) PutTransfer(z *zone.Zone, source string) (PutResult, error) {
 		if zb, err := zoneBucket(tx, z.Origin); err == nil && readMeta(zb).Kind != KindSecondary {
 			return fmt.Errorf("zone %s: %w; delete it before configuring it as a secondary", z.Origin, ErrNotSecondary)
 		}
+		journalFrom := old
 		if old != nil {
 			res.OldSerial, res.OldRecords = old.Serial(), old.Len()
 			if !SerialLess(old.Serial(), z.Serial()) {
-				return fmt.Errorf("zone %s: serial %d after %d: %w", z.Origin, z.Serial(), old.Serial(), ErrSerialNotNewer)
+				if !replace {
+					return fmt.Errorf("zone %s: serial %d after %d: %w", z.Origin, z.Serial(), old.Serial(), ErrSerialNotNewer)
+				}
+				journalFrom = nil // no difference sequence leads here
 			}
 		}
 		var zb *bolt.Bucket
@@ -138,7 +155,7 @@ func (s *Store) PutTransfer(z *zone.Zone, source string) (PutResult, error) {
 				return err
 			}
 		}
-		return s.journal(tx, old, z, OpTransfer, now, nil)
+		return s.journal(tx, journalFrom, z, OpTransfer, now, nil)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)

@@ -17,11 +17,49 @@ func main() {
 	queries := flag.Int("queries", 200000, "queries in the query file")
 	origin := flag.String("origin", "bench.test.", "zone origin")
 	out := flag.String("out", ".", "output directory")
+	random := flag.Int("random", 0, "also write random.txt: this many unique random names under the origin, asked once each (a random-subdomain flood)")
 	flag.Parse()
 	if err := run(*out, *origin, *names, *deleg, *queries); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
+	if *random > 0 {
+		if err := randomNames(*out, *origin, *random); err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// randomNames writes n distinct names of 12 random letters and digits
+// directly under origin, type A or AAAA: none exists, so every answer is an
+// NXDOMAIN that no response cache has seen.
+func randomNames(out, origin string, n int) error {
+	f, err := os.Create(filepath.Join(out, "random.txt"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	r := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	label := make([]byte, 12)
+	seen := make(map[string]struct{}, n)
+	for len(seen) < n {
+		for i := range label {
+			label[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if _, dup := seen[string(label)]; dup {
+			continue
+		}
+		seen[string(label)] = struct{}{}
+		t := "A"
+		if len(seen)%4 == 0 {
+			t = "AAAA"
+		}
+		fmt.Fprintf(w, "%s.%s %s\n", label, origin, t)
+	}
+	return w.Flush()
 }
 
 func run(out, origin string, names, deleg, queries int) error {

@@ -1,32 +1,41 @@
 // Package cachedb keeps the resolver's cache in a bbolt file across
-// restarts, so that a resolver started during an outage still answers what
-// it knew: the message and RRset entries (name servers, glue, DNSKEY and DS
-// included), with their DNSSEC status, and the servers' round-trip times.
+// restarts and crashes, so that a resolver started during an outage still
+// answers what it knew: the message and RRset entries (name servers, glue,
+// DNSKEY and DS included), with their DNSSEC status, the servers'
+// round-trip times and whether the resolver was an island.
 //
 // Entries keep their absolute expiry: one that expired while the server was
 // down comes back stale, served only by serve-stale (the cache's
 // StaleWindow), and one past its stale window is dropped.
 //
-// Save writes a new file beside the old one and renames it over it, so a
-// crash during a save leaves the previous file whole. Load is meant for
-// start: a missing file is an empty cache, and a damaged one is an error
-// the caller logs before starting with an empty cache. Run saves
-// periodically and once more at shutdown.
+// A Writer (writer.go) keeps the file a few seconds behind the cache: the
+// cache records which entries changed, and the writer appends their new
+// state (or their deletion) to the file's log in bounded batches, one
+// bbolt transaction each, off the query path. Save writes a whole new file
+// beside the old one and renames it over it: the writer's snapshots (which
+// also convert files of the earlier format), or, with write-behind off, the
+// periodic saves. Load is meant for start: a missing
+// file is an empty cache, and a damaged one is an error the caller logs
+// before setting the file aside and starting with an empty cache.
 package cachedb
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -36,8 +45,9 @@ import (
 // lockTimeout bounds the wait for a file another process holds.
 const lockTimeout = time.Second
 
-// commitBytes is how much record data one write transaction takes before it
-// is committed and another begun, bounding the memory a save holds.
+// commitBytes is how much record data one write transaction of Save takes
+// before it is committed and another begun, bounding the memory a save
+// holds.
 const commitBytes = 16 << 20
 
 // maxServers bounds the servers read from a file (the resolver keeps at
@@ -58,18 +68,19 @@ type Stats struct {
 	Bad     int       // Load: damaged records skipped
 	Servers int       // infrastructure entries written or imported
 	Bytes   int64     // Save: the file's size
-	SavedAt time.Time // when the file was written, on the cache's clock
+	SavedAt time.Time // when the file was last written, on the cache's clock
 	Island  bool      // the resolver was in island mode when the file was written
+	Version uint32    // Load: the file's format version (0: no file)
 }
 
 // Save writes the entries of c that can still be served and, if r is not
-// nil, r's infrastructure table to the file at path, replacing it.
+// nil, r's infrastructure table to a new file at path, in the current
+// format, replacing the file there.
 //
 // The file is first written under a temporary name in the same directory,
-// sealed with a checksum (see seal.go), synced, then renamed over path, and
-// the directory synced: a crash at any point leaves either the old file or
-// the new one. The file holds what the cache holds, so its size follows the
-// cache's MaxBytes.
+// synced, then renamed over path, and the directory synced: a crash at any
+// point leaves either the old file or the new one. The file holds what the
+// cache holds, so its size follows the cache's MaxBytes.
 func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPattern(path))
@@ -92,14 +103,12 @@ func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err e
 		err = os.Truncate(tmp, size)
 	}
 	if err == nil {
-		err = seal(tmp)
+		err = syncFile(tmp)
 	}
 	if err != nil {
 		return Stats{}, fmt.Errorf("save resolver cache to %s: %w", tmp, err)
 	}
-	if info, err := os.Stat(tmp); err == nil {
-		st.Bytes = info.Size()
-	}
+	st.Bytes = size
 	if err := os.Rename(tmp, path); err != nil {
 		return Stats{}, fmt.Errorf("save resolver cache: %w", err)
 	}
@@ -112,10 +121,11 @@ func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err e
 // write fills the new file at path, and returns the size of the pages in
 // use.
 func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size int64, err error) {
-	// The file is synced once, when sealed: until the rename nobody reads it.
-	// The records take less room than the cache's estimate of its size, so
-	// a map of that size spares the remaps (each of which copies every
-	// record written so far) as the file grows; it is address space only.
+	// The file is synced once, at the end: until the rename nobody reads
+	// it. The records take less room than the cache's estimate of its
+	// size, so a map of that size spares the remaps (each of which copies
+	// every record written so far) as the file grows; it is address space
+	// only.
 	mmap := min(max(c.Stats().Bytes+1<<20, 1<<20), 1<<30)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: true, NoFreelistSync: true,
 		InitialMmapSize: int(mmap)})
@@ -135,21 +145,23 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 	defer w.rollback()
 	var seq uint64
 	err = c.Export(func(rec resolver.CacheRecord) error {
-		v, err := appendRecord(nil, rec)
+		// bbolt keeps the key and value until the commit: both are fresh.
+		v, err := appendValue(nil, rec)
 		if err != nil {
 			return nil // nothing the cache holds is this large; skip it
 		}
+		// Growing keys: bbolt appends (random keys inserted in one
+		// transaction cost it time quadratic in their number).
 		seq++
-		// bbolt keeps the key and value until the commit: both are fresh.
+		st.Entries++
 		return w.put(binary.BigEndian.AppendUint64(nil, seq), v)
 	})
 	if err != nil {
 		return Stats{}, 0, err
 	}
-	st.Entries = int(seq)
 
-	infra := w.tx.Bucket(bucketInfra)
 	if r != nil {
+		infra := w.tx.Bucket(bucketInfra)
 		for s, rtt := range r.ExportInfra() {
 			k, err := s.MarshalBinary()
 			if err != nil {
@@ -162,24 +174,9 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 		}
 	}
 	st.SavedAt = c.Now()
-	island := byte(0)
-	if r != nil && r.Island() {
-		island, st.Island = 1, true
-	}
-	meta := w.tx.Bucket(bucketMeta)
-	for _, kv := range []struct {
-		k []byte
-		v []byte
-	}{
-		{keyVersion, binary.BigEndian.AppendUint32(nil, FormatVersion)},
-		{keySavedAt, binary.BigEndian.AppendUint64(nil, uint64(st.SavedAt.UnixNano()))},
-		{keyEntries, binary.BigEndian.AppendUint64(nil, uint64(st.Entries))},
-		{keyServers, binary.BigEndian.AppendUint64(nil, uint64(st.Servers))},
-		{keyIsland, []byte{island}},
-	} {
-		if err := meta.Put(kv.k, kv.v); err != nil {
-			return Stats{}, 0, err
-		}
+	st.Island = r != nil && r.Island()
+	if err := putMeta(w.tx, st.SavedAt, st.Island); err != nil {
+		return Stats{}, 0, err
 	}
 	if err := w.commit(); err != nil {
 		return Stats{}, 0, err
@@ -188,6 +185,33 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 		return Stats{}, 0, err
 	}
 	return st, size, nil
+}
+
+// putMeta writes the meta bucket's keys: the format version, when, and the
+// island state.
+func putMeta(tx *bolt.Tx, savedAt time.Time, island bool) error {
+	meta := tx.Bucket(bucketMeta)
+	is := byte(0)
+	if island {
+		is = 1
+	}
+	if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, FormatVersion)); err != nil {
+		return err
+	}
+	if err := meta.Put(keySavedAt, binary.BigEndian.AppendUint64(nil, uint64(savedAt.UnixNano()))); err != nil {
+		return err
+	}
+	return meta.Put(keyIsland, []byte{is})
+}
+
+// createBuckets makes the buckets of the current format.
+func createBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketCache, bucketInfra, bucketLog} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // batchWriter puts records into the cache bucket, committing every
@@ -205,10 +229,8 @@ func (w *batchWriter) begin() error {
 		return err
 	}
 	w.tx = tx
-	for _, name := range [][]byte{bucketMeta, bucketCache, bucketInfra} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return err
-		}
+	if err := createBuckets(tx); err != nil {
+		return err
 	}
 	w.b = tx.Bucket(bucketCache)
 	w.b.FillPercent = 1 // keys only ever grow: pack the pages full
@@ -243,6 +265,16 @@ func (w *batchWriter) rollback() {
 	}
 }
 
+// syncFile makes the contents of the file at path durable.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -258,6 +290,7 @@ func syncDir(dir string) error {
 
 // fileData is what Load read from a file, copied out of it.
 type fileData struct {
+	version uint32
 	savedAt time.Time
 	records []resolver.CacheRecord
 	servers map[netip.AddrPort]time.Duration
@@ -270,29 +303,42 @@ type fileData struct {
 // infrastructure table. A missing file is not an error: there is nothing to
 // load. Any error means nothing was loaded (the caller logs it and starts
 // with the cache as it was): a file of another format version
-// (ErrBadVersion), a damaged file (ErrCorrupt: its checksum or bbolt's
-// structure is wrong), one locked by another process for longer than a
-// second (ErrLocked), or one that cannot be read. Records the cache refuses
-// in a sound file (resolver.ErrBadRecord) are skipped and counted in
-// Stats.Bad.
+// (ErrBadVersion), a damaged file (ErrCorrupt: bbolt's structure is wrong,
+// or a format 1 file's checksum), one locked by another process for longer
+// than a second (ErrLocked), or one that cannot be read. Damaged records
+// in a sound file (a bad checksum or framing) and records the cache
+// refuses (resolver.ErrBadRecord) are skipped and counted in Stats.Bad.
 //
-// Records are imported in the order they were saved, so each shard keeps
-// its order of eviction; once their sizes add up to the cache's capacity,
-// the rest are counted as dropped and not read. Load also removes the
+// Both formats are read: the current one, and format 1 (sealed files
+// rewritten whole at each save) that earlier versions wrote; Stats.Version
+// says which. Once the records read add up to the cache's capacity, the
+// rest are counted as dropped and not read. Load also removes the
 // temporary files a save interrupted by a crash left beside path.
 func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 	removeTemps(path)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return Stats{}, nil
 	}
-	if err := verify(path); err != nil {
-		return Stats{}, fmt.Errorf("resolver cache %s: %w", path, err)
+	v1, err := isV1(path)
+	if err != nil {
+		return Stats{}, fmt.Errorf("resolver cache: %w", err)
 	}
-	data, err := read(path, c.Capacity())
+	if v1 {
+		if err := verify(path); err != nil {
+			return Stats{}, fmt.Errorf("resolver cache %s: %w", path, err)
+		}
+	}
+	data, err := read(path, c.Capacity(), v1)
 	if err != nil {
 		return Stats{}, err
 	}
-	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island}
+	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island, Version: data.version}
+	// NS RRsets first, as Export gives them: the cache keeps the addresses
+	// of national name servers (whatever their age) only once it holds an
+	// NS RRset naming them, and the log has its changes in any order.
+	slices.SortStableFunc(data.records, func(a, b resolver.CacheRecord) int {
+		return cmp.Compare(nsRank(a), nsRank(b))
+	})
 	now := c.Now()
 	for _, rec := range data.records {
 		switch err := c.ImportRecord(rec); {
@@ -313,8 +359,28 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 	return st, nil
 }
 
-// read reads the file at path, taking at most capacity bytes of records.
-func read(path string, capacity int64) (data fileData, err error) {
+// nsRank is 0 for an NS RRset, 1 for any other record.
+func nsRank(rec resolver.CacheRecord) int {
+	if rec.Kind == resolver.RecordRRset && rec.Qtype == dns.TypeNS {
+		return 0
+	}
+	return 1
+}
+
+// isV1 reports whether the file at path ends with a format 1 trailer.
+func isV1(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	_, sealed, err := trailer(f)
+	return sealed, err
+}
+
+// read reads the file at path, of format 1 when v1 is set, else of the
+// current format, taking at most capacity bytes of records.
+func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 	// bbolt trusts the pages it reads: a damaged page can make it panic,
 	// or fault on a page past the end of a truncated file. Both become an
 	// error here, so a damaged file never stops a start.
@@ -327,13 +393,7 @@ func read(path string, capacity int64) (data fileData, err error) {
 
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
-		switch {
-		case errors.Is(err, bolterrors.ErrTimeout):
-			return fileData{}, fmt.Errorf("resolver cache %s: %w", path, ErrLocked)
-		case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
-			return fileData{}, fmt.Errorf("resolver cache: %w", err)
-		}
-		return fileData{}, fmt.Errorf("resolver cache %s: %w: %w", path, ErrCorrupt, err)
+		return fileData{}, openError(path, err)
 	}
 	defer db.Close()
 	info, err := os.Stat(path)
@@ -352,8 +412,14 @@ func read(path string, capacity int64) (data fileData, err error) {
 		if len(v) != 4 {
 			return fmt.Errorf("%w: no format version", ErrCorrupt)
 		}
-		if got := binary.BigEndian.Uint32(v); got != FormatVersion {
-			return fmt.Errorf("%w %d (this build reads %d)", ErrBadVersion, got, FormatVersion)
+		data.version = binary.BigEndian.Uint32(v)
+		switch {
+		case v1 && data.version != formatV1:
+			return fmt.Errorf("%w %d in a sealed file (this build reads %d sealed, %d unsealed)", ErrBadVersion, data.version, formatV1, FormatVersion)
+		case !v1 && data.version == formatV1:
+			return fmt.Errorf("%w: a format %d file without its checksum (cut short)", ErrCorrupt, formatV1)
+		case !v1 && data.version != FormatVersion:
+			return fmt.Errorf("%w %d (this build reads %d and %d)", ErrBadVersion, data.version, formatV1, FormatVersion)
 		}
 		if v := meta.Get(keySavedAt); len(v) == 8 {
 			data.savedAt = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
@@ -366,42 +432,197 @@ func read(path string, capacity int64) (data fileData, err error) {
 			return fmt.Errorf("%w: bucket missing", ErrCorrupt)
 		}
 
-		if v := meta.Get(keyEntries); len(v) == 8 {
+		if v := meta.Get(keyEntries); v1 && len(v) == 8 {
 			// Each entry takes more than 128 bytes of the cache's capacity,
 			// which bounds the room a forged count could ask for.
 			n := min(binary.BigEndian.Uint64(v), uint64(capacity/128))
 			data.records = make([]resolver.CacheRecord, 0, int(n))
 		}
-		var total int64
-		cur := cache.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			if total += int64(len(v)); total > capacity {
-				data.dropped++
-				continue
+		if v1 {
+			var total int64
+			cur := cache.Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				if total += int64(len(v)); total > capacity {
+					data.dropped++
+					continue
+				}
+				rec, err := decodeRecord(v)
+				if err != nil {
+					data.bad++
+					continue
+				}
+				data.records = append(data.records, rec)
 			}
-			rec, err := decodeRecord(v)
-			if err != nil {
-				data.bad++
-				continue
+		} else {
+			log := tx.Bucket(bucketLog)
+			if log == nil {
+				return fmt.Errorf("%w: bucket missing", ErrCorrupt)
 			}
-			data.records = append(data.records, rec)
+			readV2(cache, log, capacity, &data)
 		}
 
-		data.servers = make(map[netip.AddrPort]time.Duration)
-		cur = infra.Cursor()
-		for k, v := cur.First(); k != nil && len(data.servers) < maxServers; k, v = cur.Next() {
-			var s netip.AddrPort
-			if len(v) != 8 || s.UnmarshalBinary(bytes.Clone(k)) != nil {
-				continue
-			}
-			data.servers[s] = time.Duration(binary.BigEndian.Uint64(v))
-		}
+		data.servers = readInfra(infra)
 		return nil
 	})
 	if err != nil {
 		return fileData{}, fmt.Errorf("resolver cache %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// readV2 reads the snapshot of a current format file and applies its log,
+// taking at most capacity bytes of records: the snapshot's in the order
+// they were saved, then those the log put, in the order it put them (the
+// most recent last, as the most recently used).
+func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
+	type slot struct {
+		rec  resolver.CacheRecord
+		size int64
+		gone bool
+	}
+	var slots []slot
+	// Records are bounded by capacity at every step.
+	var total int64
+	cur := cache.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		rec, err := decodeValue(v)
+		if err != nil {
+			data.bad++
+			continue
+		}
+		if total += int64(len(v)); total > capacity {
+			total -= int64(len(v))
+			data.dropped++
+			continue
+		}
+		slots = append(slots, slot{rec: rec, size: int64(len(v))})
+	}
+	cur = log.Cursor()
+	if k, _ := cur.First(); k == nil {
+		data.records = make([]resolver.CacheRecord, len(slots))
+		for i, s := range slots {
+			data.records[i] = s.rec
+		}
+		return
+	}
+	// A log to apply: the entries by key (a snapshot holds each key once).
+	index := make(map[resolver.CacheKey]int, len(slots))
+	for i, s := range slots {
+		index[keyOf(s.rec)] = i
+	}
+	add := func(k resolver.CacheKey, rec resolver.CacheRecord, size int64) {
+		if i, ok := index[k]; ok && !slots[i].gone {
+			slots[i].gone = true
+			total -= slots[i].size
+		}
+		if total+size > capacity {
+			data.dropped++
+			delete(index, k)
+			return
+		}
+		total += size
+		index[k] = len(slots)
+		slots = append(slots, slot{rec: rec, size: size})
+	}
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		key, rec, deleted, err := decodeLog(v)
+		if err != nil {
+			data.bad++
+			continue
+		}
+		if deleted {
+			if i, ok := index[key]; ok && !slots[i].gone {
+				slots[i].gone = true
+				total -= slots[i].size
+			}
+			delete(index, key)
+			continue
+		}
+		add(key, rec, int64(len(v)))
+	}
+	data.records = make([]resolver.CacheRecord, 0, len(index))
+	for _, s := range slots {
+		if !s.gone {
+			data.records = append(data.records, s.rec)
+		}
+	}
+}
+
+// readInfra reads the infrastructure bucket.
+func readInfra(infra *bolt.Bucket) map[netip.AddrPort]time.Duration {
+	out := make(map[netip.AddrPort]time.Duration)
+	cur := infra.Cursor()
+	for k, v := cur.First(); k != nil && len(out) < maxServers; k, v = cur.Next() {
+		var s netip.AddrPort
+		if len(v) != 8 || s.UnmarshalBinary(bytes.Clone(k)) != nil {
+			continue
+		}
+		out[s] = time.Duration(binary.BigEndian.Uint64(v))
+	}
+	return out
+}
+
+// openError classifies an error of bolt.Open.
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return fmt.Errorf("resolver cache %s: %w", path, ErrLocked)
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("resolver cache: %w", err)
+	}
+	return fmt.Errorf("resolver cache %s: %w: %w", path, ErrCorrupt, err)
+}
+
+// keepV1 keeps a format 1 file at path as path+".v1" before it is
+// replaced: as a second name of the same file where hard links work, else
+// as a copy. An earlier backup is replaced. It reports whether path was a
+// format 1 file.
+func keepV1(path string) (bool, error) {
+	v1, err := isV1(path)
+	if err != nil || !v1 {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+		return false, err
+	}
+	backup := path + backupSuffix
+	if err := os.Remove(backup); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return true, fmt.Errorf("keep the format %d cache file: %w", formatV1, err)
+	}
+	if err := os.Link(path, backup); err != nil {
+		if err := copyFile(path, backup); err != nil {
+			return true, fmt.Errorf("keep the format %d cache file: %w", formatV1, err)
+		}
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return true, fmt.Errorf("keep the format %d cache file: %w", formatV1, err)
+	}
+	return true, nil
+}
+
+// copyFile copies src to a new file dst, synced.
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
+	}
+	return out.Sync()
 }
 
 // removeTemps removes the temporary files of saves that never finished.

@@ -230,6 +230,7 @@ func TestLoadStale(t *testing.T) {
 func TestLoadDamaged(t *testing.T) {
 	tests := []struct {
 		name   string
+		v1     bool // damage a format 1 file, else a file of the current format
 		damage func(t *testing.T, path string)
 		want   error
 	}{
@@ -244,16 +245,9 @@ func TestLoadDamaged(t *testing.T) {
 		{name: "text file", want: ErrCorrupt, damage: func(t *testing.T, path string) {
 			writeFile(t, path, bytes.Repeat([]byte("not a database\n"), 1000))
 		}},
-		{name: "truncated", want: ErrCorrupt, damage: func(t *testing.T, path string) {
-			info, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(path, info.Size()/2); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{name: "one byte changed", want: ErrCorrupt, damage: func(t *testing.T, path string) {
+		{name: "truncated", want: ErrCorrupt, damage: truncateHalf},
+		{name: "format 1 truncated", v1: true, want: ErrCorrupt, damage: truncateHalf},
+		{name: "format 1 one byte changed", v1: true, want: ErrCorrupt, damage: func(t *testing.T, path string) {
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -261,7 +255,7 @@ func TestLoadDamaged(t *testing.T) {
 			b[len(b)/2] ^= 0x20
 			writeFile(t, path, b)
 		}},
-		{name: "trailer cut off", want: ErrCorrupt, damage: func(t *testing.T, path string) {
+		{name: "format 1 trailer cut off", v1: true, want: ErrCorrupt, damage: func(t *testing.T, path string) {
 			info, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
@@ -270,14 +264,8 @@ func TestLoadDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "truncated and sealed again", want: ErrCorrupt, damage: func(t *testing.T, path string) {
-			info, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(path, info.Size()/2); err != nil {
-				t.Fatal(err)
-			}
+		{name: "format 1 truncated and sealed again", v1: true, want: ErrCorrupt, damage: func(t *testing.T, path string) {
+			truncateHalf(t, path)
 			if err := seal(path); err != nil {
 				t.Fatal(err)
 			}
@@ -287,16 +275,27 @@ func TestLoadDamaged(t *testing.T) {
 				return tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, FormatVersion+1))
 			})
 		}},
+		{name: "format 1 wrong version", v1: true, want: ErrBadVersion, damage: func(t *testing.T, path string) {
+			update(t, path, func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketMeta).Put(keyVersion, binary.BigEndian.AppendUint32(nil, formatV1+7))
+			})
+		}},
 		{name: "another application's database", want: ErrCorrupt, damage: func(t *testing.T, path string) {
 			update(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketMeta) })
 		}},
 		{name: "records bucket missing", want: ErrCorrupt, damage: func(t *testing.T, path string) {
 			update(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCache) })
 		}},
+		{name: "format 1 records bucket missing", v1: true, want: ErrCorrupt, damage: func(t *testing.T, path string) {
+			update(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCache) })
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := bigFile(t, 3000)
+			if tc.v1 {
+				path = bigFileV1(t, 3000)
+			}
 			tc.damage(t, path)
 			c := newCache(newClock())
 			st, err := Load(path, c, nil)
@@ -310,51 +309,72 @@ func TestLoadDamaged(t *testing.T) {
 	}
 }
 
-// TestLoadScribbled overwrites bytes at random places in a file, then seals
-// it again so that bbolt and the cache meet the damage: Load must never
-// panic, and must either refuse the file or load sound entries only.
+func truncateHalf(t *testing.T, path string) {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, info.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadScribbled overwrites bytes at random places in a file (a format
+// 1 file is sealed again, so that bbolt and the cache meet the damage):
+// Load must never panic, and must either refuse the file or load sound
+// entries only.
 func TestLoadScribbled(t *testing.T) {
-	clean := bigFile(t, 3000)
-	info, err := os.Stat(clean)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(clean, info.Size()-int64(trailerLen)); err != nil {
-		t.Fatal(err)
-	}
-	orig, err := os.ReadFile(clean)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	refused, bad := 0, 0
-	for i := range 100 {
-		b := bytes.Clone(orig)
-		for range 1 + rng.IntN(20) {
-			off := rng.IntN(len(b) - 64)
-			for j := range 1 + rng.IntN(64) {
-				b[off+j] = byte(rng.Uint32())
+	for _, v1 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v1=%v", v1), func(t *testing.T) {
+			clean := bigFile(t, 3000)
+			if v1 {
+				clean = bigFileV1(t, 3000)
+				info, err := os.Stat(clean)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(clean, info.Size()-int64(trailerLen)); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		path := filepath.Join(t.TempDir(), fmt.Sprintf("scribbled-%d.db", i))
-		writeFile(t, path, b)
-		if err := seal(path); err != nil {
-			t.Fatal(err)
-		}
-		c := newCache(newClock())
-		st, err := Load(path, c, nil)
-		if err != nil {
-			refused++
-		}
-		bad += st.Bad
-		if err != nil && c.Stats().Entries != 0 {
-			t.Errorf("scribble %d: Load failed (%v) but left %d entries", i, err, c.Stats().Entries)
-		}
-		if err == nil && int64(st.Entries) != c.Stats().Entries {
-			t.Errorf("scribble %d: %d entries loaded, the cache holds %d", i, st.Entries, c.Stats().Entries)
-		}
+			orig, err := os.ReadFile(clean)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			refused, bad := 0, 0
+			for i := range 100 {
+				b := bytes.Clone(orig)
+				for range 1 + rng.IntN(20) {
+					off := rng.IntN(len(b) - 64)
+					for j := range 1 + rng.IntN(64) {
+						b[off+j] = byte(rng.Uint32())
+					}
+				}
+				path := filepath.Join(t.TempDir(), fmt.Sprintf("scribbled-%d.db", i))
+				writeFile(t, path, b)
+				if v1 {
+					if err := seal(path); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c := newCache(newClock())
+				st, err := Load(path, c, nil)
+				if err != nil {
+					refused++
+				}
+				bad += st.Bad
+				if err != nil && c.Stats().Entries != 0 {
+					t.Errorf("scribble %d: Load failed (%v) but left %d entries", i, err, c.Stats().Entries)
+				}
+				if err == nil && int64(st.Entries) != c.Stats().Entries {
+					t.Errorf("scribble %d: %d entries loaded, the cache holds %d", i, st.Entries, c.Stats().Entries)
+				}
+			}
+			t.Logf("100 scribbled files: %d refused, %d bad records skipped in the others", refused, bad)
+		})
 	}
-	t.Logf("100 scribbled files: %d refused, %d bad records skipped in the others", refused, bad)
 }
 
 // TestLoadBadRecords adds damaged and forged records to a sound file: they
@@ -369,20 +389,48 @@ func TestLoadBadRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v2, err := appendValue(nil, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
 	update(t, path, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCache)
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, 1000), []byte{1, 2, 3}); err != nil {
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, 1000), v2); err != nil { // sound framing and checksum, refused by the cache
 			return err
 		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, 1001), v)
+		bad := bytes.Clone(v2)
+		bad[len(bad)-1] ^= 1 // checksum mismatch
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, 1001), bad); err != nil {
+			return err
+		}
+		return b.Put(binary.BigEndian.AppendUint64(nil, 1002), []byte{1, 2, 3})
 	})
 	c := newCache(clk)
 	st, err := Load(path, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Entries != 8 || st.Bad != 2 {
-		t.Errorf("loaded %d entries with %d bad, want 8 and 2", st.Entries, st.Bad)
+	if st.Entries != 8 || st.Bad != 3 {
+		t.Errorf("loaded %d entries with %d bad, want 8 and 3", st.Entries, st.Bad)
+	}
+
+	// The same in a format 1 file, where records sit under sequence numbers.
+	pathV1 := v1Path(t)
+	saveV1(t, pathV1, c, nil)
+	update(t, pathV1, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCache)
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, 1000), []byte{1, 2, 3}); err != nil {
+			return err
+		}
+		return b.Put(binary.BigEndian.AppendUint64(nil, 1001), v)
+	})
+	c = newCache(clk)
+	st, err = Load(pathV1, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Entries != 8 || st.Bad != 2 || st.Version != formatV1 {
+		t.Errorf("format 1: loaded %d entries with %d bad (version %d), want 8 and 2 (version 1)", st.Entries, st.Bad, st.Version)
 	}
 	if _, _, ok := c.GetRRset("example.org.", dns.TypeNS); ok {
 		t.Error("the forged RRset was loaded")
@@ -451,7 +499,21 @@ func TestLoadRemovesTemps(t *testing.T) {
 	}
 }
 
-func TestRun(t *testing.T) {
+// runWriter runs w until the returned stop is called, which waits for it.
+func runWriter(t testing.TB, w *Writer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestWriterSaves is the writer without write-behind: whole saves every
+// interval and at the end.
+func TestWriterSaves(t *testing.T) {
 	clk := newClock()
 	c := newCache(clk)
 	fill(t, c)
@@ -461,27 +523,18 @@ func TestRun(t *testing.T) {
 	m := NewMetrics(reg)
 
 	t.Run("saves every interval", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { Run(ctx, path, 10*time.Millisecond, c, r, nil, m); close(done) }()
-		deadline := time.Now().Add(5 * time.Second)
-		for testutil.ToFloat64(m.Saves.WithLabelValues("ok")) < 2 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		cancel()
-		<-done
+		stop := runWriter(t, NewWriter(path, c, r, WriterConfig{Interval: 10 * time.Millisecond, Metrics: m}))
+		waitFor(t, "two saves", func() bool { return testutil.ToFloat64(m.Saves.WithLabelValues("ok")) >= 2 })
+		stop()
 		if n := testutil.ToFloat64(m.Saves.WithLabelValues("ok")); n < 3 {
 			t.Errorf("%v saves, want at least two periodic ones and the final one", n)
 		}
 	})
 	t.Run("saves when ctx ends", func(t *testing.T) {
 		os.Remove(path)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { Run(ctx, path, time.Hour, c, r, nil, m); close(done) }()
+		stop := runWriter(t, NewWriter(path, c, r, WriterConfig{Interval: time.Hour, Metrics: m}))
 		c.Put(msg(t, "late.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"late.example.com. 300 IN A 192.0.2.9"}, nil))
-		cancel()
-		<-done
+		stop()
 		dst := newCache(clk)
 		st, err := Load(path, dst, nil)
 		if err != nil {
@@ -498,13 +551,27 @@ func TestRun(t *testing.T) {
 		}
 	})
 	t.Run("a failed save is counted", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		Run(ctx, filepath.Join(t.TempDir(), "missing", "cache.db"), 0, c, r, nil, m)
+		w := NewWriter(filepath.Join(t.TempDir(), "missing", "cache.db"), c, r, WriterConfig{Metrics: m})
+		runWriter(t, w)()
 		if n := testutil.ToFloat64(m.Saves.WithLabelValues("error")); n != 1 {
 			t.Errorf("%v failed saves counted, want 1", n)
 		}
+		if st := w.Status(); st.Errors != 1 || st.LastError == "" {
+			t.Errorf("status %+v, want one error", st)
+		}
 	})
+}
+
+// waitFor polls cond until it holds, for at most 10 seconds.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func TestMetricsPassPromlint(t *testing.T) {
@@ -524,8 +591,8 @@ func TestMetricsPassPromlint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
-	if len(families) != 6 {
-		t.Errorf("%d metric families, want 6", len(families))
+	if len(families) != 14 {
+		t.Errorf("%d metric families, want 14", len(families))
 	}
 	if got := testutil.ToFloat64(m.LoadErrors.WithLabelValues("record")); got != 1 {
 		t.Errorf("record load errors %v, want 1", got)
@@ -570,10 +637,14 @@ func writeFile(t testing.TB, path string, b []byte) {
 	}
 }
 
-// update changes the file at path with fn, then seals it again: the file
-// is damaged in a way its checksum cannot tell.
+// update changes the file at path with fn, then seals a format 1 file
+// again: the file is damaged in a way its checksum cannot tell.
 func update(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	t.Helper()
+	v1, err := isV1(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -584,6 +655,9 @@ func update(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if !v1 {
+		return
 	}
 	if err := seal(path); err != nil {
 		t.Fatal(err)
@@ -612,6 +686,16 @@ func bigFile(t testing.TB, n int) string {
 	if _, err := Save(path, c, nil); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// bigFileV1 is bigFile in format 1.
+func bigFileV1(t testing.TB, n int) string {
+	t.Helper()
+	c := newCache(newClock())
+	fillA(c, n)
+	path := v1Path(t)
+	saveV1(t, path, c, nil)
 	return path
 }
 

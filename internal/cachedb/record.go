@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"time"
 
 	"github.com/sovdns/sovdns/dnssec"
@@ -116,4 +117,91 @@ func (d *decoder) uint16() uint16 {
 		return binary.BigEndian.Uint16(b)
 	}
 	return 0
+}
+
+// appendKey appends the key of an entry in the cache bucket (format 2): its
+// kind, type and owner name.
+func appendKey(b []byte, k resolver.CacheKey) []byte {
+	b = append(b, byte(k.Kind))
+	b = binary.BigEndian.AppendUint16(b, k.Qtype)
+	return append(b, k.Name...)
+}
+
+// decodeKey decodes a key of the cache bucket; the name is a copy.
+func decodeKey(b []byte) (resolver.CacheKey, bool) {
+	if len(b) < 3 || len(b) > 3+255 {
+		return resolver.CacheKey{}, false
+	}
+	return resolver.CacheKey{Kind: resolver.RecordKind(b[0]), Qtype: binary.BigEndian.Uint16(b[1:]), Name: string(b[3:])}, true
+}
+
+// keyOf returns the key of rec.
+func keyOf(rec resolver.CacheRecord) resolver.CacheKey {
+	return resolver.CacheKey{Kind: rec.Kind, Name: rec.Name, Qtype: rec.Qtype}
+}
+
+// appendValue appends a value of the cache bucket (format 2): the record's
+// CRC-32C, then the record.
+func appendValue(b []byte, rec resolver.CacheRecord) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b, err := appendRecord(b, rec)
+	if err != nil {
+		return b[:start], err
+	}
+	binary.BigEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
+	return b, nil
+}
+
+// decodeValue checks the checksum of a value of the cache bucket and
+// decodes its record.
+func decodeValue(v []byte) (resolver.CacheRecord, error) {
+	if len(v) < 4 || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {
+		return resolver.CacheRecord{}, errChecksum
+	}
+	return decodeRecord(v[4:])
+}
+
+var errChecksum = errors.New("record checksum mismatch")
+
+// appendLog appends a value of the log bucket: a put of rec, or when
+// deleted is set a delete of its key.
+func appendLog(b []byte, k resolver.CacheKey, rec resolver.CacheRecord, deleted bool) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	if deleted {
+		b = append(b, logDelete)
+		b = appendKey(b, k)
+	} else {
+		b = append(b, logPut)
+		var err error
+		if b, err = appendRecord(b, rec); err != nil {
+			return b[:start], err
+		}
+	}
+	binary.BigEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
+	return b, nil
+}
+
+// decodeLog checks and decodes a value of the log bucket: the key changed,
+// and its record unless the change is a delete.
+func decodeLog(v []byte) (k resolver.CacheKey, rec resolver.CacheRecord, deleted bool, err error) {
+	if len(v) < 5 || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {
+		return k, rec, false, errChecksum
+	}
+	switch v[4] {
+	case logDelete:
+		k, ok := decodeKey(v[5:])
+		if !ok {
+			return k, rec, false, errRecord
+		}
+		return k, rec, true, nil
+	case logPut:
+		rec, err := decodeRecord(v[5:])
+		if err != nil {
+			return k, rec, false, err
+		}
+		return keyOf(rec), rec, false, nil
+	}
+	return k, rec, false, errRecord
 }

@@ -1,28 +1,69 @@
 package cachedb
 
-// The layout of a cache file. Every bucket and key is named here.
+// The layout of a cache file (format 2). Every bucket and key is named here.
 //
 //	meta/version   FormatVersion, 4 bytes big-endian
-//	meta/saved_at  when the file was written, Unix nanoseconds, 8 bytes big-endian
-//	meta/entries   records in cache/, 8 bytes big-endian
-//	meta/servers   records in infra/, 8 bytes big-endian
-//	cache/<seq>    one cache entry (see record.go); seq counts from 1, 8 bytes
-//	               big-endian, in the order Cache.Export gave the entries
+//	meta/saved_at  when the file was last written (by a whole save or by a
+//	               write-behind batch), on the cache's clock, Unix
+//	               nanoseconds, 8 bytes big-endian
+//	meta/island    1 byte: 1 when the resolver was in island mode then
+//	cache/<seq>    one cache entry of the snapshot: seq counts from 1, 8
+//	               bytes big-endian, in the order Cache.Export gave the
+//	               entries (each shard from its least recently used); the
+//	               value is the CRC-32C of the record (4 bytes big-endian)
+//	               and the record (see record.go)
+//	log/<seq>      a change made after cache/ was written: seq counts from
+//	               1, 8 bytes big-endian; the value is the CRC-32C of the
+//	               rest (4 bytes big-endian), an op (1 byte: logPut,
+//	               logDelete), then for a put the record, for a delete the
+//	               entry's key: its kind (1 byte), type (2 bytes
+//	               big-endian) and owner name (the rest)
 //	infra/<addr>   a server's smoothed RTT in nanoseconds, 8 bytes big-endian;
 //	               the key is netip.AddrPort's binary form
+//
+// cache/ is a snapshot, written whole by Save; the write-behind (see
+// writer.go) appends each batch of changes to log/ in one bbolt
+// transaction, so each batch writes about the bytes of its records, not
+// the B+tree pages of random keys all over the file. bbolt's copy-on-write
+// commits leave either the previous state or the new one after a crash,
+// at any moment. Load applies the log to the snapshot in order. The writer
+// writes a new snapshot (a new file, renamed over this one) at start, when
+// the log outgrows the snapshot, and every resolver.persist.interval, so
+// the file stays about the size of what the cache holds. The per-record
+// checksums stand for the sealed trailer of format 1 (see seal.go): they
+// catch a record damaged on disk, which is then skipped on its own.
+//
+// Format 1 (written by earlier versions) was rewritten whole at each save,
+// with records under sequence numbers (cache/<seq>, 8 bytes, in the order
+// Cache.Export gave them), meta/entries and meta/servers counts, and a
+// checksum trailer over the whole file. Load still reads it; the first
+// write converts it, keeping the old file beside it as <path>.v1.
 var (
 	bucketMeta  = []byte("meta")
 	bucketCache = []byte("cache")
 	bucketInfra = []byte("infra")
+	bucketLog   = []byte("log")
 
 	keyVersion = []byte("version")
 	keySavedAt = []byte("saved_at")
-	keyEntries = []byte("entries")
-	keyServers = []byte("servers")
-	keyIsland  = []byte("island") // 1: the resolver was in island mode when saved
+	keyEntries = []byte("entries") // format 1 only
+	keyServers = []byte("servers") // format 1 only
+	keyIsland  = []byte("island")  // 1: the resolver was in island mode when written
 )
 
 // FormatVersion is the version of the file layout and record encoding this
-// build writes and reads. A file of another version is not read (the cache
-// starts empty) and is replaced by the next save.
-const FormatVersion uint32 = 1
+// build writes. It reads this version and formatV1; a file of another
+// version is not read (the cache starts empty, the file is set aside).
+const FormatVersion uint32 = 2
+
+// formatV1 is the version of the sealed files of earlier versions.
+const formatV1 uint32 = 1
+
+// The ops of the log.
+const (
+	logPut    byte = 1
+	logDelete byte = 2
+)
+
+// backupSuffix names the copy of a format 1 file kept when it is converted.
+const backupSuffix = ".v1"

@@ -9,8 +9,8 @@ import (
 	"os"
 )
 
-// A saved file ends with a trailer that bbolt ignores (it reads only the
-// pages up to its high-water mark):
+// A format 1 file (see schema.go) ends with a trailer that bbolt ignores
+// (it reads only the pages up to its high-water mark):
 //
 //	magic    16 bytes, trailerMagic
 //	length    8 bytes big-endian, the size of the file before the trailer
@@ -22,40 +22,14 @@ import (
 // against a file forged on purpose: whoever can write the data directory can
 // compute a checksum. Such a file still meets bbolt's own checks, the
 // recovery of its panics in read, and the cache's checks of each record.
+//
+// The current format has no trailer: it is updated in place, and each
+// record carries a checksum of its own instead.
 const trailerMagic = "sovdns-cachedb\x00\x01"
 
 const trailerLen = len(trailerMagic) + 8 + 4
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// seal appends the trailer to the file at path, replacing a trailer already
-// there, and syncs the file.
-func seal(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	size, _, err := trailer(f)
-	if err != nil {
-		return err
-	}
-	sum, err := checksum(f, size)
-	if err != nil {
-		return err
-	}
-	t := make([]byte, 0, trailerLen)
-	t = append(t, trailerMagic...)
-	t = binary.BigEndian.AppendUint64(t, uint64(size))
-	t = binary.BigEndian.AppendUint32(t, sum)
-	if err := f.Truncate(size); err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(t, size); err != nil {
-		return err
-	}
-	return f.Sync()
-}
 
 // verify checks the trailer of the file at path.
 func verify(path string) error {

@@ -138,7 +138,7 @@ func (g *globals) auditDeps(cmd *cobra.Command, c config.Config, origin string, 
 		// The resolver's own logging (recursion enabled, ...) is for a
 		// server; here only its warnings matter.
 		log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		rec, _, err := newResolver(c, log, prometheus.NewRegistry(), nil)
+		rec, _, err := newResolver(c, log, prometheus.NewRegistry(), nil, nil)
 		if err != nil {
 			return rep, "", err
 		}

@@ -15,24 +15,48 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sovdns/sovdns/configs"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
+// Version, when set at build time with -ldflags "-X ...cli.Version=...",
+// replaces the version computed by version.
 var Version = ""
 
-// version reports the build's version.
+// version reports the build's version: the release in configs/VERSION,
+// followed by the commit it was built from (and "-modified" for a tree with
+// uncommitted changes) when the build recorded it, as go build does in a
+// git checkout.
 func version() string {
 	if Version != "" {
 		return Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	v := configs.Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev string
+		var modified bool
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			v += "+" + rev
+			if modified {
+				v += "-modified"
+			}
+		}
 	}
-	return "devel"
+	return v
 }
 
 // exitError carries an exit code through cobra.
@@ -112,7 +136,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "sovdns",
-		Short:         "sovdns: authoritative DNS from a local zone store",
+		Short:         "sovdns: authoritative DNS from a local zone store, and a recursive resolver that keeps answering when cut off",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

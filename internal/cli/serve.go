@@ -104,18 +104,31 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}
 
 	local := server.NewLocal()
-	rec, cache, err := newResolver(c, log, reg, local)
+	var persistNow func(string) // island mode entered, national infrastructure changed: the cache file is written at once
+	trigger := cachedb.NewTrigger()
+	if c.Resolver.Persist.Enabled {
+		persistNow = trigger.Pull
+	}
+	rec, cache, err := newResolver(c, log, reg, local, persistNow)
 	if err != nil {
 		return err
 	}
 	var recursor server.Recursor
-	var cacheMetrics *cachedb.Metrics
+	var cacheFile *cachedb.Writer
 	if rec != nil {
 		recursor = rec
 		if c.Resolver.Persist.Enabled {
-			cacheMetrics = cachedb.NewMetrics(reg)
-			loadCache(c, cache, rec, cacheMetrics, log)
+			m := cachedb.NewMetrics(reg)
+			loadCache(c, cache, rec, m, log)
+			// Before the first question: from here on every change to
+			// the cache is recorded for the file.
+			cacheFile = cachedb.NewWriter(cachePath(c), cache, rec, cachedb.WriterConfig{
+				WriteBehind: c.Resolver.Persist.WriteBehind, Interval: c.Resolver.Persist.Interval,
+				Trigger: trigger, Log: log, Metrics: m})
 		}
+	}
+	if cache != nil {
+		cache.IndexDenials() // aggressive NSEC from the negative answers restored
 	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
@@ -133,6 +146,16 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		Resolver:          recursor,
 		RecursionAllow:    c.Resolver.AllowPrefixes,
 		MaxInFlight:       c.Resolver.MaxInFlight,
+		RRL: server.RRLConfig{
+			ResponsesPerSecond: c.RateLimit.ResponsesPerSecond,
+			ErrorsPerSecond:    c.RateLimit.ErrorsPerSecond,
+			Slip:               c.RateLimit.Slip,
+			IPv4Prefix:         c.RateLimit.IPv4Prefix,
+			IPv6Prefix:         c.RateLimit.IPv6Prefix,
+			Exempt:             c.RateLimit.ExemptPrefixes,
+			LogOnly:            c.RateLimit.LogOnly,
+			TableSize:          c.RateLimit.TableSize,
+		},
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
 	zones := newServed(srv, local, st, m, log)
@@ -191,12 +214,13 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		bg.Add(1)
 		go func() { defer bg.Done(); rec.Run(ctx) }()
 	}
-	if rec != nil && c.Resolver.Persist.Enabled {
-		// Saves every interval and once more as the server stops.
+	if cacheFile != nil {
+		// Writes the cache's changes every write_behind (or the whole
+		// file every interval), and what is left as the server stops.
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			cachedb.Run(ctx, cachePath(c), c.Resolver.Persist.Interval, cache, rec, log, cacheMetrics)
+			cacheFile.Run(ctx)
 		}()
 	}
 	if c.Resilience.AuditInterval > 0 {
@@ -209,7 +233,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 				c.Resilience.National, audit.ResolverOf(rec), am, log)
 		}()
 	}
-	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, st, rl.Reload)))
+	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, cacheFile, st, repl, rl.Reload)))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
 		defer bg.Done()
@@ -277,7 +301,7 @@ func loadCache(c config.Config, cache *resolver.Cache, rec *resolver.Resolver, m
 	}
 	if st.Entries > 0 || st.Bad > 0 {
 		log.Info("resolver cache loaded", "file", path, "entries", st.Entries, "stale", st.Stale,
-			"dropped", st.Dropped, "bad", st.Bad, "servers", st.Servers, "saved_at", st.SavedAt)
+			"dropped", st.Dropped, "bad", st.Bad, "servers", st.Servers, "saved_at", st.SavedAt, "format", st.Version)
 	}
 }
 
@@ -308,7 +332,7 @@ func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
 
 // newResolver builds the recursive resolver, or returns nil when no client
 // network is allowed recursion.
-func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, local resolver.LocalAuthority) (*resolver.Resolver, *resolver.Cache, error) {
+func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, local resolver.LocalAuthority, persistNow func(string)) (*resolver.Resolver, *resolver.Cache, error) {
 	rc := c.Resolver
 	if len(rc.AllowPrefixes) == 0 {
 		return nil, nil, nil
@@ -369,13 +393,16 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		StaleTTL:           rc.ServeStale.StaleTTL,
 		ClientTimeout:      rc.ServeStale.ClientTimeout,
 		FailureRecheck:     rc.ServeStale.FailureRecheck,
+		Prefetch:           rc.Prefetch,
 		Local:              local,
 		National:           rs.National,
+		NationalHints:      rs.HintRRs,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
 			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval},
 		SignatureGrace:   rs.SignatureGrace,
 		KeepWarm:         warm,
 		KeepWarmInterval: rs.KeepWarmInterval,
+		PersistNow:       persistNow,
 	}, resolver.NetExchanger{}, cache, log, stats)
 	metrics.RegisterResilience(reg, r, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
@@ -383,11 +410,19 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 }
 
 // controlNode is what the control API reaches of this server.
-func controlNode(rec *resolver.Resolver, cache *resolver.Cache, st *zonestore.Store, reload func() (string, error)) control.Node {
-	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload}
+func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cachedb.Writer, st *zonestore.Store, repl *replication.Node, reload func() (string, error)) control.Node {
+	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl}
 	if rec != nil {
 		n.Keys = rec
 		n.Resolver = rec
+	}
+	if cacheFile != nil {
+		n.CacheFile = func() control.CacheFileStatus {
+			f := cacheFile.Status()
+			return control.CacheFileStatus{Path: f.Path, WriteBehindSeconds: f.WriteBehind.Seconds(), Open: f.Open,
+				PendingEntries: f.Pending, LagSeconds: f.Lag.Seconds(), LastWrite: f.LastWrite.UTC(),
+				Batches: f.Batches, BytesWritten: f.Bytes, Fsyncs: f.Fsyncs, Saves: f.Saves, Errors: f.Errors, LastError: f.LastError}
+		}
 	}
 	return n
 }

@@ -200,6 +200,7 @@ func restartNeeded(a, b config.Config) []string {
 	diff("tcp", a.TCP == b.TCP)
 	diff("edns_udp_size", a.EDNSUDPSize == b.EDNSUDPSize)
 	diff("response_cache_mb", a.ResponseCacheMB == b.ResponseCacheMB)
+	diff("rate_limit", fmt.Sprintf("%+v", a.RateLimit) == fmt.Sprintf("%+v", b.RateLimit))
 	diff("identity", a.Identity == b.Identity)
 	diff("log", a.Log == b.Log)
 	diff("serial_policy", a.SerialPolicy == b.SerialPolicy)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -146,17 +147,27 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "server:\tNOT RUNNING: zones read from the database %s\n", c.DBPath())
 	}
 	fmt.Fprintf(tw, "time:\t%s\n", st.Time.Format(time.RFC3339))
-	expired := 0
+	expired, kept := 0, 0
 	for _, z := range st.Zones {
-		if z.Expired {
+		switch {
+		case z.Kept:
+			kept++
+		case z.Expired:
 			expired++
 		}
 	}
 	switch {
 	case dbNote != "":
 		fmt.Fprintf(tw, "zones:\tnone (%s)\n", dbNote)
-	case expired > 0:
-		fmt.Fprintf(tw, "zones:\t%d, %d EXPIRED\n", len(st.Zones), expired)
+	case expired > 0 || kept > 0:
+		var parts []string
+		if expired > 0 {
+			parts = append(parts, fmt.Sprintf("%d EXPIRED", expired))
+		}
+		if kept > 0 {
+			parts = append(parts, fmt.Sprintf("%d past expiry, kept and served (island mode)", kept))
+		}
+		fmt.Fprintf(tw, "zones:\t%d, %s\n", len(st.Zones), strings.Join(parts, ", "))
 	default:
 		fmt.Fprintf(tw, "zones:\t%d\n", len(st.Zones))
 	}
@@ -182,6 +193,8 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 			switch z.State {
 			case control.ZoneExpired:
 				state = "EXPIRED"
+			case control.ZoneKept:
+				state = "kept (expired, island mode)"
 			case control.ZoneMissing, control.ZoneBroken:
 				state += ": " + z.Error
 			}
@@ -205,6 +218,11 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	}
 	fmt.Fprintf(tw, "cache:\t%d entries, %s; hits %d, misses %d, stale hits %d\n",
 		r.Cache.Entries, sizeIEC(r.Cache.Bytes), r.Cache.Hits, r.Cache.Misses, r.Cache.StaleHits)
+	fmt.Fprintf(tw, "national infra:\t%d entries held apart: delegations, server addresses, DS and DNSKEY of the national zones\n",
+		r.Cache.National)
+	if f := r.CacheFile; f != nil {
+		fmt.Fprintf(tw, "cache file:\t%s\n", cacheFileLine(*f, now))
+	}
 	is := r.Island
 	island := "no"
 	if is.Active {
@@ -246,6 +264,29 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Addr, srtt, state)
 	}
 	return tw.Flush()
+}
+
+// cacheFileLine says how far the cache file is behind the cache.
+func cacheFileLine(f control.CacheFileStatus, now time.Time) string {
+	lag := (time.Duration(f.LagSeconds * float64(time.Second))).Round(100 * time.Millisecond)
+	var b strings.Builder
+	switch {
+	case f.WriteBehindSeconds == 0:
+		fmt.Fprintf(&b, "saved whole (write-behind off), last %s", relTime(now, f.LastWrite))
+	case !f.Open:
+		fmt.Fprintf(&b, "NOT BEING WRITTEN: %d changes pending, the oldest %s old", f.PendingEntries, lag)
+	case f.PendingEntries == 0:
+		fmt.Fprintf(&b, "up to date (write-behind %s), last written %s", time.Duration(f.WriteBehindSeconds*float64(time.Second)), relTime(now, f.LastWrite))
+	default:
+		fmt.Fprintf(&b, "%d changes pending, the oldest %s old (write-behind %s)", f.PendingEntries, lag, time.Duration(f.WriteBehindSeconds*float64(time.Second)))
+	}
+	if f.Errors > 0 {
+		fmt.Fprintf(&b, "; %d errors", f.Errors)
+	}
+	if f.LastError != "" {
+		fmt.Fprintf(&b, ", last: %s", f.LastError)
+	}
+	return b.String() + " (" + f.Path + ")"
 }
 
 // relTime says how long ago, or in how long, t is from now, roughly.

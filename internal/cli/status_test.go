@@ -130,15 +130,22 @@ func TestStatusRunning(t *testing.T) {
 	dir, conf := statusDataDir(t)
 	offline := decodeJSON[control.Status](t, run(t, "", "status", "--config", conf, "--json"))
 
-	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}}, nil,
+	rec := resolver.New(resolver.Config{Island: resolver.IslandConfig{Disabled: true}, National: []string{"example.net."}}, nil,
 		resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
-	rr, _ := dns.NewRR("www.example.org. 300 IN A 192.0.2.1")
-	rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
-	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache()})
+	for _, s := range []string{"www.example.org. 300 IN A 192.0.2.1", "example.net. 300 IN NS ns.example.net."} {
+		rr, _ := dns.NewRR(s)
+		rec.Cache().PutRRset([]dns.RR{rr}, resolver.RankAnswerAA)
+	}
+	cacheFile := func() control.CacheFileStatus {
+		return control.CacheFileStatus{Path: "/d/resolver-cache.db", WriteBehindSeconds: 2, Open: true}
+	}
+	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache(), CacheFile: cacheFile})
 	r := mustRun(t, "", "status", "--config", conf)
 	for _, want := range []string{
 		"server:  running (data directory " + dir + ")\n",
-		"cache:           1 entries, ",
+		"cache:           2 entries, ",
+		"national infra:  1 entries held apart: ",
+		"cache file:      up to date (write-behind 2s), last written - (/d/resolver-cache.db)\n",
 		"island mode:     no\n",
 		"last probe:      none yet\n",
 		"island history:  0 transitions, 0s in island mode in total; foreign failures in a row: 0\n",
@@ -152,7 +159,8 @@ func TestStatusRunning(t *testing.T) {
 		t.Errorf("old.example.: %s, want %s", got, want)
 	}
 	online := decodeJSON[control.Status](t, mustRun(t, "", "status", "--config", conf, "--json"))
-	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 1 {
+	if !online.Running || online.Resolver == nil || online.Resolver.Cache.Entries != 2 || online.Resolver.Cache.National != 1 ||
+		online.Resolver.CacheFile == nil || online.Resolver.CacheFile.WriteBehindSeconds != 2 {
 		t.Errorf("status %+v", online)
 	}
 	if !reflect.DeepEqual(online.Zones, offline.Zones) {
@@ -197,6 +205,27 @@ func TestRelTime(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 3 << 20: "3.0 MiB"} {
 		if got := sizeIEC(n); got != want {
 			t.Errorf("sizeIEC(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestCacheFileLine(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		f    control.CacheFileStatus
+		want string
+	}{
+		{control.CacheFileStatus{Path: "/d/resolver-cache.db", WriteBehindSeconds: 2, Open: true, LastWrite: now.Add(-3 * time.Second)},
+			"up to date (write-behind 2s), last written 3s ago (/d/resolver-cache.db)"},
+		{control.CacheFileStatus{Path: "/d/c.db", WriteBehindSeconds: 2, Open: true, PendingEntries: 12, LagSeconds: 1.26},
+			"12 changes pending, the oldest 1.3s old (write-behind 2s) (/d/c.db)"},
+		{control.CacheFileStatus{Path: "/d/c.db", WriteBehindSeconds: 2, PendingEntries: 5, LagSeconds: 40, Errors: 3, LastError: "disk full"},
+			"NOT BEING WRITTEN: 5 changes pending, the oldest 40s old; 3 errors, last: disk full (/d/c.db)"},
+		{control.CacheFileStatus{Path: "/d/c.db", LastWrite: now.Add(-2 * time.Minute)},
+			"saved whole (write-behind off), last 2m ago (/d/c.db)"},
+	} {
+		if got := cacheFileLine(tc.f, now); got != tc.want {
+			t.Errorf("cacheFileLine(%+v) = %q, want %q", tc.f, got, tc.want)
 		}
 	}
 }

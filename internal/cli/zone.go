@@ -20,10 +20,11 @@ import (
 )
 
 func newZoneCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "zone", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "List, create, import, export, show and delete zones"}
+	cmd := &cobra.Command{Use: "zone", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "List, create, import, export, show and delete zones; refresh secondary zones"}
 	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
 	cmd.AddCommand(newZoneListCmd(g), newZoneCreateCmd(g), newZoneImportCmd(g), newZoneExportCmd(g),
 		newZoneShowCmd(g), newZoneDeleteCmd(g), newZoneHistoryCmd(g))
+	cmd.AddCommand(newZoneRefreshCmds(g)...)
 	return cmd
 }
 

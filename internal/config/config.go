@@ -32,20 +32,21 @@ const EnvPrefix = "SOVDNS"
 
 // Config is the whole configuration.
 type Config struct {
-	DataDir         string         `mapstructure:"data_dir"`
-	DemoZone        bool           `mapstructure:"demo_zone"`
-	SerialPolicy    string         `mapstructure:"serial_policy"`
-	Listen          []string       `mapstructure:"listen"`
-	UDPSockets      int            `mapstructure:"udp_sockets"`
-	UDPBatch        bool           `mapstructure:"udp_batch"`
-	EDNSUDPSize     int            `mapstructure:"edns_udp_size"`
-	TCP             TCPConfig      `mapstructure:"tcp"`
-	ResponseCacheMB int            `mapstructure:"response_cache_mb"`
-	Identity        IdentityConfig `mapstructure:"identity"`
-	Metrics         MetricsConfig  `mapstructure:"metrics"`
-	Log             LogConfig      `mapstructure:"log"`
-	Resolver        ResolverConfig `mapstructure:"resolver"`
-	TestFaketime    bool           `mapstructure:"test_faketime"`
+	DataDir         string          `mapstructure:"data_dir"`
+	DemoZone        bool            `mapstructure:"demo_zone"`
+	SerialPolicy    string          `mapstructure:"serial_policy"`
+	Listen          []string        `mapstructure:"listen"`
+	UDPSockets      int             `mapstructure:"udp_sockets"`
+	UDPBatch        bool            `mapstructure:"udp_batch"`
+	EDNSUDPSize     int             `mapstructure:"edns_udp_size"`
+	TCP             TCPConfig       `mapstructure:"tcp"`
+	ResponseCacheMB int             `mapstructure:"response_cache_mb"`
+	RateLimit       RateLimitConfig `mapstructure:"rate_limit"`
+	Identity        IdentityConfig  `mapstructure:"identity"`
+	Metrics         MetricsConfig   `mapstructure:"metrics"`
+	Log             LogConfig       `mapstructure:"log"`
+	Resolver        ResolverConfig  `mapstructure:"resolver"`
+	TestFaketime    bool            `mapstructure:"test_faketime"`
 
 	TSIGKeys   []TSIGKeyConfig    `mapstructure:"tsig_keys"`
 	Primary    ZonePolicyConfig   `mapstructure:"primary"`
@@ -69,6 +70,66 @@ type TCPConfig struct {
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
 	MaxConnections int           `mapstructure:"max_connections"`
 	MaxPerClient   int           `mapstructure:"max_connections_per_client"`
+}
+
+// RateLimitConfig is the rate_limit section: response rate limiting over
+// UDP.
+type RateLimitConfig struct {
+	ResponsesPerSecond int      `mapstructure:"responses_per_second"`
+	ErrorsPerSecond    int      `mapstructure:"errors_per_second"`
+	Slip               int      `mapstructure:"slip"`
+	IPv4Prefix         int      `mapstructure:"ipv4_prefix"`
+	IPv6Prefix         int      `mapstructure:"ipv6_prefix"`
+	Exempt             []string `mapstructure:"exempt"`
+	LogOnly            bool     `mapstructure:"log_only"`
+	TableSize          int      `mapstructure:"table_size"`
+
+	// Derived by Validate.
+	ExemptPrefixes []netip.Prefix `mapstructure:"-"`
+}
+
+// validate checks the section and fills its derived fields.
+func (r *RateLimitConfig) validate(bad func(string, any, string)) {
+	if r.ResponsesPerSecond < 0 || r.ResponsesPerSecond > 1_000_000 {
+		bad("rate_limit.responses_per_second", r.ResponsesPerSecond, "must be between 0 (off) and 1000000")
+	}
+	if r.ErrorsPerSecond < 0 || r.ErrorsPerSecond > 1_000_000 {
+		bad("rate_limit.errors_per_second", r.ErrorsPerSecond, "must be between 0 (as responses_per_second) and 1000000")
+	}
+	if r.Slip < 0 || r.Slip > 10 {
+		bad("rate_limit.slip", r.Slip, "must be between 0 (drop every limited response) and 10")
+	}
+	if r.IPv4Prefix < 8 || r.IPv4Prefix > 32 {
+		bad("rate_limit.ipv4_prefix", r.IPv4Prefix, "must be between 8 and 32")
+	}
+	if r.IPv6Prefix < 16 || r.IPv6Prefix > 128 {
+		bad("rate_limit.ipv6_prefix", r.IPv6Prefix, "must be between 16 and 128")
+	}
+	if r.TableSize < 1024 || r.TableSize > 1<<26 {
+		bad("rate_limit.table_size", r.TableSize, "must be between 1024 and 67108864")
+	}
+	r.ExemptPrefixes = r.ExemptPrefixes[:0]
+	for i, e := range r.Exempt {
+		p, err := parsePrefixOrAddr(e)
+		if err != nil {
+			bad(fmt.Sprintf("rate_limit.exempt[%d]", i), e, "must be an address or a prefix (192.0.2.0/24, 2001:db8::/32)")
+			continue
+		}
+		r.ExemptPrefixes = append(r.ExemptPrefixes, p)
+	}
+}
+
+// parsePrefixOrAddr reads a prefix, or an address as a prefix of itself.
+func parsePrefixOrAddr(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // IdentityConfig is the identity section.
@@ -106,6 +167,7 @@ type ResolverConfig struct {
 	DNSSEC             DNSSECConfig     `mapstructure:"dnssec"`
 	ServeStale         ServeStaleConfig `mapstructure:"serve_stale"`
 	Persist            PersistConfig    `mapstructure:"persist"`
+	Prefetch           bool             `mapstructure:"prefetch"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix              `mapstructure:"-"`
@@ -123,6 +185,7 @@ type DNSSECConfig struct {
 	MaxValidations       int      `mapstructure:"max_validations"`
 	MaxNSEC3Hashes       int      `mapstructure:"max_nsec3_hashes"`
 	MaxNSEC3Iterations   int      `mapstructure:"max_nsec3_iterations"`
+	AggressiveNSEC       bool     `mapstructure:"aggressive_nsec"`
 
 	// Derived by Validate: every trust anchor (built-in, inline, from
 	// files) and the negative trust anchors as canonical names.
@@ -139,6 +202,7 @@ func (d DNSSECConfig) Resolver() resolver.DNSSECConfig {
 		MaxValidations:     d.MaxValidations,
 		MaxNSEC3Hashes:     d.MaxNSEC3Hashes,
 		MaxNSEC3Iterations: d.MaxNSEC3Iterations,
+		AggressiveNSEC:     d.AggressiveNSEC,
 	}
 }
 
@@ -271,6 +335,9 @@ func Load(file string, flags *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", where, decodeErrors(err))
 	}
 	if err := c.Validate(); err != nil {
+		if file != "" {
+			return Config{}, fmt.Errorf("%s: %w", file, err)
+		}
 		return Config{}, err
 	}
 	return c, nil
@@ -321,6 +388,7 @@ func (c *Config) Validate() error {
 	if c.ResponseCacheMB < 0 || c.ResponseCacheMB > 1<<16 {
 		bad("response_cache_mb", c.ResponseCacheMB, "must be between 0 and 65536")
 	}
+	c.RateLimit.validate(bad)
 	c.Resolver.AllowPrefixes = c.Resolver.AllowPrefixes[:0]
 	for i, a := range c.Resolver.Allow {
 		a = strings.TrimSpace(a)

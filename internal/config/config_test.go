@@ -144,6 +144,8 @@ func TestBadFiles(t *testing.T) {
 		{file: "udp_sockets.bad.yml", want: []string{`udp_sockets: invalid value "1000"`}},
 		{file: "max_connections.bad.yml", want: []string{`tcp.max_connections: invalid value "0"`}},
 		{file: "response_cache.bad.yml", want: []string{`response_cache_mb: invalid value "-1"`}},
+		{file: "rrl_exempt.bad.yml", want: []string{`rate_limit.exempt[0]: invalid value "192.0.2.0/33"`}},
+		{file: "rrl_slip.bad.yml", want: []string{`rate_limit.slip: invalid value "50"`}},
 		// The secret itself is never echoed.
 		{file: "cookie_secret.bad.yml", want: []string{`identity.cookie_secret: invalid value "(hidden)"`}},
 		{file: "nsid_type.bad.yml", want: []string{`identity.nsid: invalid value "[1 2]"`}},
@@ -163,6 +165,11 @@ func TestBadFiles(t *testing.T) {
 		{file: "acl_unknown_key.bad.yml", want: []string{`primary.allow_transfer[0]: invalid value "nokey"`, "tsig_keys"}},
 		{file: "acl_address.bad.yml", want: []string{`zones[0].allow_update[0]: invalid value "somewhere"`}},
 		{file: "notify_target.bad.yml", want: []string{`primary.notify[0]: invalid value "ns2.example.net"`}},
+		{file: "notify_source_port.bad.yml", want: []string{`primary.notify_source[0]: invalid value "192.0.2.53:53"`, "without a port"}},
+		{file: "notify_source_family.bad.yml", want: []string{`zones[0].notify_source[1]: invalid value "192.0.2.2"`, "one IPv4"}},
+		{file: "allow_notify.bad.yml", want: []string{`secondary[0].allow_notify[0]: invalid value "ns1.example.net"`}},
+		{file: "allow_notify_key.bad.yml", want: []string{`secondary[0].allow_notify[0]: invalid value "nokey"`, "tsig_keys"}},
+		{file: "transfer_source.bad.yml", want: []string{`secondary[0].transfer_source[0]: invalid value "0.0.0.0"`, "unicast"}},
 		{file: "secondary_no_primaries.bad.yml", want: []string{`secondary[0].primaries: invalid value ""`}},
 		{file: "stale_ttl.bad.yml", want: []string{`resolver.serve_stale.stale_ttl: invalid value "0s"`}},
 		{file: "national_suffix.bad.yml", want: []string{`resilience.national_suffixes[0]: invalid value "bad..name"`}},
@@ -185,7 +192,7 @@ func TestBadFiles(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load(%s) succeeded; want an error", tt.file)
 			}
-			for _, w := range tt.want {
+			for _, w := range append(tt.want, tt.file) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Load(%s) error\n%v\ndoes not contain %q", tt.file, err, w)
 				}
@@ -364,6 +371,9 @@ func TestDNSSECSection(t *testing.T) {
 	if !d.Validation || !d.BuiltinRootAnchors || len(d.Anchors) != 2 || d.MaxValidations != 64 || d.MaxNSEC3Hashes != 256 || d.MaxNSEC3Iterations != 50 {
 		t.Errorf("defaults: %+v", d)
 	}
+	if !d.AggressiveNSEC || !d.Resolver().AggressiveNSEC || !c.Resolver.Prefetch {
+		t.Errorf("aggressive_nsec %v, prefetch %v: both on by default", d.AggressiveNSEC, c.Resolver.Prefetch)
+	}
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "anchors")
@@ -394,5 +404,10 @@ func TestDNSSECSection(t *testing.T) {
 	t.Setenv("SOVDNS_RESOLVER_DNSSEC_VALIDATION", "false")
 	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.Validation {
 		t.Errorf("SOVDNS_RESOLVER_DNSSEC_VALIDATION=false: %v, validation %v", err, c.Resolver.DNSSEC.Validation)
+	}
+	t.Setenv("SOVDNS_RESOLVER_DNSSEC_AGGRESSIVE_NSEC", "false")
+	t.Setenv("SOVDNS_RESOLVER_PREFETCH", "false")
+	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.AggressiveNSEC || c.Resolver.Prefetch {
+		t.Errorf("switched off: %v, aggressive_nsec %v, prefetch %v", err, c.Resolver.DNSSEC.AggressiveNSEC, c.Resolver.Prefetch)
 	}
 }

@@ -29,6 +29,9 @@ type ZonePolicyConfig struct {
 	AllowTransfer []string `mapstructure:"allow_transfer"`
 	AllowUpdate   []string `mapstructure:"allow_update"`
 	Notify        []string `mapstructure:"notify"`
+	// NotifySource: the addresses NOTIFYs leave from, at most one IPv4
+	// and one IPv6. A zones entry without it takes the primary section's.
+	NotifySource []string `mapstructure:"notify_source"`
 }
 
 // SecondaryConfig is one entry of secondary: a zone copied in from its
@@ -47,6 +50,12 @@ type SecondaryConfig struct {
 	// Expire: "soa" (the SOA's expire), a duration, or "never" (keep
 	// serving the last copy however old).
 	Expire string `mapstructure:"expire"`
+	// AllowNotify: who else than the primaries' addresses may NOTIFY the
+	// zone (an access list, as allow_transfer).
+	AllowNotify []string `mapstructure:"allow_notify"`
+	// TransferSource: the addresses SOA queries and transfers leave from,
+	// at most one IPv4 and one IPv6.
+	TransferSource []string `mapstructure:"transfer_source"`
 }
 
 // CatalogConfig is the catalog section: the catalog zone this node
@@ -156,7 +165,11 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 			bad(key+".zone", z.Zone, "is listed twice")
 			continue
 		}
-		r.Zones[name] = r.policy(key, z, bad)
+		p := r.policy(key, z, bad)
+		if len(z.NotifySource) == 0 {
+			p.NotifySource = r.Default.NotifySource
+		}
+		r.Zones[name] = p
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Secondary {
@@ -186,6 +199,8 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 			}
 			sec.Expire = d
 		}
+		sec.AllowNotify = r.acl(key+".allow_notify", s.AllowNotify, bad)
+		sec.TransferSource = sources(key+".transfer_source", s.TransferSource, bad)
 		if s.Mirror && s.Catalog {
 			bad(key+".mirror", s.Mirror, "a catalog zone cannot be a mirror")
 		}
@@ -264,6 +279,7 @@ func (r *Replication) policy(key string, z ZonePolicyConfig, bad func(string, an
 	var p replication.Policy
 	p.AllowTransfer = r.acl(key+".allow_transfer", z.AllowTransfer, bad)
 	p.AllowUpdate = r.acl(key+".allow_update", z.AllowUpdate, bad)
+	p.NotifySource = sources(key+".notify_source", z.NotifySource, bad)
 	for i, n := range z.Notify {
 		k := fmt.Sprintf("%s.notify[%d]", key, i)
 		var t replication.Target
@@ -345,6 +361,40 @@ func (r *Replication) keyName(k, name string, bad func(string, any, string)) str
 		return ""
 	}
 	return n
+}
+
+// sources reads the source addresses of notify_source or
+// transfer_source: addresses of this host without a port (the system picks
+// the port), at most one per address family.
+func sources(key string, vals []string, bad func(string, any, string)) replication.Sources {
+	var out replication.Sources
+	for i, v := range vals {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		a, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(v), "[]"))
+		switch {
+		case err != nil:
+			why := "must be an IP address of this host, such as 192.0.2.53 or 2001:db8::53"
+			if _, perr := netip.ParseAddrPort(strings.TrimSpace(v)); perr == nil {
+				why = "must be an IP address without a port (the port is the system's choice)"
+			}
+			bad(k, v, why)
+			continue
+		case a.IsUnspecified() || a.IsMulticast() || a.Zone() != "":
+			bad(k, v, "must be a unicast address of this host (leave the key out for the system's choice)")
+			continue
+		}
+		a = a.Unmap()
+		slot := &out.V6
+		if a.Is4() {
+			slot = &out.V4
+		}
+		if slot.IsValid() {
+			bad(k, v, "gives a second address of the same family: give at most one IPv4 and one IPv6 address")
+			continue
+		}
+		*slot = a
+	}
+	return out
 }
 
 func zoneName(s string) (string, bool) {

@@ -4,9 +4,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/replication"
 )
 
 func TestReplicationConfig(t *testing.T) {
@@ -85,5 +88,82 @@ catalog:
 	p := d.Repl.Policy("gov.az.")
 	if p.AllowTransfer.Allows(a("127.0.0.1"), "") || p.AllowUpdate.Allows(a("127.0.0.1"), "") || len(p.Notify) != 0 {
 		t.Errorf("default policy allows something: %+v", p)
+	}
+}
+
+// TestNotifyAndTransferSources: notify_source, per zone or inherited from
+// the primary section, allow_notify and transfer_source; the environment
+// sets the primary section's notify_source too.
+func TestNotifyAndTransferSources(t *testing.T) {
+	clearEnv(t)
+	path := filepath.Join(t.TempDir(), "sovdns.yaml")
+	text := `
+tsig_keys:
+  - {name: xfr, secret: aGVsbG8tc292ZG5zLXRzaWcta2V5LWEtMzItYnl0ZXM=}
+primary:
+  notify: ["192.0.2.2"]
+  notify_source: [192.0.2.53, "2001:db8::53"]
+zones:
+  - zone: own.az
+    notify_source: "[2001:db8::54]"
+  - zone: inherits.az
+    notify: ["192.0.2.3"]
+secondary:
+  - zone: mfa.az
+    primaries: ["192.0.2.1"]
+    key: xfr
+    allow_notify: ["192.0.2.0/28", "key:xfr", "198.51.100.0/24 key:xfr"]
+    transfer_source: 192.0.2.54
+  - zone: plain.az
+    primaries: ["192.0.2.1"]
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr
+	r := c.Repl
+	tests := []struct {
+		name string
+		got  replication.Sources
+		want replication.Sources
+	}{
+		{"primary section", r.Policy("other.az").NotifySource, replication.Sources{V4: a("192.0.2.53"), V6: a("2001:db8::53")}},
+		{"a zone's own", r.Policy("own.az").NotifySource, replication.Sources{V6: a("2001:db8::54")}},
+		{"a zone without its own", r.Policy("inherits.az").NotifySource, replication.Sources{V4: a("192.0.2.53"), V6: a("2001:db8::53")}},
+		{"transfer_source", r.Secondaries[0].TransferSource, replication.Sources{V4: a("192.0.2.54")}},
+		{"no transfer_source", r.Secondaries[1].TransferSource, replication.Sources{}},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, tt.got, tt.want)
+		}
+	}
+	if got := r.Policy("own.az").NotifySource.For(a("192.0.2.9")); got.IsValid() {
+		t.Errorf("own.az to an IPv4 target: source %s, want the system's choice", got)
+	}
+	allow := r.Secondaries[0].AllowNotify
+	want := replication.ACL{
+		{Prefix: netip.MustParsePrefix("192.0.2.0/28")},
+		{Any: true, Key: "xfr."},
+		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Key: "xfr."},
+	}
+	if !slices.Equal(allow, want) {
+		t.Errorf("allow_notify = %+v, want %+v", allow, want)
+	}
+	if len(r.Secondaries[1].AllowNotify) != 0 {
+		t.Errorf("allow_notify by default = %+v, want none", r.Secondaries[1].AllowNotify)
+	}
+
+	t.Setenv("SOVDNS_PRIMARY_NOTIFY_SOURCE", "127.0.0.53")
+	c, err = Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Repl.Default.NotifySource; got != (replication.Sources{V4: a("127.0.0.53")}) {
+		t.Errorf("notify_source from the environment: %+v", got)
 	}
 }

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/resolver"
 )
 
 // ServeStaleConfig is the resolver.serve_stale section (RFC 8767).
@@ -19,14 +23,16 @@ type ServeStaleConfig struct {
 
 // PersistConfig is the resolver.persist section: the cache on disk.
 type PersistConfig struct {
-	Enabled  bool          `mapstructure:"enabled"`
-	Interval time.Duration `mapstructure:"interval"`
+	Enabled     bool          `mapstructure:"enabled"`
+	Interval    time.Duration `mapstructure:"interval"`
+	WriteBehind time.Duration `mapstructure:"write_behind"`
 }
 
 // ResilienceConfig is the resilience section: what keeps the node
 // answering while the outside world is unreachable.
 type ResilienceConfig struct {
 	NationalSuffixes []string      `mapstructure:"national_suffixes"`
+	NationalHints    []string      `mapstructure:"national_hints"`
 	SignatureGrace   time.Duration `mapstructure:"signature_grace"`
 	Island           IslandConfig  `mapstructure:"island"`
 	KeepWarm         []string      `mapstructure:"keep_warm"`
@@ -35,6 +41,7 @@ type ResilienceConfig struct {
 
 	// Derived by Validate.
 	National   []string         `mapstructure:"-"` // lower-case, fully qualified
+	HintRRs    []dns.RR         `mapstructure:"-"` // national_hints, files read
 	WarmNames  []WarmName       `mapstructure:"-"`
 	ProbeAddrs []netip.AddrPort `mapstructure:"-"`
 }
@@ -73,6 +80,9 @@ func (p *PersistConfig) validate(bad func(string, any, string)) {
 	if p.Interval < 10*time.Second || p.Interval > 24*time.Hour {
 		bad("resolver.persist.interval", p.Interval, "must be between 10s and 24h")
 	}
+	if p.WriteBehind != 0 && (p.WriteBehind < 100*time.Millisecond || p.WriteBehind > time.Minute) {
+		bad("resolver.persist.write_behind", p.WriteBehind, "must be 0s (off: saved every interval) or between 100ms and 1m")
+	}
 }
 
 func (r *ResilienceConfig) validate(bad func(string, any, string)) {
@@ -85,6 +95,7 @@ func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 		}
 		r.National = append(r.National, n)
 	}
+	r.validateHints(bad)
 	if r.SignatureGrace < 0 || r.SignatureGrace > 30*24*time.Hour {
 		bad("resilience.signature_grace", r.SignatureGrace, "must be between 0s (off) and 720h")
 	}
@@ -139,5 +150,46 @@ func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 	}
 	if r.AuditInterval != 0 && (r.AuditInterval < time.Minute || r.AuditInterval > 7*24*time.Hour) {
 		bad("resilience.audit_interval", r.AuditInterval, "must be 0s (off) or between 1m and 168h")
+	}
+}
+
+// validateHints reads resilience.national_hints: each entry a file of
+// hints, or a record of them ("az. NS a.nic.az."); an entry that names an
+// existing file is one, an entry with a blank in it a record.
+func (r *ResilienceConfig) validateHints(bad func(string, any, string)) {
+	r.HintRRs = nil
+	for i, h := range r.NationalHints {
+		key := fmt.Sprintf("resilience.national_hints[%d]", i)
+		h = strings.TrimSpace(h)
+		var rrs []dns.RR
+		var err error
+		if info, serr := os.Stat(h); serr == nil && info.Mode().IsRegular() {
+			var text []byte
+			if text, err = os.ReadFile(h); err == nil {
+				rrs, err = resolver.ParseNationalHints(bytes.NewReader(text), h)
+			}
+		} else if strings.ContainsAny(h, " \t") {
+			rrs, err = resolver.ParseNationalHints(strings.NewReader(h), key)
+		} else {
+			bad(key, h, "must be a readable hints file, or an NS, A or AAAA record such as \"az. NS ns1.nic.az.\"")
+			continue
+		}
+		if err != nil {
+			bad(key, h, err.Error())
+			continue
+		}
+		r.HintRRs = append(r.HintRRs, rrs...)
+	}
+	if len(r.NationalHints) == 0 {
+		return
+	}
+	if len(r.National) == 0 {
+		bad("resilience.national_hints", strings.Join(r.NationalHints, ", "), "needs resilience.national_suffixes")
+		return
+	}
+	if len(r.HintRRs) > 0 {
+		if err := resolver.CheckNationalHints(r.HintRRs, r.National); err != nil {
+			bad("resilience.national_hints", strings.Join(r.NationalHints, ", "), err.Error())
+		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,39 @@ secondary:
 	secs := c.Repl.Secondaries
 	if len(secs) != 2 || !secs[0].Mirror || secs[0].Expire != replication.ExpireNever || secs[1].Mirror || secs[1].Expire != 240*time.Hour {
 		t.Errorf("secondaries %+v", secs)
+	}
+}
+
+func TestNationalHints(t *testing.T) {
+	dir := t.TempDir()
+	hints := filepath.Join(dir, "az.hints")
+	if err := os.WriteFile(hints, []byte("az. NS ns1.nic.az.\nns1.nic.az. A 192.0.2.53\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(t *testing.T, resilience string) (Config, error) {
+		t.Helper()
+		f := filepath.Join(t.TempDir(), "c.yml")
+		if err := os.WriteFile(f, []byte("resilience:\n"+resilience), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(f, nil)
+	}
+	c, err := load(t, "  national_suffixes: [az.]\n  national_hints:\n    - "+hints+"\n    - \"az. NS ns2.nic.az.\"\n    - \"ns2.nic.az. AAAA 2001:db8::53\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.Resilience.HintRRs); got != 4 {
+		t.Errorf("%d hint records, want 4: %v", got, c.Resilience.HintRRs)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"  national_suffixes: [az.]\n  national_hints: [/no/such/file]\n", "resilience.national_hints[0]"},
+		{"  national_hints: [\"" + hints + "\"]\n", "needs resilience.national_suffixes"},
+		{"  national_suffixes: [gov.az.]\n  national_hints: [\"" + hints + "\"]\n", "under no national suffix"},
+		{"  national_suffixes: [az.]\n  national_hints: [\"az. NS ns1.nic.az.\"]\n", "no address"},
+		{"  national_suffixes: [az.]\n  national_hints: [\"az. MX 10 mail.az.\"]\n", "only NS, A and AAAA"},
+	} {
+		if _, err := load(t, tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err %v, want %q", tc.text, err, tc.want)
+		}
 	}
 }

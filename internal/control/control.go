@@ -10,15 +10,19 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -61,6 +65,12 @@ type Node struct {
 	// Resolver is the recursive resolver, for sovdns status and audit
 	// deps; nil when the node does not resolve.
 	Resolver RecursiveResolver
+	// Replication, for sovdns zone refresh and retransfer and the status
+	// of secondary zones; nil when the node has none.
+	Replication Replication
+	// CacheFile says how far the resolver cache's file is behind, for
+	// sovdns status; nil when the cache is not persisted.
+	CacheFile func() CacheFileStatus
 }
 
 // authorKey is the context key of a request's author.
@@ -320,6 +330,7 @@ func Handler(node Node) http.Handler {
 		writeJSON(w, map[string]string{"message": msg})
 	})
 
+	replicationRoutes(mux, node)
 	mux.HandleFunc("GET /v1/status", statusHandler(node))
 	mux.HandleFunc("GET /v1/audit/deps", auditDepsHandler(node))
 
@@ -411,15 +422,11 @@ func Serve(ctx context.Context, path string, h http.Handler, log *slog.Logger) e
 			return fmt.Errorf("control socket %s: %w", path, err)
 		}
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "unix", path)
+	ln, err := listenPrivate(ctx, path)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("control socket: %w", err)
-	}
+	defer os.Remove(path)
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -432,6 +439,45 @@ func Serve(ctx context.Context, path string, h http.Handler, log *slog.Logger) e
 		return fmt.Errorf("control socket: %w", err)
 	}
 	return nil
+}
+
+// listenPrivate listens on a unix socket at path that no one but this
+// user can ever connect to: the socket is made, and set to mode 0600, in a
+// new directory of mode 0700 beside path, and only then renamed to path, so
+// at no moment does it exist with the umask's mode where others can reach
+// it. The listener does not remove path when closed; the caller does.
+func listenPrivate(ctx context.Context, path string) (net.Listener, error) {
+	// A short name: a unix socket's path must fit in 108 bytes.
+	var dir string
+	for try := 0; ; try++ {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		dir = filepath.Join(filepath.Dir(path), ".c"+hex.EncodeToString(b[:]))
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || try == 8 {
+			return nil, err
+		}
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 // ServeTCP serves h on addr, a loopback IP:port, until ctx ends; an empty

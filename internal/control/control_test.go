@@ -31,19 +31,25 @@ func serveNode(t *testing.T, node Node) *Client {
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		// Serve has returned: nothing is left beside the socket's path.
+		left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+		hidden, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*"))
+		if len(left)+len(hidden) != 0 {
+			t.Errorf("left behind after shutdown: %v %v", left, hidden)
+		}
 	})
-	// The socket file appears at bind, before listen and chmod: wait for
-	// its final mode, which Serve sets once it listens.
+	// The socket appears at its path already listening and private: from
+	// the first moment it exists, its mode is 0600.
 	for i := 0; ; i++ {
 		st, err := os.Stat(path)
-		if err == nil && st.Mode().Perm() == 0o600 {
+		if err == nil {
+			if st.Mode().Perm() != 0o600 {
+				t.Fatalf("the control socket appeared with mode %v, want 0600", st.Mode().Perm())
+			}
 			break
 		}
 		if i > 200 {
-			if err != nil {
-				t.Fatalf("the control socket did not appear: %v", err)
-			}
-			t.Fatalf("socket mode %v, want 0600", st.Mode().Perm())
+			t.Fatalf("the control socket did not appear: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

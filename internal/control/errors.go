@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -84,6 +85,7 @@ var sentinels = []struct {
 	{"control.ErrBadRequest", ErrBadRequest},
 	{"control.ErrUnauthorized", ErrUnauthorized},
 	{"control.ErrUnavailable", ErrUnavailable},
+	{"replication.ErrNotSecondary", replication.ErrNotSecondary},
 }
 
 // errorBody is an error answer.
@@ -121,6 +123,8 @@ func statusOf(err error) int {
 		return http.StatusInternalServerError
 	case errors.Is(err, zonestore.ErrNoZone), errors.Is(err, zonestore.ErrNotSigned), errors.Is(err, zonestore.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, replication.ErrNotSecondary):
+		return http.StatusConflict
 	case errors.Is(err, zonestore.ErrZoneExists), errors.Is(err, zonestore.ErrNoChange), errors.Is(err, zonestore.ErrSecondary),
 		errors.Is(err, zonestore.ErrKeysExist), errors.Is(err, dnssec.ErrRollover), errors.Is(err, dnssec.ErrNoRollover):
 		return http.StatusConflict

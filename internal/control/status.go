@@ -47,6 +47,10 @@ type Status struct {
 const (
 	ZoneCurrent = "current" // a primary, or a secondary copy within its expire time
 	ZoneExpired = "expired" // a secondary copy past its expire time
+	// ZoneKept is a secondary copy past its expire time that the running
+	// server keeps serving because it is cut off (island mode,
+	// resilience.island.keep_copies).
+	ZoneKept    = "kept"
 	ZoneMissing = "missing" // a configured secondary of which no copy is stored yet
 	ZoneBroken  = "error"   // stored but cannot be loaded
 )
@@ -73,6 +77,10 @@ type ZoneStatus struct {
 	Expired   bool      `json:"expired"`
 	State     string    `json:"state"`
 	Error     string    `json:"error,omitempty"`
+
+	// Kept: past its expire time, and served still by the running server
+	// because it is cut off (island mode); State is then ZoneKept.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // SetExpire sets the copy's expire time to d after its last refresh,
@@ -91,25 +99,56 @@ func (z *ZoneStatus) SetExpire(d time.Duration, now time.Time) {
 		z.Expired = !now.Before(z.ExpiresAt)
 	}
 	z.State = ZoneCurrent
-	if z.Expired {
+	switch {
+	case z.Kept:
+		// The server's replication found it past its expire time.
+		z.Expired, z.State = true, ZoneKept
+	case z.Expired:
 		z.State = ZoneExpired
 	}
 }
 
 // ResolverStatus is the state of the node's resolver.
 type ResolverStatus struct {
-	Cache     CacheStatus      `json:"cache"`
+	Cache CacheStatus `json:"cache"`
+	// CacheFile is nil when the cache is not persisted.
+	CacheFile *CacheFileStatus `json:"cache_file,omitempty"`
 	Island    IslandStatus     `json:"island"`
 	Upstreams []UpstreamStatus `json:"upstreams"`
 }
 
-// CacheStatus is the size and use of the resolver's cache.
+// CacheStatus is the size and use of the resolver's cache. National is
+// how many of its entries are national infrastructure, held apart from
+// the LRU (included in Entries).
 type CacheStatus struct {
 	Entries   int64  `json:"entries"`
 	Bytes     int64  `json:"bytes"`
 	Hits      uint64 `json:"hits"`
 	Misses    uint64 `json:"misses"`
 	StaleHits uint64 `json:"stale_hits"`
+	National  int64  `json:"national_infra_entries"`
+}
+
+// CacheFileStatus is how far the resolver cache's file
+// (resolver.persist) is behind the cache.
+type CacheFileStatus struct {
+	Path string `json:"path"`
+	// WriteBehindSeconds is resolver.persist.write_behind; 0: off, the file
+	// is saved whole every resolver.persist.interval.
+	WriteBehindSeconds float64 `json:"write_behind_seconds"`
+	Open               bool    `json:"open"` // write-behind: the file is open and being written
+	// PendingEntries are the changed entries not yet written (write-behind
+	// only), LagSeconds the age of the oldest change not yet written
+	// (without write-behind: of the last save); both 0 when up to date.
+	PendingEntries int       `json:"pending_entries"`
+	LagSeconds     float64   `json:"lag_seconds"`
+	LastWrite      time.Time `json:"last_write,omitzero"`
+	Batches        uint64    `json:"batches"`
+	BytesWritten   uint64    `json:"bytes_written"`
+	Fsyncs         uint64    `json:"fsyncs"`
+	Saves          uint64    `json:"saves"`
+	Errors         uint64    `json:"errors"`
+	LastError      string    `json:"last_error,omitempty"`
 }
 
 // IslandStatus is the resolver's view of the outside world.
@@ -190,7 +229,12 @@ func resolverStatus(node Node) *ResolverStatus {
 	rs := &ResolverStatus{Upstreams: []UpstreamStatus{}}
 	if node.Cache != nil {
 		c := node.Cache.Stats()
-		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits}
+		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits,
+			National: c.National}
+	}
+	if node.CacheFile != nil {
+		f := node.CacheFile()
+		rs.CacheFile = &f
 	}
 	if rec != nil {
 		h := rec.Health()
@@ -216,6 +260,14 @@ func statusHandler(node Node) http.HandlerFunc {
 				return
 			}
 			st.Zones = zs
+		}
+		if node.Replication != nil {
+			for i := range st.Zones {
+				z := &st.Zones[i]
+				if z.Kind == zonestore.KindSecondary && node.Replication.Kept(z.Zone) {
+					z.Kept, z.Expired, z.State = true, true, ZoneKept
+				}
+			}
 		}
 		writeJSON(w, st)
 	}

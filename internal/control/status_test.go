@@ -122,7 +122,7 @@ func TestStatusAPI(t *testing.T) {
 	if len(r.Upstreams) != 2 || r.Upstreams[0] != (UpstreamStatus{Addr: "192.0.2.9:53", SRTTMillis: 1500, Failing: true}) {
 		t.Errorf("upstreams %+v", r.Upstreams)
 	}
-	for _, k := range []string{`"server_running": true`, `"stale_hits": 0`, `"foreign_failures": 7`, `"srtt_ms": 12`, `"soa_expire": 1209600`} {
+	for _, k := range []string{`"server_running": true`, `"stale_hits": 0`, `"national_infra_entries": 0`, `"foreign_failures": 7`, `"srtt_ms": 12`, `"soa_expire": 1209600`} {
 		if !strings.Contains(string(body), k) {
 			t.Errorf("status JSON has no %s: %s", k, body)
 		}

@@ -39,6 +39,7 @@ type Metrics struct {
 	ZoneSerial   *prometheus.GaugeVec // zone
 	StoreErrors  *prometheus.CounterVec
 	CacheEntries prometheus.Gauge
+	RateLimited  *prometheus.CounterVec // kind, action
 	BuildInfo    *prometheus.GaugeVec
 
 	// Replication and live editing.
@@ -104,6 +105,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Always 1; labelled with the running version.",
 		}, []string{"version", "goversion"}),
 	}
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rrl_limited_responses_total",
+		Help: "UDP responses over the response rate limit, by kind (answer, wildcard, nxdomain, nodata, referral, error) and action (drop, slip: sent truncated, log_only: sent whole)."}, []string{"kind", "action"})
 	m.TSIG = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "tsig_verifications_total",
 		Help: "TSIG-signed messages received, by result (ok, badkey, badsig, badtime)."}, []string{"result"})
 	m.TransfersOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "transfers_out_total",
@@ -125,7 +128,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.ConfigReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "config_reloads_total",
 		Help: "Configuration reloads (SIGHUP, sovdns reload), by result."}, []string{"result"})
 	reg.MustRegister(m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
-		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.BuildInfo,
+		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
 		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh,
 		m.ZoneExpired, m.ControlReqs, m.ConfigReloads,
 		collectors.NewGoCollector(),
@@ -192,6 +195,12 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 			func() float64 { return float64(cache.Stats().Bytes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_evictions_total", Help: "Resolver cache entries evicted for room."},
 			func() float64 { return float64(cache.Stats().Evictions) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "national_infra_entries",
+			Help: "National infrastructure entries held apart from the cache's LRU (delegations, server addresses, DS and DNSKEY leading to the national zones): never evicted, kept past their TTL."},
+			func() float64 { return float64(cache.Stats().National) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "national_infra_refused_total",
+			Help: "National infrastructure entries stored in the LRU instead because the national store was full."},
+			func() float64 { return float64(cache.NationalRefused()) }),
 		&validationCollector{st: st,
 			verdicts: prometheus.NewDesc(Namespace+"_resolver_validations_total",
 				"Answers validated with DNSSEC, by result (secure, insecure, bogus, indeterminate).", []string{"result"}, nil),
@@ -205,6 +214,7 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 			responses: prometheus.NewDesc(Namespace+"_resolver_upstream_responses_total",
 				"Upstream answers received, by response code.", []string{"rcode"}, nil)},
 	)
+	registerFreshness(reg, st, cache)
 }
 
 // upstreamCollector reports the upstream counters with bounded labels.

@@ -54,6 +54,8 @@ func RegisterResilience(reg prometheus.Registerer, is Island, st *resolver.Stats
 			"result", []string{"failed", "ok"}, ptrs(st.WarmRefreshes[:])),
 		counter("resolver_signature_grace_total", "Expired signatures accepted in island mode under the national signature grace.", &st.GraceAccepted),
 		counter("resolver_local_answers_total", "Upstream questions answered from zones held on this node (mirrors, local root).", &st.LocalAnswers),
+		counter("island_trials_total", "Trial queries to foreign servers in island mode (at most one per 100 ms); the first answered ends island mode.", &st.IslandTrials),
+		counter("resolver_national_cut_starts_total", "Resolutions of national names started at a national zone cut or the national hints because the servers above were unreachable.", &st.NationalCutStarts),
 	)
 }
 

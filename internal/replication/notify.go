@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -18,11 +20,15 @@ import (
 // start for every primary zone (so that secondaries which missed a change
 // while this node was down catch up), every target of the zone's policy is
 // sent a NOTIFY over UDP with the zone's SOA in the answer section, signed
-// with the target's TSIG key when it has one. A target that does not
-// acknowledge is tried again after 1s, 2s, 4s and 8s, then given up (its
-// SOA timers still bring it the change). A newer change of the zone
-// replaces the one pending for a target, which is then sent the newer SOA
-// and tried afresh.
+// with the target's TSIG key when it has one, from the policy's
+// notify_source address for the target's family (the system's choice when
+// none is set). A target that does not acknowledge is tried again after
+// 1s, 2s, 4s and 8s; when none of these UDP attempts got an answer, once
+// more over TCP (as BIND and Knot do: a firewall or a server may take DNS
+// over TCP only), and then given up (its SOA timers still bring it the
+// change). A truncated answer over UDP is retried over TCP at once. A newer
+// change of the zone replaces the one pending for a target, which is then
+// sent the newer SOA and tried afresh, over UDP first.
 //
 // Pending notifications are bounded (maxJobs, one per zone and target);
 // changed never blocks, and drops what does not fit.
@@ -48,6 +54,7 @@ type notifyJob struct {
 	tries  int       // attempts made for this gen
 	due    time.Time // when to send next
 	busy   bool      // an attempt is under way
+	tcp    bool      // the next attempt goes over TCP
 }
 
 // notifier sends the NOTIFYs of one node.
@@ -109,7 +116,7 @@ func (nt *notifier) queue(origin string, serial uint32, due time.Time) {
 			nt.jobs[k] = j
 		}
 		nt.gen++
-		j.target, j.serial, j.gen, j.tries, j.due = t, serial, nt.gen, 0, due
+		j.target, j.serial, j.gen, j.tries, j.due, j.tcp = t, serial, nt.gen, 0, due, false
 	}
 	nt.mu.Unlock()
 	if dropped > 0 {
@@ -207,20 +214,24 @@ func (nt *notifier) take(now time.Time, limit int) (due []notifyKey, next time.T
 }
 
 // errNotifyDropped ends a notification that cannot be sent at all;
-// errNotifySkipped one that is not due after all.
+// errNotifySkipped one that is not due after all. errNoAnswer is an
+// attempt that got no answer (a timeout, or no server on the port), and
+// errTruncated an answer over UDP with TC set: both are tried over TCP.
 var (
 	errNotifyDropped = errors.New("notification dropped")
 	errNotifySkipped = errors.New("notification not needed")
+	errNoAnswer      = errors.New("no answer")
+	errTruncated     = errors.New("truncated answer")
 )
 
 // attempt sends one NOTIFY for the job at k and records the outcome.
 func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 	nt.mu.Lock()
 	j := nt.jobs[k]
-	t, gen, tries := j.target, j.gen, j.tries+1
+	t, gen, tries, tcp := j.target, j.gen, j.tries+1, j.tcp
 	nt.mu.Unlock()
 
-	serial, err := nt.send(ctx, k.origin, t)
+	serial, err := nt.send(ctx, k.origin, t, tcp)
 	if ctx.Err() != nil {
 		return // shutting down; the next start notifies again
 	}
@@ -228,7 +239,11 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
 	j.busy = false
-	log := nt.n.log.With("zone", k.origin, "target", t.Addr.String(), "serial", serial)
+	transport := "udp"
+	if tcp {
+		transport = "tcp"
+	}
+	log := nt.n.log.With("zone", k.origin, "target", t.Addr.String(), "serial", serial, "transport", transport)
 	switch {
 	case errors.Is(err, errNotifySkipped):
 		delete(nt.jobs, k)
@@ -241,10 +256,19 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 		if j.gen == gen {
 			delete(nt.jobs, k)
 		}
-		log.Debug("NOTIFY acknowledged")
+		if tcp && tries > 1 {
+			log.Info("NOTIFY acknowledged over TCP after no answer over UDP", "tries", tries)
+		} else {
+			log.Debug("NOTIFY acknowledged")
+		}
 	case j.gen != gen:
 		// A newer change came while this one was under way: it goes next.
 		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+	case !tcp && (errors.Is(err, errTruncated) || tries >= nt.tries && errors.Is(err, errNoAnswer)):
+		// Over TCP at once: the answer did not fit, or UDP got none.
+		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+		j.tries, j.tcp, j.due = tries, true, time.Now()
+		log.Info("NOTIFY: trying TCP", "tries", tries, "err", err)
 	case tries >= nt.tries:
 		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyGivenUp).Inc()
 		delete(nt.jobs, k)
@@ -257,9 +281,10 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 	}
 }
 
-// send sends one NOTIFY of the zone at origin, as served now, to t and
-// waits for the acknowledgement. It returns the serial sent.
-func (nt *notifier) send(ctx context.Context, origin string, t Target) (uint32, error) {
+// send sends one NOTIFY of the zone at origin, as served now, to t over
+// UDP (over TCP with tcp set) and waits for the acknowledgement. It
+// returns the serial sent.
+func (nt *notifier) send(ctx context.Context, origin string, t Target, tcp bool) (uint32, error) {
 	key, err := zone.WireKey(origin)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errNotifyDropped, err)
@@ -276,7 +301,13 @@ func (nt *notifier) send(ctx context.Context, origin string, t Target) (uint32, 
 	m := new(dns.Msg)
 	m.SetNotify(origin)
 	m.Answer = []dns.RR{z.SOA}
-	c := &dns.Client{Net: "udp", Timeout: nt.timeout}
+	network := "udp"
+	if tcp {
+		network = "tcp"
+	}
+	src := nt.n.config().Policy(origin).NotifySource.For(t.Addr.Addr())
+	c := &dns.Client{Net: network, Timeout: nt.timeout,
+		Dialer: &net.Dialer{Timeout: nt.timeout, LocalAddr: localAddr(network, src)}}
 	if t.Key != "" {
 		k, ok := nt.n.config().Keys[t.Key]
 		if !ok {
@@ -289,12 +320,42 @@ func (nt *notifier) send(ctx context.Context, origin string, t Target) (uint32, 
 	defer cancel()
 	r, _, err := c.ExchangeContext(actx, m, t.Addr.String())
 	switch {
+	case err != nil && src.IsValid() && errors.Is(err, syscall.EADDRNOTAVAIL):
+		// Not worth retrying: the configuration names an address this
+		// host does not have.
+		return z.Serial(), fmt.Errorf("%w: notify_source %s is not an address of this host: %w", errNotifyDropped, src, err)
+	case err != nil && !isNetError(err):
+		// An answer, but a bad one: unsigned, or a TSIG error.
+		return z.Serial(), fmt.Errorf("NOTIFY to %s: %w", t.Addr, answerError(m, r, err))
 	case err != nil:
-		return z.Serial(), fmt.Errorf("NOTIFY to %s: %w", t.Addr, err)
+		return z.Serial(), fmt.Errorf("NOTIFY to %s over %s: %w: %w", t.Addr, network, errNoAnswer, err)
+	case r.Truncated && !tcp:
+		return z.Serial(), fmt.Errorf("NOTIFY to %s: %w", t.Addr, errTruncated)
 	case r.Rcode != dns.RcodeSuccess:
 		return z.Serial(), fmt.Errorf("NOTIFY to %s: answered %s", t.Addr, dns.RcodeToString[r.Rcode])
 	case r.Opcode != dns.OpcodeNotify:
 		return z.Serial(), fmt.Errorf("NOTIFY to %s: answered with opcode %s", t.Addr, dns.OpcodeToString[r.Opcode])
 	}
 	return z.Serial(), nil
+}
+
+// isNetError reports whether err is the network's (a timeout, a refused
+// connection) rather than a problem with an answer that came.
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// answerError describes the answer r to m that came with err (a TSIG
+// failure): its rcode, and the TSIG error the other side gives, when it
+// is an answer to m at all.
+func answerError(m, r *dns.Msg, err error) error {
+	if r == nil || r.Id != m.Id {
+		return err
+	}
+	what := dns.RcodeToString[r.Rcode]
+	if ts := r.IsTsig(); ts != nil && ts.Error != 0 {
+		what += " with TSIG error " + dns.RcodeToString[int(ts.Error)]
+	}
+	return fmt.Errorf("answered %s (%w)", what, err)
 }

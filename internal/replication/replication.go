@@ -13,6 +13,7 @@ package replication
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -51,6 +52,42 @@ func (a ACL) Allows(src netip.Addr, key string) bool {
 	return false
 }
 
+// Sources are the addresses this node's messages to other servers leave
+// from, one per address family; an invalid (zero) Addr leaves the choice to
+// the system's routing. They are what NSD calls outgoing-interface, Knot
+// via, BIND notify-source and transfer-source: the address a peer's access
+// list names.
+type Sources struct {
+	V4, V6 netip.Addr
+}
+
+// For returns the source address for a message to dst; invalid when the
+// system is to pick it.
+func (s Sources) For(dst netip.Addr) netip.Addr {
+	if dst.Unmap().Is4() {
+		return s.V4
+	}
+	return s.V6
+}
+
+// IsZero reports whether no source address is set.
+func (s Sources) IsZero() bool { return !s.V4.IsValid() && !s.V6.IsValid() }
+
+// localAddr is the local address for a socket of network ("udp" or "tcp")
+// sending from src: nil, for the system's choice, when src is invalid. The
+// port is the system's choice: fixed source ports would collide between
+// the messages sent at once.
+func localAddr(network string, src netip.Addr) net.Addr {
+	if !src.IsValid() {
+		return nil
+	}
+	ap := netip.AddrPortFrom(src, 0)
+	if network == "tcp" {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return net.UDPAddrFromAddrPort(ap)
+}
+
 // Target is a server to NOTIFY, or a primary to transfer from.
 type Target struct {
 	Addr netip.AddrPort
@@ -62,6 +99,8 @@ type Policy struct {
 	AllowTransfer ACL
 	AllowUpdate   ACL
 	Notify        []Target
+	// NotifySource is where the NOTIFYs leave from.
+	NotifySource Sources
 }
 
 // SecondaryZone is a zone copied in from its primaries.
@@ -76,6 +115,12 @@ type SecondaryZone struct {
 	// Expire overrides the SOA's expire time when positive; ExpireNever
 	// keeps the last copy however old.
 	Expire time.Duration
+	// AllowNotify admits NOTIFYs from others than the primaries' own
+	// addresses (a primary that notifies from another of its addresses).
+	// An entry without a key still needs the zone's Key when it has one.
+	AllowNotify ACL
+	// TransferSource is where SOA queries and transfers leave from.
+	TransferSource Sources
 }
 
 // ExpireNever is SecondaryZone.Expire for a copy that never expires.

@@ -18,10 +18,22 @@ package replication
 //   - Between checks the stored SOA's timers rule (RFC 1034 §4.3.5):
 //     REFRESH after a success, RETRY after a failure, each up to a tenth
 //     earlier at random so that zones do not move in lockstep. Past EXPIRE
-//     without a success the zone stops being served (Node.OnExpire, the
-//     secondary_expired metric); its data is kept, and it is served again
-//     after the next successful check. The time of the last success is
-//     stored with the zone, so expiry counts across restarts.
+//     (the SOA's, or the one configured) without a success the zone stops
+//     being served (Node.OnExpire, the secondary_expired metric); its data
+//     is kept, and it is served again after the next successful check. The
+//     time of the last success is stored with the zone, so expiry counts
+//     across restarts.
+//   - Checks always come before expiry: REFRESH is shortened to a third of
+//     the expire time and RETRY to a sixth when they are longer (an expire
+//     configured shorter than the SOA's refresh, or an SOA whose timers
+//     contradict each other), so that a check and a few retries fall within
+//     it; and a copy found past its expire time when its worker starts
+//     (the node was down) is checked once before it is withdrawn.
+//   - An operator can have a zone checked now (Node.Refresh: the SOA, and a
+//     transfer if it is newer) or transferred whole regardless of serials
+//     (retransfer: AXFR, replacing the copy even with an equal or older
+//     serial); the worker runs these like any check and answers with what
+//     it found.
 //
 // A restarted node checks every zone soon after start, since it may have
 // missed NOTIFYs while it was down. Checks run a bounded number at a time
@@ -140,9 +152,26 @@ type secondaries struct {
 type worker struct {
 	origin string
 	cfg    atomic.Pointer[SecondaryZone]
-	kick   chan struct{} // a NOTIFY: check now
+	kick   chan struct{}     // a NOTIFY: check now
+	reqs   chan checkRequest // an operator's check (Node.Refresh)
 	cancel context.CancelFunc
 	done   chan struct{}
+	// kept: past its expire time, kept and served because the node is cut
+	// off (HoldExpiry), for sovdns status.
+	kept atomic.Bool
+}
+
+// checkRequest asks a worker for a check now: the SOA and a transfer if
+// it is newer, or with retransfer an AXFR regardless of serials. The
+// outcome goes to reply, which has room for it.
+type checkRequest struct {
+	retransfer bool
+	reply      chan checkReply
+}
+
+type checkReply struct {
+	res RefreshResult
+	err error
 }
 
 func newSecondaries(n *Node) *secondaries {
@@ -231,7 +260,8 @@ func (s *secondaries) desiredOwned(cfg *Config) (d map[string]SecondaryZone, own
 			if _, ok := d[m]; ok || m == cfg.Catalog {
 				continue
 			}
-			d[m] = SecondaryZone{Zone: m, Primaries: sz.Primaries, Key: sz.Key}
+			d[m] = SecondaryZone{Zone: m, Primaries: sz.Primaries, Key: sz.Key,
+				AllowNotify: sz.AllowNotify, TransferSource: sz.TransferSource}
 			owner[m] = sz.Zone
 		}
 	}
@@ -294,7 +324,8 @@ func (s *secondaries) reconcile(self string) {
 // startLocked starts the worker of sz. Called with s.mu held and s.ctx set.
 func (s *secondaries) startLocked(sz SecondaryZone) {
 	ctx, cancel := context.WithCancel(s.ctx)
-	w := &worker{origin: sz.Zone, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	w := &worker{origin: sz.Zone, kick: make(chan struct{}, 1), reqs: make(chan checkRequest),
+		cancel: cancel, done: make(chan struct{})}
 	w.cfg.Store(&sz)
 	s.workers[sz.Zone] = w
 	s.wg.Add(1)
@@ -352,24 +383,42 @@ type zoneState struct {
 	soa       *dns.SOA  // of the stored copy; nil when there is none
 	refreshed time.Time // when the copy was last found current
 	expired   bool
-	held      bool // past expiry, kept by HoldExpiry
-	failures  int  // in a row
+	held      bool  // past expiry, kept by HoldExpiry
+	failures  int   // in a row
+	lastErr   error // of the last check, when it failed
+	// checked: the worker has made a check (a copy is not withdrawn as
+	// expired before one).
+	checked bool
+	// shortened: the timers were last shortened to fit the expire time
+	// (said once in the log, not at every check).
+	shortened bool
+}
+
+// expireAfter is how long the stored copy stays current after a success:
+// the configured expire time, else the SOA's, at least minExpire; ok is
+// false for a copy that never expires. fromConfig says which it is.
+func (s *secondaries) expireAfter(w *worker, st *zoneState) (d time.Duration, fromConfig, ok bool) {
+	e := time.Duration(st.soa.Expire) * time.Second
+	if c := w.cfg.Load(); c != nil {
+		switch {
+		case c.Expire == ExpireNever:
+			return 0, true, false
+		case c.Expire > 0:
+			e, fromConfig = c.Expire, true
+		}
+	}
+	return max(e, s.t.minExpire), fromConfig, true
 }
 
 // expireAt is when the stored copy expires: the SOA's expire time after
 // the last success, or the configured one; ok is false for a copy that
 // never expires.
 func (s *secondaries) expireAt(w *worker, st *zoneState) (at time.Time, ok bool) {
-	e := time.Duration(st.soa.Expire) * time.Second
-	if c := w.cfg.Load(); c != nil {
-		switch {
-		case c.Expire == ExpireNever:
-			return time.Time{}, false
-		case c.Expire > 0:
-			e = c.Expire
-		}
+	e, _, ok := s.expireAfter(w, st)
+	if !ok {
+		return time.Time{}, false
 	}
-	return st.refreshed.Add(max(e, s.t.minExpire)), true
+	return st.refreshed.Add(e), true
 }
 
 // holdRecheck is how often an expiry held back (HoldExpiry) is looked at
@@ -394,6 +443,39 @@ func (s *secondaries) nextCheck(st *zoneState, ok bool, now time.Time) time.Time
 		d = min(max(time.Duration(st.soa.Retry)*time.Second, s.t.minRetry), s.t.maxRetry)
 	}
 	return now.Add(d - s.jitter(d/10))
+}
+
+// nextCheckOf is nextCheck for w's zone, shortened so that checks fall
+// within its expire time: after a success at most a third of it (a check
+// comes well before expiry), after a failure at most a sixth (a few
+// retries do too).
+func (s *secondaries) nextCheckOf(w *worker, st *zoneState, ok bool, now time.Time) time.Time {
+	next := s.nextCheck(st, ok, now)
+	if st.soa == nil {
+		return next
+	}
+	expire, fromConfig, expires := s.expireAfter(w, st)
+	if !expires {
+		return next
+	}
+	limit := max(expire/3, s.t.minRefresh)
+	if !ok {
+		limit = max(expire/6, s.t.minRetry)
+	}
+	if next.Sub(now) <= limit {
+		return next
+	}
+	if !st.shortened {
+		st.shortened = true
+		source := "the SOA's"
+		if fromConfig {
+			source = "the configured"
+		}
+		s.n.log.Info("secondary zone checked more often than its SOA timers say, so that checks come before "+source+" expire time",
+			"zone", w.origin, "soa_refresh", time.Duration(st.soa.Refresh)*time.Second, "soa_retry", time.Duration(st.soa.Retry)*time.Second,
+			"expire", expire, "check_every", max(expire/3, s.t.minRefresh), "retry_every", max(expire/6, s.t.minRetry))
+	}
+	return now.Add(limit - s.jitter(limit/10))
 }
 
 // loadState reads the stored copy of origin and when it was last current.
@@ -440,38 +522,52 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 				switch {
 				case now.Before(at):
 					wait = min(wait, at.Sub(now))
+				case !st.checked:
+					// Past its expire time before any check of this
+					// worker (the node was down): a check first.
+					next, wait = now, 0
 				case s.n.holdExpiry():
 					// Cut off from the primaries: the last copy is worth
 					// more than none. Looked at again shortly.
 					if !st.held {
 						st.held = true
+						w.kept.Store(true)
 						s.n.log.Warn("secondary zone past its expire time is kept while the node is cut off (island mode)", "zone", w.origin)
 					}
 					wait = min(wait, holdRecheck)
 				default:
-					s.setExpired(w.origin, &st, true)
+					s.setExpired(w, &st, true)
 				}
 			}
 		}
 		timer.Reset(max(wait, 0))
+		var rq *checkRequest
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
 			timer.Stop()
+		case r := <-w.reqs:
+			timer.Stop()
+			rq = &r
 		case <-timer.C:
 			if s.now().Before(next) {
 				continue // an expiry to mark
 			}
 		}
-		err := s.refresh(ctx, w, &st)
+		res, err := s.check(ctx, w, &st, rq != nil && rq.retransfer)
+		if rq != nil {
+			rq.reply <- checkReply{res: res, err: err}
+		}
 		if ctx.Err() != nil {
 			return
 		}
+		st.checked = true
 		now = s.now()
 		if err != nil {
 			st.failures++
-			next = s.nextCheck(&st, false, now)
+			st.lastErr = err
+			next = s.nextCheckOf(w, &st, false, now)
 			// Bad data from a primary, or a name clash here, needs an
 			// operator; an unreachable primary may come back by itself.
 			lvl := slog.LevelWarn
@@ -479,28 +575,43 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 				lvl = slog.LevelError
 			}
 			s.n.log.Log(ctx, lvl, "secondary zone refresh failed", "zone", w.origin, "err", err,
-				"retry_in", next.Sub(now).Round(time.Second))
+				"failures", st.failures, "retry_in", next.Sub(now).Round(time.Second))
 			continue
 		}
-		st.failures = 0
+		st.failures, st.lastErr = 0, nil
 		st.held = false
+		w.kept.Store(false)
 		st.refreshed = now
 		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(now.Unix()))
 		if st.expired {
-			s.setExpired(w.origin, &st, false)
+			s.setExpired(w, &st, false)
 		}
-		next = s.nextCheck(&st, true, now)
+		next = s.nextCheckOf(w, &st, true, now)
 	}
 }
 
 // setExpired marks the zone expired (no longer served) or current again.
-func (s *secondaries) setExpired(origin string, st *zoneState, expired bool) {
+func (s *secondaries) setExpired(w *worker, st *zoneState, expired bool) {
+	origin := w.origin
 	st.expired = expired
 	v := 0.0
 	if expired {
 		v = 1
-		s.n.log.Error("secondary zone expired: no primary answered within the SOA expire time; it is no longer served",
-			"zone", origin, "last_refresh", st.refreshed.UTC().Format(time.RFC3339))
+		w.kept.Store(false)
+		expire, fromConfig, _ := s.expireAfter(w, st)
+		source := "soa"
+		if fromConfig {
+			source = "config"
+		}
+		args := []any{"zone", origin, "last_refresh", st.refreshed.UTC().Format(time.RFC3339),
+			"expire", expire, "expire_from", source, "failed_checks", st.failures}
+		msg := "secondary zone expired: no check succeeded within its expire time; it is no longer served"
+		if st.lastErr != nil {
+			args = append(args, "last_error", st.lastErr.Error())
+		} else {
+			msg = "secondary zone expired: its expire time passed before a check could be made; it is no longer served"
+		}
+		s.n.log.Error(msg, args...)
 	} else {
 		s.n.log.Info("expired secondary zone is current again and served", "zone", origin)
 	}
@@ -524,37 +635,56 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 // from the first that has a newer serial. It returns nil when the stored
 // copy is current, now or after a transfer.
 func (s *secondaries) refresh(ctx context.Context, w *worker, st *zoneState) error {
+	_, err := s.check(ctx, w, st, false)
+	return err
+}
+
+// check is refresh, saying what it found; with retransfer it skips the
+// SOA query and takes the zone whole by AXFR from the first primary that
+// gives it, whatever its serial.
+func (s *secondaries) check(ctx context.Context, w *worker, st *zoneState, retransfer bool) (RefreshResult, error) {
 	cfg := w.cfg.Load()
+	res := RefreshResult{Zone: cfg.Zone}
 	if len(cfg.Primaries) == 0 {
-		return errNoPrimaries
+		return res, errNoPrimaries
 	}
 	if m, err := s.n.store.Meta(cfg.Zone); err == nil && m.Kind != zonestore.KindSecondary {
-		return fmt.Errorf("zone %s: %w", cfg.Zone, errPrimaryHere)
+		return res, fmt.Errorf("zone %s: %w", cfg.Zone, errPrimaryHere)
 	}
 	cur, err := s.n.store.Load(cfg.Zone)
 	if err != nil {
 		cur, st.soa = nil, nil // none yet, or unusable: transfer it whole
 	} else {
 		st.soa = cur.SOA
+		res.OldSerial, res.Serial = cur.Serial(), cur.Serial()
 	}
 	var errs []error
 	for _, p := range cfg.Primaries {
-		soa, err := s.querySOA(ctx, cfg, p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if cur != nil && !zonestore.SerialLess(cur.Serial(), soa.Serial) {
-			if soa.Serial != cur.Serial() {
-				s.n.log.Warn("primary has an older serial than this copy: keeping the copy (RFC 1982)",
-					"zone", cfg.Zone, "primary", p.Addr.String(), "primary_serial", soa.Serial, "serial", cur.Serial())
+		var z *zone.Zone
+		var typ string
+		if retransfer {
+			z, err = s.retransfer(ctx, cfg, p, cur)
+			typ = "AXFR"
+		} else {
+			var soa *dns.SOA
+			soa, err = s.querySOA(ctx, cfg, p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
 			}
-			if err := s.n.store.MarkRefreshed(cfg.Zone, s.now()); err != nil {
-				s.n.log.Warn("cannot record the refresh time", "zone", cfg.Zone, "err", err)
+			res.Primary, res.PrimarySerial = p.Addr.String(), soa.Serial
+			if cur != nil && !zonestore.SerialLess(cur.Serial(), soa.Serial) {
+				if soa.Serial != cur.Serial() {
+					s.n.log.Warn("primary has an older serial than this copy: keeping the copy (RFC 1982)",
+						"zone", cfg.Zone, "primary", p.Addr.String(), "primary_serial", soa.Serial, "serial", cur.Serial())
+				}
+				if err := s.n.store.MarkRefreshed(cfg.Zone, s.now()); err != nil {
+					s.n.log.Warn("cannot record the refresh time", "zone", cfg.Zone, "err", err)
+				}
+				return res, nil
 			}
-			return nil
+			z, typ, err = s.transfer(ctx, cfg, p, cur)
 		}
-		z, err := s.transfer(ctx, cfg, p, cur)
 		if err != nil {
 			errs = append(errs, err)
 			if errors.Is(err, errPrimaryHere) || ctx.Err() != nil {
@@ -563,12 +693,14 @@ func (s *secondaries) refresh(ctx context.Context, w *worker, st *zoneState) err
 			continue
 		}
 		st.soa = z.SOA
+		res.Primary, res.PrimarySerial, res.Serial, res.Transfer = p.Addr.String(), z.Serial(), z.Serial(), typ
 		if cfg.Catalog {
 			s.applyCatalog(w.origin, z)
 		}
-		return nil
+		return res, nil
 	}
-	return errors.Join(errs...)
+	res.Primary, res.PrimarySerial = "", 0
+	return res, errors.Join(errs...)
 }
 
 // sign adds a TSIG record for key to m and returns the secret for the
@@ -603,8 +735,12 @@ func (s *secondaries) querySOA(ctx context.Context, cfg *SecondaryZone, p Target
 		if secret, err = s.sign(m, cfg.Key); err != nil {
 			return nil, err
 		}
-		c := &dns.Client{Net: network, Timeout: s.t.soaTimeout, TsigSecret: secret}
+		c := &dns.Client{Net: network, Timeout: s.t.soaTimeout, TsigSecret: secret,
+			Dialer: &net.Dialer{Timeout: s.t.soaTimeout, LocalAddr: localAddr(network, cfg.TransferSource.For(p.Addr.Addr()))}}
 		r, _, err = c.ExchangeContext(ctx, m, addr)
+		if err != nil && !isNetError(err) {
+			err = answerError(m, r, err) // the primary's rcode, not just "bad authentication"
+		}
 		if err == nil && secret != nil && r.IsTsig() == nil {
 			err = errUnsigned
 		}
@@ -633,31 +769,43 @@ func (s *secondaries) querySOA(ctx context.Context, cfg *SecondaryZone, p Target
 }
 
 // transfer brings the zone in from primary p and stores it: by IXFR from
-// cur when there is a copy, by AXFR otherwise or when IXFR fails.
-func (s *secondaries) transfer(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone) (*zone.Zone, error) {
+// cur when there is a copy, by AXFR otherwise or when IXFR fails. It
+// returns the type of the transfer that succeeded.
+func (s *secondaries) transfer(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone) (*zone.Zone, string, error) {
 	if err := acquire(ctx, s.xfrSlot); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer func() { <-s.xfrSlot }()
 	var ixfrErr error
 	if cur != nil {
-		z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeIXFR)
+		z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeIXFR, false)
 		if err == nil || errors.Is(err, errPrimaryHere) || ctx.Err() != nil {
-			return z, err
+			return z, "IXFR", err
 		}
 		ixfrErr = err
 		s.n.log.Info("IXFR failed: trying AXFR", "zone", cfg.Zone, "primary", p.Addr.String(), "err", err)
 	}
-	z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR)
+	z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR, false)
 	if err != nil && ixfrErr != nil {
 		err = errors.Join(ixfrErr, err)
 	}
-	return z, err
+	return z, "AXFR", err
+}
+
+// retransfer brings the zone in whole from p by AXFR and stores it in
+// place of cur, whatever the serials.
+func (s *secondaries) retransfer(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone) (*zone.Zone, error) {
+	if err := acquire(ctx, s.xfrSlot); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.xfrSlot }()
+	return s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR, true)
 }
 
 // transferOnce makes one transfer of type qtype from p, checks the zone
-// and stores it.
-func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16) (*zone.Zone, error) {
+// and stores it. With replace, an AXFR replaces the copy whatever the
+// serials.
+func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16, replace bool) (*zone.Zone, error) {
 	start := s.now()
 	typ := dns.TypeToString[qtype]
 	count := func(result string) { s.n.m.TransfersIn.WithLabelValues(cfg.Zone, typ, result).Inc() }
@@ -668,7 +816,11 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 	}
 	z, err := assemble(cfg.Zone, cur, rrs, qtype)
 	if err == nil {
-		err = checkTransfer(cfg, cur, z)
+		check := cur
+		if replace {
+			check = nil // any serial will do
+		}
+		err = checkTransfer(cfg, check, z)
 	}
 	if err != nil {
 		if errors.Is(err, errInvalidZone) {
@@ -678,7 +830,11 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		}
 		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
-	res, err := s.n.store.PutTransfer(z, p.Addr.String())
+	put := s.n.store.PutTransfer
+	if replace {
+		put = s.n.store.ReplaceTransfer
+	}
+	res, err := put(z, p.Addr.String())
 	if err != nil {
 		count(xfrFailed)
 		if errors.Is(err, zonestore.ErrNotSecondary) {
@@ -688,7 +844,7 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 	}
 	count(xfrSuccess)
 	s.n.log.Info("zone transferred", "zone", cfg.Zone, "type", typ, "primary", p.Addr.String(),
-		"serial", res.Serial, "old_serial", res.OldSerial, "records", res.Records,
+		"serial", res.Serial, "old_serial", res.OldSerial, "records", res.Records, "replace", replace,
 		"duration", s.now().Sub(start).Round(time.Millisecond))
 	return res.Zone, nil
 }
@@ -709,7 +865,7 @@ func (s *secondaries) receive(ctx context.Context, cfg *SecondaryZone, p Target,
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Timeout: s.t.dialTimeout}
+	d := net.Dialer{Timeout: s.t.dialTimeout, LocalAddr: localAddr("tcp", cfg.TransferSource.For(p.Addr.Addr()))}
 	conn, err := d.DialContext(ctx, "tcp", p.Addr.String())
 	if err != nil {
 		return nil, err
@@ -937,11 +1093,44 @@ func fromPrimary(cfg *SecondaryZone, addr netip.Addr) bool {
 	return false
 }
 
+// notifyRcode decides a NOTIFY for the zone of cfg from addr, signed with
+// key (empty: unsigned): NOERROR when it comes from a primary's address or
+// an address of allow_notify, signed as the zone requires (with the zone's
+// key when it has one, or with the key the allow_notify entry names);
+// NOTAUTH when the address is admitted but not the signature; REFUSED
+// when the address is not.
+func notifyRcode(cfg *SecondaryZone, addr netip.Addr, key string) int {
+	key = strings.ToLower(key)
+	if key != "" {
+		key = dns.Fqdn(key)
+	}
+	zoneKey := func(k string) bool { return cfg.Key == "" || strings.EqualFold(k, cfg.Key) }
+	rcode := dns.RcodeRefused
+	if fromPrimary(cfg, addr) {
+		if zoneKey(key) {
+			return dns.RcodeSuccess
+		}
+		rcode = dns.RcodeNotAuth
+	}
+	addr = addr.Unmap()
+	for _, e := range cfg.AllowNotify {
+		if !e.Any && !e.Prefix.Contains(addr) {
+			continue
+		}
+		if (e.Key == "" && zoneKey(key)) || (e.Key != "" && strings.EqualFold(e.Key, key)) {
+			return dns.RcodeSuccess
+		}
+		rcode = dns.RcodeNotAuth
+	}
+	return rcode
+}
+
 // notify answers a NOTIFY (RFC 1996 §3.7): for a secondary zone, from one
-// of its primaries' addresses and signed with its key when it has one, the
-// zone is checked at once and the answer is NOERROR with AA. A NOTIFY from
-// elsewhere is REFUSED, one without the zone's key NOTAUTH, and one for a
-// zone that is not a secondary here NOTAUTH.
+// of its primaries' addresses or an address its allow_notify admits, and
+// signed as they require, the zone is checked at once and the answer is
+// NOERROR with AA. A NOTIFY from elsewhere is REFUSED, one without the
+// right key NOTAUTH, and one for a zone that is not a secondary here
+// NOTAUTH.
 func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dns.Msg {
 	r := new(dns.Msg)
 	r.SetReply(req)
@@ -968,19 +1157,19 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 		s.n.log.Debug("NOTIFY for a zone that is not a secondary here", "zone", origin, "client", p.Addr.Addr())
 		return r
 	}
-	switch {
-	case !fromPrimary(cfg, p.Addr.Addr()):
-		r.Rcode = dns.RcodeRefused
-	case cfg.Key != "" && !strings.EqualFold(dns.Fqdn(p.Key), cfg.Key):
-		r.Rcode = dns.RcodeNotAuth
-	}
+	r.Rcode = notifyRcode(cfg, p.Addr.Addr(), p.Key)
 	if r.Rcode != dns.RcodeSuccess {
 		s.n.m.NotifyRecv.WithLabelValues(origin, notifyRefused).Inc()
-		s.n.log.Info("NOTIFY refused", "zone", origin, "client", p.Addr.Addr(), "key", p.Key, "rcode", dns.RcodeToString[r.Rcode])
+		why := "not from a primary's address, nor from one allow_notify admits"
+		if r.Rcode == dns.RcodeNotAuth {
+			why = "not signed with the key required"
+		}
+		s.n.log.Info("NOTIFY refused: "+why, "zone", origin, "client", p.Addr.Addr(), "key", p.Key, "rcode", dns.RcodeToString[r.Rcode])
 		return r
 	}
 	r.Authoritative = true
 	s.n.m.NotifyRecv.WithLabelValues(origin, notifyAccepted).Inc()
+	s.n.log.Debug("NOTIFY accepted", "zone", origin, "client", p.Addr.Addr(), "key", p.Key)
 	if w != nil {
 		select {
 		case w.kick <- struct{}{}:

@@ -31,6 +31,7 @@ type cacheShard struct {
 type cacheEntry struct {
 	wire    []byte
 	nameLen int                   // wire length of the question name
+	rrl     rrlAccount            // what it counts against for rate limiting
 	queries [2]prometheus.Counter // by transport: udp, tcp
 }
 

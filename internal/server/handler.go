@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -22,9 +23,10 @@ import (
 type reply struct {
 	msg       *dns.Msg
 	zoneLabel string
-	cacheable bool // the answer depends only on the question and the EDNS/DO flags
+	cacheable bool // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
 	recurse   bool // no zone held: to be resolved for this client
 	tsig      *signer
+	rrl       rrlAccount // what the response counts against for rate limiting
 }
 
 // handle answers a parsed query, whose wire form is in. It never returns nil.
@@ -36,7 +38,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	resp.Opcode = req.Opcode
 	resp.RecursionDesired = req.RecursionDesired
 	resp.CheckingDisabled = req.CheckingDisabled
-	out := reply{msg: resp, zoneLabel: metrics.ZoneNone}
+	out := reply{msg: resp, zoneLabel: metrics.ZoneNone, rrl: rrlAccount{kind: rrlError}}
 
 	opt, nopt := findOPT(req)
 	if nopt > 1 || (opt != nil && opt.Hdr.Name != ".") { // RFC 6891 §6.1.1
@@ -47,6 +49,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 		// Verified here; the response is signed (or, for a request that
 		// fails, carries the TSIG error) when it is packed (RFC 8945 §5.2).
 		out.tsig = s.verifyTSIG(in, req)
+		out.rrl.kind = rrlNone
 		if !out.tsig.ok() {
 			resp.Rcode = dns.RcodeNotAuth
 			resp.Question = req.Question
@@ -65,12 +68,19 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 			resp.Rcode = dns.RcodeBadVers
 			return out
 		}
-		if !s.ednsOptions(opt, ropt, src.Addr()) {
+		ok, proved := s.ednsOptions(opt, ropt, src.Addr())
+		if !ok {
 			resp.Rcode = dns.RcodeFormatError
 			return out
 		}
+		if proved {
+			// A valid server cookie proves the address (RFC 7873 §5.3):
+			// not a spoofed victim, so never rate limited.
+			out.rrl.kind = rrlNone
+		}
 	}
 	if s.special(req, resp, Peer{Addr: src, Key: out.tsig.keyName(), TCP: tcp}) {
+		out.rrl.kind = rrlNone
 		if len(resp.Question) == 1 {
 			if z := st.zones.Match(questionKey(resp.Question[0].Name), 0); z != nil {
 				out.zoneLabel = z.Origin
@@ -88,11 +98,18 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	}
 	q := req.Question[0]
 	resp.Question = req.Question
+	// RA says whether recursion is available to this client (as BIND sets
+	// it), on answers from the zones too.
+	mayRecurse := s.recursionAllowed(src.Addr())
+	resp.RecursionAvailable = mayRecurse
 
 	switch q.Qclass {
 	case dns.ClassINET:
 	case dns.ClassCHAOS:
 		s.chaos(resp, q)
+		if resp.Rcode == dns.RcodeSuccess && out.rrl.kind != rrlNone {
+			out.rrl = newAccount(rrlAnswer, q.Name, q.Qtype)
+		}
 		return out
 	default:
 		resp.Rcode = dns.RcodeRefused
@@ -120,15 +137,46 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	// resolved for a client allowed recursion that asked for it (as BIND
 	// does for names below a delegation); others get REFUSED or the referral.
 	if (res.Kind == authoritative.KindRefused || res.Kind == authoritative.KindReferral) &&
-		req.RecursionDesired && s.recursionAllowed(src.Addr()) {
+		req.RecursionDesired && mayRecurse {
 		out.recurse = true
 		return out
 	}
 	if res.Kind == authoritative.KindRefused {
 		addEDE(resp, dns.ExtendedErrorCodeNotAuthoritative, "")
 	}
+	if out.rrl.kind != rrlNone {
+		out.rrl = accountOf(res, q)
+	}
 	out.cacheable = out.tsig == nil
 	return out
+}
+
+// accountOf is what an answer from the zones counts against for rate
+// limiting.
+func accountOf(res authoritative.Result, q dns.Question) rrlAccount {
+	origin := ""
+	if res.Zone != nil {
+		origin = res.Zone.Origin
+	}
+	switch res.Kind {
+	case authoritative.KindAnswer:
+		if res.Wildcard {
+			return newAccount(rrlWildcard, origin, q.Qtype)
+		}
+		return newAccount(rrlAnswer, q.Name, q.Qtype)
+	case authoritative.KindNXDomain:
+		return newAccount(rrlNXDomain, origin, 0)
+	case authoritative.KindNoData:
+		return newAccount(rrlNoData, origin, 0)
+	case authoritative.KindReferral:
+		for _, rr := range res.Ns {
+			if rr.Header().Rrtype == dns.TypeNS {
+				return newAccount(rrlReferral, rr.Header().Name, 0)
+			}
+		}
+		return newAccount(rrlReferral, origin, 0)
+	}
+	return rrlAccount{kind: rrlError}
 }
 
 func findOPT(m *dns.Msg) (*dns.OPT, int) {
@@ -147,8 +195,9 @@ func findOPT(m *dns.Msg) (*dns.OPT, int) {
 
 // ednsOptions answers the options of the query: NSID (RFC 5001) and
 // COOKIE (RFC 7873); anything else is ignored (RFC 6891 §6.1.2). It
-// reports false for a malformed cookie.
-func (s *Server) ednsOptions(opt, ropt *dns.OPT, src netip.Addr) bool {
+// reports ok false for a malformed cookie, and proved true when the query
+// carries a server cookie this node issued to src recently.
+func (s *Server) ednsOptions(opt, ropt *dns.OPT, src netip.Addr) (ok, proved bool) {
 	for _, o := range opt.Option {
 		switch o := o.(type) {
 		case *dns.EDNS0_NSID:
@@ -158,13 +207,41 @@ func (s *Server) ednsOptions(opt, ropt *dns.OPT, src netip.Addr) bool {
 		case *dns.EDNS0_COOKIE:
 			c, err := hex.DecodeString(o.Cookie)
 			if err != nil || (len(c) != 8 && (len(c) < 16 || len(c) > 40)) {
-				return false
+				return false, false
 			}
+			proved = proved || s.validCookie(c, src)
 			ropt.Option = append(ropt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE,
 				Cookie: hex.EncodeToString(s.serverCookie(c[:8], src))})
 		}
 	}
-	return true
+	return true, proved
+}
+
+// cookieLifetime is how long a server cookie proves its client's address
+// (RFC 9018 §4.3: one hour), with 5 minutes of clock skew the other way.
+const (
+	cookieLifetime = time.Hour
+	cookieSkew     = 5 * time.Minute
+)
+
+// validCookie reports whether c, a client cookie followed by a server
+// cookie, holds a server cookie this node made for src within its
+// lifetime.
+func (s *Server) validCookie(c []byte, src netip.Addr) bool {
+	if len(c) != 24 || c[8] != 1 {
+		return false
+	}
+	ts := time.Unix(int64(binary.BigEndian.Uint32(c[12:16])), 0)
+	now := s.now()
+	if ts.Before(now.Add(-cookieLifetime)) || ts.After(now.Add(cookieSkew)) {
+		return false
+	}
+	mac := hmac.New(sha256.New, s.cookieSecret[:])
+	mac.Write(c[:16])
+	a := src.As16() // as serverCookie hashes it
+	mac.Write(a[:])
+	var sum [sha256.Size]byte
+	return hmac.Equal(mac.Sum(sum[:0])[:8], c[16:24])
 }
 
 // serverCookie returns the client cookie followed by a server cookie in
@@ -339,6 +416,7 @@ func (s *Server) recursiveReply(req *dns.Msg, r reply, res resolver.Result) repl
 	}
 	r.cacheable = false
 	r.recurse = false
+	r.rrl.kind = rrlNone // for clients allowed recursion, not a reflector's victims
 	return r
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -163,32 +164,78 @@ func (s *Server) serveUDPSimple(ctx context.Context, c *net.UDPConn) {
 	}
 }
 
-// serveTCP accepts connections (RFC 7766) up to the configured limit.
+// tcpConn is one accepted TCP connection.
+type tcpConn struct {
+	net.Conn
+	src netip.AddrPort
+	// idleSince is when the connection began waiting for the next query
+	// (Unix nanoseconds), 0 while a query is being read or answered.
+	idleSince atomic.Int64
+	idle      *atomic.Int64 // the server's count of idle connections
+}
+
+// setIdle records that c waits for a query since t (Unix nanoseconds), or,
+// with t 0, that it no longer waits, keeping the count of idle connections.
+func (c *tcpConn) setIdle(t int64) {
+	old := c.idleSince.Swap(t)
+	switch {
+	case old == 0 && t != 0:
+		c.idle.Add(1)
+	case old != 0 && t == 0:
+		c.idle.Add(-1)
+	}
+}
+
+// tcpConns tracks the connections being served, for the limits and for
+// evicting idle ones under pressure.
+type tcpConns struct {
+	mu        sync.Mutex
+	all       map[*tcpConn]struct{}
+	perClient map[netip.Addr]int
+	pressure  bool // three quarters of the slots were taken at the last accept
+}
+
+// oldestIdle returns the connection idle the longest, or nil when none is
+// idle.
+func (t *tcpConns) oldestIdle() *tcpConn {
+	var oldest *tcpConn
+	var since int64
+	for c := range t.all {
+		if s := c.idleSince.Load(); s != 0 && (oldest == nil || s < since) {
+			oldest, since = c, s
+		}
+	}
+	return oldest
+}
+
+// serveTCP accepts connections (RFC 7766) up to the configured limit. When
+// every slot is taken, the connection idle the longest is closed to make
+// room, as NSD and Knot do, so that a flood of idle connections cannot keep
+// real clients out; only when none is idle is the new one closed.
 func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 	sem := make(chan struct{}, s.cfg.TCPMaxConnections)
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	perClient := map[netip.Addr]int{}
+	t := &tcpConns{all: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{}}
 	var wg sync.WaitGroup
 	defer func() {
-		mu.Lock()
-		for c := range conns {
+		t.mu.Lock()
+		for c := range t.all {
 			c.Close()
 		}
-		mu.Unlock()
+		t.mu.Unlock()
 		wg.Wait()
 	}()
 	// Under pressure (three quarters of the slots taken) idle connections
 	// get a short timeout, so held-open connections cannot keep new
 	// clients out for long (RFC 7766 §6.2.3).
+	short := min(s.cfg.TCPIdleTimeout, time.Second)
 	idle := func() time.Duration {
 		if len(sem) >= cap(sem)*3/4 {
-			return min(s.cfg.TCPIdleTimeout, time.Second)
+			return short
 		}
 		return s.cfg.TCPIdleTimeout
 	}
 	for {
-		c, err := ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -197,44 +244,91 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		var src netip.AddrPort
-		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			src = ta.AddrPort()
+		c := &tcpConn{Conn: nc, idle: &s.tcpIdle}
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+			c.src = ta.AddrPort()
 		}
-		mu.Lock()
-		over := perClient[src.Addr()] >= s.cfg.TCPMaxPerClient
+		t.mu.Lock()
+		over := t.perClient[c.src.Addr()] >= s.cfg.TCPMaxPerClient
 		if !over {
-			perClient[src.Addr()]++
+			t.perClient[c.src.Addr()]++
 		}
-		mu.Unlock()
+		t.mu.Unlock()
 		if over {
 			s.m.Dropped.WithLabelValues("tcp_client_limit").Inc()
-			c.Close()
+			nc.Close()
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
+		if !s.tcpSlot(sem, t) {
 			s.m.Dropped.WithLabelValues("tcp_limit").Inc()
-			c.Close()
-			mu.Lock()
-			release(perClient, src.Addr())
-			mu.Unlock()
+			nc.Close()
+			t.mu.Lock()
+			release(t.perClient, c.src.Addr())
+			t.mu.Unlock()
 			continue
 		}
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
+		t.mu.Lock()
+		t.all[c] = struct{}{}
+		s.notePressure(t, len(sem) >= cap(sem)*3/4, short)
+		t.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveConn(ctx, c, src, idle)
-			mu.Lock()
-			delete(conns, c)
-			release(perClient, src.Addr())
-			mu.Unlock()
+			s.serveConn(ctx, c, idle)
+			t.mu.Lock()
+			delete(t.all, c)
+			release(t.perClient, c.src.Addr())
+			t.mu.Unlock()
 			<-sem
 		}()
+	}
+}
+
+// tcpSlot takes a connection slot, evicting the connection idle the
+// longest when all are taken. It reports false when none could be had.
+func (s *Server) tcpSlot(sem chan struct{}, t *tcpConns) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	t.mu.Lock()
+	victim := t.oldestIdle()
+	if victim != nil {
+		victim.setIdle(0) // not chosen twice
+	}
+	t.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	victim.Close()
+	s.m.Dropped.WithLabelValues("tcp_idle_evicted").Inc()
+	// Its goroutine gives the slot back as it returns.
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// notePressure shortens the idle timeout of connections already waiting
+// when the server comes under pressure, which the timeout they were given
+// before did not foresee. Called with t.mu held.
+func (s *Server) notePressure(t *tcpConns, now bool, short time.Duration) {
+	if now == t.pressure {
+		return
+	}
+	t.pressure = now
+	if !now {
+		return
+	}
+	for c := range t.all {
+		if since := c.idleSince.Load(); since != 0 {
+			_ = c.SetReadDeadline(time.Unix(0, since).Add(short))
+		}
 	}
 }
 
@@ -246,14 +340,22 @@ func release(perClient map[netip.Addr]int, a netip.Addr) {
 
 // serveConn answers the queries of one TCP connection in the order they
 // arrive (pipelining), closing it after the idle timeout.
-func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.AddrPort, idle func() time.Duration) {
+func (s *Server) serveConn(ctx context.Context, c *tcpConn, idle func() time.Duration) {
 	defer c.Close()
+	defer c.setIdle(0)
+	src := c.src
 	var hdr [2]byte
 	in := make([]byte, 0, 512)
 	out := make([]byte, 0, 4096)
 	for ctx.Err() == nil {
-		_ = c.SetReadDeadline(time.Now().Add(idle()))
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		now := time.Now()
+		_ = c.SetReadDeadline(now.Add(idle()))
+		c.setIdle(now.UnixNano())
+		if _, err := io.ReadFull(c, hdr[:1]); err != nil {
+			return
+		}
+		c.setIdle(0) // a query is arriving: no longer idle
+		if _, err := io.ReadFull(c, hdr[1:]); err != nil {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))

@@ -50,6 +50,10 @@ type Config struct {
 
 	// Ops handles zone transfers, NOTIFY and UPDATE; nil refuses them.
 	Ops ZoneOps
+
+	// RRL limits the rate of identical responses over UDP; the zero value
+	// leaves it off.
+	RRL RRLConfig
 }
 
 // Recursor resolves questions for clients; resolver.Resolver is one.
@@ -63,6 +67,7 @@ type Recursor interface {
 type state struct {
 	zones *zone.Set
 	cache *respCache
+	wires wires // negative answers in wire form, by zone
 }
 
 // Server answers DNS queries over UDP and TCP.
@@ -79,6 +84,14 @@ type Server struct {
 	// pre-resolved collectors for the hot path
 	duration  [2]prometheus.Observer
 	truncated [2]prometheus.Counter
+
+	rrl *rrl // nil: no rate limiting
+
+	tcpIdle atomic.Int64 // TCP connections waiting for a query
+
+	counters sync.Map // countKey -> prometheus.Counter
+
+	ops *opsQueue // UPDATE, NOTIFY and transfers that came over UDP
 
 	inFlight  chan struct{}  // a slot per resolution under way
 	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
@@ -124,7 +137,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight)}
+	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue()}
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
@@ -134,6 +147,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 		s.duration[i] = m.Duration.WithLabelValues(t)
 		s.truncated[i] = m.Truncated.WithLabelValues(t)
 	}
+	s.rrl = newRRL(cfg.RRL, func() time.Time { return s.now() }, m.RateLimited)
 	s.SetZones(zone.NewSet())
 	return s
 }
@@ -189,9 +203,22 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 		}
 	}
 	if fast {
+		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
 		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize {
+			if transport == udp && s.rrl != nil {
+				switch s.rrl.check(e.rrl, src.Addr()) {
+				case rrlDrop:
+					return nil
+				case rrlSlip:
+					return slipped(out, in, fq.nameLen, fq.udpSize != 0, s.cfg.EDNSSize)
+				}
+			}
 			resp = patch(out, e.wire, in, fq.nameLen)
 			e.queries[transport].Inc()
+			s.duration[transport].Observe(s.now().Sub(start).Seconds())
+			return resp
+		}
+		if resp, ok := s.negativeWire(st, in, out, src, transport, &fq, maxSize); ok {
 			s.duration[transport].Observe(s.now().Sub(start).Seconds())
 			return resp
 		}
@@ -202,6 +229,11 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 }
 
 func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int, fast bool, fq *fastQuery) []byte {
+	if conn != nil {
+		if zone, ok := opsZone(in); ok {
+			return s.queueOps(zone, in, out, src, conn, fq)
+		}
+	}
 	req := new(dns.Msg)
 	if err := req.Unpack(in); err != nil || !countsMatch(in, req) || wireLen(in) != len(in) {
 		s.count(transport, metrics.ZoneNone, 0, dns.RcodeFormatError)
@@ -217,10 +249,10 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 	if r.recurse {
 		q := req.Question[0]
 		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
-			return s.finish(st, s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
+			return s.finish(st, src.Addr(), s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
 		}
 		if conn == nil { // TCP: this connection's goroutine may wait
-			return s.finish(st, s.recursive(req, r), req, in, out, transport, fast, fq)
+			return s.finish(st, src.Addr(), s.recursive(req, r), req, in, out, transport, fast, fq)
 		}
 		select {
 		case s.inFlight <- struct{}{}:
@@ -234,19 +266,41 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		s.resolving.Add(1)
 		go func() {
 			defer func() { <-s.inFlight; s.resolving.Done() }()
-			wire := s.finish(st, s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
+			wire := s.finish(st, src.Addr(), s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
 			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
 				s.m.Dropped.WithLabelValues("write_error").Inc()
 			}
 		}()
 		return nil
 	}
-	return s.finish(st, r, req, in, out, transport, fast, fq)
+	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
+}
+
+// queueOps hands a message that reads or writes the zone store, which came
+// in on the UDP socket conn, to the zone's queue (see opsQueue); its answer
+// is sent from there. It returns SERVFAIL at once if the queue is full.
+func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn *net.UDPConn, fq *fastQuery) []byte {
+	in = append([]byte(nil), in...)
+	fqc := *fq
+	ok := s.ops.submit(zone, func() {
+		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, nil, udp, false, &fqc)
+		if wire == nil {
+			return
+		}
+		if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
+			s.m.Dropped.WithLabelValues("write_error").Inc()
+		}
+	})
+	if !ok {
+		s.m.Dropped.WithLabelValues("ops_queue_full").Inc()
+		return servFail(in, out)
+	}
+	return nil
 }
 
 // finish packs a reply for the client: truncated to its buffer, the
 // question's spelling restored, cached when it may be, counted.
-func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transport int, fast bool, fq *fastQuery) []byte {
+func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, out []byte, transport int, fast bool, fq *fastQuery) []byte {
 	maxSize := 65535
 	if transport == udp {
 		maxSize = 512
@@ -257,6 +311,14 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 	qtype := qtypeOf(req)
 	if r.tsig != nil {
 		return s.finishSigned(r, req, in, out, transport, maxSize)
+	}
+	if transport == udp && s.rrl != nil {
+		switch s.rrl.check(r.rrl, src) {
+		case rrlDrop:
+			return nil
+		case rrlSlip:
+			return s.slip(r.msg, in, out)
+		}
 	}
 	wire, err := r.msg.PackBuffer(out[:cap(out)])
 	if err != nil {
@@ -277,7 +339,7 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
 	}
 	if fits && fast && r.cacheable {
-		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen}
+		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl}
 		for t, name := range transportNames {
 			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))
 		}
@@ -285,6 +347,25 @@ func (s *Server) finish(st *state, r reply, req *dns.Msg, in, out []byte, transp
 		s.m.CacheEntries.Set(float64(st.cache.entries.Load()))
 	}
 	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
+	return wire
+}
+
+// slip packs m as a rate-limited response that slips through: TC set, the
+// question and the OPT record kept, nothing else.
+func (s *Server) slip(m *dns.Msg, in, out []byte) []byte {
+	m.Truncated = true
+	m.Authoritative = false
+	m.Rcode = dns.RcodeSuccess
+	m.Answer, m.Ns = nil, nil
+	var keep []dns.RR
+	if opt := m.IsEdns0(); opt != nil {
+		keep = append(keep, &dns.OPT{Hdr: opt.Hdr})
+	}
+	m.Extra = keep
+	wire, err := m.PackBuffer(out[:cap(out)])
+	if err != nil {
+		return servFail(in, out)
+	}
 	return wire
 }
 
@@ -394,7 +475,23 @@ func countsMatch(in []byte, m *dns.Msg) bool {
 }
 
 func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int) {
-	s.m.Queries.WithLabelValues(transportNames[transport], zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode)).Inc()
+	k := countKey{zone: zoneLabel, qtype: qtype, rcode: uint16(rcode), transport: uint8(transport)}
+	if c, ok := s.counters.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := s.m.Queries.WithLabelValues(transportNames[transport], zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode))
+	s.counters.Store(k, c)
+	c.Inc()
+}
+
+// countKey names one query counter; Server.counters keeps them resolved, so
+// counting a query hashes one small key rather than four label values.
+type countKey struct {
+	zone      string
+	qtype     uint16
+	rcode     uint16
+	transport uint8
 }
 
 func qtypeOf(m *dns.Msg) uint16 {
@@ -461,5 +558,6 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.resolving.Wait() // their context has ended: they finish at once
+	s.ops.wait()
 	return nil
 }

@@ -503,43 +503,147 @@ func TestTCPPipeliningAndIdleTimeout(t *testing.T) {
 }
 
 func TestTCPConnectionLimit(t *testing.T) {
-	for name, cfg := range map[string]Config{
-		"total":      {TCPMaxConnections: 2},
-		"per client": {TCPMaxPerClient: 2},
-	} {
-		t.Run(name, func(t *testing.T) { testTCPConnectionLimit(t, cfg) })
+	t.Run("per client: the new one is closed", func(t *testing.T) {
+		ts := startServer(t, Config{TCPMaxPerClient: 2}, mustZone(t, testZone, "example.gov."))
+		conns := openAnswered(t, ts.tcp, 2)
+		defer closeAll(conns)
+		if servedOn(t, ts.tcp) {
+			t.Fatal("a third connection from one client was served with a limit of 2")
+		}
+		for i, c := range conns {
+			if !answers(c) {
+				t.Fatalf("connection %d was closed by the per-client limit", i)
+			}
+		}
+	})
+	t.Run("total: the oldest idle one is evicted", func(t *testing.T) {
+		ts := startServer(t, Config{TCPMaxConnections: 2}, mustZone(t, testZone, "example.gov."))
+		conns := openAnswered(t, ts.tcp, 2)
+		defer closeAll(conns)
+		// The second is used again, so the first is the one idle longest.
+		if !answers(conns[1]) {
+			t.Fatal("second connection not answered")
+		}
+		waitUntil(t, func() bool { return ts.tcpIdle.Load() == 2 })
+		if !servedOn(t, ts.tcp) {
+			t.Fatal("a new connection was refused while an idle one held a slot")
+		}
+		if answers(conns[0]) {
+			t.Error("the connection idle the longest was not evicted")
+		}
+		if v := testutil.ToFloat64(ts.m.Dropped.WithLabelValues("tcp_idle_evicted")); v != 1 {
+			t.Errorf("tcp_idle_evicted %v, want 1", v)
+		}
+	})
+	t.Run("total: connections in the middle of a query are kept", func(t *testing.T) {
+		ts := startServer(t, Config{TCPMaxConnections: 2}, mustZone(t, testZone, "example.gov."))
+		conns := openAnswered(t, ts.tcp, 2)
+		defer closeAll(conns)
+		q, _ := query("www.example.gov.", dns.TypeA).Pack()
+		msg := append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+		for _, c := range conns { // half a query each: not idle
+			if _, err := c.Conn.Write(msg[:5]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The server has seen the bytes once they no longer count as idle.
+		waitUntil(t, func() bool { return ts.tcpIdle.Load() == 0 })
+		if servedOn(t, ts.tcp) {
+			t.Fatal("a connection in the middle of a query was evicted")
+		}
+		if v := testutil.ToFloat64(ts.m.Dropped.WithLabelValues("tcp_limit")); v != 1 {
+			t.Errorf("tcp_limit %v, want 1", v)
+		}
+		for i, c := range conns {
+			if _, err := c.Conn.Write(msg[5:]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.ReadMsg(); err != nil {
+				t.Fatalf("connection %d in the middle of a query was closed: %v", i, err)
+			}
+		}
+	})
+}
+
+// TestTCPIdleFlood holds many idle connections from many addresses, more
+// than the server's limit, and checks that a real client is still answered.
+func TestTCPIdleFlood(t *testing.T) {
+	ts := startServer(t, Config{TCPMaxConnections: 64, TCPMaxPerClient: 16}, mustZone(t, testZone, "example.gov."))
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for i := range 300 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 90, byte(1+i%20))}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", ts.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+	}
+	for i := range 32 {
+		r := exchange(t, "tcp", ts.tcp, query("www.example.gov.", dns.TypeA))
+		if len(r.Answer) != 1 {
+			t.Fatalf("query %d during the flood: %v", i, r)
+		}
 	}
 }
 
-func testTCPConnectionLimit(t *testing.T, cfg Config) {
-	ts := startServer(t, cfg, mustZone(t, testZone, "example.gov."))
+// openAnswered opens n TCP connections to addr, each answering one query.
+func openAnswered(t *testing.T, addr string, n int) []*dns.Conn {
+	t.Helper()
 	var conns []*dns.Conn
-	for range 2 {
-		c, err := dns.Dial("tcp", ts.tcp)
+	for range n {
+		c, err := dns.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		if err := c.WriteMsg(query("www.example.gov.", dns.TypeA)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.ReadMsg(); err != nil {
-			t.Fatal(err)
+		if !answers(c) {
+			t.Fatal("a new connection was not answered")
 		}
 	}
-	c, err := dns.Dial("tcp", ts.tcp)
+	return conns
+}
+
+// answers reports whether c answers a query within 2s.
+func answers(c *dns.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := c.WriteMsg(query("www.example.gov.", dns.TypeA)); err != nil {
+		return false
+	}
+	r, err := c.ReadMsg()
+	return err == nil && len(r.Answer) == 1
+}
+
+// servedOn reports whether a new connection to addr is answered.
+func servedOn(t *testing.T, addr string) bool {
+	t.Helper()
+	c, err := dns.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	_ = c.WriteMsg(query("www.example.gov.", dns.TypeA))
-	if _, err := c.ReadMsg(); err == nil {
-		t.Fatal("a third connection was served with a limit of 2")
-	}
-	c.Close()
+	defer c.Close()
+	return answers(c)
+}
+
+func closeAll(conns []*dns.Conn) {
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// waitUntil polls cond for up to 5s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

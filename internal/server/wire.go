@@ -20,11 +20,35 @@ type fastQuery struct {
 
 func (q *fastQuery) key() []byte { return q.keyBytes[:q.keyLen] }
 
+// Bits of the key's last byte, the flags: what besides the question changes
+// the response.
+const (
+	keyEDNS       = 1 << iota // the query has an OPT record
+	keyDO                     // and it sets DO
+	keyMayRecurse             // the client may have names resolved for it: RA is set
+	keyRecurse                // and it set RD: names no zone holds, or delegated away, are resolved
+)
+
+// setClient marks the key with what the client may do: a response cached
+// for one client who may recurse is never given to one who may not, nor a
+// referral cached for an RD=0 question to the same client's RD=1 question.
+func (q *fastQuery) setClient(mayRecurse, rd bool) {
+	f := &q.keyBytes[q.keyLen-1]
+	*f &^= keyMayRecurse | keyRecurse
+	if mayRecurse {
+		*f |= keyMayRecurse
+		if rd {
+			*f |= keyRecurse
+		}
+	}
+}
+
 // parseFast accepts only the common shape of query: one question of class
 // IN, no other records except an OPT of version 0 with no options, no name
 // compression, nothing after the end. Anything else is left to the full
 // parser. The key is the lower-cased name, the type, and whether EDNS and
-// DO were present: all an authoritative answer depends on.
+// DO were present; setClient adds what the client may do. That is all an
+// answer from the zones depends on.
 func parseFast(in []byte, q *fastQuery) bool {
 	if len(in) < 17 || in[2]&0x78 != 0 || // opcode QUERY
 		binary.BigEndian.Uint16(in[4:]) != 1 || binary.BigEndian.Uint16(in[6:]) != 0 ||
@@ -81,9 +105,9 @@ func parseFast(in []byte, q *fastQuery) bool {
 			return false
 		}
 		q.udpSize = max(binary.BigEndian.Uint16(in[off+3:]), 512)
-		flags = 1
+		flags = keyEDNS
 		if in[off+7]&0x80 != 0 {
-			flags |= 2 // DO
+			flags |= keyDO
 		}
 	} else if off != len(in) {
 		return false

@@ -1,0 +1,171 @@
+package cachedb
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/resolver"
+)
+
+// The write-behind benchmarks run a cache at its capacity (16 MiB, about
+// 55,000 single-A entries), as a busy resolver's is, with misses arriving
+// at a steady rate: each miss stores a new answer, which evicts the least
+// recently used one, so the file gets a put and a delete per miss. The
+// file is in b.TempDir (set TMPDIR to put it on the disk to measure).
+
+const benchCacheBytes = 16 << 20
+
+// benchMissMsg is the answer stored for the i-th miss.
+func benchMissMsg(i int) *dns.Msg {
+	name := fmt.Sprintf("miss%d.example.net.", i)
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.Response = true
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
+		A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).To4()}}
+	return m
+}
+
+// missLoad stores rate misses a second, in steps of 10 ms, until ctx ends,
+// starting from the miss numbered from; it returns how many it stored.
+func missLoad(ctx context.Context, c *resolver.Cache, rate, from int) int {
+	const step = 10 * time.Millisecond
+	per := rate / int(time.Second/step)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	i := from
+	for {
+		select {
+		case <-ctx.Done():
+			return i - from
+		case <-t.C:
+			for range per {
+				c.Put(benchMissMsg(i))
+				i++
+			}
+		}
+	}
+}
+
+// BenchmarkWriteBehind measures what write-behind writes at 1,000 and
+// 10,000 misses a second, with the default window: each iteration is one
+// second of misses. Reported per second of load: bytes written to the
+// file (bbolt's pages and meta pages), fsyncs, batches, and the writer's
+// time spent writing.
+func BenchmarkWriteBehind(b *testing.B) {
+	for _, rate := range []int{1000, 10_000} {
+		b.Run(fmt.Sprintf("misses=%d", rate), func(b *testing.B) {
+			c := resolver.NewCache(resolver.CacheConfig{MaxBytes: benchCacheBytes, StaleWindow: window})
+			fillA(c, 60_000) // past capacity: every new entry evicts one
+			path := filepath.Join(b.TempDir(), "resolver-cache.db")
+			if _, err := Save(path, c, nil); err != nil {
+				b.Fatal(err)
+			}
+			w := NewWriter(path, c, nil, WriterConfig{WriteBehind: DefaultWriteBehind, Interval: 5 * time.Minute})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { w.Run(ctx); close(done) }()
+			for !w.Status().Open {
+				time.Sleep(time.Millisecond)
+			}
+			st0 := w.Status()
+			start := time.Now()
+			next := 0
+			for b.Loop() {
+				lctx, lcancel := context.WithTimeout(context.Background(), time.Second)
+				next += missLoad(lctx, c, rate, next)
+				lcancel()
+			}
+			cancel() // the final flush writes what is left
+			<-done
+			secs := time.Since(start).Seconds()
+			st := w.Status()
+			b.ReportMetric(float64(next)/secs, "misses/s")
+			b.ReportMetric(float64(st.Bytes-st0.Bytes)/secs, "bytes/s")
+			b.ReportMetric(float64(st.Fsyncs-st0.Fsyncs)/secs, "fsyncs/s")
+			b.ReportMetric(float64(st.Batches-st0.Batches)/secs, "batches/s")
+			if st.Errors != 0 {
+				b.Fatalf("%d write errors: %s", st.Errors, st.LastError)
+			}
+		})
+	}
+}
+
+// BenchmarkCacheHitWriteBehind measures cache hits (Get of 10,000 hot
+// names, from parallel goroutines) while 10,000 misses a second are
+// stored, with write-behind off (no change tracking, no writer) and on
+// (tracking and a writer with the default window). Besides ns/op it
+// reports the 99th percentile and the maximum of a sample of hits (every
+// 32nd).
+func BenchmarkCacheHitWriteBehind(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("write-behind=%v", on), func(b *testing.B) {
+			c := resolver.NewCache(resolver.CacheConfig{MaxBytes: 256 << 20, StaleWindow: window})
+			fillA(c, 10_000)
+			names := make([]string, 10_000)
+			for i := range names {
+				names[i] = fmt.Sprintf("host%d.example.com.", i)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			if on {
+				path := filepath.Join(b.TempDir(), "resolver-cache.db")
+				w := NewWriter(path, c, nil, WriterConfig{WriteBehind: DefaultWriteBehind, Interval: 5 * time.Minute})
+				wg.Add(1)
+				go func() { defer wg.Done(); w.Run(ctx) }()
+				for !w.Status().Open {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); missLoad(ctx, c, 10_000, 0) }()
+
+			var mu sync.Mutex
+			var samples []time.Duration
+			var seed atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var mine []time.Duration
+				i := int(seed.Add(7919))
+				for pb.Next() {
+					i++
+					if i%32 == 0 {
+						t0 := time.Now()
+						_, ok := c.Get(names[i%len(names)], dns.TypeA)
+						mine = append(mine, time.Since(t0))
+						if !ok {
+							b.Error("miss")
+							return
+						}
+						continue
+					}
+					if _, ok := c.Get(names[i%len(names)], dns.TypeA); !ok {
+						b.Error("miss")
+						return
+					}
+				}
+				mu.Lock()
+				samples = append(samples, mine...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			cancel()
+			wg.Wait()
+			if len(samples) > 0 {
+				slices.Sort(samples)
+				b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+				b.ReportMetric(float64(samples[len(samples)-1].Nanoseconds()), "max-ns")
+			}
+		})
+	}
+}

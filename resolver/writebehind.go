@@ -1,0 +1,266 @@
+package resolver
+
+import (
+	"time"
+)
+
+// Change tracking for a write-behind copy of the cache (internal/cachedb):
+// once TrackChanges is called, every entry stored, replaced, evicted,
+// expired or flushed is recorded as the key that changed, in a bounded set
+// per shard, under the shard lock the change already holds. Nothing else is
+// done on the query path: no I/O, no channel, no allocation once the set
+// has grown. The writer takes the sets with TakeChanges and reads each
+// entry's current state with ExportEntry; a later change to the same key is
+// recorded again, so the writer always ends with the latest state.
+//
+// A set that would grow past maxShardChanges is dropped and its shard
+// marked lost: TakeChanges then hands over every key the shard holds and
+// names the shard, so the writer can rewrite it whole and delete what it
+// holds of it that the cache no longer does. Memory stays bounded however
+// fast the cache changes.
+
+// maxShardChanges bounds the keys recorded per shard between two
+// TakeChanges (256 shards: at most 262,144 keys in all).
+const maxShardChanges = 1024
+
+// shardChanges is what a shard records for the writer; guarded by the
+// shard's mu. keys is nil until TrackChanges.
+type shardChanges struct {
+	keys  map[cacheKey]struct{}
+	since int64 // wall clock, Unix nanoseconds, of the oldest change not taken; 0: none
+	lost  bool  // changes were not all recorded: the whole shard is to be rewritten
+}
+
+// changed records that the entry of key k changed. Called with sh.mu held.
+func (sh *cacheShard) changed(k cacheKey) {
+	w := &sh.wb
+	if w.keys == nil {
+		return
+	}
+	if w.since == 0 {
+		w.since = time.Now().UnixNano()
+	}
+	if w.lost {
+		return
+	}
+	if len(w.keys) >= maxShardChanges {
+		w.lost = true
+		clear(w.keys)
+		return
+	}
+	w.keys[k] = struct{}{}
+}
+
+// changedAll records that every entry of sh may have changed (Flush).
+// Called with sh.mu held.
+func (sh *cacheShard) changedAll() {
+	w := &sh.wb
+	if w.keys == nil {
+		return
+	}
+	if w.since == 0 {
+		w.since = time.Now().UnixNano()
+	}
+	w.lost = true
+	clear(w.keys)
+}
+
+// CacheKey names one cache entry, as a CacheRecord's Kind, Name and Qtype
+// do.
+type CacheKey struct {
+	Kind  RecordKind
+	Name  string // lower-cased, fully qualified
+	Qtype uint16 // 0 for RecordNXDomain
+}
+
+func (k cacheKey) export() CacheKey {
+	out := CacheKey{Name: k.name, Qtype: k.qtype}
+	switch k.kind {
+	case kindNX:
+		out.Kind = RecordNXDomain
+	case kindRRset:
+		out.Kind = RecordRRset
+	default:
+		out.Kind = RecordMessage
+	}
+	return out
+}
+
+func (k CacheKey) internal() (cacheKey, bool) {
+	out := cacheKey{name: k.Name, qtype: k.Qtype}
+	switch k.Kind {
+	case RecordMessage:
+		out.kind = kindMsg
+	case RecordNXDomain:
+		out.kind = kindNX
+	case RecordRRset:
+		out.kind = kindRRset
+	default:
+		return cacheKey{}, false
+	}
+	return out, true
+}
+
+// CacheChanges are the changes handed over by TakeChanges.
+type CacheChanges struct {
+	// Keys are the entries stored, replaced or removed since the last
+	// TakeChanges, each once; ExportEntry says what each is now.
+	Keys []CacheKey
+	// Lost are the shards (see ShardOf) whose changes were not all
+	// recorded: every key they hold is in Keys, and whatever a copy holds
+	// of them that ExportEntry no longer finds is to be deleted.
+	Lost []int
+	// Oldest is when the oldest of these changes was made (wall clock);
+	// zero when there is none.
+	Oldest time.Time
+}
+
+// TrackChanges starts recording changes for TakeChanges. Entries stored
+// before it are not recorded. Calling it again does nothing.
+func (c *Cache) TrackChanges() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		if sh.wb.keys == nil {
+			sh.wb.keys = make(map[cacheKey]struct{})
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Tracking reports whether TrackChanges was called.
+func (c *Cache) Tracking() bool {
+	sh := &c.shards[0]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.wb.keys != nil
+}
+
+// TakeChanges returns the changes recorded since the last call, appending
+// the keys to dst[:0], and starts recording anew. Each shard is locked
+// only while its keys are copied.
+func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
+	out := CacheChanges{Keys: dst[:0]}
+	oldest := int64(0)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		w := &sh.wb
+		if w.since != 0 {
+			if oldest == 0 || w.since < oldest {
+				oldest = w.since
+			}
+			if w.lost {
+				out.Lost = append(out.Lost, i)
+				for k := range sh.m {
+					out.Keys = append(out.Keys, k.export())
+				}
+			} else {
+				for k := range w.keys {
+					out.Keys = append(out.Keys, k.export())
+				}
+			}
+			clear(w.keys)
+			w.since, w.lost = 0, false
+		}
+		sh.mu.Unlock()
+	}
+	if oldest != 0 {
+		out.Oldest = time.Unix(0, oldest)
+	}
+	return out
+}
+
+// PendingChanges returns how many changes are recorded and not yet taken
+// (for a lost shard, the entries it holds), and when the oldest of them was
+// made (zero: none).
+func (c *Cache) PendingChanges() (n int, oldest time.Time) {
+	old := int64(0)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		w := &sh.wb
+		if w.since != 0 {
+			if old == 0 || w.since < old {
+				old = w.since
+			}
+			if w.lost {
+				n += max(len(sh.m), 1)
+			} else {
+				n += len(w.keys)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if old != 0 {
+		oldest = time.Unix(0, old)
+	}
+	return n, oldest
+}
+
+// ShardOf returns the shard that holds the entries of name (lower-cased,
+// fully qualified), as CacheChanges.Lost names them.
+func (c *Cache) ShardOf(name string) int {
+	return int(shardHash(name) % cacheShards)
+}
+
+// Shards is the number of shards ShardOf chooses from.
+const Shards = cacheShards
+
+// ExportEntry returns the entry of k as a CacheRecord, if the cache holds
+// one that Export would give: one that can still be served (fresh, or
+// expired within the stale window), or national infrastructure, whatever
+// its age. It does not count as a use of the entry. The shard is locked
+// only while the entry is looked up; the record is built after.
+func (c *Cache) ExportEntry(k CacheKey) (CacheRecord, bool) {
+	key, ok := k.internal()
+	if !ok {
+		return CacheRecord{}, false
+	}
+	e := c.lookupServable(key)
+	if e == nil {
+		return CacheRecord{}, false
+	}
+	// The fields record reads are never modified once an entry is stored.
+	rec, err := e.record()
+	if err != nil {
+		return CacheRecord{}, false
+	}
+	return rec, true
+}
+
+// HoldsEntry reports whether ExportEntry would find an entry of k, without
+// building its record.
+func (c *Cache) HoldsEntry(k CacheKey) bool {
+	key, ok := k.internal()
+	return ok && c.lookupServable(key) != nil
+}
+
+func (c *Cache) lookupServable(key cacheKey) *cacheEntry {
+	sh := c.shardFor(key.name)
+	now := c.now().UnixNano()
+	sh.mu.Lock()
+	e, ok := sh.m[key]
+	// National infrastructure is kept (and exported) whatever its age.
+	if ok && now >= e.expire+c.staleWindow && !e.protected {
+		ok = false
+	}
+	sh.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return e
+}
+
+// MarkAllChanged records every entry as changed, as Flush does without
+// removing anything: the next TakeChanges hands over every key and names
+// every shard lost. A writer that could not write what it took calls it
+// when it can no longer keep the keys itself.
+func (c *Cache) MarkAllChanged() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.changedAll()
+		sh.mu.Unlock()
+	}
+}

@@ -1,0 +1,178 @@
+package resolver
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// taken returns the keys of TakeChanges, sorted, and the lost shards.
+func taken(c *Cache) ([]CacheKey, []int) {
+	ch := c.TakeChanges(nil)
+	slices.SortFunc(ch.Keys, func(a, b CacheKey) int {
+		if a.Name != b.Name {
+			if a.Name < b.Name {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Kind) - int(b.Kind)
+	})
+	return ch.Keys, ch.Lost
+}
+
+func TestTrackChanges(t *testing.T) {
+	c, clock := newTestCache(t, CacheConfig{StaleWindow: time.Hour})
+	c.Put(benchMsg("before.example.com.", 1))
+	if keys, lost := taken(c); len(keys) != 0 || lost != nil {
+		t.Fatalf("changes before TrackChanges: %v %v", keys, lost)
+	}
+	if c.Tracking() {
+		t.Fatal("Tracking before TrackChanges")
+	}
+	c.TrackChanges()
+	c.TrackChanges() // a second call changes nothing
+	if n, oldest := c.PendingChanges(); n != 0 || !oldest.IsZero() {
+		t.Fatalf("pending %d since %v, want none", n, oldest)
+	}
+
+	start := time.Now()
+	for range 3 {
+		c.Put(benchMsg("www.example.com.", 2)) // one key, however often it changes
+	}
+	c.PutRRset([]dns.RR{benchA("ns.example.com.", 3)}, RankGlue)
+	if n, oldest := c.PendingChanges(); n != 2 || oldest.Before(start) {
+		t.Errorf("pending %d since %v, want 2 since %v", n, oldest, start)
+	}
+	ch := c.TakeChanges(nil)
+	if len(ch.Keys) != 2 || ch.Oldest.Before(start) || ch.Lost != nil {
+		t.Errorf("TakeChanges = %+v, want the two keys", ch)
+	}
+	want := []CacheKey{{Kind: RecordRRset, Name: "ns.example.com.", Qtype: dns.TypeA}, {Kind: RecordMessage, Name: "www.example.com.", Qtype: dns.TypeA}}
+	for _, k := range want {
+		if !slices.Contains(ch.Keys, k) {
+			t.Errorf("%v not among %v", k, ch.Keys)
+		}
+		rec, ok := c.ExportEntry(k)
+		if !ok || rec.Name != k.Name || rec.Kind != k.Kind || !c.HoldsEntry(k) {
+			t.Errorf("ExportEntry(%v) = %+v, %v", k, rec, ok)
+		}
+	}
+	if keys, _ := taken(c); len(keys) != 0 {
+		t.Errorf("changes taken twice: %v", keys)
+	}
+
+	// An entry past its stale window is removed when met: a change; one
+	// not yet past it is still exported.
+	clock.Advance(90 * time.Minute)
+	if _, ok := c.ExportEntry(want[1]); !ok {
+		t.Error("an entry within its stale window is not exported")
+	}
+	clock.Advance(2 * time.Hour)
+	if _, ok := c.ExportEntry(want[1]); ok || c.HoldsEntry(want[1]) {
+		t.Error("an entry past its stale window is exported")
+	}
+	c.GetStale("www.example.com.", dns.TypeA)
+	if keys, _ := taken(c); len(keys) != 1 || keys[0] != want[1] {
+		t.Errorf("after the expiry: %v, want %v", keys, want[1:])
+	}
+	if _, ok := c.ExportEntry(CacheKey{Kind: 9, Name: "x."}); ok {
+		t.Error("ExportEntry of an unknown kind")
+	}
+
+	// Flush: every shard lost, nothing held.
+	c.Put(benchMsg("a.example.com.", 4))
+	c.Flush()
+	keys, lost := taken(c)
+	if len(keys) != 0 || len(lost) != Shards {
+		t.Errorf("after Flush: %d keys, %d lost shards; want 0 and %d", len(keys), len(lost), Shards)
+	}
+	c.Put(benchMsg("b.example.com.", 5))
+	c.MarkAllChanged()
+	keys, lost = taken(c)
+	if len(keys) != 1 || len(lost) != Shards {
+		t.Errorf("after MarkAllChanged: %d keys, %d lost shards; want 1 and %d", len(keys), len(lost), Shards)
+	}
+}
+
+// TestTrackChangesBounded changes more entries of one shard than it records:
+// the shard is handed over whole, and memory stays bounded.
+func TestTrackChangesBounded(t *testing.T) {
+	c, _ := newTestCache(t, CacheConfig{MaxBytes: 256 << 20})
+	c.TrackChanges()
+	var names []string
+	for i := 0; len(names) < maxShardChanges+100; i++ {
+		name := fmt.Sprintf("h%d.example.", i)
+		if c.ShardOf(name) == 7 {
+			names = append(names, name)
+		}
+	}
+	for i, name := range names {
+		c.Put(benchMsg(name, i))
+	}
+	if got := len(c.shards[7].wb.keys); got > maxShardChanges {
+		t.Errorf("%d keys recorded, more than %d", got, maxShardChanges)
+	}
+	c.Put(benchMsg("other.example.net.", 1))
+	ch := c.TakeChanges(nil)
+	if !slices.Equal(ch.Lost, []int{7}) || len(ch.Keys) != len(names)+1 {
+		t.Errorf("lost %v with %d keys, want shard 7 with %d", ch.Lost, len(ch.Keys), len(names)+1)
+	}
+	if n, _ := c.PendingChanges(); n != 0 {
+		t.Errorf("%d pending after TakeChanges", n)
+	}
+}
+
+// BenchmarkCacheGetTracking is BenchmarkCacheGet with change tracking on.
+func BenchmarkCacheGetTracking(b *testing.B) {
+	c := NewCache(CacheConfig{MaxBytes: 256 << 20})
+	c.TrackChanges()
+	names := benchNames(10_000)
+	for i, name := range names {
+		c.Put(benchMsg(name, i))
+	}
+	c.TakeChanges(nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, ok := c.Get(names[i%len(names)], dns.TypeA); !ok {
+				b.Error("miss")
+				return
+			}
+		}
+	})
+}
+
+// TestExportEntryNational: national infrastructure, kept whatever its age,
+// is exported whatever its age, as Export does; so the file keeps it.
+func TestExportEntryNational(t *testing.T) {
+	c, clock := newTestCache(t, CacheConfig{StaleWindow: time.Hour})
+	New(Config{National: []string{"example.net."}, Island: IslandConfig{Disabled: true}}, nil, c, nil, nil)
+	c.TrackChanges()
+	ns, err := dns.NewRR("example.net. 300 IN NS ns.example.net.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PutRRset([]dns.RR{ns}, RankAnswerAA) {
+		t.Fatal("PutRRset refused")
+	}
+	c.Put(benchMsg("www.example.org.", 1))
+	keys, _ := taken(c)
+	if len(keys) != 2 {
+		t.Fatalf("changes %v, want the NS RRset and the answer", keys)
+	}
+	clock.Advance(48 * time.Hour)
+	nsKey := CacheKey{Kind: RecordRRset, Name: "example.net.", Qtype: dns.TypeNS}
+	if _, ok := c.ExportEntry(nsKey); !ok || !c.HoldsEntry(nsKey) {
+		t.Error("national infrastructure past its stale window is not exported")
+	}
+	if c.HoldsEntry(CacheKey{Kind: RecordMessage, Name: "www.example.org.", Qtype: dns.TypeA}) {
+		t.Error("an answer past its stale window is exported")
+	}
+}
