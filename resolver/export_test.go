@@ -9,3 +9,7 @@ func (r *Resolver) SetIslandForTest(on bool) {
 		r.leaveIsland("test")
 	}
 }
+
+// IslandTicksForTest is the number of probe-timer ticks the island loop
+// has handled.
+func (r *Resolver) IslandTicksForTest() uint64 { return r.island.ticks.Load() }

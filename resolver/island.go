@@ -78,6 +78,8 @@ type island struct {
 	answered  atomic.Bool  // a foreign server answered since the last probe
 	nextTrial atomic.Int64 // island mode: when a foreign server may be tried again (Unix ns)
 
+	ticks atomic.Uint64 // probe-timer ticks handled (read by tests)
+
 	// The trial query under way, if any: closed when it is answered or
 	// fails, and when it was sent (wall clock: questions wait on it).
 	trialMu   sync.Mutex
@@ -476,6 +478,7 @@ func (r *Resolver) runIsland(ctx context.Context) {
 				in.mu.Unlock()
 			}
 		case <-t.C:
+			in.ticks.Add(1)
 			switch {
 			case in.active.Load():
 				check("")

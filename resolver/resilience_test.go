@@ -229,7 +229,9 @@ func TestNoProbeBeforeQuestion(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
-	time.Sleep(50 * time.Millisecond) // five probe intervals
+	// The positive sign: the probe loop runs, and has had its timer fire
+	// several times, each a chance to probe.
+	waitFor(t, "five ticks of the probe timer", func() bool { return r.IslandTicksForTest() >= 5 })
 	cancel()
 	<-done
 	if n := f.count(); n != 0 || r.Island() {

@@ -1,7 +1,9 @@
 package test
 
 // Aggressive use of the DNSSEC-validated cache (RFC 8198) end to end: a
-// hierarchy signed with ldns and served by NSD on 127.0.0.83, a sovdns
+// hierarchy signed with ldns and served by NSD on 127.0.0.83 (a template,
+// moved into a /24 of the test's own, testaddr.Block, before the zones are
+// signed), a sovdns
 // resolver with its default configuration (aggressive_nsec on) and the
 // test root's key as trust anchor.
 //
@@ -24,6 +26,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 const ipAggressive = "127.0.0.83"
@@ -31,6 +35,9 @@ const ipAggressive = "127.0.0.83"
 func TestAggressiveNSEC(t *testing.T) {
 	t.Parallel()
 	nsdBin := requireTool(t, "nsd", "/usr/sbin/nsd")
+	o := &outageNet{block: testaddr.NewBlock(), nsdBin: nsdBin}
+	o.port = sharedPort(t, o.block, []string{ipAggressive})
+	ip := o.block.Rewrite(ipAggressive) // in the zones before they are signed
 	kit := &ldnsKit{t: t, dir: t.TempDir(),
 		keygen: requireTool(t, "ldns-keygen"), signzone: requireTool(t, "ldns-signzone")}
 
@@ -40,7 +47,7 @@ func TestAggressiveNSEC(t *testing.T) {
 			minimum = 2
 		}
 		return fmt.Sprintf("$TTL 300\n%s SOA ns.%s hostmaster.%s 1 3600 900 604800 %d\n%s NS ns.%s\nns.%s A %s\n",
-			zone, zone, zone, minimum, zone, zone, zone, ipAggressive)
+			zone, zone, zone, minimum, zone, zone, zone, ip)
 	}
 	body := "b.%[1]s A 192.0.2.1\nm.%[1]s A 192.0.2.2\ny.%[1]s A 192.0.2.3\n"
 	zones := map[string]string{}
@@ -56,10 +63,10 @@ func TestAggressiveNSEC(t *testing.T) {
 	rb, root := kit.key(".", true)
 	zb, _ := kit.key(".", false)
 	zones["."] = kit.sign(".", "$TTL 300\n. SOA a.root.test. hostmaster.root.test. 1 3600 900 604800 300\n"+
-		". NS a.root.test.\na.root.test. A "+ipAggressive+"\n"+
-		"agg. NS ns.agg.\nns.agg. A "+ipAggressive+"\n"+dsLine(aggKey)+
-		"agg3. NS ns.agg3.\nns.agg3. A "+ipAggressive+"\n"+dsLine(agg3Key)+
-		"short. NS ns.short.\nns.short. A "+ipAggressive+"\n"+dsLine(shortKey), nil, rb, zb)
+		". NS a.root.test.\na.root.test. A "+ip+"\n"+
+		"agg. NS ns.agg.\nns.agg. A "+ip+"\n"+dsLine(aggKey)+
+		"agg3. NS ns.agg3.\nns.agg3. A "+ip+"\n"+dsLine(agg3Key)+
+		"short. NS ns.short.\nns.short. A "+ip+"\n"+dsLine(shortKey), nil, rb, zb)
 
 	// NSEC3: names whose hashes fall in the span of the one asked first.
 	var span *dns.NSEC3
@@ -82,8 +89,7 @@ func TestAggressiveNSEC(t *testing.T) {
 	}
 
 	// NSD serves every zone on one address.
-	port := sharedFreePort(t, []string{ipAggressive})
-	addr := fmt.Sprintf("%s:%d", ipAggressive, port)
+	addr := o.addr(ipAggressive)
 	var zconf strings.Builder
 	files := map[string]string{}
 	i := 0
@@ -93,10 +99,9 @@ func TestAggressiveNSEC(t *testing.T) {
 		files[file] = text
 		fmt.Fprintf(&zconf, "zone:\n    name: %q\n    zonefile: %q\n", origin, file)
 	}
-	o := &outageNet{port: port, nsdBin: nsdBin}
 	nsd := o.startNSD(t, ipAggressive, "agg.", files, zconf.String())
 
-	hints := writeTemp(t, "root.hints", ". 3600000 NS a.root.test.\na.root.test. 3600000 A "+ipAggressive+"\n")
+	hints := writeTemp(t, "root.hints", ". 3600000 NS a.root.test.\na.root.test. 3600000 A "+ip+"\n")
 	res := startServer(t, serveOpts{env: fastExit(), config: fmt.Sprintf(`demo_zone: false
 udp_sockets: 1
 resolver:
@@ -109,7 +114,7 @@ resolver:
   dnssec:
     builtin_root_anchors: false
     trust_anchors: [%q]
-`, hints, port, resolutionTimeout, root.ToDS(dns.SHA256).String())})
+`, hints, o.port, resolutionTimeout, root.ToDS(dns.SHA256).String())})
 
 	upstream := func() float64 { return metricSum(t, res, "sovdns_resolver_upstream_queries_total", nil) }
 	synthesised := func(proof string) float64 {

@@ -1,7 +1,11 @@
 package test
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -37,15 +41,61 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 }
 
 // stop sends SIGTERM to the process group, SIGKILL after stopTimeout,
-// and waits for the exit.
+// and waits until every process of the group has exited: NSD's and Knot's
+// children hold the sockets too, and may outlive the main process a
+// little, which would keep the next server off the address.
 func (d *daemon) stop() {
 	_ = syscall.Kill(-d.pid, syscall.SIGTERM)
+	deadline := time.Now().Add(stopTimeout)
 	select {
 	case <-d.done:
 	case <-time.After(stopTimeout):
 		_ = syscall.Kill(-d.pid, syscall.SIGKILL)
 		<-d.done
 	}
+	killed := false
+	for groupAlive(d.pid) {
+		if !killed && time.Now().After(deadline) {
+			_ = syscall.Kill(-d.pid, syscall.SIGKILL)
+			killed = true
+		}
+		if time.Now().After(deadline.Add(stopTimeout)) {
+			return // beyond SIGKILL: nothing more to do
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// groupAlive reports whether a process of the process group pgid is alive
+// (a zombie has closed its files already and does not count).
+func groupAlive(pgid int) bool {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return syscall.Kill(-pgid, 0) == nil
+	}
+	for _, e := range dirs {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold anything, so
+		// the fields are read after its closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+			return true
+		}
+	}
+	return false
 }
 
 // waitSOA polls addr, bounded in tries and time, until it answers zone's

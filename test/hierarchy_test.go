@@ -9,6 +9,10 @@ package test
 // misbehaving servers are played in process on the same port: one that
 // never answers and one that truncates every UDP answer.
 //
+// The addresses below are templates: each hierarchy started moves them,
+// and the zone data naming them, into a /24 of loopback addresses of its
+// own (testaddr.Block), so that hierarchies running at once never meet.
+//
 //	127.0.0.2   .               a.root-servers.test.
 //	127.0.0.3   az.             ns1.nic.az.
 //	127.0.0.4   com., net.      a.gtld.com.
@@ -25,8 +29,8 @@ package test
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +41,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // Addresses of the hierarchy's servers (see the table above).
@@ -53,7 +59,8 @@ const (
 	ipNobody  = "127.0.0.12"
 )
 
-// hierarchyIPs are the addresses that must all have the shared port free.
+// hierarchyIPs are the addresses that must all have the shared port free
+// (templates, as above).
 var hierarchyIPs = []string{ipRoot, ipAZ, ipGTLD, ipGovAZ, ipExample, ipMFA, ipLame, ipSilent, ipTrunc, ipNobody}
 
 // authority is one sovdns authoritative server of the hierarchy.
@@ -198,44 +205,51 @@ www     A    192.0.2.60
 
 // hierarchy is a running simulated hierarchy.
 type hierarchy struct {
+	block   testaddr.Block // where the template addresses are moved to
 	port    int
 	hints   string             // root hints file
-	servers map[string]*server // the sovdns authorities by address
+	servers map[string]*server // the sovdns authorities by template address
 	silent  *silentServer      // 127.0.0.10
 	trunc   *truncServer       // 127.0.0.11
 }
 
-// addr is ip with the hierarchy's port.
-func (h *hierarchy) addr(ip string) string { return net.JoinHostPort(ip, strconv.Itoa(h.port)) }
+// ip is the hierarchy's address for the template address tmpl.
+func (h *hierarchy) ip(tmpl string) string { return h.block.Rewrite(tmpl) }
+
+// addr is the hierarchy's address for the template address tmpl, with the
+// hierarchy's port.
+func (h *hierarchy) addr(tmpl string) string {
+	return net.JoinHostPort(h.ip(tmpl), strconv.Itoa(h.port))
+}
+
+// rewrite moves the template addresses in records (zone text) into the
+// hierarchy's block.
+func (h *hierarchy) rewrite(records []string) []string {
+	out := make([]string, len(records))
+	for i, r := range records {
+		out[i] = h.block.Rewrite(r)
+	}
+	return out
+}
 
 // startHierarchy starts the whole hierarchy and writes its root hints.
 // Everything stops on cleanup.
 func startHierarchy(t *testing.T) *hierarchy {
 	t.Helper()
-	h := &hierarchy{servers: map[string]*server{}}
-	// The port is checked free and then bound by the in-process servers at
-	// once; the sovdns processes bind it a moment later, which another
-	// process could in principle race, but not on a random port of 127.0.0.x.
+	h := &hierarchy{block: testaddr.NewBlock(), servers: map[string]*server{}}
+	h.port = sharedPort(t, h.block, hierarchyIPs)
 	var err error
-	for try := 0; try < 3; try++ {
-		h.port = sharedFreePort(t, hierarchyIPs)
-		if h.silent, err = startSilentServer(t, h.addr(ipSilent)); err != nil {
-			continue
-		}
-		if h.trunc, err = startTruncServer(t, h.addr(ipTrunc)); err != nil {
-			h.silent.close()
-			continue
-		}
-		break
+	if h.silent, err = startSilentServer(t, h.addr(ipSilent)); err != nil {
+		t.Fatalf("silent server: %v", err)
 	}
-	if err != nil {
-		t.Fatalf("in-process servers: %v", err)
+	if h.trunc, err = startTruncServer(t, h.addr(ipTrunc)); err != nil {
+		t.Fatalf("truncating server: %v", err)
 	}
 	for i := range hierarchyAuthorities {
 		a := &hierarchyAuthorities[i]
 		dir := t.TempDir()
 		for _, z := range a.zones {
-			importZoneOrigin(t, dir, z.origin, z.text)
+			importZoneOrigin(t, dir, z.origin, h.block.Rewrite(z.text))
 		}
 		h.servers[a.ip] = startServer(t, serveOpts{
 			dataDir: dir,
@@ -246,7 +260,7 @@ func startHierarchy(t *testing.T) *hierarchy {
 	}
 	h.hints = filepath.Join(t.TempDir(), "root.hints")
 	hints := ".                     3600000  NS  a.root-servers.test.\n" +
-		"a.root-servers.test.  3600000  A   " + ipRoot + "\n"
+		"a.root-servers.test.  3600000  A   " + h.ip(ipRoot) + "\n"
 	if err := os.WriteFile(h.hints, []byte(hints), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -278,12 +292,13 @@ resolver:
 }
 
 // startResolver starts a resolver node on 127.0.0.1:0 that iterates
-// through h, holding the zones given (imported with their origin).
+// through h, holding the zones given (imported with their origin, their
+// template addresses moved into h's block).
 func (h *hierarchy) startResolver(t *testing.T, allow []string, zones ...hierZone) *server {
 	t.Helper()
 	dir := t.TempDir()
 	for _, z := range zones {
-		importZoneOrigin(t, dir, z.origin, z.text)
+		importZoneOrigin(t, dir, z.origin, h.block.Rewrite(z.text))
 	}
 	return startServer(t, serveOpts{dataDir: dir, config: h.resolverConfig(allow...), env: fastExit()})
 }
@@ -313,37 +328,15 @@ func fastExit() []string {
 	return []string{"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
 }
 
-// sharedFreePort returns a port free for UDP and TCP on every address of
-// ips at the time of the call: a random one outside the ephemeral range,
-// tried a bounded number of times.
-func sharedFreePort(t *testing.T, ips []string) int {
+// sharedPort returns a port free for UDP and TCP on every address of
+// block named by the templates ips (testaddr.Port).
+func sharedPort(t *testing.T, block testaddr.Block, ips []string) int {
 	t.Helper()
-	var last error
-	for range 50 {
-		port := 20000 + rand.IntN(12000)
-		if last = portFree(ips, port); last == nil {
-			return port
-		}
+	addrs := make([]netip.Addr, len(ips))
+	for i, ip := range ips {
+		addrs[i] = netip.MustParseAddr(block.Rewrite(ip))
 	}
-	t.Fatalf("no port free on all of %v for UDP and TCP: last: %v", ips, last)
-	return 0
-}
-
-func portFree(ips []string, port int) error {
-	for _, ip := range ips {
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", addr)
-		pc.Close()
-		if err != nil {
-			return err
-		}
-		ln.Close()
-	}
-	return nil
+	return int(testaddr.Port(t, addrs...))
 }
 
 // silentServer never answers: it reads and discards UDP datagrams, and
@@ -426,16 +419,20 @@ func (s *silentServer) questions() []string {
 	return slices.Clone(s.qs)
 }
 
+// close closes the server's sockets (testaddr.Release: another process
+// may bind the address at once) and waits for its goroutines.
 func (s *silentServer) close() {
 	s.once.Do(func() {
-		s.udp.Close()
-		s.tcp.Close()
-		s.mu.Lock()
-		s.closed = true
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
+		testaddr.Release(func() {
+			s.udp.Close()
+			s.tcp.Close()
+			s.mu.Lock()
+			s.closed = true
+			for _, c := range s.conns {
+				c.Close()
+			}
+			s.mu.Unlock()
+		})
 		s.wg.Wait()
 	})
 }

@@ -3,8 +3,8 @@ package test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // Replication as NSD, Knot and BIND are usually configured: a primary
@@ -26,53 +28,33 @@ import (
 // shorter than the SOA's refresh.
 //
 // Every test has loopback addresses of its own, 127.A.B.1 and up in a /24
-// picked at random (Linux routes all of 127/8 to lo), and one port outside
-// the ephemeral range that is free on each of them for UDP and TCP.
+// of its own (testaddr.NewBlock; Linux routes all of 127/8 to lo), and one
+// port outside the ephemeral range that is free on each of them for UDP
+// and TCP (testaddr.Port).
 
 // replNet is a test's own loopback addresses and port.
 type replNet struct {
-	prefix string // "127.A.B."
-	port   int
-	count  int
+	block testaddr.Block
+	port  int
 }
 
-// newReplNet picks n addresses of a random /24 of 127.64.0.0/10 and a port
-// free on all of them, probed (without SO_REUSEPORT) a bounded number of
-// times. The addresses are the test's alone, so the port stays free for
-// the servers it starts.
+// newReplNet takes a /24 of the test's own and a port free on its first n
+// addresses. The addresses are the test's alone, so the port stays free
+// for the servers it starts.
 func newReplNet(t *testing.T, n int) *replNet {
 	t.Helper()
-	var last error
-	for range 50 {
-		r := &replNet{prefix: fmt.Sprintf("127.%d.%d.", 64+rand.IntN(64), rand.IntN(256)), port: 20000 + rand.IntN(12000), count: n}
-		if last = r.probe(); last == nil {
-			return r
-		}
+	r := &replNet{block: testaddr.NewBlock()}
+	ips := make([]netip.Addr, n)
+	for i := range ips {
+		ips[i] = r.block.IP(byte(i + 1))
 	}
-	t.Fatalf("no loopback addresses and port free for UDP and TCP: last: %v", last)
-	return nil
-}
-
-func (r *replNet) probe() error {
-	for i := 1; i <= r.count; i++ {
-		addr := r.addr(i)
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", addr)
-		pc.Close()
-		if err != nil {
-			return err
-		}
-		ln.Close()
-	}
-	return nil
+	r.port = int(testaddr.Port(t, ips...))
+	return r
 }
 
 // ip is the i-th address (from 1); addr is it with the port, at is it in
 // NSD's and Knot's IP@port form.
-func (r *replNet) ip(i int) string   { return fmt.Sprintf("%s%d", r.prefix, i) }
+func (r *replNet) ip(i int) string   { return r.block.IP(byte(i)).String() }
 func (r *replNet) addr(i int) string { return net.JoinHostPort(r.ip(i), fmt.Sprint(r.port)) }
 func (r *replNet) at(i int) string   { return fmt.Sprintf("%s@%d", r.ip(i), r.port) }
 
@@ -149,7 +131,7 @@ func nsdPrimary(t *testing.T) *notifyingPrimary {
 			"zone:\n    name: \"example.com\"\n    zonefile: \"example.com.zone\"\n    provide-xfr: %s xfr\n"+
 			"    notify: %s xfr\n    outgoing-interface: %s\n", xfrSecret, r.ip(3), r.at(3), r.ip(2))
 		confPath := filepath.Join(dir, "nsd.conf")
-		if err := os.WriteFile(confPath, []byte(nsdConf(r.ip(1), r.port, dir, zones)), 0o600); err != nil {
+		if err := os.WriteFile(confPath, []byte(nsdConf(r.addr(1), dir, zones)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		d = startDaemon(t, nsdBin, "-d", "-c", confPath)
@@ -544,7 +526,7 @@ func TestZoneRefreshAndRetransfer(t *testing.T) {
 	zones := fmt.Sprintf("key:\n    name: \"xfr\"\n    algorithm: hmac-sha256\n    secret: %q\n"+
 		"zone:\n    name: \"example.com\"\n    zonefile: \"example.com.zone\"\n    provide-xfr: %s xfr\n", xfrSecret, r.ip(2))
 	confPath := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(confPath, []byte(nsdConf(r.ip(1), r.port, dir, zones)), 0o600); err != nil {
+	if err := os.WriteFile(confPath, []byte(nsdConf(r.addr(1), dir, zones)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := startDaemon(t, nsdBin, "-d", "-c", confPath)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 
 // NSD and Knot as secondaries of a sovdns primary, with TSIG: each takes
 // the zone by AXFR when it starts, and every change after that by IXFR when
-// sovdns NOTIFYs it. Everything listens on its own loopback address:
-// sovdns on 127.0.0.1, NSD on 127.0.0.2, Knot on 127.0.0.3.
+// sovdns NOTIFYs it. sovdns listens on a port of 127.0.0.1 the kernel
+// picks, NSD and Knot each on an address of its own (newAddr).
 
 // secondaryUnderTest is a running NSD or Knot, with its log.
 type secondaryUnderTest struct {
@@ -23,15 +22,15 @@ type secondaryUnderTest struct {
 	log  *logBuffer
 }
 
-// interopPrimary starts a sovdns primary of testZone on 127.0.0.1:port
-// that notifies notify ("IP:port key:xfr").
-func interopPrimary(t *testing.T, port int, notify string) *server {
+// interopPrimary starts a sovdns primary of testZone on 127.0.0.1 that
+// notifies notify ("IP:port key:xfr").
+func interopPrimary(t *testing.T, notify string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	importZone(t, dir, testZone)
 	return startServer(t, serveOpts{dataDir: dir,
 		config: "demo_zone: false\nudp_sockets: 1\n" + primaryConfig("127.0.0.0/8", notify),
-		args:   []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", "127.0.0.1:0", "--log-level", "debug"}})
+		args:   []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-level", "debug"}})
 }
 
 // interopEdits changes the zone at the primary twice through dynamic
@@ -74,92 +73,91 @@ func interopEdits(t *testing.T, primary *server, sec *secondaryUnderTest) uint32
 }
 
 // checkTransfersServed checks the primary's count of transfers: the first
-// by AXFR, the changes by IXFR.
+// by AXFR, the changes by IXFR. A transfer is counted once its last message
+// is written, which the secondary may have read and served already: the
+// counts are read until they are as wanted, or a bound.
 func checkTransfersServed(t *testing.T, primary *server) {
 	t.Helper()
-	samples := parseSamples(t, scrape(t, primary.metrics))
-	for _, typ := range []string{"AXFR", "IXFR"} {
-		if v, _ := find(samples, "sovdns_transfers_out_total", map[string]string{"zone": "example.com.", "type": typ, "result": "ok"}); v < 1 {
-			t.Errorf("sovdns_transfers_out_total{type=%q,result=\"ok\"} = %v, want at least 1", typ, v)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var errs []string
+		samples := parseSamples(t, scrape(t, primary.metrics))
+		for _, typ := range []string{"AXFR", "IXFR"} {
+			if v, _ := find(samples, "sovdns_transfers_out_total", map[string]string{"zone": "example.com.", "type": typ, "result": "ok"}); v < 1 {
+				errs = append(errs, fmt.Sprintf("sovdns_transfers_out_total{type=%q,result=\"ok\"} = %v, want at least 1", typ, v))
+			}
 		}
-	}
-	if v, _ := find(samples, "sovdns_notify_sent_total", map[string]string{"zone": "example.com.", "result": "acked"}); v < 2 {
-		t.Errorf("sovdns_notify_sent_total{result=\"acked\"} = %v, want at least 2", v)
+		if v, _ := find(samples, "sovdns_notify_sent_total", map[string]string{"zone": "example.com.", "result": "acked"}); v < 2 {
+			errs = append(errs, fmt.Sprintf("sovdns_notify_sent_total{result=\"acked\"} = %v, want at least 2", v))
+		}
+		if len(errs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(strings.Join(errs, "\n"))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func TestSecondaryNSD(t *testing.T) {
 	nsdBin := requireTool(t, "nsd", "/usr/sbin/nsd")
 	requireTool(t, "nsupdate")
-	ips := []string{"127.0.0.1", "127.0.0.2"}
-	var lastErr string
-	for range 3 { // a port found free can be taken before it is bound
-		port := sharedFreePort(t, ips)
-		primary := interopPrimary(t, port, fmt.Sprintf("127.0.0.2:%d key:xfr", port))
-		dir := t.TempDir()
-		zones := fmt.Sprintf(`key:
+	addr := newAddr(t)
+	primary := interopPrimary(t, addr+" key:xfr")
+	pHost, pPort, _ := strings.Cut(primary.dns, ":")
+	dir := t.TempDir()
+	zones := fmt.Sprintf(`key:
     name: "xfr"
     algorithm: hmac-sha256
     secret: %q
 zone:
     name: "example.com"
     zonefile: "example.com.zone"
-    request-xfr: 127.0.0.1@%d xfr
+    request-xfr: %s@%s xfr
     allow-notify: 127.0.0.0/8 xfr
-`, replXfrSecret, port)
-		confPath := filepath.Join(dir, "nsd.conf")
-		if err := os.WriteFile(confPath, []byte(nsdConf("127.0.0.2", port, dir, zones)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		addr := fmt.Sprintf("127.0.0.2:%d", port)
-		// runNSD waits until NSD answers the zone: the AXFR is done.
-		ok, log := runNSD(t, nsdBin, confPath, addr, "example.com.")
-		if !ok {
-			lastErr = log
-			primary.stop(t)
-			continue
-		}
-		interopEdits(t, primary, &secondaryUnderTest{addr: addr})
-		checkTransfersServed(t, primary)
-		return
+`, replXfrSecret, pHost, pPort)
+	confPath := filepath.Join(dir, "nsd.conf")
+	if err := os.WriteFile(confPath, []byte(nsdConf(addr, dir, zones)), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("NSD did not start and transfer the zone:\n%s", lastErr)
+	// runNSD waits until NSD answers the zone: the AXFR is done.
+	if ok, log := runNSD(t, nsdBin, confPath, addr, "example.com."); !ok {
+		t.Fatalf("NSD did not start and transfer the zone:\n%s", log)
+	}
+	interopEdits(t, primary, &secondaryUnderTest{addr: addr})
+	checkTransfersServed(t, primary)
 }
 
 func TestSecondaryKnot(t *testing.T) {
 	knotd := requireTool(t, "knotd", "/usr/sbin/knotd")
 	requireTool(t, "nsupdate")
-	ips := []string{"127.0.0.1", "127.0.0.3"}
-	var lastErr string
-	for range 3 { // a port found free can be taken before it is bound
-		port := sharedFreePort(t, ips)
-		primary := interopPrimary(t, port, fmt.Sprintf("127.0.0.3:%d key:xfr", port))
-		sec, log, ok := runKnot(t, knotd, "127.0.0.3", port, fmt.Sprintf("127.0.0.1@%d", port))
-		if !ok {
-			lastErr = log
-			primary.stop(t)
-			continue
-		}
-		serial := interopEdits(t, primary, sec)
-		checkTransfersServed(t, primary)
-		// Knot says how it took each change: the first by AXFR, the edits
-		// by IXFR, never falling back to AXFR.
-		text := sec.log.String()
-		for _, want := range []string{
-			"AXFR, incoming, remote 127.0.0.1@" + strconv.Itoa(port) + ", finished",
-			"IXFR, incoming, remote 127.0.0.1@" + strconv.Itoa(port) + ", finished",
-			fmt.Sprintf("-> %d", serial),
-		} {
-			if !strings.Contains(text, want) {
-				t.Errorf("Knot's log lacks %q:\n%s", want, text)
-			}
-		}
-		if strings.Contains(text, "fallback to AXFR") {
-			t.Errorf("Knot fell back to AXFR:\n%s", text)
-		}
-		return
+	addr := newAddr(t)
+	primary := interopPrimary(t, addr+" key:xfr")
+	pHost, pPort, _ := strings.Cut(primary.dns, ":")
+	ip, port, _ := strings.Cut(addr, ":")
+	sec, log, ok := runKnot(t, knotd, ip, port, pHost+"@"+pPort)
+	if !ok {
+		t.Fatalf("Knot did not start and transfer the zone:\n%s", log)
 	}
-	t.Fatalf("Knot did not start and transfer the zone:\n%s", lastErr)
+	serial := interopEdits(t, primary, sec)
+	checkTransfersServed(t, primary)
+	// Knot says how it took each change: the first by AXFR, the edits by
+	// IXFR, never falling back to AXFR.
+	text := sec.log.String()
+	for _, want := range []string{
+		"AXFR, incoming, remote " + pHost + "@" + pPort + ", finished",
+		"IXFR, incoming, remote " + pHost + "@" + pPort + ", finished",
+		fmt.Sprintf("-> %d", serial),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Knot's log lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "fallback to AXFR") {
+		t.Errorf("Knot fell back to AXFR:\n%s", text)
+	}
 }
 
 // runKnot runs knotd in the foreground on ip:port as a secondary of
@@ -167,7 +165,7 @@ func TestSecondaryKnot(t *testing.T) {
 // temporary directory. It waits, bounded, until Knot answers the zone with
 // AA (its first transfer done); it reports false with Knot's log if Knot
 // exits or never answers. On cleanup it stops Knot.
-func runKnot(t *testing.T, knotd, ip string, port int, primary string) (*secondaryUnderTest, string, bool) {
+func runKnot(t *testing.T, knotd, ip, port, primary string) (*secondaryUnderTest, string, bool) {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db")
@@ -177,7 +175,7 @@ func runKnot(t *testing.T, knotd, ip string, port int, primary string) (*seconda
 	conf := fmt.Sprintf(`server:
     rundir: %[1]q
     pidfile: %[2]q
-    listen: %[3]s@%[4]d
+    listen: %[3]s@%[4]s
 log:
   - target: stderr
     any: info
@@ -212,7 +210,7 @@ zone:
 		t.Fatal(err)
 	}
 	d := startDaemon(t, knotd, "-c", confPath)
-	addr := fmt.Sprintf("%s:%d", ip, port)
+	addr := ip + ":" + port
 	if !d.waitSOA(t, addr, "example.com.", false) {
 		d.stop()
 		return nil, d.log.String(), false

@@ -70,8 +70,8 @@ func soaSerial(t *testing.T, addr, zone string) uint32 {
 func TestLiveEdit(t *testing.T) {
 	t.Parallel()
 	const secret = "live-edit-token-0123456789"
-	port := freePort(t)
-	s := zoneServer(t, fmt.Sprintf("control:\n  listen: 127.0.0.1:%d\n  tokens:\n    - name: ci\n      secret: %s\n", port, secret))
+	control := newAddr(t)
+	s := zoneServer(t, fmt.Sprintf("control:\n  listen: %s\n  tokens:\n    - name: ci\n      secret: %s\n", control, secret))
 	dd := []string{"--data-dir", s.dataDir}
 	cli := func(args ...string) cliResult { t.Helper(); return mustCLI(t, nil, append(args, dd...)...) }
 	serial := soaSerial(t, s.dns, "example.com.")
@@ -167,7 +167,7 @@ func TestLiveEdit(t *testing.T) {
 
 	// The control API on loopback TCP takes a bearer token, whose name is
 	// the author.
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := "http://" + control
 	body := `{"add":[{"rr":"api.example.com. 60 IN A 192.0.2.77"}],"delete":[]}`
 	if code, _ := controlPOST(t, base+"/v1/records?zone=example.com", "", body); code != http.StatusUnauthorized {
 		t.Errorf("without a token: HTTP %d; want 401", code)

@@ -1,6 +1,8 @@
 // Package test holds sovdns's end-to-end tests: they build the sovdns
-// binary once, run it as a separate process on 127.0.0.1 with port 0, and
-// talk to it over UDP, TCP and HTTP as clients and operators would.
+// binary once, run it as a separate process on 127.0.0.1 with port 0 (or,
+// when its address must be known in advance, on a loopback address of its
+// own: newAddr), and talk to it over UDP, TCP and HTTP as clients and
+// operators would.
 package test
 
 import (
@@ -21,6 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // sovdnsBin is the binary TestMain builds.
@@ -458,23 +462,13 @@ func wantRRs(t *testing.T, section string, got []dns.RR, want ...string) {
 	}
 }
 
-// freePort returns a port on 127.0.0.1 that is free for both UDP and TCP
-// at the time of the call.
-func freePort(t *testing.T) int {
+// newAddr returns the address ("IP:port") of a server a test starts
+// whose address must be known before it runs (to be written into another
+// server's configuration, or kept across a restart): a loopback address no
+// other server of the tests gets, with a port free on it (package
+// testaddr). A server whose address nobody needs in advance listens on
+// 127.0.0.1:0 instead, where sovdns takes a port no other socket can share.
+func newAddr(t *testing.T) string {
 	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port on 127.0.0.1 for both UDP and TCP")
-	return 0
+	return testaddr.AddrPort(t).String()
 }

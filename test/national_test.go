@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // Bounds of the national tests.
@@ -42,14 +44,14 @@ const (
 	natPrompt = time.Second
 )
 
-// startNationalNet starts the outage hierarchy with the foreign side up
-// (or cut off from the start, as black holes only).
+// startNationalNet starts the outage hierarchy, in a /24 of its own, with
+// the foreign side up (or cut off from the start, as black holes only).
 func startNationalNet(t *testing.T, foreignUp bool) *outageNet {
 	t.Helper()
-	o := &outageNet{nsdBin: requireTool(t, "nsd", "/usr/sbin/nsd")}
-	o.port = sharedFreePort(t, outageIPs)
+	o := &outageNet{nsdBin: requireTool(t, "nsd", "/usr/sbin/nsd"), block: testaddr.NewBlock()}
+	o.port = sharedPort(t, o.block, outageIPs)
 	o.hints = filepath.Join(t.TempDir(), "root.hints")
-	if err := os.WriteFile(o.hints, []byte(".  3600000  NS  a.root-servers.test.\na.root-servers.test.  3600000  A  "+ipOutRoot+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(o.hints, []byte(".  3600000  NS  a.root-servers.test.\na.root-servers.test.  3600000  A  "+o.block.Rewrite(ipOutRoot)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if foreignUp {
@@ -245,7 +247,7 @@ func TestNationalInfra(t *testing.T) {
 	// way to gov.az.
 	for _, q := range []outageQuestion{
 		{name: "www.gov.az.", qtype: dns.TypeAAAA, want: func(foreignData) []string { return []string{"www.gov.az. AAAA 2001:db8::10"} }},
-		{name: "ns1.gov.az.", qtype: dns.TypeA, want: func(foreignData) []string { return []string{"ns1.gov.az. A 127.0.0.54"} }},
+		{name: "ns1.gov.az.", qtype: dns.TypeA, want: func(foreignData) []string { return []string{"ns1.gov.az. A " + o.block.Rewrite(ipOutGovAZ)} }},
 	} {
 		d := ask(t, res, q, foreignBefore, answerFresh)
 		after.add(q.String(), d)
@@ -337,7 +339,7 @@ func TestNationalHintsEmptyStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The NS record from a file, the address inline.
-	res := startServer(t, serveOpts{config: o.nationalConfig(fmt.Sprintf("  national_hints:\n    - %s\n    - \"ns1.nic.az. A %s\"\n", hints, ipOutAZ)),
+	res := startServer(t, serveOpts{config: o.nationalConfig(fmt.Sprintf("  national_hints:\n    - %s\n    - \"ns1.nic.az. A %s\"\n", hints, o.block.Rewrite(ipOutAZ))),
 		env: fastExit()})
 
 	start := time.Now()

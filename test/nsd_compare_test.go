@@ -392,48 +392,43 @@ func (n normalized) diff(got normalized) string {
 }
 
 // startNSD writes zoneText and an nsd.conf to a temporary directory and
-// runs NSD in the foreground on a free port of 127.0.0.1. It returns the
-// address once NSD answers for the zone; on cleanup it stops NSD.
+// runs NSD in the foreground on an address of its own (newAddr). It
+// returns the address once NSD answers for the zone; on cleanup it stops
+// NSD.
 func startNSD(t *testing.T, nsdBin, zoneText string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "zone"), []byte(zoneText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var lastErr string
-	for range 3 { // a port found free can be taken before NSD binds it
-		port := freePort(t)
-		conf := nsdConf("127.0.0.1", port, dir, fmt.Sprintf("zone:\n    name: %q\n    zonefile: \"zone\"\n", compareOrigin))
-		confPath := filepath.Join(dir, "nsd.conf")
-		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if checkconf := filepath.Join(filepath.Dir(nsdBin), "nsd-checkconf"); fileExists(checkconf) {
-			ctx, cancel := context.WithTimeout(t.Context(), cliTimeout)
-			out, err := exec.CommandContext(ctx, checkconf, confPath).CombinedOutput()
-			cancel()
-			if err != nil {
-				t.Fatalf("nsd-checkconf: %v\n%s\n%s", err, out, conf)
-			}
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if ok, log := runNSD(t, nsdBin, confPath, addr, compareOrigin); ok {
-			return addr
-		} else {
-			lastErr = log
+	addr := newAddr(t)
+	conf := nsdConf(addr, dir, fmt.Sprintf("zone:\n    name: %q\n    zonefile: \"zone\"\n", compareOrigin))
+	confPath := filepath.Join(dir, "nsd.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if checkconf := filepath.Join(filepath.Dir(nsdBin), "nsd-checkconf"); fileExists(checkconf) {
+		ctx, cancel := context.WithTimeout(t.Context(), cliTimeout)
+		out, err := exec.CommandContext(ctx, checkconf, confPath).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("nsd-checkconf: %v\n%s\n%s", err, out, conf)
 		}
 	}
-	t.Fatalf("NSD did not start:\n%s", lastErr)
-	return ""
+	if ok, log := runNSD(t, nsdBin, confPath, addr, compareOrigin); !ok {
+		t.Fatalf("NSD did not start:\n%s", log)
+	}
+	return addr
 }
 
-// nsdConf is the configuration of a test NSD on ip:port whose files are
-// in dir, serving zones (nsd.conf zone: clauses): no privileges dropped,
-// no rate limiting, no remote control.
-func nsdConf(ip string, port int, dir, zones string) string {
+// nsdConf is the configuration of a test NSD on addr (IP:port) whose files
+// are in dir, serving zones (nsd.conf zone: clauses): no privileges
+// dropped, no rate limiting, no remote control.
+func nsdConf(addr, dir, zones string) string {
+	ip, port, _ := strings.Cut(addr, ":")
 	return fmt.Sprintf(`server:
     ip-address: %s
-    port: %d
+    port: %s
     do-ip6: no
     server-count: 1
     username: ""

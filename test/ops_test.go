@@ -4,9 +4,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +31,7 @@ func TestDatabaseHeldByServer(t *testing.T) {
 		{name: "record delete", args: []string{"record", "delete", "example.com", "old"}},
 	}
 	for _, tt := range tests {
-		r := runCLI(t, nil, append(tt.args, dd...)...)
+		r := runCLI(t, fastExit(), append(tt.args, dd...)...) // the time taken is the command's, not the race detector's exit delay
 		if r.code != 0 {
 			t.Errorf("sovdns %s: exit %d while a server holds the database\nstderr: %s", strings.Join(tt.args, " "), r.code, r.stderr)
 		}
@@ -136,8 +136,7 @@ func TestInvalidConfig(t *testing.T) {
 // TestListenFromEnvironment sets the DNS address with SOVDNS_LISTEN only.
 func TestListenFromEnvironment(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := newAddr(t)
 	s := startServer(t, serveOpts{
 		env:  []string{"SOVDNS_LISTEN=" + addr, "SOVDNS_UDP_SOCKETS=1"},
 		args: []string{"--metrics-listen", "127.0.0.1:0"},
@@ -177,34 +176,43 @@ func TestSIGTERM(t *testing.T) {
 
 	// Queries keep arriving until the server is gone (bounded in count).
 	var wg sync.WaitGroup
+	var answered atomic.Int64
 	stop := make(chan struct{})
-	answered := make(chan int, 1)
+	loadDone := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(loadDone)
 		c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-		n := 0
 		for range 2000 {
 			select {
 			case <-stop:
-				answered <- n
 				return
 			default:
 			}
 			if _, _, err := c.Exchange(newQuery("www.example.com.", dns.TypeA), s.dns); err == nil {
-				n++
+				answered.Add(1)
 			}
 		}
-		answered <- n
 	}()
-	time.Sleep(300 * time.Millisecond)
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad()
+	// SIGTERM once the server is answering the load.
+	deadline := time.Now().Add(startTimeout)
+	for answered.Load() < 10 {
+		select {
+		case <-loadDone:
+			t.Fatalf("the load ended with %d queries answered", answered.Load())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queries answered within %v", answered.Load(), startTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 
 	took := s.stop(t)
-	close(stop)
-	wg.Wait()
-	if n := <-answered; n == 0 {
-		t.Error("no query was answered before SIGTERM")
-	}
+	stopLoad()
 	if took > 5*time.Second {
 		t.Errorf("exit took %v after SIGTERM; want a few seconds at most", took)
 	}

@@ -188,10 +188,10 @@ func TestHierarchyServesZones(t *testing.T) {
 			t.Parallel()
 			r := exchange(t, "udp", h.addr(tt.ip), newQuery(tt.qname, tt.qtype))
 			wantRcode(t, r, tt.rcode, tt.aa, false)
-			wantRRs(t, "answer", r.Answer, tt.answer...)
+			wantRRs(t, "answer", r.Answer, h.rewrite(tt.answer)...)
 			if tt.checkNS {
-				wantRRs(t, "authority", r.Ns, tt.ns...)
-				wantRRs(t, "additional", r.Extra, tt.extra...)
+				wantRRs(t, "authority", r.Ns, h.rewrite(tt.ns)...)
+				wantRRs(t, "additional", r.Extra, h.rewrite(tt.extra)...)
 			}
 			if tt.firstNSIsNS0 && (len(r.Ns) == 0 || r.Ns[0].(*dns.NS).Ns != "ns0.gov.az.") {
 				t.Errorf("the lame server is not listed first: %v", r.Ns)
@@ -225,7 +225,7 @@ func TestHierarchyServesZones(t *testing.T) {
 		t.Parallel()
 		c := &dns.Client{Net: "udp", Timeout: time.Second}
 		if r, _, err := c.ExchangeContext(t.Context(), newQuery("www.dead.com.", dns.TypeA), h.addr(ipNobody)); err == nil {
-			t.Errorf("%s answered: %v", ipNobody, r)
+			t.Errorf("%s answered: %v", h.addr(ipNobody), r)
 		}
 	})
 	t.Run("truncating server", func(t *testing.T) {
@@ -415,11 +415,21 @@ func TestResolver(t *testing.T) {
 			t.FailNow()
 		}
 		h.servers[ipGovAZ].stop(t)
-		time.Sleep(1100 * time.Millisecond)
 
-		second := exchange(t, "udp", res.dns, rdQuery("cache.gov.az.", dns.TypeA))
-		wantRcode(t, second, dns.RcodeSuccess, false, true)
-		wantData(t, "answer", second.Answer, first.Answer[0].Header().Ttl, "cache.gov.az. A 192.0.2.70")
+		// Answered from the cache, the TTL counting down: asked until the
+		// TTL is below the first answer's (a second at most, bounded).
+		var second *dns.Msg
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			second = exchange(t, "udp", res.dns, rdQuery("cache.gov.az.", dns.TypeA))
+			wantRcode(t, second, dns.RcodeSuccess, false, true)
+			wantData(t, "answer", second.Answer, first.Answer[0].Header().Ttl, "cache.gov.az. A 192.0.2.70")
+			if t.Failed() || ttlOf(second.Answer) < ttlOf(first.Answer) {
+				break
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("TTL still %d after %v", ttlOf(second.Answer), time.Since(start))
+			}
+		}
 		t.Logf("TTL %d, then %d from the cache", first.Answer[0].Header().Ttl, ttlOf(second.Answer))
 		neg2 := exchange(t, "udp", res.dns, rdQuery("gone.gov.az.", dns.TypeA))
 		wantRcode(t, neg2, dns.RcodeNameError, false, true)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
 // A hierarchy signed by sovdns itself: the root (127.0.0.30), az.
@@ -15,6 +17,8 @@ import (
 // delegated without DS) and bad.az. (signed, but its parent's DS names
 // another key). A validating sovdns resolver with the test root's key as
 // its only trust anchor must find each answer secure, insecure or bogus.
+// The addresses are templates, moved with the zone data into a /24 of the
+// test's own (testaddr.Block).
 const (
 	ipSignedRoot = "127.0.0.30"
 	ipSignedAz   = "127.0.0.31"
@@ -52,21 +56,26 @@ www.%[1]s 300 IN A 192.0.2.10
 
 // signedNet is the hierarchy signed by sovdns, running.
 type signedNet struct {
+	block       testaddr.Block // where the template addresses are moved to
 	port        int
 	hints       string             // root hints file
 	rootDS      string             // the test root's DS: the trust anchor
 	azDS        string             // az.'s DS: a pinned national anchor
-	authorities map[string]*server // by address
+	authorities map[string]*server // by template address
 }
 
-func (n *signedNet) addr(ip string) string { return fmt.Sprintf("%s:%d", ip, n.port) }
+// addr is the hierarchy's address for the template address tmpl, with
+// the hierarchy's port.
+func (n *signedNet) addr(tmpl string) string {
+	return fmt.Sprintf("%s:%d", n.block.Rewrite(tmpl), n.port)
+}
 
 // startSignedNet signs the hierarchy with sovdns and starts its three
-// authorities.
+// authorities, in a /24 of their own.
 func startSignedNet(t *testing.T) *signedNet {
 	t.Helper()
-	ips := []string{ipSignedRoot, ipSignedAz, ipSignedGov}
-	n := &signedNet{port: sharedFreePort(t, ips), authorities: map[string]*server{}}
+	n := &signedNet{block: testaddr.NewBlock(), authorities: map[string]*server{}}
+	n.port = sharedPort(t, n.block, []string{ipSignedRoot, ipSignedAz, ipSignedGov})
 	cli := func(dir string, args ...string) string {
 		return strings.TrimSpace(mustCLI(t, fastExit(), append(args, "--data-dir", dir)...).stdout)
 	}
@@ -83,12 +92,12 @@ func startSignedNet(t *testing.T) *signedNet {
 	badDS := "bad.az. 3600 IN DS 12345 15 2 " + strings.Repeat("AB", 32)
 
 	azDir := t.TempDir()
-	importZoneOrigin(t, azDir, "az.", signedAzZone(govDS, badDS))
+	importZoneOrigin(t, azDir, "az.", n.block.Rewrite(signedAzZone(govDS, badDS)))
 	cli(azDir, "dnssec", "enable", "az", "--split-keys")
 	n.azDS = cli(azDir, "dnssec", "ds", "az")
 
 	rootDir := t.TempDir()
-	importZoneOrigin(t, rootDir, ".", signedRootZone(n.azDS))
+	importZoneOrigin(t, rootDir, ".", n.block.Rewrite(signedRootZone(n.azDS)))
 	cli(rootDir, "dnssec", "enable", ".", "--nsec3") // opt-out would make the NXDOMAIN below insecure (RFC 5155 §9.2)
 	n.rootDS = cli(rootDir, "dnssec", "ds", ".")
 
@@ -96,7 +105,7 @@ func startSignedNet(t *testing.T) *signedNet {
 		n.authorities[ip] = startServer(t, serveOpts{dataDir: dir, config: authorityConfig(n.addr(ip)), env: fastExit(),
 			args: []string{"--metrics-listen", "127.0.0.1:0"}})
 	}
-	n.hints = writeTemp(t, "root.hints", ".  3600000 NS a.root.test.\na.root.test. 3600000 A "+ipSignedRoot+"\n")
+	n.hints = writeTemp(t, "root.hints", ".  3600000 NS a.root.test.\na.root.test. 3600000 A "+n.block.Rewrite(ipSignedRoot)+"\n")
 	return n
 }
 

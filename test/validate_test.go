@@ -2,7 +2,7 @@ package test
 
 // DNSSEC validation end to end: a hierarchy of zones signed by an
 // independent tool (ldns-signzone, keys from ldns-keygen) and served by NSD
-// on 127.0.0.20, and sovdns resolvers validating it with a trust anchor for
+// on an address of its own (ipSigned), and sovdns resolvers validating it with a trust anchor for
 // the test root, a negative trust anchor, or only a pinned anchor for
 // gov.az.
 //
@@ -20,6 +20,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,11 +28,13 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
 )
 
-// ipSigned is NSD's address for the signed hierarchy, apart from the
-// addresses of hierarchy_test.go.
-const ipSigned = "127.0.0.20"
+// ipSigned is NSD's address for the signed hierarchy: a loopback address
+// of this test process's own (testaddr), written into the signed zones.
+var ipSigned = testaddr.IP().String()
 
 // ldnsKit signs zones with ldns in a directory.
 type ldnsKit struct {
@@ -229,22 +232,15 @@ func startSignedNSD(t *testing.T, nsdBin string, zones map[string]string) int {
 		}
 		fmt.Fprintf(&zconf, "zone:\n    name: %q\n    zonefile: %q\n", origin, file)
 	}
-	var lastLog string
-	for range 3 {
-		port := sharedFreePort(t, []string{ipSigned})
-		conf := nsdConf(ipSigned, port, dir, zconf.String())
-		confPath := filepath.Join(dir, "nsd.conf")
-		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if ok, log := runNSD(t, nsdBin, confPath, fmt.Sprintf("%s:%d", ipSigned, port), "gov.az."); ok {
-			return port
-		} else {
-			lastLog = log
-		}
+	addr := netip.AddrPortFrom(netip.MustParseAddr(ipSigned), testaddr.Port(t, netip.MustParseAddr(ipSigned)))
+	confPath := filepath.Join(dir, "nsd.conf")
+	if err := os.WriteFile(confPath, []byte(nsdConf(addr.String(), dir, zconf.String())), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("NSD did not start:\n%s", lastLog)
-	return 0
+	if ok, log := runNSD(t, nsdBin, confPath, addr.String(), "gov.az."); !ok {
+		t.Fatalf("NSD did not start:\n%s", log)
+	}
+	return int(addr.Port())
 }
 
 // validatingResolver starts a sovdns resolver iterating from NSD's root

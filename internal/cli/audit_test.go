@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/sovdns/sovdns/authoritative"
 	"github.com/sovdns/sovdns/internal/audit"
 	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/internal/testaddr"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
@@ -36,6 +39,8 @@ d       CNAME www.dept.az.
 // server address: the root, az. and two zones under it, one of them
 // served by a foreign name server. Every server is on the same port of a
 // different loopback address, so nothing the resolver asks goes elsewhere.
+// The addresses are templates, moved into a /24 of the test's own
+// (loopbackAuthority).
 var loopbackWorld = map[string]map[string]string{
 	"127.0.0.1": {".": `@ SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 86400
 @ NS a.root.test.
@@ -70,19 +75,27 @@ ns1 A 127.0.0.4
 	},
 }
 
-// loopbackAuthority serves loopbackWorld (UDP) and returns the port its
-// servers share.
-func loopbackAuthority(t *testing.T) int {
+// loopbackNet is a running loopbackWorld: its template addresses moved
+// into a /24 of the test's own, every server on one port.
+type loopbackNet struct {
+	block testaddr.Block
+	port  int
+}
+
+// loopbackAuthority serves loopbackWorld (UDP) on a /24 of its own
+// (testaddr.Block), every server on the same port.
+func loopbackAuthority(t *testing.T) *loopbackNet {
 	t.Helper()
-	first, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ln := &loopbackNet{block: testaddr.NewBlock()}
+	var ips []netip.Addr
+	for addr := range loopbackWorld {
+		ips = append(ips, netip.MustParseAddr(ln.block.Rewrite(addr)))
 	}
-	port := first.LocalAddr().(*net.UDPAddr).Port
+	ln.port = int(testaddr.Port(t, ips...))
 	for addr, zones := range loopbackWorld {
 		var zs []*zone.Zone
 		for origin, text := range zones {
-			p, err := zonestore.Parse(strings.NewReader("$TTL 3600\n"+text), origin, origin, nil)
+			p, err := zonestore.Parse(strings.NewReader("$TTL 3600\n"+ln.block.Rewrite(text)), origin, origin, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,11 +106,9 @@ func loopbackAuthority(t *testing.T) int {
 			zs = append(zs, z)
 		}
 		set := zone.NewSet(zs...)
-		pc := first
-		if addr != "127.0.0.1" {
-			if pc, err = net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, port)); err != nil {
-				t.Skipf("cannot listen on %s:%d for the test hierarchy: %v", addr, port, err)
-			}
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ln.block.Rewrite(addr), strconv.Itoa(ln.port)))
+		if err != nil {
+			t.Fatalf("the test hierarchy: %v", err)
 		}
 		started := make(chan struct{})
 		srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
@@ -116,36 +127,41 @@ func loopbackAuthority(t *testing.T) int {
 		<-started
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
-	return port
+	return ln
 }
 
-// loopbackHints are root hints that name the loopback root server.
-func loopbackHints(t *testing.T) []dns.RR {
+// hintsText is the root hints naming the loopback root server.
+func (ln *loopbackNet) hintsText() string { return ln.block.Rewrite(loopbackHintsText) }
+
+// hints are the root hints naming the loopback root server.
+func (ln *loopbackNet) hints(t *testing.T) []dns.RR {
 	t.Helper()
-	hints, err := resolver.ParseHints(strings.NewReader(loopbackHintsText), "test hints")
+	hints, err := resolver.ParseHints(strings.NewReader(ln.hintsText()), "test hints")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return hints
 }
 
+// loopbackHintsText is the root hints for loopbackWorld (its template
+// addresses).
 const loopbackHintsText = ". 3600 IN NS a.root.test.\na.root.test. 3600 IN A 127.0.0.1\n"
 
 // auditConfig writes a configuration for the data directory dir: national
-// suffixes az., and recursion off, or (port > 0) with the loopback
-// authority on port as the only upstream.
-func auditConfig(t *testing.T, dir string, port int, suffixes string) string {
+// suffixes az., and recursion off, or (ln not nil) with the loopback
+// authority ln as the only upstream.
+func auditConfig(t *testing.T, dir string, ln *loopbackNet, suffixes string) string {
 	t.Helper()
 	text := fmt.Sprintf("data_dir: %s\nresilience:\n  national_suffixes: %s\n  island:\n    enabled: false\n", dir, suffixes)
-	if port == 0 {
+	if ln == nil {
 		text += "resolver:\n  allow: []\n"
 	} else {
 		hints := filepath.Join(t.TempDir(), "hints.zone")
-		if err := os.WriteFile(hints, []byte(loopbackHintsText), 0o600); err != nil {
+		if err := os.WriteFile(hints, []byte(ln.hintsText()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		text += fmt.Sprintf("resolver:\n  allow: [127.0.0.0/8]\n  root_hints: %s\n  upstream_port: %d\n  query_loopback: true\n"+
-			"  upstream_ipv6: false\n  qname_minimisation: \"off\"\n  dnssec:\n    validation: false\n", hints, port)
+			"  upstream_ipv6: false\n  qname_minimisation: \"off\"\n  dnssec:\n    validation: false\n", hints, ln.port)
 	}
 	p := filepath.Join(t.TempDir(), "sovdns.yml")
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
@@ -187,7 +203,7 @@ var wantWithResolver = []string{
 func TestAuditDepsWithoutRecursion(t *testing.T) {
 	clearEnv(t)
 	dir := govDataDir(t)
-	conf := auditConfig(t, dir, 0, "[az.]")
+	conf := auditConfig(t, dir, nil, "[az.]")
 	r := mustRun(t, "", "audit", "deps", "gov.az", "--config", conf)
 	want := `NAME         TYPE   TARGET              WHY
 gov.az.      NS     ns.cloudflare.com.  outside the national suffixes
@@ -217,9 +233,9 @@ Audited by this command: no server runs on data directory ` + dir + `; recursion
 // on a running server, with the server's resolver. Both find the same.
 func TestAuditDepsFollowsChains(t *testing.T) {
 	clearEnv(t)
-	port := loopbackAuthority(t)
+	ln := loopbackAuthority(t)
 	dir := govDataDir(t)
-	conf := auditConfig(t, dir, port, "[az.]")
+	conf := auditConfig(t, dir, ln, "[az.]")
 
 	offline := mustRun(t, "", "audit", "deps", "gov.az", "--config", conf)
 	rep := decodeJSON[audit.Report](t, mustRun(t, "", "audit", "deps", "gov.az", "--json", "--config", conf))
@@ -233,7 +249,7 @@ func TestAuditDepsFollowsChains(t *testing.T) {
 		t.Errorf("offline output does not say where the audit ran:\n%s", offline.stdout)
 	}
 
-	rec := resolver.New(resolver.Config{RootHints: loopbackHints(t), UpstreamPort: uint16(port), QueryLoopback: true, NoIPv6: true,
+	rec := resolver.New(resolver.Config{RootHints: ln.hints(t), UpstreamPort: uint16(ln.port), QueryLoopback: true, NoIPv6: true,
 		QNameMinimisation: resolver.QMinOff, Island: resolver.IslandConfig{Disabled: true}},
 		resolver.NetExchanger{}, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
 	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache()})
@@ -256,8 +272,8 @@ func TestAuditDepsFollowsChains(t *testing.T) {
 func TestAuditDepsErrors(t *testing.T) {
 	clearEnv(t)
 	dir := govDataDir(t)
-	conf := auditConfig(t, dir, 0, "[az.]")
-	noSuffixes := auditConfig(t, dir, 0, "[]")
+	conf := auditConfig(t, dir, nil, "[az.]")
+	noSuffixes := auditConfig(t, dir, nil, "[]")
 	tests := []struct {
 		name string
 		args []string
@@ -279,7 +295,7 @@ func TestAuditDepsErrors(t *testing.T) {
 		expectFail(t, "", 1, "nothing.az", "audit", "deps", "nothing.az", "--config", conf)
 	})
 	t.Run("no database", func(t *testing.T) {
-		expectFail(t, "", 1, "no zone database", "audit", "deps", "gov.az", "--config", auditConfig(t, t.TempDir(), 0, "[az.]"))
+		expectFail(t, "", 1, "no zone database", "audit", "deps", "gov.az", "--config", auditConfig(t, t.TempDir(), nil, "[az.]"))
 	})
 	t.Run("through the server", func(t *testing.T) {
 		serveDataDir(t, dir, control.Node{})

@@ -47,6 +47,7 @@ func TestExpiryHeldOrNever(t *testing.T) {
 		{name: "expire never", expire: ExpireNever},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "sovdns.db")
 			old := storeExpiredCopy(t, path, time.Now().Add(-2*time.Minute))
 			f := newFakePrimary(t, "")
@@ -70,10 +71,13 @@ func TestExpiryHeldOrNever(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); n.Run(ctx) }()
 			defer func() { cancel(); <-done }()
+			// The positive sign: three refreshes tried and refused, the
+			// first at start. The expiry is looked at before each.
+			waitFor(t, 20*time.Second, "three refreshes", func() bool { return f.countFor("SOA", testOrigin) >= 3 })
 			select {
 			case c := <-calls:
 				t.Fatalf("OnExpire(%s): the copy was withdrawn", c)
-			case <-time.After(2500 * time.Millisecond): // two retries past expiry
+			default:
 			}
 			if !tc.hold {
 				return

@@ -117,9 +117,10 @@ type fakePrimary struct {
 
 	mu       sync.Mutex
 	zones    map[string]*fakeZone
-	unsigned bool // answer signed queries without signing
-	refused  bool // REFUSED to everything
-	queries  map[string]int
+	unsigned bool           // answer signed queries without signing
+	refused  bool           // REFUSED to everything
+	queries  map[string]int // by type
+	byZone   map[string]int // by type and name: "SOA example.org."
 }
 
 // fakeZone is one zone of a fakePrimary.
@@ -138,7 +139,7 @@ type fakeZone struct {
 
 func newFakePrimary(t *testing.T, key string) *fakePrimary {
 	t.Helper()
-	f := &fakePrimary{t: t, key: key, zones: map[string]*fakeZone{}, queries: map[string]int{}}
+	f := &fakePrimary{t: t, key: key, zones: map[string]*fakeZone{}, queries: map[string]int{}, byZone: map[string]int{}}
 	if key != "" {
 		f.secret = testSecret
 	}
@@ -226,6 +227,13 @@ func (f *fakePrimary) count(qtype string) int {
 	return f.queries[qtype]
 }
 
+// countFor is the number of queries of type qtype for the name origin.
+func (f *fakePrimary) countFor(qtype, origin string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byZone[qtype+" "+origin]
+}
+
 func (f *fakePrimary) serve(w dns.ResponseWriter, req *dns.Msg) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -246,6 +254,7 @@ func (f *fakePrimary) serve(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	f.queries[dns.TypeToString[q.Qtype]]++
+	f.byZone[dns.TypeToString[q.Qtype]+" "+strings.ToLower(q.Name)]++
 	if f.key != "" && (req.IsTsig() == nil || w.TsigStatus() != nil) {
 		r := new(dns.Msg)
 		r.SetRcode(req, dns.RcodeNotAuth)
@@ -992,6 +1001,10 @@ func TestSecondaryRuns(t *testing.T) {
 		t.Fatalf("NOTIFY: %v", r)
 	}
 	waitFor(t, 10*time.Second, "the IXFR after NOTIFY", func() bool { return tn.serial(testOrigin) == 2 })
+	// Counted just after the commit: the count may trail the serial.
+	waitFor(t, 10*time.Second, "the IXFR counted", func() bool {
+		return testutil.ToFloat64(tn.m.TransfersIn.WithLabelValues(testOrigin, "IXFR", xfrSuccess)) >= 1
+	})
 	if got := testutil.ToFloat64(tn.m.TransfersIn.WithLabelValues(testOrigin, "IXFR", xfrSuccess)); got != 1 {
 		t.Errorf("IXFR successes %v, want 1", got)
 	}
@@ -1020,17 +1033,23 @@ func TestSecondaryRuns(t *testing.T) {
 		t.Errorf("secondary_expired = %v, want 0", got)
 	}
 
-	// Unconfigured: no more refreshes, the copy stays.
-	tn.n.Reconfigure(Config{Keys: tn.n.config().Keys})
+	// Unconfigured: no more refreshes, the copy stays. Another zone with
+	// the same short timers, on the same primary, takes its place in the
+	// configuration: its refreshes show that refreshing goes on, and that
+	// the zone would have been refreshed several times meanwhile.
+	const other = "other.example."
+	f.set(other, &fakeZone{versions: []*zone.Zone{buildZone(t, other, "$ORIGIN other.example.\n@ 300 SOA ns h 1 1 1 3 300\n@ 300 NS ns\nns 300 A 192.0.2.1\n")}})
+	tn.n.Reconfigure(Config{Keys: tn.n.config().Keys,
+		Secondaries: []SecondaryZone{{Zone: other, Primaries: []Target{{Addr: f.addr, Key: testKey}}, Key: testKey}}})
 	waitFor(t, 10*time.Second, "the worker to stop", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.workers[testOrigin] == nil
 	})
-	before := f.count("SOA")
-	time.Sleep(1500 * time.Millisecond)
-	if after := f.count("SOA"); after != before {
-		t.Errorf("%d SOA queries after the zone was unconfigured", after-before)
+	before, otherBefore := f.countFor("SOA", testOrigin), f.countFor("SOA", other)
+	waitFor(t, 20*time.Second, "three refreshes of the other zone", func() bool { return f.countFor("SOA", other) >= otherBefore+3 })
+	if after := f.countFor("SOA", testOrigin); after != before {
+		t.Errorf("%d SOA queries after the zone was unconfigured, while the zone configured in its place had %d", after-before, f.countFor("SOA", other)-otherBefore)
 	}
 	if tn.serial(testOrigin) != 3 {
 		t.Errorf("the unconfigured zone's copy is gone")

@@ -456,7 +456,15 @@ func TestUpdateSigned(t *testing.T) {
 	z, _ := h.store.Load("example.")
 	key, _ := zone.WireKey("new.example.")
 	if set := z.Lookup(key).Get(dns.TypeA); set == nil || len(set.Sigs) == 0 {
-		t.Error("the added record is not signed")
+		// Say which keys the zone has: miekg/dns cannot sign with a key
+		// whose tag is 0, and the signer leaves such an RRset unsigned.
+		var tags []uint16
+		if keys := z.Apex.Get(dns.TypeDNSKEY); keys != nil {
+			for _, rr := range keys.RRs {
+				tags = append(tags, rr.(*dns.DNSKEY).KeyTag())
+			}
+		}
+		t.Errorf("the added record is not signed: RRset %v; DNSKEY tags %v", set, tags)
 	}
 	if z.Apex.Get(dns.TypeMX) != nil || z.Apex.Get(dns.TypeNS) == nil {
 		t.Error("deleting all RRsets of the apex: want MX gone and NS kept")

@@ -27,12 +27,12 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// listenUDP opens n sockets on ap sharing the port with SO_REUSEPORT, so
-// the kernel spreads queries over them. Port 0 picks a free port for all.
+// listenUDP opens n sockets on ap (a fixed port) sharing the port with
+// SO_REUSEPORT, so the kernel spreads queries over them.
 func listenUDP(ctx context.Context, ap netip.AddrPort, n int) ([]*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: reusePort}
 	var conns []*net.UDPConn
-	for i := range max(n, 1) {
+	for range max(n, 1) {
 		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
 		if err != nil {
 			for _, c := range conns {
@@ -41,40 +41,77 @@ func listenUDP(ctx context.Context, ap netip.AddrPort, n int) ([]*net.UDPConn, e
 			return nil, err
 		}
 		c := pc.(*net.UDPConn)
-		_ = c.SetReadBuffer(4 << 20)
-		_ = c.SetWriteBuffer(4 << 20)
+		tuneUDP(c)
 		conns = append(conns, c)
-		if i == 0 && ap.Port() == 0 {
-			ap = netip.AddrPortFrom(ap.Addr(), uint16(c.LocalAddr().(*net.UDPAddr).Port))
-		}
 	}
 	return conns, nil
 }
 
+func tuneUDP(c *net.UDPConn) {
+	_ = c.SetReadBuffer(4 << 20)
+	_ = c.SetWriteBuffer(4 << 20)
+}
+
 // listenPair binds the UDP sockets and the TCP listener of one address on
-// the same port. With port 0 the kernel picks a port free for UDP that may
-// be taken for TCP; then another port is tried, a bounded number of times.
+// the same port.
+//
+// A fixed port is probed first (probeFree), then bound by udpSockets UDP
+// sockets and a TCP listener sharing it with SO_REUSEPORT.
+//
+// Port 0 is bound by one UDP socket and one TCP listener, both WITHOUT
+// SO_REUSEPORT (listenExclusive). SO_REUSEPORT cannot be used there: on
+// Linux, a port-0 bind of a reuseport socket may be given a port already
+// held by another reuseport socket of the same user (UDP autobind treats
+// such a port as shareable), and a port that a reuseport socket of ours
+// holds can later be joined by another process's reuseport socket of the
+// same user. Either way two servers would share the port and answer each
+// other's queries. A socket without SO_REUSEPORT gets a port no other
+// socket holds and keeps any other socket off it until it is closed, so
+// the port is the server's alone for its lifetime; the price is a single
+// UDP socket, which is what port 0 (tests, ad hoc runs) needs.
 func listenPair(ctx context.Context, ap netip.AddrPort, udpSockets int) ([]*net.UDPConn, net.Listener, error) {
-	if ap.Port() != 0 {
-		if err := probeFree(ctx, ap); err != nil {
-			return nil, nil, err
-		}
+	if ap.Port() == 0 {
+		return listenExclusive(ctx, ap)
 	}
-	const attempts = 8
-	for i := 1; ; i++ {
-		conns, err := listenUDP(ctx, ap, udpSockets)
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", ap, err)
-		}
-		tap := netip.AddrPortFrom(ap.Addr(), uint16(conns[0].LocalAddr().(*net.UDPAddr).Port))
-		ln, err := listenTCP(ctx, tap)
-		if err == nil {
-			return conns, ln, nil
-		}
+	if err := probeFree(ctx, ap); err != nil {
+		return nil, nil, err
+	}
+	conns, err := listenUDP(ctx, ap, udpSockets)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen udp %s: %w", ap, err)
+	}
+	ln, err := listenTCP(ctx, ap)
+	if err != nil {
 		for _, c := range conns {
 			c.Close()
 		}
-		if ap.Port() != 0 || i == attempts || !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, nil, fmt.Errorf("listen tcp %s: %w", ap, err)
+	}
+	return conns, ln, nil
+}
+
+// listenExclusive binds ap's address on a port the kernel picks, with one
+// UDP socket and one TCP listener, neither with SO_REUSEPORT (see
+// listenPair). The UDP port picked may be held for TCP by someone else;
+// then the UDP socket is closed and the kernel asked again, a bounded
+// number of times.
+func listenExclusive(ctx context.Context, ap netip.AddrPort) ([]*net.UDPConn, net.Listener, error) {
+	var lc net.ListenConfig
+	const attempts = 16
+	for i := 1; ; i++ {
+		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", ap, err)
+		}
+		c := pc.(*net.UDPConn)
+		tap := netip.AddrPortFrom(ap.Addr(), uint16(c.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := lc.Listen(ctx, "tcp", tap.String())
+		if err == nil {
+			tuneUDP(c)
+			return []*net.UDPConn{c}, ln, nil
+		}
+		c.Close()
+		if i == attempts || !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, nil, fmt.Errorf("listen tcp %s: %w", tap, err)
 		}
 	}
