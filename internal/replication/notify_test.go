@@ -23,7 +23,8 @@ type notifyRecord struct {
 	badSig bool
 }
 
-// fakeSecondary receives NOTIFYs on 127.0.0.1 over UDP. It leaves the
+// fakeSecondary receives NOTIFYs on 127.0.0.1 over UDP (over TCP it closes
+// every connection). It leaves the
 // first drop of them unanswered, and answers the others with rcode.
 type fakeSecondary struct {
 	addr netip.AddrPort
@@ -36,10 +37,34 @@ type fakeSecondary struct {
 
 func startFakeSecondary(t *testing.T, drop int) *fakeSecondary {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The UDP port is held for TCP too, where connections are closed at
+	// once: the NOTIFY's move to TCP fails there, and no other process can
+	// take the port.
+	var pc net.PacketConn
+	var tl net.Listener
+	for try := 0; ; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if tl, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+		if try == 10 {
+			t.Fatalf("no port free for UDP and TCP: %v", err)
+		}
 	}
+	go func() {
+		for {
+			c, err := tl.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { tl.Close() })
 	f := &fakeSecondary{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), drop: drop}
 	secrets := map[string]string{}
 	for name, k := range primaryTestKeys() {
@@ -178,7 +203,7 @@ func TestNotifyRetries(t *testing.T) {
 		givenUp float64
 	}{
 		{name: "acknowledged at the third try", drop: 2, tries: 5, acked: 1, retry: 2},
-		// Two retries over UDP, then the move to TCP (nothing listens).
+		// Two retries over UDP, then the move to TCP (closed at once).
 		{name: "never acknowledged", drop: 100, tries: 3, retry: 3, givenUp: 1},
 		{name: "refused every time", drop: 0, rcode: dns.RcodeRefused, tries: 3, retry: 2, givenUp: 1},
 	}
