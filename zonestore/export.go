@@ -2,8 +2,12 @@ package zonestore
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"strconv"
+
+	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/zone"
 )
@@ -17,14 +21,11 @@ func Export(w io.Writer, z *zone.Zone) error {
 	var err error
 	z.WalkAll(func(_ []byte, n *zone.Node) bool {
 		for _, set := range n.RRsets {
-			for _, rr := range set.RRs {
-				if _, err = fmt.Fprintln(bw, rr.String()); err != nil {
-					return false
-				}
-			}
-			for _, rr := range set.Sigs {
-				if _, err = fmt.Fprintln(bw, rr.String()); err != nil {
-					return false
+			for _, rrs := range [2][]dns.RR{set.RRs, set.Sigs} {
+				for _, rr := range rrs {
+					if _, err = fmt.Fprintln(bw, FormatRecord(rr)); err != nil {
+						return false
+					}
 				}
 			}
 		}
@@ -37,4 +38,23 @@ func Export(w io.Writer, z *zone.Zone) error {
 		return fmt.Errorf("export %s: %w", z.Origin, err)
 	}
 	return nil
+}
+
+// FormatRecord writes rr as one line of a master file, which Parse reads
+// back as the same record. A type with no presentation format of its own
+// (NULL) is written in the RFC 3597 generic form, `\# LENGTH HEX`.
+func FormatRecord(rr dns.RR) string {
+	if n, ok := rr.(*dns.NULL); ok {
+		return genericForm(&n.Hdr, []byte(n.Data))
+	}
+	return rr.String()
+}
+
+// genericForm writes a record with the given rdata in RFC 3597 form.
+func genericForm(h *dns.RR_Header, rdata []byte) string {
+	s := h.String() + `\# ` + strconv.Itoa(len(rdata))
+	if len(rdata) > 0 {
+		s += " " + hex.EncodeToString(rdata)
+	}
+	return s
 }

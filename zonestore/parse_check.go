@@ -1,0 +1,176 @@
+package zonestore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/zone"
+)
+
+// maxRecordWire bounds the wire form of one record: its owner, the fixed
+// fields and at most 65,535 octets of data.
+const maxRecordWire = zone.MaxNameWire + 10 + 0xFFFF
+
+// checker validates records as they are read. Its buffers are reused from
+// one record to the next.
+type checker struct {
+	buf, again []byte
+	zero       map[uint16]dns.RR // a record without data, per type
+}
+
+// check validates rr and returns it as the store will give it back: packed
+// to the wire and unpacked again, so that every name and string is in the
+// one spelling the store reads back (and the export writes).
+//
+// The parser accepts data that cannot be stored (bad hex or base64 is only
+// decoded when the record is packed; a TXT record may hold any number of
+// strings) and reads data in the RFC 3597 generic form of a known type as
+// far as the type's format goes, ignoring what is left. Both are refused
+// here.
+func (c *checker) check(rr dns.RR) (dns.RR, error) {
+	h := rr.Header()
+	// The parser sets Rdlength only when it reads a known type's data from
+	// the generic form: it is then the length the \# form gave.
+	generic := int(h.Rdlength)
+	if _, ok := rr.(*dns.RFC3597); ok {
+		generic = 0
+	}
+	wire, err := c.pack(rr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", ownerText(h), typeName(h.Rrtype), err)
+	}
+	if (h.Rdlength == 0 || c.isZero(rr)) && !emptyAllowed(rr) {
+		return nil, fmt.Errorf("%s %s: the record has no data", ownerText(h), typeName(h.Rrtype))
+	}
+	if rdlen := int(h.Rdlength); generic != 0 && rdlen != generic {
+		return nil, fmt.Errorf("%s %s: the generic data (\\# %d) does not match the %s format: the %s data read from it is %d octets",
+			ownerText(h), typeName(h.Rrtype), generic, typeName(h.Rrtype), typeName(h.Rrtype), rdlen)
+	}
+	out, end, err := dns.UnpackRR(wire, 0)
+	if err == nil && end != len(wire) {
+		err = fmt.Errorf("%d octets left over", len(wire)-end)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: the data does not read back from its wire form: %w", ownerText(h), typeName(h.Rrtype), err)
+	}
+	if cap(c.again) < len(wire) {
+		c.again = make([]byte, len(wire))
+	}
+	n, err := dns.PackRR(out, c.again[:len(wire)], 0, nil, false)
+	if err != nil || !bytes.Equal(c.again[:n], wire) {
+		return nil, fmt.Errorf("%s %s: the data does not read back the same from its wire form", ownerText(h), typeName(h.Rrtype))
+	}
+	if generic != 0 || !commonType(h.Rrtype) {
+		// The export writes the record in the type's own format: it must
+		// read back as the same data. Data read from the generic form may
+		// have stopped short of the type's format (an MX without its
+		// name); the parser's rarer formats are checked this way too.
+		if err := c.readsBack(out, wire); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", ownerText(h), typeName(h.Rrtype), err)
+		}
+	}
+	return out, nil
+}
+
+// readsBack checks that rr, written as the export writes it, reads back as
+// the same wire data.
+func (c *checker) readsBack(rr dns.RR, wire []byte) error {
+	text := FormatRecord(rr)
+	zp := dns.NewZoneParser(strings.NewReader(text), "", "")
+	back, ok := zp.Next()
+	if !ok {
+		err := zp.Err()
+		if err == nil {
+			err = errors.New("no record")
+		}
+		return fmt.Errorf("the data cannot be written in the %s format: %s does not read back: %w",
+			typeName(rr.Header().Rrtype), quoteInput(text), err)
+	}
+	if cap(c.again) < len(wire) {
+		c.again = make([]byte, len(wire))
+	}
+	n, err := dns.PackRR(back, c.again[:len(wire)], 0, nil, false)
+	if err != nil || !bytes.Equal(c.again[:n], wire) {
+		return fmt.Errorf("the data cannot be written in the %s format: %s reads back as other data",
+			typeName(rr.Header().Rrtype), quoteInput(text))
+	}
+	return nil
+}
+
+// commonType reports whether t is one of the types that make up the bulk
+// of large zones, whose formats the parser and the export are known to
+// agree on (FuzzParse checks it); other types are written and read back
+// as they are parsed.
+func commonType(t uint16) bool {
+	switch t {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeNS, dns.TypeCNAME, dns.TypePTR, dns.TypeMX, dns.TypeTXT,
+		dns.TypeSOA, dns.TypeSRV, dns.TypeDS, dns.TypeDNSKEY, dns.TypeRRSIG, dns.TypeNSEC,
+		dns.TypeNSEC3, dns.TypeNSEC3PARAM:
+		return true
+	}
+	return false
+}
+
+// isZero reports whether rr has no data at all: the parser gives such a
+// record for a type at the end of the input (the form dynamic update uses
+// for deletions), and some types pack it as a few zero octets.
+func (c *checker) isZero(rr dns.RR) bool {
+	t := rr.Header().Rrtype
+	zero := c.zero[t]
+	if zero == nil {
+		newRR, ok := dns.TypeToRR[t]
+		if !ok {
+			return false
+		}
+		zero = newRR()
+		if c.zero == nil {
+			c.zero = make(map[uint16]dns.RR)
+		}
+		c.zero[t] = zero
+	}
+	*zero.Header() = *rr.Header()
+	return dns.IsDuplicate(zero, rr)
+}
+
+// pack returns rr in wire form, in a buffer reused by the next call.
+func (c *checker) pack(rr dns.RR) ([]byte, error) {
+	n := dns.Len(rr)
+	if n-dns.Len(rr.Header()) > 0xFFFF {
+		return nil, errTooLong
+	}
+	if cap(c.buf) < n+64 {
+		c.buf = make([]byte, n+64)
+	}
+	end, err := dns.PackRR(rr, c.buf[:cap(c.buf)], 0, nil, false)
+	if errors.Is(err, dns.ErrBuf) && cap(c.buf) <= 2*maxRecordWire {
+		// dns.Len fell short: try with room for any record.
+		c.buf = make([]byte, 2*maxRecordWire)
+		end, err = dns.PackRR(rr, c.buf, 0, nil, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bad data: %w", err)
+	}
+	return c.buf[:end], nil
+}
+
+// emptyAllowed reports whether rr's type may have no data at all (as
+// zone.Build allows): a type the parser does not know, NULL and APL.
+func emptyAllowed(rr dns.RR) bool {
+	switch rr.(type) {
+	case *dns.RFC3597, *dns.NULL, *dns.APL:
+		return true
+	}
+	return false
+}
+
+var errTooLong = errors.New("the data is longer than 65,535 octets (RFC 1035 §3.2.1)")
+
+// ownerText is a record's owner as the master file format writes it.
+func ownerText(h *dns.RR_Header) string {
+	s, _, _ := strings.Cut(h.String(), "\t")
+	return s
+}
