@@ -70,6 +70,10 @@ func (c *checker) check(rr dns.RR) (dns.RR, error) {
 		// have stopped short of the type's format (an MX without its
 		// name); the parser's rarer formats are checked this way too.
 		if err := c.readsBack(out, wire); err != nil {
+			if generic != 0 {
+				return nil, fmt.Errorf("%s %s: the generic data (\\# %d) does not hold a whole %s record: it reads as %s",
+					ownerText(h), typeName(h.Rrtype), generic, typeName(h.Rrtype), quoteInput(FormatRecord(out)))
+			}
 			return nil, fmt.Errorf("%s %s: %w", ownerText(h), typeName(h.Rrtype), err)
 		}
 	}

@@ -74,8 +74,9 @@ type lineReader struct {
 	esc   bool // the previous byte was an escaping backslash
 	comm  bool
 	brace int
-	ddd   int // digits of a \DDD escape read so far (0: not in one)
-	val   int // their value
+	last  byte // the last byte read; 0 before the first
+	ddd   int  // digits of a \DDD escape read so far (0: not in one)
+	val   int  // their value
 }
 
 func (r *lineReader) Read(p []byte) (int, error) {
@@ -100,8 +101,16 @@ func (r *lineReader) ReadByte() (byte, error) {
 			r.fail(fmt.Errorf("read: %w", err))
 			return 0, r.t.err
 		}
-		return c, err
+		if r.last == 0 || r.last == '\n' {
+			return c, err
+		}
+		// A last line without its newline is read as if it had one: the
+		// parser handles the end of the input differently from the end
+		// of a line (`www IN A` at the end reads as a record without
+		// data, and its message speaks of a TTL).
+		c = '\n'
 	}
+	r.last = c
 	r.t.cur = r
 	if err := r.step(c); err != nil {
 		r.fail(err)
@@ -252,8 +261,8 @@ func (t *tracker) syntaxError(err error) error {
 		// that $GENERATE made (the parser numbers those lines itself).
 		pos = t.last
 	} else if t.found && !t.directive && t.endLine > 0 && pos.File == t.at.name && pos.Line > t.endLine {
-		text = fmt.Sprintf("the data is incomplete: the record ends with its line (line %d), and the next line was taken as part of it (%s %s at line %d)",
-			t.line, text, token, pos.Line)
+		text = fmt.Sprintf("the data is incomplete: the record ends with its line (line %d), and the next line was taken as part of it (%s at line %d)",
+			t.line, tokenText(text, token), pos.Line)
 		pos, token = Pos{File: t.at.name, Line: t.line}, ""
 	}
 	if w := errors.Unwrap(pe); w != nil {
@@ -262,19 +271,28 @@ func (t *tracker) syntaxError(err error) error {
 		return &ParseError{Pos: pos, Err: fmt.Errorf("%w: %w", ErrSyntax, w)}
 	}
 	if better, ok := dnsErrorWords[text]; ok {
-		text = better
+		text, token = better, ""
 	}
-	if token != "" {
-		text += ": " + token
+	return &ParseError{Pos: pos, Err: fmt.Errorf("%w: %s", ErrSyntax, tokenText(text, token))}
+}
+
+// tokenText is an error message of the parser with the token it is about.
+func tokenText(text, token string) string {
+	switch token {
+	case "":
+		return text
+	case "\n":
+		return text + " at the end of the line"
 	}
-	return &ParseError{Pos: pos, Err: fmt.Errorf("%w: %s", ErrSyntax, text)}
+	return text + ": " + quoteInput(token)
 }
 
 // dnsErrorWords rephrases some of the zone parser's messages.
 var dnsErrorWords = map[string]string{
-	"unexpected newline": "the record has no data: the line ends after the type",
-	"bad RFC3597 Rdata":  `bad generic (RFC 3597) data: \# must be followed by the length and exactly that many octets in hex`,
-	"bad RFC3597 Rdata ": `bad generic (RFC 3597) data: \# must be followed by the length and exactly that many octets in hex`,
+	"unexpected newline":                             "the record has no data: the line ends after the type",
+	"NULL records do not have a presentation format": `NULL records have no presentation format: write the data in the generic form, \# LENGTH HEX`,
+	"bad RFC3597 Rdata":                              `bad generic (RFC 3597) data: \# must be followed by the length and exactly that many octets in hex`,
+	"bad RFC3597 Rdata ":                             `bad generic (RFC 3597) data: \# must be followed by the length and exactly that many octets in hex`,
 }
 
 // splitDNSError takes apart the message of a miekg/dns *ParseError:
@@ -294,7 +312,7 @@ func (t *tracker) splitDNSError(msg string) (pos Pos, text, token string, ok boo
 			return pos, "", "", false
 		}
 		if tok, err := strconv.Unquote(rest[i+2:]); err == nil {
-			token, rest = quoteInput(tok), rest[:i]
+			token, rest = tok, rest[:i]
 			break
 		}
 		end = i
