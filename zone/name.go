@@ -114,7 +114,7 @@ func CanonicalCompare(a, b string) int {
 // compare equal. A name that is not valid is only lower-cased.
 func Fqdn(name string) string {
 	name = dns.Fqdn(name)
-	if plainName(name) {
+	if PlainName(name) {
 		return LowerASCII(name)
 	}
 	var buf [MaxNameWire + 1]byte
@@ -130,9 +130,10 @@ func Fqdn(name string) string {
 	return s
 }
 
-// plainName reports whether name is written only with printable ASCII that
-// needs no escape, so that its presentation form is already the canonical one.
-func plainName(name string) bool {
+// PlainName reports whether name is written only with printable ASCII that
+// needs no escape, so that its presentation form is already the one that
+// reading it from the wire gives.
+func PlainName(name string) bool {
 	for i := 0; i < len(name); i++ {
 		switch c := name[i]; {
 		case c <= ' ' || c > '~':
