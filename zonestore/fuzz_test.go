@@ -51,6 +51,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(apexText + everyType))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput || bytes.Count(bytes.ToUpper(data), []byte("$GENERATE")) > 1 {
 			return // $GENERATE lines make up to 65,536 records each: too slow
@@ -101,6 +102,69 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// everyType is a record of each type the parser knows, for the fuzzer to
+// start from.
+const everyType = `md IN MD a.example.
+mf IN MF a.example.
+mb IN MB a.example.
+mg IN MG a.example.
+mr IN MR a.example.
+hinfo IN HINFO "PC" "Linux OS"
+minfo IN MINFO r.example. e.example.
+rp IN RP m.example. t.example.
+afsdb IN AFSDB 1 a.example.
+x25 IN X25 311061700956
+isdn IN ISDN "150862028003217" "004"
+rt IN RT 10 a.example.
+nsap-ptr IN NSAP-PTR a.example.
+px IN PX 10 map822.example. mapx400.example.
+gpos IN GPOS -32.6882 116.8652 10.0
+loc IN LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
+eid IN EID 12345678
+nimloc IN NIMLOC 32
+naptr IN NAPTR 100 10 "S" "SIP+D2U" "!^.*$!sip:info@example.com!" _sip._udp.example.
+kx IN KX 10 a.example.
+cert IN CERT PGP 0 0 AQIDBA==
+apl IN APL 1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32
+sshfp IN SSHFP 4 2 123456789abcdef67890123456789abcdef67890123456789abcdef123456789
+ipseckey IN IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+dhcid IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=
+tlsa IN TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+smimea IN SMIMEA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+hip IN HIP 2 200100107B1A74DF365639CC39F1D578 AwEAAbdxyhNuSutc5EMzxTs9LBPCIkOFH8cIvM4p9+LrV4e19WzK00+CI6zBCQTdtWsuxKbWIy87UOoJTwkUs7lBu+Upr1gsNrut79ryra+bSRGQb1slImA8YVJyuIDsj7kwzG7jnERNqnWxZ48AWkskmdHaVDP4BcelrTI3rMXdXF5D rvs.example.
+ninfo IN NINFO "a" "b"
+rkey IN RKEY 0 3 5 AwEAAQ==
+talink IN TALINK a.example. b.example.
+cds IN CDS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+cdnskey IN CDNSKEY 257 3 8 AwEAAQ==
+openpgpkey IN OPENPGPKEY AwEAAQ==
+csync IN CSYNC 66 3 A NS AAAA
+zonemd IN ZONEMD 2018031900 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+svcb IN SVCB 1 . alpn=h2,h3 port=8443 ipv4hint=192.0.2.1 ech=AEn+DQBFKwAgACABWIHUGj4u+PIggYXcR5JF0gYk3dCRioBW8uJq9H4mKAAIAAEAAQABAANAEnB1YmxpYy50bHMtZWNoLmRldgAA mandatory=alpn
+https IN HTTPS 0 svc.example.
+spf IN SPF "v=spf1 -all"
+uinfo IN UINFO "x"
+uid IN UID 1
+gid IN GID 1
+nid IN NID 10 0014:4fff:ff20:ee64
+l32 IN L32 10 10.1.2.0
+l64 IN L64 10 2001:0db8:1140:1000
+lp IN LP 10 l64.example.
+eui48 IN EUI48 00-00-5e-00-53-2a
+eui64 IN EUI64 00-00-5e-ef-10-00-00-2a
+uri IN URI 10 1 "ftp://ftp1.example.com/public"
+caa IN CAA 0 issue "ca.example.net; account=230123"
+avc IN AVC "app-name:WOLFGANG|app-class:OAM"
+amtrelay IN AMTRELAY 10 0 3 relay.example.
+resinfo IN RESINFO qnamemin exterr=15,16,17
+ta IN TA 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+dlv IN DLV 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+key IN KEY 256 3 8 AwEAAQ==
+sig IN SIG A 8 2 300 20300101000000 20200101000000 12345 example. dGVzdA==
+nxt IN NXT a.example. A NS
+null IN NULL \# 2 abcd
+`
 
 // checkParseError fails unless err (or each error it joins) is placed.
 func checkParseError(t *testing.T, err error) {

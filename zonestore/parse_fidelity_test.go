@@ -105,6 +105,17 @@ func TestZoneFileFidelity(t *testing.T) {
 		{name: "A at the end of the file", text: "www IN A", wantErr: "test.zone:6: syntax error: www.example. A: the record has no data"},
 		{name: "last line without its newline", text: "www IN A 192.0.2.7", want: []string{"www.example.\t3600\tIN\tA\t192.0.2.7"}},
 
+		// The parser reads an IPSECKEY record only when an empty line
+		// follows it; the export writes one record a line.
+		{name: "IPSECKEY then another record", text: "x IN IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==\ny IN A 192.0.2.7\n",
+			want: []string{"x.example.\t3600\tIN\tIPSECKEY\t10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==", "y.example.\t3600\tIN\tA\t192.0.2.7"}},
+		{name: "IPSECKEY over lines, owner carried over", text: "x IN IPSECKEY ( 10 0 2 .\n AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ== )\n  IN TXT \"t\"\n",
+			want: []string{"x.example.\t3600\tIN\tTXT\t\"t\"", "x.example.\t3600\tIN\tIPSECKEY\t10 0 2 . AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="}},
+		{name: "error after IPSECKEY records", text: "x IN IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==\ny IN TYPE45 \\# 3 0a0000\nz IN IPSECKEY 10 0 2 . AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==\n\nw IN A 192.0.2.300\n",
+			wantErr: "test.zone:10: syntax error: bad A A: \"192.0.2.300\""},
+		{name: "owner that reads as IPSECKEY", text: "ipseckey IN A 192.0.2.8\nwww IN A 192.0.2.9\n",
+			want: []string{"ipseckey.example.\t3600\tIN\tA\t192.0.2.8", "www.example.\t3600\tIN\tA\t192.0.2.9"}},
+
 		// A bad token is quoted at most 64 bytes.
 		{name: "10 MB bad token", text: "x IN A " + strings.Repeat("9", 10_000_000) + "\n",
 			wantErr: "test.zone:6: syntax error: bad A A: \"" + strings.Repeat("9", 64) + "\"... (10000000 bytes)"},

@@ -21,12 +21,18 @@ import (
 // hands a record over as soon as it has read the newline that ends it, so
 // the state kept here matches the lexer's exactly: quotes, escapes,
 // comments and parentheses are followed as the lexer follows them.
+//
+// The parser reads an IPSECKEY record's data up to and including the end
+// of its line, then looks for that end again and takes the next line for
+// garbage after the data; it reads such a record only when the next line is
+// empty. A newline is added after each IPSECKEY record for it.
 type tracker struct {
 	found     bool        // the current entry's first byte has been read
 	at        *lineReader // the reader it was read from
 	line      int         // its line
 	ends      int         // at.ends when it was read
 	endLine   int         // the line of the first end of entry after it; 0: none yet
+	spill     bool        // a byte of another line has been read into the entry
 	directive bool        // the entry is a control entry ($ORIGIN, $GENERATE...)
 	last      Pos         // where the last control entry was
 	cur       *lineReader // the reader read last
@@ -35,7 +41,7 @@ type tracker struct {
 }
 
 func (t *tracker) reader(br io.ByteReader, name string) *lineReader {
-	return &lineReader{t: t, br: br, name: name}
+	return &lineReader{t: t, br: br, name: name, col0: true}
 }
 
 // mark starts the search for the next record.
@@ -52,9 +58,9 @@ func (t *tracker) pos() Pos {
 
 // ranOver reports whether the record just read went on past the end of its
 // entry: the parser reads the next line as the rest of data it found short
-// (`www MX 10` then `mail A 192.0.2.1` is read as MX 10 mail).
+// (`www MX 10` then `mail` is read as MX 10 mail).
 func (t *tracker) ranOver() bool {
-	return t.found && !t.directive && t.at.ends-t.ends > 1
+	return t.found && !t.directive && t.spill
 }
 
 func (t *tracker) closeFiles() {
@@ -77,7 +83,22 @@ type lineReader struct {
 	last  byte // the last byte read; 0 before the first
 	ddd   int  // digits of a \DDD escape read so far (0: not in one)
 	val   int  // their value
+
+	// The first tokens of the entry being read, to find its type.
+	col0     bool // no byte read yet on this line
+	owner    bool // the entry starts with an owner name
+	inTok    bool
+	tok      [maxTypeName]byte
+	tokLen   int
+	ntok     int  // tokens ended in this entry
+	typed    bool // the type is known, or no longer looked for
+	ipseckey bool // the entry is an IPSECKEY record
+	pending  bool // a newline is to be added before the next byte
+	added    int  // newlines added so far
 }
+
+// maxTypeName is the longest token kept while looking for an entry's type.
+const maxTypeName = 16
 
 func (r *lineReader) Read(p []byte) (int, error) {
 	// The lexer only uses ReadByte; Read is here for io.Reader.
@@ -94,6 +115,12 @@ func (r *lineReader) Read(p []byte) (int, error) {
 func (r *lineReader) ReadByte() (byte, error) {
 	if r.t.err != nil {
 		return 0, r.t.err
+	}
+	if r.pending {
+		r.pending = false
+		r.added++
+		r.t.cur = r
+		return '\n', nil
 	}
 	c, err := r.br.ReadByte()
 	if err != nil {
@@ -126,6 +153,8 @@ func (r *lineReader) fail(err error) {
 
 // step follows the lexer's state over one byte.
 func (r *lineReader) step(c byte) error {
+	col0 := r.col0
+	r.col0 = c == '\n'
 	if r.ddd > 0 {
 		if c < '0' || c > '9' {
 			return fmt.Errorf("bad escape %s: a backslash and a digit start a \\DDD escape, which takes three decimal digits",
@@ -138,11 +167,15 @@ func (r *lineReader) step(c byte) error {
 				return fmt.Errorf("bad escape \\%03d: an octet written \\DDD is at most \\255", r.val)
 			}
 		}
+		r.tokenByte(c, col0)
 		return nil
 	}
 	if c == '\n' {
 		r.line++
 		r.esc, r.comm = false, false
+		if !r.quote {
+			r.endToken()
+		}
 		if !r.quote && r.brace == 0 {
 			r.ends++
 			r.endEntry()
@@ -156,22 +189,25 @@ func (r *lineReader) step(c byte) error {
 	case ' ', '\t':
 		if r.esc || r.quote {
 			r.esc = false
-			r.significant(c)
+			r.tokenByte(c, col0)
+		} else {
+			r.endToken()
 		}
 	case ';':
 		if r.esc || r.quote {
 			r.esc = false
-			r.significant(c)
+			r.tokenByte(c, col0)
 		} else {
 			r.comm = true
+			r.endToken()
 		}
 	case '\r':
 		r.esc = false
 	case '\\':
-		r.significant(c)
+		r.tokenByte(c, col0)
 		r.esc = !r.esc
 	case '"':
-		r.significant(c)
+		r.tokenByte(c, col0)
 		if r.esc {
 			r.esc = false
 		} else {
@@ -180,8 +216,11 @@ func (r *lineReader) step(c byte) error {
 	case '(', ')':
 		if r.esc || r.quote {
 			r.esc = false
-			r.significant(c)
-		} else if c == '(' {
+			r.tokenByte(c, col0)
+			break
+		}
+		r.endToken()
+		if c == '(' {
 			r.brace++
 		} else {
 			r.brace--
@@ -191,9 +230,51 @@ func (r *lineReader) step(c byte) error {
 			r.ddd, r.val = 1, int(c-'0')
 		}
 		r.esc = false
-		r.significant(c)
+		r.tokenByte(c, col0)
 	}
 	return nil
+}
+
+// tokenByte notes a byte of a token; col0 says it is the first of its line.
+func (r *lineReader) tokenByte(c byte, col0 bool) {
+	r.significant(c)
+	if !r.inTok {
+		r.inTok, r.tokLen = true, 0
+		if r.ntok == 0 {
+			r.owner = col0
+		}
+	}
+	if r.tokLen < len(r.tok) {
+		r.tok[r.tokLen] = c
+	}
+	r.tokLen++
+}
+
+// endToken ends the token being read, if any, and looks at it for the
+// entry's type: the first token that names a type, after the owner, as the
+// parser's lexer takes it.
+func (r *lineReader) endToken() {
+	if !r.inTok {
+		return
+	}
+	r.inTok = false
+	n := r.ntok
+	r.ntok++
+	if r.typed || (n == 0 && r.owner) {
+		return
+	}
+	if r.tokLen > len(r.tok) || r.ntok > 4 || r.tok[0] == '$' {
+		r.typed = true
+		return
+	}
+	name := strings.ToUpper(string(r.tok[:r.tokLen]))
+	if t, ok := dns.StringToType[name]; ok {
+		r.typed, r.ipseckey = true, t == dns.TypeIPSECKEY
+	} else if name == "TYPE45" {
+		r.typed, r.ipseckey = true, true
+	} else if strings.HasPrefix(name, "TYPE") {
+		r.typed = true
+	}
 }
 
 // significant notes a byte that belongs to an entry: the first one after a
@@ -201,9 +282,12 @@ func (r *lineReader) step(c byte) error {
 func (r *lineReader) significant(c byte) {
 	t := r.t
 	if t.found {
+		if t.endLine > 0 {
+			t.spill = true
+		}
 		return
 	}
-	t.found, t.at, t.line, t.ends, t.endLine = true, r, r.line+1, r.ends, 0
+	t.found, t.at, t.line, t.ends, t.endLine, t.spill = true, r, r.line+1, r.ends, 0, false
 	t.directive = c == '$'
 	if t.directive {
 		t.last = Pos{File: r.name, Line: t.line}
@@ -212,6 +296,10 @@ func (r *lineReader) significant(c byte) {
 
 // endEntry is called at each end of an entry in r.
 func (r *lineReader) endEntry() {
+	if r.ipseckey {
+		r.pending = true
+	}
+	r.ntok, r.typed, r.ipseckey = 0, false, false
 	t := r.t
 	if !t.found || t.at != r {
 		return
@@ -247,6 +335,9 @@ func (t *tracker) syntaxError(err error) error {
 	pos, text, token, ok := t.splitDNSError(msg)
 	if !ok {
 		return &ParseError{Pos: t.pos(), Err: fmt.Errorf("%w: %s", ErrSyntax, quoteInput(msg))}
+	}
+	if t.cur != nil && pos.File == t.cur.name {
+		pos.Line -= t.cur.added // the parser counts the newlines added too
 	}
 	if pos.Line < 1 {
 		// The parser lost the place (an error at the end of the input).
