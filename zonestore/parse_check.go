@@ -53,6 +53,9 @@ func (c *checker) check(rr dns.RR) (dns.RR, error) {
 	if generic == 0 && plain(rr) {
 		return rr, nil // as the store gives it back
 	}
+	if err := incomplete(rr); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", ownerText(h), typeName(h.Rrtype), err)
+	}
 	out, end, err := dns.UnpackRR(wire, 0)
 	if err == nil && end != len(wire) {
 		err = fmt.Errorf("%d octets left over", len(wire)-end)
@@ -71,7 +74,9 @@ func (c *checker) check(rr dns.RR) (dns.RR, error) {
 		// The export writes the record in the type's own format: it must
 		// read back as the same data. Data read from the generic form may
 		// have stopped short of the type's format (an MX without its
-		// name); the parser's rarer formats are checked this way too.
+		// name); the parser lets some data of the rarer types through
+		// that their format cannot hold (an SVCB "mandatory" key that
+		// lists key 0), or reads a newline as data.
 		if err := c.readsBack(out, wire); err != nil {
 			if generic != 0 {
 				return nil, fmt.Errorf("%s %s: the generic data (\\# %d) does not hold a whole %s record: it reads as %s",
@@ -94,7 +99,7 @@ func (c *checker) readsBack(rr dns.RR, wire []byte) error {
 		if err == nil {
 			err = errors.New("no record")
 		}
-		return fmt.Errorf("the data cannot be written in the %s format: %s does not read back: %w",
+		return fmt.Errorf("the data is not valid %s data: written out as %s it does not read back: %w",
 			typeName(rr.Header().Rrtype), quoteInput(text), err)
 	}
 	if cap(c.again) < len(wire) {
@@ -102,7 +107,7 @@ func (c *checker) readsBack(rr dns.RR, wire []byte) error {
 	}
 	n, err := dns.PackRR(back, c.again[:len(wire)], 0, nil, false)
 	if err != nil || !bytes.Equal(c.again[:n], wire) {
-		return fmt.Errorf("the data cannot be written in the %s format: %s reads back as other data",
+		return fmt.Errorf("the data is not valid %s data: written out as %s it reads back as other data",
 			typeName(rr.Header().Rrtype), quoteInput(text))
 	}
 	return nil
@@ -198,6 +203,16 @@ func (c *checker) pack(rr dns.RR) ([]byte, error) {
 		return nil, fmt.Errorf("bad data: %w", err)
 	}
 	return c.buf[:end], nil
+}
+
+// incomplete catches data the parser takes for complete when it is not.
+func incomplete(rr dns.RR) error {
+	if v, ok := rr.(*dns.HIP); ok && v.PublicKeyLength == 0 {
+		// The parser reads the end of the line as a public key of
+		// nothing (base64 decoding skips newlines).
+		return errors.New("the public key is missing")
+	}
+	return nil
 }
 
 // emptyAllowed reports whether rr's type may have no data at all (as

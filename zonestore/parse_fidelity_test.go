@@ -116,6 +116,14 @@ func TestZoneFileFidelity(t *testing.T) {
 		{name: "owner that reads as IPSECKEY", text: "ipseckey IN A 192.0.2.8\nwww IN A 192.0.2.9\n",
 			want: []string{"ipseckey.example.\t3600\tIN\tA\t192.0.2.8", "www.example.\t3600\tIN\tA\t192.0.2.9"}},
 
+		// Types 0 and 65535 print as names the parser does not read.
+		{name: "NSEC listing types 0 and 65535", text: "x IN NSEC y.example. A TYPE0 TYPE65535\n",
+			want: []string{"x.example.\t3600\tIN\tNSEC\t\\# 48 0179076578616d706c65000001c0ff20" + strings.Repeat("00", 31) + "01"}},
+
+		// Data the parser lets through that its type's format cannot hold.
+		{name: "HIP without its public key", text: "x IN HIP 2 200100107B1A74DF365639CC39F1D578 \n", wantErr: "test.zone:6: syntax error: x.example. HIP: the public key is missing"},
+		{name: "SVCB mandatory listing itself", text: "x IN SVCB 1 . mandatory=0\n", wantErr: "test.zone:6: syntax error: x.example. SVCB: the data is not valid SVCB data"},
+
 		// A bad token is quoted at most 64 bytes.
 		{name: "10 MB bad token", text: "x IN A " + strings.Repeat("9", 10_000_000) + "\n",
 			wantErr: "test.zone:6: syntax error: bad A A: \"" + strings.Repeat("9", 64) + "\"... (10000000 bytes)"},
