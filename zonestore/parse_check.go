@@ -19,7 +19,7 @@ const maxRecordWire = zone.MaxNameWire + 10 + 0xFFFF
 // one record to the next.
 type checker struct {
 	buf, again []byte
-	zero       map[uint16]dns.RR // a record without data, per type
+	zero       map[uint16]zeroRR // a record without data, per type
 }
 
 // check validates rr and returns it as the store will give it back: packed
@@ -165,41 +165,49 @@ func commonType(t uint16) bool {
 
 // isZero reports whether rr has no data at all: the parser gives such a
 // record for a type at the end of the input (the form dynamic update uses
-// for deletions), and some types pack it as a few zero octets.
+// for deletions), and some types pack it as a few zero octets. It is called
+// after rr is packed, with its Rdlength set.
 func (c *checker) isZero(rr dns.RR) bool {
-	t := rr.Header().Rrtype
-	zero := c.zero[t]
-	if zero == nil {
-		newRR, ok := dns.TypeToRR[t]
-		if !ok {
-			return false
+	h := rr.Header()
+	z, ok := c.zero[h.Rrtype]
+	if !ok {
+		if newRR, known := dns.TypeToRR[h.Rrtype]; known {
+			z.rr, z.len = newRR(), -1
+			*z.rr.Header() = dns.RR_Header{Name: ".", Rrtype: h.Rrtype, Class: h.Class}
+			buf := make([]byte, 512)
+			if _, err := dns.PackRR(z.rr, buf, 0, nil, false); err == nil {
+				z.len = int(z.rr.Header().Rdlength)
+			}
 		}
-		zero = newRR()
 		if c.zero == nil {
-			c.zero = make(map[uint16]dns.RR)
+			c.zero = make(map[uint16]zeroRR)
 		}
-		c.zero[t] = zero
+		c.zero[h.Rrtype] = z
 	}
-	*zero.Header() = *rr.Header()
-	return dns.IsDuplicate(zero, rr)
+	if z.rr == nil || int(h.Rdlength) != z.len {
+		return false // the comparison only where the lengths agree
+	}
+	*z.rr.Header() = *h
+	return dns.IsDuplicate(z.rr, rr)
+}
+
+// zeroRR is a record of a type without data, and the length of its data
+// in wire form (-1 when it does not pack).
+type zeroRR struct {
+	rr  dns.RR
+	len int
 }
 
 // pack returns rr in wire form, in a buffer reused by the next call.
 func (c *checker) pack(rr dns.RR) ([]byte, error) {
-	n := dns.Len(rr)
-	if n-dns.Len(rr.Header()) > 0xFFFF {
-		return nil, errTooLong
-	}
-	if cap(c.buf) < n+64 {
-		c.buf = make([]byte, n+64)
-	}
-	end, err := dns.PackRR(rr, c.buf[:cap(c.buf)], 0, nil, false)
-	if errors.Is(err, dns.ErrBuf) && cap(c.buf) <= 2*maxRecordWire {
-		// dns.Len fell short: try with room for any record.
+	if c.buf == nil {
 		c.buf = make([]byte, 2*maxRecordWire)
-		end, err = dns.PackRR(rr, c.buf, 0, nil, false)
 	}
+	end, err := dns.PackRR(rr, c.buf, 0, nil, false)
 	if err != nil {
+		if errors.Is(err, dns.ErrBuf) || dns.Len(rr)-dns.Len(rr.Header()) > 0xFFFF {
+			return nil, errTooLong
+		}
 		return nil, fmt.Errorf("bad data: %w", err)
 	}
 	return c.buf[:end], nil

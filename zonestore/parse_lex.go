@@ -1,6 +1,7 @@
 package zonestore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +101,9 @@ type lineReader struct {
 // maxTypeName is the longest token kept while looking for an entry's type.
 const maxTypeName = 16
 
+// special marks the bytes that change the lexer's state.
+var special = [256]bool{'\n': true, '\r': true, ' ': true, '\t': true, ';': true, '\\': true, '"': true, '(': true, ')': true}
+
 func (r *lineReader) Read(p []byte) (int, error) {
 	// The lexer only uses ReadByte; Read is here for io.Reader.
 	for i := range p {
@@ -119,7 +123,6 @@ func (r *lineReader) ReadByte() (byte, error) {
 	if r.pending {
 		r.pending = false
 		r.added++
-		r.t.cur = r
 		return '\n', nil
 	}
 	c, err := r.br.ReadByte()
@@ -138,7 +141,18 @@ func (r *lineReader) ReadByte() (byte, error) {
 		c = '\n'
 	}
 	r.last = c
-	r.t.cur = r
+	if r.t.cur != r {
+		r.t.cur = r // a pointer store costs a write barrier: only on a change
+	}
+	if !special[c] && r.ddd == 0 && !r.esc {
+		// The common byte: part of a token or of a comment.
+		col0 := r.col0
+		r.col0 = false
+		if !r.comm {
+			r.tokenByte(c, col0)
+		}
+		return c, nil
+	}
 	if err := r.step(c); err != nil {
 		r.fail(err)
 		return 0, r.t.err
@@ -237,6 +251,9 @@ func (r *lineReader) step(c byte) error {
 
 // tokenByte notes a byte of a token; col0 says it is the first of its line.
 func (r *lineReader) tokenByte(c byte, col0 bool) {
+	if t := r.t; r.typed && t.found && t.endLine == 0 {
+		return // nothing more to learn from the entry's bytes
+	}
 	r.significant(c)
 	if !r.inTok {
 		r.inTok, r.tokLen = true, 0
@@ -267,12 +284,17 @@ func (r *lineReader) endToken() {
 		r.typed = true
 		return
 	}
-	name := strings.ToUpper(string(r.tok[:r.tokLen]))
-	if t, ok := dns.StringToType[name]; ok {
+	name := r.tok[:r.tokLen]
+	for i, c := range name {
+		if c >= 'a' && c <= 'z' {
+			name[i] = c - 'a' + 'A'
+		}
+	}
+	if t, ok := dns.StringToType[string(name)]; ok {
 		r.typed, r.ipseckey = true, t == dns.TypeIPSECKEY
-	} else if name == "TYPE45" {
+	} else if string(name) == "TYPE45" {
 		r.typed, r.ipseckey = true, true
-	} else if strings.HasPrefix(name, "TYPE") {
+	} else if bytes.HasPrefix(name, []byte("TYPE")) {
 		r.typed = true
 	}
 }
