@@ -31,7 +31,6 @@ type tracker struct {
 	found     bool        // the current entry's first byte has been read
 	at        *lineReader // the reader it was read from
 	line      int         // its line
-	ends      int         // at.ends when it was read
 	endLine   int         // the line of the first end of entry after it; 0: none yet
 	spill     bool        // a byte of another line has been read into the entry
 	directive bool        // the entry is a control entry ($ORIGIN, $GENERATE...)
@@ -76,7 +75,6 @@ type lineReader struct {
 	br    io.ByteReader
 	name  string
 	line  int // lines completed so far
-	ends  int // ends of entries so far: newlines outside quotes and parentheses
 	quote bool
 	esc   bool // the previous byte was an escaping backslash
 	comm  bool
@@ -191,7 +189,6 @@ func (r *lineReader) step(c byte) error {
 			r.endToken()
 		}
 		if !r.quote && r.brace == 0 {
-			r.ends++
 			r.endEntry()
 		}
 		return nil
@@ -309,7 +306,7 @@ func (r *lineReader) significant(c byte) {
 		}
 		return
 	}
-	t.found, t.at, t.line, t.ends, t.endLine, t.spill = true, r, r.line+1, r.ends, 0, false
+	t.found, t.at, t.line, t.endLine, t.spill = true, r, r.line+1, 0, false
 	t.directive = c == '$'
 	if t.directive {
 		t.last = Pos{File: r.name, Line: t.line}
