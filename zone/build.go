@@ -221,7 +221,7 @@ func (p *pending) seen(set *RRset, rr dns.RR) bool {
 // are exempt.
 func (b *builder) noRdata(rr dns.RR) bool {
 	switch rr.(type) {
-	case *dns.RFC3597, *dns.APL:
+	case *dns.RFC3597, *dns.APL, *dns.NULL:
 		return false
 	}
 	t := rr.Header().Rrtype
@@ -327,7 +327,7 @@ func (z *Zone) addAncestors(key string) {
 		if parent := z.nodes[p]; parent != nil {
 			return
 		}
-		name := dns.Fqdn(strings.ToLower(keyToName(p)))
+		name := keyToName(p) // the key is lower-cased already
 		z.nodes[p] = &Node{Name: name, Key: p}
 		key = p
 	}

@@ -3,7 +3,6 @@ package zone
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -106,7 +105,55 @@ func CanonicalCompare(a, b string) int {
 	return bytes.Compare(CanonicalKey(ka), CanonicalKey(kb))
 }
 
-// Fqdn lower-cases and fully qualifies a presentation-format name.
+// Fqdn fully qualifies a presentation-format name and lower-cases its ASCII
+// letters. Names are octet strings: only A-Z fold (RFC 4343 §3); any other
+// octet, a raw one or one written as \DDD, is kept as it is. A name that
+// needs escapes comes back in the one spelling that reading it from the
+// wire gives (\DDD for octets outside printable ASCII, \X for the
+// characters special in master files), so that two spellings of one name
+// compare equal. A name that is not valid is only lower-cased.
 func Fqdn(name string) string {
-	return strings.ToLower(dns.Fqdn(name))
+	name = dns.Fqdn(name)
+	if PlainName(name) {
+		return LowerASCII(name)
+	}
+	var buf [MaxNameWire + 1]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil || n > MaxNameWire {
+		return LowerASCII(name)
+	}
+	LowerWire(buf[:n])
+	s, _, err := dns.UnpackDomainName(buf[:n], 0)
+	if err != nil {
+		return LowerASCII(name)
+	}
+	return s
+}
+
+// PlainName reports whether name is written only with printable ASCII that
+// needs no escape, so that its presentation form is already the one that
+// reading it from the wire gives.
+func PlainName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c <= ' ' || c > '~':
+			return false
+		case c == '\\' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"':
+			return false
+		}
+	}
+	return true
+}
+
+// LowerASCII returns s with A-Z lower-cased and every other byte as it is
+// (strings.ToLower would fold non-ASCII letters and replace invalid UTF-8).
+func LowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			LowerWire(b[i:])
+			return string(b)
+		}
+	}
+	return s
 }

@@ -137,6 +137,16 @@ func TestFqdn(t *testing.T) {
 		{in: "WWW.example.", want: "www.example."},
 		{in: "", want: "."},
 		{in: ".", want: "."},
+		// Names are octets: only A-Z fold (RFC 4343), and a name that
+		// needs escapes takes the spelling the wire form reads as.
+		{in: "X\xc9Y.example.", want: "x\\201y.example."},
+		{in: "Caf\xc3\xa9.Example", want: "caf\\195\\169.example."},
+		{in: "CAF\\195\\169.example.", want: "caf\\195\\169.example."},
+		{in: "\\067af\xc3\xa9.example.", want: "caf\\195\\169.example."},
+		{in: "bad\xff.example.", want: "bad\\255.example."},
+		{in: "A\\.B@c.example.", want: "a\\.b\\@c.example."},
+		{in: "\\000.example.", want: "\\000.example."},
+		{in: "a..b", want: "a..b."}, // not a name: only lower-cased
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

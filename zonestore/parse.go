@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/miekg/dns"
 
@@ -44,87 +46,62 @@ type ParseError struct {
 func (e *ParseError) Error() string { return fmt.Sprintf("%s: %v", e.Pos, e.Err) }
 func (e *ParseError) Unwrap() error { return e.Err }
 
-// lineReader counts the lines the zone lexer consumes and remembers on which
-// line the next record starts (its first byte that is neither blank nor part
-// of a comment). A line that starts with '$' is a control entry ($ORIGIN,
-// $TTL), not a record: the search for the start goes on after it. The lexer
-// reads one byte at a time through io.ByteReader, so the count is exact.
-type lineReader struct {
-	br        *bufio.Reader
-	line      int  // lines completed so far
-	start     int  // line of the first significant byte since mark
-	marked    bool // looking for a start
-	inComment bool
-	directive bool // the start found is a control entry
-}
+// maxQuoted is how much of a piece of input an error message repeats.
+const maxQuoted = 64
 
-func (r *lineReader) Read(p []byte) (int, error) {
-	// The lexer only uses ReadByte; Read is here for io.Reader.
-	for i := range p {
-		c, err := r.ReadByte()
-		if err != nil {
-			return i, err
-		}
-		p[i] = c
+// quoteInput quotes input for an error message, cut to maxQuoted bytes.
+func quoteInput(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.QuoteToASCII(s)
 	}
-	return len(p), nil
+	return fmt.Sprintf("%s... (%d bytes)", strconv.QuoteToASCII(s[:maxQuoted]), len(s))
 }
-
-func (r *lineReader) ReadByte() (byte, error) {
-	c, err := r.br.ReadByte()
-	if err != nil {
-		return c, err
-	}
-	switch {
-	case c == '\n':
-		r.line++
-		r.inComment = false
-		if r.directive {
-			r.directive = false
-			r.mark()
-		}
-	case r.inComment:
-	case c == ';':
-		r.inComment = true
-	case r.marked && c != ' ' && c != '\t' && c != '\r' && c != '(' && c != ')':
-		r.start = r.line + 1
-		r.marked = false
-		r.directive = c == '$'
-	}
-	return c, nil
-}
-
-func (r *lineReader) mark() { r.marked, r.start = true, 0 }
 
 // Parse reads an RFC 1035 master file. name is used in error messages and
 // to resolve $INCLUDE, which is allowed only when includes is not nil and
-// then only for files inside it. origin may be empty when the file sets
-// $ORIGIN itself.
+// then only for regular files inside it. origin may be empty when the file
+// sets $ORIGIN itself.
+//
+// Every record is checked as it is read: its data must encode to the wire
+// (valid hex and base64, at most 65,535 octets) and decode back to the same
+// octets, and data in the RFC 3597 generic form must be exactly as long as
+// the type's own format reads. A problem is reported with the file and line
+// of the record. The records returned are in the form the store gives back
+// (names with \DDD escapes for octets outside printable ASCII), so a zone
+// exported from the store reads back as the same records.
 func Parse(r io.Reader, origin, name string, includes fs.FS) (*Parsed, error) {
-	lr := &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
-	zp := dns.NewZoneParser(lr, zone.Fqdn(origin), name)
+	t := &tracker{}
+	defer t.closeFiles()
+	top := t.reader(bufio.NewReaderSize(r, 64<<10), name)
+	zp := dns.NewZoneParser(top, zone.Fqdn(origin), name)
 	if includes != nil {
 		zp.SetIncludeAllowed(true)
-		zp.SetIncludeFS(includes)
+		zp.SetIncludeFS(trackFS{fsys: includes, t: t})
 	}
 	out := &Parsed{Origin: zone.Fqdn(origin)}
-	lr.mark()
+	var c checker
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		line := lr.start
-		if line == 0 {
-			line = lr.line
+		if t.err != nil {
+			return nil, t.err
+		}
+		pos := t.pos()
+		if t.ranOver() {
+			return nil, &ParseError{Pos: pos, Err: fmt.Errorf("%w: %s %s: the data is incomplete: the record ends with its line (line %d), and the next line was taken as part of it",
+				ErrSyntax, rr.Header().Name, typeName(rr.Header().Rrtype), pos.Line)}
+		}
+		rr, err := c.check(rr)
+		if err != nil {
+			return nil, &ParseError{Pos: pos, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
 		}
 		out.RRs = append(out.RRs, rr)
-		out.Pos = append(out.Pos, Pos{File: name, Line: line})
-		lr.mark()
+		out.Pos = append(out.Pos, pos)
+		t.mark()
+	}
+	if t.err != nil {
+		return nil, t.err
 	}
 	if err := zp.Err(); err != nil {
-		var pe *dns.ParseError
-		if errors.As(err, &pe) {
-			// miekg's message already names the file and line.
-			return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
-		}
-		return nil, fmt.Errorf("%s: %w: %w", name, ErrSyntax, err)
+		return nil, t.syntaxError(err)
 	}
 	if out.Origin == "." && len(out.RRs) > 0 {
 		// No origin given: the zone is the owner of its SOA record, wherever
@@ -139,8 +116,8 @@ func Parse(r io.Reader, origin, name string, includes fs.FS) (*Parsed, error) {
 	return out, nil
 }
 
-// ParseFile reads a master file from disk. $INCLUDE may name only files in
-// the same directory tree as path; anything else is refused.
+// ParseFile reads a master file from disk. $INCLUDE may name only regular
+// files in the same directory tree as path; anything else is refused.
 func ParseFile(path, origin string) (*Parsed, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -153,12 +130,14 @@ func ParseFile(path, origin string) (*Parsed, error) {
 		return nil, fmt.Errorf("open zone file directory: %w", err)
 	}
 	defer root.Close()
-	return Parse(f, origin, filepath.Base(path), includeFS{root.FS(), path})
+	return Parse(f, origin, filepath.Base(path), includeFS{root: root, top: path})
 }
 
-// includeFS confines $INCLUDE to one directory and explains a refusal.
+// includeFS confines $INCLUDE to one directory, opens only regular files
+// (a FIFO would block the parse, a directory or a device is not a zone
+// file) and explains a refusal.
 type includeFS struct {
-	fsys fs.FS
+	root *os.Root
 	top  string
 }
 
@@ -166,12 +145,89 @@ func (i includeFS) Open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) || strings.Contains(name, "\\") {
 		return nil, fmt.Errorf("%w: %q is outside the directory of %s", ErrIncludeOutside, name, i.top)
 	}
-	f, err := i.fsys.Open(name)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %q: %w", ErrIncludeOutside, name, err)
+	fi, err := i.root.Stat(name)
+	if err == nil {
+		err = regular(name, fi)
 	}
-	return f, err
+	if err != nil {
+		return nil, i.refusal(name, err)
+	}
+	// Non-blocking, so that a file swapped for a FIFO after the Stat does
+	// not hang the open; the mode is checked again on what was opened.
+	f, err := i.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err == nil {
+		if fi, err = f.Stat(); err == nil {
+			err = regular(name, fi)
+		}
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		return nil, i.refusal(name, err)
+	}
+	return f, nil
 }
+
+func (i includeFS) refusal(name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrIncludeOutside) {
+		return err
+	}
+	return fmt.Errorf("%w: %q: %w", ErrIncludeOutside, name, err)
+}
+
+// regular refuses anything but a regular file as an $INCLUDE.
+func regular(name string, fi fs.FileInfo) error {
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	kind := "not a regular file"
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a FIFO"
+	case m&fs.ModeDevice != 0:
+		kind = "a device"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	}
+	return fmt.Errorf("%w: %q is %s, not a regular file", ErrIncludeOutside, name, kind)
+}
+
+// trackFS hands the files that $INCLUDE opens to the tracker, so that their
+// records are placed at their own file and line.
+type trackFS struct {
+	fsys fs.FS
+	t    *tracker
+}
+
+func (f trackFS) Open(name string) (fs.File, error) {
+	file, err := f.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := file.Stat()
+	if err == nil {
+		err = regular(name, fi)
+	}
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	f.t.files = append(f.t.files, file)
+	return &trackedFile{File: file, lineReader: f.t.reader(bufio.NewReader(file), name)}, nil
+}
+
+// trackedFile is an included file read through a lineReader. The zone
+// parser closes it at its end; the tracker closes it after an error.
+type trackedFile struct {
+	fs.File
+	*lineReader
+}
+
+func (f *trackedFile) Read(p []byte) (int, error) { return f.lineReader.Read(p) }
 
 // Build validates a parsed file as a zone; errors name file and line.
 func (p *Parsed) Build() (*zone.Zone, error) {
@@ -200,4 +256,11 @@ func locate(err error, pos []Pos) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+func typeName(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
 }

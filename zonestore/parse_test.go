@@ -36,7 +36,7 @@ func TestParseFile(t *testing.T) {
 		{line: 17, rr: "www.example. 3600 IN AAAA 2001:db8::1"},
 		{line: 18, rr: "mail.example. 3600 IN MX 10 mail.example."},
 		{line: 19, rr: "mail.example. 3600 IN A 192.0.2.25"},
-		{line: 20, rr: `unk.example. 3600 IN TYPE65280 \# 4 0A000001`},
+		{line: 20, rr: `unk.example. 3600 IN TYPE65280 \# 4 0a000001`},
 		{line: 21, rr: `txt.example. 3600 IN TXT "a;b" "c(d)"`},
 		{line: 22, rr: `multi.example. 3600 IN TXT "first" "second"`},
 		{line: 26, rr: "host.sub.example. 60 IN A 192.0.2.2"},
@@ -246,8 +246,8 @@ func TestParseSyntaxErrors(t *testing.T) {
 			if !strings.Contains(msg, "test.zone") {
 				t.Errorf("error %q does not name the file", msg)
 			}
-			if want := fmt.Sprintf("line: %d:", tc.wantLine); !strings.Contains(msg, want) {
-				t.Errorf("error %q does not name line %d", msg, tc.wantLine)
+			if want := fmt.Sprintf("test.zone:%d: ", tc.wantLine); !strings.HasPrefix(msg, want) {
+				t.Errorf("error %q does not start with %q", msg, want)
 			}
 		})
 	}
@@ -385,11 +385,11 @@ func TestParseFileInclude(t *testing.T) {
 	}{
 		{rr: "example. 3600 IN SOA ns1.example. hostmaster.example. 1 7200 900 1209600 300", pos: "main.zone:3"},
 		{rr: "example. 3600 IN NS ns1.example.", pos: "main.zone:4"},
-		// Records from an included file are placed at the $INCLUDE line.
-		{rr: "ns1.example. 3600 IN A 192.0.2.53", pos: "main.zone:5"},
-		{rr: "www.example. 3600 IN A 192.0.2.80", pos: "main.zone:5"},
-		{rr: "mail.example. 3600 IN MX 10 mx.mail.example.", pos: "main.zone:6"},
-		{rr: "mx.mail.example. 3600 IN A 192.0.2.25", pos: "main.zone:6"},
+		// Records from an included file are placed in that file.
+		{rr: "ns1.example. 3600 IN A 192.0.2.53", pos: "hosts.inc:2"},
+		{rr: "www.example. 3600 IN A 192.0.2.80", pos: "hosts.inc:3"},
+		{rr: "mail.example. 3600 IN MX 10 mx.mail.example.", pos: "sub/mail.inc:1"},
+		{rr: "mx.mail.example. 3600 IN A 192.0.2.25", pos: "sub/mail.inc:2"},
 		{rr: "after.example. 3600 IN A 192.0.2.99", pos: "main.zone:7"},
 	}
 	if len(p.RRs) != len(want) {
