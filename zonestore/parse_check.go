@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -39,6 +40,7 @@ func (c *checker) check(rr dns.RR) (dns.RR, error) {
 	if _, ok := rr.(*dns.RFC3597); ok {
 		generic = 0
 	}
+	sortTypeBitMap(rr)
 	wire, err := c.pack(rr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", ownerText(h), typeName(h.Rrtype), err)
@@ -196,6 +198,26 @@ func (c *checker) isZero(rr dns.RR) bool {
 type zeroRR struct {
 	rr  dns.RR
 	len int
+}
+
+// sortTypeBitMap puts the type list of an NSEC, NSEC3 or CSYNC record in
+// ascending order without repeats, as its wire form (a bitmap) has it: the
+// master-file form may list the types in any order (RFC 4034 §4.2), which
+// the packer does not accept.
+func sortTypeBitMap(rr dns.RR) {
+	var types *[]uint16
+	switch r := rr.(type) {
+	case *dns.NSEC:
+		types = &r.TypeBitMap
+	case *dns.NSEC3:
+		types = &r.TypeBitMap
+	case *dns.CSYNC:
+		types = &r.TypeBitMap
+	default:
+		return
+	}
+	slices.Sort(*types)
+	*types = slices.Compact(*types)
 }
 
 // pack returns rr in wire form, in a buffer reused by the next call.

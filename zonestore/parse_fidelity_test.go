@@ -117,6 +117,8 @@ func TestZoneFileFidelity(t *testing.T) {
 			want: []string{"ipseckey.example.\t3600\tIN\tA\t192.0.2.8", "www.example.\t3600\tIN\tA\t192.0.2.9"}},
 
 		// Types 0 and 65535 print as names the parser does not read.
+		{name: "NSEC types in any order, repeated", text: "x IN NSEC y.example. RRSIG A NSEC A\n",
+			want: []string{"x.example.\t3600\tIN\tNSEC\ty.example. A RRSIG NSEC"}},
 		{name: "NSEC listing types 0 and 65535", text: "x IN NSEC y.example. A TYPE0 TYPE65535\n",
 			want: []string{"x.example.\t3600\tIN\tNSEC\t\\# 48 0179076578616d706c65000001c0ff20" + strings.Repeat("00", 31) + "01"}},
 
