@@ -70,10 +70,24 @@ func quoteInput(s string) string {
 // (names with \DDD escapes for octets outside printable ASCII), so a zone
 // exported from the store reads back as the same records.
 func Parse(r io.Reader, origin, name string, includes fs.FS) (*Parsed, error) {
+	return parse(r, origin, name, includes, 0)
+}
+
+// ParseRecords reads records given on their own (the CLI's record add),
+// checked as Parse checks the records of a file; a record without a TTL
+// gets defaultTTL. $INCLUDE is not allowed.
+func ParseRecords(text, origin, name string, defaultTTL uint32) (*Parsed, error) {
+	return parse(strings.NewReader(text), origin, name, nil, defaultTTL)
+}
+
+func parse(r io.Reader, origin, name string, includes fs.FS, defaultTTL uint32) (*Parsed, error) {
 	t := &tracker{}
 	defer t.closeFiles()
 	top := t.reader(bufio.NewReaderSize(r, 64<<10), name)
 	zp := dns.NewZoneParser(top, zone.Fqdn(origin), name)
+	if defaultTTL != 0 {
+		zp.SetDefaultTTL(defaultTTL)
+	}
 	if includes != nil {
 		zp.SetIncludeAllowed(true)
 		zp.SetIncludeFS(trackFS{fsys: includes, t: t})

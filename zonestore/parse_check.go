@@ -262,3 +262,13 @@ func ownerText(h *dns.RR_Header) string {
 	s, _, _ := strings.Cut(h.String(), "\t")
 	return s
 }
+
+// CheckRecord makes of one record read on its own (by the CLI's record
+// add, a control API request) the checks Parse makes of each record of a
+// file: its data encodes to the wire and reads back the same, at most
+// 65,535 octets, generic data of its type's length. It returns the record
+// as the store will give it back.
+func CheckRecord(rr dns.RR) (dns.RR, error) {
+	var c checker
+	return c.check(rr)
+}

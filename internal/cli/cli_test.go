@@ -215,6 +215,10 @@ func TestZoneCreateAndRecords(t *testing.T) {
 		{name: "CNAME beside data", record: "@ CNAME elsewhere.example.net.", want: "CNAME cannot coexist"},
 		{name: "second SOA", record: "sub SOA ns1 hostmaster 1 2 3 4 5", want: "not at the zone apex"},
 		{name: "unknown type", record: "www FROB 1", want: "FROB"},
+		// Checked as an import checks a file, not left to fail at commit.
+		{name: "bad hex", record: "www SSHFP 1 1 zz12", want: "record 1:1: syntax error: www.example.com. SSHFP: bad data"},
+		{name: "escape over 255", record: `www TXT "\256"`, want: `record 1:1: syntax error: bad escape \256`},
+		{name: "generic data of the wrong length", record: `www A \# 5 0102030405`, want: "does not match the A format"},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {

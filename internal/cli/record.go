@@ -33,22 +33,22 @@ const defaultTTL = 3600
 func parseRecords(origin string, texts []string) ([]control.Addition, error) {
 	var out []control.Addition
 	for i, text := range texts {
-		zp := dns.NewZoneParser(strings.NewReader(text), origin, fmt.Sprintf("record %d", i+1))
-		zp.SetDefaultTTL(noTTL)
-		n := 0
-		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		// Each record is checked as an import checks it (bad hex or base64,
+		// escapes over \255, generic data of the wrong length, oversized
+		// data).
+		p, err := zonestore.ParseRecords(text, origin, fmt.Sprintf("record %d", i+1), noTTL)
+		if err != nil {
+			return nil, err
+		}
+		if len(p.RRs) == 0 {
+			return nil, fmt.Errorf("%q: no record", text)
+		}
+		for _, rr := range p.RRs {
 			a := control.Addition{RR: rr}
 			if h := rr.Header(); h.Ttl == noTTL {
 				h.Ttl, a.InheritTTL = defaultTTL, true
 			}
 			out = append(out, a)
-			n++
-		}
-		if err := zp.Err(); err != nil {
-			return nil, fmt.Errorf("%q: %w", text, err)
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("%q: no record", text)
 		}
 	}
 	return out, nil

@@ -151,12 +151,24 @@ func (e *Edit) UnmarshalJSON(b []byte) error {
 func parseRR(s string) (dns.RR, error) {
 	rr, err := dns.NewRR(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: record %q: %w", ErrBadRequest, s, err)
+		return nil, fmt.Errorf("%w: record %q: %w", ErrBadRequest, quoted(s), err)
 	}
 	if rr == nil {
 		return nil, fmt.Errorf("%w: no record in %q", ErrBadRequest, s)
 	}
-	return rr, nil
+	checked, err := zonestore.CheckRecord(rr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %q: %w", ErrBadRequest, quoted(s), err)
+	}
+	return checked, nil
+}
+
+// quoted cuts s to 64 bytes for an error message.
+func quoted(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:64], len(s))
 }
 
 // typeOf reads a record type's mnemonic or its TYPEnnn form.
