@@ -67,7 +67,7 @@ func TestResponseCacheByClient(t *testing.T) {
 					if edns {
 						m.SetEdns0(1232, false)
 					}
-					r := exchangeFrom(t, st.from, res.dns, m)
+					r := exchangeFrom(t, "udp", st.from, res.dns, m)
 					if r.Rcode != st.want.rcode || r.RecursionAvailable != st.want.ra || r.RecursionDesired != st.rd {
 						t.Fatalf("%s (try %d): rcode %s RA %v RD %v; want %s RA %v RD %v\n%v", st.name, try,
 							dns.RcodeToString[r.Rcode], r.RecursionAvailable, r.RecursionDesired,
@@ -89,14 +89,18 @@ func TestResponseCacheByClient(t *testing.T) {
 	}
 }
 
-// exchangeFrom sends m over UDP from the loopback address src.
-func exchangeFrom(t *testing.T, src, addr string, m *dns.Msg) *dns.Msg {
+// exchangeFrom sends m over network (udp or tcp) from the loopback
+// address src.
+func exchangeFrom(t *testing.T, network, src, addr string, m *dns.Msg) *dns.Msg {
 	t.Helper()
-	c := &dns.Client{Net: "udp", Timeout: queryTimeout,
-		Dialer: &net.Dialer{Timeout: queryTimeout, LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
+	var local net.Addr = &net.UDPAddr{IP: net.ParseIP(src)}
+	if network == "tcp" {
+		local = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c := &dns.Client{Net: network, Timeout: queryTimeout, Dialer: &net.Dialer{Timeout: queryTimeout, LocalAddr: local}}
 	r, _, err := c.ExchangeContext(t.Context(), m, addr)
 	if err != nil {
-		t.Fatalf("query %s from %s to %s: %v", m.Question[0].String(), src, addr, err)
+		t.Fatalf("%s query %s from %s to %s: %v", network, m.Question[0].String(), src, addr, err)
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -71,20 +72,22 @@ func TestRateLimitDefault(t *testing.T) {
 
 	// Another network meanwhile, and after: every answer whole.
 	for i := range 20 {
-		r := exchangeFrom(t, "127.0.81.1", s.dns, newQuery("www.gov.az.", dns.TypeA))
+		r := exchangeFrom(t, "udp", "127.0.81.1", s.dns, newQuery("www.gov.az.", dns.TypeA))
 		if r.Truncated || len(r.Answer) != 1 {
 			t.Fatalf("query %d from another network was limited:\n%v", i, r)
 		}
 	}
 	// Every response to the flood has been sent once the server has
 	// counted every query, answered or limited: then read what arrived.
-	waitFor(t, 10*time.Second, func() bool {
+	var counted float64
+	waitUntil(t, 10*time.Second, "every query of the flood counted", func() bool {
 		smp := parseSamples(t, scrape(t, s.metrics))
 		whole, _ := find(smp, "sovdns_queries_total", map[string]string{"transport": "udp", "zone": "gov.az.", "qtype": "A", "rcode": "NOERROR"})
 		drop, _ := find(smp, "sovdns_rrl_limited_responses_total", map[string]string{"kind": "answer", "action": "drop"})
 		slip, _ := find(smp, "sovdns_rrl_limited_responses_total", map[string]string{"kind": "answer", "action": "slip"})
-		return whole+drop+slip >= total+20
-	})
+		counted = whole + drop + slip
+		return counted >= total+20
+	}, func() string { return fmt.Sprintf("%v of %d counted", counted, total+20) })
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
 	n := <-got
 	t.Logf("%d queries in %v from one address: %d whole answers, %d truncated, %d without a response",
@@ -100,7 +103,7 @@ func TestRateLimitDefault(t *testing.T) {
 	}
 	// Over TCP nothing is limited, from the flooded address either.
 	for i := range 20 {
-		r := exchangeFromTCP(t, "127.0.80.1", s.dns, newQuery("www.gov.az.", dns.TypeA))
+		r := exchangeFrom(t, "tcp", "127.0.80.1", s.dns, newQuery("www.gov.az.", dns.TypeA))
 		if r.Truncated || len(r.Answer) != 1 {
 			t.Fatalf("TCP query %d was limited:\n%v", i, r)
 		}
@@ -143,29 +146,5 @@ func TestRateLimitSlipWithDigAndKdig(t *testing.T) {
 	out = run(kdig, "-b", "127.0.82.1", "-p", port, "@"+host, "+retry=0", "+time=2", "www.gov.az", "A")
 	if !strings.Contains(out, "192.0.2.") || !strings.Contains(out, "TCP") {
 		t.Errorf("kdig: want the whole answer over TCP after TC:\n%s", out)
-	}
-}
-
-// exchangeFromTCP sends m over TCP from the loopback address src.
-func exchangeFromTCP(t *testing.T, src, addr string, m *dns.Msg) *dns.Msg {
-	t.Helper()
-	c := &dns.Client{Net: "tcp", Timeout: queryTimeout,
-		Dialer: &net.Dialer{Timeout: queryTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}}
-	r, _, err := c.ExchangeContext(t.Context(), m, addr)
-	if err != nil {
-		t.Fatalf("TCP query %s from %s to %s: %v", m.Question[0].String(), src, addr, err)
-	}
-	return r
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", limit)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
