@@ -106,10 +106,8 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 
 	// A DNAME strictly above the name rewrites it (RFC 6672 §2.2).
 	dn := n.DNAME
-	if exact && n.Parent != nil {
-		dn = n.Parent.DNAME
-	} else if exact {
-		dn = nil
+	if exact {
+		dn = n.DNAMEAbove()
 	}
 	if dn != nil {
 		a.dname(z, dn, name, qtype, depth)

@@ -30,7 +30,7 @@ func (a *answerer) prove(z *zone.Zone, kind proofKind, key []byte, ce *zone.Node
 	if !a.do || !z.Signed() {
 		return
 	}
-	if len(z.NSEC3Nodes()) > 0 {
+	if z.HasNSEC3() {
 		a.proveNSEC3(z, kind, key, ce)
 		return
 	}
@@ -161,11 +161,11 @@ func nextCloser(key, ce string) string {
 }
 
 func nsec3Param(z *zone.Zone) *dns.NSEC3 {
-	nodes := z.NSEC3Nodes()
-	if len(nodes) == 0 {
+	first := z.FirstNSEC3()
+	if first == nil {
 		return nil
 	}
-	set := nodes[0].Get(dns.TypeNSEC3)
+	set := first.Get(dns.TypeNSEC3)
 	if set == nil {
 		return nil
 	}

@@ -212,20 +212,26 @@ func (s *signer) apexSets() [][]dns.RR {
 func saltText(s string) string { return strings.ToUpper(s) }
 
 // types returns the types at n for a chain record's bitmap, with the
-// apex's added sets.
+// apex's added sets (apex is nil for any other node, see atApex).
 func types(n *zone.Node, apex [][]dns.RR, extra ...uint16) []uint16 {
 	t := make([]uint16, 0, len(n.RRsets)+len(apex)+len(extra))
 	for _, set := range n.RRsets {
 		t = append(t, set.Type)
 	}
-	if n.Parent == nil {
-		for _, rrs := range apex {
-			t = append(t, rrs[0].Header().Rrtype)
-		}
+	for _, rrs := range apex { // nil for every node but the apex
+		t = append(t, rrs[0].Header().Rrtype)
 	}
 	t = append(t, extra...)
 	slices.Sort(t)
 	return slices.Compact(t)
+}
+
+// atApex returns apex for the zone's apex node and nil for any other.
+func (s *signer) atApex(n *zone.Node, apex [][]dns.RR) [][]dns.RR {
+	if n != s.in.Zone.Apex {
+		return nil
+	}
+	return apex
 }
 
 // nsecChain links every authoritative name with data, and every
@@ -244,7 +250,7 @@ func (s *signer) nsecChain(apex [][]dns.RR) []dns.RR {
 		out[i] = &dns.NSEC{
 			Hdr:        dns.RR_Header{Name: n.Name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: s.negTTL},
 			NextDomain: next.Name,
-			TypeBitMap: types(n, apex, dns.TypeNSEC, dns.TypeRRSIG),
+			TypeBitMap: types(n, s.atApex(n, apex), dns.TypeNSEC, dns.TypeRRSIG),
 		}
 	}
 	return out
@@ -283,7 +289,7 @@ func (s *signer) nsec3Chain(apex [][]dns.RR) ([]dns.RR, error) {
 		case m.n.IsCut() && m.n.Get(dns.TypeDS) == nil:
 			bitmap = types(m.n, nil)
 		default:
-			bitmap = types(m.n, apex, dns.TypeRRSIG)
+			bitmap = types(m.n, s.atApex(m.n, apex), dns.TypeRRSIG)
 		}
 		out[i] = &dns.NSEC3{
 			Hdr:        dns.RR_Header{Name: below(strings.ToLower(m.hash), s.origin), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: s.negTTL},

@@ -254,7 +254,8 @@ func isNSEC3(rr dns.RR) bool {
 }
 
 func (b *builder) assemble() *Zone {
-	z := &Zone{Origin: b.origin, Key: b.originKey, nodes: make(map[string]*Node, len(b.byKey)+len(b.byKey)/8+1)}
+	z := &Zone{Origin: b.origin, Key: b.originKey}
+	nodes := newCowMap[*Node](len(b.byKey) + len(b.byKey)/8 + 1).edit()
 
 	// Nodes for every owner, then every missing ancestor (empty non-terminals).
 	// The owners' nodes come from one slab: one allocation, not one each.
@@ -268,42 +269,38 @@ func (b *builder) assemble() *Zone {
 			z.count += len(s.RRs)
 		}
 		sortRRsets(n.RRsets)
-		z.nodes[key] = n
+		nodes.set(key, n)
 	}
-	if _, ok := z.nodes[b.originKey]; !ok {
-		z.nodes[b.originKey] = &Node{Name: b.origin, Key: b.originKey}
+	if _, ok := nodes.get(b.originKey); !ok {
+		nodes.set(b.originKey, &Node{Name: b.origin, Key: b.originKey})
 	}
 	for key := range b.byKey {
-		z.addAncestors(key)
+		addAncestors(nodes, z.Key, key)
 	}
-	z.Apex = z.nodes[b.originKey]
+	z.nodes = nodes.done()
+	z.Apex = z.Lookup(b.originKey)
 
-	type keyed struct {
-		ck []byte
-		n  *Node
-	}
-	order := make([]keyed, 0, len(z.nodes))
-	for _, n := range z.nodes {
-		order = append(order, keyed{CanonicalKey(n.Key), n})
-	}
-	slices.SortFunc(order, func(a, c keyed) int { return bytes.Compare(a.ck, c.ck) })
-	z.sorted = make([]*Node, len(order))
-	z.ckeys = make([][]byte, len(order))
-	for i, o := range order {
-		z.sorted[i], z.ckeys[i] = o.n, o.ck
-	}
+	sorted := make([]*Node, 0, z.nodes.len())
+	z.nodes.all(func(_ string, n *Node) bool {
+		n.ck = CanonicalKey(n.Key)
+		sorted = append(sorted, n)
+		return true
+	})
+	slices.SortFunc(sorted, func(a, c *Node) int { return bytes.Compare(a.ck, c.ck) })
+	z.order, z.nsec = newOrder(), newOrder()
 
 	// Parents come before children in canonical order, so one pass suffices.
-	for _, n := range z.sorted {
+	for _, n := range sorted {
 		b.checkNode(z, n)
 	}
 	for key, p := range b.byKey {
-		b.attachSigs(z.nodes[key], p)
+		b.attachSigs(z.Lookup(key), p)
 		z.count += len(p.sigs)
 	}
-	for i, n := range z.sorted {
+	for _, n := range sorted {
+		z.order.Load(n)
 		if n.Get(dns.TypeNSEC) != nil {
-			z.nsecAt = append(z.nsecAt, int32(i))
+			z.nsec.Load(n)
 		}
 	}
 	b.assembleNSEC3(z)
@@ -318,19 +315,23 @@ func (b *builder) assemble() *Zone {
 	return z
 }
 
-func (z *Zone) addAncestors(key string) {
-	for key != z.Key {
+// addAncestors makes the empty non-terminals between key and the apex
+// that nodes does not hold yet, and returns their keys.
+func addAncestors(nodes *cowEditor[*Node], apex, key string) (added []string) {
+	for key != apex {
 		p, ok := ParentKey(key)
 		if !ok {
-			return
+			return added
 		}
-		if parent := z.nodes[p]; parent != nil {
-			return
+		if _, ok := nodes.get(p); ok {
+			return added
 		}
 		name := keyToName(p) // the key is lower-cased already
-		z.nodes[p] = &Node{Name: name, Key: p}
+		nodes.set(p, &Node{Name: name, Key: p})
+		added = append(added, p)
 		key = p
 	}
+	return added
 }
 
 func keyToName(key string) string {
@@ -370,14 +371,14 @@ func (b *builder) checkNode(z *Zone, n *Node) {
 	}
 	if n != z.Apex {
 		pk, _ := ParentKey(n.Key)
-		n.Parent = z.nodes[pk]
-		n.Cut = n.Parent.Cut
-		n.DNAME = n.Parent.DNAME
+		parent := z.Lookup(pk)
+		n.Cut = parent.Cut
+		n.DNAME = parent.DNAME
 		if n.DNAME != nil && p != nil { // an empty non-terminal's descendants report it
 			b.fail(pos(0), first(n.RRsets0()), ErrBelowDNAME)
 		}
 		if strings.HasPrefix(n.Key, "\x01*") {
-			n.Parent.Wildcard = n
+			parent.Wildcard = n
 			if n.Get(dns.TypeNS) != nil {
 				b.fail(pos(dns.TypeNS), first(dns.TypeNS), ErrWildcardNS)
 			}
@@ -450,21 +451,21 @@ func (b *builder) assembleNSEC3(z *Zone) {
 	if len(b.nsec3) == 0 {
 		return
 	}
-	z.nsec3 = make([]*Node, 0, len(b.nsec3))
+	sorted := make([]*Node, 0, len(b.nsec3))
 	for key, p := range b.nsec3 {
-		n := &Node{Name: p.name, Key: key, RRsets: p.sets, Parent: z.Apex}
+		n := &Node{Name: p.name, Key: key, RRsets: p.sets, ck: CanonicalKey(key)}
 		for _, s := range p.sets { // only NSEC3 records are routed here
 			z.count += len(s.RRs)
 		}
 		sortRRsets(n.RRsets)
 		b.attachSigs(n, p)
 		z.count += len(p.sigs)
-		z.nsec3 = append(z.nsec3, n)
+		sorted = append(sorted, n)
 	}
-	slices.SortFunc(z.nsec3, func(x, y *Node) int { return strings.Compare(hashLabel(x.Key), hashLabel(y.Key)) })
-	z.nsec3h = make([]string, len(z.nsec3))
-	for i, n := range z.nsec3 {
-		z.nsec3h[i] = hashLabel(n.Key)
+	slices.SortFunc(sorted, func(x, y *Node) int { return strings.Compare(hashLabel(x.Key), hashLabel(y.Key)) })
+	z.nsec3 = newHashOrder()
+	for _, n := range sorted {
+		z.nsec3.Load(n)
 	}
 }
 

@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/miekg/dns"
@@ -9,45 +8,59 @@ import (
 
 // Set is an immutable collection of zones indexed for longest-match lookup.
 // Changing it means building a new Set (With, Without) and swapping it.
+//
+// The set is a persistent map: With and Without share everything they do
+// not change with the set they came from, so replacing one zone costs the
+// same however many zones the set holds.
 type Set struct {
-	byKey map[string]*Zone
+	byKey cowMap[*Zone]
 }
 
 // NewSet returns a set holding zs; a later zone with the same origin wins.
 func NewSet(zs ...*Zone) *Set {
-	s := &Set{byKey: make(map[string]*Zone, len(zs))}
+	e := newCowMap[*Zone](len(zs)).edit()
 	for _, z := range zs {
-		s.byKey[z.Key] = z
+		e.set(z.Key, z)
 	}
-	return s
+	return &Set{byKey: e.done()}
 }
 
 // With returns a copy of s in which z replaces any zone with its origin.
 func (s *Set) With(z *Zone) *Set {
-	n := &Set{byKey: maps.Clone(s.byKey)}
-	if n.byKey == nil {
-		n.byKey = map[string]*Zone{}
-	}
-	n.byKey[z.Key] = z
-	return n
+	e := s.byKey.edit()
+	e.set(z.Key, z)
+	return &Set{byKey: e.done()}
 }
 
 // Without returns a copy of s without the zone at origin (a wire key).
 func (s *Set) Without(key string) *Set {
-	n := &Set{byKey: maps.Clone(s.byKey)}
-	delete(n.byKey, key)
-	return n
+	if _, ok := s.byKey.get(key); !ok {
+		return s
+	}
+	e := s.byKey.edit()
+	e.del(key)
+	return &Set{byKey: e.done()}
 }
 
 // Len returns the number of zones.
-func (s *Set) Len() int { return len(s.byKey) }
+func (s *Set) Len() int { return s.byKey.len() }
 
 // Get returns the zone whose origin is exactly key.
-func (s *Set) Get(key string) *Zone { return s.byKey[key] }
+func (s *Set) Get(key string) *Zone {
+	z, _ := s.byKey.get(key)
+	return z
+}
+
+// Each calls fn for every zone, in no particular order, until fn returns
+// false.
+func (s *Set) Each(fn func(*Zone) bool) {
+	s.byKey.all(func(_ string, z *Zone) bool { return fn(z) })
+}
 
 // Zones returns the zones ordered by origin in canonical order.
 func (s *Set) Zones() []*Zone {
-	out := slices.Collect(maps.Values(s.byKey))
+	out := make([]*Zone, 0, s.Len())
+	s.Each(func(z *Zone) bool { out = append(out, z); return true })
 	slices.SortFunc(out, func(a, b *Zone) int { return CanonicalCompare(a.Origin, b.Origin) })
 	return out
 }
@@ -59,7 +72,7 @@ func (s *Set) Zones() []*Zone {
 func (s *Set) Match(key []byte, qtype uint16) *Zone {
 	var child *Zone
 	for first := true; ; first = false {
-		if z := s.byKey[string(key)]; z != nil {
+		if z, _ := s.byKey.getBytes(key); z != nil {
 			if !first || qtype != dns.TypeDS {
 				return z
 			}

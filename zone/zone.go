@@ -8,10 +8,11 @@ package zone
 import (
 	"bytes"
 	"slices"
-	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
+	"github.com/tidwall/btree"
 )
 
 // RRset is the records of one owner and type. All records share the TTL.
@@ -25,10 +26,15 @@ type RRset struct {
 
 // Node is one name of the zone. Nodes with no RRsets are empty
 // non-terminals: they exist (RFC 4592 §2.2.2) and are answered NODATA.
+//
+// Nodes are shared between versions of a zone: a change makes new nodes
+// for the names it touches (and for the names whose links below change)
+// and keeps every other node as it was. So a node links only to nodes at
+// or above it whose replacement replaces it too (Cut, DNAME) and to its
+// wildcard child, never to its parent.
 type Node struct {
-	Name   string // lower-case, fully qualified presentation form
-	Key    string // lower-case wire form
-	Parent *Node
+	Name   string  // lower-case, fully qualified presentation form
+	Key    string  // lower-case wire form
 	RRsets []RRset // sorted by type; no RRSIG set of its own (see RRset.Sigs)
 
 	// Wildcard is the "*" child of this node, if any.
@@ -38,6 +44,8 @@ type Node struct {
 	Cut *Node
 	// DNAME is the nearest node at or above this one that owns a DNAME.
 	DNAME *Node
+
+	ck []byte // CanonicalKey(Key): the node's place in canonical order
 }
 
 // Get returns the RRset of type t, or nil.
@@ -56,27 +64,71 @@ func (n *Node) Empty() bool { return len(n.RRsets) == 0 }
 // IsCut reports whether the node is a delegation point.
 func (n *Node) IsCut() bool { return n.Cut == n }
 
-// Zone is an immutable, validated zone.
+// DNAMEAbove returns the nearest node strictly above this one that owns a
+// DNAME, the one that rewrites this name (RFC 6672 §2.2), or nil. A name
+// below a DNAME cannot own one itself, so it is DNAME unless that is the
+// node itself.
+func (n *Node) DNAMEAbove() *Node {
+	if n.DNAME == n {
+		return nil
+	}
+	return n.DNAME
+}
+
+// CanonicalKey returns the node's CanonicalKey, which the caller must not
+// modify.
+func (n *Node) CanonicalKey() []byte { return n.ck }
+
+func (n *Node) records() int {
+	c := 0
+	for _, s := range n.RRsets {
+		c += len(s.RRs) + len(s.Sigs)
+	}
+	return c
+}
+
+// Zone is an immutable, validated zone. Versions made by Apply share
+// every untouched node and index page with the version they came from.
 type Zone struct {
 	Origin string // lower-case, fully qualified
 	Key    string // wire form of Origin
 	Apex   *Node
 	SOA    *dns.SOA
 
-	nodes  map[string]*Node
-	sorted []*Node  // canonical order, apex first
-	ckeys  [][]byte // CanonicalKey of each node of sorted
-	count  int      // number of resource records
-
-	// nsecAt holds the indexes in sorted of the nodes that own an NSEC
-	// RRset, in canonical order: the NSEC chain.
-	nsecAt []int32
+	nodes cowMap[*Node]        // every name, by wire key
+	order *btree.BTreeG[*Node] // every name in canonical order, apex first
+	// nsec holds the owners of NSEC records in canonical order: the NSEC
+	// chain.
+	nsec *btree.BTreeG[*Node]
 	// nsec3 holds the owners of NSEC3 records, which are kept out of the
-	// name tree (RFC 5155 §7.2.8: they do not exist as names), sorted by
-	// their hash label; nsec3h holds those labels, lower-cased.
-	nsec3  []*Node
-	nsec3h []string
+	// name tree (RFC 5155 §7.2.8: they do not exist as names), ordered by
+	// their hash label.
+	nsec3 *btree.BTreeG[*Node]
+	count int // number of resource records
+
+	// superseded is set once a newer version of the zone (or its removal)
+	// has been published, for what its readers derived and kept.
+	superseded atomic.Bool
 }
+
+func canonicalLess(a, b *Node) bool { return bytes.Compare(a.ck, b.ck) < 0 }
+
+func hashLess(a, b *Node) bool { return hashLabel(a.Key) < hashLabel(b.Key) }
+
+func newOrder() *btree.BTreeG[*Node] {
+	return btree.NewBTreeGOptions(canonicalLess, btree.Options{NoLocks: true})
+}
+
+func newHashOrder() *btree.BTreeG[*Node] {
+	return btree.NewBTreeGOptions(hashLess, btree.Options{NoLocks: true})
+}
+
+// Supersede marks the zone as replaced by a newer version; whoever
+// publishes the newer one calls it.
+func (z *Zone) Supersede() { z.superseded.Store(true) }
+
+// Superseded reports whether a newer version of the zone was published.
+func (z *Zone) Superseded() bool { return z.superseded.Load() }
 
 // Serial returns the zone's SOA serial.
 func (z *Zone) Serial() uint32 { return z.SOA.Serial }
@@ -85,16 +137,19 @@ func (z *Zone) Serial() uint32 { return z.SOA.Serial }
 func (z *Zone) Len() int { return z.count }
 
 // Names returns the number of nodes, including empty non-terminals.
-func (z *Zone) Names() int { return len(z.sorted) }
+func (z *Zone) Names() int { return z.order.Len() }
 
 // Lookup returns the node for an exact wire-format key.
-func (z *Zone) Lookup(key string) *Node { return z.nodes[key] }
+func (z *Zone) Lookup(key string) *Node {
+	n, _ := z.nodes.get(key)
+	return n
+}
 
 // Find descends towards key, which must be at or below the apex, and
 // returns the deepest existing node on the way (the closest encloser)
 // and whether it is key itself.
 func (z *Zone) Find(key string) (n *Node, exact bool) {
-	if n = z.nodes[key]; n != nil {
+	if n, _ = z.nodes.get(key); n != nil {
 		return n, true
 	}
 	for {
@@ -102,7 +157,7 @@ func (z *Zone) Find(key string) (n *Node, exact bool) {
 		if !ok {
 			return z.Apex, false
 		}
-		if n = z.nodes[p]; n != nil {
+		if n, _ = z.nodes.get(p); n != nil {
 			return n, false
 		}
 		key = p
@@ -112,12 +167,12 @@ func (z *Zone) Find(key string) (n *Node, exact bool) {
 // FindBytes is Find for a wire name held in a byte slice; it does not
 // allocate.
 func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
-	if n = z.nodes[string(key)]; n != nil {
+	if n, _ = z.nodes.getBytes(key); n != nil {
 		return n, true
 	}
 	for len(key) > 1 {
 		key = key[1+int(key[0]):]
-		if n = z.nodes[string(key)]; n != nil {
+		if n, _ = z.nodes.getBytes(key); n != nil {
 			return n, false
 		}
 	}
@@ -127,59 +182,56 @@ func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
 // Prev returns the last node in canonical order that sorts before key (the
 // owner of the NSEC record that covers key), wrapping to the last node.
 func (z *Zone) Prev(key string) *Node {
-	ck := CanonicalKey(key)
-	i := sort.Search(len(z.sorted), func(i int) bool {
-		return bytes.Compare(z.ckeys[i], ck) >= 0
+	pivot := &Node{ck: CanonicalKey(key)}
+	var out *Node
+	z.order.Descend(pivot, func(n *Node) bool {
+		if bytes.Equal(n.ck, pivot.ck) {
+			return true
+		}
+		out = n
+		return false
 	})
-	if i == 0 {
-		return z.sorted[len(z.sorted)-1]
+	if out == nil {
+		out, _ = z.order.Max()
 	}
-	return z.sorted[i-1]
+	return out
 }
 
 // Walk calls fn for each node in canonical order until fn returns false.
-func (z *Zone) Walk(fn func(*Node) bool) {
-	for _, n := range z.sorted {
-		if !fn(n) {
-			return
-		}
-	}
-}
+func (z *Zone) Walk(fn func(*Node) bool) { z.order.Scan(fn) }
 
 // WalkCanonical is Walk that also gives each node's CanonicalKey, which
 // the caller must not modify.
 func (z *Zone) WalkCanonical(fn func(ck []byte, n *Node) bool) {
-	for i, n := range z.sorted {
-		if !fn(z.ckeys[i], n) {
-			return
-		}
-	}
+	z.order.Scan(func(n *Node) bool { return fn(n.ck, n) })
 }
 
 // WalkAll is WalkCanonical over every owner of records, the owners of
 // NSEC3 records included, merged in canonical order.
 func (z *Zone) WalkAll(fn func(ck []byte, n *Node) bool) {
-	j := 0
-	var ck3 []byte
-	for i, n := range z.sorted {
-		for j < len(z.nsec3) {
-			if ck3 == nil {
-				ck3 = CanonicalKey(z.nsec3[j].Key)
-			}
-			if bytes.Compare(ck3, z.ckeys[i]) >= 0 {
-				break
-			}
-			if !fn(ck3, z.nsec3[j]) {
-				return
-			}
-			j, ck3 = j+1, nil
-		}
-		if !fn(z.ckeys[i], n) {
-			return
-		}
+	var n3 []*Node
+	if z.nsec3 != nil && z.nsec3.Len() > 0 {
+		n3 = make([]*Node, 0, z.nsec3.Len())
+		z.nsec3.Scan(func(n *Node) bool { n3 = append(n3, n); return true })
+		slices.SortFunc(n3, func(a, b *Node) int { return bytes.Compare(a.ck, b.ck) })
 	}
-	for ; j < len(z.nsec3); j++ {
-		if !fn(CanonicalKey(z.nsec3[j].Key), z.nsec3[j]) {
+	j := 0
+	stopped := false
+	z.order.Scan(func(n *Node) bool {
+		for ; j < len(n3) && bytes.Compare(n3[j].ck, n.ck) < 0; j++ {
+			if !fn(n3[j].ck, n3[j]) {
+				stopped = true
+				return false
+			}
+		}
+		if !fn(n.ck, n) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	for ; !stopped && j < len(n3); j++ {
+		if !fn(n3[j].ck, n3[j]) {
 			return
 		}
 	}
@@ -200,14 +252,12 @@ func (z *Zone) Records() []dns.RR {
 
 // LookupAny is Lookup that also finds the owners of NSEC3 records.
 func (z *Zone) LookupAny(key string) *Node {
-	if n := z.nodes[key]; n != nil {
+	if n, _ := z.nodes.get(key); n != nil {
 		return n
 	}
-	if p, ok := ParentKey(key); ok && p == z.Key && len(z.nsec3) > 0 {
-		h := strings.ToLower(key[1 : 1+int(key[0])])
-		if i, ok := slices.BinarySearch(z.nsec3h, h); ok {
-			return z.nsec3[i]
-		}
+	if p, ok := ParentKey(key); ok && p == z.Key && z.HasNSEC3() {
+		n, _ := z.nsec3.Get(&Node{Key: strings.ToLower(key)})
+		return n
 	}
 	return nil
 }
@@ -215,47 +265,72 @@ func (z *Zone) LookupAny(key string) *Node {
 // Signed reports whether the zone holds a DNSKEY RRset at its apex and
 // an NSEC or NSEC3 chain: whether denial of existence can be proven.
 func (z *Zone) Signed() bool {
-	return z.Apex.Get(dns.TypeDNSKEY) != nil && (len(z.nsecAt) > 0 || len(z.nsec3) > 0)
+	return z.Apex.Get(dns.TypeDNSKEY) != nil && (z.nsec.Len() > 0 || z.HasNSEC3())
 }
 
 // CoveringNSEC returns the node whose NSEC record covers or matches key:
 // the last owner of an NSEC in canonical order at or before key, wrapping
 // to the last one. It returns nil when the zone has no NSEC chain.
 func (z *Zone) CoveringNSEC(key string) *Node {
-	if len(z.nsecAt) == 0 {
+	if z.nsec.Len() == 0 {
 		return nil
 	}
-	ck := CanonicalKey(key)
-	i := sort.Search(len(z.nsecAt), func(i int) bool {
-		return bytes.Compare(z.ckeys[z.nsecAt[i]], ck) > 0
+	var out *Node
+	z.nsec.Descend(&Node{ck: CanonicalKey(key)}, func(n *Node) bool {
+		out = n
+		return false
 	})
-	if i == 0 {
-		i = len(z.nsecAt)
+	if out == nil {
+		out, _ = z.nsec.Max()
 	}
-	return z.sorted[z.nsecAt[i-1]]
+	return out
+}
+
+// HasNSEC3 reports whether the zone holds NSEC3 records.
+func (z *Zone) HasNSEC3() bool { return z.nsec3 != nil && z.nsec3.Len() > 0 }
+
+// FirstNSEC3 returns the owner of the first NSEC3 record in hash order,
+// or nil.
+func (z *Zone) FirstNSEC3() *Node {
+	if !z.HasNSEC3() {
+		return nil
+	}
+	n, _ := z.nsec3.Min()
+	return n
 }
 
 // NSEC3Nodes returns the owners of the zone's NSEC3 records in hash order.
-// The slice must not be modified.
-func (z *Zone) NSEC3Nodes() []*Node { return z.nsec3 }
+func (z *Zone) NSEC3Nodes() []*Node {
+	if !z.HasNSEC3() {
+		return nil
+	}
+	out := make([]*Node, 0, z.nsec3.Len())
+	z.nsec3.Scan(func(n *Node) bool { out = append(out, n); return true })
+	return out
+}
 
 // FindNSEC3 returns the NSEC3 owner whose hash equals hash (matching), or
 // else the one that covers it: the last in hash order before it, wrapping
 // around. hash is the base32hex hash label in either case. It returns nil
 // when the zone has no NSEC3 records.
 func (z *Zone) FindNSEC3(hash string) (n *Node, match bool) {
-	if len(z.nsec3) == 0 {
+	if !z.HasNSEC3() {
 		return nil, false
 	}
 	h := strings.ToLower(hash)
-	i, ok := slices.BinarySearch(z.nsec3h, h)
-	if ok {
-		return z.nsec3[i], true
+	if len(h) > 63 {
+		h = h[:63] // longer than any label: compared as its first 63 bytes
 	}
-	if i == 0 {
-		i = len(z.nsec3)
+	pivot := &Node{Key: string(rune(len(h))) + h} // only the label is compared
+	z.nsec3.Descend(pivot, func(x *Node) bool {
+		n = x
+		return false
+	})
+	if n == nil {
+		n, _ = z.nsec3.Max()
+		return n, false
 	}
-	return z.nsec3[i-1], false
+	return n, hashLabel(n.Key) == h
 }
 
 func sortRRsets(sets []RRset) {

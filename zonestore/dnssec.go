@@ -114,7 +114,7 @@ func writeSigning(tx *bolt.Tx, origin string, sg *signing) error {
 
 // hasManaged reports whether z holds records the signer makes.
 func hasManaged(z *zone.Zone) bool {
-	if len(z.NSEC3Nodes()) > 0 {
+	if z.HasNSEC3() {
 		return true
 	}
 	found := false

@@ -267,6 +267,9 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			t.mu.Unlock()
 			continue
 		}
+		// Waiting for its first query, the connection is idle from now:
+		// evictable before its goroutine has even started.
+		c.setIdle(time.Now().UnixNano())
 		t.mu.Lock()
 		t.all[c] = struct{}{}
 		s.notePressure(t, len(sem) >= cap(sem)*3/4, short)

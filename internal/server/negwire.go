@@ -115,7 +115,7 @@ func (s *Server) negativeWire(st *state, in, out []byte, src netip.AddrPort, tra
 	}
 	rcode := dns.RcodeNameError
 	if exact {
-		if (n.Parent != nil && n.Parent.DNAME != nil) || n.Get(qtype) != nil || n.Get(dns.TypeCNAME) != nil {
+		if n.DNAMEAbove() != nil || n.Get(qtype) != nil || n.Get(dns.TypeCNAME) != nil {
 			return nil, false
 		}
 		rcode = dns.RcodeSuccess

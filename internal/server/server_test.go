@@ -520,7 +520,9 @@ func TestTCPConnectionLimit(t *testing.T) {
 		ts := startServer(t, Config{TCPMaxConnections: 2}, mustZone(t, testZone, "example.gov."))
 		conns := openAnswered(t, ts.tcp, 2)
 		defer closeAll(conns)
-		// The second is used again, so the first is the one idle longest.
+		// The second is used again once both wait, so the first is the one
+		// idle longest.
+		waitUntil(t, func() bool { return ts.tcpIdle.Load() == 2 })
 		if !answers(conns[1]) {
 			t.Fatal("second connection not answered")
 		}
