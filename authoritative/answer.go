@@ -5,6 +5,7 @@
 package authoritative
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -46,9 +47,11 @@ type Result struct {
 	Rcode         int
 	Authoritative bool
 	Zone          *zone.Zone // the zone that answered the question name, or nil
-	Answer        []dns.RR
-	Ns            []dns.RR
-	Extra         []dns.RR
+	// Chained holds the other zones a CNAME chain went through.
+	Chained []*zone.Zone
+	Answer  []dns.RR
+	Ns      []dns.RR
+	Extra   []dns.RR
 	// Wildcard is set when the question name was answered by a wildcard
 	// (RFC 4592) standing in for it.
 	Wildcard bool
@@ -203,6 +206,9 @@ func (a *answerer) follow(target string, qtype uint16, depth int) {
 	z := a.zs.Match(key, qtype)
 	if z == nil {
 		return // out of our authority: the resolver follows on
+	}
+	if z != a.res.Zone && !slices.Contains(a.res.Chained, z) {
+		a.res.Chained = append(a.res.Chained, z)
 	}
 	a.lookup(z, key, target, qtype, depth)
 }

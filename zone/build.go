@@ -291,7 +291,7 @@ func (b *builder) assemble() *Zone {
 
 	// Parents come before children in canonical order, so one pass suffices.
 	for _, n := range sorted {
-		b.checkNode(z, n)
+		b.checkNode(z.Lookup, z.Apex, n)
 	}
 	for key, p := range b.byKey {
 		b.attachSigs(z.Lookup(key), p)
@@ -342,7 +342,9 @@ func keyToName(key string) string {
 	return name
 }
 
-func (b *builder) checkNode(z *Zone, n *Node) {
+// checkNode links n to the nodes above it, which lookup returns already
+// linked, and checks what may be at n given where it is.
+func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 	p := b.byKey[n.Key]
 	pos := func(t uint16) int {
 		if p == nil {
@@ -369,12 +371,12 @@ func (b *builder) checkNode(z *Zone, n *Node) {
 		}
 		return nil
 	}
-	if n != z.Apex {
+	if n != apex {
 		pk, _ := ParentKey(n.Key)
-		parent := z.Lookup(pk)
+		parent := lookup(pk)
 		n.Cut = parent.Cut
 		n.DNAME = parent.DNAME
-		if n.DNAME != nil && p != nil { // an empty non-terminal's descendants report it
+		if n.DNAME != nil && !n.Empty() { // an empty non-terminal's descendants report it
 			b.fail(pos(0), first(n.RRsets0()), ErrBelowDNAME)
 		}
 		if strings.HasPrefix(n.Key, "\x01*") {

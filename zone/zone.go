@@ -255,11 +255,20 @@ func (z *Zone) LookupAny(key string) *Node {
 	if n, _ := z.nodes.get(key); n != nil {
 		return n
 	}
-	if p, ok := ParentKey(key); ok && p == z.Key && z.HasNSEC3() {
-		n, _ := z.nsec3.Get(&Node{Key: strings.ToLower(key)})
-		return n
+	return z.LookupNSEC3(key)
+}
+
+// LookupNSEC3 returns the owner of NSEC3 records with the wire key key,
+// or nil.
+func (z *Zone) LookupNSEC3(key string) *Node {
+	if !z.HasNSEC3() {
+		return nil
 	}
-	return nil
+	if p, ok := ParentKey(key); !ok || p != z.Key {
+		return nil
+	}
+	n, _ := z.nsec3.Get(&Node{Key: strings.ToLower(key)})
+	return n
 }
 
 // Signed reports whether the zone holds a DNSKEY RRset at its apex and

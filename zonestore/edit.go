@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -69,20 +70,22 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 // committed, under the store's edit lock: what fn checks (RFC 2136
 // prerequisites) still holds when the change commits. An error from fn is
 // returned as it is and nothing is written.
+//
+// Edits of one zone that arrive while another is being committed are
+// committed together (group commit): each is made and checked in turn
+// against the zone as the ones before it left it, and those that succeed
+// land in one transaction, with one fsync, one serial step and one journal
+// entry. Each caller gets its own result once the group is committed.
 func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (PutResult, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, err := s.load(origin)
-	if err != nil {
-		return PutResult{}, err
-	}
-	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len()}
-	c, err := fn(old)
-	if err != nil {
-		return res, err
-	}
+	e := &pendingEdit{fn: fn, author: s.Author(), done: make(chan struct{})}
+	s.groups.run(origin, e, func(batch []*pendingEdit) { s.commitGroup(origin, batch) })
+	return e.res, e.err
+}
 
+// touchedBy returns the names c touches (the apex always), and c with its
+// deletions normalised (in a copy: the caller's slice is left alone).
+func touchedBy(old *zone.Zone, c Change) (Change, map[string]bool, error) {
 	touched := map[string]bool{old.Key: true}
 	touch := func(name string) error {
 		k, err := zone.WireKey(name)
@@ -100,15 +103,49 @@ func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (
 		}
 		d.Name = zone.Fqdn(d.Name)
 		if err := touch(d.Name); err != nil {
-			return res, err
+			return c, nil, err
 		}
 		dels[i] = d
 	}
 	c.Delete = dels
 	for _, rr := range c.Add {
 		if err := touch(rr.Header().Name); err != nil {
-			return res, err
+			return c, nil, err
 		}
+	}
+	return c, touched, nil
+}
+
+// commitGroup commits a group of edits of one zone; s.mu is taken here.
+func (s *Store) commitGroup(origin string, batch []*pendingEdit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sg, err := s.loadSigning(origin)
+	if err == nil && sg != nil && sg.Policy != nil || len(batch) == 1 {
+		// A signed zone is signed edit by edit; one edit is a group alone.
+		for _, e := range batch {
+			e.res, e.err = s.As(e.author).updateOne(origin, e.fn)
+			close(e.done)
+		}
+		return
+	}
+	s.commitUnsignedGroup(origin, batch)
+}
+
+// updateOne makes, checks and commits one edit; s.mu is held.
+func (s *Store) updateOne(origin string, fn func(*zone.Zone) (Change, error)) (PutResult, error) {
+	old, err := s.load(origin)
+	if err != nil {
+		return PutResult{}, err
+	}
+	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len()}
+	c, err := fn(old)
+	if err != nil {
+		return res, err
+	}
+	c, touched, err := touchedBy(old, c)
+	if err != nil {
+		return res, err
 	}
 
 	sg, err := s.loadSigning(origin)
@@ -116,6 +153,17 @@ func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (
 		return res, err
 	}
 	signed := sg != nil && sg.Policy != nil
+	if !signed {
+		z, res, err := s.stageUnsigned(old, c, touched, res, false)
+		if err != nil {
+			return res, err
+		}
+		if err := s.commitUnsigned(old, z, touched); err != nil {
+			return res, err
+		}
+		res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
+		return res, nil
+	}
 	base := old.Records()
 	if signed {
 		// The editor changes the unsigned zone; the signer owns the rest.
@@ -210,6 +258,207 @@ func (s *Store) UpdateFunc(origin string, fn func(*zone.Zone) (Change, error)) (
 	s.cache[origin] = z
 	s.publish(origin, z)
 	return res, nil
+}
+
+// stageUnsigned makes the version of a zone the signer does not manage
+// that c leaves: only the touched names are read, changed and checked
+// (zone.Apply). The serial moves forward unless keepSerial is set (a later
+// edit of a group, whose first edit moved it already) or c sets one that
+// is ahead.
+func (s *Store) stageUnsigned(old *zone.Zone, c Change, touched map[string]bool, res PutResult, keepSerial bool) (*zone.Zone, PutResult, error) {
+	origin := old.Origin
+	var base []dns.RR
+	for k := range touched {
+		base = appendNames(base, old, k)
+	}
+	rrs, newSOA, err := applyChange(base, c)
+	if err != nil {
+		return nil, res, err
+	}
+	soa := dns.Copy(old.SOA).(*dns.SOA)
+	if newSOA != nil {
+		soa = dns.Copy(newSOA).(*dns.SOA)
+	}
+	if (newSOA == nil || !SerialLess(old.SOA.Serial, soa.Serial)) && !keepSerial {
+		soa.Serial = NextSerial(old.SOA.Serial, s.opts.SerialPolicy, s.opts.Now())
+		res.Bumped = true
+	} else if newSOA == nil || !SerialLess(old.SOA.Serial, soa.Serial) {
+		soa.Serial = old.SOA.Serial
+	}
+	rrs = append(rrs, soa)
+	changes := make(map[string][]dns.RR, len(touched))
+	for k := range touched {
+		changes[k] = nil
+	}
+	for _, rr := range rrs {
+		k, err := zone.WireKey(rr.Header().Name)
+		if err != nil {
+			return nil, res, fmt.Errorf("zone %s: change refused: %w", origin, err)
+		}
+		changes[k] = append(changes[k], rr)
+	}
+	z, err := zone.Apply(old, changes)
+	if err != nil {
+		return nil, res, fmt.Errorf("zone %s: change refused: %w", origin, err)
+	}
+	if sameAt(old, z, touched) {
+		return nil, res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
+	}
+	return z, res, nil
+}
+
+// commitUnsigned writes the touched names of z, the version of a zone
+// the signer does not manage that follows old, and its journal entry in
+// one transaction, then publishes z; s.mu is held.
+func (s *Store) commitUnsigned(old, z *zone.Zone, touched map[string]bool) error {
+	now := s.opts.Now()
+	err := s.update(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, z.Origin)
+		if err != nil {
+			return err
+		}
+		if err := checkPrimary(tx, z.Origin); err != nil {
+			return err
+		}
+		if err := writeNames(zb.Bucket(bucketNames), z, touched); err != nil {
+			return err
+		}
+		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+			return err
+		}
+		return s.journal(tx, old, z, OpEdit, now, touched)
+	})
+	if err != nil {
+		return fmt.Errorf("store zone %s: %w", z.Origin, err)
+	}
+	s.cache[z.Origin] = z
+	s.publish(z.Origin, z)
+	return nil
+}
+
+// commitUnsignedGroup makes each edit of batch in turn on the version
+// the ones before it left, and commits those that succeed together; s.mu
+// is held.
+func (s *Store) commitUnsignedGroup(origin string, batch []*pendingEdit) {
+	old, err := s.load(origin)
+	if err != nil {
+		for _, e := range batch {
+			e.err = err
+			close(e.done)
+		}
+		return
+	}
+	cur := old
+	all := map[string]bool{}
+	var ok []*pendingEdit
+	var authors []string
+	for _, e := range batch {
+		e.res = PutResult{OldSerial: cur.Serial(), OldRecords: cur.Len()}
+		c, err := e.fn(cur)
+		var touched map[string]bool
+		if err == nil {
+			c, touched, err = touchedBy(cur, c)
+		}
+		var z *zone.Zone
+		if err == nil {
+			z, e.res, err = s.stageUnsigned(cur, c, touched, e.res, cur != old)
+		}
+		if err != nil {
+			e.err = err
+			close(e.done)
+			continue
+		}
+		cur = z
+		for k := range touched {
+			all[k] = true
+		}
+		ok = append(ok, e)
+		if !slices.Contains(authors, e.author) {
+			authors = append(authors, e.author)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	err = s.As(strings.Join(authors, ",")).commitUnsigned(old, cur, all)
+	for _, e := range ok {
+		if err != nil {
+			e.err = err
+		} else {
+			e.res.Zone, e.res.Serial, e.res.Records = cur, cur.Serial(), cur.Len()
+			e.res.Bumped = e.res.Bumped || old.Serial() != cur.Serial()
+		}
+		close(e.done)
+	}
+}
+
+// appendNames appends the records z holds at the name with key k, those
+// of an NSEC3 owner included.
+func appendNames(rrs []dns.RR, z *zone.Zone, k string) []dns.RR {
+	add := func(n *zone.Node) {
+		for _, set := range n.RRsets {
+			rrs = append(rrs, set.RRs...)
+			rrs = append(rrs, set.Sigs...)
+		}
+	}
+	n := z.Lookup(k)
+	if n != nil {
+		add(n)
+	}
+	if n3 := z.LookupNSEC3(k); n3 != nil {
+		add(n3)
+	}
+	return rrs
+}
+
+// writeNames writes the records z holds at the touched names, deleting
+// the names that hold none.
+func writeNames(nb *bolt.Bucket, z *zone.Zone, touched map[string]bool) error {
+	for key := range touched {
+		ck := storeKey(zone.CanonicalKey(key))
+		n := z.LookupAny(key)
+		if n == nil || n.Empty() {
+			if err := nb.Delete(ck); err != nil {
+				return err
+			}
+			continue
+		}
+		val, err := encodeNode(nil, n, true) // bbolt holds values until commit
+		if err != nil {
+			return err
+		}
+		if err := nb.Put(ck, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameAt reports whether a and b hold the same records at the touched
+// names, the SOA serial aside.
+func sameAt(a, b *zone.Zone, touched map[string]bool) bool {
+	if a.Len() != b.Len() || a.Names() != b.Names() {
+		return false
+	}
+	for k := range touched {
+		na, nb := a.LookupAny(k), b.LookupAny(k)
+		if (na == nil) != (nb == nil) {
+			return false
+		}
+		if na == nil {
+			continue
+		}
+		if len(na.RRsets) != len(nb.RRsets) {
+			return false
+		}
+		for i := range na.RRsets {
+			sa, sb := &na.RRsets[i], &nb.RRsets[i]
+			if sa.Type != sb.Type || !sameSet(sa.RRs, sb.RRs) || !sameSet(sa.Sigs, sb.Sigs) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // applyChange returns the zone's records (all) after c, without the SOA,
@@ -401,4 +650,57 @@ func sameRecord(x, y dns.RR) bool {
 		}
 	}
 	return dns.IsDuplicate(x, y)
+}
+
+// pendingEdit is one edit waiting for its group's commit.
+type pendingEdit struct {
+	fn     func(*zone.Zone) (Change, error)
+	author string
+	done   chan struct{}
+	res    PutResult
+	err    error
+}
+
+// editGroups gathers the edits of each zone that arrive while one of its
+// groups is being committed.
+type editGroups struct {
+	mu    sync.Mutex
+	zones map[string]*editGroup
+}
+
+type editGroup struct {
+	waiting []*pendingEdit
+	leading bool // a caller is committing this zone's groups
+}
+
+// run adds e to its zone's next group. The first caller to find no group
+// being committed commits groups until none waits; the others wait for
+// theirs. It returns once e's group is committed.
+func (g *editGroups) run(origin string, e *pendingEdit, commit func([]*pendingEdit)) {
+	g.mu.Lock()
+	if g.zones == nil {
+		g.zones = map[string]*editGroup{}
+	}
+	zg := g.zones[origin]
+	if zg == nil {
+		zg = &editGroup{}
+		g.zones[origin] = zg
+	}
+	zg.waiting = append(zg.waiting, e)
+	if zg.leading {
+		g.mu.Unlock()
+		<-e.done
+		return
+	}
+	zg.leading = true
+	for len(zg.waiting) > 0 {
+		batch := zg.waiting
+		zg.waiting = nil
+		g.mu.Unlock()
+		commit(batch)
+		g.mu.Lock()
+	}
+	delete(g.zones, origin)
+	g.mu.Unlock()
+	<-e.done
 }

@@ -82,6 +82,7 @@ type core struct {
 	mu       sync.Mutex
 	cache    map[string]*zone.Zone // last committed zone per origin
 	onCommit func(origin string, z *zone.Zone)
+	groups   editGroups // edits waiting for a group commit, by zone
 }
 
 // As returns a view of the store whose changes are journaled as made by

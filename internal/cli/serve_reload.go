@@ -20,6 +20,11 @@ import (
 // expire are left out until they are current again. Mirrors (secondary
 // zones with mirror: true) go to the resolver only; every other zone both
 // to clients and to the resolver.
+//
+// A commit that replaces a zone by its newer version costs the same
+// however many zones are held: one entry of each persistent set changes,
+// the old version is marked superseded (which retires its response-cache
+// entries alone), and only that zone's metrics are set.
 type served struct {
 	srv   *server.Server
 	local *server.Local
@@ -29,12 +34,13 @@ type served struct {
 
 	mu      sync.Mutex
 	all     *zone.Set       // every zone held and not expired
+	clients *zone.Set       // all less the mirrors
 	expired map[string]bool // by origin
 	mirrors map[string]bool // by origin
 }
 
 func newServed(srv *server.Server, local *server.Local, st *zonestore.Store, m *metrics.Metrics, log *slog.Logger) *served {
-	return &served{srv: srv, local: local, st: st, m: m, log: log, all: zone.NewSet(),
+	return &served{srv: srv, local: local, st: st, m: m, log: log, all: zone.NewSet(), clients: zone.NewSet(),
 		expired: map[string]bool{}, mirrors: map[string]bool{}}
 }
 
@@ -48,7 +54,7 @@ func (p *served) setMirrors(secs []replication.SecondaryZone) {
 			p.mirrors[s.Zone] = true
 		}
 	}
-	p.publish(p.all)
+	p.publishAll(p.all)
 }
 
 // replace serves exactly zs (less the expired ones).
@@ -61,7 +67,7 @@ func (p *served) replace(zs []*zone.Zone) {
 			keep = append(keep, z)
 		}
 	}
-	p.publish(zone.NewSet(keep...))
+	p.publishAll(zone.NewSet(keep...))
 }
 
 // committed is the store's commit hook: z is the zone's new contents, nil
@@ -71,14 +77,15 @@ func (p *served) committed(origin string, z *zone.Zone) {
 	defer p.mu.Unlock()
 	if z == nil {
 		delete(p.expired, origin)
-		key, _ := zone.WireKey(origin)
-		p.publish(p.all.Without(key))
+		p.remove(origin)
 		return
 	}
 	// A new copy of an expired secondary zone is current: served again.
-	delete(p.expired, origin)
-	p.m.ZoneExpired.DeleteLabelValues(origin)
-	p.publish(p.all.With(z))
+	if p.expired[origin] {
+		delete(p.expired, origin)
+		p.m.ZoneExpired.DeleteLabelValues(origin)
+	}
+	p.put(z)
 }
 
 // expire stops serving a secondary zone (serve false) or serves it again
@@ -97,34 +104,96 @@ func (p *served) expire(origin string, serve bool) {
 	if serve {
 		delete(p.expired, origin)
 		p.m.ZoneExpired.WithLabelValues(origin).Set(0)
-		p.publish(p.all.With(z))
+		p.put(z)
 		return
 	}
 	p.expired[origin] = true
 	p.m.ZoneExpired.WithLabelValues(origin).Set(1)
-	key, _ := zone.WireKey(origin)
-	p.publish(p.all.Without(key))
+	p.remove(origin)
 }
 
-// publish serves set, less the mirrors, to clients and all of it to the
-// resolver; p.mu is held.
-func (p *served) publish(set *zone.Set) {
+// put serves z in place of any version of its zone; p.mu is held.
+func (p *served) put(z *zone.Zone) {
+	old := p.all.Get(z.Key)
+	if old == z {
+		return
+	}
+	p.all = p.all.With(z)
+	mirror := p.mirrors[z.Origin]
+	if !mirror {
+		p.clients = p.clients.With(z)
+	}
+	if old != nil {
+		// The same zones in a newer version: the response cache stays, and
+		// the old version's entries retire with it.
+		if !mirror {
+			p.srv.UpdateZones(p.clients)
+		}
+		p.local.SetZones(p.all)
+		old.Supersede()
+	} else {
+		// A zone more: answers from the zones above it may change.
+		if !mirror {
+			p.srv.SetZones(p.clients)
+		}
+		p.local.SetZones(p.all)
+		p.m.ZonesLoaded.Set(float64(p.all.Len()))
+	}
+	p.zoneMetrics(z)
+}
+
+// remove stops serving the zone at origin; p.mu is held.
+func (p *served) remove(origin string) {
+	key, err := zone.WireKey(origin)
+	if err != nil {
+		return
+	}
+	old := p.all.Get(key)
+	if old == nil {
+		return
+	}
+	p.all = p.all.Without(key)
+	p.clients = p.clients.Without(key)
+	p.srv.SetZones(p.clients)
+	p.local.SetZones(p.all)
+	old.Supersede()
+	p.m.ZonesLoaded.Set(float64(p.all.Len()))
+	p.m.ZoneRecords.DeleteLabelValues(origin)
+	p.m.ZoneSerial.DeleteLabelValues(origin)
+}
+
+func (p *served) zoneMetrics(z *zone.Zone) {
+	p.m.ZoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
+	p.m.ZoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
+}
+
+// publishAll serves set, less the mirrors, to clients and all of it to
+// the resolver, and sets every zone's metrics again; p.mu is held. It
+// is for reloads and configuration changes, not for commits.
+func (p *served) publishAll(set *zone.Set) {
+	prev := p.all
 	p.all = set
-	clients := set
+	p.clients = set
 	for origin := range p.mirrors {
 		if key, err := zone.WireKey(origin); err == nil {
-			clients = clients.Without(key)
+			p.clients = p.clients.Without(key)
 		}
 	}
-	p.srv.SetZones(clients)
+	p.srv.SetZones(p.clients)
 	p.local.SetZones(set)
+	prev.Each(func(z *zone.Zone) bool {
+		if set.Get(z.Key) != z {
+			z.Supersede()
+		}
+		return true
+	})
 	p.m.ZonesLoaded.Set(float64(set.Len()))
 	p.m.ZoneRecords.Reset()
 	p.m.ZoneSerial.Reset()
-	for _, z := range set.Zones() {
-		p.m.ZoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
-		p.m.ZoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
-	}
+	set.Each(func(z *zone.Zone) bool {
+		p.zoneMetrics(z)
+		return true
+	})
 }
 
 // reloader applies a new configuration to a running node (SIGHUP, sovdns

@@ -5,12 +5,16 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sovdns/sovdns/zone"
 )
 
-// respCache holds encoded responses for one generation of the zone set, so
-// a repeated question is answered by copying bytes and patching the ID, the
-// RD and CD bits and the spelling of the question name. It belongs to one
-// zone set and is dropped with it, so it is never stale. It is sharded, and
+// respCache holds encoded responses for the zones being served, so a
+// repeated question is answered by copying bytes and patching the ID, the
+// RD and CD bits and the spelling of the question name. It lives as long
+// as the set of zones held stays the same; an entry whose zone has a newer
+// version is never returned (see cacheEntry.stale), so an edit retires the
+// answers of its zone alone. It is sharded, and
 // each shard is bounded in bytes: a shard that fills is emptied and starts
 // again, which keeps a flood of distinct names from holding memory.
 type respCache struct {
@@ -33,6 +37,20 @@ type cacheEntry struct {
 	nameLen int                   // wire length of the question name
 	rrl     rrlAccount            // what it counts against for rate limiting
 	queries [2]prometheus.Counter // by transport: udp, tcp
+	// zones are the versions of the zones the answer came from (none for
+	// a name no zone holds); a newer version of any retires the entry.
+	zones []*zone.Zone
+}
+
+// stale reports whether a zone the entry was answered from has been
+// replaced since.
+func (e *cacheEntry) stale() bool {
+	for _, z := range e.zones {
+		if z.Superseded() {
+			return true
+		}
+	}
+	return false
 }
 
 func newRespCache(maxBytes int64) *respCache {
@@ -59,6 +77,9 @@ func (c *respCache) get(key []byte) *cacheEntry {
 	sh.mu.RLock()
 	e := sh.m[string(key)]
 	sh.mu.RUnlock()
+	if e != nil && e.stale() {
+		return nil
+	}
 	return e
 }
 
@@ -70,8 +91,13 @@ func (c *respCache) put(key []byte, e *cacheEntry) {
 	sh := &c.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[string(key)]; ok {
-		return
+	if old, ok := sh.m[string(key)]; ok {
+		if !old.stale() {
+			return
+		}
+		sh.bytes -= int64(len(key) + len(old.wire) + 96)
+		delete(sh.m, string(key))
+		c.entries.Add(-1)
 	}
 	if sh.bytes+size > c.shardBytes {
 		c.entries.Add(-int64(len(sh.m)))

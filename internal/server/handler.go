@@ -23,8 +23,10 @@ import (
 type reply struct {
 	msg       *dns.Msg
 	zoneLabel string
-	cacheable bool // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
-	recurse   bool // no zone held: to be resolved for this client
+	zone      *zone.Zone   // the zone answered from, if any
+	chained   []*zone.Zone // other zones the answer drew on
+	cacheable bool         // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
+	recurse   bool         // no zone held: to be resolved for this client
 	tsig      *signer
 	rrl       rrlAccount // what the response counts against for rate limiting
 }
@@ -133,6 +135,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	if res.Zone != nil {
 		out.zoneLabel = res.Zone.Origin
 	}
+	out.zone, out.chained = res.Zone, res.Chained
 	// A name no zone holds, or one delegated away from a zone held, is
 	// resolved for a client allowed recursion that asked for it (as BIND
 	// does for names below a delegation); others get REFUSED or the referral.

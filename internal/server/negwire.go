@@ -27,20 +27,24 @@ type zoneWire struct {
 	nodata       rrlAccount
 	signed       bool
 	zoneLabel    string
+	zone         *zone.Zone // the version it was made from
 }
 
-// wires holds the zoneWire of each zone of one state, made on first use.
+// wires holds the zoneWire of the current version of each zone, made on
+// first use and made again for a newer version.
 type wires struct {
-	m sync.Map // *zone.Zone -> *zoneWire
+	m sync.Map // zone key -> *zoneWire
 }
 
 func (w *wires) get(z *zone.Zone) *zoneWire {
-	if v, ok := w.m.Load(z); ok {
-		return v.(*zoneWire)
+	if v, ok := w.m.Load(z.Key); ok {
+		if zw := v.(*zoneWire); zw.zone == z {
+			return zw
+		}
 	}
 	zw := newZoneWire(z)
-	v, _ := w.m.LoadOrStore(z, zw)
-	return v.(*zoneWire)
+	w.m.Store(z.Key, zw)
+	return zw
 }
 
 func newZoneWire(z *zone.Zone) *zoneWire {
@@ -51,6 +55,7 @@ func newZoneWire(z *zone.Zone) *zoneWire {
 		nodata:    newAccount(rrlNoData, z.Origin, 0),
 		signed:    z.Signed(),
 		zoneLabel: z.Origin,
+		zone:      z,
 	}
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
 	zw.soaHead = binary.BigEndian.AppendUint16(nil, dns.TypeSOA)

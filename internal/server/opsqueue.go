@@ -11,7 +11,9 @@ import (
 // commit of a large zone would hold up every query behind it. They are
 // queued, one first-in first-out queue per zone (named by the message's
 // question: the zone section of an UPDATE), and each queue has a worker
-// that answers them in turn while the socket goes on answering queries.
+// that answers them while the socket goes on answering queries: the
+// messages waiting when it looks (up to opsGroup) are handled at once, and
+// the store commits their changes together.
 // Zones do not wait for each other. A full queue, or too many zones with
 // work at once, gets SERVFAIL at once: the listener never blocks.
 
@@ -53,13 +55,29 @@ func (q *opsQueue) submit(zone string, fn func()) bool {
 	}
 }
 
+// opsGroup bounds the messages of one zone handled at once: those that
+// arrived together are handled together, so that the store commits their
+// changes as one group (one transaction, one fsync).
+const opsGroup = 32
+
 // work runs the queue of one zone until it is empty, then retires it.
 func (q *opsQueue) work(zone string, ch chan func()) {
 	defer q.wg.Done()
+	var group sync.WaitGroup
 	for {
 		select {
 		case fn := <-ch:
-			fn()
+			group.Go(fn)
+		more:
+			for range opsGroup - 1 {
+				select {
+				case fn := <-ch:
+					group.Go(fn)
+				default:
+					break more
+				}
+			}
+			group.Wait()
 			continue
 		default:
 		}

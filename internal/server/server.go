@@ -63,11 +63,14 @@ type Recursor interface {
 	Cached(name string, qtype uint16) (resolver.Result, bool)
 }
 
-// state is one generation of served data.
+// state is one generation of served data. A generation that only
+// replaces zones by newer versions of themselves keeps the response cache
+// and the wire templates: their entries know the zone versions they came
+// from (see cacheEntry.stale).
 type state struct {
 	zones *zone.Set
 	cache *respCache
-	wires wires // negative answers in wire form, by zone
+	wires *wires // negative answers in wire form, by zone
 }
 
 // Server answers DNS queries over UDP and TCP.
@@ -155,10 +158,20 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 // SetZones publishes a new set of zones; queries already running finish
 // with the old one. The response cache starts empty with the new set.
 func (s *Server) SetZones(zs *zone.Set) {
-	old := s.st.Swap(&state{zones: zs, cache: newRespCache(s.cfg.ResponseCache)})
+	old := s.st.Swap(&state{zones: zs, cache: newRespCache(s.cfg.ResponseCache), wires: &wires{}})
 	if old != nil {
 		s.m.CacheEntries.Sub(float64(old.cache.entries.Load()))
 	}
+}
+
+// UpdateZones publishes zs, which holds the same zones as the set being
+// served, some of them in newer versions. The response cache is kept: the
+// caller marks each version replaced as superseded (zone.Supersede) once
+// zs is published, which retires the entries answered from it and no
+// other. The cost does not depend on the number of zones.
+func (s *Server) UpdateZones(zs *zone.Set) {
+	old := s.st.Load()
+	s.st.Store(&state{zones: zs, cache: old.cache, wires: old.wires})
 }
 
 // Zones returns the set being served.
@@ -340,6 +353,9 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 	}
 	if fits && fast && r.cacheable {
 		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl}
+		if r.zone != nil {
+			e.zones = append(append(make([]*zone.Zone, 0, 1+len(r.chained)), r.zone), r.chained...)
+		}
 		for t, name := range transportNames {
 			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))
 		}
