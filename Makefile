@@ -6,7 +6,7 @@ BIN       ?= bin/sovdns
 VERSION   ?= $(shell v=$$(cat configs/VERSION); r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { v="$$v+$$r"; git diff --quiet HEAD 2>/dev/null || v="$$v-modified"; }; echo "$$v")
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
-.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver run clean
+.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update run clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
@@ -37,11 +37,11 @@ fuzz-smoke:
 	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 
 # Go benchmarks, then dnsperf: the authoritative server beside NSD, the
-# resolver's warm cache beside Unbound.
-bench: bench-go bench-dns bench-resolver
+# resolver's warm cache beside Unbound; then dynamic UPDATE beside Knot DNS.
+bench: bench-go bench-dns bench-resolver bench-update
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authoritative ./internal/server ./zonestore ./resolver
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./zonestore ./resolver
 	$(GO) test -run '^$$' -bench Sign100k -benchtime 2x ./dnssec
 
 bench-dns: build
@@ -49,6 +49,9 @@ bench-dns: build
 
 bench-resolver: build
 	bench/resolver.sh
+
+bench-update: build
+	bench/update.sh
 
 run: build
 	$(BIN) serve

@@ -451,3 +451,22 @@ func TestCheckConf(t *testing.T) {
 	t.Setenv("SOVDNS_CONFIG", filepath.Join("..", "config", "testdata", "log_level.bad.yml"))
 	expectFail(t, "", 2, `log.level: invalid value "loud"`, "checkconf")
 }
+
+func TestProcsFloor(t *testing.T) {
+	tests := []struct {
+		cur  int
+		env  string
+		want int
+	}{
+		{1, "", minProcs},
+		{2, "", minProcs},
+		{minProcs, "", 0},
+		{16, "", 0},
+		{1, "1", 0}, // the operator's choice stands
+	}
+	for _, tc := range tests {
+		if got := procsFloor(tc.cur, tc.env); got != tc.want {
+			t.Errorf("procsFloor(%d, %q) = %d, want %d", tc.cur, tc.env, got, tc.want)
+		}
+	}
+}

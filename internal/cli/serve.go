@@ -72,6 +72,11 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+	cpus := runtime.GOMAXPROCS(0) // the CPUs the runtime found for us
+	if n := procsFloor(cpus, os.Getenv("GOMAXPROCS")); n > 0 {
+		runtime.GOMAXPROCS(n)
+		log.Debug("scheduler processors raised", "gomaxprocs", n)
+	}
 
 	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log,
 		JournalMaxBytes: c.Journal.MaxSizeMB << 20, JournalMaxAge: c.Journal.MaxAge})
@@ -132,7 +137,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
-		UDPSockets:        c.UDPSockets,
+		UDPSockets:        cmp.Or(c.UDPSockets, cpus), // one per CPU, not per processor
 		UDPUnbatched:      !c.UDPBatch,
 		EDNSSize:          uint16(c.EDNSUDPSize),
 		TCPIdleTimeout:    c.TCP.IdleTimeout,
@@ -425,4 +430,22 @@ func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cache
 		}
 	}
 	return n
+}
+
+// minProcs is the fewest scheduler processors (GOMAXPROCS) the server
+// runs with. On one or two CPUs (a container, a pinned process) the Go
+// runtime would otherwise give it as many processors, and then a
+// goroutine committing an edit, or the garbage collector's worker, can
+// hold the processor a listener needs for a whole scheduling slice
+// (milliseconds): with a few more, the kernel interleaves them and
+// queries are answered meanwhile. Idle processors cost nothing.
+const minProcs = 4
+
+// procsFloor returns the GOMAXPROCS to set, or 0 to leave it: an
+// operator's own GOMAXPROCS is kept.
+func procsFloor(cur int, env string) int {
+	if env != "" || cur >= minProcs {
+		return 0
+	}
+	return minProcs
 }
