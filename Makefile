@@ -41,7 +41,7 @@ fuzz-smoke:
 bench: bench-go bench-dns bench-resolver bench-update
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./zonestore ./resolver
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./internal/cli ./zonestore ./resolver
 	$(GO) test -run '^$$' -bench Sign100k -benchtime 2x ./dnssec
 
 bench-dns: build
