@@ -79,7 +79,6 @@ start() { # name: starts it pinned, sets $pid
   pid=$!; pids+=("$pid")
   wait_up "$port" "$zone"
 }
-stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 
 # CPU ticks (user + system) of a process and all its descendants (NSD's
 # server process is a grandchild of the one started).

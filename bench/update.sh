@@ -59,7 +59,6 @@ start() { # name
   pid=$!; pids+=("$pid")
   wait_up "$port" "$zone"
 }
-stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 
 records=$(grep -cv '^\$\|^;\|^$' "$work/bench.zone" || true)
 echo "zone $zone: about $records records; $(knotd -V 2>&1 | head -1); sovdns $("$BIN" version 2>/dev/null | head -1)"

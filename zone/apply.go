@@ -132,7 +132,7 @@ func (a *applier) lookup(k string) *Node {
 
 // change gives the name k the records the builder collected for it.
 func (a *applier) change(k string) {
-	if p := a.b.nsec3[k]; p != nil || a.old.nsec3 != nil && a.old.nsec3.Len() > 0 {
+	if p := a.b.nsec3[k]; p != nil || a.old.HasNSEC3() {
 		a.changeNSEC3(k, p)
 	}
 	old := a.lookup(k)

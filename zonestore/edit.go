@@ -152,8 +152,7 @@ func (s *Store) updateOne(origin string, fn func(*zone.Zone) (Change, error)) (P
 	if err != nil {
 		return res, err
 	}
-	signed := sg != nil && sg.Policy != nil
-	if !signed {
+	if sg == nil || sg.Policy == nil {
 		z, res, err := s.stageUnsigned(old, c, touched, res, false)
 		if err != nil {
 			return res, err
@@ -164,26 +163,30 @@ func (s *Store) updateOne(origin string, fn func(*zone.Zone) (Change, error)) (P
 		res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
 		return res, nil
 	}
-	base := old.Records()
-	if signed {
-		// The editor changes the unsigned zone; the signer owns the rest.
-		for _, rr := range c.Add {
-			if t := rr.Header().Rrtype; dnssec.Managed(t) {
-				return res, fmt.Errorf("zone %s: %s %s: %w", origin, rr.Header().Name, dns.Type(t), dnssec.ErrManagedData)
-			}
+	return s.updateSigned(old, c, sg, res)
+}
+
+// updateSigned makes, signs and commits an edit of a zone the signer
+// manages: the whole zone is rebuilt and signed in the write transaction;
+// s.mu is held.
+func (s *Store) updateSigned(old *zone.Zone, c Change, sg *signing, res PutResult) (PutResult, error) {
+	origin := old.Origin
+	// The editor changes the unsigned zone; the signer owns the rest.
+	for _, rr := range c.Add {
+		if t := rr.Header().Rrtype; dnssec.Managed(t) {
+			return res, fmt.Errorf("zone %s: %s %s: %w", origin, rr.Header().Name, dns.Type(t), dnssec.ErrManagedData)
 		}
-		for _, d := range c.Delete {
-			t := d.Type
-			if d.RR != nil {
-				t = d.RR.Header().Rrtype
-			}
-			if t != 0 && dnssec.Managed(t) {
-				return res, fmt.Errorf("zone %s: %s %s: %w", origin, d.Name, dns.Type(t), dnssec.ErrManagedData)
-			}
-		}
-		base = dnssec.Strip(old)
 	}
-	rrs, newSOA, err := applyChange(base, c)
+	for _, d := range c.Delete {
+		t := d.Type
+		if d.RR != nil {
+			t = d.RR.Header().Rrtype
+		}
+		if t != 0 && dnssec.Managed(t) {
+			return res, fmt.Errorf("zone %s: %s %s: %w", origin, d.Name, dns.Type(t), dnssec.ErrManagedData)
+		}
+	}
+	rrs, newSOA, err := applyChange(dnssec.Strip(old), c)
 	if err != nil {
 		return res, err
 	}
@@ -201,7 +204,7 @@ func (s *Store) updateOne(origin string, fn func(*zone.Zone) (Change, error)) (P
 	if err != nil {
 		return res, fmt.Errorf("zone %s: change refused: %w", origin, err)
 	}
-	if signed && sameData(old, z) || !signed && sameRecords(old, z) {
+	if sameData(old, z) {
 		return res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
 	}
 
@@ -214,42 +217,18 @@ func (s *Store) updateOne(origin string, fn func(*zone.Zone) (Change, error)) (P
 		if err := checkPrimary(tx, origin); err != nil {
 			return err
 		}
-		nb := zb.Bucket(bucketNames)
-		if signed {
-			// Signed in the same transaction: the edit and its signatures
-			// land together or not at all.
-			if z, err = s.signZone(z, old, sg, s.opts.Now()); err != nil {
-				return err
-			}
-			if err := writeDiff(nb, old, z); err != nil {
-				return err
-			}
-			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
-				return err
-			}
-			return s.journal(tx, old, z, OpEdit, s.opts.Now(), nil)
+		// Signed in the same transaction: the edit and its signatures
+		// land together or not at all.
+		if z, err = s.signZone(z, old, sg, s.opts.Now()); err != nil {
+			return err
 		}
-		for key := range touched {
-			ck := storeKey(zone.CanonicalKey(key))
-			n := z.Lookup(key)
-			if n == nil || n.Empty() {
-				if err := nb.Delete(ck); err != nil {
-					return err
-				}
-				continue
-			}
-			val, err := encodeNode(nil, n, true) // bbolt holds values until commit
-			if err != nil {
-				return err
-			}
-			if err := nb.Put(ck, val); err != nil {
-				return err
-			}
+		if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
+			return err
 		}
 		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
 			return err
 		}
-		return s.journal(tx, old, z, OpEdit, s.opts.Now(), touched)
+		return s.journal(tx, old, z, OpEdit, s.opts.Now(), nil)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", origin, err)
@@ -509,31 +488,6 @@ func applyChange(all []dns.RR, c Change) ([]dns.RR, *dns.SOA, error) {
 		keep = append(keep, rr)
 	}
 	return keep, soa, nil
-}
-
-// sameRecords reports whether two versions of a zone hold the same records,
-// the SOA serial aside. The order of records within an RRset does not count.
-func sameRecords(a, b *zone.Zone) bool {
-	if a.Len() != b.Len() || a.Names() != b.Names() {
-		return false
-	}
-	same := true
-	a.Walk(func(na *zone.Node) bool {
-		nb := b.Lookup(na.Key)
-		if nb == nil || len(na.RRsets) != len(nb.RRsets) {
-			same = false
-			return false
-		}
-		for i := range na.RRsets {
-			sa, sb := &na.RRsets[i], &nb.RRsets[i]
-			if sa.Type != sb.Type || !sameSet(sa.RRs, sb.RRs) || !sameSet(sa.Sigs, sb.Sigs) {
-				same = false
-				return false
-			}
-		}
-		return true
-	})
-	return same
 }
 
 // sameData reports whether two versions of a zone hold the same data
