@@ -74,29 +74,12 @@ var (
 // every authoritative RRset (at a delegation only DS and the chain's own
 // record; glue is not signed).
 func Sign(in Input) (Output, error) {
-	p := in.Policy
-	if err := p.Check(); err != nil {
+	z := in.Zone
+	s, err := newSigner(in, z.Origin, z.SOA)
+	if err != nil {
 		return Output{}, err
 	}
-	z := in.Zone
-	s := &signer{in: in, origin: z.Origin, now: in.Now}
-	for _, k := range in.Keys {
-		if k.DNSKEY.Algorithm != p.Algorithm && k.State != StateRetired {
-			return Output{}, fmt.Errorf("%w: key %s has algorithm %d, the policy %d", ErrPolicy, k.ID(), k.DNSKEY.Algorithm, p.Algorithm)
-		}
-		if k.SignsKeys() {
-			s.kskeys = append(s.kskeys, k)
-		}
-		if k.SignsZone() {
-			s.zskeys = append(s.zskeys, k)
-		}
-	}
-	if len(s.kskeys) == 0 || len(s.zskeys) == 0 {
-		return Output{}, fmt.Errorf("zone %s: %w", z.Origin, ErrNoSigningKey)
-	}
-	soa := z.SOA
-	s.negTTL = min(soa.Minttl, soa.Hdr.Ttl) // RFC 9077
-	s.keyTTL = soa.Hdr.Ttl
+	p := in.Policy
 
 	out := make([]dns.RR, 0, 3*z.Len())
 	z.Walk(func(n *zone.Node) bool {
@@ -121,7 +104,6 @@ func Sign(in Input) (Output, error) {
 		s.add(z.Key, rrs)
 	}
 	var chain []dns.RR
-	var err error
 	if p.Denial == DenialNSEC3 {
 		chain, err = s.nsec3Chain(apex)
 	} else {
@@ -146,6 +128,38 @@ func Sign(in Input) (Output, error) {
 		return Output{}, fmt.Errorf("zone %s: signed zone does not validate: %w", z.Origin, err)
 	}
 	return Output{Zone: signed, Made: s.made, Kept: s.kept, Earliest: s.earliest}, nil
+}
+
+// newSigner checks the policy and sorts the keys by role for signing the
+// zone origin whose SOA is soa.
+func newSigner(in Input, origin string, soa *dns.SOA) (*signer, error) {
+	p := in.Policy
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	s := &signer{in: in, origin: origin, now: in.Now}
+	for _, k := range in.Keys {
+		if k.DNSKEY.Algorithm != p.Algorithm && k.State != StateRetired {
+			return nil, fmt.Errorf("%w: key %s has algorithm %d, the policy %d", ErrPolicy, k.ID(), k.DNSKEY.Algorithm, p.Algorithm)
+		}
+		if k.SignsKeys() {
+			s.kskeys = append(s.kskeys, k)
+		}
+		if k.SignsZone() {
+			s.zskeys = append(s.zskeys, k)
+		}
+	}
+	if len(s.kskeys) == 0 || len(s.zskeys) == 0 {
+		return nil, fmt.Errorf("zone %s: %w", origin, ErrNoSigningKey)
+	}
+	s.negTTL, s.keyTTL = chainTTLs(soa)
+	return s, nil
+}
+
+// chainTTLs returns the TTL of the chain's records (RFC 9077: the SOA's
+// minimum, capped by its TTL) and of the apex's key records.
+func chainTTLs(soa *dns.SOA) (neg, key uint32) {
+	return min(soa.Minttl, soa.Hdr.Ttl), soa.Hdr.Ttl
 }
 
 type job struct {
@@ -228,7 +242,7 @@ func types(n *zone.Node, apex [][]dns.RR, extra ...uint16) []uint16 {
 
 // atApex returns apex for the zone's apex node and nil for any other.
 func (s *signer) atApex(n *zone.Node, apex [][]dns.RR) [][]dns.RR {
-	if n != s.in.Zone.Apex {
+	if n.Name != s.origin {
 		return nil
 	}
 	return apex
@@ -239,21 +253,38 @@ func (s *signer) atApex(n *zone.Node, apex [][]dns.RR) [][]dns.RR {
 func (s *signer) nsecChain(apex [][]dns.RR) []dns.RR {
 	var members []*zone.Node
 	s.in.Zone.Walk(func(n *zone.Node) bool {
-		if !n.Empty() && (n.Cut == nil || n.IsCut()) {
+		if nsecMember(n) {
 			members = append(members, n)
 		}
 		return true
 	})
 	out := make([]dns.RR, len(members))
 	for i, n := range members {
-		next := members[(i+1)%len(members)]
-		out[i] = &dns.NSEC{
-			Hdr:        dns.RR_Header{Name: n.Name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: s.negTTL},
-			NextDomain: next.Name,
-			TypeBitMap: types(n, s.atApex(n, apex), dns.TypeNSEC, dns.TypeRRSIG),
-		}
+		out[i] = s.nsec(n, members[(i+1)%len(members)].Name, apex)
 	}
 	return out
+}
+
+// nsec returns the NSEC record of member n whose successor is next.
+func (s *signer) nsec(n *zone.Node, next string, apex [][]dns.RR) *dns.NSEC {
+	return &dns.NSEC{
+		Hdr:        dns.RR_Header{Name: n.Name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: s.negTTL},
+		NextDomain: next,
+		TypeBitMap: types(n, s.atApex(n, apex), dns.TypeNSEC, dns.TypeRRSIG),
+	}
+}
+
+// nsecMember reports whether n owns an NSEC record: authoritative names
+// with data, and delegations.
+func nsecMember(n *zone.Node) bool {
+	return n != nil && !n.Empty() && (n.Cut == nil || n.IsCut())
+}
+
+// nsec3Member reports whether n is hashed into the NSEC3 chain under p:
+// authoritative names, empty non-terminals included, and delegations
+// (with opt-out, only those with a DS).
+func nsec3Member(n *zone.Node, p Policy) bool {
+	return n != nil && (n.Cut == nil || (n.IsCut() && (!p.OptOut || n.Get(dns.TypeDS) != nil)))
 }
 
 // nsec3Chain hashes every authoritative name, empty non-terminals
@@ -267,43 +298,55 @@ func (s *signer) nsec3Chain(apex [][]dns.RR) ([]dns.RR, error) {
 	}
 	var members []member
 	s.in.Zone.Walk(func(n *zone.Node) bool {
-		if n.Cut != nil && !(n.IsCut() && (!p.OptOut || n.Get(dns.TypeDS) != nil)) {
+		if !nsec3Member(n, p) {
 			return true
 		}
-		members = append(members, member{hash: dns.HashName(n.Name, dns.SHA1, p.Iterations, p.Salt), n: n})
+		members = append(members, member{hash: hashOf(n.Name, p), n: n})
 		return true
 	})
 	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.hash, b.hash) })
-	var flags uint8
-	if p.OptOut {
-		flags = 1
-	}
 	out := make([]dns.RR, len(members))
 	for i, m := range members {
 		if i > 0 && members[i-1].hash == m.hash {
 			return nil, fmt.Errorf("%s and %s: %w", members[i-1].n.Name, m.n.Name, ErrHashClash)
 		}
-		var bitmap []uint16
-		switch {
-		case m.n.Empty():
-		case m.n.IsCut() && m.n.Get(dns.TypeDS) == nil:
-			bitmap = types(m.n, nil)
-		default:
-			bitmap = types(m.n, s.atApex(m.n, apex), dns.TypeRRSIG)
-		}
-		out[i] = &dns.NSEC3{
-			Hdr:        dns.RR_Header{Name: below(strings.ToLower(m.hash), s.origin), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: s.negTTL},
-			Hash:       dns.SHA1,
-			Flags:      flags,
-			Iterations: p.Iterations,
-			SaltLength: uint8(len(p.Salt) / 2),
-			Salt:       saltText(p.Salt),
-			HashLength: 20,
-			NextDomain: members[(i+1)%len(members)].hash,
-			TypeBitMap: bitmap,
-		}
+		out[i] = s.nsec3(m.n, m.hash, members[(i+1)%len(members)].hash, apex)
 	}
 	return out, nil
+}
+
+// nsec3 returns the NSEC3 record of member n, whose hash is hash and
+// whose successor in hash order is next (both base32hex).
+func (s *signer) nsec3(n *zone.Node, hash, next string, apex [][]dns.RR) *dns.NSEC3 {
+	p := s.in.Policy
+	var flags uint8
+	if p.OptOut {
+		flags = 1
+	}
+	var bitmap []uint16
+	switch {
+	case n.Empty():
+	case n.IsCut() && n.Get(dns.TypeDS) == nil:
+		bitmap = types(n, nil)
+	default:
+		bitmap = types(n, s.atApex(n, apex), dns.TypeRRSIG)
+	}
+	return &dns.NSEC3{
+		Hdr:        dns.RR_Header{Name: below(strings.ToLower(hash), s.origin), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: s.negTTL},
+		Hash:       dns.SHA1,
+		Flags:      flags,
+		Iterations: p.Iterations,
+		SaltLength: uint8(len(p.Salt) / 2),
+		Salt:       saltText(p.Salt),
+		HashLength: 20,
+		NextDomain: strings.ToUpper(next),
+		TypeBitMap: bitmap,
+	}
+}
+
+// hashOf returns the NSEC3 hash of name under p, in base32hex.
+func hashOf(name string, p Policy) string {
+	return dns.HashName(name, dns.SHA1, p.Iterations, p.Salt)
 }
 
 // below returns the name label.origin.

@@ -358,3 +358,77 @@ func sortRRsets(sets []RRset) {
 		return 1
 	})
 }
+
+// Before calls fn for each name that sorts before key in canonical order,
+// the nearest first, until fn returns false.
+func (z *Zone) Before(key string, fn func(*Node) bool) {
+	pivot := &Node{ck: CanonicalKey(key)}
+	z.order.Descend(pivot, func(n *Node) bool {
+		if bytes.Equal(n.ck, pivot.ck) {
+			return true
+		}
+		return fn(n)
+	})
+}
+
+// After calls fn for each name that sorts after key in canonical order,
+// the nearest first, until fn returns false.
+func (z *Zone) After(key string, fn func(*Node) bool) {
+	pivot := &Node{ck: CanonicalKey(key)}
+	z.order.Ascend(pivot, func(n *Node) bool {
+		if bytes.Equal(n.ck, pivot.ck) {
+			return true
+		}
+		return fn(n)
+	})
+}
+
+// Reverse calls fn for each name from the last in canonical order to the
+// apex, until fn returns false.
+func (z *Zone) Reverse(fn func(*Node) bool) { z.order.Reverse(fn) }
+
+// Below calls fn for each name strictly below key, in canonical order,
+// until fn returns false.
+func (z *Zone) Below(key string, fn func(*Node) bool) {
+	prefix := CanonicalKey(key)
+	z.order.Ascend(&Node{ck: prefix}, func(n *Node) bool {
+		if !bytes.HasPrefix(n.ck, prefix) {
+			return false
+		}
+		if len(n.ck) == len(prefix) {
+			return true
+		}
+		return fn(n)
+	})
+}
+
+// NSEC3Around returns the owners of NSEC3 records whose hash labels
+// come nearest before and after hash (a base32hex hash label, in either
+// case) for which keep returns true, without wrapping around: nil where
+// there is none.
+func (z *Zone) NSEC3Around(hash string, keep func(*Node) bool) (before, after *Node) {
+	if !z.HasNSEC3() {
+		return nil, nil
+	}
+	h := strings.ToLower(hash)
+	pivot := &Node{Key: string(rune(len(h))) + h}
+	z.nsec3.Descend(pivot, func(n *Node) bool {
+		if hashLabel(n.Key) == h || !keep(n) {
+			return true
+		}
+		before = n
+		return false
+	})
+	z.nsec3.Ascend(pivot, func(n *Node) bool {
+		if hashLabel(n.Key) == h || !keep(n) {
+			return true
+		}
+		after = n
+		return false
+	})
+	return before, after
+}
+
+// HashLabel returns the first label of the wire key of an NSEC3 owner:
+// its hash in lower-case base32hex.
+func HashLabel(key string) string { return hashLabel(key) }

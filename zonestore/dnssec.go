@@ -192,19 +192,21 @@ func (s *Store) nextSerial(z *zone.Zone) (*zone.Zone, error) {
 func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, error) {
 	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len(), Bumped: true}
 	now := s.opts.Now()
-	err := s.update(func(tx *bolt.Tx) error {
+	// Signed before the write transaction, which then only writes: s.mu
+	// keeps the zone as it is meanwhile.
+	var err error
+	if sg.Policy != nil {
+		if z, err = s.signZone(z, old, sg, now); err != nil {
+			return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
+		}
+	} else if hasManaged(z) {
+		if z, err = zone.Build(z.Origin, dnssec.Strip(z)); err != nil {
+			return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
+		}
+	}
+	err = s.update(func(tx *bolt.Tx) error {
 		if err := checkPrimary(tx, old.Origin); err != nil {
 			return err
-		}
-		var err error
-		if sg.Policy != nil {
-			if z, err = s.signZone(z, old, sg, now); err != nil {
-				return err
-			}
-		} else if hasManaged(z) {
-			if z, err = zone.Build(z.Origin, dnssec.Strip(z)); err != nil {
-				return err
-			}
 		}
 		if err := writeZone(tx, z, now, true); err != nil {
 			return err

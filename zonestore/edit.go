@@ -1,6 +1,7 @@
 package zonestore
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,142 +118,105 @@ func touchedBy(old *zone.Zone, c Change) (Change, map[string]bool, error) {
 }
 
 // commitGroup commits a group of edits of one zone; s.mu is taken here.
+// Each edit is made and checked in turn on the version the ones before
+// it left, and those that succeed are committed together.
 func (s *Store) commitGroup(origin string, batch []*pendingEdit) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sg, err := s.loadSigning(origin)
-	if err == nil && sg != nil && sg.Policy != nil || len(batch) == 1 {
-		// A signed zone is signed edit by edit; one edit is a group alone.
+	old, err := s.load(origin)
+	var sg *signing
+	if err == nil {
+		sg, err = s.loadSigning(origin)
+	}
+	if err != nil {
 		for _, e := range batch {
-			e.res, e.err = s.As(e.author).updateOne(origin, e.fn)
+			e.err = err
 			close(e.done)
 		}
 		return
 	}
-	s.commitUnsignedGroup(origin, batch)
-}
-
-// updateOne makes, checks and commits one edit; s.mu is held.
-func (s *Store) updateOne(origin string, fn func(*zone.Zone) (Change, error)) (PutResult, error) {
-	old, err := s.load(origin)
-	if err != nil {
-		return PutResult{}, err
+	if sg != nil && sg.Policy == nil {
+		sg = nil
 	}
-	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len()}
-	c, err := fn(old)
-	if err != nil {
-		return res, err
-	}
-	c, touched, err := touchedBy(old, c)
-	if err != nil {
-		return res, err
-	}
-
-	sg, err := s.loadSigning(origin)
-	if err != nil {
-		return res, err
-	}
-	if sg == nil || sg.Policy == nil {
-		z, res, err := s.stageUnsigned(old, c, touched, res, false)
+	cur := old
+	all := map[string]bool{}
+	bumped := false
+	var ok []*pendingEdit
+	var authors []string
+	for _, e := range batch {
+		e.res = PutResult{OldSerial: cur.Serial(), OldRecords: cur.Len()}
+		c, err := e.fn(cur)
+		var touched map[string]bool
+		if err == nil {
+			c, touched, err = touchedBy(cur, c)
+		}
+		var z *zone.Zone
+		var changed map[string]bool
+		if err == nil {
+			z, changed, e.res, err = s.stage(cur, c, touched, e.res, cur != old, sg)
+		}
 		if err != nil {
-			return res, err
+			e.err = err
+			close(e.done)
+			continue
 		}
-		if err := s.commitUnsigned(old, z, touched); err != nil {
-			return res, err
+		cur = z
+		bumped = bumped || e.res.Bumped
+		if all != nil && changed != nil {
+			for k := range changed {
+				all[k] = true
+			}
+		} else {
+			all = nil // the whole zone was signed: compare it whole
 		}
-		res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
-		return res, nil
-	}
-	return s.updateSigned(old, c, sg, res)
-}
-
-// updateSigned makes, signs and commits an edit of a zone the signer
-// manages: the whole zone is rebuilt and signed in the write transaction;
-// s.mu is held.
-func (s *Store) updateSigned(old *zone.Zone, c Change, sg *signing, res PutResult) (PutResult, error) {
-	origin := old.Origin
-	// The editor changes the unsigned zone; the signer owns the rest.
-	for _, rr := range c.Add {
-		if t := rr.Header().Rrtype; dnssec.Managed(t) {
-			return res, fmt.Errorf("zone %s: %s %s: %w", origin, rr.Header().Name, dns.Type(t), dnssec.ErrManagedData)
+		ok = append(ok, e)
+		if !slices.Contains(authors, e.author) {
+			authors = append(authors, e.author)
 		}
 	}
-	for _, d := range c.Delete {
-		t := d.Type
-		if d.RR != nil {
-			t = d.RR.Header().Rrtype
-		}
-		if t != 0 && dnssec.Managed(t) {
-			return res, fmt.Errorf("zone %s: %s %s: %w", origin, d.Name, dns.Type(t), dnssec.ErrManagedData)
-		}
+	if len(ok) == 0 {
+		return
 	}
-	rrs, newSOA, err := applyChange(dnssec.Strip(old), c)
-	if err != nil {
-		return res, err
-	}
-	oldSOA := old.SOA
-	soa := dns.Copy(oldSOA).(*dns.SOA)
-	if newSOA != nil {
-		soa = dns.Copy(newSOA).(*dns.SOA)
-	}
-	if newSOA == nil || !SerialLess(oldSOA.Serial, soa.Serial) {
-		soa.Serial = NextSerial(oldSOA.Serial, s.opts.SerialPolicy, s.opts.Now())
-		res.Bumped = true
-	}
-	rrs = append(rrs, soa)
-	z, err := zone.Build(origin, rrs)
-	if err != nil {
-		return res, fmt.Errorf("zone %s: change refused: %w", origin, err)
-	}
-	if sameData(old, z) {
-		return res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
-	}
-
-	now := s.opts.Now().UTC().Format(time.RFC3339)
-	err = s.update(func(tx *bolt.Tx) error {
-		zb, err := zoneBucket(tx, origin)
+	err = s.As(strings.Join(authors, ",")).commitEdit(old, cur, all)
+	for _, e := range ok {
 		if err != nil {
-			return err
+			e.err = err
+		} else {
+			e.res.Zone, e.res.Serial, e.res.Records = cur, cur.Serial(), cur.Len()
+			e.res.Bumped = e.res.Bumped || bumped
 		}
-		if err := checkPrimary(tx, origin); err != nil {
-			return err
-		}
-		// Signed in the same transaction: the edit and its signatures
-		// land together or not at all.
-		if z, err = s.signZone(z, old, sg, s.opts.Now()); err != nil {
-			return err
-		}
-		if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
-			return err
-		}
-		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now)); err != nil {
-			return err
-		}
-		return s.journal(tx, old, z, OpEdit, s.opts.Now(), nil)
-	})
-	if err != nil {
-		return res, fmt.Errorf("store zone %s: %w", origin, err)
+		close(e.done)
 	}
-	res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
-	s.cache[origin] = z
-	s.publish(origin, z)
-	return res, nil
 }
 
-// stageUnsigned makes the version of a zone the signer does not manage
-// that c leaves: only the touched names are read, changed and checked
-// (zone.Apply). The serial moves forward unless keepSerial is set (a later
-// edit of a group, whose first edit moved it already) or c sets one that
-// is ahead.
-func (s *Store) stageUnsigned(old *zone.Zone, c Change, touched map[string]bool, res PutResult, keepSerial bool) (*zone.Zone, PutResult, error) {
+// stage makes the version of a zone that c leaves: only the touched
+// names are read, changed and checked (zone.Apply) and, in a zone the
+// signer manages (sg not nil), signed with the chain patched around them
+// (dnssec.SignEdit). It returns the names whose records changed, or nil
+// when the zone had to be signed whole. The serial moves forward unless
+// keepSerial is set (a later edit of a group, whose first edit moved it
+// already) or c sets one that is ahead.
+func (s *Store) stage(old *zone.Zone, c Change, touched map[string]bool, res PutResult, keepSerial bool, sg *signing) (*zone.Zone, map[string]bool, PutResult, error) {
 	origin := old.Origin
+	if sg != nil {
+		// The editor changes the unsigned zone; the signer owns the rest.
+		if err := checkUnmanaged(origin, c); err != nil {
+			return nil, nil, res, err
+		}
+	}
 	var base []dns.RR
 	for k := range touched {
 		base = appendNames(base, old, k)
 	}
+	if sg != nil {
+		base = slices.DeleteFunc(base, func(rr dns.RR) bool {
+			t := rr.Header().Rrtype
+			return t == dns.TypeRRSIG || dnssec.Managed(t)
+		})
+	}
 	rrs, newSOA, err := applyChange(base, c)
 	if err != nil {
-		return nil, res, err
+		return nil, nil, res, err
 	}
 	soa := dns.Copy(old.SOA).(*dns.SOA)
 	if newSOA != nil {
@@ -272,24 +236,173 @@ func (s *Store) stageUnsigned(old *zone.Zone, c Change, touched map[string]bool,
 	for _, rr := range rrs {
 		k, err := zone.WireKey(rr.Header().Name)
 		if err != nil {
-			return nil, res, fmt.Errorf("zone %s: change refused: %w", origin, err)
+			return nil, nil, res, fmt.Errorf("zone %s: change refused: %w", origin, err)
 		}
 		changes[k] = append(changes[k], rr)
 	}
-	z, err := zone.Apply(old, changes)
+	if sg == nil {
+		z, err := zone.Apply(old, changes)
+		if err != nil {
+			return nil, nil, res, fmt.Errorf("zone %s: change refused: %w", origin, err)
+		}
+		if sameAt(old, z, touched) {
+			return nil, nil, res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
+		}
+		return z, touched, res, nil
+	}
+	if sameUnsigned(old, changes) {
+		return nil, nil, res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
+	}
+	z, changed, err := s.signEdit(old, changes, sg)
 	if err != nil {
-		return nil, res, fmt.Errorf("zone %s: change refused: %w", origin, err)
+		return nil, nil, res, err
 	}
-	if sameAt(old, z, touched) {
-		return nil, res, fmt.Errorf("zone %s: %w", origin, ErrNoChange)
-	}
-	return z, res, nil
+	return z, changed, res, nil
 }
 
-// commitUnsigned writes the touched names of z, the version of a zone
-// the signer does not manage that follows old, and its journal entry in
-// one transaction, then publishes z; s.mu is held.
-func (s *Store) commitUnsigned(old, z *zone.Zone, touched map[string]bool) error {
+// checkUnmanaged refuses a change of the records the signer makes.
+func checkUnmanaged(origin string, c Change) error {
+	for _, rr := range c.Add {
+		if t := rr.Header().Rrtype; dnssec.Managed(t) {
+			return fmt.Errorf("zone %s: %s %s: %w", origin, rr.Header().Name, dns.Type(t), dnssec.ErrManagedData)
+		}
+	}
+	for _, d := range c.Delete {
+		t := d.Type
+		if d.RR != nil {
+			t = d.RR.Header().Rrtype
+		}
+		if t != 0 && dnssec.Managed(t) {
+			return fmt.Errorf("zone %s: %s %s: %w", origin, d.Name, dns.Type(t), dnssec.ErrManagedData)
+		}
+	}
+	return nil
+}
+
+// signEdit signs the version of old, a zone the signer manages, in which
+// the names of changes hold the given unsigned records: incrementally
+// where it can, whole (changed nil) where the change reaches every
+// signature. The expiry guard is checked against the new SOA and the
+// largest TTL.
+func (s *Store) signEdit(old *zone.Zone, changes map[string][]dns.RR, sg *signing) (*zone.Zone, map[string]bool, error) {
+	origin := old.Origin
+	soa := old.SOA
+	largest := s.maxTTLOf(old)
+	for _, rrs := range changes {
+		for _, rr := range rrs {
+			largest = max(largest, rr.Header().Ttl)
+			if x, ok := rr.(*dns.SOA); ok {
+				soa = x
+			}
+		}
+	}
+	if err := sg.Policy.CheckZone(soa, max(largest, soa.Hdr.Ttl)); err != nil {
+		// The bound may be stale (the largest TTL deleted): look again.
+		z, berr := s.buildWhole(old, changes)
+		if berr != nil {
+			return nil, nil, berr
+		}
+		largest = maxTTL(z)
+		if err := sg.Policy.CheckZone(soa, max(largest, soa.Hdr.Ttl)); err != nil {
+			return nil, nil, fmt.Errorf("zone %s: %w", origin, err)
+		}
+	}
+	now := s.opts.Now()
+	out, err := dnssec.SignEdit(dnssec.EditInput{Prev: old, Changes: changes, Keys: sg.Keys, Policy: *sg.Policy, Now: now})
+	switch {
+	case errors.Is(err, dnssec.ErrSignAll):
+		z, err := s.buildWhole(old, changes)
+		if err != nil {
+			return nil, nil, err
+		}
+		if z, err = s.signZone(z, old, sg, now); err != nil {
+			return nil, nil, err
+		}
+		s.setMaxTTL(z, largest)
+		return z, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("zone %s: change refused: %w", origin, err)
+	}
+	s.opts.Logger.Debug("zone signed incrementally", "zone", origin, "serial", out.Zone.Serial(),
+		"names", len(out.Changed), "signatures_made", out.Made, "signatures_kept", out.Kept)
+	s.setMaxTTL(out.Zone, largest)
+	return out.Zone, out.Changed, nil
+}
+
+// buildWhole builds the unsigned zone of old's records with the names of
+// changes holding the given records.
+func (s *Store) buildWhole(old *zone.Zone, changes map[string][]dns.RR) (*zone.Zone, error) {
+	rrs := dnssec.Strip(old)
+	rrs = slices.DeleteFunc(rrs, func(rr dns.RR) bool {
+		k, err := zone.WireKey(rr.Header().Name)
+		_, changed := changes[k]
+		return err == nil && changed
+	})
+	for _, c := range changes {
+		rrs = append(rrs, c...)
+	}
+	z, err := zone.Build(old.Origin, rrs)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: change refused: %w", old.Origin, err)
+	}
+	return z, nil
+}
+
+// maxTTLOf returns the largest TTL of z's records, or more: what an edit
+// left is a bound kept from the version before, not a walk of the zone.
+func (s *Store) maxTTLOf(z *zone.Zone) uint32 {
+	if b, ok := s.ttls[z.Origin]; ok && b.z == z {
+		return b.ttl
+	}
+	t := maxTTL(z)
+	s.setMaxTTL(z, t)
+	return t
+}
+
+func (s *Store) setMaxTTL(z *zone.Zone, ttl uint32) {
+	if s.ttls == nil {
+		s.ttls = map[string]ttlBound{}
+	}
+	s.ttls[z.Origin] = ttlBound{z: z, ttl: ttl}
+}
+
+// ttlBound is a bound on the largest TTL of one version of a zone.
+type ttlBound struct {
+	z   *zone.Zone
+	ttl uint32
+}
+
+// sameUnsigned reports whether old holds what changes gives, the SOA
+// serial, the signer's records and signatures aside.
+func sameUnsigned(old *zone.Zone, changes map[string][]dns.RR) bool {
+	for k, rrs := range changes {
+		var have []dns.RR
+		if n := old.Lookup(k); n != nil {
+			for _, set := range n.RRsets {
+				if !dnssec.Managed(set.Type) {
+					have = append(have, set.RRs...)
+				}
+			}
+		}
+		// Both ways, for rrs may list a record twice (an added duplicate).
+		for _, x := range rrs {
+			if !slices.ContainsFunc(have, func(y dns.RR) bool { return sameRecord(x, y) }) {
+				return false
+			}
+		}
+		for _, y := range have {
+			if !slices.ContainsFunc(rrs, func(x dns.RR) bool { return sameRecord(x, y) }) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// commitEdit writes the changed names of z, the version of a zone that
+// follows old (every name that differs, when changed is nil), and its
+// journal entry in one transaction, then publishes z; s.mu is held.
+func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool) error {
 	now := s.opts.Now()
 	err := s.update(func(tx *bolt.Tx) error {
 		zb, err := zoneBucket(tx, z.Origin)
@@ -299,13 +412,18 @@ func (s *Store) commitUnsigned(old, z *zone.Zone, touched map[string]bool) error
 		if err := checkPrimary(tx, z.Origin); err != nil {
 			return err
 		}
-		if err := writeNames(zb.Bucket(bucketNames), z, touched); err != nil {
+		if changed != nil {
+			err = writeNames(zb.Bucket(bucketNames), z, changed)
+		} else {
+			err = writeDiff(zb.Bucket(bucketNames), old, z)
+		}
+		if err != nil {
 			return err
 		}
 		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
 			return err
 		}
-		return s.journal(tx, old, z, OpEdit, now, touched)
+		return s.journal(tx, old, z, OpEdit, now, changed)
 	})
 	if err != nil {
 		return fmt.Errorf("store zone %s: %w", z.Origin, err)
@@ -313,62 +431,6 @@ func (s *Store) commitUnsigned(old, z *zone.Zone, touched map[string]bool) error
 	s.cache[z.Origin] = z
 	s.publish(z.Origin, z)
 	return nil
-}
-
-// commitUnsignedGroup makes each edit of batch in turn on the version
-// the ones before it left, and commits those that succeed together; s.mu
-// is held.
-func (s *Store) commitUnsignedGroup(origin string, batch []*pendingEdit) {
-	old, err := s.load(origin)
-	if err != nil {
-		for _, e := range batch {
-			e.err = err
-			close(e.done)
-		}
-		return
-	}
-	cur := old
-	all := map[string]bool{}
-	var ok []*pendingEdit
-	var authors []string
-	for _, e := range batch {
-		e.res = PutResult{OldSerial: cur.Serial(), OldRecords: cur.Len()}
-		c, err := e.fn(cur)
-		var touched map[string]bool
-		if err == nil {
-			c, touched, err = touchedBy(cur, c)
-		}
-		var z *zone.Zone
-		if err == nil {
-			z, e.res, err = s.stageUnsigned(cur, c, touched, e.res, cur != old)
-		}
-		if err != nil {
-			e.err = err
-			close(e.done)
-			continue
-		}
-		cur = z
-		for k := range touched {
-			all[k] = true
-		}
-		ok = append(ok, e)
-		if !slices.Contains(authors, e.author) {
-			authors = append(authors, e.author)
-		}
-	}
-	if len(ok) == 0 {
-		return
-	}
-	err = s.As(strings.Join(authors, ",")).commitUnsigned(old, cur, all)
-	for _, e := range ok {
-		if err != nil {
-			e.err = err
-		} else {
-			e.res.Zone, e.res.Serial, e.res.Records = cur, cur.Serial(), cur.Len()
-			e.res.Bumped = e.res.Bumped || old.Serial() != cur.Serial()
-		}
-		close(e.done)
-	}
 }
 
 // appendNames appends the records z holds at the name with key k, those
@@ -488,46 +550,6 @@ func applyChange(all []dns.RR, c Change) ([]dns.RR, *dns.SOA, error) {
 		keep = append(keep, rr)
 	}
 	return keep, soa, nil
-}
-
-// sameData reports whether two versions of a zone hold the same data
-// apart from the SOA serial, DNSSEC records and signatures: whether an
-// edit of a signed zone changed anything.
-func sameData(a, b *zone.Zone) bool {
-	if a.Names() != b.Names() {
-		return false
-	}
-	same := true
-	a.Walk(func(na *zone.Node) bool {
-		nb := b.Lookup(na.Key)
-		if nb == nil {
-			same = false
-			return false
-		}
-		var sa, sb []zone.RRset
-		for _, set := range na.RRsets {
-			if !dnssec.Managed(set.Type) {
-				sa = append(sa, set)
-			}
-		}
-		for _, set := range nb.RRsets {
-			if !dnssec.Managed(set.Type) {
-				sb = append(sb, set)
-			}
-		}
-		if len(sa) != len(sb) {
-			same = false
-			return false
-		}
-		for i := range sa {
-			if sa[i].Type != sb[i].Type || !sameSet(sa[i].RRs, sb[i].RRs) {
-				same = false
-				return false
-			}
-		}
-		return true
-	})
-	return same
 }
 
 // writeDiff writes the names whose records differ between old and z, the

@@ -200,10 +200,11 @@ func Diff(old, z *zone.Zone) (removed, added []dns.RR) {
 }
 
 // diffKeys is Diff for a change that touched only the names with the
-// given keys (no signer ran): it compares those names alone.
+// given keys (the owners of NSEC3 records included): it compares those
+// names alone.
 func diffKeys(old, z *zone.Zone, keys map[string]bool) (removed, added []dns.RR) {
 	for k := range keys {
-		o, n := old.Lookup(k), z.Lookup(k)
+		o, n := old.LookupAny(k), z.LookupAny(k)
 		switch {
 		case o == nil && n == nil:
 		case o == nil:

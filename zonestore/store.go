@@ -83,6 +83,7 @@ type core struct {
 	cache    map[string]*zone.Zone // last committed zone per origin
 	onCommit func(origin string, z *zone.Zone)
 	groups   editGroups // edits waiting for a group commit, by zone
+	ttls     map[string]ttlBound
 }
 
 // As returns a view of the store whose changes are journaled as made by
@@ -404,26 +405,24 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 	if old == nil {
 		op = OpCreate
 	}
+	// A signed zone: the file's own DNSSEC records give way to the
+	// signer's, made before the write transaction (s.mu keeps the zone's
+	// DNSSEC state as it is meanwhile).
+	sg, err := s.loadSigning(z.Origin)
+	if err != nil && !errors.Is(err, ErrNoZone) {
+		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
+	}
+	signed := sg != nil && sg.Policy != nil
+	if signed {
+		if z, err = s.signZone(z, old, sg, now); err != nil {
+			return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
+		}
+	}
 	err = s.update(func(tx *bolt.Tx) error {
 		if err := checkPrimary(tx, z.Origin); err != nil {
 			return err
 		}
-		sg, err := readSigning(tx, z.Origin)
-		if err != nil && !errors.Is(err, ErrNoZone) {
-			return err
-		}
-		if sg == nil || sg.Policy == nil {
-			if err := writeZone(tx, z, now, false); err != nil { // z is not served before the commit
-				return err
-			}
-			return s.journal(tx, old, z, op, now, nil)
-		}
-		// A signed zone: the file's own DNSSEC records give way to the
-		// signer's, made in this transaction.
-		if z, err = s.signZone(z, old, sg, now); err != nil {
-			return err
-		}
-		if err := writeZone(tx, z, now, true); err != nil {
+		if err := writeZone(tx, z, now, signed); err != nil { // an unsigned z is not served before the commit
 			return err
 		}
 		return s.journal(tx, old, z, op, now, nil)
