@@ -277,6 +277,11 @@ func (s *Store) journal(tx *bolt.Tx, old, z *zone.Zone, op string, now time.Time
 		e.RemovedCount, e.AddedCount = len(e.Removed), len(e.Added)
 	}
 	maxBytes := s.journalMaxBytes()
+	if wireSize(e.Removed)+wireSize(e.Added) > maxBytes/4 {
+		// Too large to keep whole, as encoding it would show: found
+		// without the copy (a whole zone signed is several times its size).
+		e.Summary, e.Removed, e.Added = true, nil, nil
+	}
 	val, err := encodeEntry(&e)
 	if err != nil {
 		return err
@@ -315,6 +320,16 @@ func (s *Store) journal(tx *bolt.Tx, old, z *zone.Zone, op string, now time.Time
 		}
 	}
 	return ib.Put(keyJournal, binary.BigEndian.AppendUint64(nil, total))
+}
+
+// wireSize returns the uncompressed wire size of rrs: no more than their
+// encoding in a journal entry takes.
+func wireSize(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		n += dns.Len(rr)
+	}
+	return n
 }
 
 func (s *Store) journalMaxBytes() int {
