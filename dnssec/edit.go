@@ -25,6 +25,10 @@ type EditInput struct {
 	// Changes holds, by owner's wire key, the records each changed name
 	// holds now, none of a Managed type: none at all for a name that goes.
 	Changes map[string][]dns.RR
+	// Refresh holds the wire keys of names (owners of NSEC3 records
+	// included) whose signatures are remade where Sign would remake them:
+	// those that expire within Policy.Refresh of Now.
+	Refresh []string
 	Keys    []*Key
 	Policy  Policy
 	Now     time.Time
@@ -118,6 +122,16 @@ func SignEdit(in EditInput) (EditOutput, error) {
 	}
 	if err != nil {
 		return EditOutput{}, err
+	}
+	for _, k := range in.Refresh {
+		k = strings.ToLower(k)
+		if n := prev.LookupNSEC3(k); n != nil {
+			if _, ok := e.chain[k]; !ok {
+				e.chain[k] = n.Get(dns.TypeNSEC3).RRs[0]
+			}
+		} else if mid.Lookup(k) != nil {
+			e.recs[k] = true
+		}
 	}
 	changes := e.changes()
 	s.signAll()
@@ -434,6 +448,11 @@ func (e *editor) changes() map[string][]dns.RR {
 		}
 		if rr := e.chain[k]; rr != nil {
 			rrs = append(rrs, rr)
+		} else if n := e.mid.Lookup(k); e.in.Policy.Denial == DenialNSEC && nsecMember(n) {
+			// A name refreshed, not changed: its NSEC record stays.
+			if set := e.prev.Lookup(k).Get(dns.TypeNSEC); set != nil {
+				rrs = append(rrs, set.RRs...)
+			}
 		}
 		out[k] = rrs
 	}
@@ -490,6 +509,11 @@ func (e *editor) same(k string, rrs []dns.RR) bool {
 		if (len(set.Sigs) > 0) != e.signs(k, set.Type) {
 			return false
 		}
+		for _, sig := range set.Sigs {
+			if e.due(sig.(*dns.RRSIG)) {
+				return false
+			}
+		}
 	}
 	if c != len(rrs) {
 		return false
@@ -501,4 +525,30 @@ func (e *editor) same(k string, rrs []dns.RR) bool {
 		}
 	}
 	return true
+}
+
+// due reports whether sig is one that Sign would remake now: it expires
+// within the policy's refresh time or is not valid yet.
+func (s *signer) due(sig *dns.RRSIG) bool {
+	now := uint32(s.now.Unix())
+	keepUntil := uint32(s.now.Add(s.in.Policy.Refresh.D()).Unix())
+	return !serialLess(keepUntil, sig.Expiration) || serialLess(now, sig.Inception)
+}
+
+// Due returns the wire keys of the names of z (owners of NSEC3 records
+// included) that hold a signature expiring before until, in canonical
+// order.
+func Due(z *zone.Zone, until time.Time) []string {
+	u := uint32(until.Unix())
+	var out []string
+	z.WalkAll(func(_ []byte, n *zone.Node) bool {
+		for _, set := range n.RRsets {
+			if slices.ContainsFunc(set.Sigs, func(rr dns.RR) bool { return !serialLess(u, rr.(*dns.RRSIG).Expiration) }) {
+				out = append(out, n.Key)
+				break
+			}
+		}
+		return true
+	})
+	return out
 }

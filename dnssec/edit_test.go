@@ -274,3 +274,51 @@ func TestSignEditRefuses(t *testing.T) {
 		t.Errorf("NSEC in the change: %v, want ErrManagedData", err)
 	}
 }
+
+// TestSignEditRefresh checks that refreshing the names Due names remakes
+// exactly the signatures Sign would remake at the same time, and keeps
+// every other.
+func TestSignEditRefresh(t *testing.T) {
+	for _, denial := range []Denial{DenialNSEC, DenialNSEC3} {
+		t.Run(string(denial), func(t *testing.T) {
+			p := DefaultPolicy()
+			p.Denial = denial
+			keys, err := InitialKeys("example.az.", p, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := signWith(t, p, nil, keys, t0, buildZone(t, testZone))
+			// Expiry times are spread over the jitter: half way through
+			// it, about half the names are due.
+			now := t0.Add(p.Validity.D() - p.Refresh.D() - p.Jitter.D()/2)
+			due := Due(first.Zone, now.Add(p.Refresh.D()))
+			total := 0
+			first.Zone.WalkAll(func(_ []byte, n *zone.Node) bool { total++; return true })
+			if len(due) == 0 || len(due) >= total {
+				t.Fatalf("%d of %d names due: the test needs some", len(due), total)
+			}
+			out, err := SignEdit(EditInput{Prev: first.Zone, Changes: map[string][]dns.RR{}, Refresh: due, Keys: keys, Policy: p, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Made == 0 || len(out.Changed) != len(due) {
+				t.Errorf("made %d signatures, changed %d names, %d due", out.Made, len(out.Changed), len(due))
+			}
+			if left := Due(out.Zone, now.Add(p.Refresh.D())); len(left) != 0 {
+				t.Errorf("still due after the refresh: %d names", len(left))
+			}
+			unsigned, err := zone.Build("example.az.", Strip(out.Zone))
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := signWith(t, p, out.Zone, keys, now, unsigned)
+			if full.Made != 0 {
+				t.Errorf("Sign made %d signatures the refresh did not", full.Made)
+			}
+			if g, w := recordStrings(out.Zone), recordStrings(full.Zone); !slices.Equal(g, w) {
+				t.Errorf("refreshed zone differs from Sign's")
+			}
+			verifyAll(t, out.Zone, now)
+		})
+	}
+}

@@ -388,33 +388,108 @@ func (s *Store) Rollover(origin string, role dnssec.Role, next bool) (string, Pu
 	return msg, res, err
 }
 
+// maintainSlice is how many names one commit of a signature refresh
+// re-signs at most: a refresh of a large zone is a series of small
+// commits, between which edits of the zone go ahead.
+const maintainSlice = 5000
+
 // Maintain re-signs the zone if signatures are due for refresh or a
 // rollover step's time has come, and reports whether it did. Unsigned
 // zones are left alone.
+//
+// A refresh re-signs only the names whose signatures are due, a slice of
+// them per commit (each a serial step and a journal entry of its own),
+// signed before the write transaction; the store's lock is let go
+// between slices. A rollover step, which changes the key set, signs the
+// zone whole.
 func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 	origin = zone.Fqdn(origin)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	old, err := s.load(origin)
 	if err != nil {
+		s.mu.Unlock()
 		return false, PutResult{}, err
 	}
 	sg, err := s.loadSigning(origin)
 	if err != nil || sg == nil || sg.Policy == nil {
+		s.mu.Unlock()
 		return false, PutResult{}, err
 	}
 	now := s.opts.Now()
 	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old), now)
 	first := dnssec.Earliest(old, now)
 	if !changed && !first.IsZero() && first.Sub(now) >= sg.Policy.Refresh.D() {
+		s.mu.Unlock()
 		return false, PutResult{}, nil
 	}
-	z, err := s.nextSerial(old)
-	if err != nil {
-		return false, PutResult{}, err
+	if changed || first.IsZero() {
+		defer s.mu.Unlock()
+		z, err := s.nextSerial(old)
+		if err != nil {
+			return false, PutResult{}, err
+		}
+		res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys}, OpMaintain)
+		return err == nil, res, err
 	}
-	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys}, OpMaintain)
-	return err == nil, res, err
+	due := dnssec.Due(old, now.Add(sg.Policy.Refresh.D()))
+	s.mu.Unlock()
+
+	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len(), Bumped: true}
+	for len(due) > 0 {
+		slice := due[:min(maintainSlice, len(due))]
+		due = due[len(slice):]
+		z, err := s.refreshSlice(origin, slice)
+		if err != nil {
+			return false, res, err
+		}
+		res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
+	}
+	return true, res, nil
+}
+
+// refreshSlice re-signs the due signatures of the names with the given
+// keys in one commit, and returns the new version.
+func (s *Store) refreshSlice(origin string, keys []string) (*zone.Zone, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.load(origin)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return nil, err
+	}
+	if sg == nil || sg.Policy == nil {
+		return nil, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
+	}
+	soa := dns.Copy(old.SOA).(*dns.SOA)
+	soa.Serial = NextSerial(old.SOA.Serial, s.opts.SerialPolicy, s.opts.Now())
+	apex := []dns.RR{soa}
+	for _, set := range old.Apex.RRsets {
+		if set.Type != dns.TypeSOA && !dnssec.Managed(set.Type) {
+			apex = append(apex, set.RRs...)
+		}
+	}
+	out, err := dnssec.SignEdit(dnssec.EditInput{Prev: old, Changes: map[string][]dns.RR{old.Key: apex}, Refresh: keys,
+		Keys: sg.Keys, Policy: *sg.Policy, Now: s.opts.Now()})
+	if errors.Is(err, dnssec.ErrSignAll) {
+		z, err := withSerial(old, soa.Serial)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.resign(old, z, sg, OpMaintain)
+		return res.Zone, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: re-sign: %w", origin, err)
+	}
+	s.opts.Logger.Debug("signatures refreshed", "zone", origin, "serial", out.Zone.Serial(),
+		"names", len(out.Changed), "signatures_made", out.Made)
+	if err := s.commitEdit(old, out.Zone, out.Changed, OpMaintain); err != nil {
+		return nil, err
+	}
+	return out.Zone, nil
 }
 
 // KeyInfo describes one key of a zone.

@@ -177,7 +177,7 @@ func (s *Store) commitGroup(origin string, batch []*pendingEdit) {
 	if len(ok) == 0 {
 		return
 	}
-	err = s.As(strings.Join(authors, ",")).commitEdit(old, cur, all)
+	err = s.As(strings.Join(authors, ",")).commitEdit(old, cur, all, OpEdit)
 	for _, e := range ok {
 		if err != nil {
 			e.err = err
@@ -402,7 +402,7 @@ func sameUnsigned(old *zone.Zone, changes map[string][]dns.RR) bool {
 // commitEdit writes the changed names of z, the version of a zone that
 // follows old (every name that differs, when changed is nil), and its
 // journal entry in one transaction, then publishes z; s.mu is held.
-func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool) error {
+func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string) error {
 	now := s.opts.Now()
 	err := s.update(func(tx *bolt.Tx) error {
 		zb, err := zoneBucket(tx, z.Origin)
@@ -423,7 +423,7 @@ func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool) error {
 		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
 			return err
 		}
-		return s.journal(tx, old, z, OpEdit, now, changed)
+		return s.journal(tx, old, z, op, now, changed)
 	})
 	if err != nil {
 		return fmt.Errorf("store zone %s: %w", z.Origin, err)
