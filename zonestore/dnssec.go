@@ -192,8 +192,8 @@ func (s *Store) nextSerial(z *zone.Zone) (*zone.Zone, error) {
 func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, error) {
 	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len(), Bumped: true}
 	now := s.opts.Now()
-	// Signed before the write transaction, which then only writes: s.mu
-	// keeps the zone as it is meanwhile.
+	// Signed before the write transaction, which then only writes: the
+	// zone's lock keeps it as it is meanwhile.
 	var err error
 	if sg.Policy != nil {
 		if z, err = s.signZone(z, old, sg, now); err != nil {
@@ -220,7 +220,7 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 		return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
 	}
 	res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
-	s.cache[z.Origin] = z
+	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
 	return res, nil
 }
@@ -231,8 +231,7 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 // key split) and re-signs; the algorithm cannot change.
 func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	old, err := s.load(origin)
 	if err != nil {
 		return PutResult{}, err
@@ -294,8 +293,7 @@ func usableKeys(keys []*dnssec.Key, p dnssec.Policy) []*dnssec.Key {
 // parent may still hold; remove that DS first, or the zone goes bogus.
 func (s *Store) DisableDNSSEC(origin string) (PutResult, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	old, err := s.load(origin)
 	if err != nil {
 		return PutResult{}, err
@@ -318,8 +316,7 @@ func (s *Store) DisableDNSSEC(origin string) (PutResult, error) {
 // so that their DS can be looked at before EnableDNSSEC uses them.
 func (s *Store) GenerateKeys(origin string, p dnssec.Policy) ([]*dnssec.Key, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -346,8 +343,7 @@ func (s *Store) GenerateKeys(origin string, p dnssec.Policy) ([]*dnssec.Key, err
 // returns what happened in words.
 func (s *Store) Rollover(origin string, role dnssec.Role, next bool) (string, PutResult, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	old, err := s.load(origin)
 	if err != nil {
 		return "", PutResult{}, err
@@ -399,31 +395,31 @@ const maintainSlice = 5000
 //
 // A refresh re-signs only the names whose signatures are due, a slice of
 // them per commit (each a serial step and a journal entry of its own),
-// signed before the write transaction; the store's lock is let go
+// signed before the write transaction; the zone's lock is let go
 // between slices. A rollover step, which changes the key set, signs the
 // zone whole.
 func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
+	unlock := s.lockZone(origin)
 	old, err := s.load(origin)
 	if err != nil {
-		s.mu.Unlock()
+		unlock()
 		return false, PutResult{}, err
 	}
 	sg, err := s.loadSigning(origin)
 	if err != nil || sg == nil || sg.Policy == nil {
-		s.mu.Unlock()
+		unlock()
 		return false, PutResult{}, err
 	}
 	now := s.opts.Now()
 	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old), now)
 	first := dnssec.Earliest(old, now)
 	if !changed && !first.IsZero() && first.Sub(now) >= sg.Policy.Refresh.D() {
-		s.mu.Unlock()
+		unlock()
 		return false, PutResult{}, nil
 	}
 	if changed || first.IsZero() {
-		defer s.mu.Unlock()
+		defer unlock()
 		z, err := s.nextSerial(old)
 		if err != nil {
 			return false, PutResult{}, err
@@ -432,7 +428,7 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 		return err == nil, res, err
 	}
 	due := dnssec.Due(old, now.Add(sg.Policy.Refresh.D()))
-	s.mu.Unlock()
+	unlock()
 
 	res := PutResult{OldSerial: old.Serial(), OldRecords: old.Len(), Bumped: true}
 	for len(due) > 0 {
@@ -450,8 +446,7 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 // refreshSlice re-signs the due signatures of the names with the given
 // keys in one commit, and returns the new version.
 func (s *Store) refreshSlice(origin string, keys []string) (*zone.Zone, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	old, err := s.load(origin)
 	if err != nil {
 		return nil, err
@@ -525,9 +520,7 @@ type DNSSECStatus struct {
 // DNSSEC reports a zone's signing state.
 func (s *Store) DNSSEC(origin string) (DNSSECStatus, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	z, err := s.load(origin)
-	s.mu.Unlock()
+	z, err := s.Load(origin)
 	if err != nil {
 		return DNSSECStatus{}, err
 	}

@@ -68,7 +68,7 @@ func (s *Store) Update(origin string, c Change) (PutResult, error) {
 }
 
 // UpdateFunc is Update with the change made by fn from the zone as last
-// committed, under the store's edit lock: what fn checks (RFC 2136
+// committed, under the zone's edit lock: what fn checks (RFC 2136
 // prerequisites) still holds when the change commits. An error from fn is
 // returned as it is and nothing is written.
 //
@@ -117,16 +117,15 @@ func touchedBy(old *zone.Zone, c Change) (Change, map[string]bool, error) {
 	return c, touched, nil
 }
 
-// commitGroup commits a group of edits of one zone; s.mu is taken here.
+// commitGroup commits a group of edits of one zone; its lock is taken here.
 // Each edit is made and checked in turn on the version the ones before
 // it left, and those that succeed are committed together.
 func (s *Store) commitGroup(origin string, batch []*pendingEdit) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	old, err := s.load(origin)
 	var sg *signing
 	if err == nil {
-		sg, err = s.loadSigning(origin)
+		sg, err = s.signingOf(origin)
 	}
 	if err != nil {
 		for _, e := range batch {
@@ -134,9 +133,6 @@ func (s *Store) commitGroup(origin string, batch []*pendingEdit) {
 			close(e.done)
 		}
 		return
-	}
-	if sg != nil && sg.Policy == nil {
-		sg = nil
 	}
 	cur := old
 	all := map[string]bool{}
@@ -351,7 +347,10 @@ func (s *Store) buildWhole(old *zone.Zone, changes map[string][]dns.RR) (*zone.Z
 // maxTTLOf returns the largest TTL of z's records, or more: what an edit
 // left is a bound kept from the version before, not a walk of the zone.
 func (s *Store) maxTTLOf(z *zone.Zone) uint32 {
-	if b, ok := s.ttls[z.Origin]; ok && b.z == z {
+	s.mu.Lock()
+	b, ok := s.ttls[z.Origin]
+	s.mu.Unlock()
+	if ok && b.z == z {
 		return b.ttl
 	}
 	t := maxTTL(z)
@@ -360,6 +359,8 @@ func (s *Store) maxTTLOf(z *zone.Zone) uint32 {
 }
 
 func (s *Store) setMaxTTL(z *zone.Zone, ttl uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ttls == nil {
 		s.ttls = map[string]ttlBound{}
 	}
@@ -401,8 +402,9 @@ func sameUnsigned(old *zone.Zone, changes map[string][]dns.RR) bool {
 
 // commitEdit writes the changed names of z, the version of a zone that
 // follows old (every name that differs, when changed is nil), and its
-// journal entry in one transaction, then publishes z; s.mu is held.
-func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string) error {
+// journal entry in one transaction, then publishes z; the zone's lock is
+// held.
+func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string, also ...func(*bolt.Tx) error) error {
 	now := s.opts.Now()
 	err := s.update(func(tx *bolt.Tx) error {
 		zb, err := zoneBucket(tx, z.Origin)
@@ -423,12 +425,17 @@ func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string
 		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
 			return err
 		}
+		for _, fn := range also {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
 		return s.journal(tx, old, z, op, now, changed)
 	})
 	if err != nil {
 		return fmt.Errorf("store zone %s: %w", z.Origin, err)
 	}
-	s.cache[z.Origin] = z
+	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
 	return nil
 }

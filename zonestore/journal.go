@@ -478,8 +478,7 @@ func (s *Store) History(origin string, limit int) ([]Entry, error) {
 // without a gap, and no entries when from is the current serial.
 func (s *Store) Changes(origin string, from uint32) ([]Entry, *zone.Zone, error) {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	z, err := s.load(origin)
 	if err != nil {
 		return nil, nil, err

@@ -99,8 +99,7 @@ func (s *Store) ReplaceTransfer(z *zone.Zone, source string) (PutResult, error) 
 }
 
 func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(z.Origin)()
 	res := PutResult{Records: z.Len()}
 	old, err := s.load(z.Origin)
 	switch {
@@ -161,7 +160,7 @@ func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResul
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
 	}
 	res.Zone, res.Serial = z, z.Serial()
-	s.cache[z.Origin] = z
+	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
 	return res, nil
 }

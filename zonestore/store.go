@@ -79,11 +79,17 @@ type core struct {
 	path string
 	opts Options
 
+	// mu guards the maps below and onCommit, for moments only.
 	mu       sync.Mutex
 	cache    map[string]*zone.Zone // last committed zone per origin
 	onCommit func(origin string, z *zone.Zone)
-	groups   editGroups // edits waiting for a group commit, by zone
 	ttls     map[string]ttlBound
+	locks    map[string]*sync.Mutex // by origin: see lockZone
+	// zones is read-held by every change of one zone, and held whole by
+	// what reads every zone at once (a reload), which so sees each zone
+	// between two commits.
+	zones  sync.RWMutex
+	groups editGroups // edits waiting for a group commit, by zone
 }
 
 // As returns a view of the store whose changes are journaled as made by
@@ -131,7 +137,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open zone database %s: %w", path, err)
 	}
-	s := &Store{core: &core{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}}}
+	s := &Store{core: &core{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}, locks: map[string]*sync.Mutex{}}}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -179,7 +185,8 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Subscribe sets the function called after every commit with the zone's
 // new contents (nil when the zone was deleted). It is called with the
-// store's edit lock held, so it must not call back into the store.
+// zone's edit lock held, so it must not call back into the store; commits
+// of different zones may call it at the same time.
 func (s *Store) Subscribe(fn func(origin string, z *zone.Zone)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -197,6 +204,8 @@ type ZoneInfo struct {
 	Kind    string    `json:"kind"`
 	// Refreshed is when a secondary copy was last found current.
 	Refreshed time.Time `json:"refreshed,omitzero"`
+	// Transaction is the editor's transaction open on the zone, if any.
+	Transaction *TxnInfo `json:"transaction,omitempty"`
 }
 
 // List returns the origins of all stored zones, in canonical order.
@@ -236,7 +245,8 @@ func (s *Store) Info(origin string) (ZoneInfo, error) {
 		info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
 		m := readMeta(zb)
 		info.Kind, info.Refreshed = m.Kind, m.Refreshed
-		return nil
+		info.Transaction, _, err = readTxn(tx, z.Origin)
+		return err
 	})
 	return info, err
 }
@@ -244,9 +254,50 @@ func (s *Store) Info(origin string) (ZoneInfo, error) {
 // Load returns the zone at origin as last committed.
 func (s *Store) Load(origin string) (*zone.Zone, error) {
 	origin = zone.Fqdn(origin)
+	if z := s.cached(origin); z != nil {
+		return z, nil
+	}
+	defer s.lockZone(origin)()
+	return s.load(origin)
+}
+
+// lockZone takes the lock that serialises the changes of one zone, and
+// returns its release. Changes of different zones run side by side; the
+// bbolt file serialises only their short write transactions.
+func (s *Store) lockZone(origin string) func() {
+	s.zones.RLock()
+	s.mu.Lock()
+	l := s.locks[origin]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.locks[origin] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.zones.RUnlock()
+	}
+}
+
+// cached returns the zone's last committed version if it has been read.
+func (s *Store) cached(origin string) *zone.Zone {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.load(origin)
+	return s.cache[origin]
+}
+
+// setCached records z (nil: none) as its zone's last committed version;
+// the zone's lock is held.
+func (s *Store) setCached(origin string, z *zone.Zone) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if z == nil {
+		delete(s.cache, origin)
+		delete(s.ttls, origin)
+		return
+	}
+	s.cache[origin] = z
 }
 
 // LoadAll returns every stored zone.
@@ -255,8 +306,8 @@ func (s *Store) LoadAll() ([]*zone.Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.zones.Lock()
+	defer s.zones.Unlock()
 	out := make([]*zone.Zone, 0, len(names))
 	for _, n := range names {
 		z, err := s.load(n)
@@ -276,9 +327,12 @@ func (s *Store) Reread() (zs []*zone.Zone, errs []error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	s.zones.Lock()
+	defer s.zones.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	clear(s.cache)
+	clear(s.ttls)
+	s.mu.Unlock()
 	for _, n := range names {
 		z, err := s.load(n)
 		if err != nil {
@@ -290,8 +344,10 @@ func (s *Store) Reread() (zs []*zone.Zone, errs []error, err error) {
 	return zs, errs, nil
 }
 
+// load returns the zone's last committed version, reading it from the
+// file the first time; the zone's lock (or all of them) is held.
 func (s *Store) load(origin string) (*zone.Zone, error) {
-	if z := s.cache[origin]; z != nil {
+	if z := s.cached(origin); z != nil {
 		return z, nil
 	}
 	var rrs []dns.RR
@@ -316,7 +372,7 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
 	}
-	s.cache[origin] = z
+	s.setCached(origin, z)
 	return z, nil
 }
 
@@ -335,8 +391,7 @@ func zoneBucket(tx *bolt.Tx, origin string) (*bolt.Bucket, error) {
 // Delete removes a zone.
 func (s *Store) Delete(origin string) error {
 	origin = zone.Fqdn(origin)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(origin)()
 	err := s.update(func(tx *bolt.Tx) error {
 		if _, err := zoneBucket(tx, origin); err != nil {
 			return err
@@ -346,7 +401,7 @@ func (s *Store) Delete(origin string) error {
 	if err != nil {
 		return err
 	}
-	delete(s.cache, origin)
+	s.setCached(origin, nil)
 	s.publish(origin, nil)
 	return nil
 }
@@ -358,9 +413,13 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
+// publish hands a commit to the subscriber; the zone's lock is held.
 func (s *Store) publish(origin string, z *zone.Zone) {
-	if s.onCommit != nil {
-		s.onCommit(origin, z)
+	s.mu.Lock()
+	fn := s.onCommit
+	s.mu.Unlock()
+	if fn != nil {
+		fn(origin, z)
 	}
 }
 
@@ -379,8 +438,7 @@ type PutResult struct {
 // an existing zone is an error. When replacing, a serial that does not move
 // forward (RFC 1982) is bumped by the serial policy so secondaries notice.
 func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockZone(z.Origin)()
 	res := PutResult{Records: z.Len()}
 	old, err := s.load(z.Origin)
 	switch {
@@ -406,7 +464,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		op = OpCreate
 	}
 	// A signed zone: the file's own DNSSEC records give way to the
-	// signer's, made before the write transaction (s.mu keeps the zone's
+	// signer's, made before the write transaction (the zone's lock keeps its
 	// DNSSEC state as it is meanwhile).
 	sg, err := s.loadSigning(z.Origin)
 	if err != nil && !errors.Is(err, ErrNoZone) {
@@ -431,7 +489,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
 	}
 	res.Zone, res.Serial = z, z.Serial()
-	s.cache[z.Origin] = z
+	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
 	return res, nil
 }

@@ -204,6 +204,11 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		for _, z := range st.Zones {
+			if t := z.Transaction; t != nil {
+				fmt.Fprintf(w, "transaction open on %s: by %s since %s, %d change(s) staged\n", z.Zone, t.Author, relTime(now, t.Started), t.Changes)
+			}
+		}
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

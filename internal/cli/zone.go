@@ -20,11 +20,12 @@ import (
 )
 
 func newZoneCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "zone", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "List, create, import, export, show and delete zones; refresh secondary zones"}
+	cmd := &cobra.Command{Use: "zone", Args: cobra.ArbitraryArgs, RunE: groupRunE, Short: "List, create, import, export, show and delete zones; edit in transactions; refresh secondary zones"}
 	cmd.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts")
 	cmd.AddCommand(newZoneListCmd(g), newZoneCreateCmd(g), newZoneImportCmd(g), newZoneExportCmd(g),
 		newZoneShowCmd(g), newZoneDeleteCmd(g), newZoneHistoryCmd(g))
 	cmd.AddCommand(newZoneRefreshCmds(g)...)
+	cmd.AddCommand(newZoneTxnCmds(g)...)
 	return cmd
 }
 
@@ -159,10 +160,19 @@ func newZoneCreateCmd(g *globals) *cobra.Command {
 // report prints the outcome of a change.
 func (g *globals) report(res control.Result, what string) error {
 	if g.json {
-		return g.printJSON(map[string]any{
+		out := map[string]any{
 			"zone": res.Zone, "serial": res.Serial, "old_serial": res.OldSerial,
 			"serial_bumped": res.Bumped, "records": res.Records, "created": res.Created,
-		})
+		}
+		if res.Staged {
+			out["staged"], out["pending"] = true, res.Pending
+		}
+		return g.printJSON(out)
+	}
+	if res.Staged {
+		fmt.Fprintf(g.stdout, "%s: staged in the open transaction (%d change(s) waiting; zone commit %s applies them)\n",
+			what, res.Pending, strings.TrimSuffix(res.Zone, "."))
+		return nil
 	}
 	if res.Created || res.OldSerial == 0 {
 		fmt.Fprintf(g.stdout, "%s: serial %d, %d records\n", what, res.Serial, res.Records)

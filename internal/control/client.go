@@ -257,6 +257,38 @@ func (c *Client) Edit(ctx context.Context, origin string, e Edit) (Result, error
 	return out, err
 }
 
+// Begin opens a transaction on the zone for the caller.
+func (c *Client) Begin(ctx context.Context, origin string) (zonestore.TxnInfo, error) {
+	var out zonestore.TxnInfo
+	err := c.call(ctx, http.MethodPost, "/v1/txn/begin", zoneQuery(origin), nil, &out)
+	return out, err
+}
+
+// Diff shows what committing the caller's transaction would change.
+func (c *Client) Diff(ctx context.Context, origin string) (TxnDiff, error) {
+	var out TxnDiff
+	err := c.call(ctx, http.MethodGet, "/v1/txn/diff", zoneQuery(origin), nil, &out)
+	return out, err
+}
+
+// Commit applies the caller's transaction.
+func (c *Client) Commit(ctx context.Context, origin string) (Result, error) {
+	var out Result
+	err := c.call(ctx, http.MethodPost, "/v1/txn/commit", zoneQuery(origin), nil, &out)
+	return out, err
+}
+
+// Abort drops the zone's transaction: the caller's, or with force anyone's.
+func (c *Client) Abort(ctx context.Context, origin string, force bool) (zonestore.TxnInfo, error) {
+	var out zonestore.TxnInfo
+	q := zoneQuery(origin)
+	if force {
+		q.Set("force", "true")
+	}
+	err := c.call(ctx, http.MethodPost, "/v1/txn/abort", q, nil, &out)
+	return out, err
+}
+
 // History returns the zone's last limit journal entries, oldest first.
 func (c *Client) History(ctx context.Context, origin string, limit int) ([]zonestore.Entry, error) {
 	var out []zonestore.Entry

@@ -217,6 +217,34 @@ func Handler(node Node) http.Handler {
 		}
 		return l.Edit(r.Context(), origin, e)
 	})
+	handle("POST /v1/txn/begin", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.Begin(r.Context(), origin)
+	})
+	handle("GET /v1/txn/diff", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.Diff(r.Context(), origin)
+	})
+	handle("POST /v1/txn/commit", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.Commit(r.Context(), origin)
+	})
+	handle("POST /v1/txn/abort", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		origin, err := zoneParam(r)
+		if err != nil {
+			return nil, err
+		}
+		return l.Abort(r.Context(), origin, r.URL.Query().Get("force") == "true")
+	})
 	handle("POST /v1/dnssec/enable", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
 		origin, err := zoneParam(r)
 		if err != nil {

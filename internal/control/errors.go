@@ -53,6 +53,9 @@ var sentinels = []struct {
 	{"zonestore.ErrNotSecondary", zonestore.ErrNotSecondary},
 	{"zonestore.ErrSerialNotNewer", zonestore.ErrSerialNotNewer},
 	{"zonestore.ErrNoJournal", zonestore.ErrNoJournal},
+	{"zonestore.ErrTxnOpen", zonestore.ErrTxnOpen},
+	{"zonestore.ErrNoTxn", zonestore.ErrNoTxn},
+	{"zonestore.ErrTxnUser", zonestore.ErrTxnUser},
 	{"zone.ErrNoSOA", zone.ErrNoSOA},
 	{"zone.ErrMultipleSOA", zone.ErrMultipleSOA},
 	{"zone.ErrSOANotApex", zone.ErrSOANotApex},
@@ -126,7 +129,8 @@ func statusOf(err error) int {
 	case errors.Is(err, replication.ErrNotSecondary):
 		return http.StatusConflict
 	case errors.Is(err, zonestore.ErrZoneExists), errors.Is(err, zonestore.ErrNoChange), errors.Is(err, zonestore.ErrSecondary),
-		errors.Is(err, zonestore.ErrKeysExist), errors.Is(err, dnssec.ErrRollover), errors.Is(err, dnssec.ErrNoRollover):
+		errors.Is(err, zonestore.ErrKeysExist), errors.Is(err, dnssec.ErrRollover), errors.Is(err, dnssec.ErrNoRollover),
+		errors.Is(err, zonestore.ErrTxnOpen), errors.Is(err, zonestore.ErrNoTxn), errors.Is(err, zonestore.ErrTxnUser):
 		return http.StatusConflict
 	case errors.As(err, &re), errors.Is(err, ErrBadRequest), errors.Is(err, zonestore.ErrSyntax),
 		errors.Is(err, dnssec.ErrPolicy), errors.Is(err, dnssec.ErrAlgorithm), errors.Is(err, dnssec.ErrExpiryGuard),

@@ -25,6 +25,10 @@ type Result struct {
 	Records    int    `json:"records"`
 	OldRecords int    `json:"old_records"`
 	Created    bool   `json:"created"`
+	// Staged: the edit joined the editor's open transaction (Pending
+	// changes in all) and the zone has not changed yet.
+	Staged  bool `json:"staged,omitempty"`
+	Pending int  `json:"pending,omitempty"`
 }
 
 func resultOf(res zonestore.PutResult, origin string) Result {
@@ -286,7 +290,7 @@ func (l Local) Records(_ context.Context, origin, name string, rrtype uint16) ([
 // additions that inherit their TTL take it from the zone as it is when
 // the change is made.
 func (l Local) Edit(_ context.Context, origin string, e Edit) (Result, error) {
-	res, err := l.Store.UpdateFunc(origin, func(z *zone.Zone) (zonestore.Change, error) {
+	fn := func(z *zone.Zone) (zonestore.Change, error) {
 		c := zonestore.Change{Delete: e.Delete, Add: make([]dns.RR, 0, len(e.Add))}
 		for _, a := range e.Add {
 			rr := a.RR
@@ -299,11 +303,65 @@ func (l Local) Edit(_ context.Context, origin string, e Edit) (Result, error) {
 			c.Add = append(c.Add, rr)
 		}
 		return c, nil
-	})
+	}
+	// An editor's edit joins a transaction open on the zone; Stage
+	// refuses it if the transaction is another editor's.
+	if open, err := l.Store.Txn(origin); err != nil && !errors.Is(err, zonestore.ErrNoZone) {
+		return Result{}, err
+	} else if open != nil {
+		info, err := l.Store.Stage(origin, fn)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Zone: zone.Fqdn(origin), Serial: info.Serial, OldSerial: info.Serial, Staged: true, Pending: info.Changes}, nil
+	}
+	res, err := l.Store.UpdateFunc(origin, fn)
 	if err != nil {
 		return Result{}, err
 	}
 	return resultOf(res, zone.Fqdn(origin)), nil
+}
+
+// TxnDiff is what committing a transaction would change, in
+// presentation format.
+type TxnDiff struct {
+	Removed []string `json:"removed"`
+	Added   []string `json:"added"`
+}
+
+// Begin opens a transaction on the zone for the caller.
+func (l Local) Begin(_ context.Context, origin string) (zonestore.TxnInfo, error) {
+	return l.Store.Begin(origin)
+}
+
+// Diff shows what committing the caller's transaction would change.
+func (l Local) Diff(_ context.Context, origin string) (TxnDiff, error) {
+	removed, added, err := l.Store.TxnDiff(origin)
+	if err != nil {
+		return TxnDiff{}, err
+	}
+	d := TxnDiff{Removed: []string{}, Added: []string{}}
+	for _, rr := range removed {
+		d.Removed = append(d.Removed, rr.String())
+	}
+	for _, rr := range added {
+		d.Added = append(d.Added, rr.String())
+	}
+	return d, nil
+}
+
+// Commit applies the caller's transaction.
+func (l Local) Commit(_ context.Context, origin string) (Result, error) {
+	res, err := l.Store.Commit(origin)
+	if err != nil {
+		return Result{}, err
+	}
+	return resultOf(res, zone.Fqdn(origin)), nil
+}
+
+// Abort drops the zone's transaction: the caller's, or with force anyone's.
+func (l Local) Abort(_ context.Context, origin string, force bool) (zonestore.TxnInfo, error) {
+	return l.Store.Abort(origin, force)
 }
 
 // rrsetTTL returns the TTL of the zone's RRset of h's name and type.

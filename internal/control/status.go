@@ -81,6 +81,9 @@ type ZoneStatus struct {
 	// Kept: past its expire time, and served still by the running server
 	// because it is cut off (island mode); State is then ZoneKept.
 	Kept bool `json:"kept,omitempty"`
+
+	// Transaction is an editor's transaction open on the zone.
+	Transaction *zonestore.TxnInfo `json:"transaction,omitempty"`
 }
 
 // SetExpire sets the copy's expire time to d after its last refresh,
@@ -207,7 +210,7 @@ func zoneStatus(st *zonestore.Store, name string, now time.Time) (ZoneStatus, er
 		return ZoneStatus{}, err
 	}
 	zs := ZoneStatus{Zone: z.Origin, Kind: m.Kind, Source: m.Source, Serial: z.Serial(), Records: z.Len(),
-		Updated: info.Updated, Refreshed: m.Refreshed, SOAExpire: z.SOA.Expire, State: ZoneCurrent}
+		Updated: info.Updated, Refreshed: m.Refreshed, SOAExpire: z.SOA.Expire, State: ZoneCurrent, Transaction: info.Transaction}
 	if zs.Kind == zonestore.KindSecondary {
 		zs.SetExpire(time.Duration(z.SOA.Expire)*time.Second, now)
 	}
