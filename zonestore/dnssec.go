@@ -222,6 +222,7 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 	res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()
 	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
+	releaseMemory(z)
 	return res, nil
 }
 

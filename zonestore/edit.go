@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
@@ -350,7 +351,7 @@ func (s *Store) maxTTLOf(z *zone.Zone) uint32 {
 	s.mu.Lock()
 	b, ok := s.ttls[z.Origin]
 	s.mu.Unlock()
-	if ok && b.z == z {
+	if ok && b.z.Value() == z {
 		return b.ttl
 	}
 	t := maxTTL(z)
@@ -364,12 +365,13 @@ func (s *Store) setMaxTTL(z *zone.Zone, ttl uint32) {
 	if s.ttls == nil {
 		s.ttls = map[string]ttlBound{}
 	}
-	s.ttls[z.Origin] = ttlBound{z: z, ttl: ttl}
+	s.ttls[z.Origin] = ttlBound{z: weak.Make(z), ttl: ttl}
 }
 
-// ttlBound is a bound on the largest TTL of one version of a zone.
+// ttlBound is a bound on the largest TTL of one version of a zone, which
+// it does not keep alive.
 type ttlBound struct {
-	z   *zone.Zone
+	z   weak.Pointer[zone.Zone]
 	ttl uint32
 }
 

@@ -98,7 +98,19 @@ func (s *Store) ReplaceTransfer(z *zone.Zone, source string) (PutResult, error) 
 	return s.putTransfer(z, source, true)
 }
 
+// PutTransferChanges is PutTransfer for a version made from base by
+// changing only the names with the given wire keys (an incremental
+// transfer): if base is the stored version, only those names are written
+// and compared for the journal.
+func (s *Store) PutTransferChanges(base, z *zone.Zone, changed map[string]bool, source string) (PutResult, error) {
+	return s.putTransferFrom(base, z, changed, source, false)
+}
+
 func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResult, error) {
+	return s.putTransferFrom(nil, z, nil, source, replace)
+}
+
+func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, source string, replace bool) (PutResult, error) {
 	defer s.lockZone(z.Origin)()
 	res := PutResult{Records: z.Len()}
 	old, err := s.load(z.Origin)
@@ -132,7 +144,15 @@ func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResul
 			if zb, err = zoneBucket(tx, z.Origin); err != nil {
 				return err
 			}
-			if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
+			if old != base {
+				changed = nil // made from another version: compare it all
+			}
+			if changed != nil {
+				err = writeNames(zb.Bucket(bucketNames), z, changed)
+			} else {
+				err = writeDiff(zb.Bucket(bucketNames), old, z)
+			}
+			if err != nil {
 				return err
 			}
 			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
@@ -154,7 +174,10 @@ func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResul
 				return err
 			}
 		}
-		return s.journal(tx, journalFrom, z, OpTransfer, now, nil)
+		if journalFrom == nil {
+			changed = nil
+		}
+		return s.journal(tx, journalFrom, z, OpTransfer, now, changed)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
@@ -162,6 +185,9 @@ func (s *Store) putTransfer(z *zone.Zone, source string, replace bool) (PutResul
 	res.Zone, res.Serial = z, z.Serial()
 	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
+	if changed == nil {
+		releaseMemory(z)
+	}
 	return res, nil
 }
 

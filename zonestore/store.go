@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -413,6 +414,20 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
+// largeZone is the number of records from which a change that made the
+// zone whole (an import, a full signing, a transfer) gives the memory it
+// used back to the system at once, rather than over the next minutes.
+const largeZone = 20_000
+
+// releaseMemory returns the memory the making of z used to the system, if
+// z is large: a full garbage collection, a fraction of what making it
+// cost. A server's size then stays near that of what it serves.
+func releaseMemory(z *zone.Zone) {
+	if z != nil && z.Len() >= largeZone {
+		debug.FreeOSMemory()
+	}
+}
+
 // publish hands a commit to the subscriber; the zone's lock is held.
 func (s *Store) publish(origin string, z *zone.Zone) {
 	s.mu.Lock()
@@ -480,7 +495,19 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		if err := checkPrimary(tx, z.Origin); err != nil {
 			return err
 		}
-		if err := writeZone(tx, z, now, signed); err != nil { // an unsigned z is not served before the commit
+		if old != nil {
+			// A replacement writes only the names that differ.
+			zb, err := zoneBucket(tx, z.Origin)
+			if err != nil {
+				return err
+			}
+			if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
+				return err
+			}
+			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+				return err
+			}
+		} else if err := writeZone(tx, z, now, signed); err != nil { // an unsigned z is not served before the commit
 			return err
 		}
 		return s.journal(tx, old, z, op, now, nil)
@@ -491,6 +518,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 	res.Zone, res.Serial = z, z.Serial()
 	s.setCached(z.Origin, z)
 	s.publish(z.Origin, z)
+	releaseMemory(z)
 	return res, nil
 }
 

@@ -814,7 +814,7 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		count(xfrFailed)
 		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
-	z, err := assemble(cfg.Zone, cur, rrs, qtype)
+	z, changed, err := assemble(cfg.Zone, cur, rrs, qtype)
 	if err == nil {
 		check := cur
 		if replace {
@@ -830,11 +830,16 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		}
 		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
-	put := s.n.store.PutTransfer
-	if replace {
-		put = s.n.store.ReplaceTransfer
+	var res zonestore.PutResult
+	switch {
+	case replace:
+		res, err = s.n.store.ReplaceTransfer(z, p.Addr.String())
+	case changed != nil:
+		// Only the names the IXFR touched are written and journaled.
+		res, err = s.n.store.PutTransferChanges(cur, z, changed, p.Addr.String())
+	default:
+		res, err = s.n.store.PutTransfer(z, p.Addr.String())
 	}
-	res, err := put(z, p.Addr.String())
 	if err != nil {
 		count(xfrFailed)
 		if errors.Is(err, zonestore.ErrNotSecondary) {
@@ -906,163 +911,157 @@ func (s *secondaries) receive(ctx context.Context, cfg *SecondaryZone, p Target,
 
 // assemble makes the zone a transfer's records describe: the whole zone
 // for AXFR and an AXFR-style IXFR reply, cur with the differences applied
-// for an incremental one (RFC 1995 §4).
-func assemble(origin string, cur *zone.Zone, rrs []dns.RR, qtype uint16) (*zone.Zone, error) {
+// for an incremental one (RFC 1995 §4), with the wire keys of the names
+// that differ from cur's (nil: compare them all).
+func assemble(origin string, cur *zone.Zone, rrs []dns.RR, qtype uint16) (*zone.Zone, map[string]bool, error) {
 	if len(rrs) == 0 {
-		return nil, fmt.Errorf("%w: no records", errBadTransfer)
+		return nil, nil, fmt.Errorf("%w: no records", errBadTransfer)
 	}
 	first, ok := rrs[0].(*dns.SOA)
 	if !ok {
-		return nil, fmt.Errorf("%w: the first record is not an SOA", errBadTransfer)
+		return nil, nil, fmt.Errorf("%w: the first record is not an SOA", errBadTransfer)
 	}
 	if zone.Fqdn(first.Hdr.Name) != origin {
-		return nil, fmt.Errorf("%w: SOA of %s, not of %s", errInvalidZone, first.Hdr.Name, origin)
+		return nil, nil, fmt.Errorf("%w: SOA of %s, not of %s", errInvalidZone, first.Hdr.Name, origin)
 	}
 	if qtype == dns.TypeIXFR {
 		if len(rrs) == 1 {
 			// The primary's SOA alone: nothing newer than cur, or no IXFR
 			// to give (then AXFR).
-			return nil, fmt.Errorf("%w: the primary sent its SOA alone (serial %d)", errIXFRNotUsable, first.Serial)
+			return nil, nil, fmt.Errorf("%w: the primary sent its SOA alone (serial %d)", errIXFRNotUsable, first.Serial)
 		}
 		if _, incremental := rrs[1].(*dns.SOA); incremental {
 			return applyIXFR(origin, cur, rrs)
 		}
 	}
 	if len(rrs) < 2 {
-		return nil, fmt.Errorf("%w: the transfer does not end with the SOA", errBadTransfer)
+		return nil, nil, fmt.Errorf("%w: the transfer does not end with the SOA", errBadTransfer)
 	}
 	last, ok := rrs[len(rrs)-1].(*dns.SOA)
 	if !ok || last.Serial != first.Serial || zone.Fqdn(last.Hdr.Name) != origin {
-		return nil, fmt.Errorf("%w: the transfer does not end with the SOA it began with", errBadTransfer)
+		return nil, nil, fmt.Errorf("%w: the transfer does not end with the SOA it began with", errBadTransfer)
 	}
 	body := rrs[:len(rrs)-1]
 	z, err := zone.Build(origin, body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errInvalidZone, err)
+		return nil, nil, fmt.Errorf("%w: %w", errInvalidZone, err)
 	}
-	return z, nil
-}
-
-// recordKey identifies a record regardless of its TTL and the case of its
-// owner name, as IXFR deletions match records.
-func recordKey(rr dns.RR) string {
-	h := rr.Header()
-	return zone.Fqdn(h.Name) + "\x00" + dns.TypeToString[h.Rrtype] + "\x00" + dns.ClassToString[h.Class] + "\x00" +
-		strings.TrimPrefix(rr.String(), h.String())
-}
-
-// setKey identifies the RRset a record belongs to.
-func setKey(rr dns.RR) string {
-	h := rr.Header()
-	t := h.Rrtype
-	if sig, ok := rr.(*dns.RRSIG); ok {
-		return zone.Fqdn(h.Name) + "\x00RRSIG\x00" + dns.TypeToString[sig.TypeCovered]
-	}
-	return zone.Fqdn(h.Name) + "\x00" + dns.TypeToString[t]
+	return z, nil, nil
 }
 
 // applyIXFR applies the difference sequences of an incremental IXFR reply
 // to cur. Each sequence must start from the serial the previous one ended
 // at (the first from cur's), and every record it deletes must be there.
-func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, error) {
+// Only the names the differences touch are read and checked (zone.Apply);
+// it returns their wire keys with the new version.
+func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, map[string]bool, error) {
 	if cur == nil {
-		return nil, fmt.Errorf("%w: an incremental reply with no copy to apply it to", errIXFRNotUsable)
+		return nil, nil, fmt.Errorf("%w: an incremental reply with no copy to apply it to", errIXFRNotUsable)
 	}
 	final := rrs[0].(*dns.SOA)
 	last := len(rrs) - 1
 	if end, ok := rrs[last].(*dns.SOA); !ok || end.Serial != final.Serial {
-		return nil, fmt.Errorf("%w: the reply does not end with the primary's SOA", errBadTransfer)
+		return nil, nil, fmt.Errorf("%w: the reply does not end with the primary's SOA", errBadTransfer)
 	}
-	base := cur.Records()
-	index := make(map[string]int, len(base))
-	for i, rr := range base {
-		if rr.Header().Rrtype != dns.TypeSOA {
-			index[recordKey(rr)] = i
+	// names holds the records of each touched name as the differences
+	// leave them, starting from copies of cur's (zone.Apply may align the
+	// TTLs of an RRset, and cur's records are being served).
+	names := map[string][]dns.RR{}
+	at := func(rr dns.RR) ([]dns.RR, string, error) {
+		k, err := zone.WireKey(rr.Header().Name)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %s: %w", errInvalidZone, rr.Header().Name, err)
 		}
+		k = strings.ToLower(k)
+		if held, ok := names[k]; ok {
+			return held, k, nil
+		}
+		var held []dns.RR
+		add := func(n *zone.Node) {
+			for _, set := range n.RRsets {
+				for _, x := range set.RRs {
+					if x.Header().Rrtype != dns.TypeSOA {
+						held = append(held, dns.Copy(x))
+					}
+				}
+				for _, x := range set.Sigs {
+					held = append(held, dns.Copy(x))
+				}
+			}
+		}
+		if n := cur.Lookup(k); n != nil {
+			add(n)
+		}
+		if n := cur.LookupNSEC3(k); n != nil {
+			add(n)
+		}
+		return held, k, nil
 	}
-	deleted := map[int]bool{}
-	added := map[string]dns.RR{}
-	var order []string           // keys of added, in order
-	touched := map[string]bool{} // RRsets changed
 	serial := cur.Serial()
 	soa := cur.SOA
 	i := 1
 	for i < last {
 		from, ok := rrs[i].(*dns.SOA)
 		if !ok || zone.Fqdn(from.Hdr.Name) != origin {
-			return nil, fmt.Errorf("%w: a difference sequence does not start with the zone's SOA", errBadTransfer)
+			return nil, nil, fmt.Errorf("%w: a difference sequence does not start with the zone's SOA", errBadTransfer)
 		}
 		if from.Serial != serial {
-			return nil, fmt.Errorf("%w: a difference from serial %d, the copy has %d", errIXFRNotUsable, from.Serial, serial)
+			return nil, nil, fmt.Errorf("%w: a difference from serial %d, the copy has %d", errIXFRNotUsable, from.Serial, serial)
 		}
 		for i++; i < last; i++ {
 			rr := rrs[i]
 			if _, isSOA := rr.(*dns.SOA); isSOA {
 				break
 			}
-			k := recordKey(rr)
-			touched[setKey(rr)] = true
-			if _, ok := added[k]; ok {
-				delete(added, k)
-				continue
+			held, k, err := at(rr)
+			if err != nil {
+				return nil, nil, err
 			}
-			j, ok := index[k]
-			if !ok || deleted[j] {
-				return nil, fmt.Errorf("%w: it deletes %s, which the copy does not have", errIXFRNotUsable, rr)
+			j := slices.IndexFunc(held, func(x dns.RR) bool { return dns.IsDuplicate(x, rr) })
+			if j < 0 {
+				return nil, nil, fmt.Errorf("%w: it deletes %s, which the copy does not have", errIXFRNotUsable, rr)
 			}
-			deleted[j] = true
+			names[k] = slices.Delete(held, j, j+1)
 		}
 		to, ok := rrs[i].(*dns.SOA)
 		if i >= last || !ok || zone.Fqdn(to.Hdr.Name) != origin {
-			return nil, fmt.Errorf("%w: a difference sequence has no SOA of the zone for its additions", errBadTransfer)
+			return nil, nil, fmt.Errorf("%w: a difference sequence has no SOA of the zone for its additions", errBadTransfer)
 		}
 		if !zonestore.SerialLess(serial, to.Serial) {
-			return nil, fmt.Errorf("%w: a difference from serial %d to %d goes backwards", errInvalidZone, serial, to.Serial)
+			return nil, nil, fmt.Errorf("%w: a difference from serial %d to %d goes backwards", errInvalidZone, serial, to.Serial)
 		}
 		for i++; i < last; i++ {
 			rr := rrs[i]
 			if _, isSOA := rr.(*dns.SOA); isSOA {
 				break
 			}
-			k := recordKey(rr)
-			touched[setKey(rr)] = true
-			if j, ok := index[k]; ok && !deleted[j] {
-				// Already there: the addition may change the TTL.
-				deleted[j] = true
+			held, k, err := at(rr)
+			if err != nil {
+				return nil, nil, err
 			}
-			if _, ok := added[k]; !ok {
-				order = append(order, k)
-			}
-			added[k] = rr
+			// Already there: the addition may change the TTL.
+			held = slices.DeleteFunc(held, func(x dns.RR) bool { return dns.IsDuplicate(x, rr) })
+			names[k] = append(held, rr)
 		}
 		serial, soa = to.Serial, to
 	}
 	if serial != final.Serial {
-		return nil, fmt.Errorf("%w: the differences end at serial %d, the primary has %d", errBadTransfer, serial, final.Serial)
+		return nil, nil, fmt.Errorf("%w: the differences end at serial %d, the primary has %d", errBadTransfer, serial, final.Serial)
 	}
-	out := make([]dns.RR, 0, len(base)+len(added))
-	out = append(out, dns.Copy(soa))
-	for j, rr := range base {
-		if deleted[j] || rr.Header().Rrtype == dns.TypeSOA {
-			continue
-		}
-		if touched[setKey(rr)] {
-			// zone.Build may align the TTLs of a changed RRset: it gets a
-			// copy, not the record the served zone holds.
-			rr = dns.Copy(rr)
-		}
-		out = append(out, rr)
-	}
-	for _, k := range order {
-		if rr, ok := added[k]; ok {
-			out = append(out, rr)
-		}
-	}
-	z, err := zone.Build(origin, out)
+	apex, k, err := at(soa)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errInvalidZone, err)
+		return nil, nil, err
 	}
-	return z, nil
+	names[k] = append(slices.Clip(apex), dns.Copy(soa))
+	z, err := zone.Apply(cur, names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errInvalidZone, err)
+	}
+	changed := make(map[string]bool, len(names))
+	for k := range names {
+		changed[k] = true
+	}
+	return z, changed, nil
 }
 
 // checkTransfer checks a transferred zone against the stored copy.
