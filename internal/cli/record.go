@@ -61,7 +61,9 @@ func newRecordAddCmd(g *globals) *cobra.Command {
 		Long: `Add records given in master-file presentation format, names relative to the
 zone. The zone is validated as a whole and the serial moves forward; nothing
 changes if any record is refused. A record's TTL becomes its RRset's TTL; a
-record given without one takes its RRset's TTL, or 3600.`,
+record given without one takes its RRset's TTL, or 3600. With a transaction
+of yours open on the zone (zone begin), the records are checked and staged
+in it, and added at zone commit.`,
 		Example: `  sovdns record add gov.az 'www 3600 IN A 192.0.2.10'
   sovdns record add gov.az 'mail MX 10 mx1.gov.az.' 'mx1 A 192.0.2.25'`,
 		Args: cobra.MinimumNArgs(2),
