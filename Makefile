@@ -52,6 +52,7 @@ bench-resolver: build
 
 bench-update: build
 	bench/update.sh
+	SIGNED=1 bench/update.sh
 
 run: build
 	$(BIN) serve

@@ -17,8 +17,8 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-wait_up() { # port name: until the server on 127.0.0.1:port answers SOA name, 10 s at most
-  for _ in $(seq 1 100); do
+wait_up() { # port name: until the server on 127.0.0.1:port answers SOA name, $WAIT_UP s (10) at most
+  for _ in $(seq 1 $((${WAIT_UP:-10} * 10))); do
     dig +time=1 +tries=1 -p "$1" @127.0.0.1 "$2" SOA +short >/dev/null 2>&1 && return 0
     sleep 0.1
   done

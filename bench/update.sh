@@ -7,12 +7,17 @@
 # come from a process of their own at a higher priority, so that their
 # latency is the server's rather than the load generator's: first 5 s
 # alone, then during the UPDATEs.
+# With SIGNED=1 both servers sign the zone (NSEC3, no iterations or salt,
+# ECDSA P-256 with one combined key) and every UPDATE is signed as it is
+# applied.
 # Loopback only.
 #
 # Needs: knotd, taskset, dig (Debian: knot util-linux dnsutils).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAMES=${NAMES:-100000}
+SIGNED=${SIGNED:-0}
+[ "$SIGNED" = 1 ] && WAIT_UP=${WAIT_UP:-300} # Knot signs the zone before it answers
 NEED="knotd taskset dig"
 . bench/common.sh
 
@@ -46,8 +51,18 @@ zone:
     file: bench.zone
     acl: update
 CONF
+if [ "$SIGNED" = 1 ]; then # the policy goes before the zones that name it
+  cat >>"$work/knot.conf" <<CONF
+    dnssec-signing: on
+    dnssec-policy: nsec3
+CONF
+  sed -i '/^template:/i policy:\n  - id: nsec3\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n    nsec3: on\n    nsec3-iterations: 0\n    nsec3-salt-length: 0' "$work/knot.conf"
+fi
 
 "$BIN" --data-dir "$work/sovdns" zone import --origin "$zone" "$work/bench.zone" >/dev/null
+if [ "$SIGNED" = 1 ]; then
+  "$BIN" --data-dir "$work/sovdns" dnssec enable "$zone" --nsec3 >/dev/null
+fi
 printf 'resolver:\n  allow: []\nrate_limit:\n  responses_per_second: 0\nprimary:\n  allow_update: ["127.0.0.1"]\n' >"$work/sovdns.yaml"
 
 start() { # name
@@ -58,10 +73,18 @@ start() { # name
   esac
   pid=$!; pids+=("$pid")
   wait_up "$port" "$zone"
+  if [ "$SIGNED" = 1 ]; then # until the zone is served signed (Knot signs it at load)
+    for _ in $(seq 1 600); do
+      dig +dnssec +time=1 +tries=1 -p "$port" @127.0.0.1 "$zone" SOA | grep -q RRSIG && return 0
+      sleep 0.5
+    done
+    echo "bench: $1 did not serve $zone signed" >&2; return 1
+  fi
 }
 
 records=$(grep -cv '^\$\|^;\|^$' "$work/bench.zone" || true)
-echo "zone $zone: about $records records; $(knotd -V 2>&1 | head -1); sovdns $("$BIN" version 2>/dev/null | head -1)"
+signed=unsigned; [ "$SIGNED" = 1 ] && signed="signed with NSEC3"
+echo "zone $zone: about $records records, $signed; $(knotd -V 2>&1 | head -1); sovdns $("$BIN" version 2>/dev/null | head -1)"
 declare -A out
 for server in knot sovdns; do
   start $server
