@@ -49,6 +49,9 @@ type Result struct {
 	Zone          *zone.Zone // the zone that answered the question name, or nil
 	// Chained holds the other zones a CNAME chain went through.
 	Chained []*zone.Zone
+	// LeftZones: a CNAME chain went on to a name no zone held here holds,
+	// so a zone added there would change the answer.
+	LeftZones bool
 	Answer  []dns.RR
 	Ns      []dns.RR
 	Extra   []dns.RR
@@ -205,6 +208,7 @@ func (a *answerer) follow(target string, qtype uint16, depth int) {
 	a.visited = append(a.visited, string(key))
 	z := a.zs.Match(key, qtype)
 	if z == nil {
+		a.res.LeftZones = true
 		return // out of our authority: the resolver follows on
 	}
 	if z != a.res.Zone && !slices.Contains(a.res.Chained, z) {

@@ -132,9 +132,10 @@ func (p *served) put(z *zone.Zone) {
 		p.local.SetZones(p.all)
 		old.Supersede()
 	} else {
-		// A zone more: answers from the zones above it may change.
+		// A zone more: the answers of the zones above it (and those that
+		// drew on names no zone held) retire; the rest of the cache stays.
 		if !mirror {
-			p.srv.SetZones(p.clients)
+			p.srv.ChangeZones(p.clients, z.Key)
 		}
 		p.local.SetZones(p.all)
 		p.m.ZonesLoaded.Set(float64(p.all.Len()))
@@ -154,7 +155,7 @@ func (p *served) remove(origin string) {
 	}
 	p.all = p.all.Without(key)
 	p.clients = p.clients.Without(key)
-	p.srv.SetZones(p.clients)
+	p.srv.ChangeZones(p.clients, key)
 	p.local.SetZones(p.all)
 	old.Supersede()
 	p.m.ZonesLoaded.Set(float64(p.all.Len()))

@@ -78,3 +78,60 @@ func TestCacheRetiresPerZone(t *testing.T) {
 		t.Errorf("www.other.gov. after its zone was retired = %s, want 198.51.100.2", got)
 	}
 }
+
+// TestCacheKeptWhenZonesComeAndGo checks that adding or removing a zone
+// retires the cached answers it can change (those of the zones above it,
+// of the zone removed, of names no zone held) and keeps the others.
+func TestCacheKeptWhenZonesComeAndGo(t *testing.T) {
+	ex := mustZone(t, testZone, "example.gov.")
+	other := mustZone(t, otherZone, "other.gov.")
+	ts := startServer(t, Config{}, ex, other)
+	ask := func(name string) *dns.Msg { return exchange(t, "udp", ts.udp, query(name, dns.TypeA)) }
+	for range 2 {
+		if got := firstA(t, ask("www.other.gov.")); got != "198.51.100.1" {
+			t.Fatalf("www.other.gov. = %s", got)
+		}
+		if r := ask("www.sub.example.gov."); r.Rcode != dns.RcodeNameError && len(r.Ns) == 0 {
+			t.Fatalf("www.sub.example.gov. before the child zone: %v", r)
+		}
+		if r := ask("www.new.gov."); r.Rcode != dns.RcodeRefused {
+			t.Fatalf("www.new.gov. before its zone: rcode %d", r.Rcode)
+		}
+	}
+	keyOf := func(name string) string {
+		k, err := zone.WireKey(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+
+	// other.gov. is swapped for a version with another address without
+	// retiring the old one: an answer from the old one shows the cache
+	// kept other.gov.'s entry.
+	other2 := mustZone(t, strings.Replace(otherZone, "198.51.100.1", "198.51.100.2", 1), "other.gov.")
+	sub := mustZone(t, "$ORIGIN sub.example.gov.\n@ 3600 SOA ns1 hostmaster 1 7200 900 1209600 300\n@ 3600 NS ns1\nns1 3600 A 192.0.2.77\nwww 3600 A 192.0.2.78\n", "sub.example.gov.")
+	newz := mustZone(t, "$ORIGIN new.gov.\n@ 3600 SOA ns1 hostmaster 1 7200 900 1209600 300\n@ 3600 NS ns1\nns1 3600 A 192.0.2.87\nwww 3600 A 192.0.2.88\n", "new.gov.")
+	ts.ChangeZones(zone.NewSet(ex, other2, sub, newz), keyOf("sub.example.gov."), keyOf("new.gov."))
+
+	if got := firstA(t, ask("www.sub.example.gov.")); got != "192.0.2.78" {
+		t.Errorf("www.sub.example.gov. after its zone was added = %s (the parent's cached answer was kept)", got)
+	}
+	if got := firstA(t, ask("www.new.gov.")); got != "192.0.2.88" {
+		t.Errorf("www.new.gov. after its zone was added = %s (the cached REFUSED was kept)", got)
+	}
+	if got := firstA(t, ask("www.other.gov.")); got != "198.51.100.1" {
+		t.Errorf("www.other.gov. = %s: its cached answer was dropped when unrelated zones were added", got)
+	}
+
+	// Removing the child zone: its answers retire with it (superseded) and
+	// the parent answers again.
+	ts.ChangeZones(zone.NewSet(ex, other2, newz), keyOf("sub.example.gov."))
+	sub.Supersede()
+	if r := ask("www.sub.example.gov."); len(r.Answer) != 0 {
+		t.Errorf("www.sub.example.gov. after its zone was removed: %v", r.Answer)
+	}
+	if got := firstA(t, ask("www.other.gov.")); got != "198.51.100.1" {
+		t.Errorf("www.other.gov. = %s after an unrelated zone was removed", got)
+	}
+}

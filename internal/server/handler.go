@@ -25,6 +25,9 @@ type reply struct {
 	zoneLabel string
 	zone      *zone.Zone   // the zone answered from, if any
 	chained   []*zone.Zone // other zones the answer drew on
+	// open: the answer depends on which zones are held beyond zone and
+	// chained (a name no zone holds, or a CNAME chain that left them).
+	open bool
 	cacheable bool         // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
 	recurse   bool         // no zone held: to be resolved for this client
 	tsig      *signer
@@ -135,7 +138,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	if res.Zone != nil {
 		out.zoneLabel = res.Zone.Origin
 	}
-	out.zone, out.chained = res.Zone, res.Chained
+	out.zone, out.chained, out.open = res.Zone, res.Chained, res.Zone == nil || res.LeftZones
 	// A name no zone holds, or one delegated away from a zone held, is
 	// resolved for a client allowed recursion that asked for it (as BIND
 	// does for names below a delegation); others get REFUSED or the referral.

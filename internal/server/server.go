@@ -71,6 +71,9 @@ type state struct {
 	zones *zone.Set
 	cache *respCache
 	wires *wires // negative answers in wire form, by zone
+	// gen counts the zones added and removed since cache was made: the
+	// answers cached from this state carry it (see respCache.changed).
+	gen uint64
 }
 
 // Server answers DNS queries over UDP and TCP.
@@ -171,7 +174,23 @@ func (s *Server) SetZones(zs *zone.Set) {
 // other. The cost does not depend on the number of zones.
 func (s *Server) UpdateZones(zs *zone.Set) {
 	old := s.st.Load()
-	s.st.Store(&state{zones: zs, cache: old.cache, wires: old.wires})
+	s.st.Store(&state{zones: zs, cache: old.cache, wires: old.wires, gen: old.gen})
+}
+
+// ChangeZones publishes zs, which holds the zones being served less or
+// more the zones whose origins (wire keys) are given. The response cache
+// is kept: what is retired are the answers of the zones above each origin
+// (whose closest zone changes below them), those of a zone removed (the
+// caller marks its version superseded), and those that drew on a name no
+// zone held. The cost does not depend on the number of zones.
+func (s *Server) ChangeZones(zs *zone.Set, origins ...string) {
+	old := s.st.Load()
+	if old == nil {
+		s.SetZones(zs)
+		return
+	}
+	gen := old.cache.changed(old.gen, origins)
+	s.st.Store(&state{zones: zs, cache: old.cache, wires: old.wires, gen: gen})
 }
 
 // Zones returns the set being served.
@@ -352,7 +371,7 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
 	}
 	if fits && fast && r.cacheable {
-		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl}
+		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl, gen: st.gen, open: r.open}
 		if r.zone != nil {
 			e.zones = append(append(make([]*zone.Zone, 0, 1+len(r.chained)), r.zone), r.chained...)
 		}
