@@ -52,9 +52,9 @@ type Result struct {
 	// LeftZones: a CNAME chain went on to a name no zone held here holds,
 	// so a zone added there would change the answer.
 	LeftZones bool
-	Answer  []dns.RR
-	Ns      []dns.RR
-	Extra   []dns.RR
+	Answer    []dns.RR
+	Ns        []dns.RR
+	Extra     []dns.RR
 	// Wildcard is set when the question name was answered by a wildcard
 	// (RFC 4592) standing in for it.
 	Wildcard bool

@@ -27,9 +27,9 @@ type reply struct {
 	chained   []*zone.Zone // other zones the answer drew on
 	// open: the answer depends on which zones are held beyond zone and
 	// chained (a name no zone holds, or a CNAME chain that left them).
-	open bool
-	cacheable bool         // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
-	recurse   bool         // no zone held: to be resolved for this client
+	open      bool
+	cacheable bool // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
+	recurse   bool // no zone held: to be resolved for this client
 	tsig      *signer
 	rrl       rrlAccount // what the response counts against for rate limiting
 }
