@@ -219,14 +219,7 @@ func TestSignEditSignsLittle(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := signWith(t, p, nil, keys, t0, buildZone(t, testZone))
-			soa := dns.Copy(first.Zone.SOA).(*dns.SOA)
-			soa.Serial++
-			apex := []dns.RR{soa}
-			for _, set := range first.Zone.Apex.RRsets {
-				if !Managed(set.Type) && set.Type != dns.TypeSOA {
-					apex = append(apex, set.RRs...)
-				}
-			}
+			apex := nextApex(first.Zone)
 			rr, _ := dns.NewRR("new.example.az. 300 IN A 192.0.2.99")
 			k, _ := zone.WireKey("new.example.az.")
 			out, err := SignEdit(EditInput{Prev: first.Zone, Changes: map[string][]dns.RR{k: {rr}, first.Zone.Key: apex}, Keys: keys, Policy: p, Now: t0.Add(time.Minute)})
@@ -321,4 +314,18 @@ func TestSignEditRefresh(t *testing.T) {
 			verifyAll(t, out.Zone, now)
 		})
 	}
+}
+
+// nextApex returns the unsigned records of z's apex with the SOA serial
+// moved on by one: what an edit hands SignEdit for the apex.
+func nextApex(z *zone.Zone) []dns.RR {
+	soa := dns.Copy(z.SOA).(*dns.SOA)
+	soa.Serial++
+	apex := []dns.RR{soa}
+	for _, set := range z.Apex.RRsets {
+		if !Managed(set.Type) && set.Type != dns.TypeSOA {
+			apex = append(apex, set.RRs...)
+		}
+	}
+	return apex
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -97,14 +98,11 @@ func BenchmarkImport1M(b *testing.B) {
 	b.ReportMetric(store.Seconds()/n, "import-s/op")
 }
 
-// BenchmarkEdit100k times one live edit of a 100,002-record zone: the
-// change applied and validated at the touched names, the new version made,
-// the touched names and the journal entry committed (fsync included), as a
-// `record add` or an UPDATE does.
-func BenchmarkEdit100k(b *testing.B) {
-	dir := b.TempDir()
-	src := filepath.Join(dir, "big.zone")
-	writeBigZone(b, src, 100_000)
+// bigZoneOf builds the zone writeBigZone writes, of n data records.
+func bigZoneOf(b *testing.B, n int) *zone.Zone {
+	b.Helper()
+	src := filepath.Join(b.TempDir(), "big.zone")
+	writeBigZone(b, src, n)
 	p, err := zonestore.ParseFile(src, "example.")
 	if err != nil {
 		b.Fatal(err)
@@ -113,14 +111,29 @@ func BenchmarkEdit100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := zonestore.Open(filepath.Join(dir, "store.db"), zonestore.Options{})
+	return z
+}
+
+// bigStore opens a new store holding bigZoneOf(n), closed at the end.
+func bigStore(b *testing.B, n int) *zonestore.Store {
+	b.Helper()
+	s, err := zonestore.Open(filepath.Join(b.TempDir(), "store.db"), zonestore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	if _, err := s.Import(z, false); err != nil {
+	b.Cleanup(func() { s.Close() })
+	if _, err := s.Import(bigZoneOf(b, n), false); err != nil {
 		b.Fatal(err)
 	}
+	return s
+}
+
+// BenchmarkEdit100k times one live edit of a 100,002-record zone: the
+// change applied and validated at the touched names, the new version made,
+// the touched names and the journal entry committed (fsync included), as a
+// `record add` or an UPDATE does.
+func BenchmarkEdit100k(b *testing.B) {
+	s := bigStore(b, 100_000)
 	i := 0
 	for b.Loop() {
 		rr := mustRR(b, fmt.Sprintf("edit%d.example. 300 IN A 192.0.2.1", i))
@@ -145,25 +158,7 @@ func BenchmarkEditSigned(b *testing.B) {
 			if n > 100_000 && testing.Short() {
 				b.Skip("a million signed records take a while; not in -short mode")
 			}
-			dir := b.TempDir()
-			src := filepath.Join(dir, "big.zone")
-			writeBigZone(b, src, n)
-			p, err := zonestore.ParseFile(src, "example.")
-			if err != nil {
-				b.Fatal(err)
-			}
-			z, err := p.Build()
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := zonestore.Open(filepath.Join(dir, "store.db"), zonestore.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if _, err := s.Import(z, false); err != nil {
-				b.Fatal(err)
-			}
+			s := bigStore(b, n)
 			pol := dnssec.DefaultPolicy()
 			pol.Denial = dnssec.DenialNSEC3
 			if _, err := s.EnableDNSSEC("example.", pol); err != nil {
@@ -192,16 +187,7 @@ func BenchmarkEditSigned(b *testing.B) {
 // signed zone written and journaled.
 func BenchmarkSignZone100k(b *testing.B) {
 	dir := b.TempDir()
-	src := filepath.Join(dir, "big.zone")
-	writeBigZone(b, src, 100_000)
-	p, err := zonestore.ParseFile(src, "example.")
-	if err != nil {
-		b.Fatal(err)
-	}
-	z, err := p.Build()
-	if err != nil {
-		b.Fatal(err)
-	}
+	z := bigZoneOf(b, 100_000)
 	pol := dnssec.DefaultPolicy()
 	pol.Denial = dnssec.DenialNSEC3
 	i := 0

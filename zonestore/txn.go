@@ -201,6 +201,31 @@ func (s *Store) ownTxn(tx *bolt.Tx, origin string) (*TxnInfo, []Change, error) {
 	return info, steps, nil
 }
 
+// openTxn returns the zone, its DNSSEC state if signed, and the open
+// transaction of the store's author with its staged changes; the zone's
+// lock is held.
+func (s *Store) openTxn(origin string) (*zone.Zone, *signing, *TxnInfo, []Change, error) {
+	z, err := s.load(origin)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	sg, err := s.signingOf(origin)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	var info *TxnInfo
+	var steps []Change
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		info, steps, err = s.ownTxn(tx, origin)
+		return err
+	})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return z, sg, info, steps, nil
+}
+
 // replay makes the version of z that steps leave, each applied in turn,
 // and the names they change (nil: every name may differ).
 func (s *Store) replay(z *zone.Zone, steps []Change, sg *signing) (*zone.Zone, map[string]bool, bool, error) {
@@ -239,21 +264,7 @@ func (s *Store) replay(z *zone.Zone, steps []Change, sg *signing) (*zone.Zone, m
 func (s *Store) Stage(origin string, fn func(*zone.Zone) (Change, error)) (TxnInfo, error) {
 	origin = zone.Fqdn(origin)
 	defer s.lockZone(origin)()
-	z, err := s.load(origin)
-	if err != nil {
-		return TxnInfo{}, err
-	}
-	sg, err := s.signingOf(origin)
-	if err != nil {
-		return TxnInfo{}, err
-	}
-	var info *TxnInfo
-	var steps []Change
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		info, steps, err = s.ownTxn(tx, origin)
-		return err
-	})
+	z, sg, info, steps, err := s.openTxn(origin)
 	if err != nil {
 		return TxnInfo{}, err
 	}
@@ -305,20 +316,7 @@ func (s *Store) Stage(origin string, fn func(*zone.Zone) (Change, error)) (TxnIn
 func (s *Store) TxnDiff(origin string) (removed, added []dns.RR, err error) {
 	origin = zone.Fqdn(origin)
 	defer s.lockZone(origin)()
-	z, err := s.load(origin)
-	if err != nil {
-		return nil, nil, err
-	}
-	var steps []Change
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		_, steps, err = s.ownTxn(tx, origin)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	sg, err := s.signingOf(origin)
+	z, sg, _, steps, err := s.openTxn(origin)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -365,21 +363,7 @@ func (s *Store) TxnDiff(origin string) (removed, added []dns.RR, err error) {
 func (s *Store) Commit(origin string) (PutResult, error) {
 	origin = zone.Fqdn(origin)
 	defer s.lockZone(origin)()
-	old, err := s.load(origin)
-	if err != nil {
-		return PutResult{}, err
-	}
-	sg, err := s.signingOf(origin)
-	if err != nil {
-		return PutResult{}, err
-	}
-	var info *TxnInfo
-	var steps []Change
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		info, steps, err = s.ownTxn(tx, origin)
-		return err
-	})
+	old, sg, info, steps, err := s.openTxn(origin)
 	if err != nil {
 		return PutResult{}, err
 	}
