@@ -169,7 +169,9 @@ func (s *signer) signedAlike(prev *zone.Zone, apex [][]dns.RR) bool {
 			return false
 		}
 		n3, ok := first.Get(dns.TypeNSEC3).RRs[0].(*dns.NSEC3)
-		return ok && n3.Hdr.Ttl == s.negTTL && (n3.Flags&1 == 1) == s.in.Policy.OptOut
+		p := s.in.Policy
+		return ok && n3.Hdr.Ttl == s.negTTL && (n3.Flags&1 == 1) == p.OptOut &&
+			n3.Iterations == p.Iterations && strings.EqualFold(n3.Salt, saltText(p.Salt))
 	}
 	nsec := prev.Apex.Get(dns.TypeNSEC)
 	return nsec != nil && nsec.TTL == s.negTTL && !prev.HasNSEC3()
