@@ -140,12 +140,22 @@ func (r *Resolver) islandBars(cut string) bool {
 	return !r.cfg.Island.Disabled && r.island.active.Load() && r.foreign(cut)
 }
 
-// trialSlot reports whether a trial query may go out now, and if so takes
-// the slot: at most one per IslandTrialInterval.
-func (r *Resolver) trialSlot() bool {
+// trialSlot takes the slot of a trial query if one may go out now (at
+// most one per IslandTrialInterval) and returns the channel to close when
+// the trial is over, or nil. The trial is registered with the slot, in
+// one step: a question that finds the slot taken waits on this trial
+// (awaitTrial), never on the one before it.
+func (r *Resolver) trialSlot() chan struct{} {
+	in := r.island
+	in.trialMu.Lock()
+	defer in.trialMu.Unlock()
 	now := r.cfg.Now().UnixNano()
-	next := r.island.nextTrial.Load()
-	return now >= next && r.island.nextTrial.CompareAndSwap(next, now+int64(IslandTrialInterval))
+	if now < in.nextTrial.Load() {
+		return nil
+	}
+	in.nextTrial.Store(now + int64(IslandTrialInterval))
+	in.trialDone, in.trialSent = make(chan struct{}), time.Now()
+	return in.trialDone
 }
 
 // trialFree reports whether a trial query could go out now.
@@ -156,22 +166,18 @@ func (r *Resolver) trialFree() bool {
 // errTrialPending: the trial query did not answer within IslandTrialWait.
 var errTrialPending = errors.New("trial query not answered yet")
 
-// trialQuery sends a trial query in island mode (query, to server s of
-// cut) and waits for it at most IslandTrialWait. The query goes on after
-// that, on its own, until its own timeout; its answer ends island mode
-// whenever it comes.
-func (r *Resolver) trialQuery(ctx context.Context, cut string, s server, name string, qtype uint16) (*dns.Msg, error) {
+// trialQuery sends the trial query whose slot gave over (trialSlot) in
+// island mode (query, to server s of cut) and waits for it at most
+// IslandTrialWait. The query goes on after that, on its own, until its own
+// timeout; its answer ends island mode whenever it comes, and over is
+// closed when it is over.
+func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut string, s server, name string, qtype uint16) (*dns.Msg, error) {
 	r.stats.IslandTrials.Add(1)
 	type result struct {
 		resp *dns.Msg
 		err  error
 	}
 	done := make(chan result, 1)
-	over := make(chan struct{})
-	in := r.island
-	in.trialMu.Lock()
-	in.trialDone, in.trialSent = over, time.Now()
-	in.trialMu.Unlock()
 	go func() {
 		resp, err := r.query(context.WithoutCancel(ctx), s, name, qtype, false)
 		r.observeUpstream(cut, err == nil)

@@ -180,14 +180,19 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	// In island mode a question sends at most one trial query to a
 	// foreign server, when one may go out now, and waits for it briefly;
 	// or waits as briefly for the trial another question just sent.
-	trial := false
+	var trial chan struct{} // the trial this question sends, until sent
 	if foreign && r.island.active.Load() {
-		switch {
-		case len(addrs) == 0 || b.trialTaken:
+		if len(addrs) == 0 || b.trialTaken {
 			return nil, 0, islandErr(cut)
-		case r.trialSlot():
-			b.trialTaken, trial = true, true
-		case !r.awaitTrial(ctx):
+		}
+		if trial = r.trialSlot(); trial != nil {
+			b.trialTaken = true
+			defer func() {
+				if trial != nil { // the slot was taken but no trial sent
+					close(trial)
+				}
+			}()
+		} else if !r.awaitTrial(ctx) {
 			// Another question's trial went out just now; it did not
 			// end island mode in time.
 			b.trialTaken = true
@@ -208,9 +213,10 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			var resp *dns.Msg
 			var err error
 			switch {
-			case trial:
-				trial = false
-				if resp, err = r.trialQuery(ctx, cut, s, name, qtype); err != nil {
+			case trial != nil:
+				over := trial
+				trial = nil
+				if resp, err = r.trialQuery(ctx, over, cut, s, name, qtype); err != nil {
 					return nil, 0, fmt.Errorf("%w: trial query to %s: %w", islandErr(cut), s, err)
 				}
 			case foreign && r.island.active.Load():
