@@ -454,6 +454,11 @@ type PutResult struct {
 // forward (RFC 1982) is bumped by the serial policy so secondaries notice.
 func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 	defer s.lockZone(z.Origin)()
+	return s.importLocked(z, replace)
+}
+
+// importLocked is Import with the zone's lock held.
+func (s *Store) importLocked(z *zone.Zone, replace bool) (PutResult, error) {
 	res := PutResult{Records: z.Len()}
 	old, err := s.load(z.Origin)
 	switch {
@@ -495,19 +500,7 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 		if err := checkPrimary(tx, z.Origin); err != nil {
 			return err
 		}
-		if old != nil {
-			// A replacement writes only the names that differ.
-			zb, err := zoneBucket(tx, z.Origin)
-			if err != nil {
-				return err
-			}
-			if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
-				return err
-			}
-			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
-				return err
-			}
-		} else if err := writeZone(tx, z, now, signed); err != nil { // an unsigned z is not served before the commit
+		if err := s.writeImport(tx, old, z, now, signed); err != nil {
 			return err
 		}
 		return s.journal(tx, old, z, op, now, nil)
@@ -520,6 +513,22 @@ func (s *Store) Import(z *zone.Zone, replace bool) (PutResult, error) {
 	s.publish(z.Origin, z)
 	releaseMemory(z)
 	return res, nil
+}
+
+// writeImport writes an imported zone: whole when it is new (old nil),
+// else only the names that differ from old. shared is as for writeZone.
+func (s *Store) writeImport(tx *bolt.Tx, old, z *zone.Zone, now time.Time, shared bool) error {
+	if old == nil {
+		return writeZone(tx, z, now, shared)
+	}
+	zb, err := zoneBucket(tx, z.Origin)
+	if err != nil {
+		return err
+	}
+	if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
+		return err
+	}
+	return zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339)))
 }
 
 // writeZone replaces the stored records of z's zone with z's, keeping the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -468,5 +469,40 @@ func TestProcsFloor(t *testing.T) {
 		if got := procsFloor(tc.cur, tc.env); got != tc.want {
 			t.Errorf("procsFloor(%d, %q) = %d, want %d", tc.cur, tc.env, got, tc.want)
 		}
+	}
+}
+
+// TestZoneImportMany imports a directory of zone files and checks the
+// summary, the exit status, what was stored and what was refused.
+func TestZoneImportMany(t *testing.T) {
+	clearEnv(t)
+	dir, files := t.TempDir(), t.TempDir()
+	for i := range 30 {
+		text := fmt.Sprintf("$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.%d\n", i+1)
+		if err := os.WriteFile(filepath.Join(files, fmt.Sprintf("z%d.example.zone", i)), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(files, "broken.zone"), []byte("$ORIGIN broken.example.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nwww A 192.0.2.1\nwww CNAME ns1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, "zone", "import", files)
+	if r.code != 1 || r.stdout != "imported 30 of 31 zone files: 30 created, 0 replaced, 1 failed\n" {
+		t.Errorf("exit %d, stdout %q", r.code, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "broken.zone:5:") {
+		t.Errorf("the broken file's line is not named: %q", r.stderr)
+	}
+	if out := mustRun(t, dir, "record", "list", "z17.example", "--name", "www").stdout; !strings.Contains(out, "192.0.2.18") {
+		t.Errorf("z17.example. www: %q", out)
+	}
+	// Again: every zone exists; with --replace they are replaced.
+	r = run(t, dir, "zone", "import", files)
+	if r.code != 1 || !strings.Contains(r.stdout, "0 created, 0 replaced, 31 failed") {
+		t.Errorf("imported twice: exit %d, %q", r.code, r.stdout)
+	}
+	r = run(t, dir, "zone", "import", "--replace", filepath.Join(files, "z1.example.zone"), filepath.Join(files, "z2.example.zone"))
+	if r.code != 0 || r.stdout != "imported 2 of 2 zone files: 0 created, 2 replaced, 0 failed\n" {
+		t.Errorf("--replace: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }

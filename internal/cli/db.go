@@ -30,6 +30,7 @@ type zoneDB interface {
 	Zone(ctx context.Context, origin string) (control.ZoneDetail, error)
 	Export(ctx context.Context, origin string, w io.Writer) error
 	Import(ctx context.Context, z *zone.Zone, replace bool) (control.Result, error)
+	ImportMany(ctx context.Context, zs []*zone.Zone, replace bool, progress func(int)) ([]control.ImportOutcome, error)
 	Delete(ctx context.Context, origin string) error
 	Records(ctx context.Context, origin, name string, rrtype uint16) ([]dns.RR, error)
 	Edit(ctx context.Context, origin string, e control.Edit) (control.Result, error)

@@ -132,6 +132,16 @@ func baseDataDir(t *testing.T) (dir, files string) {
 	write("replace.zone", strings.Replace(exampleZone, "192.0.2.80", "192.0.2.180", 1))
 	write("copy.zone", strings.ReplaceAll(exampleZone, "example.org.", "copy.example."))
 	write("bad.zone", "$ORIGIN bad.example.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nwww A 192.0.2.1\nwww CNAME ns1\n")
+	// many/: zones for an import of many, one named by its file alone, one
+	// broken, one that exists already (refused without --replace).
+	if err := os.Mkdir(filepath.Join(files, "many"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write("many/a.example.zone", strings.ReplaceAll(exampleZone, "example.org.", "a.example."))
+	write("many/b.example.zone", strings.ReplaceAll(strings.ReplaceAll(exampleZone, "$ORIGIN example.org.\n", ""), "example.org.", "b.example."))
+	write("many/broken.zone", "$ORIGIN broken.example.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nwww A 192.0.2.1\nwww CNAME ns1\n")
+	write("many/example.org.zone", strings.Replace(exampleZone, "192.0.2.80", "192.0.2.181", 1))
+	write("many/.hidden", "not a zone")
 	st, err := zonestore.Open(filepath.Join(dir, "sovdns.db"), zonestore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +185,9 @@ func TestOfflineAndOnlineAgree(t *testing.T) {
 		{name: "zone create of an existing zone", steps: [][]string{{"zone", "create", "example.org", "--ns", "ns1.example.org"}}, code: 1},
 		{name: "zone import", steps: [][]string{{"zone", "import", file("example.net.zone")}, {"record", "list", "example.net"}}},
 		{name: "zone import --replace", steps: [][]string{{"zone", "import", "--replace", file("replace.zone"), "--json"}, {"zone", "history", "example.org", "--limit", "1"}}},
+		{name: "zone import of many", steps: [][]string{{"zone", "import", file("many")}, {"zone", "list"}, {"record", "list", "b.example", "--name", "www"}}},
+		{name: "zone import of many with --replace", steps: [][]string{{"zone", "import", "--replace", file("many"), file("example.net.zone"), "--json"}}, code: 1},
+		{name: "zone import of many with --origin", steps: [][]string{{"zone", "import", "--origin", "x.example", file("many")}}, code: 2, local: true},
 		{name: "zone import of an existing zone", steps: [][]string{{"zone", "import", file("replace.zone")}}, code: 1},
 		{name: "zone import of a bad file", steps: [][]string{{"zone", "import", file("bad.zone")}}, code: 2, local: true},
 		{name: "zone import onto a secondary", steps: [][]string{{"zone", "import", "--replace", file("copy.zone")}}, code: 1},

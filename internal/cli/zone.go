@@ -186,13 +186,30 @@ func newZoneImportCmd(g *globals) *cobra.Command {
 	var origin string
 	var replace bool
 	cmd := &cobra.Command{
-		Use:   "import FILE",
-		Short: "Import a zone from an RFC 1035 master file",
+		Use:   "import FILE|DIR...",
+		Short: "Import zones from RFC 1035 master files",
 		Long: `Import a zone from an RFC 1035 master file. The whole file is validated
 first; nothing is written unless all of it is valid. Errors name the file and
-line. $INCLUDE may name only files in the same directory as FILE.`,
-		Args: cobra.ExactArgs(1),
+line. $INCLUDE may name only files in the same directory as FILE.
+
+Given several files, or directories (their regular files, not those whose
+names start with a dot), each file is a zone: its name is --origin's only
+for a single file, else the file's $ORIGIN or SOA owner, else the file name
+less a .zone suffix. The zones are imported in batched transactions (one
+fsync per batch), each whole or not at all; a file that fails is reported
+with its line and the others go on. A progress line is shown on a terminal,
+and a summary at the end; the exit status is 1 if any zone failed.`,
+		Example: `  sovdns zone import gov.az.zone
+  sovdns zone import /etc/nsd/zones/           # every file a zone
+  sovdns zone import --replace a.zone b.zone`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 || isDir(args[0]) {
+				if origin != "" {
+					return &exitError{code: 2, err: fmt.Errorf("--origin names one zone: give one file with it")}
+				}
+				return g.importMany(cmd, args, replace)
+			}
 			p, err := parseZoneFile(args[0], origin)
 			if err != nil {
 				return err

@@ -223,6 +223,25 @@ func (c *Client) Import(ctx context.Context, z *zone.Zone, replace bool) (Result
 	return out, err
 }
 
+// ImportMany imports zones through the server in batched transactions;
+// progress is not reported over the API (it is called once, at the end).
+func (c *Client) ImportMany(ctx context.Context, zs []*zone.Zone, replace bool, progress func(int)) ([]ImportOutcome, error) {
+	in := make([]zoneText, len(zs))
+	for i, z := range zs {
+		var buf bytes.Buffer
+		if err := zonestore.Export(&buf, z); err != nil {
+			return nil, err
+		}
+		in[i] = zoneText{Zone: z.Origin, Text: buf.String()}
+	}
+	var out []ImportOutcome
+	err := c.call(ctx, http.MethodPost, "/v1/zones/import", url.Values{"replace": {strconv.FormatBool(replace)}}, in, &out)
+	if err == nil && progress != nil {
+		progress(len(zs))
+	}
+	return out, err
+}
+
 // Delete removes a zone.
 func (c *Client) Delete(ctx context.Context, origin string) error {
 	return c.call(ctx, http.MethodDelete, "/v1/zone", zoneQuery(origin), nil, nil)

@@ -24,12 +24,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/resolver"
+	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -166,6 +168,23 @@ func Handler(node Node) http.Handler {
 			return nil, err
 		}
 		return l.Import(r.Context(), z, r.URL.Query().Get("replace") == "true")
+	})
+	handle("POST /v1/zones/import", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		var in []zoneText
+		if err := readJSON(r, &in); err != nil {
+			return nil, err
+		}
+		zs := make([]*zone.Zone, len(in))
+		for i, zt := range in {
+			p, err := zonestore.Parse(strings.NewReader(zt.Text), zt.Zone, "import request", nil)
+			if err != nil {
+				return nil, fmt.Errorf("zone %s: %w", zt.Zone, err)
+			}
+			if zs[i], err = p.Build(); err != nil {
+				return nil, fmt.Errorf("zone %s: %w", zt.Zone, err)
+			}
+		}
+		return l.ImportMany(r.Context(), zs, r.URL.Query().Get("replace") == "true", nil)
 	})
 	handle("GET /v1/zone/history", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
 		origin, err := zoneParam(r)

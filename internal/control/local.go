@@ -262,6 +262,38 @@ func (l Local) Import(_ context.Context, z *zone.Zone, replace bool) (Result, er
 	return resultOf(res, z.Origin), nil
 }
 
+// ImportOutcome is what an import of many zones did with one.
+type ImportOutcome struct {
+	Zone   string  `json:"zone"`
+	Result *Result `json:"result,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// ImportMany imports zones in batched transactions, each zone whole or
+// not at all, a refused zone alone (zonestore.ImportMany); progress, if
+// not nil, is told how many zones are done after each batch.
+func (l Local) ImportMany(_ context.Context, zs []*zone.Zone, replace bool, progress func(int)) ([]ImportOutcome, error) {
+	res := l.Store.ImportMany(zs, replace, progress)
+	out := make([]ImportOutcome, len(res))
+	for i, r := range res {
+		out[i].Zone = r.Origin
+		if r.Err != nil {
+			out[i].Error = r.Err.Error()
+			continue
+		}
+		rr := resultOf(r.Result, r.Origin)
+		out[i].Result = &rr
+	}
+	return out, nil
+}
+
+// zoneText is one zone of an import of many over the API, as a master
+// file.
+type zoneText struct {
+	Zone string `json:"zone"`
+	Text string `json:"text"`
+}
+
 // Delete removes a zone.
 func (l Local) Delete(_ context.Context, origin string) error {
 	return l.Store.Delete(origin)

@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sovdns/sovdns/zone"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// isDir reports whether path names a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// zoneFiles returns the files the arguments name: each file, and the
+// regular files of each directory (not those whose names start with a
+// dot), in name order.
+func zoneFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if !isDir(a) {
+			out = append(out, a)
+			continue
+		}
+		entries, err := os.ReadDir(a)
+		if err != nil {
+			return nil, fmt.Errorf("read directory: %w", err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+				continue
+			}
+			out = append(out, filepath.Join(a, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// parsed is one file of an import of many: its zone, or why not.
+type parsed struct {
+	file string
+	z    *zone.Zone
+	err  error
+}
+
+// parseMany parses and builds every file on all CPUs; the origin of a
+// file that names none is its file name less a .zone suffix.
+func parseMany(files []string, progress func()) []parsed {
+	out := make([]parsed, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = parseOne(files[i])
+				progress()
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+func parseOne(file string) parsed {
+	p, err := zonestore.ParseFile(file, "")
+	if err == nil && p.Origin == "." {
+		name := strings.TrimSuffix(filepath.Base(file), ".zone")
+		p, err = zonestore.ParseFile(file, zone.Fqdn(name))
+	}
+	if err != nil {
+		return parsed{file: file, err: err}
+	}
+	z, err := p.Build()
+	return parsed{file: file, z: z, err: err}
+}
+
+// importMany imports every zone the arguments name (see zone import).
+func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) error {
+	files, err := zoneFiles(args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return &exitError{code: 2, err: fmt.Errorf("no zone files in %s", strings.Join(args, " "))}
+	}
+	db, _, err := g.openDB(cmd, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	show := g.progress(len(files))
+	var mu sync.Mutex
+	n := 0
+	ps := parseMany(files, func() {
+		mu.Lock()
+		n++
+		show("read", n)
+		mu.Unlock()
+	})
+	var zs []*zone.Zone
+	var zfiles []string
+	type failure struct {
+		File  string `json:"file"`
+		Zone  string `json:"zone,omitempty"`
+		Error string `json:"error"`
+	}
+	var failed []failure
+	for _, p := range ps {
+		if p.err != nil {
+			failed = append(failed, failure{File: p.file, Error: p.err.Error()})
+			continue
+		}
+		zs = append(zs, p.z)
+		zfiles = append(zfiles, p.file)
+	}
+	outcomes, err := db.ImportMany(cmdContext(cmd), zs, replace, func(n int) { show("imported", n) })
+	show("", -1)
+	if err != nil {
+		return err
+	}
+	created, replaced := 0, 0
+	for i, o := range outcomes {
+		switch {
+		case o.Error != "":
+			failed = append(failed, failure{File: zfiles[i], Zone: o.Zone, Error: o.Error})
+		case o.Result.Created:
+			created++
+		default:
+			replaced++
+		}
+	}
+	slices.SortFunc(failed, func(a, b failure) int { return strings.Compare(a.File, b.File) })
+	if g.json {
+		if failed == nil {
+			failed = []failure{}
+		}
+		if err := g.printJSON(map[string]any{"files": len(files), "created": created, "replaced": replaced, "failed": failed}); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range failed {
+			fmt.Fprintf(g.stderr, "sovdns: %s: %s\n", f.File, f.Error)
+		}
+		fmt.Fprintf(g.stdout, "imported %d of %d zone files: %d created, %d replaced, %d failed\n",
+			created+replaced, len(files), created, replaced, len(failed))
+	}
+	if len(failed) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d zone files failed", len(failed), len(files))}
+	}
+	return nil
+}
+
+// progress returns a function that shows "what n/total" on one line of
+// the terminal, if standard error is one (n < 0 clears it), and does
+// nothing otherwise.
+func (g *globals) progress(total int) func(what string, n int) {
+	f, ok := g.stderr.(*os.File)
+	if !ok {
+		return func(string, int) {}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return func(string, int) {}
+	}
+	return func(what string, n int) {
+		if n < 0 {
+			fmt.Fprint(f, "\r\033[K")
+			return
+		}
+		fmt.Fprintf(f, "\r%s %d/%d zone files", what, n, total)
+	}
+}
