@@ -33,8 +33,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show the node: zones, resolver cache, island mode and upstream health",
 		Long: `Show the node on one screen: each zone held (kind, serial, when it last
 changed and, for secondaries, when it was last found current and when it
-expires), the resolver's cache, island mode and the health of the upstream
-servers.
+expires; open editor transactions), the resolver's cache, island mode and
+the health of the upstream servers. With more than 20 zones, only those that
+need attention are listed (not current, or with a transaction open), 20 at
+most; --json gives every zone.
 
 A secondary's expiry is computed as its last refresh plus the SOA expire
 time (or the expire configured for it); a server cut off from the outside
@@ -139,6 +141,11 @@ func configuredZones(st *control.Status, c config.Config, now time.Time) {
 	control.SortZones(st.Zones)
 }
 
+// statusZoneRows is how many zones status lists one per row: more, and it
+// lists only those that need attention (not current, or with an open
+// transaction), this many at most.
+const statusZoneRows = 20
+
 func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if st.Running {
@@ -174,11 +181,26 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.Zones) > 0 {
+	// One row per zone for a few zones; beyond that, only those that need
+	// attention, so that the view stays one screen at any number of zones.
+	rows, hidden := st.Zones, 0
+	if len(st.Zones) > statusZoneRows {
+		rows = nil
+		for _, z := range st.Zones {
+			if z.State != control.ZoneCurrent || z.Transaction != nil {
+				rows = append(rows, z)
+			}
+		}
+		if len(rows) > statusZoneRows {
+			rows = rows[:statusZoneRows]
+		}
+		hidden = len(st.Zones) - len(rows)
+	}
+	if len(rows) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ZONE\tKIND\tSERIAL\tRECORDS\tUPDATED\tREFRESHED\tEXPIRES\tSTATE")
-		for _, z := range st.Zones {
+		for _, z := range rows {
 			serial, records, expires, refreshed := "-", "-", "-", "-"
 			if z.State != control.ZoneMissing && z.State != control.ZoneBroken {
 				serial, records = fmt.Sprint(z.Serial), fmt.Sprint(z.Records)
@@ -204,11 +226,14 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		for _, z := range st.Zones {
+		for _, z := range rows {
 			if t := z.Transaction; t != nil {
 				fmt.Fprintf(w, "transaction open on %s: by %s since %s, %d change(s) staged\n", z.Zone, t.Author, relTime(now, t.Started), t.Changes)
 			}
 		}
+	}
+	if hidden > 0 {
+		fmt.Fprintf(w, "(%d of %d zones shown: those that need attention; sovdns zone list shows them all)\n", len(rows), len(st.Zones))
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zonestore"
@@ -227,5 +228,36 @@ func TestCacheFileLine(t *testing.T) {
 		if got := cacheFileLine(tc.f, now); got != tc.want {
 			t.Errorf("cacheFileLine(%+v) = %q, want %q", tc.f, got, tc.want)
 		}
+	}
+}
+
+// TestStatusManyZones: with many zones, status lists only those that need
+// attention and stays one screen.
+func TestStatusManyZones(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	st := control.Status{Running: true, Time: now}
+	for i := range 10_000 {
+		st.Zones = append(st.Zones, control.ZoneStatus{Zone: fmt.Sprintf("z%d.gov.test.", i), Kind: zonestore.KindPrimary,
+			Serial: 1, Records: 9, Updated: now, State: control.ZoneCurrent})
+	}
+	st.Zones[17].Kind, st.Zones[17].State, st.Zones[17].Expired = zonestore.KindSecondary, control.ZoneExpired, true
+	st.Zones[4242].State, st.Zones[4242].Error = control.ZoneBroken, "stored zone data is damaged"
+	st.Zones[9000].Transaction = &zonestore.TxnInfo{Author: "unix:alice", Started: now, Serial: 1, Changes: 3}
+	var b strings.Builder
+	if err := printStatus(&b, st, config.Config{DataDir: "/var/lib/sovdns"}, "", now); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if lines := strings.Count(out, "\n"); lines > 60 {
+		t.Errorf("status printed %d lines for 10,000 zones:\n%s", lines, out)
+	}
+	for _, want := range []string{"zones:   10000, 1 EXPIRED", "z17.gov.test.", "z4242.gov.test.", "z9000.gov.test.",
+		"transaction open on z9000.gov.test.: by unix:alice", "(3 of 10000 zones shown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "z1.gov.test.") {
+		t.Errorf("a current zone is listed:\n%s", out)
 	}
 }
