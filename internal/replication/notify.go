@@ -1,11 +1,13 @@
 package replication
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -30,8 +32,13 @@ import (
 // change of the zone replaces the one pending for a target, which is then
 // sent the newer SOA and tried afresh, over UDP first.
 //
-// Pending notifications are bounded (maxJobs, one per zone and target);
-// changed never blocks, and drops what does not fit.
+// Pending notifications are one per zone and target, however many changes
+// come: changed never blocks and never drops one. They are kept in a
+// schedule ordered by when they are due, so that a node of many zones
+// finds the next due ones without looking at all. At start the zones are
+// notified the catalog zone first and the others spread at startRate per
+// second, so that a start does not flood the secondaries (which refresh on
+// their own too).
 
 // Results counted in NotifySent.
 const (
@@ -55,7 +62,33 @@ type notifyJob struct {
 	due    time.Time // when to send next
 	busy   bool      // an attempt is under way
 	tcp    bool      // the next attempt goes over TCP
+	seq    uint64    // of its latest place in the schedule (dueEntry.seq)
 }
+
+// dueEntry is a job's place in the schedule; it is stale once the job has
+// been scheduled again (seq) or is gone.
+type dueEntry struct {
+	due time.Time
+	key notifyKey
+	seq uint64
+}
+
+// dueHeap orders the schedule by due time (container/heap).
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// startRate is how many zones a second are notified at start.
+const startRate = 500
 
 // notifier sends the NOTIFYs of one node.
 type notifier struct {
@@ -64,15 +97,16 @@ type notifier struct {
 	timeout  time.Duration // per attempt
 	backoff  time.Duration // before the first retry; doubled each time
 	tries    int           // attempts before giving up
-	maxJobs  int           // pending notifications at most
 	parallel int           // attempts under way at once
 	startup  time.Duration // delay of the notifications sent at start
 
 	wake chan struct{}
 
-	mu   sync.Mutex
-	jobs map[notifyKey]*notifyJob
-	gen  uint64
+	mu    sync.Mutex
+	jobs  map[notifyKey]*notifyJob
+	sched dueHeap
+	gen   uint64
+	seq   uint64
 }
 
 func newNotifier(n *Node) *notifier {
@@ -81,7 +115,6 @@ func newNotifier(n *Node) *notifier {
 		timeout:  2 * time.Second,
 		backoff:  time.Second,
 		tries:    5,
-		maxJobs:  10000,
 		parallel: 16,
 		startup:  time.Second,
 		wake:     make(chan struct{}, 1),
@@ -102,29 +135,29 @@ func (nt *notifier) queue(origin string, serial uint32, due time.Time) {
 	if len(targets) == 0 {
 		return
 	}
-	dropped := 0
 	nt.mu.Lock()
 	for _, t := range targets {
 		k := notifyKey{origin: origin, addr: t.Addr}
 		j := nt.jobs[k]
 		if j == nil {
-			if len(nt.jobs) >= nt.maxJobs {
-				dropped++
-				continue
-			}
 			j = &notifyJob{}
 			nt.jobs[k] = j
 		}
 		nt.gen++
 		j.target, j.serial, j.gen, j.tries, j.due, j.tcp = t, serial, nt.gen, 0, due, false
+		if !j.busy { // else the attempt under way schedules it when it ends
+			nt.schedule(k, j)
+		}
 	}
 	nt.mu.Unlock()
-	if dropped > 0 {
-		nt.n.m.NotifySent.WithLabelValues(origin, notifyGivenUp).Add(float64(dropped))
-		nt.n.log.Warn("NOTIFY queue full: secondaries not notified of a change (their SOA timers will find it)",
-			"zone", origin, "serial", serial, "dropped", dropped)
-	}
 	nt.poke()
+}
+
+// schedule puts job j at k in the schedule at j.due; nt.mu is held.
+func (nt *notifier) schedule(k notifyKey, j *notifyJob) {
+	nt.seq++
+	j.seq = nt.seq
+	heap.Push(&nt.sched, dueEntry{due: j.due, key: k, seq: j.seq})
 }
 
 func (nt *notifier) poke() {
@@ -170,13 +203,26 @@ func (nt *notifier) run(ctx context.Context) {
 	}
 }
 
-// notifyAll queues a notification of every primary zone, due at due.
+// notifyAll queues a notification of every primary zone, from due on:
+// the catalog zone first, the others startRate a second.
 func (nt *notifier) notifyAll(due time.Time) {
 	names, err := nt.n.store.List()
 	if err != nil {
 		nt.n.log.Warn("cannot list zones to notify their secondaries", "err", err)
 		return
 	}
+	if cat := nt.n.config().Catalog; cat != "" {
+		if i := slices.Index(names, cat); i > 0 {
+			names = slices.Insert(slices.Delete(names, i, i+1), 0, cat)
+		}
+	}
+	queued := 0
+	defer func() {
+		if queued > 1 {
+			nt.n.log.Info("notifying the secondaries of every primary zone", "zones", queued,
+				"over", (time.Duration(queued-1) * time.Second / startRate).Round(time.Millisecond))
+		}
+	}()
 	for _, origin := range names {
 		if len(nt.n.config().Policy(origin).Notify) == 0 {
 			continue
@@ -188,7 +234,8 @@ func (nt *notifier) notifyAll(due time.Time) {
 		if err != nil {
 			continue // logged where the zone is loaded for serving
 		}
-		nt.queue(origin, z.Serial(), due)
+		nt.queue(origin, z.Serial(), due.Add(time.Duration(queued)*time.Second/startRate))
+		queued++
 	}
 }
 
@@ -198,19 +245,23 @@ func (nt *notifier) notifyAll(due time.Time) {
 func (nt *notifier) take(now time.Time, limit int) (due []notifyKey, next time.Time) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	for k, j := range nt.jobs {
+	for nt.sched.Len() > 0 {
+		e := nt.sched[0]
+		j := nt.jobs[e.key]
 		switch {
-		case j.busy:
-		case !j.due.After(now):
-			if len(due) < limit {
-				j.busy = true
-				due = append(due, k)
-			}
-		case next.IsZero() || j.due.Before(next):
-			next = j.due
+		case j == nil || j.seq != e.seq || j.busy:
+			heap.Pop(&nt.sched) // stale: rescheduled, done, or under way
+		case e.due.After(now):
+			return due, e.due
+		case len(due) >= limit:
+			return due, time.Time{} // a slot's end pokes run
+		default:
+			heap.Pop(&nt.sched)
+			j.busy = true
+			due = append(due, e.key)
 		}
 	}
-	return due, next
+	return due, time.Time{}
 }
 
 // errNotifyDropped ends a notification that cannot be sent at all;
@@ -239,6 +290,11 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
 	j.busy = false
+	defer func() {
+		if nt.jobs[k] == j { // still pending: a retry, or a newer change
+			nt.schedule(k, j)
+		}
+	}()
 	transport := "udp"
 	if tcp {
 		transport = "tcp"

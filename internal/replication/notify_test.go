@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -265,27 +266,84 @@ func TestNotifyNewerReplaces(t *testing.T) {
 
 // TestNotifyQueueBounded: changed returns at once, whatever the queue
 // holds, and drops what does not fit.
-func TestNotifyQueueBounded(t *testing.T) {
+// TestNotifyCoalesces: changes of many zones, several times each, leave
+// one pending notification per zone and target, and none is dropped.
+func TestNotifyCoalesces(t *testing.T) {
 	targets := []Target{{Addr: netip.MustParseAddrPort("127.0.0.1:9")}, {Addr: netip.MustParseAddrPort("127.0.0.1:10")}}
 	h := newPrimaryHarness(t, Config{Policy: func(string) Policy { return Policy{Notify: targets} }})
 	nt := h.node.notifier
-	nt.maxJobs = 5
-	start := time.Now()
-	for i := range 100 {
-		nt.changed(fmt.Sprintf("z%d.example.", i), 1)
+	for serial := range uint32(3) {
+		for i := range 20_000 {
+			nt.changed(fmt.Sprintf("z%d.example.", i), serial+1)
+		}
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("100 changes took %v", d)
+	if got := nt.pending(); got != 40_000 {
+		t.Errorf("%d notifications pending, want 40,000", got)
 	}
-	if got := nt.pending(); got != 5 {
-		t.Errorf("%d notifications pending, want 5", got)
+	if got := testutil.ToFloat64(h.m.NotifySent.WithLabelValues("z7.example.", notifyGivenUp)); got != 0 {
+		t.Errorf("%v notifications of z7.example. given up", got)
 	}
-	dropped := 0.0
-	for i := range 100 {
-		dropped += testutil.ToFloat64(h.m.NotifySent.WithLabelValues(fmt.Sprintf("z%d.example.", i), notifyGivenUp))
+	nt.mu.Lock()
+	j := nt.jobs[notifyKey{origin: "z7.example.", addr: targets[1].Addr}]
+	nt.mu.Unlock()
+	if j == nil || j.serial != 3 {
+		t.Errorf("z7.example.'s pending notification: %+v, want serial 3", j)
 	}
-	if dropped != 195 {
-		t.Errorf("%v notifications counted as given up, want 195", dropped)
+}
+
+// TestNotifyAllAtStart: at start every primary zone is notified, the
+// catalog zone first and the others spread at startRate a second; each
+// reaches the secondary.
+func TestNotifyAllAtStart(t *testing.T) {
+	sec := startFakeSecondary(t, 0)
+	h := newPrimaryHarness(t, Config{Catalog: "zzz-catalog.test.", Policy: func(string) Policy {
+		return Policy{Notify: []Target{{Addr: sec.addr}}}
+	}})
+	var zs []*zone.Zone
+	for _, name := range []string{"zzz-catalog.test.", "a.test.", "b.test.", "c.test."} {
+		p, err := zonestore.Parse(strings.NewReader("@ 3600 SOA ns1 hostmaster 1 7200 900 1209600 300\n@ 3600 NS ns1\nns1 3600 A 192.0.2.1\n"), name, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		zs = append(zs, z)
+	}
+	for _, r := range h.store.ImportMany(zs, false, nil) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	nt := h.node.notifier
+	start := time.Now().Add(time.Hour) // nothing is sent: only the schedule is looked at
+	nt.notifyAll(start)
+	nt.mu.Lock()
+	due := map[string]time.Time{}
+	for k, j := range nt.jobs {
+		due[k.origin] = j.due
+	}
+	nt.mu.Unlock()
+	if !due["zzz-catalog.test."].Equal(start) {
+		t.Errorf("the catalog zone is due %v after start, want first", due["zzz-catalog.test."].Sub(start))
+	}
+	step := time.Second / startRate
+	for i, name := range []string{"a.test.", "b.test.", "c.test."} {
+		if got := due[name].Sub(start); got != time.Duration(i+1)*step {
+			t.Errorf("%s due %v after start, want %v", name, got, time.Duration(i+1)*step)
+		}
+	}
+
+	// Run for real: each zone's NOTIFY arrives.
+	nt.mu.Lock()
+	clear(nt.jobs)
+	nt.sched = nil
+	nt.mu.Unlock()
+	fastNotifier(nt)
+	h.start(true)
+	for _, name := range []string{"zzz-catalog.test.", "a.test.", "b.test.", "c.test."} {
+		sec.waitFor(t, "of "+name, func(r notifyRecord) bool { return r.zone == name })
 	}
 }
 
