@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 	"weak"
 
 	"github.com/miekg/dns"
@@ -424,7 +423,7 @@ func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string
 		if err != nil {
 			return err
 		}
-		if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+		if err := stampInfo(zb.Bucket(bucketInfo), z, now); err != nil {
 			return err
 		}
 		for _, fn := range also {

@@ -21,6 +21,15 @@ func groupStore(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	if _, err := s.Import(groupZone(t), false); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// groupZone is a zone of three records at serial 10.
+func groupZone(t *testing.T) *zone.Zone {
+	t.Helper()
 	var rrs []dns.RR
 	for _, text := range []string{
 		"example. 3600 IN SOA ns1.example. hostmaster.example. 10 7200 900 1209600 300",
@@ -37,10 +46,7 @@ func groupStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Import(z, false); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return z
 }
 
 // waitingEdits returns the number of edits of origin waiting for a group.

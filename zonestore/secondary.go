@@ -155,7 +155,7 @@ func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, sou
 			if err != nil {
 				return err
 			}
-			if err := zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+			if err := stampInfo(zb.Bucket(bucketInfo), z, now); err != nil {
 				return err
 			}
 		} else {

@@ -19,6 +19,7 @@
 package zonestore
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,11 @@ var (
 	keyVersion  = []byte("version")
 	keyCreated  = []byte("created")
 	keyUpdated  = []byte("updated")
+	// keySummary holds what the zone list shows of the stored version
+	// (serial, SOA expire, records, names: 4, 4, 8 and 8 octets), written with every
+	// change, so that listing zones needs no zone built. A database
+	// written before it has none: the zone is then built to be described.
+	keySummary = []byte("summary")
 )
 
 // Options configure a Store.
@@ -196,13 +202,15 @@ func (s *Store) Subscribe(fn func(origin string, z *zone.Zone)) {
 
 // ZoneInfo describes a stored zone.
 type ZoneInfo struct {
-	Origin  string    `json:"zone"`
-	Serial  uint32    `json:"serial"`
-	Records int       `json:"records"`
-	Names   int       `json:"names"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
-	Kind    string    `json:"kind"`
+	Origin string `json:"zone"`
+	Serial uint32 `json:"serial"`
+	// SOAExpire is the SOA's expire timer, in seconds.
+	SOAExpire uint32    `json:"soa_expire"`
+	Records   int       `json:"records"`
+	Names     int       `json:"names"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	Kind      string    `json:"kind"`
 	// Refreshed is when a secondary copy was last found current.
 	Refreshed time.Time `json:"refreshed,omitzero"`
 	// Transaction is the editor's transaction open on the zone, if any.
@@ -229,27 +237,58 @@ func (s *Store) List() ([]string, error) {
 	return out, nil
 }
 
-// Info describes one zone.
-func (s *Store) Info(origin string) (ZoneInfo, error) {
-	z, err := s.Load(origin)
-	if err != nil {
-		return ZoneInfo{}, err
+// stampInfo records in the zone's info bucket that z was written at now:
+// the update time and the summary the zone list shows.
+func stampInfo(ib *bolt.Bucket, z *zone.Zone, now time.Time) error {
+	if err := ib.Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+		return err
 	}
-	info := ZoneInfo{Origin: z.Origin, Serial: z.Serial(), Records: z.Len(), Names: z.Names()}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		zb, err := zoneBucket(tx, z.Origin)
+	v := binary.BigEndian.AppendUint32(nil, z.Serial())
+	v = binary.BigEndian.AppendUint32(v, z.SOA.Expire)
+	v = binary.BigEndian.AppendUint64(v, uint64(z.Len()))
+	v = binary.BigEndian.AppendUint64(v, uint64(z.Names()))
+	return ib.Put(keySummary, v)
+}
+
+// Info describes one zone. It reads the stored summary of the zone when
+// the zone is not in memory: no zone is built for it.
+func (s *Store) Info(origin string) (ZoneInfo, error) {
+	origin = zone.Fqdn(origin)
+	info := ZoneInfo{Origin: origin}
+	z := s.cached(origin)
+	if z != nil {
+		info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
+	}
+	summarised := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, origin)
 		if err != nil {
 			return err
 		}
 		ib := zb.Bucket(bucketInfo)
+		if v := ib.Get(keySummary); z == nil && len(v) == 24 {
+			info.Serial = binary.BigEndian.Uint32(v)
+			info.SOAExpire = binary.BigEndian.Uint32(v[4:])
+			info.Records = int(binary.BigEndian.Uint64(v[8:]))
+			info.Names = int(binary.BigEndian.Uint64(v[16:]))
+			summarised = true
+		}
 		info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
 		info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
 		m := readMeta(zb)
 		info.Kind, info.Refreshed = m.Kind, m.Refreshed
-		info.Transaction, _, err = readTxn(tx, z.Origin)
+		info.Transaction, _, err = readTxn(tx, origin)
 		return err
 	})
-	return info, err
+	if err != nil || z != nil || summarised {
+		return info, err
+	}
+	// Written before summaries were kept: the zone is built once.
+	if z, err = s.Load(origin); err != nil {
+		return ZoneInfo{}, err
+	}
+	info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
+	return info, nil
 }
 
 // Load returns the zone at origin as last committed.
@@ -528,7 +567,7 @@ func (s *Store) writeImport(tx *bolt.Tx, old, z *zone.Zone, now time.Time, share
 	if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
 		return err
 	}
-	return zb.Bucket(bucketInfo).Put(keyUpdated, []byte(now.UTC().Format(time.RFC3339)))
+	return stampInfo(zb.Bucket(bucketInfo), z, now)
 }
 
 // writeZone replaces the stored records of z's zone with z's, keeping the
@@ -560,7 +599,7 @@ func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
 	if err := ib.Put(keyCreated, created); err != nil {
 		return err
 	}
-	if err := ib.Put(keyUpdated, stamp); err != nil {
+	if err := stampInfo(ib, z, now); err != nil {
 		return err
 	}
 	nb, err := zb.CreateBucket(bucketNames)
