@@ -496,6 +496,13 @@ func TestZoneImportMany(t *testing.T) {
 	if out := mustRun(t, dir, "record", "list", "z17.example", "--name", "www").stdout; !strings.Contains(out, "192.0.2.18") {
 		t.Errorf("z17.example. www: %q", out)
 	}
+	list := decodeJSON[[]struct {
+		Zone string `json:"zone"`
+	}](t, mustRun(t, dir, "zone", "list", "--match", "z2*.example", "--json"))
+	if len(list) != 11 || list[0].Zone != "z2.example." {
+		t.Errorf("zone list --match z2*.example: %+v, want z2 and z20-z29", list)
+	}
+	expectFail(t, dir, 2, "--match", "zone", "list", "--match", "[")
 	// Again: every zone exists; with --replace they are replaced.
 	r = run(t, dir, "zone", "import", files)
 	if r.code != 1 || !strings.Contains(r.stdout, "0 created, 0 replaced, 31 failed") {

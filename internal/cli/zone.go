@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,11 +38,21 @@ func (g *globals) printJSON(v any) error {
 }
 
 func newZoneListCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var match string
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the zones in the database",
-		Args:  cobra.NoArgs,
+		Example: `  sovdns zone list
+  sovdns zone list --match '*.gov.az' --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			pattern := ""
+			if match != "" {
+				pattern = zone.Fqdn(match)
+				if _, err := path.Match(pattern, ""); err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("--match %q: %w", match, err)}
+				}
+			}
 			db, _, err := g.openDB(cmd, true)
 			if err != nil {
 				return err
@@ -49,6 +61,12 @@ func newZoneListCmd(g *globals) *cobra.Command {
 			infos, err := db.Zones(cmdContext(cmd))
 			if err != nil {
 				return err
+			}
+			if pattern != "" {
+				infos = slices.DeleteFunc(infos, func(i zonestore.ZoneInfo) bool {
+					ok, _ := path.Match(pattern, i.Origin)
+					return !ok
+				})
 			}
 			if g.json {
 				return g.printJSON(infos)
@@ -64,6 +82,8 @@ func newZoneListCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().StringVar(&match, "match", "", "only the zones whose names match this pattern (* any labels' characters, ?, [...])")
+	return cmd
 }
 
 func newZoneShowCmd(g *globals) *cobra.Command {

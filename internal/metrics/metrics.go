@@ -47,6 +47,7 @@ type Metrics struct {
 	TransfersOut  *prometheus.CounterVec // zone, type (AXFR, IXFR), result
 	TransfersIn   *prometheus.CounterVec // zone, type, result
 	NotifySent    *prometheus.CounterVec // zone, result: acked, failed, given_up
+	NotifyPending prometheus.Gauge       // notifications waiting or under way
 	NotifyRecv    *prometheus.CounterVec // zone, result: accepted, refused, unknown_zone
 	Updates       *prometheus.CounterVec // zone, result: NOERROR, REFUSED, NOTAUTH, ...
 	LastRefresh   *prometheus.GaugeVec   // zone: unix time of the last successful refresh of a secondary
@@ -115,6 +116,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Zone transfers of secondary zones from their primaries, by zone, type and result."}, []string{"zone", "type", "result"})
 	m.NotifySent = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notify_sent_total",
 		Help: "NOTIFY messages sent to secondaries, by zone and result (acked, retry, given_up)."}, []string{"zone", "result"})
+	m.NotifyPending = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "notify_pending",
+		Help: "NOTIFYs waiting to be sent or under way, one per zone and target at most."})
 	m.NotifyRecv = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notify_received_total",
 		Help: "NOTIFY messages received, by zone and result (accepted, refused, not_secondary)."}, []string{"zone", "result"})
 	m.Updates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "updates_total",
@@ -129,7 +132,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Configuration reloads (SIGHUP, sovdns reload), by result."}, []string{"result"})
 	reg.MustRegister(m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
 		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
-		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh,
+		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyPending, m.NotifyRecv, m.Updates, m.LastRefresh,
 		m.ZoneExpired, m.ControlReqs, m.ConfigReloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -149,6 +149,7 @@ func (nt *notifier) queue(origin string, serial uint32, due time.Time) {
 			nt.schedule(k, j)
 		}
 	}
+	nt.n.m.NotifyPending.Set(float64(len(nt.jobs)))
 	nt.mu.Unlock()
 	nt.poke()
 }
@@ -294,6 +295,7 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 		if nt.jobs[k] == j { // still pending: a retry, or a newer change
 			nt.schedule(k, j)
 		}
+		nt.n.m.NotifyPending.Set(float64(len(nt.jobs)))
 	}()
 	transport := "udp"
 	if tcp {

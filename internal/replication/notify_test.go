@@ -280,6 +280,9 @@ func TestNotifyCoalesces(t *testing.T) {
 	if got := nt.pending(); got != 40_000 {
 		t.Errorf("%d notifications pending, want 40,000", got)
 	}
+	if got := testutil.ToFloat64(h.m.NotifyPending); got != 40_000 {
+		t.Errorf("sovdns_notify_pending = %v, want 40,000", got)
+	}
 	if got := testutil.ToFloat64(h.m.NotifySent.WithLabelValues("z7.example.", notifyGivenUp)); got != 0 {
 		t.Errorf("%v notifications of z7.example. given up", got)
 	}
