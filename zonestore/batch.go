@@ -85,13 +85,7 @@ func (s *Store) importBatch(zs []*zone.Zone, res []BatchResult, replace bool) {
 	s.zones.RLock()
 	locks := make([]*sync.Mutex, 0, len(origins))
 	for _, o := range origins {
-		s.mu.Lock()
-		l := s.locks[o]
-		if l == nil {
-			l = &sync.Mutex{}
-			s.locks[o] = l
-		}
-		s.mu.Unlock()
+		l := s.zoneMutex(o)
 		l.Lock()
 		locks = append(locks, l)
 	}

@@ -408,22 +408,10 @@ func sameUnsigned(old *zone.Zone, changes map[string][]dns.RR) bool {
 func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string, also ...func(*bolt.Tx) error) error {
 	now := s.opts.Now()
 	err := s.update(func(tx *bolt.Tx) error {
-		zb, err := zoneBucket(tx, z.Origin)
-		if err != nil {
-			return err
-		}
 		if err := checkPrimary(tx, z.Origin); err != nil {
 			return err
 		}
-		if changed != nil {
-			err = writeNames(zb.Bucket(bucketNames), z, changed)
-		} else {
-			err = writeDiff(zb.Bucket(bucketNames), old, z)
-		}
-		if err != nil {
-			return err
-		}
-		if err := stampInfo(zb.Bucket(bucketInfo), z, now); err != nil {
+		if err := writeVersion(tx, old, z, changed, now); err != nil {
 			return err
 		}
 		for _, fn := range also {

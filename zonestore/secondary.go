@@ -140,22 +140,14 @@ func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, sou
 		if old != nil {
 			// Only the names that changed are written: an IXFR of one
 			// record costs one name, not the zone.
-			var err error
-			if zb, err = zoneBucket(tx, z.Origin); err != nil {
-				return err
-			}
 			if old != base {
 				changed = nil // made from another version: compare it all
 			}
-			if changed != nil {
-				err = writeNames(zb.Bucket(bucketNames), z, changed)
-			} else {
-				err = writeDiff(zb.Bucket(bucketNames), old, z)
-			}
-			if err != nil {
+			if err := writeVersion(tx, old, z, changed, now); err != nil {
 				return err
 			}
-			if err := stampInfo(zb.Bucket(bucketInfo), z, now); err != nil {
+			var err error
+			if zb, err = zoneBucket(tx, z.Origin); err != nil {
 				return err
 			}
 		} else {

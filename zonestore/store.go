@@ -306,18 +306,25 @@ func (s *Store) Load(origin string) (*zone.Zone, error) {
 // bbolt file serialises only their short write transactions.
 func (s *Store) lockZone(origin string) func() {
 	s.zones.RLock()
-	s.mu.Lock()
-	l := s.locks[origin]
-	if l == nil {
-		l = &sync.Mutex{}
-		s.locks[origin] = l
-	}
-	s.mu.Unlock()
+	l := s.zoneMutex(origin)
 	l.Lock()
 	return func() {
 		l.Unlock()
 		s.zones.RUnlock()
 	}
+}
+
+// zoneMutex returns the mutex of one zone's changes (see lockZone); the
+// caller holds s.zones for reading.
+func (s *Store) zoneMutex(origin string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.locks[origin]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.locks[origin] = l
+	}
+	return l
 }
 
 // cached returns the zone's last committed version if it has been read.
@@ -560,11 +567,23 @@ func (s *Store) writeImport(tx *bolt.Tx, old, z *zone.Zone, now time.Time, share
 	if old == nil {
 		return writeZone(tx, z, now, shared)
 	}
+	return writeVersion(tx, old, z, nil, now)
+}
+
+// writeVersion writes z, the version of a stored zone that follows old:
+// the names with the keys in changed, or every name that differs from old
+// when changed is nil; and the zone's summary.
+func writeVersion(tx *bolt.Tx, old, z *zone.Zone, changed map[string]bool, now time.Time) error {
 	zb, err := zoneBucket(tx, z.Origin)
 	if err != nil {
 		return err
 	}
-	if err := writeDiff(zb.Bucket(bucketNames), old, z); err != nil {
+	if changed != nil {
+		err = writeNames(zb.Bucket(bucketNames), z, changed)
+	} else {
+		err = writeDiff(zb.Bucket(bucketNames), old, z)
+	}
+	if err != nil {
 		return err
 	}
 	return stampInfo(zb.Bucket(bucketInfo), z, now)
