@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -88,11 +89,12 @@ func TestCatalogKnotToSovdns(t *testing.T) {
 }
 
 // TestCatalogSovdnsToKnot: Knot DNS consumes the catalog sovdns publishes
-// and transfers its members from sovdns.
+// and transfers its members from sovdns; a member created and one deleted
+// on the primary reach Knot as an IXFR of the catalog.
 func TestCatalogSovdnsToKnot(t *testing.T) {
 	t.Parallel()
 	kAddr := newAddr(t)
-	p, _ := primaryWithCatalog(t, "127.0.0.1:0", kAddr)
+	p, pDir := primaryWithCatalog(t, "127.0.0.1:0", kAddr)
 	k := startKnot(t, kAddr, p.dns, `  - id: member
     storage: "{dir}"
     zonefile-sync: -1
@@ -105,18 +107,34 @@ func TestCatalogSovdnsToKnot(t *testing.T) {
     catalog-role: interpret
     catalog-template: member
 `, catalogName), nil, "") // Knot does not answer for a catalog it interprets
-	c := &dns.Client{Net: "udp", Timeout: time.Second}
 	for _, z := range []string{"a.test.", "b.test."} {
-		deadline := time.Now().Add(20 * time.Second)
-		for i := 0; ; i++ {
-			r, _, err := c.ExchangeContext(t.Context(), newQuery(z, dns.TypeSOA), k.addr)
-			if err == nil && r.Rcode == dns.RcodeSuccess && r.Authoritative {
-				break
-			}
-			if i > 200 || time.Now().After(deadline) {
-				t.Fatalf("Knot does not serve the catalog member %s: %v %v", z, r, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		waitKnotServes(t, k, z, true)
+	}
+	mustCLI(t, fastExit(), "zone", "create", "c.test", "--ns", "ns.example.net", "--data-dir", pDir)
+	waitKnotServes(t, k, "c.test.", true)
+	mustCLI(t, fastExit(), "zone", "delete", "a.test", "--yes", "--data-dir", pDir)
+	waitKnotServes(t, k, "a.test.", false)
+	waitKnotServes(t, k, "b.test.", true)
+	ixfr := regexp.MustCompile(`\[` + regexp.QuoteMeta(catalogName) + `\] IXFR, incoming, .*finished`)
+	if n := len(ixfr.FindAllString(k.log.String(), -1)); n < 2 {
+		t.Errorf("Knot took the catalog by IXFR %d times after a member was added and one removed; want 2:\n%s", n, k.log)
+	}
+}
+
+// waitKnotServes waits until Knot DNS answers for zone z authoritatively
+// (serves true) or no longer does.
+func waitKnotServes(t *testing.T, k *knotServer, z string, serves bool) {
+	t.Helper()
+	c := &dns.Client{Net: "udp", Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		r, _, err := c.ExchangeContext(t.Context(), newQuery(z, dns.TypeSOA), k.addr)
+		if err == nil && (r.Rcode == dns.RcodeSuccess && r.Authoritative) == serves {
+			return
 		}
+		if i > 200 || time.Now().After(deadline) {
+			t.Fatalf("Knot serving %s: want %v; answer %v %v\nknotd log:\n%s", z, serves, r, err, k.log)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

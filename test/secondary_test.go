@@ -140,6 +140,7 @@ type knotServer struct {
 	conf  string
 	dir   string
 	knotc string
+	log   *logBuffer
 }
 
 // startKnot runs knotd on addr (IP:port, from newAddr) with zones (the
@@ -209,7 +210,7 @@ template:
 			t.Logf("knotd log:\n%s", d.log)
 		}
 	})
-	k := &knotServer{addr: addr, conf: confPath, dir: dir, knotc: knotc}
+	k := &knotServer{addr: addr, conf: confPath, dir: dir, knotc: knotc, log: d.log}
 	if !d.waitSOA(t, k.addr, cmp.Or(waitZone, "."), waitZone == "") {
 		t.Fatalf("knotd did not answer for %s within %v, or exited:\n%s", waitZone, startTimeout, d.log)
 	}

@@ -81,6 +81,28 @@ func (s *Store) Meta(origin string) (ZoneMeta, error) {
 	return m, err
 }
 
+// Metas returns the replication state of every stored zone, read in one
+// transaction.
+func (s *Store) Metas() (map[string]ZoneMeta, error) {
+	out := map[string]ZoneMeta{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zs := tx.Bucket(bucketZones)
+		if zs == nil {
+			return nil
+		}
+		return zs.ForEachBucket(func(k []byte) error {
+			if zb, err := zoneBucket(tx, string(k)); err == nil {
+				out[string(k)] = readMeta(zb)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read zone states: %w", err)
+	}
+	return out, nil
+}
+
 // PutTransfer stores z, transferred in from source, as the new contents of
 // a secondary zone, in one transaction, journaled as a transfer. Its serial
 // must be newer than the stored copy's (RFC 1982); a primary zone of the

@@ -13,10 +13,12 @@ package replication
 //
 // where <id> is the first 8 bytes of the SHA-256 of the member's lower-case
 // name, in hex (longer on a collision), so a member keeps its id for as
-// long as it is listed. The catalog is an ordinary primary zone, imported
-// as author "catalog" whenever the set of primary zones changes, so it is
-// journaled, transferred, notified and signed by the zone's policy like
-// any other. Turning the producer off leaves the last catalog in place.
+// long as it is listed. The catalog is an ordinary primary zone, edited as
+// author "catalog" whenever the set of primary zones changes (one PTR added
+// or removed per member; members that come together in one edit), so it
+// is journaled, offered by IXFR, notified and signed by the zone's policy
+// like any other. Turning the producer off leaves the last catalog in
+// place.
 //
 // Consumer: a secondary zone configured with Catalog is checked as a
 // catalog on every transfer (exactly one version TXT "2"; one PTR per
@@ -37,6 +39,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -109,25 +112,38 @@ func catalogMembers(z *zone.Zone) (members map[string]string, dups []string, err
 	return members, dups, nil
 }
 
-// memberIDs gives each member its unique id: the hex of the first 8 bytes
-// of the SHA-256 of its name, or more bytes when that id is taken.
+// memberIDs gives each member its unique id (see newID), in canonical
+// order of the members.
 func memberIDs(members []string) map[string]string {
 	sorted := slices.Clone(members)
 	slices.SortFunc(sorted, zone.CanonicalCompare)
 	ids := make(map[string]string, len(sorted))
 	used := make(map[string]bool, len(sorted))
 	for _, m := range sorted {
-		sum := sha256.Sum256([]byte(zone.Fqdn(m)))
-		for n := 8; n <= len(sum); n *= 2 {
-			id := hex.EncodeToString(sum[:n])
-			if !used[id] {
-				used[id] = true
-				ids[zone.Fqdn(m)] = id
-				break
-			}
-		}
+		ids[zone.Fqdn(m)] = newID(m, used)
 	}
 	return ids
+}
+
+// newID gives member m its unique id: the hex of the first 8 bytes of the
+// SHA-256 of its name, or of more bytes when that id is in used, to which
+// it is added.
+func newID(m string, used map[string]bool) string {
+	sum := sha256.Sum256([]byte(zone.Fqdn(m)))
+	for n := 8; n < len(sum); n *= 2 {
+		if id := hex.EncodeToString(sum[:n]); !used[id] {
+			used[id] = true
+			return id
+		}
+	}
+	id := hex.EncodeToString(sum[:])
+	used[id] = true
+	return id
+}
+
+// catalogRR is the catalog record listing member m under id.
+func catalogRR(origin, id, m string) dns.RR {
+	return &dns.PTR{Hdr: dns.RR_Header{Name: id + ".zones." + origin, Rrtype: dns.TypePTR, Class: dns.ClassINET}, Ptr: m}
 }
 
 // buildCatalog makes the catalog zone origin listing members.
@@ -142,24 +158,37 @@ func buildCatalog(origin string, serial uint32, ids map[string]string) (*zone.Zo
 		&dns.TXT{Hdr: hdr("version."+origin, dns.TypeTXT), Txt: []string{"2"}},
 	}
 	for m, id := range ids {
-		rrs = append(rrs, &dns.PTR{Hdr: hdr(id+".zones."+origin, dns.TypePTR), Ptr: m})
+		rrs = append(rrs, catalogRR(origin, id, m))
 	}
 	return zone.Build(origin, rrs)
 }
 
 // catalogProducer keeps the catalog zone of the node's primary zones.
+//
+// It hears of every commit and notes the zone; what the noted zones change
+// for the catalog is then applied as one edit of it (a PTR added for each
+// new member, removed for each member gone), journaled and offered by IXFR
+// like any edit, so the cost of a change follows the change, not the
+// number of zones. The catalog is compared with the whole store, and built
+// whole if need be, only at start, when its name changes, and after an
+// edit of it failed.
 type catalogProducer struct {
 	n    *Node
 	kick chan struct{}
 
-	mu sync.Mutex
-	// known holds the zones the last update saw: true for the members
-	// (primary zones), false for the others.
-	known map[string]bool
+	mu    sync.Mutex
+	dirty map[string]bool // zones committed since the last update
+	full  bool            // compare the catalog with every zone next
+
+	// Owned by run: the catalog the members were published in, each
+	// member's unique id, and the ids in use.
+	cat  string
+	ids  map[string]string
+	used map[string]bool
 }
 
 func newCatalogProducer(n *Node) *catalogProducer {
-	return &catalogProducer{n: n, kick: make(chan struct{}, 1)}
+	return &catalogProducer{n: n, kick: make(chan struct{}, 1), full: true}
 }
 
 func (p *catalogProducer) poke() {
@@ -170,19 +199,19 @@ func (p *catalogProducer) poke() {
 }
 
 // committed is told of every commit to the store (z nil: origin was
-// deleted). It runs with the store's lock held: it only notes whether the
-// catalog may have to change.
-func (p *catalogProducer) committed(origin string, z *zone.Zone) {
+// deleted). It runs with the zone's lock held: it only notes the zone.
+func (p *catalogProducer) committed(origin string, _ *zone.Zone) {
 	cat := p.n.config().Catalog
 	if cat == "" || origin == cat {
 		return
 	}
 	p.mu.Lock()
-	_, seen := p.known[origin]
-	p.mu.Unlock()
-	if (z == nil) == seen {
-		p.poke()
+	if p.dirty == nil {
+		p.dirty = map[string]bool{}
 	}
+	p.dirty[origin] = true
+	p.mu.Unlock()
+	p.poke()
 }
 
 // run updates the catalog at start and after each poke until ctx ends.
@@ -194,59 +223,148 @@ func (p *catalogProducer) run(ctx context.Context) {
 			return
 		case <-p.kick:
 			if err := p.update(); err != nil {
+				p.mu.Lock()
+				p.full = true
+				p.mu.Unlock()
 				p.n.log.Error("catalog zone not updated", "zone", p.n.config().Catalog, "err", err)
 			}
 		}
 	}
 }
 
-// update makes the stored catalog list the primary zones, if it does not
-// already.
+// update brings the catalog up to date with the zones committed since the
+// last update, or with every zone when that is due.
 func (p *catalogProducer) update() error {
 	cat := p.n.config().Catalog
-	if cat == "" {
+	p.mu.Lock()
+	dirty, full := p.dirty, p.full || cat != p.cat || p.ids == nil
+	p.dirty, p.full = nil, false
+	p.mu.Unlock()
+	switch {
+	case cat == "":
+		p.cat, p.ids, p.used = "", nil, nil
+		return nil
+	case full:
+		return p.rebuild(cat)
+	case len(dirty) == 0:
 		return nil
 	}
+	return p.apply(cat, dirty)
+}
+
+// isMember reports whether the zone origin, in state m, is listed in the
+// catalog: a primary zone, and not a catalog itself.
+func (p *catalogProducer) isMember(origin string, m zonestore.ZoneMeta) bool {
+	return m.Kind == zonestore.KindPrimary && !p.isCatalog(origin)
+}
+
+// rebuild compares the catalog cat with every stored zone and makes it
+// list exactly the members, keeping the ids of those it already lists.
+func (p *catalogProducer) rebuild(cat string) error {
 	st := p.n.store
-	names, err := st.List()
+	metas, err := st.Metas()
 	if err != nil {
 		return err
 	}
-	known := make(map[string]bool, len(names))
-	var members []string
-	for _, name := range names {
-		if name == cat {
-			continue
-		}
-		m, err := st.Meta(name)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		known[name] = m.Kind == zonestore.KindPrimary && !p.isCatalog(name)
-		if known[name] {
+	members := make([]string, 0, len(metas))
+	for name, m := range metas {
+		if name != cat && p.isMember(name, m) {
 			members = append(members, name)
 		}
 	}
-	p.mu.Lock()
-	p.known = known
-	p.mu.Unlock()
-	ids := memberIDs(members)
+	slices.SortFunc(members, zone.CanonicalCompare)
+	ids := make(map[string]string, len(members))
+	used := make(map[string]bool, len(members))
 	serial := uint32(1)
-	if cur, err := st.Load(cat); err == nil {
-		if got, _, err := catalogMembers(cur); err == nil && sameIDs(got, ids) {
-			return nil
-		}
+	var listed map[string]string
+	cur, err := st.Load(cat)
+	if err == nil {
 		serial = cur.Serial()
+		if got, _, err := catalogMembers(cur); err == nil {
+			listed = got
+			for _, m := range members {
+				if id, ok := got[m]; ok {
+					ids[m], used[id] = id, true
+				}
+			}
+		}
 	}
-	z, err := buildCatalog(cat, serial, ids)
+	for _, m := range members {
+		if _, ok := ids[m]; !ok {
+			ids[m] = newID(m, used)
+		}
+	}
+	p.cat, p.ids, p.used = "", nil, nil // until the catalog is stored
+	if listed == nil || !sameIDs(listed, ids) {
+		z, err := buildCatalog(cat, serial, ids)
+		if err != nil {
+			return err
+		}
+		res, err := st.As(catalogAuthor).Import(z, true)
+		if err != nil {
+			return err
+		}
+		p.n.log.Info("catalog zone updated", "zone", cat, "members", len(ids), "serial", res.Serial)
+	}
+	p.cat, p.ids, p.used = cat, ids, used
+	return nil
+}
+
+// manyDirty is the number of committed zones from which apply reads the
+// state of every zone in one transaction rather than one by one.
+const manyDirty = 1000
+
+// apply edits the catalog cat for the zones in dirty: new members are
+// added, members deleted or no longer primary zones removed.
+func (p *catalogProducer) apply(cat string, dirty map[string]bool) error {
+	st := p.n.store
+	var metas map[string]zonestore.ZoneMeta
+	if len(dirty) >= manyDirty {
+		var err error
+		if metas, err = st.Metas(); err != nil {
+			return err
+		}
+	}
+	names := slices.SortedFunc(maps.Keys(dirty), zone.CanonicalCompare)
+	var c zonestore.Change
+	var added, removed []string
+	for _, name := range names {
+		m, ok := metas[name]
+		if metas == nil {
+			var err error
+			m, err = st.Meta(name)
+			ok = err == nil
+		}
+		member := ok && p.isMember(name, m)
+		switch id, listed := p.ids[name]; {
+		case member && !listed:
+			id = newID(name, p.used)
+			p.ids[name] = id
+			c.Add = append(c.Add, catalogRR(cat, id, name))
+			added = append(added, name)
+		case !member && listed:
+			delete(p.ids, name)
+			delete(p.used, id)
+			c.Delete = append(c.Delete, zonestore.Deletion{Name: id + ".zones." + cat, Type: dns.TypePTR})
+			removed = append(removed, name)
+		}
+	}
+	if len(added)+len(removed) == 0 {
+		return nil
+	}
+	c.Lenient = true
+	res, err := st.As(catalogAuthor).Update(cat, c)
+	if errors.Is(err, zonestore.ErrNoZone) {
+		return p.rebuild(cat) // deleted meanwhile: made afresh
+	}
 	if err != nil {
 		return err
 	}
-	res, err := st.As(catalogAuthor).Import(z, true)
-	if err != nil {
-		return err
+	args := []any{"zone", cat, "members", len(p.ids), "added", len(added), "removed", len(removed), "serial", res.Serial}
+	if len(added)+len(removed) == 1 {
+		args = append(args, "member", slices.Concat(added, removed)[0])
 	}
-	p.n.log.Info("catalog zone updated", "zone", cat, "members", len(ids), "serial", res.Serial)
+	p.n.log.Info("catalog zone updated", args...)
 	return nil
 }
 
@@ -270,15 +388,7 @@ func (p *catalogProducer) isCatalog(origin string) bool {
 }
 
 func sameIDs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(a, b)
 }
 
 // storedMembers reads the members of the stored copy of catalog c; none

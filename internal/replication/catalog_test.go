@@ -170,10 +170,20 @@ func TestCatalogProducer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "c.test in the catalog", func() bool { return len(members()) == 3 })
+	// A new member is one edit of the catalog: its PTR, and nothing else.
+	h, err = tn.store.History(testCatalog, 1)
+	if err != nil || len(h) != 1 || h[0].Summary || len(h[0].Removed) != 0 || len(h[0].Added) != 1 ||
+		h[0].Added[0].(*dns.PTR).Ptr != "c.test." || h[0].Op != zonestore.OpEdit {
+		t.Errorf("the catalog's last change %+v, %v; want one PTR to c.test. added by an edit", h, err)
+	}
 	if err := tn.store.Delete("a.test."); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "a.test out of the catalog", func() bool { _, ok := members()["a.test."]; return !ok })
+	if h, err := tn.store.History(testCatalog, 1); err != nil || len(h) != 1 || len(h[0].Added) != 0 ||
+		len(h[0].Removed) != 1 || h[0].Removed[0].(*dns.PTR).Ptr != "a.test." {
+		t.Errorf("the catalog's last change %+v, %v; want one PTR to a.test. removed", h, err)
+	}
 	if got, want := members(), memberIDs([]string{"b.test.", "c.test."}); !maps.Equal(got, want) {
 		t.Errorf("members %v, want %v", got, want)
 	}
