@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -191,5 +192,54 @@ func TestMetrics(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "sovdns_") {
 			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestMetricsZoneSeriesMax: above metrics.zone_series_max zones the series
+// per zone go and queries are counted under zone "all"; with a zone
+// deleted, back at the maximum, they come back.
+func TestMetricsZoneSeriesMax(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	importZoneOrigin(t, dir, "a.test.", memberZone("a.test.", 1))
+	importZoneOrigin(t, dir, "b.test.", memberZone("b.test.", 1))
+	s := startOn(t, "127.0.0.1:0", dir, "demo_zone: false\nudp_sockets: 1\nmetrics:\n  zone_series_max: 1\n")
+	query := func() {
+		if r := exchange(t, "udp", s.dns, newQuery("www.a.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("www.a.test. A: %v", r)
+		}
+	}
+	query()
+	samples := parseSamples(t, scrape(t, s.metrics))
+	if v, _ := find(samples, "sovdns_zones_loaded", map[string]string{}); v != 2 {
+		t.Errorf("sovdns_zones_loaded %v; want 2", v)
+	}
+	if v, _ := find(samples, "sovdns_records_loaded", map[string]string{}); v != 8 {
+		t.Errorf("sovdns_records_loaded %v; want 8 (4 records in each zone)", v)
+	}
+	udpA := func(zone string) map[string]string {
+		return map[string]string{"transport": "udp", "zone": zone, "qtype": "A", "rcode": "NOERROR"}
+	}
+	if v, _ := find(samples, "sovdns_queries_total", udpA("all")); v != 1 {
+		t.Errorf("queries counted under zone \"all\": %v; want 1", v)
+	}
+	for _, sm := range samples {
+		if sm.labels["zone"] == "a.test." || sm.labels["zone"] == "b.test." {
+			t.Errorf("a series per zone with 2 zones held and zone_series_max 1: %s %v", sm.name, sm.labels)
+		}
+	}
+
+	mustCLI(t, fastExit(), "zone", "delete", "b.test", "--yes", "--data-dir", dir)
+	waitUntil(t, 20*time.Second, "zone_records of a.test. back once one zone is held",
+		func() bool {
+			return metricValue(t, s, "sovdns_zone_records", map[string]string{"zone": "a.test."}) == 4
+		}, func() string { return string(scrape(t, s.metrics)) })
+	query()
+	samples = parseSamples(t, scrape(t, s.metrics))
+	if v, _ := find(samples, "sovdns_queries_total", udpA("a.test.")); v != 1 {
+		t.Errorf("queries counted under zone a.test.: %v; want 1", v)
+	}
+	if _, ok := find(samples, "sovdns_queries_total", udpA("all")); ok {
+		t.Errorf("zone \"all\" still counted with metrics per zone on")
 	}
 }

@@ -56,6 +56,7 @@ func (s *Store) ImportMany(zs []*zone.Zone, replace bool, done func(n int)) []Ba
 	}
 	if total >= largeZone {
 		debug.FreeOSMemory()
+		s.releaseMapped()
 	}
 	return out
 }

@@ -171,6 +171,34 @@ func (s *Store) signZone(z, prev *zone.Zone, sg *signing, now time.Time) (*zone.
 	return out.Zone, nil
 }
 
+// SigningZones returns the zones with a signing policy, the ones Maintain
+// has work for, read in one pass.
+func (s *Store) SigningZones() ([]string, error) {
+	var out []string
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zs := tx.Bucket(bucketZones)
+		if zs == nil {
+			return nil
+		}
+		return zs.ForEachBucket(func(k []byte) error {
+			n++
+			if db := zs.Bucket(k).Bucket(bucketDNSSEC); db != nil && db.Get(keyPolicy) != nil {
+				out = append(out, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list signed zones: %w", err)
+	}
+	if n >= manyZones {
+		s.releaseMapped()
+	}
+	sortCanonical(out)
+	return out, nil
+}
+
 // loadSigning reads a zone's DNSSEC state outside a write.
 func (s *Store) loadSigning(origin string) (*signing, error) {
 	var sg *signing

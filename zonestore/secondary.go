@@ -100,6 +100,9 @@ func (s *Store) Metas() (map[string]ZoneMeta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read zone states: %w", err)
 	}
+	if len(out) >= manyZones {
+		s.releaseMapped()
+	}
 	return out, nil
 }
 

@@ -25,8 +25,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -355,15 +357,30 @@ func (s *Store) LoadAll() ([]*zone.Zone, error) {
 	}
 	s.zones.Lock()
 	defer s.zones.Unlock()
-	out := make([]*zone.Zone, 0, len(names))
-	for _, n := range names {
-		z, err := s.load(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, z)
+	out, errs := s.loadMany(names)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// manyZones is the number of zones from which a pass that reads every
+// zone's bucket lets go of the file's pages afterwards (releaseMapped).
+const manyZones = 5000
+
+// releaseLoad gives back, after many zones were read, the memory their
+// reading used and the file's pages: what is served lives in the zones
+// built, and the file is read again only for a change.
+func (s *Store) releaseLoad(zs []*zone.Zone) {
+	total := 0
+	for _, z := range zs {
+		total += z.Len()
+	}
+	if total < largeZone {
+		return
+	}
+	debug.FreeOSMemory()
+	s.releaseMapped()
 }
 
 // Reread forgets the zones read so far and reads every zone again from
@@ -380,15 +397,49 @@ func (s *Store) Reread() (zs []*zone.Zone, errs []error, err error) {
 	clear(s.cache)
 	clear(s.ttls)
 	s.mu.Unlock()
-	for _, n := range names {
-		z, err := s.load(n)
-		if err != nil {
-			errs = append(errs, err)
+	zs, errs = s.loadMany(names)
+	return zs, errs, nil
+}
+
+// loadMany returns the zones at origins (those that can be read: the
+// others are reported in errs), reading them from the file on every CPU;
+// every zone's lock is held (s.zones).
+func (s *Store) loadMany(origins []string) (zs []*zone.Zone, errs []error) {
+	got := make([]*zone.Zone, len(origins))
+	failed := make([]error, len(origins))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(origins)/64+1) {
+		wg.Go(func() {
+			err := s.db.View(func(tx *bolt.Tx) error {
+				for i := int(next.Add(1)) - 1; i < len(origins); i = int(next.Add(1)) - 1 {
+					if z := s.cached(origins[i]); z != nil {
+						got[i] = z
+						continue
+					}
+					got[i], failed[i] = readZone(tx, origins[i])
+				}
+				return nil
+			})
+			if err != nil { // the transaction could not begin
+				for i := int(next.Add(1)) - 1; i < len(origins); i = int(next.Add(1)) - 1 {
+					failed[i] = err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	zs = make([]*zone.Zone, 0, len(origins))
+	for i, z := range got {
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
 			continue
 		}
+		s.setCached(origins[i], z)
 		zs = append(zs, z)
 	}
-	return zs, errs, nil
+	s.releaseLoad(zs)
+	return zs, errs
 }
 
 // load returns the zone's last committed version, reading it from the
@@ -397,20 +448,33 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 	if z := s.cached(origin); z != nil {
 		return z, nil
 	}
-	var rrs []dns.RR
+	var z *zone.Zone
 	err := s.db.View(func(tx *bolt.Tx) error {
-		zb, err := zoneBucket(tx, origin)
+		var err error
+		z, err = readZone(tx, origin)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.setCached(origin, z)
+	return z, nil
+}
+
+// readZone reads and builds the zone at origin in tx.
+func readZone(tx *bolt.Tx, origin string) (*zone.Zone, error) {
+	zb, err := zoneBucket(tx, origin)
+	if err != nil {
+		return nil, err
+	}
+	var rrs []dns.RR
+	err = zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
+		var err error
+		rrs, err = decodeRRs(rrs, v)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: zone %s: %w", ErrCorrupt, origin, err)
 		}
-		return zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
-			var err error
-			rrs, err = decodeRRs(rrs, v)
-			if err != nil {
-				return fmt.Errorf("%w: zone %s: %w", ErrCorrupt, origin, err)
-			}
-			return nil
-		})
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -419,7 +483,6 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
 	}
-	s.setCached(origin, z)
 	return z, nil
 }
 

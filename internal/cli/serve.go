@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -91,21 +92,15 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	if err := seedDemo(st, c, log); err != nil {
 		return err
 	}
-	names, err := st.List()
+	// A zone that cannot be loaded is left out, loudly; the others are served.
+	zs, errs, err := st.Reread()
 	if err != nil {
 		m.StoreErrors.WithLabelValues("load").Inc()
 		return fmt.Errorf("load zones: %w", err)
 	}
-	// A zone that cannot be loaded is left out, loudly; the others are served.
-	zs := make([]*zone.Zone, 0, len(names))
-	for _, name := range names {
-		z, err := st.Load(name)
-		if err != nil {
-			m.StoreErrors.WithLabelValues("load").Inc()
-			log.Error("zone not served: it cannot be loaded", "zone", name, "err", err)
-			continue
-		}
-		zs = append(zs, z)
+	for _, err := range errs {
+		m.StoreErrors.WithLabelValues("load").Inc()
+		log.Error("zone not served: it cannot be loaded", "err", err)
 	}
 
 	local := server.NewLocal()
@@ -163,7 +158,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		},
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
-	zones := newServed(srv, local, st, m, log)
+	zones := newServed(srv, local, st, m, c.Metrics.ZoneSeriesMax, log)
 	zones.setMirrors(c.Repl.Secondaries)
 	repl := replication.New(st, c.Repl.Config(), local.Zones, log, m)
 	repl.OnExpire(zones.expire)
@@ -179,9 +174,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		repl.Committed(origin, z)
 	})
 	rl := &reloader{load: reload, st: st, srv: srv, repl: repl, served: zones, m: m, log: log, cur: c}
-	for _, z := range zs {
-		log.Info("zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
-	}
+	logLoaded(log, zs)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -193,6 +186,13 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		if c.Metrics.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			log.Warn("Go profiler on the metrics listener (metrics.pprof): keep the address private", "addr", c.Metrics.Listen)
+		}
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -212,7 +212,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	bg.Add(2)
 	go func() {
 		defer bg.Done()
-		maintainSigning(ctx, st, newSignerMetrics(reg), dnssec.MaintenanceInterval, log)
+		maintainSigning(ctx, st, newSignerMetrics(reg, m), dnssec.MaintenanceInterval, log)
 	}()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
 	if rec != nil {
@@ -280,6 +280,24 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	log.Info("shutting down")
 	cancel()
 	return <-errc
+}
+
+// manyZonesLogged is the number of zones up to which each zone loaded at
+// start has a line of its own at level info; above it they are at debug,
+// and one line sums them up.
+const manyZonesLogged = 20
+
+// logLoaded logs the zones loaded at start.
+func logLoaded(log *slog.Logger, zs []*zone.Zone) {
+	level, records := slog.LevelInfo, 0
+	if len(zs) > manyZonesLogged {
+		level = slog.LevelDebug
+	}
+	for _, z := range zs {
+		records += z.Len()
+		log.Log(context.Background(), level, "zone loaded", "zone", z.Origin, "serial", z.Serial(), "records", z.Len())
+	}
+	log.Info("zones loaded", "zones", len(zs), "records", records)
 }
 
 // cachePath is the resolver cache's file.

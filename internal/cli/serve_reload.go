@@ -37,11 +37,46 @@ type served struct {
 	clients *zone.Set       // all less the mirrors
 	expired map[string]bool // by origin
 	mirrors map[string]bool // by origin
+	records int             // in all
+	// seriesMax is the number of zones up to which metrics are kept per
+	// zone (metrics.zone_series_max).
+	seriesMax int
 }
 
-func newServed(srv *server.Server, local *server.Local, st *zonestore.Store, m *metrics.Metrics, log *slog.Logger) *served {
+func newServed(srv *server.Server, local *server.Local, st *zonestore.Store, m *metrics.Metrics, seriesMax int, log *slog.Logger) *served {
 	return &served{srv: srv, local: local, st: st, m: m, log: log, all: zone.NewSet(), clients: zone.NewSet(),
-		expired: map[string]bool{}, mirrors: map[string]bool{}}
+		expired: map[string]bool{}, mirrors: map[string]bool{}, seriesMax: seriesMax}
+}
+
+// setSeriesMax sets the number of zones up to which metrics are kept per
+// zone.
+func (p *served) setSeriesMax(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seriesMax = n
+	p.checkSeries()
+}
+
+// checkSeries turns per-zone metrics off when more zones are held than
+// seriesMax, and on again when no more are; p.mu is held. Counting and
+// the response cache start afresh on a change, so that no query goes on
+// being counted under its zone's label.
+func (p *served) checkSeries() {
+	on := p.all.Len() <= p.seriesMax
+	if !p.m.SetPerZone(on) {
+		return
+	}
+	p.srv.ResetCounters()
+	if on {
+		p.all.Each(func(z *zone.Zone) bool {
+			p.zoneMetrics(z)
+			return true
+		})
+		p.log.Info("metrics per zone on", "zones", p.all.Len(), "zone_series_max", p.seriesMax)
+		return
+	}
+	p.log.Info("metrics per zone off: more zones than metrics.zone_series_max; series labelled zone=\"all\" count every zone",
+		"zones", p.all.Len(), "zone_series_max", p.seriesMax)
 }
 
 // setMirrors says which zones are mirrors, from the configuration.
@@ -83,7 +118,9 @@ func (p *served) committed(origin string, z *zone.Zone) {
 	// A new copy of an expired secondary zone is current: served again.
 	if p.expired[origin] {
 		delete(p.expired, origin)
-		p.m.ZoneExpired.DeleteLabelValues(origin)
+		if p.m.PerZone() {
+			p.m.ZoneExpired.DeleteLabelValues(origin)
+		}
 	}
 	p.put(z)
 }
@@ -103,12 +140,16 @@ func (p *served) expire(origin string, serve bool) {
 	defer p.mu.Unlock()
 	if serve {
 		delete(p.expired, origin)
-		p.m.ZoneExpired.WithLabelValues(origin).Set(0)
+		if p.m.PerZone() {
+			p.m.ZoneExpired.WithLabelValues(origin).Set(0)
+		}
 		p.put(z)
 		return
 	}
 	p.expired[origin] = true
-	p.m.ZoneExpired.WithLabelValues(origin).Set(1)
+	if p.m.PerZone() {
+		p.m.ZoneExpired.WithLabelValues(origin).Set(1)
+	}
 	p.remove(origin)
 }
 
@@ -119,6 +160,11 @@ func (p *served) put(z *zone.Zone) {
 		return
 	}
 	p.all = p.all.With(z)
+	p.records += z.Len()
+	if old != nil {
+		p.records -= old.Len()
+	}
+	p.m.RecordsLoaded.Set(float64(p.records))
 	mirror := p.mirrors[z.Origin]
 	if !mirror {
 		p.clients = p.clients.With(z)
@@ -139,6 +185,7 @@ func (p *served) put(z *zone.Zone) {
 		}
 		p.local.SetZones(p.all)
 		p.m.ZonesLoaded.Set(float64(p.all.Len()))
+		p.checkSeries()
 	}
 	p.zoneMetrics(z)
 }
@@ -155,15 +202,24 @@ func (p *served) remove(origin string) {
 	}
 	p.all = p.all.Without(key)
 	p.clients = p.clients.Without(key)
+	p.records -= old.Len()
 	p.srv.ChangeZones(p.clients, key)
 	p.local.SetZones(p.all)
 	old.Supersede()
 	p.m.ZonesLoaded.Set(float64(p.all.Len()))
-	p.m.ZoneRecords.DeleteLabelValues(origin)
-	p.m.ZoneSerial.DeleteLabelValues(origin)
+	p.m.RecordsLoaded.Set(float64(p.records))
+	if p.m.PerZone() {
+		p.m.ZoneRecords.DeleteLabelValues(origin)
+		p.m.ZoneSerial.DeleteLabelValues(origin)
+	}
+	p.checkSeries()
 }
 
+// zoneMetrics sets z's own series, if series are kept per zone.
 func (p *served) zoneMetrics(z *zone.Zone) {
+	if !p.m.PerZone() {
+		return
+	}
 	p.m.ZoneRecords.WithLabelValues(z.Origin).Set(float64(z.Len()))
 	p.m.ZoneSerial.WithLabelValues(z.Origin).Set(float64(z.Serial()))
 }
@@ -189,8 +245,15 @@ func (p *served) publishAll(set *zone.Set) {
 		return true
 	})
 	p.m.ZonesLoaded.Set(float64(set.Len()))
+	p.records = 0
+	set.Each(func(z *zone.Zone) bool {
+		p.records += z.Len()
+		return true
+	})
+	p.m.RecordsLoaded.Set(float64(p.records))
 	p.m.ZoneRecords.Reset()
 	p.m.ZoneSerial.Reset()
+	p.checkSeries()
 	set.Each(func(z *zone.Zone) bool {
 		p.zoneMetrics(z)
 		return true
@@ -234,6 +297,7 @@ func (r *reloader) Reload() (string, error) {
 	r.srv.SetKeys(c.Repl.Keys)
 	r.repl.Reconfigure(c.Repl.Config())
 	r.served.setMirrors(c.Repl.Secondaries)
+	r.served.setSeriesMax(c.Metrics.ZoneSeriesMax)
 	r.served.replace(zs)
 	for _, e := range errs {
 		r.m.StoreErrors.WithLabelValues("load").Inc()

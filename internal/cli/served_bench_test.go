@@ -44,7 +44,7 @@ func BenchmarkCommitPublish(b *testing.B) {
 		b.Run(fmt.Sprintf("zones=%d", n), func(b *testing.B) {
 			m := metrics.New(prometheus.NewRegistry())
 			log := slog.New(slog.DiscardHandler)
-			p := newServed(server.New(server.Config{}, log, m), server.NewLocal(), nil, m, log)
+			p := newServed(server.New(server.Config{}, log, m), server.NewLocal(), nil, m, 1<<30, log)
 			zs := make([]*zone.Zone, n)
 			for i := range zs {
 				zs[i] = smallZone(b, fmt.Sprintf("z%d.example.", i), 1)

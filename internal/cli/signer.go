@@ -7,27 +7,45 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
 // signerMetrics are the signing maintenance's gauges and counters.
 type signerMetrics struct {
-	expiry  *prometheus.GaugeVec
-	resigns *prometheus.CounterVec
+	expiry   *prometheus.GaugeVec
+	earliest prometheus.Gauge
+	resigns  *prometheus.CounterVec
+	// perZone reports whether series are kept per zone (nil: always).
+	perZone func() bool
 }
 
-func newSignerMetrics(reg prometheus.Registerer) *signerMetrics {
+// newSignerMetrics registers the signing metrics on reg; with node set,
+// the series per zone follow its per-zone setting.
+func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerMetrics {
 	m := &signerMetrics{
 		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sovdns_dnssec_signature_expiry_timestamp_seconds",
-			Help: "When the earliest-expiring signature of a signed zone expires (Unix time).",
+			Help: "When the earliest-expiring signature of a signed zone expires (Unix time); absent while metrics per zone are off (metrics.zone_series_max).",
 		}, []string{"zone"}),
+		earliest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sovdns_dnssec_signature_expiry_earliest_timestamp_seconds",
+			Help: "When the earliest-expiring signature of any signed zone expires (Unix time), as of the last signing maintenance run.",
+		}),
 		resigns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sovdns_dnssec_maintenance_total",
 			Help: "Signing maintenance runs that re-signed a zone, by result (resigned, error).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.expiry, m.resigns)
+	reg.MustRegister(m.expiry, m.earliest, m.resigns)
+	if node != nil {
+		m.perZone = node.PerZone
+		node.OnPerZone(func(on bool) {
+			if !on {
+				m.expiry.Reset()
+			}
+		})
+	}
 	return m
 }
 
@@ -37,11 +55,13 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		names, err := st.List()
+		names, err := st.SigningZones()
 		if err != nil {
 			log.Error("signing maintenance: list zones", "err", err)
 		}
 		m.expiry.Reset()
+		perZone := m.perZone == nil || m.perZone()
+		var earliest time.Time
 		for _, name := range names {
 			if ctx.Err() != nil {
 				return
@@ -56,11 +76,19 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 				log.Info("zone re-signed", "zone", name, "serial", res.Serial)
 			}
 			if s, err := st.DNSSEC(name); err == nil && s.Signed && !s.FirstExpiry.IsZero() {
-				m.expiry.WithLabelValues(name).Set(float64(s.FirstExpiry.Unix()))
+				if perZone {
+					m.expiry.WithLabelValues(name).Set(float64(s.FirstExpiry.Unix()))
+				}
+				if earliest.IsZero() || s.FirstExpiry.Before(earliest) {
+					earliest = s.FirstExpiry
+				}
 				if s.Guard != "" {
 					log.Warn("DNSSEC expiry guard", "zone", name, "problem", s.Guard)
 				}
 			}
+		}
+		if !earliest.IsZero() {
+			m.earliest.Set(float64(earliest.Unix()))
 		}
 		select {
 		case <-ctx.Done():

@@ -45,7 +45,7 @@ func TestMaintainSigning(t *testing.T) {
 	// Six days on, the signatures are due for refresh.
 	now.Add(int64((pol.Validity.D() - pol.Refresh.D()).Seconds()))
 	reg := prometheus.NewRegistry()
-	m := newSignerMetrics(reg)
+	m := newSignerMetrics(reg, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { maintainSigning(ctx, st, m, time.Hour, slog.New(slog.DiscardHandler)); close(done) }()

@@ -255,7 +255,9 @@ type ZoneServers struct {
 
 // MetricsConfig is the metrics section.
 type MetricsConfig struct {
-	Listen string `mapstructure:"listen"`
+	Listen        string `mapstructure:"listen"`
+	ZoneSeriesMax int    `mapstructure:"zone_series_max"`
+	Pprof         bool   `mapstructure:"pprof"`
 }
 
 // LogConfig is the log section.
@@ -464,6 +466,9 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddrPort(c.Metrics.Listen); err != nil {
 			bad("metrics.listen", c.Metrics.Listen, "must be IP:port, or empty to disable")
 		}
+	}
+	if c.Metrics.ZoneSeriesMax < 0 {
+		bad("metrics.zone_series_max", fmt.Sprint(c.Metrics.ZoneSeriesMax), "must be 0 or more")
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", c.Log.Level, "must be debug, info, warn or error")

@@ -25,6 +25,10 @@ const Namespace = "sovdns"
 const (
 	ZoneNone  = "none"  // the query matched no zone held
 	TypeOther = "other" // a query type outside the allow-list
+	// ZoneAll stands for every zone while per-zone series are off (more
+	// zones held than the configured maximum): the series are then node
+	// totals.
+	ZoneAll = "all"
 )
 
 // Metrics holds the collectors of a running node.
@@ -54,6 +58,81 @@ type Metrics struct {
 	ZoneExpired   *prometheus.GaugeVec   // zone: 1 while a secondary is expired and not served
 	ControlReqs   *prometheus.CounterVec // endpoint, code
 	ConfigReloads *prometheus.CounterVec // result
+
+	RecordsLoaded prometheus.Gauge // records in the zones served, all zones together
+
+	// secondaryTotals gives the node-wide secondary freshness figures.
+	secondaryTotals atomic.Pointer[func() (expired int, oldest int64)]
+
+	// zoneTotals is set while per-zone series are off (see SetPerZone).
+	zoneTotals atomic.Bool
+	// onPerZone are told when per-zone series are turned off or on.
+	onPerZone []func(on bool)
+}
+
+// SetSecondaryTotals sets the function that counts the secondary zones
+// expired and gives the oldest time a copy was last found current, read
+// at each scrape.
+func (m *Metrics) SetSecondaryTotals(fn func() (expired int, oldest int64)) {
+	if m != nil {
+		m.secondaryTotals.Store(&fn)
+	}
+}
+
+// secondaryCollector exports what SetSecondaryTotals gives.
+type secondaryCollector struct {
+	m               *Metrics
+	expired, oldest *prometheus.Desc
+}
+
+func (c secondaryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.expired; ch <- c.oldest }
+
+func (c secondaryCollector) Collect(ch chan<- prometheus.Metric) {
+	fn := c.m.secondaryTotals.Load()
+	if fn == nil {
+		return
+	}
+	expired, oldest := (*fn)()
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.GaugeValue, float64(expired))
+	if oldest != 0 {
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, float64(oldest))
+	}
+}
+
+// PerZone reports whether series are kept per zone.
+func (m *Metrics) PerZone() bool { return !m.zoneTotals.Load() }
+
+// Zone is the zone label value for the zone at origin: origin itself, or
+// ZoneAll while per-zone series are off (ZoneNone stays as it is).
+func (m *Metrics) Zone(origin string) string {
+	if m.zoneTotals.Load() && origin != ZoneNone {
+		return ZoneAll
+	}
+	return origin
+}
+
+// OnPerZone adds fn to the functions told when per-zone series are turned
+// off or on, to drop or set series of their own. Not safe to call once
+// the node runs.
+func (m *Metrics) OnPerZone(fn func(on bool)) { m.onPerZone = append(m.onPerZone, fn) }
+
+// SetPerZone turns per-zone series on or off and reports whether that was
+// a change. Turning them off drops every series labelled with a zone (the
+// counters start again from zero under zone "all", which rate() takes as
+// a reset); turning them on starts them empty, each filled by the next
+// event of its zone.
+func (m *Metrics) SetPerZone(on bool) bool {
+	if m.zoneTotals.Swap(!on) == !on {
+		return false
+	}
+	for _, v := range []interface{ Reset() }{m.Queries, m.ZoneRecords, m.ZoneSerial, m.TransfersOut, m.TransfersIn,
+		m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh, m.ZoneExpired} {
+		v.Reset()
+	}
+	for _, fn := range m.onPerZone {
+		fn(on)
+	}
+	return true
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -62,7 +141,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "queries_total",
-			Help: "DNS queries answered, by transport, zone, query type and response code.",
+			Help: "DNS queries answered, by transport, zone (\"all\" while metrics per zone are off: metrics.zone_series_max), query type and response code.",
 		}, []string{"transport", "zone", "qtype", "rcode"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "query_duration_seconds",
@@ -87,11 +166,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		ZoneRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "zone_records",
-			Help: "Resource records in each served zone.",
+			Help: "Resource records in each served zone; absent while metrics per zone are off (metrics.zone_series_max).",
 		}, []string{"zone"}),
 		ZoneSerial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "zone_serial",
-			Help: "SOA serial of each served zone.",
+			Help: "SOA serial of each served zone; absent while metrics per zone are off (metrics.zone_series_max).",
 		}, []string{"zone"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "store_errors_total",
@@ -130,7 +209,14 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Control API requests, by endpoint and HTTP status."}, []string{"endpoint", "code"})
 	m.ConfigReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "config_reloads_total",
 		Help: "Configuration reloads (SIGHUP, sovdns reload), by result."}, []string{"result"})
-	reg.MustRegister(m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
+	m.RecordsLoaded = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "records_loaded",
+		Help: "Resource records in the zones being served, all zones together."})
+	sec := secondaryCollector{m: m,
+		expired: prometheus.NewDesc(Namespace+"_secondary_zones_expired",
+			"Secondary zones past their expire time without a refresh, and so not served.", nil, nil),
+		oldest: prometheus.NewDesc(Namespace+"_secondary_oldest_refresh_timestamp_seconds",
+			"Unix time the least fresh secondary zone was last found current at its primary; time() minus this is the oldest refresh age.", nil, nil)}
+	reg.MustRegister(sec, m.RecordsLoaded, m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
 		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
 		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyPending, m.NotifyRecv, m.Updates, m.LastRefresh,
 		m.ZoneExpired, m.ControlReqs, m.ConfigReloads,

@@ -310,7 +310,7 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 		delete(nt.jobs, k)
 		log.Warn("NOTIFY not sent", "err", err)
 	case err == nil:
-		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyAcked).Inc()
+		nt.n.m.NotifySent.WithLabelValues(nt.n.m.Zone(k.origin), notifyAcked).Inc()
 		if j.gen == gen {
 			delete(nt.jobs, k)
 		}
@@ -321,18 +321,18 @@ func (nt *notifier) attempt(ctx context.Context, k notifyKey) {
 		}
 	case j.gen != gen:
 		// A newer change came while this one was under way: it goes next.
-		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+		nt.n.m.NotifySent.WithLabelValues(nt.n.m.Zone(k.origin), notifyRetry).Inc()
 	case !tcp && (errors.Is(err, errTruncated) || tries >= nt.tries && errors.Is(err, errNoAnswer)):
 		// Over TCP at once: the answer did not fit, or UDP got none.
-		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+		nt.n.m.NotifySent.WithLabelValues(nt.n.m.Zone(k.origin), notifyRetry).Inc()
 		j.tries, j.tcp, j.due = tries, true, time.Now()
 		log.Info("NOTIFY: trying TCP", "tries", tries, "err", err)
 	case tries >= nt.tries:
-		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyGivenUp).Inc()
+		nt.n.m.NotifySent.WithLabelValues(nt.n.m.Zone(k.origin), notifyGivenUp).Inc()
 		delete(nt.jobs, k)
 		log.Warn("NOTIFY not acknowledged; giving up (the secondary's SOA timers will find the change)", "tries", tries, "err", err)
 	default:
-		nt.n.m.NotifySent.WithLabelValues(k.origin, notifyRetry).Inc()
+		nt.n.m.NotifySent.WithLabelValues(nt.n.m.Zone(k.origin), notifyRetry).Inc()
 		j.tries = tries
 		j.due = time.Now().Add(nt.backoff << (tries - 1))
 		log.Debug("NOTIFY not acknowledged; will retry", "tries", tries, "retry_in", nt.backoff<<(tries-1), "err", err)

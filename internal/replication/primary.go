@@ -63,7 +63,7 @@ func (n *Node) transferOut(ctx context.Context, req *dns.Msg, p server.Peer, sen
 	}
 	typeLabel := dns.TypeToString[qtype]
 	refuse := func(zoneLabel string, rcode int, result string) error {
-		n.m.TransfersOut.WithLabelValues(zoneLabel, typeLabel, result).Inc()
+		n.m.TransfersOut.WithLabelValues(n.m.Zone(zoneLabel), typeLabel, result).Inc()
 		r := new(dns.Msg)
 		r.SetRcode(req, rcode)
 		return send(r)
@@ -119,7 +119,7 @@ func (n *Node) transferOut(ctx context.Context, req *dns.Msg, p server.Peer, sen
 	if err != nil {
 		result = outFailed
 	}
-	n.m.TransfersOut.WithLabelValues(origin, kind, result).Inc()
+	n.m.TransfersOut.WithLabelValues(n.m.Zone(origin), kind, result).Inc()
 	if err != nil {
 		return fmt.Errorf("%s of %s to %s: %w", kind, origin, p.Addr, err)
 	}

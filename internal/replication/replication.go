@@ -189,6 +189,7 @@ func New(store *zonestore.Store, cfg Config, zones func() *zone.Set, log *slog.L
 	n.cfg.Store(&cfg)
 	n.notifier = newNotifier(n)
 	n.secondary = newSecondaries(n)
+	m.SetSecondaryTotals(n.secondary.totals)
 	return n
 }
 

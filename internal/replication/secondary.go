@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -159,6 +160,10 @@ type worker struct {
 	// kept: past its expire time, kept and served because the node is cut
 	// off (HoldExpiry), for sovdns status.
 	kept atomic.Bool
+	// expired (not served) and refreshed (Unix time the copy was last
+	// found current), for the node-wide metrics.
+	expired   atomic.Bool
+	refreshed atomic.Int64
 }
 
 // checkRequest asks a worker for a check now: the SOA and a transfer if
@@ -315,8 +320,10 @@ func (s *secondaries) reconcile(self string) {
 		if w.origin != self {
 			<-w.done
 		}
-		s.n.m.LastRefresh.DeleteLabelValues(w.origin)
-		s.n.m.ZoneExpired.DeleteLabelValues(w.origin)
+		if s.n.m.PerZone() {
+			s.n.m.LastRefresh.DeleteLabelValues(w.origin)
+			s.n.m.ZoneExpired.DeleteLabelValues(w.origin)
+		}
 		s.n.log.Info("secondary zone no longer refreshed", "zone", w.origin)
 	}
 }
@@ -351,7 +358,7 @@ func (s *secondaries) stop(origin string) {
 // warnUnconfigured names the zones stored as secondaries that no
 // configured zone or catalog accounts for: they are served as they are.
 func (s *secondaries) warnUnconfigured() {
-	names, err := s.n.store.List()
+	metas, err := s.n.store.Metas()
 	if err != nil {
 		s.n.log.Warn("cannot list the stored zones", "err", err)
 		return
@@ -359,12 +366,12 @@ func (s *secondaries) warnUnconfigured() {
 	s.mu.Lock()
 	want := s.desired(s.n.config())
 	s.mu.Unlock()
-	for _, name := range names {
+	for _, name := range slices.SortedFunc(maps.Keys(metas), zone.CanonicalCompare) {
 		if _, ok := want[name]; ok {
 			continue
 		}
-		m, err := s.n.store.Meta(name)
-		if err != nil || m.Kind != zonestore.KindSecondary {
+		m := metas[name]
+		if m.Kind != zonestore.KindSecondary {
 			continue
 		}
 		s.mu.Lock()
@@ -506,10 +513,12 @@ func (s *secondaries) loadState(origin string) zoneState {
 // work keeps one zone current until ctx ends.
 func (s *secondaries) work(ctx context.Context, w *worker) {
 	st := s.loadState(w.origin)
-	s.n.m.ZoneExpired.WithLabelValues(w.origin).Set(0)
+	if s.n.m.PerZone() {
+		s.n.m.ZoneExpired.WithLabelValues(w.origin).Set(0)
+	}
 	next := s.now()
 	if st.soa != nil {
-		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(st.refreshed.Unix()))
+		s.noteRefresh(w, st.refreshed)
 		next = next.Add(s.jitter(s.t.startSpread))
 	}
 	timer := time.NewTimer(time.Hour)
@@ -582,12 +591,36 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 		st.held = false
 		w.kept.Store(false)
 		st.refreshed = now
-		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(now.Unix()))
+		s.noteRefresh(w, now)
 		if st.expired {
 			s.setExpired(w, &st, false)
 		}
 		next = s.nextCheckOf(w, &st, true, now)
 	}
+}
+
+// noteRefresh records that w's copy was found current at t.
+func (s *secondaries) noteRefresh(w *worker, t time.Time) {
+	w.refreshed.Store(t.Unix())
+	if s.n.m.PerZone() {
+		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(t.Unix()))
+	}
+}
+
+// totals counts the secondary zones past their expire time and not served,
+// and gives the oldest time a copy was last found current (0: none).
+func (s *secondaries) totals() (expired int, oldest int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workers {
+		if w.expired.Load() {
+			expired++
+		}
+		if r := w.refreshed.Load(); r != 0 && (oldest == 0 || r < oldest) {
+			oldest = r
+		}
+	}
+	return expired, oldest
 }
 
 // setExpired marks the zone expired (no longer served) or current again.
@@ -615,7 +648,10 @@ func (s *secondaries) setExpired(w *worker, st *zoneState, expired bool) {
 	} else {
 		s.n.log.Info("expired secondary zone is current again and served", "zone", origin)
 	}
-	s.n.m.ZoneExpired.WithLabelValues(origin).Set(v)
+	w.expired.Store(expired)
+	if s.n.m.PerZone() {
+		s.n.m.ZoneExpired.WithLabelValues(origin).Set(v)
+	}
 	if s.n.serve != nil {
 		s.n.serve(origin, !expired)
 	}
@@ -808,7 +844,7 @@ func (s *secondaries) retransfer(ctx context.Context, cfg *SecondaryZone, p Targ
 func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16, replace bool) (*zone.Zone, error) {
 	start := s.now()
 	typ := dns.TypeToString[qtype]
-	count := func(result string) { s.n.m.TransfersIn.WithLabelValues(cfg.Zone, typ, result).Inc() }
+	count := func(result string) { s.n.m.TransfersIn.WithLabelValues(s.n.m.Zone(cfg.Zone), typ, result).Inc() }
 	rrs, err := s.receive(ctx, cfg, p, cur, qtype)
 	if err != nil {
 		count(xfrFailed)
@@ -1158,7 +1194,7 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 	}
 	r.Rcode = notifyRcode(cfg, p.Addr.Addr(), p.Key)
 	if r.Rcode != dns.RcodeSuccess {
-		s.n.m.NotifyRecv.WithLabelValues(origin, notifyRefused).Inc()
+		s.n.m.NotifyRecv.WithLabelValues(s.n.m.Zone(origin), notifyRefused).Inc()
 		why := "not from a primary's address, nor from one allow_notify admits"
 		if r.Rcode == dns.RcodeNotAuth {
 			why = "not signed with the key required"
@@ -1167,7 +1203,7 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 		return r
 	}
 	r.Authoritative = true
-	s.n.m.NotifyRecv.WithLabelValues(origin, notifyAccepted).Inc()
+	s.n.m.NotifyRecv.WithLabelValues(s.n.m.Zone(origin), notifyAccepted).Inc()
 	s.n.log.Debug("NOTIFY accepted", "zone", origin, "client", p.Addr.Addr(), "key", p.Key)
 	if w != nil {
 		select {

@@ -39,7 +39,7 @@ func (n *Node) update(ctx context.Context, req *dns.Msg, p server.Peer) *dns.Msg
 	r.SetRcode(req, rcode)
 	label := metrics.ZoneNone
 	if origin != "" {
-		label = origin
+		label = n.m.Zone(origin)
 	}
 	n.m.Updates.WithLabelValues(label, dns.RcodeToString[rcode]).Inc()
 	return r

@@ -88,7 +88,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 		out.rrl.kind = rrlNone
 		if len(resp.Question) == 1 {
 			if z := st.zones.Match(questionKey(resp.Question[0].Name), 0); z != nil {
-				out.zoneLabel = z.Origin
+				out.zoneLabel = s.m.Zone(z.Origin)
 			}
 		}
 		return out
@@ -136,7 +136,7 @@ func (s *Server) handle(st *state, req *dns.Msg, in []byte, src netip.AddrPort, 
 	resp.Ns = res.Ns
 	resp.Extra = append(res.Extra, resp.Extra...)
 	if res.Zone != nil {
-		out.zoneLabel = res.Zone.Origin
+		out.zoneLabel = s.m.Zone(res.Zone.Origin)
 	}
 	out.zone, out.chained, out.open = res.Zone, res.Chained, res.Zone == nil || res.LeftZones
 	// A name no zone holds, or one delegated away from a zone held, is

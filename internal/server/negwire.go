@@ -36,25 +36,25 @@ type wires struct {
 	m sync.Map // zone key -> *zoneWire
 }
 
-func (w *wires) get(z *zone.Zone) *zoneWire {
+func (w *wires) get(z *zone.Zone, label string) *zoneWire {
 	if v, ok := w.m.Load(z.Key); ok {
-		if zw := v.(*zoneWire); zw.zone == z {
+		if zw := v.(*zoneWire); zw.zone == z && zw.zoneLabel == label {
 			return zw
 		}
 	}
-	zw := newZoneWire(z)
+	zw := newZoneWire(z, label)
 	w.m.Store(z.Key, zw)
 	return zw
 }
 
-func newZoneWire(z *zone.Zone) *zoneWire {
+func newZoneWire(z *zone.Zone, label string) *zoneWire {
 	soa := z.SOA
 	zw := &zoneWire{
 		origin:    len(z.Key),
 		nxdomain:  newAccount(rrlNXDomain, z.Origin, 0),
 		nodata:    newAccount(rrlNoData, z.Origin, 0),
 		signed:    z.Signed(),
-		zoneLabel: z.Origin,
+		zoneLabel: label,
 		zone:      z,
 	}
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
@@ -128,7 +128,7 @@ func (s *Server) negativeWire(st *state, in, out []byte, src netip.AddrPort, tra
 		return nil, false
 	}
 	flags := fq.keyBytes[fq.keyLen-1]
-	zw := st.wires.get(z)
+	zw := st.wires.get(z, s.m.Zone(z.Origin))
 	if zw.signed && flags&keyDO != 0 {
 		return nil, false // needs the denial of existence
 	}

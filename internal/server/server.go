@@ -167,6 +167,16 @@ func (s *Server) SetZones(zs *zone.Set) {
 	}
 }
 
+// ResetCounters forgets the query counters resolved so far, and the
+// response cache with them, after the metrics' zone labels changed
+// (metrics.Metrics.SetPerZone).
+func (s *Server) ResetCounters() {
+	s.counters.Clear()
+	if st := s.st.Load(); st != nil {
+		s.SetZones(st.zones)
+	}
+}
+
 // UpdateZones publishes zs, which holds the same zones as the set being
 // served, some of them in newer versions. The response cache is kept: the
 // caller marks each version replaced as superseded (zone.Supersede) once
