@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -255,22 +256,42 @@ func isNSEC3(rr dns.RR) bool {
 
 func (b *builder) assemble() *Zone {
 	z := &Zone{Origin: b.origin, Key: b.originKey}
-	nodes := newCowMap[*Node](len(b.byKey) + len(b.byKey)/8 + 1).edit()
+	nodes := newCowEditor[*Node](len(b.byKey) + len(b.byKey)/8 + 1)
 
 	// Nodes for every owner, then every missing ancestor (empty non-terminals).
-	// The owners' nodes come from one slab: one allocation, not one each.
+	// The owners' nodes, their RRsets and the lists of their records come
+	// from three slabs, sized exactly: three allocations, not three per
+	// name, and nothing held for growth. Each slice is capped at its end,
+	// so that appending to one (a later version) copies it.
+	nsets, nrrs := 0, 0
+	for _, p := range b.byKey {
+		nsets += len(p.sets)
+		for _, s := range p.sets {
+			nrrs += len(s.RRs)
+		}
+	}
 	slab := make([]Node, len(b.byKey))
+	sets := make([]RRset, 0, nsets)
+	rrs := make([]dns.RR, 0, nrrs)
 	j := 0
 	for key, p := range b.byKey {
 		n := &slab[j]
 		j++
-		*n = Node{Name: p.name, Key: key, RRsets: p.sets}
+		first := len(sets)
 		for _, s := range p.sets {
-			z.count += len(s.RRs)
+			from := len(rrs)
+			for _, rr := range s.RRs {
+				shareOwner(rr, p.name)
+				rrs = append(rrs, rr)
+			}
+			s.RRs = rrs[from:len(rrs):len(rrs)]
+			sets = append(sets, s)
 		}
+		*n = Node{Name: p.name, Key: key, RRsets: sets[first:len(sets):len(sets)]}
 		sortRRsets(n.RRsets)
 		nodes.set(key, n)
 	}
+	z.count = len(rrs)
 	if _, ok := nodes.get(b.originKey); !ok {
 		nodes.set(b.originKey, &Node{Name: b.origin, Key: b.originKey})
 	}
@@ -313,6 +334,16 @@ func (b *builder) assemble() *Zone {
 		b.fail(-1, nil, ErrNoApexNS)
 	}
 	return z
+}
+
+// shareOwner makes rr's owner name the string name when they are equal
+// but apart, so that a node's records hold one copy of its name. A record
+// already sharing it is not written to (records may be shared with a zone
+// being served).
+func shareOwner(rr dns.RR, name string) {
+	if h := rr.Header(); h.Name == name && unsafe.StringData(h.Name) != unsafe.StringData(name) {
+		h.Name = name
+	}
 }
 
 // addAncestors makes the empty non-terminals between key and the apex

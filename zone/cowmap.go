@@ -95,6 +95,17 @@ func (m cowMap[V]) edit() *cowEditor[V] {
 	return e
 }
 
+// newCowEditor is an editor of a new map sized for size keys, whose shards
+// it owns from the start (nothing is cloned on the first write).
+func newCowEditor[V any](size int) *cowEditor[V] {
+	m := newCowMap[V](size)
+	owned := make([]bool, len(m.shards))
+	for i := range owned {
+		owned[i] = true
+	}
+	return &cowEditor[V]{m: m, owned: owned}
+}
+
 func (e *cowEditor[V]) get(k string) (V, bool) { return e.m.get(k) }
 
 func (e *cowEditor[V]) writable(k string) map[string]V {

@@ -18,7 +18,7 @@ type Set struct {
 
 // NewSet returns a set holding zs; a later zone with the same origin wins.
 func NewSet(zs ...*Zone) *Set {
-	e := newCowMap[*Zone](len(zs)).edit()
+	e := newCowEditor[*Zone](len(zs))
 	for _, z := range zs {
 		e.set(z.Key, z)
 	}
