@@ -178,6 +178,9 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	default:
 		fmt.Fprintf(tw, "zones:\t%d\n", len(st.Zones))
 	}
+	if p := st.NotifyPending; p != nil && *p > 0 {
+		fmt.Fprintf(tw, "notify:\t%d NOTIFYs pending (one per zone and secondary), sent as secondaries answer\n", *p)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -39,6 +39,8 @@ func (f *fakeReplication) Refresh(_ context.Context, origin string, retransfer b
 	return replication.RefreshResult{Zone: "copy.example.", Primary: "192.0.2.53:53", PrimarySerial: 6, OldSerial: 5, Serial: 6, Transfer: "IXFR"}, nil
 }
 
+func (f *fakeReplication) NotifyPending() int { return 0 }
+
 func (f *fakeReplication) Kept(origin string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -49,7 +49,7 @@ type Config struct {
 	TestFaketime    bool            `mapstructure:"test_faketime"`
 
 	TSIGKeys   []TSIGKeyConfig    `mapstructure:"tsig_keys"`
-	Primary    ZonePolicyConfig   `mapstructure:"primary"`
+	Primary    PrimaryConfig      `mapstructure:"primary"`
 	Zones      []ZonePolicyConfig `mapstructure:"zones"`
 	Secondary  []SecondaryConfig  `mapstructure:"secondary"`
 	Catalog    CatalogConfig      `mapstructure:"catalog"`

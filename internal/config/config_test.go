@@ -138,6 +138,8 @@ func TestBadFiles(t *testing.T) {
 		{file: "edns_udp_size_small.bad.yml", want: []string{`edns_udp_size: invalid value "100"`, "between 512 and 4096"}},
 		{file: "edns_udp_size_type.bad.yml", want: []string{`edns_udp_size: invalid value "big"`}},
 		{file: "metrics_listen.bad.yml", want: []string{`metrics.listen: invalid value "localhost"`}},
+		{file: "zone_series_max.bad.yml", want: []string{`metrics.zone_series_max: invalid value "-1"`}},
+		{file: "notify_start_rate.bad.yml", want: []string{`primary.notify_start_rate: invalid value "0"`}},
 		{file: "log_level.bad.yml", want: []string{`log.level: invalid value "loud"`}},
 		{file: "log_format.bad.yml", want: []string{`log.format: invalid value "xml"`}},
 		{file: "serial_policy.bad.yml", want: []string{`serial_policy: invalid value "random"`}},

@@ -34,6 +34,15 @@ type ZonePolicyConfig struct {
 	NotifySource []string `mapstructure:"notify_source"`
 }
 
+// PrimaryConfig is the primary section: the policy of every primary zone
+// without an entry of its own in zones, and the pace of the NOTIFYs sent
+// at start.
+type PrimaryConfig struct {
+	ZonePolicyConfig `mapstructure:",squash"`
+	// NotifyStartRate is how many zones a second are notified at start.
+	NotifyStartRate int `mapstructure:"notify_start_rate"`
+}
+
 // SecondaryConfig is one entry of secondary: a zone copied in from its
 // primaries.
 type SecondaryConfig struct {
@@ -90,6 +99,8 @@ type Replication struct {
 	Zones       map[string]replication.Policy // by zone
 	Secondaries []replication.SecondaryZone
 	Catalog     string // zone name; empty: none published
+	// NotifyStartRate is how many zones a second are notified at start.
+	NotifyStartRate int
 }
 
 // Policy returns the policy of a primary zone: its own entry in zones, or
@@ -103,7 +114,8 @@ func (r *Replication) Policy(origin string) replication.Policy {
 
 // Config is the replication package's view of the configuration.
 func (r *Replication) Config() replication.Config {
-	return replication.Config{Keys: r.Keys, Policy: r.Policy, Secondaries: r.Secondaries, Catalog: r.Catalog}
+	return replication.Config{Keys: r.Keys, Policy: r.Policy, Secondaries: r.Secondaries, Catalog: r.Catalog,
+		NotifyStartRate: r.NotifyStartRate}
 }
 
 var tsigAlgorithms = map[string]string{
@@ -153,7 +165,11 @@ func (c *Config) validateReplication(bad func(string, any, string)) {
 		}
 		r.Keys[name] = replication.Key{Algorithm: alg, Secret: secret}
 	}
-	r.Default = r.policy("primary", c.Primary, bad)
+	r.Default = r.policy("primary", c.Primary.ZonePolicyConfig, bad)
+	r.NotifyStartRate = c.Primary.NotifyStartRate
+	if r.NotifyStartRate < 1 {
+		bad("primary.notify_start_rate", r.NotifyStartRate, "must be 1 or more (zones notified a second at start)")
+	}
 	for i, z := range c.Zones {
 		key := fmt.Sprintf("zones[%d]", i)
 		name, ok := zoneName(z.Zone)

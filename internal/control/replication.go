@@ -15,6 +15,8 @@ import (
 type Replication interface {
 	Refresh(ctx context.Context, origin string, retransfer bool) (replication.RefreshResult, error)
 	Kept(origin string) bool
+	// NotifyPending is the number of NOTIFYs waiting or under way.
+	NotifyPending() int
 }
 
 var _ Replication = (*replication.Node)(nil)

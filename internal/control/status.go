@@ -41,6 +41,9 @@ type Status struct {
 	Zones   []ZoneStatus `json:"zones"`
 	// Resolver is nil when the node does not resolve.
 	Resolver *ResolverStatus `json:"resolver"`
+	// NotifyPending is the NOTIFY backlog of the running server: the
+	// notifications (one per zone and secondary) waiting or under way.
+	NotifyPending *int `json:"notify_pending,omitempty"`
 }
 
 // The states of a zone.
@@ -265,6 +268,8 @@ func statusHandler(node Node) http.HandlerFunc {
 			st.Zones = zs
 		}
 		if node.Replication != nil {
+			pending := node.Replication.NotifyPending()
+			st.NotifyPending = &pending
 			for i := range st.Zones {
 				z := &st.Zones[i]
 				if z.Kind == zonestore.KindSecondary && node.Replication.Kept(z.Zone) {

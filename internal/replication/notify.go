@@ -1,10 +1,12 @@
 package replication
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -36,8 +38,8 @@ import (
 // come: changed never blocks and never drops one. They are kept in a
 // schedule ordered by when they are due, so that a node of many zones
 // finds the next due ones without looking at all. At start the zones are
-// notified the catalog zone first and the others spread at startRate per
-// second, so that a start does not flood the secondaries (which refresh on
+// notified the catalog zone first and the others spread at
+// Config.NotifyStartRate per second, so that a start does not flood the secondaries (which refresh on
 // their own too).
 
 // Results counted in NotifySent.
@@ -87,8 +89,17 @@ func (h *dueHeap) Pop() any {
 	return e
 }
 
-// startRate is how many zones a second are notified at start.
-const startRate = 500
+// NotifyPending is the number of notifications (one per zone and
+// target) waiting or under way.
+func (n *Node) NotifyPending() int {
+	n.notifier.mu.Lock()
+	defer n.notifier.mu.Unlock()
+	return len(n.notifier.jobs)
+}
+
+// DefaultNotifyStartRate is how many zones a second are notified at start
+// unless configured otherwise.
+const DefaultNotifyStartRate = 500
 
 // notifier sends the NOTIFYs of one node.
 type notifier struct {
@@ -205,13 +216,15 @@ func (nt *notifier) run(ctx context.Context) {
 }
 
 // notifyAll queues a notification of every primary zone, from due on:
-// the catalog zone first, the others startRate a second.
+// the catalog zone first, the others at the configured rate.
 func (nt *notifier) notifyAll(due time.Time) {
-	names, err := nt.n.store.List()
+	metas, err := nt.n.store.Metas()
 	if err != nil {
 		nt.n.log.Warn("cannot list zones to notify their secondaries", "err", err)
 		return
 	}
+	names := slices.SortedFunc(maps.Keys(metas), zone.CanonicalCompare)
+	rate := cmp.Or(nt.n.config().NotifyStartRate, DefaultNotifyStartRate)
 	if cat := nt.n.config().Catalog; cat != "" {
 		if i := slices.Index(names, cat); i > 0 {
 			names = slices.Insert(slices.Delete(names, i, i+1), 0, cat)
@@ -221,21 +234,21 @@ func (nt *notifier) notifyAll(due time.Time) {
 	defer func() {
 		if queued > 1 {
 			nt.n.log.Info("notifying the secondaries of every primary zone", "zones", queued,
-				"over", (time.Duration(queued-1) * time.Second / startRate).Round(time.Millisecond))
+				"over", (time.Duration(queued-1) * time.Second / time.Duration(rate)).Round(time.Millisecond))
 		}
 	}()
 	for _, origin := range names {
 		if len(nt.n.config().Policy(origin).Notify) == 0 {
 			continue
 		}
-		if meta, err := nt.n.store.Meta(origin); err != nil || meta.Kind != zonestore.KindPrimary {
+		if metas[origin].Kind != zonestore.KindPrimary {
 			continue
 		}
 		z, err := nt.n.store.Load(origin)
 		if err != nil {
 			continue // logged where the zone is loaded for serving
 		}
-		nt.queue(origin, z.Serial(), due.Add(time.Duration(queued)*time.Second/startRate))
+		nt.queue(origin, z.Serial(), due.Add(time.Duration(queued)*time.Second/time.Duration(rate)))
 		queued++
 	}
 }

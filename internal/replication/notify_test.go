@@ -295,11 +295,11 @@ func TestNotifyCoalesces(t *testing.T) {
 }
 
 // TestNotifyAllAtStart: at start every primary zone is notified, the
-// catalog zone first and the others spread at startRate a second; each
+// catalog zone first and the others spread at the configured rate; each
 // reaches the secondary.
 func TestNotifyAllAtStart(t *testing.T) {
 	sec := startFakeSecondary(t, 0)
-	h := newPrimaryHarness(t, Config{Catalog: "zzz-catalog.test.", Policy: func(string) Policy {
+	h := newPrimaryHarness(t, Config{Catalog: "zzz-catalog.test.", NotifyStartRate: 100, Policy: func(string) Policy {
 		return Policy{Notify: []Target{{Addr: sec.addr}}}
 	}})
 	var zs []*zone.Zone
@@ -331,7 +331,7 @@ func TestNotifyAllAtStart(t *testing.T) {
 	if !due["zzz-catalog.test."].Equal(start) {
 		t.Errorf("the catalog zone is due %v after start, want first", due["zzz-catalog.test."].Sub(start))
 	}
-	step := time.Second / startRate
+	step := time.Second / 100
 	for i, name := range []string{"a.test.", "b.test.", "c.test."} {
 		if got := due[name].Sub(start); got != time.Duration(i+1)*step {
 			t.Errorf("%s due %v after start, want %v", name, got, time.Duration(i+1)*step)

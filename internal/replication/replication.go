@@ -139,6 +139,9 @@ type Config struct {
 	Policy      func(origin string) Policy
 	Secondaries []SecondaryZone
 	Catalog     string // name of the catalog zone to publish; empty: none
+	// NotifyStartRate is how many zones a second are notified at start;
+	// 0 means DefaultNotifyStartRate.
+	NotifyStartRate int
 }
 
 // Node is the replication of one sovdns node. It implements
