@@ -6,7 +6,7 @@ BIN       ?= bin/sovdns
 VERSION   ?= $(shell v=$$(cat configs/VERSION); r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { v="$$v+$$r"; git diff --quiet HEAD 2>/dev/null || v="$$v-modified"; }; echo "$$v")
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
-.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update run clean
+.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update bench-registry run clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
@@ -37,8 +37,9 @@ fuzz-smoke:
 	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 
 # Go benchmarks, then dnsperf: the authoritative server beside NSD, the
-# resolver's warm cache beside Unbound; then dynamic UPDATE beside Knot DNS.
-bench: bench-go bench-dns bench-resolver bench-update
+# resolver's warm cache beside Unbound; then dynamic UPDATE beside Knot DNS;
+# then registry scale (many small zones, catalog to Knot).
+bench: bench-go bench-dns bench-resolver bench-update bench-registry
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./internal/cli ./zonestore ./resolver
@@ -53,6 +54,9 @@ bench-resolver: build
 bench-update: build
 	bench/update.sh
 	SIGNED=1 bench/update.sh
+
+bench-registry: build
+	bench/registry.sh
 
 run: build
 	$(BIN) serve

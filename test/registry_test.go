@@ -180,7 +180,9 @@ func TestRegistryEditCost(t *testing.T) {
 		s, dataDir := registryNode(t, n, sec.addr)
 		// Let the start settle: every zone notified, nothing pending.
 		waitUntil(t, 60*time.Second, "the NOTIFYs of the start",
-			func() bool { return sec.count(fmt.Sprintf("z%d.gov.test.", n-1)) > 0 && metricValue(t, s, "sovdns_notify_pending", map[string]string{}) == 0 },
+			func() bool {
+				return sec.count(fmt.Sprintf("z%d.gov.test.", n-1)) > 0 && metricValue(t, s, "sovdns_notify_pending", map[string]string{}) == 0
+			},
 			func() string { return s.log.String() })
 		allocatedPerEdit(t, s, dataDir, 3) // warm up
 		costs[n] = allocatedPerEdit(t, s, dataDir, 20)
