@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -256,37 +257,104 @@ func stampInfo(ib *bolt.Bucket, z *zone.Zone, now time.Time) error {
 // the zone is not in memory: no zone is built for it.
 func (s *Store) Info(origin string) (ZoneInfo, error) {
 	origin = zone.Fqdn(origin)
-	info := ZoneInfo{Origin: origin}
-	z := s.cached(origin)
-	if z != nil {
-		info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
-	}
-	summarised := false
+	var info ZoneInfo
+	var summarised bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		zb, err := zoneBucket(tx, origin)
+		var err error
+		info, summarised, err = s.readInfo(tx, origin)
+		return err
+	})
+	if err != nil || summarised {
+		return info, err
+	}
+	return s.completeInfo(info)
+}
+
+// Infos describes every zone whose origin keep accepts (nil: all), in
+// canonical order, reading them in one transaction: no zone is built,
+// but those written before summaries were kept.
+func (s *Store) Infos(keep func(origin string) bool) ([]ZoneInfo, error) {
+	out := []ZoneInfo{}
+	var unsummarised []int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		zs := tx.Bucket(bucketZones)
+		if zs == nil {
+			return nil
+		}
+		var origins []string
+		err := zs.ForEachBucket(func(k []byte) error {
+			if origin := string(k); keep == nil || keep(origin) {
+				origins = append(origins, origin)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		ib := zb.Bucket(bucketInfo)
-		if v := ib.Get(keySummary); z == nil && len(v) == 24 {
-			info.Serial = binary.BigEndian.Uint32(v)
-			info.SOAExpire = binary.BigEndian.Uint32(v[4:])
-			info.Records = int(binary.BigEndian.Uint64(v[8:]))
-			info.Names = int(binary.BigEndian.Uint64(v[16:]))
-			summarised = true
+		out = make([]ZoneInfo, 0, len(origins))
+		for _, origin := range origins {
+			info, summarised, err := s.readInfo(tx, origin)
+			if errors.Is(err, ErrNoZone) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !summarised {
+				unsummarised = append(unsummarised, len(out))
+			}
+			out = append(out, info)
 		}
-		info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
-		info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
-		m := readMeta(zb)
-		info.Kind, info.Refreshed = m.Kind, m.Refreshed
-		info.Transaction, _, err = readTxn(tx, origin)
-		return err
+		return nil
 	})
-	if err != nil || z != nil || summarised {
-		return info, err
+	if err != nil {
+		return nil, fmt.Errorf("describe zones: %w", err)
 	}
-	// Written before summaries were kept: the zone is built once.
-	if z, err = s.Load(origin); err != nil {
+	if len(out) >= manyZones {
+		s.releaseMapped()
+	}
+	for _, i := range unsummarised {
+		if out[i], err = s.completeInfo(out[i]); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b ZoneInfo) int { return zone.CanonicalCompare(a.Origin, b.Origin) })
+	return out, nil
+}
+
+// readInfo reads the description of the zone at origin in tx, and says
+// whether its contents are summarised (or the zone is in memory); if not,
+// completeInfo fills them in.
+func (s *Store) readInfo(tx *bolt.Tx, origin string) (info ZoneInfo, summarised bool, err error) {
+	info.Origin = origin
+	zb, err := zoneBucket(tx, origin)
+	if err != nil {
+		return info, false, err
+	}
+	ib := zb.Bucket(bucketInfo)
+	if z := s.cached(origin); z != nil {
+		info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
+		summarised = true
+	} else if v := ib.Get(keySummary); len(v) == 24 {
+		info.Serial = binary.BigEndian.Uint32(v)
+		info.SOAExpire = binary.BigEndian.Uint32(v[4:])
+		info.Records = int(binary.BigEndian.Uint64(v[8:]))
+		info.Names = int(binary.BigEndian.Uint64(v[16:]))
+		summarised = true
+	}
+	info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
+	info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
+	m := readMeta(zb)
+	info.Kind, info.Refreshed = m.Kind, m.Refreshed
+	info.Transaction, _, err = readTxn(tx, origin)
+	return info, summarised, err
+}
+
+// completeInfo fills in the contents of a zone written before summaries
+// were kept: the zone is built once.
+func (s *Store) completeInfo(info ZoneInfo) (ZoneInfo, error) {
+	z, err := s.Load(info.Origin)
+	if err != nil {
 		return ZoneInfo{}, err
 	}
 	info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()

@@ -71,7 +71,8 @@ func newZoneListCmd(g *globals) *cobra.Command {
 			if g.json {
 				return g.printJSON(infos)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			out := bufio.NewWriterSize(g.stdout, 64<<10)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ZONE\tSERIAL\tRECORDS\tUPDATED")
 			for _, i := range infos {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", i.Origin, i.Serial, i.Records, i.Updated.Format(time.RFC3339))
@@ -79,7 +80,10 @@ func newZoneListCmd(g *globals) *cobra.Command {
 			if len(infos) == 0 {
 				fmt.Fprintln(tw, "(no zones)")
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return out.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&match, "match", "", "only the zones whose names match this pattern (* any labels' characters, ?, [...])")

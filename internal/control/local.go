@@ -202,22 +202,7 @@ func (l Local) Close() error { return l.Store.Close() }
 
 // Zones describes every stored zone, in canonical order.
 func (l Local) Zones(context.Context) ([]zonestore.ZoneInfo, error) {
-	names, err := l.Store.List()
-	if err != nil {
-		return nil, err
-	}
-	infos := make([]zonestore.ZoneInfo, 0, len(names))
-	for _, n := range names {
-		info, err := l.Store.Info(n)
-		if errors.Is(err, zonestore.ErrNoZone) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		infos = append(infos, info)
-	}
-	return infos, nil
+	return l.Store.Infos(nil)
 }
 
 // Zone describes one zone with its SOA and name servers.
