@@ -83,7 +83,7 @@ func ParseRecords(text, origin, name string, defaultTTL uint32) (*Parsed, error)
 func parse(r io.Reader, origin, name string, includes fs.FS, defaultTTL uint32) (*Parsed, error) {
 	t := &tracker{}
 	defer t.closeFiles()
-	top := t.reader(bufio.NewReaderSize(r, 64<<10), name)
+	top := t.reader(bufio.NewReaderSize(r, 16<<10), name)
 	zp := dns.NewZoneParser(top, zone.Fqdn(origin), name)
 	if defaultTTL != 0 {
 		zp.SetDefaultTTL(defaultTTL)

@@ -220,12 +220,18 @@ func sortTypeBitMap(rr dns.RR) {
 	*types = slices.Compact(*types)
 }
 
-// pack returns rr in wire form, in a buffer reused by the next call.
+// pack returns rr in wire form, in a buffer reused by the next call. The
+// buffer starts small (most records are) and grows to the largest record
+// the first time one does not fit.
 func (c *checker) pack(rr dns.RR) ([]byte, error) {
 	if c.buf == nil {
-		c.buf = make([]byte, 2*maxRecordWire)
+		c.buf = make([]byte, 1024)
 	}
 	end, err := dns.PackRR(rr, c.buf, 0, nil, false)
+	if errors.Is(err, dns.ErrBuf) && len(c.buf) < 2*maxRecordWire {
+		c.buf = make([]byte, 2*maxRecordWire)
+		end, err = dns.PackRR(rr, c.buf, 0, nil, false)
+	}
 	if err != nil {
 		if errors.Is(err, dns.ErrBuf) || dns.Len(rr)-dns.Len(rr.Header()) > 0xFFFF {
 			return nil, errTooLong

@@ -417,6 +417,18 @@ func (s *Store) setCached(origin string, z *zone.Zone) {
 	s.cache[origin] = z
 }
 
+// Forget lets go of the zones at origins held in memory since they were
+// last read or changed; they are read from the file when next needed. For
+// a process that imports many zones and serves none.
+func (s *Store) Forget(origins ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range origins {
+		delete(s.cache, zone.Fqdn(o))
+		delete(s.ttls, zone.Fqdn(o))
+	}
+}
+
 // LoadAll returns every stored zone.
 func (s *Store) LoadAll() ([]*zone.Zone, error) {
 	names, err := s.List()

@@ -512,4 +512,14 @@ func TestZoneImportMany(t *testing.T) {
 	if r.code != 0 || r.stdout != "imported 2 of 2 zone files: 0 created, 2 replaced, 0 failed\n" {
 		t.Errorf("--replace: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
+	// Two files of one zone: the first is imported, the second refused.
+	twice := filepath.Join(t.TempDir(), "again.zone")
+	if err := os.WriteFile(twice, []byte("$ORIGIN z1.example.\n$TTL 300\n@ SOA ns1 hostmaster 9 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, t.TempDir(), "zone", "import", filepath.Join(files, "z1.example.zone"), twice)
+	if r.code != 1 || r.stdout != "imported 1 of 2 zone files: 1 created, 0 replaced, 1 failed\n" ||
+		!strings.Contains(r.stderr, "again.zone: zone z1.example.: the zone is given more than once (also in "+filepath.Join(files, "z1.example.zone")+")") {
+		t.Errorf("a zone in two files: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
 }

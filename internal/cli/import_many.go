@@ -89,6 +89,18 @@ func parseOne(file string) parsed {
 	return parsed{file: file, z: z, err: err}
 }
 
+// importChunk is the number of zone files read and then imported at a
+// time.
+const importChunk = 2000
+
+// zoneOrigin is the origin of a parsed zone, empty when it failed.
+func zoneOrigin(p parsed) string {
+	if p.z == nil {
+		return ""
+	}
+	return p.z.Origin
+}
+
 // importMany imports every zone the arguments name (see zone import).
 func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) error {
 	files, err := zoneFiles(args)
@@ -105,46 +117,78 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 	defer db.Close()
 
 	show := g.progress(len(files))
-	var mu sync.Mutex
-	n := 0
-	ps := parseMany(files, func() {
-		mu.Lock()
-		n++
-		show("read", n)
-		mu.Unlock()
-	})
-	var zs []*zone.Zone
-	var zfiles []string
 	type failure struct {
 		File  string `json:"file"`
 		Zone  string `json:"zone,omitempty"`
 		Error string `json:"error"`
 	}
 	var failed []failure
-	for _, p := range ps {
-		if p.err != nil {
-			failed = append(failed, failure{File: p.file, Error: p.err.Error()})
-			continue
+	// The files are read a chunk at a time, the next chunk while the one
+	// before is written: the work overlaps, and only two chunks of zones
+	// are in memory at once.
+	chunks := make(chan []parsed)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(chunks)
+		var mu sync.Mutex
+		read := 0
+		for start := 0; start < len(files); start += importChunk {
+			ps := parseMany(files[start:min(start+importChunk, len(files))], func() {
+				mu.Lock()
+				read++
+				show("read", read)
+				mu.Unlock()
+			})
+			select {
+			case chunks <- ps:
+			case <-stop:
+				return
+			}
 		}
-		zs = append(zs, p.z)
-		zfiles = append(zfiles, p.file)
+	}()
+	forget, _ := db.(interface{ Forget(...string) })
+	first := map[string]string{} // origin -> the file it was first read from
+	created, replaced, done := 0, 0, 0
+	for ps := range chunks {
+		var zs []*zone.Zone
+		var zfiles []string
+		for _, p := range ps {
+			switch f, dup := first[zoneOrigin(p)]; {
+			case p.err != nil:
+				failed = append(failed, failure{File: p.file, Error: p.err.Error()})
+			case dup:
+				failed = append(failed, failure{File: p.file, Zone: p.z.Origin,
+					Error: fmt.Sprintf("zone %s: %v (also in %s)", p.z.Origin, zonestore.ErrDuplicateZone, f)})
+			default:
+				first[p.z.Origin] = p.file
+				zs = append(zs, p.z)
+				zfiles = append(zfiles, p.file)
+			}
+		}
+		outcomes, err := db.ImportMany(cmdContext(cmd), zs, replace, func(n int) { show("imported", done+n) })
+		if err != nil {
+			show("", -1)
+			return err
+		}
+		done += len(ps)
+		var origins []string
+		for i, o := range outcomes {
+			switch {
+			case o.Error != "":
+				failed = append(failed, failure{File: zfiles[i], Zone: o.Zone, Error: o.Error})
+			case o.Result.Created:
+				created++
+			default:
+				replaced++
+			}
+			origins = append(origins, o.Zone)
+		}
+		if forget != nil {
+			forget.Forget(origins...) // this process serves nothing
+		}
 	}
-	outcomes, err := db.ImportMany(cmdContext(cmd), zs, replace, func(n int) { show("imported", n) })
 	show("", -1)
-	if err != nil {
-		return err
-	}
-	created, replaced := 0, 0
-	for i, o := range outcomes {
-		switch {
-		case o.Error != "":
-			failed = append(failed, failure{File: zfiles[i], Zone: o.Zone, Error: o.Error})
-		case o.Result.Created:
-			created++
-		default:
-			replaced++
-		}
-	}
 	slices.SortFunc(failed, func(a, b failure) int { return strings.Compare(a.File, b.File) })
 	if g.json {
 		if failed == nil {

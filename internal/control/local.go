@@ -272,6 +272,9 @@ func (l Local) ImportMany(_ context.Context, zs []*zone.Zone, replace bool, prog
 	return out, nil
 }
 
+// Forget lets go of the zones at origins held in memory (zonestore.Store.Forget).
+func (l Local) Forget(origins ...string) { l.Store.Forget(origins...) }
+
 // zoneText is one zone of an import of many over the API, as a master
 // file.
 type zoneText struct {
