@@ -70,7 +70,7 @@ vpn A {a}.6
 origins = [f"z{i}.gov.test." for i in range(n)]
 for i, o in enumerate(origins):
     with open(f"{work}/zones/{o}zone", "w") as f:
-        f.write(text.format(o=o, a=f"10.{i >> 8 & 255}.{i & 255}", h=f"{i:x}"))
+        f.write(text.format(o=o, a=f"10.{i >> 8 & 255}.{i & 255}", h=f"{i >> 16:x}:{i & 0xffff:x}"))
 with open(work + "/origins", "w") as f:
     f.write("".join(o + "\n" for o in origins))
 random.shuffle(origins)
