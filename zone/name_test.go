@@ -3,6 +3,7 @@ package zone_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -256,5 +257,26 @@ func TestWireKeyErrorWraps(t *testing.T) {
 	}
 	if errors.Unwrap(err) == nil {
 		t.Errorf("error %v does not wrap the cause", err)
+	}
+}
+
+// TestSortCanonical: SortCanonical gives the order CanonicalCompare does.
+func TestSortCanonical(t *testing.T) {
+	names := []string{"example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.",
+		"z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example.", ".", "b.", "a.b.", "xn--bcher-kva.example."}
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("z%d.gov.test.", i*37%101))
+	}
+	want := slices.Clone(names)
+	slices.SortStableFunc(want, zone.CanonicalCompare)
+	got := slices.Clone(names)
+	zone.SortCanonical(got)
+	for i := range want {
+		if zone.CanonicalCompare(got[i], want[i]) != 0 {
+			t.Fatalf("SortCanonical: %q\nwant (CanonicalCompare) %q", got, want)
+		}
+	}
+	if m := zone.SortedCanonical(map[string]int{"b.": 1, "a.b.": 2, ".": 3}); !slices.Equal(m, []string{".", "b.", "a.b."}) {
+		t.Errorf("SortedCanonical: %q", m)
 	}
 }

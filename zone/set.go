@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/miekg/dns"
@@ -61,7 +62,7 @@ func (s *Set) Each(fn func(*Zone) bool) {
 func (s *Set) Zones() []*Zone {
 	out := make([]*Zone, 0, s.Len())
 	s.Each(func(z *Zone) bool { out = append(out, z); return true })
-	slices.SortFunc(out, func(a, b *Zone) int { return CanonicalCompare(a.Origin, b.Origin) })
+	slices.SortFunc(out, func(a, b *Zone) int { return bytes.Compare(a.Apex.CanonicalKey(), b.Apex.CanonicalKey()) })
 	return out
 }
 

@@ -1,7 +1,6 @@
 package zonestore
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -75,14 +74,7 @@ func decodeRRs(rrs []dns.RR, v []byte) ([]dns.RR, error) {
 	return rrs, nil
 }
 
-func sortCanonical(names []string) {
-	keys := make(map[string][]byte, len(names))
-	for _, n := range names {
-		k, _ := zone.WireKey(n)
-		keys[n] = zone.CanonicalKey(k)
-	}
-	slices.SortFunc(names, func(a, b string) int { return bytes.Compare(keys[a], keys[b]) })
-}
+func sortCanonical(names []string) { zone.SortCanonical(names) }
 
 // storeKey is the bbolt key of a name: its canonical key, except for the
 // root, whose canonical key is empty, which bbolt does not take. 0x00 0x00

@@ -147,7 +147,7 @@ func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, sou
 		return res, err
 	}
 	now := s.opts.Now()
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		if zb, err := zoneBucket(tx, z.Origin); err == nil && readMeta(zb).Kind != KindSecondary {
 			return fmt.Errorf("zone %s: %w; delete it before configuring it as a secondary", z.Origin, ErrNotSecondary)
 		}
@@ -211,7 +211,7 @@ func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, sou
 // MarkRefreshed records that a secondary zone was found current at t.
 func (s *Store) MarkRefreshed(origin string, t time.Time) error {
 	origin = zone.Fqdn(origin)
-	return s.update(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		zb, err := zoneBucket(tx, origin)
 		if err != nil {
 			return err

@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,6 +290,7 @@ func (s *Store) Infos(keep func(origin string) bool) ([]ZoneInfo, error) {
 		if err != nil {
 			return err
 		}
+		zone.SortCanonical(origins)
 		out = make([]ZoneInfo, 0, len(origins))
 		for _, origin := range origins {
 			info, summarised, err := s.readInfo(tx, origin)
@@ -318,7 +318,6 @@ func (s *Store) Infos(keep func(origin string) bool) ([]ZoneInfo, error) {
 			return nil, err
 		}
 	}
-	slices.SortFunc(out, func(a, b ZoneInfo) int { return zone.CanonicalCompare(a.Origin, b.Origin) })
 	return out, nil
 }
 
@@ -594,6 +593,17 @@ func (s *Store) Delete(origin string) error {
 	s.setCached(origin, nil)
 	s.publish(origin, nil)
 	return nil
+}
+
+// batch is update for the writes of many zones side by side (transfers
+// in, refresh times): those that come together share one transaction and
+// one fsync (bbolt's Batch). fn may run more than once, and must have no
+// effect outside tx.
+func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	return s.db.Batch(fn)
 }
 
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {

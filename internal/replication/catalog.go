@@ -116,7 +116,7 @@ func catalogMembers(z *zone.Zone) (members map[string]string, dups []string, err
 // order of the members.
 func memberIDs(members []string) map[string]string {
 	sorted := slices.Clone(members)
-	slices.SortFunc(sorted, zone.CanonicalCompare)
+	zone.SortCanonical(sorted)
 	ids := make(map[string]string, len(sorted))
 	used := make(map[string]bool, len(sorted))
 	for _, m := range sorted {
@@ -272,7 +272,7 @@ func (p *catalogProducer) rebuild(cat string) error {
 			members = append(members, name)
 		}
 	}
-	slices.SortFunc(members, zone.CanonicalCompare)
+	zone.SortCanonical(members)
 	ids := make(map[string]string, len(members))
 	used := make(map[string]bool, len(members))
 	serial := uint32(1)
@@ -325,7 +325,7 @@ func (p *catalogProducer) apply(cat string, dirty map[string]bool) error {
 			return err
 		}
 	}
-	names := slices.SortedFunc(maps.Keys(dirty), zone.CanonicalCompare)
+	names := zone.SortedCanonical(dirty)
 	var c zonestore.Change
 	var added, removed []string
 	for _, name := range names {

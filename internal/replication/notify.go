@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -223,7 +222,7 @@ func (nt *notifier) notifyAll(due time.Time) {
 		nt.n.log.Warn("cannot list zones to notify their secondaries", "err", err)
 		return
 	}
-	names := slices.SortedFunc(maps.Keys(metas), zone.CanonicalCompare)
+	names := zone.SortedCanonical(metas)
 	rate := cmp.Or(nt.n.config().NotifyStartRate, DefaultNotifyStartRate)
 	if cat := nt.n.config().Catalog; cat != "" {
 		if i := slices.Index(names, cat); i > 0 {

@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -112,6 +111,12 @@ type timing struct {
 	maxRecords  int           // records of one transfer
 }
 
+// startCheckRate bounds the SOA checks of stored copies made at start, per
+// second: a node of many zones spreads them (100,000 zones: over 500 s)
+// rather than asking its primaries for every zone at once. Each copy is
+// served meanwhile, and a NOTIFY brings a check at once.
+const startCheckRate = 200
+
 func defaultTiming() timing {
 	return timing{
 		minRefresh: 2 * time.Second, maxRefresh: 7 * 24 * time.Hour,
@@ -143,6 +148,10 @@ type secondaries struct {
 	ctx     context.Context // run's; nil before run and after it ends
 	wg      sync.WaitGroup  // the workers
 	workers map[string]*worker
+	// spread is the window over which the checks of stored copies are
+	// spread at start: startSpread, or more with many zones, so that the
+	// primaries get at most startCheckRate SOA queries a second.
+	spread time.Duration
 	// members holds, per consumed catalog, its members and their unique
 	// ids, as last stored.
 	members map[string]map[string]string
@@ -255,12 +264,7 @@ func (s *secondaries) desiredOwned(cfg *Config) (d map[string]SecondaryZone, own
 		if !sz.Catalog {
 			continue
 		}
-		members := s.members[sz.Zone]
-		names := make([]string, 0, len(members))
-		for m := range members {
-			names = append(names, m)
-		}
-		slices.SortFunc(names, zone.CanonicalCompare)
+		names := zone.SortedCanonical(s.members[sz.Zone])
 		for _, m := range names {
 			if _, ok := d[m]; ok || m == cfg.Catalog {
 				continue
@@ -300,6 +304,7 @@ func (s *secondaries) reconcile(self string) {
 		}
 	}
 	want := s.desired(cfg)
+	s.spread = max(s.t.startSpread, time.Duration(len(want))*time.Second/startCheckRate)
 	var stopped []*worker
 	for origin, w := range s.workers {
 		if _, ok := want[origin]; !ok {
@@ -366,7 +371,7 @@ func (s *secondaries) warnUnconfigured() {
 	s.mu.Lock()
 	want := s.desired(s.n.config())
 	s.mu.Unlock()
-	for _, name := range slices.SortedFunc(maps.Keys(metas), zone.CanonicalCompare) {
+	for _, name := range zone.SortedCanonical(metas) {
 		if _, ok := want[name]; ok {
 			continue
 		}
@@ -519,7 +524,10 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 	next := s.now()
 	if st.soa != nil {
 		s.noteRefresh(w, st.refreshed)
-		next = next.Add(s.jitter(s.t.startSpread))
+		s.mu.Lock()
+		spread := s.spread
+		s.mu.Unlock()
+		next = next.Add(s.jitter(spread))
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
