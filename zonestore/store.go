@@ -146,6 +146,10 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open zone database %s: %w", path, err)
 	}
+	// Writes that come together (see batch) wait this long for others to
+	// join them: a few transfers in at once share one fsync, and a lone
+	// one waits little.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{core: &core{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}, locks: map[string]*sync.Mutex{}}}
 	if err := s.init(); err != nil {
 		db.Close()

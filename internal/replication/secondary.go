@@ -111,6 +111,11 @@ type timing struct {
 	maxRecords  int           // records of one transfer
 }
 
+// maxTransfersIn bounds the transfers in under way at once (BIND's
+// transfers-in is 10): enough that a node taking thousands of small zones
+// from a catalog keeps its primaries busy, and its stores share fsyncs.
+const maxTransfersIn = 16
+
 // startCheckRate bounds the SOA checks of stored copies made at start, per
 // second: a node of many zones spreads them (100,000 zones: over 500 s)
 // rather than asking its primaries for every zone at once. Each copy is
@@ -195,7 +200,7 @@ func newSecondaries(n *Node) *secondaries {
 		now:     time.Now,
 		jitter:  randomJitter,
 		soaSlot: make(chan struct{}, 32),
-		xfrSlot: make(chan struct{}, 4),
+		xfrSlot: make(chan struct{}, maxTransfersIn),
 		workers: map[string]*worker{},
 		members: map[string]map[string]string{},
 		warned:  map[string]bool{},
