@@ -217,8 +217,10 @@ type ZoneInfo struct {
 	Created   time.Time `json:"created"`
 	Updated   time.Time `json:"updated"`
 	Kind      string    `json:"kind"`
-	// Refreshed is when a secondary copy was last found current.
+	// Refreshed is when a secondary copy was last found current, and
+	// Source where it came from.
 	Refreshed time.Time `json:"refreshed,omitzero"`
+	Source    string    `json:"source,omitempty"`
 	// Transaction is the editor's transaction open on the zone, if any.
 	Transaction *TxnInfo `json:"transaction,omitempty"`
 }
@@ -348,7 +350,7 @@ func (s *Store) readInfo(tx *bolt.Tx, origin string) (info ZoneInfo, summarised 
 	info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
 	info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
 	m := readMeta(zb)
-	info.Kind, info.Refreshed = m.Kind, m.Refreshed
+	info.Kind, info.Refreshed, info.Source = m.Kind, m.Refreshed, m.Source
 	info.Transaction, _, err = readTxn(tx, origin)
 	return info, summarised, err
 }
@@ -419,6 +421,10 @@ func (s *Store) setCached(origin string, z *zone.Zone) {
 	}
 	s.cache[origin] = z
 }
+
+// InMemory reports whether the zone at origin has been read (or written)
+// by this process and is held in memory.
+func (s *Store) InMemory(origin string) bool { return s.cached(zone.Fqdn(origin)) != nil }
 
 // Forget lets go of the zones at origins held in memory since they were
 // last read or changed; they are read from the file when next needed. For

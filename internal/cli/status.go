@@ -82,6 +82,11 @@ but does not answer, or the database cannot be opened).`,
 
 // status asks the running server for its status, or, with none, reads the
 // zones from the database; dbNote says why no zones could be read.
+// statusReadMax is the number of zones up to which status without the
+// server reads every zone, to find those that cannot be loaded; above it
+// the summaries the database keeps are shown.
+const statusReadMax = 1000
+
 func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time) (control.Status, string, error) {
 	sock := filepath.Join(c.DataDir, control.SocketName)
 	if control.Answers(sock) {
@@ -106,7 +111,7 @@ func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time) (co
 		return st, "", err
 	}
 	defer store.Close()
-	if st.Zones, err = control.StoreStatus(store, now); err != nil {
+	if st.Zones, st.ZonesNotRead, err = control.StoreStatus(store, now, statusReadMax); err != nil {
 		return st, "", err
 	}
 	return st, "", nil
@@ -177,6 +182,9 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "zones:\t%d, %s\n", len(st.Zones), strings.Join(parts, ", "))
 	default:
 		fmt.Fprintf(tw, "zones:\t%d\n", len(st.Zones))
+	}
+	if st.ZonesNotRead > 0 {
+		fmt.Fprintf(tw, "\t(from the summaries the database keeps: with more than %d zones and no server, the zones are not read, so one that cannot be loaded does not show)\n", statusReadMax)
 	}
 	if p := st.NotifyPending; p != nil && *p > 0 {
 		fmt.Fprintf(tw, "notify:\t%d NOTIFYs pending (one per zone and secondary), sent as secondaries answer\n", *p)

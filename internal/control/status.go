@@ -41,6 +41,10 @@ type Status struct {
 	Zones   []ZoneStatus `json:"zones"`
 	// Resolver is nil when the node does not resolve.
 	Resolver *ResolverStatus `json:"resolver"`
+	// ZonesNotRead: without the server, the zones are described from the
+	// summaries the database keeps, and with many zones not read (so a zone
+	// that cannot be loaded is not found): how many.
+	ZonesNotRead int `json:"zones_not_read,omitempty"`
 	// NotifyPending is the NOTIFY backlog of the running server: the
 	// notifications (one per zone and secondary) waiting or under way.
 	NotifyPending *int `json:"notify_pending,omitempty"`
@@ -175,49 +179,42 @@ type UpstreamStatus struct {
 	Failing    bool    `json:"failing"`
 }
 
-// StoreStatus describes every zone of st at now. A zone that cannot be
-// loaded is listed with its error rather than failing the whole status.
-func StoreStatus(st *zonestore.Store, now time.Time) ([]ZoneStatus, error) {
-	names, err := st.List()
+// StoreStatus describes every zone of st at now, from the summaries the
+// store keeps. The zones this process does not hold in memory are read,
+// to report those that cannot be loaded with their error, when there are
+// at most maxRead of them (negative: always); unread says how many were
+// not.
+func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneStatus, unread int, err error) {
+	infos, err := st.Infos(nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]ZoneStatus, 0, len(names))
-	for _, name := range names {
-		zs, err := zoneStatus(st, name, now)
-		if errors.Is(err, zonestore.ErrNoZone) {
-			continue // deleted since the listing
+	for _, info := range infos {
+		if !st.InMemory(info.Origin) {
+			unread++
 		}
-		if err != nil {
-			zs = ZoneStatus{Zone: name, Kind: zonestore.KindPrimary, State: ZoneBroken, Error: err.Error()}
-			if m, merr := st.Meta(name); merr == nil {
-				zs.Kind = m.Kind
+	}
+	read := maxRead < 0 || unread <= maxRead
+	if read {
+		unread = 0
+	}
+	out := make([]ZoneStatus, 0, len(infos))
+	for _, info := range infos {
+		zs := ZoneStatus{Zone: info.Origin, Kind: info.Kind, Source: info.Source, Serial: info.Serial, Records: info.Records,
+			Updated: info.Updated, Refreshed: info.Refreshed, SOAExpire: info.SOAExpire, State: ZoneCurrent, Transaction: info.Transaction}
+		if read && !st.InMemory(info.Origin) {
+			if _, err := st.Load(info.Origin); errors.Is(err, zonestore.ErrNoZone) {
+				continue // deleted since
+			} else if err != nil {
+				zs = ZoneStatus{Zone: info.Origin, Kind: info.Kind, State: ZoneBroken, Error: err.Error()}
 			}
+		}
+		if zs.Kind == zonestore.KindSecondary && zs.State == ZoneCurrent {
+			zs.SetExpire(time.Duration(zs.SOAExpire)*time.Second, now)
 		}
 		out = append(out, zs)
 	}
-	return out, nil
-}
-
-func zoneStatus(st *zonestore.Store, name string, now time.Time) (ZoneStatus, error) {
-	z, err := st.Load(name)
-	if err != nil {
-		return ZoneStatus{}, err
-	}
-	info, err := st.Info(name)
-	if err != nil {
-		return ZoneStatus{}, err
-	}
-	m, err := st.Meta(name)
-	if err != nil {
-		return ZoneStatus{}, err
-	}
-	zs := ZoneStatus{Zone: z.Origin, Kind: m.Kind, Source: m.Source, Serial: z.Serial(), Records: z.Len(),
-		Updated: info.Updated, Refreshed: m.Refreshed, SOAExpire: z.SOA.Expire, State: ZoneCurrent, Transaction: info.Transaction}
-	if zs.Kind == zonestore.KindSecondary {
-		zs.SetExpire(time.Duration(z.SOA.Expire)*time.Second, now)
-	}
-	return zs, nil
+	return out, unread, nil
 }
 
 // SortZones puts zones in canonical order of their origins.
@@ -260,7 +257,7 @@ func statusHandler(node Node) http.HandlerFunc {
 		now := time.Now()
 		st := Status{Running: true, Time: now.UTC(), Zones: []ZoneStatus{}, Resolver: resolverStatus(node)}
 		if node.Store != nil {
-			zs, err := StoreStatus(node.Store, now)
+			zs, _, err := StoreStatus(node.Store, now, -1)
 			if err != nil {
 				writeError(w, err)
 				return
