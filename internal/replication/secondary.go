@@ -269,8 +269,9 @@ func (s *secondaries) desiredOwned(cfg *Config) (d map[string]SecondaryZone, own
 		if !sz.Catalog {
 			continue
 		}
-		names := zone.SortedCanonical(s.members[sz.Zone])
-		for _, m := range names {
+		// The catalogs in their configured order decide which lists a
+		// member first; within one, the order does not matter.
+		for m := range s.members[sz.Zone] {
 			if _, ok := d[m]; ok || m == cfg.Catalog {
 				continue
 			}
