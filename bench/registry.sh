@@ -10,7 +10,8 @@
 # skips it) sovdns publishes a catalog zone (RFC 9432) and Knot consumes it,
 # transferring every member from sovdns by TSIG-signed AXFR: the time until
 # Knot serves the last member, and from each of three `zone create` on sovdns
-# until Knot serves the new zone.
+# until Knot serves the new zone; then a second sovdns consumes the same
+# catalog: the time until it serves the last member.
 # Servers are not pinned to CPUs. Every wait is bounded (LOAD_TIMEOUT s for
 # loads, 30 s for edits). Loopback only.
 #
@@ -290,6 +291,26 @@ zone:
     create_knot+=("$(since "$t")")
   done
   rss_knot_cat=$(rss_mib "$kpid")
+  # sovdns consuming the same catalog from the same primary, after Knot.
+  cport=$(free_port)
+  cat >"$work/consumer.yaml" <<CONF
+demo_zone: false
+tsig_keys:
+  - {name: xfr, secret: $secret}
+secondary:
+  - zone: $cat
+    primaries: ["127.0.0.1:$port"]
+    key: xfr
+    catalog: true
+CONF
+  t0=$(now_ms)
+  log=$work/consumer.log
+  "$BIN" serve --config "$work/consumer.yaml" --data-dir "$work/consumer" --listen "127.0.0.1:$cport" \
+    --metrics-listen "" --log-level warn >>"$log" 2>&1 &
+  cpid=$!; pids+=("$cpid")
+  await 0.05 "$LOAD_TIMEOUT" "sovdns (consumer) serving the catalog member $last" up "$cpid" "$cport" "$last"
+  cat_sov=$(since "$t0")
+  rss_sov_cat=$(rss_mib "$cpid")
   stop_all
 fi
 
@@ -319,6 +340,7 @@ if [ "$CATALOG" = 1 ]; then
   echo "Catalog $cat of $ZONES members, sovdns primary, Knot DNS consuming it (TSIG-signed AXFR):"
   echo "  sovdns start (catalog on) until the last zone and the catalog answer: $(secs "$cat_start") s"
   echo "  Knot start until it serves the last member: $(secs "$cat_knot") s; Knot RSS then: $rss_knot_cat MiB"
+  echo "  sovdns consuming the same catalog (after Knot): start until it serves the last member: $(secs "$cat_sov") s; RSS then: $rss_sov_cat MiB"
   echo "  zone create newzone{1,2,3}.gov.test, until Knot serves it (target < 200 ms): ${create_knot[*]} ms"
   echo "    the zone create command itself: ${create_cmd[*]} ms; until sovdns's catalog SOA serial moves: ${create_cat[*]} ms"
 fi
