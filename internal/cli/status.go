@@ -45,7 +45,9 @@ and configured secondaries not yet transferred are taken from the
 configuration this command reads.
 
 With no server running on the data directory, the zones are read from the
-database and the resolver is not shown.
+database and the resolver is not shown; with more than 1,000 zones, only the
+summary each zone's last change stored is read (a zone that cannot be
+loaded then shows only with the server running).
 
 Exit status: 0 when the server is running; 3 when it is not (the zones are
 still shown); 1 when the state cannot be read (a server holds the database
