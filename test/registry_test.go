@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,15 +82,19 @@ func startNotifyCounter(t *testing.T) *notifyCounter {
 	return f
 }
 
-// zones returns how many zones were notified and the first one.
-func (f *notifyCounter) zones() (int, string) {
+// zones returns how many zones were notified.
+func (f *notifyCounter) zones() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	first := ""
-	if len(f.order) > 0 {
-		first = f.order[0]
-	}
-	return len(f.seen), first
+	return len(f.seen)
+}
+
+// position is where zone came in the order of the zones first notified
+// (-1: never).
+func (f *notifyCounter) position(zone string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Index(f.order, zone)
 }
 
 // count is how many NOTIFYs zone got.
@@ -121,10 +126,13 @@ func TestRegistryNotifyAtStart(t *testing.T) {
 	s, dataDir := registryNode(t, registryZones, sec.addr)
 	want := registryZones + 1 // and the catalog
 	waitUntil(t, 60*time.Second, fmt.Sprintf("NOTIFY for each of the %d zones", want),
-		func() bool { n, _ := sec.zones(); return n == want },
-		func() string { n, _ := sec.zones(); return fmt.Sprintf("%d zones notified\n%s", n, s.log) })
-	if _, first := sec.zones(); first != catalogName {
-		t.Errorf("the first zone notified is %s; want the catalog %s", first, catalogName)
+		func() bool { return sec.zones() == want },
+		func() string { return fmt.Sprintf("%d zones notified\n%s", sec.zones(), s.log) })
+	// The catalog is queued first (TestNotifyAllAtStart checks the
+	// schedule); NOTIFYs due together go out side by side, 16 at a time, so
+	// it arrives among the first 16.
+	if i := sec.position(catalogName); i < 0 || i >= 16 {
+		t.Errorf("the catalog %s arrived as NOTIFY number %d; want among the first 16", catalogName, i+1)
 	}
 	// The catalog is made at start too, and notified when it is made if
 	// it did not exist before.

@@ -175,6 +175,11 @@ func buildCatalog(origin string, serial uint32, ids map[string]string) (*zone.Zo
 type catalogProducer struct {
 	n    *Node
 	kick chan struct{}
+	// ready is closed once the catalog has been brought up to date at
+	// start (or that failed): the NOTIFYs of the start wait for it, so
+	// that the catalog goes out first.
+	ready     chan struct{}
+	readyOnce sync.Once
 
 	mu    sync.Mutex
 	dirty map[string]bool // zones committed since the last update
@@ -188,7 +193,7 @@ type catalogProducer struct {
 }
 
 func newCatalogProducer(n *Node) *catalogProducer {
-	return &catalogProducer{n: n, kick: make(chan struct{}, 1), full: true}
+	return &catalogProducer{n: n, kick: make(chan struct{}, 1), ready: make(chan struct{}), full: true}
 }
 
 func (p *catalogProducer) poke() {
@@ -228,6 +233,7 @@ func (p *catalogProducer) run(ctx context.Context) {
 				p.mu.Unlock()
 				p.n.log.Error("catalog zone not updated", "zone", p.n.config().Catalog, "err", err)
 			}
+			p.readyOnce.Do(func() { close(p.ready) })
 		}
 	}
 }

@@ -181,6 +181,14 @@ func (nt *notifier) poke() {
 // run sends the pending notifications until ctx ends, starting with one
 // for every primary zone.
 func (nt *notifier) run(ctx context.Context) {
+	// The catalog zone is notified first: its update at start comes
+	// before the others are queued (a minute at most).
+	select {
+	case <-nt.n.secondary.catalog.ready:
+	case <-time.After(time.Minute):
+	case <-ctx.Done():
+		return
+	}
 	nt.notifyAll(time.Now().Add(nt.startup))
 	var wg sync.WaitGroup
 	defer wg.Wait()
