@@ -128,15 +128,12 @@ func TestRegistryNotifyAtStart(t *testing.T) {
 	waitUntil(t, 60*time.Second, fmt.Sprintf("NOTIFY for each of the %d zones", want),
 		func() bool { return sec.zones() == want },
 		func() string { return fmt.Sprintf("%d zones notified\n%s", sec.zones(), s.log) })
-	// The catalog is queued first (TestNotifyAllAtStart checks the
-	// schedule); NOTIFYs due together go out side by side, 16 at a time, so
-	// it arrives among the first 16.
-	if i := sec.position(catalogName); i < 0 || i >= 16 {
-		t.Errorf("the catalog %s arrived as NOTIFY number %d; want among the first 16", catalogName, i+1)
+	// The catalog goes out a second before the others.
+	if i := sec.position(catalogName); i != 0 {
+		t.Errorf("the catalog %s arrived as NOTIFY number %d; want the first", catalogName, i+1)
 	}
-	// The catalog is made at start too, and notified when it is made if
-	// it did not exist before.
-	if !regexp.MustCompile(fmt.Sprintf(`msg="notifying the secondaries of every primary zone" zones=(%d|%d) `, want-1, want)).MatchString(s.log.String()) {
+	// The summary counts the zones after the catalog.
+	if !regexp.MustCompile(fmt.Sprintf(`msg="notifying the secondaries of every primary zone" zones=%d `, registryZones)).MatchString(s.log.String()) {
 		t.Errorf("no summary line for the NOTIFYs at start:\n%s", s.log)
 	}
 	if n := strings.Count(s.log.String(), "zone loaded"); n > 1 {
@@ -161,25 +158,32 @@ func TestRegistryNotifyAtStart(t *testing.T) {
 		func() string { return s.log.String() })
 }
 
-// allocatedPerEdit is the memory the server at s allocates for one record
-// added to zone z0.gov.test. (from the Go runtime's count of bytes
-// allocated, over edits record adds from the CLI).
-func allocatedPerEdit(t *testing.T, s *server, dataDir string, edits int) float64 {
-	t.Helper()
-	before := metricValue(t, s, "go_memstats_alloc_bytes_total", map[string]string{})
-	for i := range edits {
-		mustCLI(t, fastExit(), "record", "add", "z0.gov.test", fmt.Sprintf("e%d 3600 A 192.0.2.%d", i, i%250+1), "--data-dir", dataDir)
+// editCost returns a function that measures the memory the server at s
+// allocates for one record added to zone z0.gov.test. (from the Go
+// runtime's count of bytes allocated, over edits record adds from the
+// CLI, each of a new name).
+func editCost(t *testing.T, s *server, dataDir string) func(edits int) float64 {
+	next := 0
+	return func(edits int) float64 {
+		t.Helper()
+		before := metricValue(t, s, "go_memstats_alloc_bytes_total", map[string]string{})
+		for range edits {
+			mustCLI(t, fastExit(), "record", "add", "z0.gov.test", fmt.Sprintf("e%d 3600 A 192.0.2.%d", next, next%250+1), "--data-dir", dataDir)
+			next++
+		}
+		after := metricValue(t, s, "go_memstats_alloc_bytes_total", map[string]string{})
+		return (after - before) / float64(edits)
 	}
-	after := metricValue(t, s, "go_memstats_alloc_bytes_total", map[string]string{})
-	return (after - before) / float64(edits)
 }
 
-// TestRegistryEditCost: what one edit costs the running server does not
-// grow with the number of zones it holds: the memory it allocates per
-// edit with 5,000 zones is within 1.5 times that with 10 (about 200 kB
-// either way; a commit that set a metric for each zone, as one did
-// before, allocates megabytes more). Work of a few bytes per zone, such
-// as sorting them, stays within the noise of this measure.
+// TestRegistryEditCost: what one edit costs the running server stays
+// bounded as the number of zones it holds grows, measured as the memory
+// the server allocates per edit (the Go runtime's count), with 10 and
+// 5,000 zones: about 40 and 60 kB (an edit copies one shard, about 128
+// zones, of each persistent set of zones, whatever their number). A commit
+// that did work for every zone fails it: setting a metric per zone, as one
+// did before, allocates megabytes at 5,000 zones, and sorting the zones
+// on every commit about 130 kB more (4.6x: checked by hand).
 func TestRegistryEditCost(t *testing.T) {
 	t.Parallel()
 	sec := startNotifyCounter(t)
@@ -192,12 +196,16 @@ func TestRegistryEditCost(t *testing.T) {
 				return sec.count(fmt.Sprintf("z%d.gov.test.", n-1)) > 0 && metricValue(t, s, "sovdns_notify_pending", map[string]string{}) == 0
 			},
 			func() string { return s.log.String() })
-		allocatedPerEdit(t, s, dataDir, 3) // warm up
-		costs[n] = allocatedPerEdit(t, s, dataDir, 20)
+		cost := editCost(t, s, dataDir)
+		cost(3) // warm up
+		// The least of three rounds: what else the server does meanwhile
+		// (timers, the metrics scrapes) only adds.
+		costs[n] = min(cost(10), cost(10), cost(10))
 		t.Logf("%d zones: %.0f bytes allocated per edit", n, costs[n])
+		s.stop(t)
 	}
-	if ratio := costs[registryZones] / costs[10]; ratio > 1.5 {
-		t.Errorf("an edit with %d zones allocates %.2fx what it does with 10 (%.0f against %.0f bytes); want at most 1.5x",
+	if ratio := costs[registryZones] / costs[10]; ratio > 3 {
+		t.Errorf("an edit with %d zones allocates %.2fx what it does with 10 (%.0f against %.0f bytes); want at most 3x",
 			registryZones, ratio, costs[registryZones], costs[10])
 	}
 }

@@ -232,7 +232,8 @@ func (nt *notifier) notifyAll(due time.Time) {
 	}
 	names := zone.SortedCanonical(metas)
 	rate := cmp.Or(nt.n.config().NotifyStartRate, DefaultNotifyStartRate)
-	if cat := nt.n.config().Catalog; cat != "" {
+	cat := nt.n.config().Catalog
+	if cat != "" {
 		if i := slices.Index(names, cat); i > 0 {
 			names = slices.Insert(slices.Delete(names, i, i+1), 0, cat)
 		}
@@ -255,10 +256,21 @@ func (nt *notifier) notifyAll(due time.Time) {
 		if err != nil {
 			continue // logged where the zone is loaded for serving
 		}
+		if origin == cat {
+			// The members follow a little later: a consumer then knows
+			// them when their own NOTIFYs come.
+			nt.queue(origin, z.Serial(), due)
+			due = due.Add(catalogLead)
+			continue
+		}
 		nt.queue(origin, z.Serial(), due.Add(time.Duration(queued)*time.Second/time.Duration(rate)))
 		queued++
 	}
 }
+
+// catalogLead is how long before the other zones the catalog zone is
+// notified at start.
+const catalogLead = time.Second
 
 // take marks at most limit due notifications busy and returns them, with
 // the time the next one not yet due will be. Those due that find no free

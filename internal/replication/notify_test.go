@@ -333,8 +333,8 @@ func TestNotifyAllAtStart(t *testing.T) {
 	}
 	step := time.Second / 100
 	for i, name := range []string{"a.test.", "b.test.", "c.test."} {
-		if got := due[name].Sub(start); got != time.Duration(i+1)*step {
-			t.Errorf("%s due %v after start, want %v", name, got, time.Duration(i+1)*step)
+		if got, want := due[name].Sub(start), catalogLead+time.Duration(i)*step; got != want {
+			t.Errorf("%s due %v after start, want %v", name, got, want)
 		}
 	}
 
