@@ -6,7 +6,9 @@
 # after loading, after one dnsperf pass asking every zone's SOA once, and
 # after three edits of one zone (Knot: knotc zone-begin/set/commit; sovdns:
 # record add), each edit timed from its command until kdig sees it. For
-# sovdns also: status, zone list and a /metrics scrape. Then (CATALOG=0
+# sovdns also: status, zone list and a /metrics scrape. Then, for each,
+# SOAK_SECONDS (60) of queries at 20,000 a second with SOAK_EDITS (1,000)
+# edits meanwhile (NSD: queries only), and RSS after it. Then (CATALOG=0
 # skips it) sovdns publishes a catalog zone (RFC 9432) and Knot consumes it,
 # transferring every member from sovdns by TSIG-signed AXFR: the time until
 # Knot serves the last member, and from each of three `zone create` on sovdns
@@ -22,6 +24,8 @@ cd "$(dirname "$0")/.."
 ZONES=${ZONES:-10000}
 CATALOG=${CATALOG:-1}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-300}
+SOAK_SECONDS=${SOAK_SECONDS:-60}
+SOAK_EDITS=${SOAK_EDITS:-1000}
 NEED="nsd knotd knotc dig kdig dnsperf curl python3"
 . bench/common.sh
 
@@ -130,6 +134,22 @@ measure_load() { # server pid port: start time, RSS after load and after a dnspe
   r[perf,$1]="$qps q/s, $lost lost"
   r[rss_perf,$1]=$(rss_mib "$2")
 }
+# soak server pid port edit: SOAK_SECONDS of dnsperf at 20,000 q/s over
+# every zone's SOA while SOAK_EDITS edits run one after another (edit i
+# adds soak$i to one of the first 500 zones; "-": no edits), then RSS.
+soak() {
+  local s=$1 pid=$2 port=$3 edit=$4 i qpid
+  dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries" -l "$SOAK_SECONDS" -Q 20000 >>"$work/soak.log" 2>&1 &
+  qpid=$!
+  if [ "$edit" != - ]; then
+    for ((i = 0; i < SOAK_EDITS; i++)); do
+      "$edit" "z$((i % (ZONES < 500 ? ZONES : 500))).gov.test." "soak$i" >>"$work/edits.log" 2>&1 ||
+        { echo "bench: $s soak edit $i failed:" >&2; tail -5 "$work/edits.log" >&2; return 1; }
+    done
+  fi
+  wait "$qpid" || true
+  r[rss_soak,$s]=$(rss_mib "$pid")
+}
 timed_edit() { # server i port cmd...: runs cmd, then waits for new$i.z0.gov.test. A
   local s=$1 i=$2 p=$3 t; shift 3
   t=$(now_ms)
@@ -151,6 +171,7 @@ log=$work/nsd.log
 nsd -d -c "$work/nsd.conf" >"$log" 2>&1 &
 pid=$!; pids+=("$pid")
 measure_load nsd "$pid" "$port"
+soak nsd "$pid" "$port" -
 stop_all
 
 # Knot DNS.
@@ -191,6 +212,8 @@ for i in 1 2 3; do
   timed_edit knot "$i" "$kport" eval "kc zone-begin z0.gov.test. && kc zone-set z0.gov.test. new$i 3600 A 192.0.2.9$i && kc zone-commit z0.gov.test."
 done
 r[rss_edit,knot]=$(rss_mib "$pid")
+knot_soak_edit() { kc zone-begin "$1" && kc zone-set "$1" "$2" 3600 A 192.0.2.7 && kc zone-commit "$1"; }
+soak knot "$pid" "$kport" knot_soak_edit
 stop_all
 
 # sovdns: the directory imported (every file a zone), then served.
@@ -213,6 +236,8 @@ for i in 1 2 3; do
   timed_edit sovdns "$i" "$port" sov record add z0.gov.test "new$i 3600 A 192.0.2.9$i"
 done
 r[rss_edit,sovdns]=$(rss_mib "$pid")
+sov_soak_edit() { sov record add "$1" "$2 3600 A 192.0.2.7"; }
+soak sovdns "$pid" "$port" sov_soak_edit
 t=$(now_ms); status_lines=$({ sov status || true; } | wc -l); status_ms=$(since "$t")
 t=$(now_ms); sov zone list >/dev/null; list_ms=$(since "$t")
 read -r scrape_s scrape_bytes < <(curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "http://127.0.0.1:$mport/metrics")
@@ -330,6 +355,7 @@ row "dnsperf pass, every zone's SOA once" perf
 row "RSS after the dnsperf pass (MiB)" rss_perf
 for i in 1 2 3; do row "edit $i: command until kdig sees it (ms)" "edit$i"; done
 row "RSS after the edits (MiB)" rss_edit
+row "RSS after ${SOAK_SECONDS}s of queries, $SOAK_EDITS edits (MiB)" rss_soak
 echo
 echo "sovdns:"
 echo "  zone import: ${isecs} s, max RSS $(awk -v k="$ikb" 'BEGIN { printf "%.1f", k / 1024 }') MiB; $(tail -1 "$work/import.log")"
