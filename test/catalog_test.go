@@ -126,15 +126,10 @@ func TestCatalogSovdnsToKnot(t *testing.T) {
 func waitKnotServes(t *testing.T, k *knotServer, z string, serves bool) {
 	t.Helper()
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; ; i++ {
+	var last string
+	waitUntil(t, 20*time.Second, fmt.Sprintf("Knot serving %s: %v", z, serves), func() bool {
 		r, _, err := c.ExchangeContext(t.Context(), newQuery(z, dns.TypeSOA), k.addr)
-		if err == nil && (r.Rcode == dns.RcodeSuccess && r.Authoritative) == serves {
-			return
-		}
-		if i > 200 || time.Now().After(deadline) {
-			t.Fatalf("Knot serving %s: want %v; answer %v %v\nknotd log:\n%s", z, serves, r, err, k.log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		last = fmt.Sprint(r, err)
+		return err == nil && (r.Rcode == dns.RcodeSuccess && r.Authoritative) == serves
+	}, func() string { return "last answer: " + last + "\nknotd log:\n" + k.log.String() })
 }

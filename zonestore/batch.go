@@ -82,7 +82,7 @@ func (s *Store) importBatch(zs []*zone.Zone, res []BatchResult, replace bool) {
 			origins = append(origins, z.Origin)
 		}
 	}
-	sortCanonical(origins)
+	zone.SortCanonical(origins)
 	s.zones.RLock()
 	locks := make([]*sync.Mutex, 0, len(origins))
 	for _, o := range origins {

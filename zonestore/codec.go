@@ -74,8 +74,6 @@ func decodeRRs(rrs []dns.RR, v []byte) ([]dns.RR, error) {
 	return rrs, nil
 }
 
-func sortCanonical(names []string) { zone.SortCanonical(names) }
-
 // storeKey is the bbolt key of a name: its canonical key, except for the
 // root, whose canonical key is empty, which bbolt does not take. 0x00 0x00
 // sorts before every other key and is no other name's key.

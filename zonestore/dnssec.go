@@ -192,10 +192,8 @@ func (s *Store) SigningZones() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list signed zones: %w", err)
 	}
-	if n >= manyZones {
-		s.releaseMapped()
-	}
-	sortCanonical(out)
+	s.passed(n)
+	zone.SortCanonical(out)
 	return out, nil
 }
 

@@ -100,9 +100,7 @@ func (s *Store) Metas() (map[string]ZoneMeta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read zone states: %w", err)
 	}
-	if len(out) >= manyZones {
-		s.releaseMapped()
-	}
+	s.passed(len(out))
 	return out, nil
 }
 

@@ -241,7 +241,7 @@ func (s *Store) List() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list zones: %w", err)
 	}
-	sortCanonical(out)
+	zone.SortCanonical(out)
 	return out, nil
 }
 
@@ -275,10 +275,10 @@ func (s *Store) Info(origin string) (ZoneInfo, error) {
 	return s.completeInfo(info)
 }
 
-// Infos describes every zone whose origin keep accepts (nil: all), in
-// canonical order, reading them in one transaction: no zone is built,
-// but those written before summaries were kept.
-func (s *Store) Infos(keep func(origin string) bool) ([]ZoneInfo, error) {
+// Infos describes every zone, in canonical order, reading them in one
+// transaction: no zone is built, but those written before summaries were
+// kept.
+func (s *Store) Infos() ([]ZoneInfo, error) {
 	out := []ZoneInfo{}
 	var unsummarised []int
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -288,9 +288,7 @@ func (s *Store) Infos(keep func(origin string) bool) ([]ZoneInfo, error) {
 		}
 		var origins []string
 		err := zs.ForEachBucket(func(k []byte) error {
-			if origin := string(k); keep == nil || keep(origin) {
-				origins = append(origins, origin)
-			}
+			origins = append(origins, string(k))
 			return nil
 		})
 		if err != nil {
@@ -316,9 +314,7 @@ func (s *Store) Infos(keep func(origin string) bool) ([]ZoneInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("describe zones: %w", err)
 	}
-	if len(out) >= manyZones {
-		s.releaseMapped()
-	}
+	s.passed(len(out))
 	for _, i := range unsummarised {
 		if out[i], err = s.completeInfo(out[i]); err != nil {
 			return nil, err
@@ -456,6 +452,13 @@ func (s *Store) LoadAll() ([]*zone.Zone, error) {
 // manyZones is the number of zones from which a pass that reads every
 // zone's bucket lets go of the file's pages afterwards (releaseMapped).
 const manyZones = 5000
+
+// passed is told that a pass read the buckets of n zones.
+func (s *Store) passed(n int) {
+	if n >= manyZones {
+		s.releaseMapped()
+	}
+}
 
 // releaseLoad gives back, after many zones were read, the memory their
 // reading used and the file's pages: what is served lives in the zones

@@ -202,7 +202,7 @@ func (l Local) Close() error { return l.Store.Close() }
 
 // Zones describes every stored zone, in canonical order.
 func (l Local) Zones(context.Context) ([]zonestore.ZoneInfo, error) {
-	return l.Store.Infos(nil)
+	return l.Store.Infos()
 }
 
 // Zone describes one zone with its SOA and name servers.

@@ -185,7 +185,7 @@ type UpstreamStatus struct {
 // at most maxRead of them (negative: always); unread says how many were
 // not.
 func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneStatus, unread int, err error) {
-	infos, err := st.Infos(nil)
+	infos, err := st.Infos()
 	if err != nil {
 		return nil, 0, err
 	}

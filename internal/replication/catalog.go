@@ -112,19 +112,6 @@ func catalogMembers(z *zone.Zone) (members map[string]string, dups []string, err
 	return members, dups, nil
 }
 
-// memberIDs gives each member its unique id (see newID), in canonical
-// order of the members.
-func memberIDs(members []string) map[string]string {
-	sorted := slices.Clone(members)
-	zone.SortCanonical(sorted)
-	ids := make(map[string]string, len(sorted))
-	used := make(map[string]bool, len(sorted))
-	for _, m := range sorted {
-		ids[zone.Fqdn(m)] = newID(m, used)
-	}
-	return ids
-}
-
 // newID gives member m its unique id: the hex of the first 8 bytes of the
 // SHA-256 of its name, or of more bytes when that id is in used, to which
 // it is added.
@@ -178,8 +165,7 @@ type catalogProducer struct {
 	// ready is closed once the catalog has been brought up to date at
 	// start (or that failed): the NOTIFYs of the start wait for it, so
 	// that the catalog goes out first.
-	ready     chan struct{}
-	readyOnce sync.Once
+	ready chan struct{}
 
 	mu    sync.Mutex
 	dirty map[string]bool // zones committed since the last update
@@ -221,20 +207,26 @@ func (p *catalogProducer) committed(origin string, _ *zone.Zone) {
 
 // run updates the catalog at start and after each poke until ctx ends.
 func (p *catalogProducer) run(ctx context.Context) {
-	p.poke()
+	p.updateOrRetry()
+	close(p.ready)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.kick:
-			if err := p.update(); err != nil {
-				p.mu.Lock()
-				p.full = true
-				p.mu.Unlock()
-				p.n.log.Error("catalog zone not updated", "zone", p.n.config().Catalog, "err", err)
-			}
-			p.readyOnce.Do(func() { close(p.ready) })
+			p.updateOrRetry()
 		}
+	}
+}
+
+// updateOrRetry runs update; after a failure the next one compares the
+// catalog with every zone.
+func (p *catalogProducer) updateOrRetry() {
+	if err := p.update(); err != nil {
+		p.mu.Lock()
+		p.full = true
+		p.mu.Unlock()
+		p.n.log.Error("catalog zone not updated", "zone", p.n.config().Catalog, "err", err)
 	}
 }
 
@@ -301,7 +293,7 @@ func (p *catalogProducer) rebuild(cat string) error {
 		}
 	}
 	p.cat, p.ids, p.used = "", nil, nil // until the catalog is stored
-	if listed == nil || !sameIDs(listed, ids) {
+	if listed == nil || !maps.Equal(listed, ids) {
 		z, err := buildCatalog(cat, serial, ids)
 		if err != nil {
 			return err
@@ -391,10 +383,6 @@ func (p *catalogProducer) isCatalog(origin string) bool {
 	}
 	_, _, err = catalogMembers(z)
 	return err == nil
-}
-
-func sameIDs(a, b map[string]string) bool {
-	return maps.Equal(a, b)
 }
 
 // storedMembers reads the members of the stored copy of catalog c; none

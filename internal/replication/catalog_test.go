@@ -296,3 +296,16 @@ func invalidTransfers(tn *testNode, origin string) float64 {
 	return testutil.ToFloat64(tn.m.TransfersIn.WithLabelValues(origin, "AXFR", xfrInvalid)) +
 		testutil.ToFloat64(tn.m.TransfersIn.WithLabelValues(origin, "IXFR", xfrInvalid))
 }
+
+// memberIDs gives each member its unique id (see newID), in canonical
+// order of the members.
+func memberIDs(members []string) map[string]string {
+	sorted := slices.Clone(members)
+	zone.SortCanonical(sorted)
+	ids := make(map[string]string, len(sorted))
+	used := make(map[string]bool, len(sorted))
+	for _, m := range sorted {
+		ids[zone.Fqdn(m)] = newID(m, used)
+	}
+	return ids
+}
