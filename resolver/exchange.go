@@ -2,10 +2,18 @@ package resolver
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -17,49 +25,224 @@ type Exchanger interface {
 	Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error)
 }
 
-// ErrMismatch is an answer that does not answer the question asked.
+// notingExchanger is an Exchanger that also tells what it saw on the way
+// to the answer; the resolver uses it when the Exchanger has it.
+type notingExchanger interface {
+	exchangeNoting(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error)
+}
+
+// exchangeNote is what one exchange saw besides its answer.
+type exchangeNote struct {
+	// unwanted counts the replies that answered no question asked: a wrong
+	// ID, a wrong question, a client cookie that is not ours. Each is a
+	// forgery that guessed the source port (or a very confused server).
+	unwanted int
+}
+
+// ErrMismatch is an answer that does not answer the query asked.
 var ErrMismatch = errors.New("answer does not match the query")
 
-// NetExchanger queries over UDP or TCP with a fresh socket (so a fresh
-// random source port) per query. Query IDs are random (miekg/dns draws
-// them from crypto/rand); the client checks the ID and, being connected,
-// the source address and port; the question is checked here.
-type NetExchanger struct{}
+// errCookieMissing is a reply over UDP without a valid server cookie from a
+// server known to send one: not believed; the question goes again over TCP.
+var errCookieMissing = errors.New("no server cookie from a server that sends cookies")
+
+// ExchangeConfig configures a NetExchanger.
+type ExchangeConfig struct {
+	// Cookies sends DNS cookies (RFC 7873) to upstream servers and refuses
+	// UDP answers without the right one from servers known to send them.
+	Cookies bool
+}
+
+// NetExchanger queries over UDP or TCP.
+//
+// Every UDP query goes from a socket of its own, bound to a source port
+// drawn from crypto/rand within the kernel's ephemeral port range, with a
+// query ID drawn from crypto/rand (RFC 5452 §9.2, §10). The socket is
+// connected, so only datagrams from the server's address and port reach
+// it; among those, a reply with another ID, another question or another
+// client cookie is unwanted: it is counted (see exchangeNote) and the
+// exchange goes on waiting for the real answer until its deadline. What
+// arrives is judged whole (up to 64 KiB) by checkWire before it is parsed.
+type NetExchanger struct {
+	portLo, portN int
+	cookies       *cookieJar // nil: no cookies
+	bufs          sync.Pool  // *[]byte of maxMsg bytes
+}
+
+// maxMsg is the largest DNS message (and UDP datagram read).
+const maxMsg = 65535
+
+// NewNetExchanger returns an exchanger for the network.
+func NewNetExchanger(cfg ExchangeConfig) *NetExchanger {
+	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxMsg); return &b }}}
+	x.portLo, x.portN = ephemeralPorts()
+	if cfg.Cookies {
+		x.cookies = newCookieJar()
+	}
+	return x
+}
+
+// ephemeralPorts returns the kernel's ephemeral port range: the ports it
+// gives sockets that ask for none, which servers on this host therefore
+// do not bind (ip_local_port_range; Linux's default when unreadable).
+func ephemeralPorts() (lo, n int) {
+	lo, hi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			l, err1 := strconv.Atoi(f[0])
+			h, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && l >= 1024 && h > l && h <= 65535 {
+				lo, hi = l, h
+			}
+		}
+	}
+	return lo, hi - lo + 1
+}
 
 // Exchange implements Exchanger.
-func (NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error) {
-	c := &dns.Client{Net: "udp", UDPSize: 1232}
+func (x *NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error) {
+	return x.exchangeNoting(ctx, m, server, tcp, &exchangeNote{})
+}
+
+func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error) {
+	var rnd [8]byte
+	crand.Read(rnd[:])
+	m.Id = binary.BigEndian.Uint16(rnd[:])
+	var client []byte
+	if x.cookies != nil {
+		client = x.cookies.prepare(m, server.Addr())
+	}
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", server, err)
+	}
+	var conn net.Conn
 	if tcp {
-		c.Net = "tcp"
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", server.String())
+	} else {
+		conn, err = x.dialUDP(server, binary.BigEndian.Uint32(rnd[2:]))
 	}
-	if d, ok := ctx.Deadline(); ok {
-		c.Timeout = time.Until(d)
-	}
-	conn, err := c.DialContext(ctx, server.String())
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", server, err)
 	}
 	defer conn.Close()
-	// A cancelled context ends a read under way (the client only applies
-	// the context's deadline), so that a stopping server does not wait on
-	// dead upstreams.
+	// A cancelled context ends a read under way, so that a stopping server
+	// does not wait on dead upstreams.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	r, rtt, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	bp := x.bufs.Get().(*[]byte)
+	defer x.bufs.Put(bp)
+	start := time.Now()
+	var r *dns.Msg
+	if tcp {
+		r, err = x.readTCP(conn, wire, m, server, client, *bp)
+	} else {
+		r, err = x.readUDP(conn, wire, m, server, client, *bp, note)
+	}
+	rtt := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
 		return nil, rtt, fmt.Errorf("%s: %w", server, err)
 	}
-	if err := matches(m, r); err != nil {
-		return nil, rtt, fmt.Errorf("%s: %w", server, err)
-	}
 	return r, rtt, nil
 }
 
+// dialUDP returns a UDP socket connected to server, from a source port
+// chosen by rnd within the ephemeral range (another draw when that port is
+// taken; the kernel's choice after a few).
+func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*net.UDPConn, error) {
+	raddr := net.UDPAddrFromAddrPort(server)
+	local := net.IPv4zero
+	if server.Addr().Is6() && !server.Addr().Is4In6() {
+		local = net.IPv6unspecified
+	}
+	for range 4 {
+		port := x.portLo + int(rnd%uint32(x.portN))
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: local, Port: port}, raddr)
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return c, err
+		}
+		var b [4]byte
+		crand.Read(b[:])
+		rnd = binary.BigEndian.Uint32(b[:])
+	}
+	return net.DialUDP("udp", nil, raddr)
+}
+
+func (x *NetExchanger) readUDP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, error) {
+	if _, err := conn.Write(wire); err != nil {
+		return nil, err
+	}
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, err
+		}
+		pkt := buf[:n]
+		if n < 12 || binary.BigEndian.Uint16(pkt) != m.Id || pkt[2]&0x80 == 0 {
+			note.unwanted++
+			continue
+		}
+		r, err := parseReply(pkt)
+		if err != nil {
+			return nil, err
+		}
+		if matches(m, r) != nil {
+			note.unwanted++
+			continue
+		}
+		switch x.cookies.check(server.Addr(), client, r, false) {
+		case cookieForged:
+			note.unwanted++
+			continue
+		case cookieMissing:
+			return nil, errCookieMissing
+		}
+		return r, nil
+	}
+}
+
+func (x *NetExchanger) readTCP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte) (*dns.Msg, error) {
+	out := make([]byte, 2+len(wire))
+	binary.BigEndian.PutUint16(out, uint16(len(wire)))
+	copy(out[2:], wire)
+	if _, err := conn.Write(out); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(conn, buf[:2]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(buf))
+	if _, err := io.ReadFull(conn, buf[:n]); err != nil {
+		return nil, err
+	}
+	r, err := parseReply(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if err := matches(m, r); err != nil {
+		return nil, err
+	}
+	if x.cookies.check(server.Addr(), client, r, true) == cookieForged {
+		return nil, fmt.Errorf("%w: not our client cookie", ErrMismatch)
+	}
+	return r, nil
+}
+
 func matches(q, r *dns.Msg) error {
-	if !r.Response || r.Id != q.Id || len(r.Question) != 1 || len(q.Question) != 1 {
+	if !r.Response || r.Id != q.Id || len(q.Question) != 1 {
+		return ErrMismatch
+	}
+	if len(r.Question) == 0 && r.Truncated {
+		return nil // cut before its question: goes on over TCP
+	}
+	if len(r.Question) != 1 {
 		return ErrMismatch
 	}
 	a, b := r.Question[0], q.Question[0]

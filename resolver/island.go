@@ -179,8 +179,10 @@ func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut strin
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := r.query(context.WithoutCancel(ctx), s, name, qtype, false)
-		r.observeUpstream(cut, err == nil)
+		resp, err := r.query(context.WithoutCancel(ctx), cut, s, name, qtype, false)
+		if !errors.Is(err, ErrRateLimited) {
+			r.observeUpstream(cut, err == nil)
+		}
 		close(over)
 		done <- result{resp, err}
 	}()

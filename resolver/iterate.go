@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"time"
@@ -229,7 +230,10 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				if foreign {
 					r.noteForeignAsk()
 				}
-				resp, err = r.query(ctx, s, name, qtype, false)
+				resp, err = r.query(ctx, cut, s, name, qtype, false)
+				if errors.Is(err, ErrRateLimited) {
+					return nil, 0, err // no other server of the zone either
+				}
 				r.observeUpstream(cut, err == nil)
 			}
 			if err != nil {
@@ -328,32 +332,54 @@ func islandErr(cut string) error {
 
 // resolveAddrs looks up the addresses of the name servers that have none
 // known, skipping those inside the zone itself (without glue they cannot
-// be reached), within the limits on such lookups.
+// be reached), within the limits on such lookups: at most
+// MaxTargetFetches names, in random order (a referral cannot choose which
+// of its names are looked up), no AAAA after an NXDOMAIN for A, and none
+// at all once MaxTargetFailures lookups of this question have failed. A
+// referral naming a hundred servers in someone else's zone (NXNS) thus
+// sends that zone a few queries, not a hundred.
 func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNames []string, known []server) []server {
 	if b.depth >= maxAddrDepth {
 		return nil
 	}
-	var out []server
+	var todo []string
 	for _, n := range nsNames {
 		if len(r.addrsOf(cut, n)) > 0 || dns.IsSubDomain(cut, n) {
 			continue
+		}
+		todo = append(todo, n)
+	}
+	rand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
+	if len(todo) > r.cfg.MaxTargetFetches {
+		r.stats.TargetsSkipped.Add(uint64(len(todo) - r.cfg.MaxTargetFetches))
+		todo = todo[:r.cfg.MaxTargetFetches]
+	}
+	var out []server
+	for i, n := range todo {
+		if b.targetFailures >= r.cfg.MaxTargetFailures {
+			r.stats.TargetsSkipped.Add(uint64(len(todo) - i))
+			break
 		}
 		if b.nsLookups++; b.nsLookups > r.cfg.MaxNSLookups {
 			r.stats.Limits[LimitNSLookups].Add(1)
 			break
 		}
+		found := len(out)
 		for _, t := range r.addrTypes() {
 			b.depth++
 			lr := r.lookup(ctx, b, n, t)
 			b.depth--
-			if lr.err != nil {
-				continue
+			if lr.err != nil || lr.rcode == dns.RcodeNameError {
+				break // no such name, or its zone failed: no other type either
 			}
 			for _, rr := range lr.answer {
 				if s, ok := r.upstreamAddr(rr); ok {
 					out = append(out, s)
 				}
 			}
+		}
+		if len(out) == found {
+			b.targetFailures++
 		}
 		if len(out) > 0 {
 			return out // enough to go on; the rest only if these fail
@@ -362,10 +388,13 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 	return out
 }
 
-// query sends one question to one server: EDNS with a 1232-byte buffer,
-// again without EDNS if the server does not understand it, and over TCP
-// if the UDP answer is truncated.
-func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
+// query sends one question to one server of zone: EDNS with a 1232-byte
+// buffer, again without EDNS if the server does not understand it, and
+// over TCP if the UDP answer is truncated or lacks the server cookie the
+// server is known to send (a BADCOOKIE answer is retried once with the
+// server's new cookie first). Each message sent counts against the
+// zone's rate limit.
+func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	if r.cfg.Use0x20 {
@@ -378,12 +407,19 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 	// what they would have refused (RFC 6840 §5.9).
 	m.SetEdns0(1232, true)
 	m.CheckingDisabled = rd && r.val != nil
-	tcp := false
+	tcp, badCookie := false, false
 	for attempt := 0; attempt < 4; attempt++ {
+		if err := r.sendAllowed(zone); err != nil {
+			return nil, err
+		}
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-		resp, rtt, err := r.ex.Exchange(qctx, m, s, tcp)
+		resp, rtt, err := r.exchange(qctx, zone, m, s, tcp)
 		cancel()
 		r.stats.countUpstream(tcp, resp, err)
+		if errors.Is(err, errCookieMissing) && !tcp {
+			tcp = true
+			continue
+		}
 		if err != nil {
 			r.infra.failed(s, r.penalty())
 			return nil, err
@@ -393,7 +429,7 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 			o.UpstreamRTT(rtt)
 		}
 		switch {
-		case m.Question[0].Name != name && resp.Question[0].Name != m.Question[0].Name:
+		case m.Question[0].Name != name && len(resp.Question) > 0 && resp.Question[0].Name != m.Question[0].Name:
 			// 0x20: the answer must echo our spelling (Exchange compared it
 			// case-insensitively). A server that does not preserve case is
 			// asked again with the name as it came.
@@ -401,6 +437,13 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 			m.Question[0].Name = name
 		case resp.Truncated && !tcp:
 			tcp = true
+		case resp.Rcode == dns.RcodeBadCookie && m.IsEdns0() != nil:
+			// The answer brought the server's new cookie (RFC 7873 §5.3):
+			// once more with it, then over TCP.
+			if badCookie {
+				tcp = true
+			}
+			badCookie = true
 		case resp.Rcode == dns.RcodeFormatError && m.IsEdns0() != nil:
 			m.Extra = nil
 		default:
@@ -408,6 +451,21 @@ func (r *Resolver) query(ctx context.Context, s server, name string, qtype uint1
 		}
 	}
 	return nil, errors.New("no usable answer after retries")
+}
+
+// exchange sends m to server s of zone and counts the unwanted replies
+// that came meanwhile against the zone.
+func (r *Resolver) exchange(ctx context.Context, zone string, m *dns.Msg, s server, tcp bool) (*dns.Msg, time.Duration, error) {
+	nx, ok := r.ex.(notingExchanger)
+	if !ok {
+		return r.ex.Exchange(ctx, m, s, tcp)
+	}
+	var note exchangeNote
+	resp, rtt, err := nx.exchangeNoting(ctx, m, s, tcp, &note)
+	if note.unwanted > 0 {
+		r.noteUnwanted(zone, s, note.unwanted)
+	}
+	return resp, rtt, err
 }
 
 // classifyStep says what resp, from a server of zone cut, means for name.
@@ -684,7 +742,10 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 			r.stats.Limits[LimitUpstreamQueries].Add(1)
 			return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
 		}
-		resp, err := r.query(ctx, s, name, qtype, true)
+		resp, err := r.query(ctx, zone, s, name, qtype, true)
+		if errors.Is(err, ErrRateLimited) {
+			return lookupResult{err: err}
+		}
 		if err != nil {
 			lastErr = err
 			continue

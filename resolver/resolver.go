@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/ratelimit"
 )
 
 // Config bounds and directs resolution.
@@ -29,6 +30,24 @@ type Config struct {
 	NoPrivate          bool          // never query private (RFC 1918, RFC 4193) or link-local addresses
 	QNameMinimisation  QMin          // RFC 9156; the zero value is relaxed
 	Use0x20            bool          // randomise the case of upstream query names and require it echoed
+
+	// ZoneRateLimit bounds the queries sent to the servers of any one zone
+	// per second (0: DefaultZoneRateLimit; negative: no limit); questions
+	// over it fail with ErrRateLimited, or are answered stale.
+	ZoneRateLimit int
+	// UnwantedReplyThreshold is the number of unwanted replies (replies to
+	// no question asked) seen while asking the servers of one zone at which
+	// the zone is taken to be under a spoofing attack (0:
+	// DefaultUnwantedReplyThreshold; negative: no alarm).
+	UnwantedReplyThreshold int
+	// MaxTargetFetches bounds the name-server names without a known
+	// address looked up at once for one zone cut (0: 3), and
+	// MaxTargetFailures the lookups of such names that may fail (no
+	// address, or an error) per client question before no more are tried
+	// (0: 3): a referral naming many servers that do not exist (NXNS)
+	// sends a few queries, not one per name.
+	MaxTargetFetches  int
+	MaxTargetFailures int
 
 	// Stubs sends questions at or below a zone (lower-case, fully
 	// qualified) to the given authoritative servers instead of finding
@@ -159,6 +178,18 @@ func (c *Config) defaults() {
 	if c.MaxNSLookups == 0 {
 		c.MaxNSLookups = 16
 	}
+	if c.ZoneRateLimit == 0 {
+		c.ZoneRateLimit = DefaultZoneRateLimit
+	}
+	if c.UnwantedReplyThreshold == 0 {
+		c.UnwantedReplyThreshold = DefaultUnwantedReplyThreshold
+	}
+	if c.MaxTargetFetches == 0 {
+		c.MaxTargetFetches = 3
+	}
+	if c.MaxTargetFailures == 0 {
+		c.MaxTargetFailures = 3
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -173,6 +204,12 @@ func (c *Config) defaults() {
 	}
 	c.Island.defaults()
 }
+
+// Defaults of the guards against attacks through upstream servers.
+const (
+	DefaultZoneRateLimit          = 1000
+	DefaultUnwantedReplyThreshold = 10000
+)
 
 // QMin is a QNAME minimisation mode (RFC 9156).
 type QMin uint8
@@ -249,6 +286,12 @@ type Resolver struct {
 	flight map[string]*call
 
 	pfSlots chan struct{} // a slot per prefetch under way (prefetch.go)
+
+	// limiter counts the queries sent to each zone's servers (ZoneRateLimit,
+	// as Unbound's ratelimit): a flood through the resolver reaches them at
+	// no more than the limit.
+	limiter  *ratelimit.PerSecond[string]
+	unwanted *unwantedGuard
 }
 
 type call struct {
@@ -266,7 +309,8 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 		stats = &Stats{}
 	}
 	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{},
-		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints)}
+		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints),
+		limiter: &ratelimit.PerSecond[string]{Rate: cfg.ZoneRateLimit}, unwanted: &unwantedGuard{threshold: cfg.UnwantedReplyThreshold, m: map[string]int{}}}
 	cache.setNational(cfg.National, cfg.NationalMaxEntries, func() { r.persistNow("national infrastructure changed") })
 	if cfg.DNSSEC.Validation {
 		r.val = newValidator(cfg.DNSSEC, log)
@@ -299,8 +343,10 @@ func (r *Resolver) persistNow(reason string) {
 type budget struct {
 	queries   int
 	nsLookups int
-	depth     int            // nesting of name-server address lookups
-	val       *dnssec.Budget // validation work
+	// targetFailures counts the name-server address lookups that failed.
+	targetFailures int
+	depth          int            // nesting of name-server address lookups
+	val            *dnssec.Budget // validation work
 	// valLimitCounted: the validation limit hit was counted in Stats.
 	valLimitCounted bool
 	// trialTaken: the question sent its one trial query of island mode.

@@ -34,6 +34,17 @@ type Stats struct {
 	UpstreamTimeout atomic.Uint64
 	UpstreamError   atomic.Uint64 // network errors other than timeouts, and mismatched answers
 	UpstreamRcode   [24]atomic.Uint64
+	// Defences: upstream messages refused as malformed (checkWire), replies
+	// to no question asked (wrong ID, question or client cookie) and the
+	// spoofing alarms they raised, UDP answers refused for a missing server
+	// cookie, questions not sent upstream for the per-zone rate limit, and
+	// name-server lookups skipped by MaxTargetFetches or MaxTargetFailures.
+	UpstreamMalformed atomic.Uint64
+	UnwantedReplies   atomic.Uint64
+	UnwantedAlarms    atomic.Uint64
+	CookieRefused     atomic.Uint64
+	ZoneRateLimited   atomic.Uint64
+	TargetsSkipped    atomic.Uint64
 
 	// DNSSEC validation: answers validated by verdict (indexed by
 	// dnssec.SecStatus), bogus ones by Extended DNS Error code, and
@@ -140,6 +151,10 @@ func (s *Stats) countUpstream(tcp bool, resp *dns.Msg, err error) {
 	switch {
 	case err != nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
 		s.UpstreamTimeout.Add(1)
+	case errors.Is(err, ErrMalformed):
+		s.UpstreamMalformed.Add(1)
+	case errors.Is(err, errCookieMissing):
+		s.CookieRefused.Add(1)
 	case err != nil:
 		s.UpstreamError.Add(1)
 	case resp.Rcode >= 0 && resp.Rcode < len(s.UpstreamRcode):

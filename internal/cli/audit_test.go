@@ -251,7 +251,7 @@ func TestAuditDepsFollowsChains(t *testing.T) {
 
 	rec := resolver.New(resolver.Config{RootHints: ln.hints(t), UpstreamPort: uint16(ln.port), QueryLoopback: true, NoIPv6: true,
 		QNameMinimisation: resolver.QMinOff, Island: resolver.IslandConfig{Disabled: true}},
-		resolver.NetExchanger{}, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+		resolver.NewNetExchanger(resolver.ExchangeConfig{}), resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
 	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache()})
 	online := mustRun(t, "", "audit", "deps", "gov.az", "--config", conf)
 	if srv.requests.Load() == 0 {

@@ -146,6 +146,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		Resolver:          recursor,
 		RecursionAllow:    c.Resolver.AllowPrefixes,
 		MaxInFlight:       c.Resolver.MaxInFlight,
+		ClientRateLimit:   c.Resolver.ClientRateLimit,
 		RRL: server.RRLConfig{
 			ResponsesPerSecond: c.RateLimit.ResponsesPerSecond,
 			ErrorsPerSecond:    c.RateLimit.ErrorsPerSecond,
@@ -395,38 +396,40 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		}
 	}
 	r := resolver.New(resolver.Config{
-		RootHints:          hints,
-		UpstreamPort:       uint16(rc.UpstreamPort),
-		QueryTimeout:       rc.QueryTimeout,
-		ResolutionTimeout:  rc.ResolutionTimeout,
-		MaxReferrals:       rc.MaxReferrals,
-		MaxUpstreamQueries: rc.MaxUpstreamQueries,
-		MaxCNAMEChain:      rc.MaxCNAMEChain,
-		MaxNSLookups:       rc.MaxNSLookups,
-		NoIPv4:             !rc.UpstreamIPv4,
-		NoIPv6:             !rc.UpstreamIPv6,
-		QueryLoopback:      rc.QueryLoopback,
-		NoPrivate:          !rc.QueryPrivate,
-		QNameMinimisation:  map[string]resolver.QMin{"relaxed": resolver.QMinRelaxed, "strict": resolver.QMinStrict, "off": resolver.QMinOff}[rc.QNameMinimisation],
-		Use0x20:            rc.Use0x20,
-		Stubs:              rc.Stubs,
-		Forwards:           rc.Forwards,
-		Now:                now,
-		DNSSEC:             rc.DNSSEC.Resolver(),
-		StaleTTL:           rc.ServeStale.StaleTTL,
-		ClientTimeout:      rc.ServeStale.ClientTimeout,
-		FailureRecheck:     rc.ServeStale.FailureRecheck,
-		Prefetch:           rc.Prefetch,
-		Local:              local,
-		National:           rs.National,
-		NationalHints:      rs.HintRRs,
+		RootHints:              hints,
+		UpstreamPort:           uint16(rc.UpstreamPort),
+		QueryTimeout:           rc.QueryTimeout,
+		ResolutionTimeout:      rc.ResolutionTimeout,
+		MaxReferrals:           rc.MaxReferrals,
+		MaxUpstreamQueries:     rc.MaxUpstreamQueries,
+		MaxCNAMEChain:          rc.MaxCNAMEChain,
+		MaxNSLookups:           rc.MaxNSLookups,
+		NoIPv4:                 !rc.UpstreamIPv4,
+		NoIPv6:                 !rc.UpstreamIPv6,
+		QueryLoopback:          rc.QueryLoopback,
+		NoPrivate:              !rc.QueryPrivate,
+		QNameMinimisation:      map[string]resolver.QMin{"relaxed": resolver.QMinRelaxed, "strict": resolver.QMinStrict, "off": resolver.QMinOff}[rc.QNameMinimisation],
+		Use0x20:                rc.Use0x20,
+		ZoneRateLimit:          offIfZero(rc.ZoneRateLimit),
+		UnwantedReplyThreshold: offIfZero(rc.UnwantedReplies),
+		Stubs:                  rc.Stubs,
+		Forwards:               rc.Forwards,
+		Now:                    now,
+		DNSSEC:                 rc.DNSSEC.Resolver(),
+		StaleTTL:               rc.ServeStale.StaleTTL,
+		ClientTimeout:          rc.ServeStale.ClientTimeout,
+		FailureRecheck:         rc.ServeStale.FailureRecheck,
+		Prefetch:               rc.Prefetch,
+		Local:                  local,
+		National:               rs.National,
+		NationalHints:          rs.HintRRs,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
 			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval},
 		SignatureGrace:   rs.SignatureGrace,
 		KeepWarm:         warm,
 		KeepWarmInterval: rs.KeepWarmInterval,
 		PersistNow:       persistNow,
-	}, resolver.NetExchanger{}, cache, log, stats)
+	}, resolver.NewNetExchanger(resolver.ExchangeConfig{Cookies: rc.Cookies}), cache, log, stats)
 	metrics.RegisterResilience(reg, r, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, cache, nil
@@ -466,4 +469,13 @@ func procsFloor(cur int, env string) int {
 		return 0
 	}
 	return minProcs
+}
+
+// offIfZero maps a configured limit, where 0 means none, to the
+// resolver's, where 0 means its default and a negative value none.
+func offIfZero(v int) int {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

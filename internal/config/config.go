@@ -162,6 +162,10 @@ type ResolverConfig struct {
 	QueryPrivate       bool             `mapstructure:"query_private"`
 	QNameMinimisation  string           `mapstructure:"qname_minimisation"`
 	Use0x20            bool             `mapstructure:"use_0x20"`
+	Cookies            bool             `mapstructure:"cookies"`
+	ZoneRateLimit      int              `mapstructure:"zone_ratelimit"`
+	ClientRateLimit    int              `mapstructure:"client_ratelimit"`
+	UnwantedReplies    int              `mapstructure:"unwanted_reply_threshold"`
 	Stub               []ZoneServers    `mapstructure:"stub"`
 	Forward            []ZoneServers    `mapstructure:"forward"`
 	DNSSEC             DNSSECConfig     `mapstructure:"dnssec"`
@@ -419,6 +423,12 @@ func (c *Config) Validate() error {
 		"resolver.max_cname_chain": r.MaxCNAMEChain, "resolver.max_ns_lookups": r.MaxNSLookups, "resolver.max_in_flight": r.MaxInFlight} {
 		if v < 1 || v > 100000 {
 			bad(key, v, "must be between 1 and 100000")
+		}
+	}
+	for key, v := range map[string]int{"resolver.zone_ratelimit": r.ZoneRateLimit, "resolver.client_ratelimit": r.ClientRateLimit,
+		"resolver.unwanted_reply_threshold": r.UnwantedReplies} {
+		if v < 0 || v > 100_000_000 {
+			bad(key, v, "must be between 0 (off) and 100000000")
 		}
 	}
 	switch r.QNameMinimisation {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/ratelimit"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	Resolver       Recursor
 	RecursionAllow []netip.Prefix
 	MaxInFlight    int // resolutions at once; 0 means 1000
+	// ClientRateLimit bounds the recursive questions taken from one client
+	// address per second (as Unbound's ip-ratelimit); more are dropped and
+	// counted. 0: no limit.
+	ClientRateLimit int
 
 	// Ops handles zone transfers, NOTIFY and UPDATE; nil refuses them.
 	Ops ZoneOps
@@ -99,8 +104,9 @@ type Server struct {
 
 	ops *opsQueue // UPDATE, NOTIFY and transfers that came over UDP
 
-	inFlight  chan struct{}  // a slot per resolution under way
-	resolving sync.WaitGroup // the goroutines answering UDP questions by resolution
+	inFlight  chan struct{}                    // a slot per resolution under way
+	clients   *ratelimit.PerSecond[netip.Addr] // recursive questions per client (ClientRateLimit)
+	resolving sync.WaitGroup                   // the goroutines answering UDP questions by resolution
 	ctx       atomic.Pointer[context.Context]
 
 	mu    sync.Mutex
@@ -143,7 +149,8 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue()}
+	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue(),
+		clients: &ratelimit.PerSecond[netip.Addr]{Rate: cfg.ClientRateLimit}}
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
@@ -289,6 +296,10 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 	}
 	r := s.handle(st, req, in, src, transport == tcp)
 	if r.recurse {
+		if !s.clients.Allow(src.Addr(), s.now()) {
+			s.m.Dropped.WithLabelValues("client_ratelimit").Inc()
+			return nil
+		}
 		q := req.Question[0]
 		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
 			return s.finish(st, src.Addr(), s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
