@@ -34,6 +34,8 @@ fuzz-smoke:
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./zonestore -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(PARSE_FUZZTIME) -fuzzminimizetime 10s
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzImportRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzResolveUpstream$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 
 # Go benchmarks, then dnsperf: the authoritative server beside NSD, the

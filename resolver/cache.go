@@ -533,6 +533,31 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 	return msg, true
 }
 
+// NXAbove returns a fresh, validated (Secure) NXDOMAIN entry for a name
+// strictly above name and below the root, the closest one: nothing exists
+// below a name that does not exist (RFC 8020), so it answers for name too.
+func (c *Cache) NXAbove(name string) (Message, bool) {
+	name = cacheName(name)
+	now := c.now().UnixNano()
+	for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+		anc := name[off:]
+		sh := c.shardFor(anc)
+		sh.mu.Lock()
+		e, ok := sh.m[cacheKey{name: anc, kind: kindNX}]
+		if ok && now < e.expire && e.sec == dnssec.Secure {
+			sh.touch(e)
+			ttl := ttlLeft(e.expire, now)
+			out := copyWithTTL(e.rrs, ttl)
+			sh.mu.Unlock()
+			a, n := int(e.nAns), int(e.nAns)+int(e.nNs)
+			return Message{Kind: MsgNXDomain, Rcode: dns.RcodeNameError, Answer: out[:a:a], Ns: out[a:n:n], Extra: out[n:],
+				TTL: ttl, Sec: e.sec, OrigTTL: uint32(e.ttl / int64(time.Second))}, true
+		}
+		sh.mu.Unlock()
+	}
+	return Message{}, false
+}
+
 // PutRRset stores one RRset, with the RRSIGs that cover it if any, and
 // reports whether it was stored. All records must share owner name, type
 // (RRSIGs by the type they cover) and class IN. The TTL rules are Put's.

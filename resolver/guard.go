@@ -36,15 +36,19 @@ type unwantedGuard struct {
 	m         map[string]int
 }
 
+// errSpoofing is the answer to an exchange that raised the alarm: it
+// came amid the forgeries and is not believed either.
+var errSpoofing = errors.New("unwanted replies reached the threshold: answer not believed")
+
 // noteUnwanted counts n unwanted replies seen while asking server s about
 // a name of zone, and raises the alarm when the zone's count reaches the
 // threshold: logged, counted, and every cache entry at or below the zone
-// dropped.
-func (r *Resolver) noteUnwanted(zone string, s server, n int) {
+// dropped. It reports whether it raised the alarm.
+func (r *Resolver) noteUnwanted(zone string, s server, n int) bool {
 	r.stats.UnwantedReplies.Add(uint64(n))
 	g := r.unwanted
 	if g.threshold <= 0 {
-		return
+		return false
 	}
 	g.mu.Lock()
 	if len(g.m) >= maxGuardZones {
@@ -57,10 +61,11 @@ func (r *Resolver) noteUnwanted(zone string, s server, n int) {
 	}
 	g.mu.Unlock()
 	if !alarm {
-		return
+		return false
 	}
 	r.stats.UnwantedAlarms.Add(1)
 	dropped := r.cache.FlushName(zone)
 	r.log.Warn("unwanted replies: possible spoofing attack, cache entries of the zone dropped",
 		"zone", zone, "server", s.String(), "threshold", g.threshold, "entries_dropped", dropped)
+	return true
 }

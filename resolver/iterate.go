@@ -454,7 +454,8 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 }
 
 // exchange sends m to server s of zone and counts the unwanted replies
-// that came meanwhile against the zone.
+// that came meanwhile against the zone; an answer that came with the
+// reply that raised the spoofing alarm is not believed.
 func (r *Resolver) exchange(ctx context.Context, zone string, m *dns.Msg, s server, tcp bool) (*dns.Msg, time.Duration, error) {
 	nx, ok := r.ex.(notingExchanger)
 	if !ok {
@@ -462,8 +463,8 @@ func (r *Resolver) exchange(ctx context.Context, zone string, m *dns.Msg, s serv
 	}
 	var note exchangeNote
 	resp, rtt, err := nx.exchangeNoting(ctx, m, s, tcp, &note)
-	if note.unwanted > 0 {
-		r.noteUnwanted(zone, s, note.unwanted)
+	if note.unwanted > 0 && r.noteUnwanted(zone, s, note.unwanted) && err == nil {
+		return nil, rtt, fmt.Errorf("%s: %w", s, errSpoofing)
 	}
 	return resp, rtt, err
 }

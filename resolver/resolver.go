@@ -474,6 +474,16 @@ func (r *Resolver) fromCache(name string, qtype uint16, checked bool) (lookupRes
 	if lr, stale, ok := r.synthesise(name, qtype, false); ok && !stale {
 		return lr, true
 	}
+	if checked {
+		// Below a validated NXDOMAIN nothing exists (RFC 8020, as
+		// Unbound's harden-below-nxdomain): a random-subdomain flood under
+		// a name proven absent stops here.
+		if e, ok := r.cache.NXAbove(name); ok {
+			r.stats.CacheHits.Add(1)
+			r.stats.BelowNXDomain.Add(1)
+			return lookupResult{rcode: dns.RcodeNameError, ns: e.Ns, sec: e.Sec, synth: true}, true
+		}
+	}
 	return lookupResult{}, false
 }
 

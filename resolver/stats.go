@@ -45,6 +45,9 @@ type Stats struct {
 	CookieRefused     atomic.Uint64
 	ZoneRateLimited   atomic.Uint64
 	TargetsSkipped    atomic.Uint64
+	// BelowNXDomain counts the questions answered NXDOMAIN because a name
+	// above them was proven not to exist (RFC 8020).
+	BelowNXDomain atomic.Uint64
 
 	// DNSSEC validation: answers validated by verdict (indexed by
 	// dnssec.SecStatus), bogus ones by Extended DNS Error code, and

@@ -1,0 +1,145 @@
+package hostile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
+)
+
+// Lab is a set of Servers on the addresses of one testaddr.Block, all on
+// one port: a resolver whose upstream port is Port reaches each at the
+// address its glue names. Zone text is written for 127.0.0.0/24 and moved
+// into the block (Rewrite), as testaddr.Block.Rewrite does.
+type Lab struct {
+	Block testaddr.Block
+	Port  uint16
+
+	ctx     context.Context
+	mu      sync.Mutex
+	servers []*Server
+}
+
+// NewLab returns a Lab on a new block with a port free for UDP and TCP on
+// the block's addresses ending in hosts. Its servers' handlers see ctx.
+func NewLab(ctx context.Context, hosts ...byte) (*Lab, error) {
+	b := testaddr.NewBlock()
+	ips := make([]netip.Addr, len(hosts))
+	for i, h := range hosts {
+		ips[i] = b.IP(h)
+	}
+	port, err := FreePort(ips...)
+	if err != nil {
+		return nil, err
+	}
+	return &Lab{Block: b, Port: port, ctx: ctx}, nil
+}
+
+// NewLabOn returns a Lab on block and port, chosen by the caller (port 53
+// of a block, for a resolver that cannot be told another port).
+func NewLabOn(ctx context.Context, block testaddr.Block, port uint16) *Lab {
+	return &Lab{Block: block, Port: port, ctx: ctx}
+}
+
+// IP returns the block's address ending in host.
+func (l *Lab) IP(host byte) netip.Addr { return l.Block.IP(host) }
+
+// Addr returns the block's address ending in host with the lab's port.
+func (l *Lab) Addr(host byte) netip.AddrPort { return netip.AddrPortFrom(l.IP(host), l.Port) }
+
+// Rewrite moves the addresses 127.0.0.N in text into the lab's block.
+func (l *Lab) Rewrite(text string) string { return l.Block.Rewrite(text) }
+
+// Zone parses a zone from text written for 127.0.0.0/24 (Rewrite).
+func (l *Lab) Zone(origin, text string) (*Zone, error) { return NewZone(origin, l.Rewrite(text)) }
+
+// Serve starts a server at the block's address ending in host.
+func (l *Lab) Serve(host byte, h Handler) (*Server, error) {
+	s, err := Listen(l.ctx, l.Addr(host), h)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.servers = append(l.servers, s)
+	l.mu.Unlock()
+	return s, nil
+}
+
+// Hints returns root hints (master-file text) naming one root server, ns,
+// at the block's address ending in host.
+func (l *Lab) Hints(ns string, host byte) string {
+	return fmt.Sprintf(". 3600000 IN NS %s\n%s 3600000 IN A %s\n", ns, ns, l.IP(host))
+}
+
+// Close closes every server of the lab.
+func (l *Lab) Close() {
+	l.mu.Lock()
+	ss := l.servers
+	l.servers = nil
+	l.mu.Unlock()
+	for _, s := range ss {
+		s.Close()
+	}
+}
+
+// FreePort returns a port below the kernel's ephemeral range (which the
+// resolvers under test draw their source ports from) that is free for UDP
+// and TCP on every address of ips, trying a bounded number of random
+// ports. The probes are made under syscall.ForkLock, so that no child
+// process started meanwhile holds a copy of them.
+func FreePort(ips ...netip.Addr) (uint16, error) {
+	lo, hi := portRange()
+	var last error
+	for range 100 {
+		port := uint16(lo + rand.IntN(hi-lo))
+		if last = probe(ips, port); last == nil {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("hostile: no port in [%d, %d) free on %v: last: %w", lo, hi, ips, last)
+}
+
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	if f := strings.Fields(string(b)); len(f) == 2 {
+		if eph, err := strconv.Atoi(f[0]); err == nil && eph > lo+1000 && eph < hi {
+			hi = eph
+		}
+	}
+	return lo, hi
+}
+
+func probe(ips []netip.Addr, port uint16) error {
+	if len(ips) == 0 {
+		return errors.New("no address to probe")
+	}
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	for _, ip := range ips {
+		addr := netip.AddrPortFrom(ip, port).String()
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", addr)
+		pc.Close()
+		if err != nil {
+			return err
+		}
+		ln.Close()
+	}
+	return nil
+}

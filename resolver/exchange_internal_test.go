@@ -1,0 +1,300 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
+)
+
+// udpServer is a UDP server on a loopback address of its own that answers
+// each query with what script returns: datagrams sent in order.
+type udpServer struct {
+	conn *net.UDPConn
+	mu   sync.Mutex
+	seen []netip.AddrPort // the source of every query
+	ids  []uint16
+}
+
+func startUDP(t *testing.T, script func(q *dns.Msg) [][]byte) *udpServer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(testaddr.IP(), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &udpServer{conn: conn}
+	done := make(chan struct{})
+	t.Cleanup(func() { conn.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65535)
+		for {
+			n, src, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			s.mu.Lock()
+			s.seen = append(s.seen, src)
+			s.ids = append(s.ids, q.Id)
+			s.mu.Unlock()
+			for _, d := range script(q) {
+				conn.WriteToUDPAddrPort(d, src)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *udpServer) addr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// answer is the wire form of a reply to q with one A record, edited.
+func answer(t *testing.T, q *dns.Msg, edit func(r *dns.Msg)) []byte {
+	r := new(dns.Msg)
+	r.SetReply(q)
+	a, _ := dns.NewRR(q.Question[0].Name + " 300 IN A 192.0.2.1")
+	r.Answer = []dns.RR{a}
+	if edit != nil {
+		edit(r)
+	}
+	b, err := r.Pack()
+	if err != nil {
+		t.Error(err)
+	}
+	return b
+}
+
+func query(name string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.SetEdns0(1232, true)
+	return m
+}
+
+func exchangeCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Replies with another ID or another question are unwanted: counted, and
+// the exchange waits on for the real answer.
+func TestExchangeUnwanted(t *testing.T) {
+	s := startUDP(t, func(q *dns.Msg) [][]byte {
+		var out [][]byte
+		for i := range 20 {
+			out = append(out, answer(t, q, func(r *dns.Msg) {
+				r.Id = q.Id + uint16(i) + 1
+				r.Answer[0].(*dns.A).A = net.IPv4(203, 0, 113, 66)
+			}))
+		}
+		out = append(out, answer(t, q, func(r *dns.Msg) { r.Question[0].Name = "other.example." }))
+		out = append(out, []byte{1, 2, 3})
+		return append(out, answer(t, q, nil))
+	})
+	x := NewNetExchanger(ExchangeConfig{})
+	var note exchangeNote
+	r, _, err := x.exchangeNoting(exchangeCtx(t), query("www.example."), s.addr(), false, &note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Answer[0].(*dns.A).A.String(); got != "192.0.2.1" {
+		t.Fatalf("answer %s, want the genuine 192.0.2.1", got)
+	}
+	if note.unwanted != 22 {
+		t.Fatalf("%d unwanted replies counted, want 22", note.unwanted)
+	}
+}
+
+func TestExchangeMalformed(t *testing.T) {
+	s := startUDP(t, func(q *dns.Msg) [][]byte {
+		b := answer(t, q, nil)
+		binary.BigEndian.PutUint16(b[6:], 5) // ANCOUNT 5, one record
+		return [][]byte{b}
+	})
+	_, _, err := NewNetExchanger(ExchangeConfig{}).Exchange(exchangeCtx(t), query("www.example."), s.addr(), false)
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v, want ErrMalformed", err)
+	}
+}
+
+// Source ports and IDs are drawn at random for every query: over a few
+// hundred queries nearly all differ, the ports spread over the ephemeral
+// range and do not follow one another.
+func TestExchangePortsAndIDs(t *testing.T) {
+	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	x := NewNetExchanger(ExchangeConfig{})
+	const n = 400
+	for range n {
+		if _, _, err := x.Exchange(exchangeCtx(t), query("www.example."), s.addr(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ports, ids := map[uint16]bool{}, map[uint16]bool{}
+	lo, hi, steps := uint16(65535), uint16(0), 0
+	for i, src := range s.seen {
+		p := src.Port()
+		ports[p], ids[s.ids[i]] = true, true
+		lo, hi = min(lo, p), max(hi, p)
+		if i > 0 && (p == s.seen[i-1].Port()+1 || p == s.seen[i-1].Port()) {
+			steps++
+		}
+		if int(p) < x.portLo || int(p) >= x.portLo+x.portN {
+			t.Errorf("source port %d outside the ephemeral range %d-%d", p, x.portLo, x.portLo+x.portN-1)
+		}
+	}
+	// Birthday bound: 400 draws from 65,536 IDs repeat about once, from
+	// 28,232 ports about three times.
+	if len(ids) < n-10 || len(ports) < n-20 {
+		t.Errorf("%d distinct IDs and %d distinct ports in %d queries", len(ids), len(ports), n)
+	}
+	if int(hi-lo) < x.portN/2 || steps > 3 {
+		t.Errorf("ports %d-%d over %d queries, %d sequential steps", lo, hi, n, steps)
+	}
+}
+
+// cookieReply is a reply to q whose COOKIE option holds client and the
+// server cookie given in hex (no option when server is empty).
+func cookieReply(t *testing.T, q *dns.Msg, client []byte, server string) []byte {
+	return answer(t, q, func(r *dns.Msg) {
+		o := new(dns.OPT)
+		o.Hdr.Name, o.Hdr.Rrtype = ".", dns.TypeOPT
+		o.SetUDPSize(1232)
+		if server != "" {
+			o.Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(client) + server}}
+		}
+		r.Extra = []dns.RR{o}
+	})
+}
+
+func clientCookie(q *dns.Msg) (client []byte, server string) {
+	for _, o := range q.IsEdns0().Option {
+		if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+			b, _ := hex.DecodeString(c.Cookie)
+			return b[:8], hex.EncodeToString(b[8:])
+		}
+	}
+	return nil, ""
+}
+
+func TestExchangeCookies(t *testing.T) {
+	const sc = "0102030405060708a1a2a3a4a5a6a7a8"
+	var mu sync.Mutex
+	mode := "cookie"
+	var gotServer []string
+	s := startUDP(t, func(q *dns.Msg) [][]byte {
+		client, server := clientCookie(q)
+		mu.Lock()
+		defer mu.Unlock()
+		gotServer = append(gotServer, server)
+		if client == nil {
+			return [][]byte{answer(t, q, nil)}
+		}
+		switch mode {
+		case "forged first":
+			forged := append([]byte(nil), client...)
+			forged[0] ^= 0xFF
+			return [][]byte{cookieReply(t, q, forged, sc), cookieReply(t, q, client, sc)}
+		case "none":
+			return [][]byte{cookieReply(t, q, client, "")}
+		}
+		return [][]byte{cookieReply(t, q, client, sc)}
+	})
+	x := NewNetExchanger(ExchangeConfig{Cookies: true})
+	ex := func() (*dns.Msg, exchangeNote, error) {
+		var note exchangeNote
+		r, _, err := x.exchangeNoting(exchangeCtx(t), query("www.example."), s.addr(), false, &note)
+		return r, note, err
+	}
+	if _, _, err := ex(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ex(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(gotServer) != 2 || gotServer[0] != "" || gotServer[1] != sc {
+		t.Errorf("server cookies sent %q, want none then %s", gotServer, sc)
+	}
+	mode = "forged first"
+	mu.Unlock()
+	if _, note, err := ex(); err != nil || note.unwanted != 1 {
+		t.Errorf("a reply with another client cookie: err %v, %d unwanted, want the next reply and 1 unwanted", err, note.unwanted)
+	}
+	mu.Lock()
+	mode = "none"
+	mu.Unlock()
+	if _, _, err := ex(); !errors.Is(err, errCookieMissing) {
+		t.Errorf("a UDP reply without the cookie its server sends: %v, want errCookieMissing", err)
+	}
+}
+
+// floodNet answers from a one-record zone, each answer preceded by
+// unwanted replies, as a forger who found the source port would cause.
+type floodNet struct{ perQuery int }
+
+func (f floodNet) Exchange(ctx context.Context, m *dns.Msg, s netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error) {
+	return f.exchangeNoting(ctx, m, s, tcp, &exchangeNote{})
+}
+
+func (f floodNet) exchangeNoting(ctx context.Context, m *dns.Msg, s netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error) {
+	note.unwanted += f.perQuery
+	r := new(dns.Msg)
+	r.SetReply(m)
+	r.Authoritative = true
+	a, _ := dns.NewRR(m.Question[0].Name + " 300 IN A 192.0.2.1")
+	r.Answer = []dns.RR{a}
+	return r, time.Millisecond, nil
+}
+
+// At the threshold of unwanted replies for a zone, the alarm is raised and
+// what the cache held for the zone is dropped.
+func TestUnwantedAlarm(t *testing.T) {
+	stats := &Stats{}
+	cache := NewCache(CacheConfig{MaxBytes: 1 << 20})
+	server := netip.MustParseAddrPort("192.0.2.53:53")
+	r := New(Config{Stubs: map[string][]netip.AddrPort{"example.": {server}}, RootHints: []dns.RR{}, UnwantedReplyThreshold: 25},
+		floodNet{perQuery: 10}, cache, nil, stats)
+	ctx := context.Background()
+	for i, name := range []string{"a.example.", "b.example."} {
+		if res := r.Resolve(ctx, name, dns.TypeA); res.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: %s %v", name, dns.RcodeToString[res.Rcode], res.Err)
+		}
+		if _, ok := cache.Get(name, dns.TypeA); !ok {
+			t.Fatalf("%s not cached", name)
+		}
+		if got := stats.UnwantedReplies.Load(); got != uint64(10*(i+1)) {
+			t.Fatalf("%d unwanted replies counted, want %d", got, 10*(i+1))
+		}
+	}
+	if stats.UnwantedAlarms.Load() != 0 {
+		t.Fatal("alarm raised below the threshold")
+	}
+	// 30 unwanted: over 25. The answer that came with them is not
+	// believed either.
+	if res := r.Resolve(ctx, "c.example.", dns.TypeA); res.Rcode != dns.RcodeServerFailure {
+		t.Errorf("c.example.: %s, want SERVFAIL", dns.RcodeToString[res.Rcode])
+	}
+	if got := stats.UnwantedAlarms.Load(); got != 1 {
+		t.Fatalf("%d alarms, want 1", got)
+	}
+	for _, name := range []string{"a.example.", "b.example.", "c.example."} {
+		if _, ok := cache.Get(name, dns.TypeA); ok {
+			t.Errorf("%s still cached after the alarm", name)
+		}
+	}
+}
