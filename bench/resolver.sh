@@ -56,6 +56,7 @@ resolver:
   upstream_port: $auth_port
   query_loopback: true
   cache_mb: 256
+  zone_ratelimit: 0 # the warm-up sends every name to one zone; Unbound's ratelimit is off by default too
 CONF
 if [ "$VALIDATE" = 1 ]; then
   printf '  dnssec:\n    builtin_root_anchors: false\n    trust_anchors: ["%s"]\n' "$anchor" >>"$work/sovdns.yaml"

@@ -284,7 +284,7 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 		counter("cookie_refused_total", "UDP answers refused for lacking the server cookie their server is known to send (asked again over TCP).", &st.CookieRefused),
 		counter("zone_ratelimited_total", "Upstream queries not sent for the per-zone rate limit (resolver.zone_ratelimit).", &st.ZoneRateLimited),
 		counter("below_nxdomain_total", "Questions answered NXDOMAIN from a validated NXDOMAIN for a name above them (RFC 8020).", &st.BelowNXDomain),
-		counter("ns_lookups_skipped_total", "Name-server address lookups not made: beyond the few looked up per delegation, or after failed ones (NXNS defence).", &st.TargetsSkipped),
+		counter("nameserver_lookups_skipped_total", "Name-server address lookups not made: beyond the few looked up per delegation, or after failed ones (NXNS defence).", &st.TargetsSkipped),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_entries", Help: "Entries in the resolver cache."},
 			func() float64 { return float64(cache.Stats().Entries) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_bytes", Help: "Estimated bytes held by the resolver cache."},
