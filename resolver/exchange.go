@@ -62,19 +62,23 @@ type ExchangeConfig struct {
 // it; among those, a reply with another ID, another question or another
 // client cookie is unwanted: it is counted (see exchangeNote) and the
 // exchange goes on waiting for the real answer until its deadline. What
-// arrives is judged whole (up to 64 KiB) by checkWire before it is parsed.
+// arrives is judged whole by checkWire before it is parsed.
 type NetExchanger struct {
 	portLo, portN int
 	cookies       *cookieJar // nil: no cookies
-	bufs          sync.Pool  // *[]byte of maxMsg bytes
+	bufs          sync.Pool  // *[]byte of maxDatagram bytes
 }
 
-// maxMsg is the largest DNS message (and UDP datagram read).
-const maxMsg = 65535
+// maxDatagram is the largest UDP answer taken: well above the 1232 bytes
+// asked for (EDNS), so that servers which ignore the buffer size still
+// work, and small enough that a thousand queries waiting at once do not
+// hold 64 KiB each. A longer datagram is refused whole (its end is known
+// to be missing), never parsed in part.
+const maxDatagram = 8192
 
 // NewNetExchanger returns an exchanger for the network.
 func NewNetExchanger(cfg ExchangeConfig) *NetExchanger {
-	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxMsg); return &b }}}
+	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}}
 	x.portLo, x.portN = ephemeralPorts()
 	if cfg.Cookies {
 		x.cookies = newCookieJar()
@@ -134,14 +138,14 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
-	bp := x.bufs.Get().(*[]byte)
-	defer x.bufs.Put(bp)
 	start := time.Now()
 	var r *dns.Msg
 	if tcp {
-		r, err = x.readTCP(conn, wire, m, server, client, *bp)
+		r, err = x.readTCP(conn, wire, m, server, client)
 	} else {
-		r, err = x.readUDP(conn, wire, m, server, client, *bp, note)
+		bp := x.bufs.Get().(*[]byte)
+		r, err = x.readUDP(conn.(*net.UDPConn), wire, m, server, client, *bp, note)
+		x.bufs.Put(bp)
 	}
 	rtt := time.Since(start)
 	if err != nil {
@@ -175,12 +179,12 @@ func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*net.UDPConn,
 	return net.DialUDP("udp", nil, raddr)
 }
 
-func (x *NetExchanger) readUDP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, error) {
+func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, error) {
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
 	}
 	for {
-		n, err := conn.Read(buf)
+		n, _, flags, _, err := conn.ReadMsgUDPAddrPort(buf, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +192,9 @@ func (x *NetExchanger) readUDP(conn net.Conn, wire []byte, m *dns.Msg, server ne
 		if n < 12 || binary.BigEndian.Uint16(pkt) != m.Id || pkt[2]&0x80 == 0 {
 			note.unwanted++
 			continue
+		}
+		if flags&syscall.MSG_TRUNC != 0 {
+			return nil, fmt.Errorf("%w: a datagram of more than %d bytes", ErrMalformed, maxDatagram)
 		}
 		r, err := parseReply(pkt)
 		if err != nil {
@@ -208,21 +215,22 @@ func (x *NetExchanger) readUDP(conn net.Conn, wire []byte, m *dns.Msg, server ne
 	}
 }
 
-func (x *NetExchanger) readTCP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte) (*dns.Msg, error) {
+func (x *NetExchanger) readTCP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client []byte) (*dns.Msg, error) {
 	out := make([]byte, 2+len(wire))
 	binary.BigEndian.PutUint16(out, uint16(len(wire)))
 	copy(out[2:], wire)
 	if _, err := conn.Write(out); err != nil {
 		return nil, err
 	}
-	if _, err := io.ReadFull(conn, buf[:2]); err != nil {
+	var hdr [2]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
 		return nil, err
 	}
-	n := int(binary.BigEndian.Uint16(buf))
-	if _, err := io.ReadFull(conn, buf[:n]); err != nil {
+	buf := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+	if _, err := io.ReadFull(conn, buf); err != nil {
 		return nil, err
 	}
-	r, err := parseReply(buf[:n])
+	r, err := parseReply(buf)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -119,14 +120,32 @@ func TestExchangeUnwanted(t *testing.T) {
 }
 
 func TestExchangeMalformed(t *testing.T) {
-	s := startUDP(t, func(q *dns.Msg) [][]byte {
-		b := answer(t, q, nil)
-		binary.BigEndian.PutUint16(b[6:], 5) // ANCOUNT 5, one record
-		return [][]byte{b}
-	})
-	_, _, err := NewNetExchanger(ExchangeConfig{}).Exchange(exchangeCtx(t), query("www.example."), s.addr(), false)
-	if !errors.Is(err, ErrMalformed) {
-		t.Fatalf("got %v, want ErrMalformed", err)
+	tests := []struct {
+		name  string
+		reply func(q *dns.Msg) []byte
+	}{
+		{"ANCOUNT 5, one record", func(q *dns.Msg) []byte {
+			b := answer(t, q, nil)
+			binary.BigEndian.PutUint16(b[6:], 5)
+			return b
+		}},
+		{"a datagram longer than read", func(q *dns.Msg) []byte {
+			return answer(t, q, func(r *dns.Msg) {
+				for i := range 600 { // 600 A records: about 9,600 bytes
+					a, _ := dns.NewRR(fmt.Sprintf("%s 300 IN A 192.0.2.%d", q.Question[0].Name, i%250))
+					r.Answer = append(r.Answer, a)
+				}
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{tt.reply(q)} })
+			_, _, err := NewNetExchanger(ExchangeConfig{}).Exchange(exchangeCtx(t), query("www.example."), s.addr(), false)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, want ErrMalformed", err)
+			}
+		})
 	}
 }
 
