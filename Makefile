@@ -6,7 +6,7 @@ BIN       ?= bin/sovdns
 VERSION   ?= $(shell v=$$(cat configs/VERSION); r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { v="$$v+$$r"; git diff --quiet HEAD 2>/dev/null || v="$$v-modified"; }; echo "$$v")
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
-.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update bench-registry run clean
+.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update bench-registry bench-hostile run clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
@@ -40,8 +40,9 @@ fuzz-smoke:
 
 # Go benchmarks, then dnsperf: the authoritative server beside NSD, the
 # resolver's warm cache beside Unbound; then dynamic UPDATE beside Knot DNS;
-# then registry scale (many small zones, catalog to Knot).
-bench: bench-go bench-dns bench-resolver bench-update bench-registry
+# then registry scale (many small zones, catalog to Knot); then hostile
+# upstream servers beside Unbound (NXNS, malformed answers).
+bench: bench-go bench-dns bench-resolver bench-update bench-registry bench-hostile
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./internal/cli ./zonestore ./resolver
@@ -59,6 +60,9 @@ bench-update: build
 
 bench-registry: build
 	bench/registry.sh
+
+bench-hostile: build
+	BIN=$(BIN) bench/hostile.sh
 
 run: build
 	$(BIN) serve

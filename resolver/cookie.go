@@ -87,6 +87,26 @@ const (
 	cookieForged                // not our client cookie, or malformed (RFC 7873 §5.3)
 )
 
+// replyCookie returns the server cookie in r's COOKIE option (nil
+// without one) and whether the option is forged: another client cookie
+// than the one sent, or malformed (RFC 7873 §5.3).
+func replyCookie(client []byte, r *dns.Msg) (server []byte, forged bool) {
+	opt := r.IsEdns0()
+	if opt == nil {
+		return nil, false
+	}
+	for _, o := range opt.Option {
+		if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+			b, err := hex.DecodeString(c.Cookie)
+			if err != nil || len(b) < 16 || len(b) > 40 || !bytes.Equal(b[:8], client) {
+				return nil, true
+			}
+			server = b[8:]
+		}
+	}
+	return server, false
+}
+
 // check judges the COOKIE option of reply r from server a to a query that
 // sent client (nil: none was sent) and remembers a valid server cookie.
 // Over TCP a missing cookie is accepted.
@@ -94,17 +114,9 @@ func (j *cookieJar) check(a netip.Addr, client []byte, r *dns.Msg, tcp bool) coo
 	if j == nil || client == nil {
 		return cookieOK
 	}
-	var got []byte
-	if opt := r.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if c, ok := o.(*dns.EDNS0_COOKIE); ok {
-				b, err := hex.DecodeString(c.Cookie)
-				if err != nil || len(b) < 16 || len(b) > 40 || !bytes.Equal(b[:8], client) {
-					return cookieForged
-				}
-				got = b[8:]
-			}
-		}
+	got, forged := replyCookie(client, r)
+	if forged {
+		return cookieForged
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -122,4 +134,15 @@ func (j *cookieJar) check(a netip.Addr, client []byte, r *dns.Msg, tcp bool) coo
 		e.server = bytes.Clone(got)
 	}
 	return cookieOK
+}
+
+// sendsCookies reports whether server a is known to send server cookies.
+func (j *cookieJar) sendsCookies(a netip.Addr) bool {
+	if j == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	e := j.m[a]
+	return e != nil && e.server != nil
 }

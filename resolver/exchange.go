@@ -198,6 +198,10 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 		}
 		r, err := parseReply(pkt)
 		if err != nil {
+			if x.notTheServers(server.Addr(), m, client, pkt) {
+				note.unwanted++
+				continue
+			}
 			return nil, err
 		}
 		if matches(m, r) != nil {
@@ -213,6 +217,27 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 		}
 		return r, nil
 	}
+}
+
+// notTheServers reports whether a malformed datagram with the query's ID
+// shows, read leniently, that the server did not send it: another
+// question, another client cookie, or no cookie (or nothing readable)
+// from a server known to send one. Such a datagram is a forgery, and the
+// real answer is still awaited; otherwise the server answered badly.
+func (x *NetExchanger) notTheServers(a netip.Addr, m *dns.Msg, client, pkt []byte) bool {
+	known := x.cookies != nil && client != nil && x.cookies.sendsCookies(a)
+	lax := new(dns.Msg)
+	if lax.Unpack(pkt) != nil {
+		return known
+	}
+	if matches(m, lax) != nil {
+		return true
+	}
+	if x.cookies == nil || client == nil {
+		return false
+	}
+	sc, forged := replyCookie(client, lax)
+	return forged || (sc == nil && known)
 }
 
 func (x *NetExchanger) readTCP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client []byte) (*dns.Msg, error) {

@@ -230,6 +230,13 @@ func TestExchangeCookies(t *testing.T) {
 			return [][]byte{cookieReply(t, q, forged, sc), cookieReply(t, q, client, sc)}
 		case "none":
 			return [][]byte{cookieReply(t, q, client, "")}
+		case "malformed forgeries first":
+			// With trailing bytes: one with another client cookie, one
+			// with none from a server known to send one.
+			forged := append([]byte(nil), client...)
+			forged[0] ^= 0xFF
+			return [][]byte{append(cookieReply(t, q, forged, sc), 0, 0, 0, 0),
+				append(cookieReply(t, q, client, ""), 0, 0), cookieReply(t, q, client, sc)}
 		}
 		return [][]byte{cookieReply(t, q, client, sc)}
 	})
@@ -253,6 +260,12 @@ func TestExchangeCookies(t *testing.T) {
 	mu.Unlock()
 	if _, note, err := ex(); err != nil || note.unwanted != 1 {
 		t.Errorf("a reply with another client cookie: err %v, %d unwanted, want the next reply and 1 unwanted", err, note.unwanted)
+	}
+	mu.Lock()
+	mode = "malformed forgeries first"
+	mu.Unlock()
+	if _, note, err := ex(); err != nil || note.unwanted != 2 {
+		t.Errorf("malformed replies that are not the server's: err %v, %d unwanted, want the genuine reply and 2 unwanted", err, note.unwanted)
 	}
 	mu.Lock()
 	mode = "none"

