@@ -51,6 +51,15 @@ type ExchangeConfig struct {
 	// Cookies sends DNS cookies (RFC 7873) to upstream servers and refuses
 	// UDP answers without the right one from servers known to send them.
 	Cookies bool
+	// Tap, if set, is given every query sent and every answer taken.
+	Tap Tap
+}
+
+// Tap is told of the messages exchanged with upstream servers (dnstap).
+// Its methods must not keep wire, nor wait.
+type Tap interface {
+	UpstreamQuery(wire []byte, server netip.AddrPort, tcp bool, at time.Time)
+	UpstreamResponse(wire []byte, server netip.AddrPort, tcp bool, queried, at time.Time)
 }
 
 // NetExchanger queries over UDP or TCP.
@@ -66,6 +75,7 @@ type ExchangeConfig struct {
 type NetExchanger struct {
 	portLo, portN int
 	cookies       *cookieJar // nil: no cookies
+	tap           Tap        // nil: none
 	bufs          sync.Pool  // *[]byte of maxDatagram bytes
 }
 
@@ -80,6 +90,7 @@ const maxDatagram = 8192
 func NewNetExchanger(cfg ExchangeConfig) *NetExchanger {
 	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}}
 	x.portLo, x.portN = ephemeralPorts()
+	x.tap = cfg.Tap
 	if cfg.Cookies {
 		x.cookies = newCookieJar()
 	}
@@ -139,15 +150,22 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 		conn.SetDeadline(d)
 	}
 	start := time.Now()
+	if x.tap != nil {
+		x.tap.UpstreamQuery(wire, server, tcp, start)
+	}
 	var r *dns.Msg
+	var raw []byte
+	bp := x.bufs.Get().(*[]byte)
 	if tcp {
-		r, err = x.readTCP(conn, wire, m, server, client)
+		r, raw, err = x.readTCP(conn, wire, m, server, client)
 	} else {
-		bp := x.bufs.Get().(*[]byte)
-		r, err = x.readUDP(conn.(*net.UDPConn), wire, m, server, client, *bp, note)
-		x.bufs.Put(bp)
+		r, raw, err = x.readUDP(conn.(*net.UDPConn), wire, m, server, client, *bp, note)
 	}
 	rtt := time.Since(start)
+	if x.tap != nil && err == nil {
+		x.tap.UpstreamResponse(raw, server, tcp, start, start.Add(rtt))
+	}
+	x.bufs.Put(bp)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -179,14 +197,16 @@ func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*net.UDPConn,
 	return net.DialUDP("udp", nil, raddr)
 }
 
-func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, error) {
+// readUDP sends the query and reads until the answer comes, which it
+// returns parsed and as it came (in buf).
+func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, []byte, error) {
 	if _, err := conn.Write(wire); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for {
 		n, _, flags, _, err := conn.ReadMsgUDPAddrPort(buf, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		pkt := buf[:n]
 		if n < 12 || binary.BigEndian.Uint16(pkt) != m.Id || pkt[2]&0x80 == 0 {
@@ -194,7 +214,7 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 			continue
 		}
 		if flags&syscall.MSG_TRUNC != 0 {
-			return nil, fmt.Errorf("%w: a datagram of more than %d bytes", ErrMalformed, maxDatagram)
+			return nil, nil, fmt.Errorf("%w: a datagram of more than %d bytes", ErrMalformed, maxDatagram)
 		}
 		r, err := parseReply(pkt)
 		if err != nil {
@@ -202,7 +222,7 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 				note.unwanted++
 				continue
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		if matches(m, r) != nil {
 			note.unwanted++
@@ -213,9 +233,9 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 			note.unwanted++
 			continue
 		case cookieMissing:
-			return nil, errCookieMissing
+			return nil, nil, errCookieMissing
 		}
-		return r, nil
+		return r, pkt, nil
 	}
 }
 
@@ -240,32 +260,34 @@ func (x *NetExchanger) notTheServers(a netip.Addr, m *dns.Msg, client, pkt []byt
 	return forged || (sc == nil && known)
 }
 
-func (x *NetExchanger) readTCP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client []byte) (*dns.Msg, error) {
+// readTCP sends the query and reads the answer, which it returns parsed
+// and as it came.
+func (x *NetExchanger) readTCP(conn net.Conn, wire []byte, m *dns.Msg, server netip.AddrPort, client []byte) (*dns.Msg, []byte, error) {
 	out := make([]byte, 2+len(wire))
 	binary.BigEndian.PutUint16(out, uint16(len(wire)))
 	copy(out[2:], wire)
 	if _, err := conn.Write(out); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var hdr [2]byte
 	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	buf := make([]byte, binary.BigEndian.Uint16(hdr[:]))
 	if _, err := io.ReadFull(conn, buf); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r, err := parseReply(buf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := matches(m, r); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if x.cookies.check(server.Addr(), client, r, true) == cookieForged {
-		return nil, fmt.Errorf("%w: not our client cookie", ErrMismatch)
+		return nil, nil, fmt.Errorf("%w: not our client cookie", ErrMismatch)
 	}
-	return r, nil
+	return r, buf, nil
 }
 
 func matches(q, r *dns.Msg) error {

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -105,7 +106,8 @@ func TestExchangeUnwanted(t *testing.T) {
 		out = append(out, []byte{1, 2, 3})
 		return append(out, answer(t, q, nil))
 	})
-	x := NewNetExchanger(ExchangeConfig{})
+	tap := &recordingTap{}
+	x := NewNetExchanger(ExchangeConfig{Tap: tap})
 	var note exchangeNote
 	r, _, err := x.exchangeNoting(exchangeCtx(t), query("www.example."), s.addr(), false, &note)
 	if err != nil {
@@ -117,6 +119,25 @@ func TestExchangeUnwanted(t *testing.T) {
 	if note.unwanted != 22 {
 		t.Fatalf("%d unwanted replies counted, want 22", note.unwanted)
 	}
+	// The tap saw the query and the answer taken, not the forgeries.
+	if len(tap.queries) != 1 || len(tap.responses) != 1 {
+		t.Fatalf("tap: %d queries, %d responses; want 1 and 1", len(tap.queries), len(tap.responses))
+	}
+	var got dns.Msg
+	if err := got.Unpack(tap.responses[0]); err != nil || got.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Fatalf("tap response %v (%v), want the genuine answer", &got, err)
+	}
+}
+
+// recordingTap keeps copies of what it is given.
+type recordingTap struct{ queries, responses [][]byte }
+
+func (r *recordingTap) UpstreamQuery(wire []byte, _ netip.AddrPort, _ bool, _ time.Time) {
+	r.queries = append(r.queries, bytes.Clone(wire))
+}
+
+func (r *recordingTap) UpstreamResponse(wire []byte, _ netip.AddrPort, _ bool, _, _ time.Time) {
+	r.responses = append(r.responses, bytes.Clone(wire))
 }
 
 func TestExchangeMalformed(t *testing.T) {

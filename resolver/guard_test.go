@@ -149,3 +149,45 @@ func TestBelowNXDomain(t *testing.T) {
 		}
 	}
 }
+
+// Questions for a zone whose only server is dead stop reaching it once it
+// has failed a few times in a row: they fail at once, but for one probe
+// every two seconds.
+func TestDeadServerSkipped(t *testing.T) {
+	f, hints := hierarchy(t)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	stats := &resolver.Stats{}
+	r := resolver.New(resolver.Config{RootHints: hints, QueryTimeout: 20 * time.Millisecond, ResolutionTimeout: time.Second,
+		Now: clock, QNameMinimisation: resolver.QMinOff, Island: resolver.IslandConfig{Disabled: true}},
+		f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 4 << 20, Now: clock}), nil, stats)
+	if res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA); res.Rcode != dns.RcodeSuccess {
+		t.Fatalf("www.example.com.: %s %v", dns.RcodeToString[res.Rcode], res.Err)
+	}
+	f.mu.Lock()
+	f.dead[ipEx] = true
+	f.mu.Unlock()
+	for i := range 20 {
+		res := r.Resolve(context.Background(), fmt.Sprintf("n%d.example.com.", i), dns.TypeA)
+		if !errors.Is(res.Err, resolver.ErrNoReachableAuthority) {
+			t.Fatalf("n%d.example.com.: %s %v, want no reachable authority", i, dns.RcodeToString[res.Rcode], res.Err)
+		}
+	}
+	if got := f.askedOf(ipEx); got != 1+5 {
+		t.Errorf("the dead server was asked %d times, want 1 (before it died) + 5 (until it is down)", got)
+	}
+	if stats.DownSkips.Load() != 15 {
+		t.Errorf("DownSkips %d, want 15", stats.DownSkips.Load())
+	}
+	// Two seconds on, one question probes it; it answers again.
+	f.mu.Lock()
+	f.dead[ipEx] = false
+	f.mu.Unlock()
+	now = now.Add(2 * time.Second)
+	if res := r.Resolve(context.Background(), "www2.example.com.", dns.TypeA); res.Rcode != dns.RcodeNameError {
+		t.Fatalf("the probe: %s %v, want NXDOMAIN from the server back", dns.RcodeToString[res.Rcode], res.Err)
+	}
+	if res := r.Resolve(context.Background(), "www3.example.com.", dns.TypeA); res.Rcode != dns.RcodeNameError {
+		t.Fatalf("after the probe: %s %v", dns.RcodeToString[res.Rcode], res.Err)
+	}
+}

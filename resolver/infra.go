@@ -1,20 +1,37 @@
 package resolver
 
 import (
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 )
 
-// infra keeps a smoothed round-trip time per upstream server, for choosing
-// whom to ask. A server never tried counts as unknownRTT (as Unbound does),
-// so it is tried before servers known to be slower and after those known
-// to be faster; ties go in random order. A timeout or a lame answer counts
-// as a long RTT.
+// infra keeps what is known of each upstream server: a smoothed
+// round-trip time, for choosing whom to ask, and its failures in a row,
+// for not asking a dead one at all.
+//
+// A server never tried counts as unknownRTT (as Unbound does), so it is
+// tried before servers known to be slower and after those known to be
+// faster; ties go in random order. A timeout or a lame answer counts as a
+// long RTT, doubling with each failure in a row.
+//
+// After downAfter failures in a row a server is down: it is sent one
+// probe question every probeEvery (on the resolver's clock; a clock set
+// back makes the probe due at once) and skipped otherwise, so that a
+// flood of questions for a dead zone costs neither sockets nor waits, nor
+// queries to its servers; the first answer brings it back.
 type infra struct {
-	mu   sync.Mutex
-	srtt map[server]time.Duration
+	mu    sync.Mutex
+	hosts map[server]*hostState
+	now   func() time.Time
+}
+
+type hostState struct {
+	srtt    time.Duration
+	fails   int       // failures in a row
+	probeAt time.Time // down: when the next probe may go
 }
 
 // unknownRTT is what a server never tried is taken to need.
@@ -23,20 +40,41 @@ const unknownRTT = 300 * time.Millisecond
 // maxInfra bounds the servers remembered; the table is emptied past it.
 const maxInfra = 1 << 16
 
-func newInfra() *infra { return &infra{srtt: map[server]time.Duration{}} }
+// downAfter failures in a row make a server down; a down server gets one
+// probe every probeEvery.
+const (
+	downAfter  = 5
+	probeEvery = 2 * time.Second
+)
+
+// errServerDown is a server not asked because it is down.
+var errServerDown = errors.New("server down: failed in a row, probed every " + probeEvery.String())
+
+func newInfra() *infra { return &infra{hosts: map[server]*hostState{}, now: time.Now} }
+
+// host returns the state of s, created if need be. in.mu is held.
+func (in *infra) host(s server) *hostState {
+	h := in.hosts[s]
+	if h == nil {
+		if len(in.hosts) >= maxInfra {
+			clear(in.hosts)
+		}
+		h = &hostState{srtt: -1}
+		in.hosts[s] = h
+	}
+	return h
+}
 
 func (in *infra) observe(s server, rtt time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if len(in.srtt) >= maxInfra {
-		clear(in.srtt)
+	h := in.host(s)
+	if h.srtt < 0 {
+		h.srtt = rtt
+	} else {
+		h.srtt = (7*h.srtt + 3*rtt) / 10
 	}
-	old, ok := in.srtt[s]
-	if !ok {
-		in.srtt[s] = rtt
-		return
-	}
-	in.srtt[s] = (7*old + 3*rtt) / 10
+	h.fails = 0
 }
 
 // maxBackoff caps the RTT charged to a server that keeps failing.
@@ -49,10 +87,37 @@ const maxBackoff = 120 * time.Second
 func (in *infra) failed(s server, base time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if len(in.srtt) >= maxInfra {
-		clear(in.srtt)
+	h := in.host(s)
+	h.srtt = min(max(2*h.srtt, base), maxBackoff)
+	if h.fails++; h.fails == downAfter {
+		h.probeAt = in.now().Add(probeEvery)
 	}
-	in.srtt[s] = min(max(2*in.srtt[s], base), maxBackoff)
+}
+
+// skip reports whether s is down and must not be asked now. A down server
+// whose probe is due is not skipped: the question asking it is the probe,
+// and the next is due probeEvery later.
+func (in *infra) skip(s server) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	h := in.hosts[s]
+	if h == nil || h.fails < downAfter {
+		return false
+	}
+	now := in.now()
+	if now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery)) {
+		return true
+	}
+	h.probeAt = now.Add(probeEvery)
+	return false
+}
+
+// rtt returns the smoothed RTT of s, or unknownRTT. in.mu is held.
+func (in *infra) rtt(s server) time.Duration {
+	if h := in.hosts[s]; h != nil && h.srtt >= 0 {
+		return h.srtt
+	}
+	return unknownRTT
 }
 
 // order sorts servers by smoothed RTT, ties in random order.
@@ -62,11 +127,7 @@ func (in *infra) order(ss []server) []server {
 	in.mu.Lock()
 	rtt := make(map[server]time.Duration, len(out))
 	for _, s := range out {
-		v, ok := in.srtt[s]
-		if !ok {
-			v = unknownRTT
-		}
-		rtt[s] = v
+		rtt[s] = in.rtt(s)
 	}
 	in.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b server) int { return int(rtt[a] - rtt[b]) })

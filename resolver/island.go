@@ -541,8 +541,10 @@ func (r *Resolver) Health() Health {
 	h.IslandSeconds = r.IslandSeconds()
 	pen := r.penalty()
 	r.infra.mu.Lock()
-	for s, rtt := range r.infra.srtt {
-		h.Servers = append(h.Servers, ServerHealth{Addr: s, SRTT: rtt, Failing: rtt >= pen})
+	for s, hs := range r.infra.hosts {
+		if hs.srtt >= 0 {
+			h.Servers = append(h.Servers, ServerHealth{Addr: s, SRTT: hs.srtt, Failing: hs.srtt >= pen})
+		}
 	}
 	r.infra.mu.Unlock()
 	slices.SortFunc(h.Servers, func(a, b ServerHealth) int {

@@ -207,6 +207,12 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			if ctx.Err() != nil {
 				return nil, 0, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
 			}
+			if trial == nil && r.infra.skip(s) {
+				r.stats.DownSkips.Add(1)
+				r.observeUpstream(cut, false)
+				lastErr = fmt.Errorf("%s: %w", s, errServerDown)
+				continue
+			}
 			if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
 				r.stats.Limits[LimitUpstreamQueries].Add(1)
 				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
@@ -739,6 +745,11 @@ func (r *Resolver) forwardZone(name string, qtype uint16) (string, []server) {
 func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers []server, name string, qtype uint16) lookupResult {
 	var lastErr error
 	for _, s := range r.infra.order(servers) {
+		if r.infra.skip(s) {
+			r.stats.DownSkips.Add(1)
+			lastErr = fmt.Errorf("%s: %w", s, errServerDown)
+			continue
+		}
 		if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
 			r.stats.Limits[LimitUpstreamQueries].Add(1)
 			return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}

@@ -155,7 +155,7 @@ func (r *Resolver) unreachable(cut string, nsNames []string) bool {
 	r.infra.mu.Lock()
 	defer r.infra.mu.Unlock()
 	for _, s := range addrs {
-		if rtt, ok := r.infra.srtt[s]; !ok || rtt < pen {
+		if r.infra.rtt(s) < pen {
 			return false
 		}
 	}

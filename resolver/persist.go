@@ -476,9 +476,11 @@ func dnsName(s string) bool {
 func (r *Resolver) ExportInfra() map[netip.AddrPort]time.Duration {
 	r.infra.mu.Lock()
 	defer r.infra.mu.Unlock()
-	out := make(map[netip.AddrPort]time.Duration, len(r.infra.srtt))
-	for s, rtt := range r.infra.srtt {
-		out[s] = rtt
+	out := make(map[netip.AddrPort]time.Duration, len(r.infra.hosts))
+	for s, h := range r.infra.hosts {
+		if h.srtt >= 0 {
+			out[s] = h.srtt
+		}
 	}
 	return out
 }
@@ -492,16 +494,16 @@ func (r *Resolver) ImportInfra(m map[netip.AddrPort]time.Duration) int {
 	defer r.infra.mu.Unlock()
 	n := 0
 	for s, rtt := range m {
-		if len(r.infra.srtt) >= maxInfra {
+		if len(r.infra.hosts) >= maxInfra {
 			break
 		}
 		if !s.IsValid() || s.Port() == 0 || rtt <= 0 || rtt > maxBackoff {
 			continue
 		}
-		if _, ok := r.infra.srtt[s]; ok {
+		if _, ok := r.infra.hosts[s]; ok {
 			continue
 		}
-		r.infra.srtt[s] = rtt
+		r.infra.hosts[s] = &hostState{srtt: rtt}
 		n++
 	}
 	return n

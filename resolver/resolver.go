@@ -315,6 +315,7 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 	if cfg.DNSSEC.Validation {
 		r.val = newValidator(cfg.DNSSEC, log)
 	}
+	r.infra.now = cfg.Now
 	r.initFreshness()
 	return r
 }

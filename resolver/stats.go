@@ -45,6 +45,9 @@ type Stats struct {
 	CookieRefused     atomic.Uint64
 	ZoneRateLimited   atomic.Uint64
 	TargetsSkipped    atomic.Uint64
+	// DownSkips counts the queries not sent to a server that is down
+	// (infra.go: failed downAfter times in a row, probed every probeEvery).
+	DownSkips atomic.Uint64
 	// BelowNXDomain counts the questions answered NXDOMAIN because a name
 	// above them was proven not to exist (RFC 8020).
 	BelowNXDomain atomic.Uint64

@@ -9,7 +9,11 @@
 //   - malformed answers (ANCOUNT above the records present, OPT in the
 //     answer section, two OPT records, TSIG not last, trailing bytes, a
 //     CH record in an IN answer) from a zone's only server: what each
-//     resolver answers its client.
+//     resolver answers its client;
+//   - a dead zone: a flood of questions for new names in a zone whose
+//     server never answers (-flood questions at -flood-rate a second):
+//     the queries that reach the dead server and the CPU time the
+//     resolver spends, until it is quiet again.
 //
 // Unbound learns the servers below the root from referrals and queries
 // them on port 53 whatever its root hints say, so the fake servers listen
@@ -26,12 +30,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -45,9 +51,9 @@ import (
 
 // Bounds of the lab.
 const (
-	runTimeout    = 55 * time.Second // the whole run
-	clientTimeout = 5 * time.Second  // one client question
-	startTimeout  = 10 * time.Second // a resolver until it answers
+	runTimeout    = 100 * time.Second // the whole run
+	clientTimeout = 5 * time.Second   // one client question
+	startTimeout  = 10 * time.Second  // a resolver until it answers
 	settleQuiet   = 300 * time.Millisecond
 	settleMax     = 5 * time.Second
 	nxnsNames     = 100 // name servers per referral
@@ -61,18 +67,22 @@ const (
 	hostAttacker = 50
 	hostVictim   = 51
 	hostBad      = 20 // + index of the malformation
+	hostDead     = 52
 )
 
 func main() {
 	sovdns := flag.String("sovdns", "bin/sovdns", "the sovdns binary")
 	unbound := flag.String("unbound", "unbound", "the unbound binary; empty: skip Unbound")
 	n := flag.Int("n", 20, "NXNS client questions per resolver (1-1000)")
+	flood := flag.Int("flood", 2000, "dead-zone questions per resolver (0-20000)")
+	floodRate := flag.Int("flood-rate", 1000, "dead-zone questions a second (1-20000)")
 	keep := flag.Bool("keep", false, "keep the work directory (configurations and logs), verbose logs")
 	flag.Parse()
-	if *n < 1 || *n > 1000 {
-		fmt.Fprintln(os.Stderr, "hostile: -n must be between 1 and 1000")
+	if *n < 1 || *n > 1000 || *flood < 0 || *flood > 20000 || *floodRate < 1 || *floodRate > 20000 {
+		fmt.Fprintln(os.Stderr, "hostile: -n must be between 1 and 1000, -flood between 0 and 20000, -flood-rate between 1 and 20000")
 		os.Exit(2)
 	}
+	floodN, floodQPS = *flood, *floodRate
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
@@ -88,6 +98,7 @@ type lab struct {
 	*hostile.Lab
 	servers []*hostile.Server
 	victim  *hostile.Server
+	dead    *hostile.Server
 }
 
 func (l *lab) upstream() int {
@@ -117,7 +128,7 @@ func (l *lab) settle(ctx context.Context) {
 
 func startLab(ctx context.Context) (*lab, error) {
 	// Port 53 when it can be bound (Unbound needs it), else a free port.
-	hosts := []byte{hostRoot, hostTLD, hostGood, hostAttacker, hostVictim}
+	hosts := []byte{hostRoot, hostTLD, hostGood, hostAttacker, hostVictim, hostDead}
 	for i := range hostile.Malformations {
 		hosts = append(hosts, byte(hostBad+i))
 	}
@@ -142,6 +153,8 @@ nxns      NS  ns.nxns
 ns.nxns   A   127.0.0.50
 victim    NS  ns.victim
 ns.victim A   127.0.0.51
+dead      NS  ns.dead
+ns.dead   A   127.0.0.52
 `
 	for i, k := range hostile.Malformations {
 		tld += fmt.Sprintf("%[1]s NS ns.%[1]s\nns.%[1]s A 127.0.0.%[2]d\n", k, hostBad+i)
@@ -184,6 +197,12 @@ ns.victim A   127.0.0.51
 	if _, err := serve(hostAttacker, hostile.NXNS(attacker, "victim.test.", nxnsNames)); err != nil {
 		return nil, err
 	}
+	// The dead zone's server takes every query and never answers.
+	dead, err := serve(hostDead, func(context.Context, *hostile.Writer, *hostile.Query) {})
+	if err != nil {
+		return nil, err
+	}
+	l.dead = dead
 	for i, k := range hostile.Malformations {
 		origin := k.String() + ".test."
 		z, err := l.Zone(origin, fmt.Sprintf("$ORIGIN %s\n@ NS ns\nns A 127.0.0.%d\nwww A 192.0.2.20\n", origin, hostBad+i))
@@ -266,6 +285,18 @@ type result struct {
 	victim, upstream []int // per NXNS client question
 	nxnsRcodes       map[string]int
 	malformed        []string // client's answer per malformation
+	flood            floodResult
+}
+
+// The dead-zone flood: its size and rate (flags).
+var floodN, floodQPS int
+
+// floodResult is what a resolver did with the dead-zone flood.
+type floodResult struct {
+	sent, answered, servfail int
+	toDead                   int           // queries that reached the dead server
+	cpu                      time.Duration // the resolver's user and system time
+	quiet                    time.Duration // from the first question until the resolver was quiet
 }
 
 func measure(ctx context.Context, l *lab, r *resolver, n int) result {
@@ -301,7 +332,111 @@ func measure(ctx context.Context, l *lab, r *resolver, n int) result {
 		}
 		res.malformed = append(res.malformed, a)
 	}
+	if floodN > 0 && ctx.Err() == nil {
+		res.flood = deadFlood(ctx, l, r)
+	}
 	return res
+}
+
+// deadFlood sends floodN questions for new names under dead.test., at
+// floodQPS a second, without waiting for the answers, and measures the
+// resolver's CPU time and the queries reaching the dead server until the
+// resolver is quiet again (neither changes for a second, at most 20 s).
+func deadFlood(ctx context.Context, l *lab, r *resolver) floodResult {
+	var fr floodResult
+	pid := r.cmd.Process.Pid
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return fr
+	}
+	dead0 := l.dead.Stats().Total
+	conn, err := net.Dial("udp", r.addr)
+	if err != nil {
+		return fr
+	}
+	defer conn.Close()
+	answers := make(chan [2]int, 1)
+	go func() { // counts the answers until the socket closes
+		var n, sf int
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				answers <- [2]int{n, sf}
+				return
+			}
+			if k >= 4 {
+				n++
+				if buf[3]&0x0F == dns.RcodeServerFailure {
+					sf++
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	perTick := max(1, floodQPS/100)
+	for fr.sent < floodN && ctx.Err() == nil {
+		<-tick.C
+		for range perTick {
+			if fr.sent == floodN {
+				break
+			}
+			m := rd(fmt.Sprintf("f%d-%s.dead.test.", fr.sent, r.name))
+			b, _ := m.Pack()
+			if _, err := conn.Write(b); err == nil {
+				fr.sent++
+			}
+		}
+	}
+	tick.Stop()
+	lastCPU, lastDead, since := cpu0, dead0, time.Now()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		if !hostile.Sleep(ctx, 200*time.Millisecond) {
+			break
+		}
+		c, err := cpuTime(pid)
+		if err != nil {
+			break
+		}
+		d := l.dead.Stats().Total
+		if c != lastCPU || d != lastDead {
+			lastCPU, lastDead, since = c, d, time.Now()
+		} else if time.Since(since) >= time.Second {
+			break
+		}
+	}
+	fr.quiet = since.Sub(start)
+	fr.cpu = lastCPU - cpu0
+	fr.toDead = lastDead - dead0
+	conn.SetReadDeadline(time.Now())
+	a := <-answers
+	fr.answered, fr.servfail = a[0], a[1]
+	return fr
+}
+
+// cpuTime returns a process's user and system time (/proc/PID/stat,
+// fields 14 and 15, in clock ticks of 10 ms).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 func rcode(r *dns.Msg, err error) string {
@@ -489,4 +624,24 @@ func report(out io.Writer, l *lab, n int, results []result, skipped []string) {
 		fmt.Fprintln(tw, line+"\t")
 	}
 	tw.Flush()
+	if floodN == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nDead zone: %d questions for new names under dead.test. at %d a second; its only server never answers:\n", floodN, floodQPS)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "resolver\tqueries to the dead server\tCPU time\tCPU per question\tanswered (SERVFAIL)\tquiet after\t")
+	for _, r := range results {
+		f := r.flood
+		per := time.Duration(0)
+		if f.sent > 0 {
+			per = f.cpu / time.Duration(f.sent)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%v\t%v\t%d (%d)\t%v\t\n", r.name, f.toDead, f.cpu, per, f.answered, f.servfail, f.quiet.Round(100*time.Millisecond))
+	}
+	tw.Flush()
+	if len(results) == 2 && results[0].flood.cpu > 0 {
+		fmt.Fprintf(out, "ratio sovdns/unbound: CPU %.2fx, queries to the dead server %.2fx\n",
+			float64(results[1].flood.cpu)/float64(results[0].flood.cpu),
+			float64(results[1].flood.toDead)/float64(max(1, results[0].flood.toDead)))
+	}
 }
