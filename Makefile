@@ -6,7 +6,7 @@ BIN       ?= bin/sovdns
 VERSION   ?= $(shell v=$$(cat configs/VERSION); r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { v="$$v+$$r"; git diff --quiet HEAD 2>/dev/null || v="$$v-modified"; }; echo "$$v")
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
-.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update bench-registry bench-hostile run clean
+.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-update bench-registry bench-hostile run deb clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
@@ -67,5 +67,21 @@ bench-hostile: build
 run: build
 	$(BIN) serve
 
+# The Debian package, $(DIST)/sovdns_VERSION_ARCH.deb, for DEB_GOARCH: the
+# binary built as by build, but static (CGO_ENABLED=0), the man pages and
+# completions of packaging/gen, and the package made by nfpm as a library
+# (packaging/deb, a module of its own: the server's dependencies do not
+# change). Dated from the last commit, for reproducible packages.
+DIST       ?= dist
+DEB_GOARCH ?= $(shell $(GO) env GOARCH)
+DEB_BUILD  := $(DIST)/build
+deb: export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+deb:
+	rm -rf $(DEB_BUILD)
+	mkdir -p $(DEB_BUILD)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(DEB_GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEB_BUILD)/sovdns ./cmd/sovdns
+	$(GO) run ./packaging/gen -out $(DEB_BUILD) -version '$(VERSION)'
+	$(GO) -C packaging/deb run . -src $(CURDIR) -build $(abspath $(DEB_BUILD)) -goarch $(DEB_GOARCH) -out $(abspath $(DIST))
+
 clean:
-	rm -rf bin sovdns-data
+	rm -rf bin sovdns-data dist

@@ -52,6 +52,10 @@ type Input struct {
 	Keys   []*Key
 	Policy Policy
 	Now    time.Time
+	// Progress, if not nil, is told as the RRsets are signed how many
+	// more were (64 at a time, from several goroutines at once) of total,
+	// for a progress bar.
+	Progress func(n, total int)
 }
 
 // Output is the signed zone and what signing it took.
@@ -381,13 +385,17 @@ func (s *signer) signAll() []dns.RR {
 				if i >= len(s.jobs) {
 					return
 				}
-				for j := i; j < min(i+64, len(s.jobs)); j++ {
+				end := min(i+64, len(s.jobs))
+				for j := i; j < end; j++ {
 					made, kept, earliest := s.sign(&s.jobs[j])
 					t.made += made
 					t.kept += kept
 					if t.earliest == 0 || (earliest != 0 && earliest < t.earliest) {
 						t.earliest = earliest
 					}
+				}
+				if s.in.Progress != nil {
+					s.in.Progress(end-i, len(s.jobs))
 				}
 			}
 		}()

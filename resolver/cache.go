@@ -3,6 +3,7 @@ package resolver
 import (
 	"bufio"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -72,20 +73,22 @@ type CacheConfig struct {
 	Now func() time.Time
 }
 
-// CacheStats are the cache's counters, as plain numbers.
+// CacheStats are the cache's counters, as plain numbers (in JSON, as the
+// control API and sovdns cache stats --json give them, with snake_case
+// names).
 type CacheStats struct {
-	Hits        uint64 // Get and GetStale calls answered with fresh data
-	Misses      uint64 // Get calls that found no fresh message entry
-	StaleHits   uint64 // GetStale calls answered with expired data
-	RRsetHits   uint64 // GetRRset and GetRRsetStale calls that found an RRset
-	RRsetMisses uint64 // GetRRset and GetRRsetStale calls that found none
-	Evictions   uint64 // entries removed to stay within MaxBytes
-	Expired     uint64 // entries removed because their stale window had passed
-	Entries     int64  // entries held now (including stale ones)
-	Bytes       int64  // estimated size of the entries held now
+	Hits        uint64 `json:"hits"`         // Get and GetStale calls answered with fresh data
+	Misses      uint64 `json:"misses"`       // Get calls that found no fresh message entry
+	StaleHits   uint64 `json:"stale_hits"`   // GetStale calls answered with expired data
+	RRsetHits   uint64 `json:"rrset_hits"`   // GetRRset and GetRRsetStale calls that found an RRset
+	RRsetMisses uint64 `json:"rrset_misses"` // GetRRset and GetRRsetStale calls that found none
+	Evictions   uint64 `json:"evictions"`    // entries removed to stay within MaxBytes
+	Expired     uint64 `json:"expired"`      // entries removed because their stale window had passed
+	Entries     int64  `json:"entries"`      // entries held now (including stale ones)
+	Bytes       int64  `json:"bytes"`        // estimated size of the entries held now
 	// National counts the national infrastructure entries held apart from
 	// the LRU (included in Entries and Bytes); see national.go.
-	National int64
+	National int64 `json:"national"`
 }
 
 // Rank orders RRsets by how much they are trusted, as Unbound's rrset_trust
@@ -769,32 +772,7 @@ func (c *Cache) FlushName(name string) int {
 // stale and shown with TTL 0, national infrastructure (kept past it) is
 // marked national.
 func (c *Cache) Dump(w io.Writer) error {
-	now := c.now().UnixNano()
-	var all []*cacheEntry
-	national := map[*cacheEntry]bool{} // read under the lock: regroup moves entries
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		for _, e := range sh.m {
-			if now < e.expire+c.staleWindow || e.protected {
-				all = append(all, e)
-			}
-			if e.protected {
-				national[e] = true
-			}
-		}
-		sh.mu.Unlock()
-	}
-	slices.SortFunc(all, func(a, b *cacheEntry) int {
-		if r := compareCanonical(a.key.name, b.key.name); r != 0 {
-			return r
-		}
-		if r := cmp.Compare(dumpOrder(a.key.kind), dumpOrder(b.key.kind)); r != 0 {
-			return r
-		}
-		return cmp.Compare(a.key.qtype, b.key.qtype)
-	})
-
+	all, national, now := c.dumpEntries()
 	bw := bufio.NewWriter(w)
 	for _, e := range all {
 		ttl := ttlLeft(e.expire, now)
@@ -826,6 +804,117 @@ func (c *Cache) Dump(w io.Writer) error {
 		return fmt.Errorf("cache dump: %w", err)
 	}
 	return nil
+}
+
+// DumpEntry is one entry of the cache as DumpJSON writes it.
+type DumpEntry struct {
+	// Kind is "rrset" (an RRset kept for iteration and validation) or
+	// "message" (a whole answer to a question).
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Type is the type of the RRset or of the question; "*" for an
+	// NXDOMAIN, which answers every type.
+	Type string `json:"type"`
+	// Result (answer, nodata, nxdomain) and Rcode are a message's.
+	Result string `json:"result,omitempty"`
+	Rcode  string `json:"rcode,omitempty"`
+	// Rank is an RRset's trust (as in the text dump's rank=).
+	Rank string `json:"rank,omitempty"`
+	// DNSSEC is the validation status (secure, insecure, bogus,
+	// indeterminate); empty when the entry was not validated.
+	DNSSEC string `json:"dnssec,omitempty"`
+	// TTL is the seconds left; 0 for an entry in its stale window, which
+	// expired ExpiredSeconds ago.
+	TTL            uint32 `json:"ttl"`
+	Stale          bool   `json:"stale"`
+	ExpiredSeconds int64  `json:"expired_seconds,omitempty"`
+	// National is set for national infrastructure, kept past its stale
+	// window.
+	National bool `json:"national"`
+	// Records are an RRset's records; Answer, Authority and Additional a
+	// message's sections. Each record is in presentation format with the
+	// TTL left.
+	Records    []string `json:"records,omitempty"`
+	Answer     []string `json:"answer,omitempty"`
+	Authority  []string `json:"authority,omitempty"`
+	Additional []string `json:"additional,omitempty"`
+}
+
+// DumpJSON writes the entries Dump writes, in the same order, as JSON
+// Lines: one DumpEntry object per line, so that a large cache is written
+// (and read) an entry at a time.
+func (c *Cache) DumpJSON(w io.Writer) error {
+	all, national, now := c.dumpEntries()
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for _, e := range all {
+		ttl := ttlLeft(e.expire, now)
+		d := DumpEntry{Kind: "message", Name: e.key.name, Type: dns.Type(e.key.qtype).String(), TTL: ttl, National: national[e]}
+		if now >= e.expire {
+			d.Stale, d.ExpiredSeconds = true, (now-e.expire)/int64(time.Second)
+		}
+		if e.sec != dnssec.Unchecked {
+			d.DNSSEC = e.sec.String()
+		}
+		answer, ns, extra := e.sections()
+		switch e.key.kind {
+		case kindRRset:
+			d.Kind, d.Rank = "rrset", e.rank.String()
+			d.Records = rrStrings(answer, ttl)
+		default:
+			if e.key.kind == kindNX {
+				d.Type = "*"
+			}
+			d.Result, d.Rcode = e.mkind.String(), dns.RcodeToString[int(e.rcode)]
+			d.Answer, d.Authority, d.Additional = rrStrings(answer, ttl), rrStrings(ns, ttl), rrStrings(extra, ttl)
+		}
+		if err := enc.Encode(d); err != nil {
+			return fmt.Errorf("cache dump: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("cache dump: %w", err)
+	}
+	return nil
+}
+
+// dumpEntries returns the entries a dump shows, sorted, with the national
+// ones marked, and the time it was taken at (Unix nanoseconds).
+func (c *Cache) dumpEntries() (all []*cacheEntry, national map[*cacheEntry]bool, now int64) {
+	now = c.now().UnixNano()
+	national = map[*cacheEntry]bool{} // read under the lock: regroup moves entries
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			if now < e.expire+c.staleWindow || e.protected {
+				all = append(all, e)
+			}
+			if e.protected {
+				national[e] = true
+			}
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(all, func(a, b *cacheEntry) int {
+		if r := compareCanonical(a.key.name, b.key.name); r != 0 {
+			return r
+		}
+		if r := cmp.Compare(dumpOrder(a.key.kind), dumpOrder(b.key.kind)); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.key.qtype, b.key.qtype)
+	})
+	return all, national, now
+}
+
+// rrStrings is rrs in presentation format with TTL ttl; nil when empty.
+func rrStrings(rrs []dns.RR, ttl uint32) []string {
+	var out []string
+	for _, rr := range copyWithTTL(rrs, ttl) {
+		out = append(out, rr.String())
+	}
+	return out
 }
 
 // secNote is the DNSSEC status in a dump line, empty when not validated.

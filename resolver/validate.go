@@ -209,10 +209,33 @@ func (c *keyCache) put(name string, e keyEntry, now time.Time, ttl time.Duration
 	c.m[name] = e
 }
 
-func (c *keyCache) flush() {
+func (c *keyCache) flush() int {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.m)
 	clear(c.m)
-	c.mu.Unlock()
+	return n
+}
+
+// flushName removes the entries of name and the names below it, and
+// returns how many it removed.
+func (c *keyCache) flushName(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k := range c.m {
+		if atOrBelow(k, name) {
+			delete(c.m, k)
+			n++
+		}
+	}
+	return n
+}
+
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // statusOf is the status of data under a key entry that is not secure.
@@ -244,12 +267,33 @@ func indeterminate(name string, qtype uint16, err error) keyEntry {
 		Reason: dnssec.ErrIndeterminate, Detail: fmt.Sprintf("%s %s", name, dns.Type(qtype)), Cause: err}}
 }
 
-// FlushKeys empties the chain-of-trust cache (with Cache.Flush, a full
-// restart of validation state).
-func (r *Resolver) FlushKeys() {
-	if r.val != nil {
-		r.val.keys.flush()
+// FlushKeys empties the chain-of-trust cache, the validated DNSKEY and DS
+// verdicts by zone (with Cache.Flush, a full restart of validation state:
+// sovdns cache flush), and returns how many entries it removed.
+func (r *Resolver) FlushKeys() int {
+	if r.val == nil {
+		return 0
 	}
+	return r.val.keys.flush()
+}
+
+// FlushKeysName removes the chain-of-trust entries of name and of the
+// names below it (with Cache.FlushName: sovdns cache flush NAME), so the
+// keys of those zones are fetched and validated again; it returns how
+// many it removed.
+func (r *Resolver) FlushKeysName(name string) int {
+	if r.val == nil {
+		return 0
+	}
+	return r.val.keys.flushName(cacheName(name))
+}
+
+// KeyEntries is the number of entries in the chain-of-trust cache.
+func (r *Resolver) KeyEntries() int {
+	if r.val == nil {
+		return 0
+	}
+	return r.val.keys.len()
 }
 
 // chainTo walks the chain of trust down to target and returns the entry

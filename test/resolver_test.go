@@ -440,16 +440,46 @@ func TestResolver(t *testing.T) {
 		// The gov.az authority is stopped by now: what the cache holds is
 		// all there is, and the CLI reaches it through the control socket.
 		r := mustCLI(t, nil, "cache", "stats", "--json", "--data-dir", res.dataDir)
-		var st struct{ Entries, Hits int64 }
-		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Entries == 0 || st.Hits == 0 {
-			t.Fatalf("cache stats: %v %+v\n%s", err, st, r.stdout)
+		var st struct {
+			Entries   *int64 `json:"entries"`
+			Hits      *int64 `json:"hits"`
+			StaleHits *int64 `json:"stale_hits"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Entries == nil || *st.Entries == 0 ||
+			st.Hits == nil || *st.Hits == 0 || st.StaleHits == nil || strings.Contains(r.stdout, `"Hits"`) {
+			t.Fatalf("cache stats: %v\n%s", err, r.stdout)
 		}
 		if r := mustCLI(t, nil, "cache", "dump", "--data-dir", res.dataDir); !strings.Contains(strings.ToLower(r.stdout), "cache.gov.az.") {
 			t.Errorf("cache dump does not show cache.gov.az.:\n%s", r.stdout)
 		}
+		// --json: JSON Lines, an object per entry.
+		r = mustCLI(t, nil, "cache", "dump", "--json", "--data-dir", res.dataDir)
+		found := false
+		for line := range strings.Lines(r.stdout) {
+			var e struct {
+				Kind, Name, Type string
+				TTL              *uint32 `json:"ttl"`
+			}
+			if err := json.Unmarshal([]byte(line), &e); err != nil || e.Kind == "" || e.TTL == nil {
+				t.Fatalf("cache dump --json: line %q: %v", line, err)
+			}
+			found = found || strings.EqualFold(e.Name, "cache.gov.az.") && e.Type == "A"
+		}
+		if !found {
+			t.Errorf("cache dump --json does not show cache.gov.az. A:\n%s", r.stdout)
+		}
 		r = mustCLI(t, nil, "cache", "flush", "gov.az", "--data-dir", res.dataDir)
 		if !strings.Contains(r.stdout, "flushed gov.az") {
 			t.Errorf("cache flush said %q", r.stdout)
+		}
+		r = mustCLI(t, nil, "cache", "flush", "gov.az", "--json", "--data-dir", res.dataDir)
+		var fl struct {
+			Flushed     string `json:"flushed"`
+			Removed     *int   `json:"removed"`
+			KeysRemoved *int   `json:"keys_removed"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &fl); err != nil || fl.Flushed != "gov.az" || fl.Removed == nil || fl.KeysRemoved == nil {
+			t.Errorf("cache flush --json: %v\n%s", err, r.stdout)
 		}
 		// Flushed, with its authority gone: the name no longer resolves.
 		m := exchange(t, "udp", res.dns, rdQuery("cache.gov.az.", dns.TypeA))

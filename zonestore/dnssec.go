@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -162,7 +163,16 @@ func (s *Store) signZone(z, prev *zone.Zone, sg *signing, now time.Time) (*zone.
 	if err := sg.Policy.CheckZone(unsigned.SOA, max(maxTTL(unsigned), unsigned.SOA.Hdr.Ttl)); err != nil {
 		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
-	out, err := dnssec.Sign(dnssec.Input{Zone: unsigned, Prev: prev, Keys: sg.Keys, Policy: *sg.Policy, Now: now})
+	in := dnssec.Input{Zone: unsigned, Prev: prev, Keys: sg.Keys, Policy: *sg.Policy, Now: now}
+	if bar := s.opts.Progress.Start("sign "+z.Origin, 0, "RRsets"); bar != nil {
+		defer bar.Finish()
+		var once sync.Once
+		in.Progress = func(n, total int) {
+			once.Do(func() { bar.SetTotal(int64(total)) })
+			bar.Add(int64(n))
+		}
+	}
+	out, err := dnssec.Sign(in)
 	if err != nil {
 		return nil, fmt.Errorf("zone %s: sign: %w", z.Origin, err)
 	}

@@ -133,6 +133,13 @@ func parse(r io.Reader, origin, name string, includes fs.FS, defaultTTL uint32) 
 // ParseFile reads a master file from disk. $INCLUDE may name only regular
 // files in the same directory tree as path; anything else is refused.
 func ParseFile(path, origin string) (*Parsed, error) {
+	return ParseFileProgress(path, origin, nil)
+}
+
+// ParseFileProgress is ParseFile that tells read, if not nil, how many
+// more bytes of the file were read, as it goes (16 KiB at a time; the
+// files of $INCLUDE are not counted), for a progress bar.
+func ParseFileProgress(path, origin string, read func(n int)) (*Parsed, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open zone file: %w", err)
@@ -144,7 +151,25 @@ func ParseFile(path, origin string) (*Parsed, error) {
 		return nil, fmt.Errorf("open zone file directory: %w", err)
 	}
 	defer root.Close()
-	return Parse(f, origin, filepath.Base(path), includeFS{root: root, top: path})
+	var r io.Reader = f
+	if read != nil {
+		r = countingReader{r: f, read: read}
+	}
+	return Parse(r, origin, filepath.Base(path), includeFS{root: root, top: path})
+}
+
+// countingReader tells read how many bytes each Read gave.
+type countingReader struct {
+	r    io.Reader
+	read func(n int)
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.read(n)
+	}
+	return n, err
 }
 
 // includeFS confines $INCLUDE to one directory, opens only regular files

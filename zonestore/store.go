@@ -35,6 +35,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/zone"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	// means DefaultJournalMaxBytes, and no age limit.
 	JournalMaxBytes int
 	JournalMaxAge   time.Duration
+	// Progress shows how far the signing of a whole zone has come; nil
+	// shows nothing.
+	Progress *progress.Progress
 }
 
 // Store is an open zone database. Its methods are safe for concurrent use;

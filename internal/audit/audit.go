@@ -58,6 +58,10 @@ type Options struct {
 	MaxLookups int
 	// Timeout bounds the whole audit. 0: DefaultTimeout.
 	Timeout time.Duration
+	// Progress, if not nil, is told how many more of the zone's names
+	// (of z.Names()) were audited, as the audit goes: every 256 names,
+	// and after each name that needed a lookup.
+	Progress func(names int)
 }
 
 func (o *Options) defaults() {
@@ -313,7 +317,13 @@ func (a *auditor) tooDeep() verdict {
 // run walks the zone and follows each reference.
 func (a *auditor) run() Report {
 	rep := Report{Zone: a.z.Origin, Serial: a.z.Serial(), Resolver: a.res != nil, Findings: []Finding{}}
+	walked, lookups := 0, a.lookups // for Options.Progress
 	a.z.Walk(func(n *zone.Node) bool {
+		if a.opts.Progress != nil && (walked == 256 || walked > 0 && a.lookups != lookups) {
+			a.opts.Progress(walked) // the names before this one
+			walked, lookups = 0, a.lookups
+		}
+		walked++
 		if n.Empty() || n.Cut != nil && !n.IsCut() {
 			return true // an empty non-terminal, or glue and occluded data below a cut
 		}
@@ -358,6 +368,9 @@ func (a *auditor) run() Report {
 		}
 		return true
 	})
+	if a.opts.Progress != nil && walked > 0 {
+		a.opts.Progress(walked)
+	}
 	rep.Lookups = a.lookups
 	for _, l := range []string{"depth", "lookups", "timeout"} {
 		if a.limits[l] {

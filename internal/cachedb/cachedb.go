@@ -39,6 +39,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/resolver"
 )
 
@@ -315,6 +316,12 @@ type fileData struct {
 // rest are counted as dropped and not read. Load also removes the
 // temporary files a save interrupted by a crash left beside path.
 func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
+	return LoadProgress(path, c, r, nil)
+}
+
+// LoadProgress is Load that shows on prog how far it has come: the
+// records read from the file, then those put in the cache.
+func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *progress.Progress) (Stats, error) {
 	removeTemps(path)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return Stats{}, nil
@@ -328,7 +335,9 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 			return Stats{}, fmt.Errorf("resolver cache %s: %w", path, err)
 		}
 	}
-	data, err := read(path, c.Capacity(), v1)
+	bar := prog.Start("read resolver cache", 0, "records")
+	data, err := read(path, c.Capacity(), v1, bar)
+	bar.Finish()
 	if err != nil {
 		return Stats{}, err
 	}
@@ -340,7 +349,10 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 		return cmp.Compare(nsRank(a), nsRank(b))
 	})
 	now := c.Now()
+	bar = prog.Start("restore resolver cache", int64(len(data.records)), "records")
+	defer bar.Finish()
 	for _, rec := range data.records {
+		bar.Add(1)
 		switch err := c.ImportRecord(rec); {
 		case err == nil:
 			st.Entries++
@@ -379,8 +391,9 @@ func isV1(path string) (bool, error) {
 }
 
 // read reads the file at path, of format 1 when v1 is set, else of the
-// current format, taking at most capacity bytes of records.
-func read(path string, capacity int64, v1 bool) (data fileData, err error) {
+// current format, taking at most capacity bytes of records; bar counts
+// the records read.
+func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileData, err error) {
 	// bbolt trusts the pages it reads: a damaged page can make it panic,
 	// or fault on a page past the end of a truncated file. Both become an
 	// error here, so a damaged file never stops a start.
@@ -442,6 +455,7 @@ func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 			var total int64
 			cur := cache.Cursor()
 			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				bar.Add(1)
 				if total += int64(len(v)); total > capacity {
 					data.dropped++
 					continue
@@ -458,7 +472,7 @@ func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 			if log == nil {
 				return fmt.Errorf("%w: bucket missing", ErrCorrupt)
 			}
-			readV2(cache, log, capacity, &data)
+			readV2(cache, log, capacity, &data, bar)
 		}
 
 		data.servers = readInfra(infra)
@@ -474,7 +488,7 @@ func read(path string, capacity int64, v1 bool) (data fileData, err error) {
 // taking at most capacity bytes of records: the snapshot's in the order
 // they were saved, then those the log put, in the order it put them (the
 // most recent last, as the most recently used).
-func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
+func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progress.Bar) {
 	type slot struct {
 		rec  resolver.CacheRecord
 		size int64
@@ -485,6 +499,7 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
 	var total int64
 	cur := cache.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		bar.Add(1)
 		rec, err := decodeValue(v)
 		if err != nil {
 			data.bad++
@@ -525,6 +540,7 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData) {
 		slots = append(slots, slot{rec: rec, size: size})
 	}
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		bar.Add(1)
 		key, rec, deleted, err := decodeLog(v)
 		if err != nil {
 			data.bad++

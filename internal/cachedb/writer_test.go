@@ -52,7 +52,7 @@ func crashImage(t testing.TB, path string) string {
 // holds: its snapshot with its log applied.
 func fileKeys(t testing.TB, path string) map[resolver.CacheKey]bool {
 	t.Helper()
-	data, err := read(crashImage(t, path), 1<<40, false)
+	data, err := read(crashImage(t, path), 1<<40, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,10 @@ func newCacheCmd(g *globals) *cobra.Command {
 		&cobra.Command{
 			Use:   "stats",
 			Short: "Show the cache's size and hit counts",
-			Args:  cobra.NoArgs,
+			Long: `Show the cache's size and hit counts. With --json, one object with the
+fields entries, bytes, national, hits, misses, stale_hits, rrset_hits,
+rrset_misses, evictions and expired.`,
+			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				body, err := g.control(cmd, http.MethodGet, "/v1/cache/stats")
 				if err != nil {
@@ -50,9 +53,20 @@ func newCacheCmd(g *globals) *cobra.Command {
 		&cobra.Command{
 			Use:   "dump",
 			Short: "Print every cached entry with its remaining TTL",
-			Args:  cobra.NoArgs,
+			Long: `Print every cached entry that can still be served, with its remaining
+TTL, in canonical name order: as zone-file text under a comment line per
+entry, or with --json as JSON Lines, one object per entry and line (kind
+"rrset" or "message", name, type, result and rcode of a message, rank,
+dnssec, ttl, stale, expired_seconds, national, and the records: records
+of an RRset, answer, authority and additional of a message).`,
+			Example: `  sovdns cache dump --json | jq -r 'select(.stale) | .name'`,
+			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				body, err := g.control(cmd, http.MethodGet, "/v1/cache/dump")
+				path := "/v1/cache/dump"
+				if g.json {
+					path += "?format=json"
+				}
+				body, err := g.control(cmd, http.MethodGet, path)
 				if err != nil {
 					return err
 				}
@@ -63,7 +77,11 @@ func newCacheCmd(g *globals) *cobra.Command {
 		&cobra.Command{
 			Use:   "flush [NAME]",
 			Short: "Remove everything, or everything at and below NAME, from the cache",
-			Args:  cobra.MaximumNArgs(1),
+			Long: `Remove everything, or everything at and below NAME, from the cache, and
+the validator's verdicts on the keys (DNSKEY and DS) of those zones, so
+that they are fetched and validated again. With --json: flushed (NAME or
+"all"), removed (cache entries) and keys_removed.`,
+			Args: cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				path := "/v1/cache/flush"
 				if len(args) == 1 {
@@ -78,13 +96,14 @@ func newCacheCmd(g *globals) *cobra.Command {
 					return err
 				}
 				var r struct {
-					Flushed string `json:"flushed"`
-					Removed int64  `json:"removed"`
+					Flushed     string `json:"flushed"`
+					Removed     int64  `json:"removed"`
+					KeysRemoved int64  `json:"keys_removed"`
 				}
 				if err := json.Unmarshal(body, &r); err != nil {
 					return fmt.Errorf("control API: %w", err)
 				}
-				fmt.Fprintf(g.stdout, "flushed %s: %d entries removed\n", r.Flushed, r.Removed)
+				fmt.Fprintf(g.stdout, "flushed %s: removed %d cache entries and %d from the validator's key cache\n", r.Flushed, r.Removed, r.KeysRemoved)
 				return nil
 			},
 		},

@@ -126,7 +126,11 @@ they expire. On a signed zone, the flags given change its policy.
 
 The expiry guard refuses a policy whose refresh window is shorter than the
 zone's SOA EXPIRE plus its largest TTL: a secondary may serve a copy that
-long after its last transfer, and its signatures must not expire first.`,
+long after its last transfer, and its signatures must not expire first.
+
+The RRsets signed are counted on standard error (a bar on a terminal,
+else a log line every 5 seconds; --quiet turns it off). With a server
+running, the server signs, and its log has those lines.`,
 		Example: `  sovdns dnssec enable gov.az
   sovdns dnssec enable gov.az --nsec3 --split-keys
   sovdns dnssec ds gov.az     # the DS records for the parent`,

@@ -54,7 +54,7 @@ type parsed struct {
 
 // parseMany parses and builds every file on all CPUs; the origin of a
 // file that names none is its file name less a .zone suffix.
-func parseMany(files []string, progress func()) []parsed {
+func parseMany(files []string) []parsed {
 	out := make([]parsed, len(files))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -64,7 +64,6 @@ func parseMany(files []string, progress func()) []parsed {
 			defer wg.Done()
 			for i := range next {
 				out[i] = parseOne(files[i])
-				progress()
 			}
 		}()
 	}
@@ -110,13 +109,15 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 	if len(files) == 0 {
 		return &exitError{code: 2, err: fmt.Errorf("no zone files in %s", strings.Join(args, " "))}
 	}
-	db, _, err := g.openDB(cmd, false)
+	db, c, err := g.openDB(cmd, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	show := g.progress(len(files))
+	// Counted as the zones are written (or fail), a batch at a time.
+	bar := g.progress(c).Start("zone import", int64(len(files)), "files")
+	defer bar.Finish()
 	type failure struct {
 		File  string `json:"file"`
 		Zone  string `json:"zone,omitempty"`
@@ -131,15 +132,8 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 	defer close(stop)
 	go func() {
 		defer close(chunks)
-		var mu sync.Mutex
-		read := 0
 		for start := 0; start < len(files); start += importChunk {
-			ps := parseMany(files[start:min(start+importChunk, len(files))], func() {
-				mu.Lock()
-				read++
-				show("read", read)
-				mu.Unlock()
-			})
+			ps := parseMany(files[start:min(start+importChunk, len(files))])
 			select {
 			case chunks <- ps:
 			case <-stop:
@@ -149,7 +143,7 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 	}()
 	forget, _ := db.(interface{ Forget(...string) })
 	first := map[string]string{} // origin -> the file it was first read from
-	created, replaced, done := 0, 0, 0
+	created, replaced := 0, 0
 	for ps := range chunks {
 		var zs []*zone.Zone
 		var zfiles []string
@@ -166,12 +160,15 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 				zfiles = append(zfiles, p.file)
 			}
 		}
-		outcomes, err := db.ImportMany(cmdContext(cmd), zs, replace, func(n int) { show("imported", done+n) })
+		bar.Add(int64(len(ps) - len(zs))) // failed or given twice: done
+		written := 0
+		outcomes, err := db.ImportMany(cmdContext(cmd), zs, replace, func(n int) {
+			bar.Add(int64(n - written))
+			written = n
+		})
 		if err != nil {
-			show("", -1)
 			return err
 		}
-		done += len(ps)
 		var origins []string
 		for i, o := range outcomes {
 			switch {
@@ -188,7 +185,7 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 			forget.Forget(origins...) // this process serves nothing
 		}
 	}
-	show("", -1)
+	bar.Finish() // before the summary
 	slices.SortFunc(failed, func(a, b failure) int { return strings.Compare(a.File, b.File) })
 	if g.json {
 		if failed == nil {
@@ -208,24 +205,4 @@ func (g *globals) importMany(cmd *cobra.Command, args []string, replace bool) er
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d zone files failed", len(failed), len(files))}
 	}
 	return nil
-}
-
-// progress returns a function that shows "what n/total" on one line of
-// the terminal, if standard error is one (n < 0 clears it), and does
-// nothing otherwise.
-func (g *globals) progress(total int) func(what string, n int) {
-	f, ok := g.stderr.(*os.File)
-	if !ok {
-		return func(string, int) {}
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return func(string, int) {}
-	}
-	return func(what string, n int) {
-		if n < 0 {
-			fmt.Fprint(f, "\r\033[K")
-			return
-		}
-		fmt.Fprintf(f, "\r%s %d/%d zone files", what, n, total)
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sovdns/sovdns/configs"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -74,6 +75,10 @@ type globals struct {
 	json       bool
 	stdout     io.Writer
 	stderr     io.Writer
+	// quiet turns the progress of long work off; progressEvery is the
+	// time between its log lines (a hidden flag, for tests).
+	quiet         bool
+	progressEvery time.Duration
 }
 
 // Run executes the command line args (without the program name) and
@@ -145,6 +150,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.configFile, "config", "c", os.Getenv("SOVDNS_CONFIG"), "configuration file (YAML); $SOVDNS_CONFIG")
 	pf.String("data-dir", "", "directory of the zone database (data_dir)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "show no progress of long work (a bar on a terminal, else a log line every 5s on standard error)")
+	pf.DurationVar(&g.progressEvery, "progress-interval", progress.DefaultInterval, "time between two progress log lines")
+	_ = pf.MarkHidden("progress-interval")
 	root.AddCommand(
 		newServeCmd(g),
 		newZoneCmd(g),
@@ -193,6 +201,7 @@ func (g *globals) openStoreWith(c config.Config, readOnly bool) (*zonestore.Stor
 		ReadOnly:     readOnly,
 		Timeout:      500 * time.Millisecond,
 		SerialPolicy: c.Serial,
+		Progress:     g.progress(c), // signing a whole zone
 	})
 	if errors.Is(err, zonestore.ErrLocked) {
 		return nil, heldError("the zone database %s is held by a running sovdns server, but nothing answers on its "+
@@ -217,12 +226,36 @@ func heldError(format string, args ...any) error {
 }
 
 func (g *globals) logger(c config.Config) *slog.Logger {
-	level, _ := config.ParseLevel(c.Log.Level)
+	return newLogger(g.stderr, c.Log)
+}
+
+// newLogger builds the logger of configuration lc, writing to w. JSON logs
+// give durations as seconds (a float), the unit of the metrics, rather
+// than slog's integer nanoseconds; text logs keep Go's "1.5s".
+func newLogger(w io.Writer, lc config.LogConfig) *slog.Logger {
+	level, _ := config.ParseLevel(lc.Level)
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	if lc.Format == "json" {
+		opts.ReplaceAttr = durationSeconds
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationSeconds is a slog ReplaceAttr that writes a time.Duration as
+// seconds.
+func durationSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key, a.Value.Duration().Seconds())
+	}
+	return a
+}
+
+// progress reports the progress of the command's long work on standard
+// error (see package progress), logged under configuration c; nil with
+// --quiet.
+func (g *globals) progress(c config.Config) *progress.Progress {
+	return progress.New(progress.Options{Out: g.stderr, Log: g.logger(c), Interval: g.progressEvery, Quiet: g.quiet})
 }
 
 // groupRunE serves a command that only groups others: without arguments it

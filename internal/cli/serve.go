@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,7 +31,9 @@ import (
 	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/internal/dnstap"
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/internal/server"
 	"github.com/sovdns/sovdns/resolver"
@@ -45,7 +48,12 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `Run the DNS server on the configured addresses, answering the zones in the
 zone database. Without a configuration file it listens on 127.0.0.1:5300,
 serves metrics on 127.0.0.1:9353, keeps its database in ./sovdns-data and
-loads the demo zone gov.az into an empty database.`,
+loads the demo zone gov.az into an empty database.
+
+The load of the resolver cache's file at start shows its progress on
+standard error (a bar on a terminal, else a log line every 5 seconds),
+and the signing of a whole zone is logged likewise; --quiet turns both
+off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load(cmd)
@@ -54,7 +62,7 @@ loads the demo zone gov.az into an empty database.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, c, func() (config.Config, error) { return g.load(cmd) }, g.logger(c))
+			return serve(ctx, c, func() (config.Config, error) { return g.load(cmd) }, g.logger(c), g.progress(c))
 		},
 	}
 	f := cmd.Flags()
@@ -68,8 +76,10 @@ loads the demo zone gov.az into an empty database.`,
 }
 
 // serve runs the node until ctx ends. reload reads the configuration
-// again, for SIGHUP and sovdns reload.
-func serve(ctx context.Context, c config.Config, reload func() (config.Config, error), log *slog.Logger) error {
+// again, for SIGHUP and sovdns reload. prog shows the progress of the
+// resolver cache's load at start; later work (the signing of a whole
+// zone) is only logged.
+func serve(ctx context.Context, c config.Config, reload func() (config.Config, error), log *slog.Logger, prog *progress.Progress) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
@@ -80,7 +90,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}
 
 	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log,
-		JournalMaxBytes: c.Journal.MaxSizeMB << 20, JournalMaxAge: c.Journal.MaxAge})
+		JournalMaxBytes: c.Journal.MaxSizeMB << 20, JournalMaxAge: c.Journal.MaxAge, Progress: prog.Logging()})
 	if errors.Is(err, zonestore.ErrLocked) {
 		return fmt.Errorf("the zone database %s is held by another process: is another sovdns server running on this data directory?", c.DBPath())
 	}
@@ -103,13 +113,19 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		log.Error("zone not served: it cannot be loaded", "err", err)
 	}
 
+	tap, err := openDnstap(c, reg, log)
+	if err != nil {
+		return err
+	}
+	defer tap.Close() // after the listeners and the resolver have stopped
+
 	local := server.NewLocal()
 	var persistNow func(string) // island mode entered, national infrastructure changed: the cache file is written at once
 	trigger := cachedb.NewTrigger()
 	if c.Resolver.Persist.Enabled {
 		persistNow = trigger.Pull
 	}
-	rec, cache, err := newResolver(c, log, reg, local, persistNow)
+	rec, cache, err := newResolver(c, log, reg, local, persistNow, tap)
 	if err != nil {
 		return err
 	}
@@ -119,7 +135,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		recursor = rec
 		if c.Resolver.Persist.Enabled {
 			m := cachedb.NewMetrics(reg)
-			loadCache(c, cache, rec, m, log)
+			loadCache(c, cache, rec, m, log, prog)
 			// Before the first question: from here on every change to
 			// the cache is recorded for the file.
 			cacheFile = cachedb.NewWriter(cachePath(c), cache, rec, cachedb.WriterConfig{
@@ -130,8 +146,16 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	if cache != nil {
 		cache.IndexDenials() // aggressive NSEC from the negative answers restored
 	}
+	cert, err := loadCertificate(c, log)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{
 		Listen:            c.ListenAddrs,
+		ListenTLS:         c.TLSAddrs,
+		ListenHTTPS:       c.HTTPSAddrs,
+		Certificate:       cert,
+		Tap:               tap,
 		UDPSockets:        cmp.Or(c.UDPSockets, cpus), // one per CPU, not per processor
 		UDPUnbatched:      !c.UDPBatch,
 		EDNSSize:          uint16(c.EDNSUDPSize),
@@ -157,6 +181,10 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			LogOnly:            c.RateLimit.LogOnly,
 			TableSize:          c.RateLimit.TableSize,
 		},
+		// Under systemd (Type=notify) the node is ready once every DNS
+		// listener is bound: the zones are loaded and the metrics
+		// listener bound before Run starts.
+		Started: func() { sdNotify(log, daemon.SdNotifyReady) },
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
 	zones := newServed(srv, local, st, m, c.Metrics.ZoneSeriesMax, log)
@@ -174,7 +202,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		zones.committed(origin, z)
 		repl.Committed(origin, z)
 	})
-	rl := &reloader{load: reload, st: st, srv: srv, repl: repl, served: zones, m: m, log: log, cur: c}
+	rl := &reloader{load: reload, st: st, srv: srv, repl: repl, served: zones, m: m, log: log, cur: c, cert: cert}
 	logLoaded(log, zs)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -264,11 +292,13 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			case <-ctx.Done():
 				return
 			case <-hup:
+				sdNotify(log, sdReloading())
 				if msg, err := rl.Reload(); err != nil {
 					log.Error("SIGHUP: reload failed", "err", err)
 				} else {
 					log.Info("SIGHUP: " + msg)
 				}
+				sdNotify(log, daemon.SdNotifyReady) // also after a failure: the node goes on serving
 			}
 		}
 	}()
@@ -279,6 +309,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	sdNotify(log, daemon.SdNotifyStopping)
 	cancel()
 	return <-errc
 }
@@ -306,9 +337,9 @@ func cachePath(c config.Config) string { return filepath.Join(c.DataDir, "resolv
 
 // loadCache fills the resolver cache from its file. A damaged file is set
 // aside and the node starts with an empty cache.
-func loadCache(c config.Config, cache *resolver.Cache, rec *resolver.Resolver, m *cachedb.Metrics, log *slog.Logger) {
+func loadCache(c config.Config, cache *resolver.Cache, rec *resolver.Resolver, m *cachedb.Metrics, log *slog.Logger, prog *progress.Progress) {
 	path := cachePath(c)
-	st, err := cachedb.Load(path, cache, rec)
+	st, err := cachedb.LoadProgress(path, cache, rec, prog)
 	m.ObserveLoad(st, err)
 	if err != nil {
 		bad := path + ".bad"
@@ -356,7 +387,7 @@ func seedDemo(st *zonestore.Store, c config.Config, log *slog.Logger) error {
 
 // newResolver builds the recursive resolver, or returns nil when no client
 // network is allowed recursion.
-func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, local resolver.LocalAuthority, persistNow func(string)) (*resolver.Resolver, *resolver.Cache, error) {
+func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, local resolver.LocalAuthority, persistNow func(string), tap *dnstap.Sink) (*resolver.Resolver, *resolver.Cache, error) {
 	rc := c.Resolver
 	if len(rc.AllowPrefixes) == 0 {
 		return nil, nil, nil
@@ -429,7 +460,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		KeepWarm:         warm,
 		KeepWarmInterval: rs.KeepWarmInterval,
 		PersistNow:       persistNow,
-	}, resolver.NewNetExchanger(resolver.ExchangeConfig{Cookies: rc.Cookies}), cache, log, stats)
+	}, resolver.NewNetExchanger(exchangeConfig(rc, tap)), cache, log, stats)
 	metrics.RegisterResilience(reg, r, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, cache, nil
@@ -478,4 +509,36 @@ func offIfZero(v int) int {
 		return -1
 	}
 	return v
+}
+
+// exchangeConfig is how the resolver talks to upstream servers.
+func exchangeConfig(rc config.ResolverConfig, tap *dnstap.Sink) resolver.ExchangeConfig {
+	xc := resolver.ExchangeConfig{Cookies: rc.Cookies}
+	if tap != nil {
+		xc.Tap = tap
+	}
+	return xc
+}
+
+// openDnstap starts dnstap logging when it is configured (nil otherwise),
+// with its counters on reg.
+func openDnstap(c config.Config, reg prometheus.Registerer, log *slog.Logger) (*dnstap.Sink, error) {
+	d := c.Dnstap
+	if !d.Enabled() {
+		return nil, nil
+	}
+	tap, err := dnstap.New(dnstap.Config{Socket: d.Socket, File: d.File, Identity: d.Identity, Version: "sovdns " + version(),
+		ClientQueries: d.ClientQueries, ClientResponses: d.ClientResponses,
+		ResolverQueries: d.ResolverQueries, ResolverResponses: d.ResolverResponses, QueueSize: d.QueueSize}, log)
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "dnstap", Name: "sent_total",
+			Help: "DNS messages handed to the dnstap output."}, func() float64 { return float64(tap.Sent()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "dnstap", Name: "dropped_total",
+			Help: "DNS messages not logged to dnstap because its queue was full."}, func() float64 { return float64(tap.Dropped()) }),
+	)
+	log.Info("dnstap logging", "socket", d.Socket, "file", d.File)
+	return tap, nil
 }

@@ -274,6 +274,7 @@ type reloader struct {
 	served *served
 	m      *metrics.Metrics
 	log    *slog.Logger
+	cert   *server.Certificate // of the DoT and DoH listeners; nil without them
 
 	mu  sync.Mutex
 	cur config.Config
@@ -310,6 +311,9 @@ func (r *reloader) Reload() (string, error) {
 	if len(errs) > 0 {
 		msg += fmt.Sprintf("; %d zones could not be loaded (see the server log)", len(errs))
 	}
+	if note := reloadCertificate(r.cert, c, r.log); note != "" {
+		msg += "; " + note
+	}
 	if len(restart) > 0 {
 		msg += "; changed but applied only at the next start: " + strings.Join(restart, ", ")
 	}
@@ -327,6 +331,8 @@ func restartNeeded(a, b config.Config) []string {
 		}
 	}
 	diff("listen", slices.Equal(a.ListenAddrs, b.ListenAddrs))
+	diff("listen_tls", slices.Equal(a.TLSAddrs, b.TLSAddrs))
+	diff("listen_https", slices.Equal(a.HTTPSAddrs, b.HTTPSAddrs))
 	diff("data_dir", a.DataDir == b.DataDir)
 	diff("metrics.listen", a.Metrics.Listen == b.Metrics.Listen)
 	diff("control", a.Control.Listen == b.Control.Listen && fmt.Sprint(a.ControlTokens) == fmt.Sprint(b.ControlTokens))
@@ -341,5 +347,6 @@ func restartNeeded(a, b config.Config) []string {
 	diff("journal", a.Journal == b.Journal)
 	diff("resolver", fmt.Sprintf("%+v", a.Resolver) == fmt.Sprintf("%+v", b.Resolver))
 	diff("resilience", fmt.Sprintf("%+v", a.Resilience) == fmt.Sprintf("%+v", b.Resilience))
+	diff("dnstap", a.Dnstap == b.Dnstap)
 	return out
 }

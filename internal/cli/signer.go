@@ -30,7 +30,7 @@ func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerM
 		}, []string{"zone"}),
 		earliest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sovdns_dnssec_signature_expiry_earliest_timestamp_seconds",
-			Help: "When the earliest-expiring signature of any signed zone expires (Unix time), as of the last signing maintenance run.",
+			Help: "When the earliest-expiring signature of any signed zone expires (Unix time), as of the last signing maintenance run; 0 while no zone is signed.",
 		}),
 		resigns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sovdns_dnssec_maintenance_total",
@@ -87,8 +87,11 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 				}
 			}
 		}
-		if !earliest.IsZero() {
+		switch {
+		case !earliest.IsZero():
 			m.earliest.Set(float64(earliest.Unix()))
+		case err == nil && ctx.Err() == nil:
+			m.earliest.Set(0) // no zone is signed any more
 		}
 		select {
 		case <-ctx.Done():

@@ -36,6 +36,9 @@ type Config struct {
 	DemoZone        bool            `mapstructure:"demo_zone"`
 	SerialPolicy    string          `mapstructure:"serial_policy"`
 	Listen          []string        `mapstructure:"listen"`
+	ListenTLS       []string        `mapstructure:"listen_tls"`
+	ListenHTTPS     []string        `mapstructure:"listen_https"`
+	TLS             TLSConfig       `mapstructure:"tls"`
 	UDPSockets      int             `mapstructure:"udp_sockets"`
 	UDPBatch        bool            `mapstructure:"udp_batch"`
 	EDNSUDPSize     int             `mapstructure:"edns_udp_size"`
@@ -56,14 +59,34 @@ type Config struct {
 	Journal    JournalConfig      `mapstructure:"journal"`
 	Control    ControlConfig      `mapstructure:"control"`
 	Resilience ResilienceConfig   `mapstructure:"resilience"`
+	Dnstap     DnstapConfig       `mapstructure:"dnstap"`
 
 	// Derived by Validate.
 	Repl          Replication            `mapstructure:"-"`
 	ControlTokens map[string]string      `mapstructure:"-"` // secret -> name
 	ListenAddrs   []netip.AddrPort       `mapstructure:"-"`
+	TLSAddrs      []netip.AddrPort       `mapstructure:"-"` // listen_tls
+	HTTPSAddrs    []netip.AddrPort       `mapstructure:"-"` // listen_https
 	CookieSecret  []byte                 `mapstructure:"-"`
 	Serial        zonestore.SerialPolicy `mapstructure:"-"`
 }
+
+// DnstapConfig is the dnstap section: DNS messages logged in the dnstap
+// format to a collector's unix socket or to a file (off when both are
+// empty).
+type DnstapConfig struct {
+	Socket            string `mapstructure:"socket"`
+	File              string `mapstructure:"file"`
+	Identity          string `mapstructure:"identity"`
+	ClientQueries     bool   `mapstructure:"client_queries"`
+	ClientResponses   bool   `mapstructure:"client_responses"`
+	ResolverQueries   bool   `mapstructure:"resolver_queries"`
+	ResolverResponses bool   `mapstructure:"resolver_responses"`
+	QueueSize         int    `mapstructure:"queue_size"`
+}
+
+// Enabled reports whether dnstap logging is configured.
+func (d DnstapConfig) Enabled() bool { return d.Socket != "" || d.File != "" }
 
 // TCPConfig is the tcp section.
 type TCPConfig struct {
@@ -376,6 +399,7 @@ func (c *Config) Validate() error {
 		}
 		c.ListenAddrs = append(c.ListenAddrs, ap)
 	}
+	c.validateEncrypted(bad)
 	if c.UDPSockets < 0 || c.UDPSockets > 256 {
 		bad("udp_sockets", c.UDPSockets, "must be between 0 and 256")
 	}
@@ -440,6 +464,12 @@ func (c *Config) Validate() error {
 	r.ServeStale.validate(bad)
 	r.Persist.validate(bad)
 	c.Resilience.validate(bad)
+	if c.Dnstap.Socket != "" && c.Dnstap.File != "" {
+		bad("dnstap.file", c.Dnstap.File, "dnstap.socket and dnstap.file cannot both be set: choose one")
+	}
+	if c.Dnstap.QueueSize < 1 || c.Dnstap.QueueSize > 1<<20 {
+		bad("dnstap.queue_size", c.Dnstap.QueueSize, "must be between 1 and 1048576")
+	}
 	r.Stubs = zoneServers("resolver.stub", r.Stub, bad)
 	r.Forwards = zoneServers("resolver.forward", r.Forward, bad)
 	if !r.UpstreamIPv4 && !r.UpstreamIPv6 {
@@ -560,7 +590,7 @@ func checkSections(file string) error {
 		return fmt.Errorf("config file %s: %w", file, err)
 	}
 	var errs []error
-	for _, section := range []string{"tcp", "identity", "metrics", "log", "resolver", "resolver.dnssec", "resolver.serve_stale", "resolver.persist", "resilience", "resilience.island", "primary", "catalog", "journal", "control"} {
+	for _, section := range []string{"tcp", "tls", "identity", "metrics", "log", "resolver", "resolver.dnssec", "resolver.serve_stale", "resolver.persist", "resilience", "resilience.island", "primary", "catalog", "journal", "control"} {
 		if val := fv.Get(section); val != nil {
 			if _, ok := val.(map[string]any); !ok {
 				errs = append(errs, fmt.Errorf("%s: invalid value %q: must be a section of keys (see configs/sovdns.yaml)", section, fmt.Sprint(val)))

@@ -127,6 +127,8 @@ func TestBadFiles(t *testing.T) {
 		{file: "listen_not_ip.bad.yml", want: []string{`listen[0]: invalid value "localhost:53"`}},
 		{file: "listen_no_port.bad.yml", want: []string{`listen[0]: invalid value "127.0.0.1"`}},
 		{file: "listen_empty.bad.yml", want: []string{`listen: invalid value ""`, "at least one address"}},
+		{file: "tls_no_cert.bad.yml", want: []string{`tls.cert_file: invalid value ""`, "tls.key_file"}},
+		{file: "listen_https_clash.bad.yml", want: []string{`listen_https[0]: invalid value "127.0.0.1:5300"`, "listen[0]"}},
 		{file: "idle_timeout_syntax.bad.yml", want: []string{`tcp.idle_timeout: invalid value "soon"`, "duration"}},
 		{file: "idle_timeout_range.bad.yml", want: []string{`tcp.idle_timeout: invalid value "20m0s"`}},
 		{file: "idle_timeout_no_unit.bad.yml", want: []string{`tcp.idle_timeout: invalid value "5ns"`, "with a unit"}},

@@ -49,8 +49,12 @@ type Signing interface {
 }
 
 // KeyCache is the resolver's cache of validated DNSKEY and DS sets,
-// emptied with the cache; resolver.Resolver is one.
-type KeyCache interface{ FlushKeys() }
+// flushed with the cache (all of it, or a name and the names below it);
+// resolver.Resolver is one. Both return how many entries they removed.
+type KeyCache interface {
+	FlushKeys() int
+	FlushKeysName(name string) int
+}
 
 // Node is what the control API reaches of a running server. Cache and
 // Keys are nil when the node does not resolve; Store is nil when it has no
@@ -395,28 +399,44 @@ func Handler(node Node) http.Handler {
 		}
 		writeJSON(w, cache.Stats())
 	})
-	mux.HandleFunc("GET /v1/cache/dump", func(w http.ResponseWriter, _ *http.Request) {
+	// ?format=json: JSON Lines, one resolver.DumpEntry per line.
+	mux.HandleFunc("GET /v1/cache/dump", func(w http.ResponseWriter, r *http.Request) {
 		if noCache(w) {
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_ = cache.Dump(w)
+		switch f := r.URL.Query().Get("format"); f {
+		case "", "text":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_ = cache.Dump(w)
+		case "json":
+			w.Header().Set("Content-Type", "application/jsonl")
+			_ = cache.DumpJSON(w)
+		default:
+			writeError(w, fmt.Errorf("format %q: %w: give text or json", f, ErrBadRequest))
+		}
 	})
 	mux.HandleFunc("POST /v1/cache/flush", func(w http.ResponseWriter, r *http.Request) {
 		if noCache(w) {
 			return
 		}
+		// The validator's verdicts on the zones' keys go too, so they are
+		// fetched and validated again: keys_removed counts them.
 		name := r.URL.Query().Get("name")
 		if name == "" {
 			n := cache.Stats().Entries
 			cache.Flush()
+			keys := 0
 			if node.Keys != nil {
-				node.Keys.FlushKeys() // a full flush forgets validated keys too
+				keys = node.Keys.FlushKeys()
 			}
-			writeJSON(w, map[string]any{"flushed": "all", "removed": n})
+			writeJSON(w, map[string]any{"flushed": "all", "removed": n, "keys_removed": keys})
 			return
 		}
-		writeJSON(w, map[string]any{"flushed": name, "removed": cache.FlushName(name)})
+		n, keys := cache.FlushName(name), 0
+		if node.Keys != nil {
+			keys = node.Keys.FlushKeysName(name)
+		}
+		writeJSON(w, map[string]any{"flushed": name, "removed": n, "keys_removed": keys})
 	})
 	// The body is limited on the request itself (not a copy), so the
 	// route the mux matched stays visible to the caller in r.Pattern.

@@ -2,10 +2,12 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,11 +65,19 @@ func TestCacheAPI(t *testing.T) {
 	c := serve(t, cache)
 	ctx := context.Background()
 	body, err := c.Do(ctx, "GET", "/v1/cache/stats")
-	if err != nil || !strings.Contains(string(body), `"Entries": 1`) {
+	if err != nil || !strings.Contains(string(body), `"entries": 1`) {
 		t.Fatalf("stats: %v %s", err, body)
 	}
 	if body, err = c.Do(ctx, "GET", "/v1/cache/dump"); err != nil || !strings.Contains(string(body), "www.example.org.") {
 		t.Fatalf("dump: %v %s", err, body)
+	}
+	var entry resolver.DumpEntry
+	if body, err = c.Do(ctx, "GET", "/v1/cache/dump?format=json"); err != nil || json.Unmarshal(body, &entry) != nil ||
+		entry.Name != "www.example.org." || entry.Kind != "rrset" || len(entry.Records) != 1 {
+		t.Fatalf("dump as JSON: %v %s", err, body)
+	}
+	if _, err = c.Do(ctx, "GET", "/v1/cache/dump?format=yaml"); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("dump as YAML: %v, want ErrBadRequest", err)
 	}
 	if body, err = c.Do(ctx, "POST", "/v1/cache/flush?name=example.org"); err != nil || !strings.Contains(string(body), `"removed": 1`) {
 		t.Fatalf("flush: %v %s", err, body)
@@ -88,20 +98,50 @@ func TestNoCacheAndNoServer(t *testing.T) {
 	}
 }
 
-type keyCache struct{ flushed int }
+// keyCache records the flushes of the validator's key cache.
+type keyCache struct {
+	all   int      // full flushes
+	names []string // flushes of a name
+}
 
-func (k *keyCache) FlushKeys() { k.flushed++ }
+func (k *keyCache) FlushKeys() int { k.all++; return 3 }
 
-// TestFlushForgetsKeys: a full flush empties the validated-key cache too;
-// flushing one name does not.
+func (k *keyCache) FlushKeysName(name string) int {
+	k.names = append(k.names, name)
+	return 1
+}
+
+// TestFlushForgetsKeys: a full flush empties the validated-key cache too,
+// a flush of a name forgets the keys at and below it; the answer counts
+// them.
 func TestFlushForgetsKeys(t *testing.T) {
-	keys := &keyCache{}
-	c := serveNode(t, Node{Cache: resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), Keys: keys})
-	ctx := context.Background()
-	if _, err := c.Do(ctx, "POST", "/v1/cache/flush?name=example.org"); err != nil || keys.flushed != 0 {
-		t.Fatalf("flush of a name: %v, keys flushed %d times", err, keys.flushed)
+	tests := []struct {
+		name      string
+		path      string
+		wantAll   int
+		wantNames []string
+		wantKeys  int
+	}{
+		{name: "one name", path: "/v1/cache/flush?name=example.org", wantNames: []string{"example.org"}, wantKeys: 1},
+		{name: "everything", path: "/v1/cache/flush", wantAll: 1, wantKeys: 3},
 	}
-	if _, err := c.Do(ctx, "POST", "/v1/cache/flush"); err != nil || keys.flushed != 1 {
-		t.Fatalf("full flush: %v, keys flushed %d times", err, keys.flushed)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := &keyCache{}
+			c := serveNode(t, Node{Cache: resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), Keys: keys})
+			body, err := c.Do(context.Background(), "POST", tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				KeysRemoved *int `json:"keys_removed"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil || got.KeysRemoved == nil || *got.KeysRemoved != tt.wantKeys {
+				t.Errorf("answer %s (%v), want keys_removed %d", body, err, tt.wantKeys)
+			}
+			if keys.all != tt.wantAll || !slices.Equal(keys.names, tt.wantNames) {
+				t.Errorf("key cache flushed whole %d times and for %q, want %d and %q", keys.all, keys.names, tt.wantAll, tt.wantNames)
+			}
+		})
 	}
 }

@@ -57,9 +57,9 @@ type cacheShard struct {
 // cacheEntry is one encoded response and the counters it increments.
 type cacheEntry struct {
 	wire    []byte
-	nameLen int                   // wire length of the question name
-	rrl     rrlAccount            // what it counts against for rate limiting
-	queries [2]prometheus.Counter // by transport: udp, tcp
+	nameLen int                               // wire length of the question name
+	rrl     rrlAccount                        // what it counts against for rate limiting
+	queries [numTransports]prometheus.Counter // by transport (transportNames); nil for one not served
 	// zones are the versions of the zones the answer came from (none for
 	// a name no zone holds); a newer version of any retires the entry.
 	zones []*zone.Zone

@@ -172,6 +172,7 @@ type tcpConn struct {
 	// (Unix nanoseconds), 0 while a query is being read or answered.
 	idleSince atomic.Int64
 	idle      *atomic.Int64 // the server's count of idle connections
+	transport int           // tcp, or dot for DNS over TLS
 }
 
 // setIdle records that c waits for a query since t (Unix nanoseconds), or,
@@ -212,7 +213,10 @@ func (t *tcpConns) oldestIdle() *tcpConn {
 // every slot is taken, the connection idle the longest is closed to make
 // room, as NSD and Knot do, so that a flood of idle connections cannot keep
 // real clients out; only when none is idle is the new one closed.
-func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
+//
+// DNS over TLS listeners are served here too (transport dot), ln being a
+// TLS listener.
+func (s *Server) serveTCP(ctx context.Context, ln net.Listener, transport int) {
 	sem := make(chan struct{}, s.cfg.TCPMaxConnections)
 	t := &tcpConns{all: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{}}
 	var wg sync.WaitGroup
@@ -244,7 +248,7 @@ func (s *Server) serveTCP(ctx context.Context, ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		c := &tcpConn{Conn: nc, idle: &s.tcpIdle}
+		c := &tcpConn{Conn: nc, idle: &s.tcpIdle, transport: transport}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.src = ta.AddrPort()
 		}
@@ -375,7 +379,7 @@ func (s *Server) serveConn(ctx context.Context, c *tcpConn, idle func() time.Dur
 			}
 			continue
 		}
-		resp := s.respond(in, out, src, nil, tcp)
+		resp := s.respond(in, out, src, nil, c.transport)
 		if resp == nil {
 			return
 		}
@@ -384,8 +388,7 @@ func (s *Server) serveConn(ctx context.Context, c *tcpConn, idle func() time.Dur
 		}
 		binary.BigEndian.PutUint16(hdr[:], uint16(len(resp)))
 		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
-		bufs := net.Buffers{hdr[:], resp}
-		if _, err := bufs.WriteTo(c); err != nil {
+		if err := c.writeMsg(hdr[:], resp); err != nil {
 			return
 		}
 	}

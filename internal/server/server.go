@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovdns/sovdns/internal/dnstap"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/ratelimit"
 	"github.com/sovdns/sovdns/resolver"
@@ -59,6 +60,19 @@ type Config struct {
 	// RRL limits the rate of identical responses over UDP; the zero value
 	// leaves it off.
 	RRL RRLConfig
+
+	// Tap, when set, logs client queries and responses (dnstap).
+	Tap *dnstap.Sink
+
+	// Started, when set, is called once Run has bound every listener (as
+	// miekg/dns's NotifyStartedFunc).
+	Started func()
+
+	// DNS over TLS (RFC 7858) and DNS over HTTPS (RFC 8484) listeners,
+	// presenting Certificate (see encrypted.go).
+	ListenTLS   []netip.AddrPort
+	ListenHTTPS []netip.AddrPort
+	Certificate *Certificate
 }
 
 // Recursor resolves questions for clients; resolver.Resolver is one.
@@ -93,8 +107,8 @@ type Server struct {
 	keys atomic.Pointer[map[string]Key] // TSIG keys by canonical name
 
 	// pre-resolved collectors for the hot path
-	duration  [2]prometheus.Observer
-	truncated [2]prometheus.Counter
+	duration  [numTransports]prometheus.Observer
+	truncated [numTransports]prometheus.Counter
 
 	rrl *rrl // nil: no rate limiting
 
@@ -109,8 +123,9 @@ type Server struct {
 	resolving sync.WaitGroup                   // the goroutines answering UDP questions by resolution
 	ctx       atomic.Pointer[context.Context]
 
-	mu    sync.Mutex
-	addrs []net.Addr
+	mu       sync.Mutex
+	addrs    []net.Addr
+	encAddrs [numTransports][]net.Addr // DoT and DoH listeners
 }
 
 // baseCtx is the context of Run, which ends resolutions at shutdown.
@@ -124,9 +139,13 @@ func (s *Server) baseCtx() context.Context {
 const (
 	udp = 0
 	tcp = 1
+	dot = 2 // DNS over TLS
+	doh = 3 // DNS over HTTPS
+
+	numTransports = 4
 )
 
-var transportNames = [2]string{"udp", "tcp"}
+var transportNames = [numTransports]string{"udp", "tcp", "tls", "https"}
 
 // New returns a server serving no zones yet.
 func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
@@ -157,6 +176,9 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 		rand.Read(s.cookieSecret[:])
 	}
 	for i, t := range transportNames {
+		if !s.transportOn(i) {
+			continue // no series for a transport not served
+		}
 		s.duration[i] = m.Duration.WithLabelValues(t)
 		s.truncated[i] = m.Truncated.WithLabelValues(t)
 	}
@@ -226,6 +248,14 @@ func (s *Server) Addrs() []net.Addr {
 // later (recursion); nil for TCP, whose answers are always returned.
 func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int) (resp []byte) {
 	start := s.now()
+	if s.cfg.Tap != nil {
+		s.cfg.Tap.ClientQuery(in, src, tapTransport(transport), start)
+		defer func() {
+			if resp != nil {
+				s.cfg.Tap.ClientResponse(resp, src, tapTransport(transport), start, s.now())
+			}
+		}()
+	}
 	if len(in) < 12 {
 		s.m.Dropped.WithLabelValues("short").Inc()
 		return nil
@@ -253,7 +283,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 	}
 	if fast {
 		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
-		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize {
+		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize && e.queries[transport] != nil {
 			if transport == udp && s.rrl != nil {
 				switch s.rrl.check(e.rrl, src.Addr()) {
 				case rrlDrop:
@@ -317,9 +347,11 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		in := append([]byte(nil), in...)
 		fqc := *fq
 		s.resolving.Add(1)
+		queried := s.now()
 		go func() {
 			defer func() { <-s.inFlight; s.resolving.Done() }()
 			wire := s.finish(st, src.Addr(), s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
+			s.tapAsync(wire, src, transport, queried)
 			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
 				s.m.Dropped.WithLabelValues("write_error").Inc()
 			}
@@ -335,11 +367,13 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn *net.UDPConn, fq *fastQuery) []byte {
 	in = append([]byte(nil), in...)
 	fqc := *fq
+	queried := s.now()
 	ok := s.ops.submit(zone, func() {
 		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, nil, udp, false, &fqc)
 		if wire == nil {
 			return
 		}
+		s.tapAsync(wire, src, udp, queried)
 		if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
 			s.m.Dropped.WithLabelValues("write_error").Inc()
 		}
@@ -397,6 +431,9 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 			e.zones = append(append(make([]*zone.Zone, 0, 1+len(r.chained)), r.zone), r.chained...)
 		}
 		for t, name := range transportNames {
+			if !s.transportOn(t) {
+				continue
+			}
 			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))
 		}
 		st.cache.put(fq.key(), e)
@@ -583,6 +620,11 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
+	enc, err := s.listenEncrypted(ctx, &wg)
+	closers = append(closers, enc...)
+	if err != nil {
+		return fail(err)
+	}
 	for _, ap := range s.cfg.Listen {
 		conns, ln, err := listenPair(ctx, ap, s.cfg.UDPSockets)
 		if err != nil {
@@ -604,9 +646,12 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveTCP(ctx, ln)
+			s.serveTCP(ctx, ln, tcp)
 		}()
 		s.log.Info("listening", "addr", tap.String(), "udp_sockets", len(conns))
+	}
+	if s.cfg.Started != nil {
+		s.cfg.Started()
 	}
 	<-ctx.Done()
 	for _, c := range closers {
@@ -616,4 +661,25 @@ func (s *Server) Run(ctx context.Context) error {
 	s.resolving.Wait() // their context has ended: they finish at once
 	s.ops.wait()
 	return nil
+}
+
+// tapAsync logs a response sent after respond returned (a resolution, a
+// queued zone operation) to a query received at queried.
+func (s *Server) tapAsync(wire []byte, src netip.AddrPort, transport int, queried time.Time) {
+	if s.cfg.Tap != nil {
+		s.cfg.Tap.ClientResponse(wire, src, tapTransport(transport), queried, s.now())
+	}
+}
+
+// tapTransport maps a transport index to dnstap's.
+func tapTransport(transport int) dnstap.Transport {
+	switch transport {
+	case tcp:
+		return dnstap.TCP
+	case dot:
+		return dnstap.DoT
+	case doh:
+		return dnstap.DoH
+	}
+	return dnstap.UDP
 }
