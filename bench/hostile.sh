@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # sovdns beside Unbound against the same hostile authoritative servers on
 # loopback (bench/hostile, built on internal/hostile): an NXNS referral
-# flood (queries reaching the victim's zone per client question) and
-# malformed answers (what each resolver answers). Prints a table; under a
-# minute.
+# flood (queries reaching the victim's zone per client question),
+# malformed answers (what each resolver answers) and a flood of questions
+# for a dead zone (queries reaching its server, CPU time). Prints tables;
+# about a minute.
 #
 # Unbound queries the servers it learns from referrals on port 53 only, so
 # the fake servers listen on port 53 of their own 127.a.b.c addresses:
