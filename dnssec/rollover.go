@@ -139,7 +139,7 @@ func Advance(p Policy, keys []*Key, t Timing, now time.Time) ([]*Key, bool) {
 	out := slices.Clone(keys)
 	changed := false
 	for i, k := range out {
-		if k.Role != RoleZSK || k.State != StatePublished || now.Before(k.Changed.Add(t.KeyTTL+p.PropagationDelay.D())) {
+		if k.Role != RoleZSK || k.State != StatePublished || now.Before(signsAt(p, k, t)) {
 			continue
 		}
 		nk := *k
@@ -155,26 +155,77 @@ func Advance(p Policy, keys []*Key, t Timing, now time.Time) ([]*Key, bool) {
 		changed = true
 	}
 	out = slices.DeleteFunc(out, func(k *Key) bool {
-		gone := k.Role == RoleZSK && k.State == StateRetired && !now.Before(k.Changed.Add(t.MaxTTL+p.PropagationDelay.D()))
+		gone := k.Role == RoleZSK && k.State == StateRetired && !now.Before(removedAt(p, k, t))
 		changed = changed || gone
 		return gone
 	})
 	return out, changed
 }
 
+// signsAt is when a pre-published ZSK starts signing: once the DNSKEY
+// RRset holding it has had time to reach every cache.
+func signsAt(p Policy, k *Key, t Timing) time.Time {
+	return k.Changed.Add(t.KeyTTL + p.PropagationDelay.D())
+}
+
+// removedAt is when a retired ZSK leaves the DNSKEY RRset: once the
+// signatures it made have had time to leave every cache.
+func removedAt(p Policy, k *Key, t Timing) time.Time {
+	return k.Changed.Add(t.MaxTTL + p.PropagationDelay.D())
+}
+
+// Step is the next step of an unfinished rollover: the change a key waits
+// for.
+type Step struct {
+	Key   string // the key's ID
+	Role  Role
+	State State // the key's state now
+	// Operator: the step waits for the operator (a KSK or CSK rollover's
+	// key rollover ZONE ksk --continue, once the parent's DS is right);
+	// otherwise Advance takes it when its time has come.
+	Operator bool
+	// At is, for a timed step, the time from which Advance takes it; for
+	// an operator step, when the key began to wait for it.
+	At time.Time
+}
+
+// PendingSteps returns the next step of each unfinished rollover, in the
+// order of keys: a pre-published ZSK starts signing and a retired ZSK
+// leaves DNSKEY (timed, taken by Advance); a KSK or CSK waiting for its DS
+// at the parent becomes active, and a retired one is deleted (both taken
+// by the operator with ContinueRollover).
+func PendingSteps(p Policy, keys []*Key, t Timing) []Step {
+	var out []Step
+	for _, k := range keys {
+		s := Step{Key: k.ID(), Role: k.Role, State: k.State}
+		switch {
+		case k.State == StatePublished:
+			s.At = signsAt(p, k, t)
+		case k.State == StateRetired && k.Role == RoleZSK:
+			s.At = removedAt(p, k, t)
+		case k.State == StateDSPending, k.State == StateRetired:
+			s.At, s.Operator = k.Changed, true
+		default:
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // NextSteps describes what each unfinished rollover waits for.
 func NextSteps(p Policy, keys []*Key, t Timing) []string {
 	var out []string
-	for _, k := range keys {
+	for _, s := range PendingSteps(p, keys, t) {
 		switch {
-		case k.State == StatePublished:
-			out = append(out, fmt.Sprintf("ZSK %s starts signing at %s", k.ID(), k.Changed.Add(t.KeyTTL+p.PropagationDelay.D()).Format(time.RFC3339)))
-		case k.State == StateRetired && k.Role == RoleZSK:
-			out = append(out, fmt.Sprintf("ZSK %s is removed at %s", k.ID(), k.Changed.Add(t.MaxTTL+p.PropagationDelay.D()).Format(time.RFC3339)))
-		case k.State == StateDSPending:
-			out = append(out, fmt.Sprintf("%s %s: publish its DS in the parent next to the current one (sovdns dnssec ds), wait for the parent's DS TTL, then run: sovdns key rollover ZONE ksk --continue", k.Role, k.ID()))
-		case k.State == StateRetired:
-			out = append(out, fmt.Sprintf("%s %s: remove its DS from the parent, wait for the parent's DS TTL, then run: sovdns key rollover ZONE ksk --continue", k.Role, k.ID()))
+		case s.State == StatePublished:
+			out = append(out, fmt.Sprintf("ZSK %s starts signing at %s", s.Key, s.At.Format(time.RFC3339)))
+		case s.State == StateRetired && s.Role == RoleZSK:
+			out = append(out, fmt.Sprintf("ZSK %s is removed at %s", s.Key, s.At.Format(time.RFC3339)))
+		case s.State == StateDSPending:
+			out = append(out, fmt.Sprintf("%s %s: publish its DS in the parent next to the current one (sovdns dnssec ds), wait for the parent's DS TTL, then run: sovdns key rollover ZONE ksk --continue", s.Role, s.Key))
+		case s.State == StateRetired:
+			out = append(out, fmt.Sprintf("%s %s: remove its DS from the parent, wait for the parent's DS TTL, then run: sovdns key rollover ZONE ksk --continue", s.Role, s.Key))
 		}
 	}
 	return out

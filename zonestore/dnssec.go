@@ -550,6 +550,9 @@ type DNSSECStatus struct {
 	// Refresh is when the maintenance of a running server next re-signs.
 	Refresh time.Time `json:"next_refresh,omitzero"`
 	Steps   []string  `json:"next_steps,omitempty"`
+	// Rollover holds the same steps for programs (the rollover metrics),
+	// with when each is due or has waited since; not in the JSON.
+	Rollover []dnssec.Step `json:"-"`
 	// Guard is empty when the policy satisfies the expiry guard.
 	Guard string `json:"guard_violation,omitempty"`
 }
@@ -588,6 +591,7 @@ func (s *Store) DNSSEC(origin string) (DNSSECStatus, error) {
 		st.Refresh = st.FirstExpiry.Add(-sg.Policy.Refresh.D())
 	}
 	st.Steps = dnssec.NextSteps(*sg.Policy, sg.Keys, timing(z))
+	st.Rollover = dnssec.PendingSteps(*sg.Policy, sg.Keys, timing(z))
 	if err := sg.Policy.CheckZone(z.SOA, max(maxTTL(z), z.SOA.Hdr.Ttl)); err != nil {
 		st.Guard = err.Error()
 	}

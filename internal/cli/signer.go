@@ -16,6 +16,9 @@ type signerMetrics struct {
 	expiry   *prometheus.GaugeVec
 	earliest prometheus.Gauge
 	resigns  *prometheus.CounterVec
+	// rollover: when the next step of each key rollover under way can be
+	// taken, by zone, role and what it waits for (rolloverWait*).
+	rollover *prometheus.GaugeVec
 	// perZone reports whether series are kept per zone (nil: always).
 	perZone func() bool
 }
@@ -36,18 +39,37 @@ func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerM
 			Name: "sovdns_dnssec_maintenance_total",
 			Help: "Signing maintenance runs that re-signed a zone, by result (resigned, error).",
 		}, []string{"result"}),
+		rollover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sovdns_dnssec_rollover_next_step_timestamp_seconds",
+			Help: "When the next step of a key rollover under way can be taken (Unix time), as of the last signing maintenance run, by zone, key role (ksk, zsk, csk) and what the step waits for: " +
+				"waiting=\"time\", the time from which signing maintenance takes it (a pre-published ZSK starts signing, a retired ZSK leaves DNSKEY); " +
+				"waiting=\"operator\", the time since which it has waited for key rollover ZONE ksk --continue (a KSK or CSK double-DS rollover). " +
+				"Absent when no rollover is under way; while metrics per zone are off (metrics.zone_series_max), zone \"all\" with the earliest of each role.",
+		}, []string{"zone", "role", "waiting"}),
 	}
-	reg.MustRegister(m.expiry, m.earliest, m.resigns)
+	reg.MustRegister(m.expiry, m.earliest, m.resigns, m.rollover)
 	if node != nil {
 		m.perZone = node.PerZone
 		node.OnPerZone(func(on bool) {
 			if !on {
 				m.expiry.Reset()
 			}
+			// Per zone or zone "all": either way the series held are of
+			// the other kind until the next run.
+			m.rollover.Reset()
 		})
 	}
 	return m
 }
+
+// The values of the rollover metric's waiting label.
+const (
+	rolloverWaitTime     = "time"     // signing maintenance takes the step when due
+	rolloverWaitOperator = "operator" // key rollover ZONE ksk --continue takes it
+)
+
+// rolloverSeries names one series of the rollover metric.
+type rolloverSeries struct{ zone, role, waiting string }
 
 // maintainSigning refreshes signatures and takes due rollover steps for
 // every signed zone, now and then every interval, until ctx ends.
@@ -62,6 +84,7 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 		m.expiry.Reset()
 		perZone := m.perZone == nil || m.perZone()
 		var earliest time.Time
+		steps := make(map[rolloverSeries]time.Time)
 		for _, name := range names {
 			if ctx.Err() != nil {
 				return
@@ -75,7 +98,11 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 				m.resigns.WithLabelValues("resigned").Inc()
 				log.Info("zone re-signed", "zone", name, "serial", res.Serial)
 			}
-			if s, err := st.DNSSEC(name); err == nil && s.Signed && !s.FirstExpiry.IsZero() {
+			s, err := st.DNSSEC(name)
+			if err != nil || !s.Signed {
+				continue
+			}
+			if !s.FirstExpiry.IsZero() {
 				if perZone {
 					m.expiry.WithLabelValues(name).Set(float64(s.FirstExpiry.Unix()))
 				}
@@ -85,6 +112,27 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 				if s.Guard != "" {
 					log.Warn("DNSSEC expiry guard", "zone", name, "problem", s.Guard)
 				}
+			}
+			for _, step := range s.Rollover {
+				k := rolloverSeries{zone: metrics.ZoneAll, role: string(step.Role), waiting: rolloverWaitTime}
+				if perZone {
+					k.zone = name
+				}
+				if step.Operator {
+					k.waiting = rolloverWaitOperator
+				}
+				if at, ok := steps[k]; !ok || step.At.Before(at) {
+					steps[k] = step.At
+				}
+			}
+		}
+		// Replaced whole at the end of a run, so that the series do not
+		// vanish while it runs; kept as they were when the zones could not
+		// be listed, so that a step left overdue still shows.
+		if err == nil && ctx.Err() == nil {
+			m.rollover.Reset()
+			for k, at := range steps {
+				m.rollover.WithLabelValues(k.zone, k.role, k.waiting).Set(float64(at.Unix()))
 			}
 		}
 		switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -68,4 +69,111 @@ func TestMaintainSigning(t *testing.T) {
 	if got := testutil.ToFloat64(m.expiry.WithLabelValues("example.")); got != float64(s.FirstExpiry.Unix()) {
 		t.Errorf("expiry gauge %v, status says %d", got, s.FirstExpiry.Unix())
 	}
+}
+
+// TestMaintainSigningRollover: the maintenance exports when the next step
+// of each rollover under way can be taken: a pre-published ZSK's start
+// (timed), a new KSK's wait for the operator since it began; zone "all"
+// while per-zone series are off; and after a step, the step after it.
+func TestMaintainSigningRollover(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().Unix())
+	clock := func() time.Time { return time.Unix(now.Load(), 0) }
+	st, err := zonestore.Open(filepath.Join(t.TempDir(), "zones.db"), zonestore.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p, err := zonestore.Parse(strings.NewReader("$ORIGIN example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n"), "example.", "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Import(z, false); err != nil {
+		t.Fatal(err)
+	}
+	pol := dnssec.DefaultPolicy()
+	pol.SplitKeys = true
+	if _, err := st.EnableDNSSEC("example.", pol); err != nil {
+		t.Fatal(err)
+	}
+	node := metrics.New(prometheus.NewRegistry())
+	m := newSignerMetrics(prometheus.NewRegistry(), node)
+	// runOnce runs the maintenance until its first run is over.
+	runOnce := func() {
+		t.Helper()
+		m.earliest.Set(0)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { maintainSigning(ctx, st, m, time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for testutil.ToFloat64(m.earliest) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if testutil.ToFloat64(m.earliest) == 0 {
+			t.Fatal("the maintenance run did not end")
+		}
+	}
+	keyOf := func(role dnssec.Role, state dnssec.State) zonestore.KeyInfo {
+		t.Helper()
+		s, err := st.DNSSEC("example.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range s.Keys {
+			if k.Role == role && k.State == state {
+				return k
+			}
+		}
+		t.Fatalf("no %s %s key", state, role)
+		return zonestore.KeyInfo{}
+	}
+	check := func(zone string, want map[[2]string]time.Time) {
+		t.Helper()
+		if n := testutil.CollectAndCount(m.rollover); n != len(want) {
+			t.Errorf("%d rollover series, want %d", n, len(want))
+		}
+		for k, at := range want {
+			if got := testutil.ToFloat64(m.rollover.WithLabelValues(zone, k[0], k[1])); got != float64(at.Unix()) {
+				t.Errorf("rollover{zone=%s,role=%s,waiting=%s} = %v, want %d", zone, k[0], k[1], got, at.Unix())
+			}
+		}
+	}
+
+	runOnce()
+	check("example.", nil) // no rollover under way
+
+	if _, _, err := st.Rollover("example.", dnssec.RoleZSK, false); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(600)
+	if _, _, err := st.Rollover("example.", dnssec.RoleKSK, false); err != nil {
+		t.Fatal(err)
+	}
+	zsk, ksk := keyOf(dnssec.RoleZSK, dnssec.StatePublished), keyOf(dnssec.RoleKSK, dnssec.StateDSPending)
+	// The ZSK signs once the DNSKEY RRset (TTL 3600) has reached every
+	// cache and secondary; the KSK waits for the operator since it began.
+	signs := zsk.Changed.Add(time.Hour + pol.PropagationDelay.D())
+	runOnce()
+	check("example.", map[[2]string]time.Time{{"zsk", "time"}: signs, {"ksk", "operator"}: ksk.Changed})
+
+	node.SetPerZone(false)
+	if n := testutil.CollectAndCount(m.rollover); n != 0 {
+		t.Errorf("%d rollover series kept after per-zone series were turned off", n)
+	}
+	runOnce()
+	check(metrics.ZoneAll, map[[2]string]time.Time{{"zsk", "time"}: signs, {"ksk", "operator"}: ksk.Changed})
+	node.SetPerZone(true)
+
+	// Past its time the step is taken: next, the old ZSK leaves DNSKEY
+	// once its signatures (largest TTL 3600) have left the caches.
+	now.Store(signs.Unix())
+	runOnce()
+	old := keyOf(dnssec.RoleZSK, dnssec.StateRetired)
+	check("example.", map[[2]string]time.Time{{"zsk", "time"}: old.Changed.Add(time.Hour + pol.PropagationDelay.D()), {"ksk", "operator"}: ksk.Changed})
 }

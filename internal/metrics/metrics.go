@@ -59,10 +59,14 @@ type Metrics struct {
 	ControlReqs   *prometheus.CounterVec // endpoint, code
 	ConfigReloads *prometheus.CounterVec // result
 
+	// SecondaryExpiry: zone: unix time a secondary stops being served
+	// without a refresh; no series for a copy that never expires.
+	SecondaryExpiry *prometheus.GaugeVec
+
 	RecordsLoaded prometheus.Gauge // records in the zones served, all zones together
 
 	// secondaryTotals gives the node-wide secondary freshness figures.
-	secondaryTotals atomic.Pointer[func() (expired int, oldest int64)]
+	secondaryTotals atomic.Pointer[func() (expired int, oldest, earliest int64)]
 
 	// zoneTotals is set while per-zone series are off (see SetPerZone).
 	zoneTotals atomic.Bool
@@ -71,9 +75,9 @@ type Metrics struct {
 }
 
 // SetSecondaryTotals sets the function that counts the secondary zones
-// expired and gives the oldest time a copy was last found current, read
-// at each scrape.
-func (m *Metrics) SetSecondaryTotals(fn func() (expired int, oldest int64)) {
+// expired and gives the oldest time a copy was last found current and the
+// earliest time one expires (Unix times, 0 for none), read at each scrape.
+func (m *Metrics) SetSecondaryTotals(fn func() (expired int, oldest, earliest int64)) {
 	if m != nil {
 		m.secondaryTotals.Store(&fn)
 	}
@@ -81,21 +85,28 @@ func (m *Metrics) SetSecondaryTotals(fn func() (expired int, oldest int64)) {
 
 // secondaryCollector exports what SetSecondaryTotals gives.
 type secondaryCollector struct {
-	m               *Metrics
-	expired, oldest *prometheus.Desc
+	m                         *Metrics
+	expired, oldest, earliest *prometheus.Desc
 }
 
-func (c secondaryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.expired; ch <- c.oldest }
+func (c secondaryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.expired
+	ch <- c.oldest
+	ch <- c.earliest
+}
 
 func (c secondaryCollector) Collect(ch chan<- prometheus.Metric) {
 	fn := c.m.secondaryTotals.Load()
 	if fn == nil {
 		return
 	}
-	expired, oldest := (*fn)()
+	expired, oldest, earliest := (*fn)()
 	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.GaugeValue, float64(expired))
 	if oldest != 0 {
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, float64(oldest))
+	}
+	if earliest != 0 {
+		ch <- prometheus.MustNewConstMetric(c.earliest, prometheus.GaugeValue, float64(earliest))
 	}
 }
 
@@ -126,7 +137,7 @@ func (m *Metrics) SetPerZone(on bool) bool {
 		return false
 	}
 	for _, v := range []interface{ Reset() }{m.Queries, m.ZoneRecords, m.ZoneSerial, m.TransfersOut, m.TransfersIn,
-		m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh, m.ZoneExpired} {
+		m.NotifySent, m.NotifyRecv, m.Updates, m.LastRefresh, m.ZoneExpired, m.SecondaryExpiry} {
 		v.Reset()
 	}
 	for _, fn := range m.onPerZone {
@@ -205,6 +216,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Unix time a secondary zone was last found current at its primary; time() minus this is the seconds since."}, []string{"zone"})
 	m.ZoneExpired = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "secondary_expired",
 		Help: "1 while a secondary zone is past its SOA expire without a refresh and is not served."}, []string{"zone"})
+	m.SecondaryExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "secondary_expiry_timestamp_seconds",
+		Help: "Unix time a secondary zone stops being served unless refreshed first: its last refresh plus the expire in effect (the SOA's, or the configured expire); " +
+			"absent for a copy that never expires or was never loaded, and while metrics per zone are off (metrics.zone_series_max)."}, []string{"zone"})
 	m.ControlReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "control_requests_total",
 		Help: "Control API requests, by endpoint and HTTP status."}, []string{"endpoint", "code"})
 	m.ConfigReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "config_reloads_total",
@@ -215,11 +229,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		expired: prometheus.NewDesc(Namespace+"_secondary_zones_expired",
 			"Secondary zones past their expire time without a refresh, and so not served.", nil, nil),
 		oldest: prometheus.NewDesc(Namespace+"_secondary_oldest_refresh_timestamp_seconds",
-			"Unix time the least fresh secondary zone was last found current at its primary; time() minus this is the oldest refresh age.", nil, nil)}
+			"Unix time the least fresh secondary zone was last found current at its primary; time() minus this is the oldest refresh age.", nil, nil),
+		earliest: prometheus.NewDesc(Namespace+"_secondary_earliest_expiry_timestamp_seconds",
+			"Unix time the first secondary zone to expire stops being served unless refreshed first (last refresh plus expire); absent while no secondary copy can expire.", nil, nil)}
 	reg.MustRegister(sec, m.RecordsLoaded, m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
 		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
 		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyPending, m.NotifyRecv, m.Updates, m.LastRefresh,
-		m.ZoneExpired, m.ControlReqs, m.ConfigReloads,
+		m.ZoneExpired, m.SecondaryExpiry, m.ControlReqs, m.ConfigReloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

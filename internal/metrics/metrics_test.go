@@ -23,6 +23,8 @@ func TestNamesPassPromlint(t *testing.T) {
 	m.ZoneSerial.WithLabelValues("example.").Set(1)
 	m.StoreErrors.WithLabelValues("load").Inc()
 	m.BuildInfo.WithLabelValues("test", "go").Set(1)
+	m.SecondaryExpiry.WithLabelValues("example.").Set(1)
+	m.SetSecondaryTotals(func() (int, int64, int64) { return 0, 1, 2 })
 	metrics.RegisterResolver(reg, &resolver.Stats{}, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}))
 
 	families, err := reg.Gather()

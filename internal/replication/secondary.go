@@ -178,6 +178,14 @@ type worker struct {
 	// found current), for the node-wide metrics.
 	expired   atomic.Bool
 	refreshed atomic.Int64
+	// expires is the Unix time the copy stops being served unless
+	// refreshed first (0: no copy yet, or one that never expires), for
+	// the metrics. It is set with expMu held, from refreshed, soaExpire and
+	// cfg: by the worker at each refresh, and by reconcile when the
+	// configured expire changes.
+	expires   atomic.Int64
+	expMu     sync.Mutex
+	soaExpire uint32 // the stored copy's SOA expire, in seconds; under expMu
 }
 
 // checkRequest asks a worker for a check now: the SOA and a transfer if
@@ -321,7 +329,12 @@ func (s *secondaries) reconcile(self string) {
 	}
 	for origin, sz := range want {
 		if w := s.workers[origin]; w != nil {
-			w.cfg.Store(&sz)
+			if old := w.cfg.Swap(&sz); old == nil || old.Expire != sz.Expire {
+				// The expire in effect, and so the expiry time, changed.
+				w.expMu.Lock()
+				s.noteExpiryLocked(w)
+				w.expMu.Unlock()
+			}
 			continue
 		}
 		s.startLocked(sz)
@@ -334,6 +347,7 @@ func (s *secondaries) reconcile(self string) {
 		if s.n.m.PerZone() {
 			s.n.m.LastRefresh.DeleteLabelValues(w.origin)
 			s.n.m.ZoneExpired.DeleteLabelValues(w.origin)
+			s.n.m.SecondaryExpiry.DeleteLabelValues(w.origin)
 		}
 		s.n.log.Info("secondary zone no longer refreshed", "zone", w.origin)
 	}
@@ -416,8 +430,14 @@ type zoneState struct {
 // the configured expire time, else the SOA's, at least minExpire; ok is
 // false for a copy that never expires. fromConfig says which it is.
 func (s *secondaries) expireAfter(w *worker, st *zoneState) (d time.Duration, fromConfig, ok bool) {
-	e := time.Duration(st.soa.Expire) * time.Second
-	if c := w.cfg.Load(); c != nil {
+	return s.expireFor(w.cfg.Load(), st.soa.Expire)
+}
+
+// expireFor is expireAfter under the configuration c (nil: none) for a
+// copy whose SOA expire is soaExpire seconds.
+func (s *secondaries) expireFor(c *SecondaryZone, soaExpire uint32) (d time.Duration, fromConfig, ok bool) {
+	e := time.Duration(soaExpire) * time.Second
+	if c != nil {
 		switch {
 		case c.Expire == ExpireNever:
 			return 0, true, false
@@ -529,7 +549,7 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 	}
 	next := s.now()
 	if st.soa != nil {
-		s.noteRefresh(w, st.refreshed)
+		s.noteRefresh(w, st.soa, st.refreshed)
 		s.mu.Lock()
 		spread := s.spread
 		s.mu.Unlock()
@@ -605,7 +625,7 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 		st.held = false
 		w.kept.Store(false)
 		st.refreshed = now
-		s.noteRefresh(w, now)
+		s.noteRefresh(w, st.soa, now)
 		if st.expired {
 			s.setExpired(w, &st, false)
 		}
@@ -613,28 +633,60 @@ func (s *secondaries) work(ctx context.Context, w *worker) {
 	}
 }
 
-// noteRefresh records that w's copy was found current at t.
-func (s *secondaries) noteRefresh(w *worker, t time.Time) {
+// noteRefresh records that w's copy, whose SOA is soa, was found current
+// at t, and so when it expires. A transfer brings the SOA in with the
+// refresh, so a changed SOA expire is taken into account here too.
+func (s *secondaries) noteRefresh(w *worker, soa *dns.SOA, t time.Time) {
+	w.expMu.Lock()
+	defer w.expMu.Unlock()
 	w.refreshed.Store(t.Unix())
+	w.soaExpire = soa.Expire
 	if s.n.m.PerZone() {
 		s.n.m.LastRefresh.WithLabelValues(w.origin).Set(float64(t.Unix()))
+	}
+	s.noteExpiryLocked(w)
+}
+
+// noteExpiryLocked records when w's copy stops being served unless
+// refreshed first: its last refresh plus the expire in effect; nothing
+// before a copy is loaded, or for a copy that never expires. Called with
+// w.expMu held.
+func (s *secondaries) noteExpiryLocked(w *worker) {
+	var at int64
+	if r := w.refreshed.Load(); r != 0 {
+		if d, _, ok := s.expireFor(w.cfg.Load(), w.soaExpire); ok {
+			at = time.Unix(r, 0).Add(d).Unix()
+		}
+	}
+	w.expires.Store(at)
+	switch {
+	case !s.n.m.PerZone():
+	case at == 0:
+		s.n.m.SecondaryExpiry.DeleteLabelValues(w.origin)
+	default:
+		s.n.m.SecondaryExpiry.WithLabelValues(w.origin).Set(float64(at))
 	}
 }
 
 // totals counts the secondary zones past their expire time and not served,
-// and gives the oldest time a copy was last found current (0: none).
-func (s *secondaries) totals() (expired int, oldest int64) {
+// and gives the oldest time a copy was last found current and the earliest
+// time a copy still served expires (0: none). Expired copies are left out
+// of earliest: they are counted in expired, and would hide the next copy
+// to expire.
+func (s *secondaries) totals() (expired int, oldest, earliest int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workers {
 		if w.expired.Load() {
 			expired++
+		} else if e := w.expires.Load(); e != 0 && (earliest == 0 || e < earliest) {
+			earliest = e
 		}
 		if r := w.refreshed.Load(); r != 0 && (oldest == 0 || r < oldest) {
 			oldest = r
 		}
 	}
-	return expired, oldest
+	return expired, oldest, earliest
 }
 
 // setExpired marks the zone expired (no longer served) or current again.

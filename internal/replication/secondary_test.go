@@ -344,6 +344,7 @@ type testNode struct {
 	n      *Node
 	store  *zonestore.Store
 	m      *metrics.Metrics
+	reg    *prometheus.Registry
 	served sync.Map // origin → serial last published, 0 when deleted
 	mu     sync.Mutex
 	expiry []string // "origin false|true" calls of OnExpire
@@ -359,7 +360,8 @@ func newTestNode(t *testing.T, cfg Config) *testNode {
 	if cfg.Keys == nil {
 		cfg.Keys = map[string]Key{testKey: {Algorithm: dns.HmacSHA256, Secret: testSecret}}
 	}
-	tn := &testNode{store: st, m: metrics.New(prometheus.NewRegistry())}
+	reg := prometheus.NewRegistry()
+	tn := &testNode{store: st, m: metrics.New(reg), reg: reg}
 	tn.n = New(st, cfg, func() *zone.Set { return zone.NewSet() }, testLogger(t), tn.m)
 	tn.n.OnExpire(func(origin string, serve bool) {
 		tn.mu.Lock()
@@ -1133,6 +1135,149 @@ func TestExpiryAcrossRestart(t *testing.T) {
 	}
 	if m, err := st.Meta(testOrigin); err != nil || time.Since(m.Refreshed) > time.Minute {
 		t.Errorf("the refresh time was not stored: %+v, %v", m, err)
+	}
+}
+
+// gathered returns the value of the gauge name{zone} gathered from reg
+// (the series without a zone label when zone is empty), and whether there
+// is one.
+func gathered(t *testing.T, reg prometheus.Gatherer, name, zone string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			z := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "zone" {
+					z = l.GetValue()
+				}
+			}
+			if z == zone {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestSecondaryExpiryMetrics: the expiry time of each secondary copy, and
+// the earliest of the node, is its last refresh plus the expire in effect
+// (the SOA's, or the configured one), follows a new SOA expire and a
+// reconfigured expire, and is absent for a copy that never expires. The
+// series per zone go with their zone and while per-zone series are off.
+func TestSecondaryExpiryMetrics(t *testing.T) {
+	const (
+		expiryName   = "sovdns_secondary_expiry_timestamp_seconds"
+		refreshName  = "sovdns_secondary_last_refresh_timestamp_seconds"
+		earliestName = "sovdns_secondary_earliest_expiry_timestamp_seconds"
+		other, never = "other.example.", "never.example."
+	)
+	withExpire := func(origin string, serial, expire uint32) *zone.Zone {
+		return buildZone(t, origin, fmt.Sprintf("$ORIGIN %s\n@ 300 SOA ns h %d 3600 600 %d 300\n@ 300 NS ns\nns 300 A 192.0.2.1\n", origin, serial, expire))
+	}
+	f := newFakePrimary(t, "")
+	for _, origin := range []string{testOrigin, other, never} {
+		f.set(origin, &fakeZone{versions: []*zone.Zone{withExpire(origin, 1, 86400)}})
+	}
+	primaries := []Target{{Addr: f.addr}}
+	tn := newTestNode(t, Config{Secondaries: []SecondaryZone{
+		{Zone: testOrigin, Primaries: primaries}, // the SOA's expire, a day
+		{Zone: other, Primaries: primaries, Expire: 72 * time.Hour},
+		{Zone: never, Primaries: primaries, Expire: ExpireNever},
+	}})
+	tn.n.secondary.t.startSpread = 0
+	tn.run(t)
+	keys := tn.n.config().Keys
+
+	// expiryIs: origin's expiry series is its last refresh plus expire.
+	expiryIs := func(origin string, expire time.Duration) func() bool {
+		return func() bool {
+			e, ok := gathered(t, tn.reg, expiryName, origin)
+			r, rok := gathered(t, tn.reg, refreshName, origin)
+			return ok && rok && e == r+expire.Seconds()
+		}
+	}
+	// earliestIs: the node-wide earliest is origin's expiry.
+	earliestIs := func(origin string) func() bool {
+		return func() bool {
+			e, ok := gathered(t, tn.reg, expiryName, origin)
+			n, nok := gathered(t, tn.reg, earliestName, "")
+			return ok && nok && n == e
+		}
+	}
+	notify := func(origin string) {
+		t.Helper()
+		req := new(dns.Msg)
+		req.SetNotify(origin)
+		if r := tn.n.Notify(t.Context(), req, server.Peer{Addr: f.addr}); r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("NOTIFY %s: %s", origin, dns.RcodeToString[r.Rcode])
+		}
+	}
+
+	waitFor(t, 10*time.Second, "expiry of "+testOrigin+": refresh + the SOA's expire", expiryIs(testOrigin, 24*time.Hour))
+	waitFor(t, 10*time.Second, "expiry of "+other+": refresh + the configured expire", expiryIs(other, 72*time.Hour))
+	waitFor(t, 10*time.Second, "the earliest: "+testOrigin+"'s", earliestIs(testOrigin))
+	waitFor(t, 10*time.Second, never+" refreshed", func() bool { _, ok := gathered(t, tn.reg, refreshName, never); return ok })
+	if e, ok := gathered(t, tn.reg, expiryName, never); ok {
+		t.Errorf("a copy that never expires has an expiry time: %v", e)
+	}
+
+	// A new SOA expire comes with the transfer.
+	f.update(testOrigin, withExpire(testOrigin, 2, 4*86400))
+	notify(testOrigin)
+	waitFor(t, 10*time.Second, "expiry of "+testOrigin+" after the SOA's expire grew to 4 days", expiryIs(testOrigin, 96*time.Hour))
+	waitFor(t, 10*time.Second, "the earliest: "+other+"'s", earliestIs(other))
+
+	// A configured expire applies at once, without a refresh.
+	refreshed, _ := gathered(t, tn.reg, refreshName, testOrigin)
+	tn.n.Reconfigure(Config{Keys: keys, Secondaries: []SecondaryZone{
+		{Zone: testOrigin, Primaries: primaries, Expire: 12 * time.Hour},
+		{Zone: other, Primaries: primaries, Expire: ExpireNever},
+		{Zone: never, Primaries: primaries, Expire: ExpireNever},
+	}})
+	waitFor(t, 10*time.Second, "expiry of "+testOrigin+" after expire was configured to 12h", expiryIs(testOrigin, 12*time.Hour))
+	if r, _ := gathered(t, tn.reg, refreshName, testOrigin); r != refreshed {
+		t.Errorf("last refresh moved from %v to %v: the expiry followed a refresh, not the configuration", refreshed, r)
+	}
+	waitFor(t, 10*time.Second, other+"'s expiry gone (configured never to expire)", func() bool {
+		_, ok := gathered(t, tn.reg, expiryName, other)
+		return !ok
+	})
+	waitFor(t, 10*time.Second, "the earliest: "+testOrigin+"'s", earliestIs(testOrigin))
+
+	// Per-zone series off: only the node-wide earliest, kept current.
+	tn.m.SetPerZone(false)
+	before := time.Now().Unix()
+	notify(testOrigin)
+	waitFor(t, 10*time.Second, "the earliest after a refresh with per-zone series off", func() bool {
+		n, ok := gathered(t, tn.reg, earliestName, "")
+		return ok && n >= float64(before)+(12*time.Hour).Seconds()
+	})
+	if n := testutil.CollectAndCount(tn.m.SecondaryExpiry); n != 0 {
+		t.Errorf("%d expiry series per zone while per-zone series are off", n)
+	}
+
+	// Per-zone series on again, then the zone unconfigured: its series
+	// goes, and with no copy left that expires, the earliest too.
+	tn.m.SetPerZone(true)
+	notify(testOrigin)
+	waitFor(t, 10*time.Second, "expiry of "+testOrigin+" per zone again", expiryIs(testOrigin, 12*time.Hour))
+	tn.n.Reconfigure(Config{Keys: keys, Secondaries: []SecondaryZone{
+		{Zone: other, Primaries: primaries, Expire: ExpireNever},
+		{Zone: never, Primaries: primaries, Expire: ExpireNever},
+	}})
+	waitFor(t, 10*time.Second, testOrigin+"'s expiry gone with the zone", func() bool {
+		_, ok := gathered(t, tn.reg, expiryName, testOrigin)
+		return !ok
+	})
+	if n, ok := gathered(t, tn.reg, earliestName, ""); ok {
+		t.Errorf("earliest expiry %v with no copy that expires", n)
 	}
 }
 
