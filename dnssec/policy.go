@@ -47,6 +47,9 @@ type Policy struct {
 	// PropagationDelay is how long a change takes to reach every secondary
 	// and be seen everywhere: it is added to every rollover wait.
 	PropagationDelay Duration `json:"propagation_delay"`
+	// FitTiming: Refresh and Validity were not chosen by the operator, and
+	// are raised as the zone needs when signing is enabled (Fit).
+	FitTiming bool `json:"fit_timing,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "336h0m0s" in JSON.
@@ -157,10 +160,41 @@ func (p Policy) CheckZone(soa *dns.SOA, maxTTL uint32) error {
 	if err := p.Check(); err != nil {
 		return err
 	}
-	need := time.Duration(soa.Expire)*time.Second + time.Duration(maxTTL)*time.Second + MaintenanceInterval
+	need := guardNeed(soa, maxTTL)
 	if p.Refresh.D() < need {
-		return fmt.Errorf("%w: refresh %s is less than SOA expire %ds + largest TTL %ds + %s; raise refresh (and validity) to at least %s or lower the SOA expire",
-			ErrExpiryGuard, p.Refresh.D(), soa.Expire, maxTTL, MaintenanceInterval, need)
+		fit := p.Fit(soa, maxTTL)
+		return fmt.Errorf("%w: refresh %s is less than SOA expire %ds + largest TTL %ds + %s; raise refresh to at least %s (e.g. --refresh %s --validity %s), or give neither to have them chosen, or lower the SOA expire",
+			ErrExpiryGuard, p.Refresh.D(), soa.Expire, maxTTL, MaintenanceInterval, need, days(fit.Refresh.D()), days(fit.Validity.D()))
 	}
 	return nil
+}
+
+// guardNeed is the least refresh window the expiry guard accepts.
+func guardNeed(soa *dns.SOA, maxTTL uint32) time.Duration {
+	return time.Duration(soa.Expire)*time.Second + time.Duration(maxTTL)*time.Second + MaintenanceInterval
+}
+
+// Fit returns p with Refresh raised, if the expiry guard needs it, to the
+// guard's minimum for a zone with soa and maxTTL rounded up to whole days,
+// and Validity raised to keep its margin over Refresh (at least
+// DefaultPolicy's 6 days). A policy the guard accepts comes back as it is.
+func (p Policy) Fit(soa *dns.SOA, maxTTL uint32) Policy {
+	need := guardNeed(soa, maxTTL)
+	if p.Refresh.D() >= need {
+		return p
+	}
+	def := DefaultPolicy()
+	margin := max(p.Validity.D()-p.Refresh.D(), def.Validity.D()-def.Refresh.D())
+	refresh := (need + day - 1) / day * day
+	p.Refresh = Duration(refresh)
+	p.Validity = Duration(max(p.Validity.D(), refresh+margin))
+	return p
+}
+
+// days writes d as whole days ("45d") when it is a multiple of a day.
+func days(d time.Duration) string {
+	if d > 0 && d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
 }

@@ -283,6 +283,11 @@ func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) 
 	if err := p.Check(); err != nil {
 		return PutResult{}, err
 	}
+	if p.FitTiming {
+		// Validity and refresh left to sovdns: as long as the zone's SOA
+		// EXPIRE and largest TTL need (the expiry guard).
+		p = p.Fit(old.SOA, max(maxTTL(old), old.SOA.Hdr.Ttl))
+	}
 	keys := usableKeys(sg.Keys, p)
 	if keys == nil {
 		if sg.Policy != nil && sg.Policy.Algorithm != p.Algorithm {

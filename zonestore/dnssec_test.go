@@ -432,3 +432,27 @@ func sortedLines(text string) string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
+
+// A policy whose timing is left to sovdns is fitted to the zone when
+// signing is enabled: a 14-day SOA EXPIRE with 1-day TTLs signs, and the
+// policy stored says what was chosen.
+func TestEnableFitsTiming(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, "$ORIGIN example.\n$TTL 86400\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n")
+	if _, err := s.EnableDNSSEC("example.", dnssec.DefaultPolicy()); !errors.Is(err, dnssec.ErrExpiryGuard) {
+		t.Fatalf("the defaults as given: err = %v, want ErrExpiryGuard", err)
+	}
+	p := dnssec.DefaultPolicy()
+	p.FitTiming = true
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.DNSSEC("example.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Policy.Refresh.D(); got != 16*24*time.Hour || st.Policy.Validity.D() != 22*24*time.Hour || !st.Policy.FitTiming {
+		t.Fatalf("policy stored: refresh %v validity %v fit %v; want 16 and 22 days, fitted", got, st.Policy.Validity.D(), st.Policy.FitTiming)
+	}
+}

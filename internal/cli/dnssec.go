@@ -127,6 +127,10 @@ they expire. On a signed zone, the flags given change its policy.
 The expiry guard refuses a policy whose refresh window is shorter than the
 zone's SOA EXPIRE plus its largest TTL: a secondary may serve a copy that
 long after its last transfer, and its signatures must not expire first.
+When a zone is first signed without --validity or --refresh, they are
+chosen to fit it (21 and 15 days, or longer as its SOA EXPIRE and TTLs
+need) and printed; values given are checked as given, and a refusal
+names values that would do.
 
 The RRsets signed are counted on standard error (a bar on a terminal,
 else a log line every 5 seconds; --quiet turns it off). With a server
@@ -156,11 +160,25 @@ running, the server signs, and its log has those lines.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			switch {
+			case cmd.Flags().Changed("validity") || cmd.Flags().Changed("refresh"):
+				p.FitTiming = false // the operator's choice, checked as given
+			case cur.Policy == nil:
+				p.FitTiming = true // chosen to fit the zone's SOA EXPIRE and TTLs
+			}
 			res, err := db.EnableDNSSEC(ctx, origin, p)
 			if err != nil {
 				return dnssecInputError(err)
 			}
-			return g.report(res, fmt.Sprintf("signed %s (%s, algorithm %d); give the parent its DS: sovdns dnssec ds %s", origin, p.Denial, p.Algorithm, origin))
+			timing := ""
+			if st, err := db.DNSSEC(ctx, origin); err == nil && st.Policy != nil {
+				how := "as given"
+				if st.Policy.FitTiming {
+					how = "chosen for the zone's SOA EXPIRE and largest TTL"
+				}
+				timing = fmt.Sprintf("; signatures valid %s, refreshed with %s left (%s)", days(st.Policy.Validity.D()), days(st.Policy.Refresh.D()), how)
+			}
+			return g.report(res, fmt.Sprintf("signed %s (%s, algorithm %d)%s; give the parent its DS: sovdns dnssec ds %s", origin, p.Denial, p.Algorithm, timing, origin))
 		},
 	}
 	policyFlags(cmd.Flags())
