@@ -138,7 +138,7 @@ func startLab(ctx context.Context) (*lab, error) {
 		ips[i] = block.IP(h)
 	}
 	l := &lab{Lab: hostile.NewLabOn(ctx, block, 53)}
-	if hostile.PortFree(53, ips...) != nil {
+	if testaddr.Free(53, ips...) != nil {
 		var err error
 		if l.Lab, err = hostile.NewLab(ctx, hosts...); err != nil {
 			return nil, err
@@ -489,7 +489,7 @@ func run(ctx context.Context, sovdnsBin, unboundBin string, n int, keep bool, ou
 			skipped = append(skipped, "unbound: "+err.Error())
 			break
 		}
-		port, err := hostile.FreePort(local)
+		port, err := testaddr.FreePort(local)
 		if err != nil {
 			return err
 		}
@@ -504,7 +504,7 @@ func run(ctx context.Context, sovdnsBin, unboundBin string, n int, keep bool, ou
 		results = append(results, measure(ctx, l, r, n))
 		r.stop()
 	}
-	port, err := hostile.FreePort(local)
+	port, err := testaddr.FreePort(local)
 	if err != nil {
 		return err
 	}

@@ -77,74 +77,79 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		names, err := st.SigningZones()
-		if err != nil {
-			log.Error("signing maintenance: list zones", "err", err)
-		}
-		m.expiry.Reset()
-		perZone := m.perZone == nil || m.perZone()
-		var earliest time.Time
-		steps := make(map[rolloverSeries]time.Time)
-		for _, name := range names {
-			if ctx.Err() != nil {
-				return
-			}
-			did, res, err := st.Maintain(name)
-			switch {
-			case err != nil:
-				m.resigns.WithLabelValues("error").Inc()
-				log.Error("signing maintenance failed; the zone keeps its current signatures", "zone", name, "err", err)
-			case did:
-				m.resigns.WithLabelValues("resigned").Inc()
-				log.Info("zone re-signed", "zone", name, "serial", res.Serial)
-			}
-			s, err := st.DNSSEC(name)
-			if err != nil || !s.Signed {
-				continue
-			}
-			if !s.FirstExpiry.IsZero() {
-				if perZone {
-					m.expiry.WithLabelValues(name).Set(float64(s.FirstExpiry.Unix()))
-				}
-				if earliest.IsZero() || s.FirstExpiry.Before(earliest) {
-					earliest = s.FirstExpiry
-				}
-				if s.Guard != "" {
-					log.Warn("DNSSEC expiry guard", "zone", name, "problem", s.Guard)
-				}
-			}
-			for _, step := range s.Rollover {
-				k := rolloverSeries{zone: metrics.ZoneAll, role: string(step.Role), waiting: rolloverWaitTime}
-				if perZone {
-					k.zone = name
-				}
-				if step.Operator {
-					k.waiting = rolloverWaitOperator
-				}
-				if at, ok := steps[k]; !ok || step.At.Before(at) {
-					steps[k] = step.At
-				}
-			}
-		}
-		// Replaced whole at the end of a run, so that the series do not
-		// vanish while it runs; kept as they were when the zones could not
-		// be listed, so that a step left overdue still shows.
-		if err == nil && ctx.Err() == nil {
-			m.rollover.Reset()
-			for k, at := range steps {
-				m.rollover.WithLabelValues(k.zone, k.role, k.waiting).Set(float64(at.Unix()))
-			}
-		}
-		switch {
-		case !earliest.IsZero():
-			m.earliest.Set(float64(earliest.Unix()))
-		case err == nil && ctx.Err() == nil:
-			m.earliest.Set(0) // no zone is signed any more
-		}
+		maintainOnce(ctx, st, m, log)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// maintainOnce is one run of maintainSigning over every signed zone.
+func maintainOnce(ctx context.Context, st *zonestore.Store, m *signerMetrics, log *slog.Logger) {
+	names, err := st.SigningZones()
+	if err != nil {
+		log.Error("signing maintenance: list zones", "err", err)
+	}
+	m.expiry.Reset()
+	perZone := m.perZone == nil || m.perZone()
+	var earliest time.Time
+	steps := make(map[rolloverSeries]time.Time)
+	for _, name := range names {
+		if ctx.Err() != nil {
+			return
+		}
+		did, res, err := st.Maintain(name)
+		switch {
+		case err != nil:
+			m.resigns.WithLabelValues("error").Inc()
+			log.Error("signing maintenance failed; the zone keeps its current signatures", "zone", name, "err", err)
+		case did:
+			m.resigns.WithLabelValues("resigned").Inc()
+			log.Info("zone re-signed", "zone", name, "serial", res.Serial)
+		}
+		s, err := st.DNSSEC(name)
+		if err != nil || !s.Signed {
+			continue
+		}
+		if !s.FirstExpiry.IsZero() {
+			if perZone {
+				m.expiry.WithLabelValues(name).Set(float64(s.FirstExpiry.Unix()))
+			}
+			if earliest.IsZero() || s.FirstExpiry.Before(earliest) {
+				earliest = s.FirstExpiry
+			}
+			if s.Guard != "" {
+				log.Warn("DNSSEC expiry guard", "zone", name, "problem", s.Guard)
+			}
+		}
+		for _, step := range s.Rollover {
+			k := rolloverSeries{zone: metrics.ZoneAll, role: string(step.Role), waiting: rolloverWaitTime}
+			if perZone {
+				k.zone = name
+			}
+			if step.Operator {
+				k.waiting = rolloverWaitOperator
+			}
+			if at, ok := steps[k]; !ok || step.At.Before(at) {
+				steps[k] = step.At
+			}
+		}
+	}
+	// Replaced whole at the end of a run, so that the series do not
+	// vanish while it runs; kept as they were when the zones could not
+	// be listed, so that a step left overdue still shows.
+	if err == nil && ctx.Err() == nil {
+		m.rollover.Reset()
+		for k, at := range steps {
+			m.rollover.WithLabelValues(k.zone, k.role, k.waiting).Set(float64(at.Unix()))
+		}
+	}
+	switch {
+	case !earliest.IsZero():
+		m.earliest.Set(float64(earliest.Unix()))
+	case err == nil && ctx.Err() == nil:
+		m.earliest.Set(0) // no zone is signed any more
 	}
 }

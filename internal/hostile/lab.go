@@ -2,16 +2,9 @@ package hostile
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/sovdns/sovdns/internal/testaddr"
 )
@@ -37,7 +30,7 @@ func NewLab(ctx context.Context, hosts ...byte) (*Lab, error) {
 	for i, h := range hosts {
 		ips[i] = b.IP(h)
 	}
-	port, err := FreePort(ips...)
+	port, err := testaddr.FreePort(ips...)
 	if err != nil {
 		return nil, err
 	}
@@ -89,63 +82,4 @@ func (l *Lab) Close() {
 	for _, s := range ss {
 		s.Close()
 	}
-}
-
-// FreePort returns a port below the kernel's ephemeral range (which the
-// resolvers under test draw their source ports from) that is free for UDP
-// and TCP on every address of ips, trying a bounded number of random
-// ports. The probes are made under syscall.ForkLock, so that no child
-// process started meanwhile holds a copy of them.
-func FreePort(ips ...netip.Addr) (uint16, error) {
-	lo, hi := portRange()
-	var last error
-	for range 100 {
-		port := uint16(lo + rand.IntN(hi-lo))
-		if last = probe(ips, port); last == nil {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("hostile: no port in [%d, %d) free on %v: last: %w", lo, hi, ips, last)
-}
-
-// PortFree reports, as an error, whether port is not free for UDP and TCP
-// on every address of ips (probed as FreePort does).
-func PortFree(port uint16, ips ...netip.Addr) error {
-	return probe(ips, port)
-}
-
-func portRange() (lo, hi int) {
-	lo, hi = 10000, 32768
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return lo, hi
-	}
-	if f := strings.Fields(string(b)); len(f) == 2 {
-		if eph, err := strconv.Atoi(f[0]); err == nil && eph > lo+1000 && eph < hi {
-			hi = eph
-		}
-	}
-	return lo, hi
-}
-
-func probe(ips []netip.Addr, port uint16) error {
-	if len(ips) == 0 {
-		return errors.New("no address to probe")
-	}
-	syscall.ForkLock.RLock()
-	defer syscall.ForkLock.RUnlock()
-	for _, ip := range ips {
-		addr := netip.AddrPortFrom(ip, port).String()
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", addr)
-		pc.Close()
-		if err != nil {
-			return err
-		}
-		ln.Close()
-	}
-	return nil
 }

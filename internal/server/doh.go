@@ -121,35 +121,15 @@ func cacheLifetime(m []byte) uint32 {
 	if len(m) < 12 {
 		return 0
 	}
-	off := 12
-	skipName := func() bool {
-		for off < len(m) {
-			l := int(m[off])
-			switch {
-			case l == 0:
-				off++
-				return true
-			case l&0xC0 == 0xC0:
-				off += 2
-				return off <= len(m)
-			case l&0xC0 != 0:
-				return false
-			}
-			off += 1 + l
-		}
-		return false
-	}
-	for range binary.BigEndian.Uint16(m[4:]) {
-		if !skipName() || off+4 > len(m) {
-			return 0
-		}
-		off += 4
+	off, ok := skipQuestions(m)
+	if !ok {
+		return 0
 	}
 	answers, authority := int(binary.BigEndian.Uint16(m[6:])), int(binary.BigEndian.Uint16(m[8:]))
 	var lifetime uint32
 	found := false
 	for i := range answers + authority {
-		if !skipName() || off+10 > len(m) {
+		if off, ok = skipName(m, off); !ok || off+10 > len(m) {
 			return 0
 		}
 		rrtype := binary.BigEndian.Uint16(m[off:])

@@ -134,33 +134,13 @@ func wireLen(m []byte) int {
 	if len(m) < 12 {
 		return -1
 	}
-	off := 12
-	skipName := func() bool {
-		for off < len(m) {
-			l := int(m[off])
-			switch {
-			case l == 0:
-				off++
-				return true
-			case l&0xC0 == 0xC0:
-				off += 2
-				return off <= len(m)
-			case l&0xC0 != 0:
-				return false
-			}
-			off += 1 + l
-		}
-		return false
-	}
-	for range binary.BigEndian.Uint16(m[4:]) {
-		if !skipName() || off+4 > len(m) {
-			return -1
-		}
-		off += 4
+	off, ok := skipQuestions(m)
+	if !ok {
+		return -1
 	}
 	rrs := int(binary.BigEndian.Uint16(m[6:])) + int(binary.BigEndian.Uint16(m[8:])) + int(binary.BigEndian.Uint16(m[10:]))
 	for range rrs {
-		if !skipName() || off+10 > len(m) {
+		if off, ok = skipName(m, off); !ok || off+10 > len(m) {
 			return -1
 		}
 		off += 10 + int(binary.BigEndian.Uint16(m[off+8:]))
@@ -169,4 +149,37 @@ func wireLen(m []byte) int {
 		}
 	}
 	return off
+}
+
+// skipName returns the offset after the (possibly compressed) name at off
+// in message m; ok is false when the name runs past the end or uses a
+// reserved label type.
+func skipName(m []byte, off int) (int, bool) {
+	for off < len(m) {
+		l := int(m[off])
+		switch {
+		case l == 0:
+			return off + 1, true
+		case l&0xC0 == 0xC0:
+			return off + 2, off+2 <= len(m)
+		case l&0xC0 != 0:
+			return off, false
+		}
+		off += 1 + l
+	}
+	return off, false
+}
+
+// skipQuestions returns the offset after the question section of m (at
+// least 12 bytes long), as its header counts it.
+func skipQuestions(m []byte) (int, bool) {
+	off := 12
+	for range binary.BigEndian.Uint16(m[4:]) {
+		var ok bool
+		if off, ok = skipName(m, off); !ok || off+4 > len(m) {
+			return off, false
+		}
+		off += 4
+	}
+	return off, true
 }

@@ -24,6 +24,7 @@
 package testaddr
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -93,16 +94,25 @@ func AddrPort(t testing.TB) netip.AddrPort {
 // SO_REUSEPORT. It tries a bounded number of random ports.
 func Port(t testing.TB, ips ...netip.Addr) uint16 {
 	t.Helper()
+	port, err := FreePort(ips...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// FreePort is Port for programs that are not tests (lab scripts): it
+// returns an error where Port fails the test.
+func FreePort(ips ...netip.Addr) (uint16, error) {
 	lo, hi := portRange()
 	var last error
 	for range 100 {
 		port := uint16(lo + rand.IntN(hi-lo))
-		if last = free(ips, port); last == nil {
-			return port
+		if last = Free(port, ips...); last == nil {
+			return port, nil
 		}
 	}
-	t.Fatalf("no port in [%d, %d) free on %v for UDP and TCP: last: %v", lo, hi, ips, last)
-	return 0
+	return 0, fmt.Errorf("no port in [%d, %d) free on %v for UDP and TCP: last: %w", lo, hi, ips, last)
 }
 
 // portRange is [lo, hi): ports the kernel never hands out implicitly,
@@ -132,7 +142,12 @@ func Release(close func()) {
 	close()
 }
 
-func free(ips []netip.Addr, port uint16) error {
+// Free reports, as an error, whether port is not free for UDP and TCP on
+// every address of ips, probed as Port does.
+func Free(port uint16, ips ...netip.Addr) error {
+	if len(ips) == 0 {
+		return errors.New("no address to probe")
+	}
 	// Under ForkLock: no child is forked with a copy of the probes.
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
