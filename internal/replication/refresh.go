@@ -72,13 +72,14 @@ func (s *secondaries) request(ctx context.Context, origin string, retransfer boo
 	}
 	rq := checkRequest{retransfer: retransfer, reply: make(chan checkReply, 1)}
 	stopped := fmt.Errorf("zone %s: %w: it stopped being refreshed (reconfigured, or the server is stopping)", origin, errNotRunning)
-	select {
-	case w.reqs <- rq:
-	case <-w.done:
+	s.mu.Lock()
+	if w.removed {
+		s.mu.Unlock()
 		return RefreshResult{}, stopped
-	case <-ctx.Done():
-		return RefreshResult{}, ctx.Err()
 	}
+	w.reqs = append(w.reqs, rq)
+	s.kickLocked(w)
+	s.mu.Unlock()
 	select {
 	case r := <-rq.reply:
 		if r.err != nil {

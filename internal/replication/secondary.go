@@ -1,8 +1,11 @@
 package replication
 
 // Secondary zones. Every configured secondary zone, and every member of a
-// catalog this node consumes, has a goroutine (a worker) that keeps the
-// stored copy current:
+// catalog this node consumes, has a worker that keeps the stored copy
+// current. A worker is state, not a goroutine: it waits in one schedule
+// ordered by when it next needs attention (schedule.go), and runs on a
+// goroutine of its own only while it checks, a bounded number at a time,
+// so that a node of 100,000 secondary zones costs no stack per zone:
 //
 //   - At start, and whenever a primary NOTIFYs the zone (RFC 1996), it asks
 //     the primaries, in the configured order, for their SOA (UDP, TCP when
@@ -151,8 +154,14 @@ type secondaries struct {
 
 	mu      sync.Mutex
 	ctx     context.Context // run's; nil before run and after it ends
-	wg      sync.WaitGroup  // the workers
+	wg      sync.WaitGroup  // the runs under way
 	workers map[string]*worker
+	// queue holds the workers not running, by when they are next due;
+	// runs counts those running (at most maxRuns). tick wakes the
+	// scheduler when the head of the queue or the room for runs changes.
+	queue workQueue
+	runs  int
+	tick  chan struct{}
 	// spread is the window over which the checks of stored copies are
 	// spread at start: startSpread, or more with many zones, so that the
 	// primaries get at most startCheckRate SOA queries a second.
@@ -167,10 +176,28 @@ type secondaries struct {
 type worker struct {
 	origin string
 	cfg    atomic.Pointer[SecondaryZone]
-	kick   chan struct{}     // a NOTIFY: check now
-	reqs   chan checkRequest // an operator's check (Node.Refresh)
-	cancel context.CancelFunc
-	done   chan struct{}
+
+	// Under secondaries.mu: the place in the queue (-1: not in it), when
+	// it is due there, whether it is running, a NOTIFY (kicked) and the
+	// operator's checks (reqs) waiting for the next run, and the end of
+	// the run under way (cancel). removed: no longer kept current; done
+	// is closed once removed and not running.
+	idx     int
+	due     time.Time
+	running bool
+	kicked  bool
+	reqs    []checkRequest
+	cancel  context.CancelFunc
+	removed bool
+	done    chan struct{}
+
+	// Of the run under way, one at a time: what the worker knows of its
+	// zone, and when it is next checked. started: its first run loaded
+	// the stored copy.
+	st      zoneState
+	next    time.Time
+	started bool
+
 	// kept: past its expire time, kept and served because the node is cut
 	// off (HoldExpiry), for sovdns status.
 	kept atomic.Bool
@@ -210,6 +237,7 @@ func newSecondaries(n *Node) *secondaries {
 		soaSlot: make(chan struct{}, 32),
 		xfrSlot: make(chan struct{}, maxTransfersIn),
 		workers: map[string]*worker{},
+		tick:    make(chan struct{}, 1),
 		members: map[string]map[string]string{},
 		warned:  map[string]bool{},
 	}
@@ -235,18 +263,23 @@ func (s *secondaries) run(ctx context.Context) {
 	go func() { defer pwg.Done(); s.catalog.run(ctx) }()
 	s.reconcile("")
 	s.warnUnconfigured()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		timer.Reset(s.dispatch())
 		select {
 		case <-ctx.Done():
 			s.mu.Lock()
 			s.ctx = nil
 			for _, w := range s.workers {
-				w.cancel()
+				s.removeLocked(w)
 			}
 			s.mu.Unlock()
 			s.wg.Wait()
 			pwg.Wait()
 			return
+		case <-s.tick:
+		case <-timer.C:
 		case <-s.n.wake:
 			s.reconcile("")
 			s.warnUnconfigured()
@@ -322,8 +355,7 @@ func (s *secondaries) reconcile(self string) {
 	var stopped []*worker
 	for origin, w := range s.workers {
 		if _, ok := want[origin]; !ok {
-			w.cancel()
-			delete(s.workers, origin)
+			s.removeLocked(w)
 			stopped = append(stopped, w)
 		}
 	}
@@ -353,29 +385,24 @@ func (s *secondaries) reconcile(self string) {
 	}
 }
 
-// startLocked starts the worker of sz. Called with s.mu held and s.ctx set.
+// startLocked starts the worker of sz: due at once, for its first run.
+// Called with s.mu held and s.ctx set.
 func (s *secondaries) startLocked(sz SecondaryZone) {
-	ctx, cancel := context.WithCancel(s.ctx)
-	w := &worker{origin: sz.Zone, kick: make(chan struct{}, 1), reqs: make(chan checkRequest),
-		cancel: cancel, done: make(chan struct{})}
+	w := &worker{origin: sz.Zone, idx: -1, done: make(chan struct{})}
 	w.cfg.Store(&sz)
 	s.workers[sz.Zone] = w
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(w.done)
-		s.work(ctx, w)
-	}()
+	s.scheduleLocked(w, s.now())
 }
 
 // stop stops the worker of origin, if any, and waits for it to end.
 func (s *secondaries) stop(origin string) {
 	s.mu.Lock()
 	w := s.workers[origin]
-	delete(s.workers, origin)
+	if w != nil {
+		s.removeLocked(w)
+	}
 	s.mu.Unlock()
 	if w != nil {
-		w.cancel()
 		<-w.done
 	}
 }
@@ -541,96 +568,113 @@ func (s *secondaries) loadState(origin string) zoneState {
 	return st
 }
 
-// work keeps one zone current until ctx ends.
-func (s *secondaries) work(ctx context.Context, w *worker) {
-	st := s.loadState(w.origin)
-	if s.n.m.PerZone() {
-		s.n.m.ZoneExpired.WithLabelValues(w.origin).Set(0)
-	}
-	next := s.now()
-	if st.soa != nil {
-		s.noteRefresh(w, st.soa, st.refreshed)
-		s.mu.Lock()
-		spread := s.spread
-		s.mu.Unlock()
-		next = next.Add(s.jitter(spread))
-	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		now := s.now()
-		wait := next.Sub(now)
-		if st.soa != nil && !st.expired {
-			if at, ok := s.expireAt(w, &st); ok {
-				switch {
-				case now.Before(at):
-					wait = min(wait, at.Sub(now))
-				case !st.checked:
-					// Past its expire time before any check of this
-					// worker (the node was down): a check first.
-					next, wait = now, 0
-				case s.n.holdExpiry():
-					// Cut off from the primaries: the last copy is worth
-					// more than none. Looked at again shortly.
-					if !st.held {
-						st.held = true
-						w.kept.Store(true)
-						s.n.log.Warn("secondary zone past its expire time is kept while the node is cut off (island mode)", "zone", w.origin)
-					}
-					wait = min(wait, holdRecheck)
-				default:
-					s.setExpired(w, &st, true)
-				}
-			}
+// step is one run of w: its first loads the stored copy; a run checks
+// the zone when it is kicked (a NOTIFY), asked (rq, an operator's check)
+// or due, and then marks expiry as needed. It returns when w is next due.
+func (s *secondaries) step(ctx context.Context, w *worker, kicked bool, rq *checkRequest) time.Time {
+	st := &w.st
+	if !w.started {
+		w.started = true
+		*st = s.loadState(w.origin)
+		if s.n.m.PerZone() {
+			s.n.m.ZoneExpired.WithLabelValues(w.origin).Set(0)
 		}
-		timer.Reset(max(wait, 0))
-		var rq *checkRequest
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.kick:
-			timer.Stop()
-		case r := <-w.reqs:
-			timer.Stop()
-			rq = &r
-		case <-timer.C:
-			if s.now().Before(next) {
-				continue // an expiry to mark
-			}
+		w.next = s.now()
+		if st.soa != nil {
+			s.noteRefresh(w, st.soa, st.refreshed)
+			s.mu.Lock()
+			spread := s.spread
+			s.mu.Unlock()
+			w.next = w.next.Add(s.jitter(spread))
 		}
-		res, err := s.check(ctx, w, &st, rq != nil && rq.retransfer)
+	}
+	if kicked || rq != nil || !s.now().Before(w.next) {
+		res, err := s.check(ctx, w, st, rq != nil && rq.retransfer)
 		if rq != nil {
 			rq.reply <- checkReply{res: res, err: err}
 		}
 		if ctx.Err() != nil {
-			return
+			return s.now() // removed, or the node stops
 		}
-		st.checked = true
-		now = s.now()
-		if err != nil {
-			st.failures++
-			st.lastErr = err
-			next = s.nextCheckOf(w, &st, false, now)
-			// Bad data from a primary, or a name clash here, needs an
-			// operator; an unreachable primary may come back by itself.
-			lvl := slog.LevelWarn
-			if errors.Is(err, errInvalidZone) || errors.Is(err, errPrimaryHere) {
-				lvl = slog.LevelError
-			}
-			s.n.log.Log(ctx, lvl, "secondary zone refresh failed", "zone", w.origin, "err", err,
-				"failures", st.failures, "retry_in", next.Sub(now).Round(time.Second))
-			continue
-		}
-		st.failures, st.lastErr = 0, nil
-		st.held = false
-		w.kept.Store(false)
-		st.refreshed = now
-		s.noteRefresh(w, st.soa, now)
-		if st.expired {
-			s.setExpired(w, &st, false)
-		}
-		next = s.nextCheckOf(w, &st, true, now)
+		s.checked(ctx, w, err)
 	}
+	return s.plan(w)
+}
+
+// checked takes in the outcome of a check of w: the time of the next one,
+// the refresh time and expiry on success, the failure count and log on
+// failure.
+func (s *secondaries) checked(ctx context.Context, w *worker, err error) {
+	st := &w.st
+	st.checked = true
+	now := s.now()
+	if err != nil {
+		st.failures++
+		st.lastErr = err
+		w.next = s.nextCheckOf(w, st, false, now)
+		// Bad data from a primary, or a name clash here, needs an
+		// operator; an unreachable primary may come back by itself.
+		lvl := slog.LevelWarn
+		if errors.Is(err, errInvalidZone) || errors.Is(err, errPrimaryHere) {
+			lvl = slog.LevelError
+		}
+		s.n.log.Log(ctx, lvl, "secondary zone refresh failed", "zone", w.origin, "err", err,
+			"failures", st.failures, "retry_in", w.next.Sub(now).Round(time.Second))
+		return
+	}
+	st.failures, st.lastErr = 0, nil
+	st.held = false
+	w.kept.Store(false)
+	st.refreshed = now
+	s.noteRefresh(w, st.soa, now)
+	if st.expired {
+		s.setExpired(w, st, false)
+	}
+	w.next = s.nextCheckOf(w, st, true, now)
+}
+
+// plan is when w next needs a run: its next check, or sooner its expire
+// time. A copy past its expire time is withdrawn here (after one check
+// of this run of the node, and unless held while the node is cut off).
+func (s *secondaries) plan(w *worker) time.Time {
+	st := &w.st
+	due := w.next
+	if st.soa == nil || st.expired {
+		return due
+	}
+	at, ok := s.expireAt(w, st)
+	if !ok {
+		return due
+	}
+	now := s.now()
+	switch {
+	case now.Before(at):
+		return minTime(due, at)
+	case !st.checked:
+		// Past its expire time before any check of this run of the node
+		// (the node was down): a check first.
+		w.next = now
+		return now
+	case s.n.holdExpiry():
+		// Cut off from the primaries: the last copy is worth more than
+		// none. Looked at again shortly.
+		if !st.held {
+			st.held = true
+			w.kept.Store(true)
+			s.n.log.Warn("secondary zone past its expire time is kept while the node is cut off (island mode)", "zone", w.origin)
+		}
+		return minTime(due, now.Add(holdRecheck))
+	default:
+		s.setExpired(w, st, true)
+		return due
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // noteRefresh records that w's copy, whose SOA is soa, was found current
@@ -1272,10 +1316,9 @@ func (s *secondaries) notify(_ context.Context, req *dns.Msg, p server.Peer) *dn
 	s.n.m.NotifyRecv.WithLabelValues(s.n.m.Zone(origin), notifyAccepted).Inc()
 	s.n.log.Debug("NOTIFY accepted", "zone", origin, "client", p.Addr.Addr(), "key", p.Key)
 	if w != nil {
-		select {
-		case w.kick <- struct{}{}:
-		default: // a check is pending already
-		}
+		s.mu.Lock()
+		s.kickLocked(w)
+		s.mu.Unlock()
 	}
 	return r
 }

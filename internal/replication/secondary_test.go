@@ -631,7 +631,7 @@ func TestRefresh(t *testing.T) {
 				}
 			}
 			sz := SecondaryZone{Zone: testOrigin, Primaries: []Target{{Addr: f.addr, Key: tt.key}}, Key: tt.key}
-			w := &worker{origin: testOrigin, kick: make(chan struct{}, 1)}
+			w := &worker{origin: testOrigin, idx: -1}
 			w.cfg.Store(&sz)
 			var st zoneState
 			err := tn.n.secondary.refresh(t.Context(), w, &st)
@@ -905,7 +905,7 @@ func TestNotify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sz := SecondaryZone{Zone: testOrigin, Primaries: []Target{{Addr: primary, Key: tt.key}}, Key: tt.key}
-			w := &worker{origin: testOrigin, kick: make(chan struct{}, 1)}
+			w := &worker{origin: testOrigin, idx: -1, done: make(chan struct{})}
 			w.cfg.Store(&sz)
 			var tn *testNode
 			if tt.notRunning {
@@ -926,7 +926,10 @@ func TestNotify(t *testing.T) {
 			if r.Authoritative != (tt.wantRcode == dns.RcodeSuccess) {
 				t.Errorf("AA %v", r.Authoritative)
 			}
-			if kicked := len(w.kick) == 1; kicked != tt.wantKick {
+			tn.n.secondary.mu.Lock()
+			kicked := w.kicked && w.idx == 0
+			tn.n.secondary.mu.Unlock()
+			if kicked != tt.wantKick {
 				t.Errorf("check triggered: %v, want %v", kicked, tt.wantKick)
 			}
 			label := testOrigin
