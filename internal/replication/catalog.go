@@ -59,57 +59,135 @@ var errBrokenCatalog = errors.New("broken catalog zone (RFC 9432)")
 // dups names the members listed more than once, of which the first in
 // canonical order counts.
 func catalogMembers(z *zone.Zone) (members map[string]string, dups []string, err error) {
-	vkey, err := zone.WireKey("version." + z.Origin)
+	zkey, err := catalogZonesKey(z)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errBrokenCatalog, err)
-	}
-	var version *zone.RRset
-	if n := z.Lookup(vkey); n != nil {
-		version = n.Get(dns.TypeTXT)
-	}
-	if version == nil || len(version.RRs) != 1 || !slices.Equal(version.RRs[0].(*dns.TXT).Txt, []string{"2"}) {
-		return nil, nil, fmt.Errorf("%w: version.%s must have exactly one TXT record, \"2\"", errBrokenCatalog, z.Origin)
-	}
-	zkey, err := zone.WireKey("zones." + z.Origin)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errBrokenCatalog, err)
+		return nil, nil, err
 	}
 	members = map[string]string{}
 	z.Walk(func(n *zone.Node) bool {
 		parent, _ := zone.ParentKey(n.Key)
 		switch {
 		case parent == zkey: // a member node
-			ptr := n.Get(dns.TypePTR)
-			if ptr == nil {
-				return true
-			}
-			if len(ptr.RRs) != 1 {
-				err = fmt.Errorf("%w: member node %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+			var m string
+			if m, err = memberAt(n); err != nil {
 				return false
 			}
-			m := zone.Fqdn(ptr.RRs[0].(*dns.PTR).Ptr)
-			if _, ok := dns.IsDomainName(m); !ok || m == "." {
+			if m == "" {
 				return true
 			}
 			if _, dup := members[m]; dup {
 				dups = append(dups, m)
 				return true
 			}
-			members[m] = n.Key[1 : 1+int(n.Key[0])]
-		case parent != "" && n.Key[1:1+int(n.Key[0])] == "coo":
-			if gp, _ := zone.ParentKey(parent); gp == zkey {
-				if ptr := n.Get(dns.TypePTR); ptr != nil && len(ptr.RRs) != 1 {
-					err = fmt.Errorf("%w: coo property %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
-					return false
-				}
-			}
+			members[m] = firstLabel(n.Key)
+		case parent != "":
+			err = checkCoo(n, parent, zkey)
 		}
-		return true
+		return err == nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return members, dups, nil
+}
+
+// catalogZonesKey checks that catalog z has exactly one version TXT, "2",
+// and returns the wire key of its zones. name, under which its members are
+// listed.
+func catalogZonesKey(z *zone.Zone) (string, error) {
+	vkey, err := zone.WireKey("version." + z.Origin)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errBrokenCatalog, err)
+	}
+	var version *zone.RRset
+	if n := z.Lookup(vkey); n != nil {
+		version = n.Get(dns.TypeTXT)
+	}
+	if version == nil || len(version.RRs) != 1 || !slices.Equal(version.RRs[0].(*dns.TXT).Txt, []string{"2"}) {
+		return "", fmt.Errorf("%w: version.%s must have exactly one TXT record, \"2\"", errBrokenCatalog, z.Origin)
+	}
+	zkey, err := zone.WireKey("zones." + z.Origin)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errBrokenCatalog, err)
+	}
+	return zkey, nil
+}
+
+// memberAt reads member node n of a catalog: the zone its PTR names, ""
+// when it has none (or n is nil), or names no usable zone.
+func memberAt(n *zone.Node) (string, error) {
+	if n == nil {
+		return "", nil
+	}
+	ptr := n.Get(dns.TypePTR)
+	if ptr == nil {
+		return "", nil
+	}
+	if len(ptr.RRs) != 1 {
+		return "", fmt.Errorf("%w: member node %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+	}
+	m := zone.Fqdn(ptr.RRs[0].(*dns.PTR).Ptr)
+	if _, ok := dns.IsDomainName(m); !ok || m == "." {
+		return "", nil
+	}
+	return m, nil
+}
+
+// checkCoo checks node n, whose parent's wire key is parent, when it is
+// the coo property of a member: one PTR at most.
+func checkCoo(n *zone.Node, parent, zkey string) error {
+	if n == nil || firstLabel(n.Key) != "coo" {
+		return nil
+	}
+	if gp, _ := zone.ParentKey(parent); gp != zkey {
+		return nil
+	}
+	if ptr := n.Get(dns.TypePTR); ptr != nil && len(ptr.RRs) != 1 {
+		return fmt.Errorf("%w: coo property %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+	}
+	return nil
+}
+
+// firstLabel is the first label of wire key k.
+func firstLabel(k string) string { return k[1 : 1+int(k[0])] }
+
+// catalogChanges reads what an incremental transfer changed in a catalog:
+// cur is the copy it applied to, z the new version and changed the wire
+// keys of the names it touched. Only those names are read, and checked
+// as catalogMembers checks every name (z's version too). It returns the
+// member entries gone from cur and new in z, by id; an entry whose PTR
+// changed is in both.
+func catalogChanges(cur, z *zone.Zone, changed map[string]bool) (removed, added map[string]string, err error) {
+	zkey, err := catalogZonesKey(z)
+	if err != nil {
+		return nil, nil, err
+	}
+	removed, added = map[string]string{}, map[string]string{}
+	for k := range changed {
+		parent, _ := zone.ParentKey(k)
+		switch {
+		case parent == zkey:
+			now, err := memberAt(z.Lookup(k))
+			if err != nil {
+				return nil, nil, err
+			}
+			was, _ := memberAt(cur.Lookup(k))
+			if was == now {
+				continue
+			}
+			if was != "" {
+				removed[firstLabel(k)] = was
+			}
+			if now != "" {
+				added[firstLabel(k)] = now
+			}
+		case parent != "":
+			if err := checkCoo(z.Lookup(k), parent, zkey); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return removed, added, nil
 }
 
 // newID gives member m its unique id: the hex of the first 8 bytes of the
@@ -385,30 +463,44 @@ func (p *catalogProducer) isCatalog(origin string) bool {
 	return err == nil
 }
 
-// storedMembers reads the members of the stored copy of catalog c; none
-// when there is no usable copy.
-func (s *secondaries) storedMembers(c string) map[string]string {
+// storedMembers reads the members of the stored copy of catalog c, and
+// those it lists more than once; none when there is no usable copy.
+func (s *secondaries) storedMembers(c string) (map[string]string, []string) {
 	z, err := s.n.store.Load(c)
 	if err != nil {
-		return map[string]string{}
+		return map[string]string{}, nil
 	}
 	if m, err := s.n.store.Meta(c); err != nil || m.Kind != zonestore.KindSecondary {
-		return map[string]string{}
+		return map[string]string{}, nil
 	}
-	members, _, err := catalogMembers(z)
+	members, dups, err := catalogMembers(z)
 	if err != nil {
 		s.n.log.Warn("stored catalog zone cannot be read: its members are not refreshed until it is transferred again",
 			"zone", c, "err", err)
-		return map[string]string{}
+		return map[string]string{}, nil
 	}
-	return members
+	return members, dups
+}
+
+// setOf is the set of names.
+func setOf(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }
 
 // applyCatalog makes the members of catalog zone z, just stored, the
 // secondary zones it provides: new members are started, removed ones
 // stopped and deleted, reset ones deleted and started afresh. self is the
-// catalog's own worker, which calls it.
-func (s *secondaries) applyCatalog(self string, z *zone.Zone) {
+// catalog's own worker, which calls it. After an incremental transfer
+// from cur (changed holds the names it touched) only the members those
+// names list are looked at; after a whole transfer, every member.
+func (s *secondaries) applyCatalog(self string, cur, z *zone.Zone, changed map[string]bool) {
+	if changed != nil && cur != nil && s.applyCatalogChanges(self, cur, z, changed) {
+		return
+	}
 	members, dups, err := catalogMembers(z)
 	if err != nil {
 		s.n.log.Error("catalog zone cannot be read", "zone", z.Origin, "err", err)
@@ -420,6 +512,7 @@ func (s *secondaries) applyCatalog(self string, z *zone.Zone) {
 	s.mu.Lock()
 	old := s.members[self]
 	s.members[self] = members
+	s.dups[self] = setOf(dups)
 	s.mu.Unlock()
 	var gone, reset, added []string
 	for m, id := range old {
@@ -457,10 +550,159 @@ func (s *secondaries) applyCatalog(self string, z *zone.Zone) {
 		}
 		s.deleteCopy(z.Origin, m, "removed from the catalog")
 	}
-	if len(added)+len(gone)+len(reset) > 0 {
-		s.n.log.Info("catalog members changed", "zone", z.Origin, "members", len(members),
-			"added", len(added), "removed", len(gone), "reset", len(reset))
+	s.logMembers(z.Origin, len(members), len(added), len(gone), len(reset))
+}
+
+// logMembers says how the members of a catalog changed, if they did.
+func (s *secondaries) logMembers(catalog string, members, added, gone, reset int) {
+	if added+gone+reset > 0 {
+		s.n.log.Info("catalog members changed", "zone", catalog, "members", members,
+			"added", added, "removed", gone, "reset", reset)
 	}
+}
+
+// applyCatalogChanges is applyCatalog for the member entries an
+// incremental transfer changed: nothing on the path grows with the number
+// of members. It returns false, having changed nothing, when the whole
+// catalog must be read instead: no members are held for it yet, or an
+// entry changed names a member listed under another id too (which entry
+// counts depends on the whole catalog; the members listed twice are known
+// from the last whole reading, and entries added here make none, or the
+// whole catalog is read).
+func (s *secondaries) applyCatalogChanges(self string, cur, z *zone.Zone, changed map[string]bool) bool {
+	removed, added, err := catalogChanges(cur, z, changed)
+	if err != nil {
+		s.n.log.Error("catalog zone cannot be read", "zone", z.Origin, "err", err)
+		return true
+	}
+	s.mu.Lock()
+	members := s.members[self]
+	if members == nil {
+		s.mu.Unlock()
+		return false
+	}
+	newID := make(map[string]string, len(added)) // member → id
+	for id, m := range added {
+		if _, dup := newID[m]; dup {
+			s.mu.Unlock()
+			return false
+		}
+		newID[m] = id
+	}
+	for id, m := range removed {
+		if members[m] != id || s.dups[self][m] {
+			s.mu.Unlock()
+			return false
+		}
+	}
+	for m := range newID {
+		if id, ok := members[m]; ok && removed[id] != m {
+			s.mu.Unlock()
+			return false
+		}
+	}
+	var gone, reset, fresh []string
+	for _, m := range removed {
+		if _, again := newID[m]; again {
+			reset = append(reset, m)
+		} else {
+			gone = append(gone, m)
+		}
+		delete(members, m)
+	}
+	for m, id := range newID {
+		if members[m] == "" {
+			fresh = append(fresh, m)
+		}
+		members[m] = id
+	}
+	fresh = slices.DeleteFunc(fresh, func(m string) bool { return slices.Contains(reset, m) })
+	cfg := s.n.config()
+	var stopped []*worker
+	// Removed members: stopped unless still wanted (configured, or in
+	// another catalog, whose settings they take).
+	for _, m := range gone {
+		w := s.workers[m]
+		sz, want := s.wantedLocked(cfg, m)
+		switch {
+		case !want && w != nil:
+			s.removeLocked(w)
+			stopped = append(stopped, w)
+		case want && w != nil:
+			w.cfg.Store(&sz)
+		case want && s.ctx != nil:
+			s.startLocked(sz)
+		}
+	}
+	// Reset members of this catalog: stopped, deleted below, started anew.
+	var resetOwn []string
+	for _, m := range reset {
+		if !s.ownsLocked(cfg, self, m) {
+			continue
+		}
+		if w := s.workers[m]; w != nil {
+			s.removeLocked(w)
+			stopped = append(stopped, w)
+		}
+		resetOwn = append(resetOwn, m)
+	}
+	// New members: started, or given this catalog's settings if another
+	// catalog configured later had them.
+	for _, m := range fresh {
+		sz, want := s.wantedLocked(cfg, m)
+		if !want {
+			continue
+		}
+		if w := s.workers[m]; w != nil {
+			w.cfg.Store(&sz)
+		} else if s.ctx != nil {
+			s.startLocked(sz)
+		}
+	}
+	total := len(members)
+	s.mu.Unlock()
+	for _, w := range stopped {
+		<-w.done
+		s.ended(w)
+	}
+	for _, m := range gone {
+		s.mu.Lock()
+		_, want := s.wantedLocked(cfg, m)
+		s.mu.Unlock()
+		if !want {
+			s.deleteCopy(z.Origin, m, "removed from the catalog")
+		}
+	}
+	for _, m := range resetOwn {
+		s.deleteCopy(z.Origin, m, "its unique id changed: transferring it afresh")
+		s.mu.Lock()
+		if sz, want := s.wantedLocked(cfg, m); want && s.workers[m] == nil && s.ctx != nil {
+			s.startLocked(sz)
+		}
+		s.mu.Unlock()
+	}
+	s.logMembers(z.Origin, total, len(fresh), len(gone), len(reset))
+	return true
+}
+
+// ownsLocked reports whether member m is provided by catalog c: not
+// configured explicitly, and in no catalog configured before c. Called
+// with s.mu held.
+func (s *secondaries) ownsLocked(cfg *Config, c, m string) bool {
+	for _, sz := range cfg.Secondaries {
+		if sz.Zone == m {
+			return false
+		}
+	}
+	for _, sz := range cfg.Secondaries {
+		if !sz.Catalog {
+			continue
+		}
+		if _, ok := s.members[sz.Zone][m]; ok {
+			return sz.Zone == c
+		}
+	}
+	return false
 }
 
 // deleteCopy deletes the stored copy of catalog member m, if it is a

@@ -309,3 +309,126 @@ func memberIDs(members []string) map[string]string {
 	}
 	return ids
 }
+
+// changedKeys gives the wire keys of the names whose records differ
+// between a and b, as an incremental transfer reports them.
+func changedKeys(t *testing.T, a, b *zone.Zone) map[string]bool {
+	t.Helper()
+	removed, added := zonestore.Diff(a, b)
+	keys := map[string]bool{}
+	for _, rr := range slices.Concat(removed, added) {
+		k, err := zone.WireKey(rr.Header().Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[k] = true
+	}
+	return keys
+}
+
+// TestCatalogChanges checks what a consumer reads from the names an
+// incremental transfer of a catalog changed.
+func TestCatalogChanges(t *testing.T) {
+	base := []string{"m1 a.test.", "m2 b.test."}
+	tests := []struct {
+		name                   string
+		next                   []string
+		extra                  string // lines added to the new version
+		wantRemoved, wantAdded map[string]string
+		wantErr                bool
+	}{
+		{name: "member added", next: []string{"m1 a.test.", "m2 b.test.", "m3 c.test."},
+			wantRemoved: map[string]string{}, wantAdded: map[string]string{"m3": "c.test."}},
+		{name: "member removed", next: []string{"m1 a.test."},
+			wantRemoved: map[string]string{"m2": "b.test."}, wantAdded: map[string]string{}},
+		{name: "member reset", next: []string{"m1 a.test.", "m9 b.test."},
+			wantRemoved: map[string]string{"m2": "b.test."}, wantAdded: map[string]string{"m9": "b.test."}},
+		{name: "entry renamed", next: []string{"m1 a.test.", "m2 c.test."},
+			wantRemoved: map[string]string{"m2": "b.test."}, wantAdded: map[string]string{"m2": "c.test."}},
+		{name: "property only", next: base, extra: "group.m1.zones TXT \"x\"\n",
+			wantRemoved: map[string]string{}, wantAdded: map[string]string{}},
+		{name: "two PTRs at a changed member node", next: []string{"m1 a.test.", "m2 b.test.", "m3 c.test.", "m3 d.test."}, wantErr: true},
+		{name: "two coo PTRs", next: base, extra: "coo.m1.zones PTR x.test.\ncoo.m1.zones PTR y.test.\n", wantErr: true},
+		{name: "version changed", next: base, extra: "version TXT \"1\"\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := buildZone(t, testCatalog, catalogText(1, base...))
+			z := buildZone(t, testCatalog, catalogText(2, tt.next...)+tt.extra)
+			changed := changedKeys(t, cur, z)
+			removed, added, err := catalogChanges(cur, z, changed)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("no error; removed %v, added %v", removed, added)
+				}
+				if !errors.Is(err, errBrokenCatalog) {
+					t.Errorf("error %v is not errBrokenCatalog", err)
+				}
+				// The whole reading agrees.
+				if _, _, err := catalogMembers(z); err == nil {
+					t.Errorf("catalogMembers accepts what catalogChanges refuses")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(removed, tt.wantRemoved) || !maps.Equal(added, tt.wantAdded) {
+				t.Errorf("removed %v added %v, want %v and %v", removed, added, tt.wantRemoved, tt.wantAdded)
+			}
+		})
+	}
+}
+
+// TestApplyCatalogChanges: the members held for a catalog follow an
+// incremental transfer without a reading of the whole catalog, except
+// when a changed entry names a member listed under another id too.
+func TestApplyCatalogChanges(t *testing.T) {
+	tests := []struct {
+		name      string
+		cur, next []string
+		wantDone  bool
+		want      map[string]string
+	}{
+		{name: "added and removed", cur: []string{"m1 a.test.", "m2 b.test."}, next: []string{"m1 a.test.", "m3 c.test."},
+			wantDone: true, want: map[string]string{"a.test.": "m1", "c.test.": "m3"}},
+		{name: "reset", cur: []string{"m1 a.test."}, next: []string{"m9 a.test."},
+			wantDone: true, want: map[string]string{"a.test.": "m9"}},
+		{name: "a new entry for a member already listed", cur: []string{"m1 a.test."}, next: []string{"m1 a.test.", "m2 a.test."},
+			want: map[string]string{"a.test.": "m1"}},
+		{name: "a listed twice loses its first entry", cur: []string{"m1 a.test.", "m2 a.test."}, next: []string{"m2 a.test."},
+			want: map[string]string{"a.test.": "m1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cat := SecondaryZone{Zone: testCatalog, Primaries: []Target{{Addr: netip.MustParseAddrPort("127.0.0.2:53")}}, Catalog: true}
+			tn := newTestNode(t, Config{Secondaries: []SecondaryZone{cat}})
+			s := tn.n.secondary
+			cur := buildZone(t, testCatalog, catalogText(1, tt.cur...))
+			members, dups, err := catalogMembers(cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.members[testCatalog] = members
+			s.dups[testCatalog] = setOf(dups)
+			z := buildZone(t, testCatalog, catalogText(2, tt.next...))
+			done := s.applyCatalogChanges(testCatalog, cur, z, changedKeys(t, cur, z))
+			if done != tt.wantDone {
+				t.Fatalf("applied incrementally: %v, want %v", done, tt.wantDone)
+			}
+			if !maps.Equal(s.members[testCatalog], tt.want) {
+				t.Errorf("members %v, want %v", s.members[testCatalog], tt.want)
+			}
+			if done {
+				// The same as a reading of the whole catalog.
+				whole, _, err := catalogMembers(z)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !maps.Equal(whole, s.members[testCatalog]) {
+					t.Errorf("members %v; the whole catalog lists %v", s.members[testCatalog], whole)
+				}
+			}
+		})
+	}
+}

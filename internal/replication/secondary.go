@@ -169,7 +169,10 @@ type secondaries struct {
 	// members holds, per consumed catalog, its members and their unique
 	// ids, as last stored.
 	members map[string]map[string]string
-	warned  map[string]bool // unconfigured secondaries already warned of
+	// dups holds, per consumed catalog, the members it lists more than
+	// once, as of the last reading of the whole catalog.
+	dups   map[string]map[string]bool
+	warned map[string]bool // unconfigured secondaries already warned of
 }
 
 // worker refreshes one secondary zone.
@@ -239,6 +242,7 @@ func newSecondaries(n *Node) *secondaries {
 		workers: map[string]*worker{},
 		tick:    make(chan struct{}, 1),
 		members: map[string]map[string]string{},
+		dups:    map[string]map[string]bool{},
 		warned:  map[string]bool{},
 	}
 	s.catalog = newCatalogProducer(n)
@@ -316,12 +320,37 @@ func (s *secondaries) desiredOwned(cfg *Config) (d map[string]SecondaryZone, own
 			if _, ok := d[m]; ok || m == cfg.Catalog {
 				continue
 			}
-			d[m] = SecondaryZone{Zone: m, Primaries: sz.Primaries, Key: sz.Key,
-				AllowNotify: sz.AllowNotify, TransferSource: sz.TransferSource}
+			d[m] = memberZone(sz, m)
 			owner[m] = sz.Zone
 		}
 	}
 	return d, owner
+}
+
+// memberZone is the secondary zone member m of catalog c is: with the
+// catalog's primaries, key and NOTIFY and transfer settings.
+func memberZone(c SecondaryZone, m string) SecondaryZone {
+	return SecondaryZone{Zone: m, Primaries: c.Primaries, Key: c.Key,
+		AllowNotify: c.AllowNotify, TransferSource: c.TransferSource}
+}
+
+// wantedLocked is desired for one zone: its settings, and whether it is to
+// be kept current at all. Called with s.mu held.
+func (s *secondaries) wantedLocked(cfg *Config, origin string) (SecondaryZone, bool) {
+	for _, sz := range cfg.Secondaries {
+		if sz.Zone == origin {
+			return sz, true
+		}
+	}
+	if origin == cfg.Catalog {
+		return SecondaryZone{}, false
+	}
+	for _, sz := range cfg.Secondaries {
+		if _, ok := s.members[sz.Zone][origin]; ok && sz.Catalog {
+			return memberZone(sz, origin), true
+		}
+	}
+	return SecondaryZone{}, false
 }
 
 // reconcile starts a worker for each desired zone that has none, gives the
@@ -343,11 +372,14 @@ func (s *secondaries) reconcile(self string) {
 	for c := range s.members {
 		if !catalogs[c] {
 			delete(s.members, c)
+			delete(s.dups, c)
 		}
 	}
 	for c := range catalogs {
 		if _, ok := s.members[c]; !ok {
-			s.members[c] = s.storedMembers(c)
+			var dups []string
+			s.members[c], dups = s.storedMembers(c)
+			s.dups[c] = setOf(dups)
 		}
 	}
 	want := s.desired(cfg)
@@ -376,13 +408,18 @@ func (s *secondaries) reconcile(self string) {
 		if w.origin != self {
 			<-w.done
 		}
-		if s.n.m.PerZone() {
-			s.n.m.LastRefresh.DeleteLabelValues(w.origin)
-			s.n.m.ZoneExpired.DeleteLabelValues(w.origin)
-			s.n.m.SecondaryExpiry.DeleteLabelValues(w.origin)
-		}
-		s.n.log.Info("secondary zone no longer refreshed", "zone", w.origin)
+		s.ended(w)
 	}
+}
+
+// ended takes the series of w, removed, away, and says so.
+func (s *secondaries) ended(w *worker) {
+	if s.n.m.PerZone() {
+		s.n.m.LastRefresh.DeleteLabelValues(w.origin)
+		s.n.m.ZoneExpired.DeleteLabelValues(w.origin)
+		s.n.m.SecondaryExpiry.DeleteLabelValues(w.origin)
+	}
+	s.n.log.Info("secondary zone no longer refreshed", "zone", w.origin)
 }
 
 // startLocked starts the worker of sz: due at once, for its first run.
@@ -807,6 +844,7 @@ func (s *secondaries) check(ctx context.Context, w *worker, st *zoneState, retra
 	var errs []error
 	for _, p := range cfg.Primaries {
 		var z *zone.Zone
+		var changed map[string]bool
 		var typ string
 		if retransfer {
 			z, err = s.retransfer(ctx, cfg, p, cur)
@@ -829,7 +867,7 @@ func (s *secondaries) check(ctx context.Context, w *worker, st *zoneState, retra
 				}
 				return res, nil
 			}
-			z, typ, err = s.transfer(ctx, cfg, p, cur)
+			z, changed, typ, err = s.transfer(ctx, cfg, p, cur)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -841,7 +879,7 @@ func (s *secondaries) check(ctx context.Context, w *worker, st *zoneState, retra
 		st.soa = z.SOA
 		res.Primary, res.PrimarySerial, res.Serial, res.Transfer = p.Addr.String(), z.Serial(), z.Serial(), typ
 		if cfg.Catalog {
-			s.applyCatalog(w.origin, z)
+			s.applyCatalog(w.origin, cur, z, changed)
 		}
 		return res, nil
 	}
@@ -916,26 +954,27 @@ func (s *secondaries) querySOA(ctx context.Context, cfg *SecondaryZone, p Target
 
 // transfer brings the zone in from primary p and stores it: by IXFR from
 // cur when there is a copy, by AXFR otherwise or when IXFR fails. It
-// returns the type of the transfer that succeeded.
-func (s *secondaries) transfer(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone) (*zone.Zone, string, error) {
+// returns the type of the transfer that succeeded, and the names an
+// incremental one changed (transferOnce).
+func (s *secondaries) transfer(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone) (*zone.Zone, map[string]bool, string, error) {
 	if err := acquire(ctx, s.xfrSlot); err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	defer func() { <-s.xfrSlot }()
 	var ixfrErr error
 	if cur != nil {
-		z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeIXFR, false)
+		z, changed, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeIXFR, false)
 		if err == nil || errors.Is(err, errPrimaryHere) || ctx.Err() != nil {
-			return z, "IXFR", err
+			return z, changed, "IXFR", err
 		}
 		ixfrErr = err
 		s.n.log.Info("IXFR failed: trying AXFR", "zone", cfg.Zone, "primary", p.Addr.String(), "err", err)
 	}
-	z, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR, false)
+	z, changed, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR, false)
 	if err != nil && ixfrErr != nil {
 		err = errors.Join(ixfrErr, err)
 	}
-	return z, "AXFR", err
+	return z, changed, "AXFR", err
 }
 
 // retransfer brings the zone in whole from p by AXFR and stores it in
@@ -945,20 +984,22 @@ func (s *secondaries) retransfer(ctx context.Context, cfg *SecondaryZone, p Targ
 		return nil, err
 	}
 	defer func() { <-s.xfrSlot }()
-	return s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR, true)
+	z, _, err := s.transferOnce(ctx, cfg, p, cur, dns.TypeAXFR, true)
+	return z, err
 }
 
 // transferOnce makes one transfer of type qtype from p, checks the zone
 // and stores it. With replace, an AXFR replaces the copy whatever the
-// serials.
-func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16, replace bool) (*zone.Zone, error) {
+// serials. An incremental transfer also returns the wire keys of the
+// names it changed (nil: the zone came whole).
+func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Target, cur *zone.Zone, qtype uint16, replace bool) (*zone.Zone, map[string]bool, error) {
 	start := s.now()
 	typ := dns.TypeToString[qtype]
 	count := func(result string) { s.n.m.TransfersIn.WithLabelValues(s.n.m.Zone(cfg.Zone), typ, result).Inc() }
 	rrs, err := s.receive(ctx, cfg, p, cur, qtype)
 	if err != nil {
 		count(xfrFailed)
-		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
+		return nil, nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
 	z, changed, err := assemble(cfg.Zone, cur, rrs, qtype)
 	if err == nil {
@@ -966,7 +1007,7 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		if replace {
 			check = nil // any serial will do
 		}
-		err = checkTransfer(cfg, check, z)
+		err = checkTransfer(cfg, check, z, changed)
 	}
 	if err != nil {
 		if errors.Is(err, errInvalidZone) {
@@ -974,7 +1015,7 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		} else {
 			count(xfrFailed)
 		}
-		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
+		return nil, nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
 	var res zonestore.PutResult
 	switch {
@@ -991,13 +1032,13 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		if errors.Is(err, zonestore.ErrNotSecondary) {
 			err = fmt.Errorf("%w: %w", errPrimaryHere, err)
 		}
-		return nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
+		return nil, nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
 	count(xfrSuccess)
 	s.n.log.Info("zone transferred", "zone", cfg.Zone, "type", typ, "primary", p.Addr.String(),
 		"serial", res.Serial, "old_serial", res.OldSerial, "records", res.Records, "replace", replace,
 		"duration", s.now().Sub(start).Round(time.Millisecond))
-	return res.Zone, nil
+	return res.Zone, changed, nil
 }
 
 // receive runs one AXFR or IXFR with p over TCP and returns the records
@@ -1210,18 +1251,27 @@ func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, map[str
 	return z, changed, nil
 }
 
-// checkTransfer checks a transferred zone against the stored copy.
-func checkTransfer(cfg *SecondaryZone, cur, z *zone.Zone) error {
+// checkTransfer checks a transferred zone against the stored copy. A
+// catalog is checked whole, or after an incremental transfer, the names it
+// changed only.
+func checkTransfer(cfg *SecondaryZone, cur, z *zone.Zone, changed map[string]bool) error {
 	if z.Origin != cfg.Zone {
 		return fmt.Errorf("%w: zone %s, not %s", errInvalidZone, z.Origin, cfg.Zone)
 	}
 	if cur != nil && !zonestore.SerialLess(cur.Serial(), z.Serial()) {
 		return fmt.Errorf("%w: serial %d is not newer than the copy's %d (RFC 1982)", errInvalidZone, z.Serial(), cur.Serial())
 	}
-	if cfg.Catalog {
-		if _, _, err := catalogMembers(z); err != nil {
-			return fmt.Errorf("%w: %w", errInvalidZone, err)
-		}
+	if !cfg.Catalog {
+		return nil
+	}
+	var err error
+	if changed != nil && cur != nil {
+		_, _, err = catalogChanges(cur, z, changed)
+	} else {
+		_, _, err = catalogMembers(z)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errInvalidZone, err)
 	}
 	return nil
 }
