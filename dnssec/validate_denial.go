@@ -179,6 +179,9 @@ func vNSECNoData(zone, qname string, qtype uint16, nsec []*dns.NSEC) (bool, erro
 		}
 		// A wildcard that matches qname but lacks the type.
 		wc := "*." + vNSECCloser(qname, n)
+		if wc == "*.." {
+			wc = "*." // the wildcard at the root
+		}
 		for _, w := range nsec {
 			if vCanonical(w.Hdr.Name) == wc {
 				if _, err := vTypesDeny(qname, qtype, w.TypeBitMap, false); err != nil {
@@ -565,10 +568,20 @@ func (s *vNSEC3Set) nodata(qname string, qtype uint16) (bool, error) {
 		return false, err
 	}
 	if w == nil {
+		if cov.Flags&1 != 0 {
+			// An empty non-terminal made only by unsigned delegations in
+			// an opt-out span has no NSEC3 of its own (RFC 5155 §7.1).
+			return false, vInsecure(ErrOptOut, "NODATA %s %s", qname, dns.Type(qtype))
+		}
 		return false, vBogus(ErrNSECMissing, "NODATA %s %s: no NSEC3 matches the name or a wildcard", qname, dns.Type(qtype))
 	}
 	if _, err := vTypesDeny(qname, qtype, w.TypeBitMap, false); err != nil {
 		return false, err
+	}
+	if cov.Flags&1 != 0 {
+		// The closest encloser proof rests on an opt-out span: the
+		// answer is not authenticated (RFC 5155 §9.2).
+		return false, vInsecure(ErrOptOut, "wildcard NODATA %s %s", qname, dns.Type(qtype))
 	}
 	return false, nil
 }

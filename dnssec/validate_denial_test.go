@@ -47,8 +47,8 @@ func vtNSECChain() []dns.RR {
 
 // vtNSEC3Chain builds the zone's NSEC3 chain with the given iterations and
 // salt. With optOut, the unsigned delegation gets no NSEC3 record and every
-// record has the opt-out flag.
-func vtNSEC3Chain(iter uint16, salt string, optOut bool) []dns.RR {
+// record has the opt-out flag. The names in omit get none either.
+func vtNSEC3Chain(iter uint16, salt string, optOut bool, omit ...string) []dns.RR {
 	type entry struct {
 		hash  string
 		types []uint16
@@ -67,6 +67,9 @@ func vtNSEC3Chain(iter uint16, salt string, optOut bool) []dns.RR {
 		}
 		slices.Sort(t)
 		names[n.name] = t
+	}
+	for _, n := range omit {
+		delete(names, n)
 	}
 	var es []entry
 	for name, t := range names {
@@ -121,6 +124,9 @@ func TestDenialProofs(t *testing.T) {
 	nsec3 := vtNSEC3Chain(0, "", false)
 	salted := vtNSEC3Chain(5, "ABCD", false)
 	optout := vtNSEC3Chain(0, "", true)
+	// c.example. as an empty non-terminal left out of an opt-out chain, as
+	// one made only by unsigned delegations may be.
+	optoutENT := vtNSEC3Chain(0, "", true, "c.example.")
 	tooMany := vtNSEC3Chain(dnssec.DefaultMaxNSEC3Iterations+1, "", false)
 
 	type kind int
@@ -179,6 +185,12 @@ func TestDenialProofs(t *testing.T) {
 			want: dnssec.ErrOptOut, status: dnssec.Insecure},
 		{name: "nsec3 opt-out nxdomain", kind: nxdomain, qname: "x.example.", rrs: optout, want: dnssec.ErrOptOut, status: dnssec.Insecure},
 		{name: "nsec3 wildcard nodata", kind: nodata, qname: "x.w.example.", qtype: dns.TypeMX, rrs: nsec3},
+		{name: "nsec3 opt-out wildcard nodata", kind: nodata, qname: "x.w.example.", qtype: dns.TypeMX, rrs: optout,
+			want: dnssec.ErrOptOut, status: dnssec.Insecure},
+		{name: "nsec3 opt-out empty non-terminal without NSEC3", kind: nodata, qname: "c.example.", qtype: dns.TypeA, rrs: optoutENT,
+			want: dnssec.ErrOptOut, status: dnssec.Insecure},
+		{name: "nsec3 empty non-terminal without NSEC3", kind: nodata, qname: "c.example.", qtype: dns.TypeA,
+			rrs: vtNSEC3Chain(0, "", false, "c.example."), want: dnssec.ErrNSECMissing, status: dnssec.Bogus},
 		{name: "nsec3 wildcard answer", kind: wildcard, qname: "x.w.example.", wildcard: "*.w.example.", rrs: nsec3},
 		{name: "nsec3 wildcard answer without proof", kind: wildcard, qname: "x.w.example.", wildcard: "*.w.example.", rrs: vtWithout(nsec3, "x.w.example."),
 			want: dnssec.ErrNSECMissing, status: dnssec.Bogus},

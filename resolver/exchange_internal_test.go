@@ -351,3 +351,76 @@ func TestUnwantedAlarm(t *testing.T) {
 		}
 	}
 }
+
+// sizedAnswer is the wire form of a reply to q, without TC, that is
+// exactly size bytes long: a TXT record padded to it.
+func sizedAnswer(t *testing.T, q *dns.Msg, size int) []byte {
+	t.Helper()
+	r := new(dns.Msg)
+	r.SetReply(q)
+	txt := &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{""}}
+	r.Answer = []dns.RR{txt}
+	base, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := size - len(base) // each string of n bytes takes n+1
+	txt.Txt = nil
+	extra++ // the empty string goes
+	for extra > 0 {
+		n := min(extra-1, 255)
+		if extra-(n+1) == 1 { // leave no single byte, which no string fills
+			n--
+		}
+		txt.Txt = append(txt.Txt, string(bytes.Repeat([]byte{'x'}, n)))
+		extra -= n + 1
+	}
+	b, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != size {
+		t.Fatalf("built %d bytes, want %d", len(b), size)
+	}
+	return b
+}
+
+// TestExchangeLargeUDP: a server that ignores the EDNS buffer size of 1232
+// bytes and sends a longer datagram, without TC, is read whole and its
+// answer taken, up to maxDatagram bytes; a longer one is refused, not
+// parsed in part.
+func TestExchangeLargeUDP(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{
+		{1233, true},
+		{1600, true},
+		{4096, true},
+		{maxDatagram, true},
+		{maxDatagram + 1, false},
+	} {
+		t.Run(fmt.Sprint(tc.size), func(t *testing.T) {
+			s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{sizedAnswer(t, q, tc.size)} })
+			tap := &recordingTap{}
+			q := query("big.example.")
+			q.Question[0].Qtype = dns.TypeTXT
+			r, _, err := NewNetExchanger(ExchangeConfig{Tap: tap}).Exchange(exchangeCtx(t), q, s.addr(), false)
+			if !tc.ok {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("got %v, want ErrMalformed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Truncated || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeTXT {
+				t.Fatalf("answer %v", r)
+			}
+			if len(tap.responses) != 1 || len(tap.responses[0]) != tc.size {
+				t.Fatalf("the tap saw %d responses, want one of %d bytes", len(tap.responses), tc.size)
+			}
+		})
+	}
+}

@@ -1,5 +1,7 @@
 package resolver
 
+import "github.com/miekg/dns"
+
 // SetIslandForTest puts the resolver in island mode (on) or takes it out,
 // as the probes would.
 func (r *Resolver) SetIslandForTest(on bool) {
@@ -13,3 +15,10 @@ func (r *Resolver) SetIslandForTest(on bool) {
 // IslandTicksForTest is the number of probe-timer ticks the island loop
 // has handled.
 func (r *Resolver) IslandTicksForTest() uint64 { return r.island.ticks.Load() }
+
+// WildcardSignedDataForTest is the data an RRSIG over rrset, expanded
+// from wildcard, signs (what the tests sign RRsets of "*." with, which
+// miekg/dns cannot sign).
+func WildcardSignedDataForTest(rrset []dns.RR, sig *dns.RRSIG, wildcard string) ([]byte, error) {
+	return wildcardSignedData(rrset, sig, wildcard)
+}

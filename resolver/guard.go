@@ -65,6 +65,10 @@ func (r *Resolver) noteUnwanted(zone string, s server, n int) bool {
 	}
 	r.stats.UnwantedAlarms.Add(1)
 	dropped := r.cache.FlushName(zone)
+	r.glue.flushName(zone)
+	if r.val != nil {
+		r.val.refDS.flushName(zone)
+	}
 	r.log.Warn("unwanted replies: possible spoofing attack, cache entries of the zone dropped",
 		"zone", zone, "server", s.String(), "threshold", g.threshold, "entries_dropped", dropped)
 	return true

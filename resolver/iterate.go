@@ -50,7 +50,7 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 			qname, qt = next, dns.TypeA
 			minimised++
 		}
-		resp, kind, err := r.askZone(ctx, b, cut, nsNames, qname, qt)
+		resp, kind, from, err := r.askZone(ctx, b, cut, nsNames, qname, qt)
 		if err != nil && !fellBack && ctx.Err() == nil {
 			// The servers of a foreign zone above a national name failed:
 			// on from the national zone cut known below it.
@@ -88,10 +88,24 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 		}
 		switch kind {
 		case stepAnswer:
-			return answerResult(cut, name, resp)
+			lr := answerResult(cut, name, qtype, resp)
+			lr.from, lr.fromCut = from, cut
+			return lr
 		case stepNegative:
-			return negativeResult(resp, cut)
+			lr := negativeResult(resp, cut)
+			lr.from, lr.fromCut = from, cut
+			return lr
 		case stepReferral:
+			if qtype == dns.TypeDS && referralZone(resp, cut, name) == cacheName(name) {
+				// The parent answered the DS question with the delegation
+				// itself: the DS RRset, or the proof of its absence, is in
+				// the referral. Only the parent holds it; the child's
+				// servers are not asked.
+				r.storeReferral(cut, name, resp)
+				lr := dsFromReferral(cut, name, resp)
+				lr.from, lr.fromCut = from, cut
+				return lr
+			}
 			cut, nsNames = r.storeReferral(cut, name, resp)
 			known = cut
 			if r.cfg.QNameMinimisation == QMinOff {
@@ -130,10 +144,27 @@ func (r *Resolver) closestCut(name string, qtype uint16) (string, []string) {
 			return r.nationalFirst(name, qtype, ".", r.rootNS())
 		}
 		if ns, ok := r.infraRRset(zone, dns.TypeNS); ok && len(ns) > 0 {
-			return r.nationalFirst(name, qtype, zone, nsTargets(ns))
+			if targets := nsTargets(ns); r.reachable(zone, targets) {
+				return r.nationalFirst(name, qtype, zone, targets)
+			}
+			// Every server of the zone is inside it and none has an
+			// address left (the glue expired before the NS RRset): the
+			// parent's referral brings them again.
 		}
 		zone = parentName(zone)
 	}
+}
+
+// reachable reports whether the servers nsNames of zone can be asked: one
+// has an address known, or is outside the zone, so that its address can
+// be looked up.
+func (r *Resolver) reachable(zone string, nsNames []string) bool {
+	for _, n := range nsNames {
+		if !dns.IsSubDomain(zone, n) || len(r.addrsOf(zone, n)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func parentName(name string) string {
@@ -165,14 +196,15 @@ func nsTargets(rrs []dns.RR) []string {
 }
 
 // askZone asks the servers of zone cut about name until one gives a usable
-// answer, in order of their round-trip times.
-func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames []string, name string, qtype uint16) (*dns.Msg, step, error) {
+// answer, in order of their round-trip times, and returns it with the
+// server that gave it (none for an answer from a zone held here).
+func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames []string, name string, qtype uint16) (*dns.Msg, step, server, error) {
 	if r.cfg.Local != nil {
 		// A zone held here at or below cut answers for its servers.
 		if m, origin := r.cfg.Local.Answer(name, qtype); m != nil && atOrBelow(origin, cut) {
 			if kind := classifyStep(m, origin, name, qtype); kind != stepLame {
 				r.stats.LocalAnswers.Add(1)
-				return m, kind, nil
+				return m, kind, server{}, nil
 			}
 		}
 	}
@@ -184,7 +216,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	var trial chan struct{} // the trial this question sends, until sent
 	if foreign && r.island.active.Load() {
 		if len(addrs) == 0 || b.trialTaken {
-			return nil, 0, islandErr(cut)
+			return nil, 0, server{}, islandErr(cut)
 		}
 		if trial = r.trialSlot(); trial != nil {
 			b.trialTaken = true
@@ -197,7 +229,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			// Another question's trial went out just now; it did not
 			// end island mode in time.
 			b.trialTaken = true
-			return nil, 0, islandErr(cut)
+			return nil, 0, server{}, islandErr(cut)
 		}
 	}
 	resolved := false
@@ -205,7 +237,10 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	for {
 		for _, s := range r.infra.order(addrs) {
 			if ctx.Err() != nil {
-				return nil, 0, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
+				return nil, 0, server{}, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
+			}
+			if b.excluded(cut, s) {
+				continue // its answer failed validation for this question
 			}
 			if trial == nil && r.infra.skip(s) {
 				r.stats.DownSkips.Add(1)
@@ -215,7 +250,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			}
 			if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
 				r.stats.Limits[LimitUpstreamQueries].Add(1)
-				return nil, 0, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
+				return nil, 0, server{}, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
 			}
 			var resp *dns.Msg
 			var err error
@@ -224,21 +259,21 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				over := trial
 				trial = nil
 				if resp, err = r.trialQuery(ctx, over, cut, s, name, qtype); err != nil {
-					return nil, 0, fmt.Errorf("%w: trial query to %s: %w", islandErr(cut), s, err)
+					return nil, 0, server{}, fmt.Errorf("%w: trial query to %s: %w", islandErr(cut), s, err)
 				}
 			case foreign && r.island.active.Load():
 				// Island mode began while this question waited on a
 				// foreign server: it waits on no other.
-				return nil, 0, islandErr(cut)
+				return nil, 0, server{}, islandErr(cut)
 			case foreign && lastErr != nil && r.awaitProbeThenIsland(ctx):
-				return nil, 0, islandErr(cut)
+				return nil, 0, server{}, islandErr(cut)
 			default:
 				if foreign {
 					r.noteForeignAsk()
 				}
 				resp, err = r.query(ctx, cut, s, name, qtype, false)
 				if errors.Is(err, ErrRateLimited) {
-					return nil, 0, err // no other server of the zone either
+					return nil, 0, server{}, err // no other server of the zone either
 				}
 				r.observeUpstream(cut, err == nil)
 			}
@@ -247,7 +282,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				continue
 			}
 			if kind := classifyStep(resp, cut, name, qtype); kind != stepLame {
-				return resp, kind, nil
+				return resp, kind, s, nil
 			}
 			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
 			r.infra.failed(s, r.penalty()) // a lame server goes to the back
@@ -267,7 +302,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	if lastErr == nil {
 		lastErr = fmt.Errorf("no address for any server of %s", cut)
 	}
-	return nil, 0, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, lastErr)
+	return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, lastErr)
 }
 
 // knownAddrs returns the addresses of nsNames that are known without a
@@ -325,6 +360,9 @@ func (r *Resolver) addrsOf(cut, ns string) []server {
 			}
 		}
 	}
+	// The parent's glue as well, where the child's own addresses took its
+	// place in the cache (glue.go).
+	out = r.glue.add(out, cacheName(ns), r.cfg.Now(), r.island.active.Load())
 	if len(out) == 0 {
 		out = r.nationalAddrs(cut, ns)
 	}
@@ -497,15 +535,22 @@ func classifyStep(resp *dns.Msg, cut, name string, qtype uint16) step {
 	if zone := referralZone(resp, cut, name); zone != "" {
 		return stepReferral
 	}
+	upward := false
 	for _, rr := range resp.Ns {
-		if rr.Header().Rrtype == dns.TypeSOA && dns.IsSubDomain(cut, rr.Header().Name) {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeSOA && dns.IsSubDomain(cut, h.Name) {
 			return stepNegative // NODATA
 		}
+		if h.Rrtype == dns.TypeNS && !dns.IsSubDomain(cut, h.Name) {
+			upward = true
+		}
 	}
-	if resp.Authoritative {
+	if resp.Authoritative && !upward {
 		return stepNegative
 	}
-	return stepLame // an upward or sideways referral, or nothing at all
+	// An upward or sideways referral (with the AA bit or without), or
+	// nothing at all: the server is lame for the zone.
+	return stepLame
 }
 
 // referralZone returns the child zone a referral delegates to: NS records
@@ -523,22 +568,100 @@ func referralZone(resp *dns.Msg, cut, name string) string {
 }
 
 // answerResult is the lookup result of an answer from a server of zone
-// cut: the in-bailiwick RRsets of the answer section, with their RRSIGs,
-// and the records owned by name. Nothing is cached until it is validated.
-func answerResult(cut, name string, resp *dns.Msg) lookupResult {
+// cut to (name, qtype): the in-bailiwick RRsets of the answer section,
+// with their RRSIGs, and the records owned by name, each CNAME synthesised
+// from a DNAME preceded by that DNAME (RFC 6672 §5.3.1). For qtype RRSIG
+// the signatures owned by name are the answer, an RRset of their own.
+// Nothing is cached until it is validated.
+func answerResult(cut, name string, qtype uint16, resp *dns.Msg) lookupResult {
 	lr := lookupResult{rcode: dns.RcodeSuccess, msg: resp, sets: collectSets(resp.Answer, cut)}
 	own := cacheName(name)
-	for _, s := range lr.sets {
-		if s.owner == own {
-			lr.answer = append(lr.answer, s.records()...)
+	if qtype == dns.TypeRRSIG {
+		if s := sigsOwnedBy(resp.Answer, cut, own); s != nil {
+			lr.sets = append(lr.sets, s)
 		}
+	}
+	for _, s := range lr.sets {
+		if s.owner != own {
+			continue
+		}
+		if d := dnameFor(lr.sets, s); d != nil {
+			lr.answer = append(lr.answer, d.records()...)
+		}
+		lr.answer = append(lr.answer, s.records()...)
 	}
 	return lr
 }
 
+// sigsOwnedBy returns the RRSIG records of section owned by own (inside
+// cut) as one set of type RRSIG, or nil when there are none.
+func sigsOwnedBy(section []dns.RR, cut, own string) *rrset {
+	var s *rrset
+	for _, rr := range section {
+		sig, ok := rr.(*dns.RRSIG)
+		if !ok || sig.Hdr.Class != dns.ClassINET || cacheName(sig.Hdr.Name) != own || !dns.IsSubDomain(cut, own) {
+			continue
+		}
+		if s == nil {
+			s = &rrset{owner: own, rrtype: dns.TypeRRSIG}
+		}
+		if !containsRR(s.rrs, rr) {
+			s.rrs = append(s.rrs, rr)
+		}
+	}
+	return s
+}
+
+// containsRR reports whether rrs holds a record equal to rr but for the
+// TTL and the case of the owner name.
+func containsRR(rrs []dns.RR, rr dns.RR) bool {
+	for _, x := range rrs {
+		if dns.IsDuplicate(x, rr) {
+			return true
+		}
+	}
+	return false
+}
+
+// dsFromReferral is the result of a DS question that the parent zone cut
+// answered with the delegation to name itself: the DS RRset of the
+// referral, with its RRSIGs, as an answer; else a NODATA whose proof is
+// the referral's NSEC or NSEC3 records (there is no SOA; validateNegative
+// checks them against the keys of cut).
+func dsFromReferral(cut, name string, resp *dns.Msg) lookupResult {
+	own := cacheName(name)
+	var ds []dns.RR
+	for _, s := range collectSets(resp.Ns, cut) {
+		if s.owner == own && s.rrtype == dns.TypeDS {
+			ds = s.records()
+		}
+	}
+	if len(ds) > 0 {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), dns.TypeDS)
+		m.Response, m.Authoritative = true, true
+		m.Answer = ds
+		return answerResult(cut, name, dns.TypeDS, m)
+	}
+	return lookupResult{rcode: dns.RcodeSuccess, negative: true, msg: resp, ns: denialRecords(resp.Ns, cut), referral: cut}
+}
+
+// denialRecords returns the NSEC and NSEC3 records of section inside cut
+// and the RRSIGs over them.
+func denialRecords(section []dns.RR, cut string) []dns.RR {
+	var out []dns.RR
+	for _, s := range collectSets(section, cut) {
+		if s.rrtype == dns.TypeNSEC || s.rrtype == dns.TypeNSEC3 {
+			out = append(out, s.records()...)
+		}
+	}
+	return out
+}
+
 // collectSets groups the records of section that lie inside cut
 // (bailiwick) into RRsets, in order of appearance, and gives each the
-// RRSIGs that cover it; RRSIGs that cover no set are dropped.
+// RRSIGs that cover it; RRSIGs that cover no set are dropped, and so are
+// records and RRSIGs sent twice.
 func collectSets(section []dns.RR, cut string) []*rrset {
 	type key struct {
 		owner string
@@ -547,6 +670,7 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 	var out []*rrset
 	idx := map[key]*rrset{}
 	var sigs []*dns.RRSIG
+	var buf []byte // for holds
 	for _, rr := range section {
 		h := rr.Header()
 		if h.Class != dns.ClassINET || !dns.IsSubDomain(cut, h.Name) {
@@ -563,14 +687,67 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 			idx[k] = s
 			out = append(out, s)
 		}
-		s.rrs = append(s.rrs, rr)
+		if !s.holds(rr, &buf) { // a record sent twice is one record
+			s.rrs = append(s.rrs, rr)
+		}
 	}
 	for _, sig := range sigs {
-		if s := idx[key{cacheName(sig.Hdr.Name), sig.TypeCovered}]; s != nil {
+		if s := idx[key{cacheName(sig.Hdr.Name), sig.TypeCovered}]; s != nil && !containsSig(s.sigs, sig) {
 			s.sigs = append(s.sigs, sig)
 		}
 	}
 	return out
+}
+
+// holdsScan is the size up to which holds compares a record with each of
+// the set's; beyond it, the set's RDATA are indexed, so that a huge
+// RRset costs no quadratic time.
+const holdsScan = 16
+
+// holds reports whether the set has a record equal to rr but for the TTL;
+// buf is scratch space, allocated when first needed.
+func (s *rrset) holds(rr dns.RR, buf *[]byte) bool {
+	if s.seen == nil {
+		if len(s.rrs) < holdsScan {
+			return containsRR(s.rrs, rr)
+		}
+		s.seen = make(map[string]struct{}, 2*len(s.rrs))
+		for _, x := range s.rrs {
+			s.seen[rdataKey(x, buf)] = struct{}{}
+		}
+	}
+	k := rdataKey(rr, buf)
+	if _, dup := s.seen[k]; dup {
+		return true
+	}
+	s.seen[k] = struct{}{}
+	return false
+}
+
+// rdataKey is the RDATA of rr as it is sent, or its text when it cannot
+// be packed.
+func rdataKey(rr dns.RR, buf *[]byte) string {
+	if *buf == nil {
+		*buf = make([]byte, dns.MaxMsgSize)
+	}
+	n, err := dns.PackRR(rr, *buf, 0, nil, false)
+	if err != nil {
+		return rr.String()
+	}
+	start := rdataStart((*buf)[:n])
+	if start < 0 {
+		return rr.String()
+	}
+	return string((*buf)[start:n])
+}
+
+func containsSig(sigs []*dns.RRSIG, sig *dns.RRSIG) bool {
+	for _, x := range sigs {
+		if dns.IsDuplicate(x, sig) {
+			return true
+		}
+	}
+	return false
 }
 
 // negativeResult is the lookup result of an NXDOMAIN or NODATA answer from
@@ -600,6 +777,9 @@ func negativeAuthority(resp *dns.Msg, cut string) []dns.RR {
 		if h.Class != dns.ClassINET || !dns.IsSubDomain(zone, h.Name) {
 			continue
 		}
+		if containsRR(out, rr) {
+			continue // sent twice
+		}
 		switch v := rr.(type) {
 		case *dns.NSEC, *dns.NSEC3:
 			out = append(out, rr)
@@ -628,7 +808,14 @@ func (r *Resolver) store(name string, qtype uint16, lr *lookupResult) {
 		return
 	}
 	for _, s := range lr.sets {
-		r.putMsg(s.owner, s.rrtype, dns.RcodeSuccess, s.records(), s.proof, s.sec, s.why, s.maxTTL)
+		records, sec, why := s.records(), s.sec, s.why
+		if d := dnameFor(lr.sets, s); d != nil {
+			// The CNAME is kept with the DNAME it was synthesised from,
+			// which a cached answer gives too.
+			records = append(d.records(), records...)
+			sec, why = weaker(sec, why, d.sec, d.why)
+		}
+		r.putMsg(s.owner, s.rrtype, dns.RcodeSuccess, records, s.proof, sec, why, s.maxTTL)
 		if s.rrtype == dns.TypeA || s.rrtype == dns.TypeAAAA || s.rrtype == dns.TypeNS {
 			r.cache.PutRRset(s.rrs, rankFor(lr.msg.Authoritative))
 		}
@@ -646,6 +833,9 @@ func (r *Resolver) storeReferral(cut, name string, resp *dns.Msg) (string, []str
 		}
 	}
 	r.cache.PutRRset(ns, RankAuthority)
+	if r.val != nil && zone != "" {
+		r.val.refDS.note(cut, zone, resp, r.cfg.Now())
+	}
 	// Glue is believed only for names inside the zone that sent it.
 	glue := map[string][]dns.RR{}
 	for _, rr := range resp.Extra {
@@ -658,8 +848,16 @@ func (r *Resolver) storeReferral(cut, name string, resp *dns.Msg) (string, []str
 			}
 		}
 	}
+	now := r.cfg.Now()
 	for _, rrs := range glue {
 		r.cache.PutRRset(rrs, RankGlue)
+		var addrs []server
+		for _, rr := range rrs {
+			if s, ok := r.upstreamAddr(rr); ok {
+				addrs = append(addrs, s)
+			}
+		}
+		r.glue.put(cacheName(rrs[0].Header().Name), addrs, now, minTTL(rrs))
 	}
 	return zone, nsTargets(ns)
 }
@@ -745,6 +943,9 @@ func (r *Resolver) forwardZone(name string, qtype uint16) (string, []server) {
 func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers []server, name string, qtype uint16) lookupResult {
 	var lastErr error
 	for _, s := range r.infra.order(servers) {
+		if b.excluded(zone, s) {
+			continue // its answer failed validation for this question
+		}
 		if r.infra.skip(s) {
 			r.stats.DownSkips.Add(1)
 			lastErr = fmt.Errorf("%s: %w", s, errServerDown)
@@ -764,9 +965,13 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 		}
 		switch classifyStep(resp, ".", name, qtype) {
 		case stepAnswer:
-			return answerResult(".", name, resp)
+			lr := answerResult(".", name, qtype, resp)
+			lr.from, lr.fromCut = s, zone
+			return lr
 		case stepNegative:
-			return negativeResult(resp, ".")
+			lr := negativeResult(resp, ".")
+			lr.from, lr.fromCut = s, zone
+			return lr
 		}
 		r.infra.failed(s, r.penalty())
 		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])

@@ -3,6 +3,7 @@ package resolver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/authoritative"
+	"github.com/sovdns/sovdns/internal/clock"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
@@ -488,5 +490,81 @@ func Test0x20Fallback(t *testing.T) {
 	res := r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
 	if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
 		t.Fatalf("rcode %s answer %v err %v", dns.RcodeToString[res.Rcode], res.Answer, res.Err)
+	}
+}
+
+// TestNameServerAddresses: the parent's glue and the child's own address
+// of a name server are both kept and both tried, whichever works; and a
+// zone whose glue expired before its NS RRset is found again through the
+// parent's referral.
+func TestNameServerAddresses(t *testing.T) {
+	const ipDeadNS = "192.0.2.8" // never answers (hierarchy's dead server)
+	cases := []struct {
+		name     string
+		childNS  string        // the address the child zone gives its server
+		glueTTL  int           // the TTL of the glue in the parent
+		warm     []string      // names resolved first (type A)
+		advance  time.Duration // then the clock moves on
+		glueDies bool          // then the glue's address stops answering
+		question string
+	}{
+		{name: "the child's address fails, the glue works", childNS: ipDeadNS, glueTTL: 3600,
+			warm: []string{"www.gov.az.", "ns1.gov.az."}, question: "portal.gov.az."},
+		{name: "the glue fails, the child's address works", childNS: "192.0.2.13", glueTTL: 3600,
+			warm: []string{"www.gov.az.", "ns1.gov.az."}, glueDies: true, question: "portal.gov.az."},
+		{name: "the glue expired before the NS RRset", childNS: "192.0.2.3", glueTTL: 60,
+			warm: []string{"www.gov.az."}, advance: 10 * time.Minute, question: "portal.gov.az."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := mustZone(t, ".", `. SOA a.root.test. h.root.test. 1 2 3 4 86400
+. NS a.root.test.
+a.root.test. A 192.0.2.1
+az. NS ns.nic.az.
+ns.nic.az. A 192.0.2.2
+`)
+			az := mustZone(t, "az.", fmt.Sprintf(`@ SOA ns.nic.az. h.nic.az. 1 2 3 4 300
+@ NS ns.nic.az.
+ns.nic A 192.0.2.2
+gov 86400 NS ns1.gov.az.
+ns1.gov %d A 192.0.2.3
+`, tc.glueTTL))
+			gov := mustZone(t, "gov.az.", `@ SOA ns1 h 1 2 3 4 300
+@ 86400 NS ns1
+ns1 A `+tc.childNS+`
+www A 198.51.100.10
+portal A 198.51.100.11
+`)
+			f := &fakeNet{servers: map[netip.Addr]*zone.Set{
+				netip.MustParseAddr("192.0.2.1"): zone.NewSet(root),
+				netip.MustParseAddr("192.0.2.2"): zone.NewSet(az),
+				netip.MustParseAddr("192.0.2.3"): zone.NewSet(gov),
+			}, dead: map[netip.Addr]bool{netip.MustParseAddr(ipDeadNS): true}}
+			if tc.childNS != ipDeadNS {
+				f.servers[netip.MustParseAddr(tc.childNS)] = zone.NewSet(gov)
+			}
+			hints, err := resolver.ParseHints(strings.NewReader(". NS a.root.test.\na.root.test. A 192.0.2.1\n"), "hints")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk := clock.NewStep(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+			r := resolver.New(resolver.Config{RootHints: hints, QueryTimeout: 50 * time.Millisecond, ResolutionTimeout: 2 * time.Second, Now: clk.Now},
+				f, resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20, Now: clk.Now}), nil, nil)
+			for _, n := range tc.warm {
+				if res := r.Resolve(context.Background(), n, dns.TypeA); res.Rcode != dns.RcodeSuccess || len(res.Answer) == 0 {
+					t.Fatalf("%s: rcode %s err %v", n, dns.RcodeToString[res.Rcode], res.Err)
+				}
+			}
+			if tc.glueDies {
+				f.mu.Lock()
+				f.dead[netip.MustParseAddr("192.0.2.3")] = true
+				f.mu.Unlock()
+			}
+			clk.Advance(tc.advance)
+			res := r.Resolve(context.Background(), tc.question, dns.TypeA)
+			if res.Rcode != dns.RcodeSuccess || len(res.Answer) != 1 {
+				t.Fatalf("%s: rcode %s answer %v err %v", tc.question, dns.RcodeToString[res.Rcode], res.Answer, res.Err)
+			}
+		})
 	}
 }

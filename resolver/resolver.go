@@ -292,6 +292,8 @@ type Resolver struct {
 	// no more than the limit.
 	limiter  *ratelimit.PerSecond[string]
 	unwanted *unwantedGuard
+
+	glue glueStore // the parent's glue for name servers (glue.go)
 }
 
 type call struct {
@@ -352,6 +354,21 @@ type budget struct {
 	valLimitCounted bool
 	// trialTaken: the question sent its one trial query of island mode.
 	trialTaken bool
+	// bogusFrom are the servers, by zone, whose answers failed validation
+	// during this question: they are not asked again for it.
+	bogusFrom map[zoneServer]bool
+}
+
+// zoneServer is one server of one zone.
+type zoneServer struct {
+	zone string
+	s    server
+}
+
+// excluded reports whether server s of zone is not to be asked again for
+// this question.
+func (b *budget) excluded(zone string, s server) bool {
+	return b.bogusFrom[zoneServer{zone, s}]
 }
 
 // resolve answers (name, qtype), following CNAMEs, within the configured
@@ -508,6 +525,11 @@ type lookupResult struct {
 	negative bool          // NXDOMAIN or NODATA
 	maxTTL   time.Duration // negative answers: the signatures' remaining validity
 	grace    bool          // validated thanks to the island-mode signature grace
+	from     server        // the server that answered (invalid for a zone held here)
+	fromCut  string        // the zone it was asked as a server of
+	// referral: a NODATA for DS made of a referral from this zone (the
+	// parent) to the name itself; its proof has no SOA.
+	referral string
 }
 
 // rrset is one RRset of an upstream answer with the RRSIGs that cover it,
@@ -521,6 +543,7 @@ type rrset struct {
 	sec    dnssec.SecStatus
 	why    error
 	maxTTL time.Duration
+	seen   map[string]struct{} // a large set's RDATA, for holds
 }
 
 // records returns the set's records followed by its RRSIGs.
@@ -577,21 +600,65 @@ func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uin
 }
 
 // resolveStore resolves (name, qtype) from upstream, validates the answer
-// when asked, and caches it.
+// when asked, and caches it. An answer that fails validation is asked
+// again of other servers of the zone that gave it, up to maxBogusRetries
+// times, before it is taken as bogus: one server with broken signatures
+// does not make the name fail (as Unbound and BIND do).
 func (r *Resolver) resolveStore(ctx context.Context, b *budget, name string, qtype uint16, validate bool) lookupResult {
-	lr := r.iterate(ctx, b, name, qtype)
-	if lr.err != nil || lr.msg == nil {
+	var bogus lookupResult // the last answer that failed validation
+	for try := 0; ; try++ {
+		lr := r.iterate(ctx, b, name, qtype)
+		if lr.err != nil || lr.msg == nil {
+			if try > 0 {
+				// No other server gave a usable answer: the one that
+				// failed validation stands.
+				r.finishValidation(b, name, qtype, &bogus)
+				r.store(name, qtype, &bogus)
+				return bogus
+			}
+			return lr
+		}
+		lr.sec = dnssec.Unchecked
+		for _, s := range lr.sets {
+			s.sec = dnssec.Unchecked
+		}
+		if validate {
+			r.validate(ctx, b, name, qtype, &lr)
+			if lr.sec == dnssec.Bogus && r.retryElsewhere(b, name, &lr, try) {
+				bogus = lr
+				continue
+			}
+			r.finishValidation(b, name, qtype, &lr)
+		}
+		r.store(name, qtype, &lr)
 		return lr
 	}
-	lr.sec = dnssec.Unchecked
-	for _, s := range lr.sets {
-		s.sec = dnssec.Unchecked
+}
+
+// maxBogusRetries bounds how many times an answer that failed validation
+// is asked again of another server of the same zone, per answer.
+const maxBogusRetries = 2
+
+// retryElsewhere decides whether the answer lr to name, which failed
+// validation on try try (from 0), is to be asked again of another server:
+// the server that gave it is not asked again by this question, is charged
+// a round-trip time that puts it behind the zone's servers that work (it
+// answered, so it is not counted as failed or down), and the retry is
+// counted. Answers from the cache or from zones held here, and questions
+// past a validation work limit, are not retried.
+func (r *Resolver) retryElsewhere(b *budget, name string, lr *lookupResult, try int) bool {
+	if try >= maxBogusRetries || !lr.from.IsValid() || (b.val != nil && b.val.Exceeded != "") {
+		return false
 	}
-	if validate {
-		r.validate(ctx, b, name, qtype, &lr)
+	if b.bogusFrom == nil {
+		b.bogusFrom = map[zoneServer]bool{}
 	}
-	r.store(name, qtype, &lr)
-	return lr
+	b.bogusFrom[zoneServer{lr.fromCut, lr.from}] = true
+	r.infra.observe(lr.from, r.penalty())
+	r.stats.BogusRetries.Add(1)
+	r.log.Debug("answer failed validation, asking another server", "qname", name,
+		"server", lr.from.String(), "zone", lr.fromCut, "err", lr.why)
+	return true
 }
 
 func cnameTarget(rrs []dns.RR, name string) string {

@@ -58,6 +58,11 @@ type Stats struct {
 	Verdicts         [5]atomic.Uint64
 	BogusByEDE       [32]atomic.Uint64
 	ValidationLimits [3]atomic.Uint64
+	// BogusRetries counts the questions asked again of another server of
+	// a zone because the answer of one failed validation (at most twice
+	// per answer: the data asked for, a DS or a DNSKEY RRset); only the
+	// final verdict is counted in Verdicts.
+	BogusRetries atomic.Uint64
 
 	// Resilience: stale answers served (by StaleReason, index as
 	// StaleReasons), island mode entered and left, probes by result

@@ -7,11 +7,18 @@ package resolver
 // The chain of trust is walked from the deepest trust anchor at or above
 // the zone that signed the data, one label at a time, as Unbound does:
 // for each name between a secure zone and the signer, the DS RRset is
-// asked of the secure zone. A DS RRset signed by that zone's keys makes the
-// name a secure zone cut, whose DNSKEY RRset is fetched and authenticated
-// by it; a proven absence of DS is either an unsigned delegation (the NS
-// bit is set: everything below is insecure) or no zone cut at all (the
-// walk goes on with the same keys). What the walk learns about each name
+// taken from the signed referral of the secure zone that delegates it
+// (refds.go), or asked of the secure zone's servers (never the child's).
+// An answer that fails validation is asked again of the zone's other
+// servers, a few times, before it is declared bogus (resolveStore).
+//
+// A DS RRset signed by that zone's keys makes the name a secure zone cut,
+// whose DNSKEY RRset is fetched and authenticated by it; a proven absence
+// of DS is either an unsigned delegation (the NS bit is set: everything
+// below is insecure) or no zone cut at all (the walk goes on with the same
+// keys). An NXDOMAIN for such a DS whose proof shows the name exists (an
+// empty non-terminal some servers deny, or an unsigned delegation) is
+// taken for what it proves. What the walk learns about each name
 // is kept in a small key cache, so the next question for the same zones
 // costs no upstream query and no signature check; the DS and DNSKEY
 // answers also go to the message cache, marked secure.
@@ -48,6 +55,7 @@ type validator struct {
 	ntas    []string
 	limits  dnssec.Limits
 	keys    keyCache
+	refDS   refDSStore // what signed referrals said about DS RRsets
 }
 
 func newValidator(c DNSSECConfig, log *slog.Logger) *validator {
@@ -141,6 +149,13 @@ func (r *Resolver) verifyRRset(b *budget, rrset []dns.RR, sigs []*dns.RRSIG, key
 	b.val.Grace = grace
 	before := b.val.Graced
 	sig, err := dnssec.VerifyRRset(rrset, sigs, keys, now, b.val)
+	if err != nil && b.val.Exceeded == "" && rootWildcardSigs(rrset, sigs, keys) {
+		// An expansion of the wildcard at the root, which miekg/dns
+		// cannot verify (rootwild.go).
+		if wsig, werr := verifyRootWildcard(rrset, sigs, keys, now, b.val); werr == nil {
+			sig, err = wsig, nil
+		}
+	}
 	b.val.Grace = 0
 	if err != nil {
 		return nil, 0, 0, err
@@ -269,22 +284,28 @@ func indeterminate(name string, qtype uint16, err error) keyEntry {
 
 // FlushKeys empties the chain-of-trust cache, the validated DNSKEY and DS
 // verdicts by zone (with Cache.Flush, a full restart of validation state:
-// sovdns cache flush), and returns how many entries it removed.
+// sovdns cache flush), and returns how many entries it removed. The DS
+// information and the glue kept from referrals go too.
 func (r *Resolver) FlushKeys() int {
+	r.glue.flushName("")
 	if r.val == nil {
 		return 0
 	}
+	r.val.refDS.flush()
 	return r.val.keys.flush()
 }
 
 // FlushKeysName removes the chain-of-trust entries of name and of the
 // names below it (with Cache.FlushName: sovdns cache flush NAME), so the
 // keys of those zones are fetched and validated again; it returns how
-// many it removed.
+// many it removed. The DS information and the glue kept from referrals
+// for those names go too.
 func (r *Resolver) FlushKeysName(name string) int {
+	r.glue.flushName(cacheName(name))
 	if r.val == nil {
 		return 0
 	}
+	r.val.refDS.flushName(cacheName(name))
 	return r.val.keys.flushName(cacheName(name))
 }
 
@@ -379,16 +400,34 @@ func (r *Resolver) cachedKey(name string, now time.Time) (keyEntry, bool) {
 // trust anchors.
 func (r *Resolver) anchorKeys(ctx context.Context, b *budget, zone string, ds []*dns.DS, keys []*dns.DNSKEY) keyEntry {
 	now := r.cfg.Now()
-	lr, cached := r.fetch(ctx, b, zone, dns.TypeDNSKEY)
-	if lr.err != nil {
-		return indeterminate(zone, dns.TypeDNSKEY, lr.err)
-	}
-	rrs, sigs := splitSet(lr.answer, zone, dns.TypeDNSKEY)
-	zk, ttl, grace, err := r.verifyDNSKEYs(b, zone, rrs, sigs, ds, keys, now)
-	if err != nil {
-		e := entryFor(err)
-		r.val.keys.put(zone, e, now, BogusTTL)
-		return e
+	var lr lookupResult
+	var cached bool
+	var zk *dnssec.ZoneKeys
+	var ttl time.Duration
+	var grace int64
+	var failed error // the verdict on the last server's DNSKEY RRset
+	for try := 0; ; try++ {
+		lr, cached = r.fetch(ctx, b, zone, dns.TypeDNSKEY)
+		if lr.err != nil {
+			if failed != nil { // no other server answered
+				e := entryFor(failed)
+				r.val.keys.put(zone, e, now, BogusTTL)
+				return e
+			}
+			return indeterminate(zone, dns.TypeDNSKEY, lr.err)
+		}
+		rrs, sigs := splitSet(lr.answer, zone, dns.TypeDNSKEY)
+		var err error
+		zk, ttl, grace, err = r.verifyDNSKEYs(b, zone, rrs, sigs, ds, keys, now)
+		if err == nil {
+			break
+		}
+		failed = err
+		if cached || dnssec.StatusOf(err) != dnssec.Bogus || !r.retryElsewhere(b, zone, &lr, try) {
+			e := entryFor(err)
+			r.val.keys.put(zone, e, now, BogusTTL)
+			return e
+		}
 	}
 	if !cached {
 		r.putMsg(zone, dns.TypeDNSKEY, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, ttl)
@@ -401,55 +440,169 @@ func (r *Resolver) anchorKeys(ctx context.Context, b *budget, zone string, ds []
 // delegation finds out what name, just below the secure zone cur, is: a
 // secure zone cut (DS signed by cur, DNSKEY matching it), an unsigned one,
 // no zone cut, or a name that does not exist. It returns the entry and how
-// long it may be cached.
+// long it may be cached. What a signed referral from cur to name brought
+// (refds.go) is used first; the DS RRset is asked of cur's servers only
+// without it, or when it does not validate.
 func (r *Resolver) delegation(ctx context.Context, b *budget, cur keyEntry, name string) (keyEntry, time.Duration) {
 	now := r.cfg.Now()
+	if e, ok := r.val.refDS.get(name, cur.zone, now); ok {
+		if ke, ttl, ok := r.delegationFromReferral(ctx, b, cur, name, e, now); ok {
+			return ke, ttl
+		}
+		r.val.refDS.drop(name)
+	}
+	var failed keyEntry // the verdict on the last server's answer, if bogus
+	var failedTTL time.Duration
+	for try := 0; ; try++ {
+		ke, ttl, lr, bogus := r.delegationFromParent(ctx, b, cur, name, now)
+		switch {
+		case failed.why != nil && lr.err != nil:
+			return failed, failedTTL // no other server answered
+		case !bogus || !r.retryElsewhere(b, name, &lr, try):
+			return ke, ttl
+		}
+		failed, failedTTL = ke, ttl
+	}
+}
+
+// delegationFromParent is delegation from the DS RRset (or its denial)
+// that cur's servers give. It also returns the answer it judged, and
+// whether that answer, fresh from upstream, failed validation.
+func (r *Resolver) delegationFromParent(ctx context.Context, b *budget, cur keyEntry, name string, now time.Time) (keyEntry, time.Duration, lookupResult, bool) {
 	lr, cached := r.fetch(ctx, b, name, dns.TypeDS)
+	ke, ttl, dsBogus := r.judgeDS(ctx, b, cur, name, lr, cached, now)
+	return ke, ttl, lr, dsBogus && !cached
+}
+
+// judgeDS finds out from lr, the answer to the DS question for name from
+// cur's servers (cached: from the cache), what name is; dsBogus reports
+// that the DS RRset or its denial failed validation (not the DNSKEY RRset
+// it led to).
+func (r *Resolver) judgeDS(ctx context.Context, b *budget, cur keyEntry, name string, lr lookupResult, cached bool, now time.Time) (ke keyEntry, ttl time.Duration, dsBogus bool) {
 	if lr.err != nil {
-		return indeterminate(name, dns.TypeDS, lr.err), 0
+		return indeterminate(name, dns.TypeDS, lr.err), 0, false
+	}
+	if lr.negative && lr.referral != "" {
+		// The parent answered with the referral to name, noted on the way.
+		if e, ok := r.val.refDS.get(name, cur.zone, now); ok {
+			if ke, ttl, ok := r.delegationFromReferral(ctx, b, cur, name, e, now); ok {
+				return ke, ttl, false
+			}
+			r.val.refDS.drop(name)
+		}
+		return keyEntry{kind: keyBogus, why: &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
+			Detail: fmt.Sprintf("referral to %s from the signed zone %s without a valid DS RRset or denial", name, cur.zone)}}, BogusTTL, true
 	}
 	if lr.negative {
-		delegation, maxTTL, grace, err := r.checkNegative(cur, name, dns.TypeDS, lr.rcode, lr.ns, b)
-		ttl := min(minTTL(lr.ns), maxTTL)
+		rcode := lr.rcode
+		delegation, maxTTL, grace, err := r.checkNegative(cur, name, dns.TypeDS, rcode, lr.ns, b)
+		store := !cached
+		if err != nil && rcode == dns.RcodeNameError {
+			// An NXDOMAIN for a name on the way down whose proof shows it
+			// exists after all: an empty non-terminal (which some servers
+			// deny) or an unsigned zone cut. It is taken for what the
+			// proof shows, and not cached as an NXDOMAIN.
+			if d, m, g, nerr := r.checkNegative(cur, name, dns.TypeDS, dns.RcodeSuccess, lr.ns, b); nerr == nil || dnssec.StatusOf(nerr) == dnssec.Insecure {
+				delegation, maxTTL, grace, err, rcode = d, m, g, nerr, dns.RcodeSuccess
+				store = false
+			}
+		}
+		ttl = min(minTTL(lr.ns), maxTTL)
 		sec := dnssec.StatusOf(err)
-		if !cached && (sec == dnssec.Secure || sec == dnssec.Insecure) {
-			r.putMsg(name, dns.TypeDS, lr.rcode, nil, lr.ns, sec, err, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
+		if store && (sec == dnssec.Secure || sec == dnssec.Insecure) {
+			r.putMsg(name, dns.TypeDS, rcode, nil, lr.ns, sec, err, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
 		}
 		switch {
 		case err != nil:
-			return entryFor(err), ttl
-		case lr.rcode == dns.RcodeNameError:
-			return keyEntry{kind: keyNoName, graceUntil: grace}, ttl
+			return entryFor(err), ttl, sec == dnssec.Bogus
+		case rcode == dns.RcodeNameError:
+			return keyEntry{kind: keyNoName, graceUntil: grace}, ttl, false
 		case delegation:
-			return keyEntry{kind: keyInsecure, graceUntil: grace}, ttl
+			return keyEntry{kind: keyInsecure, graceUntil: grace}, ttl, false
 		}
-		return keyEntry{kind: keyNoCut, graceUntil: grace}, ttl
+		return keyEntry{kind: keyNoCut, graceUntil: grace}, ttl, false
 	}
 	dsRRs, sigs := splitSet(lr.answer, name, dns.TypeDS)
 	if len(dsRRs) == 0 {
 		// A CNAME: no zone cut can be here.
-		return keyEntry{kind: keyNoCut}, minTTL(lr.answer)
+		return keyEntry{kind: keyNoCut}, minTTL(lr.answer), false
 	}
 	_, sigMax, grace, err := r.verifyRRset(b, dsRRs, sigs, cur.keys, now)
 	if err != nil {
-		return entryFor(err), BogusTTL
+		return entryFor(err), BogusTTL, dnssec.StatusOf(err) == dnssec.Bogus
 	}
-	ttl := min(minTTL(dsRRs), sigMax)
+	ttl = min(minTTL(dsRRs), sigMax)
 	if !cached {
 		r.putMsg(name, dns.TypeDS, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
 	}
-	var ds []*dns.DS
+	ke, ttl = r.childKeys(ctx, b, cur, name, dsRRs, ttl, grace, now)
+	return ke, ttl, false
+}
+
+// delegationFromReferral is delegation from what a referral from cur to
+// name said (e): its DS RRset, verified with cur's keys, or the proof
+// that name is an unsigned delegation. ok is false when it proves neither.
+func (r *Resolver) delegationFromReferral(ctx context.Context, b *budget, cur keyEntry, name string, e refDS, now time.Time) (keyEntry, time.Duration, bool) {
+	if len(e.ds) > 0 {
+		_, sigMax, grace, err := r.verifyRRset(b, e.ds, e.sigs, cur.keys, now)
+		if err != nil {
+			return keyEntry{}, 0, false
+		}
+		ttl := min(minTTL(e.ds), sigMax)
+		records := make([]dns.RR, 0, len(e.ds)+len(e.sigs))
+		records = append(records, e.ds...)
+		for _, sig := range e.sigs {
+			records = append(records, sig)
+		}
+		r.putMsg(name, dns.TypeDS, dns.RcodeSuccess, records, nil, dnssec.Secure, nil, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
+		ke, kttl := r.childKeys(ctx, b, cur, name, e.ds, ttl, grace, now)
+		return ke, kttl, true
+	}
+	delegation, maxTTL, grace, err := r.checkDenial(cur, name, dns.TypeDS, e.proof, b)
+	ttl := min(minTTL(e.proof), maxTTL)
+	switch {
+	case err == nil && delegation:
+		return keyEntry{kind: keyInsecure, graceUntil: grace}, ttl, true
+	case err != nil && dnssec.StatusOf(err) == dnssec.Insecure:
+		e := entryFor(err)
+		e.graceUntil = grace
+		return e, ttl, true
+	}
+	return keyEntry{}, 0, false
+}
+
+// childKeys fetches the DNSKEY RRset of name, the child of the secure
+// zone cur, and authenticates it with name's DS RRset ds, validated for
+// ttl (grace: as verifyRRset).
+func (r *Resolver) childKeys(ctx context.Context, b *budget, cur keyEntry, name string, dsRRs []dns.RR, ttl time.Duration, grace int64, now time.Time) (keyEntry, time.Duration) {
+	ds := make([]*dns.DS, 0, len(dsRRs))
 	for _, rr := range dsRRs {
 		ds = append(ds, rr.(*dns.DS))
 	}
-	klr, kcached := r.fetch(ctx, b, name, dns.TypeDNSKEY)
-	if klr.err != nil {
-		return indeterminate(name, dns.TypeDNSKEY, klr.err), 0
-	}
-	keys, ksigs := splitSet(klr.answer, name, dns.TypeDNSKEY)
-	zk, kttl, kgrace, err := r.verifyDNSKEYs(b, name, keys, ksigs, ds, nil, now)
-	if err != nil {
-		return entryFor(err), ttl
+	var klr lookupResult
+	var kcached bool
+	var zk *dnssec.ZoneKeys
+	var kttl time.Duration
+	var kgrace int64
+	var failed error // the verdict on the last server's DNSKEY RRset
+	for try := 0; ; try++ {
+		klr, kcached = r.fetch(ctx, b, name, dns.TypeDNSKEY)
+		if klr.err != nil {
+			if failed != nil { // no other server answered
+				return entryFor(failed), ttl
+			}
+			return indeterminate(name, dns.TypeDNSKEY, klr.err), 0
+		}
+		keys, ksigs := splitSet(klr.answer, name, dns.TypeDNSKEY)
+		var err error
+		zk, kttl, kgrace, err = r.verifyDNSKEYs(b, name, keys, ksigs, ds, nil, now)
+		if err == nil {
+			break
+		}
+		failed = err
+		if kcached || dnssec.StatusOf(err) != dnssec.Bogus || !r.retryElsewhere(b, name, &klr, try) {
+			return entryFor(err), ttl
+		}
 	}
 	ttl = min(ttl, kttl)
 	grace = earlierGrace(grace, kgrace)
@@ -563,6 +716,31 @@ func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode i
 	return delegation, maxTTL, grace, err
 }
 
+// checkDenial validates NSEC and NSEC3 records without a SOA (the denial
+// of DS in a referral from the secure zone of z): their RRsets signed by
+// z's keys, and the proof that qname has no data of type qtype; for DS,
+// delegation tells an unsigned zone cut. maxTTL and grace are as for
+// checkNegative.
+func (r *Resolver) checkDenial(z keyEntry, qname string, qtype uint16, rrs []dns.RR, b *budget) (delegation bool, maxTTL time.Duration, grace int64, err error) {
+	now := r.cfg.Now()
+	maxTTL = DefaultMaxTTL
+	var proof []dns.RR
+	for _, s := range collectSets(rrs, z.zone) {
+		if s.rrtype != dns.TypeNSEC && s.rrtype != dns.TypeNSEC3 {
+			continue
+		}
+		_, sigMax, g, err := r.verifyRRset(b, s.rrs, s.sigs, z.keys, now)
+		if err != nil {
+			return false, 0, 0, err
+		}
+		maxTTL = min(maxTTL, sigMax)
+		grace = earlierGrace(grace, g)
+		proof = append(proof, s.rrs...)
+	}
+	delegation, err = dnssec.ProveNoData(z.zone, qname, qtype, proof, b.val)
+	return delegation, maxTTL, grace, err
+}
+
 // validate judges what resolveStore got for (name, qtype): every RRset of
 // an answer, or the negative answer, and sets the status of the result
 // (that of name's own records).
@@ -579,10 +757,20 @@ func (r *Resolver) validate(ctx context.Context, b *budget, name string, qtype u
 		for _, s := range lr.sets {
 			if s.owner == own {
 				lr.sec, lr.why = weaker(lr.sec, lr.why, s.sec, s.why)
+				if d := dnameFor(lr.sets, s); d != nil {
+					// The DNAME is part of the answer (RFC 6672 §5.3.1).
+					lr.sec, lr.why = weaker(lr.sec, lr.why, d.sec, d.why)
+					lr.ns = append(lr.ns, d.proof...)
+				}
 				lr.ns = append(lr.ns, s.proof...)
 			}
 		}
 	}
+}
+
+// finishValidation counts the verdict of the answer to (name, qtype), which
+// validate judged, and notes what it rested on.
+func (r *Resolver) finishValidation(b *budget, name string, qtype uint16, lr *lookupResult) {
 	r.stats.countVerdict(lr.sec, lr.why)
 	if lr.grace && (lr.sec == dnssec.Bogus || lr.sec == dnssec.Indeterminate) {
 		lr.grace = false // refused all the same: no answer rests on the grace
@@ -609,6 +797,14 @@ func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult,
 		return
 	}
 	if _, _, _, ok := v.anchors.Closest(s.owner); !ok {
+		s.sec, s.why = dnssec.Insecure, nil
+		return
+	}
+	if s.rrtype == dns.TypeRRSIG {
+		// The answer to a question for type RRSIG: signatures are not
+		// signed themselves (RFC 4035 §2.2), so there is nothing to
+		// validate them with. They are given as they came, never as
+		// authenticated data.
 		s.sec, s.why = dnssec.Insecure, nil
 		return
 	}
@@ -726,12 +922,21 @@ func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string,
 	if _, _, _, ok := v.anchors.Closest(name); !ok {
 		return dnssec.Insecure, nil, 0
 	}
+	if qtype == dns.TypeRRSIG && lr.rcode == dns.RcodeSuccess {
+		// Signatures are not signed: an answer to a question for them is
+		// never authenticated, their absence no more than their presence
+		// (some servers answer NODATA although the name has RRSIGs).
+		return dnssec.Insecure, nil, 0
+	}
 	var soa dns.RR
 	signed := false
 	for _, rr := range lr.ns {
 		if rr.Header().Rrtype == dns.TypeSOA && soa == nil {
 			soa = rr
 		}
+	}
+	if soa == nil && lr.referral != "" && qtype == dns.TypeDS {
+		return r.validateReferralDenial(ctx, b, name, lr)
 	}
 	if soa == nil {
 		// Not cacheable either; judge it by the zone of the name.
@@ -765,6 +970,31 @@ func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string,
 	_, maxTTL, grace, err := r.checkNegative(ke, name, qtype, lr.rcode, lr.ns, b)
 	if err != nil {
 		return dnssec.StatusOf(err), err, 0
+	}
+	return dnssec.Secure, nil, restOnGrace(lr, maxTTL, earlierGrace(grace, ke.graceUntil), r.cfg.Now())
+}
+
+// validateReferralDenial judges a NODATA for the DS of name made of the
+// referral to name from its parent (dsFromReferral): secure when the
+// parent is a secure zone and the referral's NSEC or NSEC3 records, signed
+// by it, prove an unsigned delegation.
+func (r *Resolver) validateReferralDenial(ctx context.Context, b *budget, name string, lr *lookupResult) (dnssec.SecStatus, error, time.Duration) {
+	ke := r.chainTo(ctx, b, lr.referral)
+	if ke.kind != keySecure {
+		s, why := ke.status()
+		return s, why, restOnGrace(lr, 0, ke.graceUntil, r.cfg.Now())
+	}
+	if ke.zone != lr.referral {
+		return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrDNSKEYMissing,
+			Detail: fmt.Sprintf("referral to %s: %s is no secure zone (the chain ends at %s)", name, lr.referral, ke.zone)}, 0
+	}
+	delegation, maxTTL, grace, err := r.checkDenial(ke, name, dns.TypeDS, lr.ns, b)
+	switch {
+	case err != nil:
+		return dnssec.StatusOf(err), err, 0
+	case !delegation:
+		return dnssec.Bogus, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
+			Detail: fmt.Sprintf("referral to %s from %s: the denial of DS proves no zone cut", name, lr.referral)}, 0
 	}
 	return dnssec.Secure, nil, restOnGrace(lr, maxTTL, earlierGrace(grace, ke.graceUntil), r.cfg.Now())
 }

@@ -5,6 +5,7 @@
 package clock
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -12,21 +13,29 @@ import (
 	"time"
 )
 
-// recheck is how often the file is looked at for a change.
-const recheck = 100 * time.Millisecond
+// racyWindow bounds the coarseness of file modification times: a file
+// read less than this long after its last change might be rewritten with
+// the same size and modification time, which only its contents tell.
+const racyWindow = 2 * time.Second
 
 // FakeTimeFile is a clock that starts at the time written in a file and
 // runs at the speed of the system clock from there; when the file changes
-// it starts again from the new time.
+// it starts again from the new time. Each reading of the clock looks at
+// the file (one stat: its modification time, size and identity), so a
+// question that follows a change of the file sees the new time.
 type FakeTimeFile struct {
 	path string
 	sys  func() time.Time
 
-	mu        sync.Mutex
-	base      time.Time // the time in the file
-	started   time.Time // system time when base was read
-	mtime     time.Time
-	lastCheck time.Time
+	mu      sync.Mutex
+	base    time.Time   // the time in the file
+	started time.Time   // system time when base was read
+	stat    os.FileInfo // the file as it was read
+	content []byte      // what it held
+	// racy: the file was read so soon after it changed that a rewrite
+	// with the same size and modification time could follow unseen by a
+	// stat; its contents are compared until that is no longer so.
+	racy bool
 }
 
 // NewFakeTimeFile reads path, which holds "@YYYY-MM-DD HH:MM:SS" (UTC; the
@@ -55,8 +64,34 @@ func (f *FakeTimeFile) reload(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("fake time file %s: %w", f.path, err)
 	}
-	f.base, f.started, f.mtime, f.lastCheck = t, now, st.ModTime(), now
+	f.base, f.started, f.stat, f.content = t, now, st, b
+	// File times come from the real clock, whatever sys is.
+	f.racy = time.Since(st.ModTime()) < racyWindow
 	return nil
+}
+
+// changed reports whether the file, now described by st, may differ from
+// what was read.
+func (f *FakeTimeFile) changed(st os.FileInfo) bool {
+	if !st.ModTime().Equal(f.stat.ModTime()) || st.Size() != f.stat.Size() || !os.SameFile(st, f.stat) {
+		return true
+	}
+	if !f.racy {
+		return false
+	}
+	old := time.Since(st.ModTime()) >= racyWindow
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		return false
+	}
+	if !bytes.Equal(b, f.content) {
+		return true
+	}
+	if old {
+		// Any later change gives the file a later modification time.
+		f.racy = false
+	}
+	return false
 }
 
 // Parse reads libfaketime's absolute form, "@YYYY-MM-DD HH:MM:SS".
@@ -69,17 +104,14 @@ func Parse(s string) (time.Time, error) {
 	return t, nil
 }
 
-// Now returns the fake time. A file that has become unreadable leaves the
-// clock running from the last good reading.
+// Now returns the fake time. A file that has become unreadable (or holds
+// no valid time) leaves the clock running from the last good reading.
 func (f *FakeTimeFile) Now() time.Time {
 	now := f.sys()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if now.Sub(f.lastCheck) >= recheck {
-		f.lastCheck = now
-		if st, err := os.Stat(f.path); err == nil && !st.ModTime().Equal(f.mtime) {
-			_ = f.reload(now)
-		}
+	if st, err := os.Stat(f.path); err == nil && f.changed(st) {
+		_ = f.reload(now)
 	}
 	return f.base.Add(now.Sub(f.started))
 }

@@ -49,3 +49,57 @@ func TestParseRejectsOtherForms(t *testing.T) {
 		t.Error("a missing file was accepted")
 	}
 }
+
+// TestFakeTimeFileSeesEveryChange: the clock follows the file at once,
+// with no system time passing in between, including rewrites that keep
+// its size and modification time, and a file replaced by another.
+func TestFakeTimeFileSeesEveryChange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "faketime")
+	// One modification time for every write, recent enough (here: ahead)
+	// that only the contents tell the writes apart.
+	stamp := time.Now().Add(time.Hour)
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("@2020-02-03 04:05:06\n")
+	sys := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // never moves
+	f, err := NewFakeTimeFile(path, func() time.Time { return sys })
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		change func()
+		want   time.Time
+	}{
+		{"same size and time", func() { write("@2020-02-03 04:05:09\n") }, time.Date(2020, 2, 3, 4, 5, 9, 0, time.UTC)},
+		{"other size, same time", func() { write("2020-02-03 04:06:00") }, time.Date(2020, 2, 3, 4, 6, 0, 0, time.UTC)},
+		{"replaced by rename", func() {
+			tmp := filepath.Join(dir, "next")
+			if err := os.WriteFile(tmp, []byte("@2020-02-03 04:07:00"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(tmp, stamp, stamp); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}, time.Date(2020, 2, 3, 4, 7, 0, 0, time.UTC)},
+		{"half written: the last good time holds", func() { write("@2020-02") }, time.Date(2020, 2, 3, 4, 7, 0, 0, time.UTC)},
+		{"written in full", func() { write("@2020-02-03 04:08:00") }, time.Date(2020, 2, 3, 4, 8, 0, 0, time.UTC)},
+	}
+	for _, s := range steps {
+		s.change()
+		if got := f.Now(); !got.Equal(s.want) {
+			t.Fatalf("%s: Now = %v, want %v", s.name, got, s.want)
+		}
+	}
+}

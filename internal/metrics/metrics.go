@@ -300,6 +300,7 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 		counter("cookie_refused_total", "UDP answers refused for lacking the server cookie their server is known to send (asked again over TCP).", &st.CookieRefused),
 		counter("zone_ratelimited_total", "Upstream queries not sent for the per-zone rate limit (resolver.zone_ratelimit).", &st.ZoneRateLimited),
 		counter("upstream_down_skips_total", "Upstream queries not sent because the server is down (5 failures in a row; probed every 2 s until it answers).", &st.DownSkips),
+		counter("bogus_retries_total", "Questions asked again of another server of a zone because one server's answer failed DNSSEC validation (at most twice per answer).", &st.BogusRetries),
 		counter("below_nxdomain_total", "Questions answered NXDOMAIN from a validated NXDOMAIN for a name above them (RFC 8020).", &st.BelowNXDomain),
 		counter("nameserver_lookups_skipped_total", "Name-server address lookups not made: beyond the few looked up per delegation, or after failed ones (NXNS defence).", &st.TargetsSkipped),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "resolver", Name: "cache_entries", Help: "Entries in the resolver cache."},
