@@ -256,7 +256,9 @@ func isNSEC3(rr dns.RR) bool {
 
 func (b *builder) assemble() *Zone {
 	z := &Zone{Origin: b.origin, Key: b.originKey}
-	nodes := newCowEditor[*Node](len(b.byKey) + len(b.byKey)/8 + 1)
+	// Sized for the owners and the apex; empty non-terminals, if any, grow
+	// it. A small zone's map then fits in one group of eight entries.
+	nodes := newCowEditor[*Node](len(b.byKey) + 1)
 
 	// Nodes for every owner, then every missing ancestor (empty non-terminals).
 	// The owners' nodes, their RRsets and the lists of their records come
@@ -308,7 +310,7 @@ func (b *builder) assemble() *Zone {
 		return true
 	})
 	slices.SortFunc(sorted, func(a, c *Node) int { return bytes.Compare(a.ck, c.ck) })
-	z.order, z.nsec = newOrder(), newOrder()
+	z.order = newOrder()
 
 	// Parents come before children in canonical order, so one pass suffices.
 	for _, n := range sorted {
@@ -321,6 +323,9 @@ func (b *builder) assemble() *Zone {
 	for _, n := range sorted {
 		z.order.Load(n)
 		if n.Get(dns.TypeNSEC) != nil {
+			if z.nsec == nil {
+				z.nsec = newOrder()
+			}
 			z.nsec.Load(n)
 		}
 	}
