@@ -537,12 +537,13 @@ func (s *Store) loadMany(origins []string) (zs []*zone.Zone, errs []error) {
 	for range min(runtime.GOMAXPROCS(0), len(origins)/64+1) {
 		wg.Go(func() {
 			err := s.db.View(func(tx *bolt.Tx) error {
+				var buf []dns.RR // the records of one zone, then the next
 				for i := int(next.Add(1)) - 1; i < len(origins); i = int(next.Add(1)) - 1 {
 					if z := s.cached(origins[i]); z != nil {
 						got[i] = z
 						continue
 					}
-					got[i], failed[i] = readZone(tx, origins[i])
+					got[i], buf, failed[i] = readZoneInto(tx, origins[i], buf[:0])
 				}
 				return nil
 			})
@@ -588,11 +589,18 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 
 // readZone reads and builds the zone at origin in tx.
 func readZone(tx *bolt.Tx, origin string) (*zone.Zone, error) {
+	z, _, err := readZoneInto(tx, origin, nil)
+	return z, err
+}
+
+// readZoneInto is readZone that decodes the records into buf, and returns
+// it for the next zone: the zone keeps the records, not the slice.
+func readZoneInto(tx *bolt.Tx, origin string, buf []dns.RR) (*zone.Zone, []dns.RR, error) {
 	zb, err := zoneBucket(tx, origin)
 	if err != nil {
-		return nil, err
+		return nil, buf, err
 	}
-	var rrs []dns.RR
+	rrs := buf
 	err = zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
 		var err error
 		rrs, err = decodeRRs(rrs, v)
@@ -602,13 +610,14 @@ func readZone(tx *bolt.Tx, origin string) (*zone.Zone, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, rrs, err
 	}
 	z, err := zone.Build(origin, rrs)
+	clear(rrs) // the zone holds the records; the slice is for the next
 	if err != nil {
-		return nil, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
+		return nil, rrs, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
 	}
-	return z, nil
+	return z, rrs, nil
 }
 
 func zoneBucket(tx *bolt.Tx, origin string) (*bolt.Bucket, error) {
