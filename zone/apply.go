@@ -64,11 +64,15 @@ func Apply(z *Zone, changes map[string][]dns.RR) (*Zone, error) {
 		old:    z,
 		nodes:  z.nodes.edit(),
 		order:  z.order.Copy(),
-		nsec:   z.nsec.Copy(),
 		z:      &Zone{Origin: z.Origin, Key: z.Key, count: z.count},
 		dirty:  map[string]bool{},
 		fresh:  map[*Node]bool{},
 		closed: map[string]bool{},
+	}
+	if z.nsec != nil {
+		a.nsec = z.nsec.Copy()
+	} else {
+		a.nsec = newOrder()
 	}
 	if z.nsec3 != nil {
 		a.nsec3 = z.nsec3.Copy()
@@ -85,6 +89,9 @@ func Apply(z *Zone, changes map[string][]dns.RR) (*Zone, error) {
 
 	out := a.z
 	out.nodes, out.order, out.nsec, out.nsec3 = a.nodes.done(), a.order, a.nsec, a.nsec3
+	if out.nsec.Len() == 0 {
+		out.nsec = nil
+	}
 	out.Apex = out.Lookup(out.Key)
 	if out.Apex == nil {
 		return nil, errors.Join(&RecordError{Index: -1, Err: ErrNoSOA})

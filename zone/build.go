@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/miekg/dns"
@@ -23,6 +24,9 @@ type pending struct {
 	index []typeIndex    // first input index per type, for error positions
 	extra map[uint16]int // input index of the second record of a CNAME or DNAME set
 	first int
+	// setFrom is where sets (and index) start in the builder's slabs, or
+	// -1 when they are slices of their own.
+	setFrom int
 	// rdata indexes large RRsets by lower-cased record text, so that the
 	// duplicate check stays linear (see seen).
 	rdata map[uint16]map[string][]dns.RR
@@ -35,7 +39,56 @@ type builder struct {
 	nsec3     map[string]*pending // owners of NSEC3 records and their RRSIGs
 	errs      []error
 	zero      map[uint16]dns.RR // an rdata-less record per type, for noRdata
+	// in is the input of Build, of which add is given in[i]: the records
+	// of one RRset that come one after another are sliced from it rather
+	// than copied (assemble copies them once, into its slab). nil for
+	// Apply.
+	in []dns.RR
+	// lastName and lastKey: the owner of the record before, and its wire
+	// key (the records of one name come together).
+	lastName, lastKey string
+	// pend, sets and index are slabs sized by Build for its input: the
+	// pending names, and their RRsets and first input positions, which
+	// the names take one after another (see newPending, appendSet).
+	pend  []pending
+	sets  []RRset
+	index []typeIndex
 }
+
+// newPending returns room for the pending records of one more name, from
+// the slab (one allocation for many names).
+func (b *builder) newPending() *pending {
+	if len(b.pend) == cap(b.pend) {
+		b.pend = make([]pending, 0, 16)
+	}
+	b.pend = b.pend[:len(b.pend)+1]
+	return &b.pend[len(b.pend)-1]
+}
+
+// appendSet adds the new RRset s of p, and its first input position ti.
+// While the names come one after another, a name's sets are the next
+// places of the slabs; otherwise they are slices of their own.
+func (b *builder) appendSet(p *pending, s RRset, ti typeIndex) {
+	if len(p.sets) == 0 {
+		p.setFrom = len(b.sets)
+	}
+	if p.setFrom >= 0 && p.setFrom+len(p.sets) == len(b.sets) && len(b.sets) < cap(b.sets) {
+		b.sets = append(b.sets, s)
+		b.index = append(b.index, ti)
+		end := len(b.sets)
+		p.sets, p.index = b.sets[p.setFrom:end:end], b.index[p.setFrom:end:end]
+		return
+	}
+	// Capped at their ends, the slices are copied here.
+	p.setFrom = -1
+	p.sets = append(p.sets, s)
+	p.index = append(p.index, ti)
+}
+
+// zeroTables holds the tables of rdata-less records that builders use
+// (noRdata), so that each build does not make its own: a builder takes
+// one, and gives it back when done, for the next.
+var zeroTables = sync.Pool{New: func() any { return map[uint16]dns.RR{} }}
 
 func (b *builder) fail(index int, rr dns.RR, err error) {
 	if len(b.errs) > MaxErrors {
@@ -64,10 +117,28 @@ func Build(origin string, rrs []dns.RR) (*Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zone origin: %w", err)
 	}
-	b := &builder{origin: origin, originKey: okey, byKey: make(map[string]*pending, len(rrs)/2+1)}
+	// One pass to size the slabs: the runs of records of one owner, and of
+	// one owner and type (exact when the records come grouped, as from
+	// the store; more than enough otherwise).
+	names, sets := 0, 0
+	for i, rr := range rrs {
+		h := rr.Header()
+		switch {
+		case i == 0 || h.Name != rrs[i-1].Header().Name:
+			names++
+			sets++
+		case h.Rrtype != rrs[i-1].Header().Rrtype:
+			sets++
+		}
+	}
+	b := &builder{origin: origin, originKey: okey, byKey: make(map[string]*pending, names), in: rrs,
+		pend: make([]pending, 0, names), sets: make([]RRset, 0, sets), index: make([]typeIndex, 0, sets)}
+	b.zero = zeroTables.Get().(map[uint16]dns.RR)
 	for i, rr := range rrs {
 		b.add(i, rr)
 	}
+	zeroTables.Put(b.zero)
+	b.zero = nil
 	z := b.assemble()
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
@@ -100,10 +171,14 @@ func (b *builder) add(i int, rr dns.RR) {
 	if name := Fqdn(h.Name); name != h.Name {
 		h.Name = name
 	}
-	key, err := WireKey(h.Name)
-	if err != nil {
-		b.fail(i, rr, err)
-		return
+	key := b.lastKey
+	if h.Name != b.lastName || key == "" {
+		var err error
+		if key, err = WireKey(h.Name); err != nil {
+			b.fail(i, rr, err)
+			return
+		}
+		b.lastName, b.lastKey = h.Name, key
 	}
 	// RFC 3597 rdata is hex: one spelling, as decoding from the wire gives,
 	// so that duplicates collapse and a stored zone reads back the same.
@@ -129,7 +204,8 @@ func (b *builder) add(i int, rr dns.RR) {
 	}
 	p := byKey[key]
 	if p == nil {
-		p = &pending{key: key, name: h.Name, first: i}
+		p = b.newPending()
+		*p = pending{key: key, name: h.Name, first: i, setFrom: -1}
 		byKey[key] = p
 	}
 	if sig, ok := rr.(*dns.RRSIG); ok {
@@ -142,12 +218,18 @@ func (b *builder) add(i int, rr dns.RR) {
 		p.sigAt = append(p.sigAt, i)
 		return
 	}
-	set := p.set(h.Rrtype)
-	if set == nil {
-		p.sets = append(p.sets, RRset{Type: h.Rrtype, TTL: h.Ttl, RRs: []dns.RR{rr}})
-		p.index = append(p.index, typeIndex{h.Rrtype, i})
+	j := p.setIndex(h.Rrtype)
+	if j < 0 {
+		var one []dns.RR
+		if b.in != nil {
+			one = b.in[i : i+1 : i+1]
+		} else {
+			one = []dns.RR{rr}
+		}
+		b.appendSet(p, RRset{Type: h.Rrtype, TTL: h.Ttl, RRs: one}, typeIndex{h.Rrtype, i})
 		return
 	}
+	set := &p.sets[j]
 	if h.Rrtype == dns.TypeSOA {
 		b.fail(i, rr, ErrMultipleSOA)
 		return
@@ -170,6 +252,12 @@ func (b *builder) add(i int, rr dns.RR) {
 		}
 		p.extra[h.Rrtype] = i
 	}
+	// Records that follow the set's in the input widen its slice of it;
+	// any other is appended (to a copy: the slice is full).
+	if from := p.index[j].i; b.in != nil && from+len(set.RRs) == i && &set.RRs[0] == &b.in[from] {
+		set.RRs = b.in[from : i+1 : i+1]
+		return
+	}
 	set.RRs = append(set.RRs, rr)
 }
 
@@ -179,14 +267,14 @@ type typeIndex struct {
 	i int
 }
 
-// set returns the pending RRset of type t, or nil.
-func (p *pending) set(t uint16) *RRset {
+// setIndex returns the place of the pending RRset of type t in sets, or -1.
+func (p *pending) setIndex(t uint16) int {
 	for i := range p.sets {
 		if p.sets[i].Type == t {
-			return &p.sets[i]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // seen is the duplicate check for large RRsets: records are bucketed by
@@ -256,38 +344,52 @@ func isNSEC3(rr dns.RR) bool {
 
 func (b *builder) assemble() *Zone {
 	z := &Zone{Origin: b.origin, Key: b.originKey}
-	nodes := newCowEditor[*Node](len(b.byKey) + len(b.byKey)/8 + 1)
+	// Sized for the owners and the apex; empty non-terminals, if any, grow
+	// it. A small zone's map then fits in one group of eight entries.
+	nodes := newCowEditor[*Node](len(b.byKey) + 1)
 
 	// Nodes for every owner, then every missing ancestor (empty non-terminals).
 	// The owners' nodes, their RRsets and the lists of their records come
 	// from three slabs, sized exactly: three allocations, not three per
 	// name, and nothing held for growth. Each slice is capped at its end,
 	// so that appending to one (a later version) copies it.
+	// The RRsets the builder's slab holds stay there (Build sized it for
+	// its input); the others are copied into one of their own.
 	nsets, nrrs := 0, 0
 	for _, p := range b.byKey {
-		nsets += len(p.sets)
+		if p.setFrom < 0 {
+			nsets += len(p.sets)
+		}
 		for _, s := range p.sets {
 			nrrs += len(s.RRs)
 		}
 	}
 	slab := make([]Node, len(b.byKey))
-	sets := make([]RRset, 0, nsets)
+	var sets []RRset
+	if nsets > 0 {
+		sets = make([]RRset, 0, nsets)
+	}
 	rrs := make([]dns.RR, 0, nrrs)
 	j := 0
 	for key, p := range b.byKey {
 		n := &slab[j]
 		j++
-		first := len(sets)
-		for _, s := range p.sets {
+		own := p.sets
+		if p.setFrom < 0 {
+			first := len(sets)
+			sets = append(sets, p.sets...)
+			own = sets[first:len(sets):len(sets)]
+		}
+		for i := range own {
+			s := &own[i]
 			from := len(rrs)
 			for _, rr := range s.RRs {
 				shareOwner(rr, p.name)
 				rrs = append(rrs, rr)
 			}
 			s.RRs = rrs[from:len(rrs):len(rrs)]
-			sets = append(sets, s)
 		}
-		*n = Node{Name: p.name, Key: key, RRsets: sets[first:len(sets):len(sets)]}
+		*n = Node{Name: p.name, Key: key, RRsets: own}
 		sortRRsets(n.RRsets)
 		nodes.set(key, n)
 	}
@@ -308,7 +410,7 @@ func (b *builder) assemble() *Zone {
 		return true
 	})
 	slices.SortFunc(sorted, func(a, c *Node) int { return bytes.Compare(a.ck, c.ck) })
-	z.order, z.nsec = newOrder(), newOrder()
+	z.order = newOrder()
 
 	// Parents come before children in canonical order, so one pass suffices.
 	for _, n := range sorted {
@@ -321,6 +423,9 @@ func (b *builder) assemble() *Zone {
 	for _, n := range sorted {
 		z.order.Load(n)
 		if n.Get(dns.TypeNSEC) != nil {
+			if z.nsec == nil {
+				z.nsec = newOrder()
+			}
 			z.nsec.Load(n)
 		}
 	}
@@ -487,8 +592,11 @@ func (b *builder) assembleNSEC3(z *Zone) {
 	sorted := make([]*Node, 0, len(b.nsec3))
 	for key, p := range b.nsec3 {
 		n := &Node{Name: p.name, Key: key, RRsets: p.sets, ck: CanonicalKey(key)}
-		for _, s := range p.sets { // only NSEC3 records are routed here
+		for i := range p.sets { // only NSEC3 records are routed here
+			s := &p.sets[i]
 			z.count += len(s.RRs)
+			// Their own list: s.RRs may be a slice of Build's input.
+			s.RRs = append(make([]dns.RR, 0, len(s.RRs)), s.RRs...)
 		}
 		sortRRsets(n.RRsets)
 		b.attachSigs(n, p)

@@ -709,3 +709,66 @@ func TestBuildLargeRRset(t *testing.T) {
 		t.Errorf("%d records, want %d", got, n)
 	}
 }
+
+// TestBuildKeepsNotItsInput: Build may slice the RRsets of records that
+// come together from its input, but the zone it returns keeps none of
+// those slices: the caller may reuse the input (the store does, zone after
+// zone). Grouped and scattered input, RRSIGs and NSEC3 owners included.
+func TestBuildKeepsNotItsInput(t *testing.T) {
+	tests := []struct{ name, text string }{
+		{name: "grouped", text: `$ORIGIN example.
+@ 300 SOA ns h 1 3600 600 86400 300
+@ 300 NS ns
+@ 300 NS ns2
+ns 300 A 192.0.2.1
+ns 300 A 192.0.2.2
+ns 300 AAAA 2001:db8::1
+www 300 TXT "a"
+www 300 TXT "b"
+`},
+		{name: "scattered", text: `$ORIGIN example.
+www 300 TXT "a"
+@ 300 SOA ns h 1 3600 600 86400 300
+ns 300 A 192.0.2.1
+@ 300 NS ns
+www 300 TXT "b"
+ns 300 A 192.0.2.2
+@ 300 NS ns2
+ns 300 A 192.0.2.1
+`},
+		{name: "signed, NSEC3", text: `$ORIGIN example.
+@ 300 SOA ns h 1 3600 600 86400 300
+@ 300 RRSIG SOA 8 1 300 20300101000000 20200101000000 1 example. AAAA
+@ 300 NS ns
+@ 300 RRSIG NS 8 1 300 20300101000000 20200101000000 1 example. AAAA
+ns 300 A 192.0.2.1
+ns 300 RRSIG A 8 2 300 20300101000000 20200101000000 1 example. AAAA
+0p9mhaveqvm6t7vbl5lop2u3t2rp3tom 300 NSEC3 1 0 0 - 0P9MHAVEQVM6T7VBL5LOP2U3T2RP3TOM A RRSIG
+0p9mhaveqvm6t7vbl5lop2u3t2rp3tom 300 RRSIG NSEC3 8 2 300 20300101000000 20200101000000 1 example. AAAA
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rrs := parseRRs(t, "example.", tt.text)
+			z, err := zone.Build("example.", rrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := z.Records()
+			var before []string
+			for _, rr := range want {
+				before = append(before, rr.String())
+			}
+			clear(rrs) // as a caller reusing its buffer does
+			got := z.Records()
+			if len(got) != len(before) || len(got) != z.Len() {
+				t.Fatalf("%d records after the input was cleared, %d before, Len %d", len(got), len(before), z.Len())
+			}
+			for i, rr := range got {
+				if rr == nil || rr.String() != before[i] {
+					t.Fatalf("record %d is %v after the input was cleared, was %s", i, rr, before[i])
+				}
+			}
+		})
+	}
+}

@@ -26,7 +26,7 @@ const shardTarget = 128
 
 func newCowMap[V any](size int) cowMap[V] {
 	m := cowMap[V]{seed: maphash.MakeSeed(), shards: make([]map[string]V, shardCount(size))}
-	per := size/len(m.shards) + 1
+	per := (size + len(m.shards) - 1) / len(m.shards)
 	for i := range m.shards {
 		m.shards[i] = make(map[string]V, per)
 	}

@@ -98,7 +98,7 @@ type Zone struct {
 	nodes cowMap[*Node]        // every name, by wire key
 	order *btree.BTreeG[*Node] // every name in canonical order, apex first
 	// nsec holds the owners of NSEC records in canonical order: the NSEC
-	// chain.
+	// chain; nil when there are none (most zones: no tree is kept).
 	nsec *btree.BTreeG[*Node]
 	// nsec3 holds the owners of NSEC3 records, which are kept out of the
 	// name tree (RFC 5155 §7.2.8: they do not exist as names), ordered by
@@ -274,14 +274,14 @@ func (z *Zone) LookupNSEC3(key string) *Node {
 // Signed reports whether the zone holds a DNSKEY RRset at its apex and
 // an NSEC or NSEC3 chain: whether denial of existence can be proven.
 func (z *Zone) Signed() bool {
-	return z.Apex.Get(dns.TypeDNSKEY) != nil && (z.nsec.Len() > 0 || z.HasNSEC3())
+	return z.Apex.Get(dns.TypeDNSKEY) != nil && (z.hasNSEC() || z.HasNSEC3())
 }
 
 // CoveringNSEC returns the node whose NSEC record covers or matches key:
 // the last owner of an NSEC in canonical order at or before key, wrapping
 // to the last one. It returns nil when the zone has no NSEC chain.
 func (z *Zone) CoveringNSEC(key string) *Node {
-	if z.nsec.Len() == 0 {
+	if !z.hasNSEC() {
 		return nil
 	}
 	var out *Node
@@ -294,6 +294,9 @@ func (z *Zone) CoveringNSEC(key string) *Node {
 	}
 	return out
 }
+
+// hasNSEC reports whether the zone holds NSEC records.
+func (z *Zone) hasNSEC() bool { return z.nsec != nil && z.nsec.Len() > 0 }
 
 // HasNSEC3 reports whether the zone holds NSEC3 records.
 func (z *Zone) HasNSEC3() bool { return z.nsec3 != nil && z.nsec3.Len() > 0 }

@@ -19,6 +19,7 @@
 package zonestore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -282,7 +283,11 @@ func (s *Store) Info(origin string) (ZoneInfo, error) {
 // Infos describes every zone, in canonical order, reading them in one
 // transaction: no zone is built, but those written before summaries were
 // kept.
-func (s *Store) Infos() ([]ZoneInfo, error) {
+func (s *Store) Infos() ([]ZoneInfo, error) { return s.InfosMatching(nil) }
+
+// InfosMatching is Infos for the zones whose origins match reports true
+// for (nil: every zone); the others are not read.
+func (s *Store) InfosMatching(match func(origin string) bool) ([]ZoneInfo, error) {
 	out := []ZoneInfo{}
 	var unsummarised []int
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -292,7 +297,9 @@ func (s *Store) Infos() ([]ZoneInfo, error) {
 		}
 		var origins []string
 		err := zs.ForEachBucket(func(k []byte) error {
-			origins = append(origins, string(k))
+			if match == nil || match(string(k)) {
+				origins = append(origins, string(k))
+			}
 			return nil
 		})
 		if err != nil {
@@ -301,10 +308,25 @@ func (s *Store) Infos() ([]ZoneInfo, error) {
 		zone.SortCanonical(origins)
 		out = make([]ZoneInfo, 0, len(origins))
 		for _, origin := range origins {
-			info, summarised, err := s.readInfo(tx, origin)
-			if errors.Is(err, ErrNoZone) {
+			zb := zs.Bucket([]byte(origin))
+			if zb == nil {
 				continue
 			}
+			// The zone's few keys in one pass, rather than a search for
+			// each: a zone has names and info, and may have a transaction.
+			var hasNames, hasInfo, hasTxn bool
+			c := zb.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if v == nil {
+					hasNames = hasNames || bytes.Equal(k, bucketNames)
+					hasInfo = hasInfo || bytes.Equal(k, bucketInfo)
+					hasTxn = hasTxn || bytes.Equal(k, bucketTxn)
+				}
+			}
+			if !hasNames || !hasInfo {
+				continue
+			}
+			info, summarised, err := infoIn(zb, origin, s.cached(origin), hasTxn)
 			if err != nil {
 				return err
 			}
@@ -331,13 +353,19 @@ func (s *Store) Infos() ([]ZoneInfo, error) {
 // whether its contents are summarised (or the zone is in memory); if not,
 // completeInfo fills them in.
 func (s *Store) readInfo(tx *bolt.Tx, origin string) (info ZoneInfo, summarised bool, err error) {
-	info.Origin = origin
 	zb, err := zoneBucket(tx, origin)
 	if err != nil {
-		return info, false, err
+		return ZoneInfo{Origin: origin}, false, err
 	}
+	return infoIn(zb, origin, s.cached(origin), true)
+}
+
+// infoIn is readInfo from the zone's bucket zb; z is the zone in memory,
+// if it is. txn: the zone may have a transaction open.
+func infoIn(zb *bolt.Bucket, origin string, z *zone.Zone, txn bool) (info ZoneInfo, summarised bool, err error) {
+	info.Origin = origin
 	ib := zb.Bucket(bucketInfo)
-	if z := s.cached(origin); z != nil {
+	if z != nil {
 		info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
 		summarised = true
 	} else if v := ib.Get(keySummary); len(v) == 24 {
@@ -348,10 +376,11 @@ func (s *Store) readInfo(tx *bolt.Tx, origin string) (info ZoneInfo, summarised 
 		summarised = true
 	}
 	info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
-	info.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
 	m := readMeta(zb)
-	info.Kind, info.Refreshed, info.Source = m.Kind, m.Refreshed, m.Source
-	info.Transaction, _, err = readTxn(tx, origin)
+	info.Updated, info.Kind, info.Refreshed, info.Source = m.Updated, m.Kind, m.Refreshed, m.Source
+	if txn {
+		info.Transaction, _, err = txnIn(zb, origin)
+	}
 	return info, summarised, err
 }
 
@@ -508,12 +537,13 @@ func (s *Store) loadMany(origins []string) (zs []*zone.Zone, errs []error) {
 	for range min(runtime.GOMAXPROCS(0), len(origins)/64+1) {
 		wg.Go(func() {
 			err := s.db.View(func(tx *bolt.Tx) error {
+				var buf []dns.RR // the records of one zone, then the next
 				for i := int(next.Add(1)) - 1; i < len(origins); i = int(next.Add(1)) - 1 {
 					if z := s.cached(origins[i]); z != nil {
 						got[i] = z
 						continue
 					}
-					got[i], failed[i] = readZone(tx, origins[i])
+					got[i], buf, failed[i] = readZoneInto(tx, origins[i], buf[:0])
 				}
 				return nil
 			})
@@ -559,11 +589,18 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 
 // readZone reads and builds the zone at origin in tx.
 func readZone(tx *bolt.Tx, origin string) (*zone.Zone, error) {
+	z, _, err := readZoneInto(tx, origin, nil)
+	return z, err
+}
+
+// readZoneInto is readZone that decodes the records into buf, and returns
+// it for the next zone: the zone keeps the records, not the slice.
+func readZoneInto(tx *bolt.Tx, origin string, buf []dns.RR) (*zone.Zone, []dns.RR, error) {
 	zb, err := zoneBucket(tx, origin)
 	if err != nil {
-		return nil, err
+		return nil, buf, err
 	}
-	var rrs []dns.RR
+	rrs := buf
 	err = zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
 		var err error
 		rrs, err = decodeRRs(rrs, v)
@@ -573,13 +610,14 @@ func readZone(tx *bolt.Tx, origin string) (*zone.Zone, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, rrs, err
 	}
 	z, err := zone.Build(origin, rrs)
+	clear(rrs) // the zone holds the records; the slice is for the next
 	if err != nil {
-		return nil, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
+		return nil, rrs, fmt.Errorf("%w: zone %s no longer validates: %w", ErrCorrupt, origin, err)
 	}
-	return z, nil
+	return z, rrs, nil
 }
 
 func zoneBucket(tx *bolt.Tx, origin string) (*bolt.Bucket, error) {

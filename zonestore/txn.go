@@ -108,6 +108,11 @@ func readTxn(tx *bolt.Tx, origin string) (*TxnInfo, []Change, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return txnIn(zb, origin)
+}
+
+// txnIn is readTxn from the zone's bucket zb.
+func txnIn(zb *bolt.Bucket, origin string) (*TxnInfo, []Change, error) {
 	tb := zb.Bucket(bucketTxn)
 	if tb == nil {
 		return nil, nil, nil
@@ -117,7 +122,7 @@ func readTxn(tx *bolt.Tx, origin string) (*TxnInfo, []Change, error) {
 		return nil, nil, fmt.Errorf("%w: zone %s: transaction: %w", ErrCorrupt, origin, err)
 	}
 	var steps []Change
-	err = tb.ForEach(func(k, v []byte) error {
+	err := tb.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return nil
 		}

@@ -26,7 +26,8 @@ import (
 // way the same zonestore calls are made, with the same results and
 // errors.
 type zoneDB interface {
-	Zones(ctx context.Context) ([]zonestore.ZoneInfo, error)
+	Zones(ctx context.Context, pattern string) ([]zonestore.ZoneInfo, error)
+	ZoneList(ctx context.Context, pattern string, asJSON bool, w io.Writer) error
 	Zone(ctx context.Context, origin string) (control.ZoneDetail, error)
 	Export(ctx context.Context, origin string, w io.Writer) error
 	Import(ctx context.Context, z *zone.Zone, replace bool) (control.Result, error)

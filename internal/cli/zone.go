@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,44 +47,15 @@ func newZoneListCmd(g *globals) *cobra.Command {
   sovdns zone list --match '*.gov.az' --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pattern := ""
-			if match != "" {
-				pattern = zone.Fqdn(match)
-				if _, err := path.Match(pattern, ""); err != nil {
-					return &exitError{code: 2, err: fmt.Errorf("--match %q: %w", match, err)}
-				}
+			if _, err := control.ZonePattern(match); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--match %q: %w", match, err)}
 			}
 			db, _, err := g.openDB(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			infos, err := db.Zones(cmdContext(cmd))
-			if err != nil {
-				return err
-			}
-			if pattern != "" {
-				infos = slices.DeleteFunc(infos, func(i zonestore.ZoneInfo) bool {
-					ok, _ := path.Match(pattern, i.Origin)
-					return !ok
-				})
-			}
-			if g.json {
-				return g.printJSON(infos)
-			}
-			out := bufio.NewWriterSize(g.stdout, 64<<10)
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ZONE\tSERIAL\tRECORDS\tUPDATED")
-			for _, i := range infos {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", i.Origin, i.Serial, i.Records, i.Updated.Format(time.RFC3339))
-			}
-			if len(infos) == 0 {
-				fmt.Fprintln(tw, "(no zones)")
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			return out.Flush()
+			return db.ZoneList(cmdContext(cmd), match, g.json, g.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&match, "match", "", "only the zones whose names match this pattern (* any labels' characters, ?, [...])")

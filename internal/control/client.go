@@ -184,11 +184,53 @@ func zoneQuery(origin string, kv ...string) url.Values {
 	return q
 }
 
-// Zones describes every zone of the server's store.
-func (c *Client) Zones(ctx context.Context) ([]zonestore.ZoneInfo, error) {
+// Zones describes the zones of the server's store whose names match
+// pattern (ZonePattern; empty: every zone).
+func (c *Client) Zones(ctx context.Context, pattern string) ([]zonestore.ZoneInfo, error) {
+	var q url.Values
+	if pattern != "" {
+		q = url.Values{"match": {pattern}}
+	}
 	var out []zonestore.ZoneInfo
-	err := c.call(ctx, http.MethodGet, "/v1/zones", nil, nil, &out)
+	err := c.call(ctx, http.MethodGet, "/v1/zones", q, nil, &out)
 	return out, err
+}
+
+// ZoneList writes the zones whose names match pattern to w, as
+// Local.ZoneList does. The table comes made from the server and is copied
+// out as it arrives; the JSON list is indented here.
+func (c *Client) ZoneList(ctx context.Context, pattern string, asJSON bool, w io.Writer) error {
+	q := url.Values{}
+	if pattern != "" {
+		q.Set("match", pattern)
+	}
+	if !asJSON {
+		q.Set("format", "text")
+	}
+	resp, cancel, err := c.send(ctx, http.MethodGet, "/v1/zones", q, nil, "")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	if !asJSON {
+		if _, err := io.Copy(w, resp.Body); err != nil {
+			return fmt.Errorf("%s: answer: %w", c.where, err)
+		}
+		return nil
+	}
+	compact, err := readAll(resp.Body, maxAnswer)
+	if err != nil {
+		return fmt.Errorf("%s: answer: %w", c.where, err)
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(compact) * 3 / 2)
+	if err := json.Indent(&buf, bytes.TrimSpace(compact), "", "  "); err != nil {
+		return fmt.Errorf("%s: answer: %w", c.where, err)
+	}
+	buf.WriteByte('\n')
+	_, err = buf.WriteTo(w)
+	return err
 }
 
 // Zone describes one zone.

@@ -9,6 +9,7 @@
 package control
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -123,8 +124,20 @@ func Handler(node Node) http.Handler {
 		})
 	}
 
-	handle("GET /v1/zones", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
-		return l.Zones(r.Context())
+	handle("GET /v1/zones", func(w http.ResponseWriter, r *http.Request, l Local) (any, error) {
+		infos, err := l.Zones(r.Context(), r.URL.Query().Get("match"))
+		if err != nil {
+			return nil, err
+		}
+		if r.URL.Query().Get("format") == "text" {
+			// The table of sovdns zone list, which the client copies out
+			// as it comes.
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_ = WriteZoneTable(w, infos)
+			return nil, nil
+		}
+		writeJSONList(w, infos)
+		return nil, nil
 	})
 	handle("GET /v1/zone", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
 		origin, err := zoneParam(r)
@@ -466,6 +479,27 @@ func readJSON(r *http.Request, v any) error {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return nil
+}
+
+// writeJSONList writes a long list as a JSON array, compact, one element
+// at a time through a buffer: nothing the size of the whole answer is
+// built.
+func writeJSONList[T any](w http.ResponseWriter, list []T) {
+	w.Header().Set("Content-Type", "application/json")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	bw.WriteByte('[')
+	for i := range list {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		// Encode ends each element with a newline: one per line.
+		if err := enc.Encode(&list[i]); err != nil {
+			return
+		}
+	}
+	bw.WriteString("]\n")
+	_ = bw.Flush()
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -1,12 +1,16 @@
 package control
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -201,8 +205,65 @@ type Local struct {
 func (l Local) Close() error { return l.Store.Close() }
 
 // Zones describes every stored zone, in canonical order.
-func (l Local) Zones(context.Context) ([]zonestore.ZoneInfo, error) {
-	return l.Store.Infos()
+//
+// With a pattern (ZonePattern), only the zones whose names match it are
+// described.
+func (l Local) Zones(_ context.Context, pattern string) ([]zonestore.ZoneInfo, error) {
+	match, err := ZonePattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return l.Store.InfosMatching(match)
+}
+
+// ZoneList writes the zones whose names match pattern to w: a table for
+// people (WriteZoneTable), or with asJSON the ZoneInfo list, indented.
+func (l Local) ZoneList(ctx context.Context, pattern string, asJSON bool, w io.Writer) error {
+	infos, err := l.Zones(ctx, pattern)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(infos)
+	}
+	return WriteZoneTable(w, infos)
+}
+
+// WriteZoneTable writes zones as the table sovdns zone list shows.
+func WriteZoneTable(w io.Writer, infos []zonestore.ZoneInfo) error {
+	out := bufio.NewWriterSize(w, 64<<10)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ZONE\tSERIAL\tRECORDS\tUPDATED")
+	for _, i := range infos {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", i.Origin, i.Serial, i.Records, i.Updated.Format(time.RFC3339))
+	}
+	if len(infos) == 0 {
+		fmt.Fprintln(tw, "(no zones)")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// ZonePattern is the test of zone names against pattern, a shell pattern
+// (path.Match: * any characters of a label, ?, [...]) for fully qualified
+// names; nil, every zone, for an empty pattern. A malformed pattern is an
+// ErrBadRequest.
+func ZonePattern(pattern string) (func(origin string) bool, error) {
+	if pattern == "" {
+		return nil, nil
+	}
+	pattern = zone.Fqdn(pattern)
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("%w: zone pattern %q: %w", ErrBadRequest, pattern, err)
+	}
+	return func(origin string) bool {
+		ok, _ := path.Match(pattern, origin)
+		return ok
+	}, nil
 }
 
 // Zone describes one zone with its SOA and name servers.

@@ -86,9 +86,17 @@ func TestZoneAPI(t *testing.T) {
 	ctx := t.Context()
 	me := UnixAuthor(os.Getuid())
 
-	infos, err := c.Zones(ctx)
+	infos, err := c.Zones(ctx, "")
 	if err != nil || len(infos) != 1 || infos[0].Origin != "example.org." || infos[0].Records != 6 {
 		t.Fatalf("Zones: %+v %v", infos, err)
+	}
+	for pattern, want := range map[string]int{"*.org": 1, "EXAMPLE.org.": 1, "*.net": 0, "ex?mple.*": 1} {
+		if infos, err := c.Zones(ctx, pattern); err != nil || len(infos) != want {
+			t.Errorf("Zones matching %q: %+v %v, want %d", pattern, infos, err, want)
+		}
+	}
+	if _, err := c.Zones(ctx, "[x"); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("Zones matching a malformed pattern: %v, want ErrBadRequest", err)
 	}
 	d, err := c.Zone(ctx, "Example.ORG")
 	if err != nil {
@@ -240,7 +248,7 @@ func mustKey(t *testing.T, name string) string {
 
 // api is what Local and Client both offer.
 type api interface {
-	Zones(context.Context) ([]zonestore.ZoneInfo, error)
+	Zones(context.Context, string) ([]zonestore.ZoneInfo, error)
 	Zone(context.Context, string) (ZoneDetail, error)
 	Export(context.Context, string, io.Writer) error
 	Import(context.Context, *zone.Zone, bool) (Result, error)
@@ -478,7 +486,7 @@ func TestTokenAuth(t *testing.T) {
 	}
 
 	// The client refused, then accepted; changes are the token's.
-	_, err := NewTokenClient(addr, "not-a-token-at-all").Zones(ctx)
+	_, err := NewTokenClient(addr, "not-a-token-at-all").Zones(ctx, "")
 	if !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("a wrong token: %v; want ErrUnauthorized", err)
 	}
@@ -526,7 +534,7 @@ func TestReload(t *testing.T) {
 	if _, err := c.Reload(t.Context()); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Reload on a node without it: %v", err)
 	}
-	if _, err := c.Zones(t.Context()); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.Zones(t.Context(), ""); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Zones on a node without a store: %v", err)
 	}
 }
