@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,8 +41,10 @@ most; --json gives every zone.
 A secondary's expiry is computed as its last refresh plus the SOA expire
 time (or the expire configured for it); a server cut off from the outside
 may keep serving an expired copy (resilience.island.keep_copies). Mirrors
-and configured secondaries not yet transferred are taken from the
-configuration this command reads.
+and configured secondaries not yet transferred are taken from the running
+server's configuration, or with no server running, from the configuration
+this command reads. The running server sends only the counts and the zones
+that need attention (--json: every zone).
 
 With no server running on the data directory, the zones are read from the
 database and the resolver is not shown; with more than 1,000 zones, only the
@@ -59,11 +61,10 @@ but does not answer, or the database cannot be opened).`,
 				return err
 			}
 			now := time.Now()
-			st, dbNote, err := g.status(cmd, c, now)
+			st, dbNote, err := g.status(cmd, c, now, !g.json)
 			if err != nil {
 				return err
 			}
-			configuredZones(&st, c, now)
 			if g.json {
 				err = g.printJSON(st)
 			} else {
@@ -89,12 +90,19 @@ but does not answer, or the database cannot be opened).`,
 // the summaries the database keeps are shown.
 const statusReadMax = 1000
 
-func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time) (control.Status, string, error) {
+// With summary, only the zones that need attention are kept, up to
+// statusZoneRows of them, and every zone is counted (Status.Summarise):
+// the running server sends no more.
+func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time, summary bool) (control.Status, string, error) {
 	sock := filepath.Join(c.DataDir, control.SocketName)
 	if control.Answers(sock) {
 		cl := control.NewClient(sock)
 		defer cl.Close()
-		body, err := cl.Do(cmdContext(cmd), http.MethodGet, "/v1/status")
+		path := "/v1/status"
+		if summary {
+			path += "?attention=" + strconv.Itoa(statusZoneRows)
+		}
+		body, err := cl.Do(cmdContext(cmd), http.MethodGet, path)
 		if err != nil {
 			return control.Status{}, "", err
 		}
@@ -106,6 +114,10 @@ func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time) (co
 	}
 	st := control.Status{Time: now.UTC(), Zones: []control.ZoneStatus{}}
 	if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
+		control.ApplyConfigured(&st, c.Repl.Secondaries, now)
+		if summary {
+			st.Summarise(statusZoneRows)
+		}
 		return st, "no zone database at " + c.DBPath(), nil
 	}
 	store, err := g.openStoreWith(c, true)
@@ -116,36 +128,11 @@ func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time) (co
 	if st.Zones, st.ZonesNotRead, err = control.StoreStatus(store, now, statusReadMax); err != nil {
 		return st, "", err
 	}
-	return st, "", nil
-}
-
-// configuredZones adds what the configuration says of the secondary
-// zones: which are mirrors, their configured expire times, and those of
-// which no copy is stored yet.
-func configuredZones(st *control.Status, c config.Config, now time.Time) {
-	for _, sec := range c.Repl.Secondaries {
-		i := slices.IndexFunc(st.Zones, func(z control.ZoneStatus) bool { return z.Zone == sec.Zone })
-		if i < 0 {
-			kind := zonestore.KindSecondary
-			if sec.Mirror {
-				kind = "mirror"
-			}
-			st.Zones = append(st.Zones, control.ZoneStatus{Zone: sec.Zone, Kind: kind, State: control.ZoneMissing,
-				Error: "configured, no copy stored yet"})
-			continue
-		}
-		z := &st.Zones[i]
-		if z.Kind != zonestore.KindSecondary {
-			continue // a primary of the same name: replication leaves it alone
-		}
-		if sec.Mirror {
-			z.Kind = "mirror"
-		}
-		if sec.Expire != 0 {
-			z.SetExpire(sec.Expire, now)
-		}
+	control.ApplyConfigured(&st, c.Repl.Secondaries, now)
+	if summary {
+		st.Summarise(statusZoneRows)
 	}
-	control.SortZones(st.Zones)
+	return st, "", nil
 }
 
 // statusZoneRows is how many zones status lists one per row: more, and it
@@ -161,15 +148,10 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "server:\tNOT RUNNING: zones read from the database %s\n", c.DBPath())
 	}
 	fmt.Fprintf(tw, "time:\t%s\n", st.Time.Format(time.RFC3339))
-	expired, kept := 0, 0
-	for _, z := range st.Zones {
-		switch {
-		case z.Kept:
-			kept++
-		case z.Expired:
-			expired++
-		}
+	if st.Summary == nil {
+		st.Summarise(statusZoneRows)
 	}
+	total, expired, kept := st.Summary.Total, st.Summary.Expired, st.Summary.Kept
 	switch {
 	case dbNote != "":
 		fmt.Fprintf(tw, "zones:\tnone (%s)\n", dbNote)
@@ -181,9 +163,9 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		if kept > 0 {
 			parts = append(parts, fmt.Sprintf("%d past expiry, kept and served (island mode)", kept))
 		}
-		fmt.Fprintf(tw, "zones:\t%d, %s\n", len(st.Zones), strings.Join(parts, ", "))
+		fmt.Fprintf(tw, "zones:\t%d, %s\n", total, strings.Join(parts, ", "))
 	default:
-		fmt.Fprintf(tw, "zones:\t%d\n", len(st.Zones))
+		fmt.Fprintf(tw, "zones:\t%d\n", total)
 	}
 	if st.ZonesNotRead > 0 {
 		fmt.Fprintf(tw, "\t(from the summaries the database keeps: with more than %d zones and no server, the zones are not read, so one that cannot be loaded does not show)\n", statusReadMax)
@@ -195,20 +177,9 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		return err
 	}
 	// One row per zone for a few zones; beyond that, only those that need
-	// attention, so that the view stays one screen at any number of zones.
-	rows, hidden := st.Zones, 0
-	if len(st.Zones) > statusZoneRows {
-		rows = nil
-		for _, z := range st.Zones {
-			if z.State != control.ZoneCurrent || z.Transaction != nil {
-				rows = append(rows, z)
-			}
-		}
-		if len(rows) > statusZoneRows {
-			rows = rows[:statusZoneRows]
-		}
-		hidden = len(st.Zones) - len(rows)
-	}
+	// attention (Summarise), so that the view stays one screen at any
+	// number of zones.
+	rows, hidden := st.Zones, total-len(st.Zones)
 	if len(rows) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -246,7 +217,7 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		}
 	}
 	if hidden > 0 {
-		fmt.Fprintf(w, "(%d of %d zones shown: those that need attention; sovdns zone list shows them all)\n", len(rows), len(st.Zones))
+		fmt.Fprintf(w, "(%d of %d zones shown: those that need attention; sovdns zone list shows them all)\n", len(rows), total)
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

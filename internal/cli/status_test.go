@@ -14,6 +14,7 @@ import (
 
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -64,6 +65,17 @@ secondary:
 		t.Fatal(err)
 	}
 	return dir, conf
+}
+
+// statusSecondaries is the secondary zones statusDataDir's configuration
+// names, as the running server holds them.
+func statusSecondaries(t *testing.T, conf string) []replication.SecondaryZone {
+	t.Helper()
+	c, err := config.Load(conf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Repl.Secondaries
 }
 
 var secondsAgo = regexp.MustCompile(`\b\d+s ago`)
@@ -140,7 +152,8 @@ func TestStatusRunning(t *testing.T) {
 	cacheFile := func() control.CacheFileStatus {
 		return control.CacheFileStatus{Path: "/d/resolver-cache.db", WriteBehindSeconds: 2, Open: true}
 	}
-	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache(), CacheFile: cacheFile})
+	srv := serveDataDir(t, dir, control.Node{Resolver: rec, Cache: rec.Cache(), CacheFile: cacheFile,
+		Replication: &fakeReplication{secs: statusSecondaries(t, conf)}})
 	r := mustRun(t, "", "status", "--config", conf)
 	for _, want := range []string{
 		"server:  running (data directory " + dir + ")\n",

@@ -17,6 +17,7 @@ type fakeReplication struct {
 	mu   sync.Mutex
 	asks []string // "zone refresh|retransfer"
 	kept map[string]bool
+	secs []replication.SecondaryZone // configured
 }
 
 func (f *fakeReplication) Refresh(_ context.Context, origin string, retransfer bool) (replication.RefreshResult, error) {
@@ -40,6 +41,8 @@ func (f *fakeReplication) Refresh(_ context.Context, origin string, retransfer b
 }
 
 func (f *fakeReplication) NotifyPending() int { return 0 }
+
+func (f *fakeReplication) Secondaries() []replication.SecondaryZone { return f.secs }
 
 func (f *fakeReplication) Kept(origin string) bool {
 	f.mu.Lock()
@@ -109,7 +112,8 @@ func TestDescribeRefresh(t *testing.T) {
 func TestStatusKept(t *testing.T) {
 	clearEnv(t)
 	dir, conf := statusDataDir(t)
-	serveDataDir(t, dir, control.Node{Replication: &fakeReplication{kept: map[string]bool{"old.example.": true}}})
+	serveDataDir(t, dir, control.Node{Replication: &fakeReplication{kept: map[string]bool{"old.example.": true},
+		secs: statusSecondaries(t, conf)}})
 	r := mustRun(t, "", "status", "--config", conf)
 	if got, want := zoneLine(t, r.stdout, "old.example."), "old.example. secondary 2024010101 13 Ns ago 15d ago 24h00m ago kept (expired, island mode)"; got != want {
 		t.Errorf("old.example.:\n  %s\nwant\n  %s", got, want)

@@ -17,6 +17,8 @@ type Replication interface {
 	Kept(origin string) bool
 	// NotifyPending is the number of NOTIFYs waiting or under way.
 	NotifyPending() int
+	// Secondaries is the configured secondary zones, for sovdns status.
+	Secondaries() []replication.SecondaryZone
 }
 
 var _ Replication = (*replication.Node)(nil)

@@ -2,11 +2,14 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sovdns/sovdns/internal/audit"
+	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
@@ -48,7 +51,97 @@ type Status struct {
 	// NotifyPending is the NOTIFY backlog of the running server: the
 	// notifications (one per zone and secondary) waiting or under way.
 	NotifyPending *int `json:"notify_pending,omitempty"`
+	// Summary is set when Zones holds only some of the zones, those that
+	// need attention (GET /v1/status?attention=N, Summarise): it counts
+	// them all.
+	Summary *ZoneSummary `json:"zone_summary,omitempty"`
 }
+
+// ZoneSummary counts the zones of a node.
+type ZoneSummary struct {
+	Total int `json:"total"`
+	// Expired: secondary copies past their expire time and not served;
+	// Kept: past it and served still (island mode).
+	Expired int `json:"expired"`
+	Kept    int `json:"kept"`
+	// Attention counts the zones that need attention (NeedsAttention).
+	Attention int `json:"attention"`
+}
+
+// NeedsAttention reports whether an operator should look at the zone: it
+// is not current (expired, kept past expiry, missing, broken), or an
+// editor's transaction is open on it.
+func (z ZoneStatus) NeedsAttention() bool { return z.State != ZoneCurrent || z.Transaction != nil }
+
+// Summarise counts the zones in Summary and, when there are more than
+// max, keeps in Zones only those that need attention, max at most, so
+// that a view of the node stays one screen at any number of zones.
+func (st *Status) Summarise(max int) {
+	sum := &ZoneSummary{Total: len(st.Zones)}
+	for _, z := range st.Zones {
+		switch {
+		case z.Kept:
+			sum.Kept++
+		case z.Expired:
+			sum.Expired++
+		}
+		if z.NeedsAttention() {
+			sum.Attention++
+		}
+	}
+	st.Summary = sum
+	if len(st.Zones) <= max {
+		return
+	}
+	rows := make([]ZoneStatus, 0, min(sum.Attention, max))
+	for _, z := range st.Zones {
+		if len(rows) == max {
+			break
+		}
+		if z.NeedsAttention() {
+			rows = append(rows, z)
+		}
+	}
+	st.Zones = rows
+}
+
+// ApplyConfigured adds what the configuration says of the secondary zones
+// secs to st: which are mirrors, their configured expire times, and those
+// of which no copy is stored yet (state missing); then sorts the zones.
+func ApplyConfigured(st *Status, secs []replication.SecondaryZone, now time.Time) {
+	at := make(map[string]int, len(secs))
+	for i, z := range st.Zones {
+		at[z.Zone] = i
+	}
+	for _, sec := range secs {
+		i, ok := at[sec.Zone]
+		if !ok {
+			kind := zonestore.KindSecondary
+			if sec.Mirror {
+				kind = KindMirror
+			}
+			at[sec.Zone] = len(st.Zones)
+			st.Zones = append(st.Zones, ZoneStatus{Zone: sec.Zone, Kind: kind, State: ZoneMissing,
+				Error: "configured, no copy stored yet"})
+			continue
+		}
+		z := &st.Zones[i]
+		if z.Kind != zonestore.KindSecondary {
+			continue // a primary of the same name: replication leaves it alone
+		}
+		if sec.Mirror {
+			z.Kind = KindMirror
+		}
+		if sec.Expire != 0 {
+			z.SetExpire(sec.Expire, now)
+		}
+	}
+	SortZones(st.Zones)
+}
+
+// KindMirror is the kind of a secondary copy kept for the node's resolver
+// only (replication.SecondaryZone.Mirror).
+const KindMirror = "mirror"
 
 // The states of a zone.
 const (
@@ -253,7 +346,7 @@ func resolverStatus(node Node) *ResolverStatus {
 
 // statusHandler answers GET /v1/status.
 func statusHandler(node Node) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		st := Status{Running: true, Time: now.UTC(), Zones: []ZoneStatus{}, Resolver: resolverStatus(node)}
 		if node.Store != nil {
@@ -265,6 +358,7 @@ func statusHandler(node Node) http.HandlerFunc {
 			st.Zones = zs
 		}
 		if node.Replication != nil {
+			ApplyConfigured(&st, node.Replication.Secondaries(), now)
 			pending := node.Replication.NotifyPending()
 			st.NotifyPending = &pending
 			for i := range st.Zones {
@@ -273,6 +367,14 @@ func statusHandler(node Node) http.HandlerFunc {
 					z.Kept, z.Expired, z.State = true, true, ZoneKept
 				}
 			}
+		}
+		if v := r.URL.Query().Get("attention"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				writeError(w, fmt.Errorf("%w: attention=%q: want a count of zones", ErrBadRequest, v))
+				return
+			}
+			st.Summarise(n)
 		}
 		writeJSON(w, st)
 	}

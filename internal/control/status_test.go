@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,42 @@ func TestStatusAPI(t *testing.T) {
 		if !strings.Contains(string(body), k) {
 			t.Errorf("status JSON has no %s: %s", k, body)
 		}
+	}
+	if s.Summary != nil {
+		t.Errorf("a summary without attention=: %+v", s.Summary)
+	}
+
+	// Cut to the zones that need attention: all three fit in 3; in 2, only
+	// the expired copy is listed, and every zone is counted.
+	for _, tt := range []struct {
+		attention string
+		zones     []string
+	}{
+		{"3", []string{"copy.example.", "old.example.", "example.org."}}, // canonical order
+		{"2", []string{"old.example."}},
+		{"0", []string{}},
+	} {
+		body, err := c.Do(t.Context(), "GET", "/v1/status?attention="+tt.attention)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Status
+		if err := json.Unmarshal(body, &s); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, z := range s.Zones {
+			got = append(got, z.Zone)
+		}
+		if !slices.Equal(got, tt.zones) && !(len(got) == 0 && len(tt.zones) == 0) {
+			t.Errorf("attention=%s: zones %v, want %v", tt.attention, got, tt.zones)
+		}
+		if s.Summary == nil || *s.Summary != (ZoneSummary{Total: 3, Expired: 1, Attention: 1}) {
+			t.Errorf("attention=%s: summary %+v", tt.attention, s.Summary)
+		}
+	}
+	if _, err := c.Do(t.Context(), "GET", "/v1/status?attention=many"); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("attention=many: %v, want ErrBadRequest", err)
 	}
 }
 

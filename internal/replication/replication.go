@@ -199,6 +199,11 @@ func New(store *zonestore.Store, cfg Config, zones func() *zone.Set, log *slog.L
 // config is the configuration in force.
 func (n *Node) config() *Config { return n.cfg.Load() }
 
+// Secondaries returns the configured secondary zones (the members of
+// consumed catalogs are not among them), which the caller must not
+// modify.
+func (n *Node) Secondaries() []SecondaryZone { return n.config().Secondaries }
+
 // Reconfigure replaces the configuration: access lists and keys apply to
 // the next message, secondary zones are added or dropped at once.
 func (n *Node) Reconfigure(cfg Config) {
