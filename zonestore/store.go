@@ -104,6 +104,40 @@ type core struct {
 	// between two commits.
 	zones  sync.RWMutex
 	groups editGroups // edits waiting for a group commit, by zone
+
+	// After commits, the pages of the file they touched are given back
+	// (releaseSoon): releasing is set while one is due, closed once the
+	// file is, and releases counts them.
+	releasing, closed bool
+	releaseDelay      time.Duration
+	releases          atomic.Int64
+}
+
+// releaseDelay is how long after a commit the pages of the database file
+// the process touched are given back, so that the resident memory of a
+// server that is edited all day stays that of the zones it serves.
+// Commits that come within it share one release.
+const releaseDelay = 10 * time.Second
+
+// releaseSoon gives the file's mapped pages back releaseDelay from now,
+// unless a release is due already.
+func (s *Store) releaseSoon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.releasing || s.closed {
+		return
+	}
+	s.releasing = true
+	time.AfterFunc(s.releaseDelay, func() {
+		s.mu.Lock()
+		s.releasing = false
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			s.releaseMapped()
+			s.releases.Add(1)
+		}
+	})
 }
 
 // As returns a view of the store whose changes are journaled as made by
@@ -155,7 +189,8 @@ func Open(path string, opts Options) (*Store, error) {
 	// join them: a few transfers in at once share one fsync, and a lone
 	// one waits little.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &Store{core: &core{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}, locks: map[string]*sync.Mutex{}}}
+	s := &Store{core: &core{db: db, path: path, opts: opts, cache: map[string]*zone.Zone{}, locks: map[string]*sync.Mutex{},
+		releaseDelay: releaseDelay}}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -199,7 +234,12 @@ func (s *Store) init() error {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return s.db.Close()
+}
 
 // Subscribe sets the function called after every commit with the zone's
 // new contents (nil when the zone was deleted). It is called with the
@@ -684,6 +724,7 @@ func releaseMemory(z *zone.Zone) {
 
 // publish hands a commit to the subscriber; the zone's lock is held.
 func (s *Store) publish(origin string, z *zone.Zone) {
+	s.releaseSoon()
 	s.mu.Lock()
 	fn := s.onCommit
 	s.mu.Unlock()
