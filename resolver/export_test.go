@@ -22,3 +22,7 @@ func (r *Resolver) IslandTicksForTest() uint64 { return r.island.ticks.Load() }
 func WildcardSignedDataForTest(rrset []dns.RR, sig *dns.RRSIG, wildcard string) ([]byte, error) {
 	return wildcardSignedData(rrset, sig, wildcard)
 }
+
+// BackgroundForTest is the number of background goroutines (stale
+// refreshes, prefetches, trials) running.
+func (r *Resolver) BackgroundForTest() int64 { return r.bg.running.Load() }

@@ -24,7 +24,7 @@ import (
 // queries to its servers; the first answer brings it back.
 type infra struct {
 	mu    sync.Mutex
-	hosts map[server]*hostState
+	hosts *lru[server, *hostState]
 	now   func() time.Time
 }
 
@@ -37,7 +37,8 @@ type hostState struct {
 // unknownRTT is what a server never tried is taken to need.
 const unknownRTT = 300 * time.Millisecond
 
-// maxInfra bounds the servers remembered; the table is emptied past it.
+// maxInfra bounds the servers remembered; past it the server used least
+// recently is forgotten.
 const maxInfra = 1 << 16
 
 // downAfter failures in a row make a server down; a down server gets one
@@ -50,17 +51,14 @@ const (
 // errServerDown is a server not asked because it is down.
 var errServerDown = errors.New("server down: failed in a row, probed every " + probeEvery.String())
 
-func newInfra() *infra { return &infra{hosts: map[server]*hostState{}, now: time.Now} }
+func newInfra() *infra { return &infra{hosts: newLRU[server, *hostState](maxInfra), now: time.Now} }
 
 // host returns the state of s, created if need be. in.mu is held.
 func (in *infra) host(s server) *hostState {
-	h := in.hosts[s]
-	if h == nil {
-		if len(in.hosts) >= maxInfra {
-			clear(in.hosts)
-		}
+	h, ok := in.hosts.get(s)
+	if !ok {
 		h = &hostState{srtt: -1}
-		in.hosts[s] = h
+		in.hosts.put(s, h)
 	}
 	return h
 }
@@ -100,8 +98,8 @@ func (in *infra) failed(s server, base time.Duration) {
 func (in *infra) skip(s server) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	h := in.hosts[s]
-	if h == nil || h.fails < downAfter {
+	h, ok := in.hosts.get(s)
+	if !ok || h.fails < downAfter {
 		return false
 	}
 	now := in.now()
@@ -114,7 +112,7 @@ func (in *infra) skip(s server) bool {
 
 // rtt returns the smoothed RTT of s, or unknownRTT. in.mu is held.
 func (in *infra) rtt(s server) time.Duration {
-	if h := in.hosts[s]; h != nil && h.srtt >= 0 {
+	if h, ok := in.hosts.get(s); ok && h.srtt >= 0 {
 		return h.srtt
 	}
 	return unknownRTT

@@ -15,13 +15,13 @@ func TestInfraBackoffAndOrder(t *testing.T) {
 	for range 3 {
 		in.failed(dead, time.Second)
 	}
-	if got := in.hosts[dead].srtt; got != 4*time.Second {
+	if got := in.host(dead).srtt; got != 4*time.Second {
 		t.Fatalf("after 3 failures the dead server is charged %v, want 4s (doubling from 1s)", got)
 	}
 	for range 20 {
 		in.failed(dead, time.Second)
 	}
-	if got := in.hosts[dead].srtt; got != maxBackoff {
+	if got := in.host(dead).srtt; got != maxBackoff {
 		t.Fatalf("backoff %v, want the cap %v", got, maxBackoff)
 	}
 	order := in.order([]server{dead, fresh, good})

@@ -178,14 +178,17 @@ func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut strin
 		err  error
 	}
 	done := make(chan result, 1)
-	go func() {
-		resp, err := r.query(context.WithoutCancel(ctx), cut, s, name, qtype, false)
-		if !errors.Is(err, ErrRateLimited) {
+	if !r.background(func(bctx context.Context) {
+		resp, err := r.query(bctx, cut, s, name, qtype, false)
+		if !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrZoneBusy) {
 			r.observeUpstream(cut, err == nil)
 		}
 		close(over)
 		done <- result{resp, err}
-	}()
+	}) {
+		close(over)
+		return nil, errClosed
+	}
 	t := time.NewTimer(IslandTrialWait)
 	defer t.Stop()
 	select {
@@ -273,10 +276,12 @@ func (r *Resolver) kickTrial(ctx context.Context, name string, qtype uint16) {
 	default:
 		return
 	}
-	go func() {
+	if !r.background(func(bctx context.Context) {
 		defer func() { <-r.staleSt.bg }()
-		r.Refresh(context.WithoutCancel(ctx), name, qtype)
-	}()
+		r.Refresh(bctx, name, qtype)
+	}) {
+		<-r.staleSt.bg
+	}
 }
 
 // infraRRset returns a cached delegation (NS) or server address RRset. In
@@ -541,7 +546,7 @@ func (r *Resolver) Health() Health {
 	h.IslandSeconds = r.IslandSeconds()
 	pen := r.penalty()
 	r.infra.mu.Lock()
-	for s, hs := range r.infra.hosts {
+	for s, hs := range r.infra.hosts.all() {
 		if hs.srtt >= 0 {
 			h.Servers = append(h.Servers, ServerHealth{Addr: s, SRTT: hs.srtt, Failing: hs.srtt >= pen})
 		}

@@ -275,6 +275,9 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				if errors.Is(err, ErrRateLimited) {
 					return nil, 0, server{}, err // no other server of the zone either
 				}
+				if errors.Is(err, ErrZoneBusy) {
+					return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, err)
+				}
 				r.observeUpstream(cut, err == nil)
 			}
 			if err != nil {
@@ -437,7 +440,8 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 // over TCP if the UDP answer is truncated or lacks the server cookie the
 // server is known to send (a BADCOOKIE answer is retried once with the
 // server's new cookie first). Each message sent counts against the
-// zone's rate limit.
+// zone's rate limit; the question counts against the zone's
+// MaxZoneInFlight while it waits.
 func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
@@ -451,6 +455,11 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 	// what they would have refused (RFC 6840 §5.9).
 	m.SetEdns0(1232, true)
 	m.CheckingDisabled = rd && r.val != nil
+	if !r.waits.acquire(zone) {
+		r.stats.ZoneBusy.Add(1)
+		return nil, fmt.Errorf("%w: %d already waiting on the servers of %s", ErrZoneBusy, r.cfg.MaxZoneInFlight, zone)
+	}
+	defer r.waits.release(zone)
 	tcp, badCookie := false, false
 	for attempt := 0; attempt < 4; attempt++ {
 		if err := r.sendAllowed(zone); err != nil {
@@ -958,6 +967,9 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 		resp, err := r.query(ctx, zone, s, name, qtype, true)
 		if errors.Is(err, ErrRateLimited) {
 			return lookupResult{err: err}
+		}
+		if errors.Is(err, ErrZoneBusy) {
+			return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, err)}
 		}
 		if err != nil {
 			lastErr = err

@@ -476,8 +476,8 @@ func dnsName(s string) bool {
 func (r *Resolver) ExportInfra() map[netip.AddrPort]time.Duration {
 	r.infra.mu.Lock()
 	defer r.infra.mu.Unlock()
-	out := make(map[netip.AddrPort]time.Duration, len(r.infra.hosts))
-	for s, h := range r.infra.hosts {
+	out := make(map[netip.AddrPort]time.Duration, r.infra.hosts.len())
+	for s, h := range r.infra.hosts.all() {
 		if h.srtt >= 0 {
 			out[s] = h.srtt
 		}
@@ -494,16 +494,16 @@ func (r *Resolver) ImportInfra(m map[netip.AddrPort]time.Duration) int {
 	defer r.infra.mu.Unlock()
 	n := 0
 	for s, rtt := range m {
-		if len(r.infra.hosts) >= maxInfra {
+		if r.infra.hosts.len() >= maxInfra {
 			break
 		}
 		if !s.IsValid() || s.Port() == 0 || rtt <= 0 || rtt > maxBackoff {
 			continue
 		}
-		if _, ok := r.infra.hosts[s]; ok {
+		if _, ok := r.infra.hosts.get(s); ok {
 			continue
 		}
-		r.infra.hosts[s] = &hostState{srtt: rtt}
+		r.infra.hosts.put(s, &hostState{srtt: rtt})
 		n++
 	}
 	return n

@@ -88,9 +88,9 @@ func (r *Resolver) prefetch(name string, qtype uint16) {
 	r.flight[key] = c
 	r.mu.Unlock()
 
-	go func() {
+	started := r.background(func(ctx context.Context) {
 		defer func() { <-r.pfSlots }()
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ResolutionTimeout)
+		ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
 		defer cancel()
 		c.res = r.resolveStore(ctx, r.newBudget(), name, qtype, r.val != nil)
 		r.mu.Lock()
@@ -105,7 +105,15 @@ func (r *Resolver) prefetch(name string, qtype uint16) {
 			return
 		}
 		r.stats.Prefetches[0].Add(1)
-	}()
+	})
+	if !started { // closed: a question waiting on it fails
+		c.res = lookupResult{err: errClosed}
+		r.mu.Lock()
+		delete(r.flight, key)
+		r.mu.Unlock()
+		close(c.done)
+		<-r.pfSlots
+	}
 }
 
 // staleStep answers one name for serve-stale (staleAnswer): a cached

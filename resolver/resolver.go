@@ -35,6 +35,13 @@ type Config struct {
 	// per second (0: DefaultZoneRateLimit; negative: no limit); questions
 	// over it fail with ErrRateLimited, or are answered stale.
 	ZoneRateLimit int
+	// MaxZoneInFlight bounds the upstream queries waiting on the servers
+	// of any one zone at once (0: DefaultMaxZoneInFlight; negative: no
+	// limit); questions over it fail at once with ErrZoneBusy (a
+	// SERVFAIL with Extended DNS Error 22, No Reachable Authority), or
+	// are answered stale. A zone whose servers are all down (infra.go)
+	// fails its questions at once too.
+	MaxZoneInFlight int
 	// UnwantedReplyThreshold is the number of unwanted replies (replies to
 	// no question asked) seen while asking the servers of one zone at which
 	// the zone is taken to be under a spoofing attack (0:
@@ -181,6 +188,9 @@ func (c *Config) defaults() {
 	if c.ZoneRateLimit == 0 {
 		c.ZoneRateLimit = DefaultZoneRateLimit
 	}
+	if c.MaxZoneInFlight == 0 {
+		c.MaxZoneInFlight = DefaultMaxZoneInFlight
+	}
 	if c.UnwantedReplyThreshold == 0 {
 		c.UnwantedReplyThreshold = DefaultUnwantedReplyThreshold
 	}
@@ -286,12 +296,14 @@ type Resolver struct {
 	flight map[string]*call
 
 	pfSlots chan struct{} // a slot per prefetch under way (prefetch.go)
+	bg      *backgroundWork
 
 	// limiter counts the queries sent to each zone's servers (ZoneRateLimit,
 	// as Unbound's ratelimit): a flood through the resolver reaches them at
 	// no more than the limit.
 	limiter  *ratelimit.PerSecond[string]
 	unwanted *unwantedGuard
+	waits    *zoneWaits // upstream queries waiting, by zone (MaxZoneInFlight)
 
 	glue glueStore // the parent's glue for name servers (glue.go)
 }
@@ -310,9 +322,9 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 	if stats == nil {
 		stats = &Stats{}
 	}
-	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{},
+	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{}, bg: newBackgroundWork(),
 		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints),
-		limiter: &ratelimit.PerSecond[string]{Rate: cfg.ZoneRateLimit}, unwanted: &unwantedGuard{threshold: cfg.UnwantedReplyThreshold, m: map[string]int{}}}
+		limiter: &ratelimit.PerSecond[string]{Rate: cfg.ZoneRateLimit}, waits: newZoneWaits(cfg.MaxZoneInFlight), unwanted: &unwantedGuard{threshold: cfg.UnwantedReplyThreshold, m: map[string]int{}}}
 	cache.setNational(cfg.National, cfg.NationalMaxEntries, func() { r.persistNow("national infrastructure changed") })
 	if cfg.DNSSEC.Validation {
 		r.val = newValidator(cfg.DNSSEC, log)
@@ -323,13 +335,17 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 }
 
 // Run does the resolver's background work until ctx ends: island-mode
-// detection and probes, and the keep-warm refreshes.
+// detection and probes, and the keep-warm refreshes. When ctx ends it
+// closes the resolver (Close): the refreshes started by questions are
+// cancelled and waited for before it returns.
 func (r *Resolver) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); r.runIsland(ctx) }()
 	go func() { defer wg.Done(); r.keepWarm(ctx) }()
 	wg.Wait()
+	<-ctx.Done()
+	r.Close()
 }
 
 // Cache returns the resolver's cache.

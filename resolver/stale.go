@@ -33,7 +33,8 @@ import (
 // answered stale; past it a stale answer is given without a refresh.
 const maxBackground = 256
 
-// maxRecheck bounds the failure-recheck table; it is emptied past it.
+// maxRecheck bounds the failure-recheck table; past it the question that
+// failed least recently is forgotten.
 const maxRecheck = 1 << 16
 
 // staleState is the serve-stale bookkeeping of a resolver.
@@ -41,11 +42,11 @@ type staleState struct {
 	bg chan struct{} // a slot per background resolution
 
 	mu     sync.Mutex
-	failed map[string]time.Time // question key -> when its resolution last failed
+	failed *lru[string, time.Time] // question key -> when its resolution last failed
 }
 
 func newStaleState() *staleState {
-	return &staleState{bg: make(chan struct{}, maxBackground), failed: map[string]time.Time{}}
+	return &staleState{bg: make(chan struct{}, maxBackground), failed: newLRU[string, time.Time](maxRecheck)}
 }
 
 func questionKey(name string, qtype uint16) string {
@@ -58,12 +59,12 @@ func (r *Resolver) recentlyFailed(key string) bool {
 	st := r.staleSt
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	t, ok := st.failed[key]
+	t, ok := st.failed.get(key)
 	if !ok {
 		return false
 	}
 	if r.cfg.Now().Sub(t) >= r.cfg.FailureRecheck {
-		delete(st.failed, key)
+		st.failed.remove(key)
 		return false
 	}
 	return true
@@ -75,13 +76,10 @@ func (r *Resolver) noteOutcome(key string, failed bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !failed {
-		delete(st.failed, key)
+		st.failed.remove(key)
 		return
 	}
-	if len(st.failed) >= maxRecheck {
-		clear(st.failed)
-	}
-	st.failed[key] = r.cfg.Now()
+	st.failed.put(key, r.cfg.Now())
 }
 
 // forgetFailures empties the failure-recheck table: the outside answers
@@ -89,7 +87,7 @@ func (r *Resolver) noteOutcome(key string, failed bool) {
 func (r *Resolver) forgetFailures() {
 	st := r.staleSt
 	st.mu.Lock()
-	clear(st.failed)
+	st.failed.clear()
 	st.mu.Unlock()
 }
 
@@ -160,6 +158,25 @@ func (r *Resolver) serveStale(res Result, reason string) Result {
 	return res
 }
 
+// Stale answers (name, qtype) from the cache alone, expired entries
+// included, for a question that cannot be resolved now (the server has
+// its bound of resolutions under way). An answer made of expired entries
+// is served stale (reason StaleReasonBusy); ok is false when the cache
+// holds no answer or serve-stale is off. It never waits.
+func (r *Resolver) Stale(name string, qtype uint16) (Result, bool) {
+	if r.cache.staleWindow <= 0 {
+		return Result{}, false
+	}
+	res, stale, ok := r.staleAnswer(name, qtype)
+	if !ok {
+		return Result{}, false
+	}
+	if stale {
+		res = r.serveStale(res, StaleReasonBusy)
+	}
+	return res, true
+}
+
 // Resolve answers (name, qtype), following CNAMEs, within the configured
 // time and work limits, and falls back to stale answers as described
 // above.
@@ -199,14 +216,18 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 		return r.serveStale(old, StaleReasonTimeout) // too much under way to refresh it now
 	}
 	done := make(chan Result, 1)
-	go func() {
+	started := r.background(func(bctx context.Context) {
 		defer func() { <-r.staleSt.bg }()
 		// The resolution outlives the client's wait, within its own
-		// ResolutionTimeout.
-		res := r.resolve(context.WithoutCancel(ctx), name, qtype)
+		// ResolutionTimeout, until the resolver is closed.
+		res := r.resolve(bctx, name, qtype)
 		r.noteOutcome(key, failedResult(res))
 		done <- res
-	}()
+	})
+	if !started {
+		<-r.staleSt.bg
+		return r.serveStale(old, StaleReasonTimeout)
+	}
 	t := time.NewTimer(r.cfg.ClientTimeout)
 	defer t.Stop()
 	select {

@@ -44,6 +44,7 @@ type Stats struct {
 	UnwantedAlarms    atomic.Uint64
 	CookieRefused     atomic.Uint64
 	ZoneRateLimited   atomic.Uint64
+	ZoneBusy          atomic.Uint64 // questions not sent: MaxZoneInFlight were waiting on the zone's servers
 	TargetsSkipped    atomic.Uint64
 	// DownSkips counts the queries not sent to a server that is down
 	// (infra.go: failed downAfter times in a row, probed every probeEvery).
@@ -68,7 +69,7 @@ type Stats struct {
 	// StaleReasons), island mode entered and left, probes by result
 	// (0 failed, 1 answered), signatures accepted under the island-mode
 	// grace, keep-warm refreshes by result (0 failed, 1 done).
-	StaleAnswers  [4]atomic.Uint64
+	StaleAnswers  [5]atomic.Uint64
 	IslandEntered atomic.Uint64
 	IslandLeft    atomic.Uint64
 	Probes        [2]atomic.Uint64
@@ -98,10 +99,11 @@ const (
 	StaleReasonTimeout = "client_timeout"  // the resolution took longer than ClientTimeout
 	StaleReasonRecheck = "failure_recheck" // a resolution failed less than FailureRecheck ago
 	StaleReasonIsland  = "island"          // island mode
+	StaleReasonBusy    = "busy"            // no resolution could be started: the server's bound on them was reached
 )
 
 // StaleReasons are the metric label values of Stats.StaleAnswers.
-var StaleReasons = [...]string{StaleReasonFailed, StaleReasonTimeout, StaleReasonRecheck, StaleReasonIsland}
+var StaleReasons = [...]string{StaleReasonFailed, StaleReasonTimeout, StaleReasonRecheck, StaleReasonIsland, StaleReasonBusy}
 
 func (s *Stats) countStale(reason string) {
 	for i, n := range StaleReasons {

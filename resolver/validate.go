@@ -64,7 +64,7 @@ func newValidator(c DNSSECConfig, log *slog.Logger) *validator {
 		log.Error("trust anchors unusable: nothing is validated as secure", "err", err)
 		a, _ = dnssec.NewTrustAnchors(nil)
 	}
-	v := &validator{anchors: a, keys: keyCache{m: map[string]keyEntry{}},
+	v := &validator{anchors: a, keys: keyCache{m: newLRU[string, keyEntry](maxKeyEntries)},
 		limits: dnssec.Limits{MaxValidations: c.MaxValidations, MaxNSEC3Hashes: c.MaxNSEC3Hashes, MaxNSEC3Iterations: c.MaxNSEC3Iterations}}
 	for _, n := range c.NegativeAnchors {
 		v.ntas = append(v.ntas, cacheName(n))
@@ -186,21 +186,22 @@ func (r *Resolver) verifyDNSKEYs(b *budget, zone string, rrs []dns.RR, sigs []*d
 	return zk, ttl, now.Add(ttl).UnixNano(), nil
 }
 
-// maxKeyEntries bounds the key cache; it is emptied past it.
+// maxKeyEntries bounds the key cache; past it the entry used least
+// recently is evicted.
 const maxKeyEntries = 1 << 14
 
 // keyCache is the chain-of-trust cache: keyEntry by lower-case name.
 type keyCache struct {
 	mu sync.Mutex
-	m  map[string]keyEntry
+	m  *lru[string, keyEntry]
 }
 
 func (c *keyCache) get(name string, now time.Time) (keyEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[name]
+	e, ok := c.m.get(name)
 	if ok && now.UnixNano() >= e.expire {
-		delete(c.m, name)
+		c.m.remove(name)
 		return keyEntry{}, false
 	}
 	return e, ok
@@ -218,17 +219,14 @@ func (c *keyCache) put(name string, e keyEntry, now time.Time, ttl time.Duration
 	e.expire = now.Add(ttl).UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= maxKeyEntries {
-		clear(c.m)
-	}
-	c.m[name] = e
+	c.m.put(name, e)
 }
 
 func (c *keyCache) flush() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := len(c.m)
-	clear(c.m)
+	n := c.m.len()
+	c.m.clear()
 	return n
 }
 
@@ -238,9 +236,9 @@ func (c *keyCache) flushName(name string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for k := range c.m {
+	for k := range c.m.all() {
 		if atOrBelow(k, name) {
-			delete(c.m, k)
+			c.m.remove(k)
 			n++
 		}
 	}
@@ -250,7 +248,7 @@ func (c *keyCache) flushName(name string) int {
 func (c *keyCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.m)
+	return c.m.len()
 }
 
 // statusOf is the status of data under a key entry that is not secure.

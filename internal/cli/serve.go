@@ -442,6 +442,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		QNameMinimisation:      map[string]resolver.QMin{"relaxed": resolver.QMinRelaxed, "strict": resolver.QMinStrict, "off": resolver.QMinOff}[rc.QNameMinimisation],
 		Use0x20:                rc.Use0x20,
 		ZoneRateLimit:          offIfZero(rc.ZoneRateLimit),
+		MaxZoneInFlight:        offIfZero(rc.MaxZoneInFlight),
 		UnwantedReplyThreshold: offIfZero(rc.UnwantedReplies),
 		Stubs:                  rc.Stubs,
 		Forwards:               rc.Forwards,

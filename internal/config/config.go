@@ -175,6 +175,7 @@ type ResolverConfig struct {
 	MaxCNAMEChain      int              `mapstructure:"max_cname_chain"`
 	MaxNSLookups       int              `mapstructure:"max_ns_lookups"`
 	MaxInFlight        int              `mapstructure:"max_in_flight"`
+	MaxZoneInFlight    int              `mapstructure:"max_zone_in_flight"`
 	CacheMB            int              `mapstructure:"cache_mb"`
 	MinTTL             time.Duration    `mapstructure:"min_ttl"`
 	MaxTTL             time.Duration    `mapstructure:"max_ttl"`
@@ -450,7 +451,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for key, v := range map[string]int{"resolver.zone_ratelimit": r.ZoneRateLimit, "resolver.client_ratelimit": r.ClientRateLimit,
-		"resolver.unwanted_reply_threshold": r.UnwantedReplies} {
+		"resolver.unwanted_reply_threshold": r.UnwantedReplies, "resolver.max_zone_in_flight": r.MaxZoneInFlight} {
 		if v < 0 || v > 100_000_000 {
 			bad(key, v, "must be between 0 (off) and 100000000")
 		}

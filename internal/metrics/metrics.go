@@ -65,6 +65,10 @@ type Metrics struct {
 
 	RecordsLoaded prometheus.Gauge // records in the zones served, all zones together
 
+	// RecursionBusy: transport: recursive questions that found every
+	// resolution slot (resolver.max_in_flight) taken.
+	RecursionBusy *prometheus.CounterVec
+
 	// secondaryTotals gives the node-wide secondary freshness figures.
 	secondaryTotals atomic.Pointer[func() (expired int, oldest, earliest int64)]
 
@@ -232,7 +236,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			"Unix time the least fresh secondary zone was last found current at its primary; time() minus this is the oldest refresh age.", nil, nil),
 		earliest: prometheus.NewDesc(Namespace+"_secondary_earliest_expiry_timestamp_seconds",
 			"Unix time the first secondary zone to expire stops being served unless refreshed first (last refresh plus expire); absent while no secondary copy can expire.", nil, nil)}
-	reg.MustRegister(sec, m.RecordsLoaded, m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
+	m.RecursionBusy = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "resolver", Name: "busy_total",
+		Help: "Recursive questions that found resolver.max_in_flight resolutions under way, by transport: answered stale when the cache could, else dropped (UDP) or answered SERVFAIL at once (TCP, TLS, HTTPS)."}, []string{"transport"})
+	reg.MustRegister(sec, m.RecordsLoaded, m.RecursionBusy, m.Queries, m.Duration, m.Truncated, m.Dropped, m.Panics, m.ZonesLoaded,
 		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
 		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyPending, m.NotifyRecv, m.Updates, m.LastRefresh,
 		m.ZoneExpired, m.SecondaryExpiry, m.ControlReqs, m.ConfigReloads,
@@ -299,6 +305,7 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 		counter("unwanted_reply_alarms_total", "Zones whose unwanted replies reached resolver.unwanted_reply_threshold; their cache entries were dropped.", &st.UnwantedAlarms),
 		counter("cookie_refused_total", "UDP answers refused for lacking the server cookie their server is known to send (asked again over TCP).", &st.CookieRefused),
 		counter("zone_ratelimited_total", "Upstream queries not sent for the per-zone rate limit (resolver.zone_ratelimit).", &st.ZoneRateLimited),
+		counter("zone_busy_total", "Upstream queries not sent because as many as the per-zone bound were already waiting on the servers of their zone (a slow or dead zone); their questions fail at once or are answered stale.", &st.ZoneBusy),
 		counter("upstream_down_skips_total", "Upstream queries not sent because the server is down (5 failures in a row; probed every 2 s until it answers).", &st.DownSkips),
 		counter("bogus_retries_total", "Questions asked again of another server of a zone because one server's answer failed DNSSEC validation (at most twice per answer).", &st.BogusRetries),
 		counter("below_nxdomain_total", "Questions answered NXDOMAIN from a validated NXDOMAIN for a name above them (RFC 8020).", &st.BelowNXDomain),

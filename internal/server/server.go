@@ -48,7 +48,11 @@ type Config struct {
 	// from clients in RecursionAllow, go to Resolver. Nil: none.
 	Resolver       Recursor
 	RecursionAllow []netip.Prefix
-	MaxInFlight    int // resolutions at once; 0 means 1000
+	// MaxInFlight bounds the resolutions under way at once, over every
+	// transport (0 means 1000). A question beyond it is answered stale
+	// when the resolver can, else dropped (UDP) or answered SERVFAIL at
+	// once (TCP, TLS, HTTPS).
+	MaxInFlight int
 	// ClientRateLimit bounds the recursive questions taken from one client
 	// address per second (as Unbound's ip-ratelimit); more are dropped and
 	// counted. 0: no limit.
@@ -109,6 +113,7 @@ type Server struct {
 	// pre-resolved collectors for the hot path
 	duration  [numTransports]prometheus.Observer
 	truncated [numTransports]prometheus.Counter
+	busyCount [numTransports]prometheus.Counter // recursive questions that found no resolution slot
 
 	rrl *rrl // nil: no rate limiting
 
@@ -118,7 +123,7 @@ type Server struct {
 
 	ops *opsQueue // UPDATE, NOTIFY and transfers that came over UDP
 
-	inFlight  chan struct{}                    // a slot per resolution under way
+	inFlight  chan struct{}                    // a slot per resolution under way, over any transport
 	clients   *ratelimit.PerSecond[netip.Addr] // recursive questions per client (ClientRateLimit)
 	resolving sync.WaitGroup                   // the goroutines answering UDP questions by resolution
 	ctx       atomic.Pointer[context.Context]
@@ -181,6 +186,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 		}
 		s.duration[i] = m.Duration.WithLabelValues(t)
 		s.truncated[i] = m.Truncated.WithLabelValues(t)
+		s.busyCount[i] = m.RecursionBusy.WithLabelValues(t)
 	}
 	s.rrl = newRRL(cfg.RRL, func() time.Time { return s.now() }, m.RateLimited)
 	s.SetZones(zone.NewSet())
@@ -334,14 +340,21 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
 			return s.finish(st, src.Addr(), s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
 		}
-		if conn == nil { // TCP: this connection's goroutine may wait
-			return s.finish(st, src.Addr(), s.recursive(req, r), req, in, out, transport, fast, fq)
-		}
 		select {
 		case s.inFlight <- struct{}{}:
 		default:
-			s.m.Dropped.WithLabelValues("recursion_busy").Inc()
-			return nil
+			busy, ok := s.busy(req, r, transport)
+			if !ok {
+				s.m.Dropped.WithLabelValues("recursion_busy").Inc()
+				return nil
+			}
+			return s.finish(st, src.Addr(), busy, req, in, out, transport, fast, fq)
+		}
+		if conn == nil {
+			// TCP, TLS, HTTPS: this connection's goroutine waits for the
+			// resolution, holding the slot.
+			defer func() { <-s.inFlight }()
+			return s.finish(st, src.Addr(), s.recursive(req, r), req, in, out, transport, fast, fq)
 		}
 		// UDP: the socket's loop goes on; the answer is sent when ready.
 		in := append([]byte(nil), in...)
@@ -359,6 +372,36 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		return nil
 	}
 	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
+}
+
+// errBusy is why a recursive question was answered SERVFAIL without
+// being resolved.
+var errBusy = errors.New("resolver busy: the bound on resolutions under way (resolver.max_in_flight) is reached")
+
+// staleRecursor is a Recursor that can answer from expired cache entries
+// at once (resolver.Resolver.Stale).
+type staleRecursor interface {
+	Stale(name string, qtype uint16) (resolver.Result, bool)
+}
+
+// busy answers req, a recursive question that found every resolution slot
+// taken, without resolving it: a stale answer when the resolver has one,
+// else SERVFAIL. ok is false for a UDP question without a stale answer,
+// which is dropped (the client asks again).
+func (s *Server) busy(req *dns.Msg, r reply, transport int) (_ reply, ok bool) {
+	if c := s.busyCount[transport]; c != nil {
+		c.Inc()
+	}
+	if sr, ok := s.cfg.Resolver.(staleRecursor); ok {
+		q := req.Question[0]
+		if res, ok := sr.Stale(q.Name, q.Qtype); ok {
+			return s.recursiveReply(req, r, res), true
+		}
+	}
+	if transport == udp {
+		return r, false
+	}
+	return s.recursiveReply(req, r, resolver.Result{Rcode: dns.RcodeServerFailure, Err: errBusy}), true
 }
 
 // queueOps hands a message that reads or writes the zone store, which came
