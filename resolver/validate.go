@@ -398,41 +398,57 @@ func (r *Resolver) cachedKey(name string, now time.Time) (keyEntry, bool) {
 // trust anchors.
 func (r *Resolver) anchorKeys(ctx context.Context, b *budget, zone string, ds []*dns.DS, keys []*dns.DNSKEY) keyEntry {
 	now := r.cfg.Now()
-	var lr lookupResult
-	var cached bool
-	var zk *dnssec.ZoneKeys
-	var ttl time.Duration
-	var grace int64
-	var failed error // the verdict on the last server's DNSKEY RRset
+	fk, failed, ferr := r.fetchKeys(ctx, b, zone, ds, keys, now)
+	switch {
+	case failed != nil:
+		e := entryFor(failed)
+		r.val.keys.put(zone, e, now, BogusTTL)
+		return e
+	case ferr != nil:
+		return indeterminate(zone, dns.TypeDNSKEY, ferr)
+	}
+	if !fk.cached {
+		r.putMsg(zone, dns.TypeDNSKEY, dns.RcodeSuccess, fk.lr.answer, nil, dnssec.Secure, nil, fk.ttl)
+	}
+	e := keyEntry{kind: keySecure, zone: zone, keys: fk.zk, graceUntil: fk.grace}
+	r.val.keys.put(zone, e, now, fk.ttl)
+	return e
+}
+
+// fetchedKeys is a DNSKEY RRset fetched and verified (fetchKeys).
+type fetchedKeys struct {
+	lr     lookupResult
+	cached bool
+	zk     *dnssec.ZoneKeys
+	ttl    time.Duration
+	grace  int64
+}
+
+// fetchKeys fetches the DNSKEY RRset of zone and verifies it with ds (and
+// anchors, for a zone with trust anchors). A set that fresh from upstream
+// fails as bogus is asked again of another of the zone's servers
+// (retryElsewhere). It returns the verified set; or the verdict on the last
+// set judged (failed: no other server to try, or none answered); or, with
+// nothing judged, why the set could not be fetched (fetchErr).
+func (r *Resolver) fetchKeys(ctx context.Context, b *budget, zone string, ds []*dns.DS, anchors []*dns.DNSKEY, now time.Time) (fk fetchedKeys, failed, fetchErr error) {
 	for try := 0; ; try++ {
-		lr, cached = r.fetch(ctx, b, zone, dns.TypeDNSKEY)
+		lr, cached := r.fetch(ctx, b, zone, dns.TypeDNSKEY)
 		if lr.err != nil {
-			if failed != nil { // no other server answered
-				e := entryFor(failed)
-				r.val.keys.put(zone, e, now, BogusTTL)
-				return e
+			if failed != nil {
+				return fetchedKeys{}, failed, nil // no other server answered
 			}
-			return indeterminate(zone, dns.TypeDNSKEY, lr.err)
+			return fetchedKeys{}, nil, lr.err
 		}
 		rrs, sigs := splitSet(lr.answer, zone, dns.TypeDNSKEY)
-		var err error
-		zk, ttl, grace, err = r.verifyDNSKEYs(b, zone, rrs, sigs, ds, keys, now)
+		zk, ttl, grace, err := r.verifyDNSKEYs(b, zone, rrs, sigs, ds, anchors, now)
 		if err == nil {
-			break
+			return fetchedKeys{lr: lr, cached: cached, zk: zk, ttl: ttl, grace: grace}, nil, nil
 		}
 		failed = err
 		if cached || dnssec.StatusOf(err) != dnssec.Bogus || !r.retryElsewhere(b, zone, &lr, try) {
-			e := entryFor(err)
-			r.val.keys.put(zone, e, now, BogusTTL)
-			return e
+			return fetchedKeys{}, err, nil
 		}
 	}
-	if !cached {
-		r.putMsg(zone, dns.TypeDNSKEY, dns.RcodeSuccess, lr.answer, nil, dnssec.Secure, nil, ttl)
-	}
-	e := keyEntry{kind: keySecure, zone: zone, keys: zk, graceUntil: grace}
-	r.val.keys.put(zone, e, now, ttl)
-	return e
 }
 
 // delegation finds out what name, just below the secure zone cur, is: a
@@ -577,37 +593,19 @@ func (r *Resolver) childKeys(ctx context.Context, b *budget, cur keyEntry, name 
 	for _, rr := range dsRRs {
 		ds = append(ds, rr.(*dns.DS))
 	}
-	var klr lookupResult
-	var kcached bool
-	var zk *dnssec.ZoneKeys
-	var kttl time.Duration
-	var kgrace int64
-	var failed error // the verdict on the last server's DNSKEY RRset
-	for try := 0; ; try++ {
-		klr, kcached = r.fetch(ctx, b, name, dns.TypeDNSKEY)
-		if klr.err != nil {
-			if failed != nil { // no other server answered
-				return entryFor(failed), ttl
-			}
-			return indeterminate(name, dns.TypeDNSKEY, klr.err), 0
-		}
-		keys, ksigs := splitSet(klr.answer, name, dns.TypeDNSKEY)
-		var err error
-		zk, kttl, kgrace, err = r.verifyDNSKEYs(b, name, keys, ksigs, ds, nil, now)
-		if err == nil {
-			break
-		}
-		failed = err
-		if kcached || dnssec.StatusOf(err) != dnssec.Bogus || !r.retryElsewhere(b, name, &klr, try) {
-			return entryFor(err), ttl
-		}
+	fk, failed, ferr := r.fetchKeys(ctx, b, name, ds, nil, now)
+	switch {
+	case failed != nil:
+		return entryFor(failed), ttl
+	case ferr != nil:
+		return indeterminate(name, dns.TypeDNSKEY, ferr), 0
 	}
-	ttl = min(ttl, kttl)
-	grace = earlierGrace(grace, kgrace)
-	if !kcached {
-		r.putMsg(name, dns.TypeDNSKEY, dns.RcodeSuccess, klr.answer, nil, dnssec.Secure, nil, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
+	ttl = min(ttl, fk.ttl)
+	grace = earlierGrace(grace, fk.grace)
+	if !fk.cached {
+		r.putMsg(name, dns.TypeDNSKEY, dns.RcodeSuccess, fk.lr.answer, nil, dnssec.Secure, nil, graceCap(ttl, earlierGrace(grace, cur.graceUntil), now))
 	}
-	return keyEntry{kind: keySecure, zone: name, keys: zk, graceUntil: grace}, ttl
+	return keyEntry{kind: keySecure, zone: name, keys: fk.zk, graceUntil: grace}, ttl
 }
 
 // fetch gets (name, qtype) for the chain of trust: from the cache, or from
