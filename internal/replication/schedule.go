@@ -3,6 +3,7 @@ package replication
 import (
 	"container/heap"
 	"context"
+	"runtime/debug"
 	"time"
 )
 
@@ -150,7 +151,16 @@ func (s *secondaries) startRunLocked(w *worker) {
 		default:
 			s.scheduleLocked(w, due)
 		}
+		idle := s.runs == 0
 		s.mu.Unlock()
 		s.signal() // room for another run
+		if idle && s.received.Load() >= int64(s.t.releaseRecords) {
+			// The transfers are over for now: what they used, beyond
+			// the zones they made, goes back to the system at once
+			// rather than over the next minutes.
+			s.received.Store(0)
+			debug.FreeOSMemory()
+			s.releases.Add(1)
+		}
 	}()
 }

@@ -112,6 +112,10 @@ type timing struct {
 	xfrRead     time.Duration // between two messages of a transfer
 	xfrTotal    time.Duration // one whole transfer
 	maxRecords  int           // records of one transfer
+	// releaseRecords: when that many records came in by transfers since
+	// the last time, the memory the transfers used is given back to the
+	// system once no check runs (a first synchronisation of many zones).
+	releaseRecords int
 }
 
 // maxTransfersIn bounds the transfers in under way at once (BIND's
@@ -137,6 +141,8 @@ func defaultTiming() timing {
 		xfrRead:     20 * time.Second,
 		xfrTotal:    15 * time.Minute,
 		maxRecords:  10_000_000,
+
+		releaseRecords: 20_000,
 	}
 }
 
@@ -162,6 +168,10 @@ type secondaries struct {
 	queue workQueue
 	runs  int
 	tick  chan struct{}
+	// received counts the records transfers brought in since memory was
+	// last given back; releases counts those times (see
+	// timing.releaseRecords).
+	received, releases atomic.Int64
 	// spread is the window over which the checks of stored copies are
 	// spread at start: startSpread, or more with many zones, so that the
 	// primaries get at most startCheckRate SOA queries a second.
@@ -1035,6 +1045,7 @@ func (s *secondaries) transferOnce(ctx context.Context, cfg *SecondaryZone, p Ta
 		return nil, nil, fmt.Errorf("%s of %s from %s: %w", typ, cfg.Zone, p.Addr, err)
 	}
 	count(xfrSuccess)
+	s.received.Add(int64(res.Records))
 	s.n.log.Info("zone transferred", "zone", cfg.Zone, "type", typ, "primary", p.Addr.String(),
 		"serial", res.Serial, "old_serial", res.OldSerial, "records", res.Records, "replace", replace,
 		"duration", s.now().Sub(start).Round(time.Millisecond))
