@@ -171,6 +171,21 @@ func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, d
 		a.res.Kind = KindAnswer
 		return
 	}
+	if qtype == dns.TypeRRSIG {
+		// The signatures at the name are not an RRset of their own (they
+		// are kept with the RRsets they cover): as Knot DNS does, and as
+		// RFC 8482 does for ANY, one RRset's signatures are enough, with
+		// or without DO, since they were asked for.
+		for i := range n.RRsets {
+			if sigs := n.RRsets[i].Sigs; len(sigs) > 0 {
+				a.addRecords(sigs, name, synth)
+				a.res.Kind = KindAnswer
+				return
+			}
+		}
+		nodata()
+		return
+	}
 	if set := n.Get(qtype); set != nil {
 		a.addAnswer(set, name, synth)
 		a.additional(z, set.RRs)
@@ -251,15 +266,14 @@ func (a *answerer) dname(z *zone.Zone, dn *zone.Node, name string, qtype uint16,
 // addAnswer appends set (and its signatures when DO is set) to the answer,
 // giving the records the question's spelling of the owner name.
 func (a *answerer) addAnswer(set *zone.RRset, name string, synth bool) {
+	a.addRecords(set.RRs, name, synth)
+	a.addRecords(a.sigs(set), name, synth)
+}
+
+// addRecords adds rrs to the answer under the owner name asked for.
+func (a *answerer) addRecords(rrs []dns.RR, name string, synth bool) {
 	owner := dns.Fqdn(name)
-	for _, rr := range set.RRs {
-		if rr.Header().Name != owner || synth {
-			rr = dns.Copy(rr)
-			rr.Header().Name = owner
-		}
-		a.res.Answer = append(a.res.Answer, rr)
-	}
-	for _, rr := range a.sigs(set) {
+	for _, rr := range rrs {
 		if rr.Header().Name != owner || synth {
 			rr = dns.Copy(rr)
 			rr.Header().Name = owner

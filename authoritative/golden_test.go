@@ -34,6 +34,11 @@ var goldenCases = []goldenCase{
 	{name: "exact-qname-case-preserved", set: "main", qname: "WwW.ExAmPlE.cOm.", qtype: dns.TypeA},
 	{name: "exact-do-with-rrsig", set: "main", qname: "www.example.com.", qtype: dns.TypeA, do: true},
 	{name: "exact-do-case-preserved", set: "main", qname: "WWW.example.com.", qtype: dns.TypeA, do: true},
+	// A question for type RRSIG: one RRset's signatures, DO or not (as Knot
+	// DNS); NODATA at a name without any.
+	{name: "rrsig-qtype", set: "main", qname: "www.example.com.", qtype: dns.TypeRRSIG},
+	{name: "rrsig-qtype-do", set: "main", qname: "www.example.com.", qtype: dns.TypeRRSIG, do: true},
+	{name: "rrsig-qtype-unsigned-nodata", set: "main", qname: "www.example.net.", qtype: dns.TypeRRSIG},
 	{name: "apex-soa", set: "main", qname: "example.com.", qtype: dns.TypeSOA},
 	{name: "apex-txt", set: "main", qname: "example.com.", qtype: dns.TypeTXT},
 	{name: "nodata-soa-ttl-is-minimum", set: "main", qname: "www.example.com.", qtype: dns.TypeMX},
@@ -278,7 +283,8 @@ func checkInvariants(t *testing.T, q authoritative.Query, r authoritative.Result
 	if !q.DO {
 		for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
 			for _, rr := range sec {
-				if rt := rr.Header().Rrtype; rt == dns.TypeRRSIG || rt == dns.TypeNSEC || rt == dns.TypeNSEC3 {
+				// Unless the question asks for that type (RFC 4035 §3.2.1).
+				if rt := rr.Header().Rrtype; rt != q.Type && (rt == dns.TypeRRSIG || rt == dns.TypeNSEC || rt == dns.TypeNSEC3) {
 					t.Errorf("DNSSEC record %v without DO", rr)
 				}
 			}
