@@ -306,6 +306,25 @@ func answerRRSIG(f *fakeNet) func(q *dns.Msg, s netip.Addr, r *dns.Msg) (*dns.Ms
 	}
 }
 
+// nodataRRSIG makes the zone's servers answer a question for type RRSIG
+// with NODATA (the answer they give for a type the name does not have), as
+// servers do that do not answer such questions from their zones.
+func nodataRRSIG(f *fakeNet) func(q *dns.Msg, s netip.Addr, r *dns.Msg) (*dns.Msg, time.Duration) {
+	return func(q *dns.Msg, s netip.Addr, r *dns.Msg) (*dns.Msg, time.Duration) {
+		if q.Question[0].Qtype != dns.TypeRRSIG || (s != ipGovA && s != ipGovB) {
+			return r, 0
+		}
+		a := q.Copy()
+		a.Question[0].Qtype = dns.TypeHINFO
+		ar, _, err := f.Exchange(context.Background(), a, netip.AddrPortFrom(s, 53), false)
+		if err != nil || len(ar.Answer) != 0 {
+			return r, 0
+		}
+		ar.Question = q.Question
+		return ar, 0
+	}
+}
+
 // corrupt returns a base64 signature with its first bytes changed.
 func corrupt(sig string) string {
 	if strings.HasPrefix(sig, "AAAA") {
@@ -564,7 +583,7 @@ func TestAnswerShapes(t *testing.T) {
 					tc.mangle(q, r)
 				}
 				if tc.plainServer {
-					return r, 0
+					return nodataRRSIG(f)(q, s, r)
 				}
 				return rrsig(q, s, r)
 			}}
