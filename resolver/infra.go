@@ -22,17 +22,74 @@ import (
 // back makes the probe due at once) and skipped otherwise, so that a
 // flood of questions for a dead zone costs neither sockets nor waits, nor
 // queries to its servers; the first answer brings it back.
+//
+// Apart from that ranking each server has a retransmission timeout, the
+// time a query to it is waited on (RFC 6298, as TCP does): from the RTTs
+// of its answers alone a smoothed RTT and an RTT variance, and RTO =
+// SRTT + 4×RTTVAR within [minRTO, maxRTO]. A server never answered is
+// waited on maxRTO; each timeout in a row doubles the RTO, up to maxRTO,
+// and the next answer sets it from the estimate again. A server that
+// answers in 5 ms is thus given up on after tens of milliseconds, not
+// after the whole query timeout, and one that just stopped answering is
+// waited on longer with each timeout.
 type infra struct {
-	mu    sync.Mutex
-	hosts *lru[server, *hostState]
-	now   func() time.Time
+	mu     sync.Mutex
+	hosts  *lru[server, *hostState]
+	now    func() time.Time
+	maxRTO time.Duration // the query timeout: the RTO of an untried server, and its cap
 }
 
 type hostState struct {
-	srtt    time.Duration
-	fails   int       // failures in a row
-	probeAt time.Time // down: when the next probe may go
+	srtt    time.Duration // for ranking: answers smoothed, failures charged
+	est     rttEstimate   // for the timeout: answers only
+	fails   int           // failures in a row
+	probeAt time.Time     // down: when the next probe may go
 }
+
+// rttEstimate is the RTT estimate of one server (RFC 6298 §2): srtt and
+// rttvar from the RTTs of its answers, and rto, the timeout before any
+// clamping (0: no answer yet), doubled by each timeout in a row.
+type rttEstimate struct {
+	srtt, rttvar, rto time.Duration
+}
+
+// sample adds an answer's RTT to the estimate (RFC 6298 §2.2, §2.3:
+// α = 1/8, β = 1/4); it ends any backoff.
+func (e *rttEstimate) sample(rtt time.Duration) {
+	rtt = max(rtt, 0)
+	if e.rto == 0 {
+		e.srtt, e.rttvar = rtt, rtt/2
+	} else {
+		d := e.srtt - rtt
+		if d < 0 {
+			d = -d
+		}
+		e.rttvar = (3*e.rttvar + d) / 4
+		e.srtt = (7*e.srtt + rtt) / 8
+	}
+	e.rto = max(e.srtt+4*e.rttvar, 1)
+}
+
+// timeout returns the RTO within [minRTO, maxRTO]; maxRTO with no answer
+// yet. A maxRTO below minRTO wins.
+func (e *rttEstimate) timeout(maxRTO time.Duration) time.Duration {
+	if e.rto == 0 {
+		return maxRTO
+	}
+	return min(max(e.rto, minRTO), maxRTO)
+}
+
+// backoff doubles the RTO after a timeout (RFC 6298 §5.5), up to maxRTO.
+func (e *rttEstimate) backoff(maxRTO time.Duration) {
+	if e.rto != 0 {
+		e.rto = min(2*e.timeout(maxRTO), maxRTO)
+	}
+}
+
+// minRTO is the shortest time a query is waited on, however fast its
+// server has been: below it, scheduling delays on either side would pass
+// for lost queries.
+const minRTO = 50 * time.Millisecond
 
 // unknownRTT is what a server never tried is taken to need.
 const unknownRTT = 300 * time.Millisecond
@@ -51,7 +108,11 @@ const (
 // errServerDown is a server not asked because it is down.
 var errServerDown = errors.New("server down: failed in a row, probed every " + probeEvery.String())
 
-func newInfra() *infra { return &infra{hosts: newLRU[server, *hostState](maxInfra), now: time.Now} }
+// newInfra returns an empty table whose servers are waited on at most
+// maxRTO.
+func newInfra(maxRTO time.Duration) *infra {
+	return &infra{hosts: newLRU[server, *hostState](maxInfra), now: time.Now, maxRTO: maxRTO}
+}
 
 // host returns the state of s, created if need be. in.mu is held.
 func (in *infra) host(s server) *hostState {
@@ -63,10 +124,26 @@ func (in *infra) host(s server) *hostState {
 	return h
 }
 
+// observe records an answer from s that took rtt: it ends a run of
+// failures, and the RTT counts towards both ranking and timeout.
 func (in *infra) observe(s server, rtt time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	h := in.host(s)
+	h.est.sample(rtt)
+	h.rank(rtt)
+}
+
+// demote ranks s as if it had answered in rtt, leaving its timeout alone:
+// for a server that answered, in time, with something not usable.
+func (in *infra) demote(s server, rtt time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.host(s).rank(rtt)
+}
+
+// rank smooths rtt into the ranking RTT; the run of failures ends.
+func (h *hostState) rank(rtt time.Duration) {
 	if h.srtt < 0 {
 		h.srtt = rtt
 	} else {
@@ -92,6 +169,24 @@ func (in *infra) failed(s server, base time.Duration) {
 	}
 }
 
+// timedOut backs off the timeout of s after a query to it timed out. The
+// failure itself is charged by failed.
+func (in *infra) timedOut(s server) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.host(s).est.backoff(in.maxRTO)
+}
+
+// timeout returns how long a query to s is waited on: its RTO.
+func (in *infra) timeout(s server) time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if h, ok := in.hosts.get(s); ok {
+		return h.est.timeout(in.maxRTO)
+	}
+	return in.maxRTO
+}
+
 // skip reports whether s is down and must not be asked now. A down server
 // whose probe is due is not skipped: the question asking it is the probe,
 // and the next is due probeEvery later.
@@ -108,6 +203,18 @@ func (in *infra) skip(s server) bool {
 	}
 	h.probeAt = now.Add(probeEvery)
 	return false
+}
+
+// down reports whether s is down with no probe due: skip would skip it.
+func (in *infra) down(s server) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	h, ok := in.hosts.get(s)
+	if !ok || h.fails < downAfter {
+		return false
+	}
+	now := in.now()
+	return now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery))
 }
 
 // rtt returns the smoothed RTT of s, or unknownRTT. in.mu is held.

@@ -179,7 +179,7 @@ func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut strin
 	}
 	done := make(chan result, 1)
 	if !r.background(func(bctx context.Context) {
-		resp, err := r.query(bctx, cut, s, name, qtype, false)
+		resp, err := r.query(bctx, cut, s, name, qtype, false, false)
 		if !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrZoneBusy) {
 			r.observeUpstream(cut, err == nil)
 		}

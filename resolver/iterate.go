@@ -235,7 +235,8 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	resolved := false
 	var lastErr error
 	for {
-		for _, s := range r.infra.order(addrs) {
+		order := r.infra.order(addrs)
+		for i, s := range order {
 			if ctx.Err() != nil {
 				return nil, 0, server{}, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
 			}
@@ -271,7 +272,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				if foreign {
 					r.noteForeignAsk()
 				}
-				resp, err = r.query(ctx, cut, s, name, qtype, false)
+				resp, err = r.query(ctx, cut, s, name, qtype, false, r.othersLeft(b, cut, order[i+1:]))
 				if errors.Is(err, ErrRateLimited) {
 					return nil, 0, server{}, err // no other server of the zone either
 				}
@@ -306,6 +307,21 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 		lastErr = fmt.Errorf("no address for any server of %s", cut)
 	}
 	return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, lastErr)
+}
+
+// othersLeft reports whether this question may still ask one of rest,
+// servers of zone: one neither excluded nor down, within the budget of
+// upstream queries.
+func (r *Resolver) othersLeft(b *budget, zone string, rest []server) bool {
+	if b.queries >= r.cfg.MaxUpstreamQueries {
+		return false
+	}
+	for _, s := range rest {
+		if !b.excluded(zone, s) && !r.infra.down(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // knownAddrs returns the addresses of nsNames that are known without a
@@ -442,7 +458,12 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 // server's new cookie first). Each message sent counts against the
 // zone's rate limit; the question counts against the zone's
 // MaxZoneInFlight while it waits.
-func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
+//
+// A query over UDP is waited on the server's retransmission timeout
+// (infra.go) when another server is left to ask (more), the whole
+// QueryTimeout otherwise; over TCP, with its handshake, always the whole
+// QueryTimeout. A timeout backs off the server's RTO.
+func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	if r.cfg.Use0x20 {
@@ -465,8 +486,13 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 		if err := r.sendAllowed(zone); err != nil {
 			return nil, err
 		}
-		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+		wait := r.cfg.QueryTimeout
+		if more && !tcp {
+			wait = r.infra.timeout(s)
+		}
+		qctx, cancel := context.WithTimeout(ctx, wait)
 		resp, rtt, err := r.exchange(qctx, zone, m, s, tcp)
+		timedOut := err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded)
 		cancel()
 		r.stats.countUpstream(tcp, resp, err)
 		if errors.Is(err, errCookieMissing) && !tcp {
@@ -474,6 +500,13 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 			continue
 		}
 		if err != nil {
+			if timedOut {
+				r.infra.timedOut(s)
+				if wait < r.cfg.QueryTimeout {
+					r.stats.RTOTimeouts.Add(1)
+				}
+				err = fmt.Errorf("%s: no answer in %v: %w", s, wait, err)
+			}
 			r.infra.failed(s, r.penalty())
 			return nil, err
 		}
@@ -951,7 +984,8 @@ func (r *Resolver) forwardZone(name string, qtype uint16) (string, []server) {
 // round-trip times, and caches what they answer.
 func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers []server, name string, qtype uint16) lookupResult {
 	var lastErr error
-	for _, s := range r.infra.order(servers) {
+	order := r.infra.order(servers)
+	for i, s := range order {
 		if b.excluded(zone, s) {
 			continue // its answer failed validation for this question
 		}
@@ -964,7 +998,7 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 			r.stats.Limits[LimitUpstreamQueries].Add(1)
 			return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
 		}
-		resp, err := r.query(ctx, zone, s, name, qtype, true)
+		resp, err := r.query(ctx, zone, s, name, qtype, true, r.othersLeft(b, zone, order[i+1:]))
 		if errors.Is(err, ErrRateLimited) {
 			return lookupResult{err: err}
 		}

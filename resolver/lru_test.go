@@ -101,7 +101,7 @@ func TestSideCachesEvictLRU(t *testing.T) {
 		max int
 	}{
 		{"infra", func(n int) (bool, bool, bool, int) {
-			in := newInfra()
+			in := newInfra(time.Second)
 			addr := func(i int) server {
 				return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 53)
 			}

@@ -492,7 +492,7 @@ func TestPersistExportConcurrent(t *testing.T) {
 }
 
 func TestPersistInfra(t *testing.T) {
-	src := &Resolver{infra: newInfra()}
+	src := &Resolver{infra: newInfra(time.Second)}
 	a := netip.MustParseAddrPort("192.0.2.1:53")
 	b := netip.MustParseAddrPort("[2001:db8::1]:53")
 	src.infra.observe(a, 20*time.Millisecond)
@@ -502,7 +502,7 @@ func TestPersistInfra(t *testing.T) {
 		t.Fatalf("ExportInfra = %v, want %v", got, want)
 	}
 
-	dst := &Resolver{infra: newInfra()}
+	dst := &Resolver{infra: newInfra(time.Second)}
 	dst.infra.observe(a, 5*time.Millisecond) // measured since start: kept
 	in := map[netip.AddrPort]time.Duration{
 		a:                                       20 * time.Millisecond,

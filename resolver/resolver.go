@@ -322,7 +322,7 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 	if stats == nil {
 		stats = &Stats{}
 	}
-	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(), stats: stats, flight: map[string]*call{}, bg: newBackgroundWork(),
+	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(cfg.QueryTimeout), stats: stats, flight: map[string]*call{}, bg: newBackgroundWork(),
 		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints),
 		limiter: &ratelimit.PerSecond[string]{Rate: cfg.ZoneRateLimit}, waits: newZoneWaits(cfg.MaxZoneInFlight), unwanted: &unwantedGuard{threshold: cfg.UnwantedReplyThreshold, m: map[string]int{}}}
 	cache.setNational(cfg.National, cfg.NationalMaxEntries, func() { r.persistNow("national infrastructure changed") })
@@ -670,7 +670,7 @@ func (r *Resolver) retryElsewhere(b *budget, name string, lr *lookupResult, try 
 		b.bogusFrom = map[zoneServer]bool{}
 	}
 	b.bogusFrom[zoneServer{lr.fromCut, lr.from}] = true
-	r.infra.observe(lr.from, r.penalty())
+	r.infra.demote(lr.from, r.penalty())
 	r.stats.BogusRetries.Add(1)
 	r.log.Debug("answer failed validation, asking another server", "qname", name,
 		"server", lr.from.String(), "zone", lr.fromCut, "err", lr.why)

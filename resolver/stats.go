@@ -49,6 +49,10 @@ type Stats struct {
 	// DownSkips counts the queries not sent to a server that is down
 	// (infra.go: failed downAfter times in a row, probed every probeEvery).
 	DownSkips atomic.Uint64
+	// RTOTimeouts counts the upstream queries given up on at the server's
+	// retransmission timeout (infra.go), before the whole query timeout,
+	// for another server to be asked.
+	RTOTimeouts atomic.Uint64
 	// BelowNXDomain counts the questions answered NXDOMAIN because a name
 	// above them was proven not to exist (RFC 8020).
 	BelowNXDomain atomic.Uint64
