@@ -44,6 +44,7 @@ type hostState struct {
 	est     rttEstimate   // for the timeout: answers only
 	fails   int           // failures in a row
 	probeAt time.Time     // down: when the next probe may go
+	answers uint64        // answers so far: did it answer since a query went?
 }
 
 // rttEstimate is the RTT estimate of one server (RFC 6298 §2): srtt and
@@ -132,6 +133,7 @@ func (in *infra) observe(s server, rtt time.Duration) {
 	h := in.host(s)
 	h.est.sample(rtt)
 	h.rank(rtt)
+	h.answers++
 }
 
 // demote ranks s as if it had answered in rtt, leaving its timeout alone:
@@ -169,22 +171,34 @@ func (in *infra) failed(s server, base time.Duration) {
 	}
 }
 
-// timedOut backs off the timeout of s after a query to it timed out. The
-// failure itself is charged by failed.
-func (in *infra) timedOut(s server) {
+// timedOut takes note that a query to s, sent when s had given answers
+// answers (see timeout), went unanswered, and reports whether that counts
+// against s. It does when s has answered nothing since: the timeout then
+// backs off its RTO, and the caller charges the failure (failed). A
+// server that answered other queries meanwhile is alive; it lost this
+// one, or dropped it under load, as a busy server does with some of a
+// burst, and a burst of such losses must not take it for dead (as
+// Unbound backs off only a timeout whose RTO nothing updated since).
+func (in *infra) timedOut(s server, answers uint64) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.host(s).est.backoff(in.maxRTO)
+	h := in.host(s)
+	if h.answers != answers {
+		return false
+	}
+	h.est.backoff(in.maxRTO)
+	return true
 }
 
-// timeout returns how long a query to s is waited on: its RTO.
-func (in *infra) timeout(s server) time.Duration {
+// timeout returns how long a query to s is waited on, its RTO, and the
+// answers s has given so far, for timedOut.
+func (in *infra) timeout(s server) (time.Duration, uint64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if h, ok := in.hosts.get(s); ok {
-		return h.est.timeout(in.maxRTO)
+		return h.est.timeout(in.maxRTO), h.answers
 	}
-	return in.maxRTO
+	return in.maxRTO, 0
 }
 
 // skip reports whether s is down and must not be asked now. A down server

@@ -127,21 +127,24 @@ func TestInfraRTO(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := newInfra(tc.maxRTO)
 			s := netip.MustParseAddrPort("192.0.2.1:53")
-			if got := in.timeout(s); got != tc.maxRTO {
+			if got, _ := in.timeout(s); got != tc.maxRTO {
 				t.Fatalf("untried: timeout %v, want %v", got, tc.maxRTO)
 			}
 			for i, st := range tc.steps {
 				if st.rtt > 0 {
 					in.observe(s, st.rtt)
 				} else {
-					in.timedOut(s)
+					_, answers := in.timeout(s)
+					if !in.timedOut(s, answers) {
+						t.Fatalf("step %d: a timeout with no answer since did not count", i)
+					}
 					in.failed(s, time.Second)
 				}
 				h := in.host(s)
 				if h.est.srtt != st.srtt || h.est.rttvar != st.rttvar {
 					t.Errorf("step %d: srtt %v rttvar %v, want %v %v", i, h.est.srtt, h.est.rttvar, st.srtt, st.rttvar)
 				}
-				if got := in.timeout(s); got != st.timeout {
+				if got, _ := in.timeout(s); got != st.timeout {
 					t.Errorf("step %d: timeout %v, want %v", i, got, st.timeout)
 				}
 			}
@@ -158,7 +161,7 @@ func TestInfraDemoteKeepsTimeout(t *testing.T) {
 	in.observe(s, 10*time.Millisecond)
 	in.demote(s, 2*time.Second)
 	in.failed(s, 2*time.Second)
-	if got := in.timeout(s); got != minRTO {
+	if got, _ := in.timeout(s); got != minRTO {
 		t.Fatalf("timeout %v, want %v", got, minRTO)
 	}
 	if got := in.host(s).srtt; got < time.Second {
@@ -172,6 +175,44 @@ func BenchmarkInfraObserveTimeout(b *testing.B) {
 	b.ReportAllocs()
 	for i := range b.N {
 		in.observe(s, time.Duration(i%50)*time.Millisecond)
-		_ = in.timeout(s)
+		_, _ = in.timeout(s)
+	}
+}
+
+// A timeout counts against a server only if the server answered nothing
+// since the query went: one that answers other queries meanwhile lost
+// this one (a burst it could not take) and is neither backed off nor
+// taken down, however many such losses come.
+func TestInfraLossFromALiveServer(t *testing.T) {
+	in := newInfra(time.Second)
+	s := netip.MustParseAddrPort("192.0.2.1:53")
+	in.observe(s, 2*time.Millisecond)
+	var tickets []uint64
+	for range 3 * downAfter { // a burst of queries, sent together
+		_, a := in.timeout(s)
+		tickets = append(tickets, a)
+	}
+	in.observe(s, 2*time.Millisecond) // one of the burst answered
+	for i, a := range tickets {
+		if in.timedOut(s, a) {
+			t.Fatalf("loss %d counted against a server that answered meanwhile", i)
+		}
+	}
+	if got, _ := in.timeout(s); got != minRTO {
+		t.Fatalf("timeout %v after losses, want %v", got, minRTO)
+	}
+	if in.down(s) || in.skip(s) {
+		t.Fatal("a live server is down after losses")
+	}
+	// Silence after the last answer counts.
+	for i := range downAfter {
+		_, a := in.timeout(s)
+		if !in.timedOut(s, a) {
+			t.Fatalf("timeout %d of a silent server did not count", i)
+		}
+		in.failed(s, time.Second)
+	}
+	if !in.down(s) {
+		t.Fatal("a silent server is not down")
 	}
 }

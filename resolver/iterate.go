@@ -462,7 +462,8 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 // A query over UDP is waited on the server's retransmission timeout
 // (infra.go) when another server is left to ask (more), the whole
 // QueryTimeout otherwise; over TCP, with its handshake, always the whole
-// QueryTimeout. A timeout backs off the server's RTO.
+// QueryTimeout. A timeout backs off the server's RTO, and counts as a
+// failure of the server, only if it answered nothing meanwhile.
 func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
@@ -476,7 +477,7 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 	// what they would have refused (RFC 6840 §5.9).
 	m.SetEdns0(1232, true)
 	m.CheckingDisabled = rd && r.val != nil
-	if !r.waits.acquire(zone) {
+	if !r.waits.acquire(ctx, zone) {
 		r.stats.ZoneBusy.Add(1)
 		return nil, fmt.Errorf("%w: %d already waiting on the servers of %s", ErrZoneBusy, r.cfg.MaxZoneInFlight, zone)
 	}
@@ -486,9 +487,10 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 		if err := r.sendAllowed(zone); err != nil {
 			return nil, err
 		}
+		rto, answers := r.infra.timeout(s)
 		wait := r.cfg.QueryTimeout
 		if more && !tcp {
-			wait = r.infra.timeout(s)
+			wait = rto
 		}
 		qctx, cancel := context.WithTimeout(ctx, wait)
 		resp, rtt, err := r.exchange(qctx, zone, m, s, tcp)
@@ -500,17 +502,21 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 			continue
 		}
 		if err != nil {
+			charge := true
 			if timedOut {
-				r.infra.timedOut(s)
+				charge = r.infra.timedOut(s, answers)
 				if wait < r.cfg.QueryTimeout {
 					r.stats.RTOTimeouts.Add(1)
 				}
 				err = fmt.Errorf("%s: no answer in %v: %w", s, wait, err)
 			}
-			r.infra.failed(s, r.penalty())
+			if charge {
+				r.infra.failed(s, r.penalty())
+			}
 			return nil, err
 		}
 		r.infra.observe(s, rtt)
+		r.waits.answered(zone)
 		if o := r.stats.Observer; o != nil {
 			o.UpstreamRTT(rtt)
 		}

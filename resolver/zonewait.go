@@ -1,8 +1,10 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrZoneBusy is a question not sent upstream because
@@ -15,50 +17,145 @@ var ErrZoneBusy = errors.New("too many queries waiting on the servers of the zon
 // slow or dead zone can hold at most a quarter of them.
 const DefaultMaxZoneInFlight = 250
 
+// Queueing for a zone's query slots (zoneWaits.acquire).
+const (
+	// zoneLive is how recent a zone's last answer must be for a question
+	// that finds its slots taken to queue for one: a zone that answers
+	// frees its slots within a round trip.
+	zoneLive = 250 * time.Millisecond
+	// zoneQueueWait is the longest a question queues for a slot.
+	zoneQueueWait = 250 * time.Millisecond
+)
+
 // zoneWaits counts the upstream queries waiting on the servers of each
 // zone (delegation point). A zone whose servers time out or answer slowly
 // holds its queries for long; past max of them, more questions for it
 // fail at once instead of waiting too, and the resolutions under way stay
-// free for the zones that answer. Zones are forgotten when nothing waits
-// on them, so the table holds at most the queries under way.
+// free for the zones that answer. A zone that answers, busy only because
+// many questions go to it at once (a cold cache, a popular zone), frees
+// its slots within a round trip: there a question queues for a slot, up
+// to zoneQueueWait. Zones are forgotten when nothing waits on them, so the
+// table holds at most the queries under way.
 type zoneWaits struct {
 	max int // <= 0: no limit
+	now func() time.Time
 	mu  sync.Mutex
-	n   map[string]int
+	z   map[string]*zoneSlots
 }
 
-func newZoneWaits(max int) *zoneWaits { return &zoneWaits{max: max, n: map[string]int{}} }
+// zoneSlots is one zone's entry.
+type zoneSlots struct {
+	n        int           // queries waiting on the zone's servers
+	queued   int           // questions queued for a slot
+	answered time.Time     // the zone's last answer, or when the entry was made
+	free     chan struct{} // a token per slot freed while questions queue
+}
 
-// acquire counts one query waiting on the servers of zone, or reports
-// false when max are already waiting.
-func (z *zoneWaits) acquire(zone string) bool {
+func newZoneWaits(max int) *zoneWaits {
+	return &zoneWaits{max: max, now: time.Now, z: map[string]*zoneSlots{}}
+}
+
+// acquire counts one query waiting on the servers of zone. When max are
+// already waiting it queues for a slot if the zone answers (an answer in
+// the last zoneLive, or its first queries went out less than zoneLive
+// ago), up to zoneQueueWait or the end of ctx, and reports false if none
+// came.
+func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
 	if z.max <= 0 {
 		return true
 	}
 	z.mu.Lock()
-	defer z.mu.Unlock()
-	if z.n[zone] >= z.max {
+	e := z.z[zone]
+	if e == nil {
+		e = &zoneSlots{answered: z.now()}
+		z.z[zone] = e
+	}
+	if e.n < z.max {
+		e.n++
+		z.mu.Unlock()
+		return true
+	}
+	if z.now().Sub(e.answered) > zoneLive {
+		z.mu.Unlock()
 		return false
 	}
-	z.n[zone]++
-	return true
+	if e.free == nil {
+		e.free = make(chan struct{}, z.max)
+	}
+	e.queued++
+	free := e.free
+	z.mu.Unlock()
+
+	t := time.NewTimer(zoneQueueWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-free:
+		case <-t.C:
+			z.leaveQueue(zone, e, false)
+			return false
+		case <-ctx.Done():
+			z.leaveQueue(zone, e, false)
+			return false
+		}
+		z.mu.Lock()
+		if e.n < z.max {
+			z.mu.Unlock()
+			z.leaveQueue(zone, e, true)
+			return true
+		}
+		z.mu.Unlock() // taken by a question that did not queue
+	}
 }
 
-// release ends a query counted by acquire.
+// leaveQueue ends a question's queueing, with a slot (took) or without.
+func (z *zoneWaits) leaveQueue(zone string, e *zoneSlots, took bool) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	e.queued--
+	if took {
+		e.n++
+	}
+	z.forget(zone, e)
+}
+
+// answered notes an answer from a server of zone: the zone is live.
+func (z *zoneWaits) answered(zone string) {
+	if z.max <= 0 {
+		return
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if e := z.z[zone]; e != nil {
+		e.answered = z.now()
+	}
+}
+
+// release ends a query counted by acquire, and hands its slot to a
+// queued question if any.
 func (z *zoneWaits) release(zone string) {
 	if z.max <= 0 {
 		return
 	}
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.n[zone]--; z.n[zone] <= 0 {
-		delete(z.n, zone)
+	e := z.z[zone]
+	if e == nil {
+		return
 	}
+	e.n--
+	if e.queued > 0 {
+		select {
+		case e.free <- struct{}{}:
+		default:
+		}
+	}
+	z.forget(zone, e)
 }
 
-// waiting returns the queries waiting on the servers of zone.
-func (z *zoneWaits) waiting(zone string) int {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return z.n[zone]
+// forget drops the entry of a zone nothing waits on. z.mu is held.
+func (z *zoneWaits) forget(zone string, e *zoneSlots) {
+	if e.n <= 0 && e.queued == 0 && z.z[zone] == e {
+		delete(z.z, zone)
+	}
 }
