@@ -27,8 +27,9 @@ import (
 // time a query to it is waited on (RFC 6298, as TCP does): from the RTTs
 // of its answers alone a smoothed RTT and an RTT variance, and RTO =
 // SRTT + 4×RTTVAR within [minRTO, maxRTO]. A server never answered is
-// waited on maxRTO; each timeout in a row doubles the RTO, up to maxRTO,
-// and the next answer sets it from the estimate again. A server that
+// waited on initialRTO (as Unbound's 376 ms); each timeout in a row
+// doubles the RTO, up to maxRTO, and the next answer sets it from the
+// estimate again. A server that
 // answers in 5 ms is thus given up on after tens of milliseconds, not
 // after the whole query timeout, and one that just stopped answering is
 // waited on longer with each timeout.
@@ -36,7 +37,7 @@ type infra struct {
 	mu     sync.Mutex
 	hosts  *lru[server, *hostState]
 	now    func() time.Time
-	maxRTO time.Duration // the query timeout: the RTO of an untried server, and its cap
+	maxRTO time.Duration // the query timeout: the RTO's cap
 }
 
 type hostState struct {
@@ -48,18 +49,20 @@ type hostState struct {
 }
 
 // rttEstimate is the RTT estimate of one server (RFC 6298 §2): srtt and
-// rttvar from the RTTs of its answers, and rto, the timeout before any
-// clamping (0: no answer yet), doubled by each timeout in a row.
+// rttvar from the RTTs of its answers (sampled: there was one), and rto,
+// the timeout before any clamping (0: initialRTO), doubled by each
+// timeout in a row.
 type rttEstimate struct {
 	srtt, rttvar, rto time.Duration
+	sampled           bool
 }
 
 // sample adds an answer's RTT to the estimate (RFC 6298 §2.2, §2.3:
 // α = 1/8, β = 1/4); it ends any backoff.
 func (e *rttEstimate) sample(rtt time.Duration) {
 	rtt = max(rtt, 0)
-	if e.rto == 0 {
-		e.srtt, e.rttvar = rtt, rtt/2
+	if !e.sampled {
+		e.srtt, e.rttvar, e.sampled = rtt, rtt/2, true
 	} else {
 		d := e.srtt - rtt
 		if d < 0 {
@@ -71,21 +74,25 @@ func (e *rttEstimate) sample(rtt time.Duration) {
 	e.rto = max(e.srtt+4*e.rttvar, 1)
 }
 
-// timeout returns the RTO within [minRTO, maxRTO]; maxRTO with no answer
-// yet. A maxRTO below minRTO wins.
+// timeout returns the RTO within [minRTO, maxRTO]; initialRTO with no
+// answer yet. A maxRTO below minRTO wins.
 func (e *rttEstimate) timeout(maxRTO time.Duration) time.Duration {
-	if e.rto == 0 {
-		return maxRTO
+	rto := e.rto
+	if rto == 0 {
+		rto = initialRTO
 	}
-	return min(max(e.rto, minRTO), maxRTO)
+	return min(max(rto, minRTO), maxRTO)
 }
 
 // backoff doubles the RTO after a timeout (RFC 6298 §5.5), up to maxRTO.
 func (e *rttEstimate) backoff(maxRTO time.Duration) {
-	if e.rto != 0 {
-		e.rto = min(2*e.timeout(maxRTO), maxRTO)
-	}
+	e.rto = min(2*e.timeout(maxRTO), maxRTO)
 }
+
+// initialRTO is the timeout of a server never answered (RFC 6298 §2.1
+// says 1 s for TCP; DNS servers answer faster, and Unbound starts at
+// 376 ms).
+const initialRTO = 400 * time.Millisecond
 
 // minRTO is the shortest time a query is waited on, however fast its
 // server has been: below it, scheduling delays on either side would pass
@@ -190,6 +197,15 @@ func (in *infra) timedOut(s server, answers uint64) bool {
 	return true
 }
 
+// hasAnswered reports whether s has ever answered (since it entered the
+// table).
+func (in *infra) hasAnswered(s server) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	h, ok := in.hosts.get(s)
+	return ok && h.answers > 0
+}
+
 // timeout returns how long a query to s is waited on, its RTO, and the
 // answers s has given so far, for timedOut.
 func (in *infra) timeout(s server) (time.Duration, uint64) {
@@ -198,7 +214,7 @@ func (in *infra) timeout(s server) (time.Duration, uint64) {
 	if h, ok := in.hosts.get(s); ok {
 		return h.est.timeout(in.maxRTO), h.answers
 	}
-	return in.maxRTO, 0
+	return min(initialRTO, in.maxRTO), 0
 }
 
 // skip reports whether s is down and must not be asked now. A down server

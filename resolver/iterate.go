@@ -236,60 +236,68 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	var lastErr error
 	for {
 		order := r.infra.order(addrs)
-		for i, s := range order {
-			if ctx.Err() != nil {
-				return nil, 0, server{}, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
-			}
-			if b.excluded(cut, s) {
-				continue // its answer failed validation for this question
-			}
-			if trial == nil && r.infra.skip(s) {
-				r.stats.DownSkips.Add(1)
-				r.observeUpstream(cut, false)
-				lastErr = fmt.Errorf("%s: %w", s, errServerDown)
-				continue
-			}
-			if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
-				r.stats.Limits[LimitUpstreamQueries].Add(1)
-				return nil, 0, server{}, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
-			}
-			var resp *dns.Msg
-			var err error
-			switch {
-			case trial != nil:
-				over := trial
-				trial = nil
-				if resp, err = r.trialQuery(ctx, over, cut, s, name, qtype); err != nil {
-					return nil, 0, server{}, fmt.Errorf("%w: trial query to %s: %w", islandErr(cut), s, err)
+		for round := 0; len(order) > 0 && round < tryRounds; round++ {
+			var again []server // the servers that did not answer: asked once more
+			for i, s := range order {
+				if ctx.Err() != nil {
+					return nil, 0, server{}, fmt.Errorf("%w: %w", ErrNoReachableAuthority, ctx.Err())
 				}
-			case foreign && r.island.active.Load():
-				// Island mode began while this question waited on a
-				// foreign server: it waits on no other.
-				return nil, 0, server{}, islandErr(cut)
-			case foreign && lastErr != nil && r.awaitProbeThenIsland(ctx):
-				return nil, 0, server{}, islandErr(cut)
-			default:
-				if foreign {
-					r.noteForeignAsk()
+				if b.excluded(cut, s) {
+					continue // its answer failed validation for this question
 				}
-				resp, err = r.query(ctx, cut, s, name, qtype, false, r.othersLeft(b, cut, order[i+1:]))
-				if errors.Is(err, ErrRateLimited) {
-					return nil, 0, server{}, err // no other server of the zone either
+				if trial == nil && r.infra.skip(s) {
+					r.stats.DownSkips.Add(1)
+					r.observeUpstream(cut, false)
+					lastErr = fmt.Errorf("%s: %w", s, errServerDown)
+					continue
 				}
-				if errors.Is(err, ErrZoneBusy) {
-					return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, err)
+				if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
+					r.stats.Limits[LimitUpstreamQueries].Add(1)
+					return nil, 0, server{}, fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)
 				}
-				r.observeUpstream(cut, err == nil)
+				var resp *dns.Msg
+				var err error
+				switch {
+				case trial != nil:
+					over := trial
+					trial = nil
+					if resp, err = r.trialQuery(ctx, over, cut, s, name, qtype); err != nil {
+						return nil, 0, server{}, fmt.Errorf("%w: trial query to %s: %w", islandErr(cut), s, err)
+					}
+				case foreign && r.island.active.Load():
+					// Island mode began while this question waited on a
+					// foreign server: it waits on no other.
+					return nil, 0, server{}, islandErr(cut)
+				case foreign && lastErr != nil && r.awaitProbeThenIsland(ctx):
+					return nil, 0, server{}, islandErr(cut)
+				default:
+					if foreign {
+						r.noteForeignAsk()
+					}
+					more := r.othersLeft(b, cut, order[i+1:]) || r.retryable(b, s, round)
+					resp, err = r.query(ctx, cut, s, name, qtype, false, more)
+					if errors.Is(err, ErrRateLimited) {
+						return nil, 0, server{}, err // no other server of the zone either
+					}
+					if errors.Is(err, ErrZoneBusy) {
+						return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, err)
+					}
+					r.observeUpstream(cut, err == nil)
+				}
+				if err != nil {
+					lastErr = err
+					if errors.Is(err, errLost) && r.retryable(b, s, round) {
+						again = append(again, s)
+					}
+					continue
+				}
+				if kind := classifyStep(resp, cut, name, qtype); kind != stepLame {
+					return resp, kind, s, nil
+				}
+				lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
+				r.infra.failed(s, r.penalty()) // a lame server goes to the back
 			}
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			if kind := classifyStep(resp, cut, name, qtype); kind != stepLame {
-				return resp, kind, s, nil
-			}
-			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
-			r.infra.failed(s, r.penalty()) // a lame server goes to the back
+			order = again
 		}
 		if resolved || (foreign && r.island.active.Load()) {
 			break
@@ -307,6 +315,29 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 		lastErr = fmt.Errorf("no address for any server of %s", cut)
 	}
 	return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, lastErr)
+}
+
+// errNoAnswer is an upstream query that got no answer in its time;
+// errLost one whose server answered other queries meanwhile: it is alive,
+// and lost this query or its answer (as a busy server drops part of a
+// burst).
+var (
+	errNoAnswer = errors.New("no answer")
+	errLost     = fmt.Errorf("%w, but answers to others", errNoAnswer)
+)
+
+// tryRounds is how many times one question may ask a server of a zone
+// that lost its query (errLost: it is sent again, as Unbound and BIND
+// do), within MaxUpstreamQueries and the resolution's time. A server
+// silent since the query went is not asked again by the question, so that
+// an outage is met at once; nor is one that answered uselessly.
+const tryRounds = 3
+
+// retryable reports whether server s may be asked again by this question
+// after round if it loses the query: a later round is left, so is the
+// budget of upstream queries, and s has answered before.
+func (r *Resolver) retryable(b *budget, s server, round int) bool {
+	return round+1 < tryRounds && b.queries < r.cfg.MaxUpstreamQueries && r.infra.hasAnswered(s)
 }
 
 // othersLeft reports whether this question may still ask one of rest,
@@ -508,7 +539,11 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 				if wait < r.cfg.QueryTimeout {
 					r.stats.RTOTimeouts.Add(1)
 				}
-				err = fmt.Errorf("%s: no answer in %v: %w", s, wait, err)
+				if charge {
+					err = fmt.Errorf("%s: %w in %v: %w", s, errNoAnswer, wait, err)
+				} else {
+					err = fmt.Errorf("%s: %w in %v: %w", s, errLost, wait, err)
+				}
 			}
 			if charge {
 				r.infra.failed(s, r.penalty())
@@ -991,42 +1026,50 @@ func (r *Resolver) forwardZone(name string, qtype uint16) (string, []server) {
 func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers []server, name string, qtype uint16) lookupResult {
 	var lastErr error
 	order := r.infra.order(servers)
-	for i, s := range order {
-		if b.excluded(zone, s) {
-			continue // its answer failed validation for this question
+	for round := 0; len(order) > 0 && round < tryRounds; round++ {
+		var again []server // the servers that did not answer: asked once more
+		for i, s := range order {
+			if b.excluded(zone, s) {
+				continue // its answer failed validation for this question
+			}
+			if r.infra.skip(s) {
+				r.stats.DownSkips.Add(1)
+				lastErr = fmt.Errorf("%s: %w", s, errServerDown)
+				continue
+			}
+			if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
+				r.stats.Limits[LimitUpstreamQueries].Add(1)
+				return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
+			}
+			more := r.othersLeft(b, zone, order[i+1:]) || r.retryable(b, s, round)
+			resp, err := r.query(ctx, zone, s, name, qtype, true, more)
+			if errors.Is(err, ErrRateLimited) {
+				return lookupResult{err: err}
+			}
+			if errors.Is(err, ErrZoneBusy) {
+				return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, err)}
+			}
+			if err != nil {
+				lastErr = err
+				if errors.Is(err, errLost) && r.retryable(b, s, round) {
+					again = append(again, s)
+				}
+				continue
+			}
+			switch classifyStep(resp, ".", name, qtype) {
+			case stepAnswer:
+				lr := answerResult(".", name, qtype, resp)
+				lr.from, lr.fromCut = s, zone
+				return lr
+			case stepNegative:
+				lr := negativeResult(resp, ".")
+				lr.from, lr.fromCut = s, zone
+				return lr
+			}
+			r.infra.failed(s, r.penalty())
+			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
 		}
-		if r.infra.skip(s) {
-			r.stats.DownSkips.Add(1)
-			lastErr = fmt.Errorf("%s: %w", s, errServerDown)
-			continue
-		}
-		if b.queries++; b.queries > r.cfg.MaxUpstreamQueries {
-			r.stats.Limits[LimitUpstreamQueries].Add(1)
-			return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
-		}
-		resp, err := r.query(ctx, zone, s, name, qtype, true, r.othersLeft(b, zone, order[i+1:]))
-		if errors.Is(err, ErrRateLimited) {
-			return lookupResult{err: err}
-		}
-		if errors.Is(err, ErrZoneBusy) {
-			return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, err)}
-		}
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		switch classifyStep(resp, ".", name, qtype) {
-		case stepAnswer:
-			lr := answerResult(".", name, qtype, resp)
-			lr.from, lr.fromCut = s, zone
-			return lr
-		case stepNegative:
-			lr := negativeResult(resp, ".")
-			lr.from, lr.fromCut = s, zone
-			return lr
-		}
-		r.infra.failed(s, r.penalty())
-		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
+		order = again
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no forwarder configured")
