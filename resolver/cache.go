@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -199,7 +200,16 @@ type Cache struct {
 	nat         *nationalSet // nil: nothing is kept apart (setNational)
 	shards      [cacheShards]cacheShard
 	denials     *denialIndex // validated NSEC and NSEC3 records (aggressive.go)
+	// epoch counts the flushes (Flush, FlushName): answers encoded from
+	// the cache before one are not to be served again (Epoch).
+	epoch atomic.Uint64
 }
+
+// Epoch returns the count of flushes so far. A copy of an answer taken
+// from the cache, such as the server's encoded responses, is good while
+// the epoch is the one it was taken in (and its TTLs last): a flush
+// removes entries before their TTLs run out.
+func (c *Cache) Epoch() uint64 { return c.epoch.Load() }
 
 // cacheShard holds the entries whose owner name hashes to it. Every field is
 // guarded by mu.
@@ -721,6 +731,7 @@ func (c *Cache) Stats() CacheStats {
 // Flush removes every entry. The counters other than Entries and Bytes are
 // kept.
 func (c *Cache) Flush() {
+	defer c.epoch.Add(1)
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
@@ -747,6 +758,7 @@ func (c *Cache) Flush() {
 // FlushName removes every entry, of any kind, whose owner name is name or a
 // name below it, and returns how many it removed.
 func (c *Cache) FlushName(name string) int {
+	defer c.epoch.Add(1)
 	name = cacheName(name)
 	c.denials.flushName(name)
 	n := 0

@@ -412,9 +412,19 @@ func (r *Resolver) newBudget() *budget {
 	return b
 }
 
+// CacheEpoch returns the cache's count of flushes (Cache.Epoch): an
+// encoded copy of an answer from Cached is served while the epoch is
+// unchanged and its TTLs last.
+func (r *Resolver) CacheEpoch() uint64 { return r.cache.Epoch() }
+
+// CountCacheHit counts a question answered from an encoded copy of an
+// answer from Cached, which did not reach the cache, as a cache hit.
+func (r *Resolver) CountCacheHit() { r.stats.CacheHits.Add(1) }
+
 // Cached answers (name, qtype) from the cache alone, following CNAMEs
 // through it; ok is false if any step is not cached. It never waits, so a
 // server can call it on its socket's goroutine.
+
 func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
 	return r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		lr, ok := r.fromCache(n, qtype, r.val != nil)

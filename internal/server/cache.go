@@ -3,6 +3,7 @@ package server
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,6 +20,11 @@ import (
 // each shard is bounded in bytes: a shard that fills is emptied and starts
 // again, which keeps a flood of distinct names from holding memory.
 type respCache struct {
+	// now and epoch tell whether a resolved answer is still good (see
+	// cacheEntry.expires, cacheEntry.epoch).
+	now   func() time.Time
+	epoch func() uint64
+
 	shards     [cacheShards]cacheShard
 	shardBytes int64
 	entries    atomic.Int64
@@ -67,11 +73,22 @@ type cacheEntry struct {
 	// it depends on names no zone held (see handler's reply.open).
 	gen  uint64
 	open bool
+	// A resolved answer (recursion) also has: expires, when it is no
+	// longer served (unix nanoseconds; 0 for an answer from the zones);
+	// stored, when its TTLs were as in wire; ttls, the offsets of the TTL
+	// fields in wire, lowered by the seconds since stored on the way out;
+	// epoch, the resolver cache's flush count it was made in.
+	expires, stored int64
+	ttls            []uint16
+	epoch           uint64
 }
 
 // stale reports whether a zone the entry was answered from has been
 // replaced since.
 func (e *cacheEntry) stale(c *respCache) bool {
+	if e.expires != 0 && (c.now().UnixNano() >= e.expires || e.epoch != c.epoch()) {
+		return true
+	}
 	for _, z := range e.zones {
 		if z.Superseded() {
 			return true
@@ -141,8 +158,8 @@ func atOrBelow(k, key string) bool {
 	return false
 }
 
-func newRespCache(maxBytes int64) *respCache {
-	c := &respCache{shardBytes: maxBytes / cacheShards}
+func newRespCache(maxBytes int64, now func() time.Time, epoch func() uint64) *respCache {
+	c := &respCache{shardBytes: maxBytes / cacheShards, now: now, epoch: epoch}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*cacheEntry)
 	}
@@ -171,11 +188,16 @@ func (c *respCache) get(key []byte) *cacheEntry {
 	return e
 }
 
+// size is what an entry under key is counted for.
+func (e *cacheEntry) size(key []byte) int64 {
+	return int64(len(key) + len(e.wire) + 2*len(e.ttls) + 96)
+}
+
 func (c *respCache) put(key []byte, e *cacheEntry) {
 	if c == nil || c.shardBytes <= 0 {
 		return
 	}
-	size := int64(len(key) + len(e.wire) + 96)
+	size := e.size(key)
 	sh := &c.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -183,7 +205,7 @@ func (c *respCache) put(key []byte, e *cacheEntry) {
 		if !old.stale(c) {
 			return
 		}
-		sh.bytes -= int64(len(key) + len(old.wire) + 96)
+		sh.bytes -= old.size(key)
 		delete(sh.m, string(key))
 		c.entries.Add(-1)
 	}

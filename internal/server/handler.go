@@ -30,6 +30,7 @@ type reply struct {
 	open      bool
 	cacheable bool // the answer depends only on the question, the EDNS/DO flags and what the client may do (fastQuery.setClient)
 	recurse   bool // no zone held: to be resolved for this client
+	resolved  bool // a resolved answer that may be served again while its TTLs last (rescache.go)
 	tsig      *signer
 	rrl       rrlAccount // what the response counts against for rate limiting
 }
@@ -422,6 +423,8 @@ func (s *Server) recursiveReply(req *dns.Msg, r reply, res resolver.Result) repl
 	}
 	r.cacheable = false
 	r.recurse = false
+	r.resolved = m.Rcode == res.Rcode && (res.Rcode == dns.RcodeSuccess || res.Rcode == dns.RcodeNameError) &&
+		res.Err == nil && !res.Stale && !res.Grace
 	r.rrl.kind = rrlNone // for clients allowed recursion, not a reflector's victims
 	return r
 }

@@ -57,6 +57,8 @@ type Config struct {
 	// address per second (as Unbound's ip-ratelimit); more are dropped and
 	// counted. 0: no limit.
 	ClientRateLimit int
+	// Clock, if set, is the server's clock (tests move it); else time.Now.
+	Clock func() time.Time
 
 	// Ops handles zone transfers, NOTIFY and UPDATE; nil refuses them.
 	Ops ZoneOps
@@ -173,7 +175,11 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{cfg: cfg, log: log, m: m, now: time.Now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue(),
+	now := time.Now
+	if cfg.Clock != nil {
+		now = cfg.Clock
+	}
+	s := &Server{cfg: cfg, log: log, m: m, now: now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue(),
 		clients: &ratelimit.PerSecond[netip.Addr]{Rate: cfg.ClientRateLimit}}
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
@@ -196,7 +202,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 // SetZones publishes a new set of zones; queries already running finish
 // with the old one. The response cache starts empty with the new set.
 func (s *Server) SetZones(zs *zone.Set) {
-	old := s.st.Swap(&state{zones: zs, cache: newRespCache(s.cfg.ResponseCache), wires: &wires{}})
+	old := s.st.Swap(&state{zones: zs, cache: newRespCache(s.cfg.ResponseCache, func() time.Time { return s.now() }, s.cacheEpoch), wires: &wires{}})
 	if old != nil {
 		s.m.CacheEntries.Sub(float64(old.cache.entries.Load()))
 	}
@@ -290,6 +296,10 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 	if fast {
 		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
 		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize && e.queries[transport] != nil {
+			if e.expires != 0 && !s.clients.Allow(src.Addr(), start) {
+				s.m.Dropped.WithLabelValues("client_ratelimit").Inc()
+				return nil
+			}
 			if transport == udp && s.rrl != nil {
 				switch s.rrl.check(e.rrl, src.Addr()) {
 				case rrlDrop:
@@ -299,6 +309,10 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 				}
 			}
 			resp = patch(out, e.wire, in, fq.nameLen)
+			if e.expires != 0 {
+				lowerTTLs(resp, e, start)
+				s.cacheHit()
+			}
 			e.queries[transport].Inc()
 			s.duration[transport].Observe(s.now().Sub(start).Seconds())
 			return resp
@@ -468,10 +482,14 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 	if fast && len(r.msg.Question) == 1 && len(wire) >= 12+fq.nameLen {
 		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
 	}
-	if fits && fast && r.cacheable {
+	if fits && fast && (r.cacheable || r.resolved && !r.msg.Truncated) {
 		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl, gen: st.gen, open: r.open}
 		if r.zone != nil {
 			e.zones = append(append(make([]*zone.Zone, 0, 1+len(r.chained)), r.zone), r.chained...)
+		}
+		if r.resolved && !s.resolvedEntry(e, e.wire, s.now()) {
+			s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
+			return wire
 		}
 		for t, name := range transportNames {
 			if !s.transportOn(t) {

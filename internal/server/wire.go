@@ -8,6 +8,7 @@ const (
 	bitRD = 0x01 // byte 2
 	bitTC = 0x02 // byte 2
 	bitCD = 0x10 // byte 3
+	bitAD = 0x20 // byte 3
 )
 
 // fastQuery is what the fast path reads from a plain query.
@@ -27,6 +28,8 @@ const (
 	keyDO                     // and it sets DO
 	keyMayRecurse             // the client may have names resolved for it: RA is set
 	keyRecurse                // and it set RD: names no zone holds, or delegated away, are resolved
+	keyCD                     // the query sets CD: a resolved answer that failed validation is given, not SERVFAIL
+	keyAD                     // the query sets AD: a validated answer says so without DO (RFC 6840 §5.7)
 )
 
 // setClient marks the key with what the client may do: a response cached
@@ -111,6 +114,12 @@ func parseFast(in []byte, q *fastQuery) bool {
 		}
 	} else if off != len(in) {
 		return false
+	}
+	if in[3]&bitCD != 0 {
+		flags |= keyCD
+	}
+	if in[3]&bitAD != 0 {
+		flags |= keyAD
 	}
 	q.keyBytes[k+2] = flags
 	q.keyLen = k + 3

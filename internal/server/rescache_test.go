@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/resolver"
+)
+
+// countingRecursor answers every question with res, counts the
+// resolutions and the hits counted for it, and has a cache epoch.
+type countingRecursor struct {
+	mu       sync.Mutex
+	res      resolver.Result
+	resolves atomic.Int64
+	hits     atomic.Int64
+	epoch    atomic.Uint64
+}
+
+func (c *countingRecursor) Resolve(context.Context, string, uint16) resolver.Result {
+	c.resolves.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.res
+}
+func (c *countingRecursor) Cached(string, uint16) (resolver.Result, bool) {
+	return resolver.Result{}, false
+}
+func (c *countingRecursor) CacheEpoch() uint64 { return c.epoch.Load() }
+func (c *countingRecursor) CountCacheHit()     { c.hits.Add(1) }
+func (c *countingRecursor) set(res resolver.Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res = res
+}
+
+// movingClock is a clock tests move.
+type movingClock struct{ ns atomic.Int64 }
+
+func (c *movingClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *movingClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newMovingClock() *movingClock {
+	c := &movingClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+// A resolved answer is served again from the response cache, its TTLs
+// lowered by the time since it was kept, for half its smallest TTL; not
+// after the resolver's cache is flushed; never when served stale; and
+// separately for each DO, CD and AD combination.
+func TestResolvedAnswersCached(t *testing.T) {
+	a, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.1")
+	a2, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.2")
+	soa, _ := dns.NewRR("example.com. 60 IN SOA ns h 1 2 3 4 60")
+	clk := newMovingClock()
+	rec := &countingRecursor{res: resolver.Result{Answer: []dns.RR{a, a2}}}
+	s := startServer(t, Config{Resolver: rec, Clock: clk.now, RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+
+	ask := func(name string, do, cd, ad bool) *dns.Msg {
+		t.Helper()
+		m := query(name, dns.TypeA)
+		m.RecursionDesired = true
+		m.CheckingDisabled, m.AuthenticatedData = cd, ad
+		m.SetEdns0(1232, do)
+		return exchange(t, "udp", s.udp, m)
+	}
+	expect := func(step string, r *dns.Msg, resolves, hits int64, ttl uint32) {
+		t.Helper()
+		if got := rec.resolves.Load(); got != resolves {
+			t.Errorf("%s: %d resolutions, want %d", step, got, resolves)
+		}
+		if got := rec.hits.Load(); got != hits {
+			t.Errorf("%s: %d cache hits counted, want %d", step, got, hits)
+		}
+		if len(r.Answer) != 2 || r.Answer[0].Header().Ttl != ttl || r.Answer[1].Header().Ttl != ttl {
+			t.Errorf("%s: answer %v, want both TTLs %d", step, r.Answer, ttl)
+		}
+		if !r.RecursionAvailable || r.Authoritative {
+			t.Errorf("%s: RA %v AA %v", step, r.RecursionAvailable, r.Authoritative)
+		}
+	}
+
+	expect("first", ask("www.example.com.", false, false, false), 1, 0, 300)
+	r := ask("WWW.Example.com.", false, false, false)
+	expect("again", r, 1, 1, 300)
+	if r.Question[0].Name != "WWW.Example.com." {
+		t.Errorf("question %q, want the client's spelling", r.Question[0].Name)
+	}
+	clk.advance(100 * time.Second)
+	expect("100 s on", ask("www.example.com.", false, false, false), 1, 2, 200)
+	expect("with DO", ask("www.example.com.", true, false, false), 2, 2, 300)
+	expect("with CD", ask("www.example.com.", false, true, false), 3, 2, 300)
+	expect("with AD", ask("www.example.com.", false, false, true), 4, 2, 300)
+	clk.advance(51 * time.Second) // 151 s: past half of 300
+	expect("past half the TTL", ask("www.example.com.", false, false, false), 5, 2, 300)
+	expect("kept again", ask("www.example.com.", false, false, false), 5, 3, 300)
+	rec.epoch.Add(1) // the resolver's cache was flushed
+	expect("after a flush", ask("www.example.com.", false, false, false), 6, 3, 300)
+
+	rec.set(resolver.Result{Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}})
+	for i := range 2 {
+		r := ask("nx.example.com.", false, false, false)
+		if r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 || r.Ns[0].Header().Ttl != 60 {
+			t.Fatalf("NXDOMAIN %d: %v", i, r)
+		}
+	}
+	if got := rec.resolves.Load(); got != 7 {
+		t.Errorf("a negative answer: %d resolutions, want 7", got)
+	}
+
+	rec.set(resolver.Result{Answer: []dns.RR{a}, Stale: true, StaleReason: resolver.StaleReasonIsland})
+	ask("stale.example.com.", false, false, false)
+	ask("stale.example.com.", false, false, false)
+	if got := rec.resolves.Load(); got != 9 {
+		t.Errorf("a stale answer: %d resolutions, want 9 (never kept)", got)
+	}
+	rec.set(resolver.Result{Rcode: dns.RcodeServerFailure, Err: resolver.ErrNoReachableAuthority})
+	ask("fail.example.com.", false, false, false)
+	ask("fail.example.com.", false, false, false)
+	if got := rec.resolves.Load(); got != 11 {
+		t.Errorf("a failure: %d resolutions, want 11 (never kept)", got)
+	}
+}
+
+// A question answered from a kept resolved answer still counts against the
+// client's rate limit.
+func TestResolvedAnswersRateLimited(t *testing.T) {
+	a, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.1")
+	clk := newMovingClock()
+	rec := &countingRecursor{res: resolver.Result{Answer: []dns.RR{a}}}
+	s := startServer(t, Config{Resolver: rec, Clock: clk.now, ClientRateLimit: 2,
+		RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	m := query("www.example.com.", dns.TypeA)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false)
+	exchange(t, "udp", s.udp, m)
+	exchange(t, "udp", s.udp, m)
+	if rec.hits.Load() != 1 {
+		t.Fatalf("%d hits, want 1: the second question was not answered from the kept answer", rec.hits.Load())
+	}
+	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
+	if _, _, err := c.Exchange(m, s.udp); err == nil {
+		t.Fatal("a third question within the second was answered beyond the client's rate limit")
+	}
+	if rec.hits.Load() != 1 {
+		t.Fatalf("%d hits, want 1", rec.hits.Load())
+	}
+}
+
+func TestTTLOffsets(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.com.", dns.TypeA)
+	m.Response = true
+	a, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.1")
+	c, _ := dns.NewRR("alias.example.com. 120 IN CNAME www.example.com.")
+	soa, _ := dns.NewRR("example.com. 60 IN SOA ns.example.com. h.example.com. 1 2 3 4 5")
+	m.Answer = []dns.RR{c, a}
+	m.Ns = []dns.RR{soa}
+	m.SetEdns0(1232, true)
+	m.Compress = true
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs, least, ok := ttlOffsets(wire)
+	if !ok || len(offs) != 3 || least != 60 {
+		t.Fatalf("offsets %v least %d ok %v, want 3 offsets, 60", offs, least, ok)
+	}
+	e := &cacheEntry{ttls: offs, stored: 0}
+	out := append([]byte(nil), wire...)
+	lowerTTLs(out, e, time.Unix(0, int64(100*time.Second)))
+	var got dns.Msg
+	if err := got.Unpack(out); err != nil {
+		t.Fatal(err)
+	}
+	if got.Answer[0].Header().Ttl != 20 || got.Answer[1].Header().Ttl != 200 || got.Ns[0].Header().Ttl != 0 {
+		t.Fatalf("TTLs %d %d %d, want 20 200 0", got.Answer[0].Header().Ttl, got.Answer[1].Header().Ttl, got.Ns[0].Header().Ttl)
+	}
+	if got.IsEdns0() == nil || !got.IsEdns0().Do() {
+		t.Fatal("the OPT record was changed")
+	}
+	for _, bad := range [][]byte{wire[:11], wire[:len(wire)-3]} {
+		if _, _, ok := ttlOffsets(bad); ok {
+			t.Errorf("a cut message (%d bytes) walked", len(bad))
+		}
+	}
+}
