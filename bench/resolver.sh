@@ -1,75 +1,159 @@
 #!/usr/bin/env bash
-# dnsperf against the sovdns resolver and Unbound with a warm cache, in one
-# run: both resolve through the same sovdns authoritative server on
-# loopback (root and a TLD of N names), are warmed with every query once,
-# then measured. Pinned: resolver on CPU 0, dnsperf on CPU 1.
-# VALIDATE=1 (the default) signs both zones with sovdns and has both
-# resolvers validate from the test root's key; VALIDATE=0 leaves them
-# unsigned and validation off.
-# Needs: dnsperf, unbound, taskset. Loopback only.
+# Three recursive resolvers side by side in one run: Unbound, Knot Resolver
+# (kresd) and sovdns, configured alike, all resolving through the same NSD
+# authority on loopback (a root zone and a TLD, bench-tld., of $NAMES names).
+# Each round starts every resolver fresh, one after the other, and measures:
+#   cold     every name asked exactly once (dnsperf -n 1): all cache misses,
+#            each one an upstream query and, with VALIDATE=1, a validation;
+#   hit      $HIT_SECONDS s over the same names again: all cache hits;
+#   latency  $LAT_QPS queries/s for $LAT_SECONDS s over the cached names: the
+#            median and 99th percentile of dnsperf's per-query latencies;
+# with queries/s and the resolver's CPU time (user + system, from /proc) per
+# completed query for the first two, and its resident memory (VmRSS) after
+# the hit phase. $ROUNDS rounds (the resolvers interleaved within each), one
+# line per resolver and round, then the medians, sovdns's ratios to Unbound
+# and to Knot Resolver, and the versions.
+# Pinned: the resolver on CPU 0; dnsperf and NSD on CPU 1.
+# VALIDATE=1 (the default) signs both zones (ldns-signzone from ldns-utils,
+# else dnssec-signzone from bind9-utils; ECDSA P-256, one key per zone that
+# signs everything, NSEC)
+# and gives every resolver the test root's DS as its only trust anchor;
+# VALIDATE=0 leaves the zones unsigned and validation off.
+# Needs: dnsperf, unbound, knot-resolver (kresd), nsd, taskset, dig, python3, ss;
+# ldns-utils or bind9-utils for VALIDATE=1. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NAMES=${NAMES:-20000}
+NAMES=${NAMES:-50000}
+ROUNDS=${ROUNDS:-3}
+HIT_SECONDS=${HIT_SECONDS:-20}
+LAT_SECONDS=${LAT_SECONDS:-10}
+LAT_QPS=${LAT_QPS:-10000}
 VALIDATE=${VALIDATE:-1}
-NEED="dnsperf unbound taskset dig"
+MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
+command -v kresd >/dev/null || { echo "bench: kresd is not installed (Debian package knot-resolver)" >&2; exit 1; }
+NEED="dnsperf unbound kresd nsd taskset dig python3 ss"
+# shellcheck source=bench/common.sh
 . bench/common.sh
+servers=${SERVERS:-"unbound kresd sovdns sovdns-1p"}
+tck=$(getconf CLK_TCK)
 
-# The authority: 127.0.0.2 serves the root and bench-tld., which holds the names.
-auth_port=$(free_port)
+# The mode, the same for all three resolvers. Knot Resolver sends every
+# upstream query to port 53, so to iterate from the root ("iterate": root
+# hints naming a.root.test. at 127.0.0.2, priming, then the answers) NSD must
+# listen on 127.0.0.2:53, which needs root or CAP_NET_BIND_SERVICE. Without
+# it ("stub"), NSD takes a free port and each resolver sends everything
+# under "." to 127.0.0.2 at that port: an Unbound stub-zone and a sovdns
+# resolver.stub (queries without RD); kresd policy.FORWARD (with RD, which
+# NSD ignores), as its policy.STUB does not validate. As NSD serves both
+# zones from the one address, in either mode each new name costs one
+# upstream query, answered authoritatively from bench-tld.
+if [ -z "$MODE" ]; then
+  if python3 -c 'import socket
+for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, t); s.bind(("127.0.0.2", 53)); s.close()' 2>/dev/null; then
+    MODE=iterate
+  else
+    MODE=stub
+  fi
+fi
+case $MODE in
+iterate) auth_port=53 ;;
+stub) auth_port=$(free_port) ;;
+*) echo "bench: MODE must be iterate or stub" >&2; exit 1 ;;
+esac
+
+# The zones: the root delegates bench-tld. to a.root.test. (127.0.0.2), which
+# holds the names h0 .. h$((NAMES - 1)).
+mkdir -p "$work/nsd" "$work/keys"
+# shellcheck disable=SC2016 # $TTL is the zone file's, not the shell's
 {
   printf '$TTL 86400\n. SOA a.root.test. h.root.test. 1 7200 900 1209600 86400\n. NS a.root.test.\na.root.test. A 127.0.0.2\n'
   printf 'bench-tld. NS a.root.test.\n'
-} >"$work/root.zone"
-{
-  printf '$ORIGIN bench-tld.\n$TTL 86400\n@ SOA a.root.test. h.root.test. 1 7200 900 1209600 3600\n@ NS a.root.test.\n'
-  for i in $(seq 0 $((NAMES - 1))); do printf 'h%d A 10.%d.%d.%d\n' "$i" $((i >> 16 & 255)) $((i >> 8 & 255)) $((i & 255)); done
-} >"$work/tld.zone"
-for i in $(seq 0 $((NAMES - 1))); do printf 'h%d.bench-tld. A\n' "$i"; done >"$work/queries.txt"
-"$BIN" --data-dir "$work/auth" zone import "$work/tld.zone" >/dev/null
+} >"$work/nsd/root.zone"
+awk -v n="$NAMES" 'BEGIN {
+  printf "$ORIGIN bench-tld.\n$TTL 86400\n@ SOA a.root.test. h.root.test. 1 7200 900 1209600 3600\n@ NS a.root.test.\n"
+  for (i = 0; i < n; i++) printf "h%d A 10.%d.%d.%d\n", i, int(i / 65536) % 256, int(i / 256) % 256, i % 256
+}' >"$work/nsd/tld.zone"
+awk -v n="$NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "h%d.bench-tld. A\n", i }' >"$work/queries.txt"
+
+# Signing, with a KSK per zone that signs everything; bench-tld.'s DS goes
+# into the root before the root is signed. Prints the DS of the key.
+sign() { # origin zone-file
+  local k
+  if command -v ldns-signzone >/dev/null && command -v ldns-keygen >/dev/null; then
+    k=$(cd "$work/keys" && ldns-keygen -a ECDSAP256SHA256 -k "$1")
+    ldns-signzone -o "$1" -f "$2.signed" "$2" "$work/keys/$k"
+    tr -s ' \t' '  ' <"$work/keys/$k.ds"
+  else
+    k=$(dnssec-keygen -q -a ECDSAP256SHA256 -f KSK -K "$work/keys" "$1")
+    cat "$work/keys/$k.key" >>"$2"
+    dnssec-signzone -q -z -d "$work/keys" -o "$1" -f "$2.signed" "$2" "$work/keys/$k" >/dev/null
+    dnssec-dsfromkey -2 "$work/keys/$k.key"
+  fi
+  mv "$2.signed" "$2"
+}
 anchor=""
 if [ "$VALIDATE" = 1 ]; then
-  "$BIN" --data-dir "$work/auth" dnssec enable bench-tld --refresh 16d --validity 22d >/dev/null
-  "$BIN" --data-dir "$work/auth" dnssec ds bench-tld >>"$work/root.zone"
+  if ! command -v ldns-signzone >/dev/null && ! command -v dnssec-signzone >/dev/null; then
+    echo "bench: VALIDATE=1 needs ldns-signzone or dnssec-signzone (apt-get install ldns-utils)" >&2; exit 1
+  fi
+  sign bench-tld. "$work/nsd/tld.zone" >>"$work/nsd/root.zone"
+  anchor=$(sign . "$work/nsd/root.zone")
 fi
-"$BIN" --data-dir "$work/auth" zone import --origin . "$work/root.zone" >/dev/null
-if [ "$VALIDATE" = 1 ]; then
-  "$BIN" --data-dir "$work/auth" dnssec enable . --refresh 16d --validity 22d >/dev/null
-  anchor=$("$BIN" --data-dir "$work/auth" dnssec ds .)
-fi
-printf 'resolver:\n  allow: []\nrate_limit:\n  responses_per_second: 0\n' >"$work/auth.yaml" # the authority never recurses and, for the one resolver it serves, does not rate-limit
-"$BIN" serve --config "$work/auth.yaml" --data-dir "$work/auth" --listen "127.0.0.2:$auth_port" --metrics-listen "" --demo-zone=false --log-level warn \
-  >"$work/auth.log" 2>&1 & pids+=($!)
+
+# NSD, unprivileged, from $work: one server process, response-rate limiting
+# off (the resolvers are its only clients), no control socket.
+cat >"$work/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.2
+  port: $auth_port
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$work/nsd"
+  pidfile: "$work/nsd/nsd.pid"
+  xfrdfile: "$work/nsd/xfrd.state"
+  xfrdir: "$work/nsd"
+  zonelistfile: "$work/nsd/zone.list"
+  database: ""
+  verbosity: 0
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: "."
+  zonefile: root.zone
+zone:
+  name: bench-tld.
+  zonefile: tld.zone
+CONF
+taskset -c 1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do
+  dig +time=1 +tries=1 -p "$auth_port" @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . && break
+  sleep 0.1
+done
+dig +time=1 +tries=1 -p "$auth_port" @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . \
+  || { cat "$work/nsd.log" >&2; echo "bench: NSD on 127.0.0.2:$auth_port did not come up" >&2; exit 1; }
 
 printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work/hints"
 
-# sovdns as a resolver.
-sov_port=$(free_port)
-cat >"$work/sovdns.yaml" <<CONF
-demo_zone: false
-listen: ["127.0.0.1:$sov_port"]
-metrics: {listen: ""}
-log: {level: warn}
-resolver:
-  allow: [127.0.0.0/8]
-  root_hints: "$work/hints"
-  upstream_port: $auth_port
-  query_loopback: true
-  cache_mb: 256
-  zone_ratelimit: 0 # the warm-up sends every name to one zone; Unbound's ratelimit is off by default too
-CONF
-if [ "$VALIDATE" = 1 ]; then
-  printf '  dnssec:\n    builtin_root_anchors: false\n    trust_anchors: ["%s"]\n' "$anchor" >>"$work/sovdns.yaml"
-else
-  printf '  dnssec:\n    validation: false\n' >>"$work/sovdns.yaml"
-fi
+# The resolvers, alike: one CPU (sovdns runs twice: as deployed, where
+# serve raises the Go scheduler's processors to at least 4 so that zone
+# edits and the collector never hold a listener for a scheduling slice; and
+# as sovdns-1p with GOMAXPROCS=1, one thread's worth like Unbound's
+# num-threads 1, what a resolver-only node on one CPU would run),
+# a 256 MB cache, QNAME minimisation off, 0x20 off, loopback upstreams and
+# clients allowed, the same root (or stub), the same trust anchor, and a
+# 4 MB receive buffer on the client socket, which sovdns sets for itself (with
+# the default 208 KB, dnsperf's first burst of 500 queries overflows it).
+# Each start takes a new free port, written where @PORT@ stands.
 
-# Unbound, configured alike: the same root through a stub for ".".
-unb_port=$(free_port)
+# Unbound: num-threads 1; msg + rrset caches 128 + 128 MB.
 cat >"$work/unbound.conf" <<CONF
 server:
-  interface: 127.0.0.1@$unb_port
-  port: $unb_port
+  interface: 127.0.0.1@@PORT@
+  port: @PORT@
   username: ""
   chroot: ""
   directory: "$work"
@@ -77,6 +161,7 @@ server:
   use-syslog: no
   verbosity: 0
   num-threads: 1
+  so-rcvbuf: 4m
   do-not-query-localhost: no
   access-control: 127.0.0.0/8 allow
   msg-cache-size: 128m
@@ -85,37 +170,197 @@ server:
   harden-referral-path: no
   module-config: "$([ "$VALIDATE" = 1 ] && echo "validator iterator" || echo iterator)"
   $([ "$VALIDATE" = 1 ] && echo "trust-anchor: \"$anchor\"")
-stub-zone:
-  name: "."
-  stub-addr: 127.0.0.2@$auth_port
+  $([ "$MODE" = iterate ] && echo "root-hints: \"$work/hints\"")
 CONF
-
-run() { # port seconds
-  taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$2" -c 8 -q 500 -T 1 >"$work/dnsperf.out" 2>&1
-  grep 'Response codes' "$work/dnsperf.out" >&2
-  awk '/Queries per second/ {print $4}' "$work/dnsperf.out"
-}
-measure() { # pid-to-stop port
-  run "$2" 5 >/dev/null # warm: every name resolved once
-  q=$(run "$2" "$SECONDS_PER_RUN")
-  kill "$1"; wait "$1" 2>/dev/null || true
-  echo "$q"
-}
-
-taskset -c 0 unbound -d -c "$work/unbound.conf" >"$work/unbound.log" 2>&1 & upid=$!; pids+=($upid)
-wait_up "$unb_port" bench-tld.
-unbound_ad=$(dig +dnssec +tries=1 +time=2 @127.0.0.1 -p "$unb_port" h1.bench-tld. A | grep -E 'flags:.* ad' || true)
-unbound_q=$(measure "$upid" "$unb_port")
-
-taskset -c 0 "$BIN" serve --data-dir "$work/resolver" --config "$work/sovdns.yaml" >"$work/sovdns.log" 2>&1 & spid=$!; pids+=($spid)
-wait_up "$sov_port" bench-tld.
-sovdns_ad=$(dig +dnssec +tries=1 +time=2 @127.0.0.1 -p "$sov_port" h1.bench-tld. A | grep -E 'flags:.* ad' || true)
-sovdns_q=$(measure "$spid" "$sov_port")
-
-if [ "$VALIDATE" = 1 ]; then
-  echo "AD on a validated answer from each: unbound $(grep -c . <<<"$unbound_ad") sovdns $(grep -c . <<<"$sovdns_ad")"
+if [ "$MODE" = stub ]; then
+  printf 'stub-zone:\n  name: "."\n  stub-addr: 127.0.0.2@%s\n' "$auth_port" >>"$work/unbound.conf"
 fi
-echo "warm-cache resolution (validation: $VALIDATE), $NAMES names, ${SECONDS_PER_RUN}s runs after a 5s warm-up, pinned, $(unbound -V | head -1)"
-printf '%-10s %12s %8s\n' server queries/s "vs Unbound"
-printf '%-10s %12.0f %8.2f\n' unbound "$unbound_q" 1
-printf '%-10s %12.0f %8.2f\n' sovdns "$sovdns_q" "$(awk -v s="$sovdns_q" -v u="$unbound_q" 'BEGIN{print s/u}')"
+
+# Knot Resolver: one kresd process (-n, no forks); the LMDB cache, 256 MB,
+# in a fresh directory per start (it outlives the process otherwise). The
+# distribution's root key, loaded by default, is removed: the test root's DS
+# is the only anchor, or none (VALIDATE=0: everything is insecure). Its
+# default policy answers names under test. NXDOMAIN itself (RFC 6761), which
+# would keep it from priming the root from a.root.test.: that rule (test.,
+# onion., invalid., local.) is suspended (Unbound's local zone test. only
+# concerns client questions; sovdns has none). kresd has no receive-buffer
+# setting, so it is handed its UDP socket ready-made, as from a supervisor
+# (kresd -S fd), opened with the 4 MB buffer by $with_rcvbuf. Its VmRSS
+# counts the pages of the memory-mapped cache file it has touched.
+with_rcvbuf='import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.set_inheritable(True)
+os.execvp(sys.argv[2], [a.replace("@FD@", str(s.fileno())) for a in sys.argv[2:]])'
+kres_conf() { # cache-dir
+  cat <<CONF
+cache.open(256 * MB, 'lmdb://$1')
+option('NO_MINIMIZE', true)
+option('NO_0X20', true)
+option('ALLOW_LOCAL', true)
+trust_anchors.remove('.')
+policy.special_names[2].suspended = true
+CONF
+  [ "$VALIDATE" = 1 ] && echo "trust_anchors.add('$anchor')"
+  if [ "$MODE" = iterate ]; then
+    echo "modules.load('hints > iterate')"
+    echo "hints.root({ ['a.root.test.'] = '127.0.0.2' })"
+  else
+    echo "policy.add(policy.all(policy.FORWARD('127.0.0.2@$auth_port')))"
+  fi
+}
+
+# sovdns: as it is deployed but for the test hierarchy (root hints, upstream
+# port, loopback) and the per-zone rate limit, which a benchmark sending
+# every name to one zone would hit (zone_ratelimit; Unbound and Knot
+# Resolver have none by default). Its other defaults stay, among them
+# max_zone_in_flight (questions beyond it queue while the zone answers) and
+# the cache persisted in data_dir (written behind, on CPU 0 too).
+cat >"$work/sovdns.yaml" <<CONF
+demo_zone: false
+listen: ["127.0.0.1:@PORT@"]
+metrics: {listen: ""}
+log: {level: warn}
+resolver:
+  allow: [127.0.0.0/8]
+  root_hints: "$work/hints"
+  upstream_port: $auth_port
+  query_loopback: true
+  cache_mb: 256
+  qname_minimisation: "off"
+  zone_ratelimit: 0
+CONF
+if [ "$MODE" = stub ]; then
+  printf '  stub:\n    - zone: "."\n      servers: ["127.0.0.2:%s"]\n' "$auth_port" >>"$work/sovdns.yaml"
+fi
+if [ "$VALIDATE" = 1 ]; then
+  printf '  dnssec:\n    builtin_root_anchors: false\n    trust_anchors: ["%s"]\n' "$anchor" >>"$work/sovdns.yaml"
+else
+  printf '  dnssec:\n    validation: false\n' >>"$work/sovdns.yaml"
+fi
+
+start() { # server round: starts it fresh on CPU 0 on a new $port, sets $pid, waits until it resolves
+  local dir="$work/run-$1-$2"
+  mkdir -p "$dir"
+  port=$(free_port)
+  case $1 in
+  unbound)
+    sed "s/@PORT@/$port/g" "$work/unbound.conf" >"$dir/unbound.conf"
+    taskset -c 0 unbound -d -c "$dir/unbound.conf" >"$dir/log" 2>&1 & ;;
+  kresd)
+    kres_conf "$dir/cache" >"$dir/kresd.conf"
+    taskset -c 0 python3 -c "$with_rcvbuf" "$port" kresd -n -S @FD@ -c "$dir/kresd.conf" "$dir" >"$dir/log" 2>&1 & ;;
+  sovdns | sovdns-1p)
+    local procs=""
+    [ "$1" = sovdns-1p ] && procs=1
+    sed "s/@PORT@/$port/g" "$work/sovdns.yaml" >"$dir/sovdns.yaml"
+    GOMAXPROCS=$procs taskset -c 0 "$BIN" serve --data-dir "$dir/data" --config "$dir/sovdns.yaml" >"$dir/log" 2>&1 & ;;
+  esac
+  pid=$!; pids+=("$pid")
+  # The readiness check resolves bench-tld. SOA: every resolver knows the
+  # root, the zone's servers and (VALIDATE=1) both zones' keys before the
+  # cold pass, whose names are then all new to it.
+  wait_up "$port" bench-tld. || { cat "$dir/log" >&2; exit 1; }
+  # Unbound and sovdns listen with SO_REUSEPORT: a process of the same user
+  # on the same port would silently take part of the queries.
+  if ss -Hlunp "sport = :$port" | grep -v "pid=$pid," | grep -q .; then
+    echo "bench: another process listens on port $port too: $(ss -Hlunp "sport = :$port")" >&2; exit 1
+  fi
+}
+
+stop() { # stops $pid (TERM, then KILL after 10 s) and forgets it
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+
+cpu_ticks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}'; } # utime + stime of $pid, all threads
+
+# dnsperf on CPU 1 over the names, 8 clients, 500 outstanding; its output in
+# $out. Shows the response codes (stderr), sets $ok to the NOERROR share of
+# the completed queries (%), warns under 99% and fails under 90%: a
+# misconfigured resolver, not a result.
+perf() { # label dnsperf-options...
+  local label=$1; shift
+  out="$work/dnsperf-${label//[^a-z0-9]/-}.out"
+  taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -c 8 -q 500 -T 1 "$@" >"$out" 2>&1 \
+    || { tail -20 "$out" >&2; echo "bench: dnsperf failed ($label)" >&2; exit 1; }
+  ok=$(awk '/Queries completed:/ {n = $3} /Response codes:/ {for (i = 3; i < NF; i++) if ($i ~ /^NOERROR/) ok = $(i + 1)}
+    END {printf "%.1f", (n > 0 ? 100 * ok / n : 0)}' "$out")
+  echo "$label: $(grep -E 'Queries (sent|completed|lost)' "$out" | awk '{printf "%s %s %s  ", $1, $2, $3}')$(grep 'Response codes' "$out" | sed 's/^ *//')" >&2
+  awk -v ok="$ok" 'BEGIN {exit !(ok >= 99)}' || echo "bench: warning: $label: only $ok% NOERROR" >&2
+  awk -v ok="$ok" 'BEGIN {exit !(ok >= 90)}' \
+    || { echo "bench: $label: most answers are not NOERROR: $(grep 'Response codes' "$out" | sed 's/^ *//'); the resolver is misconfigured (log: $work/run-*)" >&2; exit 1; }
+}
+
+# A throughput phase: sets $tq (queries/s) and $tc (CPU µs per query).
+throughput() { # label dnsperf-options...
+  local before after
+  before=$(cpu_ticks)
+  perf "$@"
+  after=$(cpu_ticks)
+  read -r tq tc < <(awk -v d=$((after - before)) -v t="$tck" '/Queries per second:/ {q = $4} /Queries completed:/ {n = $3}
+    END {printf "%.0f %.1f\n", q, d / t * 1e6 / n}' "$out")
+}
+
+declare -A res ad
+for round in $(seq 1 "$ROUNDS"); do
+  for s in $servers; do
+    start "$s" "$round"
+    throughput "$s/$round cold" -n 1 -l 300
+    cq=$tq cc=$tc cok=$ok
+    throughput "$s/$round hit" -l "$HIT_SECONDS"
+    hq=$tq hc=$tc
+    rss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
+    # dnsperf -v prints one line per answer, its latency in seconds last
+    # (lost queries, none so far, have none and are left out).
+    perf "$s/$round latency" -Q "$LAT_QPS" -l "$LAT_SECONDS" -v
+    read -r p50 p99 < <(awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$out" | sort -g |
+      awk '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; printf "%.3f %.3f\n", v[i50], v[i99]}')
+    if [ "$VALIDATE" = 1 ]; then
+      ad[$s]=$(dig +dnssec +tries=1 +time=2 @127.0.0.1 -p "$port" h1.bench-tld. A | grep -cE 'flags:.* ad' || true)
+      [ "${ad[$s]}" = 1 ] || { echo "bench: $s did not set AD on a validated answer: is it validating?" >&2; exit 1; }
+    fi
+    stop
+    rm -rf "$work/run-$s-$round"
+    for m in cq cc hq hc p50 p99 rss; do res[$s,$m]+="${!m} "; done
+    printf 'round %d %-8s cold %7s q/s %6s µs/q (%s%% NOERROR)   hit %7s q/s %6s µs/q   latency at %s q/s: p50 %s ms p99 %s ms   RSS %s MB\n' \
+      "$round" "$s" "$cq" "$cc" "$cok" "$hq" "$hc" "$LAT_QPS" "$p50" "$p99" "$rss"
+  done
+done
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+declare -A med
+for s in $servers; do
+  for m in cq cc hq hc p50 p99 rss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
+done
+
+echo
+echo "$NAMES names, $ROUNDS round(s), mode $MODE, validation $VALIDATE; dnsperf -c 8 -q 500 -T 1; resolver on CPU 0, dnsperf and NSD on CPU 1"
+echo "cold: each name once (all misses); hit: ${HIT_SECONDS}s over the same names; latency: ${LAT_QPS} q/s for ${LAT_SECONDS}s, cached"
+[ "$VALIDATE" = 1 ] && echo "AD on a validated answer: unbound ${ad[unbound]} kresd ${ad[kresd]} sovdns ${ad[sovdns]} sovdns-1p ${ad[sovdns-1p]}"
+echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
+echo "Unbound $(unbound -V | awk '/^Version/ {print $2; exit}'); Knot Resolver $(kresd --version | awk '{print $NF; exit}'); sovdns $("$BIN" version 2>/dev/null | head -1 | awk '{print $NF}'); authority $(nsd -v 2>&1 | head -1)"
+echo
+echo "medians:"
+printf '%-20s %9s %9s %9s %9s %8s %8s %7s\n' "" "cold q/s" "cold µs/q" "hit q/s" "hit µs/q" "p50 ms" "p99 ms" "RSS MB"
+for s in $servers; do
+  printf '%-20s %9.0f %9.1f %9.0f %9.1f %8.3f %8.3f %7.0f\n' "$s" "${med[$s,cq]}" "${med[$s,cc]}" "${med[$s,hq]}" "${med[$s,hc]}" "${med[$s,p50]}" "${med[$s,p99]}" "${med[$s,rss]}"
+done
+for v in sovdns sovdns-1p; do
+  for o in unbound kresd; do
+    printf '%-20s' "$v / $o"
+    for mw in cq:9 cc:9 hq:9 hc:9 p50:8 p99:8 rss:7; do
+      m=${mw%:*}
+      awk -v a="${med[$v,$m]}" -v b="${med[$o,$m]}" -v f=" %${mw#*:}" \
+        'BEGIN {if (b > 0) printf f ".2f", a / b; else printf f "s", "-"}'
+    done
+    echo
+  done
+done
+echo "(ratios: above 1 is better for q/s, worse for µs/q, ms and MB)"
