@@ -3,7 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +50,12 @@ func newStaleState() *staleState {
 }
 
 func questionKey(name string, qtype uint16) string {
-	return fmt.Sprintf("%s/%d", strings.ToLower(name), qtype)
+	name = asciiLower(name)
+	b := make([]byte, 0, len(name)+6)
+	b = append(b, name...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(qtype), 10)
+	return string(b)
 }
 
 // recentlyFailed reports whether the resolution of key failed less than

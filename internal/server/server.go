@@ -128,6 +128,7 @@ type Server struct {
 	inFlight  chan struct{}                    // a slot per resolution under way, over any transport
 	clients   *ratelimit.PerSecond[netip.Addr] // recursive questions per client (ClientRateLimit)
 	resolving sync.WaitGroup                   // the goroutines answering UDP questions by resolution
+	replyBufs sync.Pool                        // *[]byte of replyBufSize: the replies those goroutines pack
 	ctx       atomic.Pointer[context.Context]
 
 	mu       sync.Mutex
@@ -181,6 +182,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	}
 	s := &Server{cfg: cfg, log: log, m: m, now: now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue(),
 		clients: &ratelimit.PerSecond[netip.Addr]{Rate: cfg.ClientRateLimit}}
+	s.replyBufs.New = func() any { b := make([]byte, 0, replyBufSize); return &b }
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
@@ -377,7 +379,9 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		queried := s.now()
 		go func() {
 			defer func() { <-s.inFlight; s.resolving.Done() }()
-			wire := s.finish(st, src.Addr(), s.recursive(req, r), req, in, make([]byte, 0, 4096), transport, fast, &fqc)
+			bp := s.replyBufs.Get().(*[]byte)
+			defer s.replyBufs.Put(bp) // nothing keeps the reply: the cache and dnstap copy it
+			wire := s.finish(st, src.Addr(), s.recursive(req, r), req, in, (*bp)[:0], transport, fast, &fqc)
 			s.tapAsync(wire, src, transport, queried)
 			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
 				s.m.Dropped.WithLabelValues("write_error").Inc()
@@ -387,6 +391,10 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 	}
 	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
 }
+
+// replyBufSize is the room of a buffer a resolved UDP reply is packed
+// in: the largest EDNS buffer size served, 4096 (a larger reply grows it).
+const replyBufSize = 4096
 
 // errBusy is why a recursive question was answered SERVFAIL without
 // being resolved.
