@@ -32,6 +32,7 @@ import (
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/dnstap"
+	"github.com/sovdns/sovdns/internal/memlimit"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/internal/replication"
@@ -248,6 +249,15 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		bg.Add(1)
 		go func() { defer bg.Done(); rec.Run(ctx) }()
 	}
+	// The heap settles near what the caches are configured to hold, not
+	// at twice it (see memlimit).
+	limits := &memlimit.Keeper{Budget: int64(c.ResponseCacheMB) << 20, Cached: srv.ResponseCacheBytes, Log: log}
+	if rec != nil {
+		limits.Budget += int64(c.Resolver.CacheMB) << 20
+		limits.Cached = func() int64 { return srv.ResponseCacheBytes() + cache.Stats().Bytes }
+	}
+	bg.Add(1)
+	go func() { defer bg.Done(); limits.Run(ctx) }()
 	if cacheFile != nil {
 		// Writes the cache's changes every write_behind (or the whole
 		// file every interval), and what is left as the server stops.

@@ -28,6 +28,7 @@ type respCache struct {
 	shards     [cacheShards]cacheShard
 	shardBytes int64
 	entries    atomic.Int64
+	bytes      atomic.Int64 // the entries' size (cacheEntry.size), all shards
 
 	// gen is the newest zone set change; log holds the last changes
 	// (zones added or removed), for entries made before them.
@@ -188,10 +189,15 @@ func (c *respCache) get(key []byte) *cacheEntry {
 	return e
 }
 
-// size is what an entry under key is counted for.
+// size is what an entry under key is counted for: its bytes, and
+// entryOverhead for the entry struct (200 bytes), the map's slot, the key's
+// string header and the allocators' rounding, so that response_cache_mb
+// bounds the heap the cache really holds.
 func (e *cacheEntry) size(key []byte) int64 {
-	return int64(len(key) + len(e.wire) + 2*len(e.ttls) + 96)
+	return int64(len(key) + len(e.wire) + 2*len(e.ttls) + entryOverhead)
 }
+
+const entryOverhead = 288
 
 func (c *respCache) put(key []byte, e *cacheEntry) {
 	if c == nil || c.shardBytes <= 0 {
@@ -206,15 +212,18 @@ func (c *respCache) put(key []byte, e *cacheEntry) {
 			return
 		}
 		sh.bytes -= old.size(key)
+		c.bytes.Add(-old.size(key))
 		delete(sh.m, string(key))
 		c.entries.Add(-1)
 	}
 	if sh.bytes+size > c.shardBytes {
 		c.entries.Add(-int64(len(sh.m)))
+		c.bytes.Add(-sh.bytes)
 		sh.m = make(map[string]*cacheEntry)
 		sh.bytes = 0
 	}
 	sh.m[string(key)] = e
 	sh.bytes += size
+	c.bytes.Add(size)
 	c.entries.Add(1)
 }

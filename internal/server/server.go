@@ -210,6 +210,15 @@ func (s *Server) SetZones(zs *zone.Set) {
 	}
 }
 
+// ResponseCacheBytes returns the size of the entries the response cache
+// holds (as it counts them against ResponseCache).
+func (s *Server) ResponseCacheBytes() int64 {
+	if st := s.st.Load(); st != nil {
+		return st.cache.bytes.Load()
+	}
+	return 0
+}
+
 // ResetCounters forgets the query counters resolved so far, and the
 // response cache with them, after the metrics' zone labels changed
 // (metrics.Metrics.SetPerZone).

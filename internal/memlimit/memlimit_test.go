@@ -1,0 +1,41 @@
+package memlimit
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestLimit(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name                 string
+		budget, cached, live int64
+		want                 int64
+	}{
+		{"empty caches", 128 * mib, 0, 10 * mib, 192*mib + 15*mib + Floor},
+		{"full caches", 128 * mib, 128 * mib, 138 * mib, 192*mib + 15*mib + Floor},
+		{"zones loaded", 128 * mib, 64 * mib, 564 * mib, 192*mib + 750*mib + Floor},
+		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 192*mib + Floor},
+		{"no caches", 0, 0, 50 * mib, 75*mib + Floor},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Limit(tt.budget, tt.cached, tt.live); got != tt.want {
+				t.Errorf("Limit(%d, %d, %d) = %d MiB, want %d MiB", tt.budget>>20, tt.cached>>20, tt.live>>20, got>>20, tt.want>>20)
+			}
+		})
+	}
+}
+
+// Update sets the runtime's limit to what Limit gives for the live heap.
+func TestUpdateSetsTheLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	k := &Keeper{Budget: 128 << 20, Cached: func() int64 { return 0 }}
+	got := k.Update()
+	if got < int64(float64(128<<20)*Slack)+Floor {
+		t.Fatalf("limit %d below the caches' share", got)
+	}
+	if now := debug.SetMemoryLimit(-1); now != got {
+		t.Fatalf("runtime limit %d, Update returned %d", now, got)
+	}
+}
