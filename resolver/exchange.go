@@ -147,7 +147,11 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
+		if tcp {
+			conn.SetDeadline(d)
+		} else {
+			conn.SetReadDeadline(d) // a datagram is sent at once, however late
+		}
 	}
 	start := time.Now()
 	if x.tap != nil {
@@ -203,8 +207,17 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 	if _, err := conn.Write(wire); err != nil {
 		return nil, nil, err
 	}
+	late := 0
 	for {
 		n, _, flags, _, err := conn.ReadMsgUDPAddrPort(buf, nil)
+		if errors.Is(err, os.ErrDeadlineExceeded) && late < maxLateReads {
+			// The answer may be waiting in the socket while this
+			// goroutine waited for a CPU (a busy resolver on one core):
+			// the deadline is not taken for a loss before what has
+			// arrived is read, without waiting.
+			late++
+			n, flags, err = readWaiting(conn, buf, err)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -237,6 +250,34 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 		}
 		return r, pkt, nil
 	}
+}
+
+// maxLateReads bounds the datagrams read after the deadline, when the
+// first ones are not the answer.
+const maxLateReads = 8
+
+// readWaiting reads a datagram already in conn's receive queue after its
+// read deadline passed; timeout, the error of the read that found the
+// deadline passed, is returned when there is none. The deadline stays
+// passed.
+func readWaiting(conn *net.UDPConn, buf []byte, timeout error) (int, int, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, 0, timeout
+	}
+	conn.SetReadDeadline(time.Time{})
+	n, flags, got := 0, 0, false
+	if err := rc.Read(func(fd uintptr) bool {
+		var rerr error
+		n, _, flags, _, rerr = syscall.Recvmsg(int(fd), buf, nil, syscall.MSG_DONTWAIT)
+		got = rerr == nil
+		return true // never wait
+	}); err != nil || !got {
+		conn.SetReadDeadline(time.Now()) // nothing waiting: the timeout stands
+		return 0, 0, timeout
+	}
+	conn.SetReadDeadline(time.Now()) // further reads: the deadline has passed
+	return n, flags, nil
 }
 
 // notTheServers reports whether a malformed datagram with the query's ID

@@ -424,3 +424,71 @@ func TestExchangeLargeUDP(t *testing.T) {
 		})
 	}
 }
+
+// An answer that is already in the socket when the read deadline has
+// passed (the resolver's goroutine waited for a CPU meanwhile) is taken,
+// not counted as a loss; with nothing waiting, the timeout stands. A
+// datagram that is not the answer is skipped for the one after it, and
+// one of more than maxDatagram bytes is refused as before.
+func TestReadUDPAfterDeadline(t *testing.T) {
+	q := query("late.example.")
+	q.Id = 4321
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(id uint16) []byte {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Id = id
+		r.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "late.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)}}
+		b, err := r.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		waiting [][]byte
+		ok      bool
+	}{
+		{"the answer waiting", [][]byte{answer(4321)}, true},
+		{"a forgery, then the answer", [][]byte{answer(1), answer(4321)}, true},
+		{"nothing waiting", nil, false},
+		{"only a forgery", [][]byte{answer(1)}, false},
+		{"a datagram too long", [][]byte{append(answer(4321), make([]byte, maxDatagram)...)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			conn, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for _, d := range tc.waiting {
+				if _, err := srv.WriteToUDP(d, conn.LocalAddr().(*net.UDPAddr)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn.SetReadDeadline(time.Now().Add(-time.Second))
+			x := NewNetExchanger(ExchangeConfig{})
+			note := &exchangeNote{}
+			server := netip.MustParseAddrPort(srv.LocalAddr().String())
+			r, _, err := x.readUDP(conn, wire, q, server, nil, make([]byte, maxDatagram), note)
+			if tc.ok {
+				if err != nil || r == nil || len(r.Answer) != 1 {
+					t.Fatalf("got %v, %v; want the waiting answer", r, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got %v, want an error", r)
+			}
+		})
+	}
+}
