@@ -236,6 +236,12 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		}()
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
+	// SIGHUP is caught before the first query is answered: a signal that
+	// comes once the server answers never ends it (the reload itself is
+	// started below).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go func() { errc <- srv.Run(ctx) }()
 	var bg sync.WaitGroup
 	defer func() { cancel(); bg.Wait() }() // before the store closes
@@ -293,9 +299,6 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		}
 	}()
 	// SIGHUP reloads the configuration and the zones; the listeners stay.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
