@@ -338,7 +338,12 @@ func (s *Server) recursive(req *dns.Msg, r reply) reply {
 	if res.Err != nil {
 		s.log.Debug("resolution failed", "qname", q.Name, "qtype", dns.Type(q.Qtype), "err", res.Err)
 	}
-	return s.recursiveReply(req, r, res)
+	out := s.recursiveReply(req, r, res)
+	// Kept in the response cache only when asked again (and answered from
+	// the resolver's cache then): a flood of names asked once, as a
+	// random-subdomain attack sends, never enters it.
+	out.resolved = false
+	return out
 }
 
 // recursiveReply fills r, the reply to req, with a resolver's result: RA

@@ -12,7 +12,10 @@ import (
 // spelling as for the zones' answers, and every TTL lowered by the seconds
 // since it was stored. The key holds everything that changes such an
 // answer: the name, type and class, DO, CD and AD, and what the client
-// may do. An entry is served for half the smallest TTL it holds, so that
+// may do. An answer enters when it is asked for a second time, from the
+// resolver's cache, so that names asked once (a cold cache, a
+// random-subdomain flood) do not churn the cache for the names in use.
+// An entry is served for half the smallest TTL it holds, so that
 // questions near the end of a TTL reach the resolver's cache again, where
 // a popular name is prefetched; never after the resolver's cache was
 // flushed (its epoch); never for an answer served stale, with an error,

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,31 +14,55 @@ import (
 	"github.com/sovdns/sovdns/resolver"
 )
 
-// countingRecursor answers every question with res, counts the
-// resolutions and the hits counted for it, and has a cache epoch.
+// countingRecursor answers every question with res, and from its "cache"
+// once it has resolved the question (until set or a flush); it counts the
+// resolutions, the answers from its cache and the hits counted for it, and
+// has a cache epoch.
 type countingRecursor struct {
 	mu       sync.Mutex
 	res      resolver.Result
+	seen     map[string]bool
 	resolves atomic.Int64
+	cached   atomic.Int64
 	hits     atomic.Int64
 	epoch    atomic.Uint64
 }
 
-func (c *countingRecursor) Resolve(context.Context, string, uint16) resolver.Result {
+func questionOf(name string, qtype uint16) string {
+	return strings.ToLower(name) + "/" + dns.TypeToString[qtype]
+}
+
+func (c *countingRecursor) Resolve(_ context.Context, name string, qtype uint16) resolver.Result {
 	c.resolves.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[questionOf(name, qtype)] = true
 	return c.res
 }
-func (c *countingRecursor) Cached(string, uint16) (resolver.Result, bool) {
-	return resolver.Result{}, false
+func (c *countingRecursor) Cached(name string, qtype uint16) (resolver.Result, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen[questionOf(name, qtype)] {
+		return resolver.Result{}, false
+	}
+	c.cached.Add(1)
+	return c.res, true
 }
 func (c *countingRecursor) CacheEpoch() uint64 { return c.epoch.Load() }
 func (c *countingRecursor) CountCacheHit()     { c.hits.Add(1) }
 func (c *countingRecursor) set(res resolver.Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.res = res
+	c.res, c.seen = res, nil
+}
+func (c *countingRecursor) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen = nil
+	c.epoch.Add(1)
 }
 
 // movingClock is a clock tests move.
@@ -51,10 +76,12 @@ func newMovingClock() *movingClock {
 	return c
 }
 
-// A resolved answer is served again from the response cache, its TTLs
-// lowered by the time since it was kept, for half its smallest TTL; not
-// after the resolver's cache is flushed; never when served stale; and
-// separately for each DO, CD and AD combination.
+// A resolved answer asked again (answered then from the resolver's cache)
+// is kept in the response cache and served from it, its TTLs lowered by
+// the time since it was kept, for half its smallest TTL; not after the
+// resolver's cache is flushed; never when served stale or failed; and
+// separately for each DO, CD and AD combination. An answer asked once is
+// not kept.
 func TestResolvedAnswersCached(t *testing.T) {
 	a, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.1")
 	a2, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.2")
@@ -71,13 +98,12 @@ func TestResolvedAnswersCached(t *testing.T) {
 		m.SetEdns0(1232, do)
 		return exchange(t, "udp", s.udp, m)
 	}
-	expect := func(step string, r *dns.Msg, resolves, hits int64, ttl uint32) {
+	// expect checks the resolutions, the answers from the resolver's
+	// cache and the response cache's hits so far, and the answer's TTLs.
+	expect := func(step string, r *dns.Msg, resolves, cached, hits int64, ttl uint32) {
 		t.Helper()
-		if got := rec.resolves.Load(); got != resolves {
-			t.Errorf("%s: %d resolutions, want %d", step, got, resolves)
-		}
-		if got := rec.hits.Load(); got != hits {
-			t.Errorf("%s: %d cache hits counted, want %d", step, got, hits)
+		if got := [3]int64{rec.resolves.Load(), rec.cached.Load(), rec.hits.Load()}; got != [3]int64{resolves, cached, hits} {
+			t.Errorf("%s: resolutions, resolver cache answers, response cache hits %v, want %v", step, got, [3]int64{resolves, cached, hits})
 		}
 		if len(r.Answer) != 2 || r.Answer[0].Header().Ttl != ttl || r.Answer[1].Header().Ttl != ttl {
 			t.Errorf("%s: answer %v, want both TTLs %d", step, r.Answer, ttl)
@@ -87,45 +113,48 @@ func TestResolvedAnswersCached(t *testing.T) {
 		}
 	}
 
-	expect("first", ask("www.example.com.", false, false, false), 1, 0, 300)
+	expect("first: resolved, not kept", ask("www.example.com.", false, false, false), 1, 0, 0, 300)
+	expect("second: from the resolver's cache, kept", ask("www.example.com.", false, false, false), 1, 1, 0, 300)
 	r := ask("WWW.Example.com.", false, false, false)
-	expect("again", r, 1, 1, 300)
+	expect("third: from the response cache", r, 1, 1, 1, 300)
 	if r.Question[0].Name != "WWW.Example.com." {
 		t.Errorf("question %q, want the client's spelling", r.Question[0].Name)
 	}
 	clk.advance(100 * time.Second)
-	expect("100 s on", ask("www.example.com.", false, false, false), 1, 2, 200)
-	expect("with DO", ask("www.example.com.", true, false, false), 2, 2, 300)
-	expect("with CD", ask("www.example.com.", false, true, false), 3, 2, 300)
-	expect("with AD", ask("www.example.com.", false, false, true), 4, 2, 300)
+	expect("100 s on", ask("www.example.com.", false, false, false), 1, 1, 2, 200)
+	expect("with DO: kept apart", ask("www.example.com.", true, false, false), 1, 2, 2, 300)
+	expect("with DO again", ask("www.example.com.", true, false, false), 1, 2, 3, 300)
+	expect("with CD: kept apart", ask("www.example.com.", false, true, false), 1, 3, 3, 300)
+	expect("with AD: kept apart", ask("www.example.com.", false, false, true), 1, 4, 3, 300)
 	clk.advance(51 * time.Second) // 151 s: past half of 300
-	expect("past half the TTL", ask("www.example.com.", false, false, false), 5, 2, 300)
-	expect("kept again", ask("www.example.com.", false, false, false), 5, 3, 300)
-	rec.epoch.Add(1) // the resolver's cache was flushed
-	expect("after a flush", ask("www.example.com.", false, false, false), 6, 3, 300)
+	expect("past half the TTL", ask("www.example.com.", false, false, false), 1, 5, 3, 300)
+	expect("kept again", ask("www.example.com.", false, false, false), 1, 5, 4, 300)
+	rec.flush()
+	expect("after a flush", ask("www.example.com.", false, false, false), 2, 5, 4, 300)
 
 	rec.set(resolver.Result{Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}})
-	for i := range 2 {
+	for i := range 3 {
 		r := ask("nx.example.com.", false, false, false)
 		if r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 || r.Ns[0].Header().Ttl != 60 {
 			t.Fatalf("NXDOMAIN %d: %v", i, r)
 		}
 	}
-	if got := rec.resolves.Load(); got != 7 {
-		t.Errorf("a negative answer: %d resolutions, want 7", got)
+	if got := [3]int64{rec.resolves.Load(), rec.cached.Load(), rec.hits.Load()}; got != [3]int64{3, 6, 5} {
+		t.Errorf("a negative answer: %v, want [3 6 5] (resolved, then from each cache)", got)
 	}
 
-	rec.set(resolver.Result{Answer: []dns.RR{a}, Stale: true, StaleReason: resolver.StaleReasonIsland})
-	ask("stale.example.com.", false, false, false)
-	ask("stale.example.com.", false, false, false)
-	if got := rec.resolves.Load(); got != 9 {
-		t.Errorf("a stale answer: %d resolutions, want 9 (never kept)", got)
-	}
-	rec.set(resolver.Result{Rcode: dns.RcodeServerFailure, Err: resolver.ErrNoReachableAuthority})
-	ask("fail.example.com.", false, false, false)
-	ask("fail.example.com.", false, false, false)
-	if got := rec.resolves.Load(); got != 11 {
-		t.Errorf("a failure: %d resolutions, want 11 (never kept)", got)
+	for _, res := range []resolver.Result{
+		{Answer: []dns.RR{a}, Stale: true, StaleReason: resolver.StaleReasonIsland},
+		{Rcode: dns.RcodeServerFailure, Err: resolver.ErrNoReachableAuthority},
+	} {
+		rec.set(res)
+		before := rec.hits.Load()
+		for range 3 {
+			ask("other.example.com.", false, false, false)
+		}
+		if rec.hits.Load() != before {
+			t.Errorf("stale %v, error %v: served from the response cache", res.Stale, res.Err)
+		}
 	}
 }
 
@@ -135,19 +164,20 @@ func TestResolvedAnswersRateLimited(t *testing.T) {
 	a, _ := dns.NewRR("www.example.com. 300 IN A 192.0.2.1")
 	clk := newMovingClock()
 	rec := &countingRecursor{res: resolver.Result{Answer: []dns.RR{a}}}
-	s := startServer(t, Config{Resolver: rec, Clock: clk.now, ClientRateLimit: 2,
+	s := startServer(t, Config{Resolver: rec, Clock: clk.now, ClientRateLimit: 3,
 		RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	m := query("www.example.com.", dns.TypeA)
 	m.RecursionDesired = true
 	m.SetEdns0(1232, false)
-	exchange(t, "udp", s.udp, m)
-	exchange(t, "udp", s.udp, m)
-	if rec.hits.Load() != 1 {
-		t.Fatalf("%d hits, want 1: the second question was not answered from the kept answer", rec.hits.Load())
+	exchange(t, "udp", s.udp, m) // resolved
+	exchange(t, "udp", s.udp, m) // from the resolver's cache: kept
+	exchange(t, "udp", s.udp, m) // from the response cache
+	if rec.hits.Load() != 1 || rec.cached.Load() != 1 {
+		t.Fatalf("%d hits, %d from the resolver's cache, want 1 and 1", rec.hits.Load(), rec.cached.Load())
 	}
 	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
 	if _, _, err := c.Exchange(m, s.udp); err == nil {
-		t.Fatal("a third question within the second was answered beyond the client's rate limit")
+		t.Fatal("a fourth question within the second was answered beyond the client's rate limit of 3")
 	}
 	if rec.hits.Load() != 1 {
 		t.Fatalf("%d hits, want 1", rec.hits.Load())
