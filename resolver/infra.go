@@ -223,15 +223,13 @@ func (in *infra) timeout(s server) (time.Duration, uint64) {
 func (in *infra) skip(s server) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	h, ok := in.hosts.get(s)
-	if !ok || h.fails < downAfter {
-		return false
+	h, down, now := in.heldDown(s)
+	if h == nil || down {
+		return down
 	}
-	now := in.now()
-	if now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery)) {
-		return true
+	if h.fails >= downAfter {
+		h.probeAt = now.Add(probeEvery) // this question is the probe
 	}
-	h.probeAt = now.Add(probeEvery)
 	return false
 }
 
@@ -239,12 +237,21 @@ func (in *infra) skip(s server) bool {
 func (in *infra) down(s server) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	_, down, _ := in.heldDown(s)
+	return down
+}
+
+// heldDown returns the state of s (nil if unknown), whether it is down
+// with no probe due (a clock set back makes the probe due), and the time.
+// in.mu is held.
+func (in *infra) heldDown(s server) (*hostState, bool, time.Time) {
 	h, ok := in.hosts.get(s)
-	if !ok || h.fails < downAfter {
-		return false
+	if !ok {
+		return nil, false, time.Time{}
 	}
 	now := in.now()
-	return now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery))
+	down := h.fails >= downAfter && now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery))
+	return h, down, now
 }
 
 // rtt returns the smoothed RTT of s, or unknownRTT. in.mu is held.
