@@ -677,28 +677,16 @@ func splitSet(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
 // remaining validity of the signatures, and grace, if not zero, the end of
 // the grace a signature was accepted under.
 func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode int, ns []dns.RR, b *budget) (delegation bool, maxTTL time.Duration, grace int64, err error) {
-	now := r.cfg.Now()
-	maxTTL = DefaultMaxTTL
-	var proof []dns.RR
 	soaSeen := false
-	for _, s := range collectSets(ns, z.zone) {
-		switch s.rrtype {
-		case dns.TypeSOA:
-			if s.owner != z.zone {
-				continue
-			}
+	proof, maxTTL, grace, err := r.verifyProof(z, ns, b, func(s *rrset) bool {
+		if s.rrtype == dns.TypeSOA && s.owner == z.zone {
 			soaSeen = true
-		case dns.TypeNSEC, dns.TypeNSEC3:
-			proof = append(proof, s.rrs...)
-		default:
-			continue
+			return true
 		}
-		_, sigMax, g, err := r.verifyRRset(b, s.rrs, s.sigs, z.keys, now)
-		if err != nil {
-			return false, 0, 0, err
-		}
-		maxTTL = min(maxTTL, sigMax)
-		grace = earlierGrace(grace, g)
+		return false
+	})
+	if err != nil {
+		return false, 0, 0, err
 	}
 	if !soaSeen {
 		return false, 0, 0, &dnssec.ValidationError{Status: dnssec.Bogus, Reason: dnssec.ErrNSECMissing,
@@ -718,23 +706,37 @@ func (r *Resolver) checkNegative(z keyEntry, qname string, qtype uint16, rcode i
 // delegation tells an unsigned zone cut. maxTTL and grace are as for
 // checkNegative.
 func (r *Resolver) checkDenial(z keyEntry, qname string, qtype uint16, rrs []dns.RR, b *budget) (delegation bool, maxTTL time.Duration, grace int64, err error) {
+	proof, maxTTL, grace, err := r.verifyProof(z, rrs, b, nil)
+	if err != nil {
+		return false, 0, 0, err
+	}
+	delegation, err = dnssec.ProveNoData(z.zone, qname, qtype, proof, b.val)
+	return delegation, maxTTL, grace, err
+}
+
+// verifyProof checks with z's keys the signatures of the NSEC and NSEC3
+// RRsets of section, and of those other RRsets also wanted (nil: none),
+// and returns the NSEC and NSEC3 records, the shortest remaining validity
+// of the signatures and the earliest grace one was accepted under.
+func (r *Resolver) verifyProof(z keyEntry, section []dns.RR, b *budget, also func(*rrset) bool) (proof []dns.RR, maxTTL time.Duration, grace int64, err error) {
 	now := r.cfg.Now()
 	maxTTL = DefaultMaxTTL
-	var proof []dns.RR
-	for _, s := range collectSets(rrs, z.zone) {
-		if s.rrtype != dns.TypeNSEC && s.rrtype != dns.TypeNSEC3 {
+	for _, s := range collectSets(section, z.zone) {
+		denial := s.rrtype == dns.TypeNSEC || s.rrtype == dns.TypeNSEC3
+		if !denial && (also == nil || !also(s)) {
 			continue
 		}
 		_, sigMax, g, err := r.verifyRRset(b, s.rrs, s.sigs, z.keys, now)
 		if err != nil {
-			return false, 0, 0, err
+			return nil, 0, 0, err
 		}
 		maxTTL = min(maxTTL, sigMax)
 		grace = earlierGrace(grace, g)
-		proof = append(proof, s.rrs...)
+		if denial {
+			proof = append(proof, s.rrs...)
+		}
 	}
-	delegation, err = dnssec.ProveNoData(z.zone, qname, qtype, proof, b.val)
-	return delegation, maxTTL, grace, err
+	return proof, maxTTL, grace, nil
 }
 
 // validate judges what resolveStore got for (name, qtype): every RRset of

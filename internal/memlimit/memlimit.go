@@ -18,6 +18,7 @@ package memlimit
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -91,7 +92,7 @@ func (k *Keeper) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			debug.SetMemoryLimit(-1 >> 1) // math.MaxInt64: no limit
+			debug.SetMemoryLimit(math.MaxInt64) // no limit
 			return
 		case <-t.C:
 			k.Update()

@@ -1,6 +1,8 @@
 package memlimit
 
 import (
+	"context"
+	"math"
 	"runtime/debug"
 	"testing"
 )
@@ -37,5 +39,19 @@ func TestUpdateSetsTheLimit(t *testing.T) {
 	}
 	if now := debug.SetMemoryLimit(-1); now != got {
 		t.Fatalf("runtime limit %d, Update returned %d", now, got)
+	}
+}
+
+// Run lifts the limit when its context ends.
+func TestRunLiftsTheLimit(t *testing.T) {
+	if Operator() {
+		t.Skip("GOMEMLIMIT is set")
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	(&Keeper{Budget: 128 << 20}).Run(ctx)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("limit %d after Run ended, want none (%d)", got, int64(math.MaxInt64))
 	}
 }

@@ -29,8 +29,8 @@ type cacheEpocher interface {
 
 // cacheEpoch returns the resolver cache's flush count, 0 without one.
 func (s *Server) cacheEpoch() uint64 {
-	if ce, ok := s.cfg.Resolver.(cacheEpocher); ok {
-		return ce.CacheEpoch()
+	if s.epocher != nil {
+		return s.epocher.CacheEpoch()
 	}
 	return 0
 }
@@ -44,14 +44,13 @@ func (s *Server) resolvedEntry(e *cacheEntry, wire []byte, now time.Time) bool {
 	if !ok || least < 2 {
 		return false
 	}
-	ce, ok := s.cfg.Resolver.(cacheEpocher)
-	if !ok {
+	if s.epocher == nil {
 		return false
 	}
 	e.ttls = offs
 	e.stored = now.UnixNano()
 	e.expires = e.stored + int64(least/2)*int64(time.Second)
-	e.epoch = ce.CacheEpoch()
+	e.epoch = s.epocher.CacheEpoch()
 	e.open = true // a zone added above the name takes the answer over
 	return true
 }
@@ -104,7 +103,7 @@ func lowerTTLs(out []byte, e *cacheEntry, now time.Time) {
 // cacheHit counts a question answered from a resolved answer kept here as
 // a hit of the resolver's cache.
 func (s *Server) cacheHit() {
-	if ce, ok := s.cfg.Resolver.(cacheEpocher); ok {
-		ce.CountCacheHit()
+	if s.epocher != nil {
+		s.epocher.CountCacheHit()
 	}
 }

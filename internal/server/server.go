@@ -129,6 +129,7 @@ type Server struct {
 	clients   *ratelimit.PerSecond[netip.Addr] // recursive questions per client (ClientRateLimit)
 	resolving sync.WaitGroup                   // the goroutines answering UDP questions by resolution
 	replyBufs sync.Pool                        // *[]byte of replyBufSize: the replies those goroutines pack
+	epocher   cacheEpocher                     // the Resolver, if it keeps resolved answers apart (rescache.go); else nil
 	ctx       atomic.Pointer[context.Context]
 
 	mu       sync.Mutex
@@ -183,6 +184,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	s := &Server{cfg: cfg, log: log, m: m, now: now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue(),
 		clients: &ratelimit.PerSecond[netip.Addr]{Rate: cfg.ClientRateLimit}}
 	s.replyBufs.New = func() any { b := make([]byte, 0, replyBufSize); return &b }
+	s.epocher, _ = cfg.Resolver.(cacheEpocher)
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
 	} else {
