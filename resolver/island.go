@@ -396,8 +396,10 @@ func (r *Resolver) probeAddrs() []server {
 }
 
 // probe asks the probes ". NS", a few at once, and reports whether any
-// answered.
-func (r *Resolver) probe(ctx context.Context) bool {
+// answered. decide, if not nil, acts on the result before the questions
+// waiting for the probe (awaitProbe) go on, so that they see its outcome
+// (island mode entered or not).
+func (r *Resolver) probe(ctx context.Context, decide func(ok bool)) bool {
 	in := r.island
 	done := make(chan struct{})
 	in.probeMu.Lock()
@@ -437,7 +439,31 @@ func (r *Resolver) probe(ctx context.Context) bool {
 	in.mu.Lock()
 	in.lastProbe, in.lastProbeOK = r.cfg.Now(), ok
 	in.mu.Unlock()
+	if decide != nil {
+		decide(ok)
+	}
 	return ok
+}
+
+// decideIsland acts on a probe's result ok, for a probe sent because of
+// why: island mode ends when a probe answers, begins when none did and no
+// foreign server answered meanwhile.
+func (r *Resolver) decideIsland(ctx context.Context, ok bool, why string) {
+	in := r.island
+	switch {
+	case ctx.Err() != nil:
+	case ok && in.active.Load():
+		r.leaveIsland("a probe answered")
+	case ok:
+		in.mu.Lock()
+		in.failures = 0 // the failures were of some servers, not of the outside
+		in.mu.Unlock()
+	case in.answered.Load():
+		// A foreign server answered while the probes did not: the
+		// outside is there, the probes are not the way to it.
+	case !in.active.Load():
+		r.enterIsland(why)
+	}
 }
 
 // runIsland watches for isolation until ctx ends: a probe at the first
@@ -452,21 +478,7 @@ func (r *Resolver) runIsland(ctx context.Context) {
 	in := r.island
 	check := func(why string) {
 		in.answered.Store(false)
-		ok := r.probe(ctx)
-		switch {
-		case ctx.Err() != nil:
-		case ok && in.active.Load():
-			r.leaveIsland("a probe answered")
-		case ok:
-			in.mu.Lock()
-			in.failures = 0 // the failures were of some servers, not of the outside
-			in.mu.Unlock()
-		case in.answered.Load():
-			// A foreign server answered while the probes did not: the
-			// outside is there, the probes are not the way to it.
-		case !in.active.Load():
-			r.enterIsland(why)
-		}
+		r.probe(ctx, func(ok bool) { r.decideIsland(ctx, ok, why) })
 	}
 	if in.active.Load() {
 		check("") // restored: the outside may have come back meanwhile
@@ -485,7 +497,7 @@ func (r *Resolver) runIsland(ctx context.Context) {
 			// A foreign server answered: the outside is there whatever
 			// the probe says; it only brings Health up to date.
 			t.Reset(r.cfg.Island.ProbeInterval)
-			if !in.active.Load() && r.probe(ctx) {
+			if !in.active.Load() && r.probe(ctx, nil) {
 				in.mu.Lock()
 				in.failures = 0
 				in.mu.Unlock()
