@@ -28,15 +28,18 @@ type State string
 const (
 	// StateDSPending: a new KSK or CSK whose DS the parent should publish
 	// next to the current one (the first step of a double-DS rollover). It
-	// is in CDS and CDNSKEY, not in DNSKEY.
+	// is in CDS and CDNSKEY, and in DNSKEY without signing, so that every
+	// cached DNSKEY RRset holds it before it signs.
 	StateDSPending State = "ds-pending"
 	// StatePublished: in DNSKEY, not yet signing (a pre-published ZSK).
 	StatePublished State = "published"
 	// StateActive: in DNSKEY and signing.
 	StateActive State = "active"
-	// StateRetired: no longer signing. A retired ZSK stays in DNSKEY until
-	// the signatures it made have left every cache; a retired KSK or CSK
-	// has left DNSKEY and waits for its DS to be withdrawn from the parent.
+	// StateRetired: no longer signing. A retired ZSK or CSK stays in
+	// DNSKEY until the signatures it made over the zone's data have left
+	// every cache (a CSK until it is deleted); a retired KSK has left
+	// DNSKEY. A retired KSK or CSK waits for its DS to be withdrawn from
+	// the parent.
 	StateRetired State = "retired"
 )
 
@@ -48,6 +51,9 @@ type Key struct {
 	State   State
 	Created time.Time
 	Changed time.Time // when State was last set
+	// DSSeen: for a key waiting for its DS, when every parent server was
+	// first seen to publish it; zero while they do not.
+	DSSeen time.Time
 }
 
 // Tag returns the key tag.
@@ -59,10 +65,10 @@ func (k *Key) ID() string { return fmt.Sprintf("%d-%d", k.DNSKEY.Algorithm, k.Ta
 // Published reports whether the key belongs in the DNSKEY RRset.
 func (k *Key) Published() bool {
 	switch k.State {
-	case StatePublished, StateActive:
+	case StateDSPending, StatePublished, StateActive:
 		return true
 	case StateRetired:
-		return k.Role == RoleZSK
+		return k.Role != RoleKSK
 	}
 	return false
 }
@@ -142,6 +148,7 @@ type storedKey struct {
 	State   State     `json:"state"`
 	Created time.Time `json:"created"`
 	Changed time.Time `json:"changed"`
+	DSSeen  time.Time `json:"ds_seen,omitzero"`
 }
 
 // MarshalKey encodes k, private key included, for storage.
@@ -153,6 +160,7 @@ func MarshalKey(k *Key) ([]byte, error) {
 		State:   k.State,
 		Created: k.Created,
 		Changed: k.Changed,
+		DSSeen:  k.DSSeen,
 	})
 }
 
@@ -188,5 +196,5 @@ func UnmarshalKey(b []byte) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("%w: key %d: state %q", ErrKeyData, k.KeyTag(), sk.State)
 	}
-	return &Key{DNSKEY: k, Private: signer, Role: sk.Role, State: sk.State, Created: sk.Created, Changed: sk.Changed}, nil
+	return &Key{DNSKEY: k, Private: signer, Role: sk.Role, State: sk.State, Created: sk.Created, Changed: sk.Changed, DSSeen: sk.DSSeen}, nil
 }

@@ -3,6 +3,7 @@ package dnssec
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -50,6 +51,11 @@ type Policy struct {
 	// FitTiming: Refresh and Validity were not chosen by the operator, and
 	// are raised as the zone needs when signing is enabled (Fit).
 	FitTiming bool `json:"fit_timing,omitempty"`
+	// ParentServers are the parent zone's name servers (IP or IP:port)
+	// that a KSK or CSK rollover asks for the zone's DS. Empty: the
+	// parent zone held in the same store, or else the parent's NS found
+	// through a resolver.
+	ParentServers []string `json:"parent_servers,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "336h0m0s" in JSON.
@@ -114,6 +120,19 @@ var (
 	ErrExpiryGuard = errors.New("signatures would expire while secondaries may still serve them")
 )
 
+// ParseServer reads a name server's address: an IP address, with or
+// without a port (53 when none is given).
+func ParseServer(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	ip, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an IP address or IP:port", s)
+	}
+	return netip.AddrPortFrom(ip, 53), nil
+}
+
 // Check validates the policy on its own.
 func (p Policy) Check() error {
 	switch p.Algorithm {
@@ -141,6 +160,11 @@ func (p Policy) Check() error {
 		}
 	default:
 		return fmt.Errorf("%w: denial %q (use nsec or nsec3)", ErrPolicy, p.Denial)
+	}
+	for _, a := range p.ParentServers {
+		if _, err := ParseServer(a); err != nil {
+			return fmt.Errorf("%w: parent server: %w", ErrPolicy, err)
+		}
 	}
 	if p.Validity <= 0 || p.Refresh <= 0 || p.Jitter < 0 || p.InceptionOffset < 0 || p.PropagationDelay < 0 {
 		return fmt.Errorf("%w: validity and refresh must be positive, jitter, inception offset and propagation delay not negative", ErrPolicy)

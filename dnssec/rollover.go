@@ -66,9 +66,11 @@ func signingRole(p Policy) Role {
 //
 // A KSK (or CSK) rollover uses double-DS (RFC 6781 §4.1.2): the new key
 // is announced in CDS/CDNSKEY and by `dnssec ds` for the parent to publish
-// next to the old DS; the operator runs ContinueRollover once the parent
-// serves both, which swaps the keys, and once more when the old DS has been
-// removed from the parent, which deletes the old key.
+// next to the old DS, and published in DNSKEY without signing. Once every
+// parent server publishes the new DS and the DS TTL has passed, Advance
+// (given the parent's view) or the operator (ContinueRollover) swaps the
+// keys; the old key is deleted once the parent has withdrawn its DS (and,
+// for a CSK, its signatures have left every cache).
 func StartRollover(origin string, p Policy, keys []*Key, kind Role, now time.Time) ([]*Key, *Key, error) {
 	switch kind {
 	case RoleZSK:
@@ -101,65 +103,152 @@ func StartRollover(origin string, p Policy, keys []*Key, kind Role, now time.Tim
 	return nil, nil, fmt.Errorf("%w: %q", ErrKeyKind, kind)
 }
 
-// ContinueRollover takes the next operator-confirmed step of a KSK or CSK
-// rollover: with a new key waiting for its DS, it becomes the active key
-// and the old one is retired (it leaves DNSKEY; its DS may now be removed
-// from the parent); with a retired KSK or CSK, the key is deleted.
-func ContinueRollover(keys []*Key, now time.Time) ([]*Key, string, error) {
-	out := slices.Clone(keys)
-	if i := slices.IndexFunc(out, func(k *Key) bool { return k.State == StateDSPending }); i >= 0 {
-		nk := *out[i]
-		nk.State, nk.Changed = StateActive, now.UTC()
-		out[i] = &nk
-		for j, k := range out {
-			if j != i && k.Role == nk.Role && k.State == StateActive {
-				ok := *k
-				ok.State, ok.Changed = StateRetired, now.UTC()
-				out[j] = &ok
+// ContinueRollover takes the next step of a KSK or CSK rollover at the
+// operator's word: with a new key waiting for its DS, it becomes the
+// active key and the old one is retired; with a retired KSK or CSK, the
+// key is deleted.
+//
+// Unless force is set, the swap is refused (ErrParentDS) while t.Parent
+// does not show every parent server publishing the new DS, and (ErrTooSoon)
+// while caches may hold a DNSKEY RRset without the new key; a retired CSK
+// is not deleted (ErrTooSoon) while caches may hold its signatures.
+func ContinueRollover(p Policy, keys []*Key, t Timing, now time.Time, force bool) ([]*Key, string, error) {
+	if i := slices.IndexFunc(keys, func(k *Key) bool { return k.State == StateDSPending }); i >= 0 {
+		k := keys[i]
+		if !force {
+			if !t.Parent.Publishes(k) {
+				return nil, "", fmt.Errorf("%w: DS of %s %s: %s (--force to go on anyway)", ErrParentDS, k.Role, k.ID(), t.Parent.Describe(k, false))
+			}
+			if at := k.Changed.Add(t.KeyTTL + p.PropagationDelay.D()); now.Before(at) {
+				return nil, "", fmt.Errorf("%w: %s %s entered DNSKEY at %s; caches may hold the DNSKEY RRset without it until %s (--force to go on anyway)",
+					ErrTooSoon, k.Role, k.ID(), k.Changed.Format(time.RFC3339), at.Format(time.RFC3339))
 			}
 		}
-		return out, fmt.Sprintf("%s %s now signs the DNSKEY RRset; remove the DS of the retired key from the parent, then run the rollover's next step", nk.Role, nk.ID()), nil
+		out := swap(keys, i, now)
+		return out, fmt.Sprintf("%s %s now signs; the retired key is deleted once the parent has withdrawn its DS", k.Role, k.ID()), nil
 	}
-	if i := slices.IndexFunc(out, func(k *Key) bool { return k.State == StateRetired && k.Role != RoleZSK }); i >= 0 {
-		k := out[i]
-		return slices.Delete(out, i, i+1), fmt.Sprintf("%s %s deleted; rollover complete", k.Role, k.ID()), nil
+	if i := slices.IndexFunc(keys, func(k *Key) bool { return k.State == StateRetired && k.Role != RoleZSK }); i >= 0 {
+		k := keys[i]
+		if at := removedAt(p, k, t); k.Role == RoleCSK && !force && now.Before(at) {
+			return nil, "", fmt.Errorf("%w: caches may hold signatures of CSK %s until %s (--force to delete it anyway)", ErrTooSoon, k.ID(), at.Format(time.RFC3339))
+		}
+		return slices.Delete(slices.Clone(keys), i, i+1), fmt.Sprintf("%s %s deleted; rollover complete", k.Role, k.ID()), nil
 	}
 	return nil, "", ErrNoRollover
+}
+
+// swap makes keys[i] the active key of its role and retires the one it
+// replaces.
+func swap(keys []*Key, i int, now time.Time) []*Key {
+	out := slices.Clone(keys)
+	nk := *out[i]
+	nk.State, nk.Changed, nk.DSSeen = StateActive, now.UTC(), time.Time{}
+	out[i] = &nk
+	for j, k := range out {
+		if j != i && k.Role == nk.Role && k.State == StateActive {
+			ok := *k
+			ok.State, ok.Changed = StateRetired, now.UTC()
+			out[j] = &ok
+		}
+	}
+	return out
 }
 
 // Timing is what the automatic rollover steps wait for.
 type Timing struct {
 	KeyTTL time.Duration // the DNSKEY RRset's TTL
 	MaxTTL time.Duration // the largest TTL in the zone
+	// Parent is what the parent's servers publish as the zone's DS; nil
+	// when they have not been asked.
+	Parent *ParentView
 }
 
-// Advance makes the ZSK rollover steps whose time has come and returns
-// the new key set and whether anything changed.
+// Advance makes the rollover steps whose time has come and returns the
+// new key set and whether anything changed (see SameSigning for whether
+// the zone must be signed again):
+//   - a pre-published ZSK starts signing after the DNSKEY TTL, and the
+//     ZSK it replaces leaves DNSKEY after the zone's largest TTL;
+//   - with t.Parent set, a KSK or CSK waiting for its DS notes when every
+//     parent server publishes it (DSSeen), and replaces the active key
+//     once the DS TTL has passed since (and the DNSKEY TTL since it was
+//     published); a retired KSK or CSK is deleted once no parent server
+//     publishes its DS (a CSK not before its signatures have left caches).
+//
+// Every wait includes the policy's propagation delay.
 func Advance(p Policy, keys []*Key, t Timing, now time.Time) ([]*Key, bool) {
 	out := slices.Clone(keys)
 	changed := false
-	for i, k := range out {
-		if k.Role != RoleZSK || k.State != StatePublished || now.Before(signsAt(p, k, t)) {
-			continue
-		}
-		nk := *k
-		nk.State, nk.Changed = StateActive, now.UTC()
-		out[i] = &nk
-		for j, o := range out {
-			if j != i && o.Role == RoleZSK && o.State == StateActive {
-				ok := *o
-				ok.State, ok.Changed = StateRetired, now.UTC()
-				out[j] = &ok
+	for i := 0; i < len(out); i++ {
+		k := out[i]
+		switch {
+		case k.Role == RoleZSK && k.State == StatePublished && !now.Before(signsAt(p, k, t)):
+			out = swap(out, i, now)
+			changed = true
+		case k.Role != RoleZSK && k.State == StateDSPending && t.Parent != nil:
+			if !t.Parent.Publishes(k) {
+				if !k.DSSeen.IsZero() && t.Parent.usable() {
+					nk := *k
+					nk.DSSeen = time.Time{}
+					out[i], changed = &nk, true
+				}
+				continue
+			}
+			if k.DSSeen.IsZero() {
+				nk := *k
+				nk.DSSeen = t.Parent.Checked.UTC()
+				out[i], changed = &nk, true
+				k = &nk
+			}
+			if !now.Before(swapAt(p, k, t)) {
+				out = swap(out, i, now)
+				changed = true
 			}
 		}
-		changed = true
 	}
 	out = slices.DeleteFunc(out, func(k *Key) bool {
-		gone := k.Role == RoleZSK && k.State == StateRetired && !now.Before(removedAt(p, k, t))
+		if k.State != StateRetired {
+			return false
+		}
+		gone := false
+		switch k.Role {
+		case RoleZSK:
+			gone = !now.Before(removedAt(p, k, t))
+		case RoleKSK:
+			gone = t.Parent.Withdrawn(k)
+		case RoleCSK:
+			gone = t.Parent.Withdrawn(k) && !now.Before(removedAt(p, k, t))
+		}
 		changed = changed || gone
 		return gone
 	})
 	return out, changed
+}
+
+// SameSigning reports whether two key sets sign a zone alike: the same
+// keys in the same states (DSSeen aside).
+func SameSigning(a, b []*Key) bool {
+	return slices.EqualFunc(a, b, func(x, y *Key) bool { return x.ID() == y.ID() && x.Role == y.Role && x.State == y.State })
+}
+
+// WaitsForParent reports whether a rollover step waits for what the
+// parent publishes: a KSK or CSK waiting for its DS, or retired and
+// waiting for its DS to be withdrawn.
+func WaitsForParent(keys []*Key) bool {
+	return slices.ContainsFunc(keys, func(k *Key) bool {
+		return k.Role != RoleZSK && (k.State == StateDSPending || k.State == StateRetired)
+	})
+}
+
+// swapAt is when a KSK or CSK whose DS every parent server publishes
+// replaces the active key: once resolvers can no longer hold a DS RRset
+// from before (the DS TTL since it was seen) nor a DNSKEY RRset without it.
+func swapAt(p Policy, k *Key, t Timing) time.Time {
+	a := k.DSSeen.Add(t.Parent.TTL() + p.PropagationDelay.D())
+	b := k.Changed.Add(t.KeyTTL + p.PropagationDelay.D())
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // signsAt is when a pre-published ZSK starts signing: once the DNSKEY
@@ -180,20 +269,21 @@ type Step struct {
 	Key   string // the key's ID
 	Role  Role
 	State State // the key's state now
-	// Operator: the step waits for the operator (a KSK or CSK rollover's
-	// key rollover ZONE ksk --continue, once the parent's DS is right);
-	// otherwise Advance takes it when its time has come.
-	Operator bool
+	// Parent: the step waits for the parent's servers to publish the new
+	// key's DS or withdraw the retired key's, as signing maintenance sees
+	// them (or for key rollover ZONE ksk --continue); otherwise it waits
+	// for time, and Advance takes it when it has come.
+	Parent bool
 	// At is, for a timed step, the time from which Advance takes it; for
-	// an operator step, when the key began to wait for it.
+	// a step waiting for the parent, when the key began to wait.
 	At time.Time
 }
 
 // PendingSteps returns the next step of each unfinished rollover, in the
 // order of keys: a pre-published ZSK starts signing and a retired ZSK
-// leaves DNSKEY (timed, taken by Advance); a KSK or CSK waiting for its DS
-// at the parent becomes active, and a retired one is deleted (both taken
-// by the operator with ContinueRollover).
+// leaves DNSKEY (timed); a KSK or CSK waiting for its DS becomes active
+// (waiting for the parent, then for the DS TTL) and a retired one is
+// deleted once the parent has withdrawn its DS.
 func PendingSteps(p Policy, keys []*Key, t Timing) []Step {
 	var out []Step
 	for _, k := range keys {
@@ -203,8 +293,10 @@ func PendingSteps(p Policy, keys []*Key, t Timing) []Step {
 			s.At = signsAt(p, k, t)
 		case k.State == StateRetired && k.Role == RoleZSK:
 			s.At = removedAt(p, k, t)
+		case k.State == StateDSPending && !k.DSSeen.IsZero() && t.Parent != nil:
+			s.At = swapAt(p, k, t)
 		case k.State == StateDSPending, k.State == StateRetired:
-			s.At, s.Operator = k.Changed, true
+			s.At, s.Parent = k.Changed, true
 		default:
 			continue
 		}
@@ -213,19 +305,36 @@ func PendingSteps(p Policy, keys []*Key, t Timing) []Step {
 	return out
 }
 
-// NextSteps describes what each unfinished rollover waits for.
+// NextSteps describes what each unfinished rollover waits for, with what
+// the parent's servers were last seen to publish (t.Parent).
 func NextSteps(p Policy, keys []*Key, t Timing) []string {
 	var out []string
+	byID := make(map[string]*Key, len(keys))
+	for _, k := range keys {
+		byID[k.ID()] = k
+	}
+	checked := ""
+	if t.Parent != nil && !t.Parent.Checked.IsZero() {
+		checked = " (parent last asked at " + t.Parent.Checked.Format(time.RFC3339) + ")"
+	}
 	for _, s := range PendingSteps(p, keys, t) {
+		k := byID[s.Key]
 		switch {
 		case s.State == StatePublished:
 			out = append(out, fmt.Sprintf("ZSK %s starts signing at %s", s.Key, s.At.Format(time.RFC3339)))
 		case s.State == StateRetired && s.Role == RoleZSK:
 			out = append(out, fmt.Sprintf("ZSK %s is removed at %s", s.Key, s.At.Format(time.RFC3339)))
+		case s.State == StateDSPending && !s.Parent:
+			out = append(out, fmt.Sprintf("%s %s: its DS is at every parent server since %s; it replaces the active key at %s, once the DS TTL has passed",
+				s.Role, s.Key, k.DSSeen.Format(time.RFC3339), s.At.Format(time.RFC3339)))
 		case s.State == StateDSPending:
-			out = append(out, fmt.Sprintf("%s %s: publish its DS in the parent next to the current one (sovdns dnssec ds), wait for the parent's DS TTL, then run: sovdns key rollover ZONE ksk --continue", s.Role, s.Key))
-		case s.State == StateRetired:
-			out = append(out, fmt.Sprintf("%s %s: remove its DS from the parent, wait for the parent's DS TTL, then run: sovdns key rollover ZONE ksk --continue", s.Role, s.Key))
+			out = append(out, fmt.Sprintf("%s %s: waiting for the parent to publish its DS next to the current one (sovdns dnssec ds ZONE; also in CDS and CDNSKEY): %s%s; it replaces the active key once every parent server has it and the DS TTL has passed (or at once: sovdns key rollover ZONE ksk --continue)",
+				s.Role, s.Key, t.Parent.Describe(k, false), checked))
+		case s.Role == RoleCSK:
+			out = append(out, fmt.Sprintf("CSK %s: retired; it leaves DNSKEY and is deleted once the parent has withdrawn its DS (%s%s), not before %s",
+				s.Key, t.Parent.Describe(k, true), checked, removedAt(p, k, t).Format(time.RFC3339)))
+		default:
+			out = append(out, fmt.Sprintf("%s %s: retired; it is deleted once the parent has withdrawn its DS: %s%s", s.Role, s.Key, t.Parent.Describe(k, true), checked))
 		}
 	}
 	return out

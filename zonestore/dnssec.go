@@ -19,6 +19,8 @@ import (
 //
 //	zones/<origin>/dnssec/policy      the dnssec.Policy as JSON; absent when signing is off
 //	zones/<origin>/dnssec/keys/<id>   one key, private half included (dnssec.MarshalKey)
+//	zones/<origin>/dnssec/parent      what the parent's servers were last seen to publish as the
+//	                                  zone's DS (dnssec.ParentView as JSON); absent until asked
 //
 // The database file is created mode 0640 in a 0750 directory; the keys
 // never leave it except as DNSKEY and DS records.
@@ -26,6 +28,7 @@ var (
 	bucketDNSSEC = []byte("dnssec")
 	bucketKeys   = []byte("keys")
 	keyPolicy    = []byte("policy")
+	keyParent    = []byte("parent")
 )
 
 // Sentinels for DNSSEC operations; test with errors.Is.
@@ -38,6 +41,9 @@ var (
 type signing struct {
 	Policy *dnssec.Policy // nil: signing is off (keys may remain from before)
 	Keys   []*dnssec.Key
+	// Parent is what the parent's servers were last seen to publish; nil
+	// until they have been asked.
+	Parent *dnssec.ParentView
 }
 
 func readSigning(tx *bolt.Tx, origin string) (*signing, error) {
@@ -56,6 +62,13 @@ func readSigning(tx *bolt.Tx, origin string) (*signing, error) {
 			return nil, fmt.Errorf("%w: zone %s: DNSSEC policy: %w", ErrCorrupt, origin, err)
 		}
 		sg.Policy = &p
+	}
+	if v := db.Get(keyParent); v != nil {
+		var pv dnssec.ParentView
+		if err := json.Unmarshal(v, &pv); err != nil {
+			return nil, fmt.Errorf("%w: zone %s: DNSSEC parent view: %w", ErrCorrupt, origin, err)
+		}
+		sg.Parent = &pv
 	}
 	if kb := db.Bucket(bucketKeys); kb != nil {
 		err := kb.ForEach(func(k, v []byte) error {
@@ -94,6 +107,15 @@ func writeSigning(tx *bolt.Tx, origin string, sg *signing) error {
 			return err
 		}
 		if err := db.Put(keyPolicy, v); err != nil {
+			return err
+		}
+	}
+	if sg.Parent != nil {
+		v, err := json.Marshal(sg.Parent)
+		if err != nil {
+			return err
+		}
+		if err := db.Put(keyParent, v); err != nil {
 			return err
 		}
 	}
@@ -143,11 +165,17 @@ func maxTTL(z *zone.Zone) uint32 {
 	return m
 }
 
-func timing(z *zone.Zone) dnssec.Timing {
-	return dnssec.Timing{
+// timing is what the rollover steps of z wait for, with what the parent
+// was last seen to publish (sg may be nil).
+func timing(z *zone.Zone, sg *signing) dnssec.Timing {
+	t := dnssec.Timing{
 		KeyTTL: time.Duration(z.SOA.Hdr.Ttl) * time.Second,
 		MaxTTL: time.Duration(maxTTL(z)) * time.Second,
 	}
+	if sg != nil {
+		t.Parent = sg.Parent
+	}
+	return t
 }
 
 // signZone returns z signed under sg, keeping prev's signatures where it
@@ -301,7 +329,7 @@ func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) 
 	if err != nil {
 		return PutResult{}, err
 	}
-	return s.resign(old, z, &signing{Policy: &p, Keys: keys}, OpDNSSECEnable)
+	return s.resign(old, z, &signing{Policy: &p, Keys: keys, Parent: sg.Parent}, OpDNSSECEnable)
 }
 
 // usableKeys returns keys if they can sign under p: the algorithm matches
@@ -351,7 +379,7 @@ func (s *Store) DisableDNSSEC(origin string) (PutResult, error) {
 	if err != nil {
 		return PutResult{}, err
 	}
-	return s.resign(old, z, &signing{Keys: sg.Keys}, OpDNSSECDisable)
+	return s.resign(old, z, &signing{Keys: sg.Keys, Parent: sg.Parent}, OpDNSSECDisable)
 }
 
 // GenerateKeys makes the initial keys for a zone that is not signed yet,
@@ -381,49 +409,171 @@ func (s *Store) GenerateKeys(origin string, p dnssec.Policy) ([]*dnssec.Key, err
 
 // Rollover starts a key rollover of the given role (dnssec.RoleZSK, or
 // dnssec.RoleKSK for the KSK or CSK) or, with next set, takes the next
-// operator-confirmed step of a KSK rollover. It re-signs the zone and
+// step of a KSK rollover as ContinueRollover does without force, judged
+// by what the parent was last seen to publish. It re-signs the zone and
 // returns what happened in words.
 func (s *Store) Rollover(origin string, role dnssec.Role, next bool) (string, PutResult, error) {
+	if next {
+		return s.ContinueRollover(origin, role, false, nil)
+	}
 	origin = zone.Fqdn(origin)
 	defer s.lockZone(origin)()
-	old, err := s.load(origin)
+	old, sg, err := s.loadSigned(origin)
 	if err != nil {
 		return "", PutResult{}, err
 	}
-	sg, err := s.loadSigning(origin)
+	keys, nk, err := dnssec.StartRollover(origin, *sg.Policy, sg.Keys, role, s.opts.Now())
 	if err != nil {
-		return "", PutResult{}, err
+		return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
 	}
-	if sg == nil || sg.Policy == nil {
-		return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
-	}
-	now := s.opts.Now()
-	var keys []*dnssec.Key
-	var msg string
-	if next {
-		if role == dnssec.RoleZSK {
-			return "", PutResult{}, fmt.Errorf("zone %s: a ZSK rollover moves on by itself as time passes: %w", origin, dnssec.ErrNoRollover)
-		}
-		if keys, msg, err = dnssec.ContinueRollover(sg.Keys, now); err != nil {
-			return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
-		}
-	} else {
-		var nk *dnssec.Key
-		if keys, nk, err = dnssec.StartRollover(origin, *sg.Policy, sg.Keys, role, now); err != nil {
-			return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
-		}
-		if nk.State == dnssec.StateDSPending {
-			msg = fmt.Sprintf("new %s %s: publish its DS at the parent next to the current one (sovdns dnssec ds %s), then run key rollover %s ksk --continue", nk.Role, nk.ID(), origin, origin)
-		} else {
-			msg = fmt.Sprintf("new ZSK %s published; it starts signing after the DNSKEY TTL and propagation delay", nk.ID())
-		}
+	msg := fmt.Sprintf("new ZSK %s published; it starts signing after the DNSKEY TTL and propagation delay", nk.ID())
+	if nk.State == dnssec.StateDSPending {
+		msg = fmt.Sprintf("new %s %s published in DNSKEY: the parent must publish its DS next to the current one (sovdns dnssec ds %s; also in CDS and CDNSKEY); "+
+			"a running server asks the parent's servers and swaps the keys once every one of them has it and the DS TTL has passed", nk.Role, nk.ID(), origin)
 	}
 	z, err := s.nextSerial(old)
 	if err != nil {
 		return "", PutResult{}, err
 	}
-	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys}, OpRollover)
+	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}, OpRollover)
 	return msg, res, err
+}
+
+// ContinueRollover takes the next step of a KSK or CSK rollover at the
+// operator's word (dnssec.ContinueRollover): the swap to the new key, or
+// the deletion of the retired one. view is what the parent's servers
+// publish now (nil: what they were last seen to publish; a view given is
+// kept as the last seen). Without force, the swap is refused while a
+// parent server lacks the new DS.
+func (s *Store) ContinueRollover(origin string, role dnssec.Role, force bool, view *dnssec.ParentView) (string, PutResult, error) {
+	origin = zone.Fqdn(origin)
+	if role == dnssec.RoleZSK {
+		return "", PutResult{}, fmt.Errorf("zone %s: a ZSK rollover moves on by itself as time passes: %w", origin, dnssec.ErrNoRollover)
+	}
+	defer s.lockZone(origin)()
+	old, sg, err := s.loadSigned(origin)
+	if err != nil {
+		return "", PutResult{}, err
+	}
+	if view != nil {
+		sg.Parent = view
+	}
+	keys, msg, err := dnssec.ContinueRollover(*sg.Policy, sg.Keys, timing(old, sg), s.opts.Now(), force)
+	if err != nil {
+		if view != nil {
+			// What the parent publishes is worth keeping even when the
+			// step is refused: sovdns dnssec status shows it.
+			if werr := s.writeParent(origin, view); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+		return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+	}
+	z, err := s.nextSerial(old)
+	if err != nil {
+		return "", PutResult{}, err
+	}
+	res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}, OpRollover)
+	return msg, res, err
+}
+
+// loadSigned reads a signed zone and its DNSSEC state; ErrNotSigned if
+// signing is off.
+func (s *Store) loadSigned(origin string) (*zone.Zone, *signing, error) {
+	old, err := s.load(origin)
+	if err != nil {
+		return nil, nil, err
+	}
+	sg, err := s.loadSigning(origin)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sg == nil || sg.Policy == nil {
+		return nil, nil, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
+	}
+	return old, sg, nil
+}
+
+// ParentServers returns the parent servers configured for a signed zone
+// (none: found otherwise) and whether one of its rollover steps waits for
+// what the parent publishes, so that the parent should be asked.
+func (s *Store) ParentServers(origin string) (servers []string, wait bool, err error) {
+	sg, err := s.loadSigning(zone.Fqdn(origin))
+	if err != nil || sg == nil || sg.Policy == nil {
+		return nil, false, err
+	}
+	return sg.Policy.ParentServers, dnssec.WaitsForParent(sg.Keys), nil
+}
+
+// SetParentView records what the parent's servers publish as the zone's
+// DS; the next Maintain takes the rollover steps it allows.
+func (s *Store) SetParentView(origin string, v dnssec.ParentView) error {
+	origin = zone.Fqdn(origin)
+	defer s.lockZone(origin)()
+	return s.writeParent(origin, &v)
+}
+
+// writeParent stores v as the zone's last parent view; the caller holds
+// the zone's lock.
+func (s *Store) writeParent(origin string, v *dnssec.ParentView) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, origin)
+		if err != nil {
+			return err
+		}
+		db, err := zb.CreateBucketIfNotExists(bucketDNSSEC)
+		if err != nil {
+			return err
+		}
+		return db.Put(keyParent, b)
+	})
+}
+
+// writeKeys stores keys as the zone's keys without signing it again (a
+// change no record shows, such as when the parent was seen to publish a
+// DS); the caller holds the zone's lock.
+func (s *Store) writeKeys(origin string, sg *signing) error {
+	return s.update(func(tx *bolt.Tx) error { return writeSigning(tx, origin, sg) })
+}
+
+// LocalParentDS returns, when the zone's parent zone is held in this
+// store, its name and the DS RRset it holds for origin, as a parent
+// server's answer would give it.
+func (s *Store) LocalParentDS(origin string) (string, dnssec.ParentServer, bool) {
+	origin = zone.Fqdn(origin)
+	for name := origin; ; {
+		i, end := dns.NextLabel(name, 0)
+		if end || name == "." {
+			return "", dnssec.ParentServer{}, false
+		}
+		if name = name[i:]; name == "" {
+			name = "."
+		}
+		p, err := s.Load(name)
+		if err != nil {
+			continue
+		}
+		srv := dnssec.ParentServer{Server: "zone " + p.Origin + " held here", TTL: min(p.SOA.Minttl, p.SOA.Hdr.Ttl)}
+		key, err := zone.WireKey(origin)
+		if err != nil {
+			return "", dnssec.ParentServer{}, false
+		}
+		if n := p.Lookup(key); n != nil {
+			if set := n.Get(dns.TypeDS); set != nil {
+				srv.TTL = set.TTL
+				for _, rr := range set.RRs {
+					if ds, ok := rr.(*dns.DS); ok {
+						srv.DS = append(srv.DS, ds)
+					}
+				}
+			}
+		}
+		return p.Origin, srv, true
+	}
 }
 
 // maintainSlice is how many names one commit of a signature refresh
@@ -454,7 +604,15 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 		return false, PutResult{}, err
 	}
 	now := s.opts.Now()
-	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old), now)
+	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old, sg), now)
+	if changed && dnssec.SameSigning(keys, sg.Keys) {
+		// Only what was seen of the parent changed: no record shows it.
+		if err := s.writeKeys(origin, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}); err != nil {
+			unlock()
+			return false, PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+		}
+		changed = false
+	}
 	first := dnssec.Earliest(old, now)
 	if !changed && !first.IsZero() && first.Sub(now) >= sg.Policy.Refresh.D() {
 		unlock()
@@ -466,7 +624,7 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 		if err != nil {
 			return false, PutResult{}, err
 		}
-		res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys}, OpMaintain)
+		res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}, OpMaintain)
 		return err == nil, res, err
 	}
 	due := dnssec.Due(old, now.Add(sg.Policy.Refresh.D()))
@@ -558,6 +716,9 @@ type DNSSECStatus struct {
 	// Rollover holds the same steps for programs (the rollover metrics),
 	// with when each is due or has waited since; not in the JSON.
 	Rollover []dnssec.Step `json:"-"`
+	// Parent is what the parent's servers were last seen to publish as
+	// the zone's DS.
+	Parent *dnssec.ParentView `json:"parent,omitempty"`
 	// Guard is empty when the policy satisfies the expiry guard.
 	Guard string `json:"guard_violation,omitempty"`
 }
@@ -595,8 +756,9 @@ func (s *Store) DNSSEC(origin string) (DNSSECStatus, error) {
 		st.Left = int64(st.FirstExpiry.Sub(now) / time.Second)
 		st.Refresh = st.FirstExpiry.Add(-sg.Policy.Refresh.D())
 	}
-	st.Steps = dnssec.NextSteps(*sg.Policy, sg.Keys, timing(z))
-	st.Rollover = dnssec.PendingSteps(*sg.Policy, sg.Keys, timing(z))
+	st.Steps = dnssec.NextSteps(*sg.Policy, sg.Keys, timing(z, sg))
+	st.Rollover = dnssec.PendingSteps(*sg.Policy, sg.Keys, timing(z, sg))
+	st.Parent = sg.Parent
 	if err := sg.Policy.CheckZone(z.SOA, max(maxTTL(z), z.SOA.Hdr.Ttl)); err != nil {
 		st.Guard = err.Error()
 	}

@@ -2,6 +2,7 @@ package zonestore_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -310,11 +311,32 @@ func TestZSKRollover(t *testing.T) {
 	checkSigned(t, res.Zone, clk.Now(), newZSK)
 }
 
+// parentView is what two parent servers publish: each the DS records of
+// the given tags among ds, with a DS TTL of an hour.
+func parentView(now time.Time, ds []*dns.DS, tags ...[]uint16) *dnssec.ParentView {
+	v := &dnssec.ParentView{Parent: "test.", Checked: now}
+	for i, want := range tags {
+		srv := dnssec.ParentServer{Server: fmt.Sprintf("192.0.2.%d:53", i+1), TTL: 3600}
+		for _, d := range ds {
+			if slices.Contains(want, d.KeyTag) {
+				srv.DS = append(srv.DS, d)
+			}
+		}
+		v.Servers = append(v.Servers, srv)
+	}
+	return v
+}
+
+// TestKSKDoubleDSRollover steps a CSK rollover by hand: --continue is
+// refused while a parent server lacks the new DS and while caches may
+// hold the DNSKEY RRset without the new key; every step verifies.
 func TestKSKDoubleDSRollover(t *testing.T) {
 	clk := newClock()
+	clk.Add(-8 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
 	s := openStore(t, zonestore.Options{Now: clk.Now})
 	mustImport(t, s, baseZone)
-	if _, err := s.EnableDNSSEC("example.", dnssec.DefaultPolicy()); err != nil {
+	p := dnssec.DefaultPolicy()
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := s.DS("example.", dns.SHA256)
@@ -328,34 +350,146 @@ func TestKSKDoubleDSRollover(t *testing.T) {
 	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, false); err != nil {
 		t.Fatal(err)
 	}
+	if servers, wait, err := s.ParentServers("example."); err != nil || !wait || servers != nil {
+		t.Errorf("ParentServers = %v %v %v, want none configured and a wait", servers, wait, err)
+	}
 	ds, _ = s.DS("example.", dns.SHA256)
 	if len(ds) != 2 {
 		t.Fatalf("during double-DS: %d DS records, want 2", len(ds))
 	}
 	newTag := ds[0].KeyTag + ds[1].KeyTag - oldTag
 	z := load(t, s, "example.")
-	if dnskeyTags(z)[newTag] || len(z.Apex.Get(dns.TypeCDS).RRs) != 2 {
-		t.Error("new KSK must be in CDS only until the parent has its DS")
+	if !dnskeyTags(z)[newTag] || len(z.Apex.Get(dns.TypeCDS).RRs) != 2 {
+		t.Error("new CSK must be in DNSKEY and CDS while the parent takes its DS")
 	}
+	checkSigned(t, z, clk.Now(), oldTag)
 	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
-	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, true); err != nil {
+
+	// Refused: the parent was never asked, one server lacks the DS, one
+	// gives no answer.
+	for _, v := range []*dnssec.ParentView{
+		nil,
+		parentView(clk.Now(), ds, []uint16{oldTag, newTag}, []uint16{oldTag}),
+		func() *dnssec.ParentView {
+			v := parentView(clk.Now(), ds, []uint16{oldTag, newTag}, nil)
+			v.Servers[1].Err = "no answer within 3s"
+			return v
+		}(),
+	} {
+		if _, _, err := s.ContinueRollover("example.", dnssec.RoleKSK, false, v); !errors.Is(err, dnssec.ErrParentDS) {
+			t.Errorf("continue, parent %+v: err = %v, want ErrParentDS", v, err)
+		}
+	}
+	if st, _ := s.DNSSEC("example."); len(st.Steps) != 1 || !strings.Contains(st.Steps[0], "1 of 2 servers gave no answer: 192.0.2.2:53 (no answer within 3s)") {
+		t.Errorf("status steps %q do not say what the parent servers publish", st.Steps)
+	}
+	both := parentView(clk.Now(), ds, []uint16{oldTag, newTag}, []uint16{newTag, oldTag})
+	if _, _, err := s.ContinueRollover("example.", dnssec.RoleKSK, false, both); !errors.Is(err, dnssec.ErrTooSoon) {
+		t.Errorf("continue before the DNSKEY TTL: err = %v, want ErrTooSoon", err)
+	}
+	clk.Add(time.Hour + p.PropagationDelay.D()) // DNSKEY TTL 3600
+	if _, _, err := s.ContinueRollover("example.", dnssec.RoleKSK, false, both); err != nil {
 		t.Fatal(err)
 	}
 	z = load(t, s, "example.")
-	if !dnskeyTags(z)[newTag] || dnskeyTags(z)[oldTag] {
-		t.Errorf("after the swap DNSKEY holds %v, want only %d", dnskeyTags(z), newTag)
+	if !dnskeyTags(z)[newTag] || !dnskeyTags(z)[oldTag] {
+		t.Errorf("after the swap DNSKEY holds %v, want both until the old CSK's signatures leave caches", dnskeyTags(z))
 	}
 	checkSigned(t, z, clk.Now(), newTag)
 	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
 	if ds, _ = s.DS("example.", dns.SHA256); len(ds) != 1 || ds[0].KeyTag != newTag {
 		t.Errorf("after the swap DS = %v", ds)
 	}
+	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, true); !errors.Is(err, dnssec.ErrTooSoon) {
+		t.Errorf("deleting the old CSK while its signatures may be cached: err = %v", err)
+	}
+	clk.Add(time.Hour + p.PropagationDelay.D()) // largest TTL 3600
 	msg, _, err := s.Rollover("example.", dnssec.RoleKSK, true)
 	if err != nil || !strings.Contains(msg, "complete") {
 		t.Fatalf("final step: %q %v", msg, err)
 	}
 	if st, _ := s.DNSSEC("example."); len(st.Keys) != 1 {
 		t.Errorf("%d keys after the rollover, want 1", len(st.Keys))
+	}
+	z = load(t, s, "example.")
+	if dnskeyTags(z)[oldTag] {
+		t.Error("deleted CSK still in DNSKEY")
+	}
+	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+}
+
+// TestKSKRolloverFollowsParent: with a split KSK and ZSK, signing
+// maintenance takes every step of the KSK rollover from what the parent
+// servers publish, and signs the zone only when a step changes it.
+func TestKSKRolloverFollowsParent(t *testing.T) {
+	clk := newClock()
+	clk.Add(-8 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	p := dnssec.DefaultPolicy()
+	p.SplitKeys = true
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := s.DS("example.", dns.SHA256)
+	oldTag := ds[0].KeyTag
+	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ = s.DS("example.", dns.SHA256)
+	newTag := ds[0].KeyTag + ds[1].KeyTag - oldTag
+	serial := func() uint32 { return load(t, s, "example.").Serial() }
+	maintain := func(v *dnssec.ParentView) bool {
+		t.Helper()
+		if err := s.SetParentView("example.", *v); err != nil {
+			t.Fatal(err)
+		}
+		before := serial()
+		if _, _, err := s.Maintain("example."); err != nil {
+			t.Fatal(err)
+		}
+		return serial() != before
+	}
+	keyState := func(tag uint16) dnssec.State {
+		st, _ := s.DNSSEC("example.")
+		for _, k := range st.Keys {
+			if k.Tag == tag {
+				return k.State
+			}
+		}
+		return "deleted"
+	}
+
+	clk.Add(3 * time.Hour)
+	if maintain(parentView(clk.Now(), ds, []uint16{oldTag, newTag}, []uint16{oldTag})) || keyState(newTag) != dnssec.StateDSPending {
+		t.Fatal("a step was taken while a parent server lacks the new DS")
+	}
+	seen := clk.Now()
+	if maintain(parentView(seen, ds, []uint16{oldTag, newTag}, []uint16{oldTag, newTag})) || keyState(newTag) != dnssec.StateDSPending {
+		t.Fatal("the keys were swapped before the DS TTL had passed")
+	}
+	st, _ := s.DNSSEC("example.")
+	if len(st.Rollover) != 1 || st.Rollover[0].Parent || !st.Rollover[0].At.Equal(seen.Add(time.Hour+p.PropagationDelay.D())) {
+		t.Errorf("pending step %+v, want timed at the DS TTL and propagation delay after %s", st.Rollover, seen)
+	}
+	clk.Add(time.Hour + p.PropagationDelay.D())
+	if !maintain(parentView(clk.Now(), ds, []uint16{oldTag, newTag}, []uint16{oldTag, newTag})) || keyState(newTag) != dnssec.StateActive {
+		t.Fatal("the keys were not swapped once the DS TTL had passed")
+	}
+	z := load(t, s, "example.")
+	if dnskeyTags(z)[oldTag] || !dnskeyTags(z)[newTag] {
+		t.Errorf("after the swap DNSKEY holds %v, want the new KSK without the old", dnskeyTags(z))
+	}
+	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+	if maintain(parentView(clk.Now(), ds, []uint16{oldTag, newTag}, []uint16{newTag})) || keyState(oldTag) != dnssec.StateRetired {
+		t.Fatal("the retired KSK was deleted while a parent server still has its DS")
+	}
+	maintain(parentView(clk.Now(), ds, []uint16{newTag}, []uint16{newTag}))
+	if keyState(oldTag) != "deleted" {
+		t.Fatal("the retired KSK was kept after the parent withdrew its DS")
+	}
+	if st, _ := s.DNSSEC("example."); len(st.Rollover) != 0 {
+		t.Errorf("steps left after the rollover: %v", st.Steps)
 	}
 }
 

@@ -45,7 +45,7 @@ type zoneDB interface {
 	EnableDNSSEC(ctx context.Context, origin string, p dnssec.Policy) (control.Result, error)
 	DisableDNSSEC(ctx context.Context, origin string) (control.Result, error)
 	GenerateKeys(ctx context.Context, origin string, p dnssec.Policy) ([]control.NewKey, error)
-	Rollover(ctx context.Context, origin string, role dnssec.Role, next bool) (string, control.Result, error)
+	Rollover(ctx context.Context, origin string, role dnssec.Role, next, force bool) (string, control.Result, error)
 	Close() error
 }
 
@@ -95,7 +95,7 @@ func (g *globals) openDB(cmd *cobra.Command, readOnly bool) (zoneDB, config.Conf
 	if err != nil {
 		return nil, c, err
 	}
-	return control.Local{Store: st.As(control.UnixAuthor(os.Getuid()))}, c, nil
+	return control.Local{Store: st.As(control.UnixAuthor(os.Getuid())), Parent: parentChecker(st, nil)}, c, nil
 }
 
 // serverClient returns a client for the running server's control socket,

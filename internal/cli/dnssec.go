@@ -44,6 +44,7 @@ func policyFlags(fs *pflag.FlagSet) {
 	fs.String("refresh", "", "re-sign when less than this is left, e.g. 15d (default 15d)")
 	fs.String("jitter", "", "spread of signature expiry times (default 12h)")
 	fs.String("propagation-delay", "", "added to every rollover wait (default 1h)")
+	fs.StringSlice("parent-server", nil, "a server of the parent zone (IP or IP:port) that KSK and CSK rollovers ask for the zone's DS; repeat for each, \"none\" to clear (default: the parent zone when held here, or else its NS found through a resolver)")
 }
 
 func parseAlgorithm(s string) (uint8, error) {
@@ -88,6 +89,15 @@ func policyFrom(fs *pflag.FlagSet, base dnssec.Policy) (dnssec.Policy, error) {
 	}
 	if fs.Changed("opt-out") {
 		p.OptOut, _ = fs.GetBool("opt-out")
+	}
+	if fs.Changed("parent-server") {
+		v, _ := fs.GetStringSlice("parent-server")
+		p.ParentServers = nil
+		for _, s := range v {
+			if s != "none" && s != "" {
+				p.ParentServers = append(p.ParentServers, s)
+			}
+		}
 	}
 	for _, d := range []struct {
 		flag string
@@ -371,12 +381,21 @@ func newKeyRolloverCmd(g *globals) *cobra.Command {
 plus the propagation delay, and the old one is removed after the zone's
 largest TTL plus the propagation delay. A running server makes these steps.
 
-ksk (the CSK when the zone has one combined key): a new key is made and its
-DS offered (sovdns dnssec ds, CDS, CDNSKEY). Once the parent publishes it
-and its DS TTL has passed, run with --continue: the new key replaces the
-old one in DNSKEY. Once the old DS is removed from the parent, run with
---continue again to delete the old key. sovdns dnssec status shows the step
-a rollover waits for.`,
+ksk (the CSK when the zone has one combined key): a new key is made,
+published in DNSKEY and its DS offered (sovdns dnssec ds, CDS, CDNSKEY).
+A running server asks the parent's servers for the zone's DS at every
+signing maintenance run (hourly): the servers named by dnssec enable
+--parent-server, or the parent zone itself when this node holds it, or
+the parent's NS found through the resolver. Once every one of them
+publishes the new DS and its TTL has passed, the new key replaces the old
+one; the old key is deleted once they have all withdrawn its DS (a CSK
+not before its signatures have left caches).
+
+--continue takes the next step now. It asks the parent's servers first
+and refuses while one of them lacks the new DS, or while caches may still
+hold the DNSKEY RRset without the new key; --force takes the step anyway.
+sovdns dnssec status shows the step a rollover waits for, and what each
+parent server publishes.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			role := dnssec.Role(strings.ToLower(args[1]))
@@ -393,14 +412,19 @@ a rollover waits for.`,
 			}
 			defer db.Close()
 			next, _ := cmd.Flags().GetBool("continue")
-			msg, res, err := db.Rollover(cmdContext(cmd), zone.Fqdn(args[0]), role, next)
+			force, _ := cmd.Flags().GetBool("force")
+			if force && !next {
+				return &exitError{code: 2, err: errors.New("--force goes with --continue")}
+			}
+			msg, res, err := db.Rollover(cmdContext(cmd), zone.Fqdn(args[0]), role, next, force)
 			if err != nil {
 				return dnssecInputError(err)
 			}
 			return g.report(res, msg)
 		},
 	}
-	cmd.Flags().Bool("continue", false, "take the next step of a KSK rollover once the parent has caught up")
+	cmd.Flags().Bool("continue", false, "take the next step of a KSK or CSK rollover now, if every parent server publishes the new DS")
+	cmd.Flags().Bool("force", false, "with --continue: take the step whatever the parent publishes")
 	return cmd
 }
 

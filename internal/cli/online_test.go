@@ -231,7 +231,7 @@ func TestOfflineAndOnlineAgree(t *testing.T) {
 		{name: "key list", steps: [][]string{{"key", "list", "signed.example"}, {"key", "list", "signed.example", "--json"}}},
 		{name: "key generate", steps: [][]string{{"key", "generate", "example.org", "--split-keys"}, {"key", "list", "example.org"}}},
 		{name: "key generate with keys", steps: [][]string{{"key", "generate", "signed.example"}}, code: 1},
-		{name: "key rollover", steps: [][]string{{"key", "rollover", "signed.example", "ksk"}, {"dnssec", "status", "signed.example"}, {"key", "rollover", "signed.example", "ksk", "--continue"}}},
+		{name: "key rollover", steps: [][]string{{"key", "rollover", "signed.example", "ksk"}, {"dnssec", "status", "signed.example"}, {"key", "rollover", "signed.example", "ksk", "--continue", "--force"}}},
 		{name: "key rollover --continue of a ZSK", steps: [][]string{{"key", "rollover", "signed.example", "zsk", "--continue"}}, code: 1},
 		{name: "key rollover of an unsigned zone", steps: [][]string{{"key", "rollover", "example.org", "zsk"}}, code: 1},
 	}

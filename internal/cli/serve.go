@@ -34,6 +34,7 @@ import (
 	"github.com/sovdns/sovdns/internal/dnstap"
 	"github.com/sovdns/sovdns/internal/memlimit"
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/internal/parentds"
 	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/internal/server"
@@ -248,7 +249,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	bg.Add(2)
 	go func() {
 		defer bg.Done()
-		maintainSigning(ctx, st, newSignerMetrics(reg, m), dnssec.MaintenanceInterval, log)
+		maintainSigning(ctx, st, parentChecker(st, rec), newSignerMetrics(reg, m), dnssec.MaintenanceInterval, log)
 	}()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
 	if rec != nil {
@@ -480,9 +481,31 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 	return r, cache, nil
 }
 
+// parentChecker asks zones' parents for their DS: the parent zone itself
+// when st holds it, or else its servers, found through rec (nil: the
+// resolvers of /etc/resolv.conf) unless the zone names them.
+func parentChecker(st *zonestore.Store, rec *resolver.Resolver) *parentds.Checker {
+	c := &parentds.Checker{Local: st.LocalParentDS}
+	if rec != nil {
+		c.Lookup = func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+			res := rec.Resolve(ctx, name, qtype)
+			if res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError {
+				if res.Err != nil {
+					return nil, res.Err
+				}
+				return nil, fmt.Errorf("%s", dns.RcodeToString[res.Rcode])
+			}
+			m := new(dns.Msg)
+			m.Rcode, m.Answer, m.Ns = res.Rcode, res.Answer, res.Ns
+			return m, nil
+		}
+	}
+	return c
+}
+
 // controlNode is what the control API reaches of this server.
 func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cachedb.Writer, st *zonestore.Store, repl *replication.Node, reload func() (string, error)) control.Node {
-	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl}
+	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl, Parent: parentChecker(st, rec)}
 	if rec != nil {
 		n.Keys = rec
 		n.Resolver = rec

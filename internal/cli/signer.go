@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -43,7 +44,7 @@ func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerM
 			Name: "sovdns_dnssec_rollover_next_step_timestamp_seconds",
 			Help: "When the next step of a key rollover under way can be taken (Unix time), as of the last signing maintenance run, by zone, key role (ksk, zsk, csk) and what the step waits for: " +
 				"waiting=\"time\", the time from which signing maintenance takes it (a pre-published ZSK starts signing, a retired ZSK leaves DNSKEY); " +
-				"waiting=\"operator\", the time since which it has waited for key rollover ZONE ksk --continue (a KSK or CSK double-DS rollover). " +
+				"waiting=\"parent\", the time since which it has waited for the parent's servers to publish the new DS or withdraw the retired key's (a KSK or CSK double-DS rollover). " +
 				"Absent when no rollover is under way; while metrics per zone are off (metrics.zone_series_max), zone \"all\" with the earliest of each role.",
 		}, []string{"zone", "role", "waiting"}),
 	}
@@ -64,8 +65,8 @@ func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerM
 
 // The values of the rollover metric's waiting label.
 const (
-	rolloverWaitTime     = "time"     // signing maintenance takes the step when due
-	rolloverWaitOperator = "operator" // key rollover ZONE ksk --continue takes it
+	rolloverWaitTime   = "time"   // signing maintenance takes the step when due
+	rolloverWaitParent = "parent" // waits for the parent's servers to publish or withdraw a DS
 )
 
 // rolloverSeries names one series of the rollover metric.
@@ -73,11 +74,11 @@ type rolloverSeries struct{ zone, role, waiting string }
 
 // maintainSigning refreshes signatures and takes due rollover steps for
 // every signed zone, now and then every interval, until ctx ends.
-func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics, interval time.Duration, log *slog.Logger) {
+func maintainSigning(ctx context.Context, st *zonestore.Store, parent control.ParentChecker, m *signerMetrics, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		maintainOnce(ctx, st, m, log)
+		maintainOnce(ctx, st, parent, m, log)
 		select {
 		case <-ctx.Done():
 			return
@@ -87,7 +88,11 @@ func maintainSigning(ctx context.Context, st *zonestore.Store, m *signerMetrics,
 }
 
 // maintainOnce is one run of maintainSigning over every signed zone.
-func maintainOnce(ctx context.Context, st *zonestore.Store, m *signerMetrics, log *slog.Logger) {
+//
+// A zone whose KSK or CSK rollover waits for the parent has the parent's
+// servers asked first (parent; nil: not asked), so that the run takes the
+// steps what they publish allows.
+func maintainOnce(ctx context.Context, st *zonestore.Store, parent control.ParentChecker, m *signerMetrics, log *slog.Logger) {
 	names, err := st.SigningZones()
 	if err != nil {
 		log.Error("signing maintenance: list zones", "err", err)
@@ -99,6 +104,9 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, m *signerMetrics, lo
 	for _, name := range names {
 		if ctx.Err() != nil {
 			return
+		}
+		if parent != nil {
+			askParent(ctx, st, parent, name, log)
 		}
 		did, res, err := st.Maintain(name)
 		switch {
@@ -129,8 +137,8 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, m *signerMetrics, lo
 			if perZone {
 				k.zone = name
 			}
-			if step.Operator {
-				k.waiting = rolloverWaitOperator
+			if step.Parent {
+				k.waiting = rolloverWaitParent
 			}
 			if at, ok := steps[k]; !ok || step.At.Before(at) {
 				steps[k] = step.At
@@ -151,5 +159,29 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, m *signerMetrics, lo
 		m.earliest.Set(float64(earliest.Unix()))
 	case err == nil && ctx.Err() == nil:
 		m.earliest.Set(0) // no zone is signed any more
+	}
+}
+
+// askParent records what the parent's servers publish as the zone's DS,
+// when one of its rollover steps waits for that.
+func askParent(ctx context.Context, st *zonestore.Store, parent control.ParentChecker, name string, log *slog.Logger) {
+	servers, wait, err := st.ParentServers(name)
+	if err != nil || !wait {
+		return
+	}
+	v := parent.Check(ctx, name, servers)
+	if ctx.Err() != nil {
+		return
+	}
+	if v.Err != "" {
+		log.Warn("DNSSEC rollover: the parent's servers could not be asked", "zone", name, "err", v.Err)
+	}
+	for _, s := range v.Servers {
+		if s.Err != "" {
+			log.Warn("DNSSEC rollover: a parent server gave no answer", "zone", name, "server", s.Server, "err", s.Err)
+		}
+	}
+	if err := st.SetParentView(name, v); err != nil {
+		log.Error("DNSSEC rollover: record what the parent publishes", "zone", name, "err", err)
 	}
 }

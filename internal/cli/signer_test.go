@@ -27,7 +27,7 @@ func TestMaintainSigning(t *testing.T) {
 	now.Add(int64((pol.Validity.D() - pol.Refresh.D()).Seconds()))
 	reg := prometheus.NewRegistry()
 	m := newSignerMetrics(reg, nil)
-	maintainOnce(t.Context(), st, m, slog.New(slog.DiscardHandler))
+	maintainOnce(t.Context(), st, nil, m, slog.New(slog.DiscardHandler))
 	if got := testutil.ToFloat64(m.resigns.WithLabelValues("resigned")); got != 1 {
 		t.Fatalf("re-signed %v times, want 1", got)
 	}
@@ -59,7 +59,7 @@ func TestMaintainSigningRollover(t *testing.T) {
 	runOnce := func() {
 		t.Helper()
 		m.earliest.Set(0)
-		maintainOnce(t.Context(), st, m, slog.New(slog.DiscardHandler))
+		maintainOnce(t.Context(), st, nil, m, slog.New(slog.DiscardHandler))
 		if testutil.ToFloat64(m.earliest) == 0 {
 			t.Fatal("the maintenance run exported no signature expiry")
 		}
@@ -102,17 +102,17 @@ func TestMaintainSigningRollover(t *testing.T) {
 	}
 	zsk, ksk := keyOf(dnssec.RoleZSK, dnssec.StatePublished), keyOf(dnssec.RoleKSK, dnssec.StateDSPending)
 	// The ZSK signs once the DNSKEY RRset (TTL 3600) has reached every
-	// cache and secondary; the KSK waits for the operator since it began.
+	// cache and secondary; the KSK waits for the parent since it began.
 	signs := zsk.Changed.Add(time.Hour + pol.PropagationDelay.D())
 	runOnce()
-	check("example.", map[[2]string]time.Time{{"zsk", "time"}: signs, {"ksk", "operator"}: ksk.Changed})
+	check("example.", map[[2]string]time.Time{{"zsk", "time"}: signs, {"ksk", "parent"}: ksk.Changed})
 
 	node.SetPerZone(false)
 	if n := testutil.CollectAndCount(m.rollover); n != 0 {
 		t.Errorf("%d rollover series kept after per-zone series were turned off", n)
 	}
 	runOnce()
-	check(metrics.ZoneAll, map[[2]string]time.Time{{"zsk", "time"}: signs, {"ksk", "operator"}: ksk.Changed})
+	check(metrics.ZoneAll, map[[2]string]time.Time{{"zsk", "time"}: signs, {"ksk", "parent"}: ksk.Changed})
 	node.SetPerZone(true)
 
 	// Past its time the step is taken: next, the old ZSK leaves DNSKEY
@@ -120,7 +120,7 @@ func TestMaintainSigningRollover(t *testing.T) {
 	now.Store(signs.Unix())
 	runOnce()
 	old := keyOf(dnssec.RoleZSK, dnssec.StateRetired)
-	check("example.", map[[2]string]time.Time{{"zsk", "time"}: old.Changed.Add(time.Hour + pol.PropagationDelay.D()), {"ksk", "operator"}: ksk.Changed})
+	check("example.", map[[2]string]time.Time{{"zsk", "time"}: old.Changed.Add(time.Hour + pol.PropagationDelay.D()), {"ksk", "parent"}: ksk.Changed})
 }
 
 // signedStore returns a store on a clock read from now, holding the zone

@@ -407,10 +407,10 @@ func (c *Client) GenerateKeys(ctx context.Context, origin string, p dnssec.Polic
 }
 
 // Rollover starts a key rollover or takes its next step.
-func (c *Client) Rollover(ctx context.Context, origin string, role dnssec.Role, next bool) (string, Result, error) {
+func (c *Client) Rollover(ctx context.Context, origin string, role dnssec.Role, next, force bool) (string, Result, error) {
 	var out rolloverJSON
 	err := c.call(ctx, http.MethodPost, "/v1/keys/rollover",
-		zoneQuery(origin, "role", string(role), "continue", strconv.FormatBool(next)), nil, &out)
+		zoneQuery(origin, "role", string(role), "continue", strconv.FormatBool(next), "force", strconv.FormatBool(force)), nil, &out)
 	return out.Message, out.Result, err
 }
 

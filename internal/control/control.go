@@ -78,6 +78,15 @@ type Node struct {
 	// CacheFile says how far the resolver cache's file is behind, for
 	// sovdns status; nil when the cache is not persisted.
 	CacheFile func() CacheFileStatus
+	// Parent asks a zone's parent servers for its DS, for the steps of
+	// KSK and CSK rollovers; nil: judged by what was last seen.
+	Parent ParentChecker
+}
+
+// ParentChecker asks a zone's parent servers (the ones given, or else
+// found) what they publish as its DS RRset.
+type ParentChecker interface {
+	Check(ctx context.Context, origin string, servers []string) dnssec.ParentView
 }
 
 // authorKey is the context key of a request's author.
@@ -103,7 +112,7 @@ func Handler(node Node) http.Handler {
 		if node.Store == nil {
 			return Local{}, fmt.Errorf("zone store: %w", ErrUnavailable)
 		}
-		return Local{Store: node.Store.As(authorOf(r.Context()))}, nil
+		return Local{Store: node.Store.As(authorOf(r.Context())), Parent: node.Parent}, nil
 	}
 	// handle registers an operation on the zone store; fn returns the
 	// answer's value, or nil when it has written the answer itself.
@@ -316,7 +325,7 @@ func Handler(node Node) http.Handler {
 			return nil, err
 		}
 		q := r.URL.Query()
-		msg, res, err := l.Rollover(r.Context(), origin, dnssec.Role(q.Get("role")), q.Get("continue") == "true")
+		msg, res, err := l.Rollover(r.Context(), origin, dnssec.Role(q.Get("role")), q.Get("continue") == "true", q.Get("force") == "true")
 		if err != nil {
 			return nil, err
 		}

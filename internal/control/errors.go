@@ -80,6 +80,8 @@ var sentinels = []struct {
 	{"dnssec.ErrExpiryGuard", dnssec.ErrExpiryGuard},
 	{"dnssec.ErrRollover", dnssec.ErrRollover},
 	{"dnssec.ErrNoRollover", dnssec.ErrNoRollover},
+	{"dnssec.ErrParentDS", dnssec.ErrParentDS},
+	{"dnssec.ErrTooSoon", dnssec.ErrTooSoon},
 	{"dnssec.ErrKeyKind", dnssec.ErrKeyKind},
 	{"dnssec.ErrNoSigningKey", dnssec.ErrNoSigningKey},
 	{"dnssec.ErrManagedData", dnssec.ErrManagedData},
@@ -130,6 +132,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, zonestore.ErrZoneExists), errors.Is(err, zonestore.ErrNoChange), errors.Is(err, zonestore.ErrSecondary),
 		errors.Is(err, zonestore.ErrKeysExist), errors.Is(err, dnssec.ErrRollover), errors.Is(err, dnssec.ErrNoRollover),
+		errors.Is(err, dnssec.ErrParentDS), errors.Is(err, dnssec.ErrTooSoon),
 		errors.Is(err, zonestore.ErrTxnOpen), errors.Is(err, zonestore.ErrNoTxn), errors.Is(err, zonestore.ErrTxnUser):
 		return http.StatusConflict
 	case errors.As(err, &re), errors.Is(err, ErrBadRequest), errors.Is(err, zonestore.ErrSyntax),

@@ -199,6 +199,9 @@ func typeOf(s string) (uint16, bool) {
 // into zonestore and give the same results and errors.
 type Local struct {
 	Store *zonestore.Store
+	// Parent asks a zone's parent servers for its DS (rollover steps);
+	// nil: judged by what they were last seen to publish.
+	Parent ParentChecker
 }
 
 // Close closes the store.
@@ -511,9 +514,30 @@ func (l Local) GenerateKeys(_ context.Context, origin string, p dnssec.Policy) (
 }
 
 // Rollover starts a key rollover of role or, with next, takes the next
-// step of a KSK rollover; it says what happened in words.
-func (l Local) Rollover(_ context.Context, origin string, role dnssec.Role, next bool) (string, Result, error) {
-	msg, res, err := l.Store.Rollover(origin, role, next)
+// step of a KSK rollover; it says what happened in words. The next step
+// is judged by what the parent's servers publish now (l.Parent), or when
+// l.Parent is nil by what they were last seen to publish; force takes it
+// whatever they publish.
+func (l Local) Rollover(ctx context.Context, origin string, role dnssec.Role, next, force bool) (string, Result, error) {
+	var msg string
+	var res zonestore.PutResult
+	var err error
+	if next {
+		var view *dnssec.ParentView
+		if l.Parent != nil && !force {
+			servers, wait, err := l.Store.ParentServers(origin)
+			if err != nil {
+				return "", Result{}, err
+			}
+			if wait {
+				v := l.Parent.Check(ctx, zone.Fqdn(origin), servers)
+				view = &v
+			}
+		}
+		msg, res, err = l.Store.ContinueRollover(origin, role, force, view)
+	} else {
+		msg, res, err = l.Store.Rollover(origin, role, false)
+	}
 	if err != nil {
 		return "", Result{}, err
 	}

@@ -224,7 +224,7 @@ func TestZoneAPI(t *testing.T) {
 		if err != nil || len(ds) != 1 || ds[0].String() != local[0].String() {
 			t.Errorf("DS: %v %v; want %v", ds, err, local)
 		}
-		msg, res, err := c.Rollover(ctx, "example.org", dnssec.RoleKSK, false)
+		msg, res, err := c.Rollover(ctx, "example.org", dnssec.RoleKSK, false, false)
 		if err != nil || !strings.Contains(msg, "publish its DS") || res.Serial != 2024010104 {
 			t.Errorf("Rollover: %q %+v %v", msg, res, err)
 		}
@@ -261,7 +261,7 @@ type api interface {
 	EnableDNSSEC(context.Context, string, dnssec.Policy) (Result, error)
 	DisableDNSSEC(context.Context, string) (Result, error)
 	GenerateKeys(context.Context, string, dnssec.Policy) ([]NewKey, error)
-	Rollover(context.Context, string, dnssec.Role, bool) (string, Result, error)
+	Rollover(context.Context, string, dnssec.Role, bool, bool) (string, Result, error)
 	Close() error
 }
 
@@ -364,7 +364,7 @@ func TestErrorKinds(t *testing.T) {
 			return err
 		}},
 		{name: "no rollover", want: []error{dnssec.ErrNoRollover}, op: func(ctx context.Context, db api) error {
-			_, _, err := db.Rollover(ctx, "signed.example", dnssec.RoleZSK, true)
+			_, _, err := db.Rollover(ctx, "signed.example", dnssec.RoleZSK, true, false)
 			return err
 		}},
 		{name: "history of no zone", want: []error{zonestore.ErrNoZone}, op: func(ctx context.Context, db api) error {

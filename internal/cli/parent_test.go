@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/internal/hostile"
+	"github.com/sovdns/sovdns/internal/parentds"
+	"github.com/sovdns/sovdns/internal/testaddr"
+	"github.com/sovdns/sovdns/zonestore"
+)
+
+// parentServer is a parent zone's name server on loopback that publishes
+// a settable DS RRset for example.'s child zones.
+type parentServer struct {
+	srv *hostile.Server
+	mu  sync.Mutex
+	ds  []dns.RR
+	n   atomic.Int64 // DS questions answered
+}
+
+func startParent(t *testing.T) *parentServer {
+	t.Helper()
+	p := &parentServer{}
+	srv, err := hostile.Listen(t.Context(), testaddr.AddrPort(t), func(_ context.Context, w *hostile.Writer, q *hostile.Query) {
+		if q.Msg == nil {
+			return
+		}
+		r := new(dns.Msg)
+		r.SetReply(q.Msg)
+		r.Authoritative = true
+		p.mu.Lock()
+		r.Answer = append(r.Answer, p.ds...)
+		p.mu.Unlock()
+		if len(r.Answer) == 0 {
+			soa, _ := dns.NewRR(". 300 IN SOA a.root. h.root. 1 7200 900 1209600 300")
+			r.Ns = []dns.RR{soa}
+		}
+		p.n.Add(1)
+		_ = w.Msg(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	p.srv = srv
+	return p
+}
+
+// publish makes the server publish the DS of the zone's keys with the
+// given tags (TTL 3600).
+func (p *parentServer) publish(t *testing.T, st *zonestore.Store, tags ...uint16) {
+	t.Helper()
+	all, err := st.DS("example.", dns.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ds = nil
+	for _, ds := range all {
+		for _, tag := range tags {
+			if ds.KeyTag == tag {
+				ds.Hdr.Ttl = 3600
+				p.ds = append(p.ds, ds)
+			}
+		}
+	}
+}
+
+// TestMaintainAsksParent: a CSK rollover that waits for the parent is
+// taken by signing maintenance alone, as the parent's servers (real
+// sockets on loopback) publish the new DS and withdraw the old one; until
+// then --continue is refused.
+func TestMaintainAsksParent(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().Add(-12 * time.Hour).Unix())
+	pol := dnssec.DefaultPolicy()
+	st := signedStore(t, &now, pol)
+	ns1, ns2 := startParent(t), startParent(t)
+	pol.ParentServers = []string{ns1.srv.Addr().String(), ns2.srv.Addr().String()}
+	if _, err := st.EnableDNSSEC("example.", pol); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := st.DS("example.", dns.SHA256)
+	oldTag := ds[0].KeyTag
+	ns1.publish(t, st, oldTag)
+	ns2.publish(t, st, oldTag)
+	if _, _, err := st.Rollover("example.", dnssec.RoleKSK, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ = st.DS("example.", dns.SHA256)
+	newTag := ds[0].KeyTag + ds[1].KeyTag - oldTag
+
+	checker := &parentds.Checker{Timeout: 2 * time.Second, Now: func() time.Time { return time.Unix(now.Load(), 0) }}
+	m := newSignerMetrics(prometheus.NewRegistry(), nil)
+	run := func() {
+		t.Helper()
+		asked := ns1.n.Load()
+		maintainOnce(t.Context(), st, checker, m, slog.New(slog.DiscardHandler))
+		if ns1.n.Load() == asked {
+			t.Fatal("the maintenance did not ask the parent")
+		}
+	}
+	state := func(tag uint16) dnssec.State {
+		s, err := st.DNSSEC("example.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range s.Keys {
+			if k.Tag == tag {
+				return k.State
+			}
+		}
+		return "deleted"
+	}
+	local := func() (string, error) {
+		msg, _, err := control.Local{Store: st, Parent: checker}.Rollover(t.Context(), "example.", dnssec.RoleKSK, true, false)
+		return msg, err
+	}
+
+	now.Add(7200)
+	ns1.publish(t, st, oldTag, newTag)
+	run()
+	if state(newTag) != dnssec.StateDSPending {
+		t.Fatalf("new CSK %s with its DS at one parent server of two", state(newTag))
+	}
+	if _, err := local(); err == nil || !strings.Contains(err.Error(), "1 of 2 servers lacks it ("+ns2.srv.Addr().String()+")") {
+		t.Errorf("--continue with the DS missing at %s: %v", ns2.srv.Addr(), err)
+	}
+	if got := testutil.ToFloat64(m.rollover.WithLabelValues("example.", "csk", rolloverWaitParent)); got == 0 {
+		t.Error("no rollover series waiting for the parent")
+	}
+	s, _ := st.DNSSEC("example.")
+	if s.Parent == nil || len(s.Parent.Servers) != 2 || len(s.Steps) != 1 || !strings.Contains(s.Steps[0], "lacks it") {
+		t.Errorf("status: parent %+v, steps %q", s.Parent, s.Steps)
+	}
+
+	ns2.publish(t, st, oldTag, newTag)
+	run()
+	if state(newTag) != dnssec.StateDSPending {
+		t.Fatal("the keys were swapped before the DS TTL had passed")
+	}
+	now.Add(3600 + int64(pol.PropagationDelay.D().Seconds()))
+	run()
+	if state(newTag) != dnssec.StateActive || state(oldTag) != dnssec.StateRetired {
+		t.Fatalf("after the DS TTL: new %s, old %s; want the swap", state(newTag), state(oldTag))
+	}
+
+	// The old CSK stays until every parent server has withdrawn its DS
+	// and its signatures have left caches.
+	ns1.publish(t, st, newTag)
+	now.Add(3600 + int64(pol.PropagationDelay.D().Seconds()))
+	run()
+	if state(oldTag) != dnssec.StateRetired {
+		t.Fatal("old CSK deleted while a parent server still publishes its DS")
+	}
+	ns2.publish(t, st, newTag)
+	run()
+	if state(oldTag) != "deleted" {
+		t.Fatalf("old CSK %s after the parent withdrew its DS", state(oldTag))
+	}
+	if got := testutil.CollectAndCount(m.rollover); got != 0 {
+		t.Errorf("%d rollover series after the rollover", got)
+	}
+}
