@@ -268,9 +268,41 @@ func newDNSSECStatusCmd(g *globals) *cobra.Command {
 			for _, step := range s.Steps {
 				fmt.Fprintf(tw, "next step:\t%s\n", strings.ReplaceAll(step, "ZONE", s.Zone))
 			}
+			if s.Policy != nil && len(s.Policy.ParentServers) > 0 {
+				fmt.Fprintf(tw, "parent servers:\t%s\n", strings.Join(s.Policy.ParentServers, " "))
+			}
+			if v := s.Parent; v != nil && len(s.Steps) > 0 {
+				asked := v.Checked.Format(time.RFC3339)
+				if v.Parent != "" {
+					asked += ", zone " + v.Parent
+				}
+				fmt.Fprintf(tw, "parent asked:\t%s\n", asked)
+				if v.Err != "" {
+					fmt.Fprintf(tw, "  error:\t%s\n", v.Err)
+				}
+				for _, srv := range v.Servers {
+					fmt.Fprintf(tw, "  %s:\t%s\n", srv.Server, parentAnswer(srv))
+				}
+			}
 			return tw.Flush()
 		},
 	}
+}
+
+// parentAnswer says what one parent server published: its DS records by
+// key (algorithm-tag) and TTL, or why it gave no answer.
+func parentAnswer(s dnssec.ParentServer) string {
+	if s.Err != "" {
+		return "no answer: " + s.Err
+	}
+	if len(s.DS) == 0 {
+		return "no DS"
+	}
+	ids := make([]string, len(s.DS))
+	for i, ds := range s.DS {
+		ids[i] = fmt.Sprintf("%d-%d", ds.Algorithm, ds.KeyTag)
+	}
+	return fmt.Sprintf("DS of %s, TTL %d", strings.Join(ids, " "), s.TTL)
 }
 
 func newDNSSECDSCmd(g *globals) *cobra.Command {
