@@ -200,9 +200,11 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	zones.replace(zs)
 	// Every commit to the store replaces that zone in the served set and
 	// may be notified to secondaries.
+	signerM := newSignerMetrics(reg, m)
 	st.Subscribe(func(origin string, z *zone.Zone) {
 		zones.committed(origin, z)
 		repl.Committed(origin, z)
+		signerM.committed(origin, z)
 	})
 	rl := &reloader{load: reload, st: st, srv: srv, repl: repl, served: zones, m: m, log: log, cur: c, cert: cert}
 	logLoaded(log, zs)
@@ -246,11 +248,12 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	go func() { errc <- srv.Run(ctx) }()
 	var bg sync.WaitGroup
 	defer func() { cancel(); bg.Wait() }() // before the store closes
-	bg.Add(2)
+	bg.Add(3)
 	go func() {
 		defer bg.Done()
-		maintainSigning(ctx, st, parentChecker(st, rec), newSignerMetrics(reg, m), dnssec.MaintenanceInterval, log)
+		maintainSigning(ctx, st, parentChecker(st, rec), signerM, dnssec.MaintenanceInterval, log)
 	}()
+	go func() { defer bg.Done(); signerM.watchCommits(ctx, st) }()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
 	if rec != nil {
 		bg.Add(1)

@@ -3,12 +3,16 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/metrics"
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -22,19 +26,30 @@ type signerMetrics struct {
 	rollover *prometheus.GaugeVec
 	// perZone reports whether series are kept per zone (nil: always).
 	perZone func() bool
+
+	// mu guards what the gauges are set from: each signed zone as the
+	// last maintenance run or commit left it, and the zones committed
+	// since (dirty), which wake watchCommits.
+	mu    sync.Mutex
+	zones map[string]zoneSigning
+	dirty map[string]bool
+	wake  chan struct{}
 }
 
 // newSignerMetrics registers the signing metrics on reg; with node set,
 // the series per zone follow its per-zone setting.
 func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerMetrics {
 	m := &signerMetrics{
+		zones: make(map[string]zoneSigning),
+		dirty: make(map[string]bool),
+		wake:  make(chan struct{}, 1),
 		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sovdns_dnssec_signature_expiry_timestamp_seconds",
-			Help: "When the earliest-expiring signature of a signed zone expires (Unix time); absent while metrics per zone are off (metrics.zone_series_max).",
+			Help: "When the earliest-expiring signature of a signed zone expires (Unix time), as of the last signing maintenance run or commit of the zone; absent while metrics per zone are off (metrics.zone_series_max).",
 		}, []string{"zone"}),
 		earliest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sovdns_dnssec_signature_expiry_earliest_timestamp_seconds",
-			Help: "When the earliest-expiring signature of any signed zone expires (Unix time), as of the last signing maintenance run; 0 while no zone is signed.",
+			Help: "When the earliest-expiring signature of any signed zone expires (Unix time), as of the last signing maintenance run or commit of a signed zone; 0 while no zone is signed.",
 		}),
 		resigns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sovdns_dnssec_maintenance_total",
@@ -42,7 +57,7 @@ func newSignerMetrics(reg prometheus.Registerer, node *metrics.Metrics) *signerM
 		}, []string{"result"}),
 		rollover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sovdns_dnssec_rollover_next_step_timestamp_seconds",
-			Help: "When the next step of a key rollover under way can be taken (Unix time), as of the last signing maintenance run, by zone, key role (ksk, zsk, csk) and what the step waits for: " +
+			Help: "When the next step of a key rollover under way can be taken (Unix time), as of the last signing maintenance run or commit of the zone, by zone, key role (ksk, zsk, csk) and what the step waits for: " +
 				"waiting=\"time\", the time from which signing maintenance takes it (a pre-published ZSK starts signing, a retired ZSK leaves DNSKEY); " +
 				"waiting=\"parent\", the time since which it has waited for the parent's servers to publish the new DS or withdraw the retired key's (a KSK or CSK double-DS rollover). " +
 				"Absent when no rollover is under way; while metrics per zone are off (metrics.zone_series_max), zone \"all\" with the earliest of each role.",
@@ -97,10 +112,7 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, parent control.Paren
 	if err != nil {
 		log.Error("signing maintenance: list zones", "err", err)
 	}
-	m.expiry.Reset()
-	perZone := m.perZone == nil || m.perZone()
-	var earliest time.Time
-	steps := make(map[rolloverSeries]time.Time)
+	seen := make(map[string]zoneSigning, len(names))
 	for _, name := range names {
 		if ctx.Err() != nil {
 			return
@@ -121,18 +133,46 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, parent control.Paren
 		if err != nil || !s.Signed {
 			continue
 		}
-		if !s.FirstExpiry.IsZero() {
+		if s.Guard != "" {
+			log.Warn("DNSSEC expiry guard", "zone", name, "problem", s.Guard)
+		}
+		seen[name] = zoneSigning{expiry: s.FirstExpiry, steps: s.Rollover}
+	}
+	// Replaced whole at the end of a run, so that the series do not
+	// vanish while it runs; kept as they were when the zones could not
+	// be listed, so that a step left overdue still shows.
+	m.mu.Lock()
+	if err == nil && ctx.Err() == nil {
+		m.zones = seen
+	} else {
+		maps.Copy(m.zones, seen)
+	}
+	m.publishLocked()
+	m.mu.Unlock()
+}
+
+// zoneSigning is what the signing metrics show of one signed zone.
+type zoneSigning struct {
+	expiry time.Time     // the earliest signature expiry; zero for none
+	steps  []dnssec.Step // of the rollovers under way
+}
+
+// publishLocked sets the gauges from m.zones; m.mu is held.
+func (m *signerMetrics) publishLocked() {
+	perZone := m.perZone == nil || m.perZone()
+	m.expiry.Reset()
+	var earliest time.Time
+	steps := make(map[rolloverSeries]time.Time)
+	for name, z := range m.zones {
+		if !z.expiry.IsZero() {
 			if perZone {
-				m.expiry.WithLabelValues(name).Set(float64(s.FirstExpiry.Unix()))
+				m.expiry.WithLabelValues(name).Set(float64(z.expiry.Unix()))
 			}
-			if earliest.IsZero() || s.FirstExpiry.Before(earliest) {
-				earliest = s.FirstExpiry
-			}
-			if s.Guard != "" {
-				log.Warn("DNSSEC expiry guard", "zone", name, "problem", s.Guard)
+			if earliest.IsZero() || z.expiry.Before(earliest) {
+				earliest = z.expiry
 			}
 		}
-		for _, step := range s.Rollover {
+		for _, step := range z.steps {
 			k := rolloverSeries{zone: metrics.ZoneAll, role: string(step.Role), waiting: rolloverWaitTime}
 			if perZone {
 				k.zone = name
@@ -145,20 +185,73 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, parent control.Paren
 			}
 		}
 	}
-	// Replaced whole at the end of a run, so that the series do not
-	// vanish while it runs; kept as they were when the zones could not
-	// be listed, so that a step left overdue still shows.
-	if err == nil && ctx.Err() == nil {
-		m.rollover.Reset()
-		for k, at := range steps {
-			m.rollover.WithLabelValues(k.zone, k.role, k.waiting).Set(float64(at.Unix()))
+	m.rollover.Reset()
+	for k, at := range steps {
+		m.rollover.WithLabelValues(k.zone, k.role, k.waiting).Set(float64(at.Unix()))
+	}
+	if earliest.IsZero() {
+		m.earliest.Set(0) // no zone is signed
+	} else {
+		m.earliest.Set(float64(earliest.Unix()))
+	}
+}
+
+// committed notes a commit of a zone: when it is signed (or was), its
+// series are brought up to date by watchCommits. It does not block.
+func (m *signerMetrics) committed(origin string, z *zone.Zone) {
+	m.mu.Lock()
+	_, known := m.zones[origin]
+	if known || z.Signed() {
+		m.dirty[origin] = true
+		select {
+		case m.wake <- struct{}{}:
+		default:
 		}
 	}
-	switch {
-	case !earliest.IsZero():
-		m.earliest.Set(float64(earliest.Unix()))
-	case err == nil && ctx.Err() == nil:
-		m.earliest.Set(0) // no zone is signed any more
+	m.mu.Unlock()
+}
+
+// commitBatchGap is the least time between two updates of the series
+// after commits: a zone edited without pause is read at most this often.
+const commitBatchGap = time.Second
+
+// watchCommits brings the series of zones committed (see committed) up
+// to date, until ctx ends: the signature expiry and rollover steps of a
+// zone show as soon as it is signed, re-signed or rolled, not at the
+// next maintenance run.
+func (m *signerMetrics) watchCommits(ctx context.Context, st *zonestore.Store) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		}
+		m.mu.Lock()
+		dirty := m.dirty
+		m.dirty = make(map[string]bool)
+		m.mu.Unlock()
+		got := make(map[string]*zoneSigning, len(dirty))
+		for name := range dirty {
+			got[name] = nil
+			if s, err := st.DNSSEC(name); err == nil && s.Signed {
+				got[name] = &zoneSigning{expiry: s.FirstExpiry, steps: s.Rollover}
+			}
+		}
+		m.mu.Lock()
+		for name, z := range got {
+			if z == nil {
+				delete(m.zones, name)
+			} else {
+				m.zones[name] = *z
+			}
+		}
+		m.publishLocked()
+		m.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(commitBatchGap):
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -148,4 +149,51 @@ func signedStore(t *testing.T, now *atomic.Int64, pol dnssec.Policy) *zonestore.
 		t.Fatal(err)
 	}
 	return st
+}
+
+// TestSignerMetricsFollowCommits: the expiry and rollover series of a
+// zone appear when it is signed and rolled and go when signing is turned
+// off, without a maintenance run.
+func TestSignerMetricsFollowCommits(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().Unix())
+	pol := dnssec.DefaultPolicy()
+	st := signedStore(t, &now, pol)
+	m := newSignerMetrics(prometheus.NewRegistry(), nil)
+	st.Subscribe(m.committed)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); m.watchCommits(ctx, st) }()
+	defer func() { cancel(); <-done }()
+
+	// waitFor polls, bounded, until cond holds.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not seen within 10 s: %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The zone was signed before the subscription: a policy change re-signs it.
+	if _, err := st.EnableDNSSEC("example.", pol); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("expiry series after a re-signing", func() bool {
+		s, _ := st.DNSSEC("example.")
+		return testutil.ToFloat64(m.expiry.WithLabelValues("example.")) == float64(s.FirstExpiry.Unix()) &&
+			testutil.ToFloat64(m.earliest) == float64(s.FirstExpiry.Unix())
+	})
+	if _, _, err := st.Rollover("example.", dnssec.RoleKSK, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("rollover series after a rollover started", func() bool { return testutil.CollectAndCount(m.rollover) == 1 })
+	if _, err := st.DisableDNSSEC("example."); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("no series after signing was turned off", func() bool {
+		return testutil.CollectAndCount(m.expiry) == 0 && testutil.CollectAndCount(m.rollover) == 0 && testutil.ToFloat64(m.earliest) == 0
+	})
 }

@@ -135,6 +135,33 @@ func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time, sum
 	return st, "", nil
 }
 
+// printZoneDNSSEC writes the signing state of the signed zones among
+// rows: policy, keys, the earliest signature expiry, what a rollover
+// waits for, and any problem.
+func printZoneDNSSEC(w io.Writer, rows []control.ZoneStatus, now time.Time) {
+	for _, z := range rows {
+		d := z.DNSSEC
+		if d == nil {
+			continue
+		}
+		keys := make([]string, len(d.Keys))
+		for i, k := range d.Keys {
+			keys[i] = fmt.Sprintf("%s %s %s", k.ID, k.Role, k.State)
+		}
+		line := fmt.Sprintf("dnssec %s: %s; keys: %s", z.Zone, d.Policy, strings.Join(keys, ", "))
+		if !d.FirstExpiry.IsZero() {
+			line += fmt.Sprintf("; earliest signature expiry %s (%s)", d.FirstExpiry.Format(time.RFC3339), relTime(now, d.FirstExpiry))
+		}
+		fmt.Fprintln(w, line)
+		for _, s := range d.Steps {
+			fmt.Fprintf(w, "  next step: %s\n", strings.ReplaceAll(s, "ZONE", z.Zone))
+		}
+		if d.Problem != "" {
+			fmt.Fprintf(w, "  PROBLEM: %s\n", d.Problem)
+		}
+	}
+}
+
 // statusZoneRows is how many zones status lists one per row: more, and it
 // lists only those that need attention (not current, or with an open
 // transaction), this many at most.
@@ -215,6 +242,7 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 				fmt.Fprintf(w, "transaction open on %s: by %s since %s, %d change(s) staged\n", z.Zone, t.Author, relTime(now, t.Started), t.Changes)
 			}
 		}
+		printZoneDNSSEC(w, rows, now)
 	}
 	if hidden > 0 {
 		fmt.Fprintf(w, "(%d of %d zones shown: those that need attention; sovdns zone list shows them all)\n", len(rows), total)

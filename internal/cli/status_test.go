@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/replication"
@@ -273,4 +274,67 @@ func TestStatusManyZones(t *testing.T) {
 	if strings.Contains(out, "z1.gov.test.") {
 		t.Errorf("a current zone is listed:\n%s", out)
 	}
+}
+
+// TestStatusDNSSEC: status shows each signed zone's policy, keys and
+// their states, the earliest signature expiry and the step a rollover
+// waits for, from the database and from the running server alike.
+func TestStatusDNSSEC(t *testing.T) {
+	clearEnv(t)
+	dir, conf := statusDataDir(t)
+	st, err := zonestore.Open(filepath.Join(dir, "sovdns.db"), zonestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := dnssec.DefaultPolicy()
+	pol.SplitKeys = true
+	if _, err := st.EnableDNSSEC("gov.az.", pol); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Rollover("gov.az.", dnssec.RoleKSK, false); err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.DNSSEC("gov.az.")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ksk, newKSK, zsk string
+	for _, k := range s.Keys {
+		switch {
+		case k.Role == dnssec.RoleZSK:
+			zsk = k.ID
+		case k.State == dnssec.StateActive:
+			ksk = k.ID
+		default:
+			newKSK = k.ID
+		}
+	}
+	check := func(r result) {
+		t.Helper()
+		for _, want := range []string{
+			fmt.Sprintf("dnssec gov.az.: algorithm 13, KSK+ZSK, nsec; keys: %s ksk active, %s zsk active, %s ksk ds-pending; earliest signature expiry %s (in ",
+				ksk, zsk, newKSK, s.FirstExpiry.Format(time.RFC3339)),
+			"  next step: ksk " + newKSK + ": waiting for the parent to publish its DS",
+		} {
+			if !strings.Contains(strings.ReplaceAll(r.stdout, zsk+" zsk active, "+ksk+" ksk active", ksk+" ksk active, "+zsk+" zsk active"), want) {
+				t.Errorf("output does not contain %q:\n%s", want, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout, "dnssec copy.example.") {
+			t.Errorf("an unsigned zone has a dnssec line:\n%s", r.stdout)
+		}
+	}
+	check(run(t, "", "status", "--config", conf))
+	offline := decodeJSON[control.Status](t, run(t, "", "status", "--config", conf, "--json"))
+	if d := offline.Zones[0].DNSSEC; offline.Zones[0].Zone != "gov.az." || d == nil || len(d.Keys) != 3 || !d.FirstExpiry.Equal(s.FirstExpiry) || d.Problem != "" {
+		t.Fatalf("gov.az. in JSON: %+v", offline.Zones[0])
+	}
+	srv := serveDataDir(t, dir, control.Node{})
+	check(mustRun(t, "", "status", "--config", conf))
+	online := decodeJSON[control.Status](t, mustRun(t, "", "status", "--config", conf, "--json"))
+	if !reflect.DeepEqual(online.Zones[0], offline.Zones[0]) {
+		t.Errorf("gov.az. from the server:\n%+v\nfrom the database:\n%+v", online.Zones[0], offline.Zones[0])
+	}
+	srv.stop()
 }

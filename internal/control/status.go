@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/audit"
 	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/resolver"
@@ -69,9 +70,11 @@ type ZoneSummary struct {
 }
 
 // NeedsAttention reports whether an operator should look at the zone: it
-// is not current (expired, kept past expiry, missing, broken), or an
-// editor's transaction is open on it.
-func (z ZoneStatus) NeedsAttention() bool { return z.State != ZoneCurrent || z.Transaction != nil }
+// is not current (expired, kept past expiry, missing, broken), an
+// editor's transaction is open on it, or its signing has a problem.
+func (z ZoneStatus) NeedsAttention() bool {
+	return z.State != ZoneCurrent || z.Transaction != nil || (z.DNSSEC != nil && z.DNSSEC.Problem != "")
+}
 
 // Summarise counts the zones in Summary and, when there are more than
 // max, keeps in Zones only those that need attention, max at most, so
@@ -184,6 +187,52 @@ type ZoneStatus struct {
 
 	// Transaction is an editor's transaction open on the zone.
 	Transaction *zonestore.TxnInfo `json:"transaction,omitempty"`
+
+	// DNSSEC is the zone's signing state; nil when it is not signed here.
+	DNSSEC *ZoneDNSSEC `json:"dnssec,omitempty"`
+}
+
+// ZoneDNSSEC is a signed zone's state in the node's status.
+type ZoneDNSSEC struct {
+	Policy string    `json:"policy"` // algorithm, keys and denial, in words
+	Keys   []ZoneKey `json:"keys"`
+	// FirstExpiry is when the earliest signature expires; NextRefresh
+	// when signing maintenance re-signs it.
+	FirstExpiry time.Time `json:"first_expiry,omitzero"`
+	NextRefresh time.Time `json:"next_refresh,omitzero"`
+	// Steps says what each rollover under way waits for.
+	Steps []string `json:"next_steps,omitempty"`
+	// Problem, when set, needs the operator: the expiry guard is broken,
+	// or signatures are past their refresh time (maintenance is failing).
+	Problem string `json:"problem,omitempty"`
+}
+
+// ZoneKey is one key of a signed zone.
+type ZoneKey struct {
+	ID    string       `json:"id"`
+	Role  dnssec.Role  `json:"role"`
+	State dnssec.State `json:"state"`
+}
+
+// zoneDNSSEC describes s for the status at now.
+func zoneDNSSEC(s zonestore.DNSSECStatus, now time.Time) *ZoneDNSSEC {
+	p := s.Policy
+	keys := "CSK"
+	if p.SplitKeys {
+		keys = "KSK+ZSK"
+	}
+	d := &ZoneDNSSEC{Policy: fmt.Sprintf("algorithm %d, %s, %s", p.Algorithm, keys, p.Denial),
+		Keys: make([]ZoneKey, 0, len(s.Keys)), FirstExpiry: s.FirstExpiry, NextRefresh: s.Refresh, Steps: s.Steps}
+	for _, k := range s.Keys {
+		d.Keys = append(d.Keys, ZoneKey{ID: k.ID, Role: k.Role, State: k.State})
+	}
+	switch {
+	case s.Guard != "":
+		d.Problem = s.Guard
+	case !s.Refresh.IsZero() && now.After(s.Refresh.Add(2*dnssec.MaintenanceInterval)):
+		d.Problem = fmt.Sprintf("signatures due for refresh since %s are not re-signed: is signing maintenance failing (sovdns_dnssec_maintenance_total{result=\"error\"})?", s.Refresh.Format(time.RFC3339))
+	}
+	return d
 }
 
 // SetExpire sets the copy's expire time to d after its last refresh,
@@ -291,6 +340,14 @@ func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneS
 	if read {
 		unread = 0
 	}
+	names, err := st.SigningZones()
+	if err != nil {
+		return nil, 0, err
+	}
+	signed := make(map[string]bool, len(names))
+	for _, n := range names {
+		signed[n] = true
+	}
 	out := make([]ZoneStatus, 0, len(infos))
 	for _, info := range infos {
 		zs := ZoneStatus{Zone: info.Origin, Kind: info.Kind, Source: info.Source, Serial: info.Serial, Records: info.Records,
@@ -304,6 +361,11 @@ func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneS
 		}
 		if zs.Kind == zonestore.KindSecondary && zs.State == ZoneCurrent {
 			zs.SetExpire(time.Duration(zs.SOAExpire)*time.Second, now)
+		}
+		if zs.State == ZoneCurrent && (read || st.InMemory(info.Origin)) && signed[info.Origin] {
+			if ds, err := st.DNSSEC(info.Origin); err == nil && ds.Signed {
+				zs.DNSSEC = zoneDNSSEC(ds, now)
+			}
 		}
 		out = append(out, zs)
 	}
