@@ -9,9 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/metrics"
-	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
