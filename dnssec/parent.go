@@ -96,6 +96,30 @@ func hasDS(set []*dns.DS, k *Key) bool {
 	return false
 }
 
+// NoDS reports whether no parent server publishes any DS for the zone.
+func (v *ParentView) NoDS() bool {
+	if !v.usable() {
+		return false
+	}
+	for _, s := range v.Servers {
+		if len(s.DS) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// UnsignAt is when a zone whose signing is being turned off (p.Unsigning)
+// may go unsigned: once no resolver can hold a DS RRset from the parent,
+// the DS TTL after every parent server was first seen without one
+// (p.DSGone); zero while that has not been seen.
+func UnsignAt(p Policy, v *ParentView) time.Time {
+	if p.DSGone.IsZero() {
+		return time.Time{}
+	}
+	return p.DSGone.Add(v.TTL() + p.PropagationDelay.D())
+}
+
 // TTL is the largest DS TTL the servers gave: how long a resolver may
 // keep the DS RRset it saw before the change.
 func (v *ParentView) TTL() time.Duration {
@@ -112,6 +136,16 @@ func (v *ParentView) TTL() time.Duration {
 // that lack it (or, withdrawn set, still have it) and the ones that gave
 // no answer.
 func (v *ParentView) Describe(k *Key, withdrawn bool) string {
+	return v.describe(func(s ParentServer) bool { return hasDS(s.DS, k) }, withdrawn)
+}
+
+// DescribeAny says which servers still publish a DS for the zone, and
+// which gave no answer.
+func (v *ParentView) DescribeAny() string {
+	return v.describe(func(s ParentServer) bool { return len(s.DS) > 0 }, true)
+}
+
+func (v *ParentView) describe(has func(ParentServer) bool, withdrawn bool) string {
 	if v == nil {
 		return "the parent's servers have not been asked yet"
 	}
@@ -126,7 +160,7 @@ func (v *ParentView) Describe(k *Key, withdrawn bool) string {
 		switch {
 		case s.Err != "":
 			failed = append(failed, s.Server+" ("+s.Err+")")
-		case hasDS(s.DS, k) == withdrawn:
+		case has(s) == withdrawn:
 			wrong = append(wrong, s.Server)
 		}
 	}

@@ -56,6 +56,13 @@ type Policy struct {
 	// parent zone held in the same store, or else the parent's NS found
 	// through a resolver.
 	ParentServers []string `json:"parent_servers,omitempty"`
+	// Unsigning is when signing was asked to be turned off; zero while
+	// it is not. Meanwhile the zone stays signed, with CDS and CDNSKEY
+	// holding the RFC 8078 delete records that ask the parent to remove
+	// the DS, until every parent server has withdrawn it (DSGone: when
+	// that was first seen) and its TTL has passed.
+	Unsigning time.Time `json:"unsigning,omitzero"`
+	DSGone    time.Time `json:"ds_gone,omitzero"`
 }
 
 // Duration is a time.Duration that reads and writes as "336h0m0s" in JSON.

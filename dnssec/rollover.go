@@ -317,6 +317,15 @@ func NextSteps(p Policy, keys []*Key, t Timing) []string {
 	if t.Parent != nil && !t.Parent.Checked.IsZero() {
 		checked = " (parent last asked at " + t.Parent.Checked.Format(time.RFC3339) + ")"
 	}
+	if !p.Unsigning.IsZero() {
+		if at := UnsignAt(p, t.Parent); !at.IsZero() {
+			out = append(out, fmt.Sprintf("signing is being turned off: no parent server publishes a DS since %s; the zone goes unsigned at %s, once the DS TTL has passed",
+				p.DSGone.Format(time.RFC3339), at.Format(time.RFC3339)))
+		} else {
+			out = append(out, fmt.Sprintf("signing is being turned off (since %s): CDS and CDNSKEY ask the parent to delete the DS (RFC 8078); the zone goes unsigned once every parent server has withdrawn it and its TTL has passed: %s%s",
+				p.Unsigning.Format(time.RFC3339), t.Parent.DescribeAny(), checked))
+		}
+	}
 	for _, s := range PendingSteps(p, keys, t) {
 		k := byID[s.Key]
 		switch {

@@ -209,6 +209,11 @@ func (s *signer) apexSets() [][]dns.RR {
 			cdnskey = append(cdnskey, &dns.CDNSKEY{DNSKEY: c})
 		}
 	}
+	if !s.in.Policy.Unsigning.IsZero() {
+		// RFC 8078 §4: the parent is asked to remove the DS.
+		cds = []dns.RR{&dns.CDS{DS: dns.DS{Hdr: hdr(dns.TypeCDS), Digest: "00"}}}
+		cdnskey = []dns.RR{&dns.CDNSKEY{DNSKEY: dns.DNSKEY{Hdr: hdr(dns.TypeCDNSKEY), Protocol: 3, PublicKey: "AA=="}}}
+	}
 	sets := [][]dns.RR{keys}
 	if len(cds) > 0 {
 		sets = append(sets, cds, cdnskey)

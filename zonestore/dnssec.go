@@ -311,6 +311,8 @@ func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) 
 	if err := p.Check(); err != nil {
 		return PutResult{}, err
 	}
+	// Enabling cancels a disable that waits for the parent.
+	p.Unsigning, p.DSGone = time.Time{}, time.Time{}
 	if p.FitTiming {
 		// Validity and refresh left to sovdns: as long as the zone's SOA
 		// EXPIRE and largest TTL need (the expiry guard).
@@ -358,28 +360,74 @@ func usableKeys(keys []*dnssec.Key, p dnssec.Policy) []*dnssec.Key {
 	return keys
 }
 
-// DisableDNSSEC removes the zone's signatures and chain. The keys are
-// kept, so that enabling again with the same algorithm matches the DS the
-// parent may still hold; remove that DS first, or the zone goes bogus.
-func (s *Store) DisableDNSSEC(origin string) (PutResult, error) {
+// DisableDNSSEC turns signing off. Unless force is set, the zone first
+// stays signed with CDS and CDNSKEY holding the RFC 8078 delete records,
+// which ask the parent to remove the DS; signing maintenance (or another
+// DisableDNSSEC) takes it unsigned once every parent server has withdrawn
+// the DS and its TTL has passed (view: what they publish now; nil: what
+// they were last seen to publish). With force it goes unsigned at once:
+// the zone's signatures and chain are removed. Either way the keys are
+// kept, so that enabling again signs with the same keys.
+func (s *Store) DisableDNSSEC(origin string, force bool, view *dnssec.ParentView) (string, PutResult, error) {
 	origin = zone.Fqdn(origin)
 	defer s.lockZone(origin)()
-	old, err := s.load(origin)
+	old, sg, err := s.loadSigned(origin)
 	if err != nil {
-		return PutResult{}, err
+		return "", PutResult{}, err
 	}
-	sg, err := s.loadSigning(origin)
-	if err != nil {
-		return PutResult{}, err
+	if view != nil {
+		sg.Parent = view
 	}
-	if sg == nil || sg.Policy == nil {
-		return PutResult{}, fmt.Errorf("zone %s: %w", origin, ErrNotSigned)
+	p := *sg.Policy
+	now := s.opts.Now()
+	if !force && p.Unsigning.IsZero() {
+		p.Unsigning, p.DSGone = now.UTC(), time.Time{}
+		z, err := s.nextSerial(old)
+		if err != nil {
+			return "", PutResult{}, err
+		}
+		res, err := s.resign(old, z, &signing{Policy: &p, Keys: sg.Keys, Parent: sg.Parent}, OpDNSSECDisable)
+		msg := fmt.Sprintf("signing of %s is being turned off: CDS and CDNSKEY now ask the parent to delete the DS (RFC 8078; tell the parent's operator if it does not scan for them). "+
+			"The zone stays signed until every parent server has withdrawn the DS and its TTL has passed; a running server checks hourly (sovdns dnssec status shows the wait)", origin)
+		return msg, res, err
 	}
+	if !force {
+		if !sg.Parent.NoDS() {
+			err := fmt.Errorf("%w: the zone would go bogus while the parent publishes a DS: %s (--force to go unsigned anyway)", dnssec.ErrParentDS, sg.Parent.DescribeAny())
+			return "", PutResult{}, errors.Join(err, s.keepView(origin, sg, view))
+		}
+		if p.DSGone.IsZero() {
+			p.DSGone = sg.Parent.Checked
+			sg.Policy = &p
+			if err := s.writeKeys(origin, sg); err != nil {
+				return "", PutResult{}, err
+			}
+		}
+		if at := dnssec.UnsignAt(p, sg.Parent); now.Before(at) {
+			return "", PutResult{}, fmt.Errorf("%w: resolvers may hold the parent's DS until %s (--force to go unsigned anyway)", dnssec.ErrTooSoon, at.Format(time.RFC3339))
+		}
+	}
+	res, err := s.unsign(old, sg)
+	return fmt.Sprintf("DNSSEC disabled for %s; its keys are kept", origin), res, err
+}
+
+// unsign removes the signatures and chain of old, a signed zone whose
+// DNSSEC state is sg, keeping its keys.
+func (s *Store) unsign(old *zone.Zone, sg *signing) (PutResult, error) {
 	z, err := s.nextSerial(old)
 	if err != nil {
 		return PutResult{}, err
 	}
 	return s.resign(old, z, &signing{Keys: sg.Keys, Parent: sg.Parent}, OpDNSSECDisable)
+}
+
+// keepView stores view as what the parent was last seen to publish, when
+// one was given; the caller holds the zone's lock.
+func (s *Store) keepView(origin string, sg *signing, view *dnssec.ParentView) error {
+	if view == nil {
+		return nil
+	}
+	return s.writeParent(origin, view)
 }
 
 // GenerateKeys makes the initial keys for a zone that is not signed yet,
@@ -460,14 +508,9 @@ func (s *Store) ContinueRollover(origin string, role dnssec.Role, force bool, vi
 	}
 	keys, msg, err := dnssec.ContinueRollover(*sg.Policy, sg.Keys, timing(old, sg), s.opts.Now(), force)
 	if err != nil {
-		if view != nil {
-			// What the parent publishes is worth keeping even when the
-			// step is refused: sovdns dnssec status shows it.
-			if werr := s.writeParent(origin, view); werr != nil {
-				err = errors.Join(err, werr)
-			}
-		}
-		return "", PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+		// What the parent publishes is worth keeping even when the step
+		// is refused: sovdns dnssec status shows it.
+		return "", PutResult{}, errors.Join(fmt.Errorf("zone %s: %w", origin, err), s.keepView(origin, sg, view))
 	}
 	z, err := s.nextSerial(old)
 	if err != nil {
@@ -502,7 +545,7 @@ func (s *Store) ParentServers(origin string) (servers []string, wait bool, err e
 	if err != nil || sg == nil || sg.Policy == nil {
 		return nil, false, err
 	}
-	return sg.Policy.ParentServers, dnssec.WaitsForParent(sg.Keys), nil
+	return sg.Policy.ParentServers, dnssec.WaitsForParent(sg.Keys) || !sg.Policy.Unsigning.IsZero(), nil
 }
 
 // SetParentView records what the parent's servers publish as the zone's
@@ -604,6 +647,26 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 		return false, PutResult{}, err
 	}
 	now := s.opts.Now()
+	if p := *sg.Policy; !p.Unsigning.IsZero() {
+		// Signing is being turned off: note when the parent was first
+		// seen without a DS, and go unsigned once its TTL has passed.
+		switch gone := sg.Parent.NoDS(); {
+		case gone && !p.DSGone.IsZero() && !now.Before(dnssec.UnsignAt(p, sg.Parent)):
+			defer unlock()
+			res, err := s.unsign(old, sg)
+			return err == nil, res, err
+		case gone == p.DSGone.IsZero() && (gone || sg.Parent != nil):
+			p.DSGone = time.Time{}
+			if gone {
+				p.DSGone = sg.Parent.Checked
+			}
+			sg.Policy = &p
+			if err := s.writeKeys(origin, sg); err != nil {
+				unlock()
+				return false, PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+			}
+		}
+	}
 	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old, sg), now)
 	if changed && dnssec.SameSigning(keys, sg.Keys) {
 		// Only what was seen of the parent changed: no record shows it.

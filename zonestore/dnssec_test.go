@@ -493,6 +493,103 @@ func TestKSKRolloverFollowsParent(t *testing.T) {
 	}
 }
 
+// TestDisableWaitsForParent: disabling publishes the RFC 8078 delete
+// records in CDS and CDNSKEY and keeps the zone signed (and valid) until
+// every parent server has withdrawn the DS and its TTL has passed; then
+// maintenance takes it unsigned. Enabling again cancels.
+func TestDisableWaitsForParent(t *testing.T) {
+	clk := newClock()
+	clk.Add(-8 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	p := dnssec.DefaultPolicy()
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := s.DS("example.", dns.SHA256)
+	tag := ds[0].KeyTag
+	msg, _, err := s.DisableDNSSEC("example.", false, nil)
+	if err != nil || !strings.Contains(msg, "RFC 8078") {
+		t.Fatalf("disable: %q %v", msg, err)
+	}
+	z := load(t, s, "example.")
+	cds, cdnskey := z.Apex.Get(dns.TypeCDS), z.Apex.Get(dns.TypeCDNSKEY)
+	if cds == nil || len(cds.RRs) != 1 || cds.RRs[0].(*dns.CDS).String() != "example.\t3600\tIN\tCDS\t0 0 0 00" ||
+		cdnskey == nil || len(cdnskey.RRs) != 1 || cdnskey.RRs[0].(*dns.CDNSKEY).String() != "example.\t3600\tIN\tCDNSKEY\t0 3 0 AA==" {
+		t.Fatalf("CDS %v, CDNSKEY %v; want the RFC 8078 delete records", cds, cdnskey)
+	}
+	checkSigned(t, z, clk.Now(), tag)
+	dnssectest.Verify(t, "example.", z.Records(), clk.Now())
+	if servers, wait, _ := s.ParentServers("example."); !wait || servers != nil {
+		t.Error("a zone being unsigned does not wait for the parent")
+	}
+	// An edit meanwhile keeps the delete records.
+	if _, err := s.Update("example.", zonestore.Change{Add: []dns.RR{mustRR(t, "n.example. 60 IN A 192.0.2.1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := load(t, s, "example.").Apex.Get(dns.TypeCDS); c == nil || c.RRs[0].(*dns.CDS).DigestType != 0 {
+		t.Fatal("an edit brought back the CDS of the key")
+	}
+
+	signed := func() bool { ok, _ := s.Signed("example."); return ok }
+	maintain := func(v *dnssec.ParentView) {
+		t.Helper()
+		if err := s.SetParentView("example.", *v); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Maintain("example."); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maintain(parentView(clk.Now(), ds, []uint16{tag}, nil))
+	if !signed() {
+		t.Fatal("unsigned while a parent server still publishes the DS")
+	}
+	if _, _, err := s.DisableDNSSEC("example.", false, parentView(clk.Now(), ds, []uint16{tag}, nil)); !errors.Is(err, dnssec.ErrParentDS) {
+		t.Errorf("disable again with the DS at a parent server: %v", err)
+	}
+	maintain(parentView(clk.Now(), ds, nil, nil))
+	if !signed() {
+		t.Fatal("unsigned before the DS TTL had passed")
+	}
+	if _, _, err := s.DisableDNSSEC("example.", false, nil); !errors.Is(err, dnssec.ErrTooSoon) {
+		t.Errorf("disable again before the DS TTL had passed: %v", err)
+	}
+	if st, _ := s.DNSSEC("example."); len(st.Steps) != 1 || !strings.Contains(st.Steps[0], "goes unsigned at") {
+		t.Errorf("steps %q", st.Steps)
+	}
+	clk.Add(time.Hour + p.PropagationDelay.D())
+	maintain(parentView(clk.Now(), ds, nil, nil))
+	if signed() {
+		t.Fatal("still signed after the parent withdrew the DS and its TTL passed")
+	}
+	z = load(t, s, "example.")
+	if z.Apex.Get(dns.TypeDNSKEY) != nil || z.Apex.Get(dns.TypeCDS) != nil {
+		t.Error("unsigned zone keeps DNSKEY or CDS")
+	}
+	if st, _ := s.DNSSEC("example."); len(st.Keys) != 1 {
+		t.Errorf("%d keys kept, want 1", len(st.Keys))
+	}
+
+	// Enabling again cancels a disable under way.
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.DisableDNSSEC("example.", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	z = load(t, s, "example.")
+	if c := z.Apex.Get(dns.TypeCDS); c == nil || c.RRs[0].(*dns.CDS).KeyTag != tag {
+		t.Errorf("after enable, CDS %v, want the key's", c)
+	}
+	if _, wait, _ := s.ParentServers("example."); wait {
+		t.Error("enable did not cancel the disable")
+	}
+}
+
 func TestDisableKeepsKeys(t *testing.T) {
 	clk := newClock()
 	path := filepath.Join(t.TempDir(), "data", "zones.db")
@@ -502,14 +599,14 @@ func TestDisableKeepsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds1, _ := s.DS("example.", dns.SHA256)
-	if _, err := s.DisableDNSSEC("example."); err != nil {
+	if _, _, err := s.DisableDNSSEC("example.", true, nil); err != nil {
 		t.Fatal(err)
 	}
 	z := load(t, s, "example.")
 	if z.Apex.Get(dns.TypeDNSKEY) != nil || z.Apex.Get(dns.TypeSOA).Sigs != nil || len(z.NSEC3Nodes()) != 0 {
 		t.Fatal("disabled zone still holds DNSSEC records")
 	}
-	if _, err := s.DisableDNSSEC("example."); !errors.Is(err, zonestore.ErrNotSigned) {
+	if _, _, err := s.DisableDNSSEC("example.", false, nil); !errors.Is(err, zonestore.ErrNotSigned) {
 		t.Errorf("disable twice: %v", err)
 	}
 	// Edits of the unsigned zone do not sign it.

@@ -43,7 +43,7 @@ type zoneDB interface {
 	DNSSEC(ctx context.Context, origin string) (zonestore.DNSSECStatus, error)
 	DS(ctx context.Context, origin string, digest uint8) ([]*dns.DS, error)
 	EnableDNSSEC(ctx context.Context, origin string, p dnssec.Policy) (control.Result, error)
-	DisableDNSSEC(ctx context.Context, origin string) (control.Result, error)
+	DisableDNSSEC(ctx context.Context, origin string, force bool) (string, control.Result, error)
 	GenerateKeys(ctx context.Context, origin string, p dnssec.Policy) ([]control.NewKey, error)
 	Rollover(ctx context.Context, origin string, role dnssec.Role, next, force bool) (string, control.Result, error)
 	Close() error

@@ -196,13 +196,19 @@ running, the server signs, and its log has those lines.`,
 }
 
 func newDNSSECDisableCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "disable ZONE",
-		Short: "Remove a zone's signatures (remove its DS from the parent first)",
-		Long: `Remove the zone's signatures, DNSKEY, CDS, CDNSKEY and NSEC/NSEC3 records.
-The keys are kept, so enabling again signs with the same keys. While the
-parent still publishes a DS for the zone, validating resolvers will find an
-unsigned zone bogus: remove the DS first and wait for its TTL.`,
+		Short: "Turn a zone's signing off, once the parent has removed its DS",
+		Long: `Turn the zone's signing off without making it bogus. The zone stays signed,
+and its CDS and CDNSKEY become the RFC 8078 delete records ("0 0 0 00",
+"0 3 0 AA=="), which ask a parent that scans for them to remove the DS
+(others must be told). A running server asks the parent's servers hourly
+(see key rollover --help for which servers) and removes the signatures,
+DNSKEY, CDS, CDNSKEY and NSEC/NSEC3 records once none of them publishes a
+DS and the DS TTL has passed. Running disable again takes that step now if
+the parent allows it. --force removes them at once, whatever the parent
+publishes. dnssec enable cancels the change. The keys are kept, so
+enabling again signs with the same keys.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			origin := zone.Fqdn(args[0])
@@ -211,13 +217,16 @@ unsigned zone bogus: remove the DS first and wait for its TTL.`,
 				return err
 			}
 			defer db.Close()
-			res, err := db.DisableDNSSEC(cmdContext(cmd), origin)
+			force, _ := cmd.Flags().GetBool("force")
+			msg, res, err := db.DisableDNSSEC(cmdContext(cmd), origin, force)
 			if err != nil {
 				return err
 			}
-			return g.report(res, fmt.Sprintf("DNSSEC disabled for %s; its keys are kept", origin))
+			return g.report(res, msg)
 		},
 	}
+	cmd.Flags().Bool("force", false, "remove the signatures now, even while the parent publishes a DS (the zone goes bogus for validating resolvers until the DS is gone)")
+	return cmd
 }
 
 func newDNSSECStatusCmd(g *globals) *cobra.Command {

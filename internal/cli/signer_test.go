@@ -190,7 +190,7 @@ func TestSignerMetricsFollowCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("rollover series after a rollover started", func() bool { return testutil.CollectAndCount(m.rollover) == 1 })
-	if _, err := st.DisableDNSSEC("example."); err != nil {
+	if _, _, err := st.DisableDNSSEC("example.", true, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("no series after signing was turned off", func() bool {

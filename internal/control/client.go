@@ -392,11 +392,12 @@ func (c *Client) EnableDNSSEC(ctx context.Context, origin string, p dnssec.Polic
 	return out, err
 }
 
-// DisableDNSSEC removes the zone's signatures.
-func (c *Client) DisableDNSSEC(ctx context.Context, origin string) (Result, error) {
-	var out Result
-	err := c.call(ctx, http.MethodPost, "/v1/dnssec/disable", zoneQuery(origin), nil, &out)
-	return out, err
+// DisableDNSSEC turns the zone's signing off, or with force removes its
+// signatures at once.
+func (c *Client) DisableDNSSEC(ctx context.Context, origin string, force bool) (string, Result, error) {
+	var out rolloverJSON
+	err := c.call(ctx, http.MethodPost, "/v1/dnssec/disable", zoneQuery(origin, "force", strconv.FormatBool(force)), nil, &out)
+	return out.Message, out.Result, err
 }
 
 // GenerateKeys makes the keys of a zone not signed yet.

@@ -306,7 +306,11 @@ func Handler(node Node) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return l.DisableDNSSEC(r.Context(), origin)
+		msg, res, err := l.DisableDNSSEC(r.Context(), origin, r.URL.Query().Get("force") == "true")
+		if err != nil {
+			return nil, err
+		}
+		return rolloverJSON{Message: msg, Result: res}, nil
 	})
 	handle("POST /v1/keys/generate", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
 		origin, err := zoneParam(r)

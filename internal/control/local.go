@@ -491,13 +491,28 @@ func (l Local) EnableDNSSEC(_ context.Context, origin string, p dnssec.Policy) (
 	return resultOf(res, zone.Fqdn(origin)), nil
 }
 
-// DisableDNSSEC removes the zone's signatures; its keys are kept.
-func (l Local) DisableDNSSEC(_ context.Context, origin string) (Result, error) {
-	res, err := l.Store.DisableDNSSEC(origin)
-	if err != nil {
-		return Result{}, err
+// DisableDNSSEC turns the zone's signing off (zonestore.DisableDNSSEC):
+// first by asking the parent to delete the DS, then, once every parent
+// server has (asked now through l.Parent when set), by removing the
+// signatures; force removes them at once. Its keys are kept. It says what
+// happened in words.
+func (l Local) DisableDNSSEC(ctx context.Context, origin string, force bool) (string, Result, error) {
+	var view *dnssec.ParentView
+	if l.Parent != nil && !force {
+		servers, wait, err := l.Store.ParentServers(origin)
+		if err != nil {
+			return "", Result{}, err
+		}
+		if wait {
+			v := l.Parent.Check(ctx, zone.Fqdn(origin), servers)
+			view = &v
+		}
 	}
-	return resultOf(res, zone.Fqdn(origin)), nil
+	msg, res, err := l.Store.DisableDNSSEC(origin, force, view)
+	if err != nil {
+		return "", Result{}, err
+	}
+	return msg, resultOf(res, zone.Fqdn(origin)), nil
 }
 
 // GenerateKeys makes the keys of a zone not signed yet.

@@ -228,8 +228,17 @@ func TestZoneAPI(t *testing.T) {
 		if err != nil || !strings.Contains(msg, "publish its DS") || res.Serial != 2024010104 {
 			t.Errorf("Rollover: %q %+v %v", msg, res, err)
 		}
-		if res, err := c.DisableDNSSEC(ctx, "example.org"); err != nil || res.Serial != 2024010105 {
-			t.Errorf("DisableDNSSEC: %+v %v", res, err)
+		if msg, res, err := c.DisableDNSSEC(ctx, "example.org", false); err != nil || res.Serial != 2024010105 || !strings.Contains(msg, "RFC 8078") {
+			t.Errorf("DisableDNSSEC: %q %+v %v", msg, res, err)
+		}
+		if signed, _ := st.Signed("example.org"); !signed {
+			t.Error("the zone went unsigned before the parent was seen without its DS")
+		}
+		if _, _, err := c.DisableDNSSEC(ctx, "example.org", false); !errors.Is(err, dnssec.ErrParentDS) {
+			t.Errorf("DisableDNSSEC again with the parent not asked: %v, want ErrParentDS", err)
+		}
+		if _, res, err := c.DisableDNSSEC(ctx, "example.org", true); err != nil || res.Serial != 2024010106 {
+			t.Errorf("DisableDNSSEC --force: %+v %v", res, err)
 		}
 		if signed, _ := st.Signed("example.org"); signed {
 			t.Error("the zone is still signed")
@@ -259,7 +268,7 @@ type api interface {
 	DNSSEC(context.Context, string) (zonestore.DNSSECStatus, error)
 	DS(context.Context, string, uint8) ([]*dns.DS, error)
 	EnableDNSSEC(context.Context, string, dnssec.Policy) (Result, error)
-	DisableDNSSEC(context.Context, string) (Result, error)
+	DisableDNSSEC(context.Context, string, bool) (string, Result, error)
 	GenerateKeys(context.Context, string, dnssec.Policy) ([]NewKey, error)
 	Rollover(context.Context, string, dnssec.Role, bool, bool) (string, Result, error)
 	Close() error
@@ -344,7 +353,7 @@ func TestErrorKinds(t *testing.T) {
 			return err
 		}},
 		{name: "disable unsigned", want: []error{zonestore.ErrNotSigned}, op: func(ctx context.Context, db api) error {
-			_, err := db.DisableDNSSEC(ctx, "example.org")
+			_, _, err := db.DisableDNSSEC(ctx, "example.org", false)
 			return err
 		}},
 		{name: "algorithm", want: []error{dnssec.ErrAlgorithm}, op: func(ctx context.Context, db api) error {
