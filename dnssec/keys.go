@@ -41,6 +41,14 @@ const (
 	// DNSKEY. A retired KSK or CSK waits for its DS to be withdrawn from
 	// the parent.
 	StateRetired State = "retired"
+	// StateIncoming: a key of the new algorithm in an algorithm rollover
+	// (RFC 6781 §4.1.4): it signs, and is not yet in DNSKEY, until
+	// every cached RRset carries its signatures.
+	StateIncoming State = "incoming"
+	// StateOutgoing: a key of the old algorithm at the end of an
+	// algorithm rollover: it has left DNSKEY and still signs, until no
+	// cache can hold a DNSKEY RRset with it.
+	StateOutgoing State = "outgoing"
 )
 
 // Key is one DNSSEC key of a zone, with its private half.
@@ -74,10 +82,14 @@ func (k *Key) Published() bool {
 }
 
 // SignsKeys reports whether the key signs the apex key RRsets.
-func (k *Key) SignsKeys() bool { return k.State == StateActive && k.Role != RoleZSK }
+func (k *Key) SignsKeys() bool { return k.signs() && k.Role != RoleZSK }
 
 // SignsZone reports whether the key signs the zone's other RRsets.
-func (k *Key) SignsZone() bool { return k.State == StateActive && k.Role != RoleKSK }
+func (k *Key) SignsZone() bool { return k.signs() && k.Role != RoleKSK }
+
+func (k *Key) signs() bool {
+	return k.State == StateActive || k.State == StateIncoming || k.State == StateOutgoing
+}
 
 // InParent reports whether the key's DS belongs in the parent (and the
 // key in CDS and CDNSKEY).
@@ -192,7 +204,7 @@ func UnmarshalKey(b []byte) (*Key, error) {
 		return nil, fmt.Errorf("%w: key %d: role %q", ErrKeyData, k.KeyTag(), sk.Role)
 	}
 	switch sk.State {
-	case StateDSPending, StatePublished, StateActive, StateRetired:
+	case StateDSPending, StatePublished, StateActive, StateRetired, StateIncoming, StateOutgoing:
 	default:
 		return nil, fmt.Errorf("%w: key %d: state %q", ErrKeyData, k.KeyTag(), sk.State)
 	}

@@ -72,6 +72,9 @@ func signingRole(p Policy) Role {
 // keys; the old key is deleted once the parent has withdrawn its DS (and,
 // for a CSK, its signatures have left every cache).
 func StartRollover(origin string, p Policy, keys []*Key, kind Role, now time.Time) ([]*Key, *Key, error) {
+	if p.AlgorithmFrom != 0 {
+		return nil, nil, fmt.Errorf("%w: an algorithm rollover from %d", ErrRollover, p.AlgorithmFrom)
+	}
 	switch kind {
 	case RoleZSK:
 		if !p.SplitKeys {
@@ -113,6 +116,9 @@ func StartRollover(origin string, p Policy, keys []*Key, kind Role, now time.Tim
 // while caches may hold a DNSKEY RRset without the new key; a retired CSK
 // is not deleted (ErrTooSoon) while caches may hold its signatures.
 func ContinueRollover(p Policy, keys []*Key, t Timing, now time.Time, force bool) ([]*Key, string, error) {
+	if p.AlgorithmFrom != 0 {
+		return continueAlgorithm(p, keys, t, now, force)
+	}
 	if i := slices.IndexFunc(keys, func(k *Key) bool { return k.State == StateDSPending }); i >= 0 {
 		k := keys[i]
 		if !force {
@@ -145,7 +151,7 @@ func swap(keys []*Key, i int, now time.Time) []*Key {
 	nk.State, nk.Changed, nk.DSSeen = StateActive, now.UTC(), time.Time{}
 	out[i] = &nk
 	for j, k := range out {
-		if j != i && k.Role == nk.Role && k.State == StateActive {
+		if j != i && k.Role == nk.Role && k.State == StateActive && k.DNSKEY.Algorithm == nk.DNSKEY.Algorithm {
 			ok := *k
 			ok.State, ok.Changed = StateRetired, now.UTC()
 			out[j] = &ok
@@ -205,7 +211,17 @@ func Advance(p Policy, keys []*Key, t Timing, now time.Time) ([]*Key, bool) {
 			}
 		}
 	}
+	if p.AlgorithmFrom != 0 {
+		var moved bool
+		out, moved = advanceAlgorithm(p, out, t, now)
+		changed = changed || moved
+	}
 	out = slices.DeleteFunc(out, func(k *Key) bool {
+		if k.State == StateOutgoing {
+			gone := !now.Before(k.Changed.Add(t.KeyTTL + p.PropagationDelay.D()))
+			changed = changed || gone
+			return gone
+		}
 		if k.State != StateRetired {
 			return false
 		}
@@ -286,9 +302,23 @@ type Step struct {
 // deleted once the parent has withdrawn its DS.
 func PendingSteps(p Policy, keys []*Key, t Timing) []Step {
 	var out []Step
+	phase, newKSK := algorithmState(p, keys)
 	for _, k := range keys {
 		s := Step{Key: k.ID(), Role: k.Role, State: k.State}
 		switch {
+		case k.State == StateIncoming:
+			s.At = k.Changed.Add(t.MaxTTL + p.PropagationDelay.D())
+		case k.State == StateOutgoing:
+			s.At = k.Changed.Add(t.KeyTTL + p.PropagationDelay.D())
+		case p.AlgorithmFrom != 0 && phase == phaseDS && slices.Contains(newKSK, k):
+			if !k.DSSeen.IsZero() && t.Parent != nil {
+				s.At = algorithmDSAt(p, newKSK, t)
+				if s.At.IsZero() {
+					s.At = swapAt(p, k, t)
+				}
+			} else {
+				s.At, s.Parent = k.Changed, true
+			}
 		case k.State == StatePublished:
 			s.At = signsAt(p, k, t)
 		case k.State == StateRetired && k.Role == RoleZSK:
@@ -329,6 +359,18 @@ func NextSteps(p Policy, keys []*Key, t Timing) []string {
 	for _, s := range PendingSteps(p, keys, t) {
 		k := byID[s.Key]
 		switch {
+		case s.State == StateIncoming:
+			out = append(out, fmt.Sprintf("algorithm rollover %d to %d: %s %s signs already, and enters DNSKEY at %s, once every cached RRset carries its signatures",
+				p.AlgorithmFrom, p.Algorithm, s.Role, s.Key, s.At.Format(time.RFC3339)))
+		case s.State == StateOutgoing:
+			out = append(out, fmt.Sprintf("algorithm rollover %d to %d: %s %s has left DNSKEY; it and its signatures go at %s",
+				p.AlgorithmFrom, p.Algorithm, s.Role, s.Key, s.At.Format(time.RFC3339)))
+		case s.State == StateActive && s.Parent:
+			out = append(out, fmt.Sprintf("algorithm rollover %d to %d: waiting for the parent to publish the DS of %s %s (sovdns dnssec ds ZONE; also in CDS and CDNSKEY): %s%s; the keys of algorithm %d then leave DNSKEY once the DS TTL has passed (or at once: sovdns key rollover ZONE ksk --continue)",
+				p.AlgorithmFrom, p.Algorithm, s.Role, s.Key, t.Parent.Describe(k, false), checked, p.AlgorithmFrom))
+		case s.State == StateActive:
+			out = append(out, fmt.Sprintf("algorithm rollover %d to %d: the DS of %s %s is at every parent server since %s; the keys of algorithm %d leave DNSKEY at %s",
+				p.AlgorithmFrom, p.Algorithm, s.Role, s.Key, k.DSSeen.Format(time.RFC3339), p.AlgorithmFrom, s.At.Format(time.RFC3339)))
 		case s.State == StatePublished:
 			out = append(out, fmt.Sprintf("ZSK %s starts signing at %s", s.Key, s.At.Format(time.RFC3339)))
 		case s.State == StateRetired && s.Role == RoleZSK:
@@ -347,4 +389,181 @@ func NextSteps(p Policy, keys []*Key, t Timing) []string {
 		}
 	}
 	return out
+}
+
+// StartAlgorithmRollover begins moving a signed zone from the algorithm
+// of cur to that of p (RFC 6781 §4.1.4, the conservative approach): keys
+// of the new algorithm are made (a CSK, or a KSK and ZSK, as p says) and
+// sign every RRset at once without being in DNSKEY. Advance then steps it:
+//  1. once every cached RRset can carry the new signatures (the zone's
+//     largest TTL), the new keys enter DNSKEY, and CDS and CDNSKEY offer
+//     both algorithms' DS;
+//  2. once every parent server publishes the new DS and its TTL has
+//     passed (and the DNSKEY TTL since step 1), the old keys leave DNSKEY
+//     and CDS, and still sign;
+//  3. once no cache can hold a DNSKEY RRset with them (the DNSKEY TTL),
+//     the old keys and their signatures go.
+//
+// It returns the key set and p with the rollover recorded.
+func StartAlgorithmRollover(origin string, cur, p Policy, keys []*Key, now time.Time) ([]*Key, Policy, error) {
+	switch {
+	case cur.AlgorithmFrom != 0:
+		return nil, p, fmt.Errorf("%w: an algorithm rollover from %d", ErrRollover, cur.AlgorithmFrom)
+	case cur.Algorithm == p.Algorithm:
+		return nil, p, fmt.Errorf("%w: the zone already signs with algorithm %d", ErrPolicy, p.Algorithm)
+	case !cur.Unsigning.IsZero():
+		return nil, p, fmt.Errorf("%w: signing is being turned off (dnssec enable cancels that first)", ErrRollover)
+	}
+	for _, k := range keys {
+		if k.State != StateActive {
+			return nil, p, fmt.Errorf("%w: %s %s is %s; let that rollover finish first", ErrRollover, k.Role, k.ID(), k.State)
+		}
+	}
+	out := slices.Clone(keys)
+	roles := []Role{RoleCSK}
+	if p.SplitKeys {
+		roles = []Role{RoleKSK, RoleZSK}
+	}
+	for _, r := range roles {
+		k, err := newKey(origin, p, r, StateIncoming, out, now)
+		if err != nil {
+			return nil, p, err
+		}
+		out = append(out, k)
+	}
+	p.AlgorithmFrom = cur.Algorithm
+	return out, p, nil
+}
+
+// Settle returns p with a finished algorithm rollover cleared: no key of
+// the old algorithm is left.
+func (p Policy) Settle(keys []*Key) Policy {
+	if p.AlgorithmFrom != 0 && !slices.ContainsFunc(keys, func(k *Key) bool { return k.DNSKEY.Algorithm == p.AlgorithmFrom }) {
+		p.AlgorithmFrom = 0
+	}
+	return p
+}
+
+// algorithmPhase is where an algorithm rollover is.
+type algorithmPhase int
+
+const (
+	phaseSignatures algorithmPhase = iota // new keys sign, not in DNSKEY
+	phaseDS                               // both in DNSKEY; waiting for the new DS
+	phaseRemoval                          // old keys out of DNSKEY, still signing
+)
+
+// algorithmState finds the phase of the algorithm rollover of p, and the
+// new keys that sign the DNSKEY RRset (whose DS the parent must publish).
+func algorithmState(p Policy, keys []*Key) (algorithmPhase, []*Key) {
+	var newKSK []*Key
+	phase := phaseRemoval
+	for _, k := range keys {
+		switch {
+		case k.State == StateIncoming:
+			return phaseSignatures, nil
+		case k.DNSKEY.Algorithm == p.AlgorithmFrom && k.State == StateActive:
+			phase = phaseDS
+		case k.DNSKEY.Algorithm == p.Algorithm && k.Role != RoleZSK && k.State == StateActive:
+			newKSK = append(newKSK, k)
+		}
+	}
+	return phase, newKSK
+}
+
+// algorithmDSAt is when, in phase DS, the old keys may leave DNSKEY: the
+// DS TTL after every parent server was seen to publish the new DS, and
+// the DNSKEY TTL after the new keys entered DNSKEY; zero while a new
+// key's DS has not been seen at every server.
+func algorithmDSAt(p Policy, newKSK []*Key, t Timing) time.Time {
+	var at time.Time
+	for _, k := range newKSK {
+		if k.DSSeen.IsZero() {
+			return time.Time{}
+		}
+		if s := swapAt(p, k, t); s.After(at) {
+			at = s
+		}
+	}
+	return at
+}
+
+// advanceAlgorithm takes the algorithm rollover's steps whose time has
+// come (see StartAlgorithmRollover).
+func advanceAlgorithm(p Policy, keys []*Key, t Timing, now time.Time) ([]*Key, bool) {
+	out := keys
+	changed := false
+	phase, newKSK := algorithmState(p, out)
+	switch phase {
+	case phaseSignatures:
+		for i, k := range out {
+			if k.State == StateIncoming && !now.Before(k.Changed.Add(t.MaxTTL+p.PropagationDelay.D())) {
+				nk := *k
+				nk.State, nk.Changed = StateActive, now.UTC()
+				out[i], changed = &nk, true
+			}
+		}
+	case phaseDS:
+		if t.Parent == nil {
+			return out, false
+		}
+		for i, k := range out {
+			if !slices.Contains(newKSK, k) {
+				continue
+			}
+			seen := t.Parent.Publishes(k)
+			switch {
+			case seen && k.DSSeen.IsZero():
+				nk := *k
+				nk.DSSeen = t.Parent.Checked.UTC()
+				out[i], changed = &nk, true
+			case !seen && !k.DSSeen.IsZero() && t.Parent.usable():
+				nk := *k
+				nk.DSSeen = time.Time{}
+				out[i], changed = &nk, true
+			}
+		}
+		_, newKSK = algorithmState(p, out)
+		if at := algorithmDSAt(p, newKSK, t); !at.IsZero() && !now.Before(at) {
+			out = retireAlgorithm(p, out, now)
+			changed = true
+		}
+	}
+	return out, changed
+}
+
+// retireAlgorithm takes the old algorithm's keys out of DNSKEY: they
+// still sign (StateOutgoing).
+func retireAlgorithm(p Policy, keys []*Key, now time.Time) []*Key {
+	out := slices.Clone(keys)
+	for i, k := range out {
+		if k.DNSKEY.Algorithm == p.AlgorithmFrom && k.State == StateActive {
+			nk := *k
+			nk.State, nk.Changed = StateOutgoing, now.UTC()
+			out[i] = &nk
+		}
+	}
+	return out
+}
+
+// continueAlgorithm takes the DS step of an algorithm rollover at the
+// operator's word: unless force is set, only once every parent server
+// publishes the new DS and the new keys have been in DNSKEY for its TTL.
+func continueAlgorithm(p Policy, keys []*Key, t Timing, now time.Time, force bool) ([]*Key, string, error) {
+	phase, newKSK := algorithmState(p, keys)
+	if phase != phaseDS {
+		return nil, "", fmt.Errorf("%w: the algorithm rollover from %d moves on by itself as time passes", ErrNoRollover, p.AlgorithmFrom)
+	}
+	if !force {
+		for _, k := range newKSK {
+			if !t.Parent.Publishes(k) {
+				return nil, "", fmt.Errorf("%w: DS of %s %s: %s (--force to go on anyway)", ErrParentDS, k.Role, k.ID(), t.Parent.Describe(k, false))
+			}
+			if at := k.Changed.Add(t.KeyTTL + p.PropagationDelay.D()); now.Before(at) {
+				return nil, "", fmt.Errorf("%w: %s %s entered DNSKEY at %s; caches may hold the DNSKEY RRset without it until %s (--force to go on anyway)",
+					ErrTooSoon, k.Role, k.ID(), k.Changed.Format(time.RFC3339), at.Format(time.RFC3339))
+			}
+		}
+	}
+	return retireAlgorithm(p, keys, now), fmt.Sprintf("the keys of algorithm %d left DNSKEY; they sign until no cache can hold them, then go", p.AlgorithmFrom), nil
 }

@@ -143,7 +143,7 @@ func newSigner(in Input, origin string, soa *dns.SOA) (*signer, error) {
 	}
 	s := &signer{in: in, origin: origin, now: in.Now}
 	for _, k := range in.Keys {
-		if k.DNSKEY.Algorithm != p.Algorithm && k.State != StateRetired {
+		if k.DNSKEY.Algorithm != p.Algorithm && k.State != StateRetired && (p.AlgorithmFrom == 0 || k.DNSKEY.Algorithm != p.AlgorithmFrom) {
 			return nil, fmt.Errorf("%w: key %s has algorithm %d, the policy %d", ErrPolicy, k.ID(), k.DNSKEY.Algorithm, p.Algorithm)
 		}
 		if k.SignsKeys() {

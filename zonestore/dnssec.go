@@ -33,9 +33,8 @@ var (
 
 // Sentinels for DNSSEC operations; test with errors.Is.
 var (
-	ErrNotSigned     = errors.New("DNSSEC is not enabled for the zone")
-	ErrAlgorithmSwap = errors.New("the zone's keys use another algorithm; algorithm rollovers are not supported (disable DNSSEC, remove the DS at the parent, then enable with the new algorithm)")
-	ErrKeysExist     = errors.New("the zone already has keys")
+	ErrNotSigned = errors.New("DNSSEC is not enabled for the zone")
+	ErrKeysExist = errors.New("the zone already has keys")
 )
 
 type signing struct {
@@ -318,13 +317,26 @@ func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) 
 		// EXPIRE and largest TTL need (the expiry guard).
 		p = p.Fit(old.SOA, max(maxTTL(old), old.SOA.Hdr.Ttl))
 	}
-	keys := usableKeys(sg.Keys, p)
-	if keys == nil {
-		if sg.Policy != nil && sg.Policy.Algorithm != p.Algorithm {
-			return PutResult{}, fmt.Errorf("zone %s: %w", origin, ErrAlgorithmSwap)
+	var keys []*dnssec.Key
+	switch cur := sg.Policy; {
+	case cur != nil && cur.AlgorithmFrom != 0:
+		// An algorithm rollover under way: other settings may change.
+		if p.Algorithm != cur.Algorithm || p.SplitKeys != cur.SplitKeys {
+			return PutResult{}, fmt.Errorf("zone %s: %w: the algorithm rollover from %d to %d must end before the algorithm or the key split changes again",
+				origin, dnssec.ErrRollover, cur.AlgorithmFrom, cur.Algorithm)
 		}
-		if keys, err = dnssec.InitialKeys(origin, p, s.opts.Now()); err != nil {
-			return PutResult{}, err
+		keys, p.AlgorithmFrom = sg.Keys, cur.AlgorithmFrom
+	case cur != nil && cur.Algorithm != p.Algorithm:
+		// RFC 6781 §4.1.4: new signatures, then new keys, then the DS,
+		// then the old keys go; signing maintenance steps it.
+		if keys, p, err = dnssec.StartAlgorithmRollover(origin, *cur, p, sg.Keys, s.opts.Now()); err != nil {
+			return PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
+		}
+	default:
+		if keys = usableKeys(sg.Keys, p); keys == nil {
+			if keys, err = dnssec.InitialKeys(origin, p, s.opts.Now()); err != nil {
+				return PutResult{}, err
+			}
 		}
 	}
 	z, err := s.nextSerial(old)
@@ -545,7 +557,7 @@ func (s *Store) ParentServers(origin string) (servers []string, wait bool, err e
 	if err != nil || sg == nil || sg.Policy == nil {
 		return nil, false, err
 	}
-	return sg.Policy.ParentServers, dnssec.WaitsForParent(sg.Keys) || !sg.Policy.Unsigning.IsZero(), nil
+	return sg.Policy.ParentServers, dnssec.WaitsForParent(sg.Keys) || !sg.Policy.Unsigning.IsZero() || sg.Policy.AlgorithmFrom != 0, nil
 }
 
 // SetParentView records what the parent's servers publish as the zone's
@@ -687,7 +699,9 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 		if err != nil {
 			return false, PutResult{}, err
 		}
-		res, err := s.resign(old, z, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}, OpMaintain)
+		// An algorithm rollover ends with the last key of the old one.
+		p := sg.Policy.Settle(keys)
+		res, err := s.resign(old, z, &signing{Policy: &p, Keys: keys, Parent: sg.Parent}, OpMaintain)
 		return err == nil, res, err
 	}
 	due := dnssec.Due(old, now.Add(sg.Policy.Refresh.D()))

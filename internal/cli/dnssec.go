@@ -119,7 +119,7 @@ func policyFrom(fs *pflag.FlagSet, base dnssec.Policy) (dnssec.Policy, error) {
 // dnssecInputError marks policy mistakes as bad input (exit code 2).
 func dnssecInputError(err error) error {
 	if errors.Is(err, dnssec.ErrPolicy) || errors.Is(err, dnssec.ErrAlgorithm) || errors.Is(err, dnssec.ErrExpiryGuard) ||
-		errors.Is(err, zonestore.ErrAlgorithmSwap) || errors.Is(err, dnssec.ErrKeyKind) {
+		errors.Is(err, dnssec.ErrKeyKind) {
 		return &exitError{code: 2, err: err}
 	}
 	return err
@@ -133,6 +133,15 @@ func newDNSSECEnableCmd(g *globals) *cobra.Command {
 is signed and the NSEC or NSEC3 chain built, in one transaction. Edits are
 signed as they are made, and a running server refreshes signatures before
 they expire. On a signed zone, the flags given change its policy.
+
+On a signed zone, --algorithm with another algorithm starts an algorithm
+rollover (RFC 6781 4.1.4, the conservative way): keys of the new algorithm
+sign every RRset at once; they enter DNSKEY once every cached RRset
+carries their signatures (the zone's largest TTL); once every parent
+server publishes their DS (asked as key rollover --help says) and its TTL
+has passed, the old keys leave DNSKEY; their signatures go a DNSKEY TTL
+later. A running server takes each step; key rollover ZONE ksk --continue
+takes the DS step at once.
 
 The expiry guard refuses a policy whose refresh window is shorter than the
 zone's SOA EXPIRE plus its largest TTL: a secondary may serve a copy that
@@ -181,7 +190,13 @@ running, the server signs, and its log has those lines.`,
 				return dnssecInputError(err)
 			}
 			timing := ""
-			if st, err := db.DNSSEC(ctx, origin); err == nil && st.Policy != nil {
+			st, err := db.DNSSEC(ctx, origin)
+			if err == nil && st.Policy != nil && st.Policy.AlgorithmFrom != 0 && (cur.Policy == nil || cur.Policy.AlgorithmFrom == 0) {
+				return g.report(res, fmt.Sprintf("algorithm rollover of %s from %d to %d started: the new keys sign now, enter DNSKEY once every cached RRset carries their signatures, "+
+					"and replace the old ones once every parent server publishes their DS (sovdns dnssec ds %s); a running server takes each step, sovdns dnssec status shows the next",
+					origin, st.Policy.AlgorithmFrom, st.Policy.Algorithm, origin))
+			}
+			if err == nil && st.Policy != nil {
 				how := "as given"
 				if st.Policy.FitTiming {
 					how = "chosen for the zone's SOA EXPIRE and largest TTL"

@@ -47,7 +47,6 @@ var sentinels = []struct {
 	{"zonestore.ErrNoChange", zonestore.ErrNoChange},
 	{"zonestore.ErrReadOnly", zonestore.ErrReadOnly},
 	{"zonestore.ErrNotSigned", zonestore.ErrNotSigned},
-	{"zonestore.ErrAlgorithmSwap", zonestore.ErrAlgorithmSwap},
 	{"zonestore.ErrKeysExist", zonestore.ErrKeysExist},
 	{"zonestore.ErrSecondary", zonestore.ErrSecondary},
 	{"zonestore.ErrNotSecondary", zonestore.ErrNotSecondary},
@@ -137,7 +136,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.As(err, &re), errors.Is(err, ErrBadRequest), errors.Is(err, zonestore.ErrSyntax),
 		errors.Is(err, dnssec.ErrPolicy), errors.Is(err, dnssec.ErrAlgorithm), errors.Is(err, dnssec.ErrExpiryGuard),
-		errors.Is(err, zonestore.ErrAlgorithmSwap), errors.Is(err, dnssec.ErrKeyKind), errors.Is(err, dnssec.ErrManagedData):
+		errors.Is(err, dnssec.ErrKeyKind), errors.Is(err, dnssec.ErrManagedData):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
