@@ -196,12 +196,13 @@ func (m *signerMetrics) publishLocked() {
 	}
 }
 
-// committed notes a commit of a zone: when it is signed (or was), its
-// series are brought up to date by watchCommits. It does not block.
+// committed notes a commit of a zone (z nil: the zone was deleted): when
+// it is signed (or was), its series are brought up to date by
+// watchCommits. It does not block.
 func (m *signerMetrics) committed(origin string, z *zone.Zone) {
 	m.mu.Lock()
 	_, known := m.zones[origin]
-	if known || z.Signed() {
+	if known || (z != nil && z.Signed()) {
 		m.dirty[origin] = true
 		select {
 		case m.wake <- struct{}{}:

@@ -196,4 +196,13 @@ func TestSignerMetricsFollowCommits(t *testing.T) {
 	waitFor("no series after signing was turned off", func() bool {
 		return testutil.CollectAndCount(m.expiry) == 0 && testutil.CollectAndCount(m.rollover) == 0 && testutil.ToFloat64(m.earliest) == 0
 	})
+	// A signed zone deleted (its commit carries no zone) loses its series.
+	if _, err := st.EnableDNSSEC("example.", pol); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("expiry series after signing again", func() bool { return testutil.CollectAndCount(m.expiry) == 1 })
+	if err := st.Delete("example."); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("no series after the zone was deleted", func() bool { return testutil.CollectAndCount(m.expiry) == 0 })
 }
