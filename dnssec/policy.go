@@ -65,8 +65,8 @@ type Policy struct {
 	// AlgorithmFrom is, during an algorithm rollover, the algorithm the
 	// zone is leaving (its keys sign until the rollover ends); zero
 	// otherwise.
-	AlgorithmFrom uint8 `json:"algorithm_rollover_from,omitempty"`
-	DSGone    time.Time `json:"ds_gone,omitzero"`
+	AlgorithmFrom uint8     `json:"algorithm_rollover_from,omitempty"`
+	DSGone        time.Time `json:"ds_gone,omitzero"`
 }
 
 // Duration is a time.Duration that reads and writes as "336h0m0s" in JSON.
