@@ -62,11 +62,11 @@ type Policy struct {
 	// the DS, until every parent server has withdrawn it (DSGone: when
 	// that was first seen) and its TTL has passed.
 	Unsigning time.Time `json:"unsigning,omitzero"`
+	DSGone    time.Time `json:"ds_gone,omitzero"`
 	// AlgorithmFrom is, during an algorithm rollover, the algorithm the
 	// zone is leaving (its keys sign until the rollover ends); zero
 	// otherwise.
-	AlgorithmFrom uint8     `json:"algorithm_rollover_from,omitempty"`
-	DSGone        time.Time `json:"ds_gone,omitzero"`
+	AlgorithmFrom uint8 `json:"algorithm_rollover_from,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "336h0m0s" in JSON.
