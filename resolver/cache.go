@@ -755,6 +755,27 @@ func (c *Cache) Flush() {
 	c.denials.flush()
 }
 
+// FlushFailed removes the answers that failed validation (bogus or
+// indeterminate), which other trust anchors may judge otherwise, and
+// returns how many it removed.
+func (c *Cache) FlushFailed() int {
+	defer c.epoch.Add(1)
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			if e.sec == dnssec.Bogus || e.sec == dnssec.Indeterminate {
+				sh.remove(e)
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	c.afterNational()
+	return n
+}
+
 // FlushName removes every entry, of any kind, whose owner name is name or a
 // name below it, and returns how many it removed.
 func (c *Cache) FlushName(name string) int {

@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -51,7 +52,9 @@ import (
 
 // validator holds what validation needs across resolutions.
 type validator struct {
-	anchors *dnssec.TrustAnchors
+	// anchors are the trust anchors; SetTrustAnchors replaces them (RFC
+	// 5011 updates), so they are read once per validation.
+	anchors atomic.Pointer[dnssec.TrustAnchors]
 	ntas    []string
 	limits  dnssec.Limits
 	keys    keyCache
@@ -64,8 +67,9 @@ func newValidator(c DNSSECConfig, log *slog.Logger) *validator {
 		log.Error("trust anchors unusable: nothing is validated as secure", "err", err)
 		a, _ = dnssec.NewTrustAnchors(nil)
 	}
-	v := &validator{anchors: a, keys: keyCache{m: newLRU[string, keyEntry](maxKeyEntries)},
+	v := &validator{keys: keyCache{m: newLRU[string, keyEntry](maxKeyEntries)},
 		limits: dnssec.Limits{MaxValidations: c.MaxValidations, MaxNSEC3Hashes: c.MaxNSEC3Hashes, MaxNSEC3Iterations: c.MaxNSEC3Iterations}}
+	v.anchors.Store(a)
 	for _, n := range c.NegativeAnchors {
 		v.ntas = append(v.ntas, cacheName(n))
 	}
@@ -280,6 +284,24 @@ func indeterminate(name string, qtype uint16, err error) keyEntry {
 		Reason: dnssec.ErrIndeterminate, Detail: fmt.Sprintf("%s %s", name, dns.Type(qtype)), Cause: err}}
 }
 
+// SetTrustAnchors replaces the trust anchors (DS or DNSKEY records, as
+// Config.Anchors) with rrs, and drops the chains of trust built on the
+// old ones and the cached answers that failed validation under them. It
+// refuses anchors that are not usable, keeping the old ones.
+func (r *Resolver) SetTrustAnchors(rrs []dns.RR) error {
+	if r.val == nil {
+		return nil
+	}
+	a, err := dnssec.NewTrustAnchors(rrs)
+	if err != nil {
+		return err
+	}
+	r.val.anchors.Store(a)
+	r.FlushKeys()
+	r.cache.FlushFailed()
+	return nil
+}
+
 // FlushKeys empties the chain-of-trust cache, the validated DNSKEY and DS
 // verdicts by zone (with Cache.Flush, a full restart of validation state:
 // sovdns cache flush), and returns how many entries it removed. The DS
@@ -321,7 +343,7 @@ func (r *Resolver) KeyEntries() int {
 func (r *Resolver) chainTo(ctx context.Context, b *budget, target string) keyEntry {
 	v := r.val
 	target = cacheName(target)
-	az, ds, anchorKeys, ok := v.anchors.Closest(target)
+	az, ds, anchorKeys, ok := v.anchors.Load().Closest(target)
 	if !ok {
 		return keyEntry{kind: keyInsecure}
 	}
@@ -794,7 +816,7 @@ func (r *Resolver) validateSet(ctx context.Context, b *budget, lr *lookupResult,
 		s.sec, s.why = dnssec.Insecure, nil
 		return
 	}
-	if _, _, _, ok := v.anchors.Closest(s.owner); !ok {
+	if _, _, _, ok := v.anchors.Load().Closest(s.owner); !ok {
 		s.sec, s.why = dnssec.Insecure, nil
 		return
 	}
@@ -917,7 +939,7 @@ func (r *Resolver) validateNegative(ctx context.Context, b *budget, name string,
 	if dnssec.UnderAny(name, v.ntas) {
 		return dnssec.Insecure, nil, 0
 	}
-	if _, _, _, ok := v.anchors.Closest(name); !ok {
+	if _, _, _, ok := v.anchors.Load().Closest(name); !ok {
 		return dnssec.Insecure, nil, 0
 	}
 	if qtype == dns.TypeRRSIG && lr.rcode == dns.RcodeSuccess {

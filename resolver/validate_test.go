@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -313,6 +314,38 @@ func TestValidationAnchorsAndNTA(t *testing.T) {
 		res := r.Resolve(context.Background(), "www.gov.az.", dns.TypeA)
 		if res.Sec != dnssec.Bogus || !errors.Is(res.Why, dnssec.ErrDNSKEYMissing) {
 			t.Errorf("www.gov.az: %v %v", res.Sec, res.Why)
+		}
+	})
+	t.Run("anchors replaced at run time", func(t *testing.T) {
+		// RFC 5011 updates replace the anchors of a running resolver: the
+		// chains of trust built on the old ones are dropped, and a new
+		// question (each step asks another name under the wildcard) is
+		// validated with the new ones. Answers validated as secure stay
+		// cached for their TTL.
+		wrong := dns.Copy(n.rootDS).(*dns.DS)
+		wrong.Digest = strings.Repeat("00", 32)
+		r := n.resolver(t, resolver.DNSSECConfig{Validation: true, Anchors: []dns.RR{wrong}})
+		for i, c := range []struct {
+			anchors []dns.RR
+			want    dnssec.SecStatus
+		}{
+			{nil, dnssec.Bogus},
+			{[]dns.RR{n.rootDS}, dnssec.Secure},
+			{[]dns.RR{wrong}, dnssec.Bogus},
+			{[]dns.RR{n.govKSK}, dnssec.Secure},
+		} {
+			if c.anchors != nil {
+				if err := r.SetTrustAnchors(c.anchors); err != nil {
+					t.Fatal(err)
+				}
+			}
+			name := fmt.Sprintf("n%d.apps.gov.az.", i)
+			if res := r.Resolve(context.Background(), name, dns.TypeA); res.Sec != c.want {
+				t.Errorf("step %d: %s %v (%v), want %v", i, name, res.Sec, res.Why, c.want)
+			}
+		}
+		if err := r.SetTrustAnchors([]dns.RR{n.govDS, &dns.A{Hdr: dns.RR_Header{Name: "x.", Rrtype: dns.TypeA}}}); err == nil {
+			t.Error("an A record taken as a trust anchor")
 		}
 	})
 	t.Run("negative trust anchor", func(t *testing.T) {

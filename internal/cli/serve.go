@@ -38,6 +38,7 @@ import (
 	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/internal/server"
+	"github.com/sovdns/sovdns/internal/trustanchor"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
@@ -133,8 +134,19 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}
 	var recursor server.Recursor
 	var cacheFile *cachedb.Writer
+	var anchors *trustanchor.Manager
 	if rec != nil {
 		recursor = rec
+		d := c.Resolver.DNSSEC
+		if d.Validation && d.TrustAnchorUpdates && len(d.Anchors) > 0 {
+			// Before the first question: the anchors a past run learnt
+			// (or revoked) are in force from the start.
+			if anchors, err = trustanchor.Open(trustanchor.Config{Configured: d.Anchors, Fetch: authenticatedKeys(rec),
+				Apply: rec.SetTrustAnchors, Path: filepath.Join(c.DataDir, trustanchor.FileName), Log: log}); err != nil {
+				return err
+			}
+			defer anchors.Close()
+		}
 		if c.Resolver.Persist.Enabled {
 			m := cachedb.NewMetrics(reg)
 			loadCache(c, cache, rec, m, log, prog)
@@ -259,6 +271,10 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		bg.Add(1)
 		go func() { defer bg.Done(); rec.Run(ctx) }()
 	}
+	if anchors != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); anchors.Run(ctx) }()
+	}
 	// The heap settles near what the caches are configured to hold, not
 	// at twice it (see memlimit).
 	limits := &memlimit.Keeper{Budget: int64(c.ResponseCacheMB) << 20, Cached: srv.ResponseCacheBytes, Log: log}
@@ -287,7 +303,11 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 				c.Resilience.National, audit.ResolverOf(rec), am, log)
 		}()
 	}
-	api := countRequests(m.ControlReqs, control.Handler(controlNode(rec, cache, cacheFile, st, repl, rl.Reload)))
+	node := controlNode(rec, cache, cacheFile, st, repl, rl.Reload)
+	if anchors != nil {
+		node.TrustAnchors = anchors.Status
+	}
+	api := countRequests(m.ControlReqs, control.Handler(node))
 	bg.Add(2) // control requests finish before the store closes
 	go func() {
 		defer bg.Done()
@@ -482,6 +502,39 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 	metrics.RegisterResilience(reg, r, stats)
 	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
 	return r, cache, nil
+}
+
+// authenticatedKeys fetches an anchored zone's DNSKEY RRset through rec,
+// for RFC 5011: only an RRset the resolver found secure counts.
+func authenticatedKeys(rec *resolver.Resolver) trustanchor.Fetch {
+	return func(ctx context.Context, zone string) ([]dns.RR, []*dns.RRSIG, time.Duration, error) {
+		res := rec.Resolve(ctx, zone, dns.TypeDNSKEY)
+		if res.Sec != dnssec.Secure {
+			why := res.Why
+			if why == nil {
+				why = res.Err
+			}
+			return nil, nil, 0, fmt.Errorf("DNSKEY %s not authenticated (%s): %v", zone, res.Sec, why)
+		}
+		var rrs []dns.RR
+		var sigs []*dns.RRSIG
+		var ttl time.Duration
+		for _, rr := range res.Answer {
+			switch v := rr.(type) {
+			case *dns.DNSKEY:
+				rrs = append(rrs, v)
+				ttl = time.Duration(v.Hdr.Ttl) * time.Second
+			case *dns.RRSIG:
+				if v.TypeCovered == dns.TypeDNSKEY {
+					sigs = append(sigs, v)
+				}
+			}
+		}
+		if len(rrs) == 0 {
+			return nil, nil, 0, fmt.Errorf("DNSKEY %s: no keys in the answer", zone)
+		}
+		return rrs, sigs, ttl, nil
+	}
 }
 
 // parentChecker asks zones' parents for their DS: the parent zone itself

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
+	"github.com/sovdns/sovdns/internal/trustanchor"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -283,6 +284,9 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 	fmt.Fprintf(tw, "last probe:\t%s\n", probe)
 	fmt.Fprintf(tw, "island history:\t%d transitions, %s in island mode in total; foreign failures in a row: %d\n",
 		is.Transitions, (time.Duration(is.SecondsTotal) * time.Second).String(), is.ForeignFailures)
+	for _, z := range r.TrustAnchors {
+		fmt.Fprintf(tw, "trust anchor %s:\t%s\n", z.Zone, trustAnchorLine(z, now))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -306,6 +310,31 @@ func printStatus(w io.Writer, st control.Status, c config.Config, dbNote string,
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Addr, srtt, state)
 	}
 	return tw.Flush()
+}
+
+// trustAnchorLine describes an anchored zone's RFC 5011 state: its keys
+// and their states, and when its DNSKEY RRset was last and is next asked.
+func trustAnchorLine(z trustanchor.ZoneStatus, now time.Time) string {
+	var keys []string
+	for _, k := range z.Keys {
+		s := k.ID + " " + string(k.State)
+		if !k.TrustAt.IsZero() {
+			s += " (trusted from " + k.TrustAt.Format(time.RFC3339) + ")"
+		}
+		keys = append(keys, s)
+	}
+	line := "keys not seen yet"
+	if len(keys) > 0 {
+		line = strings.Join(keys, ", ")
+	}
+	line += "; asked " + relTime(now, z.LastRefresh)
+	if !z.NextRefresh.IsZero() {
+		line += ", next " + relTime(now, z.NextRefresh)
+	}
+	if z.LastError != "" {
+		line += "; LAST REFRESH FAILED: " + z.LastError
+	}
+	return line
 }
 
 // cacheFileLine says how far the cache file is behind the cache.

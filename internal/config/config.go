@@ -207,6 +207,7 @@ type ResolverConfig struct {
 type DNSSECConfig struct {
 	Validation           bool     `mapstructure:"validation"`
 	BuiltinRootAnchors   bool     `mapstructure:"builtin_root_anchors"`
+	TrustAnchorUpdates   bool     `mapstructure:"trust_anchor_updates"`
 	TrustAnchors         []string `mapstructure:"trust_anchors"`
 	TrustAnchorFiles     []string `mapstructure:"trust_anchor_files"`
 	NegativeTrustAnchors []string `mapstructure:"negative_trust_anchors"`

@@ -31,6 +31,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/trustanchor"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
@@ -78,6 +79,9 @@ type Node struct {
 	// CacheFile says how far the resolver cache's file is behind, for
 	// sovdns status; nil when the cache is not persisted.
 	CacheFile func() CacheFileStatus
+	// TrustAnchors reports the resolver's RFC 5011 trust anchor state;
+	// nil when it does not keep one.
+	TrustAnchors func() []trustanchor.ZoneStatus
 	// Parent asks a zone's parent servers for its DS, for the steps of
 	// KSK and CSK rollovers; nil: judged by what was last seen.
 	Parent ParentChecker

@@ -11,6 +11,7 @@ import (
 	"github.com/sovdns/sovdns/dnssec"
 	"github.com/sovdns/sovdns/internal/audit"
 	"github.com/sovdns/sovdns/internal/replication"
+	"github.com/sovdns/sovdns/internal/trustanchor"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
@@ -267,6 +268,9 @@ type ResolverStatus struct {
 	CacheFile *CacheFileStatus `json:"cache_file,omitempty"`
 	Island    IslandStatus     `json:"island"`
 	Upstreams []UpstreamStatus `json:"upstreams"`
+	// TrustAnchors is the RFC 5011 state of each anchored zone; absent
+	// when trust anchors are not kept up to date.
+	TrustAnchors []trustanchor.ZoneStatus `json:"trust_anchors,omitempty"`
 }
 
 // CacheStatus is the size and use of the resolver's cache. National is
@@ -385,6 +389,9 @@ func resolverStatus(node Node) *ResolverStatus {
 		return nil
 	}
 	rs := &ResolverStatus{Upstreams: []UpstreamStatus{}}
+	if node.TrustAnchors != nil {
+		rs.TrustAnchors = node.TrustAnchors()
+	}
 	if node.Cache != nil {
 		c := node.Cache.Stats()
 		rs.Cache = CacheStatus{Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, StaleHits: c.StaleHits,
