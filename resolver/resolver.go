@@ -348,6 +348,9 @@ func (r *Resolver) Run(ctx context.Context) {
 	r.Close()
 }
 
+// Now reads the resolver's clock (Config.Now).
+func (r *Resolver) Now() time.Time { return r.cfg.Now() }
+
 // Cache returns the resolver's cache.
 func (r *Resolver) Cache() *Cache { return r.cache }
 

@@ -364,6 +364,17 @@ func TestDNSSECValidation(t *testing.T) {
 		t.Errorf("bogus signature_expired %v (%v)", v, ok)
 	}
 
+	t.Run("trust anchor state", func(t *testing.T) {
+		// RFC 5011: the anchored zone is listed in status, its state kept
+		// in the data directory.
+		out := mustCLI(t, nil, "status", "--data-dir", r.dataDir).stdout
+		if !strings.Contains(out, "trust anchor .:") {
+			t.Errorf("status does not list the root's trust anchor state:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(r.dataDir, "trust-anchors.db")); err != nil {
+			t.Errorf("no trust anchor state file: %v", err)
+		}
+	})
 	t.Run("negative trust anchor", func(t *testing.T) {
 		nta := validatingResolver(t, hints, port, fmt.Sprintf("    trust_anchors: [%q]\n    negative_trust_anchors: [expired.az]\n", rootDS))
 		run(t, nta.dns, []check{

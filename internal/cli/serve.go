@@ -142,7 +142,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			// Before the first question: the anchors a past run learnt
 			// (or revoked) are in force from the start.
 			if anchors, err = trustanchor.Open(trustanchor.Config{Configured: d.Anchors, Fetch: authenticatedKeys(rec),
-				Apply: rec.SetTrustAnchors, Path: filepath.Join(c.DataDir, trustanchor.FileName), Log: log}); err != nil {
+				Apply: rec.SetTrustAnchors, Path: filepath.Join(c.DataDir, trustanchor.FileName), Now: rec.Now, Log: log}); err != nil {
 				return err
 			}
 			defer anchors.Close()
