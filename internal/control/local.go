@@ -491,22 +491,30 @@ func (l Local) EnableDNSSEC(_ context.Context, origin string, p dnssec.Policy) (
 	return resultOf(res, zone.Fqdn(origin)), nil
 }
 
+// parentView asks the zone's parent servers what they publish as its DS,
+// when a step of the zone waits for that and the caller does not force it;
+// nil otherwise (the store then goes by what was last seen).
+func (l Local) parentView(ctx context.Context, origin string, force bool) (*dnssec.ParentView, error) {
+	if l.Parent == nil || force {
+		return nil, nil
+	}
+	servers, wait, err := l.Store.ParentServers(origin)
+	if err != nil || !wait {
+		return nil, err
+	}
+	v := l.Parent.Check(ctx, zone.Fqdn(origin), servers)
+	return &v, nil
+}
+
 // DisableDNSSEC turns the zone's signing off (zonestore.DisableDNSSEC):
 // first by asking the parent to delete the DS, then, once every parent
 // server has (asked now through l.Parent when set), by removing the
 // signatures; force removes them at once. Its keys are kept. It says what
 // happened in words.
 func (l Local) DisableDNSSEC(ctx context.Context, origin string, force bool) (string, Result, error) {
-	var view *dnssec.ParentView
-	if l.Parent != nil && !force {
-		servers, wait, err := l.Store.ParentServers(origin)
-		if err != nil {
-			return "", Result{}, err
-		}
-		if wait {
-			v := l.Parent.Check(ctx, zone.Fqdn(origin), servers)
-			view = &v
-		}
+	view, err := l.parentView(ctx, origin, force)
+	if err != nil {
+		return "", Result{}, err
 	}
 	msg, res, err := l.Store.DisableDNSSEC(origin, force, view)
 	if err != nil {
@@ -538,16 +546,9 @@ func (l Local) Rollover(ctx context.Context, origin string, role dnssec.Role, ne
 	var res zonestore.PutResult
 	var err error
 	if next {
-		var view *dnssec.ParentView
-		if l.Parent != nil && !force {
-			servers, wait, err := l.Store.ParentServers(origin)
-			if err != nil {
-				return "", Result{}, err
-			}
-			if wait {
-				v := l.Parent.Check(ctx, zone.Fqdn(origin), servers)
-				view = &v
-			}
+		view, verr := l.parentView(ctx, origin, force)
+		if verr != nil {
+			return "", Result{}, verr
 		}
 		msg, res, err = l.Store.ContinueRollover(origin, role, force, view)
 	} else {
