@@ -85,16 +85,19 @@ func Sign(in Input) (Output, error) {
 	}
 	p := in.Policy
 
-	out := make([]dns.RR, 0, 3*z.Len())
+	// The records that are not signed (at and below delegations); the
+	// signed ones are the jobs'.
+	var unsigned []dns.RR
 	z.Walk(func(n *zone.Node) bool {
 		for _, set := range n.RRsets {
 			if Managed(set.Type) {
 				s.err = fmt.Errorf("%s %s: %w", n.Name, dns.Type(set.Type), ErrManagedData)
 				return false
 			}
-			out = append(out, set.RRs...)
 			if n.Cut == nil || (n.IsCut() && set.Type == dns.TypeDS) {
 				s.add(n.Key, set.RRs)
+			} else {
+				unsigned = append(unsigned, set.RRs...)
 			}
 		}
 		return true
@@ -104,7 +107,6 @@ func Sign(in Input) (Output, error) {
 	}
 	apex := s.apexSets()
 	for _, rrs := range apex {
-		out = append(out, rrs...)
 		s.add(z.Key, rrs)
 	}
 	var chain []dns.RR
@@ -116,7 +118,6 @@ func Sign(in Input) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	out = append(out, chain...)
 	for _, rr := range chain {
 		key, err := zone.WireKey(rr.Header().Name)
 		if err != nil {
@@ -125,8 +126,19 @@ func Sign(in Input) (Output, error) {
 		s.add(key, []dns.RR{rr})
 	}
 
-	sigs := s.signAll()
-	out = append(out, sigs...)
+	s.signAll()
+	// Each RRset followed by its signatures, in the zone's order: the
+	// builder finds them grouped, and sizes its tables to the zone.
+	n := len(unsigned)
+	for _, j := range s.jobs {
+		n += len(j.rrs) + len(j.sigs)
+	}
+	out := make([]dns.RR, 0, n)
+	for _, j := range s.jobs {
+		out = append(append(out, j.rrs...), j.sigs...)
+	}
+	out = append(out, unsigned...)
+	s.jobs = nil
 	signed, err := zone.Build(z.Origin, out)
 	if err != nil {
 		return Output{}, fmt.Errorf("zone %s: signed zone does not validate: %w", z.Origin, err)
@@ -367,7 +379,7 @@ func below(label, origin string) string {
 }
 
 // signAll signs every job on all CPUs and returns the signatures.
-func (s *signer) signAll() []dns.RR {
+func (s *signer) signAll() {
 	workers := runtime.GOMAXPROCS(0)
 	var next int
 	var mu sync.Mutex
@@ -407,7 +419,6 @@ func (s *signer) signAll() []dns.RR {
 	}
 	wg.Wait()
 	var min32 uint32
-	n := 0
 	for _, t := range tallies {
 		s.made += t.made
 		s.kept += t.kept
@@ -418,14 +429,6 @@ func (s *signer) signAll() []dns.RR {
 	if min32 != 0 {
 		s.earliest = sigTime(min32, s.now)
 	}
-	for _, j := range s.jobs {
-		n += len(j.sigs)
-	}
-	sigs := make([]dns.RR, 0, n)
-	for _, j := range s.jobs {
-		sigs = append(sigs, j.sigs...)
-	}
-	return sigs
 }
 
 // sign signs one RRset with each key of its role, keeping a previous

@@ -875,33 +875,47 @@ func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
 		return err
 	}
 	nb.FillPercent = 1 // keys arrive in order: pack pages full
-	// bbolt keeps the value slices until commit: values are cut from an
-	// arena that only grows (a reallocation leaves earlier values intact).
-	var arena []byte
+	// bbolt keeps the value slices until commit: values are cut from
+	// blocks that are never reallocated, so that the memory they take is
+	// the encoded zone's size (a growing arena would leave every outgrown
+	// copy alive until commit).
+	var block, scratch []byte
 	z.WalkAll(func(ck []byte, n *zone.Node) bool {
 		if n.Empty() {
 			return true
 		}
-		start := len(arena)
-		arena, err = encodeNode(arena, n, shared)
-		if err == nil {
-			err = nb.Put(storeKey(ck), arena[start:len(arena):len(arena)])
+		if scratch, err = encodeNode(scratch[:0], n, shared); err != nil {
+			return false
 		}
+		if len(scratch) > cap(block)-len(block) {
+			block = make([]byte, 0, max(arenaBlock, len(scratch)))
+		}
+		start := len(block)
+		block = append(block, scratch...)
+		err = nb.Put(storeKey(ck), block[start:len(block):len(block)])
 		return err == nil
 	})
 	return err
 }
 
-// withSerial returns a copy of z whose SOA carries serial.
+// arenaBlock is the size of the blocks writeZone cuts values from.
+const arenaBlock = 1 << 20
+
+// withSerial returns the version of z whose SOA carries serial. It shares
+// every node but the apex with z (zone.Apply), so that it costs no copy of
+// a large zone.
 func withSerial(z *zone.Zone, serial uint32) (*zone.Zone, error) {
-	rrs := z.Records()
-	for i, rr := range rrs {
-		if soa, ok := rr.(*dns.SOA); ok {
-			c := dns.Copy(soa).(*dns.SOA)
-			c.Serial = serial
-			rrs[i] = c
-			break
+	var apex []dns.RR
+	for _, set := range z.Apex.RRsets {
+		for _, rr := range set.RRs {
+			if soa, ok := rr.(*dns.SOA); ok {
+				c := dns.Copy(soa).(*dns.SOA)
+				c.Serial = serial
+				rr = c
+			}
+			apex = append(apex, rr)
 		}
+		apex = append(apex, set.Sigs...)
 	}
-	return zone.Build(z.Origin, rrs)
+	return zone.Apply(z, map[string][]dns.RR{z.Key: apex})
 }
