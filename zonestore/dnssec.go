@@ -259,9 +259,15 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 	// zone's lock keeps it as it is meanwhile.
 	var err error
 	if sg.Policy != nil {
+		if z.Len() >= largeZone {
+			// Through the write too: it holds the whole encoded zone.
+			defer s.gcTight()()
+		}
 		if z, err = s.signZone(z, old, sg, now); err != nil {
 			return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
 		}
+		// The signing's garbage goes before the write's buffers come.
+		releaseMemory(z)
 	} else if hasManaged(z) {
 		if z, err = zone.Build(z.Origin, dnssec.Strip(z)); err != nil {
 			return res, fmt.Errorf("store zone %s: %w", old.Origin, err)

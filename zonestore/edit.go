@@ -311,6 +311,9 @@ func (s *Store) signEdit(old *zone.Zone, changes map[string][]dns.RR, sg *signin
 		if err != nil {
 			return nil, nil, err
 		}
+		if z.Len() >= largeZone {
+			defer s.gcTight()()
+		}
 		if z, err = s.signZone(z, old, sg, now); err != nil {
 			return nil, nil, err
 		}

@@ -108,6 +108,12 @@ type core struct {
 	// After commits, the pages of the file they touched are given back
 	// (releaseSoon): releasing is set while one is due, closed once the
 	// file is, and releases counts them.
+	// gc: the collector's target lowered for signings under way (gcTight).
+	gc struct {
+		sync.Mutex
+		depth, prev int
+	}
+
 	releasing, closed bool
 	releaseDelay      time.Duration
 	releases          atomic.Int64
@@ -716,6 +722,34 @@ const largeZone = 20_000
 // releaseMemory returns the memory the making of z used to the system, if
 // z is large: a full garbage collection, a fraction of what making it
 // cost. A server's size then stays near that of what it serves.
+// signingGCPercent is the garbage collector's target (GOGC) while a large
+// zone is signed whole: a signing makes several times the zone's size in
+// short-lived garbage, and at the default of 100 the heap would grow to
+// twice what is live.
+const signingGCPercent = 50
+
+// gcTight lowers the collector's target to signingGCPercent (unless it is
+// lower already) until the function it returns is called; signings at
+// once share one lowering.
+func (c *core) gcTight() func() {
+	c.gc.Lock()
+	defer c.gc.Unlock()
+	if c.gc.depth == 0 {
+		c.gc.prev = debug.SetGCPercent(signingGCPercent)
+		if c.gc.prev >= 0 && c.gc.prev < signingGCPercent {
+			debug.SetGCPercent(c.gc.prev)
+		}
+	}
+	c.gc.depth++
+	return func() {
+		c.gc.Lock()
+		defer c.gc.Unlock()
+		if c.gc.depth--; c.gc.depth == 0 {
+			debug.SetGCPercent(c.gc.prev)
+		}
+	}
+}
+
 func releaseMemory(z *zone.Zone) {
 	if z != nil && z.Len() >= largeZone {
 		debug.FreeOSMemory()
@@ -787,6 +821,9 @@ func (s *Store) importLocked(z *zone.Zone, replace bool) (PutResult, error) {
 	}
 	signed := sg != nil && sg.Policy != nil
 	if signed {
+		if z.Len() >= largeZone {
+			defer s.gcTight()() // through the write too
+		}
 		if z, err = s.signZone(z, old, sg, now); err != nil {
 			return res, fmt.Errorf("store zone %s: %w", z.Origin, err)
 		}
