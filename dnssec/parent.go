@@ -36,7 +36,7 @@ var (
 	// step needs.
 	ErrParentDS = errors.New("the parent does not publish the DS this step needs")
 	// ErrTooSoon: caches may still hold records the step would break.
-	ErrTooSoon = errors.New("too soon for this rollover step")
+	ErrTooSoon = errors.New("too soon for this step")
 )
 
 // matches reports whether ds is a DS of k.

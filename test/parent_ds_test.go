@@ -56,7 +56,7 @@ func startParentNSD(t *testing.T, nsdBin string, ds []string) *parentNSD {
 func (p *parentNSD) write(t *testing.T, ds []string) {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("$ORIGIN example.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.1\n")
+	b.WriteString("$ORIGIN example.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 1\n@ IN NS ns1\nns1 IN A 192.0.2.1\n")
 	b.WriteString("child IN NS ns1.child\nns1.child IN A 192.0.2.53\n")
 	for _, d := range ds {
 		b.WriteString(d + "\n")
@@ -151,8 +151,38 @@ func TestRolloverChecksParentNSD(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	verify()
-	if got := dsRecords(t, dir); len(got) != 1 || got[0] == oldDS[0] {
-		t.Errorf("after the swap dnssec ds prints %q, want the new key's only", got)
+	newDS := dsRecords(t, dir)
+	if len(newDS) != 1 || newDS[0] == oldDS[0] {
+		t.Errorf("after the swap dnssec ds prints %q, want the new key's only", newDS)
+	}
+
+	// Signing off: the zone stays signed, with the RFC 8078 delete
+	// records, until NSD has no DS for it and the DS TTL has passed.
+	parent.publish(t, newDS)
+	mustCLI(t, nil, "dnssec", "disable", "child.example", "--data-dir", dir)
+	exported := mustCLI(t, nil, "zone", "export", "child.example", "--data-dir", dir).stdout
+	if !strings.Contains(exported, "CDS\t0 0 0 00") || !strings.Contains(exported, "CDNSKEY\t0 3 0 AA==") || !strings.Contains(exported, "RRSIG") {
+		t.Fatalf("disabled zone without the delete records or its signatures:\n%s", exported)
+	}
+	dnssectest.Verify(t, "child.example.", parseRRs(t, exported), time.Now())
+	r = runCLI(t, nil, "dnssec", "disable", "child.example", "--data-dir", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "1 of 1 servers still publishes it ("+parent.addr+")") {
+		t.Fatalf("disable again while NSD has the DS: exit %d, %s", r.code, r.stderr)
+	}
+	parent.publish(t, nil)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		r = runCLI(t, nil, "dnssec", "disable", "child.example", "--data-dir", dir)
+		if r.code == 0 {
+			break
+		}
+		if !strings.Contains(r.stderr, "too soon") || time.Now().After(deadline) {
+			t.Fatalf("disable with the DS gone from NSD: exit %d, %s", r.code, r.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if exported := mustCLI(t, nil, "zone", "export", "child.example", "--data-dir", dir).stdout; strings.Contains(exported, "RRSIG") || strings.Contains(exported, "DNSKEY") {
+		t.Errorf("zone still signed after disable:\n%s", exported)
 	}
 }
 
