@@ -95,7 +95,7 @@ func (g *globals) openDB(cmd *cobra.Command, readOnly bool) (zoneDB, config.Conf
 	if err != nil {
 		return nil, c, err
 	}
-	return control.Local{Store: st.As(control.UnixAuthor(os.Getuid())), Parent: parentChecker(st, nil)}, c, nil
+	return control.Local{Store: st.As(control.UnixAuthor(os.Getuid())), Parent: parentChecker(st, nil, uint16(c.Resolver.UpstreamPort))}, c, nil
 }
 
 // serverClient returns a client for the running server's control socket,

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/sovdns/sovdns/internal/hostile"
 	"github.com/sovdns/sovdns/internal/parentds"
 	"github.com/sovdns/sovdns/internal/testaddr"
+	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zonestore"
 )
 
@@ -174,4 +176,66 @@ func TestMaintainAsksParent(t *testing.T) {
 	if got := testutil.CollectAndCount(m.rollover); got != 0 {
 		t.Errorf("%d rollover series after the rollover", got)
 	}
+}
+
+// TestParentFoundThroughResolver: with no parent servers configured and
+// the parent zone not held here, the node's resolver finds the parent
+// zone and its servers (the loopback hierarchy of the audit tests), and
+// the parent server, asked without recursion, is seen to publish no DS
+// for good.az.; a parent zone held in the store is read instead.
+func TestParentFoundThroughResolver(t *testing.T) {
+	ln := loopbackAuthority(t)
+	rec := resolver.New(resolver.Config{RootHints: ln.hints(t), UpstreamPort: uint16(ln.port), QueryLoopback: true, NoIPv6: true,
+		Island: resolver.IslandConfig{Disabled: true}},
+		resolver.NewNetExchanger(resolver.ExchangeConfig{}), resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20}), nil, nil)
+	var now atomic.Int64
+	now.Store(time.Now().Unix())
+	st := signedStore(t, &now, dnssec.DefaultPolicy())
+	c := parentChecker(st, rec, uint16(ln.port))
+	c.Timeout = 2 * time.Second
+
+	v := c.Check(t.Context(), "good.az.", nil)
+	want := netip.AddrPortFrom(ln.block.IP(2), uint16(ln.port)).String()
+	if v.Err != "" || v.Parent != "az." || len(v.Servers) != 1 || v.Servers[0].Server != want || v.Servers[0].Err != "" || !v.NoDS() {
+		t.Fatalf("view %+v, want az.'s server %s with no DS", v, want)
+	}
+	// Under a name that does not exist the closest zone is the root,
+	// which has no DS for it.
+	if v = c.Check(t.Context(), "nothing.nowhere.", nil); v.Parent != "." || !v.NoDS() {
+		t.Errorf("a child of a name that does not exist: %+v", v)
+	}
+
+	// example. is held here: its child's DS is read from it.
+	child, _ := st.DS("example.", dns.SHA256)
+	p, err := zonestore.Parse(strings.NewReader("$ORIGIN sub.example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n"), "sub.example.", "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Import(z, false); err != nil {
+		t.Fatal(err)
+	}
+	if v = c.Check(t.Context(), "sub.example.", nil); v.Parent != "example." || len(v.Servers) != 1 || !v.NoDS() {
+		t.Errorf("local parent without the DS: %+v", v)
+	}
+	ds := *child[0]
+	ds.Hdr.Name = "sub.example."
+	if _, err := st.Update("example.", zonestore.Change{Add: []dns.RR{&ds, mustNS(t, "sub.example. 3600 IN NS ns.sub.example.")}}); err != nil {
+		t.Fatal(err)
+	}
+	if v = c.Check(t.Context(), "sub.example.", nil); v.NoDS() || len(v.Servers) != 1 || len(v.Servers[0].DS) != 1 {
+		t.Errorf("local parent with the DS: %+v", v)
+	}
+}
+
+func mustNS(t *testing.T, s string) dns.RR {
+	t.Helper()
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr
 }

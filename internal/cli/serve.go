@@ -219,6 +219,8 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		signerM.committed(origin, z)
 	})
 	rl := &reloader{load: reload, st: st, srv: srv, repl: repl, served: zones, m: m, log: log, cur: c, cert: cert}
+	// KSK and CSK rollovers and unsigning ask the zones' parents.
+	parent := parentChecker(st, rec, uint16(c.Resolver.UpstreamPort))
 	logLoaded(log, zs)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -263,7 +265,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	bg.Add(3)
 	go func() {
 		defer bg.Done()
-		maintainSigning(ctx, st, parentChecker(st, rec), signerM, dnssec.MaintenanceInterval, log)
+		maintainSigning(ctx, st, parent, signerM, dnssec.MaintenanceInterval, log)
 	}()
 	go func() { defer bg.Done(); signerM.watchCommits(ctx, st) }()
 	go func() { defer bg.Done(); repl.Run(ctx) }()
@@ -304,6 +306,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		}()
 	}
 	node := controlNode(rec, cache, cacheFile, st, repl, rl.Reload)
+	node.Parent = parent
 	if anchors != nil {
 		node.TrustAnchors = anchors.Status
 	}
@@ -539,9 +542,10 @@ func authenticatedKeys(rec *resolver.Resolver) trustanchor.Fetch {
 
 // parentChecker asks zones' parents for their DS: the parent zone itself
 // when st holds it, or else its servers, found through rec (nil: the
-// resolvers of /etc/resolv.conf) unless the zone names them.
-func parentChecker(st *zonestore.Store, rec *resolver.Resolver) *parentds.Checker {
-	c := &parentds.Checker{Local: st.LocalParentDS}
+// resolvers of /etc/resolv.conf) and asked on port (resolver.upstream_port),
+// unless the zone names them.
+func parentChecker(st *zonestore.Store, rec *resolver.Resolver, port uint16) *parentds.Checker {
+	c := &parentds.Checker{Local: st.LocalParentDS, Port: port}
 	if rec != nil {
 		c.Lookup = func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 			res := rec.Resolve(ctx, name, qtype)
@@ -561,7 +565,7 @@ func parentChecker(st *zonestore.Store, rec *resolver.Resolver) *parentds.Checke
 
 // controlNode is what the control API reaches of this server.
 func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cachedb.Writer, st *zonestore.Store, repl *replication.Node, reload func() (string, error)) control.Node {
-	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl, Parent: parentChecker(st, rec)}
+	n := control.Node{Cache: cache, Signing: st, Store: st, Reload: reload, Replication: repl}
 	if rec != nil {
 		n.Keys = rec
 		n.Resolver = rec
