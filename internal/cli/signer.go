@@ -213,7 +213,8 @@ func (m *signerMetrics) committed(origin string, z *zone.Zone) {
 }
 
 // commitBatchGap is the least time between two updates of the series
-// after commits: a zone edited without pause is read at most this often.
+// after commits: a zone edited without pause is read at most this often
+// (and a large one, whose reading takes long, less often).
 const commitBatchGap = time.Second
 
 // watchCommits brings the series of zones committed (see committed) up
@@ -231,6 +232,7 @@ func (m *signerMetrics) watchCommits(ctx context.Context, st *zonestore.Store) {
 		dirty := m.dirty
 		m.dirty = make(map[string]bool)
 		m.mu.Unlock()
+		started := time.Now()
 		got := make(map[string]*zoneSigning, len(dirty))
 		for name := range dirty {
 			got[name] = nil
@@ -248,10 +250,12 @@ func (m *signerMetrics) watchCommits(ctx context.Context, st *zonestore.Store) {
 		}
 		m.publishLocked()
 		m.mu.Unlock()
+		// Reading a large signed zone's state walks it: at most a
+		// twentieth of the time goes to it while edits pour in.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(commitBatchGap):
+		case <-time.After(max(commitBatchGap, 20*time.Since(started))):
 		}
 	}
 }
