@@ -325,6 +325,10 @@ type UpstreamStatus struct {
 	Failing    bool    `json:"failing"`
 }
 
+// statusDNSSECMax is how many signed zones StoreStatus describes the
+// signing state of; with more, none.
+const statusDNSSECMax = 2000
+
 // StoreStatus describes every zone of st at now, from the summaries the
 // store keeps. The zones this process does not hold in memory are read,
 // to report those that cannot be loaded with their error, when there are
@@ -348,9 +352,14 @@ func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneS
 	if err != nil {
 		return nil, 0, err
 	}
+	// Each signed zone's state is read whole (its earliest signature
+	// walks it): above statusDNSSECMax signed zones the view leaves it to
+	// the signing metrics and their alerts.
 	signed := make(map[string]bool, len(names))
-	for _, n := range names {
-		signed[n] = true
+	if len(names) <= statusDNSSECMax {
+		for _, n := range names {
+			signed[n] = true
+		}
 	}
 	out := make([]ZoneStatus, 0, len(infos))
 	for _, info := range infos {
