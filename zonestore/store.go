@@ -719,9 +719,6 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 // used back to the system at once, rather than over the next minutes.
 const largeZone = 20_000
 
-// releaseMemory returns the memory the making of z used to the system, if
-// z is large: a full garbage collection, a fraction of what making it
-// cost. A server's size then stays near that of what it serves.
 // signingGCPercent is the garbage collector's target (GOGC) while a large
 // zone is signed whole: a signing makes several times the zone's size in
 // short-lived garbage, and at the default of 100 the heap would grow to
@@ -750,6 +747,9 @@ func (c *core) gcTight() func() {
 	}
 }
 
+// releaseMemory returns the memory the making of z used to the system, if
+// z is large: a full garbage collection, a fraction of what making it
+// cost. A server's size then stays near that of what it serves.
 func releaseMemory(z *zone.Zone) {
 	if z != nil && z.Len() >= largeZone {
 		debug.FreeOSMemory()
