@@ -266,18 +266,28 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 		if z, err = s.signZone(z, old, sg, now); err != nil {
 			return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
 		}
-		// The signing's garbage goes before the write's buffers come.
+		// The signing's garbage goes before the write's buffers come,
+		// and the heap stays near what is live while it writes.
 		releaseMemory(z)
+		if z.Len() >= largeZone {
+			defer s.writeCap()()
+		}
 	} else if hasManaged(z) {
 		if z, err = zone.Build(z.Origin, dnssec.Strip(z)); err != nil {
 			return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
 		}
 	}
+	// A large zone's names are written ahead, a slice per transaction;
+	// the last one makes them the zone's, or they are dropped.
+	staged, err := s.stageNames(z, true)
+	if err != nil {
+		return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
+	}
 	err = s.update(func(tx *bolt.Tx) error {
 		if err := checkPrimary(tx, old.Origin); err != nil {
 			return err
 		}
-		if err := writeZone(tx, z, now, true); err != nil {
+		if err := writeZoneStaged(tx, z, now, true, staged); err != nil {
 			return err
 		}
 		if err := writeSigning(tx, z.Origin, sg); err != nil {
@@ -286,6 +296,9 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 		return s.journal(tx, old, z, op, now, nil)
 	})
 	if err != nil {
+		if staged {
+			s.dropStaged(z.Origin)
+		}
 		return res, fmt.Errorf("store zone %s: %w", old.Origin, err)
 	}
 	res.Zone, res.Serial, res.Records = z, z.Serial(), z.Len()

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,6 +113,10 @@ type core struct {
 	gc struct {
 		sync.Mutex
 		depth, prev int
+		// capDepth and capPrev are writeCap's: the writes under way and
+		// the memory limit before the first.
+		capDepth int
+		capPrev  int64
 	}
 
 	releasing, closed bool
@@ -231,8 +236,14 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		_, err = tx.CreateBucketIfNotExists(bucketZones)
-		return err
+		if _, err = tx.CreateBucketIfNotExists(bucketZones); err != nil {
+			return err
+		}
+		// Names staged by a write that never finished (stageNames).
+		if tx.Bucket(bucketStaging) != nil {
+			return tx.DeleteBucket(bucketStaging)
+		}
+		return nil
 	})
 }
 
@@ -747,6 +758,39 @@ func (c *core) gcTight() func() {
 	}
 }
 
+// writeHeadroom is the least room above the live heap that writeCap
+// leaves: the write of a large zone is staged a few MiB at a time.
+const writeHeadroom = 64 << 20
+
+// writeCap sets a soft memory limit just above the live heap, for the
+// write of a large zone made whole, until the function it returns is
+// called: the write adds little to what is live (its names are staged a
+// slice at a time), and without the cap the heap would grow by half again
+// before the collector runs. A limit set lower already is kept; writes at
+// once share one cap.
+func (c *core) writeCap() func() {
+	c.gc.Lock()
+	defer c.gc.Unlock()
+	if c.gc.capDepth == 0 {
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(sample)
+		c.gc.capPrev = debug.SetMemoryLimit(-1)
+		live := int64(0)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			live = int64(sample[0].Value.Uint64())
+		}
+		debug.SetMemoryLimit(min(c.gc.capPrev, live+max(writeHeadroom, live/4)))
+	}
+	c.gc.capDepth++
+	return func() {
+		c.gc.Lock()
+		defer c.gc.Unlock()
+		if c.gc.capDepth--; c.gc.capDepth == 0 {
+			debug.SetMemoryLimit(c.gc.capPrev)
+		}
+	}
+}
+
 // releaseMemory returns the memory the making of z used to the system, if
 // z is large: a full garbage collection, a fraction of what making it
 // cost. A server's size then stays near that of what it serves.
@@ -879,6 +923,12 @@ func writeVersion(tx *bolt.Tx, old, z *zone.Zone, changed map[string]bool, now t
 // zone's creation time and DNSSEC state.
 // shared says z may hold records of a zone being served (see encodeNode).
 func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
+	return writeZoneStaged(tx, z, now, shared, false)
+}
+
+// writeZoneStaged is writeZone; with staged set, z's names were written
+// ahead by stageNames, and are moved into place rather than encoded.
+func writeZoneStaged(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged bool) error {
 	zs := tx.Bucket(bucketZones)
 	stamp := []byte(now.UTC().Format(time.RFC3339))
 	created := stamp
@@ -906,6 +956,20 @@ func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
 	}
 	if err := stampInfo(ib, z, now); err != nil {
 		return err
+	}
+	if staged {
+		sb := tx.Bucket(bucketStaging)
+		var ob *bolt.Bucket
+		if sb != nil {
+			ob = sb.Bucket([]byte(z.Origin))
+		}
+		if ob == nil || ob.Bucket(bucketNames) == nil {
+			return fmt.Errorf("%w: zone %s: its staged names are missing", ErrCorrupt, z.Origin)
+		}
+		if err := tx.MoveBucket(bucketNames, ob, zb); err != nil {
+			return err
+		}
+		return sb.DeleteBucket([]byte(z.Origin))
 	}
 	nb, err := zb.CreateBucket(bucketNames)
 	if err != nil {
@@ -937,6 +1001,106 @@ func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
 
 // arenaBlock is the size of the blocks writeZone cuts values from.
 const arenaBlock = 1 << 20
+
+// bucketStaging holds, by origin, the names of a large zone written ahead
+// of the transaction that makes them the zone's (stageNames), so that the
+// whole encoded zone is never held at once; the staging found at open is
+// the leftover of a write that did not finish, and goes.
+var bucketStaging = []byte("staging")
+
+// stageBytes is about how much encoded data one staging transaction writes.
+const stageBytes = 4 << 20
+
+// stageNames writes z's names, encoded as writeZone encodes them, into
+// staging/<origin>/names, in transactions of about stageBytes each, when z
+// is large (largeZone records or more); it reports whether it did. The
+// zone's lock is held; the caller's transaction then moves them into
+// place (writeZoneStaged), or dropStaged drops them.
+func (s *Store) stageNames(z *zone.Zone, shared bool) (bool, error) {
+	if z.Len() < largeZone || s.opts.ReadOnly {
+		return false, nil
+	}
+	origin := []byte(z.Origin)
+	err := s.update(func(tx *bolt.Tx) error {
+		sb, err := tx.CreateBucketIfNotExists(bucketStaging)
+		if err != nil {
+			return err
+		}
+		if sb.Bucket(origin) != nil {
+			if err := sb.DeleteBucket(origin); err != nil {
+				return err
+			}
+		}
+		ob, err := sb.CreateBucket(origin)
+		if err != nil {
+			return err
+		}
+		_, err = ob.CreateBucket(bucketNames)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	type entry struct{ k, v []byte }
+	var batch []entry
+	var block, scratch []byte
+	// flush commits the batch; bbolt has copied the values by then, so
+	// the block is used again.
+	flush := func() error {
+		err := s.update(func(tx *bolt.Tx) error {
+			nb := tx.Bucket(bucketStaging).Bucket(origin).Bucket(bucketNames)
+			nb.FillPercent = 1 // keys arrive in order: pack pages full
+			for _, e := range batch {
+				if err := nb.Put(e.k, e.v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch, block = batch[:0], block[:0]
+		return err
+	}
+	z.WalkAll(func(ck []byte, n *zone.Node) bool {
+		if n.Empty() {
+			return true
+		}
+		if scratch, err = encodeNode(scratch[:0], n, shared); err != nil {
+			return false
+		}
+		if len(scratch) > cap(block)-len(block) {
+			if len(batch) > 0 {
+				if err = flush(); err != nil {
+					return false
+				}
+			}
+			if len(scratch) > cap(block) {
+				block = make([]byte, 0, max(stageBytes, len(scratch)))
+			}
+		}
+		start := len(block)
+		block = append(block, scratch...)
+		batch = append(batch, entry{storeKey(ck), block[start:len(block):len(block)]})
+		return true
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		s.dropStaged(z.Origin)
+		return false, fmt.Errorf("zone %s: stage its names: %w", z.Origin, err)
+	}
+	return true, nil
+}
+
+// dropStaged drops the names staged for origin, if any.
+func (s *Store) dropStaged(origin string) {
+	_ = s.update(func(tx *bolt.Tx) error {
+		if sb := tx.Bucket(bucketStaging); sb != nil && sb.Bucket([]byte(origin)) != nil {
+			return sb.DeleteBucket([]byte(origin))
+		}
+		return nil
+	})
+}
 
 // withSerial returns the version of z whose SOA carries serial. It shares
 // every node but the apex with z (zone.Apply), so that it costs no copy of
