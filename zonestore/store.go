@@ -734,7 +734,7 @@ const largeZone = 20_000
 // zone is signed whole: a signing makes several times the zone's size in
 // short-lived garbage, and at the default of 100 the heap would grow to
 // twice what is live.
-const signingGCPercent = 50
+const signingGCPercent = 35
 
 // gcTight lowers the collector's target to signingGCPercent (unless it is
 // lower already) until the function it returns is called; signings at
