@@ -255,10 +255,16 @@ func wrongAnchor(t *testing.T) string {
 
 func runDelv(t *testing.T, delv, host, port, anchors, name, qtype string) string {
 	t.Helper()
+	return runDelvAt(t, delv, host, port, anchors, "example.com", name, qtype)
+}
+
+// runDelvAt is runDelv with the anchor's zone, root, named.
+func runDelvAt(t *testing.T, delv, host, port, anchors, root, name, qtype string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	// +root names the anchor's zone: validation starts there, not at the
 	// root. delv talks only to the server under test.
-	out, _ := exec.CommandContext(ctx, delv, "@"+host, "-p", port, "-a", anchors, "+root=example.com", name, qtype).CombinedOutput()
+	out, _ := exec.CommandContext(ctx, delv, "@"+host, "-p", port, "-a", anchors, "+root="+root, name, qtype).CombinedOutput()
 	return string(out)
 }

@@ -100,23 +100,37 @@ func dsRecords(t *testing.T, dir string) []string {
 }
 
 // TestRolloverChecksParentNSD: a CSK rollover of a zone whose parent is
-// served by NSD. `key rollover --continue` asks NSD and is refused while
-// it lacks the new DS; once NSD publishes it the step is taken. At every
-// step the exported zone passes ldns-verify-zone and dnssec-verify.
+// served by NSD, the zone served by a running sovdns that takes the
+// commands through its control socket. `key rollover --continue` asks NSD
+// and is refused while it lacks the new DS; once NSD publishes it the
+// step is taken. At every step the exported zone passes ldns-verify-zone
+// and dnssec-verify, and delv, anchored at the DS records NSD publishes
+// then, validates the served zone.
 func TestRolloverChecksParentNSD(t *testing.T) {
 	t.Parallel()
 	nsdBin := requireTool(t, "nsd", "/usr/sbin/nsd")
+	delv := requireTool(t, "delv", "/usr/bin/delv")
 	dir := t.TempDir()
 	importZone(t, dir, childZone)
-	verify := func() {
-		t.Helper()
-		exported := mustCLI(t, nil, "zone", "export", "child.example", "--data-dir", dir).stdout
-		dnssectest.Verify(t, "child.example.", parseRRs(t, exported), time.Now())
-	}
 	// The first signing, and the parent with its DS.
 	mustCLI(t, nil, "dnssec", "enable", "child.example", "--propagation-delay", "0s", "--data-dir", dir)
 	oldDS := dsRecords(t, dir)
 	parent := startParentNSD(t, nsdBin, oldDS)
+	srv := startServer(t, serveOpts{dataDir: dir, config: "demo_zone: false\n"})
+	host, port, _ := net.SplitHostPort(srv.dns)
+	published := oldDS
+	verify := func() {
+		t.Helper()
+		exported := mustCLI(t, nil, "zone", "export", "child.example", "--data-dir", dir).stdout
+		dnssectest.Verify(t, "child.example.", parseRRs(t, exported), time.Now())
+		anchors := dsAnchorFile(t, published)
+		for _, q := range [][2]string{{"www.child.example.", "A"}, {"child.example.", "DNSKEY"}, {"nope.child.example.", "A"}} {
+			out := runDelvAt(t, delv, host, port, anchors, "child.example", q[0], q[1])
+			if !strings.Contains(out, "fully validated") {
+				t.Errorf("delv %s %s, anchored at the parent's DS %q:\n%s", q[0], q[1], published, out)
+			}
+		}
+	}
 	mustCLI(t, nil, "dnssec", "enable", "child.example", "--parent-server", parent.addr, "--data-dir", dir)
 	verify()
 
@@ -137,6 +151,8 @@ func TestRolloverChecksParentNSD(t *testing.T) {
 	}
 
 	parent.publish(t, both)
+	published = both
+	verify()
 	// The new key entered DNSKEY less than its TTL (1 s) ago at most:
 	// --continue may be refused as too soon until then.
 	deadline := time.Now().Add(10 * time.Second)
@@ -159,7 +175,10 @@ func TestRolloverChecksParentNSD(t *testing.T) {
 	// Signing off: the zone stays signed, with the RFC 8078 delete
 	// records, until NSD has no DS for it and the DS TTL has passed.
 	parent.publish(t, newDS)
+	published = newDS
+	verify()
 	mustCLI(t, nil, "dnssec", "disable", "child.example", "--data-dir", dir)
+	verify()
 	exported := mustCLI(t, nil, "zone", "export", "child.example", "--data-dir", dir).stdout
 	if !strings.Contains(exported, "CDS\t0 0 0 00") || !strings.Contains(exported, "CDNSKEY\t0 3 0 AA==") || !strings.Contains(exported, "RRSIG") {
 		t.Fatalf("disabled zone without the delete records or its signatures:\n%s", exported)
@@ -214,4 +233,26 @@ func TestRolloverParentUnreachable(t *testing.T) {
 	if !strings.Contains(out, "retired") {
 		t.Errorf("--force did not swap the keys:\n%s", out)
 	}
+}
+
+// dsAnchorFile writes a delv trust-anchor file of the DS records ds (as
+// sovdns dnssec ds prints them).
+func dsAnchorFile(t *testing.T, ds []string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("trust-anchors {\n")
+	for _, line := range ds {
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := rr.(*dns.DS)
+		fmt.Fprintf(&b, "  %s static-ds %d %d %d %q;\n", d.Hdr.Name, d.KeyTag, d.Algorithm, d.DigestType, d.Digest)
+	}
+	b.WriteString("};\n")
+	path := filepath.Join(t.TempDir(), "anchors.conf")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
