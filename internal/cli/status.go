@@ -31,13 +31,15 @@ const maxUpstreamLines = 10
 func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the node: zones, resolver cache, island mode and upstream health",
+		Short: "Show the node: zones and their signing, resolver cache, island mode, trust anchors and upstream health",
 		Long: `Show the node on one screen: each zone held (kind, serial, when it last
 changed and, for secondaries, when it was last found current and when it
-expires; open editor transactions), the resolver's cache, island mode and
-the health of the upstream servers. With more than 20 zones, only those that
-need attention are listed (not current, or with a transaction open), 20 at
-most; --json gives every zone.
+expires; open editor transactions; for signed zones the policy, the keys and
+their states, the earliest signature expiry and what a rollover waits for),
+the resolver's cache, island mode, the trust anchors' RFC 5011 state and the
+health of the upstream servers. With more than 20 zones, only those that
+need attention are listed (not current, with a transaction open, or signed
+with a problem), 20 at most; --json gives every zone.
 
 A secondary's expiry is computed as its last refresh plus the SOA expire
 time (or the expire configured for it); a server cut off from the outside
