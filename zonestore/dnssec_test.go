@@ -327,18 +327,41 @@ func parentView(now time.Time, ds []*dns.DS, tags ...[]uint16) *dnssec.ParentVie
 	return v
 }
 
+// pastSigned returns a store on a clock set 12 hours back (the tests move
+// it on; dnssec-verify reads the real one), holding baseZone signed
+// under p.
+func pastSigned(t *testing.T, p dnssec.Policy) (*clock, *zonestore.Store) {
+	t.Helper()
+	clk := newClock()
+	clk.Add(-12 * time.Hour)
+	s := openStore(t, zonestore.Options{Now: clk.Now})
+	mustImport(t, s, baseZone)
+	if _, err := s.EnableDNSSEC("example.", p); err != nil {
+		t.Fatal(err)
+	}
+	return clk, s
+}
+
+// maintainWith records v (nil: nothing new) as what the parent's servers
+// publish for example., then has the store take the steps it allows.
+func maintainWith(t *testing.T, s *zonestore.Store, v *dnssec.ParentView) {
+	t.Helper()
+	if v != nil {
+		if err := s.SetParentView("example.", *v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Maintain("example."); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestKSKDoubleDSRollover steps a CSK rollover by hand: --continue is
 // refused while a parent server lacks the new DS and while caches may
 // hold the DNSKEY RRset without the new key; every step verifies.
 func TestKSKDoubleDSRollover(t *testing.T) {
-	clk := newClock()
-	clk.Add(-8 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
-	s := openStore(t, zonestore.Options{Now: clk.Now})
-	mustImport(t, s, baseZone)
 	p := dnssec.DefaultPolicy()
-	if _, err := s.EnableDNSSEC("example.", p); err != nil {
-		t.Fatal(err)
-	}
+	clk, s := pastSigned(t, p)
 	ds, err := s.DS("example.", dns.SHA256)
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("DS = %v, %v", ds, err)
@@ -422,15 +445,9 @@ func TestKSKDoubleDSRollover(t *testing.T) {
 // maintenance takes every step of the KSK rollover from what the parent
 // servers publish, and signs the zone only when a step changes it.
 func TestKSKRolloverFollowsParent(t *testing.T) {
-	clk := newClock()
-	clk.Add(-8 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
-	s := openStore(t, zonestore.Options{Now: clk.Now})
-	mustImport(t, s, baseZone)
 	p := dnssec.DefaultPolicy()
 	p.SplitKeys = true
-	if _, err := s.EnableDNSSEC("example.", p); err != nil {
-		t.Fatal(err)
-	}
+	clk, s := pastSigned(t, p)
 	ds, _ := s.DS("example.", dns.SHA256)
 	oldTag := ds[0].KeyTag
 	if _, _, err := s.Rollover("example.", dnssec.RoleKSK, false); err != nil {
@@ -441,13 +458,8 @@ func TestKSKRolloverFollowsParent(t *testing.T) {
 	serial := func() uint32 { return load(t, s, "example.").Serial() }
 	maintain := func(v *dnssec.ParentView) bool {
 		t.Helper()
-		if err := s.SetParentView("example.", *v); err != nil {
-			t.Fatal(err)
-		}
 		before := serial()
-		if _, _, err := s.Maintain("example."); err != nil {
-			t.Fatal(err)
-		}
+		maintainWith(t, s, v)
 		return serial() != before
 	}
 	keyState := func(tag uint16) dnssec.State {
@@ -498,14 +510,8 @@ func TestKSKRolloverFollowsParent(t *testing.T) {
 // every parent server has withdrawn the DS and its TTL has passed; then
 // maintenance takes it unsigned. Enabling again cancels.
 func TestDisableWaitsForParent(t *testing.T) {
-	clk := newClock()
-	clk.Add(-8 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
-	s := openStore(t, zonestore.Options{Now: clk.Now})
-	mustImport(t, s, baseZone)
 	p := dnssec.DefaultPolicy()
-	if _, err := s.EnableDNSSEC("example.", p); err != nil {
-		t.Fatal(err)
-	}
+	clk, s := pastSigned(t, p)
 	ds, _ := s.DS("example.", dns.SHA256)
 	tag := ds[0].KeyTag
 	msg, _, err := s.DisableDNSSEC("example.", false, nil)
@@ -532,15 +538,7 @@ func TestDisableWaitsForParent(t *testing.T) {
 	}
 
 	signed := func() bool { ok, _ := s.Signed("example."); return ok }
-	maintain := func(v *dnssec.ParentView) {
-		t.Helper()
-		if err := s.SetParentView("example.", *v); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := s.Maintain("example."); err != nil {
-			t.Fatal(err)
-		}
-	}
+	maintain := func(v *dnssec.ParentView) { t.Helper(); maintainWith(t, s, v) }
 	maintain(parentView(clk.Now(), ds, []uint16{tag}, nil))
 	if !signed() {
 		t.Fatal("unsigned while a parent server still publishes the DS")
@@ -605,15 +603,9 @@ func TestAlgorithmRollover(t *testing.T) {
 		{"13 to 15, CSK", dns.ECDSAP256SHA256, dns.ED25519, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newClock()
-			clk.Add(-12 * time.Hour) // the clock moves on below; dnssec-verify reads the real one
-			s := openStore(t, zonestore.Options{Now: clk.Now})
-			mustImport(t, s, baseZone)
 			p := dnssec.DefaultPolicy()
 			p.Algorithm, p.SplitKeys = tc.from, tc.split
-			if _, err := s.EnableDNSSEC("example.", p); err != nil {
-				t.Fatal(err)
-			}
+			clk, s := pastSigned(t, p)
 			oldDS, _ := s.DS("example.", dns.SHA256)
 			// algs returns the algorithms in DNSKEY, and checks that every
 			// authoritative RRset is signed by each of them (RFC 4035 §2.2)
@@ -645,17 +637,7 @@ func TestAlgorithmRollover(t *testing.T) {
 				dnssectest.Verify(t, "example.", z.Records(), clk.Now())
 				return in
 			}
-			maintain := func(v *dnssec.ParentView) {
-				t.Helper()
-				if v != nil {
-					if err := s.SetParentView("example.", *v); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if _, _, err := s.Maintain("example."); err != nil {
-					t.Fatal(err)
-				}
-			}
+			maintain := func(v *dnssec.ParentView) { t.Helper(); maintainWith(t, s, v) }
 
 			p.Algorithm = tc.to
 			if _, err := s.EnableDNSSEC("example.", p); err != nil {

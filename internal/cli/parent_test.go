@@ -207,23 +207,13 @@ func TestParentFoundThroughResolver(t *testing.T) {
 
 	// example. is held here: its child's DS is read from it.
 	child, _ := st.DS("example.", dns.SHA256)
-	p, err := zonestore.Parse(strings.NewReader("$ORIGIN sub.example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n"), "sub.example.", "t", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := p.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Import(z, false); err != nil {
-		t.Fatal(err)
-	}
+	importText(t, st, "sub.example.", "$ORIGIN sub.example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n")
 	if v = c.Check(t.Context(), "sub.example.", nil); v.Parent != "example." || len(v.Servers) != 1 || !v.NoDS() {
 		t.Errorf("local parent without the DS: %+v", v)
 	}
 	ds := *child[0]
 	ds.Hdr.Name = "sub.example."
-	if _, err := st.Update("example.", zonestore.Change{Add: []dns.RR{&ds, mustNS(t, "sub.example. 3600 IN NS ns.sub.example.")}}); err != nil {
+	if _, err := st.Update("example.", zonestore.Change{Add: []dns.RR{&ds, mustRRText(t, "sub.example. 3600 IN NS ns.sub.example.")}}); err != nil {
 		t.Fatal(err)
 	}
 	if v = c.Check(t.Context(), "sub.example.", nil); v.NoDS() || len(v.Servers) != 1 || len(v.Servers[0].DS) != 1 {
@@ -231,7 +221,7 @@ func TestParentFoundThroughResolver(t *testing.T) {
 	}
 }
 
-func mustNS(t *testing.T, s string) dns.RR {
+func mustRRText(t *testing.T, s string) dns.RR {
 	t.Helper()
 	rr, err := dns.NewRR(s)
 	if err != nil {

@@ -134,17 +134,7 @@ func signedStore(t *testing.T, now *atomic.Int64, pol dnssec.Policy) *zonestore.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	p, err := zonestore.Parse(strings.NewReader("$ORIGIN example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n"), "example.", "t", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := p.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Import(z, false); err != nil {
-		t.Fatal(err)
-	}
+	importText(t, st, "example.", "$ORIGIN example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n")
 	if _, err := st.EnableDNSSEC("example.", pol); err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +195,20 @@ func TestSignerMetricsFollowCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("no series after the zone was deleted", func() bool { return testutil.CollectAndCount(m.expiry) == 0 })
+}
+
+// importText stores the zone origin from text.
+func importText(t *testing.T, st *zonestore.Store, origin, text string) {
+	t.Helper()
+	p, err := zonestore.Parse(strings.NewReader(text), origin, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Import(z, false); err != nil {
+		t.Fatal(err)
+	}
 }
