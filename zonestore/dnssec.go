@@ -311,7 +311,9 @@ func (s *Store) resign(old, z *zone.Zone, sg *signing, op string) (PutResult, er
 // EnableDNSSEC signs the zone under p, with the keys it already has if
 // they fit the policy (see GenerateKeys), or new ones. On a zone already
 // signed it changes the policy (denial method, NSEC3 parameters, timers,
-// key split) and re-signs; the algorithm cannot change.
+// key split, parent servers) and re-signs; another algorithm starts an
+// algorithm rollover (dnssec.StartAlgorithmRollover), and enabling cancels
+// a disable that waits for the parent.
 func (s *Store) EnableDNSSEC(origin string, p dnssec.Policy) (PutResult, error) {
 	origin = zone.Fqdn(origin)
 	defer s.lockZone(origin)()
