@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -228,4 +229,41 @@ func mustRRText(t *testing.T, s string) dns.RR {
 		t.Fatal(err)
 	}
 	return rr
+}
+
+// TestMaintainAsksEveryParent: one run asks the parents of every zone that
+// waits for them, and a parent that never answers holds up only its own
+// zone's view.
+func TestMaintainAsksEveryParent(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().Unix())
+	st := signedStore(t, &now, dnssec.DefaultPolicy())
+	importText(t, st, "other.", "$ORIGIN other.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n")
+	ns := startParent(t)
+	silent, err := net.ListenPacket("udp", testaddr.AddrPort(t).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	for origin, server := range map[string]string{"example.": ns.srv.Addr().String(), "other.": silent.LocalAddr().String()} {
+		pol := dnssec.DefaultPolicy()
+		pol.ParentServers = []string{server}
+		if _, err := st.EnableDNSSEC(origin, pol); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Rollover(origin, dnssec.RoleKSK, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checker := &parentds.Checker{Timeout: 500 * time.Millisecond}
+	maintainOnce(t.Context(), st, checker, newSignerMetrics(prometheus.NewRegistry(), nil), slog.New(slog.DiscardHandler))
+	if ns.n.Load() == 0 {
+		t.Fatal("the answering parent was not asked")
+	}
+	for origin, wantErr := range map[string]bool{"example.": false, "other.": true} {
+		s, err := st.DNSSEC(origin)
+		if err != nil || s.Parent == nil || len(s.Parent.Servers) != 1 || (s.Parent.Servers[0].Err != "") != wantErr {
+			t.Errorf("%s: parent view %+v (%v), want an error: %v", origin, s.Parent, err, wantErr)
+		}
+	}
 }

@@ -112,13 +112,13 @@ func maintainOnce(ctx context.Context, st *zonestore.Store, parent control.Paren
 	if err != nil {
 		log.Error("signing maintenance: list zones", "err", err)
 	}
+	if parent != nil {
+		askParents(ctx, st, parent, names, log)
+	}
 	seen := make(map[string]zoneSigning, len(names))
 	for _, name := range names {
 		if ctx.Err() != nil {
 			return
-		}
-		if parent != nil {
-			askParent(ctx, st, parent, name, log)
 		}
 		did, res, err := st.Maintain(name)
 		switch {
@@ -258,6 +258,30 @@ func (m *signerMetrics) watchCommits(ctx context.Context, st *zonestore.Store) {
 		case <-time.After(max(commitBatchGap, 20*time.Since(started))):
 		}
 	}
+}
+
+// parentsAtOnce bounds the zones whose parents are asked at the same time.
+const parentsAtOnce = 16
+
+// askParents asks the parents of the zones among names that wait for them
+// (askParent), parentsAtOnce zones at a time: a parent that does not
+// answer holds up only its own zones.
+func askParents(ctx context.Context, st *zonestore.Store, parent control.ParentChecker, names []string, log *slog.Logger) {
+	slots := make(chan struct{}, parentsAtOnce)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case slots <- struct{}{}:
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			askParent(ctx, st, parent, name, log)
+		})
+	}
+	wg.Wait()
 }
 
 // askParent records what the parent's servers publish as the zone's DS,
