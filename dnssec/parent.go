@@ -109,6 +109,19 @@ func (v *ParentView) NoDS() bool {
 	return true
 }
 
+// NoteWithdrawal returns p, a policy whose signing is being turned off,
+// with DSGone set to when every parent server was first seen to publish
+// no DS for the zone (v), or cleared when they answer with one again.
+func NoteWithdrawal(p Policy, v *ParentView) Policy {
+	switch {
+	case v.NoDS() && p.DSGone.IsZero():
+		p.DSGone = v.Checked.UTC()
+	case v.usable() && !v.NoDS():
+		p.DSGone = time.Time{}
+	}
+	return p
+}
+
 // UnsignAt is when a zone whose signing is being turned off (p.Unsigning)
 // may go unsigned: once no resolver can hold a DS RRset from the parent,
 // the DS TTL after every parent server was first seen without one

@@ -7,39 +7,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/dnssectest"
 )
-
-// sepKey makes a key-signing key of zone and its signer.
-func sepKey(t *testing.T, zone string) (*dns.DNSKEY, crypto.Signer) {
-	t.Helper()
-	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags: dns.ZONE | dns.SEP, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
-	priv, err := k.Generate(256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, priv.(crypto.Signer)
-}
-
-// keySet is a DNSKEY RRset and its signatures by the given signers.
-func keySet(t *testing.T, keys []*dns.DNSKEY, signers map[*dns.DNSKEY]crypto.Signer, now time.Time) ([]dns.RR, []*dns.RRSIG) {
-	t.Helper()
-	rrs := make([]dns.RR, len(keys))
-	for i, k := range keys {
-		rrs[i] = k
-	}
-	var sigs []*dns.RRSIG
-	for k, priv := range signers {
-		s := &dns.RRSIG{Hdr: dns.RR_Header{Name: k.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600},
-			Algorithm: k.Algorithm, KeyTag: k.KeyTag(), SignerName: k.Hdr.Name,
-			Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(20 * 24 * time.Hour).Unix())}
-		if err := s.Sign(priv, rrs); err != nil {
-			t.Fatal(err)
-		}
-		sigs = append(sigs, s)
-	}
-	return rrs, sigs
-}
 
 func revoked(k *dns.DNSKEY) *dns.DNSKEY {
 	c := *k
@@ -61,15 +31,15 @@ func stateOf(z *ManagedZone, k *dns.DNSKEY) AnchorState {
 // round trip through JSON.
 func TestManagedKeys(t *testing.T) {
 	const zone = "gov.example."
-	k1, p1 := sepKey(t, zone)
-	k2, p2 := sepKey(t, zone)
-	k3, p3 := sepKey(t, zone)
+	k1, p1 := dnssectest.KSK(t, zone)
+	k2, p2 := dnssectest.KSK(t, zone)
+	k3, p3 := dnssectest.KSK(t, zone)
 	configured := []dns.RR{k1.ToDS(dns.SHA256)}
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	z := &ManagedZone{Zone: zone}
 	update := func(keys []*dns.DNSKEY, signers map[*dns.DNSKEY]crypto.Signer) bool {
 		t.Helper()
-		rrs, sigs := keySet(t, keys, signers, now)
+		rrs, sigs := dnssectest.SignKeys(t, keys, signers, now)
 		return z.Update(configured, rrs, sigs, time.Hour, now)
 	}
 	anchorTags := func() map[uint16]bool {

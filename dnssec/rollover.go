@@ -246,11 +246,12 @@ func SameSigning(a, b []*Key) bool {
 	return slices.EqualFunc(a, b, func(x, y *Key) bool { return x.ID() == y.ID() && x.Role == y.Role && x.State == y.State })
 }
 
-// WaitsForParent reports whether a rollover step waits for what the
+// WaitsForParent reports whether a step of the zone waits for what the
 // parent publishes: a KSK or CSK waiting for its DS, or retired and
-// waiting for its DS to be withdrawn.
-func WaitsForParent(keys []*Key) bool {
-	return slices.ContainsFunc(keys, func(k *Key) bool {
+// waiting for its DS to be withdrawn; an algorithm rollover; signing
+// being turned off.
+func WaitsForParent(p Policy, keys []*Key) bool {
+	return p.AlgorithmFrom != 0 || !p.Unsigning.IsZero() || slices.ContainsFunc(keys, func(k *Key) bool {
 		return k.Role != RoleZSK && (k.State == StateDSPending || k.State == StateRetired)
 	})
 }

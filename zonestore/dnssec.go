@@ -427,12 +427,11 @@ func (s *Store) DisableDNSSEC(origin string, force bool, view *dnssec.ParentView
 	if !force {
 		if !sg.Parent.NoDS() {
 			err := fmt.Errorf("%w: the zone would go bogus while the parent publishes a DS: %s (--force to go unsigned anyway)", dnssec.ErrParentDS, sg.Parent.DescribeAny())
-			return "", PutResult{}, errors.Join(err, s.keepView(origin, sg, view))
+			return "", PutResult{}, errors.Join(err, s.writeParent(origin, view))
 		}
-		if p.DSGone.IsZero() {
-			p.DSGone = sg.Parent.Checked
+		if p = dnssec.NoteWithdrawal(p, sg.Parent); p.DSGone != sg.Policy.DSGone {
 			sg.Policy = &p
-			if err := s.writeKeys(origin, sg); err != nil {
+			if err := s.saveSigning(origin, sg); err != nil {
 				return "", PutResult{}, err
 			}
 		}
@@ -452,15 +451,6 @@ func (s *Store) unsign(old *zone.Zone, sg *signing) (PutResult, error) {
 		return PutResult{}, err
 	}
 	return s.resign(old, z, &signing{Keys: sg.Keys, Parent: sg.Parent}, OpDNSSECDisable)
-}
-
-// keepView stores view as what the parent was last seen to publish, when
-// one was given; the caller holds the zone's lock.
-func (s *Store) keepView(origin string, sg *signing, view *dnssec.ParentView) error {
-	if view == nil {
-		return nil
-	}
-	return s.writeParent(origin, view)
 }
 
 // GenerateKeys makes the initial keys for a zone that is not signed yet,
@@ -543,7 +533,7 @@ func (s *Store) ContinueRollover(origin string, role dnssec.Role, force bool, vi
 	if err != nil {
 		// What the parent publishes is worth keeping even when the step
 		// is refused: sovdns dnssec status shows it.
-		return "", PutResult{}, errors.Join(fmt.Errorf("zone %s: %w", origin, err), s.keepView(origin, sg, view))
+		return "", PutResult{}, errors.Join(fmt.Errorf("zone %s: %w", origin, err), s.writeParent(origin, view))
 	}
 	z, err := s.nextSerial(old)
 	if err != nil {
@@ -578,7 +568,7 @@ func (s *Store) ParentServers(origin string) (servers []string, wait bool, err e
 	if err != nil || sg == nil || sg.Policy == nil {
 		return nil, false, err
 	}
-	return sg.Policy.ParentServers, dnssec.WaitsForParent(sg.Keys) || !sg.Policy.Unsigning.IsZero() || sg.Policy.AlgorithmFrom != 0, nil
+	return sg.Policy.ParentServers, dnssec.WaitsForParent(*sg.Policy, sg.Keys), nil
 }
 
 // SetParentView records what the parent's servers publish as the zone's
@@ -589,9 +579,12 @@ func (s *Store) SetParentView(origin string, v dnssec.ParentView) error {
 	return s.writeParent(origin, &v)
 }
 
-// writeParent stores v as the zone's last parent view; the caller holds
-// the zone's lock.
+// writeParent stores v as the zone's last parent view (nil: nothing to
+// store); the caller holds the zone's lock.
 func (s *Store) writeParent(origin string, v *dnssec.ParentView) error {
+	if v == nil {
+		return nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -609,10 +602,10 @@ func (s *Store) writeParent(origin string, v *dnssec.ParentView) error {
 	})
 }
 
-// writeKeys stores keys as the zone's keys without signing it again (a
-// change no record shows, such as when the parent was seen to publish a
-// DS); the caller holds the zone's lock.
-func (s *Store) writeKeys(origin string, sg *signing) error {
+// saveSigning stores sg as the zone's DNSSEC state without signing it
+// again (a change no record shows, such as when the parent was seen to
+// publish a DS); the caller holds the zone's lock.
+func (s *Store) saveSigning(origin string, sg *signing) error {
 	return s.update(func(tx *bolt.Tx) error { return writeSigning(tx, origin, sg) })
 }
 
@@ -680,30 +673,26 @@ func (s *Store) Maintain(origin string) (bool, PutResult, error) {
 		return false, PutResult{}, err
 	}
 	now := s.opts.Now()
-	if p := *sg.Policy; !p.Unsigning.IsZero() {
+	if !sg.Policy.Unsigning.IsZero() {
 		// Signing is being turned off: note when the parent was first
 		// seen without a DS, and go unsigned once its TTL has passed.
-		switch gone := sg.Parent.NoDS(); {
-		case gone && !p.DSGone.IsZero() && !now.Before(dnssec.UnsignAt(p, sg.Parent)):
-			defer unlock()
-			res, err := s.unsign(old, sg)
-			return err == nil, res, err
-		case gone == p.DSGone.IsZero() && (gone || sg.Parent != nil):
-			p.DSGone = time.Time{}
-			if gone {
-				p.DSGone = sg.Parent.Checked
-			}
+		if p := dnssec.NoteWithdrawal(*sg.Policy, sg.Parent); p.DSGone != sg.Policy.DSGone {
 			sg.Policy = &p
-			if err := s.writeKeys(origin, sg); err != nil {
+			if err := s.saveSigning(origin, sg); err != nil {
 				unlock()
 				return false, PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
 			}
+		}
+		if at := dnssec.UnsignAt(*sg.Policy, sg.Parent); !at.IsZero() && sg.Parent.NoDS() && !now.Before(at) {
+			defer unlock()
+			res, err := s.unsign(old, sg)
+			return err == nil, res, err
 		}
 	}
 	keys, changed := dnssec.Advance(*sg.Policy, sg.Keys, timing(old, sg), now)
 	if changed && dnssec.SameSigning(keys, sg.Keys) {
 		// Only what was seen of the parent changed: no record shows it.
-		if err := s.writeKeys(origin, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}); err != nil {
+		if err := s.saveSigning(origin, &signing{Policy: sg.Policy, Keys: keys, Parent: sg.Parent}); err != nil {
 			unlock()
 			return false, PutResult{}, fmt.Errorf("zone %s: %w", origin, err)
 		}

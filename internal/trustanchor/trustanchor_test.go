@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/dnssectest"
 	"github.com/sovdns/sovdns/internal/trustanchor"
 )
 
@@ -26,7 +27,7 @@ type fakeZone struct {
 	asked   int
 }
 
-func (f *fakeZone) fetch(now func() time.Time) trustanchor.Fetch {
+func (f *fakeZone) fetch(t *testing.T, now func() time.Time) trustanchor.Fetch {
 	return func(_ context.Context, zone string) ([]dns.RR, []*dns.RRSIG, time.Duration, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -34,20 +35,7 @@ func (f *fakeZone) fetch(now func() time.Time) trustanchor.Fetch {
 		if f.fail != nil {
 			return nil, nil, 0, f.fail
 		}
-		var rrs []dns.RR
-		for _, k := range f.keys {
-			rrs = append(rrs, k)
-		}
-		var sigs []*dns.RRSIG
-		for k, priv := range f.signers {
-			s := &dns.RRSIG{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600},
-				Algorithm: k.Algorithm, KeyTag: k.KeyTag(), SignerName: zone,
-				Inception: uint32(now().Add(-time.Hour).Unix()), Expiration: uint32(now().Add(20 * 24 * time.Hour).Unix())}
-			if err := s.Sign(priv, rrs); err != nil {
-				return nil, nil, 0, err
-			}
-			sigs = append(sigs, s)
-		}
+		rrs, sigs := dnssectest.SignKeys(t, f.keys, f.signers, now())
 		return rrs, sigs, 2 * 24 * time.Hour, nil
 	}
 }
@@ -58,17 +46,6 @@ func (f *fakeZone) set(keys []*dns.DNSKEY, signers map[*dns.DNSKEY]crypto.Signer
 	f.keys, f.signers = keys, signers
 }
 
-func newKSK(t *testing.T, zone string) (*dns.DNSKEY, crypto.Signer) {
-	t.Helper()
-	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 172800},
-		Flags: dns.ZONE | dns.SEP, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
-	priv, err := k.Generate(256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, priv.(crypto.Signer)
-}
-
 // TestManagerAcrossRestarts: with a moved clock, a new root key is
 // trusted after the 30-day hold-down and not before, also when the
 // server restarts in between; a key that revokes itself leaves the
@@ -76,8 +53,8 @@ func newKSK(t *testing.T, zone string) (*dns.DNSKEY, crypto.Signer) {
 // still configured; a failed refresh keeps the anchors.
 func TestManagerAcrossRestarts(t *testing.T) {
 	const zone = "."
-	k1, p1 := newKSK(t, zone)
-	k2, p2 := newKSK(t, zone)
+	k1, p1 := dnssectest.KSK(t, zone)
+	k2, p2 := dnssectest.KSK(t, zone)
 	configured := []dns.RR{k1.ToDS(dns.SHA256)}
 	var clockMu sync.Mutex
 	clock := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -90,7 +67,7 @@ func TestManagerAcrossRestarts(t *testing.T) {
 	var inForce []dns.RR
 	open := func() *trustanchor.Manager {
 		t.Helper()
-		m, err := trustanchor.Open(trustanchor.Config{Configured: configured, Fetch: f.fetch(now),
+		m, err := trustanchor.Open(trustanchor.Config{Configured: configured, Fetch: f.fetch(t, now),
 			Apply: func(rrs []dns.RR) error { inForce = rrs; return nil }, Path: path, Now: now})
 		if err != nil {
 			t.Fatal(err)
