@@ -28,7 +28,8 @@ type Exchanger interface {
 // notingExchanger is an Exchanger that also tells what it saw on the way
 // to the answer; the resolver uses it when the Exchanger has it.
 type notingExchanger interface {
-	exchangeNoting(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error)
+	// exchangeNoting gives up at deadline, or at ctx's if it is sooner.
+	exchangeNoting(ctx context.Context, deadline time.Time, m *dns.Msg, server netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error)
 }
 
 // exchangeNote is what one exchange saw besides its answer.
@@ -116,10 +117,13 @@ func ephemeralPorts() (lo, n int) {
 
 // Exchange implements Exchanger.
 func (x *NetExchanger) Exchange(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error) {
-	return x.exchangeNoting(ctx, m, server, tcp, &exchangeNote{})
+	return x.exchangeNoting(ctx, time.Time{}, m, server, tcp, &exchangeNote{})
 }
 
-func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error) {
+func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m *dns.Msg, server netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error) {
+	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+		deadline = d
+	}
 	var rnd [8]byte
 	crand.Read(rnd[:])
 	m.Id = binary.BigEndian.Uint16(rnd[:])
@@ -131,12 +135,19 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", server, err)
 	}
-	var conn net.Conn
+	var conn interface {
+		Close() error
+		SetReadDeadline(time.Time) error
+	}
+	var tconn net.Conn
+	var uconn *udpSocket
 	if tcp {
-		var d net.Dialer
-		conn, err = d.DialContext(ctx, "tcp", server.String())
+		d := net.Dialer{Deadline: deadline}
+		tconn, err = d.DialContext(ctx, "tcp", server.String())
+		conn = tconn
 	} else {
-		conn, err = x.dialUDP(server, binary.BigEndian.Uint32(rnd[2:]))
+		uconn, err = x.dialUDP(server, binary.BigEndian.Uint32(rnd[2:]))
+		conn = uconn
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", server, err)
@@ -146,11 +157,11 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 	// does not wait on dead upstreams.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if d, ok := ctx.Deadline(); ok {
+	if !deadline.IsZero() {
 		if tcp {
-			conn.SetDeadline(d)
+			tconn.SetDeadline(deadline)
 		} else {
-			conn.SetReadDeadline(d) // a datagram is sent at once, however late
+			uconn.SetReadDeadline(deadline) // a datagram is sent at once, however late
 		}
 	}
 	start := time.Now()
@@ -161,9 +172,9 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 	var raw []byte
 	bp := x.bufs.Get().(*[]byte)
 	if tcp {
-		r, raw, err = x.readTCP(conn, wire, m, server, client)
+		r, raw, err = x.readTCP(tconn, wire, m, server, client)
 	} else {
-		r, raw, err = x.readUDP(conn.(*net.UDPConn), wire, m, server, client, *bp, note)
+		r, raw, err = x.readUDP(uconn, wire, m, server, client, *bp, note)
 	}
 	rtt := time.Since(start)
 	if x.tap != nil && err == nil {
@@ -182,15 +193,10 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, m *dns.Msg, server ne
 // dialUDP returns a UDP socket connected to server, from a source port
 // chosen by rnd within the ephemeral range (another draw when that port is
 // taken; the kernel's choice after a few).
-func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*net.UDPConn, error) {
-	raddr := net.UDPAddrFromAddrPort(server)
-	local := net.IPv4zero
-	if server.Addr().Is6() && !server.Addr().Is4In6() {
-		local = net.IPv6unspecified
-	}
+func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*udpSocket, error) {
 	for range 4 {
 		port := x.portLo + int(rnd%uint32(x.portN))
-		c, err := net.DialUDP("udp", &net.UDPAddr{IP: local, Port: port}, raddr)
+		c, err := openUDP(server, port)
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return c, err
 		}
@@ -198,25 +204,25 @@ func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*net.UDPConn,
 		crand.Read(b[:])
 		rnd = binary.BigEndian.Uint32(b[:])
 	}
-	return net.DialUDP("udp", nil, raddr)
+	return openUDP(server, 0)
 }
 
 // readUDP sends the query and reads until the answer comes, which it
 // returns parsed and as it came (in buf).
-func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, []byte, error) {
-	if _, err := conn.Write(wire); err != nil {
-		return nil, nil, err
-	}
+func (x *NetExchanger) readUDP(conn *udpSocket, wire []byte, m *dns.Msg, server netip.AddrPort, client, buf []byte, note *exchangeNote) (*dns.Msg, []byte, error) {
+	conn.send(wire)
 	late := 0
 	for {
-		n, _, flags, _, err := conn.ReadMsgUDPAddrPort(buf, nil)
-		if errors.Is(err, os.ErrDeadlineExceeded) && late < maxLateReads {
+		n, flags, err := conn.read(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
 			// The answer may be waiting in the socket while this
 			// goroutine waited for a CPU (a busy resolver on one core):
 			// the deadline is not taken for a loss before what has
-			// arrived is read, without waiting.
-			late++
-			n, flags, err = readWaiting(conn, buf, err)
+			// arrived is read (read takes one such datagram per call).
+			if late++; late > maxLateReads {
+				return nil, nil, err
+			}
+			err = nil
 		}
 		if err != nil {
 			return nil, nil, err
@@ -255,30 +261,6 @@ func (x *NetExchanger) readUDP(conn *net.UDPConn, wire []byte, m *dns.Msg, serve
 // maxLateReads bounds the datagrams read after the deadline, when the
 // first ones are not the answer.
 const maxLateReads = 8
-
-// readWaiting reads a datagram already in conn's receive queue after its
-// read deadline passed; timeout, the error of the read that found the
-// deadline passed, is returned when there is none. The deadline stays
-// passed.
-func readWaiting(conn *net.UDPConn, buf []byte, timeout error) (int, int, error) {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return 0, 0, timeout
-	}
-	conn.SetReadDeadline(time.Time{})
-	n, flags, got := 0, 0, false
-	if err := rc.Read(func(fd uintptr) bool {
-		var rerr error
-		n, _, flags, _, rerr = syscall.Recvmsg(int(fd), buf, nil, syscall.MSG_DONTWAIT)
-		got = rerr == nil
-		return true // never wait
-	}); err != nil || !got {
-		conn.SetReadDeadline(time.Now()) // nothing waiting: the timeout stands
-		return 0, 0, timeout
-	}
-	conn.SetReadDeadline(time.Now()) // further reads: the deadline has passed
-	return n, flags, nil
-}
 
 // notTheServers reports whether a malformed datagram with the query's ID
 // shows, read leniently, that the server did not send it: another

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,7 +110,7 @@ func TestExchangeUnwanted(t *testing.T) {
 	tap := &recordingTap{}
 	x := NewNetExchanger(ExchangeConfig{Tap: tap})
 	var note exchangeNote
-	r, _, err := x.exchangeNoting(exchangeCtx(t), query("www.example."), s.addr(), false, &note)
+	r, _, err := x.exchangeNoting(exchangeCtx(t), time.Time{}, query("www.example."), s.addr(), false, &note)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestExchangeCookies(t *testing.T) {
 	x := NewNetExchanger(ExchangeConfig{Cookies: true})
 	ex := func() (*dns.Msg, exchangeNote, error) {
 		var note exchangeNote
-		r, _, err := x.exchangeNoting(exchangeCtx(t), query("www.example."), s.addr(), false, &note)
+		r, _, err := x.exchangeNoting(exchangeCtx(t), time.Time{}, query("www.example."), s.addr(), false, &note)
 		return r, note, err
 	}
 	if _, _, err := ex(); err != nil {
@@ -301,10 +302,10 @@ func TestExchangeCookies(t *testing.T) {
 type floodNet struct{ perQuery int }
 
 func (f floodNet) Exchange(ctx context.Context, m *dns.Msg, s netip.AddrPort, tcp bool) (*dns.Msg, time.Duration, error) {
-	return f.exchangeNoting(ctx, m, s, tcp, &exchangeNote{})
+	return f.exchangeNoting(ctx, time.Time{}, m, s, tcp, &exchangeNote{})
 }
 
-func (f floodNet) exchangeNoting(ctx context.Context, m *dns.Msg, s netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error) {
+func (f floodNet) exchangeNoting(ctx context.Context, _ time.Time, m *dns.Msg, s netip.AddrPort, tcp bool, note *exchangeNote) (*dns.Msg, time.Duration, error) {
 	note.unwanted += f.perQuery
 	r := new(dns.Msg)
 	r.SetReply(m)
@@ -465,20 +466,23 @@ func TestReadUDPAfterDeadline(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srv.Close()
-			conn, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+			server := netip.MustParseAddrPort(srv.LocalAddr().String())
+			conn, err := openUDP(server, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
+			local := localAddr(t, conn)
 			for _, d := range tc.waiting {
-				if _, err := srv.WriteToUDP(d, conn.LocalAddr().(*net.UDPAddr)); err != nil {
+				if _, err := srv.WriteToUDPAddrPort(d, local); err != nil {
 					t.Fatal(err)
 				}
 			}
+			// Loopback delivers a datagram into conn's receive queue
+			// before the write returns.
 			conn.SetReadDeadline(time.Now().Add(-time.Second))
 			x := NewNetExchanger(ExchangeConfig{})
 			note := &exchangeNote{}
-			server := netip.MustParseAddrPort(srv.LocalAddr().String())
 			r, _, err := x.readUDP(conn, wire, q, server, nil, make([]byte, maxDatagram), note)
 			if tc.ok {
 				if err != nil || r == nil || len(r.Answer) != 1 {
@@ -491,4 +495,19 @@ func TestReadUDPAfterDeadline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// localAddr returns the address a socket is bound to.
+func localAddr(t *testing.T, s *udpSocket) netip.AddrPort {
+	t.Helper()
+	var sa syscall.Sockaddr
+	var err error
+	if cerr := s.rc.Control(func(fd uintptr) { sa, err = syscall.Getsockname(int(fd)) }); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
+	}
+	a, ok := sa.(*syscall.SockaddrInet4)
+	if !ok {
+		t.Fatalf("bound to %v", sa)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(a.Port))
 }

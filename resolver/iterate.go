@@ -523,10 +523,7 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 		if more && !tcp {
 			wait = rto
 		}
-		qctx, cancel := context.WithTimeout(ctx, wait)
-		resp, rtt, err := r.exchange(qctx, zone, m, s, tcp)
-		timedOut := err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded)
-		cancel()
+		resp, rtt, timedOut, err := r.exchange(ctx, wait, zone, m, s, tcp)
 		r.stats.countUpstream(tcp, resp, err)
 		if errors.Is(err, errCookieMissing) && !tcp {
 			tcp = true
@@ -583,17 +580,24 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 // exchange sends m to server s of zone and counts the unwanted replies
 // that came meanwhile against the zone; an answer that came with the
 // reply that raised the spoofing alarm is not believed.
-func (r *Resolver) exchange(ctx context.Context, zone string, m *dns.Msg, s server, tcp bool) (*dns.Msg, time.Duration, error) {
+func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, err error) {
 	nx, ok := r.ex.(notingExchanger)
 	if !ok {
-		return r.ex.Exchange(ctx, m, s, tcp)
+		qctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		resp, rtt, err = r.ex.Exchange(qctx, m, s, tcp)
+		return resp, rtt, err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded), err
 	}
+	// The network's exchanger takes the wait as a deadline of its socket,
+	// not as a context of its own with a timer.
 	var note exchangeNote
-	resp, rtt, err := nx.exchangeNoting(ctx, m, s, tcp, &note)
+	deadline := time.Now().Add(wait)
+	resp, rtt, err = nx.exchangeNoting(ctx, deadline, m, s, tcp, &note)
+	timedOut = err != nil && ctx.Err() == nil && !time.Now().Before(deadline)
 	if note.unwanted > 0 && r.noteUnwanted(zone, s, note.unwanted) && err == nil {
-		return nil, rtt, fmt.Errorf("%s: %w", s, errSpoofing)
+		return nil, rtt, false, fmt.Errorf("%s: %w", s, errSpoofing)
 	}
-	return resp, rtt, err
+	return resp, rtt, timedOut, err
 }
 
 // classifyStep says what resp, from a server of zone cut, means for name.

@@ -127,7 +127,8 @@ type Server struct {
 
 	inFlight  chan struct{}                    // a slot per resolution under way, over any transport
 	clients   *ratelimit.PerSecond[netip.Addr] // recursive questions per client (ClientRateLimit)
-	resolving sync.WaitGroup                   // the goroutines answering UDP questions by resolution
+	resolving sync.WaitGroup                   // the UDP questions being answered by resolution
+	workers   *workers                         // the goroutines that answer them
 	replyBufs sync.Pool                        // *[]byte of replyBufSize: the replies those goroutines pack
 	epocher   cacheEpocher                     // the Resolver, if it keeps resolved answers apart (rescache.go); else nil
 	ctx       atomic.Pointer[context.Context]
@@ -388,7 +389,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		fqc := *fq
 		s.resolving.Add(1)
 		queried := s.now()
-		go func() {
+		s.workers.run(func() {
 			defer func() { <-s.inFlight; s.resolving.Done() }()
 			bp := s.replyBufs.Get().(*[]byte)
 			defer s.replyBufs.Put(bp) // nothing keeps the reply: the cache and dnstap copy it
@@ -397,7 +398,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
 				s.m.Dropped.WithLabelValues("write_error").Inc()
 			}
-		}()
+		})
 		return nil
 	}
 	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
@@ -690,6 +691,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.ctx.Store(&ctx)
+	s.workers = newWorkers() // before the listeners that use them
 	var closers []func()
 	var wg sync.WaitGroup
 	fail := func(err error) error {
@@ -739,6 +741,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.resolving.Wait() // their context has ended: they finish at once
+	s.workers.stop()
 	s.ops.wait()
 	return nil
 }
