@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -981,6 +982,123 @@ func TestHostileSourcePorts(t *testing.T) {
 				t.Errorf("source ports [%d, %d] outside the ephemeral range [%d, %d]", lo, hi, elo, ehi)
 			}
 		}
+	}
+	n.checkAlive(t)
+}
+
+// TestHostileDeadZoneFlood: a flood of questions for new names in a zone
+// whose only server never answers does not starve the other zones. While
+// 3,000 such questions arrive (1,500 a second, beyond max_zone_in_flight
+// and close to max_in_flight), new names of a healthy zone are still
+// resolved (at least 95 % of them within 2 s), and the dead server gets a
+// few probes rather than a query per question (it is held down).
+func TestHostileDeadZoneFlood(t *testing.T) {
+	t.Parallel()
+	const (
+		flood     = 3000
+		floodRate = 1500 // a second
+		healthy   = 40   // questions for new healthy names, one every 50 ms
+	)
+	n := newHostileNet(t, hostileOpts{hosts: []byte{80, 81}, tld: `
+dead        NS  ns.dead
+ns.dead     A   127.0.0.80
+healthy     NS  ns.healthy
+ns.healthy  A   127.0.0.81
+`})
+	dead := n.serve(t, 80, func(context.Context, *hostile.Writer, *hostile.Query) {})
+	hz := n.zone(t, "healthy.test.", "$ORIGIN healthy.test.\n@ NS ns\nns A 127.0.0.81\n* A 192.0.2.81\n")
+	n.serve(t, 81, hostile.Serve(hz))
+	n.start(t, "")
+	// The resolver knows the way to both zones before the flood: what is
+	// measured is the flood, not the first referrals.
+	if r, _ := n.ask(t, "warm.healthy.test.", dns.TypeA); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("warm.healthy.test.: %s", dns.RcodeToString[r.Rcode])
+	}
+
+	conn, err := net.Dial("udp", n.res.dns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var answered atomic.Int64
+	readDone := make(chan struct{})
+	go func() { // the flood's answers, counted until the socket closes
+		defer close(readDone)
+		buf := make([]byte, 1500)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				return
+			}
+			answered.Add(1)
+		}
+	}()
+	floodDone := make(chan error, 1)
+	var atHalf atomic.Int64 // queries the dead server had when half the flood was sent
+	go func() {
+		tick := time.NewTicker(time.Second / floodRate * 10)
+		defer tick.Stop()
+		for i := 0; i < flood; {
+			<-tick.C
+			if i == flood/2 {
+				atHalf.Store(int64(dead.Stats().Total))
+			}
+			for range 10 {
+				wire, err := rdQuery(fmt.Sprintf("f%d.dead.test.", i), dns.TypeA).Pack()
+				if err == nil {
+					_, err = conn.Write(wire)
+				}
+				if err != nil {
+					floodDone <- err
+					return
+				}
+				i++
+			}
+		}
+		floodDone <- nil
+	}()
+
+	c := &dns.Client{Timeout: 2 * time.Second}
+	ok := 0
+	var slow []string
+	for i := range healthy {
+		time.Sleep(50 * time.Millisecond) // spread over the flood
+		name := fmt.Sprintf("h%d.healthy.test.", i)
+		start := time.Now()
+		r, _, err := c.ExchangeContext(t.Context(), rdQuery(name, dns.TypeA), n.res.dns)
+		switch {
+		case err != nil:
+			slow = append(slow, fmt.Sprintf("%s: %v", name, err))
+		case r.Rcode != dns.RcodeSuccess || !slices.Equal(addrs(r), []string{"192.0.2.81"}):
+			slow = append(slow, fmt.Sprintf("%s: %s %v after %v", name, dns.RcodeToString[r.Rcode], addrs(r), time.Since(start).Round(time.Millisecond)))
+		default:
+			ok++
+		}
+	}
+	if err := <-floodDone; err != nil {
+		t.Fatalf("flood: %v", err)
+	}
+	t.Logf("healthy names answered during the flood: %d of %d; not: %v", ok, healthy, slow)
+	if ok*100 < healthy*95 {
+		t.Errorf("healthy names answered during the flood: %d of %d, want at least 95%%", ok, healthy)
+	}
+	// The resolver answers each flood question (SERVFAIL, at once once the
+	// server is held down) before its resolution timeout.
+	deadline := time.Now().Add(resolutionTimeout + 2*time.Second)
+	for answered.Load() < flood && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn.Close()
+	<-readDone
+	toDead, half := dead.Stats().Total, int(atHalf.Load())
+	t.Logf("flood of %d questions: %d answered; %d queries reached the dead server, %d of them in the second half of the flood", flood, answered.Load(), toDead, toDead-half)
+	if half == 0 {
+		t.Fatal("the dead server got no query in the first half of the flood: the flood did not reach the resolver's iteration")
+	}
+	// Until its first timeouts the server is asked by the questions that
+	// get a slot (max_zone_in_flight); then it is down, and probed once
+	// every few seconds.
+	if late := toDead - half; late > 10 {
+		t.Errorf("%d queries reached the dead server in the second half of the flood (%d questions); a server that does not answer is to be held down", late, flood/2)
 	}
 	n.checkAlive(t)
 }
