@@ -38,6 +38,11 @@ type exchangeNote struct {
 	// ID, a wrong question, a client cookie that is not ours. Each is a
 	// forgery that guessed the source port (or a very confused server).
 	unwanted int
+	// keep, set by the caller: a UDP query whose deadline passes keeps
+	// its socket, handed back in late, so that its answer can still be
+	// waited for while other servers are asked (parallel tries).
+	keep bool
+	late *lateQuery
 }
 
 // ErrMismatch is an answer that does not answer the query asked.
@@ -152,11 +157,15 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", server, err)
 	}
-	defer conn.Close()
+	kept := false // the socket goes on in note.late
+	defer func() {
+		if !kept {
+			conn.Close()
+		}
+	}()
 	// A cancelled context ends a read under way, so that a stopping server
 	// does not wait on dead upstreams.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 	if !deadline.IsZero() {
 		if tcp {
 			tconn.SetDeadline(deadline)
@@ -181,11 +190,51 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 		x.tap.UpstreamResponse(raw, server, tcp, start, start.Add(rtt))
 	}
 	x.bufs.Put(bp)
+	if !stop() {
+		err = ctx.Err() // the socket was closed under the read
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if note.keep && !tcp && errors.Is(err, os.ErrDeadlineExceeded) {
+			kept = true
+			note.late = &lateQuery{x: x, conn: uconn, m: m, server: server, client: client, start: start}
+		}
+		return nil, rtt, fmt.Errorf("%s: %w", server, err)
+	}
+	return r, rtt, nil
+}
+
+// lateQuery is a UDP query whose wait ran out, its socket kept open: its
+// answer may still come while other servers are asked.
+type lateQuery struct {
+	x      *NetExchanger
+	conn   *udpSocket
+	m      *dns.Msg
+	server netip.AddrPort
+	client []byte
+	start  time.Time // when the query went
+}
+
+// wait waits for the answer until deadline, or until ctx ends, then
+// closes the socket. The RTT is counted from when the query went.
+func (q *lateQuery) wait(ctx context.Context, deadline time.Time, note *exchangeNote) (*dns.Msg, time.Duration, error) {
+	defer q.conn.Close()
+	stop := context.AfterFunc(ctx, func() { q.conn.Close() })
+	defer stop()
+	q.conn.SetReadDeadline(deadline)
+	bp := q.x.bufs.Get().(*[]byte)
+	defer q.x.bufs.Put(bp)
+	r, raw, err := q.x.readUDP(q.conn, nil, q.m, q.server, q.client, *bp, note)
+	rtt := time.Since(q.start)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, rtt, fmt.Errorf("%s: %w", server, err)
+		return nil, rtt, fmt.Errorf("%s: %w", q.server, err)
+	}
+	if q.x.tap != nil {
+		q.x.tap.UpstreamResponse(raw, q.server, false, q.start, q.start.Add(rtt))
 	}
 	return r, rtt, nil
 }

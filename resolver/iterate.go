@@ -234,6 +234,18 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 	}
 	resolved := false
 	var lastErr error
+	var h *hedge // the queries still waited for after their RTO
+	defer func() {
+		if h != nil {
+			h.stop()
+		}
+	}()
+	// lame takes note of a server's answer that does not answer: the
+	// server goes to the back.
+	lame := func(s server, resp *dns.Msg) {
+		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
+		r.infra.failed(s, r.penalty())
+	}
 	for {
 		order := r.infra.order(addrs)
 		for round := 0; len(order) > 0 && round < tryRounds; round++ {
@@ -275,7 +287,10 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 						r.noteForeignAsk()
 					}
 					more := r.othersLeft(b, cut, order[i+1:]) || r.retryable(b, s, round)
-					resp, err = r.query(ctx, cut, s, name, qtype, false, more)
+					if more && h == nil {
+						h = newHedge(r, ctx, cut)
+					}
+					resp, err = r.queryWith(ctx, h, cut, s, name, qtype, false, more)
 					if errors.Is(err, ErrRateLimited) {
 						return nil, 0, server{}, err // no other server of the zone either
 					}
@@ -283,6 +298,11 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 						return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, err)
 					}
 					r.observeUpstream(cut, err == nil)
+				}
+				if err != nil && h != nil {
+					if a, ok := h.answer(ctx, false); ok {
+						s, resp, err = a.s, a.resp, nil // an earlier server's, late
+					}
 				}
 				if err != nil {
 					lastErr = err
@@ -294,10 +314,20 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 				if kind := classifyStep(resp, cut, name, qtype); kind != stepLame {
 					return resp, kind, s, nil
 				}
-				lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
-				r.infra.failed(s, r.penalty()) // a lame server goes to the back
+				lame(s, resp)
 			}
 			order = again
+		}
+		// Every server was asked: the answers still awaited may come.
+		for h != nil {
+			a, ok := h.answer(ctx, true)
+			if !ok {
+				break
+			}
+			if kind := classifyStep(a.resp, cut, name, qtype); kind != stepLame {
+				return a.resp, kind, a.s, nil
+			}
+			lame(a.s, a.resp)
 		}
 		if resolved || (foreign && r.island.active.Load()) {
 			break
@@ -496,6 +526,22 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 // QueryTimeout. A timeout backs off the server's RTO, and counts as a
 // failure of the server, only if it answered nothing meanwhile.
 func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
+	return r.queryKeep(ctx, zone, s, name, qtype, rd, more, nil)
+}
+
+// queryWith is query, in h's context when h is not nil (see queryKeep).
+func (r *Resolver) queryWith(ctx context.Context, h *hedge, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
+	if h == nil {
+		return r.query(ctx, zone, s, name, qtype, rd, more)
+	}
+	qctx, done := h.queryCtx()
+	defer done()
+	return r.queryKeep(qctx, zone, s, name, qtype, rd, more, h)
+}
+
+// queryKeep is query; with h, a first query over UDP whose RTO passes
+// goes on being waited for in h (parallel tries, hedge.go).
+func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool, h *hedge) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	if r.cfg.Use0x20 {
@@ -523,13 +569,19 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 		if more && !tcp {
 			wait = rto
 		}
-		resp, rtt, timedOut, err := r.exchange(ctx, wait, zone, m, s, tcp)
+		keep := h != nil && wait < r.cfg.QueryTimeout && attempt == 0
+		resp, rtt, timedOut, late, err := r.exchange(ctx, wait, zone, m, s, tcp, keep)
 		r.stats.countUpstream(tcp, resp, err)
 		if errors.Is(err, errCookieMissing) && !tcp {
 			tcp = true
 			continue
 		}
 		if err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// The question ended, or another server's answer came
+				// first: nothing is learnt of this one.
+				return nil, err
+			}
 			charge := true
 			if timedOut {
 				charge = r.infra.timedOut(s, answers)
@@ -544,6 +596,9 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 			}
 			if charge {
 				r.infra.failed(s, r.penalty())
+			}
+			if late != nil {
+				h.add(s, late)
 			}
 			return nil, err
 		}
@@ -580,24 +635,28 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 // exchange sends m to server s of zone and counts the unwanted replies
 // that came meanwhile against the zone; an answer that came with the
 // reply that raised the spoofing alarm is not believed.
-func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, err error) {
+func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp, keep bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, late *lateQuery, err error) {
 	nx, ok := r.ex.(notingExchanger)
 	if !ok {
 		qctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		resp, rtt, err = r.ex.Exchange(qctx, m, s, tcp)
-		return resp, rtt, err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded), err
+		return resp, rtt, err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded), nil, err
 	}
 	// The network's exchanger takes the wait as a deadline of its socket,
 	// not as a context of its own with a timer.
-	var note exchangeNote
+	note := exchangeNote{keep: keep}
 	deadline := time.Now().Add(wait)
 	resp, rtt, err = nx.exchangeNoting(ctx, deadline, m, s, tcp, &note)
 	timedOut = err != nil && ctx.Err() == nil && !time.Now().Before(deadline)
 	if note.unwanted > 0 && r.noteUnwanted(zone, s, note.unwanted) && err == nil {
-		return nil, rtt, false, fmt.Errorf("%s: %w", s, errSpoofing)
+		return nil, rtt, false, nil, fmt.Errorf("%s: %w", s, errSpoofing)
 	}
-	return resp, rtt, timedOut, err
+	if !timedOut && note.late != nil {
+		note.late.conn.Close()
+		note.late = nil
+	}
+	return resp, rtt, timedOut, note.late, err
 }
 
 // classifyStep says what resp, from a server of zone cut, means for name.
@@ -1029,6 +1088,29 @@ func (r *Resolver) forwardZone(name string, qtype uint16) (string, []server) {
 // round-trip times, and caches what they answer.
 func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers []server, name string, qtype uint16) lookupResult {
 	var lastErr error
+	var h *hedge // the queries still waited for after their RTO
+	defer func() {
+		if h != nil {
+			h.stop()
+		}
+	}()
+	// use returns the lookup result of a forwarder's answer, or takes
+	// note that it does not answer.
+	use := func(s server, resp *dns.Msg) (lookupResult, bool) {
+		switch classifyStep(resp, ".", name, qtype) {
+		case stepAnswer:
+			lr := answerResult(".", name, qtype, resp)
+			lr.from, lr.fromCut = s, zone
+			return lr, true
+		case stepNegative:
+			lr := negativeResult(resp, ".")
+			lr.from, lr.fromCut = s, zone
+			return lr, true
+		}
+		r.infra.failed(s, r.penalty())
+		lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
+		return lookupResult{}, false
+	}
 	order := r.infra.order(servers)
 	for round := 0; len(order) > 0 && round < tryRounds; round++ {
 		var again []server // the servers that did not answer: asked once more
@@ -1046,12 +1128,20 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 				return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
 			}
 			more := r.othersLeft(b, zone, order[i+1:]) || r.retryable(b, s, round)
-			resp, err := r.query(ctx, zone, s, name, qtype, true, more)
+			if more && h == nil {
+				h = newHedge(r, ctx, zone)
+			}
+			resp, err := r.queryWith(ctx, h, zone, s, name, qtype, true, more)
 			if errors.Is(err, ErrRateLimited) {
 				return lookupResult{err: err}
 			}
 			if errors.Is(err, ErrZoneBusy) {
 				return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, err)}
+			}
+			if err != nil && h != nil {
+				if a, ok := h.answer(ctx, false); ok {
+					s, resp, err = a.s, a.resp, nil // an earlier forwarder's, late
+				}
 			}
 			if err != nil {
 				lastErr = err
@@ -1060,20 +1150,21 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 				}
 				continue
 			}
-			switch classifyStep(resp, ".", name, qtype) {
-			case stepAnswer:
-				lr := answerResult(".", name, qtype, resp)
-				lr.from, lr.fromCut = s, zone
-				return lr
-			case stepNegative:
-				lr := negativeResult(resp, ".")
-				lr.from, lr.fromCut = s, zone
+			if lr, ok := use(s, resp); ok {
 				return lr
 			}
-			r.infra.failed(s, r.penalty())
-			lastErr = fmt.Errorf("%s: %w (rcode %s)", s, ErrLame, dns.RcodeToString[resp.Rcode])
 		}
 		order = again
+	}
+	// Every forwarder was asked: the answers still awaited may come.
+	for h != nil {
+		a, ok := h.answer(ctx, true)
+		if !ok {
+			break
+		}
+		if lr, ok := use(a.s, a.resp); ok {
+			return lr
+		}
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no forwarder configured")

@@ -53,6 +53,9 @@ type Stats struct {
 	// retransmission timeout (infra.go), before the whole query timeout,
 	// for another server to be asked.
 	RTOTimeouts atomic.Uint64
+	// LateAnswers counts the answers taken after their server's RTO had
+	// passed, while another server was asked (parallel tries, hedge.go).
+	LateAnswers atomic.Uint64
 	// BelowNXDomain counts the questions answered NXDOMAIN because a name
 	// above them was proven not to exist (RFC 8020).
 	BelowNXDomain atomic.Uint64
