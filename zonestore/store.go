@@ -552,7 +552,9 @@ func (s *Store) passed(n int) {
 
 // releaseLoad gives back, after many zones were read, the memory their
 // reading used and the file's pages: what is served lives in the zones
-// built, and the file is read again only for a change.
+// built, and the file is read again only for a change. The release (a
+// forced collection of the whole heap) is not waited for: a server starts
+// answering the zones meanwhile.
 func (s *Store) releaseLoad(zs []*zone.Zone) {
 	total := 0
 	for _, z := range zs {
@@ -561,8 +563,15 @@ func (s *Store) releaseLoad(zs []*zone.Zone) {
 	if total < largeZone {
 		return
 	}
-	debug.FreeOSMemory()
-	s.releaseMapped()
+	go func() {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			debug.FreeOSMemory()
+			s.releaseMapped()
+		}
+	}()
 }
 
 // Reread forgets the zones read so far and reads every zone again from
