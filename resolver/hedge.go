@@ -25,11 +25,15 @@ type hedge struct {
 	mu sync.Mutex
 	// cancel ends the query under way, when a late answer comes first.
 	cancel context.CancelFunc
+	// results holds the usable late answers not taken yet; pending
+	// counts the late waits not ended. signal (one slot) wakes a waiter
+	// when either changes.
+	results []lateResult
+	pending int
+	signal  chan struct{}
 
 	late    context.Context // the late waits', ended by stop
 	endLate context.CancelFunc
-	answers chan lateResult
-	pending int // late waits whose outcome is not taken yet
 	wg      sync.WaitGroup
 }
 
@@ -37,24 +41,26 @@ func newHedge(r *Resolver, q context.Context, zone string) *hedge {
 	return &hedge{r: r, q: q, zone: zone}
 }
 
-// lateResult is the outcome of a late wait: an answer from s (resp), or
-// why there is none.
+// lateResult is a usable late answer, from s.
 type lateResult struct {
 	s    server
 	resp *dns.Msg
-	err  error
 }
 
 // queryCtx returns the context for the next query of the zone, and what
 // to call when it is over: the question's until a query waits late, then
-// one of its own, which a late answer ends.
+// one of its own, which a late answer ends (already ended when one has
+// come and is not taken yet: the query need not go).
 func (h *hedge) queryCtx() (context.Context, func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.answers == nil {
+	if h.signal == nil {
 		return h.q, func() {}
 	}
 	ctx, cancel := context.WithCancel(h.q)
+	if len(h.results) > 0 {
+		cancel()
+	}
 	h.cancel = cancel
 	return ctx, cancel
 }
@@ -63,9 +69,9 @@ func (h *hedge) queryCtx() (context.Context, func()) {
 // s of the zone, until query_timeout after it went.
 func (h *hedge) add(s server, q *lateQuery) {
 	h.mu.Lock()
-	if h.answers == nil {
+	if h.signal == nil {
 		h.late, h.endLate = context.WithCancel(h.q)
-		h.answers = make(chan lateResult, 8)
+		h.signal = make(chan struct{}, 1)
 	}
 	h.pending++
 	h.mu.Unlock()
@@ -78,7 +84,9 @@ func (h *hedge) add(s server, q *lateQuery) {
 		if note.unwanted > 0 && r.noteUnwanted(h.zone, s, note.unwanted) && err == nil {
 			resp, err = nil, fmt.Errorf("%s: %w", s, errSpoofing)
 		}
-		r.stats.countUpstream(false, resp, err)
+		// The query was counted when its RTO passed; what is counted
+		// now is what came of it, if anything did.
+		r.stats.countLate(resp, err)
 		if err == nil {
 			err = lateUsable(resp, q.m)
 		}
@@ -88,15 +96,17 @@ func (h *hedge) add(s server, q *lateQuery) {
 			r.stats.LateAnswers.Add(1)
 		}
 		h.mu.Lock()
-		cancel := h.cancel // the query under way, if any
+		h.pending--
+		if err == nil {
+			h.results = append(h.results, lateResult{s: s, resp: resp})
+			if h.cancel != nil {
+				h.cancel() // the query under way: this answer came first
+			}
+		}
 		h.mu.Unlock()
 		select {
-		case h.answers <- lateResult{s: s, resp: resp, err: err}:
-		case <-h.late.Done():
-			return
-		}
-		if err == nil && cancel != nil {
-			cancel() // this answer came first; it is in answers before that query ends
+		case h.signal <- struct{}{}:
+		default:
 		}
 	}()
 }
@@ -116,36 +126,26 @@ func lateUsable(resp, m *dns.Msg) error {
 	return nil
 }
 
-// answer returns a late answer that has come, if any, without waiting;
-// with wait, it waits for one while late waits are pending (or until ctx
-// ends).
+// answer returns a usable late answer that has come, if any; with wait,
+// it waits for one while late waits are pending (or until ctx ends).
 func (h *hedge) answer(ctx context.Context, wait bool) (lateResult, bool) {
 	for {
 		h.mu.Lock()
+		if len(h.results) > 0 {
+			a := h.results[0]
+			h.results = h.results[1:]
+			h.mu.Unlock()
+			return a, true
+		}
 		pending := h.pending
 		h.mu.Unlock()
-		if pending == 0 {
+		if !wait || pending == 0 {
 			return lateResult{}, false
 		}
-		var a lateResult
-		if wait {
-			select {
-			case a = <-h.answers:
-			case <-ctx.Done():
-				return lateResult{}, false
-			}
-		} else {
-			select {
-			case a = <-h.answers:
-			default:
-				return lateResult{}, false
-			}
-		}
-		h.mu.Lock()
-		h.pending--
-		h.mu.Unlock()
-		if a.err == nil {
-			return a, true
+		select {
+		case <-h.signal:
+		case <-ctx.Done():
+			return lateResult{}, false
 		}
 	}
 }

@@ -291,17 +291,19 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 						h = newHedge(r, ctx, cut)
 					}
 					resp, err = r.queryWith(ctx, h, cut, s, name, qtype, false, more)
+					if err != nil && h != nil {
+						if a, ok := h.answer(ctx, false); ok {
+							s, resp, err = a.s, a.resp, nil // an earlier server's, late
+						}
+					}
 					if errors.Is(err, ErrRateLimited) {
 						return nil, 0, server{}, err // no other server of the zone either
 					}
 					if errors.Is(err, ErrZoneBusy) {
 						return nil, 0, server{}, fmt.Errorf("%w for %s: %w", ErrNoReachableAuthority, cut, err)
 					}
-					r.observeUpstream(cut, err == nil)
-				}
-				if err != nil && h != nil {
-					if a, ok := h.answer(ctx, false); ok {
-						s, resp, err = a.s, a.resp, nil // an earlier server's, late
+					if !errors.Is(err, context.Canceled) {
+						r.observeUpstream(cut, err == nil)
 					}
 				}
 				if err != nil {
@@ -324,6 +326,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 			if !ok {
 				break
 			}
+			r.observeUpstream(cut, true)
 			if kind := classifyStep(a.resp, cut, name, qtype); kind != stepLame {
 				return a.resp, kind, a.s, nil
 			}
@@ -555,6 +558,9 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 	m.SetEdns0(1232, true)
 	m.CheckingDisabled = rd && r.val != nil
 	if !r.waits.acquire(ctx, zone) {
+		if err := ctx.Err(); err != nil {
+			return nil, err // the question ended, or another answer came while it waited
+		}
 		r.stats.ZoneBusy.Add(1)
 		return nil, fmt.Errorf("%w: %d already waiting on the servers of %s", ErrZoneBusy, r.cfg.MaxZoneInFlight, zone)
 	}
@@ -571,17 +577,21 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 		}
 		keep := h != nil && wait < r.cfg.QueryTimeout && attempt == 0
 		resp, rtt, timedOut, late, err := r.exchange(ctx, wait, zone, m, s, tcp, keep)
+		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+			// The question ended, or another server's answer came
+			// first: nothing is learnt of this one.
+			r.stats.countSent(tcp)
+			if late != nil {
+				late.conn.Close()
+			}
+			return nil, err
+		}
 		r.stats.countUpstream(tcp, resp, err)
 		if errors.Is(err, errCookieMissing) && !tcp {
 			tcp = true
 			continue
 		}
 		if err != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				// The question ended, or another server's answer came
-				// first: nothing is learnt of this one.
-				return nil, err
-			}
 			charge := true
 			if timedOut {
 				charge = r.infra.timedOut(s, answers)
@@ -1132,16 +1142,16 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 				h = newHedge(r, ctx, zone)
 			}
 			resp, err := r.queryWith(ctx, h, zone, s, name, qtype, true, more)
+			if err != nil && h != nil {
+				if a, ok := h.answer(ctx, false); ok {
+					s, resp, err = a.s, a.resp, nil // an earlier forwarder's, late
+				}
+			}
 			if errors.Is(err, ErrRateLimited) {
 				return lookupResult{err: err}
 			}
 			if errors.Is(err, ErrZoneBusy) {
 				return lookupResult{err: fmt.Errorf("%w: forwarders of %s: %w", ErrNoReachableAuthority, zone, err)}
-			}
-			if err != nil && h != nil {
-				if a, ok := h.answer(ctx, false); ok {
-					s, resp, err = a.s, a.resp, nil // an earlier forwarder's, late
-				}
 			}
 			if err != nil {
 				lastErr = err

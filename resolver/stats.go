@@ -182,6 +182,28 @@ func (s *Stats) countUpstream(tcp bool, resp *dns.Msg, err error) {
 	}
 }
 
+// countLate counts what came of an upstream query after its RTO, when
+// it was waited for late (parallel tries): the query itself was counted
+// then. A wait that ended without an answer counts nothing more.
+func (s *Stats) countLate(resp *dns.Msg, err error) {
+	switch {
+	case errors.Is(err, ErrMalformed):
+		s.UpstreamMalformed.Add(1)
+	case err == nil && resp.Rcode >= 0 && resp.Rcode < len(s.UpstreamRcode):
+		s.UpstreamRcode[resp.Rcode].Add(1)
+	}
+}
+
+// countSent counts an upstream query whose outcome is not known: its
+// question no longer needed it (another server's answer came first).
+func (s *Stats) countSent(tcp bool) {
+	if tcp {
+		s.UpstreamTCP.Add(1)
+	} else {
+		s.UpstreamUDP.Add(1)
+	}
+}
+
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
