@@ -42,18 +42,7 @@ func TestManagedKeys(t *testing.T) {
 		rrs, sigs := dnssectest.SignKeys(t, keys, signers, now)
 		return z.Update(configured, rrs, sigs, time.Hour, now)
 	}
-	anchorTags := func() map[uint16]bool {
-		out := map[uint16]bool{}
-		for _, rr := range z.Anchors(configured) {
-			switch a := rr.(type) {
-			case *dns.DS:
-				out[a.KeyTag] = true
-			case *dns.DNSKEY:
-				out[a.KeyTag()] = true
-			}
-		}
-		return out
-	}
+	anchorTags := func() map[uint16]bool { return dnssectest.AnchorTags(z.Anchors(configured)) }
 
 	if update([]*dns.DNSKEY{k1, k2}, map[*dns.DNSKEY]crypto.Signer{k1: p1}) {
 		t.Error("the trusted keys changed at the first refresh")

@@ -997,7 +997,7 @@ func TestHostileDeadZoneFlood(t *testing.T) {
 	const (
 		flood     = 3000
 		floodRate = 1500 // a second
-		healthy   = 40   // questions for new healthy names, one every 50 ms
+		healthy   = 40   // questions for new healthy names, one per 75 flood questions
 	)
 	n := newHostileNet(t, hostileOpts{hosts: []byte{80, 81}, tld: `
 dead        NS  ns.dead
@@ -1022,6 +1022,7 @@ ns.healthy  A   127.0.0.81
 	defer conn.Close()
 	var answered atomic.Int64
 	readDone := make(chan struct{})
+	allAnswered := make(chan struct{})
 	go func() { // the flood's answers, counted until the socket closes
 		defer close(readDone)
 		buf := make([]byte, 1500)
@@ -1029,11 +1030,16 @@ ns.healthy  A   127.0.0.81
 			if _, err := conn.Read(buf); err != nil {
 				return
 			}
-			answered.Add(1)
+			if answered.Add(1) == flood {
+				close(allAnswered)
+			}
 		}
 	}()
 	floodDone := make(chan error, 1)
 	var atHalf atomic.Int64 // queries the dead server had when half the flood was sent
+	// progress gets a token each time another flood/healthy questions
+	// went: the healthy questions are spread over the flood by it.
+	progress := make(chan struct{}, healthy)
 	go func() {
 		tick := time.NewTicker(time.Second / floodRate * 10)
 		defer tick.Stop()
@@ -1049,9 +1055,12 @@ ns.healthy  A   127.0.0.81
 				}
 				if err != nil {
 					floodDone <- err
+					close(progress)
 					return
 				}
-				i++
+				if i++; i%(flood/healthy) == 0 {
+					progress <- struct{}{}
+				}
 			}
 		}
 		floodDone <- nil
@@ -1061,7 +1070,9 @@ ns.healthy  A   127.0.0.81
 	ok := 0
 	var slow []string
 	for i := range healthy {
-		time.Sleep(50 * time.Millisecond) // spread over the flood
+		if _, more := <-progress; !more {
+			break // the flood failed: reported below
+		}
 		name := fmt.Sprintf("h%d.healthy.test.", i)
 		start := time.Now()
 		r, _, err := c.ExchangeContext(t.Context(), rdQuery(name, dns.TypeA), n.res.dns)
@@ -1083,9 +1094,9 @@ ns.healthy  A   127.0.0.81
 	}
 	// The resolver answers each flood question (SERVFAIL, at once once the
 	// server is held down) before its resolution timeout.
-	deadline := time.Now().Add(resolutionTimeout + 2*time.Second)
-	for answered.Load() < flood && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-allAnswered:
+	case <-time.After(resolutionTimeout + 2*time.Second):
 	}
 	conn.Close()
 	<-readDone

@@ -24,6 +24,20 @@ func largeZoneText(origin string) string {
 	return b.String()
 }
 
+// buildText builds the zone in text.
+func buildText(t *testing.T, text, origin string) *zone.Zone {
+	t.Helper()
+	p, err := Parse(strings.NewReader(text), origin, origin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
 // TestStagedWrite: a large zone signed whole has its names written ahead
 // a slice per transaction and moved into place; what the file holds then
 // reads back as exactly the zone signed, and nothing stays staged.
@@ -33,14 +47,7 @@ func TestStagedWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Parse(strings.NewReader(largeZoneText("big.example.")), "big.example.", "big", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := p.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := buildText(t, largeZoneText("big.example."), "big.example.")
 	if _, err := s.Import(z, false); err != nil {
 		t.Fatal(err)
 	}
@@ -93,22 +100,11 @@ func TestStagingLeftOverGoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Parse(strings.NewReader("$ORIGIN small.example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n"), "small.example.", "t", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := p.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := buildText(t, "$ORIGIN small.example.\n@ 3600 SOA ns hm 1 7200 900 1209600 300\n@ 3600 NS ns\nns 3600 A 192.0.2.1\n", "small.example.")
 	if _, err := s.Import(z, false); err != nil {
 		t.Fatal(err)
 	}
-	big, _ := Parse(strings.NewReader(largeZoneText("small.example.")), "small.example.", "big", nil)
-	bz, err := big.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bz := buildText(t, largeZoneText("small.example."), "small.example.")
 	if ok, err := s.stageNames(bz, false); err != nil || !ok {
 		t.Fatalf("stageNames: %v %v", ok, err)
 	}

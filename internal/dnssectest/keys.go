@@ -41,3 +41,17 @@ func SignKeys(t testing.TB, keys []*dns.DNSKEY, signers map[*dns.DNSKEY]crypto.S
 	}
 	return rrs, sigs
 }
+
+// AnchorTags returns the key tags of trust anchors (DS or DNSKEY records).
+func AnchorTags(rrs []dns.RR) map[uint16]bool {
+	out := map[uint16]bool{}
+	for _, rr := range rrs {
+		switch a := rr.(type) {
+		case *dns.DS:
+			out[a.KeyTag] = true
+		case *dns.DNSKEY:
+			out[a.KeyTag()] = true
+		}
+	}
+	return out
+}

@@ -74,18 +74,7 @@ func TestManagerAcrossRestarts(t *testing.T) {
 		}
 		return m
 	}
-	trusted := func() map[uint16]bool {
-		out := map[uint16]bool{}
-		for _, rr := range inForce {
-			switch a := rr.(type) {
-			case *dns.DS:
-				out[a.KeyTag] = true
-			case *dns.DNSKEY:
-				out[a.KeyTag()] = true
-			}
-		}
-		return out
-	}
+	trusted := func() map[uint16]bool { return dnssectest.AnchorTags(inForce) }
 	state := func(m *trustanchor.Manager, k *dns.DNSKEY) dnssec.AnchorState {
 		for _, z := range m.Status() {
 			for _, ks := range z.Keys {
