@@ -144,7 +144,14 @@ type cliResult struct {
 // cliTimeout for it, failing the test if it hangs.
 func runCLI(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), cliTimeout)
+	return runCLIWithin(t, cliTimeout, env, args...)
+}
+
+// runCLIWithin is runCLI with another bound on the command's time: a
+// guard against a hang, for commands whose work is large.
+func runCLIWithin(t *testing.T, within time.Duration, env []string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), within)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sovdnsBin, args...)
 	cmd.Env = environ(env...)
@@ -157,7 +164,7 @@ func runCLI(t *testing.T, env []string, args ...string) cliResult {
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		t.Fatalf("sovdns %s did not finish within %v\nstderr: %s", strings.Join(args, " "), cliTimeout, r.stderr)
+		t.Fatalf("sovdns %s did not finish within %v\nstderr: %s", strings.Join(args, " "), within, r.stderr)
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
@@ -169,7 +176,13 @@ func runCLI(t *testing.T, env []string, args ...string) cliResult {
 // mustCLI is runCLI that fails the test unless the command exits 0.
 func mustCLI(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
-	r := runCLI(t, env, args...)
+	return mustCLIWithin(t, cliTimeout, env, args...)
+}
+
+// mustCLIWithin is mustCLI with another bound (see runCLIWithin).
+func mustCLIWithin(t *testing.T, within time.Duration, env []string, args ...string) cliResult {
+	t.Helper()
+	r := runCLIWithin(t, within, env, args...)
 	if r.code != 0 {
 		t.Fatalf("sovdns %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
