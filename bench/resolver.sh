@@ -30,6 +30,8 @@ HIT_SECONDS=${HIT_SECONDS:-20}
 LAT_SECONDS=${LAT_SECONDS:-10}
 LAT_QPS=${LAT_QPS:-10000}
 VALIDATE=${VALIDATE:-1}
+CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
+RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
 command -v kresd >/dev/null || { echo "bench: kresd is not installed (Debian package knot-resolver)" >&2; exit 1; }
 NEED="dnsperf unbound kresd nsd taskset dig python3 ss"
@@ -143,13 +145,13 @@ printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work
 # edits and the collector never hold a listener for a scheduling slice; and
 # as sovdns-1p with GOMAXPROCS=1, one thread's worth like Unbound's
 # num-threads 1, what a resolver-only node on one CPU would run),
-# a 256 MB cache, QNAME minimisation off, 0x20 off, loopback upstreams and
+# a cache of $CACHE_MB MB (256 unless set), QNAME minimisation off, 0x20 off, loopback upstreams and
 # clients allowed, the same root (or stub), the same trust anchor, and a
 # 4 MB receive buffer on the client socket, which sovdns sets for itself (with
 # the default 208 KB, dnsperf's first burst of 500 queries overflows it).
 # Each start takes a new free port, written where @PORT@ stands.
 
-# Unbound: num-threads 1; msg + rrset caches 128 + 128 MB.
+# Unbound: num-threads 1; msg + rrset caches of $CACHE_MB MB together.
 cat >"$work/unbound.conf" <<CONF
 server:
   interface: 127.0.0.1@@PORT@
@@ -164,8 +166,8 @@ server:
   so-rcvbuf: 4m
   do-not-query-localhost: no
   access-control: 127.0.0.0/8 allow
-  msg-cache-size: 128m
-  rrset-cache-size: 128m
+  msg-cache-size: $((CACHE_MB / 2))m
+  rrset-cache-size: $((CACHE_MB / 2))m
   qname-minimisation: no
   harden-referral-path: no
   module-config: "$([ "$VALIDATE" = 1 ] && echo "validator iterator" || echo iterator)"
@@ -176,7 +178,7 @@ if [ "$MODE" = stub ]; then
   printf 'stub-zone:\n  name: "."\n  stub-addr: 127.0.0.2@%s\n' "$auth_port" >>"$work/unbound.conf"
 fi
 
-# Knot Resolver: one kresd process (-n, no forks); the LMDB cache, 256 MB,
+# Knot Resolver: one kresd process (-n, no forks); the LMDB cache, $CACHE_MB MB,
 # in a fresh directory per start (it outlives the process otherwise). The
 # distribution's root key, loaded by default, is removed: the test root's DS
 # is the only anchor, or none (VALIDATE=0: everything is insecure). Its
@@ -195,7 +197,7 @@ s.set_inheritable(True)
 os.execvp(sys.argv[2], [a.replace("@FD@", str(s.fileno())) for a in sys.argv[2:]])'
 kres_conf() { # cache-dir
   cat <<CONF
-cache.open(256 * MB, 'lmdb://$1')
+cache.open($CACHE_MB * MB, 'lmdb://$1')
 option('NO_MINIMIZE', true)
 option('NO_0X20', true)
 option('ALLOW_LOCAL', true)
@@ -219,6 +221,7 @@ CONF
 # the cache persisted in data_dir (written behind, on CPU 0 too).
 cat >"$work/sovdns.yaml" <<CONF
 demo_zone: false
+$([ -n "$RESPONSE_CACHE_MB" ] && echo "response_cache_mb: $RESPONSE_CACHE_MB")
 listen: ["127.0.0.1:@PORT@"]
 metrics: {listen: ""}
 log: {level: warn}
@@ -227,7 +230,7 @@ resolver:
   root_hints: "$work/hints"
   upstream_port: $auth_port
   query_loopback: true
-  cache_mb: 256
+  cache_mb: $CACHE_MB
   qname_minimisation: "off"
   zone_ratelimit: 0
 CONF
@@ -353,7 +356,9 @@ for s in $servers; do
   printf '%-20s %9.0f %9.1f %9.0f %9.1f %8.3f %8.3f %7.0f\n' "$s" "${med[$s,cq]}" "${med[$s,cc]}" "${med[$s,hq]}" "${med[$s,hc]}" "${med[$s,p50]}" "${med[$s,p99]}" "${med[$s,rss]}"
 done
 for v in sovdns sovdns-1p; do
+  [[ " $servers " == *" $v "* ]] || continue
   for o in unbound kresd; do
+    [[ " $servers " == *" $o "* ]] || continue
     printf '%-20s' "$v / $o"
     for mw in cq:9 cc:9 hq:9 hc:9 p50:8 p99:8 rss:7; do
       m=${mw%:*}

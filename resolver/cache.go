@@ -42,11 +42,13 @@ const cacheShards = 256
 // struct with its header and the rdata's Go headers (a net.IP slice header,
 // a string header); dns.Len adds the record's wire length, which stands for
 // the owner name and rdata bytes. The two constants were calibrated with
-// BenchmarkCacheMemory (runtime.MemStats around 100k single-A entries): it
-// measured 267 bytes of heap per entry where the estimate gives 291, so the
-// estimate errs on the safe side.
+// BenchmarkCacheMemory (runtime.MemStats around 100k single-A entries,
+// 299 bytes of heap per entry) and BenchmarkCacheChurnMemory (a cache kept
+// full while several times its capacity of names pass through it, as a
+// message and an RRset entry each, the shards' maps grown past
+// their entries: 335-340 bytes); the estimate gives 347 and 339.
 const (
-	entryOverhead = 160
+	entryOverhead = 216
 	rrOverhead    = 72
 )
 
@@ -203,6 +205,9 @@ type Cache struct {
 	// epoch counts the flushes (Flush, FlushName): answers encoded from
 	// the cache before one are not to be served again (Epoch).
 	epoch atomic.Uint64
+	// wbFilling is made by TrackChanges and then only read (ChangesFilling).
+	wbOnce    sync.Once
+	wbFilling chan struct{}
 }
 
 // Epoch returns the count of flushes so far. A copy of an answer taken

@@ -13,22 +13,31 @@ import (
 // entry's current state with ExportEntry; a later change to the same key is
 // recorded again, so the writer always ends with the latest state.
 //
-// A set that would grow past maxShardChanges is dropped and its shard
-// marked lost: TakeChanges then hands over every key the shard holds and
-// names the shard, so the writer can rewrite it whole and delete what it
-// holds of it that the cache no longer does. Memory stays bounded however
-// fast the cache changes.
+// A set that reaches a quarter of maxShardChanges signals the writer
+// (ChangesFilling), so that under a stream of misses the sets are taken
+// about as they fill, not only at the writer's interval, and stay small
+// (their maps keep the room they grew to). A set that would grow past
+// maxShardChanges all the same (the writer busy writing the whole file
+// anew, say) is dropped and its shard marked
+// lost: TakeChanges then hands over every key the shard holds and names
+// the shard, so the writer can rewrite it whole and delete what it holds
+// of it that the cache no longer does. Memory stays bounded however fast
+// the cache changes.
 
 // maxShardChanges bounds the keys recorded per shard between two
 // TakeChanges (256 shards: at most 262,144 keys in all).
 const maxShardChanges = 1024
 
+// fillingChanges is the size of a shard's set that signals ChangesFilling.
+const fillingChanges = maxShardChanges / 4
+
 // shardChanges is what a shard records for the writer; guarded by the
 // shard's mu. keys is nil until TrackChanges.
 type shardChanges struct {
-	keys  map[cacheKey]struct{}
-	since int64 // wall clock, Unix nanoseconds, of the oldest change not taken; 0: none
-	lost  bool  // changes were not all recorded: the whole shard is to be rewritten
+	keys    map[cacheKey]struct{}
+	since   int64         // wall clock, Unix nanoseconds, of the oldest change not taken; 0: none
+	lost    bool          // changes were not all recorded: the whole shard is to be rewritten
+	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches half of its bound
 }
 
 // changed records that the entry of key k changed. Called with sh.mu held.
@@ -49,6 +58,12 @@ func (sh *cacheShard) changed(k cacheKey) {
 		return
 	}
 	w.keys[k] = struct{}{}
+	if len(w.keys) == fillingChanges {
+		select {
+		case w.filling <- struct{}{}:
+		default: // already signalled, not yet taken
+		}
+	}
 }
 
 // changedAll records that every entry of sh may have changed (Flush).
@@ -118,14 +133,23 @@ type CacheChanges struct {
 // TrackChanges starts recording changes for TakeChanges. Entries stored
 // before it are not recorded. Calling it again does nothing.
 func (c *Cache) TrackChanges() {
+	c.wbOnce.Do(func() { c.wbFilling = make(chan struct{}, 1) })
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		if sh.wb.keys == nil {
 			sh.wb.keys = make(map[cacheKey]struct{})
+			sh.wb.filling = c.wbFilling
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// ChangesFilling is signalled when a shard's set of changes is a quarter full,
+// for the writer to take them before its interval ends. It is nil (never
+// ready) before TrackChanges.
+func (c *Cache) ChangesFilling() <-chan struct{} {
+	return c.wbFilling
 }
 
 // Tracking reports whether TrackChanges was called.
@@ -160,7 +184,14 @@ func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
 					out.Keys = append(out.Keys, k.export())
 				}
 			}
-			clear(w.keys)
+			if w.lost || len(w.keys) > 2*fillingChanges {
+				// Grown while the writer was busy (a whole file written
+				// anew): a map keeps the room it grew to, so it is made
+				// anew at the size changes are taken at.
+				w.keys = make(map[cacheKey]struct{}, fillingChanges)
+			} else {
+				clear(w.keys)
+			}
 			w.since, w.lost = 0, false
 		}
 		sh.mu.Unlock()

@@ -126,6 +126,47 @@ func TestTrackChangesBounded(t *testing.T) {
 	}
 }
 
+// TestChangesFilling: the writer's signal comes once a shard's set is a
+// quarter full, not before, and again after the sets were taken and filled anew.
+func TestChangesFilling(t *testing.T) {
+	c, _ := newTestCache(t, CacheConfig{MaxBytes: 256 << 20})
+	if c.ChangesFilling() != nil {
+		t.Fatal("a signal before TrackChanges")
+	}
+	c.TrackChanges()
+	var names []string
+	for i := 0; len(names) < fillingChanges; i++ {
+		if name := fmt.Sprintf("h%d.example.", i); c.ShardOf(name) == 3 {
+			names = append(names, name)
+		}
+	}
+	signalled := func() bool {
+		select {
+		case <-c.ChangesFilling():
+			return true
+		default:
+			return false
+		}
+	}
+	for round := range 2 {
+		quarter := fillingChanges
+		for i, name := range names[:quarter-1] {
+			c.Put(benchMsg(name, i+round))
+		}
+		if n, _ := c.PendingChanges(); n != quarter-1 {
+			t.Fatalf("round %d: %d changes pending, want %d", round, n, quarter-1)
+		}
+		if signalled() {
+			t.Fatalf("round %d: signalled at %d changes, below %d", round, quarter-1, fillingChanges)
+		}
+		c.Put(benchMsg(names[quarter-1], round))
+		if !signalled() {
+			t.Fatalf("round %d: not signalled at %d changes", round, quarter)
+		}
+		c.TakeChanges(nil)
+	}
+}
+
 // BenchmarkCacheGetTracking is BenchmarkCacheGet with change tracking on.
 func BenchmarkCacheGetTracking(b *testing.B) {
 	c := NewCache(CacheConfig{MaxBytes: 256 << 20})

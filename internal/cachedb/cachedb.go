@@ -48,8 +48,9 @@ const lockTimeout = time.Second
 
 // commitBytes is how much record data one write transaction of Save takes
 // before it is committed and another begun, bounding the memory a save
-// holds.
-const commitBytes = 16 << 20
+// holds: about twice this, the records and bbolt's nodes for them (the
+// file is synced once, at the end, so more commits cost little).
+const commitBytes = 4 << 20
 
 // maxServers bounds the servers read from a file (the resolver keeps at
 // most as many).

@@ -39,6 +39,11 @@ const infraEvery = 10 * time.Second
 // trying again.
 const retryOpen = 30 * time.Second
 
+// maxKeptKeys bounds the room for keys the writer keeps from one round to
+// the next: what the cache's change sets hold when they are taken as they
+// fill (resolver.Shards times 256).
+const maxKeptKeys = resolver.Shards * 256
+
 // maxRetryKeys bounds the keys a writer keeps after a failed batch; past
 // it, every entry is marked changed in the cache instead.
 const maxRetryKeys = 1 << 18
@@ -205,6 +210,11 @@ func (w *Writer) Run(ctx context.Context) {
 		case reason := <-w.cfg.Trigger.c():
 			w.flush(true, reason)
 		case <-tick.C:
+			w.flush(false, "")
+		case <-w.c.ChangesFilling():
+			// A set of changes is filling: taken now, they neither grow
+			// the sets nor overflow them (which would mean writing the
+			// whole file again).
 			w.flush(false, "")
 		case <-renew:
 			if w.flush(false, "") && w.logBytes > 0 {
@@ -506,6 +516,9 @@ func (w *Writer) flush(now bool, reason string) bool {
 	}
 	clear(keys) // let the names go
 	w.keys = keys[:0]
+	if cap(keys) > maxKeptKeys {
+		w.keys = nil // grown by whole shards rewritten: not kept for the next round
+	}
 	w.setInflight(0, time.Time{})
 	w.succeeded()
 	return true

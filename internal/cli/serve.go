@@ -176,7 +176,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		TCPIdleTimeout:    c.TCP.IdleTimeout,
 		TCPMaxConnections: c.TCP.MaxConnections,
 		TCPMaxPerClient:   c.TCP.MaxPerClient,
-		ResponseCache:     int64(c.ResponseCacheMB) << 20,
+		ResponseCache:     memlimit.Entries(int64(c.ResponseCacheMB) << 20),
 		NSID:              c.Identity.NSID,
 		Version:           c.Identity.Version,
 		Identity:          c.Identity.ID,
@@ -277,8 +277,9 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		bg.Add(1)
 		go func() { defer bg.Done(); anchors.Run(ctx) }()
 	}
-	// The heap settles near what the caches are configured to hold, not
-	// at twice it (see memlimit).
+	// The heap settles near what the caches are configured to cost, not
+	// at twice it (see memlimit; their entries hold memlimit.Entries of
+	// it).
 	limits := &memlimit.Keeper{Budget: int64(c.ResponseCacheMB) << 20, Cached: srv.ResponseCacheBytes, Log: log}
 	if rec != nil {
 		limits.Budget += int64(c.Resolver.CacheMB) << 20
@@ -454,7 +455,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 	}
 	stats := &resolver.Stats{}
 	cache := resolver.NewCache(resolver.CacheConfig{
-		MaxBytes: int64(rc.CacheMB) << 20, Now: now,
+		MaxBytes: memlimit.Entries(int64(rc.CacheMB) << 20), Now: now,
 		MinTTL: rc.MinTTL, MaxTTL: rc.MaxTTL, MaxNegativeTTL: rc.MaxNegativeTTL,
 		StaleWindow: rc.ServeStale.MaxStale,
 	})

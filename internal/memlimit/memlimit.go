@@ -1,18 +1,25 @@
-// Package memlimit keeps the Go runtime's soft memory limit where the
-// server's caches, as configured, say its heap should stay.
+// Package memlimit keeps a server's memory where its caches' configured
+// sizes say it should be.
 //
 // The runtime collects garbage when the heap has grown by GOGC (100%)
 // since the last collection, so a heap whose live part is mostly cache
 // would reach twice the caches' size before each collection: a resolver
-// with a 256 MiB cache would hold over 512 MiB. With a soft limit the
-// collector works harder as the heap nears it, and returns memory to the
-// system beyond it, so the process settles near the limit instead.
+// with a 256 MiB cache would hold over 512 MiB. Two things keep it to
+// what is configured:
 //
-// The limit is Slack times the caches' budget (resolver cache and
-// response cache, as configured) and everything else the heap holds live
-// (zones, replication state, buffers: it is measured, so that loading or
-// adding zones raises the limit with them), plus Floor. It is recomputed
-// every Interval. A GOMEMLIMIT set by the operator is left alone.
+//   - A cache of N bytes gives its entries EntryShare of N (Entries); the
+//     rest is the room the garbage made between two collections takes, so
+//     that the cache costs about N bytes of resident memory in all, not N
+//     of entries and as much again of garbage.
+//   - The runtime's soft memory limit is the caches' configured sizes,
+//     plus Slack times everything else the heap holds live (zones,
+//     replication state, the persisted cache's writer, buffers: it is
+//     measured, so that loading or adding zones raises the limit with
+//     them), plus Floor. The collector works harder as the heap nears
+//     the limit and returns memory to the system beyond it, so the
+//     process settles near the limit instead of at twice its live heap.
+//     It is recomputed every Interval. A GOMEMLIMIT set by the operator
+//     is left alone.
 package memlimit
 
 import (
@@ -26,26 +33,36 @@ import (
 )
 
 const (
-	// Slack is how far the heap may exceed what it holds live: garbage
-	// between collections, and the caches' estimates' error.
-	Slack = 1.5
+	// EntryShare is the part of a cache's configured size that its
+	// entries, as the cache estimates them, may fill.
+	EntryShare = 0.75
+	// Slack is how far the heap may exceed what it holds live besides the
+	// caches' entries: garbage between collections.
+	Slack = 1.25
 	// Floor is room for what comes and goes (queries under way, transfers).
-	Floor = 64 << 20
+	Floor = 16 << 20
 	// Interval is how often the limit follows the live heap.
 	Interval = 10 * time.Second
 )
 
-// Limit returns the soft memory limit for a caches' budget of budget
-// bytes, of which cached bytes are in the heap now, with live bytes of
-// live heap in all.
+// Entries returns what the entries of a cache configured to size bytes
+// may fill: EntryShare of it.
+func Entries(size int64) int64 {
+	return int64(float64(size) * EntryShare)
+}
+
+// Limit returns the soft memory limit for caches configured to budget
+// bytes in all, whose entries hold cached bytes now (their estimate), with
+// live bytes of live heap in all.
 func Limit(budget, cached, live int64) int64 {
 	other := max(live-cached, 0)
-	return int64(float64(budget+other)*Slack) + Floor
+	return budget + int64(float64(other)*Slack) + Floor
 }
 
 // Keeper sets the limit.
 type Keeper struct {
-	// Budget is the caches' configured size, in bytes.
+	// Budget is the caches' configured sizes, in bytes: their entries
+	// hold Entries of it.
 	Budget int64
 	// Cached returns the bytes the caches hold now (their estimate).
 	Cached func() int64

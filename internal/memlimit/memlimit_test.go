@@ -14,11 +14,11 @@ func TestLimit(t *testing.T) {
 		budget, cached, live int64
 		want                 int64
 	}{
-		{"empty caches", 128 * mib, 0, 10 * mib, 192*mib + 15*mib + Floor},
-		{"full caches", 128 * mib, 128 * mib, 138 * mib, 192*mib + 15*mib + Floor},
-		{"zones loaded", 128 * mib, 64 * mib, 564 * mib, 192*mib + 750*mib + Floor},
-		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 192*mib + Floor},
-		{"no caches", 0, 0, 50 * mib, 75*mib + Floor},
+		{"empty caches", 128 * mib, 0, 40 * mib, 128*mib + 50*mib + Floor},
+		{"full caches", 128 * mib, 96 * mib, 136 * mib, 128*mib + 50*mib + Floor},
+		{"zones loaded", 128 * mib, 64 * mib, 564 * mib, 128*mib + 625*mib + Floor},
+		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 128*mib + Floor},
+		{"no caches", 0, 0, 40 * mib, 50*mib + Floor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,13 +29,22 @@ func TestLimit(t *testing.T) {
 	}
 }
 
+func TestEntries(t *testing.T) {
+	if got, want := Entries(64<<20), int64(48<<20); got != want {
+		t.Errorf("Entries(64 MiB) = %d, want %d", got, want)
+	}
+	if Entries(0) != 0 {
+		t.Errorf("Entries(0) = %d", Entries(0))
+	}
+}
+
 // Update sets the runtime's limit to what Limit gives for the live heap.
 func TestUpdateSetsTheLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	k := &Keeper{Budget: 128 << 20, Cached: func() int64 { return 0 }}
 	got := k.Update()
-	if got < int64(float64(128<<20)*Slack)+Floor {
-		t.Fatalf("limit %d below the caches' share", got)
+	if got < 128<<20+Floor {
+		t.Fatalf("limit %d below the caches' sizes", got)
 	}
 	if now := debug.SetMemoryLimit(-1); now != got {
 		t.Fatalf("runtime limit %d, Update returned %d", now, got)
