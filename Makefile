@@ -37,6 +37,7 @@ fuzz-smoke:
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzResolveUpstream$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzLogChanges$$' -fuzztime $(FUZZTIME)
 
 # Go benchmarks, then dnsperf: the authoritative server beside NSD, the
 # resolver's warm cache beside Unbound; then dynamic UPDATE beside Knot DNS;

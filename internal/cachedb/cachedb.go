@@ -432,8 +432,8 @@ func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileDat
 			return fmt.Errorf("%w %d in a sealed file (this build reads %d sealed, %d unsealed)", ErrBadVersion, data.version, formatV1, FormatVersion)
 		case !v1 && data.version == formatV1:
 			return fmt.Errorf("%w: a format %d file without its checksum (cut short)", ErrCorrupt, formatV1)
-		case !v1 && data.version != FormatVersion:
-			return fmt.Errorf("%w %d (this build reads %d and %d)", ErrBadVersion, data.version, formatV1, FormatVersion)
+		case !v1 && data.version != FormatVersion && data.version != formatV2:
+			return fmt.Errorf("%w %d (this build reads %d, %d and %d)", ErrBadVersion, data.version, formatV1, formatV2, FormatVersion)
 		}
 		if v := meta.Get(keySavedAt); len(v) == 8 {
 			data.savedAt = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
@@ -540,12 +540,11 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progre
 		index[k] = len(slots)
 		slots = append(slots, slot{rec: rec, size: size})
 	}
-	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		bar.Add(1)
+	apply := func(v []byte) {
 		key, rec, deleted, err := decodeLog(v)
 		if err != nil {
 			data.bad++
-			continue
+			return
 		}
 		if deleted {
 			if i, ok := index[key]; ok && !slots[i].gone {
@@ -553,9 +552,13 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progre
 				total -= slots[i].size
 			}
 			delete(index, key)
-			continue
+			return
 		}
 		add(key, rec, int64(len(v)))
+	}
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		bar.Add(1)
+		data.bad += logChanges(v, apply)
 	}
 	data.records = make([]resolver.CacheRecord, 0, len(index))
 	for _, s := range slots {

@@ -119,7 +119,7 @@ func (d *decoder) uint16() uint16 {
 	return 0
 }
 
-// appendKey appends the key of an entry in the cache bucket (format 2): its
+// appendKey appends the key of an entry in the cache bucket (formats 2 and 3): its
 // kind, type and owner name.
 func appendKey(b []byte, k resolver.CacheKey) []byte {
 	b = append(b, byte(k.Kind))
@@ -140,7 +140,7 @@ func keyOf(rec resolver.CacheRecord) resolver.CacheKey {
 	return resolver.CacheKey{Kind: rec.Kind, Name: rec.Name, Qtype: rec.Qtype}
 }
 
-// appendValue appends a value of the cache bucket (format 2): the record's
+// appendValue appends a value of the cache bucket (formats 2 and 3): the record's
 // CRC-32C, then the record.
 func appendValue(b []byte, rec resolver.CacheRecord) ([]byte, error) {
 	start := len(b)
@@ -183,7 +183,50 @@ func appendLog(b []byte, k resolver.CacheKey, rec resolver.CacheRecord, deleted 
 	return b, nil
 }
 
-// decodeLog checks and decodes a value of the log bucket: the key changed,
+// appendChunk begins a log value of format 3 that carries several changes
+// (see schema.go); appendChange then adds each.
+func appendChunk(b []byte) []byte {
+	return append(b, 0, 0, 0, 0, logChunk)
+}
+
+// appendChange adds a change (a put of rec, or a delete of k) to the chunk
+// that b ends with: its length, then the change as appendLog encodes it.
+func appendChange(b []byte, k resolver.CacheKey, rec resolver.CacheRecord, deleted bool) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b, err := appendLog(b, k, rec, deleted)
+	if err != nil {
+		return b[:start], err
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b, nil
+}
+
+// logChanges calls fn with each change a value of the log bucket holds:
+// the value itself (formats 2 and 3), or each change of a chunk (format 3).
+// It returns how many changes a damaged chunk lost past its damage (the
+// rest of the chunk, counted as one); each change carries its own checksum,
+// checked by decodeLog.
+func logChanges(v []byte, fn func(change []byte)) (lost int) {
+	if len(v) < 5 || v[4] != logChunk || binary.BigEndian.Uint32(v) != 0 {
+		fn(v)
+		return 0
+	}
+	for rest := v[5:]; len(rest) > 0; {
+		if len(rest) < 4 {
+			return 1
+		}
+		n := binary.BigEndian.Uint32(rest)
+		if uint64(n) > uint64(len(rest)-4) {
+			return 1
+		}
+		fn(rest[4 : 4+n])
+		rest = rest[4+n:]
+	}
+	return 0
+}
+
+// decodeLog checks and decodes one change of the log: the key changed,
 // and its record unless the change is a delete.
 func decodeLog(v []byte) (k resolver.CacheKey, rec resolver.CacheRecord, deleted bool, err error) {
 	if len(v) < 5 || crc32.Checksum(v[4:], castagnoli) != binary.BigEndian.Uint32(v) {

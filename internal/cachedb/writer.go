@@ -252,7 +252,7 @@ func (w *Writer) save(final bool) bool {
 		w.m.observeSave(Stats{}, 0, err)
 		return false
 	} else if v1 {
-		w.log.Info("resolver cache file converted to format 2; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
+		w.log.Info("resolver cache file converted to the current format; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
 	}
 	start := time.Now()
 	st, err := Save(w.path, w.c, w.r)
@@ -333,7 +333,7 @@ func (w *Writer) open() error {
 		return err
 	}
 	if v1 {
-		w.log.Info("resolver cache file converted to format 2; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
+		w.log.Info("resolver cache file converted to the current format; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
 	}
 	return nil
 }
@@ -415,7 +415,8 @@ func openRW(path string) (db *bolt.DB, err error) {
 		if len(v) != 4 {
 			return fmt.Errorf("%w: no format version", ErrCorrupt)
 		}
-		if got := binary.BigEndian.Uint32(v); got != FormatVersion {
+		// A format 2 file is opened to be replaced by a snapshot (open).
+		if got := binary.BigEndian.Uint32(v); got != FormatVersion && got != formatV2 {
 			return fmt.Errorf("%w %d (this build writes %d)", ErrBadVersion, got, FormatVersion)
 		}
 		return nil
@@ -607,29 +608,47 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[n
 		size := 0
 		n := 0
 		seq := w.seq
-		for ; i < len(keys) && n < batchEntries && size < batchBytes; i++ {
-			k := keys[i]
-			rec, ok := w.c.ExportEntry(k)
-			start := len(w.arena)
-			w.arena, err = appendLog(w.arena, k, rec, !ok)
-			if err != nil {
-				// Nothing the cache holds is this large: deleted.
-				ok = false
-				w.arena, _ = appendLog(w.arena[:start], k, rec, true)
-			}
-			// bbolt keeps key and value until the commit: both are in
-			// the arena, which is only reset after it.
-			v := w.arena[start:len(w.arena):len(w.arena)]
+		// bbolt keeps keys and values until the commit: they are in the
+		// arena, which is only reset after it.
+		chunk := -1 // where the chunk under way starts in the arena
+		put := func() error {
+			v := w.arena[chunk:len(w.arena):len(w.arena)]
 			ks := len(w.arena)
 			seq++
 			w.arena = binary.BigEndian.AppendUint64(w.arena, seq)
 			key := w.arena[ks:len(w.arena):len(w.arena)]
-			if err := b.append(key, v, ok); err != nil {
+			size += len(v)
+			chunk = -1
+			return b.log.Put(key, v)
+		}
+		for ; i < len(keys) && n < batchEntries && size < batchBytes; i++ {
+			k := keys[i]
+			rec, ok := w.c.ExportEntry(k)
+			if chunk < 0 {
+				chunk = len(w.arena)
+				w.arena = appendChunk(w.arena)
+			}
+			start := len(w.arena)
+			w.arena, err = appendChange(w.arena, k, rec, !ok)
+			if err != nil {
+				// Nothing the cache holds is this large: deleted.
+				ok = false
+				w.arena, _ = appendChange(w.arena[:start], k, rec, true)
+			}
+			b.count(ok)
+			n++
+			if len(w.arena)-chunk >= chunkBytes {
+				if err := put(); err != nil {
+					b.rollback()
+					return done, err
+				}
+			}
+		}
+		if chunk >= 0 {
+			if err := put(); err != nil {
 				b.rollback()
 				return done, err
 			}
-			size += len(v)
-			n++
 		}
 		last := i == len(keys)
 		if last {
@@ -680,14 +699,13 @@ func (w *Writer) begin() (*batch, error) {
 	return &batch{w: w, tx: tx, log: log}, nil
 }
 
-// append adds a change to the log: a put, or a delete.
-func (b *batch) append(k, v []byte, put bool) error {
+// count counts a change written to the log: a put, or a delete.
+func (b *batch) count(put bool) {
 	if put {
 		b.puts++
 	} else {
 		b.dels++
 	}
-	return b.log.Put(k, v)
 }
 
 func (b *batch) infra(put map[netip.AddrPort]time.Duration, del []netip.AddrPort) error {
