@@ -130,6 +130,7 @@ type Server struct {
 	resolving sync.WaitGroup                   // the UDP questions being answered by resolution
 	workers   *workers                         // the goroutines that answer them
 	replyBufs sync.Pool                        // *[]byte of replyBufSize: the replies those goroutines pack
+	udpJobs   sync.Pool                        // *udpResolution
 	epocher   cacheEpocher                     // the Resolver, if it keeps resolved answers apart (rescache.go); else nil
 	ctx       atomic.Pointer[context.Context]
 
@@ -185,6 +186,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) *Server {
 	s := &Server{cfg: cfg, log: log, m: m, now: now, inFlight: make(chan struct{}, cfg.MaxInFlight), ops: newOpsQueue(),
 		clients: &ratelimit.PerSecond[netip.Addr]{Rate: cfg.ClientRateLimit}}
 	s.replyBufs.New = func() any { b := make([]byte, 0, replyBufSize); return &b }
+	s.udpJobs.New = func() any { return newUDPResolution(s) }
 	s.epocher, _ = cfg.Resolver.(cacheEpocher)
 	if len(cfg.CookieSecret) > 0 {
 		s.cookieSecret = sha256.Sum256(cfg.CookieSecret) // every byte counts
@@ -385,24 +387,65 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 			return s.finish(st, src.Addr(), s.recursive(req, r), req, in, out, transport, fast, fq)
 		}
 		// UDP: the socket's loop goes on; the answer is sent when ready.
-		in := append([]byte(nil), in...)
-		fqc := *fq
+		j := s.udpJobs.Get().(*udpResolution)
+		j.st, j.req, j.r, j.src, j.conn, j.transport, j.fast = st, req, r, src, conn, transport, fast
+		j.in = append(j.in[:0], in...)
+		j.fq = *fq
+		j.queried = s.now()
 		s.resolving.Add(1)
-		queried := s.now()
-		s.workers.run(func() {
-			defer func() { <-s.inFlight; s.resolving.Done() }()
-			bp := s.replyBufs.Get().(*[]byte)
-			defer s.replyBufs.Put(bp) // nothing keeps the reply: the cache and dnstap copy it
-			wire := s.finish(st, src.Addr(), s.recursive(req, r), req, in, (*bp)[:0], transport, fast, &fqc)
-			s.tapAsync(wire, src, transport, queried)
-			if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
-				s.m.Dropped.WithLabelValues("write_error").Inc()
-			}
-		})
+		s.workers.run(j.run)
 		return nil
 	}
 	return s.finish(st, src.Addr(), r, req, in, out, transport, fast, fq)
 }
+
+// udpResolution is a UDP question that needs resolving, handed to a
+// worker with what answering it takes. Pooled: one per question would be
+// three allocations (the query's copy, its key, the closure).
+type udpResolution struct {
+	s         *Server
+	run       func() // j.resolve, bound once
+	st        *state
+	req       *dns.Msg
+	r         reply
+	in        []byte // a copy of the query
+	fq        fastQuery
+	src       netip.AddrPort
+	conn      *net.UDPConn
+	transport int
+	fast      bool
+	queried   time.Time
+}
+
+func newUDPResolution(s *Server) *udpResolution {
+	j := &udpResolution{s: s}
+	j.run = j.resolve
+	return j
+}
+
+// resolve resolves the question, sends the answer and goes back to the
+// pool: nothing keeps the query, the reply or the key (the response cache
+// and dnstap copy what they keep).
+func (j *udpResolution) resolve() {
+	s := j.s
+	bp := s.replyBufs.Get().(*[]byte)
+	wire := s.finish(j.st, j.src.Addr(), s.recursive(j.req, j.r), j.req, j.in, (*bp)[:0], j.transport, j.fast, &j.fq)
+	s.tapAsync(wire, j.src, j.transport, j.queried)
+	if _, err := j.conn.WriteToUDPAddrPort(wire, j.src); err != nil {
+		s.m.Dropped.WithLabelValues("write_error").Inc()
+	}
+	s.replyBufs.Put(bp)
+	<-s.inFlight
+	s.resolving.Done()
+	j.st, j.req, j.r, j.conn = nil, nil, reply{}, nil
+	if cap(j.in) > maxKeptQuery {
+		j.in = nil
+	}
+	s.udpJobs.Put(j)
+}
+
+// maxKeptQuery bounds the room for a query a pooled udpResolution keeps.
+const maxKeptQuery = 512
 
 // replyBufSize is the room of a buffer a resolved UDP reply is packed
 // in: the largest EDNS buffer size served, 4096 (a larger reply grows it).
