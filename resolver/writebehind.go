@@ -13,23 +13,24 @@ import (
 // entry's current state with ExportEntry; a later change to the same key is
 // recorded again, so the writer always ends with the latest state.
 //
-// A set that reaches a quarter of maxShardChanges signals the writer
-// (ChangesFilling), so that under a stream of misses the sets are taken
-// about as they fill, not only at the writer's interval, and stay small
-// (their maps keep the room they grew to). A set that would grow past
-// maxShardChanges all the same (the writer busy writing the whole file
-// anew, say) is dropped and its shard marked
-// lost: TakeChanges then hands over every key the shard holds and names
-// the shard, so the writer can rewrite it whole and delete what it holds
-// of it that the cache no longer does. Memory stays bounded however fast
-// the cache changes.
+// A set that reaches FillingChanges signals the writer (ChangesFilling),
+// so that under a stream of misses the sets are taken about as they fill,
+// not only at the writer's interval, and stay small (their maps keep the
+// room they grew to). A set that would grow past maxShardChanges all the
+// same (the writer busy writing the whole file anew, say) is dropped and
+// its shard marked lost: TakeChanges then hands over every key the shard
+// holds and names the shard, so the writer can rewrite it whole and delete
+// what it holds of it that the cache no longer does. Memory stays bounded
+// however fast the cache changes.
 
 // maxShardChanges bounds the keys recorded per shard between two
 // TakeChanges (256 shards: at most 262,144 keys in all).
 const maxShardChanges = 1024
 
-// fillingChanges is the size of a shard's set that signals ChangesFilling.
-const fillingChanges = maxShardChanges / 4
+// FillingChanges is the size of a shard's set that signals ChangesFilling:
+// a quarter of maxShardChanges. A writer that takes the sets when signalled
+// takes about Shards times this many keys at a time.
+const FillingChanges = maxShardChanges / 4
 
 // shardChanges is what a shard records for the writer; guarded by the
 // shard's mu. keys is nil until TrackChanges.
@@ -37,7 +38,7 @@ type shardChanges struct {
 	keys    map[cacheKey]struct{}
 	since   int64         // wall clock, Unix nanoseconds, of the oldest change not taken; 0: none
 	lost    bool          // changes were not all recorded: the whole shard is to be rewritten
-	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches half of its bound
+	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches FillingChanges
 }
 
 // changed records that the entry of key k changed. Called with sh.mu held.
@@ -58,7 +59,7 @@ func (sh *cacheShard) changed(k cacheKey) {
 		return
 	}
 	w.keys[k] = struct{}{}
-	if len(w.keys) == fillingChanges {
+	if len(w.keys) == FillingChanges {
 		select {
 		case w.filling <- struct{}{}:
 		default: // already signalled, not yet taken
@@ -184,11 +185,11 @@ func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
 					out.Keys = append(out.Keys, k.export())
 				}
 			}
-			if w.lost || len(w.keys) > 2*fillingChanges {
+			if w.lost || len(w.keys) > 2*FillingChanges {
 				// Grown while the writer was busy (a whole file written
 				// anew): a map keeps the room it grew to, so it is made
 				// anew at the size changes are taken at.
-				w.keys = make(map[cacheKey]struct{}, fillingChanges)
+				w.keys = make(map[cacheKey]struct{}, FillingChanges)
 			} else {
 				clear(w.keys)
 			}

@@ -135,7 +135,7 @@ func TestChangesFilling(t *testing.T) {
 	}
 	c.TrackChanges()
 	var names []string
-	for i := 0; len(names) < fillingChanges; i++ {
+	for i := 0; len(names) < FillingChanges; i++ {
 		if name := fmt.Sprintf("h%d.example.", i); c.ShardOf(name) == 3 {
 			names = append(names, name)
 		}
@@ -149,19 +149,18 @@ func TestChangesFilling(t *testing.T) {
 		}
 	}
 	for round := range 2 {
-		quarter := fillingChanges
-		for i, name := range names[:quarter-1] {
+		for i, name := range names[:FillingChanges-1] {
 			c.Put(benchMsg(name, i+round))
 		}
-		if n, _ := c.PendingChanges(); n != quarter-1 {
-			t.Fatalf("round %d: %d changes pending, want %d", round, n, quarter-1)
+		if n, _ := c.PendingChanges(); n != FillingChanges-1 {
+			t.Fatalf("round %d: %d changes pending, want %d", round, n, FillingChanges-1)
 		}
 		if signalled() {
-			t.Fatalf("round %d: signalled at %d changes, below %d", round, quarter-1, fillingChanges)
+			t.Fatalf("round %d: signalled at %d changes, below %d", round, FillingChanges-1, FillingChanges)
 		}
-		c.Put(benchMsg(names[quarter-1], round))
+		c.Put(benchMsg(names[FillingChanges-1], round))
 		if !signalled() {
-			t.Fatalf("round %d: not signalled at %d changes", round, quarter)
+			t.Fatalf("round %d: not signalled at %d changes", round, FillingChanges)
 		}
 		c.TakeChanges(nil)
 	}

@@ -667,14 +667,19 @@ func update(t testing.TB, path string, fn func(*bolt.Tx) error) {
 // fillA stores n answers of one A record each, as a busy resolver holds.
 func fillA(c *resolver.Cache, n int) {
 	for i := range n {
-		name := fmt.Sprintf("host%d.example.com.", i)
-		m := new(dns.Msg)
-		m.SetQuestion(name, dns.TypeA)
-		m.Response = true
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
-			A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).To4()}}
-		c.Put(m)
+		c.Put(hostA(i))
 	}
+}
+
+// hostA is the answer fillA stores for host<i>.example.com.: one A record.
+func hostA(i int) *dns.Msg {
+	name := fmt.Sprintf("host%d.example.com.", i)
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.Response = true
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
+		A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).To4()}}
+	return m
 }
 
 // bigFile saves n single-A entries and returns the file's path.

@@ -26,8 +26,9 @@ package cachedb
 // cache/ is a snapshot, written whole by Save; the write-behind (see
 // writer.go) appends each batch of changes to log/ in one bbolt
 // transaction, in chunks of up to chunkBytes (one bbolt key per chunk, not
-// per change: a put in a B+tree costs a search and a node's growth), so each batch writes about the bytes of its records, not
-// the B+tree pages of random keys all over the file. bbolt's copy-on-write
+// per change: a put in a B+tree costs a search and a node's growth), so
+// each batch writes about the bytes of its records, not the B+tree pages
+// of random keys all over the file. bbolt's copy-on-write
 // commits leave either the previous state or the new one after a crash,
 // at any moment. Load applies the log to the snapshot in order. The writer
 // writes a new snapshot (a new file, renamed over this one) at start, when

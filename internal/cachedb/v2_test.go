@@ -91,6 +91,7 @@ func TestFormat2(t *testing.T) {
 
 // chunkOf builds a chunk of the log holding changes named names (deletes).
 func chunkOf(t testing.TB, names ...string) []byte {
+	t.Helper()
 	b := appendChunk(nil)
 	for _, n := range names {
 		var err error

@@ -41,8 +41,8 @@ const retryOpen = 30 * time.Second
 
 // maxKeptKeys bounds the room for keys the writer keeps from one round to
 // the next: what the cache's change sets hold when they are taken as they
-// fill (resolver.Shards times 256).
-const maxKeptKeys = resolver.Shards * 256
+// fill.
+const maxKeptKeys = resolver.Shards * resolver.FillingChanges
 
 // maxRetryKeys bounds the keys a writer keeps after a failed batch; past
 // it, every entry is marked changed in the cache instead.
