@@ -673,7 +673,11 @@ func fillA(c *resolver.Cache, n int) {
 
 // hostA is the answer fillA stores for host<i>.example.com.: one A record.
 func hostA(i int) *dns.Msg {
-	name := fmt.Sprintf("host%d.example.com.", i)
+	return answerA(fmt.Sprintf("host%d.example.com.", i), i)
+}
+
+// answerA is an answer for name holding one A record, 10.x.y.z from i.
+func answerA(name string, i int) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
 	m.Response = true

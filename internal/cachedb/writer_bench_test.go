@@ -3,7 +3,6 @@ package cachedb
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -26,13 +25,7 @@ const benchCacheBytes = 16 << 20
 
 // benchMissMsg is the answer stored for the i-th miss.
 func benchMissMsg(i int) *dns.Msg {
-	name := fmt.Sprintf("miss%d.example.net.", i)
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeA)
-	m.Response = true
-	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
-		A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).To4()}}
-	return m
+	return answerA(fmt.Sprintf("miss%d.example.net.", i), i)
 }
 
 // missLoad stores rate misses a second, in steps of 10 ms, until ctx ends,
