@@ -3,7 +3,6 @@ package zonestore
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -55,8 +54,7 @@ func (s *Store) ImportMany(zs []*zone.Zone, replace bool, done func(n int)) []Ba
 		total += z.Len()
 	}
 	if total >= largeZone {
-		debug.FreeOSMemory()
-		s.releaseMapped()
+		s.releaseSoon(true)
 	}
 	return out
 }

@@ -3,10 +3,13 @@ package zonestore
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/zone"
 )
 
 // TestReleaseAfterCommits: commits that come together are followed by one
@@ -57,5 +60,58 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReleaseAfterBulkImport: a bulk import of many records leaves a
+// release due that gives the heap back too, not one made at once (a
+// command that imports and ends pays for none), and the release clears it.
+func TestReleaseAfterBulkImport(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "zones.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.releaseDelay = time.Hour
+	var zs []*zone.Zone
+	for i := 0; i*4 < largeZone; i++ {
+		text := fmt.Sprintf("$ORIGIN z%d.test.\n@ 300 IN SOA ns1 h 1 7200 900 1209600 300\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.2\n", i)
+		p, err := Parse(strings.NewReader(text), "", "z.zone", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		zs = append(zs, z)
+	}
+	for _, r := range s.ImportMany(zs, false, nil) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	s.mu.Lock()
+	due, heap := s.releasing, s.releaseHeap
+	s.mu.Unlock()
+	if !due || !heap {
+		t.Fatalf("after a bulk import: release due %v, with the heap %v", due, heap)
+	}
+	if n := s.releases.Load(); n != 0 {
+		t.Fatalf("%d releases made at once", n)
+	}
+	// The release due is an hour away: one scheduled the same way with a
+	// short delay gives the heap back and clears what was due.
+	s.mu.Lock()
+	s.releasing = false
+	s.releaseDelay = 10 * time.Millisecond
+	s.mu.Unlock()
+	s.releaseSoon(false)
+	waitUntil(t, func() bool { return s.releases.Load() == 1 })
+	s.mu.Lock()
+	heap = s.releaseHeap
+	s.mu.Unlock()
+	if heap {
+		t.Error("the heap release is still due after the release")
 	}
 }

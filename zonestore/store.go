@@ -107,8 +107,9 @@ type core struct {
 	groups editGroups // edits waiting for a group commit, by zone
 
 	// After commits, the pages of the file they touched are given back
-	// (releaseSoon): releasing is set while one is due, closed once the
-	// file is, and releases counts them.
+	// (releaseSoon): releasing is set while one is due, releaseHeap when
+	// it is to give the heap's free memory back too, closed once the file
+	// is, and releases counts them.
 	// gc: the collector's target lowered for signings under way (gcTight).
 	gc struct {
 		sync.Mutex
@@ -120,6 +121,7 @@ type core struct {
 	}
 
 	releasing, closed bool
+	releaseHeap       bool // the release due collects the heap too
 	releaseDelay      time.Duration
 	releases          atomic.Int64
 }
@@ -131,10 +133,16 @@ type core struct {
 const releaseDelay = 10 * time.Second
 
 // releaseSoon gives the file's mapped pages back releaseDelay from now,
-// unless a release is due already.
-func (s *Store) releaseSoon() {
+// unless a release is due already; with heap, that release also collects
+// the whole heap and returns its free memory to the system (after much was
+// written: a bulk import). A process that ends first (a command) pays for
+// neither.
+func (s *Store) releaseSoon(heap bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if heap {
+		s.releaseHeap = true
+	}
 	if s.releasing || s.closed {
 		return
 	}
@@ -142,12 +150,17 @@ func (s *Store) releaseSoon() {
 	time.AfterFunc(s.releaseDelay, func() {
 		s.mu.Lock()
 		s.releasing = false
-		closed := s.closed
+		closed, heap := s.closed, s.releaseHeap
+		s.releaseHeap = false
 		s.mu.Unlock()
-		if !closed {
-			s.releaseMapped()
-			s.releases.Add(1)
+		if closed {
+			return
 		}
+		if heap {
+			debug.FreeOSMemory()
+		}
+		s.releaseMapped()
+		s.releases.Add(1)
 	})
 }
 
@@ -811,7 +824,7 @@ func releaseMemory(z *zone.Zone) {
 
 // publish hands a commit to the subscriber; the zone's lock is held.
 func (s *Store) publish(origin string, z *zone.Zone) {
-	s.releaseSoon()
+	s.releaseSoon(false)
 	s.mu.Lock()
 	fn := s.onCommit
 	s.mu.Unlock()
@@ -985,11 +998,8 @@ func writeZoneStaged(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged bo
 		return err
 	}
 	nb.FillPercent = 1 // keys arrive in order: pack pages full
-	// bbolt keeps the value slices until commit: values are cut from
-	// blocks that are never reallocated, so that the memory they take is
-	// the encoded zone's size (a growing arena would leave every outgrown
-	// copy alive until commit).
-	var block, scratch []byte
+	var values arena
+	var scratch []byte
 	z.WalkAll(func(ck []byte, n *zone.Node) bool {
 		if n.Empty() {
 			return true
@@ -997,19 +1007,42 @@ func writeZoneStaged(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged bo
 		if scratch, err = encodeNode(scratch[:0], n, shared); err != nil {
 			return false
 		}
-		if len(scratch) > cap(block)-len(block) {
-			block = make([]byte, 0, max(arenaBlock, len(scratch)))
-		}
-		start := len(block)
-		block = append(block, scratch...)
-		err = nb.Put(storeKey(ck), block[start:len(block):len(block)])
+		err = nb.Put(storeKey(ck), values.cut(scratch))
 		return err == nil
 	})
 	return err
 }
 
-// arenaBlock is the size of the blocks writeZone cuts values from.
-const arenaBlock = 1 << 20
+// arena holds the values of one transaction: bbolt keeps the value slices
+// until commit, so they are cut from blocks that are never reallocated (a
+// growing buffer would leave every outgrown copy alive until commit). The
+// blocks start small and double up to arenaBlock, so that a small zone (a
+// few hundred bytes) costs about its size, not a whole block.
+type arena struct {
+	block []byte
+	next  int // the size of the next block
+}
+
+// arenaFirst and arenaBlock are the sizes of an arena's first block and
+// of its largest.
+const (
+	arenaFirst = 1 << 10
+	arenaBlock = 1 << 20
+)
+
+// cut returns a copy of b that stays valid until the arena is dropped.
+func (a *arena) cut(b []byte) []byte {
+	if len(b) > cap(a.block)-len(a.block) {
+		if a.next == 0 {
+			a.next = arenaFirst
+		}
+		a.block = make([]byte, 0, max(a.next, len(b)))
+		a.next = min(2*a.next, arenaBlock)
+	}
+	start := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[start:len(a.block):len(a.block)]
+}
 
 // bucketStaging holds, by origin, the names of a large zone written ahead
 // of the transaction that makes them the zone's (stageNames), so that the
