@@ -59,11 +59,12 @@ func Apply(z *Zone, changes map[string][]dns.RR) (*Zone, error) {
 		}
 	}
 
+	nodes, order := z.index()
 	a := &applier{
 		b:      b,
 		old:    z,
-		nodes:  z.nodes.edit(),
-		order:  z.order.Copy(),
+		nodes:  nodes,
+		order:  order,
 		z:      &Zone{Origin: z.Origin, Key: z.Key, count: z.count},
 		dirty:  map[string]bool{},
 		fresh:  map[*Node]bool{},
@@ -88,7 +89,8 @@ func Apply(z *Zone, changes map[string][]dns.RR) (*Zone, error) {
 	}
 
 	out := a.z
-	out.nodes, out.order, out.nsec, out.nsec3 = a.nodes.done(), a.order, a.nsec, a.nsec3
+	out.setIndex(a.nodes.done(), a.order)
+	out.nsec, out.nsec3 = a.nsec, a.nsec3
 	if out.nsec.Len() == 0 {
 		out.nsec = nil
 	}

@@ -400,17 +400,20 @@ func (b *builder) assemble() *Zone {
 	for key := range b.byKey {
 		addAncestors(nodes, z.Key, key)
 	}
-	z.nodes = nodes.done()
-	z.Apex = z.Lookup(b.originKey)
-
-	sorted := make([]*Node, 0, z.nodes.len())
-	z.nodes.all(func(_ string, n *Node) bool {
+	all := nodes.done()
+	sorted := make([]*Node, 0, all.len())
+	all.all(func(_ string, n *Node) bool {
 		n.ck = CanonicalKey(n.Key)
 		sorted = append(sorted, n)
 		return true
 	})
 	slices.SortFunc(sorted, func(a, c *Node) int { return bytes.Compare(a.ck, c.ck) })
-	z.order = newOrder()
+	if len(sorted) <= smallNames {
+		z.small = sorted
+	} else {
+		z.nodes, z.order = all, newOrder()
+	}
+	z.Apex = z.Lookup(b.originKey)
 
 	// Parents come before children in canonical order, so one pass suffices.
 	for _, n := range sorted {
@@ -421,7 +424,9 @@ func (b *builder) assemble() *Zone {
 		z.count += len(p.sigs)
 	}
 	for _, n := range sorted {
-		z.order.Load(n)
+		if z.order != nil {
+			z.order.Load(n)
+		}
 		if n.Get(dns.TypeNSEC) != nil {
 			if z.nsec == nil {
 				z.nsec = newOrder()

@@ -95,6 +95,9 @@ type Zone struct {
 	Apex   *Node
 	SOA    *dns.SOA
 
+	// small holds every name in canonical order, apex first, when the
+	// zone has at most smallNames of them; nodes and order are then empty.
+	small []*Node
 	nodes cowMap[*Node]        // every name, by wire key
 	order *btree.BTreeG[*Node] // every name in canonical order, apex first
 	// nsec holds the owners of NSEC records in canonical order: the NSEC
@@ -109,6 +112,121 @@ type Zone struct {
 	// superseded is set once a newer version of the zone (or its removal)
 	// has been published, for what its readers derived and kept.
 	superseded atomic.Bool
+}
+
+// smallNames is the most names a zone keeps in the small form: one slice
+// in canonical order, searched in place, instead of a hash map and a
+// B-tree. For the small zones a registry holds by the thousand that is
+// about 450 bytes and five objects less each; searching a few names in
+// place costs about what hashing the name does.
+const smallNames = 16
+
+// get returns the node of the wire key key, or nil.
+func (z *Zone) get(key string) *Node {
+	if z.small != nil {
+		for _, n := range z.small {
+			if n.Key == key {
+				return n
+			}
+		}
+		return nil
+	}
+	n, _ := z.nodes.get(key)
+	return n
+}
+
+// getBytes is get for a key held in a byte slice; it does not allocate.
+func (z *Zone) getBytes(key []byte) *Node {
+	if z.small != nil {
+		for _, n := range z.small {
+			if n.Key == string(key) {
+				return n
+			}
+		}
+		return nil
+	}
+	n, _ := z.nodes.getBytes(key)
+	return n
+}
+
+// scan calls fn for each name in canonical order until fn returns false.
+func (z *Zone) scan(fn func(*Node) bool) {
+	if z.small != nil {
+		for _, n := range z.small {
+			if !fn(n) {
+				return
+			}
+		}
+		return
+	}
+	z.order.Scan(fn)
+}
+
+// descend calls fn for each name at or before pivot's CanonicalKey, the
+// nearest first, until fn returns false.
+func (z *Zone) descend(pivot *Node, fn func(*Node) bool) {
+	if z.small != nil {
+		i, found := z.smallIndex(pivot.ck)
+		if !found {
+			i--
+		}
+		for ; i >= 0; i-- {
+			if !fn(z.small[i]) {
+				return
+			}
+		}
+		return
+	}
+	z.order.Descend(pivot, fn)
+}
+
+// ascend calls fn for each name at or after pivot's CanonicalKey, the
+// nearest first, until fn returns false.
+func (z *Zone) ascend(pivot *Node, fn func(*Node) bool) {
+	if z.small != nil {
+		i, _ := z.smallIndex(pivot.ck)
+		for ; i < len(z.small); i++ {
+			if !fn(z.small[i]) {
+				return
+			}
+		}
+		return
+	}
+	z.order.Ascend(pivot, fn)
+}
+
+// smallIndex is the place of ck in the small form, and whether a name is
+// there.
+func (z *Zone) smallIndex(ck []byte) (int, bool) {
+	return slices.BinarySearchFunc(z.small, ck, func(n *Node, ck []byte) int { return bytes.Compare(n.ck, ck) })
+}
+
+// index returns an editor of the zone's names by key and a copy of its
+// canonical order, for Apply to make the next version from.
+func (z *Zone) index() (*cowEditor[*Node], *btree.BTreeG[*Node]) {
+	if z.small == nil {
+		return z.nodes.edit(), z.order.Copy()
+	}
+	nodes, order := newCowEditor[*Node](len(z.small)), newOrder()
+	for _, n := range z.small {
+		nodes.set(n.Key, n)
+		order.Load(n)
+	}
+	return nodes, order
+}
+
+// setIndex makes nodes and order the zone's names, in the small form when
+// there are few enough.
+func (z *Zone) setIndex(nodes cowMap[*Node], order *btree.BTreeG[*Node]) {
+	if order.Len() > smallNames {
+		z.nodes, z.order = nodes, order
+		return
+	}
+	z.small = make([]*Node, 0, order.Len())
+	order.Scan(func(n *Node) bool {
+		z.small = append(z.small, n)
+		return true
+	})
 }
 
 func canonicalLess(a, b *Node) bool { return bytes.Compare(a.ck, b.ck) < 0 }
@@ -137,19 +255,21 @@ func (z *Zone) Serial() uint32 { return z.SOA.Serial }
 func (z *Zone) Len() int { return z.count }
 
 // Names returns the number of nodes, including empty non-terminals.
-func (z *Zone) Names() int { return z.order.Len() }
+func (z *Zone) Names() int {
+	if z.small != nil {
+		return len(z.small)
+	}
+	return z.order.Len()
+}
 
 // Lookup returns the node for an exact wire-format key.
-func (z *Zone) Lookup(key string) *Node {
-	n, _ := z.nodes.get(key)
-	return n
-}
+func (z *Zone) Lookup(key string) *Node { return z.get(key) }
 
 // Find descends towards key, which must be at or below the apex, and
 // returns the deepest existing node on the way (the closest encloser)
 // and whether it is key itself.
 func (z *Zone) Find(key string) (n *Node, exact bool) {
-	if n, _ = z.nodes.get(key); n != nil {
+	if n = z.get(key); n != nil {
 		return n, true
 	}
 	for {
@@ -157,7 +277,7 @@ func (z *Zone) Find(key string) (n *Node, exact bool) {
 		if !ok {
 			return z.Apex, false
 		}
-		if n, _ = z.nodes.get(p); n != nil {
+		if n = z.get(p); n != nil {
 			return n, false
 		}
 		key = p
@@ -167,12 +287,12 @@ func (z *Zone) Find(key string) (n *Node, exact bool) {
 // FindBytes is Find for a wire name held in a byte slice; it does not
 // allocate.
 func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
-	if n, _ = z.nodes.getBytes(key); n != nil {
+	if n = z.getBytes(key); n != nil {
 		return n, true
 	}
 	for len(key) > 1 {
 		key = key[1+int(key[0]):]
-		if n, _ = z.nodes.getBytes(key); n != nil {
+		if n = z.getBytes(key); n != nil {
 			return n, false
 		}
 	}
@@ -184,7 +304,7 @@ func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
 func (z *Zone) Prev(key string) *Node {
 	pivot := &Node{ck: CanonicalKey(key)}
 	var out *Node
-	z.order.Descend(pivot, func(n *Node) bool {
+	z.descend(pivot, func(n *Node) bool {
 		if bytes.Equal(n.ck, pivot.ck) {
 			return true
 		}
@@ -192,18 +312,18 @@ func (z *Zone) Prev(key string) *Node {
 		return false
 	})
 	if out == nil {
-		out, _ = z.order.Max()
+		z.reverse(func(n *Node) bool { out = n; return false })
 	}
 	return out
 }
 
 // Walk calls fn for each node in canonical order until fn returns false.
-func (z *Zone) Walk(fn func(*Node) bool) { z.order.Scan(fn) }
+func (z *Zone) Walk(fn func(*Node) bool) { z.scan(fn) }
 
 // WalkCanonical is Walk that also gives each node's CanonicalKey, which
 // the caller must not modify.
 func (z *Zone) WalkCanonical(fn func(ck []byte, n *Node) bool) {
-	z.order.Scan(func(n *Node) bool { return fn(n.ck, n) })
+	z.scan(func(n *Node) bool { return fn(n.ck, n) })
 }
 
 // WalkAll is WalkCanonical over every owner of records, the owners of
@@ -217,7 +337,7 @@ func (z *Zone) WalkAll(fn func(ck []byte, n *Node) bool) {
 	}
 	j := 0
 	stopped := false
-	z.order.Scan(func(n *Node) bool {
+	z.scan(func(n *Node) bool {
 		for ; j < len(n3) && bytes.Compare(n3[j].ck, n.ck) < 0; j++ {
 			if !fn(n3[j].ck, n3[j]) {
 				stopped = true
@@ -252,7 +372,7 @@ func (z *Zone) Records() []dns.RR {
 
 // LookupAny is Lookup that also finds the owners of NSEC3 records.
 func (z *Zone) LookupAny(key string) *Node {
-	if n, _ := z.nodes.get(key); n != nil {
+	if n := z.get(key); n != nil {
 		return n
 	}
 	return z.LookupNSEC3(key)
@@ -366,7 +486,7 @@ func sortRRsets(sets []RRset) {
 // the nearest first, until fn returns false.
 func (z *Zone) Before(key string, fn func(*Node) bool) {
 	pivot := &Node{ck: CanonicalKey(key)}
-	z.order.Descend(pivot, func(n *Node) bool {
+	z.descend(pivot, func(n *Node) bool {
 		if bytes.Equal(n.ck, pivot.ck) {
 			return true
 		}
@@ -378,7 +498,7 @@ func (z *Zone) Before(key string, fn func(*Node) bool) {
 // the nearest first, until fn returns false.
 func (z *Zone) After(key string, fn func(*Node) bool) {
 	pivot := &Node{ck: CanonicalKey(key)}
-	z.order.Ascend(pivot, func(n *Node) bool {
+	z.ascend(pivot, func(n *Node) bool {
 		if bytes.Equal(n.ck, pivot.ck) {
 			return true
 		}
@@ -388,13 +508,25 @@ func (z *Zone) After(key string, fn func(*Node) bool) {
 
 // Reverse calls fn for each name from the last in canonical order to the
 // apex, until fn returns false.
-func (z *Zone) Reverse(fn func(*Node) bool) { z.order.Reverse(fn) }
+func (z *Zone) Reverse(fn func(*Node) bool) { z.reverse(fn) }
+
+func (z *Zone) reverse(fn func(*Node) bool) {
+	if z.small != nil {
+		for _, n := range slices.Backward(z.small) {
+			if !fn(n) {
+				return
+			}
+		}
+		return
+	}
+	z.order.Reverse(fn)
+}
 
 // Below calls fn for each name strictly below key, in canonical order,
 // until fn returns false.
 func (z *Zone) Below(key string, fn func(*Node) bool) {
 	prefix := CanonicalKey(key)
-	z.order.Ascend(&Node{ck: prefix}, func(n *Node) bool {
+	z.ascend(&Node{ck: prefix}, func(n *Node) bool {
 		if !bytes.HasPrefix(n.ck, prefix) {
 			return false
 		}
