@@ -11,15 +11,18 @@
 //     rest is the room the garbage made between two collections takes, so
 //     that the cache costs about N bytes of resident memory in all, not N
 //     of entries and as much again of garbage.
-//   - The runtime's soft memory limit is the caches' configured sizes,
-//     plus Slack times everything else the heap holds live (zones,
-//     replication state, the persisted cache's writer, buffers: it is
-//     measured, so that loading or adding zones raises the limit with
-//     them), plus Floor. The collector works harder as the heap nears
-//     the limit and returns memory to the system beyond it, so the
-//     process settles near the limit instead of at twice its live heap.
-//     It is recomputed every Interval. A GOMEMLIMIT set by the operator
-//     is left alone.
+//   - The runtime's soft memory limit is what the caches cost now (their
+//     entries' estimate over EntryShare, at most their configured sizes:
+//     an empty cache reserves nothing), plus Slack times everything else
+//     the heap holds live (zones, replication state, the persisted
+//     cache's writer, buffers: it is measured, so that loading or adding
+//     zones raises the limit with them), plus Floor, the room for what
+//     grows between two updates. The collector works harder as the heap
+//     nears the limit and returns memory to the system beyond it, so the
+//     process settles near the limit instead of at twice its live heap:
+//     a node of many small zones holds about 1.25 times their size, not
+//     2. It is recomputed every Interval. A GOMEMLIMIT set by the
+//     operator is left alone.
 package memlimit
 
 import (
@@ -39,10 +42,13 @@ const (
 	// Slack is how far the heap may exceed what it holds live besides the
 	// caches' entries: garbage between collections.
 	Slack = 1.25
-	// Floor is room for what comes and goes (queries under way, transfers).
+	// Floor is room for what comes and goes (queries under way, transfers)
+	// and for what the caches and the live heap grow by in an Interval.
 	Floor = 16 << 20
-	// Interval is how often the limit follows the live heap.
-	Interval = 10 * time.Second
+	// Interval is how often the limit follows the live heap and the
+	// caches: often enough that a cache filling at the rate of a stream
+	// of misses (a few MiB a second) stays within Floor of it.
+	Interval = time.Second
 )
 
 // Entries returns what the entries of a cache configured to size bytes
@@ -55,8 +61,9 @@ func Entries(size int64) int64 {
 // bytes in all, whose entries hold cached bytes now (their estimate), with
 // live bytes of live heap in all.
 func Limit(budget, cached, live int64) int64 {
+	caches := min(budget, int64(float64(cached)/EntryShare))
 	other := max(live-cached, 0)
-	return budget + int64(float64(other)*Slack) + Floor
+	return caches + int64(float64(other)*Slack) + Floor
 }
 
 // Keeper sets the limit.
@@ -95,14 +102,14 @@ func (k *Keeper) Update() int64 {
 }
 
 // Run keeps the limit until ctx ends, then lifts it; it does nothing when
-// the operator set GOMEMLIMIT or the budget is zero.
+// the operator set GOMEMLIMIT.
 func (k *Keeper) Run(ctx context.Context) {
-	if Operator() || k.Budget <= 0 {
+	if Operator() {
 		return
 	}
 	l := k.Update()
 	if k.Log != nil {
-		k.Log.Info("memory limit set from the caches' budget", "limit_mib", l>>20, "caches_mib", k.Budget>>20)
+		k.Log.Info("memory limit follows the live heap and the caches", "limit_mib", l>>20, "caches_mib", k.Budget>>20)
 	}
 	t := time.NewTicker(Interval)
 	defer t.Stop()

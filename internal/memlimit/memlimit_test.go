@@ -14,9 +14,10 @@ func TestLimit(t *testing.T) {
 		budget, cached, live int64
 		want                 int64
 	}{
-		{"empty caches", 128 * mib, 0, 40 * mib, 128*mib + 50*mib + Floor},
+		{"empty caches", 128 * mib, 0, 40 * mib, 50*mib + Floor},
+		{"caches filling", 128 * mib, 48 * mib, 88 * mib, 64*mib + 50*mib + Floor},
 		{"full caches", 128 * mib, 96 * mib, 136 * mib, 128*mib + 50*mib + Floor},
-		{"zones loaded", 128 * mib, 64 * mib, 564 * mib, 128*mib + 625*mib + Floor},
+		{"zones loaded, caches half full", 128 * mib, 48 * mib, 548 * mib, 64*mib + 625*mib + Floor},
 		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 128*mib + Floor},
 		{"no caches", 0, 0, 40 * mib, 50*mib + Floor},
 	}
@@ -41,10 +42,10 @@ func TestEntries(t *testing.T) {
 // Update sets the runtime's limit to what Limit gives for the live heap.
 func TestUpdateSetsTheLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	k := &Keeper{Budget: 128 << 20, Cached: func() int64 { return 0 }}
+	k := &Keeper{Budget: 128 << 20, Cached: func() int64 { return 96 << 20 }} // full
 	got := k.Update()
 	if got < 128<<20+Floor {
-		t.Fatalf("limit %d below the caches' sizes", got)
+		t.Fatalf("limit %d below the full caches' sizes", got)
 	}
 	if now := debug.SetMemoryLimit(-1); now != got {
 		t.Fatalf("runtime limit %d, Update returned %d", now, got)
