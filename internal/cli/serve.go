@@ -284,6 +284,9 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	if rec != nil {
 		limits.Budget += int64(c.Resolver.CacheMB) << 20
 		limits.Cached = func() int64 { return srv.ResponseCacheBytes() + cache.Stats().Bytes }
+		// A resolver starts with its caches empty and every question a
+		// miss, when collecting is costliest: it starts with the room.
+		limits.Share = 1
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); limits.Run(ctx) }()

@@ -12,17 +12,23 @@
 //     that the cache costs about N bytes of resident memory in all, not N
 //     of entries and as much again of garbage.
 //   - The runtime's soft memory limit is what the caches cost now (their
-//     entries' estimate over EntryShare, at most their configured sizes:
-//     an empty cache reserves nothing), plus Slack times everything else
-//     the heap holds live (zones, replication state, the persisted
-//     cache's writer, buffers: it is measured, so that loading or adding
-//     zones raises the limit with them), plus Floor, the room for what
-//     grows between two updates. The collector works harder as the heap
-//     nears the limit and returns memory to the system beyond it, so the
-//     process settles near the limit instead of at twice its live heap:
-//     a node of many small zones holds about 1.25 times their size, not
-//     2. It is recomputed every Interval. A GOMEMLIMIT set by the
-//     operator is left alone.
+//     entries' estimate over EntryShare, at most their configured sizes),
+//     plus Slack times everything else the heap holds live (zones,
+//     replication state, the persisted cache's writer, buffers: it is
+//     measured, so that loading or adding zones raises the limit with
+//     them), plus Floor, plus a share of the caches' unfilled sizes as
+//     room for the collector (Limit). The collector works harder as the
+//     heap nears the limit and returns memory to the system beyond it, so
+//     the process settles near the limit instead of at twice its live
+//     heap: a node of many small zones holds about 1.25 times their size,
+//     not 2.
+//   - That share follows what collecting costs (Keeper.Update, every
+//     Interval): it grows by ShareStep while the collector takes more than
+//     GCHigh of the CPU the program uses (a stream of resolver cache
+//     misses, a flood of unique names: memory the caches may take anyway
+//     buys fewer collections), and shrinks by ShareDecay each Interval
+//     while it takes less than GCLow (a node at rest gives the room back).
+//     A GOMEMLIMIT set by the operator is left alone.
 package memlimit
 
 import (
@@ -49,6 +55,17 @@ const (
 	// caches: often enough that a cache filling at the rate of a stream
 	// of misses (a few MiB a second) stays within Floor of it.
 	Interval = time.Second
+	// GCHigh and GCLow are the collector's share of the program's CPU
+	// above which the room for garbage grows, and below which it shrinks.
+	GCHigh = 0.05
+	GCLow  = 0.02
+	// ShareStep is how much of the caches' unfilled sizes is added to the
+	// room each Interval the collector costs more than GCHigh: one
+	// Interval of a costly collector gives all of it.
+	ShareStep = 1.0
+	// ShareDecay is how much is taken away each Interval it costs less
+	// than GCLow: all of it in 20.
+	ShareDecay = 0.05
 )
 
 // Entries returns what the entries of a cache configured to size bytes
@@ -59,11 +76,29 @@ func Entries(size int64) int64 {
 
 // Limit returns the soft memory limit for caches configured to budget
 // bytes in all, whose entries hold cached bytes now (their estimate), with
-// live bytes of live heap in all.
-func Limit(budget, cached, live int64) int64 {
+// live bytes of live heap in all, when share (0 to 1) of what the caches
+// may still grow by is the collector's room.
+func Limit(budget, cached, live int64, share float64) int64 {
 	caches := min(budget, int64(float64(cached)/EntryShare))
 	other := max(live-cached, 0)
-	return caches + int64(float64(other)*Slack) + Floor
+	return caches + int64(float64(other)*Slack) + Floor + int64(float64(budget-caches)*share)
+}
+
+// Follow returns the next share of the caches' unfilled sizes given to the
+// collector, after an Interval in which it took gc of the user CPU's user
+// (both in seconds; no collection: zero).
+func Follow(share, gc, user float64) float64 {
+	f := 0.0
+	if gc+user > 0 {
+		f = gc / (gc + user)
+	}
+	switch {
+	case f > GCHigh:
+		return min(1, share+ShareStep)
+	case f < GCLow:
+		return max(0, share-ShareDecay)
+	}
+	return share
 }
 
 // Keeper sets the limit.
@@ -75,28 +110,42 @@ type Keeper struct {
 	Cached func() int64
 	Log    *slog.Logger
 
-	sample []metrics.Sample
+	// Share is how much of the caches' unfilled sizes is the collector's
+	// room (0 to 1); set before Run, it is the share to start with.
+	Share float64
+
+	sample   []metrics.Sample
+	gc, user float64 // CPU seconds at the last Update
 }
 
 // Operator reports whether GOMEMLIMIT is set, in which case Run leaves
 // the limit alone.
 func Operator() bool { return os.Getenv("GOMEMLIMIT") != "" }
 
-// Update sets the limit from the live heap now and returns it.
+// Update sets the limit from the live heap now, and from what collecting
+// cost since the last Update, and returns it.
 func (k *Keeper) Update() int64 {
 	if k.sample == nil {
-		k.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		k.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"},
+			{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"}}
 	}
 	metrics.Read(k.sample)
 	var live int64
 	if k.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = int64(k.sample[0].Value.Uint64())
 	}
+	if k.sample[1].Value.Kind() == metrics.KindFloat64 && k.sample[2].Value.Kind() == metrics.KindFloat64 {
+		gc, user := k.sample[1].Value.Float64(), k.sample[2].Value.Float64()
+		if k.gc > 0 || k.user > 0 {
+			k.Share = Follow(k.Share, gc-k.gc, user-k.user)
+		}
+		k.gc, k.user = gc, user
+	}
 	var cached int64
 	if k.Cached != nil {
 		cached = k.Cached()
 	}
-	l := Limit(k.Budget, cached, live)
+	l := Limit(k.Budget, cached, live, k.Share)
 	debug.SetMemoryLimit(l)
 	return l
 }

@@ -12,21 +12,63 @@ func TestLimit(t *testing.T) {
 	tests := []struct {
 		name                 string
 		budget, cached, live int64
+		share                float64
 		want                 int64
 	}{
-		{"empty caches", 128 * mib, 0, 40 * mib, 50*mib + Floor},
-		{"caches filling", 128 * mib, 48 * mib, 88 * mib, 64*mib + 50*mib + Floor},
-		{"full caches", 128 * mib, 96 * mib, 136 * mib, 128*mib + 50*mib + Floor},
-		{"zones loaded, caches half full", 128 * mib, 48 * mib, 548 * mib, 64*mib + 625*mib + Floor},
-		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 128*mib + Floor},
-		{"no caches", 0, 0, 40 * mib, 50*mib + Floor},
+		{"empty caches, no room", 128 * mib, 0, 40 * mib, 0, 50*mib + Floor},
+		{"empty caches, all the room", 128 * mib, 0, 40 * mib, 1, 128*mib + 50*mib + Floor},
+		{"caches filling, half the room", 128 * mib, 48 * mib, 88 * mib, 0.5, 64*mib + 50*mib + Floor + 32*mib},
+		{"full caches", 128 * mib, 96 * mib, 136 * mib, 0, 128*mib + 50*mib + Floor},
+		{"full caches, all the room", 128 * mib, 96 * mib, 136 * mib, 1, 128*mib + 50*mib + Floor},
+		{"zones loaded, caches half full", 128 * mib, 48 * mib, 548 * mib, 0, 64*mib + 625*mib + Floor},
+		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 1, 128*mib + Floor},
+		{"no caches", 0, 0, 40 * mib, 1, 50*mib + Floor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Limit(tt.budget, tt.cached, tt.live); got != tt.want {
-				t.Errorf("Limit(%d, %d, %d) = %d MiB, want %d MiB", tt.budget>>20, tt.cached>>20, tt.live>>20, got>>20, tt.want>>20)
+			if got := Limit(tt.budget, tt.cached, tt.live, tt.share); got != tt.want {
+				t.Errorf("Limit(%d, %d, %d, %g) = %d MiB, want %d MiB", tt.budget>>20, tt.cached>>20, tt.live>>20, tt.share, got>>20, tt.want>>20)
 			}
 		})
+	}
+}
+
+// TestFollow: the collector's room grows fast while collecting is costly
+// and shrinks slowly while it is cheap, within 0 and 1.
+func TestFollow(t *testing.T) {
+	tests := []struct {
+		name           string
+		share, gc, cpu float64
+		want           float64
+	}{
+		{"no collection, nothing done", 0.5, 0, 0, 0.5 - ShareDecay},
+		{"cheap", 0.5, 0.01, 1, 0.5 - ShareDecay},
+		{"cheap at zero", 0, 0.001, 1, 0},
+		{"between", 0.5, 0.03, 0.97, 0.5},
+		{"costly", 0, 0.2, 0.8, 1},
+		{"costly at one", 1, 0.2, 0.8, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Follow(tt.share, tt.gc, tt.cpu); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("Follow(%g, %g, %g) = %g, want %g", tt.share, tt.gc, tt.cpu, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestShareFollowsTheCollector: a program that collects for most of its
+// CPU gets all the room after one Interval; one at rest gives it back.
+func TestShareFollowsTheCollector(t *testing.T) {
+	share := Follow(0, 0.3, 0.7)
+	if share != 1 {
+		t.Fatalf("share %g after a costly interval, want 1", share)
+	}
+	for range int(1/ShareDecay) + 1 {
+		share = Follow(share, 0, 0)
+	}
+	if share != 0 {
+		t.Fatalf("share %g after %d intervals at rest, want 0", share, int(1/ShareDecay)+1)
 	}
 }
 
