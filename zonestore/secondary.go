@@ -36,8 +36,10 @@ type ZoneMeta struct {
 	Updated   time.Time `json:"updated"`
 }
 
-func readMeta(zb *bolt.Bucket) ZoneMeta {
-	ib := zb.Bucket(bucketInfo)
+func readMeta(zb *bolt.Bucket) ZoneMeta { return metaIn(zb.Bucket(bucketInfo)) }
+
+// metaIn is readMeta from the zone's info bucket ib, which may be nil.
+func metaIn(ib *bolt.Bucket) ZoneMeta {
 	m := ZoneMeta{Kind: KindPrimary}
 	if ib == nil {
 		return m
@@ -45,10 +47,23 @@ func readMeta(zb *bolt.Bucket) ZoneMeta {
 	if k := ib.Get(keyKind); k != nil {
 		m.Kind = string(k)
 	}
-	m.Source = string(ib.Get(keySource))
-	m.Refreshed, _ = time.Parse(time.RFC3339, string(ib.Get(keyRefreshed)))
-	m.Updated, _ = time.Parse(time.RFC3339, string(ib.Get(keyUpdated)))
+	if src := ib.Get(keySource); len(src) > 0 {
+		m.Source = string(src)
+	}
+	m.Refreshed = stampIn(ib, keyRefreshed)
+	m.Updated = stampIn(ib, keyUpdated)
 	return m
+}
+
+// stampIn returns the time stored under key in ib (RFC 3339), or the zero
+// time when there is none or it does not parse.
+func stampIn(ib *bolt.Bucket, key []byte) time.Time {
+	v := ib.Get(key)
+	if len(v) == 0 {
+		return time.Time{} // a primary is never refreshed: no error to make
+	}
+	t, _ := time.Parse(time.RFC3339, string(v))
+	return t
 }
 
 // checkPrimary refuses a change of a secondary zone.

@@ -445,8 +445,8 @@ func infoIn(zb *bolt.Bucket, origin string, z *zone.Zone, txn bool) (info ZoneIn
 		info.Names = int(binary.BigEndian.Uint64(v[16:]))
 		summarised = true
 	}
-	info.Created, _ = time.Parse(time.RFC3339, string(ib.Get(keyCreated)))
-	m := readMeta(zb)
+	info.Created = stampIn(ib, keyCreated)
+	m := metaIn(ib)
 	info.Updated, info.Kind, info.Refreshed, info.Source = m.Updated, m.Kind, m.Refreshed, m.Source
 	if txn {
 		info.Transaction, _, err = txnIn(zb, origin)
