@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -116,6 +117,11 @@ type Keeper struct {
 
 	sample   []metrics.Sample
 	gc, user float64 // CPU seconds at the last Update
+
+	// collect runs a collection (runtime.GC), and tick is the Interval;
+	// tests set them.
+	collect func()
+	tick    time.Duration
 }
 
 // Operator reports whether GOMEMLIMIT is set, in which case Run leaves
@@ -151,16 +157,27 @@ func (k *Keeper) Update() int64 {
 }
 
 // Run keeps the limit until ctx ends, then lifts it; it does nothing when
-// the operator set GOMEMLIMIT.
+// the operator set GOMEMLIMIT. It starts with a collection: the live heap
+// the runtime knows before is the one of its last collection, which, right
+// after zones were loaded, can be a fraction of what they hold, and a
+// limit below what is live would make the collector run without pause.
 func (k *Keeper) Run(ctx context.Context) {
 	if Operator() {
 		return
 	}
+	collect, tick := k.collect, k.tick
+	if collect == nil {
+		collect = runtime.GC
+	}
+	if tick == 0 {
+		tick = Interval
+	}
+	collect()
 	l := k.Update()
 	if k.Log != nil {
 		k.Log.Info("memory limit follows the live heap and the caches", "limit_mib", l>>20, "caches_mib", k.Budget>>20)
 	}
-	t := time.NewTicker(Interval)
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {

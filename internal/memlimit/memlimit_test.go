@@ -3,8 +3,11 @@ package memlimit
 import (
 	"context"
 	"math"
+	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestLimit(t *testing.T) {
@@ -94,16 +97,41 @@ func TestUpdateSetsTheLimit(t *testing.T) {
 	}
 }
 
-// Run lifts the limit when its context ends.
-func TestRunLiftsTheLimit(t *testing.T) {
+// Run collects before it sets the first limit (the live heap known before
+// may be stale), sets one, and lifts it when its context ends.
+func TestRunCollectsFirst(t *testing.T) {
 	if Operator() {
 		t.Skip("GOMEMLIMIT is set")
 	}
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	var limitAtCollect atomic.Int64
+	k := &Keeper{Budget: 128 << 20, tick: time.Millisecond}
+	k.collect = func() {
+		limitAtCollect.Store(debug.SetMemoryLimit(-1))
+		runtime.GC()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() { k.Run(ctx); close(ended) }()
+	until(t, func() bool { return debug.SetMemoryLimit(-1) != math.MaxInt64 })
+	if got := limitAtCollect.Load(); got != math.MaxInt64 {
+		t.Fatalf("limit %d set before the collection", got)
+	}
 	cancel()
-	(&Keeper{Budget: 128 << 20}).Run(ctx)
+	<-ended
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Fatalf("limit %d after Run ended, want none (%d)", got, int64(math.MaxInt64))
+	}
+}
+
+// until waits up to ten seconds for cond.
+func until(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
