@@ -177,7 +177,7 @@ func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, d
 		// RFC 8482 does for ANY, one RRset's signatures are enough, with
 		// or without DO, since they were asked for.
 		for i := range n.RRsets {
-			if sigs := n.RRsets[i].Sigs; len(sigs) > 0 {
+			if sigs := n.RRsets[i].Sigs(); len(sigs) > 0 {
 				a.addRecords(sigs, name, synth)
 				a.res.Kind = KindAnswer
 				return
@@ -188,14 +188,14 @@ func (a *answerer) node(z *zone.Zone, n *zone.Node, name string, qtype uint16, d
 	}
 	if set := n.Get(qtype); set != nil {
 		a.addAnswer(set, name, synth)
-		a.additional(z, set.RRs)
+		a.additional(z, set.RRs())
 		a.res.Kind = KindAnswer
 		return
 	}
 	if c := n.Get(dns.TypeCNAME); c != nil {
 		a.addAnswer(c, name, synth)
 		a.res.Kind = KindAnswer
-		a.follow(c.RRs[0].(*dns.CNAME).Target, qtype, depth+1)
+		a.follow(c.RRs()[0].(*dns.CNAME).Target, qtype, depth+1)
 		return
 	}
 	nodata()
@@ -234,7 +234,7 @@ func (a *answerer) follow(target string, qtype uint16, depth int) {
 
 func (a *answerer) dname(z *zone.Zone, dn *zone.Node, name string, qtype uint16, depth int) {
 	set := dn.Get(dns.TypeDNAME)
-	d := set.RRs[0].(*dns.DNAME)
+	d := set.RRs()[0].(*dns.DNAME)
 	a.res.Answer = append(a.res.Answer, d)
 	a.res.Answer = append(a.res.Answer, a.sigs(set)...)
 	a.res.Kind = KindAnswer
@@ -266,7 +266,7 @@ func (a *answerer) dname(z *zone.Zone, dn *zone.Node, name string, qtype uint16,
 // addAnswer appends set (and its signatures when DO is set) to the answer,
 // giving the records the question's spelling of the owner name.
 func (a *answerer) addAnswer(set *zone.RRset, name string, synth bool) {
-	a.addRecords(set.RRs, name, synth)
+	a.addRecords(set.RRs(), name, synth)
 	a.addRecords(a.sigs(set), name, synth)
 }
 
@@ -286,7 +286,7 @@ func (a *answerer) sigs(set *zone.RRset) []dns.RR {
 	if !a.do {
 		return nil
 	}
-	return set.Sigs
+	return set.Sigs()
 }
 
 // negative ends the chain with NXDOMAIN or NODATA and the zone's SOA in the
@@ -297,7 +297,7 @@ func (a *answerer) negative(z *zone.Zone, rcode int, kind Kind) {
 	a.res.Ns = append(a.res.Ns, soa)
 	if a.do {
 		// An RRSIG's TTL matches the TTL of the RRset it covers (RFC 4034 §3).
-		for _, sig := range z.Apex.Get(dns.TypeSOA).Sigs {
+		for _, sig := range z.Apex.Get(dns.TypeSOA).Sigs() {
 			if sig.Header().Ttl != soa.Hdr.Ttl {
 				sig = dns.Copy(sig)
 				sig.Header().Ttl = soa.Hdr.Ttl
@@ -320,18 +320,18 @@ func (a *answerer) referral(z *zone.Zone, cut *zone.Node, first bool) {
 		a.res.Kind = KindReferral
 		a.res.Authoritative = false
 	}
-	a.res.Ns = append(a.res.Ns, ns.RRs...)
+	a.res.Ns = append(a.res.Ns, ns.RRs()...)
 	if a.do {
 		// DS goes with the referral only from a signed zone (RFC 4035
 		// §3.1.4); its proofs of absence come with DNSSEC signing.
-		if ds := cut.Get(dns.TypeDS); ds != nil && len(ds.Sigs) > 0 {
-			a.res.Ns = append(a.res.Ns, ds.RRs...)
-			a.res.Ns = append(a.res.Ns, ds.Sigs...)
+		if ds := cut.Get(dns.TypeDS); ds != nil && len(ds.Sigs()) > 0 {
+			a.res.Ns = append(a.res.Ns, ds.RRs()...)
+			a.res.Ns = append(a.res.Ns, ds.Sigs()...)
 		} else {
 			a.prove(z, proofNoDS, []byte(cut.Key), cut)
 		}
 	}
-	a.glue(z, ns.RRs, true)
+	a.glue(z, ns.RRs(), true)
 }
 
 // additional adds the addresses of in-zone targets of NS, MX and SRV answers.
@@ -363,7 +363,7 @@ func (a *answerer) glue(z *zone.Zone, rrs []dns.RR, occluded bool) {
 		}
 		for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
 			if set := n.Get(t); set != nil {
-				a.res.Extra = append(a.res.Extra, set.RRs...)
+				a.res.Extra = append(a.res.Extra, set.RRs()...)
 				if n.Cut == nil {
 					a.res.Extra = append(a.res.Extra, a.sigs(set)...)
 				}

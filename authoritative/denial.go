@@ -71,8 +71,8 @@ func (a *answerer) addProof(n *zone.Node, t uint16) {
 		return
 	}
 	a.proofs = append(a.proofs, n)
-	a.res.Ns = append(a.res.Ns, set.RRs...)
-	a.res.Ns = append(a.res.Ns, set.Sigs...)
+	a.res.Ns = append(a.res.Ns, set.RRs()...)
+	a.res.Ns = append(a.res.Ns, set.Sigs()...)
 }
 
 // proveNSEC3 follows RFC 5155 §7.2.
@@ -169,7 +169,7 @@ func nsec3Param(z *zone.Zone) *dns.NSEC3 {
 	if set == nil {
 		return nil
 	}
-	return set.RRs[0].(*dns.NSEC3)
+	return set.RRs()[0].(*dns.NSEC3)
 }
 
 // keyName turns a wire key into a presentation name for hashing.

@@ -127,7 +127,7 @@ func SignEdit(in EditInput) (EditOutput, error) {
 		k = strings.ToLower(k)
 		if n := prev.LookupNSEC3(k); n != nil {
 			if _, ok := e.chain[k]; !ok {
-				e.chain[k] = n.Get(dns.TypeNSEC3).RRs[0]
+				e.chain[k] = n.Get(dns.TypeNSEC3).RRs()[0]
 			}
 		} else if mid.Lookup(k) != nil {
 			e.recs[k] = true
@@ -154,7 +154,7 @@ func SignEdit(in EditInput) (EditOutput, error) {
 func (s *signer) signedAlike(prev *zone.Zone, apex [][]dns.RR) bool {
 	for _, set := range apex {
 		have := prev.Apex.Get(set[0].Header().Rrtype)
-		if have == nil || have.TTL != set[0].Header().Ttl || !SameRRs(have.RRs, set) {
+		if have == nil || have.TTL != set[0].Header().Ttl || !SameRRs(have.RRs(), set) {
 			return false
 		}
 	}
@@ -168,7 +168,7 @@ func (s *signer) signedAlike(prev *zone.Zone, apex [][]dns.RR) bool {
 		if first == nil || prev.Apex.Get(dns.TypeNSEC) != nil {
 			return false
 		}
-		n3, ok := first.Get(dns.TypeNSEC3).RRs[0].(*dns.NSEC3)
+		n3, ok := first.Get(dns.TypeNSEC3).RRs()[0].(*dns.NSEC3)
 		p := s.in.Policy
 		return ok && n3.Hdr.Ttl == s.negTTL && (n3.Flags&1 == 1) == p.OptOut &&
 			n3.Iterations == p.Iterations && strings.EqualFold(n3.Salt, saltText(p.Salt))
@@ -228,7 +228,7 @@ func (e *editor) patchNSEC(cand map[string]bool) {
 	for k, n := range owners {
 		rr := e.nsec(n, e.nextMember(k).Name, e.apex)
 		if old := e.prev.Lookup(k); old != nil && !cand[k] {
-			if set := old.Get(dns.TypeNSEC); set != nil && set.TTL == rr.Hdr.Ttl && SameRRs(set.RRs, []dns.RR{rr}) {
+			if set := old.Get(dns.TypeNSEC); set != nil && set.TTL == rr.Hdr.Ttl && SameRRs(set.RRs(), []dns.RR{rr}) {
 				continue
 			}
 		}
@@ -368,14 +368,14 @@ func (e *editor) patchNSEC3(cand map[string]bool) error {
 		if n != nil {
 			rr = e.nsec3(n, h, next, e.apex)
 		} else if old != nil {
-			c := *old.Get(dns.TypeNSEC3).RRs[0].(*dns.NSEC3)
+			c := *old.Get(dns.TypeNSEC3).RRs()[0].(*dns.NSEC3)
 			c.NextDomain = strings.ToUpper(next)
 			rr = &c
 		} else {
 			continue
 		}
 		if old != nil {
-			if set := old.Get(dns.TypeNSEC3); set != nil && SameRRs(set.RRs, []dns.RR{rr}) {
+			if set := old.Get(dns.TypeNSEC3); set != nil && SameRRs(set.RRs(), []dns.RR{rr}) {
 				continue
 			}
 		}
@@ -420,7 +420,7 @@ func unsignedRecords(n *zone.Node) []dns.RR {
 	var out []dns.RR
 	for _, set := range n.RRsets {
 		if !Managed(set.Type) {
-			out = append(out, set.RRs...)
+			out = append(out, set.RRs()...)
 		}
 	}
 	return out
@@ -453,7 +453,7 @@ func (e *editor) changes() map[string][]dns.RR {
 		} else if n := e.mid.Lookup(k); e.in.Policy.Denial == DenialNSEC && nsecMember(n) {
 			// A name refreshed, not changed: its NSEC record stays.
 			if set := e.prev.Lookup(k).Get(dns.TypeNSEC); set != nil {
-				rrs = append(rrs, set.RRs...)
+				rrs = append(rrs, set.RRs()...)
 			}
 		}
 		out[k] = rrs
@@ -507,11 +507,11 @@ func (e *editor) same(k string, rrs []dns.RR) bool {
 	}
 	c := 0
 	for _, set := range n.RRsets {
-		c += len(set.RRs)
-		if (len(set.Sigs) > 0) != e.signs(k, set.Type) {
+		c += len(set.RRs())
+		if (len(set.Sigs()) > 0) != e.signs(k, set.Type) {
 			return false
 		}
-		for _, sig := range set.Sigs {
+		for _, sig := range set.Sigs() {
 			if e.due(sig.(*dns.RRSIG)) {
 				return false
 			}
@@ -522,7 +522,7 @@ func (e *editor) same(k string, rrs []dns.RR) bool {
 	}
 	for _, rr := range rrs {
 		set := n.Get(rr.Header().Rrtype)
-		if set == nil || set.TTL != rr.Header().Ttl || !slices.ContainsFunc(set.RRs, func(x dns.RR) bool { return dns.IsDuplicate(x, rr) }) {
+		if set == nil || set.TTL != rr.Header().Ttl || !slices.ContainsFunc(set.RRs(), func(x dns.RR) bool { return dns.IsDuplicate(x, rr) }) {
 			return false
 		}
 	}
@@ -545,7 +545,7 @@ func Due(z *zone.Zone, until time.Time) []string {
 	var out []string
 	z.WalkAll(func(_ []byte, n *zone.Node) bool {
 		for _, set := range n.RRsets {
-			if slices.ContainsFunc(set.Sigs, func(rr dns.RR) bool { return !serialLess(u, rr.(*dns.RRSIG).Expiration) }) {
+			if slices.ContainsFunc(set.Sigs(), func(rr dns.RR) bool { return !serialLess(u, rr.(*dns.RRSIG).Expiration) }) {
 				out = append(out, n.Key)
 				break
 			}

@@ -73,10 +73,10 @@ func nodeStrings(n *zone.Node) []string {
 	}
 	var out []string
 	for _, set := range n.RRsets {
-		for _, rr := range set.RRs {
+		for _, rr := range set.RRs() {
 			out = append(out, rr.String())
 		}
-		for _, rr := range set.Sigs {
+		for _, rr := range set.Sigs() {
 			out = append(out, rr.String())
 		}
 	}
@@ -250,7 +250,7 @@ func TestSignEditRefuses(t *testing.T) {
 	z := first.Zone
 	soa := dns.Copy(z.SOA).(*dns.SOA)
 	soa.Minttl = 60 // the chain's TTL follows
-	ns := z.Apex.Get(dns.TypeNS).RRs
+	ns := z.Apex.Get(dns.TypeNS).RRs()
 	_, err = SignEdit(EditInput{Prev: z, Changes: map[string][]dns.RR{z.Key: append([]dns.RR{soa}, ns...)}, Keys: keys, Policy: p, Now: t0})
 	if !errors.Is(err, ErrSignAll) {
 		t.Errorf("SOA minimum changed: %v, want ErrSignAll", err)
@@ -324,7 +324,7 @@ func nextApex(z *zone.Zone) []dns.RR {
 	apex := []dns.RR{soa}
 	for _, set := range z.Apex.RRsets {
 		if !Managed(set.Type) && set.Type != dns.TypeSOA {
-			apex = append(apex, set.RRs...)
+			apex = append(apex, set.RRs()...)
 		}
 	}
 	return apex

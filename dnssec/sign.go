@@ -33,7 +33,7 @@ func Strip(z *zone.Zone) []dns.RR {
 	z.Walk(func(n *zone.Node) bool {
 		for _, set := range n.RRsets {
 			if !Managed(set.Type) {
-				out = append(out, set.RRs...)
+				out = append(out, set.RRs()...)
 			}
 		}
 		return true
@@ -95,9 +95,9 @@ func Sign(in Input) (Output, error) {
 				return false
 			}
 			if n.Cut == nil || (n.IsCut() && set.Type == dns.TypeDS) {
-				s.add(n.Key, set.RRs)
+				s.add(n.Key, set.RRs())
 			} else {
-				unsigned = append(unsigned, set.RRs...)
+				unsigned = append(unsigned, set.RRs()...)
 			}
 		}
 		return true
@@ -495,10 +495,10 @@ func (s *signer) prevSigs(key string, t uint16, rrs []dns.RR) []dns.RR {
 		return nil
 	}
 	set := n.Get(t)
-	if set == nil || set.TTL != rrs[0].Header().Ttl || !SameRRs(set.RRs, rrs) {
+	if set == nil || set.TTL != rrs[0].Header().Ttl || !SameRRs(set.RRs(), rrs) {
 		return nil
 	}
-	return set.Sigs
+	return set.Sigs()
 }
 
 // SameRRs reports whether x and y hold the same records (TTLs aside), in
@@ -527,7 +527,7 @@ func Earliest(z *zone.Zone, now time.Time) time.Time {
 	var first uint32
 	z.WalkAll(func(_ []byte, n *zone.Node) bool {
 		for _, set := range n.RRsets {
-			for _, rr := range set.Sigs {
+			for _, rr := range set.Sigs() {
 				e := rr.(*dns.RRSIG).Expiration
 				if first == 0 || serialLess(e, first) {
 					first = e

@@ -68,7 +68,7 @@ func signWith(t testing.TB, p Policy, prev *zone.Zone, keys []*Key, now time.Tim
 func verifyAll(t *testing.T, z *zone.Zone, now time.Time) {
 	t.Helper()
 	keys := map[uint16]*dns.DNSKEY{}
-	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs {
+	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs() {
 		k := rr.(*dns.DNSKEY)
 		keys[k.KeyTag()] = k
 	}
@@ -76,22 +76,22 @@ func verifyAll(t *testing.T, z *zone.Zone, now time.Time) {
 	z.WalkAll(func(_ []byte, node *zone.Node) bool {
 		for _, set := range node.RRsets {
 			if node.Cut != nil && !(node.IsCut() && (set.Type == dns.TypeDS || set.Type == dns.TypeNSEC)) {
-				if len(set.Sigs) != 0 {
+				if len(set.Sigs()) != 0 {
 					t.Errorf("%s %s: signed below a cut", node.Name, dns.Type(set.Type))
 				}
 				continue
 			}
-			if len(set.Sigs) == 0 {
+			if len(set.Sigs()) == 0 {
 				t.Errorf("%s %s: no signature", node.Name, dns.Type(set.Type))
 			}
-			for _, rr := range set.Sigs {
+			for _, rr := range set.Sigs() {
 				sig := rr.(*dns.RRSIG)
 				k := keys[sig.KeyTag]
 				if k == nil {
 					t.Errorf("%s: signed by unknown key %d", node.Name, sig.KeyTag)
 					continue
 				}
-				if err := sig.Verify(k, set.RRs); err != nil {
+				if err := sig.Verify(k, set.RRs()); err != nil {
 					t.Errorf("%s %s: %v", node.Name, dns.Type(set.Type), err)
 				}
 				if !sig.ValidityPeriod(now) {

@@ -99,7 +99,7 @@ func Apply(z *Zone, changes map[string][]dns.RR) (*Zone, error) {
 		return nil, errors.Join(&RecordError{Index: -1, Err: ErrNoSOA})
 	}
 	if soa := out.Apex.Get(dns.TypeSOA); soa != nil {
-		out.SOA = soa.RRs[0].(*dns.SOA)
+		out.SOA = soa.RRs()[0].(*dns.SOA)
 	} else {
 		b.fail(-1, nil, ErrNoSOA)
 	}

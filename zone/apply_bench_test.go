@@ -39,7 +39,7 @@ func BenchmarkApply(b *testing.B) {
 				s := dns.Copy(z.SOA).(*dns.SOA)
 				s.Serial++
 				a := &dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("new%d.example.", i), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, 1}}
-				next, err := zone.Apply(z, map[string][]dns.RR{k: {a}, z.Key: {s, apex[1].RRs[0]}})
+				next, err := zone.Apply(z, map[string][]dns.RR{k: {a}, z.Key: {s, apex[1].RRs()[0]}})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -164,10 +164,10 @@ func describe(z *zone.Zone) string {
 		var parts []string
 		for _, s := range n.RRsets {
 			var rrs []string
-			for _, rr := range s.RRs {
+			for _, rr := range s.RRs() {
 				rrs = append(rrs, rr.String())
 			}
-			for _, rr := range s.Sigs {
+			for _, rr := range s.Sigs() {
 				rrs = append(rrs, "sig "+rr.String())
 			}
 			slices.Sort(rrs)
@@ -222,10 +222,10 @@ func TestApplyShares(t *testing.T) {
 	if shared != z.Names()-1 {
 		t.Errorf("%d of %d nodes shared after a one-name change, want all but the changed one", shared, z.Names())
 	}
-	if got := z2.Lookup(k).RRsets[0].RRs[0].(*dns.A).A.String(); got != "192.0.2.55" {
+	if got := z2.Lookup(k).RRsets[0].RRs()[0].(*dns.A).A.String(); got != "192.0.2.55" {
 		t.Errorf("changed name holds %s", got)
 	}
-	if got := z.Lookup(k).RRsets[0].RRs[0].(*dns.A).A.String(); got != "192.0.2.1" {
+	if got := z.Lookup(k).RRsets[0].RRs()[0].(*dns.A).A.String(); got != "192.0.2.1" {
 		t.Errorf("old version changed: %s", got)
 	}
 }

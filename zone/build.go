@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,8 @@ type pending struct {
 	// rdata indexes large RRsets by lower-cased record text, so that the
 	// duplicate check stays linear (see seen).
 	rdata map[uint16]map[string][]dns.RR
+	// sigIdx indexes sigs once there are many (see seenSig).
+	sigIdx map[sigKey][]dns.RR
 }
 
 type builder struct {
@@ -209,10 +212,14 @@ func (b *builder) add(i int, rr dns.RR) {
 		byKey[key] = p
 	}
 	if sig, ok := rr.(*dns.RRSIG); ok {
-		for _, s := range p.sigs {
-			if dns.IsDuplicate(s, sig) {
-				return
+		if len(p.sigs) < 16 {
+			for _, s := range p.sigs {
+				if dns.IsDuplicate(s, sig) {
+					return
+				}
 			}
+		} else if p.seenSig(sig) {
+			return
 		}
 		p.sigs = append(p.sigs, rr)
 		p.sigAt = append(p.sigAt, i)
@@ -226,7 +233,7 @@ func (b *builder) add(i int, rr dns.RR) {
 		} else {
 			one = []dns.RR{rr}
 		}
-		b.appendSet(p, RRset{Type: h.Rrtype, TTL: h.Ttl, RRs: one}, typeIndex{h.Rrtype, i})
+		b.appendSet(p, RRset{Type: h.Rrtype, TTL: h.Ttl, rrs: one}, typeIndex{h.Rrtype, i})
 		return
 	}
 	set := &p.sets[j]
@@ -237,8 +244,8 @@ func (b *builder) add(i int, rr dns.RR) {
 	if h.Ttl != set.TTL {
 		h.Ttl = set.TTL
 	}
-	if len(set.RRs) < 16 {
-		for _, old := range set.RRs {
+	if len(set.rrs) < 16 {
+		for _, old := range set.rrs {
 			if dns.IsDuplicate(old, rr) {
 				return
 			}
@@ -246,7 +253,7 @@ func (b *builder) add(i int, rr dns.RR) {
 	} else if p.seen(set, rr) {
 		return
 	}
-	if len(set.RRs) == 1 && (h.Rrtype == dns.TypeCNAME || h.Rrtype == dns.TypeDNAME) {
+	if len(set.rrs) == 1 && (h.Rrtype == dns.TypeCNAME || h.Rrtype == dns.TypeDNAME) {
 		if p.extra == nil {
 			p.extra = make(map[uint16]int, 1)
 		}
@@ -254,11 +261,11 @@ func (b *builder) add(i int, rr dns.RR) {
 	}
 	// Records that follow the set's in the input widen its slice of it;
 	// any other is appended (to a copy: the slice is full).
-	if from := p.index[j].i; b.in != nil && from+len(set.RRs) == i && &set.RRs[0] == &b.in[from] {
-		set.RRs = b.in[from : i+1 : i+1]
+	if from := p.index[j].i; b.in != nil && from+len(set.rrs) == i && &set.rrs[0] == &b.in[from] {
+		set.rrs = b.in[from : i+1 : i+1]
 		return
 	}
-	set.RRs = append(set.RRs, rr)
+	set.rrs = append(set.rrs, rr)
 }
 
 // typeIndex is the input position of the first record of a type.
@@ -287,8 +294,8 @@ func (p *pending) seen(set *RRset, rr dns.RR) bool {
 		if p.rdata == nil {
 			p.rdata = make(map[uint16]map[string][]dns.RR, 1)
 		}
-		idx = make(map[string][]dns.RR, 2*len(set.RRs))
-		for _, old := range set.RRs {
+		idx = make(map[string][]dns.RR, 2*len(set.rrs))
+		for _, old := range set.rrs {
 			k := strings.ToLower(old.String())
 			idx[k] = append(idx[k], old)
 		}
@@ -301,6 +308,35 @@ func (p *pending) seen(set *RRset, rr dns.RR) bool {
 		}
 	}
 	idx[k] = append(idx[k], rr)
+	return false
+}
+
+// sigKey is what tells the signatures of one name apart most.
+type sigKey struct {
+	covered, tag uint16
+	alg          uint8
+	sig          string
+}
+
+// seenSig is the duplicate check among many signatures of one name (a
+// hostile transfer may bring thousands): bucketed by what tells them apart
+// most, then compared exactly.
+func (p *pending) seenSig(sig *dns.RRSIG) bool {
+	if p.sigIdx == nil {
+		p.sigIdx = make(map[sigKey][]dns.RR, 2*len(p.sigs))
+		for _, rr := range p.sigs {
+			s := rr.(*dns.RRSIG)
+			k := sigKey{s.TypeCovered, s.KeyTag, s.Algorithm, s.Signature}
+			p.sigIdx[k] = append(p.sigIdx[k], rr)
+		}
+	}
+	k := sigKey{sig.TypeCovered, sig.KeyTag, sig.Algorithm, sig.Signature}
+	for _, old := range p.sigIdx[k] {
+		if dns.IsDuplicate(old, sig) {
+			return true
+		}
+	}
+	p.sigIdx[k] = append(p.sigIdx[k], sig)
 	return false
 }
 
@@ -361,8 +397,9 @@ func (b *builder) assemble() *Zone {
 			nsets += len(p.sets)
 		}
 		for _, s := range p.sets {
-			nrrs += len(s.RRs)
+			nrrs += len(s.rrs)
 		}
+		nrrs += len(p.sigs)
 	}
 	slab := make([]Node, len(b.byKey))
 	var sets []RRset
@@ -383,17 +420,34 @@ func (b *builder) assemble() *Zone {
 		for i := range own {
 			s := &own[i]
 			from := len(rrs)
-			for _, rr := range s.RRs {
+			for _, rr := range s.rrs {
 				shareOwner(rr, p.name)
 				rrs = append(rrs, rr)
 			}
-			s.RRs = rrs[from:len(rrs):len(rrs)]
+			// The signatures over the set follow its records (orphanSigs
+			// reports those that cover no set).
+			k := 0
+			for j, rr := range p.sigs {
+				if rr.(*dns.RRSIG).TypeCovered == s.Type {
+					shareOwner(rr, p.name)
+					rrs = append(rrs, rr)
+					k++
+					if k == math.MaxUint16+1 {
+						b.fail(p.sigAt[j], rr, ErrTooManyRRSIGs)
+					}
+				}
+			}
+			s.nsig = uint16(min(k, math.MaxUint16))
+			s.rrs = rrs[from:len(rrs):len(rrs)]
 		}
 		*n = Node{Name: p.name, Key: key, RRsets: own}
 		sortRRsets(n.RRsets)
 		nodes.set(key, n)
 	}
 	z.count = len(rrs)
+	for _, p := range b.byKey {
+		z.count -= len(p.sigs) // counted below, with the orphans
+	}
 	if _, ok := nodes.get(b.originKey); !ok {
 		nodes.set(b.originKey, &Node{Name: b.origin, Key: b.originKey})
 	}
@@ -420,7 +474,7 @@ func (b *builder) assemble() *Zone {
 		b.checkNode(z.Lookup, z.Apex, n)
 	}
 	for key, p := range b.byKey {
-		b.attachSigs(z.Lookup(key), p)
+		b.orphanSigs(z.Lookup(key), p)
 		z.count += len(p.sigs)
 	}
 	for _, n := range sorted {
@@ -436,7 +490,7 @@ func (b *builder) assemble() *Zone {
 	}
 	b.assembleNSEC3(z)
 	if soa := z.Apex.Get(dns.TypeSOA); soa != nil {
-		z.SOA = soa.RRs[0].(*dns.SOA)
+		z.SOA = soa.RRs()[0].(*dns.SOA)
 	} else {
 		b.fail(-1, nil, ErrNoSOA)
 	}
@@ -508,7 +562,7 @@ func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 	}
 	first := func(t uint16) dns.RR {
 		if s := n.Get(t); s != nil {
-			return s.RRs[0]
+			return s.RRs()[0]
 		}
 		return nil
 	}
@@ -539,17 +593,17 @@ func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 		if n.DNAME == nil {
 			n.DNAME = n
 		}
-		if s := n.Get(dns.TypeDNAME); len(s.RRs) > 1 {
-			b.fail(second(dns.TypeDNAME), s.RRs[1], ErrDNAMEConflict)
+		if s := n.Get(dns.TypeDNAME); len(s.RRs()) > 1 {
+			b.fail(second(dns.TypeDNAME), s.RRs()[1], ErrDNAMEConflict)
 		}
 	}
 	if c := n.Get(dns.TypeCNAME); c != nil {
-		if len(c.RRs) > 1 {
-			b.fail(second(dns.TypeCNAME), c.RRs[1], ErrMultipleCNAME)
+		if len(c.RRs()) > 1 {
+			b.fail(second(dns.TypeCNAME), c.RRs()[1], ErrMultipleCNAME)
 		}
 		for _, s := range n.RRsets {
 			if s.Type != dns.TypeCNAME && s.Type != dns.TypeNSEC {
-				b.fail(pos(s.Type), s.RRs[0], ErrCNAMEConflict)
+				b.fail(pos(s.Type), s.RRs()[0], ErrCNAMEConflict)
 			}
 		}
 	}
@@ -563,7 +617,7 @@ func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 					continue
 				}
 			}
-			b.fail(pos(s.Type), s.RRs[0], fmt.Errorf("%w %s", ErrOccluded, n.Cut.Name))
+			b.fail(pos(s.Type), s.RRs()[0], fmt.Errorf("%w %s", ErrOccluded, n.Cut.Name))
 		}
 	}
 }
@@ -576,15 +630,45 @@ func (n *Node) RRsets0() uint16 {
 	return n.RRsets[0].Type
 }
 
+// attachSigs gives the RRsets of n, whose lists hold only records, the
+// signatures p holds for them, each after the records of its set.
 func (b *builder) attachSigs(n *Node, p *pending) {
-	for i, rr := range p.sigs {
-		sig := rr.(*dns.RRSIG)
-		set := n.Get(sig.TypeCovered)
-		if set == nil {
-			b.fail(p.sigAt[i], rr, ErrOrphanRRSIG)
+	if len(p.sigs) == 0 {
+		return
+	}
+	for i := range n.RRsets {
+		s := &n.RRsets[i]
+		k := 0
+		for _, rr := range p.sigs {
+			if rr.(*dns.RRSIG).TypeCovered == s.Type {
+				k++
+			}
+		}
+		if k == 0 {
 			continue
 		}
-		set.Sigs = append(set.Sigs, rr)
+		if k > math.MaxUint16 {
+			b.fail(p.sigAt[0], p.sigs[0], ErrTooManyRRSIGs)
+			continue
+		}
+		all := make([]dns.RR, len(s.rrs), len(s.rrs)+k)
+		copy(all, s.rrs)
+		for _, rr := range p.sigs {
+			if rr.(*dns.RRSIG).TypeCovered == s.Type {
+				all = append(all, rr)
+			}
+		}
+		s.rrs, s.nsig = all, uint16(k)
+	}
+	b.orphanSigs(n, p)
+}
+
+// orphanSigs reports the signatures of p that cover no RRset of n.
+func (b *builder) orphanSigs(n *Node, p *pending) {
+	for i, rr := range p.sigs {
+		if n.Get(rr.(*dns.RRSIG).TypeCovered) == nil {
+			b.fail(p.sigAt[i], rr, ErrOrphanRRSIG)
+		}
 	}
 }
 
@@ -599,9 +683,9 @@ func (b *builder) assembleNSEC3(z *Zone) {
 		n := &Node{Name: p.name, Key: key, RRsets: p.sets, ck: CanonicalKey(key)}
 		for i := range p.sets { // only NSEC3 records are routed here
 			s := &p.sets[i]
-			z.count += len(s.RRs)
-			// Their own list: s.RRs may be a slice of Build's input.
-			s.RRs = append(make([]dns.RR, 0, len(s.RRs)), s.RRs...)
+			z.count += len(s.rrs)
+			// Their own list: s.rrs may be a slice of Build's input.
+			s.rrs = append(make([]dns.RR, 0, len(s.rrs)), s.rrs...)
 		}
 		sortRRsets(n.RRsets)
 		b.attachSigs(n, p)

@@ -438,8 +438,8 @@ func TestBuildCollapsesDuplicates(t *testing.T) {
 			if set == nil {
 				t.Fatalf("no %s RRset at %s", dns.Type(tc.rrtype), tc.owner)
 			}
-			if len(set.RRs) != tc.wantRRs {
-				t.Errorf("%d records in the RRset, want %d", len(set.RRs), tc.wantRRs)
+			if len(set.RRs()) != tc.wantRRs {
+				t.Errorf("%d records in the RRset, want %d", len(set.RRs()), tc.wantRRs)
 			}
 			if z.Len() != tc.wantLen {
 				t.Errorf("Len() = %d, want %d", z.Len(), tc.wantLen)
@@ -471,7 +471,7 @@ func TestBuildNormalisesTTL(t *testing.T) {
 			if set.TTL != tc.wantTTL {
 				t.Errorf("RRset TTL %d, want %d", set.TTL, tc.wantTTL)
 			}
-			for _, rr := range set.RRs {
+			for _, rr := range set.RRs() {
 				if rr.Header().Ttl != tc.wantTTL {
 					t.Errorf("record %v has TTL %d, want %d", rr, rr.Header().Ttl, tc.wantTTL)
 				}
@@ -490,7 +490,7 @@ func TestBuildLowerCasesOwners(t *testing.T) {
 			t.Errorf("owner %q is not lower-cased", h)
 		}
 	}
-	txt := node(t, z, "mixed.example.").Get(dns.TypeTXT).RRs[0].(*dns.TXT)
+	txt := node(t, z, "mixed.example.").Get(dns.TypeTXT).RRs()[0].(*dns.TXT)
 	if txt.Txt[0] != "KeepThisCase" {
 		t.Errorf("TXT rdata changed to %q", txt.Txt[0])
 	}
@@ -669,7 +669,7 @@ mail IN A 192.0.2.25
 	}
 	for _, tc := range tests {
 		t.Run(dns.Type(tc.rrtype).String(), func(t *testing.T) {
-			if got := len(apexNode.Get(tc.rrtype).Sigs); got != tc.wantSigs {
+			if got := len(apexNode.Get(tc.rrtype).Sigs()); got != tc.wantSigs {
 				t.Errorf("%d signatures, want %d", got, tc.wantSigs)
 			}
 		})
@@ -705,7 +705,7 @@ func TestBuildLargeRRset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(node(t, z, "big.example.").Get(dns.TypeTXT).RRs); got != n {
+	if got := len(node(t, z, "big.example.").Get(dns.TypeTXT).RRs()); got != n {
 		t.Errorf("%d records, want %d", got, n)
 	}
 }
@@ -770,5 +770,106 @@ ns 300 RRSIG A 8 2 300 20300101000000 20200101000000 1 example. AAAA
 				}
 			}
 		})
+	}
+}
+
+// TestRRsetSplit: each RRset's records and its signatures come apart as
+// they went in, in a zone built whole and in one made by Apply (which
+// signs a set that had none, and adds a second signature to another).
+func TestRRsetSplit(t *testing.T) {
+	text := apex + `
+@   IN TXT   "one"
+@   IN TXT   "two"
+@   IN RRSIG TXT 8 1 3600 ` + testSig + `
+www IN A 192.0.2.1
+www IN RRSIG A 8 2 3600 ` + testSig + `
+`
+	z := build(t, "example.", text)
+	check := func(z *zone.Zone, name string, rrtype uint16, wantRRs, wantSigs int) {
+		t.Helper()
+		set := node(t, z, name).Get(rrtype)
+		if set == nil {
+			t.Fatalf("%s %s: no RRset", name, dns.TypeToString[rrtype])
+		}
+		rrs, sigs := set.RRs(), set.Sigs()
+		if len(rrs) != wantRRs || len(sigs) != wantSigs {
+			t.Fatalf("%s %s: %d records and %d signatures, want %d and %d", name, dns.TypeToString[rrtype], len(rrs), len(sigs), wantRRs, wantSigs)
+		}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype != rrtype {
+				t.Errorf("%s %s: record %v among the records", name, dns.TypeToString[rrtype], rr)
+			}
+		}
+		for _, rr := range sigs {
+			if sig, ok := rr.(*dns.RRSIG); !ok || sig.TypeCovered != rrtype {
+				t.Errorf("%s %s: %v among the signatures", name, dns.TypeToString[rrtype], rr)
+			}
+		}
+		if extra := append(rrs, dns.Copy(rrs[0])); &extra[0] == &rrs[0] {
+			t.Errorf("%s %s: appending to the records wrote into the zone", name, dns.TypeToString[rrtype])
+		}
+	}
+	check(z, "example.", dns.TypeTXT, 2, 1)
+	check(z, "www.example.", dns.TypeA, 1, 1)
+	check(z, "ns1.example.", dns.TypeA, 1, 0)
+
+	sigNS1, err := dns.NewRR("ns1.example. 3600 IN RRSIG A 8 2 3600 " + testSig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigWWW, err := dns.NewRR("www.example. 3600 IN RRSIG A 13 2 3600 " + testSig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	www := node(t, z, "www.example.").Get(dns.TypeA)
+	ns1 := node(t, z, "ns1.example.").Get(dns.TypeA)
+	changed, err := zone.Apply(z, map[string][]dns.RR{
+		key(t, "ns1.example."): append(ns1.RRs(), sigNS1),
+		key(t, "www.example."): append(append(www.RRs(), www.Sigs()...), sigWWW),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(changed, "ns1.example.", dns.TypeA, 1, 1)
+	check(changed, "www.example.", dns.TypeA, 1, 2)
+	check(changed, "example.", dns.TypeTXT, 2, 1)
+	check(z, "ns1.example.", dns.TypeA, 1, 0) // the version before is as it was
+}
+
+// TestBuildTooManyRRSIGs: more signatures over one RRset than its count
+// can hold are refused, not split wrongly.
+func TestBuildTooManyRRSIGs(t *testing.T) {
+	rrs := parseRRs(t, "example.", apex)
+	for i := range 1 << 16 {
+		sig, err := dns.NewRR(fmt.Sprintf("ns1.example. 3600 IN RRSIG A 8 2 3600 20300101000000 20200101000000 %d example. AAAA", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, sig)
+	}
+	_, err := zone.Build("example.", rrs)
+	if !errors.Is(err, zone.ErrTooManyRRSIGs) {
+		t.Fatalf("Build: %v, want ErrTooManyRRSIGs", err)
+	}
+}
+
+// TestBuildCollapsesManyDuplicateRRSIGs: among many signatures of one name
+// (past the linear check), a repeated one is still kept once.
+func TestBuildCollapsesManyDuplicateRRSIGs(t *testing.T) {
+	rrs := parseRRs(t, "example.", apex)
+	for i := range 40 {
+		text := fmt.Sprintf("ns1.example. 3600 IN RRSIG A 8 2 3600 20300101000000 20200101000000 %d example. AAAA", i%30)
+		sig, err := dns.NewRR(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, sig)
+	}
+	z, err := zone.Build("example.", rrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(node(t, z, "ns1.example.").Get(dns.TypeA).Sigs()); got != 30 {
+		t.Errorf("%d signatures kept, want the 30 distinct ones", got)
 	}
 }

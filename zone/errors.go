@@ -25,6 +25,7 @@ var (
 	ErrBadType       = errors.New("record type cannot be stored in a zone")
 	ErrNoRdata       = errors.New("record has no data")
 	ErrOrphanRRSIG   = errors.New("RRSIG covers a type that has no records at this name")
+	ErrTooManyRRSIGs = errors.New("more than 65535 RRSIG records cover one RRset")
 	ErrWildcardNS    = errors.New("NS records cannot be owned by a wildcard name")
 	ErrNSEC3Owner    = errors.New("NSEC3 records must be owned by a name directly below the apex")
 	ErrTooManyErrors = errors.New("too many errors; stopping")

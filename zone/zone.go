@@ -16,12 +16,31 @@ import (
 )
 
 // RRset is the records of one owner and type. All records share the TTL.
+//
+// The records and the signatures over them are one list, the signatures
+// last, so that an RRset takes 32 bytes (a small zone holds about 16 of
+// them): RRs and Sigs return the two parts.
 type RRset struct {
 	Type uint16
+	nsig uint16 // the signatures at the end of rrs
 	TTL  uint32
-	RRs  []dns.RR
-	// Sigs holds the RRSIG records covering this type, if the zone is signed.
-	Sigs []dns.RR
+	rrs  []dns.RR
+}
+
+// RRs returns the records, which the caller must not modify; appending to
+// the slice copies it.
+func (s RRset) RRs() []dns.RR {
+	n := len(s.rrs) - int(s.nsig)
+	return s.rrs[:n:n]
+}
+
+// Sigs returns the RRSIG records covering this type (none unless the zone
+// is signed), which the caller must not modify.
+func (s RRset) Sigs() []dns.RR {
+	if s.nsig == 0 {
+		return nil
+	}
+	return s.rrs[len(s.rrs)-int(s.nsig):]
 }
 
 // Node is one name of the zone. Nodes with no RRsets are empty
@@ -82,7 +101,7 @@ func (n *Node) CanonicalKey() []byte { return n.ck }
 func (n *Node) records() int {
 	c := 0
 	for _, s := range n.RRsets {
-		c += len(s.RRs) + len(s.Sigs)
+		c += len(s.rrs)
 	}
 	return c
 }
@@ -362,8 +381,7 @@ func (z *Zone) Records() []dns.RR {
 	out := make([]dns.RR, 0, z.count)
 	z.WalkAll(func(_ []byte, n *Node) bool {
 		for _, set := range n.RRsets {
-			out = append(out, set.RRs...)
-			out = append(out, set.Sigs...)
+			out = append(out, set.rrs...)
 		}
 		return true
 	})

@@ -150,7 +150,7 @@ func TestPrev(t *testing.T) {
 func TestNodeGet(t *testing.T) {
 	z := build(t, "example.", lookupZone)
 	n := node(t, z, "www.example.")
-	if set := n.Get(dns.TypeA); set == nil || len(set.RRs) != 1 || set.TTL != 3600 {
+	if set := n.Get(dns.TypeA); set == nil || len(set.RRs()) != 1 || set.TTL != 3600 {
 		t.Errorf("Get(A) = %+v", set)
 	}
 	if set := n.Get(dns.TypeAAAA); set != nil {

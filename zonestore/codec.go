@@ -16,7 +16,7 @@ import (
 func encodeNode(buf []byte, n *zone.Node, shared bool) ([]byte, error) {
 	var err error
 	for _, set := range n.RRsets {
-		for _, rrs := range [2][]dns.RR{set.RRs, set.Sigs} {
+		for _, rrs := range [2][]dns.RR{set.RRs(), set.Sigs()} {
 			if shared {
 				buf, err = appendShared(buf, rrs)
 			} else {

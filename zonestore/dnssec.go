@@ -142,7 +142,7 @@ func hasManaged(z *zone.Zone) bool {
 	found := false
 	z.Walk(func(n *zone.Node) bool {
 		for _, set := range n.RRsets {
-			if dnssec.Managed(set.Type) || len(set.Sigs) > 0 {
+			if dnssec.Managed(set.Type) || len(set.Sigs()) > 0 {
 				found = true
 				return false
 			}
@@ -634,7 +634,7 @@ func (s *Store) LocalParentDS(origin string) (string, dnssec.ParentServer, bool)
 		if n := p.Lookup(key); n != nil {
 			if set := n.Get(dns.TypeDS); set != nil {
 				srv.TTL = set.TTL
-				for _, rr := range set.RRs {
+				for _, rr := range set.RRs() {
 					if ds, ok := rr.(*dns.DS); ok {
 						srv.DS = append(srv.DS, ds)
 					}
@@ -750,7 +750,7 @@ func (s *Store) refreshSlice(origin string, keys []string) (*zone.Zone, error) {
 	apex := []dns.RR{soa}
 	for _, set := range old.Apex.RRsets {
 		if set.Type != dns.TypeSOA && !dnssec.Managed(set.Type) {
-			apex = append(apex, set.RRs...)
+			apex = append(apex, set.RRs()...)
 		}
 	}
 	out, err := dnssec.SignEdit(dnssec.EditInput{Prev: old, Changes: map[string][]dns.RR{old.Key: apex}, Refresh: keys,

@@ -40,7 +40,7 @@ func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)
 func checkSigned(t *testing.T, z *zone.Zone, now time.Time, tags ...uint16) {
 	t.Helper()
 	keys := map[uint16]*dns.DNSKEY{}
-	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs {
+	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs() {
 		keys[rr.(*dns.DNSKEY).KeyTag()] = rr.(*dns.DNSKEY)
 	}
 	z.WalkAll(func(_ []byte, n *zone.Node) bool {
@@ -49,19 +49,19 @@ func checkSigned(t *testing.T, z *zone.Zone, now time.Time, tags ...uint16) {
 				continue
 			}
 			by := map[uint16]bool{}
-			for _, rr := range set.Sigs {
+			for _, rr := range set.Sigs() {
 				sig := rr.(*dns.RRSIG)
 				k := keys[sig.KeyTag]
 				if k == nil {
 					t.Errorf("%s %s: signed by %d, not in DNSKEY", n.Name, dns.Type(set.Type), sig.KeyTag)
 					continue
 				}
-				if err := sig.Verify(k, set.RRs); err != nil || !sig.ValidityPeriod(now) {
+				if err := sig.Verify(k, set.RRs()); err != nil || !sig.ValidityPeriod(now) {
 					t.Errorf("%s %s: signature by %d: %v (valid now: %v)", n.Name, dns.Type(set.Type), sig.KeyTag, err, sig.ValidityPeriod(now))
 				}
 				by[sig.KeyTag] = true
 			}
-			if len(set.Sigs) == 0 {
+			if len(set.Sigs()) == 0 {
 				t.Errorf("%s %s: not signed", n.Name, dns.Type(set.Type))
 			}
 			if set.Type == dns.TypeDNSKEY || set.Type == dns.TypeCDS || set.Type == dns.TypeCDNSKEY {
@@ -79,7 +79,7 @@ func checkSigned(t *testing.T, z *zone.Zone, now time.Time, tags ...uint16) {
 
 func dnskeyTags(z *zone.Zone) map[uint16]bool {
 	out := map[uint16]bool{}
-	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs {
+	for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs() {
 		out[rr.(*dns.DNSKEY).KeyTag()] = true
 	}
 	return out
@@ -382,7 +382,7 @@ func TestKSKDoubleDSRollover(t *testing.T) {
 	}
 	newTag := ds[0].KeyTag + ds[1].KeyTag - oldTag
 	z := load(t, s, "example.")
-	if !dnskeyTags(z)[newTag] || len(z.Apex.Get(dns.TypeCDS).RRs) != 2 {
+	if !dnskeyTags(z)[newTag] || len(z.Apex.Get(dns.TypeCDS).RRs()) != 2 {
 		t.Error("new CSK must be in DNSKEY and CDS while the parent takes its DS")
 	}
 	checkSigned(t, z, clk.Now(), oldTag)
@@ -520,8 +520,8 @@ func TestDisableWaitsForParent(t *testing.T) {
 	}
 	z := load(t, s, "example.")
 	cds, cdnskey := z.Apex.Get(dns.TypeCDS), z.Apex.Get(dns.TypeCDNSKEY)
-	if cds == nil || len(cds.RRs) != 1 || cds.RRs[0].(*dns.CDS).String() != "example.\t3600\tIN\tCDS\t0 0 0 00" ||
-		cdnskey == nil || len(cdnskey.RRs) != 1 || cdnskey.RRs[0].(*dns.CDNSKEY).String() != "example.\t3600\tIN\tCDNSKEY\t0 3 0 AA==" {
+	if cds == nil || len(cds.RRs()) != 1 || cds.RRs()[0].(*dns.CDS).String() != "example.\t3600\tIN\tCDS\t0 0 0 00" ||
+		cdnskey == nil || len(cdnskey.RRs()) != 1 || cdnskey.RRs()[0].(*dns.CDNSKEY).String() != "example.\t3600\tIN\tCDNSKEY\t0 3 0 AA==" {
 		t.Fatalf("CDS %v, CDNSKEY %v; want the RFC 8078 delete records", cds, cdnskey)
 	}
 	checkSigned(t, z, clk.Now(), tag)
@@ -533,7 +533,7 @@ func TestDisableWaitsForParent(t *testing.T) {
 	if _, err := s.Update("example.", zonestore.Change{Add: []dns.RR{mustRR(t, "n.example. 60 IN A 192.0.2.1")}}); err != nil {
 		t.Fatal(err)
 	}
-	if c := load(t, s, "example.").Apex.Get(dns.TypeCDS); c == nil || c.RRs[0].(*dns.CDS).DigestType != 0 {
+	if c := load(t, s, "example.").Apex.Get(dns.TypeCDS); c == nil || c.RRs()[0].(*dns.CDS).DigestType != 0 {
 		t.Fatal("an edit brought back the CDS of the key")
 	}
 
@@ -580,7 +580,7 @@ func TestDisableWaitsForParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	z = load(t, s, "example.")
-	if c := z.Apex.Get(dns.TypeCDS); c == nil || c.RRs[0].(*dns.CDS).KeyTag != tag {
+	if c := z.Apex.Get(dns.TypeCDS); c == nil || c.RRs()[0].(*dns.CDS).KeyTag != tag {
 		t.Errorf("after enable, CDS %v, want the key's", c)
 	}
 	if _, wait, _ := s.ParentServers("example."); wait {
@@ -614,7 +614,7 @@ func TestAlgorithmRollover(t *testing.T) {
 				t.Helper()
 				z := load(t, s, "example.")
 				in := map[uint8]bool{}
-				for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs {
+				for _, rr := range z.Apex.Get(dns.TypeDNSKEY).RRs() {
 					in[rr.(*dns.DNSKEY).Algorithm] = true
 				}
 				z.WalkAll(func(_ []byte, n *zone.Node) bool {
@@ -623,7 +623,7 @@ func TestAlgorithmRollover(t *testing.T) {
 							continue
 						}
 						by := map[uint8]bool{}
-						for _, rr := range set.Sigs {
+						for _, rr := range set.Sigs() {
 							by[rr.(*dns.RRSIG).Algorithm] = true
 						}
 						for a := range in {
@@ -734,7 +734,7 @@ func hasSigAlg(z *zone.Zone, a uint8) bool {
 	found := false
 	z.WalkAll(func(_ []byte, n *zone.Node) bool {
 		for _, set := range n.RRsets {
-			for _, rr := range set.Sigs {
+			for _, rr := range set.Sigs() {
 				if rr.(*dns.RRSIG).Algorithm == a {
 					found = true
 					return false
@@ -759,7 +759,7 @@ func TestDisableKeepsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	z := load(t, s, "example.")
-	if z.Apex.Get(dns.TypeDNSKEY) != nil || z.Apex.Get(dns.TypeSOA).Sigs != nil || len(z.NSEC3Nodes()) != 0 {
+	if z.Apex.Get(dns.TypeDNSKEY) != nil || z.Apex.Get(dns.TypeSOA).Sigs() != nil || len(z.NSEC3Nodes()) != 0 {
 		t.Fatal("disabled zone still holds DNSSEC records")
 	}
 	if _, _, err := s.DisableDNSSEC("example.", false, nil); !errors.Is(err, zonestore.ErrNotSigned) {

@@ -385,7 +385,7 @@ func sameUnsigned(old *zone.Zone, changes map[string][]dns.RR) bool {
 		if n := old.Lookup(k); n != nil {
 			for _, set := range n.RRsets {
 				if !dnssec.Managed(set.Type) {
-					have = append(have, set.RRs...)
+					have = append(have, set.RRs()...)
 				}
 			}
 		}
@@ -437,8 +437,8 @@ func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string
 func appendNames(rrs []dns.RR, z *zone.Zone, k string) []dns.RR {
 	add := func(n *zone.Node) {
 		for _, set := range n.RRsets {
-			rrs = append(rrs, set.RRs...)
-			rrs = append(rrs, set.Sigs...)
+			rrs = append(rrs, set.RRs()...)
+			rrs = append(rrs, set.Sigs()...)
 		}
 	}
 	n := z.Lookup(k)
@@ -493,7 +493,7 @@ func sameAt(a, b *zone.Zone, touched map[string]bool) bool {
 		}
 		for i := range na.RRsets {
 			sa, sb := &na.RRsets[i], &nb.RRsets[i]
-			if sa.Type != sb.Type || !sameSet(sa.RRs, sb.RRs) || !sameSet(sa.Sigs, sb.Sigs) {
+			if sa.Type != sb.Type || !sameSet(sa.RRs(), sb.RRs()) || !sameSet(sa.Sigs(), sb.Sigs()) {
 				return false
 			}
 		}
@@ -591,7 +591,7 @@ func sameNode(a, b *zone.Node) bool {
 	}
 	for i := range a.RRsets {
 		sa, sb := &a.RRsets[i], &b.RRsets[i]
-		if sa.Type != sb.Type || sa.TTL != sb.TTL || !dnssec.SameRRs(sa.RRs, sb.RRs) || !dnssec.SameRRs(sa.Sigs, sb.Sigs) {
+		if sa.Type != sb.Type || sa.TTL != sb.TTL || !dnssec.SameRRs(sa.RRs(), sb.RRs()) || !dnssec.SameRRs(sa.Sigs(), sb.Sigs()) {
 			return false
 		}
 	}

@@ -28,7 +28,7 @@ func rrsetTexts(z *zone.Zone, owner string, rrtype uint16) []string {
 		return nil
 	}
 	var out []string
-	for _, rr := range set.RRs {
+	for _, rr := range set.RRs() {
 		out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String())+" "+strconv.FormatUint(uint64(rr.Header().Ttl), 10))
 	}
 	slices.Sort(out)
@@ -347,7 +347,7 @@ func TestUpdateDeletesCoveringSigs(t *testing.T) {
 		t.Fatalf("deleting a signed RRset: %v", err)
 	}
 	n := res.Zone.Lookup(wireKey(t, "signed.example."))
-	if n == nil || n.Get(dns.TypeA) != nil || n.Get(dns.TypeTXT) == nil || len(n.Get(dns.TypeTXT).Sigs) != 1 {
+	if n == nil || n.Get(dns.TypeA) != nil || n.Get(dns.TypeTXT) == nil || len(n.Get(dns.TypeTXT).Sigs()) != 1 {
 		t.Errorf("after deleting signed A: node %+v", n)
 	}
 }

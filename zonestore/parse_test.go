@@ -99,7 +99,7 @@ known IN TYPE1 \# 4 C0000201
 			if n == nil || n.Get(tc.rrtype) == nil {
 				t.Fatalf("no %s %d RRset", tc.owner, tc.rrtype)
 			}
-			if err := tc.check(n.Get(tc.rrtype).RRs[0]); err != nil {
+			if err := tc.check(n.Get(tc.rrtype).RRs()[0]); err != nil {
 				t.Error(err)
 			}
 		})

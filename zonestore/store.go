@@ -1150,7 +1150,7 @@ func (s *Store) dropStaged(origin string) {
 func withSerial(z *zone.Zone, serial uint32) (*zone.Zone, error) {
 	var apex []dns.RR
 	for _, set := range z.Apex.RRsets {
-		for _, rr := range set.RRs {
+		for _, rr := range set.RRs() {
 			if soa, ok := rr.(*dns.SOA); ok {
 				c := dns.Copy(soa).(*dns.SOA)
 				c.Serial = serial
@@ -1158,7 +1158,7 @@ func withSerial(z *zone.Zone, serial uint32) (*zone.Zone, error) {
 			}
 			apex = append(apex, rr)
 		}
-		apex = append(apex, set.Sigs...)
+		apex = append(apex, set.Sigs()...)
 	}
 	return zone.Apply(z, map[string][]dns.RR{z.Key: apex})
 }

@@ -684,7 +684,7 @@ func TestRootZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Len() != 6 || len(back.Apex.Get(dns.TypeNS).RRs) != 2 {
+	if back.Len() != 6 || len(back.Apex.Get(dns.TypeNS).RRs()) != 2 {
 		t.Fatalf("root zone read back with %d records", back.Len())
 	}
 }

@@ -399,7 +399,7 @@ func (a *auditor) references(n *zone.Node) []Step {
 		if n.IsCut() && set.Type != dns.TypeNS {
 			continue
 		}
-		for _, rr := range set.RRs {
+		for _, rr := range set.RRs() {
 			switch v := rr.(type) {
 			case *dns.NS:
 				add(set.Type, v.Ns)
@@ -448,7 +448,7 @@ func (a *auditor) locate(name string) (place, *zone.Node, bool) {
 // whose closest encloser is n (exact: n is name).
 func (a *auditor) dataHop(name string, n *zone.Node, exact bool) (Step, bool) {
 	if d := n.DNAME; d != nil && !(exact && d == n) {
-		target := zone.Fqdn(d.Get(dns.TypeDNAME).RRs[0].(*dns.DNAME).Target)
+		target := zone.Fqdn(d.Get(dns.TypeDNAME).RRs()[0].(*dns.DNAME).Target)
 		prefix := strings.TrimSuffix(name, d.Name)
 		if target != "." {
 			prefix += target
@@ -465,7 +465,7 @@ func (a *auditor) dataHop(name string, n *zone.Node, exact bool) (Step, bool) {
 		}
 	}
 	if set := src.Get(dns.TypeCNAME); set != nil {
-		return Step{Name: name, Type: "CNAME", Target: zone.Fqdn(set.RRs[0].(*dns.CNAME).Target)}, true
+		return Step{Name: name, Type: "CNAME", Target: zone.Fqdn(set.RRs()[0].(*dns.CNAME).Target)}, true
 	}
 	return Step{}, false
 }
@@ -476,8 +476,8 @@ func nsHosts(n *zone.Node) []string {
 	if set == nil {
 		return nil
 	}
-	out := make([]string, 0, len(set.RRs))
-	for _, rr := range set.RRs {
+	out := make([]string, 0, len(set.RRs()))
+	for _, rr := range set.RRs() {
 		out = append(out, zone.Fqdn(rr.(*dns.NS).Ns))
 	}
 	slices.Sort(out)

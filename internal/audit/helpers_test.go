@@ -204,7 +204,7 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 			return servfail(chain, resolver.ErrLame)
 		}
 		if d := n.DNAME; d != nil && !(exact && d == n) {
-			dn := d.Get(dns.TypeDNAME).RRs[0].(*dns.DNAME)
+			dn := d.Get(dns.TypeDNAME).RRs()[0].(*dns.DNAME)
 			target := strings.TrimSuffix(name, d.Name) + zone.Fqdn(dn.Target)
 			chain = append(chain, dn, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: target})
 			if qtype == dns.TypeCNAME {
@@ -218,11 +218,11 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 			return resolver.Result{Rcode: dns.RcodeNameError, Answer: chain, Ns: negative}
 		}
 		if set := n.Get(qtype); set != nil {
-			return resolver.Result{Answer: append(chain, set.RRs...)}
+			return resolver.Result{Answer: append(chain, set.RRs()...)}
 		}
 		if set := n.Get(dns.TypeCNAME); set != nil {
-			chain = append(chain, set.RRs[0])
-			name = zone.Fqdn(set.RRs[0].(*dns.CNAME).Target)
+			chain = append(chain, set.RRs()[0])
+			name = zone.Fqdn(set.RRs()[0].(*dns.CNAME).Target)
 			continue
 		}
 		return resolver.Result{Answer: chain, Ns: negative}

@@ -313,7 +313,7 @@ func (l Local) Zone(_ context.Context, origin string) (ZoneDetail, error) {
 func nsNames(z *zone.Zone) []string {
 	out := []string{}
 	if ns := z.Apex.Get(dns.TypeNS); ns != nil {
-		for _, rr := range ns.RRs {
+		for _, rr := range ns.RRs() {
 			out = append(out, rr.(*dns.NS).Ns)
 		}
 	}

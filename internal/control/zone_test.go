@@ -162,7 +162,7 @@ func TestZoneAPI(t *testing.T) {
 			t.Errorf("Edit: %+v", res)
 		}
 		got, _ := st.Load("example.org")
-		if set := got.Lookup(mustKey(t, "www.example.org.")).Get(dns.TypeA); set == nil || set.TTL != 300 || len(set.RRs) != 2 {
+		if set := got.Lookup(mustKey(t, "www.example.org.")).Get(dns.TypeA); set == nil || set.TTL != 300 || len(set.RRs()) != 2 {
 			t.Errorf("www A after the edit: %+v", set)
 		}
 		if set := got.Lookup(mustKey(t, "new.example.org.")).Get(dns.TypeA); set == nil || set.TTL != 3600 {

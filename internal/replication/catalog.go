@@ -103,7 +103,7 @@ func catalogZonesKey(z *zone.Zone) (string, error) {
 	if n := z.Lookup(vkey); n != nil {
 		version = n.Get(dns.TypeTXT)
 	}
-	if version == nil || len(version.RRs) != 1 || !slices.Equal(version.RRs[0].(*dns.TXT).Txt, []string{"2"}) {
+	if version == nil || len(version.RRs()) != 1 || !slices.Equal(version.RRs()[0].(*dns.TXT).Txt, []string{"2"}) {
 		return "", fmt.Errorf("%w: version.%s must have exactly one TXT record, \"2\"", errBrokenCatalog, z.Origin)
 	}
 	zkey, err := zone.WireKey("zones." + z.Origin)
@@ -123,10 +123,10 @@ func memberAt(n *zone.Node) (string, error) {
 	if ptr == nil {
 		return "", nil
 	}
-	if len(ptr.RRs) != 1 {
-		return "", fmt.Errorf("%w: member node %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+	if len(ptr.RRs()) != 1 {
+		return "", fmt.Errorf("%w: member node %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs()))
 	}
-	m := zone.Fqdn(ptr.RRs[0].(*dns.PTR).Ptr)
+	m := zone.Fqdn(ptr.RRs()[0].(*dns.PTR).Ptr)
 	if _, ok := dns.IsDomainName(m); !ok || m == "." {
 		return "", nil
 	}
@@ -142,8 +142,8 @@ func checkCoo(n *zone.Node, parent, zkey string) error {
 	if gp, _ := zone.ParentKey(parent); gp != zkey {
 		return nil
 	}
-	if ptr := n.Get(dns.TypePTR); ptr != nil && len(ptr.RRs) != 1 {
-		return fmt.Errorf("%w: coo property %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs))
+	if ptr := n.Get(dns.TypePTR); ptr != nil && len(ptr.RRs()) != 1 {
+		return fmt.Errorf("%w: coo property %s has %d PTR records", errBrokenCatalog, n.Name, len(ptr.RRs()))
 	}
 	return nil
 }

@@ -280,7 +280,7 @@ func (x *xfr) zone(z *zone.Zone) error {
 	z.WalkAll(func(_ []byte, nd *zone.Node) bool {
 		for i := range nd.RRsets {
 			set := &nd.RRsets[i]
-			for _, rr := range set.RRs {
+			for _, rr := range set.RRs() {
 				if set.Type == dns.TypeSOA {
 					continue // first and last only
 				}
@@ -288,7 +288,7 @@ func (x *xfr) zone(z *zone.Zone) error {
 					return false
 				}
 			}
-			for _, rr := range set.Sigs {
+			for _, rr := range set.Sigs() {
 				if err = x.add(rr); err != nil {
 					return false
 				}

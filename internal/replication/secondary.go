@@ -1177,12 +1177,12 @@ func applyIXFR(origin string, cur *zone.Zone, rrs []dns.RR) (*zone.Zone, map[str
 		var held []dns.RR
 		add := func(n *zone.Node) {
 			for _, set := range n.RRsets {
-				for _, x := range set.RRs {
+				for _, x := range set.RRs() {
 					if x.Header().Rrtype != dns.TypeSOA {
 						held = append(held, dns.Copy(x))
 					}
 				}
-				for _, x := range set.Sigs {
+				for _, x := range set.Sigs() {
 					held = append(held, dns.Copy(x))
 				}
 			}

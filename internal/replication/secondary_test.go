@@ -865,10 +865,10 @@ func TestAssemble(t *testing.T) {
 func nodeStrings(n *zone.Node) []string {
 	var out []string
 	for _, set := range n.RRsets {
-		for _, rr := range set.RRs {
+		for _, rr := range set.RRs() {
 			out = append(out, rr.String())
 		}
-		for _, rr := range set.Sigs {
+		for _, rr := range set.Sigs() {
 			out = append(out, rr.String())
 		}
 	}

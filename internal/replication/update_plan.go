@@ -159,12 +159,12 @@ func rrsetOf(n *zone.Node, t uint16) []dns.RR {
 	if t == dns.TypeRRSIG {
 		var sigs []dns.RR
 		for _, set := range n.RRsets {
-			sigs = append(sigs, set.Sigs...)
+			sigs = append(sigs, set.Sigs()...)
 		}
 		return sigs
 	}
 	if set := n.Get(t); set != nil {
-		return set.RRs
+		return set.RRs()
 	}
 	return nil
 }
@@ -263,7 +263,7 @@ func planUpdate(z *zone.Zone, updates []dns.RR, signed bool) (zonestore.Change, 
 			s.orig = n
 			s.name = n.Name
 			for _, set := range n.RRsets {
-				s.sets[set.Type] = &simSet{ttl: set.TTL, rrs: slices.Clone(set.RRs)}
+				s.sets[set.Type] = &simSet{ttl: set.TTL, rrs: slices.Clone(set.RRs())}
 			}
 			if sigs := rrsetOf(n, dns.TypeRRSIG); len(sigs) > 0 {
 				s.sets[dns.TypeRRSIG] = &simSet{ttl: sigs[0].Header().Ttl, rrs: sigs}
@@ -384,7 +384,7 @@ func diffNodes(order []*simNode) zonestore.Change {
 		origTypes := map[uint16]*simSet{}
 		if s.orig != nil {
 			for _, set := range s.orig.RRsets {
-				origTypes[set.Type] = &simSet{ttl: set.TTL, rrs: set.RRs}
+				origTypes[set.Type] = &simSet{ttl: set.TTL, rrs: set.RRs()}
 			}
 			if sigs := rrsetOf(s.orig, dns.TypeRRSIG); len(sigs) > 0 {
 				origTypes[dns.TypeRRSIG] = &simSet{ttl: sigs[0].Header().Ttl, rrs: sigs}

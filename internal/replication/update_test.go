@@ -58,7 +58,7 @@ func holds(t *testing.T, z *zone.Zone, text string) bool {
 	if set == nil {
 		return false
 	}
-	for _, x := range set.RRs {
+	for _, x := range set.RRs() {
 		if dns.IsDuplicate(x, rr) && x.Header().Ttl == rr.Header().Ttl {
 			return true
 		}
@@ -417,7 +417,7 @@ func TestUpdateSigned(t *testing.T) {
 	}
 	dnskey := func() string {
 		z, _ := h.store.Load("example.")
-		return z.Apex.Get(dns.TypeDNSKEY).RRs[0].String()
+		return z.Apex.Get(dns.TypeDNSKEY).RRs()[0].String()
 	}()
 	tests := []struct {
 		name  string
@@ -455,12 +455,12 @@ func TestUpdateSigned(t *testing.T) {
 	}
 	z, _ := h.store.Load("example.")
 	key, _ := zone.WireKey("new.example.")
-	if set := z.Lookup(key).Get(dns.TypeA); set == nil || len(set.Sigs) == 0 {
+	if set := z.Lookup(key).Get(dns.TypeA); set == nil || len(set.Sigs()) == 0 {
 		// Say which keys the zone has: miekg/dns cannot sign with a key
 		// whose tag is 0, and the signer leaves such an RRset unsigned.
 		var tags []uint16
 		if keys := z.Apex.Get(dns.TypeDNSKEY); keys != nil {
-			for _, rr := range keys.RRs {
+			for _, rr := range keys.RRs() {
 				tags = append(tags, rr.(*dns.DNSKEY).KeyTag())
 			}
 		}
@@ -503,7 +503,7 @@ func TestUpdatePrerequisitesAtomic(t *testing.T) {
 	}
 	z, _ := h.store.Load("example.")
 	key, _ := zone.WireKey("race.example.")
-	if won != 1 || len(z.Lookup(key).Get(dns.TypeA).RRs) != 1 {
+	if won != 1 || len(z.Lookup(key).Get(dns.TypeA).RRs()) != 1 {
 		t.Errorf("%d updates applied, want 1", won)
 	}
 }
