@@ -3,7 +3,8 @@
 # z0.gov.test. ...) served by NSD, Knot DNS and sovdns, one server at a
 # time. For each server: the time from start until the last zone answers
 # (sovdns: after `zone import` of the directory, timed too), resident memory
-# after loading, after one dnsperf pass asking every zone's SOA once, and
+# then and SETTLE_SECONDS (5) later (what a start leaves to collect is
+# gone), after one dnsperf pass asking every zone's SOA once, and
 # after three edits of one zone (Knot: knotc zone-begin/set/commit; sovdns:
 # record add), each edit timed from its command until kdig sees it. For
 # sovdns also: status, zone list and a /metrics scrape. Then, for each,
@@ -26,6 +27,7 @@ CATALOG=${CATALOG:-1}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-300}
 SOAK_SECONDS=${SOAK_SECONDS:-60}
 SOAK_EDITS=${SOAK_EDITS:-1000}
+SETTLE_SECONDS=${SETTLE_SECONDS:-5}
 NEED="nsd knotd knotc dig kdig dnsperf curl python3"
 . bench/common.sh
 
@@ -130,6 +132,8 @@ measure_load() { # server pid port: start time, RSS after load and after a dnspe
   await 0.05 "$LOAD_TIMEOUT" "$1 serving $last" up "$2" "$3" "$last"
   r[start,$1]=$(secs "$(since "$t0")")
   r[rss_load,$1]=$(rss_mib "$2")
+  sleep "$SETTLE_SECONDS"
+  r[rss_settled,$1]=$(rss_mib "$2")
   read -r qps lost < <(perf_pass "$3")
   r[perf,$1]="$qps q/s, $lost lost"
   r[rss_perf,$1]=$(rss_mib "$2")
@@ -351,6 +355,7 @@ row "zone import of the directory (s)" import
 row "start until the last zone answers (s)" start
 row "import + start (s)" total
 row "RSS after load (MiB)" rss_load
+row "RSS ${SETTLE_SECONDS}s after load (MiB)" rss_settled
 row "dnsperf pass, every zone's SOA once" perf
 row "RSS after the dnsperf pass (MiB)" rss_perf
 for i in 1 2 3; do row "edit $i: command until kdig sees it (ms)" "edit$i"; done

@@ -86,8 +86,9 @@ func Limit(budget, cached, live int64, share float64) int64 {
 }
 
 // Follow returns the next share of the caches' unfilled sizes given to the
-// collector, after an Interval in which it took gc of the user CPU's user
-// (both in seconds; no collection: zero).
+// collector, after an Interval in which the collector used gc seconds of
+// CPU and the program's own code user seconds (both zero when no
+// collection ended in it: the runtime counts them at the end of each).
 func Follow(share, gc, user float64) float64 {
 	f := 0.0
 	if gc+user > 0 {
