@@ -3,7 +3,6 @@ package zonestore
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -75,16 +74,8 @@ func TestReleaseAfterBulkImport(t *testing.T) {
 	s.releaseDelay = time.Hour
 	var zs []*zone.Zone
 	for i := 0; i*4 < largeZone; i++ {
-		text := fmt.Sprintf("$ORIGIN z%d.test.\n@ 300 IN SOA ns1 h 1 7200 900 1209600 300\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.2\n", i)
-		p, err := Parse(strings.NewReader(text), "", "z.zone", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		z, err := p.Build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		zs = append(zs, z)
+		origin := fmt.Sprintf("z%d.test.", i)
+		zs = append(zs, buildText(t, "@ 300 IN SOA ns1 h 1 7200 900 1209600 300\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.2\n", origin))
 	}
 	for _, r := range s.ImportMany(zs, false, nil) {
 		if r.Err != nil {
