@@ -444,10 +444,7 @@ func (b *builder) assemble() *Zone {
 		sortRRsets(n.RRsets)
 		nodes.set(key, n)
 	}
-	z.count = len(rrs)
-	for _, p := range b.byKey {
-		z.count -= len(p.sigs) // counted below, with the orphans
-	}
+	z.count = len(rrs) // records and signatures (an orphan fails the build)
 	if _, ok := nodes.get(b.originKey); !ok {
 		nodes.set(b.originKey, &Node{Name: b.origin, Key: b.originKey})
 	}
@@ -475,7 +472,6 @@ func (b *builder) assemble() *Zone {
 	}
 	for key, p := range b.byKey {
 		b.orphanSigs(z.Lookup(key), p)
-		z.count += len(p.sigs)
 	}
 	for _, n := range sorted {
 		if z.order != nil {

@@ -2,6 +2,7 @@ package memlimit
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -105,7 +106,8 @@ func TestRunCollectsFirst(t *testing.T) {
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
 	var limitAtCollect atomic.Int64
-	k := &Keeper{Budget: 128 << 20, tick: time.Millisecond}
+	logged := make(logSignal, 1) // Run logs the first limit once it is set
+	k := &Keeper{Budget: 128 << 20, Log: slog.New(slog.NewTextHandler(logged, nil)), tick: time.Hour}
 	k.collect = func() {
 		limitAtCollect.Store(debug.SetMemoryLimit(-1))
 		runtime.GC()
@@ -113,7 +115,14 @@ func TestRunCollectsFirst(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan struct{})
 	go func() { k.Run(ctx); close(ended) }()
-	until(t, func() bool { return debug.SetMemoryLimit(-1) != math.MaxInt64 })
+	select {
+	case <-logged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no limit set within 10 s")
+	}
+	if got := debug.SetMemoryLimit(-1); got == math.MaxInt64 {
+		t.Fatal("no limit after the first one was logged")
+	}
 	if got := limitAtCollect.Load(); got != math.MaxInt64 {
 		t.Fatalf("limit %d set before the collection", got)
 	}
@@ -124,14 +133,13 @@ func TestRunCollectsFirst(t *testing.T) {
 	}
 }
 
-// until waits up to ten seconds for cond.
-func until(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
+// logSignal is a log writer that signals each line written.
+type logSignal chan struct{}
+
+func (l logSignal) Write(p []byte) (int, error) {
+	select {
+	case l <- struct{}{}:
+	default:
 	}
+	return len(p), nil
 }
