@@ -28,6 +28,11 @@
 //     misses, a flood of unique names: memory the caches may take anyway
 //     buys fewer collections), and shrinks by ShareDecay each Interval
 //     while it takes less than GCLow (a node at rest gives the room back).
+//     Only collections the heap's growth started, in an Interval the
+//     program was Busy, count: a node at rest that the runtime collects
+//     every two minutes, or a forced collection after a load, spends
+//     nearly all its little CPU collecting, and more room would not have
+//     spared it one collection.
 //     A GOMEMLIMIT set by the operator is left alone.
 package memlimit
 
@@ -67,6 +72,9 @@ const (
 	// ShareDecay is how much is taken away each Interval it costs less
 	// than GCLow: all of it in 20.
 	ShareDecay = 0.05
+	// Busy is the CPU the program's own code must use, as a share of one
+	// CPU over the Interval, for the collector's cost to count.
+	Busy = 0.05
 )
 
 // Entries returns what the entries of a cache configured to size bytes
@@ -86,12 +94,13 @@ func Limit(budget, cached, live int64, share float64) int64 {
 }
 
 // Follow returns the next share of the caches' unfilled sizes given to the
-// collector, after an Interval in which the collector used gc seconds of
-// CPU and the program's own code user seconds (both zero when no
-// collection ended in it: the runtime counts them at the end of each).
-func Follow(share, gc, user float64) float64 {
+// collector, after wall seconds in which the collector used gc seconds of
+// CPU for the collections the heap's growth started (zero when none ended
+// in it: the runtime counts CPU at the end of each) and the program's own
+// code user seconds.
+func Follow(share, gc, user, wall float64) float64 {
 	f := 0.0
-	if gc+user > 0 {
+	if gc+user > 0 && user >= Busy*wall {
 		f = gc / (gc + user)
 	}
 	switch {
@@ -117,7 +126,9 @@ type Keeper struct {
 	Share float64
 
 	sample   []metrics.Sample
-	gc, user float64 // CPU seconds at the last Update
+	gc, user float64   // CPU seconds at the last Update
+	auto     uint64    // collections the heap's growth started, by then
+	at       time.Time // of the last Update
 
 	// collect runs a collection (runtime.GC), and tick is the Interval;
 	// tests set them.
@@ -134,19 +145,26 @@ func Operator() bool { return os.Getenv("GOMEMLIMIT") != "" }
 func (k *Keeper) Update() int64 {
 	if k.sample == nil {
 		k.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"},
-			{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"}}
+			{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"},
+			{Name: "/gc/cycles/automatic:gc-cycles"}}
 	}
 	metrics.Read(k.sample)
+	now := time.Now()
 	var live int64
 	if k.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = int64(k.sample[0].Value.Uint64())
 	}
-	if k.sample[1].Value.Kind() == metrics.KindFloat64 && k.sample[2].Value.Kind() == metrics.KindFloat64 {
-		gc, user := k.sample[1].Value.Float64(), k.sample[2].Value.Float64()
-		if k.gc > 0 || k.user > 0 {
-			k.Share = Follow(k.Share, gc-k.gc, user-k.user)
+	if k.sample[1].Value.Kind() == metrics.KindFloat64 && k.sample[2].Value.Kind() == metrics.KindFloat64 &&
+		k.sample[3].Value.Kind() == metrics.KindUint64 {
+		gc, user, auto := k.sample[1].Value.Float64(), k.sample[2].Value.Float64(), k.sample[3].Value.Uint64()
+		if !k.at.IsZero() {
+			spent := gc - k.gc
+			if auto == k.auto {
+				spent = 0 // only forced collections, if any
+			}
+			k.Share = Follow(k.Share, spent, user-k.user, now.Sub(k.at).Seconds())
 		}
-		k.gc, k.user = gc, user
+		k.gc, k.user, k.auto, k.at = gc, user, auto, now
 	}
 	var cached int64
 	if k.Cached != nil {

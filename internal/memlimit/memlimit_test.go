@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,21 +42,27 @@ func TestLimit(t *testing.T) {
 // and shrinks slowly while it is cheap, within 0 and 1.
 func TestFollow(t *testing.T) {
 	tests := []struct {
-		name           string
-		share, gc, cpu float64
-		want           float64
+		name                 string
+		share, gc, cpu, wall float64
+		want                 float64
 	}{
-		{"no collection, nothing done", 0.5, 0, 0, 0.5 - ShareDecay},
-		{"cheap", 0.5, 0.01, 1, 0.5 - ShareDecay},
-		{"cheap at zero", 0, 0.001, 1, 0},
-		{"between", 0.5, 0.03, 0.97, 0.5},
-		{"costly", 0, 0.2, 0.8, 1},
-		{"costly at one", 1, 0.2, 0.8, 1},
+		{"no collection, nothing done", 0.5, 0, 0, 1, 0.5 - ShareDecay},
+		{"cheap", 0.5, 0.01, 1, 1, 0.5 - ShareDecay},
+		{"cheap at zero", 0, 0.001, 1, 1, 0},
+		{"between", 0.5, 0.03, 0.97, 1, 0.5},
+		{"costly", 0, 0.2, 0.8, 1, 1},
+		{"costly at one", 1, 0.2, 0.8, 1, 1},
+		{"costly, over a longer interval", 0, 0.2, 0.8, 4, 1},
+		// A node at rest that the runtime collects: nearly all of its CPU
+		// is the collector's, but it is not busy.
+		{"collected at rest", 0.5, 0.3, 0.01, 1, 0.5 - ShareDecay},
+		{"just below busy", 0, 0.3, Busy*2 - 0.001, 2, 0},
+		{"just busy", 0, 0.3, Busy * 2, 2, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Follow(tt.share, tt.gc, tt.cpu); math.Abs(got-tt.want) > 1e-9 {
-				t.Errorf("Follow(%g, %g, %g) = %g, want %g", tt.share, tt.gc, tt.cpu, got, tt.want)
+			if got := Follow(tt.share, tt.gc, tt.cpu, tt.wall); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("Follow(%g, %g, %g, %g) = %g, want %g", tt.share, tt.gc, tt.cpu, tt.wall, got, tt.want)
 			}
 		})
 	}
@@ -64,12 +71,12 @@ func TestFollow(t *testing.T) {
 // TestShareFollowsTheCollector: a program that collects for most of its
 // CPU gets all the room after one Interval; one at rest gives it back.
 func TestShareFollowsTheCollector(t *testing.T) {
-	share := Follow(0, 0.3, 0.7)
+	share := Follow(0, 0.3, 0.7, 1)
 	if share != 1 {
 		t.Fatalf("share %g after a costly interval, want 1", share)
 	}
 	for range int(1/ShareDecay) + 1 {
-		share = Follow(share, 0, 0)
+		share = Follow(share, 0, 0, 1)
 	}
 	if share != 0 {
 		t.Fatalf("share %g after %d intervals at rest, want 0", share, int(1/ShareDecay)+1)
@@ -142,4 +149,44 @@ func (l logSignal) Write(p []byte) (int, error) {
 	default:
 	}
 	return len(p), nil
+}
+
+// Collections the program forces (a release after a load, after
+// transfers) give the collector no room, however much of a busy interval
+// they take: more room would not have spared one of them.
+func TestUpdateIgnoresForcedCollections(t *testing.T) {
+	if Operator() {
+		t.Skip("GOMEMLIMIT is set")
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no automatic collection
+	// A heap of many small objects, which each collection marks.
+	type cell struct{ next *cell }
+	var live *cell
+	for range 1 << 20 {
+		live = &cell{live}
+	}
+	auto := []metrics.Sample{{Name: "/gc/cycles/automatic:gc-cycles"}}
+	metrics.Read(auto)
+	k := &Keeper{Share: 0.5}
+	k.Update()
+	// A busy interval that is mostly forced collections.
+	for range 5 {
+		runtime.GC()
+		for spin := time.Now(); time.Since(spin) < time.Millisecond; {
+		}
+	}
+	k.Update()
+	runtime.KeepAlive(live)
+	before := auto[0].Value.Uint64()
+	metrics.Read(auto)
+	if auto[0].Value.Uint64() != before {
+		t.Skip("an automatic collection ran meanwhile")
+	}
+	if k.gc == 0 || k.user == 0 {
+		t.Fatal("no CPU read")
+	}
+	if want := 0.5 - ShareDecay; math.Abs(k.Share-want) > 1e-9 {
+		t.Fatalf("share %g after forced collections, want %g", k.Share, want)
+	}
 }
