@@ -103,7 +103,7 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 
 	// A delegation at or above the name: refer, unless this is the DS at the
 	// cut itself, which the parent side answers (RFC 4035 §3.1.4.1).
-	if cut := n.Cut; cut != nil && !(exact && cut == n && qtype == dns.TypeDS) {
+	if cut := n.Cut(); cut != nil && !(exact && cut == n && qtype == dns.TypeDS) {
 		// At the end of a CNAME chain the referral joins the answer, which
 		// stays authoritative for what it holds (RFC 1034 §4.3.2 step 3b).
 		a.referral(z, cut, depth == 0)
@@ -111,7 +111,7 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 	}
 
 	// A DNAME strictly above the name rewrites it (RFC 6672 §2.2).
-	dn := n.DNAME
+	dn := n.DNAME()
 	if exact {
 		dn = n.DNAMEAbove()
 	}
@@ -127,7 +127,7 @@ func (a *answerer) lookup(z *zone.Zone, key []byte, name string, qtype uint16, d
 	// The closest encloser's wildcard child stands in for the name
 	// (RFC 4592 §3.3.1); an empty non-terminal as closest encloser blocks
 	// wildcards above it because the search stops here.
-	if w := n.Wildcard; w != nil {
+	if w := n.Wildcard(); w != nil {
 		if depth == 0 {
 			a.res.Wildcard = true
 		}
@@ -358,13 +358,13 @@ func (a *answerer) glue(z *zone.Zone, rrs []dns.RR, occluded bool) {
 			continue
 		}
 		n := z.Lookup(string(key))
-		if n == nil || (n.Cut != nil && !occluded) {
+		if n == nil || (n.Cut() != nil && !occluded) {
 			continue
 		}
 		for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
 			if set := n.Get(t); set != nil {
 				a.res.Extra = append(a.res.Extra, set.RRs()...)
-				if n.Cut == nil {
+				if n.Cut() == nil {
 					a.res.Extra = append(a.res.Extra, a.sigs(set)...)
 				}
 			}

@@ -492,7 +492,7 @@ func (e *editor) changes() map[string][]dns.RR {
 // delegation its DS and NSEC, below one none.
 func (e *editor) signs(k string, t uint16) bool {
 	n := e.mid.Lookup(k)
-	if n == nil || n.Cut == nil {
+	if n == nil || n.Cut() == nil {
 		return true
 	}
 	return n.IsCut() && (t == dns.TypeDS || t == dns.TypeNSEC)

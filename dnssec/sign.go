@@ -94,7 +94,7 @@ func Sign(in Input) (Output, error) {
 				s.err = fmt.Errorf("%s %s: %w", n.Name, dns.Type(set.Type), ErrManagedData)
 				return false
 			}
-			if n.Cut == nil || (n.IsCut() && set.Type == dns.TypeDS) {
+			if n.Cut() == nil || (n.IsCut() && set.Type == dns.TypeDS) {
 				s.add(n.Key, set.RRs())
 			} else {
 				unsigned = append(unsigned, set.RRs()...)
@@ -298,14 +298,14 @@ func (s *signer) nsec(n *zone.Node, next string, apex [][]dns.RR) *dns.NSEC {
 // nsecMember reports whether n owns an NSEC record: authoritative names
 // with data, and delegations.
 func nsecMember(n *zone.Node) bool {
-	return n != nil && !n.Empty() && (n.Cut == nil || n.IsCut())
+	return n != nil && !n.Empty() && (n.Cut() == nil || n.IsCut())
 }
 
 // nsec3Member reports whether n is hashed into the NSEC3 chain under p:
 // authoritative names, empty non-terminals included, and delegations
 // (with opt-out, only those with a DS).
 func nsec3Member(n *zone.Node, p Policy) bool {
-	return n != nil && (n.Cut == nil || (n.IsCut() && (!p.OptOut || n.Get(dns.TypeDS) != nil)))
+	return n != nil && (n.Cut() == nil || (n.IsCut() && (!p.OptOut || n.Get(dns.TypeDS) != nil)))
 }
 
 // nsec3Chain hashes every authoritative name, empty non-terminals

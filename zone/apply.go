@@ -168,7 +168,7 @@ func (a *applier) change(k string) {
 	if old != nil {
 		n.ck = old.ck
 	} else {
-		n.ck = CanonicalKey(k)
+		n.ck = canonicalString(k)
 	}
 	sortRRsets(n.RRsets)
 	a.b.attachSigs(n, p)
@@ -178,7 +178,7 @@ func (a *applier) change(k string) {
 	if old == nil {
 		for _, e := range addAncestors(a.nodes, a.z.Key, k) {
 			en := a.lookup(e)
-			en.ck = CanonicalKey(e)
+			en.ck = canonicalString(e)
 			a.fresh[en] = true
 			a.dirty[e] = true
 			a.order.Set(en)
@@ -219,10 +219,10 @@ func (a *applier) remove(n *Node) {
 func (a *applier) hasDescendants(n *Node) bool {
 	below := false
 	a.order.Ascend(n, func(x *Node) bool {
-		if x == n || bytes.Equal(x.ck, n.ck) {
+		if x == n || x.ck == n.ck {
 			return true
 		}
-		below = bytes.HasPrefix(x.ck, n.ck)
+		below = strings.HasPrefix(x.ck, n.ck)
 		return false
 	})
 	return below
@@ -241,7 +241,7 @@ func (a *applier) noteLinks(n *Node) {
 // linksBelow reports whether the names below n link to it: whether it is
 // a delegation (the apex's NS records are not one) or owns a DNAME.
 func (a *applier) linksBelow(n *Node) bool {
-	return n.Key != a.z.Key && (n.Get(dns.TypeNS) != nil || n.Cut == n) || n.Get(dns.TypeDNAME) != nil || n.DNAME == n
+	return n.Key != a.z.Key && (n.Get(dns.TypeNS) != nil || n.Cut() == n) || n.Get(dns.TypeDNAME) != nil || n.DNAME() == n
 }
 
 func (a *applier) wildcardParent(k string) {
@@ -259,10 +259,10 @@ func (a *applier) markBelow(n *Node) {
 	}
 	a.closed[n.Key] = true
 	a.order.Ascend(n, func(x *Node) bool {
-		if bytes.Equal(x.ck, n.ck) {
+		if x.ck == n.ck {
 			return true
 		}
-		if !bytes.HasPrefix(x.ck, n.ck) {
+		if !strings.HasPrefix(x.ck, n.ck) {
 			return false
 		}
 		a.dirty[x.Key] = true
@@ -282,7 +282,7 @@ func (a *applier) changeNSEC3(k string, p *pending) {
 	if p == nil || len(p.sets) == 0 && len(p.sigs) == 0 {
 		return
 	}
-	n := &Node{Name: p.name, Key: k, RRsets: p.sets, ck: CanonicalKey(k)}
+	n := &Node{Name: p.name, Key: k, RRsets: p.sets, ck: canonicalString(k)}
 	sortRRsets(n.RRsets)
 	a.b.attachSigs(n, p)
 	a.z.count += n.records()
@@ -322,11 +322,10 @@ func (a *applier) relink() {
 		}
 		work = append(work, n)
 	}
-	slices.SortFunc(work, func(x, y *Node) int { return bytes.Compare(x.ck, y.ck) })
+	slices.SortFunc(work, func(x, y *Node) int { return strings.Compare(x.ck, y.ck) })
 	apex := a.lookup(a.z.Key)
 	for _, n := range work {
-		n.Cut, n.DNAME = nil, nil
-		n.Wildcard = a.lookup(wildcardKey(n.Key))
+		n.setLinks(a.lookup(wildcardKey(n.Key)), nil, nil)
 		a.b.checkNode(a.lookup, apex, n)
 		if old := a.old.Lookup(n.Key); old != nil && old.Get(dns.TypeNSEC) != nil {
 			a.nsec.Delete(old)

@@ -176,7 +176,7 @@ func describe(z *zone.Zone) string {
 		return strings.Join(parts, " ")
 	}
 	z.WalkAll(func(ck []byte, n *zone.Node) bool {
-		fmt.Fprintf(&b, "%s cut=%s dname=%s wild=%s %s\n", n.Name, name(n.Cut), name(n.DNAME), name(n.Wildcard), sets(n))
+		fmt.Fprintf(&b, "%s cut=%s dname=%s wild=%s %s\n", n.Name, name(n.Cut()), name(n.DNAME()), name(n.Wildcard()), sets(n))
 		if l := z.LookupAny(n.Key); l != n {
 			fmt.Fprintf(&b, "  LookupAny(%s) = %s\n", n.Name, name(l))
 		}

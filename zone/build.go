@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -454,11 +453,11 @@ func (b *builder) assemble() *Zone {
 	all := nodes.done()
 	sorted := make([]*Node, 0, all.len())
 	all.all(func(_ string, n *Node) bool {
-		n.ck = CanonicalKey(n.Key)
+		n.ck = canonicalString(n.Key)
 		sorted = append(sorted, n)
 		return true
 	})
-	slices.SortFunc(sorted, func(a, c *Node) int { return bytes.Compare(a.ck, c.ck) })
+	slices.SortFunc(sorted, func(a, c *Node) int { return strings.Compare(a.ck, c.ck) })
 	if len(sorted) <= smallNames {
 		z.small = sorted
 	} else {
@@ -565,19 +564,18 @@ func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 	if n != apex {
 		pk, _ := ParentKey(n.Key)
 		parent := lookup(pk)
-		n.Cut = parent.Cut
-		n.DNAME = parent.DNAME
-		if n.DNAME != nil && !n.Empty() { // an empty non-terminal's descendants report it
+		n.setLinks(n.Wildcard(), parent.Cut(), parent.DNAME())
+		if n.DNAME() != nil && !n.Empty() { // an empty non-terminal's descendants report it
 			b.fail(pos(0), first(n.RRsets0()), ErrBelowDNAME)
 		}
 		if strings.HasPrefix(n.Key, "\x01*") {
-			parent.Wildcard = n
+			parent.setWildcard(n)
 			if n.Get(dns.TypeNS) != nil {
 				b.fail(pos(dns.TypeNS), first(dns.TypeNS), ErrWildcardNS)
 			}
 		}
-		if n.Cut == nil && n.Get(dns.TypeNS) != nil {
-			n.Cut = n
+		if n.Cut() == nil && n.Get(dns.TypeNS) != nil {
+			n.setCut(n)
 		}
 		if n.Get(dns.TypeSOA) != nil {
 			b.fail(pos(dns.TypeSOA), first(dns.TypeSOA), ErrSOANotApex)
@@ -586,8 +584,8 @@ func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 		b.fail(pos(dns.TypeDS), first(dns.TypeDS), ErrDSAtApex)
 	}
 	if n.Get(dns.TypeDNAME) != nil {
-		if n.DNAME == nil {
-			n.DNAME = n
+		if n.DNAME() == nil {
+			n.setDNAME(n)
 		}
 		if s := n.Get(dns.TypeDNAME); len(s.RRs()) > 1 {
 			b.fail(second(dns.TypeDNAME), s.RRs()[1], ErrDNAMEConflict)
@@ -603,17 +601,17 @@ func (b *builder) checkNode(lookup func(string) *Node, apex, n *Node) {
 			}
 		}
 	}
-	if n.Cut != nil {
+	if n.Cut() != nil {
 		for _, s := range n.RRsets {
 			switch s.Type {
 			case dns.TypeA, dns.TypeAAAA:
 				continue
 			case dns.TypeNS, dns.TypeDS, dns.TypeNSEC:
-				if n.Cut == n {
+				if n.Cut() == n {
 					continue
 				}
 			}
-			b.fail(pos(s.Type), s.RRs()[0], fmt.Errorf("%w %s", ErrOccluded, n.Cut.Name))
+			b.fail(pos(s.Type), s.RRs()[0], fmt.Errorf("%w %s", ErrOccluded, n.Cut().Name))
 		}
 	}
 }
@@ -676,7 +674,7 @@ func (b *builder) assembleNSEC3(z *Zone) {
 	}
 	sorted := make([]*Node, 0, len(b.nsec3))
 	for key, p := range b.nsec3 {
-		n := &Node{Name: p.name, Key: key, RRsets: p.sets, ck: CanonicalKey(key)}
+		n := &Node{Name: p.name, Key: key, RRsets: p.sets, ck: canonicalString(key)}
 		for i := range p.sets { // only NSEC3 records are routed here
 			s := &p.sets[i]
 			z.count += len(s.rrs)

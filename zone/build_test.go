@@ -397,8 +397,8 @@ func TestBuildAccepts(t *testing.T) {
 	}
 	t.Run("DNAME at the apex", func(t *testing.T) {
 		z := build(t, "example.", "$ORIGIN example.\n@ 3600 IN SOA ns.example.net. h.example.net. 1 2 3 4 5\n@ 3600 IN NS ns.example.net.\n@ 3600 IN DNAME example.net.\n")
-		if z.Apex.DNAME != z.Apex {
-			t.Errorf("apex DNAME field %v, want the apex", z.Apex.DNAME)
+		if z.Apex.DNAME() != z.Apex {
+			t.Errorf("apex DNAME field %v, want the apex", z.Apex.DNAME())
 		}
 	})
 }
@@ -602,16 +602,16 @@ www        IN A     192.0.2.1
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			n := node(t, z, tc.name)
-			if got := nameOf(n.Cut); got != tc.cut {
+			if got := nameOf(n.Cut()); got != tc.cut {
 				t.Errorf("Cut = %q, want %q", got, tc.cut)
 			}
 			if n.IsCut() != tc.isCut {
 				t.Errorf("IsCut() = %v, want %v", n.IsCut(), tc.isCut)
 			}
-			if got := nameOf(n.DNAME); got != tc.dname {
+			if got := nameOf(n.DNAME()); got != tc.dname {
 				t.Errorf("DNAME = %q, want %q", got, tc.dname)
 			}
-			if got := nameOf(n.Wildcard); got != tc.wildcard {
+			if got := nameOf(n.Wildcard()); got != tc.wildcard {
 				t.Errorf("Wildcard = %q, want %q", got, tc.wildcard)
 			}
 		})

@@ -75,13 +75,25 @@ func IsBelow(key, ancestor string) bool {
 // descendants. Each label is written with 0x00 escaped as 0x00 0x01 and
 // closed by 0x00 0x00.
 func CanonicalKey(key string) []byte {
+	return appendCanonical(nil, key)
+}
+
+// canonicalString is CanonicalKey as a string of exactly its length: what
+// a node keeps.
+func canonicalString(key string) string {
+	var buf [2 * 256]byte // a key of 255 bytes has at most 127 labels
+	return string(appendCanonical(buf[:0], key))
+}
+
+// appendCanonical appends CanonicalKey(key) to out.
+func appendCanonical(out []byte, key string) []byte {
 	var labels [128]int
 	n := 0
 	for i := 0; i < len(key) && key[i] != 0; i += 1 + int(key[i]) {
 		labels[n] = i
 		n++
 	}
-	out := make([]byte, 0, len(key)+2*n)
+	out = slices.Grow(out, len(key)+2*n)
 	for j := n - 1; j >= 0; j-- {
 		off := labels[j]
 		for _, c := range []byte(key[off+1 : off+1+int(key[off])]) {

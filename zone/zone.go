@@ -6,10 +6,10 @@
 package zone
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/miekg/dns"
 	"github.com/tidwall/btree"
@@ -56,16 +56,54 @@ type Node struct {
 	Key    string  // lower-case wire form
 	RRsets []RRset // sorted by type; no RRSIG set of its own (see RRset.Sigs)
 
-	// Wildcard is the "*" child of this node, if any.
-	Wildcard *Node
-	// Cut is the highest delegation point at or above this node (excluding
-	// the apex), or nil when the node is authoritative data.
-	Cut *Node
-	// DNAME is the nearest node at or above this one that owns a DNAME.
-	DNAME *Node
-
-	ck []byte // CanonicalKey(Key): the node's place in canonical order
+	ck    string // CanonicalKey(Key): the node's place in canonical order
+	links *links // nil for most names: no wildcard child, no cut or DNAME
 }
+
+// links are a node's ties to other nodes, kept apart because most names
+// have none: a node is then 80 bytes, not 112. They are never changed in
+// place: a node copied for a new version of the zone shares them.
+type links struct {
+	wildcard, cut, dname *Node
+}
+
+// Wildcard returns the "*" child of this node, if any.
+func (n *Node) Wildcard() *Node {
+	if n.links == nil {
+		return nil
+	}
+	return n.links.wildcard
+}
+
+// Cut returns the highest delegation point at or above this node
+// (excluding the apex), or nil when the node is authoritative data.
+func (n *Node) Cut() *Node {
+	if n.links == nil {
+		return nil
+	}
+	return n.links.cut
+}
+
+// DNAME returns the nearest node at or above this one that owns a DNAME.
+func (n *Node) DNAME() *Node {
+	if n.links == nil {
+		return nil
+	}
+	return n.links.dname
+}
+
+// setLinks gives the node new links (nil when there are none).
+func (n *Node) setLinks(wildcard, cut, dname *Node) {
+	if wildcard == nil && cut == nil && dname == nil {
+		n.links = nil
+		return
+	}
+	n.links = &links{wildcard: wildcard, cut: cut, dname: dname}
+}
+
+func (n *Node) setWildcard(w *Node) { n.setLinks(w, n.Cut(), n.DNAME()) }
+func (n *Node) setCut(c *Node)      { n.setLinks(n.Wildcard(), c, n.DNAME()) }
+func (n *Node) setDNAME(d *Node)    { n.setLinks(n.Wildcard(), n.Cut(), d) }
 
 // Get returns the RRset of type t, or nil.
 func (n *Node) Get(t uint16) *RRset {
@@ -81,22 +119,25 @@ func (n *Node) Get(t uint16) *RRset {
 func (n *Node) Empty() bool { return len(n.RRsets) == 0 }
 
 // IsCut reports whether the node is a delegation point.
-func (n *Node) IsCut() bool { return n.Cut == n }
+func (n *Node) IsCut() bool { return n.Cut() == n }
 
 // DNAMEAbove returns the nearest node strictly above this one that owns a
 // DNAME, the one that rewrites this name (RFC 6672 §2.2), or nil. A name
 // below a DNAME cannot own one itself, so it is DNAME unless that is the
 // node itself.
 func (n *Node) DNAMEAbove() *Node {
-	if n.DNAME == n {
+	if n.DNAME() == n {
 		return nil
 	}
-	return n.DNAME
+	return n.DNAME()
 }
 
 // CanonicalKey returns the node's CanonicalKey, which the caller must not
 // modify.
-func (n *Node) CanonicalKey() []byte { return n.ck }
+func (n *Node) CanonicalKey() []byte { return bytesOf(n.ck) }
+
+// bytesOf is s as bytes, without a copy: they must not be modified.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func (n *Node) records() int {
 	c := 0
@@ -216,8 +257,8 @@ func (z *Zone) ascend(pivot *Node, fn func(*Node) bool) {
 
 // smallIndex is the place of ck in the small form, and whether a name is
 // there.
-func (z *Zone) smallIndex(ck []byte) (int, bool) {
-	return slices.BinarySearchFunc(z.small, ck, func(n *Node, ck []byte) int { return bytes.Compare(n.ck, ck) })
+func (z *Zone) smallIndex(ck string) (int, bool) {
+	return slices.BinarySearchFunc(z.small, ck, func(n *Node, ck string) int { return strings.Compare(n.ck, ck) })
 }
 
 // index returns an editor of the zone's names by key and a copy of its
@@ -248,7 +289,7 @@ func (z *Zone) setIndex(nodes cowMap[*Node], order *btree.BTreeG[*Node]) {
 	})
 }
 
-func canonicalLess(a, b *Node) bool { return bytes.Compare(a.ck, b.ck) < 0 }
+func canonicalLess(a, b *Node) bool { return a.ck < b.ck }
 
 func hashLess(a, b *Node) bool { return hashLabel(a.Key) < hashLabel(b.Key) }
 
@@ -321,10 +362,10 @@ func (z *Zone) FindBytes(key []byte) (n *Node, exact bool) {
 // Prev returns the last node in canonical order that sorts before key (the
 // owner of the NSEC record that covers key), wrapping to the last node.
 func (z *Zone) Prev(key string) *Node {
-	pivot := &Node{ck: CanonicalKey(key)}
+	pivot := &Node{ck: canonicalString(key)}
 	var out *Node
 	z.descend(pivot, func(n *Node) bool {
-		if bytes.Equal(n.ck, pivot.ck) {
+		if n.ck == pivot.ck {
 			return true
 		}
 		out = n
@@ -342,7 +383,7 @@ func (z *Zone) Walk(fn func(*Node) bool) { z.scan(fn) }
 // WalkCanonical is Walk that also gives each node's CanonicalKey, which
 // the caller must not modify.
 func (z *Zone) WalkCanonical(fn func(ck []byte, n *Node) bool) {
-	z.scan(func(n *Node) bool { return fn(n.ck, n) })
+	z.scan(func(n *Node) bool { return fn(bytesOf(n.ck), n) })
 }
 
 // WalkAll is WalkCanonical over every owner of records, the owners of
@@ -352,25 +393,25 @@ func (z *Zone) WalkAll(fn func(ck []byte, n *Node) bool) {
 	if z.nsec3 != nil && z.nsec3.Len() > 0 {
 		n3 = make([]*Node, 0, z.nsec3.Len())
 		z.nsec3.Scan(func(n *Node) bool { n3 = append(n3, n); return true })
-		slices.SortFunc(n3, func(a, b *Node) int { return bytes.Compare(a.ck, b.ck) })
+		slices.SortFunc(n3, func(a, b *Node) int { return strings.Compare(a.ck, b.ck) })
 	}
 	j := 0
 	stopped := false
 	z.scan(func(n *Node) bool {
-		for ; j < len(n3) && bytes.Compare(n3[j].ck, n.ck) < 0; j++ {
-			if !fn(n3[j].ck, n3[j]) {
+		for ; j < len(n3) && n3[j].ck < n.ck; j++ {
+			if !fn(bytesOf(n3[j].ck), n3[j]) {
 				stopped = true
 				return false
 			}
 		}
-		if !fn(n.ck, n) {
+		if !fn(bytesOf(n.ck), n) {
 			stopped = true
 			return false
 		}
 		return true
 	})
 	for ; !stopped && j < len(n3); j++ {
-		if !fn(n3[j].ck, n3[j]) {
+		if !fn(bytesOf(n3[j].ck), n3[j]) {
 			return
 		}
 	}
@@ -423,7 +464,7 @@ func (z *Zone) CoveringNSEC(key string) *Node {
 		return nil
 	}
 	var out *Node
-	z.nsec.Descend(&Node{ck: CanonicalKey(key)}, func(n *Node) bool {
+	z.nsec.Descend(&Node{ck: canonicalString(key)}, func(n *Node) bool {
 		out = n
 		return false
 	})
@@ -503,9 +544,9 @@ func sortRRsets(sets []RRset) {
 // Before calls fn for each name that sorts before key in canonical order,
 // the nearest first, until fn returns false.
 func (z *Zone) Before(key string, fn func(*Node) bool) {
-	pivot := &Node{ck: CanonicalKey(key)}
+	pivot := &Node{ck: canonicalString(key)}
 	z.descend(pivot, func(n *Node) bool {
-		if bytes.Equal(n.ck, pivot.ck) {
+		if n.ck == pivot.ck {
 			return true
 		}
 		return fn(n)
@@ -515,9 +556,9 @@ func (z *Zone) Before(key string, fn func(*Node) bool) {
 // After calls fn for each name that sorts after key in canonical order,
 // the nearest first, until fn returns false.
 func (z *Zone) After(key string, fn func(*Node) bool) {
-	pivot := &Node{ck: CanonicalKey(key)}
+	pivot := &Node{ck: canonicalString(key)}
 	z.ascend(pivot, func(n *Node) bool {
-		if bytes.Equal(n.ck, pivot.ck) {
+		if n.ck == pivot.ck {
 			return true
 		}
 		return fn(n)
@@ -543,9 +584,9 @@ func (z *Zone) reverse(fn func(*Node) bool) {
 // Below calls fn for each name strictly below key, in canonical order,
 // until fn returns false.
 func (z *Zone) Below(key string, fn func(*Node) bool) {
-	prefix := CanonicalKey(key)
+	prefix := canonicalString(key)
 	z.ascend(&Node{ck: prefix}, func(n *Node) bool {
-		if !bytes.HasPrefix(n.ck, prefix) {
+		if !strings.HasPrefix(n.ck, prefix) {
 			return false
 		}
 		if len(n.ck) == len(prefix) {

@@ -324,7 +324,7 @@ func (a *auditor) run() Report {
 			walked, lookups = 0, a.lookups
 		}
 		walked++
-		if n.Empty() || n.Cut != nil && !n.IsCut() {
+		if n.Empty() || n.Cut() != nil && !n.IsCut() {
 			return true // an empty non-terminal, or glue and occluded data below a cut
 		}
 		rep.Names++
@@ -438,8 +438,8 @@ func (a *auditor) locate(name string) (place, *zone.Node, bool) {
 		return outside, nil, false
 	}
 	n, exact := a.z.Find(key)
-	if n.Cut != nil {
-		return delegated, n.Cut, false
+	if n.Cut() != nil {
+		return delegated, n.Cut(), false
 	}
 	return authoritative, n, exact
 }
@@ -447,7 +447,7 @@ func (a *auditor) locate(name string) (place, *zone.Node, bool) {
 // dataHop returns the CNAME or DNAME step the zone's data gives for name,
 // whose closest encloser is n (exact: n is name).
 func (a *auditor) dataHop(name string, n *zone.Node, exact bool) (Step, bool) {
-	if d := n.DNAME; d != nil && !(exact && d == n) {
+	if d := n.DNAME(); d != nil && !(exact && d == n) {
 		target := zone.Fqdn(d.Get(dns.TypeDNAME).RRs()[0].(*dns.DNAME).Target)
 		prefix := strings.TrimSuffix(name, d.Name)
 		if target != "." {
@@ -460,7 +460,7 @@ func (a *auditor) dataHop(name string, n *zone.Node, exact bool) (Step, bool) {
 	}
 	src := n
 	if !exact {
-		if src = n.Wildcard; src == nil {
+		if src = n.Wildcard(); src == nil {
 			return Step{}, false // does not exist
 		}
 	}

@@ -200,10 +200,10 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 			return servfail(chain, resolver.ErrNoReachableAuthority) // foreign: not in this world
 		}
 		n, exact := z.Find(key)
-		if n.Cut != nil {
+		if n.Cut() != nil {
 			return servfail(chain, resolver.ErrLame)
 		}
-		if d := n.DNAME; d != nil && !(exact && d == n) {
+		if d := n.DNAME(); d != nil && !(exact && d == n) {
 			dn := d.Get(dns.TypeDNAME).RRs()[0].(*dns.DNAME)
 			target := strings.TrimSuffix(name, d.Name) + zone.Fqdn(dn.Target)
 			chain = append(chain, dn, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: target})

@@ -115,7 +115,7 @@ func (s *Server) negativeWire(st *state, in, out []byte, src netip.AddrPort, tra
 		return nil, false
 	}
 	n, exact := z.FindBytes(name)
-	if n.Cut != nil {
+	if n.Cut() != nil {
 		return nil, false // a delegation
 	}
 	rcode := dns.RcodeNameError
@@ -124,7 +124,7 @@ func (s *Server) negativeWire(st *state, in, out []byte, src netip.AddrPort, tra
 			return nil, false
 		}
 		rcode = dns.RcodeSuccess
-	} else if n.DNAME != nil || n.Wildcard != nil {
+	} else if n.DNAME() != nil || n.Wildcard() != nil {
 		return nil, false
 	}
 	flags := fq.keyBytes[fq.keyLen-1]
