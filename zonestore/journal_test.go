@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -319,5 +320,34 @@ func TestSecondaryZones(t *testing.T) {
 	}
 	if _, err := st.PutTransfer(other, "x"); !errors.Is(err, zonestore.ErrNotSecondary) {
 		t.Errorf("transfer over a primary: %v, want ErrNotSecondary", err)
+	}
+}
+
+// Kinds lists every stored zone with its kind, primaries and secondaries.
+func TestKinds(t *testing.T) {
+	st := openJournaled(t, zonestore.Options{})
+	if got, err := st.Kinds(); err != nil || len(got) != 0 {
+		t.Fatalf("Kinds of an empty store = %v, %v", got, err)
+	}
+	if _, err := st.Import(buildText(t, baseZone), false); err != nil {
+		t.Fatal(err)
+	}
+	other, err := zone.Build("example.org.", []dns.RR{
+		mustRR(t, "example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 900 1209600 300"),
+		mustRR(t, "example.org. 3600 IN NS ns1.example.net."),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.As("xfr:192.0.2.1").PutTransfer(other, "192.0.2.1:53"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Kinds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"example.": zonestore.KindPrimary, "example.org.": zonestore.KindSecondary}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Kinds = %v, want %v", got, want)
 	}
 }

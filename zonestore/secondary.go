@@ -96,24 +96,36 @@ func (s *Store) Meta(origin string) (ZoneMeta, error) {
 	return m, err
 }
 
-// Metas returns the replication state of every stored zone, read in one
-// transaction.
-func (s *Store) Metas() (map[string]ZoneMeta, error) {
-	out := map[string]ZoneMeta{}
+// Kinds returns the kind (KindPrimary, KindSecondary) of every stored
+// zone, by origin, read in one transaction: what a start, the catalog and
+// the notifier need of every zone, a tenth of what its whole ZoneMeta
+// (Meta) costs to hold at a hundred thousand zones.
+func (s *Store) Kinds() (map[string]string, error) {
+	out := map[string]string{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		zs := tx.Bucket(bucketZones)
 		if zs == nil {
 			return nil
 		}
 		return zs.ForEachBucket(func(k []byte) error {
-			if zb, err := zoneBucket(tx, string(k)); err == nil {
-				out[string(k)] = readMeta(zb)
+			zb, err := zoneBucket(tx, string(k))
+			if err != nil {
+				return nil // not a whole zone: not listed
 			}
+			kind := KindPrimary
+			switch v := zb.Bucket(bucketInfo).Get(keyKind); {
+			case v == nil, string(v) == KindPrimary:
+			case string(v) == KindSecondary:
+				kind = KindSecondary
+			default:
+				kind = string(v)
+			}
+			out[string(k)] = kind
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read zone states: %w", err)
+		return nil, fmt.Errorf("read zone kinds: %w", err)
 	}
 	s.passed(len(out))
 	return out, nil

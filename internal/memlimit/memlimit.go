@@ -37,6 +37,7 @@
 package memlimit
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"math"
@@ -72,6 +73,13 @@ const (
 	// ShareDecay is how much is taken away each Interval it costs less
 	// than GCLow: all of it in 20.
 	ShareDecay = 0.05
+	// Settle is when, after it starts, Run collects once more. A start's
+	// own work (every zone's NOTIFY queued, the first checks of the
+	// secondaries, the catalog) holds memory in its first seconds that the
+	// first collection counts as live; a node at rest may not collect
+	// again for two minutes, and a limit set from it would keep that
+	// memory as long.
+	Settle = 10 * time.Second
 	// Busy is the CPU the program's own code must use, as a share of one
 	// CPU over the Interval, for the collector's cost to count.
 	Busy = 0.05
@@ -130,10 +138,10 @@ type Keeper struct {
 	auto     uint64    // collections the heap's growth started, by then
 	at       time.Time // of the last Update
 
-	// collect runs a collection (runtime.GC), and tick is the Interval;
-	// tests set them.
-	collect func()
-	tick    time.Duration
+	// collect runs a collection (runtime.GC), tick is the Interval and
+	// settle is Settle; tests set them.
+	collect      func()
+	tick, settle time.Duration
 }
 
 // Operator reports whether GOMEMLIMIT is set, in which case Run leaves
@@ -180,16 +188,14 @@ func (k *Keeper) Update() int64 {
 // the runtime knows before is the one of its last collection, which, right
 // after zones were loaded, can be a fraction of what they hold, and a
 // limit below what is live would make the collector run without pause.
+// It collects once more Settle later.
 func (k *Keeper) Run(ctx context.Context) {
 	if Operator() {
 		return
 	}
-	collect, tick := k.collect, k.tick
+	collect, tick, settle := k.collect, cmp.Or(k.tick, Interval), cmp.Or(k.settle, Settle)
 	if collect == nil {
 		collect = runtime.GC
-	}
-	if tick == 0 {
-		tick = Interval
 	}
 	collect()
 	l := k.Update()
@@ -198,11 +204,16 @@ func (k *Keeper) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	settled := time.NewTimer(settle)
+	defer settled.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			debug.SetMemoryLimit(math.MaxInt64) // no limit
 			return
+		case <-settled.C:
+			collect()
+			k.Update()
 		case <-t.C:
 			k.Update()
 		}

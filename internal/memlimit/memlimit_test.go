@@ -106,7 +106,8 @@ func TestUpdateSetsTheLimit(t *testing.T) {
 }
 
 // Run collects before it sets the first limit (the live heap known before
-// may be stale), sets one, and lifts it when its context ends.
+// may be stale), sets one, collects again once the start has settled, and
+// lifts the limit when its context ends.
 func TestRunCollectsFirst(t *testing.T) {
 	if Operator() {
 		t.Skip("GOMEMLIMIT is set")
@@ -114,10 +115,12 @@ func TestRunCollectsFirst(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
 	var limitAtCollect atomic.Int64
 	logged := make(logSignal, 1) // Run logs the first limit once it is set
-	k := &Keeper{Budget: 128 << 20, Log: slog.New(slog.NewTextHandler(logged, nil)), tick: time.Hour}
+	k := &Keeper{Budget: 128 << 20, Log: slog.New(slog.NewTextHandler(logged, nil)), tick: time.Hour, settle: 50 * time.Millisecond}
+	collected := make(chan struct{}, 2)
 	k.collect = func() {
-		limitAtCollect.Store(debug.SetMemoryLimit(-1))
+		limitAtCollect.CompareAndSwap(0, debug.SetMemoryLimit(-1))
 		runtime.GC()
+		collected <- struct{}{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan struct{})
@@ -132,6 +135,13 @@ func TestRunCollectsFirst(t *testing.T) {
 	}
 	if got := limitAtCollect.Load(); got != math.MaxInt64 {
 		t.Fatalf("limit %d set before the collection", got)
+	}
+	for i := range 2 {
+		select {
+		case <-collected:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d collections within 10 s, want 2 (at start and once settled)", i)
+		}
 	}
 	cancel()
 	<-ended

@@ -328,23 +328,23 @@ func (p *catalogProducer) update() error {
 	return p.apply(cat, dirty)
 }
 
-// isMember reports whether the zone origin, in state m, is listed in the
-// catalog: a primary zone, and not a catalog itself.
-func (p *catalogProducer) isMember(origin string, m zonestore.ZoneMeta) bool {
-	return m.Kind == zonestore.KindPrimary && !p.isCatalog(origin)
+// isMember reports whether the zone origin, of the kind given, is listed
+// in the catalog: a primary zone, and not a catalog itself.
+func (p *catalogProducer) isMember(origin, kind string) bool {
+	return kind == zonestore.KindPrimary && !p.isCatalog(origin)
 }
 
 // rebuild compares the catalog cat with every stored zone and makes it
 // list exactly the members, keeping the ids of those it already lists.
 func (p *catalogProducer) rebuild(cat string) error {
 	st := p.n.store
-	metas, err := st.Metas()
+	kinds, err := st.Kinds()
 	if err != nil {
 		return err
 	}
-	members := make([]string, 0, len(metas))
-	for name, m := range metas {
-		if name != cat && p.isMember(name, m) {
+	members := make([]string, 0, len(kinds))
+	for name, kind := range kinds {
+		if name != cat && p.isMember(name, kind) {
 			members = append(members, name)
 		}
 	}
@@ -394,10 +394,10 @@ const manyDirty = 1000
 // added, members deleted or no longer primary zones removed.
 func (p *catalogProducer) apply(cat string, dirty map[string]bool) error {
 	st := p.n.store
-	var metas map[string]zonestore.ZoneMeta
+	var kinds map[string]string
 	if len(dirty) >= manyDirty {
 		var err error
-		if metas, err = st.Metas(); err != nil {
+		if kinds, err = st.Kinds(); err != nil {
 			return err
 		}
 	}
@@ -405,13 +405,12 @@ func (p *catalogProducer) apply(cat string, dirty map[string]bool) error {
 	var c zonestore.Change
 	var added, removed []string
 	for _, name := range names {
-		m, ok := metas[name]
-		if metas == nil {
-			var err error
-			m, err = st.Meta(name)
-			ok = err == nil
+		kind, ok := kinds[name]
+		if kinds == nil {
+			m, err := st.Meta(name)
+			kind, ok = m.Kind, err == nil
 		}
-		member := ok && p.isMember(name, m)
+		member := ok && p.isMember(name, kind)
 		switch id, listed := p.ids[name]; {
 		case member && !listed:
 			id = newID(name, p.used)

@@ -225,12 +225,12 @@ func (nt *notifier) run(ctx context.Context) {
 // notifyAll queues a notification of every primary zone, from due on:
 // the catalog zone first, the others at the configured rate.
 func (nt *notifier) notifyAll(due time.Time) {
-	metas, err := nt.n.store.Metas()
+	kinds, err := nt.n.store.Kinds()
 	if err != nil {
 		nt.n.log.Warn("cannot list zones to notify their secondaries", "err", err)
 		return
 	}
-	names := zone.SortedCanonical(metas)
+	names := zone.SortedCanonical(kinds)
 	rate := cmp.Or(nt.n.config().NotifyStartRate, DefaultNotifyStartRate)
 	cat := nt.n.config().Catalog
 	if cat != "" {
@@ -249,7 +249,7 @@ func (nt *notifier) notifyAll(due time.Time) {
 		if len(nt.n.config().Policy(origin).Notify) == 0 {
 			continue
 		}
-		if metas[origin].Kind != zonestore.KindPrimary {
+		if kinds[origin] != zonestore.KindPrimary {
 			continue
 		}
 		z, err := nt.n.store.Load(origin)

@@ -457,7 +457,7 @@ func (s *secondaries) stop(origin string) {
 // warnUnconfigured names the zones stored as secondaries that no
 // configured zone or catalog accounts for: they are served as they are.
 func (s *secondaries) warnUnconfigured() {
-	metas, err := s.n.store.Metas()
+	kinds, err := s.n.store.Kinds()
 	if err != nil {
 		s.n.log.Warn("cannot list the stored zones", "err", err)
 		return
@@ -465,21 +465,25 @@ func (s *secondaries) warnUnconfigured() {
 	s.mu.Lock()
 	want := s.desired(s.n.config())
 	s.mu.Unlock()
-	for _, name := range zone.SortedCanonical(metas) {
-		if _, ok := want[name]; ok {
-			continue
+	var names []string
+	for name, kind := range kinds {
+		if _, ok := want[name]; !ok && kind == zonestore.KindSecondary {
+			names = append(names, name)
 		}
-		m := metas[name]
-		if m.Kind != zonestore.KindSecondary {
-			continue
-		}
+	}
+	zone.SortCanonical(names)
+	for _, name := range names {
 		s.mu.Lock()
 		warned := s.warned[name]
 		s.warned[name] = true
 		s.mu.Unlock()
 		if !warned {
+			var source string
+			if m, err := s.n.store.Meta(name); err == nil {
+				source = m.Source
+			}
 			s.n.log.Warn("zone is stored as a secondary but no longer configured: it is served as it is and never refreshed; "+
-				"configure it again, or delete it with sovdns zone delete", "zone", name, "source", m.Source)
+				"configure it again, or delete it with sovdns zone delete", "zone", name, "source", source)
 		}
 	}
 }
