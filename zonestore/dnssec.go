@@ -131,7 +131,7 @@ func writeSigning(tx *bolt.Tx, origin string, sg *signing) error {
 			return err
 		}
 	}
-	return nil
+	return reindex(tx, origin)
 }
 
 // hasManaged reports whether z holds records the signer makes.
@@ -214,6 +214,15 @@ func (s *Store) SigningZones() ([]string, error) {
 	var out []string
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
+		ok, err := eachIndexed(tx, func(info ZoneInfo, flags byte) error {
+			if flags&indexSigned != 0 {
+				out = append(out, info.Origin)
+			}
+			return nil
+		})
+		if ok {
+			return err
+		}
 		zs := tx.Bucket(bucketZones)
 		if zs == nil {
 			return nil

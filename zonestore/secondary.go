@@ -103,6 +103,13 @@ func (s *Store) Meta(origin string) (ZoneMeta, error) {
 func (s *Store) Kinds() (map[string]string, error) {
 	out := map[string]string{}
 	err := s.db.View(func(tx *bolt.Tx) error {
+		ok, err := eachIndexed(tx, func(info ZoneInfo, _ byte) error {
+			out[info.Origin] = info.Kind
+			return nil
+		})
+		if ok {
+			return err
+		}
 		zs := tx.Bucket(bucketZones)
 		if zs == nil {
 			return nil
@@ -216,6 +223,9 @@ func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, sou
 				return err
 			}
 		}
+		if err := reindex(tx, z.Origin); err != nil {
+			return err
+		}
 		if journalFrom == nil {
 			changed = nil
 		}
@@ -241,6 +251,9 @@ func (s *Store) MarkRefreshed(origin string, t time.Time) error {
 		if err != nil {
 			return err
 		}
-		return zb.Bucket(bucketInfo).Put(keyRefreshed, []byte(t.UTC().Format(time.RFC3339)))
+		if err := zb.Bucket(bucketInfo).Put(keyRefreshed, []byte(t.UTC().Format(time.RFC3339))); err != nil {
+			return err
+		}
+		return reindex(tx, origin)
 	})
 }

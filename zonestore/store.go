@@ -254,9 +254,20 @@ func (s *Store) init() error {
 		}
 		// Names staged by a write that never finished (stageNames).
 		if tx.Bucket(bucketStaging) != nil {
-			return tx.DeleteBucket(bucketStaging)
+			if err := tx.DeleteBucket(bucketStaging); err != nil {
+				return err
+			}
 		}
-		return nil
+		// The zone index, when the file has none (written by an earlier
+		// version) or was written since by something that did not keep it.
+		if v := m.Get(keyIndexed); tx.Bucket(bucketIndex) == nil || len(v) != 8 || binary.BigEndian.Uint64(v) != uint64(tx.ID()-1) {
+			n, err := buildIndex(tx)
+			if err != nil {
+				return fmt.Errorf("build the zone index: %w", err)
+			}
+			s.opts.Logger.Info("zone index built", "zones", n)
+		}
+		return markIndexed(tx)
 	})
 }
 
@@ -358,54 +369,16 @@ func (s *Store) Infos() ([]ZoneInfo, error) { return s.InfosMatching(nil) }
 // InfosMatching is Infos for the zones whose origins match reports true
 // for (nil: every zone); the others are not read.
 func (s *Store) InfosMatching(match func(origin string) bool) ([]ZoneInfo, error) {
-	out := []ZoneInfo{}
+	var out []ZoneInfo
 	var unsummarised []int
 	err := s.db.View(func(tx *bolt.Tx) error {
-		zs := tx.Bucket(bucketZones)
-		if zs == nil {
-			return nil
-		}
-		var origins []string
-		err := zs.ForEachBucket(func(k []byte) error {
-			if match == nil || match(string(k)) {
-				origins = append(origins, string(k))
-			}
-			return nil
-		})
-		if err != nil {
+		var indexed bool
+		var err error
+		if out, unsummarised, indexed, err = s.indexedInfos(tx, match); indexed || err != nil {
 			return err
 		}
-		zone.SortCanonical(origins)
-		out = make([]ZoneInfo, 0, len(origins))
-		for _, origin := range origins {
-			zb := zs.Bucket([]byte(origin))
-			if zb == nil {
-				continue
-			}
-			// The zone's few keys in one pass, rather than a search for
-			// each: a zone has names and info, and may have a transaction.
-			var hasNames, hasInfo, hasTxn bool
-			c := zb.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if v == nil {
-					hasNames = hasNames || bytes.Equal(k, bucketNames)
-					hasInfo = hasInfo || bytes.Equal(k, bucketInfo)
-					hasTxn = hasTxn || bytes.Equal(k, bucketTxn)
-				}
-			}
-			if !hasNames || !hasInfo {
-				continue
-			}
-			info, summarised, err := infoIn(zb, origin, s.cached(origin), hasTxn)
-			if err != nil {
-				return err
-			}
-			if !summarised {
-				unsummarised = append(unsummarised, len(out))
-			}
-			out = append(out, info)
-		}
-		return nil
+		out, unsummarised, err = s.scannedInfos(tx, match)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("describe zones: %w", err)
@@ -417,6 +390,57 @@ func (s *Store) InfosMatching(match func(origin string) bool) ([]ZoneInfo, error
 		}
 	}
 	return out, nil
+}
+
+// scannedInfos is indexedInfos from each zone's own bucket, for a file
+// whose index is not current (see bucketIndex).
+func (s *Store) scannedInfos(tx *bolt.Tx, match func(origin string) bool) (out []ZoneInfo, unsummarised []int, err error) {
+	out = []ZoneInfo{}
+	zs := tx.Bucket(bucketZones)
+	if zs == nil {
+		return out, nil, nil
+	}
+	var origins []string
+	err = zs.ForEachBucket(func(k []byte) error {
+		if match == nil || match(string(k)) {
+			origins = append(origins, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	zone.SortCanonical(origins)
+	out = make([]ZoneInfo, 0, len(origins))
+	for _, origin := range origins {
+		zb := zs.Bucket([]byte(origin))
+		if zb == nil {
+			continue
+		}
+		// The zone's few keys in one pass, rather than a search for
+		// each: a zone has names and info, and may have a transaction.
+		var hasNames, hasInfo, hasTxn bool
+		c := zb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v == nil {
+				hasNames = hasNames || bytes.Equal(k, bucketNames)
+				hasInfo = hasInfo || bytes.Equal(k, bucketInfo)
+				hasTxn = hasTxn || bytes.Equal(k, bucketTxn)
+			}
+		}
+		if !hasNames || !hasInfo {
+			continue
+		}
+		info, summarised, err := infoIn(zb, origin, s.cached(origin), hasTxn)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !summarised {
+			unsummarised = append(unsummarised, len(out))
+		}
+		out = append(out, info)
+	}
+	return out, unsummarised, nil
 }
 
 // readInfo reads the description of the zone at origin in tx, and says
@@ -719,7 +743,10 @@ func (s *Store) Delete(origin string) error {
 		if _, err := zoneBucket(tx, origin); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketZones).DeleteBucket([]byte(origin))
+		if err := tx.Bucket(bucketZones).DeleteBucket([]byte(origin)); err != nil {
+			return err
+		}
+		return reindex(tx, origin)
 	})
 	if err != nil {
 		return err
@@ -737,14 +764,25 @@ func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	return s.db.Batch(fn)
+	return s.db.Batch(keepingIndex(fn))
 }
 
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	return s.db.Update(fn)
+	return s.db.Update(keepingIndex(fn))
+}
+
+// keepingIndex is fn, which keeps the zone index, then the record that the
+// index was kept (markIndexed).
+func keepingIndex(fn func(tx *bolt.Tx) error) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return markIndexed(tx)
+	}
 }
 
 // largeZone is the number of records from which a change that made the
@@ -938,7 +976,10 @@ func writeVersion(tx *bolt.Tx, old, z *zone.Zone, changed map[string]bool, now t
 	if err != nil {
 		return err
 	}
-	return stampInfo(zb.Bucket(bucketInfo), z, now)
+	if err := stampInfo(zb.Bucket(bucketInfo), z, now); err != nil {
+		return err
+	}
+	return reindex(tx, z.Origin)
 }
 
 // writeZone replaces the stored records of z's zone with z's, keeping the
@@ -951,6 +992,14 @@ func writeZone(tx *bolt.Tx, z *zone.Zone, now time.Time, shared bool) error {
 // writeZoneStaged is writeZone; with staged set, z's names were written
 // ahead by stageNames, and are moved into place rather than encoded.
 func writeZoneStaged(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged bool) error {
+	if err := writeZoneContents(tx, z, now, shared, staged); err != nil {
+		return err
+	}
+	return reindex(tx, z.Origin)
+}
+
+// writeZoneContents is writeZoneStaged but for the zone index.
+func writeZoneContents(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged bool) error {
 	zs := tx.Bucket(bucketZones)
 	stamp := []byte(now.UTC().Format(time.RFC3339))
 	created := stamp

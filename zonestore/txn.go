@@ -185,7 +185,10 @@ func (s *Store) Begin(origin string) (TxnInfo, error) {
 		if err != nil {
 			return err
 		}
-		return tb.Put(keyInfo, v)
+		if err := tb.Put(keyInfo, v); err != nil {
+			return err
+		}
+		return reindex(tx, origin)
 	})
 	return info, err
 }
@@ -382,7 +385,10 @@ func (s *Store) Commit(origin string) (PutResult, error) {
 		if err != nil {
 			return err
 		}
-		return zb.DeleteBucket(bucketTxn)
+		if err := zb.DeleteBucket(bucketTxn); err != nil {
+			return err
+		}
+		return reindex(tx, origin)
 	}
 	if z == old {
 		// Nothing to apply: the transaction closes, the zone stays.
@@ -417,7 +423,10 @@ func (s *Store) Abort(origin string, force bool) (TxnInfo, error) {
 			return fmt.Errorf("zone %s: %w: %s (force drops it)", origin, ErrTxnUser, info)
 		}
 		zb, _ := zoneBucket(tx, origin)
-		return zb.DeleteBucket(bucketTxn)
+		if err := zb.DeleteBucket(bucketTxn); err != nil {
+			return err
+		}
+		return reindex(tx, origin)
 	})
 	if err != nil {
 		return TxnInfo{}, err
