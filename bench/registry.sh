@@ -301,8 +301,12 @@ zone:
   log=$work/knot-cat.log
   knotd -c "$work/knot-cat.conf" >"$log" 2>&1 &
   kpid=$!; pids+=("$kpid")
-  await 0.05 "$LOAD_TIMEOUT" "Knot serving the catalog member $last" up "$kpid" "$kport" "$last"
-  cat_knot=$(since "$t0")
+  # Knot may take longer than LOAD_TIMEOUT (at 100,000 members it did):
+  # the figure says so, and the rest of the run goes on.
+  knot_cat_ok=1
+  await 0.05 "$LOAD_TIMEOUT" "Knot serving the catalog member $last" up "$kpid" "$kport" "$last" || knot_cat_ok=0
+  cat_knot="$(secs "$(since "$t0")") s"
+  [ "$knot_cat_ok" = 1 ] || cat_knot="not within $cat_knot (LOAD_TIMEOUT)"
   # The NOTIFYs sovdns sends at start (500 a second) are gone before the new zones.
   pending() { [ "$(curl -s "http://127.0.0.1:$mport/metrics" | awk '/^sovdns_notify_pending / {print $2}')" = 0 ]; }
   await 0.2 "$LOAD_TIMEOUT" "sovdns NOTIFY backlog empty" pending
@@ -310,6 +314,7 @@ zone:
   moved() { [ "$(cat_serial)" != "$1" ]; }
   create_cmd=() create_cat=() create_knot=()
   for i in 1 2 3; do
+    [ "$knot_cat_ok" = 1 ] || break
     serial=$(cat_serial)
     t=$(now_ms)
     sov zone create "newzone$i.gov.test" --ns ns1.gov.test >>"$work/edits.log" 2>&1
@@ -370,7 +375,7 @@ if [ "$CATALOG" = 1 ]; then
   echo
   echo "Catalog $cat of $ZONES members, sovdns primary, Knot DNS consuming it (TSIG-signed AXFR):"
   echo "  sovdns start (catalog on) until the last zone and the catalog answer: $(secs "$cat_start") s"
-  echo "  Knot start until it serves the last member: $(secs "$cat_knot") s; Knot RSS then: $rss_knot_cat MiB"
+  echo "  Knot start until it serves the last member: $cat_knot; Knot RSS then: $rss_knot_cat MiB"
   echo "  sovdns consuming the same catalog (after Knot): start until it serves the last member: $(secs "$cat_sov") s; RSS then: $rss_sov_cat MiB"
   echo "  zone create newzone{1,2,3}.gov.test, until Knot serves it (target < 200 ms): ${create_knot[*]} ms"
   echo "    the zone create command itself: ${create_cmd[*]} ms; until sovdns's catalog SOA serial moves: ${create_cat[*]} ms"
