@@ -1,8 +1,10 @@
 package zonestore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -181,7 +183,10 @@ func buildIndex(tx *bolt.Tx) (int, error) {
 	if zs == nil {
 		return 0, nil
 	}
-	n := 0
+	// Put in key order, into pages packed full: a hundred thousand zones
+	// put in the order of the zones bucket took seven seconds.
+	type entry struct{ k, v []byte }
+	var all []entry
 	err = zs.ForEachBucket(func(k []byte) error {
 		origin := string(k)
 		zb, err := zoneBucket(tx, origin)
@@ -192,10 +197,20 @@ func buildIndex(tx *bolt.Tx) (int, error) {
 		if err != nil {
 			return fmt.Errorf("index zone %s: %w", origin, err)
 		}
-		n++
-		return ix.Put(key, indexEntry(zb, origin))
+		all = append(all, entry{key, indexEntry(zb, origin)})
+		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	slices.SortFunc(all, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	ix.FillPercent = 1
+	for _, e := range all {
+		if err := ix.Put(e.k, e.v); err != nil {
+			return 0, err
+		}
+	}
+	return len(all), nil
 }
 
 // eachIndexed calls fn with every zone the index describes, and its
