@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -219,18 +220,66 @@ func (c *Client) ZoneList(ctx context.Context, pattern string, asJSON bool, w io
 		}
 		return nil
 	}
-	compact, err := readAll(resp.Body, maxAnswer)
-	if err != nil {
+	if err := indentList(w, io.LimitReader(resp.Body, maxAnswer)); err != nil {
 		return fmt.Errorf("%s: answer: %w", c.where, err)
 	}
+	return nil
+}
+
+// indentList copies a JSON list written one element a line (as
+// writeJSONList writes it: "[" a, "," b, ... "]") from r to w, indented as
+// json.Indent with two spaces indents the whole, an element at a time: a
+// list of 100,000 zones is not held twice in memory.
+func indentList(w io.Writer, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	bw := bufio.NewWriterSize(w, 64<<10)
 	var buf bytes.Buffer
-	buf.Grow(len(compact) * 3 / 2)
-	if err := json.Indent(&buf, bytes.TrimSpace(compact), "", "  "); err != nil {
-		return fmt.Errorf("%s: answer: %w", c.where, err)
+	for n := 0; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		elem, end, err2 := listElement(line, n)
+		switch {
+		case err2 != nil:
+			return err2
+		case end && n == 0:
+			bw.WriteString("[]\n")
+			return bw.Flush()
+		case end:
+			bw.WriteString("\n]\n")
+			return bw.Flush()
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("list cut short after %d elements", n)
+		case n == 0:
+			bw.WriteString("[\n  ")
+		default:
+			bw.WriteString(",\n  ")
+		}
+		buf.Reset()
+		if err := json.Indent(&buf, elem, "  ", "  "); err != nil {
+			return fmt.Errorf("list element %d: %w", n, err)
+		}
+		bw.Write(buf.Bytes())
 	}
-	buf.WriteByte('\n')
-	_, err = buf.WriteTo(w)
-	return err
+}
+
+// listElement returns element n of a list as writeJSONList writes it from
+// its line, or end when the line closes the list.
+func listElement(line []byte, n int) (elem []byte, end bool, err error) {
+	elem = bytes.TrimSpace(line)
+	if n > 0 && string(elem) == "]" {
+		return nil, true, nil
+	}
+	sep := []byte(",")
+	if n == 0 {
+		sep = []byte("[")
+	}
+	elem, ok := bytes.CutPrefix(elem, sep)
+	if !ok {
+		return nil, false, fmt.Errorf("list element %d: not as listed: %.40q", n, line)
+	}
+	return elem, n == 0 && string(elem) == "]", nil
 }
 
 // Zone describes one zone.
