@@ -2,6 +2,7 @@ package zonestore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -45,6 +46,7 @@ func indexTestZone(t *testing.T, origin string, serial int) *zone.Zone {
 // zone as reading each zone's own bucket does.
 func indexAgrees(t *testing.T, s *Store, step string) {
 	t.Helper()
+	metas := map[string]ZoneMeta{} // from the zones' buckets
 	err := s.db.View(func(tx *bolt.Tx) error {
 		got, gotUn, ok, err := s.indexedInfos(tx, nil)
 		if err != nil {
@@ -74,6 +76,7 @@ func indexAgrees(t *testing.T, s *Store, step string) {
 			if err != nil {
 				return err
 			}
+			metas[info.Origin] = readMeta(zb)
 			if db := zb.Bucket(bucketDNSSEC); db != nil && db.Get(keyPolicy) != nil {
 				signed = append(signed, info.Origin)
 			}
@@ -85,6 +88,14 @@ func indexAgrees(t *testing.T, s *Store, step string) {
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", step, err)
+	}
+	for origin, want := range metas {
+		if got, err := s.Meta(origin); err != nil || got != want {
+			t.Fatalf("%s: Meta(%s) from the index = %+v, %v; the zone's bucket says %+v", step, origin, got, err, want)
+		}
+	}
+	if _, err := s.Meta("nowhere.example."); !errors.Is(err, ErrNoZone) {
+		t.Fatalf("%s: Meta of no zone: %v, want ErrNoZone", step, err)
 	}
 }
 

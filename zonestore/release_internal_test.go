@@ -106,3 +106,45 @@ func TestReleaseAfterBulkImport(t *testing.T) {
 		t.Error("the heap release is still due after the release")
 	}
 }
+
+// TestReleaseAfterManyReads: zones read one by one (a secondary of many
+// zones starting, before its first commit) leave a release of the file's
+// pages due once there were manyTouched of them, and not before.
+func TestReleaseAfterManyReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zones.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(groupZone(t), false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.releaseDelay = time.Hour
+	due := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.releasing
+	}
+	if _, err := s.Load("example."); err != nil { // read from the file: one
+		t.Fatal(err)
+	}
+	if got := s.reads.Load(); got != 1 || due() {
+		t.Fatalf("after one zone read: %d reads counted, release due %v", got, due())
+	}
+	for range manyTouched - 2 {
+		s.touchedOne()
+	}
+	if due() {
+		t.Fatal("a release due before manyTouched reads")
+	}
+	s.touchedOne()
+	if !due() || s.reads.Load() != 0 {
+		t.Fatalf("after manyTouched reads: release due %v, %d reads counted", due(), s.reads.Load())
+	}
+}

@@ -81,16 +81,35 @@ func checkPrimary(tx *bolt.Tx, origin string) error {
 	return nil
 }
 
-// Meta returns the zone's replication state.
+// Meta returns the zone's replication state: from the zone index when it
+// is current (a secondary of many zones asks for every zone's at start,
+// and the index keeps them on a few pages), else from the zone's bucket.
 func (s *Store) Meta(origin string) (ZoneMeta, error) {
 	origin = zone.Fqdn(origin)
 	var m ZoneMeta
 	err := s.db.View(func(tx *bolt.Tx) error {
+		if indexCurrent(tx) {
+			k, err := indexKey(origin)
+			if err != nil {
+				return fmt.Errorf("zone %s: %w", origin, ErrNoZone)
+			}
+			v := tx.Bucket(bucketIndex).Get(k)
+			if v == nil {
+				return fmt.Errorf("zone %s: %w", origin, ErrNoZone)
+			}
+			info, _, err := decodeIndex(v)
+			if err != nil {
+				return fmt.Errorf("%w: zone index: %w", ErrCorrupt, err)
+			}
+			m = ZoneMeta{Kind: info.Kind, Source: info.Source, Refreshed: info.Refreshed, Updated: info.Updated}
+			return nil
+		}
 		zb, err := zoneBucket(tx, origin)
 		if err != nil {
 			return err
 		}
 		m = readMeta(zb)
+		s.touchedOne()
 		return nil
 	})
 	return m, err
@@ -246,7 +265,7 @@ func (s *Store) putTransferFrom(base, z *zone.Zone, changed map[string]bool, sou
 // MarkRefreshed records that a secondary zone was found current at t.
 func (s *Store) MarkRefreshed(origin string, t time.Time) error {
 	origin = zone.Fqdn(origin)
-	return s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		zb, err := zoneBucket(tx, origin)
 		if err != nil {
 			return err
@@ -256,4 +275,8 @@ func (s *Store) MarkRefreshed(origin string, t time.Time) error {
 		}
 		return reindex(tx, origin)
 	})
+	if err == nil {
+		s.touchedOne()
+	}
+	return err
 }

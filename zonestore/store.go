@@ -124,6 +124,9 @@ type core struct {
 	releaseHeap       bool // the release due collects the heap too
 	releaseDelay      time.Duration
 	releases          atomic.Int64
+	// reads counts the zones read one by one since the last release they
+	// asked for (touchedOne).
+	reads atomic.Int64
 }
 
 // releaseDelay is how long after a commit the pages of the database file
@@ -580,6 +583,23 @@ func (s *Store) LoadAll() ([]*zone.Zone, error) {
 // zone's bucket lets go of the file's pages afterwards (releaseMapped).
 const manyZones = 5000
 
+// manyTouched is the number of zones touched one by one after which the
+// file's pages are given back (touchedOne): a secondary of 100,000 zones
+// checking 200 a second mapped about 8 MB of the file a second.
+const manyTouched = 1000
+
+// touchedOne is told that one zone's bucket was read, or written without a
+// commit that publishes a zone (a refresh time): after manyTouched of
+// them (a secondary of many zones checking them, each check a write that
+// maps the pages on its path anew), the file's pages they mapped are
+// given back soon, as after a commit.
+func (s *Store) touchedOne() {
+	if s.reads.Add(1) >= manyTouched {
+		s.reads.Store(0)
+		s.releaseSoon(false)
+	}
+}
+
 // passed is told that a pass read the buckets of n zones.
 func (s *Store) passed(n int) {
 	if n >= manyZones {
@@ -686,6 +706,7 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.touchedOne()
 	s.setCached(origin, z)
 	return z, nil
 }
