@@ -23,19 +23,11 @@ func indexTestZone(t *testing.T, origin string, serial int) *zone.Zone {
 	if origin == "." {
 		www = "www."
 	}
-	var rrs []dns.RR
-	for _, text := range []string{
-		fmt.Sprintf("%s 3600 IN SOA ns1.example.net. hostmaster.example.net. %d 7200 900 1209600 300", origin, serial),
-		origin + " 3600 IN NS ns1.example.net.",
-		www + " 300 IN A 192.0.2.1",
-	} {
-		rr, err := dns.NewRR(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rrs = append(rrs, rr)
-	}
-	z, err := zone.Build(origin, rrs)
+	z, err := zone.Build(origin, []dns.RR{
+		mustNewRR(t, fmt.Sprintf("%s 3600 IN SOA ns1.example.net. hostmaster.example.net. %d 7200 900 1209600 300", origin, serial)),
+		mustNewRR(t, origin+" 3600 IN NS ns1.example.net."),
+		mustNewRR(t, www+" 300 IN A 192.0.2.1"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +178,17 @@ func mustNewRR(t *testing.T, text string) dns.RR {
 	return rr
 }
 
+// openAt opens the store at path, and closes it when the test ends.
+func openAt(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // A file written since by something that does not keep the index (an
 // earlier version, which also has none) is not listed from it: readers
 // read each zone, and the next writable open builds it again.
@@ -235,11 +238,7 @@ func TestIndexRebuiltAfterForeignWrite(t *testing.T) {
 	}
 	ro.Close()
 
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openAt(t, path, Options{})
 	indexAgrees(t, s, "reopened")
 	if got := updated(s); !got.Equal(want) {
 		t.Errorf("rebuilt index: updated %v, want %v", got, want)
@@ -270,11 +269,7 @@ func TestIndexBuiltForEarlierDatabase(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openAt(t, path, Options{})
 	indexAgrees(t, s, "reopened")
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if n := tx.Bucket(bucketIndex).Stats().KeyN; n != 50 {

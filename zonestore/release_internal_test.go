@@ -120,11 +120,7 @@ func TestReleaseAfterManyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openAt(t, path, Options{})
 	s.releaseDelay = time.Hour
 	due := func() bool {
 		s.mu.Lock()
