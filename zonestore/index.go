@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -69,8 +70,7 @@ func reindex(tx *bolt.Tx, origin string) error {
 // indexEntry encodes what the index keeps of the zone at origin, whose
 // bucket is zb: flags (1 octet), summary (24, see keySummary; zero when
 // there is none), created, updated and refreshed (8 each, Unix seconds, 0
-// for none), then the origin and the kind (each a length octet and its
-// octets), then the source.
+// for none), then appendIndexNames'.
 func indexEntry(zb *bolt.Bucket, origin string) []byte {
 	ib := zb.Bucket(bucketInfo)
 	m := metaIn(ib)
@@ -95,17 +95,24 @@ func indexEntry(zb *bolt.Bucket, origin string) []byte {
 		}
 		v = binary.BigEndian.AppendUint64(v, uint64(sec))
 	}
-	v = append(v, byte(len(origin)))
-	v = append(v, origin...)
-	v = append(v, byte(len(m.Kind)))
-	v = append(v, m.Kind...)
-	return append(v, m.Source...)
+	return appendIndexNames(v, origin, m.Kind, m.Source)
+}
+
+// appendIndexNames appends the origin (its length in two octets: in
+// presentation form with escapes it may be longer than 255), the kind (its
+// length in one octet, at most 255 of it) and the source to v.
+func appendIndexNames(v []byte, origin, kind, source string) []byte {
+	v = binary.BigEndian.AppendUint16(v, uint16(min(len(origin), math.MaxUint16)))
+	v = append(v, origin[:min(len(origin), math.MaxUint16)]...)
+	v = append(v, byte(min(len(kind), math.MaxUint8)))
+	v = append(v, kind[:min(len(kind), math.MaxUint8)]...)
+	return append(v, source...)
 }
 
 // decodeIndex returns the zone described by an index entry, and its flags.
 func decodeIndex(v []byte) (info ZoneInfo, flags byte, err error) {
 	const fixed = 1 + 24 + 24
-	if len(v) < fixed+1 {
+	if len(v) < fixed+3 {
 		return info, 0, fmt.Errorf("index entry of %d octets", len(v))
 	}
 	flags = v[0]
@@ -121,11 +128,11 @@ func decodeIndex(v []byte) (info ZoneInfo, flags byte, err error) {
 		}
 	}
 	rest := v[fixed:]
-	n := int(rest[0])
-	if len(rest) < 1+n+1 {
+	n := int(binary.BigEndian.Uint16(rest))
+	if len(rest) < 2+n+1 {
 		return info, 0, fmt.Errorf("index entry cut short")
 	}
-	info.Origin, rest = string(rest[1:1+n]), rest[1+n:]
+	info.Origin, rest = string(rest[2:2+n]), rest[2+n:]
 	n = int(rest[0])
 	if len(rest) < 1+n {
 		return info, 0, fmt.Errorf("index entry of %s cut short", info.Origin)

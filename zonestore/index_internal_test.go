@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,9 +288,26 @@ func TestIndexBuiltForEarlierDatabase(t *testing.T) {
 
 // A damaged index entry is an error, not a crash or a wrong list.
 func TestDecodeIndexRefusesShortEntries(t *testing.T) {
-	for _, v := range [][]byte{nil, make([]byte, 49), append(make([]byte, 49), 5, 'a')} {
+	for _, v := range [][]byte{nil, make([]byte, 49), make([]byte, 51), append(make([]byte, 49), 0, 5, 'a')} {
 		if _, _, err := decodeIndex(v); err == nil {
 			t.Errorf("decodeIndex(% x) took it", v)
+		}
+	}
+}
+
+// Origins, kinds and sources come back as they went in, an origin longer
+// than 255 octets (escapes in presentation form) too.
+func TestIndexNamesRoundTrip(t *testing.T) {
+	long := strings.Repeat("\\000", 62) + ".example."
+	for _, tc := range []struct{ origin, kind, source string }{
+		{"example.", KindPrimary, ""},
+		{".", KindSecondary, "192.0.2.1:53"},
+		{long, KindSecondary, "[2001:db8::1]:53"},
+	} {
+		v := appendIndexNames(make([]byte, 1+24+24), tc.origin, tc.kind, tc.source)
+		info, _, err := decodeIndex(v)
+		if err != nil || info.Origin != tc.origin || info.Kind != tc.kind || info.Source != tc.source {
+			t.Errorf("%q %q %q came back as %q %q %q, %v", tc.origin, tc.kind, tc.source, info.Origin, info.Kind, info.Source, err)
 		}
 	}
 }
