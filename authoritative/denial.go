@@ -71,8 +71,7 @@ func (a *answerer) addProof(n *zone.Node, t uint16) {
 		return
 	}
 	a.proofs = append(a.proofs, n)
-	a.res.Ns = append(a.res.Ns, set.RRs()...)
-	a.res.Ns = append(a.res.Ns, set.Sigs()...)
+	a.res.Ns = append(a.res.Ns, set.All()...)
 }
 
 // proveNSEC3 follows RFC 5155 §7.2.

@@ -425,18 +425,11 @@ func (b *builder) assemble() *Zone {
 			}
 			// The signatures over the set follow its records (orphanSigs
 			// reports those that cover no set).
-			k := 0
-			for j, rr := range p.sigs {
-				if rr.(*dns.RRSIG).TypeCovered == s.Type {
-					shareOwner(rr, p.name)
-					rrs = append(rrs, rr)
-					k++
-					if k == math.MaxUint16+1 {
-						b.fail(p.sigAt[j], rr, ErrTooManyRRSIGs)
-					}
-				}
+			sigs := len(rrs)
+			rrs = b.appendSigs(rrs, p, s)
+			for _, rr := range rrs[sigs:] {
+				shareOwner(rr, p.name)
 			}
-			s.nsig = uint16(min(k, math.MaxUint16))
 			s.rrs = rrs[from:len(rrs):len(rrs)]
 		}
 		*n = Node{Name: p.name, Key: key, RRsets: own}
@@ -632,29 +625,27 @@ func (b *builder) attachSigs(n *Node, p *pending) {
 	}
 	for i := range n.RRsets {
 		s := &n.RRsets[i]
-		k := 0
-		for _, rr := range p.sigs {
-			if rr.(*dns.RRSIG).TypeCovered == s.Type {
-				k++
-			}
-		}
-		if k == 0 {
-			continue
-		}
-		if k > math.MaxUint16 {
-			b.fail(p.sigAt[0], p.sigs[0], ErrTooManyRRSIGs)
-			continue
-		}
-		all := make([]dns.RR, len(s.rrs), len(s.rrs)+k)
-		copy(all, s.rrs)
-		for _, rr := range p.sigs {
-			if rr.(*dns.RRSIG).TypeCovered == s.Type {
-				all = append(all, rr)
-			}
-		}
-		s.rrs, s.nsig = all, uint16(k)
+		// Clipped: a list shared with another set or version is copied.
+		s.rrs = b.appendSigs(slices.Clip(s.rrs), p, s)
 	}
 	b.orphanSigs(n, p)
+}
+
+// appendSigs appends the signatures p holds over the type of s to rrs,
+// and counts them in s; the 65,536th fails the build.
+func (b *builder) appendSigs(rrs []dns.RR, p *pending, s *RRset) []dns.RR {
+	k := 0
+	for j, rr := range p.sigs {
+		if rr.(*dns.RRSIG).TypeCovered == s.Type {
+			rrs = append(rrs, rr)
+			k++
+			if k == math.MaxUint16+1 {
+				b.fail(p.sigAt[j], rr, ErrTooManyRRSIGs)
+			}
+		}
+	}
+	s.nsig = uint16(min(k, math.MaxUint16))
+	return rrs
 }
 
 // orphanSigs reports the signatures of p that cover no RRset of n.

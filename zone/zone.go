@@ -19,7 +19,7 @@ import (
 //
 // The records and the signatures over them are one list, the signatures
 // last, so that an RRset takes 32 bytes (a small zone holds about 16 of
-// them): RRs and Sigs return the two parts.
+// them): RRs and Sigs return the two parts, All both.
 type RRset struct {
 	Type uint16
 	nsig uint16 // the signatures at the end of rrs
@@ -42,6 +42,10 @@ func (s RRset) Sigs() []dns.RR {
 	}
 	return s.rrs[len(s.rrs)-int(s.nsig):]
 }
+
+// All returns the records followed by their signatures, which the caller
+// must not modify; appending to the slice copies it.
+func (s RRset) All() []dns.RR { return s.rrs[:len(s.rrs):len(s.rrs)] }
 
 // Node is one name of the zone. Nodes with no RRsets are empty
 // non-terminals: they exist (RFC 4592 §2.2.2) and are answered NODATA.

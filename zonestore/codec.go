@@ -16,15 +16,13 @@ import (
 func encodeNode(buf []byte, n *zone.Node, shared bool) ([]byte, error) {
 	var err error
 	for _, set := range n.RRsets {
-		for _, rrs := range [2][]dns.RR{set.RRs(), set.Sigs()} {
-			if shared {
-				buf, err = appendShared(buf, rrs)
-			} else {
-				buf, err = appendFresh(buf, rrs)
-			}
-			if err != nil {
-				return nil, err
-			}
+		if shared {
+			buf, err = appendShared(buf, set.All())
+		} else {
+			buf, err = appendFresh(buf, set.All())
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return buf, nil

@@ -437,8 +437,7 @@ func (s *Store) commitEdit(old, z *zone.Zone, changed map[string]bool, op string
 func appendNames(rrs []dns.RR, z *zone.Zone, k string) []dns.RR {
 	add := func(n *zone.Node) {
 		for _, set := range n.RRsets {
-			rrs = append(rrs, set.RRs()...)
-			rrs = append(rrs, set.Sigs()...)
+			rrs = append(rrs, set.All()...)
 		}
 	}
 	n := z.Lookup(k)

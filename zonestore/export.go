@@ -22,11 +22,9 @@ func Export(w io.Writer, z *zone.Zone) error {
 	var err error
 	z.WalkAll(func(_ []byte, n *zone.Node) bool {
 		for _, set := range n.RRsets {
-			for _, rrs := range [2][]dns.RR{set.RRs(), set.Sigs()} {
-				for _, rr := range rrs {
-					if _, err = fmt.Fprintln(bw, FormatRecord(rr)); err != nil {
-						return false
-					}
+			for _, rr := range set.All() {
+				if _, err = fmt.Fprintln(bw, FormatRecord(rr)); err != nil {
+					return false
 				}
 			}
 		}

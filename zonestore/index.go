@@ -153,13 +153,17 @@ func decodeIndex(v []byte) (info ZoneInfo, flags byte, err error) {
 
 // indexCurrent reports whether tx has an index kept by every write since
 // it was built.
-func indexCurrent(tx *bolt.Tx) bool {
+func indexCurrent(tx *bolt.Tx) bool { return indexKeptBy(tx, tx.ID()) }
+
+// indexKeptBy reports whether tx has an index and the last write that
+// kept it was the transaction id.
+func indexKeptBy(tx *bolt.Tx, id int) bool {
 	m := tx.Bucket(bucketMeta)
 	if m == nil || tx.Bucket(bucketIndex) == nil {
 		return false
 	}
 	v := m.Get(keyIndexed)
-	return len(v) == 8 && binary.BigEndian.Uint64(v) == uint64(tx.ID())
+	return len(v) == 8 && binary.BigEndian.Uint64(v) == uint64(id)
 }
 
 // markIndexed records, in the write transaction tx, that the index is

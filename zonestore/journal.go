@@ -228,16 +228,14 @@ func appendNode(out []dns.RR, n, other *zone.Node) []dns.RR {
 		if other != nil {
 			os = other.Get(set.Type)
 		}
-		for _, rrs := range [2][]dns.RR{set.RRs(), set.Sigs()} {
-			for _, rr := range rrs {
-				if rr.Header().Rrtype == dns.TypeSOA {
-					continue
-				}
-				if os != nil && (containsRecord(os.RRs(), rr) || containsRecord(os.Sigs(), rr)) {
-					continue
-				}
-				out = append(out, rr)
+		for _, rr := range set.All() {
+			if rr.Header().Rrtype == dns.TypeSOA {
+				continue
 			}
+			if os != nil && containsRecord(os.All(), rr) {
+				continue
+			}
+			out = append(out, rr)
 		}
 	}
 	return out

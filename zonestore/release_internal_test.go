@@ -130,7 +130,7 @@ func TestReleaseAfterManyReads(t *testing.T) {
 	if _, err := s.Load("example."); err != nil { // read from the file: one
 		t.Fatal(err)
 	}
-	if got := s.reads.Load(); got != 1 || due() {
+	if got := s.touched.Load(); got != 1 || due() {
 		t.Fatalf("after one zone read: %d reads counted, release due %v", got, due())
 	}
 	for range manyTouched - 2 {
@@ -140,7 +140,7 @@ func TestReleaseAfterManyReads(t *testing.T) {
 		t.Fatal("a release due before manyTouched reads")
 	}
 	s.touchedOne()
-	if !due() || s.reads.Load() != 0 {
-		t.Fatalf("after manyTouched reads: release due %v, %d reads counted", due(), s.reads.Load())
+	if !due() || s.touched.Load() != 0 {
+		t.Fatalf("after manyTouched reads: release due %v, %d reads counted", due(), s.touched.Load())
 	}
 }

@@ -124,9 +124,9 @@ type core struct {
 	releaseHeap       bool // the release due collects the heap too
 	releaseDelay      time.Duration
 	releases          atomic.Int64
-	// reads counts the zones read one by one since the last release they
-	// asked for (touchedOne).
-	reads atomic.Int64
+	// touched counts the zones touched one by one since the last release
+	// they asked for (touchedOne).
+	touched atomic.Int64
 }
 
 // releaseDelay is how long after a commit the pages of the database file
@@ -263,7 +263,7 @@ func (s *Store) init() error {
 		}
 		// The zone index, when the file has none (written by an earlier
 		// version) or was written since by something that did not keep it.
-		if v := m.Get(keyIndexed); tx.Bucket(bucketIndex) == nil || len(v) != 8 || binary.BigEndian.Uint64(v) != uint64(tx.ID()-1) {
+		if !indexKeptBy(tx, tx.ID()-1) { // the last write before this one
 			n, err := buildIndex(tx)
 			if err != nil {
 				return fmt.Errorf("build the zone index: %w", err)
@@ -594,8 +594,8 @@ const manyTouched = 1000
 // maps the pages on its path anew), the file's pages they mapped are
 // given back soon, as after a commit.
 func (s *Store) touchedOne() {
-	if s.reads.Add(1) >= manyTouched {
-		s.reads.Store(0)
+	if s.touched.Add(1) >= manyTouched {
+		s.touched.Store(0)
 		s.releaseSoon(false)
 	}
 }
