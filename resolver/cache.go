@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -43,12 +44,12 @@ const cacheShards = 256
 // a string header); dns.Len adds the record's wire length, which stands for
 // the owner name and rdata bytes. The two constants were calibrated with
 // BenchmarkCacheMemory (runtime.MemStats around 100k single-A entries,
-// 299 bytes of heap per entry) and BenchmarkCacheChurnMemory (a cache kept
+// 267 bytes of heap per entry) and BenchmarkCacheChurnMemory (a cache kept
 // full while several times its capacity of names pass through it, as a
 // message and an RRset entry each, the shards' maps grown past
-// their entries: 335-340 bytes); the estimate gives 347 and 339.
+// their entries: 308 bytes); the estimate gives 315 and 307.
 const (
-	entryOverhead = 216
+	entryOverhead = 184
 	rrOverhead    = 72
 )
 
@@ -252,21 +253,52 @@ type cacheKey struct {
 
 // cacheEntry is one cached message or RRset. Its records and fields other than
 // the LRU links are never modified after it is stored, so a reader may copy
-// them after releasing the shard lock.
+// them after releasing the shard lock. The fields are laid out to fill 96
+// bytes, a size class of the runtime's allocator: most entries are single
+// small RRsets, and the struct is a third of what one costs.
 type cacheEntry struct {
 	key        cacheKey
 	prev, next *cacheEntry
-	expire     int64 // Unix nanoseconds
-	ttl        int64 // nanoseconds it was stored for; 0: unknown
-	size       int64
+	expire     int64    // Unix nanoseconds
 	rrs        []dns.RR // answer, then authority, then additional
+	why        *reason  // why it is not Secure; nil for most entries
+	size       int32    // the estimate (entrySize), at most a shard's budget
+	origTTL    uint32   // seconds it was stored for; 0: unknown
 	nAns, nNs  uint16
-	rcode      uint16
-	mkind      MsgKind
+	mkind      MsgKind // its rcode follows: NXDOMAIN for MsgNXDomain, else NOERROR
 	rank       Rank
 	sec        dnssec.SecStatus
-	why        error
 	protected  bool // national infrastructure: in the shard's nat ring, not the LRU
+}
+
+// reason holds an entry's why, the error that made it Bogus or
+// Indeterminate, behind one pointer: the many entries with none do not
+// carry an interface's two words.
+type reason struct{ err error }
+
+// newReason returns err as a reason, nil for nil.
+func newReason(err error) *reason {
+	if err == nil {
+		return nil
+	}
+	return &reason{err: err}
+}
+
+// error returns the error held, nil for a nil reason.
+func (r *reason) error() error {
+	if r == nil {
+		return nil
+	}
+	return r.err
+}
+
+// rcode returns the response code of a message entry: only NOERROR and
+// NXDOMAIN answers are stored (put), and the one is stored as MsgNXDomain.
+func (e *cacheEntry) rcode() int {
+	if e.mkind == MsgNXDomain {
+		return dns.RcodeNameError
+	}
+	return dns.RcodeSuccess
 }
 
 func (e *cacheEntry) sections() (answer, ns, extra []dns.RR) {
@@ -401,22 +433,20 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	}
 	now := c.now().UnixNano()
 	e := &cacheEntry{
-		key:    cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
-		expire: now + int64(ttl),
-		ttl:    int64(ttl),
-		rrs:    rrs,
-		nAns:   uint16(nAns),
-		nNs:    uint16(nNs),
-		rcode:  uint16(m.Rcode),
-		mkind:  kind,
-		sec:    sec,
-		why:    why,
+		key:     cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
+		expire:  now + int64(ttl),
+		origTTL: uint32(ttl / time.Second),
+		rrs:     rrs,
+		nAns:    uint16(nAns),
+		nNs:     uint16(nNs),
+		mkind:   kind,
+		sec:     sec,
+		why:     newReason(why),
 	}
 	if kind == MsgNXDomain && nAns == 0 {
 		e.key = cacheKey{name: name, kind: kindNX}
 	}
-	e.size = entrySize(e.key.name, rrs)
-	if e.size > c.budget {
+	if !c.sizeEntry(e, e.key.name, rrs) {
 		return false
 	}
 	if sec == dnssec.Secure && kind != MsgAnswer {
@@ -455,11 +485,9 @@ func (c *Cache) putDerivedNX(name string, rcode int, ns []dns.RR, now int64) {
 		expire: now + int64(ttl),
 		rrs:    rrs,
 		nNs:    uint16(len(rrs)),
-		rcode:  uint16(rcode),
 		mkind:  MsgNXDomain,
 	}
-	e.size = entrySize(name, rrs)
-	if e.size > c.budget {
+	if !c.sizeEntry(e, name, rrs) {
 		return
 	}
 	sh := c.shardFor(name)
@@ -538,16 +566,16 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 	a, n := int(found.nAns), int(found.nAns)+int(found.nNs)
 	msg := Message{
 		Kind:   found.mkind,
-		Rcode:  int(found.rcode),
+		Rcode:  found.rcode(),
 		Answer: out[:a:a],
 		Ns:     out[a:n:n],
 		Extra:  out[n:],
 		TTL:    ttl,
 		Stale:  isStale,
 		Sec:    found.sec,
-		Why:    found.why,
+		Why:    found.why.error(),
 	}
-	msg.OrigTTL = uint32(found.ttl / int64(time.Second))
+	msg.OrigTTL = found.origTTL
 	return msg, true
 }
 
@@ -569,7 +597,7 @@ func (c *Cache) NXAbove(name string) (Message, bool) {
 			sh.mu.Unlock()
 			a, n := int(e.nAns), int(e.nAns)+int(e.nNs)
 			return Message{Kind: MsgNXDomain, Rcode: dns.RcodeNameError, Answer: out[:a:a], Ns: out[a:n:n], Extra: out[n:],
-				TTL: ttl, Sec: e.sec, OrigTTL: uint32(e.ttl / int64(time.Second))}, true
+				TTL: ttl, Sec: e.sec, OrigTTL: e.origTTL}, true
 		}
 		sh.mu.Unlock()
 	}
@@ -632,8 +660,7 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 		nAns:   uint16(len(stored)),
 		rank:   rank,
 	}
-	e.size = entrySize(owner, stored)
-	if e.size > c.budget {
+	if !c.sizeEntry(e, owner, stored) {
 		return false
 	}
 	sh := c.shardFor(owner)
@@ -825,9 +852,9 @@ func (c *Cache) Dump(w io.Writer) error {
 		case kindRRset:
 			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", e.key.name, dns.Type(e.key.qtype), e.rank, state)
 		case kindNX:
-			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", e.key.name, e.mkind, dns.RcodeToString[int(e.rcode)], state, secNote(e.sec))
+			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", e.key.name, e.mkind, dns.RcodeToString[e.rcode()], state, secNote(e.sec))
 		default:
-			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", e.key.name, dns.Type(e.key.qtype), e.mkind, dns.RcodeToString[int(e.rcode)], state, secNote(e.sec))
+			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", e.key.name, dns.Type(e.key.qtype), e.mkind, dns.RcodeToString[e.rcode()], state, secNote(e.sec))
 		}
 		answer, ns, extra := e.sections()
 		if e.key.kind == kindRRset {
@@ -903,7 +930,7 @@ func (c *Cache) DumpJSON(w io.Writer) error {
 			if e.key.kind == kindNX {
 				d.Type = "*"
 			}
-			d.Result, d.Rcode = e.mkind.String(), dns.RcodeToString[int(e.rcode)]
+			d.Result, d.Rcode = e.mkind.String(), dns.RcodeToString[e.rcode()]
 			d.Answer, d.Authority, d.Additional = rrStrings(answer, ttl), rrStrings(ns, ttl), rrStrings(extra, ttl)
 		}
 		if err := enc.Encode(d); err != nil {
@@ -1001,7 +1028,7 @@ func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
 		return
 	}
 	sh.pushFront(e)
-	sh.bytes += e.size
+	sh.bytes += int64(e.size)
 	c.evict(sh, e, now)
 }
 
@@ -1049,11 +1076,11 @@ func (sh *cacheShard) remove(e *cacheEntry) {
 	delete(sh.m, e.key)
 	sh.changed(e.key)
 	if e.protected {
-		sh.natBytes -= e.size
+		sh.natBytes -= int64(e.size)
 		sh.natSet.dropped(e)
 		return
 	}
-	sh.bytes -= e.size
+	sh.bytes -= int64(e.size)
 }
 
 func (c *Cache) shardFor(name string) *cacheShard {
@@ -1184,6 +1211,17 @@ func entrySize(name string, rrs []dns.RR) int64 {
 		n += int64(dns.Len(rr) + rrOverhead)
 	}
 	return n
+}
+
+// sizeEntry sets e's size estimate for a name and records, and reports
+// whether the entry fits in a shard's budget.
+func (c *Cache) sizeEntry(e *cacheEntry, name string, rrs []dns.RR) bool {
+	n := entrySize(name, rrs)
+	if n > c.budget || n > math.MaxInt32 {
+		return false
+	}
+	e.size = int32(n)
+	return true
 }
 
 // cacheName returns name fully qualified with its ASCII letters

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,8 +10,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
 )
 
 // The zone data the tests cache. The SOA's TTL is 3600 and its MINIMUM 300,
@@ -138,7 +142,7 @@ func checkInvariants(t testing.TB, c *Cache) {
 				t.Errorf("shard %d: broken LRU link at %v", i, e.key)
 			}
 			n++
-			bytes += e.size
+			bytes += int64(e.size)
 		}
 		if n != len(sh.m) {
 			t.Errorf("shard %d: %d entries on the LRU ring, %d in the map", i, n, len(sh.m))
@@ -188,6 +192,57 @@ func TestMsgKindString(t *testing.T) {
 		if got := kind.String(); got != want {
 			t.Errorf("MsgKind(%d).String() = %q, want %q", uint8(kind), got, want)
 		}
+	}
+}
+
+// The entry struct fills one 96-byte size class of the allocator; a field
+// more moves every cached RRset to the next class (112 bytes).
+var _ [96 - unsafe.Sizeof(cacheEntry{})]struct{}
+
+// TestCacheEntryFields checks what an entry gives back of what it packs
+// tightly: the rcode (kept as the kind), the TTL it was stored for, and
+// why it is not secure.
+func TestCacheEntryFields(t *testing.T) {
+	whyBogus := errors.New("signature expired")
+	tests := []struct {
+		name      string
+		r         resp
+		sec       dnssec.SecStatus
+		why       error
+		wantKind  MsgKind
+		wantRcode int
+		wantOrig  uint32
+	}{
+		{name: "answer", r: resp{qname: "a.example.com.", qtype: dns.TypeA, answer: []string{"a.example.com. 300 IN A 192.0.2.1"}},
+			sec: dnssec.Secure, wantKind: MsgAnswer, wantRcode: dns.RcodeSuccess, wantOrig: 300},
+		{name: "nodata", r: resp{qname: "b.example.com.", qtype: dns.TypeAAAA, ns: []string{soaCom}},
+			sec: dnssec.Insecure, wantKind: MsgNoData, wantRcode: dns.RcodeSuccess, wantOrig: 300},
+		{name: "nxdomain", r: resp{qname: "c.example.net.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaNet}},
+			sec: dnssec.Unchecked, wantKind: MsgNXDomain, wantRcode: dns.RcodeNameError, wantOrig: 120},
+		{name: "bogus with its reason", r: resp{qname: "d.example.org.", qtype: dns.TypeA, answer: []string{"d.example.org. 60 IN A 192.0.2.4"}},
+			sec: dnssec.Bogus, why: whyBogus, wantKind: MsgAnswer, wantRcode: dns.RcodeSuccess, wantOrig: 60},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clock := newTestCache(t, CacheConfig{})
+			if !c.PutValidated(tc.r.msg(t), tc.sec, tc.why, 0) {
+				t.Fatal("PutValidated refused")
+			}
+			clock.Advance(10 * time.Second)
+			got, ok := c.Get(tc.r.qname, tc.r.qtype)
+			if !ok {
+				t.Fatal("Get missed")
+			}
+			if got.Kind != tc.wantKind || got.Rcode != tc.wantRcode || got.Sec != tc.sec {
+				t.Errorf("kind %v rcode %d sec %v, want %v %d %v", got.Kind, got.Rcode, got.Sec, tc.wantKind, tc.wantRcode, tc.sec)
+			}
+			if got.OrigTTL != tc.wantOrig || got.TTL != tc.wantOrig-10 {
+				t.Errorf("OrigTTL %d TTL %d, want %d and %d", got.OrigTTL, got.TTL, tc.wantOrig, tc.wantOrig-10)
+			}
+			if !errors.Is(got.Why, tc.why) || (tc.why == nil) != (got.Why == nil) {
+				t.Errorf("Why = %v, want %v", got.Why, tc.why)
+			}
+		})
 	}
 }
 

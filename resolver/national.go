@@ -192,7 +192,7 @@ func (sh *cacheShard) pushNational(e *cacheEntry) {
 	e.next = sh.nat.next
 	e.next.prev = e
 	sh.nat.next = e
-	sh.natBytes += e.size
+	sh.natBytes += int64(e.size)
 }
 
 // afterNational finishes what storing or removing entries started, once
@@ -243,18 +243,18 @@ func (c *Cache) regroup(name string, in bool) {
 				sh.pushFront(e) // back where it was, as the most recent
 				continue
 			}
-			sh.bytes -= e.size
+			sh.bytes -= int64(e.size)
 			e.protected = true
 			n.total.Add(1)
 			n.pending.Store(true)
 			sh.pushNational(e)
 			continue
 		}
-		sh.natBytes -= e.size
+		sh.natBytes -= int64(e.size)
 		e.protected = false
 		n.total.Add(-1)
 		sh.pushFront(e)
-		sh.bytes += e.size
+		sh.bytes += int64(e.size)
 		c.evict(sh, e, now)
 	}
 }

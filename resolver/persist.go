@@ -213,7 +213,7 @@ func (e *cacheEntry) record() (CacheRecord, error) {
 		Name:    e.key.name,
 		Qtype:   e.key.qtype,
 		Expire:  time.Unix(0, e.expire),
-		Rcode:   int(e.rcode),
+		Rcode:   e.rcode(),
 		MsgKind: e.mkind,
 		Rank:    e.rank,
 		Sec:     e.sec,
@@ -226,17 +226,17 @@ func (e *cacheEntry) record() (CacheRecord, error) {
 	default:
 		rec.Kind = RecordMessage
 	}
-	if e.why != nil {
-		rec.Why = e.why.Error()
+	if why := e.why.error(); why != nil {
+		rec.Why = why.Error()
 		if len(rec.Why) > maxWhyLen {
 			rec.Why = rec.Why[:maxWhyLen]
 		}
 		var ve *dnssec.ValidationError
-		if errors.As(e.why, &ve) {
+		if errors.As(why, &ve) {
 			rec.WhyStatus = ve.Status
 		}
 		for _, s := range whySentinels {
-			if errors.Is(e.why, s.err) {
+			if errors.Is(why, s.err) {
 				rec.WhyIs = append(rec.WhyIs, s.name)
 			}
 		}
@@ -295,8 +295,7 @@ func (c *Cache) ImportRecord(rec CacheRecord) error {
 		life = min(life, BogusTTL)
 	}
 	e.expire = min(e.expire, now+int64(life))
-	e.size = entrySize(e.key.name, e.rrs)
-	if e.size > c.budget {
+	if !c.sizeEntry(e, e.key.name, e.rrs) {
 		return ErrRecordTooLarge
 	}
 
@@ -372,11 +371,10 @@ func (c *Cache) entryFrom(rec CacheRecord) (*cacheEntry, error) {
 		rrs:    rrs,
 		nAns:   uint16(len(m.Answer)),
 		nNs:    uint16(len(m.Ns)),
-		rcode:  uint16(rec.Rcode),
 		mkind:  rec.MsgKind,
 		rank:   rec.Rank,
 		sec:    rec.Sec,
-		why:    why,
+		why:    newReason(why),
 	}
 	answer, ns, _ := e.sections()
 
