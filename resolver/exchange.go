@@ -262,7 +262,7 @@ func (x *NetExchanger) readUDP(conn *udpSocket, wire []byte, m *dns.Msg, server 
 	conn.send(wire)
 	late := 0
 	for {
-		n, flags, err := conn.read(buf)
+		n, trunc, err := conn.read(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
 			// The answer may be waiting in the socket while this
 			// goroutine waited for a CPU (a busy resolver on one core):
@@ -281,7 +281,7 @@ func (x *NetExchanger) readUDP(conn *udpSocket, wire []byte, m *dns.Msg, server 
 			note.unwanted++
 			continue
 		}
-		if flags&syscall.MSG_TRUNC != 0 {
+		if trunc {
 			return nil, nil, fmt.Errorf("%w: a datagram of more than %d bytes", ErrMalformed, maxDatagram)
 		}
 		r, err := parseReply(pkt)
