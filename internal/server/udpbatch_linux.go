@@ -22,7 +22,11 @@ const udpInSize = 4096
 
 // udpBatch holds the pre-allocated state of one socket's batched I/O: the
 // message headers, iovecs, source addresses and buffers, reused for every
-// call so the loop allocates nothing.
+// call so the loop allocates nothing. That includes the callbacks handed
+// to the poller, made once with the batch: a closure made per call, and
+// the results it sets, would each be a heap object per datagram at low
+// rates, and a node answering from its caches would collect garbage
+// every few seconds for nothing else.
 type udpBatch struct {
 	in      [batchSize]unix.Mmsghdr
 	inIov   [batchSize]unix.Iovec
@@ -31,6 +35,14 @@ type udpBatch struct {
 	out     [batchSize]unix.Mmsghdr
 	outIov  [batchSize]unix.Iovec
 	outBufs [batchSize][]byte
+
+	// The call under way: for send, the datagrams sent so far and the
+	// number to send; for both, the count moved and the error.
+	sent, k int
+	n       int
+	errno   syscall.Errno
+	recvFn  func(fd uintptr) bool
+	sendFn  func(fd uintptr) bool
 }
 
 func newUDPBatch() *udpBatch {
@@ -45,6 +57,7 @@ func newUDPBatch() *udpBatch {
 		b.out[i].Hdr.Iov = &b.outIov[i]
 		b.out[i].Hdr.Iovlen = 1
 	}
+	b.recvFn, b.sendFn = b.tryRecv, b.trySend
 	return b
 }
 
@@ -107,58 +120,62 @@ func (b *udpBatch) recv(rc syscall.RawConn) (int, error) {
 		b.in[i].Len = 0
 		b.in[i].Hdr.Flags = 0
 	}
-	var n int
-	var errno syscall.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, 0, 0, 0)
-		for e == unix.EINTR {
-			r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, 0, 0, 0)
-		}
-		if e == unix.EAGAIN {
-			return false
-		}
-		n, errno = int(r), e
-		return true
-	})
-	if err != nil {
+	b.n, b.errno = 0, 0
+	if err := rc.Read(b.recvFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if b.errno != 0 {
+		return 0, b.errno
 	}
-	return n, nil
+	return b.n, nil
+}
+
+// tryRecv is the poller's callback for recv: false when nothing waits.
+func (b *udpBatch) tryRecv(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, 0, 0, 0)
+	for e == unix.EINTR {
+		r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, 0, 0, 0)
+	}
+	if e == unix.EAGAIN {
+		return false
+	}
+	b.n, b.errno = int(r), e
+	return true
 }
 
 // send writes the first k prepared responses. A datagram the kernel refuses
 // is skipped so one bad destination cannot stall the batch.
 func (b *udpBatch) send(rc syscall.RawConn, k int) error {
 	var firstErr error
-	for sent := 0; sent < k; {
-		var n int
-		var errno syscall.Errno
-		err := rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(k-sent), 0, 0, 0)
-			for e == unix.EINTR {
-				r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(k-sent), 0, 0, 0)
-			}
-			if e == unix.EAGAIN {
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		})
-		if err != nil {
+	b.k = k
+	for b.sent = 0; b.sent < k; {
+		b.n, b.errno = 0, 0
+		if err := rc.Write(b.sendFn); err != nil {
 			return err
 		}
-		if errno != 0 {
+		if b.errno != 0 {
 			if firstErr == nil {
-				firstErr = errno
+				firstErr = b.errno
 			}
-			n = 1 // skip the datagram that failed
+			b.n = 1 // skip the datagram that failed
 		}
-		sent += n
+		b.sent += b.n
 	}
 	return firstErr
+}
+
+// trySend is the poller's callback for send: false when the socket's
+// buffer is full.
+func (b *udpBatch) trySend(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.k-b.sent), 0, 0, 0)
+	for e == unix.EINTR {
+		r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.k-b.sent), 0, 0, 0)
+	}
+	if e == unix.EAGAIN {
+		return false
+	}
+	b.n, b.errno = int(r), e
+	return true
 }
 
 // sockaddrAddrPort reads the address and port of a sockaddr_in or
