@@ -22,6 +22,15 @@
 //     the process settles near the limit instead of at twice its live
 //     heap: a node of many small zones holds about 1.25 times their size,
 //     not 2.
+//   - The runtime's own memory besides the heap (goroutine stacks, its
+//     metadata) counts against the runtime's limit but is no room for
+//     garbage: it is measured at each Update and added (Overhead).
+//     Without it, that memory came out of Floor and Slack, a resolver at
+//     rest kept a few MiB of room, and it collected its whole heap every
+//     few seconds for nothing: on one CPU, each collection held queries
+//     up for milliseconds. The parts of the heap's spans that no object
+//     fills are left to Slack and EntryShare, which were calibrated with
+//     them.
 //   - That share follows what collecting costs (Keeper.Update, every
 //     Interval): it grows by ShareStep while the collector takes more than
 //     GCHigh of the CPU the program uses (a stream of resolver cache
@@ -154,7 +163,10 @@ func (k *Keeper) Update() int64 {
 	if k.sample == nil {
 		k.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"},
 			{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"},
-			{Name: "/gc/cycles/automatic:gc-cycles"}}
+			{Name: "/gc/cycles/automatic:gc-cycles"},
+			{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/objects:bytes"},
+			{Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/heap/free:bytes"},
+			{Name: "/memory/classes/heap/released:bytes"}}
 	}
 	metrics.Read(k.sample)
 	now := time.Now()
@@ -178,7 +190,7 @@ func (k *Keeper) Update() int64 {
 	if k.Cached != nil {
 		cached = k.Cached()
 	}
-	l := Limit(k.Budget, cached, live, k.Share)
+	l := Limit(k.Budget, cached, live, k.Share) + overhead(k.sample[4:])
 	debug.SetMemoryLimit(l)
 	return l
 }
@@ -218,4 +230,33 @@ func (k *Keeper) Run(ctx context.Context) {
 			k.Update()
 		}
 	}
+}
+
+// Overhead returns the memory the runtime holds besides its heap, given
+// its total (/memory/classes/total) and the heap's parts: its objects
+// (/memory/classes/heap/objects), the room in its spans that no object
+// fills (/memory/classes/heap/unused), its free pages not yet returned to
+// the system (/memory/classes/heap/free) and those returned
+// (/memory/classes/heap/released). What is left is goroutine stacks and
+// the runtime's metadata: it counts against the runtime's limit, but the
+// collector cannot make it smaller.
+func Overhead(total, objects, unused, free, released uint64) int64 {
+	heap := objects + unused + free + released
+	if total <= heap {
+		return 0
+	}
+	return int64(total - heap)
+}
+
+// overhead is Overhead of the five samples it names, 0 when one is
+// missing.
+func overhead(s []metrics.Sample) int64 {
+	var v [5]uint64
+	for i := range v {
+		if i >= len(s) || s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	return Overhead(v[0], v[1], v[2], v[3], v[4])
 }

@@ -105,6 +105,61 @@ func TestUpdateSetsTheLimit(t *testing.T) {
 	}
 }
 
+// Update adds to Limit what the runtime holds besides its heap: here, among
+// others, the stacks of a few hundred goroutines.
+func TestUpdateCountsTheRuntime(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	stop := make(chan struct{})
+	for range 200 {
+		go func() {
+			var grow func(n int) int
+			grow = func(n int) int { // a stack of a few KiB
+				var pad [512]byte
+				if n == 0 {
+					<-stop
+					return int(pad[0])
+				}
+				return grow(n-1) + int(pad[n%512])
+			}
+			grow(16)
+		}()
+	}
+	defer close(stop)
+	runtime.GC()
+	k := &Keeper{Budget: 64 << 20, Cached: func() int64 { return 0 }}
+	got := k.Update()
+	over := overhead(k.sample[4:])
+	live := int64(k.sample[0].Value.Uint64())
+	if over < 1<<20 {
+		t.Fatalf("overhead %d bytes, want the stacks of 200 goroutines and more", over)
+	}
+	if want := Limit(k.Budget, 0, live, k.Share) + over; got != want {
+		t.Fatalf("limit %d, want Limit %d + overhead %d", got, want-over, over)
+	}
+}
+
+func TestOverhead(t *testing.T) {
+	tests := []struct {
+		name                                   string
+		total, objects, unused, free, released uint64
+		want                                   int64
+	}{
+		{"stacks and metadata", 100, 50, 10, 10, 20, 10},
+		{"all held by the heap", 100, 50, 10, 20, 20, 0},
+		{"read apart, above the total", 100, 60, 10, 20, 20, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Overhead(tt.total, tt.objects, tt.unused, tt.free, tt.released); got != tt.want {
+				t.Errorf("Overhead = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if got := overhead(make([]metrics.Sample, 5)); got != 0 {
+		t.Errorf("overhead of unread samples = %d, want 0", got)
+	}
+}
+
 // Run collects before it sets the first limit (the live heap known before
 // may be stale), sets one, collects again once the start has settled, and
 // lifts the limit when its context ends.
