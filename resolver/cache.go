@@ -464,14 +464,14 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	c.afterNational()
 
 	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
-		c.putDerivedNX(end, m.Rcode, rrs[nAns:nAns+nNs], now)
+		c.putDerivedNX(end, rrs[nAns:nAns+nNs], now)
 	}
 	return true
 }
 
 // putDerivedNX stores a name-only NXDOMAIN entry for the name at the end of a
 // CNAME chain, from the authority section of the chained response.
-func (c *Cache) putDerivedNX(name string, rcode int, ns []dns.RR, now int64) {
+func (c *Cache) putDerivedNX(name string, ns []dns.RR, now int64) {
 	if !hasZoneSOA(name, ns) {
 		return
 	}
