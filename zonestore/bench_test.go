@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,4 +241,88 @@ func BenchmarkImportManySmall(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(zs)), "ns/zone")
+}
+
+// institutionZone is a small zone of 18 records, the kind a registry holds
+// by the thousand (the zones of bench/registry.sh).
+func institutionZone(tb testing.TB, i int) *zone.Zone {
+	tb.Helper()
+	origin := fmt.Sprintf("z%d.gov.test.", i)
+	text := fmt.Sprintf(`$TTL 3600
+@ SOA ns1.gov.test. hostmaster.gov.test. 1 3600 600 1209600 300
+@ NS ns1.gov.test.
+@ NS ns2.gov.test.
+@ MX 10 mail
+@ TXT "v=spf1 mx -all"
+@ A 10.%[2]d.%[3]d.1
+@ AAAA 2001:db8:%[4]x::1
+www A 10.%[2]d.%[3]d.2
+www AAAA 2001:db8:%[4]x::2
+www TXT "web site of z%[1]d.gov.test."
+mail A 10.%[2]d.%[3]d.3
+mail AAAA 2001:db8:%[4]x::3
+portal CNAME www
+api A 10.%[2]d.%[3]d.4
+api AAAA 2001:db8:%[4]x::4
+docs A 10.%[2]d.%[3]d.5
+vpn A 10.%[2]d.%[3]d.6
+`, i, i>>8&255, i&255, i)
+	p, err := zonestore.Parse(strings.NewReader(text), origin, origin+"zone", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	z, err := p.Build()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return z
+}
+
+// BenchmarkLoadedZoneMemory reports the live heap and the heap objects a
+// small zone costs once read from the store, as a starting server reads
+// every zone: what a node of 100,000 such zones holds.
+func BenchmarkLoadedZoneMemory(b *testing.B) {
+	const zones = 2000
+	path := filepath.Join(b.TempDir(), "zones.db")
+	st, err := zonestore.Open(path, zonestore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	zs := make([]*zone.Zone, zones)
+	for i := range zs {
+		zs[i] = institutionZone(b, i)
+	}
+	for _, r := range st.ImportMany(zs, false, nil) {
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	zs = nil
+	var perZone, objects float64
+	for b.Loop() {
+		st, err := zonestore.Open(path, zonestore.Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		held, err := st.LoadAll()
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perZone = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / zones
+		objects = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / zones
+		runtime.KeepAlive(held)
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(perZone, "B/zone")
+	b.ReportMetric(objects, "objects/zone")
 }

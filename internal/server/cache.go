@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -61,41 +62,65 @@ type cacheShard struct {
 	bytes int64
 }
 
-// cacheEntry is one encoded response and the counters it increments.
+// cacheEntry is one encoded response and the counters it increments. A
+// registry's node holds one per zone asked for, so it is kept small: 96
+// bytes, and its key and response in one allocation (see respCache.put).
 type cacheEntry struct {
-	wire    []byte
-	nameLen int                               // wire length of the question name
-	rrl     rrlAccount                        // what it counts against for rate limiting
-	queries [numTransports]prometheus.Counter // by transport (transportNames); nil for one not served
-	// zones are the versions of the zones the answer came from (none for
-	// a name no zone holds); a newer version of any retires the entry.
-	zones []*zone.Zone
+	wire []byte
+	// zone is the version of the zone the answer came from (nil for a
+	// name no zone holds), chained those of the zones a CNAME chain led
+	// to besides (nil for most); a newer version of any retires the entry.
+	zone    *zone.Zone
+	chained *[]*zone.Zone
+	queries *entryCounters // shared by the entries of one zone label, type and rcode
+	// resolved is what a resolved answer (recursion) also has; nil for an
+	// answer from the zones.
+	resolved *resolvedAnswer
 	// gen is the zone set generation the answer was made in; open says
 	// it depends on names no zone held (see handler's reply.open).
 	gen  uint64
+	rrl  rrlAccount // what it counts against for rate limiting
 	open bool
-	// A resolved answer (recursion) also has: expires, when it is no
-	// longer served (unix nanoseconds; 0 for an answer from the zones);
-	// stored, when its TTLs were as in wire; ttls, the offsets of the TTL
-	// fields in wire, lowered by the seconds since stored on the way out;
-	// epoch, the resolver cache's flush count it was made in.
+}
+
+// entryCounters are the query counters of cached answers by transport
+// (transportNames); nil for one not served.
+type entryCounters [numTransports]prometheus.Counter
+
+// resolvedAnswer is what serving a resolved answer again takes: expires,
+// when it is no longer served (unix nanoseconds); stored, when its TTLs
+// were as in the entry's wire; ttls, the offsets of the TTL fields there,
+// lowered by the seconds since stored on the way out; epoch, the resolver
+// cache's flush count it was made in.
+type resolvedAnswer struct {
 	expires, stored int64
 	ttls            []uint16
 	epoch           uint64
 }
 
+// superseded reports whether a newer version of a zone the entry was
+// answered from has been published.
+func (e *cacheEntry) superseded() bool {
+	if e.zone != nil && e.zone.Superseded() {
+		return true
+	}
+	if e.chained != nil {
+		for _, z := range *e.chained {
+			if z.Superseded() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // stale reports whether a zone the entry was answered from has been
 // replaced since.
 func (e *cacheEntry) stale(c *respCache) bool {
-	if e.expires != 0 && (c.now().UnixNano() >= e.expires || e.epoch != c.epoch()) {
+	if r := e.resolved; r != nil && (c.now().UnixNano() >= r.expires || r.epoch != c.epoch()) {
 		return true
 	}
-	for _, z := range e.zones {
-		if z.Superseded() {
-			return true
-		}
-	}
-	return e.gen != c.gen.Load() && c.affects(e)
+	return e.superseded() || e.gen != c.gen.Load() && c.affects(e)
 }
 
 // changed records that the zones with the given origins were added or
@@ -137,9 +162,14 @@ func (c *respCache) affects(e *cacheEntry) bool {
 		if ch.gen <= e.gen {
 			continue
 		}
-		for _, z := range e.zones {
-			if atOrBelow(ch.origin, z.Key) {
-				return true
+		if e.zone != nil && atOrBelow(ch.origin, e.zone.Key) {
+			return true
+		}
+		if e.chained != nil {
+			for _, z := range *e.chained {
+				if atOrBelow(ch.origin, z.Key) {
+					return true
+				}
 			}
 		}
 	}
@@ -190,19 +220,34 @@ func (c *respCache) get(key []byte) *cacheEntry {
 }
 
 // size is what an entry under key is counted for: its bytes, and
-// entryOverhead for the entry struct (200 bytes), the map's slot, the key's
+// entryOverhead for the entry struct (96 bytes), the map's slot, the key's
 // string header and the allocators' rounding, so that response_cache_mb
-// bounds the heap the cache really holds.
+// bounds the heap the cache really holds (BenchmarkCacheMemory); a
+// resolved answer's TTL offsets and their struct besides.
 func (e *cacheEntry) size(key []byte) int64 {
-	return int64(len(key) + len(e.wire) + 2*len(e.ttls) + entryOverhead)
+	n := int64(len(key) + len(e.wire) + entryOverhead)
+	if r := e.resolved; r != nil {
+		n += int64(2*len(r.ttls) + resolvedOverhead)
+	}
+	return n
 }
 
-const entryOverhead = 288
+const (
+	entryOverhead    = 160
+	resolvedOverhead = 64
+)
 
-func (c *respCache) put(key []byte, e *cacheEntry) {
-	if c == nil || c.shardBytes <= 0 {
+// put caches wire, the response to the question of key, as e, whose wire
+// it sets: the key and the response are copied into one allocation, which
+// the map's key shares.
+func (c *respCache) put(key, wire []byte, e *cacheEntry) {
+	if c == nil || c.shardBytes <= 0 || len(key) == 0 {
 		return
 	}
+	buf := make([]byte, len(key)+len(wire))
+	copy(buf, key)
+	copy(buf[len(key):], wire)
+	e.wire = buf[len(key):len(buf):len(buf)]
 	size := e.size(key)
 	sh := &c.shards[shardOf(key)]
 	sh.mu.Lock()
@@ -222,7 +267,7 @@ func (c *respCache) put(key []byte, e *cacheEntry) {
 		sh.m = make(map[string]*cacheEntry)
 		sh.bytes = 0
 	}
-	sh.m[string(key)] = e
+	sh.m[unsafe.String(&buf[0], len(key))] = e
 	sh.bytes += size
 	c.bytes.Add(size)
 	c.entries.Add(1)

@@ -1,11 +1,18 @@
 package server
 
 import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/zone"
 )
 
@@ -135,3 +142,60 @@ func TestCacheKeptWhenZonesComeAndGo(t *testing.T) {
 		t.Errorf("www.other.gov. = %s after an unrelated zone was removed", got)
 	}
 }
+
+// BenchmarkCacheMemory reports what one entry of the response cache costs
+// in live heap and heap objects, and what the cache counts it for: every
+// zone of a registry's small ones asked for its SOA once, as a minute of
+// queries over them leaves it.
+func BenchmarkCacheMemory(b *testing.B) {
+	const zones = 2000
+	zs := make([]*zone.Zone, zones)
+	for i := range zs {
+		origin := fmt.Sprintf("z%d.gov.test.", i)
+		zs[i] = mustZone(b, "$TTL 3600\n@ SOA ns1.gov.test. hostmaster.gov.test. 1 3600 600 1209600 300\n"+
+			"@ NS ns1.gov.test.\n@ NS ns2.gov.test.\n@ A 10.0.0.1\nwww A 10.0.0.2\n", origin)
+	}
+	queries := make([][]byte, zones)
+	for i := range queries {
+		wire, err := query(fmt.Sprintf("z%d.gov.test.", i), dns.TypeSOA).Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		queries[i] = wire
+	}
+	src := netip.MustParseAddrPort("127.0.0.1:53000")
+	out := make([]byte, 0, 4096)
+	var perEntry, objects, counted float64
+	for b.Loop() {
+		m := metrics.New(prometheus.NewRegistry())
+		m.SetPerZone(false) // as above metrics.zone_series_max zones
+		s := New(Config{ResponseCache: 64 << 20}, slog.New(slog.DiscardHandler), m)
+		s.SetZones(zone.NewSet(zs...))
+		s.respond(queries[0], out, src, nil, udp) // the counters' series
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, q := range queries {
+			if s.respond(q, out, src, nil, udp) == nil {
+				b.Fatal("no response")
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		c := s.st.Load().cache
+		if n := c.entries.Load(); n != zones {
+			b.Fatalf("%d entries cached, want %d", n, zones)
+		}
+		counted = float64(c.bytes.Load()) / zones
+		perEntry = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / zones
+		objects = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / zones
+		runtime.KeepAlive(s)
+	}
+	b.ReportMetric(perEntry, "B/entry")
+	b.ReportMetric(objects, "objects/entry")
+	b.ReportMetric(counted, "counted-B/entry") // what response_cache_mb is held to
+}
+
+// A response cache entry is 96 bytes at most (entryOverhead counts it):
+// this does not compile when a field makes it larger.
+var _ [96 - unsafe.Sizeof(cacheEntry{})]struct{}

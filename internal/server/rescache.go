@@ -47,10 +47,9 @@ func (s *Server) resolvedEntry(e *cacheEntry, wire []byte, now time.Time) bool {
 	if s.epocher == nil {
 		return false
 	}
-	e.ttls = offs
-	e.stored = now.UnixNano()
-	e.expires = e.stored + int64(least/2)*int64(time.Second)
-	e.epoch = s.epocher.CacheEpoch()
+	stored := now.UnixNano()
+	e.resolved = &resolvedAnswer{ttls: offs, stored: stored,
+		expires: stored + int64(least/2)*int64(time.Second), epoch: s.epocher.CacheEpoch()}
 	e.open = true // a zone added above the name takes the answer over
 	return true
 }
@@ -87,9 +86,9 @@ func ttlOffsets(m []byte) (offs []uint16, least uint32, ok bool) {
 	return offs, least, true
 }
 
-// lowerTTLs lowers the TTLs of out, a copy of e's answer, by the whole
-// seconds since e was stored.
-func lowerTTLs(out []byte, e *cacheEntry, now time.Time) {
+// lowerTTLs lowers the TTLs of out, a copy of a resolved answer, by the
+// whole seconds since e was stored.
+func lowerTTLs(out []byte, e *resolvedAnswer, now time.Time) {
 	age := uint32((now.UnixNano() - e.stored) / int64(time.Second))
 	if age == 0 {
 		return

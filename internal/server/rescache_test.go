@@ -203,7 +203,7 @@ func TestTTLOffsets(t *testing.T) {
 	if !ok || len(offs) != 3 || least != 60 {
 		t.Fatalf("offsets %v least %d ok %v, want 3 offsets, 60", offs, least, ok)
 	}
-	e := &cacheEntry{ttls: offs, stored: 0}
+	e := &resolvedAnswer{ttls: offs, stored: 0}
 	out := append([]byte(nil), wire...)
 	lowerTTLs(out, e, time.Unix(0, int64(100*time.Second)))
 	var got dns.Msg

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,7 +122,8 @@ type Server struct {
 
 	tcpIdle atomic.Int64 // TCP connections waiting for a query
 
-	counters sync.Map // countKey -> prometheus.Counter
+	counters       sync.Map // countKey -> prometheus.Counter
+	cachedCounters sync.Map // countKey without transport -> *entryCounters
 
 	ops *opsQueue // UPDATE, NOTIFY and transfers that came over UDP
 
@@ -229,6 +231,7 @@ func (s *Server) ResponseCacheBytes() int64 {
 // (metrics.Metrics.SetPerZone).
 func (s *Server) ResetCounters() {
 	s.counters.Clear()
+	s.cachedCounters.Clear()
 	if st := s.st.Load(); st != nil {
 		s.SetZones(st.zones)
 	}
@@ -312,7 +315,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 	if fast {
 		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
 		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize && e.queries[transport] != nil {
-			if e.expires != 0 && !s.clients.Allow(src.Addr(), start) {
+			if e.resolved != nil && !s.clients.Allow(src.Addr(), start) {
 				s.m.Dropped.WithLabelValues("client_ratelimit").Inc()
 				return nil
 			}
@@ -325,8 +328,8 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 				}
 			}
 			resp = patch(out, e.wire, in, fq.nameLen)
-			if e.expires != 0 {
-				lowerTTLs(resp, e, start)
+			if e.resolved != nil {
+				lowerTTLs(resp, e.resolved, start)
 				s.cacheHit()
 			}
 			e.queries[transport].Inc()
@@ -546,21 +549,17 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
 	}
 	if fits && fast && (r.cacheable || r.resolved && !r.msg.Truncated) {
-		e := &cacheEntry{wire: append([]byte(nil), wire...), nameLen: fq.nameLen, rrl: r.rrl, gen: st.gen, open: r.open}
-		if r.zone != nil {
-			e.zones = append(append(make([]*zone.Zone, 0, 1+len(r.chained)), r.zone), r.chained...)
+		e := &cacheEntry{zone: r.zone, rrl: r.rrl, gen: st.gen, open: r.open}
+		if r.zone != nil && len(r.chained) > 0 {
+			chained := slices.Clone(r.chained)
+			e.chained = &chained
 		}
-		if r.resolved && !s.resolvedEntry(e, e.wire, s.now()) {
+		if r.resolved && !s.resolvedEntry(e, wire, s.now()) {
 			s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
 			return wire
 		}
-		for t, name := range transportNames {
-			if !s.transportOn(t) {
-				continue
-			}
-			e.queries[t] = s.m.Queries.WithLabelValues(name, r.zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(r.msg.Rcode))
-		}
-		st.cache.put(fq.key(), e)
+		e.queries = s.entryCounters(r.zoneLabel, qtype, r.msg.Rcode)
+		st.cache.put(fq.key(), wire, e)
 		s.m.CacheEntries.Set(float64(st.cache.entries.Load()))
 	}
 	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
@@ -700,6 +699,23 @@ func (s *Server) count(transport int, zoneLabel string, qtype uint16, rcode int)
 	c := s.m.Queries.WithLabelValues(transportNames[transport], zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode))
 	s.counters.Store(k, c)
 	c.Inc()
+}
+
+// entryCounters returns the query counters by transport of cached answers
+// of the zone label, type and rcode, which the cached answers share.
+func (s *Server) entryCounters(zoneLabel string, qtype uint16, rcode int) *entryCounters {
+	k := countKey{zone: zoneLabel, qtype: qtype, rcode: uint16(rcode)}
+	if c, ok := s.cachedCounters.Load(k); ok {
+		return c.(*entryCounters)
+	}
+	c := new(entryCounters)
+	for t, name := range transportNames {
+		if s.transportOn(t) {
+			c[t] = s.m.Queries.WithLabelValues(name, zoneLabel, metrics.QtypeLabel(qtype), metrics.RcodeLabel(rcode))
+		}
+	}
+	got, _ := s.cachedCounters.LoadOrStore(k, c)
+	return got.(*entryCounters)
 }
 
 // countKey names one query counter; Server.counters keeps them resolved, so
