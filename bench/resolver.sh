@@ -141,10 +141,10 @@ dig +time=1 +tries=1 -p "$auth_port" @127.0.0.2 bench-tld. SOA +short 2>/dev/nul
 printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work/hints"
 
 # The resolvers, alike: one CPU (sovdns runs twice: as deployed, where
-# serve raises the Go scheduler's processors to at least 4 so that zone
-# edits and the collector never hold a listener for a scheduling slice; and
-# as sovdns-1p with GOMAXPROCS=1, one thread's worth like Unbound's
-# num-threads 1, what a resolver-only node on one CPU would run),
+# serve keeps the runtime's one scheduler processor, as it holds no zones
+# (with zones it raises them to at least 4 so that zone edits never hold a
+# listener for a scheduling slice); and as sovdns-1p with GOMAXPROCS=1,
+# one thread's worth like Unbound's num-threads 1, set by hand),
 # a cache of $CACHE_MB MB (256 unless set), QNAME minimisation off, 0x20 off, loopback upstreams and
 # clients allowed, the same root (or stub), the same trust anchor, and a
 # 4 MB receive buffer on the client socket, which sovdns sets for itself (with

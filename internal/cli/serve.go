@@ -87,10 +87,6 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	m := metrics.New(reg)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	cpus := runtime.GOMAXPROCS(0) // the CPUs the runtime found for us
-	if n := procsFloor(cpus, os.Getenv("GOMAXPROCS")); n > 0 {
-		runtime.GOMAXPROCS(n)
-		log.Debug("scheduler processors raised", "gomaxprocs", n)
-	}
 
 	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log,
 		JournalMaxBytes: c.Journal.MaxSizeMB << 20, JournalMaxAge: c.Journal.MaxAge, Progress: prog.Logging()})
@@ -202,6 +198,9 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}, log, m)
 	srv.SetKeys(c.Repl.Keys)
 	zones := newServed(srv, local, st, m, c.Metrics.ZoneSeriesMax, log)
+	if n := procsFloor(cpus, os.Getenv("GOMAXPROCS")); n > 0 {
+		zones.holding = raiseProcs(n, log)
+	}
 	zones.setMirrors(c.Repl.Secondaries)
 	repl := replication.New(st, c.Repl.Config(), local.Zones, log, m)
 	repl.OnExpire(zones.expire)
@@ -586,13 +585,30 @@ func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cache
 }
 
 // minProcs is the fewest scheduler processors (GOMAXPROCS) the server
-// runs with. On one or two CPUs (a container, a pinned process) the Go
-// runtime would otherwise give it as many processors, and then a
-// goroutine committing an edit, or the garbage collector's worker, can
-// hold the processor a listener needs for a whole scheduling slice
-// (milliseconds): with a few more, the kernel interleaves them and
-// queries are answered meanwhile. Idle processors cost nothing.
+// runs with once it holds zones. On one or two CPUs (a container, a
+// pinned process) the Go runtime would otherwise give it as many
+// processors, and then a goroutine committing an edit, signing or
+// transferring a zone can hold the processor a listener needs for a whole
+// scheduling slice (milliseconds): with a few more, the kernel
+// interleaves them and queries are answered meanwhile. A node without
+// zones (a resolver alone) keeps the runtime's count: there every
+// processor more than the CPUs wakes threads that find no work, and a
+// cache miss cost a resolver pinned to one CPU 1.1 to 1.3 times the CPU
+// it costs with one processor (bench/resolver.sh, sovdns against
+// sovdns-1p), its latency no better.
 const minProcs = 4
+
+// raiseProcs returns a function that sets GOMAXPROCS to n the first time
+// it is called: when the first zone is held.
+func raiseProcs(n int, log *slog.Logger) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			runtime.GOMAXPROCS(n)
+			log.Debug("scheduler processors raised: zones are held", "gomaxprocs", n)
+		})
+	}
+}
 
 // procsFloor returns the GOMAXPROCS to set, or 0 to leave it: an
 // operator's own GOMAXPROCS is kept.

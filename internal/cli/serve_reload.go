@@ -41,6 +41,9 @@ type served struct {
 	// seriesMax is the number of zones up to which metrics are kept per
 	// zone (metrics.zone_series_max).
 	seriesMax int
+	// holding, when set, is called each time the number of zones held
+	// changes while there are some (see raiseProcs).
+	holding func()
 }
 
 func newServed(srv *server.Server, local *server.Local, st *zonestore.Store, m *metrics.Metrics, seriesMax int, log *slog.Logger) *served {
@@ -54,6 +57,15 @@ func (p *served) setSeriesMax(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seriesMax = n
+	p.checkSeries()
+}
+
+// countChanged follows a change of the number of zones held; p.mu is
+// held.
+func (p *served) countChanged() {
+	if p.holding != nil && p.all.Len() > 0 {
+		p.holding()
+	}
 	p.checkSeries()
 }
 
@@ -185,7 +197,7 @@ func (p *served) put(z *zone.Zone) {
 		}
 		p.local.SetZones(p.all)
 		p.m.ZonesLoaded.Set(float64(p.all.Len()))
-		p.checkSeries()
+		p.countChanged()
 	}
 	p.zoneMetrics(z)
 }
@@ -212,7 +224,7 @@ func (p *served) remove(origin string) {
 		p.m.ZoneRecords.DeleteLabelValues(origin)
 		p.m.ZoneSerial.DeleteLabelValues(origin)
 	}
-	p.checkSeries()
+	p.countChanged()
 }
 
 // zoneMetrics sets z's own series, if series are kept per zone.
@@ -253,7 +265,7 @@ func (p *served) publishAll(set *zone.Set) {
 	p.m.RecordsLoaded.Set(float64(p.records))
 	p.m.ZoneRecords.Reset()
 	p.m.ZoneSerial.Reset()
-	p.checkSeries()
+	p.countChanged()
 	set.Each(func(z *zone.Zone) bool {
 		p.zoneMetrics(z)
 		return true
