@@ -7,32 +7,9 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-)
 
-// institutionZone is a small zone of 18 records, the kind a registry holds
-// by the thousand (the zones of bench/registry.sh).
-func institutionZone(i int) string {
-	return fmt.Sprintf(`$ORIGIN z%[1]d.gov.test.
-$TTL 3600
-@ SOA ns1.gov.test. hostmaster.gov.test. 1 3600 600 1209600 300
-@ NS ns1.gov.test.
-@ NS ns2.gov.test.
-@ MX 10 mail
-@ TXT "v=spf1 mx -all"
-@ A 10.%[2]d.%[3]d.1
-@ AAAA 2001:db8:%[4]x::1
-www A 10.%[2]d.%[3]d.2
-www AAAA 2001:db8:%[4]x::2
-www TXT "web site of z%[1]d.gov.test."
-mail A 10.%[2]d.%[3]d.3
-mail AAAA 2001:db8:%[4]x::3
-portal CNAME www
-api A 10.%[2]d.%[3]d.4
-api AAAA 2001:db8:%[4]x::4
-docs A 10.%[2]d.%[3]d.5
-vpn A 10.%[2]d.%[3]d.6
-`, i, i>>8&255, i&255, i)
-}
+	"github.com/sovdns/sovdns/internal/zonetest"
+)
 
 // BenchmarkSmallZoneMemory reports the live heap a small zone costs once
 // built (bytes and objects per zone, from the records as parsed): what a
@@ -41,7 +18,7 @@ func BenchmarkSmallZoneMemory(b *testing.B) {
 	const zones = 2000
 	parsed := make([][]dns.RR, zones)
 	for i := range parsed {
-		zp := dns.NewZoneParser(strings.NewReader(institutionZone(i)), "", "")
+		zp := dns.NewZoneParser(strings.NewReader(zonetest.Institution(i)), "", "")
 		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 			parsed[i] = append(parsed[i], rr)
 		}
@@ -80,7 +57,7 @@ func BenchmarkSmallZoneBuild(b *testing.B) {
 	origins := make([]string, zones)
 	for i := range parsed {
 		origins[i] = fmt.Sprintf("z%d.gov.test.", i)
-		zp := dns.NewZoneParser(strings.NewReader(institutionZone(i)), "", "")
+		zp := dns.NewZoneParser(strings.NewReader(zonetest.Institution(i)), "", "")
 		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 			parsed[i] = append(parsed[i], rr)
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/zonetest"
 )
 
 // smallText is a zone of origin example. with names names besides the
@@ -183,7 +185,7 @@ func same(t *testing.T, a, b *Zone) {
 // owner, a name below one, a missing name), in the small form and in the
 // large one.
 func BenchmarkSmallZoneFind(b *testing.B) {
-	zp := dns.NewZoneParser(strings.NewReader(institutionZone(7)), "", "")
+	zp := dns.NewZoneParser(strings.NewReader(zonetest.Institution(7)), "", "")
 	var rrs []dns.RR
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		rrs = append(rrs, rr)

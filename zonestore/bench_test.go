@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/zonetest"
 	"github.com/sovdns/sovdns/zone"
 	"github.com/sovdns/sovdns/zonestore"
 )
@@ -243,30 +244,11 @@ func BenchmarkImportManySmall(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(zs)), "ns/zone")
 }
 
-// institutionZone is a small zone of 18 records, the kind a registry holds
-// by the thousand (the zones of bench/registry.sh).
+// institutionZone builds the i-th institution zone (zonetest.Institution).
 func institutionZone(tb testing.TB, i int) *zone.Zone {
 	tb.Helper()
 	origin := fmt.Sprintf("z%d.gov.test.", i)
-	text := fmt.Sprintf(`$TTL 3600
-@ SOA ns1.gov.test. hostmaster.gov.test. 1 3600 600 1209600 300
-@ NS ns1.gov.test.
-@ NS ns2.gov.test.
-@ MX 10 mail
-@ TXT "v=spf1 mx -all"
-@ A 10.%[2]d.%[3]d.1
-@ AAAA 2001:db8:%[4]x::1
-www A 10.%[2]d.%[3]d.2
-www AAAA 2001:db8:%[4]x::2
-www TXT "web site of z%[1]d.gov.test."
-mail A 10.%[2]d.%[3]d.3
-mail AAAA 2001:db8:%[4]x::3
-portal CNAME www
-api A 10.%[2]d.%[3]d.4
-api AAAA 2001:db8:%[4]x::4
-docs A 10.%[2]d.%[3]d.5
-vpn A 10.%[2]d.%[3]d.6
-`, i, i>>8&255, i&255, i)
+	text := zonetest.Institution(i)
 	p, err := zonestore.Parse(strings.NewReader(text), origin, origin+"zone", nil)
 	if err != nil {
 		tb.Fatal(err)
