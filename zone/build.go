@@ -445,18 +445,27 @@ func (b *builder) assemble() *Zone {
 	}
 	all := nodes.done()
 	sorted := make([]*Node, 0, all.len())
+	small := all.len() <= smallNames
 	all.all(func(_ string, n *Node) bool {
-		n.ck = canonicalString(n.Key)
+		if small {
+			// No map keeps the keys: each node's two are one string.
+			n.Key, n.ck = keyAndCanonical(n.Key)
+		} else {
+			n.ck = canonicalString(n.Key)
+		}
 		sorted = append(sorted, n)
 		return true
 	})
 	slices.SortFunc(sorted, func(a, c *Node) int { return strings.Compare(a.ck, c.ck) })
-	if len(sorted) <= smallNames {
+	if small {
 		z.small = sorted
 	} else {
 		z.nodes, z.order = all, newOrder()
 	}
 	z.Apex = z.Lookup(b.originKey)
+	if z.Apex != nil {
+		z.Key = z.Apex.Key // one copy of the origin's key
+	}
 
 	// Parents come before children in canonical order, so one pass suffices.
 	for _, n := range sorted {

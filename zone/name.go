@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -83,6 +84,17 @@ func CanonicalKey(key string) []byte {
 func canonicalString(key string) string {
 	var buf [2 * 256]byte // a key of 255 bytes has at most 127 labels
 	return string(appendCanonical(buf[:0], key))
+}
+
+// keyAndCanonical returns key and canonicalString(key) as parts of one
+// string: one allocation, where a node of a small zone held two.
+func keyAndCanonical(key string) (k, ck string) {
+	var tmp [2 * 256]byte // as canonicalString
+	c := appendCanonical(tmp[:0], key)
+	buf := make([]byte, len(key)+len(c))
+	copy(buf[copy(buf, key):], c)
+	s := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
+	return s[:len(key)], s[len(key):]
 }
 
 // appendCanonical appends CanonicalKey(key) to out.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -179,6 +180,32 @@ func same(t *testing.T, a, b *Zone) {
 	if !slices.Equal(names(a.Walk), names(b.Walk)) {
 		t.Fatalf("names %v, want %v", names(a.Walk), names(b.Walk))
 	}
+}
+
+// TestSmallZoneKeysOneString: a node of a small zone holds its wire key
+// and its canonical key as one string, their values those of WireKey and
+// canonicalString of its name; the zone's key is its apex's.
+func TestSmallZoneKeysOneString(t *testing.T) {
+	z := buildSmallText(t, 3)
+	if z.small == nil {
+		t.Fatal("not in the small form")
+	}
+	if unsafe.StringData(z.Key) != unsafe.StringData(z.Apex.Key) {
+		t.Error("the zone's key is not its apex's")
+	}
+	z.Walk(func(n *Node) bool {
+		key, err := WireKey(n.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Key != key || n.ck != canonicalString(key) {
+			t.Errorf("%s: keys %x and %x, want %x and %x", n.Name, n.Key, n.ck, key, canonicalString(key))
+		}
+		if unsafe.Add(unsafe.Pointer(unsafe.StringData(n.Key)), len(n.Key)) != unsafe.Pointer(unsafe.StringData(n.ck)) {
+			t.Errorf("%s: the keys are two strings", n.Name)
+		}
+		return true
+	})
 }
 
 // BenchmarkSmallZoneFind is the search a query makes in a small zone (an

@@ -661,12 +661,13 @@ func (s *Store) loadMany(origins []string) (zs []*zone.Zone, errs []error) {
 		wg.Go(func() {
 			err := s.db.View(func(tx *bolt.Tx) error {
 				var buf []dns.RR // the records of one zone, then the next
+				var in names     // and the names they hold
 				for i := int(next.Add(1)) - 1; i < len(origins); i = int(next.Add(1)) - 1 {
 					if z := s.cached(origins[i]); z != nil {
 						got[i] = z
 						continue
 					}
-					got[i], buf, failed[i] = readZoneInto(tx, origins[i], buf[:0])
+					got[i], buf, failed[i] = readZoneInto(tx, origins[i], buf[:0], &in)
 				}
 				return nil
 			})
@@ -713,24 +714,27 @@ func (s *Store) load(origin string) (*zone.Zone, error) {
 
 // readZone reads and builds the zone at origin in tx.
 func readZone(tx *bolt.Tx, origin string) (*zone.Zone, error) {
-	z, _, err := readZoneInto(tx, origin, nil)
+	z, _, err := readZoneInto(tx, origin, nil, &names{})
 	return z, err
 }
 
 // readZoneInto is readZone that decodes the records into buf, and returns
-// it for the next zone: the zone keeps the records, not the slice.
-func readZoneInto(tx *bolt.Tx, origin string, buf []dns.RR) (*zone.Zone, []dns.RR, error) {
+// it for the next zone: the zone keeps the records, not the slice. The
+// names the records hold are interned in in.
+func readZoneInto(tx *bolt.Tx, origin string, buf []dns.RR, in *names) (*zone.Zone, []dns.RR, error) {
 	zb, err := zoneBucket(tx, origin)
 	if err != nil {
 		return nil, buf, err
 	}
 	rrs := buf
 	err = zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
+		from := len(rrs)
 		var err error
 		rrs, err = decodeRRs(rrs, v)
 		if err != nil {
 			return fmt.Errorf("%w: zone %s: %w", ErrCorrupt, origin, err)
 		}
+		in.node(rrs[from:])
 		return nil
 	})
 	if err != nil {
