@@ -593,7 +593,7 @@ func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cache
 // interleaves them and queries are answered meanwhile. A node without
 // zones (a resolver alone) keeps the runtime's count: there every
 // processor more than the CPUs wakes threads that find no work, and a
-// cache miss cost a resolver pinned to one CPU 1.1 to 1.3 times the CPU
+// cache miss cost a resolver pinned to one CPU 1.05 to 1.31 times the CPU
 // it costs with one processor (bench/resolver.sh, sovdns against
 // sovdns-1p), its latency no better.
 const minProcs = 4
