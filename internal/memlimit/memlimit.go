@@ -16,12 +16,12 @@
 //     plus Slack times everything else the heap holds live (zones,
 //     replication state, the persisted cache's writer, buffers: it is
 //     measured, so that loading or adding zones raises the limit with
-//     them), plus Floor, plus a share of the caches' unfilled sizes as
-//     room for the collector (Limit). The collector works harder as the
-//     heap nears the limit and returns memory to the system beyond it, so
-//     the process settles near the limit instead of at twice its live
-//     heap: a node of many small zones holds about 1.25 times their size,
-//     not 2.
+//     them), its room at most MaxRoom while collecting is cheap, plus
+//     Floor, plus a share of the caches' unfilled sizes as room for the
+//     collector (Limit). The collector works harder as the heap nears the
+//     limit and returns memory to the system beyond it, so the process
+//     settles near the limit instead of at twice its live heap: a node of
+//     many small zones holds their size and some 48 MiB, not twice it.
 //   - The runtime's own memory besides the heap (goroutine stacks, its
 //     metadata) counts against the runtime's limit but is no room for
 //     garbage: it is measured at each Update and added (Overhead).
@@ -31,7 +31,8 @@
 //     up for milliseconds. The parts of the heap's spans that no object
 //     fills are left to Slack and EntryShare, which were calibrated with
 //     them.
-//   - That share follows what collecting costs (Keeper.Update, every
+//   - That share (of the caches' unfilled sizes, and of the live heap's
+//     room beyond MaxRoom) follows what collecting costs (Keeper.Update, every
 //     Interval): it grows by ShareStep while the collector takes more than
 //     GCHigh of the CPU the program uses (a stream of resolver cache
 //     misses, a flood of unique names: memory the caches may take anyway
@@ -64,6 +65,14 @@ const (
 	// Slack is how far the heap may exceed what it holds live besides the
 	// caches' entries: garbage between collections.
 	Slack = 1.25
+	// MaxRoom bounds that room (Slack's share of the live heap) while
+	// collecting is cheap: a node of many zones holds hundreds of MiB that
+	// hardly change, and allocates little between collections (an edit, a
+	// transfer), so a quarter of its heap as room bought it no collection
+	// that mattered, only resident memory. The room beyond MaxRoom comes
+	// back with the share (below) when the collector costs more than
+	// GCHigh.
+	MaxRoom = 32 << 20
 	// Floor is room for what comes and goes (queries under way, transfers)
 	// and for what the caches and the live heap grow by in an Interval.
 	Floor = 16 << 20
@@ -103,11 +112,16 @@ func Entries(size int64) int64 {
 // Limit returns the soft memory limit for caches configured to budget
 // bytes in all, whose entries hold cached bytes now (their estimate), with
 // live bytes of live heap in all, when share (0 to 1) of what the caches
-// may still grow by is the collector's room.
+// may still grow by, and of the live heap's room beyond MaxRoom, is the
+// collector's room.
 func Limit(budget, cached, live int64, share float64) int64 {
 	caches := min(budget, int64(float64(cached)/EntryShare))
 	other := max(live-cached, 0)
-	return caches + int64(float64(other)*Slack) + Floor + int64(float64(budget-caches)*share)
+	room := int64(float64(other) * (Slack - 1))
+	if room > MaxRoom {
+		room = MaxRoom + int64(float64(room-MaxRoom)*share)
+	}
+	return caches + other + room + Floor + int64(float64(budget-caches)*share)
 }
 
 // Follow returns the next share of the caches' unfilled sizes given to the

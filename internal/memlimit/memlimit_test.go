@@ -25,7 +25,10 @@ func TestLimit(t *testing.T) {
 		{"caches filling, half the room", 128 * mib, 48 * mib, 88 * mib, 0.5, 64*mib + 50*mib + Floor + 32*mib},
 		{"full caches", 128 * mib, 96 * mib, 136 * mib, 0, 128*mib + 50*mib + Floor},
 		{"full caches, all the room", 128 * mib, 96 * mib, 136 * mib, 1, 128*mib + 50*mib + Floor},
-		{"zones loaded, caches half full", 128 * mib, 48 * mib, 548 * mib, 0, 64*mib + 625*mib + Floor},
+		{"zones loaded, caches half full", 128 * mib, 48 * mib, 548 * mib, 0, 64*mib + 500*mib + MaxRoom + Floor},
+		{"zones loaded, a costly collector", 128 * mib, 48 * mib, 548 * mib, 1, 128*mib + 625*mib + Floor},
+		{"zones loaded, half the room", 128 * mib, 48 * mib, 548 * mib, 0.5, 96*mib + 500*mib + MaxRoom + (125*mib-MaxRoom)/2 + Floor},
+		{"room just under MaxRoom", 0, 0, 4 * MaxRoom, 0, 5*MaxRoom + Floor},
 		{"estimate above live", 128 * mib, 200 * mib, 100 * mib, 1, 128*mib + Floor},
 		{"no caches", 0, 0, 40 * mib, 1, 50*mib + Floor},
 	}
