@@ -132,8 +132,11 @@ type core struct {
 // releaseDelay is how long after a commit the pages of the database file
 // the process touched are given back, so that the resident memory of a
 // server that is edited all day stays that of the zones it serves.
-// Commits that come within it share one release.
-const releaseDelay = 10 * time.Second
+// Commits that come within it share one release. A release costs one
+// madvise call and, for the next commit, the faults that map again the few
+// pages it reads (its path through the file's tree). At 100,000 zones
+// each 100 edits left some 11 MiB of pages mapped until their release.
+const releaseDelay = 2 * time.Second
 
 // releaseSoon gives the file's mapped pages back releaseDelay from now,
 // unless a release is due already; with heap, that release also collects
