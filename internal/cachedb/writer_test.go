@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/sovdns/sovdns/internal/mapped"
 	"github.com/sovdns/sovdns/resolver"
 )
 
@@ -610,4 +612,42 @@ func TestLoadNationalOrder(t *testing.T) {
 	if _, _, stale, ok := dst.GetRRsetStale("ns.example.net.", dns.TypeA); !ok || !stale {
 		t.Error("the national name server's address was not loaded")
 	}
+}
+
+// TestWriterReleasesMapping: a batch written leaves none of the file's
+// pages mapped resident, whatever the process read of it before.
+func TestWriterReleasesMapping(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the mapping is released on Linux only")
+	}
+	clk := newClock()
+	c := newCache(clk)
+	fillA(c, 20000)
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour, Trigger: NewTrigger()})
+	runWriter(t, w)
+	w.cfg.Trigger.Pull("test")
+	st := upToDate(t, w)
+	// Every page of the file read, as a pass over the tree does.
+	if err := w.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(_, _ []byte) error { return nil })
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	read, err := mapped.Resident(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read < 1<<20 {
+		t.Fatalf("%d bytes of the file resident after reading all of it: the check sees nothing", read)
+	}
+	c.Put(msg(t, "new.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"new.example.com. 300 IN A 192.0.2.7"}, nil))
+	w.cfg.Trigger.Pull("test")
+	waitFor(t, "the next batch", func() bool { return w.Status().Batches > st.Batches })
+	waitFor(t, "the mapping released", func() bool {
+		n, err := mapped.Resident(path)
+		return err == nil && n < read/8
+	})
 }
