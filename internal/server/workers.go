@@ -22,8 +22,11 @@ type workers struct {
 	idle    atomic.Int32
 }
 
-// workerIdle is how long a worker waits for a job before it ends.
-const workerIdle = 30 * time.Second
+// workerIdle is how long a worker waits for a job before it ends: long
+// enough for the gaps of a steady stream of misses, short enough that the
+// stacks a burst grew (some 8 MiB after a flood of 500 misses at once) go
+// back within seconds of its end.
+const workerIdle = 5 * time.Second
 
 func newWorkers() *workers {
 	return &workers{jobs: make(chan func()), quit: make(chan struct{})}
