@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -149,8 +150,14 @@ func newRRL(cfg RRLConfig, now func() time.Time, vec *prometheus.CounterVec) *rr
 	for size < cfg.TableSize {
 		size <<= 1
 	}
+	buckets, free := bucketTable(size)
 	l := &rrl{cfg: cfg, now: now, v4: cfg.IPv4Prefix, v6: cfg.IPv6Prefix,
-		buckets: make([]rrlBucket, size), mask: uint64(size - 1)}
+		buckets: buckets, mask: uint64(size - 1)}
+	if free != nil {
+		// The table is reached only through l (a bucket in use is reached
+		// under one of l's locks), so it goes when l does.
+		runtime.AddCleanup(l, func(free func()) { free() }, free)
+	}
 	for k := range rrlKinds {
 		r := int64(cfg.ResponsesPerSecond)
 		switch k {

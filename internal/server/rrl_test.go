@@ -4,8 +4,11 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
+	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -345,5 +348,52 @@ func BenchmarkRRLCheck(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.check(acct, src)
+	}
+}
+
+// TestRRLTableOutsideHeap: on Linux the table of buckets is not in the
+// heap (the memory limit, which follows the live heap, does not count it),
+// and it is given back once the limiter is gone.
+func TestRRLTableOutsideHeap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the table is mapped on Linux only")
+	}
+	const size = 1 << 20 // buckets: 32 MiB
+	live := func() uint64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := live()
+	l := newRRL(RRLConfig{ResponsesPerSecond: 5, TableSize: size}, time.Now, nil)
+	src := netip.MustParseAddr("192.0.2.1")
+	acct := newAccount(rrlAnswer, "www.example.gov.", dns.TypeA)
+	for range 5 {
+		if got := l.check(acct, src); got != rrlSend {
+			t.Fatalf("within the rate: %v", got)
+		}
+	}
+	if got := l.check(acct, src); got != rrlDrop {
+		t.Fatalf("over the rate: %v, want a drop", got)
+	}
+	if grown := live() - min(before, live()); grown > 4<<20 {
+		t.Errorf("the live heap grew by %d MiB with a table of %d MiB", grown>>20, size*int(unsafe.Sizeof(rrlBucket{}))>>20)
+	}
+	unmapped := make(chan struct{})
+	runtime.AddCleanup(l, func(c chan struct{}) { close(c) }, unmapped)
+	runtime.KeepAlive(l)
+	l = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-unmapped:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the limiter was never collected")
+		}
 	}
 }
