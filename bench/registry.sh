@@ -13,7 +13,7 @@
 # skips it) sovdns publishes a catalog zone (RFC 9432) and Knot consumes it,
 # transferring every member from sovdns by TSIG-signed AXFR: the time until
 # Knot serves the last member, and from each of three `zone create` on sovdns
-# until Knot serves the new zone; then a second sovdns consumes the same
+# until Knot serves the new zone (both polled every 2 ms); then a second sovdns consumes the same
 # catalog: the time until it serves the last member.
 # Servers are not pinned to CPUs. Every wait is bounded (LOAD_TIMEOUT s for
 # loads, 30 s for edits). Loopback only.
@@ -31,6 +31,7 @@ SETTLE_SECONDS=${SETTLE_SECONDS:-5}
 NEED="nsd knotd knotc dig kdig dnsperf curl python3"
 . bench/common.sh
 
+go build -o "$work/firstanswer" ./bench/firstanswer
 last="z$((ZONES - 1)).gov.test."
 free_port() { # free for TCP and UDP, below the kernel's ephemeral range (from
   # which the tests running beside take theirs): common.sh's races with them
@@ -311,18 +312,21 @@ zone:
   pending() { [ "$(curl -s "http://127.0.0.1:$mport/metrics" | awk '/^sovdns_notify_pending / {print $2}')" = 0 ]; }
   await 0.2 "$LOAD_TIMEOUT" "sovdns NOTIFY backlog empty" pending
   cat_serial() { kdig +short +retry=0 +time=1 -p "$port" @127.0.0.1 "$cat" SOA | awk '{print $3}'; }
-  moved() { [ "$(cat_serial)" != "$1" ]; }
   create_cmd=() create_cat=() create_knot=()
   for i in 1 2 3; do
     [ "$knot_cat_ok" = 1 ] || break
     serial=$(cat_serial)
+    # Both polled from before the command, every 2 ms, by a process each.
     t=$(now_ms)
+    "$work/firstanswer" -server "127.0.0.1:$port" -name "$cat" -start-ms "$t" -serial-not "$serial" >"$work/cat$i" &
+    catpoll=$!
+    "$work/firstanswer" -server "127.0.0.1:$kport" -name "newzone$i.gov.test." -start-ms "$t" >"$work/knot$i" &
+    knotpoll=$!
     sov zone create "newzone$i.gov.test" --ns ns1.gov.test >>"$work/edits.log" 2>&1
     create_cmd+=("$(since "$t")")
-    await 0.005 30 "sovdns's catalog taking newzone$i.gov.test." moved "$serial"
-    create_cat+=("$(since "$t")")
-    await 0.005 30 "Knot serving newzone$i.gov.test." serves "$kport" "newzone$i.gov.test." SOA kdig
-    create_knot+=("$(since "$t")")
+    wait "$catpoll" || echo "bench: sovdns's catalog did not take newzone$i.gov.test. within 30 s" >&2
+    wait "$knotpoll" || echo "bench: Knot did not serve newzone$i.gov.test. within 30 s" >&2
+    create_cat+=("$(cat "$work/cat$i")") create_knot+=("$(cat "$work/knot$i")")
   done
   rss_knot_cat=$(rss_mib "$kpid")
   # sovdns consuming the same catalog from the same primary, after Knot.
