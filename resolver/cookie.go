@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	crand "crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"net/netip"
 	"sync"
 
@@ -30,6 +29,11 @@ type cookieJar struct {
 type serverCookie struct {
 	client [8]byte
 	server []byte // nil until the server sends one
+	// opt is the COOKIE option sent to the server (client then server
+	// cookie, as they are on the wire), made when first sent after a
+	// change and shared by the queries from then on: it is never
+	// modified, only replaced.
+	opt *dns.EDNS0_LOCAL
 }
 
 // maxCookieServers bounds the servers remembered; the jar is emptied past it.
@@ -66,17 +70,24 @@ func (j *cookieJar) prepare(m *dns.Msg, a netip.Addr) []byte {
 	}
 	j.mu.Lock()
 	e := j.entry(a)
-	c := make([]byte, 0, 8+len(e.server))
-	c = append(append(c, e.client[:]...), e.server...)
+	if e.opt == nil {
+		c := make([]byte, 0, 8+len(e.server))
+		c = append(append(c, e.client[:]...), e.server...)
+		// Sent as the bytes they are: miekg/dns's EDNS0_COOKIE holds
+		// them in hex, which costs an encoding here and a decoding in
+		// every query's packing.
+		e.opt = &dns.EDNS0_LOCAL{Code: dns.EDNS0COOKIE, Data: c}
+	}
+	o := e.opt
 	j.mu.Unlock()
 	opts := opt.Option[:0]
-	for _, o := range opt.Option {
-		if o.Option() != dns.EDNS0COOKIE {
-			opts = append(opts, o)
+	for _, x := range opt.Option {
+		if x.Option() != dns.EDNS0COOKIE {
+			opts = append(opts, x)
 		}
 	}
-	opt.Option = append(opts, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(c)})
-	return c[:8]
+	opt.Option = append(opts, o)
+	return o.Data[:8:8]
 }
 
 type cookieVerdict uint8
@@ -88,23 +99,52 @@ const (
 )
 
 // replyCookie returns the server cookie in r's COOKIE option (nil
-// without one) and whether the option is forged: another client cookie
-// than the one sent, or malformed (RFC 7873 §5.3).
-func replyCookie(client []byte, r *dns.Msg) (server []byte, forged bool) {
+// without one), decoded into buf, and whether the option is forged:
+// another client cookie than the one sent, or malformed (RFC 7873 §5.3).
+func replyCookie(client []byte, r *dns.Msg, buf *[40]byte) (server []byte, forged bool) {
 	opt := r.IsEdns0()
 	if opt == nil {
 		return nil, false
 	}
 	for _, o := range opt.Option {
 		if c, ok := o.(*dns.EDNS0_COOKIE); ok {
-			b, err := hex.DecodeString(c.Cookie)
-			if err != nil || len(b) < 16 || len(b) > 40 || !bytes.Equal(b[:8], client) {
+			n, ok := unhex(buf[:], c.Cookie)
+			if !ok || n < 16 || !bytes.Equal(buf[:8], client) {
 				return nil, true
 			}
-			server = b[8:]
+			server = buf[8:n]
 		}
 	}
 	return server, false
+}
+
+// unhex decodes the hex string s into dst; ok is false when s is not hex
+// or does not fit.
+func unhex(dst []byte, s string) (n int, ok bool) {
+	if len(s)%2 != 0 || len(s)/2 > len(dst) {
+		return 0, false
+	}
+	for i := 0; i < len(s); i += 2 {
+		hi, ok1 := hexDigit(s[i])
+		lo, ok2 := hexDigit(s[i+1])
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		dst[i/2] = hi<<4 | lo
+	}
+	return len(s) / 2, true
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // check judges the COOKIE option of reply r from server a to a query that
@@ -114,7 +154,8 @@ func (j *cookieJar) check(a netip.Addr, client []byte, r *dns.Msg, tcp bool) coo
 	if j == nil || client == nil {
 		return cookieOK
 	}
-	got, forged := replyCookie(client, r)
+	var buf [40]byte
+	got, forged := replyCookie(client, r, &buf)
 	if forged {
 		return cookieForged
 	}
@@ -127,11 +168,13 @@ func (j *cookieJar) check(a netip.Addr, client []byte, r *dns.Msg, tcp bool) coo
 		}
 		// Over TCP the answer is the server's own: it no longer sends
 		// cookies, and its UDP answers are believed again without.
-		e.server = nil
+		if e.server != nil {
+			e.server, e.opt = nil, nil
+		}
 		return cookieOK
 	}
 	if !bytes.Equal(e.server, got) {
-		e.server = bytes.Clone(got)
+		e.server, e.opt = bytes.Clone(got), nil
 	}
 	return cookieOK
 }

@@ -328,7 +328,8 @@ func (x *NetExchanger) notTheServers(a netip.Addr, m *dns.Msg, client, pkt []byt
 	if x.cookies == nil || client == nil {
 		return false
 	}
-	sc, forged := replyCookie(client, lax)
+	var buf [40]byte
+	sc, forged := replyCookie(client, lax, &buf)
 	return forged || (sc == nil && known)
 }
 

@@ -264,6 +264,9 @@ func (in *infra) rtt(s server) time.Duration {
 
 // order sorts servers by smoothed RTT, ties in random order.
 func (in *infra) order(ss []server) []server {
+	if len(ss) <= 1 {
+		return ss // nothing to order; the caller does not modify it
+	}
 	out := slices.Clone(ss)
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	in.mu.Lock()

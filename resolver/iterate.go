@@ -121,12 +121,36 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 // below it, or "" when that would be name itself (or known is not above
 // name).
 func oneLabelBelow(known, name string) string {
-	n := dns.CountLabel(known)
-	idx := dns.Split(name)
-	if len(idx) <= n+1 || !dns.IsSubDomain(known, name) {
+	below := dns.CountLabel(name) - dns.CountLabel(known) // labels of name below known
+	if below <= 1 || !isSubDomain(known, name) {
 		return ""
 	}
-	return name[idx[len(idx)-n-1]:]
+	// The start of the label below-1 labels from name's first.
+	off := 0
+	for range below - 1 {
+		off, _ = dns.NextLabel(name, off)
+	}
+	return name[off:]
+}
+
+// isSubDomain reports whether child is parent or below it, as
+// dns.IsSubDomain does for fully qualified names, without allocating:
+// letters compared without case, an escaped dot no label boundary.
+func isSubDomain(parent, child string) bool {
+	if parent == "." {
+		return true
+	}
+	for off := 0; len(child)-off >= len(parent); {
+		if len(child)-off == len(parent) {
+			return strings.EqualFold(child[off:], parent)
+		}
+		next, end := dns.NextLabel(child, off)
+		if end {
+			return false
+		}
+		off = next
+	}
+	return false
 }
 
 // closestCut returns the deepest zone at or above name (strictly above for
@@ -141,7 +165,7 @@ func (r *Resolver) closestCut(name string, qtype uint16) (string, []string) {
 			return zone, nil // knownAddrs gives the stub's servers
 		}
 		if zone == "." {
-			return r.nationalFirst(name, qtype, ".", r.rootNS())
+			return r.nationalFirst(name, qtype, ".", r.rootNS)
 		}
 		if ns, ok := r.infraRRset(zone, dns.TypeNS); ok && len(ns) > 0 {
 			if targets := nsTargets(ns); r.reachable(zone, targets) {
@@ -175,9 +199,10 @@ func parentName(name string) string {
 	return name[i:]
 }
 
-func (r *Resolver) rootNS() []string {
+// rootNS returns the names of the root's servers in hints, lower-case.
+func rootNS(hints []dns.RR) []string {
 	var out []string
-	for _, rr := range r.cfg.RootHints {
+	for _, rr := range hints {
 		if ns, ok := rr.(*dns.NS); ok && ns.Hdr.Name == "." {
 			out = append(out, strings.ToLower(ns.Ns))
 		}
@@ -396,7 +421,7 @@ func (r *Resolver) knownAddrs(cut string, nsNames []string) []server {
 	}
 	var out []server
 	for _, n := range nsNames {
-		out = append(out, r.addrsOf(cut, n)...)
+		out = r.appendAddrs(out, cut, n)
 	}
 	return out
 }
@@ -419,8 +444,12 @@ func (r *Resolver) upstreamAddr(rr dns.RR) (server, bool) {
 	return netip.AddrPortFrom(a, r.cfg.UpstreamPort), true
 }
 
-func (r *Resolver) addrsOf(cut, ns string) []server {
-	var out []server
+func (r *Resolver) addrsOf(cut, ns string) []server { return r.appendAddrs(nil, cut, ns) }
+
+// appendAddrs appends the addresses of ns, a server of cut, to dst.
+func (r *Resolver) appendAddrs(dst []server, cut, ns string) []server {
+	start := len(dst)
+	out := dst
 	add := func(rr dns.RR) {
 		if s, ok := r.upstreamAddr(rr); ok {
 			out = append(out, s)
@@ -432,7 +461,7 @@ func (r *Resolver) addrsOf(cut, ns string) []server {
 				add(rr)
 			}
 		}
-		if len(out) > 0 {
+		if len(out) > start {
 			return out
 		}
 	}
@@ -444,10 +473,10 @@ func (r *Resolver) addrsOf(cut, ns string) []server {
 		}
 	}
 	// The parent's glue as well, where the child's own addresses took its
-	// place in the cache (glue.go).
-	out = r.glue.add(out, cacheName(ns), r.cfg.Now(), r.island.active.Load())
-	if len(out) == 0 {
-		out = r.nationalAddrs(cut, ns)
+	// place in the cache (glue.go); compared with this server's only.
+	out = append(out[:start], r.glue.add(out[start:], cacheName(ns), r.cfg.Now(), r.island.active.Load())...)
+	if len(out) == start {
+		out = append(out, r.nationalAddrs(cut, ns)...)
 	}
 	return out
 }
@@ -824,12 +853,25 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 		t     uint16
 	}
 	var out []*rrset
-	idx := map[key]*rrset{}
+	// The sets are found by a scan of out while they are few, as in most
+	// answers; by a map past fewSets.
+	var idx map[key]*rrset
+	find := func(k key) *rrset {
+		if idx != nil {
+			return idx[k]
+		}
+		for _, s := range out {
+			if s.owner == k.owner && s.rrtype == k.t {
+				return s
+			}
+		}
+		return nil
+	}
 	var sigs []*dns.RRSIG
 	var buf []byte // for holds
 	for _, rr := range section {
 		h := rr.Header()
-		if h.Class != dns.ClassINET || !dns.IsSubDomain(cut, h.Name) {
+		if h.Class != dns.ClassINET || !isSubDomain(cut, h.Name) {
 			continue // out of bailiwick: not believed
 		}
 		if sig, ok := rr.(*dns.RRSIG); ok {
@@ -837,23 +879,35 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 			continue
 		}
 		k := key{cacheName(h.Name), h.Rrtype}
-		s := idx[k]
+		s := find(k)
 		if s == nil {
 			s = &rrset{owner: k.owner, rrtype: k.t}
-			idx[k] = s
 			out = append(out, s)
+			switch {
+			case idx != nil:
+				idx[k] = s
+			case len(out) > fewSets:
+				idx = make(map[key]*rrset, 2*len(out))
+				for _, x := range out {
+					idx[key{x.owner, x.rrtype}] = x
+				}
+			}
 		}
 		if !s.holds(rr, &buf) { // a record sent twice is one record
 			s.rrs = append(s.rrs, rr)
 		}
 	}
 	for _, sig := range sigs {
-		if s := idx[key{cacheName(sig.Hdr.Name), sig.TypeCovered}]; s != nil && !containsSig(s.sigs, sig) {
+		if s := find(key{cacheName(sig.Hdr.Name), sig.TypeCovered}); s != nil && !containsSig(s.sigs, sig) {
 			s.sigs = append(s.sigs, sig)
 		}
 	}
 	return out
 }
+
+// fewSets is the number of RRsets in a section up to which collectSets
+// finds them without a map.
+const fewSets = 8
 
 // holdsScan is the size up to which holds compares a record with each of
 // the set's; beyond it, the set's RDATA are indexed, so that a huge

@@ -130,7 +130,7 @@ func TestSideCachesEvictLRU(t *testing.T) {
 		}, maxKeyEntries},
 		{"failures", func(n int) (bool, bool, bool, int) {
 			r := &Resolver{cfg: Config{Now: func() time.Time { return now }, FailureRecheck: time.Minute}, staleSt: newStaleState()}
-			key := func(i int) string { return questionKey(fmt.Sprintf("n%d.example.", i), 1) }
+			key := func(i int) question { return questionKey(fmt.Sprintf("n%d.example.", i), 1) }
 			for i := range n {
 				r.noteOutcome(key(i), true)
 			}

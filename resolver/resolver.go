@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -291,9 +292,10 @@ type Resolver struct {
 	island  *island
 	staleSt *staleState
 	hints   nationalHints
+	rootNS  []string // the root's name servers in the hints, lower-case; read only
 
 	mu     sync.Mutex
-	flight map[string]*call
+	flight map[question]*call
 
 	pfSlots chan struct{} // a slot per prefetch under way (prefetch.go)
 	bg      *backgroundWork
@@ -322,7 +324,7 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 	if stats == nil {
 		stats = &Stats{}
 	}
-	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(cfg.QueryTimeout), stats: stats, flight: map[string]*call{}, bg: newBackgroundWork(),
+	r := &Resolver{cfg: cfg, ex: ex, log: log, cache: cache, infra: newInfra(cfg.QueryTimeout), stats: stats, flight: map[question]*call{}, bg: newBackgroundWork(),
 		island: newIsland(), staleSt: newStaleState(), hints: newNationalHints(cfg.NationalHints),
 		limiter: &ratelimit.PerSecond[string]{Rate: cfg.ZoneRateLimit}, waits: newZoneWaits(cfg.MaxZoneInFlight), unwanted: &unwantedGuard{threshold: cfg.UnwantedReplyThreshold, m: map[string]int{}}}
 	cache.setNational(cfg.National, cfg.NationalMaxEntries, func() { r.persistNow("national infrastructure changed") })
@@ -330,6 +332,7 @@ func New(cfg Config, ex Exchanger, cache *Cache, log *slog.Logger, stats *Stats)
 		r.val = newValidator(cfg.DNSSEC, log)
 	}
 	r.infra.now = cfg.Now
+	r.rootNS = rootNS(cfg.RootHints)
 	r.initFreshness()
 	return r
 }
@@ -445,14 +448,15 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 	var chain, proofs []dns.RR
 	sec, why := dnssec.Secure, error(nil)
 	grace, synth := false, false
-	seen := map[string]bool{}
+	var seenArr [8]string
+	seen := seenArr[:0] // the names met, lower-case: a chain is short
 	name = dns.Fqdn(name)
 	for range r.cfg.MaxCNAMEChain + 1 {
 		key := strings.ToLower(name)
-		if seen[key] {
+		if slices.Contains(seen, key) {
 			break
 		}
-		seen[key] = true
+		seen = append(seen, key)
 		lr, ok := step(name)
 		if !ok {
 			return Result{}, false

@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,25 +41,29 @@ type staleState struct {
 	bg chan struct{} // a slot per background resolution
 
 	mu     sync.Mutex
-	failed *lru[string, time.Time] // question key -> when its resolution last failed
+	failed *lru[question, time.Time] // question -> when its resolution last failed
 }
 
 func newStaleState() *staleState {
-	return &staleState{bg: make(chan struct{}, maxBackground), failed: newLRU[string, time.Time](maxRecheck)}
+	return &staleState{bg: make(chan struct{}, maxBackground), failed: newLRU[question, time.Time](maxRecheck)}
 }
 
-func questionKey(name string, qtype uint16) string {
-	name = asciiLower(name)
-	b := make([]byte, 0, len(name)+6)
-	b = append(b, name...)
-	b = append(b, '/')
-	b = strconv.AppendUint(b, uint64(qtype), 10)
-	return string(b)
+// questionKey returns the key of the question (name, qtype) in the
+// tables of questions under way and of failures.
+func questionKey(name string, qtype uint16) question {
+	return question{asciiLower(name), qtype}
+}
+
+// question is a question's name, lower-cased, and type: a map key that
+// costs no allocation of its own.
+type question struct {
+	name  string
+	qtype uint16
 }
 
 // recentlyFailed reports whether the resolution of key failed less than
 // FailureRecheck ago.
-func (r *Resolver) recentlyFailed(key string) bool {
+func (r *Resolver) recentlyFailed(key question) bool {
 	st := r.staleSt
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -76,7 +79,7 @@ func (r *Resolver) recentlyFailed(key string) bool {
 }
 
 // noteOutcome records whether the resolution of key failed.
-func (r *Resolver) noteOutcome(key string, failed bool) {
+func (r *Resolver) noteOutcome(key question, failed bool) {
 	st := r.staleSt
 	st.mu.Lock()
 	defer st.mu.Unlock()
