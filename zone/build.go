@@ -447,15 +447,18 @@ func (b *builder) assemble() *Zone {
 	sorted := make([]*Node, 0, all.len())
 	small := all.len() <= smallNames
 	all.all(func(_ string, n *Node) bool {
-		if small {
-			// No map keeps the keys: each node's two are one string.
-			n.Key, n.ck = keyAndCanonical(n.Key)
-		} else {
-			n.ck = canonicalString(n.Key)
-		}
 		sorted = append(sorted, n)
 		return true
 	})
+	if small {
+		// No map keeps the keys: all of them, and the canonical ones,
+		// are parts of one string.
+		shareKeys(sorted)
+	} else {
+		for _, n := range sorted {
+			n.ck = canonicalString(n.Key)
+		}
+	}
 	slices.SortFunc(sorted, func(a, c *Node) int { return strings.Compare(a.ck, c.ck) })
 	if small {
 		z.small = sorted

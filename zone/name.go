@@ -86,15 +86,28 @@ func canonicalString(key string) string {
 	return string(appendCanonical(buf[:0], key))
 }
 
-// keyAndCanonical returns key and canonicalString(key) as parts of one
-// string: one allocation, where a node of a small zone held two.
-func keyAndCanonical(key string) (k, ck string) {
+// shareKeys sets the key and the canonical key of every node of nodes to
+// parts of one string: one allocation for a small zone's names, where
+// keyAndCanonical makes one per name.
+func shareKeys(nodes []*Node) {
 	var tmp [2 * 256]byte // as canonicalString
-	c := appendCanonical(tmp[:0], key)
-	buf := make([]byte, len(key)+len(c))
-	copy(buf[copy(buf, key):], c)
+	total := 0
+	for _, n := range nodes {
+		total += len(n.Key) + len(appendCanonical(tmp[:0], n.Key))
+	}
+	buf := make([]byte, 0, total)
+	for _, n := range nodes {
+		buf = append(buf, n.Key...)
+		buf = append(buf, appendCanonical(tmp[:0], n.Key)...)
+	}
 	s := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
-	return s[:len(key)], s[len(key):]
+	off := 0
+	for _, n := range nodes {
+		k := len(n.Key)
+		c := len(appendCanonical(tmp[:0], n.Key))
+		n.Key, n.ck = s[off:off+k], s[off+k:off+k+c]
+		off += k + c
+	}
 }
 
 // appendCanonical appends CanonicalKey(key) to out.

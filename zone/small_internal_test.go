@@ -184,7 +184,8 @@ func same(t *testing.T, a, b *Zone) {
 
 // TestSmallZoneKeysOneString: a node of a small zone holds its wire key
 // and its canonical key as one string, their values those of WireKey and
-// canonicalString of its name; the zone's key is its apex's.
+// canonicalString of its name, and the nodes' strings are parts of one;
+// the zone's key is its apex's.
 func TestSmallZoneKeysOneString(t *testing.T) {
 	z := buildSmallText(t, 3)
 	if z.small == nil {
@@ -206,6 +207,17 @@ func TestSmallZoneKeysOneString(t *testing.T) {
 		}
 		return true
 	})
+	// One string: the keys cover the bytes from the first to the last
+	// exactly, each once.
+	lo, hi, total := ^uintptr(0), uintptr(0), uintptr(0)
+	for _, n := range z.small {
+		start := uintptr(unsafe.Pointer(unsafe.StringData(n.Key)))
+		lo, hi = min(lo, start), max(hi, start+uintptr(len(n.Key)+len(n.ck)))
+		total += uintptr(len(n.Key) + len(n.ck))
+	}
+	if hi-lo != total {
+		t.Errorf("the nodes' keys span %d bytes, %d of keys: not one string", hi-lo, total)
+	}
 }
 
 // BenchmarkSmallZoneFind is the search a query makes in a small zone (an
