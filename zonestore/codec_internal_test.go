@@ -16,8 +16,8 @@ func TestNamesSharesAddresses(t *testing.T) {
 	var rrs []dns.RR
 	for i := range 600 { // more than one block
 		rrs = append(rrs,
-			mustRR(t, fmt.Sprintf("h%d.example. 300 IN A 10.0.%d.%d", i, i>>8, i&255)),
-			mustRR(t, fmt.Sprintf("h%d.example. 300 IN AAAA 2001:db8::%x", i, i)))
+			mustNewRR(t, fmt.Sprintf("h%d.example. 300 IN A 10.0.%d.%d", i, i>>8, i&255)),
+			mustNewRR(t, fmt.Sprintf("h%d.example. 300 IN AAAA 2001:db8::%x", i, i)))
 	}
 	want := make([]string, len(rrs))
 	for i, rr := range rrs {
@@ -55,13 +55,4 @@ func TestNamesSharesAddresses(t *testing.T) {
 	if len(in.ips) == 0 || cap(in.ips) > ipBlock {
 		t.Fatalf("last block %d bytes of %d", len(in.ips), cap(in.ips))
 	}
-}
-
-func mustRR(t *testing.T, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rr
 }
