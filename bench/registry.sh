@@ -14,7 +14,10 @@
 # transferring every member from sovdns by TSIG-signed AXFR: the time until
 # Knot serves the last member, and from each of three `zone create` on sovdns
 # until Knot serves the new zone (both polled every 2 ms); then a second sovdns consumes the same
-# catalog: the time until it serves the last member.
+# catalog: the time until it serves the last member; then, as the
+# reference, the Knot consumer is fed by a Knot DNS primary generating the
+# catalog from the same zone files, and three zones added there are timed
+# the same way.
 # Servers are not pinned to CPUs. Every wait is bounded (LOAD_TIMEOUT s for
 # loads, 30 s for edits). Loopback only.
 #
@@ -350,6 +353,110 @@ CONF
   cat_sov=$(since "$t0")
   rss_sov_cat=$(rss_mib "$cpid")
   stop_all
+
+  # The reference: the same Knot consumer fed by a Knot DNS primary that
+  # serves the same zone files and generates the catalog (catalog-role:
+  # generate); three zones added to it with knotc conf-set, each timed
+  # until the consumer serves it.
+  pport=$(free_port)
+  rm -rf "$work/kp" "$work/knot" "$work/members"; mkdir -p "$work/kp" "$work/knot" "$work/members"
+  cat >"$work/knot-primary.conf" <<CONF
+server:
+    rundir: "$work/kp"
+    listen: 127.0.0.1@$pport
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "$work/kp/knot.sock"
+log:
+  - target: stderr
+    any: notice
+database:
+    storage: "$work/kp"
+key:
+  - id: xfr
+    algorithm: hmac-sha256
+    secret: $secret
+remote:
+  - id: consumer
+    address: 127.0.0.1@$kport
+    key: xfr
+acl:
+  - id: xfr
+    address: 127.0.0.0/8
+    key: xfr
+    action: transfer
+template:
+  - id: default
+    storage: "$work/zones"
+    zonefile-sync: -1
+    journal-content: changes
+    catalog-role: member
+    catalog-zone: $cat
+    acl: xfr
+  - id: catalog
+    storage: "$work/kp"
+    acl: xfr
+    notify: consumer
+zone:
+  - domain: $cat
+    template: catalog
+    catalog-role: generate
+$(awk '{printf "  - domain: %s\n    file: %szone\n", $1, $1}' "$work/origins")
+CONF
+  knotd -c "$work/knot-primary.conf" >"$work/knot-primary.log" 2>&1 &
+  pids+=($!)
+  knot_conf "$work/knot-cat2.conf" "key:
+  - id: xfr
+    algorithm: hmac-sha256
+    secret: $secret
+remote:
+  - id: primary
+    address: 127.0.0.1@$pport
+    via: 127.0.0.1
+    key: xfr
+acl:
+  - id: xfr
+    address: 127.0.0.0/8
+    key: xfr
+    action: [transfer, notify]
+template:
+  - id: default
+    storage: \"$work/knot\"
+    zonefile-sync: -1
+    zonefile-load: difference
+    journal-content: changes
+  - id: member
+    storage: \"$work/members\"
+    zonefile-sync: -1
+    master: primary
+    acl: xfr
+zone:
+  - domain: $cat
+    master: primary
+    acl: xfr
+    catalog-role: interpret
+    catalog-template: member"
+  log=$work/knot-cat2.log
+  knotd -c "$work/knot-cat2.conf" >"$log" 2>&1 &
+  kpid=$!; pids+=("$kpid")
+  knot_ref=()
+  if await 0.05 "$LOAD_TIMEOUT" "Knot (consumer of Knot) serving the catalog member $last" up "$kpid" "$kport" "$last"; then
+    kpc() { knotc -s "$work/kp/knot.sock" "$@" >/dev/null; }
+    for i in 1 2 3; do
+      o="newzone$i.gov.test."
+      printf '$ORIGIN %s\n$TTL 3600\n@ SOA ns1.gov.test. hostmaster.gov.test. 1 3600 600 1209600 300\n@ NS ns1.gov.test.\n' "$o" >"$work/zones/${o}zone"
+      t=$(now_ms)
+      "$work/firstanswer" -server "127.0.0.1:$kport" -name "$o" -start-ms "$t" >"$work/ref$i" &
+      refpoll=$!
+      kpc conf-begin && kpc conf-set "zone[$o]" && kpc conf-set "zone[$o].file" "${o}zone" && kpc conf-commit ||
+        echo "bench: knotc could not add $o to the Knot primary" >&2
+      wait "$refpoll" || echo "bench: the Knot consumer did not serve $o from the Knot primary within 30 s" >&2
+      knot_ref+=("$(cat "$work/ref$i")")
+    done
+  fi
+  stop_all
 fi
 
 echo
@@ -383,6 +490,7 @@ if [ "$CATALOG" = 1 ]; then
   echo "  sovdns consuming the same catalog (after Knot): start until it serves the last member: $(secs "$cat_sov") s; RSS then: $rss_sov_cat MiB"
   echo "  zone create newzone{1,2,3}.gov.test, until Knot serves it (target < 200 ms): ${create_knot[*]} ms"
   echo "    the zone create command itself: ${create_cmd[*]} ms; until sovdns's catalog SOA serial moves: ${create_cat[*]} ms"
+  echo "  the same with a Knot DNS primary generating the catalog (knotc conf-set of a zone), until the consumer serves it: ${knot_ref[*]:-not measured} ms"
 fi
 echo
 echo "sovdns log, warn and above ($(grep -c . "$work/sovdns.log" || true) lines), distinct messages:"
