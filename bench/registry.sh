@@ -270,13 +270,16 @@ CONF
   await 0.05 "$LOAD_TIMEOUT" "sovdns serving the catalog" up "$pid" "$port" "$cat"
   cat_start=$(since "$t0")
   rm -rf "$work/knot" "$work/members"; mkdir -p "$work/knot" "$work/members"
-  knot_conf "$work/knot-cat.conf" "key:
+  # knot_consumer_conf file primary-port: Knot consuming the catalog from
+  # the primary at 127.0.0.1@primary-port (TSIG-signed transfers).
+  knot_consumer_conf() {
+    knot_conf "$1" "key:
   - id: xfr
     algorithm: hmac-sha256
     secret: $secret
 remote:
-  - id: sovdns
-    address: 127.0.0.1@$port
+  - id: primary
+    address: 127.0.0.1@$2
     via: 127.0.0.1
     key: xfr
 acl:
@@ -293,14 +296,16 @@ template:
   - id: member
     storage: \"$work/members\"
     zonefile-sync: -1
-    master: sovdns
+    master: primary
     acl: xfr
 zone:
   - domain: $cat
-    master: sovdns
+    master: primary
     acl: xfr
     catalog-role: interpret
     catalog-template: member"
+  }
+  knot_consumer_conf "$work/knot-cat.conf" "$port"
   t0=$(now_ms)
   log=$work/knot-cat.log
   knotd -c "$work/knot-cat.conf" >"$log" 2>&1 &
@@ -407,37 +412,7 @@ $(awk '{printf "  - domain: %s\n    file: %szone\n", $1, $1}' "$work/origins")
 CONF
   knotd -c "$work/knot-primary.conf" >"$work/knot-primary.log" 2>&1 &
   pids+=($!)
-  knot_conf "$work/knot-cat2.conf" "key:
-  - id: xfr
-    algorithm: hmac-sha256
-    secret: $secret
-remote:
-  - id: primary
-    address: 127.0.0.1@$pport
-    via: 127.0.0.1
-    key: xfr
-acl:
-  - id: xfr
-    address: 127.0.0.0/8
-    key: xfr
-    action: [transfer, notify]
-template:
-  - id: default
-    storage: \"$work/knot\"
-    zonefile-sync: -1
-    zonefile-load: difference
-    journal-content: changes
-  - id: member
-    storage: \"$work/members\"
-    zonefile-sync: -1
-    master: primary
-    acl: xfr
-zone:
-  - domain: $cat
-    master: primary
-    acl: xfr
-    catalog-role: interpret
-    catalog-template: member"
+  knot_consumer_conf "$work/knot-cat2.conf" "$pport"
   log=$work/knot-cat2.log
   knotd -c "$work/knot-cat2.conf" >"$log" 2>&1 &
   kpid=$!; pids+=("$kpid")
