@@ -1261,14 +1261,16 @@ func asciiLowerBytes(b []byte) {
 	}
 }
 
-// atOrBelow reports whether child is ancestor or a name below it. Both are
-// canonical names; a dot escaped inside a label is not a label boundary.
+// atOrBelow reports whether child is ancestor or a name below it, as
+// dns.IsSubDomain does for fully qualified names, without allocating:
+// letters compared without case, a dot escaped inside a label no label
+// boundary.
 func atOrBelow(child, ancestor string) bool {
-	if ancestor == "." || child == ancestor {
+	if ancestor == "." || strings.EqualFold(child, ancestor) {
 		return true
 	}
 	i := len(child) - len(ancestor) - 1 // where the dot before ancestor would be
-	if i < 0 || child[i] != '.' || child[i+1:] != ancestor {
+	if i < 0 || child[i] != '.' || !strings.EqualFold(child[i+1:], ancestor) {
 		return false
 	}
 	backslashes := 0

@@ -122,7 +122,7 @@ func (r *Resolver) iterate(ctx context.Context, b *budget, name string, qtype ui
 // name).
 func oneLabelBelow(known, name string) string {
 	below := dns.CountLabel(name) - dns.CountLabel(known) // labels of name below known
-	if below <= 1 || !isSubDomain(known, name) {
+	if below <= 1 || !atOrBelow(name, known) {
 		return ""
 	}
 	// The start of the label below-1 labels from name's first.
@@ -131,26 +131,6 @@ func oneLabelBelow(known, name string) string {
 		off, _ = dns.NextLabel(name, off)
 	}
 	return name[off:]
-}
-
-// isSubDomain reports whether child is parent or below it, as
-// dns.IsSubDomain does for fully qualified names, without allocating:
-// letters compared without case, an escaped dot no label boundary.
-func isSubDomain(parent, child string) bool {
-	if parent == "." {
-		return true
-	}
-	for off := 0; len(child)-off >= len(parent); {
-		if len(child)-off == len(parent) {
-			return strings.EqualFold(child[off:], parent)
-		}
-		next, end := dns.NextLabel(child, off)
-		if end {
-			return false
-		}
-		off = next
-	}
-	return false
 }
 
 // closestCut returns the deepest zone at or above name (strictly above for
@@ -853,25 +833,12 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 		t     uint16
 	}
 	var out []*rrset
-	// The sets are found by a scan of out while they are few, as in most
-	// answers; by a map past fewSets.
-	var idx map[key]*rrset
-	find := func(k key) *rrset {
-		if idx != nil {
-			return idx[k]
-		}
-		for _, s := range out {
-			if s.owner == k.owner && s.rrtype == k.t {
-				return s
-			}
-		}
-		return nil
-	}
+	idx := map[key]*rrset{}
 	var sigs []*dns.RRSIG
 	var buf []byte // for holds
 	for _, rr := range section {
 		h := rr.Header()
-		if h.Class != dns.ClassINET || !isSubDomain(cut, h.Name) {
+		if h.Class != dns.ClassINET || !atOrBelow(h.Name, cut) {
 			continue // out of bailiwick: not believed
 		}
 		if sig, ok := rr.(*dns.RRSIG); ok {
@@ -879,35 +846,23 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 			continue
 		}
 		k := key{cacheName(h.Name), h.Rrtype}
-		s := find(k)
+		s := idx[k]
 		if s == nil {
 			s = &rrset{owner: k.owner, rrtype: k.t}
+			idx[k] = s
 			out = append(out, s)
-			switch {
-			case idx != nil:
-				idx[k] = s
-			case len(out) > fewSets:
-				idx = make(map[key]*rrset, 2*len(out))
-				for _, x := range out {
-					idx[key{x.owner, x.rrtype}] = x
-				}
-			}
 		}
 		if !s.holds(rr, &buf) { // a record sent twice is one record
 			s.rrs = append(s.rrs, rr)
 		}
 	}
 	for _, sig := range sigs {
-		if s := find(key{cacheName(sig.Hdr.Name), sig.TypeCovered}); s != nil && !containsSig(s.sigs, sig) {
+		if s := idx[key{cacheName(sig.Hdr.Name), sig.TypeCovered}]; s != nil && !containsSig(s.sigs, sig) {
 			s.sigs = append(s.sigs, sig)
 		}
 	}
 	return out
 }
-
-// fewSets is the number of RRsets in a section up to which collectSets
-// finds them without a map.
-const fewSets = 8
 
 // holdsScan is the size up to which holds compares a record with each of
 // the set's; beyond it, the set's RDATA are indexed, so that a huge

@@ -25,14 +25,15 @@ func TestOneLabelBelow(t *testing.T) {
 	}
 }
 
-// TestIsSubDomain: as dns.IsSubDomain for fully qualified names.
-func TestIsSubDomain(t *testing.T) {
+// TestAtOrBelowAsIsSubDomain: atOrBelow answers as dns.IsSubDomain does
+// for fully qualified names, letters in either case.
+func TestAtOrBelowAsIsSubDomain(t *testing.T) {
 	names := []string{".", "com.", "COM.", "example.com.", "www.Example.com.", "xexample.com.", "a.b.www.example.com.",
 		`a\.b.`, `b.`, `x.a\.b.`, `x\.a.b.`, `a.b.`, "org.", `\046.com.`, `a\.com.`}
 	for _, p := range names {
 		for _, c := range names {
-			if got, want := isSubDomain(p, c), dns.IsSubDomain(p, c); got != want {
-				t.Errorf("isSubDomain(%q, %q) = %v, dns.IsSubDomain says %v", p, c, got, want)
+			if got, want := atOrBelow(c, p), dns.IsSubDomain(p, c); got != want {
+				t.Errorf("atOrBelow(%q, %q) = %v, dns.IsSubDomain says %v", c, p, got, want)
 			}
 		}
 	}

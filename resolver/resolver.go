@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -448,15 +447,14 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 	var chain, proofs []dns.RR
 	sec, why := dnssec.Secure, error(nil)
 	grace, synth := false, false
-	var seenArr [8]string
-	seen := seenArr[:0] // the names met, lower-case: a chain is short
+	seen := map[string]bool{}
 	name = dns.Fqdn(name)
 	for range r.cfg.MaxCNAMEChain + 1 {
 		key := strings.ToLower(name)
-		if slices.Contains(seen, key) {
+		if seen[key] {
 			break
 		}
-		seen = append(seen, key)
+		seen[key] = true
 		lr, ok := step(name)
 		if !ok {
 			return Result{}, false

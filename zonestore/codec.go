@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sovdns/sovdns/internal/arena"
 	"github.com/sovdns/sovdns/zone"
 )
 
@@ -84,27 +85,8 @@ func decodeRRs(rrs []dns.RR, v []byte) ([]dns.RR, error) {
 // It also moves the addresses of A and AAAA records, which UnpackRR gives
 // a slice each, into shared blocks: one heap object for many.
 type names struct {
-	m   map[string]string
-	ips []byte // the block addresses go to, its room after len
-}
-
-// ipBlock is the largest block of addresses; the first is 256 bytes,
-// each next one twice the last, so that the read of one small zone does
-// not hold a large block.
-const ipBlock = 4 << 10
-
-// ip returns a copy of a in the block of addresses, capped at its end so
-// that an append copies it.
-func (n *names) ip(a []byte) []byte {
-	if len(a) == 0 || len(a) > 16 {
-		return a
-	}
-	if cap(n.ips)-len(n.ips) < len(a) {
-		n.ips = make([]byte, 0, min(ipBlock, max(256, 2*cap(n.ips))))
-	}
-	start := len(n.ips)
-	n.ips = append(n.ips, a...)
-	return n.ips[start:len(n.ips):len(n.ips)]
+	m     map[string]string
+	addrs arena.Arena // the addresses' blocks
 }
 
 // maxNames bounds what names keeps: it starts again when full.
@@ -136,9 +118,9 @@ func (n *names) node(rrs []dns.RR) {
 		}
 		switch r := rr.(type) {
 		case *dns.A:
-			r.A = n.ip(r.A)
+			r.A = n.addrs.Cut(r.A)
 		case *dns.AAAA:
-			r.AAAA = n.ip(r.AAAA)
+			r.AAAA = n.addrs.Cut(r.AAAA)
 		case *dns.NS:
 			r.Ns = n.intern(r.Ns)
 		case *dns.SOA:

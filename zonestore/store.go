@@ -37,6 +37,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/sovdns/sovdns/internal/arena"
 	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/zone"
 )
@@ -1075,7 +1076,8 @@ func writeZoneContents(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged 
 		return err
 	}
 	nb.FillPercent = 1 // keys arrive in order: pack pages full
-	var values arena
+	// bbolt keeps the values until commit: they are cut from an arena.
+	var values arena.Arena
 	var scratch []byte
 	z.WalkAll(func(ck []byte, n *zone.Node) bool {
 		if n.Empty() {
@@ -1084,41 +1086,10 @@ func writeZoneContents(tx *bolt.Tx, z *zone.Zone, now time.Time, shared, staged 
 		if scratch, err = encodeNode(scratch[:0], n, shared); err != nil {
 			return false
 		}
-		err = nb.Put(storeKey(ck), values.cut(scratch))
+		err = nb.Put(storeKey(ck), values.Cut(scratch))
 		return err == nil
 	})
 	return err
-}
-
-// arena holds the values of one transaction: bbolt keeps the value slices
-// until commit, so they are cut from blocks that are never reallocated (a
-// growing buffer would leave every outgrown copy alive until commit). The
-// blocks start small and double up to arenaBlock, so that a small zone (a
-// few hundred bytes) costs about its size, not a whole block.
-type arena struct {
-	block []byte
-	next  int // the size of the next block
-}
-
-// arenaFirst and arenaBlock are the sizes of an arena's first block and
-// of its largest.
-const (
-	arenaFirst = 1 << 10
-	arenaBlock = 1 << 20
-)
-
-// cut returns a copy of b that stays valid until the arena is dropped.
-func (a *arena) cut(b []byte) []byte {
-	if len(b) > cap(a.block)-len(a.block) {
-		if a.next == 0 {
-			a.next = arenaFirst
-		}
-		a.block = make([]byte, 0, max(a.next, len(b)))
-		a.next = min(2*a.next, arenaBlock)
-	}
-	start := len(a.block)
-	a.block = append(a.block, b...)
-	return a.block[start:len(a.block):len(a.block)]
 }
 
 // bucketStaging holds, by origin, the names of a large zone written ahead

@@ -39,6 +39,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/sovdns/sovdns/internal/arena"
 	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/resolver"
 )
@@ -146,22 +147,21 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 	}
 	defer w.rollback()
 	var seq uint64
-	var a bump
+	var kept arena.Arena // bbolt keeps the keys and values until the commit
+	var scratch []byte
 	err = c.Export(func(rec resolver.CacheRecord) error {
-		// bbolt keeps the key and value until the commit: both are
-		// written into blocks that are never reused.
-		v, err := appendValue(a.tail(), rec)
+		v, err := appendValue(scratch[:0], rec)
 		if err != nil {
 			return nil // nothing the cache holds is this large; skip it
 		}
-		a.took(v)
+		scratch = v
 		// Growing keys: bbolt appends (random keys inserted in one
 		// transaction cost it time quadratic in their number).
 		seq++
 		st.Entries++
-		k := binary.BigEndian.AppendUint64(a.tail(), seq)
-		a.took(k)
-		return w.put(k, v)
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		return w.put(kept.Cut(k[:]), kept.Cut(v))
 	})
 	if err != nil {
 		return Stats{}, 0, err
@@ -192,31 +192,6 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 		return Stats{}, 0, err
 	}
 	return st, size, nil
-}
-
-// bump hands out room for byte strings that are kept until a transaction
-// commits, from blocks of bumpBlock bytes that are never reused: one
-// allocation per block rather than a few per string.
-type bump struct{ buf []byte }
-
-const bumpBlock = 64 << 10
-
-// tail returns the empty start of the room left, at least bumpBlock/16
-// bytes (a new block when less is left), to be appended to, then passed
-// to took.
-func (a *bump) tail() []byte {
-	if cap(a.buf)-len(a.buf) < bumpBlock/16 {
-		a.buf = make([]byte, 0, bumpBlock)
-	}
-	return a.buf[len(a.buf):len(a.buf):cap(a.buf)]
-}
-
-// took notes that b, appended to the last tail, is in use. A b that
-// outgrew the room is a slice of its own and takes none of the block's.
-func (a *bump) took(b []byte) {
-	if cap(b) == cap(a.buf)-len(a.buf) {
-		a.buf = a.buf[:len(a.buf)+len(b)]
-	}
 }
 
 // putMeta writes the meta bucket's keys: the format version, when, and the

@@ -664,28 +664,3 @@ func TestWriterReleasesMapping(t *testing.T) {
 		t.Errorf("%d of %d bytes still resident after a batch", n, read)
 	}
 }
-
-// TestBumpKeepsWhatItHandsOut: strings appended one after another, some
-// larger than a block's room, stay as written.
-func TestBumpKeepsWhatItHandsOut(t *testing.T) {
-	var a bump
-	var got [][]byte
-	var want []string
-	for i := range 2000 {
-		s := strings.Repeat(string(rune('a'+i%26)), 1+(i*37)%(bumpBlock/8))
-		if i%500 == 0 {
-			s = strings.Repeat("x", 2*bumpBlock) // outgrows any room
-		}
-		b := append(a.tail(), s...)
-		a.took(b)
-		got, want = append(got, b), append(want, s)
-	}
-	for i := range got {
-		if string(got[i]) != want[i] {
-			t.Fatalf("string %d changed after later ones were handed out", i)
-		}
-	}
-	if len(a.buf) > bumpBlock {
-		t.Fatalf("block of %d bytes, more than %d", len(a.buf), bumpBlock)
-	}
-}
