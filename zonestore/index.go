@@ -248,7 +248,19 @@ func eachIndexed(tx *bolt.Tx, fn func(info ZoneInfo, flags byte) error) (ok bool
 // false when tx has no current index.
 func (s *Store) indexedInfos(tx *bolt.Tx, match func(origin string) bool) (out []ZoneInfo, unsummarised []int, ok bool, err error) {
 	out = []ZoneInfo{}
-	ok, err = eachIndexed(tx, func(info ZoneInfo, flags byte) error {
+	ok, err = s.eachIndexedInfo(tx, match, collectInfos(&out, &unsummarised))
+	if !ok || err != nil {
+		return nil, nil, ok, err
+	}
+	return out, unsummarised, true, nil
+}
+
+// eachIndexedInfo calls emit with the description of each zone that match
+// reports true for (nil: every zone), from the index, in canonical order,
+// and whether its contents are summarised (else completeInfo fills them
+// in); ok is false when tx has no current index, and nothing is emitted.
+func (s *Store) eachIndexedInfo(tx *bolt.Tx, match func(origin string) bool, emit infoEmitter) (ok bool, err error) {
+	return eachIndexed(tx, func(info ZoneInfo, flags byte) error {
 		if match != nil && !match(info.Origin) {
 			return nil
 		}
@@ -264,14 +276,6 @@ func (s *Store) indexedInfos(tx *bolt.Tx, match func(origin string) bool) (out [
 				}
 			}
 		}
-		if !summarised {
-			unsummarised = append(unsummarised, len(out))
-		}
-		out = append(out, info)
-		return nil
+		return emit(info, summarised)
 	})
-	if !ok || err != nil {
-		return nil, nil, ok, err
-	}
-	return out, unsummarised, true, nil
 }

@@ -376,22 +376,13 @@ func (s *Store) Infos() ([]ZoneInfo, error) { return s.InfosMatching(nil) }
 // InfosMatching is Infos for the zones whose origins match reports true
 // for (nil: every zone); the others are not read.
 func (s *Store) InfosMatching(match func(origin string) bool) ([]ZoneInfo, error) {
-	var out []ZoneInfo
+	out := []ZoneInfo{}
 	var unsummarised []int
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var indexed bool
-		var err error
-		if out, unsummarised, indexed, err = s.indexedInfos(tx, match); indexed || err != nil {
-			return err
-		}
-		out, unsummarised, err = s.scannedInfos(tx, match)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("describe zones: %w", err)
+	if err := s.eachInfo(match, collectInfos(&out, &unsummarised)); err != nil {
+		return nil, err
 	}
-	s.passed(len(out))
 	for _, i := range unsummarised {
+		var err error
 		if out[i], err = s.completeInfo(out[i]); err != nil {
 			return nil, err
 		}
@@ -399,26 +390,101 @@ func (s *Store) InfosMatching(match func(origin string) bool) ([]ZoneInfo, error
 	return out, nil
 }
 
+// EachInfo calls fn with the description of every zone, as Infos has it,
+// without holding them all: for a node of many zones that only counts or
+// picks some. The zones come in canonical order, but for those written
+// before summaries were kept, which come last (each is built once to be
+// described). fn runs while the file is being read and must not use the
+// store; an error from it stops the walk and is returned.
+func (s *Store) EachInfo(fn func(ZoneInfo) error) error {
+	var later []ZoneInfo
+	err := s.eachInfo(nil, func(info ZoneInfo, summarised bool) error {
+		if !summarised {
+			later = append(later, info)
+			return nil
+		}
+		return fn(info)
+	})
+	if err != nil {
+		return err
+	}
+	for _, info := range later {
+		if info, err = s.completeInfo(info); err != nil {
+			return err
+		}
+		if err := fn(info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// infoEmitter receives the description of one zone, and whether its
+// contents are summarised (else completeInfo fills them in).
+type infoEmitter func(info ZoneInfo, summarised bool) error
+
+// collectInfos returns an emitter that appends to out, and the index of
+// each zone not summarised to unsummarised.
+func collectInfos(out *[]ZoneInfo, unsummarised *[]int) infoEmitter {
+	return func(info ZoneInfo, summarised bool) error {
+		if !summarised {
+			*unsummarised = append(*unsummarised, len(*out))
+		}
+		*out = append(*out, info)
+		return nil
+	}
+}
+
+// eachInfo emits the description of each zone that match reports true
+// for (nil: every zone) in canonical order, reading them in one
+// transaction, from the index or, when it is not current, from the
+// zones' own buckets.
+func (s *Store) eachInfo(match func(origin string) bool, emit infoEmitter) error {
+	n := 0
+	counted := func(info ZoneInfo, summarised bool) error {
+		n++
+		return emit(info, summarised)
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if indexed, err := s.eachIndexedInfo(tx, match, counted); indexed || err != nil {
+			return err
+		}
+		return s.eachScannedInfo(tx, match, counted)
+	})
+	if err != nil {
+		return fmt.Errorf("describe zones: %w", err)
+	}
+	s.passed(n)
+	return nil
+}
+
 // scannedInfos is indexedInfos from each zone's own bucket, for a file
 // whose index is not current (see bucketIndex).
 func (s *Store) scannedInfos(tx *bolt.Tx, match func(origin string) bool) (out []ZoneInfo, unsummarised []int, err error) {
 	out = []ZoneInfo{}
+	if err := s.eachScannedInfo(tx, match, collectInfos(&out, &unsummarised)); err != nil {
+		return nil, nil, err
+	}
+	return out, unsummarised, nil
+}
+
+// eachScannedInfo is eachIndexedInfo from each zone's own bucket.
+func (s *Store) eachScannedInfo(tx *bolt.Tx, match func(origin string) bool, emit infoEmitter) error {
 	zs := tx.Bucket(bucketZones)
 	if zs == nil {
-		return out, nil, nil
+		return nil
 	}
 	var origins []string
-	err = zs.ForEachBucket(func(k []byte) error {
+	err := zs.ForEachBucket(func(k []byte) error {
 		if match == nil || match(string(k)) {
 			origins = append(origins, string(k))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	zone.SortCanonical(origins)
-	out = make([]ZoneInfo, 0, len(origins))
 	for _, origin := range origins {
 		zb := zs.Bucket([]byte(origin))
 		if zb == nil {
@@ -440,14 +506,13 @@ func (s *Store) scannedInfos(tx *bolt.Tx, match func(origin string) bool) (out [
 		}
 		info, summarised, err := infoIn(zb, origin, s.cached(origin), hasTxn)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		if !summarised {
-			unsummarised = append(unsummarised, len(out))
+		if err := emit(info, summarised); err != nil {
+			return err
 		}
-		out = append(out, info)
 	}
-	return out, unsummarised, nil
+	return nil
 }
 
 // readInfo reads the description of the zone at origin in tx, and says

@@ -116,26 +116,20 @@ func (g *globals) status(cmd *cobra.Command, c config.Config, now time.Time, sum
 		return st, "", nil
 	}
 	st := control.Status{Time: now.UTC(), Zones: []control.ZoneStatus{}}
+	q := control.ZoneQuery{Secondaries: c.Repl.Secondaries, MaxRead: statusReadMax, Attention: -1}
+	if summary {
+		q.Attention = statusZoneRows
+	}
 	if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
-		control.ApplyConfigured(&st, c.Repl.Secondaries, now)
-		if summary {
-			st.Summarise(statusZoneRows)
-		}
-		return st, "no zone database at " + c.DBPath(), nil
+		return st, "no zone database at " + c.DBPath(), control.FillZones(&st, q, now)
 	}
 	store, err := g.openStoreWith(c, true)
 	if err != nil {
 		return st, "", err
 	}
 	defer store.Close()
-	if st.Zones, st.ZonesNotRead, err = control.StoreStatus(store, now, statusReadMax); err != nil {
-		return st, "", err
-	}
-	control.ApplyConfigured(&st, c.Repl.Secondaries, now)
-	if summary {
-		st.Summarise(statusZoneRows)
-	}
-	return st, "", nil
+	q.Store = store
+	return st, "", control.FillZones(&st, q, now)
 }
 
 // printZoneDNSSEC writes the signing state of the signed zones among

@@ -81,66 +81,122 @@ func (z ZoneStatus) NeedsAttention() bool {
 // max, keeps in Zones only those that need attention, max at most, so
 // that a view of the node stays one screen at any number of zones.
 func (st *Status) Summarise(max int) {
-	sum := &ZoneSummary{Total: len(st.Zones)}
+	rows := zoneRows{max: max}
 	for _, z := range st.Zones {
-		switch {
-		case z.Kept:
-			sum.Kept++
-		case z.Expired:
-			sum.Expired++
-		}
-		if z.NeedsAttention() {
-			sum.Attention++
-		}
+		rows.add(z)
 	}
-	st.Summary = sum
-	if len(st.Zones) <= max {
-		return
-	}
-	rows := make([]ZoneStatus, 0, min(sum.Attention, max))
-	for _, z := range st.Zones {
-		if len(rows) == max {
-			break
-		}
-		if z.NeedsAttention() {
-			rows = append(rows, z)
-		}
-	}
-	st.Zones = rows
+	st.Zones, st.Summary = rows.done()
 }
 
-// ApplyConfigured adds what the configuration says of the secondary zones
-// secs to st: which are mirrors, their configured expire times, and those
-// of which no copy is stored yet (state missing); then sorts the zones.
-func ApplyConfigured(st *Status, secs []replication.SecondaryZone, now time.Time) {
-	at := make(map[string]int, len(secs))
-	for i, z := range st.Zones {
-		at[z.Zone] = i
+// zoneRows gathers the zones of a status one at a time. With max < 0 it
+// keeps them all. Else it counts them all (ZoneSummary) and keeps them
+// all while there are at most max, then only those that need attention,
+// the first max of them in canonical order: what it holds does not grow
+// with the number of zones.
+type zoneRows struct {
+	max  int
+	rows []ZoneStatus
+	sum  ZoneSummary
+}
+
+func (r *zoneRows) add(z ZoneStatus) {
+	r.sum.Total++
+	switch {
+	case z.Kept:
+		r.sum.Kept++
+	case z.Expired:
+		r.sum.Expired++
 	}
-	for _, sec := range secs {
-		i, ok := at[sec.Zone]
-		if !ok {
-			kind := zonestore.KindSecondary
-			if sec.Mirror {
-				kind = KindMirror
-			}
-			at[sec.Zone] = len(st.Zones)
-			st.Zones = append(st.Zones, ZoneStatus{Zone: sec.Zone, Kind: kind, State: ZoneMissing,
-				Error: "configured, no copy stored yet"})
+	attention := z.NeedsAttention()
+	if attention {
+		r.sum.Attention++
+	}
+	if r.max < 0 || r.sum.Total <= r.max {
+		r.rows = append(r.rows, z)
+		return
+	}
+	if r.sum.Total == r.max+1 {
+		r.rows = slices.DeleteFunc(r.rows, func(z ZoneStatus) bool { return !z.NeedsAttention() })
+	}
+	if !attention {
+		return
+	}
+	r.rows = append(r.rows, z)
+	if len(r.rows) >= 2*r.max+16 {
+		SortZones(r.rows)
+		r.rows = slices.Delete(r.rows, r.max, len(r.rows))
+	}
+}
+
+// done returns the zones kept in canonical order, and their summary (nil
+// when all are kept).
+func (r *zoneRows) done() ([]ZoneStatus, *ZoneSummary) {
+	if r.rows == nil {
+		r.rows = []ZoneStatus{}
+	}
+	SortZones(r.rows)
+	if r.max < 0 {
+		return r.rows, nil
+	}
+	if r.sum.Total > r.max && len(r.rows) > r.max {
+		r.rows = slices.Delete(r.rows, r.max, len(r.rows))
+	}
+	sum := r.sum
+	return r.rows, &sum
+}
+
+// configured is what the configuration says of the secondary zones: which
+// are mirrors, and their configured expire times, applied to the stored
+// zones one at a time; and those of which no copy is stored.
+type configured struct {
+	list []replication.SecondaryZone
+	by   map[string]int // index in list
+	seen map[string]bool
+}
+
+func newConfigured(secs []replication.SecondaryZone) *configured {
+	c := &configured{list: secs, by: make(map[string]int, len(secs)), seen: make(map[string]bool, len(secs))}
+	for i, sec := range secs {
+		if _, dup := c.by[sec.Zone]; !dup {
+			c.by[sec.Zone] = i
+		}
+	}
+	return c
+}
+
+// apply adds to z, a stored zone, what the configuration says of it.
+func (c *configured) apply(z *ZoneStatus, now time.Time) {
+	i, ok := c.by[z.Zone]
+	if !ok {
+		return
+	}
+	c.seen[z.Zone] = true
+	if z.Kind != zonestore.KindSecondary {
+		return // a primary of the same name: replication leaves it alone
+	}
+	sec := c.list[i]
+	if sec.Mirror {
+		z.Kind = KindMirror
+	}
+	if sec.Expire != 0 {
+		z.SetExpire(sec.Expire, now)
+	}
+}
+
+// missing calls fn with a row (state missing) for each configured
+// secondary zone that apply did not see.
+func (c *configured) missing(fn func(ZoneStatus)) {
+	for _, sec := range c.list {
+		if c.seen[sec.Zone] {
 			continue
 		}
-		z := &st.Zones[i]
-		if z.Kind != zonestore.KindSecondary {
-			continue // a primary of the same name: replication leaves it alone
-		}
+		c.seen[sec.Zone] = true
+		kind := zonestore.KindSecondary
 		if sec.Mirror {
-			z.Kind = KindMirror
+			kind = KindMirror
 		}
-		if sec.Expire != 0 {
-			z.SetExpire(sec.Expire, now)
-		}
+		fn(ZoneStatus{Zone: sec.Zone, Kind: kind, State: ZoneMissing, Error: "configured, no copy stored yet"})
 	}
-	SortZones(st.Zones)
 }
 
 // KindMirror is the kind of a secondary copy kept for the node's resolver
@@ -325,32 +381,71 @@ type UpstreamStatus struct {
 	Failing    bool    `json:"failing"`
 }
 
-// statusDNSSECMax is how many signed zones StoreStatus describes the
+// statusDNSSECMax is how many signed zones FillZones describes the
 // signing state of; with more, none.
 const statusDNSSECMax = 2000
 
-// StoreStatus describes every zone of st at now, from the summaries the
-// store keeps. The zones this process does not hold in memory are read,
-// to report those that cannot be loaded with their error, when there are
-// at most maxRead of them (negative: always); unread says how many were
-// not.
-func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneStatus, unread int, err error) {
-	infos, err := st.Infos()
-	if err != nil {
-		return nil, 0, err
-	}
-	for _, info := range infos {
-		if !st.InMemory(info.Origin) {
-			unread++
+// ZoneQuery says how FillZones describes the zones of a node.
+type ZoneQuery struct {
+	Store *zonestore.Store // nil: no zone database, only configured secondaries
+	// Secondaries are the configured secondary zones: which are mirrors,
+	// their configured expire times, and those with no copy stored yet.
+	Secondaries []replication.SecondaryZone
+	// Kept reports whether the running server keeps serving an expired
+	// secondary copy (island mode); nil: none is.
+	Kept func(zone string) bool
+	// MaxRead: the zones this process does not hold in memory are read,
+	// to report those that cannot be loaded with their error, when there
+	// are at most MaxRead of them (negative: always).
+	MaxRead int
+	// Attention: with a count of zones, at most, only the zones that need
+	// attention are kept once there are more, and all are counted
+	// (Summarise); negative: every zone is kept.
+	Attention int
+}
+
+// FillZones sets st.Zones (in canonical order), st.Summary and
+// st.ZonesNotRead from the summaries the store keeps and what the
+// configuration says of the secondary zones, at now. The zones are taken
+// one at a time: with q.Attention set, what it holds does not grow with
+// the number of zones.
+func FillZones(st *Status, q ZoneQuery, now time.Time) error {
+	rows := zoneRows{max: q.Attention}
+	cfg := newConfigured(q.Secondaries)
+	add := func(z ZoneStatus) {
+		cfg.apply(&z, now)
+		if z.Kind == zonestore.KindSecondary && q.Kept != nil && q.Kept(z.Zone) {
+			z.Kept, z.Expired, z.State = true, true, ZoneKept
 		}
+		rows.add(z)
 	}
-	read := maxRead < 0 || unread <= maxRead
-	if read {
-		unread = 0
+	st.ZonesNotRead = 0
+	if q.Store != nil {
+		unread, err := eachStoreStatus(q.Store, now, q.MaxRead, add)
+		if err != nil {
+			return err
+		}
+		st.ZonesNotRead = unread
 	}
+	cfg.missing(func(z ZoneStatus) {
+		if q.Kept != nil && z.Kind == zonestore.KindSecondary && q.Kept(z.Zone) {
+			z.Kept, z.Expired, z.State = true, true, ZoneKept
+		}
+		rows.add(z)
+	})
+	st.Zones, st.Summary = rows.done()
+	return nil
+}
+
+// eachStoreStatus calls fn with the status of every zone of st at now,
+// from the summaries the store keeps, in no particular order. The zones
+// this process does not hold in memory are read, to report those that
+// cannot be loaded with their error, when there are at most maxRead of
+// them (negative: always); unread says how many were not.
+func eachStoreStatus(st *zonestore.Store, now time.Time, maxRead int, fn func(ZoneStatus)) (unread int, err error) {
 	names, err := st.SigningZones()
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	// Each signed zone's state is read whole (its earliest signature
 	// walks it): above statusDNSSECMax signed zones the view leaves it to
@@ -361,28 +456,67 @@ func StoreStatus(st *zonestore.Store, now time.Time, maxRead int) (zones []ZoneS
 			signed[n] = true
 		}
 	}
-	out := make([]ZoneStatus, 0, len(infos))
-	for _, info := range infos {
-		zs := ZoneStatus{Zone: info.Origin, Kind: info.Kind, Source: info.Source, Serial: info.Serial, Records: info.Records,
-			Updated: info.Updated, Refreshed: info.Refreshed, SOAExpire: info.SOAExpire, State: ZoneCurrent, Transaction: info.Transaction}
-		if read && !st.InMemory(info.Origin) {
-			if _, err := st.Load(info.Origin); errors.Is(err, zonestore.ErrNoZone) {
-				continue // deleted since
-			} else if err != nil {
-				zs = ZoneStatus{Zone: info.Origin, Kind: info.Kind, State: ZoneBroken, Error: err.Error()}
-			}
-		}
+	complete := func(zs ZoneStatus, withDNSSEC bool) ZoneStatus {
 		if zs.Kind == zonestore.KindSecondary && zs.State == ZoneCurrent {
 			zs.SetExpire(time.Duration(zs.SOAExpire)*time.Second, now)
 		}
-		if zs.State == ZoneCurrent && (read || st.InMemory(info.Origin)) && signed[info.Origin] {
-			if ds, err := st.DNSSEC(info.Origin); err == nil && ds.Signed {
+		if withDNSSEC && zs.State == ZoneCurrent {
+			if ds, err := st.DNSSEC(zs.Zone); err == nil && ds.Signed {
 				zs.DNSSEC = zoneDNSSEC(ds, now)
 			}
 		}
-		out = append(out, zs)
+		return zs
 	}
-	return out, unread, nil
+	// The walk reads the file in one transaction, so what needs the file
+	// again (a zone to load, a signing state) waits for its end: the
+	// zones not in memory while they may still be read (toRead), and the
+	// signed ones in memory (signedLater).
+	var toRead, signedLater []ZoneStatus
+	reading := true
+	err = st.EachInfo(func(info zonestore.ZoneInfo) error {
+		zs := ZoneStatus{Zone: info.Origin, Kind: info.Kind, Source: info.Source, Serial: info.Serial, Records: info.Records,
+			Updated: info.Updated, Refreshed: info.Refreshed, SOAExpire: info.SOAExpire, State: ZoneCurrent, Transaction: info.Transaction}
+		if !st.InMemory(info.Origin) {
+			unread++
+			if reading && maxRead >= 0 && unread > maxRead {
+				reading = false
+				for _, z := range toRead {
+					fn(complete(z, false))
+				}
+				toRead = nil
+			}
+			if reading {
+				toRead = append(toRead, zs)
+			} else {
+				fn(complete(zs, false))
+			}
+			return nil
+		}
+		if signed[info.Origin] {
+			signedLater = append(signedLater, zs)
+			return nil
+		}
+		fn(complete(zs, false))
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, zs := range toRead {
+		if _, err := st.Load(zs.Zone); errors.Is(err, zonestore.ErrNoZone) {
+			continue // deleted since
+		} else if err != nil {
+			zs = ZoneStatus{Zone: zs.Zone, Kind: zs.Kind, State: ZoneBroken, Error: err.Error()}
+		}
+		fn(complete(zs, signed[zs.Zone]))
+	}
+	for _, zs := range signedLater {
+		fn(complete(zs, true))
+	}
+	if reading {
+		unread = 0
+	}
+	return unread, nil
 }
 
 // SortZones puts zones in canonical order of their origins.
@@ -427,32 +561,23 @@ func statusHandler(node Node) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		st := Status{Running: true, Time: now.UTC(), Zones: []ZoneStatus{}, Resolver: resolverStatus(node)}
-		if node.Store != nil {
-			zs, _, err := StoreStatus(node.Store, now, -1)
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			st.Zones = zs
-		}
-		if node.Replication != nil {
-			ApplyConfigured(&st, node.Replication.Secondaries(), now)
-			pending := node.Replication.NotifyPending()
-			st.NotifyPending = &pending
-			for i := range st.Zones {
-				z := &st.Zones[i]
-				if z.Kind == zonestore.KindSecondary && node.Replication.Kept(z.Zone) {
-					z.Kept, z.Expired, z.State = true, true, ZoneKept
-				}
-			}
-		}
+		q := ZoneQuery{Store: node.Store, MaxRead: -1, Attention: -1}
 		if v := r.URL.Query().Get("attention"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
 				writeError(w, fmt.Errorf("%w: attention=%q: want a count of zones", ErrBadRequest, v))
 				return
 			}
-			st.Summarise(n)
+			q.Attention = n
+		}
+		if node.Replication != nil {
+			q.Secondaries, q.Kept = node.Replication.Secondaries(), node.Replication.Kept
+			pending := node.Replication.NotifyPending()
+			st.NotifyPending = &pending
+		}
+		if err := FillZones(&st, q, now); err != nil {
+			writeError(w, err)
+			return
 		}
 		writeJSON(w, st)
 	}

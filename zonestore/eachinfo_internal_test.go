@@ -1,0 +1,90 @@
+package zonestore
+
+import (
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestEachInfo checks that EachInfo describes the zones as Infos does, in
+// canonical order, that an error from its function stops the walk, and
+// that a zone indexed without a summary (as an older database has it) is
+// described in full, after the others.
+func TestEachInfo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zones.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, origin := range []string{"example.", "b.example.", "a.example.", "example.net."} {
+		if _, err := s.Import(indexTestZone(t, origin, i+1), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	each := func(s *Store) []ZoneInfo {
+		t.Helper()
+		var got []ZoneInfo
+		if err := s.EachInfo(func(info ZoneInfo) error { got = append(got, info); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want, err := s.Infos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := each(s); len(want) != 4 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("EachInfo\n%+v\nInfos\n%+v", got, want)
+	}
+
+	stop := errors.New("enough")
+	calls := 0
+	if err := s.EachInfo(func(ZoneInfo) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("an error from fn: %v after %d calls, want it after 1", err, calls)
+	}
+
+	// a.example. stored and indexed without its summary, and not in memory.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		zb, err := zoneBucket(tx, "a.example.")
+		if err != nil {
+			return err
+		}
+		if err := zb.Bucket(bucketInfo).Delete(keySummary); err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketIndex).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if info, _, err := decodeIndex(v); err == nil && info.Origin == "a.example." {
+				v = append([]byte(nil), v...)
+				v[0] &^= indexSummarised
+				return tx.Bucket(bucketIndex).Put(append([]byte(nil), k...), v)
+			}
+		}
+		return errors.New("a.example. not indexed")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wantNow []ZoneInfo // the others in canonical order, then a.example.
+	for _, info := range want {
+		if info.Origin != "a.example." {
+			wantNow = append(wantNow, info)
+		}
+	}
+	for _, info := range want {
+		if info.Origin == "a.example." {
+			wantNow = append(wantNow, info)
+		}
+	}
+	if got := each(s); !reflect.DeepEqual(got, wantNow) {
+		t.Errorf("with a.example. unsummarised EachInfo\n%+v\nwant\n%+v", got, wantNow)
+	}
+}
