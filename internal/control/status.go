@@ -150,12 +150,12 @@ func (r *zoneRows) done() ([]ZoneStatus, *ZoneSummary) {
 // zones one at a time; and those of which no copy is stored.
 type configured struct {
 	list []replication.SecondaryZone
-	by   map[string]int // index in list
-	seen map[string]bool
+	by   map[string]int // the first index in list of each zone
+	seen []bool         // by that index: a stored copy was seen, or a row made
 }
 
 func newConfigured(secs []replication.SecondaryZone) *configured {
-	c := &configured{list: secs, by: make(map[string]int, len(secs)), seen: make(map[string]bool, len(secs))}
+	c := &configured{list: secs, by: make(map[string]int, len(secs)), seen: make([]bool, len(secs))}
 	for i, sec := range secs {
 		if _, dup := c.by[sec.Zone]; !dup {
 			c.by[sec.Zone] = i
@@ -170,7 +170,7 @@ func (c *configured) apply(z *ZoneStatus, now time.Time) {
 	if !ok {
 		return
 	}
-	c.seen[z.Zone] = true
+	c.seen[i] = true
 	if z.Kind != zonestore.KindSecondary {
 		return // a primary of the same name: replication leaves it alone
 	}
@@ -187,10 +187,11 @@ func (c *configured) apply(z *ZoneStatus, now time.Time) {
 // secondary zone that apply did not see.
 func (c *configured) missing(fn func(ZoneStatus)) {
 	for _, sec := range c.list {
-		if c.seen[sec.Zone] {
+		i := c.by[sec.Zone]
+		if c.seen[i] {
 			continue
 		}
-		c.seen[sec.Zone] = true
+		c.seen[i] = true
 		kind := zonestore.KindSecondary
 		if sec.Mirror {
 			kind = KindMirror
