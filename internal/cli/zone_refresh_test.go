@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -44,10 +45,10 @@ func (f *fakeReplication) NotifyPending() int { return 0 }
 
 func (f *fakeReplication) Secondaries() []replication.SecondaryZone { return f.secs }
 
-func (f *fakeReplication) Kept(origin string) bool {
+func (f *fakeReplication) KeptZones() map[string]bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.kept[origin]
+	return maps.Clone(f.kept)
 }
 
 // TestZoneRefresh: sovdns zone refresh and retransfer ask the running

@@ -14,7 +14,9 @@ import (
 // *replication.Node is one.
 type Replication interface {
 	Refresh(ctx context.Context, origin string, retransfer bool) (replication.RefreshResult, error)
-	Kept(origin string) bool
+	// KeptZones is the set of secondary zones past their expire time
+	// that are kept, and served, while the node is cut off.
+	KeptZones() map[string]bool
 	// NotifyPending is the number of NOTIFYs waiting or under way.
 	NotifyPending() int
 	// Secondaries is the configured secondary zones, for sovdns status.

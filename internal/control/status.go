@@ -79,7 +79,8 @@ func (z ZoneStatus) NeedsAttention() bool {
 
 // Summarise counts the zones in Summary and, when there are more than
 // max, keeps in Zones only those that need attention, max at most, so
-// that a view of the node stays one screen at any number of zones.
+// that a view of the node stays one screen at any number of zones. A
+// negative max keeps every zone, and no summary.
 func (st *Status) Summarise(max int) {
 	rows := zoneRows{max: max}
 	for _, z := range st.Zones {
@@ -154,6 +155,8 @@ type configured struct {
 	seen []bool         // by that index: a stored copy was seen, or a row made
 }
 
+// newConfigured takes the configured secondary zones; the configuration
+// names each zone once (a second entry for one is taken for the first).
 func newConfigured(secs []replication.SecondaryZone) *configured {
 	c := &configured{list: secs, by: make(map[string]int, len(secs)), seen: make([]bool, len(secs))}
 	for i, sec := range secs {
@@ -392,9 +395,10 @@ type ZoneQuery struct {
 	// Secondaries are the configured secondary zones: which are mirrors,
 	// their configured expire times, and those with no copy stored yet.
 	Secondaries []replication.SecondaryZone
-	// Kept reports whether the running server keeps serving an expired
-	// secondary copy (island mode); nil: none is.
-	Kept func(zone string) bool
+	// Kept holds the expired secondary copies the running server keeps
+	// serving (island mode); nil: none. A set taken before the zones are
+	// read: nothing that may wait on the store runs during the walk.
+	Kept map[string]bool
 	// MaxRead: the zones this process does not hold in memory are read,
 	// to report those that cannot be loaded with their error, when there
 	// are at most MaxRead of them (negative: always).
@@ -414,26 +418,24 @@ func FillZones(st *Status, q ZoneQuery, now time.Time) error {
 	rows := zoneRows{max: q.Attention}
 	cfg := newConfigured(q.Secondaries)
 	add := func(z ZoneStatus) {
-		cfg.apply(&z, now)
-		if z.Kind == zonestore.KindSecondary && q.Kept != nil && q.Kept(z.Zone) {
+		if z.Kind == zonestore.KindSecondary && q.Kept[z.Zone] {
 			z.Kept, z.Expired, z.State = true, true, ZoneKept
 		}
 		rows.add(z)
 	}
+	stored := func(z ZoneStatus) {
+		cfg.apply(&z, now)
+		add(z)
+	}
 	st.ZonesNotRead = 0
 	if q.Store != nil {
-		unread, err := eachStoreStatus(q.Store, now, q.MaxRead, add)
+		unread, err := eachStoreStatus(q.Store, now, q.MaxRead, stored)
 		if err != nil {
 			return err
 		}
 		st.ZonesNotRead = unread
 	}
-	cfg.missing(func(z ZoneStatus) {
-		if q.Kept != nil && z.Kind == zonestore.KindSecondary && q.Kept(z.Zone) {
-			z.Kept, z.Expired, z.State = true, true, ZoneKept
-		}
-		rows.add(z)
-	})
+	cfg.missing(add)
 	st.Zones, st.Summary = rows.done()
 	return nil
 }
@@ -572,7 +574,7 @@ func statusHandler(node Node) http.HandlerFunc {
 			q.Attention = n
 		}
 		if node.Replication != nil {
-			q.Secondaries, q.Kept = node.Replication.Secondaries(), node.Replication.Kept
+			q.Secondaries, q.Kept = node.Replication.Secondaries(), node.Replication.KeptZones()
 			pending := node.Replication.NotifyPending()
 			st.NotifyPending = &pending
 		}

@@ -589,6 +589,9 @@ func TestKeptInIsland(t *testing.T) {
 	go func() { defer close(done); n.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, 10*time.Second, "the copy kept", func() bool { return n.Kept(testOrigin) })
+	if kept := n.KeptZones(); len(kept) != 1 || !kept[testOrigin] {
+		t.Errorf("KeptZones = %v, want %s alone", kept, testOrigin)
+	}
 	hold.Store(false)
 	select {
 	case c := <-calls:
@@ -598,8 +601,8 @@ func TestKeptInIsland(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the copy was not withdrawn once the hold ended")
 	}
-	if n.Kept(testOrigin) {
-		t.Error("Kept after the copy was withdrawn")
+	if n.Kept(testOrigin) || len(n.KeptZones()) != 0 {
+		t.Errorf("Kept after the copy was withdrawn (KeptZones %v)", n.KeptZones())
 	}
 }
 

@@ -56,6 +56,22 @@ func (n *Node) Kept(origin string) bool {
 	return w != nil && w.kept.Load()
 }
 
+// KeptZones returns the secondary zones that are past their expire time
+// and kept, and served, because the node is cut off: Kept for every zone
+// at once, as a set (empty unless the node is in island mode).
+func (n *Node) KeptZones() map[string]bool {
+	s := n.secondary
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := map[string]bool{}
+	for origin, w := range s.workers {
+		if w.kept.Load() {
+			kept[origin] = true
+		}
+	}
+	return kept
+}
+
 // request hands a check of origin to its worker and waits for the answer.
 func (s *secondaries) request(ctx context.Context, origin string, retransfer bool) (RefreshResult, error) {
 	s.mu.Lock()
