@@ -12,8 +12,9 @@
 # edits meanwhile (NSD: queries only), and RSS after it. Then (CATALOG=0
 # skips it) sovdns publishes a catalog zone (RFC 9432) and Knot consumes it,
 # transferring every member from sovdns by TSIG-signed AXFR: the time until
-# Knot serves the last member, and from each of three `zone create` on sovdns
-# until Knot serves the new zone (both polled every 2 ms); then a second sovdns consumes the same
+# Knot serves the last member, and from each of CREATES (3) `zone create` on
+# sovdns, CREATE_GAP seconds (0) after Knot served the one before, until Knot
+# serves the new zone (both polled every 2 ms); then a second sovdns consumes the same
 # catalog: the time until it serves the last member; then, as the
 # reference, the Knot consumer is fed by a Knot DNS primary generating the
 # catalog from the same zone files, and three zones added there are timed
@@ -31,6 +32,8 @@ LOAD_TIMEOUT=${LOAD_TIMEOUT:-300}
 SOAK_SECONDS=${SOAK_SECONDS:-60}
 SOAK_EDITS=${SOAK_EDITS:-1000}
 SETTLE_SECONDS=${SETTLE_SECONDS:-5}
+CREATES=${CREATES:-3}
+CREATE_GAP=${CREATE_GAP:-0}
 NEED="nsd knotd knotc dig kdig dnsperf curl python3"
 . bench/common.sh
 
@@ -323,8 +326,9 @@ zone:
   await 0.2 "$LOAD_TIMEOUT" "sovdns NOTIFY backlog empty" pending
   cat_serial() { kdig +short +retry=0 +time=1 -p "$port" @127.0.0.1 "$cat" SOA | awk '{print $3}'; }
   create_cmd=() create_cat=() create_knot=()
-  for i in 1 2 3; do
+  for i in $(seq 1 "$CREATES"); do
     [ "$knot_cat_ok" = 1 ] || break
+    sleep "$CREATE_GAP"
     serial=$(cat_serial)
     # Both polled from before the command, every 2 ms, by a process each.
     t=$(now_ms)
@@ -465,7 +469,7 @@ if [ "$CATALOG" = 1 ]; then
   echo "  sovdns start (catalog on) until the last zone and the catalog answer: $(secs "$cat_start") s"
   echo "  Knot start until it serves the last member: $cat_knot; Knot RSS then: $rss_knot_cat MiB"
   echo "  sovdns consuming the same catalog (after Knot): start until it serves the last member: $(secs "$cat_sov") s; RSS then: $rss_sov_cat MiB"
-  echo "  zone create newzone{1,2,3}.gov.test, until Knot serves it (target < 200 ms): ${create_knot[*]} ms"
+  echo "  zone create newzone{1..$CREATES}.gov.test, ${CREATE_GAP} s apart, until Knot serves it (target < 200 ms): ${create_knot[*]} ms"
   echo "    the zone create command itself: ${create_cmd[*]} ms; until sovdns's catalog SOA serial moves: ${create_cat[*]} ms"
   echo "  the same with a Knot DNS primary generating the catalog (knotc conf-set of a zone), until the consumer serves it: ${knot_ref[*]:-not measured} ms"
 fi
