@@ -10,7 +10,8 @@ import (
 )
 
 // TestEachInfo checks that EachInfo describes the zones as Infos does, in
-// canonical order, that an error from its function stops the walk, and
+// canonical order, from the index and from the zones' own buckets, that
+// an error from its function stops the walk, and
 // that a zone indexed without a summary (as an older database has it) is
 // described in full, after the others.
 func TestEachInfo(t *testing.T) {
@@ -38,6 +39,23 @@ func TestEachInfo(t *testing.T) {
 	}
 	if got := each(s); len(want) != 4 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("EachInfo\n%+v\nInfos\n%+v", got, want)
+	}
+
+	// A write that does not keep the index (as by an earlier version)
+	// leaves it behind: the zones' own buckets are read instead.
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("scratch"), []byte{1}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if indexCurrent(tx) {
+			return errors.New("the index is still current")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := each(s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("EachInfo from the zones' buckets\n%+v\nInfos\n%+v", got, want)
 	}
 
 	stop := errors.New("enough")
