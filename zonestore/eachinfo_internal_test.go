@@ -106,3 +106,77 @@ func TestEachInfo(t *testing.T) {
 		t.Errorf("with a.example. unsummarised EachInfo\n%+v\nwant\n%+v", got, wantNow)
 	}
 }
+
+// TestEachInfoBatch checks that the zones come in batches that together
+// are Infos, that a zone added between two batches is listed at most
+// once and no other zone is lost, and that an error from fn ends it.
+func TestEachInfoBatch(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "zones.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, origin := range []string{"example.", "b.example.", "a.example.", "example.net.", "c.example.org."} {
+		if _, err := s.Import(indexTestZone(t, origin, i+1), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := s.Infos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []ZoneInfo
+	var sizes []int
+	added := false
+	err = s.EachInfoBatch(nil, 2, func(batch []ZoneInfo) error {
+		sizes = append(sizes, len(batch))
+		got = append(got, batch...)
+		if !added { // fn runs outside the read: the store may be written
+			added = true
+			_, err := s.Import(indexTestZone(t, "z.example.", 9), false) // sorts after example.'s children
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Infos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, info := range got {
+		seen[info.Origin]++
+	}
+	for _, info := range want {
+		if seen[info.Origin] != 1 {
+			t.Errorf("%s listed %d times", info.Origin, seen[info.Origin])
+		}
+	}
+	if seen["z.example."] > 1 || len(got) > len(after) || !reflect.DeepEqual(sizes[:2], []int{2, 2}) {
+		t.Errorf("batches %v of %d zones: %+v", sizes, len(got), got)
+	}
+	// Without the addition, the batches are Infos.
+	got = got[:0]
+	if err := s.EachInfoBatch(nil, 2, func(b []ZoneInfo) error { got = append(got, b...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, after) {
+		t.Errorf("EachInfoBatch\n%+v\nInfos\n%+v", got, after)
+	}
+	// Matching: only the zones under example.
+	got = got[:0]
+	under := func(o string) bool { return len(o) > len(".example.") && o[len(o)-len(".example."):] == ".example." }
+	if err := s.EachInfoBatch(under, 1, func(b []ZoneInfo) error { got = append(got, b...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Origin != "a.example." || got[2].Origin != "z.example." {
+		t.Errorf("matching: %+v", got)
+	}
+	stop := errors.New("enough")
+	calls := 0
+	if err := s.EachInfoBatch(nil, 2, func([]ZoneInfo) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("an error from fn: %v after %d calls", err, calls)
+	}
+}

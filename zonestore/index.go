@@ -3,6 +3,7 @@ package zonestore
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -228,16 +229,29 @@ func buildIndex(tx *bolt.Tx) (int, error) {
 // flags, in canonical order, until fn returns an error; ok is false when
 // tx has no current index (and fn is not called).
 func eachIndexed(tx *bolt.Tx, fn func(info ZoneInfo, flags byte) error) (ok bool, err error) {
+	return eachIndexedAfter(tx, nil, func(_ []byte, info ZoneInfo, flags byte) error { return fn(info, flags) })
+}
+
+// eachIndexedAfter is eachIndexed from the first entry whose key sorts
+// after after (nil: from the first), with each entry's key, which is
+// valid only during the call.
+func eachIndexedAfter(tx *bolt.Tx, after []byte, fn func(key []byte, info ZoneInfo, flags byte) error) (ok bool, err error) {
 	if !indexCurrent(tx) {
 		return false, nil
 	}
 	c := tx.Bucket(bucketIndex).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	k, v := c.First()
+	if after != nil {
+		if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
 		info, flags, err := decodeIndex(v)
 		if err != nil {
 			return true, fmt.Errorf("%w: zone index: %w", ErrCorrupt, err)
 		}
-		if err := fn(info, flags); err != nil {
+		if err := fn(k, info, flags); err != nil {
 			return true, err
 		}
 	}
@@ -264,18 +278,121 @@ func (s *Store) eachIndexedInfo(tx *bolt.Tx, match func(origin string) bool, emi
 		if match != nil && !match(info.Origin) {
 			return nil
 		}
-		summarised := flags&indexSummarised != 0
-		if z := s.cached(info.Origin); z != nil {
-			info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
-			summarised = true
-		}
-		if flags&indexTxn != 0 {
-			if zb, err := zoneBucket(tx, info.Origin); err == nil {
-				if info.Transaction, _, err = txnIn(zb, info.Origin); err != nil {
-					return err
-				}
-			}
+		info, summarised, err := s.completeIndexed(tx, info, flags)
+		if err != nil {
+			return err
 		}
 		return emit(info, summarised)
 	})
+}
+
+// completeIndexed adds to info, as the index entry describes it with
+// flags, what the index does not hold: the summary of a zone in memory
+// (summarised then), and an open transaction.
+func (s *Store) completeIndexed(tx *bolt.Tx, info ZoneInfo, flags byte) (ZoneInfo, bool, error) {
+	summarised := flags&indexSummarised != 0
+	if z := s.cached(info.Origin); z != nil {
+		info.Serial, info.SOAExpire, info.Records, info.Names = z.Serial(), z.SOA.Expire, z.Len(), z.Names()
+		summarised = true
+	}
+	if flags&indexTxn != 0 {
+		if zb, err := zoneBucket(tx, info.Origin); err == nil {
+			if info.Transaction, _, err = txnIn(zb, info.Origin); err != nil {
+				return info, false, err
+			}
+		}
+	}
+	return info, summarised, nil
+}
+
+// errBatchFull ends a read of the index when a batch is full.
+var errBatchFull = errors.New("batch full")
+
+// EachInfoBatch calls fn with the descriptions of the zones that match
+// reports true for (nil: every zone), as Infos has them, in canonical
+// order, up to batch of them at a time. Each batch is read in a
+// transaction of its own, and fn is called after it ends: fn may take its
+// time (write to a client) without holding the file from its writers, and
+// what is held does not grow with the number of zones. A zone added or
+// removed meanwhile is listed or not; none is listed twice. fn must not
+// keep the slice; an error from it ends the walk and is returned.
+func (s *Store) EachInfoBatch(match func(origin string) bool, batch int, fn func([]ZoneInfo) error) error {
+	batch = max(batch, 1)
+	buf := make([]ZoneInfo, 0, batch)
+	var after []byte // the key of the last zone read
+	total := 0
+	for {
+		buf = buf[:0]
+		var unsummarised []int
+		var ok bool
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			ok, err = eachIndexedAfter(tx, after, func(k []byte, info ZoneInfo, flags byte) error {
+				if len(buf) == batch {
+					return errBatchFull
+				}
+				after = append(after[:0], k...)
+				if match != nil && !match(info.Origin) {
+					return nil
+				}
+				info, summarised, err := s.completeIndexed(tx, info, flags)
+				if err != nil {
+					return err
+				}
+				if !summarised {
+					unsummarised = append(unsummarised, len(buf))
+				}
+				buf = append(buf, info)
+				return nil
+			})
+			return err
+		})
+		full := errors.Is(err, errBatchFull)
+		if err != nil && !full {
+			return fmt.Errorf("describe zones: %w", err)
+		}
+		if !ok {
+			// No current index (a file written by an earlier version, open
+			// read-only): the zones' own buckets, in one read.
+			return s.infosAfter(match, after, batch, fn)
+		}
+		for _, i := range unsummarised {
+			if buf[i], err = s.completeInfo(buf[i]); err != nil {
+				return err
+			}
+		}
+		total += len(buf)
+		if len(buf) > 0 {
+			if err := fn(buf); err != nil {
+				return err
+			}
+		}
+		if !full {
+			s.passed(total)
+			return nil
+		}
+	}
+}
+
+// infosAfter is EachInfoBatch from InfosMatching, for the zones whose
+// index keys sort after after (nil: all).
+func (s *Store) infosAfter(match func(origin string) bool, after []byte, batch int, fn func([]ZoneInfo) error) error {
+	infos, err := s.InfosMatching(match)
+	if err != nil {
+		return err
+	}
+	if after != nil {
+		infos = slices.DeleteFunc(infos, func(info ZoneInfo) bool {
+			k, err := indexKey(info.Origin)
+			return err == nil && bytes.Compare(k, after) <= 0
+		})
+	}
+	for len(infos) > 0 {
+		n := min(batch, len(infos))
+		if err := fn(infos[:n]); err != nil {
+			return err
+		}
+		infos = infos[n:]
+	}
+	return nil
 }

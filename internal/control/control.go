@@ -138,18 +138,22 @@ func Handler(node Node) http.Handler {
 	}
 
 	handle("GET /v1/zones", func(w http.ResponseWriter, r *http.Request, l Local) (any, error) {
-		infos, err := l.Zones(r.Context(), r.URL.Query().Get("match"))
+		// Read a batch at a time and written out as read: a list of
+		// 100,000 zones holds no more than a batch of them.
+		each, err := l.zoneSource(r.URL.Query().Get("match"))
 		if err != nil {
 			return nil, err
 		}
 		if r.URL.Query().Get("format") == "text" {
 			// The table of sovdns zone list, which the client copies out
 			// as it comes.
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_ = WriteZoneTable(w, infos)
+			cw := &countingWriter{w: w}
+			if err := writeZoneTable(cw, each); err != nil && cw.n == 0 {
+				return nil, err // before the first line: an error of its own
+			}
 			return nil, nil
 		}
-		writeJSONList(w, infos)
+		writeJSONListFrom(w, each)
 		return nil, nil
 	})
 	handle("GET /v1/zone", func(_ http.ResponseWriter, r *http.Request, l Local) (any, error) {
@@ -517,6 +521,61 @@ func writeJSONList[T any](w http.ResponseWriter, list []T) {
 	}
 	bw.WriteString("]\n")
 	_ = bw.Flush()
+}
+
+// countingWriter writes to an HTTP response as text, counting what it
+// wrote.
+type countingWriter struct {
+	w http.ResponseWriter
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 {
+		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
+}
+
+// writeJSONListFrom is writeJSONList for the elements each walks, a batch
+// at a time. An error after the first element leaves the list unfinished,
+// which the client takes for the error it is.
+func writeJSONListFrom[T any](w http.ResponseWriter, each func(fn func([]T) error) error) {
+	var bw *bufio.Writer
+	var enc *json.Encoder
+	n := 0
+	err := each(func(list []T) error {
+		if bw == nil {
+			w.Header().Set("Content-Type", "application/json")
+			bw = bufio.NewWriterSize(w, 64<<10)
+			enc = json.NewEncoder(bw)
+			bw.WriteByte('[')
+		}
+		for i := range list {
+			if n > 0 {
+				bw.WriteByte(',')
+			}
+			n++
+			// Encode ends each element with a newline: one per line.
+			if err := enc.Encode(&list[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil && bw == nil:
+		writeError(w, err)
+	case err != nil:
+		_ = bw.Flush() // unfinished
+	case bw == nil:
+		writeJSONList(w, []T{})
+	default:
+		bw.WriteString("]\n")
+		_ = bw.Flush()
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -221,31 +221,88 @@ func (l Local) Zones(_ context.Context, pattern string) ([]zonestore.ZoneInfo, e
 
 // ZoneList writes the zones whose names match pattern to w: a table for
 // people (WriteZoneTable), or with asJSON the ZoneInfo list, indented.
-func (l Local) ZoneList(ctx context.Context, pattern string, asJSON bool, w io.Writer) error {
-	infos, err := l.Zones(ctx, pattern)
+// The zones are read a batch at a time (zoneSource).
+func (l Local) ZoneList(_ context.Context, pattern string, asJSON bool, w io.Writer) error {
+	each, err := l.zoneSource(pattern)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(infos)
+	if !asJSON {
+		return writeZoneTable(w, each)
 	}
-	return WriteZoneTable(w, infos)
+	out := bufio.NewWriterSize(w, 64<<10)
+	n := 0
+	err = each(func(infos []zonestore.ZoneInfo) error {
+		for i := range infos {
+			// As an Encoder indenting by two spaces writes the list.
+			b, err := json.MarshalIndent(&infos[i], "  ", "  ")
+			if err != nil {
+				return err
+			}
+			sep := ",\n  "
+			if n == 0 {
+				sep = "[\n  "
+			}
+			n++
+			out.WriteString(sep)
+			out.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		out.WriteString("[]\n")
+	} else {
+		out.WriteString("\n]\n")
+	}
+	return out.Flush()
+}
+
+// zoneBatch is how many zones a zone list reads in one transaction of
+// the store: what it holds at a time, whatever the number of zones.
+const zoneBatch = 4096
+
+// zoneSource walks the zones whose names match pattern, a batch at a time
+// (zonestore.Store.EachInfoBatch); a malformed pattern is an
+// ErrBadRequest.
+func (l Local) zoneSource(pattern string) (func(fn func([]zonestore.ZoneInfo) error) error, error) {
+	match, err := ZonePattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return func(fn func([]zonestore.ZoneInfo) error) error {
+		return l.Store.EachInfoBatch(match, zoneBatch, fn)
+	}, nil
 }
 
 // WriteZoneTable writes zones as the table sovdns zone list shows: columns
-// two spaces apart, each as wide as its widest cell. The widths are found
-// first and every line is then written as it is made, so that a table of
-// 100,000 zones costs a few buffers, not a cell for each field.
+// two spaces apart, each as wide as its widest cell.
 func WriteZoneTable(w io.Writer, infos []zonestore.ZoneInfo) error {
+	return writeZoneTable(w, func(fn func([]zonestore.ZoneInfo) error) error { return fn(infos) })
+}
+
+// writeZoneTable is WriteZoneTable for the zones each walks: it walks them
+// twice, for the widths and then for the lines, each written as it is
+// made, so that a table of 100,000 zones costs a few buffers, not a cell
+// for each field. A zone added between the walks may stand out of line.
+func writeZoneTable(w io.Writer, each func(fn func([]zonestore.ZoneInfo) error) error) error {
 	head := [3]string{"ZONE", "SERIAL", "RECORDS"}
 	width := [3]int{len(head[0]), len(head[1]), len(head[2])}
 	num := make([]byte, 0, 256)
-	for _, i := range infos {
-		width[0] = max(width[0], len(i.Origin))
-		width[1] = max(width[1], len(strconv.AppendUint(num[:0], uint64(i.Serial), 10)))
-		width[2] = max(width[2], len(strconv.AppendInt(num[:0], int64(i.Records), 10)))
+	count := 0
+	err := each(func(infos []zonestore.ZoneInfo) error {
+		count += len(infos)
+		for _, i := range infos {
+			width[0] = max(width[0], len(i.Origin))
+			width[1] = max(width[1], len(strconv.AppendUint(num[:0], uint64(i.Serial), 10)))
+			width[2] = max(width[2], len(strconv.AppendInt(num[:0], int64(i.Records), 10)))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	out := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
@@ -259,20 +316,28 @@ func WriteZoneTable(w io.Writer, infos []zonestore.ZoneInfo) error {
 		cell([]byte(h), c)
 	}
 	line = append(line, "UPDATED\n"...)
-	if len(infos) == 0 {
+	if count == 0 {
 		line = append(line, "(no zones)\n"...)
 	}
 	if _, err := out.Write(line); err != nil {
 		return err
 	}
-	for _, i := range infos {
-		line = line[:0]
-		cell(append(num[:0], i.Origin...), 0)
-		cell(strconv.AppendUint(num[:0], uint64(i.Serial), 10), 1)
-		cell(strconv.AppendInt(num[:0], int64(i.Records), 10), 2)
-		line = i.Updated.AppendFormat(line, time.RFC3339)
-		line = append(line, '\n')
-		if _, err := out.Write(line); err != nil {
+	if count > 0 {
+		err = each(func(infos []zonestore.ZoneInfo) error {
+			for _, i := range infos {
+				line = line[:0]
+				cell(append(num[:0], i.Origin...), 0)
+				cell(strconv.AppendUint(num[:0], uint64(i.Serial), 10), 1)
+				cell(strconv.AppendInt(num[:0], int64(i.Records), 10), 2)
+				line = i.Updated.AppendFormat(line, time.RFC3339)
+				line = append(line, '\n')
+				if _, err := out.Write(line); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}

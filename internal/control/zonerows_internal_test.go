@@ -1,8 +1,11 @@
 package control
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,5 +141,59 @@ func TestFillZones(t *testing.T) {
 		if !maps.Equal(got, want) || s.ZonesNotRead != tt.notRead {
 			t.Errorf("MaxRead %d: %v, %d not read; want %v, %d", tt.maxRead, got, s.ZonesNotRead, want, tt.notRead)
 		}
+	}
+}
+
+// TestZoneListsStreamed: the zone lists read a batch at a time are those
+// of the whole list, byte for byte: the API's JSON, the command's
+// indented JSON and its table, with zones and without.
+func TestZoneListsStreamed(t *testing.T) {
+	st := openTestStore(t) // example.org.
+	for _, origin := range []string{"copy.example.", "b.example.org.", "example."} {
+		if _, err := st.Import(buildZone(t, strings.Replace(testZone, "example.org.", origin, 1)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty, err := zonestore.Open(filepath.Join(t.TempDir(), "empty.db"), zonestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	for name, st := range map[string]*zonestore.Store{"zones": st, "none": empty} {
+		t.Run(name, func(t *testing.T) {
+			infos, err := st.Infos()
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, streamed := httptest.NewRecorder(), httptest.NewRecorder()
+			writeJSONList(whole, infos)
+			writeJSONListFrom(streamed, func(fn func([]zonestore.ZoneInfo) error) error { return st.EachInfoBatch(nil, 1, fn) })
+			if whole.Body.String() != streamed.Body.String() {
+				t.Errorf("API list\n%s\nwhole\n%s", streamed.Body, whole.Body)
+			}
+			var want, got bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(infos); err != nil {
+				t.Fatal(err)
+			}
+			if err := (Local{Store: st}).ZoneList(t.Context(), "", true, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("zone list --json\n%s\nwant\n%s", &got, &want)
+			}
+			want.Reset()
+			got.Reset()
+			if err := WriteZoneTable(&want, infos); err != nil {
+				t.Fatal(err)
+			}
+			if err := (Local{Store: st}).ZoneList(t.Context(), "", false, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() || !strings.HasPrefix(got.String(), "ZONE") {
+				t.Errorf("zone list\n%s\nwant\n%s", &got, &want)
+			}
+		})
 	}
 }
