@@ -253,6 +253,7 @@ rss_before_status=$(rss_mib "$pid")
 t=$(now_ms); status_lines=$({ sov status || true; } | wc -l); status_ms=$(since "$t")
 rss_after_status=$(rss_mib "$pid")
 t=$(now_ms); sov zone list >/dev/null; list_ms=$(since "$t")
+rss_after_list=$(rss_mib "$pid")
 read -r scrape_s scrape_bytes < <(curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "http://127.0.0.1:$mport/metrics")
 stop_all
 
@@ -461,7 +462,7 @@ row "RSS after ${SOAK_SECONDS}s of queries, $SOAK_EDITS edits (MiB)" rss_soak
 echo
 echo "sovdns:"
 echo "  zone import: ${isecs} s, max RSS $(awk -v k="$ikb" 'BEGIN { printf "%.1f", k / 1024 }') MiB; $(tail -1 "$work/import.log")"
-echo "  status: $status_lines lines in $status_ms ms (the server's RSS $rss_before_status MiB before, $rss_after_status after); zone list: $list_ms ms"
+echo "  status: $status_lines lines in $status_ms ms (the server's RSS $rss_before_status MiB before, $rss_after_status after); zone list: $list_ms ms (RSS after it $rss_after_list MiB)"
 echo "  /metrics scrape: $(awk -v s="$scrape_s" 'BEGIN { printf "%.1f", s * 1000 }') ms, $scrape_bytes bytes"
 if [ "$CATALOG" = 1 ]; then
   echo
