@@ -283,7 +283,7 @@ func BenchmarkLoadedZoneMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	zs = nil
-	var perZone, objects float64
+	var perZone, objects, holes, made float64
 	var kept [][]*zone.Zone // every pass's zones: none is collected while the next is measured
 	for b.Loop() {
 		st, err := zonestore.Open(path, zonestore.Options{ReadOnly: true})
@@ -301,6 +301,8 @@ func BenchmarkLoadedZoneMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		perZone = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / zones
 		objects = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / zones
+		holes = float64((int64(after.HeapInuse)-int64(after.HeapAlloc))-(int64(before.HeapInuse)-int64(before.HeapAlloc))) / zones
+		made = float64(after.TotalAlloc-before.TotalAlloc) / zones
 		kept = append(kept, held)
 		if err := st.Close(); err != nil {
 			b.Fatal(err)
@@ -308,4 +310,6 @@ func BenchmarkLoadedZoneMemory(b *testing.B) {
 	}
 	b.ReportMetric(perZone, "B/zone")
 	b.ReportMetric(objects, "objects/zone")
+	b.ReportMetric(holes, "unused-B/zone")
+	b.ReportMetric(made, "allocated-B/zone")
 }

@@ -1,7 +1,9 @@
 package zonestore
 
 import (
+	"encoding/hex"
 	"fmt"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -52,4 +54,152 @@ func TestNamesSharesAddresses(t *testing.T) {
 	if got := rrs[1].String(); got != want[1] {
 		t.Fatalf("an append to an address changed the next record: %q", got)
 	}
+}
+
+// decodeBoth decodes v with names and with dns.UnpackRR alone, and fails
+// the test when they disagree: on the records, or on whether v is whole.
+func decodeBoth(t *testing.T, in *names, v []byte) []dns.RR {
+	t.Helper()
+	want, wantErr := decodeRRs(nil, v, nil)
+	got, err := decodeRRs(nil, v, in)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("%x: error %v, UnpackRR's %v", v, err, wantErr)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%x: %d records, UnpackRR %d", v, len(got), len(want))
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("%x: record %d is %#v, UnpackRR's %#v", v, i, got[i], want[i])
+		}
+	}
+	return got
+}
+
+// TestDecodeAsUnpackRR: the records decoded with names are those UnpackRR
+// gives, of the types decoded by hand and the others, whatever the names
+// hold (escapes, case, the root, wildcards); data that ends where it
+// should not is refused as UnpackRR refuses it.
+func TestDecodeAsUnpackRR(t *testing.T) {
+	records := []string{
+		"Www.Example. 300 IN A 192.0.2.1",
+		"example. 0 IN AAAA 2001:db8::1",
+		"example. 3600 IN NS ns1.example.net.",
+		"example. 3600 IN NS .",
+		"*.example. 60 IN CNAME target.example.",
+		`a\\b.example. 60 IN CNAME t\.x.example.`,
+		"a\\.b.example. 60 IN PTR x\\032y.example.",
+		`a\"b.example. 60 IN DNAME \(x\).example.`,
+		`x\000y.example. 60 IN NS a\255.example.`,
+		"_sip._tcp.example. 60 IN SRV 0 5 5060 sip.example.",
+		"example. 60 IN MX 10 mail.example.",
+		"example. 60 IN MX 0 .",
+		"example. 3600 IN SOA ns1.example.net. hostmaster.example.net. 2026120501 7200 900 1209600 300",
+		"example. 60 IN TXT \"v=spf1 -all\" \"two\"",
+		"example. 60 CH A 192.0.2.9",
+		"example. 60 IN TYPE65280 \\# 3 010203",
+		"example. 60 IN RRSIG A 13 1 60 20270101000000 20260101000000 12345 Example. AAAA",
+		"x.example. 60 IN A",
+		"x.example. 60 IN NS",
+	}
+	var in names
+	for _, text := range records {
+		rr, err := dns.NewRR(text)
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		v, err := appendFresh(nil, []dns.RR{rr})
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		got := decodeBoth(t, &in, v)
+		if len(got) != 1 || got[0].String() != rr.String() {
+			t.Fatalf("%s: read back as %v", text, got)
+		}
+		// Each shorter or longer copy of the data is refused, or read, as
+		// UnpackRR does it.
+		for cut := range len(v) {
+			decodeBoth(t, &in, v[:cut])
+		}
+		decodeBoth(t, &in, append(v[:len(v):len(v)], 0))
+	}
+	// Names read before are the same strings: the owner of each record of
+	// a name, and a name in the data.
+	v, err := appendFresh(nil, []dns.RR{mustNewRR(t, "x.example. 60 IN NS ns.example."),
+		mustNewRR(t, "x.example. 60 IN MX 1 ns.example.")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rrs := decodeBoth(t, &in, v)
+	ns, mx := rrs[0].(*dns.NS), rrs[1].(*dns.MX)
+	if unsafe.StringData(ns.Hdr.Name) != unsafe.StringData(mx.Hdr.Name) || unsafe.StringData(ns.Ns) != unsafe.StringData(mx.Mx) {
+		t.Fatal("the names of a name's records are not one string each")
+	}
+	// A compression pointer (not written by this store, read all the same).
+	ptr, err := hex.DecodeString("076578616d706c6500" + "0002000100000e10" + "0002" + "c000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rrs = decodeBoth(t, &in, ptr)
+	if len(rrs) != 1 || rrs[0].(*dns.NS).Ns != "example." {
+		t.Fatalf("compressed record read as %v", rrs)
+	}
+}
+
+// TestDecodeAllocations: a record of a name read before, of a type
+// decoded by hand, costs one allocation (its own object), and no more.
+func TestDecodeAllocations(t *testing.T) {
+	v, err := appendFresh(nil, []dns.RR{
+		mustNewRR(t, "www.example. 60 IN A 192.0.2.1"),
+		mustNewRR(t, "www.example. 60 IN AAAA 2001:db8::1"),
+		mustNewRR(t, "www.example. 60 IN NS ns1.example.net."),
+		mustNewRR(t, "www.example. 60 IN MX 10 mail.example."),
+		mustNewRR(t, "www.example. 3600 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 900 1209600 300"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in names
+	rrs := make([]dns.RR, 0, 8)
+	if rrs, err = decodeRRs(rrs[:0], v, &in); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		rrs, err = decodeRRs(rrs[:0], v, &in)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The addresses' blocks are shared: 5 records, 5 objects, give or take
+	// a new block.
+	if allocs > 5.1 {
+		t.Fatalf("%.1f allocations for 5 records", allocs)
+	}
+}
+
+// FuzzDecode: names decodes whatever bytes it is given as dns.UnpackRR
+// does: the same records, and an error for the same inputs.
+func FuzzDecode(f *testing.F) {
+	for _, text := range []string{
+		"example. 3600 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 900 1209600 300",
+		"www.example. 60 IN A 192.0.2.1", "www.example. 60 IN AAAA 2001:db8::1",
+		"example. 60 IN MX 10 mail.example.", "*.example. 60 IN CNAME a\\.b.example.",
+		"example. 60 IN TXT \"x\"",
+	} {
+		rr, err := dns.NewRR(text)
+		if err != nil {
+			f.Fatal(err)
+		}
+		v, err := appendFresh(nil, []dns.RR{rr})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if len(v) > 4096 {
+			return
+		}
+		decodeBoth(t, &names{}, v)
+	})
 }

@@ -409,7 +409,7 @@ func decodeEntry(seq uint64, v []byte) (*Entry, error) {
 	e.RemovedCount = int(binary.BigEndian.Uint32(v[off:]))
 	e.AddedCount = int(binary.BigEndian.Uint32(v[off+4:]))
 	off += 8
-	rrs, err := decodeRRs(nil, v[off:])
+	rrs, err := decodeRRs(nil, v[off:], nil)
 	if err != nil {
 		return bad(err.Error())
 	}

@@ -799,13 +799,11 @@ func readZoneInto(tx *bolt.Tx, origin string, buf []dns.RR, in *names) (*zone.Zo
 	}
 	rrs := buf
 	err = zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
-		from := len(rrs)
 		var err error
-		rrs, err = decodeRRs(rrs, v)
+		rrs, err = decodeRRs(rrs, v, in)
 		if err != nil {
 			return fmt.Errorf("%w: zone %s: %w", ErrCorrupt, origin, err)
 		}
-		in.node(rrs[from:])
 		return nil
 	})
 	if err != nil {

@@ -52,7 +52,10 @@ func TestFollow(t *testing.T) {
 		{"no collection, nothing done", 0.5, 0, 0, 1, 0.5 - ShareDecay},
 		{"cheap", 0.5, 0.01, 1, 1, 0.5 - ShareDecay},
 		{"cheap at zero", 0, 0.001, 1, 1, 0},
-		{"between", 0.5, 0.03, 0.97, 1, 0.5},
+		{"between", 0.5, 0.06, 1.94, 1, 0.5},
+		// A large share of a small program's CPU, little of one CPU.
+		{"costly share, cheap in all", 0.5, 0.4, 3, 20, 0.5 - ShareDecay},
+		{"costly share, GCRate in all", 0, 1, 3, 20, 1},
 		{"costly", 0, 0.2, 0.8, 1, 1},
 		{"costly at one", 1, 0.2, 0.8, 1, 1},
 		{"costly, over a longer interval", 0, 0.2, 0.8, 4, 1},
@@ -83,6 +86,36 @@ func TestShareFollowsTheCollector(t *testing.T) {
 	}
 	if share != 0 {
 		t.Fatalf("share %g after %d intervals at rest, want 0", share, int(1/ShareDecay)+1)
+	}
+}
+
+// TestWeighSpansCollections: a collection is weighed against the time
+// since the one before. A node that collects 0.4 s of CPU every 20 s
+// while its code uses 15 % of a CPU gets no room (the collector costs 2 %
+// of one CPU); every 2 s it gets all of it (20 %).
+func TestWeighSpansCollections(t *testing.T) {
+	run := func(every int) float64 {
+		k := &Keeper{Share: 0.5}
+		at := time.Unix(0, 0)
+		var gc, user float64
+		var auto uint64
+		k.weigh(gc, user, auto, at)
+		for i := 1; i <= 60; i++ {
+			at = at.Add(time.Second)
+			user += 0.15
+			if i%every == 0 {
+				gc += 0.4
+				auto++
+			}
+			k.weigh(gc, user, auto, at)
+		}
+		return k.Share
+	}
+	if got := run(20); got != 0 {
+		t.Errorf("share %g with a collection every 20 s, want 0", got)
+	}
+	if got := run(2); got != 1 {
+		t.Errorf("share %g with a collection every 2 s, want 1", got)
 	}
 }
 
