@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -107,6 +108,119 @@ func decodeRRs(rrs []dns.RR, v []byte, in *names) ([]dns.RR, error) {
 type names struct {
 	m     map[string]string
 	addrs arena.Arena // the addresses' blocks
+	// slab is room for the records of the zone being read, counted
+	// before (count, reserve): its records of each common type come from
+	// one allocation, which lives as long as the zone does.
+	slab slab
+	want [slabTypes]int
+}
+
+// slab holds a zone's records of the types most zones are made of, each
+// type in one array: a zone of 18 records is then 7 objects, not 18, and
+// its records are not rounded up each to the allocator's next size (an A
+// record takes 56 bytes in an array, 64 on its own).
+type slab struct {
+	a     []dns.A
+	aaaa  []dns.AAAA
+	ns    []dns.NS
+	cname []dns.CNAME
+	mx    []dns.MX
+	soa   []dns.SOA
+	txt   []dns.TXT
+}
+
+// The types a slab holds, as indexes of names.want.
+const (
+	slabA = iota
+	slabAAAA
+	slabNS
+	slabCNAME
+	slabMX
+	slabSOA
+	slabTXT
+	slabTypes
+)
+
+// slabType returns the index of a record of type t with rdlength bytes of
+// data in names.want, or -1 when a slab does not hold it.
+func slabType(t, rdlength uint16) int {
+	switch t {
+	case dns.TypeA:
+		if rdlength == net.IPv4len {
+			return slabA
+		}
+	case dns.TypeAAAA:
+		if rdlength == net.IPv6len {
+			return slabAAAA
+		}
+	case dns.TypeNS:
+		return slabNS
+	case dns.TypeCNAME:
+		return slabCNAME
+	case dns.TypeMX:
+		return slabMX
+	case dns.TypeSOA:
+		return slabSOA
+	case dns.TypeTXT:
+		return slabTXT
+	}
+	return -1
+}
+
+// count adds the records encoded in v to those the next reserve makes
+// room for. It reads only their headers, and stops at anything it does
+// not read (decode then reads or refuses it).
+func (n *names) count(v []byte) {
+	for off := 0; off < len(v); {
+		for { // the owner name
+			if off >= len(v) {
+				return
+			}
+			l := int(v[off])
+			if l&0xc0 == 0xc0 {
+				off += 2
+				break
+			}
+			off += 1 + l
+			if l == 0 {
+				break
+			}
+		}
+		if off+10 > len(v) {
+			return
+		}
+		t, rdlength := binary.BigEndian.Uint16(v[off:]), binary.BigEndian.Uint16(v[off+8:])
+		if i := slabType(t, rdlength); i >= 0 {
+			n.want[i]++
+		}
+		off += 10 + int(rdlength)
+	}
+}
+
+// reserve makes the room that count counted, for the zone read next.
+func (n *names) reserve() {
+	w := &n.want
+	n.slab = slab{a: room[dns.A](w[slabA]), aaaa: room[dns.AAAA](w[slabAAAA]), ns: room[dns.NS](w[slabNS]),
+		cname: room[dns.CNAME](w[slabCNAME]), mx: room[dns.MX](w[slabMX]), soa: room[dns.SOA](w[slabSOA]),
+		txt: room[dns.TXT](w[slabTXT])}
+	*w = [slabTypes]int{}
+}
+
+func room[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
+}
+
+// take returns the next place in s, or a new one when s is full (more
+// records than counted).
+func take[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		return new(T)
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
 }
 
 // maxNames bounds what names keeps: it starts again when full.
@@ -204,19 +318,27 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 	switch h.Rrtype {
 	case dns.TypeA:
 		if h.Rdlength == net.IPv4len {
-			return &dns.A{Hdr: h, A: n.addrs.Cut(msg[rd:end])}, end, nil
+			r := take(&n.slab.a)
+			*r = dns.A{Hdr: h, A: n.addrs.Cut(msg[rd:end])}
+			return r, end, nil
 		}
 	case dns.TypeAAAA:
 		if h.Rdlength == net.IPv6len {
-			return &dns.AAAA{Hdr: h, AAAA: n.addrs.Cut(msg[rd:end])}, end, nil
+			r := take(&n.slab.aaaa)
+			*r = dns.AAAA{Hdr: h, AAAA: n.addrs.Cut(msg[rd:end])}
+			return r, end, nil
 		}
 	case dns.TypeNS:
 		if t, ok := target(rd); ok {
-			return &dns.NS{Hdr: h, Ns: t}, end, nil
+			r := take(&n.slab.ns)
+			*r = dns.NS{Hdr: h, Ns: t}
+			return r, end, nil
 		}
 	case dns.TypeCNAME:
 		if t, ok := target(rd); ok {
-			return &dns.CNAME{Hdr: h, Target: t}, end, nil
+			r := take(&n.slab.cname)
+			*r = dns.CNAME{Hdr: h, Target: t}
+			return r, end, nil
 		}
 	case dns.TypePTR:
 		if t, ok := target(rd); ok {
@@ -229,16 +351,27 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 	case dns.TypeMX:
 		if h.Rdlength > 2 {
 			if t, ok := target(rd + 2); ok {
-				return &dns.MX{Hdr: h, Preference: binary.BigEndian.Uint16(msg[rd:]), Mx: t}, end, nil
+				r := take(&n.slab.mx)
+				*r = dns.MX{Hdr: h, Preference: binary.BigEndian.Uint16(msg[rd:]), Mx: t}
+				return r, end, nil
 			}
 		}
 	case dns.TypeSOA:
 		if ns, at, ok := n.name(msg, rd); ok && at < end {
 			if mbox, at, ok := n.name(msg, at); ok && at+20 == end {
 				u := func(i int) uint32 { return binary.BigEndian.Uint32(msg[at+4*i:]) }
-				return &dns.SOA{Hdr: h, Ns: ns, Mbox: mbox, Serial: u(0), Refresh: u(1), Retry: u(2),
-					Expire: u(3), Minttl: u(4)}, end, nil
+				r := take(&n.slab.soa)
+				*r = dns.SOA{Hdr: h, Ns: ns, Mbox: mbox, Serial: u(0), Refresh: u(1), Retry: u(2),
+					Expire: u(3), Minttl: u(4)}
+				return r, end, nil
 			}
+		}
+	}
+	if h.Rrtype == dns.TypeTXT && end > rd {
+		if txt, ok := plainTxt(msg[rd:end]); ok {
+			r := take(&n.slab.txt)
+			*r = dns.TXT{Hdr: h, Txt: txt}
+			return r, end, nil
 		}
 	}
 	rr, next, err := dns.UnpackRRWithHeader(h, msg[:end], rd) // as UnpackRR cuts it
@@ -247,6 +380,41 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 	}
 	n.data(rr)
 	return rr, next, nil
+}
+
+// plainTxt returns the character-strings of a TXT record's data as
+// UnpackRR does, when none has a byte that it escapes: one string for all
+// their bytes, cut in parts. ok is false otherwise, and for data cut
+// short.
+func plainTxt(rd []byte) (txt []string, ok bool) {
+	strs, size := 0, 0
+	for off := 0; off < len(rd); {
+		l := int(rd[off])
+		off++
+		if off+l > len(rd) {
+			return nil, false
+		}
+		for _, c := range rd[off : off+l] {
+			if c == '"' || c == '\\' || c < ' ' || c > '~' {
+				return nil, false
+			}
+		}
+		strs++
+		size += l
+		off += l
+	}
+	all := make([]byte, 0, size)
+	for off := 0; off < len(rd); off += 1 + int(rd[off]) {
+		all = append(all, rd[off+1:off+1+int(rd[off])]...)
+	}
+	data := unsafe.String(unsafe.SliceData(all), len(all)) // all is not written again
+	txt = make([]string, strs)
+	at := 0
+	for i, off := 0, 0; off < len(rd); i, off = i+1, off+1+int(rd[off]) {
+		txt[i] = data[at : at+int(rd[off])]
+		at += int(rd[off])
+	}
+	return txt, true
 }
 
 // unpack is decode by dns.UnpackRR, for what decode does not read itself.

@@ -798,7 +798,17 @@ func readZoneInto(tx *bolt.Tx, origin string, buf []dns.RR, in *names) (*zone.Zo
 		return nil, buf, err
 	}
 	rrs := buf
-	err = zb.Bucket(bucketNames).ForEach(func(k, v []byte) error {
+	nb := zb.Bucket(bucketNames)
+	// The records counted first, so that those of each common type come
+	// from one allocation (see slab).
+	if err := nb.ForEach(func(_, v []byte) error {
+		in.count(v)
+		return nil
+	}); err != nil {
+		return nil, rrs, err
+	}
+	in.reserve()
+	err = nb.ForEach(func(k, v []byte) error {
 		var err error
 		rrs, err = decodeRRs(rrs, v, in)
 		if err != nil {
