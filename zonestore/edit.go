@@ -171,6 +171,12 @@ func (s *Store) commitGroup(origin string, batch []*pendingEdit) {
 		}
 	}
 	if len(ok) == 0 {
+		// Nothing to commit (no change, or refused), but the zone's state
+		// was read from the file: its pages are given back as after a
+		// commit. An edit that keeps finding its records there (a
+		// configuration tool that asserts them every minute) would
+		// otherwise map the file a page at a time.
+		s.releaseSoon(false)
 		return
 	}
 	err = s.As(strings.Join(authors, ",")).commitEdit(old, cur, all, OpEdit)

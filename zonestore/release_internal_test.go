@@ -50,6 +50,36 @@ func TestReleaseAfterCommits(t *testing.T) {
 	}
 }
 
+// TestReleaseAfterEditsThatCommitNothing: an edit that changes nothing,
+// or is refused, read the file all the same; its pages are given back as
+// after a commit.
+func TestReleaseAfterEditsThatCommitNothing(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "zones.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.releaseDelay = 10 * time.Millisecond
+	rr, _ := dns.NewRR("r.example. 300 IN A 192.0.2.1")
+	if _, err := s.Import(groupZone(t), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update("example.", Change{Add: []dns.RR{rr}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return s.releases.Load() >= 1 })
+	for _, c := range []Change{
+		{Add: []dns.RR{rr}}, // there already
+		{Delete: []Deletion{{Name: "none.example.", Type: dns.TypeA}}}, // nothing to delete
+	} {
+		before := s.releases.Load()
+		if _, err := s.Update("example.", c); err == nil {
+			t.Fatalf("%+v: no error", c)
+		}
+		waitUntil(t, func() bool { return s.releases.Load() > before })
+	}
+}
+
 // waitUntil waits up to ten seconds for cond.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
