@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -105,6 +106,9 @@ func TestDecodeAsUnpackRR(t *testing.T) {
 		"x.example. 60 IN A",
 		"x.example. 60 IN NS",
 	}
+	// A name of 255 octets, the most there may be.
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61) + "."
+	records = append(records, long+" 60 IN NS "+long, long+" 60 IN MX 1 "+long)
 	var in names
 	for _, text := range records {
 		rr, err := dns.NewRR(text)
