@@ -429,23 +429,6 @@ func (n *names) unpack(msg []byte, off int) (dns.RR, int, error) {
 	return rr, next, nil
 }
 
-// node interns the names of rrs, the records of one name, freshly decoded
-// by UnpackRR (no one else holds them yet).
-func (n *names) node(rrs []dns.RR) {
-	owner := ""
-	for i, rr := range rrs {
-		h := rr.Header()
-		switch {
-		case i == 0:
-			owner = n.intern(h.Name)
-			h.Name = owner
-		case h.Name == owner:
-			h.Name = owner
-		}
-		n.data(rr)
-	}
-}
-
 // data interns the names in rr's data and moves its address into the
 // shared blocks.
 func (n *names) data(rr dns.RR) {

@@ -11,23 +11,29 @@ import (
 	"github.com/miekg/dns"
 )
 
-// TestNamesSharesAddresses: the addresses of A and AAAA records move into
-// shared blocks unchanged, each capped so that an append to one does not
+// TestNamesSharesAddresses: the addresses of A and AAAA records are read
+// into shared blocks unchanged, each capped so that an append to one does not
 // write over the next.
 func TestNamesSharesAddresses(t *testing.T) {
 	var in names
-	var rrs []dns.RR
+	var rrs, written []dns.RR
 	for i := range 600 { // more than one block
-		rrs = append(rrs,
+		written = append(written,
 			mustNewRR(t, fmt.Sprintf("h%d.example. 300 IN A 10.0.%d.%d", i, i>>8, i&255)),
 			mustNewRR(t, fmt.Sprintf("h%d.example. 300 IN AAAA 2001:db8::%x", i, i)))
 	}
-	want := make([]string, len(rrs))
-	for i, rr := range rrs {
+	want := make([]string, len(written))
+	for i, rr := range written {
 		want[i] = rr.String()
 	}
-	for i := 0; i < len(rrs); i += 2 {
-		in.node(rrs[i : i+2])
+	for i := 0; i < len(written); i += 2 { // a name's records, as the store keeps them
+		v, err := appendFresh(nil, written[i:i+2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rrs, err = decodeRRs(rrs, v, &in); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i, rr := range rrs {
 		if got := rr.String(); got != want[i] {

@@ -390,37 +390,6 @@ func (s *Store) InfosMatching(match func(origin string) bool) ([]ZoneInfo, error
 	return out, nil
 }
 
-// EachInfo calls fn with the description of every zone, as Infos has it,
-// without holding them all: for a node of many zones that only counts or
-// picks some. The zones come in canonical order, but for those written
-// before summaries were kept, which come last (each is built once to be
-// described). fn runs while the file is being read: it must not use the
-// store, nor wait for anything that may itself wait for the store (a
-// read transaction opened meanwhile can wait for a writer that waits for
-// this one); an error from it stops the walk and is returned.
-func (s *Store) EachInfo(fn func(ZoneInfo) error) error {
-	var later []ZoneInfo
-	err := s.eachInfo(nil, func(info ZoneInfo, summarised bool) error {
-		if !summarised {
-			later = append(later, info)
-			return nil
-		}
-		return fn(info)
-	})
-	if err != nil {
-		return err
-	}
-	for _, info := range later {
-		if info, err = s.completeInfo(info); err != nil {
-			return err
-		}
-		if err := fn(info); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // infoEmitter receives the description of one zone, and whether its
 // contents are summarised (else completeInfo fills them in).
 type infoEmitter func(info ZoneInfo, summarised bool) error

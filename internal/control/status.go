@@ -470,16 +470,19 @@ func eachStoreStatus(st *zonestore.Store, now time.Time, maxRead int, fn func(Zo
 		}
 		return zs
 	}
-	// The walk reads the file in one transaction, so what needs the file
-	// again (a zone to load, a signing state) waits for its end: the
-	// zones not in memory while they may still be read (toRead), and the
-	// signed ones in memory (signedLater).
-	var toRead, signedLater []ZoneStatus
+	// The zones come a batch at a time, outside the store's read, so a
+	// signing state is read at once; the zones not in memory wait
+	// (toRead) until it is known whether there are at most maxRead.
+	var toRead []ZoneStatus
 	reading := true
-	err = st.EachInfo(func(info zonestore.ZoneInfo) error {
-		zs := ZoneStatus{Zone: info.Origin, Kind: info.Kind, Source: info.Source, Serial: info.Serial, Records: info.Records,
-			Updated: info.Updated, Refreshed: info.Refreshed, SOAExpire: info.SOAExpire, State: ZoneCurrent, Transaction: info.Transaction}
-		if !st.InMemory(info.Origin) {
+	err = st.EachInfoBatch(nil, zoneBatch, func(infos []zonestore.ZoneInfo) error {
+		for _, info := range infos {
+			zs := ZoneStatus{Zone: info.Origin, Kind: info.Kind, Source: info.Source, Serial: info.Serial, Records: info.Records,
+				Updated: info.Updated, Refreshed: info.Refreshed, SOAExpire: info.SOAExpire, State: ZoneCurrent, Transaction: info.Transaction}
+			if st.InMemory(info.Origin) {
+				fn(complete(zs, signed[info.Origin]))
+				continue
+			}
 			unread++
 			if reading && maxRead >= 0 && unread > maxRead {
 				reading = false
@@ -493,13 +496,7 @@ func eachStoreStatus(st *zonestore.Store, now time.Time, maxRead int, fn func(Zo
 			} else {
 				fn(complete(zs, false))
 			}
-			return nil
 		}
-		if signed[info.Origin] {
-			signedLater = append(signedLater, zs)
-			return nil
-		}
-		fn(complete(zs, false))
 		return nil
 	})
 	if err != nil {
@@ -512,9 +509,6 @@ func eachStoreStatus(st *zonestore.Store, now time.Time, maxRead int, fn func(Zo
 			zs = ZoneStatus{Zone: zs.Zone, Kind: zs.Kind, State: ZoneBroken, Error: err.Error()}
 		}
 		fn(complete(zs, signed[zs.Zone]))
-	}
-	for _, zs := range signedLater {
-		fn(complete(zs, true))
 	}
 	if reading {
 		unread = 0

@@ -46,19 +46,9 @@ func (n *Node) Refresh(ctx context.Context, origin string, retransfer bool) (Ref
 	return n.secondary.request(ctx, zone.Fqdn(origin), retransfer)
 }
 
-// Kept reports whether the secondary zone at origin is past its expire
-// time and kept, and served, because the node is cut off (HoldExpiry).
-func (n *Node) Kept(origin string) bool {
-	s := n.secondary
-	s.mu.Lock()
-	w := s.workers[zone.Fqdn(origin)]
-	s.mu.Unlock()
-	return w != nil && w.kept.Load()
-}
-
 // KeptZones returns the secondary zones that are past their expire time
-// and kept, and served, because the node is cut off: Kept for every zone
-// at once, as a set (empty unless the node is in island mode).
+// and kept, and served, because the node is cut off (HoldExpiry), as a
+// set (empty unless the node is in island mode).
 func (n *Node) KeptZones() map[string]bool {
 	s := n.secondary
 	s.mu.Lock()
