@@ -82,7 +82,7 @@ type NetExchanger struct {
 	portLo, portN int
 	cookies       *cookieJar // nil: no cookies
 	tap           Tap        // nil: none
-	bufs          sync.Pool  // *[]byte of maxDatagram bytes
+	bufs          sync.Pool  // *[]byte of maxDatagram+queryRoom bytes
 }
 
 // maxDatagram is the largest UDP answer taken: well above the 1232 bytes
@@ -94,7 +94,7 @@ const maxDatagram = 8192
 
 // NewNetExchanger returns an exchanger for the network.
 func NewNetExchanger(cfg ExchangeConfig) *NetExchanger {
-	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}}
+	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxDatagram+queryRoom); return &b }}}
 	x.portLo, x.portN = ephemeralPorts()
 	x.tap = cfg.Tap
 	if cfg.Cookies {
@@ -136,9 +136,17 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	if x.cookies != nil {
 		client = x.cookies.prepare(m, server.Addr())
 	}
-	wire, err := m.Pack()
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", server, err)
+	// The buffer holds the answer read, then the query: maxDatagram
+	// bytes and queryRoom.
+	bp := x.bufs.Get().(*[]byte)
+	defer x.bufs.Put(bp)
+	buf := (*bp)[:maxDatagram:maxDatagram]
+	wire, ok := appendQuery((*bp)[maxDatagram:maxDatagram], m)
+	if !ok {
+		var err error
+		if wire, err = m.Pack(); err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", server, err)
+		}
 	}
 	var conn interface {
 		Close() error
@@ -146,6 +154,7 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	}
 	var tconn net.Conn
 	var uconn *udpSocket
+	var err error
 	if tcp {
 		d := net.Dialer{Deadline: deadline}
 		tconn, err = d.DialContext(ctx, "tcp", server.String())
@@ -179,17 +188,16 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	}
 	var r *dns.Msg
 	var raw []byte
-	bp := x.bufs.Get().(*[]byte)
 	if tcp {
 		r, raw, err = x.readTCP(tconn, wire, m, server, client)
 	} else {
-		r, raw, err = x.readUDP(uconn, wire, m, server, client, *bp, note)
+		r, raw, err = x.readUDP(uconn, wire, m, server, client, buf, note)
+		uconn.send(nil) // sent: the buffer goes back to the pool
 	}
 	rtt := time.Since(start)
 	if x.tap != nil && err == nil {
 		x.tap.UpstreamResponse(raw, server, tcp, start, start.Add(rtt))
 	}
-	x.bufs.Put(bp)
 	if !stop() {
 		err = ctx.Err() // the socket was closed under the read
 	}
@@ -225,7 +233,7 @@ func (q *lateQuery) wait(ctx context.Context, deadline time.Time, note *exchange
 	q.conn.SetReadDeadline(deadline)
 	bp := q.x.bufs.Get().(*[]byte)
 	defer q.x.bufs.Put(bp)
-	r, raw, err := q.x.readUDP(q.conn, nil, q.m, q.server, q.client, *bp, note)
+	r, raw, err := q.x.readUDP(q.conn, nil, q.m, q.server, q.client, (*bp)[:maxDatagram:maxDatagram], note)
 	rtt := time.Since(q.start)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -554,17 +554,16 @@ func (r *Resolver) queryWith(ctx context.Context, h *hedge, zone string, s serve
 // queryKeep is query; with h, a first query over UDP whose RTO passes
 // goes on being waited for in h (parallel tries, hedge.go).
 func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool, h *hedge) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
+	qname := name
 	if r.cfg.Use0x20 {
-		m.Question[0].Name = randomCase(name)
+		qname = randomCase(name)
 	}
-	m.RecursionDesired = rd
 	// DO: the answers carry their RRSIGs and denial proofs, which the
 	// validator checks and clients that set DO get (RFC 4035 §4.1). A
 	// validating resolver asks its forwarders with CD, to validate itself
 	// what they would have refused (RFC 6840 §5.9).
-	m.SetEdns0(1232, true)
+	m := newUpstreamQuery(qname, qtype, 1232, true)
+	m.RecursionDesired = rd
 	m.CheckingDisabled = rd && r.val != nil
 	if !r.waits.acquire(ctx, zone) {
 		if err := ctx.Err(); err != nil {

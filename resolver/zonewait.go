@@ -41,6 +41,10 @@ type zoneWaits struct {
 	now func() time.Time
 	mu  sync.Mutex
 	z   map[string]*zoneSlots
+	// timers holds stopped *time.Timer for the queue's waits: a cold
+	// cache queues most of its questions, and a timer is two objects.
+	// A stopped timer delivers nothing later (Go 1.23's timers).
+	timers sync.Pool
 }
 
 // zoneSlots is one zone's entry.
@@ -86,8 +90,16 @@ func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
 	free := e.free
 	z.mu.Unlock()
 
-	t := time.NewTimer(zoneQueueWait)
-	defer t.Stop()
+	t, _ := z.timers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(zoneQueueWait)
+	} else {
+		t.Reset(zoneQueueWait)
+	}
+	defer func() {
+		t.Stop()
+		z.timers.Put(t)
+	}()
 	for {
 		select {
 		case <-free:
