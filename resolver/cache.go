@@ -372,7 +372,8 @@ func NewCache(cfg CacheConfig) *Cache {
 // section. Storing an answer or NODATA for a name removes a cached NXDOMAIN
 // for it.
 func (c *Cache) Put(m *dns.Msg) bool {
-	return c.put(m, dnssec.Unchecked, nil, 0)
+	_, ok := c.put(m, dnssec.Unchecked, nil, 0)
+	return ok
 }
 
 // BogusTTL caps how long a Bogus or Indeterminate entry is kept, as
@@ -385,6 +386,40 @@ const BogusTTL = 60 * time.Second
 // (the signatures' remaining validity, RFC 4035 §5.3.3) and by BogusTTL
 // for Bogus and Indeterminate entries.
 func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
+	_, ok := c.putValidated(m, sec, why, maxTTL)
+	return ok
+}
+
+// PutValidatedWithRRset is PutValidated, and then PutRRset at rank of the
+// answer's first n records, an RRset, when they are the records of
+// set (the same count, owners and types): the two entries then share
+// one copy of the RRset's records. Otherwise the RRset is stored from
+// set, as PutRRset stores it.
+func (c *Cache) PutValidatedWithRRset(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, set []dns.RR, rank Rank) {
+	answer, _ := c.putValidated(m, sec, why, maxTTL)
+	if n := len(set); n > 0 && len(answer) >= n && sameHeaders(answer[:n], set) {
+		c.putRRset(answer[:n:n], rank)
+		return
+	}
+	c.PutRRset(set, rank)
+}
+
+// sameHeaders reports whether a and b hold records of the same owners
+// (without case) and types, in order.
+func sameHeaders(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ha, hb := a[i].Header(), b[i].Header()
+		if ha.Rrtype != hb.Rrtype || ha.Class != hb.Class || !strings.EqualFold(ha.Name, hb.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) ([]dns.RR, bool) {
 	if sec == dnssec.Bogus || sec == dnssec.Indeterminate {
 		if maxTTL <= 0 || maxTTL > BogusTTL {
 			maxTTL = BogusTTL
@@ -393,16 +428,18 @@ func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL
 	return c.put(m, sec, why, maxTTL)
 }
 
-func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
+// put stores m and returns the stored copy of its answer section, which
+// the caller must not modify.
+func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) ([]dns.RR, bool) {
 	if m == nil || len(m.Question) != 1 || m.Truncated || c.budget <= 0 {
-		return false
+		return nil, false
 	}
 	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
-		return false
+		return nil, false
 	}
 	q := m.Question[0]
 	if q.Qclass != dns.ClassINET || !cacheableType(q.Qtype) {
-		return false
+		return nil, false
 	}
 	name := cacheName(q.Name)
 
@@ -413,22 +450,22 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	nNs := len(rrs) - nAns
 	rrs = appendCacheable(rrs, m.Extra)
 	if len(rrs) > 0xffff {
-		return false
+		return nil, false
 	}
 	answer, ns := rrs[:nAns], rrs[nAns:nAns+nNs]
 
 	kind, end, ok := classifyResponse(name, q.Qtype, m.Rcode, answer, ns)
 	if !ok {
-		return false
+		return nil, false
 	}
 	ttl, ok := c.ttlOf(rrs, kind != MsgAnswer)
 	if !ok {
-		return false
+		return nil, false
 	}
 	if maxTTL > 0 && ttl > maxTTL {
 		ttl = maxTTL.Truncate(time.Second)
 		if ttl <= 0 {
-			return false
+			return nil, false
 		}
 	}
 	now := c.now().UnixNano()
@@ -447,7 +484,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 		e.key = cacheKey{name: name, kind: kindNX}
 	}
 	if !c.sizeEntry(e, e.key.name, rrs) {
-		return false
+		return nil, false
 	}
 	if sec == dnssec.Secure && kind != MsgAnswer {
 		c.denials.add(ns, e.expire, now) // aggressive.go
@@ -466,7 +503,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
 		c.putDerivedNX(end, rrs[nAns:nAns+nNs], now)
 	}
-	return true
+	return answer, true
 }
 
 // putDerivedNX stores a name-only NXDOMAIN entry for the name at the end of a
@@ -647,7 +684,34 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 	if !data || !cacheableType(typ) {
 		return false
 	}
-	stored := appendCacheable(make([]dns.RR, 0, len(rrs)), rrs)
+	return c.storeRRset(owner, typ, appendCacheable(make([]dns.RR, 0, len(rrs)), rrs), rank)
+}
+
+// putRRset is PutRRset of records that are already the cache's own: copies
+// with lower-cased owners, never modified, as put stores them.
+func (c *Cache) putRRset(stored []dns.RR, rank Rank) bool {
+	if len(stored) == 0 || len(stored) > 0xffff || c.budget <= 0 {
+		return false
+	}
+	h := stored[0].Header()
+	typ := h.Rrtype
+	if sig, ok := stored[0].(*dns.RRSIG); ok {
+		typ = sig.TypeCovered
+	}
+	for _, rr := range stored {
+		x := rr.Header()
+		if x.Class != dns.ClassINET || x.Name != h.Name || x.Rrtype != h.Rrtype || !cacheableType(typ) {
+			return false
+		}
+		if _, ok := rr.(*dns.RRSIG); ok {
+			return false // a set of data records only
+		}
+	}
+	return c.storeRRset(h.Name, typ, stored, rank)
+}
+
+// storeRRset stores the RRset of (owner, typ), the cache's own copy.
+func (c *Cache) storeRRset(owner string, typ uint16, stored []dns.RR, rank Rank) bool {
 	ttl, ok := c.ttlOf(stored, false)
 	if !ok {
 		return false

@@ -979,9 +979,13 @@ func (r *Resolver) store(name string, qtype uint16, lr *lookupResult) {
 			records = append(d.records(), records...)
 			sec, why = weaker(sec, why, d.sec, d.why)
 		}
-		r.putMsg(s.owner, s.rrtype, dns.RcodeSuccess, records, s.proof, sec, why, s.maxTTL)
+		m := answerMsg(s.owner, s.rrtype, dns.RcodeSuccess, records, s.proof)
 		if s.rrtype == dns.TypeA || s.rrtype == dns.TypeAAAA || s.rrtype == dns.TypeNS {
-			r.cache.PutRRset(s.rrs, rankFor(lr.msg.Authoritative))
+			// Also an RRset for iteration (name servers and their
+			// addresses), from the same copy of the records.
+			r.cache.PutValidatedWithRRset(m, sec, why, s.maxTTL, s.rrs, rankFor(lr.msg.Authoritative))
+		} else {
+			r.cache.PutValidated(m, sec, why, s.maxTTL)
 		}
 	}
 }
@@ -1028,12 +1032,17 @@ func (r *Resolver) storeReferral(cut, name string, resp *dns.Msg) (string, []str
 
 // putMsg caches the answer to (name, qtype) with its DNSSEC status.
 func (r *Resolver) putMsg(name string, qtype uint16, rcode int, answer, ns []dns.RR, sec dnssec.SecStatus, why error, maxTTL time.Duration) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
+	r.cache.PutValidated(answerMsg(name, qtype, rcode, answer, ns), sec, why, maxTTL)
+}
+
+// answerMsg returns the response to (name, qtype) with rcode and the
+// sections given, as the cache takes it.
+func answerMsg(name string, qtype uint16, rcode int, answer, ns []dns.RR) *dns.Msg {
+	m := &dns.Msg{Question: []dns.Question{{Name: dns.Fqdn(name), Qtype: qtype, Qclass: dns.ClassINET}}}
 	m.Response = true
 	m.Rcode = rcode
 	m.Answer, m.Ns = answer, ns
-	r.cache.PutValidated(m, sec, why, maxTTL)
+	return m
 }
 
 func rankFor(authoritative bool) Rank {
