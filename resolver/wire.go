@@ -145,6 +145,9 @@ func parseReply(buf []byte) (*dns.Msg, error) {
 	if err := checkWire(buf); err != nil {
 		return nil, err
 	}
+	if m, ok := unpackReply(buf); ok {
+		return m, nil
+	}
 	m := new(dns.Msg)
 	if err := m.Unpack(buf); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
