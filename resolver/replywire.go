@@ -263,6 +263,9 @@ func (r *replyParse) record(off int) (dns.RR, int, bool) {
 		rr.Minttl = binary.BigEndian.Uint32(buf[after+16:])
 		return rr, end, true
 	}
+	if h.Rrtype == dns.TypeOPT && h.Rdlength == 0 {
+		return &dns.OPT{Hdr: h}, end, true // no options: nothing to read
+	}
 	rr, after, err := dns.UnpackRRWithHeader(h, rd, off)
 	if err != nil || after != end {
 		return nil, 0, false

@@ -577,8 +577,12 @@ type rrset struct {
 	seen   map[string]struct{} // a large set's RDATA, for holds
 }
 
-// records returns the set's records followed by its RRSIGs.
+// records returns the set's records followed by its RRSIGs: the set's own
+// slice when it has none (full, so that an append copies it).
 func (s *rrset) records() []dns.RR {
+	if len(s.sigs) == 0 {
+		return s.rrs[:len(s.rrs):len(s.rrs)]
+	}
 	out := make([]dns.RR, 0, len(s.rrs)+len(s.sigs))
 	out = append(out, s.rrs...)
 	for _, sig := range s.sigs {
