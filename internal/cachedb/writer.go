@@ -49,9 +49,14 @@ const maxKeptKeys = resolver.Shards * resolver.FillingChanges
 // it, every entry is marked changed in the cache instead.
 const maxRetryKeys = 1 << 18
 
-// compactLog is the size of the log past which (and past the snapshot's
-// size) a new snapshot is written, at once.
+// compactLog is the default of WriterConfig.CompactLog: the size of the
+// log below which it is never folded into a new snapshot.
 const compactLog = 32 << 20
+
+// compactForce is how many times the larger of CompactLog and the
+// snapshot's size the log may grow to before it is folded in whatever its
+// records (see dueCompaction).
+const compactForce = 8
 
 // WriterConfig configures a Writer.
 type WriterConfig struct {
@@ -68,8 +73,13 @@ type WriterConfig struct {
 	// Trigger, if not nil, asks for the changes to be written at once
 	// (the resolver's Config.PersistNow).
 	Trigger *Trigger
-	Log     *slog.Logger // nil: discard
-	Metrics *Metrics     // nil: none
+	// CompactLog is the size of the log (bytes) below which it is never
+	// folded into a new snapshot; 0 means 32 MiB. Past it, the log is
+	// folded in when the records the cache no longer needs (replaced or
+	// deleted since they were written) outweigh those it does.
+	CompactLog int64
+	Log        *slog.Logger // nil: discard
+	Metrics    *Metrics     // nil: none
 }
 
 // Trigger asks a Writer to write at once. It is safe for concurrent use
@@ -137,16 +147,20 @@ type Writer struct {
 	seq       uint64 // the last key of the log
 	logBytes  int64  // bytes of values in the log
 	snapBytes int64  // size of the file when its snapshot was written
-	keys      []resolver.CacheKey
-	arena     []byte
-	infra     map[netip.AddrPort]time.Duration // as in the file
-	infraAt   time.Time
-	island    bool
-	islandSet bool // island holds what the file says
-	retry     map[resolver.CacheKey]struct{}
-	retryLost map[int]bool
-	openAfter time.Time
-	failing   bool
+	// The records of the snapshot, and the puts and deletes of the log
+	// since: what the file holds, of which the cache needs one record for
+	// each entry it has (dueCompaction).
+	snapRecords, logPuts, logDeletes int64
+	keys                             []resolver.CacheKey
+	arena                            []byte
+	infra                            map[netip.AddrPort]time.Duration // as in the file
+	infraAt                          time.Time
+	island                           bool
+	islandSet                        bool // island holds what the file says
+	retry                            map[resolver.CacheKey]struct{}
+	retryLost                        map[int]bool
+	openAfter                        time.Time
+	failing                          bool
 
 	mu sync.Mutex // guards st and the fields below
 	st FileStatus
@@ -164,6 +178,9 @@ type Writer struct {
 func NewWriter(path string, c *resolver.Cache, r *resolver.Resolver, cfg WriterConfig) *Writer {
 	if cfg.WriteBehind < 0 {
 		cfg.WriteBehind = 0
+	}
+	if cfg.CompactLog <= 0 {
+		cfg.CompactLog = compactLog
 	}
 	w := &Writer{path: path, c: c, r: r, cfg: cfg, log: cfg.Log, m: cfg.Metrics}
 	if w.log == nil {
@@ -351,7 +368,7 @@ func (w *Writer) snapshot() error {
 	}
 	w.db = db
 	w.pageSize = db.Info().PageSize
-	w.seq, w.logBytes = 0, 0
+	w.seq, w.logBytes, w.logPuts, w.logDeletes = 0, 0, 0, 0
 	if info, err := os.Stat(w.path); err == nil {
 		w.snapBytes = info.Size()
 	}
@@ -378,6 +395,7 @@ func (w *Writer) saveWhole() error {
 	if err != nil {
 		return err
 	}
+	w.snapRecords = int64(st.Entries)
 	w.mu.Lock()
 	w.st.Saves++
 	w.st.LastWrite = time.Now()
@@ -499,7 +517,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 		}
 	} else {
 		done, err = w.writeKeys(keys, island, infraPut, infraDel)
-		if err == nil && w.logBytes > max(compactLog, w.snapBytes) {
+		if err == nil && w.dueCompaction() {
 			err = w.compact()
 		}
 	}
@@ -670,6 +688,8 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[n
 		}
 		w.seq = seq
 		w.logBytes += int64(size)
+		w.logPuts += int64(b.puts)
+		w.logDeletes += int64(b.dels)
 		done = i
 		w.arena = w.arena[:0]
 		if cap(w.arena) > 2*batchBytes {
@@ -771,6 +791,34 @@ func (b *batch) commit(island bool) error {
 		m.LastWrite.Set(float64(now.UnixNano()) / 1e9)
 	}
 	return nil
+}
+
+// dueCompaction reports whether the log is to be folded into a new
+// snapshot: past CompactLog, when what the file holds that the cache no
+// longer needs (records replaced or deleted since they were written, and
+// the deletions themselves) outweighs what it needs, one record for each
+// entry the cache holds. A log of new entries only, a cache filling, has
+// nothing to fold however long it grows: folding it would write it all
+// again, and did so at every doubling of the log (a tenth of a filling
+// resolver's CPU). The weights are counts of records times their mean
+// size in the file; as the cache's count may include entries past their
+// stale window that the file would drop, a log past compactForce times the
+// larger of CompactLog and the snapshot is folded in whatever it holds.
+func (w *Writer) dueCompaction() bool {
+	limit := w.cfg.CompactLog
+	if w.logBytes <= limit {
+		return false
+	}
+	if w.logBytes > compactForce*max(limit, w.snapBytes) {
+		return true
+	}
+	records := w.snapRecords + w.logPuts + w.logDeletes
+	if records == 0 {
+		return false
+	}
+	live := min(int64(w.c.Stats().Entries), w.snapRecords+w.logPuts)
+	mean := (w.snapBytes + w.logBytes) / records
+	return (records-live)*mean > max(limit, live*mean)
 }
 
 // compact writes the file anew from the cache: a new snapshot, renamed

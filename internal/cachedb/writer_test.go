@@ -664,3 +664,66 @@ func TestWriterReleasesMapping(t *testing.T) {
 		t.Errorf("%d of %d bytes still resident after a batch", n, read)
 	}
 }
+
+// TestCompactionOfWhatIsDead: a log of new entries (a cache filling) is
+// not folded into a new snapshot however long it grows; once what it
+// holds that the cache no longer needs (entries replaced since) outweighs
+// the rest, it is, and the file then holds each entry once.
+func TestCompactionOfWhatIsDead(t *testing.T) {
+	clk := newClock()
+	c := newCache(clk)
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour, Trigger: NewTrigger(), CompactLog: 256 << 10})
+	defer w.close()
+	if !w.flush(true, "start") {
+		t.Fatalf("first batch not written: %s", w.Status().LastError)
+	}
+	saves := w.Status().Saves
+
+	// Filling: 4,000 new entries in 8 batches, a log past CompactLog
+	// and past the snapshot's size (below compactForce times them).
+	const n = 4000
+	for b := range 8 {
+		for i := range 500 {
+			c.Put(hostA(b*500 + i))
+		}
+		if !w.flush(true, "test") {
+			t.Fatalf("batch not written: %s", w.Status().LastError)
+		}
+	}
+	if w.logBytes <= 256<<10 || w.logBytes <= w.snapBytes {
+		t.Fatalf("log of %d bytes, snapshot %d: the check sees nothing", w.logBytes, w.snapBytes)
+	}
+	if got := w.Status().Saves; got != saves {
+		t.Fatalf("%d snapshots written while the cache filled, want none", got-saves)
+	}
+	if got := logLen(t, path); got != n {
+		t.Fatalf("%d changes in the log, want %d", got, n)
+	}
+
+	// Each entry replaced (a new address): after one round, half of what
+	// the file holds is dead, as much as is live; after two, two thirds.
+	for round := 1; ; round++ {
+		for i := range n {
+			c.Put(answerA(fmt.Sprintf("host%d.example.com.", i), i+round*7919))
+		}
+		if !w.flush(true, "test") {
+			t.Fatalf("batch not written: %s", w.Status().LastError)
+		}
+		if w.Status().Saves > saves {
+			if round != 2 {
+				t.Fatalf("a new snapshot after %d rounds replacing every entry, want 2", round)
+			}
+			break
+		}
+		if round == 2 {
+			t.Fatalf("no new snapshot after %d rounds replacing every entry (log %d bytes)", round, w.logBytes)
+		}
+	}
+	if got := logLen(t, path); got != 0 {
+		t.Errorf("%d changes left in the log of the new snapshot", got)
+	}
+	if keys := fileKeys(t, path); len(keys) != n {
+		t.Errorf("the new snapshot holds %d entries, want %d", len(keys), n)
+	}
+}
