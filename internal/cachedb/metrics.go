@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SaveDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "cache_save_duration_seconds",
 			Help: "Time taken to write the whole resolver cache file.", Buckets: prometheus.ExponentialBuckets(0.005, 4, 8)}),
 		Saves: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_saves_total",
-			Help: "Whole saves of the resolver cache file (without write-behind, every resolver.persist.interval; with it, the snapshots written at start, every interval and when the log outgrows them), by result (ok, error)."}, []string{"result"}),
+			Help: "Whole saves of the resolver cache file (without write-behind, every resolver.persist.interval; with it, the snapshots written at start, every interval and when the log holds more that the cache no longer needs than it needs), by result (ok, error)."}, []string{"result"}),
 		LoadedEntries: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cache_loaded_entries",
 			Help: "Entries loaded into the resolver cache from its file at start."}),
 		LoadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_load_errors_total",

@@ -32,8 +32,9 @@ package cachedb
 // commits leave either the previous state or the new one after a crash,
 // at any moment. Load applies the log to the snapshot in order. The writer
 // writes a new snapshot (a new file, renamed over this one) at start, when
-// the log outgrows the snapshot, and every resolver.persist.interval, so
-// the file stays about the size of what the cache holds. The per-record
+// the records of the file the cache no longer needs outweigh those it does
+// (Writer.dueCompaction), and every resolver.persist.interval, so the file
+// stays within about twice what the cache holds. The per-record
 // checksums stand for the sealed trailer of format 1 (see seal.go): they
 // catch a record damaged on disk, which is then skipped on its own.
 //

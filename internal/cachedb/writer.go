@@ -68,7 +68,8 @@ type WriterConfig struct {
 	// from the cache when changes were logged since (a new snapshot, the
 	// log emptied: entries past their stale window leave the file); without,
 	// how often the file is saved. Zero or less: never, only at the end
-	// (and, with write-behind, when the log outgrows the snapshot).
+	// (and, with write-behind, when the log's records the cache no longer
+	// needs outweigh the rest: see CompactLog).
 	Interval time.Duration
 	// Trigger, if not nil, asks for the changes to be written at once
 	// (the resolver's Config.PersistNow).
