@@ -18,6 +18,7 @@ type upstreamQuery struct {
 	extra [1]dns.RR
 	opt   dns.OPT
 	opts  [1]dns.EDNS0
+	id    [2]byte // drawn into here, an object already made
 }
 
 // newUpstreamQuery returns a query for (name, qtype, IN) with EDNS: a
@@ -26,9 +27,8 @@ type upstreamQuery struct {
 // is sent; no flag is set.
 func newUpstreamQuery(name string, qtype uint16, udpSize uint16, do bool) *dns.Msg {
 	u := &upstreamQuery{}
-	var id [2]byte
-	crand.Read(id[:])
-	u.m.Id = binary.BigEndian.Uint16(id[:])
+	crand.Read(u.id[:])
+	u.m.Id = binary.BigEndian.Uint16(u.id[:])
 	u.q[0] = dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
 	u.m.Question = u.q[:]
 	u.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
