@@ -858,13 +858,22 @@ func TestHostileZoneRateLimit(t *testing.T) {
 		}
 	}
 	// The server's view: queries per second of the clock (the limit's
-	// windows), with a margin of 2 for a second boundary between the
-	// resolver's count and the server's receipt.
-	perSecond := map[int64]int{}
+	// windows). A query the resolver counted in one second can reach the
+	// server in the next: between the count and the send, a socket is
+	// opened and the goroutine may wait for a CPU, milliseconds under the
+	// race detector with many questions at once, while the burst sends
+	// several queries a millisecond. So what arrives in the first 100 ms
+	// of a second may belong to the one before; the rest of a second holds
+	// its own queries only, at most the rate. The run's total is bounded
+	// too, below.
+	perSecond, early := map[int64]int{}, map[int64]int{}
 	received := 0
 	for _, s := range rl.Log() {
 		if dns.IsSubDomain("rl.test.", s.Name) && s.Name != "rl.test." {
 			perSecond[s.At.Unix()]++
+			if s.At.Sub(s.At.Truncate(time.Second)) < 100*time.Millisecond {
+				early[s.At.Unix()]++
+			}
 			received++
 		}
 	}
@@ -873,8 +882,9 @@ func TestHostileZoneRateLimit(t *testing.T) {
 	t.Logf("%d queries in %v: %d answered, %d rate-limited SERVFAIL, %d other; the zone's server got %d (by second %v); zone_ratelimited grew %v",
 		queries, took.Round(time.Millisecond), ok, limited, other, received, perSecond, limitedMetric)
 	for sec, c := range perSecond {
-		if c > rate+2 {
-			t.Errorf("the zone's server got %d queries in second %d; zone_ratelimit is %d", c, sec, rate)
+		if c-early[sec] > rate {
+			t.Errorf("the zone's server got %d queries in second %d, %d of them after its first 100 ms; zone_ratelimit is %d",
+				c, sec, c-early[sec], rate)
 		}
 	}
 	if received > rate*seconds {
