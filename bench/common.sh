@@ -24,3 +24,42 @@ wait_up() { # port name: until the server on 127.0.0.1:port answers SOA name, $W
   done
   echo "bench: server on port $1 did not come up" >&2; return 1
 }
+
+# start_tld_nsd PORT: NSD on 127.0.0.2:PORT, unprivileged, from $work, on
+# CPU 1: one server process, response-rate limiting off (resolvers are its
+# only clients), no control socket, serving $work/nsd/root.zone (.) and
+# $work/nsd/tld.zone (bench-tld.). Returns once it answers.
+start_tld_nsd() {
+  cat >"$work/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.2
+  port: $1
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$work/nsd"
+  pidfile: "$work/nsd/nsd.pid"
+  xfrdfile: "$work/nsd/xfrd.state"
+  xfrdir: "$work/nsd"
+  zonelistfile: "$work/nsd/zone.list"
+  database: ""
+  verbosity: 0
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: "."
+  zonefile: root.zone
+zone:
+  name: bench-tld.
+  zonefile: tld.zone
+CONF
+  taskset -c 1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!)
+  for _ in $(seq 1 100); do
+    dig +time=1 +tries=1 -p "$1" @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  cat "$work/nsd.log" >&2
+  echo "bench: NSD on 127.0.0.2:$1 did not come up (port 53 needs root or CAP_NET_BIND_SERVICE)" >&2
+  exit 1
+}

@@ -41,37 +41,7 @@ awk -v n="$total" 'BEGIN {
   for (i = 0; i < n; i++) printf "h%d A 10.%d.%d.%d\n", i, int(i / 65536) % 256, int(i / 256) % 256, i % 256
 }' >"$work/nsd/tld.zone"
 printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work/hints"
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.2
-  port: 53
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$work/nsd"
-  pidfile: "$work/nsd/nsd.pid"
-  xfrdfile: "$work/nsd/xfrd.state"
-  xfrdir: "$work/nsd"
-  zonelistfile: "$work/nsd/zone.list"
-  database: ""
-  verbosity: 0
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "."
-  zonefile: root.zone
-zone:
-  name: bench-tld.
-  zonefile: tld.zone
-CONF
-taskset -c 1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!)
-for _ in $(seq 1 100); do
-  dig +time=1 +tries=1 @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . && break
-  sleep 0.1
-done
-dig +time=1 +tries=1 @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . \
-  || { cat "$work/nsd.log" >&2; echo "bench: NSD on 127.0.0.2:53 did not come up (is the port free? root?)" >&2; exit 1; }
+start_tld_nsd 53
 
 cpu() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; } # utime + stime, in ticks
 

@@ -104,39 +104,7 @@ if [ "$VALIDATE" = 1 ]; then
   anchor=$(sign . "$work/nsd/root.zone")
 fi
 
-# NSD, unprivileged, from $work: one server process, response-rate limiting
-# off (the resolvers are its only clients), no control socket.
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.2
-  port: $auth_port
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$work/nsd"
-  pidfile: "$work/nsd/nsd.pid"
-  xfrdfile: "$work/nsd/xfrd.state"
-  xfrdir: "$work/nsd"
-  zonelistfile: "$work/nsd/zone.list"
-  database: ""
-  verbosity: 0
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "."
-  zonefile: root.zone
-zone:
-  name: bench-tld.
-  zonefile: tld.zone
-CONF
-taskset -c 1 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 & pids+=($!)
-for _ in $(seq 1 100); do
-  dig +time=1 +tries=1 -p "$auth_port" @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . && break
-  sleep 0.1
-done
-dig +time=1 +tries=1 -p "$auth_port" @127.0.0.2 bench-tld. SOA +short 2>/dev/null | grep -q . \
-  || { cat "$work/nsd.log" >&2; echo "bench: NSD on 127.0.0.2:$auth_port did not come up" >&2; exit 1; }
+start_tld_nsd "$auth_port"
 
 printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work/hints"
 
