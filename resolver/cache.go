@@ -398,7 +398,10 @@ func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL
 func (c *Cache) PutValidatedWithRRset(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, set []dns.RR, rank Rank) {
 	answer, _ := c.putValidated(m, sec, why, maxTTL)
 	if n := len(set); n > 0 && len(answer) >= n && sameHeaders(answer[:n], set) {
-		c.putRRset(answer[:n:n], rank)
+		// The answer's copies: lower-cased, and never modified once stored.
+		if owner, typ, ok := rrsetKey(answer[:n]); ok && c.budget > 0 {
+			c.storeRRset(owner, typ, answer[:n:n], rank)
+		}
 		return
 	}
 	c.PutRRset(set, rank)
@@ -657,16 +660,25 @@ func (c *Cache) NXAbove(name string) (Message, bool) {
 // expires, can bring a fresh TTL. An expired cached RRset is always
 // replaced.
 func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
-	if len(rrs) == 0 || len(rrs) > 0xffff || c.budget <= 0 {
+	owner, typ, ok := rrsetKey(rrs)
+	if !ok || c.budget <= 0 {
 		return false
 	}
-	var owner string
-	var typ uint16
+	return c.storeRRset(owner, typ, appendCacheable(make([]dns.RR, 0, len(rrs)), rrs), rank)
+}
+
+// rrsetKey returns the owner (lower-cased) and type of rrs, an RRset the
+// cache may hold: class IN, one owner and one type (RRSIGs by the type
+// they cover), at least one data record, of a cacheable type.
+func rrsetKey(rrs []dns.RR) (owner string, typ uint16, ok bool) {
+	if len(rrs) == 0 || len(rrs) > 0xffff {
+		return "", 0, false
+	}
 	data := false
 	for _, rr := range rrs {
 		h := rr.Header()
 		if h.Class != dns.ClassINET || !cacheableType(h.Rrtype) {
-			return false
+			return "", 0, false
 		}
 		name := cacheName(h.Name)
 		t := h.Rrtype
@@ -678,36 +690,10 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 		if owner == "" {
 			owner, typ = name, t
 		} else if name != owner || t != typ {
-			return false
+			return "", 0, false
 		}
 	}
-	if !data || !cacheableType(typ) {
-		return false
-	}
-	return c.storeRRset(owner, typ, appendCacheable(make([]dns.RR, 0, len(rrs)), rrs), rank)
-}
-
-// putRRset is PutRRset of records that are already the cache's own: copies
-// with lower-cased owners, never modified, as put stores them.
-func (c *Cache) putRRset(stored []dns.RR, rank Rank) bool {
-	if len(stored) == 0 || len(stored) > 0xffff || c.budget <= 0 {
-		return false
-	}
-	h := stored[0].Header()
-	typ := h.Rrtype
-	if sig, ok := stored[0].(*dns.RRSIG); ok {
-		typ = sig.TypeCovered
-	}
-	for _, rr := range stored {
-		x := rr.Header()
-		if x.Class != dns.ClassINET || x.Name != h.Name || x.Rrtype != h.Rrtype || !cacheableType(typ) {
-			return false
-		}
-		if _, ok := rr.(*dns.RRSIG); ok {
-			return false // a set of data records only
-		}
-	}
-	return c.storeRRset(h.Name, typ, stored, rank)
+	return owner, typ, data && cacheableType(typ)
 }
 
 // storeRRset stores the RRset of (owner, typ), the cache's own copy.

@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/arena"
 )
 
 // unpackReply parses buf, an upstream message that checkWire has passed,
@@ -171,15 +173,6 @@ func (r *replyParse) count(qd int, counts [3]int) bool {
 	return true
 }
 
-// take returns the next element of s, which count sized.
-func take[T any](s *[]T) *T {
-	if len(*s) == cap(*s) {
-		return new(T) // more than counted: cannot happen after count
-	}
-	*s = (*s)[:len(*s)+1]
-	return &(*s)[len(*s)-1]
-}
-
 // record parses the record at off as dns.UnpackRR does, and returns the
 // offset after it.
 func (r *replyParse) record(off int) (dns.RR, int, bool) {
@@ -208,7 +201,7 @@ func (r *replyParse) record(off int) (dns.RR, int, bool) {
 		if h.Rdlength != 0 && h.Rdlength != net.IPv4len {
 			return nil, 0, false
 		}
-		rr := take(&r.a)
+		rr := arena.Take(&r.a)
 		rr.Hdr = h
 		if h.Rdlength != 0 {
 			rr.A = r.addr(buf[off:end])
@@ -218,7 +211,7 @@ func (r *replyParse) record(off int) (dns.RR, int, bool) {
 		if h.Rdlength != 0 && h.Rdlength != net.IPv6len {
 			return nil, 0, false
 		}
-		rr := take(&r.aaaa)
+		rr := arena.Take(&r.aaaa)
 		rr.Hdr = h
 		if h.Rdlength != 0 {
 			rr.AAAA = r.addr(buf[off:end])
@@ -234,15 +227,15 @@ func (r *replyParse) record(off int) (dns.RR, int, bool) {
 			target = t
 		}
 		if h.Rrtype == dns.TypeNS {
-			rr := take(&r.ns)
+			rr := arena.Take(&r.ns)
 			rr.Hdr, rr.Ns = h, target
 			return rr, end, true
 		}
-		rr := take(&r.cname)
+		rr := arena.Take(&r.cname)
 		rr.Hdr, rr.Target = h, target
 		return rr, end, true
 	case dns.TypeSOA:
-		rr := take(&r.soa)
+		rr := arena.Take(&r.soa)
 		rr.Hdr = h
 		if h.Rdlength == 0 {
 			return rr, end, true

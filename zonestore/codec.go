@@ -213,16 +213,6 @@ func room[T any](n int) []T {
 	return make([]T, 0, n)
 }
 
-// take returns the next place in s, or a new one when s is full (more
-// records than counted).
-func take[T any](s *[]T) *T {
-	if len(*s) == cap(*s) {
-		return new(T)
-	}
-	*s = (*s)[:len(*s)+1]
-	return &(*s)[len(*s)-1]
-}
-
 // maxNames bounds what names keeps: it starts again when full.
 const maxNames = 4096
 
@@ -318,25 +308,25 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 	switch h.Rrtype {
 	case dns.TypeA:
 		if h.Rdlength == net.IPv4len {
-			r := take(&n.slab.a)
+			r := arena.Take(&n.slab.a)
 			*r = dns.A{Hdr: h, A: n.addrs.Cut(msg[rd:end])}
 			return r, end, nil
 		}
 	case dns.TypeAAAA:
 		if h.Rdlength == net.IPv6len {
-			r := take(&n.slab.aaaa)
+			r := arena.Take(&n.slab.aaaa)
 			*r = dns.AAAA{Hdr: h, AAAA: n.addrs.Cut(msg[rd:end])}
 			return r, end, nil
 		}
 	case dns.TypeNS:
 		if t, ok := target(rd); ok {
-			r := take(&n.slab.ns)
+			r := arena.Take(&n.slab.ns)
 			*r = dns.NS{Hdr: h, Ns: t}
 			return r, end, nil
 		}
 	case dns.TypeCNAME:
 		if t, ok := target(rd); ok {
-			r := take(&n.slab.cname)
+			r := arena.Take(&n.slab.cname)
 			*r = dns.CNAME{Hdr: h, Target: t}
 			return r, end, nil
 		}
@@ -351,7 +341,7 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 	case dns.TypeMX:
 		if h.Rdlength > 2 {
 			if t, ok := target(rd + 2); ok {
-				r := take(&n.slab.mx)
+				r := arena.Take(&n.slab.mx)
 				*r = dns.MX{Hdr: h, Preference: binary.BigEndian.Uint16(msg[rd:]), Mx: t}
 				return r, end, nil
 			}
@@ -360,7 +350,7 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 		if ns, at, ok := n.name(msg, rd); ok && at < end {
 			if mbox, at, ok := n.name(msg, at); ok && at+20 == end {
 				u := func(i int) uint32 { return binary.BigEndian.Uint32(msg[at+4*i:]) }
-				r := take(&n.slab.soa)
+				r := arena.Take(&n.slab.soa)
 				*r = dns.SOA{Hdr: h, Ns: ns, Mbox: mbox, Serial: u(0), Refresh: u(1), Retry: u(2),
 					Expire: u(3), Minttl: u(4)}
 				return r, end, nil
@@ -369,7 +359,7 @@ func (n *names) decode(msg []byte, off int) (dns.RR, int, error) {
 	}
 	if h.Rrtype == dns.TypeTXT && end > rd {
 		if txt, ok := plainTxt(msg[rd:end]); ok {
-			r := take(&n.slab.txt)
+			r := arena.Take(&n.slab.txt)
 			*r = dns.TXT{Hdr: h, Txt: txt}
 			return r, end, nil
 		}

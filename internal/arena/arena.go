@@ -2,7 +2,8 @@
 // values that must stay valid together for a while (the keys and values
 // bbolt keeps until a transaction commits, the addresses of the records
 // read in one pass): one allocation per block rather than one or more per
-// string, and no outgrown buffers left alive.
+// string, and no outgrown buffers left alive. Take does the same for
+// values of one type, from a slice sized beforehand.
 package arena
 
 // Arena cuts copies from blocks that are never reallocated (a growing
@@ -35,4 +36,15 @@ func (a *Arena) Cut(b []byte) []byte {
 	start := len(a.block)
 	a.block = append(a.block, b...)
 	return a.block[start:len(a.block):len(a.block)]
+}
+
+// Take returns the next unused element of s, a slice made with room for
+// the values counted beforehand, so that they share one allocation; past
+// its capacity (more values than counted), a new value of its own.
+func Take[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		return new(T)
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
 }

@@ -43,3 +43,19 @@ func TestArena(t *testing.T) {
 		t.Errorf("first value now %q", v0)
 	}
 }
+
+// TestTake: values come from the slice's room while it lasts, then each
+// on its own.
+func TestTake(t *testing.T) {
+	s := make([]int, 0, 2)
+	a, b := Take(&s), Take(&s)
+	*a, *b = 1, 2
+	c := Take(&s)
+	*c = 3
+	if len(s) != 2 || s[0] != 1 || s[1] != 2 || &s[0] != a || &s[1] != b {
+		t.Fatalf("slice %v: the first two values are not its elements", s)
+	}
+	if c == a || c == b || *a != 1 || *b != 2 {
+		t.Fatal("the value past the room is not a new one")
+	}
+}
