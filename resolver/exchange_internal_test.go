@@ -511,3 +511,63 @@ func localAddr(t *testing.T, s *udpSocket) netip.AddrPort {
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(a.Port))
 }
+
+// A query's context ends its wait: the read looks at the context every
+// cancelCheck (or, prompt, is ended at once), and returns the context's
+// error; the deadline, far off, plays no part.
+func TestExchangeEndsWithItsContext(t *testing.T) {
+	for _, prompt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("prompt=%v", prompt), func(t *testing.T) {
+			s := startUDP(t, func(*dns.Msg) [][]byte { return nil }) // never answers
+			x := NewNetExchanger(ExchangeConfig{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			type result struct{ err error }
+			out := make(chan result, 1)
+			go func() {
+				note := exchangeNote{prompt: prompt}
+				_, _, err := x.exchangeNoting(ctx, time.Now().Add(time.Minute), query("www.example."), s.addr(), false, &note)
+				out <- result{err}
+			}()
+			for seen := 0; seen == 0; {
+				select {
+				case r := <-out:
+					t.Fatalf("the exchange ended before its context: %v", r.err)
+				case <-time.After(time.Millisecond):
+				}
+				s.mu.Lock()
+				seen = len(s.seen)
+				s.mu.Unlock()
+			}
+			cancel()
+			select {
+			case r := <-out:
+				if !errors.Is(r.err, context.Canceled) {
+					t.Fatalf("err %v, want context.Canceled", r.err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the exchange went on after its context ended")
+			}
+		})
+	}
+}
+
+// A watched read's looks at its context do not end it: an answer that
+// comes after several looks is taken.
+func TestExchangeLooksDoNotEndTheWait(t *testing.T) {
+	slow := 2*cancelCheck + 100*time.Millisecond
+	s := startUDP(t, func(q *dns.Msg) [][]byte {
+		time.Sleep(slow) // a slow server
+		return [][]byte{answer(t, q, nil)}
+	})
+	x := NewNetExchanger(ExchangeConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, rtt, err := x.exchangeNoting(ctx, time.Now().Add(30*time.Second), query("www.example."), s.addr(), false, &exchangeNote{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Answer) != 1 || rtt < slow {
+		t.Fatalf("answer %v after %v, want one record after at least %v", r.Answer, rtt, slow)
+	}
+}

@@ -49,20 +49,20 @@ type lateResult struct {
 
 // queryCtx returns the context for the next query of the zone, and what
 // to call when it is over: the question's until a query waits late, then
-// one of its own, which a late answer ends (already ended when one has
-// come and is not taken yet: the query need not go).
-func (h *hedge) queryCtx() (context.Context, func()) {
+// one of its own (own), which a late answer ends (already ended when one
+// has come and is not taken yet: the query need not go).
+func (h *hedge) queryCtx() (ctx context.Context, done func(), own bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.signal == nil {
-		return h.q, func() {}
+		return h.q, func() {}, false
 	}
 	ctx, cancel := context.WithCancel(h.q)
 	if len(h.results) > 0 {
 		cancel()
 	}
 	h.cancel = cancel
-	return ctx, cancel
+	return ctx, cancel, true
 }
 
 // add waits, on a goroutine of its own, for the late answer of q, sent to

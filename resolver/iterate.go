@@ -538,7 +538,7 @@ func (r *Resolver) resolveAddrs(ctx context.Context, b *budget, cut string, nsNa
 // QueryTimeout. A timeout backs off the server's RTO, and counts as a
 // failure of the server, only if it answered nothing meanwhile.
 func (r *Resolver) query(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
-	return r.queryKeep(ctx, zone, s, name, qtype, rd, more, nil)
+	return r.queryKeep(ctx, zone, s, name, qtype, rd, more, nil, false)
 }
 
 // queryWith is query, in h's context when h is not nil (see queryKeep).
@@ -546,14 +546,16 @@ func (r *Resolver) queryWith(ctx context.Context, h *hedge, zone string, s serve
 	if h == nil {
 		return r.query(ctx, zone, s, name, qtype, rd, more)
 	}
-	qctx, done := h.queryCtx()
+	qctx, done, own := h.queryCtx()
 	defer done()
-	return r.queryKeep(qctx, zone, s, name, qtype, rd, more, h)
+	return r.queryKeep(qctx, zone, s, name, qtype, rd, more, h, own)
 }
 
 // queryKeep is query; with h, a first query over UDP whose RTO passes
-// goes on being waited for in h (parallel tries, hedge.go).
-func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool, h *hedge) (*dns.Msg, error) {
+// goes on being waited for in h (parallel tries, hedge.go). With prompt,
+// the end of ctx (a late answer came first) ends a query under way at
+// once (exchangeNote.prompt).
+func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool, h *hedge, prompt bool) (*dns.Msg, error) {
 	qname := name
 	if r.cfg.Use0x20 {
 		qname = randomCase(name)
@@ -584,7 +586,7 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 			wait = rto
 		}
 		keep := h != nil && wait < r.cfg.QueryTimeout && attempt == 0
-		resp, rtt, timedOut, late, err := r.exchange(ctx, wait, zone, m, s, tcp, keep)
+		resp, rtt, timedOut, late, err := r.exchange(ctx, wait, zone, m, s, tcp, keep, prompt)
 		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 			// The question ended, or another server's answer came
 			// first: nothing is learnt of this one.
@@ -653,7 +655,7 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 // exchange sends m to server s of zone and counts the unwanted replies
 // that came meanwhile against the zone; an answer that came with the
 // reply that raised the spoofing alarm is not believed.
-func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp, keep bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, late *lateQuery, err error) {
+func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp, keep, prompt bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, late *lateQuery, err error) {
 	nx, ok := r.ex.(notingExchanger)
 	if !ok {
 		qctx, cancel := context.WithTimeout(ctx, wait)
@@ -663,7 +665,7 @@ func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string
 	}
 	// The network's exchanger takes the wait as a deadline of its socket,
 	// not as a context of its own with a timer.
-	note := exchangeNote{keep: keep}
+	note := exchangeNote{keep: keep, prompt: prompt}
 	deadline := time.Now().Add(wait)
 	resp, rtt, err = nx.exchangeNoting(ctx, deadline, m, s, tcp, &note)
 	timedOut = err != nil && ctx.Err() == nil && !time.Now().Before(deadline)

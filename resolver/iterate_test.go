@@ -319,16 +319,29 @@ func TestDedupe(t *testing.T) {
 	r.Resolve(context.Background(), "gov.az.", dns.TypeNS) // warm the delegations
 	n := f.count()
 	var wg sync.WaitGroup
-	for range 8 {
+	results := make([]resolver.Result, 8)
+	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
+			results[i] = r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
 		}()
 	}
 	wg.Wait()
 	if got := f.count() - n; got > 4 {
 		t.Fatalf("8 identical questions sent %d upstream queries, want them shared", got)
+	}
+	// Each question, whether it resolved or waited, has the answer.
+	for i, res := range results {
+		if res.Err != nil || res.Rcode != dns.RcodeSuccess || len(res.Answer) == 0 {
+			t.Fatalf("question %d: rcode %s, %d records, err %v", i, dns.RcodeToString[res.Rcode], len(res.Answer), res.Err)
+		}
+	}
+	// A question asked again once they are over resolves anew from the
+	// cache, with the same answer.
+	again := r.Resolve(context.Background(), "www.example.com.", dns.TypeA)
+	if len(again.Answer) != len(results[0].Answer) {
+		t.Fatalf("asked again: %v, first %v", again.Answer, results[0].Answer)
 	}
 }
 

@@ -84,7 +84,7 @@ func (r *Resolver) prefetch(name string, qtype uint16) {
 		r.stats.Prefetches[2].Add(1)
 		return
 	}
-	c := &call{done: make(chan struct{})}
+	c := r.newCall()
 	r.flight[key] = c
 	r.mu.Unlock()
 
@@ -92,26 +92,19 @@ func (r *Resolver) prefetch(name string, qtype uint16) {
 		defer func() { <-r.pfSlots }()
 		ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
 		defer cancel()
-		c.res = r.resolveStore(ctx, r.newBudget(), name, qtype, r.val != nil)
-		r.mu.Lock()
-		delete(r.flight, key)
-		r.mu.Unlock()
-		close(c.done)
-		failed := failedResult(Result{Err: c.res.err, Sec: c.res.sec, Why: c.res.why})
+		res := r.resolveStore(ctx, r.newBudget(), name, qtype, r.val != nil)
+		r.end(key, c, res)
+		failed := failedResult(Result{Err: res.err, Sec: res.sec, Why: res.why})
 		r.noteOutcome(key, failed)
 		if failed {
 			r.stats.Prefetches[1].Add(1)
-			r.log.Debug("prefetch failed", "qname", name, "qtype", dns.Type(qtype), "err", c.res.err)
+			r.log.Debug("prefetch failed", "qname", name, "qtype", dns.Type(qtype), "err", res.err)
 			return
 		}
 		r.stats.Prefetches[0].Add(1)
 	})
 	if !started { // closed: a question waiting on it fails
-		c.res = lookupResult{err: errClosed}
-		r.mu.Lock()
-		delete(r.flight, key)
-		r.mu.Unlock()
-		close(c.done)
+		r.end(key, c, lookupResult{err: errClosed})
 		<-r.pfSlots
 	}
 }

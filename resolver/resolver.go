@@ -295,6 +295,7 @@ type Resolver struct {
 
 	mu     sync.Mutex
 	flight map[question]*call
+	calls  sync.Pool // of *call that no question waited on
 
 	pfSlots chan struct{} // a slot per prefetch under way (prefetch.go)
 	bg      *backgroundWork
@@ -309,9 +310,49 @@ type Resolver struct {
 	glue glueStore // the parent's glue for name servers (glue.go)
 }
 
+// call is a resolution under way (Resolver.flight), which other lookups
+// of the same question wait on.
 type call struct {
+	// done, made by the first lookup that waits (under Resolver.mu), is
+	// closed when res is set. Most questions are asked once: their call
+	// has no channel, and goes back to the pool.
 	done chan struct{}
 	res  lookupResult
+}
+
+// newCall returns an empty call for the flight map; the caller holds r.mu.
+func (r *Resolver) newCall() *call {
+	if c, ok := r.calls.Get().(*call); ok {
+		return c
+	}
+	return new(call)
+}
+
+// wait returns c's channel, made if need be; the caller holds r.mu.
+func (c *call) wait() <-chan struct{} {
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
+
+// end takes c, holding res, out of the flight map under key and wakes the
+// lookups that wait on it; a call no lookup waited on goes back to the
+// pool.
+func (r *Resolver) end(key question, c *call, res lookupResult) {
+	r.mu.Lock()
+	delete(r.flight, key)
+	done := c.done
+	if done != nil {
+		c.res = res
+	} else {
+		*c = call{}
+		r.calls.Put(c)
+	}
+	r.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
 }
 
 // New returns a resolver; log and stats may be nil.
@@ -614,24 +655,22 @@ func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uin
 	key := questionKey(name, qtype)
 	r.mu.Lock()
 	if c, ok := r.flight[key]; ok {
+		done := c.wait()
 		r.mu.Unlock()
 		select {
-		case <-c.done:
+		case <-done:
 			return c.res
 		case <-ctx.Done():
 			return lookupResult{err: ctx.Err()}
 		}
 	}
-	c := &call{done: make(chan struct{})}
+	c := r.newCall()
 	r.flight[key] = c
 	r.mu.Unlock()
 
-	c.res = r.resolveStore(ctx, b, name, qtype, validate)
-	r.mu.Lock()
-	delete(r.flight, key)
-	r.mu.Unlock()
-	close(c.done)
-	return c.res
+	res := r.resolveStore(ctx, b, name, qtype, validate)
+	r.end(key, c, res)
+	return res
 }
 
 // resolveStore resolves (name, qtype) from upstream, validates the answer

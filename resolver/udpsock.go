@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -35,6 +36,36 @@ type udpSocket struct {
 	trunc  bool
 	ioErr  error
 	readFn func(fd uintptr) bool
+	// ctx, when set by watch, is looked at by read every cancelCheck
+	// until final, the read deadline: its end ends the read.
+	ctx   context.Context
+	final time.Time
+}
+
+// cancelCheck is how often a watched read looks at its context. A
+// stopping server waits that much longer for a query to a dead server;
+// a query whose answer comes sooner never looks.
+const cancelCheck = 200 * time.Millisecond
+
+// watch sets the read deadline to final (none if zero), and has read
+// look at ctx every cancelCheck until then, ending when ctx ends; a nil
+// ctx, no looking.
+func (s *udpSocket) watch(ctx context.Context, final time.Time) {
+	s.ctx, s.final = ctx, final
+	if ctx == nil {
+		s.SetReadDeadline(final)
+		return
+	}
+	s.SetReadDeadline(s.nextLook(time.Now()))
+}
+
+// nextLook returns when a watched read next looks at its context.
+func (s *udpSocket) nextLook(now time.Time) time.Time {
+	t := now.Add(cancelCheck)
+	if !s.final.IsZero() && s.final.Before(t) {
+		return s.final
+	}
+	return t
 }
 
 // openUDP returns a socket connected to server from the local port, 0 for
@@ -135,15 +166,30 @@ func (s *udpSocket) send(wire []byte) { s.query = wire }
 func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 	s.buf, s.n, s.trunc, s.ioErr = buf, 0, false, nil
 	defer func() { s.buf = nil }()
-	err = s.rc.Read(s.readFn)
-	if err == nil {
-		if s.ioErr != nil {
-			return 0, false, os.NewSyscallError("udp", s.ioErr)
+	for {
+		err = s.rc.Read(s.readFn)
+		if err == nil {
+			if s.ioErr != nil {
+				return 0, false, os.NewSyscallError("udp", s.ioErr)
+			}
+			return s.n, s.trunc, nil
 		}
-		return s.n, s.trunc, nil
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		return 0, false, err
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, false, err
+		}
+		if s.ctx == nil {
+			break
+		}
+		now := time.Now()
+		if !s.final.IsZero() && !now.Before(s.final) {
+			break
+		}
+		if cerr := s.ctx.Err(); cerr != nil {
+			return 0, false, cerr
+		}
+		// A look at the context, not the deadline: the read goes on
+		// (it first takes what came meanwhile).
+		s.SetReadDeadline(s.nextLook(now))
 	}
 	if q := s.query; q != nil {
 		// The deadline passed before anything was sent: a datagram goes
