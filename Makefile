@@ -37,6 +37,7 @@ fuzz-smoke:
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzUnpackReply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzAppendQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/wire -run '^$$' -fuzz '^FuzzAppendMsg$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./resolver -run '^$$' -fuzz '^FuzzResolveUpstream$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/cachedb -run '^$$' -fuzz '^FuzzLogChanges$$' -fuzztime $(FUZZTIME)
@@ -48,7 +49,7 @@ fuzz-smoke:
 bench: bench-go bench-dns bench-resolver bench-update bench-registry bench-hostile
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./internal/cli ./zonestore ./resolver
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./zone ./authoritative ./internal/server ./internal/cli ./zonestore ./resolver ./internal/wire
 	$(GO) test -run '^$$' -bench Sign100k -benchtime 2x ./dnssec
 
 bench-dns: build

@@ -26,6 +26,7 @@ import (
 	"github.com/sovdns/sovdns/internal/dnstap"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/ratelimit"
+	"github.com/sovdns/sovdns/internal/wire"
 	"github.com/sovdns/sovdns/resolver"
 	"github.com/sovdns/sovdns/zone"
 )
@@ -530,7 +531,7 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 			return s.slip(r.msg, in, out)
 		}
 	}
-	wire, err := r.msg.PackBuffer(out[:cap(out)])
+	wire, err := pack(r.msg, out)
 	if err != nil {
 		s.log.Error("packing a response failed", "err", err, "qname", questionName(req))
 		s.count(transport, r.zoneLabel, qtypeOf(req), dns.RcodeServerFailure)
@@ -578,7 +579,7 @@ func (s *Server) slip(m *dns.Msg, in, out []byte) []byte {
 		keep = append(keep, &dns.OPT{Hdr: opt.Hdr})
 	}
 	m.Extra = keep
-	wire, err := m.PackBuffer(out[:cap(out)])
+	wire, err := pack(m, out)
 	if err != nil {
 		return servFail(in, out)
 	}
@@ -656,6 +657,16 @@ func truncate(m *dns.Msg, size int, out []byte) ([]byte, error) {
 	}
 	if !m.Truncated && referralLostInDomainGlue(m, dropped) {
 		m.Truncated = true
+	}
+	return pack(m, out)
+}
+
+// pack packs m into out's array (another if it does not fit): by
+// wire.AppendMsg, which makes no compression map, or by PackBuffer for
+// what that declines.
+func pack(m *dns.Msg, out []byte) ([]byte, error) {
+	if b, ok := wire.AppendMsg(out[:0], m); ok {
+		return b, nil
 	}
 	return m.PackBuffer(out[:cap(out)])
 }
