@@ -292,10 +292,7 @@ func (r *Resolver) askZone(ctx context.Context, b *budget, cut string, nsNames [
 						r.noteForeignAsk()
 					}
 					more := r.othersLeft(b, cut, order[i+1:]) || r.retryable(b, s, round)
-					if more && h == nil {
-						h = newHedge(r, ctx, cut)
-					}
-					resp, err = r.queryWith(ctx, h, cut, s, name, qtype, false, more)
+					resp, err = r.queryWith(ctx, &h, cut, s, name, qtype, false, more)
 					if err != nil && h != nil {
 						if a, ok := h.answer(ctx, false); ok {
 							s, resp, err = a.s, a.resp, nil // an earlier server's, late
@@ -541,21 +538,24 @@ func (r *Resolver) query(ctx context.Context, zone string, s server, name string
 	return r.queryKeep(ctx, zone, s, name, qtype, rd, more, nil, false)
 }
 
-// queryWith is query, in h's context when h is not nil (see queryKeep).
-func (r *Resolver) queryWith(ctx context.Context, h *hedge, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
-	if h == nil {
-		return r.query(ctx, zone, s, name, qtype, rd, more)
+// queryWith is query for one of the servers of a zone that a question
+// asks in turn: in the context of *h, the queries of the zone waited for
+// late, once there is one (see queryKeep).
+func (r *Resolver) queryWith(ctx context.Context, h **hedge, zone string, s server, name string, qtype uint16, rd, more bool) (*dns.Msg, error) {
+	if *h == nil {
+		return r.queryKeep(ctx, zone, s, name, qtype, rd, more, h, false)
 	}
-	qctx, done, own := h.queryCtx()
+	qctx, done, own := (*h).queryCtx()
 	defer done()
 	return r.queryKeep(qctx, zone, s, name, qtype, rd, more, h, own)
 }
 
 // queryKeep is query; with h, a first query over UDP whose RTO passes
-// goes on being waited for in h (parallel tries, hedge.go). With prompt,
-// the end of ctx (a late answer came first) ends a query under way at
-// once (exchangeNote.prompt).
-func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool, h *hedge, prompt bool) (*dns.Msg, error) {
+// goes on being waited for in *h (parallel tries, hedge.go), made then
+// if need be (ctx is then the question's). With prompt, the end of ctx
+// (a late answer came first) ends a query under way at once
+// (exchangeNote.prompt).
+func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name string, qtype uint16, rd, more bool, h **hedge, prompt bool) (*dns.Msg, error) {
 	qname := name
 	if r.cfg.Use0x20 {
 		qname = randomCase(name)
@@ -618,7 +618,10 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 				r.infra.failed(s, r.penalty())
 			}
 			if late != nil {
-				h.add(s, late)
+				if *h == nil {
+					*h = newHedge(r, ctx, zone)
+				}
+				(*h).add(s, late)
 			}
 			return nil, err
 		}
@@ -667,7 +670,14 @@ func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string
 	// not as a context of its own with a timer.
 	note := exchangeNote{keep: keep, prompt: prompt}
 	deadline := time.Now().Add(wait)
-	resp, rtt, err = nx.exchangeNoting(ctx, deadline, m, s, tcp, &note)
+	if x, isNet := nx.(*NetExchanger); isNet {
+		// Called on its type, the note stays on this goroutine's stack.
+		resp, rtt, err = x.exchangeNoting(ctx, deadline, m, s, tcp, &note)
+	} else {
+		n := note // escapes, through the interface
+		resp, rtt, err = nx.exchangeNoting(ctx, deadline, m, s, tcp, &n)
+		note = n
+	}
 	timedOut = err != nil && ctx.Err() == nil && !time.Now().Before(deadline)
 	if note.unwanted > 0 && r.noteUnwanted(zone, s, note.unwanted) && err == nil {
 		return nil, rtt, false, nil, fmt.Errorf("%s: %w", s, errSpoofing)
@@ -1157,10 +1167,7 @@ func (r *Resolver) forward(ctx context.Context, b *budget, zone string, servers 
 				return lookupResult{err: fmt.Errorf("%w: more than %d upstream queries", ErrLimit, r.cfg.MaxUpstreamQueries)}
 			}
 			more := r.othersLeft(b, zone, order[i+1:]) || r.retryable(b, s, round)
-			if more && h == nil {
-				h = newHedge(r, ctx, zone)
-			}
-			resp, err := r.queryWith(ctx, h, zone, s, name, qtype, true, more)
+			resp, err := r.queryWith(ctx, &h, zone, s, name, qtype, true, more)
 			if err != nil && h != nil {
 				if a, ok := h.answer(ctx, false); ok {
 					s, resp, err = a.s, a.resp, nil // an earlier forwarder's, late

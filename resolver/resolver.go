@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -503,7 +504,14 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 		if lr.err != nil {
 			return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: lr.err}, true
 		}
-		chain = append(chain, lr.answer...)
+		if chain == nil {
+			// The first link's records as they are, clipped: a link
+			// after them is appended to a copy. Nothing changes a
+			// result's records in place.
+			chain = slices.Clip(lr.answer)
+		} else {
+			chain = append(chain, lr.answer...)
+		}
 		sec, why = weaker(sec, why, lr.sec, lr.why)
 		grace = grace || lr.grace
 		synth = synth || lr.synth
