@@ -1072,7 +1072,7 @@ func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
 		sh.remove(old)
 	}
 	sh.m[e.key] = e
-	sh.changed(e.key)
+	sh.changed(e.key, e)
 	if c.nat != nil && c.nat.keep(e, old) {
 		sh.pushNational(e)
 		return
@@ -1124,7 +1124,7 @@ func (sh *cacheShard) remove(e *cacheEntry) {
 	e.next.prev = e.prev
 	e.prev, e.next = nil, nil
 	delete(sh.m, e.key)
-	sh.changed(e.key)
+	sh.changed(e.key, nil)
 	if e.protected {
 		sh.natBytes -= int64(e.size)
 		sh.natSet.dropped(e)

@@ -9,9 +9,11 @@ import (
 // expired or flushed is recorded as the key that changed, in a bounded set
 // per shard, under the shard lock the change already holds. Nothing else is
 // done on the query path: no I/O, no channel, no allocation once the set
-// has grown. The writer takes the sets with TakeChanges and reads each
-// entry's current state with ExportEntry; a later change to the same key is
-// recorded again, so the writer always ends with the latest state.
+// has grown. The set holds, for each key, the entry stored last (nil:
+// removed). The writer takes the sets with TakeChanges and exports each
+// entry so held with ExportHeld, without looking the key up again; a
+// later change to the same key is recorded again, so the writer always
+// ends with the latest state.
 //
 // A set that reaches FillingChanges signals the writer (ChangesFilling),
 // so that under a stream of misses the sets are taken about as they fill,
@@ -35,14 +37,15 @@ const FillingChanges = maxShardChanges / 4
 // shardChanges is what a shard records for the writer; guarded by the
 // shard's mu. keys is nil until TrackChanges.
 type shardChanges struct {
-	keys    map[cacheKey]struct{}
+	keys    map[cacheKey]*cacheEntry
 	since   int64         // wall clock, Unix nanoseconds, of the oldest change not taken; 0: none
 	lost    bool          // changes were not all recorded: the whole shard is to be rewritten
 	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches FillingChanges
 }
 
-// changed records that the entry of key k changed. Called with sh.mu held.
-func (sh *cacheShard) changed(k cacheKey) {
+// changed records that the entry of key k changed, to e (nil: removed).
+// Called with sh.mu held.
+func (sh *cacheShard) changed(k cacheKey, e *cacheEntry) {
 	w := &sh.wb
 	if w.keys == nil {
 		return
@@ -58,7 +61,7 @@ func (sh *cacheShard) changed(k cacheKey) {
 		clear(w.keys)
 		return
 	}
-	w.keys[k] = struct{}{}
+	w.keys[k] = e
 	if len(w.keys) == FillingChanges {
 		select {
 		case w.filling <- struct{}{}:
@@ -122,6 +125,10 @@ type CacheChanges struct {
 	// Keys are the entries stored, replaced or removed since the last
 	// TakeChanges, each once; ExportEntry says what each is now.
 	Keys []CacheKey
+	// Held are, for each of Keys, the entry it held when taken, which
+	// ExportHeld exports as ExportEntry would have then, without looking
+	// the key up.
+	Held []HeldEntry
 	// Lost are the shards (see ShardOf) whose changes were not all
 	// recorded: every key they hold is in Keys, and whatever a copy holds
 	// of them that ExportEntry no longer finds is to be deleted.
@@ -139,7 +146,7 @@ func (c *Cache) TrackChanges() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		if sh.wb.keys == nil {
-			sh.wb.keys = make(map[cacheKey]struct{})
+			sh.wb.keys = make(map[cacheKey]*cacheEntry)
 			sh.wb.filling = c.wbFilling
 		}
 		sh.mu.Unlock()
@@ -165,7 +172,13 @@ func (c *Cache) Tracking() bool {
 // the keys to dst[:0], and starts recording anew. Each shard is locked
 // only while its keys are copied.
 func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
-	out := CacheChanges{Keys: dst[:0]}
+	return c.TakeChangesInto(CacheChanges{Keys: dst})
+}
+
+// TakeChangesInto is TakeChanges appending to dst.Keys[:0] and
+// dst.Held[:0].
+func (c *Cache) TakeChangesInto(dst CacheChanges) CacheChanges {
+	out := CacheChanges{Keys: dst.Keys[:0], Held: dst.Held[:0]}
 	oldest := int64(0)
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -177,19 +190,21 @@ func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
 			}
 			if w.lost {
 				out.Lost = append(out.Lost, i)
-				for k := range sh.m {
+				for k, e := range sh.m {
 					out.Keys = append(out.Keys, k.export())
+					out.Held = append(out.Held, HeldEntry{e})
 				}
 			} else {
-				for k := range w.keys {
+				for k, e := range w.keys {
 					out.Keys = append(out.Keys, k.export())
+					out.Held = append(out.Held, HeldEntry{e})
 				}
 			}
 			if w.lost || len(w.keys) > 2*FillingChanges {
 				// Grown while the writer was busy (a whole file written
 				// anew): a map keeps the room it grew to, so it is made
 				// anew at the size changes are taken at.
-				w.keys = make(map[cacheKey]struct{}, FillingChanges)
+				w.keys = make(map[cacheKey]*cacheEntry, FillingChanges)
 			} else {
 				clear(w.keys)
 			}
@@ -201,6 +216,36 @@ func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
 		out.Oldest = time.Unix(0, oldest)
 	}
 	return out
+}
+
+// HeldEntry is the entry a key held when its change was taken (see
+// CacheChanges.Held).
+type HeldEntry struct{ e *cacheEntry }
+
+// ExportHeld returns the record of h, as ExportEntry returned it for h's
+// key when h was taken: false for an entry removed, or past its stale
+// window (national infrastructure is exported whatever its age). It does
+// not look the key up: a lookup's cost was mostly its miss in the
+// processor's caches, the entry having been stored a while before.
+func (c *Cache) ExportHeld(h HeldEntry) (CacheRecord, bool) {
+	e := h.e
+	if e == nil {
+		return CacheRecord{}, false
+	}
+	now := c.now().UnixNano()
+	sh := c.shardFor(e.key.name)
+	sh.mu.Lock()
+	servable := now < e.expire+c.staleWindow || e.protected // protected changes under the lock
+	sh.mu.Unlock()
+	if !servable {
+		return CacheRecord{}, false
+	}
+	// The fields record reads are never modified once an entry is stored.
+	rec, err := e.record()
+	if err != nil {
+		return CacheRecord{}, false
+	}
+	return rec, true
 }
 
 // PendingChanges returns how many changes are recorded and not yet taken

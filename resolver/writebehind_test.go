@@ -216,3 +216,43 @@ func TestExportEntryNational(t *testing.T) {
 		t.Error("an answer past its stale window is exported")
 	}
 }
+
+// The entry each change holds exports as ExportEntry exported its key
+// when the changes were taken: the entry stored last, none once removed,
+// none past its stale window.
+func TestExportHeld(t *testing.T) {
+	c, clock := newTestCache(t, CacheConfig{StaleWindow: time.Hour})
+	c.TrackChanges()
+	c.Put(benchMsg("kept.example.com.", 1))
+	c.Put(benchMsg("replaced.example.com.", 1))
+	c.Put(benchMsg("replaced.example.com.", 2)) // the second one is held
+	c.Put(benchMsg("gone.example.com.", 1))
+	c.FlushName("gone.example.com.")
+	ch := c.TakeChanges(nil)
+	if len(ch.Held) != len(ch.Keys) {
+		t.Fatalf("%d held for %d keys", len(ch.Held), len(ch.Keys))
+	}
+	byName := map[string]HeldEntry{}
+	for i, k := range ch.Keys {
+		byName[k.Name] = ch.Held[i]
+		want, wantOK := c.ExportEntry(k)
+		got, ok := c.ExportHeld(ch.Held[i])
+		if ok != wantOK || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%v: ExportHeld %v %v, ExportEntry %v %v", k, got, ok, want, wantOK)
+		}
+	}
+	if _, ok := c.ExportHeld(byName["gone.example.com."]); ok {
+		t.Error("an entry removed exported")
+	}
+	rec, ok := c.ExportHeld(byName["replaced.example.com."])
+	if !ok || len(rec.Msg) == 0 {
+		t.Fatal("the entry stored last not exported")
+	}
+	if want, _ := c.ExportEntry(ch.Keys[slices.IndexFunc(ch.Keys, func(k CacheKey) bool { return k.Name == "replaced.example.com." })]); !slices.Equal(rec.Msg, want.Msg) {
+		t.Error("the held entry is not the one stored last")
+	}
+	clock.Advance(48 * time.Hour) // past the TTL and the stale window
+	if _, ok := c.ExportHeld(byName["kept.example.com."]); ok {
+		t.Error("an entry past its stale window exported")
+	}
+}

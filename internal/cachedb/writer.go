@@ -153,6 +153,7 @@ type Writer struct {
 	// each entry it has (dueCompaction).
 	snapRecords, logPuts, logDeletes int64
 	keys                             []resolver.CacheKey
+	held                             []resolver.HeldEntry
 	arena                            []byte
 	infra                            map[netip.AddrPort]time.Duration // as in the file
 	infraAt                          time.Time
@@ -482,8 +483,8 @@ func (w *Writer) flush(now bool, reason string) bool {
 	// The changes move from the cache's count to the writer's under w.mu,
 	// which Status holds while it reads both: never seen in neither.
 	w.mu.Lock()
-	ch := w.c.TakeChanges(w.keys)
-	keys := ch.Keys
+	ch := w.c.TakeChangesInto(resolver.CacheChanges{Keys: w.keys, Held: w.held})
+	keys, held := ch.Keys, ch.Held
 	lost := ch.Lost
 	oldest := ch.Oldest
 	if len(w.retry) > 0 || len(w.retryLost) > 0 {
@@ -517,7 +518,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 			done = len(keys)
 		}
 	} else {
-		done, err = w.writeKeys(keys, island, infraPut, infraDel)
+		done, err = w.writeKeys(keys, held, island, infraPut, infraDel)
 		if err == nil && w.dueCompaction() {
 			err = w.compact()
 		}
@@ -525,8 +526,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 	if err != nil {
 		w.keepForRetry(keys[done:], lost, oldest)
 		w.failed(err, "resolver cache changes not written: kept for the next batch")
-		clear(keys)
-		w.keys = keys[:0]
+		w.release(keys, held)
 		return false
 	}
 	if len(lost) == 0 {
@@ -535,11 +535,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 			w.infra = infra
 		}
 	}
-	clear(keys) // let the names go
-	w.keys = keys[:0]
-	if cap(keys) > maxKeptKeys {
-		w.keys = nil // grown by whole shards rewritten: not kept for the next round
-	}
+	w.release(keys, held)
 	w.setInflight(0, time.Time{})
 	w.succeeded()
 	// The pages the batch read on its way through the file's tree are not
@@ -552,7 +548,19 @@ func (w *Writer) flush(now bool, reason string) bool {
 	return true
 }
 
-// mergeRetry adds the keys and shards of a failed round to this one's.
+// release keeps keys' and held's arrays for the next round, emptied (the
+// names and entries let go), unless grown by whole shards rewritten.
+func (w *Writer) release(keys []resolver.CacheKey, held []resolver.HeldEntry) {
+	clear(keys)
+	clear(held)
+	w.keys, w.held = keys[:0], held[:0]
+	if cap(keys) > maxKeptKeys {
+		w.keys, w.held = nil, nil
+	}
+}
+
+// mergeRetry adds the keys and shards of a failed round to this one's
+// (after the round's held entries: ExportEntry says what they are now).
 func (w *Writer) mergeRetry(keys []resolver.CacheKey, lost []int) ([]resolver.CacheKey, []int) {
 	seen := make(map[resolver.CacheKey]struct{}, len(keys))
 	for _, k := range keys {
@@ -625,7 +633,7 @@ func (w *Writer) infraDiff(now map[netip.AddrPort]time.Duration) (put map[netip.
 // writeKeys appends the current state of each key to the log, in batches,
 // the last one with the island state and the servers' changes. done is how
 // many keys were committed.
-func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[netip.AddrPort]time.Duration, infraDel []netip.AddrPort) (done int, err error) {
+func (w *Writer) writeKeys(keys []resolver.CacheKey, held []resolver.HeldEntry, island bool, infraPut map[netip.AddrPort]time.Duration, infraDel []netip.AddrPort) (done int, err error) {
 	i := 0
 	for {
 		b, err := w.begin()
@@ -650,7 +658,13 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, island bool, infraPut map[n
 		}
 		for ; i < len(keys) && n < batchEntries && size < batchBytes; i++ {
 			k := keys[i]
-			rec, ok := w.c.ExportEntry(k)
+			var rec resolver.CacheRecord
+			var ok bool
+			if i < len(held) {
+				rec, ok = w.c.ExportHeld(held[i])
+			} else {
+				rec, ok = w.c.ExportEntry(k) // kept from a failed round
+			}
 			if chunk < 0 {
 				chunk = len(w.arena)
 				w.arena = appendChunk(w.arena)
