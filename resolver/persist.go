@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/wire"
 )
 
 // Persistence of the cache and of the infrastructure table, so that a
@@ -245,7 +247,12 @@ func (e *cacheEntry) record() (CacheRecord, error) {
 	// only; dns.PackRR would also set each record's Rdlength, a write to
 	// records other goroutines may be copying.
 	answer, ns, extra := e.sections()
-	m := &dns.Msg{Compress: len(e.rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
+	m := dns.Msg{Compress: len(e.rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
+	var buf [512]byte
+	if b, ok := wire.AppendMsg(buf[:0], &m); ok {
+		rec.Msg = bytes.Clone(b)
+		return rec, nil
+	}
 	b, err := m.Pack()
 	if err != nil {
 		return CacheRecord{}, fmt.Errorf("packing %s/%s: %w", e.key.name, dns.Type(e.key.qtype), err)

@@ -33,16 +33,14 @@ type suffix struct {
 }
 
 // packer is the message under way and its compression table.
+// The message itself is passed along and returned by each method, not
+// held: held in the packer, a caller's buffer would escape to the heap.
 type packer struct {
-	b        []byte // the message from base on
-	base     int
+	base     int  // where the message starts in its buffer
 	compress bool // names are compressed, and remembered for it
 	n        int
 	names    [maxNames]suffix
 }
-
-// off returns the offset in the message of the next octet.
-func (p *packer) off() int { return len(p.b) - p.base }
 
 // AppendMsg appends m's wire form to b, as m.PackBuffer would write it
 // (including its one change to m: the OPT record's extended rcode is set
@@ -61,16 +59,17 @@ func AppendMsg(b []byte, m *dns.Msg) (out []byte, ok bool) {
 	start := len(b)
 	// A message that could hold no pointer is packed without the table,
 	// as PackBuffer packs it without its map.
-	p := packer{base: start, b: slices.Grow(b, 512),
+	p := packer{base: start,
 		compress: m.Compress && (len(m.Question) > 1 || len(m.Answer) > 0 || len(m.Ns) > 0 || len(m.Extra) > 0)}
 	if opt != nil {
 		// As PackBuffer does, first: a message declined gets it there.
 		opt.SetExtendedRcode(uint16(m.Rcode))
 	}
-	if !p.message(m) {
+	out, ok = p.message(slices.Grow(b, 512), m)
+	if !ok {
 		return b[:start], false
 	}
-	return p.b, true
+	return out, true
 }
 
 // simple reports whether every record of m is of a kind AppendMsg packs.
@@ -95,7 +94,7 @@ func simple(m *dns.Msg) bool {
 	return true
 }
 
-func (p *packer) message(m *dns.Msg) bool {
+func (p *packer) message(b []byte, m *dns.Msg) ([]byte, bool) {
 	bits := uint16(m.Opcode)<<11 | uint16(m.Rcode&0xf)
 	for _, f := range [...]struct {
 		set bool
@@ -109,50 +108,51 @@ func (p *packer) message(m *dns.Msg) bool {
 			bits |= f.bit
 		}
 	}
-	p.b = binary.BigEndian.AppendUint16(p.b, m.Id)
-	p.b = binary.BigEndian.AppendUint16(p.b, bits)
-	p.b = binary.BigEndian.AppendUint16(p.b, uint16(len(m.Question)))
-	p.b = binary.BigEndian.AppendUint16(p.b, uint16(len(m.Answer)))
-	p.b = binary.BigEndian.AppendUint16(p.b, uint16(len(m.Ns)))
-	p.b = binary.BigEndian.AppendUint16(p.b, uint16(len(m.Extra)))
+	b = binary.BigEndian.AppendUint16(b, m.Id)
+	b = binary.BigEndian.AppendUint16(b, bits)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Question)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Answer)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Ns)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Extra)))
+	var ok bool
 	for _, q := range m.Question {
-		if !p.name(q.Name, p.compress) {
-			return false
+		if b, ok = p.name(b, q.Name, p.compress); !ok {
+			return b, false
 		}
-		p.b = binary.BigEndian.AppendUint16(p.b, q.Qtype)
-		p.b = binary.BigEndian.AppendUint16(p.b, q.Qclass)
+		b = binary.BigEndian.AppendUint16(b, q.Qtype)
+		b = binary.BigEndian.AppendUint16(b, q.Qclass)
 	}
 	for _, sec := range [...][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
-			if !p.record(rr) {
-				return false
+			if b, ok = p.record(b, rr); !ok {
+				return b, false
 			}
 		}
 	}
-	return true
+	return b, true
 }
 
 // record appends rr: its header, then its data, then the data's length.
-func (p *packer) record(rr dns.RR) bool {
+func (p *packer) record(b []byte, rr dns.RR) ([]byte, bool) {
 	h := rr.Header()
-	if !p.name(h.Name, p.compress) {
-		return false
-	}
-	p.b = binary.BigEndian.AppendUint16(p.b, h.Rrtype)
-	p.b = binary.BigEndian.AppendUint16(p.b, h.Class)
-	p.b = binary.BigEndian.AppendUint32(p.b, h.Ttl)
-	p.b = append(p.b, 0, 0)
-	rdata := len(p.b)
 	ok := true
+	if b, ok = p.name(b, h.Name, p.compress); !ok {
+		return b, false
+	}
+	b = binary.BigEndian.AppendUint16(b, h.Rrtype)
+	b = binary.BigEndian.AppendUint16(b, h.Class)
+	b = binary.BigEndian.AppendUint32(b, h.Ttl)
+	b = append(b, 0, 0)
+	rdata := len(b)
 	switch rr := rr.(type) {
 	case *dns.A:
 		switch len(rr.A) {
 		case 4, 16:
 			ip4 := rr.A.To4()
 			if ip4 == nil {
-				return false // PackBuffer leaves whatever its buffer held
+				return b, false // PackBuffer leaves whatever its buffer held
 			}
-			p.b = append(p.b, ip4...)
+			b = append(b, ip4...)
 		case 0:
 		default:
 			ok = false
@@ -160,62 +160,64 @@ func (p *packer) record(rr dns.RR) bool {
 	case *dns.AAAA:
 		switch len(rr.AAAA) {
 		case 16:
-			p.b = append(p.b, rr.AAAA...)
+			b = append(b, rr.AAAA...)
 		case 0:
 		default:
 			ok = false
 		}
 	case *dns.NS:
-		ok = p.name(rr.Ns, p.compress)
+		b, ok = p.name(b, rr.Ns, p.compress)
 	case *dns.CNAME:
-		ok = p.name(rr.Target, p.compress)
+		b, ok = p.name(b, rr.Target, p.compress)
 	case *dns.PTR:
-		ok = p.name(rr.Ptr, p.compress)
+		b, ok = p.name(b, rr.Ptr, p.compress)
 	case *dns.MX:
-		p.b = binary.BigEndian.AppendUint16(p.b, rr.Preference)
-		ok = p.name(rr.Mx, p.compress)
+		b = binary.BigEndian.AppendUint16(b, rr.Preference)
+		b, ok = p.name(b, rr.Mx, p.compress)
 	case *dns.SOA:
-		ok = p.name(rr.Ns, p.compress) && p.name(rr.Mbox, p.compress)
+		if b, ok = p.name(b, rr.Ns, p.compress); ok {
+			b, ok = p.name(b, rr.Mbox, p.compress)
+		}
 		for _, v := range [...]uint32{rr.Serial, rr.Refresh, rr.Retry, rr.Expire, rr.Minttl} {
-			p.b = binary.BigEndian.AppendUint32(p.b, v)
+			b = binary.BigEndian.AppendUint32(b, v)
 		}
 	case *dns.OPT:
-		ok = p.options(rr.Option)
+		b, ok = appendOptions(b, rr.Option)
 	default:
 		ok = false
 	}
-	n := len(p.b) - rdata
+	n := len(b) - rdata
 	if !ok || n > 0xffff {
-		return false
+		return b, false
 	}
-	binary.BigEndian.PutUint16(p.b[rdata-2:], uint16(n))
-	return true
+	binary.BigEndian.PutUint16(b[rdata-2:], uint16(n))
+	return b, true
 }
 
-// options appends an OPT record's options.
-func (p *packer) options(opts []dns.EDNS0) bool {
+// appendOptions appends an OPT record's options.
+func appendOptions(b []byte, opts []dns.EDNS0) ([]byte, bool) {
 	for _, o := range opts {
-		at := len(p.b)
-		p.b = binary.BigEndian.AppendUint16(p.b, o.Option())
-		p.b = append(p.b, 0, 0)
+		at := len(b)
+		b = binary.BigEndian.AppendUint16(b, o.Option())
+		b = append(b, 0, 0)
 		switch o := o.(type) {
 		case *dns.EDNS0_LOCAL:
-			p.b = append(p.b, o.Data...)
+			b = append(b, o.Data...)
 		case *dns.EDNS0_COOKIE:
 			var err error
-			if p.b, err = hex.AppendDecode(p.b, []byte(o.Cookie)); err != nil {
-				return false
+			if b, err = hex.AppendDecode(b, []byte(o.Cookie)); err != nil {
+				return b, false
 			}
 		default:
-			return false
+			return b, false
 		}
-		n := len(p.b) - at - 4
+		n := len(b) - at - 4
 		if n > 0xffff {
-			return false
+			return b, false
 		}
-		binary.BigEndian.PutUint16(p.b[at+2:], uint16(n))
+		binary.BigEndian.PutUint16(b[at+2:], uint16(n))
 	}
-	return true
+	return b, true
 }
 
 // name appends s, a fully qualified name without escapes. When the
@@ -224,45 +226,45 @@ func (p *packer) options(opts []dns.EDNS0) bool {
 // it, as PackBuffer does: each suffix not seen before, written below
 // maxCompressionOffset, is remembered whether or not this name may be
 // compressed.
-func (p *packer) name(s string, compress bool) bool {
+func (p *packer) name(b []byte, s string, compress bool) ([]byte, bool) {
 	if s == "" || s[len(s)-1] != '.' || len(s) > 255 {
-		return false
+		return b, false
 	}
 	if s == "." {
-		p.b = append(p.b, 0)
-		return true
+		b = append(b, 0)
+		return b, true
 	}
 	begin := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '\\':
-			return false
+			return b, false
 		case '.':
 			label := i - begin
 			if label == 0 || label >= 64 {
-				return false // a leading dot, two dots, or too long: PackBuffer says which
+				return b, false // a leading dot, two dots, or too long: PackBuffer says which
 			}
 			if p.compress {
 				if off, found := p.find(s[begin:]); found {
 					if compress {
-						p.b = binary.BigEndian.AppendUint16(p.b, off|0xc000)
-						return true
+						b = binary.BigEndian.AppendUint16(b, off|0xc000)
+						return b, true
 					}
-				} else if at := p.off(); at < maxCompressionOffset {
+				} else if at := len(b) - p.base; at < maxCompressionOffset {
 					if p.n == maxNames {
-						return false
+						return b, false
 					}
 					p.names[p.n] = suffix{s[begin:], uint16(at)}
 					p.n++
 				}
 			}
-			p.b = append(p.b, byte(label))
-			p.b = append(p.b, s[begin:i]...)
+			b = append(b, byte(label))
+			b = append(b, s[begin:i]...)
 			begin = i + 1
 		}
 	}
-	p.b = append(p.b, 0)
-	return true
+	b = append(b, 0)
+	return b, true
 }
 
 // find returns where the suffix s was written, if it was remembered.
