@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/zonetest"
 )
 
 // TestSigTimeCheckGrace checks the grace for expired signatures at its
@@ -83,7 +84,7 @@ func TestSigTimeCheckGrace(t *testing.T) {
 func TestVerifyRRsetGrace(t *testing.T) {
 	zsk := vtNewKey(t, "example.", false)
 	keys := dnssec.NewZoneKeys("example.", []*dns.DNSKEY{zsk.rr})
-	set := vtRRs(t, "www.example. 300 IN A 192.0.2.1")
+	set := zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1")
 	good := vtSignNow(t, zsk, set)
 	expired := vtSign(t, zsk, set, vtNow.Add(-30*24*time.Hour), vtNow.Add(-time.Hour))
 	longExpired := vtSign(t, zsk, set, vtNow.Add(-30*24*time.Hour), vtNow.Add(-100*time.Hour))

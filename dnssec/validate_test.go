@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/zonetest"
 )
 
 // vtNow is the validation time of the tests; signatures made by vtSign are
@@ -56,19 +57,6 @@ func vtSignNow(t testing.TB, k vtKey, rrset []dns.RR) *dns.RRSIG {
 	return vtSign(t, k, rrset, vtNow.Add(-time.Hour), vtNow.Add(24*time.Hour))
 }
 
-func vtRRs(t testing.TB, lines ...string) []dns.RR {
-	t.Helper()
-	var out []dns.RR
-	for _, l := range lines {
-		rr, err := dns.NewRR(l)
-		if err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, rr)
-	}
-	return out
-}
-
 func vtReason(t *testing.T, err error, want error, status dnssec.SecStatus) {
 	t.Helper()
 	if want == nil {
@@ -89,17 +77,17 @@ func TestVerifyRRset(t *testing.T) {
 	zsk := vtNewKey(t, "example.", false)
 	other := vtNewKey(t, "example.", false)
 	keys := dnssec.NewZoneKeys("example.", []*dns.DNSKEY{zsk.rr})
-	set := vtRRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2")
+	set := zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2")
 	good := vtSignNow(t, zsk, set)
 	expired := vtSign(t, zsk, set, vtNow.Add(-48*time.Hour), vtNow.Add(-time.Hour))
 	future := vtSign(t, zsk, set, vtNow.Add(time.Hour), vtNow.Add(48*time.Hour))
 	byOther := vtSignNow(t, other, set)
 	unsupported := dns.Copy(good).(*dns.RRSIG)
 	unsupported.Algorithm = 253
-	tampered := vtRRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.3")
-	wildSet := vtRRs(t, "*.w.example. 300 IN TXT \"w\"")
+	tampered := zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.3")
+	wildSet := zonetest.RRs(t, "*.w.example. 300 IN TXT \"w\"")
 	wildSig := vtSignNow(t, zsk, wildSet)
-	expanded := vtRRs(t, "x.w.example. 300 IN TXT \"w\"")
+	expanded := zonetest.RRs(t, "x.w.example. 300 IN TXT \"w\"")
 	wildSig.Hdr.Name = "x.w.example."
 
 	tests := []struct {
@@ -209,7 +197,7 @@ func TestKeyTrapStopsAtCap(t *testing.T) {
 		}
 	}
 	zk := dnssec.NewZoneKeys("example.", keys)
-	set := vtRRs(t, "www.example. 300 IN A 192.0.2.1")
+	set := zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1")
 	var sigs []*dns.RRSIG
 	for i := range 40 {
 		sigs = append(sigs, &dns.RRSIG{Hdr: dns.RR_Header{Name: "www.example.", Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/wire"
 )
 
 // upstreamQuery is a query to an upstream server and what it holds, in
@@ -88,21 +90,8 @@ func appendQuery(b []byte, m *dns.Msg) (out []byte, ok bool) {
 	b = slices.Grow(b, need)[:start+need]
 	h := b[start:]
 
-	bits := uint16(m.Opcode)<<11 | uint16(m.Rcode&0xf)
-	for _, f := range [...]struct {
-		set bool
-		bit uint16
-	}{
-		{m.Response, 1 << 15}, {m.Authoritative, 1 << 10}, {m.Truncated, 1 << 9},
-		{m.RecursionDesired, 1 << 8}, {m.RecursionAvailable, 1 << 7}, {m.Zero, 1 << 6},
-		{m.AuthenticatedData, 1 << 5}, {m.CheckingDisabled, 1 << 4},
-	} {
-		if f.set {
-			bits |= f.bit
-		}
-	}
 	binary.BigEndian.PutUint16(h[0:], m.Id)
-	binary.BigEndian.PutUint16(h[2:], bits)
+	binary.BigEndian.PutUint16(h[2:], wire.HeaderBits(m))
 	binary.BigEndian.PutUint16(h[4:], 1)
 	binary.BigEndian.PutUint16(h[6:], 0)
 	binary.BigEndian.PutUint16(h[8:], 0)

@@ -94,7 +94,9 @@ func simple(m *dns.Msg) bool {
 	return true
 }
 
-func (p *packer) message(b []byte, m *dns.Msg) ([]byte, bool) {
+// HeaderBits returns the header's second 16 bits as m.Pack writes them:
+// QR, the opcode, the flags and the low four bits of the rcode.
+func HeaderBits(m *dns.Msg) uint16 {
 	bits := uint16(m.Opcode)<<11 | uint16(m.Rcode&0xf)
 	for _, f := range [...]struct {
 		set bool
@@ -108,8 +110,12 @@ func (p *packer) message(b []byte, m *dns.Msg) ([]byte, bool) {
 			bits |= f.bit
 		}
 	}
+	return bits
+}
+
+func (p *packer) message(b []byte, m *dns.Msg) ([]byte, bool) {
 	b = binary.BigEndian.AppendUint16(b, m.Id)
-	b = binary.BigEndian.AppendUint16(b, bits)
+	b = binary.BigEndian.AppendUint16(b, HeaderBits(m))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Question)))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Answer)))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Ns)))

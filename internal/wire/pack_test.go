@@ -7,20 +7,9 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-)
 
-func rrs(t testing.TB, lines ...string) []dns.RR {
-	t.Helper()
-	var out []dns.RR
-	for _, l := range lines {
-		rr, err := dns.NewRR(l)
-		if err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, rr)
-	}
-	return out
-}
+	"github.com/sovdns/sovdns/internal/zonetest"
+)
 
 func reply(t testing.TB, name string, qtype uint16, compress bool, answer, ns, extra []dns.RR) *dns.Msg {
 	m := new(dns.Msg)
@@ -75,19 +64,19 @@ func TestAppendMsgAsPackBuffer(t *testing.T) {
 		name string
 		m    *dns.Msg
 	}{
-		{"an A answer", reply(t, "www.example.", dns.TypeA, true, rrs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"), nil, nil)},
-		{"uncompressed", reply(t, "www.example.", dns.TypeA, false, rrs(t, "www.example. 300 IN A 192.0.2.1"), nil, withOpt(nil))},
-		{"mixed case", reply(t, "WwW.ExAmple.", dns.TypeA, true, rrs(t, "www.example. 300 IN A 192.0.2.1", "WwW.ExAmple. 300 IN A 192.0.2.2"), nil, nil)},
-		{"a CNAME chain", reply(t, "a.example.", dns.TypeAAAA, true, rrs(t, "a.example. 60 IN CNAME b.a.example.", "b.a.example. 60 IN CNAME c.other.test.", "c.other.test. 60 IN AAAA 2001:db8::1"), nil, withOpt(nil))},
+		{"an A answer", reply(t, "www.example.", dns.TypeA, true, zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"), nil, nil)},
+		{"uncompressed", reply(t, "www.example.", dns.TypeA, false, zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1"), nil, withOpt(nil))},
+		{"mixed case", reply(t, "WwW.ExAmple.", dns.TypeA, true, zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1", "WwW.ExAmple. 300 IN A 192.0.2.2"), nil, nil)},
+		{"a CNAME chain", reply(t, "a.example.", dns.TypeAAAA, true, zonetest.RRs(t, "a.example. 60 IN CNAME b.a.example.", "b.a.example. 60 IN CNAME c.other.test.", "c.other.test. 60 IN AAAA 2001:db8::1"), nil, withOpt(nil))},
 		{"a referral with glue", reply(t, "www.gov.az.", dns.TypeA, true, nil,
-			rrs(t, "gov.az. 86400 IN NS ns1.gov.az.", "gov.az. 86400 IN NS ns2.gov.az.", "gov.az. 86400 IN NS ns.outside.test."),
-			withOpt(rrs(t, "ns1.gov.az. 86400 IN A 192.0.2.53", "ns1.gov.az. 86400 IN AAAA 2001:db8::53", "ns2.gov.az. 86400 IN A 192.0.2.54")))},
+			zonetest.RRs(t, "gov.az. 86400 IN NS ns1.gov.az.", "gov.az. 86400 IN NS ns2.gov.az.", "gov.az. 86400 IN NS ns.outside.test."),
+			withOpt(zonetest.RRs(t, "ns1.gov.az. 86400 IN A 192.0.2.53", "ns1.gov.az. 86400 IN AAAA 2001:db8::53", "ns2.gov.az. 86400 IN A 192.0.2.54")))},
 		{"NXDOMAIN with SOA", func() *dns.Msg {
-			m := reply(t, "nope.example.", dns.TypeA, true, nil, rrs(t, "example. 3600 IN SOA ns.example. hostmaster.example. 2026120501 7200 900 1209600 3600"), withOpt(nil))
+			m := reply(t, "nope.example.", dns.TypeA, true, nil, zonetest.RRs(t, "example. 3600 IN SOA ns.example. hostmaster.example. 2026120501 7200 900 1209600 3600"), withOpt(nil))
 			m.Rcode = dns.RcodeNameError
 			return m
 		}()},
-		{"MX and PTR", reply(t, "example.", dns.TypeMX, true, rrs(t, "example. 300 IN MX 10 mail.example.", "example. 300 IN MX 20 mail.other.", "1.2.0.192.in-addr.arpa. 300 IN PTR mail.example."), nil, nil)},
+		{"MX and PTR", reply(t, "example.", dns.TypeMX, true, zonetest.RRs(t, "example. 300 IN MX 10 mail.example.", "example. 300 IN MX 20 mail.other.", "1.2.0.192.in-addr.arpa. 300 IN PTR mail.example."), nil, nil)},
 		{"an extended rcode", func() *dns.Msg {
 			m := reply(t, "x.example.", dns.TypeA, true, nil, nil, withOpt(nil))
 			m.Rcode = dns.RcodeBadCookie
@@ -96,15 +85,15 @@ func TestAppendMsgAsPackBuffer(t *testing.T) {
 		{"cookie and local options", reply(t, "x.example.", dns.TypeA, true, nil, nil, withOpt(nil,
 			&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708a1a2a3a4a5a6a7a8b1b2b3b4b5b6b7b8"},
 			&dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3}}))},
-		{"the root", reply(t, ".", dns.TypeNS, true, rrs(t, ". 518400 IN NS a.root-servers.net.", ". 518400 IN NS b.root-servers.net."), nil, nil)},
-		{"a name of 255 octets", reply(t, long, dns.TypeA, true, rrs(t, long+" 1 IN A 192.0.2.1", long+" 1 IN CNAME x."+long[128:]), nil, nil)},
+		{"the root", reply(t, ".", dns.TypeNS, true, zonetest.RRs(t, ". 518400 IN NS a.root-servers.net.", ". 518400 IN NS b.root-servers.net."), nil, nil)},
+		{"a name of 255 octets", reply(t, long, dns.TypeA, true, zonetest.RRs(t, long+" 1 IN A 192.0.2.1", long+" 1 IN CNAME x."+long[128:]), nil, nil)},
 		{"no question", func() *dns.Msg {
 			m := reply(t, "x.", dns.TypeA, true, nil, nil, withOpt(nil))
 			m.Question = nil
 			return m
 		}()},
 		{"every flag", func() *dns.Msg {
-			m := reply(t, "x.example.", dns.TypeA, true, rrs(t, "x.example. 1 IN A 192.0.2.1"), nil, nil)
+			m := reply(t, "x.example.", dns.TypeA, true, zonetest.RRs(t, "x.example. 1 IN A 192.0.2.1"), nil, nil)
 			m.Authoritative, m.Truncated, m.Zero, m.AuthenticatedData, m.CheckingDisabled = true, true, true, true, true
 			m.Opcode = dns.OpcodeNotify
 			return m
@@ -135,10 +124,10 @@ func TestAppendMsgDeclines(t *testing.T) {
 		name string
 		m    *dns.Msg
 	}{
-		{"a TXT record", reply(t, "x.example.", dns.TypeTXT, true, rrs(t, `x.example. 1 IN TXT "v=spf1 -all"`), nil, nil)},
-		{"an RRSIG", reply(t, "x.example.", dns.TypeA, true, rrs(t, "x.example. 1 IN A 192.0.2.1",
+		{"a TXT record", reply(t, "x.example.", dns.TypeTXT, true, zonetest.RRs(t, `x.example. 1 IN TXT "v=spf1 -all"`), nil, nil)},
+		{"an RRSIG", reply(t, "x.example.", dns.TypeA, true, zonetest.RRs(t, "x.example. 1 IN A 192.0.2.1",
 			"x.example. 1 IN RRSIG A 13 2 1 20270101000000 20261201000000 12345 example. dGVzdA=="), nil, nil)},
-		{"an escaped name", reply(t, `a\.b.example.`, dns.TypeA, true, rrs(t, `a\.b.example. 1 IN A 192.0.2.1`), nil, nil)},
+		{"an escaped name", reply(t, `a\.b.example.`, dns.TypeA, true, zonetest.RRs(t, `a\.b.example. 1 IN A 192.0.2.1`), nil, nil)},
 		{"an extended error option", reply(t, "x.example.", dns.TypeA, true, nil, nil, withOpt(nil, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer}))},
 		{"a name not fully qualified", func() *dns.Msg {
 			m := reply(t, "x.example.", dns.TypeA, true, nil, nil, nil)
@@ -192,8 +181,8 @@ func TestAppendMsgManyNames(t *testing.T) {
 }
 
 func TestAppendMsgAllocations(t *testing.T) {
-	m := reply(t, "www.example.", dns.TypeA, true, rrs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"),
-		rrs(t, "example. 300 IN NS ns.example."), withOpt(rrs(t, "ns.example. 300 IN A 192.0.2.53")))
+	m := reply(t, "www.example.", dns.TypeA, true, zonetest.RRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"),
+		zonetest.RRs(t, "example. 300 IN NS ns.example."), withOpt(zonetest.RRs(t, "ns.example. 300 IN A 192.0.2.53")))
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, ok := AppendMsg(buf, m); !ok {
@@ -209,8 +198,8 @@ func TestAppendMsgAllocations(t *testing.T) {
 // PackBuffer gives, or is declined.
 func FuzzAppendMsg(f *testing.F) {
 	seeds := []*dns.Msg{
-		reply(f, "www.example.", dns.TypeA, true, rrs(f, "www.example. 300 IN A 192.0.2.1"), rrs(f, "example. 300 IN NS ns.example."), withOpt(rrs(f, "ns.example. 300 IN AAAA 2001:db8::53"))),
-		reply(f, "a.example.", dns.TypeMX, true, rrs(f, "a.example. 60 IN CNAME b.a.example.", "b.a.example. 60 IN MX 5 mx.b.a.example."), rrs(f, "example. 3600 IN SOA ns.example. h.example. 1 2 3 4 5"), nil),
+		reply(f, "www.example.", dns.TypeA, true, zonetest.RRs(f, "www.example. 300 IN A 192.0.2.1"), zonetest.RRs(f, "example. 300 IN NS ns.example."), withOpt(zonetest.RRs(f, "ns.example. 300 IN AAAA 2001:db8::53"))),
+		reply(f, "a.example.", dns.TypeMX, true, zonetest.RRs(f, "a.example. 60 IN CNAME b.a.example.", "b.a.example. 60 IN MX 5 mx.b.a.example."), zonetest.RRs(f, "example. 3600 IN SOA ns.example. h.example. 1 2 3 4 5"), nil),
 	}
 	for _, m := range seeds {
 		b, err := m.Pack()

@@ -2,7 +2,12 @@
 // packages share.
 package zonetest
 
-import "fmt"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/miekg/dns"
+)
 
 // Institution returns the text of the i-th institution zone, z<i>.gov.test.:
 // 18 records (SOA, 2 NS, MX, TXT, A and AAAA at the apex and a few names
@@ -29,4 +34,19 @@ api AAAA 2001:db8:%[4]x::4
 docs A 10.%[2]d.%[3]d.5
 vpn A 10.%[2]d.%[3]d.6
 `, i, i>>8&255, i&255, i)
+}
+
+// RRs parses each line as one record in presentation form, failing t on
+// the first that does not parse.
+func RRs(t testing.TB, lines ...string) []dns.RR {
+	t.Helper()
+	out := make([]dns.RR, 0, len(lines))
+	for _, l := range lines {
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		out = append(out, rr)
+	}
+	return out
 }
