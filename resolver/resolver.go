@@ -505,9 +505,9 @@ func (r *Resolver) follow(name string, qtype uint16, step func(string) (lookupRe
 			return Result{Rcode: dns.RcodeServerFailure, Answer: chain, Err: lr.err}, true
 		}
 		if chain == nil {
-			// The first link's records as they are, clipped: a link
-			// after them is appended to a copy. Nothing changes a
-			// result's records in place.
+			// The first link's slice itself, clipped, so that a link
+			// after it is appended to a copy: nothing writes into a
+			// result's slice (its records were shared before too).
 			chain = slices.Clip(lr.answer)
 		} else {
 			chain = append(chain, lr.answer...)
