@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -553,21 +554,53 @@ func TestExchangeEndsWithItsContext(t *testing.T) {
 }
 
 // A watched read's looks at its context do not end it: an answer that
-// comes after several looks is taken.
+// comes after the read has looked twice is taken. The server answers once
+// the context has been asked for its error twice (each look asks it once).
 func TestExchangeLooksDoNotEndTheWait(t *testing.T) {
-	slow := 2*cancelCheck + 100*time.Millisecond
+	ctx := &lookCounter{Context: context.Background()}
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
 	s := startUDP(t, func(q *dns.Msg) [][]byte {
-		time.Sleep(slow) // a slow server
+		<-release // a slow server
 		return [][]byte{answer(t, q, nil)}
 	})
-	x := NewNetExchanger(ExchangeConfig{})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	r, rtt, err := x.exchangeNoting(ctx, time.Now().Add(30*time.Second), query("www.example."), s.addr(), false, &exchangeNote{})
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(free) // runs before the server's cleanup, which waits on its goroutine
+	type result struct {
+		r   *dns.Msg
+		err error
 	}
-	if len(r.Answer) != 1 || rtt < slow {
-		t.Fatalf("answer %v after %v, want one record after at least %v", r.Answer, rtt, slow)
+	out := make(chan result, 1)
+	go func() {
+		x := NewNetExchanger(ExchangeConfig{})
+		r, _, err := x.exchangeNoting(ctx, time.Now().Add(time.Minute), query("www.example."), s.addr(), false, &exchangeNote{})
+		out <- result{r, err}
+	}()
+	for ctx.looks.Load() < 2 {
+		select {
+		case r := <-out:
+			t.Fatalf("the exchange ended before the answer: %v %v", r.r, r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
+	free()
+	select {
+	case r := <-out:
+		if r.err != nil || len(r.r.Answer) != 1 {
+			t.Fatalf("answer %v, err %v; want one record", r.r, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer after the server sent it")
+	}
+}
+
+// lookCounter counts how often its error is asked for.
+type lookCounter struct {
+	context.Context
+	looks atomic.Int32
+}
+
+func (c *lookCounter) Err() error {
+	c.looks.Add(1)
+	return c.Context.Err()
 }

@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/zonetest"
 	"github.com/sovdns/sovdns/resolver"
 )
 
@@ -62,22 +63,9 @@ func msg(t testing.TB, qname string, qtype uint16, rcode int, answer, ns []strin
 	m.SetQuestion(qname, qtype)
 	m.Response = true
 	m.Rcode = rcode
-	m.Answer = rrs(t, answer...)
-	m.Ns = rrs(t, ns...)
+	m.Answer = zonetest.RRs(t, answer...)
+	m.Ns = zonetest.RRs(t, ns...)
 	return m
-}
-
-func rrs(t testing.TB, ss ...string) []dns.RR {
-	t.Helper()
-	var out []dns.RR
-	for _, s := range ss {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatalf("dns.NewRR(%q): %v", s, err)
-		}
-		out = append(out, rr)
-	}
-	return out
 }
 
 const soa = "example.com. 3600 IN SOA ns1.example.com. hostmaster.example.com. 1 7200 900 1209600 300"
@@ -112,7 +100,7 @@ func fill(t testing.TB, c *resolver.Cache) {
 		{rrs: []string{"example.com. 3600 IN DNSKEY 257 3 13 AAAA"}, rank: resolver.RankValidated},
 		{rrs: []string{"example.com. 3600 IN DS 12345 13 2 ABCDEF"}, rank: resolver.RankAnswerAA},
 	} {
-		if !c.PutRRset(rrs(t, p.rrs...), p.rank) {
+		if !c.PutRRset(zonetest.RRs(t, p.rrs...), p.rank) {
 			t.Fatalf("PutRRset(%v) refused", p.rrs)
 		}
 	}
@@ -383,7 +371,7 @@ func TestLoadBadRecords(t *testing.T) {
 	path, clk, _ := saved(t)
 	forged := resolver.CacheRecord{Kind: resolver.RecordRRset, Name: "example.org.", Qtype: dns.TypeNS,
 		Rank: resolver.RankAnswerAA, Expire: clk.Now().Add(time.Hour)}
-	m := &dns.Msg{Answer: rrs(t, "www.example.com. 3600 IN NS ns.attacker.example.")} // owner is not the key's
+	m := &dns.Msg{Answer: zonetest.RRs(t, "www.example.com. 3600 IN NS ns.attacker.example.")} // owner is not the key's
 	forged.Msg, _ = m.Pack()
 	v, err := appendRecord(nil, forged)
 	if err != nil {

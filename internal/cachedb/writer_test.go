@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sovdns/sovdns/internal/mapped"
+	"github.com/sovdns/sovdns/internal/zonetest"
 	"github.com/sovdns/sovdns/resolver"
 )
 
@@ -589,11 +590,11 @@ func TestLoadNationalOrder(t *testing.T) {
 	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: 10 * time.Millisecond})
 	stop := runWriter(t, w)
 	upToDate(t, w)
-	if !c.PutRRset(rrs(t, "ns.example.net. 300 IN A 192.0.2.53"), resolver.RankGlue) {
+	if !c.PutRRset(zonetest.RRs(t, "ns.example.net. 300 IN A 192.0.2.53"), resolver.RankGlue) {
 		t.Fatal("PutRRset A refused")
 	}
 	upToDate(t, w)
-	if !c.PutRRset(rrs(t, "example.net. 300 IN NS ns.example.net."), resolver.RankAuthority) {
+	if !c.PutRRset(zonetest.RRs(t, "example.net. 300 IN NS ns.example.net."), resolver.RankAuthority) {
 		t.Fatal("PutRRset NS refused")
 	}
 	upToDate(t, w)

@@ -40,7 +40,7 @@ vpn A 10.%[2]d.%[3]d.6
 // the first that does not parse.
 func RRs(t testing.TB, lines ...string) []dns.RR {
 	t.Helper()
-	out := make([]dns.RR, 0, len(lines))
+	var out []dns.RR // nil for no lines
 	for _, l := range lines {
 		rr, err := dns.NewRR(l)
 		if err != nil {
