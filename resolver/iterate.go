@@ -661,8 +661,8 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp, keep, prompt bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, late *lateQuery, err error) {
 	nx, ok := r.ex.(notingExchanger)
 	if !ok {
-		qctx, cancel := context.WithTimeout(ctx, wait)
-		defer cancel()
+		qctx := newQuestionCtx(ctx, wait)
+		defer qctx.end()
 		resp, rtt, err = r.ex.Exchange(qctx, m, s, tcp)
 		return resp, rtt, err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded), nil, err
 	}

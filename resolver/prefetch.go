@@ -90,8 +90,9 @@ func (r *Resolver) prefetch(name string, qtype uint16) {
 
 	started := r.background(func(ctx context.Context) {
 		defer func() { <-r.pfSlots }()
-		ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
-		defer cancel()
+		q := newQuestionCtx(ctx, r.cfg.ResolutionTimeout)
+		defer q.end()
+		ctx = q
 		res := r.resolveStore(ctx, r.newBudget(), name, qtype, r.val != nil)
 		r.end(key, c, res)
 		failed := failedResult(Result{Err: res.err, Sec: res.sec, Why: res.why})

@@ -437,8 +437,9 @@ func (b *budget) excluded(zone string, s server) bool {
 // resolve answers (name, qtype), following CNAMEs, within the configured
 // time and work limits, from the cache or upstream.
 func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (res Result) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
-	defer cancel()
+	q := newQuestionCtx(ctx, r.cfg.ResolutionTimeout)
+	defer q.end()
+	ctx = q
 	if o := r.stats.Observer; o != nil {
 		start := r.cfg.Now()
 		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()

@@ -58,8 +58,9 @@ func (r *Resolver) warm(ctx context.Context, q Question) {
 // and stores the answer; the CNAME targets of the answer are taken from
 // the cache when fresh there.
 func (r *Resolver) Refresh(ctx context.Context, name string, qtype uint16) Result {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolutionTimeout)
-	defer cancel()
+	q := newQuestionCtx(ctx, r.cfg.ResolutionTimeout)
+	defer q.end()
+	ctx = q
 	b := r.newBudget()
 	validate := r.val != nil
 	first := true

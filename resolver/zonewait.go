@@ -90,11 +90,18 @@ func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
 	free := e.free
 	z.mu.Unlock()
 
+	// The timer ends the wait at ctx's deadline too, so that a
+	// question's context makes no channel and timer of its own for it.
+	done, deadline, ok := waitOn(ctx)
+	wait := zoneQueueWait
+	if ok {
+		wait = min(wait, time.Until(deadline))
+	}
 	t, _ := z.timers.Get().(*time.Timer)
 	if t == nil {
-		t = time.NewTimer(zoneQueueWait)
+		t = time.NewTimer(wait)
 	} else {
-		t.Reset(zoneQueueWait)
+		t.Reset(wait)
 	}
 	defer func() {
 		t.Stop()
@@ -106,7 +113,7 @@ func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
 		case <-t.C:
 			z.leaveQueue(zone, e, false)
 			return false
-		case <-ctx.Done():
+		case <-done:
 			z.leaveQueue(zone, e, false)
 			return false
 		}
