@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,6 +89,10 @@ type NetExchanger struct {
 	cookies       *cookieJar // nil: no cookies
 	tap           Tap        // nil: none
 	bufs          sync.Pool  // *[]byte of maxDatagram+queryRoom bytes
+	// poll waits for the UDP answers; made with the first query (a
+	// failure is tried again at the next).
+	pollMu sync.Mutex
+	poll   atomic.Pointer[upstreamPoller]
 }
 
 // maxDatagram is the largest UDP answer taken: well above the 1232 bytes
@@ -264,9 +270,13 @@ func (q *lateQuery) wait(ctx context.Context, deadline time.Time, note *exchange
 // chosen by rnd within the ephemeral range (another draw when that port is
 // taken; the kernel's choice after a few).
 func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*udpSocket, error) {
+	p, err := x.poller()
+	if err != nil {
+		return nil, err
+	}
 	for range 4 {
 		port := x.portLo + int(rnd%uint32(x.portN))
-		c, err := openUDP(server, port)
+		c, err := openUDP(p, server, port)
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return c, err
 		}
@@ -274,7 +284,27 @@ func (x *NetExchanger) dialUDP(server netip.AddrPort, rnd uint32) (*udpSocket, e
 		crand.Read(b[:])
 		rnd = binary.BigEndian.Uint32(b[:])
 	}
-	return openUDP(server, 0)
+	return openUDP(p, server, 0)
+}
+
+// poller returns the exchanger's poller, made the first time. It is
+// closed when the exchanger is no longer reachable.
+func (x *NetExchanger) poller() (*upstreamPoller, error) {
+	if p := x.poll.Load(); p != nil {
+		return p, nil
+	}
+	x.pollMu.Lock()
+	defer x.pollMu.Unlock()
+	if p := x.poll.Load(); p != nil {
+		return p, nil
+	}
+	p, err := newUpstreamPoller()
+	if err != nil {
+		return nil, err
+	}
+	x.poll.Store(p)
+	runtime.AddCleanup(x, func(p *upstreamPoller) { p.Close() }, p)
+	return p, nil
 }
 
 // readUDP sends the query and reads until the answer comes, which it

@@ -468,7 +468,12 @@ func TestReadUDPAfterDeadline(t *testing.T) {
 			}
 			defer srv.Close()
 			server := netip.MustParseAddrPort(srv.LocalAddr().String())
-			conn, err := openUDP(server, 0)
+			x := NewNetExchanger(ExchangeConfig{})
+			p, err := x.poller()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := openUDP(p, server, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -482,7 +487,6 @@ func TestReadUDPAfterDeadline(t *testing.T) {
 			// Loopback delivers a datagram into conn's receive queue
 			// before the write returns.
 			conn.SetReadDeadline(time.Now().Add(-time.Second))
-			x := NewNetExchanger(ExchangeConfig{})
 			note := &exchangeNote{}
 			r, _, err := x.readUDP(conn, wire, q, server, nil, make([]byte, maxDatagram), note)
 			if tc.ok {
@@ -501,10 +505,9 @@ func TestReadUDPAfterDeadline(t *testing.T) {
 // localAddr returns the address a socket is bound to.
 func localAddr(t *testing.T, s *udpSocket) netip.AddrPort {
 	t.Helper()
-	var sa syscall.Sockaddr
-	var err error
-	if cerr := s.rc.Control(func(fd uintptr) { sa, err = syscall.Getsockname(int(fd)) }); cerr != nil || err != nil {
-		t.Fatal(cerr, err)
+	sa, err := syscall.Getsockname(s.fd)
+	if err != nil {
+		t.Fatal(err)
 	}
 	a, ok := sa.(*syscall.SockaddrInet4)
 	if !ok {

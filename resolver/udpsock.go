@@ -2,11 +2,12 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,32 +15,41 @@ import (
 
 // udpSocket is the socket of one upstream query over UDP, made with the
 // system calls the exchange needs and no more: socket (non-blocking), bind
-// to the drawn source port, connect to the server; then a write and the
-// reads, waited for through the runtime's poller. The net package's
-// UDPConn adds four calls per query that this path has no use for (a
-// socket option, getsockname, getpeername, and a read that finds nothing
-// before the answer can have come); on a cache miss these were a tenth of
-// the resolver's CPU. The addresses are passed to the kernel from the
-// stack and the datagram read without its source (the socket is
-// connected), so that a query allocates the socket's file and little else.
+// to the drawn source port, connect to the server, registration with the
+// exchanger's poller (upstreamPoller); then a write and the reads. The
+// addresses are passed to the kernel from the stack and the datagram read
+// without its source (the socket is connected).
+//
+// One goroutine reads at a time; Close may come from any goroutine, and
+// then wakes a read under way, which closes the socket when it returns,
+// so that its descriptor is never closed (and given to another socket)
+// under a system call.
 type udpSocket struct {
-	f  *os.File
-	rc syscall.RawConn
-	// query is sent by the first read, once the socket waits for its
-	// answer: a reply that came between a write and the read's start
-	// could otherwise go unnoticed by the edge-triggered poller.
+	fd int
+	p  *upstreamPoller
+	// slot and gen name the socket in its poller's events.
+	slot int32
+	gen  uint32
+	// ready holds a token when the poller has seen a datagram come (the
+	// registration is then used up), or Close was called.
+	ready chan struct{}
+
+	mu      sync.Mutex
+	closed  bool // Close was called
+	reading bool // a read is under way; it closes the socket
+	closing atomic.Bool
+
+	// The reader's own state:
+	// armed: the registration waits for a datagram (not used up).
+	armed bool
+	// query is sent by the next read.
 	query []byte
-	// The read under way: the buffer it fills, what it got, and the
-	// callback the poller runs, made once per socket.
-	buf    []byte
-	n      int
-	trunc  bool
-	ioErr  error
-	readFn func(fd uintptr) bool
-	// ctx, when set by watch, is looked at by read every cancelCheck
-	// until final, the read deadline: its end ends the read.
-	ctx   context.Context
-	final time.Time
+	// deadline is when reads give up; expired, that it has passed.
+	deadline time.Time
+	expired  bool
+	// ctx, when set by watch, is looked at every cancelCheck until
+	// deadline: its end ends the read.
+	ctx context.Context
 }
 
 // cancelCheck is how often a watched read looks at its context. A
@@ -51,27 +61,14 @@ const cancelCheck = 200 * time.Millisecond
 // look at ctx every cancelCheck until then, ending when ctx ends; a nil
 // ctx, no looking.
 func (s *udpSocket) watch(ctx context.Context, final time.Time) {
-	s.ctx, s.final = ctx, final
-	if ctx == nil {
-		s.SetReadDeadline(final)
-		return
-	}
-	s.SetReadDeadline(s.nextLook(time.Now()))
-}
-
-// nextLook returns when a watched read next looks at its context.
-func (s *udpSocket) nextLook(now time.Time) time.Time {
-	t := now.Add(cancelCheck)
-	if !s.final.IsZero() && s.final.Before(t) {
-		return s.final
-	}
-	return t
+	s.ctx = ctx
+	s.SetReadDeadline(final)
 }
 
 // openUDP returns a socket connected to server from the local port, 0 for
-// the kernel's choice. An address in use is returned as EADDRINUSE, so
-// that the caller draws another port.
-func openUDP(server netip.AddrPort, port int) (*udpSocket, error) {
+// the kernel's choice, registered with p. An address in use is returned as
+// EADDRINUSE, so that the caller draws another port.
+func openUDP(p *upstreamPoller, server netip.AddrPort, port int) (*udpSocket, error) {
 	a := server.Addr().Unmap()
 	family := syscall.AF_INET
 	if !a.Is4() {
@@ -91,14 +88,12 @@ func openUDP(server netip.AddrPort, port int) (*udpSocket, error) {
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
-	f := os.NewFile(uintptr(fd), "udp") // non-blocking: polled
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
+	s := &udpSocket{fd: fd, p: p, ready: make(chan struct{}, 1)}
+	if err := p.add(s); err != nil {
+		syscall.Close(fd)
 		return nil, err
 	}
-	s := &udpSocket{f: f, rc: rc}
-	s.readFn = s.tryRead
+	s.armed = true
 	return s, nil
 }
 
@@ -147,11 +142,45 @@ func zoneID(a netip.Addr) uint32 {
 	return uint32(n)
 }
 
-// Close closes the socket; a read under way returns.
-func (s *udpSocket) Close() error { return s.f.Close() }
+// Close closes the socket; a read under way returns os.ErrClosed, and
+// closes it on its way out.
+func (s *udpSocket) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closing.Store(true)
+	reading := s.reading
+	s.mu.Unlock()
+	if reading {
+		s.signal()
+		return nil
+	}
+	s.release()
+	return nil
+}
+
+// release closes the descriptor, once no read uses it.
+func (s *udpSocket) release() {
+	s.p.remove(s)
+	syscall.Close(s.fd)
+}
+
+// signal wakes the read, if one waits, or the next one.
+func (s *udpSocket) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
 
 // SetReadDeadline sets when reads give up, with os.ErrDeadlineExceeded.
-func (s *udpSocket) SetReadDeadline(t time.Time) error { return s.f.SetReadDeadline(t) }
+func (s *udpSocket) SetReadDeadline(t time.Time) error {
+	s.deadline, s.expired = t, false
+	return nil
+}
 
 // send has the next read send wire first.
 func (s *udpSocket) send(wire []byte) { s.query = wire }
@@ -164,80 +193,124 @@ func (s *udpSocket) send(wire []byte) { s.query = wire }
 // (n > 0) with os.ErrDeadlineExceeded, and the caller bounds how many it
 // takes.
 func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
-	s.buf, s.n, s.trunc, s.ioErr = buf, 0, false, nil
-	defer func() { s.buf = nil }()
-	for {
-		err = s.rc.Read(s.readFn)
-		if err == nil {
-			if s.ioErr != nil {
-				return 0, false, os.NewSyscallError("udp", s.ioErr)
-			}
-			return s.n, s.trunc, nil
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, false, os.ErrClosed
+	}
+	s.reading = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.reading = false
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			s.release()
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+	}()
+	// Right after the query is sent, its answer cannot be there yet: the
+	// read waits first (the registration reports a datagram that came
+	// before the wait).
+	fresh := false
+	if q := s.query; q != nil {
+		s.query = nil
+		if err := write(uintptr(s.fd), q); err != nil {
+			return 0, false, os.NewSyscallError("write", err)
+		}
+		fresh = true
+	}
+	for {
+		if !fresh {
+			n, trunc, err := s.recv(buf)
+			switch {
+			case err == nil && s.expired:
+				return n, trunc, os.ErrDeadlineExceeded
+			case err == nil:
+				return n, trunc, nil
+			case err != syscall.EAGAIN:
+				return 0, false, os.NewSyscallError("recvfrom", err)
+			case s.expired:
+				return 0, false, os.ErrDeadlineExceeded
+			}
+		}
+		fresh = false
+		if s.closing.Load() {
+			return 0, false, os.ErrClosed
+		}
+		look, err := s.wait()
+		if err != nil {
 			return 0, false, err
 		}
-		if s.ctx == nil {
-			break
+		if s.closing.Load() {
+			return 0, false, os.ErrClosed
 		}
-		now := time.Now()
-		if !s.final.IsZero() && !now.Before(s.final) {
-			break
-		}
-		if cerr := s.ctx.Err(); cerr != nil {
-			return 0, false, cerr
-		}
-		// A look at the context, not the deadline: the read goes on
-		// (it first takes what came meanwhile).
-		s.SetReadDeadline(s.nextLook(now))
-	}
-	if q := s.query; q != nil {
-		// The deadline passed before anything was sent: a datagram goes
-		// out however late.
-		s.query = nil
-		var werr error
-		if cerr := s.rc.Control(func(fd uintptr) { werr = write(fd, q) }); cerr == nil && werr != nil {
-			return 0, false, os.NewSyscallError("write", werr)
+		if look {
+			if err := s.ctx.Err(); err != nil {
+				return 0, false, err
+			}
 		}
 	}
-	got := false
-	if cerr := s.rc.Control(func(fd uintptr) { got = s.recv(fd) == nil }); cerr != nil || !got {
-		return 0, false, err
-	}
-	return s.n, s.trunc, err
 }
 
-// tryRead is the poller's callback for read: it sends the query if not
-// sent yet, else takes the datagram waiting, and says whether it is done
-// (false: nothing yet, wait).
-func (s *udpSocket) tryRead(fd uintptr) bool {
-	if q := s.query; q != nil {
-		s.query = nil
-		s.ioErr = write(fd, q)
-		return s.ioErr != nil
+// wait waits for a datagram, Close, the deadline (then s.expired) or, for
+// a watched read, the next look at its context (look).
+func (s *udpSocket) wait() (look bool, err error) {
+	if !s.armed {
+		if err := s.p.arm(s); err != nil {
+			return false, err
+		}
+		s.armed = true
 	}
-	s.ioErr = s.recv(fd)
-	return s.ioErr != syscall.EAGAIN
+	until := s.deadline
+	var now time.Time
+	if s.ctx != nil || !until.IsZero() {
+		now = time.Now()
+	}
+	if s.ctx != nil {
+		if next := now.Add(cancelCheck); until.IsZero() || next.Before(until) {
+			until, look = next, true
+		}
+	}
+	if until.IsZero() {
+		<-s.ready
+		s.armed = false
+		return false, nil
+	}
+	d := until.Sub(now)
+	if d <= 0 {
+		s.expired = !look
+		return look, nil
+	}
+	t := s.p.timer(d)
+	defer s.p.putTimer(t)
+	select {
+	case <-s.ready:
+		s.armed = false
+		return false, nil
+	case <-t.C:
+		s.expired = !look
+		return look, nil
+	}
 }
 
-// recv reads the datagram waiting in the socket, if any, into s.buf,
+// recv reads the datagram waiting in the socket, if any, into buf,
 // without waiting. MSG_TRUNC has the kernel return the datagram's whole
 // length, so that one longer than the buffer is known as such.
-func (s *udpSocket) recv(fd uintptr) error {
-	if len(s.buf) == 0 {
-		return syscall.EINVAL
+func (s *udpSocket) recv(buf []byte) (n int, trunc bool, err error) {
+	if len(buf) == 0 {
+		return 0, false, syscall.EINVAL
 	}
 	for {
-		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 			syscall.MSG_DONTWAIT|syscall.MSG_TRUNC, 0, 0)
 		switch e {
 		case 0:
-			s.n, s.trunc = min(int(r), len(s.buf)), int(r) > len(s.buf)
-			return nil
+			return min(int(r), len(buf)), int(r) > len(buf), nil
 		case syscall.EINTR:
 			continue
 		default:
-			return e
+			return 0, false, e
 		}
 	}
 }
