@@ -14,8 +14,8 @@ import (
 )
 
 // udpSocket is the socket of one upstream query over UDP, made with the
-// system calls the exchange needs and no more: socket (non-blocking), bind
-// to the drawn source port, connect to the server, registration with the
+// system calls the exchange needs and no more: socket (non-blocking),
+// connect to the server (which draws the source port), registration with the
 // exchanger's poller (upstreamPoller); then a write and the reads. The
 // addresses are passed to the kernel from the stack and the datagram read
 // without its source (the socket is connected).
@@ -65,10 +65,9 @@ func (s *udpSocket) watch(ctx context.Context, final time.Time) {
 	s.SetReadDeadline(final)
 }
 
-// openUDP returns a socket connected to server from the local port, 0 for
-// the kernel's choice, registered with p. An address in use is returned as
-// EADDRINUSE, so that the caller draws another port.
-func openUDP(p *upstreamPoller, server netip.AddrPort, port int) (*udpSocket, error) {
+// openUDP returns a socket connected to server, from a port the kernel
+// draws, registered with p.
+func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
 	a := server.Addr().Unmap()
 	family := syscall.AF_INET
 	if !a.Is4() {
@@ -77,12 +76,6 @@ func openUDP(p *upstreamPoller, server netip.AddrPort, port int) (*udpSocket, er
 	fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
-	}
-	if port != 0 {
-		if err := sockaddrCall(syscall.SYS_BIND, fd, netip.AddrPortFrom(unspecified(a), uint16(port))); err != nil {
-			syscall.Close(fd)
-			return nil, os.NewSyscallError("bind", err)
-		}
 	}
 	if err := sockaddrCall(syscall.SYS_CONNECT, fd, netip.AddrPortFrom(a, server.Port())); err != nil {
 		syscall.Close(fd)
@@ -97,18 +90,9 @@ func openUDP(p *upstreamPoller, server netip.AddrPort, port int) (*udpSocket, er
 	return s, nil
 }
 
-// unspecified returns the unspecified address of a's family.
-func unspecified(a netip.Addr) netip.Addr {
-	if a.Is4() {
-		return netip.IPv4Unspecified()
-	}
-	return netip.IPv6Unspecified()
-}
-
-// sockaddrCall makes the system call trap (bind or connect) on fd with ap
-// as the socket address, built on the stack: syscall.Bind and
-// syscall.Connect take it as an interface, which allocates. Neither call
-// blocks on a UDP socket.
+// sockaddrCall makes the system call trap (connect) on fd with ap as the
+// socket address, built on the stack: syscall.Connect takes it as an
+// interface, which allocates. It does not block on a UDP socket.
 func sockaddrCall(trap uintptr, fd int, ap netip.AddrPort) error {
 	var e syscall.Errno
 	port := ap.Port()

@@ -31,7 +31,7 @@ func pollerPair(t *testing.T) (*upstreamPoller, *udpSocket, *net.UDPConn, netip.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	s, err := openUDP(p, srv.LocalAddr().(*net.UDPAddr).AddrPort(), 0)
+	s, err := openUDP(p, srv.LocalAddr().(*net.UDPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestUpstreamPollerStaleEvent(t *testing.T) {
 	p, a, srv, _ := pollerPair(t)
 	slot, gen := a.slot, a.gen
 	a.Close()
-	b, err := openUDP(p, srv.LocalAddr().(*net.UDPAddr).AddrPort(), 0)
+	b, err := openUDP(p, srv.LocalAddr().(*net.UDPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
 	}
