@@ -859,9 +859,19 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 		k := key{cacheName(h.Name), h.Rrtype}
 		s := idx[k]
 		if s == nil {
-			s = &rrset{owner: k.owner, rrtype: k.t}
+			if out == nil {
+				// The first set, the slice of sets and room for the
+				// set's first record in one allocation: most answers
+				// are one set, often of one record.
+				f := &firstSet{}
+				f.set = rrset{owner: k.owner, rrtype: k.t, rrs: f.rr[:0:1]}
+				f.ptr[0] = &f.set
+				s, out = &f.set, f.ptr[:1:1]
+			} else {
+				s = &rrset{owner: k.owner, rrtype: k.t}
+				out = append(out, s)
+			}
 			idx[k] = s
-			out = append(out, s)
 		}
 		if !s.holds(rr, &buf) { // a record sent twice is one record
 			s.rrs = append(s.rrs, rr)
@@ -873,6 +883,14 @@ func collectSets(section []dns.RR, cut string) []*rrset {
 		}
 	}
 	return out
+}
+
+// firstSet is collectSets' first set, with the slice that lists it and
+// room for its first record.
+type firstSet struct {
+	ptr [1]*rrset
+	set rrset
+	rr  [1]dns.RR
 }
 
 // holdsScan is the size up to which holds compares a record with each of
@@ -1050,7 +1068,13 @@ func (r *Resolver) putMsg(name string, qtype uint16, rcode int, answer, ns []dns
 // answerMsg returns the response to (name, qtype) with rcode and the
 // sections given, as the cache takes it.
 func answerMsg(name string, qtype uint16, rcode int, answer, ns []dns.RR) *dns.Msg {
-	m := &dns.Msg{Question: []dns.Question{{Name: dns.Fqdn(name), Qtype: qtype, Qclass: dns.ClassINET}}}
+	// The message and its question in one allocation.
+	box := &struct {
+		m dns.Msg
+		q [1]dns.Question
+	}{q: [1]dns.Question{{Name: dns.Fqdn(name), Qtype: qtype, Qclass: dns.ClassINET}}}
+	m := &box.m
+	m.Question = box.q[:]
 	m.Response = true
 	m.Rcode = rcode
 	m.Answer, m.Ns = answer, ns

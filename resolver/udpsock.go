@@ -81,7 +81,7 @@ func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
-	s := &udpSocket{fd: fd, p: p, ready: make(chan struct{}, 1)}
+	s := &udpSocket{fd: fd, p: p, ready: p.ready()}
 	if err := p.add(s); err != nil {
 		syscall.Close(fd)
 		return nil, err
@@ -150,6 +150,7 @@ func (s *udpSocket) Close() error {
 func (s *udpSocket) release() {
 	s.p.remove(s)
 	syscall.Close(s.fd)
+	s.p.readies.Put(s.ready)
 }
 
 // signal wakes the read, if one waits, or the next one.

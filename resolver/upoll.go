@@ -26,8 +26,10 @@ type upstreamPoller struct {
 	epfd int
 	f    *os.File // epfd, for the runtime's poller
 	rc   syscall.RawConn
-	// timers holds stopped *time.Timer for the reads' waits.
-	timers sync.Pool
+	// timers holds stopped *time.Timer for the reads' waits; readies,
+	// the wake-up channels of closed sockets.
+	timers  sync.Pool
+	readies sync.Pool
 
 	mu    sync.Mutex
 	socks []*udpSocket  // by slot; nil: free
@@ -176,4 +178,20 @@ func (p *upstreamPoller) timer(d time.Duration) *time.Timer {
 func (p *upstreamPoller) putTimer(t *time.Timer) {
 	t.Stop()
 	p.timers.Put(t)
+}
+
+// ready returns a wake-up channel for a socket, empty: one a closed
+// socket had, or a new one. A token sent to the closed socket after it
+// was taken (an event for it already read, a Close just after its read
+// ended) can still reach the new socket, whose read then only finds
+// nothing to read and waits again.
+func (p *upstreamPoller) ready() chan struct{} {
+	if c, ok := p.readies.Get().(chan struct{}); ok {
+		select {
+		case <-c:
+		default:
+		}
+		return c
+	}
+	return make(chan struct{}, 1)
 }
