@@ -232,3 +232,25 @@ func TestExchangeManyAtOnce(t *testing.T) {
 		t.Fatalf("%d sockets registered after every exchange ended", left)
 	}
 }
+
+// A query to a port where nothing listens fails at once: the kernel's
+// port-unreachable error wakes the read (epoll reports errors whatever a
+// socket is registered for) instead of leaving it to its deadline.
+func TestExchangeRefusedFailsFast(t *testing.T) {
+	// Port 1 of the test's own loopback address: nothing binds it.
+	server := netip.AddrPortFrom(testaddr.IP(), 1)
+	x := NewNetExchanger(ExchangeConfig{})
+	out := make(chan error, 1)
+	go func() {
+		_, _, err := x.exchangeNoting(context.Background(), time.Now().Add(time.Minute), query("www.example."), server, false, &exchangeNote{})
+		out <- err
+	}()
+	select {
+	case err := <-out:
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("err %v, want ECONNREFUSED", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a refused query waited for its deadline")
+	}
+}
