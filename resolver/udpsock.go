@@ -34,10 +34,12 @@ type udpSocket struct {
 	// registration is then used up), or Close was called.
 	ready chan struct{}
 
+	// closed: Close was called; reading: a read is under way, which
+	// closes the socket. Both change under mu; the read looks at closed
+	// without it.
 	mu      sync.Mutex
-	closed  bool // Close was called
-	reading bool // a read is under way; it closes the socket
-	closing atomic.Bool
+	closed  atomic.Bool
+	reading bool
 
 	// The reader's own state:
 	// armed: the registration waits for a datagram (not used up).
@@ -77,7 +79,7 @@ func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	if err := sockaddrCall(syscall.SYS_CONNECT, fd, netip.AddrPortFrom(a, server.Port())); err != nil {
+	if err := connectTo(fd, netip.AddrPortFrom(a, server.Port())); err != nil {
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
@@ -90,22 +92,22 @@ func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
 	return s, nil
 }
 
-// sockaddrCall makes the system call trap (connect) on fd with ap as the
-// socket address, built on the stack: syscall.Connect takes it as an
-// interface, which allocates. It does not block on a UDP socket.
-func sockaddrCall(trap uintptr, fd int, ap netip.AddrPort) error {
+// connectTo connects fd to ap, the socket address built on the stack:
+// syscall.Connect takes it as an interface, which allocates. It does not
+// block on a UDP socket.
+func connectTo(fd int, ap netip.AddrPort) error {
 	var e syscall.Errno
 	port := ap.Port()
 	if a := ap.Addr(); a.Is4() {
 		sa := syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		p[0], p[1] = byte(port>>8), byte(port)
-		_, _, e = syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
 	} else {
 		sa := syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16(), Scope_id: zoneID(a)}
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		p[0], p[1] = byte(port>>8), byte(port)
-		_, _, e = syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
 	}
 	if e != 0 {
 		return e
@@ -130,12 +132,11 @@ func zoneID(a netip.Addr) uint32 {
 // closes it on its way out.
 func (s *udpSocket) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	s.closing.Store(true)
+	s.closed.Store(true)
 	reading := s.reading
 	s.mu.Unlock()
 	if reading {
@@ -179,7 +180,7 @@ func (s *udpSocket) send(wire []byte) { s.query = wire }
 // takes.
 func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.Unlock()
 		return 0, false, os.ErrClosed
 	}
@@ -188,7 +189,7 @@ func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 	defer func() {
 		s.mu.Lock()
 		s.reading = false
-		closed := s.closed
+		closed := s.closed.Load()
 		s.mu.Unlock()
 		if closed {
 			s.release()
@@ -220,14 +221,13 @@ func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 			}
 		}
 		fresh = false
-		if s.closing.Load() {
-			return 0, false, os.ErrClosed
-		}
+		// Close, while the read goes on, leaves a token that ends the
+		// wait at once.
 		look, err := s.wait()
 		if err != nil {
 			return 0, false, err
 		}
-		if s.closing.Load() {
+		if s.closed.Load() {
 			return 0, false, os.ErrClosed
 		}
 		if look {
@@ -267,8 +267,8 @@ func (s *udpSocket) wait() (look bool, err error) {
 		s.expired = !look
 		return look, nil
 	}
-	t := s.p.timer(d)
-	defer s.p.putTimer(t)
+	t := s.p.timers.get(d)
+	defer s.p.timers.put(t)
 	select {
 	case <-s.ready:
 		s.armed = false

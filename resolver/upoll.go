@@ -4,7 +4,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -16,8 +15,8 @@ import (
 // it out again before closing it, where closing a socket drops it from an
 // epoll instance anyway. Those two system calls, and the wake-ups for a
 // socket that has become writable, were about a tenth of a cache miss's
-// CPU; a socket here costs socket, bind, connect, one epoll_ctl, the
-// query's write, the answer's read and close, as in Unbound.
+// CPU; a socket here costs socket, connect, one epoll_ctl, the query's
+// write, the answer's read and close.
 //
 // One goroutine (run) takes the instance's events, and wakes the reader
 // of each socket named, until the poller is closed: the exchanger closes
@@ -26,16 +25,15 @@ type upstreamPoller struct {
 	epfd int
 	f    *os.File // epfd, for the runtime's poller
 	rc   syscall.RawConn
-	// timers holds stopped *time.Timer for the reads' waits; readies,
-	// the wake-up channels of closed sockets.
-	timers  sync.Pool
+	// timers serves the reads' waits; readies holds the wake-up channels
+	// of closed sockets.
+	timers  timerPool
 	readies sync.Pool
 
 	mu    sync.Mutex
 	socks []*udpSocket  // by slot; nil: free
 	gens  []uint32      // by slot: its registrations so far
 	free  []int32       // free slots
-	n     int           // sockets registered
 	done  chan struct{} // closed when run returns
 }
 
@@ -78,7 +76,6 @@ func (p *upstreamPoller) add(s *udpSocket) error {
 	p.gens[slot]++
 	p.socks[slot] = s
 	s.slot, s.gen = slot, p.gens[slot]
-	p.n++
 	p.mu.Unlock()
 	if err := p.ctl(syscall.EPOLL_CTL_ADD, s); err != nil {
 		p.remove(s)
@@ -117,8 +114,14 @@ func (p *upstreamPoller) remove(s *udpSocket) {
 	if int(s.slot) < len(p.socks) && p.socks[s.slot] == s {
 		p.socks[s.slot] = nil
 		p.free = append(p.free, s.slot)
-		p.n--
 	}
+}
+
+// registered returns how many sockets are registered.
+func (p *upstreamPoller) registered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.socks) - len(p.free)
 }
 
 // pollBatch is how many events run takes per system call.
@@ -162,22 +165,6 @@ func (p *upstreamPoller) wake(slot int32, gen uint32) {
 	if s != nil {
 		s.signal()
 	}
-}
-
-// timer returns a timer that fires after d.
-func (p *upstreamPoller) timer(d time.Duration) *time.Timer {
-	if t, ok := p.timers.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
-	}
-	return time.NewTimer(d)
-}
-
-// putTimer stops t and keeps it for another wait. A stopped timer
-// delivers nothing later (Go 1.23's timers).
-func (p *upstreamPoller) putTimer(t *time.Timer) {
-	t.Stop()
-	p.timers.Put(t)
 }
 
 // ready returns a wake-up channel for a socket, empty: one a closed

@@ -123,10 +123,7 @@ func TestUDPSocketCloseEndsRead(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Close did not end the read")
 			}
-			p.mu.Lock()
-			n := p.n
-			p.mu.Unlock()
-			if n != 0 {
+			if n := p.registered(); n != 0 {
 				t.Fatalf("%d sockets registered after Close, want 0", n)
 			}
 			if _, _, err := s.read(make([]byte, 512)); !errors.Is(err, os.ErrClosed) {
@@ -225,10 +222,7 @@ func TestExchangeManyAtOnce(t *testing.T) {
 		}
 	}
 	p, _ := x.poller()
-	p.mu.Lock()
-	left := p.n
-	p.mu.Unlock()
-	if left != 0 {
+	if left := p.registered(); left != 0 {
 		t.Fatalf("%d sockets registered after every exchange ended", left)
 	}
 }

@@ -41,10 +41,9 @@ type zoneWaits struct {
 	now func() time.Time
 	mu  sync.Mutex
 	z   map[string]*zoneSlots
-	// timers holds stopped *time.Timer for the queue's waits: a cold
-	// cache queues most of its questions, and a timer is two objects.
-	// A stopped timer delivers nothing later (Go 1.23's timers).
-	timers sync.Pool
+	// timers serves the queue's waits: a cold cache queues most of its
+	// questions.
+	timers timerPool
 }
 
 // zoneSlots is one zone's entry.
@@ -97,16 +96,8 @@ func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
 	if ok {
 		wait = min(wait, time.Until(deadline))
 	}
-	t, _ := z.timers.Get().(*time.Timer)
-	if t == nil {
-		t = time.NewTimer(wait)
-	} else {
-		t.Reset(wait)
-	}
-	defer func() {
-		t.Stop()
-		z.timers.Put(t)
-	}()
+	t := z.timers.get(wait)
+	defer z.timers.put(t)
 	for {
 		select {
 		case <-free:
