@@ -18,7 +18,8 @@ import (
 // A set that reaches FillingChanges signals the writer (ChangesFilling),
 // so that under a stream of misses the sets are taken about as they fill,
 // not only at the writer's interval, and stay small (their maps keep the
-// room they grew to). A set that would grow past maxShardChanges all the
+// room they grew to while changes keep coming, and give it back once they
+// slow down: see quietSet). A set that would grow past maxShardChanges all the
 // same (the writer busy writing the whole file anew, say) is dropped and
 // its shard marked lost: TakeChanges then hands over every key the shard
 // holds and names the shard, so the writer can rewrite it whole and delete
@@ -34,10 +35,25 @@ const maxShardChanges = 1024
 // takes about Shards times this many keys at a time.
 const FillingChanges = maxShardChanges / 4
 
+// quietSet is how much smaller than the room its map has (room) a set
+// must be when taken for the map to be made anew at the set's size: a map
+// keeps the room it grew to, and 256 of them grown by a stream of misses
+// held some 5 MiB for good, a tenth of a 64 MiB cache, after the stream
+// ended. A set taken at a quarter of that room or less, at rest none at
+// all, is a shard whose changes have slowed down.
+const quietSet = 4
+
+// minRoom is the room below which a set's map is kept whatever its size:
+// a map's first group holds eight keys.
+const minRoom = 8
+
 // shardChanges is what a shard records for the writer; guarded by the
 // shard's mu. keys is nil until TrackChanges.
 type shardChanges struct {
-	keys    map[cacheKey]*cacheEntry
+	keys map[cacheKey]*cacheEntry
+	// room is the most keys the map has held since it was made: about
+	// the room it has.
+	room    int
 	since   int64         // wall clock, Unix nanoseconds, of the oldest change not taken; 0: none
 	lost    bool          // changes were not all recorded: the whole shard is to be rewritten
 	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches FillingChanges
@@ -68,6 +84,25 @@ func (sh *cacheShard) changed(k cacheKey, e *cacheEntry) {
 		default: // already signalled, not yet taken
 		}
 	}
+}
+
+// empty starts the set anew once taken. Its map is kept, emptied, while
+// changes keep coming; it is made anew, at the size changes are taken at,
+// after it grew while the writer was busy (a whole file written anew), and
+// at the set's size once the shard has gone quiet (quietSet). Called with
+// the shard's mu held.
+func (w *shardChanges) empty() {
+	n := len(w.keys)
+	switch {
+	case w.lost || n > 2*FillingChanges:
+		w.keys, w.room = make(map[cacheKey]*cacheEntry, FillingChanges), FillingChanges
+	case w.room > minRoom && n*quietSet <= w.room:
+		w.keys, w.room = make(map[cacheKey]*cacheEntry, n), n
+	case n > 0:
+		clear(w.keys)
+		w.room = max(w.room, n)
+	}
+	w.since, w.lost = 0, false
 }
 
 // changedAll records that every entry of sh may have changed (Flush).
@@ -200,15 +235,9 @@ func (c *Cache) TakeChangesInto(dst CacheChanges) CacheChanges {
 					out.Held = append(out.Held, HeldEntry{e})
 				}
 			}
-			if w.lost || len(w.keys) > 2*FillingChanges {
-				// Grown while the writer was busy (a whole file written
-				// anew): a map keeps the room it grew to, so it is made
-				// anew at the size changes are taken at.
-				w.keys = make(map[cacheKey]*cacheEntry, FillingChanges)
-			} else {
-				clear(w.keys)
-			}
-			w.since, w.lost = 0, false
+		}
+		if w.keys != nil {
+			w.empty()
 		}
 		sh.mu.Unlock()
 	}

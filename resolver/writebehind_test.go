@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -254,5 +255,54 @@ func TestExportHeld(t *testing.T) {
 	clock.Advance(48 * time.Hour) // past the TTL and the stale window
 	if _, ok := c.ExportHeld(byName["kept.example.com."]); ok {
 		t.Error("an entry past its stale window exported")
+	}
+}
+
+// TestChangeSetsGiveBackRoom: a shard's set keeps its map while changes
+// keep coming, and makes it anew, small, once they slow down; what is
+// recorded after is taken as before.
+func TestChangeSetsGiveBackRoom(t *testing.T) {
+	c, _ := newTestCache(t, CacheConfig{MaxBytes: 256 << 20})
+	c.TrackChanges()
+	var names []string
+	for i := 0; len(names) < FillingChanges; i++ {
+		if name := fmt.Sprintf("h%d.example.", i); c.ShardOf(name) == 5 {
+			names = append(names, name)
+		}
+	}
+	w := &c.shards[5].wb
+	mapOf := func() uintptr { return reflect.ValueOf(w.keys).Pointer() }
+	steps := []struct {
+		puts     int  // changes before the take
+		kept     bool // the map after the take is the one before
+		wantRoom int
+	}{
+		{FillingChanges, true, FillingChanges},
+		{FillingChanges / 2, true, FillingChanges},      // still a stream
+		{FillingChanges / 4, false, FillingChanges / 4}, // slowed down
+		{0, false, 0}, // at rest
+		{0, true, 0},
+		{3, true, 3}, // a small map is kept
+		{0, true, 3},
+	}
+	for i, st := range steps {
+		for j, name := range names[:st.puts] {
+			c.Put(benchMsg(name, i*1000+j))
+		}
+		before := mapOf()
+		ch := c.TakeChanges(nil)
+		if len(ch.Keys) != st.puts {
+			t.Fatalf("step %d: %d keys taken, want %d", i, len(ch.Keys), st.puts)
+		}
+		if kept := mapOf() == before; kept != st.kept || w.room != st.wantRoom {
+			t.Errorf("step %d: map kept %v with room %d, want %v and %d", i, kept, w.room, st.kept, st.wantRoom)
+		}
+		if len(w.keys) != 0 {
+			t.Errorf("step %d: %d keys left after the take", i, len(w.keys))
+		}
+	}
+	c.Put(benchMsg(names[0], 1))
+	if keys, _ := taken(c); len(keys) != 1 || keys[0].Name != names[0] {
+		t.Errorf("after the map was made anew: %v taken", keys)
 	}
 }

@@ -45,6 +45,9 @@ const retryOpen = 30 * time.Second
 // fill.
 const maxKeptKeys = resolver.Shards * resolver.FillingChanges
 
+// minKeptKeys is the room for keys kept however few a round had.
+const minKeptKeys = 1024
+
 // maxRetryKeys bounds the keys a writer keeps after a failed batch; past
 // it, every entry is marked changed in the cache instead.
 const maxRetryKeys = 1 << 18
@@ -504,6 +507,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 	}
 	infraPut, infraDel := w.infraDiff(infra)
 	if len(keys) == 0 && len(lost) == 0 && w.islandSet && island == w.island && len(infraPut)+len(infraDel) == 0 {
+		w.release(keys, held)
 		w.setInflight(0, time.Time{})
 		return true
 	}
@@ -549,12 +553,15 @@ func (w *Writer) flush(now bool, reason string) bool {
 }
 
 // release keeps keys' and held's arrays for the next round, emptied (the
-// names and entries let go), unless grown by whole shards rewritten.
+// names and entries let go), unless grown by whole shards rewritten, or
+// four times larger than this round needed: the changes have slowed down
+// (at rest, none), and the arrays a stream of misses grew (some 2 MiB)
+// are let go until another needs them.
 func (w *Writer) release(keys []resolver.CacheKey, held []resolver.HeldEntry) {
 	clear(keys)
 	clear(held)
 	w.keys, w.held = keys[:0], held[:0]
-	if cap(keys) > maxKeptKeys {
+	if c := cap(keys); c > maxKeptKeys || (c > minKeptKeys && len(keys)*4 <= c) {
 		w.keys, w.held = nil, nil
 	}
 }

@@ -728,3 +728,45 @@ func TestCompactionOfWhatIsDead(t *testing.T) {
 		t.Errorf("the new snapshot holds %d entries, want %d", len(keys), n)
 	}
 }
+
+// TestWriterGivesBackRoom: the arrays a round of many changes grew are
+// kept while changes keep coming, and let go after a round that needed
+// far less (at rest, none); what changes after is written as before.
+func TestWriterGivesBackRoom(t *testing.T) {
+	c := newCache(newClock())
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour})
+	t.Cleanup(w.close)
+	if !w.flush(true, "start") {
+		t.Fatal("the file did not open")
+	}
+	n := 0
+	put := func(k int) {
+		for range k {
+			c.Put(hostA(n))
+			n++
+		}
+	}
+	steps := []struct {
+		puts int
+		kept bool // the arrays are kept for the next round
+	}{
+		{3 * minKeptKeys, true},
+		{2 * minKeptKeys, true}, // still a stream
+		{0, false},              // at rest
+		{10, true},              // a small array is kept
+		{0, true},
+	}
+	for i, st := range steps {
+		put(st.puts)
+		if !w.flush(true, "test") {
+			t.Fatalf("step %d: the round failed", i)
+		}
+		if kept := w.keys != nil; kept != st.kept || (w.held != nil) != st.kept {
+			t.Errorf("step %d: arrays kept %v (keys %d, held %d), want %v", i, kept, cap(w.keys), cap(w.held), st.kept)
+		}
+	}
+	if keys := fileKeys(t, path); len(keys) != n {
+		t.Errorf("the file holds %d entries, want %d", len(keys), n)
+	}
+}
