@@ -291,3 +291,32 @@ func TestUpdateIgnoresForcedCollections(t *testing.T) {
 		t.Fatalf("share %g after forced collections, want %g", k.Share, want)
 	}
 }
+
+// TestFollowReleasesOnceAtRest: when the share of room comes back to none,
+// the heap's free memory is returned, once; not while the share is given
+// back, nor while it stays at none.
+func TestFollowReleasesOnceAtRest(t *testing.T) {
+	if Operator() {
+		t.Skip("GOMEMLIMIT is set")
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no automatic collection
+	releases := 0
+	k := &Keeper{Share: 2 * ShareDecay, release: func() { releases++ }}
+	k.Update() // the first reading: nothing to weigh yet
+	steps := []struct {
+		share    float64
+		releases int
+	}{
+		{ShareDecay, 0}, // given back, not all
+		{0, 1},
+		{0, 1},
+		{0, 1},
+	}
+	for i, st := range steps {
+		k.follow()
+		if math.Abs(k.Share-st.share) > 1e-9 || releases != st.releases {
+			t.Fatalf("step %d: share %g and %d releases, want %g and %d", i, k.Share, releases, st.share, st.releases)
+		}
+	}
+}
