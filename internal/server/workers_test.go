@@ -49,3 +49,37 @@ func TestWorkersReused(t *testing.T) {
 		t.Errorf("%d jobs ran, want 100", started.Load())
 	}
 }
+
+// Workers left without work for a whole idle period end, and a job after
+// that starts one again.
+func TestWorkersEndWhenIdle(t *testing.T) {
+	w := newWorkersIdle(20 * time.Millisecond)
+	defer w.stop()
+	release := make(chan struct{})
+	for range 4 {
+		w.run(func() { <-release })
+	}
+	if n := w.started.Load(); n != 4 {
+		t.Fatalf("%d workers started, want 4 (none was waiting)", n)
+	}
+	close(release)
+	waitWorkers(t, "the four workers ended", func() bool { return w.started.Load() == w.ended.Load() })
+	done := make(chan struct{})
+	w.run(func() { close(done) })
+	<-done
+	if n := w.started.Load(); n != 5 {
+		t.Errorf("%d workers started in all, want 5", n)
+	}
+}
+
+// waitWorkers waits for cond, failing after 10 s.
+func waitWorkers(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10 s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
