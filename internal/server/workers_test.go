@@ -63,23 +63,11 @@ func TestWorkersEndWhenIdle(t *testing.T) {
 		t.Fatalf("%d workers started, want 4 (none was waiting)", n)
 	}
 	close(release)
-	waitWorkers(t, "the four workers ended", func() bool { return w.started.Load() == w.ended.Load() })
+	waitUntil(t, func() bool { return w.started.Load() == w.ended.Load() }) // the four workers ended
 	done := make(chan struct{})
 	w.run(func() { close(done) })
 	<-done
 	if n := w.started.Load(); n != 5 {
 		t.Errorf("%d workers started in all, want 5", n)
-	}
-}
-
-// waitWorkers waits for cond, failing after 10 s.
-func waitWorkers(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10 s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
