@@ -26,9 +26,8 @@ type workers struct {
 	started, ended atomic.Int64
 	idle, fewest   atomic.Int32
 
-	stopOnce sync.Once
-	quit     chan struct{} // closed by stop: the sweeper ends
-	swept    chan struct{} // closed when the sweeper has ended
+	quit  chan struct{} // closed by stop: the sweeper ends
+	swept chan struct{} // closed when the sweeper has ended
 }
 
 // workerIdle is how long a worker waits for a job before it ends, at
@@ -81,7 +80,6 @@ func (w *workers) sweep(idle time.Duration) {
 	defer close(w.swept)
 	t := time.NewTicker(idle)
 	defer t.Stop()
-	w.fewest.Store(w.idle.Load())
 	for {
 		select {
 		case <-w.quit:
@@ -100,12 +98,10 @@ func (w *workers) sweep(idle time.Duration) {
 }
 
 // stop ends the workers once their jobs are done; run must not be called
-// after it.
+// after it, nor stop again.
 func (w *workers) stop() {
-	w.stopOnce.Do(func() {
-		close(w.quit)
-		<-w.swept
-		close(w.jobs)
-	})
+	close(w.quit)
+	<-w.swept
+	close(w.jobs)
 	w.wg.Wait()
 }
