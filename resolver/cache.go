@@ -540,7 +540,8 @@ func (c *Cache) putDerivedNX(name string, ns []dns.RR, now int64) {
 // for that type, or else an NXDOMAIN entry for the name. Expired entries are
 // left to GetStale.
 func (c *Cache) Get(name string, qtype uint16) (Message, bool) {
-	return c.getMsg(name, qtype, false)
+	m, ok, _ := c.getMsg(name, qtype, false)
+	return m, ok
 }
 
 // GetStale is Get for serve-stale (RFC 8767): it returns a fresh entry if
@@ -549,10 +550,14 @@ func (c *Cache) Get(name string, qtype uint16) (Message, bool) {
 // zero. A miss is not counted, since the Get before
 // it was.
 func (c *Cache) GetStale(name string, qtype uint16) (Message, bool) {
-	return c.getMsg(name, qtype, true)
+	m, ok, _ := c.getMsg(name, qtype, true)
+	return m, ok
 }
 
-func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, bool) {
+// getMsg is Get, or with allowStale GetStale; seen reports whether the
+// name held an entry for qtype or an NXDOMAIN, fresh or within its stale
+// window, whichever was returned.
+func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (_ Message, ok, seen bool) {
 	name = cacheName(name)
 	sh := c.shardFor(name)
 	now := c.now().UnixNano()
@@ -599,7 +604,7 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 	sh.mu.Unlock()
 
 	if found == nil {
-		return Message{}, false
+		return Message{}, false, stale != nil
 	}
 	ttl := ttlLeft(found.expire, now)
 	out := copyWithTTL(found.rrs, ttl)
@@ -616,7 +621,7 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (Message, boo
 		Why:    found.why.error(),
 	}
 	msg.OrigTTL = found.origTTL
-	return msg, true
+	return msg, true, true
 }
 
 // NXAbove returns a fresh, validated (Secure) NXDOMAIN entry for a name

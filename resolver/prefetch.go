@@ -113,11 +113,16 @@ func (r *Resolver) prefetch(name string, qtype uint16) {
 // staleStep answers one name for serve-stale (staleAnswer): a cached
 // entry, fresh or stale, else a denial synthesised from validated NSEC or
 // NSEC3 records, stale ones included. A fresh synthesis wins over a stale
-// entry; a fresh entry due for prefetch is prefetched.
-func (r *Resolver) staleStep(name string, qtype uint16, checked bool) (lr lookupResult, stale, ok bool) {
-	m, found := r.cache.GetStale(name, qtype)
-	found = found && !(checked && m.Sec == dnssec.Unchecked)
-	if !found && qtype != dns.TypeCNAME {
+// entry; a fresh entry due for prefetch is prefetched. With skip, the
+// name's own entries are known to be absent (Miss) and not looked for.
+func (r *Resolver) staleStep(name string, qtype uint16, checked, skip bool) (lr lookupResult, stale, ok bool) {
+	var m Message
+	found := false
+	if !skip {
+		m, found = r.cache.GetStale(name, qtype)
+		found = found && !(checked && m.Sec == dnssec.Unchecked)
+	}
+	if !skip && !found && qtype != dns.TypeCNAME {
 		m, found = r.cache.GetStale(name, dns.TypeCNAME)
 		found = found && m.Kind == MsgAnswer && !(checked && m.Sec == dnssec.Unchecked)
 	}

@@ -124,6 +124,57 @@ func TestServeStale(t *testing.T) {
 	}
 }
 
+// TestLookupMiss: a Lookup that finds nothing hands the resolution what
+// it saw. A name with no entry at all is not looked up again (two Get
+// calls fewer, one upstream query as before). A name whose entries have
+// expired is still served stale from them.
+func TestLookupMiss(t *testing.T) {
+	f, hints := hierarchy(t)
+	r, clk := staleResolver(t, f, hints, func(c *resolver.Config) { c.Island.Disabled = true })
+	ctx := context.Background()
+	resolveOK(t, r, "www.example.com.", dns.TypeA) // the delegations are cached
+
+	// resolveCost returns the cache misses and upstream queries one
+	// resolution of name took.
+	resolveCost := func(name string, useMiss bool) (misses uint64, queries int) {
+		t.Helper()
+		_, miss, ok := r.Lookup(name, dns.TypeA)
+		if ok {
+			t.Fatalf("%s: Lookup answered a name never asked", name)
+		}
+		if !useMiss {
+			miss = resolver.Miss{}
+		}
+		m0, q0 := r.Cache().Stats().Misses, f.count()
+		res := r.ResolveMiss(ctx, name, dns.TypeA, miss)
+		if res.Err != nil || res.Rcode != dns.RcodeNameError {
+			t.Fatalf("%s: rcode %s, err %v; want NXDOMAIN", name, dns.RcodeToString[res.Rcode], res.Err)
+		}
+		return r.Cache().Stats().Misses - m0, f.count() - q0
+	}
+	plainMisses, plainQueries := resolveCost("a.example.com.", false)
+	missMisses, missQueries := resolveCost("b.example.com.", true)
+	if plainQueries != 1 || missQueries != 1 {
+		t.Errorf("upstream queries %d without the miss, %d with it; want 1 each", plainQueries, missQueries)
+	}
+	if plainMisses != missMisses+2 {
+		t.Errorf("cache misses %d without the miss, %d with it; want 2 fewer with it", plainMisses, missMisses)
+	}
+	if _, _, ok := r.Lookup("b.example.com.", dns.TypeA); !ok {
+		t.Error("the answer resolved after a miss was not cached")
+	}
+
+	f.cut(true, foreignServers...)
+	clk.Advance(2 * time.Hour)
+	_, miss, ok := r.Lookup("www.example.com.", dns.TypeA)
+	if ok {
+		t.Fatal("Lookup answered from an expired entry")
+	}
+	if res := r.ResolveMiss(ctx, "www.example.com.", dns.TypeA, miss); !res.Stale || len(res.Answer) == 0 {
+		t.Errorf("expired entry after a miss: stale %v, answer %v, err %v; want it served stale", res.Stale, res.Answer, res.Err)
+	}
+}
+
 // TestClientTimeout: a question with a stale answer waits no longer than
 // the client-response timer; the resolution goes on and refreshes the
 // cache for the next client.

@@ -420,6 +420,9 @@ type budget struct {
 	// bogusFrom are the servers, by zone, whose answers failed validation
 	// during this question: they are not asked again for it.
 	bogusFrom map[zoneServer]bool
+	// absent: the question's own entries are known not to be cached
+	// (Miss); the first lookup does not look for them.
+	absent bool
 }
 
 // zoneServer is one server of one zone.
@@ -436,7 +439,7 @@ func (b *budget) excluded(zone string, s server) bool {
 
 // resolve answers (name, qtype), following CNAMEs, within the configured
 // time and work limits, from the cache or upstream.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (res Result) {
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, miss Miss) (res Result) {
 	q := newQuestionCtx(ctx, r.cfg.ResolutionTimeout)
 	defer q.end()
 	ctx = q
@@ -445,6 +448,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (res 
 		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
 	}
 	b := r.newBudget()
+	b.absent = miss.absent
 	res, _ = r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		return r.lookup(ctx, b, n, qtype), true
 	})
@@ -472,15 +476,41 @@ func (r *Resolver) CountCacheHit() { r.stats.CacheHits.Add(1) }
 // Cached answers (name, qtype) from the cache alone, following CNAMEs
 // through it; ok is false if any step is not cached. It never waits, so a
 // server can call it on its socket's goroutine.
-
 func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
-	return r.follow(name, qtype, func(n string) (lookupResult, bool) {
-		lr, ok := r.fromCache(n, qtype, r.val != nil)
+	res, _, ok := r.Lookup(name, qtype)
+	return res, ok
+}
+
+// Miss is what Lookup saw of a question it could not answer. Given to
+// ResolveMiss for the same question, it spares the resolution a second
+// look for entries that were not there. The zero Miss knows nothing.
+type Miss struct {
+	// absent: the question's name held no entry, fresh or stale, for its
+	// type, for CNAME or for NXDOMAIN. An entry stored since then is
+	// missed as it would have been had the question come a moment
+	// earlier.
+	absent bool
+}
+
+// Lookup is Cached that, when the cache cannot answer, also returns what
+// it saw (Miss) for the resolution that follows.
+func (r *Resolver) Lookup(name string, qtype uint16) (Result, Miss, bool) {
+	var miss Miss
+	first := true
+	res, ok := r.follow(name, qtype, func(n string) (lookupResult, bool) {
+		lr, ok, absent := r.fromCache(n, qtype, r.val != nil, false)
+		if first {
+			miss.absent, first = !ok && absent, false
+		}
 		if lr.refresh {
 			r.prefetch(n, qtype)
 		}
 		return lr, ok
 	})
+	if !ok {
+		return Result{}, miss, false
+	}
+	return res, Miss{}, true
 }
 
 // follow answers name, and the targets of the CNAMEs met on the way, with
@@ -557,21 +587,30 @@ func weaker(a dnssec.SecStatus, aWhy error, b dnssec.SecStatus, bWhy error) (dns
 // negative answer, else a denial synthesised from validated NSEC or NSEC3
 // records (aggressive.go). With checked, entries stored without validation
 // (name server addresses looked up during iteration) do not count. An
-// entry due for prefetch is marked refresh.
-func (r *Resolver) fromCache(name string, qtype uint16, checked bool) (lookupResult, bool) {
-	if e, ok := r.cache.Get(name, qtype); ok && !(checked && e.Sec == dnssec.Unchecked) {
-		r.stats.CacheHits.Add(1)
-		return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, refresh: r.prefetchDue(e)}, true
-	}
-	if qtype != dns.TypeCNAME {
-		// A cached CNAME answers any type; the chain goes on from its target.
-		if e, ok := r.cache.Get(name, dns.TypeCNAME); ok && e.Kind == MsgAnswer && !(checked && e.Sec == dnssec.Unchecked) {
+// entry due for prefetch is marked refresh. absent reports that the
+// name's own entries were not there at all, fresh or stale; with skip,
+// known to be so (Miss), they are not looked for.
+func (r *Resolver) fromCache(name string, qtype uint16, checked, skip bool) (_ lookupResult, ok, absent bool) {
+	absent = true
+	if !skip {
+		e, ok, seen := r.cache.getMsg(name, qtype, false)
+		if ok && !(checked && e.Sec == dnssec.Unchecked) {
 			r.stats.CacheHits.Add(1)
-			return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, refresh: r.prefetchDue(e)}, true
+			return lookupResult{rcode: e.Rcode, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, refresh: r.prefetchDue(e)}, true, false
+		}
+		absent = !seen
+		if qtype != dns.TypeCNAME {
+			// A cached CNAME answers any type; the chain goes on from its target.
+			e, ok, seen := r.cache.getMsg(name, dns.TypeCNAME, false)
+			if ok && e.Kind == MsgAnswer && !(checked && e.Sec == dnssec.Unchecked) {
+				r.stats.CacheHits.Add(1)
+				return lookupResult{rcode: dns.RcodeSuccess, answer: e.Answer, ns: e.Ns, sec: e.Sec, why: e.Why, refresh: r.prefetchDue(e)}, true, false
+			}
+			absent = absent && !seen
 		}
 	}
 	if lr, stale, ok := r.synthesise(name, qtype, false); ok && !stale {
-		return lr, true
+		return lr, true, false
 	}
 	if checked {
 		// Below a validated NXDOMAIN nothing exists (RFC 8020, as
@@ -580,10 +619,10 @@ func (r *Resolver) fromCache(name string, qtype uint16, checked bool) (lookupRes
 		if e, ok := r.cache.NXAbove(name); ok {
 			r.stats.CacheHits.Add(1)
 			r.stats.BelowNXDomain.Add(1)
-			return lookupResult{rcode: dns.RcodeNameError, ns: e.Ns, sec: e.Sec, synth: true}, true
+			return lookupResult{rcode: dns.RcodeNameError, ns: e.Ns, sec: e.Sec, synth: true}, true, false
 		}
 	}
-	return lookupResult{}, false
+	return lookupResult{}, false, absent
 }
 
 // lookupResult is the answer for one name: its own records (a CNAME or the
@@ -649,7 +688,9 @@ func (s *rrset) records() []dns.RR {
 // client's question does not take from the cache when validating.
 func (r *Resolver) lookup(ctx context.Context, b *budget, name string, qtype uint16) lookupResult {
 	validate := r.val != nil && b.depth == 0
-	if lr, ok := r.fromCache(name, qtype, validate); ok {
+	skip := b.absent
+	b.absent = false
+	if lr, ok, _ := r.fromCache(name, qtype, validate, skip); ok {
 		if lr.refresh && b.depth == 0 {
 			r.prefetch(name, qtype)
 		}

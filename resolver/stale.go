@@ -132,11 +132,14 @@ func (r *Resolver) foreignName(name string) bool {
 
 // staleAnswer answers (name, qtype) from the cache, expired entries
 // included, following CNAMEs through it. stale reports whether any entry
-// used had expired; ok is false when a step is not cached at all.
-func (r *Resolver) staleAnswer(name string, qtype uint16) (res Result, stale, ok bool) {
+// used had expired; ok is false when a step is not cached at all. miss
+// is what a Lookup of the question saw.
+func (r *Resolver) staleAnswer(name string, qtype uint16, miss Miss) (res Result, stale, ok bool) {
 	checked := r.val != nil
+	skip := miss.absent
 	res, ok = r.follow(name, qtype, func(n string) (lookupResult, bool) {
-		lr, st, ok := r.staleStep(n, qtype, checked)
+		lr, st, ok := r.staleStep(n, qtype, checked, skip)
+		skip = false
 		stale = stale || st
 		return lr, ok
 	})
@@ -175,7 +178,7 @@ func (r *Resolver) Stale(name string, qtype uint16) (Result, bool) {
 	if r.cache.staleWindow <= 0 {
 		return Result{}, false
 	}
-	res, stale, ok := r.staleAnswer(name, qtype)
+	res, stale, ok := r.staleAnswer(name, qtype, Miss{})
 	if !ok {
 		return Result{}, false
 	}
@@ -189,16 +192,21 @@ func (r *Resolver) Stale(name string, qtype uint16) (Result, bool) {
 // time and work limits, and falls back to stale answers as described
 // above.
 func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Result {
+	return r.ResolveMiss(ctx, name, qtype, Miss{})
+}
+
+// ResolveMiss is Resolve for a question whose Lookup just returned miss.
+func (r *Resolver) ResolveMiss(ctx context.Context, name string, qtype uint16, miss Miss) Result {
 	if r.cache.staleWindow <= 0 {
-		return r.resolve(ctx, name, qtype)
+		return r.resolve(ctx, name, qtype, miss)
 	}
-	old, stale, ok := r.staleAnswer(name, qtype)
+	old, stale, ok := r.staleAnswer(name, qtype, miss)
 	if ok && !stale {
 		return old // fresh in the cache
 	}
 	key := questionKey(name, qtype)
 	if !ok {
-		res := r.resolve(ctx, name, qtype)
+		res := r.resolve(ctx, name, qtype, miss)
 		r.noteOutcome(key, failedResult(res))
 		return res
 	}
@@ -210,7 +218,7 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 		return r.serveStale(old, StaleReasonRecheck)
 	}
 	if r.cfg.ClientTimeout <= 0 {
-		res := r.resolve(ctx, name, qtype)
+		res := r.resolve(ctx, name, qtype, Miss{})
 		failed := failedResult(res)
 		r.noteOutcome(key, failed)
 		if failed {
@@ -228,7 +236,7 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 		defer func() { <-r.staleSt.bg }()
 		// The resolution outlives the client's wait, within its own
 		// ResolutionTimeout, until the resolver is closed.
-		res := r.resolve(bctx, name, qtype)
+		res := r.resolve(bctx, name, qtype, Miss{})
 		r.noteOutcome(key, failedResult(res))
 		done <- res
 	})

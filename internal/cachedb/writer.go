@@ -553,15 +553,18 @@ func (w *Writer) flush(now bool, reason string) bool {
 }
 
 // release keeps keys' and held's arrays for the next round, emptied (the
-// names and entries let go), unless grown by whole shards rewritten, or
-// four times larger than this round needed: the changes have slowed down
-// (at rest, none), and the arrays a stream of misses grew (some 2 MiB)
-// are let go until another needs them.
+// names and entries let go), unless this round held whole shards
+// rewritten, or needed a quarter of them or less: the changes have slowed
+// down (at rest, none), and the arrays a stream of misses grew (some
+// 3 MiB) are let go until another needs them. The bound is on the round,
+// not on the arrays' room, which appending took past it: a stream's
+// rounds of about maxKeptKeys kept none and grew the arrays anew each
+// time.
 func (w *Writer) release(keys []resolver.CacheKey, held []resolver.HeldEntry) {
 	clear(keys)
 	clear(held)
 	w.keys, w.held = keys[:0], held[:0]
-	if c := cap(keys); c > maxKeptKeys || (c > minKeptKeys && len(keys)*4 <= c) {
+	if c := cap(keys); len(keys) > maxKeptKeys || (c > minKeptKeys && len(keys)*4 <= c) {
 		w.keys, w.held = nil, nil
 	}
 }

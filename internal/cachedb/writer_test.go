@@ -753,8 +753,10 @@ func TestWriterGivesBackRoom(t *testing.T) {
 	}{
 		{3 * minKeptKeys, true},
 		{2 * minKeptKeys, true}, // still a stream
-		{0, false},              // at rest
-		{10, true},              // a small array is kept
+		{maxKeptKeys, true},     // the sets taken as they fill
+		{maxKeptKeys / 2, true},
+		{0, false}, // at rest
+		{10, true}, // a small array is kept
 		{0, true},
 	}
 	for i, st := range steps {

@@ -192,9 +192,11 @@ type staleOnly struct {
 	resolved atomic.Bool
 }
 
-func (s *staleOnly) Resolve(context.Context, string, uint16) resolver.Result {
+func (s *staleOnly) ResolveMiss(context.Context, string, uint16, resolver.Miss) resolver.Result {
 	s.resolved.Store(true)
 	return resolver.Result{Rcode: dns.RcodeServerFailure}
 }
-func (s *staleOnly) Cached(string, uint16) (resolver.Result, bool) { return resolver.Result{}, false }
-func (s *staleOnly) Stale(string, uint16) (resolver.Result, bool)  { return s.res, true }
+func (s *staleOnly) Lookup(string, uint16) (resolver.Result, resolver.Miss, bool) {
+	return resolver.Result{}, resolver.Miss{}, false
+}
+func (s *staleOnly) Stale(string, uint16) (resolver.Result, bool) { return s.res, true }

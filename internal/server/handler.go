@@ -331,10 +331,10 @@ func (s *Server) recursionAllowed(src netip.Addr) bool {
 }
 
 // recursive completes r, a reply to a question no zone holds, by resolving
-// it.
-func (s *Server) recursive(req *dns.Msg, r reply) reply {
+// it; miss is what the cache lookup before it saw.
+func (s *Server) recursive(req *dns.Msg, r reply, miss resolver.Miss) reply {
 	q := req.Question[0]
-	res := s.cfg.Resolver.Resolve(s.baseCtx(), q.Name, q.Qtype)
+	res := s.cfg.Resolver.ResolveMiss(s.baseCtx(), q.Name, q.Qtype, miss)
 	if res.Err != nil {
 		s.log.Debug("resolution failed", "qname", q.Name, "qtype", dns.Type(q.Qtype), "err", res.Err)
 	}

@@ -154,14 +154,14 @@ func TestNegativeWireMatchesFullPath(t *testing.T) {
 // these tests are all answered from the zones.
 type noRecursor struct{ t *testing.T }
 
-func (r noRecursor) Resolve(_ context.Context, name string, _ uint16) resolver.Result {
+func (r noRecursor) ResolveMiss(_ context.Context, name string, _ uint16, _ resolver.Miss) resolver.Result {
 	r.t.Errorf("resolution asked for %s", name)
 	return resolver.Result{}
 }
 
-func (r noRecursor) Cached(name string, _ uint16) (resolver.Result, bool) {
+func (r noRecursor) Lookup(name string, _ uint16) (resolver.Result, resolver.Miss, bool) {
 	r.t.Errorf("cache asked for %s", name)
-	return resolver.Result{}, false
+	return resolver.Result{}, resolver.Miss{}, false
 }
 
 func isSignedName(name string) bool {

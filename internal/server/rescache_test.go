@@ -32,7 +32,7 @@ func questionOf(name string, qtype uint16) string {
 	return strings.ToLower(name) + "/" + dns.TypeToString[qtype]
 }
 
-func (c *countingRecursor) Resolve(_ context.Context, name string, qtype uint16) resolver.Result {
+func (c *countingRecursor) ResolveMiss(_ context.Context, name string, qtype uint16, _ resolver.Miss) resolver.Result {
 	c.resolves.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -42,14 +42,14 @@ func (c *countingRecursor) Resolve(_ context.Context, name string, qtype uint16)
 	c.seen[questionOf(name, qtype)] = true
 	return c.res
 }
-func (c *countingRecursor) Cached(name string, qtype uint16) (resolver.Result, bool) {
+func (c *countingRecursor) Lookup(name string, qtype uint16) (resolver.Result, resolver.Miss, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.seen[questionOf(name, qtype)] {
-		return resolver.Result{}, false
+		return resolver.Result{}, resolver.Miss{}, false
 	}
 	c.cached.Add(1)
-	return c.res, true
+	return c.res, resolver.Miss{}, true
 }
 func (c *countingRecursor) CacheEpoch() uint64 { return c.epoch.Load() }
 func (c *countingRecursor) CountCacheHit()     { c.hits.Add(1) }

@@ -85,9 +85,11 @@ type Config struct {
 
 // Recursor resolves questions for clients; resolver.Resolver is one.
 type Recursor interface {
-	Resolve(ctx context.Context, name string, qtype uint16) resolver.Result
-	// Cached answers from the cache alone, without waiting.
-	Cached(name string, qtype uint16) (resolver.Result, bool)
+	// Lookup answers from the cache alone, without waiting; when it
+	// cannot, it says what it saw, for ResolveMiss.
+	Lookup(name string, qtype uint16) (resolver.Result, resolver.Miss, bool)
+	// ResolveMiss resolves a question whose Lookup returned miss.
+	ResolveMiss(ctx context.Context, name string, qtype uint16, miss resolver.Miss) resolver.Result
 }
 
 // state is one generation of served data. A generation that only
@@ -371,7 +373,8 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 			return nil
 		}
 		q := req.Question[0]
-		if res, ok := s.cfg.Resolver.Cached(q.Name, q.Qtype); ok {
+		res, miss, ok := s.cfg.Resolver.Lookup(q.Name, q.Qtype)
+		if ok {
 			return s.finish(st, src.Addr(), s.recursiveReply(req, r, res), req, in, out, transport, fast, fq)
 		}
 		select {
@@ -388,11 +391,11 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 			// TCP, TLS, HTTPS: this connection's goroutine waits for the
 			// resolution, holding the slot.
 			defer func() { <-s.inFlight }()
-			return s.finish(st, src.Addr(), s.recursive(req, r), req, in, out, transport, fast, fq)
+			return s.finish(st, src.Addr(), s.recursive(req, r, miss), req, in, out, transport, fast, fq)
 		}
 		// UDP: the socket's loop goes on; the answer is sent when ready.
 		j := s.udpJobs.Get().(*udpResolution)
-		j.st, j.req, j.r, j.src, j.conn, j.transport, j.fast = st, req, r, src, conn, transport, fast
+		j.st, j.req, j.r, j.src, j.conn, j.transport, j.fast, j.miss = st, req, r, src, conn, transport, fast, miss
 		j.in = append(j.in[:0], in...)
 		j.fq = *fq
 		j.queried = s.now()
@@ -418,6 +421,7 @@ type udpResolution struct {
 	conn      *net.UDPConn
 	transport int
 	fast      bool
+	miss      resolver.Miss // what the cache lookup on the socket's goroutine saw
 	queried   time.Time
 }
 
@@ -433,7 +437,7 @@ func newUDPResolution(s *Server) *udpResolution {
 func (j *udpResolution) resolve() {
 	s := j.s
 	bp := s.replyBufs.Get().(*[]byte)
-	wire := s.finish(j.st, j.src.Addr(), s.recursive(j.req, j.r), j.req, j.in, (*bp)[:0], j.transport, j.fast, &j.fq)
+	wire := s.finish(j.st, j.src.Addr(), s.recursive(j.req, j.r, j.miss), j.req, j.in, (*bp)[:0], j.transport, j.fast, &j.fq)
 	s.tapAsync(wire, j.src, j.transport, j.queried)
 	if _, err := j.conn.WriteToUDPAddrPort(wire, j.src); err != nil {
 		s.m.Dropped.WithLabelValues("write_error").Inc()

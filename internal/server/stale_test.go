@@ -13,8 +13,12 @@ import (
 // scripted is a Recursor that gives one result to every question.
 type scripted struct{ res resolver.Result }
 
-func (s scripted) Resolve(context.Context, string, uint16) resolver.Result { return s.res }
-func (s scripted) Cached(string, uint16) (resolver.Result, bool)           { return resolver.Result{}, false }
+func (s scripted) ResolveMiss(context.Context, string, uint16, resolver.Miss) resolver.Result {
+	return s.res
+}
+func (s scripted) Lookup(string, uint16) (resolver.Result, resolver.Miss, bool) {
+	return resolver.Result{}, resolver.Miss{}, false
+}
 
 // TestStaleAnswerEDE: an answer served stale carries Extended DNS Error 3
 // (Stale Answer), a stale NXDOMAIN 19 (RFC 8914), an answer accepted under
