@@ -195,7 +195,7 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 			sh.mu.Unlock()
 			// The fields read below are never modified once an entry is stored.
 			for _, e := range list {
-				rec, err := e.record()
+				rec, err := e.record(nil)
 				if err != nil {
 					continue // cannot happen: the records were unpacked or built by the dns package
 				}
@@ -209,8 +209,10 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 	return nil
 }
 
-// record returns e as a CacheRecord.
-func (e *cacheEntry) record() (CacheRecord, error) {
+// record returns e as a CacheRecord. Its Msg is packed into buf's room
+// when it fits there, and then shares buf's array; with a nil buf it has
+// its own.
+func (e *cacheEntry) record(buf []byte) (CacheRecord, error) {
 	rec := CacheRecord{
 		Name:    e.key.name,
 		Qtype:   e.key.qtype,
@@ -248,10 +250,17 @@ func (e *cacheEntry) record() (CacheRecord, error) {
 	// records other goroutines may be copying.
 	answer, ns, extra := e.sections()
 	m := dns.Msg{Compress: len(e.rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
-	var buf [512]byte
-	if b, ok := wire.AppendMsg(buf[:0], &m); ok {
-		rec.Msg = bytes.Clone(b)
-		return rec, nil
+	if buf != nil {
+		if b, ok := wire.AppendMsg(buf[:0], &m); ok {
+			rec.Msg = b
+			return rec, nil
+		}
+	} else {
+		var own [512]byte // on the stack: kept apart from buf's path, which the result leaks
+		if b, ok := wire.AppendMsg(own[:0], &m); ok {
+			rec.Msg = bytes.Clone(b)
+			return rec, nil
+		}
 	}
 	b, err := m.Pack()
 	if err != nil {

@@ -37,7 +37,8 @@ func unpackReply(buf []byte) (m *dns.Msg, ok bool) {
 	if !r.count(qd, counts) {
 		return nil, false
 	}
-	m = new(dns.Msg)
+	r.box = new(replyBox)
+	m = &r.box.m
 	bits := binary.BigEndian.Uint16(buf[2:])
 	m.Id = binary.BigEndian.Uint16(buf)
 	m.Response = bits&(1<<15) != 0
@@ -57,7 +58,8 @@ func unpackReply(buf []byte) (m *dns.Msg, ok bool) {
 		if !ok || next+4 > len(buf) {
 			return nil, false
 		}
-		m.Question = []dns.Question{{Name: name, Qtype: binary.BigEndian.Uint16(buf[next:]), Qclass: binary.BigEndian.Uint16(buf[next+2:])}}
+		r.box.q[0] = dns.Question{Name: name, Qtype: binary.BigEndian.Uint16(buf[next:]), Qclass: binary.BigEndian.Uint16(buf[next+2:])}
+		m.Question = r.box.q[:1:1]
 		off = next + 4
 	}
 	all := make([]dns.RR, 0, counts[0]+counts[1]+counts[2])
@@ -92,6 +94,7 @@ func unpackReply(buf []byte) (m *dns.Msg, ok bool) {
 // the arrays the records of the common types are taken from.
 type replyParse struct {
 	buf   []byte
+	box   *replyBox
 	names [32]nameSeen
 	n     int
 
@@ -101,6 +104,15 @@ type replyParse struct {
 	cname []dns.CNAME
 	soa   []dns.SOA
 	addrs []byte
+}
+
+// replyBox is the message, its question and its OPT record (without
+// options), in one allocation.
+type replyBox struct {
+	m      dns.Msg
+	q      [1]dns.Question
+	opt    dns.OPT
+	optSet bool
 }
 
 // nameSeen is a name read at a wire offset, and what reading it there
@@ -257,7 +269,12 @@ func (r *replyParse) record(off int) (dns.RR, int, bool) {
 		return rr, end, true
 	}
 	if h.Rrtype == dns.TypeOPT && h.Rdlength == 0 {
-		return &dns.OPT{Hdr: h}, end, true // no options: nothing to read
+		// No options: nothing to read. The first is the box's.
+		if r.box != nil && !r.box.optSet {
+			r.box.opt, r.box.optSet = dns.OPT{Hdr: h}, true
+			return &r.box.opt, end, true
+		}
+		return &dns.OPT{Hdr: h}, end, true
 	}
 	rr, after, err := dns.UnpackRRWithHeader(h, rd, off)
 	if err != nil || after != end {

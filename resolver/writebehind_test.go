@@ -241,6 +241,15 @@ func TestExportHeld(t *testing.T) {
 		if ok != wantOK || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%v: ExportHeld %v %v, ExportEntry %v %v", k, got, ok, want, wantOK)
 		}
+		// Into a buffer: the same record, packed in the buffer's room.
+		buf := make([]byte, 0, 4096)
+		into, ok := c.ExportHeldInto(ch.Held[i], buf)
+		if ok != wantOK || fmt.Sprint(into) != fmt.Sprint(want) {
+			t.Errorf("%v: ExportHeldInto %v %v, ExportEntry %v %v", k, into, ok, want, wantOK)
+		}
+		if ok && &into.Msg[0] != &buf[:1][0] {
+			t.Errorf("%v: ExportHeldInto packed the record outside the buffer", k)
+		}
 	}
 	if _, ok := c.ExportHeld(byName["gone.example.com."]); ok {
 		t.Error("an entry removed exported")

@@ -45,6 +45,10 @@ const retryOpen = 30 * time.Second
 // fill.
 const maxKeptKeys = resolver.Shards * resolver.FillingChanges
 
+// recordRoom is the room a record is packed in before it is copied to
+// the log: a larger one has its own.
+const recordRoom = 4096
+
 // minKeptKeys is the room for keys kept however few a round had.
 const minKeptKeys = 1024
 
@@ -158,6 +162,7 @@ type Writer struct {
 	keys                             []resolver.CacheKey
 	held                             []resolver.HeldEntry
 	arena                            []byte
+	record                           []byte                           // room a held entry's record is packed in, before it is copied to arena
 	infra                            map[netip.AddrPort]time.Duration // as in the file
 	infraAt                          time.Time
 	island                           bool
@@ -671,7 +676,10 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, held []resolver.HeldEntry, 
 			var rec resolver.CacheRecord
 			var ok bool
 			if i < len(held) {
-				rec, ok = w.c.ExportHeld(held[i])
+				if w.record == nil {
+					w.record = make([]byte, 0, recordRoom)
+				}
+				rec, ok = w.c.ExportHeldInto(held[i], w.record)
 			} else {
 				rec, ok = w.c.ExportEntry(k) // kept from a failed round
 			}
