@@ -314,7 +314,11 @@ done
 echo
 echo "$NAMES names, $ROUNDS round(s), mode $MODE, validation $VALIDATE; dnsperf -c 8 -q 500 -T 1; resolver on CPU 0, dnsperf and NSD on CPU 1"
 echo "cold: each name once (all misses); hit: ${HIT_SECONDS}s over the same names; latency: ${LAT_QPS} q/s for ${LAT_SECONDS}s, cached"
-[ "$VALIDATE" = 1 ] && echo "AD on a validated answer: unbound ${ad[unbound]} kresd ${ad[kresd]} sovdns ${ad[sovdns]} sovdns-1p ${ad[sovdns-1p]}"
+if [ "$VALIDATE" = 1 ]; then
+  line="AD on a validated answer:"
+  for s in $servers; do line+=" $s ${ad[$s]:-?}"; done
+  echo "$line"
+fi
 echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
 echo "Unbound $(unbound -V | awk '/^Version/ {print $2; exit}'); Knot Resolver $(kresd --version | awk '{print $NF; exit}'); sovdns $("$BIN" version 2>/dev/null | head -1 | awk '{print $NF}'); authority $(nsd -v 2>&1 | head -1)"
 echo
