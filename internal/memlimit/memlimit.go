@@ -57,10 +57,11 @@
 //     a node at light load it is most of a collection's CPU.
 //   - Once that share has come back to none (the costly collecting is
 //     over and its room given back), the heap's free memory is returned
-//     to the system at once (Keeper.Run). The runtime's own scavenger
-//     returns it only down to 95 % of the limit, and slowly: after a
-//     stream of misses, a resolver with a 64 MiB cache held some 110 MB
-//     at rest for minutes instead of the 90 MB it uses.
+//     to the system, in the first Interval the program is quiet (Keeper.Run;
+//     the release holds a processor for 100-200 ms). The runtime's own
+//     scavenger returns it only down to 95 % of the limit, and slowly:
+//     after a stream of misses, a resolver with a 64 MiB cache held some
+//     110 MB at rest for minutes instead of the 90 MB it uses.
 //
 // A GOMEMLIMIT set by the operator is left alone.
 package memlimit
@@ -74,6 +75,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"syscall"
 	"time"
 )
 
@@ -187,6 +189,13 @@ type Keeper struct {
 	// The program's CPU and the time since the last Update at which a
 	// collection the heap's growth started had ended.
 	spanUser, spanWall float64
+	// cpu is the process's CPU seconds (user and system) at cpuAt; quiet:
+	// it used less than Busy of one CPU from the reading before.
+	// releaseDue: the share came back to none and the heap's free memory
+	// has not been returned since.
+	cpu               float64
+	cpuAt             time.Time
+	quiet, releaseDue bool
 
 	// collect runs a collection (runtime.GC), release returns the heap's
 	// free memory to the system (debug.FreeOSMemory), tick is the
@@ -213,6 +222,12 @@ func (k *Keeper) Update() int64 {
 	}
 	metrics.Read(k.sample)
 	now := time.Now()
+	// The runtime's CPU classes move only when a collection ends; the
+	// kernel's count of the process's CPU says whether it is quiet now.
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		k.noteCPU(time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), now)
+	}
 	var live int64
 	if k.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = int64(k.sample[0].Value.Uint64())
@@ -276,18 +291,37 @@ func (k *Keeper) Run(ctx context.Context) {
 	}
 }
 
-// follow is Run's step each Interval: Update, and, when the share of room
-// has just come back to none, the heap's free memory returned to the
-// system.
+// follow is Run's step each Interval: Update, then released.
 func (k *Keeper) follow() {
 	before := k.Share
 	k.Update()
-	if before > 0 && k.Share == 0 {
-		start := time.Now()
-		k.release()
-		if k.Log != nil {
-			k.Log.Debug("memory the heap does not use returned to the system", "took", time.Since(start))
-		}
+	k.released(before)
+}
+
+// released returns the heap's free memory to the system once the share of
+// room has come back to none (from before, the share at the last Update),
+// at the first Interval after that in which the program was quiet. The
+// release collects and then returns every free page, for 100-200 ms
+// during which the processor that does it runs nothing else: with one
+// processor, queries wait for it. So it waits for a quiet Interval (a
+// node answering 10,000 cached questions a second is not quiet; one at
+// rest is). A share given again before then cancels it: the room is in
+// use.
+func (k *Keeper) released(before float64) {
+	switch {
+	case k.Share > 0:
+		k.releaseDue = false
+	case before > 0:
+		k.releaseDue = true
+	}
+	if !k.releaseDue || !k.quiet {
+		return
+	}
+	k.releaseDue = false
+	start := time.Now()
+	k.release()
+	if k.Log != nil {
+		k.Log.Debug("memory the heap does not use returned to the system", "took", time.Since(start))
 	}
 }
 
@@ -311,6 +345,15 @@ func (k *Keeper) weigh(gc, user float64, auto uint64, now time.Time) {
 		}
 	}
 	k.gc, k.user, k.auto, k.at = gc, user, auto, now
+}
+
+// noteCPU takes the process's CPU seconds at now: the program is quiet
+// when it used less than Busy of one CPU since the reading before.
+func (k *Keeper) noteCPU(cpu float64, now time.Time) {
+	if !k.cpuAt.IsZero() {
+		k.quiet = cpu-k.cpu < Busy*now.Sub(k.cpuAt).Seconds()
+	}
+	k.cpu, k.cpuAt = cpu, now
 }
 
 // Overhead returns the memory the runtime holds besides its heap, given

@@ -292,31 +292,90 @@ func TestUpdateIgnoresForcedCollections(t *testing.T) {
 	}
 }
 
-// TestFollowReleasesOnceAtRest: when the share of room comes back to none,
-// the heap's free memory is returned, once; not while the share is given
-// back, nor while it stays at none.
-func TestFollowReleasesOnceAtRest(t *testing.T) {
+// TestReleaseOnceAtRest: the heap's free memory is returned once the
+// share of room has come back to none, at the first quiet Interval after
+// that (not while the program is busy: the release holds a processor),
+// once; a share given again before then cancels it.
+func TestReleaseOnceAtRest(t *testing.T) {
+	const (
+		quiet = Busy / 2 // the program's CPU in an Interval, in seconds
+		busy  = 0.25
+	)
+	// Each Interval ends a collection the heap's growth started, which
+	// cost gc.
+	type step struct {
+		user, gc float64 // CPU seconds in the Interval
+		share    float64 // after it
+		releases int     // in all, after it
+	}
+	decay := func(from float64, user float64, releases int) []step {
+		var out []step
+		for s := from - ShareDecay; s > 1e-9; s -= ShareDecay {
+			out = append(out, step{user: user, share: s, releases: releases})
+		}
+		return out
+	}
+	var steps []step
+	steps = append(steps, decay(3*ShareDecay, quiet, 0)...) // given back, not all
+	steps = append(steps,
+		step{user: busy, share: 0},               // none left, but busy: not now
+		step{user: busy, share: 0},               // still busy
+		step{user: quiet, share: 0, releases: 1}, // quiet: now
+		step{user: quiet, share: 0, releases: 1}, // once
+		step{user: busy, gc: 0.1, share: 1, releases: 1},
+	)
+	steps = append(steps, decay(1, busy, 1)...)
+	steps = append(steps,
+		step{user: busy, share: 0, releases: 1},
+		step{user: busy, gc: 0.1, share: 1, releases: 1}, // the room is in use again: cancelled
+	)
+	steps = append(steps, decay(1, quiet, 1)...)
+	steps = append(steps, step{user: quiet, share: 0, releases: 2})
+
+	releases := 0
+	k := &Keeper{Share: 3 * ShareDecay, release: func() { releases++ }}
+	at := time.Unix(0, 0)
+	var gc, user float64
+	var auto uint64
+	k.weigh(gc, user, auto, at) // the first reading: nothing to weigh yet
+	k.noteCPU(user, at)
+	for i, st := range steps {
+		at = at.Add(time.Second)
+		gc, user, auto = gc+st.gc, user+st.user, auto+1
+		before := k.Share
+		k.weigh(gc, user, auto, at)
+		k.noteCPU(gc+user, at)
+		k.released(before)
+		if math.Abs(k.Share-st.share) > 1e-9 || releases != st.releases {
+			t.Fatalf("step %d: share %g and %d releases, want %g and %d", i, k.Share, releases, st.share, st.releases)
+		}
+	}
+}
+
+// TestUpdateSeesBusy: Update reads the process's CPU from the kernel (the
+// runtime's counts move only when a collection ends): a program that
+// spins is not quiet, one that sleeps becomes quiet.
+func TestUpdateSeesBusy(t *testing.T) {
 	if Operator() {
 		t.Skip("GOMEMLIMIT is set")
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
-	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no automatic collection
-	releases := 0
-	k := &Keeper{Share: 2 * ShareDecay, release: func() { releases++ }}
-	k.Update() // the first reading: nothing to weigh yet
-	steps := []struct {
-		share    float64
-		releases int
-	}{
-		{ShareDecay, 0}, // given back, not all
-		{0, 1},
-		{0, 1},
-		{0, 1},
+	k := &Keeper{}
+	k.Update()
+	start := time.Now()
+	for x := 0; time.Since(start) < 100*time.Millisecond; x++ {
+		runtime.KeepAlive(x) // spin
 	}
-	for i, st := range steps {
-		k.follow()
-		if math.Abs(k.Share-st.share) > 1e-9 || releases != st.releases {
-			t.Fatalf("step %d: share %g and %d releases, want %g and %d", i, k.Share, releases, st.share, st.releases)
+	k.Update()
+	if k.quiet {
+		t.Fatal("quiet after spinning for 100 ms")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !k.quiet {
+		if time.Now().After(deadline) {
+			t.Fatal("never quiet while sleeping")
 		}
+		time.Sleep(200 * time.Millisecond)
+		k.Update()
 	}
 }
