@@ -126,6 +126,11 @@ const (
 	// Busy is the CPU the program's own code must use, as a share of one
 	// CPU over the Interval, for the collector's cost to count.
 	Busy = 0.05
+	// Quiet is the process's CPU, as a share of one CPU over an Interval,
+	// below which the heap's free memory may be returned: a resolver
+	// answering 10,000 cached questions a second uses 5-7 %, one at rest
+	// well under 1 %.
+	Quiet = 0.01
 )
 
 // Entries returns what the entries of a cache configured to size bytes
@@ -190,7 +195,7 @@ type Keeper struct {
 	// collection the heap's growth started had ended.
 	spanUser, spanWall float64
 	// cpu is the process's CPU seconds (user and system) at cpuAt; quiet:
-	// it used less than Busy of one CPU from the reading before.
+	// it used less than Quiet of one CPU from the reading before.
 	// releaseDue: the share came back to none and the heap's free memory
 	// has not been returned since.
 	cpu               float64
@@ -303,10 +308,10 @@ func (k *Keeper) follow() {
 // at the first Interval after that in which the program was quiet. The
 // release collects and then returns every free page, for 100-200 ms
 // during which the processor that does it runs nothing else: with one
-// processor, queries wait for it. So it waits for a quiet Interval (a
-// node answering 10,000 cached questions a second is not quiet; one at
-// rest is). A share given again before then cancels it: the room is in
-// use.
+// processor, queries wait for it. So it waits for a quiet Interval
+// (Quiet: a node answering 10,000 cached questions a second is not quiet;
+// one at rest is). A share given again before then cancels it: the room
+// is in use.
 func (k *Keeper) released(before float64) {
 	switch {
 	case k.Share > 0:
@@ -348,10 +353,10 @@ func (k *Keeper) weigh(gc, user float64, auto uint64, now time.Time) {
 }
 
 // noteCPU takes the process's CPU seconds at now: the program is quiet
-// when it used less than Busy of one CPU since the reading before.
+// when it used less than Quiet of one CPU since the reading before.
 func (k *Keeper) noteCPU(cpu float64, now time.Time) {
 	if !k.cpuAt.IsZero() {
-		k.quiet = cpu-k.cpu < Busy*now.Sub(k.cpuAt).Seconds()
+		k.quiet = cpu-k.cpu < Quiet*now.Sub(k.cpuAt).Seconds()
 	}
 	k.cpu, k.cpuAt = cpu, now
 }

@@ -298,7 +298,7 @@ func TestUpdateIgnoresForcedCollections(t *testing.T) {
 // once; a share given again before then cancels it.
 func TestReleaseOnceAtRest(t *testing.T) {
 	const (
-		quiet = Busy / 2 // the program's CPU in an Interval, in seconds
+		quiet = Quiet / 2 // the program's CPU in an Interval, in seconds
 		busy  = 0.25
 	)
 	// Each Interval ends a collection the heap's growth started, which
