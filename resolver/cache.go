@@ -202,7 +202,8 @@ type Cache struct {
 	budget      int64        // bytes per shard
 	nat         *nationalSet // nil: nothing is kept apart (setNational)
 	shards      [cacheShards]cacheShard
-	denials     *denialIndex // validated NSEC and NSEC3 records (aggressive.go)
+	stored      [storedSlots]atomic.Uint32 // see storedSlot
+	denials     *denialIndex               // validated NSEC and NSEC3 records (aggressive.go)
 	// epoch counts the flushes (Flush, FlushName): answers encoded from
 	// the cache before one are not to be served again (Epoch).
 	epoch atomic.Uint64
@@ -1077,6 +1078,7 @@ func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
 		sh.remove(old)
 	}
 	sh.m[e.key] = e
+	c.storedSlot(e.key.name).Add(1)
 	sh.changed(e.key, e)
 	if c.nat != nil && c.nat.keep(e, old) {
 		sh.pushNational(e)
@@ -1136,6 +1138,24 @@ func (sh *cacheShard) remove(e *cacheEntry) {
 		return
 	}
 	sh.bytes -= int64(e.size)
+}
+
+// storedSlots is how many counts of stored entries the cache keeps, each
+// for the names that hash to it (Miss): at 45,000 entries stored a
+// second, a count moves about every 90 ms.
+const storedSlots = 4096
+
+// storedSlot returns the count of entries stored under names that hash as
+// name does (name as cacheName makes it).
+func (c *Cache) storedSlot(name string) *atomic.Uint32 {
+	return &c.stored[(shardHash(name)>>8)%storedSlots]
+}
+
+// storedAt returns the count of entries stored under names that hash as
+// name does: it moves whenever an entry that name's lookups could find is
+// stored.
+func (c *Cache) storedAt(name string) uint32 {
+	return c.storedSlot(name).Load()
 }
 
 func (c *Cache) shardFor(name string) *cacheShard {

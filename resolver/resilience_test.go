@@ -126,8 +126,10 @@ func TestServeStale(t *testing.T) {
 
 // TestLookupMiss: a Lookup that finds nothing hands the resolution what
 // it saw. A name with no entry at all is not looked up again (two Get
-// calls fewer, one upstream query as before). A name whose entries have
-// expired is still served stale from them.
+// calls fewer, one upstream query as before), unless an entry was stored
+// since: a question that waited while the same name was resolved takes
+// the answer from the cache. A name whose entries have expired is still
+// served stale from them.
 func TestLookupMiss(t *testing.T) {
 	f, hints := hierarchy(t)
 	r, clk := staleResolver(t, f, hints, func(c *resolver.Config) { c.Island.Disabled = true })
@@ -162,6 +164,19 @@ func TestLookupMiss(t *testing.T) {
 	}
 	if _, _, ok := r.Lookup("b.example.com.", dns.TypeA); !ok {
 		t.Error("the answer resolved after a miss was not cached")
+	}
+
+	_, waited, ok := r.Lookup("c.example.com.", dns.TypeA)
+	if ok {
+		t.Fatal("Lookup answered a name never asked")
+	}
+	r.Resolve(ctx, "c.example.com.", dns.TypeA) // another question resolves it meanwhile
+	q0 := f.count()
+	if res := r.ResolveMiss(ctx, "c.example.com.", dns.TypeA, waited); res.Rcode != dns.RcodeNameError {
+		t.Errorf("after a miss and a resolution of the same name: rcode %s, err %v", dns.RcodeToString[res.Rcode], res.Err)
+	}
+	if n := f.count() - q0; n != 0 {
+		t.Errorf("a question whose name was resolved while it waited sent %d upstream queries, want the cached answer", n)
 	}
 
 	f.cut(true, foreignServers...)

@@ -439,7 +439,7 @@ func (b *budget) excluded(zone string, s server) bool {
 
 // resolve answers (name, qtype), following CNAMEs, within the configured
 // time and work limits, from the cache or upstream.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, miss Miss) (res Result) {
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, absent bool) (res Result) {
 	q := newQuestionCtx(ctx, r.cfg.ResolutionTimeout)
 	defer q.end()
 	ctx = q
@@ -448,7 +448,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, miss 
 		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
 	}
 	b := r.newBudget()
-	b.absent = miss.absent
+	b.absent = absent
 	res, _ = r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		return r.lookup(ctx, b, n, qtype), true
 	})
@@ -483,19 +483,29 @@ func (r *Resolver) Cached(name string, qtype uint16) (Result, bool) {
 
 // Miss is what Lookup saw of a question it could not answer. Given to
 // ResolveMiss for the same question, it spares the resolution a second
-// look for entries that were not there. The zero Miss knows nothing.
+// look for entries that were not there, unless an entry was stored since
+// where they would be. The zero Miss knows nothing.
 type Miss struct {
 	// absent: the question's name held no entry, fresh or stale, for its
-	// type, for CNAME or for NXDOMAIN. An entry stored since then is
-	// missed as it would have been had the question come a moment
-	// earlier.
+	// type, for CNAME or for NXDOMAIN, when the count of entries stored
+	// under names that hash as it does was stored.
 	absent bool
+	stored uint32
+}
+
+// still reports whether m, a Miss for name, still holds: nothing was
+// stored since under a name that hashes as name does. A question that waited
+// behind others while the same name was resolved finds the answer.
+func (m Miss) still(c *Cache, name string) bool {
+	return m.absent && c.storedAt(cacheName(name)) == m.stored
 }
 
 // Lookup is Cached that, when the cache cannot answer, also returns what
 // it saw (Miss) for the resolution that follows.
 func (r *Resolver) Lookup(name string, qtype uint16) (Result, Miss, bool) {
-	var miss Miss
+	// Read before the entries are looked for: one stored after it
+	// changes it.
+	miss := Miss{stored: r.cache.storedAt(cacheName(name))}
 	first := true
 	res, ok := r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		lr, ok, absent := r.fromCache(n, qtype, r.val != nil, false)

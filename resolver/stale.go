@@ -132,11 +132,11 @@ func (r *Resolver) foreignName(name string) bool {
 
 // staleAnswer answers (name, qtype) from the cache, expired entries
 // included, following CNAMEs through it. stale reports whether any entry
-// used had expired; ok is false when a step is not cached at all. miss
-// is what a Lookup of the question saw.
-func (r *Resolver) staleAnswer(name string, qtype uint16, miss Miss) (res Result, stale, ok bool) {
+// used had expired; ok is false when a step is not cached at all. With
+// absent, the question's own entries are known not to be there (Miss).
+func (r *Resolver) staleAnswer(name string, qtype uint16, absent bool) (res Result, stale, ok bool) {
 	checked := r.val != nil
-	skip := miss.absent
+	skip := absent
 	res, ok = r.follow(name, qtype, func(n string) (lookupResult, bool) {
 		lr, st, ok := r.staleStep(n, qtype, checked, skip)
 		skip = false
@@ -178,7 +178,7 @@ func (r *Resolver) Stale(name string, qtype uint16) (Result, bool) {
 	if r.cache.staleWindow <= 0 {
 		return Result{}, false
 	}
-	res, stale, ok := r.staleAnswer(name, qtype, Miss{})
+	res, stale, ok := r.staleAnswer(name, qtype, false)
 	if !ok {
 		return Result{}, false
 	}
@@ -197,16 +197,17 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Resul
 
 // ResolveMiss is Resolve for a question whose Lookup just returned miss.
 func (r *Resolver) ResolveMiss(ctx context.Context, name string, qtype uint16, miss Miss) Result {
+	absent := miss.still(r.cache, name)
 	if r.cache.staleWindow <= 0 {
-		return r.resolve(ctx, name, qtype, miss)
+		return r.resolve(ctx, name, qtype, absent)
 	}
-	old, stale, ok := r.staleAnswer(name, qtype, miss)
+	old, stale, ok := r.staleAnswer(name, qtype, absent)
 	if ok && !stale {
 		return old // fresh in the cache
 	}
 	key := questionKey(name, qtype)
 	if !ok {
-		res := r.resolve(ctx, name, qtype, miss)
+		res := r.resolve(ctx, name, qtype, absent)
 		r.noteOutcome(key, failedResult(res))
 		return res
 	}
@@ -218,7 +219,7 @@ func (r *Resolver) ResolveMiss(ctx context.Context, name string, qtype uint16, m
 		return r.serveStale(old, StaleReasonRecheck)
 	}
 	if r.cfg.ClientTimeout <= 0 {
-		res := r.resolve(ctx, name, qtype, Miss{})
+		res := r.resolve(ctx, name, qtype, false)
 		failed := failedResult(res)
 		r.noteOutcome(key, failed)
 		if failed {
@@ -236,7 +237,7 @@ func (r *Resolver) ResolveMiss(ctx context.Context, name string, qtype uint16, m
 		defer func() { <-r.staleSt.bg }()
 		// The resolution outlives the client's wait, within its own
 		// ResolutionTimeout, until the resolver is closed.
-		res := r.resolve(bctx, name, qtype, Miss{})
+		res := r.resolve(bctx, name, qtype, false)
 		r.noteOutcome(key, failedResult(res))
 		done <- res
 	})
