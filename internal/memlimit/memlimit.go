@@ -229,9 +229,8 @@ func (k *Keeper) Update() int64 {
 	now := time.Now()
 	// The runtime's CPU classes move only when a collection ends; the
 	// kernel's count of the process's CPU says whether it is quiet now.
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		k.noteCPU(time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), now)
+	if cpu, ok := processCPU(); ok {
+		k.noteCPU(cpu, now)
 	}
 	var live int64
 	if k.sample[0].Value.Kind() == metrics.KindUint64 {
@@ -350,6 +349,16 @@ func (k *Keeper) weigh(gc, user float64, auto uint64, now time.Time) {
 		}
 	}
 	k.gc, k.user, k.auto, k.at = gc, user, auto, now
+}
+
+// processCPU returns the CPU seconds (user and system) the kernel counts
+// for the process.
+func processCPU() (float64, bool) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), true
 }
 
 // noteCPU takes the process's CPU seconds at now: the program is quiet
