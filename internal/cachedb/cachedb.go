@@ -85,6 +85,11 @@ type Stats struct {
 // point leaves either the old file or the new one. The file holds what the
 // cache holds, so its size follows the cache's MaxBytes.
 func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err error) {
+	return save(path, c, r, nil)
+}
+
+// save is Save with the pauses of p (nil: none) between slices of the work.
+func save(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st Stats, err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
@@ -99,7 +104,7 @@ func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err e
 	}()
 
 	var size int64
-	st, size, err = write(tmp, c, r)
+	st, size, err = write(tmp, c, r, p)
 	if err == nil {
 		// bbolt grows its file ahead of its pages; the pages past the
 		// last one in use are never read.
@@ -123,7 +128,7 @@ func Save(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, err e
 
 // write fills the new file at path, and returns the size of the pages in
 // use.
-func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size int64, err error) {
+func write(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st Stats, size int64, err error) {
 	// The file is synced once, at the end: until the rename nobody reads
 	// it. The records take less room than the cache's estimate of its
 	// size, so a map of that size spares the remaps (each of which copies
@@ -149,7 +154,9 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver) (st Stats, size
 	var seq uint64
 	var kept arena.Arena // bbolt keeps the keys and values until the commit
 	var scratch []byte
+	p.start()
 	err = c.Export(func(rec resolver.CacheRecord) error {
+		p.step()
 		v, err := appendValue(scratch[:0], rec)
 		if err != nil {
 			return nil // nothing the cache holds is this large; skip it

@@ -171,6 +171,7 @@ type Writer struct {
 	retryLost                        map[int]bool
 	openAfter                        time.Time
 	failing                          bool
+	pace                             *pacer // pauses between slices of a round's work
 
 	mu sync.Mutex // guards st and the fields below
 	st FileStatus
@@ -192,7 +193,7 @@ func NewWriter(path string, c *resolver.Cache, r *resolver.Resolver, cfg WriterC
 	if cfg.CompactLog <= 0 {
 		cfg.CompactLog = compactLog
 	}
-	w := &Writer{path: path, c: c, r: r, cfg: cfg, log: cfg.Log, m: cfg.Metrics}
+	w := &Writer{path: path, c: c, r: r, cfg: cfg, log: cfg.Log, m: cfg.Metrics, pace: newPacer()}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -229,6 +230,8 @@ func (w *Writer) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// The listeners have stopped: nothing to pause for.
+			w.pace.on = false
 			w.flush(true, "shutdown")
 			w.mu.Lock()
 			st := w.st
@@ -265,6 +268,7 @@ func (w *Writer) runSaves(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			w.pace.on = false
 			w.save(true)
 			return
 		case <-tick:
@@ -283,7 +287,7 @@ func (w *Writer) save(final bool) bool {
 		w.log.Info("resolver cache file converted to the current format; the format 1 file is kept", "path", w.path, "kept", w.path+backupSuffix)
 	}
 	start := time.Now()
-	st, err := Save(w.path, w.c, w.r)
+	st, err := save(w.path, w.c, w.r, w.pace)
 	took := time.Since(start)
 	w.m.observeSave(st, took, err)
 	if err != nil {
@@ -400,7 +404,7 @@ func (w *Writer) snapshot() error {
 // saveWhole writes the whole file from the cache (Save), counted as a save.
 func (w *Writer) saveWhole() error {
 	start := time.Now()
-	st, err := Save(w.path, w.c, w.r)
+	st, err := save(w.path, w.c, w.r, w.pace)
 	w.m.observeSave(st, time.Since(start), err)
 	if err != nil {
 		return err
@@ -650,6 +654,7 @@ func (w *Writer) infraDiff(now map[netip.AddrPort]time.Duration) (put map[netip.
 // many keys were committed.
 func (w *Writer) writeKeys(keys []resolver.CacheKey, held []resolver.HeldEntry, island bool, infraPut map[netip.AddrPort]time.Duration, infraDel []netip.AddrPort) (done int, err error) {
 	i := 0
+	w.pace.start()
 	for {
 		b, err := w.begin()
 		if err != nil {
@@ -696,6 +701,7 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, held []resolver.HeldEntry, 
 			}
 			b.count(ok)
 			n++
+			w.pace.step()
 			if len(w.arena)-chunk >= chunkBytes {
 				if err := put(); err != nil {
 					b.rollback()
@@ -719,6 +725,7 @@ func (w *Writer) writeKeys(keys []resolver.CacheKey, held []resolver.HeldEntry, 
 		if err := b.commit(island); err != nil {
 			return done, err
 		}
+		w.pace.yield()
 		w.seq = seq
 		w.logBytes += int64(size)
 		w.logPuts += int64(b.puts)

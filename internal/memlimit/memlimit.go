@@ -121,7 +121,10 @@ const (
 	// secondaries, the catalog) holds memory in its first seconds that the
 	// first collection counts as live; a node at rest may not collect
 	// again for two minutes, and a limit set from it would keep that
-	// memory as long.
+	// memory as long. The collection waits for an Interval in which the
+	// program is quiet: a busy one collects by itself, and a collection
+	// forced on one CPU under load held its queries for 100 ms (a
+	// resolver restarted into a stream of misses).
 	Settle = 10 * time.Second
 	// Busy is the CPU the program's own code must use, as a share of one
 	// CPU over the Interval, for the collector's cost to count.
@@ -198,9 +201,10 @@ type Keeper struct {
 	// it used less than Quiet of one CPU from the reading before.
 	// releaseDue: the share came back to none and the heap's free memory
 	// has not been returned since.
-	cpu               float64
-	cpuAt             time.Time
-	quiet, releaseDue bool
+	// settleDue: Settle has passed and its collection is not made yet.
+	cpu                          float64
+	cpuAt                        time.Time
+	quiet, releaseDue, settleDue bool
 
 	// collect runs a collection (runtime.GC), release returns the heap's
 	// free memory to the system (debug.FreeOSMemory), tick is the
@@ -287,12 +291,25 @@ func (k *Keeper) Run(ctx context.Context) {
 			debug.SetMemoryLimit(math.MaxInt64) // no limit
 			return
 		case <-settled.C:
-			collect()
+			k.settleDue = true
 			k.Update()
+			k.settleOnce(collect)
 		case <-t.C:
 			k.follow()
+			k.settleOnce(collect)
 		}
 	}
+}
+
+// settleOnce makes the collection of Settle once it is due, at the first
+// Interval the program is quiet.
+func (k *Keeper) settleOnce(collect func()) {
+	if !k.settleDue || !k.quiet {
+		return
+	}
+	k.settleDue = false
+	collect()
+	k.Update()
 }
 
 // follow is Run's step each Interval: Update, then released.

@@ -206,7 +206,9 @@ func TestRunCollectsFirst(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
 	var limitAtCollect atomic.Int64
 	logged := make(logSignal, 1) // Run logs the first limit once it is set
-	k := &Keeper{Budget: 128 << 20, Log: slog.New(slog.NewTextHandler(logged, nil)), tick: time.Hour, settle: 50 * time.Millisecond}
+	// The settling collection waits for a quiet Interval: the test's
+	// process is, within a few.
+	k := &Keeper{Budget: 128 << 20, Log: slog.New(slog.NewTextHandler(logged, nil)), tick: 20 * time.Millisecond, settle: 50 * time.Millisecond}
 	collected := make(chan struct{}, 2)
 	k.collect = func() {
 		limitAtCollect.CompareAndSwap(0, debug.SetMemoryLimit(-1))
@@ -238,6 +240,38 @@ func TestRunCollectsFirst(t *testing.T) {
 	<-ended
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Fatalf("limit %d after Run ended, want none (%d)", got, int64(math.MaxInt64))
+	}
+}
+
+// TestSettleWaitsForQuiet: the collection made once the start has
+// settled comes at the first Interval the program is quiet, once; never
+// while it is busy.
+func TestSettleWaitsForQuiet(t *testing.T) {
+	steps := []struct {
+		due, quiet bool
+		collect    bool
+	}{
+		{due: false, quiet: true, collect: false}, // Settle has not passed
+		{due: true, quiet: false, collect: false}, // busy: it waits
+		{due: true, quiet: false, collect: false},
+		{due: true, quiet: true, collect: true}, // the first quiet Interval
+		{due: false, quiet: true, collect: false},
+	}
+	k := &Keeper{Budget: 64 << 20}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	for i, st := range steps {
+		if st.due {
+			k.settleDue = true
+		}
+		k.quiet = st.quiet
+		collected := false
+		k.settleOnce(func() { collected = true })
+		if collected != st.collect {
+			t.Errorf("step %d (due %v, quiet %v): collected %v, want %v", i, st.due, st.quiet, collected, st.collect)
+		}
+		if st.collect && k.settleDue {
+			t.Errorf("step %d: still due after the collection", i)
+		}
 	}
 }
 

@@ -1,0 +1,100 @@
+package cachedb
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// countingPacer is a pacer whose pauses are counted, not slept.
+func countingPacer() *pacer {
+	p := newPacer()
+	p.sleep = func(time.Duration) {}
+	return p
+}
+
+// TestPacer: a pacer pauses once a slice of work is used up, never more
+// often than one pause a slice, and not at all when off or nil.
+func TestPacer(t *testing.T) {
+	tests := []struct {
+		name  string
+		p     *pacer
+		pause bool
+	}{
+		{"on", countingPacer(), true},
+		{"off", func() *pacer { p := countingPacer(); p.on = false; return p }(), false},
+		{"nil", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			tc.p.start()
+			// Work until three slices have passed: a real clock, and the
+			// steps go on until it has moved that far.
+			for time.Since(start) < 3*paceSlice {
+				tc.p.step()
+			}
+			tc.p.yield()
+			elapsed := time.Since(start)
+			pauses := 0
+			if tc.p != nil {
+				pauses = tc.p.pauses
+			}
+			if tc.pause && pauses == 0 {
+				t.Errorf("no pause in %v of work", elapsed)
+			}
+			if !tc.pause && pauses != 0 {
+				t.Errorf("%d pauses, want none", pauses)
+			}
+			if most := int(elapsed / paceSlice); pauses > most {
+				t.Errorf("%d pauses in %v of work: more than one a slice (%v)", pauses, elapsed, paceSlice)
+			}
+		})
+	}
+}
+
+// TestWriterPauses: a round of many changes pauses between slices of its
+// work, so that the listeners sharing the processor are served meanwhile;
+// the last round, at shutdown, does not (nothing is left to serve).
+func TestWriterPauses(t *testing.T) {
+	c := newCache(newClock())
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour})
+	w.pace.sleep = func(time.Duration) {}
+	t.Cleanup(w.close)
+	if !w.flush(true, "start") {
+		t.Fatal("the file did not open")
+	}
+	// Rounds of changes until one has taken longer than a few slices
+	// (the steps of a round are counted against a real clock).
+	n := 0
+	for round := 0; w.pace.pauses == 0; round++ {
+		if round == 20 {
+			t.Fatalf("no pause in %d rounds of %d changes", round, batchEntries)
+		}
+		for range batchEntries {
+			c.Put(hostA(n))
+			n++
+		}
+		if !w.flush(false, "") {
+			t.Fatal("the round failed")
+		}
+	}
+	if keys := fileKeys(t, path); len(keys) != n {
+		t.Errorf("the file holds %d entries, want %d", len(keys), n)
+	}
+
+	// Shutdown: Run turns the pauses off before its last round.
+	w.pace.on = false
+	before := w.pace.pauses
+	for range 2 * batchEntries {
+		c.Put(hostA(n))
+		n++
+	}
+	if !w.flush(true, "shutdown") {
+		t.Fatal("the last round failed")
+	}
+	if w.pace.pauses != before {
+		t.Errorf("%d pauses in the last round, want none", w.pace.pauses-before)
+	}
+}
