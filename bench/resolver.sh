@@ -8,6 +8,10 @@
 #   hit      $HIT_SECONDS s over the same names again: all cache hits;
 #   latency  $LAT_QPS queries/s for $LAT_SECONDS s over the cached names: the
 #            median and 99th percentile of dnsperf's per-query latencies;
+#   misses   with MISS_QPS set (say 5000), the resolver started afresh and
+#            every name asked once at MISS_QPS queries/s: a stream of
+#            misses below capacity (a random-subdomain flood), its median,
+#            99th and 99.9th percentile latencies;
 # with queries/s and the resolver's CPU time (user + system, from /proc) per
 # completed query for the first two, and its resident memory (VmRSS) after
 # the hit phase. $ROUNDS rounds (the resolvers interleaved within each), one
@@ -29,6 +33,7 @@ ROUNDS=${ROUNDS:-3}
 HIT_SECONDS=${HIT_SECONDS:-20}
 LAT_SECONDS=${LAT_SECONDS:-10}
 LAT_QPS=${LAT_QPS:-10000}
+MISS_QPS=${MISS_QPS:-0} # 0: no misses phase
 VALIDATE=${VALIDATE:-1}
 CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
@@ -302,6 +307,16 @@ for round in $(seq 1 "$ROUNDS"); do
     for m in cq cc hq hc p50 p99 rss; do res[$s,$m]+="${!m} "; done
     printf 'round %d %-8s cold %7s q/s %6s µs/q (%s%% NOERROR)   hit %7s q/s %6s µs/q   latency at %s q/s: p50 %s ms p99 %s ms   RSS %s MB\n' \
       "$round" "$s" "$cq" "$cc" "$cok" "$hq" "$hc" "$LAT_QPS" "$p50" "$p99" "$rss"
+    if [ "$MISS_QPS" -gt 0 ]; then
+      start "$s" "$round-misses"
+      perf "$s/$round misses" -n 1 -Q "$MISS_QPS" -l 300 -v
+      read -r mp50 mp99 mp999 < <(awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$out" | sort -g |
+        awk '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); i999 = int(NR * 0.999); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1; printf "%.3f %.3f %.3f\n", v[i50], v[i99], v[i999]}')
+      stop
+      rm -rf "$work/run-$s-$round-misses"
+      for m in mp50 mp99 mp999; do res[$s,$m]+="${!m} "; done
+      printf 'round %d %-8s misses at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms\n' "$round" "$s" "$MISS_QPS" "$mp50" "$mp99" "$mp999"
+    fi
   done
 done
 
@@ -309,6 +324,9 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2
 declare -A med
 for s in $servers; do
   for m in cq cc hq hc p50 p99 rss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
+  if [ "$MISS_QPS" -gt 0 ]; then
+    for m in mp50 mp99 mp999; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
+  fi
 done
 
 echo
@@ -341,3 +359,11 @@ for v in sovdns sovdns-1p; do
   done
 done
 echo "(ratios: above 1 is better for q/s, worse for µs/q, ms and MB)"
+if [ "$MISS_QPS" -gt 0 ]; then
+  echo
+  echo "misses: each name once at $MISS_QPS q/s, the resolver started afresh (medians, ms):"
+  printf '%-20s %8s %8s %8s\n' "" "p50" "p99" "p99.9"
+  for s in $servers; do
+    printf '%-20s %8.3f %8.3f %8.3f\n' "$s" "${med[$s,mp50]}" "${med[$s,mp99]}" "${med[$s,mp999]}"
+  done
+fi
