@@ -8,8 +8,8 @@
 #   hit      $HIT_SECONDS s over the same names again: all cache hits;
 #   latency  $LAT_QPS queries/s for $LAT_SECONDS s over the cached names: the
 #            median and 99th percentile of dnsperf's per-query latencies;
-#   misses   with MISS_QPS set (say 5000), the resolver started afresh and
-#            every name asked once at MISS_QPS queries/s: a stream of
+#   misses   the resolver started afresh and every name asked once at
+#            MISS_QPS queries/s (0: no such phase): a stream of
 #            misses below capacity (a random-subdomain flood), its median,
 #            99th and 99.9th percentile latencies;
 # with queries/s and the resolver's CPU time (user + system, from /proc) per
@@ -33,11 +33,12 @@ ROUNDS=${ROUNDS:-3}
 HIT_SECONDS=${HIT_SECONDS:-20}
 LAT_SECONDS=${LAT_SECONDS:-10}
 LAT_QPS=${LAT_QPS:-10000}
-MISS_QPS=${MISS_QPS:-0} # 0: no misses phase
+MISS_QPS=${MISS_QPS:-} # 0: no misses phase; empty: 5000, 2000 with VALIDATE=1 (some 40 % of a resolver's cold rate)
 VALIDATE=${VALIDATE:-1}
 CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
+[ -n "$MISS_QPS" ] || { [ "$VALIDATE" = 1 ] && MISS_QPS=2000 || MISS_QPS=5000; }
 command -v kresd >/dev/null || { echo "bench: kresd is not installed (Debian package knot-resolver)" >&2; exit 1; }
 NEED="dnsperf unbound kresd nsd taskset dig python3 ss"
 # shellcheck source=bench/common.sh

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -204,6 +205,7 @@ func TestRunCollectsFirst(t *testing.T) {
 		t.Skip("GOMEMLIMIT is set")
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	before := gcPercent()
 	var limitAtCollect atomic.Int64
 	logged := make(logSignal, 1) // Run logs the first limit once it is set
 	// The settling collection waits for a quiet Interval: the test's
@@ -229,6 +231,9 @@ func TestRunCollectsFirst(t *testing.T) {
 	if got := limitAtCollect.Load(); got != math.MaxInt64 {
 		t.Fatalf("limit %d set before the collection", got)
 	}
+	if got := gcPercent(); got != GCPercent && os.Getenv("GOGC") == "" {
+		t.Errorf("GOGC %d while Run runs, want %d", got, GCPercent)
+	}
 	for i := range 2 {
 		select {
 		case <-collected:
@@ -241,6 +246,42 @@ func TestRunCollectsFirst(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Fatalf("limit %d after Run ended, want none (%d)", got, int64(math.MaxInt64))
 	}
+	if got := gcPercent(); got != before {
+		t.Errorf("GOGC %d after Run ended, want %d as before", got, before)
+	}
+}
+
+// gcPercent returns the runtime's GOGC.
+func gcPercent() int {
+	v := debug.SetGCPercent(100)
+	debug.SetGCPercent(v)
+	return v
+}
+
+// TestRunKeepsOperatorGOGC: a GOGC set in the environment is the
+// operator's: Run leaves it.
+func TestRunKeepsOperatorGOGC(t *testing.T) {
+	if Operator() {
+		t.Skip("GOMEMLIMIT is set")
+	}
+	t.Setenv("GOGC", "150")
+	defer debug.SetGCPercent(debug.SetGCPercent(150))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	logged := make(logSignal, 1)
+	k := &Keeper{Budget: 64 << 20, Log: slog.New(slog.NewTextHandler(logged, nil)), tick: time.Hour, settle: time.Hour, collect: func() {}}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() { k.Run(ctx); close(ended) }()
+	select {
+	case <-logged: // the limit is set: Run is past its start
+	case <-time.After(10 * time.Second):
+		t.Fatal("no limit set within 10 s")
+	}
+	if got := gcPercent(); got != 150 {
+		t.Errorf("GOGC %d while Run runs, want the operator's 150", got)
+	}
+	cancel()
+	<-ended
 }
 
 // TestSettleWaitsForQuiet: the collection made once the start has
