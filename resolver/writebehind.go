@@ -213,6 +213,14 @@ func (c *Cache) TakeChanges(dst []CacheKey) CacheChanges {
 // TakeChangesInto is TakeChanges appending to dst.Keys[:0] and
 // dst.Held[:0].
 func (c *Cache) TakeChangesInto(dst CacheChanges) CacheChanges {
+	return c.TakeChangesPaced(dst, nil)
+}
+
+// TakeChangesPaced is TakeChangesInto calling between, when not nil,
+// after each shard (its lock released): a writer that shares a processor
+// with the listeners pauses there. A round of a stream of misses takes
+// tens of thousands of keys, 10-15 ms of CPU in one piece otherwise.
+func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges {
 	out := CacheChanges{Keys: dst.Keys[:0], Held: dst.Held[:0]}
 	oldest := int64(0)
 	for i := range c.shards {
@@ -240,6 +248,9 @@ func (c *Cache) TakeChangesInto(dst CacheChanges) CacheChanges {
 			w.empty()
 		}
 		sh.mu.Unlock()
+		if between != nil {
+			between()
+		}
 	}
 	if oldest != 0 {
 		out.Oldest = time.Unix(0, oldest)

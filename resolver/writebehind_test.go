@@ -315,3 +315,46 @@ func TestChangeSetsGiveBackRoom(t *testing.T) {
 		t.Errorf("after the map was made anew: %v taken", keys)
 	}
 }
+
+// TestTakeChangesPaced: the function given is called after each shard,
+// its lock released (a Put to the shard just taken goes through), and
+// the changes are taken all the same.
+func TestTakeChangesPaced(t *testing.T) {
+	c, _ := newTestCache(t, CacheConfig{})
+	c.TrackChanges()
+	const n = 2000
+	for i := range n {
+		c.Put(benchMsg(fmt.Sprintf("h%d.example.com.", i), 1))
+	}
+	// A name in each shard, to store while that shard is between takes.
+	inShard := make([]string, Shards)
+	for i, found := 0, 0; found < Shards; i++ {
+		name := fmt.Sprintf("late%d.example.com.", i)
+		if s := c.ShardOf(name); inShard[s] == "" {
+			inShard[s] = name
+			found++
+		}
+	}
+	calls := 0
+	ch := c.TakeChangesPaced(CacheChanges{}, func() {
+		name := inShard[calls]
+		calls++
+		stored := make(chan struct{})
+		go func() { c.Put(benchMsg(name, 1)); close(stored) }()
+		select {
+		case <-stored:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a store to shard %d did not go through: its lock is held", calls-1)
+		}
+	})
+	if calls != Shards {
+		t.Errorf("called %d times, want once a shard (%d)", calls, Shards)
+	}
+	if len(ch.Keys) != n {
+		t.Errorf("%d changes taken, want %d", len(ch.Keys), n)
+	}
+	// The stores made between shards are changes of the next take.
+	if next := c.TakeChanges(nil); len(next.Keys) != Shards {
+		t.Errorf("%d changes after the paced take, want the %d made during it", len(next.Keys), Shards)
+	}
+}

@@ -493,9 +493,11 @@ func (w *Writer) flush(now bool, reason string) bool {
 		w.log.Debug("resolver cache changes written at once", "reason", reason)
 	}
 	// The changes move from the cache's count to the writer's under w.mu,
-	// which Status holds while it reads both: never seen in neither.
+	// which Status holds while it reads both: never seen in neither. The
+	// take pauses between shards (a Status waits for it meanwhile).
+	w.pace.start()
 	w.mu.Lock()
-	ch := w.c.TakeChangesInto(resolver.CacheChanges{Keys: w.keys, Held: w.held})
+	ch := w.c.TakeChangesPaced(resolver.CacheChanges{Keys: w.keys, Held: w.held}, w.pace.yield)
 	keys, held := ch.Keys, ch.Held
 	lost := ch.Lost
 	oldest := ch.Oldest
@@ -654,7 +656,6 @@ func (w *Writer) infraDiff(now map[netip.AddrPort]time.Duration) (put map[netip.
 // many keys were committed.
 func (w *Writer) writeKeys(keys []resolver.CacheKey, held []resolver.HeldEntry, island bool, infraPut map[netip.AddrPort]time.Duration, infraDel []netip.AddrPort) (done int, err error) {
 	i := 0
-	w.pace.start()
 	for {
 		b, err := w.begin()
 		if err != nil {
