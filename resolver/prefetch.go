@@ -121,10 +121,10 @@ func (r *Resolver) staleStep(name string, qtype uint16, checked, skip bool) (lr 
 	if !skip {
 		m, found = r.cache.GetStale(name, qtype)
 		found = found && !(checked && m.Sec == dnssec.Unchecked)
-	}
-	if !skip && !found && qtype != dns.TypeCNAME {
-		m, found = r.cache.GetStale(name, dns.TypeCNAME)
-		found = found && m.Kind == MsgAnswer && !(checked && m.Sec == dnssec.Unchecked)
+		if !found && qtype != dns.TypeCNAME {
+			m, found = r.cache.GetStale(name, dns.TypeCNAME)
+			found = found && m.Kind == MsgAnswer && !(checked && m.Sec == dnssec.Unchecked)
+		}
 	}
 	if found && !m.Stale {
 		if r.prefetchDue(m) {

@@ -2,6 +2,7 @@ package cachedb
 
 import (
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -84,17 +85,27 @@ func TestWriterPauses(t *testing.T) {
 		t.Errorf("the file holds %d entries, want %d", len(keys), n)
 	}
 
-	// Shutdown: Run turns the pauses off before its last round.
-	w.pace.on = false
-	before := w.pace.pauses
-	for range 2 * batchEntries {
-		c.Put(hostA(n))
-		n++
+	// Shutdown: Run's last round, with the listeners stopped, does not
+	// pause, though it writes more than the round above that did.
+	c2 := newCache(newClock())
+	path2 := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w2 := NewWriter(path2, c2, nil, WriterConfig{WriteBehind: time.Hour})
+	var pauses atomic.Int32 // the pacer's sleeps, counted from Run's goroutine
+	w2.pace.sleep = func(time.Duration) { pauses.Add(1) }
+	stop := runWriter(t, w2)
+	waitFor(t, "the first batch", func() bool { st := w2.Status(); return st.Open && st.Batches >= 1 })
+	// Spread over the 256 shards, far from filling one: nothing is
+	// written before the end.
+	const last = 2 * batchEntries
+	for i := range last {
+		c2.Put(hostA(i))
 	}
-	if !w.flush(true, "shutdown") {
-		t.Fatal("the last round failed")
+	before := pauses.Load() // the first round's take may have paused
+	stop()
+	if keys := fileKeys(t, path2); len(keys) != last {
+		t.Fatalf("the last round wrote %d entries, want %d", len(keys), last)
 	}
-	if w.pace.pauses != before {
-		t.Errorf("%d pauses in the last round, want none", w.pace.pauses-before)
+	if n := pauses.Load() - before; n != 0 {
+		t.Errorf("%d pauses in the last round, want none", n)
 	}
 }

@@ -321,12 +321,21 @@ func (k *Keeper) Run(ctx context.Context) {
 // settleOnce makes the collection of Settle once it is due, at the first
 // Interval the program is quiet.
 func (k *Keeper) settleOnce(collect func()) {
-	if !k.settleDue || !k.quiet {
+	k.whenQuiet(&k.settleDue, func() {
+		collect()
+		k.Update()
+	})
+}
+
+// whenQuiet runs do, and clears *due, when *due is set and the program was
+// quiet in the last Interval: work that holds a processor for a long
+// while (a collection, a release) is not forced on a busy one.
+func (k *Keeper) whenQuiet(due *bool, do func()) {
+	if !*due || !k.quiet {
 		return
 	}
-	k.settleDue = false
-	collect()
-	k.Update()
+	*due = false
+	do()
 }
 
 // follow is Run's step each Interval: Update, then released.
@@ -352,15 +361,13 @@ func (k *Keeper) released(before float64) {
 	case before > 0:
 		k.releaseDue = true
 	}
-	if !k.releaseDue || !k.quiet {
-		return
-	}
-	k.releaseDue = false
-	start := time.Now()
-	k.release()
-	if k.Log != nil {
-		k.Log.Debug("memory the heap does not use returned to the system", "took", time.Since(start))
-	}
+	k.whenQuiet(&k.releaseDue, func() {
+		start := time.Now()
+		k.release()
+		if k.Log != nil {
+			k.Log.Debug("memory the heap does not use returned to the system", "took", time.Since(start))
+		}
+	})
 }
 
 // weigh moves the share after an Interval, given the runtime's counts at
