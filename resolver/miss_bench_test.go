@@ -78,9 +78,8 @@ func BenchmarkResolveMiss(b *testing.B) {
 }
 
 // missAllocBudget is what one cache miss may allocate, the exchanger's
-// answer included (BenchmarkResolveMiss shows the figure: 22, with the
-// network's exchanger 27 per miss counted in the running server).
-const missAllocBudget = 26
+// answer included (BenchmarkResolveMiss shows the figure: 20).
+const missAllocBudget = 24
 
 // TestResolveMissAllocations holds the miss path to its allocation budget.
 func TestResolveMissAllocations(t *testing.T) {

@@ -368,7 +368,7 @@ func (c *Cache) entryFrom(rec CacheRecord) (*cacheEntry, error) {
 	if len(m.Question) != 0 || len(m.Answer)+len(m.Ns)+len(m.Extra) > maxRecordRR {
 		return nil, errors.New("records: bad section counts")
 	}
-	rrs := make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra))
+	e, rrs := newEntry(len(m.Answer) + len(m.Ns) + len(m.Extra))
 	rrs = append(append(append(rrs, m.Answer...), m.Ns...), m.Extra...)
 	for _, rr := range rrs {
 		h := rr.Header()
@@ -382,7 +382,7 @@ func (c *Cache) entryFrom(rec CacheRecord) (*cacheEntry, error) {
 			return nil, fmt.Errorf("owner %q not in canonical form", h.Name)
 		}
 	}
-	e := &cacheEntry{
+	*e = cacheEntry{
 		expire: rec.Expire.UnixNano(),
 		rrs:    rrs,
 		nAns:   uint16(len(m.Answer)),

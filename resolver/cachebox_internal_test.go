@@ -1,0 +1,135 @@
+package resolver
+
+import (
+	"net"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+)
+
+// TestCopyRR checks that copyRR copies every record as dns.Copy does,
+// sharing no memory with the original, address records included.
+func TestCopyRR(t *testing.T) {
+	parse := func(s string) dns.RR {
+		t.Helper()
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rr
+	}
+	a16 := parse("x.example. 300 IN A 192.0.2.1").(*dns.A)
+	a16.A = a16.A.To16() // the 16-octet form net.ParseIP gives
+	tests := []struct {
+		name string
+		rr   dns.RR
+	}{
+		{"A", parse("x.example. 300 IN A 192.0.2.1")},
+		{"A in 16 octets", a16},
+		{"AAAA", parse("x.example. 300 IN AAAA 2001:db8::1")},
+		{"A without data", &dns.A{Hdr: dns.RR_Header{Name: "x.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}}},
+		{"NS", parse("example. 300 IN NS ns.example.")},
+		{"TXT", parse(`x.example. 300 IN TXT "a" "b"`)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := dns.Copy(tc.rr) // what tc.rr holds before the copy is changed
+			cp := copyRR(tc.rr)
+			if cp == tc.rr {
+				t.Fatal("the copy is the original")
+			}
+			if cp.String() != orig.String() || !dns.IsDuplicate(cp, orig) || *cp.Header() != *orig.Header() {
+				t.Fatalf("copy %v, want %v", cp, orig)
+			}
+			// Change every address octet and the header of the copy: the
+			// original keeps its own.
+			var addr net.IP
+			switch r := cp.(type) {
+			case *dns.A:
+				addr = r.A
+			case *dns.AAAA:
+				addr = r.AAAA
+			}
+			for i := range addr {
+				addr[i] ^= 0xff
+			}
+			cp.Header().Ttl = 1
+			if tc.rr.String() != orig.String() {
+				t.Fatalf("original changed to %v by its copy", tc.rr)
+			}
+		})
+	}
+}
+
+// TestNewEntry checks the room newEntry gives: empty, at least n records
+// without a new array, and the entry apart from the records' slots.
+func TestNewEntry(t *testing.T) {
+	rr := &dns.A{Hdr: dns.RR_Header{Name: "x.", Rrtype: dns.TypeA, Class: dns.ClassINET}}
+	for n := range 7 {
+		e, rrs := newEntry(n)
+		if e == nil || len(rrs) != 0 || cap(rrs) < n {
+			t.Fatalf("newEntry(%d): entry %p, len %d cap %d", n, e, len(rrs), cap(rrs))
+		}
+		before := cap(rrs)
+		for range n {
+			rrs = append(rrs, rr)
+		}
+		if n > 0 && cap(rrs) != before {
+			t.Fatalf("newEntry(%d): %d records moved the slice", n, n)
+		}
+		*e = cacheEntry{rrs: rrs, nAns: uint16(n)}
+		for i, got := range e.rrs {
+			if got != rr {
+				t.Fatalf("newEntry(%d): record %d is %v", n, i, got)
+			}
+		}
+	}
+}
+
+// TestCacheObjectsPerName counts the heap objects a cache holds for each
+// name it was told the address of (an answer of one A record, stored as
+// the message and as the RRset, as the resolver stores an answer): the
+// collector marks every one of them each time it runs.
+func TestCacheObjectsPerName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("heap count")
+	}
+	const names = 20000
+	c := NewCache(CacheConfig{MaxBytes: 256 << 20, Now: time.Now})
+	msgs := make([]*dns.Msg, names)
+	for i := range msgs {
+		name := "n" + strconv.Itoa(i) + ".example."
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.Response = true
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
+			A: net.IPv4(192, 0, 2, byte(i)).To4()}}
+		m.Extra = []dns.RR{&dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}}
+		msgs[i] = m
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, m := range msgs {
+		c.PutValidatedWithRRset(m, dnssec.Insecure, nil, 0, m.Answer, RankAnswer)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if st := c.Stats(); st.Entries != 2*names {
+		t.Fatalf("%d entries, want %d", st.Entries, 2*names)
+	}
+	// The names' strings are the messages' (still live here), and so not
+	// counted; the shards' maps are.
+	per := float64(after.HeapObjects-before.HeapObjects) / names
+	t.Logf("%.2f heap objects per name", per)
+	if per > 3.5 {
+		t.Errorf("%.2f heap objects per name, want at most 3.5 (4.5 when an entry and its records, and an A record and its address, were apart)", per)
+	}
+	runtime.KeepAlive(msgs)
+	runtime.KeepAlive(c)
+}
