@@ -28,12 +28,14 @@ const DefaultWriteBehind = 2 * time.Second
 // writing them) runs in one piece that the writer's pauses cannot cut: at
 // 4,096 entries it held the processor for 2-4 ms, and on one CPU the
 // answers queued behind it (a stream of 5,000 misses a second had its
-// slow answers every 2 s, in step with the rounds). At 512 a commit takes
-// some 0.3 ms; 5,000 misses a second, some 10,000 changes, are 20
-// commits a second.
+// slow answers every 2 s, in step with the rounds). At 1,024 a commit
+// holds it some 0.6 ms (1.1 at most, traced), and costs no CPU that
+// shows (bench/resolver-ab.sh: 1.003 times 4,096's per miss); at 512,
+// 0.4 ms, but each commit's own work (two syncs, the meta page) made a
+// miss cost 3.5 % more at full load.
 const (
-	batchEntries = 512
-	batchBytes   = 256 << 10
+	batchEntries = 1024
+	batchBytes   = 512 << 10
 )
 
 // infraEvery is how often the servers' round-trip times are written when
