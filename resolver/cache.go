@@ -376,7 +376,7 @@ func NewCache(cfg CacheConfig) *Cache {
 // section. Storing an answer or NODATA for a name removes a cached NXDOMAIN
 // for it.
 func (c *Cache) Put(m *dns.Msg) bool {
-	_, ok := c.put(m, dnssec.Unchecked, nil, 0)
+	_, _, ok := c.put(m, dnssec.Unchecked, nil, 0, false)
 	return ok
 }
 
@@ -390,21 +390,24 @@ const BogusTTL = 60 * time.Second
 // (the signatures' remaining validity, RFC 4035 §5.3.3) and by BogusTTL
 // for Bogus and Indeterminate entries.
 func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
-	_, ok := c.putValidated(m, sec, why, maxTTL)
+	_, _, ok := c.putValidated(m, sec, why, maxTTL, false)
 	return ok
 }
 
 // PutValidatedWithRRset is PutValidated, and then PutRRset at rank of the
 // answer's first n records, an RRset, when they are the records of
 // set (the same count, owners and types): the two entries then share
-// one copy of the RRset's records. Otherwise the RRset is stored from
-// set, as PutRRset stores it.
+// one copy of the RRset's records, and one allocation. Otherwise the
+// RRset is stored from set, as PutRRset stores it.
 func (c *Cache) PutValidatedWithRRset(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, set []dns.RR, rank Rank) {
-	answer, _ := c.putValidated(m, sec, why, maxTTL)
+	answer, spare, _ := c.putValidated(m, sec, why, maxTTL, len(set) > 0)
 	if n := len(set); n > 0 && len(answer) >= n && sameHeaders(answer[:n], set) {
 		// The answer's copies: lower-cased, and never modified once stored.
 		if owner, typ, ok := rrsetKey(answer[:n]); ok && c.budget > 0 {
-			c.storeRRset(owner, typ, answer[:n:n], rank)
+			if spare == nil {
+				spare = new(cacheEntry)
+			}
+			c.storeRRsetIn(spare, owner, typ, answer[:n:n], rank)
 		}
 		return
 	}
@@ -426,53 +429,62 @@ func sameHeaders(a, b []dns.RR) bool {
 	return true
 }
 
-func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) ([]dns.RR, bool) {
+func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, pair bool) ([]dns.RR, *cacheEntry, bool) {
 	if sec == dnssec.Bogus || sec == dnssec.Indeterminate {
 		if maxTTL <= 0 || maxTTL > BogusTTL {
 			maxTTL = BogusTTL
 		}
 	}
-	return c.put(m, sec, why, maxTTL)
+	return c.put(m, sec, why, maxTTL, pair)
 }
 
 // put stores m and returns the stored copy of its answer section, which
-// the caller must not modify.
-func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) ([]dns.RR, bool) {
+// the caller must not modify. With pair, the entry is made with a spare
+// one in the same allocation, returned for the answer's RRset
+// (PutValidatedWithRRset).
+func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, pair bool) (answer []dns.RR, spare *cacheEntry, ok bool) {
 	if m == nil || len(m.Question) != 1 || m.Truncated || c.budget <= 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
-		return nil, false
+		return nil, nil, false
 	}
 	q := m.Question[0]
 	if q.Qclass != dns.ClassINET || !cacheableType(q.Qtype) {
-		return nil, false
+		return nil, nil, false
 	}
 	name := cacheName(q.Name)
 
-	e, rrs := newEntry(countCacheable(m.Answer) + countCacheable(m.Ns) + countCacheable(m.Extra))
+	n := countCacheable(m.Answer) + countCacheable(m.Ns) + countCacheable(m.Extra)
+	var e *cacheEntry
+	var rrs []dns.RR
+	if pair {
+		e, spare, rrs = newEntryPair(n)
+	} else {
+		e, rrs = newEntry(n)
+	}
 	rrs = appendCacheable(rrs, m.Answer)
 	nAns := len(rrs)
 	rrs = appendCacheable(rrs, m.Ns)
 	nNs := len(rrs) - nAns
 	rrs = appendCacheable(rrs, m.Extra)
 	if len(rrs) > 0xffff {
-		return nil, false
+		return nil, nil, false
 	}
 	answer, ns := rrs[:nAns], rrs[nAns:nAns+nNs]
 
 	kind, end, ok := classifyResponse(name, q.Qtype, m.Rcode, answer, ns)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	ttl, ok := c.ttlOf(rrs, kind != MsgAnswer)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	if maxTTL > 0 && ttl > maxTTL {
 		ttl = maxTTL.Truncate(time.Second)
 		if ttl <= 0 {
-			return nil, false
+			return nil, nil, false
 		}
 	}
 	now := c.now().UnixNano()
@@ -491,7 +503,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 		e.key = cacheKey{name: name, kind: kindNX}
 	}
 	if !c.sizeEntry(e, e.key.name, rrs) {
-		return nil, false
+		return nil, nil, false
 	}
 	if sec == dnssec.Secure && kind != MsgAnswer {
 		c.denials.add(ns, e.expire, now) // aggressive.go
@@ -510,7 +522,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
 		c.putDerivedNX(end, rrs[nAns:nAns+nNs], now)
 	}
-	return answer, true
+	return answer, spare, true
 }
 
 // putDerivedNX stores a name-only NXDOMAIN entry for the name at the end of a
@@ -1290,8 +1302,9 @@ func appendCacheable(dst, src []dns.RR) []dns.RR {
 // on one CPU the answers wait meanwhile: a cache of 100,000 names was some
 // 640,000 objects, and its marking held a stream of misses up for tens of
 // milliseconds. An entry and its first records' slots are therefore one
-// object (newEntry), and an address record and its address another
-// (copyRR): 4 objects for a name's answer and RRset where there were 6.
+// object (newEntry), an answer's entry and its RRset's another
+// (newEntryPair), and an address record and its address a third (copyRR):
+// a name's answer and RRset are 2 objects where there were 5.
 type (
 	entryBox1 struct {
 		e  cacheEntry
@@ -1304,6 +1317,19 @@ type (
 	entryBox4 struct {
 		e  cacheEntry
 		rr [4]dns.RR
+	}
+	pairBox0 struct{ e, spare cacheEntry }
+	pairBox1 struct {
+		e, spare cacheEntry
+		rr       [1]dns.RR
+	}
+	pairBox2 struct {
+		e, spare cacheEntry
+		rr       [2]dns.RR
+	}
+	pairBox4 struct {
+		e, spare cacheEntry
+		rr       [4]dns.RR
 	}
 	aBox struct {
 		rr   dns.A
@@ -1332,6 +1358,26 @@ func newEntry(n int) (*cacheEntry, []dns.RR) {
 		return &b.e, b.rr[:0:n]
 	}
 	return new(cacheEntry), make([]dns.RR, 0, n)
+}
+
+// newEntryPair is newEntry with a spare entry in the same allocation. The
+// allocation lives while either entry, or the records' slots, do: an
+// entry evicted while its pair stays costs its 96 bytes until the other
+// goes.
+func newEntryPair(n int) (e, spare *cacheEntry, rrs []dns.RR) {
+	switch {
+	case n <= 1:
+		b := new(pairBox1)
+		return &b.e, &b.spare, b.rr[:0]
+	case n == 2:
+		b := new(pairBox2)
+		return &b.e, &b.spare, b.rr[:0]
+	case n <= 4:
+		b := new(pairBox4)
+		return &b.e, &b.spare, b.rr[:0:n]
+	}
+	b := new(pairBox0)
+	return &b.e, &b.spare, make([]dns.RR, 0, n)
 }
 
 // copyRR returns a deep copy of rr, as dns.Copy does; an A or AAAA

@@ -78,8 +78,8 @@ func BenchmarkResolveMiss(b *testing.B) {
 }
 
 // missAllocBudget is what one cache miss may allocate, the exchanger's
-// answer included (BenchmarkResolveMiss shows the figure: 20).
-const missAllocBudget = 24
+// answer included (BenchmarkResolveMiss shows the figure: 19).
+const missAllocBudget = 22
 
 // TestResolveMissAllocations holds the miss path to its allocation budget.
 func TestResolveMissAllocations(t *testing.T) {
