@@ -48,7 +48,12 @@ const cacheShards = 256
 // 267 bytes of heap per entry) and BenchmarkCacheChurnMemory (a cache kept
 // full while several times its capacity of names pass through it, as a
 // message and an RRset entry each, the shards' maps grown past
-// their entries: 308 bytes); the estimate gives 315 and 307.
+// their entries: 308 bytes); the estimate gives 315 and 307. Since an
+// entry is one allocation with its first records' slots, and an address
+// record one with its address (newEntry, copyRR), BenchmarkCacheMemory
+// measures 251 bytes: the estimate errs high by a quarter there, on the
+// safe side of MaxBytes, and the memory keeper's shares (internal/memlimit)
+// were calibrated with it as it is.
 const (
 	entryOverhead = 184
 	rrOverhead    = 72
@@ -402,12 +407,10 @@ func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL
 func (c *Cache) PutValidatedWithRRset(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, set []dns.RR, rank Rank) {
 	answer, spare, _ := c.putValidated(m, sec, why, maxTTL, len(set) > 0)
 	if n := len(set); n > 0 && len(answer) >= n && sameHeaders(answer[:n], set) {
-		// The answer's copies: lower-cased, and never modified once stored.
+		// The answer's copies: lower-cased, and never modified once
+		// stored. A stored answer came with its spare entry.
 		if owner, typ, ok := rrsetKey(answer[:n]); ok && c.budget > 0 {
-			if spare == nil {
-				spare = new(cacheEntry)
-			}
-			c.storeRRsetIn(spare, owner, typ, answer[:n:n], rank)
+			c.storeRRset(spare, owner, typ, answer[:n:n], rank)
 		}
 		return
 	}
@@ -686,7 +689,7 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 		return false
 	}
 	e, stored := newEntry(len(rrs))
-	return c.storeRRsetIn(e, owner, typ, appendCacheable(stored, rrs), rank)
+	return c.storeRRset(e, owner, typ, appendCacheable(stored, rrs), rank)
 }
 
 // rrsetKey returns the owner (lower-cased) and type of rrs, an RRset the
@@ -718,13 +721,9 @@ func rrsetKey(rrs []dns.RR) (owner string, typ uint16, ok bool) {
 	return owner, typ, data && cacheableType(typ)
 }
 
-// storeRRset stores the RRset of (owner, typ), the cache's own copy.
-func (c *Cache) storeRRset(owner string, typ uint16, stored []dns.RR, rank Rank) bool {
-	return c.storeRRsetIn(new(cacheEntry), owner, typ, stored, rank)
-}
-
-// storeRRsetIn is storeRRset into e, a new entry.
-func (c *Cache) storeRRsetIn(e *cacheEntry, owner string, typ uint16, stored []dns.RR, rank Rank) bool {
+// storeRRset stores the RRset of (owner, typ), the cache's own copy, in
+// e, a new entry.
+func (c *Cache) storeRRset(e *cacheEntry, owner string, typ uint16, stored []dns.RR, rank Rank) bool {
 	ttl, ok := c.ttlOf(stored, false)
 	if !ok {
 		return false
@@ -1343,8 +1342,7 @@ type (
 
 // newEntry returns a new entry and an empty slice with room for n
 // records, which the entry holds in the same allocation when n is at most
-// 4. The slice's array may outlive the entry: an RRset entry shares the
-// answer's records (PutValidatedWithRRset).
+// 4.
 func newEntry(n int) (*cacheEntry, []dns.RR) {
 	switch {
 	case n <= 1:
@@ -1360,10 +1358,13 @@ func newEntry(n int) (*cacheEntry, []dns.RR) {
 	return new(cacheEntry), make([]dns.RR, 0, n)
 }
 
-// newEntryPair is newEntry with a spare entry in the same allocation. The
+// newEntryPair is newEntry with a spare entry in the same allocation, for
+// the RRset that shares the answer's records (PutValidatedWithRRset). The
 // allocation lives while either entry, or the records' slots, do: an
-// entry evicted while its pair stays costs its 96 bytes until the other
-// goes.
+// entry evicted or replaced while the other stays, or a spare never
+// stored (the answer's RRset was not stored: a fresher one of higher rank
+// was held, or the answer's records were not the RRset's), costs its 96
+// bytes until the other goes.
 func newEntryPair(n int) (e, spare *cacheEntry, rrs []dns.RR) {
 	switch {
 	case n <= 1:

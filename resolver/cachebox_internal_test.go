@@ -23,14 +23,16 @@ func TestCopyRR(t *testing.T) {
 		}
 		return rr
 	}
-	a16 := parse("x.example. 300 IN A 192.0.2.1").(*dns.A)
-	a16.A = a16.A.To16() // the 16-octet form net.ParseIP gives
+	// An upstream answer's addresses are 4 octets (copyRR's own case);
+	// dns.NewRR gives net.ParseIP's 16.
+	a4 := parse("x.example. 300 IN A 192.0.2.1").(*dns.A)
+	a4.A = a4.A.To4()
 	tests := []struct {
 		name string
 		rr   dns.RR
 	}{
-		{"A", parse("x.example. 300 IN A 192.0.2.1")},
-		{"A in 16 octets", a16},
+		{"A", a4},
+		{"A in 16 octets", parse("x.example. 300 IN A 192.0.2.1")},
 		{"AAAA", parse("x.example. 300 IN AAAA 2001:db8::1")},
 		{"A without data", &dns.A{Hdr: dns.RR_Header{Name: "x.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}}},
 		{"NS", parse("example. 300 IN NS ns.example.")},
@@ -45,6 +47,17 @@ func TestCopyRR(t *testing.T) {
 			}
 			if cp.String() != orig.String() || !dns.IsDuplicate(cp, orig) || *cp.Header() != *orig.Header() {
 				t.Fatalf("copy %v, want %v", cp, orig)
+			}
+			// The address keeps its form (4 or 16 octets).
+			switch r := cp.(type) {
+			case *dns.A:
+				if len(r.A) != len(orig.(*dns.A).A) {
+					t.Fatalf("address of %d octets, want %d", len(r.A), len(orig.(*dns.A).A))
+				}
+			case *dns.AAAA:
+				if len(r.AAAA) != len(orig.(*dns.AAAA).AAAA) {
+					t.Fatalf("address of %d octets, want %d", len(r.AAAA), len(orig.(*dns.AAAA).AAAA))
+				}
 			}
 			// Change every address octet and the header of the copy: the
 			// original keeps its own.
