@@ -266,9 +266,32 @@ func (k *Keeper) Update() int64 {
 	if k.Cached != nil {
 		cached = k.Cached()
 	}
-	l := Limit(k.Budget, cached, live, k.Share) + overhead(k.sample[4:9])
+	over := overhead(k.sample[4:9])
+	l := Floored(Limit(k.Budget, cached, live, k.Share)+over, live, sampleInt(k.sample[6]), over)
 	debug.SetMemoryLimit(l)
 	return l
+}
+
+// Floored returns limit, raised when needed to what the heap holds
+// besides garbage (live bytes, and unused bytes of its spans that no
+// object fills), plus the runtime's overhead, plus Floor: the room the
+// collector always has. Limit leaves the heap's unused room to Slack and
+// EntryShare, which were calibrated with a cache filling or at rest; a
+// full cache under a stream of misses, each new entry evicting an old
+// one, leaves its spans full of holes, and the limit fell below what the
+// heap held: the runtime then collected without pause, a collection of
+// 55 MiB every 0.15-0.3 s for a second and more, and every answer waited
+// (a 64 MiB cache, 5,000 new names a second: answers of 100-300 ms).
+func Floored(limit, live, unused, over int64) int64 {
+	return max(limit, live+unused+over+Floor)
+}
+
+// sampleInt is s's value, 0 when it is not an integer.
+func sampleInt(s metrics.Sample) int64 {
+	if s.Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s.Value.Uint64())
 }
 
 // Run keeps the limit until ctx ends, then lifts it; it does nothing when

@@ -170,8 +170,32 @@ func TestUpdateCountsTheRuntime(t *testing.T) {
 	if over < 1<<20 {
 		t.Fatalf("overhead %d bytes, want the stacks of 200 goroutines and more", over)
 	}
-	if want := Limit(k.Budget, 0, live, k.Share) + over; got != want {
-		t.Fatalf("limit %d, want Limit %d + overhead %d", got, want-over, over)
+	unused := int64(k.sample[6].Value.Uint64())
+	if want := Floored(Limit(k.Budget, 0, live, k.Share)+over, live, unused, over); got != want {
+		t.Fatalf("limit %d, want Limit %d + overhead %d, at least live %d + unused %d + overhead + Floor", got, want-over, over, live, unused)
+	}
+}
+
+// TestFloored: the limit leaves the collector Floor above what the heap
+// holds, holes in its spans included, whatever Limit gives.
+func TestFloored(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name                      string
+		limit, live, unused, over int64
+		want                      int64
+	}{
+		{"Limit has room", 200 * mib, 100 * mib, 10 * mib, 5 * mib, 200 * mib},
+		{"just enough", 131 * mib, 100 * mib, 10 * mib, 5 * mib, 131 * mib},
+		{"holes of a churned cache", 90 * mib, 56 * mib, 20 * mib, 6 * mib, 98 * mib},
+		{"nothing held", 0, 0, 0, 0, Floor},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Floored(tt.limit, tt.live, tt.unused, tt.over); got != tt.want {
+				t.Errorf("Floored(%d, %d, %d, %d MiB) = %d MiB, want %d MiB", tt.limit>>20, tt.live>>20, tt.unused>>20, tt.over>>20, got>>20, tt.want>>20)
+			}
+		})
 	}
 }
 
