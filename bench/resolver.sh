@@ -12,6 +12,14 @@
 #            MISS_QPS queries/s (0: no such phase): a stream of
 #            misses below capacity (a random-subdomain flood), its median,
 #            99th and 99.9th percentile latencies;
+#   full     the resolver started afresh with a cache of FULL_MB MB (16
+#            unless set; 0: no such phase), every name asked once at full
+#            speed, which overflows it, then $NAMES names it has never
+#            seen at MISS_QPS queries/s: the same stream, at a full cache
+#            (each new entry evicts an old one), its percentiles, the CPU
+#            per query of the stream and the resident memory after it.
+#            Knot Resolver's entries are smaller: at 16 MB its cache may
+#            not be full after the fill;
 # with queries/s and the resolver's CPU time (user + system, from /proc) per
 # completed query for the first two, and its resident memory (VmRSS) after
 # the hit phase. $ROUNDS rounds (the resolvers interleaved within each), one
@@ -34,11 +42,13 @@ HIT_SECONDS=${HIT_SECONDS:-20}
 LAT_SECONDS=${LAT_SECONDS:-10}
 LAT_QPS=${LAT_QPS:-10000}
 MISS_QPS=${MISS_QPS:-} # 0: no misses phase; empty: 5000, 2000 with VALIDATE=1 (some 40 % of a resolver's cold rate)
+FULL_MB=${FULL_MB:-16} # the cache of the full phase; 0: no such phase (nor without a misses phase)
 VALIDATE=${VALIDATE:-1}
 CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
 [ -n "$MISS_QPS" ] || { [ "$VALIDATE" = 1 ] && MISS_QPS=2000 || MISS_QPS=5000; }
+[ "$MISS_QPS" -gt 0 ] || FULL_MB=0
 command -v kresd >/dev/null || { echo "bench: kresd is not installed (Debian package knot-resolver)" >&2; exit 1; }
 NEED="dnsperf unbound kresd nsd taskset dig python3 ss"
 # shellcheck source=bench/common.sh
@@ -72,18 +82,22 @@ stub) auth_port=$(free_port) ;;
 esac
 
 # The zones: the root delegates bench-tld. to a.root.test. (127.0.0.2), which
-# holds the names h0 .. h$((NAMES - 1)).
+# holds the names h0 .. h$((NAMES - 1)), and for the full phase as many more,
+# its stream's (fresh.txt).
 mkdir -p "$work/nsd" "$work/keys"
 # shellcheck disable=SC2016 # $TTL is the zone file's, not the shell's
 {
   printf '$TTL 86400\n. SOA a.root.test. h.root.test. 1 7200 900 1209600 86400\n. NS a.root.test.\na.root.test. A 127.0.0.2\n'
   printf 'bench-tld. NS a.root.test.\n'
 } >"$work/nsd/root.zone"
-awk -v n="$NAMES" 'BEGIN {
+zone_names=$NAMES
+[ "$FULL_MB" -gt 0 ] && zone_names=$((2 * NAMES))
+awk -v n="$zone_names" 'BEGIN {
   printf "$ORIGIN bench-tld.\n$TTL 86400\n@ SOA a.root.test. h.root.test. 1 7200 900 1209600 3600\n@ NS a.root.test.\n"
   for (i = 0; i < n; i++) printf "h%d A 10.%d.%d.%d\n", i, int(i / 65536) % 256, int(i / 256) % 256, i % 256
 }' >"$work/nsd/tld.zone"
 awk -v n="$NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "h%d.bench-tld. A\n", i }' >"$work/queries.txt"
+awk -v n="$NAMES" 'BEGIN { for (i = n; i < 2 * n; i++) printf "h%d.bench-tld. A\n", i }' >"$work/fresh.txt"
 
 # Signing, with a KSK per zone that signs everything; bench-tld.'s DS goes
 # into the root before the root is signed. Prints the DS of the key.
@@ -217,21 +231,22 @@ else
   printf '  dnssec:\n    validation: false\n' >>"$work/sovdns.yaml"
 fi
 
-start() { # server round: starts it fresh on CPU 0 on a new $port, sets $pid, waits until it resolves
-  local dir="$work/run-$1-$2"
+start() { # server round [cache-MB]: starts it fresh on CPU 0 on a new $port (with a cache of cache-MB, else $CACHE_MB), sets $pid, waits until it resolves
+  local dir="$work/run-$1-$2" mb=${3:-$CACHE_MB}
   mkdir -p "$dir"
   port=$(free_port)
   case $1 in
   unbound)
-    sed "s/@PORT@/$port/g" "$work/unbound.conf" >"$dir/unbound.conf"
+    sed -e "s/@PORT@/$port/g" -e "s/^  msg-cache-size: .*/  msg-cache-size: $((mb / 2))m/" \
+      -e "s/^  rrset-cache-size: .*/  rrset-cache-size: $((mb / 2))m/" "$work/unbound.conf" >"$dir/unbound.conf"
     taskset -c 0 unbound -d -c "$dir/unbound.conf" >"$dir/log" 2>&1 & ;;
   kresd)
-    kres_conf "$dir/cache" >"$dir/kresd.conf"
+    CACHE_MB=$mb kres_conf "$dir/cache" >"$dir/kresd.conf"
     taskset -c 0 python3 -c "$with_rcvbuf" "$port" kresd -n -S @FD@ -c "$dir/kresd.conf" "$dir" >"$dir/log" 2>&1 & ;;
   sovdns | sovdns-1p)
     local procs=""
     [ "$1" = sovdns-1p ] && procs=1
-    sed "s/@PORT@/$port/g" "$work/sovdns.yaml" >"$dir/sovdns.yaml"
+    sed -e "s/@PORT@/$port/g" -e "s/^  cache_mb: .*/  cache_mb: $mb/" "$work/sovdns.yaml" >"$dir/sovdns.yaml"
     GOMAXPROCS=$procs taskset -c 0 "$BIN" serve --data-dir "$dir/data" --config "$dir/sovdns.yaml" >"$dir/log" 2>&1 & ;;
   esac
   pid=$!; pids+=("$pid")
@@ -265,7 +280,7 @@ cpu_ticks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}'; } # ut
 perf() { # label dnsperf-options...
   local label=$1; shift
   out="$work/dnsperf-${label//[^a-z0-9]/-}.out"
-  taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -c 8 -q 500 -T 1 "$@" >"$out" 2>&1 \
+  taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "${names:-$work/queries.txt}" -c 8 -q 500 -T 1 "$@" >"$out" 2>&1 \
     || { tail -20 "$out" >&2; echo "bench: dnsperf failed ($label)" >&2; exit 1; }
   ok=$(awk '/Queries completed:/ {n = $3} /Response codes:/ {for (i = 3; i < NF; i++) if ($i ~ /^NOERROR/) ok = $(i + 1)}
     END {printf "%.1f", (n > 0 ? 100 * ok / n : 0)}' "$out")
@@ -283,6 +298,13 @@ throughput() { # label dnsperf-options...
   after=$(cpu_ticks)
   read -r tq tc < <(awk -v d=$((after - before)) -v t="$tck" '/Queries per second:/ {q = $4} /Queries completed:/ {n = $3}
     END {printf "%.0f %.1f\n", q, d / t * 1e6 / n}' "$out")
+}
+
+# The median, 99th and 99.9th percentile, in ms, of the latencies in
+# dnsperf -v's output on stdin.
+percentiles() {
+  awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' | sort -g |
+    awk '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); i999 = int(NR * 0.999); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1; printf "%.3f %.3f %.3f\n", v[i50], v[i99], v[i999]}'
 }
 
 declare -A res ad
@@ -311,12 +333,24 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ "$MISS_QPS" -gt 0 ]; then
       start "$s" "$round-misses"
       perf "$s/$round misses" -n 1 -Q "$MISS_QPS" -l 300 -v
-      read -r mp50 mp99 mp999 < <(awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$out" | sort -g |
-        awk '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); i999 = int(NR * 0.999); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1; printf "%.3f %.3f %.3f\n", v[i50], v[i99], v[i999]}')
+      read -r mp50 mp99 mp999 < <(percentiles <"$out")
       stop
       rm -rf "$work/run-$s-$round-misses"
       for m in mp50 mp99 mp999; do res[$s,$m]+="${!m} "; done
       printf 'round %d %-8s misses at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms\n' "$round" "$s" "$MISS_QPS" "$mp50" "$mp99" "$mp999"
+    fi
+    if [ "$FULL_MB" -gt 0 ]; then
+      start "$s" "$round-full" "$FULL_MB"
+      perf "$s/$round full-fill" -n 1 -l 300
+      names="$work/fresh.txt" throughput "$s/$round full" -n 1 -Q "$MISS_QPS" -l 300 -v
+      fc=$tc
+      read -r fp50 fp99 fp999 < <(percentiles <"$out")
+      frss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
+      stop
+      rm -rf "$work/run-$s-$round-full"
+      for m in fp50 fp99 fp999 fc frss; do res[$s,$m]+="${!m} "; done
+      printf 'round %d %-8s full %s MB cache, new names at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms, %s µs/q, RSS %s MB\n' \
+        "$round" "$s" "$FULL_MB" "$MISS_QPS" "$fp50" "$fp99" "$fp999" "$fc" "$frss"
     fi
   done
 done
@@ -327,6 +361,9 @@ for s in $servers; do
   for m in cq cc hq hc p50 p99 rss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
   if [ "$MISS_QPS" -gt 0 ]; then
     for m in mp50 mp99 mp999; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
+  fi
+  if [ "$FULL_MB" -gt 0 ]; then
+    for m in fp50 fp99 fp999 fc frss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
   fi
 done
 
@@ -366,5 +403,13 @@ if [ "$MISS_QPS" -gt 0 ]; then
   printf '%-20s %8s %8s %8s\n' "" "p50" "p99" "p99.9"
   for s in $servers; do
     printf '%-20s %8.3f %8.3f %8.3f\n' "$s" "${med[$s,mp50]}" "${med[$s,mp99]}" "${med[$s,mp999]}"
+  done
+fi
+if [ "$FULL_MB" -gt 0 ]; then
+  echo
+  echo "full: a $FULL_MB MB cache overflowed by $NAMES names, then $NAMES new names at $MISS_QPS q/s (medians):"
+  printf '%-20s %8s %8s %8s %8s %7s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "µs/q" "RSS MB"
+  for s in $servers; do
+    printf '%-20s %8.3f %8.3f %8.3f %8.1f %7.0f\n' "$s" "${med[$s,fp50]}" "${med[$s,fp99]}" "${med[$s,fp999]}" "${med[$s,fc]}" "${med[$s,frss]}"
   done
 fi
