@@ -48,25 +48,12 @@ func TestCopyRR(t *testing.T) {
 			if cp.String() != orig.String() || !dns.IsDuplicate(cp, orig) || *cp.Header() != *orig.Header() {
 				t.Fatalf("copy %v, want %v", cp, orig)
 			}
-			// The address keeps its form (4 or 16 octets).
-			switch r := cp.(type) {
-			case *dns.A:
-				if len(r.A) != len(orig.(*dns.A).A) {
-					t.Fatalf("address of %d octets, want %d", len(r.A), len(orig.(*dns.A).A))
-				}
-			case *dns.AAAA:
-				if len(r.AAAA) != len(orig.(*dns.AAAA).AAAA) {
-					t.Fatalf("address of %d octets, want %d", len(r.AAAA), len(orig.(*dns.AAAA).AAAA))
-				}
-			}
-			// Change every address octet and the header of the copy: the
+			// The address keeps its form (4 or 16 octets). Then every
+			// address octet and the header of the copy are changed: the
 			// original keeps its own.
-			var addr net.IP
-			switch r := cp.(type) {
-			case *dns.A:
-				addr = r.A
-			case *dns.AAAA:
-				addr = r.AAAA
+			addr := address(cp)
+			if want := len(address(orig)); len(addr) != want {
+				t.Fatalf("address of %d octets, want %d", len(addr), want)
 			}
 			for i := range addr {
 				addr[i] ^= 0xff
@@ -77,6 +64,17 @@ func TestCopyRR(t *testing.T) {
 			}
 		})
 	}
+}
+
+// address returns the address of an A or AAAA record, nil for others.
+func address(rr dns.RR) net.IP {
+	switch r := rr.(type) {
+	case *dns.A:
+		return r.A
+	case *dns.AAAA:
+		return r.AAAA
+	}
+	return nil
 }
 
 // TestNewEntry checks the room newEntry and newEntryPair give: empty, at

@@ -248,10 +248,7 @@ func (k *Keeper) Update() int64 {
 	if cpu, ok := processCPU(); ok {
 		k.noteCPU(cpu, now)
 	}
-	var live int64
-	if k.sample[0].Value.Kind() == metrics.KindUint64 {
-		live = int64(k.sample[0].Value.Uint64())
-	}
+	live := sampleInt(k.sample[0])
 	if k.sample[1].Value.Kind() == metrics.KindFloat64 && k.sample[2].Value.Kind() == metrics.KindFloat64 &&
 		k.sample[3].Value.Kind() == metrics.KindUint64 {
 		// Marking on processors that were idle took no CPU from the
