@@ -112,9 +112,8 @@ func (x *denialIndex) usable(expire, now int64, stale bool) bool {
 
 // add indexes the denial records of ns, the authority section of a Secure
 // negative answer stored until expire: the zone's SOA with its RRSIGs,
-// and its NSEC or NSEC3 records with theirs. Owner names are lower-case,
-// as the cache stores them; the records are the cache entry's, which are
-// never modified.
+// and its NSEC or NSEC3 records with theirs. Owner names are lower-case;
+// the records are the index's own (copies), never modified.
 func (x *denialIndex) add(ns []dns.RR, expire, now int64) {
 	if !x.on.Load() || x.maxBytes <= 0 || now >= expire+x.c.staleWindow {
 		return
@@ -173,10 +172,10 @@ func (x *denialIndex) add(ns []dns.RR, expire, now int64) {
 		x.zones[zone] = z
 	}
 	x.bytes -= z.soaSz
-	z.soa, z.soaExp, z.soaSz = soa, expire, entrySize(zone, soa)
+	z.soa, z.soaExp, z.soaSz = soa, expire, objectSize(zone, soa)
 	x.bytes += z.soaSz
 	for _, d := range nsec {
-		d.size = entrySize(d.key, d.records())
+		d.size = objectSize(d.key, d.records())
 		d.used.Store(now)
 		z.nsec = x.insert(z.nsec, d)
 	}
@@ -197,7 +196,7 @@ func (x *denialIndex) add(ns []dns.RR, expire, now int64) {
 			if n.Iterations != iter || normSalt(n.Salt) != salt {
 				continue
 			}
-			d.size = entrySize(d.key, d.records())
+			d.size = objectSize(d.key, d.records())
 			d.used.Store(now)
 			z.nsec3 = x.insert(z.nsec3, d)
 		}
@@ -327,10 +326,11 @@ func (c *Cache) IndexDenials() int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for _, e := range sh.m {
-			if e.key.kind != kindRRset && e.sec == dnssec.Secure && e.mkind != MsgAnswer {
-				_, ns, _ := e.sections()
-				negs = append(negs, neg{ns, e.expire})
+		for i := int32(natHead + 1); i < int32(len(sh.t.slots)); i++ {
+			if s := &sh.t.slots[i]; s.kind != kindFree && s.kind != kindRRset && s.sec == dnssec.Secure && s.mkind != MsgAnswer {
+				e := sh.entry(i)
+				_, ns, _ := e.s.split(e.records(0))
+				negs = append(negs, neg{ns, e.s.expire})
 			}
 		}
 		sh.mu.Unlock()

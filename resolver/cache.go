@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"net"
@@ -32,32 +33,34 @@ const (
 // FNV-1a hash of its owner name, so every entry for one name shares a shard.
 const cacheShards = 256
 
-// Size estimate of an entry, in bytes. The estimate is meant to follow the
-// memory the entry really holds, so that MaxBytes bounds the heap and not
-// only the wire data:
-//
-//	size = entryOverhead + len(owner name) + Σ (dns.Len(rr) + rrOverhead)
-//
-// entryOverhead covers the entry struct (key, LRU links, expiry, section
-// counts, the RR slice header) and its slot in the shard's map; rrOverhead
-// covers, for each record, its interface value in the slice, the record
-// struct with its header and the rdata's Go headers (a net.IP slice header,
-// a string header); dns.Len adds the record's wire length, which stands for
-// the owner name and rdata bytes. The two constants were calibrated with
-// BenchmarkCacheMemory (runtime.MemStats around 100k single-A entries,
-// 267 bytes of heap per entry) and BenchmarkCacheChurnMemory (a cache kept
-// full while several times its capacity of names pass through it, as a
-// message and an RRset entry each, the shards' maps grown past
-// their entries: 308 bytes); the estimate gives 315 and 307. Since an
-// entry is one allocation with its first records' slots, and an address
-// record one with its address (newEntry, copyRR), BenchmarkCacheMemory
-// measures 251 bytes: the estimate errs high by a quarter there, on the
-// safe side of MaxBytes, and the memory keeper's shares (internal/memlimit)
-// were calibrated with it as it is.
+// Size estimate of an entry, in bytes: what its slot costs (the slot, its
+// bytes' slice header, its place in the index, and the room the three
+// keep to grow into), entryOverhead, plus its bytes rounded up as the
+// allocator rounds them (entrySize). Calibrated with BenchmarkCacheMemory
+// (runtime.MemStats around 100k single-A entries) and
+// BenchmarkCacheChurnMemory (a cache kept full while several times its
+// capacity of names pass through it, as a message and an RRset entry
+// each): see the benchmarks' comments for the figures.
+const entryOverhead = 160
+
+// The denial index (aggressive.go) keeps its records as Go records, and
+// estimates them as the cache did before it held its entries in wire
+// form: objectOverhead for the entry and its map slot, and for each record
+// rrOverhead (its interface value, struct, header and rdata's Go headers)
+// and its wire length.
 const (
-	entryOverhead = 184
-	rrOverhead    = 72
+	objectOverhead = 184
+	rrOverhead     = 72
 )
+
+// objectSize is the estimate of what name and rrs cost as Go records.
+func objectSize(name string, rrs []dns.RR) int64 {
+	n := int64(objectOverhead + len(name))
+	for _, rr := range rrs {
+		n += int64(dns.Len(rr) + rrOverhead)
+	}
+	return n
+}
 
 // maxCacheChain bounds the CNAME links followed when classifying a message.
 const maxCacheChain = 16
@@ -210,6 +213,7 @@ type Cache struct {
 	shards      [cacheShards]cacheShard
 	stored      [storedSlots]atomic.Uint32 // see storedSlot
 	denials     *denialIndex               // validated NSEC and NSEC3 records (aggressive.go)
+	seed        maphash.Seed               // of the shards' index hashes (nameHash)
 	// epoch counts the flushes (Flush, FlushName): answers encoded from
 	// the cache before one are not to be served again (Epoch).
 	epoch atomic.Uint64
@@ -224,16 +228,15 @@ type Cache struct {
 // removes entries before their TTLs run out.
 func (c *Cache) Epoch() uint64 { return c.epoch.Load() }
 
-// cacheShard holds the entries whose owner name hashes to it. Every field is
-// guarded by mu.
+// cacheShard holds the entries whose owner name hashes to it, in a table
+// of slots (cacheslot.go). Every field is guarded by mu.
 type cacheShard struct {
 	mu    sync.Mutex
-	m     map[cacheKey]*cacheEntry
-	lru   cacheEntry // sentinel of the LRU ring: lru.next is the most recently used
-	bytes int64      // of the entries in the LRU ring, bounded by the budget
-	// nat is the sentinel of the ring of national infrastructure entries,
-	// kept apart from the LRU: never evicted, never expired (national.go).
-	nat      cacheEntry
+	t     slotTable
+	bytes int64 // of the entries in the LRU ring, bounded by the budget
+	// The national infrastructure entries are in a ring of their own
+	// (natHead), kept apart from the LRU: never evicted, never expired
+	// (national.go).
 	natBytes int64
 	natSet   *nationalSet
 	wb       shardChanges // the changes a write-behind file is to get: see writebehind.go
@@ -258,61 +261,41 @@ type cacheKey struct {
 	kind  cacheEntryKind
 }
 
-// cacheEntry is one cached message or RRset. Its records and fields other than
-// the LRU links are never modified after it is stored, so a reader may copy
-// them after releasing the shard lock. The fields are laid out to fill 96
-// bytes, a size class of the runtime's allocator: most entries are single
-// small RRsets, and the struct is a third of what one costs. With the
-// slots of its first records (newEntry) it fills 112, 128 or 160, size
-// classes too.
+// cacheEntry is an entry as read out of its shard: its key, a copy of
+// its slot, its bytes (shared: never modified) and its reason. It is
+// made for the entries a dump, an export or the national bookkeeping
+// look at, not on a lookup's path.
 type cacheEntry struct {
-	key        cacheKey
-	prev, next *cacheEntry
-	expire     int64    // Unix nanoseconds
-	rrs        []dns.RR // answer, then authority, then additional
-	why        *reason  // why it is not Secure; nil for most entries
-	size       int32    // the estimate (entrySize), at most a shard's budget
-	origTTL    uint32   // seconds it was stored for; 0: unknown
-	nAns, nNs  uint16
-	mkind      MsgKind // its rcode follows: NXDOMAIN for MsgNXDomain, else NOERROR
-	rank       Rank
-	sec        dnssec.SecStatus
-	protected  bool // national infrastructure: in the shard's nat ring, not the LRU
+	key  cacheKey
+	s    slot
+	data []byte
+	why  error
 }
 
-// reason holds an entry's why, the error that made it Bogus or
-// Indeterminate, behind one pointer: the many entries with none do not
-// carry an interface's two words.
-type reason struct{ err error }
-
-// newReason returns err as a reason, nil for nil.
-func newReason(err error) *reason {
-	if err == nil {
-		return nil
-	}
-	return &reason{err: err}
-}
-
-// error returns the error held, nil for a nil reason.
-func (r *reason) error() error {
-	if r == nil {
-		return nil
-	}
-	return r.err
+// entry returns slot i as a cacheEntry.
+func (sh *cacheShard) entry(i int32) cacheEntry {
+	return cacheEntry{key: sh.t.key(i), s: sh.t.slots[i], data: sh.t.data[i], why: sh.t.why(i)}
 }
 
 // rcode returns the response code of a message entry: only NOERROR and
 // NXDOMAIN answers are stored (put), and the one is stored as MsgNXDomain.
-func (e *cacheEntry) rcode() int {
-	if e.mkind == MsgNXDomain {
+func (s *slot) rcode() int {
+	if s.mkind == MsgNXDomain {
 		return dns.RcodeNameError
 	}
 	return dns.RcodeSuccess
 }
 
-func (e *cacheEntry) sections() (answer, ns, extra []dns.RR) {
-	a, n := int(e.nAns), int(e.nAns)+int(e.nNs)
-	return e.rrs[:a:a], e.rrs[a:n:n], e.rrs[n:]
+// records returns e's records, each with TTL ttl.
+func (e *cacheEntry) records(ttl uint32) []dns.RR {
+	rrs, _ := decodeRecords(make([]dns.RR, 0, int(e.s.nAns)+int(e.s.nNs)+1), e.data, e.key.name, ttl)
+	return rrs
+}
+
+// split cuts records into an entry's sections.
+func (s *slot) split(rrs []dns.RR) (answer, ns, extra []dns.RR) {
+	a, n := min(int(s.nAns), len(rrs)), min(int(s.nAns)+int(s.nNs), len(rrs))
+	return rrs[:a:a], rrs[a:n:n], rrs[n:]
 }
 
 // NewCache returns an empty cache configured by cfg.
@@ -324,6 +307,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		maxNeg:      cfg.MaxNegativeTTL,
 		staleWindow: int64(max(cfg.StaleWindow, 0)),
 		budget:      max(cfg.MaxBytes, 0) / cacheShards,
+		seed:        maphash.MakeSeed(),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -335,10 +319,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		c.maxNeg = DefaultMaxNegativeTTL
 	}
 	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.m = make(map[cacheKey]*cacheEntry)
-		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
-		sh.nat.next, sh.nat.prev = &sh.nat, &sh.nat
+		c.shards[i].t.reset()
 	}
 	c.denials = newDenialIndex(c)
 	return c
@@ -381,7 +362,7 @@ func NewCache(cfg CacheConfig) *Cache {
 // section. Storing an answer or NODATA for a name removes a cached NXDOMAIN
 // for it.
 func (c *Cache) Put(m *dns.Msg) bool {
-	_, _, ok := c.put(m, dnssec.Unchecked, nil, 0, false)
+	_, _, ok := c.put(m, dnssec.Unchecked, nil, 0)
 	return ok
 }
 
@@ -395,24 +376,26 @@ const BogusTTL = 60 * time.Second
 // (the signatures' remaining validity, RFC 4035 §5.3.3) and by BogusTTL
 // for Bogus and Indeterminate entries.
 func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
-	_, _, ok := c.putValidated(m, sec, why, maxTTL, false)
+	_, _, ok := c.putValidated(m, sec, why, maxTTL)
 	return ok
 }
 
 // PutValidatedWithRRset is PutValidated, and then PutRRset at rank of the
 // answer's first n records, an RRset, when they are the records of
 // set (the same count, owners and types): the two entries then share
-// one copy of the RRset's records, and one allocation. Otherwise the
-// RRset is stored from set, as PutRRset stores it.
+// one copy of the RRset's records. Otherwise the RRset is stored from
+// set, as PutRRset stores it.
 func (c *Cache) PutValidatedWithRRset(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, set []dns.RR, rank Rank) {
-	answer, spare, _ := c.putValidated(m, sec, why, maxTTL, len(set) > 0)
-	if n := len(set); n > 0 && len(answer) >= n && sameHeaders(answer[:n], set) {
-		// The answer's copies: lower-cased, and never modified once
-		// stored. A stored answer came with its spare entry.
-		if owner, typ, ok := rrsetKey(answer[:n]); ok && c.budget > 0 {
-			c.storeRRset(spare, owner, typ, answer[:n:n], rank)
+	answer, data, _ := c.putValidated(m, sec, why, maxTTL)
+	if n := len(set); n > 0 && data != nil && len(answer) >= n && sameHeaders(answer[:n], set) {
+		owner, typ, ok := rrsetKey(answer[:n])
+		if !ok {
+			return
 		}
-		return
+		if end, ok := recordsEnd(data, n); ok && owner == entryName(data) {
+			c.storeRRset(owner, typ, answer[:n:n], data[:end:end], rank)
+			return
+		}
 	}
 	c.PutRRset(set, rank)
 }
@@ -432,20 +415,18 @@ func sameHeaders(a, b []dns.RR) bool {
 	return true
 }
 
-func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, pair bool) ([]dns.RR, *cacheEntry, bool) {
+func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) ([]dns.RR, []byte, bool) {
 	if sec == dnssec.Bogus || sec == dnssec.Indeterminate {
 		if maxTTL <= 0 || maxTTL > BogusTTL {
 			maxTTL = BogusTTL
 		}
 	}
-	return c.put(m, sec, why, maxTTL, pair)
+	return c.put(m, sec, why, maxTTL)
 }
 
-// put stores m and returns the stored copy of its answer section, which
-// the caller must not modify. With pair, the entry is made with a spare
-// one in the same allocation, returned for the answer's RRset
-// (PutValidatedWithRRset).
-func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, pair bool) (answer []dns.RR, spare *cacheEntry, ok bool) {
+// put stores m and returns the records of its answer section it stored
+// (m's own, not copies) and the stored entry's bytes.
+func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) (answer []dns.RR, data []byte, ok bool) {
 	if m == nil || len(m.Question) != 1 || m.Truncated || c.budget <= 0 {
 		return nil, nil, false
 	}
@@ -458,15 +439,8 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	}
 	name := cacheName(q.Name)
 
-	n := countCacheable(m.Answer) + countCacheable(m.Ns) + countCacheable(m.Extra)
-	var e *cacheEntry
-	var rrs []dns.RR
-	if pair {
-		e, spare, rrs = newEntryPair(n)
-	} else {
-		e, rrs = newEntry(n)
-	}
-	rrs = appendCacheable(rrs, m.Answer)
+	var room [8]dns.RR
+	rrs := appendCacheable(room[:0], m.Answer)
 	nAns := len(rrs)
 	rrs = appendCacheable(rrs, m.Ns)
 	nNs := len(rrs) - nAns
@@ -474,7 +448,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	if len(rrs) > 0xffff {
 		return nil, nil, false
 	}
-	answer, ns := rrs[:nAns], rrs[nAns:nAns+nNs]
+	answer, ns := rrs[:nAns:nAns], rrs[nAns:nAns+nNs:nAns+nNs]
 
 	kind, end, ok := classifyResponse(name, q.Qtype, m.Rcode, answer, ns)
 	if !ok {
@@ -490,42 +464,45 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 			return nil, nil, false
 		}
 	}
+	data, ok = encodeEntry(name, rrs)
+	if !ok {
+		return nil, nil, false
+	}
 	now := c.now().UnixNano()
-	*e = cacheEntry{
-		key:     cacheKey{name: name, qtype: q.Qtype, kind: kindMsg},
+	s := slot{
 		expire:  now + int64(ttl),
 		origTTL: uint32(ttl / time.Second),
-		rrs:     rrs,
 		nAns:    uint16(nAns),
 		nNs:     uint16(nNs),
 		mkind:   kind,
 		sec:     sec,
-		why:     newReason(why),
 	}
+	k := cacheKey{name: name, qtype: q.Qtype, kind: kindMsg}
 	if kind == MsgNXDomain && nAns == 0 {
-		e.key = cacheKey{name: name, kind: kindNX}
+		k = cacheKey{name: name, kind: kindNX}
 	}
-	if !c.sizeEntry(e, e.key.name, rrs) {
+	if !c.sizeEntry(&s, data) {
 		return nil, nil, false
 	}
-	if sec == dnssec.Secure && kind != MsgAnswer {
-		c.denials.add(ns, e.expire, now) // aggressive.go
+	if sec == dnssec.Secure && kind != MsgAnswer && c.denials.on.Load() {
+		c.denials.add(canonicalCopies(ns), s.expire, now) // aggressive.go
 	}
+	nh := c.nameHash(name)
 	sh := c.shardFor(name)
 	sh.mu.Lock()
 	if kind != MsgNXDomain {
-		if old, ok := sh.m[cacheKey{name: name, kind: kindNX}]; ok {
+		if old, ok := sh.t.find(nh, name, 0, kindNX); ok {
 			sh.remove(old)
 		}
 	}
-	c.insert(sh, e, now)
+	c.insert(sh, k, nh, s, data, why, rrs, now)
 	sh.mu.Unlock()
 	c.afterNational()
 
 	if kind == MsgNXDomain && nAns > 0 && end != name && sec == dnssec.Unchecked {
-		c.putDerivedNX(end, rrs[nAns:nAns+nNs], now)
+		c.putDerivedNX(end, ns, now)
 	}
-	return answer, spare, true
+	return answer, data, true
 }
 
 // putDerivedNX stores a name-only NXDOMAIN entry for the name at the end of a
@@ -538,20 +515,18 @@ func (c *Cache) putDerivedNX(name string, ns []dns.RR, now int64) {
 	if !ok {
 		return
 	}
-	rrs := slices.Clone(ns) // the records are shared with the chained entry, and both are read-only
-	e := &cacheEntry{
-		key:    cacheKey{name: name, kind: kindNX},
-		expire: now + int64(ttl),
-		rrs:    rrs,
-		nNs:    uint16(len(rrs)),
-		mkind:  MsgNXDomain,
-	}
-	if !c.sizeEntry(e, name, rrs) {
+	data, ok := encodeEntry(name, ns)
+	if !ok {
 		return
 	}
+	s := slot{expire: now + int64(ttl), nNs: uint16(len(ns)), mkind: MsgNXDomain}
+	if !c.sizeEntry(&s, data) {
+		return
+	}
+	nh := c.nameHash(name)
 	sh := c.shardFor(name)
 	sh.mu.Lock()
-	c.insert(sh, e, now)
+	c.insert(sh, cacheKey{name: name, kind: kindNX}, nh, s, data, nil, ns, now)
 	sh.mu.Unlock()
 }
 
@@ -579,36 +554,39 @@ func (c *Cache) GetStale(name string, qtype uint16) (Message, bool) {
 func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (_ Message, ok, seen bool) {
 	name = cacheName(name)
 	sh := c.shardFor(name)
+	nh := c.nameHash(name)
 	now := c.now().UnixNano()
-	typed := cacheKey{name: name, qtype: qtype, kind: kindMsg}
-	nx := cacheKey{name: name, kind: kindNX}
 
 	sh.mu.Lock()
-	var found, stale *cacheEntry
-	for _, k := range [...]cacheKey{typed, nx} {
-		e, ok := sh.m[k]
+	found, stale := int32(noSlot), int32(noSlot)
+	for _, k := range [...]struct {
+		qtype uint16
+		kind  cacheEntryKind
+	}{{qtype, kindMsg}, {0, kindNX}} {
+		i, ok := sh.t.find(nh, name, k.qtype, k.kind)
 		if !ok {
 			continue
 		}
-		if now < e.expire {
-			found = e
+		s := &sh.t.slots[i]
+		if now < s.expire {
+			found = i
 			break
 		}
-		if now < e.expire+c.staleWindow || e.protected {
-			if stale == nil {
-				stale = e
+		if now < s.expire+c.staleWindow || s.protected {
+			if stale == noSlot {
+				stale = i
 			}
 			continue
 		}
-		sh.remove(e)
+		sh.remove(i)
 		sh.expired++
 	}
 	isStale := false
-	if found == nil && allowStale && stale != nil {
+	if found == noSlot && allowStale && stale != noSlot {
 		found, isStale = stale, true
 	}
 	switch {
-	case found == nil:
+	case found == noSlot:
 		if !allowStale {
 			sh.misses++
 		}
@@ -617,29 +595,32 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (_ Message, o
 	default:
 		sh.hits++
 	}
-	if found != nil {
-		sh.touch(found)
+	if found == noSlot {
+		sh.mu.Unlock()
+		return Message{}, false, stale != noSlot
 	}
+	sh.touch(found)
+	s, data, why := sh.t.slots[found], sh.t.data[found], sh.t.why(found)
 	sh.mu.Unlock()
 
-	if found == nil {
-		return Message{}, false, stale != nil
+	ttl := ttlLeft(s.expire, now)
+	out, err := decodeRecords(make([]dns.RR, 0, int(s.nAns)+int(s.nNs)+2), data, name, ttl)
+	if err != nil {
+		return Message{}, false, true // cannot happen: the cache encoded them
 	}
-	ttl := ttlLeft(found.expire, now)
-	out := copyWithTTL(found.rrs, ttl)
-	a, n := int(found.nAns), int(found.nAns)+int(found.nNs)
+	answer, ns, extra := s.split(out)
 	msg := Message{
-		Kind:   found.mkind,
-		Rcode:  found.rcode(),
-		Answer: out[:a:a],
-		Ns:     out[a:n:n],
-		Extra:  out[n:],
-		TTL:    ttl,
-		Stale:  isStale,
-		Sec:    found.sec,
-		Why:    found.why.error(),
+		Kind:    s.mkind,
+		Rcode:   s.rcode(),
+		Answer:  answer,
+		Ns:      ns,
+		Extra:   extra,
+		TTL:     ttl,
+		Stale:   isStale,
+		Sec:     s.sec,
+		Why:     why,
+		OrigTTL: s.origTTL,
 	}
-	msg.OrigTTL = found.origTTL
 	return msg, true, true
 }
 
@@ -652,18 +633,24 @@ func (c *Cache) NXAbove(name string) (Message, bool) {
 	for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
 		anc := name[off:]
 		sh := c.shardFor(anc)
+		nh := c.nameHash(anc)
 		sh.mu.Lock()
-		e, ok := sh.m[cacheKey{name: anc, kind: kindNX}]
-		if ok && now < e.expire && e.sec == dnssec.Secure {
-			sh.touch(e)
-			ttl := ttlLeft(e.expire, now)
-			out := copyWithTTL(e.rrs, ttl)
+		i, ok := sh.t.find(nh, anc, 0, kindNX)
+		if !ok || now >= sh.t.slots[i].expire || sh.t.slots[i].sec != dnssec.Secure {
 			sh.mu.Unlock()
-			a, n := int(e.nAns), int(e.nAns)+int(e.nNs)
-			return Message{Kind: MsgNXDomain, Rcode: dns.RcodeNameError, Answer: out[:a:a], Ns: out[a:n:n], Extra: out[n:],
-				TTL: ttl, Sec: e.sec, OrigTTL: e.origTTL}, true
+			continue
 		}
+		sh.touch(i)
+		s, data := sh.t.slots[i], sh.t.data[i]
 		sh.mu.Unlock()
+		ttl := ttlLeft(s.expire, now)
+		out, err := decodeRecords(nil, data, anc, ttl)
+		if err != nil {
+			continue
+		}
+		answer, ns, extra := s.split(out)
+		return Message{Kind: MsgNXDomain, Rcode: dns.RcodeNameError, Answer: answer, Ns: ns, Extra: extra,
+			TTL: ttl, Sec: s.sec, OrigTTL: s.origTTL}, true
 	}
 	return Message{}, false
 }
@@ -688,8 +675,11 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 	if !ok || c.budget <= 0 {
 		return false
 	}
-	e, stored := newEntry(len(rrs))
-	return c.storeRRset(e, owner, typ, appendCacheable(stored, rrs), rank)
+	data, ok := encodeEntry(owner, rrs)
+	if !ok {
+		return false
+	}
+	return c.storeRRset(owner, typ, rrs, data, rank)
 }
 
 // rrsetKey returns the owner (lower-cased) and type of rrs, an RRset the
@@ -705,7 +695,6 @@ func rrsetKey(rrs []dns.RR) (owner string, typ uint16, ok bool) {
 		if h.Class != dns.ClassINET || !cacheableType(h.Rrtype) {
 			return "", 0, false
 		}
-		name := cacheName(h.Name)
 		t := h.Rrtype
 		if sig, ok := rr.(*dns.RRSIG); ok {
 			t = sig.TypeCovered
@@ -713,44 +702,39 @@ func rrsetKey(rrs []dns.RR) (owner string, typ uint16, ok bool) {
 			data = true
 		}
 		if owner == "" {
-			owner, typ = name, t
-		} else if name != owner || t != typ {
+			owner, typ = cacheName(h.Name), t
+		} else if t != typ || !nameIs(h.Name, owner) {
 			return "", 0, false
 		}
 	}
 	return owner, typ, data && cacheableType(typ)
 }
 
-// storeRRset stores the RRset of (owner, typ), the cache's own copy, in
-// e, a new entry.
-func (c *Cache) storeRRset(e *cacheEntry, owner string, typ uint16, stored []dns.RR, rank Rank) bool {
-	ttl, ok := c.ttlOf(stored, false)
+// storeRRset stores the RRset of (owner, typ), rrs, whose bytes are data.
+func (c *Cache) storeRRset(owner string, typ uint16, rrs []dns.RR, data []byte, rank Rank) bool {
+	ttl, ok := c.ttlOf(rrs, false)
 	if !ok {
 		return false
 	}
 	now := c.now().UnixNano()
-	*e = cacheEntry{
-		key:    cacheKey{name: owner, qtype: typ, kind: kindRRset},
-		expire: now + int64(ttl),
-		rrs:    stored,
-		nAns:   uint16(len(stored)),
-		rank:   rank,
-	}
-	if !c.sizeEntry(e, owner, stored) {
+	s := slot{expire: now + int64(ttl), nAns: uint16(len(rrs)), rank: rank}
+	if !c.sizeEntry(&s, data) {
 		return false
 	}
+	nh := c.nameHash(owner)
 	sh := c.shardFor(owner)
 	sh.mu.Lock()
-	if old, ok := sh.m[e.key]; ok && now < old.expire {
+	if i, ok := sh.t.find(nh, owner, typ, kindRRset); ok && now < sh.t.slots[i].expire {
+		old := &sh.t.slots[i]
 		if rank < old.rank {
 			sh.mu.Unlock()
 			return false
 		}
-		if ghostRule(typ, rank) && e.expire > old.expire {
-			e.expire = old.expire
+		if ghostRule(typ, rank) && s.expire > old.expire {
+			s.expire = old.expire
 		}
 	}
-	c.insert(sh, e, now)
+	c.insert(sh, cacheKey{name: owner, qtype: typ, kind: kindRRset}, nh, s, data, nil, rrs, now)
 	sh.mu.Unlock()
 	c.afterNational()
 	return true
@@ -786,18 +770,20 @@ func (c *Cache) GetRRsetStale(name string, qtype uint16) (rrs []dns.RR, rank Ran
 func (c *Cache) getRRset(name string, qtype uint16, allowStale bool) ([]dns.RR, Rank, bool, bool) {
 	name = cacheName(name)
 	sh := c.shardFor(name)
+	nh := c.nameHash(name)
 	now := c.now().UnixNano()
 	sh.mu.Lock()
-	e, ok := sh.m[cacheKey{name: name, qtype: qtype, kind: kindRRset}]
+	i, ok := sh.t.find(nh, name, qtype, kindRRset)
 	stale := false
 	if ok {
+		s := &sh.t.slots[i]
 		switch {
-		case now < e.expire:
-		case now < e.expire+c.staleWindow || e.protected:
+		case now < s.expire:
+		case now < s.expire+c.staleWindow || s.protected:
 			stale = true
 			ok = allowStale
 		default:
-			sh.remove(e)
+			sh.remove(i)
 			sh.expired++
 			ok = false
 		}
@@ -808,9 +794,14 @@ func (c *Cache) getRRset(name string, qtype uint16, allowStale bool) ([]dns.RR, 
 		return nil, RankNone, false, false
 	}
 	sh.rrsetHits++
-	sh.touch(e)
+	sh.touch(i)
+	s, data := sh.t.slots[i], sh.t.data[i]
 	sh.mu.Unlock()
-	return copyWithTTL(e.rrs, ttlLeft(e.expire, now)), e.rank, stale, true
+	out, err := decodeRecords(make([]dns.RR, 0, s.nAns), data, name, ttlLeft(s.expire, now))
+	if err != nil {
+		return nil, RankNone, false, false // cannot happen: the cache encoded them
+	}
+	return out, s.rank, stale, true
 }
 
 // Stats returns the counters, summed over the shards.
@@ -826,7 +817,7 @@ func (c *Cache) Stats() CacheStats {
 		s.RRsetMisses += sh.rrsetMisses
 		s.Evictions += sh.evictions
 		s.Expired += sh.expired
-		s.Entries += int64(len(sh.m))
+		s.Entries += int64(sh.t.n)
 		s.Bytes += sh.bytes + sh.natBytes
 		sh.mu.Unlock()
 	}
@@ -844,12 +835,10 @@ func (c *Cache) Flush() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		kept := int64(0)
-		for e := sh.nat.next; e != &sh.nat; e = e.next {
+		for j := sh.t.slots[natHead].next; j != natHead; j = sh.t.slots[j].next {
 			kept++
 		}
-		clear(sh.m)
-		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
-		sh.nat.next, sh.nat.prev = &sh.nat, &sh.nat
+		sh.t.reset()
 		sh.bytes, sh.natBytes = 0, 0
 		sh.changedAll()
 		sh.mu.Unlock()
@@ -872,9 +861,10 @@ func (c *Cache) FlushFailed() int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for _, e := range sh.m {
-			if e.sec == dnssec.Bogus || e.sec == dnssec.Indeterminate {
-				sh.remove(e)
+		for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
+			s := &sh.t.slots[j]
+			if s.kind != kindFree && (s.sec == dnssec.Bogus || s.sec == dnssec.Indeterminate) {
+				sh.remove(j)
 				n++
 			}
 		}
@@ -894,9 +884,9 @@ func (c *Cache) FlushName(name string) int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
-			if atOrBelow(k.name, name) {
-				sh.remove(e)
+		for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
+			if sh.t.slots[j].kind != kindFree && atOrBelow(entryName(sh.t.data[j]), name) {
+				sh.remove(j)
 				n++
 			}
 		}
@@ -913,26 +903,26 @@ func (c *Cache) FlushName(name string) int {
 // stale and shown with TTL 0, national infrastructure (kept past it) is
 // marked national.
 func (c *Cache) Dump(w io.Writer) error {
-	all, national, now := c.dumpEntries()
+	all, now := c.dumpEntries()
 	bw := bufio.NewWriter(w)
 	for _, e := range all {
-		ttl := ttlLeft(e.expire, now)
+		ttl := ttlLeft(e.s.expire, now)
 		state := fmt.Sprintf("ttl=%d", ttl)
-		if now >= e.expire {
-			state = fmt.Sprintf("stale expired=%ds", (now-e.expire)/int64(time.Second))
+		if now >= e.s.expire {
+			state = fmt.Sprintf("stale expired=%ds", (now-e.s.expire)/int64(time.Second))
 		}
-		if national[e] {
+		if e.s.protected {
 			state += " national"
 		}
 		switch e.key.kind {
 		case kindRRset:
-			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", e.key.name, dns.Type(e.key.qtype), e.rank, state)
+			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", e.key.name, dns.Type(e.key.qtype), e.s.rank, state)
 		case kindNX:
-			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", e.key.name, e.mkind, dns.RcodeToString[e.rcode()], state, secNote(e.sec))
+			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", e.key.name, e.s.mkind, dns.RcodeToString[e.s.rcode()], state, secNote(e.s.sec))
 		default:
-			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", e.key.name, dns.Type(e.key.qtype), e.mkind, dns.RcodeToString[e.rcode()], state, secNote(e.sec))
+			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", e.key.name, dns.Type(e.key.qtype), e.s.mkind, dns.RcodeToString[e.s.rcode()], state, secNote(e.s.sec))
 		}
-		answer, ns, extra := e.sections()
+		answer, ns, extra := e.s.split(e.records(ttl))
 		if e.key.kind == kindRRset {
 			dumpRRs(bw, "", answer, ttl)
 			continue
@@ -985,29 +975,29 @@ type DumpEntry struct {
 // Lines: one DumpEntry object per line, so that a large cache is written
 // (and read) an entry at a time.
 func (c *Cache) DumpJSON(w io.Writer) error {
-	all, national, now := c.dumpEntries()
+	all, now := c.dumpEntries()
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	for _, e := range all {
-		ttl := ttlLeft(e.expire, now)
-		d := DumpEntry{Kind: "message", Name: e.key.name, Type: dns.Type(e.key.qtype).String(), TTL: ttl, National: national[e]}
-		if now >= e.expire {
-			d.Stale, d.ExpiredSeconds = true, (now-e.expire)/int64(time.Second)
+		ttl := ttlLeft(e.s.expire, now)
+		d := DumpEntry{Kind: "message", Name: e.key.name, Type: dns.Type(e.key.qtype).String(), TTL: ttl, National: e.s.protected}
+		if now >= e.s.expire {
+			d.Stale, d.ExpiredSeconds = true, (now-e.s.expire)/int64(time.Second)
 		}
-		if e.sec != dnssec.Unchecked {
-			d.DNSSEC = e.sec.String()
+		if e.s.sec != dnssec.Unchecked {
+			d.DNSSEC = e.s.sec.String()
 		}
-		answer, ns, extra := e.sections()
+		answer, ns, extra := e.s.split(e.records(ttl))
 		switch e.key.kind {
 		case kindRRset:
-			d.Kind, d.Rank = "rrset", e.rank.String()
-			d.Records = rrStrings(answer, ttl)
+			d.Kind, d.Rank = "rrset", e.s.rank.String()
+			d.Records = rrStrings(answer)
 		default:
 			if e.key.kind == kindNX {
 				d.Type = "*"
 			}
-			d.Result, d.Rcode = e.mkind.String(), dns.RcodeToString[e.rcode()]
-			d.Answer, d.Authority, d.Additional = rrStrings(answer, ttl), rrStrings(ns, ttl), rrStrings(extra, ttl)
+			d.Result, d.Rcode = e.s.mkind.String(), dns.RcodeToString[e.s.rcode()]
+			d.Answer, d.Authority, d.Additional = rrStrings(answer), rrStrings(ns), rrStrings(extra)
 		}
 		if err := enc.Encode(d); err != nil {
 			return fmt.Errorf("cache dump: %w", err)
@@ -1019,25 +1009,22 @@ func (c *Cache) DumpJSON(w io.Writer) error {
 	return nil
 }
 
-// dumpEntries returns the entries a dump shows, sorted, with the national
-// ones marked, and the time it was taken at (Unix nanoseconds).
-func (c *Cache) dumpEntries() (all []*cacheEntry, national map[*cacheEntry]bool, now int64) {
+// dumpEntries returns the entries a dump shows, sorted, and the time it
+// was taken at (Unix nanoseconds).
+func (c *Cache) dumpEntries() (all []cacheEntry, now int64) {
 	now = c.now().UnixNano()
-	national = map[*cacheEntry]bool{} // read under the lock: regroup moves entries
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for _, e := range sh.m {
-			if now < e.expire+c.staleWindow || e.protected {
-				all = append(all, e)
-			}
-			if e.protected {
-				national[e] = true
+		for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
+			s := &sh.t.slots[j]
+			if s.kind != kindFree && (now < s.expire+c.staleWindow || s.protected) {
+				all = append(all, sh.entry(j))
 			}
 		}
 		sh.mu.Unlock()
 	}
-	slices.SortFunc(all, func(a, b *cacheEntry) int {
+	slices.SortFunc(all, func(a, b cacheEntry) int {
 		if r := compareCanonical(a.key.name, b.key.name); r != 0 {
 			return r
 		}
@@ -1046,13 +1033,13 @@ func (c *Cache) dumpEntries() (all []*cacheEntry, national map[*cacheEntry]bool,
 		}
 		return cmp.Compare(a.key.qtype, b.key.qtype)
 	})
-	return all, national, now
+	return all, now
 }
 
-// rrStrings is rrs in presentation format with TTL ttl; nil when empty.
-func rrStrings(rrs []dns.RR, ttl uint32) []string {
+// rrStrings is rrs in presentation format; nil when empty.
+func rrStrings(rrs []dns.RR) []string {
 	var out []string
-	for _, rr := range copyWithTTL(rrs, ttl) {
+	for _, rr := range rrs {
 		out = append(out, rr.String())
 	}
 	return out
@@ -1081,44 +1068,52 @@ func dumpRRs(w *bufio.Writer, title string, rrs []dns.RR, ttl uint32) {
 	if title != "" {
 		w.WriteString(title + "\n")
 	}
-	for _, rr := range copyWithTTL(rrs, ttl) {
+	for _, rr := range rrs {
+		rr.Header().Ttl = ttl
 		w.WriteString(rr.String() + "\n")
 	}
 }
 
-// insert adds e to sh, replacing an entry of the same key, then evicts from
-// the LRU end until the shard is within its budget. Entries past their stale
-// window are dropped first as they are met. National infrastructure goes to
-// the shard's national ring instead, outside the budget (national.go); the
-// caller calls afterNational once it has released sh.mu. Called with sh.mu
-// held.
-func (c *Cache) insert(sh *cacheShard, e *cacheEntry, now int64) {
-	old, had := sh.m[e.key]
-	if had {
-		sh.remove(old)
+// insert stores an entry of key k (name's hash nh) in sh: its slot s
+// (without hash, kind or qtype: insert sets them), its bytes, its reason
+// and its records (for the national bookkeeping), replacing an entry of
+// the same key, then evicts from the LRU end until the shard is within
+// its budget. Entries past their stale window are dropped first as they
+// are met. National infrastructure goes to the shard's national ring
+// instead, outside the budget (national.go); the caller calls
+// afterNational once it has released sh.mu. Called with sh.mu held.
+func (c *Cache) insert(sh *cacheShard, k cacheKey, nh uint64, s slot, data []byte, why error, rrs []dns.RR, now int64) {
+	var old []byte
+	wasNational := false
+	if i, ok := sh.t.find(nh, k.name, k.qtype, k.kind); ok {
+		old, wasNational = sh.t.data[i], sh.t.slots[i].protected
+		sh.remove(i)
 	}
-	sh.m[e.key] = e
-	c.storedSlot(e.key.name).Add(1)
-	sh.changed(e.key, e)
-	if c.nat != nil && c.nat.keep(e, old) {
-		sh.pushNational(e)
+	s.hash, s.kind, s.qtype = keyHash(nh, k.qtype, k.kind), k.kind, k.qtype
+	s.protected = c.nat != nil && c.nat.keep(k, &s, rrs, data, old, wasNational)
+	i := sh.t.add(s, data, why)
+	c.storedSlot(k.name).Add(1)
+	sh.changed(i)
+	if s.protected {
+		sh.pushNational(i)
 		return
 	}
-	sh.pushFront(e)
-	sh.bytes += int64(e.size)
-	c.evict(sh, e, now)
+	sh.t.link(lruHead, i)
+	sh.bytes += int64(s.size)
+	c.evict(sh, i, now)
 }
 
 // evict removes entries from the LRU end of sh until it is within its
 // budget, sparing keep. Called with sh.mu held.
-func (c *Cache) evict(sh *cacheShard, keep *cacheEntry, now int64) {
+func (c *Cache) evict(sh *cacheShard, keep int32, now int64) {
 	for sh.bytes > c.budget {
-		victim := sh.lru.prev
-		if victim == keep || victim == &sh.lru {
-			break // cannot happen: keep.size <= budget
+		victim := sh.t.slots[lruHead].prev
+		if victim == keep || victim == lruHead {
+			break // cannot happen: keep's size <= budget
 		}
+		expired := now >= sh.t.slots[victim].expire+c.staleWindow
 		sh.remove(victim)
-		if now >= victim.expire+c.staleWindow {
+		if expired {
 			sh.expired++
 		} else {
 			sh.evictions++
@@ -1126,38 +1121,29 @@ func (c *Cache) evict(sh *cacheShard, keep *cacheEntry, now int64) {
 	}
 }
 
-func (sh *cacheShard) pushFront(e *cacheEntry) {
-	e.prev = &sh.lru
-	e.next = sh.lru.next
-	e.next.prev = e
-	sh.lru.next = e
-}
-
-// touch marks e as the most recently used entry of its shard. National
-// infrastructure is not in the LRU: it stays where it is.
-func (sh *cacheShard) touch(e *cacheEntry) {
-	if sh.lru.next == e || e.protected {
+// touch marks slot i as the most recently used entry of its shard.
+// National infrastructure is not in the LRU: it stays where it is.
+func (sh *cacheShard) touch(i int32) {
+	if sh.t.slots[lruHead].next == i || sh.t.slots[i].protected {
 		return
 	}
-	e.prev.next = e.next
-	e.next.prev = e.prev
-	sh.pushFront(e)
+	sh.t.unlink(i)
+	sh.t.link(lruHead, i)
 }
 
-// remove unlinks e and deletes it from the map. Readers that copied e's
-// pointer before may still read its records, which are never modified.
-func (sh *cacheShard) remove(e *cacheEntry) {
-	e.prev.next = e.next
-	e.next.prev = e.prev
-	e.prev, e.next = nil, nil
-	delete(sh.m, e.key)
-	sh.changed(e.key, nil)
-	if e.protected {
-		sh.natBytes -= int64(e.size)
-		sh.natSet.dropped(e)
-		return
+// remove unlinks slot i and frees it. Readers that copied its bytes
+// before may still read them: they are never modified.
+func (sh *cacheShard) remove(i int32) {
+	s := &sh.t.slots[i]
+	sh.t.unlink(i)
+	sh.removed(i)
+	if s.protected {
+		sh.natBytes -= int64(s.size)
+		sh.natSet.dropped(s, sh.t.data[i])
+	} else {
+		sh.bytes -= int64(s.size)
 	}
-	sh.bytes -= int64(e.size)
+	sh.t.drop(i)
 }
 
 // storedSlots is how many counts of stored entries the cache keeps, each
@@ -1216,14 +1202,15 @@ func (c *Cache) ttlOf(rrs []dns.RR, negative bool) (time.Duration, bool) {
 
 // classifyResponse decides what a response to (name, qtype) says, per RFC 2308: it
 // follows the CNAME chain from name through answer and looks at what the
-// chain ends in. end is the last name of the chain.
+// chain ends in. end is the last name of the chain. Owners are compared
+// without case, name and end are canonical.
 func classifyResponse(name string, qtype uint16, rcode int, answer, ns []dns.RR) (kind MsgKind, end string, ok bool) {
 	end = name
 	if qtype != dns.TypeCNAME {
 	chain:
 		for range maxCacheChain {
 			for _, rr := range answer {
-				if cn, isCNAME := rr.(*dns.CNAME); isCNAME && rr.Header().Name == end {
+				if cn, isCNAME := rr.(*dns.CNAME); isCNAME && nameIs(rr.Header().Name, end) {
 					end = cacheName(cn.Target)
 					continue chain
 				}
@@ -1236,7 +1223,7 @@ func classifyResponse(name string, qtype uint16, rcode int, answer, ns []dns.RR)
 	}
 	for _, rr := range answer {
 		h := rr.Header()
-		if h.Rrtype == qtype && h.Name == end {
+		if h.Rrtype == qtype && nameIs(h.Name, end) {
 			return MsgAnswer, end, true
 		}
 	}
@@ -1272,113 +1259,16 @@ func cacheable(rr dns.RR) bool {
 	return h.Class == dns.ClassINET && cacheableType(h.Rrtype)
 }
 
-// countCacheable returns how many records of rrs the cache may hold.
-func countCacheable(rrs []dns.RR) int {
-	n := 0
-	for _, rr := range rrs {
-		if cacheable(rr) {
-			n++
-		}
-	}
-	return n
-}
-
-// appendCacheable appends to dst a copy of each record of src that may be
-// cached (class IN, not a meta type), with its owner name lower-cased.
+// appendCacheable appends to dst the records of src that may be cached
+// (class IN, not a meta type): the records themselves, which the cache
+// reads only.
 func appendCacheable(dst, src []dns.RR) []dns.RR {
 	for _, rr := range src {
-		if !cacheable(rr) {
-			continue
+		if cacheable(rr) {
+			dst = append(dst, rr)
 		}
-		cp := copyRR(rr)
-		cp.Header().Name = cacheName(rr.Header().Name)
-		dst = append(dst, cp)
 	}
 	return dst
-}
-
-// The collector marks every object the cache holds each time it runs, and
-// on one CPU the answers wait meanwhile: a cache of 100,000 names was some
-// 640,000 objects, and its marking held a stream of misses up for tens of
-// milliseconds. An entry and its first records' slots are therefore one
-// object (newEntry), an answer's entry and its RRset's another
-// (newEntryPair), and an address record and its address a third (copyRR):
-// a name's answer and RRset are 2 objects where there were 5.
-type (
-	entryBox1 struct {
-		e  cacheEntry
-		rr [1]dns.RR
-	}
-	entryBox2 struct {
-		e  cacheEntry
-		rr [2]dns.RR
-	}
-	entryBox4 struct {
-		e  cacheEntry
-		rr [4]dns.RR
-	}
-	pairBox0 struct{ e, spare cacheEntry }
-	pairBox1 struct {
-		e, spare cacheEntry
-		rr       [1]dns.RR
-	}
-	pairBox2 struct {
-		e, spare cacheEntry
-		rr       [2]dns.RR
-	}
-	pairBox4 struct {
-		e, spare cacheEntry
-		rr       [4]dns.RR
-	}
-	aBox struct {
-		rr   dns.A
-		addr [net.IPv4len]byte
-	}
-	aaaaBox struct {
-		rr   dns.AAAA
-		addr [net.IPv6len]byte
-	}
-)
-
-// newEntry returns a new entry and an empty slice with room for n
-// records, which the entry holds in the same allocation when n is at most
-// 4.
-func newEntry(n int) (*cacheEntry, []dns.RR) {
-	switch {
-	case n <= 1:
-		b := new(entryBox1)
-		return &b.e, b.rr[:0]
-	case n == 2:
-		b := new(entryBox2)
-		return &b.e, b.rr[:0]
-	case n <= 4:
-		b := new(entryBox4)
-		return &b.e, b.rr[:0:n]
-	}
-	return new(cacheEntry), make([]dns.RR, 0, n)
-}
-
-// newEntryPair is newEntry with a spare entry in the same allocation, for
-// the RRset that shares the answer's records (PutValidatedWithRRset). The
-// allocation lives while either entry, or the records' slots, do: an
-// entry evicted or replaced while the other stays, or a spare never
-// stored (the answer's RRset was not stored: a fresher one of higher rank
-// was held, or the answer's records were not the RRset's), costs its 96
-// bytes until the other goes.
-func newEntryPair(n int) (e, spare *cacheEntry, rrs []dns.RR) {
-	switch {
-	case n <= 1:
-		b := new(pairBox1)
-		return &b.e, &b.spare, b.rr[:0]
-	case n == 2:
-		b := new(pairBox2)
-		return &b.e, &b.spare, b.rr[:0]
-	case n <= 4:
-		b := new(pairBox4)
-		return &b.e, &b.spare, b.rr[:0:n]
-	}
-	b := new(pairBox0)
-	return &b.e, &b.spare, make([]dns.RR, 0, n)
 }
 
 // copyRR returns a deep copy of rr, as dns.Copy does; an A or AAAA
@@ -1403,6 +1293,17 @@ func copyRR(rr dns.RR) dns.RR {
 	return dns.Copy(rr)
 }
 
+// canonicalCopies returns copies of rrs with their owners lower-cased.
+func canonicalCopies(rrs []dns.RR) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		cp := copyRR(rr)
+		cp.Header().Name = cacheName(rr.Header().Name)
+		out[i] = cp
+	}
+	return out
+}
+
 // copyWithTTL returns copies of rrs, each with its TTL set to ttl.
 func copyWithTTL(rrs []dns.RR, ttl uint32) []dns.RR {
 	out := make([]dns.RR, len(rrs))
@@ -1423,22 +1324,29 @@ func ttlLeft(expire, now int64) uint32 {
 	return uint32((expire - now) / int64(time.Second))
 }
 
-func entrySize(name string, rrs []dns.RR) int64 {
-	n := int64(entryOverhead + len(name))
-	for _, rr := range rrs {
-		n += int64(dns.Len(rr) + rrOverhead)
+// entrySize is the estimate of what an entry of data's bytes costs: its
+// bytes, rounded up to the allocator's size class, and entryOverhead.
+func entrySize(data []byte) int64 {
+	n := len(data)
+	switch {
+	case n <= 16:
+		n = (n + 7) &^ 7
+	case n <= 128:
+		n = (n + 15) &^ 15
+	default:
+		n += n / 8
 	}
-	return n
+	return int64(entryOverhead + n)
 }
 
-// sizeEntry sets e's size estimate for a name and records, and reports
-// whether the entry fits in a shard's budget.
-func (c *Cache) sizeEntry(e *cacheEntry, name string, rrs []dns.RR) bool {
-	n := entrySize(name, rrs)
+// sizeEntry sets s's size estimate for an entry of data's bytes, and
+// reports whether the entry fits in a shard's budget.
+func (c *Cache) sizeEntry(s *slot, data []byte) bool {
+	n := entrySize(data)
 	if n > c.budget || n > math.MaxInt32 {
 		return false
 	}
-	e.size = int32(n)
+	s.size = int32(n)
 	return true
 }
 

@@ -3,6 +3,7 @@ package resolver
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 	"github.com/sovdns/sovdns/dnssec"
@@ -27,18 +28,20 @@ func TestPutValidatedWithRRset(t *testing.T) {
 	c.PutValidatedWithRRset(m, dnssec.Unchecked, nil, 0, set, RankAnswerAA)
 
 	sh := c.shardFor("www.example.")
-	msg := sh.m[cacheKey{name: "www.example.", qtype: dns.TypeA, kind: kindMsg}]
-	rs := sh.m[cacheKey{name: "www.example.", qtype: dns.TypeA, kind: kindRRset}]
-	if msg == nil || rs == nil {
-		t.Fatalf("entries: message %v, RRset %v", msg != nil, rs != nil)
+	nh := c.nameHash("www.example.")
+	mi, okm := sh.t.find(nh, "www.example.", dns.TypeA, kindMsg)
+	ri, okr := sh.t.find(nh, "www.example.", dns.TypeA, kindRRset)
+	if !okm || !okr {
+		t.Fatalf("entries: message %v, RRset %v", okm, okr)
 	}
-	if len(rs.rrs) != 2 || rs.rrs[0] != msg.rrs[0] || rs.rrs[1] != msg.rrs[1] {
-		t.Fatal("the RRset does not share the answer's records")
+	msg, rs := sh.entry(mi), sh.entry(ri)
+	if unsafe.SliceData(rs.data) != unsafe.SliceData(msg.data) || len(rs.data) >= len(msg.data) {
+		t.Fatal("the RRset does not share the answer's bytes")
 	}
-	if rs.rrs[0] == set[0] || rs.rrs[0].Header().Name != "www.example." {
-		t.Fatal("the RRset is not the cache's lower-cased copy")
+	if rrs := rs.records(0); len(rrs) != 2 || rrs[0].Header().Name != "www.example." {
+		t.Fatalf("the RRset's records: %v", rrs)
 	}
-	if got := rs.expire - msg.expire; got != int64(3540*time.Second) {
+	if got := rs.s.expire - msg.s.expire; got != int64(3540*time.Second) {
 		t.Fatalf("RRset expires %v after the answer, want 59m (its own TTL)", time.Duration(got))
 	}
 	got, rank, ok := c.GetRRset("www.example.", dns.TypeA)
@@ -46,7 +49,7 @@ func TestPutValidatedWithRRset(t *testing.T) {
 		t.Fatalf("GetRRset: %v %v %v", got, rank, ok)
 	}
 	got[0].(*dns.A).A.To4()[3] = 99 // the caller's copy
-	if a := rs.rrs[0].(*dns.A).A; a.To4()[3] != 1 {
+	if a := rs.records(0)[0].(*dns.A).A; a.To4()[3] != 1 {
 		t.Fatalf("a returned record shares the stored one: %v", a)
 	}
 

@@ -126,26 +126,36 @@ func wantTexts(t testing.TB, ttl uint32, ss ...string) []string {
 
 func equalTexts(got, want []string) bool { return slices.Equal(got, want) }
 
-// checkInvariants walks every shard: the LRU ring holds exactly the map's
-// entries, the byte count is the sum of their sizes and within the budget.
+// checkInvariants walks every shard: the LRU and national rings hold
+// exactly the slots in use, each found by its key, the byte count is the
+// sum of the LRU's sizes and within the budget.
 func checkInvariants(t testing.TB, c *Cache) {
 	t.Helper()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		n, bytes := 0, int64(0)
-		for e := sh.lru.next; e != &sh.lru; e = e.next {
-			if sh.m[e.key] != e {
-				t.Errorf("shard %d: entry %v on the LRU ring is not in the map", i, e.key)
+		for _, head := range []int32{lruHead, natHead} {
+			for j := sh.t.slots[head].next; j != head; j = sh.t.slots[j].next {
+				s := &sh.t.slots[j]
+				k := sh.t.key(j)
+				if f, ok := sh.t.find(c.nameHash(k.name), k.name, k.qtype, k.kind); !ok || f != j {
+					t.Errorf("shard %d: entry %v in a ring is not indexed", i, k)
+				}
+				if sh.t.slots[s.next].prev != j {
+					t.Errorf("shard %d: broken link at %v", i, k)
+				}
+				if s.protected != (head == natHead) {
+					t.Errorf("shard %d: entry %v in the wrong ring", i, k)
+				}
+				n++
+				if head == lruHead {
+					bytes += int64(s.size)
+				}
 			}
-			if e.next.prev != e {
-				t.Errorf("shard %d: broken LRU link at %v", i, e.key)
-			}
-			n++
-			bytes += int64(e.size)
 		}
-		if n != len(sh.m) {
-			t.Errorf("shard %d: %d entries on the LRU ring, %d in the map", i, n, len(sh.m))
+		if n != sh.t.n {
+			t.Errorf("shard %d: %d entries in the rings, %d in use", i, n, sh.t.n)
 		}
 		if bytes != sh.bytes {
 			t.Errorf("shard %d: entries add up to %d bytes, shard counts %d", i, bytes, sh.bytes)
@@ -195,9 +205,9 @@ func TestMsgKindString(t *testing.T) {
 	}
 }
 
-// The entry struct fills one 96-byte size class of the allocator; a field
-// more moves every cached RRset to the next class (112 bytes).
-var _ [96 - unsafe.Sizeof(cacheEntry{})]struct{}
+// A slot holds no pointer (the collector does not scan the shards' slot
+// arrays) and fills 56 bytes.
+var _ [56 - unsafe.Sizeof(slot{})]struct{}
 
 // TestCacheEntryFields checks what an entry gives back of what it packs
 // tightly: the rcode (kept as the kind), the TTL it was stored for, and

@@ -1,7 +1,7 @@
 package resolver
 
 import (
-	"slices"
+	"bytes"
 	"sync"
 	"sync/atomic"
 
@@ -99,49 +99,51 @@ func (n *nationalSet) national(name string) bool {
 	return false
 }
 
-// infra reports whether e is national infrastructure.
-func (n *nationalSet) infra(e *cacheEntry) bool {
-	switch e.key.kind {
+// infra reports whether the entry of key k and slot s is national
+// infrastructure.
+func (n *nationalSet) infra(k cacheKey, s *slot) bool {
+	switch k.kind {
 	case kindRRset:
-		switch e.key.qtype {
+		switch k.qtype {
 		case dns.TypeNS:
-			return n.national(e.key.name)
+			return n.national(k.name)
 		case dns.TypeA, dns.TypeAAAA:
-			return n.isTarget(e.key.name)
+			return n.isTarget(k.name)
 		}
 	case kindMsg:
 		var kind bool
-		switch e.key.qtype {
+		switch k.qtype {
 		case dns.TypeDNSKEY:
-			kind = e.mkind == MsgAnswer
+			kind = s.mkind == MsgAnswer
 		case dns.TypeDS:
-			kind = e.mkind == MsgAnswer || e.mkind == MsgNoData
+			kind = s.mkind == MsgAnswer || s.mkind == MsgNoData
 		}
-		return kind && e.sec != dnssec.Bogus && e.sec != dnssec.Indeterminate &&
-			(n.national(e.key.name) || n.ancestors[e.key.name])
+		return kind && s.sec != dnssec.Bogus && s.sec != dnssec.Indeterminate &&
+			(n.national(k.name) || n.ancestors[k.name])
 	}
 	return false
 }
 
-// keep decides whether e, about to be stored in place of old (nil: none;
-// already removed), is kept apart, and if so counts it and notes what
-// changed. Called with e's shard locked.
-func (n *nationalSet) keep(e, old *cacheEntry) bool {
-	if !n.infra(e) {
+// keep decides whether the entry of key k and slot s, with records rrs
+// and bytes data, about to be stored in place of the entry of bytes old
+// (nil: none; already removed; wasNational: it was kept apart), is kept
+// apart, and if so counts it and notes what changed. Called with the
+// entry's shard locked.
+func (n *nationalSet) keep(k cacheKey, s *slot, rrs []dns.RR, data, old []byte, wasNational bool) bool {
+	if !n.infra(k, s) {
 		return false
 	}
 	if n.total.Load() >= n.max {
 		n.refused.Add(1)
 		return false
 	}
-	e.protected = true
 	n.total.Add(1)
-	if old == nil || !old.protected || !sameRecords(old.rrs, e.rrs) {
+	if old == nil || !wasNational || !bytes.Equal(recordsOf(old), recordsOf(data)) {
 		n.pending.Store(true)
 	}
-	if e.key.kind == kindRRset && e.key.qtype == dns.TypeNS {
+	if k.kind == kindRRset && k.qtype == dns.TypeNS {
 		n.mu.Lock()
-		for _, t := range nsTargets(e.rrs) {
+		for _, t := range nsTargets(rrs) {
 			if n.targets[t]++; n.targets[t] == 1 {
 				n.promote = append(n.promote, t)
 				n.queued.Store(true)
@@ -152,15 +154,17 @@ func (n *nationalSet) keep(e, old *cacheEntry) bool {
 	return true
 }
 
-// dropped uncounts e, a kept entry removed from its shard (replaced,
-// flushed). Called with e's shard locked.
-func (n *nationalSet) dropped(e *cacheEntry) {
+// dropped uncounts the entry of slot s and bytes data, a kept entry
+// removed from its shard (replaced, flushed). Called with its shard
+// locked.
+func (n *nationalSet) dropped(s *slot, data []byte) {
 	n.total.Add(-1)
-	if e.key.kind != kindRRset || e.key.qtype != dns.TypeNS {
+	if s.kind != kindRRset || s.qtype != dns.TypeNS {
 		return
 	}
+	rrs, _ := decodeRecords(nil, data, "", 0)
 	n.mu.Lock()
-	for _, t := range nsTargets(e.rrs) {
+	for _, t := range nsTargets(rrs) {
 		if n.targets[t]--; n.targets[t] <= 0 {
 			delete(n.targets, t)
 			n.demote = append(n.demote, t)
@@ -185,14 +189,11 @@ func (n *nationalSet) isTarget(name string) bool {
 	return n.targets[name] > 0
 }
 
-// pushNational links e into the national ring of sh. Called with sh.mu
-// held.
-func (sh *cacheShard) pushNational(e *cacheEntry) {
-	e.prev = &sh.nat
-	e.next = sh.nat.next
-	e.next.prev = e
-	sh.nat.next = e
-	sh.natBytes += int64(e.size)
+// pushNational links slot i into the national ring of sh. Called with
+// sh.mu held.
+func (sh *cacheShard) pushNational(i int32) {
+	sh.t.link(natHead, i)
+	sh.natBytes += int64(sh.t.slots[i].size)
 }
 
 // afterNational finishes what storing or removing entries started, once
@@ -229,42 +230,35 @@ func (c *Cache) regroup(name string, in bool) {
 	now := c.now().UnixNano()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	nh := c.nameHash(name)
 	for _, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
-		e, ok := sh.m[cacheKey{name: name, qtype: t, kind: kindRRset}]
-		if !ok || e.protected == in || n.isTarget(name) != in {
+		i, ok := sh.t.find(nh, name, t, kindRRset)
+		if !ok || sh.t.slots[i].protected == in || n.isTarget(name) != in {
 			continue
 		}
+		s := &sh.t.slots[i]
 		// Unlink from the ring it is in.
-		e.prev.next = e.next
-		e.next.prev = e.prev
+		sh.t.unlink(i)
 		if in {
 			if n.total.Load() >= n.max {
 				n.refused.Add(1)
-				sh.pushFront(e) // back where it was, as the most recent
+				sh.t.link(lruHead, i) // back where it was, as the most recent
 				continue
 			}
-			sh.bytes -= int64(e.size)
-			e.protected = true
+			sh.bytes -= int64(s.size)
+			s.protected = true
 			n.total.Add(1)
 			n.pending.Store(true)
-			sh.pushNational(e)
+			sh.pushNational(i)
 			continue
 		}
-		sh.natBytes -= int64(e.size)
-		e.protected = false
+		sh.natBytes -= int64(s.size)
+		s.protected = false
 		n.total.Add(-1)
-		sh.pushFront(e)
-		sh.bytes += int64(e.size)
-		c.evict(sh, e, now)
+		sh.t.link(lruHead, i)
+		sh.bytes += int64(s.size)
+		c.evict(sh, i, now)
 	}
-}
-
-// sameRecords reports whether a and b hold the same records, TTLs aside,
-// in the same order (the order they were stored in).
-func sameRecords(a, b []dns.RR) bool {
-	return slices.EqualFunc(a, b, func(x, y dns.RR) bool {
-		return x.Header().Rrtype == y.Header().Rrtype && dns.IsDuplicate(x, y)
-	})
 }
 
 // NationalRefused is how many national infrastructure entries went to the

@@ -159,45 +159,45 @@ func (c *Cache) Capacity() int64 { return c.budget * cacheShards }
 // entry changed meanwhile is exported as it was when listed.
 func (c *Cache) Export(fn func(CacheRecord) error) error {
 	now := c.now().UnixNano()
-	isNS := func(e *cacheEntry) bool { return e.key.kind == kindRRset && e.key.qtype == dns.TypeNS }
-	passes := []func(sh *cacheShard, list []*cacheEntry) []*cacheEntry{
-		func(sh *cacheShard, list []*cacheEntry) []*cacheEntry {
-			for e := sh.nat.prev; e != &sh.nat; e = e.prev {
-				if isNS(e) {
-					list = append(list, e)
+	isNS := func(s *slot) bool { return s.kind == kindRRset && s.qtype == dns.TypeNS }
+	passes := []func(sh *cacheShard, list []cacheEntry) []cacheEntry{
+		func(sh *cacheShard, list []cacheEntry) []cacheEntry {
+			for i := sh.t.slots[natHead].prev; i != natHead; i = sh.t.slots[i].prev {
+				if isNS(&sh.t.slots[i]) {
+					list = append(list, sh.entry(i))
 				}
 			}
 			return list
 		},
-		func(sh *cacheShard, list []*cacheEntry) []*cacheEntry {
-			for e := sh.nat.prev; e != &sh.nat; e = e.prev {
-				if !isNS(e) {
-					list = append(list, e)
+		func(sh *cacheShard, list []cacheEntry) []cacheEntry {
+			for i := sh.t.slots[natHead].prev; i != natHead; i = sh.t.slots[i].prev {
+				if !isNS(&sh.t.slots[i]) {
+					list = append(list, sh.entry(i))
 				}
 			}
 			return list
 		},
-		func(sh *cacheShard, list []*cacheEntry) []*cacheEntry {
-			for e := sh.lru.prev; e != &sh.lru; e = e.prev {
-				if now < e.expire+c.staleWindow {
-					list = append(list, e)
+		func(sh *cacheShard, list []cacheEntry) []cacheEntry {
+			for i := sh.t.slots[lruHead].prev; i != lruHead; i = sh.t.slots[i].prev {
+				if now < sh.t.slots[i].expire+c.staleWindow {
+					list = append(list, sh.entry(i))
 				}
 			}
 			return list
 		},
 	}
-	var list []*cacheEntry
+	var list []cacheEntry
 	for _, pass := range passes {
 		for i := range c.shards {
 			sh := &c.shards[i]
 			sh.mu.Lock()
 			list = pass(sh, list[:0])
 			sh.mu.Unlock()
-			// The fields read below are never modified once an entry is stored.
+			// An entry's bytes are never modified once stored.
 			for _, e := range list {
-				rec, err := e.record(nil)
+				rec, err := e.record(nil, now)
 				if err != nil {
-					continue // cannot happen: the records were unpacked or built by the dns package
+					continue // cannot happen: the cache encoded the records
 				}
 				if err := fn(rec); err != nil {
 					return err
@@ -209,18 +209,18 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 	return nil
 }
 
-// record returns e as a CacheRecord. Its Msg is packed into buf's room
-// when it fits there, and then shares buf's array; with a nil buf it has
-// its own.
-func (e *cacheEntry) record(buf []byte) (CacheRecord, error) {
+// record returns e as a CacheRecord, its records with the TTL left at
+// now. Its Msg is packed into buf's room when it fits there, and then
+// shares buf's array; with a nil buf it has its own.
+func (e *cacheEntry) record(buf []byte, now int64) (CacheRecord, error) {
 	rec := CacheRecord{
 		Name:    e.key.name,
 		Qtype:   e.key.qtype,
-		Expire:  time.Unix(0, e.expire),
-		Rcode:   e.rcode(),
-		MsgKind: e.mkind,
-		Rank:    e.rank,
-		Sec:     e.sec,
+		Expire:  time.Unix(0, e.s.expire),
+		Rcode:   e.s.rcode(),
+		MsgKind: e.s.mkind,
+		Rank:    e.s.rank,
+		Sec:     e.s.sec,
 	}
 	switch e.key.kind {
 	case kindNX:
@@ -230,7 +230,7 @@ func (e *cacheEntry) record(buf []byte) (CacheRecord, error) {
 	default:
 		rec.Kind = RecordMessage
 	}
-	if why := e.why.error(); why != nil {
+	if why := e.why; why != nil {
 		rec.Why = why.Error()
 		if len(rec.Why) > maxWhyLen {
 			rec.Why = rec.Why[:maxWhyLen]
@@ -245,11 +245,13 @@ func (e *cacheEntry) record(buf []byte) (CacheRecord, error) {
 			}
 		}
 	}
-	// Packing a message writes its records' wire form into the buffer
-	// only; dns.PackRR would also set each record's Rdlength, a write to
-	// records other goroutines may be copying.
-	answer, ns, extra := e.sections()
-	m := dns.Msg{Compress: len(e.rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
+	var room [8]dns.RR
+	rrs, err := decodeRecords(room[:0], e.data, e.key.name, ttlLeft(e.s.expire, now))
+	if err != nil {
+		return CacheRecord{}, fmt.Errorf("%s/%s: %w", e.key.name, dns.Type(e.key.qtype), err)
+	}
+	answer, ns, extra := e.s.split(rrs)
+	m := dns.Msg{Compress: len(rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
 	if buf != nil {
 		if b, ok := wire.AppendMsg(buf[:0], &m); ok {
 			rec.Msg = b
@@ -295,33 +297,38 @@ func (c *Cache) ImportRecord(rec CacheRecord) error {
 	if int64(len(rec.Msg)) > c.budget {
 		return ErrRecordTooLarge // the wire form is smaller than the entry
 	}
-	e, err := c.entryFrom(rec)
+	k, s, rrs, why, err := c.entryFrom(rec)
 	if err != nil {
 		return fmt.Errorf("%w: %s %s/%s: %w", ErrBadRecord, rec.Kind, rec.Name, dns.Type(rec.Qtype), err)
 	}
 	now := c.now().UnixNano()
-	if now >= e.expire+c.staleWindow && (c.nat == nil || !c.nat.infra(e)) {
+	if now >= s.expire+c.staleWindow && (c.nat == nil || !c.nat.infra(k, &s)) {
 		return ErrRecordExpired // national infrastructure is kept whatever its age
 	}
 	life := c.maxTTL
-	if e.key.kind != kindRRset && e.mkind != MsgAnswer {
+	if k.kind != kindRRset && s.mkind != MsgAnswer {
 		life = min(life, c.maxNeg)
 	}
-	if e.sec == dnssec.Bogus || e.sec == dnssec.Indeterminate {
+	if s.sec == dnssec.Bogus || s.sec == dnssec.Indeterminate {
 		life = min(life, BogusTTL)
 	}
-	e.expire = min(e.expire, now+int64(life))
-	if !c.sizeEntry(e, e.key.name, e.rrs) {
+	s.expire = min(s.expire, now+int64(life))
+	data, ok := encodeEntry(k.name, rrs)
+	if !ok {
+		return fmt.Errorf("%w: %s %s/%s: records do not pack", ErrBadRecord, rec.Kind, rec.Name, dns.Type(rec.Qtype))
+	}
+	if !c.sizeEntry(&s, data) {
 		return ErrRecordTooLarge
 	}
 
-	sh := c.shardFor(e.key.name)
+	nh := c.nameHash(k.name)
+	sh := c.shardFor(k.name)
 	sh.mu.Lock()
-	if !importable(sh, e, now) {
+	if !importable(sh, k, nh, &s, now) {
 		sh.mu.Unlock()
 		return ErrRecordSuperseded
 	}
-	c.insert(sh, e, now)
+	c.insert(sh, k, nh, s, data, why, rrs, now)
 	sh.mu.Unlock()
 	c.afterNational()
 	return nil
@@ -331,80 +338,78 @@ func (c *Cache) ImportRecord(rec CacheRecord) error {
 // not when the entry held expires no earlier, or is a fresh RRset of
 // higher rank, or (for a message) an NXDOMAIN for the name expires no
 // earlier, which is newer news. Called with sh.mu held.
-func importable(sh *cacheShard, e *cacheEntry, now int64) bool {
-	if old, ok := sh.m[e.key]; ok {
-		if old.expire >= e.expire || (e.key.kind == kindRRset && now < old.expire && old.rank > e.rank) {
+func importable(sh *cacheShard, k cacheKey, nh uint64, s *slot, now int64) bool {
+	if i, ok := sh.t.find(nh, k.name, k.qtype, k.kind); ok {
+		old := &sh.t.slots[i]
+		if old.expire >= s.expire || (k.kind == kindRRset && now < old.expire && old.rank > s.rank) {
 			return false
 		}
 	}
-	if e.key.kind == kindMsg {
-		if nx, ok := sh.m[cacheKey{name: e.key.name, kind: kindNX}]; ok && nx.expire >= e.expire {
+	if k.kind == kindMsg {
+		if i, ok := sh.t.find(nh, k.name, 0, kindNX); ok && sh.t.slots[i].expire >= s.expire {
 			return false
 		}
 	}
 	return true
 }
 
-// entryFrom checks rec and builds the entry it describes; the expiry is
-// rec's, unclamped.
-func (c *Cache) entryFrom(rec CacheRecord) (*cacheEntry, error) {
+// entryFrom checks rec and returns the entry it describes: its key, its
+// slot (the expiry rec's, unclamped), its records and its reason.
+func (c *Cache) entryFrom(rec CacheRecord) (k cacheKey, e slot, rrs []dns.RR, why error, err error) {
 	if len(rec.Name) > 255 || !dnsName(rec.Name) || cacheName(rec.Name) != rec.Name {
-		return nil, errors.New("owner name not in canonical form")
+		return k, e, nil, nil, errors.New("owner name not in canonical form")
 	}
 	if rec.Expire.IsZero() || rec.Expire.Unix() <= 0 || rec.Expire.Year() > 2200 {
-		return nil, errors.New("expiry out of range")
+		return k, e, nil, nil, errors.New("expiry out of range")
 	}
 	if rec.Sec > dnssec.Indeterminate || rec.WhyStatus > dnssec.Indeterminate {
-		return nil, errors.New("unknown DNSSEC status")
+		return k, e, nil, nil, errors.New("unknown DNSSEC status")
 	}
-	why, err := restoreWhy(rec)
+	why, err = restoreWhy(rec)
 	if err != nil {
-		return nil, err
+		return k, e, nil, nil, err
 	}
 	var m dns.Msg
 	if err := m.Unpack(rec.Msg); err != nil {
-		return nil, fmt.Errorf("records: %w", err)
+		return k, e, nil, nil, fmt.Errorf("records: %w", err)
 	}
 	if len(m.Question) != 0 || len(m.Answer)+len(m.Ns)+len(m.Extra) > maxRecordRR {
-		return nil, errors.New("records: bad section counts")
+		return k, e, nil, nil, errors.New("records: bad section counts")
 	}
-	e, rrs := newEntry(len(m.Answer) + len(m.Ns) + len(m.Extra))
-	rrs = append(append(append(rrs, m.Answer...), m.Ns...), m.Extra...)
+	rrs = append(append(append(make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra)), m.Answer...), m.Ns...), m.Extra...)
 	for _, rr := range rrs {
 		h := rr.Header()
 		if h.Class != dns.ClassINET || !cacheableType(h.Rrtype) {
-			return nil, fmt.Errorf("record of class %d type %s", h.Class, dns.Type(h.Rrtype))
+			return k, e, nil, nil, fmt.Errorf("record of class %d type %s", h.Class, dns.Type(h.Rrtype))
 		}
 		if h.Rdlength == 0 {
-			return nil, fmt.Errorf("record %s/%s without data", h.Name, dns.Type(h.Rrtype))
+			return k, e, nil, nil, fmt.Errorf("record %s/%s without data", h.Name, dns.Type(h.Rrtype))
 		}
 		if cacheName(h.Name) != h.Name {
-			return nil, fmt.Errorf("owner %q not in canonical form", h.Name)
+			return k, e, nil, nil, fmt.Errorf("owner %q not in canonical form", h.Name)
 		}
 	}
-	*e = cacheEntry{
+	e = slot{
 		expire: rec.Expire.UnixNano(),
-		rrs:    rrs,
 		nAns:   uint16(len(m.Answer)),
 		nNs:    uint16(len(m.Ns)),
 		mkind:  rec.MsgKind,
 		rank:   rec.Rank,
 		sec:    rec.Sec,
-		why:    newReason(why),
 	}
-	answer, ns, _ := e.sections()
+	answer, ns, _ := e.split(rrs)
 
 	switch rec.Kind {
 	case RecordRRset:
-		e.key = cacheKey{name: rec.Name, qtype: rec.Qtype, kind: kindRRset}
+		k = cacheKey{name: rec.Name, qtype: rec.Qtype, kind: kindRRset}
 		if rec.Rank > RankValidated || rec.Rcode != dns.RcodeSuccess || rec.MsgKind != MsgAnswer {
-			return nil, errors.New("rrset: bad rank, rcode or message kind")
+			return k, e, nil, nil, errors.New("rrset: bad rank, rcode or message kind")
 		}
 		if !cacheableType(rec.Qtype) || rec.Qtype == dns.TypeRRSIG {
-			return nil, errors.New("rrset: bad type")
+			return k, e, nil, nil, errors.New("rrset: bad type")
 		}
 		if len(answer) == 0 || len(answer) != len(rrs) {
-			return nil, errors.New("rrset: records outside the answer section")
+			return k, e, nil, nil, errors.New("rrset: records outside the answer section")
 		}
 		data := false
 		for _, rr := range rrs {
@@ -415,39 +420,39 @@ func (c *Cache) entryFrom(rec CacheRecord) (*cacheEntry, error) {
 				data = true
 			}
 			if rr.Header().Name != rec.Name || t != rec.Qtype {
-				return nil, fmt.Errorf("rrset: record %s/%s does not belong", rr.Header().Name, dns.Type(t))
+				return k, e, nil, nil, fmt.Errorf("rrset: record %s/%s does not belong", rr.Header().Name, dns.Type(t))
 			}
 		}
 		if !data {
-			return nil, errors.New("rrset: signatures only")
+			return k, e, nil, nil, errors.New("rrset: signatures only")
 		}
 	case RecordNXDomain:
-		e.key = cacheKey{name: rec.Name, kind: kindNX}
+		k = cacheKey{name: rec.Name, kind: kindNX}
 		if rec.Qtype != 0 || rec.Rcode != dns.RcodeNameError || rec.MsgKind != MsgNXDomain || rec.Rank != RankNone {
-			return nil, errors.New("nxdomain: bad type, rcode, kind or rank")
+			return k, e, nil, nil, errors.New("nxdomain: bad type, rcode, kind or rank")
 		}
 		if len(answer) != 0 || !hasZoneSOA(rec.Name, ns) {
-			return nil, errors.New("nxdomain: no SOA for the name")
+			return k, e, nil, nil, errors.New("nxdomain: no SOA for the name")
 		}
 	case RecordMessage:
-		e.key = cacheKey{name: rec.Name, qtype: rec.Qtype, kind: kindMsg}
+		k = cacheKey{name: rec.Name, qtype: rec.Qtype, kind: kindMsg}
 		if !cacheableType(rec.Qtype) || rec.Rank != RankNone {
-			return nil, errors.New("message: bad type or rank")
+			return k, e, nil, nil, errors.New("message: bad type or rank")
 		}
 		if rec.MsgKind == MsgNXDomain && len(answer) == 0 {
-			return nil, errors.New("message: NXDOMAIN for the name itself belongs in an nxdomain record")
+			return k, e, nil, nil, errors.New("message: NXDOMAIN for the name itself belongs in an nxdomain record")
 		}
 		if rec.Rcode != dns.RcodeSuccess && rec.Rcode != dns.RcodeNameError {
-			return nil, errors.New("message: bad rcode")
+			return k, e, nil, nil, errors.New("message: bad rcode")
 		}
 		kind, _, ok := classifyResponse(rec.Name, rec.Qtype, rec.Rcode, answer, ns)
 		if !ok || kind != rec.MsgKind {
-			return nil, fmt.Errorf("message: records make a %s, not a %s", kind, rec.MsgKind)
+			return k, e, nil, nil, fmt.Errorf("message: records make a %s, not a %s", kind, rec.MsgKind)
 		}
 	default:
-		return nil, fmt.Errorf("unknown kind %d", rec.Kind)
+		return k, e, nil, nil, fmt.Errorf("unknown kind %d", rec.Kind)
 	}
-	return e, nil
+	return k, e, rrs, why, nil
 }
 
 // restoreWhy rebuilds the reason of rec (nil when it has none); err says

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"time"
+	"unsafe"
 )
 
 // Change tracking for a write-behind copy of the cache (internal/cachedb):
@@ -9,8 +10,8 @@ import (
 // expired or flushed is recorded as the key that changed, in a bounded set
 // per shard, under the shard lock the change already holds. Nothing else is
 // done on the query path: no I/O, no channel, no allocation once the set
-// has grown. The set holds, for each key, the entry stored last (nil:
-// removed). The writer takes the sets with TakeChanges and exports each
+// has grown. The set holds, for each key, the entry stored last (its
+// slot and its bytes, which are never modified; no bytes: removed). The writer takes the sets with TakeChanges and exports each
 // entry so held with ExportHeld, without looking the key up again; a
 // later change to the same key is recorded again, so the writer always
 // ends with the latest state.
@@ -50,7 +51,7 @@ const minRoom = 8
 // shardChanges is what a shard records for the writer; guarded by the
 // shard's mu. keys is nil until TrackChanges.
 type shardChanges struct {
-	keys map[cacheKey]*cacheEntry
+	keys map[cacheKey]cacheEntry
 	// room is the most keys the map has held since it was made: about
 	// the room it has.
 	room    int
@@ -59,13 +60,22 @@ type shardChanges struct {
 	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches FillingChanges
 }
 
-// changed records that the entry of key k changed, to e (nil: removed).
-// Called with sh.mu held.
-func (sh *cacheShard) changed(k cacheKey, e *cacheEntry) {
-	w := &sh.wb
-	if w.keys == nil {
-		return
+// changed records that slot i was stored. Called with sh.mu held.
+func (sh *cacheShard) changed(i int32) {
+	if sh.wb.keys != nil {
+		sh.wb.record(sh.entry(i))
 	}
+}
+
+// removed records that slot i is being removed. Called with sh.mu held.
+func (sh *cacheShard) removed(i int32) {
+	if sh.wb.keys != nil {
+		sh.wb.record(cacheEntry{key: sh.t.key(i)})
+	}
+}
+
+// record records e, the entry its key holds now (no bytes: none).
+func (w *shardChanges) record(e cacheEntry) {
 	if w.since == 0 {
 		w.since = time.Now().UnixNano()
 	}
@@ -77,7 +87,7 @@ func (sh *cacheShard) changed(k cacheKey, e *cacheEntry) {
 		clear(w.keys)
 		return
 	}
-	w.keys[k] = e
+	w.keys[e.key] = e
 	if len(w.keys) == FillingChanges {
 		select {
 		case w.filling <- struct{}{}:
@@ -95,9 +105,9 @@ func (w *shardChanges) empty() {
 	n := len(w.keys)
 	switch {
 	case w.lost || n > 2*FillingChanges:
-		w.keys, w.room = make(map[cacheKey]*cacheEntry, FillingChanges), FillingChanges
+		w.keys, w.room = make(map[cacheKey]cacheEntry, FillingChanges), FillingChanges
 	case w.room > minRoom && n*quietSet <= w.room:
-		w.keys, w.room = make(map[cacheKey]*cacheEntry, n), n
+		w.keys, w.room = make(map[cacheKey]cacheEntry, n), n
 	case n > 0:
 		clear(w.keys)
 		w.room = max(w.room, n)
@@ -181,7 +191,7 @@ func (c *Cache) TrackChanges() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		if sh.wb.keys == nil {
-			sh.wb.keys = make(map[cacheKey]*cacheEntry)
+			sh.wb.keys = make(map[cacheKey]cacheEntry)
 			sh.wb.filling = c.wbFilling
 		}
 		sh.mu.Unlock()
@@ -233,9 +243,12 @@ func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges 
 			}
 			if w.lost {
 				out.Lost = append(out.Lost, i)
-				for k, e := range sh.m {
-					out.Keys = append(out.Keys, k.export())
-					out.Held = append(out.Held, HeldEntry{e})
+				for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
+					if sh.t.slots[j].kind != kindFree {
+						e := sh.entry(j)
+						out.Keys = append(out.Keys, e.key.export())
+						out.Held = append(out.Held, HeldEntry{e})
+					}
 				}
 			} else {
 				for k, e := range w.keys {
@@ -260,7 +273,7 @@ func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges 
 
 // HeldEntry is the entry a key held when its change was taken (see
 // CacheChanges.Held).
-type HeldEntry struct{ e *cacheEntry }
+type HeldEntry struct{ e cacheEntry }
 
 // ExportHeld returns the record of h, as ExportEntry returned it for h's
 // key when h was taken: false for an entry removed, or past its stale
@@ -276,19 +289,24 @@ func (c *Cache) ExportHeld(h HeldEntry) (CacheRecord, bool) {
 // record out before the next is spared an allocation per record.
 func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte) (CacheRecord, bool) {
 	e := h.e
-	if e == nil {
+	if e.data == nil {
 		return CacheRecord{}, false
 	}
 	now := c.now().UnixNano()
-	sh := c.shardFor(e.key.name)
-	sh.mu.Lock()
-	servable := now < e.expire+c.staleWindow || e.protected // protected changes under the lock
-	sh.mu.Unlock()
-	if !servable {
-		return CacheRecord{}, false
+	if now >= e.s.expire+c.staleWindow {
+		// Whether it is kept apart changes under the lock (regroup),
+		// while it is stored: as it is now, if it still is.
+		sh := c.shardFor(e.key.name)
+		sh.mu.Lock()
+		i, ok := sh.t.find(c.nameHash(e.key.name), e.key.name, e.key.qtype, e.key.kind)
+		national := ok && unsafe.SliceData(sh.t.data[i]) == unsafe.SliceData(e.data) && sh.t.slots[i].protected
+		sh.mu.Unlock()
+		if !national {
+			return CacheRecord{}, false
+		}
 	}
-	// The fields record reads are never modified once an entry is stored.
-	rec, err := e.record(buf)
+	// An entry's bytes are never modified once stored.
+	rec, err := e.record(buf, now)
 	if err != nil {
 		return CacheRecord{}, false
 	}
@@ -309,7 +327,7 @@ func (c *Cache) PendingChanges() (n int, oldest time.Time) {
 				old = w.since
 			}
 			if w.lost {
-				n += max(len(sh.m), 1)
+				n += max(sh.t.n, 1)
 			} else {
 				n += len(w.keys)
 			}
@@ -341,12 +359,12 @@ func (c *Cache) ExportEntry(k CacheKey) (CacheRecord, bool) {
 	if !ok {
 		return CacheRecord{}, false
 	}
-	e := c.lookupServable(key)
-	if e == nil {
+	e, ok := c.lookupServable(key)
+	if !ok {
 		return CacheRecord{}, false
 	}
-	// The fields record reads are never modified once an entry is stored.
-	rec, err := e.record(nil)
+	// An entry's bytes are never modified once stored.
+	rec, err := e.record(nil, c.now().UnixNano())
 	if err != nil {
 		return CacheRecord{}, false
 	}
@@ -357,23 +375,24 @@ func (c *Cache) ExportEntry(k CacheKey) (CacheRecord, bool) {
 // building its record.
 func (c *Cache) HoldsEntry(k CacheKey) bool {
 	key, ok := k.internal()
-	return ok && c.lookupServable(key) != nil
+	if !ok {
+		return false
+	}
+	_, ok = c.lookupServable(key)
+	return ok
 }
 
-func (c *Cache) lookupServable(key cacheKey) *cacheEntry {
+func (c *Cache) lookupServable(key cacheKey) (cacheEntry, bool) {
 	sh := c.shardFor(key.name)
 	now := c.now().UnixNano()
 	sh.mu.Lock()
-	e, ok := sh.m[key]
+	defer sh.mu.Unlock()
+	i, ok := sh.t.find(c.nameHash(key.name), key.name, key.qtype, key.kind)
 	// National infrastructure is kept (and exported) whatever its age.
-	if ok && now >= e.expire+c.staleWindow && !e.protected {
-		ok = false
+	if !ok || now >= sh.t.slots[i].expire+c.staleWindow && !sh.t.slots[i].protected {
+		return cacheEntry{}, false
 	}
-	sh.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	return e
+	return sh.entry(i), true
 }
 
 // MarkAllChanged records every entry as changed, as Flush does without

@@ -1,0 +1,441 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/maphash"
+	"net"
+	"unsafe"
+
+	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/dnssec"
+	"github.com/sovdns/sovdns/internal/wire"
+)
+
+// The cache holds nothing the collector has to walk. The collector marks
+// every pointer the heap holds each time it runs, and while it marks, on a
+// machine of one or two processors, the answers wait: a cache of Go
+// records (an entry, its records, their names and addresses, each a
+// pointer or several) made a full 64 MiB cache tens of milliseconds of
+// marking at every collection, and a stream of misses at a full cache
+// collects every second or so.
+//
+// A shard therefore keeps its entries in a table of slots, structs
+// without pointers, found through a map from a 64-bit hash of the key to
+// a slot number (a map of integers, which the collector does not scan
+// either), and linked into the LRU by slot numbers. An entry's owner name
+// and records are one byte slice in the cache's own compact wire form
+// (below), held in a slice parallel to the slots: one pointer an entry,
+// to memory the collector does not scan. The slice is never modified
+// once stored, so a reader copies the slice header under the shard lock
+// and decodes the records after releasing it, and the write-behind writer
+// may hold it after the entry is gone. The rare reasons a validation
+// failed are kept in a map beside the table.
+
+// slot is one entry of a shard: a key's metadata, and links by slot
+// number. A free slot is on the shard's free list through next.
+type slot struct {
+	hash       uint64 // keyHash of the key
+	expire     int64  // Unix nanoseconds
+	prev, next int32  // the LRU or national ring (sentinels lruHead and natHead)
+	chain      int32  // the next slot whose key has the same hash; noSlot: none
+	size       int32  // the estimate (entrySize), at most a shard's budget
+	origTTL    uint32 // seconds it was stored for; 0: unknown
+	qtype      uint16
+	nAns, nNs  uint16
+	kind       cacheEntryKind
+	mkind      MsgKind // its rcode follows: NXDOMAIN for MsgNXDomain, else NOERROR
+	rank       Rank
+	sec        dnssec.SecStatus
+	protected  bool // national infrastructure: in the national ring, not the LRU
+	why        bool // a reason is held in the shard's whys
+}
+
+// kindFree marks a slot on the free list.
+const kindFree cacheEntryKind = 0xff
+
+// The sentinels of a shard's two rings, and the slot number of none.
+const (
+	lruHead = 0
+	natHead = 1
+	noSlot  = -1
+)
+
+// slotTable is a shard's entries. Guarded by the shard's mu.
+type slotTable struct {
+	idx   map[uint64]int32 // keyHash to the first slot of its chain
+	slots []slot
+	data  [][]byte        // each slot's name and records; nil for a free slot
+	whys  map[int32]error // reasons, for the slots whose why is set
+	free  int32           // the first free slot; noSlot: none
+	n     int             // slots in use, sentinels aside
+}
+
+func (t *slotTable) reset() {
+	t.idx = make(map[uint64]int32)
+	t.slots = append(t.slots[:0], slot{kind: kindFree}, slot{kind: kindFree})
+	t.slots[lruHead].prev, t.slots[lruHead].next = lruHead, lruHead
+	t.slots[natHead].prev, t.slots[natHead].next = natHead, natHead
+	clear(t.data)
+	t.data = append(t.data[:0], nil, nil)
+	t.whys = nil
+	t.free = noSlot
+	t.n = 0
+}
+
+// keyHash mixes a name's hash with the rest of the key.
+func keyHash(nameHash uint64, qtype uint16, kind cacheEntryKind) uint64 {
+	h := nameHash ^ (uint64(qtype)<<8|uint64(kind)+1)*0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+// nameHash hashes a canonical name with the cache's seed, drawn when the
+// cache is made: an attacker who chooses names cannot aim them at one
+// chain.
+func (c *Cache) nameHash(name string) uint64 { return maphash.String(c.seed, name) }
+
+// find returns the slot of key (name, qtype, kind), name's hash being nh.
+func (t *slotTable) find(nh uint64, name string, qtype uint16, kind cacheEntryKind) (int32, bool) {
+	i, ok := t.idx[keyHash(nh, qtype, kind)]
+	for ok && i != noSlot {
+		s := &t.slots[i]
+		if s.qtype == qtype && s.kind == kind && entryName(t.data[i]) == name {
+			return i, true
+		}
+		i = s.chain
+	}
+	return noSlot, false
+}
+
+// add stores s (its hash, kind and qtype set) with data and why in a free
+// slot, indexes it and returns its number. The caller links it into a
+// ring and has removed any slot of the same key.
+func (t *slotTable) add(s slot, data []byte, why error) int32 {
+	i := t.free
+	if i != noSlot {
+		t.free = t.slots[i].next
+	} else {
+		i = int32(len(t.slots))
+		t.slots = append(t.slots, slot{})
+		t.data = append(t.data, nil)
+	}
+	s.chain = noSlot
+	if head, ok := t.idx[s.hash]; ok {
+		s.chain = head
+	}
+	t.idx[s.hash] = i
+	s.why = why != nil
+	if s.why {
+		if t.whys == nil {
+			t.whys = make(map[int32]error)
+		}
+		t.whys[i] = why
+	}
+	t.slots[i] = s
+	t.data[i] = data
+	t.n++
+	return i
+}
+
+// drop unindexes slot i and frees it; the caller has unlinked it from
+// its ring.
+func (t *slotTable) drop(i int32) {
+	s := &t.slots[i]
+	head := t.idx[s.hash]
+	if head == i {
+		if s.chain == noSlot {
+			delete(t.idx, s.hash)
+		} else {
+			t.idx[s.hash] = s.chain
+		}
+	} else {
+		for p := head; p != noSlot; p = t.slots[p].chain {
+			if t.slots[p].chain == i {
+				t.slots[p].chain = s.chain
+				break
+			}
+		}
+	}
+	if s.why {
+		delete(t.whys, i)
+	}
+	*s = slot{kind: kindFree, next: t.free}
+	t.data[i] = nil
+	t.free = i
+	t.n--
+}
+
+// link puts slot i at the front of the ring of head.
+func (t *slotTable) link(head, i int32) {
+	s, h := &t.slots[i], &t.slots[head]
+	s.prev, s.next = head, h.next
+	t.slots[h.next].prev = i
+	h.next = i
+}
+
+// unlink takes slot i out of its ring.
+func (t *slotTable) unlink(i int32) {
+	s := &t.slots[i]
+	t.slots[s.prev].next = s.next
+	t.slots[s.next].prev = s.prev
+	s.prev, s.next = noSlot, noSlot
+}
+
+// key returns slot i's key; its name shares the entry's bytes.
+func (t *slotTable) key(i int32) cacheKey {
+	s := &t.slots[i]
+	return cacheKey{name: entryName(t.data[i]), qtype: s.qtype, kind: s.kind}
+}
+
+func (t *slotTable) why(i int32) error {
+	if !t.slots[i].why {
+		return nil
+	}
+	return t.whys[i]
+}
+
+// An entry's bytes are its owner name, as a length octet and the name's
+// presentation form, then its records, each as:
+//
+//	owner   one octet: ownerEntry (the entry's name), ownerPrev (the
+//	        previous record's owner), or ownerWire, followed by the owner
+//	        in uncompressed, lower-cased wire form
+//	type    two octets
+//	rdlen   two octets
+//	rdata   rdlen octets, uncompressed, as the record was packed
+//
+// Every record held is of class IN, and the TTL is the entry's: neither
+// is kept.
+const (
+	ownerEntry = iota
+	ownerPrev
+	ownerWire
+)
+
+// entryName returns the name at the start of an entry's bytes, as a
+// string sharing them. An entry's bytes are never modified once made, so
+// the string may be kept; it keeps them alive.
+func entryName(d []byte) string {
+	return unsafe.String(&d[1], int(d[0]))
+}
+
+// recordsOf returns the part of an entry's bytes after its name.
+func recordsOf(d []byte) []byte { return d[1+int(d[0]):] }
+
+var errEntryWire = errors.New("cache entry: malformed records")
+
+// encodeEntry returns name and rrs (owners of class IN, the cache may
+// hold them: see cacheable) in the form above, in one allocation of its
+// size. It reads the records only.
+func encodeEntry(name string, rrs []dns.RR) ([]byte, bool) {
+	if len(name) > 255 {
+		return nil, false
+	}
+	// Packing a message writes its records' wire form into the buffer
+	// only; dns.PackRR would also set each record's Rdlength, a write to
+	// records other goroutines may be reading.
+	var stack [1024]byte
+	m := dns.Msg{Answer: rrs}
+	packed, ok := wire.AppendMsg(stack[:0], &m)
+	if !ok {
+		var err error
+		if packed, err = m.Pack(); err != nil { // its own buffer: stack stays on the stack
+			return nil, false
+		}
+	}
+	// The compact form is shorter than the packed one: convert it in
+	// place, then copy it out after the name.
+	r, w := 12, 12
+	prev := ""
+	for _, rr := range rrs {
+		h := rr.Header()
+		end := r
+		for end < len(packed) && packed[end] != 0 {
+			end += 1 + int(packed[end])
+		}
+		end++ // the root label
+		if end+10 > len(packed) {
+			return nil, false
+		}
+		switch {
+		case nameIs(h.Name, name):
+			packed[w] = ownerEntry
+			w++
+			prev = name
+		case prev != "" && nameIs(h.Name, prev):
+			packed[w] = ownerPrev
+			w++
+		default:
+			// The first record's owner moves one octet up for its mark;
+			// every record before it saved at least five.
+			asciiLowerBytes(packed[r:end])
+			copy(packed[w+1:], packed[r:end])
+			packed[w] = ownerWire
+			w += 1 + end - r
+			prev = h.Name
+		}
+		rdlen := int(binary.BigEndian.Uint16(packed[end+8:]))
+		if end+10+rdlen > len(packed) {
+			return nil, false
+		}
+		w += copy(packed[w:], packed[end:end+2])          // type
+		w += copy(packed[w:], packed[end+8:end+10+rdlen]) // rdlen and rdata
+		r = end + 10 + rdlen
+	}
+	out := make([]byte, 1+len(name)+w-12)
+	out[0] = byte(len(name))
+	copy(out[1:], name)
+	copy(out[1+len(name):], packed[12:w])
+	return out, true
+}
+
+// nameIs reports whether owner, a name as a record carries it, is canon
+// (canonical: see cacheName), without allocating for the usual names.
+func nameIs(owner, canon string) bool {
+	if n := len(owner); n > 0 && owner[n-1] == '.' && !hasByte(owner, '\\') {
+		return len(owner) == len(canon) && asciiEqualFold(owner, canon)
+	}
+	return cacheName(owner) == canon
+}
+
+func hasByte(s string, b byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiEqualFold compares a and b, of one length, folding ASCII letters
+// only, as the DNS does.
+func asciiEqualFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeRecords appends the records of an entry's bytes d to dst, each a
+// new record with TTL ttl; name, when not empty, is the entry's name (a
+// lookup's, saving its copy).
+func decodeRecords(dst []dns.RR, d []byte, name string, ttl uint32) ([]dns.RR, error) {
+	if name == "" {
+		name = entryName(d)
+	}
+	rec := recordsOf(d)
+	prev := name
+	for off := 0; off < len(rec); {
+		var owner string
+		switch rec[off] {
+		case ownerEntry:
+			owner = name
+			off++
+		case ownerPrev:
+			owner = prev
+			off++
+		case ownerWire:
+			s, end, err := dns.UnpackDomainName(rec, off+1)
+			if err != nil {
+				return dst, errEntryWire
+			}
+			owner, off = s, end
+		default:
+			return dst, errEntryWire
+		}
+		prev = owner
+		if off+4 > len(rec) {
+			return dst, errEntryWire
+		}
+		typ := binary.BigEndian.Uint16(rec[off:])
+		rdlen := int(binary.BigEndian.Uint16(rec[off+2:]))
+		off += 4
+		if off+rdlen > len(rec) {
+			return dst, errEntryWire
+		}
+		h := dns.RR_Header{Name: owner, Rrtype: typ, Class: dns.ClassINET, Ttl: ttl, Rdlength: uint16(rdlen)}
+		switch {
+		case typ == dns.TypeA && rdlen == net.IPv4len:
+			b := &aBox{rr: dns.A{Hdr: h}}
+			copy(b.addr[:], rec[off:])
+			b.rr.A = b.addr[:]
+			dst = append(dst, &b.rr)
+		case typ == dns.TypeAAAA && rdlen == net.IPv6len:
+			b := &aaaaBox{rr: dns.AAAA{Hdr: h}}
+			copy(b.addr[:], rec[off:])
+			b.rr.AAAA = b.addr[:]
+			dst = append(dst, &b.rr)
+		default:
+			rr, _, err := dns.UnpackRRWithHeader(h, rec[:off+rdlen], off)
+			if err != nil {
+				return dst, errEntryWire
+			}
+			dst = append(dst, rr)
+		}
+		off += rdlen
+	}
+	return dst, nil
+}
+
+// recordsEnd returns the length of the first n records of an entry's
+// bytes d, the name included: the bytes of an entry holding those
+// records alone.
+func recordsEnd(d []byte, n int) (int, bool) {
+	base := 1 + int(d[0])
+	rec := d[base:]
+	off := 0
+	for range n {
+		if off >= len(rec) {
+			return 0, false
+		}
+		switch rec[off] {
+		case ownerEntry, ownerPrev:
+			off++
+		case ownerWire:
+			off++
+			for off < len(rec) && rec[off] != 0 {
+				off += 1 + int(rec[off])
+			}
+			off++
+		default:
+			return 0, false
+		}
+		if off+4 > len(rec) {
+			return 0, false
+		}
+		off += 4 + int(binary.BigEndian.Uint16(rec[off+2:]))
+		if off > len(rec) {
+			return 0, false
+		}
+	}
+	return base + off, true
+}
+
+// aBox and aaaaBox are an address record and its address, one
+// allocation.
+type (
+	aBox struct {
+		rr   dns.A
+		addr [net.IPv4len]byte
+	}
+	aaaaBox struct {
+		rr   dns.AAAA
+		addr [net.IPv6len]byte
+	}
+)
