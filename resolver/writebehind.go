@@ -3,6 +3,8 @@ package resolver
 import (
 	"time"
 	"unsafe"
+
+	"github.com/sovdns/sovdns/dnssec"
 )
 
 // Change tracking for a write-behind copy of the cache (internal/cachedb):
@@ -49,9 +51,13 @@ const quietSet = 4
 const minRoom = 8
 
 // shardChanges is what a shard records for the writer; guarded by the
-// shard's mu. keys is nil until TrackChanges.
+// shard's mu. keys is nil until TrackChanges. A set is keyed by the hash
+// of the entry's key (slot.hash): two keys of one hash in one set, which
+// the 64-bit hash all but rules out, mark the shard lost, so that nothing
+// is missed.
 type shardChanges struct {
-	keys map[cacheKey]cacheEntry
+	keys map[uint64]heldEntry
+	whys map[uint64]error // the reasons of the entries held that have one
 	// room is the most keys the map has held since it was made: about
 	// the room it has.
 	room    int
@@ -60,34 +66,83 @@ type shardChanges struct {
 	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches FillingChanges
 }
 
+// heldEntry is what a set keeps of an entry, the one pointer its bytes
+// (which hold its name: the key follows), and what its record takes from
+// its slot: 48 bytes. The sets, and the writer's copies of them, are the
+// most the collector has to walk of what the cache keeps.
+type heldEntry struct {
+	data      []byte
+	expire    int64
+	qtype     uint16
+	nAns, nNs uint16
+	kind      cacheEntryKind
+	mkind     MsgKind
+	rank      Rank
+	sec       dnssec.SecStatus
+	protected bool
+	gone      bool // removed: the bytes only name it
+}
+
+// held returns slot i as a heldEntry.
+func (sh *cacheShard) held(i int32) heldEntry {
+	s := &sh.t.slots[i]
+	return heldEntry{data: sh.t.data[i], expire: s.expire, qtype: s.qtype, nAns: s.nAns, nNs: s.nNs,
+		kind: s.kind, mkind: s.mkind, rank: s.rank, sec: s.sec, protected: s.protected}
+}
+
+// key returns h's key; its name shares h's bytes.
+func (h *heldEntry) key() cacheKey {
+	return cacheKey{name: entryName(h.data), qtype: h.qtype, kind: h.kind}
+}
+
+// entry returns h as a cacheEntry, with reason why.
+func (h *heldEntry) entry(why error) cacheEntry {
+	return cacheEntry{key: h.key(), data: h.data, why: why, s: slot{expire: h.expire, qtype: h.qtype, nAns: h.nAns, nNs: h.nNs,
+		kind: h.kind, mkind: h.mkind, rank: h.rank, sec: h.sec, protected: h.protected}}
+}
+
 // changed records that slot i was stored. Called with sh.mu held.
 func (sh *cacheShard) changed(i int32) {
 	if sh.wb.keys != nil {
-		sh.wb.record(sh.entry(i))
+		sh.wb.record(sh.t.slots[i].hash, sh.held(i), sh.t.why(i))
 	}
 }
 
 // removed records that slot i is being removed. Called with sh.mu held.
 func (sh *cacheShard) removed(i int32) {
 	if sh.wb.keys != nil {
-		sh.wb.record(cacheEntry{key: sh.t.key(i)})
+		h := sh.held(i)
+		h.gone = true
+		sh.wb.record(sh.t.slots[i].hash, h, nil)
 	}
 }
 
-// record records e, the entry its key holds now (no bytes: none).
-func (w *shardChanges) record(e cacheEntry) {
+// record records h, the entry the key of hash kh holds now, with its
+// reason.
+func (w *shardChanges) record(kh uint64, h heldEntry, why error) {
 	if w.since == 0 {
 		w.since = time.Now().UnixNano()
 	}
 	if w.lost {
 		return
 	}
-	if len(w.keys) >= maxShardChanges {
+	old, had := w.keys[kh]
+	if len(w.keys) >= maxShardChanges || had && old.key() != h.key() {
 		w.lost = true
 		clear(w.keys)
+		clear(w.whys)
 		return
 	}
-	w.keys[e.key] = e
+	w.keys[kh] = h
+	switch {
+	case why != nil:
+		if w.whys == nil {
+			w.whys = make(map[uint64]error)
+		}
+		w.whys[kh] = why
+	case len(w.whys) > 0:
+		delete(w.whys, kh)
+	}
 	if len(w.keys) == FillingChanges {
 		select {
 		case w.filling <- struct{}{}:
@@ -105,13 +160,14 @@ func (w *shardChanges) empty() {
 	n := len(w.keys)
 	switch {
 	case w.lost || n > 2*FillingChanges:
-		w.keys, w.room = make(map[cacheKey]cacheEntry, FillingChanges), FillingChanges
+		w.keys, w.room = make(map[uint64]heldEntry, FillingChanges), FillingChanges
 	case w.room > minRoom && n*quietSet <= w.room:
-		w.keys, w.room = make(map[cacheKey]cacheEntry, n), n
+		w.keys, w.room = make(map[uint64]heldEntry, n), n
 	case n > 0:
 		clear(w.keys)
 		w.room = max(w.room, n)
 	}
+	w.whys = nil
 	w.since, w.lost = 0, false
 }
 
@@ -127,6 +183,7 @@ func (sh *cacheShard) changedAll() {
 	}
 	w.lost = true
 	clear(w.keys)
+	clear(w.whys)
 }
 
 // CacheKey names one cache entry, as a CacheRecord's Kind, Name and Qtype
@@ -191,7 +248,7 @@ func (c *Cache) TrackChanges() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		if sh.wb.keys == nil {
-			sh.wb.keys = make(map[cacheKey]cacheEntry)
+			sh.wb.keys = make(map[uint64]heldEntry)
 			sh.wb.filling = c.wbFilling
 		}
 		sh.mu.Unlock()
@@ -245,15 +302,15 @@ func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges 
 				out.Lost = append(out.Lost, i)
 				for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
 					if sh.t.slots[j].kind != kindFree {
-						e := sh.entry(j)
-						out.Keys = append(out.Keys, e.key.export())
-						out.Held = append(out.Held, HeldEntry{e})
+						h := sh.held(j)
+						out.Keys = append(out.Keys, h.key().export())
+						out.Held = append(out.Held, HeldEntry{h, sh.t.why(j)})
 					}
 				}
 			} else {
-				for k, e := range w.keys {
-					out.Keys = append(out.Keys, k.export())
-					out.Held = append(out.Held, HeldEntry{e})
+				for kh, h := range w.keys {
+					out.Keys = append(out.Keys, h.key().export())
+					out.Held = append(out.Held, HeldEntry{h, w.whys[kh]})
 				}
 			}
 		}
@@ -273,7 +330,10 @@ func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges 
 
 // HeldEntry is the entry a key held when its change was taken (see
 // CacheChanges.Held).
-type HeldEntry struct{ e cacheEntry }
+type HeldEntry struct {
+	h   heldEntry
+	why error
+}
 
 // ExportHeld returns the record of h, as ExportEntry returned it for h's
 // key when h was taken: false for an entry removed, or past its stale
@@ -288,10 +348,10 @@ func (c *Cache) ExportHeld(h HeldEntry) (CacheRecord, bool) {
 // room when it fits (sharing buf's array): a writer that copies each
 // record out before the next is spared an allocation per record.
 func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte) (CacheRecord, bool) {
-	e := h.e
-	if e.data == nil {
+	if h.h.gone || h.h.data == nil {
 		return CacheRecord{}, false
 	}
+	e := h.h.entry(h.why)
 	now := c.now().UnixNano()
 	if now >= e.s.expire+c.staleWindow {
 		// Whether it is kept apart changes under the lock (regroup),
