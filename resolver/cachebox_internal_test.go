@@ -19,18 +19,8 @@ import (
 // TestCopyRR checks that copyRR copies every record as dns.Copy does,
 // sharing no memory with the original, address records included.
 func TestCopyRR(t *testing.T) {
-	parse := func(s string) dns.RR {
-		t.Helper()
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rr
-	}
-	// An upstream answer's addresses are 4 octets (copyRR's own case);
-	// dns.NewRR gives net.ParseIP's 16.
-	a4 := parse("x.example. 300 IN A 192.0.2.1").(*dns.A)
-	a4.A = a4.A.To4()
+	parse := func(s string) dns.RR { return mustRR(t, s) }
+	a4 := addressA4(t, "x.example. 300 IN A 192.0.2.1")
 	tests := []struct {
 		name string
 		rr   dns.RR
@@ -70,6 +60,15 @@ func TestCopyRR(t *testing.T) {
 	}
 }
 
+// addressA4 parses an A record and gives it a 4-octet address, as an
+// upstream answer's are (dns.NewRR gives net.ParseIP's 16).
+func addressA4(t testing.TB, s string) *dns.A {
+	t.Helper()
+	a := mustRR(t, s).(*dns.A)
+	a.A = a.A.To4()
+	return a
+}
+
 // address returns the address of an A or AAAA record, nil for others.
 func address(rr dns.RR) net.IP {
 	switch r := rr.(type) {
@@ -85,16 +84,8 @@ func address(rr dns.RR) net.IP {
 // stored (owners lower-cased, TTLs the one asked for), whatever their
 // types and owners; recordsEnd finds where the first records end.
 func TestEntryWire(t *testing.T) {
-	parse := func(s string) dns.RR {
-		t.Helper()
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rr
-	}
-	a4 := parse("WWW.Example. 300 IN A 192.0.2.1").(*dns.A)
-	a4.A = a4.A.To4()
+	parse := func(s string) dns.RR { return mustRR(t, s) }
+	a4 := addressA4(t, "WWW.Example. 300 IN A 192.0.2.1")
 	tests := []struct {
 		name string
 		rrs  []string
