@@ -326,11 +326,11 @@ func (c *Cache) IndexDenials() int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for i := int32(natHead + 1); i < int32(len(sh.t.slots)); i++ {
-			if s := &sh.t.slots[i]; s.kind != kindFree && s.kind != kindRRset && s.sec == dnssec.Secure && s.mkind != MsgAnswer {
+		for i := range sh.t.inUse() {
+			if s := &sh.t.slots[i]; s.kind != kindRRset && s.sec == dnssec.Secure && s.mkind != MsgAnswer {
 				e := sh.entry(i)
-				_, ns, _ := e.s.split(e.records(0))
-				negs = append(negs, neg{ns, e.s.expire})
+				_, ns, _ := sections(e.records(0), e.nAns, e.nNs)
+				negs = append(negs, neg{ns, e.expire})
 			}
 		}
 		sh.mu.Unlock()

@@ -264,40 +264,56 @@ type cacheKey struct {
 	kind  cacheEntryKind
 }
 
-// cacheEntry is an entry as read out of its shard: its key, a copy of
-// its slot, its bytes (shared: never modified) and its reason. It is
-// made for the entries a dump, an export or the national bookkeeping
-// look at, not on a lookup's path.
+// cacheEntry is an entry as read out of its shard: its bytes (which hold
+// its name: the key follows) and what its record, a dump or the national
+// bookkeeping take from its slot, in 48 bytes with one pointer. The
+// write-behind sets keep entries so (writebehind.go); they are the most
+// the collector has to walk of what the cache keeps.
 type cacheEntry struct {
-	key  cacheKey
-	s    slot
-	data []byte
-	why  error
+	data      []byte
+	expire    int64
+	qtype     uint16
+	nAns, nNs uint16
+	kind      cacheEntryKind
+	mkind     MsgKind
+	rank      Rank
+	sec       dnssec.SecStatus
+	protected bool
+	gone      bool // removed: the bytes only name it
 }
 
 // entry returns slot i as a cacheEntry.
 func (sh *cacheShard) entry(i int32) cacheEntry {
-	return cacheEntry{key: sh.t.key(i), s: sh.t.slots[i], data: sh.t.data[i], why: sh.t.why(i)}
+	s := &sh.t.slots[i]
+	return cacheEntry{data: sh.t.data[i], expire: s.expire, qtype: s.qtype, nAns: s.nAns, nNs: s.nNs,
+		kind: s.kind, mkind: s.mkind, rank: s.rank, sec: s.sec, protected: s.protected}
 }
 
-// rcode returns the response code of a message entry: only NOERROR and
-// NXDOMAIN answers are stored (put), and the one is stored as MsgNXDomain.
-func (s *slot) rcode() int {
-	if s.mkind == MsgNXDomain {
+// key returns e's key; its name shares e's bytes.
+func (e *cacheEntry) key() cacheKey {
+	return cacheKey{name: entryName(e.data), qtype: e.qtype, kind: e.kind}
+}
+
+// records returns e's records, each with TTL ttl.
+func (e *cacheEntry) records(ttl uint32) []dns.RR {
+	rrs, _ := decodeRecords(make([]dns.RR, 0, int(e.nAns)+int(e.nNs)+1), e.data, ttl)
+	return rrs
+}
+
+// rcodeOf returns the response code of a message entry of kind k: only
+// NOERROR and NXDOMAIN answers are stored (put), and the one is stored as
+// MsgNXDomain.
+func rcodeOf(k MsgKind) int {
+	if k == MsgNXDomain {
 		return dns.RcodeNameError
 	}
 	return dns.RcodeSuccess
 }
 
-// records returns e's records, each with TTL ttl.
-func (e *cacheEntry) records(ttl uint32) []dns.RR {
-	rrs, _ := decodeRecords(make([]dns.RR, 0, int(e.s.nAns)+int(e.s.nNs)+1), e.data, e.key.name, ttl)
-	return rrs
-}
-
-// split cuts records into an entry's sections.
-func (s *slot) split(rrs []dns.RR) (answer, ns, extra []dns.RR) {
-	a, n := min(int(s.nAns), len(rrs)), min(int(s.nAns)+int(s.nNs), len(rrs))
+// sections cuts an entry's records into its sections, of nAns and nNs
+// records and the rest.
+func sections(rrs []dns.RR, nAns, nNs uint16) (answer, ns, extra []dns.RR) {
+	a, n := min(int(nAns), len(rrs)), min(int(nAns)+int(nNs), len(rrs))
 	return rrs[:a:a], rrs[a:n:n], rrs[n:]
 }
 
@@ -442,8 +458,7 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	}
 	name := cacheName(q.Name)
 
-	var room [8]dns.RR
-	rrs := appendCacheable(room[:0], m.Answer)
+	rrs := appendCacheable(make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra)), m.Answer)
 	nAns := len(rrs)
 	rrs = appendCacheable(rrs, m.Ns)
 	nNs := len(rrs) - nAns
@@ -607,14 +622,14 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (_ Message, o
 	sh.mu.Unlock()
 
 	ttl := ttlLeft(s.expire, now)
-	out, err := decodeRecords(make([]dns.RR, 0, int(s.nAns)+int(s.nNs)+2), data, name, ttl)
+	out, err := decodeRecords(make([]dns.RR, 0, int(s.nAns)+int(s.nNs)+2), data, ttl)
 	if err != nil {
 		return Message{}, false, true // cannot happen: the cache encoded them
 	}
-	answer, ns, extra := s.split(out)
+	answer, ns, extra := sections(out, s.nAns, s.nNs)
 	msg := Message{
 		Kind:    s.mkind,
-		Rcode:   s.rcode(),
+		Rcode:   rcodeOf(s.mkind),
 		Answer:  answer,
 		Ns:      ns,
 		Extra:   extra,
@@ -647,11 +662,11 @@ func (c *Cache) NXAbove(name string) (Message, bool) {
 		s, data := sh.t.slots[i], sh.t.data[i]
 		sh.mu.Unlock()
 		ttl := ttlLeft(s.expire, now)
-		out, err := decodeRecords(nil, data, anc, ttl)
+		out, err := decodeRecords(nil, data, ttl)
 		if err != nil {
 			continue
 		}
-		answer, ns, extra := s.split(out)
+		answer, ns, extra := sections(out, s.nAns, s.nNs)
 		return Message{Kind: MsgNXDomain, Rcode: dns.RcodeNameError, Answer: answer, Ns: ns, Extra: extra,
 			TTL: ttl, Sec: s.sec, OrigTTL: s.origTTL}, true
 	}
@@ -800,7 +815,7 @@ func (c *Cache) getRRset(name string, qtype uint16, allowStale bool) ([]dns.RR, 
 	sh.touch(i)
 	s, data := sh.t.slots[i], sh.t.data[i]
 	sh.mu.Unlock()
-	out, err := decodeRecords(make([]dns.RR, 0, s.nAns), data, name, ttlLeft(s.expire, now))
+	out, err := decodeRecords(make([]dns.RR, 0, s.nAns), data, ttlLeft(s.expire, now))
 	if err != nil {
 		return nil, RankNone, false, false // cannot happen: the cache encoded them
 	}
@@ -864,9 +879,8 @@ func (c *Cache) FlushFailed() int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
-			s := &sh.t.slots[j]
-			if s.kind != kindFree && (s.sec == dnssec.Bogus || s.sec == dnssec.Indeterminate) {
+		for j := range sh.t.inUse() {
+			if s := &sh.t.slots[j]; s.sec == dnssec.Bogus || s.sec == dnssec.Indeterminate {
 				sh.remove(j)
 				n++
 			}
@@ -887,8 +901,8 @@ func (c *Cache) FlushName(name string) int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
-			if sh.t.slots[j].kind != kindFree && atOrBelow(entryName(sh.t.data[j]), name) {
+		for j := range sh.t.inUse() {
+			if atOrBelow(entryName(sh.t.data[j]), name) {
 				sh.remove(j)
 				n++
 			}
@@ -909,24 +923,25 @@ func (c *Cache) Dump(w io.Writer) error {
 	all, now := c.dumpEntries()
 	bw := bufio.NewWriter(w)
 	for _, e := range all {
-		ttl := ttlLeft(e.s.expire, now)
+		ttl := ttlLeft(e.expire, now)
 		state := fmt.Sprintf("ttl=%d", ttl)
-		if now >= e.s.expire {
-			state = fmt.Sprintf("stale expired=%ds", (now-e.s.expire)/int64(time.Second))
+		if now >= e.expire {
+			state = fmt.Sprintf("stale expired=%ds", (now-e.expire)/int64(time.Second))
 		}
-		if e.s.protected {
+		if e.protected {
 			state += " national"
 		}
-		switch e.key.kind {
+		name, rcode := entryName(e.data), dns.RcodeToString[rcodeOf(e.mkind)]
+		switch e.kind {
 		case kindRRset:
-			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", e.key.name, dns.Type(e.key.qtype), e.s.rank, state)
+			fmt.Fprintf(bw, "; rrset %s %s rank=%s %s\n", name, dns.Type(e.qtype), e.rank, state)
 		case kindNX:
-			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", e.key.name, e.s.mkind, dns.RcodeToString[e.s.rcode()], state, secNote(e.s.sec))
+			fmt.Fprintf(bw, "; msg %s * %s %s %s%s\n", name, e.mkind, rcode, state, secNote(e.sec))
 		default:
-			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", e.key.name, dns.Type(e.key.qtype), e.s.mkind, dns.RcodeToString[e.s.rcode()], state, secNote(e.s.sec))
+			fmt.Fprintf(bw, "; msg %s %s %s %s %s%s\n", name, dns.Type(e.qtype), e.mkind, rcode, state, secNote(e.sec))
 		}
-		answer, ns, extra := e.s.split(e.records(ttl))
-		if e.key.kind == kindRRset {
+		answer, ns, extra := sections(e.records(ttl), e.nAns, e.nNs)
+		if e.kind == kindRRset {
 			dumpRRs(bw, "", answer, ttl)
 			continue
 		}
@@ -982,24 +997,24 @@ func (c *Cache) DumpJSON(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	for _, e := range all {
-		ttl := ttlLeft(e.s.expire, now)
-		d := DumpEntry{Kind: "message", Name: e.key.name, Type: dns.Type(e.key.qtype).String(), TTL: ttl, National: e.s.protected}
-		if now >= e.s.expire {
-			d.Stale, d.ExpiredSeconds = true, (now-e.s.expire)/int64(time.Second)
+		ttl := ttlLeft(e.expire, now)
+		d := DumpEntry{Kind: "message", Name: entryName(e.data), Type: dns.Type(e.qtype).String(), TTL: ttl, National: e.protected}
+		if now >= e.expire {
+			d.Stale, d.ExpiredSeconds = true, (now-e.expire)/int64(time.Second)
 		}
-		if e.s.sec != dnssec.Unchecked {
-			d.DNSSEC = e.s.sec.String()
+		if e.sec != dnssec.Unchecked {
+			d.DNSSEC = e.sec.String()
 		}
-		answer, ns, extra := e.s.split(e.records(ttl))
-		switch e.key.kind {
+		answer, ns, extra := sections(e.records(ttl), e.nAns, e.nNs)
+		switch e.kind {
 		case kindRRset:
-			d.Kind, d.Rank = "rrset", e.s.rank.String()
+			d.Kind, d.Rank = "rrset", e.rank.String()
 			d.Records = rrStrings(answer)
 		default:
-			if e.key.kind == kindNX {
+			if e.kind == kindNX {
 				d.Type = "*"
 			}
-			d.Result, d.Rcode = e.s.mkind.String(), dns.RcodeToString[e.s.rcode()]
+			d.Result, d.Rcode = e.mkind.String(), dns.RcodeToString[rcodeOf(e.mkind)]
 			d.Answer, d.Authority, d.Additional = rrStrings(answer), rrStrings(ns), rrStrings(extra)
 		}
 		if err := enc.Encode(d); err != nil {
@@ -1019,22 +1034,21 @@ func (c *Cache) dumpEntries() (all []cacheEntry, now int64) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
-			s := &sh.t.slots[j]
-			if s.kind != kindFree && (now < s.expire+c.staleWindow || s.protected) {
+		for j := range sh.t.inUse() {
+			if s := &sh.t.slots[j]; now < s.expire+c.staleWindow || s.protected {
 				all = append(all, sh.entry(j))
 			}
 		}
 		sh.mu.Unlock()
 	}
 	slices.SortFunc(all, func(a, b cacheEntry) int {
-		if r := compareCanonical(a.key.name, b.key.name); r != 0 {
+		if r := compareCanonical(entryName(a.data), entryName(b.data)); r != 0 {
 			return r
 		}
-		if r := cmp.Compare(dumpOrder(a.key.kind), dumpOrder(b.key.kind)); r != 0 {
+		if r := cmp.Compare(dumpOrder(a.kind), dumpOrder(b.kind)); r != 0 {
 			return r
 		}
-		return cmp.Compare(a.key.qtype, b.key.qtype)
+		return cmp.Compare(a.qtype, b.qtype)
 	})
 	return all, now
 }
@@ -1280,17 +1294,11 @@ func copyRR(rr dns.RR) dns.RR {
 	switch r := rr.(type) {
 	case *dns.A:
 		if len(r.A) == net.IPv4len {
-			b := &aBox{rr: *r}
-			copy(b.addr[:], r.A)
-			b.rr.A = b.addr[:]
-			return &b.rr
+			return boxA(r.Hdr, r.A)
 		}
 	case *dns.AAAA:
 		if len(r.AAAA) == net.IPv6len {
-			b := &aaaaBox{rr: *r}
-			copy(b.addr[:], r.AAAA)
-			b.rr.AAAA = b.addr[:]
-			return &b.rr
+			return boxAAAA(r.Hdr, r.AAAA)
 		}
 	}
 	return dns.Copy(rr)

@@ -41,7 +41,7 @@ func TestPutValidatedWithRRset(t *testing.T) {
 	if rrs := rs.records(0); len(rrs) != 2 || rrs[0].Header().Name != "www.example." {
 		t.Fatalf("the RRset's records: %v", rrs)
 	}
-	if got := rs.s.expire - msg.s.expire; got != int64(3540*time.Second) {
+	if got := rs.expire - msg.expire; got != int64(3540*time.Second) {
 		t.Fatalf("RRset expires %v after the answer, want 59m (its own TTL)", time.Duration(got))
 	}
 	got, rank, ok := c.GetRRset("www.example.", dns.TypeA)

@@ -138,7 +138,8 @@ func checkInvariants(t testing.TB, c *Cache) {
 		for _, head := range []int32{lruHead, natHead} {
 			for j := sh.t.slots[head].next; j != head; j = sh.t.slots[j].next {
 				s := &sh.t.slots[j]
-				k := sh.t.key(j)
+				e := sh.entry(j)
+				k := e.key()
 				if f, ok := sh.t.find(c.nameHash(k.name), k.name, k.qtype, k.kind); !ok || f != j {
 					t.Errorf("shard %d: entry %v in a ring is not indexed", i, k)
 				}

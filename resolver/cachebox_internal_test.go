@@ -127,7 +127,7 @@ func TestEntryWire(t *testing.T) {
 			if entryName(data) != "www.example." {
 				t.Fatalf("name %q", entryName(data))
 			}
-			got, err := decodeRecords(nil, data, "", 77)
+			got, err := decodeRecords(nil, data, 77)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func TestEntryWire(t *testing.T) {
 				if !ok {
 					t.Fatalf("recordsEnd(%d) failed", n)
 				}
-				part, err := decodeRecords(nil, data[:end], "", 77)
+				part, err := decodeRecords(nil, data[:end], 77)
 				if err != nil || len(part) != n {
 					t.Fatalf("first %d records: %d back, %v", n, len(part), err)
 				}
@@ -159,8 +159,8 @@ func TestEntryWire(t *testing.T) {
 			for i := 1 + len("www.example."); i < len(data); i++ {
 				bad := slices.Clone(data)
 				bad[i] ^= 0xff
-				decodeRecords(nil, bad, "", 0)
-				decodeRecords(nil, bad[:i], "", 0)
+				decodeRecords(nil, bad, 0)
+				decodeRecords(nil, bad[:i], 0)
 			}
 		})
 	}

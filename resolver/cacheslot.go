@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
+	"iter"
 	"net"
+	"strings"
 	"unsafe"
 
 	"github.com/miekg/dns"
@@ -169,6 +171,18 @@ func (t *slotTable) drop(i int32) {
 	t.n--
 }
 
+// inUse yields the slots in use, sentinels aside, in slot order. The
+// loop may remove the slot it is given.
+func (t *slotTable) inUse() iter.Seq[int32] {
+	return func(yield func(int32) bool) {
+		for i := int32(natHead + 1); i < int32(len(t.slots)); i++ {
+			if t.slots[i].kind != kindFree && !yield(i) {
+				return
+			}
+		}
+	}
+}
+
 // link puts slot i at the front of the ring of head.
 func (t *slotTable) link(head, i int32) {
 	s, h := &t.slots[i], &t.slots[head]
@@ -183,12 +197,6 @@ func (t *slotTable) unlink(i int32) {
 	t.slots[s.prev].next = s.next
 	t.slots[s.next].prev = s.prev
 	s.prev, s.next = noSlot, noSlot
-}
-
-// key returns slot i's key; its name shares the entry's bytes.
-func (t *slotTable) key(i int32) cacheKey {
-	s := &t.slots[i]
-	return cacheKey{name: entryName(t.data[i]), qtype: s.qtype, kind: s.kind}
 }
 
 func (t *slotTable) why(i int32) error {
@@ -296,99 +304,89 @@ func encodeEntry(name string, rrs []dns.RR) ([]byte, bool) {
 // nameIs reports whether owner, a name as a record carries it, is canon
 // (canonical: see cacheName), without allocating for the usual names.
 func nameIs(owner, canon string) bool {
-	if n := len(owner); n > 0 && owner[n-1] == '.' && !hasByte(owner, '\\') {
-		return len(owner) == len(canon) && asciiEqualFold(owner, canon)
+	if n := len(owner); n > 0 && owner[n-1] == '.' && strings.IndexByte(owner, '\\') < 0 {
+		return len(owner) == len(canon) && strings.EqualFold(owner, canon)
 	}
 	return cacheName(owner) == canon
 }
 
-func hasByte(s string, b byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
+// wireRecord is one record of an entry's bytes, as nextRecord finds it.
+type wireRecord struct {
+	mark  byte // ownerEntry, ownerPrev or ownerWire
+	owner int  // where the owner's wire form starts (ownerWire)
+	typ   uint16
+	rdata int // where the data starts
+	rdlen int
+	next  int // where the next record starts
 }
 
-// asciiEqualFold compares a and b, of one length, folding ASCII letters
-// only, as the DNS does.
-func asciiEqualFold(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
+// nextRecord parses the record of rec (an entry's records) at off.
+func nextRecord(rec []byte, off int) (r wireRecord, ok bool) {
+	if off >= len(rec) {
+		return r, false
 	}
-	return true
+	r.mark = rec[off]
+	off++
+	switch r.mark {
+	case ownerEntry, ownerPrev:
+	case ownerWire:
+		r.owner = off
+		for off < len(rec) && rec[off] != 0 {
+			off += 1 + int(rec[off])
+		}
+		off++ // the root label
+	default:
+		return r, false
+	}
+	if off+4 > len(rec) {
+		return r, false
+	}
+	r.typ = binary.BigEndian.Uint16(rec[off:])
+	r.rdlen = int(binary.BigEndian.Uint16(rec[off+2:]))
+	r.rdata = off + 4
+	r.next = r.rdata + r.rdlen
+	return r, r.next <= len(rec)
 }
 
 // decodeRecords appends the records of an entry's bytes d to dst, each a
-// new record with TTL ttl; name, when not empty, is the entry's name (a
-// lookup's, saving its copy).
-func decodeRecords(dst []dns.RR, d []byte, name string, ttl uint32) ([]dns.RR, error) {
-	if name == "" {
-		name = entryName(d)
-	}
+// new record with TTL ttl. Their owners share d's bytes when they are the
+// entry's name.
+func decodeRecords(dst []dns.RR, d []byte, ttl uint32) ([]dns.RR, error) {
+	name := entryName(d)
 	rec := recordsOf(d)
 	prev := name
 	for off := 0; off < len(rec); {
-		var owner string
-		switch rec[off] {
+		r, ok := nextRecord(rec, off)
+		if !ok {
+			return dst, errEntryWire
+		}
+		owner := prev
+		switch r.mark {
 		case ownerEntry:
 			owner = name
-			off++
-		case ownerPrev:
-			owner = prev
-			off++
 		case ownerWire:
-			s, end, err := dns.UnpackDomainName(rec, off+1)
+			s, _, err := dns.UnpackDomainName(rec, r.owner)
 			if err != nil {
 				return dst, errEntryWire
 			}
-			owner, off = s, end
-		default:
-			return dst, errEntryWire
+			owner = s
 		}
 		prev = owner
-		if off+4 > len(rec) {
-			return dst, errEntryWire
-		}
-		typ := binary.BigEndian.Uint16(rec[off:])
-		rdlen := int(binary.BigEndian.Uint16(rec[off+2:]))
-		off += 4
-		if off+rdlen > len(rec) {
-			return dst, errEntryWire
-		}
-		h := dns.RR_Header{Name: owner, Rrtype: typ, Class: dns.ClassINET, Ttl: ttl, Rdlength: uint16(rdlen)}
+		h := dns.RR_Header{Name: owner, Rrtype: r.typ, Class: dns.ClassINET, Ttl: ttl, Rdlength: uint16(r.rdlen)}
+		data := rec[r.rdata:r.next]
 		switch {
-		case typ == dns.TypeA && rdlen == net.IPv4len:
-			b := &aBox{rr: dns.A{Hdr: h}}
-			copy(b.addr[:], rec[off:])
-			b.rr.A = b.addr[:]
-			dst = append(dst, &b.rr)
-		case typ == dns.TypeAAAA && rdlen == net.IPv6len:
-			b := &aaaaBox{rr: dns.AAAA{Hdr: h}}
-			copy(b.addr[:], rec[off:])
-			b.rr.AAAA = b.addr[:]
-			dst = append(dst, &b.rr)
+		case r.typ == dns.TypeA && r.rdlen == net.IPv4len:
+			dst = append(dst, boxA(h, data))
+		case r.typ == dns.TypeAAAA && r.rdlen == net.IPv6len:
+			dst = append(dst, boxAAAA(h, data))
 		default:
-			rr, _, err := dns.UnpackRRWithHeader(h, rec[:off+rdlen], off)
+			rr, _, err := dns.UnpackRRWithHeader(h, rec[:r.next], r.rdata)
 			if err != nil {
 				return dst, errEntryWire
 			}
 			dst = append(dst, rr)
 		}
-		off += rdlen
+		off = r.next
 	}
 	return dst, nil
 }
@@ -401,28 +399,11 @@ func recordsEnd(d []byte, n int) (int, bool) {
 	rec := d[base:]
 	off := 0
 	for range n {
-		if off >= len(rec) {
+		r, ok := nextRecord(rec, off)
+		if !ok {
 			return 0, false
 		}
-		switch rec[off] {
-		case ownerEntry, ownerPrev:
-			off++
-		case ownerWire:
-			off++
-			for off < len(rec) && rec[off] != 0 {
-				off += 1 + int(rec[off])
-			}
-			off++
-		default:
-			return 0, false
-		}
-		if off+4 > len(rec) {
-			return 0, false
-		}
-		off += 4 + int(binary.BigEndian.Uint16(rec[off+2:]))
-		if off > len(rec) {
-			return 0, false
-		}
+		off = r.next
 	}
 	return base + off, true
 }
@@ -439,3 +420,20 @@ type (
 		addr [net.IPv6len]byte
 	}
 )
+
+// boxA returns an A record of header h and address addr (4 octets), one
+// allocation with its address.
+func boxA(h dns.RR_Header, addr []byte) dns.RR {
+	b := &aBox{rr: dns.A{Hdr: h}}
+	copy(b.addr[:], addr)
+	b.rr.A = b.addr[:]
+	return &b.rr
+}
+
+// boxAAAA is boxA for an AAAA record (16 octets).
+func boxAAAA(h dns.RR_Header, addr []byte) dns.RR {
+	b := &aaaaBox{rr: dns.AAAA{Hdr: h}}
+	copy(b.addr[:], addr)
+	b.rr.AAAA = b.addr[:]
+	return &b.rr
+}

@@ -162,7 +162,7 @@ func (n *nationalSet) dropped(s *slot, data []byte) {
 	if s.kind != kindRRset || s.qtype != dns.TypeNS {
 		return
 	}
-	rrs, _ := decodeRecords(nil, data, "", 0)
+	rrs, _ := decodeRecords(nil, data, 0)
 	n.mu.Lock()
 	for _, t := range nsTargets(rrs) {
 		if n.targets[t]--; n.targets[t] <= 0 {

@@ -160,33 +160,33 @@ func (c *Cache) Capacity() int64 { return c.budget * cacheShards }
 func (c *Cache) Export(fn func(CacheRecord) error) error {
 	now := c.now().UnixNano()
 	isNS := func(s *slot) bool { return s.kind == kindRRset && s.qtype == dns.TypeNS }
-	passes := []func(sh *cacheShard, list []cacheEntry) []cacheEntry{
-		func(sh *cacheShard, list []cacheEntry) []cacheEntry {
+	passes := []func(sh *cacheShard, list []HeldEntry) []HeldEntry{
+		func(sh *cacheShard, list []HeldEntry) []HeldEntry {
 			for i := sh.t.slots[natHead].prev; i != natHead; i = sh.t.slots[i].prev {
 				if isNS(&sh.t.slots[i]) {
-					list = append(list, sh.entry(i))
+					list = append(list, sh.held(i))
 				}
 			}
 			return list
 		},
-		func(sh *cacheShard, list []cacheEntry) []cacheEntry {
+		func(sh *cacheShard, list []HeldEntry) []HeldEntry {
 			for i := sh.t.slots[natHead].prev; i != natHead; i = sh.t.slots[i].prev {
 				if !isNS(&sh.t.slots[i]) {
-					list = append(list, sh.entry(i))
+					list = append(list, sh.held(i))
 				}
 			}
 			return list
 		},
-		func(sh *cacheShard, list []cacheEntry) []cacheEntry {
+		func(sh *cacheShard, list []HeldEntry) []HeldEntry {
 			for i := sh.t.slots[lruHead].prev; i != lruHead; i = sh.t.slots[i].prev {
 				if now < sh.t.slots[i].expire+c.staleWindow {
-					list = append(list, sh.entry(i))
+					list = append(list, sh.held(i))
 				}
 			}
 			return list
 		},
 	}
-	var list []cacheEntry
+	var list []HeldEntry
 	for _, pass := range passes {
 		for i := range c.shards {
 			sh := &c.shards[i]
@@ -194,8 +194,8 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 			list = pass(sh, list[:0])
 			sh.mu.Unlock()
 			// An entry's bytes are never modified once stored.
-			for _, e := range list {
-				rec, err := e.record(nil, now)
+			for _, h := range list {
+				rec, err := h.e.record(h.why, nil, now)
 				if err != nil {
 					continue // cannot happen: the cache encoded the records
 				}
@@ -209,20 +209,20 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 	return nil
 }
 
-// record returns e as a CacheRecord, its records with the TTL left at
-// now. Its Msg is packed into buf's room when it fits there, and then
-// shares buf's array; with a nil buf it has its own.
-func (e *cacheEntry) record(buf []byte, now int64) (CacheRecord, error) {
+// record returns e, with reason why, as a CacheRecord, its records with
+// the TTL left at now. Its Msg is packed into buf's room when it fits
+// there, and then shares buf's array; with a nil buf it has its own.
+func (e *cacheEntry) record(why error, buf []byte, now int64) (CacheRecord, error) {
 	rec := CacheRecord{
-		Name:    e.key.name,
-		Qtype:   e.key.qtype,
-		Expire:  time.Unix(0, e.s.expire),
-		Rcode:   e.s.rcode(),
-		MsgKind: e.s.mkind,
-		Rank:    e.s.rank,
-		Sec:     e.s.sec,
+		Name:    entryName(e.data),
+		Qtype:   e.qtype,
+		Expire:  time.Unix(0, e.expire),
+		Rcode:   rcodeOf(e.mkind),
+		MsgKind: e.mkind,
+		Rank:    e.rank,
+		Sec:     e.sec,
 	}
-	switch e.key.kind {
+	switch e.kind {
 	case kindNX:
 		rec.Kind = RecordNXDomain
 	case kindRRset:
@@ -230,7 +230,7 @@ func (e *cacheEntry) record(buf []byte, now int64) (CacheRecord, error) {
 	default:
 		rec.Kind = RecordMessage
 	}
-	if why := e.why; why != nil {
+	if why != nil {
 		rec.Why = why.Error()
 		if len(rec.Why) > maxWhyLen {
 			rec.Why = rec.Why[:maxWhyLen]
@@ -246,11 +246,11 @@ func (e *cacheEntry) record(buf []byte, now int64) (CacheRecord, error) {
 		}
 	}
 	var room [8]dns.RR
-	rrs, err := decodeRecords(room[:0], e.data, e.key.name, ttlLeft(e.s.expire, now))
+	rrs, err := decodeRecords(room[:0], e.data, ttlLeft(e.expire, now))
 	if err != nil {
-		return CacheRecord{}, fmt.Errorf("%s/%s: %w", e.key.name, dns.Type(e.key.qtype), err)
+		return CacheRecord{}, fmt.Errorf("%s/%s: %w", rec.Name, dns.Type(e.qtype), err)
 	}
-	answer, ns, extra := e.s.split(rrs)
+	answer, ns, extra := sections(rrs, e.nAns, e.nNs)
 	m := dns.Msg{Compress: len(rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
 	if buf != nil {
 		if b, ok := wire.AppendMsg(buf[:0], &m); ok {
@@ -266,7 +266,7 @@ func (e *cacheEntry) record(buf []byte, now int64) (CacheRecord, error) {
 	}
 	b, err := m.Pack()
 	if err != nil {
-		return CacheRecord{}, fmt.Errorf("packing %s/%s: %w", e.key.name, dns.Type(e.key.qtype), err)
+		return CacheRecord{}, fmt.Errorf("packing %s/%s: %w", rec.Name, dns.Type(e.qtype), err)
 	}
 	rec.Msg = b
 	return rec, nil
@@ -397,7 +397,7 @@ func (c *Cache) entryFrom(rec CacheRecord) (k cacheKey, e slot, rrs []dns.RR, wh
 		rank:   rec.Rank,
 		sec:    rec.Sec,
 	}
-	answer, ns, _ := e.split(rrs)
+	answer, ns, _ := sections(rrs, e.nAns, e.nNs)
 
 	switch rec.Kind {
 	case RecordRRset:

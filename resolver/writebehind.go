@@ -3,8 +3,6 @@ package resolver
 import (
 	"time"
 	"unsafe"
-
-	"github.com/sovdns/sovdns/dnssec"
 )
 
 // Change tracking for a write-behind copy of the cache (internal/cachedb):
@@ -56,7 +54,7 @@ const minRoom = 8
 // the 64-bit hash all but rules out, mark the shard lost, so that nothing
 // is missed.
 type shardChanges struct {
-	keys map[uint64]heldEntry
+	keys map[uint64]cacheEntry
 	whys map[uint64]error // the reasons of the entries held that have one
 	// room is the most keys the map has held since it was made: about
 	// the room it has.
@@ -66,60 +64,30 @@ type shardChanges struct {
 	filling chan struct{} // the cache's ChangesFilling, signalled when keys reaches FillingChanges
 }
 
-// heldEntry is what a set keeps of an entry, the one pointer its bytes
-// (which hold its name: the key follows), and what its record takes from
-// its slot: 48 bytes. The sets, and the writer's copies of them, are the
-// most the collector has to walk of what the cache keeps.
-type heldEntry struct {
-	data      []byte
-	expire    int64
-	qtype     uint16
-	nAns, nNs uint16
-	kind      cacheEntryKind
-	mkind     MsgKind
-	rank      Rank
-	sec       dnssec.SecStatus
-	protected bool
-	gone      bool // removed: the bytes only name it
-}
-
-// held returns slot i as a heldEntry.
-func (sh *cacheShard) held(i int32) heldEntry {
-	s := &sh.t.slots[i]
-	return heldEntry{data: sh.t.data[i], expire: s.expire, qtype: s.qtype, nAns: s.nAns, nNs: s.nNs,
-		kind: s.kind, mkind: s.mkind, rank: s.rank, sec: s.sec, protected: s.protected}
-}
-
-// key returns h's key; its name shares h's bytes.
-func (h *heldEntry) key() cacheKey {
-	return cacheKey{name: entryName(h.data), qtype: h.qtype, kind: h.kind}
-}
-
-// entry returns h as a cacheEntry, with reason why.
-func (h *heldEntry) entry(why error) cacheEntry {
-	return cacheEntry{key: h.key(), data: h.data, why: why, s: slot{expire: h.expire, qtype: h.qtype, nAns: h.nAns, nNs: h.nNs,
-		kind: h.kind, mkind: h.mkind, rank: h.rank, sec: h.sec, protected: h.protected}}
+// held returns slot i, with its reason, as a HeldEntry.
+func (sh *cacheShard) held(i int32) HeldEntry {
+	return HeldEntry{sh.entry(i), sh.t.why(i)}
 }
 
 // changed records that slot i was stored. Called with sh.mu held.
 func (sh *cacheShard) changed(i int32) {
 	if sh.wb.keys != nil {
-		sh.wb.record(sh.t.slots[i].hash, sh.held(i), sh.t.why(i))
+		sh.wb.record(sh.t.slots[i].hash, sh.entry(i), sh.t.why(i))
 	}
 }
 
 // removed records that slot i is being removed. Called with sh.mu held.
 func (sh *cacheShard) removed(i int32) {
 	if sh.wb.keys != nil {
-		h := sh.held(i)
-		h.gone = true
-		sh.wb.record(sh.t.slots[i].hash, h, nil)
+		e := sh.entry(i)
+		e.gone = true
+		sh.wb.record(sh.t.slots[i].hash, e, nil)
 	}
 }
 
-// record records h, the entry the key of hash kh holds now, with its
+// record records e, the entry the key of hash kh holds now, with its
 // reason.
-func (w *shardChanges) record(kh uint64, h heldEntry, why error) {
+func (w *shardChanges) record(kh uint64, e cacheEntry, why error) {
 	if w.since == 0 {
 		w.since = time.Now().UnixNano()
 	}
@@ -127,13 +95,13 @@ func (w *shardChanges) record(kh uint64, h heldEntry, why error) {
 		return
 	}
 	old, had := w.keys[kh]
-	if len(w.keys) >= maxShardChanges || had && old.key() != h.key() {
+	if len(w.keys) >= maxShardChanges || had && old.key() != e.key() {
 		w.lost = true
 		clear(w.keys)
 		clear(w.whys)
 		return
 	}
-	w.keys[kh] = h
+	w.keys[kh] = e
 	switch {
 	case why != nil:
 		if w.whys == nil {
@@ -160,9 +128,9 @@ func (w *shardChanges) empty() {
 	n := len(w.keys)
 	switch {
 	case w.lost || n > 2*FillingChanges:
-		w.keys, w.room = make(map[uint64]heldEntry, FillingChanges), FillingChanges
+		w.keys, w.room = make(map[uint64]cacheEntry, FillingChanges), FillingChanges
 	case w.room > minRoom && n*quietSet <= w.room:
-		w.keys, w.room = make(map[uint64]heldEntry, n), n
+		w.keys, w.room = make(map[uint64]cacheEntry, n), n
 	case n > 0:
 		clear(w.keys)
 		w.room = max(w.room, n)
@@ -248,7 +216,7 @@ func (c *Cache) TrackChanges() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		if sh.wb.keys == nil {
-			sh.wb.keys = make(map[uint64]heldEntry)
+			sh.wb.keys = make(map[uint64]cacheEntry)
 			sh.wb.filling = c.wbFilling
 		}
 		sh.mu.Unlock()
@@ -300,17 +268,15 @@ func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges 
 			}
 			if w.lost {
 				out.Lost = append(out.Lost, i)
-				for j := int32(natHead + 1); j < int32(len(sh.t.slots)); j++ {
-					if sh.t.slots[j].kind != kindFree {
-						h := sh.held(j)
-						out.Keys = append(out.Keys, h.key().export())
-						out.Held = append(out.Held, HeldEntry{h, sh.t.why(j)})
-					}
+				for j := range sh.t.inUse() {
+					h := sh.held(j)
+					out.Keys = append(out.Keys, h.e.key().export())
+					out.Held = append(out.Held, h)
 				}
 			} else {
-				for kh, h := range w.keys {
-					out.Keys = append(out.Keys, h.key().export())
-					out.Held = append(out.Held, HeldEntry{h, w.whys[kh]})
+				for kh, e := range w.keys {
+					out.Keys = append(out.Keys, e.key().export())
+					out.Held = append(out.Held, HeldEntry{e, w.whys[kh]})
 				}
 			}
 		}
@@ -331,7 +297,7 @@ func (c *Cache) TakeChangesPaced(dst CacheChanges, between func()) CacheChanges 
 // HeldEntry is the entry a key held when its change was taken (see
 // CacheChanges.Held).
 type HeldEntry struct {
-	h   heldEntry
+	e   cacheEntry
 	why error
 }
 
@@ -348,17 +314,18 @@ func (c *Cache) ExportHeld(h HeldEntry) (CacheRecord, bool) {
 // room when it fits (sharing buf's array): a writer that copies each
 // record out before the next is spared an allocation per record.
 func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte) (CacheRecord, bool) {
-	if h.h.gone || h.h.data == nil {
+	e := &h.e
+	if e.gone || e.data == nil {
 		return CacheRecord{}, false
 	}
-	e := h.h.entry(h.why)
 	now := c.now().UnixNano()
-	if now >= e.s.expire+c.staleWindow {
+	if now >= e.expire+c.staleWindow {
 		// Whether it is kept apart changes under the lock (regroup),
 		// while it is stored: as it is now, if it still is.
-		sh := c.shardFor(e.key.name)
+		k := e.key()
+		sh := c.shardFor(k.name)
 		sh.mu.Lock()
-		i, ok := sh.t.find(c.nameHash(e.key.name), e.key.name, e.key.qtype, e.key.kind)
+		i, ok := sh.t.find(c.nameHash(k.name), k.name, k.qtype, k.kind)
 		national := ok && unsafe.SliceData(sh.t.data[i]) == unsafe.SliceData(e.data) && sh.t.slots[i].protected
 		sh.mu.Unlock()
 		if !national {
@@ -366,7 +333,7 @@ func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte) (CacheRecord, bool) {
 		}
 	}
 	// An entry's bytes are never modified once stored.
-	rec, err := e.record(buf, now)
+	rec, err := e.record(h.why, buf, now)
 	if err != nil {
 		return CacheRecord{}, false
 	}
@@ -419,12 +386,12 @@ func (c *Cache) ExportEntry(k CacheKey) (CacheRecord, bool) {
 	if !ok {
 		return CacheRecord{}, false
 	}
-	e, ok := c.lookupServable(key)
+	h, ok := c.lookupServable(key)
 	if !ok {
 		return CacheRecord{}, false
 	}
 	// An entry's bytes are never modified once stored.
-	rec, err := e.record(nil, c.now().UnixNano())
+	rec, err := h.e.record(h.why, nil, c.now().UnixNano())
 	if err != nil {
 		return CacheRecord{}, false
 	}
@@ -442,7 +409,7 @@ func (c *Cache) HoldsEntry(k CacheKey) bool {
 	return ok
 }
 
-func (c *Cache) lookupServable(key cacheKey) (cacheEntry, bool) {
+func (c *Cache) lookupServable(key cacheKey) (HeldEntry, bool) {
 	sh := c.shardFor(key.name)
 	now := c.now().UnixNano()
 	sh.mu.Lock()
@@ -450,9 +417,9 @@ func (c *Cache) lookupServable(key cacheKey) (cacheEntry, bool) {
 	i, ok := sh.t.find(c.nameHash(key.name), key.name, key.qtype, key.kind)
 	// National infrastructure is kept (and exported) whatever its age.
 	if !ok || now >= sh.t.slots[i].expire+c.staleWindow && !sh.t.slots[i].protected {
-		return cacheEntry{}, false
+		return HeldEntry{}, false
 	}
-	return sh.entry(i), true
+	return sh.held(i), true
 }
 
 // MarkAllChanged records every entry as changed, as Flush does without

@@ -364,19 +364,19 @@ func TestTakeChangesPaced(t *testing.T) {
 // hash all but rules out) mark the shard lost, so that the writer
 // rewrites it whole instead of missing a change.
 func TestChangeSetCollision(t *testing.T) {
-	w := shardChanges{keys: map[uint64]heldEntry{}}
+	w := shardChanges{keys: map[uint64]cacheEntry{}}
 	a, _ := encodeEntry("a.example.", nil)
 	b, _ := encodeEntry("b.example.", nil)
-	w.record(7, heldEntry{data: a, kind: kindMsg, qtype: dns.TypeA}, nil)
-	w.record(7, heldEntry{data: a, kind: kindMsg, qtype: dns.TypeA, gone: true}, nil) // the same key again
+	w.record(7, cacheEntry{data: a, kind: kindMsg, qtype: dns.TypeA}, nil)
+	w.record(7, cacheEntry{data: a, kind: kindMsg, qtype: dns.TypeA, gone: true}, nil) // the same key again
 	if w.lost || len(w.keys) != 1 || !w.keys[7].gone {
 		t.Fatalf("the same key: lost %v, %d keys", w.lost, len(w.keys))
 	}
-	w.record(7, heldEntry{data: b, kind: kindMsg, qtype: dns.TypeA}, nil)
+	w.record(7, cacheEntry{data: b, kind: kindMsg, qtype: dns.TypeA}, nil)
 	if !w.lost || len(w.keys) != 0 {
 		t.Fatalf("another key of the same hash: lost %v, %d keys", w.lost, len(w.keys))
 	}
 }
 
 // A set's entry holds one pointer and fills 48 bytes.
-var _ [48 - unsafe.Sizeof(heldEntry{})]struct{}
+var _ [48 - unsafe.Sizeof(cacheEntry{})]struct{}
