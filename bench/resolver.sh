@@ -2,7 +2,9 @@
 # Three recursive resolvers side by side in one run: Unbound, Knot Resolver
 # (kresd) and sovdns, configured alike, all resolving through the same NSD
 # authority on loopback (a root zone and a TLD, bench-tld., of $NAMES names).
-# Each round starts every resolver fresh, one after the other, and measures:
+# Each round starts every resolver fresh, one after the other, and measures
+# (PHASES picks them: "cold" for cold, hit and latency, "misses", "full";
+# all three unless set):
 #   cold     every name asked exactly once (dnsperf -n 1): all cache misses,
 #            each one an upstream query and, with VALIDATE=1, a validation;
 #   hit      $HIT_SECONDS s over the same names again: all cache hits;
@@ -47,8 +49,13 @@ VALIDATE=${VALIDATE:-1}
 CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
+PHASES=${PHASES:-"cold misses full"} # cold: the cold, hit and latency phases; misses; full
+has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
+has_phase full || FULL_MB=0
 [ -n "$MISS_QPS" ] || { [ "$VALIDATE" = 1 ] && MISS_QPS=2000 || MISS_QPS=5000; }
 [ "$MISS_QPS" -gt 0 ] || FULL_MB=0
+misses=0
+[ "$MISS_QPS" -gt 0 ] && has_phase misses && misses=1
 command -v kresd >/dev/null || { echo "bench: kresd is not installed (Debian package knot-resolver)" >&2; exit 1; }
 NEED="dnsperf unbound kresd nsd taskset dig python3 ss"
 # shellcheck source=bench/common.sh
@@ -310,27 +317,29 @@ percentiles() {
 declare -A res ad
 for round in $(seq 1 "$ROUNDS"); do
   for s in $servers; do
-    start "$s" "$round"
-    throughput "$s/$round cold" -n 1 -l 300
-    cq=$tq cc=$tc cok=$ok
-    throughput "$s/$round hit" -l "$HIT_SECONDS"
-    hq=$tq hc=$tc
-    rss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
-    # dnsperf -v prints one line per answer, its latency in seconds last
-    # (lost queries, none so far, have none and are left out).
-    perf "$s/$round latency" -Q "$LAT_QPS" -l "$LAT_SECONDS" -v
-    read -r p50 p99 < <(awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$out" | sort -g |
-      awk '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; printf "%.3f %.3f\n", v[i50], v[i99]}')
-    if [ "$VALIDATE" = 1 ]; then
-      ad[$s]=$(dig +dnssec +tries=1 +time=2 @127.0.0.1 -p "$port" h1.bench-tld. A | grep -cE 'flags:.* ad' || true)
-      [ "${ad[$s]}" = 1 ] || { echo "bench: $s did not set AD on a validated answer: is it validating?" >&2; exit 1; }
+    if has_phase cold; then
+      start "$s" "$round"
+      throughput "$s/$round cold" -n 1 -l 300
+      cq=$tq cc=$tc cok=$ok
+      throughput "$s/$round hit" -l "$HIT_SECONDS"
+      hq=$tq hc=$tc
+      rss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
+      # dnsperf -v prints one line per answer, its latency in seconds last
+      # (lost queries, none so far, have none and are left out).
+      perf "$s/$round latency" -Q "$LAT_QPS" -l "$LAT_SECONDS" -v
+      read -r p50 p99 < <(awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$out" | sort -g |
+        awk '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; printf "%.3f %.3f\n", v[i50], v[i99]}')
+      if [ "$VALIDATE" = 1 ]; then
+        ad[$s]=$(dig +dnssec +tries=1 +time=2 @127.0.0.1 -p "$port" h1.bench-tld. A | grep -cE 'flags:.* ad' || true)
+        [ "${ad[$s]}" = 1 ] || { echo "bench: $s did not set AD on a validated answer: is it validating?" >&2; exit 1; }
     fi
     stop
     rm -rf "$work/run-$s-$round"
     for m in cq cc hq hc p50 p99 rss; do res[$s,$m]+="${!m} "; done
     printf 'round %d %-8s cold %7s q/s %6s µs/q (%s%% NOERROR)   hit %7s q/s %6s µs/q   latency at %s q/s: p50 %s ms p99 %s ms   RSS %s MB\n' \
       "$round" "$s" "$cq" "$cc" "$cok" "$hq" "$hc" "$LAT_QPS" "$p50" "$p99" "$rss"
-    if [ "$MISS_QPS" -gt 0 ]; then
+    fi
+    if [ "$misses" = 1 ]; then
       start "$s" "$round-misses"
       perf "$s/$round misses" -n 1 -Q "$MISS_QPS" -l 300 -v
       read -r mp50 mp99 mp999 < <(percentiles <"$out")
@@ -358,8 +367,10 @@ done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 declare -A med
 for s in $servers; do
-  for m in cq cc hq hc p50 p99 rss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
-  if [ "$MISS_QPS" -gt 0 ]; then
+  if has_phase cold; then
+    for m in cq cc hq hc p50 p99 rss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
+  fi
+  if [ "$misses" = 1 ]; then
     for m in mp50 mp99 mp999; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
   fi
   if [ "$FULL_MB" -gt 0 ]; then
@@ -377,27 +388,29 @@ if [ "$VALIDATE" = 1 ]; then
 fi
 echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
 echo "Unbound $(unbound -V | awk '/^Version/ {print $2; exit}'); Knot Resolver $(kresd --version | awk '{print $NF; exit}'); sovdns $("$BIN" version 2>/dev/null | head -1 | awk '{print $NF}'); authority $(nsd -v 2>&1 | head -1)"
-echo
-echo "medians:"
-printf '%-20s %9s %9s %9s %9s %8s %8s %7s\n' "" "cold q/s" "cold µs/q" "hit q/s" "hit µs/q" "p50 ms" "p99 ms" "RSS MB"
-for s in $servers; do
-  printf '%-20s %9.0f %9.1f %9.0f %9.1f %8.3f %8.3f %7.0f\n' "$s" "${med[$s,cq]}" "${med[$s,cc]}" "${med[$s,hq]}" "${med[$s,hc]}" "${med[$s,p50]}" "${med[$s,p99]}" "${med[$s,rss]}"
-done
-for v in sovdns sovdns-1p; do
-  [[ " $servers " == *" $v "* ]] || continue
-  for o in unbound kresd; do
-    [[ " $servers " == *" $o "* ]] || continue
-    printf '%-20s' "$v / $o"
-    for mw in cq:9 cc:9 hq:9 hc:9 p50:8 p99:8 rss:7; do
-      m=${mw%:*}
-      awk -v a="${med[$v,$m]}" -v b="${med[$o,$m]}" -v f=" %${mw#*:}" \
-        'BEGIN {if (b > 0) printf f ".2f", a / b; else printf f "s", "-"}'
-    done
-    echo
+if has_phase cold; then
+  echo
+  echo "medians:"
+  printf '%-20s %9s %9s %9s %9s %8s %8s %7s\n' "" "cold q/s" "cold µs/q" "hit q/s" "hit µs/q" "p50 ms" "p99 ms" "RSS MB"
+  for s in $servers; do
+    printf '%-20s %9.0f %9.1f %9.0f %9.1f %8.3f %8.3f %7.0f\n' "$s" "${med[$s,cq]}" "${med[$s,cc]}" "${med[$s,hq]}" "${med[$s,hc]}" "${med[$s,p50]}" "${med[$s,p99]}" "${med[$s,rss]}"
   done
-done
-echo "(ratios: above 1 is better for q/s, worse for µs/q, ms and MB)"
-if [ "$MISS_QPS" -gt 0 ]; then
+  for v in sovdns sovdns-1p; do
+    [[ " $servers " == *" $v "* ]] || continue
+    for o in unbound kresd; do
+      [[ " $servers " == *" $o "* ]] || continue
+      printf '%-20s' "$v / $o"
+      for mw in cq:9 cc:9 hq:9 hc:9 p50:8 p99:8 rss:7; do
+        m=${mw%:*}
+        awk -v a="${med[$v,$m]}" -v b="${med[$o,$m]}" -v f=" %${mw#*:}" \
+          'BEGIN {if (b > 0) printf f ".2f", a / b; else printf f "s", "-"}'
+      done
+      echo
+    done
+  done
+  echo "(ratios: above 1 is better for q/s, worse for µs/q, ms and MB)"
+fi
+if [ "$misses" = 1 ]; then
   echo
   echo "misses: each name once at $MISS_QPS q/s, the resolver started afresh (medians, ms):"
   printf '%-20s %8s %8s %8s\n' "" "p50" "p99" "p99.9"

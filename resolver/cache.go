@@ -596,7 +596,7 @@ func (c *Cache) getMsg(name string, qtype uint16, allowStale bool) (_ Message, o
 			}
 			continue
 		}
-		sh.remove(i)
+		sh.evictSlot(i)
 		sh.expired++
 	}
 	isStale := false
@@ -801,7 +801,7 @@ func (c *Cache) getRRset(name string, qtype uint16, allowStale bool) ([]dns.RR, 
 			stale = true
 			ok = allowStale
 		default:
-			sh.remove(i)
+			sh.evictSlot(i)
 			sh.expired++
 			ok = false
 		}
@@ -1129,7 +1129,7 @@ func (c *Cache) evict(sh *cacheShard, keep int32, now int64) {
 			break // cannot happen: keep's size <= budget
 		}
 		expired := now >= sh.t.slots[victim].expire+c.staleWindow
-		sh.remove(victim)
+		sh.evictSlot(victim)
 		if expired {
 			sh.expired++
 		} else {
@@ -1151,9 +1151,22 @@ func (sh *cacheShard) touch(i int32) {
 // remove unlinks slot i and frees it. Readers that copied its bytes
 // before may still read them: they are never modified.
 func (sh *cacheShard) remove(i int32) {
+	sh.removed(i)
+	sh.free(i)
+}
+
+// evictSlot is remove for an entry that leaves to make room, or is past
+// its stale window: a copy of the cache that holds it as it is (see
+// evicted) keeps it.
+func (sh *cacheShard) evictSlot(i int32) {
+	sh.evicted(i)
+	sh.free(i)
+}
+
+// free unlinks slot i and frees it, its removal recorded.
+func (sh *cacheShard) free(i int32) {
 	s := &sh.t.slots[i]
 	sh.t.unlink(i)
-	sh.removed(i)
 	if s.protected {
 		sh.natBytes -= int64(s.size)
 		sh.natSet.dropped(s, sh.t.data[i])

@@ -6,15 +6,17 @@ import (
 )
 
 // Change tracking for a write-behind copy of the cache (internal/cachedb):
-// once TrackChanges is called, every entry stored, replaced, evicted,
-// expired or flushed is recorded as the key that changed, in a bounded set
-// per shard, under the shard lock the change already holds. Nothing else is
-// done on the query path: no I/O, no channel, no allocation once the set
-// has grown. The set holds, for each key, the entry stored last (its
-// slot and its bytes, which are never modified; no bytes: removed). The writer takes the sets with TakeChanges and exports each
-// entry so held with ExportHeld, without looking the key up again; a
-// later change to the same key is recorded again, so the writer always
-// ends with the latest state.
+// once TrackChanges is called, every entry stored, replaced, removed or
+// flushed is recorded as the key that changed, in a bounded set per shard,
+// under the shard lock the change already holds (an entry evicted for
+// room, or past its stale window, only when its key has a change not yet
+// taken: see evicted). Nothing else is done on the query path: no I/O, no
+// channel, no allocation once the set has grown. The set holds, for each
+// key, the entry stored last (its slot and its bytes, which are never
+// modified; no bytes: removed). The writer takes the sets with TakeChanges
+// and exports each entry so held with ExportHeld, without looking the key
+// up again; a later change to the same key is recorded again, so the
+// writer always ends with the latest state.
 //
 // A set that reaches FillingChanges signals the writer (ChangesFilling),
 // so that under a stream of misses the sets are taken about as they fill,
@@ -82,6 +84,27 @@ func (sh *cacheShard) removed(i int32) {
 		e := sh.entry(i)
 		e.gone = true
 		sh.wb.record(sh.t.slots[i].hash, e, nil)
+	}
+}
+
+// evicted records that slot i leaves the cache to make room, or past its
+// stale window, only when its key has a change not yet taken: then a
+// copy may hold another entry of the key, or none, and is to delete it.
+// Otherwise the copy holds the entry as the slot does, and keeps it: an
+// entry the cache lost for room is still good, and reading the copy back
+// (cachedb) fills the cache in the order it was written, so that what
+// was written last is kept; one past its stale window is not read back.
+// At a full cache each new name evicts one, and a stream of new names
+// would otherwise write two changes a name, its put and a deletion.
+// Called with sh.mu held.
+func (sh *cacheShard) evicted(i int32) {
+	w := &sh.wb
+	if w.keys == nil || w.lost {
+		return
+	}
+	kh := sh.t.slots[i].hash
+	if _, ok := w.keys[kh]; ok {
+		sh.removed(i)
 	}
 }
 

@@ -67,19 +67,33 @@ func TestTrackChanges(t *testing.T) {
 		t.Errorf("changes taken twice: %v", keys)
 	}
 
-	// An entry past its stale window is removed when met: a change; one
-	// not yet past it is still exported.
+	// An entry past its stale window is removed when met. Written
+	// already, it is no change: a copy keeps it, and does not read it
+	// back. One not yet past it is still exported.
 	clock.Advance(90 * time.Minute)
 	if _, ok := c.ExportEntry(want[1]); !ok {
 		t.Error("an entry within its stale window is not exported")
 	}
+	c.Put(benchMsg("new.example.com.", 6))
 	clock.Advance(2 * time.Hour)
 	if _, ok := c.ExportEntry(want[1]); ok || c.HoldsEntry(want[1]) {
 		t.Error("an entry past its stale window is exported")
 	}
-	c.GetStale("www.example.com.", dns.TypeA)
-	if keys, _ := taken(c); len(keys) != 1 || keys[0] != want[1] {
-		t.Errorf("after the expiry: %v, want %v", keys, want[1:])
+	for _, name := range []string{"www.example.com.", "new.example.com."} {
+		if _, ok := c.GetStale(name, dns.TypeA); ok {
+			t.Fatalf("%s served past its stale window", name)
+		}
+	}
+	// Not yet written, it is: a copy may hold an earlier entry of its key.
+	newKey := CacheKey{Kind: RecordMessage, Name: "new.example.com.", Qtype: dns.TypeA}
+	ch = c.TakeChanges(nil)
+	if len(ch.Keys) != 1 || ch.Keys[0] != newKey {
+		t.Errorf("after the expiry: %v, want %v", ch.Keys, newKey)
+	} else if _, ok := c.ExportHeld(ch.Held[0]); ok {
+		t.Error("the entry removed past its stale window is exported")
+	}
+	if st := c.Stats(); st.Expired != 2 {
+		t.Errorf("%d entries expired, want 2", st.Expired)
 	}
 	if _, ok := c.ExportEntry(CacheKey{Kind: 9, Name: "x."}); ok {
 		t.Error("ExportEntry of an unknown kind")

@@ -21,7 +21,6 @@ package cachedb
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,7 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -334,7 +332,7 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 
 // LoadProgress is Load that shows on prog how far it has come: the
 // records read from the file, then those put in the cache.
-func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *progress.Progress) (Stats, error) {
+func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *progress.Progress) (st Stats, err error) {
 	removeTemps(path)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return Stats{}, nil
@@ -354,19 +352,21 @@ func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *pr
 	if err != nil {
 		return Stats{}, err
 	}
-	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island, Version: data.version}
-	// NS RRsets first, as Export gives them: the cache keeps the addresses
-	// of national name servers (whatever their age) only once it holds an
-	// NS RRset naming them, and the log has its changes in any order.
-	slices.SortStableFunc(data.records, func(a, b resolver.CacheRecord) int {
-		return cmp.Compare(nsRank(a), nsRank(b))
-	})
+	st = Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island, Version: data.version}
 	now := c.Now()
 	bar = prog.Start("restore resolver cache", int64(len(data.records)), "records")
 	defer bar.Finish()
-	for _, rec := range data.records {
+	// A log may hold more than the cache can (readV2): the records put
+	// first, the least recent, are evicted as the later ones come in.
+	evictions := c.Stats().Evictions
+	defer func() {
+		n := int(c.Stats().Evictions - evictions)
+		st.Entries -= n
+		st.Dropped += n
+	}()
+	count := func(rec resolver.CacheRecord, err error) {
 		bar.Add(1)
-		switch err := c.ImportRecord(rec); {
+		switch {
 		case err == nil:
 			st.Entries++
 			if !rec.Expire.After(now) {
@@ -378,18 +378,32 @@ func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *pr
 			st.Dropped++
 		}
 	}
+	// NS RRsets first, as Export gives them: the cache keeps the addresses
+	// of national name servers (whatever their age) only once it holds an
+	// NS RRset naming them, and the log has its changes in any order. They
+	// are put again in their place among the rest, which keeps the order
+	// of use the file has, in which a cache that cannot hold all evicts.
+	for _, rec := range data.records {
+		if isNS(rec) {
+			count(rec, c.ImportRecord(rec))
+		}
+	}
+	for _, rec := range data.records {
+		if isNS(rec) {
+			c.ImportRecord(rec) // counted above
+			continue
+		}
+		count(rec, c.ImportRecord(rec))
+	}
 	if r != nil {
 		st.Servers = r.ImportInfra(data.servers)
 	}
 	return st, nil
 }
 
-// nsRank is 0 for an NS RRset, 1 for any other record.
-func nsRank(rec resolver.CacheRecord) int {
-	if rec.Kind == resolver.RecordRRset && rec.Qtype == dns.TypeNS {
-		return 0
-	}
-	return 1
+// isNS reports whether rec is an NS RRset.
+func isNS(rec resolver.CacheRecord) bool {
+	return rec.Kind == resolver.RecordRRset && rec.Qtype == dns.TypeNS
 }
 
 // isV1 reports whether the file at path ends with a format 1 trailer.
@@ -497,11 +511,18 @@ func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileDat
 	return data, nil
 }
 
-// readV2 reads the snapshot of a current format file and applies its log,
-// taking at most capacity bytes of records: the snapshot's in the order
-// they were saved, then those the log put, in the order it put them (the
-// most recent last, as the most recently used).
+// readV2 reads the snapshot of a current format file and applies its log:
+// the snapshot's records in the order they were saved, at most capacity
+// bytes of them, then those the log put, in the order it put them (the
+// most recent last, as the most recently used), up to logCapacity bytes
+// in all. The log keeps the entries the cache evicted for room (the
+// writer logs no deletion for them), so it may hold more than the cache
+// can: the cache, filled in this order, keeps the most recent. Between
+// two snapshots the file holds at most compactLog bytes, or the cache's
+// capacity, of records the cache no longer does (dueCompaction); the
+// bound is there, and for a file written with another setting.
 func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progress.Bar) {
+	logCapacity := capacity + max(capacity, compactLog)
 	type slot struct {
 		rec  resolver.CacheRecord
 		size int64
@@ -543,7 +564,7 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progre
 			slots[i].gone = true
 			total -= slots[i].size
 		}
-		if total+size > capacity {
+		if total+size > logCapacity {
 			data.dropped++
 			delete(index, k)
 			return

@@ -772,3 +772,91 @@ func TestWriterGivesBackRoom(t *testing.T) {
 		t.Errorf("the file holds %d entries, want %d", len(keys), n)
 	}
 }
+
+// TestWriteBehindChurn streams new names through a full cache, a round
+// at a time: each new name evicts an old one, and the file takes one
+// change a name, its put, never the eviction (an entry evicted before it
+// was written is deleted instead, as the file may hold an earlier entry
+// of its key). Read back into a cache of the same size, the file gives
+// the names stored last.
+func TestWriteBehindChurn(t *testing.T) {
+	clk := newClock()
+	small := func() *resolver.Cache {
+		return resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20, StaleWindow: window, Now: clk.Now})
+	}
+	c := small()
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour, Trigger: NewTrigger(), Metrics: m})
+	stop := runWriter(t, w)
+	waitFor(t, "the first batch", func() bool { st := w.Status(); return st.Open && st.Batches >= 1 })
+	puts := func() float64 { return testutil.ToFloat64(m.Changes.WithLabelValues("put")) }
+	deletes := func() float64 { return testutil.ToFloat64(m.Changes.WithLabelValues("delete")) }
+
+	// Rounds of names, each written before the next: the cache holds
+	// about two rounds' worth, so from the third on every name stored
+	// evicts one written rounds before.
+	const round = 2000
+	next := 0
+	write := func(n int) {
+		t.Helper()
+		for range n {
+			c.Put(hostA(next))
+			next++
+		}
+		w.cfg.Trigger.Pull("test")
+		upToDate(t, w)
+	}
+	for range 3 {
+		write(round)
+	}
+	held := c.Stats().Entries
+	if held >= 3*round || held < round {
+		t.Fatalf("the cache holds %d entries of %d: not full, or too small for the test", held, 3*round)
+	}
+	p0, d0, ev0 := puts(), deletes(), c.Stats().Evictions
+	for range 4 {
+		write(round)
+	}
+	if ev := c.Stats().Evictions - ev0; ev < 3*round {
+		t.Fatalf("%d evictions over %d names stored", ev, 4*round)
+	}
+	if got := puts() - p0; got != 4*round {
+		t.Errorf("%v puts for %d names", got, 4*round)
+	}
+	if got := deletes() - d0; got != 0 {
+		t.Errorf("%v deletions for names evicted after they were written", got)
+	}
+
+	// Evicted before they were written: deletions.
+	first := next
+	write(3 * round)
+	if got := deletes() - d0; got == 0 {
+		t.Error("no deletion for names evicted before they were written")
+	}
+	stop()
+
+	dst := small()
+	st, err := Load(path, dst, nil)
+	if err != nil || st.Bad != 0 {
+		t.Fatalf("Load: %+v, %v", st, err)
+	}
+	if n := int(dst.Stats().Entries); st.Entries != n || st.Dropped == 0 || n < int(held)*9/10 {
+		t.Errorf("Load: %d entries, %d dropped; the cache holds %d (%d before), and the file more", st.Entries, st.Dropped, n, held)
+	}
+	kept := 0
+	for i := first; i < next; i++ {
+		name := hostA(i).Question[0].Name
+		if _, ok := c.Get(name, dns.TypeA); !ok {
+			continue
+		}
+		kept++
+		if _, ok := dst.Get(name, dns.TypeA); !ok {
+			t.Errorf("%s, of the last names, not loaded", name)
+		}
+	}
+	if kept == 0 {
+		t.Error("the cache kept none of the last names")
+	}
+}
