@@ -278,6 +278,11 @@ stop() { # stops $pid (TERM, then KILL after 10 s) and forgets it
   pids=("${keep[@]}")
 }
 
+forget() { # run: removes $work/run-<run>, its log kept in $KEEP_LOGS/<run>.log when set
+  [ -z "${KEEP_LOGS:-}" ] || { mkdir -p "$KEEP_LOGS"; cp "$work/run-$1/log" "$KEEP_LOGS/$1.log" 2>/dev/null || true; }
+  rm -rf "$work/run-$1"
+}
+
 cpu_ticks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}'; } # utime + stime of $pid, all threads
 
 # dnsperf on CPU 1 over the names, 8 clients, 500 outstanding; its output in
@@ -334,7 +339,7 @@ for round in $(seq 1 "$ROUNDS"); do
         [ "${ad[$s]}" = 1 ] || { echo "bench: $s did not set AD on a validated answer: is it validating?" >&2; exit 1; }
     fi
     stop
-    rm -rf "$work/run-$s-$round"
+    forget "$s-$round"
     for m in cq cc hq hc p50 p99 rss; do res[$s,$m]+="${!m} "; done
     printf 'round %d %-8s cold %7s q/s %6s µs/q (%s%% NOERROR)   hit %7s q/s %6s µs/q   latency at %s q/s: p50 %s ms p99 %s ms   RSS %s MB\n' \
       "$round" "$s" "$cq" "$cc" "$cok" "$hq" "$hc" "$LAT_QPS" "$p50" "$p99" "$rss"
@@ -344,7 +349,7 @@ for round in $(seq 1 "$ROUNDS"); do
       perf "$s/$round misses" -n 1 -Q "$MISS_QPS" -l 300 -v
       read -r mp50 mp99 mp999 < <(percentiles <"$out")
       stop
-      rm -rf "$work/run-$s-$round-misses"
+      forget "$s-$round-misses"
       for m in mp50 mp99 mp999; do res[$s,$m]+="${!m} "; done
       printf 'round %d %-8s misses at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms\n' "$round" "$s" "$MISS_QPS" "$mp50" "$mp99" "$mp999"
     fi
@@ -356,7 +361,7 @@ for round in $(seq 1 "$ROUNDS"); do
       read -r fp50 fp99 fp999 < <(percentiles <"$out")
       frss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
       stop
-      rm -rf "$work/run-$s-$round-full"
+      forget "$s-$round-full"
       for m in fp50 fp99 fp999 fc frss; do res[$s,$m]+="${!m} "; done
       printf 'round %d %-8s full %s MB cache, new names at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms, %s µs/q, RSS %s MB\n' \
         "$round" "$s" "$FULL_MB" "$MISS_QPS" "$fp50" "$fp99" "$fp999" "$fc" "$frss"

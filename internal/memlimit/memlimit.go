@@ -203,6 +203,7 @@ type Keeper struct {
 	Share float64
 
 	sample   []metrics.Sample
+	limit    int64     // set by the last Update; 0: none yet
 	gc, user float64   // CPU seconds at the last Update
 	auto     uint64    // collections the heap's growth started, by then
 	at       time.Time // of the last Update
@@ -265,8 +266,31 @@ func (k *Keeper) Update() int64 {
 	}
 	over := overhead(k.sample[4:9])
 	l := Floored(Limit(k.Budget, cached, live, k.Share)+over, live, sampleInt(k.sample[6]), over)
+	l = Eased(l, k.limit, sampleInt(k.sample[4])-sampleInt(k.sample[8]))
+	k.limit = l
 	debug.SetMemoryLimit(l)
 	return l
+}
+
+// Eased returns limit, the limit Floored gives, but when it is lower than
+// prev, the limit set before, not below what the process holds now
+// (held: its memory, less what the heap returned to the system, as the
+// runtime counts it against the limit, garbage included) plus Floor, if
+// prev was above that. Lowered below what the heap holds now, the limit
+// starts a collection at once whose goal the heap is already past: every
+// goroutine that allocates must help mark until it ends, and free pages
+// are returned to the system on the allocating goroutines' time. After a
+// resolver's validating cold pass, the share coming back to none took the
+// limit from 116 MiB to 46 while the heap held 74, and that collection
+// took 101 ms of the queries' time on one CPU, 137 ms in all. Eased, the
+// limit comes down with the heap: once the heap has grown by Floor, a
+// collection with room to run frees its garbage, the returned pages
+// lower what is held, and the next Update lowers the limit again.
+func Eased(limit, prev, held int64) int64 {
+	if limit >= prev {
+		return limit
+	}
+	return max(limit, min(prev, held+Floor))
 }
 
 // Floored returns limit, raised when needed to what the heap holds

@@ -199,6 +199,58 @@ func TestFloored(t *testing.T) {
 	}
 }
 
+// TestEased: a limit that comes down stops Floor above what the process
+// holds now, when it was there or above; one that goes up, or the first,
+// is as given.
+func TestEased(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name              string
+		limit, prev, held int64
+		want              int64
+	}{
+		{"first", 60 * mib, 0, 74 * mib, 60 * mib},
+		{"going up", 120 * mib, 100 * mib, 74 * mib, 120 * mib},
+		{"down below the heap", 46 * mib, 116 * mib, 74 * mib, 74*mib + Floor},
+		{"down, the heap well below", 60 * mib, 116 * mib, 30 * mib, 60 * mib},
+		{"down, prev under the heap's room", 46 * mib, 80 * mib, 74 * mib, 80 * mib},
+		{"unchanged", 80 * mib, 80 * mib, 90 * mib, 80 * mib},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Eased(tt.limit, tt.prev, tt.held); got != tt.want {
+				t.Errorf("Eased(%d, %d, %d MiB) = %d MiB, want %d MiB", tt.limit>>20, tt.prev>>20, tt.held>>20, got>>20, tt.want>>20)
+			}
+		})
+	}
+}
+
+// TestUpdateEasesTheLimitDown: with the share of room taken away while the
+// heap holds garbage, the next limit stays Floor above what the heap holds
+// instead of dropping under it.
+func TestUpdateEasesTheLimitDown(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection meanwhile
+	runtime.GC()
+	k := &Keeper{Budget: 512 << 20, Cached: func() int64 { return 0 }, Share: 1}
+	high := k.Update()
+	garbage := make([][]byte, 0, 64)
+	for range 64 {
+		garbage = append(garbage, make([]byte, 1<<20))
+	}
+	k.Share = 0
+	got := k.Update()
+	held := sampleInt(k.sample[4]) - sampleInt(k.sample[8])
+	if got >= high || got < held+Floor {
+		t.Errorf("limit %d MiB after %d MiB; the process holds %d MiB: want it lowered, Floor above that", got>>20, high>>20, held>>20)
+	}
+	live := sampleInt(k.sample[0])
+	if bare := Floored(Limit(k.Budget, 0, live, 0)+overhead(k.sample[4:9]), live, sampleInt(k.sample[6]), overhead(k.sample[4:9])); bare >= held+Floor {
+		t.Errorf("Limit alone gives %d MiB, not below what is held (%d MiB): the test shows nothing", bare>>20, held>>20)
+	}
+	runtime.KeepAlive(garbage)
+}
+
 func TestOverhead(t *testing.T) {
 	tests := []struct {
 		name                                   string
