@@ -281,3 +281,74 @@ func TestSlotHoldsNoPointer(t *testing.T) {
 		}
 	}
 }
+
+// TestBoxRRSIG: an RRSIG read by boxRRSIG equals the one
+// dns.UnpackRRWithHeader reads, whatever its signer's name and its owner;
+// plainRRSIG leaves to the latter the data boxRRSIG does not read.
+func TestBoxRRSIG(t *testing.T) {
+	sig := "MEUCIQDk3gXJ8b5YpJc0h3w8o0v3zJqYtq2V1n7o6n0kqCQm3wIgS0J3m0Hd9H3qk5z5m8m3x8V7Xh5Y8jV6m0h1y0m4J9w="
+	tests := []struct {
+		name          string
+		owner, signer string
+		sig           string
+		plain         bool
+	}{
+		{"signer ends the owner", "www.example.", "example.", sig, true},
+		{"signer is the owner", "example.", "example.", sig, true},
+		{"root signer", "www.example.", ".", sig, true},
+		{"root owner", ".", ".", sig, true},
+		{"escaped dot in the owner", `a\.example.`, "example.", sig, true},
+		{"owner in other case", "WWW.Example.", "example.", sig, true},
+		{"signer elsewhere", "www.example.", "other.net.", sig, true},
+		{"suffix, not at a label", "xexample.", "example.", sig, true},
+		{"wildcard, hyphen, underscore", "*.a-b.example.", "_x.a-b.example.", sig, true},
+		{"no signature", "www.example.", "example.", "", true},
+		{"signer escaped", "www.example.", `a\(b.example.`, sig, false},
+		{"signer with a space", "www.example.", `a\032b.example.`, sig, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rr := &dns.RRSIG{Hdr: dns.RR_Header{Name: tc.owner, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},
+				TypeCovered: dns.TypeA, Algorithm: dns.ECDSAP256SHA256, Labels: 2, OrigTtl: 300,
+				Expiration: 1893456000, Inception: 1577836800, KeyTag: 12345, SignerName: tc.signer, Signature: tc.sig}
+			buf := make([]byte, 1024)
+			end, err := dns.PackRR(rr, buf, 0, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := rr.Hdr
+			h.Rdlength = rr.Hdr.Rdlength
+			start := end - int(h.Rdlength)
+			data := buf[start:end]
+			if got := plainRRSIG(data); got != tc.plain {
+				t.Fatalf("plainRRSIG = %v, want %v", got, tc.plain)
+			}
+			want, _, err := dns.UnpackRRWithHeader(h, buf[:end], start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.plain {
+				return
+			}
+			got := boxRRSIG(h, data)
+			if !reflect.DeepEqual(got, want) || got.String() != want.String() {
+				t.Errorf("boxRRSIG = %v\nwant       %v", got, want)
+			}
+			if plainRRSIG(data[:rrsigFixed]) || tc.signer != "." && plainRRSIG(data[:rrsigFixed+2]) {
+				t.Error("plainRRSIG accepts data cut before or in the signer's name")
+			}
+		})
+	}
+	// Two allocations: the record, the signature's text.
+	rr := mustRR(t, "www.example. 300 IN RRSIG A 13 2 300 20300101000000 20200101000000 12345 example. "+sig)
+	buf := make([]byte, 1024)
+	end, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := *rr.Header()
+	data := buf[end-int(h.Rdlength) : end]
+	if n := testing.AllocsPerRun(100, func() { boxRRSIG(h, data) }); n > 2 {
+		t.Errorf("%v allocations a record, want 2", n)
+	}
+}

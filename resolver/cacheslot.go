@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
@@ -379,6 +380,8 @@ func decodeRecords(dst []dns.RR, d []byte, ttl uint32) ([]dns.RR, error) {
 			dst = append(dst, boxA(h, data))
 		case r.typ == dns.TypeAAAA && r.rdlen == net.IPv6len:
 			dst = append(dst, boxAAAA(h, data))
+		case r.typ == dns.TypeRRSIG && plainRRSIG(data):
+			dst = append(dst, boxRRSIG(h, data))
 		default:
 			rr, _, err := dns.UnpackRRWithHeader(h, rec[:r.next], r.rdata)
 			if err != nil {
@@ -428,6 +431,97 @@ func boxA(h dns.RR_Header, addr []byte) dns.RR {
 	copy(b.addr[:], addr)
 	b.rr.A = b.addr[:]
 	return &b.rr
+}
+
+// rrsigFixed is the length of an RRSIG's data before its signer's name.
+const rrsigFixed = 18
+
+// plainRRSIG reports whether d, an RRSIG's data, is one boxRRSIG reads:
+// whole, its signer's name uncompressed and of letters, digits, '-', '_'
+// and '*' alone (no character its presentation form escapes).
+func plainRRSIG(d []byte) bool {
+	off := rrsigFixed
+	for off < len(d) {
+		l := int(d[off])
+		if l == 0 {
+			return true
+		}
+		if l > 63 || off+1+l > len(d) {
+			return false
+		}
+		for _, b := range d[off+1 : off+1+l] {
+			if !plainByte(b) {
+				return false
+			}
+		}
+		off += 1 + l
+	}
+	return false
+}
+
+func plainByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_' || b == '*'
+}
+
+// boxRRSIG returns the RRSIG of header h and data d, which plainRRSIG
+// accepts, as dns.UnpackRRWithHeader would, in two allocations instead of
+// six: the record, and the signature's base64 text with the signer's name
+// (none for the name when it ends the owner's, as a zone's name ends the
+// names it signs: it shares the owner's bytes).
+func boxRRSIG(h dns.RR_Header, d []byte) dns.RR {
+	var name [256]byte
+	n, off := 0, rrsigFixed
+	for l := int(d[off]); l != 0; l = int(d[off]) {
+		n += copy(name[n:], d[off+1:off+1+l])
+		name[n] = '.'
+		n++
+		off += 1 + l
+	}
+	if n == 0 {
+		name[0], n = '.', 1
+	}
+	sig := d[off+1:]
+	signer := ""
+	if o := h.Name; strings.HasSuffix(o, string(name[:n])) && (len(o) == n || n == 1 || o[len(o)-n-1] == '.' && !escapedDot(o, len(o)-n-1)) {
+		signer = o[len(o)-n:]
+	}
+	b64 := base64.StdEncoding.EncodedLen(len(sig))
+	room := b64
+	if signer == "" {
+		room += n
+	}
+	var text string
+	if room > 0 {
+		buf := make([]byte, room)
+		base64.StdEncoding.Encode(buf, sig)
+		if signer == "" {
+			copy(buf[b64:], name[:n])
+			signer = unsafe.String(&buf[b64], n)
+		}
+		if b64 > 0 {
+			text = unsafe.String(&buf[0], b64)
+		}
+	}
+	return &dns.RRSIG{Hdr: h,
+		TypeCovered: binary.BigEndian.Uint16(d),
+		Algorithm:   d[2],
+		Labels:      d[3],
+		OrigTtl:     binary.BigEndian.Uint32(d[4:]),
+		Expiration:  binary.BigEndian.Uint32(d[8:]),
+		Inception:   binary.BigEndian.Uint32(d[12:]),
+		KeyTag:      binary.BigEndian.Uint16(d[16:]),
+		SignerName:  signer,
+		Signature:   text}
+}
+
+// escapedDot reports whether the '.' at i in name, a presentation form, is
+// escaped: preceded by an odd number of backslashes.
+func escapedDot(name string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && name[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // boxAAAA is boxA for an AAAA record (16 octets).
