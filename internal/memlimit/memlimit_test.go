@@ -240,7 +240,7 @@ func TestUpdateEasesTheLimitDown(t *testing.T) {
 	}
 	k.Share = 0
 	got := k.Update()
-	held := sampleInt(k.sample[4]) - sampleInt(k.sample[8])
+	held := sampleInt(k.sample[5]) + sampleInt(k.sample[6]) + overhead(k.sample[4:9])
 	if got >= high || got < held+Floor {
 		t.Errorf("limit %d MiB after %d MiB; the process holds %d MiB: want it lowered, Floor above that", got>>20, high>>20, held>>20)
 	}
