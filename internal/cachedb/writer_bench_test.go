@@ -18,8 +18,9 @@ import (
 // The write-behind benchmarks run a cache at its capacity (16 MiB, about
 // 55,000 single-A entries), as a busy resolver's is, with misses arriving
 // at a steady rate: each miss stores a new answer, which evicts the least
-// recently used one, so the file gets a put and a delete per miss. The
-// file is in b.TempDir (set TMPDIR to put it on the disk to measure).
+// recently used one, long written: the file gets a put per miss (the
+// eviction is no change for it). The file is in b.TempDir (set TMPDIR to
+// put it on the disk to measure).
 
 const benchCacheBytes = 16 << 20
 
