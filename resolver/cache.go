@@ -1163,7 +1163,8 @@ func (sh *cacheShard) evictSlot(i int32) {
 	sh.free(i)
 }
 
-// free unlinks slot i and frees it, its removal recorded.
+// free unlinks slot i and frees it, once the caller has recorded the
+// removal for the write-behind copy (or found nothing to record).
 func (sh *cacheShard) free(i int32) {
 	s := &sh.t.slots[i]
 	sh.t.unlink(i)

@@ -199,7 +199,7 @@ func TestFloored(t *testing.T) {
 	}
 }
 
-// TestEased: a limit that comes down stops Floor above what the process
+// TestEased: a limit that comes down stops Floor above what the heap
 // holds now, when it was there or above; one that goes up, or the first,
 // is as given.
 func TestEased(t *testing.T) {
