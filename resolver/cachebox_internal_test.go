@@ -339,16 +339,21 @@ func TestBoxRRSIG(t *testing.T) {
 			}
 		})
 	}
-	// Two allocations: the record, the signature's text.
-	rr := mustRR(t, "www.example. 300 IN RRSIG A 13 2 300 20300101000000 20200101000000 12345 example. "+sig)
-	buf := make([]byte, 1024)
-	end, err := dns.PackRR(rr, buf, 0, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := *rr.Header()
-	data := buf[end-int(h.Rdlength) : end]
-	if n := testing.AllocsPerRun(100, func() { boxRRSIG(h, data) }); n > 2 {
-		t.Errorf("%v allocations a record, want 2", n)
+	// Two allocations: the record, the signature's text (with the signer's
+	// name when it does not end the owner's), whatever the name's length.
+	for _, owner := range []string{"www.example.", "www.a-rather-long-zone-name.example-registry.gov.az."} {
+		for _, signer := range []string{"example.", "a-rather-long-zone-name.example-registry.gov.az."} {
+			rr := mustRR(t, owner+" 300 IN RRSIG A 13 2 300 20300101000000 20200101000000 12345 "+signer+" "+sig)
+			buf := make([]byte, 1024)
+			end, err := dns.PackRR(rr, buf, 0, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := *rr.Header()
+			data := buf[end-int(h.Rdlength) : end]
+			if n := testing.AllocsPerRun(100, func() { boxRRSIG(h, data) }); n > 2 {
+				t.Errorf("owner %s, signer %s: %v allocations a record, want 2", owner, signer, n)
+			}
+		}
 	}
 }

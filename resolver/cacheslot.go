@@ -482,7 +482,8 @@ func boxRRSIG(h dns.RR_Header, d []byte) dns.RR {
 	}
 	sig := d[off+1:]
 	signer := ""
-	if o := h.Name; strings.HasSuffix(o, string(name[:n])) && (len(o) == n || n == 1 || o[len(o)-n-1] == '.' && !escapedDot(o, len(o)-n-1)) {
+	// Compared where it is: the name is copied only if it is kept.
+	if o := h.Name; strings.HasSuffix(o, unsafe.String(&name[0], n)) && (len(o) == n || n == 1 || o[len(o)-n-1] == '.' && !escapedDot(o, len(o)-n-1)) {
 		signer = o[len(o)-n:]
 	}
 	b64 := base64.StdEncoding.EncodedLen(len(sig))

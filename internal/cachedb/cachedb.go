@@ -332,7 +332,7 @@ func Load(path string, c *resolver.Cache, r *resolver.Resolver) (Stats, error) {
 
 // LoadProgress is Load that shows on prog how far it has come: the
 // records read from the file, then those put in the cache.
-func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *progress.Progress) (st Stats, err error) {
+func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *progress.Progress) (Stats, error) {
 	removeTemps(path)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return Stats{}, nil
@@ -352,18 +352,11 @@ func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *pr
 	if err != nil {
 		return Stats{}, err
 	}
-	st = Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island, Version: data.version}
+	st := Stats{SavedAt: data.savedAt, Dropped: data.dropped, Bad: data.bad, Island: data.island, Version: data.version}
 	now := c.Now()
 	bar = prog.Start("restore resolver cache", int64(len(data.records)), "records")
 	defer bar.Finish()
-	// A log may hold more than the cache can (readV2): the records put
-	// first, the least recent, are evicted as the later ones come in.
 	evictions := c.Stats().Evictions
-	defer func() {
-		n := int(c.Stats().Evictions - evictions)
-		st.Entries -= n
-		st.Dropped += n
-	}()
 	count := func(rec resolver.CacheRecord, err error) {
 		bar.Add(1)
 		switch {
@@ -395,6 +388,11 @@ func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *pr
 		}
 		count(rec, c.ImportRecord(rec))
 	}
+	// A log may hold more than the cache can (readV2): the records put
+	// first, the least recent, were evicted as the later ones came in.
+	evicted := int(c.Stats().Evictions - evictions)
+	st.Entries -= evicted
+	st.Dropped += evicted
 	if r != nil {
 		st.Servers = r.ImportInfra(data.servers)
 	}
