@@ -334,6 +334,26 @@ func (c *Cache) ImportRecord(rec CacheRecord) error {
 	return nil
 }
 
+// Touch marks the entry of k, if the cache holds one, as the most
+// recently used, without counting a use, and reports whether it holds
+// one: a load that imports some records early (cachedb imports NS RRsets
+// first) puts each where the file has it. National infrastructure, kept
+// apart from the order of use, stays where it is.
+func (c *Cache) Touch(k CacheKey) bool {
+	key, ok := k.internal()
+	if !ok {
+		return false
+	}
+	sh := c.shardFor(key.name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	i, ok := sh.t.find(c.nameHash(key.name), key.name, key.qtype, key.kind)
+	if ok {
+		sh.touch(i)
+	}
+	return ok
+}
+
 // importable reports whether e may replace what sh holds under its key:
 // not when the entry held expires no earlier, or is a fresh RRset of
 // higher rank, or (for a message) an NXDOMAIN for the name expires no

@@ -394,3 +394,43 @@ func TestChangeSetCollision(t *testing.T) {
 
 // A set's entry holds one pointer and fills 48 bytes.
 var _ [48 - unsafe.Sizeof(cacheEntry{})]struct{}
+
+// TestTouch: a touched entry is the most recently used of its shard, and
+// outlives those stored after it but before the touch; no hit is counted.
+func TestTouch(t *testing.T) {
+	c, _ := newTestCache(t, CacheConfig{MaxBytes: Shards * 1024})
+	var names []string
+	for i := 0; len(names) < 8; i++ {
+		if name := fmt.Sprintf("h%d.example.", i); c.ShardOf(name) == 3 {
+			names = append(names, name)
+		}
+	}
+	key := func(name string) CacheKey { return CacheKey{Kind: RecordMessage, Name: name, Qtype: dns.TypeA} }
+	held := 0
+	for i, name := range names {
+		c.Put(benchMsg(name, i))
+		if !c.HoldsEntry(key(names[0])) {
+			break
+		}
+		held = i + 1
+	}
+	if held < 3 || held+2 > len(names) {
+		t.Fatalf("the shard holds %d entries: the test needs it full with a few", held)
+	}
+	// The shard holds names[1:held+1] now, names[1] the least recent.
+	hits := c.Stats().Hits
+	if !c.Touch(key(names[1])) {
+		t.Fatalf("Touch(%s) found nothing", names[1])
+	}
+	if c.Touch(key("absent.example.")) || c.Touch(CacheKey{Kind: 9, Name: names[2]}) {
+		t.Error("Touch found an entry the cache does not hold")
+	}
+	c.Put(benchMsg(names[held+1], held+1))
+	if !c.HoldsEntry(key(names[1])) || c.HoldsEntry(key(names[2])) {
+		t.Errorf("after the touch, %s (touched) held %v, %s held %v: want the touched one kept, the next evicted",
+			names[1], c.HoldsEntry(key(names[1])), names[2], c.HoldsEntry(key(names[2])))
+	}
+	if c.Stats().Hits != hits {
+		t.Error("Touch counted a hit")
+	}
+}

@@ -373,20 +373,22 @@ func LoadProgress(path string, c *resolver.Cache, r *resolver.Resolver, prog *pr
 	}
 	// NS RRsets first, as Export gives them: the cache keeps the addresses
 	// of national name servers (whatever their age) only once it holds an
-	// NS RRset naming them, and the log has its changes in any order. They
-	// are put again in their place among the rest, which keeps the order
-	// of use the file has, in which a cache that cannot hold all evicts.
+	// NS RRset naming them, and the log has its changes in any order. Each
+	// is then put in its place among the rest (Touch), or imported again
+	// there if the records before it evicted it (its eviction is counted,
+	// and so is its return): the cache keeps the order of use the file
+	// has, in which a cache that cannot hold all evicts.
 	for _, rec := range data.records {
 		if isNS(rec) {
 			count(rec, c.ImportRecord(rec))
 		}
 	}
 	for _, rec := range data.records {
-		if isNS(rec) {
-			c.ImportRecord(rec) // counted above
-			continue
+		if !isNS(rec) {
+			count(rec, c.ImportRecord(rec))
+		} else if !c.Touch(keyOf(rec)) && c.ImportRecord(rec) == nil {
+			st.Entries++
 		}
-		count(rec, c.ImportRecord(rec))
 	}
 	// A log may hold more than the cache can (readV2): the records put
 	// first, the least recent, were evicted as the later ones came in.
