@@ -250,9 +250,9 @@ start() { # server round [cache-MB]: starts it fresh on CPU 0 on a new $port (wi
   kresd)
     CACHE_MB=$mb kres_conf "$dir/cache" >"$dir/kresd.conf"
     taskset -c 0 python3 -c "$with_rcvbuf" "$port" kresd -n -S @FD@ -c "$dir/kresd.conf" "$dir" >"$dir/log" 2>&1 & ;;
-  sovdns | sovdns-1p)
+  sovdns | sovdns-[0-9]p)
     local procs=""
-    [ "$1" = sovdns-1p ] && procs=1
+    [ "$1" = sovdns ] || { procs=${1#sovdns-}; procs=${procs%p}; }
     sed -e "s/@PORT@/$port/g" -e "s/^  cache_mb: .*/  cache_mb: $mb/" "$work/sovdns.yaml" >"$dir/sovdns.yaml"
     GOMAXPROCS=$procs taskset -c 0 "$BIN" serve --data-dir "$dir/data" --config "$dir/sovdns.yaml" >"$dir/log" 2>&1 & ;;
   esac
@@ -400,7 +400,7 @@ if has_phase cold; then
   for s in $servers; do
     printf '%-20s %9.0f %9.1f %9.0f %9.1f %8.3f %8.3f %7.0f\n' "$s" "${med[$s,cq]}" "${med[$s,cc]}" "${med[$s,hq]}" "${med[$s,hc]}" "${med[$s,p50]}" "${med[$s,p99]}" "${med[$s,rss]}"
   done
-  for v in sovdns sovdns-1p; do
+  for v in sovdns sovdns-1p sovdns-2p; do
     [[ " $servers " == *" $v "* ]] || continue
     for o in unbound kresd; do
       [[ " $servers " == *" $o "* ]] || continue

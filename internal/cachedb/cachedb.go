@@ -109,7 +109,7 @@ func save(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st St
 		err = os.Truncate(tmp, size)
 	}
 	if err == nil {
-		err = syncFile(tmp)
+		err = p.disk(func() error { return syncFile(tmp) })
 	}
 	if err != nil {
 		return Stats{}, fmt.Errorf("save resolver cache to %s: %w", tmp, err)
@@ -118,7 +118,7 @@ func save(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st St
 	if err := os.Rename(tmp, path); err != nil {
 		return Stats{}, fmt.Errorf("save resolver cache: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := p.disk(func() error { return syncDir(dir) }); err != nil {
 		return Stats{}, fmt.Errorf("save resolver cache: %w", err)
 	}
 	return st, nil
@@ -144,7 +144,7 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st S
 		}
 	}()
 
-	w := &batchWriter{db: db}
+	w := &batchWriter{db: db, p: p}
 	if err := w.begin(); err != nil {
 		return Stats{}, 0, err
 	}
@@ -230,6 +230,7 @@ func createBuckets(tx *bolt.Tx) error {
 // commitBytes so that a large cache is not held twice in memory.
 type batchWriter struct {
 	db    *bolt.DB
+	p     *pacer // lends for the commits
 	tx    *bolt.Tx
 	b     *bolt.Bucket
 	bytes int
@@ -267,7 +268,7 @@ func (w *batchWriter) put(k, v []byte) error {
 func (w *batchWriter) commit() error {
 	tx := w.tx
 	w.tx = nil
-	return tx.Commit()
+	return w.p.disk(tx.Commit)
 }
 
 func (w *batchWriter) rollback() {

@@ -28,8 +28,9 @@ const (
 	paceEvery = 32
 )
 
-// pacer pauses a long piece of work every paceSlice. The zero pacer, or
-// a nil one, never pauses.
+// pacer pauses a long piece of work every paceSlice, and has its waits
+// on the disk made with a processor lent (lend, when set). The zero
+// pacer, or a nil one, never pauses nor lends.
 type pacer struct {
 	on    bool
 	n     int
@@ -37,9 +38,25 @@ type pacer struct {
 	// pauses counts the pauses made; sleep makes one (time.Sleep).
 	pauses int
 	sleep  func(time.Duration)
+	lend   func() (giveBack func())
 }
 
-func newPacer() *pacer { return &pacer{on: true, sleep: time.Sleep} }
+func newPacer(lend func() (giveBack func())) *pacer {
+	return &pacer{on: true, sleep: time.Sleep, lend: lend}
+}
+
+// disk runs f, a wait on the disk (a commit, a sync), with a processor
+// lent for its length. A commit also packs the transaction's pages
+// before it writes them, which is work done beside the listeners rather
+// than in their stead.
+func (p *pacer) disk(f func() error) error {
+	if p == nil || p.lend == nil {
+		return f()
+	}
+	giveBack := p.lend()
+	defer giveBack()
+	return f()
+}
 
 // start begins a piece of work: the slice is counted from now.
 func (p *pacer) start() {

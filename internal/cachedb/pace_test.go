@@ -1,7 +1,9 @@
 package cachedb
 
 import (
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,7 +11,7 @@ import (
 
 // countingPacer is a pacer whose pauses are counted, not slept.
 func countingPacer() *pacer {
-	p := newPacer()
+	p := newPacer(nil)
 	p.sleep = func(time.Duration) {}
 	return p
 }
@@ -107,5 +109,88 @@ func TestWriterPauses(t *testing.T) {
 	}
 	if n := pauses.Load() - before; n != 0 {
 		t.Errorf("%d pauses in the last round, want none", n)
+	}
+}
+
+// TestPacerDisk: a wait on the disk runs inside a lend, given back when
+// it fails too; without a lend, or without a pacer, it just runs.
+func TestPacerDisk(t *testing.T) {
+	var got []string
+	lend := func() func() {
+		got = append(got, "lend")
+		return func() { got = append(got, "back") }
+	}
+	fail := errors.New("disk full")
+	for _, tc := range []struct {
+		name string
+		p    *pacer
+		err  error
+		want string
+	}{
+		{"lent", newPacer(lend), nil, "lend wait back"},
+		{"lent, failing", newPacer(lend), fail, "lend wait back"},
+		{"no lend", newPacer(nil), nil, "wait"},
+		{"no pacer", nil, fail, "wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = got[:0]
+			err := tc.p.disk(func() error { got = append(got, "wait"); return tc.err })
+			if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
+				t.Errorf("error %v, want %v", err, tc.err)
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Errorf("calls %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// TestWriterLends: each commit of write-behind, and each commit and sync
+// of a file written anew, waits with a processor lent
+// (WriterConfig.Lend), and every lend is given back.
+func TestWriterLends(t *testing.T) {
+	lends, backs := 0, 0
+	lend := func() func() {
+		lends++
+		return func() { backs++ }
+	}
+	c := newCache(newClock())
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	w := NewWriter(path, c, nil, WriterConfig{WriteBehind: time.Hour, Lend: lend})
+	w.pace.sleep = func(time.Duration) {}
+	t.Cleanup(w.close)
+	if !w.flush(true, "start") {
+		t.Fatal("the file did not open")
+	}
+	// Opening wrote the file's first snapshot; a round of changes now.
+	opened, batches := lends, w.Status().Batches
+	if opened == 0 || backs != lends {
+		t.Fatalf("the first file: %d lends, %d given back; want some, all given back", lends, backs)
+	}
+	for i := range 3 * batchEntries {
+		c.Put(hostA(i))
+	}
+	if !w.flush(false, "") {
+		t.Fatal("the round failed")
+	}
+	n := int(w.Status().Batches - batches)
+	if n < 3 {
+		t.Fatalf("%d batches for %d changes, want at least 3", n, 3*batchEntries)
+	}
+	if lends-opened != n || backs != lends {
+		t.Fatalf("%d batches committed, %d lends, %d of %d given back: want one lend a batch, all given back", n, lends-opened, backs, lends)
+	}
+
+	before := lends
+	if err := w.compact(); err != nil {
+		t.Fatal(err)
+	}
+	// The new file's commit (one: it is small), its sync and its
+	// directory's.
+	if n := lends - before; n < 3 || backs != lends {
+		t.Errorf("writing the file anew: %d lends, %d of %d given back; want at least 3, all given back", n, backs, lends)
+	}
+	if keys := fileKeys(t, path); len(keys) != 3*batchEntries {
+		t.Errorf("the file holds %d entries, want %d", len(keys), 3*batchEntries)
 	}
 }

@@ -93,8 +93,13 @@ type WriterConfig struct {
 	// folded in when the records the cache no longer needs (replaced or
 	// deleted since they were written) outweigh those it does.
 	CompactLog int64
-	Log        *slog.Logger // nil: discard
-	Metrics    *Metrics     // nil: none
+	// Lend, if not nil, is called before each of the writer's waits on
+	// the disk (a commit, a sync of a new file), and what it returns
+	// after it: it may give the scheduler another processor meanwhile,
+	// so that the listeners run beside the wait (procs.Owner.Lend).
+	Lend    func() (giveBack func())
+	Log     *slog.Logger // nil: discard
+	Metrics *Metrics     // nil: none
 }
 
 // Trigger asks a Writer to write at once. It is safe for concurrent use
@@ -200,7 +205,7 @@ func NewWriter(path string, c *resolver.Cache, r *resolver.Resolver, cfg WriterC
 	if cfg.CompactLog <= 0 {
 		cfg.CompactLog = compactLog
 	}
-	w := &Writer{path: path, c: c, r: r, cfg: cfg, log: cfg.Log, m: cfg.Metrics, pace: newPacer()}
+	w := &Writer{path: path, c: c, r: r, cfg: cfg, log: cfg.Log, m: cfg.Metrics, pace: newPacer(cfg.Lend)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -818,7 +823,7 @@ func (b *batch) commit(island bool) error {
 		b.tx.Rollback()
 		return err
 	}
-	if err := b.tx.Commit(); err != nil {
+	if err := w.pace.disk(b.tx.Commit); err != nil {
 		return err
 	}
 	ts := b.tx.Stats()

@@ -35,6 +35,7 @@ import (
 	"github.com/sovdns/sovdns/internal/memlimit"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/parentds"
+	"github.com/sovdns/sovdns/internal/procs"
 	"github.com/sovdns/sovdns/internal/progress"
 	"github.com/sovdns/sovdns/internal/replication"
 	"github.com/sovdns/sovdns/internal/server"
@@ -87,6 +88,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	m := metrics.New(reg)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	cpus := runtime.GOMAXPROCS(0) // the CPUs the runtime found for us
+	owner := procs.New(procs.Go{}, os.Getenv("GOMAXPROCS"))
 
 	st, err := zonestore.Open(c.DBPath(), zonestore.Options{SerialPolicy: c.Serial, Logger: log,
 		JournalMaxBytes: c.Journal.MaxSizeMB << 20, JournalMaxAge: c.Journal.MaxAge, Progress: prog.Logging()})
@@ -150,7 +152,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			// the cache is recorded for the file.
 			cacheFile = cachedb.NewWriter(cachePath(c), cache, rec, cachedb.WriterConfig{
 				WriteBehind: c.Resolver.Persist.WriteBehind, Interval: c.Resolver.Persist.Interval,
-				Trigger: trigger, Log: log, Metrics: m})
+				Trigger: trigger, Lend: owner.Lend, Log: log, Metrics: m})
 		}
 	}
 	if cache != nil {
@@ -199,7 +201,11 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	srv.SetKeys(c.Repl.Keys)
 	zones := newServed(srv, local, st, m, c.Metrics.ZoneSeriesMax, log)
 	if n := procsFloor(cpus, os.Getenv("GOMAXPROCS")); n > 0 {
-		zones.holding = raiseProcs(n, log)
+		zones.holding = func() {
+			if owner.Raise(n) {
+				log.Debug("scheduler processors raised: zones are held", "gomaxprocs", n)
+			}
+		}
 	}
 	zones.setMirrors(c.Repl.Secondaries)
 	repl := replication.New(st, c.Repl.Config(), local.Zones, log, m)
@@ -595,20 +601,9 @@ func controlNode(rec *resolver.Resolver, cache *resolver.Cache, cacheFile *cache
 // processor more than the CPUs wakes threads that find no work, and a
 // cache miss cost a resolver pinned to one CPU 1.05 to 1.31 times the CPU
 // it costs with one processor (bench/resolver.sh, sovdns against
-// sovdns-1p), its latency no better.
+// sovdns-1p), its latency no better. Its cache file's writer is lent a
+// second processor for the length of each commit instead (procs.Owner).
 const minProcs = 4
-
-// raiseProcs returns a function that sets GOMAXPROCS to n the first time
-// it is called: when the first zone is held.
-func raiseProcs(n int, log *slog.Logger) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			runtime.GOMAXPROCS(n)
-			log.Debug("scheduler processors raised: zones are held", "gomaxprocs", n)
-		})
-	}
-}
 
 // procsFloor returns the GOMAXPROCS to set, or 0 to leave it: an
 // operator's own GOMAXPROCS is kept.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"log/slog"
-	"runtime"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,21 +37,5 @@ func TestHoldingCalledOnceZonesAreHeld(t *testing.T) {
 	p.replace([]*zone.Zone{smallZone(t, "b.example.", 1)})
 	if got := p.all.Len(); got != 1 || calls != 2 {
 		t.Fatalf("a start's zones: %d held, holding called %d times, want 1 and 2", got, calls)
-	}
-}
-
-// TestRaiseProcs checks that the floor is set once, however often asked.
-func TestRaiseProcs(t *testing.T) {
-	prev := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
-	raise := raiseProcs(prev+3, slog.New(slog.DiscardHandler))
-	raise()
-	if got := runtime.GOMAXPROCS(0); got != prev+3 {
-		t.Fatalf("GOMAXPROCS %d after raising, want %d", got, prev+3)
-	}
-	runtime.GOMAXPROCS(prev)
-	raise()
-	if got := runtime.GOMAXPROCS(0); got != prev {
-		t.Fatalf("GOMAXPROCS %d after a second call, want it left at %d", got, prev)
 	}
 }
