@@ -80,12 +80,12 @@ func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	if err := connectTo(fd, netip.AddrPortFrom(a, server.Port())); err != nil {
-		syscall.Close(fd)
+		closeFD(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
 	s := &udpSocket{fd: fd, p: p, ready: p.ready()}
 	if err := p.add(s); err != nil {
-		syscall.Close(fd)
+		closeFD(fd)
 		return nil, err
 	}
 	s.armed = true
@@ -147,10 +147,11 @@ func (s *udpSocket) Close() error {
 	return nil
 }
 
-// release closes the descriptor, once no read uses it.
+// release closes the descriptor, once no read uses it: a raw system call,
+// as the socket's others (see closeFD).
 func (s *udpSocket) release() {
 	s.p.remove(s)
-	syscall.Close(s.fd)
+	closeFD(s.fd)
 	s.p.readies.Put(s.ready)
 }
 
@@ -298,6 +299,14 @@ func (s *udpSocket) recv(buf []byte) (n int, trunc bool, err error) {
 			return 0, false, e
 		}
 	}
+}
+
+// closeFD closes a socket's descriptor, with a raw system call: closing a
+// UDP socket does not block, and a system call the runtime is told of
+// wakes its monitor thread whenever that sleeps, which it does each time
+// the resolver goes idle (see internal/server's udpSys).
+func closeFD(fd int) {
+	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
 // write sends b on the connected socket fd; it does not block.

@@ -145,6 +145,7 @@ func listenTCP(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {
 func (s *Server) serveUDPSimple(ctx context.Context, c *net.UDPConn) {
 	in := make([]byte, 65535)
 	out := make([]byte, 0, 65535)
+	sock := newUDPSocket(c)
 	for {
 		n, src, err := c.ReadFromUDPAddrPort(in)
 		if err != nil {
@@ -154,7 +155,7 @@ func (s *Server) serveUDPSimple(ctx context.Context, c *net.UDPConn) {
 			s.log.Warn("udp read failed", "err", err)
 			continue
 		}
-		resp := s.respond(in[:n], out, src, c, udp)
+		resp := s.respond(in[:n], out, src, sock, udp)
 		if resp == nil {
 			continue
 		}

@@ -280,7 +280,7 @@ func (s *Server) Addrs() []net.Addr {
 // storage; nil means drop the packet.
 // conn is the UDP socket the query came in on, for an answer that is sent
 // later (recursion); nil for TCP, whose answers are always returned.
-func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int) (resp []byte) {
+func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *udpSocket, transport int) (resp []byte) {
 	start := s.now()
 	if s.cfg.Tap != nil {
 		s.cfg.Tap.ClientQuery(in, src, tapTransport(transport), start)
@@ -349,7 +349,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *net.UDPConn, 
 	return resp
 }
 
-func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *net.UDPConn, transport int, fast bool, fq *fastQuery) []byte {
+func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *udpSocket, transport int, fast bool, fq *fastQuery) []byte {
 	if conn != nil {
 		if zone, ok := opsZone(in); ok {
 			return s.queueOps(zone, in, out, src, conn, fq)
@@ -418,7 +418,9 @@ type udpResolution struct {
 	in        []byte // a copy of the query
 	fq        fastQuery
 	src       netip.AddrPort
-	conn      *net.UDPConn
+	conn      *udpSocket
+	send      func(wire []byte) error // j.sendTo, bound once
+	out       udpOut                  // sendTo's state
 	transport int
 	fast      bool
 	miss      resolver.Miss // what the cache lookup on the socket's goroutine saw
@@ -427,7 +429,7 @@ type udpResolution struct {
 
 func newUDPResolution(s *Server) *udpResolution {
 	j := &udpResolution{s: s}
-	j.run = j.resolve
+	j.run, j.send = j.resolve, j.sendTo
 	return j
 }
 
@@ -439,7 +441,7 @@ func (j *udpResolution) resolve() {
 	bp := s.replyBufs.Get().(*[]byte)
 	wire := s.finish(j.st, j.src.Addr(), s.recursive(j.req, j.r, j.miss), j.req, j.in, (*bp)[:0], j.transport, j.fast, &j.fq)
 	s.tapAsync(wire, j.src, j.transport, j.queried)
-	if _, err := j.conn.WriteToUDPAddrPort(wire, j.src); err != nil {
+	if err := j.send(wire); err != nil {
 		s.m.Dropped.WithLabelValues("write_error").Inc()
 	}
 	s.replyBufs.Put(bp)
@@ -492,7 +494,7 @@ func (s *Server) busy(req *dns.Msg, r reply, transport int) (_ reply, ok bool) {
 // queueOps hands a message that reads or writes the zone store, which came
 // in on the UDP socket conn, to the zone's queue (see opsQueue); its answer
 // is sent from there. It returns SERVFAIL at once if the queue is full.
-func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn *net.UDPConn, fq *fastQuery) []byte {
+func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn *udpSocket, fq *fastQuery) []byte {
 	in = append([]byte(nil), in...)
 	fqc := *fq
 	queried := s.now()
@@ -502,7 +504,7 @@ func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn 
 			return
 		}
 		s.tapAsync(wire, src, udp, queried)
-		if _, err := conn.WriteToUDPAddrPort(wire, src); err != nil {
+		if _, err := conn.c.WriteToUDPAddrPort(wire, src); err != nil {
 			s.m.Dropped.WithLabelValues("write_error").Inc()
 		}
 	})

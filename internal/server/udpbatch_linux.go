@@ -71,6 +71,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 		return
 	}
 	b := newUDPBatch()
+	sock := newUDPSocket(c)
 	for {
 		n, err := b.recv(rc)
 		if err != nil {
@@ -87,7 +88,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 				continue
 			}
 			src := sockaddrAddrPort(&b.names[i])
-			resp := s.respond(b.bufs[i][:b.in[i].Len], b.outBufs[i], src, c, udp)
+			resp := s.respond(b.bufs[i][:b.in[i].Len], b.outBufs[i], src, sock, udp)
 			if resp == nil {
 				continue
 			}
