@@ -50,6 +50,8 @@ CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd'
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
 PHASES=${PHASES:-"cold misses full"} # cold: the cold, hit and latency phases; misses; full
+# KEEP_LOGS, when set, is a directory where each run's log and each phase's
+# dnsperf output (with -v, every answer's latency in order) are kept.
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
 has_phase full || FULL_MB=0
 [ -n "$MISS_QPS" ] || { [ "$VALIDATE" = 1 ] && MISS_QPS=2000 || MISS_QPS=5000; }
@@ -296,6 +298,7 @@ perf() { # label dnsperf-options...
     || { tail -20 "$out" >&2; echo "bench: dnsperf failed ($label)" >&2; exit 1; }
   ok=$(awk '/Queries completed:/ {n = $3} /Response codes:/ {for (i = 3; i < NF; i++) if ($i ~ /^NOERROR/) ok = $(i + 1)}
     END {printf "%.1f", (n > 0 ? 100 * ok / n : 0)}' "$out")
+  [ -z "${KEEP_LOGS:-}" ] || { mkdir -p "$KEEP_LOGS"; cp "$out" "$KEEP_LOGS/"; }
   echo "$label: $(grep -E 'Queries (sent|completed|lost)' "$out" | awk '{printf "%s %s %s  ", $1, $2, $3}')$(grep 'Response codes' "$out" | sed 's/^ *//')" >&2
   awk -v ok="$ok" 'BEGIN {exit !(ok >= 99)}' || echo "bench: warning: $label: only $ok% NOERROR" >&2
   awk -v ok="$ok" 'BEGIN {exit !(ok >= 90)}' \
