@@ -419,8 +419,7 @@ type udpResolution struct {
 	fq        fastQuery
 	src       netip.AddrPort
 	conn      *udpSocket
-	send      func(wire []byte) error // j.sendTo, bound once
-	out       udpOut                  // sendTo's state
+	out       udpOut // sendTo's state
 	transport int
 	fast      bool
 	miss      resolver.Miss // what the cache lookup on the socket's goroutine saw
@@ -429,7 +428,7 @@ type udpResolution struct {
 
 func newUDPResolution(s *Server) *udpResolution {
 	j := &udpResolution{s: s}
-	j.run, j.send = j.resolve, j.sendTo
+	j.run = j.resolve
 	return j
 }
 
@@ -441,7 +440,7 @@ func (j *udpResolution) resolve() {
 	bp := s.replyBufs.Get().(*[]byte)
 	wire := s.finish(j.st, j.src.Addr(), s.recursive(j.req, j.r, j.miss), j.req, j.in, (*bp)[:0], j.transport, j.fast, &j.fq)
 	s.tapAsync(wire, j.src, j.transport, j.queried)
-	if err := j.send(wire); err != nil {
+	if err := j.sendTo(wire); err != nil {
 		s.m.Dropped.WithLabelValues("write_error").Inc()
 	}
 	s.replyBufs.Put(bp)
