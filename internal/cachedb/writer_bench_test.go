@@ -190,27 +190,28 @@ func BenchmarkWriteBehindLateness(b *testing.B) {
 			if mode == "lent" {
 				cfg.Lend = procs.New(procs.Go{}, "").Lend
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
 			status := func() FileStatus { return FileStatus{} }
+			stopWriter := func() {}
 			if mode != "none" {
 				w := NewWriter(path, c, nil, cfg)
-				wg.Add(1)
-				go func() { defer wg.Done(); w.Run(ctx) }()
-				for !w.Status().Open {
-					time.Sleep(time.Millisecond)
-				}
+				stopWriter = runWriter(b, w)
+				waitFor(b, "the file open", func() bool { return w.Status().Open })
 				status = w.Status
 			}
 			st0 := status()
 			var late []time.Duration
-			wg.Add(1)
+			loaded, waited := make(chan struct{}), make(chan struct{})
 			go func() { // the waiter, until the load ends
-				defer wg.Done()
+				defer close(waited)
 				const nap = 500 * time.Microsecond
-				for ctx.Err() == nil {
+				for {
+					select {
+					case <-loaded:
+						return
+					default:
+					}
 					t0 := time.Now()
-					time.Sleep(nap)
+					time.Sleep(nap) // what is measured: how late it returns
 					late = append(late, time.Since(t0)-nap)
 				}
 			}()
@@ -223,8 +224,9 @@ func BenchmarkWriteBehindLateness(b *testing.B) {
 			}
 			secs := time.Since(start).Seconds()
 			st := status()
-			cancel()
-			wg.Wait()
+			close(loaded)
+			<-waited
+			stopWriter()
 			if st.Errors != 0 {
 				b.Fatalf("%d write errors: %s", st.Errors, st.LastError)
 			}

@@ -67,8 +67,8 @@ func TestUDPSocketSendTo(t *testing.T) {
 }
 
 // TestUDPSocketSendToFallsBack: a destination the raw sendto does not
-// take (IPv6 on an IPv4 socket) goes to the net package, whose error
-// comes back.
+// take (IPv6 on an IPv4 socket) is refused with an error, not sent nor
+// dropped silently.
 func TestUDPSocketSendToFallsBack(t *testing.T) {
 	srv, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(testaddr.IP(), 0)))
 	if err != nil {
