@@ -11,23 +11,42 @@ import (
 // (the iterator, the cache, the exchange), and a goroutine started per
 // question grew it again, by copying, on every cache miss: a twentieth of
 // the miss path's CPU. A worker keeps its stack; workers left without work
-// for a whole workerIdle end (a sweeper counts them). There are never more
+// for a whole workerIdle end (a sweeper ends them). There are never more
 // workers than questions resolved at once (the in-flight slots).
 //
-// A worker waits for its next job on the jobs channel alone: a timer of
-// its own, reset after every job, and a select over it, the jobs and the
-// end, cost a cache miss about 2 % of its CPU.
+// The next job goes to the worker that became idle last. The garbage
+// collector halves the stack of every goroutine that waits with most of
+// it unused, and the worker's next job grows it again, by copying, frame
+// by frame. Handed out in turn (the order of a channel's waiters), the
+// jobs of a stream of misses reached every worker a burst had started
+// (hundreds) between two collections, so each collection was followed by
+// hundreds of such regrowths, milliseconds of CPU in all that answers
+// waited behind on one CPU. Handed to the last idle, the jobs of a steady
+// stream keep to as few workers as it has questions under way, and the
+// rest wait untouched until the sweeper ends them.
+//
+// A worker waits for its next job on a channel of its own alone: a timer
+// of its own, reset after every job, and a select over it, the jobs and
+// the end, cost a cache miss about 2 % of its CPU.
 type workers struct {
-	jobs chan func() // unbuffered: a job goes to a worker that waits; nil ends the worker that takes it
-	wg   sync.WaitGroup
-	// started and ended count the workers started and ended, idle those
-	// waiting for a job, fewest the fewest that waited at once since the
-	// sweeper last looked.
+	mu      sync.Mutex
+	idle    []*worker // the workers waiting for a job, the last idle last
+	stopped bool      // stop was called: a worker done with its job ends
+	// round counts the sweeper's rounds: a worker notes it when it
+	// becomes idle.
+	round atomic.Int64
+	wg    sync.WaitGroup
+	// started and ended count the workers started and ended.
 	started, ended atomic.Int64
-	idle, fewest   atomic.Int32
 
 	quit  chan struct{} // closed by stop: the sweeper ends
 	swept chan struct{} // closed when the sweeper has ended
+}
+
+// worker is one worker's mailbox.
+type worker struct {
+	job   chan func() // buffered (one): its next job; nil ends it
+	round int64       // the sweeper's round when it became idle
 }
 
 // workerIdle is how long a worker waits for a job before it ends, at
@@ -42,40 +61,55 @@ func newWorkers() *workers {
 
 // newWorkersIdle is newWorkers with idle for workerIdle (tests).
 func newWorkersIdle(idle time.Duration) *workers {
-	w := &workers{jobs: make(chan func()), quit: make(chan struct{}), swept: make(chan struct{})}
+	w := &workers{quit: make(chan struct{}), swept: make(chan struct{})}
 	go w.sweep(idle)
 	return w
 }
 
-// run runs f on a waiting worker, or on a new one when none waits.
+// run runs f on the worker that became idle last, or on a new one when
+// none waits.
 func (w *workers) run(f func()) {
-	select {
-	case w.jobs <- f:
-	default:
-		w.wg.Add(1)
-		w.started.Add(1)
-		go w.loop(f)
+	w.mu.Lock()
+	if n := len(w.idle); n > 0 {
+		wk := w.idle[n-1]
+		w.idle[n-1] = nil
+		w.idle = w.idle[:n-1]
+		w.mu.Unlock()
+		wk.job <- f
+		return
 	}
+	w.mu.Unlock()
+	w.wg.Add(1)
+	w.started.Add(1)
+	go w.loop(&worker{job: make(chan func(), 1)}, f)
 }
 
-func (w *workers) loop(f func()) {
+func (w *workers) loop(wk *worker, f func()) {
 	defer w.wg.Done()
 	defer w.ended.Add(1)
 	for f != nil {
 		f()
-		w.idle.Add(1)
-		f = <-w.jobs
-		// Racy with another worker's: a lower count lost makes the
-		// sweeper end one worker too many, which the next job starts
-		// again.
-		if n := w.idle.Add(-1); n < w.fewest.Load() {
-			w.fewest.Store(n)
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
 		}
+		wk.round = w.round.Load()
+		w.idle = append(w.idle, wk)
+		w.mu.Unlock()
+		f = <-wk.job
 	}
 }
 
-// sweep ends, every idle, as many workers as waited all through it: the
-// fewest that waited at once. It returns once stop is called.
+// waiting returns how many workers wait for a job.
+func (w *workers) waiting() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.idle)
+}
+
+// sweep ends, every idle, the workers that waited all through the last
+// one. It returns once stop is called.
 func (w *workers) sweep(idle time.Duration) {
 	defer close(w.swept)
 	t := time.NewTicker(idle)
@@ -86,13 +120,22 @@ func (w *workers) sweep(idle time.Duration) {
 			return
 		case <-t.C:
 		}
-	end:
-		for n := w.fewest.Swap(w.idle.Load()); n > 0; n-- {
-			select {
-			case w.jobs <- nil:
-			default: // none waits now
-				break end
-			}
+		r := w.round.Add(1)
+		w.mu.Lock()
+		// The longest idle come first; a worker idle since before the
+		// round that just ended has waited at least idle.
+		n := 0
+		for n < len(w.idle) && w.idle[n].round < r-1 {
+			n++
+		}
+		ending := make([]*worker, n)
+		copy(ending, w.idle[:n])
+		rest := copy(w.idle, w.idle[n:])
+		clear(w.idle[rest:])
+		w.idle = w.idle[:rest]
+		w.mu.Unlock()
+		for _, wk := range ending {
+			wk.job <- nil
 		}
 	}
 }
@@ -102,6 +145,13 @@ func (w *workers) sweep(idle time.Duration) {
 func (w *workers) stop() {
 	close(w.quit)
 	<-w.swept
-	close(w.jobs)
+	w.mu.Lock()
+	w.stopped = true
+	ending := w.idle
+	w.idle = nil
+	w.mu.Unlock()
+	for _, wk := range ending {
+		wk.job <- nil
+	}
 	w.wg.Wait()
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,9 +25,9 @@ func TestWorkersReused(t *testing.T) {
 		// idle just before it waits, so a job sent in between can still
 		// start a second one, rarely.
 		deadline := time.Now().Add(10 * time.Second)
-		for int64(w.idle.Load()) != w.started.Load() {
+		for int64(w.waiting()) != w.started.Load() {
 			if time.Now().After(deadline) {
-				t.Fatalf("job %d: %d of %d workers back waiting", i, w.idle.Load(), w.started.Load())
+				t.Fatalf("job %d: %d of %d workers back waiting", i, w.waiting(), w.started.Load())
 			}
 			runtime.Gosched()
 		}
@@ -70,4 +71,44 @@ func TestWorkersEndWhenIdle(t *testing.T) {
 	if n := w.started.Load(); n != 5 {
 		t.Errorf("%d workers started in all, want 5", n)
 	}
+}
+
+// The next job goes to the worker that became idle last, not to the one
+// that waited longest.
+func TestWorkersLastIdleFirst(t *testing.T) {
+	w := newWorkers()
+	defer w.stop()
+	const n = 3
+	var release [n]chan struct{}
+	var order [n]string // job i's worker
+	ids := make(chan struct{}, n)
+	for i := range n {
+		release[i] = make(chan struct{})
+		w.run(func() { order[i] = goroutineID(); ids <- struct{}{}; <-release[i] })
+	}
+	for range n {
+		<-ids
+	}
+	// Release the workers one at a time, each back waiting before the
+	// next: job n-1's worker becomes idle last.
+	for i := range n {
+		close(release[i])
+		waitUntil(t, func() bool { return w.waiting() == i+1 })
+	}
+	got := make(chan string)
+	w.run(func() { got <- goroutineID() })
+	if id := <-got; id != order[n-1] {
+		t.Errorf("the job ran on goroutine %s; the last idle worker is %s (the first idle: %s)", id, order[n-1], order[0])
+	}
+	if s := w.started.Load(); s != n {
+		t.Errorf("%d workers started, want %d", s, n)
+	}
+}
+
+// goroutineID returns the number of the goroutine that calls it, from
+// its stack's header.
+func goroutineID() string {
+	var b [64]byte
+	f := strings.Fields(string(b[:runtime.Stack(b[:], false)]))
+	return f[1]
 }
