@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"errors"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -242,9 +243,22 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.ZoneRecords, m.ZoneSerial, m.StoreErrors, m.CacheEntries, m.RateLimited, m.BuildInfo,
 		m.TSIG, m.TransfersOut, m.TransfersIn, m.NotifySent, m.NotifyPending, m.NotifyRecv, m.Updates, m.LastRefresh,
 		m.ZoneExpired, m.SecondaryExpiry, m.ControlReqs, m.ConfigReloads,
-		collectors.NewGoCollector(),
+		goCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// goCollector is the Go runtime's collector, with the CPU the garbage
+// collector and the scavenger (which returns free heap memory to the
+// system) took, by class: go_cpu_classes_gc_*_cpu_seconds_total (mark
+// assist, dedicated, idle, pause, total) and
+// go_cpu_classes_scavenge_*_cpu_seconds_total (assist, background,
+// total). Assists are taken from the goroutines that allocate, answers
+// included: a scavenge assist is memory returned inline because the
+// memory limit was below what the heap held mapped.
+func goCollector() prometheus.Collector {
+	return collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(gc|scavenge)/`)}))
 }
 
 var qtypeAllowed = map[uint16]bool{

@@ -64,3 +64,30 @@ func TestQtypeAndRcodeLabelsAreBounded(t *testing.T) {
 		t.Errorf("RcodeLabel(4000) = %q", got)
 	}
 }
+
+// TestGoCPUClasses: the CPU the garbage collector and the scavenger took
+// is exported, by class, beside the Go collector's defaults.
+func TestGoCPUClasses(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics.New(reg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range families {
+		have[f.GetName()] = true
+	}
+	for _, name := range []string{
+		"go_cpu_classes_gc_mark_assist_cpu_seconds_total", "go_cpu_classes_gc_total_cpu_seconds_total",
+		"go_cpu_classes_scavenge_assist_cpu_seconds_total", "go_cpu_classes_scavenge_background_cpu_seconds_total",
+		"go_gc_duration_seconds", "go_memstats_heap_inuse_bytes", // the defaults the dashboard uses
+	} {
+		if !have[name] {
+			t.Errorf("no %s", name)
+		}
+	}
+	if have["go_cpu_classes_user_cpu_seconds_total"] {
+		t.Error("go_cpu_classes_user_cpu_seconds_total exported: only the collector's and the scavenger's classes are")
+	}
+}
