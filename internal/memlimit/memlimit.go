@@ -102,6 +102,13 @@ const (
 	// back with the share (below) when the collector costs more than
 	// GCHigh.
 	MaxRoom = 32 << 20
+	// ReleaseStep is how much the runtime is made to return to the system
+	// at a time when the limit comes down below what it holds (lower),
+	// and ReleasePause the pause between two steps; maxReleaseSteps bounds
+	// the steps of one Update (the rest is returned at once).
+	ReleaseStep     = 1 << 20
+	ReleasePause    = 2 * time.Millisecond
+	maxReleaseSteps = 256
 	// Floor is room for what comes and goes (queries under way, transfers)
 	// and for what the caches and the live heap grow by in an Interval.
 	Floor = 16 << 20
@@ -224,6 +231,13 @@ type Keeper struct {
 	// Interval and settle is Settle; tests set them.
 	collect, release func()
 	tick, settle     time.Duration
+
+	// setLimit sets the runtime's limit (debug.SetMemoryLimit) and pause
+	// waits between two steps of lower (time.Sleep); tests set them.
+	setLimit func(int64)
+	pause    func(time.Duration)
+	held     []metrics.Sample // lower's readings
+	ballast  []byte           // lower's allocation (a field: on the heap)
 }
 
 // Operator reports whether GOMEMLIMIT is set, in which case Run leaves
@@ -268,8 +282,51 @@ func (k *Keeper) Update() int64 {
 	l := Floored(Limit(k.Budget, cached, live, k.Share)+over, live, sampleInt(k.sample[6]), over)
 	l = Eased(l, k.limit, sampleInt(k.sample[5])+sampleInt(k.sample[6])+over)
 	k.limit = l
-	debug.SetMemoryLimit(l)
+	k.lower(l, sampleInt(k.sample[4])-sampleInt(k.sample[8]))
 	return l
+}
+
+// lower sets the runtime's limit to limit, mapped being what the runtime
+// holds from the system now (all but the heap's pages already returned).
+// A limit below what the runtime holds makes it return the difference
+// before the next span it allocates, all of it at once, in whichever
+// goroutine allocates: after each collection of a stream of misses, the
+// limit came 6 to 15 MiB below the heap's freed pages, and once a second
+// a query returned them, page by page, while every answer on its
+// processor waited (a 16 MiB cache under 5,000 new names a second: about
+// 30 ms of such returns in 10 s, more than the collections cost). lower
+// returns them itself: it lowers the limit ReleaseStep below what is held
+// at a time, allocates (the runtime returns that step in this goroutine),
+// and pauses ReleasePause before the next step.
+func (k *Keeper) lower(limit, mapped int64) {
+	set, pause := k.setLimit, k.pause
+	if set == nil {
+		set = func(l int64) { debug.SetMemoryLimit(l) }
+	}
+	if pause == nil {
+		pause = time.Sleep
+	}
+	if k.held == nil {
+		k.held = []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	}
+	for range maxReleaseSteps {
+		if limit >= mapped-ReleaseStep {
+			break
+		}
+		set(mapped - ReleaseStep)
+		// A large object is a span of its own: before handing it over,
+		// the runtime returns what it holds above the limit.
+		k.ballast = make([]byte, ReleaseStep/16)
+		k.ballast = nil
+		pause(ReleasePause)
+		metrics.Read(k.held)
+		now := sampleInt(k.held[0]) - sampleInt(k.held[1])
+		if now >= mapped { // nothing was returned: nothing free to return
+			break
+		}
+		mapped = now
+	}
+	set(limit)
 }
 
 // Eased returns limit, the limit Floored gives, but when it is lower than

@@ -225,6 +225,55 @@ func TestEased(t *testing.T) {
 	}
 }
 
+// TestLowerReturnsInSteps: with the heap's freed pages far above the
+// limit Update computes, the limit is never set more than ReleaseStep
+// below what the runtime holds (so no allocation elsewhere has more than
+// that to return at once), the pages are returned by Update itself, in
+// steps with pauses between them, and the limit ends where Update says.
+func TestLowerReturnsInSteps(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection but ours
+	garbage := make([][]byte, 0, 128)
+	for range 128 {
+		garbage = append(garbage, make([]byte, 1<<20))
+	}
+	runtime.KeepAlive(garbage)
+	garbage = nil
+	runtime.GC() // frees the 128 MiB; the pages stay mapped until returned
+	held := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	mapped := func() (int64, int64) {
+		metrics.Read(held)
+		return sampleInt(held[0]) - sampleInt(held[1]), sampleInt(held[1])
+	}
+	before, releasedBefore := mapped()
+	var sets []int64
+	pauses := 0
+	k := &Keeper{Budget: 16 << 20, Cached: func() int64 { return 0 },
+		pause: func(time.Duration) { pauses++ },
+		setLimit: func(l int64) {
+			if now, _ := mapped(); l < now-ReleaseStep-ReleaseStep/16 && len(sets) < maxReleaseSteps {
+				t.Errorf("limit set to %d MiB with %d MiB held: more than a step below", l>>20, now>>20)
+			}
+			sets = append(sets, l)
+			debug.SetMemoryLimit(l)
+		}}
+	got := k.Update()
+	if got > before-8*ReleaseStep {
+		t.Fatalf("limit %d MiB with %d MiB held: not far enough below for steps, the test shows nothing", got>>20, before>>20)
+	}
+	after, releasedAfter := mapped()
+	if returned := releasedAfter - releasedBefore; returned < (before-got)/2 {
+		t.Errorf("%d MiB returned to the system by Update, want most of the %d MiB above the limit", returned>>20, (before-got)>>20)
+	}
+	if len(sets) < 8 || pauses < len(sets)-1 {
+		t.Errorf("%d limits set and %d pauses, want the return made in steps with pauses", len(sets), pauses)
+	}
+	if last := sets[len(sets)-1]; last != got {
+		t.Errorf("last limit set %d, Update returned %d", last, got)
+	}
+	t.Logf("%d MiB held, limit %d MiB: %d steps, %d MiB held after", before>>20, got>>20, len(sets), after>>20)
+}
+
 // TestUpdateEasesTheLimitDown: with the share of room taken away while the
 // heap holds garbage, the next limit stays Floor above what the heap holds
 // instead of dropping under it.
