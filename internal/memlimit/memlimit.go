@@ -62,6 +62,9 @@
 //     scavenger returns it only down to 95 % of the limit, and slowly:
 //     after a stream of misses, a resolver with a 64 MiB cache held some
 //     110 MB at rest for minutes instead of the 90 MB it uses.
+//   - The limit comes down to what Update computes a step at a time,
+//     the keeper returning each step's pages itself (Keeper.lower): a
+//     query never has more than a step to return.
 //   - GOGC only spaces the collections while the limit has room: Run sets
 //     it to GCPercent. At 100, a resolver whose cache was filling (a
 //     start, a stream of misses) collected every 0.1-1.5 s, each
