@@ -109,9 +109,11 @@ const (
 	// at a time when the limit comes down below what it holds (lower),
 	// and ReleasePause the pause between two steps; maxReleaseSteps bounds
 	// the steps of one Update (the rest is returned at once).
-	ReleaseStep     = 1 << 20
+	// A step of 1 MiB took 1.6 ms of CPU (some 16 madvise calls, each
+	// making the kernel flush the pages from every CPU's tables).
+	ReleaseStep     = 256 << 10
 	ReleasePause    = 2 * time.Millisecond
-	maxReleaseSteps = 256
+	maxReleaseSteps = 1024
 	// Floor is room for what comes and goes (queries under way, transfers)
 	// and for what the caches and the live heap grow by in an Interval.
 	Floor = 16 << 20
@@ -319,7 +321,7 @@ func (k *Keeper) lower(limit, mapped int64) {
 		set(mapped - ReleaseStep)
 		// A large object is a span of its own: before handing it over,
 		// the runtime returns what it holds above the limit.
-		k.ballast = make([]byte, ReleaseStep/16)
+		k.ballast = make([]byte, 64<<10)
 		k.ballast = nil
 		pause(ReleasePause)
 		metrics.Read(k.held)

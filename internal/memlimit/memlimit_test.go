@@ -251,7 +251,7 @@ func TestLowerReturnsInSteps(t *testing.T) {
 	k := &Keeper{Budget: 16 << 20, Cached: func() int64 { return 0 },
 		pause: func(time.Duration) { pauses++ },
 		setLimit: func(l int64) {
-			if now, _ := mapped(); l < now-ReleaseStep-ReleaseStep/16 && len(sets) < maxReleaseSteps {
+			if now, _ := mapped(); l < now-ReleaseStep-64<<10 && len(sets) < maxReleaseSteps {
 				t.Errorf("limit set to %d MiB with %d MiB held: more than a step below", l>>20, now>>20)
 			}
 			sets = append(sets, l)
