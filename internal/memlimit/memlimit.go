@@ -108,12 +108,15 @@ const (
 	// ReleaseStep is how much the runtime is made to return to the system
 	// at a time when the limit comes down below what it holds (lower),
 	// and ReleasePause the pause between two steps; maxReleaseSteps bounds
-	// the steps of one Update (the rest is returned at once).
+	// the steps of one Update (the next one goes on).
 	// A step of 1 MiB took 1.6 ms of CPU (some 16 madvise calls, each
 	// making the kernel flush the pages from every CPU's tables).
 	ReleaseStep     = 256 << 10
 	ReleasePause    = 2 * time.Millisecond
 	maxReleaseSteps = 1024
+	// maxReleaseStalls is how many steps in a row may return nothing
+	// before lower leaves the rest to the next Update.
+	maxReleaseStalls = 3
 	// Floor is room for what comes and goes (queries under way, transfers)
 	// and for what the caches and the live heap grow by in an Interval.
 	Floor = 16 << 20
@@ -243,6 +246,8 @@ type Keeper struct {
 	pause    func(time.Duration)
 	held     []metrics.Sample // lower's readings
 	ballast  []byte           // lower's allocation (a field: on the heap)
+	// done is Run's context's: once it ends, lower returns no more.
+	done <-chan struct{}
 }
 
 // Operator reports whether GOMEMLIMIT is set, in which case Run leaves
@@ -302,7 +307,10 @@ func (k *Keeper) Update() int64 {
 // 30 ms of such returns in 10 s, more than the collections cost). lower
 // returns them itself: it lowers the limit ReleaseStep below what is held
 // at a time, allocates (the runtime returns that step in this goroutine),
-// and pauses ReleasePause before the next step.
+// and pauses ReleasePause before the next step. It stops early when
+// steps return nothing (the runtime may not return memory for a while,
+// as when its collector is over its CPU limit) or Run is ending, and then
+// leaves the limit a step below what is held, for the next Update.
 func (k *Keeper) lower(limit, mapped int64) {
 	set, pause := k.setLimit, k.pause
 	if set == nil {
@@ -314,6 +322,10 @@ func (k *Keeper) lower(limit, mapped int64) {
 	if k.held == nil {
 		k.held = []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	}
+	metrics.Read(k.held)
+	released := sampleInt(k.held[1])
+	stalled := 0
+steps:
 	for range maxReleaseSteps {
 		if limit >= mapped-ReleaseStep {
 			break
@@ -323,15 +335,23 @@ func (k *Keeper) lower(limit, mapped int64) {
 		// the runtime returns what it holds above the limit.
 		k.ballast = make([]byte, 64<<10)
 		k.ballast = nil
-		pause(ReleasePause)
 		metrics.Read(k.held)
-		now := sampleInt(k.held[0]) - sampleInt(k.held[1])
-		if now >= mapped { // nothing was returned: nothing free to return
-			break
+		mapped = sampleInt(k.held[0]) - sampleInt(k.held[1])
+		if r := sampleInt(k.held[1]); r > released {
+			released, stalled = r, 0
+		} else if stalled++; stalled == maxReleaseStalls {
+			break // the runtime returns nothing now: the next Update goes on
 		}
-		mapped = now
+		select {
+		case <-k.done:
+			break steps
+		default:
+		}
+		pause(ReleasePause)
 	}
-	set(limit)
+	// Stopped early, the limit stays a step below what is held: the rest
+	// is returned from the next Update on, not by a query.
+	set(max(limit, mapped-ReleaseStep))
 }
 
 // Eased returns limit, the limit Floored gives, but when it is lower than
@@ -393,6 +413,7 @@ func (k *Keeper) Run(ctx context.Context) {
 		prev := debug.SetGCPercent(GCPercent)
 		defer debug.SetGCPercent(prev)
 	}
+	k.done = ctx.Done()
 	collect, tick, settle := k.collect, cmp.Or(k.tick, Interval), cmp.Or(k.settle, Settle)
 	if collect == nil {
 		collect = runtime.GC

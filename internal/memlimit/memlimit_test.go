@@ -229,7 +229,8 @@ func TestEased(t *testing.T) {
 // limit Update computes, the limit is never set more than ReleaseStep
 // below what the runtime holds (so no allocation elsewhere has more than
 // that to return at once), the pages are returned by Update itself, in
-// steps with pauses between them, and the limit ends where Update says.
+// steps with pauses between them, and the limit ends where Update says
+// (after a few Updates at most).
 func TestLowerReturnsInSteps(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection but ours
@@ -251,7 +252,7 @@ func TestLowerReturnsInSteps(t *testing.T) {
 	k := &Keeper{Budget: 16 << 20, Cached: func() int64 { return 0 },
 		pause: func(time.Duration) { pauses++ },
 		setLimit: func(l int64) {
-			if now, _ := mapped(); l < now-ReleaseStep-64<<10 && len(sets) < maxReleaseSteps {
+			if now, _ := mapped(); l < now-ReleaseStep-64<<10 {
 				t.Errorf("limit set to %d MiB with %d MiB held: more than a step below", l>>20, now>>20)
 			}
 			sets = append(sets, l)
@@ -261,6 +262,14 @@ func TestLowerReturnsInSteps(t *testing.T) {
 	if got > before-8*ReleaseStep {
 		t.Fatalf("limit %d MiB with %d MiB held: not far enough below for steps, the test shows nothing", got>>20, before>>20)
 	}
+	// The runtime may return nothing for a few steps (lower then leaves
+	// the rest to the next Update): a few more Updates finish the return.
+	for range 10 {
+		if sets[len(sets)-1] == got {
+			break
+		}
+		got = k.Update()
+	}
 	after, releasedAfter := mapped()
 	if returned := releasedAfter - releasedBefore; returned < (before-got)/2 {
 		t.Errorf("%d MiB returned to the system by Update, want most of the %d MiB above the limit", returned>>20, (before-got)>>20)
@@ -269,7 +278,7 @@ func TestLowerReturnsInSteps(t *testing.T) {
 		t.Errorf("%d limits set and %d pauses, want the return made in steps with pauses", len(sets), pauses)
 	}
 	if last := sets[len(sets)-1]; last != got {
-		t.Errorf("last limit set %d, Update returned %d", last, got)
+		t.Errorf("last limit set %d MiB, Update returned %d MiB, %d MiB held after", last>>20, got>>20, after>>20)
 	}
 	t.Logf("%d MiB held, limit %d MiB: %d steps, %d MiB held after", before>>20, got>>20, len(sets), after>>20)
 }
