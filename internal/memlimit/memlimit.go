@@ -292,12 +292,13 @@ func (k *Keeper) Update() int64 {
 	l := Floored(Limit(k.Budget, cached, live, k.Share)+over, live, sampleInt(k.sample[6]), over)
 	l = Eased(l, k.limit, sampleInt(k.sample[5])+sampleInt(k.sample[6])+over)
 	k.limit = l
-	k.lower(l, sampleInt(k.sample[4])-sampleInt(k.sample[8]))
+	k.lower(l, sampleInt(k.sample[4]), sampleInt(k.sample[8]))
 	return l
 }
 
-// lower sets the runtime's limit to limit, mapped being what the runtime
-// holds from the system now (all but the heap's pages already returned).
+// lower sets the runtime's limit to limit, total and released being the
+// memory the runtime has mapped and what of its heap it has returned to
+// the system, as Update read them: it holds the difference.
 // A limit below what the runtime holds makes it return the difference
 // before the next span it allocates, all of it at once, in whichever
 // goroutine allocates: after each collection of a stream of misses, the
@@ -311,7 +312,7 @@ func (k *Keeper) Update() int64 {
 // steps return nothing (the runtime may not return memory for a while,
 // as when its collector is over its CPU limit) or Run is ending, and then
 // leaves the limit a step below what is held, for the next Update.
-func (k *Keeper) lower(limit, mapped int64) {
+func (k *Keeper) lower(limit, total, released int64) {
 	set, pause := k.setLimit, k.pause
 	if set == nil {
 		set = func(l int64) { debug.SetMemoryLimit(l) }
@@ -322,8 +323,7 @@ func (k *Keeper) lower(limit, mapped int64) {
 	if k.held == nil {
 		k.held = []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	}
-	metrics.Read(k.held)
-	released := sampleInt(k.held[1])
+	mapped := total - released
 	stalled := 0
 steps:
 	for range maxReleaseSteps {
