@@ -70,6 +70,11 @@ type CacheRecord struct {
 	// entry's: the section counts are the message's. An RRset is all in
 	// the answer section.
 	Msg []byte
+
+	// National is set by Export on the national infrastructure, which it
+	// gives first. It is not part of the entry: Import decides what is
+	// national from the cache's own configuration.
+	National bool
 }
 
 // Limits on what Import accepts.
@@ -144,19 +149,28 @@ func (c *Cache) Now() time.Time { return c.now() }
 func (c *Cache) Capacity() int64 { return c.budget * cacheShards }
 
 // Export calls fn for each entry that can still be served (fresh, or
-// expired within the stale window), shard by shard, each shard from its
-// least to its most recently used entry, so that importing the records in
-// the same order gives each shard the same order of eviction. It stops at
-// the first error from fn and returns it.
+// expired within the stale window), from the least to the most recently
+// used, so that a cache that imports the records in this order, whatever
+// its size and however it spreads names over its shards, evicts the least
+// recent first, and a reader that has to leave some out can leave out
+// the first. It stops at the first error from fn and returns it.
 //
 // The national infrastructure (national.go) comes first, whatever its
-// age: its NS RRsets, then the rest of it, so that a reader that stops
-// at a size limit keeps it, and an import finds each NS RRset before the
-// addresses of the servers it names.
+// age, marked National: its NS RRsets, then the rest of it, so that a
+// reader keeps it, and an import finds each NS RRset before the addresses
+// of the servers it names.
 //
-// A shard is locked only while its entries are listed, never while fn
-// runs, so fn may be slow (write a file) without holding up lookups; an
-// entry changed meanwhile is exported as it was when listed.
+// The order across shards is that of each entry's place in its shard's
+// LRU, as a fraction of the shard's length: a shard holds the names a
+// hash gave it, a sample of all of them, so an entry's place in its shard
+// is its place in the whole cache, to within the sample's error. Within
+// a shard the order is exact. The merge holds a key hash and a slot number per entry (12
+// bytes), not the entries.
+//
+// A shard is locked only while its entries are listed, or one is taken,
+// never while fn runs, so fn may be slow (write a file) without holding
+// up lookups; an entry changed meanwhile is exported as it was when
+// taken, and one removed meanwhile is left out.
 func (c *Cache) Export(fn func(CacheRecord) error) error {
 	now := c.now().UnixNano()
 	isNS := func(s *slot) bool { return s.kind == kindRRset && s.qtype == dns.TypeNS }
@@ -177,14 +191,6 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 			}
 			return list
 		},
-		func(sh *cacheShard, list []HeldEntry) []HeldEntry {
-			for i := sh.t.slots[lruHead].prev; i != lruHead; i = sh.t.slots[i].prev {
-				if now < sh.t.slots[i].expire+c.staleWindow {
-					list = append(list, sh.held(i))
-				}
-			}
-			return list
-		},
 	}
 	var list []HeldEntry
 	for _, pass := range passes {
@@ -199,6 +205,7 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 				if err != nil {
 					continue // cannot happen: the cache encoded the records
 				}
+				rec.National = true
 				if err := fn(rec); err != nil {
 					return err
 				}
@@ -206,7 +213,121 @@ func (c *Cache) Export(fn func(CacheRecord) error) error {
 			clear(list)
 		}
 	}
-	return nil
+	return c.exportLRU(now, fn)
+}
+
+// exportLRU is Export's part for the entries in the shards' LRUs: it
+// lists each shard's slots, least recent first, then takes them in the
+// order of their place in their shard's list, as a fraction of its
+// length (a merge of the shards' lists by that fraction).
+func (c *Cache) exportLRU(now int64, fn func(CacheRecord) error) error {
+	n := int(c.Stats().Entries)
+	n += n / 16 // room for those stored while the shards are listed
+	hashes, slots := make([]uint64, 0, n), make([]int32, 0, n)
+	var starts [cacheShards + 1]int // shard i's slots: [starts[i], starts[i+1])
+	for i := range c.shards {
+		sh := &c.shards[i]
+		starts[i] = len(slots)
+		sh.mu.Lock()
+		for j := sh.t.slots[lruHead].prev; j != lruHead; j = sh.t.slots[j].prev {
+			if now < sh.t.slots[j].expire+c.staleWindow {
+				hashes = append(hashes, sh.t.slots[j].hash)
+				slots = append(slots, j)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	starts[cacheShards] = len(slots)
+	m := newRankMerge(starts[:])
+	for {
+		shard, k, ok := m.next()
+		if !ok {
+			return nil
+		}
+		sh := &c.shards[shard]
+		j := slots[k]
+		sh.mu.Lock()
+		s := &sh.t.slots[j]
+		if s.kind == kindFree || s.hash != hashes[k] || s.protected || now >= s.expire+c.staleWindow {
+			sh.mu.Unlock()
+			continue // removed, replaced, or moved out of the LRU meanwhile
+		}
+		h := sh.held(j)
+		sh.mu.Unlock()
+		rec, err := h.e.record(h.why, nil, now)
+		if err != nil {
+			continue // cannot happen: the cache encoded the records
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// rankMerge merges lists laid end to end (list i is [starts[i],
+// starts[i+1]) of one index space) by each element's place in its list as
+// a fraction of the list's length, (p+1/2)/n; ties go to the lower list.
+type rankMerge struct {
+	starts []int
+	pos    []int   // by list: the next place in it
+	heap   []int32 // lists with places left, by their next fraction
+}
+
+func newRankMerge(starts []int) *rankMerge {
+	m := &rankMerge{starts: starts, pos: make([]int, len(starts)-1)}
+	for i := range m.pos {
+		if starts[i+1] > starts[i] {
+			m.heap = append(m.heap, int32(i))
+		}
+	}
+	for i := len(m.heap)/2 - 1; i >= 0; i-- {
+		m.down(i)
+	}
+	return m
+}
+
+// key is list i's next fraction, compared exactly: (2p+1)/(2n).
+func (m *rankMerge) less(a, b int32) bool {
+	na, nb := m.starts[a+1]-m.starts[a], m.starts[b+1]-m.starts[b]
+	x, y := (2*m.pos[a]+1)*nb, (2*m.pos[b]+1)*na
+	return x < y || x == y && a < b
+}
+
+// next returns the next element: its list and its index.
+func (m *rankMerge) next() (list, index int, ok bool) {
+	if len(m.heap) == 0 {
+		return 0, 0, false
+	}
+	l := m.heap[0]
+	index = m.starts[l] + m.pos[l]
+	m.pos[l]++
+	if m.starts[l]+m.pos[l] == m.starts[l+1] {
+		last := len(m.heap) - 1
+		m.heap[0] = m.heap[last]
+		m.heap = m.heap[:last]
+	}
+	if len(m.heap) > 0 {
+		m.down(0)
+	}
+	return int(l), index, true
+}
+
+func (m *rankMerge) down(i int) {
+	h := m.heap
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && m.less(h[c+1], h[c]) {
+			c++
+		}
+		if !m.less(h[c], h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
 
 // record returns e, with reason why, as a CacheRecord, its records with

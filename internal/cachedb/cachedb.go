@@ -149,7 +149,7 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st S
 		return Stats{}, 0, err
 	}
 	defer w.rollback()
-	var seq uint64
+	var seq, national uint64
 	var kept arena.Arena // bbolt keeps the keys and values until the commit
 	var scratch []byte
 	p.start()
@@ -164,6 +164,9 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st S
 		// transaction cost it time quadratic in their number).
 		seq++
 		st.Entries++
+		if rec.National && national == seq-1 {
+			national++
+		}
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], seq)
 		return w.put(kept.Cut(k[:]), kept.Cut(v))
@@ -188,6 +191,9 @@ func write(path string, c *resolver.Cache, r *resolver.Resolver, p *pacer) (st S
 	st.SavedAt = c.Now()
 	st.Island = r != nil && r.Island()
 	if err := putMeta(w.tx, st.SavedAt, st.Island); err != nil {
+		return Stats{}, 0, err
+	}
+	if err := w.tx.Bucket(bucketMeta).Put(keyNational, binary.BigEndian.AppendUint64(nil, national)); err != nil {
 		return Stats{}, 0, err
 	}
 	if err := w.commit(); err != nil {
@@ -468,6 +474,10 @@ func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileDat
 		if v := meta.Get(keyIsland); len(v) == 1 {
 			data.island = v[0] == 1
 		}
+		national := int64(-1)
+		if v := meta.Get(keyNational); len(v) == 8 && !v1 {
+			national = int64(min(binary.BigEndian.Uint64(v), 1<<62))
+		}
 		cache, infra := tx.Bucket(bucketCache), tx.Bucket(bucketInfra)
 		if cache == nil || infra == nil {
 			return fmt.Errorf("%w: bucket missing", ErrCorrupt)
@@ -500,7 +510,7 @@ func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileDat
 			if log == nil {
 				return fmt.Errorf("%w: bucket missing", ErrCorrupt)
 			}
-			readV2(cache, log, capacity, &data, bar)
+			readV2(cache, log, capacity, national, &data, bar)
 		}
 
 		data.servers = readInfra(infra)
@@ -516,13 +526,20 @@ func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileDat
 // the snapshot's records in the order they were saved, at most capacity
 // bytes of them, then those the log put, in the order it put them (the
 // most recent last, as the most recently used), up to logCapacity bytes
-// in all. The log keeps the entries the cache evicted for room (the
+// in all.
+//
+// A snapshot that holds more than capacity bytes loses its least recent
+// records. When national is known (meta/national: the snapshot's first
+// national records are the national infrastructure, the rest goes from
+// the least to the most recently used) those are the first records after
+// the national ones. A file without it was written by an earlier version,
+// shard by shard: the records kept are then the first capacity bytes. The log keeps the entries the cache evicted for room (the
 // writer logs no deletion for them), so it may hold more than the cache
 // can: the cache, filled in this order, keeps the most recent. Between
 // two snapshots the file holds at most compactLog bytes, or the cache's
 // capacity, of records the cache no longer does (dueCompaction); the
 // bound is there, and for a file written with another setting.
-func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progress.Bar) {
+func readV2(cache, log *bolt.Bucket, capacity, national int64, data *fileData, bar *progress.Bar) {
 	logCapacity := capacity + max(capacity, compactLog)
 	type slot struct {
 		rec  resolver.CacheRecord
@@ -530,11 +547,25 @@ func readV2(cache, log *bolt.Bucket, capacity int64, data *fileData, bar *progre
 		gone bool
 	}
 	var slots []slot
-	// Records are bounded by capacity at every step.
-	var total int64
 	cur := cache.Cursor()
+	// excess is the bytes of the least recent records left out.
+	var excess int64
+	if national >= 0 {
+		var sum int64
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			sum += int64(len(v))
+		}
+		excess = sum - capacity
+	}
+	// Records are bounded by capacity at every step.
+	var total, seen int64
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		bar.Add(1)
+		if seen++; seen > national && excess > 0 {
+			excess -= int64(len(v))
+			data.dropped++
+			continue
+		}
 		rec, err := decodeValue(v)
 		if err != nil {
 			data.bad++

@@ -730,3 +730,83 @@ func BenchmarkLoad100k(b *testing.B) {
 		}
 	}
 }
+
+// TestLoadSmallerKeepsRecent loads a file into a cache that holds a
+// fraction of it: the cache must keep what it would have kept had it seen
+// the uses before the save itself (the entries used last, as far as each
+// of its shards can hold them), whichever of the saving cache's shards
+// held them.
+func TestLoadSmallerKeepsRecent(t *testing.T) {
+	const n = 20000
+	clk := newClock()
+	national := func(c *resolver.Cache) {
+		resolver.New(resolver.Config{National: []string{"example.net."}, Island: resolver.IslandConfig{Disabled: true}}, nil, c, nil, nil)
+	}
+	c := newCache(clk)
+	national(c)
+	// The national infrastructure, stored first, used never again: kept
+	// all the same.
+	for _, rr := range []string{"example.net. 300 IN NS ns.example.net.", "ns.example.net. 300 IN A 192.0.2.53"} {
+		if !c.PutRRset(zonetest.RRs(t, rr), resolver.RankAuthority) {
+			t.Fatalf("PutRRset(%s) refused", rr)
+		}
+	}
+	fillA(c, n)
+	small := func() *resolver.Cache {
+		c := resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20, StaleWindow: window, Now: clk.Now})
+		national(c)
+		return c
+	}
+	// Use every entry once, in an order unrelated to names and shards.
+	// The small cache sees the same uses: what it keeps is the aim.
+	ideal := small()
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	for _, i := range order {
+		if _, ok := c.Get(fmt.Sprintf("host%d.example.com.", i), dns.TypeA); !ok {
+			t.Fatalf("host%d not cached", i)
+		}
+		ideal.Put(hostA(i))
+	}
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	if _, err := Save(path, c, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	loaded := small()
+	st, err := Load(path, loaded, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := func(c *resolver.Cache) map[string]bool {
+		m := make(map[string]bool)
+		for line := range strings.Lines(dump(t, c)) {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "host") {
+				m[f[0]] = true
+			}
+		}
+		return m
+	}
+	want, got := owners(ideal), owners(loaded)
+	for _, k := range []struct {
+		name  string
+		qtype uint16
+	}{{"example.net.", dns.TypeNS}, {"ns.example.net.", dns.TypeA}} {
+		if _, _, ok := loaded.GetRRset(k.name, k.qtype); !ok {
+			t.Errorf("national %s/%s not loaded", k.name, dns.Type(k.qtype))
+		}
+	}
+	both, kept := 0, len(got)
+	for name := range got {
+		if want[name] {
+			both++
+		}
+	}
+	aim := int(ideal.Stats().Entries)
+	if st.Dropped == 0 || aim == 0 || aim > n/2 {
+		t.Fatalf("the cache keeps %d of %d (the load dropped %d): the test needs one that holds some, not all", aim, n, st.Dropped)
+	}
+	t.Logf("kept %d, %d of them among the %d the cache keeps after the uses themselves", kept, both, aim)
+	if both < aim*9/10 {
+		t.Errorf("kept %d of the %d entries the cache keeps after the uses themselves", both, aim)
+	}
+}

@@ -7,11 +7,16 @@ package cachedb
 //	               write-behind batch), on the cache's clock, Unix
 //	               nanoseconds, 8 bytes big-endian
 //	meta/island    1 byte: 1 when the resolver was in island mode then
+//	meta/national  how many of cache/'s first records are the national
+//	               infrastructure, 8 bytes big-endian (absent from the
+//	               snapshots of earlier versions, which listed the rest
+//	               shard by shard)
 //	cache/<seq>    one cache entry of the snapshot: seq counts from 1, 8
 //	               bytes big-endian, in the order Cache.Export gave the
-//	               entries (each shard from its least recently used); the
-//	               value is the CRC-32C of the record (4 bytes big-endian)
-//	               and the record (see record.go)
+//	               entries (the national infrastructure, then the rest
+//	               from the least recently used); the value is the
+//	               CRC-32C of the record (4 bytes big-endian) and the
+//	               record (see record.go)
 //	log/<seq>      changes made after cache/ was written: seq counts from
 //	               1, 8 bytes big-endian. The value is a chunk of changes:
 //	               4 zero bytes, the op logChunk (1 byte), then each change
@@ -58,6 +63,10 @@ var (
 	keyEntries = []byte("entries") // format 1 only
 	keyServers = []byte("servers") // format 1 only
 	keyIsland  = []byte("island")  // 1: the resolver was in island mode when written
+	// How many of cache/'s first records are the national infrastructure;
+	// the rest are in order of use. Written by every snapshot since it
+	// was added, absent from those before.
+	keyNational = []byte("national")
 )
 
 // FormatVersion is the version of the file layout and record encoding this
