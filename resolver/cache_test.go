@@ -333,6 +333,58 @@ func TestCacheNames(t *testing.T) {
 	}
 }
 
+// TestCacheLongNames caches names whose presentation form is 255
+// characters or longer (escapes take four for an octet) and up to the
+// longest a name of 255 octets can have: answers, RRsets and negative
+// answers, read back, listed and exported to a record and imported.
+func TestCacheLongNames(t *testing.T) {
+	label := strings.Repeat(`\000`, 63) // 63 octets, 252 characters
+	for _, tc := range []struct{ desc, name string }{
+		{"254 characters", strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61) + "."},
+		{"255 characters", label[:len(label)-12] + "ab.example.com."},
+		{"one escaped label", label + ".example.com."},
+		{"255 octets, escaped", label + "." + label + "." + label + "." + strings.Repeat(`\255`, 61) + "."},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, _ := newTestCache(t, CacheConfig{})
+			if _, err := dns.PackDomainName(tc.name, make([]byte, 255), 0, nil, false); err != nil {
+				t.Fatalf("test name %q: %v", tc.name, err)
+			}
+			r := resp{qname: tc.name, qtype: dns.TypeA, answer: []string{tc.name + " 300 IN A 192.0.2.1"}}
+			if !c.Put(r.msg(t)) {
+				t.Fatalf("Put refused a name of %d characters", len(tc.name))
+			}
+			got, ok := c.Get(tc.name, dns.TypeA)
+			if !ok || len(got.Answer) != 1 || !strings.EqualFold(got.Answer[0].Header().Name, tc.name) {
+				t.Fatalf("Get: %v, %v", got.Answer, ok)
+			}
+			if !c.PutRRset([]dns.RR{mustRR(t, tc.name+" 300 IN TXT \"x\"")}, RankAnswerAA) {
+				t.Fatal("PutRRset refused")
+			}
+			if rrs, _, ok := c.GetRRset(tc.name, dns.TypeTXT); !ok || len(rrs) != 1 {
+				t.Fatalf("GetRRset: %v, %v", rrs, ok)
+			}
+			var recs []CacheRecord
+			if err := c.Export(func(rec CacheRecord) error { recs = append(recs, rec); return nil }); err != nil || len(recs) != 2 {
+				t.Fatalf("Export: %d records, %v", len(recs), err)
+			}
+			var dump strings.Builder
+			if err := c.Dump(&dump); err != nil || !strings.Contains(dump.String(), tc.name) {
+				t.Error("Dump does not list the name")
+			}
+			c2, _ := newTestCache(t, CacheConfig{})
+			for _, rec := range recs {
+				if err := c2.ImportRecord(rec); err != nil {
+					t.Fatalf("ImportRecord(%s): %v", rec.Name, err)
+				}
+			}
+			if _, ok := c2.Get(tc.name, dns.TypeA); !ok {
+				t.Error("the answer was not imported")
+			}
+		})
+	}
+}
+
 func TestCacheClamps(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -207,8 +207,10 @@ func (t *slotTable) why(i int32) error {
 	return t.whys[i]
 }
 
-// An entry's bytes are its owner name, as a length octet and the name's
-// presentation form, then its records, each as:
+// An entry's bytes are its owner name, as its length and its presentation
+// form, then its records. The length is one octet, or, for a name of 255
+// characters or more (escapes make a name of 255 octets up to four times
+// as long), the octet 0xff and two octets big-endian. Each record is:
 //
 //	owner   one octet: ownerEntry (the entry's name), ownerPrev (the
 //	        previous record's owner), or ownerWire, followed by the owner
@@ -229,11 +231,38 @@ const (
 // string sharing them. An entry's bytes are never modified once made, so
 // the string may be kept; it keeps them alive.
 func entryName(d []byte) string {
-	return unsafe.String(&d[1], int(d[0]))
+	start, n := nameBounds(d)
+	return unsafe.String(&d[start], n)
 }
 
+// nameBounds returns where an entry's name starts in its bytes, and its
+// length.
+func nameBounds(d []byte) (start, n int) {
+	if d[0] != longName {
+		return 1, int(d[0])
+	}
+	return 3, int(d[1])<<8 | int(d[2])
+}
+
+// longName is the length octet of an entry whose name's length follows in
+// two octets.
+const longName = 0xff
+
 // recordsOf returns the part of an entry's bytes after its name.
-func recordsOf(d []byte) []byte { return d[1+int(d[0]):] }
+func recordsOf(d []byte) []byte {
+	start, n := nameBounds(d)
+	return d[start+n:]
+}
+
+// appendEntryName appends name's length and name, as an entry starts.
+func appendEntryName(b []byte, name string) []byte {
+	if len(name) < longName {
+		b = append(b, byte(len(name)))
+	} else {
+		b = append(b, longName, byte(len(name)>>8), byte(len(name)))
+	}
+	return append(b, name...)
+}
 
 var errEntryWire = errors.New("cache entry: malformed records")
 
@@ -241,7 +270,7 @@ var errEntryWire = errors.New("cache entry: malformed records")
 // hold them: see cacheable) in the form above, in one allocation of its
 // size. It reads the records only.
 func encodeEntry(name string, rrs []dns.RR) ([]byte, bool) {
-	if len(name) > 255 {
+	if len(name) > maxNameText {
 		return nil, false
 	}
 	// Packing a message writes its records' wire form into the buffer
@@ -295,12 +324,17 @@ func encodeEntry(name string, rrs []dns.RR) ([]byte, bool) {
 		w += copy(packed[w:], packed[end+8:end+10+rdlen]) // rdlen and rdata
 		r = end + 10 + rdlen
 	}
-	out := make([]byte, 1+len(name)+w-12)
-	out[0] = byte(len(name))
-	copy(out[1:], name)
-	copy(out[1+len(name):], packed[12:w])
-	return out, true
+	head := 1
+	if len(name) >= longName {
+		head = 3
+	}
+	out := appendEntryName(make([]byte, 0, head+len(name)+w-12), name)
+	return append(out, packed[12:w]...), true
 }
+
+// maxNameText is the longest presentation form of a name of 255 octets
+// or fewer: every octet of a label escaped (\DDD), and the dots.
+const maxNameText = 4 * 255
 
 // nameIs reports whether owner, a name as a record carries it, is canon
 // (canonical: see cacheName), without allocating for the usual names.
@@ -398,7 +432,8 @@ func decodeRecords(dst []dns.RR, d []byte, ttl uint32) ([]dns.RR, error) {
 // bytes d, the name included: the bytes of an entry holding those
 // records alone.
 func recordsEnd(d []byte, n int) (int, bool) {
-	base := 1 + int(d[0])
+	start, n0 := nameBounds(d)
+	base := start + n0
 	rec := d[base:]
 	off := 0
 	for range n {

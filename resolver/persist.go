@@ -497,7 +497,7 @@ func importable(sh *cacheShard, k cacheKey, nh uint64, s *slot, now int64) bool 
 // entryFrom checks rec and returns the entry it describes: its key, its
 // slot (the expiry rec's, unclamped), its records and its reason.
 func (c *Cache) entryFrom(rec CacheRecord) (k cacheKey, e slot, rrs []dns.RR, why error, err error) {
-	if len(rec.Name) > 255 || !dnsName(rec.Name) || cacheName(rec.Name) != rec.Name {
+	if len(rec.Name) > maxNameText || !dnsName(rec.Name) || cacheName(rec.Name) != rec.Name {
 		return k, e, nil, nil, errors.New("owner name not in canonical form")
 	}
 	if rec.Expire.IsZero() || rec.Expire.Unix() <= 0 || rec.Expire.Year() > 2200 {

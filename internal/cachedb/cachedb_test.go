@@ -589,11 +589,38 @@ func TestMetricsPassPromlint(t *testing.T) {
 	nilMetrics.ObserveLoad(Stats{}, nil) // must not panic
 }
 
+// longName is a name of 255 octets whose presentation form is longer:
+// three labels of 63 escaped octets, and one of 61.
+var longName = strings.Repeat(strings.Repeat(`\000`, 63)+".", 3) + strings.Repeat(`\255`, 61) + "."
+
+// TestSaveLoadLongName saves and loads an answer whose owner name is
+// longer than 255 characters in presentation form.
+func TestSaveLoadLongName(t *testing.T) {
+	clk := newClock()
+	c := newCache(clk)
+	if !c.Put(answerA(longName, 7)) {
+		t.Fatal("Put refused the name")
+	}
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	if st, err := Save(path, c, nil); err != nil || st.Entries != 1 {
+		t.Fatalf("Save: %+v, %v; want the one entry", st, err)
+	}
+	dst := newCache(clk)
+	if st, err := Load(path, dst, nil); err != nil || st.Entries != 1 {
+		t.Fatalf("Load: %+v, %v; want the one entry", st, err)
+	}
+	got, ok := dst.Get(longName, dns.TypeA)
+	if !ok || len(got.Answer) != 1 || got.Answer[0].(*dns.A).A.String() != "10.0.0.7" {
+		t.Fatalf("Get after Load: %v, %v", got.Answer, ok)
+	}
+}
+
 // FuzzDecodeRecord feeds arbitrary values to the decoder and the cache: no
 // panic, and what decodes encodes back to the same bytes.
 func FuzzDecodeRecord(f *testing.F) {
 	c := newCache(newClock())
 	fill(f, c)
+	c.Put(answerA(longName, 1))
 	if err := c.Export(func(rec resolver.CacheRecord) error {
 		v, err := appendRecord(nil, rec)
 		f.Add(v)

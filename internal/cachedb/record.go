@@ -21,7 +21,10 @@ import (
 //	rank       1 byte
 //	sec        1 byte
 //	why status 1 byte
-//	name       1-byte length, then the bytes
+//	name       1-byte length, then the bytes; a name of more than 255
+//	           characters (escapes in its presentation form): a zero
+//	           byte, a 2-byte length, then the bytes (no name is empty,
+//	           so the records of earlier versions read the same)
 //	why        2-byte length, then the bytes
 //	why is     1-byte count, then each name as a 1-byte length and the bytes
 //	msg        the rest: the records, as a packed DNS message
@@ -34,7 +37,7 @@ var errRecord = errors.New("bad record framing")
 
 // appendRecord appends the encoding of rec to b.
 func appendRecord(b []byte, rec resolver.CacheRecord) ([]byte, error) {
-	if len(rec.Name) > 0xff || len(rec.Why) > 0xffff || len(rec.WhyIs) > 0xff || rec.Rcode < 0 || rec.Rcode > 0xffff {
+	if len(rec.Name) > 0xffff || len(rec.Why) > 0xffff || len(rec.WhyIs) > 0xff || rec.Rcode < 0 || rec.Rcode > 0xffff {
 		return b, fmt.Errorf("record %s: field too long", rec.Name)
 	}
 	b = append(b, byte(rec.Kind))
@@ -42,7 +45,11 @@ func appendRecord(b []byte, rec resolver.CacheRecord) ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, uint64(rec.Expire.UnixNano()))
 	b = binary.BigEndian.AppendUint16(b, uint16(rec.Rcode))
 	b = append(b, byte(rec.MsgKind), byte(rec.Rank), byte(rec.Sec), byte(rec.WhyStatus))
-	b = append(b, byte(len(rec.Name)))
+	if len(rec.Name) > 0xff {
+		b = binary.BigEndian.AppendUint16(append(b, 0), uint16(len(rec.Name)))
+	} else {
+		b = append(b, byte(len(rec.Name)))
+	}
 	b = append(b, rec.Name...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(rec.Why)))
 	b = append(b, rec.Why...)
@@ -74,7 +81,14 @@ func decodeRecord(b []byte) (resolver.CacheRecord, error) {
 		WhyStatus: dnssec.SecStatus(b[16]),
 	}
 	d := decoder{b: b[recordFixed:]}
-	rec.Name = string(d.bytes(int(d.uint8())))
+	n := int(d.uint8())
+	if n == 0 {
+		// The long form is for long names only: one encoding a record.
+		if n = int(d.uint16()); n <= 0xff {
+			return resolver.CacheRecord{}, errRecord
+		}
+	}
+	rec.Name = string(d.bytes(n))
 	rec.Why = string(d.bytes(int(d.uint16())))
 	if n := int(d.uint8()); n > 0 {
 		rec.WhyIs = make([]string, 0, min(n, 32))
@@ -129,11 +143,15 @@ func appendKey(b []byte, k resolver.CacheKey) []byte {
 
 // decodeKey decodes a key of the cache bucket; the name is a copy.
 func decodeKey(b []byte) (resolver.CacheKey, bool) {
-	if len(b) < 3 || len(b) > 3+255 {
+	if len(b) < 3 || len(b) > 3+maxNameText {
 		return resolver.CacheKey{}, false
 	}
 	return resolver.CacheKey{Kind: resolver.RecordKind(b[0]), Qtype: binary.BigEndian.Uint16(b[1:]), Name: string(b[3:])}, true
 }
+
+// maxNameText is the longest presentation form of a name: 255 octets,
+// each escaped (\DDD).
+const maxNameText = 4 * 255
 
 // keyOf returns the key of rec.
 func keyOf(rec resolver.CacheRecord) resolver.CacheKey {
