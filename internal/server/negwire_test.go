@@ -131,7 +131,7 @@ func TestNegativeWireMatchesFullPath(t *testing.T) {
 			if !ok {
 				continue
 			}
-			full := s.respondSlow(st, in, buf2, src, nil, udp, true, &fq)
+			full := s.respondSlow(st, in, buf2, src, src, nil, udp, true, &fq)
 			a, b := new(dns.Msg), new(dns.Msg)
 			if err := a.Unpack(wire); err != nil {
 				t.Fatalf("%s: the wire answer does not parse: %v", name, err)

@@ -282,6 +282,14 @@ func (s *Server) Addrs() []net.Addr {
 // later (recursion); nil for TCP, whose answers are always returned.
 func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *udpSocket, transport int) (resp []byte) {
 	start := s.now()
+	// A link-local client's address has a zone (its interface): the
+	// answer goes to it there, while every rule about clients (recursion,
+	// rate limits, ACLs) matches the address alone, as netip.Prefix
+	// matches no address that has a zone.
+	dst := src
+	if src.Addr().Zone() != "" {
+		src = netip.AddrPortFrom(src.Addr().WithZone(""), src.Port())
+	}
 	if s.cfg.Tap != nil {
 		s.cfg.Tap.ClientQuery(in, src, tapTransport(transport), start)
 		defer func() {
@@ -344,15 +352,15 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *udpSocket, tr
 			return resp
 		}
 	}
-	resp = s.respondSlow(st, in, out, src, conn, transport, fast, &fq)
+	resp = s.respondSlow(st, in, out, src, dst, conn, transport, fast, &fq)
 	s.duration[transport].Observe(s.now().Sub(start).Seconds())
 	return resp
 }
 
-func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn *udpSocket, transport int, fast bool, fq *fastQuery) []byte {
+func (s *Server) respondSlow(st *state, in, out []byte, src, dst netip.AddrPort, conn *udpSocket, transport int, fast bool, fq *fastQuery) []byte {
 	if conn != nil {
 		if zone, ok := opsZone(in); ok {
-			return s.queueOps(zone, in, out, src, conn, fq)
+			return s.queueOps(zone, in, out, src, dst, conn, fq)
 		}
 	}
 	req := new(dns.Msg)
@@ -395,7 +403,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src netip.AddrPort, conn
 		}
 		// UDP: the socket's loop goes on; the answer is sent when ready.
 		j := s.udpJobs.Get().(*udpResolution)
-		j.st, j.req, j.r, j.src, j.conn, j.transport, j.fast, j.miss = st, req, r, src, conn, transport, fast, miss
+		j.st, j.req, j.r, j.src, j.dst, j.conn, j.transport, j.fast, j.miss = st, req, r, src, dst, conn, transport, fast, miss
 		j.in = append(j.in[:0], in...)
 		j.fq = *fq
 		j.queried = s.now()
@@ -417,7 +425,8 @@ type udpResolution struct {
 	r         reply
 	in        []byte // a copy of the query
 	fq        fastQuery
-	src       netip.AddrPort
+	src       netip.AddrPort // the client, without a zone
+	dst       netip.AddrPort // where the answer goes: src, with its zone if any
 	conn      *udpSocket
 	out       udpOut // sendTo's state
 	transport int
@@ -493,17 +502,17 @@ func (s *Server) busy(req *dns.Msg, r reply, transport int) (_ reply, ok bool) {
 // queueOps hands a message that reads or writes the zone store, which came
 // in on the UDP socket conn, to the zone's queue (see opsQueue); its answer
 // is sent from there. It returns SERVFAIL at once if the queue is full.
-func (s *Server) queueOps(zone string, in, out []byte, src netip.AddrPort, conn *udpSocket, fq *fastQuery) []byte {
+func (s *Server) queueOps(zone string, in, out []byte, src, dst netip.AddrPort, conn *udpSocket, fq *fastQuery) []byte {
 	in = append([]byte(nil), in...)
 	fqc := *fq
 	queried := s.now()
 	ok := s.ops.submit(zone, func() {
-		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, nil, udp, false, &fqc)
+		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, src, nil, udp, false, &fqc)
 		if wire == nil {
 			return
 		}
 		s.tapAsync(wire, src, udp, queried)
-		if _, err := conn.c.WriteToUDPAddrPort(wire, src); err != nil {
+		if _, err := conn.c.WriteToUDPAddrPort(wire, dst); err != nil {
 			s.m.Dropped.WithLabelValues("write_error").Inc()
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -180,7 +181,8 @@ func (b *udpBatch) trySend(fd uintptr) bool {
 }
 
 // sockaddrAddrPort reads the address and port of a sockaddr_in or
-// sockaddr_in6.
+// sockaddr_in6, a scoped (link-local) IPv6 address with its interface's
+// index as its zone.
 func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	raw := (*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))
 	port := binary.BigEndian.Uint16(raw[2:4])
@@ -188,7 +190,11 @@ func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	case unix.AF_INET:
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[4:8])), port)
 	case unix.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+		a := netip.AddrFrom16(sa.Addr).Unmap()
+		if sa.Scope_id != 0 && a.Is6() {
+			a = a.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(a, port)
 	}
 	return netip.AddrPort{}
 }

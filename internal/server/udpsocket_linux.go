@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -63,8 +64,8 @@ type udpOut struct {
 func (j *udpResolution) sendTo(wire []byte) error {
 	u := j.conn
 	o := &j.out
-	if u.sys.rc == nil || len(wire) == 0 || !o.to(j.src.Addr().Unmap(), j.src.Port(), u.sys.v6) {
-		_, err := u.c.WriteToUDPAddrPort(wire, j.src)
+	if u.sys.rc == nil || len(wire) == 0 || !o.to(j.dst.Addr().Unmap(), j.dst.Port(), u.sys.v6) {
+		_, err := u.c.WriteToUDPAddrPort(wire, j.dst)
 		return err
 	}
 	if o.fn == nil {
@@ -83,14 +84,20 @@ func (j *udpResolution) sendTo(wire []byte) error {
 }
 
 // to sets the destination, in the socket's family; false for an address
-// it cannot take (IPv6 on an IPv4 socket, a scoped one).
+// it cannot take (IPv6 on an IPv4 socket, a zone named by an interface's
+// name rather than its index).
 func (o *udpOut) to(a netip.Addr, port uint16, v6 bool) bool {
-	if a.Zone() != "" {
-		return false
+	var scope uint32
+	if z := a.Zone(); z != "" {
+		n, err := strconv.ParseUint(z, 10, 32)
+		if err != nil || !v6 {
+			return false
+		}
+		scope = uint32(n)
 	}
 	if v6 {
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&o.sa))
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16(), Scope_id: scope}
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		p[0], p[1] = byte(port>>8), byte(port)
 		o.salen = unix.SizeofSockaddrInet6

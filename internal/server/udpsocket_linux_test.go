@@ -37,7 +37,7 @@ func TestUDPSocketSendTo(t *testing.T) {
 			if sock.sys.rc == nil || sock.sys.v6 != tc.v6 {
 				t.Fatalf("socket seen as raw %v, IPv6 %v; want raw, IPv6 %v", sock.sys.rc != nil, sock.sys.v6, tc.v6)
 			}
-			j := &udpResolution{conn: sock, src: client.LocalAddr().(*net.UDPAddr).AddrPort()}
+			j := &udpResolution{conn: sock, dst: client.LocalAddr().(*net.UDPAddr).AddrPort()}
 			if err := j.sendTo([]byte("answer")); err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +75,7 @@ func TestUDPSocketSendToFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	j := &udpResolution{conn: newUDPSocket(srv), src: netip.AddrPortFrom(netip.IPv6Loopback(), 53)}
+	j := &udpResolution{conn: newUDPSocket(srv), dst: netip.AddrPortFrom(netip.IPv6Loopback(), 53)}
 	if err := j.sendTo([]byte("answer")); err == nil {
 		t.Fatal("an IPv6 destination from an IPv4 socket: no error")
 	}

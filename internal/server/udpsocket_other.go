@@ -14,6 +14,6 @@ func newUDPSocket(c *net.UDPConn) *udpSocket { return &udpSocket{c: c} }
 
 // sendTo writes wire to the question's source.
 func (j *udpResolution) sendTo(wire []byte) error {
-	_, err := j.conn.c.WriteToUDPAddrPort(wire, j.src)
+	_, err := j.conn.c.WriteToUDPAddrPort(wire, j.dst)
 	return err
 }
