@@ -445,7 +445,7 @@ func TestPersistExportUnlocked(t *testing.T) {
 }
 
 // TestPersistExportConcurrent exports while other goroutines change the
-// cache, for the race detector.
+// cache, for the race detector; no export gives a key twice.
 func TestPersistExportConcurrent(t *testing.T) {
 	c, clock := newTestCache(t, CacheConfig{StaleWindow: time.Hour})
 	names := make([]string, 500)
@@ -481,7 +481,16 @@ func TestPersistExportConcurrent(t *testing.T) {
 	}
 	dst := NewCache(CacheConfig{MaxBytes: 16 << 20, StaleWindow: time.Hour, Now: clock.Now})
 	for range 5 {
-		if err := c.Export(func(r CacheRecord) error { dst.ImportRecord(r); return nil }); err != nil {
+		seen := make(map[CacheKey]bool)
+		if err := c.Export(func(r CacheRecord) error {
+			k := CacheKey{Kind: r.Kind, Name: r.Name, Qtype: r.Qtype}
+			if seen[k] {
+				t.Errorf("%s %s/%s exported twice", r.Kind, r.Name, dns.Type(r.Qtype))
+			}
+			seen[k] = true
+			dst.ImportRecord(r)
+			return nil
+		}); err != nil {
 			t.Error(err)
 		}
 	}
