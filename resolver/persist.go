@@ -164,8 +164,8 @@ func (c *Cache) Capacity() int64 { return c.budget * cacheShards }
 // LRU, as a fraction of the shard's length: a shard holds the names a
 // hash gave it, a sample of all of them, so an entry's place in its shard
 // is its place in the whole cache, to within the sample's error. Within
-// a shard the order is exact. The merge holds a key hash and a slot number per entry (12
-// bytes), not the entries.
+// a shard the order is exact. The merge holds a key hash and a slot
+// number per entry (12 bytes), not the entries.
 //
 // A shard is locked only while its entries are listed, or one is taken,
 // never while fn runs, so fn may be slow (write a file) without holding
@@ -247,6 +247,10 @@ func (c *Cache) exportLRU(now int64, fn func(CacheRecord) error) error {
 		sh := &c.shards[shard]
 		j := slots[k]
 		sh.mu.Lock()
+		if int(j) >= len(sh.t.slots) {
+			sh.mu.Unlock()
+			continue // the shard was flushed meanwhile: its table is shorter
+		}
 		s := &sh.t.slots[j]
 		if s.kind == kindFree || s.hash != hashes[k] || s.protected || now >= s.expire+c.staleWindow {
 			sh.mu.Unlock()

@@ -526,19 +526,19 @@ func read(path string, capacity int64, v1 bool, bar *progress.Bar) (data fileDat
 // the snapshot's records in the order they were saved, at most capacity
 // bytes of them, then those the log put, in the order it put them (the
 // most recent last, as the most recently used), up to logCapacity bytes
-// in all.
+// in all. The log keeps the entries the cache evicted for room (the
+// writer logs no deletion for them), so it may hold more than the cache
+// can: the cache, filled in this order, keeps the most recent. Between
+// two snapshots the file holds at most compactLog bytes, or the cache's
+// capacity, of records the cache no longer does (dueCompaction); the
+// bound is there, and for a file written with another setting.
 //
 // A snapshot that holds more than capacity bytes loses its least recent
 // records. When national is known (meta/national: the snapshot's first
 // national records are the national infrastructure, the rest goes from
 // the least to the most recently used) those are the first records after
 // the national ones. A file without it was written by an earlier version,
-// shard by shard: the records kept are then the first capacity bytes. The log keeps the entries the cache evicted for room (the
-// writer logs no deletion for them), so it may hold more than the cache
-// can: the cache, filled in this order, keeps the most recent. Between
-// two snapshots the file holds at most compactLog bytes, or the cache's
-// capacity, of records the cache no longer does (dueCompaction); the
-// bound is there, and for a file written with another setting.
+// shard by shard: the records kept are then the first capacity bytes.
 func readV2(cache, log *bolt.Bucket, capacity, national int64, data *fileData, bar *progress.Bar) {
 	logCapacity := capacity + max(capacity, compactLog)
 	type slot struct {
