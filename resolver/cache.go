@@ -37,14 +37,14 @@ const cacheShards = 256
 // bytes' slice header, its place in the index, and the room the three
 // keep to grow into), entryOverhead, plus its bytes rounded up as the
 // allocator rounds them (entrySize). Calibrated with BenchmarkCacheMemory
-// (runtime.MemStats around 100k single-A entries: 160 bytes an entry, the
-// estimate 192) and BenchmarkCacheChurnMemory (a cache kept full while
+// (runtime.MemStats around 100k single-A entries: 139 bytes an entry, the
+// estimate 162) and BenchmarkCacheChurnMemory (a cache kept full while
 // several times its capacity of names pass through it, as a message and
 // an RRset entry each, the slot tables and indexes grown past what they
-// hold: 167 bytes, the estimate 192). The estimate errs high by a sixth,
-// on the safe side of MaxBytes. (As Go records, an entry cost 251 and 285
-// bytes.)
-const entryOverhead = 160
+// hold: 140 bytes, the estimate 162). The estimate errs high by a sixth,
+// on the safe side of MaxBytes. (With a Go map for the index, an entry
+// cost 160 and 167 bytes; as Go records, 251 and 285.)
+const entryOverhead = 130
 
 // The denial index (aggressive.go) keeps its records as Go records, and
 // estimates them as the cache did before it held its entries in wire

@@ -158,6 +158,23 @@ func checkInvariants(t testing.TB, c *Cache) {
 		if n != sh.t.n {
 			t.Errorf("shard %d: %d entries in the rings, %d in use", i, n, sh.t.n)
 		}
+		// Every slot in use is in its bucket's chain, once, and no chain
+		// holds another; the buckets outnumber the slots in use.
+		chained := 0
+		for b, head := range sh.t.heads {
+			for j, steps := head, 0; j != noSlot; j = sh.t.slots[j].chain {
+				if steps++; steps > len(sh.t.slots) {
+					t.Fatalf("shard %d: bucket %d's chain loops", i, b)
+				}
+				if sh.t.slots[j].kind == kindFree || sh.t.bucket(sh.t.slots[j].hash) != b {
+					t.Errorf("shard %d: slot %d in bucket %d's chain is free or not of that bucket", i, j, b)
+				}
+				chained++
+			}
+		}
+		if chained != sh.t.n || len(sh.t.heads) < sh.t.n || len(sh.t.heads)&(len(sh.t.heads)-1) != 0 {
+			t.Errorf("shard %d: %d slots chained, %d in use, %d buckets", i, chained, sh.t.n, len(sh.t.heads))
+		}
 		if bytes != sh.bytes {
 			t.Errorf("shard %d: entries add up to %d bytes, shard counts %d", i, bytes, sh.bytes)
 		}

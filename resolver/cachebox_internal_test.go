@@ -2,6 +2,9 @@ package resolver
 
 import (
 	"errors"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
 	"net"
 	"reflect"
 	"runtime"
@@ -354,6 +357,58 @@ func TestBoxRRSIG(t *testing.T) {
 			if n := testing.AllocsPerRun(100, func() { boxRRSIG(h, data) }); n > 2 {
 				t.Errorf("owner %s, signer %s: %v allocations a record, want 2", owner, signer, n)
 			}
+		}
+	}
+}
+
+// TestSlotTableGrows adds and drops keys at random, the index growing
+// through many sizes, and checks it against a map: every key held is
+// found in its slot, no other is, and every slot in use is in one chain.
+func TestSlotTableGrows(t *testing.T) {
+	var tab slotTable
+	tab.reset()
+	rng := rand.New(rand.NewPCG(3, 4))
+	held := map[string]int32{}
+	nameHash := func(n string) uint64 {
+		if n[0] == 'c' {
+			return 42 // a family of names whose hashes are all the same
+		}
+		return maphash.String(maphash.MakeSeed(), n)
+	}
+	hashes := map[string]uint64{}
+	for step := range 20000 {
+		n := fmt.Sprintf("%c%d.example.", "abc"[rng.IntN(3)], rng.IntN(3000))
+		if _, ok := hashes[n]; !ok {
+			hashes[n] = nameHash(n)
+		}
+		nh := hashes[n]
+		if i, ok := held[n]; ok && rng.IntN(2) == 0 {
+			tab.unlink(i)
+			tab.drop(i)
+			delete(held, n)
+		} else if !ok {
+			data, _ := encodeEntry(n, nil)
+			i := tab.add(slot{hash: keyHash(nh, dns.TypeA, kindMsg), kind: kindMsg, qtype: dns.TypeA}, data, nil)
+			tab.link(lruHead, i)
+			held[n] = i
+		}
+		if step%1000 != 999 {
+			continue
+		}
+		for n, nh := range hashes {
+			i, ok := tab.find(nh, n, dns.TypeA, kindMsg)
+			if want, has := held[n]; ok != has || ok && i != want {
+				t.Fatalf("step %d: %s found in slot %d (%v), held in %d (%v)", step, n, i, ok, want, has)
+			}
+		}
+		chained := 0
+		for _, head := range tab.heads {
+			for j := head; j != noSlot; j = tab.slots[j].chain {
+				chained++
+			}
+		}
+		if chained != len(held) || tab.n != len(held) || len(tab.heads) < tab.n {
+			t.Fatalf("step %d: %d chained, %d in use, %d held, %d buckets", step, chained, tab.n, len(held), len(tab.heads))
 		}
 	}
 }

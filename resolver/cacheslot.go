@@ -42,7 +42,7 @@ type slot struct {
 	hash       uint64 // keyHash of the key
 	expire     int64  // Unix nanoseconds
 	prev, next int32  // the LRU or national ring (sentinels lruHead and natHead)
-	chain      int32  // the next slot whose key has the same hash; noSlot: none
+	chain      int32  // the next slot in its bucket's chain (slotTable); noSlot: none
 	size       int32  // the estimate (entrySize), at most a shard's budget
 	origTTL    uint32 // seconds it was stored for; 0: unknown
 	qtype      uint16
@@ -66,8 +66,18 @@ const (
 )
 
 // slotTable is a shard's entries. Guarded by the shard's mu.
+//
+// Its index is a hash table of chains: heads holds, for each bucket (the
+// low bits of a key's hash), the first slot of the chain of the slots
+// whose keys hash there, linked by their chain fields. There are as many
+// buckets as a power of two at least the slots in use, so a chain holds
+// one slot on average; a lookup reads a bucket and a slot, and compares
+// the slot's full hash before its name. The names' hash is seeded, so
+// names chosen to fall in one bucket cannot be made. Four bytes a bucket
+// cost some 4-8 bytes an entry, where a Go map of the same keys took
+// some 26-30.
 type slotTable struct {
-	idx   map[uint64]int32 // keyHash to the first slot of its chain
+	heads []int32 // by bucket, keyHash & (len(heads)-1): the first slot of its chain; noSlot: none
 	slots []slot
 	data  [][]byte        // each slot's name and records; nil for a free slot
 	whys  map[int32]error // reasons, for the slots whose why is set
@@ -75,8 +85,14 @@ type slotTable struct {
 	n     int             // slots in use, sentinels aside
 }
 
+// minBuckets is the size of an empty table's index.
+const minBuckets = 8
+
 func (t *slotTable) reset() {
-	t.idx = make(map[uint64]int32)
+	t.heads = make([]int32, minBuckets)
+	for b := range t.heads {
+		t.heads[b] = noSlot
+	}
 	t.slots = append(t.slots[:0], slot{kind: kindFree}, slot{kind: kindFree})
 	t.slots[lruHead].prev, t.slots[lruHead].next = lruHead, lruHead
 	t.slots[natHead].prev, t.slots[natHead].next = natHead, natHead
@@ -101,12 +117,15 @@ func keyHash(nameHash uint64, qtype uint16, kind cacheEntryKind) uint64 {
 // chain.
 func (c *Cache) nameHash(name string) uint64 { return maphash.String(c.seed, name) }
 
+// bucket returns the bucket of hash h.
+func (t *slotTable) bucket(h uint64) int { return int(h & uint64(len(t.heads)-1)) }
+
 // find returns the slot of key (name, qtype, kind), name's hash being nh.
 func (t *slotTable) find(nh uint64, name string, qtype uint16, kind cacheEntryKind) (int32, bool) {
-	i, ok := t.idx[keyHash(nh, qtype, kind)]
-	for ok && i != noSlot {
+	h := keyHash(nh, qtype, kind)
+	for i := t.heads[t.bucket(h)]; i != noSlot; {
 		s := &t.slots[i]
-		if s.qtype == qtype && s.kind == kind && entryName(t.data[i]) == name {
+		if s.hash == h && s.qtype == qtype && s.kind == kind && entryName(t.data[i]) == name {
 			return i, true
 		}
 		i = s.chain
@@ -114,10 +133,27 @@ func (t *slotTable) find(nh uint64, name string, qtype uint16, kind cacheEntryKi
 	return noSlot, false
 }
 
+// grow doubles the buckets and puts every slot in use in its new chain.
+func (t *slotTable) grow() {
+	heads := make([]int32, 2*len(t.heads))
+	for b := range heads {
+		heads[b] = noSlot
+	}
+	t.heads = heads
+	for i := range t.inUse() {
+		s := &t.slots[i]
+		b := t.bucket(s.hash)
+		s.chain, t.heads[b] = t.heads[b], i
+	}
+}
+
 // add stores s (its hash, kind and qtype set) with data and why in a free
 // slot, indexes it and returns its number. The caller links it into a
 // ring and has removed any slot of the same key.
 func (t *slotTable) add(s slot, data []byte, why error) int32 {
+	if t.n >= len(t.heads) {
+		t.grow() // before i is taken: grow indexes the slots in use
+	}
 	i := t.free
 	if i != noSlot {
 		t.free = t.slots[i].next
@@ -126,11 +162,8 @@ func (t *slotTable) add(s slot, data []byte, why error) int32 {
 		t.slots = append(t.slots, slot{})
 		t.data = append(t.data, nil)
 	}
-	s.chain = noSlot
-	if head, ok := t.idx[s.hash]; ok {
-		s.chain = head
-	}
-	t.idx[s.hash] = i
+	b := t.bucket(s.hash)
+	s.chain, t.heads[b] = t.heads[b], i
 	s.why = why != nil
 	if s.why {
 		if t.whys == nil {
@@ -148,15 +181,11 @@ func (t *slotTable) add(s slot, data []byte, why error) int32 {
 // its ring.
 func (t *slotTable) drop(i int32) {
 	s := &t.slots[i]
-	head := t.idx[s.hash]
-	if head == i {
-		if s.chain == noSlot {
-			delete(t.idx, s.hash)
-		} else {
-			t.idx[s.hash] = s.chain
-		}
+	b := t.bucket(s.hash)
+	if t.heads[b] == i {
+		t.heads[b] = s.chain
 	} else {
-		for p := head; p != noSlot; p = t.slots[p].chain {
+		for p := t.heads[b]; p != noSlot; p = t.slots[p].chain {
 			if t.slots[p].chain == i {
 				t.slots[p].chain = s.chain
 				break
