@@ -75,7 +75,11 @@ const (
 // the slot's full hash before its name. The names' hash is seeded, so
 // names chosen to fall in one bucket cannot be made. Four bytes a bucket
 // cost some 4-8 bytes an entry, where a Go map of the same keys took
-// some 26-30.
+// some 26-30. The buckets double, under the shard's lock, when the slots
+// in use come to outnumber them: a pass over the shard's slots, each
+// doubling as long as all before it. The one at 65,536 entries (a cache
+// of some 2.5 GiB) took 0.2-0.3 ms, up to 0.7 when the new array's pages
+// were faulted in; it comes once in the life of the shard's table.
 type slotTable struct {
 	heads []int32 // by bucket, keyHash & (len(heads)-1): the first slot of its chain; noSlot: none
 	slots []slot
