@@ -589,6 +589,38 @@ func TestMetricsPassPromlint(t *testing.T) {
 	nilMetrics.ObserveLoad(Stats{}, nil) // must not panic
 }
 
+// TestLoadWithoutNationalCount loads a snapshot written before
+// meta/national (the previous version's, shard by shard) into a cache
+// that holds a part of it: it reads the first capacity bytes, as that
+// version did, and so keeps the national records that lead the file.
+func TestLoadWithoutNationalCount(t *testing.T) {
+	clk := newClock()
+	national := func(c *resolver.Cache) {
+		resolver.New(resolver.Config{National: []string{"example.net."}, Island: resolver.IslandConfig{Disabled: true}}, nil, c, nil, nil)
+	}
+	c := newCache(clk)
+	national(c)
+	if !c.PutRRset(zonetest.RRs(t, "example.net. 300 IN NS ns.example.net."), resolver.RankAuthority) {
+		t.Fatal("PutRRset refused")
+	}
+	fillA(c, 20000)
+	path := filepath.Join(t.TempDir(), "resolver-cache.db")
+	if _, err := Save(path, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	update(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyNational) })
+
+	small := resolver.NewCache(resolver.CacheConfig{MaxBytes: 1 << 20, StaleWindow: window, Now: clk.Now})
+	national(small)
+	st, err := Load(path, small, nil)
+	if err != nil || st.Entries == 0 || st.Dropped == 0 {
+		t.Fatalf("Load: %+v, %v; want some entries loaded and some dropped", st, err)
+	}
+	if _, _, ok := small.GetRRset("example.net.", dns.TypeNS); !ok {
+		t.Error("the national NS RRset, first in the file, was not loaded")
+	}
+}
+
 // longName is a name of 255 octets whose presentation form is longer:
 // three labels of 63 escaped octets, and one of 61.
 var longName = strings.Repeat(strings.Repeat(`\000`, 63)+".", 3) + strings.Repeat(`\255`, 61) + "."
