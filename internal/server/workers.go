@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,11 +129,8 @@ func (w *workers) sweep(idle time.Duration) {
 		for n < len(w.idle) && w.idle[n].round < r-1 {
 			n++
 		}
-		ending := make([]*worker, n)
-		copy(ending, w.idle[:n])
-		rest := copy(w.idle, w.idle[n:])
-		clear(w.idle[rest:])
-		w.idle = w.idle[:rest]
+		ending := slices.Clone(w.idle[:n])
+		w.idle = slices.Delete(w.idle, 0, n) // zeroes the tail it leaves
 		w.mu.Unlock()
 		for _, wk := range ending {
 			wk.job <- nil
