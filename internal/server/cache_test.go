@@ -199,3 +199,8 @@ func BenchmarkCacheMemory(b *testing.B) {
 // A response cache entry is 96 bytes at most (entryOverhead counts it):
 // this does not compile when a field makes it larger.
 var _ [96 - unsafe.Sizeof(cacheEntry{})]struct{}
+
+// A resolved answer's entry is 128 bytes at most, a size class of its own
+// (resolvedOverhead counts what it adds to the entry): this does not
+// compile when a field makes it larger.
+var _ [128 - unsafe.Sizeof(resolvedEntry{})]struct{}

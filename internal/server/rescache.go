@@ -35,29 +35,29 @@ func (s *Server) cacheEpoch() uint64 {
 	return 0
 }
 
-// resolvedEntry fills e, for wire, a resolved answer, with what serving it
-// again takes: its TTL offsets, when it was stored and until when it may
-// be served. It reports false when the answer is not to be kept: a TTL
-// under 2 s, or a message it cannot walk.
-func (s *Server) resolvedEntry(e *cacheEntry, wire []byte, now time.Time) bool {
-	offs, least, ok := ttlOffsets(wire)
-	if !ok || least < 2 {
-		return false
+// resolvedEntry returns an entry for wire, a resolved answer, with what
+// serving it again takes: when it was stored and until when it may be
+// served; and its TTL offsets, appended to offs, for respCache.put. It
+// reports false when the answer is not to be kept: a TTL under 2 s, or a
+// message it cannot walk.
+func (s *Server) resolvedEntry(wire, offs []byte, now time.Time) (*cacheEntry, []byte, bool) {
+	offs, least, ok := ttlOffsets(offs, wire)
+	if !ok || least < 2 || s.epocher == nil {
+		return nil, nil, false
 	}
-	if s.epocher == nil {
-		return false
-	}
+	e := newResolvedEntry()
 	stored := now.UnixNano()
-	e.resolved = &resolvedAnswer{ttls: offs, stored: stored,
+	*e.resolved = resolvedAnswer{stored: stored,
 		expires: stored + int64(least/2)*int64(time.Second), epoch: s.epocher.CacheEpoch()}
 	e.open = true // a zone added above the name takes the answer over
-	return true
+	return e, offs, true
 }
 
-// ttlOffsets returns where the TTL of each record of m is, but the OPT
-// record's (its TTL field holds flags), and the smallest of those TTLs.
-// An answer without records has none; its smallest TTL is then 0.
-func ttlOffsets(m []byte) (offs []uint16, least uint32, ok bool) {
+// ttlOffsets appends to offs where the TTL of each record of m is (two
+// octets, big-endian), but the OPT record's (its TTL field holds flags),
+// and returns the smallest of those TTLs. An answer without records has
+// none; its smallest TTL is then 0.
+func ttlOffsets(offs, m []byte) (_ []byte, least uint32, ok bool) {
 	if len(m) < 12 || len(m) > 65535 {
 		return nil, 0, false
 	}
@@ -66,17 +66,17 @@ func ttlOffsets(m []byte) (offs []uint16, least uint32, ok bool) {
 		return nil, 0, false
 	}
 	n := int(binary.BigEndian.Uint16(m[6:])) + int(binary.BigEndian.Uint16(m[8:])) + int(binary.BigEndian.Uint16(m[10:]))
-	offs = make([]uint16, 0, n)
+	start := len(offs)
 	for range n {
 		if off, ok = skipName(m, off); !ok || off+10 > len(m) {
 			return nil, 0, false
 		}
 		if binary.BigEndian.Uint16(m[off:]) != 41 { // OPT
 			ttl := binary.BigEndian.Uint32(m[off+4:])
-			if len(offs) == 0 || ttl < least {
+			if len(offs) == start || ttl < least {
 				least = ttl
 			}
-			offs = append(offs, uint16(off+4))
+			offs = binary.BigEndian.AppendUint16(offs, uint16(off+4))
 		}
 		off += 10 + int(binary.BigEndian.Uint16(m[off+8:]))
 		if off > len(m) {
@@ -86,14 +86,16 @@ func ttlOffsets(m []byte) (offs []uint16, least uint32, ok bool) {
 	return offs, least, true
 }
 
-// lowerTTLs lowers the TTLs of out, a copy of a resolved answer, by the
-// whole seconds since e was stored.
-func lowerTTLs(out []byte, e *resolvedAnswer, now time.Time) {
-	age := uint32((now.UnixNano() - e.stored) / int64(time.Second))
+// lowerTTLs lowers the TTLs of out, a copy of a resolved answer stored
+// at stored (unix nanoseconds) whose TTL offsets are ttls, by the whole
+// seconds since.
+func lowerTTLs(out, ttls []byte, stored int64, now time.Time) {
+	age := uint32((now.UnixNano() - stored) / int64(time.Second))
 	if age == 0 {
 		return
 	}
-	for _, o := range e.ttls {
+	for i := 0; i+1 < len(ttls); i += 2 {
+		o := binary.BigEndian.Uint16(ttls[i:])
 		t := binary.BigEndian.Uint32(out[o:])
 		binary.BigEndian.PutUint32(out[o:], t-min(age, t))
 	}

@@ -199,13 +199,13 @@ func TestTTLOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offs, least, ok := ttlOffsets(wire)
-	if !ok || len(offs) != 3 || least != 60 {
-		t.Fatalf("offsets %v least %d ok %v, want 3 offsets, 60", offs, least, ok)
+	offs, least, ok := ttlOffsets([]byte{0xaa}, wire)
+	if !ok || len(offs) != 7 || offs[0] != 0xaa || least != 60 {
+		t.Fatalf("offsets %v least %d ok %v, want 3 offsets after the octet given, 60", offs, least, ok)
 	}
-	e := &resolvedAnswer{ttls: offs, stored: 0}
+	offs = offs[1:]
 	out := append([]byte(nil), wire...)
-	lowerTTLs(out, e, time.Unix(0, int64(100*time.Second)))
+	lowerTTLs(out, offs, 0, time.Unix(0, int64(100*time.Second)))
 	var got dns.Msg
 	if err := got.Unpack(out); err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestTTLOffsets(t *testing.T) {
 		t.Fatal("the OPT record was changed")
 	}
 	for _, bad := range [][]byte{wire[:11], wire[:len(wire)-3]} {
-		if _, _, ok := ttlOffsets(bad); ok {
+		if _, _, ok := ttlOffsets(nil, bad); ok {
 			t.Errorf("a cut message (%d bytes) walked", len(bad))
 		}
 	}

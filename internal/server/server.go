@@ -325,7 +325,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *udpSocket, tr
 	}
 	if fast {
 		fq.setClient(s.recursionAllowed(src.Addr()), in[2]&bitRD != 0)
-		if e := st.cache.get(fq.key()); e != nil && len(e.wire) <= maxSize && e.queries[transport] != nil {
+		if e := st.cache.get(fq.key(), start.UnixNano()); e != nil && len(e.wire) <= maxSize && e.queries[transport] != nil {
 			if e.resolved != nil && !s.clients.Allow(src.Addr(), start) {
 				s.m.Dropped.WithLabelValues("client_ratelimit").Inc()
 				return nil
@@ -340,7 +340,7 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *udpSocket, tr
 			}
 			resp = patch(out, e.wire, in, fq.nameLen)
 			if e.resolved != nil {
-				lowerTTLs(resp, e.resolved, start)
+				lowerTTLs(resp, e.ttls(), e.resolved.stored, start)
 				s.cacheHit()
 			}
 			e.queries[transport].Inc()
@@ -564,17 +564,25 @@ func (s *Server) finish(st *state, src netip.Addr, r reply, req *dns.Msg, in, ou
 		copy(wire[12:12+fq.nameLen], in[12:12+fq.nameLen])
 	}
 	if fits && fast && (r.cacheable || r.resolved && !r.msg.Truncated) {
-		e := &cacheEntry{zone: r.zone, rrl: r.rrl, gen: st.gen, open: r.open}
+		var e *cacheEntry
+		var ttls []byte
+		if r.resolved {
+			var room [64]byte // the TTL offsets of 32 records
+			var ok bool
+			if e, ttls, ok = s.resolvedEntry(wire, room[:0], s.now()); !ok {
+				s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
+				return wire
+			}
+		} else {
+			e = new(cacheEntry)
+		}
+		e.zone, e.rrl, e.gen, e.open = r.zone, r.rrl, st.gen, e.open || r.open
 		if r.zone != nil && len(r.chained) > 0 {
 			chained := slices.Clone(r.chained)
 			e.chained = &chained
 		}
-		if r.resolved && !s.resolvedEntry(e, wire, s.now()) {
-			s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
-			return wire
-		}
 		e.queries = s.entryCounters(r.zoneLabel, qtype, r.msg.Rcode)
-		st.cache.put(fq.key(), wire, e)
+		st.cache.put(fq.key(), wire, ttls, e)
 		s.m.CacheEntries.Set(float64(st.cache.entries.Load()))
 	}
 	s.count(transport, r.zoneLabel, qtype, r.msg.Rcode)
