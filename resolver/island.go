@@ -33,7 +33,7 @@ import (
 // In island mode the outside is tried by questions: at most one foreign
 // query every IslandTrialInterval goes out (a question that needs a
 // foreign server, or the refresh of a stale answer), and the question that
-// sent it waits for it at most IslandTrialWait (so do the questions that
+// sent it waits for it at most TrialWait (so do the questions that
 // come together with it). The first foreign answer ends island mode (a
 // trial's also wakes the prober), so the questions that follow are
 // resolved upstream at once. Nothing is sent before the first question; a
@@ -44,6 +44,7 @@ type IslandConfig struct {
 	Failures      int              // 0: 5
 	Probes        []netip.AddrPort // nil: the root hints' addresses
 	ProbeInterval time.Duration    // 0: 5s
+	TrialWait     time.Duration    // 0: IslandTrialWait
 }
 
 func (c *IslandConfig) defaults() {
@@ -53,6 +54,9 @@ func (c *IslandConfig) defaults() {
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = 5 * time.Second
 	}
+	if c.TrialWait <= 0 {
+		c.TrialWait = IslandTrialWait
+	}
 }
 
 // probeTimeout bounds one probe query.
@@ -60,7 +64,8 @@ const probeTimeout = time.Second
 
 // IslandTrialInterval is the least time between two trial queries to
 // foreign servers in island mode, and IslandTrialWait the longest a
-// question waits for the trial it sent before it is answered without it.
+// question waits for the trial it sent before it is answered without it,
+// unless IslandConfig.TrialWait says otherwise.
 // The links' return is found within a trial interval and a round trip of
 // the first question after it.
 const (
@@ -163,12 +168,12 @@ func (r *Resolver) trialFree() bool {
 	return r.cfg.Now().UnixNano() >= r.island.nextTrial.Load()
 }
 
-// errTrialPending: the trial query did not answer within IslandTrialWait.
+// errTrialPending: the trial query did not answer within the trial wait.
 var errTrialPending = errors.New("trial query not answered yet")
 
 // trialQuery sends the trial query whose slot gave over (trialSlot) in
-// island mode (query, to server s of cut) and waits for it at most
-// IslandTrialWait. The query goes on after that, on its own, until its own
+// island mode (query, to server s of cut) and waits for it at most the
+// trial wait (IslandConfig.TrialWait). The query goes on after that, on its own, until its own
 // timeout; its answer ends island mode whenever it comes, and over is
 // closed when it is over.
 func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut string, s server, name string, qtype uint16) (*dns.Msg, error) {
@@ -189,7 +194,7 @@ func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut strin
 		close(over)
 		return nil, errClosed
 	}
-	t := time.NewTimer(IslandTrialWait)
+	t := time.NewTimer(r.cfg.Island.TrialWait)
 	defer t.Stop()
 	select {
 	case res := <-done:
@@ -202,7 +207,7 @@ func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut strin
 }
 
 // awaitTrial waits for the trial query under way, if it was sent less
-// than IslandTrialWait ago, until it is over or that time has passed, and
+// than the trial wait ago, until it is over or that time has passed, and
 // reports whether island mode is over: questions that come together with
 // the one that sent the trial are not failed while it may still end
 // island mode.
@@ -211,7 +216,7 @@ func (r *Resolver) awaitTrial(ctx context.Context) bool {
 	in.trialMu.Lock()
 	done, sent := in.trialDone, in.trialSent
 	in.trialMu.Unlock()
-	left := IslandTrialWait - time.Since(sent)
+	left := r.cfg.Island.TrialWait - time.Since(sent)
 	if done == nil || left <= 0 {
 		return !in.active.Load()
 	}

@@ -501,3 +501,51 @@ func TestNationalValidationKeptKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestIslandTrialWait: in island mode a question waits for its trial query
+// as long as Island.TrialWait says. With the foreign servers 60 ms away
+// once the links return, the first question after is answered without
+// the trial (no reachable authority) at the default 25 ms, and resolved
+// through it at 300 ms.
+func TestIslandTrialWait(t *testing.T) {
+	for _, tc := range []struct {
+		wait     time.Duration
+		resolved bool
+	}{{0, false}, {300 * time.Millisecond, true}} {
+		t.Run(fmt.Sprint(tc.wait), func(t *testing.T) {
+			f, hints := hierarchy(t)
+			r, clk := staleResolver(t, f, hints, func(c *resolver.Config) {
+				c.Island.ProbeInterval = time.Hour
+				c.Island.TrialWait = tc.wait
+				c.QueryTimeout = time.Second // the trial's own timeout is not what ends it
+			})
+			resolveOK(t, r, "www.example.com.", dns.TypeA)
+			f.cut(true, foreignServers...)
+			clk.Advance(2 * time.Hour)
+			r.RestoreIsland()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { r.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			waitFor(t, "the probe at start", func() bool { return r.Stats().Probes[0].Load() >= 1 })
+			if !r.Island() {
+				t.Fatal("not an island after the restore")
+			}
+
+			f.mu.Lock()
+			f.latency = 60 * time.Millisecond
+			f.mu.Unlock()
+			f.cut(false, foreignServers...)
+			clk.Advance(resolver.IslandTrialInterval)
+			res := r.Resolve(context.Background(), "a.example.com.", dns.TypeA)
+			resolved := res.Err == nil && !res.Stale
+			if resolved != tc.resolved {
+				t.Errorf("trial wait %v: the first question after the links returned: err %v stale %v, want resolved %v",
+					tc.wait, res.Err, res.Stale, tc.resolved)
+			}
+			if !resolved && !errors.Is(res.Err, resolver.ErrNoReachableAuthority) {
+				t.Errorf("answered without the trial: err %v, want ErrNoReachableAuthority", res.Err)
+			}
+		})
+	}
+}

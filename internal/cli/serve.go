@@ -505,7 +505,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		National:               rs.National,
 		NationalHints:          rs.HintRRs,
 		Island: resolver.IslandConfig{Disabled: !rs.Island.Enabled, Failures: rs.Island.Failures,
-			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval},
+			Probes: rs.ProbeAddrs, ProbeInterval: rs.Island.ProbeInterval, TrialWait: rs.Island.TrialWait},
 		SignatureGrace:   rs.SignatureGrace,
 		KeepWarm:         warm,
 		KeepWarmInterval: rs.KeepWarmInterval,

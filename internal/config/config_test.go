@@ -179,6 +179,7 @@ func TestBadFiles(t *testing.T) {
 		{file: "national_suffix.bad.yml", want: []string{`resilience.national_suffixes[0]: invalid value "bad..name"`}},
 		{file: "keep_warm.bad.yml", want: []string{`resilience.keep_warm[0]: invalid value "www.example.com AXFR"`, "AXFR"}},
 		{file: "island_probe.bad.yml", want: []string{`resilience.island.probes[0]: invalid value "a.root-servers.net"`}},
+		{file: "island_trial_wait.bad.yml", want: []string{`resilience.island.trial_wait: invalid value "2s"`}},
 		{file: "secondary_expire.bad.yml", want: []string{`secondary[0].expire: invalid value "sometimes"`, "never"}},
 		{file: "control_listen.bad.yml", want: []string{`control.listen: invalid value "0.0.0.0:8053"`, "loopback"}},
 		{file: "several.bad.yml", want: []string{`listen[0]: invalid value "::1:53"`, `edns_udp_size: invalid value "5000"`}},

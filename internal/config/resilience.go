@@ -52,6 +52,7 @@ type IslandConfig struct {
 	Failures      int           `mapstructure:"failures"`
 	Probes        []string      `mapstructure:"probes"`
 	ProbeInterval time.Duration `mapstructure:"probe_interval"`
+	TrialWait     time.Duration `mapstructure:"trial_wait"`
 	KeepCopies    bool          `mapstructure:"keep_copies"`
 }
 
@@ -105,6 +106,9 @@ func (r *ResilienceConfig) validate(bad func(string, any, string)) {
 	}
 	if is.ProbeInterval < time.Second || is.ProbeInterval > time.Hour {
 		bad("resilience.island.probe_interval", is.ProbeInterval, "must be between 1s and 1h")
+	}
+	if is.TrialWait < time.Millisecond || is.TrialWait > time.Second {
+		bad("resilience.island.trial_wait", is.TrialWait, "must be between 1ms and 1s")
 	}
 	r.ProbeAddrs = r.ProbeAddrs[:0]
 	for i, p := range is.Probes {

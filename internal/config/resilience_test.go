@@ -21,6 +21,9 @@ func TestResilienceDefaults(t *testing.T) {
 	if ss.MaxStale != 72*time.Hour || ss.StaleTTL != 30*time.Second || ss.ClientTimeout != 400*time.Millisecond || ss.FailureRecheck != 30*time.Second {
 		t.Errorf("serve_stale defaults %+v", ss)
 	}
+	if is := c.Resilience.Island; is.TrialWait != 25*time.Millisecond || is.ProbeInterval != 5*time.Second {
+		t.Errorf("island defaults %+v, want trial_wait 25ms and probe_interval 5s", is)
+	}
 	if !c.Resolver.Persist.Enabled || !c.Resilience.Island.Enabled || !c.Resilience.Island.KeepCopies {
 		t.Errorf("persist %+v island %+v", c.Resolver.Persist, c.Resilience.Island)
 	}
