@@ -297,22 +297,34 @@ func TestNationalHintsChecked(t *testing.T) {
 	}
 }
 
-// TestIslandRecovery: in island mode nothing waits on the dead; once the
-// outside answers again, the first question's trial ends island mode and
-// wakes the prober, and the questions that follow are resolved upstream.
-func TestIslandRecovery(t *testing.T) {
+// startIsland returns a resolver of the hierarchy, configured by mod,
+// that resolved www.example.com., was then cut off from the foreign
+// servers and restored as an island two hours on, running (Run) until the
+// test ends, its probe at start made; and the network and its clock.
+func startIsland(t *testing.T, mod func(*resolver.Config)) (*fakeNet, *resolver.Resolver, *stepClock) {
+	t.Helper()
 	f, hints := hierarchy(t)
-	r, clk := staleResolver(t, f, hints, func(c *resolver.Config) { c.Island.ProbeInterval = time.Hour })
+	r, clk := staleResolver(t, f, hints, func(c *resolver.Config) {
+		c.Island.ProbeInterval = time.Hour
+		mod(c)
+	})
 	resolveOK(t, r, "www.example.com.", dns.TypeA)
 	f.cut(true, foreignServers...)
 	clk.Advance(2 * time.Hour)
 	r.RestoreIsland()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, "the probe at start", func() bool { return r.Stats().Probes[0].Load() >= 1 })
+	return f, r, clk
+}
+
+// TestIslandRecovery: in island mode nothing waits on the dead; once the
+// outside answers again, the first question's trial ends island mode and
+// wakes the prober, and the questions that follow are resolved upstream.
+func TestIslandRecovery(t *testing.T) {
+	f, r, clk := startIsland(t, func(*resolver.Config) {})
 
 	// Cut off: answers at once, stale or failed; one trial per interval.
 	n := f.count()
@@ -513,21 +525,10 @@ func TestIslandTrialWait(t *testing.T) {
 		resolved bool
 	}{{0, false}, {300 * time.Millisecond, true}} {
 		t.Run(fmt.Sprint(tc.wait), func(t *testing.T) {
-			f, hints := hierarchy(t)
-			r, clk := staleResolver(t, f, hints, func(c *resolver.Config) {
-				c.Island.ProbeInterval = time.Hour
+			f, r, clk := startIsland(t, func(c *resolver.Config) {
 				c.Island.TrialWait = tc.wait
 				c.QueryTimeout = time.Second // the trial's own timeout is not what ends it
 			})
-			resolveOK(t, r, "www.example.com.", dns.TypeA)
-			f.cut(true, foreignServers...)
-			clk.Advance(2 * time.Hour)
-			r.RestoreIsland()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { r.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
-			waitFor(t, "the probe at start", func() bool { return r.Stats().Probes[0].Load() >= 1 })
 			if !r.Island() {
 				t.Fatal("not an island after the restore")
 			}

@@ -172,28 +172,36 @@ func BenchmarkCacheMemory(b *testing.B) {
 		s := New(Config{ResponseCache: 64 << 20}, slog.New(slog.DiscardHandler), m)
 		s.SetZones(zone.NewSet(zs...))
 		s.respond(queries[0], out, src, nil, udp) // the counters' series
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		for _, q := range queries {
-			if s.respond(q, out, src, nil, udp) == nil {
-				b.Fatal("no response")
+		bytes, objs := heapGrowth(func() {
+			for _, q := range queries {
+				if s.respond(q, out, src, nil, udp) == nil {
+					b.Fatal("no response")
+				}
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+		})
 		c := s.st.Load().cache
 		if n := c.entries.Load(); n != zones {
 			b.Fatalf("%d entries cached, want %d", n, zones)
 		}
 		counted = float64(c.bytes.Load()) / zones
-		perEntry = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / zones
-		objects = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / zones
+		perEntry, objects = float64(bytes)/zones, float64(objs)/zones
 		runtime.KeepAlive(s)
 	}
 	b.ReportMetric(perEntry, "B/entry")
 	b.ReportMetric(objects, "objects/entry")
 	b.ReportMetric(counted, "counted-B/entry") // what response_cache_mb is held to
+}
+
+// heapGrowth returns the live heap, in bytes and objects, that fill adds:
+// the heap is collected before and after it.
+func heapGrowth(fill func()) (bytes, objects int64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fill()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc), int64(after.HeapObjects) - int64(before.HeapObjects)
 }
 
 // A response cache entry is 96 bytes at most (entryOverhead counts it):

@@ -63,23 +63,19 @@ func BenchmarkResolvedCacheMemory(b *testing.B) {
 	for b.Loop() {
 		s := newResolvedHandler(b)
 		s.respond(qs[0], out, src, nil, udp) // the counters' series
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		for _, q := range qs[1:] {
-			if s.respond(q, out, src, nil, udp) == nil {
-				b.Fatal("no response")
+		bytes, objs := heapGrowth(func() {
+			for _, q := range qs[1:] {
+				if s.respond(q, out, src, nil, udp) == nil {
+					b.Fatal("no response")
+				}
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+		})
 		c := s.st.Load().cache
 		if n := c.entries.Load(); n != names {
 			b.Fatalf("%d entries cached, want %d", n, names)
 		}
 		counted = float64(c.bytes.Load()) / names
-		perEntry = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (names - 1)
-		objects = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / (names - 1)
+		perEntry, objects = float64(bytes)/(names-1), float64(objs)/(names-1)
 		runtime.KeepAlive(s)
 	}
 	b.ReportMetric(perEntry, "B/entry")
