@@ -303,7 +303,7 @@ var errEntryWire = errors.New("cache entry: malformed records")
 // hold them: see cacheable) in the form above, in one allocation of its
 // size. It reads the records only.
 func encodeEntry(name string, rrs []dns.RR) ([]byte, bool) {
-	if len(name) > maxNameText {
+	if len(name) > MaxNameText {
 		return nil, false
 	}
 	// Packing a message writes its records' wire form into the buffer
@@ -368,9 +368,10 @@ func encodeEntry(name string, rrs []dns.RR) ([]byte, bool) {
 	return append(out, packed[12:w]...), true
 }
 
-// maxNameText is the longest presentation form of a name of 255 octets
-// or fewer: every octet of a label escaped (\DDD), and the dots.
-const maxNameText = 4 * 255
+// MaxNameText is the longest presentation form of a name of 255 octets
+// or fewer: every octet of a label escaped (\DDD), and the dots. No
+// longer name is cached, exported or imported.
+const MaxNameText = 4 * 255
 
 // nameIs reports whether owner, a name as a record carries it, is canon
 // (canonical: see cacheName), without allocating for the usual names.

@@ -173,9 +173,9 @@ var errTrialPending = errors.New("trial query not answered yet")
 
 // trialQuery sends the trial query whose slot gave over (trialSlot) in
 // island mode (query, to server s of cut) and waits for it at most the
-// trial wait (IslandConfig.TrialWait). The query goes on after that, on its own, until its own
-// timeout; its answer ends island mode whenever it comes, and over is
-// closed when it is over.
+// trial wait (IslandConfig.TrialWait). The query goes on after that, on
+// its own, until its own timeout; its answer ends island mode whenever it
+// comes, and over is closed when it is over.
 func (r *Resolver) trialQuery(ctx context.Context, over chan struct{}, cut string, s server, name string, qtype uint16) (*dns.Msg, error) {
 	r.stats.IslandTrials.Add(1)
 	type result struct {

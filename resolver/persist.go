@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -271,67 +272,56 @@ func (c *Cache) exportLRU(now int64, fn func(CacheRecord) error) error {
 // rankMerge merges lists laid end to end (list i is [starts[i],
 // starts[i+1]) of one index space) by each element's place in its list as
 // a fraction of the list's length, (p+1/2)/n; ties go to the lower list.
+// It is a heap (container/heap) of the lists with places left.
 type rankMerge struct {
 	starts []int
 	pos    []int   // by list: the next place in it
-	heap   []int32 // lists with places left, by their next fraction
+	lists  []int32 // the heap: lists with places left, by their next fraction
 }
 
 func newRankMerge(starts []int) *rankMerge {
 	m := &rankMerge{starts: starts, pos: make([]int, len(starts)-1)}
 	for i := range m.pos {
 		if starts[i+1] > starts[i] {
-			m.heap = append(m.heap, int32(i))
+			m.lists = append(m.lists, int32(i))
 		}
 	}
-	for i := len(m.heap)/2 - 1; i >= 0; i-- {
-		m.down(i)
-	}
+	heap.Init(m)
 	return m
 }
 
-// key is list i's next fraction, compared exactly: (2p+1)/(2n).
-func (m *rankMerge) less(a, b int32) bool {
+// next returns the next element: its list and its index.
+func (m *rankMerge) next() (list, index int, ok bool) {
+	if len(m.lists) == 0 {
+		return 0, 0, false
+	}
+	l := m.lists[0]
+	index = m.starts[l] + m.pos[l]
+	m.pos[l]++
+	if m.starts[l]+m.pos[l] == m.starts[l+1] {
+		heap.Pop(m)
+	} else {
+		heap.Fix(m, 0)
+	}
+	return int(l), index, true
+}
+
+func (m *rankMerge) Len() int { return len(m.lists) }
+
+// Less compares the lists' next fractions exactly: (2p+1)/(2n).
+func (m *rankMerge) Less(i, j int) bool {
+	a, b := m.lists[i], m.lists[j]
 	na, nb := m.starts[a+1]-m.starts[a], m.starts[b+1]-m.starts[b]
 	x, y := (2*m.pos[a]+1)*nb, (2*m.pos[b]+1)*na
 	return x < y || x == y && a < b
 }
 
-// next returns the next element: its list and its index.
-func (m *rankMerge) next() (list, index int, ok bool) {
-	if len(m.heap) == 0 {
-		return 0, 0, false
-	}
-	l := m.heap[0]
-	index = m.starts[l] + m.pos[l]
-	m.pos[l]++
-	if m.starts[l]+m.pos[l] == m.starts[l+1] {
-		last := len(m.heap) - 1
-		m.heap[0] = m.heap[last]
-		m.heap = m.heap[:last]
-	}
-	if len(m.heap) > 0 {
-		m.down(0)
-	}
-	return int(l), index, true
-}
-
-func (m *rankMerge) down(i int) {
-	h := m.heap
-	for {
-		c := 2*i + 1
-		if c >= len(h) {
-			return
-		}
-		if c+1 < len(h) && m.less(h[c+1], h[c]) {
-			c++
-		}
-		if !m.less(h[c], h[i]) {
-			return
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
+func (m *rankMerge) Swap(i, j int) { m.lists[i], m.lists[j] = m.lists[j], m.lists[i] }
+func (m *rankMerge) Push(x any)    { m.lists = append(m.lists, x.(int32)) }
+func (m *rankMerge) Pop() any {
+	last := m.lists[len(m.lists)-1]
+	m.lists = m.lists[:len(m.lists)-1]
+	return last
 }
 
 // record returns e, with reason why, as a CacheRecord, its records with
@@ -501,7 +491,7 @@ func importable(sh *cacheShard, k cacheKey, nh uint64, s *slot, now int64) bool 
 // entryFrom checks rec and returns the entry it describes: its key, its
 // slot (the expiry rec's, unclamped), its records and its reason.
 func (c *Cache) entryFrom(rec CacheRecord) (k cacheKey, e slot, rrs []dns.RR, why error, err error) {
-	if len(rec.Name) > maxNameText || !dnsName(rec.Name) || cacheName(rec.Name) != rec.Name {
+	if len(rec.Name) > MaxNameText || !dnsName(rec.Name) || cacheName(rec.Name) != rec.Name {
 		return k, e, nil, nil, errors.New("owner name not in canonical form")
 	}
 	if rec.Expire.IsZero() || rec.Expire.Unix() <= 0 || rec.Expire.Year() > 2200 {

@@ -143,15 +143,11 @@ func appendKey(b []byte, k resolver.CacheKey) []byte {
 
 // decodeKey decodes a key of the cache bucket; the name is a copy.
 func decodeKey(b []byte) (resolver.CacheKey, bool) {
-	if len(b) < 3 || len(b) > 3+maxNameText {
+	if len(b) < 3 || len(b) > 3+resolver.MaxNameText {
 		return resolver.CacheKey{}, false
 	}
 	return resolver.CacheKey{Kind: resolver.RecordKind(b[0]), Qtype: binary.BigEndian.Uint16(b[1:]), Name: string(b[3:])}, true
 }
-
-// maxNameText is the longest presentation form of a name: 255 octets,
-// each escaped (\DDD).
-const maxNameText = 4 * 255
 
 // keyOf returns the key of rec.
 func keyOf(rec resolver.CacheRecord) resolver.CacheKey {
