@@ -110,10 +110,8 @@ const (
 	// and ReleasePause the pause between two steps; maxReleaseSteps bounds
 	// the steps of one Update (the next one goes on).
 	// A step of 1 MiB took 1.6 ms of CPU (some 16 madvise calls, each
-	// making the kernel flush the pages from every CPU's tables), during
-	// which the processor runs nothing else; a step of 64 KiB is one
-	// madvise call, about 0.1 ms.
-	ReleaseStep     = 64 << 10
+	// making the kernel flush the pages from every CPU's tables).
+	ReleaseStep     = 256 << 10
 	ReleasePause    = 2 * time.Millisecond
 	maxReleaseSteps = 1024
 	// maxReleaseStalls is how many steps in a row may return nothing
