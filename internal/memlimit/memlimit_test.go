@@ -276,8 +276,9 @@ func TestLowerReturnsInSteps(t *testing.T) {
 	if returned := releasedAfter - releasedBefore; returned < (before-got)/2 {
 		t.Errorf("%d MiB returned to the system by Update, want most of the %d MiB above the limit", returned>>20, (before-got)>>20)
 	}
-	// Each Update pauses after every step but its last, and the one
-	// whose return stalled; it then sets its limit once more.
+	// Each Update pauses after each of its steps but one whose return
+	// stalled, then sets its limit once more: at most two limits set an
+	// Update without a pause after them.
 	if len(sets) < 8 || pauses < len(sets)-2*updates {
 		t.Errorf("%d limits set and %d pauses in %d Updates, want the return made in steps with pauses", len(sets), pauses, updates)
 	}
