@@ -27,20 +27,13 @@ import (
 // shows.
 // The namespace needs CAP_SYS_ADMIN; the test is skipped without it.
 func TestLinkLocalClient(t *testing.T) {
-	ipTool := requireTool(t, "ip", "/usr/sbin/ip", "/sbin/ip")
-	// The namespace is this goroutine's thread's: the server started from
-	// it, and the client's sockets made on it, are in it. The thread is
-	// never unlocked, so it ends with the test.
-	runtime.LockOSThread()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skipf("no network namespace of the test's own: %v", err)
-	}
+	ipTool := ownNetns(t)
 	for _, args := range [][]string{
 		{"link", "set", "lo", "up"},
 		{"-6", "addr", "add", "fe80::53/64", "dev", "lo", "nodad"},
 	} {
-		if out, err := exec.Command(ipTool, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		if err := runIP(ipTool, args...); err != nil {
+			t.Fatal(err)
 		}
 	}
 	lo, err := net.InterfaceByName("lo")
@@ -59,9 +52,7 @@ func TestLinkLocalClient(t *testing.T) {
 	for _, zone := range []string{lo.Name, strconv.Itoa(lo.Index)} { // by name, and by index
 		addr := net.JoinHostPort("fe80::53%"+zone, port)
 		for _, network := range []string{"udp", "tcp"} {
-			m := newQuery("www.example.test.", dns.TypeA)
-			m.RecursionDesired = true
-			r := exchangeOnce(t, network, addr, m)
+			r := exchangeOnce(t, network, addr, recursive())
 			// The root hints lead nowhere: the resolution fails, and says so
 			// (SERVFAIL), with recursion available; REFUSED would be a
 			// client outside the networks allowed.
@@ -71,9 +62,7 @@ func TestLinkLocalClient(t *testing.T) {
 		}
 	}
 	// A client outside the networks allowed is still refused.
-	m := newQuery("www.example.test.", dns.TypeA)
-	m.RecursionDesired = true
-	if r := exchangeOnce(t, "udp", net.JoinHostPort("127.0.0.1", port), m); r.Rcode != dns.RcodeRefused {
+	if r := exchangeOnce(t, "udp", net.JoinHostPort("127.0.0.1", port), recursive()); r.Rcode != dns.RcodeRefused {
 		t.Errorf("from 127.0.0.1: %s, want REFUSED", dns.RcodeToString[r.Rcode])
 	}
 }
@@ -90,22 +79,13 @@ func TestLinkLocalClient(t *testing.T) {
 // go unanswered. Over TCP too. Needs CAP_SYS_ADMIN and veth (skipped
 // without).
 func TestLinkLocalTwoLinks(t *testing.T) {
-	ipTool := requireTool(t, "ip", "/usr/sbin/ip", "/sbin/ip")
-	runtime.LockOSThread() // never unlocked: the namespace ends with the test's thread
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skipf("no network namespace of the test's own: %v", err)
-	}
+	ipTool := ownNetns(t)
 	client, err := newNetns()
 	if err != nil {
 		t.Skipf("no second network namespace: %v", err)
 	}
 	defer client.close()
-	ip := func(args ...string) error {
-		if out, err := exec.Command(ipTool, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("ip %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
+	ip := func(args ...string) error { return runIP(ipTool, args...) }
 	links := []string{"a", "b"}
 	if err := ip("link", "add", "a0", "type", "veth", "peer", "name", "a1"); err != nil {
 		t.Skipf("no veth pair (kernel without veth?): %v", err)
@@ -186,6 +166,29 @@ func TestLinkLocalTwoLinks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ownNetns puts the test's goroutine in a network namespace of its own,
+// and returns the path of the ip tool. The namespace is the goroutine's
+// thread's: a server started from it, and sockets made on it, are in it.
+// The thread is never unlocked, so the namespace ends with the test. The
+// test is skipped without CAP_SYS_ADMIN.
+func ownNetns(t *testing.T) string {
+	t.Helper()
+	ipTool := requireTool(t, "ip", "/usr/sbin/ip", "/sbin/ip")
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		t.Skipf("no network namespace of the test's own: %v", err)
+	}
+	return ipTool
+}
+
+// runIP runs the ip tool with args; its error carries the tool's output.
+func runIP(ipTool string, args ...string) error {
+	if out, err := exec.Command(ipTool, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // recursive is a question that asks for recursion.
