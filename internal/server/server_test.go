@@ -475,8 +475,9 @@ func TestTCPPipeliningAndIdleTimeout(t *testing.T) {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	names := []string{"www.example.gov.", "alias.example.gov.", "nope.example.gov.", "ns1.example.gov.", "x.sub.example.gov."}
 	ids := map[uint16]string{}
-	for _, n := range names {
+	for i, n := range names {
 		q := query(n, dns.TypeA)
+		q.Id = uint16(1000 + i) // distinct: two random IDs of five are the same once in 6,500 runs
 		ids[q.Id] = n
 		if err := c.WriteMsg(q); err != nil {
 			t.Fatal(err)
@@ -488,7 +489,7 @@ func TestTCPPipeliningAndIdleTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		if ids[r.Id] != r.Question[0].Name {
-			t.Fatalf("response %d for %s does not match a query", r.Id, r.Question[0].Name)
+			t.Fatalf("response %d for %s does not match a query (queries not yet answered: %v)", r.Id, r.Question[0].Name, ids)
 		}
 		delete(ids, r.Id)
 	}
