@@ -114,6 +114,11 @@ const (
 	ReleaseStep     = 256 << 10
 	ReleasePause    = 2 * time.Millisecond
 	maxReleaseSteps = 1024
+	// BusyHold is how many times the caches' sizes the process may hold
+	// from the system while it is busy before the memory above the limit
+	// goes back at once (busyLimit); below it, that memory waits for a quiet
+	// Interval.
+	BusyHold = 1.5
 	// maxReleaseStalls is how many steps in a row may return nothing
 	// before lower leaves the rest to the next Update.
 	maxReleaseStalls = 3
@@ -233,6 +238,8 @@ type Keeper struct {
 	cpu                          float64
 	cpuAt                        time.Time
 	quiet, releaseDue, settleDue bool
+	// cpuNow reads the process's CPU seconds (processCPU); tests set it.
+	cpuNow func() (float64, bool)
 
 	// collect runs a collection (runtime.GC), release returns the heap's
 	// free memory to the system (debug.FreeOSMemory), tick is the
@@ -270,7 +277,11 @@ func (k *Keeper) Update() int64 {
 	now := time.Now()
 	// The runtime's CPU classes move only when a collection ends; the
 	// kernel's count of the process's CPU says whether it is quiet now.
-	if cpu, ok := processCPU(); ok {
+	cpuNow := k.cpuNow
+	if cpuNow == nil {
+		cpuNow = processCPU
+	}
+	if cpu, ok := cpuNow(); ok {
 		k.noteCPU(cpu, now)
 	}
 	live := sampleInt(k.sample[0])
@@ -292,8 +303,25 @@ func (k *Keeper) Update() int64 {
 	l := Floored(Limit(k.Budget, cached, live, k.Share)+over, live, sampleInt(k.sample[6]), over)
 	l = Eased(l, k.limit, sampleInt(k.sample[5])+sampleInt(k.sample[6])+over)
 	k.limit = l
-	k.lower(l, sampleInt(k.sample[4]), sampleInt(k.sample[8]))
+	total, released := sampleInt(k.sample[4]), sampleInt(k.sample[8])
+	k.lower(k.busyLimit(l, total-released), total, released)
 	return l
+}
+
+// busyLimit returns what the runtime's limit is set to for limit, mapped being
+// what the runtime holds from the system: limit, but while the program is
+// busy (not quiet) no less than what it holds, up to BusyHold times the
+// caches' sizes. Memory goes back to the system in steps that each hold a
+// processor (lower), and in a virtual machine a step of 256 KiB held it
+// for 0.3 ms (1.8 at most): a resolver answering 10,000 cached questions
+// a second while it gave back a cold pass's memory had its p99 at 0.25 ms,
+// against 0.16 without the returns. A busy node within BusyHold keeps
+// its memory until a quiet Interval; past it, it goes back as before.
+func (k *Keeper) busyLimit(limit, mapped int64) int64 {
+	if k.quiet {
+		return limit
+	}
+	return max(limit, min(mapped, int64(BusyHold*float64(k.Budget))))
 }
 
 // lower sets the runtime's limit to limit, total and released being the

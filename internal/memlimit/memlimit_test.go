@@ -250,6 +250,7 @@ func TestLowerReturnsInSteps(t *testing.T) {
 	var sets []int64
 	pauses := 0
 	k := &Keeper{Budget: 16 << 20, Cached: func() int64 { return 0 },
+		quiet: true, cpuNow: idleCPU, // returns wait for a quiet Interval: TestLowerWaitsWhileBusy
 		pause: func(time.Duration) { pauses++ },
 		setLimit: func(l int64) {
 			if now, _ := mapped(); l < now-ReleaseStep-64<<10 {
@@ -286,6 +287,92 @@ func TestLowerReturnsInSteps(t *testing.T) {
 		t.Errorf("last limit set %d MiB, Update returned %d MiB, %d MiB held after", last>>20, got>>20, after>>20)
 	}
 	t.Logf("%d MiB held, limit %d MiB: %d steps in %d Updates, %d MiB held after", before>>20, got>>20, len(sets), updates, after>>20)
+}
+
+// idleCPU is a process that uses no CPU: every Interval is quiet.
+func idleCPU() (float64, bool) { return 0, true }
+
+// busyCPU returns a process that uses a whole CPU: no Interval is quiet.
+func busyCPU() func() (float64, bool) {
+	start := time.Now()
+	return func() (float64, bool) { return 2 * time.Since(start).Seconds(), true }
+}
+
+// TestLowerWaitsWhileBusy: while the program is busy, memory the heap
+// freed goes back to the system only past BusyHold times the caches'
+// sizes, without steps within it; once it is quiet, all of it goes back,
+// in steps.
+func TestLowerWaitsWhileBusy(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection but ours
+	held := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	mapped := func() (int64, int64) {
+		metrics.Read(held)
+		return sampleInt(held[0]) - sampleInt(held[1]), sampleInt(held[1])
+	}
+	for _, tc := range []struct {
+		name   string
+		budget int64
+	}{
+		{"within BusyHold", 512 << 20},
+		{"past BusyHold", 48 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64) // the last case's limit would return the garbage at once
+			garbage := make([][]byte, 0, 128)
+			for range 128 {
+				garbage = append(garbage, make([]byte, 1<<20))
+			}
+			runtime.KeepAlive(garbage)
+			garbage = nil
+			runtime.GC() // frees the 128 MiB; the pages stay mapped until returned
+			before, releasedBefore := mapped()
+			var sets []int64
+			pauses := 0
+			k := &Keeper{Budget: tc.budget, Cached: func() int64 { return 0 }, cpuNow: busyCPU(),
+				pause: func(time.Duration) { pauses++ },
+				setLimit: func(l int64) {
+					sets = append(sets, l)
+					debug.SetMemoryLimit(l)
+				}}
+			cap := int64(BusyHold * float64(tc.budget))
+			var got int64
+			for range 3 { // busy from the second Update on (the first has no reading before)
+				got = k.Update()
+			}
+			if k.quiet {
+				t.Fatal("a busy program seen quiet: the test shows nothing")
+			}
+			if got > before-8*ReleaseStep {
+				t.Fatalf("limit %d MiB with %d MiB held: not far enough below to return, the test shows nothing", got>>20, before>>20)
+			}
+			busyHeld, _ := mapped()
+			switch last := sets[len(sets)-1]; {
+			case cap >= before:
+				if pauses != 0 || last < before-ReleaseStep {
+					t.Errorf("busy within BusyHold: %d steps, last limit %d MiB with %d MiB held; want no step, the limit at what is held", pauses, last>>20, before>>20)
+				}
+			default:
+				// The runtime may return a little more than a step asks.
+				if pauses == 0 || busyHeld > cap+2*ReleaseStep || busyHeld < got+(cap-got)/2 || last < busyHeld-ReleaseStep {
+					t.Errorf("busy past BusyHold: %d steps, %d MiB held, last limit %d MiB; want steps down to about %d MiB, not to the limit (%d MiB)", pauses, busyHeld>>20, last>>20, cap>>20, got>>20)
+				}
+			}
+			// Quiet: the rest goes back, in steps.
+			k.cpuNow = idleCPU
+			pauses = 0
+			for range 12 {
+				if got = k.Update(); sets[len(sets)-1] == got && k.quiet {
+					break
+				}
+			}
+			after, releasedAfter := mapped()
+			if pauses == 0 || releasedAfter-releasedBefore < (before-got)/2 {
+				t.Errorf("quiet: %d steps, %d MiB returned of the %d MiB above the limit", pauses, (releasedAfter-releasedBefore)>>20, (before-got)>>20)
+			}
+			t.Logf("%d MiB held, limit %d MiB; busy: %d MiB held; quiet: %d MiB held", before>>20, got>>20, busyHeld>>20, after>>20)
+		})
+	}
 }
 
 // TestUpdateEasesTheLimitDown: with the share of room taken away while the
