@@ -19,7 +19,8 @@
 #            speed, which overflows it, then $NAMES names it has never
 #            seen at MISS_QPS queries/s: the same stream, at a full cache
 #            (each new entry evicts an old one), its percentiles, the CPU
-#            per query of the stream and the resident memory after it.
+#            per query of the stream and the resident memory after it, and
+#            again after $REST_SECONDS s without queries (5 unless set).
 #            Knot Resolver's entries are smaller: at 16 MB its cache may
 #            not be full after the fill;
 # with queries/s and the resolver's CPU time (user + system, from /proc) per
@@ -45,6 +46,7 @@ LAT_SECONDS=${LAT_SECONDS:-10}
 LAT_QPS=${LAT_QPS:-10000}
 MISS_QPS=${MISS_QPS:-} # 0: no misses phase; empty: 5000, 2000 with VALIDATE=1 (some 40 % of a resolver's cold rate)
 FULL_MB=${FULL_MB:-16} # the cache of the full phase; 0: no such phase (nor without a misses phase)
+REST_SECONDS=${REST_SECONDS:-5} # after the full phase's stream, how long the resolver rests before its resident memory is read again
 VALIDATE=${VALIDATE:-1}
 CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
@@ -363,11 +365,13 @@ for round in $(seq 1 "$ROUNDS"); do
       fc=$tc
       read -r fp50 fp99 fp999 < <(percentiles <"$out")
       frss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
+      sleep "$REST_SECONDS"
+      rrss=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
       stop
       forget "$s-$round-full"
-      for m in fp50 fp99 fp999 fc frss; do res[$s,$m]+="${!m} "; done
-      printf 'round %d %-8s full %s MB cache, new names at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms, %s µs/q, RSS %s MB\n' \
-        "$round" "$s" "$FULL_MB" "$MISS_QPS" "$fp50" "$fp99" "$fp999" "$fc" "$frss"
+      for m in fp50 fp99 fp999 fc frss rrss; do res[$s,$m]+="${!m} "; done
+      printf 'round %d %-8s full %s MB cache, new names at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms, %s µs/q, RSS %s MB, %s MB %s s after\n' \
+        "$round" "$s" "$FULL_MB" "$MISS_QPS" "$fp50" "$fp99" "$fp999" "$fc" "$frss" "$rrss" "$REST_SECONDS"
     fi
   done
 done
@@ -382,7 +386,7 @@ for s in $servers; do
     for m in mp50 mp99 mp999; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
   fi
   if [ "$FULL_MB" -gt 0 ]; then
-    for m in fp50 fp99 fp999 fc frss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
+    for m in fp50 fp99 fp999 fc frss rrss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
   fi
 done
 
@@ -429,8 +433,8 @@ fi
 if [ "$FULL_MB" -gt 0 ]; then
   echo
   echo "full: a $FULL_MB MB cache overflowed by $NAMES names, then $NAMES new names at $MISS_QPS q/s (medians):"
-  printf '%-20s %8s %8s %8s %8s %7s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "µs/q" "RSS MB"
+  printf '%-20s %8s %8s %8s %8s %7s %8s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "µs/q" "RSS MB" "at rest"
   for s in $servers; do
-    printf '%-20s %8.3f %8.3f %8.3f %8.1f %7.0f\n' "$s" "${med[$s,fp50]}" "${med[$s,fp99]}" "${med[$s,fp999]}" "${med[$s,fc]}" "${med[$s,frss]}"
+    printf '%-20s %8.3f %8.3f %8.3f %8.1f %7.0f %8.0f\n' "$s" "${med[$s,fp50]}" "${med[$s,fp99]}" "${med[$s,fp999]}" "${med[$s,fc]}" "${med[$s,frss]}" "${med[$s,rrss]}"
   done
 fi
