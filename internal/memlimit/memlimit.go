@@ -115,8 +115,8 @@ const (
 	ReleasePause    = 2 * time.Millisecond
 	maxReleaseSteps = 1024
 	// BusyHold is how many times the caches' sizes the process may hold
-	// from the system while it is busy before the memory above the limit
-	// goes back at once (busyLimit); below it, that memory waits for a quiet
+	// from the system while it is busy (busyLimit): what it holds above
+	// the limit goes back past that, and below it waits for a quiet
 	// Interval.
 	BusyHold = 1.5
 	// maxReleaseStalls is how many steps in a row may return nothing
@@ -308,15 +308,15 @@ func (k *Keeper) Update() int64 {
 	return l
 }
 
-// busyLimit returns what the runtime's limit is set to for limit, mapped being
-// what the runtime holds from the system: limit, but while the program is
-// busy (not quiet) no less than what it holds, up to BusyHold times the
-// caches' sizes. Memory goes back to the system in steps that each hold a
-// processor (lower), and in a virtual machine a step of 256 KiB held it
-// for 0.3 ms (1.8 at most): a resolver answering 10,000 cached questions
-// a second while it gave back a cold pass's memory had its p99 at 0.25 ms,
-// against 0.16 without the returns. A busy node within BusyHold keeps
-// its memory until a quiet Interval; past it, it goes back as before.
+// busyLimit returns what the runtime's limit is set to for limit, mapped
+// being what the runtime holds from the system: limit, but while the
+// program is busy (not quiet) no less than what it holds, up to BusyHold
+// times the caches' sizes. Memory goes back to the system in steps that
+// each hold a processor (lower): in a virtual machine a step of 256 KiB
+// held it for 0.3 ms (1.8 at most), and a resolver answering 10,000
+// cached questions a second while it gave back a cold pass's memory had
+// its p99 at 0.26 ms, against 0.11 holding it (BENCHMARKS.md). A busy
+// node keeps what it holds within BusyHold until a quiet Interval.
 func (k *Keeper) busyLimit(limit, mapped int64) int64 {
 	if k.quiet {
 		return limit
