@@ -234,18 +234,7 @@ func TestEased(t *testing.T) {
 func TestLowerReturnsInSteps(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection but ours
-	garbage := make([][]byte, 0, 128)
-	for range 128 {
-		garbage = append(garbage, make([]byte, 1<<20))
-	}
-	runtime.KeepAlive(garbage)
-	garbage = nil
-	runtime.GC() // frees the 128 MiB; the pages stay mapped until returned
-	held := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	mapped := func() (int64, int64) {
-		metrics.Read(held)
-		return sampleInt(held[0]) - sampleInt(held[1]), sampleInt(held[1])
-	}
+	freeGarbage()
 	before, releasedBefore := mapped()
 	var sets []int64
 	pauses := 0
@@ -289,6 +278,26 @@ func TestLowerReturnsInSteps(t *testing.T) {
 	t.Logf("%d MiB held, limit %d MiB: %d steps in %d Updates, %d MiB held after", before>>20, got>>20, len(sets), updates, after>>20)
 }
 
+// freeGarbage allocates 128 MiB and frees it: the heap's pages stay
+// mapped until returned.
+func freeGarbage() {
+	garbage := make([][]byte, 0, 128)
+	for range 128 {
+		garbage = append(garbage, make([]byte, 1<<20))
+	}
+	runtime.KeepAlive(garbage)
+	garbage = nil
+	runtime.GC()
+}
+
+// mapped returns what the runtime holds from the system, and what of its
+// heap it has returned.
+func mapped() (held, released int64) {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return sampleInt(s[0]) - sampleInt(s[1]), sampleInt(s[1])
+}
+
 // idleCPU is a process that uses no CPU: every Interval is quiet.
 func idleCPU() (float64, bool) { return 0, true }
 
@@ -305,11 +314,6 @@ func busyCPU() func() (float64, bool) {
 func TestLowerWaitsWhileBusy(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection but ours
-	held := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	mapped := func() (int64, int64) {
-		metrics.Read(held)
-		return sampleInt(held[0]) - sampleInt(held[1]), sampleInt(held[1])
-	}
 	for _, tc := range []struct {
 		name   string
 		budget int64
@@ -319,13 +323,7 @@ func TestLowerWaitsWhileBusy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			debug.SetMemoryLimit(math.MaxInt64) // the last case's limit would return the garbage at once
-			garbage := make([][]byte, 0, 128)
-			for range 128 {
-				garbage = append(garbage, make([]byte, 1<<20))
-			}
-			runtime.KeepAlive(garbage)
-			garbage = nil
-			runtime.GC() // frees the 128 MiB; the pages stay mapped until returned
+			freeGarbage()
 			before, releasedBefore := mapped()
 			var sets []int64
 			pauses := 0
