@@ -333,9 +333,9 @@ func TestLowerWaitsWhileBusy(t *testing.T) {
 					sets = append(sets, l)
 					debug.SetMemoryLimit(l)
 				}}
-			cap := int64(BusyHold * float64(tc.budget))
+			hold := int64(BusyHold * float64(tc.budget))
 			var got int64
-			for range 3 { // busy from the second Update on (the first has no reading before)
+			for range 3 { // busy throughout: quiet starts false, and each reading after the first keeps it so
 				got = k.Update()
 			}
 			if k.quiet {
@@ -346,14 +346,14 @@ func TestLowerWaitsWhileBusy(t *testing.T) {
 			}
 			busyHeld, _ := mapped()
 			switch last := sets[len(sets)-1]; {
-			case cap >= before:
+			case hold >= before:
 				if pauses != 0 || last < before-ReleaseStep {
 					t.Errorf("busy within BusyHold: %d steps, last limit %d MiB with %d MiB held; want no step, the limit at what is held", pauses, last>>20, before>>20)
 				}
 			default:
 				// The runtime may return a little more than a step asks.
-				if pauses == 0 || busyHeld > cap+2*ReleaseStep || busyHeld < got+(cap-got)/2 || last < busyHeld-ReleaseStep {
-					t.Errorf("busy past BusyHold: %d steps, %d MiB held, last limit %d MiB; want steps down to about %d MiB, not to the limit (%d MiB)", pauses, busyHeld>>20, last>>20, cap>>20, got>>20)
+				if pauses == 0 || busyHeld > hold+2*ReleaseStep || busyHeld < got+(hold-got)/2 || last < busyHeld-ReleaseStep {
+					t.Errorf("busy past BusyHold: %d steps, %d MiB held, last limit %d MiB; want steps down to about %d MiB, not to the limit (%d MiB)", pauses, busyHeld>>20, last>>20, hold>>20, got>>20)
 				}
 			}
 			// Quiet: the rest goes back, in steps.
