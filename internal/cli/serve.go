@@ -32,6 +32,7 @@ import (
 	"github.com/sovdns/sovdns/internal/config"
 	"github.com/sovdns/sovdns/internal/control"
 	"github.com/sovdns/sovdns/internal/dnstap"
+	"github.com/sovdns/sovdns/internal/hugepage"
 	"github.com/sovdns/sovdns/internal/memlimit"
 	"github.com/sovdns/sovdns/internal/metrics"
 	"github.com/sovdns/sovdns/internal/parentds"
@@ -292,6 +293,17 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		// A resolver starts with its caches empty and every question a
 		// miss, when collecting is costliest: it starts with the room.
 		limits.Share = 1
+		// Its cache is spread over the heap: huge pages while it is
+		// busy, unless the operator turned them off for the heap as the
+		// runtime knows it (GODEBUG=disablethp=1) or keeps the memory
+		// limit (GOMEMLIMIT: the keeper does not run).
+		if !hugepage.Off(os.Getenv("GODEBUG")) && !memlimit.Operator() {
+			limits.HugePages = func(on bool) error {
+				_, err := hugepage.Heap(on)
+				return err
+			}
+			hugepage.Prepare(int64(memlimit.BusyHold * float64(limits.Budget)))
+		}
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); limits.Run(ctx) }()

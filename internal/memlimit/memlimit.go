@@ -221,6 +221,15 @@ type Keeper struct {
 	// Share is how much of the caches' unfilled sizes is the collector's
 	// room (0 to 1); set before Run, it is the share to start with.
 	Share float64
+	// HugePages, when set, makes the heap eligible for the kernel's
+	// transparent huge pages (on) or not (hugepage.Heap). Update asks for
+	// them while the program is busy, again each time the runtime has
+	// mapped more memory since (a new part of the heap is a mapping of its
+	// own), and turns them off in the first quiet Interval, before the
+	// heap's free memory goes back to the system: the kernel would gather
+	// pages returned from a 2 MiB range back into a huge page. Run's
+	// first collection frees what hugepage.Prepare allocated before it.
+	HugePages func(on bool) error
 
 	sample   []metrics.Sample
 	limit    int64     // set by the last Update; 0: none yet
@@ -238,6 +247,10 @@ type Keeper struct {
 	cpu                          float64
 	cpuAt                        time.Time
 	quiet, releaseDue, settleDue bool
+	// huge is what HugePages was last asked (hugeAsked: it was), and
+	// hugeMapped the runtime's mapped memory then.
+	huge, hugeAsked bool
+	hugeMapped      int64
 	// cpuNow reads the process's CPU seconds (processCPU); tests set it.
 	cpuNow func() (float64, bool)
 
@@ -304,8 +317,26 @@ func (k *Keeper) Update() int64 {
 	l = Eased(l, k.limit, sampleInt(k.sample[5])+sampleInt(k.sample[6])+over)
 	k.limit = l
 	total, released := sampleInt(k.sample[4]), sampleInt(k.sample[8])
+	k.adviseHuge(total)
 	k.lower(k.busyLimit(l, total-released), total, released)
 	return l
+}
+
+// adviseHuge asks HugePages for huge pages while the program is busy
+// (again when the runtime has mapped more than total was at the last
+// request) and for none while it is quiet.
+func (k *Keeper) adviseHuge(total int64) {
+	if k.HugePages == nil {
+		return
+	}
+	on := !k.quiet
+	if k.hugeAsked && on == k.huge && (!on || total <= k.hugeMapped) {
+		return
+	}
+	k.huge, k.hugeAsked, k.hugeMapped = on, true, total
+	if err := k.HugePages(on); err != nil && k.Log != nil {
+		k.Log.Debug("huge pages for the heap", "on", on, "err", err)
+	}
 }
 
 // busyLimit returns what the runtime's limit is set to for limit, mapped

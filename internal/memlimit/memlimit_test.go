@@ -2,12 +2,15 @@ package memlimit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -680,5 +683,52 @@ func TestUpdateSeesBusy(t *testing.T) {
 	}
 	if k.quiet {
 		t.Fatal("quiet after spinning")
+	}
+}
+
+// TestHugePagesWhileBusy: the heap is made eligible for huge pages while
+// the program is busy, again when the runtime has mapped more, and
+// ineligible in the first quiet Interval, before any memory goes back.
+func TestHugePagesWhileBusy(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	var events []string
+	k := &Keeper{Budget: 1 << 40, Cached: func() int64 { return 0 }, cpuNow: busyCPU(),
+		setLimit: func(int64) { events = append(events, "limit") },
+		pause:    func(time.Duration) {},
+		HugePages: func(on bool) error {
+			events = append(events, fmt.Sprintf("huge %v", on))
+			return nil
+		}}
+	huge := func() []string {
+		var out []string
+		for _, e := range events {
+			if strings.HasPrefix(e, "huge") {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	k.Update()
+	k.Update()
+	if got := huge(); !slices.Equal(got, []string{"huge true"}) {
+		t.Fatalf("busy, nothing mapped since: asked %q, want one request for huge pages", got)
+	}
+	// More than the runtime has mapped: a new part of the heap.
+	held, released := mapped()
+	more := make([]byte, held+released+32<<20)
+	k.Update()
+	runtime.KeepAlive(more)
+	if got := huge(); !slices.Equal(got, []string{"huge true", "huge true"}) {
+		t.Fatalf("busy, %d MiB mapped since: asked %q, want a second request", len(more)>>20, got)
+	}
+	k.cpuNow = idleCPU
+	events = events[:0]
+	k.Update()
+	k.Update()
+	if !k.quiet {
+		t.Fatal("an idle program seen busy: the test shows nothing")
+	}
+	if len(events) == 0 || events[0] != "huge false" || !slices.Equal(huge(), []string{"huge false"}) {
+		t.Fatalf("quiet: events %q, want huge pages turned off once, before the limit moves", events)
 	}
 }
