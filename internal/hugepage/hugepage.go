@@ -2,12 +2,12 @@
 // kernel's transparent huge pages.
 //
 // A resolver's cache is spread over its whole heap, and every cached
-// answer touches a few lines of it at random: with 4 KiB pages, a cache of
-// 50,000 names is some 30,000 pages, more than the processor's TLB holds,
-// so nearly every answer walks the page tables. A virtual machine whose
-// host takes its CPU for a millisecond comes back with those walks, and
-// the answers queued meanwhile wait for them. Backed by 2 MiB pages, the
-// same heap is 70 entries. Where the system leaves huge pages to the
+// answer touches a few lines of it at random: a heap of 130 MB is some
+// 33,000 pages of 4 KiB, more than the processor's TLB maps (one to a few
+// thousand entries), so nearly every answer walks the page tables. A
+// virtual machine whose host takes its CPU for a millisecond comes back
+// with those walks, and the answers queued meanwhile wait for them. In
+// pages of 2 MiB, the same heap is 65. Where the system leaves huge pages to the
 // programs that ask (transparent_hugepage/enabled set to madvise, the
 // default of many distributions), the Go runtime does not ask for them
 // for its heap; Heap does.
