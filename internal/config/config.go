@@ -196,6 +196,7 @@ type ResolverConfig struct {
 	ServeStale         ServeStaleConfig `mapstructure:"serve_stale"`
 	Persist            PersistConfig    `mapstructure:"persist"`
 	Prefetch           bool             `mapstructure:"prefetch"`
+	HugePages          bool             `mapstructure:"huge_pages"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix              `mapstructure:"-"`
