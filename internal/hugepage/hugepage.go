@@ -21,6 +21,7 @@ package hugepage
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 )
 
@@ -32,10 +33,11 @@ import (
 // Prepared, the heap the caches will fill is one mapping from the start.
 // n is capped at half the machine's memory (an allocation the system
 // refuses would end the program), and it costs address space, not
-// resident memory.
+// resident memory; a 32-bit program, short of address space, prepares
+// nothing.
 func Prepare(n int64) {
 	n = min(n, physical()/2)
-	if n <= 0 {
+	if n <= 0 || strconv.IntSize < 64 {
 		return
 	}
 	runtime.KeepAlive(make([]byte, n))

@@ -20,15 +20,15 @@ import (
 func TestHeapRegions(t *testing.T) {
 	const maps = `00400000-013fb000 r-xp 00000000 fe:00 10002957 /usr/bin/sovdns
 013fb000-03440000 rw-p 00000000 00:00 0
-de3dc000000-de3e0000000 ---p 00000000 00:00 0
-de3e0000000-de3e0400000 rw-p 00000000 00:00 0
-de3e0400000-de3e0c00000 rw-p 00000000 00:00 0
-de3e0c00000-de3e4000000 ---p 00000000 00:00 0
-de3e4000000-de3e4200000 rw-p 00000000 00:00 0
-de3e4400000-de3e4600000 rw-p 00000000 00:00 0
-7febc4193000-7febc419b000 r--s 00000000 fe:00 10002965 /var/lib/sovdns/resolver-cache.db
-7febc419b000-7febc421b000 rw-p 00000000 00:00 0
-7ffd1e9c0000-7ffd1e9e1000 rw-p 00000000 00:00 0                          [stack]
+3c000000-40000000 ---p 00000000 00:00 0
+40000000-40400000 rw-p 00000000 00:00 0
+40400000-40c00000 rw-p 00000000 00:00 0
+40c00000-44000000 ---p 00000000 00:00 0
+44000000-44200000 rw-p 00000000 00:00 0
+44400000-44600000 rw-p 00000000 00:00 0
+b4193000-b419b000 r--s 00000000 fe:00 10002965 /var/lib/sovdns/resolver-cache.db
+b419b000-b421b000 rw-p 00000000 00:00 0
+fe9c0000-fe9e1000 rw-p 00000000 00:00 0                          [stack]
 `
 	for _, tc := range []struct {
 		name string
@@ -36,11 +36,11 @@ de3e4400000-de3e4600000 rw-p 00000000 00:00 0
 		want []region
 		err  bool
 	}{
-		// The run from de3dc000000 to de3e4200000 (a gap follows).
-		{"heap", 0xde3e0500000, []region{{0xde3e0000000, 0xde3e0400000}, {0xde3e0400000, 0xde3e0c00000}, {0xde3e4000000, 0xde3e4200000}}, false},
-		{"alone", 0x7febc419c000, []region{{0x7febc419b000, 0x7febc421b000}}, false},
-		{"file", 0x7febc4194000, nil, true},
-		{"named", 0x7ffd1e9c1000, nil, true},
+		// The run from 3c000000 to 44200000 (a gap follows).
+		{"heap", 0x40500000, []region{{0x40000000, 0x40400000}, {0x40400000, 0x40c00000}, {0x44000000, 0x44200000}}, false},
+		{"alone", 0xb419c000, []region{{0xb419b000, 0xb421b000}}, false},
+		{"file", 0xb4194000, nil, true},
+		{"named", 0xfe9c1000, nil, true},
 		{"unmapped", 0x1000, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
