@@ -7,16 +7,19 @@
 // thousand entries), so nearly every answer walks the page tables. A
 // virtual machine whose host takes its CPU for a millisecond comes back
 // with those walks, and the answers queued meanwhile wait for them. In
-// pages of 2 MiB, the same heap is 65. Where the system leaves huge pages to the
-// programs that ask (transparent_hugepage/enabled set to madvise, the
-// default of many distributions), the Go runtime does not ask for them
-// for its heap; Heap does.
+// pages of 2 MiB, the same heap is 65. Where the system leaves huge pages
+// to the programs that ask (transparent_hugepage/enabled set to madvise,
+// the default of many distributions), the Go runtime does not ask for
+// them for its heap; Heap does.
 //
 // Huge pages cost memory where a 2 MiB range is partly used, and the
 // kernel's khugepaged may gather a range whose pages were returned to the
 // system back into a huge page. So the heap is eligible only while the
 // program is busy (memlimit's keeper): when it turns quiet, it is made
-// ineligible before its free memory is returned.
+// ineligible before its free memory is returned. They also cost time
+// while the heap grows: the first touch of a 2 MiB range zeroes all of it
+// in one fault, where small pages spread the same work (more of it) over
+// 512 faults.
 package hugepage
 
 import (
