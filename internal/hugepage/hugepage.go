@@ -37,10 +37,10 @@ import (
 // n is capped at half the machine's memory (an allocation the system
 // refuses would end the program), and it costs address space, not
 // resident memory; a 32-bit program, short of address space, prepares
-// nothing.
+// nothing, nor does one built with the race detector (raceDetector).
 func Prepare(n int64) {
 	n = min(n, physical()/2)
-	if n <= 0 || strconv.IntSize < 64 {
+	if n <= 0 || strconv.IntSize < 64 || raceDetector {
 		return
 	}
 	runtime.KeepAlive(make([]byte, n))

@@ -131,6 +131,9 @@ func vmFlags(t *testing.T, at uintptr) map[string]bool {
 // free memory that a later allocation would reuse, and zero first.
 func TestPrepare(t *testing.T) {
 	const n = 256 << 20
+	if raceDetector {
+		t.Skip("built with the race detector, which Prepare leaves alone")
+	}
 	if os.Getenv("HUGEPAGE_PREPARE_CHILD") == "1" {
 		mappedBefore, rssBefore := runtimeMapped(), vmRSS(t)
 		Prepare(n)
