@@ -52,17 +52,12 @@ func TestResolverHeapHugePages(t *testing.T) {
 		_, _, _ = c.Exchange(q, s.dns)
 	}
 	// Quiet: the same range made ineligible.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		e, ok := mappingAt(t, pid, heap.start)
-		if ok && e.flags["nh"] && !e.flags["hg"] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("quiet for 30 s, the heap's mapping %x-%x still has flags %v", heap.start, heap.end, e.flags)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitUntil(t, 30*time.Second, fmt.Sprintf("the heap's mapping %x-%x made ineligible once quiet", heap.start, heap.end),
+		func() bool {
+			e, ok := mappingAt(t, pid, heap.start)
+			return ok && e.flags["nh"] && !e.flags["hg"]
+		},
+		func() string { return flagged(t, pid) })
 }
 
 // smapsEntry is a mapping of /proc/PID/smaps: its range and VmFlags.
