@@ -294,15 +294,12 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 		// miss, when collecting is costliest: it starts with the room.
 		limits.Share = 1
 		// Its cache is spread over the heap: huge pages while it is
-		// busy, unless the operator turned them off (huge_pages, or for
-		// the heap as the runtime knows it: GODEBUG=disablethp=1) or keeps
-		// the memory limit (GOMEMLIMIT: the keeper does not run).
+		// busy and its heap does not grow, unless the operator turned
+		// them off (huge_pages, or for the heap as the runtime knows it:
+		// GODEBUG=disablethp=1) or keeps the memory limit (GOMEMLIMIT:
+		// the keeper does not run).
 		if c.Resolver.HugePages && !hugepage.Off(os.Getenv("GODEBUG")) && !memlimit.Operator() {
-			limits.HugePages = func(on bool) error {
-				_, err := hugepage.Heap(on)
-				return err
-			}
-			hugepage.Prepare(int64(memlimit.BusyHold * float64(limits.Budget)))
+			limits.HugePages = &hugepage.Advisor{}
 		}
 	}
 	bg.Add(1)

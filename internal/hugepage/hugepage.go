@@ -1,5 +1,6 @@
 // Package hugepage makes the Go heap's memory eligible, or not, for the
-// kernel's transparent huge pages.
+// kernel's transparent huge pages, and gathers its densely used ranges
+// into them.
 //
 // A resolver's cache is spread over its whole heap, and every cached
 // answer touches a few lines of it at random: a heap of 130 MB is some
@@ -18,33 +19,28 @@
 // program is busy (memlimit's keeper): when it turns quiet, it is made
 // ineligible before its free memory is returned. They also cost time
 // while the heap grows: the first touch of a 2 MiB range zeroes all of it
-// in one fault, where small pages spread the same work (more of it) over
-// 512 faults.
+// in one fault, and what waits behind that fault waits for all of it. So
+// the keeper leaves a growing heap in small pages and, once it has
+// stopped growing, has an Advisor gather it (Collapse: the kernel copies
+// each dense range into a huge page, off the listeners' way).
 package hugepage
 
 import (
-	"runtime"
-	"strconv"
 	"strings"
+	"time"
 )
 
-// Prepare has the runtime map n bytes of heap, which it neither touches
-// nor keeps: the next collection frees them, and the heap grows into them
-// before it maps more. Heap advises a mapping as it finds it, and a page
-// touched before its mapping is advised stays small: a resolver's cold
-// pass grows the heap by tens of MiB a second, a new mapping each time.
-// Prepared, the heap the caches will fill is one mapping from the start.
-// n is capped at half the machine's memory (an allocation the system
-// refuses would end the program), and it costs address space, not
-// resident memory; a 32-bit program, short of address space, prepares
-// nothing, nor does one built with the race detector (raceDetector).
-func Prepare(n int64) {
-	n = min(n, physical()/2)
-	if n <= 0 || strconv.IntSize < 64 || raceDetector {
-		return
-	}
-	runtime.KeepAlive(make([]byte, n))
-}
+// Size is a huge page's size, and the alignment of the ranges Collapse
+// gathers: 2 MiB (x86-64; arm64 with 4 KiB pages).
+const Size = 2 << 20
+
+// Dense is the share of a huge page's small pages that must be resident
+// for Collapse to gather its range: the rest become resident with it, so
+// a gathered range costs at most an eighth more memory than it held.
+const Dense = 7.0 / 8
+
+// CollapsePause is Collapse's wait after each range it gathers.
+const CollapsePause = time.Millisecond
 
 // Off reports whether godebug (the GODEBUG environment variable's value)
 // turns huge pages for the heap off, as the Go runtime's own disablethp=1

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
-	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,6 +93,21 @@ func TestHeap(t *testing.T) {
 // /proc/self/smaps.
 func vmFlags(t *testing.T, at uintptr) map[string]bool {
 	t.Helper()
+	v, ok := smapsField(t, at, "VmFlags:")
+	if !ok {
+		t.Fatalf("no VmFlags for the mapping that holds %#x", at)
+	}
+	flags := map[string]bool{}
+	for _, f := range v {
+		flags[f] = true
+	}
+	return flags
+}
+
+// smapsField returns the values of the line named key of the mapping
+// that holds at, from /proc/self/smaps.
+func smapsField(t *testing.T, at uintptr, key string) ([]string, bool) {
+	t.Helper()
 	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +115,7 @@ func vmFlags(t *testing.T, at uintptr) map[string]bool {
 	in := false
 	sc := bufio.NewScanner(bytes.NewReader(smaps))
 	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
+		fields := strings.Fields(sc.Text())
 		if len(fields) == 0 {
 			continue
 		}
@@ -113,78 +125,107 @@ func vmFlags(t *testing.T, at uintptr) map[string]bool {
 			in = uintptr(start) <= at && at < uintptr(end)
 			continue
 		}
-		if in && fields[0] == "VmFlags:" {
-			flags := map[string]bool{}
-			for _, f := range fields[1:] {
-				flags[f] = true
-			}
-			return flags
+		if in && fields[0] == key {
+			return fields[1:], true
 		}
 	}
-	t.Fatalf("no mapping in /proc/self/smaps holds %#x", at)
-	return nil
+	return nil, false
 }
 
-// TestPrepare: at a program's start, the runtime maps the bytes asked
-// for, and they are not made resident. It runs in a process of its own
-// (this test binary again): in this one, other tests have left the heap
-// free memory that a later allocation would reuse, and zero first.
-func TestPrepare(t *testing.T) {
-	const n = 256 << 20
-	if raceDetector {
-		t.Skip("built with the race detector, which Prepare leaves alone")
-	}
-	if os.Getenv("HUGEPAGE_PREPARE_CHILD") == "1" {
-		mappedBefore, rssBefore := runtimeMapped(), vmRSS(t)
-		Prepare(n)
-		fmt.Printf("prepared mapped=%d rss=%d\n", runtimeMapped()-mappedBefore, vmRSS(t)-rssBefore)
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPrepare$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "HUGEPAGE_PREPARE_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	var mapped, rss int64
-	i := bytes.Index(out, []byte("prepared "))
-	if i < 0 {
-		t.Fatalf("child printed no result:\n%s", out)
-	}
-	if _, err := fmt.Sscanf(string(out[i:]), "prepared mapped=%d rss=%d", &mapped, &rss); err != nil {
-		t.Fatalf("child's output: %v\n%s", err, out)
-	}
-	if mapped < n {
-		t.Errorf("the runtime mapped %d MiB more, want at least %d", mapped>>20, n>>20)
-	}
-	if rss > 16<<20 {
-		t.Errorf("resident memory grew by %d MiB: the prepared heap was touched", rss>>20)
-	}
-}
-
-// runtimeMapped returns the memory the runtime has mapped.
-func runtimeMapped() int64 {
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
-	metrics.Read(s)
-	return int64(s[0].Value.Uint64())
-}
-
-// vmRSS returns the process's resident memory, from /proc/self/status.
-func vmRSS(t *testing.T) int64 {
-	t.Helper()
-	status, err := os.ReadFile("/proc/self/status")
+// TestDenseRanges: of the 2 MiB ranges of a mapping, those whose small
+// pages are at least Dense resident, and only those.
+func TestDenseRanges(t *testing.T) {
+	const ranges = 4
+	b, err := unix.Mmap(-1, 0, (ranges+1)*Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.Lines(string(status)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kib, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kib << 10
+	defer unix.Munmap(b)
+	// Small pages only, so that touching one page makes one resident.
+	if err := unix.Madvise(b, unix.MADV_NOHUGEPAGE); err != nil {
+		t.Fatal(err)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + Size - 1) &^ (Size - 1)
+	r := b[lo-start : lo-start+ranges*Size]
+	page := os.Getpagesize()
+	per := Size / page
+	// Range 0: every page; 1: all but one in eight (just Dense); 2: one
+	// page fewer than that; 3: none.
+	touch := []int{per, int(Dense * float64(per)), int(Dense*float64(per)) - 1, 0}
+	for i, n := range touch {
+		for p := range n {
+			r[i*Size+p*page] = 1
 		}
 	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	var a Advisor
+	got, err := a.denseRanges(lo, lo+ranges*Size, uintptr(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uintptr{lo, lo + Size}
+	if !slices.Equal(got, want) {
+		t.Fatalf("dense ranges %x, want %x (pages touched per range: %v of %d)", got, want, touch, per)
+	}
+}
+
+// TestCollapse: a heap object's pages, resident in small pages, are
+// gathered into huge pages, once until Forget.
+func TestCollapse(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil || systemNever() {
+		t.Skipf("no transparent huge pages here (or the system's setting is never): %v", err)
+	}
+	obj := make([]byte, 16<<20+len(t.Name()))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(obj)))
+	var a Advisor
+	if err := a.Advise(false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(obj); i += os.Getpagesize() {
+		obj[i] = 1
+	}
+	before := anonHuge(t, at)
+	if err := a.Advise(true); err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.Collapse()
+	if errors.Is(err, unix.EINVAL) {
+		t.Skipf("the kernel has no MADV_COLLAPSE: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At least the 2 MiB ranges the object covers whole.
+	if n < 14<<20 {
+		t.Fatalf("gathered %d MiB, want the object's 14 MiB at least", n>>20)
+	}
+	if after := anonHuge(t, at); after-before < 14<<20 {
+		t.Fatalf("the object's mapping has %d MiB in huge pages, %d before: want 14 MiB more", after>>20, before>>20)
+	}
+	if again, err := a.Collapse(); err != nil || again >= 14<<20 {
+		t.Fatalf("again: gathered %d MiB (%v), want the object's ranges left alone", again>>20, err)
+	}
+	a.Forget()
+	if again, err := a.Collapse(); err != nil || again < 14<<20 {
+		t.Fatalf("after Forget: gathered %d MiB (%v), want the object's ranges asked for again", again>>20, err)
+	}
+	if err := a.Advise(false); err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(obj)
+}
+
+// anonHuge returns the AnonHugePages of the mapping that holds at, from
+// /proc/self/smaps.
+func anonHuge(t *testing.T, at uintptr) int64 {
+	t.Helper()
+	v, ok := smapsField(t, at, "AnonHugePages:")
+	if !ok || len(v) < 1 {
+		t.Fatalf("no AnonHugePages for the mapping that holds %#x", at)
+	}
+	kib, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kib << 10
 }

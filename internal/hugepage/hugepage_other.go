@@ -5,6 +5,7 @@ package hugepage
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Heap does nothing where the system has no transparent huge pages.
@@ -12,4 +13,17 @@ func Heap(bool) (int64, error) {
 	return 0, fmt.Errorf("huge pages: %w", errors.ErrUnsupported)
 }
 
-func physical() int64 { return 0 }
+// Advisor does nothing where the system has no transparent huge pages.
+type Advisor struct{ Pause time.Duration }
+
+// Advise returns an error: there are no huge pages to ask for.
+func (*Advisor) Advise(bool) error {
+	_, err := Heap(false)
+	return err
+}
+
+// Forget does nothing.
+func (*Advisor) Forget() {}
+
+// Collapse gathers nothing.
+func (*Advisor) Collapse() (int64, error) { return 0, nil }

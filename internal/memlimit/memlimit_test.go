@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -686,49 +685,139 @@ func TestUpdateSeesBusy(t *testing.T) {
 	}
 }
 
-// TestHugePagesWhileBusy: the heap is made eligible for huge pages while
-// the program is busy, again when the runtime has mapped more, and
-// ineligible in the first quiet Interval, before any memory goes back.
+// fakePager records a Keeper's requests for huge pages in events; each
+// Collapse makes gathered more bytes resident (rss) and returns them.
+type fakePager struct {
+	events   *[]string
+	rss      *int64
+	gathered int64
+}
+
+func (p fakePager) Advise(on bool) error {
+	*p.events = append(*p.events, fmt.Sprintf("huge %v", on))
+	return nil
+}
+
+func (p fakePager) Forget() { *p.events = append(*p.events, "forget") }
+
+func (p fakePager) Collapse() (int64, error) {
+	*p.events = append(*p.events, "collapse")
+	*p.rss += p.gathered
+	return p.gathered, nil
+}
+
+// TestHugePagesWhileBusy: the heap is made eligible for huge pages, and
+// its dense ranges gathered into them, while the program is busy and its
+// resident memory has not grown for CalmIntervals (gathered again once
+// it moved by GatherStep); eligible again when the runtime has mapped
+// more; ineligible while it grows, and in the first quiet Interval,
+// before any memory goes back, when what was gathered is forgotten. What
+// the gathering itself made resident is no growth.
 func TestHugePagesWhileBusy(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	var events []string
-	k := &Keeper{Budget: 1 << 40, Cached: func() int64 { return 0 }, cpuNow: busyCPU(),
-		setLimit: func(int64) { events = append(events, "limit") },
-		pause:    func(time.Duration) {},
-		HugePages: func(on bool) error {
-			events = append(events, fmt.Sprintf("huge %v", on))
-			return nil
-		}}
+	rss := int64(100 << 20)
+	rate := 1.0 // busy: one CPU's worth
+	k := &Keeper{Budget: 1 << 40, Cached: func() int64 { return 0 }, cpuNow: rateCPU(&rate),
+		rssNow:    func() (int64, bool) { return rss, true },
+		tick:      time.Nanosecond, // growth measured between any two Updates
+		setLimit:  func(int64) { events = append(events, "limit") },
+		pause:     func(time.Duration) {},
+		HugePages: fakePager{events: &events, rss: &rss, gathered: 8 << 20}}
 	huge := func() []string {
 		var out []string
 		for _, e := range events {
-			if strings.HasPrefix(e, "huge") {
+			if e != "limit" {
 				out = append(out, e)
 			}
 		}
+		events = events[:0]
 		return out
 	}
-	k.Update()
-	k.Update()
-	if got := huge(); !slices.Equal(got, []string{"huge true"}) {
-		t.Fatalf("busy, nothing mapped since: asked %q, want one request for huge pages", got)
+	// grow makes the resident memory grow faster than GrowRate for any
+	// time the test may take between two Updates.
+	grow := func() { rss += 1 << 40 }
+	updates := func(n int) func() {
+		return func() {
+			for range n {
+				k.Update()
+			}
+		}
 	}
-	// More than the runtime has mapped: a new part of the heap.
-	held, released := mapped()
-	more := make([]byte, held+released+32<<20)
-	k.Update()
-	runtime.KeepAlive(more)
-	if got := huge(); !slices.Equal(got, []string{"huge true", "huge true"}) {
-		t.Fatalf("busy, %d MiB mapped since: asked %q, want a second request", len(more)>>20, got)
+	if CalmIntervals != 3 {
+		t.Fatalf("the steps below are written for CalmIntervals 3, not %d", CalmIntervals)
 	}
-	k.cpuNow = idleCPU
-	events = events[:0]
-	k.Update()
-	k.Update()
+	for _, step := range []struct {
+		name string
+		do   func()
+		want []string
+	}{
+		{"busy, not calm yet", updates(3), []string{"huge false"}},
+		// The gathering's own 8 MiB is no growth, and no cause to gather
+		// again.
+		{"busy, calm", updates(2), []string{"huge true", "collapse"}},
+		{"busy, calm, resident memory moved", func() { rss -= GatherStep; k.Update() }, []string{"collapse"}},
+		{"busy, the runtime mapped more", func() {
+			held, released := mapped()
+			more := make([]byte, held+released+32<<20)
+			k.Update()
+			runtime.KeepAlive(more)
+		}, []string{"huge true", "collapse"}},
+		{"busy, growing", func() { grow(); k.Update(); k.Update() }, []string{"huge false"}},
+		{"busy, calm again", updates(2), []string{"huge true", "collapse"}},
+		{"quiet", func() { rate = 0; k.Update(); k.Update() }, []string{"huge false", "forget", "forget"}},
+	} {
+		step.do()
+		if got := huge(); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: asked %q, want %q", step.name, got, step.want)
+		}
+	}
 	if !k.quiet {
 		t.Fatal("an idle program seen busy: the test shows nothing")
 	}
-	if len(events) == 0 || events[0] != "huge false" || !slices.Equal(huge(), []string{"huge false"}) {
-		t.Fatalf("quiet: events %q, want huge pages turned off once, before the limit moves", events)
+	// Off before the limit moves: quiet again, with a limit to lower.
+	rate = 1
+	updates(CalmIntervals + 1)()
+	if got := huge(); !slices.Contains(got, "huge true") {
+		t.Fatalf("busy and calm: asked %q, want huge pages", got)
+	}
+	rate = 0
+	k.Update()
+	if len(events) == 0 || events[0] != "huge false" {
+		t.Fatalf("quiet: events %q, want huge pages turned off before the limit moves", events)
+	}
+}
+
+// rateCPU returns a process's CPU seconds that grow by *rate CPUs from
+// one reading to the next.
+func rateCPU(rate *float64) func() (float64, bool) {
+	cpu, at := 0.0, time.Now()
+	return func() (float64, bool) {
+		now := time.Now()
+		cpu += *rate * now.Sub(at).Seconds()
+		at = now
+		return cpu, true
+	}
+}
+
+// TestHugePagesCalmOverAnInterval: an Update that comes less than half an
+// Interval after the last (Settle's, beside a tick's) measures no growth:
+// huge pages stay on however the resident memory moved meanwhile.
+func TestHugePagesCalmOverAnInterval(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	var events []string
+	rss := int64(100 << 20)
+	k := &Keeper{Budget: 1 << 40, Cached: func() int64 { return 0 }, cpuNow: busyCPU(),
+		rssNow:    func() (int64, bool) { return rss, true },
+		tick:      time.Hour,
+		setLimit:  func(int64) {},
+		pause:     func(time.Duration) {},
+		HugePages: fakePager{events: &events, rss: &rss}}
+	k.Update()
+	k.calm = CalmIntervals // as after CalmIntervals calm Intervals
+	rss += 1 << 30
+	k.Update()
+	if !k.huge || k.calm != CalmIntervals || !slices.Contains(events, "huge true") {
+		t.Fatalf("an Update a moment after the last: calm %d, huge %v (asked %q), want %d and on", k.calm, k.huge, events, CalmIntervals)
 	}
 }

@@ -1,5 +1,0 @@
-//go:build !race
-
-package hugepage
-
-const raceDetector = false
