@@ -82,14 +82,28 @@ func (a *Advisor) Forget() { clear(a.tried) }
 // kernel copies the range into a new huge page while the range is
 // locked, 0.4-9 ms of the caller's CPU on the virtual machine measured;
 // what touches the range meanwhile waits, and the pause gives the
-// processor back). It returns how many bytes it gathered. It does nothing where
-// the system's setting is never, or where the kernel has no
-// MADV_COLLAPSE (before Linux 6.1): then it returns an error once.
-// Only call it while the heap is eligible (Advise(true)).
+// processor back). The heap is eligible for huge pages while it gathers,
+// and ineligible after (Heap): huge pages are where Collapse put them,
+// not where a fault of the growing heap or the kernel's khugepaged would
+// (a range khugepaged gathers may hold a single page the heap uses). It
+// returns how many bytes it gathered. It does nothing where the system's
+// setting is never, or where the kernel has no MADV_COLLAPSE (before
+// Linux 6.1): then it returns an error once.
 func (a *Advisor) Collapse() (int64, error) {
 	if a.unsupported || systemNever() {
 		return 0, nil
 	}
+	if _, err := Heap(true); err != nil {
+		return 0, err
+	}
+	n, err := a.collapse()
+	if _, offErr := Heap(false); err == nil {
+		err = offErr
+	}
+	return n, err
+}
+
+func (a *Advisor) collapse() (int64, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return 0, fmt.Errorf("huge pages: %w", err)
@@ -125,8 +139,8 @@ func (a *Advisor) Collapse() (int64, error) {
 			case 0:
 				n += Size
 			case unix.EINVAL:
-				// No MADV_COLLAPSE in this kernel, or the range is not
-				// eligible: the advice was turned off meanwhile.
+				// No MADV_COLLAPSE in this kernel, or huge pages
+				// turned off for the process (prctl PR_SET_THP_DISABLE).
 				a.unsupported = true
 				return n, fmt.Errorf("huge pages: madvise MADV_COLLAPSE %#x: %w", at, errno)
 			}

@@ -170,7 +170,8 @@ func TestDenseRanges(t *testing.T) {
 }
 
 // TestCollapse: a heap object's pages, resident in small pages, are
-// gathered into huge pages, once until Forget.
+// gathered into huge pages, once until Forget, and the heap is left
+// ineligible.
 func TestCollapse(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil || systemNever() {
 		t.Skipf("no transparent huge pages here (or the system's setting is never): %v", err)
@@ -185,9 +186,6 @@ func TestCollapse(t *testing.T) {
 		obj[i] = 1
 	}
 	before := anonHuge(t, at)
-	if err := a.Advise(true); err != nil {
-		t.Fatal(err)
-	}
 	n, err := a.Collapse()
 	if errors.Is(err, unix.EINVAL) {
 		t.Skipf("the kernel has no MADV_COLLAPSE: %v", err)
@@ -202,15 +200,15 @@ func TestCollapse(t *testing.T) {
 	if after := anonHuge(t, at); after-before < 14<<20 {
 		t.Fatalf("the object's mapping has %d MiB in huge pages, %d before: want 14 MiB more", after>>20, before>>20)
 	}
+	if flags := vmFlags(t, at); !flags["nh"] || flags["hg"] {
+		t.Fatalf("after gathering, the heap's mapping has flags %v, want nh and not hg", flags)
+	}
 	if again, err := a.Collapse(); err != nil || again >= 14<<20 {
 		t.Fatalf("again: gathered %d MiB (%v), want the object's ranges left alone", again>>20, err)
 	}
 	a.Forget()
 	if again, err := a.Collapse(); err != nil || again < 14<<20 {
 		t.Fatalf("after Forget: gathered %d MiB (%v), want the object's ranges asked for again", again>>20, err)
-	}
-	if err := a.Advise(false); err != nil {
-		t.Fatal(err)
 	}
 	runtime.KeepAlive(obj)
 }

@@ -190,7 +190,8 @@ const (
 type HugePager interface {
 	Advise(on bool) error
 	// Collapse gathers the dense ranges it has not gathered since
-	// Forget, and returns how many bytes it gathered.
+	// Forget, leaves the heap ineligible, and returns how many bytes it
+	// gathered.
 	Collapse() (int64, error)
 	// Forget is told that the heap's free memory may go back to the
 	// system, which splits the huge pages it was part of.
@@ -251,17 +252,18 @@ type Keeper struct {
 	// room (0 to 1); set before Run, it is the share to start with.
 	Share float64
 	// HugePages, when set, puts the heap on the kernel's transparent huge
-	// pages while the program is busy and its heap does not grow
-	// (GrowRate): Update advises them, again each time the runtime has
-	// mapped more memory since (a new part of the heap is a mapping of its
-	// own), and gathers the heap's dense ranges into them (Collapse:
-	// off the listeners' way, in the keeper's goroutine). While the heap
-	// grows, they are off: each first touch of a huge page zeroes 2 MiB
-	// in one fault, and the answers queued behind it wait (a stream of
-	// new names into an empty cache had its p99 1.4 times as long). In
-	// the first quiet Interval they are off too, before the heap's free
-	// memory goes back to the system: the kernel would gather pages
-	// returned from a 2 MiB range back into a huge page.
+	// pages once the program is busy and its heap has stopped growing
+	// (GrowRate, CalmIntervals): Update has it gather the heap's dense
+	// ranges into them (Collapse: off the listeners' way, in the keeper's
+	// goroutine), again once the resident memory has moved by GatherStep,
+	// and again when the program is busy after a quiet Interval (whose
+	// release of the heap's free memory splits huge pages). Otherwise the
+	// heap is ineligible (advised so at the first Update, and again when
+	// the runtime has mapped more): a growing heap's every first touch of
+	// a huge page would zero 2 MiB in one fault, with the answers queued
+	// behind it waiting (a stream of new names into an empty cache had its
+	// p99 1.4 times as long), and the kernel's khugepaged would gather
+	// ranges the heap uses a single page of, or whose pages it returned.
 	HugePages HugePager
 
 	sample   []metrics.Sample
@@ -280,17 +282,19 @@ type Keeper struct {
 	cpu                          float64
 	cpuAt                        time.Time
 	quiet, releaseDue, settleDue bool
-	// huge is what HugePages was last asked (hugeAsked: it was), and
-	// hugeMapped the runtime's mapped memory then.
-	huge, hugeAsked bool
-	hugeMapped      int64
+	// hugeMapped is the runtime's mapped memory when HugePages last made
+	// the heap ineligible (0: not yet).
+	hugeMapped int64
 	// rss is the process's resident anonymous memory at rssAt, and calm
 	// how many Updates in a row found it grown by less than GrowRate.
 	rss   int64
 	rssAt time.Time
 	calm  int
-	// gatheredRSS is the resident memory after the last gathering.
+	// gatheredRSS is the resident memory after the last gathering, and
+	// eligible whether the last Update found the program busy and the
+	// heap calm.
 	gatheredRSS int64
+	eligible    bool
 	// cpuNow reads the process's CPU seconds (processCPU) and rssNow its
 	// resident anonymous memory (processRSS); tests set them.
 	cpuNow func() (float64, bool)
@@ -364,11 +368,11 @@ func (k *Keeper) Update() int64 {
 	return l
 }
 
-// adviseHuge asks HugePages for huge pages while the program is busy
-// and its resident memory has not grown by GrowRate for CalmIntervals
-// (again when the runtime has mapped more than total was at the last
-// request), and gathers the heap's dense ranges into them; for none
-// while it is quiet or growing.
+// adviseHuge has HugePages gather the heap into huge pages once the
+// program is busy and its resident memory has not grown by GrowRate for
+// CalmIntervals, and again once it moved by GatherStep; it keeps the heap
+// ineligible otherwise (again when the runtime has mapped more than total
+// was at the last request).
 func (k *Keeper) adviseHuge(total int64, now time.Time) {
 	if k.HugePages == nil {
 		return
@@ -389,24 +393,23 @@ func (k *Keeper) adviseHuge(total int64, now time.Time) {
 	default:
 		k.calm++
 	}
-	on := !k.quiet && (!ok || k.calm >= CalmIntervals)
-	// Gather after the advice is renewed, or once the resident memory
-	// has moved by GatherStep since the last gathering: each looks over
-	// the whole heap (some 0.3 ms for 130 MB), not to be done every
-	// Interval for nothing.
-	gather := on && ok && abs(rss-k.gatheredRSS) >= GatherStep
-	if !k.hugeAsked || on != k.huge || (on && total > k.hugeMapped) {
-		k.huge, k.hugeAsked, k.hugeMapped = on, true, total
-		gather = on
-		if err := k.HugePages.Advise(on); err != nil && k.Log != nil {
-			k.Log.Debug("huge pages for the heap", "on", on, "err", err)
+	if total > k.hugeMapped {
+		// A new part of the heap is a mapping of its own.
+		k.hugeMapped = total
+		if err := k.HugePages.Advise(false); err != nil && k.Log != nil {
+			k.Log.Debug("huge pages for the heap", "err", err)
 		}
 	}
 	if k.quiet {
 		k.HugePages.Forget()
 	}
+	// Gather when the program becomes busy with a calm heap, and then
+	// once the resident memory has moved by GatherStep: each gathering
+	// looks over the whole heap (some 0.3 ms for 130 MB), not to be done
+	// every Interval for nothing.
+	eligible := ok && !k.quiet && k.calm >= CalmIntervals
 	gathered := false
-	if gather {
+	if eligible && (!k.eligible || abs(rss-k.gatheredRSS) >= GatherStep) {
 		n, err := k.HugePages.Collapse()
 		if err != nil && k.Log != nil {
 			k.Log.Debug("huge pages for the heap: gathering", "err", err)
@@ -417,6 +420,7 @@ func (k *Keeper) adviseHuge(total int64, now time.Time) {
 		}
 		gathered = true
 	}
+	k.eligible = eligible
 	if measured || (ok && k.rssAt.IsZero()) {
 		k.rss, k.rssAt = rss, now
 	} else if ok && gathered {
