@@ -168,17 +168,15 @@ const (
 	// answering 10,000 cached questions a second uses 5-7 %, one at rest
 	// well under 1 %.
 	Quiet = 0.01
-	// GrowRate is how fast the process's resident anonymous memory must
-	// grow, in bytes a second, for the heap to count as growing: huge
-	// pages are off while it grows (Keeper.HugePages). A stream of 5,000
-	// new names a second into an empty cache grows it by 5-10 MiB a
-	// second; a full cache under the same stream, hardly.
-	GrowRate = 4 << 20
-	// CalmIntervals is how many Intervals in a row the heap must not
-	// grow before huge pages are on: a heap filling under a stream of
-	// misses grows in bursts, with a second now and then in which it
-	// reuses what a collection freed.
+	// CalmIntervals and CalmGrowth: the heap has stopped growing when the
+	// process's resident anonymous memory grew by no more than CalmGrowth
+	// over the last CalmIntervals. A stream of 5,000 new names a second
+	// into an empty cache grows it by 5-10 MiB a second, in bursts, with
+	// a second now and then in which the heap reuses what a collection
+	// freed (under 1 MiB); a resolver answering from its cache, or a full
+	// cache under the same stream, by a few hundred KiB at most.
 	CalmIntervals = 3
+	CalmGrowth    = 4 << 20
 	// GatherStep is how far the resident memory must move from what it
 	// was at the last gathering into huge pages for the next one.
 	GatherStep = 8 << 20
@@ -253,13 +251,14 @@ type Keeper struct {
 	Share float64
 	// HugePages, when set, puts the heap on the kernel's transparent huge
 	// pages once the program is busy and its heap has stopped growing
-	// (GrowRate, CalmIntervals): Update has it gather the heap's dense
+	// (CalmGrowth, CalmIntervals): Update has it gather the heap's dense
 	// ranges into them (Collapse: off the listeners' way, in the keeper's
 	// goroutine), again once the resident memory has moved by GatherStep,
 	// and again when the program is busy after a quiet Interval (whose
 	// release of the heap's free memory splits huge pages). Otherwise the
-	// heap is ineligible (advised so at the first Update, and again when
-	// the runtime has mapped more): a growing heap's every first touch of
+	// heap is ineligible (advised so at the first Update and by each
+	// gathering; what the runtime maps later follows the system's
+	// setting): a growing heap's every first touch of
 	// a huge page would zero 2 MiB in one fault, with the answers queued
 	// behind it waiting (a stream of new names into an empty cache had its
 	// p99 1.4 times as long), and the kernel's khugepaged would gather
@@ -282,14 +281,13 @@ type Keeper struct {
 	cpu                          float64
 	cpuAt                        time.Time
 	quiet, releaseDue, settleDue bool
-	// hugeMapped is the runtime's mapped memory when HugePages last made
-	// the heap ineligible (0: not yet).
-	hugeMapped int64
-	// rss is the process's resident anonymous memory at rssAt, and calm
-	// how many Updates in a row found it grown by less than GrowRate.
-	rss   int64
+	// hugeAsked: HugePages made the heap ineligible at the first Update.
+	hugeAsked bool
+	// rss holds the process's resident anonymous memory at the last
+	// CalmIntervals+1 Updates at least half an Interval apart, the last
+	// at rssAt.
+	rss   []int64
 	rssAt time.Time
-	calm  int
 	// gatheredRSS is the resident memory after the last gathering, and
 	// eligible whether the last Update found the program busy and the
 	// heap calm.
@@ -363,17 +361,16 @@ func (k *Keeper) Update() int64 {
 	l = Eased(l, k.limit, sampleInt(k.sample[5])+sampleInt(k.sample[6])+over)
 	k.limit = l
 	total, released := sampleInt(k.sample[4]), sampleInt(k.sample[8])
-	k.adviseHuge(total, now)
+	k.adviseHuge(now)
 	k.lower(k.busyLimit(l, total-released), total, released)
 	return l
 }
 
 // adviseHuge has HugePages gather the heap into huge pages once the
-// program is busy and its resident memory has not grown by GrowRate for
-// CalmIntervals, and again once it moved by GatherStep; it keeps the heap
-// ineligible otherwise (again when the runtime has mapped more than total
-// was at the last request).
-func (k *Keeper) adviseHuge(total int64, now time.Time) {
+// program is busy and its resident memory has grown by no more than
+// CalmGrowth over CalmIntervals, and again once it moved by GatherStep;
+// it makes the heap ineligible at the first Update.
+func (k *Keeper) adviseHuge(now time.Time) {
 	if k.HugePages == nil {
 		return
 	}
@@ -384,18 +381,19 @@ func (k *Keeper) adviseHuge(total int64, now time.Time) {
 	rss, ok := rssNow()
 	// Growth is measured over half an Interval at least: Run's other
 	// Updates (Settle's) may come a moment after one.
-	dt := now.Sub(k.rssAt)
-	measured := ok && !k.rssAt.IsZero() && dt >= cmp.Or(k.tick, Interval)/2
-	switch {
-	case !measured:
-	case float64(rss-k.rss) > GrowRate*dt.Seconds():
-		k.calm = 0
-	default:
-		k.calm++
+	if ok && (k.rssAt.IsZero() || now.Sub(k.rssAt) >= cmp.Or(k.tick, Interval)/2) {
+		if len(k.rss) > CalmIntervals {
+			k.rss = k.rss[1:]
+		}
+		k.rss = append(k.rss, rss)
+		k.rssAt = now
 	}
-	if total > k.hugeMapped {
-		// A new part of the heap is a mapping of its own.
-		k.hugeMapped = total
+	calm := len(k.rss) > CalmIntervals && k.rss[len(k.rss)-1]-k.rss[0] <= CalmGrowth
+	if !k.hugeAsked {
+		// Each gathering leaves the heap ineligible again, as it is
+		// then; parts the runtime maps later are left to the system's
+		// setting (with madvise, small pages).
+		k.hugeAsked = true
 		if err := k.HugePages.Advise(false); err != nil && k.Log != nil {
 			k.Log.Debug("huge pages for the heap", "err", err)
 		}
@@ -407,28 +405,22 @@ func (k *Keeper) adviseHuge(total int64, now time.Time) {
 	// once the resident memory has moved by GatherStep: each gathering
 	// looks over the whole heap (some 0.3 ms for 130 MB), not to be done
 	// every Interval for nothing.
-	eligible := ok && !k.quiet && k.calm >= CalmIntervals
-	gathered := false
+	eligible := ok && !k.quiet && calm
 	if eligible && (!k.eligible || abs(rss-k.gatheredRSS) >= GatherStep) {
 		n, err := k.HugePages.Collapse()
 		if err != nil && k.Log != nil {
 			k.Log.Debug("huge pages for the heap: gathering", "err", err)
 		}
-		if n > 0 {
+		if after, ok := rssNow(); ok && n > 0 {
 			// What the gathering made resident is no growth of the heap.
-			rss, ok = rssNow()
+			for i := range k.rss {
+				k.rss[i] += after - rss
+			}
+			rss = after
 		}
-		gathered = true
-	}
-	k.eligible = eligible
-	if measured || (ok && k.rssAt.IsZero()) {
-		k.rss, k.rssAt = rss, now
-	} else if ok && gathered {
-		k.rss = rss
-	}
-	if gathered {
 		k.gatheredRSS = rss
 	}
+	k.eligible = eligible
 }
 
 func abs(n int64) int64 {

@@ -707,8 +707,7 @@ func (p fakePager) Collapse() (int64, error) {
 }
 
 // TestHugePagesWhileBusy: the heap is made ineligible for huge pages at
-// the first Update and whenever the runtime has mapped more; it is
-// gathered into them once the program is busy and its resident memory
+// the first Update; it is gathered into them once the program is busy and its resident memory
 // has not grown for CalmIntervals, again once that memory moved by
 // GatherStep, and again when the program is busy after a quiet Interval,
 // whose release is forgotten. What the gathering itself made resident is
@@ -720,7 +719,7 @@ func TestHugePagesWhileBusy(t *testing.T) {
 	rate := 1.0 // busy: one CPU's worth
 	k := &Keeper{Budget: 1 << 40, Cached: func() int64 { return 0 }, cpuNow: rateCPU(&rate),
 		rssNow:    func() (int64, bool) { return rss, true },
-		tick:      time.Nanosecond, // growth measured between any two Updates
+		tick:      time.Nanosecond, // resident memory measured at every Update
 		setLimit:  func(int64) { events = append(events, "limit") },
 		pause:     func(time.Duration) {},
 		HugePages: fakePager{events: &events, rss: &rss, gathered: 8 << 20}}
@@ -734,8 +733,7 @@ func TestHugePagesWhileBusy(t *testing.T) {
 		events = events[:0]
 		return out
 	}
-	// grow makes the resident memory grow faster than GrowRate for any
-	// time the test may take between two Updates.
+	// grow makes the resident memory grow by more than CalmGrowth.
 	grow := func() { rss += 1 << 40 }
 	updates := func(n int) func() {
 		return func() {
@@ -747,27 +745,18 @@ func TestHugePagesWhileBusy(t *testing.T) {
 	if CalmIntervals != 3 {
 		t.Fatalf("the steps below are written for CalmIntervals 3, not %d", CalmIntervals)
 	}
-	// Each step's requests besides "huge false", and whether it must make
-	// the heap ineligible (the runtime may map more at any step).
 	for _, step := range []struct {
 		name string
 		do   func()
 		want []string
-		off  bool
 	}{
-		{"busy, not calm yet", updates(3), nil, true},
+		{"busy, not calm yet", updates(3), []string{"huge false"}},
 		// The gathering's own 8 MiB is no growth, and no cause to gather
 		// again.
-		{"busy, calm", updates(2), []string{"collapse"}, false},
-		{"busy, calm, resident memory moved", func() { rss -= GatherStep; k.Update() }, []string{"collapse"}, false},
-		{"busy, the runtime mapped more", func() {
-			held, released := mapped()
-			more := make([]byte, held+released+32<<20)
-			k.Update()
-			runtime.KeepAlive(more)
-		}, nil, true},
-		{"busy, growing", func() { grow(); k.Update(); k.Update() }, nil, false},
-		{"busy, calm again", updates(2), []string{"collapse"}, false},
+		{"busy, calm", updates(2), []string{"collapse"}},
+		{"busy, calm, resident memory moved", func() { rss -= GatherStep; k.Update() }, []string{"collapse"}},
+		{"busy, growing", func() { grow(); k.Update(); k.Update() }, nil},
+		{"busy, calm again", updates(2), []string{"collapse"}},
 		{"quiet", func() {
 			rate = 0
 			k.Update()
@@ -775,14 +764,12 @@ func TestHugePagesWhileBusy(t *testing.T) {
 			if !k.quiet {
 				t.Fatal("an idle program seen busy: the test shows nothing")
 			}
-		}, []string{"forget", "forget"}, false},
-		{"busy again, calm", func() { rate = 1; k.Update() }, []string{"collapse"}, false},
+		}, []string{"forget", "forget"}},
+		{"busy again, calm", func() { rate = 1; k.Update() }, []string{"collapse"}},
 	} {
 		step.do()
-		got := huge()
-		rest := slices.DeleteFunc(slices.Clone(got), func(e string) bool { return e == "huge false" })
-		if !slices.Equal(rest, step.want) || step.off && !slices.Contains(got, "huge false") {
-			t.Fatalf("%s: asked %q, want %q and, as needed, \"huge false\": %v", step.name, got, step.want, step.off)
+		if got := huge(); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: asked %q, want %q", step.name, got, step.want)
 		}
 	}
 }
@@ -813,10 +800,10 @@ func TestHugePagesCalmOverAnInterval(t *testing.T) {
 		pause:     func(time.Duration) {},
 		HugePages: fakePager{events: &events, rss: &rss}}
 	k.Update()
-	k.calm = CalmIntervals // as after CalmIntervals calm Intervals
+	k.rss = []int64{rss, rss, rss, rss} // as after CalmIntervals calm Intervals
 	rss += 1 << 30
 	k.Update()
-	if k.calm != CalmIntervals || !slices.Contains(events, "collapse") {
-		t.Fatalf("an Update a moment after the last: calm %d (asked %q), want %d and a gathering", k.calm, events, CalmIntervals)
+	if len(k.rss) != CalmIntervals+1 || !slices.Contains(events, "collapse") {
+		t.Fatalf("an Update a moment after the last: resident memory %v (asked %q), want it unmeasured and a gathering", k.rss, events)
 	}
 }
