@@ -14,15 +14,15 @@
 // them for its heap; Heap does.
 //
 // Huge pages cost memory where a 2 MiB range is partly used, and the
-// kernel's khugepaged may gather a range whose pages were returned to the
-// system back into a huge page. So the heap is eligible only while the
-// program is busy (memlimit's keeper): when it turns quiet, it is made
-// ineligible before its free memory is returned. They also cost time
-// while the heap grows: the first touch of a 2 MiB range zeroes all of it
-// in one fault, and what waits behind that fault waits for all of it. So
-// the keeper leaves a growing heap in small pages and, once it has
-// stopped growing, has an Advisor gather it (Collapse: the kernel copies
-// each dense range into a huge page, off the listeners' way).
+// kernel's khugepaged, on a heap eligible for them, gathers ranges the
+// heap uses a single page of, or whose pages it returned to the system.
+// They also cost time while the heap grows: the first touch of a 2 MiB
+// range zeroes all of it in one fault, and what waits behind that fault
+// waits for all of it. So the heap is kept ineligible, and an Advisor
+// gathers it into huge pages once it has stopped growing and the program
+// is busy (memlimit's keeper): Collapse makes it eligible, has the kernel
+// copy each range that is nearly all in use into a huge page, off the
+// listeners' way, and makes it ineligible again.
 package hugepage
 
 import (
