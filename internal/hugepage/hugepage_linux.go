@@ -23,9 +23,18 @@ import (
 // a part mapped since is a mapping of its own, until it is advised too).
 // It is safe for concurrent use, but meant for one caller.
 func Heap(on bool) (int64, error) {
+	regions, err := heap()
+	if err != nil {
+		return 0, err
+	}
+	return advise(regions, on)
+}
+
+// heap returns the mappings that hold the Go heap (Heap).
+func heap() ([]region, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return 0, fmt.Errorf("huge pages: %w", err)
+		return nil, fmt.Errorf("huge pages: %w", err)
 	}
 	// A slice of a size the compiler cannot know is made on the heap.
 	probe := make([]byte, os.Getpagesize())
@@ -33,8 +42,14 @@ func Heap(on bool) (int64, error) {
 	regions, err := heapRegions(maps, at)
 	runtime.KeepAlive(probe)
 	if err != nil {
-		return 0, fmt.Errorf("huge pages: %w", err)
+		return nil, fmt.Errorf("huge pages: %w", err)
 	}
+	return regions, nil
+}
+
+// advise marks regions eligible for huge pages (on) or not, and returns
+// how many bytes they span.
+func advise(regions []region, on bool) (int64, error) {
 	advice := unix.MADV_NOHUGEPAGE
 	if on {
 		advice = unix.MADV_HUGEPAGE
@@ -93,27 +108,28 @@ func (a *Advisor) Collapse() (int64, error) {
 	if a.unsupported || systemNever() {
 		return 0, nil
 	}
-	if _, err := Heap(true); err != nil {
+	regions, err := heap()
+	if err != nil {
 		return 0, err
 	}
-	n, err := a.collapse()
-	if _, offErr := Heap(false); err == nil {
+	return a.gather(regions)
+}
+
+// gather makes regions eligible, gathers their dense ranges (Collapse),
+// and makes them ineligible again. The regions advised are the ones
+// gathered: a part of the heap the runtime maps meanwhile is neither.
+func (a *Advisor) gather(regions []region) (int64, error) {
+	if _, err := advise(regions, true); err != nil {
+		return 0, err
+	}
+	n, err := a.collapse(regions)
+	if _, offErr := advise(regions, false); err == nil {
 		err = offErr
 	}
 	return n, err
 }
 
-func (a *Advisor) collapse() (int64, error) {
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return 0, fmt.Errorf("huge pages: %w", err)
-	}
-	probe := make([]byte, os.Getpagesize())
-	regions, err := heapRegions(maps, uintptr(unsafe.Pointer(unsafe.SliceData(probe))))
-	runtime.KeepAlive(probe)
-	if err != nil {
-		return 0, fmt.Errorf("huge pages: %w", err)
-	}
+func (a *Advisor) collapse(regions []region) (int64, error) {
 	if a.tried == nil {
 		a.tried = make(map[uintptr]struct{})
 	}
