@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestResolverHeapHugePages(t *testing.T) {
 	pid := s.cmd.Process.Pid
 	// The keeper's first word: none while the server starts.
 	waitUntil(t, 30*time.Second, "a mapping made ineligible for huge pages at start",
-		func() bool { _, ok := largestFlagged(t, pid, "nh"); return ok },
+		func() bool { return hasMapping(t, pid, func(e smapsEntry) bool { return e.flags["nh"] }) },
 		func() string { return flagged(t, pid) })
 	if !kernelAtLeast(t, 6, 1) {
 		t.Skip("the kernel has no MADV_COLLAPSE (Linux 6.1): nothing is gathered")
@@ -51,11 +52,12 @@ func TestResolverHeapHugePages(t *testing.T) {
 		m.RecursionDesired = true
 		_, _, _ = c.Exchange(m, s.dns)
 	}
+	gathered := func(e smapsEntry) bool { return e.anonHuge > 0 && e.flags["nh"] && !e.flags["hg"] }
 	q := newQuery("www.example.com.", dns.TypeA)
 	q.RecursionDesired = true
 	deadline := time.Now().Add(60 * time.Second)
 	for sent := 0; ; sent++ {
-		if sent%20 == 0 && gathered(t, pid) {
+		if sent%20 == 0 && hasMapping(t, pid, gathered) {
 			break
 		}
 		if time.Now().After(deadline) || sent > 500_000 {
@@ -63,17 +65,6 @@ func TestResolverHeapHugePages(t *testing.T) {
 		}
 		_, _, _ = c.Exchange(q, s.dns)
 	}
-}
-
-// gathered reports whether an anonymous mapping of process pid holds huge
-// pages and is ineligible for more.
-func gathered(t *testing.T, pid int) bool {
-	for _, e := range smaps(t, pid) {
-		if e.anonHuge > 0 && e.flags["nh"] && !e.flags["hg"] {
-			return true
-		}
-	}
-	return false
 }
 
 // kernelAtLeast reports whether the running kernel's release is at least
@@ -143,26 +134,10 @@ func smaps(t *testing.T, pid int) []smapsEntry {
 	return out
 }
 
-// largestFlagged returns the largest anonymous mapping with flag.
-func largestFlagged(t *testing.T, pid int, flag string) (smapsEntry, bool) {
-	var best smapsEntry
-	found := false
-	for _, e := range smaps(t, pid) {
-		if e.flags[flag] && (!found || e.end-e.start > best.end-best.start) {
-			best, found = e, true
-		}
-	}
-	return best, found
-}
-
-// mappingAt returns the anonymous mapping that holds addr.
-func mappingAt(t *testing.T, pid int, addr uint64) (smapsEntry, bool) {
-	for _, e := range smaps(t, pid) {
-		if e.start <= addr && addr < e.end {
-			return e, true
-		}
-	}
-	return smapsEntry{}, false
+// hasMapping reports whether an anonymous mapping of process pid is
+// one that ok accepts.
+func hasMapping(t *testing.T, pid int, ok func(smapsEntry) bool) bool {
+	return slices.ContainsFunc(smaps(t, pid), ok)
 }
 
 // flagged lists the anonymous mappings with huge page flags, for errors.

@@ -3,7 +3,6 @@ package hugepage
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"fmt"
 	"os"
 	"runtime"
@@ -68,10 +67,6 @@ func advise(regions []region, on bool) (int64, error) {
 // ranges into huge pages (Collapse). The zero value is ready; it is not
 // safe for concurrent use.
 type Advisor struct {
-	// Pause is the time Collapse waits after each range it gathers; 0 is
-	// CollapsePause.
-	Pause time.Duration
-
 	// tried holds the ranges Collapse asked for since Forget; vec is its
 	// buffer for mincore.
 	tried map[uintptr]struct{}
@@ -93,7 +88,7 @@ func (a *Advisor) Forget() { clear(a.tried) }
 
 // Collapse gathers into a huge page each 2 MiB range of the heap whose
 // small pages are at least Dense resident and that it has not asked for
-// since Forget, waiting Pause after each (madvise MADV_COLLAPSE: the
+// since Forget, waiting CollapsePause after each (madvise MADV_COLLAPSE: the
 // kernel copies the range into a new huge page while the range is
 // locked, 0.4-9 ms of the caller's CPU on the virtual machine measured;
 // what touches the range meanwhile waits, and the pause gives the
@@ -134,7 +129,6 @@ func (a *Advisor) collapse(regions []region) (int64, error) {
 		a.tried = make(map[uintptr]struct{})
 	}
 	page := uintptr(os.Getpagesize())
-	pause := cmp.Or(a.Pause, CollapsePause)
 	var n int64
 	for _, r := range regions {
 		lo, hi := (r.start+Size-1)&^(Size-1), r.end&^(Size-1)
@@ -162,7 +156,7 @@ func (a *Advisor) collapse(regions []region) (int64, error) {
 			}
 			// EAGAIN, ENOMEM: no huge page to be had now; the range is
 			// not asked for again until Forget.
-			time.Sleep(pause)
+			time.Sleep(CollapsePause)
 		}
 	}
 	return n, nil

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -137,18 +136,7 @@ func smapsField(t *testing.T, at uintptr, key string) ([]string, bool) {
 // pages are at least Dense resident, and only those.
 func TestDenseRanges(t *testing.T) {
 	const ranges = 4
-	b, err := unix.Mmap(-1, 0, (ranges+1)*Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(b)
-	// Small pages only, so that touching one page makes one resident.
-	if err := unix.Madvise(b, unix.MADV_NOHUGEPAGE); err != nil {
-		t.Fatal(err)
-	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	lo := (start + Size - 1) &^ (Size - 1)
-	r := b[lo-start : lo-start+ranges*Size]
+	r, lo := smallPages(t, ranges)
 	page := os.Getpagesize()
 	per := Size / page
 	// Range 0: every page; 1: all but one in eight (just Dense); 2: one
@@ -180,18 +168,8 @@ func TestCollapse(t *testing.T) {
 		t.Skipf("no transparent huge pages here (or the system's setting is never): %v", err)
 	}
 	const ranges = 8
-	b, err := unix.Mmap(-1, 0, (ranges+1)*Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(b)
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	lo := (start + Size - 1) &^ (Size - 1)
+	m, lo := smallPages(t, ranges)
 	r := region{lo, lo + ranges*Size}
-	if _, err := advise([]region{r}, false); err != nil {
-		t.Fatal(err)
-	}
-	m := b[lo-start : lo-start+ranges*Size]
 	for i := 0; i < len(m); i += os.Getpagesize() {
 		m[i] = 1
 	}
@@ -200,16 +178,14 @@ func TestCollapse(t *testing.T) {
 	}
 	var a Advisor
 	// The kernel may have no free huge page at a given moment (EAGAIN,
-	// which Collapse leaves for the next time): a few tries, bounded.
+	// which Collapse leaves until Forget; each try compacts memory for
+	// one): a few tries, bounded.
 	var gathered []int64
 	for try := 0; anonHuge(t, lo) < ranges*Size; try++ {
 		if try == 5 {
 			t.Fatalf("%d MiB of %d in huge pages after %d tries (gathered %v bytes)", anonHuge(t, lo)>>20, ranges*Size>>20, try, gathered)
 		}
-		if try > 0 {
-			a.Forget()
-			time.Sleep(100 * time.Millisecond)
-		}
+		a.Forget()
 		n, err := a.gather([]region{r})
 		if errors.Is(err, unix.EINVAL) {
 			t.Skipf("the kernel has no MADV_COLLAPSE: %v", err)
@@ -229,6 +205,24 @@ func TestCollapse(t *testing.T) {
 	if again, err := a.gather([]region{r}); err != nil || again != ranges*Size {
 		t.Fatalf("after Forget: gathered %d bytes (%v), want all %d asked for again", again, err, ranges*Size)
 	}
+}
+
+// smallPages maps memory of the test's own, ranges times Size, aligned
+// to Size and ineligible for huge pages (so that touching one page makes
+// one small page resident), unmapped when the test ends.
+func smallPages(t *testing.T, ranges int) ([]byte, uintptr) {
+	t.Helper()
+	b, err := unix.Mmap(-1, 0, (ranges+1)*Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(b) })
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + Size - 1) &^ (Size - 1)
+	if _, err := advise([]region{{lo, lo + uintptr(ranges)*Size}}, false); err != nil {
+		t.Fatal(err)
+	}
+	return b[lo-start : lo-start+uintptr(ranges)*Size], lo
 }
 
 // anonHuge returns the AnonHugePages of the mapping that holds at, from

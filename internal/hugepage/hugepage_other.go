@@ -5,7 +5,6 @@ package hugepage
 import (
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Heap does nothing where the system has no transparent huge pages.
@@ -14,7 +13,7 @@ func Heap(bool) (int64, error) {
 }
 
 // Advisor does nothing where the system has no transparent huge pages.
-type Advisor struct{ Pause time.Duration }
+type Advisor struct{}
 
 // Advise returns an error: there are no huge pages to ask for.
 func (*Advisor) Advise(bool) error {

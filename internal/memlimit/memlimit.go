@@ -258,11 +258,11 @@ type Keeper struct {
 	// release of the heap's free memory splits huge pages). Otherwise the
 	// heap is ineligible (advised so at the first Update and by each
 	// gathering; what the runtime maps later follows the system's
-	// setting): a growing heap's every first touch of
-	// a huge page would zero 2 MiB in one fault, with the answers queued
-	// behind it waiting (a stream of new names into an empty cache had its
-	// p99 1.4 times as long), and the kernel's khugepaged would gather
-	// ranges the heap uses a single page of, or whose pages it returned.
+	// setting): a growing heap's every first touch of a huge page would
+	// zero 2 MiB in one fault, with the answers queued behind it waiting
+	// (a stream of new names into an empty cache had its p99 1.4-1.8
+	// times as long), and the kernel's khugepaged would gather ranges the
+	// heap uses a single page of, or whose pages it returned.
 	HugePages HugePager
 
 	sample   []metrics.Sample
