@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,9 +18,10 @@ import (
 )
 
 // TestResolverHeapHugePages: a resolver's heap is made ineligible for
-// transparent huge pages at start and, once the server has answered for a
-// few seconds without its heap growing, gathered into huge pages (Linux
-// 6.1 and later) and left ineligible.
+// transparent huge pages at start, grows into memory faulted in ahead
+// and, once the server has answered for a few seconds without its heap
+// growing, is gathered into huge pages (Linux 6.1 and later) and left
+// ineligible.
 func TestResolverHeapHugePages(t *testing.T) {
 	t.Parallel()
 	enabled, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -30,7 +32,7 @@ func TestResolverHeapHugePages(t *testing.T) {
 	// a wildcard: each new name is a new answer in its cache. No rate
 	// limit: the questions must keep it busy.
 	auth := zoneServer(t, "rate_limit: {responses_per_second: 0}\n")
-	s := startServer(t, serveOpts{config: fmt.Sprintf("response_cache_mb: 16\nrate_limit: {responses_per_second: 0}\n"+
+	s := startServer(t, serveOpts{config: fmt.Sprintf("log: {level: debug}\nresponse_cache_mb: 16\nrate_limit: {responses_per_second: 0}\n"+
 		"resolver:\n  allow: [127.0.0.0/8]\n  cache_mb: 32\n  stub: [{zone: example.com., servers: [%q]}]\n", auth.dns)})
 	pid := s.cmd.Process.Pid
 	// The keeper's first word: none while the server starts.
@@ -52,6 +54,12 @@ func TestResolverHeapHugePages(t *testing.T) {
 		m.RecursionDesired = true
 		_, _, _ = c.Exchange(m, s.dns)
 	}
+	// The heap grew into memory faulted in ahead (hugepage.Prefaulter,
+	// Linux 5.14), logged once the growth has stopped for a second.
+	prefaulted := regexp.MustCompile(`msg="heap memory faulted in ahead" bytes=[1-9]`)
+	waitUntil(t, 30*time.Second, "the heap's growth faulted in ahead",
+		func() bool { return prefaulted.MatchString(s.log.String()) },
+		func() string { return s.log.String() })
 	gathered := func(e smapsEntry) bool { return e.anonHuge > 0 && e.flags["nh"] && !e.flags["hg"] }
 	q := newQuery("www.example.com.", dns.TypeA)
 	q.RecursionDesired = true

@@ -23,6 +23,9 @@
 // is busy (memlimit's keeper): Collapse makes it eligible, has the kernel
 // copy each range that is nearly all in use into a huge page, off the
 // listeners' way, and makes it ineligible again.
+//
+// A Prefaulter, whatever the page size, faults in the memory the runtime
+// maps as the heap grows before the program first writes to it.
 package hugepage
 
 import (
@@ -58,3 +61,24 @@ func Off(godebug string) bool {
 	}
 	return off
 }
+
+// PrefaultChunk is the unit in which a Prefaulter populates the heap: the
+// runtime maps the heap in chunks of 4 MiB (its page allocator's), and
+// a larger object in a multiple of it.
+const PrefaultChunk = 4 << 20
+
+// PrefaultMax bounds what one Prefaulter Step populates.
+const PrefaultMax = 64 << 20
+
+// PrefaultFast and PrefaultSlow are how often a Prefaulter looks for newly
+// mapped heap memory while the heap grows (a stream of misses into an
+// empty cache grows it by 4 MiB every 0.1-0.2 s), and once it has not
+// grown for PrefaultSlow.
+const (
+	PrefaultFast = 10 * time.Millisecond
+	PrefaultSlow = time.Second
+)
+
+// PrefaultPiece is what a Prefaulter populates between two
+// chances for the program's other goroutines to run.
+const PrefaultPiece = 64 << 10
