@@ -304,7 +304,7 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); limits.Run(ctx) }()
-	// The pages the heap grows into are faulted in here, a few at a
+	// The pages the heap grows into are faulted in here, a chunk at a
 	// time, before the listeners first write to them.
 	bg.Add(1)
 	go func() { defer bg.Done(); new(hugepage.Prefaulter).Run(ctx, log) }()
