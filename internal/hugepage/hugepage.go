@@ -74,10 +74,10 @@ const PrefaultMax = 64 << 20
 // while the heap grows (a stream of misses into an empty cache grows it by
 // 4 MiB every 0.1-0.2 s); once it has not grown for PrefaultIdle, after
 // PrefaultSlow and then twice as long each time, up to PrefaultIdle: a
-// resolver at rest is woken once a second (each wake-up cost some 45 µs
-// of CPU on the virtual machine measured, so ten a second were 0.4 % of a
-// CPU), and what its heap grows by before a look finds it is faulted a
-// page at a time. A look is a system call that fails at once.
+// server at rest is woken once a second (ten looks a second cost 0.4 % of
+// a CPU at rest on the virtual machine measured), and what its heap grows
+// by before a look finds it is faulted a page at a time. A look is a
+// system call that fails at once.
 const (
 	PrefaultFast = 10 * time.Millisecond
 	PrefaultSlow = 100 * time.Millisecond
