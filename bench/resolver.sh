@@ -52,6 +52,7 @@ CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd'
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
 PHASES=${PHASES:-"cold misses full"} # cold: the cold, hit and latency phases; misses; full
+SERVER_CPUS=${SERVER_CPUS:-0} # the CPUs the resolvers run on (taskset -c); dnsperf and NSD run on CPU 1 whatever it is
 # KEEP_LOGS, when set, is a directory where each run's log and each phase's
 # dnsperf output (with -v, every answer's latency in order) are kept.
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
@@ -250,15 +251,15 @@ start() { # server round [cache-MB]: starts it fresh on CPU 0 on a new $port (wi
   unbound)
     sed -e "s/@PORT@/$port/g" -e "s/^  msg-cache-size: .*/  msg-cache-size: $((mb / 2))m/" \
       -e "s/^  rrset-cache-size: .*/  rrset-cache-size: $((mb / 2))m/" "$work/unbound.conf" >"$dir/unbound.conf"
-    taskset -c 0 unbound -d -c "$dir/unbound.conf" >"$dir/log" 2>&1 & ;;
+    taskset -c "$SERVER_CPUS" unbound -d -c "$dir/unbound.conf" >"$dir/log" 2>&1 & ;;
   kresd)
     CACHE_MB=$mb kres_conf "$dir/cache" >"$dir/kresd.conf"
-    taskset -c 0 python3 -c "$with_rcvbuf" "$port" kresd -n -S @FD@ -c "$dir/kresd.conf" "$dir" >"$dir/log" 2>&1 & ;;
+    taskset -c "$SERVER_CPUS" python3 -c "$with_rcvbuf" "$port" kresd -n -S @FD@ -c "$dir/kresd.conf" "$dir" >"$dir/log" 2>&1 & ;;
   sovdns | sovdns-[0-9]p)
     local procs=""
     [ "$1" = sovdns ] || { procs=${1#sovdns-}; procs=${procs%p}; }
     sed -e "s/@PORT@/$port/g" -e "s/^  cache_mb: .*/  cache_mb: $mb/" "$work/sovdns.yaml" >"$dir/sovdns.yaml"
-    GOMAXPROCS=$procs taskset -c 0 "$BIN" serve --data-dir "$dir/data" --config "$dir/sovdns.yaml" >"$dir/log" 2>&1 & ;;
+    GOMAXPROCS=$procs taskset -c "$SERVER_CPUS" "$BIN" serve --data-dir "$dir/data" --config "$dir/sovdns.yaml" >"$dir/log" 2>&1 & ;;
   esac
   pid=$!; pids+=("$pid")
   # The readiness check resolves bench-tld. SOA: every resolver knows the
