@@ -171,8 +171,8 @@ func (a *Advisor) denseRanges(lo, hi, page uintptr) ([]uintptr, error) {
 		a.vec = make([]byte, pages)
 	}
 	vec := a.vec[:pages]
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
-		return nil, fmt.Errorf("huge pages: mincore %#x-%#x: %w", lo, hi, errno)
+	if err := mincore(lo, hi, vec); err != nil {
+		return nil, err
 	}
 	per := int(Size / page)
 	need := int(Dense * float64(per))
@@ -187,6 +187,15 @@ func (a *Advisor) denseRanges(lo, hi, page uintptr) ([]uintptr, error) {
 		}
 	}
 	return out, nil
+}
+
+// mincore fills vec, a byte for each page of [lo, hi), with whether the
+// page is resident (its low bit).
+func mincore(lo, hi uintptr, vec []byte) error {
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
+		return fmt.Errorf("huge pages: mincore %#x-%#x: %w", lo, hi, errno)
+	}
+	return nil
 }
 
 // systemNever reports whether the system's setting for transparent huge

@@ -15,8 +15,8 @@ func resident(t *testing.T, lo, n uintptr) int {
 	t.Helper()
 	page := uintptr(os.Getpagesize())
 	vec := make([]byte, n/page)
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, lo, n, uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
-		t.Fatalf("mincore %#x+%d: %v", lo, n, errno)
+	if err := mincore(lo, lo+n, vec); err != nil {
+		t.Fatal(err)
 	}
 	in := 0
 	for _, b := range vec {
