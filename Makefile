@@ -11,8 +11,9 @@ LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
 
-# The full suite: vet, formatting, unit and end-to-end tests with the race
-# detector, fuzz seed corpora included (they run as ordinary tests).
+# The full suite: vet (also for 386, whose socket system calls differ),
+# formatting, unit and end-to-end tests with the race detector, fuzz seed
+# corpora included (they run as ordinary tests).
 test: lint
 	$(GO) test -race -count=1 -timeout 15m ./...
 
@@ -23,6 +24,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	GOARCH=386 $(GO) vet ./...
 
 # Each fuzz target for a short while beyond its seed corpus. FuzzParse runs
 # longer: the records it catches changing between import and export took

@@ -102,12 +102,12 @@ func connectTo(fd int, ap netip.AddrPort) error {
 		sa := syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		p[0], p[1] = byte(port>>8), byte(port)
-		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+		e = rawConnect(fd, unsafe.Pointer(&sa), unsafe.Sizeof(sa))
 	} else {
 		sa := syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16(), Scope_id: zoneID(a)}
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		p[0], p[1] = byte(port>>8), byte(port)
-		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+		e = rawConnect(fd, unsafe.Pointer(&sa), unsafe.Sizeof(sa))
 	}
 	if e != 0 {
 		return e
@@ -288,8 +288,7 @@ func (s *udpSocket) recv(buf []byte) (n int, trunc bool, err error) {
 		return 0, false, syscall.EINVAL
 	}
 	for {
-		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-			syscall.MSG_DONTWAIT|syscall.MSG_TRUNC, 0, 0)
+		r, e := rawRecv(s.fd, buf, syscall.MSG_DONTWAIT|syscall.MSG_TRUNC)
 		switch e {
 		case 0:
 			return min(int(r), len(buf)), int(r) > len(buf), nil
