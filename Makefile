@@ -6,7 +6,7 @@ BIN       ?= bin/sovdns
 VERSION   ?= $(shell v=$$(cat configs/VERSION); r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { v="$$v+$$r"; git diff --quiet HEAD 2>/dev/null || v="$$v-modified"; }; echo "$$v")
 LDFLAGS   := -X github.com/sovdns/sovdns/internal/cli.Version=$(VERSION)
 
-.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-resolver-ab bench-update bench-registry bench-hostile run deb clean
+.PHONY: build test test-short lint fuzz-smoke bench bench-go bench-dns bench-resolver bench-resolver-ab bench-resolver-soak bench-update bench-registry bench-hostile run deb clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sovdns
@@ -66,6 +66,11 @@ bench-resolver: build
 # (A=path B=path): for changes smaller than the host's noise between runs.
 bench-resolver-ab:
 	bench/resolver-ab.sh
+
+# The resolver's resident memory over an hour of new names beside Unbound's
+# (MINUTES, RATE): not part of bench, for its length.
+bench-resolver-soak: build
+	bench/resolver-soak.sh
 
 bench-update: build
 	bench/update.sh

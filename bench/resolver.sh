@@ -3,8 +3,8 @@
 # (kresd) and sovdns, configured alike, all resolving through the same NSD
 # authority on loopback (a root zone and a TLD, bench-tld., of $NAMES names).
 # Each round starts every resolver fresh, one after the other, and measures
-# (PHASES picks them: "cold" for cold, hit and latency, "misses", "full";
-# all three unless set):
+# (PHASES picks them: "cold" for cold, hit and latency, "misses", "full",
+# "syscalls"; the first three unless set):
 #   cold     every name asked exactly once (dnsperf -n 1): all cache misses,
 #            each one an upstream query and, with VALIDATE=1, a validation;
 #   hit      $HIT_SECONDS s over the same names again: all cache hits;
@@ -23,6 +23,11 @@
 #            again after $REST_SECONDS s without queries (5 unless set).
 #            Knot Resolver's entries are smaller: at 16 MB its cache may
 #            not be full after the fill;
+#   syscalls the resolver started afresh, $SYSCALL_NAMES of the names asked
+#            once at 2,000 q/s under strace -f -c (not in the default
+#            PHASES): the system calls a miss makes, in all and by call.
+#            Unlike CPU time, the count does not move with a noisy host,
+#            and each call costs the same kernel entry to every resolver;
 # with queries/s and the resolver's CPU time (user + system, from /proc) per
 # completed query for the first two, and its resident memory (VmRSS) after
 # the hit phase. $ROUNDS rounds (the resolvers interleaved within each), one
@@ -35,6 +40,7 @@
 # and gives every resolver the test root's DS as its only trust anchor;
 # VALIDATE=0 leaves the zones unsigned and validation off.
 # Needs: dnsperf, unbound, knot-resolver (kresd), nsd, taskset, dig, python3, ss;
+# strace for the syscalls phase;
 # ldns-utils or bind9-utils for VALIDATE=1. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +57,8 @@ VALIDATE=${VALIDATE:-1}
 CACHE_MB=${CACHE_MB:-256} # each resolver's cache: Unbound's msg + rrset, kresd's, sovdns's resolver.cache_mb
 RESPONSE_CACHE_MB=${RESPONSE_CACHE_MB:-} # sovdns's response_cache_mb; empty: its default
 MODE=${MODE:-} # iterate or stub; empty: iterate when 127.0.0.2:53 can be bound
-PHASES=${PHASES:-"cold misses full"} # cold: the cold, hit and latency phases; misses; full
+PHASES=${PHASES:-"cold misses full"} # cold: the cold, hit and latency phases; misses; full; syscalls
+SYSCALL_NAMES=${SYSCALL_NAMES:-10000} # the syscalls phase's names
 SERVER_CPUS=${SERVER_CPUS:-0} # the CPUs the resolvers run on (taskset -c); dnsperf and NSD run on CPU 1 whatever it is
 # KEEP_LOGS, when set, is a directory where each run's log and each phase's
 # dnsperf output (with -v, every answer's latency in order) are kept.
@@ -63,6 +70,7 @@ misses=0
 [ "$MISS_QPS" -gt 0 ] && has_phase misses && misses=1
 command -v kresd >/dev/null || { echo "bench: kresd is not installed (Debian package knot-resolver)" >&2; exit 1; }
 NEED="dnsperf unbound kresd nsd taskset dig python3 ss"
+has_phase syscalls && NEED+=" strace"
 # shellcheck source=bench/common.sh
 . bench/common.sh
 servers=${SERVERS:-"unbound kresd sovdns sovdns-1p"}
@@ -374,6 +382,25 @@ for round in $(seq 1 "$ROUNDS"); do
       printf 'round %d %-8s full %s MB cache, new names at %s q/s: p50 %s ms p99 %s ms p99.9 %s ms, %s µs/q, RSS %s MB, %s MB %s s after\n' \
         "$round" "$s" "$FULL_MB" "$MISS_QPS" "$fp50" "$fp99" "$fp999" "$fc" "$frss" "$rrss" "$REST_SECONDS"
     fi
+    if has_phase syscalls; then
+      start "$s" "$round-syscalls"
+      head -n "$SYSCALL_NAMES" "$work/queries.txt" >"$work/syscall-names.txt"
+      # strace counts every thread's calls (-f), once it traces them all.
+      strace -f -c -p "$pid" -o "$work/strace.out" & tpid=$!
+      for _ in $(seq 1 100); do
+        awk '/^TracerPid:/ && $2 == 0 {u = 1} END {exit u}' /proc/"$pid"/task/*/status 2>/dev/null && break
+        sleep 0.1
+      done
+      names="$work/syscall-names.txt" perf "$s/$round syscalls" -n 1 -Q 2000 -l 300
+      kill -INT "$tpid"; wait "$tpid" 2>/dev/null || true
+      stop
+      forget "$s-$round-syscalls"
+      n=$(awk '/Queries completed:/ {print $3}' "$out")
+      sc=$(awk -v n="$n" '$NF == "total" {printf "%.1f", $4 / n}' "$work/strace.out")
+      by=$(awk -v n="$n" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" && $4 / n >= 0.05 {printf "%s %.2f, ", $NF, $4 / n}' "$work/strace.out")
+      res[$s,sc]+="$sc "
+      printf 'round %d %-8s system calls a miss: %s (%s)\n' "$round" "$s" "$sc" "${by%, }"
+    fi
   done
 done
 
@@ -389,6 +416,7 @@ for s in $servers; do
   if [ "$FULL_MB" -gt 0 ]; then
     for m in fp50 fp99 fp999 fc frss rrss; do med[$s,$m]=$(median <<<"${res[$s,$m]}"); done
   fi
+  if has_phase syscalls; then med[$s,sc]=$(median <<<"${res[$s,sc]}"); fi
 done
 
 echo
@@ -438,4 +466,9 @@ if [ "$FULL_MB" -gt 0 ]; then
   for s in $servers; do
     printf '%-20s %8.3f %8.3f %8.3f %8.1f %7.0f %8.0f\n' "$s" "${med[$s,fp50]}" "${med[$s,fp99]}" "${med[$s,fp999]}" "${med[$s,fc]}" "${med[$s,frss]}" "${med[$s,rrss]}"
   done
+fi
+if has_phase syscalls; then
+  echo
+  echo "system calls a miss (strace -f -c over $SYSCALL_NAMES new names at 2,000 q/s; medians):"
+  for s in $servers; do printf '%-20s %6.1f\n' "$s" "${med[$s,sc]}"; done
 fi
