@@ -63,3 +63,26 @@ CONF
   echo "bench: NSD on 127.0.0.2:$1 did not come up (port 53 needs root or CAP_NET_BIND_SERVICE)" >&2
   exit 1
 }
+
+# unbound_server DIR PORT: the server clause every benchmark's Unbound
+# starts with: on 127.0.0.1:PORT, unprivileged, its files in DIR, one
+# thread, a 4 MB receive buffer (the one sovdns sets for itself),
+# loopback clients and upstreams allowed. The caller adds its caches and
+# modules.
+unbound_server() {
+  cat <<CONF
+server:
+  interface: 127.0.0.1@$2
+  port: $2
+  username: ""
+  chroot: ""
+  directory: "$1"
+  pidfile: "$1/unbound.pid"
+  use-syslog: no
+  verbosity: 0
+  num-threads: 1
+  so-rcvbuf: 4m
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+CONF
+}

@@ -89,20 +89,8 @@ sov_pid=$!; pids+=("$sov_pid")
 
 unb_port=$(free_port)
 mkdir -p "$work/unbound"
-cat >"$work/unbound/unbound.conf" <<CONF
-server:
-  interface: 127.0.0.1@$unb_port
-  port: $unb_port
-  username: ""
-  chroot: ""
-  directory: "$work/unbound"
-  pidfile: "$work/unbound/unbound.pid"
-  use-syslog: no
-  verbosity: 0
-  num-threads: 1
-  so-rcvbuf: 4m
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
+unbound_server "$work/unbound" "$unb_port" >"$work/unbound/unbound.conf"
+cat >>"$work/unbound/unbound.conf" <<CONF
   msg-cache-size: ${CACHE_MB}m
   rrset-cache-size: ${CACHE_MB}m
   qname-minimisation: no

@@ -160,20 +160,8 @@ printf '. 86400 IN NS a.root.test.\na.root.test. 86400 IN A 127.0.0.2\n' >"$work
 # Each start takes a new free port, written where @PORT@ stands.
 
 # Unbound: num-threads 1; msg + rrset caches of $CACHE_MB MB together.
-cat >"$work/unbound.conf" <<CONF
-server:
-  interface: 127.0.0.1@@PORT@
-  port: @PORT@
-  username: ""
-  chroot: ""
-  directory: "$work"
-  pidfile: "$work/unbound.pid"
-  use-syslog: no
-  verbosity: 0
-  num-threads: 1
-  so-rcvbuf: 4m
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
+unbound_server "$work" @PORT@ >"$work/unbound.conf"
+cat >>"$work/unbound.conf" <<CONF
   msg-cache-size: $((CACHE_MB / 2))m
   rrset-cache-size: $((CACHE_MB / 2))m
   qname-minimisation: no
