@@ -114,7 +114,7 @@ func (p *Prefaulter) Run(ctx context.Context, log *slog.Logger) {
 		}
 		if err != nil {
 			if log != nil {
-				log.Debug("heap memory faulted in ahead", "err", err)
+				log.Debug("heap memory not faulted in ahead", "err", err)
 			}
 			if p.unsupported {
 				return
