@@ -364,16 +364,25 @@ func serve(ctx context.Context, c config.Config, reload func() (config.Config, e
 			}
 		}
 	}()
-	select {
-	case err := <-errc:
-		cancel()
-		return err
-	case <-ctx.Done():
+	signalled, err := awaitEnd(ctx, errc)
+	if signalled {
+		log.Info("shutting down")
+		sdNotify(log, daemon.SdNotifyStopping)
 	}
-	log.Info("shutting down")
-	sdNotify(log, daemon.SdNotifyStopping)
 	cancel()
-	return <-errc
+	return err
+}
+
+// awaitEnd waits until the server fails or ctx is done (a signal), and
+// then for the listeners' return. signalled reports a shutdown asked for:
+// a signal also ends the listeners, and their return may be seen first.
+func awaitEnd(ctx context.Context, errc <-chan error) (signalled bool, err error) {
+	select {
+	case err = <-errc:
+		return ctx.Err() != nil, err
+	case <-ctx.Done():
+		return true, <-errc
+	}
 }
 
 // manyZonesLogged is the number of zones up to which each zone loaded at
