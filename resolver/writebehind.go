@@ -330,18 +330,20 @@ type HeldEntry struct {
 // not look the key up: a lookup's cost was mostly its miss in the
 // processor's caches, the entry having been stored a while before.
 func (c *Cache) ExportHeld(h HeldEntry) (CacheRecord, bool) {
-	return c.ExportHeldInto(h, nil)
+	return c.ExportHeldInto(h, nil, c.now())
 }
 
-// ExportHeldInto is ExportHeld with the record's Msg packed into buf's
-// room when it fits (sharing buf's array): a writer that copies each
-// record out before the next is spared an allocation per record.
-func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte) (CacheRecord, bool) {
+// ExportHeldInto is ExportHeld at the time now, with the record's Msg
+// packed into buf's room when it fits (sharing buf's array): a writer
+// that copies each record out before the next is spared an allocation
+// per record, and one that exports many at once reads the clock once
+// for them (a tenth of the export's cost).
+func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte, at time.Time) (CacheRecord, bool) {
 	e := &h.e
 	if e.gone || e.data == nil {
 		return CacheRecord{}, false
 	}
-	now := c.now().UnixNano()
+	now := at.UnixNano()
 	if now >= e.expire+c.staleWindow {
 		// Whether it is kept apart changes under the lock (regroup),
 		// while it is stored: as it is now, if it still is.

@@ -258,7 +258,7 @@ func TestExportHeld(t *testing.T) {
 		}
 		// Into a buffer: the same record, packed in the buffer's room.
 		buf := make([]byte, 0, 4096)
-		into, ok := c.ExportHeldInto(ch.Held[i], buf)
+		into, ok := c.ExportHeldInto(ch.Held[i], buf, c.Now())
 		if ok != wantOK || fmt.Sprint(into) != fmt.Sprint(want) {
 			t.Errorf("%v: ExportHeldInto %v %v, ExportEntry %v %v", k, into, ok, want, wantOK)
 		}

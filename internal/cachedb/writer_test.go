@@ -755,8 +755,23 @@ func TestWriterGivesBackRoom(t *testing.T) {
 		{2 * minKeptKeys, true}, // still a stream
 		{maxKeptKeys, true},     // the sets taken as they fill
 		{maxKeptKeys / 2, true},
-		{0, false}, // at rest
+		// A stream's rounds come uneven: one of the few changes made
+		// while the last was written does not let the room go.
+		{minKeptKeys, true},
+		{maxKeptKeys / 2, true},
+		{minKeptKeys, true},
+		{minKeptKeys, true},
+		{minKeptKeys, true},
+		{maxKeptKeys / 3, true},
+		// At rest, the room is let go after quietRounds rounds.
+		{0, true},
+		{0, true},
+		{0, true},
+		{0, false},
 		{10, true}, // a small array is kept
+		{0, true},
+		{0, true},
+		{0, true},
 		{0, true},
 	}
 	for i, st := range steps {
