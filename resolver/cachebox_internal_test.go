@@ -412,3 +412,58 @@ func TestSlotTableGrows(t *testing.T) {
 		}
 	}
 }
+
+// TestColocatedKeys: the keys a miss looks up together share their
+// name's chain, and a name stored with every type still spreads over the
+// table (its chain holds the colocated keys only), whatever the table's
+// size.
+func TestColocatedKeys(t *testing.T) {
+	var tab slotTable
+	tab.reset()
+	const name = "many.example."
+	nh := maphash.String(maphash.MakeSeed(), name)
+	for qtype := range uint16(4096) {
+		for _, kind := range []cacheEntryKind{kindMsg, kindRRset} {
+			data, _ := encodeEntry(name, nil)
+			tab.link(lruHead, tab.add(slot{hash: keyHash(nh, qtype, kind), kind: kind, qtype: qtype}, data, nil))
+		}
+	}
+	data, _ := encodeEntry(name, nil)
+	tab.link(lruHead, tab.add(slot{hash: keyHash(nh, 0, kindNX), kind: kindNX}, data, nil))
+
+	b := tab.bucket(keyHash(nh, dns.TypeA, kindMsg))
+	together := []struct {
+		qtype uint16
+		kind  cacheEntryKind
+	}{
+		{dns.TypeA, kindMsg}, {dns.TypeAAAA, kindMsg}, {dns.TypeCNAME, kindMsg},
+		{dns.TypeA, kindRRset}, {dns.TypeAAAA, kindRRset}, {dns.TypeCNAME, kindRRset},
+		{0, kindNX},
+	}
+	for _, k := range together {
+		if got := tab.bucket(keyHash(nh, k.qtype, k.kind)); got != b {
+			t.Errorf("type %d kind %d: bucket %d, want its name's %d", k.qtype, k.kind, got, b)
+		}
+		if _, ok := tab.find(nh, name, k.qtype, k.kind); !ok {
+			t.Errorf("type %d kind %d: not found", k.qtype, k.kind)
+		}
+	}
+	// All 8,193 keys are found, and no chain is longer than the name's
+	// own keys and a few others.
+	for qtype := range uint16(4096) {
+		if _, ok := tab.find(nh, name, qtype, kindMsg); !ok {
+			t.Fatalf("type %d: not found", qtype)
+		}
+	}
+	longest := 0
+	for _, head := range tab.heads {
+		n := 0
+		for j := head; j != noSlot; j = tab.slots[j].chain {
+			n++
+		}
+		longest = max(longest, n)
+	}
+	if longest > len(together)+8 {
+		t.Errorf("longest chain %d over %d buckets: a name's types pile up in one", longest, len(tab.heads))
+	}
+}

@@ -107,13 +107,40 @@ func (t *slotTable) reset() {
 	t.n = 0
 }
 
-// keyHash mixes a name's hash with the rest of the key.
+// keyHash mixes a name's hash with the rest of the key. The keys a miss
+// looks up together (colocated) keep the name's hash in their low 32
+// bits, which choose the bucket: they share one chain, and the lookups
+// after the first find its bucket and slots in the processor's cache. A
+// miss looked up three keys in three random places of a table of
+// hundreds of megabytes; the lookups' waits for memory were 4-5 % of a
+// cold pass's CPU. Other keys take their buckets from the mixed hash, so
+// that a name asked with every type cannot make a chain thousands long.
 func keyHash(nameHash uint64, qtype uint16, kind cacheEntryKind) uint64 {
 	h := nameHash ^ (uint64(qtype)<<8|uint64(kind)+1)*0x9e3779b97f4a7c15
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
+	if colocated(qtype, kind) {
+		h = h&^nameBits | nameHash&nameBits
+	}
 	return h
+}
+
+// nameBits are the bits of a colocated key's hash that are its name's.
+const nameBits = 1<<32 - 1
+
+// colocated reports whether a key shares its name's chain: a name's
+// NXDOMAIN and its answers and RRsets for A, AAAA and CNAME, at most
+// seven keys (a bucket is chosen by at most 32 bits: a shard of 2^32
+// buckets would hold a cache of petabytes).
+func colocated(qtype uint16, kind cacheEntryKind) bool {
+	switch kind {
+	case kindNX:
+		return true
+	case kindMsg, kindRRset:
+		return qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeCNAME
+	}
+	return false
 }
 
 // nameHash hashes a canonical name with the cache's seed, drawn when the
