@@ -436,8 +436,8 @@ func TestColocatedKeys(t *testing.T) {
 		qtype uint16
 		kind  cacheEntryKind
 	}{
-		{dns.TypeA, kindMsg}, {dns.TypeAAAA, kindMsg}, {dns.TypeCNAME, kindMsg},
-		{dns.TypeA, kindRRset}, {dns.TypeAAAA, kindRRset}, {dns.TypeCNAME, kindRRset},
+		{dns.TypeA, kindMsg}, {dns.TypeAAAA, kindMsg}, {dns.TypeCNAME, kindMsg}, {dns.TypeNS, kindMsg},
+		{dns.TypeA, kindRRset}, {dns.TypeAAAA, kindRRset}, {dns.TypeCNAME, kindRRset}, {dns.TypeNS, kindRRset},
 		{0, kindNX},
 	}
 	for _, k := range together {

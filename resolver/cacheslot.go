@@ -111,9 +111,10 @@ func (t *slotTable) reset() {
 // looks up together (colocated) keep the name's hash in their low 32
 // bits, which choose the bucket: they share one chain, and the lookups
 // after the first find its bucket and slots in the processor's cache. A
-// miss looked up three keys in three random places of a table of
-// hundreds of megabytes; the lookups' waits for memory were 4-5 % of a
-// cold pass's CPU. Other keys take their buckets from the mixed hash, so
+// miss looked up its keys (answer, NXDOMAIN, CNAME, NS; then it stores the
+// answer and the RRset) in as many random places of a table of hundreds
+// of megabytes; the lookups' waits for memory were 4-5 % of a cold
+// pass's CPU. Other keys take their buckets from the mixed hash, so
 // that a name asked with every type cannot make a chain thousands long.
 func keyHash(nameHash uint64, qtype uint16, kind cacheEntryKind) uint64 {
 	h := nameHash ^ (uint64(qtype)<<8|uint64(kind)+1)*0x9e3779b97f4a7c15
@@ -130,15 +131,19 @@ func keyHash(nameHash uint64, qtype uint16, kind cacheEntryKind) uint64 {
 const nameBits = 1<<32 - 1
 
 // colocated reports whether a key shares its name's chain: a name's
-// NXDOMAIN and its answers and RRsets for A, AAAA and CNAME, at most
-// seven keys (a bucket is chosen by at most 32 bits: a shard of 2^32
-// buckets would hold a cache of petabytes).
+// NXDOMAIN and its answers and RRsets for A, AAAA, CNAME and NS (the
+// search for the closest zone cut starts with the name's own NS RRset),
+// at most nine keys (a bucket is chosen by at most 32 bits: a shard of
+// 2^32 buckets would hold a cache of petabytes).
 func colocated(qtype uint16, kind cacheEntryKind) bool {
 	switch kind {
 	case kindNX:
 		return true
 	case kindMsg, kindRRset:
-		return qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeCNAME
+		switch qtype {
+		case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeNS:
+			return true
+		}
 	}
 	return false
 }
