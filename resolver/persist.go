@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -360,8 +361,23 @@ func (e *cacheEntry) record(why error, buf []byte, now int64) (CacheRecord, erro
 			}
 		}
 	}
+	ttl := ttlLeft(e.expire, now)
+	if buf != nil {
+		if b, ok := appendEntryMsg(buf[:0], e.data, e.nAns, e.nNs, ttl); ok {
+			rec.Msg = b
+			return rec, nil
+		}
+	} else {
+		var own [512]byte // on the stack: kept apart from buf's path, which the result leaks
+		if b, ok := appendEntryMsg(own[:0], e.data, e.nAns, e.nNs, ttl); ok {
+			rec.Msg = bytes.Clone(b)
+			return rec, nil
+		}
+	}
+	// Not a form appendEntryMsg takes (it cannot happen: the cache made
+	// the bytes): the records decoded, then packed.
 	var room [8]dns.RR
-	rrs, err := decodeRecords(room[:0], e.data, ttlLeft(e.expire, now))
+	rrs, err := decodeRecords(room[:0], e.data, ttl)
 	if err != nil {
 		return CacheRecord{}, fmt.Errorf("%s/%s: %w", rec.Name, dns.Type(e.qtype), err)
 	}
@@ -385,6 +401,141 @@ func (e *cacheEntry) record(why error, buf []byte, now int64) (CacheRecord, erro
 	}
 	rec.Msg = b
 	return rec, nil
+}
+
+// appendEntryMsg appends to b the message that holds an entry's records
+// (d, its bytes) in its sections, nAns in the answer, nNs in the
+// authority and the rest in the additional section, each of class IN and
+// TTL ttl, without a question, and with its header's ID and flags zero:
+// what packing the decoded records gives, straight from the entry's
+// bytes. Owners are compressed against the owners written before them
+// (the longest suffix of whole labels, within a pointer's reach); the data
+// are as the entry holds them, uncompressed. ok is false, with b as it
+// was, for bytes that are not an entry's.
+func appendEntryMsg(b []byte, d []byte, nAns, nNs uint16, ttl uint32) (_ []byte, ok bool) {
+	rec := recordsOf(d)
+	base := len(b)
+	b = append(b, make([]byte, 12)...)
+	var nameRoom [256]byte
+	var nameWire, prev []byte // the entry's name and the previous owner, in wire form
+	var names ownerTable
+	n := 0
+	for off := 0; off < len(rec); n++ {
+		r, ok := nextRecord(rec, off)
+		if !ok {
+			return b[:base], false
+		}
+		owner := prev
+		switch r.mark {
+		case ownerEntry:
+			if nameWire == nil {
+				k, err := dns.PackDomainName(entryName(d), nameRoom[:], 0, nil, false)
+				if err != nil {
+					return b[:base], false
+				}
+				nameWire = nameRoom[:k]
+			}
+			owner = nameWire
+		case ownerPrev:
+			if prev == nil {
+				return b[:base], false
+			}
+		default:
+			owner = rec[r.owner : r.rdata-4]
+		}
+		prev = owner
+		b = names.append(b, base, owner)
+		b = binary.BigEndian.AppendUint16(b, r.typ)
+		b = binary.BigEndian.AppendUint16(b, dns.ClassINET)
+		b = binary.BigEndian.AppendUint32(b, ttl)
+		if data := rec[r.rdata:r.next]; nameData(r.typ) && oneName(data) {
+			// Compressed, as the packer does for these types (RFC 3597
+			// §4): its target is a chain's next owner, a glue record's.
+			at := len(b)
+			b = names.append(append(b, 0, 0), base, data)
+			binary.BigEndian.PutUint16(b[at:], uint16(len(b)-at-2))
+		} else {
+			b = append(b, rec[r.rdata-2:r.next]...) // rdlen and rdata
+		}
+		off = r.next
+	}
+	if n > 0xffff || len(b)-base > dns.MaxMsgSize {
+		return b[:base], false
+	}
+	an := min(int(nAns), n)
+	ns := min(int(nAns)+int(nNs), n) - an
+	h := b[base:]
+	binary.BigEndian.PutUint16(h[6:], uint16(an))
+	binary.BigEndian.PutUint16(h[8:], uint16(ns))
+	binary.BigEndian.PutUint16(h[10:], uint16(n-an-ns))
+	return b, true
+}
+
+// nameData reports whether a record of type t holds one name as its data,
+// which a message may compress.
+func nameData(t uint16) bool {
+	return t == dns.TypeCNAME || t == dns.TypeNS || t == dns.TypePTR
+}
+
+// oneName reports whether data is exactly one uncompressed name in wire
+// form.
+func oneName(data []byte) bool {
+	for p := 0; p < len(data); p += 1 + int(data[p]) {
+		switch {
+		case data[p] == 0:
+			return p == len(data)-1
+		case data[p] > 63:
+			return false
+		}
+	}
+	return false
+}
+
+// ownerTable is the names a message has written whole, for compression:
+// the first few owners and names in data, which for an entry (an answer
+// and its chain, a denial's SOA and proofs, a referral's servers) are
+// nearly all of them. It holds where they are in the message, not the
+// names: a name held would keep the caller's room for it on the heap.
+type ownerTable struct {
+	at, n [8]int // where each starts in the message, and its length
+	count int
+}
+
+// maxPointer is the furthest offset a compression pointer reaches.
+const maxPointer = 0x3fff
+
+// append appends name (uncompressed wire form) to b, whose message starts
+// at base: its longest suffix of whole labels that a name written before
+// ends with is a pointer to it.
+func (t *ownerTable) append(b []byte, base int, name []byte) []byte {
+	for p := 0; p < len(name) && name[p] != 0; p += 1 + int(name[p]) {
+		if at, ok := t.find(b[base:], name[p:]); ok {
+			b = append(b, name[:p]...)
+			return binary.BigEndian.AppendUint16(b, 0xc000|uint16(at))
+		}
+	}
+	if at := len(b) - base; at <= maxPointer && t.count < len(t.at) {
+		t.at[t.count], t.n[t.count] = at, len(name)
+		t.count++
+	}
+	return append(b, name...)
+}
+
+// find returns where suffix (a name's labels to its end) is in msg, as
+// one of the names written or the end of one.
+func (t *ownerTable) find(msg, suffix []byte) (int, bool) {
+	for i := range t.count {
+		w := msg[t.at[i] : t.at[i]+t.n[i]]
+		for q := 0; len(w)-q >= len(suffix) && w[q] != 0; q += 1 + int(w[q]) {
+			if len(w)-q == len(suffix) && string(w[q:]) == string(suffix) {
+				if at := t.at[i] + q; at <= maxPointer {
+					return at, true
+				}
+				return 0, false
+			}
+		}
+	}
+	return 0, false
 }
 
 // Import stores rec as it was when exported, with its absolute expiry, and
