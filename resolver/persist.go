@@ -408,8 +408,9 @@ func (e *cacheEntry) record(why error, buf []byte, now int64) (CacheRecord, erro
 // authority and the rest in the additional section, each of class IN and
 // TTL ttl, without a question, and with its header's ID and flags zero:
 // what packing the decoded records gives, straight from the entry's
-// bytes. Owners are compressed against the owners written before them
-// (the longest suffix of whole labels, within a pointer's reach); the data
+// bytes. Owners, and the names that are the whole data of CNAME, NS and
+// PTR records, are compressed against the names written before them (the
+// longest suffix of whole labels, within a pointer's reach); other data
 // are as the entry holds them, uncompressed. ok is false, with b as it
 // was, for bytes that are not an entry's.
 func appendEntryMsg(b []byte, d []byte, nAns, nNs uint16, ttl uint32) (_ []byte, ok bool) {
