@@ -592,7 +592,7 @@ func (w *Writer) flush(now bool, reason string) bool {
 // in a row: under a stream the rounds come uneven (a round taken as the
 // sets fill, then one of the few changes made while it was written), and
 // letting the arrays go at the first small one had the next grow them
-// again, some 5 MiB copied each time (3 % of the CPU of a cold pass).
+// again, some 5 MiB copied each time.
 func (w *Writer) release(keys []resolver.CacheKey, held []resolver.HeldEntry) {
 	clear(keys)
 	clear(held)
