@@ -333,11 +333,11 @@ func (c *Cache) ExportHeld(h HeldEntry) (CacheRecord, bool) {
 	return c.ExportHeldInto(h, nil, c.now())
 }
 
-// ExportHeldInto is ExportHeld at the time now, with the record's Msg
+// ExportHeldInto is ExportHeld as of the time at, with the record's Msg
 // packed into buf's room when it fits (sharing buf's array): a writer
 // that copies each record out before the next is spared an allocation
 // per record, and one that exports many at once reads the clock once
-// for them (a tenth of the export's cost).
+// for them.
 func (c *Cache) ExportHeldInto(h HeldEntry, buf []byte, at time.Time) (CacheRecord, bool) {
 	e := &h.e
 	if e.gone || e.data == nil {
