@@ -125,6 +125,15 @@ func TestAppendEntryMsg(t *testing.T) {
 			}
 		})
 	}
+	// A first record marked as the previous record's owner has the
+	// entry's name, as decodeRecords reads it.
+	first := append(appendEntryName(nil, "first.example."), ownerPrev, 0, 1, 0, 4, 192, 0, 2, 1)
+	var fm dns.Msg
+	if b, ok := appendEntryMsg(nil, first, 1, 0, 60); !ok {
+		t.Error("a first record marked ownerPrev is refused")
+	} else if err := fm.Unpack(b); err != nil || len(fm.Answer) != 1 || fm.Answer[0].Header().Name != "first.example." {
+		t.Errorf("a first record marked ownerPrev: %v %v", fm.Answer, err)
+	}
 	// Bytes that are not an entry's leave b as it was.
 	d, _ := encodeEntry("www.example.", rrs("www.example. 60 IN A 192.0.2.1"))
 	for cut := len(d) - 1; cut > len(d)-8; cut-- {

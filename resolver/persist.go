@@ -13,7 +13,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sovdns/sovdns/dnssec"
-	"github.com/sovdns/sovdns/internal/wire"
 )
 
 // Persistence of the cache and of the infrastructure table, so that a
@@ -361,45 +360,23 @@ func (e *cacheEntry) record(why error, buf []byte, now int64) (CacheRecord, erro
 			}
 		}
 	}
+	// An entry's bytes are the cache's own: appendEntryMsg refuses none
+	// that decodeRecords would read.
 	ttl := ttlLeft(e.expire, now)
 	if buf != nil {
-		if b, ok := appendEntryMsg(buf[:0], e.data, e.nAns, e.nNs, ttl); ok {
-			rec.Msg = b
-			return rec, nil
+		b, ok := appendEntryMsg(buf[:0], e.data, e.nAns, e.nNs, ttl)
+		if !ok {
+			return CacheRecord{}, fmt.Errorf("%s/%s: %w", rec.Name, dns.Type(e.qtype), errEntryWire)
 		}
-	} else {
-		var own [512]byte // on the stack: kept apart from buf's path, which the result leaks
-		if b, ok := appendEntryMsg(own[:0], e.data, e.nAns, e.nNs, ttl); ok {
-			rec.Msg = bytes.Clone(b)
-			return rec, nil
-		}
+		rec.Msg = b
+		return rec, nil
 	}
-	// Not a form appendEntryMsg takes (it cannot happen: the cache made
-	// the bytes): the records decoded, then packed.
-	var room [8]dns.RR
-	rrs, err := decodeRecords(room[:0], e.data, ttl)
-	if err != nil {
-		return CacheRecord{}, fmt.Errorf("%s/%s: %w", rec.Name, dns.Type(e.qtype), err)
+	var own [512]byte // on the stack: kept apart from buf's path, which the result leaks
+	b, ok := appendEntryMsg(own[:0], e.data, e.nAns, e.nNs, ttl)
+	if !ok {
+		return CacheRecord{}, fmt.Errorf("%s/%s: %w", rec.Name, dns.Type(e.qtype), errEntryWire)
 	}
-	answer, ns, extra := sections(rrs, e.nAns, e.nNs)
-	m := dns.Msg{Compress: len(rrs) > 1, Answer: answer, Ns: ns, Extra: extra}
-	if buf != nil {
-		if b, ok := wire.AppendMsg(buf[:0], &m); ok {
-			rec.Msg = b
-			return rec, nil
-		}
-	} else {
-		var own [512]byte // on the stack: kept apart from buf's path, which the result leaks
-		if b, ok := wire.AppendMsg(own[:0], &m); ok {
-			rec.Msg = bytes.Clone(b)
-			return rec, nil
-		}
-	}
-	b, err := m.Pack()
-	if err != nil {
-		return CacheRecord{}, fmt.Errorf("packing %s/%s: %w", rec.Name, dns.Type(e.qtype), err)
-	}
-	rec.Msg = b
+	rec.Msg = bytes.Clone(b)
 	return rec, nil
 }
 
@@ -426,8 +403,11 @@ func appendEntryMsg(b []byte, d []byte, nAns, nNs uint16, ttl uint32) (_ []byte,
 		if !ok {
 			return b[:base], false
 		}
-		owner := prev
-		switch r.mark {
+		owner, mark := prev, r.mark
+		if mark == ownerPrev && prev == nil {
+			mark = ownerEntry // as decodeRecords reads it: before the first record, the entry's name
+		}
+		switch mark {
 		case ownerEntry:
 			if nameWire == nil {
 				k, err := dns.PackDomainName(entryName(d), nameRoom[:], 0, nil, false)
@@ -437,10 +417,7 @@ func appendEntryMsg(b []byte, d []byte, nAns, nNs uint16, ttl uint32) (_ []byte,
 				nameWire = nameRoom[:k]
 			}
 			owner = nameWire
-		case ownerPrev:
-			if prev == nil {
-				return b[:base], false
-			}
+		case ownerPrev: // prev
 		default:
 			owner = rec[r.owner : r.rdata-4]
 		}
