@@ -63,6 +63,9 @@ type ExchangeConfig struct {
 	Cookies bool
 	// Tap, if set, is given every query sent and every answer taken.
 	Tap Tap
+	// NoRing sends UDP queries with a system call each, not through
+	// io_uring (ringLanes), even where the kernel has it.
+	NoRing bool
 }
 
 // Tap is told of the messages exchanged with upstream servers (dnstap).
@@ -92,6 +95,7 @@ type NetExchanger struct {
 	// failure is tried again at the next).
 	pollMu sync.Mutex
 	poll   atomic.Pointer[upstreamPoller]
+	noRing bool
 }
 
 // maxDatagram is the largest UDP answer taken: well above the 1232 bytes
@@ -104,7 +108,7 @@ const maxDatagram = 8192
 // NewNetExchanger returns an exchanger for the network.
 func NewNetExchanger(cfg ExchangeConfig) *NetExchanger {
 	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxDatagram+queryRoom); return &b }}}
-	x.tap = cfg.Tap
+	x.tap, x.noRing = cfg.Tap, cfg.NoRing
 	if cfg.Cookies {
 		x.cookies = newCookieJar()
 	}
@@ -247,8 +251,9 @@ func (q *lateQuery) wait(ctx context.Context, deadline time.Time, note *exchange
 	return r, rtt, nil
 }
 
-// dialUDP returns a UDP socket connected to server, from a source port the
-// kernel draws at random within its ephemeral range. Drawing the port here
+// dialUDP returns a UDP socket for server, connected (now, or as its
+// query is sent), from a source port the kernel draws at random within
+// its ephemeral range when it connects. Drawing the port here
 // and binding it first, as Unbound does, gives the same spread at the cost
 // of a system call more per query (3 % of a cache miss's CPU).
 func (x *NetExchanger) dialUDP(server netip.AddrPort) (*udpSocket, error) {
@@ -256,7 +261,7 @@ func (x *NetExchanger) dialUDP(server netip.AddrPort) (*udpSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openUDP(p, server)
+	return p.open(server)
 }
 
 // poller returns the exchanger's poller, made the first time. It is
@@ -270,13 +275,26 @@ func (x *NetExchanger) poller() (*upstreamPoller, error) {
 	if p := x.poll.Load(); p != nil {
 		return p, nil
 	}
-	p, err := newUpstreamPoller()
+	p, err := newUpstreamPoller(!x.noRing)
 	if err != nil {
 		return nil, err
 	}
 	x.poll.Store(p)
 	runtime.AddCleanup(x, func(p *upstreamPoller) { p.Close() }, p)
 	return p, nil
+}
+
+// UDPPath names how UDP queries are sent: "io_uring", or "system calls"
+// with why not through io_uring (nil when ExchangeConfig.NoRing says so).
+func (x *NetExchanger) UDPPath() (string, error) {
+	p, err := x.poller()
+	if err != nil {
+		return "", err
+	}
+	if p.ring != nil {
+		return "io_uring", nil
+	}
+	return "system calls", p.ringErr
 }
 
 // readUDP sends the query and reads until the answer comes, which it

@@ -18,15 +18,19 @@ import (
 // connect to the server (which draws the source port), registration with the
 // exchanger's poller (upstreamPoller); then a write and the reads. The
 // addresses are passed to the kernel from the stack and the datagram read
-// without its source (the socket is connected).
+// without its source (the socket is connected). Through io_uring the
+// socket is made ahead, and registered, connected and written to in one
+// batch as its query goes (ringLanes.start).
 //
 // One goroutine reads at a time; Close may come from any goroutine, and
 // then wakes a read under way, which closes the socket when it returns,
 // so that its descriptor is never closed (and given to another socket)
 // under a system call.
 type udpSocket struct {
-	fd int
-	p  *upstreamPoller
+	// fd is the socket's descriptor, -1 until it is made.
+	fd     int
+	p      *upstreamPoller
+	server netip.AddrPort
 	// slot and gen name the socket in its poller's events.
 	slot int32
 	gen  uint32
@@ -67,49 +71,61 @@ func (s *udpSocket) watch(ctx context.Context, final time.Time) {
 	s.SetReadDeadline(final)
 }
 
+// open returns a socket for a query to server: through p's rings, one
+// that is connected when its query is sent (see ringLanes), else one
+// connected now (openUDP).
+func (p *upstreamPoller) open(server netip.AddrPort) (*udpSocket, error) {
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
+	if p.ring == nil {
+		return openUDP(p, server)
+	}
+	s := &udpSocket{fd: -1, p: p, ready: p.ready(), server: server}
+	p.reserve(s)
+	return s, nil
+}
+
 // openUDP returns a socket connected to server, from a port the kernel
 // draws, registered with p.
 func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
-	a := server.Addr().Unmap()
-	family := syscall.AF_INET
-	if !a.Is4() {
-		family = syscall.AF_INET6
-	}
-	fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	if err := connectTo(fd, netip.AddrPortFrom(a, server.Port())); err != nil {
-		closeFD(fd)
-		return nil, os.NewSyscallError("connect", err)
-	}
-	s := &udpSocket{fd: fd, p: p, ready: p.ready()}
-	if err := p.add(s); err != nil {
-		closeFD(fd)
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
+	s := &udpSocket{fd: -1, p: p, ready: p.ready(), server: server}
+	p.reserve(s)
+	if err := s.connect(); err != nil {
+		s.release()
 		return nil, err
 	}
-	s.armed = true
 	return s, nil
+}
+
+// connect makes s's socket, connects it to its server and registers it
+// with its poller, with a system call each.
+func (s *udpSocket) connect() error {
+	family := syscall.AF_INET
+	if !s.server.Addr().Is4() {
+		family = syscall.AF_INET6
+	}
+	fd, err := syscall.Socket(family, sockType, syscall.IPPROTO_UDP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	s.fd = fd
+	if err := connectTo(fd, s.server); err != nil {
+		return os.NewSyscallError("connect", err)
+	}
+	if err := s.p.ctl(syscall.EPOLL_CTL_ADD, s); err != nil {
+		return err
+	}
+	s.armed = true
+	return nil
 }
 
 // connectTo connects fd to ap, the socket address built on the stack:
 // syscall.Connect takes it as an interface, which allocates. It does not
 // block on a UDP socket.
 func connectTo(fd int, ap netip.AddrPort) error {
-	var e syscall.Errno
-	port := ap.Port()
-	if a := ap.Addr(); a.Is4() {
-		sa := syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		e = rawConnect(fd, unsafe.Pointer(&sa), unsafe.Sizeof(sa))
-	} else {
-		sa := syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16(), Scope_id: zoneID(a)}
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		e = rawConnect(fd, unsafe.Pointer(&sa), unsafe.Sizeof(sa))
-	}
-	if e != 0 {
+	var sa syscall.RawSockaddrInet6
+	n := putSockaddr(&sa, ap)
+	if e := rawConnect(fd, unsafe.Pointer(&sa), n); e != 0 {
 		return e
 	}
 	return nil
@@ -151,7 +167,14 @@ func (s *udpSocket) Close() error {
 // as the socket's others (see closeFD).
 func (s *udpSocket) release() {
 	s.p.remove(s)
-	closeFD(s.fd)
+	switch {
+	case s.fd < 0:
+	case s.p.ring != nil:
+		s.p.ring.release(s.fd)
+	default:
+		closeFD(s.fd)
+	}
+	s.fd = -1
 	s.p.readies.Put(s.ready)
 }
 
@@ -202,10 +225,12 @@ func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 	fresh := false
 	if q := s.query; q != nil {
 		s.query = nil
-		if err := write(uintptr(s.fd), q); err != nil {
-			return 0, false, os.NewSyscallError("write", err)
+		if err := s.sendFirst(q); err != nil {
+			return 0, false, err
 		}
 		fresh = true
+	} else if s.fd < 0 {
+		return 0, false, errNotSent
 	}
 	for {
 		if !fresh {
@@ -237,6 +262,24 @@ func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 			}
 		}
 	}
+}
+
+// sendFirst sends q: on the connected socket, or, for one not yet made,
+// through a ring lane that makes, connects and registers it in the same
+// batch (or with system calls where the lane cannot).
+func (s *udpSocket) sendFirst(q []byte) error {
+	if s.fd < 0 {
+		if ok, err := s.p.ring.start(s.p, s, q); ok {
+			return err
+		}
+		if err := s.connect(); err != nil {
+			return err
+		}
+	}
+	if err := write(uintptr(s.fd), q); err != nil {
+		return os.NewSyscallError("write", err)
+	}
+	return nil
 }
 
 // wait waits for a datagram, Close, the deadline (then s.expired) or, for

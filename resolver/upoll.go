@@ -16,7 +16,8 @@ import (
 // epoll instance anyway. Those two system calls, and the wake-ups for a
 // socket that has become writable, were about a tenth of a cache miss's
 // CPU; a socket here costs socket, connect, one epoll_ctl, the query's
-// write, the answer's read and close.
+// write, the answer's read and close, and through io_uring (ringLanes)
+// all but the read share entries into the kernel with other queries'.
 //
 // One goroutine (run) takes the instance's events, and wakes the reader
 // of each socket named, until the poller is closed: the exchanger closes
@@ -25,6 +26,10 @@ type upstreamPoller struct {
 	epfd int
 	f    *os.File // epfd, for the runtime's poller
 	rc   syscall.RawConn
+	// ring sends the queries, nil where io_uring cannot (ringErr says
+	// why).
+	ring    *ringLanes
+	ringErr error
 	// timers serves the reads' waits; readies holds the wake-up channels
 	// of closed sockets.
 	timers  timerPool
@@ -37,8 +42,9 @@ type upstreamPoller struct {
 	done  chan struct{} // closed when run returns
 }
 
-// newUpstreamPoller makes the epoll instance.
-func newUpstreamPoller() (*upstreamPoller, error) {
+// newUpstreamPoller makes the epoll instance, and the rings that send the
+// queries when ring is set and the kernel lets it.
+func newUpstreamPoller(ring bool) (*upstreamPoller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -54,17 +60,27 @@ func newUpstreamPoller() (*upstreamPoller, error) {
 		return nil, err
 	}
 	p := &upstreamPoller{epfd: epfd, f: f, rc: rc, done: make(chan struct{})}
+	if ring {
+		p.ring, p.ringErr = newRingLanes()
+	}
 	go p.run()
 	return p, nil
 }
 
 // Close closes the epoll instance: run returns, and no socket may be
 // added.
-func (p *upstreamPoller) Close() error { return p.f.Close() }
+func (p *upstreamPoller) Close() error {
+	err := p.f.Close()
+	if p.ring != nil {
+		p.ring.close()
+	}
+	return err
+}
 
-// add registers s for its next datagram.
-func (p *upstreamPoller) add(s *udpSocket) error {
+// reserve gives s a slot, which names it in the poller's events.
+func (p *upstreamPoller) reserve(s *udpSocket) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	var slot int32
 	if k := len(p.free); k > 0 {
 		slot, p.free = p.free[k-1], p.free[:k-1]
@@ -76,12 +92,6 @@ func (p *upstreamPoller) add(s *udpSocket) error {
 	p.gens[slot]++
 	p.socks[slot] = s
 	s.slot, s.gen = slot, p.gens[slot]
-	p.mu.Unlock()
-	if err := p.ctl(syscall.EPOLL_CTL_ADD, s); err != nil {
-		p.remove(s)
-		return err
-	}
-	return nil
 }
 
 // arm registers s again for its next datagram, after an event: each

@@ -497,6 +497,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 			warm = append(warm, resolver.Question{Name: w.Name, Qtype: t})
 		}
 	}
+	xch := resolver.NewNetExchanger(exchangeConfig(rc, tap))
 	r := resolver.New(resolver.Config{
 		RootHints:              hints,
 		UpstreamPort:           uint16(rc.UpstreamPort),
@@ -532,9 +533,13 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 		KeepWarm:         warm,
 		KeepWarmInterval: rs.KeepWarmInterval,
 		PersistNow:       persistNow,
-	}, resolver.NewNetExchanger(exchangeConfig(rc, tap)), cache, log, stats)
+	}, xch, cache, log, stats)
 	metrics.RegisterResilience(reg, r, stats)
-	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"))
+	udp, err := xch.UDPPath()
+	if err != nil {
+		log.Info("upstream UDP queries with a system call each, not through io_uring", "err", err)
+	}
+	log.Info("recursion enabled", "allow", fmt.Sprint(rc.AllowPrefixes), "root_hints", cmp.Or(rc.RootHints, "built in"), "upstream_udp", udp)
 	return r, cache, nil
 }
 
@@ -647,7 +652,7 @@ func offIfZero(v int) int {
 
 // exchangeConfig is how the resolver talks to upstream servers.
 func exchangeConfig(rc config.ResolverConfig, tap *dnstap.Sink) resolver.ExchangeConfig {
-	xc := resolver.ExchangeConfig{Cookies: rc.Cookies}
+	xc := resolver.ExchangeConfig{Cookies: rc.Cookies, NoRing: !rc.IOURing}
 	if tap != nil {
 		xc.Tap = tap
 	}

@@ -197,6 +197,7 @@ type ResolverConfig struct {
 	Persist            PersistConfig    `mapstructure:"persist"`
 	Prefetch           bool             `mapstructure:"prefetch"`
 	HugePages          bool             `mapstructure:"huge_pages"`
+	IOURing            bool             `mapstructure:"io_uring"`
 
 	// Derived by Validate.
 	AllowPrefixes []netip.Prefix              `mapstructure:"-"`

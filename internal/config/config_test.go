@@ -376,8 +376,8 @@ func TestDNSSECSection(t *testing.T) {
 	if !d.Validation || !d.BuiltinRootAnchors || len(d.Anchors) != 2 || d.MaxValidations != 64 || d.MaxNSEC3Hashes != 256 || d.MaxNSEC3Iterations != 50 {
 		t.Errorf("defaults: %+v", d)
 	}
-	if !d.AggressiveNSEC || !d.Resolver().AggressiveNSEC || !c.Resolver.Prefetch || !c.Resolver.HugePages {
-		t.Errorf("aggressive_nsec %v, prefetch %v, huge_pages %v: all on by default", d.AggressiveNSEC, c.Resolver.Prefetch, c.Resolver.HugePages)
+	if !d.AggressiveNSEC || !d.Resolver().AggressiveNSEC || !c.Resolver.Prefetch || !c.Resolver.HugePages || !c.Resolver.IOURing {
+		t.Errorf("aggressive_nsec %v, prefetch %v, huge_pages %v, io_uring %v: all on by default", d.AggressiveNSEC, c.Resolver.Prefetch, c.Resolver.HugePages, c.Resolver.IOURing)
 	}
 
 	dir := t.TempDir()
@@ -413,7 +413,8 @@ func TestDNSSECSection(t *testing.T) {
 	t.Setenv("SOVDNS_RESOLVER_DNSSEC_AGGRESSIVE_NSEC", "false")
 	t.Setenv("SOVDNS_RESOLVER_PREFETCH", "false")
 	t.Setenv("SOVDNS_RESOLVER_HUGE_PAGES", "false")
-	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.AggressiveNSEC || c.Resolver.Prefetch || c.Resolver.HugePages {
-		t.Errorf("switched off: %v, aggressive_nsec %v, prefetch %v, huge_pages %v", err, c.Resolver.DNSSEC.AggressiveNSEC, c.Resolver.Prefetch, c.Resolver.HugePages)
+	t.Setenv("SOVDNS_RESOLVER_IO_URING", "false")
+	if c, err = Load("", nil); err != nil || c.Resolver.DNSSEC.AggressiveNSEC || c.Resolver.Prefetch || c.Resolver.HugePages || c.Resolver.IOURing {
+		t.Errorf("switched off: %v, aggressive_nsec %v, prefetch %v, huge_pages %v, io_uring %v", err, c.Resolver.DNSSEC.AggressiveNSEC, c.Resolver.Prefetch, c.Resolver.HugePages, c.Resolver.IOURing)
 	}
 }

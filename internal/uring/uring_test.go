@@ -1,0 +1,135 @@
+//go:build linux
+
+package uring
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/sovdns/sovdns/internal/testaddr"
+)
+
+// newRing returns a ring, or skips where the kernel has no io_uring or
+// refuses it: the callers fall back to plain system calls there.
+func newRing(t *testing.T) *Ring {
+	t.Helper()
+	r, err := New(16)
+	if err != nil {
+		t.Skipf("no io_uring here: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.Supports(OpSocket, OpConnect, OpSend, OpClose, OpEpollCtl); err != nil {
+		t.Skipf("io_uring without the operations: %v", err)
+	}
+	return r
+}
+
+// One batch makes a socket; the next registers it with an epoll
+// instance, connects it and sends a datagram, which the server receives
+// from the socket's port; a third closes it.
+func TestRunSocketConnectSend(t *testing.T) {
+	r := newRing(t)
+	srv, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(testaddr.IP(), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(epfd)
+
+	res := make([]int32, 4)
+	if err := r.Run([]SQE{Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)}, res); err != nil {
+		t.Fatal(err)
+	}
+	fd := int(res[0])
+	if fd < 0 {
+		t.Fatalf("socket: %v", syscall.Errno(-fd))
+	}
+	ap := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	sa := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port())
+	ev := &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: 7}
+	msg := []byte("hello")
+	batch := []SQE{
+		EpollCtl(epfd, syscall.EPOLL_CTL_ADD, fd, ev),
+		Connect(fd, unsafe.Pointer(sa), unsafe.Sizeof(*sa)),
+		Send(fd, msg),
+	}
+	batch[0].Flags, batch[1].Flags = Link, Link
+	if err := r.Run(batch, res); err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != 0 || res[1] != 0 || res[2] != int32(len(msg)) {
+		t.Fatalf("results %v, want 0, 0, %d", res[:3], len(msg))
+	}
+	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("server read %q, %v", buf[:n], err)
+	}
+	local, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := local.(*syscall.SockaddrInet4).Port; got != int(from.Port()) {
+		t.Fatalf("datagram from port %d, socket bound to %d", from.Port(), got)
+	}
+	// The registration took: the server's reply is an event.
+	if _, err := srv.WriteToUDPAddrPort([]byte("back"), from); err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]syscall.EpollEvent, 1)
+	if k, err := syscall.EpollWait(epfd, evs, 10000); err != nil || k != 1 || evs[0].Fd != 7 {
+		t.Fatalf("epoll_wait: %d events (%v), fd field %d; want one for 7", k, err, evs[0].Fd)
+	}
+
+	if err := r.Run([]SQE{Close(fd)}, res); err != nil || res[0] != 0 {
+		t.Fatalf("close: %d, %v", res[0], err)
+	}
+	if _, err := syscall.Getsockname(fd); !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("the descriptor is still open after the close: %v", err)
+	}
+}
+
+// A failed entry cancels the entries linked after it, and each reports
+// its own result; entries not linked still run.
+func TestRunLinkFailure(t *testing.T) {
+	r := newRing(t)
+	res := make([]int32, 3)
+	batch := []SQE{Close(1 << 20), {Op: OpNop}, {Op: OpNop}}
+	batch[0].Flags = Link
+	if err := r.Run(batch, res); err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != -int32(syscall.EBADF) || res[1] != -int32(syscall.ECANCELED) || res[2] != 0 {
+		t.Fatalf("results %v, want EBADF, ECANCELED, 0", res)
+	}
+}
+
+// Batches larger than the ring or its results are refused whole.
+func TestRunTooLarge(t *testing.T) {
+	r := newRing(t)
+	if err := r.Run(make([]SQE, 17), make([]int32, 17)); err == nil {
+		t.Fatal("a batch of 17 ran on a ring of 16")
+	}
+	if err := r.Run(make([]SQE, 2), make([]int32, 1)); err == nil {
+		t.Fatal("a batch of 2 ran with room for 1 result")
+	}
+	// Many batches in turn go round the queues.
+	res := make([]int32, 16)
+	for i := range 100 {
+		if err := r.Run(make([]SQE, 1+i%16), res); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+}

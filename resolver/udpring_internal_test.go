@@ -1,0 +1,231 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ringPoller returns a poller that sends through io_uring, or skips
+// where the kernel refuses it (the plain path is then the one tested).
+func ringPoller(t *testing.T) *upstreamPoller {
+	t.Helper()
+	p, err := newUpstreamPoller(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if p.ring == nil {
+		t.Skipf("no io_uring here: %v", p.ringErr)
+	}
+	return p
+}
+
+// inode returns the inode of the socket fd, 0 if fd is not open.
+func inode(fd int) uint64 {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return 0
+	}
+	return st.Ino
+}
+
+// Queries over IPv4 and IPv6 in turn, many at once, through the rings
+// and through system calls, all get their answers from the ports the
+// kernel draws, and leave no socket registered.
+func TestExchangeRingAndPlain(t *testing.T) {
+	v4 := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	servers := []*net.UDPConn{v4.conn}
+	if c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0"))); err == nil {
+		defer c.Close()
+		go func() {
+			buf := make([]byte, 512)
+			for {
+				n, from, err := c.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				q := new(dns.Msg)
+				if q.Unpack(buf[:n]) == nil {
+					c.WriteToUDPAddrPort(answer(t, q, nil), from)
+				}
+			}
+		}()
+		servers = append(servers, c)
+	} else {
+		t.Logf("IPv4 only: %v", err)
+	}
+	for _, noRing := range []bool{false, true} {
+		t.Run(map[bool]string{false: "io_uring", true: "system calls"}[noRing], func(t *testing.T) {
+			x := NewNetExchanger(ExchangeConfig{NoRing: noRing})
+			path, why := x.UDPPath()
+			switch {
+			case noRing && (path != "system calls" || why != nil):
+				t.Fatalf("NoRing: path %q, %v", path, why)
+			case !noRing && path != "io_uring":
+				t.Skipf("no io_uring here: %v", why)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, 200)
+			slots := make(chan struct{}, 32)
+			for i := range 200 {
+				slots <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-slots }()
+					server := servers[i%len(servers)].LocalAddr().(*net.UDPAddr).AddrPort()
+					r, _, err := x.Exchange(exchangeCtx(t), query("www.example."), server, false)
+					if err == nil && len(r.Answer) != 1 {
+						err = errors.New("no answer record")
+					}
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, _ := x.poller()
+			if left := p.registered(); left != 0 {
+				t.Fatalf("%d sockets registered after every exchange ended", left)
+			}
+		})
+	}
+}
+
+// Through a lane, a socket is made, connected and registered as its
+// query goes; the batch leaves a spare socket for the next query. Once
+// closed, the socket is closed by the lane within closeDelay, without
+// another query; the poller's Close closes the spares.
+func TestRingLaneSocketLife(t *testing.T) {
+	p := ringPoller(t)
+	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	sock, err := p.open(s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sock.fd >= 0 {
+		t.Fatalf("a socket through the rings has descriptor %d before its query", sock.fd)
+	}
+	q := query("www.example.")
+	wire, _ := q.Pack()
+	sock.send(wire)
+	sock.watch(nil, time.Now().Add(10*time.Second))
+	buf := make([]byte, 512)
+	n, _, err := sock.read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:n]); err != nil || r.Id != q.Id {
+		t.Fatalf("read %d bytes (%v), not the answer", n, err)
+	}
+	fd, ino := sock.fd, inode(sock.fd)
+	if ino == 0 {
+		t.Fatalf("the socket's descriptor %d is not open after its answer", fd)
+	}
+	var spares []int
+	for i := range p.ring.lanes {
+		ln := &p.ring.lanes[i]
+		ln.mu.Lock()
+		if ln.spare[0] >= 0 {
+			spares = append(spares, ln.spare[0])
+		}
+		ln.mu.Unlock()
+	}
+	if len(spares) != 1 || inode(spares[0]) == 0 {
+		t.Fatalf("spare IPv4 sockets %v after one query, want one open", spares)
+	}
+	sock.Close()
+	if p.registered() != 0 {
+		t.Fatal("the closed socket is still registered")
+	}
+	for deadline := time.Now().Add(10 * time.Second); inode(fd) == ino; {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket was not closed within 10 s of its Close")
+		}
+		time.Sleep(closeDelay / 4)
+	}
+	spare := inode(spares[0])
+	p.Close()
+	if inode(spares[0]) == spare {
+		t.Fatal("the spare socket is still open after the poller's Close")
+	}
+}
+
+// A query the lane cannot connect or send fails with the system call's
+// error, and its socket leaves the poller; nothing goes on the wire.
+func TestRingLaneErrors(t *testing.T) {
+	p := ringPoller(t)
+	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	for _, tc := range []struct {
+		name   string
+		server netip.AddrPort
+		size   int
+		want   string
+	}{
+		// A link-local address needs an interface: connect refuses it.
+		{"connect", netip.MustParseAddrPort("[fe80::1]:53"), 40, "connect"},
+		// A datagram over 65,507 bytes cannot be sent.
+		{"send", s.addr(), 70000, "write"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock, err := p.open(tc.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sock.send(make([]byte, tc.size))
+			sock.watch(nil, time.Now().Add(10*time.Second))
+			_, _, err = sock.read(make([]byte, 512))
+			if errors.Is(err, syscall.EAFNOSUPPORT) {
+				t.Skipf("no IPv6: %v", err)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("read: %v, want a %s error", err, tc.want)
+			}
+			if sock.fd < 0 {
+				t.Fatal("the failed socket has no descriptor to close")
+			}
+			sock.Close()
+			if n := p.registered(); n != 0 {
+				t.Fatalf("%d sockets registered after the failed one's Close", n)
+			}
+		})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.seen) != 0 {
+		t.Fatalf("the server received %d queries, want none", len(s.seen))
+	}
+}
+
+// With its lanes closed, a poller still sends, with system calls.
+func TestRingLanesClosedFallBack(t *testing.T) {
+	p := ringPoller(t)
+	p.ring.close()
+	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	sock, err := p.open(s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	wire, _ := query("www.example.").Pack()
+	sock.send(wire)
+	sock.watch(context.Background(), time.Now().Add(10*time.Second))
+	if _, _, err := sock.read(make([]byte, 512)); err != nil {
+		t.Fatal(err)
+	}
+	if inode(sock.fd) == 0 {
+		t.Fatal("the socket has no open descriptor")
+	}
+}
