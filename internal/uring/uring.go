@@ -70,10 +70,12 @@ func Connect(fd int, sa unsafe.Pointer, n uintptr) SQE {
 	return SQE{Op: OpConnect, FD: int32(fd), Addr: uint64(uintptr(sa)), Off: uint64(n)}
 }
 
-// Send sends b on the connected socket fd, as send(2); the result is the
-// number of bytes sent.
+// Send sends b on the connected socket fd, as send(2) with MSG_DONTWAIT:
+// the result is the number of bytes sent, or EAGAIN at once where the
+// socket has no room (the ring would otherwise wait for it, and Run
+// with it).
 func Send(fd int, b []byte) SQE {
-	return SQE{Op: OpSend, FD: int32(fd), Addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))), Len: uint32(len(b))}
+	return SQE{Op: OpSend, FD: int32(fd), Addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))), Len: uint32(len(b)), OpFlags: unix.MSG_DONTWAIT}
 }
 
 // Close closes fd, as close(2).

@@ -133,3 +133,34 @@ func TestRunTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// A send on a socket without room fails with EAGAIN at once, as send(2)
+// with MSG_DONTWAIT, instead of waiting for room.
+func TestRunSendFull(t *testing.T) {
+	r := newRing(t)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	msg := make([]byte, 1024)
+	sent := 0
+	for ; sent < 1<<16; sent++ {
+		if _, err := syscall.Write(fds[0], msg); err != nil {
+			break // the peer's queue is full
+		}
+	}
+	res := make([]int32, 1)
+	done := make(chan error, 1)
+	go func() { done <- r.Run([]SQE{Send(fds[0], msg)}, res) }()
+	select {
+	case err := <-done:
+		if err != nil || res[0] != -int32(syscall.EAGAIN) {
+			t.Fatalf("send after %d datagrams: %d, %v; want EAGAIN", sent, res[0], err)
+		}
+	case <-time.After(10 * time.Second):
+		syscall.Close(fds[1])
+		t.Fatal("the send waited for room")
+	}
+}
