@@ -77,8 +77,10 @@ type Tap interface {
 
 // NetExchanger queries over UDP or TCP.
 //
-// Every UDP query goes from a socket of its own, on a source port the
-// kernel draws when the socket is connected: Linux picks it at random
+// Every UDP query goes from a socket of its own for the query's length
+// (through io_uring a socket is then disconnected, which gives up its
+// port, emptied and kept for a later query: ringLanes), on a source port
+// the kernel draws when the socket is connected: Linux picks it at random
 // within its ephemeral port range, from its own random number generator
 // (RFC 6056 §3.3.1; TestExchangePortsAndIDs holds the spread), with a
 // query ID drawn from crypto/rand (RFC 5452 §9.2, §10). The socket is

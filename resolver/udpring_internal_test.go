@@ -5,13 +5,16 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // ringPoller returns a poller that sends through io_uring, or skips
@@ -103,14 +106,23 @@ func TestExchangeRingAndPlain(t *testing.T) {
 	}
 }
 
-// Through a lane, a socket is made, connected and registered as its
-// query goes; the batch leaves a spare socket for the next query. Once
-// closed, the socket is closed by the lane within closeDelay, without
-// another query; the poller's Close closes the spares.
-func TestRingLaneSocketLife(t *testing.T) {
-	p := ringPoller(t)
-	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
-	sock, err := p.open(s.addr())
+// idleOf returns the IPv4 sockets p's lanes keep.
+func idleOf(p *upstreamPoller) []int {
+	var fds []int
+	for i := range p.ring.lanes {
+		ln := &p.ring.lanes[i]
+		ln.mu.Lock()
+		fds = append(fds, ln.idle[0]...)
+		ln.mu.Unlock()
+	}
+	return fds
+}
+
+// ringQuery sends a query on a socket through p's lanes and reads the
+// first datagram that comes back; the socket is left open.
+func ringQuery(t *testing.T, p *upstreamPoller, server netip.AddrPort) *udpSocket {
+	t.Helper()
+	sock, err := p.open(server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,36 +142,114 @@ func TestRingLaneSocketLife(t *testing.T) {
 	if err := r.Unpack(buf[:n]); err != nil || r.Id != q.Id {
 		t.Fatalf("read %d bytes (%v), not the answer", n, err)
 	}
+	return sock
+}
+
+// Through a lane, a socket is made, connected and registered as its
+// query goes. Once closed, it is taken back within closeDelay, without
+// another query: disconnected, it holds no port; the next query uses it
+// again, from a port drawn afresh. The poller's Close closes the sockets
+// kept and the spares.
+func TestRingLaneSocketLife(t *testing.T) {
+	p := ringPoller(t)
+	// One lane, so that every query and release goes through it.
+	(&ringLanes{lanes: p.ring.lanes[1:]}).close()
+	p.ring.lanes = p.ring.lanes[:1]
+	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	sock := ringQuery(t, p, s.addr())
 	fd, ino := sock.fd, inode(sock.fd)
 	if ino == 0 {
 		t.Fatalf("the socket's descriptor %d is not open after its answer", fd)
 	}
-	var spares []int
-	for i := range p.ring.lanes {
-		ln := &p.ring.lanes[i]
-		ln.mu.Lock()
-		if ln.spare[0] >= 0 {
-			spares = append(spares, ln.spare[0])
-		}
-		ln.mu.Unlock()
-	}
-	if len(spares) != 1 || inode(spares[0]) == 0 {
-		t.Fatalf("spare IPv4 sockets %v after one query, want one open", spares)
-	}
+	first := localAddr(t, sock).Port()
 	sock.Close()
 	if p.registered() != 0 {
 		t.Fatal("the closed socket is still registered")
 	}
-	for deadline := time.Now().Add(10 * time.Second); inode(fd) == ino; {
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(idleOf(p), fd); {
 		if time.Now().After(deadline) {
-			t.Fatal("the socket was not closed within 10 s of its Close")
+			t.Fatalf("the socket was not taken back within 10 s of its Close (kept: %v)", idleOf(p))
 		}
 		time.Sleep(closeDelay / 4)
 	}
-	spare := inode(spares[0])
+	if inode(fd) != ino {
+		t.Fatal("the socket kept is not the one closed")
+	}
+	if sa, err := syscall.Getsockname(fd); err != nil || sa.(*syscall.SockaddrInet4).Port != 0 {
+		t.Fatalf("the socket kept is bound to %v (%v), want no port", sa, err)
+	}
+	if _, err := syscall.Getpeername(fd); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("the socket kept is still connected: %v", err)
+	}
+
+	ports := map[uint16]bool{first: true}
+	for range 10 {
+		again := ringQuery(t, p, s.addr())
+		if again.fd != fd || inode(fd) != ino {
+			t.Fatalf("the next query went on descriptor %d, not the socket kept (%d)", again.fd, fd)
+		}
+		ports[localAddr(t, again).Port()] = true
+		again.Close()
+		for deadline := time.Now().Add(10 * time.Second); !slices.Contains(idleOf(p), fd); {
+			if time.Now().After(deadline) {
+				t.Fatal("the socket was not taken back again")
+			}
+			time.Sleep(closeDelay / 4)
+		}
+	}
+	if len(ports) < 8 {
+		t.Fatalf("11 queries on one socket came from %d ports, want a new one each time", len(ports))
+	}
+
+	var spares []int
+	for i := range p.ring.lanes {
+		if fd := p.ring.lanes[i].spare[0]; fd >= 0 {
+			spares = append(spares, fd)
+		}
+	}
+	open := map[int]uint64{fd: ino}
+	for _, fd := range spares {
+		open[fd] = inode(fd)
+	}
 	p.Close()
-	if inode(spares[0]) == spare {
-		t.Fatal("the spare socket is still open after the poller's Close")
+	for fd, ino := range open {
+		if inode(fd) == ino {
+			t.Fatalf("descriptor %d is still open after the poller's Close", fd)
+		}
+	}
+}
+
+// A socket with a datagram still waiting when its query ends (a second
+// answer) is not kept: it is closed.
+func TestRingLaneClosesWhatIsNotEmpty(t *testing.T) {
+	p := ringPoller(t)
+	s := startUDP(t, func(q *dns.Msg) [][]byte {
+		a := answer(t, q, nil)
+		return [][]byte{a, a}
+	})
+	sock := ringQuery(t, p, s.addr())
+	fd, ino := sock.fd, inode(sock.fd)
+	// The second answer waits in the socket: wait until it is there.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var n int32
+		_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), unix.SIOCINQ, uintptr(unsafe.Pointer(&n)))
+		if e == 0 && n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second answer did not come")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	sock.Close()
+	for deadline := time.Now().Add(10 * time.Second); inode(fd) == ino; {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket with a datagram waiting was not closed")
+		}
+		time.Sleep(closeDelay / 4)
+	}
+	if slices.Contains(idleOf(p), fd) {
+		t.Fatal("the socket with a datagram waiting was kept")
 	}
 }
 

@@ -48,6 +48,9 @@ type udpSocket struct {
 	// The reader's own state:
 	// armed: the registration waits for a datagram (not used up).
 	armed bool
+	// keep: a ring lane registered and connected the socket, which it
+	// takes back when the socket is released.
+	keep bool
 	// query is sent by the next read.
 	query []byte
 	// deadline is when reads give up; expired, that it has passed.
@@ -170,7 +173,7 @@ func (s *udpSocket) release() {
 	switch {
 	case s.fd < 0:
 	case s.p.ring != nil:
-		s.p.ring.release(s.fd)
+		s.p.ring.release(s.fd, s.keep, s.server)
 	default:
 		closeFD(s.fd)
 	}

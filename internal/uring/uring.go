@@ -28,6 +28,7 @@ const (
 	OpConnect  = 16
 	OpClose    = 19
 	OpSend     = 26
+	OpRecv     = 27
 	OpEpollCtl = 29
 	OpSocket   = 45
 )
@@ -64,8 +65,9 @@ func Socket(domain, typ, proto int) SQE {
 	return SQE{Op: OpSocket, FD: int32(domain), Off: uint64(typ), Len: uint32(proto)}
 }
 
-// Connect connects fd to the address at sa (n bytes), as connect(2). sa
-// must stay in place until Run returns (not on a goroutine's stack).
+// Connect connects fd to the address at sa (n bytes), as connect(2); an
+// address of family AF_UNSPEC disconnects a datagram socket. sa must
+// stay in place until Run returns (not on a goroutine's stack).
 func Connect(fd int, sa unsafe.Pointer, n uintptr) SQE {
 	return SQE{Op: OpConnect, FD: int32(fd), Addr: uint64(uintptr(sa)), Off: uint64(n)}
 }
@@ -76,6 +78,12 @@ func Connect(fd int, sa unsafe.Pointer, n uintptr) SQE {
 // with it).
 func Send(fd int, b []byte) SQE {
 	return SQE{Op: OpSend, FD: int32(fd), Addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))), Len: uint32(len(b)), OpFlags: unix.MSG_DONTWAIT}
+}
+
+// Recv reads a datagram from fd into b, as recv(2) with MSG_DONTWAIT and
+// flags: EAGAIN at once when none waits.
+func Recv(fd int, b []byte, flags int) SQE {
+	return SQE{Op: OpRecv, FD: int32(fd), Addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))), Len: uint32(len(b)), OpFlags: uint32(flags | unix.MSG_DONTWAIT)}
 }
 
 // Close closes fd, as close(2).

@@ -164,3 +164,82 @@ func TestRunSendFull(t *testing.T) {
 		t.Fatal("the send waited for room")
 	}
 }
+
+// A receive finds a waiting datagram, then EAGAIN at once when none is
+// left; a connect to AF_UNSPEC disconnects the socket, which gives up
+// the port the kernel drew for it, and the next connect draws another.
+func TestRunRecvAndDisconnect(t *testing.T) {
+	r := newRing(t)
+	srv, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(testaddr.IP(), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	ap := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	sa := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port())
+	unspec := &syscall.RawSockaddrInet4{Family: syscall.AF_UNSPEC}
+	res := make([]int32, 3)
+	buf := make([]byte, 64)
+	localAddr := func() netip.AddrPort {
+		t.Helper()
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := sa.(*syscall.SockaddrInet4)
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	}
+	local := func() int { return int(localAddr().Port()) }
+
+	if err := r.Run([]SQE{Connect(fd, unsafe.Pointer(sa), unsafe.Sizeof(*sa))}, res); err != nil || res[0] != 0 {
+		t.Fatalf("connect: %d, %v", res[0], err)
+	}
+	first := local()
+	if _, err := srv.WriteToUDPAddrPort([]byte("late"), localAddr()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := r.Run([]SQE{Recv(fd, buf, 0)}, res); err != nil {
+			t.Fatal(err)
+		}
+		if res[0] == 4 && string(buf[:4]) == "late" {
+			break
+		}
+		if res[0] != -int32(syscall.EAGAIN) || time.Now().After(deadline) {
+			t.Fatalf("recv: %d, want the datagram", res[0])
+		}
+		time.Sleep(time.Millisecond)
+	}
+	batch := []SQE{Connect(fd, unsafe.Pointer(unspec), unsafe.Sizeof(*unspec)), Recv(fd, buf, 0)}
+	batch[0].Flags = Link
+	if err := r.Run(batch, res); err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != 0 || res[1] != -int32(syscall.EAGAIN) {
+		t.Fatalf("disconnect, then recv: %v, want 0 and EAGAIN", res[:2])
+	}
+	if p := local(); p != 0 {
+		t.Fatalf("bound to port %d after the disconnect, want none", p)
+	}
+	seen := map[int]bool{first: true}
+	for range 20 {
+		batch := []SQE{Connect(fd, unsafe.Pointer(sa), unsafe.Sizeof(*sa))}
+		if err := r.Run(batch, res); err != nil || res[0] != 0 {
+			t.Fatalf("connect again: %d, %v", res[0], err)
+		}
+		seen[local()] = true
+		if err := r.Run([]SQE{Connect(fd, unsafe.Pointer(unspec), unsafe.Sizeof(*unspec))}, res); err != nil || res[0] != 0 {
+			t.Fatalf("disconnect: %d, %v", res[0], err)
+		}
+	}
+	if len(seen) < 15 {
+		t.Fatalf("21 connects drew %d ports, want new ones", len(seen))
+	}
+}
