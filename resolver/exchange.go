@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sovdns/sovdns/internal/uring"
 )
 
 // Exchanger sends one query to one server and returns its answer. The
@@ -136,7 +138,14 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	// The buffer holds the answer read, then the query: maxDatagram
 	// bytes and queryRoom.
 	bp := x.bufs.Get().(*[]byte)
-	defer x.bufs.Put(bp)
+	// lost: a ring that broke under the query may still read the query
+	// from the buffer, which is then not used again.
+	lost := false
+	defer func() {
+		if !lost {
+			x.bufs.Put(bp)
+		}
+	}()
 	buf := (*bp)[:maxDatagram:maxDatagram]
 	wire, ok := appendQuery((*bp)[maxDatagram:maxDatagram], m)
 	if !ok {
@@ -199,6 +208,7 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	} else {
 		r, raw, err = x.readUDP(uconn, wire, m, server, client, buf, note)
 		uconn.send(nil) // sent: the buffer goes back to the pool
+		lost = errors.Is(err, uring.ErrBroken)
 	}
 	rtt := time.Since(start)
 	if x.tap != nil && err == nil {

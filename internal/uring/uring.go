@@ -12,11 +12,13 @@
 package uring
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -122,9 +124,10 @@ const (
 	offCQRing       = 0x8000000
 	offSQEs         = 0x10000000
 	enterGetEvents  = 1
+	enterExtArg     = 1 << 3
+	featExtArg      = 1 << 8
 	registerProbe   = 8
 	opSupported     = 1
-	setupCoopTasks  = 1 << 8
 	setupSubmitAll  = 1 << 7
 	probeOps        = 256
 	probeHeaderSize = 16
@@ -141,31 +144,46 @@ type Ring struct {
 	cqes           []cqe
 	// broken: a batch failed part-way; the ring is not used again.
 	broken bool
+	// The wait's limit, passed to io_uring_enter.
+	arg getEventsArg
+	ts  unix.Timespec
 }
 
-// ErrShort is a batch whose completions did not all come; ErrBroken, a
-// Run on a ring that failed before.
-var (
-	ErrShort  = errors.New("io_uring: completions missing")
-	ErrBroken = errors.New("io_uring: the ring failed before")
-)
+// getEventsArg is struct io_uring_getevents_arg.
+type getEventsArg struct {
+	sigmask   uint64
+	sigmaskSz uint32
+	_         uint32
+	ts        uint64
+}
+
+// waitLimit bounds a batch's wait for its completions: the operations
+// run does not block, so one that takes longer means the ring is broken.
+const waitLimit = time.Second
+
+// ErrBroken is a batch that did not complete (its entries may still read
+// the memory they point to), or one given to a ring where that happened.
+var ErrBroken = errors.New("io_uring: ring broken")
 
 // New makes a ring for batches of up to entries operations (a power of
 // two). It returns an error wrapping the system's where io_uring is
 // missing or refused (kernel.io_uring_disabled, a seccomp filter).
 func New(entries uint32) (*Ring, error) {
 	var p params
-	p.flags = setupCoopTasks | setupSubmitAll
+	// Submit all: an entry that fails does not stop the ones after it
+	// from being taken (Linux 5.18). No cooperative task running: work
+	// the kernel queues for the submitting thread interrupts it, so a
+	// batch whose goroutine moved to another thread still completes.
+	p.flags = setupSubmitAll
 	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
-	if e == syscall.EINVAL {
-		// Before 5.19 (cooperative task work) or 5.18 (submit all).
-		p = params{}
-		fd, _, e = unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
-	}
 	if e != 0 {
 		return nil, os.NewSyscallError("io_uring_setup", e)
 	}
-	r := &Ring{fd: int(fd)}
+	r := &Ring{fd: int(fd), ts: unix.Timespec{Sec: int64(waitLimit / time.Second)}}
+	if p.features&featExtArg == 0 {
+		r.Close()
+		return nil, errors.New("io_uring: no timed waits (before Linux 5.11)")
+	}
 	sizes := [3]int{int(p.sqOff.array + p.sqEntries*4), int(p.cqOff.cqes + p.cqEntries*uint32(unsafe.Sizeof(cqe{}))), int(p.sqEntries) * int(unsafe.Sizeof(SQE{}))}
 	for i, off := range [3]int64{offSQRing, offCQRing, offSQEs} {
 		m, err := unix.Mmap(r.fd, off, sizes[i], unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
@@ -202,7 +220,7 @@ func (r *Ring) Supports(ops ...uint8) error {
 	last := probe[0]
 	for _, op := range ops {
 		entry := probe[probeHeaderSize+int(op)*8:]
-		if op > last || entry[2]&opSupported == 0 {
+		if op > last || binary.NativeEndian.Uint16(entry[2:4])&opSupported == 0 {
 			return fmt.Errorf("io_uring: operation %d not supported by this kernel", op)
 		}
 	}
@@ -232,34 +250,49 @@ func (r *Ring) Run(batch []SQE, res []int32) error {
 		sqe.UserData = uint64(i)
 	}
 	atomic.StoreUint32(r.sqTail, tail+n)
-	for tries := 0; ; tries++ {
-		pending := atomic.LoadUint32(r.sqTail) - atomic.LoadUint32(r.sqHead)
-		// A raw call: the batch's operations do not block, and one the
-		// runtime is told of wakes its monitor thread.
-		_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(n), enterGetEvents, 0, 0)
+	var until time.Time // set at the first retry
+	for tries := 0; r.ready() < n; tries++ {
+		e := r.enter(n)
 		if r.ready() >= n {
 			break
 		}
-		switch {
-		case e == 0 || e == syscall.EINTR:
-		case (e == syscall.EAGAIN || e == syscall.EBUSY) && tries < maxTries:
-		default:
-			// The queue may still hold entries of this batch: the
-			// ring is not used again.
+		again := e == 0 || e == syscall.EINTR || e == syscall.EAGAIN || e == syscall.EBUSY
+		if again {
+			// A signal (the runtime's preemption, every few ms) ends
+			// each wait early: the limit is on the whole batch.
+			if until.IsZero() {
+				until = time.Now().Add(waitLimit)
+			} else if time.Now().After(until) {
+				again, e = false, syscall.ETIME
+			}
+		}
+		if !again || tries >= maxTries {
+			// The entries may not all have run, nor stopped reading
+			// the memory they point to: the ring is not used again,
+			// and the caller is told not to reuse that memory.
 			r.broken = true
 			r.drain(res)
-			if e == 0 {
-				return ErrShort
-			}
-			return os.NewSyscallError("io_uring_enter", e)
+			return fmt.Errorf("%w: io_uring_enter: %w", ErrBroken, e)
 		}
 	}
 	r.drain(res)
 	return nil
 }
 
-// maxTries bounds the retries of a batch the kernel had no room for.
-const maxTries = 100
+// enter submits what the queue holds and waits until n completions are
+// there, or waitLimit has passed (ETIME). A raw call: the batch's
+// operations do not block, and a call the runtime is told of wakes its
+// monitor thread.
+func (r *Ring) enter(n uint32) syscall.Errno {
+	pending := atomic.LoadUint32(r.sqTail) - atomic.LoadUint32(r.sqHead)
+	r.arg.ts = uint64(uintptr(unsafe.Pointer(&r.ts)))
+	_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(n),
+		enterGetEvents|enterExtArg, uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg))
+	return e
+}
+
+// maxTries bounds the entries into the kernel for one batch.
+const maxTries = 10000
 
 // ready returns how many completions wait.
 func (r *Ring) ready() uint32 { return atomic.LoadUint32(r.cqTail) - *r.cqHead }

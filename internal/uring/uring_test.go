@@ -243,3 +243,31 @@ func TestRunRecvAndDisconnect(t *testing.T) {
 		t.Fatalf("21 connects drew %d ports, want new ones", len(seen))
 	}
 }
+
+// A batch that does not complete within waitLimit (here a receive that
+// waits for a datagram that never comes) breaks the ring: Run returns
+// ErrBroken instead of waiting for ever, and so does every Run after.
+func TestRunBreaksOnWait(t *testing.T) {
+	r := newRing(t)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	buf := make([]byte, 16)
+	// Without MSG_DONTWAIT the receive waits for a datagram.
+	recv := SQE{Op: OpRecv, FD: int32(fds[0]), Addr: uint64(uintptr(unsafe.Pointer(&buf[0]))), Len: uint32(len(buf))}
+	res := make([]int32, 1)
+	start := time.Now()
+	if err := r.Run([]SQE{recv}, res); !errors.Is(err, ErrBroken) || !errors.Is(err, syscall.ETIME) {
+		t.Fatalf("a batch that cannot complete: %v, want ErrBroken after ETIME", err)
+	}
+	if d := time.Since(start); d < waitLimit/2 {
+		t.Fatalf("gave up after %v, want about %v", d, waitLimit)
+	}
+	if err := r.Run([]SQE{{Op: OpNop}}, res); !errors.Is(err, ErrBroken) {
+		t.Fatalf("a batch on the broken ring: %v, want ErrBroken", err)
+	}
+	r.Close() // cancels the receive before buf goes
+}
