@@ -42,8 +42,8 @@ type ringLane struct {
 	mu sync.Mutex
 	r  *uring.Ring
 	// idle holds, for each family (IPv4, IPv6), sockets taken back:
-	// unconnected, empty, still registered with the poller (their
-	// registrations used up or pointing at slots given up).
+	// unconnected, empty, still registered with the poller for good
+	// (edgeEvent), bound to no socket.
 	idle [2][]int
 	// spare holds a socket made ahead for each family, not yet
 	// registered, -1 when none.
@@ -159,11 +159,10 @@ func (l *ringLanes) start(p *upstreamPoller, s *udpSocket, q []byte) (bool, erro
 		return false, nil
 	}
 	af, fam := family(s.server)
-	op := syscall.EPOLL_CTL_ADD
-	fd := -1
+	fd, fresh := -1, true
 	if k := len(ln.idle[fam]); k > 0 {
 		fd, ln.idle[fam] = ln.idle[fam][k-1], ln.idle[fam][:k-1]
-		op = syscall.EPOLL_CTL_MOD
+		fresh = false
 	} else if fd = ln.spare[fam]; fd >= 0 {
 		ln.spare[fam] = -1
 	} else {
@@ -172,14 +171,21 @@ func (l *ringLanes) start(p *upstreamPoller, s *udpSocket, q []byte) (bool, erro
 			return true, os.NewSyscallError("socket", err)
 		}
 	}
-	s.fd = fd // from here the socket's release takes it back or closes it
-	ln.ev = syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLONESHOT, Fd: s.slot, Pad: int32(s.gen)}
+	// From here the socket's release takes it back or closes it, and
+	// its datagrams' events wake it.
+	s.fd, s.edge = fd, true
+	p.bind(fd, s)
 	n := putSockaddr(&ln.sa, s.server)
-	b := append(ln.batch[:0],
-		uring.EpollCtl(p.epfd, op, fd, &ln.ev),
-		uring.Connect(fd, unsafe.Pointer(&ln.sa), n),
-		uring.Send(fd, q))
-	b[0].Flags, b[1].Flags = uring.Link, uring.Link
+	b := ln.batch[:0]
+	if fresh {
+		// Registered for good: a socket taken back keeps it.
+		ln.ev = edgeEvent(fd)
+		b = append(b, uring.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ln.ev))
+		b[0].Flags = uring.Link
+	}
+	q0 := len(b)
+	b = append(b, uring.Connect(fd, unsafe.Pointer(&ln.sa), n), uring.Send(fd, q))
+	b[q0].Flags = uring.Link
 	spare := -1
 	if len(ln.idle[fam]) == 0 && ln.spare[fam] < 0 {
 		spare = len(b)
@@ -196,15 +202,15 @@ func (l *ringLanes) start(p *upstreamPoller, s *udpSocket, q []byte) (bool, erro
 		ln.spare[fam] = int(ln.res[spare])
 	}
 	ln.settle(pending)
-	switch res := ln.res[:3]; {
-	case res[0] < 0:
-		return true, os.NewSyscallError("epoll_ctl", syscall.Errno(-res[0]))
-	case res[1] < 0:
-		return true, os.NewSyscallError("connect", syscall.Errno(-res[1]))
+	if fresh && ln.res[0] < 0 {
+		return true, os.NewSyscallError("epoll_ctl", syscall.Errno(-ln.res[0]))
+	}
+	if r := ln.res[q0]; r < 0 {
+		return true, os.NewSyscallError("connect", syscall.Errno(-r))
 	}
 	s.armed, s.keep = true, true
-	if res := ln.res[2]; res < 0 {
-		return true, os.NewSyscallError("write", syscall.Errno(-res))
+	if r := ln.res[q0+1]; r < 0 {
+		return true, os.NewSyscallError("write", syscall.Errno(-r))
 	}
 	return true, nil
 }

@@ -319,3 +319,41 @@ func TestRingLanesClosedFallBack(t *testing.T) {
 		t.Fatal("the socket has no open descriptor")
 	}
 }
+
+// An event for a descriptor registered for good wakes the socket bound
+// to it now, and none while it is bound to none.
+func TestUpstreamPollerBoundEvents(t *testing.T) {
+	p, err := newUpstreamPoller(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	a := &udpSocket{ready: p.ready()}
+	b := &udpSocket{ready: p.ready()}
+	const fd = 300
+	ev := edgeEvent(fd)
+	woken := func(s *udpSocket) bool {
+		select {
+		case <-s.ready:
+			return true
+		default:
+			return false
+		}
+	}
+	p.wake(ev.Fd, uint32(ev.Pad))
+	p.bind(fd, a)
+	p.wake(ev.Fd, uint32(ev.Pad))
+	if !woken(a) {
+		t.Fatal("the event did not wake the socket bound to its descriptor")
+	}
+	p.bind(fd, nil)
+	p.wake(ev.Fd, uint32(ev.Pad))
+	if woken(a) {
+		t.Fatal("an event woke a socket no longer bound")
+	}
+	p.bind(fd, b)
+	p.wake(ev.Fd, uint32(ev.Pad))
+	if woken(a) || !woken(b) {
+		t.Fatal("the event did not go to the socket bound now")
+	}
+}

@@ -48,6 +48,9 @@ type udpSocket struct {
 	// The reader's own state:
 	// armed: the registration waits for a datagram (not used up).
 	armed bool
+	// edge: the socket is registered for good (a ring lane's: see
+	// edgeEvent), so its registration is never used up.
+	edge bool
 	// keep: a ring lane registered and connected the socket, which it
 	// takes back when the socket is released.
 	keep bool
@@ -170,6 +173,9 @@ func (s *udpSocket) Close() error {
 // as the socket's others (see closeFD).
 func (s *udpSocket) release() {
 	s.p.remove(s)
+	if s.edge {
+		s.p.bind(s.fd, nil)
+	}
 	switch {
 	case s.fd < 0:
 	case s.p.ring != nil:
@@ -306,7 +312,7 @@ func (s *udpSocket) wait() (look bool, err error) {
 	}
 	if until.IsZero() {
 		<-s.ready
-		s.armed = false
+		s.armed = s.edge
 		return false, nil
 	}
 	d := until.Sub(now)
@@ -318,7 +324,7 @@ func (s *udpSocket) wait() (look bool, err error) {
 	defer s.p.timers.put(t)
 	select {
 	case <-s.ready:
-		s.armed = false
+		s.armed = s.edge
 		return false, nil
 	case <-t.C:
 		s.expired = !look

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // upstreamPoller waits for the answers to the exchanger's UDP queries
@@ -16,8 +18,11 @@ import (
 // epoll instance anyway. Those two system calls, and the wake-ups for a
 // socket that has become writable, were about a tenth of a cache miss's
 // CPU; a socket here costs socket, connect, one epoll_ctl, the query's
-// write, the answer's read and close, and through io_uring (ringLanes)
-// all but the read share entries into the kernel with other queries'.
+// write, the answer's read and close. Through io_uring (ringLanes) a
+// socket is kept from query to query and registered once, for every
+// datagram (edge-triggered), its events naming its descriptor (bind):
+// a query costs a connect and a write in one entry into the kernel, and
+// the answer's read.
 //
 // One goroutine (run) takes the instance's events, and wakes the reader
 // of each socket named, until the poller is closed: the exchanger closes
@@ -37,6 +42,7 @@ type upstreamPoller struct {
 
 	mu    sync.Mutex
 	socks []*udpSocket  // by slot; nil: free
+	byFD  []*udpSocket  // by descriptor, the sockets registered for good
 	gens  []uint32      // by slot: its registrations so far
 	free  []int32       // free slots
 	done  chan struct{} // closed when run returns
@@ -163,18 +169,45 @@ func (p *upstreamPoller) run() {
 	})
 }
 
-// wake wakes the reader of the socket in slot, if the event is for the
-// socket there now.
+// wake wakes the reader of the socket an event names: the one in slot,
+// if the event is for the socket there now; or, for a negative slot, the
+// one that uses descriptor -1-slot now (a socket a ring lane keeps,
+// registered once for good: see bind).
 func (p *upstreamPoller) wake(slot int32, gen uint32) {
 	p.mu.Lock()
 	var s *udpSocket
-	if slot >= 0 && int(slot) < len(p.socks) && p.gens[slot] == gen {
+	switch {
+	case slot < 0:
+		if fd := int(-1 - slot); fd < len(p.byFD) {
+			s = p.byFD[fd]
+		}
+	case int(slot) < len(p.socks) && p.gens[slot] == gen:
 		s = p.socks[slot]
 	}
 	p.mu.Unlock()
 	if s != nil {
 		s.signal()
 	}
+}
+
+// bind has the events of descriptor fd, registered for good, wake s
+// (nil: no one).
+func (p *upstreamPoller) bind(fd int, s *udpSocket) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fd >= len(p.byFD) {
+		if s == nil {
+			return
+		}
+		p.byFD = append(p.byFD, make([]*udpSocket, fd+1-len(p.byFD))...)
+	}
+	p.byFD[fd] = s
+}
+
+// edgeEvent is the registration, for good, of a socket a ring lane keeps:
+// every datagram that comes is an event, which names the descriptor.
+func edgeEvent(fd int) syscall.EpollEvent {
+	return syscall.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(-1 - fd)}
 }
 
 // ready returns a wake-up channel for a socket, empty: one a closed
