@@ -34,9 +34,20 @@ type udpServer struct {
 
 func startUDP(t *testing.T, script func(q *dns.Msg) [][]byte) *udpServer {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(testaddr.IP(), 0)))
+	s, err := startUDPAt(t, netip.AddrPortFrom(testaddr.IP(), 0), script)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return s
+}
+
+// startUDPAt is startUDP on the address given, an error if it cannot
+// listen there.
+func startUDPAt(t *testing.T, at netip.AddrPort, script func(q *dns.Msg) [][]byte) (*udpServer, error) {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(at))
+	if err != nil {
+		return nil, err
 	}
 	s := &udpServer{conn: conn}
 	done := make(chan struct{})
@@ -62,7 +73,7 @@ func startUDP(t *testing.T, script func(q *dns.Msg) [][]byte) *udpServer {
 			}
 		}
 	}()
-	return s
+	return s, nil
 }
 
 func (s *udpServer) addr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }

@@ -3,11 +3,9 @@ package resolver
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,24 +43,10 @@ func inode(fd int) uint64 {
 // and through system calls, all get their answers from the ports the
 // kernel draws, and leave no socket registered.
 func TestExchangeRingAndPlain(t *testing.T) {
-	v4 := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
-	servers := []*net.UDPConn{v4.conn}
-	if c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0"))); err == nil {
-		defer c.Close()
-		go func() {
-			buf := make([]byte, 512)
-			for {
-				n, from, err := c.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return
-				}
-				q := new(dns.Msg)
-				if q.Unpack(buf[:n]) == nil {
-					c.WriteToUDPAddrPort(answer(t, q, nil), from)
-				}
-			}
-		}()
-		servers = append(servers, c)
+	script := func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} }
+	servers := []netip.AddrPort{startUDP(t, script).addr()}
+	if v6, err := startUDPAt(t, netip.MustParseAddrPort("[::1]:0"), script); err == nil {
+		servers = append(servers, v6.addr())
 	} else {
 		t.Logf("IPv4 only: %v", err)
 	}
@@ -76,32 +60,7 @@ func TestExchangeRingAndPlain(t *testing.T) {
 			case !noRing && path != "io_uring":
 				t.Skipf("no io_uring here: %v", why)
 			}
-			var wg sync.WaitGroup
-			errs := make(chan error, 200)
-			slots := make(chan struct{}, 32)
-			for i := range 200 {
-				slots <- struct{}{}
-				wg.Go(func() {
-					defer func() { <-slots }()
-					server := servers[i%len(servers)].LocalAddr().(*net.UDPAddr).AddrPort()
-					r, _, err := x.Exchange(exchangeCtx(t), query("www.example."), server, false)
-					if err == nil && len(r.Answer) != 1 {
-						err = errors.New("no answer record")
-					}
-					errs <- err
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			p, _ := x.poller()
-			if left := p.registered(); left != 0 {
-				t.Fatalf("%d sockets registered after every exchange ended", left)
-			}
+			exchangeMany(t, x, 200, 32, func(i int) netip.AddrPort { return servers[i%len(servers)] })
 		})
 	}
 }

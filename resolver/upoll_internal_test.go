@@ -196,18 +196,24 @@ func TestUpstreamPollerCloses(t *testing.T) {
 // server's receive buffer holds them all.
 func TestExchangeManyAtOnce(t *testing.T) {
 	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
-	x := NewNetExchanger(ExchangeConfig{})
-	const n = 500
+	exchangeMany(t, NewNetExchanger(ExchangeConfig{}), 500, 64, func(int) netip.AddrPort { return s.addr() })
+}
+
+// exchangeMany runs n exchanges through x, width at once, the i-th with
+// server(i), fails the test unless each gets an answer with a record,
+// and then unless the poller is empty.
+func exchangeMany(t *testing.T, x *NetExchanger, n, width int, server func(i int) netip.AddrPort) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	slots := make(chan struct{}, 64)
-	for range n {
+	slots := make(chan struct{}, width)
+	for i := range n {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			r, _, err := x.Exchange(ctx, query("www.example."), s.addr(), false)
+			r, _, err := x.Exchange(ctx, query("www.example."), server(i), false)
 			if err == nil && len(r.Answer) != 1 {
 				err = errors.New("no answer record")
 			}

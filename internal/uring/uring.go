@@ -146,7 +146,13 @@ type Ring struct {
 	broken bool
 	// The wait's limit, passed to io_uring_enter.
 	arg getEventsArg
-	ts  unix.Timespec
+	ts  kernelTimespec
+}
+
+// kernelTimespec is struct __kernel_timespec: 64-bit fields on every
+// architecture (unix.Timespec has 32-bit ones on 386).
+type kernelTimespec struct {
+	sec, nsec int64
 }
 
 // getEventsArg is struct io_uring_getevents_arg.
@@ -179,7 +185,7 @@ func New(entries uint32) (*Ring, error) {
 	if e != 0 {
 		return nil, os.NewSyscallError("io_uring_setup", e)
 	}
-	r := &Ring{fd: int(fd), ts: unix.Timespec{Sec: int64(waitLimit / time.Second)}}
+	r := &Ring{fd: int(fd), ts: kernelTimespec{sec: int64(waitLimit / time.Second), nsec: int64(waitLimit % time.Second)}}
 	if p.features&featExtArg == 0 {
 		r.Close()
 		return nil, errors.New("io_uring: no timed waits (before Linux 5.11)")
