@@ -68,6 +68,11 @@ type ExchangeConfig struct {
 	// NoRing sends UDP queries with a system call each, not through
 	// io_uring (ringLanes), even where the kernel has it.
 	NoRing bool
+	// OnRingError, if set, is told when a ring fails (an entry into the
+	// kernel refused, or a batch not done within a second): the queries
+	// it would have sent then go with a system call each. It must not
+	// wait.
+	OnRingError func(error)
 }
 
 // Tap is told of the messages exchanged with upstream servers (dnstap).
@@ -100,6 +105,7 @@ type NetExchanger struct {
 	pollMu sync.Mutex
 	poll   atomic.Pointer[upstreamPoller]
 	noRing bool
+	onRing func(error)
 }
 
 // maxDatagram is the largest UDP answer taken: well above the 1232 bytes
@@ -112,7 +118,7 @@ const maxDatagram = 8192
 // NewNetExchanger returns an exchanger for the network.
 func NewNetExchanger(cfg ExchangeConfig) *NetExchanger {
 	x := &NetExchanger{bufs: sync.Pool{New: func() any { b := make([]byte, maxDatagram+queryRoom); return &b }}}
-	x.tap, x.noRing = cfg.Tap, cfg.NoRing
+	x.tap, x.noRing, x.onRing = cfg.Tap, cfg.NoRing, cfg.OnRingError
 	if cfg.Cookies {
 		x.cookies = newCookieJar()
 	}
@@ -287,7 +293,7 @@ func (x *NetExchanger) poller() (*upstreamPoller, error) {
 	if p := x.poll.Load(); p != nil {
 		return p, nil
 	}
-	p, err := newUpstreamPoller(!x.noRing)
+	p, err := newUpstreamPoller(!x.noRing, x.onRing)
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ type ringLane struct {
 	// the lane is not used again (the descriptors it was taking back or
 	// closing are left open, as what became of them is not known).
 	done, broken bool
+	onErr        func(error)
 	// What the batch's entries point to, kept in place while it runs.
 	sa      syscall.RawSockaddrInet6
 	unspec  syscall.RawSockaddrInet4
@@ -97,8 +98,9 @@ const (
 const sockType = syscall.SOCK_DGRAM | syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC
 
 // newRingLanes makes a lane for each scheduler processor, nil with the
-// reason where io_uring cannot do the work.
-func newRingLanes() (*ringLanes, error) {
+// reason where io_uring cannot do the work. onErr, if not nil, is told of
+// each lane that fails.
+func newRingLanes(onErr func(error)) (*ringLanes, error) {
 	n := min(max(runtime.GOMAXPROCS(0), 1), maxLanes)
 	l := &ringLanes{lanes: make([]ringLane, n)}
 	for i := range l.lanes {
@@ -114,7 +116,7 @@ func newRingLanes() (*ringLanes, error) {
 			return nil, err
 		}
 		ln := &l.lanes[i]
-		ln.r, ln.spare = r, [2]int{-1, -1}
+		ln.r, ln.spare, ln.onErr = r, [2]int{-1, -1}, onErr
 		ln.unspec.Family = syscall.AF_UNSPEC
 		ln.timer = time.AfterFunc(time.Hour, ln.runLater)
 		ln.timer.Stop()
@@ -195,7 +197,7 @@ func (l *ringLanes) start(p *upstreamPoller, s *udpSocket, q []byte) (bool, erro
 	err := ln.r.Run(b, ln.res[:])
 	runtime.KeepAlive(q)
 	if err != nil {
-		ln.broken = true
+		ln.fail(err)
 		return true, err
 	}
 	if spare >= 0 && ln.res[spare] >= 0 {
@@ -281,6 +283,15 @@ func (l *ringLanes) release(fd int, keep bool, server netip.AddrPort) {
 	}
 }
 
+// fail marks the lane broken after err, and says so: its queries go
+// with system calls from then on.
+func (ln *ringLane) fail(err error) {
+	ln.broken = true
+	if ln.onErr != nil {
+		ln.onErr(err)
+	}
+}
+
 // runLater runs what no query took along.
 func (ln *ringLane) runLater() {
 	ln.mu.Lock()
@@ -298,7 +309,7 @@ func (ln *ringLane) runPending() {
 	}
 	b, at := ln.appendPending(ln.batch[:0])
 	if err := ln.r.Run(b, ln.res[:]); err != nil {
-		ln.broken = true
+		ln.fail(err)
 		return
 	}
 	ln.settle(at)

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,13 +14,15 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/sovdns/sovdns/internal/uring"
 )
 
 // ringPoller returns a poller that sends through io_uring, or skips
 // where the kernel refuses it (the plain path is then the one tested).
 func ringPoller(t *testing.T) *upstreamPoller {
 	t.Helper()
-	p, err := newUpstreamPoller(true)
+	p, err := newUpstreamPoller(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +285,7 @@ func TestRingLanesClosedFallBack(t *testing.T) {
 // An event for a descriptor registered for good wakes the socket bound
 // to it now, and none while it is bound to none.
 func TestUpstreamPollerBoundEvents(t *testing.T) {
-	p, err := newUpstreamPoller(false)
+	p, err := newUpstreamPoller(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,5 +317,35 @@ func TestUpstreamPollerBoundEvents(t *testing.T) {
 	p.wake(ev.Fd, uint32(ev.Pad))
 	if woken(a) || !woken(b) {
 		t.Fatal("the event did not go to the socket bound now")
+	}
+}
+
+// A lane that fails says so once, through ExchangeConfig.OnRingError,
+// and its queries then go with system calls.
+func TestRingLaneFailureReported(t *testing.T) {
+	var got []error
+	x := NewNetExchanger(ExchangeConfig{OnRingError: func(err error) { got = append(got, err) }})
+	if path, why := x.UDPPath(); path != "io_uring" {
+		t.Skipf("no io_uring here: %v", why)
+	}
+	p, _ := x.poller()
+	for i := range p.ring.lanes {
+		ln := &p.ring.lanes[i]
+		ln.mu.Lock()
+		ln.fail(fmt.Errorf("lane %d: %w", i, uring.ErrBroken))
+		ln.mu.Unlock()
+	}
+	if len(got) != len(p.ring.lanes) || !errors.Is(got[0], uring.ErrBroken) {
+		t.Fatalf("told of %v, want each of %d lanes' errors", got, len(p.ring.lanes))
+	}
+	s := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	exchangeMany(t, x, 20, 4, func(int) netip.AddrPort { return s.addr() })
+	if len(got) != len(p.ring.lanes) {
+		t.Fatalf("told of %d failures after the queries, want %d", len(got), len(p.ring.lanes))
+	}
+	for i := range p.ring.lanes {
+		if k := len(p.ring.lanes[i].idle[0]); k != 0 {
+			t.Fatalf("a broken lane kept %d sockets", k)
+		}
 	}
 }

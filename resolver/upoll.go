@@ -49,8 +49,9 @@ type upstreamPoller struct {
 }
 
 // newUpstreamPoller makes the epoll instance, and the rings that send the
-// queries when ring is set and the kernel lets it.
-func newUpstreamPoller(ring bool) (*upstreamPoller, error) {
+// queries when ring is set and the kernel lets it (onErr: see
+// ExchangeConfig.OnRingError).
+func newUpstreamPoller(ring bool, onErr func(error)) (*upstreamPoller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -67,7 +68,7 @@ func newUpstreamPoller(ring bool) (*upstreamPoller, error) {
 	}
 	p := &upstreamPoller{epfd: epfd, f: f, rc: rc, done: make(chan struct{})}
 	if ring {
-		p.ring, p.ringErr = newRingLanes()
+		p.ring, p.ringErr = newRingLanes(onErr)
 	}
 	go p.run()
 	return p, nil

@@ -26,7 +26,7 @@ func pollerPair(t *testing.T) (*upstreamPoller, *udpSocket, *net.UDPConn, netip.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	p, err := newUpstreamPoller(true)
+	p, err := newUpstreamPoller(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

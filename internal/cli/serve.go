@@ -497,7 +497,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 			warm = append(warm, resolver.Question{Name: w.Name, Qtype: t})
 		}
 	}
-	xch := resolver.NewNetExchanger(exchangeConfig(rc, tap))
+	xch := resolver.NewNetExchanger(exchangeConfig(rc, tap, log))
 	r := resolver.New(resolver.Config{
 		RootHints:              hints,
 		UpstreamPort:           uint16(rc.UpstreamPort),
@@ -651,8 +651,10 @@ func offIfZero(v int) int {
 }
 
 // exchangeConfig is how the resolver talks to upstream servers.
-func exchangeConfig(rc config.ResolverConfig, tap *dnstap.Sink) resolver.ExchangeConfig {
-	xc := resolver.ExchangeConfig{Cookies: rc.Cookies, NoRing: !rc.IOURing}
+func exchangeConfig(rc config.ResolverConfig, tap *dnstap.Sink, log *slog.Logger) resolver.ExchangeConfig {
+	xc := resolver.ExchangeConfig{Cookies: rc.Cookies, NoRing: !rc.IOURing, OnRingError: func(err error) {
+		log.Warn("an io_uring ring failed: its upstream UDP queries go with a system call each from now on", "err", err)
+	}}
 	if tap != nil {
 		xc.Tap = tap
 	}
