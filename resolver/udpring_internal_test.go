@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
@@ -192,16 +191,16 @@ func TestRingLaneClosesWhatIsNotEmpty(t *testing.T) {
 	sock := ringQuery(t, p, s.addr())
 	fd, ino := sock.fd, inode(sock.fd)
 	// The second answer waits in the socket: wait until it is there.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var n int32
-		_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(fd), unix.SIOCINQ, uintptr(unsafe.Pointer(&n)))
-		if e == 0 && n > 0 {
-			break
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(pfd, 10000)
+		if err == syscall.EINTR {
+			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second answer did not come")
+		if err != nil || n != 1 {
+			t.Fatalf("the second answer did not come: %d, %v", n, err)
 		}
-		time.Sleep(time.Millisecond)
+		break
 	}
 	sock.Close()
 	for deadline := time.Now().Add(10 * time.Second); inode(fd) == ino; {

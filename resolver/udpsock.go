@@ -31,7 +31,9 @@ type udpSocket struct {
 	fd     int
 	p      *upstreamPoller
 	server netip.AddrPort
-	// slot and gen name the socket in its poller's events.
+	// slot and gen name the socket in its poller's events, when it has
+	// a slot (gen 0: none; a ring lane's socket's events name its
+	// descriptor instead).
 	slot int32
 	gen  uint32
 	// ready holds a token when the poller has seen a datagram come (the
@@ -78,24 +80,19 @@ func (s *udpSocket) watch(ctx context.Context, final time.Time) {
 }
 
 // open returns a socket for a query to server: through p's rings, one
-// that is connected when its query is sent (see ringLanes), else one
-// connected now (openUDP).
+// that is made and connected when its query is sent (see ringLanes),
+// else one connected now (openUDP).
 func (p *upstreamPoller) open(server netip.AddrPort) (*udpSocket, error) {
-	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	if p.ring == nil {
 		return openUDP(p, server)
 	}
-	s := &udpSocket{fd: -1, p: p, ready: p.ready(), server: server}
-	p.reserve(s)
-	return s, nil
+	return p.socket(server), nil
 }
 
 // openUDP returns a socket connected to server, from a port the kernel
 // draws, registered with p.
 func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
-	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
-	s := &udpSocket{fd: -1, p: p, ready: p.ready(), server: server}
-	p.reserve(s)
+	s := p.socket(server)
 	if err := s.connect(); err != nil {
 		s.release()
 		return nil, err
@@ -103,9 +100,16 @@ func openUDP(p *upstreamPoller, server netip.AddrPort) (*udpSocket, error) {
 	return s, nil
 }
 
+// socket returns a socket for server, not made yet.
+func (p *upstreamPoller) socket(server netip.AddrPort) *udpSocket {
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
+	return &udpSocket{fd: -1, p: p, ready: p.ready(), server: server}
+}
+
 // connect makes s's socket, connects it to its server and registers it
-// with its poller, with a system call each.
+// with its poller under a slot of its own, with a system call each.
 func (s *udpSocket) connect() error {
+	s.p.reserve(s)
 	family := syscall.AF_INET
 	if !s.server.Addr().Is4() {
 		family = syscall.AF_INET6
@@ -172,9 +176,10 @@ func (s *udpSocket) Close() error {
 // release closes the descriptor, once no read uses it: a raw system call,
 // as the socket's others (see closeFD).
 func (s *udpSocket) release() {
-	s.p.remove(s)
 	if s.edge {
 		s.p.bind(s.fd, nil)
+	} else if s.gen != 0 {
+		s.p.remove(s)
 	}
 	switch {
 	case s.fd < 0:

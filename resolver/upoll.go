@@ -138,7 +138,13 @@ func (p *upstreamPoller) remove(s *udpSocket) {
 func (p *upstreamPoller) registered() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.socks) - len(p.free)
+	n := len(p.socks) - len(p.free)
+	for _, s := range p.byFD {
+		if s != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // pollBatch is how many events run takes per system call.

@@ -186,6 +186,7 @@ func New(entries uint32) (*Ring, error) {
 		return nil, os.NewSyscallError("io_uring_setup", e)
 	}
 	r := &Ring{fd: int(fd), ts: kernelTimespec{sec: int64(waitLimit / time.Second), nsec: int64(waitLimit % time.Second)}}
+	r.arg.ts = uint64(uintptr(unsafe.Pointer(&r.ts))) // the ring stays where it is on the heap
 	if p.features&featExtArg == 0 {
 		r.Close()
 		return nil, errors.New("io_uring: no timed waits (before Linux 5.11)")
@@ -257,7 +258,7 @@ func (r *Ring) Run(batch []SQE, res []int32) error {
 	}
 	atomic.StoreUint32(r.sqTail, tail+n)
 	var until time.Time // set at the first retry
-	for tries := 0; r.ready() < n; tries++ {
+	for tries := 0; ; tries++ {
 		e := r.enter(n)
 		if r.ready() >= n {
 			break
@@ -291,7 +292,6 @@ func (r *Ring) Run(batch []SQE, res []int32) error {
 // monitor thread.
 func (r *Ring) enter(n uint32) syscall.Errno {
 	pending := atomic.LoadUint32(r.sqTail) - atomic.LoadUint32(r.sqHead)
-	r.arg.ts = uint64(uintptr(unsafe.Pointer(&r.ts)))
 	_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(n),
 		enterGetEvents|enterExtArg, uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg))
 	return e
