@@ -59,6 +59,10 @@ type Stats struct {
 	// BelowNXDomain counts the questions answered NXDOMAIN because a name
 	// above them was proven not to exist (RFC 8020).
 	BelowNXDomain atomic.Uint64
+	// RingFailures counts the io_uring rings that failed
+	// (ExchangeConfig.OnRingError): their upstream UDP queries go with a
+	// system call each from then on.
+	RingFailures atomic.Uint64
 
 	// DNSSEC validation: answers validated by verdict (indexed by
 	// dnssec.SecStatus), bogus ones by Extended DNS Error code, and

@@ -497,7 +497,7 @@ func newResolver(c config.Config, log *slog.Logger, reg prometheus.Registerer, l
 			warm = append(warm, resolver.Question{Name: w.Name, Qtype: t})
 		}
 	}
-	xch := resolver.NewNetExchanger(exchangeConfig(rc, tap, log))
+	xch := resolver.NewNetExchanger(exchangeConfig(rc, tap, stats, log))
 	r := resolver.New(resolver.Config{
 		RootHints:              hints,
 		UpstreamPort:           uint16(rc.UpstreamPort),
@@ -650,9 +650,11 @@ func offIfZero(v int) int {
 	return v
 }
 
-// exchangeConfig is how the resolver talks to upstream servers.
-func exchangeConfig(rc config.ResolverConfig, tap *dnstap.Sink, log *slog.Logger) resolver.ExchangeConfig {
+// exchangeConfig is how the resolver talks to upstream servers; a ring
+// that fails is logged and counted in stats.
+func exchangeConfig(rc config.ResolverConfig, tap *dnstap.Sink, stats *resolver.Stats, log *slog.Logger) resolver.ExchangeConfig {
 	xc := resolver.ExchangeConfig{Cookies: rc.Cookies, NoRing: !rc.IOURing, OnRingError: func(err error) {
+		stats.RingFailures.Add(1)
 		log.Warn("an io_uring ring failed: its upstream UDP queries go with a system call each from now on", "err", err)
 	}}
 	if tap != nil {

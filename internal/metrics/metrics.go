@@ -323,6 +323,7 @@ func RegisterResolver(reg prometheus.Registerer, st *resolver.Stats, cache *reso
 		counter("upstream_down_skips_total", "Upstream queries not sent because the server is down (5 failures in a row; probed every 2 s until it answers).", &st.DownSkips),
 		counter("upstream_rto_timeouts_total", "Upstream queries given up on at their server's retransmission timeout (smoothed RTT + 4 deviations, at least 50 ms, doubled per timeout in a row), before resolver.query_timeout, so that another server of the zone is asked.", &st.RTOTimeouts),
 		counter("upstream_late_answers_total", "Upstream answers that came after their server's retransmission timeout, while another server of the zone was asked, and were taken (parallel tries: the query stays open until resolver.query_timeout).", &st.LateAnswers),
+		counter("upstream_ring_failures_total", "io_uring rings that failed (the kernel refused an entry, or a batch was not done within a second); their upstream UDP queries go with a system call each from then on.", &st.RingFailures),
 		counter("bogus_retries_total", "Questions asked again of another server of a zone because one server's answer failed DNSSEC validation (at most twice per answer).", &st.BogusRetries),
 		counter("below_nxdomain_total", "Questions answered NXDOMAIN from a validated NXDOMAIN for a name above them (RFC 8020).", &st.BelowNXDomain),
 		counter("nameserver_lookups_skipped_total", "Name-server address lookups not made: beyond the few looked up per delegation, or after failed ones (NXNS defence).", &st.TargetsSkipped),
