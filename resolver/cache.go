@@ -381,7 +381,7 @@ func NewCache(cfg CacheConfig) *Cache {
 // section. Storing an answer or NODATA for a name removes a cached NXDOMAIN
 // for it.
 func (c *Cache) Put(m *dns.Msg) bool {
-	_, _, ok := c.put(m, dnssec.Unchecked, nil, 0)
+	_, _, ok := c.put(m, dnssec.Unchecked, nil, 0, c.now().UnixNano())
 	return ok
 }
 
@@ -395,7 +395,7 @@ const BogusTTL = 60 * time.Second
 // (the signatures' remaining validity, RFC 4035 §5.3.3) and by BogusTTL
 // for Bogus and Indeterminate entries.
 func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) bool {
-	_, _, ok := c.putValidated(m, sec, why, maxTTL)
+	_, _, ok := c.putValidated(m, sec, why, maxTTL, c.now().UnixNano())
 	return ok
 }
 
@@ -405,14 +405,15 @@ func (c *Cache) PutValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL
 // one copy of the RRset's records. Otherwise the RRset is stored from
 // set, as PutRRset stores it.
 func (c *Cache) PutValidatedWithRRset(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, set []dns.RR, rank Rank) {
-	answer, data, _ := c.putValidated(m, sec, why, maxTTL)
+	now := c.now().UnixNano() // one reading for both entries
+	answer, data, _ := c.putValidated(m, sec, why, maxTTL, now)
 	if n := len(set); n > 0 && data != nil && len(answer) >= n && sameHeaders(answer[:n], set) {
 		owner, typ, ok := rrsetKey(answer[:n])
 		if !ok {
 			return
 		}
 		if end, ok := recordsEnd(data, n); ok && owner == entryName(data) {
-			c.storeRRset(owner, typ, answer[:n:n], data[:end:end], rank)
+			c.storeRRset(owner, typ, answer[:n:n], data[:end:end], rank, now)
 			return
 		}
 	}
@@ -434,18 +435,19 @@ func sameHeaders(a, b []dns.RR) bool {
 	return true
 }
 
-func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) ([]dns.RR, []byte, bool) {
+func (c *Cache) putValidated(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, now int64) ([]dns.RR, []byte, bool) {
 	if sec == dnssec.Bogus || sec == dnssec.Indeterminate {
 		if maxTTL <= 0 || maxTTL > BogusTTL {
 			maxTTL = BogusTTL
 		}
 	}
-	return c.put(m, sec, why, maxTTL)
+	return c.put(m, sec, why, maxTTL, now)
 }
 
-// put stores m and returns the records of its answer section it stored
-// (m's own, not copies) and the stored entry's bytes.
-func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration) (answer []dns.RR, data []byte, ok bool) {
+// put stores m, as of now (Unix nanoseconds), and returns the records of
+// its answer section it stored (m's own, not copies) and the stored
+// entry's bytes.
+func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Duration, now int64) (answer []dns.RR, data []byte, ok bool) {
 	if m == nil || len(m.Question) != 1 || m.Truncated || c.budget <= 0 {
 		return nil, nil, false
 	}
@@ -486,7 +488,6 @@ func (c *Cache) put(m *dns.Msg, sec dnssec.SecStatus, why error, maxTTL time.Dur
 	if !ok {
 		return nil, nil, false
 	}
-	now := c.now().UnixNano()
 	s := slot{
 		expire:  now + int64(ttl),
 		origTTL: uint32(ttl / time.Second),
@@ -697,7 +698,7 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank) bool {
 	if !ok {
 		return false
 	}
-	return c.storeRRset(owner, typ, rrs, data, rank)
+	return c.storeRRset(owner, typ, rrs, data, rank, c.now().UnixNano())
 }
 
 // rrsetKey returns the owner (lower-cased) and type of rrs, an RRset the
@@ -728,13 +729,13 @@ func rrsetKey(rrs []dns.RR) (owner string, typ uint16, ok bool) {
 	return owner, typ, data && cacheableType(typ)
 }
 
-// storeRRset stores the RRset of (owner, typ), rrs, whose bytes are data.
-func (c *Cache) storeRRset(owner string, typ uint16, rrs []dns.RR, data []byte, rank Rank) bool {
+// storeRRset stores the RRset of (owner, typ), rrs, whose bytes are data,
+// as of now (Unix nanoseconds).
+func (c *Cache) storeRRset(owner string, typ uint16, rrs []dns.RR, data []byte, rank Rank, now int64) bool {
 	ttl, ok := c.ttlOf(rrs, false)
 	if !ok {
 		return false
 	}
-	now := c.now().UnixNano()
 	s := slot{expire: now + int64(ttl), nAns: uint16(len(rrs)), rank: rank}
 	if !c.sizeEntry(&s, data) {
 		return false

@@ -48,7 +48,11 @@ type exchangeNote struct {
 	// answer came first) ends a UDP query at once, not at the read's
 	// next look at it.
 	prompt bool
-	late   *lateQuery
+	// start, set by the caller: a reading of the clock taken just
+	// before, the query's start (its RTT and its read's first wait count
+	// from it); zero: read here.
+	start time.Time
+	late  *lateQuery
 }
 
 // ErrMismatch is an answer that does not answer the query asked.
@@ -194,16 +198,20 @@ func (x *NetExchanger) exchangeNoting(ctx context.Context, deadline time.Time, m
 	if tcp || note.prompt {
 		stop = context.AfterFunc(ctx, func() { conn.Close() })
 	}
-	if tcp {
+	start := note.start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	switch {
+	case tcp:
 		if !deadline.IsZero() {
 			tconn.SetDeadline(deadline)
 		}
-	} else if note.prompt {
-		uconn.watch(nil, deadline) // a datagram is sent at once, however late
-	} else {
-		uconn.watch(ctx, deadline)
+	case note.prompt:
+		uconn.watch(nil, deadline, start) // a datagram is sent at once, however late
+	default:
+		uconn.watch(ctx, deadline, start)
 	}
-	start := time.Now()
 	if x.tap != nil {
 		x.tap.UpstreamQuery(wire, server, tcp, start)
 	}
@@ -252,7 +260,7 @@ func (q *lateQuery) wait(ctx context.Context, deadline time.Time, note *exchange
 	defer q.conn.Close()
 	stop := context.AfterFunc(ctx, func() { q.conn.Close() })
 	defer stop()
-	q.conn.watch(nil, deadline)
+	q.conn.watch(nil, deadline, time.Time{})
 	bp := q.x.bufs.Get().(*[]byte)
 	defer q.x.bufs.Put(bp)
 	r, raw, err := q.x.readUDP(q.conn, nil, q.m, q.server, q.client, (*bp)[:maxDatagram:maxDatagram], note)

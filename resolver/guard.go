@@ -17,6 +17,9 @@ const maxGuardZones = 1 << 16
 // sendAllowed counts one query to the servers of zone against the
 // per-zone limit, or returns why it may not be sent.
 func (r *Resolver) sendAllowed(zone string) error {
+	if r.limiter.Rate <= 0 {
+		return nil // no limit: no clock to read
+	}
 	if r.limiter.Allow(zone, r.cfg.Now()) {
 		return nil
 	}

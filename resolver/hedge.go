@@ -92,7 +92,7 @@ func (h *hedge) add(s server, q *lateQuery) {
 		}
 		if err == nil {
 			r.infra.observe(s, rtt)
-			r.waits.answered(h.zone)
+			r.waits.answered(h.zone, q.start.Add(rtt))
 			r.stats.LateAnswers.Add(1)
 		}
 		h.mu.Lock()

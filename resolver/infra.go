@@ -242,15 +242,19 @@ func (in *infra) down(s server) bool {
 }
 
 // heldDown returns the state of s (nil if unknown), whether it is down
-// with no probe due (a clock set back makes the probe due), and the time.
-// in.mu is held.
+// with no probe due (a clock set back makes the probe due), and the time
+// (read only for a server that has failed downAfter times in a row, zero
+// otherwise). in.mu is held.
 func (in *infra) heldDown(s server) (*hostState, bool, time.Time) {
 	h, ok := in.hosts.get(s)
 	if !ok {
 		return nil, false, time.Time{}
 	}
+	if h.fails < downAfter {
+		return h, false, time.Time{} // up: the time is not needed
+	}
 	now := in.now()
-	down := h.fails >= downAfter && now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery))
+	down := now.Before(h.probeAt) && !now.Before(h.probeAt.Add(-probeEvery))
 	return h, down, now
 }
 

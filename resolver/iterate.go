@@ -567,7 +567,10 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 	m := newUpstreamQuery(qname, qtype, 1232, true)
 	m.RecursionDesired = rd
 	m.CheckingDisabled = rd && r.val != nil
-	if !r.waits.acquire(ctx, zone) {
+	// One reading of the clock for each query sent: its zone's slot,
+	// its deadline, its RTT's start and its answer's time come from it.
+	now := time.Now()
+	if !r.waits.acquire(ctx, zone, now) {
 		if err := ctx.Err(); err != nil {
 			return nil, err // the question ended, or another answer came while it waited
 		}
@@ -577,6 +580,9 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 	defer r.waits.release(zone)
 	tcp, badCookie := false, false
 	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 {
+			now = time.Now()
+		}
 		if err := r.sendAllowed(zone); err != nil {
 			return nil, err
 		}
@@ -586,7 +592,7 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 			wait = rto
 		}
 		keep := h != nil && wait < r.cfg.QueryTimeout && attempt == 0
-		resp, rtt, timedOut, late, err := r.exchange(ctx, wait, zone, m, s, tcp, keep, prompt)
+		resp, rtt, timedOut, late, err := r.exchange(ctx, now, wait, zone, m, s, tcp, keep, prompt)
 		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 			// The question ended, or another server's answer came
 			// first: nothing is learnt of this one.
@@ -626,7 +632,7 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 			return nil, err
 		}
 		r.infra.observe(s, rtt)
-		r.waits.answered(zone)
+		r.waits.answered(zone, now.Add(rtt))
 		if o := r.stats.Observer; o != nil {
 			o.UpstreamRTT(rtt)
 		}
@@ -655,10 +661,11 @@ func (r *Resolver) queryKeep(ctx context.Context, zone string, s server, name st
 	return nil, errors.New("no usable answer after retries")
 }
 
-// exchange sends m to server s of zone and counts the unwanted replies
-// that came meanwhile against the zone; an answer that came with the
-// reply that raised the spoofing alarm is not believed.
-func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string, m *dns.Msg, s server, tcp, keep, prompt bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, late *lateQuery, err error) {
+// exchange sends m to server s of zone, waiting up to wait from now (a
+// reading of the clock just taken), and counts the unwanted replies that
+// came meanwhile against the zone; an answer that came with the reply
+// that raised the spoofing alarm is not believed.
+func (r *Resolver) exchange(ctx context.Context, now time.Time, wait time.Duration, zone string, m *dns.Msg, s server, tcp, keep, prompt bool) (resp *dns.Msg, rtt time.Duration, timedOut bool, late *lateQuery, err error) {
 	nx, ok := r.ex.(notingExchanger)
 	if !ok {
 		qctx := newQuestionCtx(ctx, wait)
@@ -668,8 +675,8 @@ func (r *Resolver) exchange(ctx context.Context, wait time.Duration, zone string
 	}
 	// The network's exchanger takes the wait as a deadline of its socket,
 	// not as a context of its own with a timer.
-	note := exchangeNote{keep: keep, prompt: prompt}
-	deadline := time.Now().Add(wait)
+	note := exchangeNote{keep: keep, prompt: prompt, start: now}
+	deadline := now.Add(wait)
 	if x, isNet := nx.(*NetExchanger); isNet {
 		// Called on its type, the note stays on this goroutine's stack.
 		resp, rtt, err = x.exchangeNoting(ctx, deadline, m, s, tcp, &note)

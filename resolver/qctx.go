@@ -24,6 +24,7 @@ import (
 // deadline on, at most a timer's delay before Done closes.
 type questionCtx struct {
 	context.Context // the parent
+	start           time.Time // when it was made
 	deadline        time.Time
 	ended           atomic.Bool
 	mu              sync.Mutex
@@ -34,7 +35,8 @@ type questionCtx struct {
 // newQuestionCtx returns parent's context ending after timeout too, as
 // context.WithTimeout's; its end method is the cancel function.
 func newQuestionCtx(parent context.Context, timeout time.Duration) *questionCtx {
-	q := &questionCtx{Context: parent, deadline: time.Now().Add(timeout)}
+	now := time.Now()
+	q := &questionCtx{Context: parent, start: now, deadline: now.Add(timeout)}
 	if d, ok := parent.Deadline(); ok && d.Before(q.deadline) {
 		q.deadline = d
 	}

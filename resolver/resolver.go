@@ -444,8 +444,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, absen
 	defer q.end()
 	ctx = q
 	if o := r.stats.Observer; o != nil {
-		start := r.cfg.Now()
-		defer func() { o.Resolution(r.cfg.Now().Sub(start), res.Err) }()
+		defer func() { o.Resolution(time.Since(q.start), res.Err) }()
 	}
 	b := r.newBudget()
 	b.absent = absent

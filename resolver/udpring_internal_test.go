@@ -93,7 +93,7 @@ func ringQuery(t *testing.T, p *upstreamPoller, server netip.AddrPort) *udpSocke
 	q := query("www.example.")
 	wire, _ := q.Pack()
 	sock.send(wire)
-	sock.watch(nil, time.Now().Add(10*time.Second))
+	sock.watch(nil, time.Now().Add(10*time.Second), time.Time{})
 	buf := make([]byte, 512)
 	n, _, err := sock.read(buf)
 	if err != nil {
@@ -236,7 +236,7 @@ func TestRingLaneErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sock.send(make([]byte, tc.size))
-			sock.watch(nil, time.Now().Add(10*time.Second))
+			sock.watch(nil, time.Now().Add(10*time.Second), time.Time{})
 			_, _, err = sock.read(make([]byte, 512))
 			if errors.Is(err, syscall.EAFNOSUPPORT) {
 				t.Skipf("no IPv6: %v", err)
@@ -272,7 +272,7 @@ func TestRingLanesClosedFallBack(t *testing.T) {
 	defer sock.Close()
 	wire, _ := query("www.example.").Pack()
 	sock.send(wire)
-	sock.watch(context.Background(), time.Now().Add(10*time.Second))
+	sock.watch(context.Background(), time.Now().Add(10*time.Second), time.Time{})
 	if _, _, err := sock.read(make([]byte, 512)); err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,10 @@ type udpSocket struct {
 	// ctx, when set by watch, is looked at every cancelCheck until
 	// deadline: its end ends the read.
 	ctx context.Context
+	// from, set by watch, is a reading of the clock taken as the query
+	// went: the first wait's timer counts from it instead of reading the
+	// clock again (zero: it reads it).
+	from time.Time
 }
 
 // cancelCheck is how often a watched read looks at its context. A
@@ -73,9 +77,9 @@ const cancelCheck = 200 * time.Millisecond
 
 // watch sets the read deadline to final (none if zero), and has read
 // look at ctx every cancelCheck until then, ending when ctx ends; a nil
-// ctx, no looking.
-func (s *udpSocket) watch(ctx context.Context, final time.Time) {
-	s.ctx = ctx
+// ctx, no looking. now, if not zero, is the time the query goes: see from.
+func (s *udpSocket) watch(ctx context.Context, final, now time.Time) {
+	s.ctx, s.from = ctx, now
 	s.SetReadDeadline(final)
 }
 
@@ -308,7 +312,10 @@ func (s *udpSocket) wait() (look bool, err error) {
 	until := s.deadline
 	var now time.Time
 	if s.ctx != nil || !until.IsZero() {
-		now = time.Now()
+		now, s.from = s.from, time.Time{}
+		if now.IsZero() {
+			now = time.Now()
+		}
 	}
 	if s.ctx != nil {
 		if next := now.Add(cancelCheck); until.IsZero() || next.Before(until) {

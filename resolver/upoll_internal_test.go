@@ -70,13 +70,13 @@ func TestUDPSocketWaitsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 512)
-	s.watch(nil, time.Now().Add(time.Minute))
+	s.watch(nil, time.Now().Add(time.Minute), time.Time{})
 	if n, _, err := s.read(buf); err != nil || string(buf[:n]) != "first" {
 		t.Fatalf("read %q, %v; want the first datagram", buf[:n], err)
 	}
 
 	ctx := &lookCounter{Context: context.Background()}
-	s.watch(ctx, time.Now().Add(time.Minute))
+	s.watch(ctx, time.Now().Add(time.Minute), time.Time{})
 	out := make(chan readResult, 1)
 	go func() {
 		n, _, err := s.read(buf)
@@ -105,7 +105,7 @@ func TestUDPSocketCloseEndsRead(t *testing.T) {
 			out := make(chan readResult, 1)
 			ctx := &lookCounter{Context: context.Background()}
 			if watched {
-				s.watch(ctx, time.Now().Add(time.Hour))
+				s.watch(ctx, time.Now().Add(time.Hour), time.Time{})
 			}
 			go func() {
 				n, _, err := s.read(make([]byte, 512))

@@ -38,7 +38,6 @@ const (
 // table holds at most the queries under way.
 type zoneWaits struct {
 	max int // <= 0: no limit
-	now func() time.Time
 	mu  sync.Mutex
 	z   map[string]*zoneSlots
 	// timers serves the queue's waits: a cold cache queues most of its
@@ -55,22 +54,23 @@ type zoneSlots struct {
 }
 
 func newZoneWaits(max int) *zoneWaits {
-	return &zoneWaits{max: max, now: time.Now, z: map[string]*zoneSlots{}}
+	return &zoneWaits{max: max, z: map[string]*zoneSlots{}}
 }
 
 // acquire counts one query waiting on the servers of zone. When max are
 // already waiting it queues for a slot if the zone answers (an answer in
 // the last zoneLive, or its first queries went out less than zoneLive
 // ago), up to zoneQueueWait or the end of ctx, and reports false if none
-// came.
-func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
+// came. now is the time: the caller's clock reading, which its query's
+// timing shares.
+func (z *zoneWaits) acquire(ctx context.Context, zone string, now time.Time) bool {
 	if z.max <= 0 {
 		return true
 	}
 	z.mu.Lock()
 	e := z.z[zone]
 	if e == nil {
-		e = &zoneSlots{answered: z.now()}
+		e = &zoneSlots{answered: now}
 		z.z[zone] = e
 	}
 	if e.n < z.max {
@@ -78,7 +78,7 @@ func (z *zoneWaits) acquire(ctx context.Context, zone string) bool {
 		z.mu.Unlock()
 		return true
 	}
-	if z.now().Sub(e.answered) > zoneLive {
+	if now.Sub(e.answered) > zoneLive {
 		z.mu.Unlock()
 		return false
 	}
@@ -129,15 +129,16 @@ func (z *zoneWaits) leaveQueue(zone string, e *zoneSlots, took bool) {
 	z.forget(zone, e)
 }
 
-// answered notes an answer from a server of zone: the zone is live.
-func (z *zoneWaits) answered(zone string) {
+// answered notes an answer from a server of zone, come at time at: the
+// zone is live.
+func (z *zoneWaits) answered(zone string, at time.Time) {
 	if z.max <= 0 {
 		return
 	}
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if e := z.z[zone]; e != nil {
-		e.answered = z.now()
+	if e := z.z[zone]; e != nil && at.After(e.answered) {
+		e.answered = at
 	}
 }
 

@@ -13,17 +13,16 @@ import (
 func TestZoneWaitsQueue(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	z := newZoneWaits(2)
-	z.now = func() time.Time { return now }
 	ctx := context.Background()
 	for i := range 2 {
-		if !z.acquire(ctx, "a.") {
+		if !z.acquire(ctx, "a.", now) {
 			t.Fatalf("slot %d refused", i)
 		}
 	}
-	z.answered("a.")
+	z.answered("a.", now)
 
 	got := make(chan bool, 1)
-	go func() { got <- z.acquire(ctx, "a.") }()
+	go func() { got <- z.acquire(ctx, "a.", now) }()
 	waitQueued(t, z, "a.", 1)
 	z.release("a.")
 	if !<-got {
@@ -34,7 +33,7 @@ func TestZoneWaitsQueue(t *testing.T) {
 	}
 
 	start := time.Now()
-	if z.acquire(ctx, "a.") {
+	if z.acquire(ctx, "a.", now) {
 		t.Fatal("a slot beyond the bound with nothing released")
 	}
 	if waited := time.Since(start); waited < zoneQueueWait {
@@ -45,13 +44,13 @@ func TestZoneWaitsQueue(t *testing.T) {
 	z.mu.Lock()
 	queuedBefore := z.z["a."].queued
 	z.mu.Unlock()
-	if z.acquire(ctx, "a.") || queuedBefore != 0 {
+	if z.acquire(ctx, "a.", now) || queuedBefore != 0 {
 		t.Fatal("a question for a silent zone got a slot or queued")
 	}
 
 	cctx, cancel := context.WithCancel(ctx)
-	z.answered("a.")
-	go func() { got <- z.acquire(cctx, "a.") }()
+	z.answered("a.", now)
+	go func() { got <- z.acquire(cctx, "a.", now) }()
 	waitQueued(t, z, "a.", 1)
 	cancel()
 	if <-got {

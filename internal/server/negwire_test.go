@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,7 +132,7 @@ func TestNegativeWireMatchesFullPath(t *testing.T) {
 			if !ok {
 				continue
 			}
-			full := s.respondSlow(st, in, buf2, src, src, nil, udp, true, &fq)
+			full := s.respondSlow(st, in, buf2, src, src, nil, udp, true, &fq, time.Now())
 			a, b := new(dns.Msg), new(dns.Msg)
 			if err := a.Unpack(wire); err != nil {
 				t.Fatalf("%s: the wire answer does not parse: %v", name, err)

@@ -352,12 +352,14 @@ func (s *Server) respond(in, out []byte, src netip.AddrPort, conn *udpSocket, tr
 			return resp
 		}
 	}
-	resp = s.respondSlow(st, in, out, src, dst, conn, transport, fast, &fq)
+	resp = s.respondSlow(st, in, out, src, dst, conn, transport, fast, &fq, start)
 	s.duration[transport].Observe(s.now().Sub(start).Seconds())
 	return resp
 }
 
-func (s *Server) respondSlow(st *state, in, out []byte, src, dst netip.AddrPort, conn *udpSocket, transport int, fast bool, fq *fastQuery) []byte {
+// respondSlow is respond's way for what its fast paths do not answer; now
+// is when the query came.
+func (s *Server) respondSlow(st *state, in, out []byte, src, dst netip.AddrPort, conn *udpSocket, transport int, fast bool, fq *fastQuery, now time.Time) []byte {
 	if conn != nil {
 		if zone, ok := opsZone(in); ok {
 			return s.queueOps(zone, in, out, src, dst, conn, fq)
@@ -376,7 +378,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src, dst netip.AddrPort,
 	}
 	r := s.handle(st, req, in, src, transport == tcp)
 	if r.recurse {
-		if !s.clients.Allow(src.Addr(), s.now()) {
+		if !s.clients.Allow(src.Addr(), now) {
 			s.m.Dropped.WithLabelValues("client_ratelimit").Inc()
 			return nil
 		}
@@ -406,7 +408,7 @@ func (s *Server) respondSlow(st *state, in, out []byte, src, dst netip.AddrPort,
 		j.st, j.req, j.r, j.src, j.dst, j.conn, j.transport, j.fast, j.miss = st, req, r, src, dst, conn, transport, fast, miss
 		j.in = append(j.in[:0], in...)
 		j.fq = *fq
-		j.queried = s.now()
+		j.queried = now
 		s.resolving.Add(1)
 		s.workers.run(j.run)
 		return nil
@@ -507,7 +509,7 @@ func (s *Server) queueOps(zone string, in, out []byte, src, dst netip.AddrPort, 
 	fqc := *fq
 	queried := s.now()
 	ok := s.ops.submit(zone, func() {
-		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, src, nil, udp, false, &fqc)
+		wire := s.respondSlow(s.st.Load(), in, make([]byte, 0, 4096), src, src, nil, udp, false, &fqc, s.now())
 		if wire == nil {
 			return
 		}
