@@ -23,7 +23,7 @@ import (
 // Err reads the clock instead of a timer's result: it is non-nil from the
 // deadline on, at most a timer's delay before Done closes.
 type questionCtx struct {
-	context.Context // the parent
+	context.Context           // the parent
 	start           time.Time // when it was made
 	deadline        time.Time
 	ended           atomic.Bool

@@ -434,3 +434,49 @@ func TestTouch(t *testing.T) {
 		t.Error("Touch counted a hit")
 	}
 }
+
+// HeldSorter puts a set in the order of its entries' bytes in memory,
+// each key still beside its entry, and leaves the keys past the held
+// ones (a failed round's, merged by the writer) where they are; its room
+// serves the next set.
+func TestHeldSorter(t *testing.T) {
+	c, _ := newTestCache(t, CacheConfig{})
+	c.TrackChanges()
+	var hs HeldSorter
+	for round, n := range []int{0, 1, 2, 3, 1500, 700} {
+		for i := range n {
+			c.Put(benchMsg(fmt.Sprintf("r%d-h%d.example.com.", round, i), 1))
+		}
+		ch := c.TakeChanges(nil)
+		if len(ch.Keys) != n || len(ch.Held) != n {
+			t.Fatalf("round %d: %d keys, %d held, want %d", round, len(ch.Keys), len(ch.Held), n)
+		}
+		extra := CacheKey{Kind: RecordMessage, Name: "retry.example.", Qtype: dns.TypeA}
+		keys := append(ch.Keys, extra)
+		before := map[CacheKey]uintptr{}
+		for i, h := range ch.Held {
+			before[keys[i]] = uintptr(unsafe.Pointer(unsafe.SliceData(h.e.data)))
+		}
+		hs.Sort(keys, ch.Held)
+		if keys[n] != extra {
+			t.Fatalf("round %d: the key past the held ones moved: %v", round, keys[n])
+		}
+		seen := map[CacheKey]bool{}
+		for i, h := range ch.Held {
+			addr := uintptr(unsafe.Pointer(unsafe.SliceData(h.e.data)))
+			if k := h.e.key().export(); k != keys[i] {
+				t.Fatalf("round %d: at %d, key %v beside the entry of %v", round, i, keys[i], k)
+			}
+			if before[keys[i]] != addr || seen[keys[i]] {
+				t.Fatalf("round %d: at %d, %v not the entry taken, or twice", round, i, keys[i])
+			}
+			seen[keys[i]] = true
+			if i > 0 && addr < uintptr(unsafe.Pointer(unsafe.SliceData(ch.Held[i-1].e.data))) {
+				t.Fatalf("round %d: entry %d before entry %d in memory", round, i, i-1)
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("round %d: %d keys after the sort, want %d", round, len(seen), n)
+		}
+	}
+}
