@@ -68,6 +68,11 @@ type udpSocket struct {
 	// went: the first wait's timer counts from it instead of reading the
 	// clock again (zero: it reads it).
 	from time.Time
+	// The buffer a waiting reader offers the poller (ufill.go), the
+	// state of the offer, and the result of the poller's read.
+	rbuf   []byte
+	rstate atomic.Int32
+	rres   int32
 }
 
 // cancelCheck is how often a watched read looks at its context. A
@@ -267,12 +272,27 @@ func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 		fresh = false
 		// Close, while the read goes on, leaves a token that ends the
 		// wait at once.
+		offered := s.offer(buf)
 		look, err := s.wait()
+		var got bool
+		var r int32
+		if offered {
+			got, r = s.withdraw()
+		}
+		if got && r == fillBroken {
+			return 0, false, errFillBroken // the buffer is lost
+		}
 		if err != nil {
 			return 0, false, err
 		}
 		if s.closed.Load() {
 			return 0, false, os.ErrClosed
+		}
+		if got {
+			n, trunc, again, err := s.filled(r, buf)
+			if !again {
+				return n, trunc, err
+			}
 		}
 		if look {
 			if err := s.ctx.Err(); err != nil {

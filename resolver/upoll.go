@@ -3,10 +3,13 @@ package resolver
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sovdns/sovdns/internal/uring"
 )
 
 // upstreamPoller waits for the answers to the exchanger's UDP queries
@@ -22,7 +25,9 @@ import (
 // socket is kept from query to query and registered once, for every
 // datagram (edge-triggered), its events naming its descriptor (bind):
 // a query costs a connect and a write in one entry into the kernel, and
-// the answer's read.
+// the answer's read, which this poller makes for a reader that waits,
+// the reads of all the events one epoll_pwait returns in one entry
+// (ufill.go).
 //
 // One goroutine (run) takes the instance's events, and wakes the reader
 // of each socket named, until the poller is closed: the exchanger closes
@@ -35,6 +40,17 @@ type upstreamPoller struct {
 	// why).
 	ring    *ringLanes
 	ringErr error
+	onErr   func(error)
+	// fill reads the answers of the ring lanes' sockets for their
+	// readers (ufill.go), nil where there is no ring; fillOff: it broke,
+	// and no reader offers its buffer any more. The batch's slices are
+	// run's alone; filled counts the datagrams it read.
+	fill      *uring.Ring
+	fillOff   atomic.Bool
+	fillBatch []uring.SQE
+	fillRes   [pollBatch]int32
+	fillSocks []*udpSocket
+	filled    atomic.Uint64
 	// timers serves the reads' waits; readies holds the wake-up channels
 	// of closed sockets.
 	timers  timerPool
@@ -66,9 +82,12 @@ func newUpstreamPoller(ring bool, onErr func(error)) (*upstreamPoller, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &upstreamPoller{epfd: epfd, f: f, rc: rc, done: make(chan struct{})}
+	p := &upstreamPoller{epfd: epfd, f: f, rc: rc, onErr: onErr, done: make(chan struct{})}
 	if ring {
 		p.ring, p.ringErr = newRingLanes(onErr)
+		if p.ring != nil {
+			p.fill = newFill()
+		}
 	}
 	go p.run()
 	return p, nil
@@ -155,6 +174,9 @@ const pollBatch = 64
 // instance is closed.
 func (p *upstreamPoller) run() {
 	defer close(p.done)
+	if p.fill != nil {
+		defer p.fill.Close()
+	}
 	var ev [pollBatch]syscall.EpollEvent
 	p.rc.Read(func(fd uintptr) bool {
 		for {
@@ -169,6 +191,7 @@ func (p *upstreamPoller) run() {
 			for i := range n {
 				p.wake(ev[i].Fd, uint32(ev[i].Pad))
 			}
+			p.fillClaimed()
 			if n < pollBatch {
 				return false // wait for more
 			}
@@ -179,7 +202,8 @@ func (p *upstreamPoller) run() {
 // wake wakes the reader of the socket an event names: the one in slot,
 // if the event is for the socket there now; or, for a negative slot, the
 // one that uses descriptor -1-slot now (a socket a ring lane keeps,
-// registered once for good: see bind).
+// registered once for good: see bind), whose buffer, if offered, is
+// claimed instead, to be filled (fillClaimed) before its reader wakes.
 func (p *upstreamPoller) wake(slot int32, gen uint32) {
 	p.mu.Lock()
 	var s *udpSocket
@@ -192,7 +216,7 @@ func (p *upstreamPoller) wake(slot int32, gen uint32) {
 		s = p.socks[slot]
 	}
 	p.mu.Unlock()
-	if s != nil {
+	if s != nil && (slot >= 0 || !p.claim(s)) {
 		s.signal()
 	}
 }
