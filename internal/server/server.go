@@ -135,9 +135,12 @@ type Server struct {
 	resolving sync.WaitGroup                   // the UDP questions being answered by resolution
 	workers   *workers                         // the goroutines that answer them
 	replyBufs sync.Pool                        // *[]byte of replyBufSize: the replies those goroutines pack
-	udpJobs   sync.Pool                        // *udpResolution
-	epocher   cacheEpocher                     // the Resolver, if it keeps resolved answers apart (rescache.go); else nil
-	ctx       atomic.Pointer[context.Context]
+	// answerBatches and answersBatched count the sendmmsg batches of
+	// resolved answers (udpAnswers) and the answers they held.
+	answerBatches, answersBatched atomic.Uint64
+	udpJobs                       sync.Pool    // *udpResolution
+	epocher                       cacheEpocher // the Resolver, if it keeps resolved answers apart (rescache.go); else nil
+	ctx                           atomic.Pointer[context.Context]
 
 	mu       sync.Mutex
 	addrs    []net.Addr
@@ -451,12 +454,14 @@ func (j *udpResolution) resolve() {
 	bp := s.replyBufs.Get().(*[]byte)
 	wire := s.finish(j.st, j.src.Addr(), s.recursive(j.req, j.r, j.miss), j.req, j.in, (*bp)[:0], j.transport, j.fast, &j.fq)
 	s.tapAsync(wire, j.src, j.transport, j.queried)
-	if err := j.sendTo(wire); err != nil {
-		s.m.Dropped.WithLabelValues("write_error").Inc()
-	}
-	s.replyBufs.Put(bp)
 	<-s.inFlight
-	s.resolving.Done()
+	if !j.queueAnswer(wire, bp) {
+		if err := j.sendTo(wire); err != nil {
+			s.m.Dropped.WithLabelValues("write_error").Inc()
+		}
+		s.replyBufs.Put(bp)
+		s.resolving.Done()
+	}
 	j.st, j.req, j.r, j.conn = nil, nil, reply{}, nil
 	if cap(j.in) > maxKeptQuery {
 		j.in = nil

@@ -33,17 +33,13 @@ type udpBatch struct {
 	inIov   [batchSize]unix.Iovec
 	names   [batchSize]unix.RawSockaddrInet6
 	bufs    [batchSize][]byte
-	out     [batchSize]unix.Mmsghdr
-	outIov  [batchSize]unix.Iovec
 	outBufs [batchSize][]byte
+	mmsgOut
 
-	// The call under way: for send, the datagrams sent so far and the
-	// number to send; for both, the count moved and the error.
-	sent, k int
-	n       int
-	errno   syscall.Errno
-	recvFn  func(fd uintptr) bool
-	sendFn  func(fd uintptr) bool
+	// The recv under way: the count read and the error.
+	n      int
+	errno  syscall.Errno
+	recvFn func(fd uintptr) bool
 }
 
 func newUDPBatch() *udpBatch {
@@ -55,11 +51,32 @@ func newUDPBatch() *udpBatch {
 		b.in[i].Hdr.Iov = &b.inIov[i]
 		b.in[i].Hdr.Iovlen = 1
 		b.in[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
-		b.out[i].Hdr.Iov = &b.outIov[i]
-		b.out[i].Hdr.Iovlen = 1
 	}
-	b.recvFn, b.sendFn = b.tryRecv, b.trySend
+	b.recvFn = b.tryRecv
+	b.mmsgOut.init()
 	return b
+}
+
+// mmsgOut sends prepared datagrams, batchSize at most, with sendmmsg:
+// out[i] names the destination, outIov[i] the bytes. It is made once,
+// with the callback it hands the poller.
+type mmsgOut struct {
+	out    [batchSize]unix.Mmsghdr
+	outIov [batchSize]unix.Iovec
+	// The send under way: the datagrams sent so far, the number to send,
+	// the last call's count and error.
+	sent, k int
+	n       int
+	errno   syscall.Errno
+	sendFn  func(fd uintptr) bool
+}
+
+func (m *mmsgOut) init() {
+	for i := range batchSize {
+		m.out[i].Hdr.Iov = &m.outIov[i]
+		m.out[i].Hdr.Iovlen = 1
+	}
+	m.sendFn = m.trySend
 }
 
 // serveUDP answers the datagrams of one socket in this goroutine, reading
@@ -99,11 +116,13 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 			b.out[k].Hdr.Namelen = b.in[i].Hdr.Namelen
 			k++
 		}
-		if err := b.send(rc, k); err != nil && ctx.Err() == nil {
+		if failed, err := b.send(rc, k); ctx.Err() == nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.m.Dropped.WithLabelValues("write_error").Inc()
+			if failed > 0 {
+				s.m.Dropped.WithLabelValues("write_error").Add(float64(failed))
+			}
 		}
 	}
 }
@@ -145,38 +164,37 @@ func (b *udpBatch) tryRecv(fd uintptr) bool {
 	return true
 }
 
-// send writes the first k prepared responses. A datagram the kernel refuses
-// is skipped so one bad destination cannot stall the batch.
-func (b *udpBatch) send(rc syscall.RawConn, k int) error {
-	var firstErr error
-	b.k = k
-	for b.sent = 0; b.sent < k; {
-		b.n, b.errno = 0, 0
-		if err := rc.Write(b.sendFn); err != nil {
-			return err
+// send writes the first k prepared datagrams. One the kernel refuses is
+// skipped, so that one bad destination cannot stall the others: failed
+// counts them. err is the socket's (closed), which ends the send with
+// the datagrams not sent counted as failed.
+func (m *mmsgOut) send(rc syscall.RawConn, k int) (failed int, err error) {
+	m.k = k
+	for m.sent = 0; m.sent < k; {
+		m.n, m.errno = 0, 0
+		if err := rc.Write(m.sendFn); err != nil {
+			return failed + k - m.sent, err
 		}
-		if b.errno != 0 {
-			if firstErr == nil {
-				firstErr = b.errno
-			}
-			b.n = 1 // skip the datagram that failed
+		if m.errno != 0 {
+			failed++
+			m.n = 1 // skip the datagram that failed
 		}
-		b.sent += b.n
+		m.sent += m.n
 	}
-	return firstErr
+	return failed, nil
 }
 
 // trySend is the poller's callback for send: false when the socket's
 // buffer is full.
-func (b *udpBatch) trySend(fd uintptr) bool {
-	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.k-b.sent), 0, 0, 0)
+func (m *mmsgOut) trySend(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.out[m.sent])), uintptr(m.k-m.sent), 0, 0, 0)
 	for e == unix.EINTR {
-		r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.k-b.sent), 0, 0, 0)
+		r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.out[m.sent])), uintptr(m.k-m.sent), 0, 0, 0)
 	}
 	if e == unix.EAGAIN {
 		return false
 	}
-	b.n, b.errno = int(r), e
+	m.n, m.errno = int(r), e
 	return true
 }
 

@@ -49,8 +49,8 @@ func TestUDPBatchAllocatesNothing(t *testing.T) {
 		b.outIov[0].SetLen(len(out))
 		b.out[0].Hdr.Name = b.in[0].Hdr.Name
 		b.out[0].Hdr.Namelen = b.in[0].Hdr.Namelen
-		if err := b.send(rc, 1); err != nil {
-			t.Fatal(err)
+		if failed, err := b.send(rc, 1); err != nil || failed != 0 {
+			t.Fatalf("send: %d failed, %v", failed, err)
 		}
 		cli.SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, addr, err := cli.ReadFromUDPAddrPort(reply)
