@@ -1,8 +1,6 @@
 package resolver
 
 import (
-	"cmp"
-	"slices"
 	"time"
 	"unsafe"
 )
@@ -460,52 +458,4 @@ func (c *Cache) MarkAllChanged() {
 		sh.changedAll()
 		sh.mu.Unlock()
 	}
-}
-
-// HeldSorter orders a set taken by where its entries' bytes are in
-// memory (Sort). A set comes in the shards' maps' order, which is random:
-// exporting it read each entry's bytes, stored seconds before and long
-// gone from the processor's caches, from a random place, and those reads
-// were about a third of the writer's CPU. In the order of their addresses
-// the entries of one size, allocated one after the other, are read one
-// after the other. Its zero value is ready; it keeps its room from one
-// set to the next.
-type HeldSorter struct {
-	order []heldAt
-}
-
-// heldAt is an entry's place in memory and its index in the set.
-type heldAt struct {
-	addr uintptr
-	i    int
-}
-
-// Sort orders held, and keys with it (the first len(held) of them, which
-// pair with held), by the addresses of the entries' bytes.
-func (hs *HeldSorter) Sort(keys []CacheKey, held []HeldEntry) {
-	o := hs.order[:0]
-	for i := range held {
-		o = append(o, heldAt{uintptr(unsafe.Pointer(unsafe.SliceData(held[i].e.data))), i})
-	}
-	slices.SortFunc(o, func(a, b heldAt) int { return cmp.Compare(a.addr, b.addr) })
-	// Position k takes the entry at o[k].i: each cycle of the permutation
-	// is followed once, a placed position marked with -1.
-	for k := range o {
-		if o[k].i < 0 {
-			continue
-		}
-		hk, kk := held[k], keys[k]
-		j := k
-		for {
-			next := o[j].i
-			o[j].i = -1
-			if next == k {
-				held[j], keys[j] = hk, kk
-				break
-			}
-			held[j], keys[j] = held[next], keys[next]
-			j = next
-		}
-	}
-	hs.order = o[:0]
 }

@@ -178,8 +178,7 @@ type Writer struct {
 	snapRecords, logPuts, logDeletes int64
 	keys                             []resolver.CacheKey
 	held                             []resolver.HeldEntry
-	order                            resolver.HeldSorter // puts a set taken in the order of its entries in memory
-	quietRounds                      int                 // rounds in a row that needed a quarter of keys' room or less (release)
+	quietRounds                      int // rounds in a row that needed a quarter of keys' room or less (release)
 	arena                            []byte
 	record                           []byte                           // room a held entry's record is packed in, before it is copied to arena
 	infra                            map[netip.AddrPort]time.Duration // as in the file
@@ -518,7 +517,6 @@ func (w *Writer) flush(now bool, reason string) bool {
 	w.mu.Lock()
 	ch := w.c.TakeChangesPaced(resolver.CacheChanges{Keys: w.keys, Held: w.held}, w.pace.yield)
 	keys, held := ch.Keys, ch.Held
-	w.order.Sort(keys, held)
 	lost := ch.Lost
 	oldest := ch.Oldest
 	if len(w.retry) > 0 || len(w.retryLost) > 0 {
