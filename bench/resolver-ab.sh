@@ -12,7 +12,9 @@
 #   A=old/sovdns B=new/sovdns bench/resolver-ab.sh
 #
 # NAMES (100000) new names per round, ROUNDS (3), OUTSTANDING (100) queries
-# each dnsperf keeps in flight. Needs dnsperf, nsd, taskset, dig, python3;
+# each dnsperf keeps in flight. QPS, when set, asks each build at that
+# rate instead of as fast as it answers, and prints each one's median,
+# 99th and 99.9th percentile latency as well (in ms, from dnsperf -v). Needs dnsperf, nsd, taskset, dig, python3;
 # 127.0.0.2:53 must be free (root, or CAP_NET_BIND_SERVICE, for NSD).
 # Loopback only.
 set -euo pipefail
@@ -23,6 +25,7 @@ B=${B:?B=path of the second build}
 NAMES=${NAMES:-100000}
 ROUNDS=${ROUNDS:-3}
 OUTSTANDING=${OUTSTANDING:-100}
+QPS=${QPS:-}
 BIN=$A
 NEED="dnsperf nsd taskset dig python3"
 # shellcheck source=bench/common.sh
@@ -78,7 +81,9 @@ CONF
   declare -A t0 perf
   for x in A B; do t0[$x]=$(cpu "${pid[$x]}"); done
   for x in "${order[@]}"; do
-    taskset -c 1 dnsperf -s 127.0.0.1 -p "${port[$x]}" -d "$work/q.txt" -n 1 -c 8 -q "$OUTSTANDING" -T 1 -l 300 >"$work/$x-$round/dnsperf.out" 2>&1 &
+    rate=()
+    [ -n "$QPS" ] && rate=(-Q "$QPS" -v)
+    taskset -c 1 dnsperf -s 127.0.0.1 -p "${port[$x]}" -d "$work/q.txt" -n 1 -c 8 -q "$OUTSTANDING" -T 1 -l 300 "${rate[@]}" >"$work/$x-$round/dnsperf.out" 2>&1 &
     perf[$x]=$!
   done
   wait "${perf[A]}" "${perf[B]}"
@@ -93,6 +98,13 @@ CONF
   r=$(awk -v a="${us[A]}" -v b="${us[B]}" 'BEGIN {printf "%.3f", b / a}')
   ratios+=("$r")
   printf 'round %d (%s first): A %s µs/miss  B %s µs/miss  B/A %s\n' "$round" "${order[0]}" "${us[A]}" "${us[B]}" "$r"
+  if [ -n "$QPS" ]; then
+    for x in A B; do
+      # dnsperf -v prints one line per answer, its latency in seconds last.
+      awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$work/$x-$round/dnsperf.out" | sort -g |
+        awk -v x="$x" -v q="$QPS" '{v[NR] = $1} END {i50 = int(NR * 0.5); i99 = int(NR * 0.99); i999 = int(NR * 0.999); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1; printf "  %s at %s q/s: p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms\n", x, q, v[i50], v[i99], v[i999]}'
+    done
+  fi
 done
 printf 'median B/A: %s  (%d names a round, %d in flight each; A %s, B %s)\n' \
   "$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')" \

@@ -129,19 +129,26 @@ func putSockaddr(sa *[unix.SizeofSockaddrInet6]byte, a netip.Addr, port uint16, 
 // udpAnswers gathers the answers of the resolutions bound for one
 // listener's socket, and sends them with sendmmsg, up to batchSize in one
 // system call. The worker that brings an answer when none is being sent
-// sends it (flushing), after letting the other goroutines ready to run go
-// first (runtime.Gosched): the workers the upstream poller woke together,
-// their answers in at once, bring theirs meanwhile, and what comes while
-// it sends it sends next. A sendto a worker made on its own was a fifth
-// of a cache miss's system calls; on an idle resolver the yield finds
-// nothing else to run and the answer goes at once.
+// sends it (flushing), and what comes while it sends it sends next. Where
+// answers come together it first lets the other goroutines ready to run
+// go (runtime.Gosched): the workers the upstream poller woke at once
+// bring their answers meanwhile. A sendto a worker made on its own was a
+// fifth of a cache miss's system calls. The yield can hold an answer
+// behind whatever else is ready to run (the cache file's writer runs in
+// slices of 500 µs), so a socket whose sends found one answer each yields
+// only every yieldProbe sends, to see whether answers come together
+// again.
 type udpAnswers struct {
 	mu       sync.Mutex
 	queue    []udpAnswer // waiting
 	spare    []udpAnswer // the room of the batch last sent
 	flushing bool        // a worker is sending: it takes what comes
+	lone     int         // sends in a row that found one answer
 	mmsgOut              // the sending worker's
 }
+
+// yieldProbe: see udpAnswers.
+const yieldProbe = 8
 
 // udpAnswer is an answer waiting: its destination, its bytes, and the
 // pooled buffer they are packed in (see Server.replyBufs).
@@ -180,15 +187,23 @@ func (q *udpAnswers) add(s *Server, rc syscall.RawConn, a udpAnswer) {
 		return
 	}
 	q.flushing = true
+	yield := q.lone%yieldProbe == 0
 	q.mu.Unlock()
-	runtime.Gosched()
-	for {
+	if yield {
+		runtime.Gosched()
+	}
+	for first := true; ; first = false {
 		q.mu.Lock()
 		batch := q.queue
 		if len(batch) == 0 {
 			q.flushing = false
 			q.mu.Unlock()
 			return
+		}
+		if first && len(batch) == 1 {
+			q.lone++
+		} else if first {
+			q.lone = 0
 		}
 		q.queue, q.spare = q.spare[:0], nil
 		q.mu.Unlock()
