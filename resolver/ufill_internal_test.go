@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,5 +143,40 @@ func TestPollerFillDeadlines(t *testing.T) {
 		wg.Wait()
 		t.Logf("deadlines up to %v: %d answered so far, %d past their deadline, %d read by the poller", 7*step, answered.Load(), expired.Load(), filled.Load())
 		step *= 2
+	}
+}
+
+// A reader whose buffer the poller has claimed waits for the fill,
+// whatever wakes it meanwhile (a stale token, a Close's), and then takes
+// the fill's result; an offer not claimed is withdrawn at once.
+func TestWithdrawWaitsForFill(t *testing.T) {
+	s := &udpSocket{ready: make(chan struct{}, 1)}
+	s.rstate.Store(rsOffered)
+	if got, _ := s.withdraw(); got || s.rstate.Load() != rsIdle {
+		t.Fatalf("an offer not claimed: got %v, state %d", got, s.rstate.Load())
+	}
+
+	s.rstate.Store(rsClaimed)
+	s.signal() // a token that is not the fill's
+	type result struct {
+		got bool
+		r   int32
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, r := s.withdraw()
+		done <- result{got, r}
+	}()
+	for len(s.ready) != 0 {
+		runtime.Gosched() // until the reader has taken the stale token
+	}
+	s.rres = 42
+	s.rstate.Store(rsFilled)
+	s.signal()
+	if res := <-done; !res.got || res.r != 42 {
+		t.Fatalf("withdraw = %v, %d; want the fill's 42", res.got, res.r)
+	}
+	if s.rstate.Load() != rsIdle {
+		t.Fatalf("state %d after the fill was taken", s.rstate.Load())
 	}
 }
