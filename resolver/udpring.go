@@ -16,8 +16,9 @@ import (
 
 // ringLanes send the upstream queries over UDP through io_uring: a
 // query's socket is registered with the poller, connected and sends its
-// query in one entry into the kernel (three system calls otherwise). The
-// same batch makes sockets for later queries, and takes back the sockets
+// query in one entry into the kernel (three system calls otherwise), and
+// the queries that go out together share that entry (start). The same
+// batch makes sockets for later queries, and takes back the sockets
 // of finished ones: each is disconnected (a connect to AF_UNSPEC, which
 // gives up the source port the kernel drew for it, as a close does) and
 // emptied, then kept for a later query, which connects it again and so
@@ -35,6 +36,23 @@ import (
 type ringLanes struct {
 	lanes []ringLane
 	next  atomic.Uint32
+	// g gathers the queries that go out together (start); sending
+	// holds a batch taken from it, the flushing goroutine's.
+	g       gather
+	sending [maxGather]*udpSocket
+	// batches and gathered count the batches send ran and the queries
+	// they held.
+	batches, gathered atomic.Uint64
+}
+
+// gather is the queries waiting to go in a batch, and whether a goroutine
+// is sending them (flushing); lone counts its batches in a row that held
+// one query.
+type gather struct {
+	mu       sync.Mutex
+	queue    []*udpSocket
+	flushing bool
+	lone     int
 }
 
 // ringLane is one ring and what it keeps between batches.
@@ -79,11 +97,17 @@ const (
 	// lanePending is how many finished sockets a lane gathers before it
 	// runs them in a batch of their own.
 	lanePending = 8
-	// ringBatch: a query's three entries, a spare socket, two entries
-	// for each socket taken back and one for each closed.
-	ringBatch = 4 + 2*lanePending
+	// maxGather bounds the queries a batch sends.
+	maxGather = 16
+	// yieldProbe: a gathering whose last batches held one query each
+	// yields only every yieldProbe batches (see start).
+	yieldProbe = 8
+	// ringBatch: three entries for each query, a spare socket for each
+	// family, two entries for each socket taken back and one for each
+	// closed.
+	ringBatch = 3*maxGather + 2 + 2*lanePending
 	// ringEntries is each ring's size (a power of two).
-	ringEntries = 32
+	ringEntries = 128
 	// closeDelay is the longest a finished socket stays as it is while
 	// no query goes out.
 	closeDelay = 20 * time.Millisecond
@@ -149,72 +173,214 @@ func family(ap netip.AddrPort) (int, int) {
 	return syscall.AF_INET6, 1
 }
 
-// start registers s with p, connects it to its server and sends q, on a
-// socket taken back before, else the lane's spare, else a new one. It
-// returns false, with s untouched, when the lane cannot run it (the
-// poller's closing, a lane broken): then the caller does it with system
-// calls.
+// start sends q on s, through a lane: registered with p, connected to its
+// server and sent, on a socket taken back before, else the lane's spare,
+// else a new one. The queries that go out together share one batch: the
+// query that finds none gathering lets the goroutines ready to run go
+// first (runtime.Gosched; not where its recent batches held one query
+// each, but every yieldProbe of them), then sends what was gathered
+// meanwhile, and what gathers while it sends. For its own query start
+// returns the outcome; for one that joined another's batch it returns
+// (true, nil) at once, and the query's reader learns the outcome from
+// s.sent before it reads. It returns false, with s untouched, when the
+// lanes cannot run the query (the poller's closing, a lane broken): then
+// the caller does it with system calls (as s.sent does for a query that
+// joined a batch).
 func (l *ringLanes) start(p *upstreamPoller, s *udpSocket, q []byte) (bool, error) {
+	s.sq = q
+	s.edge, s.armed = true, true
+	s.sstate.Store(ssQueued)
+	g := &l.g
+	g.mu.Lock()
+	g.queue = append(g.queue, s)
+	if g.flushing {
+		g.mu.Unlock()
+		return true, nil
+	}
+	g.flushing = true
+	yield := g.lone%yieldProbe == 0
+	g.mu.Unlock()
+	if yield {
+		runtime.Gosched()
+	}
+	for first := true; ; first = false {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGather)
+		if n == 0 {
+			g.flushing = false
+			g.mu.Unlock()
+			break
+		}
+		if first && n == 1 {
+			g.lone++
+		} else if first {
+			g.lone = 0
+		}
+		batch := l.sending[:n]
+		copy(batch, g.queue)
+		k := copy(g.queue, g.queue[n:])
+		clear(g.queue[k:])
+		g.queue = g.queue[:k]
+		g.mu.Unlock()
+		l.send(p, batch)
+		clear(batch)
+	}
+	st := s.sstate.Swap(ssNone)
+	if st == ssSyscalls {
+		s.edge, s.armed = false, false
+		return false, nil
+	}
+	return true, s.serr
+}
+
+// send sends the gathered queries of socks in one batch, with the
+// entries that take back and close the lane's finished sockets, and
+// tells each query's reader the outcome (finish). Called by one
+// goroutine at a time (the gathering's flushing).
+func (l *ringLanes) send(p *upstreamPoller, socks []*udpSocket) {
+	l.batches.Add(1)
+	l.gathered.Add(uint64(len(socks)))
 	ln := l.lane()
 	defer ln.mu.Unlock()
 	if ln.done || ln.broken {
-		return false, nil
+		for _, s := range socks {
+			finish(s, ssSyscalls)
+		}
+		return
 	}
-	af, fam := family(s.server)
-	fd, fresh := -1, true
-	if k := len(ln.idle[fam]); k > 0 {
-		fd, ln.idle[fam] = ln.idle[fam][k-1], ln.idle[fam][:k-1]
-		fresh = false
-	} else if fd = ln.spare[fam]; fd >= 0 {
-		ln.spare[fam] = -1
-	} else {
-		var err error
-		if fd, err = syscall.Socket(af, sockType, syscall.IPPROTO_UDP); err != nil {
-			return true, os.NewSyscallError("socket", err)
+	var at [maxGather]int // each query's first entry; -1: failed before
+	var fresh [maxGather]bool
+	var used [2]bool
+	b := ln.batch[:0]
+	for i, s := range socks {
+		af, fam := family(s.server)
+		used[fam] = true
+		fd, isFresh := -1, true
+		if k := len(ln.idle[fam]); k > 0 {
+			fd, ln.idle[fam] = ln.idle[fam][k-1], ln.idle[fam][:k-1]
+			isFresh = false
+		} else if fd = ln.spare[fam]; fd >= 0 {
+			ln.spare[fam] = -1
+		} else {
+			var err error
+			if fd, err = syscall.Socket(af, sockType, syscall.IPPROTO_UDP); err != nil {
+				s.serr, at[i] = os.NewSyscallError("socket", err), -1
+				continue
+			}
+		}
+		// From here the socket's release takes it back or closes it,
+		// and its datagrams' events wake it.
+		s.fd = fd
+		p.bind(fd, s)
+		at[i], fresh[i] = len(b), isFresh
+		if isFresh {
+			// Registered for good: a socket taken back keeps it.
+			s.sev = edgeEvent(fd)
+			b = append(b, uring.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &s.sev))
+			b[len(b)-1].Flags = uring.Link
+		}
+		n := putSockaddr(&s.ssa, s.server)
+		c := len(b)
+		b = append(b, uring.Connect(fd, unsafe.Pointer(&s.ssa), n), uring.Send(fd, s.sq))
+		b[c].Flags = uring.Link
+	}
+	spares := [2]int{-1, -1}
+	for fam, af := range [2]int{syscall.AF_INET, syscall.AF_INET6} {
+		if used[fam] && len(ln.idle[fam]) == 0 && ln.spare[fam] < 0 {
+			spares[fam] = len(b)
+			b = append(b, uring.Socket(af, sockType, syscall.IPPROTO_UDP))
 		}
 	}
-	// From here the socket's release takes it back or closes it, and
-	// its datagrams' events wake it.
-	s.fd, s.edge = fd, true
-	p.bind(fd, s)
-	n := putSockaddr(&ln.sa, s.server)
-	b := ln.batch[:0]
-	if fresh {
-		// Registered for good: a socket taken back keeps it.
-		ln.ev = edgeEvent(fd)
-		b = append(b, uring.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ln.ev))
-		b[0].Flags = uring.Link
-	}
-	q0 := len(b)
-	b = append(b, uring.Connect(fd, unsafe.Pointer(&ln.sa), n), uring.Send(fd, q))
-	b[q0].Flags = uring.Link
-	spare := -1
-	if len(ln.idle[fam]) == 0 && ln.spare[fam] < 0 {
-		spare = len(b)
-		b = append(b, uring.Socket(af, sockType, syscall.IPPROTO_UDP))
-	}
 	b, pending := ln.appendPending(b)
-	err := ln.r.Run(b, ln.res[:])
-	runtime.KeepAlive(q)
-	if err != nil {
+	if err := ln.r.Run(b, ln.res[:]); err != nil {
 		ln.fail(err)
-		return true, err
+		for i, s := range socks {
+			if at[i] >= 0 {
+				s.serr = err
+			}
+			finish(s, ssSent)
+		}
+		return
 	}
-	if spare >= 0 && ln.res[spare] >= 0 {
-		ln.spare[fam] = int(ln.res[spare])
+	for fam, j := range spares {
+		if j >= 0 && ln.res[j] >= 0 {
+			ln.spare[fam] = int(ln.res[j])
+		}
 	}
 	ln.settle(pending)
-	if fresh && ln.res[0] < 0 {
-		return true, os.NewSyscallError("epoll_ctl", syscall.Errno(-ln.res[0]))
+	for i, s := range socks {
+		if j := at[i]; j >= 0 {
+			if fresh[i] {
+				if r := ln.res[j]; r < 0 {
+					s.serr = os.NewSyscallError("epoll_ctl", syscall.Errno(-r))
+				}
+				j++
+			}
+			switch {
+			case s.serr != nil:
+			case ln.res[j] < 0:
+				s.serr = os.NewSyscallError("connect", syscall.Errno(-ln.res[j]))
+			default:
+				s.keep = true
+				if r := ln.res[j+1]; r < 0 {
+					s.serr = os.NewSyscallError("write", syscall.Errno(-r))
+				}
+			}
+		}
+		finish(s, ssSent)
 	}
-	if r := ln.res[q0]; r < 0 {
-		return true, os.NewSyscallError("connect", syscall.Errno(-r))
+}
+
+// The send states of a query that goes through the lanes
+// (udpSocket.sstate).
+const (
+	ssNone     int32 = iota
+	ssQueued         // gathered, not sent yet
+	ssWaited         // gathered, and its reader waits for the outcome
+	ssSent           // sent, or failed (serr)
+	ssSyscalls       // the lanes could not take it: its reader sends it
+)
+
+// finish gives s its outcome, st, and wakes its reader if it waits for
+// it, or has to act on it (a failure, a send left to it).
+func finish(s *udpSocket, st int32) {
+	wake := s.serr != nil || st == ssSyscalls
+	if s.sstate.Swap(st) == ssWaited || wake {
+		s.signal()
 	}
-	s.armed, s.keep = true, true
-	if r := ln.res[q0+1]; r < 0 {
-		return true, os.NewSyscallError("write", syscall.Errno(-r))
+}
+
+// sent waits, for a query that joined another's batch (ringLanes.start),
+// until the batch has run, and returns the send's error; a query the
+// lanes could not take it sends with system calls. The reader calls it
+// after each wait, before it reads or returns: the socket's descriptor
+// and the query's bytes are the batch's until then.
+func (s *udpSocket) sent() error {
+	for {
+		switch s.sstate.Load() {
+		case ssNone:
+			return nil
+		case ssQueued:
+			if s.sstate.CompareAndSwap(ssQueued, ssWaited) {
+				<-s.ready
+			}
+		case ssWaited:
+			<-s.ready // finish's token; another's (a Close's) is seen as closed
+		case ssSent:
+			s.sstate.Store(ssNone)
+			return s.serr
+		case ssSyscalls:
+			s.sstate.Store(ssNone)
+			s.edge, s.armed = false, false
+			if err := s.connect(); err != nil {
+				return err
+			}
+			if err := write(uintptr(s.fd), s.sq); err != nil {
+				return os.NewSyscallError("write", err)
+			}
+			return nil
+		}
 	}
-	return true, nil
 }
 
 // appendPending appends to b the entries that take back and close the

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -347,4 +348,87 @@ func TestRingLaneFailureReported(t *testing.T) {
 			t.Fatalf("a broken lane kept %d sockets", k)
 		}
 	}
+}
+
+// Queries started together share batches (ringLanes.start): each reader,
+// the one that sent the batch or one that joined it, gets its own
+// outcome, an answer or its query's error (connect, write); with the
+// lanes closed, a query that joined a batch is sent with system calls
+// by its reader.
+func TestRingLanesGather(t *testing.T) {
+	srv := startUDP(t, func(q *dns.Msg) [][]byte { return [][]byte{answer(t, q, nil)} })
+	type query struct {
+		server netip.AddrPort
+		size   int
+		want   string // "": the answer
+	}
+	good := query{srv.addr(), 0, ""}
+	kinds := []query{good, good, good,
+		{netip.MustParseAddrPort("[fe80::1]:53"), 40, "connect"}, // a link-local address needs an interface
+		{srv.addr(), 70000, "write"},                             // over 65,507 bytes
+	}
+	run := func(t *testing.T, p *upstreamPoller, n int) {
+		var wg sync.WaitGroup
+		for i := range n {
+			q := kinds[i%len(kinds)]
+			wg.Go(func() {
+				sock, err := p.open(q.server)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer sock.Close()
+				wire := make([]byte, q.size)
+				m := dnsQuery(i)
+				if q.size == 0 {
+					wire, _ = m.Pack()
+				}
+				sock.send(wire)
+				sock.watch(context.Background(), time.Now().Add(10*time.Second), time.Time{})
+				buf := make([]byte, 512)
+				n, _, err := sock.read(buf)
+				switch {
+				case errors.Is(err, syscall.EAFNOSUPPORT) && q.want == "connect":
+				case q.want != "":
+					if err == nil || !strings.Contains(err.Error(), q.want) {
+						t.Errorf("query %d: %v, want a %s error", i, err, q.want)
+					}
+				case err != nil:
+					t.Errorf("query %d: %v", i, err)
+				default:
+					r := new(dns.Msg)
+					if err := r.Unpack(buf[:n]); err != nil || r.Id != m.Id {
+						t.Errorf("query %d: read %d bytes that are not its answer (%v)", i, n, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	t.Run("lanes", func(t *testing.T) {
+		p := ringPoller(t)
+		for round := 0; ; round++ {
+			run(t, p, 200)
+			if b, q := p.ring.batches.Load(), p.ring.gathered.Load(); b < q || round == 20 {
+				t.Logf("%d queries in %d batches", q, b)
+				if b == q {
+					t.Fatal("no batch held more than one query in 20 rounds")
+				}
+				break
+			}
+		}
+	})
+	t.Run("lanes closed", func(t *testing.T) {
+		p := ringPoller(t)
+		p.ring.close()
+		run(t, p, 100)
+		if b, q := p.ring.batches.Load(), p.ring.gathered.Load(); b == q {
+			t.Logf("%d queries in %d batches: none joined another's", q, b)
+		}
+	})
+}
+
+// dnsQuery is the query for name i.
+func dnsQuery(i int) *dns.Msg {
+	return query(fmt.Sprintf("n%d.example.", i))
 }

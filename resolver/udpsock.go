@@ -73,6 +73,14 @@ type udpSocket struct {
 	rbuf   []byte
 	rstate atomic.Int32
 	rres   int32
+	// A query gathered into a lane's batch (ringLanes.start): its bytes,
+	// the state and error of its send (sent), and what the batch's
+	// entries point to.
+	sq     []byte
+	sstate atomic.Int32
+	serr   error
+	ssa    syscall.RawSockaddrInet6
+	sev    syscall.EpollEvent
 }
 
 // cancelCheck is how often a watched read looks at its context. A
@@ -281,6 +289,9 @@ func (s *udpSocket) read(buf []byte) (n int, trunc bool, err error) {
 		}
 		if got && r == fillBroken {
 			return 0, false, errFillBroken // the buffer is lost
+		}
+		if serr := s.sent(); serr != nil {
+			return 0, false, serr
 		}
 		if err != nil {
 			return 0, false, err
