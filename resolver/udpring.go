@@ -78,6 +78,9 @@ type ringLane struct {
 	// closing are left open, as what became of them is not known).
 	done, broken bool
 	onErr        func(error)
+	// ran, if set (by tests), is called after each batch that took back
+	// or closed finished sockets, with mu held.
+	ran func()
 	// What the batch's entries point to, kept in place while it runs.
 	sa      syscall.RawSockaddrInet6
 	unspec  syscall.RawSockaddrInet4
@@ -415,6 +418,9 @@ func (ln *ringLane) settle(at int) {
 	}
 	if len(ln.closes) > 0 {
 		ln.later()
+	}
+	if ln.ran != nil {
+		ln.ran()
 	}
 }
 

@@ -68,6 +68,39 @@ func TestExchangeRingAndPlain(t *testing.T) {
 	}
 }
 
+// lanesRan returns a channel that holds a token once any of p's lanes
+// has run a batch that took back or closed finished sockets.
+func lanesRan(p *upstreamPoller) chan struct{} {
+	c := make(chan struct{}, 1)
+	for i := range p.ring.lanes {
+		ln := &p.ring.lanes[i]
+		ln.mu.Lock()
+		ln.ran = func() {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+		ln.mu.Unlock()
+	}
+	return c
+}
+
+// waitLanes waits until cond holds, looking again after each batch of
+// p's lanes that took back or closed sockets (ran, from lanesRan), and
+// fails with msg after 10 s.
+func waitLanes(t *testing.T, ran chan struct{}, cond func() bool, msg string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-ran:
+		case <-timeout:
+			t.Fatal(msg)
+		}
+	}
+}
+
 // idleOf returns the IPv4 sockets p's lanes keep.
 func idleOf(p *upstreamPoller) []int {
 	var fds []int
@@ -124,16 +157,12 @@ func TestRingLaneSocketLife(t *testing.T) {
 		t.Fatalf("the socket's descriptor %d is not open after its answer", fd)
 	}
 	first := localAddr(t, sock).Port()
+	ran := lanesRan(p)
 	sock.Close()
 	if p.registered() != 0 {
 		t.Fatal("the closed socket is still registered")
 	}
-	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(idleOf(p), fd); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the socket was not taken back within 10 s of its Close (kept: %v)", idleOf(p))
-		}
-		time.Sleep(closeDelay / 4)
-	}
+	waitLanes(t, ran, func() bool { return slices.Contains(idleOf(p), fd) }, "the socket was not taken back within 10 s of its Close")
 	if inode(fd) != ino {
 		t.Fatal("the socket kept is not the one closed")
 	}
@@ -152,12 +181,7 @@ func TestRingLaneSocketLife(t *testing.T) {
 		}
 		ports[localAddr(t, again).Port()] = true
 		again.Close()
-		for deadline := time.Now().Add(10 * time.Second); !slices.Contains(idleOf(p), fd); {
-			if time.Now().After(deadline) {
-				t.Fatal("the socket was not taken back again")
-			}
-			time.Sleep(closeDelay / 4)
-		}
+		waitLanes(t, ran, func() bool { return slices.Contains(idleOf(p), fd) }, "the socket was not taken back again")
 	}
 	if len(ports) < 8 {
 		t.Fatalf("11 queries on one socket came from %d ports, want a new one each time", len(ports))
@@ -203,13 +227,9 @@ func TestRingLaneClosesWhatIsNotEmpty(t *testing.T) {
 		}
 		break
 	}
+	ran := lanesRan(p)
 	sock.Close()
-	for deadline := time.Now().Add(10 * time.Second); inode(fd) == ino; {
-		if time.Now().After(deadline) {
-			t.Fatal("the socket with a datagram waiting was not closed")
-		}
-		time.Sleep(closeDelay / 4)
-	}
+	waitLanes(t, ran, func() bool { return inode(fd) != ino }, "the socket with a datagram waiting was not closed")
 	if slices.Contains(idleOf(p), fd) {
 		t.Fatal("the socket with a datagram waiting was kept")
 	}
