@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sovdns/sovdns/internal/gather"
 	"github.com/sovdns/sovdns/internal/uring"
 )
 
@@ -36,23 +37,11 @@ import (
 type ringLanes struct {
 	lanes []ringLane
 	next  atomic.Uint32
-	// g gathers the queries that go out together (start); sending
-	// holds a batch taken from it, the flushing goroutine's.
-	g       gather
-	sending [maxGather]*udpSocket
+	// g gathers the queries that go out together (start).
+	g gather.Gather[*udpSocket]
 	// batches and gathered count the batches send ran and the queries
 	// they held.
 	batches, gathered atomic.Uint64
-}
-
-// gather is the queries waiting to go in a batch, and whether a goroutine
-// is sending them (flushing); lone counts its batches in a row that held
-// one query.
-type gather struct {
-	mu       sync.Mutex
-	queue    []*udpSocket
-	flushing bool
-	lone     int
 }
 
 // ringLane is one ring and what it keeps between batches.
@@ -102,9 +91,6 @@ const (
 	lanePending = 8
 	// maxGather bounds the queries a batch sends.
 	maxGather = 16
-	// yieldProbe: a gathering whose last batches held one query each
-	// yields only every yieldProbe batches (see start).
-	yieldProbe = 8
 	// ringBatch: three entries for each query, a spare socket for each
 	// family, two entries for each socket taken back and one for each
 	// closed.
@@ -178,55 +164,20 @@ func family(ap netip.AddrPort) (int, int) {
 
 // start sends q on s, through a lane: registered with p, connected to its
 // server and sent, on a socket taken back before, else the lane's spare,
-// else a new one. The queries that go out together share one batch: the
-// query that finds none gathering lets the goroutines ready to run go
-// first (runtime.Gosched; not where its recent batches held one query
-// each, but every yieldProbe of them), then sends what was gathered
-// meanwhile, and what gathers while it sends. For its own query start
-// returns the outcome; for one that joined another's batch it returns
-// (true, nil) at once, and the query's reader learns the outcome from
-// s.sent before it reads. It returns false, with s untouched, when the
-// lanes cannot run the query (the poller's closing, a lane broken): then
-// the caller does it with system calls (as s.sent does for a query that
-// joined a batch).
+// else a new one. The queries that go out together share one batch (see
+// package gather), maxGather at most. For a query whose goroutine sent
+// the batches start returns the outcome; for one that joined another's
+// it returns (true, nil) at once, and the query's reader learns the
+// outcome from s.sent before it reads. It returns false, with s
+// untouched, when the lanes cannot run the query (the poller's closing, a
+// lane broken): then the caller does it with system calls (as s.sent
+// does for a query that joined a batch).
 func (l *ringLanes) start(p *upstreamPoller, s *udpSocket, q []byte) (bool, error) {
 	s.sq = q
 	s.edge, s.armed = true, true
 	s.sstate.Store(ssQueued)
-	g := &l.g
-	g.mu.Lock()
-	g.queue = append(g.queue, s)
-	if g.flushing {
-		g.mu.Unlock()
+	if !l.g.Add(s, maxGather, func(batch []*udpSocket) { l.send(p, batch) }) {
 		return true, nil
-	}
-	g.flushing = true
-	yield := g.lone%yieldProbe == 0
-	g.mu.Unlock()
-	if yield {
-		runtime.Gosched()
-	}
-	for first := true; ; first = false {
-		g.mu.Lock()
-		n := min(len(g.queue), maxGather)
-		if n == 0 {
-			g.flushing = false
-			g.mu.Unlock()
-			break
-		}
-		if first && n == 1 {
-			g.lone++
-		} else if first {
-			g.lone = 0
-		}
-		batch := l.sending[:n]
-		copy(batch, g.queue)
-		k := copy(g.queue, g.queue[n:])
-		clear(g.queue[k:])
-		g.queue = g.queue[:k]
-		g.mu.Unlock()
-		l.send(p, batch)
-		clear(batch)
 	}
 	st := s.sstate.Swap(ssNone)
 	if st == ssSyscalls {

@@ -6,13 +6,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sovdns/sovdns/internal/gather"
 )
 
 // udpSys is how a worker writes to a listener's socket on Linux: one
@@ -127,28 +127,13 @@ func putSockaddr(sa *[unix.SizeofSockaddrInet6]byte, a netip.Addr, port uint16, 
 }
 
 // udpAnswers gathers the answers of the resolutions bound for one
-// listener's socket, and sends them with sendmmsg, up to batchSize in one
-// system call. The worker that brings an answer when none is being sent
-// sends it (flushing), and what comes while it sends it sends next. Where
-// answers come together it first lets the other goroutines ready to run
-// go (runtime.Gosched): the workers the upstream poller woke at once
-// bring their answers meanwhile. A sendto a worker made on its own was a
-// fifth of a cache miss's system calls. The yield can hold an answer
-// behind whatever else is ready to run (the cache file's writer runs in
-// slices of 500 µs), so a socket whose sends found one answer each yields
-// only every yieldProbe sends, to see whether answers come together
-// again.
+// listener's socket (see package gather), and sends them with sendmmsg,
+// batchSize in one system call. A sendto a worker made on its own was a
+// fifth of a cache miss's system calls.
 type udpAnswers struct {
-	mu       sync.Mutex
-	queue    []udpAnswer // waiting
-	spare    []udpAnswer // the room of the batch last sent
-	flushing bool        // a worker is sending: it takes what comes
-	lone     int         // sends in a row that found one answer
-	mmsgOut              // the sending worker's
+	g       gather.Gather[udpAnswer]
+	mmsgOut // the flushing worker's
 }
-
-// yieldProbe: see udpAnswers.
-const yieldProbe = 8
 
 // udpAnswer is an answer waiting: its destination, its bytes, and the
 // pooled buffer they are packed in (see Server.replyBufs).
@@ -178,65 +163,29 @@ func (j *udpResolution) queueAnswer(wire []byte, bp *[]byte) bool {
 	return true
 }
 
-// add queues a, and sends the queue if no worker is sending it.
+// add has a sent with the answers that come with it.
 func (q *udpAnswers) add(s *Server, rc syscall.RawConn, a udpAnswer) {
-	q.mu.Lock()
-	q.queue = append(q.queue, a)
-	if q.flushing {
-		q.mu.Unlock()
-		return
-	}
-	q.flushing = true
-	yield := q.lone%yieldProbe == 0
-	q.mu.Unlock()
-	if yield {
-		runtime.Gosched()
-	}
-	for first := true; ; first = false {
-		q.mu.Lock()
-		batch := q.queue
-		if len(batch) == 0 {
-			q.flushing = false
-			q.mu.Unlock()
-			return
-		}
-		if first && len(batch) == 1 {
-			q.lone++
-		} else if first {
-			q.lone = 0
-		}
-		q.queue, q.spare = q.spare[:0], nil
-		q.mu.Unlock()
-		q.sendAll(s, rc, batch)
-		clear(batch)
-		q.mu.Lock()
-		q.spare = batch[:0]
-		q.mu.Unlock()
-	}
+	q.g.Add(a, batchSize, func(batch []udpAnswer) { q.sendAll(s, rc, batch) })
 }
 
-// sendAll sends batch, batchSize answers a system call, then puts their
-// buffers back and ends their resolutions.
+// sendAll sends batch, at most batchSize answers, in one system call,
+// then puts their buffers back and ends their resolutions.
 func (q *udpAnswers) sendAll(s *Server, rc syscall.RawConn, batch []udpAnswer) {
-	for len(batch) > 0 {
-		k := min(len(batch), batchSize)
-		for i := range k {
-			a := &batch[i]
-			q.outIov[i].Base = &a.wire[0]
-			q.outIov[i].SetLen(len(a.wire))
-			q.out[i].Hdr.Name = &a.sa[0]
-			q.out[i].Hdr.Namelen = a.salen
-		}
-		if failed, _ := q.send(rc, k); failed > 0 {
-			s.m.Dropped.WithLabelValues("write_error").Add(float64(failed))
-		}
-		s.answerBatches.Add(1)
-		s.answersBatched.Add(uint64(k))
-		for i := range k {
-			s.replyBufs.Put(batch[i].bp)
-			s.resolving.Done()
-		}
-		batch = batch[k:]
+	for i := range batch {
+		a := &batch[i]
+		q.outIov[i].Base = &a.wire[0]
+		q.outIov[i].SetLen(len(a.wire))
+		q.out[i].Hdr.Name = &a.sa[0]
+		q.out[i].Hdr.Namelen = a.salen
+	}
+	if failed, _ := q.send(rc, len(batch)); failed > 0 {
+		s.m.Dropped.WithLabelValues("write_error").Add(float64(failed))
+	}
+	s.answerBatches.Add(1)
+	s.answersBatched.Add(uint64(len(batch)))
+	for i := range batch {
+		s.replyBufs.Put(batch[i].bp)
+		s.resolving.Done()
 	}
 }
 
